@@ -1,0 +1,80 @@
+"""The Python API: ``analyze(source, ...) -> Report``. Orchestration only; no printing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from smcheck import __version__
+from smcheck.config import AnalysisConfig, Thresholds
+from smcheck.dtypes import DTYPES
+from smcheck.engine import analyze_array
+from smcheck.loaders import LoadedArray, array_source, load_logits
+from smcheck.methods import DEFAULT_METHODS
+from smcheck.report.model import Report
+
+
+def resolve_source(source: Any) -> LoadedArray:
+    """A path, ``gen:`` spec, numpy array or torch tensor, as a loaded array."""
+    if isinstance(source, LoadedArray):
+        return source
+    if isinstance(source, (str, Path)):
+        return load_logits(str(source))
+    return array_source(source)
+
+
+def analyze(
+    source: Any,
+    *,
+    dim: int = -1,
+    dtypes: Sequence[str] | None = None,
+    methods: Sequence[str] | None = None,
+    temperatures: Iterable[float] | None = None,
+    model: str = "framework",
+    targets: Any = None,
+    softmin: bool = False,
+    ftz: bool = False,
+    memory_budget: int | None = None,
+    chunk_rows: int | None = None,
+    thresholds: Thresholds | None = None,
+) -> Report:
+    """Analyse the softmax of ``source`` in several formats with several methods.
+
+    Args:
+        source: a file path (``.npy``, ``.npz[:key]``, ``.pt[:key]``, ``.safetensors[:key]``,
+            ``.csv``, ``.txt``, ``.json``), a generator spec ``gen:NAME[:k=v,...]``, a numpy
+            array or a torch tensor.
+        dim: the softmax axis; every other axis is flattened into rows.
+        dtypes: formats to analyse (default float16, bfloat16, float32, float64).
+        methods: method ids (default naive, shifted, logdomain, torch).
+        temperatures: divide the logits by each T in the format before the softmax.
+        model: arithmetic model, ``framework`` (PyTorch ops) or ``strict``.
+        targets: class targets for the gradient diagnostics (``argmax``, ``argmin``, a path or
+            an array of class indices).
+        softmin: analyse softmax(-x).
+        ftz: flush subnormal results to zero (strict model).
+        memory_budget: bytes of temporaries per chunk of rows.
+        chunk_rows: rows per chunk (overrides memory_budget).
+        thresholds: where findings become WARN.
+
+    Returns:
+        A :class:`~smcheck.report.model.Report`; ``report.to_dict()`` is the JSON contract.
+    """
+    cfg = make_config(
+        dim=dim, dtypes=dtypes, methods=methods, temperatures=temperatures, model=model,
+        softmin=softmin, ftz=ftz, memory_budget=memory_budget, chunk_rows=chunk_rows,
+        thresholds=thresholds,
+    )
+    return Report(sources=[analyze_array(resolve_source(source), cfg)], smcheck_version=__version__)
+
+
+def make_config(**options: Any) -> AnalysisConfig:
+    """An :class:`AnalysisConfig` from keyword options, where None means the default."""
+    defaults = {"dtypes": DTYPES, "methods": DEFAULT_METHODS, "temperatures": (1.0,)}
+    kwargs = {k: (defaults.get(k) if v is None else v) for k, v in options.items()}
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    for k in ("dtypes", "methods", "temperatures"):
+        if k in kwargs:
+            kwargs[k] = tuple(kwargs[k])
+    return AnalysisConfig(**kwargs)

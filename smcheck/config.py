@@ -1,0 +1,86 @@
+"""What to analyse and how: frozen, validated configuration."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from smcheck.dtypes import DTYPES, canonical_dtype
+from smcheck.errors import ConfigError
+from smcheck.methods import DEFAULT_METHODS, get_method
+
+MODELS: tuple[str, ...] = ("framework", "strict")
+DEFAULT_MEMORY_BUDGET = 512 * 2**20
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where a finding becomes WARN (FAIL conditions are fixed: overflow, NaN, non-finite log p)."""
+
+    lost_mass: float = 0.0
+    """Underflow losing more than this probability mass in a row is WARN."""
+    normwise_bits: float = 0.5
+    """Normwise error above 2^(normwise_bits · t) u -- that fraction of the significand lost -- is WARN."""
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Options of one analysis (the CLI and the Python API build the same object)."""
+
+    dim: int = -1
+    dtypes: tuple[str, ...] = DTYPES
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    temperatures: tuple[float, ...] = (1.0,)
+    model: str = "framework"
+    softmin: bool = False
+    ftz: bool = False
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
+    chunk_rows: int | None = None
+    """Rows per chunk; None derives it from the row length and memory_budget."""
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dtypes", _unique(canonical_dtype(d) for d in self.dtypes))
+        object.__setattr__(self, "methods", _unique(get_method(m).name for m in self.methods))
+        if not self.dtypes or not self.methods:
+            raise ConfigError("nothing to analyse: give at least one dtype and one method")
+        if self.model not in MODELS:
+            raise ConfigError(f"unknown arithmetic model {self.model!r}; use one of {', '.join(MODELS)}")
+        for m in self.methods:
+            if self.model not in get_method(m).models:
+                raise ConfigError(f"method {m!r} has no {self.model!r} implementation yet")
+        temps = tuple(float(t) for t in self.temperatures) or (1.0,)
+        for t in temps:
+            if not (math.isfinite(t) and t > 0):
+                raise ConfigError(f"temperature {t!r} is not a positive finite number; use e.g. 0.7")
+        object.__setattr__(self, "temperatures", _unique(temps))
+        if self.chunk_rows is not None and self.chunk_rows < 1:
+            raise ConfigError("chunk_rows must be at least 1")
+        if self.memory_budget < 2**20:
+            raise ConfigError("the memory budget must be at least 1 MiB")
+
+
+def _unique(items):  # type: ignore[no-untyped-def]
+    return tuple(dict.fromkeys(items))
+
+
+def parse_temperatures(texts: tuple[str, ...] | list[str]) -> tuple[float, ...]:
+    """Temperatures from ``0.05,0.5,1`` items and ``LO:HI:N`` log-spaced ranges."""
+    import numpy as np
+
+    out: list[float] = []
+    for text in texts:
+        for item in filter(None, (s.strip() for s in text.split(","))):
+            try:
+                if ":" in item:
+                    lo, hi, n = item.split(":")
+                    if int(n) < 2:
+                        raise ValueError
+                    out += [float(v) for v in np.geomspace(float(lo), float(hi), int(n))]
+                else:
+                    out.append(float(item))
+            except ValueError:
+                raise ConfigError(
+                    f"bad temperature {item!r}; use numbers like 0.5,1,2 or a range LO:HI:N such as 0.01:100:9"
+                ) from None
+    return tuple(out)

@@ -1,0 +1,165 @@
+"""Floating-point formats: canonical names, limits derived from their bit layout, rounding.
+
+Every limit is computed from the format's exponent and significand widths (IEEE 754 rules), never
+typed in; tests check them against ``np.finfo`` and ``torch.finfo``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from smcheck.errors import UnsupportedDtypeError
+
+if TYPE_CHECKING:
+    import torch
+
+DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
+"""The formats analysed by default, narrowest first."""
+
+ALIASES: dict[str, str] = {
+    "fp16": "float16", "half": "float16", "f16": "float16",
+    "bf16": "bfloat16", "f32": "float32", "fp32": "float32", "float": "float32",
+    "single": "float32", "f64": "float64", "fp64": "float64", "double": "float64",
+}
+
+
+@dataclass(frozen=True)
+class FloatFormat:
+    """An IEEE-style binary format: ``t`` significand bits (with the implicit one), ``w`` exponent bits."""
+
+    name: str
+    w: int
+    """Exponent field width in bits."""
+    t: int
+    """Precision: significand bits including the implicit leading bit."""
+
+    @property
+    def emax(self) -> int:
+        return 2 ** (self.w - 1) - 1
+
+    @property
+    def emin(self) -> int:
+        return 1 - self.emax
+
+    @property
+    def max(self) -> float:
+        return math.ldexp(2.0 - math.ldexp(1.0, 1 - self.t), self.emax)
+
+    @property
+    def tiny(self) -> float:
+        """Smallest positive normal number."""
+        return math.ldexp(1.0, self.emin)
+
+    @property
+    def smallest_subnormal(self) -> float:
+        return math.ldexp(1.0, self.emin - self.t + 1)
+
+    @property
+    def eps(self) -> float:
+        """Machine epsilon: spacing of the format at 1."""
+        return math.ldexp(1.0, 1 - self.t)
+
+    @property
+    def u(self) -> float:
+        """Unit roundoff 2^-t (round to nearest)."""
+        return math.ldexp(1.0, -self.t)
+
+    @property
+    def exp_overflow_x(self) -> float:
+        """ln(max): exp(x) overflows to +inf for x above this (float16: 11.09)."""
+        return math.log(self.max)
+
+    @property
+    def exp_subnormal_x(self) -> float:
+        """ln(tiny): exp(x) is subnormal below this."""
+        return math.log(self.tiny)
+
+    @property
+    def exp_zero_x(self) -> float:
+        """ln(smallest_subnormal / 2): exp(x) rounds to 0 at or below this."""
+        return (self.emin - self.t + 1) * math.log(2.0) - math.log(2.0)  # s/2 underflows in float64
+
+    @property
+    def log_zero(self) -> float:
+        """A probability p rounds to 0 in this format iff ln p <= this (same value as exp_zero_x)."""
+        return self.exp_zero_x
+
+    @property
+    def sum_stall(self) -> int:
+        """Length at which a running sum of ones stops growing: 2^t (float16 2048, bfloat16 256)."""
+        return 2**self.t
+
+    @cached_property
+    def numpy_dtype(self) -> np.dtype | None:
+        """The numpy dtype, or None for bfloat16 (numpy has none)."""
+        return None if self.name == "bfloat16" else np.dtype(self.name)
+
+    def torch_dtype(self) -> torch.dtype:
+        import torch
+
+        return getattr(torch, self.name)
+
+    def ulp(self, p: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
+        """Spacing of the format at |p| (the smallest subnormal below tiny); p given in float64+."""
+        a = np.abs(p)
+        _, e = np.frexp(np.where(a > 0, a, 1.0))
+        # a in [2^(e-1), 2^e): spacing 2^(e-t); subnormal range has the fixed spacing 2^(emin-t+1)
+        return np.ldexp(np.ones_like(a), np.maximum(e, self.emin + 1) - self.t)
+
+    def round(self, x: npt.ArrayLike, *, ftz: bool = False) -> npt.NDArray[np.float64]:
+        """Round float64 values to this format (round to nearest even), returned as float64.
+
+        One correct rounding from float64 (numpy converts float64 to float16/float32 directly;
+        bfloat16 is rounded here bit-exactly). Overflow gives ±inf, subnormals are kept unless
+        ``ftz`` flushes them to (signed) zero. NaN stays NaN.
+        """
+        a = np.asarray(x, dtype=np.float64)
+        if self.name == "float64":
+            y = a.copy()
+        elif self.numpy_dtype is not None:
+            with np.errstate(over="ignore"):
+                y = a.astype(self.numpy_dtype).astype(np.float64)
+        else:
+            y = _round_generic(a, self)
+        if ftz:
+            y = np.where(np.abs(y) < self.tiny, np.copysign(0.0, y), y)
+        return y
+
+
+def _round_generic(a: npt.NDArray[np.float64], f: FloatFormat) -> npt.NDArray[np.float64]:
+    """Round-to-nearest-even of float64 values to a narrower format, subnormals included."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        _, e = np.frexp(a)
+        # |a| in [2^(e-1), 2^e) has spacing 2^(e-t); below tiny the spacing is fixed (subnormals)
+        e = np.maximum(e, f.emin + 1)
+        y = np.ldexp(np.rint(np.ldexp(a, f.t - e)), e - f.t)  # np.rint rounds half to even
+        return np.where(np.abs(y) > f.max, np.copysign(np.inf, a), y)
+
+
+FORMATS: dict[str, FloatFormat] = {
+    "float16": FloatFormat("float16", w=5, t=11),
+    "bfloat16": FloatFormat("bfloat16", w=8, t=8),
+    "float32": FloatFormat("float32", w=8, t=24),
+    "float64": FloatFormat("float64", w=11, t=53),
+}
+
+
+def canonical_dtype(name: str) -> str:
+    """Normalise a dtype name or alias (``fp16``, ``bf16``, ``half``, ``double``…) to its canonical name."""
+    key = name.strip().lower().removeprefix("torch.")
+    key = ALIASES.get(key, key)
+    if key not in FORMATS:
+        valid = ", ".join(DTYPES)
+        raise UnsupportedDtypeError(f"unknown dtype {name!r}; use one of {valid} (or fp16, bf16, half, float, double)")
+    return key
+
+
+def get_format(name: str) -> FloatFormat:
+    """The :class:`FloatFormat` for a dtype name or alias."""
+    return FORMATS[canonical_dtype(name)]

@@ -1,0 +1,41 @@
+"""User-facing errors and the process exit codes."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit status, documented in README "Exit codes"."""
+
+    OK = 0
+    """Ran; nothing at or above the fail level."""
+    FINDINGS = 1
+    """Findings at or above the fail level (``--fail-on`` or the CI policy)."""
+    ERROR = 2
+    """Usage, config or unusable input."""
+
+
+class SmcheckError(Exception):
+    """Base for errors whose message is meant for the user: one sentence, then the fix."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+
+class LoadError(SmcheckError):
+    """An input source cannot be read as logits."""
+
+
+class ConfigError(SmcheckError):
+    """An option, a policy or a config file is invalid."""
+
+
+class UnsupportedDtypeError(ConfigError):
+    """A floating-point format name is unknown."""
+
+
+class UnknownMethodError(ConfigError, KeyError):
+    """A softmax method id is unknown."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""

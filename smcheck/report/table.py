@@ -1,0 +1,166 @@
+"""Rich renderables for the terminal report; building them never prints."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from smcheck.dtypes import get_format
+from smcheck.report.model import Cell, Count, Report, SourceReport, Verdict
+
+STYLE = {Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.FAIL: "bold red"}
+
+
+def num(v: float | int | None, spec: str = ".3g") -> str:
+    """A number for a table cell: '-' for missing, nan/inf spelled out, fixed format spec."""
+    if v is None:
+        return "-"
+    if isinstance(v, int):
+        return str(v)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return format(v, spec)
+
+
+def row_ix(ix: Iterable[int] | None) -> str:
+    return "-" if ix is None else "[" + ",".join(str(i) for i in ix) + "]"
+
+
+def verdict_text(v: Verdict) -> Text:
+    return Text(v.value, style=STYLE[v])
+
+
+def _count(c: Count) -> str:
+    return "0" if c.elements == 0 else f"{c.elements}/{c.rows}r"
+
+
+def input_summary(s: SourceReport) -> Table:
+    t = Table(title=f"[bold]{s.name}[/]", box=box.SIMPLE, show_header=False, title_justify="left")
+    t.add_column(style="dim")
+    t.add_column()
+    i = s.input
+    t.add_row("shape", f"{s.shape}  (source dtype {s.dtype}, softmax over dim {s.dim})")
+    t.add_row("rows", f"{s.rows} rows of length {s.row_length}" + ("  (softmin: analysing -x)" if s.softmin else ""))
+    t.add_row("range", f"{num(i.min, '.6g')} .. {num(i.max, '.6g')}")
+    t.add_row("max logsumexp", f"{num(i.max_logsumexp, '.6g')} (row {row_ix(i.max_logsumexp_row)})")
+    t.add_row("non-finite", f"{i.nan} NaN, {i.posinf} +inf, {i.neginf} -inf (masks)")
+    if i.fully_masked_rows or i.upstream_rows:
+        t.add_row(
+            "excluded rows",
+            f"{i.upstream_rows} with NaN/+inf from upstream, {i.fully_masked_rows} fully masked",
+        )
+    for note in s.notes:
+        t.add_row("note", note)
+    return t
+
+
+def format_table(s: SourceReport) -> Table:
+    """Per dtype: limits, headroom of the worst row, and the effect of rounding the input."""
+    t = Table(title="Formats", box=box.SIMPLE_HEAD, title_justify="left")
+    for col in ("dtype", "T", "exp overflows >", "overflow room", "underflow room", "input Δlog p", "cast ±inf"):
+        t.add_column(col, justify="right" if col != "dtype" else "left")
+    rounding = {r.dtype: r for r in s.input_rounding}
+    seen = set()
+    for c in s.cells:
+        if (c.dtype, c.temperature) in seen:
+            continue
+        seen.add((c.dtype, c.temperature))
+        h = c.metrics.headroom
+        r = rounding[c.dtype]
+        t.add_row(
+            c.dtype, num(c.temperature, "g"), num(get_format(c.dtype).exp_overflow_x, ".2f"),
+            num(h.overflow_nats, ".3g"), num(h.underflow_nats, ".3g"),
+            "exact" if r.exact else num(r.max_abs_dlogp, ".2e"), _count(r.cast_overflow),
+        )
+    return t
+
+
+def grid(s: SourceReport) -> Table:
+    """Method × dtype verdicts (one column per dtype and temperature)."""
+    cols = list(dict.fromkeys((c.dtype, c.temperature) for c in s.cells))
+    multi_t = len({t for _, t in cols}) > 1
+    t = Table(title="Verdicts", box=box.SIMPLE_HEAD, title_justify="left")
+    t.add_column("method")
+    for d, temp in cols:
+        t.add_column(f"{d}" + (f"\nT={temp:g}" if multi_t else ""), justify="center")
+    by = {(c.method, c.dtype, c.temperature): c for c in s.cells}
+    for m in dict.fromkeys(c.method for c in s.cells):
+        t.add_row(m, *(verdict_text(by[(m, d, temp)].verdict) for d, temp in cols))
+    return t
+
+
+def metrics_table(s: SourceReport) -> Table:
+    t = Table(title="Metrics (elements/rows)", box=box.SIMPLE_HEAD, title_justify="left")
+    heads = ["method", "dtype", "verdict", "overflow", "NaN", "-inf log", "underflow", "exact 0",
+             "lost mass", "max ulp", "med ulp", "norm u", "flips", "KL max"]
+    multi_t = len({c.temperature for c in s.cells}) > 1
+    if multi_t:
+        heads.insert(2, "T")
+    for h in heads:
+        t.add_column(h, justify="left" if h in ("method", "dtype", "verdict") else "right")
+    for c in s.cells:
+        m = c.metrics
+        cells: list[RenderableType] = [c.method, c.dtype]
+        if multi_t:
+            cells.append(num(c.temperature, "g"))
+        cells += [
+            verdict_text(c.verdict), _count(m.overflow), _count(m.nan), _count(m.log_nonfinite),
+            _count(m.underflow), _count(m.exact_zero), num(m.lost_mass.max, ".2g"),
+            num(m.error.max_ulp, ".3g"), num(m.error.median_ulp, ".3g"),
+            num(m.error.normwise_u, ".3g"), str(m.argmax_flips.rows), num(m.kl.max, ".2g"),
+        ]
+        t.add_row(*cells)
+    return t
+
+
+def findings(s: SourceReport) -> RenderableType:
+    lines = [Text.assemble((f"{c.verdict.value} ", STYLE[c.verdict]), c.reasons[0])
+             for c in s.cells if c.reasons]
+    if not lines:
+        return Text("No findings: every cell is OK.", style="green")
+    return Group(Text("Findings", style="bold"), *lines)
+
+
+def values_tables(s: SourceReport) -> list[Table]:
+    """For small inputs: every method's probabilities and log-probabilities beside the exact ones."""
+    if not s.exact:
+        return []
+    out = []
+    for label, attr in (("Probabilities", "probabilities"), ("Log-probabilities", "log_probabilities")):
+        t = Table(title=label, box=box.SIMPLE_HEAD, title_justify="left")
+        t.add_column("dtype")
+        t.add_column("method")
+        n = s.row_length
+        multi_row = s.rows > 1
+        if multi_row:
+            t.add_column("row", justify="right")
+        for j in range(n):
+            t.add_column(f"[{j}]", justify="right")
+        for e in s.exact:
+            tag = e.dtype + ("" if e.temperature == 1 else f" T={e.temperature:g}")
+            sources = [("exact", getattr(e, attr))] + [
+                (c.method, getattr(c, attr)) for c in s.cells
+                if c.dtype == e.dtype and c.temperature == e.temperature
+            ]
+            for name, rows in sources:
+                for r, vals in enumerate(rows or []):
+                    t.add_row(tag, Text(name, style="bold" if name == "exact" else ""),
+                              *([str(r)] if multi_row else []), *(num(v, ".5g") for v in vals))
+            t.add_section()
+        out.append(t)
+    return out
+
+
+def build_tables(report: Report) -> list[RenderableType]:
+    """Everything the terminal report shows, as rich renderables in order."""
+    out: list[RenderableType] = []
+    for s in report.sources:
+        out += [input_summary(s), grid(s), format_table(s), metrics_table(s), *values_tables(s), findings(s)]
+    return out

@@ -1,0 +1,135 @@
+"""Mergeable accumulators: per-chunk statistics that combine exactly, whatever the chunking."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+EXACT_MEDIAN_LIMIT = 1 << 20
+"""Up to this many values a median is exact; beyond, it comes from a log-histogram (see Histogram)."""
+
+
+@dataclass
+class CountStat:
+    """How many elements and rows have a property, and the row with the most (lowest index on ties)."""
+
+    elements: int = 0
+    rows: int = 0
+    worst_count: int = 0
+    worst_row: int | None = None
+
+    def add(self, per_row: npt.NDArray[np.integer], start: int) -> None:
+        """Add counts for rows ``start, start+1, ...`` of the flattened row space."""
+        if per_row.size == 0:
+            return
+        self.elements += int(per_row.sum())
+        self.rows += int(np.count_nonzero(per_row))
+        i = int(np.argmax(per_row))
+        c = int(per_row[i])
+        if c > self.worst_count:  # rows arrive in increasing order: strict > keeps the lowest index
+            self.worst_count, self.worst_row = c, start + i
+
+
+@dataclass
+class MaxStat:
+    """The maximum of a per-row quantity and the first row attaining it (NaN rows ignored)."""
+
+    value: float = -math.inf
+    row: int | None = None
+
+    def add(self, per_row: npt.NDArray[np.floating], start: int) -> None:
+        if per_row.size == 0:
+            return
+        v = np.where(np.isnan(per_row), -np.inf, per_row)
+        i = int(np.argmax(v))
+        if v[i] > self.value:
+            self.value, self.row = float(v[i]), start + i
+
+    @property
+    def result(self) -> float | None:
+        return None if self.row is None else self.value
+
+
+@dataclass
+class ExactSum:
+    """A sum of floats that is exact until the final rounding (Shewchuk partials, as math.fsum).
+
+    So means do not depend on how the rows were chunked. Infinite values are counted apart.
+    """
+
+    partials: list[float] = field(default_factory=list)
+    count: int = 0
+    posinf: int = 0
+
+    def add(self, values: npt.NDArray[np.floating]) -> None:
+        v = np.asarray(values, dtype=np.float64).ravel()
+        self.count += v.size
+        inf = np.isposinf(v)
+        self.posinf += int(inf.sum())
+        partials = self.partials
+        for x in v[~inf].tolist():
+            i = 0
+            for y in partials:
+                if abs(x) < abs(y):
+                    x, y = y, x
+                hi = x + y
+                lo = y - (hi - x)
+                if lo:
+                    partials[i] = lo
+                    i += 1
+                x = hi
+            partials[i:] = [x]
+
+    @property
+    def mean(self) -> float | None:
+        if self.count == 0:
+            return None
+        if self.posinf:
+            return math.inf
+        return math.fsum(self.partials) / self.count
+
+
+@dataclass
+class Histogram:
+    """Median of non-negative values: exact up to EXACT_MEDIAN_LIMIT values, else from log2 bins.
+
+    The bins are 1/64 of an octave wide, so a histogram median is within 0.55 % (relative) of the
+    exact lower median; zero is its own bin and exact.
+    """
+
+    BINS_PER_OCTAVE = 64
+    LO, HI = -80, 1100  # log2 range covered; values outside are clamped to the end bins
+
+    counts: npt.NDArray[np.int64] = field(
+        default_factory=lambda: np.zeros((Histogram.HI - Histogram.LO) * Histogram.BINS_PER_OCTAVE + 1, np.int64)
+    )
+    exact: list[npt.NDArray[np.float64]] | None = field(default_factory=list)
+    n: int = 0
+
+    def add(self, values: npt.NDArray[np.floating]) -> None:
+        v = np.asarray(values, dtype=np.float64).ravel()
+        if v.size == 0:
+            return
+        self.n += v.size
+        if self.exact is not None:
+            self.exact.append(v.copy())
+            if self.n > EXACT_MEDIAN_LIMIT:
+                self.exact = None
+        with np.errstate(divide="ignore"):
+            k = np.floor((np.log2(v) - self.LO) * self.BINS_PER_OCTAVE) + 1
+        k = np.clip(np.where(v > 0, k, 0), 0, self.counts.size - 1).astype(np.int64)
+        self.counts += np.bincount(k, minlength=self.counts.size)
+
+    @property
+    def median(self) -> float | None:
+        if self.n == 0:
+            return None
+        if self.exact is not None:
+            return float(np.median(np.concatenate(self.exact)))
+        k = int(np.searchsorted(np.cumsum(self.counts), (self.n + 1) // 2))
+        if k == 0:
+            return 0.0
+        return float(2.0 ** (self.LO + (k - 0.5) / self.BINS_PER_OCTAVE))
