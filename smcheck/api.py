@@ -62,8 +62,15 @@ def analyze(
         A :class:`~smcheck.report.model.Report`; ``report.to_dict()`` is the JSON contract.
     """
     cfg = make_config(
-        dim=dim, dtypes=dtypes, methods=methods, temperatures=temperatures, model=model,
-        softmin=softmin, ftz=ftz, memory_budget=memory_budget, chunk_rows=chunk_rows,
+        dim=dim,
+        dtypes=dtypes,
+        methods=methods,
+        temperatures=temperatures,
+        model=model,
+        softmin=softmin,
+        ftz=ftz,
+        memory_budget=memory_budget,
+        chunk_rows=chunk_rows,
         thresholds=thresholds,
     )
     return Report(sources=[analyze_array(resolve_source(source), cfg)], smcheck_version=__version__)
@@ -72,7 +79,8 @@ def analyze(
 def make_config(**options: Any) -> AnalysisConfig:
     """An :class:`AnalysisConfig` from keyword options, where None means the default."""
     defaults = {"dtypes": DTYPES, "methods": DEFAULT_METHODS, "temperatures": (1.0,)}
-    kwargs = {k: (defaults.get(k) if v is None else v) for k, v in options.items()}
+    # None or an empty selection (a CLI option not given) means the default
+    kwargs = {k: (defaults.get(k) if v is None or v == () else v) for k, v in options.items()}
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     for k in ("dtypes", "methods", "temperatures"):
         if k in kwargs:

@@ -27,7 +27,9 @@ def user_errors() -> Iterator[None]:
         raise exc from None
 
 
-def split_commas(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+def split_commas(
+    _ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
     return tuple(v.strip() for item in value for v in item.split(",") if v.strip())
 
 
@@ -45,22 +47,59 @@ class FailOn(str, Enum):
 def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by the commands that run an analysis."""
     opts = [
-        click.option("--dim", type=int, default=-1, show_default=True,
-                     help="Softmax axis; every other axis becomes rows (--dim 1 on NCHW = Softmax2d)."),
-        click.option("--dtype", "dtypes", multiple=True, callback=split_commas, metavar="LIST",
-                     help="Formats: float16,bfloat16,float32,float64 (aliases fp16, bf16, half, float, double)."),
-        click.option("--method", "methods", multiple=True, callback=split_commas, metavar="LIST",
-                     help="Methods: naive,shifted,logdomain,torch (default all four)."),
-        click.option("--temperature", "temperatures", multiple=True, metavar="LIST",
-                     help="Divide logits by T in the format first: 0.5,1,2 or a log range LO:HI:N."),
-        click.option("--model", type=click.Choice(["framework", "strict"]), default="framework",
-                     show_default=True, help="Arithmetic model (see README)."),
+        click.option(
+            "--dim",
+            type=int,
+            default=-1,
+            show_default=True,
+            help="Softmax axis; every other axis becomes rows (--dim 1 on NCHW = Softmax2d).",
+        ),
+        click.option(
+            "--dtype",
+            "dtypes",
+            multiple=True,
+            callback=split_commas,
+            metavar="LIST",
+            help="Formats: float16,bfloat16,float32,float64 (aliases fp16, bf16, half, float, double).",
+        ),
+        click.option(
+            "--method",
+            "methods",
+            multiple=True,
+            callback=split_commas,
+            metavar="LIST",
+            help="Methods: naive,shifted,logdomain,torch (default all four).",
+        ),
+        click.option(
+            "--temperature",
+            "temperatures",
+            multiple=True,
+            metavar="LIST",
+            help="Divide logits by T in the format first: 0.5,1,2 or a log range LO:HI:N.",
+        ),
+        click.option(
+            "--model",
+            type=click.Choice(["framework", "strict"]),
+            default="framework",
+            show_default=True,
+            help="Arithmetic model (see README).",
+        ),
         click.option("--softmin", is_flag=True, help="Analyse softmin(x) = softmax(-x)."),
         click.option("--ftz", is_flag=True, help="Flush subnormal results to zero (strict model)."),
-        click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
-                     help="Rows per chunk (default: from --memory-budget)."),
-        click.option("--memory-budget", type=click.IntRange(min=1), default=512, show_default=True,
-                     metavar="MIB", help="Working memory per chunk, in MiB."),
+        click.option(
+            "--chunk-rows",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Rows per chunk (default: from --memory-budget).",
+        ),
+        click.option(
+            "--memory-budget",
+            type=click.IntRange(min=1),
+            default=512,
+            show_default=True,
+            metavar="MIB",
+            help="Working memory per chunk, in MiB.",
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -80,15 +119,36 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("sources", nargs=-1, metavar="[SOURCE]...")
-@click.option("--values", metavar="TEXT", help='Literal logits: "-999,1,2,5,6"; ";" separates rows.')
+@click.option(
+    "--values", metavar="TEXT", help='Literal logits: "-999,1,2,5,6"; ";" separates rows.'
+)
 @analysis_options
-@click.option("--format", "fmt", type=click.Choice([f.value for f in OutputFormat]), default="table",
-              show_default=True, help="Report format.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here (atomically).")
-@click.option("--fail-on", type=click.Choice([f.value for f in FailOn]), default="never", show_default=True,
-              help="Exit 1 when any cell reaches this verdict.")
-def analyze(sources: tuple[str, ...], values: str | None, fmt: str, output: str | None,
-            fail_on: str, **options: Any) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([f.value for f in OutputFormat]),
+    default="table",
+    show_default=True,
+    help="Report format.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write the report here (atomically)."
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice([f.value for f in FailOn]),
+    default="never",
+    show_default=True,
+    help="Exit 1 when any cell reaches this verdict.",
+)
+def analyze(
+    sources: tuple[str, ...],
+    values: str | None,
+    fmt: str,
+    output: str | None,
+    fail_on: str,
+    **options: Any,
+) -> None:
     """Analyse the softmax of logits from files, stdin (-), --values or gen:NAME specs.
 
     \b
@@ -112,7 +172,7 @@ def analyze(sources: tuple[str, ...], values: str | None, fmt: str, output: str 
         if not sources and values is None:
             raise click.UsageError("give a SOURCE (file, '-', gen:NAME) or --values")
         loaded = [parse_values(values)] if values is not None else []
-        stdin = click.get_binary_stream("stdin")
+        stdin = sys.stdin.buffer
         loaded += [load_logits(s, stdin=stdin) for s in sources]
         report = Report([analyze_array(src, cfg) for src in loaded], __version__)
         emit(report, fmt, output)
@@ -168,9 +228,17 @@ def summarise(report: Any) -> None:
 
 
 @cli.command()
-@click.option("--dtype", "dtypes", multiple=True, callback=split_commas, metavar="LIST",
-              help="Formats to show (default all).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--dtype",
+    "dtypes",
+    multiple=True,
+    callback=split_commas,
+    metavar="LIST",
+    help="Formats to show (default all).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 def thresholds(dtypes: tuple[str, ...], fmt: str) -> None:
     """Show each format's limits: where exp overflows or underflows and sums stall.
 
@@ -178,7 +246,7 @@ def thresholds(dtypes: tuple[str, ...], fmt: str) -> None:
     Example:
       smcheck thresholds --dtype fp16,bf16
     """
-    from smcheck.limits import limits_table, limits_rows
+    from smcheck.limits import limits_rows, limits_table
 
     with user_errors():
         rows = limits_rows(dtypes)
@@ -197,10 +265,20 @@ def thresholds(dtypes: tuple[str, ...], fmt: str) -> None:
 @click.option("--shape", metavar="AxB", help="Shape, e.g. 64x10 (default: the generator's).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--value", type=float, help="The value of the 'constant' generator.")
-@click.option("--param", "params", multiple=True, metavar="K=V", help="Generator parameter (repeatable).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Output .npy file.")
-def generate(name: str, shape: str | None, seed: int, value: float | None, params: tuple[str, ...],
-             output: str) -> None:
+@click.option(
+    "--param", "params", multiple=True, metavar="K=V", help="Generator parameter (repeatable)."
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), required=True, help="Output .npy file."
+)
+def generate(
+    name: str,
+    shape: str | None,
+    seed: int,
+    value: float | None,
+    params: tuple[str, ...],
+    output: str,
+) -> None:
     """Write seeded synthetic logits to a .npy file (same seed, same bytes).
 
     \b

@@ -45,14 +45,18 @@ class AnalysisConfig:
         if not self.dtypes or not self.methods:
             raise ConfigError("nothing to analyse: give at least one dtype and one method")
         if self.model not in MODELS:
-            raise ConfigError(f"unknown arithmetic model {self.model!r}; use one of {', '.join(MODELS)}")
+            raise ConfigError(
+                f"unknown arithmetic model {self.model!r}; use one of {', '.join(MODELS)}"
+            )
         for m in self.methods:
             if self.model not in get_method(m).models:
                 raise ConfigError(f"method {m!r} has no {self.model!r} implementation yet")
         temps = tuple(float(t) for t in self.temperatures) or (1.0,)
         for t in temps:
             if not (math.isfinite(t) and t > 0):
-                raise ConfigError(f"temperature {t!r} is not a positive finite number; use e.g. 0.7")
+                raise ConfigError(
+                    f"temperature {t!r} is not a positive finite number; use e.g. 0.7"
+                )
         object.__setattr__(self, "temperatures", _unique(temps))
         if self.chunk_rows is not None and self.chunk_rows < 1:
             raise ConfigError("chunk_rows must be at least 1")

@@ -107,7 +107,9 @@ class CellAccumulator:
             norm = (np.where(sel, diff, 0).max(-1) / ref.p.max(-1)).astype(np.float64) / fmt.u
             self.normwise_u.add(np.where(fin_rows, norm, np.nan), start)
             total = p.astype(ref.p.dtype).sum(-1)
-            self.sum_error.add(np.where(fin_rows, np.abs(total - 1), np.nan).astype(np.float64), start)
+            self.sum_error.add(
+                np.where(fin_rows, np.abs(total - 1), np.nan).astype(np.float64), start
+            )
 
             # argmax flips: rows with a unique exact maximum only (exact ties excluded)
             top = ref.logp.max(-1, keepdims=True)

@@ -23,9 +23,17 @@ DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
 """The formats analysed by default, narrowest first."""
 
 ALIASES: dict[str, str] = {
-    "fp16": "float16", "half": "float16", "f16": "float16",
-    "bf16": "bfloat16", "f32": "float32", "fp32": "float32", "float": "float32",
-    "single": "float32", "f64": "float64", "fp64": "float64", "double": "float64",
+    "fp16": "float16",
+    "half": "float16",
+    "f16": "float16",
+    "bf16": "bfloat16",
+    "f32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "single": "float32",
+    "f64": "float64",
+    "fp64": "float64",
+    "double": "float64",
 }
 
 
@@ -156,7 +164,9 @@ def canonical_dtype(name: str) -> str:
     key = ALIASES.get(key, key)
     if key not in FORMATS:
         valid = ", ".join(DTYPES)
-        raise UnsupportedDtypeError(f"unknown dtype {name!r}; use one of {valid} (or fp16, bf16, half, float, double)")
+        raise UnsupportedDtypeError(
+            f"unknown dtype {name!r}; use one of {valid} (or fp16, bf16, half, float, double)"
+        )
     return key
 
 

@@ -81,7 +81,9 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
                     if small:
                         _keep(shown, (m.name, f.name, str(t)), out.p, out.logp)
 
-    return _build(src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown if small else None)
+    return _build(
+        src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown if small else None
+    )
 
 
 def _scaled(xt, xw, f: FloatFormat, t: float):  # type: ignore[no-untyped-def]
@@ -98,7 +100,9 @@ def _scaled(xt, xw, f: FloatFormat, t: float):  # type: ignore[no-untyped-def]
     return xs, xsw, scale_over
 
 
-def _keep(shown: dict[tuple[str, ...], _Small], key: tuple[str, ...], p: np.ndarray, logp: np.ndarray) -> None:
+def _keep(
+    shown: dict[tuple[str, ...], _Small], key: tuple[str, ...], p: np.ndarray, logp: np.ndarray
+) -> None:
     s = shown.setdefault(key, _Small([], []))
     s.p.extend(np.asarray(p, dtype=np.float64).tolist())
     s.logp.extend(np.asarray(logp, dtype=np.float64).tolist())
@@ -115,7 +119,10 @@ def _cell_metrics(acc: CellAccumulator, grp: GroupAccumulator, view: RowView) ->
         overflow=_count(acc.overflow, view),
         temperature_overflow=_count(acc.temperature_overflow, view),
         nan=rm.NanCount(
-            acc.nan.elements, acc.nan.rows, view.index(acc.nan.worst_row), dict(sorted(acc.nan_causes.items()))
+            acc.nan.elements,
+            acc.nan.rows,
+            view.index(acc.nan.worst_row),
+            dict(sorted(acc.nan_causes.items())),
         ),
         underflow=_count(acc.underflow, view),
         exact_zero=_count(acc.exact_zero, view),
@@ -150,8 +157,13 @@ def _build(src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown) -
                 key = (m.name, f.name, str(t))
                 out_cells.append(
                     rm.Cell(
-                        method=m.name, dtype=f.name, temperature=t, model=cfg.model,
-                        verdict=verdict, reasons=tuple(reasons), metrics=metrics,
+                        method=m.name,
+                        dtype=f.name,
+                        temperature=t,
+                        model=cfg.model,
+                        verdict=verdict,
+                        reasons=tuple(reasons),
+                        metrics=metrics,
                         probabilities=shown[key].p if shown else None,
                         log_probabilities=shown[key].logp if shown else None,
                     )
@@ -159,8 +171,11 @@ def _build(src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown) -
     exact = None
     if shown:
         exact = [
-            rm.Exact(f.name, t, shown[("exact", f.name, str(t))].p, shown[("exact", f.name, str(t))].logp)
-            for f in fmts for t in cfg.temperatures
+            rm.Exact(
+                f.name, t, shown[("exact", f.name, str(t))].p, shown[("exact", f.name, str(t))].logp
+            )
+            for f in fmts
+            for t in cfg.temperatures
         ]
     return rm.SourceReport(
         name=src.name,
@@ -174,18 +189,26 @@ def _build(src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown) -
         input=rm.InputSummary(
             min=None if inp.lo > inp.hi else inp.lo,
             max=None if inp.lo > inp.hi else inp.hi,
-            nan=inp.nan, posinf=inp.posinf, neginf=inp.neginf,
-            fully_masked_rows=inp.fully_masked_rows, upstream_rows=inp.upstream_rows,
-            max_logsumexp=inp.lse.result, max_logsumexp_row=view.index(inp.lse.row),
+            nan=inp.nan,
+            posinf=inp.posinf,
+            neginf=inp.neginf,
+            fully_masked_rows=inp.fully_masked_rows,
+            upstream_rows=inp.upstream_rows,
+            max_logsumexp=inp.lse.result,
+            max_logsumexp_row=view.index(inp.lse.row),
         ),
         input_rounding=[
             rm.InputRounding(
-                dtype=f.name, exact=r.changed == 0 and r.cast_overflow.elements == 0,
-                changed_elements=r.changed, max_abs_dlogp=r.dlogp.result if r.changed else 0.0,
-                kl_max=r.kl_max.result if r.changed else 0.0, kl_mean=r.kl_sum.mean,
+                dtype=f.name,
+                exact=r.changed == 0 and r.cast_overflow.elements == 0,
+                changed_elements=r.changed,
+                max_abs_dlogp=r.dlogp.result if r.changed else 0.0,
+                kl_max=r.kl_max.result if r.changed else 0.0,
+                kl_mean=r.kl_sum.mean,
                 cast_overflow=_count(r.cast_overflow, view),
             )
-            for f in fmts for r in [rounding[f.name]]
+            for f in fmts
+            for r in [rounding[f.name]]
         ],
         cells=out_cells,
         notes=list(src.notes),

@@ -28,7 +28,9 @@ class InputAccumulator:
     upstream_rows: int = 0
     lse: MaxStat = field(default_factory=MaxStat)
 
-    def add(self, x: Array, ref: Reference, upstream: np.ndarray, masked: np.ndarray, start: int) -> None:
+    def add(
+        self, x: Array, ref: Reference, upstream: np.ndarray, masked: np.ndarray, start: int
+    ) -> None:
         fin = np.isfinite(x)
         if fin.any():
             self.lo = min(self.lo, float(x[fin].min()))
@@ -52,7 +54,9 @@ class RoundingAccumulator:
     kl_sum: ExactSum = field(default_factory=ExactSum)
     cast_overflow: CountStat = field(default_factory=CountStat)
 
-    def add(self, x: Array, xd: Array, ref: Reference, base_valid: np.ndarray, start: int) -> np.ndarray:
+    def add(
+        self, x: Array, xd: Array, ref: Reference, base_valid: np.ndarray, start: int
+    ) -> np.ndarray:
         """Fold a chunk in; returns the rows still analysable in the format."""
         fin = np.isfinite(x)
         over = fin & ~np.isfinite(xd) & base_valid[:, None]

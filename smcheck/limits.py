@@ -30,15 +30,24 @@ def limits_rows(dtypes: Sequence[str] = ()) -> list[dict[str, Any]]:
     out = []
     for name in dtypes or DTYPES:
         f = get_format(canonical_dtype(name))
-        out.append({
-            "dtype": f.name, "precision_bits": f.t, "exponent_bits": f.w,
-            "max": f.max, "smallest_normal": f.tiny, "smallest_subnormal": f.smallest_subnormal,
-            "eps": f.eps, "u": f.u,
-            "exp_overflow_above": f.exp_overflow_x, "exp_subnormal_below": f.exp_subnormal_x,
-            "exp_zero_below": f.exp_zero_x,
-            "underflow_gap_nats": -f.log_zero, "subnormal_gap_nats": -f.exp_subnormal_x,
-            "sum_stall_length": f.sum_stall,
-        })
+        out.append(
+            {
+                "dtype": f.name,
+                "precision_bits": f.t,
+                "exponent_bits": f.w,
+                "max": f.max,
+                "smallest_normal": f.tiny,
+                "smallest_subnormal": f.smallest_subnormal,
+                "eps": f.eps,
+                "u": f.u,
+                "exp_overflow_above": f.exp_overflow_x,
+                "exp_subnormal_below": f.exp_subnormal_x,
+                "exp_zero_below": f.exp_zero_x,
+                "underflow_gap_nats": -f.log_zero,
+                "subnormal_gap_nats": -f.exp_subnormal_x,
+                "sum_stall_length": f.sum_stall,
+            }
+        )
     return out
 
 

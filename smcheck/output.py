@@ -19,11 +19,15 @@ def write_atomic(path: str | Path, text: str | bytes) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as e:
-        raise ConfigError(f"cannot write '{path}': {e.strerror}; choose a writable --output path") from None
+        raise ConfigError(
+            f"cannot write '{path}': {e.strerror}; choose a writable --output path"
+        ) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(text.encode("utf-8") if isinstance(text, str) else text)
         os.replace(tmp, target)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise ConfigError(f"cannot write '{path}': {e.strerror}; choose a writable --output path") from None
+        raise ConfigError(
+            f"cannot write '{path}': {e.strerror}; choose a writable --output path"
+        ) from None

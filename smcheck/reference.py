@@ -1,10 +1,10 @@
 """The exact reference: softmax, log-softmax and logsumexp of the input as rounded to a format.
 
-For formats up to float32 the reference runs in float64: its relative error (a few float64 units,
-times |log p|) is below 1e-6 ulp of the format under test. float64 cells need more: the reference
-then runs in the x87 80-bit ``np.longdouble`` (64-bit significand), whose error is at most about
-(|log p| + 2) * 2^-64 relative, i.e. below |log p| / 2048 + 0.01 ulp of float64. The tests check
-both against mpmath at 50 digits.
+For formats up to float32 the reference runs in float64; float64 cells need more, and their
+reference runs in the x87 80-bit ``np.longdouble`` (64-bit significand). In both cases the absolute
+error of log p -- the relative error of p -- is at most (|log p| + 8) * eps of the working
+precision: below 1e-6 ulp of float32 and narrower formats, and below (|log p| + 8) / 2048 ulp of
+float64. The tests check this bound against mpmath at 50 digits.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def reference_precision(fmt: FloatFormat) -> str:
     """A label for the report: what the reference for ``fmt`` is computed in."""
     if fmt.t <= 24:
         return "float64"
-    return "longdouble (64-bit significand)" if EXTENDED_AVAILABLE else "float64 (no wider type here)"
+    return (
+        "longdouble (64-bit significand)" if EXTENDED_AVAILABLE else "float64 (no wider type here)"
+    )
 
 
 @dataclass(frozen=True)

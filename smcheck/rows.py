@@ -58,7 +58,11 @@ class RowView:
         """The original-shape index (all axes but dim) of a flat row number."""
         if flat is None:
             return None
-        return tuple(int(i) for i in np.unravel_index(flat, self.other_shape)) if self.other_shape else ()
+        return (
+            tuple(int(i) for i in np.unravel_index(flat, self.other_shape))
+            if self.other_shape
+            else ()
+        )
 
 
 def row_block_mask(values: npt.NDArray[np.floating]) -> tuple[np.ndarray, np.ndarray]:

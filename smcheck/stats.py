@@ -104,7 +104,9 @@ class Histogram:
     LO, HI = -80, 1100  # log2 range covered; values outside are clamped to the end bins
 
     counts: npt.NDArray[np.int64] = field(
-        default_factory=lambda: np.zeros((Histogram.HI - Histogram.LO) * Histogram.BINS_PER_OCTAVE + 1, np.int64)
+        default_factory=lambda: np.zeros(
+            (Histogram.HI - Histogram.LO) * Histogram.BINS_PER_OCTAVE + 1, np.int64
+        )
     )
     exact: list[npt.NDArray[np.float64]] | None = field(default_factory=list)
     n: int = 0

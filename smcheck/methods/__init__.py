@@ -12,11 +12,15 @@ METHODS: dict[str, SoftmaxMethod] = {
         SoftmaxMethod("naive", "w = exp(x); p = w / sum(w)", "log(p)", framework.naive),
         SoftmaxMethod("shifted", "w = exp(x - max x); p = w / sum(w)", "log(p)", framework.shifted),
         SoftmaxMethod(
-            "logdomain", "z = (x - m) - log sum exp(x - m); p = exp(z)", "log-softmax",
+            "logdomain",
+            "z = (x - m) - log sum exp(x - m); p = exp(z)",
+            "log-softmax",
             framework.logdomain,
         ),
         SoftmaxMethod(
-            "torch", "torch.softmax / torch.log_softmax (fused kernels)", "log-softmax",
+            "torch",
+            "torch.softmax / torch.log_softmax (fused kernels)",
+            "log-softmax",
             framework.fused,
         ),
     )

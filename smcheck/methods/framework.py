@@ -97,4 +97,6 @@ def fused(x: torch.Tensor) -> MethodOutput:
     import torch
 
     p = torch.softmax(x, -1)
-    return MethodOutput(p=_np(p), logp=_np(torch.log_softmax(x, -1)), nan_cause=shift_nan_cause(x, p))
+    return MethodOutput(
+        p=_np(p), logp=_np(torch.log_softmax(x, -1)), nan_cause=shift_nan_cause(x, p)
+    )

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from smcheck.dtypes import get_format
-from smcheck.report.model import Cell, Count, Report, SourceReport, Verdict
+from smcheck.report.model import Count, Report, SourceReport, Verdict
 
 STYLE = {Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.FAIL: "bold red"}
 
@@ -47,7 +47,11 @@ def input_summary(s: SourceReport) -> Table:
     t.add_column()
     i = s.input
     t.add_row("shape", f"{s.shape}  (source dtype {s.dtype}, softmax over dim {s.dim})")
-    t.add_row("rows", f"{s.rows} rows of length {s.row_length}" + ("  (softmin: analysing -x)" if s.softmin else ""))
+    t.add_row(
+        "rows",
+        f"{s.rows} rows of length {s.row_length}"
+        + ("  (softmin: analysing -x)" if s.softmin else ""),
+    )
     t.add_row("range", f"{num(i.min, '.6g')} .. {num(i.max, '.6g')}")
     t.add_row("max logsumexp", f"{num(i.max_logsumexp, '.6g')} (row {row_ix(i.max_logsumexp_row)})")
     t.add_row("non-finite", f"{i.nan} NaN, {i.posinf} +inf, {i.neginf} -inf (masks)")
@@ -64,7 +68,15 @@ def input_summary(s: SourceReport) -> Table:
 def format_table(s: SourceReport) -> Table:
     """Per dtype: limits, headroom of the worst row, and the effect of rounding the input."""
     t = Table(title="Formats", box=box.SIMPLE_HEAD, title_justify="left")
-    for col in ("dtype", "T", "exp overflows >", "overflow room", "underflow room", "input Δlog p", "cast ±inf"):
+    for col in (
+        "dtype",
+        "T",
+        "exp overflows >",
+        "overflow room",
+        "underflow room",
+        "input Δlog p",
+        "cast ±inf",
+    ):
         t.add_column(col, justify="right" if col != "dtype" else "left")
     rounding = {r.dtype: r for r in s.input_rounding}
     seen = set()
@@ -75,9 +87,13 @@ def format_table(s: SourceReport) -> Table:
         h = c.metrics.headroom
         r = rounding[c.dtype]
         t.add_row(
-            c.dtype, num(c.temperature, "g"), num(get_format(c.dtype).exp_overflow_x, ".2f"),
-            num(h.overflow_nats, ".3g"), num(h.underflow_nats, ".3g"),
-            "exact" if r.exact else num(r.max_abs_dlogp, ".2e"), _count(r.cast_overflow),
+            c.dtype,
+            num(c.temperature, "g"),
+            num(get_format(c.dtype).exp_overflow_x, ".2f"),
+            num(h.overflow_nats, ".3g"),
+            num(h.underflow_nats, ".3g"),
+            "exact" if r.exact else num(r.max_abs_dlogp, ".2e"),
+            _count(r.cast_overflow),
         )
     return t
 
@@ -98,8 +114,22 @@ def grid(s: SourceReport) -> Table:
 
 def metrics_table(s: SourceReport) -> Table:
     t = Table(title="Metrics (elements/rows)", box=box.SIMPLE_HEAD, title_justify="left")
-    heads = ["method", "dtype", "verdict", "overflow", "NaN", "-inf log", "underflow", "exact 0",
-             "lost mass", "max ulp", "med ulp", "norm u", "flips", "KL max"]
+    heads = [
+        "method",
+        "dtype",
+        "verdict",
+        "overflow",
+        "NaN",
+        "-inf log",
+        "underflow",
+        "exact 0",
+        "lost mass",
+        "max ulp",
+        "med ulp",
+        "norm u",
+        "flips",
+        "KL max",
+    ]
     multi_t = len({c.temperature for c in s.cells}) > 1
     if multi_t:
         heads.insert(2, "T")
@@ -111,18 +141,29 @@ def metrics_table(s: SourceReport) -> Table:
         if multi_t:
             cells.append(num(c.temperature, "g"))
         cells += [
-            verdict_text(c.verdict), _count(m.overflow), _count(m.nan), _count(m.log_nonfinite),
-            _count(m.underflow), _count(m.exact_zero), num(m.lost_mass.max, ".2g"),
-            num(m.error.max_ulp, ".3g"), num(m.error.median_ulp, ".3g"),
-            num(m.error.normwise_u, ".3g"), str(m.argmax_flips.rows), num(m.kl.max, ".2g"),
+            verdict_text(c.verdict),
+            _count(m.overflow),
+            _count(m.nan),
+            _count(m.log_nonfinite),
+            _count(m.underflow),
+            _count(m.exact_zero),
+            num(m.lost_mass.max, ".2g"),
+            num(m.error.max_ulp, ".3g"),
+            num(m.error.median_ulp, ".3g"),
+            num(m.error.normwise_u, ".3g"),
+            str(m.argmax_flips.rows),
+            num(m.kl.max, ".2g"),
         ]
         t.add_row(*cells)
     return t
 
 
 def findings(s: SourceReport) -> RenderableType:
-    lines = [Text.assemble((f"{c.verdict.value} ", STYLE[c.verdict]), c.reasons[0])
-             for c in s.cells if c.reasons]
+    lines = [
+        Text.assemble((f"{c.verdict.value} ", STYLE[c.verdict]), c.reasons[0])
+        for c in s.cells
+        if c.reasons
+    ]
     if not lines:
         return Text("No findings: every cell is OK.", style="green")
     return Group(Text("Findings", style="bold"), *lines)
@@ -133,7 +174,10 @@ def values_tables(s: SourceReport) -> list[Table]:
     if not s.exact:
         return []
     out = []
-    for label, attr in (("Probabilities", "probabilities"), ("Log-probabilities", "log_probabilities")):
+    for label, attr in (
+        ("Probabilities", "probabilities"),
+        ("Log-probabilities", "log_probabilities"),
+    ):
         t = Table(title=label, box=box.SIMPLE_HEAD, title_justify="left")
         t.add_column("dtype")
         t.add_column("method")
@@ -146,13 +190,18 @@ def values_tables(s: SourceReport) -> list[Table]:
         for e in s.exact:
             tag = e.dtype + ("" if e.temperature == 1 else f" T={e.temperature:g}")
             sources = [("exact", getattr(e, attr))] + [
-                (c.method, getattr(c, attr)) for c in s.cells
+                (c.method, getattr(c, attr))
+                for c in s.cells
                 if c.dtype == e.dtype and c.temperature == e.temperature
             ]
             for name, rows in sources:
                 for r, vals in enumerate(rows or []):
-                    t.add_row(tag, Text(name, style="bold" if name == "exact" else ""),
-                              *([str(r)] if multi_row else []), *(num(v, ".5g") for v in vals))
+                    t.add_row(
+                        tag,
+                        Text(name, style="bold" if name == "exact" else ""),
+                        *([str(r)] if multi_row else []),
+                        *(num(v, ".5g") for v in vals),
+                    )
             t.add_section()
         out.append(t)
     return out
@@ -162,5 +211,12 @@ def build_tables(report: Report) -> list[RenderableType]:
     """Everything the terminal report shows, as rich renderables in order."""
     out: list[RenderableType] = []
     for s in report.sources:
-        out += [input_summary(s), grid(s), format_table(s), metrics_table(s), *values_tables(s), findings(s)]
+        out += [
+            input_summary(s),
+            grid(s),
+            format_table(s),
+            metrics_table(s),
+            *values_tables(s),
+            findings(s),
+        ]
     return out

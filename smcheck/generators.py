@@ -1,0 +1,343 @@
+"""Deterministic, seeded synthetic logits: a registry of named generators and the gen: spec."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+
+from smcheck.dtypes import canonical_dtype
+from smcheck.errors import ConfigError
+
+Number = int | float
+"""A generator parameter value; the type of its default decides whether ints are required."""
+
+Shape = tuple[int, ...]
+Params = Mapping[str, Number]
+
+MAX_ELEMENTS = 200_000_000
+"""Largest array a generator will build (1.6 GB in float64 while generating)."""
+
+_OUTPUT_DTYPES = ("float16", "float32", "float64")
+
+
+@dataclass(frozen=True)
+class LogitGenerator:
+    """One named generator of synthetic logits."""
+
+    name: str
+    fn: Callable[[np.random.Generator, Shape, Params], np.ndarray]
+    """``fn(rng, shape, params) -> float64 array of that shape``; draws only from ``rng``."""
+    description: str
+    """One line for ``--help`` and listings."""
+    default_shape: tuple[int, ...]
+    defaults: Mapping[str, Number]
+    """Parameter names and their defaults (read-only)."""
+    seeded: bool = True
+    """False for generators whose output does not depend on the seed (ramp, constant)."""
+
+
+def _check(ok: bool, generator: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"generator {generator!r}: {message}")
+
+
+def _normal(rng: np.random.Generator, shape: Shape, p: Params) -> np.ndarray:
+    _check(p["scale"] >= 0, "normal", "scale must be >= 0")
+    return rng.normal(p["loc"], p["scale"], shape)
+
+
+def _uniform(rng: np.random.Generator, shape: Shape, p: Params) -> np.ndarray:
+    _check(p["low"] <= p["high"], "uniform", "low must be <= high")
+    return rng.uniform(p["low"], p["high"], shape)
+
+
+def _spike(rng: np.random.Generator, shape: Shape, p: Params) -> np.ndarray:
+    _check(p["scale"] >= 0, "spike", "scale must be >= 0")
+    x = rng.normal(p["loc"], p["scale"], shape)
+    at = rng.integers(0, shape[-1], size=(*shape[:-1], 1))
+    # one logit per row sits `height` above the body's centre: naive float16 exp overflows
+    # once loc + height > ln(65504) = 11.09, and the other entries' probabilities shrink to ~0
+    np.put_along_axis(x, at, p["loc"] + p["height"], axis=-1)
+    return x
+
+
+def _extreme(rng: np.random.Generator, shape: Shape, p: Params) -> np.ndarray:
+    _check(0 <= p["frac"] <= 1, "extreme", "frac must be between 0 and 1")
+    _check(p["scale"] >= 0, "extreme", "scale must be >= 0")
+    body = rng.normal(p["loc"], p["scale"], shape)
+    wild = rng.random(shape) < p["frac"]
+    negative = rng.random(shape) < 0.5
+    size = rng.uniform(0.5, 1.0, shape)
+    # like (-999, 1, 2, 5, 6): a moderate body with a fraction of entries near `low` (exp
+    # underflows to 0 in every format) or `high` (exp overflows even float32 above 88.7)
+    return np.where(wild, np.where(negative, p["low"], p["high"]) * size, body)
+
+
+def _ramp(rng: np.random.Generator, shape: Shape, p: Params) -> np.ndarray:
+    return np.broadcast_to(np.linspace(p["low"], p["high"], shape[-1]), shape).copy()
+
+
+def _llm(rng: np.random.Generator, shape: Shape, p: Params) -> np.ndarray:
+    _check(p["df"] > 0, "llm", "df must be > 0")
+    _check(p["scale"] >= 0, "llm", "scale must be >= 0")
+    _check(p["outliers"] >= 0, "llm", "outliers must be >= 0")
+    # Student-t body: LM-head logits have heavier tails than a normal. A tanh soft limit keeps
+    # the body within loc +- 10 scale (about -23..+17) without piling values on a clip edge,
+    # so the top of each row is set by the outliers below
+    limit = 10 * p["scale"]
+    z = p["scale"] * rng.standard_t(p["df"], shape)
+    body = p["loc"] + (limit * np.tanh(z / limit) if limit > 0 else z)
+    top = p["top"]
+    rows = body.reshape(-1, shape[-1])
+    k = min(int(p["outliers"]), shape[-1])
+    at = rng.integers(0, shape[-1], size=(rows.shape[0], k))
+    heights = rng.uniform(top / 2, top, size=(rows.shape[0], k))
+    np.put_along_axis(rows, at, heights, axis=-1)  # a few likely tokens far above the body
+    return rows.reshape(shape)
+
+
+def _constant(rng: np.random.Generator, shape: Shape, p: Params) -> np.ndarray:
+    return np.full(shape, float(p["value"]))
+
+
+def _masked(rng: np.random.Generator, shape: Shape, p: Params) -> np.ndarray:
+    _check(p["scale"] >= 0, "masked", "scale must be >= 0")
+    _check(0 <= p["mask_frac"] <= 1, "masked", "mask_frac must be between 0 and 1")
+    _check(p["causal"] in (0, 1), "masked", "causal must be 0 or 1")
+    n_rows = math.prod(shape[:-1])
+    _check(
+        0 <= p["fully_masked"] <= n_rows,
+        "masked",
+        f"fully_masked must be between 0 and the number of rows ({n_rows})",
+    )
+    x = rng.normal(p["loc"], p["scale"], shape)
+    mask = rng.random(shape) < p["mask_frac"]
+    if p["causal"] and len(shape) >= 2:
+        # query i sees keys j <= i (aligned to the end when there are more keys than queries)
+        r, c = shape[-2:]
+        mask |= np.triu(np.ones((r, c), dtype=bool), k=c - r + 1)
+    rows = mask.reshape(n_rows, shape[-1])
+    rows[rng.choice(n_rows, size=int(p["fully_masked"]), replace=False)] = True
+    x[mask] = -np.inf
+    return x
+
+
+def _registry(*gens: LogitGenerator) -> Mapping[str, LogitGenerator]:
+    return MappingProxyType({g.name: g for g in gens})
+
+
+def _gen(
+    name: str,
+    fn: Callable[..., np.ndarray],
+    description: str,
+    shape: tuple[int, ...],
+    seeded: bool = True,
+    **defaults: Number,
+) -> LogitGenerator:
+    return LogitGenerator(name, fn, description, shape, MappingProxyType(defaults), seeded)
+
+
+GENERATORS: Mapping[str, LogitGenerator] = _registry(
+    _gen("normal", _normal, "i.i.d. normal logits N(loc, scale^2)", (8, 10), loc=0.0, scale=1.0),
+    _gen("uniform", _uniform, "i.i.d. uniform logits on [low, high)", (8, 10), low=-3.0, high=3.0),
+    _gen(
+        "spike",
+        _spike,
+        "normal logits plus one dominant logit per row at loc + height",
+        (8, 10),
+        loc=0.0,
+        scale=1.0,
+        height=20.0,
+    ),
+    _gen(
+        "extreme",
+        _extreme,
+        "a moderate body with some entries near low (-999) or high (100)",
+        (8, 10),
+        low=-999.0,
+        high=100.0,
+        frac=0.2,
+        loc=2.0,
+        scale=2.0,
+    ),
+    _gen(
+        "ramp",
+        _ramp,
+        "each row is linspace(low, high)",
+        (8, 10),
+        seeded=False,
+        low=-10.0,
+        high=10.0,
+    ),
+    _gen(
+        "llm",
+        _llm,
+        "LLM-head-like: heavy-tailed vocab-sized rows with a few large outliers",
+        (4, 32000),
+        loc=-3.0,
+        scale=2.0,
+        df=5.0,
+        outliers=8,
+        top=28.0,
+    ),
+    _gen(
+        "constant",
+        _constant,
+        "every logit equals value (a flat distribution)",
+        (8, 10),
+        seeded=False,
+        value=0.0,
+    ),
+    _gen(
+        "masked",
+        _masked,
+        "attention scores with a causal -inf mask, optional random and fully masked rows",
+        (8, 8),
+        loc=0.0,
+        scale=1.0,
+        causal=1,
+        mask_frac=0.0,
+        fully_masked=0,
+    ),
+)
+"""The generators by name, in listing order."""
+
+
+def generate_logits(
+    name: str, *, shape: tuple[int, ...] | None = None, seed: int = 0, **params: Number | str
+) -> np.ndarray:
+    """Build synthetic logits; the same arguments always give the same bytes.
+
+    Args:
+        name: a key of :data:`GENERATORS`.
+        shape: the array shape (the softmax axis last); default per generator, e.g. 8x10.
+        seed: seed of ``np.random.default_rng``, >= 0.
+        **params: the generator's parameters (see ``GENERATORS[name].defaults``) and
+            ``dtype`` (``float16``, ``float32`` (default) or ``float64``).
+
+    Returns:
+        A new C-contiguous array, computed in float64 and rounded once to ``dtype``.
+
+    Raises:
+        ConfigError: unknown generator, parameter or dtype, or a value out of range.
+    """
+    gen = _lookup(name)
+    dtype = _output_dtype(params.pop("dtype", "float32"))
+    shape = gen.default_shape if shape is None else _check_shape(shape)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, not {seed!r}")
+    values = dict(gen.defaults)
+    for key, value in params.items():
+        if key not in gen.defaults:
+            valid = ", ".join(["shape", "seed", "dtype", *gen.defaults])
+            raise ConfigError(
+                f"unknown parameter {key!r} for generator {name!r}; use one of {valid}"
+            )
+        values[key] = _check_value(name, key, value, gen.defaults[key])
+    x = gen.fn(np.random.default_rng(int(seed)), shape, values)
+    with np.errstate(over="ignore"):  # float16 rounds logits above 65504 to inf, as a cast does
+        return np.ascontiguousarray(x, dtype=dtype)
+
+
+def parse_generator_spec(spec: str) -> tuple[str, dict[str, object]]:
+    """Parse ``gen:NAME[:k=v,...]`` (the ``gen:`` prefix is optional) for :func:`generate_logits`.
+
+    Values are ints or floats; ``shape=4x32000``, ``seed=3`` and ``dtype=float16`` are special.
+    Returns ``(name, params)`` where ``params`` can be passed as keyword arguments.
+    """
+    body = spec.removeprefix("gen:")
+    name, _, rest = body.partition(":")
+    name = name.strip()
+    _lookup(name)
+    params: dict[str, object] = {}
+    for item in rest.split(",") if rest.strip() else []:
+        key, eq, text = (part.strip() for part in item.partition("="))
+        if not (eq and key and text):
+            raise ConfigError(
+                f"bad generator parameter {item.strip()!r} in {spec!r}; write "
+                "KEY=VALUE pairs separated by commas, e.g. "
+                "gen:normal:shape=4x10,seed=3"
+            )
+        if key in params:
+            raise ConfigError(f"parameter {key!r} is given twice in {spec!r}; keep one")
+        if key == "shape":
+            params[key] = _parse_shape(text)
+        elif key == "dtype":
+            params[key] = text
+        else:
+            params[key] = _parse_number(key, text)
+    return name, params
+
+
+def _lookup(name: str) -> LogitGenerator:
+    if name not in GENERATORS:
+        raise ConfigError(f"unknown generator {name!r}; use one of {', '.join(GENERATORS)}")
+    return GENERATORS[name]
+
+
+def _output_dtype(value: object) -> np.dtype:
+    if not isinstance(value, str):  # np.float16, np.dtype("float64"), ...
+        try:
+            value = np.dtype(value).name  # type: ignore[call-overload]
+        except TypeError:
+            raise ConfigError(f"dtype must be a name like float32, not {value!r}") from None
+    name = canonical_dtype(value)  # accepts fp16, half, ...; raises UnsupportedDtypeError
+    if name not in _OUTPUT_DTYPES:
+        raise ConfigError(
+            f"generators cannot write {name} (numpy has no such type); use one of "
+            f"{', '.join(_OUTPUT_DTYPES)} and analyse it as {name}"
+        )
+    return np.dtype(name)
+
+
+def _check_shape(shape: object) -> tuple[int, ...]:
+    ok = (
+        isinstance(shape, (tuple, list))
+        and 1 <= len(shape) <= 8
+        and all(
+            isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1 for d in shape
+        )
+    )
+    if not ok:
+        raise ConfigError(f"shape must be 1 to 8 positive integers like 4x32000, not {shape!r}")
+    dims = tuple(int(d) for d in shape)
+    if math.prod(dims) > MAX_ELEMENTS:
+        raise ConfigError(
+            f"shape {'x'.join(map(str, dims))} has more than {MAX_ELEMENTS} "
+            "elements; generate a smaller array"
+        )
+    return dims
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    if not re.fullmatch(r"\d+([x*]\d+)*", text):
+        raise ConfigError(f"shape must look like 4x32000, not {text!r}")
+    return _check_shape(tuple(int(d) for d in re.split(r"[x*]", text)))
+
+
+def _parse_number(key: str, text: str) -> Number:
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"parameter {key!r} must be a number, not {text!r}") from None
+
+
+def _check_value(gen: str, key: str, value: object, default: Number) -> Number:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"parameter {key!r} of generator {gen!r} must be a number, not {value!r}")
+    if isinstance(default, int):
+        if not float(value).is_integer():
+            raise ConfigError(
+                f"parameter {key!r} of generator {gen!r} must be an integer, not {value!r}"
+            )
+        return int(value)
+    if not math.isfinite(value) and key != "value":  # constant rows of inf/nan are allowed
+        raise ConfigError(f"parameter {key!r} of generator {gen!r} must be finite, not {value!r}")
+    return float(value)

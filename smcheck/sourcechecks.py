@@ -1,0 +1,102 @@
+"""The array rules and one-line LoadError messages shared by every logits source reader."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from smcheck.errors import LoadError
+
+_KIND_PROBLEMS = {
+    "b": "a boolean array",
+    "c": "a complex array",
+    "U": "an array of strings",
+    "S": "an array of byte strings",
+    "V": "a structured (record) array",
+    "M": "an array of datetimes",
+    "m": "an array of timedeltas",
+}
+
+
+def load_error(name: str, what: str, fix: str) -> LoadError:
+    """``cannot load 'NAME': WHAT; FIX`` (``<stdin>``-style names are shown unquoted)."""
+    shown = name if name.startswith("<") else repr(name)  # repr escapes newlines in paths
+    return LoadError(f"cannot load {shown}: {what}; {fix}")
+
+
+def describe(exc: BaseException) -> str:
+    """An exception message squeezed onto one short line (its first sentence if long)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = re.sub(r"<ast\.\w+ object at 0x[0-9a-fA-F]+>", "a non-literal expression", text)
+    if len(text) > 160 and ". " in text:
+        text = text.split(". ", 1)[0]
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def dims(shape: tuple[int, ...]) -> str:
+    """``4x10`` for a shape (``scalar`` for ``()``)."""
+    return "x".join(map(str, shape)) or "scalar"
+
+
+def check_dtype(name: str, dtype: np.dtype) -> None:
+    """Reject dtypes that are not real numbers; pickled objects get their own message."""
+    if dtype.kind == "O" or dtype.hasobject:
+        raise load_error(
+            name,
+            "it contains pickled Python objects, which smcheck never loads",
+            "save a numeric array, e.g. numpy.save(path, x.astype(numpy.float32))",
+        )
+    if dtype.kind in _KIND_PROBLEMS:
+        raise load_error(
+            name,
+            f"it holds {_KIND_PROBLEMS[dtype.kind]} ({dtype}), not real-valued logits",
+            "save the logits as a float32 or float64 array",
+        )
+
+
+def check_shape(name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """Reject 0-d and empty arrays."""
+    if not shape:
+        raise load_error(
+            name,
+            "it holds a single number (a 0-d array), not a row of logits",
+            "save at least one row, e.g. x.reshape(1, -1)",
+        )
+    if math.prod(shape) == 0:
+        raise load_error(
+            name, f"the array is empty (shape {dims(shape)} {dtype})", "save non-empty logits"
+        )
+
+
+def select_key(name: str, keys: list[str], key: str | None, what: str) -> str:
+    """Pick ``key`` from a container's keys, or its only entry when no key is given."""
+    if not keys:
+        found = f", so there is no {key!r}" if key is not None else ""
+        raise load_error(
+            name, f"it holds no {what}s{found}", "check that it is the file with the logits"
+        )
+    if key is None:
+        if len(keys) == 1:
+            return keys[0]
+        raise load_error(
+            name,
+            f"it holds {len(keys)} {what}s",
+            f"add one key as 'FILE:KEY', one of {_keys_hint(keys)}",
+        )
+    if key not in keys:
+        raise load_error(name, f"there is no {what} {key!r}", f"use one of {_keys_hint(keys)}")
+    return key
+
+
+def _keys_hint(keys: list[str]) -> str:
+    shown = ", ".join(repr(k) for k in keys[:12])
+    return shown + (f" and {len(keys) - 12} more" if len(keys) > 12 else "")
+
+
+def widened_note(source: str, array: np.ndarray) -> tuple[str, ...]:
+    """The note for a 16- or 8-bit float format widened exactly to float32, if that happened."""
+    if source != array.dtype.name and array.dtype == np.float32:
+        return (f"{source} values widened exactly to float32",)
+    return ()

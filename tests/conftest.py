@@ -1,0 +1,33 @@
+"""Shared fixtures: dtypes, tolerances, sample inputs, a clean environment for rendering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DTYPES = ["float16", "bfloat16", "float32", "float64"]
+
+# rtol/atol from torch.testing._comparison (_DTYPE_PRECISIONS)
+TOLERANCES = {
+    "float16": (1e-3, 1e-5),
+    "bfloat16": (1.6e-2, 1e-5),
+    "float32": (1.3e-6, 1e-5),
+    "float64": (1e-7, 1e-7),
+}
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_inputs"
+
+
+def sample_input(name: str) -> Path:
+    """Path of a bundled sample; fails loudly if it is missing."""
+    path = SAMPLES / name
+    assert path.exists(), f"missing sample input {path}"
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("FORCE_COLOR", "NO_COLOR", "COLUMNS", "LINES", "GITHUB_STEP_SUMMARY", "TERM"):
+        monkeypatch.delenv(var, raising=False)
