@@ -76,7 +76,11 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
                 if small:
                     _keep(shown, ("exact", f.name, str(t)), ref.p, ref.logp)
                 for m in methods:
-                    out = m.framework(xs) if cfg.model == "framework" else m.strict(xsw, f, cfg.ftz)
+                    if cfg.model == "framework":
+                        out = m.framework(xs).to_output()
+                    else:
+                        # the strict model starts from the same rounded x/T the framework sees
+                        out = m.strict(xs.to(torch.float64).numpy(), f, cfg.ftz)
                     cells[(m.name, f.name, t)].add(out, blk)
                     if small:
                         _keep(shown, (m.name, f.name, str(t)), out.p, out.logp)

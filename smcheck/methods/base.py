@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import torch
 
     from smcheck.dtypes import FloatFormat
+    from smcheck.methods.framework import TorchResult
 
 Array = npt.NDArray[np.float64]
 
@@ -51,7 +52,7 @@ class MethodOutput:
     """A :class:`NanCause` code per element (0 where the output is not NaN)."""
 
 
-FrameworkFn = Callable[["torch.Tensor"], MethodOutput]
+FrameworkFn = Callable[["torch.Tensor"], "TorchResult"]
 StrictFn = Callable[[Array, "FloatFormat", bool], MethodOutput]
 
 
@@ -66,7 +67,7 @@ class SoftmaxMethod:
     log_route: str
     """How log-probabilities are obtained: "log(p)" or "log-softmax"."""
     framework: FrameworkFn
-    """PyTorch ops on tensors of the format (the ``framework`` model)."""
+    """PyTorch ops on tensors of the format (the ``framework`` model); differentiable."""
     strict: StrictFn | None = None
     """Every operation rounded to the format, sums sequential (the ``strict`` model)."""
 

@@ -1,11 +1,14 @@
 """The softmax methods under the ``framework`` model: PyTorch ops on tensors of the format.
 
 Each element-wise op rounds to the format; reductions accumulate as PyTorch does (float32 inside
-for 16-bit types) and round their result to the format -- exactly what user code does.
+for 16-bit types) and round their result to the format -- exactly what user code does. Results
+stay tensors (:class:`TorchResult`), so the gradient diagnostics can back-propagate through each
+method's own log-probabilities; the metrics take them as numpy via ``to_output()``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,64 +20,83 @@ if TYPE_CHECKING:
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
-    """Exact float64 copy of a tensor of any float format."""
+    """Exact float64 (or bool/int) numpy copy of a tensor of any format."""
     import torch
 
-    return t.to(torch.float64).numpy()
+    t = t.detach()
+    return (t.to(torch.float64) if t.is_floating_point() else t).numpy()
 
 
-def division_nan_cause(num: torch.Tensor, den: torch.Tensor) -> np.ndarray:
+@dataclass(frozen=True)
+class TorchResult:
+    """A framework method's tensors; ``logp`` keeps its autograd graph when the input needs grad."""
+
+    p: torch.Tensor
+    logp: torch.Tensor
+    overflow: torch.Tensor | None = None
+    sum_overflow: torch.Tensor | None = None
+    nan_cause: torch.Tensor | None = None
+
+    def to_output(self) -> MethodOutput:
+        def opt(t: torch.Tensor | None) -> np.ndarray | None:
+            return None if t is None else _np(t)
+
+        return MethodOutput(
+            p=_np(self.p),
+            logp=_np(self.logp),
+            overflow=opt(self.overflow),
+            sum_overflow=opt(self.sum_overflow),
+            nan_cause=opt(self.nan_cause),
+        )
+
+
+def division_nan_cause(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     """NaN cause codes for ``num / den`` (inf/inf, 0/0, else other)."""
     import torch
 
-    q = num / den
-    cause = torch.zeros(q.shape, dtype=torch.int8)
-    nan = torch.isnan(q)
-    den = den.expand_as(num)
-    cause[nan] = NanCause.OTHER
-    cause[nan & torch.isinf(num) & torch.isinf(den)] = NanCause.INF_OVER_INF
-    cause[nan & (num == 0) & (den == 0)] = NanCause.ZERO_OVER_ZERO
-    return cause.numpy()
+    with torch.no_grad():
+        nan = torch.isnan(num / den)
+        den = den.expand_as(num)
+        cause = torch.where(nan, int(NanCause.OTHER), 0).to(torch.int8)
+        cause[nan & torch.isinf(num) & torch.isinf(den)] = NanCause.INF_OVER_INF
+        cause[nan & (num == 0) & (den == 0)] = NanCause.ZERO_OVER_ZERO
+    return cause
 
 
-def shift_nan_cause(x: torch.Tensor, p: torch.Tensor) -> np.ndarray:
+def shift_nan_cause(x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     """NaN cause codes for methods that subtract the row max: a +inf logit makes x - m = inf - inf."""
     import torch
 
-    cause = torch.where(torch.isnan(p), int(NanCause.OTHER), 0).to(torch.int8)
-    cause[torch.isnan(p) & torch.isposinf(x).any(-1, keepdim=True)] = NanCause.INF_MINUS_INF
-    return cause.numpy()
+    with torch.no_grad():
+        nan = torch.isnan(p)
+        cause = torch.where(nan, int(NanCause.OTHER), 0).to(torch.int8)
+        cause[nan & torch.isposinf(x).any(-1, keepdim=True)] = NanCause.INF_MINUS_INF
+    return cause
 
 
-def _exp_route(x: torch.Tensor, w: torch.Tensor) -> MethodOutput:
+def _exp_route(x: torch.Tensor, w: torch.Tensor) -> TorchResult:
     """Shared tail of the probability routes: p = w / sum(w), log p = log(p)."""
     import torch
 
     s = w.sum(-1, keepdim=True)
     p = w / s
-    over = torch.isinf(w) & torch.isfinite(x)
-    sum_over = torch.isinf(s[..., 0]) & ~torch.isinf(w).any(-1)
-    cause = division_nan_cause(w, s)
-    cause[(cause == NanCause.OTHER) & (shift_nan_cause(x, p) == NanCause.INF_MINUS_INF)] = (
-        NanCause.INF_MINUS_INF
-    )
-    return MethodOutput(
-        p=_np(p),
-        logp=_np(torch.log(p)),
-        overflow=over.numpy(),
-        sum_overflow=sum_over.numpy(),
-        nan_cause=cause,
-    )
+    with torch.no_grad():
+        over = torch.isinf(w) & torch.isfinite(x)
+        sum_over = torch.isinf(s[..., 0]) & ~torch.isinf(w).any(-1)
+        cause = division_nan_cause(w, s)
+        shift = shift_nan_cause(x, p) == NanCause.INF_MINUS_INF
+        cause[(cause == NanCause.OTHER) & shift] = NanCause.INF_MINUS_INF
+    return TorchResult(p, torch.log(p), over, sum_over, cause)
 
 
-def naive(x: torch.Tensor) -> MethodOutput:
+def naive(x: torch.Tensor) -> TorchResult:
     """``w = exp(x); p = w / sum(w)``: overflows once x exceeds ln(max) of the format."""
     import torch
 
     return _exp_route(x, torch.exp(x))
 
 
-def shifted(x: torch.Tensor) -> MethodOutput:
+def shifted(x: torch.Tensor) -> TorchResult:
     """``w = exp(x - max x); p = w / sum(w)``: w <= 1 cannot overflow; tiny p can still underflow."""
     import torch
 
@@ -82,21 +104,19 @@ def shifted(x: torch.Tensor) -> MethodOutput:
     return _exp_route(x, torch.exp(x - x.amax(-1, keepdim=True)))
 
 
-def logdomain(x: torch.Tensor) -> MethodOutput:
+def logdomain(x: torch.Tensor) -> TorchResult:
     """``z = (x - m) - log(sum exp(x - m)); p = exp(z)``: log-probabilities stay finite."""
     import torch
 
     d = x - x.amax(-1, keepdim=True)
     z = d - torch.log(torch.exp(d).sum(-1, keepdim=True))
     p = torch.exp(z)
-    return MethodOutput(p=_np(p), logp=_np(z), nan_cause=shift_nan_cause(x, p))
+    return TorchResult(p, z, nan_cause=shift_nan_cause(x, p))
 
 
-def fused(x: torch.Tensor) -> MethodOutput:
+def fused(x: torch.Tensor) -> TorchResult:
     """The framework's own kernels ``torch.softmax`` and ``torch.log_softmax``."""
     import torch
 
     p = torch.softmax(x, -1)
-    return MethodOutput(
-        p=_np(p), logp=_np(torch.log_softmax(x, -1)), nan_cause=shift_nan_cause(x, p)
-    )
+    return TorchResult(p, torch.log_softmax(x, -1), nan_cause=shift_nan_cause(x, p))

@@ -1,0 +1,76 @@
+"""The Python API: sources of every kind, chunk-size invariance, and report structure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import smcheck
+from smcheck import analyze
+from smcheck.errors import ConfigError
+
+from .conftest import sample_input
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, 7])
+def test_results_do_not_depend_on_chunk_size(chunk_rows: int) -> None:
+    x = np.load(sample_input("masked_rows.npy"))
+    x = np.concatenate(
+        [
+            x.reshape(-1, 8),
+            np.array([[np.nan, 0, 0, 0, 0, 0, 0, 1.0]]),
+            np.array([[30.0, -30, 1, 2, 3, 4, 5, 6]]),
+        ]
+    )
+    whole = analyze(x, chunk_rows=10_000).to_dict()
+    assert analyze(x, chunk_rows=chunk_rows).to_dict() == whole
+
+
+def test_sources_of_every_kind_agree() -> None:
+    x = np.array([[0.5, -1.0, 2.0], [3.0, 3.0, -7.0]], dtype=np.float32)
+    a = analyze(x, dtypes=["float16"]).to_dict()["sources"][0]["cells"]
+    b = analyze(torch.from_numpy(x), dtypes=["float16"]).to_dict()["sources"][0]["cells"]
+    c = analyze(x.tolist(), dtypes=["float16"]).to_dict()["sources"][0]["cells"]
+    assert a == b
+    # a nested list is float64; float16 rounding of these values is exact either way
+    assert [cc["metrics"] for cc in a] == [cc["metrics"] for cc in c]
+
+
+def test_bfloat16_tensor_is_analysed_in_its_own_precision() -> None:
+    t = torch.tensor([[1.0, 2.5, -3.0]], dtype=torch.bfloat16)
+    src = analyze(t).sources[0]
+    assert src.dtype == "bfloat16"
+    assert all(
+        r.exact for r in src.input_rounding
+    )  # every bf16 value is exact in all four formats...
+    # ...except float16, where these small values happen to be exact too
+    assert [r.dtype for r in src.input_rounding] == ["float16", "bfloat16", "float32", "float64"]
+
+
+def test_input_rounding_reports_bfloat16_precision_loss() -> None:
+    x = np.array([[-999.0, 1, 2, 5, 6]])
+    src = analyze(x).sources[0]
+    rounding = {r.dtype: r for r in src.input_rounding}
+    assert rounding["bfloat16"].changed_elements == 1  # -999 -> -1000
+    assert rounding["bfloat16"].max_abs_dlogp == pytest.approx(1.0)
+    assert rounding["float32"].exact and rounding["float64"].exact
+
+
+def test_softmin_is_softmax_of_negated_input() -> None:
+    x = np.array([[1.0, 2.0, 14.0]])
+    a = analyze(x, softmin=True, dtypes=["float16"]).to_dict()["sources"][0]["cells"]
+    b = analyze(-x, dtypes=["float16"]).to_dict()["sources"][0]["cells"]
+    assert a == b
+
+
+def test_bad_options_raise_config_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown arithmetic model"):
+        analyze([[1.0, 2.0]], model="exact")
+    with pytest.raises(ConfigError, match="temperature"):
+        analyze([[1.0, 2.0]], temperatures=[-1])
+
+
+def test_public_api_is_lazy_and_complete() -> None:
+    for name in smcheck.__all__:
+        assert getattr(smcheck, name) is not None
