@@ -33,6 +33,7 @@ def analyze(
     temperatures: Iterable[float] | None = None,
     model: str = "framework",
     targets: Any = None,
+    gradients: bool = True,
     softmin: bool = False,
     ftz: bool = False,
     memory_budget: int | None = None,
@@ -50,8 +51,10 @@ def analyze(
         methods: method ids (default naive, shifted, logdomain, torch).
         temperatures: divide the logits by each T in the format before the softmax.
         model: arithmetic model, ``framework`` (PyTorch ops) or ``strict``.
-        targets: class targets for the gradient diagnostics (``argmax``, ``argmin``, a path or
-            an array of class indices).
+        targets: class targets for the gradient diagnostics: ``argmax`` (default), ``argmin``,
+            a path to class indices (one per row) or an array of them.
+        gradients: back-propagate the cross-entropy loss through each method in each format
+            (framework model; ``cell.gradient`` is None when off).
         softmin: analyse softmax(-x).
         ftz: flush subnormal results to zero (strict model).
         memory_budget: bytes of temporaries per chunk of rows.
@@ -67,6 +70,8 @@ def analyze(
         methods=methods,
         temperatures=temperatures,
         model=model,
+        targets=targets,
+        gradients=gradients,
         softmin=softmin,
         ftz=ftz,
         memory_budget=memory_budget,
@@ -80,7 +85,10 @@ def make_config(**options: Any) -> AnalysisConfig:
     """An :class:`AnalysisConfig` from keyword options, where None means the default."""
     defaults = {"dtypes": DTYPES, "methods": DEFAULT_METHODS, "temperatures": (1.0,)}
     # None or an empty selection (a CLI option not given) means the default
-    kwargs = {k: (defaults.get(k) if v is None or v == () else v) for k, v in options.items()}
+    kwargs = {
+        k: (defaults.get(k) if v is None or (isinstance(v, tuple) and v == ()) else v)
+        for k, v in options.items()
+    }
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     for k in ("dtypes", "methods", "temperatures"):
         if k in kwargs:

@@ -84,6 +84,21 @@ def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Arithmetic model (see README).",
         ),
+        click.option(
+            "--targets",
+            default="argmax",
+            show_default=True,
+            metavar="argmax|argmin|FILE",
+            help="Target classes of the cross-entropy gradient check: argmax (confident), "
+            "argmin (confidently wrong), or a file of class indices, one per row "
+            "(FILE:KEY in containers).",
+        ),
+        click.option(
+            "--gradients/--no-gradients",
+            default=True,
+            show_default=True,
+            help="Back-propagate the cross-entropy loss through each method (framework model).",
+        ),
         click.option("--softmin", is_flag=True, help="Analyse softmin(x) = softmax(-x)."),
         click.option("--ftz", is_flag=True, help="Flush subnormal results to zero (strict model)."),
         click.option(

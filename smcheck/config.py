@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from smcheck.dtypes import DTYPES, canonical_dtype
 from smcheck.errors import ConfigError
@@ -38,8 +39,15 @@ class AnalysisConfig:
     chunk_rows: int | None = None
     """Rows per chunk; None derives it from the row length and memory_budget."""
     thresholds: Thresholds = field(default_factory=Thresholds)
+    gradients: bool = True
+    """Back-propagate the cross-entropy loss through each method (framework model only)."""
+    targets: Any = field(default="argmax", compare=False)
+    """Target classes: "argmax", "argmin", a path to class indices, or an index array."""
 
     def __post_init__(self) -> None:
+        from smcheck.targets import normalise_targets
+
+        object.__setattr__(self, "targets", normalise_targets(self.targets))
         object.__setattr__(self, "dtypes", _unique(canonical_dtype(d) for d in self.dtypes))
         object.__setattr__(self, "methods", _unique(get_method(m).name for m in self.methods))
         if not self.dtypes or not self.methods:

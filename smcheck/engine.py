@@ -11,12 +11,14 @@ from smcheck import __version__
 from smcheck.config import AnalysisConfig
 from smcheck.diagnostics import Block, CellAccumulator, GroupAccumulator
 from smcheck.dtypes import FloatFormat, get_format
+from smcheck.gradients import GradientAccumulator, backprop, exact_gradient
 from smcheck.inputs import InputAccumulator, RoundingAccumulator
 from smcheck.methods import get_method
 from smcheck.reference import exact_softmax, reference_precision, working_dtype
 from smcheck.report import model as rm
 from smcheck.rows import RowView, row_block_mask
 from smcheck.stats import CountStat
+from smcheck.targets import resolve_targets
 from smcheck.verdicts import judge
 
 if TYPE_CHECKING:
@@ -52,6 +54,13 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
     inp = InputAccumulator()
     small = _is_small(view)
     shown: dict[tuple[str, ...], _Small] = {}
+    # gradients need autograd: the framework model only (the strict model reports them as null)
+    targets = resolve_targets(cfg.targets, view) if cfg.gradients else None
+    grads = {
+        k: GradientAccumulator(c.fmt, keep=small)
+        for k, c in cells.items()
+        if targets is not None and cfg.model == "framework"
+    }
 
     chunk = cfg.chunk_rows or view.chunk_rows(cfg.memory_budget)
     for start, raw in view.chunks(chunk):
@@ -61,6 +70,7 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
         upstream, masked = row_block_mask(x)
         base_valid = ~upstream & ~masked
         ref0 = exact_softmax(x)
+        tgt = targets.rows(x, start) if grads and targets is not None else None
         inp.add(x, ref0, upstream, masked, start)
         for f in fmts:
             xd = f.round(x, ftz=cfg.ftz)
@@ -72,11 +82,17 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
                 ref = exact_softmax(xsw)
                 live = valid[:, None] & ~np.isneginf(xsw)
                 blk = Block(start, f, valid, live, ref, scale_over)
+                eg = exact_gradient(blk, tgt) if tgt is not None else None
                 groups[(f.name, t)].add(xsw, blk)
                 if small:
                     _keep(shown, ("exact", f.name, str(t)), ref.p, ref.logp)
                 for m in methods:
-                    if cfg.model == "framework":
+                    if cfg.model == "framework" and eg is not None:
+                        # one forward feeds both the forward metrics and the backward pass
+                        res, g = backprop(m.framework, xs, eg.target)
+                        out = res.to_output()
+                        grads[(m.name, f.name, t)].add(_numpy(g), out.logp, eg)
+                    elif cfg.model == "framework":
                         out = m.framework(xs).to_output()
                     else:
                         # the strict model starts from the same rounded x/T the framework sees
@@ -85,9 +101,19 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
                     if small:
                         _keep(shown, (m.name, f.name, str(t)), out.p, out.logp)
 
+    label = targets.label if targets is not None else ""
+    gradient = {k: a.metrics(view, label) for k, a in grads.items()}
     return _build(
-        src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown if small else None
+        src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown if small else None,
+        gradient,
     )
+
+
+def _numpy(g):  # type: ignore[no-untyped-def]
+    """Exact float64 copy of a gradient tensor of any format (None stays None)."""
+    import torch
+
+    return None if g is None else g.to(torch.float64).numpy()
 
 
 def _scaled(xt, xw, f: FloatFormat, t: float):  # type: ignore[no-untyped-def]
@@ -151,13 +177,14 @@ def _cell_metrics(acc: CellAccumulator, grp: GroupAccumulator, view: RowView) ->
     )
 
 
-def _build(src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown) -> rm.SourceReport:  # type: ignore[no-untyped-def]
+def _build(src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown, gradient) -> rm.SourceReport:  # type: ignore[no-untyped-def]
     out_cells = []
     for f in fmts:
         for t in cfg.temperatures:
             for m in methods:
                 metrics = _cell_metrics(cells[(m.name, f.name, t)], groups[(f.name, t)], view)
-                verdict, reasons = judge(m.name, f, t, metrics, cfg.thresholds)
+                grad = gradient.get((m.name, f.name, t))
+                verdict, reasons = judge(m.name, f, t, metrics, cfg.thresholds, grad)
                 key = (m.name, f.name, str(t))
                 out_cells.append(
                     rm.Cell(
@@ -168,6 +195,7 @@ def _build(src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown) -
                         verdict=verdict,
                         reasons=tuple(reasons),
                         metrics=metrics,
+                        gradient=grad,
                         probabilities=shown[key].p if shown else None,
                         log_probabilities=shown[key].logp if shown else None,
                     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from smcheck.config import Thresholds
 from smcheck.dtypes import FloatFormat
-from smcheck.report.model import CellMetrics, Verdict
+from smcheck.report.model import CellMetrics, GradientMetrics, Verdict
 
 
 def _rows(n: int, total: int) -> str:
@@ -16,7 +16,12 @@ def _n(n: int, word: str) -> str:
 
 
 def judge(
-    method: str, fmt: FloatFormat, temperature: float, m: CellMetrics, th: Thresholds
+    method: str,
+    fmt: FloatFormat,
+    temperature: float,
+    m: CellMetrics,
+    th: Thresholds,
+    gradient: GradientMetrics | None = None,
 ) -> tuple[Verdict, list[str]]:
     """The verdict of one cell and the sentences that justify it (most severe first)."""
     fail: list[str] = []
@@ -66,8 +71,69 @@ def judge(
             f"(over {th.normwise_bits:.0%} of the {fmt.t} significand bits lost) "
             "-- use max-shifted or log-domain softmax, or a wider format"
         )
+    if gradient is not None:
+        gfail, gwarn = gradient_reasons(where, method, fmt, gradient)
+        fail += gfail
+        warn += gwarn
     if fail:
         return Verdict.FAIL, fail + warn
     if warn:
         return Verdict.WARN, warn
     return Verdict.OK, []
+
+
+WIDER = {"float16": "float32", "bfloat16": "float32", "float32": "float64"}
+LOG_ROUTE_FIX = "use log_softmax / cross_entropy on logits instead of log(softmax)"
+
+
+def gradient_reasons(
+    where: str, method: str, fmt: FloatFormat, g: GradientMetrics
+) -> tuple[list[str], list[str]]:
+    """(FAIL, WARN) sentences of a cell's cross-entropy gradient metrics (DESIGN.md §5)."""
+    from smcheck.methods import METHODS
+
+    total = g.rows_checked
+    m = METHODS.get(method)
+    wider = WIDER.get(fmt.name)
+    curb = "curb over-confident logits (label smoothing, a higher temperature)"
+    if m is not None and m.log_route == "log(p)":
+        fix = dead_fix = LOG_ROUTE_FIX
+    elif wider:
+        fix = dead_fix = f"compute the loss in {wider}"
+    else:  # float64 log-softmax: only extreme logits break it, or p[t] rounding to 1
+        fix, dead_fix = "check the scale of the logits", curb
+    fail: list[str] = []
+    warn: list[str] = []
+    if g.loss_inf.rows:
+        fail.append(
+            f"{where}: the cross-entropy loss is infinite in {_rows(g.loss_inf.rows, total)} "
+            f"although the exact loss is finite -- {fix}"
+        )
+    if g.loss_nan.rows:
+        rows = _rows(g.loss_nan.rows, total)
+        fail.append(f"{where}: the cross-entropy loss is NaN in {rows} -- {fix}")
+    if g.nan.elements:
+        fail.append(
+            f"{where}: {_are(g.nan.elements, 'gradient element')} NaN in "
+            f"{_rows(g.nan.rows, total)} -- {fix}"
+        )
+    if g.dead.elements:
+        gone = ""
+        if g.vanished_rows:
+            gone = f"; the whole gradient vanished in {_rows(g.vanished_rows, total)}"
+        warn.append(
+            f"{where}: {_are(g.dead.elements, 'gradient element')} exactly 0 where the exact "
+            f"gradient is representable in {fmt.name}, in {_rows(g.dead.rows, total)}{gone} "
+            f"-- {dead_fix}"
+        )
+    if g.saturated_rows:
+        warn.append(
+            f"{where}: the top probability rounds to 1 in {fmt.name} in "
+            f"{_rows(g.saturated_rows, total)}, so the softmax Jacobian is 0 there -- "
+            + (f"compute the softmax and loss in {wider}, or {curb}" if wider else curb)
+        )
+    return fail, warn
+
+
+def _are(n: int, word: str) -> str:
+    return f"{_n(n, word)} {'is' if n == 1 else 'are'}"

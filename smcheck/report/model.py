@@ -109,6 +109,56 @@ class CellMetrics:
 
 
 @dataclass(frozen=True)
+class LossError:
+    """Error of the computed cross-entropy loss against the exact one (rows where it is finite)."""
+
+    max_abs: float | None
+    """Largest |L̂ - L| in nats (an absolute error of log p is a relative error of p)."""
+    max_abs_row: RowIndex | None
+    max_rel: float | None
+    """Largest |L̂ - L| / L (1 when a small loss rounds to 0)."""
+    max_rel_row: RowIndex | None
+
+
+@dataclass(frozen=True)
+class GradientMetrics:
+    """Cross-entropy ``-log p[target]`` through the method's own log-probabilities, back-propagated
+    by autograd in the format, against the exact loss and gradient ``p - onehot(target)``.
+
+    Gradients are taken with respect to the softmax input (the logits divided by T). Rows are those
+    the method is judged on whose target class is not masked (DESIGN.md §5).
+    """
+
+    target: str
+    """How targets were chosen: "argmax", "argmin", the file as given, or "<array>"."""
+    rows_checked: int
+    masked_target_rows: int
+    """Rows left out because their target logit is -inf (a mask): the exact loss is infinite."""
+    loss_inf: Count
+    """Rows whose computed loss is infinite although the exact loss is finite."""
+    loss_nan: Count
+    nan: Count
+    """NaN gradient elements."""
+    dead: Count
+    """Gradient elements exactly 0 where the exact gradient rounds to nonzero in the format."""
+    vanished_rows: int
+    """Rows whose whole computed gradient is 0 while the exact one is representable as nonzero."""
+    vanished_first_row: RowIndex | None
+    saturated_rows: int
+    """Rows whose exact top probability rounds to 1 in the format (softmax Jacobian 0 there)."""
+    saturated_first_row: RowIndex | None
+    max_rel_error: float | None
+    """max over rows of ||ĝ - g||_inf / ||g||_inf (rows with a NaN gradient excluded)."""
+    max_rel_error_row: RowIndex | None
+    loss_error: LossError
+    losses: list[float] | None = None
+    """Small inputs only: the computed loss per row, and below the exact values beside it."""
+    exact_losses: list[float] | None = None
+    gradients: list[list[float]] | None = None
+    exact_gradients: list[list[float]] | None = None
+
+
+@dataclass(frozen=True)
 class Cell:
     """One method × dtype × temperature under one arithmetic model."""
 
@@ -119,7 +169,8 @@ class Cell:
     verdict: Verdict
     reasons: tuple[str, ...]
     metrics: CellMetrics
-    gradient: dict[str, Any] | None = None
+    gradient: GradientMetrics | None = None
+    """None when not computed (--no-gradients, or the strict model, which has no autograd)."""
     probabilities: list[list[float]] | None = None
     log_probabilities: list[list[float]] | None = None
 

@@ -158,6 +158,86 @@ def metrics_table(s: SourceReport) -> Table:
     return t
 
 
+def gradient_table(s: SourceReport) -> Table | None:
+    """Per method × dtype: what back-propagating the cross-entropy loss did (None if not run)."""
+    cells = [c for c in s.cells if c.gradient is not None]
+    if not cells:
+        return None
+    g0 = cells[0].gradient
+    assert g0 is not None
+    skipped = f", {g0.masked_target_rows} rows with a masked target left out" * bool(
+        g0.masked_target_rows
+    )
+    t = Table(
+        title=Text(
+            f"Gradients of -log p[target] (targets: {g0.target}{skipped}; "
+            "elements/rows; grad error normwise relative, loss error in nats)"
+        ),
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+    )
+    multi_t = len({c.temperature for c in cells}) > 1
+    heads = ["method", "dtype", *(["T"] * multi_t), "loss\ninf/NaN", "grad\nNaN", "dead"]
+    heads += ["van-\nished", "satu-\nrated", "grad\nerror", "loss\nerror"]
+    for h in heads:
+        left = h in ("method", "dtype")
+        t.add_column(h, justify="left" if left else "right", no_wrap=left)
+    for c in cells:
+        g = c.gradient
+        assert g is not None
+        t.add_row(
+            c.method,
+            c.dtype,
+            *([num(c.temperature, "g")] * multi_t),
+            f"{g.loss_inf.rows}/{g.loss_nan.rows}",
+            _count(g.nan),
+            _count(g.dead),
+            str(g.vanished_rows),
+            str(g.saturated_rows),
+            num(g.max_rel_error, ".2e"),
+            num(g.loss_error.max_abs, ".2e"),
+        )
+    return t
+
+
+def gradient_values_table(s: SourceReport) -> Table | None:
+    """For small inputs: each method's loss and gradient beside the exact ones."""
+    cells = [c for c in s.cells if c.gradient is not None and c.gradient.gradients is not None]
+    if not cells:
+        return None
+    t = Table(
+        title=Text("Cross-entropy loss -log p[target] and its gradient (w.r.t. x/T)"),
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+    )
+    t.add_column("dtype")
+    t.add_column("method")
+    multi_row = s.rows > 1
+    if multi_row:
+        t.add_column("row", justify="right")
+    t.add_column("loss", justify="right")
+    for j in range(s.row_length):
+        t.add_column(f"[{j}]", justify="right")
+    for key in dict.fromkeys((c.dtype, c.temperature) for c in cells):
+        group = [c for c in cells if (c.dtype, c.temperature) == key]
+        tag = key[0] + ("" if key[1] == 1 else f" T={key[1]:g}")
+        g0 = group[0].gradient
+        assert g0 is not None and g0.exact_losses is not None and g0.exact_gradients is not None
+        rows = [("exact", g0.exact_losses, g0.exact_gradients)]
+        rows += [(c.method, c.gradient.losses, c.gradient.gradients) for c in group if c.gradient]
+        for name, losses, grads in rows:
+            for r, (loss, vals) in enumerate(zip(losses or [], grads or [], strict=True)):
+                t.add_row(
+                    tag,
+                    Text(name, style="bold" if name == "exact" else ""),
+                    *([str(r)] if multi_row else []),
+                    num(loss, ".8g"),
+                    *(num(v, ".5g") for v in vals),
+                )
+        t.add_section()
+    return t
+
+
 def findings(s: SourceReport) -> RenderableType:
     lines = [
         Text.assemble((f"{c.verdict.value} ", STYLE[c.verdict]), c.reasons[0])
@@ -217,6 +297,7 @@ def build_tables(report: Report) -> list[RenderableType]:
             format_table(s),
             metrics_table(s),
             *values_tables(s),
-            findings(s),
         ]
+        out += [r for r in (gradient_table(s), gradient_values_table(s)) if r is not None]
+        out.append(findings(s))
     return out
