@@ -87,11 +87,13 @@ def _check_indices(a: np.ndarray, name: str, view: RowView) -> IndexArray:
     rows, n = view.n_rows, view.row_length
     shape = _squeezed(a.shape)
     if shape not in (_squeezed(view.other_shape), _squeezed((rows,))):
+        row_shape = dims(view.other_shape) if view.other_shape else "1"
+        also = f" or {rows}" if _squeezed(view.other_shape) != _squeezed((rows,)) else ""
         raise load_error(
             name,
             f"it holds {a.size} class indices (shape {dims(a.shape)}) for {rows} row"
-            f"{'s' if rows != 1 else ''} of logits (row shape {dims(view.other_shape) or '1'})",
-            f"save one class index per row, shape {dims(view.other_shape) or '1'} or {rows}",
+            f"{'s' if rows != 1 else ''} of logits (row shape {row_shape})",
+            f"save one class index per row, shape {row_shape}{also}",
         )
     flat = a.reshape(-1)
     if flat.dtype.kind == "f":
