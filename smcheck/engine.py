@@ -11,7 +11,12 @@ from smcheck import __version__
 from smcheck.config import AnalysisConfig
 from smcheck.diagnostics import Block, CellAccumulator, GroupAccumulator
 from smcheck.dtypes import FloatFormat, get_format
-from smcheck.gradients import GradientAccumulator, backprop, exact_gradient
+from smcheck.gradients import (
+    GradientAccumulator,
+    exact_gradient,
+    forward_backward,
+    gradient_budget,
+)
 from smcheck.inputs import InputAccumulator, RoundingAccumulator
 from smcheck.methods import get_method
 from smcheck.reference import exact_softmax, reference_precision, working_dtype
@@ -62,7 +67,8 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
         if targets is not None and cfg.model == "framework"
     }
 
-    chunk = cfg.chunk_rows or view.chunk_rows(cfg.memory_budget)
+    budget = gradient_budget(cfg.memory_budget) if grads else cfg.memory_budget
+    chunk = cfg.chunk_rows or view.chunk_rows(budget)
     for start, raw in view.chunks(chunk):
         x = raw.astype(np.float64)
         if cfg.softmin:
@@ -89,9 +95,7 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
                 for m in methods:
                     if cfg.model == "framework" and eg is not None:
                         # one forward feeds both the forward metrics and the backward pass
-                        res, g = backprop(m.framework, xs, eg.target)
-                        out = res.to_output()
-                        grads[(m.name, f.name, t)].add(_numpy(g), out.logp, eg)
+                        out = forward_backward(m.framework, xs, eg, grads[(m.name, f.name, t)])
                     elif cfg.model == "framework":
                         out = m.framework(xs).to_output()
                     else:
@@ -107,13 +111,6 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
         src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown if small else None,
         gradient,
     )
-
-
-def _numpy(g):  # type: ignore[no-untyped-def]
-    """Exact float64 copy of a gradient tensor of any format (None stays None)."""
-    import torch
-
-    return None if g is None else g.to(torch.float64).numpy()
 
 
 def _scaled(xt, xw, f: FloatFormat, t: float):  # type: ignore[no-untyped-def]

@@ -17,16 +17,26 @@ import numpy.typing as npt
 from smcheck.diagnostics import Block
 from smcheck.dtypes import FloatFormat
 from smcheck.report import model as rm
-from smcheck.rows import RowView
+from smcheck.rows import WORK_ARRAYS_PER_ELEMENT, RowView
 from smcheck.stats import CountStat, MaxStat
 
 if TYPE_CHECKING:
     import torch
 
-    from smcheck.methods.base import FrameworkFn
+    from smcheck.methods.base import FrameworkFn, MethodOutput
     from smcheck.methods.framework import TorchResult
 
 BoolArray = npt.NDArray[np.bool_]
+
+GRADIENT_ARRAYS_PER_ELEMENT = 16
+"""Extra float64-sized arrays alive per input element with gradients on (autograd's saved tensors
+and gradients, the exact gradient): measured, 128 * 32000 float32 ``gen:llm`` rows, all formats."""
+
+
+def gradient_budget(memory_budget: int) -> int:
+    """The share of ``memory_budget`` that sizes row-chunks when gradients run as well."""
+    w = WORK_ARRAYS_PER_ELEMENT
+    return memory_budget * w // (w + GRADIENT_ARRAYS_PER_ELEMENT)
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,8 @@ class ExactGradient:
     """Valid rows whose target logit is -inf: exact loss infinite, left out."""
     g: npt.NDArray[np.floating]
     """``p - onehot(t)`` in the reference's working precision."""
+    norm: npt.NDArray[np.floating]
+    """``max |g|`` per row."""
     loss: npt.NDArray[np.floating]
     """``-log p[t]`` per row, accurate also when p[t] is close to 1."""
     nonzero: BoolArray
@@ -55,24 +67,31 @@ def exact_gradient(b: Block, target: npt.NDArray[np.int64]) -> ExactGradient:
     r = np.arange(target.shape[0])
     target_live = b.live[r, target]
     rows = b.valid & target_live
-    onehot = np.zeros(ref.p.shape, dtype=bool)
-    onehot[r, target] = True
+    # masked entries have p = 0 already; rows not judged may hold NaN and are never read
+    g = np.array(ref.p, copy=True)
+    g[r, target] = 0
+    # 1 - p[t] summed from the other classes: no cancellation when p[t] is close to 1
+    rest = g.sum(-1)
+    g[r, target] = -rest
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(b.live, ref.p, 0)
-        # 1 - p[t] summed from the other classes: no cancellation when p[t] is close to 1
-        rest = np.where(onehot, 0, p).sum(-1)
-        g = np.where(onehot, -rest[:, None], p)
         # -log p[t] = -log1p(-rest) keeps its digits as p[t] -> 1; below 1/2 log p[t] is accurate
         loss = np.where(rest < 0.5, -np.log1p(-np.minimum(rest, 0.5)), -ref.logp[r, target])
         # the target's |g| = rest; every other |g| = p, which rounds to 0 iff log p <= log_zero
-        nonzero = (b.nonzero & ~onehot) | (onehot & (rest > fmt.smallest_subnormal / 2)[:, None])
-        top = np.argmax(np.where(b.live, ref.logp, -np.inf), axis=-1)
-        rest_top = rest
-        if (top != target).any():
-            rest_top = np.where(np.arange(p.shape[-1]) == top[:, None], 0, p).sum(-1)
+        nonzero = b.nonzero
+        nonzero[r, target] = rest > fmt.smallest_subnormal / 2
+        norm = np.maximum(rest, g.max(-1))  # max |g|: the others' g = p >= 0, the target's -rest
+        top = np.argmax(ref.logp, axis=-1)  # masks are -inf in logp
+        rest_top = rest.copy()
+        other = np.flatnonzero(top != target)
+        if other.size:  # argmin or given targets: 1 - p_max from the others, as above
+            q = np.array(ref.p[other], copy=True)
+            q[np.arange(other.size), top[other]] = 0
+            rest_top[other] = q.sum(-1)
     # p_max rounds to 1 iff 1 - p_max <= u/2 (the tie 1 - u/2 rounds to even, i.e. to 1)
     saturated = rows & (rest_top > 0) & (rest_top <= fmt.u / 2)
-    return ExactGradient(b.start, target, rows, b.valid & ~target_live, g, loss, nonzero, saturated)
+    return ExactGradient(
+        b.start, target, rows, b.valid & ~target_live, g, norm, loss, nonzero, saturated
+    )
 
 
 def backprop(
@@ -95,6 +114,21 @@ def backprop(
     seed.scatter_(-1, torch.from_numpy(target)[:, None], -1.0)
     (g,) = torch.autograd.grad(res.logp, leaf, grad_outputs=seed)
     return res, g
+
+
+def forward_backward(
+    fn: FrameworkFn, xs: torch.Tensor, e: ExactGradient, acc: GradientAccumulator
+) -> MethodOutput:
+    """One method on one chunk: its forward output, with its gradient folded into ``acc``.
+
+    The tensors (and the autograd graph) are released on return, before the forward metrics run.
+    """
+    import torch
+
+    res, g = backprop(fn, xs, e.target)
+    out = res.to_output()
+    acc.add(None if g is None else g.to(torch.float64).numpy(), out.logp, e)
+    return out
 
 
 @dataclass
@@ -151,8 +185,11 @@ class GradientAccumulator:
         self.saturated.add(e.saturated.astype(np.int64), start)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             # normwise error; NaN rows stay NaN and MaxStat skips them (they count under nan)
-            diff = np.abs(g - e.g).max(-1)
-            norm = np.abs(e.g).max(-1)
+            d = g.astype(e.g.dtype)
+            d -= e.g
+            diff = np.abs(d, out=d).max(-1)
+            del d
+            norm = e.norm
             rel = np.where(norm > 0, diff / norm, np.where(diff == 0, 0.0, np.inf))
             self.rel_error.add(np.where(rows, rel, np.nan).astype(np.float64), start)
             fin = rows & np.isfinite(loss)
