@@ -421,6 +421,8 @@ def check(
         click.echo(f"Error: {e.message}", err=True)
     if written is not None:
         click.echo(f"smcheck: wrote {plural(written, 'violation')} to {write_baseline}", err=True)
+    elif write_baseline is not None:
+        click.echo(f"smcheck: {write_baseline} not written: not every source was checked", err=True)
     from smcheck.report.text import summary_line
 
     if fmt != "text" or output is not None:  # the text report ends with this line
