@@ -333,6 +333,8 @@ def parse_condition(text: str) -> Condition:
         ) from None
     if not math.isfinite(limit) or limit < 0:
         raise ConfigError(f"the limit in {text!r} must be a finite number >= 0")
+    if op == ">" and limit == METRICS[name].default_limit:
+        return Condition(name, name, op, limit)  # "overflow>0" is "overflow" (one fingerprint)
     shown = repr(limit).removesuffix(".0")
     return Condition(f"{name}{op}{shown}", name, op, limit)
 

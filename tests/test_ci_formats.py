@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -16,7 +17,7 @@ from smcheck.cli import cli
 from smcheck.policy import Policy, parse_conditions
 from smcheck.report.github import check_github, escape_data, escape_property
 from smcheck.report.markdown import md
-from smcheck.report.violations import CheckResult
+from smcheck.report.violations import CheckResult, Unmeasured
 
 POLICY = Policy(
     methods=("naive",),
@@ -49,6 +50,18 @@ def test_github_annotations_aggregate_and_escape(tmp_path: Path) -> None:
     message = lines[0].split("::", 2)[2]
     head = name.replace("%", "%25") + ": nan in 1 cell%0Anaive float16 T=1: 1 NaN probability"
     assert message.startswith(head) and "\n" not in message
+
+
+def test_github_warns_about_unmeasured_conditions(tmp_path: Path) -> None:
+    result = dataclasses.replace(
+        check_files(tmp_path, ["a.npy"]),
+        unmeasured=[Unmeasured("dead-gradient", 4, "the report has no gradient metrics")],
+    )
+    lines = check_github(result).splitlines()
+    assert (
+        "::warning title=smcheck%3A dead-gradient not measured::"
+        "4 cells: the report has no gradient metrics"
+    ) in lines
 
 
 def test_github_annotations_stay_within_the_per_step_limit(tmp_path: Path) -> None:

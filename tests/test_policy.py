@@ -127,7 +127,8 @@ def test_pyproject_errors_name_the_table(tmp_path: Path) -> None:
 
 def test_never_means_no_conditions() -> None:
     assert parse_conditions(["never"]) == ()
-    assert [c.name for c in parse_conditions(["nan", "nan", "overflow>0"])] == ["nan", "overflow>0"]
+    got = parse_conditions(["nan", "nan", "overflow>0", "overflow", "overflow>=0"])
+    assert [c.name for c in got] == ["nan", "overflow", "overflow>=0"]
 
 
 def test_cli_config_error_is_exit_2_with_the_file_named(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

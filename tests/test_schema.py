@@ -75,8 +75,13 @@ def test_check_json_meets_the_schema(tmp_path: Path, monkeypatch: pytest.MonkeyP
     )
     assert r.exit_code == 2, r.output
     doc = json.loads(r.stdout)
-    assert doc["violations"] and doc["errors"] and doc["unmeasured"]
+    assert doc["violations"] and doc["errors"]
     assert errors(doc) == []
+    # not-measured conditions (gradient conditions where a report has no gradient metrics)
+    doc["unmeasured"] = [{"condition": "dead-gradient", "cells": 2, "reason": "no gradients"}]
+    assert errors(doc) == []
+    doc["unmeasured"] = [{"condition": "dead-gradient", "reason": "no gradients"}]
+    assert errors(doc)
     r = CliRunner().invoke(cli, ["check", "hot.npy", "--isolated", "--write-baseline", "b.json"])
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(

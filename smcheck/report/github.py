@@ -66,6 +66,11 @@ def check_github(result: CheckResult) -> str:
                     path if is_file else None,
                 )
             )
+        if sev is Severity.WARNING:  # a policy condition this report cannot evaluate
+            items += [
+                (name, f"smcheck: {u.condition} not measured", f"{u.cells} cells: {u.reason}", None)
+                for u in result.unmeasured
+            ]
         if len(items) > ANNOTATIONS_PER_SEVERITY:
             keep, rest = (
                 items[: ANNOTATIONS_PER_SEVERITY - 1],
