@@ -432,7 +432,12 @@ def check(
 
 @cli.command()
 def schema() -> None:
-    """Print the JSON Schema (draft 2020-12) of the JSON reports of analyze and check."""
+    """Print the JSON Schema (draft 2020-12) of the JSON reports of analyze and check.
+
+    \b
+    Example:
+      smcheck schema > smcheck.schema.json
+    """
     from importlib.resources import files
 
     click.echo(files("smcheck").joinpath("schema.json").read_text(encoding="utf-8"), nl=False)

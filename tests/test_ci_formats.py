@@ -28,9 +28,10 @@ POLICY = Policy(
 
 
 def check_files(folder: Path, names: list[str], policy: Policy = POLICY) -> CheckResult:
-    """Each file holds one row [1, 2, 12.5]: float16 naive overflows (1), NaN (1), underflow (2)."""
+    """Row [1, 2, 12.5] overflows float16 naive (1 overflow, 1 NaN; its zeros are lost to the
+    overflow); row [-20, -5, -5] underflows it (exp(-20) -> 0 though p = 1.5e-7): 1 underflow."""
     for n in names:
-        np.save(folder / n, np.array([[1.0, 2.0, 12.5]]))
+        np.save(folder / n, np.array([[1.0, 2.0, 12.5], [-20.0, -5.0, -5.0]]))
     return run_check([str(folder / n) for n in names], policy)
 
 
@@ -85,7 +86,7 @@ def test_junit_is_valid_xml_even_for_hostile_names(tmp_path: Path) -> None:
     assert failure is not None and failure.get("message") == "nan; overflow"
     assert "overflow: 1 element overflowing to +inf" in (failure.text or "")
     out = case.find("system-out")
-    assert out is not None and "warning underflow: 2 probabilities" in (out.text or "")
+    assert out is not None and "warning underflow: 1 probabilit" in (out.text or "")
 
 
 def test_markdown_escapes_cells(tmp_path: Path) -> None:

@@ -25,22 +25,30 @@ def cell(values: list[float], method: str = "naive", dtype: str = "float16") -> 
 
 def test_counts_on_naive_float16_overflow() -> None:
     # [1, 2, 3, 12] in float16: exp(12) = 162755 > 65504 overflows (1 element); the sum is +inf,
-    # so p = inf/inf = NaN for x=12 and w/inf = 0 for the other three, whose exact p
-    # (1.67e-5, 4.54e-5, 1.23e-4) are well above float16's smallest subnormal 6e-8: 3 underflow.
+    # so p = inf/inf = NaN for x=12 and w/inf = 0 for the other three. Those zeros are lost to
+    # the overflow and counted there, not as underflow.
     c = cell([1, 2, 3, 12])
-    got = {name: parse_condition(name).check(c) for name in ("overflow", "nan", "underflow")}
+    got = {name: parse_condition(name).check(c) for name in ("overflow", "nan")}
     assert {k: (h.value, h.rows, h.worst_row) for k, h in got.items()} == {  # type: ignore[union-attr]
         "overflow": (1.0, 1, (0,)),
         "nan": (1.0, 1, (0,)),
-        "underflow": (3.0, 1, (0,)),
     }
-    # lost mass = 1 - p(12) = 1 - 1/(1 + e^-9 + e^-10 + e^-11) = 1.8548e-4
-    lost = sum(math.exp(x - 12) for x in (1, 2, 3)) / (1 + sum(math.exp(x - 12) for x in (1, 2, 3)))
-    hit = parse_condition("lost-mass>1e-4").check(c)
-    assert isinstance(hit, Hit) and hit.value == pytest.approx(lost, rel=1e-3)
-    assert parse_condition("lost-mass>1e-3").check(c) is None
-    assert parse_condition("underflow>3").check(c) is None  # 3 is not > 3
-    assert isinstance(parse_condition("underflow>=3").check(c), Hit)
+    assert parse_condition("underflow").check(c) is None
+    assert parse_condition("lost-mass>0").check(c) is None
+
+
+def test_counts_on_naive_float16_underflow() -> None:
+    # [-20, -5, -5] in float16: exp(-20) = 2.1e-9 rounds to 0 (below 2^-25); the exact
+    # p = e^-15 / (2 + e^-15) = 1.53e-7 is representable (subnormal): 1 underflow, that mass lost.
+    c = cell([-20, -5, -5])
+    hit = parse_condition("underflow").check(c)
+    assert isinstance(hit, Hit) and (hit.value, hit.rows, hit.worst_row) == (1.0, 1, (0,))
+    lost = math.exp(-15) / (2 + math.exp(-15))
+    hit = parse_condition("lost-mass>1e-7").check(c)
+    assert isinstance(hit, Hit) and hit.value == pytest.approx(lost, rel=1e-9)
+    assert parse_condition("lost-mass>1e-6").check(c) is None
+    assert parse_condition("underflow>1").check(c) is None  # 1 is not > 1
+    assert isinstance(parse_condition("underflow>=1").check(c), Hit)
 
 
 def test_accuracy_threshold_counts_nan_rows_as_unbounded() -> None:
@@ -101,8 +109,9 @@ def test_gradient_conditions_are_not_measured_without_gradients() -> None:
 
 
 def test_evaluate_reports_a_condition_once_and_counts_unmeasured_cells() -> None:
+    # row 0 overflows naive float16; row 1 underflows it (exp(-20) -> 0, see above)
     rep = smcheck.analyze(
-        np.array([[1.0, 2, 3, 12]]), dtypes=["float16"], methods=["naive", "torch"]
+        np.array([[1.0, 2, 3, 12], [-20.0, -5, -5, -5]]), dtypes=["float16"], methods=["naive", "torch"]
     )
     src = rep.sources[0]  # as reported without gradient metrics
     src = dataclasses.replace(src, cells=[dataclasses.replace(c, gradient=None) for c in src.cells])
@@ -113,7 +122,7 @@ def test_evaluate_reports_a_condition_once_and_counts_unmeasured_cells() -> None
     found, missing = evaluate(src, SourceSpec("x.npy", "x.npy"), policy)
     got = [(v.method, v.condition, v.severity) for v in found]
     # naive: overflow is an error (not repeated as a warning); `warn` adds nothing to a cell with
-    # an error; underflow is a warning. torch (max-shifted, fused) computes [1,2,3,12] cleanly.
+    # an error; underflow is a warning. torch (max-shifted, fused) computes both rows cleanly.
     assert got == [
         ("naive", "overflow", Severity.ERROR),
         ("naive", "underflow", Severity.WARNING),
