@@ -36,6 +36,7 @@ def split_commas(
 class OutputFormat(str, Enum):
     TABLE = "table"
     JSON = "json"
+    MARKDOWN = "markdown"
 
 
 class FailOn(str, Enum):
@@ -205,6 +206,10 @@ def emit(report: Any, fmt: str, output: str | None) -> None:
         from smcheck.report.json import to_json
 
         text = to_json(report) + "\n"
+    elif fmt == OutputFormat.MARKDOWN:
+        from smcheck.report.markdown import report_markdown
+
+        text = report_markdown(report)
     else:
         from rich.console import Console
 
@@ -321,3 +326,133 @@ def generate(
         np.save(buf, arr, allow_pickle=False)
         write_atomic(output, buf.getvalue())
     click.echo(f"wrote {output}: {arr.dtype} {list(arr.shape)}", err=True)
+
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, metavar="[SOURCE]...")
+@click.option("--config", type=click.Path(dir_okay=False), help="Policy file (else the nearest).")
+@click.option("--isolated", is_flag=True, help="Ignore config files: defaults and options only.")
+@analysis_options
+@click.option(
+    "--fail-on",
+    multiple=True,
+    callback=split_commas,
+    metavar="LIST",
+    help="Conditions that fail: fail, warn, nan, overflow, error-ulp>8, ... or never.",
+)
+@click.option(
+    "--warn-on",
+    multiple=True,
+    callback=split_commas,
+    metavar="LIST",
+    help="Conditions reported as warnings.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "junit", "github"]),
+    default="text",
+    show_default=True,
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here.")
+@click.option(
+    "--report", "reports", multiple=True, metavar="FORMAT=FILE", help="Also write FORMAT to FILE."
+)
+@click.option(
+    "--baseline", type=click.Path(dir_okay=False), help="Fail only on violations not in this file."
+)
+@click.option(
+    "--write-baseline", type=click.Path(dir_okay=False), help="Record the current violations."
+)
+@click.pass_context
+def check(
+    ctx: click.Context,
+    sources: tuple[str, ...],
+    config: str | None,
+    isolated: bool,
+    fail_on: tuple[str, ...],
+    warn_on: tuple[str, ...],
+    fmt: str,
+    output: str | None,
+    reports: tuple[str, ...],
+    baseline: str | None,
+    write_baseline: str | None,
+    **options: Any,
+) -> None:
+    """Check logits files against a policy, for CI: exit 0 pass, 1 violations, 2 errors.
+
+    The policy is [tool.smcheck] in the nearest pyproject.toml (or smcheck.toml, or --config);
+    options given here override it. SOURCE: files, globs, directories, FILE:KEY or gen:NAME.
+
+    \b
+    Examples:
+      smcheck check outputs/*.npy
+      smcheck check outputs/ --dtype bf16 --fail-on nan,overflow,dead-gradient
+      smcheck check outputs/ --format github --report junit=smcheck.xml
+      smcheck check outputs/ --baseline smcheck-baseline.json
+    """
+    from pathlib import Path
+
+    from click.core import ParameterSource
+
+    from smcheck.ci import (
+        append_step_summary,
+        check_sources,
+        cli_policy,
+        parse_report_options,
+        render,
+    )
+    from smcheck.output import write_atomic
+
+    given = {
+        k: v
+        for k, v in options.items()
+        if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.PROMPT)
+    }
+    with user_errors():
+        policy = cli_policy(Path.cwd(), config, isolated, given, fail_on, warn_on)
+        extra = parse_report_options(reports)
+        if not sources and not policy.sources:
+            raise click.UsageError("give a SOURCE (file, glob, directory) or sources in the policy")
+        result, written = check_sources(sources or policy.sources, policy, baseline, write_baseline)
+        for f, path in [*extra, *([(fmt, output)] if output else [])]:
+            write_atomic(path, render(result, f))
+    if output is None:
+        if fmt == "text":
+            from rich.console import Console
+
+            from smcheck.report.text import build_check_text
+
+            console = Console(width=None if sys.stdout.isatty() else 100)
+            for r in build_check_text(result):
+                console.print(r, soft_wrap=not sys.stdout.isatty())
+        else:
+            click.echo(render(result, fmt), nl=False)
+    problem = append_step_summary(result)
+    if problem:
+        click.echo(f"smcheck: {problem}", err=True)
+    for e in result.errors:
+        click.echo(f"Error: {e.message}", err=True)
+    if written is not None:
+        click.echo(f"smcheck: wrote {plural(written, 'violation')} to {write_baseline}", err=True)
+    elif write_baseline is not None:
+        click.echo(f"smcheck: {write_baseline} not written: not every source was checked", err=True)
+    from smcheck.report.text import summary_line
+
+    if fmt != "text" or output is not None:  # the text report ends with this line
+        click.echo(f"smcheck check: {summary_line(result)}", err=True)
+    sys.exit(result.exit_code)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema (draft 2020-12) of the JSON reports of analyze and check.
+
+    \b
+    Example:
+      smcheck schema > smcheck.schema.json
+    """
+    from importlib.resources import files
+
+    click.echo(files("smcheck").joinpath("schema.json").read_text(encoding="utf-8"), nl=False)

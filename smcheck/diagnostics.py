@@ -89,7 +89,8 @@ class CellAccumulator:
                 self.nan_causes[label] = self.nan_causes.get(label, 0) + int(n)
 
         nonzero = b.nonzero
-        lost = ((p == 0) | np.isneginf(logp)) & nonzero
+        # zeros in a row whose exp or sum overflowed are lost to the overflow, counted there
+        lost = ((p == 0) | np.isneginf(logp)) & nonzero & (per_row == 0)[:, None]
         self.underflow.add(lost.sum(-1), start)
         self.exact_zero.add(((p == 0) & live & ~nonzero).sum(-1), start)
         self.log_nonfinite.add((~np.isfinite(logp) & live).sum(-1), start)
@@ -117,11 +118,14 @@ class CellAccumulator:
             flip = fin_rows & unique & (np.argmax(p, -1) != np.argmax(ref.logp, -1))
             self.argmax_flips.add(flip.astype(np.int64), start)
 
-            # KL(ref || p̂): a 0 in the format is read as the largest value that rounds to 0,
+            # generalised KL(ref || p̂) = sum p log(p/p̂) - 1 + sum p̂: equal to KL when p̂ sums to
+            # 1, and never negative when rounding leaves sum p̂ != 1 (plain KL then can be).
+            # A 0 in the format is read as the largest value that rounds to 0,
             # so the divergence stays finite and charges every underflowed entry at least p·log(p/(s/2))
             logq = np.maximum(np.log(np.where(p > 0, p, 1.0)), fmt.log_zero)
             logq = np.where(p > 0, logq, fmt.log_zero)
-            kl = np.where(live, ref.p * (ref.logp - logq), 0).sum(-1).astype(np.float64)
+            kl = np.where(live, ref.p * (ref.logp - logq), 0).sum(-1) - 1 + total
+            kl = kl.astype(np.float64)
             self.kl_max.add(np.where(fin_rows, kl, np.nan), start)
             self.kl_sum.add(kl[fin_rows])
 

@@ -11,8 +11,8 @@ def _rows(n: int, total: int) -> str:
     return f"{n}/{total} row{'s' if total != 1 else ''}"
 
 
-def _n(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+def _n(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
 def judge(
@@ -44,18 +44,18 @@ def judge(
     if m.nan.elements:
         causes = ", ".join(f"{k}: {v}" for k, v in sorted(m.nan.causes.items()))
         fail.append(
-            f"{where}: {_n(m.nan.elements, 'probability')} NaN in {_rows(m.nan.rows, total)} ({causes})"
+            f"{where}: {_n(m.nan.elements, 'probability', 'probabilities')} NaN in {_rows(m.nan.rows, total)} ({causes})"
         )
     neg_log = m.log_nonfinite.elements - m.nan.elements
     if neg_log > 0:
         fail.append(
-            f"{where}: log(softmax) gives -inf for {_n(neg_log, 'log-probability')} whose exact value "
+            f"{where}: log(softmax) gives -inf for {_n(neg_log, 'log-probability', 'log-probabilities')} whose exact value "
             f"is finite, in {_rows(m.log_nonfinite.rows, total)} -- use log_softmax / cross_entropy "
             "on the logits"
         )
     if m.underflow.elements and (m.lost_mass.max or 0.0) > th.lost_mass:
         warn.append(
-            f"{where}: {_n(m.underflow.elements, 'probability')} representable in {fmt.name} "
+            f"{where}: {_n(m.underflow.elements, 'probability', 'probabilities')} representable in {fmt.name} "
             f"underflow to 0 in {_rows(m.underflow.rows, total)} (lost mass up to "
             f"{m.lost_mass.max:.3g}) -- work in the log domain or a wider format"
         )

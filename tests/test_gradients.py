@@ -4,6 +4,7 @@ the classic -999 example end to end, chunk-size invariance, and the strict model
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import mpmath
 import numpy as np
@@ -345,3 +346,17 @@ def test_gradient_table_fits_100_columns_with_temperatures() -> None:
     assert r.exit_code == ExitCode.OK, r.output
     assert "Gradients of -log p[target] (targets: argmax" in r.stdout
     assert max(len(line) for line in r.stdout.splitlines()) <= 100
+
+
+def test_check_reads_the_gradient_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    np.save("m.npy", np.array([[-999.0, 1, 2, 5, 6]]))
+    args = ["check", "m.npy", "--isolated", "--dtype", "float64", "--fail-on", "loss-inf"]
+    r = run(*args, "--targets", "argmin", "--format", "json")
+    assert r.exit_code == ExitCode.FINDINGS, r.output
+    doc = json.loads(r.stdout)
+    assert [(v["method"], v["condition"]) for v in doc["violations"]] == [
+        ("naive", "loss-inf"),
+        ("shifted", "loss-inf"),
+    ]
+    assert run(*args, "--targets", "argmax").exit_code == ExitCode.OK
