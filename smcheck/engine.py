@@ -174,7 +174,9 @@ def _cell_metrics(acc: CellAccumulator, grp: GroupAccumulator, view: RowView) ->
     )
 
 
-def _build(src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown, gradient) -> rm.SourceReport:  # type: ignore[no-untyped-def]
+def _build(  # type: ignore[no-untyped-def]
+    src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown, gradient
+) -> rm.SourceReport:
     out_cells = []
     for f in fmts:
         for t in cfg.temperatures:

@@ -360,3 +360,29 @@ def test_check_reads_the_gradient_metrics(tmp_path: Path, monkeypatch: pytest.Mo
         ("shifted", "loss-inf"),
     ]
     assert run(*args, "--targets", "argmax").exit_code == ExitCode.OK
+
+
+def test_gradient_json_meets_the_schema_and_catches_renames() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from importlib.resources import files
+
+    schema = json.loads(files("smcheck").joinpath("schema.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    # small input (per-row losses and gradients with "inf"/"nan"), a mask, an infinite loss
+    r = run(
+        "analyze",
+        "--values",
+        "-999,1,2,5,6;0,-inf,3,1,2",
+        "--targets",
+        "argmin",
+        "--format",
+        "json",
+    )
+    assert r.exit_code == ExitCode.OK, r.output
+    doc = json.loads(r.stdout)
+    assert list(validator.iter_errors(doc)) == []
+    g = doc["sources"][0]["cells"][0]["gradient"]
+    for name in ("dead", "loss_inf", "vanished_rows", "saturated_rows", "max_rel_error"):
+        g[name + "_renamed"] = g.pop(name)
+        assert list(validator.iter_errors(doc)), name
+        g[name] = g.pop(name + "_renamed")

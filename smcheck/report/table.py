@@ -225,7 +225,7 @@ def gradient_values_table(s: SourceReport) -> Table | None:
                     tag,
                     Text(name, style="bold" if name == "exact" else ""),
                     *([str(r)] if multi_row else []),
-                    num(loss, ".8g"),
+                    num(loss, ".12g"),
                     *(num(v, ".5g") for v in vals),
                 )
         t.add_section()
