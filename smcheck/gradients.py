@@ -78,7 +78,7 @@ def exact_gradient(b: Block, target: npt.NDArray[np.int64]) -> ExactGradient:
         loss = np.where(rest < 0.5, -np.log1p(-np.minimum(rest, 0.5)), -ref.logp[r, target])
         # the target's |g| = rest; every other |g| = p, which rounds to 0 iff log p <= log_zero
         nonzero = b.nonzero
-        nonzero[r, target] = rest > fmt.smallest_subnormal / 2
+        nonzero[r, target] = np.log(rest) > fmt.log_zero  # as Block.nonzero, exact for float64
         norm = np.maximum(rest, g.max(-1))  # max |g|: the others' g = p >= 0, the target's -rest
         top = np.argmax(ref.logp, axis=-1)  # masks are -inf in logp
         rest_top = rest.copy()
