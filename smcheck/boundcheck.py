@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from smcheck.bounds import FORMULAS, RowFeatures, row_bounds
+from smcheck.bounds import RowFeatures, formula, model_fn_error, row_bounds
 from smcheck.config import Thresholds
 from smcheck.diagnostics import Block
 from smcheck.dtypes import FloatFormat
@@ -57,8 +57,8 @@ class BoundsAccumulator:
     worst: _Worst = field(default_factory=_Worst)
 
     @property
-    def applies(self) -> bool:
-        return self.method in FORMULAS
+    def formula(self) -> str | None:
+        return formula(self.method, self.model)
 
     def add(self, out: MethodOutput, b: Block, feats: RowFeatures) -> None:
         rb = row_bounds(self.method, self.model, feats, self.fmt, self.ftz)
@@ -98,7 +98,7 @@ class BoundsAccumulator:
         return "input" if w.error <= w.cond else "algorithm"
 
     def result(self, index: RowIndexer, th: Thresholds) -> rm.BoundCheck | None:
-        if not self.applies:
+        if self.formula is None:
             return None
         w = self.worst
         worst = None
@@ -106,7 +106,8 @@ class BoundsAccumulator:
             bound = None if math.isinf(w.bound) else w.bound
             worst = rm.WorstError(index(w.row), w.error, bound, w.first, w.cond)
         return rm.BoundCheck(
-            bound=FORMULAS[self.method],
+            bound=self.formula,
+            c=model_fn_error(self.model, self.fmt),
             rows_tested=self.tested,
             violations=rm.RowCount(self.violations.rows, index(self.worst_violation.row)),
             vacuous=rm.RowCount(self.vacuous.rows, index(self.vacuous.worst_row)),
@@ -184,7 +185,7 @@ def bound_reasons(
     method: str,
     bounds: rm.BoundCheck | None,
     acc: rm.Accumulation | None,
-    dtype: str,
+    fmt: FloatFormat,
     total: int,
 ) -> list[str]:
     """WARN sentences: bound violations, whose fault a large error is, and accumulation stalls."""
@@ -207,9 +208,9 @@ def bound_reasons(
             )
         elif w is not None and w.bound_u is None:
             out.append(
-                f"{where}: the error bound {bounds.bound} is vacuous on row {_row(w.row)} "
-                f"(first-order {w.first_order_u:.3g}u against 1/u = 2^t), where the error is "
-                f"{w.error_u:.3g}u -- the algorithm guarantees nothing there; {remedy}"
+                f"{where}: on row {_row(w.row)} (error {w.error_u:.3g}u) the rounding-error bound "
+                f"of {method} is vacuous ({w.first_order_u:.3g}u to first order, against "
+                f"1/u = {2**fmt.t}) -- the algorithm guarantees nothing there; {remedy}"
             )
         elif w is not None:
             out.append(
@@ -219,9 +220,9 @@ def bound_reasons(
             )
     if acc is not None and acc.stalled.rows:
         out.append(
-            f"{where}: the running {dtype} sum stalled in {acc.stalled.rows}/{total} rows: up to "
-            f"{acc.max_absorbed.max:.1%} of a row's mass was added to a sum too large to change "
-            f"(a sequential {dtype} sum of equal terms stops at {acc.stall_length}) -- "
+            f"{where}: the running {fmt.name} sum stalled in {acc.stalled.rows}/{total} rows: up "
+            f"to {acc.max_absorbed.max:.1%} of a row's mass was added to a sum too large to "
+            f"change (a sequential {fmt.name} sum of equal terms stops at {acc.stall_length}) -- "
             "accumulate in float32 or sum pairwise"
         )
     return out

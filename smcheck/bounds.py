@@ -32,14 +32,28 @@ Array = npt.NDArray[np.float64]
 
 FORMULAS: dict[str, str] = {
     "naive": "(n + 1 + 2c)u",
-    "shifted": "(n + 2c + 2(x_max - x_min))u",
-    "logdomain": "(2D + (1+c)b + (1-p_max)(D + c + n - 2) + c)u",
-    "lse-direct": "((1-p_max)(D + c + n - 2) + c·b + |y| + max|x - y| + c)u",
+    "shifted": "(n + 2c + 2D)u",
+    "logdomain": "(2D + (1+c)b + (1 - p_max)(D + c + n - 2) + c)u",
+    "lse-direct": "((1 - p_max)(D + c + n - 2) + c·b + |y| + (y - x_min) + c)u",
     "online": "(n + 2c + 2D + r(c+1))u",
 }
-"""The first-order bound T·u of each analysed method under the strict model (c = 1: the paper's
-(n+3)u and (n+2+2(x_max-x_min))u for naive and shifted). D = x_max - x_min, y = logsumexp(x),
-b = y - x_max, r = rises of the running max; docs/higham2021.md has the framework forms."""
+"""The first-order bound T·u of each analysed method under the strict model: at c = 1 the
+paper's (n+3)u (Thm 3.3) and (n+2+2(x_max-x_min))u (Thm 4.3) for naive and shifted. D = x_max -
+x_min, y = logsumexp(x), b = y - x_max, r = rises of the running max, n = finite entries."""
+
+FRAMEWORK_FORMULAS: dict[str, str] = {
+    **FORMULAS,
+    "logdomain": "(2D + (1+c)b + (D + c + n - 1) + c)u",
+    "lse-direct": "((D + c + n - 1) + c·b + |y| + (y - x_min) + c)u",
+    "online": "(n + 2c + 2D + (r+1)(c+1))u",
+}
+"""The framework model's forms: PyTorch takes log of the whole sum and runs online by blocks."""
+
+
+def formula(method: str, model: str) -> str | None:
+    """The first-order bound's formula for a method under a model (None: no analysed algorithm)."""
+    return (FORMULAS if model == "strict" else FRAMEWORK_FORMULAS).get(method)
+
 
 SECOND_ORDER = {"naive": 1.0, "shifted": 1.0, "online": 1.0, "logdomain": 4.0, "lse-direct": 4.0}
 
@@ -138,10 +152,15 @@ def row_features(
         )
 
 
+def model_fn_error(model: str, fmt: FloatFormat) -> float:
+    """c: the error of one exp/log under the arithmetic model, in units of u."""
+    return fn_error(fmt) if model == "strict" else framework_fn_error(fmt)
+
+
 def first_order(method: str, model: str, f: RowFeatures, fmt: FloatFormat) -> Array | None:
     """T per row (units of u), or None for a method without an analysed algorithm (``torch``)."""
     strict = model == "strict"
-    c = fn_error(fmt) if strict else framework_fn_error(fmt)
+    c = model_fn_error(model, fmt)
     n, D, b, pmax = f.n, f.span, f.b, f.pmax
     # the log of a sum: Alg. 4.1's log1p(sum_{i != k}) (strict) or log(sum incl. the 1) (torch)
     log_sum = (1 - pmax) * (D + c + n - 2) if strict else D + c + n - 1

@@ -74,7 +74,8 @@ def judge(
             f"(over {th.normwise_bits:.0%} of the {fmt.t} significand bits lost) "
             "-- use max-shifted or log-domain softmax, or a wider format"
         )
-    warn += bound_reasons(where, method, bounds, accumulation, fmt.name, total)
+    # the root cause (a stall, a violated bound, whose fault the error is) leads the warnings
+    warn = bound_reasons(where, method, bounds, accumulation, fmt, total) + warn
     if fail:
         return Verdict.FAIL, fail + warn
     if warn:

@@ -137,6 +137,8 @@ class BoundCheck:
 
     bound: str
     """The first-order bound's formula, in units of u."""
+    c: float
+    """The error of one exp/log, in units of u, that the bound charges (1 for correct rounding)."""
     rows_tested: int
     """Rows with finite output and no overflow, where the bound applies."""
     violations: RowCount
