@@ -98,7 +98,8 @@ class BoundsAccumulator:
         return "input" if w.error <= w.cond else "algorithm"
 
     def result(self, index: RowIndexer, th: Thresholds) -> rm.BoundCheck | None:
-        if self.formula is None:
+        formula = self.formula
+        if formula is None:
             return None
         w = self.worst
         worst = None
@@ -106,7 +107,7 @@ class BoundsAccumulator:
             bound = None if math.isinf(w.bound) else w.bound
             worst = rm.WorstError(index(w.row), w.error, bound, w.first, w.cond)
         return rm.BoundCheck(
-            bound=self.formula,
+            bound=formula,
             c=model_fn_error(self.model, self.fmt),
             rows_tested=self.tested,
             violations=rm.RowCount(self.violations.rows, index(self.worst_violation.row)),
@@ -188,41 +189,42 @@ def bound_reasons(
     fmt: FloatFormat,
     total: int,
 ) -> list[str]:
-    """WARN sentences: bound violations, whose fault a large error is, and accumulation stalls."""
+    """WARN sentences, root cause first: a violated bound, a stalled sum, whose fault it is."""
     out: list[str] = []
-    remedy = REMEDY.get(method, "use a wider format")
-    if bounds is not None and bounds.reading != "none":
-        w = bounds.worst
-        if bounds.reading == "implementation":
-            out.append(
-                f"{where}: the error exceeds the rounding-error bound {bounds.bound} of "
-                f"Blanchard, Higham & Higham (2021) in {bounds.violations.rows}/{total} rows "
-                f"(row {_row(bounds.violations.worst_row)}: {bounds.max_ratio.max:.3g}x) -- "
-                "the implementation, not the input, is at fault"
-            )
-        elif w is not None and bounds.reading == "input":
-            out.append(
-                f"{where}: row {_row(w.row)} is ill-conditioned (condition number {w.cond:.3g}): "
-                f"its error {w.error_u:.3g}u is no more than one rounding of its logits causes "
-                "-- the input, not the algorithm, limits the accuracy; use a wider format"
-            )
-        elif w is not None and w.bound_u is None:
-            out.append(
-                f"{where}: on row {_row(w.row)} (error {w.error_u:.3g}u) the rounding-error bound "
-                f"of {method} is vacuous ({w.first_order_u:.3g}u to first order, against "
-                f"1/u = {2**fmt.t}) -- the algorithm guarantees nothing there; {remedy}"
-            )
-        elif w is not None:
-            out.append(
-                f"{where}: row {_row(w.row)}'s error {w.error_u:.3g}u is within its bound "
-                f"{w.bound_u:.3g}u but far above its condition number {w.cond:.3g} -- the "
-                f"algorithm, not the input, loses the accuracy; {remedy}"
-            )
+    if bounds is not None and bounds.reading == "implementation":
+        out.append(
+            f"{where}: the error exceeds the rounding-error bound {bounds.bound} of "
+            f"Blanchard, Higham & Higham (2021) in {bounds.violations.rows}/{total} rows "
+            f"(row {_row(bounds.violations.worst_row)}: {bounds.max_ratio.max:.3g}x) -- "
+            "the implementation, not the input, is at fault"
+        )
     if acc is not None and acc.stalled.rows:
         out.append(
             f"{where}: the running {fmt.name} sum stalled in {acc.stalled.rows}/{total} rows: up "
             f"to {acc.max_absorbed.max:.1%} of a row's mass was added to a sum too large to "
             f"change (a sequential {fmt.name} sum of equal terms stops at {acc.stall_length}) -- "
             "accumulate in float32 or sum pairwise"
+        )
+    w = bounds.worst if bounds is not None else None
+    if bounds is None or w is None or bounds.reading not in ("input", "algorithm"):
+        return out
+    remedy = REMEDY.get(method, "use a wider format")
+    if bounds.reading == "input":
+        out.append(
+            f"{where}: row {_row(w.row)} is ill-conditioned (condition number {w.cond:.3g}): "
+            f"its error {w.error_u:.3g}u is no more than one rounding of its logits causes "
+            "-- the input, not the algorithm, limits the accuracy; use a wider format"
+        )
+    elif w.bound_u is None:
+        out.append(
+            f"{where}: on row {_row(w.row)} (error {w.error_u:.3g}u) the rounding-error bound "
+            f"of {method} is vacuous ({w.first_order_u:.3g}u to first order, against "
+            f"1/u = {2**fmt.t}) -- the algorithm guarantees nothing there; {remedy}"
+        )
+    else:
+        out.append(
+            f"{where}: row {_row(w.row)}'s error {w.error_u:.3g}u is within its bound "
+            f"{w.bound_u:.3g}u but far above its condition number {w.cond:.3g} -- the "
+            f"algorithm, not the input, loses the accuracy; {remedy}"
         )
     return out

@@ -22,7 +22,7 @@ from .conftest import DTYPES
 
 
 def round_fraction(q: Fraction, fmt: FloatFormat, ftz: bool = False) -> float:
-    """Round an exact rational to ``fmt``: nearest, ties to even, gradual underflow, overflow to inf."""
+    """Round an exact rational to ``fmt``: nearest even, gradual underflow, overflow to inf."""
     if q == 0:
         return 0.0
     sign = -1.0 if q < 0 else 1.0
