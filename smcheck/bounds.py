@@ -162,7 +162,7 @@ def first_order(method: str, model: str, f: RowFeatures, fmt: FloatFormat) -> Ar
     strict = model == "strict"
     c = model_fn_error(model, fmt)
     n, D, b, pmax = f.n, f.span, f.b, f.pmax
-    # the log of a sum: Alg. 4.1's log1p(sum_{i != k}) (strict) or log(sum incl. the 1) (torch)
+    # the log of a sum: log1p(sum_{i != k}) as lse_chopshift (strict), or log of the whole sum
     log_sum = (1 - pmax) * (D + c + n - 2) if strict else D + c + n - 1
     if method == "naive":
         return n + 1 + 2 * c  # Thm 3.3's (n+3)u at c = 1

@@ -202,3 +202,12 @@ def test_issue5_paper_data_float16_overflow_counts_and_no_violations() -> None:
     for c in rep.cells:
         assert c.bounds is not None and c.bounds.violations.rows == 0
         assert c.dtype == "float16" or c.metrics.overflow.rows == 0  # bfloat16: no overflow
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7])
+def test_strict_results_do_not_depend_on_chunk_size(chunk_rows: int) -> None:
+    x = np.load(sample_input("mnist_cnn_presoftmax_2500x10.npy"))[:40]
+    x = np.concatenate([x, np.zeros((2, 10)), np.full((1, 10), -np.inf)])
+    kw = {"model": "strict", "methods": STRICT, "dtypes": ["float16", "bfloat16"]}
+    whole = smcheck.analyze(x, chunk_rows=10_000, **kw).to_dict()
+    assert smcheck.analyze(x, chunk_rows=chunk_rows, **kw).to_dict() == whole

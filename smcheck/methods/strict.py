@@ -5,8 +5,9 @@ softmax functions", IMA J. Numer. Anal. 41(4), 2021 (their MATLAB ``lse_chop``/`
 run with :class:`~smcheck.methods.strictops.StrictArith`: exp, log and every ``+ - * /`` rounded
 once to the format, sums sequential from left to right in the format. Rows are vectorised; only
 the sums loop along the row. With the row maximum ``a = x_k`` (first index on ties), the shifted
-methods sum ``s = sum_{i != k} exp(x_i - a)`` and add the max's own term, exactly 1, last (their
-Algorithm 4.1). ``torch`` has no strict form: it is the framework's own fused kernel.
+methods sum ``s = sum_{i != k} exp(x_i - a)`` and add the max's own term, exactly 1, last (as
+``lse_chopshift`` does). ``torch`` has no strict form: it is the framework's own fused kernel.
+Theorem numbers are those of the authors' test scripts.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def _shifted_terms(a: StrictArith, x: Array) -> tuple[Array, Array, Array, Array
     d = a.sub(x, m)
     w = a.exp(d)
     others = w.copy()
-    others[np.arange(x.shape[0]), np.argmax(x, -1)] = 0.0  # exp(0) = 1, added last (Alg. 4.1)
+    others[np.arange(x.shape[0]), np.argmax(x, -1)] = 0.0  # exp(0) = 1, added last
     return m, d, w, others
 
 
@@ -50,7 +51,7 @@ def _plus_one(a: StrictArith, s: Array, absorbed: Array, others: Array) -> tuple
 
 
 def naive(x: Array, fmt: FloatFormat, ftz: bool) -> MethodOutput:
-    """``w = exp(x); s = w_1 + ... + w_n; p = w / s`` (their Alg. 3.1 sum, Thm 3.3's softmax)."""
+    """``w = exp(x); s = w_1 + ... + w_n; p = w / s`` (``lse_chop``, Thm 3.3)."""
     a = StrictArith(fmt, ftz)
     with np.errstate(all="ignore"):
         w = a.exp(x)
@@ -67,7 +68,7 @@ def naive(x: Array, fmt: FloatFormat, ftz: bool) -> MethodOutput:
 
 
 def shifted(x: Array, fmt: FloatFormat, ftz: bool) -> MethodOutput:
-    """``w = exp(x - max); p = w / (1 + sum_{i != k} w_i)`` (their Alg. 4.1 / Thm 4.3)."""
+    """``w = exp(x - max); p = w / (1 + sum_{i != k} w_i)`` (``lse_chopshift``, Thm 4.3)."""
     a = StrictArith(fmt, ftz)
     with np.errstate(all="ignore"):
         _, _, w, others = _shifted_terms(a, x)
@@ -86,7 +87,7 @@ def shifted(x: Array, fmt: FloatFormat, ftz: bool) -> MethodOutput:
 def _log_sum(a: StrictArith, others: Array) -> tuple[Array, Array]:
     """``b = fl(log1p(s))`` with ``s = sum_{i != k} exp(x_i - max)``: log sum exp(x - max).
 
-    log1p keeps the digits of a small s that forming 1 + s first would round away (Alg. 4.1).
+    log1p keeps the digits of a small s that forming 1 + s first would round away (``lse_chopshift``).
     """
     s, absorbed = a.cumsum(others)
     return a.log1p(s), absorbed_fraction(absorbed, others.sum(-1))
@@ -104,7 +105,7 @@ def logdomain(x: Array, fmt: FloatFormat, ftz: bool) -> MethodOutput:
 
 
 def lse_direct(x: Array, fmt: FloatFormat, ftz: bool) -> MethodOutput:
-    """``y = fl(max + log1p(s)); z = fl(x - y); p = exp(z)`` (their Alg. 4.1 / Thm 4.4).
+    """``y = fl(max + log1p(s)); z = fl(x - y); p = exp(z)`` (``lse_chopshift``'s h, Thm 4.4).
 
     The rounding of y costs |y|·u in every log-probability: for large logits the spacing of the
     format at y swamps them (float32, x = (1e8, 1e8): y rounds to 1e8 and p = (1, 1)).
