@@ -8,9 +8,12 @@ import mpmath
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
 import smcheck
+from smcheck.cli import cli
 from smcheck.dtypes import get_format
+from smcheck.errors import ConfigError, ExitCode
 from smcheck.methods import METHODS, STRICT_DEFAULT_METHODS, get_method
 
 from .conftest import DTYPES, TOLERANCES, sample_input
@@ -33,7 +36,19 @@ def strict(name: str, x: np.ndarray, dtype: str, ftz: bool = False):  # type: ig
 
 def test_torch_is_the_only_method_without_a_strict_form() -> None:
     assert sorted(set(METHODS) - set(STRICT)) == ["torch"]
-    assert "torch" not in STRICT_DEFAULT_METHODS
+    rep = smcheck.analyze([[1.0, 2.0]], dtypes=["float32"], model="strict")
+    assert [c.method for c in rep.cells] == list(STRICT_DEFAULT_METHODS)
+    assert {c.model for c in rep.cells} == {"strict"}
+    with pytest.raises(ConfigError, match="'torch' has no 'strict' form.*--model framework"):
+        smcheck.analyze([[1.0, 2.0]], model="strict", methods=["naive", "torch"])
+
+
+def test_cli_strict_with_torch_is_a_usage_error() -> None:
+    result = CliRunner().invoke(
+        cli, ["analyze", "--values", "1,2", "--model", "strict", "--method", "torch"]
+    )
+    assert result.exit_code == ExitCode.ERROR, result.output
+    assert "fused kernel" in result.stderr and "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

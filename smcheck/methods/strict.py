@@ -87,7 +87,8 @@ def shifted(x: Array, fmt: FloatFormat, ftz: bool) -> MethodOutput:
 def _log_sum(a: StrictArith, others: Array) -> tuple[Array, Array]:
     """``b = fl(log1p(s))`` with ``s = sum_{i != k} exp(x_i - max)``: log sum exp(x - max).
 
-    log1p keeps the digits of a small s that forming 1 + s first would round away (``lse_chopshift``).
+    log1p keeps the digits of a small s that forming 1 + s first would round away (as
+    ``lse_chopshift`` does).
     """
     s, absorbed = a.cumsum(others)
     return a.log1p(s), absorbed_fraction(absorbed, others.sum(-1))
