@@ -11,7 +11,7 @@ from smcheck.config import AnalysisConfig, Thresholds
 from smcheck.dtypes import DTYPES
 from smcheck.engine import analyze_array
 from smcheck.loaders import LoadedArray, array_source, load_logits
-from smcheck.methods import DEFAULT_METHODS
+from smcheck.methods import DEFAULT_METHODS, STRICT_DEFAULT_METHODS
 from smcheck.report.model import Report
 
 
@@ -47,7 +47,8 @@ def analyze(
             array or a torch tensor.
         dim: the softmax axis; every other axis is flattened into rows.
         dtypes: formats to analyse (default float16, bfloat16, float32, float64).
-        methods: method ids (default naive, shifted, logdomain, torch).
+        methods: method ids (default naive, shifted, logdomain, torch; under the strict model
+            naive, shifted, logdomain); also lse-direct and online.
         temperatures: divide the logits by each T in the format before the softmax.
         model: arithmetic model, ``framework`` (PyTorch ops) or ``strict``.
         targets: class targets for the gradient diagnostics (``argmax``, ``argmin``, a path or
@@ -79,6 +80,8 @@ def analyze(
 def make_config(**options: Any) -> AnalysisConfig:
     """An :class:`AnalysisConfig` from keyword options, where None means the default."""
     defaults = {"dtypes": DTYPES, "methods": DEFAULT_METHODS, "temperatures": (1.0,)}
+    if options.get("model") == "strict":
+        defaults["methods"] = STRICT_DEFAULT_METHODS  # torch's fused kernel has no strict form
     # None or an empty selection (a CLI option not given) means the default
     kwargs = {k: (defaults.get(k) if v is None or v == () else v) for k, v in options.items()}
     kwargs = {k: v for k, v in kwargs.items() if v is not None}

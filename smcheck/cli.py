@@ -69,7 +69,8 @@ def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
             multiple=True,
             callback=split_commas,
             metavar="LIST",
-            help="Methods: naive,shifted,logdomain,torch (default all four).",
+            help="Methods: naive,shifted,logdomain,torch,lse-direct,online "
+            "(default the first four; under --model strict the first three).",
         ),
         click.option(
             "--temperature",

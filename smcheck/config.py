@@ -50,7 +50,11 @@ class AnalysisConfig:
             )
         for m in self.methods:
             if self.model not in get_method(m).models:
-                raise ConfigError(f"method {m!r} has no {self.model!r} implementation yet")
+                why = " (it is the framework's own fused kernel)" if m == "torch" else ""
+                raise ConfigError(
+                    f"method {m!r} has no {self.model!r} form{why}; "
+                    "leave it out of --method or use --model framework"
+                )
         temps = tuple(float(t) for t in self.temperatures) or (1.0,)
         for t in temps:
             if not (math.isfinite(t) and t > 0):

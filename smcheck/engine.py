@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from smcheck import __version__
+from smcheck.boundcheck import BoundsAccumulator, StallAccumulator, stall_limit, stall_notes
+from smcheck.bounds import row_features
 from smcheck.config import AnalysisConfig
 from smcheck.diagnostics import Block, CellAccumulator, GroupAccumulator
 from smcheck.dtypes import FloatFormat, get_format
@@ -48,6 +50,16 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
     temps = cfg.temperatures
     cells = {(m.name, f.name, t): CellAccumulator(f) for f in fmts for t in temps for m in methods}
     groups = {(f.name, t): GroupAccumulator(f) for f in fmts for t in temps}
+    checks = {
+        (m.name, f.name, t): BoundsAccumulator(m.name, cfg.model, f, cfg.ftz)
+        for f in fmts
+        for t in temps
+        for m in methods
+    }
+    stalls = {
+        key: StallAccumulator(get_format(key[1]), stall_limit(get_format(key[1]), cfg.thresholds))
+        for key in cells
+    }
     rounding = {f.name: RoundingAccumulator(f) for f in fmts}
     inp = InputAccumulator()
     small = _is_small(view)
@@ -73,6 +85,7 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
                 live = valid[:, None] & ~np.isneginf(xsw)
                 blk = Block(start, f, valid, live, ref, scale_over)
                 groups[(f.name, t)].add(xsw, blk)
+                feats = row_features(xsw, ref, live, f)
                 if small:
                     _keep(shown, ("exact", f.name, str(t)), ref.p, ref.logp)
                 for m in methods:
@@ -82,11 +95,24 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
                         # the strict model starts from the same rounded x/T the framework sees
                         out = m.strict(xs.to(torch.float64).numpy(), f, cfg.ftz)
                     cells[(m.name, f.name, t)].add(out, blk)
+                    checks[(m.name, f.name, t)].add(out, blk, feats)
+                    stalls[(m.name, f.name, t)].add(out, blk)
                     if small:
                         _keep(shown, (m.name, f.name, str(t)), out.p, out.logp)
 
     return _build(
-        src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown if small else None
+        src,
+        cfg,
+        view,
+        fmts,
+        methods,
+        cells,
+        groups,
+        rounding,
+        inp,
+        shown if small else None,
+        checks,
+        stalls,
     )
 
 
@@ -151,13 +177,19 @@ def _cell_metrics(acc: CellAccumulator, grp: GroupAccumulator, view: RowView) ->
     )
 
 
-def _build(src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown) -> rm.SourceReport:  # type: ignore[no-untyped-def]
+def _build(
+    src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown, checks, stalls
+) -> rm.SourceReport:  # type: ignore[no-untyped-def]
     out_cells = []
     for f in fmts:
         for t in cfg.temperatures:
             for m in methods:
                 metrics = _cell_metrics(cells[(m.name, f.name, t)], groups[(f.name, t)], view)
-                verdict, reasons = judge(m.name, f, t, metrics, cfg.thresholds)
+                bounds = checks[(m.name, f.name, t)].result(view.index, cfg.thresholds)
+                acc = stalls[(m.name, f.name, t)].result(view.index)
+                verdict, reasons = judge(
+                    m.name, f, t, metrics, cfg.thresholds, bounds=bounds, accumulation=acc
+                )
                 key = (m.name, f.name, str(t))
                 out_cells.append(
                     rm.Cell(
@@ -170,6 +202,8 @@ def _build(src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown) -
                         metrics=metrics,
                         probabilities=shown[key].p if shown else None,
                         log_probabilities=shown[key].logp if shown else None,
+                        bounds=bounds,
+                        accumulation=acc,
                     )
                 )
     exact = None
@@ -215,7 +249,7 @@ def _build(src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown) -
             for r in [rounding[f.name]]
         ],
         cells=out_cells,
-        notes=list(src.notes),
+        notes=list(src.notes) + stall_notes(view.row_length, fmts),
         exact=exact,
     )
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from smcheck.boundcheck import bound_reasons
 from smcheck.config import Thresholds
 from smcheck.dtypes import FloatFormat
-from smcheck.report.model import CellMetrics, Verdict
+from smcheck.report.model import Accumulation, BoundCheck, CellMetrics, Verdict
 
 
 def _rows(n: int, total: int) -> str:
@@ -16,7 +17,14 @@ def _n(n: int, word: str, plural: str | None = None) -> str:
 
 
 def judge(
-    method: str, fmt: FloatFormat, temperature: float, m: CellMetrics, th: Thresholds
+    method: str,
+    fmt: FloatFormat,
+    temperature: float,
+    m: CellMetrics,
+    th: Thresholds,
+    *,
+    bounds: BoundCheck | None = None,
+    accumulation: Accumulation | None = None,
 ) -> tuple[Verdict, list[str]]:
     """The verdict of one cell and the sentences that justify it (most severe first)."""
     fail: list[str] = []
@@ -66,6 +74,8 @@ def judge(
             f"(over {th.normwise_bits:.0%} of the {fmt.t} significand bits lost) "
             "-- use max-shifted or log-domain softmax, or a wider format"
         )
+    # the root cause (a stall, a violated bound, whose fault the error is) leads the warnings
+    warn = bound_reasons(where, method, bounds, accumulation, fmt, total) + warn
     if fail:
         return Verdict.FAIL, fail + warn
     if warn:

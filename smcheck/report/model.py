@@ -109,6 +109,65 @@ class CellMetrics:
 
 
 @dataclass(frozen=True)
+class RowCount:
+    """How many rows, and the worst (or first) one's index in the original shape."""
+
+    rows: int
+    worst_row: RowIndex | None
+
+
+@dataclass(frozen=True)
+class WorstError:
+    """The row with the largest normwise error, read against its bound and conditioning."""
+
+    row: RowIndex | None
+    error_u: float
+    """||p̂ - p||_inf / ||p||_inf in units of u."""
+    bound_u: float | None
+    """The row's rounding-error bound in units of u; None where it is vacuous."""
+    first_order_u: float
+    """The first-order term T of the bound (what the paper states)."""
+    cond: float
+    """The row's condition number (normwise, for relative perturbations of x - max x)."""
+
+
+@dataclass(frozen=True)
+class BoundCheck:
+    """Observed error against the rounding-error bound of Blanchard, Higham & Higham (2021)."""
+
+    bound: str
+    """The first-order bound's formula, in units of u."""
+    c: float
+    """The error of one exp/log, in units of u, that the bound charges (1 for correct rounding)."""
+    rows_tested: int
+    """Rows with finite output and no overflow, where the bound applies."""
+    violations: RowCount
+    """Rows whose error exceeds the bound (worst: the largest error/bound)."""
+    vacuous: RowCount
+    """Rows where the bound says nothing (K·T·u >= 1, e.g. n >= 1/u); first such row."""
+    max_ratio: Extreme
+    """Largest error/bound over the rows with a non-vacuous bound."""
+    cond_max: Extreme
+    """Largest condition number over the tested rows."""
+    worst: WorstError | None
+    reading: str
+    """Whose fault a large error is: "none" (no large error), "implementation" (a bound is
+    violated), "input" (ill-conditioned row), "algorithm" (the method's own error terms)."""
+
+
+@dataclass(frozen=True)
+class Accumulation:
+    """The accumulation stall of the strict model's sums in the format."""
+
+    stall_length: int
+    """2^t: a sequential sum of equal terms stops growing after this many."""
+    stalled: RowCount
+    """Rows whose running sum absorbed more than 2^-(1-b)t of their mass (b: normwise_bits)."""
+    max_absorbed: Extreme
+    """Largest fraction of a row's summed mass added to a running sum that did not change."""
+
+
+@dataclass(frozen=True)
 class Cell:
     """One method × dtype × temperature under one arithmetic model."""
 
@@ -122,6 +181,10 @@ class Cell:
     gradient: dict[str, Any] | None = None
     probabilities: list[list[float]] | None = None
     log_probabilities: list[list[float]] | None = None
+    bounds: BoundCheck | None = None
+    """Observed error against the literature's bound (None for ``torch``: no analysed algorithm)."""
+    accumulation: Accumulation | None = None
+    """Strict model only: how far the sums in the format stalled."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from smcheck.dtypes import get_format
+from smcheck.report.boundstable import bounds_tables
 from smcheck.report.model import Count, Report, SourceReport, Verdict
 
 STYLE = {Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.FAIL: "bold red"}
@@ -216,6 +217,7 @@ def build_tables(report: Report) -> list[RenderableType]:
             grid(s),
             format_table(s),
             *metrics_tables(s),
+            *bounds_tables(s),
             *values_tables(s),
             findings(s),
         ]
