@@ -72,7 +72,11 @@ def judge(
         warn.append(
             f"{where}: normwise error {m.error.normwise_u:.3g}u exceeds {limit:.3g}u "
             f"(over {th.normwise_bits:.0%} of the {fmt.t} significand bits lost) "
-            "-- use max-shifted or log-domain softmax, or a wider format"
+            + (
+                "-- use max-shifted or log-domain softmax, or a wider format"
+                if method in ("naive", "lse-direct")
+                else "-- compute in a wider format"
+            )
         )
     # the root cause (a stall, a violated bound, whose fault the error is) leads the warnings
     warn = bound_reasons(where, method, bounds, accumulation, fmt, total) + warn
