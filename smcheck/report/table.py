@@ -12,6 +12,7 @@ from rich.text import Text
 
 from smcheck.dtypes import get_format
 from smcheck.report.model import Count, Report, SourceReport, Verdict
+from smcheck.report.temperature import temperature_section, verdict_grids
 
 STYLE = {Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.FAIL: "bold red"}
 
@@ -211,12 +212,14 @@ def build_tables(report: Report) -> list[RenderableType]:
     """Everything the terminal report shows, as rich renderables in order."""
     out: list[RenderableType] = []
     for s in report.sources:
+        multi_t = len({c.temperature for c in s.cells}) > 1
         out += [
             input_summary(s),
-            grid(s),
+            *(verdict_grids(s) if multi_t else [grid(s)]),
             format_table(s),
             metrics_table(s),
             *values_tables(s),
+            *temperature_section(s),
             findings(s),
         ]
     return out

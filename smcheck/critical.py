@@ -1,0 +1,295 @@
+"""Critical temperatures: a top-down log grid, then bisection on log T, over every valid row.
+
+Two searches per method × format, both for "the largest T at which a row property holds":
+
+* ``unsafe`` -- some row overflows or gives NaN (the cell metrics' definitions: a logit that
+  becomes +inf when divided by T, an ``exp`` or sum that becomes +inf, a NaN probability). The
+  search finds the largest grid T with an unsafe row, then bisects between it and the grid point
+  above (safe) until the ends differ by REL_TOL; ``min_safe`` is the safe end. So every grid point
+  at or above ``min_safe`` is safe ("above which" in the scan sense: a safe window narrower than a
+  decade below an unsafe grid point is not looked for).
+* ``not one-hot`` -- some row's output is not exactly one-hot (one entry 1, the others 0). The
+  search finds the largest grid T where *no* such row exists; ``one_hot_below`` is the bisection's
+  one-hot end, so at ``one_hot_below`` every row is one-hot.
+
+Each evaluation first re-runs the method on the row that decided the previous step (most steps of a
+bisection on the unsafe side end there); otherwise it streams every chunk, stopping early once a
+row with the property is found. The decisions do not depend on the chunk size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from smcheck.config import AnalysisConfig
+from smcheck.dtypes import FloatFormat
+from smcheck.inputs import analysable_rows
+from smcheck.methods.base import SoftmaxMethod
+from smcheck.progress import ProgressFn
+from smcheck.rows import RowView, row_block_mask
+
+if TYPE_CHECKING:
+    import torch
+
+T_MIN = 1e-6
+"""Bottom of the scan: min_safe is None when a method is safe down to here."""
+T_TOP = 1e3
+"""Top of the scan unless a configured temperature is higher."""
+REL_TOL = 1e-3
+UNSAFE, NOT_ONE_HOT = "unsafe", "not_one_hot"
+CAUSES = ("temperature_overflow", "exp_overflow", "sum_overflow", "nan")
+"""Cause bits, in this order (bit 0 = temperature_overflow)."""
+
+
+def scan_grid(temperatures: tuple[float, ...]) -> list[float]:
+    """Decades from the top of the scan down to T_MIN, highest first."""
+    top = max(T_TOP, *temperatures)
+    k_top = math.ceil(math.log10(top) - 1e-12)
+    k_min = round(math.log10(T_MIN))
+    return [float(f"1e{k}") for k in range(k_top, k_min - 1, -1)]
+
+
+def bisection_steps(grid: list[float]) -> int:
+    """Upper bound on the bisection steps after the grid (the widest bracket is one grid gap)."""
+    widest = max(a / b for a, b in zip(grid, grid[1:], strict=False))
+    return math.ceil(math.log2(math.log(widest) / math.log1p(REL_TOL))) + 1
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A row found with the searched property: where, its values, and (for unsafe) why."""
+
+    row: int
+    values: npt.NDArray[np.float64]
+    causes: int
+
+
+@dataclass
+class Search:
+    """The largest T (grid from the top, then bisection) at which ``exists(property) == want``."""
+
+    kind: str
+    grid: list[float]
+    want: bool
+    i: int = 0
+    lo: float | None = None
+    """Latest T where the searched state held (the target end of the bracket)."""
+    hi: float | None = None
+    """Lowest T above ``lo`` where it did not."""
+    done: bool = False
+    witness: Witness | None = None
+    """The row that had the property at the latest T where one existed."""
+
+    def next_t(self) -> float | None:
+        if self.done:
+            return None
+        if self.lo is None:
+            return self.grid[self.i]
+        assert self.hi is not None
+        return math.sqrt(self.lo * self.hi)  # midpoint in log T
+
+    def tell(self, t: float, found: Witness | None) -> None:
+        """Record whether a row with the property exists at ``t`` (``found`` is one, or None)."""
+        if found is not None:
+            self.witness = found
+        hit = (found is not None) == self.want
+        if self.lo is None:  # still on the grid
+            if hit:
+                self.lo = t
+                self.hi = self.grid[self.i - 1] if self.i else None
+            else:
+                self.i += 1
+            self.done = self.i == len(self.grid) or (hit and self.hi is None)
+        elif hit:
+            self.lo = t
+        else:
+            self.hi = t
+        if self.lo is not None and self.hi is not None and self.hi <= self.lo * (1 + REL_TOL):
+            self.done = True
+
+    @property
+    def found_at_top(self) -> bool:
+        return self.lo is not None and self.hi is None
+
+
+@dataclass(frozen=True)
+class Flags:
+    """Per-row results of one method at one temperature on a block of rows."""
+
+    causes: npt.NDArray[np.int64]
+    """Bit set of CAUSES per row (0: safe)."""
+    one_hot: npt.NDArray[np.bool_]
+
+
+def _scale(xt: torch.Tensor, xd: npt.NDArray[np.float64], f: FloatFormat, t: float):  # type: ignore[no-untyped-def]
+    from smcheck.engine import _scaled  # the engine's division by T, so both agree bit for bit
+
+    xs, _, scale_over = _scaled(xt, xd, f, t)
+    return xs, scale_over
+
+
+def row_flags(
+    m: SoftmaxMethod, xs: torch.Tensor, scale_over: np.ndarray, f: FloatFormat, cfg: AnalysisConfig
+) -> Flags:
+    """Run ``m`` on the scaled block and classify each row as CellAccumulator counts it."""
+    import torch
+
+    if cfg.model == "framework":
+        with torch.no_grad():
+            r = m.framework(xs)
+            p = r.p
+            exp_over = None if r.overflow is None else r.overflow.any(-1).numpy()
+            sum_over = None if r.sum_overflow is None else r.sum_overflow.numpy()
+            nan = torch.isnan(p).any(-1).numpy()
+            n = p.shape[-1]
+            one_hot = (((p == 1).sum(-1) == 1) & ((p == 0).sum(-1) == n - 1)).numpy()
+    else:
+        assert m.strict is not None
+        o = m.strict(xs.to(torch.float64).numpy(), f, cfg.ftz)
+        exp_over = None if o.overflow is None else o.overflow.any(-1)
+        sum_over, nan = o.sum_overflow, np.isnan(o.p).any(-1)
+        n = o.p.shape[-1]
+        one_hot = ((o.p == 1).sum(-1) == 1) & ((o.p == 0).sum(-1) == n - 1)
+    causes = np.zeros(len(one_hot), dtype=np.int64)
+    for k, b in enumerate((scale_over.any(-1), exp_over, sum_over, nan)):  # order of CAUSES
+        if b is not None:
+            causes |= np.asarray(b, dtype=np.int64) << k
+    return Flags(causes, np.asarray(one_hot, dtype=bool))
+
+
+def _prepare(raw: np.ndarray, cfg: AnalysisConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The engine's view of a chunk: float64, negated for softmin, and its judged rows."""
+    x = raw.astype(np.float64)
+    if cfg.softmin:
+        x = -x
+    upstream, masked = row_block_mask(x)
+    return x, ~upstream & ~masked
+
+
+Block = tuple[int, np.ndarray, "torch.Tensor", np.ndarray]
+"""(first row, source values x, x rounded to the format as a tensor, rows judged in the format)."""
+
+
+class Prober:
+    """Answers "is there a row with property P for method M at T in format F" over all rows."""
+
+    def __init__(self, view: RowView, cfg: AnalysisConfig, chunk_rows: int) -> None:
+        self.view, self.cfg, self.chunk_rows = view, cfg, chunk_rows
+
+    def _block(self, f: FloatFormat, start: int, x: np.ndarray, base_valid: np.ndarray) -> Block:
+        import torch
+
+        xd = f.round(x, ftz=self.cfg.ftz)
+        valid = analysable_rows(xd, base_valid)
+        return start, x, torch.from_numpy(xd).to(f.torch_dtype()), valid
+
+    def _blocks(self, f: FloatFormat) -> Iterator[Block]:
+        for start, raw in self.view.chunks(self.chunk_rows):
+            b = self._block(f, start, *_prepare(raw, self.cfg))
+            if b[3].any():
+                yield b
+
+    def _find(
+        self, m: SoftmaxMethod, t: float, kind: str, f: FloatFormat, b: Block
+    ) -> Witness | None:
+        start, x, xt, valid = b
+        xs, scale_over = _scale(xt, x, f, t)
+        return _witness(row_flags(m, xs, scale_over, f, self.cfg), kind, start, x, valid)
+
+    def evaluate(
+        self, f: FloatFormat, requests: dict[tuple[SoftmaxMethod, float], list[Search]]
+    ) -> None:
+        """Answer every search's pending question for format ``f`` (each gets one ``tell``)."""
+        open_: dict[tuple[SoftmaxMethod, float], list[Search]] = {}
+        for (m, t), searches in requests.items():
+            for s in searches:
+                w = s.witness  # the row that decided the last step usually decides this one
+                hit = None
+                if w is not None:
+                    b = self._block(f, w.row, w.values[None, :], np.ones(1, dtype=bool))
+                    hit = self._find(m, t, s.kind, f, b)
+                if hit is not None:
+                    s.tell(t, hit)
+                else:
+                    open_.setdefault((m, t), []).append(s)
+        if not open_:
+            return
+        for b in self._blocks(f):
+            by_t: dict[float, list[SoftmaxMethod]] = {}
+            for m, t in open_:
+                by_t.setdefault(t, []).append(m)
+            for t, ms in by_t.items():
+                start, x, xt, valid = b
+                xs, scale_over = _scale(xt, x, f, t)  # shared by every method at this T
+                for m in ms:
+                    flags = row_flags(m, xs, scale_over, f, self.cfg)
+                    for s in list(open_[(m, t)]):
+                        w = _witness(flags, s.kind, start, x, valid)
+                        if w is not None:
+                            s.tell(t, w)
+                            open_[(m, t)].remove(s)
+                    if not open_[(m, t)]:
+                        del open_[(m, t)]
+            if not open_:
+                return
+        for (_, t), searches in open_.items():
+            for s in searches:
+                s.tell(t, None)
+
+
+def _witness(
+    flags: Flags, kind: str, start: int, x: np.ndarray, valid: np.ndarray
+) -> Witness | None:
+    """The lowest-index valid row with the property, or None."""
+    has = (flags.causes != 0) if kind == UNSAFE else ~flags.one_hot
+    has = has & valid
+    if not has.any():
+        return None
+    i = int(np.argmax(has))
+    return Witness(start + i, x[i].copy(), int(flags.causes[i]))
+
+
+def find_critical(
+    view: RowView,
+    cfg: AnalysisConfig,
+    fmts: list[FloatFormat],
+    methods: list[SoftmaxMethod],
+    chunk_rows: int,
+    progress: ProgressFn | None = None,
+) -> tuple[list[float], dict[tuple[str, str, str], Search]]:
+    """Run both searches for every method × format; returns the grid and the finished searches."""
+    grid = scan_grid(cfg.temperatures)
+    searches = {
+        (m.name, f.name, kind): Search(kind, grid, want=kind == UNSAFE)
+        for f in fmts
+        for m in methods
+        for kind in (UNSAFE, NOT_ONE_HOT)
+    }
+    prober = Prober(view, cfg, chunk_rows)
+    total = (len(grid) + bisection_steps(grid)) * len(fmts)
+    step = 0
+    while not all(s.done for s in searches.values()):
+        for f in fmts:
+            requests: dict[tuple[SoftmaxMethod, float], list[Search]] = {}
+            for m in methods:
+                for kind in (UNSAFE, NOT_ONE_HOT):
+                    s = searches[(m.name, f.name, kind)]
+                    t = s.next_t()
+                    if t is not None:
+                        requests.setdefault((m, t), []).append(s)
+            if requests:
+                prober.evaluate(f, requests)
+                step += 1
+                if progress is not None:
+                    progress("critical temperatures", min(step, total), total)
+    return grid, searches
+
+
+def cause_names(bits: int) -> list[str]:
+    return [name for k, name in enumerate(CAUSES) if bits >> k & 1]
