@@ -72,50 +72,75 @@ class Witness:
 
 @dataclass
 class Search:
-    """The largest T (grid from the top, then bisection) at which ``exists(property) == want``."""
+    """The largest T at which ``exists(property) == want``: grid from the top, then bisection.
+
+    The bracket's ends are ``t_true`` (a row has the property there: ``witness``) and ``t_false``
+    (checked on every row: none has it). Bisection steps run on the witness row alone, moving
+    ``t_guess`` towards ``t_true``; once they are REL_TOL apart, ``t_guess`` is checked on every
+    row. Either it holds (it becomes ``t_false``: done) or a new witness is found there and the
+    bisection goes on between it and ``t_false``. So the result keeps the guarantee of a plain
+    bisection over all rows, at about one pass over the data per binding row instead of one per
+    step.
+    """
 
     kind: str
     grid: list[float]
     want: bool
+    """For unsafe: True (the largest T with an unsafe row); for not-one-hot: False."""
     i: int = 0
-    lo: float | None = None
-    """Latest T where the searched state held (the target end of the bracket)."""
-    hi: float | None = None
-    """Lowest T above ``lo`` where it did not."""
+    t_true: float | None = None
+    t_false: float | None = None
+    t_guess: float | None = None
     done: bool = False
+    at_top: bool = False
+    """The target state already holds at the top of the grid."""
     witness: Witness | None = None
-    """The row that had the property at the latest T where one existed."""
+    """The row that had the property at ``t_true`` (the latest T where one did)."""
 
-    def next_t(self) -> float | None:
+    def next_t(self) -> tuple[float, bool] | None:
+        """The next temperature to evaluate, and whether every row must be checked there."""
         if self.done:
             return None
-        if self.lo is None:
-            return self.grid[self.i]
-        assert self.hi is not None
-        return math.sqrt(self.lo * self.hi)  # midpoint in log T
+        if self.t_guess is None:
+            return self.grid[self.i], True
+        assert self.t_true is not None
+        a, b = sorted((self.t_true, self.t_guess))
+        if b <= a * (1 + REL_TOL):
+            return self.t_guess, True
+        return math.sqrt(a * b), False  # midpoint in log T, on the witness row alone
 
-    def tell(self, t: float, found: Witness | None) -> None:
-        """Record whether a row with the property exists at ``t`` (``found`` is one, or None)."""
+    def tell(self, t: float, found: Witness | None, full: bool) -> None:
+        """Record the answer at ``t``: ``found`` is a row with the property, or None."""
         if found is not None:
             self.witness = found
-        hit = (found is not None) == self.want
-        if self.lo is None:  # still on the grid
-            if hit:
-                self.lo = t
-                self.hi = self.grid[self.i - 1] if self.i else None
-            else:
+        if self.t_guess is None:  # on the grid: every row was checked
+            if (found is not None) != self.want:
                 self.i += 1
-            self.done = self.i == len(self.grid) or (hit and self.hi is None)
-        elif hit:
-            self.lo = t
+                self.done = self.i == len(self.grid)
+            elif self.i == 0:
+                self.done = self.at_top = True
+            else:
+                above = self.grid[self.i - 1]
+                self.t_true, self.t_false = (t, above) if found is not None else (above, t)
+                self.t_guess = self.t_false
+            return
+        if found is not None:
+            self.t_true = t
+            if t == self.t_guess:  # the guess failed on another row: back to the checked end
+                self.t_guess = self.t_false
+                assert self.t_false is not None
+                a, b = sorted((t, self.t_false))
+                self.done = b <= a * (1 + REL_TOL)
         else:
-            self.hi = t
-        if self.lo is not None and self.hi is not None and self.hi <= self.lo * (1 + REL_TOL):
-            self.done = True
+            self.t_guess = t
+            if full:
+                self.t_false = t
+                self.done = True  # checked on every row, REL_TOL from t_true
 
     @property
-    def found_at_top(self) -> bool:
-        return self.lo is not None and self.hi is None
+    def result(self) -> float | None:
+        """The checked end (None: the target state never held; inf: it held at the top)."""
+        return math.inf if self.at_top else self.t_false
 
 
 @dataclass(frozen=True)
@@ -181,6 +206,8 @@ class Prober:
 
     def __init__(self, view: RowView, cfg: AnalysisConfig, chunk_rows: int) -> None:
         self.view, self.cfg, self.chunk_rows = view, cfg, chunk_rows
+        self.passes = 0
+        """Passes over the data started (each may stop early)."""
 
     def _block(self, f: FloatFormat, start: int, x: np.ndarray, base_valid: np.ndarray) -> Block:
         import torch
@@ -190,6 +217,7 @@ class Prober:
         return start, x, torch.from_numpy(xd).to(f.torch_dtype()), valid
 
     def _blocks(self, f: FloatFormat) -> Iterator[Block]:
+        self.passes += 1
         for start, raw in self.view.chunks(self.chunk_rows):
             b = self._block(f, start, *_prepare(raw, self.cfg))
             if b[3].any():
@@ -209,13 +237,14 @@ class Prober:
         open_: dict[tuple[SoftmaxMethod, float], list[Search]] = {}
         for (m, t), searches in requests.items():
             for s in searches:
+                full = s.next_t() == (t, True)
                 w = s.witness  # the row that decided the last step usually decides this one
                 hit = None
                 if w is not None:
                     b = self._block(f, w.row, w.values[None, :], np.ones(1, dtype=bool))
                     hit = self._find(m, t, s.kind, f, b)
-                if hit is not None:
-                    s.tell(t, hit)
+                if hit is not None or not full:
+                    s.tell(t, hit, full)
                 else:
                     open_.setdefault((m, t), []).append(s)
         if not open_:
@@ -232,7 +261,7 @@ class Prober:
                     for s in list(open_[(m, t)]):
                         w = _witness(flags, s.kind, start, x, valid)
                         if w is not None:
-                            s.tell(t, w)
+                            s.tell(t, w, True)
                             open_[(m, t)].remove(s)
                     if not open_[(m, t)]:
                         del open_[(m, t)]
@@ -240,7 +269,7 @@ class Prober:
                 return
         for (_, t), searches in open_.items():
             for s in searches:
-                s.tell(t, None)
+                s.tell(t, None, True)
 
 
 def _witness(
@@ -280,9 +309,9 @@ def find_critical(
             for m in methods:
                 for kind in (UNSAFE, NOT_ONE_HOT):
                     s = searches[(m.name, f.name, kind)]
-                    t = s.next_t()
-                    if t is not None:
-                        requests.setdefault((m, t), []).append(s)
+                    nxt = s.next_t()
+                    if nxt is not None:
+                        requests.setdefault((m, nxt[0]), []).append(s)
             if requests:
                 prober.evaluate(f, requests)
                 step += 1

@@ -14,7 +14,6 @@ from smcheck.critical import (
     REL_TOL,
     T_MIN,
     UNSAFE,
-    Search,
     cause_names,
     find_critical,
 )
@@ -122,15 +121,6 @@ def advice(method: str, dtype: str, causes: list[str], t: float) -> str:
     )
 
 
-def _bound(s: Search, side: str) -> float | None:
-    """The reported end of a finished search: None if never found, inf if found at the top."""
-    if s.lo is None:
-        return None
-    if s.found_at_top:
-        return math.inf
-    return s.hi if side == "hi" else s.lo
-
-
 def critical_temperatures(
     view: RowView,
     cfg: AnalysisConfig,
@@ -146,10 +136,10 @@ def critical_temperatures(
         for m in methods:
             unsafe = searches[(m.name, f.name, UNSAFE)]
             collapse = searches[(m.name, f.name, NOT_ONE_HOT)]
-            min_safe = _bound(unsafe, "hi")
-            w = unsafe.witness if unsafe.lo is not None else None
+            min_safe = unsafe.result
+            w = unsafe.witness if min_safe is not None else None
             causes = cause_names(w.causes) if w is not None else []
-            one_hot = _bound(collapse, "lo")
+            one_hot = collapse.result
             last = collapse.witness if one_hot is not None and math.isfinite(one_hot) else None
             out.append(
                 rm.CriticalTemperature(
