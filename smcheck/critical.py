@@ -12,9 +12,11 @@ Two searches per method × format, both for "the largest T at which a row proper
   search finds the largest grid T where *no* such row exists; ``one_hot_below`` is the bisection's
   one-hot end, so at ``one_hot_below`` every row is one-hot.
 
-Each evaluation first re-runs the method on the row that decided the previous step (most steps of a
-bisection on the unsafe side end there); otherwise it streams every chunk, stopping early once a
-row with the property is found. The decisions do not depend on the chunk size.
+A grid point is checked on every valid row (streaming the chunks, stopping once a row with the
+property turns up; the row that had it at the previous step is tried first). Bisection steps run
+on that witness row alone and only the final bracket end is checked on every row (see
+:class:`Search`), so the reported ends carry the guarantee of a bisection over all rows. Witnesses
+are the lowest-index rows with the property, so results do not depend on the chunk size.
 """
 
 from __future__ import annotations

@@ -232,3 +232,56 @@ def test_bisection_agrees_with_brute_force(dtype: str, wide: bool) -> None:
             # and collapsed at every grid T from min_safe up to one_hot_below
             floor = c.min_safe or 0.0
             assert all(t in hot for t in grid if floor <= t <= c.one_hot_below), method
+
+
+def test_row_flags_read_strict_outputs_like_framework_ones() -> None:
+    # the strict model's methods return numpy MethodOutputs; a stand-in that wraps the
+    # framework kernels must be classified exactly as the framework path classifies them
+    import types
+
+    import torch
+
+    from smcheck.critical import CAUSES, row_flags
+    from smcheck.methods import get_method
+    from smcheck.methods.base import SoftmaxMethod
+
+    f = get_format("float16")
+    rows = [[11.0625, 2.875], [12.0, 0.0], [-20.0, -30.0], [1.0, 1.0], [5.0, -20.0]]
+    x = torch.tensor(rows, dtype=f.torch_dtype())
+    no_scale_overflow = np.zeros((5, 2), dtype=bool)
+
+    def flags(m: SoftmaxMethod, model: str):  # type: ignore[no-untyped-def]
+        cfg = types.SimpleNamespace(model=model, ftz=False)
+        return row_flags(m, x, no_scale_overflow, f, cfg)  # type: ignore[arg-type]
+
+    for name in ("naive", "shifted"):
+        m = get_method(name)
+
+        def strict(a, g, _ftz, m=m):  # type: ignore[no-untyped-def]
+            return m.framework(torch.from_numpy(a).to(g.torch_dtype())).to_output()
+
+        fw, st = (
+            flags(m, "framework"),
+            flags(SoftmaxMethod(name, "", "", m.framework, strict), "strict"),
+        )
+        assert fw.causes.tolist() == st.causes.tolist()
+        assert fw.one_hot.tolist() == st.one_hot.tolist()
+    naive = flags(get_method("naive"), "framework")
+    exp_over, nan = 1 << CAUSES.index("exp_overflow"), 1 << CAUSES.index("nan")
+    # float16 exp overflows above ln(65520) = 11.09 (exp(12) = inf: inf/inf) and rounds to 0 at or
+    # below ln(2^-25) = -17.33, so exp(-20) = exp(-30) = 0 and that row is 0/0
+    assert naive.causes.tolist() == [0, exp_over | nan, nan, 0, 0]
+    # one-hot only where every other probability rounds to 0: (5, -20) gives (1, 0) exactly
+    assert naive.one_hot.tolist() == [False, False, False, False, True]
+
+
+def test_bisection_moves_on_to_the_row_that_binds() -> None:
+    # float64 naive overflows where x/T > ln(max) = 709.78: row 0 (max 100) from T < 0.1409,
+    # row 1 (max 500) from T < 0.7044. Both fail at the grid point 0.1, so the search starts on
+    # row 0 (lowest index), bisects it alone, finds row 1 failing when it checks every row, and
+    # must end on row 1's limit.
+    ln_max = get_format("float64").exp_overflow_x
+    r = analyze([[100.0, 0.0], [500.0, 0.0]], dtypes=["float64"], methods=["naive"], critical=True)
+    c = critical(r, "naive", "float64")
+    assert c.min_safe is not None and 500 / ln_max < c.min_safe <= 500 / ln_max * (1 + REL_TOL)
+    assert c.min_safe_row == (1,) and c.causes[0] == "exp_overflow"

@@ -192,8 +192,9 @@ class CriticalTemperature:
     """What fails on that row just below min_safe: temperature_overflow, exp_overflow,
     sum_overflow, nan."""
     one_hot_below: float | None
-    """Largest T of the scan at which every row's output is exactly one-hot (bisection's one-hot
-    end); None: never all one-hot; inf: already at the top of the scan."""
+    """Largest T of the scan at which every row's output is exactly one-hot (one entry 1, the
+    others 0) -- the bisection's one-hot end; None: never all one-hot (rows with tied maxima never
+    are, nor outputs that overflow first); inf: already at the top of the scan."""
     one_hot_row: RowIndex | None
     """The last row to collapse: still not one-hot just above one_hot_below."""
     advice: str | None

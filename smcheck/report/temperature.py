@@ -103,8 +103,9 @@ def critical_table(s: SourceReport) -> list[RenderableType]:
         box=box.SIMPLE_HEAD,
         title_justify="left",
         caption=(
-            f"safe: no overflow or NaN on any row; scanned {lo}..{hi}, one T per decade, then "
-            f"bisection on log T to {ta.scan.rel_tol:.1%}; one-hot: every row exactly one-hot"
+            f"safe: no overflow or NaN on any row (underflow and -inf log p are judged in the "
+            f"verdicts, not here); scanned {lo}..{hi}, one T per decade, then bisection on log T "
+            f"to {ta.scan.rel_tol:.1%}; one-hot: every row's output exactly one-hot"
         ),
         caption_justify="left",
     )
