@@ -12,7 +12,6 @@ from rich.text import Text
 
 from smcheck.dtypes import get_format
 from smcheck.report.model import Count, Report, SourceReport, Verdict
-from smcheck.report.temperature import temperature_section, verdict_grids
 
 STYLE = {Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.FAIL: "bold red"}
 
@@ -210,6 +209,8 @@ def values_tables(s: SourceReport) -> list[Table]:
 
 def build_tables(report: Report) -> list[RenderableType]:
     """Everything the terminal report shows, as rich renderables in order."""
+    from smcheck.report.temperature import temperature_section, verdict_grids
+
     out: list[RenderableType] = []
     for s in report.sources:
         multi_t = len({c.temperature for c in s.cells}) > 1

@@ -9,9 +9,9 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from smcheck.report.model import CriticalTemperature, SourceReport, Verdict
+from smcheck.report.model import CriticalTemperature, SourceReport
+from smcheck.report.table import num, row_ix, verdict_text
 
-STYLE = {Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.FAIL: "bold red"}
 MAX_T_COLUMNS = 9
 """Temperature columns per verdict table, so a row of them fits 100 terminal columns."""
 BAR_WIDTH = 28
@@ -20,14 +20,6 @@ BLOCKS = " ▏▎▍▌▋▊▉█"
 
 def _t(v: float) -> str:
     return format(v, ".3g")
-
-
-def _num(v: float | None, spec: str = ".3g") -> str:
-    if v is None:
-        return "-"
-    if math.isinf(v):
-        return "inf"
-    return format(v, spec)
 
 
 def verdict_grids(s: SourceReport) -> list[Table]:
@@ -45,7 +37,7 @@ def verdict_grids(s: SourceReport) -> list[Table]:
         for temp in part:
             t.add_column(_t(temp), justify="center", no_wrap=True)
         for m, d in pairs:
-            t.add_row(m, d, *(Text(by[(m, d, x)].value, style=STYLE[by[(m, d, x)]]) for x in part))
+            t.add_row(m, d, *(verdict_text(by[(m, d, x)]) for x in part))
         out.append(t)
     return out
 
@@ -75,9 +67,9 @@ def sweep_table(s: SourceReport) -> Table:
         h = p.entropy_mean
         t.add_row(
             _t(p.temperature),
-            _num(h),
-            _num(p.max_prob_mean),
-            _num(p.effective_support_mean),
+            num(h),
+            num(p.max_prob_mean),
+            num(p.effective_support_mean),
             Text(bar(h / top) if h is not None else "", style="cyan"),
         )
     return t
@@ -87,10 +79,6 @@ def _bound(v: float | None, none: str, at_top: str) -> str:
     if v is None:
         return none
     return at_top if math.isinf(v) else format(v, ".4g")
-
-
-def _row(ix: tuple[int, ...] | None) -> str:
-    return "-" if ix is None else "[" + ",".join(str(i) for i in ix) + "]"
 
 
 def critical_table(s: SourceReport) -> list[RenderableType]:
@@ -126,9 +114,9 @@ def critical_table(s: SourceReport) -> list[RenderableType]:
             c.dtype,
             _bound(c.min_safe, f"all (>= {lo})", f"none (<= {hi})"),
             ", ".join(_short(x) for x in c.causes) or "-",
-            _row(c.min_safe_row),
+            row_ix(c.min_safe_row),
             _bound(c.one_hot_below, "never", f"all (<= {hi})"),
-            _row(c.one_hot_row),
+            row_ix(c.one_hot_row),
         )
     return [t, *_advice(ta.critical)]
 
