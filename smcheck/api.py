@@ -38,6 +38,7 @@ def analyze(
     memory_budget: int | None = None,
     chunk_rows: int | None = None,
     thresholds: Thresholds | None = None,
+    critical: bool | None = None,
 ) -> Report:
     """Analyse the softmax of ``source`` in several formats with several methods.
 
@@ -58,6 +59,8 @@ def analyze(
         memory_budget: bytes of temporaries per chunk of rows.
         chunk_rows: rows per chunk (overrides memory_budget).
         thresholds: where findings become WARN.
+        critical: search each method × dtype's critical temperatures (lowest safe T, one-hot
+            collapse); None does so only when several temperatures are given.
 
     Returns:
         A :class:`~smcheck.report.model.Report`; ``report.to_dict()`` is the JSON contract.
@@ -73,6 +76,7 @@ def analyze(
         memory_budget=memory_budget,
         chunk_rows=chunk_rows,
         thresholds=thresholds,
+        critical=critical,
     )
     return Report(sources=[analyze_array(resolve_source(source), cfg)], smcheck_version=__version__)
 

@@ -86,6 +86,12 @@ def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Arithmetic model (see README).",
         ),
+        click.option(
+            "--critical/--no-critical",
+            default=None,
+            help="Search each method × dtype's critical temperatures (lowest safe T, one-hot "
+            "collapse); default: on when several temperatures are given.",
+        ),
         click.option("--softmin", is_flag=True, help="Analyse softmin(x) = softmax(-x)."),
         click.option("--ftz", is_flag=True, help="Flush subnormal results to zero (strict model)."),
         click.option(
@@ -165,6 +171,7 @@ def analyze(
     from smcheck.config import parse_temperatures
     from smcheck.engine import analyze_array
     from smcheck.loaders import load_logits, parse_values
+    from smcheck.progress import progress_bars
     from smcheck.report.model import Report
 
     with user_errors():
@@ -176,7 +183,8 @@ def analyze(
         loaded = [parse_values(values)] if values is not None else []
         stdin = sys.stdin.buffer
         loaded += [load_logits(s, stdin=stdin) for s in sources]
-        report = Report([analyze_array(src, cfg) for src in loaded], __version__)
+        with progress_bars(sys.stderr.isatty()) as progress:
+            report = Report([analyze_array(src, cfg, progress) for src in loaded], __version__)
         emit(report, fmt, output)
     summarise(report)
     level = {"never": None, "warn": 1, "fail": 2}[fail_on]

@@ -38,6 +38,8 @@ class AnalysisConfig:
     chunk_rows: int | None = None
     """Rows per chunk; None derives it from the row length and memory_budget."""
     thresholds: Thresholds = field(default_factory=Thresholds)
+    critical: bool | None = None
+    """Search the critical temperatures; None: only when several temperatures are analysed."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtypes", _unique(canonical_dtype(d) for d in self.dtypes))
@@ -62,10 +64,17 @@ class AnalysisConfig:
                     f"temperature {t!r} is not a positive finite number; use e.g. 0.7"
                 )
         object.__setattr__(self, "temperatures", _unique(temps))
+        if self.critical not in (None, True, False):
+            raise ConfigError("critical must be True, False or None (automatic)")
         if self.chunk_rows is not None and self.chunk_rows < 1:
             raise ConfigError("chunk_rows must be at least 1")
         if self.memory_budget < 2**20:
             raise ConfigError("the memory budget must be at least 1 MiB")
+
+    @property
+    def wants_critical(self) -> bool:
+        """A sweep of several temperatures asks for the critical ones; one T keeps runs fast."""
+        return len(self.temperatures) > 1 if self.critical is None else self.critical
 
 
 def _unique(items):  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,10 +16,12 @@ from smcheck.diagnostics import Block, CellAccumulator, GroupAccumulator
 from smcheck.dtypes import FloatFormat, get_format
 from smcheck.inputs import InputAccumulator, RoundingAccumulator
 from smcheck.methods import get_method
+from smcheck.progress import ProgressFn
 from smcheck.reference import exact_softmax, reference_precision, working_dtype
 from smcheck.report import model as rm
 from smcheck.rows import RowView, row_block_mask
 from smcheck.stats import CountStat
+from smcheck.temperature import SweepAccumulator, critical_temperatures
 from smcheck.verdicts import judge
 
 if TYPE_CHECKING:
@@ -40,8 +43,13 @@ class _Small:
     logp: list[list[float]]
 
 
-def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
-    """Run every configured cell on one loaded source and build its report."""
+def analyze_array(
+    src: LoadedArray, cfg: AnalysisConfig, progress: ProgressFn | None = None
+) -> rm.SourceReport:
+    """Run every configured cell on one loaded source and build its report.
+
+    ``progress(task, done, total)`` is called after each chunk and each critical-temperature step.
+    """
     import torch
 
     view = RowView(src.array, cfg.dim, src.name)
@@ -64,6 +72,7 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
     inp = InputAccumulator()
     small = _is_small(view)
     shown: dict[tuple[str, ...], _Small] = {}
+    sweep = SweepAccumulator(temps)
 
     chunk = cfg.chunk_rows or view.chunk_rows(cfg.memory_budget)
     for start, raw in view.chunks(chunk):
@@ -74,6 +83,7 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
         base_valid = ~upstream & ~masked
         ref0 = exact_softmax(x)
         inp.add(x, ref0, upstream, masked, start)
+        sweep.add(x, base_valid)
         for f in fmts:
             xd = f.round(x, ftz=cfg.ftz)
             valid = rounding[f.name].add(x, xd, ref0, base_valid, start)
@@ -99,8 +109,14 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
                     stalls[(m.name, f.name, t)].add(out, blk)
                     if small:
                         _keep(shown, (m.name, f.name, str(t)), out.p, out.logp)
+        if progress is not None:
+            progress("analysing rows", start + len(raw), view.n_rows)
 
-    return _build(
+    temperature = rm.TemperatureAnalysis(sweep.result())
+    if cfg.wants_critical:
+        critical, scan = critical_temperatures(view, cfg, fmts, methods, chunk, progress)
+        temperature = rm.TemperatureAnalysis(temperature.sweep, critical, scan)
+    report = _build(
         src,
         cfg,
         view,
@@ -114,6 +130,7 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
         checks,
         stalls,
     )
+    return dataclasses.replace(report, temperature=temperature)
 
 
 def _scaled(xt, xw, f: FloatFormat, t: float):  # type: ignore[no-untyped-def]

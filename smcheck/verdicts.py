@@ -35,7 +35,8 @@ def judge(
     if m.temperature_overflow.elements:
         fail.append(
             f"{where}: dividing the logits by T={temperature:g} overflows {fmt.name} in "
-            f"{_rows(m.temperature_overflow.rows, total)} -- divide in float32, then cast, or clamp T"
+            f"{_rows(m.temperature_overflow.rows, total)} -- centre the logits before dividing "
+            "((x - max x) / T), or divide and take the softmax in float32, or raise T"
         )
     exp_over = m.overflow.elements - m.temperature_overflow.elements
     if exp_over > 0:

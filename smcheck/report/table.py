@@ -210,15 +210,19 @@ def values_tables(s: SourceReport) -> list[Table]:
 
 def build_tables(report: Report) -> list[RenderableType]:
     """Everything the terminal report shows, as rich renderables in order."""
+    from smcheck.report.temperature import temperature_section, verdict_grids
+
     out: list[RenderableType] = []
     for s in report.sources:
+        multi_t = len({c.temperature for c in s.cells}) > 1
         out += [
             input_summary(s),
-            grid(s),
+            *(verdict_grids(s) if multi_t else [grid(s)]),
             format_table(s),
             *metrics_tables(s),
             *bounds_tables(s),
             *values_tables(s),
+            *temperature_section(s),
             findings(s),
         ]
     return out
