@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from smcheck.dtypes import get_format
+from smcheck.report.masktable import mask_renderables
 from smcheck.report.model import Count, Report, SourceReport, Verdict
 
 STYLE = {Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.FAIL: "bold red"}
@@ -58,7 +59,9 @@ def input_summary(s: SourceReport) -> Table:
     if i.fully_masked_rows or i.upstream_rows:
         t.add_row(
             "excluded rows",
-            f"{i.upstream_rows} with NaN/+inf from upstream, {i.fully_masked_rows} fully masked",
+            f"{i.upstream_rows} with NaN/+inf from upstream "
+            f"(first {row_ix(i.upstream_first_row)}), "
+            f"{i.fully_masked_rows} fully masked (first {row_ix(i.fully_masked_first_row)})",
         )
     for note in s.notes:
         t.add_row("note", note)
@@ -213,6 +216,7 @@ def build_tables(report: Report) -> list[RenderableType]:
     for s in report.sources:
         out += [
             input_summary(s),
+            *mask_renderables(s),
             grid(s),
             format_table(s),
             metrics_table(s),
