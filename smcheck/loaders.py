@@ -263,6 +263,12 @@ def _load_stdin(stream: BinaryIO) -> LoadedArray:
         return _finish(name, array, source, ())
     if data.startswith(npyformat.ZIP_MAGIC):
         return _finish(name, *npyformat.read_npz(io.BytesIO(data), name, None), ())
+    if data[:1] == b"\x80":  # pickle protocol 2+ (torch.save's legacy format too)
+        raise load_error(
+            name,
+            "it is a Python pickle, and smcheck never loads pickles",
+            "pipe the bytes of numpy.save, or pass a .pt file by name",
+        )
     text = textformats.decode(data, name)
     if text.lstrip()[:1] in ("[", "{"):
         return _finish(name, textformats.parse_json(text, name, None), "float64", ())
