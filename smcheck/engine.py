@@ -58,7 +58,8 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
 
     chunk = cfg.chunk_rows or view.chunk_rows(cfg.memory_budget)
     for start, raw in view.chunks(chunk):
-        x = raw.astype(np.float64)
+        with np.errstate(invalid="ignore"):  # a signalling NaN from a file becomes a quiet one
+            x = raw.astype(np.float64)
         if cfg.softmin:
             x = -x  # Softmin(x) = softmax(-x); negation is exact
         upstream, masked = row_block_mask(x)

@@ -151,3 +151,17 @@ def test_mask_findings_do_not_depend_on_chunk_size(chunk_rows: int) -> None:
     x[10] = -np.inf
     whole = analyze(x, temperatures=[1, 0.5], chunk_rows=100).to_dict()
     assert analyze(x, temperatures=[1, 0.5], chunk_rows=chunk_rows).to_dict() == whole
+
+
+def test_issue8_signalling_nan_in_a_file_is_counted_not_raised(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # found by the CLI fuzzer: float32 bits 0x7F800001 are a signalling NaN, and casting it to
+    # float64 raised numpy's "invalid value encountered in cast" (an error under -W error)
+    x = np.array([[1.0, 2.0, 3.0], [0.0, 1.0, 2.0]], np.float32)
+    x.view(np.uint32)[1, 0] = 0x7F800001
+    np.save(tmp_path / "snan.npy", x)
+    r = CliRunner().invoke(
+        cli, ["analyze", str(tmp_path / "snan.npy"), "--format", "json"], catch_exceptions=False
+    )
+    assert r.exit_code == ExitCode.OK, r.output
+    i = json.loads(r.stdout)["sources"][0]["input"]
+    assert (i["nan"], i["upstream_rows"], i["upstream_first_row"]) == (1, 1, [1])
