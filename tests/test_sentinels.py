@@ -184,6 +184,25 @@ def test_repeated_sentinels_keep_the_most_negative() -> None:
         assert again.to_dict() == whole.to_dict(), chunk
 
 
+@pytest.mark.parametrize("chunk_rows", [1, 3, 7])
+def test_sentinel_findings_do_not_depend_on_chunk_size(chunk_rows: int) -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(24, 8)) * 3
+    x[rng.random(x.shape) < 0.2] = F16_MIN
+    x[3] = -1e9
+    x[5, :2] = -1e9
+    x[7] = -np.inf
+    x[9, 1] = np.nan
+    x[13, :3] = F16_MIN - 30
+    x[15, :4] = -5000.0
+    x[18, :2] = -1e4
+    x[20] = F32_MIN
+    kw = {"temperatures": [1, 0.5, 300], "dtypes": ["float16", "bfloat16", "float32"]}
+    whole = analyze(x, chunk_rows=100, **kw).to_dict()
+    assert len(whole["sources"][0]["input"]["sentinels"]) == 5
+    assert analyze(x, chunk_rows=chunk_rows, **kw).to_dict() == whole
+
+
 def test_sentinels_in_json_and_table() -> None:
     r = CliRunner().invoke(
         cli,
