@@ -17,7 +17,7 @@ import numpy.typing as npt
 from smcheck.dtypes import FloatFormat, get_format
 from smcheck.report import masking as rk
 from smcheck.report.model import Count, Extreme
-from smcheck.sentinels import NEAR, SentinelAccumulator, SentinelChunk, SentinelStat
+from smcheck.sentinels import SentinelAccumulator, SentinelChunk, SentinelStat
 from smcheck.stats import CountStat
 
 if TYPE_CHECKING:
@@ -67,7 +67,6 @@ class MaskAccumulator:
     """Everything about masks and non-finite input over all chunks of one source."""
 
     upstream: CountStat = field(default_factory=CountStat)
-    nan_rows: int = 0
     masked: CountStat = field(default_factory=CountStat)
     became: dict[tuple[str, float | None], CountStat] = field(default_factory=dict)
     """Rows made entirely -inf by the cast to a format (T None) or only by dividing by T."""
@@ -77,7 +76,6 @@ class MaskAccumulator:
     def add_source(self, x: Array, upstream: BoolArray, masked: BoolArray, start: int) -> MaskChunk:
         """Fold in a chunk's source values (after --softmin negation)."""
         self.upstream.add(upstream.astype(np.int64), start)
-        self.nan_rows += int(np.isnan(x).any(-1).sum())
         self.masked.add(masked.astype(np.int64), start)
         chunk = self.sentinels.add_source(x, ~upstream & ~masked, start)
         return MaskChunk(start, upstream, masked, chunk)
@@ -176,6 +174,3 @@ def _sentinel_report(s: SentinelStat, view: RowView) -> rk.Sentinel:
         casts=casts,
         effects=effects,
     )
-
-
-__all__ = ["NEAR", "MaskAccumulator", "MaskChunk"]

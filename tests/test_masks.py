@@ -165,3 +165,31 @@ def test_issue8_signalling_nan_in_a_file_is_counted_not_raised(tmp_path) -> None
     assert r.exit_code == ExitCode.OK, r.output
     i = json.loads(r.stdout)["sources"][0]["input"]
     assert (i["nan"], i["upstream_rows"], i["upstream_first_row"]) == (1, 1, [1])
+
+
+def _safe_softmax(x: torch.Tensor):  # type: ignore[no-untyped-def]
+    """A masked softmax that returns zeros for fully masked rows (what SDPA does inside)."""
+    from smcheck.methods.framework import TorchResult
+
+    dead = torch.isneginf(x).all(-1, keepdim=True)
+    p = torch.where(dead, torch.zeros_like(x), torch.softmax(x, -1))
+    return TorchResult(p, torch.where(dead, torch.full_like(x, float("-inf")), torch.log(p)))
+
+
+def test_a_method_returning_zeros_is_reported_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smcheck.methods import METHODS, SoftmaxMethod
+
+    safe = SoftmaxMethod("safe", "zeros for fully masked rows", "log(p)", _safe_softmax)
+    monkeypatch.setitem(METHODS, "safe", safe)
+    x = np.array([[0.0, 1.0], [-np.inf, -np.inf], [-np.inf, -np.inf]])
+    src = analyze(x, methods=["safe", "shifted"], dtypes=["float32", "float16"]).sources[0]
+    outs = {(c.method, c.dtype): c.fully_masked_output for c in src.cells}
+    assert (outs[("safe", "float32")].zeros, outs[("safe", "float32")].nan) == (2, 0)
+    assert (outs[("shifted", "float16")].zeros, outs[("shifted", "float16")].nan) == (0, 2)
+    (f,) = src.input.findings
+    assert f.severity == "WARN"  # shifted still returns NaN
+    assert "safe returns zeros and shifted returns NaN for them" in f.message
+    only_safe = analyze(x, methods=["safe"], dtypes=["float32"]).sources[0]
+    (f,) = only_safe.input.findings
+    assert f.severity == "INFO" and "safe returns zeros for them" in f.message
+    assert only_safe.verdict is Verdict.OK

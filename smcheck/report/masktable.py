@@ -32,13 +32,18 @@ def _value(v: float) -> str:
 def _fate(sen: Sentinel, dtype: str) -> str:
     """What a format does to a sentinel: ok, -inf (not representable), N -> -inf, leaks."""
     parts = []
+    cast = 0
     for c in sen.casts:
         if c.dtype != dtype:
             continue
+        cast = c.to_neginf.elements
         if not c.representable:
             parts.append("-inf")
         elif c.to_neginf.elements:
             parts.append(f"{c.to_neginf.elements} -> -inf")
+    scaled = [e for e in sen.effects if e.dtype == dtype and e.to_neginf.elements > cast]
+    if scaled:
+        parts.append("-inf at T=" + ",".join(f"{e.temperature:g}" for e in scaled))
     weak = [e for e in sen.effects if e.dtype == dtype and e.weak.rows and e.leak.max is not None]
     if weak:
         worst = max(weak, key=lambda e: e.leak.max or 0.0)
@@ -53,15 +58,17 @@ def sentinel_table(s: SourceReport) -> Table | None:
         return None
     dtypes = list(dict.fromkeys(c.dtype for c in s.cells))
     t = Table(title="Mask sentinels", box=box.SIMPLE_HEAD, title_justify="left")
-    for col in ("sentinel", "known as", "entries/rows", "range", *dtypes):
-        t.add_column(col, justify="left" if col in ("sentinel", "known as") else "right")
+    t.add_column("sentinel", no_wrap=True)
+    t.add_column("known as", overflow="fold", min_width=12)
+    t.add_column("entries", justify="right", no_wrap=True)  # min/max are in the JSON
+    for d in dtypes:
+        t.add_column(d, justify="right")
     for sen in sens:
         label = (sen.label or "repeated row minimum").replace("torch.", "")
         t.add_row(
             _value(sen.value),
             label,
             f"{sen.elements}/{sen.rows}r",
-            "exact" if sen.min == sen.max == sen.value else f"{_value(sen.min)}..{_value(sen.max)}",
             *(_fate(sen, d) for d in dtypes),
         )
     return t

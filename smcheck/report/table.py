@@ -59,9 +59,10 @@ def input_summary(s: SourceReport) -> Table:
     if i.fully_masked_rows or i.upstream_rows:
         t.add_row(
             "excluded rows",
-            f"{i.upstream_rows} with NaN/+inf from upstream "
-            f"(first {row_ix(i.upstream_first_row)}), "
-            f"{i.fully_masked_rows} fully masked (first {row_ix(i.fully_masked_first_row)})",
+            f"{i.upstream_rows} with NaN/+inf from upstream"
+            + (f" (first {row_ix(i.upstream_first_row)})" if i.upstream_rows else "")
+            + f", {i.fully_masked_rows} fully masked"
+            + (f" (first {row_ix(i.fully_masked_first_row)})" if i.fully_masked_rows else ""),
         )
     for note in s.notes:
         t.add_row("note", note)
