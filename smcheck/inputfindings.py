@@ -211,7 +211,8 @@ def _sentinel_findings(s: Sentinel) -> list[InputFinding]:
                 "INFO",
                 f"dividing by T turns {_up_to([n for _, n in scaled], 'entry')} of {_name(s)} "
                 f"into -inf in {_where([(e.dtype, e.temperature) for e, _ in scaled])} (first row "
-                f"{_ix(first.to_neginf.worst_row)}) -- divide by T before masking, or in a wider format",
+                f"{_ix(first.to_neginf.worst_row)}) -- divide by T before masking, or in a "
+                "wider format",
                 first.dtype if len(scaled) == 1 else None,
                 first.temperature if len(scaled) == 1 else None,
             )
