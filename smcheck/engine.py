@@ -14,7 +14,9 @@ from smcheck.bounds import row_features
 from smcheck.config import AnalysisConfig
 from smcheck.diagnostics import Block, CellAccumulator, GroupAccumulator
 from smcheck.dtypes import FloatFormat, get_format
+from smcheck.inputfindings import input_findings
 from smcheck.inputs import InputAccumulator, RoundingAccumulator
+from smcheck.masks import MaskAccumulator
 from smcheck.methods import get_method
 from smcheck.progress import ProgressFn
 from smcheck.reference import exact_softmax, reference_precision, working_dtype
@@ -70,13 +72,15 @@ def analyze_array(
     }
     rounding = {f.name: RoundingAccumulator(f) for f in fmts}
     inp = InputAccumulator()
+    masks = MaskAccumulator()
     small = _is_small(view)
     shown: dict[tuple[str, ...], _Small] = {}
     sweep = SweepAccumulator(temps)
 
     chunk = cfg.chunk_rows or view.chunk_rows(cfg.memory_budget)
     for start, raw in view.chunks(chunk):
-        x = raw.astype(np.float64)
+        with np.errstate(invalid="ignore"):  # a signalling NaN from a file becomes a quiet one
+            x = raw.astype(np.float64)
         if cfg.softmin:
             x = -x  # Softmin(x) = softmax(-x); negation is exact
         upstream, masked = row_block_mask(x)
@@ -84,16 +88,20 @@ def analyze_array(
         ref0 = exact_softmax(x)
         inp.add(x, ref0, upstream, masked, start)
         sweep.add(x, base_valid)
+        mchunk = masks.add_source(x, upstream, masked, start)
         for f in fmts:
             xd = f.round(x, ftz=cfg.ftz)
             valid = rounding[f.name].add(x, xd, ref0, base_valid, start)
+            masks.add_cast(mchunk, f, xd)
             xw = xd.astype(working_dtype(f))
             xt = torch.from_numpy(xd).to(f.torch_dtype())  # exact: xd holds values of f
             for t in temps:
                 xs, xsw, scale_over = _scaled(xt, xw, f, t)
                 ref = exact_softmax(xsw)
-                live = valid[:, None] & ~np.isneginf(xsw)
-                blk = Block(start, f, valid, live, ref, scale_over)
+                # rows entirely -inf once cast and divided by T are a finding, not the methods'
+                valid_t = masks.add_format(mchunk, f, t, xs, ref.p, valid)
+                live = valid_t[:, None] & ~np.isneginf(xsw) & ~mchunk.sentinel_entries
+                blk = Block(start, f, valid_t, live, ref, scale_over)
                 groups[(f.name, t)].add(xsw, blk)
                 feats = row_features(xsw, ref, live, f)
                 if small:
@@ -107,6 +115,7 @@ def analyze_array(
                     cells[(m.name, f.name, t)].add(out, blk)
                     checks[(m.name, f.name, t)].add(out, blk, feats)
                     stalls[(m.name, f.name, t)].add(out, blk)
+                    masks.add_output(mchunk, m.name, f.name, t, out.p)
                     if small:
                         _keep(shown, (m.name, f.name, str(t)), out.p, out.logp)
         if progress is not None:
@@ -129,6 +138,7 @@ def analyze_array(
         shown if small else None,
         checks,
         stalls,
+        masks,
     )
     return dataclasses.replace(report, temperature=temperature)
 
@@ -194,9 +204,9 @@ def _cell_metrics(acc: CellAccumulator, grp: GroupAccumulator, view: RowView) ->
     )
 
 
-def _build(
-    src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown, checks, stalls
-) -> rm.SourceReport:  # type: ignore[no-untyped-def]
+def _build(  # type: ignore[no-untyped-def]
+    src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown, checks, stalls, masks
+) -> rm.SourceReport:
     out_cells = []
     for f in fmts:
         for t in cfg.temperatures:
@@ -221,6 +231,7 @@ def _build(
                         log_probabilities=shown[key].logp if shown else None,
                         bounds=bounds,
                         accumulation=acc,
+                        fully_masked_output=masks.masked_output(m.name, f.name, t),
                     )
                 )
     exact = None
@@ -251,6 +262,7 @@ def _build(
             upstream_rows=inp.upstream_rows,
             max_logsumexp=inp.lse.result,
             max_logsumexp_row=view.index(inp.lse.row),
+            **_mask_fields(masks, inp, view),
         ),
         input_rounding=[
             rm.InputRounding(
@@ -269,6 +281,29 @@ def _build(
         notes=list(src.notes) + stall_notes(view.row_length, fmts),
         exact=exact,
     )
+
+
+def _mask_fields(masks: MaskAccumulator, inp: InputAccumulator, view: RowView) -> dict:  # type: ignore[type-arg]
+    """The InputSummary fields about masks, sentinels and upstream rows, with their findings."""
+    became, sentinels = masks.became_masked(view), masks.sentinel_reports(view)
+    outputs = {k: masks.masked_output(*k) for k in masks.outputs}
+    return {
+        "upstream_first_row": view.index(masks.upstream.worst_row),
+        "fully_masked_first_row": view.index(masks.masked.worst_row),
+        "became_fully_masked": became,
+        "sentinels": sentinels,
+        "findings": input_findings(
+            upstream_rows=inp.upstream_rows,
+            upstream_first=view.index(masks.upstream.worst_row),
+            nan=inp.nan,
+            posinf=inp.posinf,
+            masked_rows=inp.fully_masked_rows,
+            masked_first=view.index(masks.masked.worst_row),
+            outputs=outputs,
+            became=became,
+            sentinels=sentinels,
+        ),
+    }
 
 
 def smcheck_version() -> str:

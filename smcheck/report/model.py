@@ -9,11 +9,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 SCHEMA_VERSION = 1
 
 RowIndex = tuple[int, ...]
+
+if TYPE_CHECKING:
+    from smcheck.report.masking import BecameMasked, InputFinding, MaskedOutput, Sentinel
 
 
 class Verdict(str, Enum):
@@ -185,6 +188,8 @@ class Cell:
     """Observed error against the literature's bound (None for ``torch``: no analysed algorithm)."""
     accumulation: Accumulation | None = None
     """Strict model only: how far the sums in the format stalled."""
+    fully_masked_output: MaskedOutput | None = None
+    """What the method returned for the rows that are entirely -inf in this format and T."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,14 @@ class InputSummary:
     """Rows with NaN or +inf in the input: upstream problems, kept out of the method metrics."""
     max_logsumexp: float | None
     max_logsumexp_row: RowIndex | None
+    upstream_first_row: RowIndex | None = None
+    fully_masked_first_row: RowIndex | None = None
+    became_fully_masked: list[BecameMasked] = field(default_factory=list)
+    """Per format and temperature: rows with finite logits that are entirely -inf there."""
+    sentinels: list[Sentinel] = field(default_factory=list)
+    """Large finite negatives standing in for -inf, and what each format does to them."""
+    findings: list[InputFinding] = field(default_factory=list)
+    """Findings about the input itself (upstream NaN/+inf, masks, sentinels), with severities."""
 
 
 @dataclass(frozen=True)
@@ -304,7 +317,9 @@ class SourceReport:
 
     @property
     def verdict(self) -> Verdict:
-        return max((c.verdict for c in self.cells), key=lambda v: v.rank, default=Verdict.OK)
+        found = [Verdict(f.severity) for f in self.input.findings if f.severity != "INFO"]
+        verdicts = [*(c.verdict for c in self.cells), *found]
+        return max(verdicts, key=lambda v: v.rank, default=Verdict.OK)
 
 
 @dataclass(frozen=True)

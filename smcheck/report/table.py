@@ -12,6 +12,7 @@ from rich.text import Text
 
 from smcheck.dtypes import get_format
 from smcheck.report.boundstable import bounds_tables
+from smcheck.report.masktable import mask_renderables
 from smcheck.report.model import Count, Report, SourceReport, Verdict
 
 STYLE = {Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.FAIL: "bold red"}
@@ -59,7 +60,10 @@ def input_summary(s: SourceReport) -> Table:
     if i.fully_masked_rows or i.upstream_rows:
         t.add_row(
             "excluded rows",
-            f"{i.upstream_rows} with NaN/+inf from upstream, {i.fully_masked_rows} fully masked",
+            f"{i.upstream_rows} with NaN/+inf from upstream"
+            + (f" (first {row_ix(i.upstream_first_row)})" if i.upstream_rows else "")
+            + f", {i.fully_masked_rows} fully masked"
+            + (f" (first {row_ix(i.fully_masked_first_row)})" if i.fully_masked_rows else ""),
         )
     for note in s.notes:
         t.add_row("note", note)
@@ -217,6 +221,7 @@ def build_tables(report: Report) -> list[RenderableType]:
         multi_t = len({c.temperature for c in s.cells}) > 1
         out += [
             input_summary(s),
+            *mask_renderables(s),
             *(verdict_grids(s) if multi_t else [grid(s)]),
             format_table(s),
             *metrics_tables(s),
