@@ -11,7 +11,7 @@ from smcheck.config import AnalysisConfig, Thresholds
 from smcheck.dtypes import DTYPES
 from smcheck.engine import analyze_array
 from smcheck.loaders import LoadedArray, array_source, load_logits
-from smcheck.methods import DEFAULT_METHODS
+from smcheck.methods import DEFAULT_METHODS, STRICT_DEFAULT_METHODS
 from smcheck.report.model import Report
 
 
@@ -39,6 +39,7 @@ def analyze(
     memory_budget: int | None = None,
     chunk_rows: int | None = None,
     thresholds: Thresholds | None = None,
+    critical: bool | None = None,
 ) -> Report:
     """Analyse the softmax of ``source`` in several formats with several methods.
 
@@ -48,7 +49,8 @@ def analyze(
             array or a torch tensor.
         dim: the softmax axis; every other axis is flattened into rows.
         dtypes: formats to analyse (default float16, bfloat16, float32, float64).
-        methods: method ids (default naive, shifted, logdomain, torch).
+        methods: method ids (default naive, shifted, logdomain, torch; under the strict model
+            naive, shifted, logdomain); also lse-direct and online.
         temperatures: divide the logits by each T in the format before the softmax.
         model: arithmetic model, ``framework`` (PyTorch ops) or ``strict``.
         targets: class targets for the gradient diagnostics: ``argmax`` (default), ``argmin``,
@@ -60,6 +62,8 @@ def analyze(
         memory_budget: bytes of temporaries per chunk of rows.
         chunk_rows: rows per chunk (overrides memory_budget).
         thresholds: where findings become WARN.
+        critical: search each method × dtype's critical temperatures (lowest safe T, one-hot
+            collapse); None does so only when several temperatures are given.
 
     Returns:
         A :class:`~smcheck.report.model.Report`; ``report.to_dict()`` is the JSON contract.
@@ -77,6 +81,7 @@ def analyze(
         memory_budget=memory_budget,
         chunk_rows=chunk_rows,
         thresholds=thresholds,
+        critical=critical,
     )
     return Report(sources=[analyze_array(resolve_source(source), cfg)], smcheck_version=__version__)
 
@@ -84,6 +89,8 @@ def analyze(
 def make_config(**options: Any) -> AnalysisConfig:
     """An :class:`AnalysisConfig` from keyword options, where None means the default."""
     defaults = {"dtypes": DTYPES, "methods": DEFAULT_METHODS, "temperatures": (1.0,)}
+    if options.get("model") == "strict":
+        defaults["methods"] = STRICT_DEFAULT_METHODS  # torch's fused kernel has no strict form
     # None or an empty selection (a CLI option not given) means the default
     kwargs = {
         k: (defaults.get(k) if v is None or (isinstance(v, tuple) and v == ()) else v)

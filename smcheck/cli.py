@@ -69,7 +69,8 @@ def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
             multiple=True,
             callback=split_commas,
             metavar="LIST",
-            help="Methods: naive,shifted,logdomain,torch (default all four).",
+            help="Methods: naive,shifted,logdomain,torch,lse-direct,online "
+            "(default the first four; under --model strict the first three).",
         ),
         click.option(
             "--temperature",
@@ -99,6 +100,12 @@ def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
             default=True,
             show_default=True,
             help="Back-propagate the cross-entropy loss through each method (framework model).",
+        ),
+        click.option(
+            "--critical/--no-critical",
+            default=None,
+            help="Search each method × dtype's critical temperatures (lowest safe T, one-hot "
+            "collapse); default: on when several temperatures are given.",
         ),
         click.option("--softmin", is_flag=True, help="Analyse softmin(x) = softmax(-x)."),
         click.option("--ftz", is_flag=True, help="Flush subnormal results to zero (strict model)."),
@@ -179,6 +186,7 @@ def analyze(
     from smcheck.config import parse_temperatures
     from smcheck.engine import analyze_array
     from smcheck.loaders import load_logits, parse_values
+    from smcheck.progress import progress_bars
     from smcheck.report.model import Report
 
     with user_errors():
@@ -190,7 +198,8 @@ def analyze(
         loaded = [parse_values(values)] if values is not None else []
         stdin = sys.stdin.buffer
         loaded += [load_logits(s, stdin=stdin) for s in sources]
-        report = Report([analyze_array(src, cfg) for src in loaded], __version__)
+        with progress_bars(sys.stderr.isatty()) as progress:
+            report = Report([analyze_array(src, cfg, progress) for src in loaded], __version__)
         emit(report, fmt, output)
     summarise(report)
     level = {"never": None, "warn": 1, "fail": 2}[fail_on]
@@ -240,9 +249,12 @@ def summarise(report: Any) -> None:
     """The one-line human summary, on stderr."""
     c = report.counts()
     n = sum(c.values())
+    found = [f.severity for s in report.sources for f in s.input.findings]
+    inputs = ", ".join(f"{found.count(k)} {k}" for k in ("FAIL", "WARN") if k in found)
     click.echo(
         f"smcheck: {plural(len(report.sources), 'source')}, {plural(n, 'cell')}: "
-        f"{c['FAIL']} FAIL, {c['WARN']} WARN, {c['OK']} OK",
+        f"{c['FAIL']} FAIL, {c['WARN']} WARN, {c['OK']} OK"
+        + (f"; input: {inputs}" if inputs else ""),
         err=True,
     )
 

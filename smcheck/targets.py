@@ -32,17 +32,22 @@ class Targets:
     indices: IndexArray | None = None
     """Given class indices, one per flat row (C order of the row space)."""
 
-    def rows(self, x: npt.NDArray[np.floating], start: int) -> IndexArray:
+    def rows(
+        self, x: npt.NDArray[np.floating], start: int, skip: npt.NDArray[np.bool_] | None = None
+    ) -> IndexArray:
         """Targets of rows ``start .. start + len(x)``; ``x`` is the analysed (exact) input block.
 
-        Rows with NaN or +inf are left out of the gradient metrics, so their target is moot.
+        ``skip`` marks entries that are masks although finite (sentinels such as -1e9): argmin
+        passes over them as over -inf. Rows with NaN or +inf are left out of the gradient
+        metrics, so their target is moot.
         """
         if self.indices is not None:
             return self.indices[start : start + x.shape[0]]
         if self.rule == "argmax":
             return np.argmax(x, axis=-1).astype(np.int64)
-        # a -inf logit is a mask, not a class: the smallest unmasked logit is the wrong answer
-        return np.argmin(np.where(np.isneginf(x), np.inf, x), axis=-1).astype(np.int64)
+        # a mask is not a class: the smallest unmasked logit is the confidently-wrong answer
+        masked = np.isneginf(x) if skip is None else np.isneginf(x) | skip
+        return np.argmin(np.where(masked, np.inf, x), axis=-1).astype(np.int64)
 
 
 def normalise_targets(spec: Any) -> Any:

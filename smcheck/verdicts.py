@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from smcheck.boundcheck import bound_reasons
 from smcheck.config import Thresholds
 from smcheck.dtypes import FloatFormat
-from smcheck.report.model import CellMetrics, GradientMetrics, Verdict
+from smcheck.report.model import Accumulation, BoundCheck, CellMetrics, GradientMetrics, Verdict
 
 
 def _rows(n: int, total: int) -> str:
@@ -21,6 +22,9 @@ def judge(
     temperature: float,
     m: CellMetrics,
     th: Thresholds,
+    *,
+    bounds: BoundCheck | None = None,
+    accumulation: Accumulation | None = None,
     gradient: GradientMetrics | None = None,
 ) -> tuple[Verdict, list[str]]:
     """The verdict of one cell and the sentences that justify it (most severe first)."""
@@ -32,7 +36,8 @@ def judge(
     if m.temperature_overflow.elements:
         fail.append(
             f"{where}: dividing the logits by T={temperature:g} overflows {fmt.name} in "
-            f"{_rows(m.temperature_overflow.rows, total)} -- divide in float32, then cast, or clamp T"
+            f"{_rows(m.temperature_overflow.rows, total)} -- centre the logits before dividing "
+            "((x - max x) / T), or divide and take the softmax in float32, or raise T"
         )
     exp_over = m.overflow.elements - m.temperature_overflow.elements
     if exp_over > 0:
@@ -69,12 +74,18 @@ def judge(
         warn.append(
             f"{where}: normwise error {m.error.normwise_u:.3g}u exceeds {limit:.3g}u "
             f"(over {th.normwise_bits:.0%} of the {fmt.t} significand bits lost) "
-            "-- use max-shifted or log-domain softmax, or a wider format"
+            + (
+                "-- use max-shifted or log-domain softmax, or a wider format"
+                if method in ("naive", "lse-direct")
+                else "-- compute in a wider format"
+            )
         )
     if gradient is not None:
         gfail, gwarn = gradient_reasons(where, method, fmt, gradient)
         fail += gfail
         warn += gwarn
+    # the root cause (a stall, a violated bound, whose fault the error is) leads the warnings
+    warn = bound_reasons(where, method, bounds, accumulation, fmt, total) + warn
     if fail:
         return Verdict.FAIL, fail + warn
     if warn:
@@ -113,9 +124,10 @@ def gradient_reasons(
         rows = _rows(g.loss_nan.rows, total)
         fail.append(f"{where}: the cross-entropy loss is NaN in {rows} -- {fix}")
     if g.nan.elements:
+        why = " (d log(p)/dp = 0/0 where p is 0, at a mask too)" if fix == LOG_ROUTE_FIX else ""
         fail.append(
             f"{where}: {_are(g.nan.elements, 'gradient element')} NaN in "
-            f"{_rows(g.nan.rows, total)} -- {fix}"
+            f"{_rows(g.nan.rows, total)}{why} -- {fix}"
         )
     if g.dead.elements:
         gone = ""

@@ -260,6 +260,11 @@ def test_masks_poison_the_log_route_but_not_log_softmax() -> None:
     r = analyze([[0.0, 1, -np.inf, 3]], dtypes=["float32"])
     for m in ("naive", "shifted"):
         assert grad(r, m, "float32").nan.elements == 4, m
+    # a finite sentinel mask (-1e4, twice) underflows to p = 0 the same way
+    s = analyze([[-1e4, -1e4, 1.0, 2.0]], dtypes=["float32"])
+    assert grad(s, "shifted", "float32").nan.elements == 4
+    assert cell(s, "shifted", "float32").verdict is Verdict.FAIL
+    assert grad(s, "torch", "float32").nan.elements == 0
     for m in ("logdomain", "torch"):
         g = grad(r, m, "float32")
         assert g.nan.elements == 0 and g.gradients is not None
@@ -278,6 +283,10 @@ def test_argmin_skips_masks_and_softmin_flips_targets() -> None:
     x = np.array([[0.0, -np.inf, 1.0, 3.0]])
     g = grad(analyze(x, targets="argmin", dtypes=["float64"]), "torch", "float64")
     assert g.exact_gradients is not None and g.exact_gradients[0][0] < 0  # class 0, not the mask
+    # a finite sentinel mask (-1e4 twice) is passed over as well: the target is class 2
+    s = grad(analyze([[-1e4, -1e4, 1.0, 2.0]], targets="argmin"), "torch", "float64")
+    assert s.rows_checked == 1 and s.masked_target_rows == 0
+    assert s.exact_gradients is not None and s.exact_gradients[0][2] < 0
     # softmin analyses -x: its argmax is x's argmin
     a = analyze([[1.0, 2.0, 5.0]], softmin=True, dtypes=["float64"]).to_dict()
     b = analyze([[-1.0, -2.0, -5.0]], dtypes=["float64"]).to_dict()

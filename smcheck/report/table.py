@@ -12,6 +12,8 @@ from rich.table import Table
 from rich.text import Text
 
 from smcheck.dtypes import get_format
+from smcheck.report.boundstable import bounds_tables
+from smcheck.report.masktable import mask_renderables
 from smcheck.report.model import Cell, Count, Report, SourceReport, Verdict
 
 STYLE = {Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.FAIL: "bold red"}
@@ -59,7 +61,10 @@ def input_summary(s: SourceReport) -> Table:
     if i.fully_masked_rows or i.upstream_rows:
         t.add_row(
             "excluded rows",
-            f"{i.upstream_rows} with NaN/+inf from upstream, {i.fully_masked_rows} fully masked",
+            f"{i.upstream_rows} with NaN/+inf from upstream"
+            + (f" (first {row_ix(i.upstream_first_row)})" if i.upstream_rows else "")
+            + f", {i.fully_masked_rows} fully masked"
+            + (f" (first {row_ix(i.fully_masked_first_row)})" if i.fully_masked_rows else ""),
         )
     for note in s.notes:
         t.add_row("note", note)
@@ -283,14 +288,20 @@ def values_tables(s: SourceReport) -> list[Table]:
 
 def build_tables(report: Report) -> list[RenderableType]:
     """Everything the terminal report shows, as rich renderables in order."""
+    from smcheck.report.temperature import temperature_section, verdict_grids
+
     out: list[RenderableType] = []
     for s in report.sources:
+        multi_t = len({c.temperature for c in s.cells}) > 1
         out += [
             input_summary(s),
-            grid(s),
+            *mask_renderables(s),
+            *(verdict_grids(s) if multi_t else [grid(s)]),
             format_table(s),
             *metrics_tables(s),
+            *bounds_tables(s),
             *values_tables(s),
+            *temperature_section(s),
         ]
         out += [r for r in (gradient_table(s), gradient_values_table(s)) if r is not None]
         out.append(findings(s))
