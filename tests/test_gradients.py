@@ -337,6 +337,9 @@ def test_strict_model_reports_gradients_as_not_computed(monkeypatch: pytest.Monk
     assert all(c.gradient is None for c in r.cells)
     fw = analyze([[1.0, 2.0, 30.0]], methods=["fake"])
     assert all(c.gradient is not None for c in fw.cells)
+    # the real strict model (no autograd) too
+    real = analyze([[-999.0, 1, 2, 5, 6]], model="strict", targets="argmin", dtypes=["float16"])
+    assert real.cells and all(c.gradient is None for c in real.cells)
 
 
 def test_method_without_autograd_reports_null(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,7 @@ Not collected by pytest (not a test_*.py file). Run from the repository root:
 
     python tests/benchmarks/bench_gradients.py                  # 512 x 32000 float32 gen:llm
     python tests/benchmarks/bench_gradients.py --rows 64 --repeat 2
+    python tests/benchmarks/bench_gradients.py --threads 1  # steadier on a busy 2-core machine
 
 Runs alternate (off, on, on, off, ...) so a machine's drift hits both alike; the ratio of the
 minima is the figure to quote (issue 3: gradients add at most 2x to the default analysis).
@@ -30,9 +31,15 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=32000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=3, help="timed runs of each variant")
+    ap.add_argument(
+        "--threads", type=int, default=0, help="torch intra-op threads (default: torch's own)"
+    )
     args = ap.parse_args()
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from smcheck import analyze
     from smcheck.generators import generate_logits
