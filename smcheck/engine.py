@@ -8,6 +8,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from smcheck import __version__
+from smcheck.chunkflow import (
+    ProgressCallback,
+    ProgressEvent,
+    cell_reference,
+    float64_chunks,
+    read_ahead,
+    round_chunk,
+)
 from smcheck.config import AnalysisConfig
 from smcheck.diagnostics import Block, CellAccumulator, GroupAccumulator
 from smcheck.dtypes import FloatFormat, get_format
@@ -38,8 +46,13 @@ class _Small:
     logp: list[list[float]]
 
 
-def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
-    """Run every configured cell on one loaded source and build its report."""
+def analyze_array(
+    src: LoadedArray, cfg: AnalysisConfig, progress: ProgressCallback | None = None
+) -> rm.SourceReport:
+    """Run every configured cell on one loaded source and build its report.
+
+    ``progress`` is called with a :class:`~smcheck.chunkflow.ProgressEvent` after each chunk.
+    """
     import torch
 
     view = RowView(src.array, cfg.dim, src.name)
@@ -54,8 +67,8 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
     shown: dict[tuple[str, ...], _Small] = {}
 
     chunk = cfg.chunk_rows or view.chunk_rows(cfg.memory_budget)
-    for start, raw in view.chunks(chunk):
-        x = raw.astype(np.float64)
+    src_dtype = np.dtype(view.dtype)
+    for start, x in read_ahead(float64_chunks(view, chunk)):
         if cfg.softmin:
             x = -x  # Softmin(x) = softmax(-x); negation is exact
         upstream, masked = row_block_mask(x)
@@ -63,13 +76,16 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
         ref0 = exact_softmax(x)
         inp.add(x, ref0, upstream, masked, start)
         for f in fmts:
-            xd = f.round(x, ftz=cfg.ftz)
-            valid = rounding[f.name].add(x, xd, ref0, base_valid, start)
-            xw = xd.astype(working_dtype(f))
+            xd = round_chunk(x, f, cfg.ftz, src_dtype)
+            # the T=1 reference of the rounded input: computed once, shared with the rounding
+            # summary and the cells (for an input that rounding leaves unchanged it is ref0)
+            rd = ref0 if xd is x else (None if f.t > 24 else exact_softmax(xd))
+            valid = rounding[f.name].add(x, xd, ref0, base_valid, start, rd=rd)
+            xw = xd if f.t > 24 else xd.astype(working_dtype(f))  # float64 cells: double-double
             xt = torch.from_numpy(xd).to(f.torch_dtype())  # exact: xd holds values of f
             for t in temps:
                 xs, xsw, scale_over = _scaled(xt, xw, f, t)
-                ref = exact_softmax(xsw)
+                ref = cell_reference(xd, xsw, f, t, rd)
                 live = valid[:, None] & ~np.isneginf(xsw)
                 blk = Block(start, f, valid, live, ref, scale_over)
                 groups[(f.name, t)].add(xsw, blk)
@@ -84,6 +100,8 @@ def analyze_array(src: LoadedArray, cfg: AnalysisConfig) -> rm.SourceReport:
                     cells[(m.name, f.name, t)].add(out, blk)
                     if small:
                         _keep(shown, (m.name, f.name, str(t)), out.p, out.logp)
+        if progress is not None:
+            progress(ProgressEvent(src.name, start + len(x), view.n_rows, view.row_length))
 
     return _build(
         src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown if small else None

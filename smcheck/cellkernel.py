@@ -1,0 +1,301 @@
+"""The per-chunk work of CellAccumulator.add in torch: few passes, masks only where needed.
+
+Everything a method's metrics share with the other methods of its (format, temperature) block --
+the reference as tensors, ulp(p), the nonzero mask, the reference argmax -- is computed once per
+block (:func:`block_shared`). Per cell, cheap whole-chunk screens (row sums, any-zero, all-finite)
+decide whether the masked computations are needed at all; when a chunk is clean they are skipped,
+which changes no count. Definitions are those of DESIGN.md §4; see diagnostics.CellAccumulator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from smcheck.dtypes import FloatFormat
+from smcheck.fastref import DDReference, _exact_pieces_sum
+
+if TYPE_CHECKING:
+    import torch
+
+    from smcheck.diagnostics import Block
+
+KL_SERIES_LIMIT = 2.0**-6
+"""|r| up to which KL terms use the series; beyond it (and where p̂ = 0) the exact logarithm."""
+
+
+def _t(a: Any) -> torch.Tensor:
+    import torch
+
+    return a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
+
+
+def format_ulp(a: torch.Tensor, f: FloatFormat) -> torch.Tensor:
+    """Spacing of ``f`` at |a| (a float64, >= 0 or its sign ignored), the subnormal one below tiny.
+
+    From the float64 exponent bits: |a| in [2^E, 2^(E+1)) has spacing 2^(max(E, emin) + 1 - t).
+    """
+    import torch
+
+    expo = ((a.view(torch.int64) >> 52) & 0x7FF) - 1023
+    k = expo.clamp(min=f.emin) + (1 - f.t)
+    # 2^k for k >= -1074: build 2^(k + 600) from the bits and scale back (exact, even subnormal)
+    return ((k + 600 + 1023) << 52).view(torch.float64) * 2.0**-600
+
+
+@dataclass
+class Shared:
+    """Per-block tensors every method of the block uses."""
+
+    valid: torch.Tensor
+    live: torch.Tensor | None
+    """None when every element of the chunk is live."""
+    all_valid: bool
+    p: torch.Tensor
+    """Reference p rounded to float64."""
+    logp: torch.Tensor
+    ulp: torch.Tensor
+    frac: torch.Tensor | None
+    """(p - p_rounded) / ulp for float64 cells (the reference's sub-float64 part)."""
+    inv_p: torch.Tensor
+    nonzero: torch.Tensor | None
+    """None when every live element's exact p is representable as nonzero."""
+    pmax: torch.Tensor
+    ref_arg: torch.Tensor
+    unique: torch.Tensor
+    scale_over: torch.Tensor | None
+    exact_sum: bool
+    """Sum p̂ through exact pieces (float64 cells: a float64 sum is as noisy as the quantity)."""
+
+
+def block_shared(b: Block) -> Shared:
+    """Compute (once) and cache what every cell of block ``b`` needs."""
+    import torch
+
+    got = b.cache.get("shared")
+    if got is not None:
+        return got
+    f, ref = b.fmt, b.ref
+    valid = _t(b.valid)
+    live = _t(b.live)
+    all_live = bool(live.all())
+    if isinstance(ref, DDReference):
+        p, logp = _t(ref.p_hi), _t(ref.logp_hi)
+        q = ref.parts
+        ulp = format_ulp(p, f)
+        # p - p_rounded: exactly pl * 2^e where p_rounded = ph * 2^e (normal range)
+        frac = q.pl / format_ulp(q.ph, f)
+        low = p < f.tiny * 2.0
+        if bool(low.any()):  # subnormal or vanishing p: go through long double on those elements
+            idx = low.nonzero(as_tuple=True)
+            ph, pl, e = (t[idx].numpy() for t in (q.ph, q.pl, q.e))
+            exact = np.ldexp(ph.astype(np.longdouble) + pl, e)
+            fr = (exact - p[idx].numpy()) / ulp[idx].numpy()
+            frac = frac.index_put(idx, torch.from_numpy(fr.astype(np.float64)))
+    else:
+        p, logp = _t(ref.p), _t(ref.logp)
+        ulp = format_ulp(p, f)
+        frac = None
+    nonzero = None
+    if not (all_live and bool(logp.amin() > f.log_zero)):
+        nonzero = live & (logp > f.log_zero)
+    with np.errstate(divide="ignore"):
+        inv_p = torch.where(p > 0, 1.0 / p, 0.0)
+    if not all_live:
+        inv_p = inv_p.masked_fill(~live, 0.0)
+    top, ref_arg = logp.max(-1, keepdim=True)
+    unique = (logp == top).sum(-1) == 1
+    so = _t(b.scale_overflow)
+    so_any = bool(so.any())
+    sh = Shared(
+        valid=valid,
+        live=None if all_live else live,
+        all_valid=bool(valid.all()),
+        p=p,
+        logp=logp,
+        ulp=ulp,
+        frac=frac,
+        inv_p=inv_p,
+        nonzero=nonzero,
+        pmax=p.amax(-1),
+        ref_arg=ref_arg[:, 0],
+        unique=unique,
+        scale_over=(so & valid[:, None]) if so_any else None,
+        exact_sum=f.t > 24,
+    )
+    b.cache["shared"] = sh
+    return sh
+
+
+@dataclass
+class CellChunk:
+    """Per-row results of one method on one chunk (None: nothing to add for this chunk)."""
+
+    rows_checked: int
+    temperature_overflow: torch.Tensor | None
+    overflow: torch.Tensor | None
+    nan: torch.Tensor | None
+    nan_codes: np.ndarray | None
+    underflow: torch.Tensor | None
+    exact_zero: torch.Tensor | None
+    log_nonfinite: torch.Tensor | None
+    lost_mass: torch.Tensor | None
+    max_ulp: torch.Tensor
+    ulp_values: torch.Tensor
+    normwise: torch.Tensor
+    sum_error: torch.Tensor
+    flips: torch.Tensor
+    kl: torch.Tensor
+    kl_rows: torch.Tensor
+
+
+def _row_count(mask: torch.Tensor) -> torch.Tensor:
+    import torch
+
+    return mask.sum(-1, dtype=torch.int64)
+
+
+def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, kept in order
+    """Compute one cell's per-row quantities for one chunk."""
+    import torch
+
+    sh = block_shared(b)
+    f = b.fmt
+    tens = getattr(out, "tensors", None)
+    if tens is not None:
+        P, logq_m = tens.p.detach(), tens.logp.detach()
+        over_t, sum_over_t = tens.overflow, tens.sum_overflow
+    else:
+        P, logq_m = _t(out.p), _t(out.logp)
+        over_t = None if out.overflow is None else _t(out.overflow)
+        sum_over_t = None if out.sum_overflow is None else _t(out.sum_overflow)
+    valid, live = sh.valid, sh.live
+    vcol = valid[:, None]
+
+    # overflow: the temperature's own, then the method's exp and sum
+    t_over = _row_count(sh.scale_over) if sh.scale_over is not None else None
+    over = None
+    if over_t is not None and bool(over_t.any()):
+        over = (over_t & vcol) | sh.scale_over if sh.scale_over is not None else over_t & vcol
+    elif sh.scale_over is not None:
+        over = sh.scale_over
+    per_row = _row_count(over) if over is not None else None
+    if sum_over_t is not None and bool(sum_over_t.any()):
+        so = (sum_over_t & valid).to(torch.int64)
+        per_row = so if per_row is None else per_row + so
+
+    P64 = P if P.dtype == torch.float64 else P.to(torch.float64)
+    if sh.exact_sum:
+        a, b1, b2 = _exact_pieces_sum(P64, 1.5 * 2.0**26, 1.5)
+        total = (a.sum(-1) + b1.sum(-1)) + b2.sum(-1)  # the first two sums are exact
+    else:
+        total = P64.sum(-1)
+    fin = torch.isfinite(total)
+    if not bool(fin.all()):
+        fin = torch.isfinite(P).all(-1)
+    fin_rows = valid & fin
+    all_fin = bool(fin_rows.all())
+
+    nan = nan_codes = None
+    if not all_fin:
+        nan_m = torch.isnan(P) & vcol
+        if bool(nan_m.any()):
+            nan = _row_count(nan_m)
+            codes = tens.nan_cause if tens is not None else out.nan_cause
+            nan_codes = (
+                _t(codes)[nan_m].numpy()
+                if codes is not None
+                else np.full(int(nan_m.sum()), 4, dtype=np.int8)
+            )
+
+    # zeros: underflow (exact p nonzero in the format), exact zeros, non-finite log p
+    zero = P == 0
+    z_any = bool(zero.any())
+    lfin = torch.isfinite(logq_m)
+    lf_all = bool(lfin.all())
+    if not lf_all:
+        zero = zero | torch.isneginf(logq_m)
+        z_any = True
+    under = exact_zero = lost_mass = log_nf = None
+    if z_any:
+        nz = sh.nonzero
+        lost = zero & (nz if nz is not None else vcol)
+        under = _row_count(lost)
+        lost_mass = torch.where(lost, sh.p, 0.0).sum(-1)
+        if nz is not None:
+            pz = P == 0
+            ez = pz & (live if live is not None else vcol) & ~nz
+            exact_zero = _row_count(ez)
+    if not lf_all:
+        log_nf = _row_count(~lfin & (live if live is not None else vcol))
+
+    # accuracy on rows whose output is entirely finite
+    D = P64 - sh.p
+    if sh.frac is None:
+        absd = D.abs()
+        err = absd / sh.ulp
+        signed = None
+    else:
+        signed = D / sh.ulp - sh.frac
+        err = signed.abs()
+        D = signed * sh.ulp
+        absd = D.abs()
+    sel = None
+    if not (all_fin and live is None):
+        sel = fin_rows[:, None].expand_as(err) if live is None else live & fin_rows[:, None]
+        err_m = err.masked_fill(~sel, -np.inf)
+        absd_m = absd.masked_fill(~sel, 0.0)
+        ulp_values = err[sel]
+    else:
+        err_m, absd_m, ulp_values = err, absd, err.reshape(-1)
+    max_ulp = err_m.amax(-1)
+    normwise = (absd_m.amax(-1) / sh.pmax) / f.u
+    sum_error = (total - 1).abs()
+
+    flips = fin_rows & sh.unique & (P.argmax(-1) != sh.ref_arg)
+
+    # KL(ref || p̂) = sum p (log p - log q); with r = (q - p)/p = D/p, each term is
+    # -p log1p(r) = D r (1/2 - r/3 + r^2/4 - r^3/5) - D up to r^4/6 relative (series part exact
+    # to 2^-24 for |r| <= 2^-6). Summed this way there is no cancellation of log p - log q.
+    r = D * sh.inv_p
+    if live is not None:
+        D = D.masked_fill(~live, 0.0)
+    h = 0.5 + r * (-1.0 / 3.0 + r * (0.25 - 0.2 * r))
+    q = (D * r) * h
+    irregular = (r.abs() > KL_SERIES_LIMIT) | zero
+    if not all_fin:
+        bad = ~fin_rows[:, None]
+        q = q.masked_fill(bad, 0.0)
+        D = D.masked_fill(bad, 0.0)
+        irregular = irregular & ~bad
+    if live is not None:
+        irregular = irregular & live
+    kl = q.sum(-1) - D.sum(-1)
+    if bool(irregular.any()):
+        idx = irregular.nonzero(as_tuple=True)
+        pi, li, Pi = sh.p[idx], sh.logp[idx], P64[idx]
+        logq = torch.where(Pi > 0, torch.log(Pi), f.log_zero).clamp(min=f.log_zero)
+        exact = torch.where(pi > 0, pi * (li - logq), 0.0)
+        corr = exact - (q[idx] - D[idx])
+        kl = kl.index_add(0, idx[0], corr)
+
+    return CellChunk(
+        rows_checked=int(valid.sum()),
+        temperature_overflow=t_over,
+        overflow=per_row,
+        nan=nan,
+        nan_codes=nan_codes,
+        underflow=under,
+        exact_zero=exact_zero,
+        log_nonfinite=log_nf,
+        lost_mass=lost_mass,
+        max_ulp=max_ulp,
+        ulp_values=ulp_values,
+        normwise=normwise,
+        sum_error=sum_error,
+        flips=flips,
+        kl=kl,
+        kl_rows=fin_rows,
+    )
