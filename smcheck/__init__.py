@@ -26,6 +26,7 @@ _LAZY = {
     "load_logits": "smcheck.loaders",
     "generate_logits": "smcheck.generators",
     "to_json": "smcheck.report.json",
+    "ProgressEvent": "smcheck.chunkflow",
 }
 
 __all__ = [*_LAZY, "__version__"]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from smcheck import __version__
+from smcheck.chunkflow import ProgressCallback
 from smcheck.config import AnalysisConfig, Thresholds
 from smcheck.dtypes import DTYPES
 from smcheck.engine import analyze_array
@@ -38,6 +39,7 @@ def analyze(
     memory_budget: int | None = None,
     chunk_rows: int | None = None,
     thresholds: Thresholds | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Report:
     """Analyse the softmax of ``source`` in several formats with several methods.
 
@@ -57,6 +59,8 @@ def analyze(
         memory_budget: bytes of temporaries per chunk of rows.
         chunk_rows: rows per chunk (overrides memory_budget).
         thresholds: where findings become WARN.
+        progress: called with a :class:`~smcheck.chunkflow.ProgressEvent` after each chunk of
+            rows (rows done, rows in all), e.g. to draw a progress bar; the library never prints.
 
     Returns:
         A :class:`~smcheck.report.model.Report`; ``report.to_dict()`` is the JSON contract.
@@ -73,7 +77,9 @@ def analyze(
         chunk_rows=chunk_rows,
         thresholds=thresholds,
     )
-    return Report(sources=[analyze_array(resolve_source(source), cfg)], smcheck_version=__version__)
+    return Report(
+        sources=[analyze_array(resolve_source(source), cfg, progress)], smcheck_version=__version__
+    )
 
 
 def make_config(**options: Any) -> AnalysisConfig:

@@ -57,6 +57,8 @@ class Shared:
     """Reference p rounded to float64."""
     logp: torch.Tensor
     ulp: torch.Tensor
+    inv_ulp: torch.Tensor | None
+    """1/ulp where it is representable (formats up to float32)."""
     frac: torch.Tensor | None
     """(p - p_rounded) / ulp for float64 cells (the reference's sub-float64 part)."""
     inv_p: torch.Tensor
@@ -101,8 +103,8 @@ def block_shared(b: Block) -> Shared:
     nonzero = None
     if not (all_live and bool(logp.amin() > f.log_zero)):
         nonzero = live & (logp > f.log_zero)
-    with np.errstate(divide="ignore"):
-        inv_p = torch.where(p > 0, 1.0 / p, 0.0)
+    # 1/p overflows below 2^-1024: such terms (p < 1e-301) are left out of the series part
+    inv_p = torch.where(p > 2.0**-1000, 1.0 / p, 0.0)
     if not all_live:
         inv_p = inv_p.masked_fill(~live, 0.0)
     top, ref_arg = logp.max(-1, keepdim=True)
@@ -116,6 +118,7 @@ def block_shared(b: Block) -> Shared:
         p=p,
         logp=logp,
         ulp=ulp,
+        inv_ulp=None if frac is not None else 1.0 / ulp,
         frac=frac,
         inv_p=inv_p,
         nonzero=nonzero,
@@ -210,76 +213,89 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, 
                 else np.full(int(nan_m.sum()), 4, dtype=np.int8)
             )
 
-    # zeros: underflow (exact p nonzero in the format), exact zeros, non-finite log p
-    zero = P == 0
-    z_any = bool(zero.any())
-    lfin = torch.isfinite(logq_m)
-    lf_all = bool(lfin.all())
+    # zeros: underflow (exact p nonzero in the format), exact zeros, non-finite log p.
+    # Screens first: p̂ >= 0, so a zero exists iff min p̂ == 0; log p̂ is all finite iff its
+    # min and max are (NaN propagates into them).
+    z_any = (not all_fin) or bool(P.amin() == 0)
+    lo_l, hi_l = torch.aminmax(logq_m)
+    lf_all = bool(torch.isfinite(lo_l) & torch.isfinite(hi_l))
+    zero = P == 0 if z_any else None
+    lfin = None
     if not lf_all:
-        zero = zero | torch.isneginf(logq_m)
+        lfin = torch.isfinite(logq_m)
+        zero = (zero if zero is not None else P == 0) | torch.isneginf(logq_m)
         z_any = True
     under = exact_zero = lost_mass = log_nf = None
-    if z_any:
+    if z_any and bool(zero.any()):
         nz = sh.nonzero
         lost = zero & (nz if nz is not None else vcol)
         under = _row_count(lost)
         lost_mass = torch.where(lost, sh.p, 0.0).sum(-1)
         if nz is not None:
-            pz = P == 0
-            ez = pz & (live if live is not None else vcol) & ~nz
+            ez = (P == 0) & (live if live is not None else vcol) & ~nz
             exact_zero = _row_count(ez)
-    if not lf_all:
+    else:
+        zero = None
+    if lfin is not None:
         log_nf = _row_count(~lfin & (live if live is not None else vcol))
 
-    # accuracy on rows whose output is entirely finite
+    # accuracy on rows whose output is entirely finite: signed error in ulps, its row extremes
     D = P64 - sh.p
     if sh.frac is None:
-        absd = D.abs()
-        err = absd / sh.ulp
-        signed = None
+        signed = D * sh.inv_ulp
     else:
         signed = D / sh.ulp - sh.frac
-        err = signed.abs()
         D = signed * sh.ulp
-        absd = D.abs()
-    sel = None
-    if not (all_fin and live is None):
-        sel = fin_rows[:, None].expand_as(err) if live is None else live & fin_rows[:, None]
-        err_m = err.masked_fill(~sel, -np.inf)
-        absd_m = absd.masked_fill(~sel, 0.0)
-        ulp_values = err[sel]
+    clean = all_fin and live is None
+    if not clean:
+        sel = fin_rows[:, None].expand_as(D) if live is None else live & fin_rows[:, None]
+        signed = signed.masked_fill(~sel, 0.0)
+        D = D.masked_fill(~sel, 0.0)
+        ulp_values = signed[sel]
     else:
-        err_m, absd_m, ulp_values = err, absd, err.reshape(-1)
-    max_ulp = err_m.amax(-1)
-    normwise = (absd_m.amax(-1) / sh.pmax) / f.u
+        ulp_values = signed.reshape(-1)
+    e_lo, e_hi = torch.aminmax(signed, dim=-1)
+    max_ulp = torch.maximum(-e_lo, e_hi)
+    if not clean:
+        max_ulp = max_ulp.masked_fill(~fin_rows, -np.inf)
+    d_lo, d_hi = torch.aminmax(D, dim=-1)
+    normwise = (torch.maximum(-d_lo, d_hi) / sh.pmax) / f.u
     sum_error = (total - 1).abs()
 
     flips = fin_rows & sh.unique & (P.argmax(-1) != sh.ref_arg)
 
-    # KL(ref || p̂) = sum p (log p - log q); with r = (q - p)/p = D/p, each term is
-    # -p log1p(r) = D r (1/2 - r/3 + r^2/4 - r^3/5) - D up to r^4/6 relative (series part exact
-    # to 2^-24 for |r| <= 2^-6). Summed this way there is no cancellation of log p - log q.
+    # KL(ref || p̂) = sum p (log p - log q). With r = (q - p)/p = D/p each term is
+    # -p log1p(r) = D r (1/2 - r/3 + r^2/4 - r^3/5 ...) - D: summed this way log p - log q
+    # never cancels. As many series terms as max|r| needs for 2^-20 relative accuracy; where
+    # |r| > 2^-6 or p̂ = 0 the exact logarithm is used instead.
     r = D * sh.inv_p
-    if live is not None:
-        D = D.masked_fill(~live, 0.0)
-    h = 0.5 + r * (-1.0 / 3.0 + r * (0.25 - 0.2 * r))
-    q = (D * r) * h
-    irregular = (r.abs() > KL_SERIES_LIMIT) | zero
-    if not all_fin:
-        bad = ~fin_rows[:, None]
-        q = q.masked_fill(bad, 0.0)
-        D = D.masked_fill(bad, 0.0)
-        irregular = irregular & ~bad
-    if live is not None:
-        irregular = irregular & live
-    kl = q.sum(-1) - D.sum(-1)
-    if bool(irregular.any()):
+    r_lo, r_hi = torch.aminmax(r, dim=-1)
+    rmax = torch.maximum(-r_lo, r_hi)  # per row, so a row's value never depends on its chunk
+    qk = D * r
+    kl = 0.5 * qk.sum(-1) - D.sum(-1)
+    coef = (-1.0 / 3.0, 0.25, -0.2)
+    for k, lim in enumerate((2.0**-20, 2.0**-10, 2.0**-7)):
+        need = rmax > lim
+        if not bool(need.any()):
+            break
+        qk = qk * r
+        kl = kl + torch.where(need, coef[k] * qk.sum(-1), 0.0)
+    irregular = zero
+    if bool((rmax > KL_SERIES_LIMIT).any()):
+        big = r.abs() > KL_SERIES_LIMIT
+        irregular = big if irregular is None else irregular | big
+    if irregular is not None:
+        if not all_fin:
+            irregular = irregular & fin_rows[:, None]
+        if live is not None:
+            irregular = irregular & live
+    if irregular is not None and bool(irregular.any()):
         idx = irregular.nonzero(as_tuple=True)
-        pi, li, Pi = sh.p[idx], sh.logp[idx], P64[idx]
+        pi, li, Pi, ri, Di = sh.p[idx], sh.logp[idx], P64[idx], r[idx], D[idx]
         logq = torch.where(Pi > 0, torch.log(Pi), f.log_zero).clamp(min=f.log_zero)
         exact = torch.where(pi > 0, pi * (li - logq), 0.0)
-        corr = exact - (q[idx] - D[idx])
-        kl = kl.index_add(0, idx[0], corr)
+        series = Di * ri * (0.5 + ri * (-1.0 / 3.0 + ri * (0.25 - 0.2 * ri))) - Di
+        kl = kl.index_add(0, idx[0], exact - series)
 
     return CellChunk(
         rows_checked=int(valid.sum()),

@@ -79,10 +79,27 @@ def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
             th.join(0.01)
 
 
+def chunk_bounds(n_rows: int, rows: int) -> list[tuple[int, int]]:
+    """[start, stop) of each chunk: ``rows`` rows each, but never fewer than torch's thread count.
+
+    torch reduces a row serially when a tensor has at least one row per thread, but splits a
+    long row between threads when there are fewer rows than threads -- which changes the
+    rounding of sums. So a chunk holds at least that many rows (a short tail joins the chunk
+    before it), and every row gets the same bits whatever the chunk size.
+    """
+    import torch
+
+    least = min(n_rows, torch.get_num_threads())
+    rows = max(rows, least, 1)
+    bounds = [(s, min(s + rows, n_rows)) for s in range(0, n_rows, rows)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < least:
+        bounds[-2:] = [(bounds[-2][0], n_rows)]
+    return bounds
+
+
 def float64_chunks(view: RowView, rows: int) -> Iterator[tuple[int, np.ndarray]]:
     """Row chunks as fresh float64 arrays; the source pages of each are released once copied."""
-    for start in range(0, view.n_rows, rows):
-        stop = min(start + rows, view.n_rows)
+    for start, stop in chunk_bounds(view.n_rows, rows):
         x = np.array(view.block(start, stop), dtype=np.float64, copy=True)
         view.release(start, stop)
         yield start, x

@@ -95,11 +95,12 @@ class ExactSum:
 
 @dataclass
 class Histogram:
-    """Median of non-negative values: exact up to EXACT_MEDIAN_LIMIT values, else from bins.
+    """Median of absolute values: exact up to EXACT_MEDIAN_LIMIT values, else from bins.
 
     A bin is a float64 exponent and the top 7 bits of the significand (1/128 of an octave, read
-    straight from the bits), so a histogram median is within 0.4 % (relative) of the exact lower
-    median; zero is its own bin and exact. Values outside 2^LO..2^HI are clamped to the end bins.
+    straight from the bits, the sign bit dropped), so a histogram median is within 0.4 %
+    (relative) of the exact lower median. Zero and values below 2^LO share the zero bin (a median
+    there reads 0.0); values above 2^HI go to the last bin.
     """
 
     SUB_BITS = 7
@@ -123,12 +124,12 @@ class Histogram:
             return
         self.n += t.numel()
         if self.exact is not None:
-            self.exact.append(t.numpy().copy())
+            self.exact.append(np.abs(t.numpy()))
             if self.n > EXACT_MEDIAN_LIMIT:
                 self.exact = None
         lo = (1023 + self.LO) << self.SUB_BITS
-        k = (t.view(torch.int64) >> (52 - self.SUB_BITS)) - (lo - 1)
-        k = k.clamp_(1, self.counts.size - 1).masked_fill_(t == 0, 0)
+        k = (t.view(torch.int64) >> (52 - self.SUB_BITS)) & ((1 << (11 + self.SUB_BITS)) - 1)
+        k = k.sub_(lo - 1).clamp_(0, self.counts.size - 1)
         self.counts += np.bincount(k.numpy(), minlength=self.counts.size)
 
     @property
