@@ -70,6 +70,8 @@ class Shared:
     scale_over: torch.Tensor | None
     exact_sum: bool
     """Sum p̂ through exact pieces (float64 cells: a float64 sum is as noisy as the quantity)."""
+    kl_zero: torch.Tensor
+    """KL correction where p̂ = 0: p (log p - log_zero) minus the series' p (1 + 77/60)."""
 
 
 def block_shared(b: Block) -> Shared:
@@ -127,6 +129,7 @@ def block_shared(b: Block) -> Shared:
         unique=unique,
         scale_over=(so & valid[:, None]) if so_any else None,
         exact_sum=f.t > 24,
+        kl_zero=torch.where(p > 0, p * (logp - (f.log_zero + 1.0 + 77.0 / 60.0)), 0.0),
     )
     b.cache["shared"] = sh
     return sh
@@ -214,11 +217,10 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, 
             )
 
     # zeros: underflow (exact p nonzero in the format), exact zeros, non-finite log p.
-    # Screens first: p̂ >= 0, so a zero exists iff min p̂ == 0; log p̂ is all finite iff its
-    # min and max are (NaN propagates into them).
+    # Screens first (cheap reductions, no masks): p̂ >= 0, so a zero exists iff min p̂ == 0;
+    # log p̂ is all finite iff its min and max are (NaN propagates into them).
     z_any = (not all_fin) or bool(P.amin() == 0)
-    lo_l, hi_l = torch.aminmax(logq_m)
-    lf_all = bool(torch.isfinite(lo_l) & torch.isfinite(hi_l))
+    lf_all = bool(torch.isfinite(logq_m.amin()) & torch.isfinite(logq_m.amax()))
     zero = P == 0 if z_any else None
     lfin = None
     if not lf_all:
@@ -230,7 +232,7 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, 
         nz = sh.nonzero
         lost = zero & (nz if nz is not None else vcol)
         under = _row_count(lost)
-        lost_mass = torch.where(lost, sh.p, 0.0).sum(-1)
+        lost_mass = (sh.p * lost).sum(-1)
         if nz is not None:
             ez = (P == 0) & (live if live is not None else vcol) & ~nz
             exact_zero = _row_count(ez)
@@ -239,38 +241,46 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, 
     if lfin is not None:
         log_nf = _row_count(~lfin & (live if live is not None else vcol))
 
-    # accuracy on rows whose output is entirely finite: signed error in ulps, its row extremes
-    D = P64 - sh.p
+    # accuracy on rows whose output is entirely finite: error in ulps and its row maxima
     if sh.frac is None:
-        signed = D * sh.inv_ulp
+        D = P64 - sh.p
+        err = torch.mul(D, sh.inv_ulp).abs_()
     else:
-        signed = D / sh.ulp - sh.frac
-        D = signed * sh.ulp
+        err = (P64 - sh.p).div_(sh.ulp).sub_(sh.frac)
+        D = err * sh.ulp
+        err.abs_()
     clean = all_fin and live is None
     if not clean:
         sel = fin_rows[:, None].expand_as(D) if live is None else live & fin_rows[:, None]
-        signed = signed.masked_fill(~sel, 0.0)
-        D = D.masked_fill(~sel, 0.0)
-        ulp_values = signed[sel]
+        err.masked_fill_(~sel, 0.0)
+        D.masked_fill_(~sel, 0.0)
+        ulp_values = err[sel]
     else:
-        ulp_values = signed.reshape(-1)
-    e_lo, e_hi = torch.aminmax(signed, dim=-1)
-    max_ulp = torch.maximum(-e_lo, e_hi)
+        ulp_values = err.reshape(-1)
+    max_ulp = err.amax(-1)
     if not clean:
         max_ulp = max_ulp.masked_fill(~fin_rows, -np.inf)
-    d_lo, d_hi = torch.aminmax(D, dim=-1)
+    d_hi, d_lo = D.amax(-1), D.amin(-1)
     normwise = (torch.maximum(-d_lo, d_hi) / sh.pmax) / f.u
     sum_error = (total - 1).abs()
 
-    flips = fin_rows & sh.unique & (P.argmax(-1) != sh.ref_arg)
+    # argmax flips without an argmax pass (slow in torch): the row max, the value at the exact
+    # argmax, and -- only where the max is tied -- the first index holding it
+    pm = P.amax(-1, keepdim=True)
+    at_ref = P.gather(-1, sh.ref_arg[:, None])
+    flip = (at_ref < pm)[:, 0]
+    ties = ((P == pm).sum(-1) > 1) & ~flip
+    if bool(ties.any()):
+        rows = ties.nonzero()[:, 0]
+        flip[rows] = P[rows].argmax(-1) != sh.ref_arg[rows]
+    flips = fin_rows & sh.unique & flip
 
     # KL(ref || p̂) = sum p (log p - log q). With r = (q - p)/p = D/p each term is
     # -p log1p(r) = D r (1/2 - r/3 + r^2/4 - r^3/5 ...) - D: summed this way log p - log q
-    # never cancels. As many series terms as max|r| needs for 2^-20 relative accuracy; where
-    # |r| > 2^-6 or p̂ = 0 the exact logarithm is used instead.
+    # never cancels. Each row takes as many series terms as its max|r| needs for 2^-20
+    # relative accuracy; where |r| > 2^-6 or p̂ = 0 the exact logarithm is used instead.
     r = D * sh.inv_p
-    r_lo, r_hi = torch.aminmax(r, dim=-1)
-    rmax = torch.maximum(-r_lo, r_hi)  # per row, so a row's value never depends on its chunk
+    rmax = torch.maximum(-r.amin(-1), r.amax(-1))
     qk = D * r
     kl = 0.5 * qk.sum(-1) - D.sum(-1)
     coef = (-1.0 / 3.0, 0.25, -0.2)
@@ -278,24 +288,27 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, 
         need = rmax > lim
         if not bool(need.any()):
             break
-        qk = qk * r
+        qk.mul_(r)
         kl = kl + torch.where(need, coef[k] * qk.sum(-1), 0.0)
-    irregular = zero
-    if bool((rmax > KL_SERIES_LIMIT).any()):
-        big = r.abs() > KL_SERIES_LIMIT
-        irregular = big if irregular is None else irregular | big
-    if irregular is not None:
+    if zero is not None:
+        # p̂ = 0 (r = -1, every series term in use): swap the series' p(1 + 77/60) for the exact
+        # p (log p - log(s/2)), precomputed per block as kl_zero
+        kl = kl + (sh.kl_zero * zero).sum(-1)
+    if bool(rmax.amax() > KL_SERIES_LIMIT):
+        irregular = r.abs() > KL_SERIES_LIMIT
+        if zero is not None:
+            irregular &= ~zero
         if not all_fin:
-            irregular = irregular & fin_rows[:, None]
+            irregular &= fin_rows[:, None]
         if live is not None:
-            irregular = irregular & live
-    if irregular is not None and bool(irregular.any()):
-        idx = irregular.nonzero(as_tuple=True)
-        pi, li, Pi, ri, Di = sh.p[idx], sh.logp[idx], P64[idx], r[idx], D[idx]
-        logq = torch.where(Pi > 0, torch.log(Pi), f.log_zero).clamp(min=f.log_zero)
-        exact = torch.where(pi > 0, pi * (li - logq), 0.0)
-        series = Di * ri * (0.5 + ri * (-1.0 / 3.0 + ri * (0.25 - 0.2 * ri))) - Di
-        kl = kl.index_add(0, idx[0], exact - series)
+            irregular &= live
+        if bool(irregular.any()):
+            idx = irregular.nonzero(as_tuple=True)
+            pi, li, Pi, ri, Di = sh.p[idx], sh.logp[idx], P64[idx], r[idx], D[idx]
+            logq = torch.log(Pi).clamp(min=f.log_zero)
+            exact = torch.where(pi > 0, pi * (li - logq), 0.0)
+            series = Di * ri * (0.5 + ri * (-1.0 / 3.0 + ri * (0.25 - 0.2 * ri))) - Di
+            kl = kl.index_add(0, idx[0], exact - series)
 
     return CellChunk(
         rows_checked=int(valid.sum()),

@@ -11,7 +11,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -148,3 +148,54 @@ def tensor(a: np.ndarray) -> torch.Tensor:
     import torch
 
     return torch.from_numpy(a)
+
+
+class FormatLanes:
+    """Runs each format's per-chunk work on its own thread ("lane"), all lanes in parallel.
+
+    A lane handles its chunks strictly in order, so every accumulator sees rows in increasing
+    order, exactly as in a serial loop; lanes never share an accumulator. torch runs single-
+    threaded inside (an intra-op thread pool needs every core at once for every op, which is
+    slow on a busy machine, and splits long rows' sums by thread count); the lanes and the
+    read-ahead thread keep the cores busy instead. At most ``depth`` chunks are in flight.
+    """
+
+    def __init__(
+        self, names: list[str], on_done: Callable[[int], None] | None = None, depth: int = 2
+    ) -> None:
+        self._names = names
+        self._on_done = on_done
+        self._depth = depth
+        self._lanes: dict[str, Any] = {}
+        self._pending: list[tuple[int, list[Any]]] = []
+
+    def run(self, chunks: Iterable[T]) -> Iterator[T]:
+        """Yield ``chunks`` with the lanes up; wait for all queued work when they run out."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        self._lanes = {n: ThreadPoolExecutor(1, thread_name_prefix="smcheck") for n in self._names}
+        try:
+            yield from chunks
+            self._collect(0)
+        finally:
+            for lane in self._lanes.values():
+                lane.shutdown(wait=True, cancel_futures=True)
+            torch.set_num_threads(threads)
+
+    def submit(self, rows_done: int, work: dict[str, Callable[[], None]]) -> None:
+        """Queue one chunk's work, one callable per format (its lane runs it after the last)."""
+        futures = [self._lanes[name].submit(fn) for name, fn in work.items()]
+        self._pending.append((rows_done, futures))
+        self._collect(self._depth)
+
+    def _collect(self, keep: int) -> None:
+        while len(self._pending) > keep:
+            rows_done, futures = self._pending.pop(0)
+            for fut in futures:
+                fut.result()  # re-raises a lane's exception here
+            if self._on_done is not None:
+                self._on_done(rows_done)

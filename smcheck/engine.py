@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from smcheck import __version__
 from smcheck.chunkflow import (
+    FormatLanes,
     ProgressCallback,
     ProgressEvent,
     cell_reference,
@@ -68,14 +70,21 @@ def analyze_array(
 
     chunk = cfg.chunk_rows or view.chunk_rows(cfg.memory_budget)
     src_dtype = np.dtype(view.dtype)
-    for start, x in read_ahead(float64_chunks(view, chunk)):
+
+    def done(rows: int) -> None:
+        if progress is not None:
+            progress(ProgressEvent(src.name, rows, view.n_rows, view.row_length))
+
+    lanes = FormatLanes([f.name for f in fmts], done)  # the formats run in parallel
+    for start, x in lanes.run(read_ahead(float64_chunks(view, chunk))):
         if cfg.softmin:
             x = -x  # Softmin(x) = softmax(-x); negation is exact
         upstream, masked = row_block_mask(x)
         base_valid = ~upstream & ~masked
         ref0 = exact_softmax(x)
         inp.add(x, ref0, upstream, masked, start)
-        for f in fmts:
+
+        def per_format(f: FloatFormat, x=x, start=start, ref0=ref0, base_valid=base_valid) -> None:  # type: ignore[no-untyped-def]  # noqa: E501 - binds this chunk's values
             xd = round_chunk(x, f, cfg.ftz, src_dtype)
             # the T=1 reference of the rounded input: computed once, shared with the rounding
             # summary and the cells (for an input that rounding leaves unchanged it is ref0)
@@ -100,8 +109,8 @@ def analyze_array(
                     cells[(m.name, f.name, t)].add(out, blk)
                     if small:
                         _keep(shown, (m.name, f.name, str(t)), out.p, out.logp)
-        if progress is not None:
-            progress(ProgressEvent(src.name, start + len(x), view.n_rows, view.row_length))
+
+        lanes.submit(start + len(x), {f.name: partial(per_format, f) for f in fmts})
 
     return _build(
         src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown if small else None

@@ -8,6 +8,7 @@ method's own log-probabilities; the metrics take them as numpy via ``to_output()
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -118,8 +119,8 @@ def _exp_route(x: torch.Tensor, w: torch.Tensor, s: torch.Tensor | None = None) 
     return TorchResult(p, torch.log(p), over, sum_over, cause)
 
 
-_MEMO: dict[str, tuple[torch.Tensor, int, torch.Tensor]] = {}
-"""The last input's shifted exponentials, shared by methods that compute the same ops on it."""
+_MEMO = threading.local()
+"""Per thread: the last input's shifted exponentials, shared by methods doing the same ops."""
 
 
 def _memo(key: str, x: torch.Tensor, fn):  # type: ignore[no-untyped-def]
@@ -132,11 +133,12 @@ def _memo(key: str, x: torch.Tensor, fn):  # type: ignore[no-untyped-def]
 
     if x.requires_grad and torch.is_grad_enabled():
         return fn(x)
-    hit = _MEMO.get(key)
+    memo = _MEMO.__dict__
+    hit = memo.get(key)
     if hit is not None and hit[0] is x and hit[1] == x._version:
         return hit[2]
     val = fn(x)
-    _MEMO[key] = (x, x._version, val)  # holds x, so its id cannot be reused while cached
+    memo[key] = (x, x._version, val)  # holds x, so its id cannot be reused while cached
     return val
 
 
