@@ -195,9 +195,12 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, 
     P64 = P if P.dtype == torch.float64 else P.to(torch.float64)
     if sh.exact_sum:
         a, b1, b2 = _exact_pieces_sum(P64, 1.5 * 2.0**26, 1.5)
-        total = (a.sum(-1) + b1.sum(-1)) + b2.sum(-1)  # the first two sums are exact
+        sa, sb = a.sum(-1), b1.sum(-1)  # both exact; sa - 1 and then + sb are exact too
+        total = sa + sb + b2.sum(-1)
+        total_m1 = ((sa - 1) + sb) + b2.sum(-1)
     else:
         total = P64.sum(-1)
+        total_m1 = total - 1
     fin = torch.isfinite(total)
     if not bool(fin.all()):
         fin = torch.isfinite(P).all(-1)
@@ -262,7 +265,7 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, 
         max_ulp = max_ulp.masked_fill(~fin_rows, -np.inf)
     d_hi, d_lo = D.amax(-1), D.amin(-1)
     normwise = (torch.maximum(-d_lo, d_hi) / sh.pmax) / f.u
-    sum_error = (total - 1).abs()
+    sum_error = total_m1.abs()
 
     # argmax flips without an argmax pass (slow in torch): the row max, the value at the exact
     # argmax, and -- only where the max is tied -- the first index holding it
