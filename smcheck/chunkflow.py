@@ -157,11 +157,12 @@ class FormatLanes:
     order, exactly as in a serial loop; lanes never share an accumulator. torch runs single-
     threaded inside (an intra-op thread pool needs every core at once for every op, which is
     slow on a busy machine, and splits long rows' sums by thread count); the lanes and the
-    read-ahead thread keep the cores busy instead. At most ``depth`` chunks are in flight.
+    read-ahead thread keep the cores busy instead. At most ``depth`` chunks are in flight, so
+    the cheaper formats' lanes can run ahead while the float64 lane (the costliest) catches up.
     """
 
     def __init__(
-        self, names: list[str], on_done: Callable[[int], None] | None = None, depth: int = 2
+        self, names: list[str], on_done: Callable[[int], None] | None = None, depth: int = 6
     ) -> None:
         self._names = names
         self._on_done = on_done

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 EXACT_MEDIAN_LIMIT = 1 << 20
-"""Up to this many values a median is exact; beyond, it comes from a log-histogram (see Histogram)."""
+"""Up to this many values a median is exact; beyond, it comes from bins (see Histogram)."""
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Streaming: read-ahead, chunk bounds, exact rounding shortcuts, page release, progress, medians."""
+"""Streaming: read-ahead, chunk bounds, cheap exact rounding, page release, progress, medians."""
 
 from __future__ import annotations
 
