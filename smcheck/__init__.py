@@ -26,7 +26,9 @@ _LAZY = {
     "load_logits": "smcheck.loaders",
     "generate_logits": "smcheck.generators",
     "to_json": "smcheck.report.json",
-    "ProgressEvent": "smcheck.chunkflow",
+    "run_check": "smcheck.check",
+    "Policy": "smcheck.policy",
+    "load_policy": "smcheck.policy",
 }
 
 __all__ = [*_LAZY, "__version__"]

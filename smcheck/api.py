@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from smcheck import __version__
-from smcheck.chunkflow import ProgressCallback
 from smcheck.config import AnalysisConfig, Thresholds
 from smcheck.dtypes import DTYPES
 from smcheck.engine import analyze_array
 from smcheck.loaders import LoadedArray, array_source, load_logits
-from smcheck.methods import DEFAULT_METHODS
+from smcheck.methods import DEFAULT_METHODS, STRICT_DEFAULT_METHODS
+from smcheck.progress import ProgressFn
 from smcheck.report.model import Report
 
 
@@ -34,12 +34,14 @@ def analyze(
     temperatures: Iterable[float] | None = None,
     model: str = "framework",
     targets: Any = None,
+    gradients: bool = True,
     softmin: bool = False,
     ftz: bool = False,
     memory_budget: int | None = None,
     chunk_rows: int | None = None,
     thresholds: Thresholds | None = None,
-    progress: ProgressCallback | None = None,
+    progress: ProgressFn | None = None,
+    critical: bool | None = None,
 ) -> Report:
     """Analyse the softmax of ``source`` in several formats with several methods.
 
@@ -49,18 +51,23 @@ def analyze(
             array or a torch tensor.
         dim: the softmax axis; every other axis is flattened into rows.
         dtypes: formats to analyse (default float16, bfloat16, float32, float64).
-        methods: method ids (default naive, shifted, logdomain, torch).
+        methods: method ids (default naive, shifted, logdomain, torch; under the strict model
+            naive, shifted, logdomain); also lse-direct and online.
         temperatures: divide the logits by each T in the format before the softmax.
         model: arithmetic model, ``framework`` (PyTorch ops) or ``strict``.
-        targets: class targets for the gradient diagnostics (``argmax``, ``argmin``, a path or
-            an array of class indices).
+        targets: class targets for the gradient diagnostics: ``argmax`` (default), ``argmin``,
+            a path to class indices (one per row) or an array of them.
+        gradients: back-propagate the cross-entropy loss through each method in each format
+            (framework model; ``cell.gradient`` is None when off).
         softmin: analyse softmax(-x).
         ftz: flush subnormal results to zero (strict model).
         memory_budget: bytes of temporaries per chunk of rows.
         chunk_rows: rows per chunk (overrides memory_budget).
         thresholds: where findings become WARN.
-        progress: called with a :class:`~smcheck.chunkflow.ProgressEvent` after each chunk of
-            rows (rows done, rows in all), e.g. to draw a progress bar; the library never prints.
+        progress: ``progress(task, done, total)`` called as work advances (rows analysed,
+            critical-temperature steps), e.g. to draw a bar; the library never prints.
+        critical: search each method × dtype's critical temperatures (lowest safe T, one-hot
+            collapse); None does so only when several temperatures are given.
 
     Returns:
         A :class:`~smcheck.report.model.Report`; ``report.to_dict()`` is the JSON contract.
@@ -71,11 +78,14 @@ def analyze(
         methods=methods,
         temperatures=temperatures,
         model=model,
+        targets=targets,
+        gradients=gradients,
         softmin=softmin,
         ftz=ftz,
         memory_budget=memory_budget,
         chunk_rows=chunk_rows,
         thresholds=thresholds,
+        critical=critical,
     )
     return Report(
         sources=[analyze_array(resolve_source(source), cfg, progress)], smcheck_version=__version__
@@ -85,8 +95,13 @@ def analyze(
 def make_config(**options: Any) -> AnalysisConfig:
     """An :class:`AnalysisConfig` from keyword options, where None means the default."""
     defaults = {"dtypes": DTYPES, "methods": DEFAULT_METHODS, "temperatures": (1.0,)}
+    if options.get("model") == "strict":
+        defaults["methods"] = STRICT_DEFAULT_METHODS  # torch's fused kernel has no strict form
     # None or an empty selection (a CLI option not given) means the default
-    kwargs = {k: (defaults.get(k) if v is None or v == () else v) for k, v in options.items()}
+    kwargs = {
+        k: (defaults.get(k) if v is None or (isinstance(v, tuple) and v == ()) else v)
+        for k, v in options.items()
+    }
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     for k in ("dtypes", "methods", "temperatures"):
         if k in kwargs:

@@ -73,7 +73,7 @@ class Shared:
     exact_sum: bool
     """Sum p̂ through exact pieces (float64 cells: a float64 sum is as noisy as the quantity)."""
     kl_zero: torch.Tensor
-    """KL correction where p̂ = 0: p (log p - log_zero) minus the series' p (1 + 77/60)."""
+    """KL correction where p̂ = 0: p (log p - log_zero) - p minus the series' p 77/60."""
 
 
 def block_shared(b: Block) -> Shared:
@@ -236,6 +236,9 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, 
     if z_any and bool(zero.any()):
         nz = sh.nonzero
         lost = zero & (nz if nz is not None else vcol)
+        if per_row is not None:
+            # zeros in a row whose exp or sum overflowed are lost to the overflow, counted there
+            lost &= (per_row == 0)[:, None]
         under = _row_count(lost)
         lost_mass = (sh.p * lost).sum(-1)
         if nz is not None:
@@ -281,7 +284,7 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, 
     flips = fin_rows & sh.unique & flip
 
     if f.t <= DIRECT_KL_MAX_T:
-        kl = _kl_direct(sh, P64, live, f)
+        kl = _kl_direct(sh, P64, live, f) + total_m1
     else:
         kl = _kl_series(sh, P64, D, zero, fin_rows, all_fin, live, f)
 
@@ -306,7 +309,8 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, 
 
 
 def _kl_direct(sh: Shared, P64: torch.Tensor, live: torch.Tensor | None, f: FloatFormat):  # type: ignore[no-untyped-def]
-    """KL(ref || p̂) = sum p (log p - log q), q = max(p̂, s/2): direct, for 16-bit formats.
+    """sum p (log p - log q), q = max(p̂, s/2): directly, for 16-bit formats (the caller adds
+    sum p̂ - 1 for the generalised KL).
 
     Their KL (~u^2 ~ 1e-5) is far above the float64 logarithms' cancellation (~1e-15), and
     log(0) = -inf clamps to log(s/2) by itself.
@@ -322,17 +326,19 @@ def _kl_direct(sh: Shared, P64: torch.Tensor, live: torch.Tensor | None, f: Floa
 
 
 def _kl_series(sh, P64, D, zero, fin_rows, all_fin, live, f):  # type: ignore[no-untyped-def]
-    """KL(ref || p̂) per row for float32 and float64 cells, where log p - log p̂ would cancel."""
+    """Generalised KL(ref || p̂) per row for float32 and float64 cells (see CellAccumulator).
+
+    Its terms p log(p/p̂) - p + p̂ = p (r - log1p(r)), r = (p̂ - p)/p = D/p, are summed as the
+    series D r (1/2 - r/3 + r^2/4 - r^3/5): no log p - log p̂ that would cancel, no 1 - sum p̂.
+    """
     import torch
 
-    # KL(ref || p̂) = sum p (log p - log q). With r = (q - p)/p = D/p each term is
-    # -p log1p(r) = D r (1/2 - r/3 + r^2/4 - r^3/5 ...) - D: summed this way log p - log q
-    # never cancels. Each row takes as many series terms as its max|r| needs for 2^-20
-    # relative accuracy; where |r| > 2^-6 or p̂ = 0 the exact logarithm is used instead.
+    # Each row takes as many series terms as its max|r| needs for 2^-20 relative accuracy;
+    # where |r| > 2^-6 or p̂ = 0 the exact logarithm is used instead.
     r = D * sh.inv_p
     rmax = torch.maximum(-r.amin(-1), r.amax(-1))
     qk = D * r
-    kl = 0.5 * qk.sum(-1) - D.sum(-1)
+    kl = 0.5 * qk.sum(-1)
     coef = (-1.0 / 3.0, 0.25, -0.2)
     for k, lim in enumerate((2.0**-20, 2.0**-10, 2.0**-7)):
         need = rmax > lim
@@ -341,8 +347,8 @@ def _kl_series(sh, P64, D, zero, fin_rows, all_fin, live, f):  # type: ignore[no
         qk.mul_(r)
         kl = kl + torch.where(need, coef[k] * qk.sum(-1), 0.0)
     if zero is not None:
-        # p̂ = 0 (r = -1, every series term in use): swap the series' p(1 + 77/60) for the exact
-        # p (log p - log(s/2)), precomputed per block as kl_zero
+        # p̂ = 0 (r = -1, every series term in use): swap the series' p 77/60 for the exact
+        # p (log p - log(s/2)) - p, precomputed per block as kl_zero
         kl = kl + (sh.kl_zero * zero).sum(-1)
     if bool(rmax.amax() > KL_SERIES_LIMIT):
         irregular = r.abs() > KL_SERIES_LIMIT
@@ -357,6 +363,6 @@ def _kl_series(sh, P64, D, zero, fin_rows, all_fin, live, f):  # type: ignore[no
             pi, li, Pi, ri, Di = sh.p[idx], sh.logp[idx], P64[idx], r[idx], D[idx]
             logq = torch.log(Pi).clamp(min=f.log_zero)
             exact = torch.where(pi > 0, pi * (li - logq), 0.0)
-            series = Di * ri * (0.5 + ri * (-1.0 / 3.0 + ri * (0.25 - 0.2 * ri))) - Di
-            kl = kl.index_add(0, idx[0], exact - series)
+            series = Di * ri * (0.5 + ri * (-1.0 / 3.0 + ri * (0.25 - 0.2 * ri)))
+            kl = kl.index_add(0, idx[0], exact + Di - series)
     return kl

@@ -1,4 +1,4 @@
-"""The engine's per-chunk data flow: read-ahead, rounding to a format, references, progress.
+"""The engine's per-chunk data flow: read-ahead, rounding to a format, references.
 
 Reading the next chunk (page faults of a memory map, the cast to float64) runs in a background
 thread while the current chunk is analysed, so I/O overlaps compute on the second core.
@@ -9,9 +9,8 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -25,19 +24,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """Where an analysis stands: handed to the ``progress`` callback after every chunk."""
-
-    source: str
-    rows_done: int
-    rows_total: int
-    row_length: int
-
-
-ProgressCallback = Callable[[ProgressEvent], None]
-"""What ``analyze(..., progress=...)`` calls; the library never prints."""
 
 _END = object()
 
@@ -79,17 +65,22 @@ def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
             th.join(0.01)
 
 
-def chunk_bounds(n_rows: int, rows: int) -> list[tuple[int, int]]:
-    """[start, stop) of each chunk: ``rows`` rows each, but never fewer than torch's thread count.
+TORCH_GRAIN = 32768
+"""Elements below which torch reduces serially (at::internal::GRAIN_SIZE)."""
 
-    torch reduces a row serially when a tensor has at least one row per thread, but splits a
-    long row between threads when there are fewer rows than threads -- which changes the
-    rounding of sums. So a chunk holds at least that many rows (a short tail joins the chunk
-    before it), and every row gets the same bits whatever the chunk size.
+
+def chunk_bounds(n_rows: int, rows: int, row_length: int = TORCH_GRAIN) -> list[tuple[int, int]]:
+    """[start, stop) of each chunk: ``rows`` rows each, but no torch-splittable short chunk.
+
+    torch reduces each row serially when a tensor has at least one row per thread or fewer than
+    TORCH_GRAIN elements, but splits rows between threads otherwise -- which changes the rounding
+    of sums. So where rows are that long, a chunk holds at least one row per thread (a short
+    tail joins the chunk before it), and every row gets the same bits whatever the chunk size.
     """
     import torch
 
-    least = min(n_rows, torch.get_num_threads())
+    threads = torch.get_num_threads()
+    least = min(n_rows, threads) if (threads - 1) * row_length >= TORCH_GRAIN else 1
     rows = max(rows, least, 1)
     bounds = [(s, min(s + rows, n_rows)) for s in range(0, n_rows, rows)]
     if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < least:
@@ -99,8 +90,9 @@ def chunk_bounds(n_rows: int, rows: int) -> list[tuple[int, int]]:
 
 def float64_chunks(view: RowView, rows: int) -> Iterator[tuple[int, np.ndarray]]:
     """Row chunks as fresh float64 arrays; the source pages of each are released once copied."""
-    for start, stop in chunk_bounds(view.n_rows, rows):
-        x = np.array(view.block(start, stop), dtype=np.float64, copy=True)
+    for start, stop in chunk_bounds(view.n_rows, rows, view.row_length):
+        with np.errstate(invalid="ignore"):  # a signalling NaN from a file becomes a quiet one
+            x = np.array(view.block(start, stop), dtype=np.float64, copy=True)
         view.release(start, stop)
         yield start, x
 
@@ -148,55 +140,3 @@ def tensor(a: np.ndarray) -> torch.Tensor:
     import torch
 
     return torch.from_numpy(a)
-
-
-class FormatLanes:
-    """Runs each format's per-chunk work on its own thread ("lane"), all lanes in parallel.
-
-    A lane handles its chunks strictly in order, so every accumulator sees rows in increasing
-    order, exactly as in a serial loop; lanes never share an accumulator. torch runs single-
-    threaded inside (an intra-op thread pool needs every core at once for every op, which is
-    slow on a busy machine, and splits long rows' sums by thread count); the lanes and the
-    read-ahead thread keep the cores busy instead. At most ``depth`` chunks are in flight, so
-    the cheaper formats' lanes can run ahead while the float64 lane (the costliest) catches up.
-    """
-
-    def __init__(
-        self, names: list[str], on_done: Callable[[int], None] | None = None, depth: int = 6
-    ) -> None:
-        self._names = names
-        self._on_done = on_done
-        self._depth = depth
-        self._lanes: dict[str, Any] = {}
-        self._pending: list[tuple[int, list[Any]]] = []
-
-    def run(self, chunks: Iterable[T]) -> Iterator[T]:
-        """Yield ``chunks`` with the lanes up; wait for all queued work when they run out."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        self._lanes = {n: ThreadPoolExecutor(1, thread_name_prefix="smcheck") for n in self._names}
-        try:
-            yield from chunks
-            self._collect(0)
-        finally:
-            for lane in self._lanes.values():
-                lane.shutdown(wait=True, cancel_futures=True)
-            torch.set_num_threads(threads)
-
-    def submit(self, rows_done: int, work: dict[str, Callable[[], None]]) -> None:
-        """Queue one chunk's work, one callable per format (its lane runs it after the last)."""
-        futures = [self._lanes[name].submit(fn) for name, fn in work.items()]
-        self._pending.append((rows_done, futures))
-        self._collect(self._depth)
-
-    def _collect(self, keep: int) -> None:
-        while len(self._pending) > keep:
-            rows_done, futures = self._pending.pop(0)
-            for fut in futures:
-                fut.result()  # re-raises a lane's exception here
-            if self._on_done is not None:
-                self._on_done(rows_done)

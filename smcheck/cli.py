@@ -36,6 +36,7 @@ def split_commas(
 class OutputFormat(str, Enum):
     TABLE = "table"
     JSON = "json"
+    MARKDOWN = "markdown"
 
 
 class FailOn(str, Enum):
@@ -68,7 +69,8 @@ def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
             multiple=True,
             callback=split_commas,
             metavar="LIST",
-            help="Methods: naive,shifted,logdomain,torch (default all four).",
+            help="Methods: naive,shifted,logdomain,torch,lse-direct,online "
+            "(default the first four; under --model strict the first three).",
         ),
         click.option(
             "--temperature",
@@ -83,6 +85,27 @@ def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
             default="framework",
             show_default=True,
             help="Arithmetic model (see README).",
+        ),
+        click.option(
+            "--targets",
+            default="argmax",
+            show_default=True,
+            metavar="argmax|argmin|FILE",
+            help="Target classes of the cross-entropy gradient check: argmax (confident), "
+            "argmin (confidently wrong), or a file of class indices, one per row "
+            "(FILE:KEY in containers).",
+        ),
+        click.option(
+            "--gradients/--no-gradients",
+            default=True,
+            show_default=True,
+            help="Back-propagate the cross-entropy loss through each method (framework model).",
+        ),
+        click.option(
+            "--critical/--no-critical",
+            default=None,
+            help="Search each method × dtype's critical temperatures (lowest safe T, one-hot "
+            "collapse); default: on when several temperatures are given.",
         ),
         click.option("--softmin", is_flag=True, help="Analyse softmin(x) = softmax(-x)."),
         click.option("--ftz", is_flag=True, help="Flush subnormal results to zero (strict model)."),
@@ -167,6 +190,7 @@ def analyze(
     from smcheck.config import parse_temperatures
     from smcheck.engine import analyze_array
     from smcheck.loaders import load_logits, parse_values
+    from smcheck.progress import progress_bars
     from smcheck.report.model import Report
 
     with user_errors():
@@ -178,10 +202,8 @@ def analyze(
         loaded = [parse_values(values)] if values is not None else []
         stdin = sys.stdin.buffer
         loaded += [load_logits(s, stdin=stdin) for s in sources]
-        from smcheck.progressbar import RowsProgress
-
-        with RowsProgress(enabled=not no_progress and sys.stderr.isatty()) as bar:
-            report = Report([analyze_array(src, cfg, bar) for src in loaded], __version__)
+        with progress_bars(sys.stderr.isatty() and not no_progress) as progress:
+            report = Report([analyze_array(src, cfg, progress) for src in loaded], __version__)
         emit(report, fmt, output)
     summarise(report)
     level = {"never": None, "warn": 1, "fail": 2}[fail_on]
@@ -197,6 +219,10 @@ def emit(report: Any, fmt: str, output: str | None) -> None:
         from smcheck.report.json import to_json
 
         text = to_json(report) + "\n"
+    elif fmt == OutputFormat.MARKDOWN:
+        from smcheck.report.markdown import report_markdown
+
+        text = report_markdown(report)
     else:
         from rich.console import Console
 
@@ -227,9 +253,12 @@ def summarise(report: Any) -> None:
     """The one-line human summary, on stderr."""
     c = report.counts()
     n = sum(c.values())
+    found = [f.severity for s in report.sources for f in s.input.findings]
+    inputs = ", ".join(f"{found.count(k)} {k}" for k in ("FAIL", "WARN") if k in found)
     click.echo(
         f"smcheck: {plural(len(report.sources), 'source')}, {plural(n, 'cell')}: "
-        f"{c['FAIL']} FAIL, {c['WARN']} WARN, {c['OK']} OK",
+        f"{c['FAIL']} FAIL, {c['WARN']} WARN, {c['OK']} OK"
+        + (f"; input: {inputs}" if inputs else ""),
         err=True,
     )
 
@@ -313,3 +342,133 @@ def generate(
         np.save(buf, arr, allow_pickle=False)
         write_atomic(output, buf.getvalue())
     click.echo(f"wrote {output}: {arr.dtype} {list(arr.shape)}", err=True)
+
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, metavar="[SOURCE]...")
+@click.option("--config", type=click.Path(dir_okay=False), help="Policy file (else the nearest).")
+@click.option("--isolated", is_flag=True, help="Ignore config files: defaults and options only.")
+@analysis_options
+@click.option(
+    "--fail-on",
+    multiple=True,
+    callback=split_commas,
+    metavar="LIST",
+    help="Conditions that fail: fail, warn, nan, overflow, error-ulp>8, ... or never.",
+)
+@click.option(
+    "--warn-on",
+    multiple=True,
+    callback=split_commas,
+    metavar="LIST",
+    help="Conditions reported as warnings.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "junit", "github"]),
+    default="text",
+    show_default=True,
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here.")
+@click.option(
+    "--report", "reports", multiple=True, metavar="FORMAT=FILE", help="Also write FORMAT to FILE."
+)
+@click.option(
+    "--baseline", type=click.Path(dir_okay=False), help="Fail only on violations not in this file."
+)
+@click.option(
+    "--write-baseline", type=click.Path(dir_okay=False), help="Record the current violations."
+)
+@click.pass_context
+def check(
+    ctx: click.Context,
+    sources: tuple[str, ...],
+    config: str | None,
+    isolated: bool,
+    fail_on: tuple[str, ...],
+    warn_on: tuple[str, ...],
+    fmt: str,
+    output: str | None,
+    reports: tuple[str, ...],
+    baseline: str | None,
+    write_baseline: str | None,
+    **options: Any,
+) -> None:
+    """Check logits files against a policy, for CI: exit 0 pass, 1 violations, 2 errors.
+
+    The policy is [tool.smcheck] in the nearest pyproject.toml (or smcheck.toml, or --config);
+    options given here override it. SOURCE: files, globs, directories, FILE:KEY or gen:NAME.
+
+    \b
+    Examples:
+      smcheck check outputs/*.npy
+      smcheck check outputs/ --dtype bf16 --fail-on nan,overflow,dead-gradient
+      smcheck check outputs/ --format github --report junit=smcheck.xml
+      smcheck check outputs/ --baseline smcheck-baseline.json
+    """
+    from pathlib import Path
+
+    from click.core import ParameterSource
+
+    from smcheck.ci import (
+        append_step_summary,
+        check_sources,
+        cli_policy,
+        parse_report_options,
+        render,
+    )
+    from smcheck.output import write_atomic
+
+    given = {
+        k: v
+        for k, v in options.items()
+        if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.PROMPT)
+    }
+    with user_errors():
+        policy = cli_policy(Path.cwd(), config, isolated, given, fail_on, warn_on)
+        extra = parse_report_options(reports)
+        if not sources and not policy.sources:
+            raise click.UsageError("give a SOURCE (file, glob, directory) or sources in the policy")
+        result, written = check_sources(sources or policy.sources, policy, baseline, write_baseline)
+        for f, path in [*extra, *([(fmt, output)] if output else [])]:
+            write_atomic(path, render(result, f))
+    if output is None:
+        if fmt == "text":
+            from rich.console import Console
+
+            from smcheck.report.text import build_check_text
+
+            console = Console(width=None if sys.stdout.isatty() else 100)
+            for r in build_check_text(result):
+                console.print(r, soft_wrap=not sys.stdout.isatty())
+        else:
+            click.echo(render(result, fmt), nl=False)
+    problem = append_step_summary(result)
+    if problem:
+        click.echo(f"smcheck: {problem}", err=True)
+    for e in result.errors:
+        click.echo(f"Error: {e.message}", err=True)
+    if written is not None:
+        click.echo(f"smcheck: wrote {plural(written, 'violation')} to {write_baseline}", err=True)
+    elif write_baseline is not None:
+        click.echo(f"smcheck: {write_baseline} not written: not every source was checked", err=True)
+    from smcheck.report.text import summary_line
+
+    if fmt != "text" or output is not None:  # the text report ends with this line
+        click.echo(f"smcheck check: {summary_line(result)}", err=True)
+    sys.exit(result.exit_code)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema (draft 2020-12) of the JSON reports of analyze and check.
+
+    \b
+    Example:
+      smcheck schema > smcheck.schema.json
+    """
+    from importlib.resources import files
+
+    click.echo(files("smcheck").joinpath("schema.json").read_text(encoding="utf-8"), nl=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from smcheck.dtypes import DTYPES, canonical_dtype
 from smcheck.errors import ConfigError
@@ -38,8 +39,17 @@ class AnalysisConfig:
     chunk_rows: int | None = None
     """Rows per chunk; None derives it from the row length and memory_budget."""
     thresholds: Thresholds = field(default_factory=Thresholds)
+    gradients: bool = True
+    """Back-propagate the cross-entropy loss through each method (framework model only)."""
+    targets: Any = field(default="argmax", compare=False)
+    """Target classes: "argmax", "argmin", a path to class indices, or an index array."""
+    critical: bool | None = None
+    """Search the critical temperatures; None: only when several temperatures are analysed."""
 
     def __post_init__(self) -> None:
+        from smcheck.targets import normalise_targets
+
+        object.__setattr__(self, "targets", normalise_targets(self.targets))
         object.__setattr__(self, "dtypes", _unique(canonical_dtype(d) for d in self.dtypes))
         object.__setattr__(self, "methods", _unique(get_method(m).name for m in self.methods))
         if not self.dtypes or not self.methods:
@@ -50,7 +60,11 @@ class AnalysisConfig:
             )
         for m in self.methods:
             if self.model not in get_method(m).models:
-                raise ConfigError(f"method {m!r} has no {self.model!r} implementation yet")
+                why = " (it is the framework's own fused kernel)" if m == "torch" else ""
+                raise ConfigError(
+                    f"method {m!r} has no {self.model!r} form{why}; "
+                    "leave it out of --method or use --model framework"
+                )
         temps = tuple(float(t) for t in self.temperatures) or (1.0,)
         for t in temps:
             if not (math.isfinite(t) and t > 0):
@@ -58,10 +72,17 @@ class AnalysisConfig:
                     f"temperature {t!r} is not a positive finite number; use e.g. 0.7"
                 )
         object.__setattr__(self, "temperatures", _unique(temps))
+        if self.critical not in (None, True, False):
+            raise ConfigError("critical must be True, False or None (automatic)")
         if self.chunk_rows is not None and self.chunk_rows < 1:
             raise ConfigError("chunk_rows must be at least 1")
         if self.memory_budget < 2**20:
             raise ConfigError("the memory budget must be at least 1 MiB")
+
+    @property
+    def wants_critical(self) -> bool:
+        """A sweep of several temperatures asks for the critical ones; one T keeps runs fast."""
+        return len(self.temperatures) > 1 if self.critical is None else self.critical
 
 
 def _unique(items):  # type: ignore[no-untyped-def]

@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from smcheck import __version__
-from smcheck.chunkflow import (
-    FormatLanes,
-    ProgressCallback,
-    ProgressEvent,
-    cell_reference,
-    float64_chunks,
-    read_ahead,
-    round_chunk,
-)
+from smcheck.boundcheck import BoundsAccumulator, StallAccumulator, stall_limit, stall_notes
+from smcheck.bounds import row_features
+from smcheck.chunkflow import cell_reference, float64_chunks, read_ahead, round_chunk
 from smcheck.config import AnalysisConfig
 from smcheck.diagnostics import Block, CellAccumulator, GroupAccumulator
 from smcheck.dtypes import FloatFormat, get_format
+from smcheck.gradients import (
+    GradientAccumulator,
+    exact_gradient,
+    forward_backward,
+    gradient_budget,
+)
+from smcheck.inputfindings import input_findings
 from smcheck.inputs import InputAccumulator, RoundingAccumulator
+from smcheck.masks import MaskAccumulator
 from smcheck.methods import get_method
+from smcheck.progress import ProgressFn
 from smcheck.reference import exact_softmax, reference_precision, working_dtype
 from smcheck.report import model as rm
 from smcheck.rows import RowView, row_block_mask
 from smcheck.stats import CountStat
+from smcheck.targets import resolve_targets
+from smcheck.temperature import SweepAccumulator, critical_temperatures
 from smcheck.verdicts import judge
 
 if TYPE_CHECKING:
@@ -49,11 +54,11 @@ class _Small:
 
 
 def analyze_array(
-    src: LoadedArray, cfg: AnalysisConfig, progress: ProgressCallback | None = None
+    src: LoadedArray, cfg: AnalysisConfig, progress: ProgressFn | None = None
 ) -> rm.SourceReport:
     """Run every configured cell on one loaded source and build its report.
 
-    ``progress`` is called with a :class:`~smcheck.chunkflow.ProgressEvent` after each chunk.
+    ``progress(task, done, total)`` is called after each chunk and each critical-temperature step.
     """
     import torch
 
@@ -63,58 +68,108 @@ def analyze_array(
     temps = cfg.temperatures
     cells = {(m.name, f.name, t): CellAccumulator(f) for f in fmts for t in temps for m in methods}
     groups = {(f.name, t): GroupAccumulator(f) for f in fmts for t in temps}
+    checks = {
+        (m.name, f.name, t): BoundsAccumulator(m.name, cfg.model, f, cfg.ftz)
+        for f in fmts
+        for t in temps
+        for m in methods
+    }
+    stalls = {
+        key: StallAccumulator(get_format(key[1]), stall_limit(get_format(key[1]), cfg.thresholds))
+        for key in cells
+    }
     rounding = {f.name: RoundingAccumulator(f) for f in fmts}
     inp = InputAccumulator()
+    masks = MaskAccumulator()
     small = _is_small(view)
     shown: dict[tuple[str, ...], _Small] = {}
+    # gradients need autograd: the framework model only (the strict model reports them as null)
+    targets = resolve_targets(cfg.targets, view) if cfg.gradients else None
+    grads = {
+        k: GradientAccumulator(c.fmt, keep=small)
+        for k, c in cells.items()
+        if targets is not None and cfg.model == "framework"
+    }
+    sweep = SweepAccumulator(temps)
 
-    chunk = cfg.chunk_rows or view.chunk_rows(cfg.memory_budget)
+    budget = gradient_budget(cfg.memory_budget) if grads else cfg.memory_budget
+    chunk = cfg.chunk_rows or view.chunk_rows(budget)
     src_dtype = np.dtype(view.dtype)
-
-    def done(rows: int) -> None:
-        if progress is not None:
-            progress(ProgressEvent(src.name, rows, view.n_rows, view.row_length))
-
-    lanes = FormatLanes([f.name for f in fmts], done)  # the formats run in parallel
-    for start, x in lanes.run(read_ahead(float64_chunks(view, chunk))):
+    # the next chunk is read and cast in a background thread while this one is analysed
+    for start, x in read_ahead(float64_chunks(view, chunk)):
         if cfg.softmin:
             x = -x  # Softmin(x) = softmax(-x); negation is exact
         upstream, masked = row_block_mask(x)
         base_valid = ~upstream & ~masked
         ref0 = exact_softmax(x)
         inp.add(x, ref0, upstream, masked, start)
-
-        def per_format(f: FloatFormat, x=x, start=start, ref0=ref0, base_valid=base_valid) -> None:  # type: ignore[no-untyped-def]  # noqa: E501 - binds this chunk's values
+        sweep.add(x, base_valid)
+        mchunk = masks.add_source(x, upstream, masked, start)
+        tgt = None
+        if grads and targets is not None:
+            tgt = targets.rows(x, start, skip=mchunk.sentinel_entries)
+        for f in fmts:
             xd = round_chunk(x, f, cfg.ftz, src_dtype)
             # the T=1 reference of the rounded input: computed once, shared with the rounding
             # summary and the cells (for an input that rounding leaves unchanged it is ref0)
             rd = ref0 if xd is x else (None if f.t > 24 else exact_softmax(xd))
             valid = rounding[f.name].add(x, xd, ref0, base_valid, start, rd=rd)
+            masks.add_cast(mchunk, f, xd)
             xw = xd if f.t > 24 else xd.astype(working_dtype(f))  # float64 cells: double-double
             xt = torch.from_numpy(xd).to(f.torch_dtype())  # exact: xd holds values of f
             for t in temps:
                 xs, xsw, scale_over = _scaled(xt, xw, f, t)
                 ref = cell_reference(xd, xsw, f, t, rd)
-                live = valid[:, None] & ~np.isneginf(xsw)
-                blk = Block(start, f, valid, live, ref, scale_over)
+                # rows entirely -inf once cast and divided by T are a finding, not the methods'
+                valid_t = masks.add_format(mchunk, f, t, xs, ref.p, valid)
+                live = valid_t[:, None] & ~np.isneginf(xsw) & ~mchunk.sentinel_entries
+                blk = Block(start, f, valid_t, live, ref, scale_over)
+                eg = exact_gradient(blk, tgt) if tgt is not None else None
                 groups[(f.name, t)].add(xsw, blk)
+                feats = row_features(xsw, ref, live, f)
                 if small:
                     _keep(shown, ("exact", f.name, str(t)), ref.p, ref.logp)
                 for m in methods:
-                    if cfg.model == "framework":
+                    if cfg.model == "framework" and eg is not None:
+                        # one forward feeds both the forward metrics and the backward pass
+                        out = forward_backward(m.framework, xs, eg, grads[(m.name, f.name, t)])
+                    elif cfg.model == "framework":
                         out = m.framework(xs).to_output()
                     else:
                         # the strict model starts from the same rounded x/T the framework sees
                         out = m.strict(xs.to(torch.float64).numpy(), f, cfg.ftz)
                     cells[(m.name, f.name, t)].add(out, blk)
+                    checks[(m.name, f.name, t)].add(out, blk, feats)
+                    stalls[(m.name, f.name, t)].add(out, blk)
+                    masks.add_output(mchunk, m.name, f.name, t, out.p)
                     if small:
                         _keep(shown, (m.name, f.name, str(t)), out.p, out.logp)
+        if progress is not None:
+            progress("analysing rows", start + len(x), view.n_rows)
 
-        lanes.submit(start + len(x), {f.name: partial(per_format, f) for f in fmts})
-
-    return _build(
-        src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown if small else None
+    temperature = rm.TemperatureAnalysis(sweep.result())
+    if cfg.wants_critical:
+        critical, scan = critical_temperatures(view, cfg, fmts, methods, chunk, progress)
+        temperature = rm.TemperatureAnalysis(temperature.sweep, critical, scan)
+    label = targets.label if targets is not None else ""
+    gradient = {k: a.metrics(view, label) for k, a in grads.items()}
+    report = _build(
+        src,
+        cfg,
+        view,
+        fmts,
+        methods,
+        cells,
+        groups,
+        rounding,
+        inp,
+        shown if small else None,
+        checks,
+        stalls,
+        masks,
+        gradient,
     )
+    return dataclasses.replace(report, temperature=temperature)
 
 
 def _scaled(xt, xw, f: FloatFormat, t: float):  # type: ignore[no-untyped-def]
@@ -178,13 +233,28 @@ def _cell_metrics(acc: CellAccumulator, grp: GroupAccumulator, view: RowView) ->
     )
 
 
-def _build(src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown) -> rm.SourceReport:  # type: ignore[no-untyped-def]
+def _build(  # type: ignore[no-untyped-def]
+    src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown, checks, stalls, masks,
+    gradient,
+) -> rm.SourceReport:
     out_cells = []
     for f in fmts:
         for t in cfg.temperatures:
             for m in methods:
                 metrics = _cell_metrics(cells[(m.name, f.name, t)], groups[(f.name, t)], view)
-                verdict, reasons = judge(m.name, f, t, metrics, cfg.thresholds)
+                bounds = checks[(m.name, f.name, t)].result(view.index, cfg.thresholds)
+                acc = stalls[(m.name, f.name, t)].result(view.index)
+                grad = gradient.get((m.name, f.name, t))
+                verdict, reasons = judge(
+                    m.name,
+                    f,
+                    t,
+                    metrics,
+                    cfg.thresholds,
+                    bounds=bounds,
+                    accumulation=acc,
+                    gradient=grad,
+                )
                 key = (m.name, f.name, str(t))
                 out_cells.append(
                     rm.Cell(
@@ -195,8 +265,12 @@ def _build(src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown) -
                         verdict=verdict,
                         reasons=tuple(reasons),
                         metrics=metrics,
+                        gradient=grad,
                         probabilities=shown[key].p if shown else None,
                         log_probabilities=shown[key].logp if shown else None,
+                        bounds=bounds,
+                        accumulation=acc,
+                        fully_masked_output=masks.masked_output(m.name, f.name, t),
                     )
                 )
     exact = None
@@ -227,6 +301,7 @@ def _build(src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown) -
             upstream_rows=inp.upstream_rows,
             max_logsumexp=inp.lse.result,
             max_logsumexp_row=view.index(inp.lse.row),
+            **_mask_fields(masks, inp, view),
         ),
         input_rounding=[
             rm.InputRounding(
@@ -242,9 +317,32 @@ def _build(src, cfg, view, fmts, methods, cells, groups, rounding, inp, shown) -
             for r in [rounding[f.name]]
         ],
         cells=out_cells,
-        notes=list(src.notes),
+        notes=list(src.notes) + stall_notes(view.row_length, fmts),
         exact=exact,
     )
+
+
+def _mask_fields(masks: MaskAccumulator, inp: InputAccumulator, view: RowView) -> dict:  # type: ignore[type-arg]
+    """The InputSummary fields about masks, sentinels and upstream rows, with their findings."""
+    became, sentinels = masks.became_masked(view), masks.sentinel_reports(view)
+    outputs = {k: masks.masked_output(*k) for k in masks.outputs}
+    return {
+        "upstream_first_row": view.index(masks.upstream.worst_row),
+        "fully_masked_first_row": view.index(masks.masked.worst_row),
+        "became_fully_masked": became,
+        "sentinels": sentinels,
+        "findings": input_findings(
+            upstream_rows=inp.upstream_rows,
+            upstream_first=view.index(masks.upstream.worst_row),
+            nan=inp.nan,
+            posinf=inp.posinf,
+            masked_rows=inp.fully_masked_rows,
+            masked_first=view.index(masks.masked.worst_row),
+            outputs=outputs,
+            became=became,
+            sentinels=sentinels,
+        ),
+    }
 
 
 def smcheck_version() -> str:

@@ -70,7 +70,7 @@ class RoundingAccumulator:
         fin = np.isfinite(x)
         over = fin & ~np.isfinite(xd) & base_valid[:, None]
         self.cast_overflow.add(over.sum(-1), start)
-        valid = base_valid & ~(np.isposinf(xd).any(-1) | np.isneginf(xd).all(-1))
+        valid = analysable_rows(xd, base_valid)
         changed = fin & (xd != x)
         self.changed += int(changed.sum())
         if changed.any():
@@ -86,3 +86,8 @@ class RoundingAccumulator:
         else:
             self.kl_sum.add(np.zeros(int(valid.sum())))
         return valid
+
+
+def analysable_rows(xd: Array, base_valid: np.ndarray) -> np.ndarray:
+    """Rows still analysable once cast to a format: no value became +inf, not every one -inf."""
+    return base_valid & ~(np.isposinf(xd).any(-1) | np.isneginf(xd).all(-1))

@@ -261,8 +261,15 @@ def _load_stdin(stream: BinaryIO) -> LoadedArray:
             io.BytesIO(data), name, len(data), "pipe the bytes of numpy.save"
         )
         return _finish(name, array, source, ())
+    by_name = "pipe the bytes of numpy.save, or pass the file by name"
     if data.startswith(npyformat.ZIP_MAGIC):
+        if b"data.pkl" in data[:4096]:  # torch.save's zip: its first member is .../data.pkl
+            raise load_error(name, "it is a PyTorch checkpoint, read only from a .pt file", by_name)
         return _finish(name, *npyformat.read_npz(io.BytesIO(data), name, None), ())
+    if data[:1] == b"\x80":  # pickle protocol 2+ (torch.save's legacy format too)
+        raise load_error(name, "it is a Python pickle, and smcheck never loads pickles", by_name)
+    if data[8:10] == b'{"' and int.from_bytes(data[:8], "little") <= len(data) - 8:
+        raise load_error(name, "it is a safetensors file, read only by name", by_name)
     text = textformats.decode(data, name)
     if text.lstrip()[:1] in ("[", "{"):
         return _finish(name, textformats.parse_json(text, name, None), "float64", ())

@@ -49,7 +49,7 @@ def parse_table(text: str, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
         if rows and len(values) != len(rows[0]):
             raise load_error(
                 name,
-                f"line {lineno} has {len(values)} values but line {first} has {len(rows[0])}",
+                f"line {lineno} has {_values(len(values))} but line {first} has {len(rows[0])}",
                 "give every line the same number of values",
             )
         first = first or lineno
@@ -72,13 +72,17 @@ def parse_values_text(text: str, name: str) -> np.ndarray:
         if rows and len(values) != len(rows[0]):
             raise load_error(
                 name,
-                f"row {i} has {len(values)} values but the first row has {len(rows[0])}",
+                f"row {i} has {_values(len(values))} but the first row has {len(rows[0])}",
                 "give every row the same number of values",
             )
         rows.append(values)
     if not rows:
         raise load_error(name, "no values were given", "write numbers such as -999,1,2,5,6")
     return np.array(rows, dtype=np.float64)
+
+
+def _values(n: int) -> str:
+    return f"{n} value{'' if n == 1 else 's'}"
 
 
 def split_tokens(line: str, name: str, where: str) -> list[str]:

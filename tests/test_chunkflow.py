@@ -11,7 +11,6 @@ from click.testing import CliRunner
 
 from smcheck import analyze
 from smcheck.chunkflow import (
-    ProgressEvent,
     chunk_bounds,
     exact_in,
     float64_chunks,
@@ -20,7 +19,7 @@ from smcheck.chunkflow import (
 )
 from smcheck.cli import cli
 from smcheck.dtypes import get_format
-from smcheck.progressbar import RowsProgress
+from smcheck.progress import progress_bars
 from smcheck.rows import RowView
 from smcheck.stats import EXACT_MEDIAN_LIMIT, Histogram
 
@@ -88,35 +87,45 @@ def test_released_memory_map_still_reads_the_same(tmp_path) -> None:  # type: ig
 
 
 def test_progress_reports_every_row_in_order() -> None:
-    events: list[ProgressEvent] = []
+    events: list[tuple[str, int, int]] = []
     x = np.random.default_rng(0).normal(size=(23, 50))
-    analyze(x, chunk_rows=4, dtypes=["float32"], progress=events.append)
-    done = [e.rows_done for e in events]
+    analyze(x, chunk_rows=4, dtypes=["float32"], progress=lambda *e: events.append(e))
+    done = [d for task, d, _ in events if task == "analysing rows"]
     assert done == sorted(done) and done[-1] == 23
-    assert {e.rows_total for e in events} == {23} and events[0].row_length == 50
+    assert {t for task, _, t in events if task == "analysing rows"} == {23}
 
 
-def test_progress_bar_stays_off_without_a_terminal() -> None:
-    bar = RowsProgress(enabled=False)
-    bar(ProgressEvent("x", 1, 10, 5))
-    assert bar._progress is None
+def test_progress_bar_stays_off_without_a_terminal_or_with_no_progress() -> None:
+    with progress_bars(False) as bar:
+        assert bar is None
     r = CliRunner().invoke(cli, ["analyze", "--values", "1,2,3", "--no-progress"])
     assert r.exit_code == 0, r.output
     assert r.stderr.startswith("smcheck: 1 source")  # the summary line and nothing else
 
 
-def test_progress_bar_draws_rows_per_second_once_slow() -> None:
+def test_progress_bar_draws_rows_per_second_only_once_slow(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import io
 
-    from rich.console import Console
+    import rich.console
 
     buf = io.StringIO()
-    con = Console(file=buf, force_terminal=True, width=100)
-    with RowsProgress(enabled=True, console=con) as bar:
-        bar(ProgressEvent("big.npy", 10, 100, 5))
-        bar._started["big.npy"] -= 1.0  # pretend the first chunk took a second
-        bar(ProgressEvent("big.npy", 20, 100, 5))
-    assert "big.npy" in buf.getvalue() and "rows/s" in buf.getvalue()
+    real = rich.console.Console
+    monkeypatch.setattr(
+        rich.console,
+        "Console",
+        lambda **kw: real(file=buf, force_terminal=True, width=100),
+    )
+    now = [0.0]
+    monkeypatch.setattr("smcheck.progress.time", type("T", (), {"monotonic": lambda: now[0]}))
+    with progress_bars(True) as bar:
+        assert bar is not None
+        bar("analysing rows", 10, 100)  # t = 0: too early to draw
+        now[0] = 0.1
+        bar("analysing rows", 20, 100)  # still quiet
+        assert buf.getvalue() == ""
+        now[0] = 2.0
+        bar("analysing rows", 30, 100)  # slow, so the bar appears
+    assert "analysing rows" in buf.getvalue() and "rows/s" in buf.getvalue()
 
 
 def test_histogram_median_is_within_its_stated_bound() -> None:

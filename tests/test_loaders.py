@@ -311,7 +311,7 @@ def test_parse_values() -> None:
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("1,2;3", "row 2 has 1 values but the first row has 2"),
+        ("1,2;3", "row 2 has 1 value but the first row has 2"),
         ("1,abc", "'abc' in row 1, item 2 is not a number"),
         ("1,,2", "empty value"),
         ("  ;  ", "no values were given"),

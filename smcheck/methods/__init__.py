@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 from smcheck.errors import UnknownMethodError
-from smcheck.methods import framework
+from smcheck.methods import framework, strict
 from smcheck.methods.base import MethodOutput, NanCause, SoftmaxMethod
 
 METHODS: dict[str, SoftmaxMethod] = {
     m.name: m
     for m in (
-        SoftmaxMethod("naive", "w = exp(x); p = w / sum(w)", "log(p)", framework.naive),
-        SoftmaxMethod("shifted", "w = exp(x - max x); p = w / sum(w)", "log(p)", framework.shifted),
+        SoftmaxMethod(
+            "naive", "w = exp(x); p = w / sum(w)", "log(p)", framework.naive, strict.naive
+        ),
+        SoftmaxMethod(
+            "shifted",
+            "w = exp(x - max x); p = w / sum(w)",
+            "log(p)",
+            framework.shifted,
+            strict.shifted,
+        ),
         SoftmaxMethod(
             "logdomain",
             "z = (x - m) - log sum exp(x - m); p = exp(z)",
             "log-softmax",
             framework.logdomain,
+            strict.logdomain,
         ),
         SoftmaxMethod(
             "torch",
@@ -23,10 +32,28 @@ METHODS: dict[str, SoftmaxMethod] = {
             "log-softmax",
             framework.fused,
         ),
+        SoftmaxMethod(
+            "lse-direct",
+            "z = x - logsumexp(x) in one step; p = exp(z)",
+            "log-softmax",
+            framework.lse_direct,
+            strict.lse_direct,
+        ),
+        SoftmaxMethod(
+            "online",
+            "single pass: running max m and normaliser d = d*exp(m_old - m) + exp(x - m)",
+            "log(p)",
+            framework.online,
+            strict.online,
+        ),
     )
 }
 
 DEFAULT_METHODS: tuple[str, ...] = ("naive", "shifted", "logdomain", "torch")
+
+STRICT_DEFAULT_METHODS: tuple[str, ...] = ("naive", "shifted", "logdomain")
+"""The default under ``--model strict``: the default set less ``torch``, the framework's own
+fused kernel, which has no strict form."""
 
 
 def get_method(name: str) -> SoftmaxMethod:
@@ -37,4 +64,12 @@ def get_method(name: str) -> SoftmaxMethod:
     return METHODS[key]
 
 
-__all__ = ["DEFAULT_METHODS", "METHODS", "MethodOutput", "NanCause", "SoftmaxMethod", "get_method"]
+__all__ = [
+    "DEFAULT_METHODS",
+    "METHODS",
+    "STRICT_DEFAULT_METHODS",
+    "MethodOutput",
+    "NanCause",
+    "SoftmaxMethod",
+    "get_method",
+]

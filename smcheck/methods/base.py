@@ -50,6 +50,9 @@ class MethodOutput:
     """Rows whose sum became +inf although every term was finite."""
     nan_cause: npt.NDArray[np.int8] | None = None
     """A :class:`NanCause` code per element (0 where the output is not NaN)."""
+    absorbed: Array | None = None
+    """Per row (strict model): the fraction of the summed mass whose addends left the running
+    sum unchanged -- the accumulation stall; NaN where the sum is not finite."""
 
 
 FrameworkFn = Callable[["torch.Tensor"], "TorchResult"]

@@ -186,3 +186,52 @@ def fused(x: torch.Tensor) -> TorchResult:
 
     p = torch.softmax(x, -1)
     return TorchResult(p, torch.log_softmax(x, -1), nan_cause=shift_nan_cause(x, p))
+
+
+def lse_direct(x: torch.Tensor) -> TorchResult:
+    """``z = x - logsumexp(x)`` in one step; ``p = exp(z)`` (PyTorch issue #11752).
+
+    The logsumexp y is rounded to the format before the subtraction, which costs |y|·u in every
+    log-probability: for large logits the spacing of the format at y swamps them (float32,
+    x = (1e8, 1e8): y rounds to 1e8, so z = (0, 0) and p = (1, 1)).
+    """
+    import torch
+
+    z = x - torch.logsumexp(x, -1, keepdim=True)
+    p = torch.exp(z)
+    return TorchResult(p, z, nan_cause=shift_nan_cause(x, p))
+
+
+ONLINE_BLOCK = 128
+"""Columns per step of the framework ``online`` method (FlashAttention tiles keys by 64-128)."""
+
+
+def online(x: torch.Tensor) -> TorchResult:
+    """Single-pass softmax with a running max and normaliser (Milakov & Gimelshein 2018).
+
+    As FlashAttention runs it: blocks of ONLINE_BLOCK columns in order; per block
+    ``m' = max(m, max x_blk)`` and ``d' = d·exp(m - m') + sum exp(x_blk - m')``; finally
+    ``p = exp(x - m) / d``, everything in the format. Guarded against leading -inf blocks:
+    while the running max is -inf it is replaced by 0 in the subtractions, so no -inf - -inf
+    (NaN) is ever formed and gradients stay finite.
+    """
+    import torch
+
+    n = x.shape[-1]
+    m = torch.full_like(x[..., :1], -torch.inf)
+    d = torch.zeros_like(m)
+    for start in range(0, n, ONLINE_BLOCK):
+        blk = x[..., start : start + ONLINE_BLOCK]
+        new = torch.maximum(m, blk.amax(-1, keepdim=True))
+        ref = torch.where(torch.isneginf(new), torch.zeros_like(new), new)
+        d = d * torch.exp(m - ref) + torch.exp(blk - ref).sum(-1, keepdim=True)
+        m = new
+    ref = torch.where(torch.isneginf(m), torch.zeros_like(m), m)
+    num = torch.exp(x - ref)
+    p = num / d
+    with torch.no_grad():
+        sum_over = torch.isinf(d[..., 0]) & ~torch.isposinf(x).any(-1)
+        cause = division_nan_cause(num, d)
+        shift = shift_nan_cause(x, p) == NanCause.INF_MINUS_INF
+        cause[(cause == NanCause.OTHER) & shift] = NanCause.INF_MINUS_INF
+    return TorchResult(p, torch.log(p), sum_overflow=sum_over, nan_cause=cause)

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from smcheck.report.model import Report
+from smcheck.report.violations import CheckResult
 
 
 def encode_nonfinite(obj: Any) -> Any:
@@ -23,3 +24,8 @@ def encode_nonfinite(obj: Any) -> Any:
 def to_json(report: Report, *, indent: int | None = 2) -> str:
     """The report as strict JSON text (``json.loads`` of it never sees NaN or Infinity)."""
     return json.dumps(encode_nonfinite(report.to_dict()), indent=indent, allow_nan=False)
+
+
+def check_to_json(result: CheckResult, *, indent: int | None = 2) -> str:
+    """``smcheck check`` as strict JSON: the report's contract plus policy, violations, errors."""
+    return json.dumps(encode_nonfinite(result.to_dict()), indent=indent, allow_nan=False)

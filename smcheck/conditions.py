@@ -1,0 +1,358 @@
+"""Policy conditions (``fail-on`` / ``warn-on``): how each is parsed and read from a report cell."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from smcheck.errors import ConfigError
+from smcheck.report.model import Cell, Verdict
+
+RowIndex = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """What a condition measured in one cell: the value compared with the limit, and where."""
+
+    value: float
+    rows: int | None
+    worst_row: RowIndex | None
+    detail: str
+    """A short phrase: ``1 element in 1/1 rows, worst row [0]``."""
+
+
+NOT_MEASURED = "not measured"
+"""A reader's answer when the report does not hold the quantity (e.g. no gradient metrics)."""
+
+Reader = Callable[[Cell], "Hit | str"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A quantity a condition can test: counts default to ``> 0``; thresholds need a limit."""
+
+    name: str
+    what: str
+    """What the quantity is, for messages and ``--help``."""
+    read: Reader
+    hint: str
+    """The remedy, appended to violation messages."""
+    default_limit: float | None = 0.0
+    """``overflow`` means ``overflow>0``; None: the condition must give a limit."""
+
+
+def _get(obj: Any, key: str) -> Any:
+    """A field of a dataclass or a dict (gradient metrics may be either)."""
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+
+def _ix(row: Any) -> RowIndex | None:
+    return None if row is None else tuple(int(i) for i in row)
+
+
+def _where(rows: int | None, total: int, worst: Any) -> str:
+    at = "" if worst is None else f", worst row [{','.join(str(int(i)) for i in worst)}]"
+    return ("" if rows is None else f" in {rows}/{total} rows") + at
+
+
+def _n(n: float, noun: tuple[str, str]) -> str:
+    return f"{n:g} {noun[0] if n == 1 else noun[1]}"
+
+
+def _count(path: str, *noun: str) -> Reader:
+    """A count metric (elements, rows, worst_row) at ``metrics.<path>``."""
+
+    def read(cell: Cell) -> Hit | str:
+        c = getattr(cell.metrics, path)
+        total = cell.metrics.rows_checked
+        detail = _n(c.elements, noun) + _where(c.rows, total, c.worst_row)  # type: ignore[arg-type]
+        return Hit(float(c.elements), c.rows, _ix(c.worst_row), detail)
+
+    return read
+
+
+def _flips(cell: Cell) -> Hit | str:
+    f = cell.metrics.argmax_flips
+    detail = _n(f.rows, ("row", "rows")) + f" of {cell.metrics.rows_checked} with a flipped argmax"
+    return Hit(float(f.rows), f.rows, _ix(f.worst_row), detail + _where(None, 0, f.worst_row))
+
+
+def _gradient_count(field: str, *noun: str) -> Reader:
+    """A gradient count (issue 3's ``gradient.<field>``: {elements, rows, worst_row} or an int)."""
+
+    def read(cell: Cell) -> Hit | str:
+        if cell.gradient is None:
+            return "the report has no gradient metrics"
+        c = _get(cell.gradient, field)
+        if c is None:
+            return f"the report's gradient metrics have no {field!r}"
+        if isinstance(c, (int, float)):  # a plain row count such as vanished_rows
+            n, rows, worst = c, int(c), None
+        else:
+            rows, worst = _get(c, "rows"), _get(c, "worst_row")
+            n = _get(c, "elements") if _get(c, "elements") is not None else rows
+        total = cell.metrics.rows_checked
+        detail = _n(float(n), noun) + _where(rows, total, worst)  # type: ignore[arg-type]
+        return Hit(float(n), rows, _ix(worst), detail)
+
+    return read
+
+
+def _accuracy(label: str, get: Callable[[Cell], tuple[float | None, Any]], unit: str) -> Reader:
+    """A max over rows with finite output; rows whose output is NaN count as unbounded error."""
+
+    def read(cell: Cell) -> Hit | str:
+        value, worst = get(cell)
+        nan = cell.metrics.nan
+        if nan.rows:
+            # the metric skips rows whose output is NaN: their error is unbounded, not absent
+            detail = f"{label} unbounded: NaN output in {_n(nan.rows, ('row', 'rows'))}"
+            return Hit(
+                math.inf, nan.rows, _ix(nan.worst_row), detail + _where(None, 0, nan.worst_row)
+            )
+        if value is None:  # no row was judged (all masked or broken upstream)
+            return Hit(-math.inf, None, None, f"{label}: no rows judged")
+        return Hit(
+            float(value), None, _ix(worst), f"{label} {value:.4g}{unit}" + _where(None, 0, worst)
+        )
+
+    return read
+
+
+def _lost_mass(cell: Cell) -> Hit | str:
+    lm = cell.metrics.lost_mass
+    v = lm.max or 0.0
+    rows = cell.metrics.underflow.rows
+    return Hit(
+        v, rows, _ix(lm.worst_row), f"lost mass up to {v:.4g}" + _where(None, 0, lm.worst_row)
+    )
+
+
+def _gradient_value(field: str, label: str) -> Reader:
+    def read(cell: Cell) -> Hit | str:
+        if cell.gradient is None:
+            return "the report has no gradient metrics"
+        v = _get(cell.gradient, field)
+        if v is None:
+            return f"the report's gradient metrics have no {field!r}"
+        v = float(v) if isinstance(v, (int, float)) else float(_get(v, "max"))
+        return Hit(v, None, None, f"{label} {v:.4g}")
+
+    return read
+
+
+_STABLE = "use max-shifted softmax or torch.softmax, or a wider format"
+_LOG = "use log_softmax / cross_entropy on the logits instead of log(softmax)"
+_WIDER = "compute the softmax in a wider format"
+_LOSS32 = "compute the loss with log_softmax / cross_entropy in float32"
+_err = lambda c: (c.metrics.error.max_ulp, c.metrics.error.worst_row)  # noqa: E731
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric(
+            "nan",
+            "NaN probabilities from finite input",
+            _count("nan", "NaN probability", "NaN probabilities"),
+            _STABLE,
+        ),
+        Metric(
+            "overflow",
+            "exp or sum overflowing to +inf (incl. dividing by T)",
+            _count("overflow", "element overflowing to +inf", "elements overflowing to +inf"),
+            _STABLE,
+        ),
+        Metric(
+            "underflow",
+            "probabilities representable in the format that underflow to 0",
+            _count("underflow", "probability underflowing to 0", "probabilities underflowing to 0"),
+            "work in the log domain or a wider format",
+        ),
+        Metric(
+            "log-nonfinite",
+            "log-probabilities that are -inf or NaN where the exact one is finite",
+            _count("log_nonfinite", "non-finite log-probability", "non-finite log-probabilities"),
+            _LOG,
+        ),
+        Metric("argmax-flip", "rows whose argmax differs from the exact one", _flips, _WIDER),
+        Metric(
+            "loss-inf",
+            "infinite cross-entropy loss from finite input",
+            _gradient_count("loss_inf", "infinite loss", "infinite losses"),
+            _LOG,
+        ),
+        Metric(
+            "nan-gradient",
+            "NaN gradient elements",
+            _gradient_count("nan", "NaN gradient element", "NaN gradient elements"),
+            _LOG,
+        ),
+        Metric(
+            "dead-gradient",
+            "gradient elements exactly 0 where the exact gradient is representable",
+            _gradient_count("dead", "dead gradient element", "dead gradient elements"),
+            _LOSS32,
+        ),
+        Metric(
+            "vanished-gradient",
+            "rows whose whole gradient is 0 while the exact one is not",
+            _gradient_count(
+                "vanished_rows", "row whose gradient vanished", "rows whose gradient vanished"
+            ),
+            _LOSS32,
+        ),
+        Metric(
+            "saturation",
+            "rows whose largest probability rounds to 1 (zero softmax Jacobian)",
+            _gradient_count("saturated_rows", "saturated row", "saturated rows"),
+            "compute the softmax and the loss in float32",
+        ),
+        Metric(
+            "error-ulp",
+            "largest relative error of a probability, in ulps of the format",
+            _accuracy("max error", _err, " ulp"),
+            _STABLE,
+            None,
+        ),
+        Metric(
+            "normwise-error",
+            "worst row's normwise error max|p^-p|/max p, in units of u = 2^-t",
+            _accuracy("normwise error", lambda c: (c.metrics.error.normwise_u, None), "u"),
+            _STABLE,
+            None,
+        ),
+        Metric(
+            "sum-error",
+            "largest |sum(p) - 1| of a row",
+            _accuracy(
+                "max |sum(p)-1|",
+                lambda c: (c.metrics.sum_error.max, c.metrics.sum_error.worst_row),
+                "",
+            ),
+            _WIDER,
+            None,
+        ),
+        Metric(
+            "kl",
+            "largest KL(exact || computed) of a row, in nats",
+            _accuracy("max KL", lambda c: (c.metrics.kl.max, c.metrics.kl.worst_row), " nats"),
+            _WIDER,
+            None,
+        ),
+        Metric(
+            "lost-mass",
+            "largest probability mass a row loses to underflow",
+            _lost_mass,
+            "work in the log domain or a wider format",
+            None,
+        ),
+        Metric(
+            "gradient-error",
+            "worst row's normwise gradient error relative to the exact gradient",
+            _gradient_value("max_rel_error", "gradient error"),
+            _LOSS32,
+            None,
+        ),
+    )
+}
+
+LEVELS: dict[str, Verdict] = {"fail": Verdict.FAIL, "warn": Verdict.WARN}
+"""Verdict levels: ``fail`` is a FAIL cell, ``warn`` a WARN or FAIL cell."""
+
+_ALIASES = {"argmax-flips": "argmax-flip", "dead-gradients": "dead-gradient"}
+_SYNTAX = re.compile(r"^\s*([a-z][a-z0-9_-]*)\s*(?:(>=|>)\s*(\S+))?\s*$")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One ``fail-on`` / ``warn-on`` entry: a verdict level or ``metric OP limit``."""
+
+    name: str
+    """Canonical spelling, e.g. ``overflow``, ``error-ulp>8``, ``fail``; part of fingerprints."""
+    metric: str
+    op: str = ">"
+    limit: float | None = None
+
+    @property
+    def level(self) -> Verdict | None:
+        return LEVELS.get(self.metric)
+
+    def check(self, cell: Cell) -> Hit | str | None:
+        """The hit if ``cell`` violates the condition, None if not, a reason if not measurable."""
+        if self.level is not None:
+            if cell.verdict.rank < self.level.rank:
+                return None
+            return Hit(float(cell.verdict.rank), None, None, "; ".join(cell.reasons))
+        got = METRICS[self.metric].read(cell)
+        if isinstance(got, str):
+            return got
+        assert self.limit is not None
+        over = got.value >= self.limit if self.op == ">=" else got.value > self.limit
+        return got if over else None
+
+    def message(self, hit: Hit) -> str:
+        """One sentence: what was measured, the limit where it is not 0, and the remedy."""
+        if self.level is not None:
+            return hit.detail
+        limit = "" if self.limit == 0 else f" (limit {self.op}{self.limit:g})"
+        return f"{hit.detail}{limit} -- {METRICS[self.metric].hint}"
+
+
+def parse_condition(text: str) -> Condition:
+    """``overflow``, ``overflow>100``, ``error-ulp>8``, ``lost-mass>=1e-6``, ``fail`` or ``warn``.
+
+    Raises:
+        ConfigError: unknown name, a threshold without a limit, or a bad number.
+    """
+    m = _SYNTAX.match(str(text).lower())
+    if not m:
+        raise ConfigError(f"bad condition {text!r}; {_usage()}")
+    name, op, limit_text = m.group(1).replace("_", "-"), m.group(2), m.group(3)
+    name = _ALIASES.get(name, name)
+    if name in LEVELS:
+        if op:
+            raise ConfigError(f"the verdict level {name!r} takes no limit; write just {name!r}")
+        return Condition(name, name)
+    if name not in METRICS:
+        raise ConfigError(f"unknown condition {name!r}; {_usage()}")
+    if op is None:
+        if METRICS[name].default_limit is None:
+            raise ConfigError(
+                f"the condition {name!r} needs a limit, e.g. '{name}>{_EXAMPLE[name]}'"
+            )
+        return Condition(name, name, ">", METRICS[name].default_limit)
+    try:
+        limit = float(limit_text)
+    except ValueError:
+        raise ConfigError(
+            f"bad limit {limit_text!r} in {text!r}; use a number, e.g. 1e-6"
+        ) from None
+    if not math.isfinite(limit) or limit < 0:
+        raise ConfigError(f"the limit in {text!r} must be a finite number >= 0")
+    if op == ">" and limit == METRICS[name].default_limit:
+        return Condition(name, name, op, limit)  # "overflow>0" is "overflow" (one fingerprint)
+    shown = repr(limit).removesuffix(".0")
+    return Condition(f"{name}{op}{shown}", name, op, limit)
+
+
+_EXAMPLE = {
+    "error-ulp": "8",
+    "normwise-error": "64",
+    "sum-error": "1e-3",
+    "kl": "1e-4",
+    "lost-mass": "1e-6",
+    "gradient-error": "1e-2",
+}
+
+
+def _usage() -> str:
+    counts = ", ".join(n for n, m in METRICS.items() if m.default_limit is not None)
+    limits = ", ".join(f"{n}>{e}" for n, e in _EXAMPLE.items())
+    return (
+        f"use {', '.join(LEVELS)}, one of {counts} (optionally with a limit, e.g. overflow>100),"
+        f" or a threshold such as {limits}"
+    )

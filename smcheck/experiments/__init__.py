@@ -1,0 +1,1 @@
+"""Reproductions of published numerical experiments, run with smcheck's own arithmetic models."""

@@ -1,0 +1,56 @@
+"""Rich table of the error-bound checks and accumulation stalls (cells that have them)."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.table import Table
+
+from smcheck.report.model import SourceReport
+
+
+def _num(v: float | None, spec: str = ".3g") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def bounds_tables(s: SourceReport) -> list[Table]:
+    """Observed error against the Blanchard-Higham-Higham bound per cell, and the stall."""
+    cells = [c for c in s.cells if c.bounds is not None or c.accumulation is not None]
+    if not cells:
+        return []
+    multi_t = len({c.temperature for c in s.cells}) > 1
+    t = Table(
+        title="Error bounds (Blanchard, Higham & Higham 2021). E: worst row's normwise error, "
+        "B: its bound, E/B: largest ratio, κ: largest condition number; all in units of u",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        padding=(0, 1),
+        pad_edge=False,
+    )
+    heads = ["method", "dtype", "viol", "vac", "E/B", "E", "B", "κ", "reading", "absorbed"]
+    if multi_t:
+        heads.insert(2, "T")
+    for h in heads:
+        left = h in ("method", "dtype", "reading")
+        t.add_column(h, justify="left" if left else "right", no_wrap=True)
+    for c in cells:
+        b, a = c.bounds, c.accumulation
+        row = [c.method, c.dtype] + ([format(c.temperature, "g")] if multi_t else [])
+        if b is None:
+            row += ["-"] * 7
+        else:
+            w = b.worst
+            row += [
+                str(b.violations.rows),
+                str(b.vacuous.rows),
+                _num(b.max_ratio.max, ".2g"),
+                _num(w.error_u if w else None),
+                "vacuous" if w and w.bound_u is None else _num(w.bound_u if w else None),
+                _num(b.cond_max.max, ".2g"),
+                b.reading,
+            ]
+        row.append("-" if a is None else _num(a.max_absorbed.max, ".1%"))
+        t.add_row(*row)
+    formulas = dict.fromkeys(f"{c.method}: {c.bounds.bound}" for c in cells if c.bounds)
+    t.caption = "B: " + "; ".join(formulas) if formulas else None
+    t.caption_justify = "left"
+    return [t]

@@ -1,0 +1,83 @@
+"""GitHub Actions workflow commands (``::error`` / ``::warning``) per source and condition.
+
+GitHub shows at most 10 error and 10 warning annotations per step, so violations are grouped by
+(source, condition) and, past that, the remaining groups are folded into the last annotation.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from smcheck.report.text import summary_line
+from smcheck.report.violations import CheckResult, Severity, Violation
+
+ANNOTATIONS_PER_SEVERITY = 10
+CELLS_LISTED = 8
+"""Cells named in one annotation before "and N more"."""
+
+
+def escape_data(s: str) -> str:
+    """The message part of a workflow command (as @actions/core escapes it)."""
+    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(s: str) -> str:
+    """A ``key=value`` property: also ``:`` and ``,``, which delimit properties."""
+    return escape_data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+def command(name: str, message: str, **props: str | None) -> str:
+    shown = ",".join(f"{k}={escape_property(v)}" for k, v in props.items() if v)
+    return f"::{name}{' ' + shown if shown else ''}::{escape_data(message)}"
+
+
+def _group_message(source: str, condition: str, vs: list[Violation]) -> str:
+    head = f"{source}: {condition} in {len(vs)} cell{'s' if len(vs) != 1 else ''}"
+    items = [f"{v.cell}: {v.message}" for v in vs[:CELLS_LISTED]]
+    if len(vs) > CELLS_LISTED:
+        items.append(f"and {len(vs) - CELLS_LISTED} more cells")
+    return head + "\n" + "\n".join(items)
+
+
+def check_github(result: CheckResult) -> str:
+    """One ``::error``/``::warning`` per (source, condition), within GitHub's annotation limits."""
+    files = {s.name: p for s, p in zip(result.report.sources, result.checked, strict=False)}
+    groups: dict[Severity, dict[tuple[str, str], list[Violation]]] = {
+        Severity.ERROR: defaultdict(list),
+        Severity.WARNING: defaultdict(list),
+    }
+    for v in result.violations:
+        if not v.baselined:
+            groups[v.severity][(v.source, v.condition)].append(v)
+    lines: list[str] = []
+    errors = [
+        ("error", f"smcheck: cannot check {e.source}", e.message, None) for e in result.errors
+    ]
+    for sev, name in ((Severity.ERROR, "error"), (Severity.WARNING, "warning")):
+        items = errors if sev is Severity.ERROR else []
+        for (source, cond), vs in groups[sev].items():
+            path = files.get(source, (None, None))[0]
+            is_file = path is not None and path != "-" and not path.startswith("gen:")
+            items.append(
+                (
+                    name,
+                    f"smcheck {cond}",
+                    _group_message(source, cond, vs),
+                    path if is_file else None,
+                )
+            )
+        if sev is Severity.WARNING:  # a policy condition this report cannot evaluate
+            items += [
+                (name, f"smcheck: {u.condition} not measured", f"{u.cells} cells: {u.reason}", None)
+                for u in result.unmeasured
+            ]
+        if len(items) > ANNOTATIONS_PER_SEVERITY:
+            keep, rest = (
+                items[: ANNOTATIONS_PER_SEVERITY - 1],
+                items[ANNOTATIONS_PER_SEVERITY - 1 :],
+            )
+            folded = "\n".join(f"{title}: {msg.splitlines()[0]}" for _, title, msg, _ in rest)
+            items = [*keep, (name, f"smcheck: {len(rest)} more", folded, None)]
+        lines += [command(n, msg, file=f, title=title) for n, title, msg, f in items]
+    lines.append(command("notice", summary_line(result), title="smcheck check"))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,77 @@
+"""JUnit XML: a test suite per source, a test case per checked cell, failures with the reasons."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+
+from smcheck.report.violations import CheckResult, Severity, Violation
+
+# characters XML 1.0 cannot hold at all, even escaped (a file name may contain them)
+_INVALID = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _x(text: object) -> str:
+    return _INVALID.sub("\ufffd", str(text))
+
+
+def _lines(vs: list[Violation]) -> str:
+    return "\n".join(f"{v.condition}: {v.message}" for v in vs)
+
+
+def check_junit(result: CheckResult) -> str:
+    """The check as JUnit XML (the schema Jenkins, GitLab and the GitHub test reporters read)."""
+    by_cell: dict[tuple[str, str, str, float], list[Violation]] = defaultdict(list)
+    for v in result.violations:
+        by_cell[(v.source, v.method, v.dtype, v.temperature)].append(v)
+    root = ET.Element("testsuites", name="smcheck")
+    totals = {"tests": 0, "failures": 0, "errors": 0}
+    for s in result.report.sources:
+        suite = ET.SubElement(root, "testsuite", name=_x(s.name))
+        props = ET.SubElement(suite, "properties")
+        for k, val in (("shape", s.shape), ("dtype", s.dtype), ("dim", s.dim)):
+            ET.SubElement(props, "property", name=k, value=_x(val))
+        failures = 0
+        for c in s.cells:
+            label = f"{c.method} {c.dtype} T={c.temperature:g}"
+            case = ET.SubElement(suite, "testcase", classname=_x(s.name), name=_x(label))
+            vs = by_cell.get((s.name, c.method, c.dtype, c.temperature), [])
+            failing = [v for v in vs if v.severity is Severity.ERROR and not v.baselined]
+            if failing:
+                failures += 1
+                fail = ET.SubElement(
+                    case,
+                    "failure",
+                    message=_x("; ".join(v.condition for v in failing)),
+                    type=_x(failing[0].condition),
+                )
+                fail.text = _x(_lines(failing))
+            rest = [v for v in vs if v not in failing]
+            if rest:
+                out = ET.SubElement(case, "system-out")
+                out.text = _x(
+                    "\n".join(
+                        ("baselined " if v.baselined else f"{v.severity.value} ")
+                        + f"{v.condition}: {v.message}"
+                        for v in rest
+                    )
+                )
+        suite.set("tests", str(len(s.cells)))
+        suite.set("failures", str(failures))
+        suite.set("errors", "0")
+        totals["tests"] += len(s.cells)
+        totals["failures"] += failures
+    for e in result.errors:
+        suite = ET.SubElement(
+            root, "testsuite", name=_x(e.source), tests="1", failures="0", errors="1"
+        )
+        case = ET.SubElement(suite, "testcase", classname=_x(e.source), name="load")
+        err = ET.SubElement(case, "error", message=_x(e.message), type="unreadable")
+        err.text = _x(e.message)
+        totals["tests"] += 1
+        totals["errors"] += 1
+    for k, n in totals.items():
+        root.set(k, str(n))
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -1,0 +1,147 @@
+"""The result of ``smcheck check``: report, violations, unreadable sources, baseline diff."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from smcheck.report.model import Report, _plain
+
+Fingerprint = tuple[str, str, str, str, float, str]
+"""(path, key, method, dtype, temperature, condition): what a baseline remembers."""
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    """A ``fail-on`` condition: fails the check (exit 1) unless baselined."""
+    WARNING = "warning"
+    """A ``warn-on`` condition: reported, never fails."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One condition met by one cell (method × dtype × temperature) of one source."""
+
+    source: str
+    """The source's display name (``path`` or ``path:key``)."""
+    path: str
+    key: str | None
+    method: str
+    dtype: str
+    temperature: float
+    model: str
+    condition: str
+    severity: Severity
+    value: float
+    """The measured value compared with the condition's limit (a count, or the metric)."""
+    rows: int | None
+    worst_row: tuple[int, ...] | None
+    message: str
+    baselined: bool = False
+    """Present in the ``--baseline`` file, so it does not fail the check."""
+
+    @property
+    def cell(self) -> str:
+        """``naive float16 T=1``."""
+        return f"{self.method} {self.dtype} T={self.temperature:g}"
+
+    @property
+    def fingerprint(self) -> Fingerprint:
+        return (
+            self.path,
+            self.key or "",
+            self.method,
+            self.dtype,
+            self.temperature,
+            self.condition,
+        )
+
+
+@dataclass(frozen=True)
+class SourceError:
+    """A source that could not be checked (exit 2)."""
+
+    source: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Unmeasured:
+    """A condition the report cannot evaluate in some cells (e.g. no gradient metrics)."""
+
+    condition: str
+    cells: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class BaselineDiff:
+    """How this run compares with a ``--baseline`` file."""
+
+    file: str
+    known: int
+    """Current violations already in the baseline (not failing)."""
+    new: int
+    """Current violations not in the baseline."""
+    fixed: list[dict[str, Any]] = field(default_factory=list)
+    """Baseline entries that were checked again and no longer occur."""
+    unchecked: int = 0
+    """Baseline entries this run did not check (another source, cell or condition)."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    report: Report
+    policy: dict[str, Any]
+    violations: list[Violation]
+    errors: list[SourceError] = field(default_factory=list)
+    unmeasured: list[Unmeasured] = field(default_factory=list)
+    baseline: BaselineDiff | None = None
+    notes: list[str] = field(default_factory=list)
+    checked: list[tuple[str, str | None]] = field(default_factory=list)
+    """(path, key) of each source in ``report.sources``, in the same order (not in JSON)."""
+
+    @property
+    def failing(self) -> list[Violation]:
+        """Error violations not covered by the baseline: these fail the check."""
+        return [v for v in self.violations if v.severity is Severity.ERROR and not v.baselined]
+
+    @property
+    def warnings(self) -> list[Violation]:
+        return [v for v in self.violations if v.severity is Severity.WARNING and not v.baselined]
+
+    @property
+    def exit_code(self) -> int:
+        """2 when a source could not be read, else 1 when a violation fails, else 0."""
+        return 2 if self.errors else (1 if self.failing else 0)
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "error": len(self.failing),
+            "warning": len(self.warnings),
+            "baselined": sum(v.baselined for v in self.violations),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract plus ``policy``, ``violations``, ``errors`` and ``baseline``."""
+        doc = self.report.to_dict()
+        doc["summary"].update(
+            {
+                "passed": self.passed,
+                "exit_code": self.exit_code,
+                "violations": self.counts(),
+                "unreadable_sources": len(self.errors),
+            }
+        )
+        doc["policy"] = self.policy
+        doc["violations"] = [_plain(v) for v in self.violations]
+        doc["errors"] = [_plain(e) for e in self.errors]
+        doc["unmeasured"] = [_plain(u) for u in self.unmeasured]
+        doc["baseline"] = None if self.baseline is None else _plain(self.baseline)
+        doc["notes"] = list(self.notes)
+        return doc
