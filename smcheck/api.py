@@ -12,6 +12,7 @@ from smcheck.dtypes import DTYPES
 from smcheck.engine import analyze_array
 from smcheck.loaders import LoadedArray, array_source, load_logits
 from smcheck.methods import DEFAULT_METHODS, STRICT_DEFAULT_METHODS
+from smcheck.progress import ProgressFn
 from smcheck.report.model import Report
 
 
@@ -39,6 +40,7 @@ def analyze(
     memory_budget: int | None = None,
     chunk_rows: int | None = None,
     thresholds: Thresholds | None = None,
+    progress: ProgressFn | None = None,
     critical: bool | None = None,
 ) -> Report:
     """Analyse the softmax of ``source`` in several formats with several methods.
@@ -62,6 +64,8 @@ def analyze(
         memory_budget: bytes of temporaries per chunk of rows.
         chunk_rows: rows per chunk (overrides memory_budget).
         thresholds: where findings become WARN.
+        progress: ``progress(task, done, total)`` called as work advances (rows analysed,
+            critical-temperature steps), e.g. to draw a bar; the library never prints.
         critical: search each method × dtype's critical temperatures (lowest safe T, one-hot
             collapse); None does so only when several temperatures are given.
 
@@ -83,7 +87,9 @@ def analyze(
         thresholds=thresholds,
         critical=critical,
     )
-    return Report(sources=[analyze_array(resolve_source(source), cfg)], smcheck_version=__version__)
+    return Report(
+        sources=[analyze_array(resolve_source(source), cfg, progress)], smcheck_version=__version__
+    )
 
 
 def make_config(**options: Any) -> AnalysisConfig:

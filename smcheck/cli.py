@@ -164,12 +164,16 @@ def cli() -> None:
     show_default=True,
     help="Exit 1 when any cell reaches this verdict.",
 )
+@click.option(
+    "--no-progress", is_flag=True, help="No progress bar (it is shown only on a terminal anyway)."
+)
 def analyze(
     sources: tuple[str, ...],
     values: str | None,
     fmt: str,
     output: str | None,
     fail_on: str,
+    no_progress: bool,
     **options: Any,
 ) -> None:
     """Analyse the softmax of logits from files, stdin (-), --values or gen:NAME specs.
@@ -198,7 +202,7 @@ def analyze(
         loaded = [parse_values(values)] if values is not None else []
         stdin = sys.stdin.buffer
         loaded += [load_logits(s, stdin=stdin) for s in sources]
-        with progress_bars(sys.stderr.isatty()) as progress:
+        with progress_bars(sys.stderr.isatty() and not no_progress) as progress:
             report = Report([analyze_array(src, cfg, progress) for src in loaded], __version__)
         emit(report, fmt, output)
     summarise(report)

@@ -7,10 +7,12 @@ defined in DESIGN.md §4. Arrays are (rows, n) blocks of the flattened row space
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from smcheck.cellkernel import block_shared, cell_chunk
 from smcheck.dtypes import FloatFormat
 from smcheck.methods.base import MethodOutput, NanCause
 from smcheck.reference import Reference
@@ -34,6 +36,8 @@ class Block:
     """Exact results for the rounded, scaled input."""
     scale_overflow: BoolArray
     """Elements that became +inf when divided by the temperature in the format."""
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Tensors computed once per block and shared by its cells (see cellkernel.block_shared)."""
 
     @property
     def nonzero(self) -> BoolArray:
@@ -64,70 +68,42 @@ class CellAccumulator:
     rows_checked: int = 0
 
     def add(self, out: MethodOutput, b: Block) -> None:
-        """Fold one chunk of a method's output into the cell."""
-        fmt, ref, live, valid = self.fmt, b.ref, b.live, b.valid
-        vcol = valid[:, None]
+        """Fold one chunk of a method's output into the cell (the work is in cellkernel)."""
+        c = cell_chunk(out, b)
         start = b.start
-        self.rows_checked += int(valid.sum())
-        p, logp = out.p, out.logp
-
-        over = b.scale_overflow & vcol
-        self.temperature_overflow.add(over.sum(-1), start)
-        if out.overflow is not None:
-            over = over | (out.overflow & vcol)
-        per_row = over.sum(-1)
-        if out.sum_overflow is not None:
-            per_row = per_row + (out.sum_overflow & valid)
-        self.overflow.add(per_row, start)
-
-        nan = np.isnan(p) & vcol
-        self.nan.add(nan.sum(-1), start)
-        if nan.any():
-            codes = out.nan_cause[nan] if out.nan_cause is not None else np.full(int(nan.sum()), 4)
-            for code, n in zip(*np.unique(codes, return_counts=True), strict=True):
+        self.rows_checked += c.rows_checked
+        if c.temperature_overflow is not None:
+            self.temperature_overflow.add(c.temperature_overflow.numpy(), start)
+        if c.overflow is not None:
+            self.overflow.add(c.overflow.numpy(), start)
+        if c.nan is not None:
+            self.nan.add(c.nan.numpy(), start)
+            for code, n in zip(*np.unique(c.nan_codes, return_counts=True), strict=True):
                 label = NanCause(int(code) or NanCause.OTHER).label
                 self.nan_causes[label] = self.nan_causes.get(label, 0) + int(n)
-
-        nonzero = b.nonzero
-        # zeros in a row whose exp or sum overflowed are lost to the overflow, counted there
-        lost = ((p == 0) | np.isneginf(logp)) & nonzero & (per_row == 0)[:, None]
-        self.underflow.add(lost.sum(-1), start)
-        self.exact_zero.add(((p == 0) & live & ~nonzero).sum(-1), start)
-        self.log_nonfinite.add((~np.isfinite(logp) & live).sum(-1), start)
-        self.lost_mass.add(np.where(lost, ref.p, 0).sum(-1).astype(np.float64), start)
+        if c.underflow is not None:
+            self.underflow.add(c.underflow.numpy(), start)
+            self.lost_mass.add(c.lost_mass.numpy(), start)
+        if c.exact_zero is not None:
+            self.exact_zero.add(c.exact_zero.numpy(), start)
+        if c.log_nonfinite is not None:
+            self.log_nonfinite.add(c.log_nonfinite.numpy(), start)
 
         # accuracy is judged on rows whose output is entirely finite
-        fin_rows = valid & np.isfinite(p).all(-1)
-        frow = fin_rows[:, None]
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            diff = np.abs(p.astype(ref.p.dtype) - ref.p)
-            err = (diff / fmt.ulp(ref.p)).astype(np.float64)
-            sel = live & frow
-            self.max_ulp.add(np.where(sel, err, -np.inf).max(-1, initial=-np.inf), start)
-            self.ulp.add(err[sel])
-            norm = (np.where(sel, diff, 0).max(-1) / ref.p.max(-1)).astype(np.float64) / fmt.u
-            self.normwise_u.add(np.where(fin_rows, norm, np.nan), start)
-            total = p.astype(ref.p.dtype).sum(-1)
-            self.sum_error.add(
-                np.where(fin_rows, np.abs(total - 1), np.nan).astype(np.float64), start
-            )
-
-            # argmax flips: rows with a unique exact maximum only (exact ties excluded)
-            top = ref.logp.max(-1, keepdims=True)
-            unique = (ref.logp == top).sum(-1) == 1
-            flip = fin_rows & unique & (np.argmax(p, -1) != np.argmax(ref.logp, -1))
-            self.argmax_flips.add(flip.astype(np.int64), start)
-
-            # generalised KL(ref || p̂) = sum p log(p/p̂) - 1 + sum p̂: equal to KL when p̂ sums to
-            # 1, and never negative when rounding leaves sum p̂ != 1 (plain KL then can be).
-            # A 0 in the format is read as the largest value that rounds to 0,
-            # so the divergence stays finite and charges every underflowed entry at least p·log(p/(s/2))
-            logq = np.maximum(np.log(np.where(p > 0, p, 1.0)), fmt.log_zero)
-            logq = np.where(p > 0, logq, fmt.log_zero)
-            kl = np.where(live, ref.p * (ref.logp - logq), 0).sum(-1) - 1 + total
-            kl = kl.astype(np.float64)
-            self.kl_max.add(np.where(fin_rows, kl, np.nan), start)
-            self.kl_sum.add(kl[fin_rows])
+        fin = c.kl_rows.numpy()
+        self.max_ulp.add(c.max_ulp.numpy(), start)
+        self.ulp.add(c.ulp_values)
+        self.normwise_u.add(np.where(fin, c.normwise.numpy(), np.nan), start)
+        self.sum_error.add(np.where(fin, c.sum_error.numpy(), np.nan), start)
+        # argmax flips: rows with a unique exact maximum only (exact ties excluded)
+        self.argmax_flips.add(c.flips.numpy().astype(np.int64), start)
+        # generalised KL(ref || p̂) = sum p log(p/p̂) - 1 + sum p̂: equal to KL when p̂ sums to
+        # 1, and never negative when rounding leaves sum p̂ != 1 (plain KL then can be).
+        # A 0 in the format is read as the largest value that rounds to 0,
+        # so the divergence stays finite and charges every underflowed entry at least p·log(p/(s/2))
+        kl = c.kl.numpy()
+        self.kl_max.add(np.where(fin, kl, np.nan), start)
+        self.kl_sum.add(kl[fin])
 
 
 @dataclass
@@ -141,8 +117,14 @@ class GroupAccumulator:
     """Most negative exact log-probability per row, negated."""
 
     def add(self, x: npt.NDArray[np.floating], b: Block) -> None:
-        with np.errstate(invalid="ignore"):
-            xm = np.where(b.live, x, -np.inf).max(-1).astype(np.float64)
-            lm = np.where(b.live, -b.ref.logp, -np.inf).max(-1).astype(np.float64)
+        import torch
+
+        sh = block_shared(b)
+        xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
+        nl = -sh.logp
+        if sh.live is not None:
+            xt = xt.masked_fill(~sh.live, -np.inf)
+            nl = nl.masked_fill(~sh.live, -np.inf)
+        xm, lm = xt.amax(-1).numpy(), nl.amax(-1).numpy()
         self.top_logit.add(np.where(b.valid, xm, np.nan), b.start)
         self.deepest_logp.add(np.where(b.valid, lm, np.nan), b.start)

@@ -11,6 +11,7 @@ import numpy as np
 from smcheck import __version__
 from smcheck.boundcheck import BoundsAccumulator, StallAccumulator, stall_limit, stall_notes
 from smcheck.bounds import row_features
+from smcheck.chunkflow import cell_reference, float64_chunks, read_ahead, round_chunk
 from smcheck.config import AnalysisConfig
 from smcheck.diagnostics import Block, CellAccumulator, GroupAccumulator
 from smcheck.dtypes import FloatFormat, get_format
@@ -93,9 +94,9 @@ def analyze_array(
 
     budget = gradient_budget(cfg.memory_budget) if grads else cfg.memory_budget
     chunk = cfg.chunk_rows or view.chunk_rows(budget)
-    for start, raw in view.chunks(chunk):
-        with np.errstate(invalid="ignore"):  # a signalling NaN from a file becomes a quiet one
-            x = raw.astype(np.float64)
+    src_dtype = np.dtype(view.dtype)
+    # the next chunk is read and cast in a background thread while this one is analysed
+    for start, x in read_ahead(float64_chunks(view, chunk)):
         if cfg.softmin:
             x = -x  # Softmin(x) = softmax(-x); negation is exact
         upstream, masked = row_block_mask(x)
@@ -108,14 +109,17 @@ def analyze_array(
         if grads and targets is not None:
             tgt = targets.rows(x, start, skip=mchunk.sentinel_entries)
         for f in fmts:
-            xd = f.round(x, ftz=cfg.ftz)
-            valid = rounding[f.name].add(x, xd, ref0, base_valid, start)
+            xd = round_chunk(x, f, cfg.ftz, src_dtype)
+            # the T=1 reference of the rounded input: computed once, shared with the rounding
+            # summary and the cells (for an input that rounding leaves unchanged it is ref0)
+            rd = ref0 if xd is x else (None if f.t > 24 else exact_softmax(xd))
+            valid = rounding[f.name].add(x, xd, ref0, base_valid, start, rd=rd)
             masks.add_cast(mchunk, f, xd)
-            xw = xd.astype(working_dtype(f))
+            xw = xd if f.t > 24 else xd.astype(working_dtype(f))  # float64 cells: double-double
             xt = torch.from_numpy(xd).to(f.torch_dtype())  # exact: xd holds values of f
             for t in temps:
                 xs, xsw, scale_over = _scaled(xt, xw, f, t)
-                ref = exact_softmax(xsw)
+                ref = cell_reference(xd, xsw, f, t, rd)
                 # rows entirely -inf once cast and divided by T are a finding, not the methods'
                 valid_t = masks.add_format(mchunk, f, t, xs, ref.p, valid)
                 live = valid_t[:, None] & ~np.isneginf(xsw) & ~mchunk.sentinel_entries
@@ -141,7 +145,7 @@ def analyze_array(
                     if small:
                         _keep(shown, (m.name, f.name, str(t)), out.p, out.logp)
         if progress is not None:
-            progress("analysing rows", start + len(raw), view.n_rows)
+            progress("analysing rows", start + len(x), view.n_rows)
 
     temperature = rm.TemperatureAnalysis(sweep.result())
     if cfg.wants_critical:

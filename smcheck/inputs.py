@@ -55,9 +55,18 @@ class RoundingAccumulator:
     cast_overflow: CountStat = field(default_factory=CountStat)
 
     def add(
-        self, x: Array, xd: Array, ref: Reference, base_valid: np.ndarray, start: int
+        self,
+        x: Array,
+        xd: Array,
+        ref: Reference,
+        base_valid: np.ndarray,
+        start: int,
+        rd: Reference | None = None,
     ) -> np.ndarray:
-        """Fold a chunk in; returns the rows still analysable in the format."""
+        """Fold a chunk in; returns the rows still analysable in the format.
+
+        ``rd``: the exact softmax of ``xd`` when the caller has it already (computed otherwise).
+        """
         fin = np.isfinite(x)
         over = fin & ~np.isfinite(xd) & base_valid[:, None]
         self.cast_overflow.add(over.sum(-1), start)
@@ -65,7 +74,8 @@ class RoundingAccumulator:
         changed = fin & (xd != x)
         self.changed += int(changed.sum())
         if changed.any():
-            rd = exact_softmax(xd)
+            if rd is None or not isinstance(rd.logp, np.ndarray) or rd.logp.dtype != np.float64:
+                rd = exact_softmax(xd)
             live = valid[:, None] & np.isfinite(xd)
             with np.errstate(invalid="ignore"):
                 d = np.where(live, np.abs(rd.logp - ref.logp), -np.inf).max(-1, initial=-np.inf)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 EXACT_MEDIAN_LIMIT = 1 << 20
-"""Up to this many values a median is exact; beyond, it comes from a log-histogram (see Histogram)."""
+"""Up to this many values a median is exact; beyond, it comes from bins (see Histogram)."""
 
 
 @dataclass
@@ -94,36 +95,42 @@ class ExactSum:
 
 @dataclass
 class Histogram:
-    """Median of non-negative values: exact up to EXACT_MEDIAN_LIMIT values, else from log2 bins.
+    """Median of absolute values: exact up to EXACT_MEDIAN_LIMIT values, else from bins.
 
-    The bins are 1/64 of an octave wide, so a histogram median is within 0.55 % (relative) of the
-    exact lower median; zero is its own bin and exact.
+    A bin is a float64 exponent and the top 7 bits of the significand (1/128 of an octave, read
+    straight from the bits, the sign bit dropped), so a histogram median is within 0.4 %
+    (relative) of the exact lower median. Zero and values below 2^LO share the zero bin (a median
+    there reads 0.0); values above 2^HI go to the last bin.
     """
 
-    BINS_PER_OCTAVE = 64
-    LO, HI = -80, 1100  # log2 range covered; values outside are clamped to the end bins
+    SUB_BITS = 7
+    LO, HI = -80, 1100
 
     counts: npt.NDArray[np.int64] = field(
         default_factory=lambda: np.zeros(
-            (Histogram.HI - Histogram.LO) * Histogram.BINS_PER_OCTAVE + 1, np.int64
+            ((Histogram.HI - Histogram.LO) << Histogram.SUB_BITS) + 1, np.int64
         )
     )
     exact: list[npt.NDArray[np.float64]] | None = field(default_factory=list)
     n: int = 0
 
-    def add(self, values: npt.NDArray[np.floating]) -> None:
-        v = np.asarray(values, dtype=np.float64).ravel()
-        if v.size == 0:
+    def add(self, values: Any) -> None:
+        """Fold in values (a numpy array or a torch tensor, any shape)."""
+        import torch
+
+        t = values if isinstance(values, torch.Tensor) else torch.from_numpy(np.asarray(values))
+        t = t.reshape(-1).to(torch.float64)
+        if t.numel() == 0:
             return
-        self.n += v.size
+        self.n += t.numel()
         if self.exact is not None:
-            self.exact.append(v.copy())
+            self.exact.append(np.abs(t.numpy()))
             if self.n > EXACT_MEDIAN_LIMIT:
                 self.exact = None
-        with np.errstate(divide="ignore"):
-            k = np.floor((np.log2(v) - self.LO) * self.BINS_PER_OCTAVE) + 1
-        k = np.clip(np.where(v > 0, k, 0), 0, self.counts.size - 1).astype(np.int64)
-        self.counts += np.bincount(k, minlength=self.counts.size)
+        lo = (1023 + self.LO) << self.SUB_BITS
+        k = (t.view(torch.int64) >> (52 - self.SUB_BITS)) & ((1 << (11 + self.SUB_BITS)) - 1)
+        k = k.sub_(lo - 1).clamp_(0, self.counts.size - 1)
+        self.counts += np.bincount(k.numpy(), minlength=self.counts.size)
 
     @property
     def median(self) -> float | None:
@@ -134,4 +141,5 @@ class Histogram:
         k = int(np.searchsorted(np.cumsum(self.counts), (self.n + 1) // 2))
         if k == 0:
             return 0.0
-        return float(2.0 ** (self.LO + (k - 0.5) / self.BINS_PER_OCTAVE))
+        e, j = divmod(k - 1, 1 << self.SUB_BITS)
+        return math.ldexp(1.0 + (j + 0.5) / (1 << self.SUB_BITS), self.LO + e)

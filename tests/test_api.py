@@ -9,6 +9,7 @@ import torch
 import smcheck
 from smcheck import analyze
 from smcheck.errors import ConfigError
+from smcheck.report.json import to_json
 
 from .conftest import sample_input
 
@@ -74,3 +75,19 @@ def test_bad_options_raise_config_errors() -> None:
 def test_public_api_is_lazy_and_complete() -> None:
     for name in smcheck.__all__:
         assert getattr(smcheck, name) is not None
+
+
+def test_results_do_not_depend_on_chunk_size_with_long_rows_and_temperatures() -> None:
+    # rows longer than torch's parallel grain (32768) with 1-row chunks: reductions must still
+    # give every row the same bits; temperatures, masks, an upstream NaN and float64 cells included
+    from smcheck.generators import generate_logits
+
+    x = generate_logits("llm", shape=(5, 33000), seed=3, dtype="float32").astype(np.float64)
+    x[1, :100] = -np.inf  # a masked prefix
+    x[2, 7] = np.nan  # an upstream problem
+    x[3] *= 9.0  # past float16's exp range, so naive overflows there
+    kw = {"temperatures": [1.0, 0.3], "dtypes": ["float16", "float64"]}
+    whole = to_json(analyze(x, chunk_rows=5, **kw))
+    assert ': "nan"' not in whole  # a NaN value would hide differences (NaN != NaN)
+    for rows in (1, 3):
+        assert to_json(analyze(x, chunk_rows=rows, **kw)) == whole, rows

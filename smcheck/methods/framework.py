@@ -8,6 +8,7 @@ method's own log-probabilities; the metrics take them as numpy via ``to_output()
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,24 +39,43 @@ class TorchResult:
     nan_cause: torch.Tensor | None = None
 
     def to_output(self) -> MethodOutput:
-        def opt(t: torch.Tensor | None) -> np.ndarray | None:
-            return None if t is None else _np(t)
+        """A :class:`MethodOutput` whose float64 numpy arrays are made on first read.
 
-        return MethodOutput(
-            p=_np(self.p),
-            logp=_np(self.logp),
-            overflow=opt(self.overflow),
-            sum_overflow=opt(self.sum_overflow),
-            nan_cause=opt(self.nan_cause),
-        )
+        The metrics read :attr:`TensorOutput.tensors` directly, so no float64 copy is made.
+        """
+        return TensorOutput(self)
 
 
-def division_nan_cause(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
-    """NaN cause codes for ``num / den`` (inf/inf, 0/0, else other)."""
+class TensorOutput(MethodOutput):
+    """A MethodOutput backed by a TorchResult; each numpy field is converted when first read."""
+
+    tensors: TorchResult
+
+    def __init__(self, tensors: TorchResult) -> None:
+        object.__setattr__(self, "tensors", tensors)
+        for name in ("overflow", "sum_overflow", "nan_cause"):  # bool/int8: numpy views, no copy
+            t = getattr(tensors, name)
+            object.__setattr__(self, name, None if t is None else _np(t))
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        if name not in ("p", "logp"):
+            raise AttributeError(name)
+        val = _np(getattr(self.tensors, name))
+        object.__setattr__(self, name, val)
+        return val
+
+
+def division_nan_cause(
+    num: torch.Tensor, den: torch.Tensor, nan: torch.Tensor | None = None
+) -> torch.Tensor:
+    """NaN cause codes for ``num / den`` (inf/inf, 0/0, else other); ``nan`` = isnan(num/den)."""
     import torch
 
     with torch.no_grad():
-        nan = torch.isnan(num / den)
+        if nan is None:
+            nan = torch.isnan(num / den)
+        if not bool(nan.any()):
+            return torch.zeros(nan.shape, dtype=torch.int8)
         den = den.expand_as(num)
         cause = torch.where(nan, int(NanCause.OTHER), 0).to(torch.int8)
         cause[nan & torch.isinf(num) & torch.isinf(den)] = NanCause.INF_OVER_INF
@@ -69,24 +89,70 @@ def shift_nan_cause(x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
     with torch.no_grad():
         nan = torch.isnan(p)
+        if not bool(nan.any()):
+            return torch.zeros(nan.shape, dtype=torch.int8)
         cause = torch.where(nan, int(NanCause.OTHER), 0).to(torch.int8)
         cause[nan & torch.isposinf(x).any(-1, keepdim=True)] = NanCause.INF_MINUS_INF
     return cause
 
 
-def _exp_route(x: torch.Tensor, w: torch.Tensor) -> TorchResult:
+def _exp_route(x: torch.Tensor, w: torch.Tensor, s: torch.Tensor | None = None) -> TorchResult:
     """Shared tail of the probability routes: p = w / sum(w), log p = log(p)."""
     import torch
 
-    s = w.sum(-1, keepdim=True)
+    if s is None:
+        s = _row_sum(w)
     p = w / s
     with torch.no_grad():
-        over = torch.isinf(w) & torch.isfinite(x)
-        sum_over = torch.isinf(s[..., 0]) & ~torch.isinf(w).any(-1)
-        cause = division_nan_cause(w, s)
-        shift = shift_nan_cause(x, p) == NanCause.INF_MINUS_INF
-        cause[(cause == NanCause.OTHER) & shift] = NanCause.INF_MINUS_INF
+        # the masks cost whole passes: refine them only where something is infinite or NaN
+        winf = torch.isinf(w)
+        if bool(winf.any()):
+            over = winf & torch.isfinite(x)
+            sum_over = torch.isinf(s[..., 0]) & ~winf.any(-1)
+        else:
+            over, sum_over = winf, torch.isinf(s[..., 0])
+        nan = torch.isnan(p)
+        cause = division_nan_cause(w, s, nan)
+        if bool(nan.any()):
+            shift = shift_nan_cause(x, p) == NanCause.INF_MINUS_INF
+            cause[(cause == NanCause.OTHER) & shift] = NanCause.INF_MINUS_INF
     return TorchResult(p, torch.log(p), over, sum_over, cause)
+
+
+_MEMO = threading.local()
+"""Per thread: the last input's shifted exponentials, shared by methods doing the same ops."""
+
+
+def _memo(key: str, x: torch.Tensor, fn):  # type: ignore[no-untyped-def]
+    """fn(x), reused when called again on the same unchanged tensor outside autograd.
+
+    The ops are deterministic, so a reused value is bit-identical to a recomputed one; with
+    autograd on, each method keeps its own graph.
+    """
+    import torch
+
+    if x.requires_grad and torch.is_grad_enabled():
+        return fn(x)
+    memo = _MEMO.__dict__
+    hit = memo.get(key)
+    if hit is not None and hit[0] is x and hit[1] == x._version:
+        return hit[2]
+    val = fn(x)
+    memo[key] = (x, x._version, val)  # holds x, so its id cannot be reused while cached
+    return val
+
+
+def _row_sum(w: torch.Tensor) -> torch.Tensor:
+    return w.sum(-1, keepdim=True)
+
+
+def _shifted_exp(x: torch.Tensor):  # type: ignore[no-untyped-def]
+    """(x - max x, exp(x - max x), its row sum): the common start of shifted and logdomain."""
+    import torch
+
+    d = x - x.amax(-1, keepdim=True)
+    w = torch.exp(d)
+    return d, w, _row_sum(w)
 
 
 def naive(x: torch.Tensor) -> TorchResult:
@@ -98,18 +164,18 @@ def naive(x: torch.Tensor) -> TorchResult:
 
 def shifted(x: torch.Tensor) -> TorchResult:
     """``w = exp(x - max x); p = w / sum(w)``: w <= 1 cannot overflow; tiny p can still underflow."""
-    import torch
 
     # shift invariance: softmax(x) = softmax(x - m); with m the row max every exp argument is <= 0
-    return _exp_route(x, torch.exp(x - x.amax(-1, keepdim=True)))
+    _, w, s = _memo("shifted_exp", x, _shifted_exp)
+    return _exp_route(x, w, s)
 
 
 def logdomain(x: torch.Tensor) -> TorchResult:
     """``z = (x - m) - log(sum exp(x - m)); p = exp(z)``: log-probabilities stay finite."""
     import torch
 
-    d = x - x.amax(-1, keepdim=True)
-    z = d - torch.log(torch.exp(d).sum(-1, keepdim=True))
+    d, _, s = _memo("shifted_exp", x, _shifted_exp)
+    z = d - torch.log(s)
     p = torch.exp(z)
     return TorchResult(p, z, nan_cause=shift_nan_cause(x, p))
 
