@@ -267,7 +267,8 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, 
         ulp_values = err.reshape(-1)
     max_ulp = err.amax(-1)
     if not clean:
-        max_ulp = max_ulp.masked_fill(~fin_rows, -np.inf)
+        # rows with nothing judged (non-finite output, or every entry a mask) have no maximum
+        max_ulp = max_ulp.masked_fill(~(fin_rows & sel.any(-1)), -np.inf)
     d_hi, d_lo = D.amax(-1), D.amin(-1)
     normwise = (torch.maximum(-d_lo, d_hi) / sh.pmax) / f.u
     sum_error = total_m1.abs()

@@ -174,8 +174,9 @@ class DDReference(Reference):
         if name == "logp":
             val = q.lh.numpy().astype(np.longdouble) + q.ll.numpy()
         else:
-            scale = np.ldexp(np.longdouble(1), q.e.numpy())
-            val = (q.ph.numpy().astype(np.longdouble) + q.pl.numpy()) * scale
+            with np.errstate(over="ignore", invalid="ignore"):  # excluded rows may hold inf/NaN
+                scale = np.ldexp(np.longdouble(1), q.e.numpy())
+                val = (q.ph.numpy().astype(np.longdouble) + q.pl.numpy()) * scale
         object.__setattr__(self, name, val)
         return val
 
