@@ -86,9 +86,8 @@ def main() -> None:
     print("| machine | libgomp default (s) | OMP_WAIT_POLICY=PASSIVE (s) | default / PASSIVE |")
     print("|---|---:|---:|---:|")
     for name, r in results:
-        print(
-            f"| {name} | {r['default']:.2f} | {r['passive']:.2f} | {r['default'] / r['passive']:.2f}x |"
-        )
+        d, p = r["default"], r["passive"]
+        print(f"| {name} | {d:.2f} | {p:.2f} | {d / p:.2f}x |")
 
 
 if __name__ == "__main__":
