@@ -141,7 +141,7 @@ def analyze_array(
                     chunk_rows = cells[(m.name, f.name, t)].add(out, blk)
                     checks[(m.name, f.name, t)].add(chunk_rows, blk, feats)
                     stalls[(m.name, f.name, t)].add(out, blk)
-                    masks.add_output(mchunk, m.name, f.name, t, out.p)
+                    masks.add_output(mchunk, m.name, f.name, t, out)
                     if small:
                         _keep(shown, (m.name, f.name, str(t)), out.p, out.logp)
         if progress is not None:
