@@ -45,7 +45,7 @@ def _spin(stop: float) -> None:
 
 
 def timed(path: Path, policy: str) -> float:
-    env = {k: v for k, v in ENV.items() if k != "OMP_WAIT_POLICY"}
+    env = {k: v for k, v in ENV.items() if k != "OMP_WAIT_POLICY"}  # bench_scale sets it
     out = subprocess.run(
         [sys.executable, "-c", _RUN, str(path), policy],
         env=env, check=True, capture_output=True, text=True,
