@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from smcheck.bounds import RowFeatures, formula, model_fn_error, row_bounds
+from smcheck.cellkernel import CellChunk
 from smcheck.config import Thresholds
 from smcheck.diagnostics import Block
 from smcheck.dtypes import FloatFormat
@@ -60,23 +61,19 @@ class BoundsAccumulator:
     def formula(self) -> str | None:
         return formula(self.method, self.model)
 
-    def add(self, out: MethodOutput, b: Block, feats: RowFeatures) -> None:
+    def add(self, c: CellChunk, b: Block, feats: RowFeatures) -> None:
+        """Fold one chunk in, from the cell's own per-row quantities (errors, overflows)."""
         rb = row_bounds(self.method, self.model, feats, self.fmt, self.ftz)
         if rb is None:
             return
-        ref, live = b.ref, b.live
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            finite = np.where(live, np.isfinite(out.p), True).all(-1)
-            flagged = (b.scale_overflow & live).any(-1)
-            if out.overflow is not None:
-                flagged |= (out.overflow & live).any(-1)
-            if out.sum_overflow is not None:
-                flagged |= out.sum_overflow
-            # the bounds assume no overflow: overflowing rows are already FAIL findings
-            rows = b.valid & finite & ~flagged & (feats.n > 0)
-            diff = np.abs(out.p.astype(ref.p.dtype) - ref.p)
-            err = (np.where(live, diff, 0).max(-1) / feats.pmax).astype(np.float64) / self.fmt.u
-            err = np.where(rows, err, np.nan)
+            rows = c.kl_rows.numpy() & (feats.n > 0)  # judged rows with an entirely finite output
+            if c.overflow is not None:
+                # the bounds assume no overflow: overflowing rows are already FAIL findings
+                rows &= c.overflow.numpy() == 0
+            # the cell's normwise error max|p̂ - p| / max p in units of u (double-double exact
+            # for float64 cells)
+            err = np.where(rows, c.normwise.numpy(), np.nan)
             tested = rows & ~rb.vacuous
             violated = tested & (err > rb.bound)
             ratio = np.where(tested, err / rb.bound, np.nan)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from smcheck.cellkernel import block_shared, cell_chunk
+from smcheck.cellkernel import CellChunk, block_shared, cell_chunk
 from smcheck.dtypes import FloatFormat
 from smcheck.methods.base import MethodOutput, NanCause
 from smcheck.reference import Reference
@@ -67,8 +67,11 @@ class CellAccumulator:
     kl_sum: ExactSum = field(default_factory=ExactSum)
     rows_checked: int = 0
 
-    def add(self, out: MethodOutput, b: Block) -> None:
-        """Fold one chunk of a method's output into the cell (the work is in cellkernel)."""
+    def add(self, out: MethodOutput, b: Block) -> CellChunk:
+        """Fold one chunk of a method's output into the cell (the work is in cellkernel).
+
+        Returns the chunk's per-row quantities, which the bound checks reuse.
+        """
         c = cell_chunk(out, b)
         start = b.start
         self.rows_checked += c.rows_checked
@@ -104,6 +107,7 @@ class CellAccumulator:
         kl = c.kl.numpy()
         self.kl_max.add(np.where(fin, kl, np.nan), start)
         self.kl_sum.add(kl[fin])
+        return c
 
 
 @dataclass

@@ -138,10 +138,10 @@ def analyze_array(
                     else:
                         # the strict model starts from the same rounded x/T the framework sees
                         out = m.strict(xs.to(torch.float64).numpy(), f, cfg.ftz)
-                    cells[(m.name, f.name, t)].add(out, blk)
-                    checks[(m.name, f.name, t)].add(out, blk, feats)
+                    chunk_rows = cells[(m.name, f.name, t)].add(out, blk)
+                    checks[(m.name, f.name, t)].add(chunk_rows, blk, feats)
                     stalls[(m.name, f.name, t)].add(out, blk)
-                    masks.add_output(mchunk, m.name, f.name, t, out.p)
+                    masks.add_output(mchunk, m.name, f.name, t, out)
                     if small:
                         _keep(shown, (m.name, f.name, str(t)), out.p, out.logp)
         if progress is not None:

@@ -123,12 +123,10 @@ def forward_backward(
 
     The tensors (and the autograd graph) are released on return, before the forward metrics run.
     """
-    import torch
 
     res, g = backprop(fn, xs, e.target)
-    out = res.to_output()
-    acc.add(None if g is None else g.to(torch.float64).numpy(), out.logp, e)
-    return out
+    acc.add(g, res.logp.detach(), e)
+    return res.to_output()
 
 
 @dataclass
@@ -163,32 +161,40 @@ class GradientAccumulator:
     loss_rel: MaxStat = field(default_factory=MaxStat)
     shown: _Shown = field(default_factory=_Shown)
 
-    def add(
-        self, g: npt.NDArray[np.float64] | None, logp: npt.NDArray[np.float64], e: ExactGradient
-    ) -> None:
-        """Fold one chunk in: ``g`` the computed gradient, ``logp`` the method's log p (float64)."""
+    def add(self, g: torch.Tensor | None, logp: torch.Tensor, e: ExactGradient) -> None:
+        """Fold one chunk in: ``g`` the computed gradient, ``logp`` the method's log p (both in
+        the format)."""
+        import torch
+
         if g is None:
             self.computed = False
             return
         start, rows = e.start, e.rows
-        rcol = rows[:, None]
+        rcol = torch.from_numpy(rows)[:, None]
         self.rows_checked += int(rows.sum())
         self.masked_target_rows += int(e.masked_target.sum())
-        loss = -logp[np.arange(logp.shape[0]), e.target]
+        tgt = torch.from_numpy(e.target)[:, None]
+        loss = -logp.gather(-1, tgt)[:, 0].to(torch.float64).numpy()
         self.loss_inf.add((rows & np.isinf(loss)).astype(np.int64), start)
         self.loss_nan.add((rows & np.isnan(loss)).astype(np.int64), start)
-        self.nan.add((np.isnan(g) & rcol).sum(-1), start)
+        nan = torch.isnan(g)
+        if bool(nan.any()):  # a screen: most chunks have none
+            self.nan.add((nan & rcol).sum(-1).numpy(), start)
         zero = g == 0
-        dead = zero & e.nonzero & rcol
-        self.dead.add(dead.sum(-1), start)
-        self.vanished.add((rows & zero.all(-1) & e.nonzero.any(-1)).astype(np.int64), start)
+        if bool(zero.any()):
+            nonzero = torch.from_numpy(e.nonzero)
+            self.dead.add((zero & nonzero & rcol).sum(-1).numpy(), start)
+            vanished = zero.all(-1) & nonzero.any(-1)
+            self.vanished.add((rows & vanished.numpy()).astype(np.int64), start)
         self.saturated.add(e.saturated.astype(np.int64), start)
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            # normwise error; NaN rows stay NaN and MaxStat skips them (they count under nan)
-            d = g.astype(e.g.dtype)
+        if e.g.dtype == np.float64:
+            diff = (g.to(torch.float64) - torch.from_numpy(e.g)).abs_().amax(-1).numpy()
+        else:  # an exact gradient wider than float64 (float64 cells): in numpy
+            d = g.to(torch.float64).numpy().astype(e.g.dtype)
             d -= e.g
             diff = np.abs(d, out=d).max(-1)
-            del d
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            # normwise error; NaN rows stay NaN and MaxStat skips them (they count under nan)
             norm = e.norm
             rel = np.where(norm > 0, diff / norm, np.where(diff == 0, 0.0, np.inf))
             self.rel_error.add(np.where(rows, rel, np.nan).astype(np.float64), start)
@@ -201,7 +207,7 @@ class GradientAccumulator:
             s = self.shown
             s.losses += loss.tolist()
             s.exact_losses += e.loss.astype(np.float64).tolist()
-            s.gradients += g.tolist()
+            s.gradients += g.to(torch.float64).tolist()
             s.exact_gradients += e.g.astype(np.float64).tolist()
 
     def metrics(self, view: RowView, target: str) -> rm.GradientMetrics | None:

@@ -23,6 +23,7 @@ from smcheck.stats import CountStat
 if TYPE_CHECKING:
     import torch
 
+    from smcheck.methods.base import MethodOutput
     from smcheck.rows import RowView
 
 Array = npt.NDArray[np.float64]
@@ -114,12 +115,14 @@ class MaskAccumulator:
         self.sentinels.add_format(chunk.sentinels, fmt, t, neginf, p, valid)
         return valid
 
-    def add_output(self, chunk: MaskChunk, method: str, fmt: str, t: float, p: Array) -> None:
+    def add_output(
+        self, chunk: MaskChunk, method: str, fmt: str, t: float, res: MethodOutput
+    ) -> None:
         """What ``method`` returned for the rows that are fully masked in this cell."""
         out = self.outputs.setdefault((method, fmt, t), _Output())
         gone = chunk.gone[(fmt, t)]
-        if gone.any():
-            out.add(p[gone])
+        if gone.any():  # res.p is read only here: it may be a float64 copy made on first read
+            out.add(res.p[gone])
 
     # --------------------------------------------------------------------------------- results
 

@@ -26,7 +26,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+# every run under the OpenMP wait policy smcheck itself chooses (smcheck/openmp.py), so the
+# ratios compare work, not thread scheduling
+ENV = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PYTHONPATH": str(ROOT)}
 sys.path.insert(0, str(ROOT))
 
 _ANALYZE = """
@@ -49,6 +51,45 @@ times = []
 for _ in range(int(sys.argv[2])):
     t = time.perf_counter(); torch.softmax(x, -1); times.append(time.perf_counter() - t)
 print(json.dumps({"median_s": statistics.median(times), "all_s": times}))
+"""
+
+# The arithmetic every analysis must run whatever it measures: the 4 default methods written as
+# user code (no diagnostics), in each of the 4 formats, over the same row chunks smcheck uses;
+# then the same with each method's cross-entropy backward pass (gradients are on by default).
+_FLOOR = """
+import json, sys, time
+import numpy as np, torch
+from smcheck.gradients import gradient_budget
+from smcheck.loaders import load_logits
+from smcheck.rows import RowView
+from smcheck.config import AnalysisConfig
+src = load_logits(sys.argv[1])
+view = RowView(src.array, -1, src.name)
+rows = view.chunk_rows(gradient_budget(AnalysisConfig().memory_budget))
+x = torch.from_numpy(np.load(sys.argv[1]))
+def naive(x):
+    w = torch.exp(x); return torch.log(w / w.sum(-1, keepdim=True))
+def shifted(x):
+    w = torch.exp(x - x.amax(-1, keepdim=True)); return torch.log(w / w.sum(-1, keepdim=True))
+def logdomain(x):
+    y = x - x.amax(-1, keepdim=True); return y - torch.log(torch.exp(y).sum(-1, keepdim=True))
+def fused(x):
+    torch.softmax(x, -1); return torch.log_softmax(x, -1)
+def run(backward):
+    t = time.perf_counter()
+    for c in torch.split(x, rows):
+        for dt in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+            xd = c.to(dt).requires_grad_(backward)
+            tgt = xd.detach().argmax(-1)
+            for m in (naive, shifted, logdomain, fused):
+                logp = m(xd)
+                if backward:
+                    torch.nn.functional.nll_loss(logp, tgt, reduction="sum").backward()
+    return time.perf_counter() - t
+with torch.no_grad():
+    fwd = run(False)
+both = run(True)
+print(json.dumps({"forward_s": fwd, "backward_s": both, "chunk_rows": rows}))
 """
 
 
@@ -103,6 +144,7 @@ def main() -> None:
         size = f"{a.rows}x{a.cols} float32 ({f.stat().st_size / 2**20:.0f} MiB)"
         sm = run_py(_SOFTMAX, str(f), str(a.repeat))["median_s"]
         full = run_py(_ANALYZE, str(f))
+        floor = run_py(_FLOOR, str(f))
         rows_out.append(("torch.softmax float32, in memory (median)", sm, 1.0, None))
         rows_out.append(
             (
@@ -112,6 +154,15 @@ def main() -> None:
                 full["peak_rss_mib"],
             )
         )
+        for name, key in (("forward", "forward_s"), ("forward + backward", "backward_s")):
+            rows_out.append(
+                (
+                    f"the 16 cells' own {name} passes as plain torch, chunked",
+                    floor[key],
+                    floor[key] / sm,
+                    None,
+                )
+            )
         if not a.skip_naive:
             out = subprocess.run(
                 [sys.executable, str(ROOT / "tests/benchmarks/naive_metrics.py"), str(f)],
@@ -145,7 +196,8 @@ def main() -> None:
 
     print(
         f"data: gen:llm {size}, seed {a.seed}; torch {torch_version()}, "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, "
+        f"OMP_WAIT_POLICY={ENV['OMP_WAIT_POLICY']}"
     )
     print("| measurement | seconds | x torch.softmax | peak RSS (MiB) |")
     print("|---|---:|---:|---:|")
