@@ -99,10 +99,12 @@ def backprop(
 ) -> tuple[TorchResult, torch.Tensor | None]:
     """Run a framework method on ``xs`` and back-propagate ``sum_rows -log p[t]`` in its format.
 
-    Rows are independent, so the gradient of the summed loss is each row's own gradient; seeding
-    ``d L / d logp = -onehot(t)`` is the backward pass of ``nll_loss(logp, t, reduction="sum")``.
-    Returns the forward result (for the forward metrics, so the method runs once) and the gradient
-    with respect to ``xs`` in the format, or None when the method's logp is not differentiable.
+    Rows are independent, so the gradient of the summed loss is each row's own gradient; the
+    backward pass of ``nll_loss(logp, t, reduction="sum")`` seeds ``d L / d logp = -onehot(t)``
+    exactly (a scalar loss, not ``grad_outputs=``: torch's check of grad_outputs imports sympy,
+    half a second of start-up). Returns the forward result (for the forward metrics, so the
+    method runs once) and the gradient with respect to ``xs`` in the format, or None when the
+    method's logp is not differentiable.
     """
     import torch
 
@@ -110,9 +112,8 @@ def backprop(
     res = fn(leaf)
     if not res.logp.requires_grad:
         return res, None
-    seed = torch.zeros_like(res.logp, requires_grad=False)
-    seed.scatter_(-1, torch.from_numpy(target)[:, None], -1.0)
-    (g,) = torch.autograd.grad(res.logp, leaf, grad_outputs=seed)
+    loss = torch.nn.functional.nll_loss(res.logp, torch.from_numpy(target), reduction="sum")
+    (g,) = torch.autograd.grad(loss, leaf)
     return res, g
 
 

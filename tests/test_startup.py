@@ -1,0 +1,38 @@
+"""Start-up cost: analysing a literal pulls in no module beyond what its torch ops need."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+# torch's grad_outputs= shape check imports these (sympy alone is ~0.5 s of start-up)
+HEAVY = ("sympy", "mpmath", "torch.fx.experimental.symbolic_shapes", "torch._dynamo")
+
+
+def test_literal_analysis_imports_no_sympy_or_dynamo(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    code = (
+        "import json, sys\n"
+        "from smcheck.cli import cli\n"
+        "try:\n"
+        f"    cli(['analyze', '--values', '-999,1,2,5,6', '--format', 'json', '--no-progress',"
+        f" '--output', {str(out)!r}], standalone_mode=False)\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout.strip().splitlines()[-1]) == []
+    # the backward pass did run: every default cell (4 methods x 4 dtypes) has a gradient, and
+    # naive float16 has p[0] = exp(-999) / s = 0, so log's backward divides the seed 0 by p[0] = 0
+    # (NaN) and the row sum's backward spreads it to all 5 entries; log-domain never divides by p
+    cells = json.loads(out.read_text())["sources"][0]["cells"]
+    assert len(cells) == 16 and all(c["gradient"]["rows_checked"] == 1 for c in cells)
+    by = {(c["method"], c["dtype"]): c["gradient"] for c in cells}
+    assert by[("naive", "float16")]["nan"]["elements"] == 5
+    assert by[("logdomain", "float16")]["nan"]["elements"] == 0
