@@ -124,7 +124,6 @@ def forward_backward(
 
     The tensors (and the autograd graph) are released on return, before the forward metrics run.
     """
-
     res, g = backprop(fn, xs, e.target)
     acc.add(g, res.logp.detach(), e)
     return res.to_output()
