@@ -12,7 +12,7 @@ from smcheck.dtypes import DTYPES
 from smcheck.engine import analyze_array
 from smcheck.loaders import LoadedArray, array_source, load_logits
 from smcheck.methods import DEFAULT_METHODS, STRICT_DEFAULT_METHODS
-from smcheck.openmp import prefer_passive_waiting
+from smcheck.openmp import bound_spin_waiting
 from smcheck.progress import ProgressFn
 from smcheck.report.model import Report
 
@@ -73,7 +73,7 @@ def analyze(
     Returns:
         A :class:`~smcheck.report.model.Report`; ``report.to_dict()`` is the JSON contract.
     """
-    prefer_passive_waiting()  # before anything imports torch
+    bound_spin_waiting()  # before anything imports torch
     cfg = make_config(
         dim=dim,
         dtypes=dtypes,

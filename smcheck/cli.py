@@ -12,7 +12,7 @@ import click
 
 from smcheck import __version__
 from smcheck.errors import ExitCode, SmcheckError
-from smcheck.openmp import prefer_passive_waiting
+from smcheck.openmp import bound_spin_waiting
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -139,7 +139,7 @@ def cli() -> None:
     float32 and float64 against an exact reference, and reports overflow, NaN, underflow, lost
     probability mass, accuracy and argmax flips.
     """
-    prefer_passive_waiting()
+    bound_spin_waiting()
 
 
 @cli.command()
