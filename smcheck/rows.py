@@ -81,7 +81,8 @@ class RowView:
     def _drop(self, lo: int, hi: int) -> None:
         """MADV_DONTNEED the whole pages in bytes [lo, hi) from element 0 of the row view."""
         mm = getattr(self._moved, "_mmap", None)
-        if mm is None or not hasattr(mm, "madvise"):
+        # a copy-on-write map ("c") holds the caller's edits in its pages: dropping loses them
+        if mm is None or not hasattr(mm, "madvise") or getattr(self._moved, "mode", "c") == "c":
             return
         origin = self._moved.ctypes.data - np.frombuffer(mm, dtype=np.uint8).ctypes.data
         page = mmap.PAGESIZE

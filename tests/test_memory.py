@@ -116,3 +116,15 @@ def test_strided_rows_map_one_slab_at_a_time(tmp_path: Path, monkeypatch, dim: i
     for _, _raw in view.chunks(16):  # the critical-temperature search reads this way
         peak = max(peak, mapped_rss(path) or 0)
     assert peak <= bound
+
+
+def test_copy_on_write_maps_keep_their_edits(tmp_path: Path) -> None:
+    # pages of a mode="c" map hold the caller's changes; dropping them would read the file again
+    path = _npy(tmp_path, (64, 1024))
+    m = np.load(path, mmap_mode="c")
+    m[:, 0] = 123.0
+    view = RowView(m, -1)
+    for _, x in float64_chunks(view, 4):
+        assert (x[:, 0] == 123.0).all()
+    assert (m[:, 0] == 123.0).all()
+    assert m.mode == "c" and np.load(path, mmap_mode="r")[0, 0] != 123.0
