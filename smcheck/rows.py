@@ -42,8 +42,13 @@ class RowView:
         self.other_shape = self._moved.shape[:-1]
         self.n_rows = math.prod(self.other_shape)
         self.row_length = self.shape[self.dim]
-        # with the softmax axis already last, rows are a reshape view (memory maps stay lazy)
-        self._flat = array.reshape(-1, self.row_length) if self.dim == array.ndim - 1 else None
+        # with the softmax axis already last, rows are a reshape view (memory maps stay lazy);
+        # where that would copy or leave rows strided (Fortran order), rows are gathered instead
+        flat = array.reshape(-1, self.row_length) if self.dim == array.ndim - 1 else None
+        contiguous = flat is not None and (
+            self.row_length == 1 or flat.strides[1] == array.itemsize
+        )
+        self._flat = flat if contiguous and np.may_share_memory(flat, array) else None
 
     def chunk_rows(self, memory_budget: int) -> int:
         """Rows per chunk so the analysis' temporaries fit in ``memory_budget`` bytes."""
