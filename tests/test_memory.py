@@ -76,14 +76,12 @@ def test_analysis_keeps_about_one_chunk_of_the_map_resident(tmp_path: Path) -> N
     assert peak <= _bound(path, 2 * 4096 * 4)
 
 
-@pytest.mark.slow
 def test_default_analysis_keeps_about_one_chunk_of_the_map_resident(tmp_path: Path) -> None:
     # the same with every default cell, the gradients and their targets
     path = _npy(tmp_path, (32, 4096))
     assert _mapped_peak(path, chunk_rows=2) <= _bound(path, 2 * 4096 * 4)
 
 
-@pytest.mark.slow
 def test_critical_temperature_search_releases_the_map(tmp_path: Path) -> None:
     # several temperatures turn the critical-temperature search on: passes over every row
     path = _npy(tmp_path, (32, 4096))
@@ -106,7 +104,8 @@ def test_strided_rows_map_one_slab_at_a_time(  # type: ignore[no-untyped-def]
     # file, gathered in slabs of 64 KiB of the file, each dropped once copied, values unchanged
     path = _npy(tmp_path, (1024, 512), order)
     monkeypatch.setattr(smcheck.rows, "STRIDED_SLAB_BYTES", 64 * 1024)
-    bound = _bound(path, 64 * 1024)
+    chunk = 128
+    bound = _bound(path, max(64 * 1024, chunk * 4 * (512 if order == "C" and dim == -1 else 0)))
     peaks: list[int] = []
     drop = RowView._drop
 
@@ -118,11 +117,11 @@ def test_strided_rows_map_one_slab_at_a_time(  # type: ignore[no-untyped-def]
     src = np.load(path, mmap_mode="r")
     want = np.moveaxis(np.load(path).astype(np.float64), dim, -1)  # read apart from the map
     view = RowView(src, dim)
-    got = [x for _, x in float64_chunks(view, 16)]
+    got = [x for _, x in float64_chunks(view, chunk)]
     assert np.array_equal(np.concatenate(got), want)
-    for _, _raw in view.chunks(16):  # the critical-temperature search reads this way
+    for _, _raw in view.chunks(chunk):  # the critical-temperature search reads this way
         pass
-    assert len(peaks) >= 2 * 512 // 16 and max(peaks) <= bound
+    assert len(peaks) >= 8 and max(peaks) <= bound
 
 
 def test_copy_on_write_maps_keep_their_edits(tmp_path: Path) -> None:
