@@ -16,6 +16,10 @@ WORK_ARRAYS_PER_ELEMENT = 160
 a chunk at once, about 40 each (measured: ~1.2 kB of peak RSS per element of the chunk)."""
 
 
+STRIDED_SLAB_BYTES = 64 * 2**20
+"""Bytes of a memory map spanned by one gather of strided rows (softmax axis not last)."""
+
+
 class RowView:
     """Rows of ``array`` along ``dim``, read in chunks without copying the whole array.
 
@@ -38,8 +42,13 @@ class RowView:
         self.other_shape = self._moved.shape[:-1]
         self.n_rows = math.prod(self.other_shape)
         self.row_length = self.shape[self.dim]
-        # with the softmax axis already last, rows are a reshape view (memory maps stay lazy)
-        self._flat = array.reshape(-1, self.row_length) if self.dim == array.ndim - 1 else None
+        # with the softmax axis already last, rows are a reshape view (memory maps stay lazy);
+        # where that would copy or leave rows strided (Fortran order), rows are gathered instead
+        flat = array.reshape(-1, self.row_length) if self.dim == array.ndim - 1 else None
+        contiguous = flat is not None and (
+            self.row_length == 1 or flat.strides[1] == array.itemsize
+        )
+        self._flat = flat if contiguous and np.may_share_memory(flat, array) else None
 
     def chunk_rows(self, memory_budget: int) -> int:
         """Rows per chunk so the analysis' temporaries fit in ``memory_budget`` bytes."""
@@ -51,28 +60,62 @@ class RowView:
         if self._flat is not None:
             return np.asarray(self._flat[start:stop])
         idx = np.unravel_index(np.arange(start, stop), self.other_shape)
-        return np.asarray(self._moved[idx])
+        if getattr(self._moved, "_mmap", None) is None:
+            return np.asarray(self._moved[idx])
+        # strided rows of a memory map span the whole file: gather a slab of the softmax axis at
+        # a time and drop its pages, so at most about STRIDED_SLAB_BYTES of the map is resident
+        out = np.empty((stop - start, self.row_length), dtype=self.dtype)
+        step = max(1, STRIDED_SLAB_BYTES // max(1, abs(self._moved.strides[-1])))
+        for j in range(0, self.row_length, step):
+            k = min(j + step, self.row_length)
+            out[:, j:k] = self._moved[(*idx, slice(j, k))]
+            self._drop(*self._span(start, stop, j, k))
+        return out
 
     def release(self, start: int, stop: int) -> None:
         """Drop the memory-mapped pages of rows [start, stop) from this process (a hint).
 
         The pages stay in the OS page cache; without this, every page of a memory-mapped file
         read once counts in the resident set until the end, so memory grows with the file.
+        With the softmax axis not last, rows are strided and the span released is every byte
+        from the chunk's first element to its last (re-read from the page cache if needed).
         """
-        mm = getattr(self._flat, "_mmap", None)
-        if mm is None or not hasattr(mm, "madvise") or stop <= start:
+        if stop > start:
+            self._drop(*self._span(start, stop, 0, self.row_length))
+
+    def _drop(self, lo: int, hi: int) -> None:
+        """MADV_DONTNEED the whole pages in bytes [lo, hi) from element 0 of the row view."""
+        mm = getattr(self._moved, "_mmap", None)
+        # a copy-on-write map ("c") holds the caller's edits in its pages: dropping loses them
+        if mm is None or not hasattr(mm, "madvise") or getattr(self._moved, "mode", "c") == "c":
             return
-        base = np.frombuffer(mm, dtype=np.uint8).ctypes.data
-        lo = self._flat[start:stop].ctypes.data - base
-        hi = lo + (stop - start) * self._flat.strides[0]
+        origin = self._moved.ctypes.data - np.frombuffer(mm, dtype=np.uint8).ctypes.data
         page = mmap.PAGESIZE
-        lo, hi = lo // page * page, hi // page * page
+        lo, hi = (origin + lo) // page * page, (origin + hi) // page * page
         if hi > lo:
             mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
+    def _span(self, start: int, stop: int, j0: int, j1: int) -> tuple[int, int]:
+        """[lo, hi): the bytes, from element 0 of the row view, of rows [start, stop) x [j0, j1)."""
+        *outer, inner = self._moved.strides
+        if self._flat is not None:  # rows in order: the first and last are the extremes
+            first, last = start * self._flat.strides[0], (stop - 1) * self._flat.strides[0]
+        else:
+            idx = np.unravel_index(np.arange(start, stop), self.other_shape)
+            offs = sum((i.astype(np.int64) * s for i, s in zip(idx, outer, strict=True)), 0)
+            first, last = int(np.min(offs)), int(np.max(offs))
+        a, b = j0 * inner, (j1 - 1) * inner
+        return first + min(a, b), last + max(a, b) + self.dtype.itemsize
+
     def chunks(self, rows: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Raw chunks in the source dtype; a chunk's pages are released once the next is asked
+        for, so the caller must have copied what it keeps of the previous one."""
         for start in range(0, self.n_rows, rows):
-            yield start, self.block(start, min(start + rows, self.n_rows))
+            stop = min(start + rows, self.n_rows)
+            try:
+                yield start, self.block(start, stop)
+            finally:  # also when the caller stops early
+                self.release(start, stop)
 
     def index(self, flat: int | None) -> tuple[int, ...] | None:
         """The original-shape index (all axes but dim) of a flat row number."""

@@ -9,8 +9,9 @@ Run from the repository root:
 Prints, measured in this one run on the same data: the full default analysis (`analyze FILE`:
 4 methods x 4 dtypes, references, every metric), one in-memory torch.softmax float32 pass (median
 of several), their ratio, the naive whole-array script (tests/benchmarks/naive_metrics.py), peak
-resident memory, and the CLI start-up times. Every timed run is a fresh subprocess, so peak RSS
-is that run's own. Files go to a temporary folder that is deleted afterwards.
+resident memory, and the CLI start-up times. Every timed run is a fresh subprocess, and its peak
+RSS is that process's own (VmHWM, see peakrss.py). Files go to a temporary folder that is deleted
+afterwards.
 """
 
 from __future__ import annotations
@@ -32,15 +33,15 @@ ENV = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PYTHONPATH": str(ROOT)}
 sys.path.insert(0, str(ROOT))
 
 _ANALYZE = """
-import json, resource, sys, time
+import json, sys, time
+from tests.benchmarks.peakrss import peak_rss_mib
 t0 = time.perf_counter()
 from smcheck import analyze
 t1 = time.perf_counter()
 report = analyze(sys.argv[1])
 t2 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "analyze_s": t2 - t1,
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "verdict": report.verdict.value}))
+                  "peak_rss_mib": peak_rss_mib(), "verdict": report.verdict.value}))
 """
 
 _SOFTMAX = """
@@ -111,20 +112,23 @@ def wall(cmd: list[str], repeat: int = 3) -> float:
 
 
 def make_llm(path: Path, rows: int, cols: int, seed: int) -> None:
-    """gen:llm float32 logits, written in blocks of rows (so any size fits in memory)."""
+    """gen:llm float32 logits, written in blocks of rows (so any size fits in memory).
+
+    Plain writes, not a writable memory map: every page written through a map stays in this
+    process's resident set, and a child started afterwards inherits that peak in its ru_maxrss.
+    """
     import numpy as np
 
     from smcheck.generators import generate_logits
 
-    arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, cols))
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")), "fortran_order": False}
     block = max(1, 2**24 // cols)
-    for i, start in enumerate(range(0, rows, block)):
-        stop = min(rows, start + block)
-        arr[start:stop] = generate_logits(
-            "llm", shape=(stop - start, cols), seed=seed + i, dtype="float32"
-        )
-    arr.flush()
-    del arr
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_2_0(fh, {**header, "shape": (rows, cols)})
+        for i, start in enumerate(range(0, rows, block)):
+            stop = min(rows, start + block)
+            x = generate_logits("llm", shape=(stop - start, cols), seed=seed + i, dtype="float32")
+            fh.write(x.astype("<f4", copy=False).tobytes())
 
 
 def main() -> None:
