@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# every run under the OpenMP wait policy smcheck itself chooses (smcheck/openmp.py), so the
-# ratios compare work, not thread scheduling
-ENV = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PYTHONPATH": str(ROOT)}
+# every run under the OpenMP spin count smcheck itself chooses (smcheck/openmp.py), also the
+# plain torch runs, so the ratios compare work, not thread scheduling
+ENV = {"GOMP_SPINCOUNT": "10000", **os.environ, "PYTHONPATH": str(ROOT)}
 sys.path.insert(0, str(ROOT))
 
 _ANALYZE = """
@@ -201,7 +201,7 @@ def main() -> None:
     print(
         f"data: gen:llm {size}, seed {a.seed}; torch {torch_version()}, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, "
-        f"OMP_WAIT_POLICY={ENV['OMP_WAIT_POLICY']}"
+        f"GOMP_SPINCOUNT={ENV['GOMP_SPINCOUNT']}"
     )
     print("| measurement | seconds | x torch.softmax | peak RSS (MiB) |")
     print("|---|---:|---:|---:|")
