@@ -138,8 +138,8 @@ def analyze_array(
                     else:
                         # the strict model starts from the same rounded x/T the framework sees
                         out = m.strict(xs.to(torch.float64).numpy(), f, cfg.ftz)
-                    chunk_rows = cells[(m.name, f.name, t)].add(out, blk)
-                    checks[(m.name, f.name, t)].add(chunk_rows, blk, feats)
+                    per_row = cells[(m.name, f.name, t)].add(out, blk)
+                    checks[(m.name, f.name, t)].add(per_row, blk, feats)
                     stalls[(m.name, f.name, t)].add(out, blk)
                     masks.add_output(mchunk, m.name, f.name, t, out)
                     if small:
