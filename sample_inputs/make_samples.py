@@ -13,7 +13,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing smcheck
 
-from smcheck.generators import generate_logits  # noqa: E402
+from smcheck.sources.generators import generate_logits  # noqa: E402
 
 SHARED_DATA = Path("/work/shared/data")
 MNIST = "mnist_cnn_presoftmax_2500x10.npy"

@@ -23,12 +23,12 @@ _LAZY = {
     "SmcheckError": "smcheck.errors",
     "LoadError": "smcheck.errors",
     "ConfigError": "smcheck.errors",
-    "load_logits": "smcheck.loaders",
-    "generate_logits": "smcheck.generators",
+    "load_logits": "smcheck.sources.loaders",
+    "generate_logits": "smcheck.sources.generators",
     "to_json": "smcheck.report.json",
-    "run_check": "smcheck.check",
-    "Policy": "smcheck.policy",
-    "load_policy": "smcheck.policy",
+    "run_check": "smcheck.check.run",
+    "Policy": "smcheck.check.policy",
+    "load_policy": "smcheck.check.policy",
 }
 
 __all__ = [*_LAZY, "__version__"]

@@ -9,8 +9,8 @@ from typing import Any
 from smcheck import __version__
 from smcheck.config import AnalysisConfig, Thresholds
 from smcheck.dtypes import DTYPES
-from smcheck.engine import analyze_array
-from smcheck.loaders import LoadedArray, array_source, load_logits
+from smcheck.analysis.engine import analyze_array
+from smcheck.sources.loaders import LoadedArray, array_source, load_logits
 from smcheck.methods import DEFAULT_METHODS, STRICT_DEFAULT_METHODS
 from smcheck.openmp import bound_spin_waiting
 from smcheck.progress import ProgressFn

@@ -47,7 +47,7 @@ class AnalysisConfig:
     """Search the critical temperatures; None: only when several temperatures are analysed."""
 
     def __post_init__(self) -> None:
-        from smcheck.targets import normalise_targets
+        from smcheck.analysis.targets import normalise_targets
 
         object.__setattr__(self, "targets", normalise_targets(self.targets))
         object.__setattr__(self, "dtypes", _unique(canonical_dtype(d) for d in self.dtypes))

@@ -80,7 +80,7 @@ def test_public_api_is_lazy_and_complete() -> None:
 def test_results_do_not_depend_on_chunk_size_with_long_rows_and_temperatures() -> None:
     # rows longer than torch's parallel grain (32768) with 1-row chunks: reductions must still
     # give every row the same bits; temperatures, masks, an upstream NaN and float64 cells included
-    from smcheck.generators import generate_logits
+    from smcheck.sources.generators import generate_logits
 
     x = generate_logits("llm", shape=(5, 33000), seed=3, dtype="float32").astype(np.float64)
     x[1, :100] = -np.inf  # a masked prefix

@@ -69,7 +69,7 @@ class FormatResult:
 
 def run(data: str | Path | None = None) -> list[FormatResult]:
     """The reproduction for float16 and bfloat16 (LoadError if the data cannot be read)."""
-    from smcheck.loaders import load_logits
+    from smcheck.sources.loaders import load_logits
 
     x = np.asarray(load_logits(str(data or DEFAULT_DATA)).array, dtype=np.float64)
     x = x.reshape(-1, x.shape[-1])
@@ -81,7 +81,7 @@ def _run_format(x: np.ndarray, path: str, dtype: str) -> FormatResult:
     from smcheck.dtypes import get_format
     from smcheck.methods import get_method
     from smcheck.methods.strictops import StrictArith
-    from smcheck.reference import exact_softmax
+    from smcheck.reference.exact import exact_softmax
 
     fmt, ftz = get_format(dtype), FTZ[dtype]
     a = StrictArith(fmt, ftz)

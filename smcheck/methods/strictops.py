@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smcheck.dtypes import FloatFormat
-from smcheck.reference import EXTENDED_AVAILABLE
+from smcheck.reference.exact import EXTENDED_AVAILABLE
 
 Array = npt.NDArray[np.float64]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from smcheck.report.text import summary_line
+from smcheck.report.terminal.check import summary_line
 from smcheck.report.violations import CheckResult, Severity, Violation
 
 ANNOTATIONS_PER_SEVERITY = 10

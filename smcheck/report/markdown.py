@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from smcheck.report.model import Report, SourceReport
-from smcheck.report.text import plural, summary_line
+from smcheck.report.terminal.check import plural, summary_line
 from smcheck.report.violations import CheckResult, Violation
 
 MAX_ROWS = 200

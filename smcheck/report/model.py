@@ -16,7 +16,7 @@ SCHEMA_VERSION = 1
 RowIndex = tuple[int, ...]
 
 if TYPE_CHECKING:
-    from smcheck.report.masking import BecameMasked, InputFinding, MaskedOutput, Sentinel
+    from smcheck.report.maskmodel import BecameMasked, InputFinding, MaskedOutput, Sentinel
 
 
 class Verdict(str, Enum):

@@ -42,7 +42,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from smcheck import analyze
-    from smcheck.generators import generate_logits
+    from smcheck.sources.generators import generate_logits
 
     x = generate_logits("llm", shape=(args.rows, args.vocab), seed=args.seed)
     spec = f"gen:llm:shape={args.rows}x{args.vocab},seed={args.seed}"

@@ -60,9 +60,9 @@ print(json.dumps({"median_s": statistics.median(times), "all_s": times}))
 _FLOOR = """
 import json, sys, time
 import numpy as np, torch
-from smcheck.gradients import gradient_budget
-from smcheck.loaders import load_logits
-from smcheck.rows import RowView
+from smcheck.analysis.gradients import gradient_budget
+from smcheck.sources.loaders import load_logits
+from smcheck.sources.rows import RowView
 from smcheck.config import AnalysisConfig
 src = load_logits(sys.argv[1])
 view = RowView(src.array, -1, src.name)
@@ -119,7 +119,7 @@ def make_llm(path: Path, rows: int, cols: int, seed: int) -> None:
     """
     import numpy as np
 
-    from smcheck.generators import generate_logits
+    from smcheck.sources.generators import generate_logits
 
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")), "fortran_order": False}
     block = max(1, 2**24 // cols)

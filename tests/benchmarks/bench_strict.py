@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from smcheck.dtypes import DTYPES, get_format  # noqa: E402
-from smcheck.generators import generate_logits  # noqa: E402
+from smcheck.sources.generators import generate_logits  # noqa: E402
 from smcheck.methods import METHODS  # noqa: E402
 
 INPUTS = {

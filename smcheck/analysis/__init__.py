@@ -1,0 +1,1 @@
+"""The analysis: chunks of rows through every cell, mergeable metrics, gradients, temperature."""

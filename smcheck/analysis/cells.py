@@ -1,0 +1,134 @@
+"""Cell metrics: compare one method's output in one format with the exact reference, per chunk.
+
+Every quantity is accumulated so that chunks merge exactly (see :mod:`smcheck.analysis.stats`); all are
+defined in DESIGN.md §4. Arrays are (rows, n) blocks of the flattened row space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from smcheck.analysis.cellkernel import CellChunk, block_shared, cell_chunk
+from smcheck.dtypes import FloatFormat
+from smcheck.methods.base import MethodOutput, NanCause
+from smcheck.reference.exact import Reference
+from smcheck.analysis.stats import CountStat, ExactSum, Histogram, MaxStat
+
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class Block:
+    """What every method of one (format, temperature) shares for one chunk of rows."""
+
+    start: int
+    """Flat index of the chunk's first row."""
+    fmt: FloatFormat
+    valid: BoolArray
+    """Rows the methods are judged on (no NaN/+inf in the source, not fully masked, cast finite)."""
+    live: BoolArray
+    """Elements of valid rows whose (scaled) input is finite, i.e. not a -inf mask."""
+    ref: Reference
+    """Exact results for the rounded, scaled input."""
+    scale_overflow: BoolArray
+    """Elements that became +inf when divided by the temperature in the format."""
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Tensors computed once per block and shared by its cells (see cellkernel.block_shared)."""
+
+    @property
+    def nonzero(self) -> BoolArray:
+        """Live elements whose exact probability rounds to a nonzero value of the format."""
+        return self.live & (self.ref.logp > self.fmt.log_zero)
+
+
+@dataclass
+class CellAccumulator:
+    """Mergeable metrics of one method × format × temperature cell."""
+
+    fmt: FloatFormat
+    overflow: CountStat = field(default_factory=CountStat)
+    temperature_overflow: CountStat = field(default_factory=CountStat)
+    nan: CountStat = field(default_factory=CountStat)
+    nan_causes: dict[str, int] = field(default_factory=dict)
+    underflow: CountStat = field(default_factory=CountStat)
+    exact_zero: CountStat = field(default_factory=CountStat)
+    log_nonfinite: CountStat = field(default_factory=CountStat)
+    lost_mass: MaxStat = field(default_factory=MaxStat)
+    max_ulp: MaxStat = field(default_factory=MaxStat)
+    ulp: Histogram = field(default_factory=Histogram)
+    normwise_u: MaxStat = field(default_factory=MaxStat)
+    sum_error: MaxStat = field(default_factory=MaxStat)
+    argmax_flips: CountStat = field(default_factory=CountStat)
+    kl_max: MaxStat = field(default_factory=MaxStat)
+    kl_sum: ExactSum = field(default_factory=ExactSum)
+    rows_checked: int = 0
+
+    def add(self, out: MethodOutput, b: Block) -> CellChunk:
+        """Fold one chunk of a method's output into the cell (the work is in cellkernel).
+
+        Returns the chunk's per-row quantities, which the bound checks reuse.
+        """
+        c = cell_chunk(out, b)
+        start = b.start
+        self.rows_checked += c.rows_checked
+        if c.temperature_overflow is not None:
+            self.temperature_overflow.add(c.temperature_overflow.numpy(), start)
+        if c.overflow is not None:
+            self.overflow.add(c.overflow.numpy(), start)
+        if c.nan is not None:
+            self.nan.add(c.nan.numpy(), start)
+            for code, n in zip(*np.unique(c.nan_codes, return_counts=True), strict=True):
+                label = NanCause(int(code) or NanCause.OTHER).label
+                self.nan_causes[label] = self.nan_causes.get(label, 0) + int(n)
+        if c.underflow is not None:
+            self.underflow.add(c.underflow.numpy(), start)
+            self.lost_mass.add(c.lost_mass.numpy(), start)
+        if c.exact_zero is not None:
+            self.exact_zero.add(c.exact_zero.numpy(), start)
+        if c.log_nonfinite is not None:
+            self.log_nonfinite.add(c.log_nonfinite.numpy(), start)
+
+        # accuracy is judged on rows whose output is entirely finite
+        fin = c.kl_rows.numpy()
+        self.max_ulp.add(c.max_ulp.numpy(), start)
+        self.ulp.add(c.ulp_values)
+        self.normwise_u.add(np.where(fin, c.normwise.numpy(), np.nan), start)
+        self.sum_error.add(np.where(fin, c.sum_error.numpy(), np.nan), start)
+        # argmax flips: rows with a unique exact maximum only (exact ties excluded)
+        self.argmax_flips.add(c.flips.numpy().astype(np.int64), start)
+        # generalised KL(ref || p̂) = sum p log(p/p̂) - 1 + sum p̂: equal to KL when p̂ sums to
+        # 1, and never negative when rounding leaves sum p̂ != 1 (plain KL then can be).
+        # A 0 in the format is read as the largest value that rounds to 0,
+        # so the divergence stays finite and charges every underflowed entry at least p·log(p/(s/2))
+        kl = c.kl.numpy()
+        self.kl_max.add(np.where(fin, kl, np.nan), start)
+        self.kl_sum.add(kl[fin])
+        return c
+
+
+@dataclass
+class GroupAccumulator:
+    """Per format × temperature: headroom to the format's limits (shared by every method)."""
+
+    fmt: FloatFormat
+    top_logit: MaxStat = field(default_factory=MaxStat)
+    """Largest scaled logit per row (naive exp overflows past ln(max))."""
+    deepest_logp: MaxStat = field(default_factory=MaxStat)
+    """Most negative exact log-probability per row, negated."""
+
+    def add(self, x: npt.NDArray[np.floating], b: Block) -> None:
+        import torch
+
+        sh = block_shared(b)
+        xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
+        nl = -sh.logp
+        if sh.live is not None:
+            xt = xt.masked_fill(~sh.live, -np.inf)
+            nl = nl.masked_fill(~sh.live, -np.inf)
+        xm, lm = xt.amax(-1).numpy(), nl.amax(-1).numpy()
+        self.top_logit.add(np.where(b.valid, xm, np.nan), b.start)
+        self.deepest_logp.add(np.where(b.valid, lm, np.nan), b.start)

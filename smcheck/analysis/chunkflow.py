@@ -1,0 +1,142 @@
+"""The engine's per-chunk data flow: read-ahead, rounding to a format, references.
+
+Reading the next chunk (page faults of a memory map, the cast to float64) runs in a background
+thread while the current chunk is analysed, so I/O overlaps compute on the second core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, TypeVar
+
+import numpy as np
+
+from smcheck.dtypes import FloatFormat
+from smcheck.reference.doubledouble import dd_reference, fast_softmax64
+from smcheck.reference.exact import Reference
+from smcheck.sources.rows import RowView
+
+if TYPE_CHECKING:
+    import torch
+
+T = TypeVar("T")
+
+
+_END = object()
+
+
+def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
+    """Yield ``items`` while a background thread already produces the next ``depth`` of them.
+
+    Exceptions in the producer are re-raised in the consumer; closing the generator early stops
+    the producer after at most ``depth`` more items.
+    """
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for it in items:
+                if stop.is_set():
+                    return
+                q.put(it)
+            q.put(_END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+
+    th = threading.Thread(target=produce, name="smcheck-read-ahead", daemon=True)
+    th.start()
+    try:
+        while True:
+            it = q.get()
+            if it is _END:
+                return
+            if isinstance(it, BaseException):
+                raise it
+            yield it  # type: ignore[misc]
+    finally:
+        stop.set()
+        while th.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                q.get_nowait()
+            th.join(0.01)
+
+
+TORCH_GRAIN = 32768
+"""Elements below which torch reduces serially (at::internal::GRAIN_SIZE)."""
+
+
+def chunk_bounds(n_rows: int, rows: int, row_length: int = TORCH_GRAIN) -> list[tuple[int, int]]:
+    """[start, stop) of each chunk: ``rows`` rows each, but no torch-splittable short chunk.
+
+    torch reduces each row serially when a tensor has at least one row per thread or fewer than
+    TORCH_GRAIN elements, but splits rows between threads otherwise -- which changes the rounding
+    of sums. So where rows are that long, a chunk holds at least one row per thread (a short
+    tail joins the chunk before it), and every row gets the same bits whatever the chunk size.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    least = min(n_rows, threads) if (threads - 1) * row_length >= TORCH_GRAIN else 1
+    rows = max(rows, least, 1)
+    bounds = [(s, min(s + rows, n_rows)) for s in range(0, n_rows, rows)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < least:
+        bounds[-2:] = [(bounds[-2][0], n_rows)]
+    return bounds
+
+
+def float64_chunks(view: RowView, rows: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Row chunks as fresh float64 arrays; the source pages of each are released once copied."""
+    for start, stop in chunk_bounds(view.n_rows, rows, view.row_length):
+        with np.errstate(invalid="ignore"):  # a signalling NaN from a file becomes a quiet one
+            x = np.array(view.block(start, stop), dtype=np.float64, copy=True)
+        view.release(start, stop)
+        yield start, x
+
+
+def exact_in(src: np.dtype, f: FloatFormat) -> bool:
+    """Whether every value of the source dtype is a value of ``f`` (rounding is the identity)."""
+    t_src = {"float16": 11, "float32": 24, "float64": 53}.get(src.name)
+    if t_src is None:
+        return False
+    w_src = {"float16": 5, "float32": 8, "float64": 11}[src.name]
+    return f.t >= t_src and f.w >= w_src
+
+
+def round_chunk(x: np.ndarray, f: FloatFormat, ftz: bool, src: np.dtype) -> np.ndarray:
+    """``f.round(x)`` without the numpy passes where the result is known or torch is exact.
+
+    The identity when the source dtype fits in ``f``; torch's cast when the values are float32
+    (one correct rounding: float64 -> float32 is exact there); ``f.round`` otherwise.
+    """
+    import torch
+
+    if ftz:
+        return f.round(x, ftz=True)
+    if exact_in(src, f):
+        return x
+    if src.name in ("float16", "float32") and f.t < 24:
+        return torch.from_numpy(x).to(f.torch_dtype()).to(torch.float64).numpy()
+    return f.round(x)
+
+
+def cell_reference(
+    xd: np.ndarray, xsw: np.ndarray, f: FloatFormat, t: float, rd: Reference | None
+) -> Reference:
+    """The exact reference for format ``f`` at temperature ``t`` (``rd``: the T=1 one, if known)."""
+    import torch
+
+    if f.t > 24:
+        return dd_reference(torch.from_numpy(xd), t)
+    if t == 1.0 and rd is not None:
+        return rd
+    return fast_softmax64(torch.from_numpy(np.ascontiguousarray(xsw, dtype=np.float64)))
+
+
+def tensor(a: np.ndarray) -> torch.Tensor:
+    import torch
+
+    return torch.from_numpy(a)

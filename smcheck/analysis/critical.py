@@ -1,0 +1,326 @@
+"""Critical temperatures: a top-down log grid, then bisection on log T, over every valid row.
+
+Two searches per method × format, both for "the largest T at which a row property holds":
+
+* ``unsafe`` -- some row overflows or gives NaN (the cell metrics' definitions: a logit that
+  becomes +inf when divided by T, an ``exp`` or sum that becomes +inf, a NaN probability). The
+  search finds the largest grid T with an unsafe row, then bisects between it and the grid point
+  above (safe) until the ends differ by REL_TOL; ``min_safe`` is the safe end. So every grid point
+  at or above ``min_safe`` is safe ("above which" in the scan sense: a safe window narrower than a
+  decade below an unsafe grid point is not looked for).
+* ``not one-hot`` -- some row's output is not exactly one-hot (one entry 1, the others 0). The
+  search finds the largest grid T where *no* such row exists; ``one_hot_below`` is the bisection's
+  one-hot end, so at ``one_hot_below`` every row is one-hot.
+
+A grid point is checked on every valid row (streaming the chunks, stopping once a row with the
+property turns up; the row that had it at the previous step is tried first). Bisection steps run
+on that witness row alone and only the final bracket end is checked on every row (see
+:class:`Search`), so the reported ends carry the guarantee of a bisection over all rows. Witnesses
+are the lowest-index rows with the property, so results do not depend on the chunk size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from smcheck.config import AnalysisConfig
+from smcheck.dtypes import FloatFormat
+from smcheck.analysis.inputstats import analysable_rows
+from smcheck.methods.base import SoftmaxMethod
+from smcheck.progress import ProgressFn
+from smcheck.sources.rows import RowView, row_block_mask
+
+if TYPE_CHECKING:
+    import torch
+
+T_MIN = 1e-6
+"""Bottom of the scan: min_safe is None when a method is safe down to here."""
+T_TOP = 1e3
+"""Top of the scan unless a configured temperature is higher."""
+REL_TOL = 1e-3
+UNSAFE, NOT_ONE_HOT = "unsafe", "not_one_hot"
+CAUSES = ("temperature_overflow", "exp_overflow", "sum_overflow", "nan")
+"""Cause bits, in this order (bit 0 = temperature_overflow)."""
+
+
+def scan_grid(temperatures: tuple[float, ...]) -> list[float]:
+    """Decades from the top of the scan down to T_MIN, highest first."""
+    top = max(T_TOP, *temperatures)
+    k_top = math.ceil(math.log10(top) - 1e-12)
+    k_min = round(math.log10(T_MIN))
+    return [float(f"1e{k}") for k in range(k_top, k_min - 1, -1)]
+
+
+def bisection_steps(grid: list[float]) -> int:
+    """Upper bound on the bisection steps after the grid (the widest bracket is one grid gap)."""
+    widest = max(a / b for a, b in zip(grid, grid[1:], strict=False))
+    return math.ceil(math.log2(math.log(widest) / math.log1p(REL_TOL))) + 1
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A row found with the searched property: where, its values, and (for unsafe) why."""
+
+    row: int
+    values: npt.NDArray[np.float64]
+    causes: int
+
+
+@dataclass
+class Search:
+    """The largest T at which ``exists(property) == want``: grid from the top, then bisection.
+
+    The bracket's ends are ``t_true`` (a row has the property there: ``witness``) and ``t_false``
+    (checked on every row: none has it). Bisection steps run on the witness row alone, moving
+    ``t_guess`` towards ``t_true``; once they are REL_TOL apart, ``t_guess`` is checked on every
+    row. Either it holds (it becomes ``t_false``: done) or a new witness is found there and the
+    bisection goes on between it and ``t_false``. So the result keeps the guarantee of a plain
+    bisection over all rows, at about one pass over the data per binding row instead of one per
+    step.
+    """
+
+    kind: str
+    grid: list[float]
+    want: bool
+    """For unsafe: True (the largest T with an unsafe row); for not-one-hot: False."""
+    i: int = 0
+    t_true: float | None = None
+    t_false: float | None = None
+    t_guess: float | None = None
+    done: bool = False
+    at_top: bool = False
+    """The target state already holds at the top of the grid."""
+    witness: Witness | None = None
+    """The row that had the property at ``t_true`` (the latest T where one did)."""
+
+    def next_t(self) -> tuple[float, bool] | None:
+        """The next temperature to evaluate, and whether every row must be checked there."""
+        if self.done:
+            return None
+        if self.t_guess is None:
+            return self.grid[self.i], True
+        assert self.t_true is not None
+        a, b = sorted((self.t_true, self.t_guess))
+        if b <= a * (1 + REL_TOL):
+            return self.t_guess, True
+        return math.sqrt(a * b), False  # midpoint in log T, on the witness row alone
+
+    def tell(self, t: float, found: Witness | None, full: bool) -> None:
+        """Record the answer at ``t``: ``found`` is a row with the property, or None."""
+        if found is not None:
+            self.witness = found
+        if self.t_guess is None:  # on the grid: every row was checked
+            if (found is not None) != self.want:
+                self.i += 1
+                self.done = self.i == len(self.grid)
+            elif self.i == 0:
+                self.done = self.at_top = True
+            else:
+                above = self.grid[self.i - 1]
+                self.t_true, self.t_false = (t, above) if found is not None else (above, t)
+                self.t_guess = self.t_false
+            return
+        if found is not None:
+            self.t_true = t
+            if t == self.t_guess:  # the guess failed on another row: back to the checked end
+                self.t_guess = self.t_false
+                assert self.t_false is not None
+                a, b = sorted((t, self.t_false))
+                self.done = b <= a * (1 + REL_TOL)
+        else:
+            self.t_guess = t
+            if full:
+                self.t_false = t
+                self.done = True  # checked on every row, REL_TOL from t_true
+
+    @property
+    def result(self) -> float | None:
+        """The checked end (None: the target state never held; inf: it held at the top)."""
+        return math.inf if self.at_top else self.t_false
+
+
+@dataclass(frozen=True)
+class Flags:
+    """Per-row results of one method at one temperature on a block of rows."""
+
+    causes: npt.NDArray[np.int64]
+    """Bit set of CAUSES per row (0: safe)."""
+    one_hot: npt.NDArray[np.bool_]
+
+
+def _scale(xt: torch.Tensor, xd: npt.NDArray[np.float64], f: FloatFormat, t: float):  # type: ignore[no-untyped-def]
+    from smcheck.analysis.engine import _scaled  # the engine's division by T, so both agree bit for bit
+
+    xs, _, scale_over = _scaled(xt, xd, f, t)
+    return xs, scale_over
+
+
+def row_flags(
+    m: SoftmaxMethod, xs: torch.Tensor, scale_over: np.ndarray, f: FloatFormat, cfg: AnalysisConfig
+) -> Flags:
+    """Run ``m`` on the scaled block and classify each row as CellAccumulator counts it."""
+    import torch
+
+    if cfg.model == "framework":
+        with torch.no_grad():
+            r = m.framework(xs)
+            p = r.p
+            exp_over = None if r.overflow is None else r.overflow.any(-1).numpy()
+            sum_over = None if r.sum_overflow is None else r.sum_overflow.numpy()
+            nan = torch.isnan(p).any(-1).numpy()
+            n = p.shape[-1]
+            one_hot = (((p == 1).sum(-1) == 1) & ((p == 0).sum(-1) == n - 1)).numpy()
+    else:
+        assert m.strict is not None
+        o = m.strict(xs.to(torch.float64).numpy(), f, cfg.ftz)
+        exp_over = None if o.overflow is None else o.overflow.any(-1)
+        sum_over, nan = o.sum_overflow, np.isnan(o.p).any(-1)
+        n = o.p.shape[-1]
+        one_hot = ((o.p == 1).sum(-1) == 1) & ((o.p == 0).sum(-1) == n - 1)
+    causes = np.zeros(len(one_hot), dtype=np.int64)
+    for k, b in enumerate((scale_over.any(-1), exp_over, sum_over, nan)):  # order of CAUSES
+        if b is not None:
+            causes |= np.asarray(b, dtype=np.int64) << k
+    return Flags(causes, np.asarray(one_hot, dtype=bool))
+
+
+def _prepare(raw: np.ndarray, cfg: AnalysisConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The engine's view of a chunk: float64, negated for softmin, and its judged rows."""
+    x = raw.astype(np.float64)
+    if cfg.softmin:
+        x = -x
+    upstream, masked = row_block_mask(x)
+    return x, ~upstream & ~masked
+
+
+Block = tuple[int, np.ndarray, "torch.Tensor", np.ndarray]
+"""(first row, source values x, x rounded to the format as a tensor, rows judged in the format)."""
+
+
+class Prober:
+    """Answers "is there a row with property P for method M at T in format F" over all rows."""
+
+    def __init__(self, view: RowView, cfg: AnalysisConfig, chunk_rows: int) -> None:
+        self.view, self.cfg, self.chunk_rows = view, cfg, chunk_rows
+        self.passes = 0
+        """Passes over the data started (each may stop early)."""
+
+    def _block(self, f: FloatFormat, start: int, x: np.ndarray, base_valid: np.ndarray) -> Block:
+        import torch
+
+        xd = f.round(x, ftz=self.cfg.ftz)
+        valid = analysable_rows(xd, base_valid)
+        return start, x, torch.from_numpy(xd).to(f.torch_dtype()), valid
+
+    def _blocks(self, f: FloatFormat) -> Iterator[Block]:
+        self.passes += 1
+        for start, raw in self.view.chunks(self.chunk_rows):
+            b = self._block(f, start, *_prepare(raw, self.cfg))
+            if b[3].any():
+                yield b
+
+    def _find(
+        self, m: SoftmaxMethod, t: float, kind: str, f: FloatFormat, b: Block
+    ) -> Witness | None:
+        start, x, xt, valid = b
+        xs, scale_over = _scale(xt, x, f, t)
+        return _witness(row_flags(m, xs, scale_over, f, self.cfg), kind, start, x, valid)
+
+    def evaluate(
+        self, f: FloatFormat, requests: dict[tuple[SoftmaxMethod, float], list[Search]]
+    ) -> None:
+        """Answer every search's pending question for format ``f`` (each gets one ``tell``)."""
+        open_: dict[tuple[SoftmaxMethod, float], list[Search]] = {}
+        for (m, t), searches in requests.items():
+            for s in searches:
+                full = s.next_t() == (t, True)
+                w = s.witness  # the row that decided the last step usually decides this one
+                hit = None
+                if w is not None:
+                    b = self._block(f, w.row, w.values[None, :], np.ones(1, dtype=bool))
+                    hit = self._find(m, t, s.kind, f, b)
+                if hit is not None or not full:
+                    s.tell(t, hit, full)
+                else:
+                    open_.setdefault((m, t), []).append(s)
+        if not open_:
+            return
+        for b in self._blocks(f):
+            by_t: dict[float, list[SoftmaxMethod]] = {}
+            for m, t in open_:
+                by_t.setdefault(t, []).append(m)
+            for t, ms in by_t.items():
+                start, x, xt, valid = b
+                xs, scale_over = _scale(xt, x, f, t)  # shared by every method at this T
+                for m in ms:
+                    flags = row_flags(m, xs, scale_over, f, self.cfg)
+                    for s in list(open_[(m, t)]):
+                        w = _witness(flags, s.kind, start, x, valid)
+                        if w is not None:
+                            s.tell(t, w, True)
+                            open_[(m, t)].remove(s)
+                    if not open_[(m, t)]:
+                        del open_[(m, t)]
+            if not open_:
+                return
+        for (_, t), searches in open_.items():
+            for s in searches:
+                s.tell(t, None, True)
+
+
+def _witness(
+    flags: Flags, kind: str, start: int, x: np.ndarray, valid: np.ndarray
+) -> Witness | None:
+    """The lowest-index valid row with the property, or None."""
+    has = (flags.causes != 0) if kind == UNSAFE else ~flags.one_hot
+    has = has & valid
+    if not has.any():
+        return None
+    i = int(np.argmax(has))
+    return Witness(start + i, x[i].copy(), int(flags.causes[i]))
+
+
+def find_critical(
+    view: RowView,
+    cfg: AnalysisConfig,
+    fmts: list[FloatFormat],
+    methods: list[SoftmaxMethod],
+    chunk_rows: int,
+    progress: ProgressFn | None = None,
+) -> tuple[list[float], dict[tuple[str, str, str], Search]]:
+    """Run both searches for every method × format; returns the grid and the finished searches."""
+    grid = scan_grid(cfg.temperatures)
+    searches = {
+        (m.name, f.name, kind): Search(kind, grid, want=kind == UNSAFE)
+        for f in fmts
+        for m in methods
+        for kind in (UNSAFE, NOT_ONE_HOT)
+    }
+    prober = Prober(view, cfg, chunk_rows)
+    total = (len(grid) + bisection_steps(grid)) * len(fmts)
+    step = 0
+    while not all(s.done for s in searches.values()):
+        for f in fmts:
+            requests: dict[tuple[SoftmaxMethod, float], list[Search]] = {}
+            for m in methods:
+                for kind in (UNSAFE, NOT_ONE_HOT):
+                    s = searches[(m.name, f.name, kind)]
+                    nxt = s.next_t()
+                    if nxt is not None:
+                        requests.setdefault((m, nxt[0]), []).append(s)
+            if requests:
+                prober.evaluate(f, requests)
+                step += 1
+                if progress is not None:
+                    progress("critical temperatures", min(step, total), total)
+    return grid, searches
+
+
+def cause_names(bits: int) -> list[str]:
+    return [name for k, name in enumerate(CAUSES) if bits >> k & 1]

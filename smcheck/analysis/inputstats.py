@@ -1,0 +1,93 @@
+"""Input-level findings: non-finite counts, masks, logsumexp range, and what rounding to a format does."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from smcheck.dtypes import FloatFormat
+from smcheck.reference.exact import Reference, exact_softmax
+from smcheck.analysis.stats import CountStat, ExactSum, MaxStat
+
+Array = npt.NDArray[np.float64]
+
+
+@dataclass
+class InputAccumulator:
+    """Counts over the analysed values (after --softmin negation)."""
+
+    lo: float = math.inf
+    hi: float = -math.inf
+    nan: int = 0
+    posinf: int = 0
+    neginf: int = 0
+    fully_masked_rows: int = 0
+    upstream_rows: int = 0
+    lse: MaxStat = field(default_factory=MaxStat)
+
+    def add(
+        self, x: Array, ref: Reference, upstream: np.ndarray, masked: np.ndarray, start: int
+    ) -> None:
+        fin = np.isfinite(x)
+        if fin.any():
+            self.lo = min(self.lo, float(x[fin].min()))
+            self.hi = max(self.hi, float(x[fin].max()))
+        self.nan += int(np.isnan(x).sum())
+        self.posinf += int(np.isposinf(x).sum())
+        self.neginf += int(np.isneginf(x).sum())
+        self.fully_masked_rows += int(masked.sum())
+        self.upstream_rows += int(upstream.sum())
+        self.lse.add(np.where(upstream | masked, np.nan, ref.lse), start)
+
+
+@dataclass
+class RoundingAccumulator:
+    """The effect of casting the source to ``fmt``: changed values, Δlog p, KL, cast overflow."""
+
+    fmt: FloatFormat
+    changed: int = 0
+    dlogp: MaxStat = field(default_factory=MaxStat)
+    kl_max: MaxStat = field(default_factory=MaxStat)
+    kl_sum: ExactSum = field(default_factory=ExactSum)
+    cast_overflow: CountStat = field(default_factory=CountStat)
+
+    def add(
+        self,
+        x: Array,
+        xd: Array,
+        ref: Reference,
+        base_valid: np.ndarray,
+        start: int,
+        rd: Reference | None = None,
+    ) -> np.ndarray:
+        """Fold a chunk in; returns the rows still analysable in the format.
+
+        ``rd``: the exact softmax of ``xd`` when the caller has it already (computed otherwise).
+        """
+        fin = np.isfinite(x)
+        over = fin & ~np.isfinite(xd) & base_valid[:, None]
+        self.cast_overflow.add(over.sum(-1), start)
+        valid = analysable_rows(xd, base_valid)
+        changed = fin & (xd != x)
+        self.changed += int(changed.sum())
+        if changed.any():
+            if rd is None or not isinstance(rd.logp, np.ndarray) or rd.logp.dtype != np.float64:
+                rd = exact_softmax(xd)
+            live = valid[:, None] & np.isfinite(xd)
+            with np.errstate(invalid="ignore"):
+                d = np.where(live, np.abs(rd.logp - ref.logp), -np.inf).max(-1, initial=-np.inf)
+                kl = np.where(live, ref.p * (ref.logp - rd.logp), 0).sum(-1)
+            self.dlogp.add(np.where(valid, d, np.nan), start)
+            self.kl_max.add(np.where(valid, kl, np.nan), start)
+            self.kl_sum.add(kl[valid])
+        else:
+            self.kl_sum.add(np.zeros(int(valid.sum())))
+        return valid
+
+
+def analysable_rows(xd: Array, base_valid: np.ndarray) -> np.ndarray:
+    """Rows still analysable once cast to a format: no value became +inf, not every one -inf."""
+    return base_valid & ~(np.isposinf(xd).any(-1) | np.isneginf(xd).all(-1))

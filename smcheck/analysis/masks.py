@@ -1,0 +1,179 @@
+"""Masks and non-finite input through the analysis: fully masked rows, sentinels, input findings.
+
+DESIGN §9: NaN and +inf in the input are upstream problems, -inf is a mask (p = 0), and a row
+that is entirely -inf -- in the source, or only once cast to a format and divided by T -- is a
+finding of its own, with what each method returns for it. Those rows are kept out of the method
+metrics. Everything here accumulates per chunk and merges exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from smcheck.dtypes import FloatFormat, get_format
+from smcheck.report import maskmodel as rk
+from smcheck.report.model import Count, Extreme
+from smcheck.analysis.sentinels import SentinelAccumulator, SentinelChunk, SentinelStat
+from smcheck.analysis.stats import CountStat
+
+if TYPE_CHECKING:
+    import torch
+
+    from smcheck.methods.base import MethodOutput
+    from smcheck.sources.rows import RowView
+
+Array = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass
+class _Output:
+    """What one method returned for fully masked rows, by kind."""
+
+    rows: int = 0
+    nan: int = 0
+    zeros: int = 0
+
+    def add(self, p: Array) -> None:
+        self.rows += p.shape[0]
+        self.nan += int(np.isnan(p).all(-1).sum())
+        self.zeros += int((p == 0).all(-1).sum())
+
+
+@dataclass
+class MaskChunk:
+    """Per-chunk state shared by every format, temperature and method."""
+
+    start: int
+    upstream: BoolArray
+    masked: BoolArray
+    sentinels: SentinelChunk
+    gone: dict[tuple[str, float], BoolArray] = field(default_factory=dict)
+    """Rows entirely -inf in a format at a temperature (source masks included)."""
+    cast_gone: dict[str, BoolArray] = field(default_factory=dict)
+    """Rows with finite logits in the source that the cast to a format makes entirely -inf."""
+
+    @property
+    def sentinel_entries(self) -> BoolArray:
+        """Sentinel entries: masks like -inf, so the method metrics leave them out."""
+        return self.sentinels.entries
+
+
+@dataclass
+class MaskAccumulator:
+    """Everything about masks and non-finite input over all chunks of one source."""
+
+    upstream: CountStat = field(default_factory=CountStat)
+    masked: CountStat = field(default_factory=CountStat)
+    became: dict[tuple[str, float | None], CountStat] = field(default_factory=dict)
+    """Rows made entirely -inf by the cast to a format (T None) or only by dividing by T."""
+    outputs: dict[tuple[str, str, float], _Output] = field(default_factory=dict)
+    sentinels: SentinelAccumulator = field(default_factory=SentinelAccumulator)
+
+    def add_source(self, x: Array, upstream: BoolArray, masked: BoolArray, start: int) -> MaskChunk:
+        """Fold in a chunk's source values (after --softmin negation)."""
+        self.upstream.add(upstream.astype(np.int64), start)
+        self.masked.add(masked.astype(np.int64), start)
+        chunk = self.sentinels.add_source(x, ~upstream & ~masked, start)
+        return MaskChunk(start, upstream, masked, chunk)
+
+    def add_cast(self, chunk: MaskChunk, fmt: FloatFormat, xd: Array) -> None:
+        """Fold in the cast of the chunk to ``fmt`` (``xd``: the rounded values)."""
+        gone = np.isneginf(xd).all(-1) & ~chunk.upstream & ~chunk.masked
+        chunk.cast_gone[fmt.name] = gone
+        self.became.setdefault((fmt.name, None), CountStat()).add(
+            gone.astype(np.int64), chunk.start
+        )
+        self.sentinels.add_cast(chunk.sentinels, fmt, xd)
+
+    def add_format(
+        self,
+        chunk: MaskChunk,
+        fmt: FloatFormat,
+        t: float,
+        xs: torch.Tensor,
+        p: npt.NDArray[np.floating],
+        valid: BoolArray,
+    ) -> BoolArray:
+        """Fold in one format × temperature; returns ``valid`` without the rows ``xs`` masks fully.
+
+        ``xs`` is the logits as the methods see them (cast to the format, divided by T there),
+        ``p`` the exact softmax of the rounded, scaled logits.
+        """
+        import torch
+
+        neginf = torch.isneginf(xs).numpy()
+        gone = neginf.all(-1) & ~chunk.upstream
+        chunk.gone[(fmt.name, t)] = gone
+        newly = gone & ~chunk.masked & ~chunk.cast_gone[fmt.name]
+        self.became.setdefault((fmt.name, t), CountStat()).add(newly.astype(np.int64), chunk.start)
+        valid = valid & ~gone
+        self.sentinels.add_format(chunk.sentinels, fmt, t, neginf, p, valid)
+        return valid
+
+    def add_output(
+        self, chunk: MaskChunk, method: str, fmt: str, t: float, res: MethodOutput
+    ) -> None:
+        """What ``method`` returned for the rows that are fully masked in this cell."""
+        out = self.outputs.setdefault((method, fmt, t), _Output())
+        gone = chunk.gone[(fmt, t)]
+        if gone.any():  # res.p is read only here: it may be a float64 copy made on first read
+            out.add(res.p[gone])
+
+    # --------------------------------------------------------------------------------- results
+
+    def masked_output(self, method: str, fmt: str, t: float) -> rk.MaskedOutput:
+        o = self.outputs.get((method, fmt, t), _Output())
+        return rk.MaskedOutput(o.rows, o.nan, o.zeros, o.rows - o.nan - o.zeros)
+
+    def became_masked(self, view: RowView) -> list[rk.BecameMasked]:
+        return [
+            rk.BecameMasked(f, t, c.rows, view.index(c.worst_row))
+            for (f, t), c in self.became.items()
+            if t != 1  # T = 1 adds nothing to the cast
+        ]
+
+    def sentinel_reports(self, view: RowView) -> list[rk.Sentinel]:
+        return [_sentinel_report(s, view) for s in self.sentinels.sentinels()]
+
+
+def _count(c: CountStat, view: RowView) -> Count:
+    return Count(c.elements, c.rows, view.index(c.worst_row))
+
+
+def _sentinel_report(s: SentinelStat, view: RowView) -> rk.Sentinel:
+    casts = [
+        rk.SentinelCast(
+            dtype=f,
+            representable=bool(np.isfinite(get_format(f).round(s.value))),
+            to_neginf=_count(c, view),
+        )
+        for f, c in s.cast.items()
+    ]
+    effects = [
+        rk.SentinelEffect(
+            dtype=f,
+            temperature=t,
+            to_neginf=_count(e.to_neginf, view),
+            leak=Extreme(e.leak.result, view.index(e.leak.row)),
+            weak=_count(e.weak, view),
+        )
+        for (f, t), e in s.effects.items()
+    ]
+    return rk.Sentinel(
+        value=s.value,
+        label=s.label,
+        detected="known" if s.label is not None else "repeated",
+        elements=s.count.elements,
+        rows=s.count.rows,
+        worst_row=view.index(s.count.worst_row),
+        exact_elements=s.exact,
+        min=s.lo,
+        max=s.hi,
+        casts=casts,
+        effects=effects,
+    )

@@ -1,0 +1,218 @@
+"""Mask sentinels: large finite negatives used in place of -inf, and what each format does to them.
+
+Attention and LM code masks with a finite value (``torch.finfo(dtype).min``, -1e4, -1e9 ...) so
+that a fully masked row stays finite. Three things go wrong in a narrower format: the sentinel is
+not representable and becomes -inf (-1e9 in float16), sentinel + score overflows to -inf
+(-65504 + s in float16 for s <= -16, since -65520 is the midpoint to the next power of two), or
+the sentinel is too weak to mask (its entries keep a probability above the format's rounding
+error, e.g. -1e4 divided by a large temperature). Every statistic merges exactly across chunks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from smcheck.dtypes import FORMATS, FloatFormat
+from smcheck.analysis.stats import CountStat, MaxStat
+
+Array = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+KNOWN_SENTINELS: tuple[tuple[float, str], ...] = tuple(
+    sorted(
+        [(-f.max, f"torch.finfo(torch.{f.name}).min") for f in FORMATS.values()]
+        + [
+            (-1e4, "BERT-style additive attention mask"),
+            (-1e9, "common masked_fill value"),
+            (-1e10, "common masked_fill value"),
+            (-1e20, "large mask value"),
+            (-1e30, "large mask value"),
+            (-3.4e38, "float32 min, rounded"),
+        ]
+    )
+)
+"""Mask values seen in practice, with what they are known as."""
+
+NEAR = 2.0**-6
+"""A value within this relative distance of a known sentinel is read as sentinel + score."""
+SENTINEL_MAGNITUDE = 100.0
+"""A repeated row minimum counts as a sentinel only at or below -SENTINEL_MAGNITUDE..."""
+SENTINEL_GAP = 20.0
+"""...and when the row also has a logit at least this many nats above it (exp(-20) ~ 2e-9)."""
+MAX_REPEATED = 16
+"""At most this many repeated-value sentinels are tracked (the most negative ones)."""
+
+_KNOWN = np.array([s for s, _ in KNOWN_SENTINELS])
+_LABELS = dict(KNOWN_SENTINELS)
+_SMALLEST_KNOWN = float(-_KNOWN.max()) * (1 - NEAR)
+
+
+def _variants(value: float) -> frozenset[float]:
+    """The sentinel as stored in each format (a float32 file holds -3.4e38 as -3.3999999e38)."""
+    return frozenset(float(v) for f in FORMATS.values() for v in [f.round(value)] if np.isfinite(v))
+
+
+def _stored() -> tuple[Array, Array]:
+    """Every stored form of every known sentinel (sorted), and the sentinel each stands for."""
+    # a stored form shared by two sentinels goes to the nearer one (itself, if it is one)
+    best: dict[float, float] = {}
+    for s, _ in KNOWN_SENTINELS:
+        for v in _variants(s):
+            if v not in best or abs(v / s - 1) < abs(v / best[v] - 1):
+                best[v] = s
+    values = sorted(best)
+    return np.array(values), np.array([best[v] for v in values])
+
+
+_STORED, _STORED_KEY = _stored()
+
+
+def classify(x: Array) -> tuple[Array, BoolArray]:
+    """Per element, the sentinel it stands for (NaN elsewhere); per row, whether it has logits.
+
+    An element is a sentinel entry when it lies within :data:`NEAR` (relative) of a known mask
+    value (the nearest one) and at least SENTINEL_GAP nats below the row's other finite logits
+    (or the row has none: a row made only of sentinels). Otherwise it is one when it is its
+    row's smallest finite value, occurs at least twice in the row, is at most
+    -SENTINEL_MAGNITUDE and the row has a logit SENTINEL_GAP nats above it. Both rules look at
+    one row only, so the classification does not depend on chunking. The second result marks
+    rows with a finite logit that is not a sentinel entry (the rows where a mask can leak).
+    """
+    keys = np.full(x.shape, np.nan)
+    fin = np.isfinite(x)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        cand = fin & (x <= -_SMALLEST_KNOWN)
+        if cand.any():
+            at, v = np.flatnonzero(cand), x[cand]
+            # most entries are a sentinel exactly (as stored in some format): a sorted lookup
+            i = np.clip(np.searchsorted(_STORED, v), 0, _STORED.size - 1)
+            hit = _STORED[i] == v
+            keys.flat[at[hit]] = _STORED_KEY[i[hit]]
+            at, v = at[~hit], v[~hit]
+            dist = np.abs(v[:, None] / _KNOWN[None, :] - 1.0)
+            best = np.argmin(dist, axis=1)
+            ok = dist[np.arange(v.size), best] <= NEAR
+            keys.flat[at[ok]] = _KNOWN[best[ok]]
+        near = ~np.isnan(keys)
+        # entries near a known value but within SENTINEL_GAP of the row's logits are logits
+        top = np.where(fin & ~near, x, -np.inf).max(-1, keepdims=True)
+        keys[near & np.isfinite(top) & (x > top - SENTINEL_GAP)] = np.nan
+
+        rest = fin & np.isnan(keys)
+        lo = np.where(rest, x, np.inf).min(-1, keepdims=True)
+        hi = np.where(rest, x, -np.inf).max(-1, keepdims=True)
+        at_lo = rest & (x == lo)
+        rows = (at_lo.sum(-1, keepdims=True) >= 2) & (lo <= -SENTINEL_MAGNITUDE)
+        repeated = at_lo & rows & (hi - lo >= SENTINEL_GAP)
+    keys[repeated] = np.broadcast_to(lo, x.shape)[repeated]
+    has_logits = (fin & np.isnan(keys)).any(-1)
+    return keys, has_logits
+
+
+@dataclass
+class _Effect:
+    """One sentinel in one format at one temperature."""
+
+    to_neginf: CountStat = field(default_factory=CountStat)
+    leak: MaxStat = field(default_factory=MaxStat)
+    weak: CountStat = field(default_factory=CountStat)
+
+
+@dataclass
+class SentinelStat:
+    """Counts for one sentinel value (its sentinel + score entries included)."""
+
+    value: float
+    count: CountStat = field(default_factory=CountStat)
+    exact: int = 0
+    lo: float = np.inf
+    hi: float = -np.inf
+    effects: dict[tuple[str, float], _Effect] = field(default_factory=dict)
+    cast: dict[str, CountStat] = field(default_factory=dict)
+    """Per format: entries that the cast alone turns into -inf."""
+
+    @property
+    def label(self) -> str | None:
+        return _LABELS.get(self.value)
+
+    def effect(self, fmt: str, t: float) -> _Effect:
+        return self.effects.setdefault((fmt, t), _Effect())
+
+
+@dataclass
+class SentinelChunk:
+    """The sentinel entries of one chunk: their key per element and the keys present."""
+
+    start: int
+    keys: Array
+    present: list[float]
+    has_logits: BoolArray
+    """Rows with a finite logit that is not a sentinel entry: where a mask can leak."""
+    entries: BoolArray
+    """Every sentinel entry of the chunk (tracked or not): masks, like -inf, for the metrics."""
+
+
+@dataclass
+class SentinelAccumulator:
+    """Sentinels over all chunks of one source, with their fate in every format and temperature."""
+
+    stats: dict[float, SentinelStat] = field(default_factory=dict)
+
+    def add_source(self, x: Array, rows_ok: BoolArray, start: int) -> SentinelChunk:
+        """Classify a chunk's entries (rows with NaN/+inf or fully masked are skipped)."""
+        keys, has_logits = classify(x)
+        entries = ~np.isnan(keys)
+        keys[~rows_ok] = np.nan
+        present = [float(k) for k in np.unique(keys[~np.isnan(keys)])]
+        # repeated values beyond the MAX_REPEATED most negative are dropped; a value kept at the
+        # end was never dropped (the set of smaller values only grows), so counts stay exact
+        repeated = sorted({k for k in [*self.stats, *present] if k not in _LABELS})
+        for k in repeated[MAX_REPEATED:]:
+            self.stats.pop(k, None)
+            keys[keys == k] = np.nan
+        kept = set(repeated[:MAX_REPEATED])
+        present = [k for k in present if k in _LABELS or k in kept]
+        for k in present:
+            s = self.stats.setdefault(k, SentinelStat(k))
+            at = keys == k
+            s.count.add(at.sum(-1), start)
+            vals = x[at]
+            s.exact += int(np.isin(vals, list(_variants(k))).sum())
+            s.lo, s.hi = min(s.lo, float(vals.min())), max(s.hi, float(vals.max()))
+        return SentinelChunk(start, keys, present, has_logits, entries)
+
+    def add_cast(self, chunk: SentinelChunk, fmt: FloatFormat, xd: Array) -> None:
+        """Fold in the cast of a chunk to ``fmt`` (``xd``: the rounded values)."""
+        neginf = np.isneginf(xd)
+        for k in chunk.present:
+            c = self.stats[k].cast.setdefault(fmt.name, CountStat())
+            c.add((neginf & (chunk.keys == k)).sum(-1), chunk.start)
+
+    def add_format(
+        self,
+        chunk: SentinelChunk,
+        fmt: FloatFormat,
+        t: float,
+        neginf: BoolArray,
+        p: npt.NDArray[np.floating],
+        valid: BoolArray,
+    ) -> None:
+        """Fold in one format × temperature: ``neginf`` marks entries that are -inf there (after
+        the cast and x/T), ``p`` is the exact softmax of those values, ``valid`` the judged rows."""
+        judged = valid & chunk.has_logits  # a row of sentinels only has nothing to leak into
+        for k in chunk.present:
+            at = chunk.keys == k
+            e = self.stats[k].effect(fmt.name, t)
+            e.to_neginf.add((at & neginf).sum(-1), chunk.start)
+            with np.errstate(invalid="ignore"):
+                mass = np.where(at & judged[:, None], p, 0).sum(-1).astype(np.float64)
+            # only rows holding the sentinel, so the worst row does not depend on chunking
+            e.leak.add(np.where(judged & at.any(-1), mass, np.nan), chunk.start)
+            e.weak.add((judged & (mass > fmt.u)).astype(np.int64), chunk.start)
+
+    def sentinels(self) -> list[SentinelStat]:
+        """Tracked sentinels, most negative first."""
+        return [self.stats[k] for k in sorted(self.stats)]

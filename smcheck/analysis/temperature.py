@@ -1,0 +1,156 @@
+"""Temperature effects: the entropy sweep over T, and the critical temperatures of each cell."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from smcheck.config import AnalysisConfig
+from smcheck.analysis.critical import (
+    NOT_ONE_HOT,
+    REL_TOL,
+    T_MIN,
+    UNSAFE,
+    cause_names,
+    find_critical,
+)
+from smcheck.dtypes import FloatFormat
+from smcheck.methods.base import SoftmaxMethod
+from smcheck.progress import ProgressFn
+from smcheck.report import model as rm
+from smcheck.sources.rows import RowView
+from smcheck.analysis.stats import ExactSum
+
+Array = npt.NDArray[np.float64]
+
+
+def entropy_and_max(x: Array, t: float) -> tuple[Array, Array]:
+    """Entropy (nats) and largest probability of softmax(x / t) per row, in float64.
+
+    Rows need a finite maximum (-inf entries are masks). With z = (x - max x) / t <= 0 and
+    s = sum of exp(z) over all entries but one maximal one, ``H = log1p(s) + sum p_i (-z_i)``:
+    both terms are non-negative, so there is no cancellation and a nearly one-hot row keeps its
+    tiny entropy to full relative precision; ``max p = 1 / (1 + s)``. Shifting before dividing
+    keeps x / t from overflowing at tiny t (a huge negative z just gives p = 0).
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        m = x.max(-1, keepdims=True)
+        z = (x - m) / t
+        e = np.exp(z)
+        np.put_along_axis(e, np.argmax(x, -1)[:, None], 0.0, -1)  # one maximal entry: exp(0) = 1
+        s = e.sum(-1)
+        p = e / (1.0 + s)[:, None]
+        h = np.log1p(s) + np.where(e > 0, p * -z, 0.0).sum(-1)
+    return h, 1.0 / (1.0 + s)
+
+
+@dataclass
+class _Point:
+    entropy: ExactSum = field(default_factory=ExactSum)
+    max_prob: ExactSum = field(default_factory=ExactSum)
+    support: ExactSum = field(default_factory=ExactSum)
+
+
+@dataclass
+class SweepAccumulator:
+    """Per temperature: mean entropy, max probability and exp(entropy) over valid rows.
+
+    Exact sums, so the means do not depend on how the rows were chunked.
+    """
+
+    temperatures: tuple[float, ...]
+    points: dict[float, _Point] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.points = {t: _Point() for t in self.temperatures}
+
+    def add(self, x: Array, valid: npt.NDArray[np.bool_]) -> None:
+        """Fold in a chunk of source values (float64, after --softmin) and its judged rows."""
+        xv = x[valid]
+        for t, pt in self.points.items():
+            h, pmax = entropy_and_max(xv, t)
+            pt.entropy.add(h)
+            pt.max_prob.add(pmax)
+            pt.support.add(np.exp(h))
+
+    def result(self) -> list[rm.SweepPoint]:
+        return [
+            rm.SweepPoint(
+                temperature=t,
+                rows=pt.entropy.count,
+                entropy_mean=pt.entropy.mean,
+                max_prob_mean=pt.max_prob.mean,
+                effective_support_mean=pt.support.mean,
+            )
+            for t, pt in self.points.items()
+        ]
+
+
+def advice(method: str, dtype: str, causes: list[str], t: float) -> str:
+    """One sentence: why the method fails just below ``t`` (inf: at every T) and the remedy."""
+    where = f"below T={t:.4g}" if math.isfinite(t) else "at every scanned T"
+    clamp = f", or clamp T to >= {t:.4g}" if math.isfinite(t) else ""
+    if "temperature_overflow" in causes:
+        return (
+            f"{method} {dtype}: {where} dividing the logits by T overflows {dtype} -- centre the "
+            f"logits before dividing ((x - max x) / T), or divide and take the softmax in "
+            f"float32{clamp}"
+        )
+    if method == "naive" and ("exp_overflow" in causes or "sum_overflow" in causes):
+        what = "exp(x/T)" if "exp_overflow" in causes else "the sum of exp(x/T)"
+        return (
+            f"{method} {dtype}: {where} {what} overflows {dtype} -- use max-shifted softmax "
+            f"or torch.softmax{clamp}"
+        )
+    if "sum_overflow" in causes:
+        return (
+            f"{method} {dtype}: {where} the sum of exponentials overflows {dtype} (a long row "
+            f"of similar logits) -- accumulate the sum in float32 or use torch.softmax"
+        )
+    if method == "naive":
+        return (
+            f"{method} {dtype}: {where} every exp(x/T) of a row underflows to 0 (0/0) -- use "
+            f"max-shifted softmax or torch.softmax{clamp}"
+        )
+    return (
+        f"{method} {dtype}: {where} a whole row divides to -inf (inf - inf) -- centre the "
+        f"logits before dividing ((x - max x) / T){clamp}"
+    )
+
+
+def critical_temperatures(
+    view: RowView,
+    cfg: AnalysisConfig,
+    fmts: list[FloatFormat],
+    methods: list[SoftmaxMethod],
+    chunk_rows: int,
+    progress: ProgressFn | None = None,
+) -> tuple[list[rm.CriticalTemperature], rm.TemperatureScan]:
+    """min_safe and one_hot_below for every method × format (see :mod:`smcheck.analysis.critical`)."""
+    grid, searches = find_critical(view, cfg, fmts, methods, chunk_rows, progress)
+    out = []
+    for f in fmts:
+        for m in methods:
+            unsafe = searches[(m.name, f.name, UNSAFE)]
+            collapse = searches[(m.name, f.name, NOT_ONE_HOT)]
+            min_safe = unsafe.result
+            w = unsafe.witness if min_safe is not None else None
+            causes = cause_names(w.causes) if w is not None else []
+            one_hot = collapse.result
+            last = collapse.witness if one_hot is not None and math.isfinite(one_hot) else None
+            out.append(
+                rm.CriticalTemperature(
+                    method=m.name,
+                    dtype=f.name,
+                    min_safe=min_safe,
+                    min_safe_row=view.index(w.row) if w is not None else None,
+                    causes=causes,
+                    one_hot_below=one_hot,
+                    one_hot_row=view.index(last.row) if last is not None else None,
+                    advice=None if min_safe is None else advice(m.name, f.name, causes, min_safe),
+                )
+            )
+    return out, rm.TemperatureScan(lo=T_MIN, hi=grid[0], grid=grid, rel_tol=REL_TOL)

@@ -1,0 +1,1 @@
+"""``smcheck check``: a policy, the violations of every source, baselines."""

@@ -1,0 +1,319 @@
+"""The CI policy of ``smcheck check``: what to analyse and which findings fail the build.
+
+It is read from ``[tool.smcheck]`` in the nearest ``pyproject.toml`` (walking up from the working
+directory), or from a ``.smcheck.toml`` / ``smcheck.toml`` there (top-level keys), or ``--config``;
+command-line options override it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from smcheck.findings.policyconditions import Condition, parse_condition
+from smcheck.config import MODELS, AnalysisConfig, parse_temperatures
+from smcheck.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the tomli backport has the same interface
+    import tomli as tomllib
+
+CONFIG_FILES: tuple[str, ...] = (".smcheck.toml", "smcheck.toml", "pyproject.toml")
+"""Looked for in this order in each directory from the working directory up to the root."""
+
+DEFAULT_FAIL_ON: tuple[str, ...] = ("fail",)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The effective policy; None means "the analysis default"."""
+
+    sources: tuple[str, ...] = ()
+    """Sources checked when none are given on the command line (relative to the config file)."""
+    methods: tuple[str, ...] | None = None
+    dtypes: tuple[str, ...] | None = None
+    temperatures: tuple[float, ...] | None = None
+    model: str | None = None
+    dim: int | None = None
+    targets: str | None = None
+    """Gradient targets (argmax, argmin or a file); used once the analysis measures gradients."""
+    softmin: bool | None = None
+    ftz: bool | None = None
+    memory_budget: int | None = None
+    """Bytes of temporaries per chunk (the TOML key ``memory-budget`` is in MiB)."""
+    chunk_rows: int | None = None
+    fail_on: tuple[Condition, ...] = tuple(parse_condition(c) for c in DEFAULT_FAIL_ON)
+    """Conditions that are errors (exit 1)."""
+    warn_on: tuple[Condition, ...] = ()
+    """Conditions that are reported as warnings without failing."""
+    config_file: str | None = None
+    extra: tuple[tuple[str, Any], ...] = ()
+    """Other analysis options from the command line, passed to the analysis as they are."""
+
+    def override(self, **changes: Any) -> Policy:
+        """A copy with every change that is not None (unknown keys go to ``extra``)."""
+        known = {f.name for f in dataclasses.fields(self)}
+        changes = {k: v for k, v in changes.items() if v is not None}
+        extra = dict(self.extra) | {k: v for k, v in changes.items() if k not in known}
+        fields = {k: v for k, v in changes.items() if k in known}
+        return dataclasses.replace(self, **fields, extra=tuple(extra.items()))
+
+    def analysis_config(self) -> AnalysisConfig:
+        """The analysis this policy asks for (validated; raises ConfigError)."""
+        from smcheck.api import make_config
+
+        options: dict[str, Any] = {
+            "dim": self.dim,
+            "dtypes": self.dtypes,
+            "methods": self.methods,
+            "temperatures": self.temperatures,
+            "model": self.model,
+            "softmin": self.softmin,
+            "ftz": self.ftz,
+            "memory_budget": self.memory_budget,
+            "chunk_rows": self.chunk_rows,
+        }
+        if self.targets is not None and supports_targets():
+            options["targets"] = self.targets
+        return make_config(**options, **dict(self.extra))
+
+    def to_dict(self, cfg: AnalysisConfig) -> dict[str, Any]:
+        """The effective policy for reports: the analysis as run, and the conditions."""
+        return {
+            "config_file": self.config_file,
+            "methods": list(cfg.methods),
+            "dtypes": list(cfg.dtypes),
+            "temperatures": list(cfg.temperatures),
+            "model": cfg.model,
+            "dim": cfg.dim,
+            "targets": self.targets,
+            "fail_on": [c.name for c in self.fail_on],
+            "warn_on": [c.name for c in self.warn_on],
+        }
+
+
+def supports_targets() -> bool:
+    """Whether this build's analysis takes gradient targets (the gradient diagnostics)."""
+    return "targets" in {f.name for f in dataclasses.fields(AnalysisConfig)}
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest config file from ``start`` up (a pyproject.toml only with [tool.smcheck])."""
+    for folder in (start, *start.parents):
+        for name in CONFIG_FILES:
+            path = folder / name
+            if not path.is_file():
+                continue
+            if name != "pyproject.toml" or _tool_table(_read_toml(path)) is not None:
+                return path
+    return None
+
+
+def load_policy(cwd: Path, config: str | None = None, isolated: bool = False) -> Policy:
+    """The policy for a run: ``--config``, else the nearest config file, else the defaults."""
+    if isolated:
+        if config is not None:
+            raise ConfigError("--isolated ignores config files, so it cannot be used with --config")
+        return Policy()
+    if config is not None:
+        path = Path(config)
+        if not path.is_file():
+            raise ConfigError(f"config file '{config}' does not exist; check the --config path")
+        return read_policy(path)
+    found = find_config(cwd.resolve())
+    return read_policy(found) if found is not None else Policy()
+
+
+def read_policy(path: Path) -> Policy:
+    """Parse one config file (``[tool.smcheck]`` of a pyproject.toml, else top-level keys)."""
+    data = _read_toml(path)
+    where = f"config '{_shown(path)}'"
+    if path.name == "pyproject.toml":
+        table = _tool_table(data)
+        if table is None:
+            raise ConfigError(
+                f"{where} has no [tool.smcheck] table; add one or pass another --config"
+            )
+        where += " [tool.smcheck]"
+    else:
+        table = data
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: 'smcheck' must be a table")
+    return parse_policy(table, where, path.parent, _shown(path))
+
+
+def _tool_table(data: dict[str, Any]) -> Any:
+    tool = data.get("tool")
+    return tool.get("smcheck") if isinstance(tool, dict) else None
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working directory when inside it, else absolute (posix)."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path.as_posix()
+    return Path(rel).as_posix() if not rel.startswith("..") else path.resolve().as_posix()
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config '{path}' is not valid TOML ({e}); fix its syntax") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config '{path}' ({e}); check the file") from None
+
+
+def parse_policy(
+    table: dict[str, Any], where: str, base: Path, config_file: str | None = None
+) -> Policy:
+    """Validate a policy table; every problem is a ConfigError naming ``where`` and the key."""
+    out: dict[str, Any] = {"config_file": config_file}
+    for raw_key, value in table.items():
+        key = raw_key.replace("_", "-")
+        parse = _KEYS.get(key)
+        if parse is None:
+            hint = " (in smcheck.toml the keys go at the top level)" if key == "tool" else ""
+            raise ConfigError(
+                f"{where}: unknown key {raw_key!r}{hint}; valid keys: {', '.join(_KEYS)}"
+            )
+        try:
+            out[key.replace("-", "_")] = parse(value, base)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {raw_key}: {e}") from None
+    return Policy(**out)
+
+
+# ------------------------------------------------------------------------------ value parsers
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A list of strings, or one comma-separated string."""
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = [s for v in value for s in v.split(",")]
+    else:
+        raise ConfigError(f"expected a list of strings, got {value!r}")
+    return tuple(s.strip() for s in items if s.strip())
+
+
+def _dtypes(value: Any, _base: Path) -> tuple[str, ...]:
+    from smcheck.dtypes import canonical_dtype
+
+    return tuple(canonical_dtype(d) for d in _nonempty(_strings(value)))
+
+
+def _methods(value: Any, _base: Path) -> tuple[str, ...]:
+    from smcheck.methods import get_method
+
+    return tuple(get_method(m).name for m in _nonempty(_strings(value)))
+
+
+def _nonempty(items: tuple[str, ...]) -> tuple[str, ...]:
+    if not items:
+        raise ConfigError("the list is empty; name at least one, or remove the key")
+    return items
+
+
+def _temperatures(value: Any, _base: Path) -> tuple[float, ...]:
+    items = value if isinstance(value, list) else [value]
+    out: list[float] = []
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise ConfigError(f"expected numbers or 'LO:HI:N' ranges, got {v!r}")
+        out += parse_temperatures([v]) if isinstance(v, str) else [float(v)]
+    for t in out:
+        if not (math.isfinite(t) and t > 0):
+            raise ConfigError(f"temperature {t!r} is not a positive finite number; use e.g. 0.7")
+    if not out:
+        raise ConfigError("the list is empty; name at least one, or remove the key")
+    return tuple(out)
+
+
+def _model(value: Any, _base: Path) -> str:
+    if value not in MODELS:
+        raise ConfigError(f"expected one of {', '.join(MODELS)}, got {value!r}")
+    return str(value)
+
+
+def _int(lo: int) -> Any:
+    def parse(value: Any, _base: Path) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            raise ConfigError(
+                f"expected an integer{'' if lo < -99 else f' >= {lo}'}, got {value!r}"
+            )
+        return value
+
+    return parse
+
+
+def _bool(value: Any, _base: Path) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _targets(value: Any, base: Path) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"expected 'argmax', 'argmin' or a file of class indices, got {value!r}")
+    if value in ("argmax", "argmin") or Path(value).is_absolute():
+        return value
+    return _near(base, value)  # a targets file is relative to the config file
+
+
+def _sources(value: Any, base: Path) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise ConfigError(f"expected a list of paths or globs, got {value!r}")
+    return tuple(v if v.startswith("gen:") else _near(base, v) for v in value)
+
+
+def _near(base: Path, path: str) -> str:
+    """``path`` relative to the config's folder, shown relative to the working directory."""
+    full = base / path
+    try:
+        return os.path.relpath(full)
+    except ValueError:  # another drive on Windows
+        return str(full)
+
+
+def _conditions(value: Any, _base: Path) -> tuple[Condition, ...]:
+    return parse_conditions(_strings(value) if value != [] else ())
+
+
+def parse_conditions(items: tuple[str, ...] | list[str]) -> tuple[Condition, ...]:
+    """Parsed, de-duplicated conditions; ``never`` alone means none."""
+    if list(items) == ["never"]:
+        return ()
+    return tuple({c.name: c for c in map(parse_condition, items)}.values())
+
+
+def _budget(value: Any, base: Path) -> int:
+    return int(_int(1)(value, base)) * 2**20
+
+
+_KEYS: dict[str, Any] = {
+    "sources": _sources,
+    "methods": _methods,
+    "dtypes": _dtypes,
+    "temperatures": _temperatures,
+    "model": _model,
+    "dim": _int(-(2**31)),
+    "targets": _targets,
+    "softmin": _bool,
+    "ftz": _bool,
+    "memory-budget": _budget,
+    "chunk-rows": _int(1),
+    "fail-on": _conditions,
+    "warn-on": _conditions,
+}

@@ -1,0 +1,1 @@
+"""Rich renderables of the terminal reports; building them never prints."""

@@ -1,0 +1,79 @@
+"""Rich renderables for input findings and mask sentinels; building them never prints."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from smcheck.report.maskmodel import Sentinel
+from smcheck.report.model import SourceReport
+
+SEVERITY_STYLE = {"INFO": "cyan", "WARN": "yellow", "FAIL": "bold red"}
+
+
+def input_findings(s: SourceReport) -> RenderableType | None:
+    """One line per finding about the input itself, severity as a word and a colour."""
+    found = s.input.findings
+    if not found:
+        return None
+    lines = [
+        Text.assemble((f"{f.severity} ", SEVERITY_STYLE.get(f.severity, "")), f.message)
+        for f in found
+    ]
+    return Group(Text("Input findings", style="bold"), *lines, Text(""))
+
+
+def _value(v: float) -> str:
+    return format(v, ".6g").replace("e+0", "e").replace("e+", "e")
+
+
+def _fate(sen: Sentinel, dtype: str) -> str:
+    """What a format does to a sentinel: ok, -inf (not representable), N -> -inf, leaks."""
+    parts = []
+    cast = 0
+    for c in sen.casts:
+        if c.dtype != dtype:
+            continue
+        cast = c.to_neginf.elements
+        if not c.representable:
+            parts.append("-inf")
+        elif c.to_neginf.elements:
+            parts.append(f"{c.to_neginf.elements} -> -inf")
+    scaled = [e for e in sen.effects if e.dtype == dtype and e.to_neginf.elements > cast]
+    if scaled:
+        parts.append("-inf at T=" + ",".join(f"{e.temperature:g}" for e in scaled))
+    weak = [e for e in sen.effects if e.dtype == dtype and e.weak.rows and e.leak.max is not None]
+    if weak:
+        worst = max(weak, key=lambda e: e.leak.max or 0.0)
+        parts.append(f"leaks {worst.leak.max:.2g}")
+    return ", ".join(parts) or "ok"
+
+
+def sentinel_table(s: SourceReport) -> Table | None:
+    """The sentinels found, and per format whether they survive the cast and still mask."""
+    sens = s.input.sentinels
+    if not sens:
+        return None
+    dtypes = list(dict.fromkeys(c.dtype for c in s.cells))
+    t = Table(title="Mask sentinels", box=box.SIMPLE_HEAD, title_justify="left")
+    t.add_column("sentinel", no_wrap=True)
+    t.add_column("known as", overflow="fold", min_width=12)
+    t.add_column("entries", justify="right", no_wrap=True)  # min/max are in the JSON
+    for d in dtypes:
+        t.add_column(d, justify="right")
+    for sen in sens:
+        label = (sen.label or "repeated row minimum").replace("torch.", "")
+        t.add_row(
+            _value(sen.value),
+            label,
+            f"{sen.elements}/{sen.rows}r",
+            *(_fate(sen, d) for d in dtypes),
+        )
+    return t
+
+
+def mask_renderables(s: SourceReport) -> list[RenderableType]:
+    """What the report shows about masks, after the input summary (possibly nothing)."""
+    return [r for r in (input_findings(s), sentinel_table(s)) if r is not None]

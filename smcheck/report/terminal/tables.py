@@ -1,0 +1,308 @@
+"""Rich renderables for the terminal report; building them never prints."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from smcheck.dtypes import get_format
+from smcheck.report.terminal.bounds import bounds_tables
+from smcheck.report.terminal.masks import mask_renderables
+from smcheck.report.model import Cell, Count, Report, SourceReport, Verdict
+
+STYLE = {Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.FAIL: "bold red"}
+
+
+def num(v: float | int | None, spec: str = ".3g") -> str:
+    """A number for a table cell: '-' for missing, nan/inf spelled out, fixed format spec."""
+    if v is None:
+        return "-"
+    if isinstance(v, int):
+        return str(v)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return format(v, spec)
+
+
+def row_ix(ix: Iterable[int] | None) -> str:
+    return "-" if ix is None else "[" + ",".join(str(i) for i in ix) + "]"
+
+
+def verdict_text(v: Verdict) -> Text:
+    return Text(v.value, style=STYLE[v])
+
+
+def _count(c: Count) -> str:
+    return "0" if c.elements == 0 else f"{c.elements}/{c.rows}r"
+
+
+def input_summary(s: SourceReport) -> Table:
+    t = Table(title=f"[bold]{s.name}[/]", box=box.SIMPLE, show_header=False, title_justify="left")
+    t.add_column(style="dim")
+    t.add_column()
+    i = s.input
+    t.add_row("shape", f"{s.shape}  (source dtype {s.dtype}, softmax over dim {s.dim})")
+    t.add_row(
+        "rows",
+        f"{s.rows} row{'' if s.rows == 1 else 's'} of length {s.row_length}"
+        + ("  (softmin: analysing -x)" if s.softmin else ""),
+    )
+    t.add_row("range", f"{num(i.min, '.6g')} .. {num(i.max, '.6g')}")
+    t.add_row("max logsumexp", f"{num(i.max_logsumexp, '.6g')} (row {row_ix(i.max_logsumexp_row)})")
+    t.add_row("non-finite", f"{i.nan} NaN, {i.posinf} +inf, {i.neginf} -inf (masks)")
+    if i.fully_masked_rows or i.upstream_rows:
+        t.add_row(
+            "excluded rows",
+            f"{i.upstream_rows} with NaN/+inf from upstream"
+            + (f" (first {row_ix(i.upstream_first_row)})" if i.upstream_rows else "")
+            + f", {i.fully_masked_rows} fully masked"
+            + (f" (first {row_ix(i.fully_masked_first_row)})" if i.fully_masked_rows else ""),
+        )
+    for note in s.notes:
+        t.add_row("note", note)
+    return t
+
+
+def format_table(s: SourceReport) -> Table:
+    """Per dtype: limits, headroom of the worst row, and the effect of rounding the input."""
+    t = Table(title="Formats", box=box.SIMPLE_HEAD, title_justify="left")
+    for col in (
+        "dtype",
+        "T",
+        "exp overflows >",
+        "overflow room",
+        "underflow room",
+        "input Δlog p",
+        "cast ±inf",
+    ):
+        t.add_column(col, justify="right" if col != "dtype" else "left")
+    rounding = {r.dtype: r for r in s.input_rounding}
+    seen = set()
+    for c in s.cells:
+        if (c.dtype, c.temperature) in seen:
+            continue
+        seen.add((c.dtype, c.temperature))
+        h = c.metrics.headroom
+        r = rounding[c.dtype]
+        t.add_row(
+            c.dtype,
+            num(c.temperature, "g"),
+            num(get_format(c.dtype).exp_overflow_x, ".2f"),
+            num(h.overflow_nats, ".3g"),
+            num(h.underflow_nats, ".3g"),
+            "exact" if r.exact else num(r.max_abs_dlogp, ".2e"),
+            _count(r.cast_overflow),
+        )
+    return t
+
+
+def grid(s: SourceReport) -> Table:
+    """Method × dtype verdicts (one column per dtype and temperature)."""
+    cols = list(dict.fromkeys((c.dtype, c.temperature) for c in s.cells))
+    multi_t = len({t for _, t in cols}) > 1
+    t = Table(title="Verdicts", box=box.SIMPLE_HEAD, title_justify="left")
+    t.add_column("method")
+    for d, temp in cols:
+        t.add_column(f"{d}" + (f"\nT={temp:g}" if multi_t else ""), justify="center")
+    by = {(c.method, c.dtype, c.temperature): c for c in s.cells}
+    for m in dict.fromkeys(c.method for c in s.cells):
+        t.add_row(m, *(verdict_text(by[(m, d, temp)].verdict) for d, temp in cols))
+    return t
+
+
+def _cell_table(s: SourceReport, title: str, heads: list[str], values) -> Table:  # type: ignore[no-untyped-def]
+    """A method × dtype (× T) table of ``values(cell)`` columns."""
+    t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    multi_t = len({c.temperature for c in s.cells}) > 1
+    for h in ["method", "dtype", *(["T"] if multi_t else []), "verdict"]:
+        t.add_column(h, no_wrap=True)
+    for h in heads:
+        t.add_column(h, justify="right")
+    for c in s.cells:
+        lead = [c.method, c.dtype, *([num(c.temperature, "g")] if multi_t else [])]
+        t.add_row(*lead, verdict_text(c.verdict), *values(c))
+    return t
+
+
+def metrics_tables(s: SourceReport) -> list[Table]:
+    """What broke (counts as elements/rows) and how accurate the rest is."""
+    faults = _cell_table(
+        s,
+        "Faults (elements/rows)",
+        ["overflow", "NaN", "-inf logp", "underflow", "exact 0", "lost", "flips"],
+        lambda c: [
+            _count(c.metrics.overflow),
+            _count(c.metrics.nan),
+            _count(c.metrics.log_nonfinite),
+            _count(c.metrics.underflow),
+            _count(c.metrics.exact_zero),
+            num(c.metrics.lost_mass.max, ".2g"),
+            str(c.metrics.argmax_flips.rows),
+        ],
+    )
+    accuracy = _cell_table(
+        s,
+        "Accuracy of finite outputs",
+        ["max ulp", "median ulp", "normwise u", "|sum-1|", "KL max", "KL mean"],
+        lambda c: [
+            num(c.metrics.error.max_ulp, ".3g"),
+            num(c.metrics.error.median_ulp, ".3g"),
+            num(c.metrics.error.normwise_u, ".3g"),
+            num(c.metrics.sum_error.max, ".2g"),
+            num(c.metrics.kl.max, ".2g"),
+            num(c.metrics.kl.mean, ".2g"),
+        ],
+    )
+    return [faults, accuracy]
+
+
+def gradient_table(s: SourceReport) -> Table | None:
+    """Per method × dtype: what back-propagating the cross-entropy loss did (None if not run)."""
+    g0 = next((c.gradient for c in s.cells if c.gradient is not None), None)
+    if g0 is None:
+        return None
+    skipped = f", {g0.masked_target_rows} rows with a masked target left out" * bool(
+        g0.masked_target_rows
+    )
+
+    def values(c: Cell) -> list[str]:
+        g = c.gradient
+        if g is None:
+            return ["-"] * 7
+        return [
+            f"{g.loss_inf.rows}/{g.loss_nan.rows}",
+            _count(g.nan),
+            _count(g.dead),
+            str(g.vanished_rows),
+            str(g.saturated_rows),
+            num(g.max_rel_error, ".1e"),
+            num(g.loss_error.max_abs, ".1e"),
+        ]
+
+    return _cell_table(
+        s,
+        escape(
+            f"Gradients of -log p[target] (targets: {g0.target}{skipped}; elements/rows; "
+            "grad error normwise relative, loss error in nats)"
+        ),
+        ["loss\ninf/NaN", "grad\nNaN", "dead", "van-\nished", "satu-\nrated"]
+        + ["grad\nerror", "loss\nerror"],
+        values,
+    )
+
+
+def gradient_values_table(s: SourceReport) -> Table | None:
+    """For small inputs: each method's loss and gradient beside the exact ones."""
+    cells = [c for c in s.cells if c.gradient is not None and c.gradient.gradients is not None]
+    if not cells:
+        return None
+    t = Table(
+        title=Text("Cross-entropy loss -log p[target] and its gradient (w.r.t. x/T)"),
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+    )
+    t.add_column("dtype")
+    t.add_column("method")
+    multi_row = s.rows > 1
+    if multi_row:
+        t.add_column("row", justify="right")
+    t.add_column("loss", justify="right")
+    for j in range(s.row_length):
+        t.add_column(f"[{j}]", justify="right")
+    for key in dict.fromkeys((c.dtype, c.temperature) for c in cells):
+        group = [c for c in cells if (c.dtype, c.temperature) == key]
+        tag = key[0] + ("" if key[1] == 1 else f" T={key[1]:g}")
+        g0 = group[0].gradient
+        assert g0 is not None and g0.exact_losses is not None and g0.exact_gradients is not None
+        rows = [("exact", g0.exact_losses, g0.exact_gradients)]
+        rows += [(c.method, c.gradient.losses, c.gradient.gradients) for c in group if c.gradient]
+        for name, losses, grads in rows:
+            for r, (loss, vals) in enumerate(zip(losses or [], grads or [], strict=True)):
+                t.add_row(
+                    tag,
+                    Text(name, style="bold" if name == "exact" else ""),
+                    *([str(r)] if multi_row else []),
+                    num(loss, ".12g"),
+                    *(num(v, ".5g") for v in vals),
+                )
+        t.add_section()
+    return t
+
+
+def findings(s: SourceReport) -> RenderableType:
+    lines = [
+        Text.assemble((f"{c.verdict.value} ", STYLE[c.verdict]), c.reasons[0])
+        for c in s.cells
+        if c.reasons
+    ]
+    if not lines:
+        return Text("No findings: every cell is OK.", style="green")
+    return Group(Text("Findings", style="bold"), *lines)
+
+
+def values_tables(s: SourceReport) -> list[Table]:
+    """For small inputs: every method's probabilities and log-probabilities beside the exact ones."""
+    if not s.exact:
+        return []
+    out = []
+    for label, attr in (
+        ("Probabilities", "probabilities"),
+        ("Log-probabilities", "log_probabilities"),
+    ):
+        t = Table(title=label, box=box.SIMPLE_HEAD, title_justify="left")
+        t.add_column("dtype")
+        t.add_column("method")
+        n = s.row_length
+        multi_row = s.rows > 1
+        if multi_row:
+            t.add_column("row", justify="right")
+        for j in range(n):
+            t.add_column(f"[{j}]", justify="right")
+        for e in s.exact:
+            tag = e.dtype + ("" if e.temperature == 1 else f" T={e.temperature:g}")
+            sources = [("exact", getattr(e, attr))] + [
+                (c.method, getattr(c, attr))
+                for c in s.cells
+                if c.dtype == e.dtype and c.temperature == e.temperature
+            ]
+            for name, rows in sources:
+                for r, vals in enumerate(rows or []):
+                    t.add_row(
+                        tag,
+                        Text(name, style="bold" if name == "exact" else ""),
+                        *([str(r)] if multi_row else []),
+                        *(num(v, ".5g") for v in vals),
+                    )
+            t.add_section()
+        out.append(t)
+    return out
+
+
+def build_tables(report: Report) -> list[RenderableType]:
+    """Everything the terminal report shows, as rich renderables in order."""
+    from smcheck.report.terminal.temperature import temperature_section, verdict_grids
+
+    out: list[RenderableType] = []
+    for s in report.sources:
+        multi_t = len({c.temperature for c in s.cells}) > 1
+        out += [
+            input_summary(s),
+            *mask_renderables(s),
+            *(verdict_grids(s) if multi_t else [grid(s)]),
+            format_table(s),
+            *metrics_tables(s),
+            *bounds_tables(s),
+            *values_tables(s),
+            *temperature_section(s),
+        ]
+        out += [r for r in (gradient_table(s), gradient_values_table(s)) if r is not None]
+        out.append(findings(s))
+    return out

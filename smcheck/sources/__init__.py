@@ -1,0 +1,1 @@
+"""Where logits come from: files, stdin, literal values, generators; rows and chunks."""

@@ -1,0 +1,73 @@
+"""The sources of ``smcheck check``: files, globs and directories expanded to loadable specs."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+
+from smcheck.sources.loaders import EXTENSIONS
+from smcheck.sources.loaders import _split_key as split_key  # the loader's own FILE:KEY rule
+from smcheck.report.violations import SourceError
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    spec: str
+    """What :func:`smcheck.sources.loaders.load_logits` is given."""
+    path: str
+    """The file (or ``gen:`` spec, ``-``) part, for fingerprints and annotations."""
+    key: str | None = None
+
+    @property
+    def is_file(self) -> bool:
+        return not (self.spec == "-" or self.spec.startswith("gen:"))
+
+
+def _supported(path: str) -> bool:
+    return os.path.isfile(path) and os.path.splitext(path)[1].lower() in EXTENSIONS
+
+
+def expand_sources(
+    patterns: list[str] | tuple[str, ...],
+) -> tuple[list[SourceSpec], list[SourceError]]:
+    """Expand each pattern; one that matches nothing is a :class:`SourceError` (exit 2).
+
+    A directory stands for its supported files (not recursive: globs such as ``dir/**/*.npy``
+    recurse); a glob keeps only files with a supported extension; ``FILE:KEY`` picks an array
+    from a container; ``gen:`` specs and ``-`` pass through. Order is kept, duplicates dropped.
+    """
+    specs: dict[str, SourceSpec] = {}
+    errors: list[SourceError] = []
+    for pat in patterns:
+        found: list[SourceSpec] = []
+        if pat == "-" or pat.startswith("gen:") or os.path.isfile(pat):
+            found = [SourceSpec(pat, pat)]
+        elif os.path.isdir(pat):
+            names = sorted(os.listdir(pat))
+            found = [SourceSpec(p, p) for n in names if _supported(p := os.path.join(pat, n))]
+            if not found:
+                errors.append(
+                    SourceError(
+                        pat,
+                        f"directory '{pat}' holds no logits files ({', '.join(EXTENSIONS)}); "
+                        "give the files or a glob such as 'dir/**/*.npy'",
+                    )
+                )
+        elif glob.has_magic(pat) and not os.path.lexists(pat):
+            hits = sorted(glob.glob(pat, recursive=True))
+            found = [SourceSpec(p, p) for p in hits if _supported(p)]
+            if not found:
+                errors.append(
+                    SourceError(
+                        pat,
+                        f"no logits files match '{pat}'; check the pattern "
+                        f"(supported: {', '.join(EXTENSIONS)})",
+                    )
+                )
+        else:
+            path, key = split_key(pat)  # a missing or unreadable file fails when loaded
+            found = [SourceSpec(pat, path, key)]
+        for s in found:
+            specs.setdefault(s.spec, s)
+    return list(specs.values()), errors

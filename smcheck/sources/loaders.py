@@ -1,0 +1,291 @@
+"""Load logits from files, stdin, literal values, generators and in-memory arrays."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from smcheck.sources import npy as npyformat
+from smcheck.sources import safetensors
+from smcheck.sources import text as textformats
+from smcheck.sources.generators import generate_logits, parse_generator_spec
+from smcheck.sources.validation import (
+    check_dtype,
+    check_shape,
+    describe,
+    load_error,
+    select_key,
+    widened_note,
+)
+
+EXTENSIONS: tuple[str, ...] = (
+    ".npy",
+    ".npz",
+    ".pt",
+    ".pth",
+    ".safetensors",
+    ".csv",
+    ".txt",
+    ".json",
+)
+"""File types :func:`load_logits` reads (matched case-insensitively)."""
+
+_KEYED = frozenset({".npz", ".pt", ".pth", ".safetensors", ".json"})
+
+_Raw = tuple[np.ndarray, str, tuple[str, ...]]
+"""What a format reader returns: the array, its source dtype name and notes."""
+
+
+@dataclass(frozen=True)
+class LoadedArray:
+    """Logits read from one source, ready for analysis."""
+
+    name: str
+    """Display name: the path as given (plus ``:key``), ``<stdin>``, ``<values>`` or a gen spec."""
+    array: np.ndarray
+    """float16, float32 or float64, read-only; a ``np.memmap`` for ``.npy`` and most safetensors."""
+    source_dtype: str
+    """The stored dtype: ``float16``, ``bfloat16``, ``float32``, ``float64`` or e.g. ``int64``."""
+    notes: tuple[str, ...] = ()
+    """Conversions applied on loading, e.g. ``"integer array (int64) converted to float64"``."""
+
+
+def load_logits(spec: str, *, stdin: BinaryIO | None = None) -> LoadedArray:
+    """Load logits from a file, ``-`` (stdin) or a ``gen:NAME[:k=v,...]`` generator spec.
+
+    Args:
+        spec: ``path[.npy|.npz|.pt|.pth|.safetensors|.csv|.txt|.json]``, optionally followed by
+            ``:key`` to pick an array from an npz/pt/safetensors/json container; ``-`` for stdin
+            (npy, npz, JSON or CSV bytes); or ``gen:NAME[:k=v,...]``.
+        stdin: the stream read for ``-`` (default ``sys.stdin.buffer``).
+
+    Returns:
+        The array with its display name, source dtype and conversion notes. Files are never
+        unpickled, executed or opened for writing.
+
+    Raises:
+        LoadError: one sentence naming the source, the problem and the fix.
+        ConfigError: a malformed ``gen:`` spec.
+    """
+    if spec == "-":
+        return _load_stdin(stdin if stdin is not None else sys.stdin.buffer)
+    if spec.startswith("gen:"):
+        name, params = parse_generator_spec(spec)
+        array = generate_logits(name, **params)  # type: ignore[arg-type]
+        return _finish(spec, array, array.dtype.name, ())
+    path_text, key = _split_key(spec)
+    display = spec if key is not None else path_text
+    path = Path(path_text)
+    suffix = _check_file(path, display)
+    if key is not None and suffix not in _KEYED:
+        raise load_error(
+            display,
+            f"a {suffix} file holds one array, so the key {key!r} does not apply",
+            f"drop ':{key}'",
+        )
+    return _finish(display, *_READERS[suffix](path, display, key))
+
+
+def parse_values(text: str) -> LoadedArray:
+    """Parse a literal like ``"-999,1,2,5,6"`` (rows separated by ``;``) into float64 logits.
+
+    Tokens may be separated by commas or whitespace and may be ``inf``, ``-inf``, ``nan`` or use
+    exponents (``1e8``). One row gives a 1-d array, several rows (or a ``;``) a 2-d one; ragged
+    rows raise :class:`LoadError`.
+    """
+    return _finish("<values>", textformats.parse_values_text(text, "<values>"), "float64", ())
+
+
+def array_source(obj: Any, name: str | None = None) -> LoadedArray:
+    """Wrap an in-memory numpy array, torch tensor or nested list with the same rules as files.
+
+    The caller's array is not copied when it is already float16/32/64, and never modified.
+    """
+    torch = sys.modules.get("torch")  # a tensor implies torch is imported; never import it here
+    if torch is not None and isinstance(obj, torch.Tensor):
+        from smcheck.sources.torchfile import tensor_to_numpy
+
+        return _finish(name or "<tensor>", *tensor_to_numpy(obj, name or "<tensor>"))
+    name = name or "<array>"
+    try:
+        array = np.asarray(obj)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        raise load_error(
+            name,
+            f"it is not a regular array of numbers ({describe(exc)})",
+            "pass a numpy array, a torch tensor or regular nested lists",
+        ) from exc
+    return _finish(name, array, array.dtype.name, ())
+
+
+# ---------------------------------------------------------------------------- sources and checks
+
+
+def _split_key(spec: str) -> tuple[str, str | None]:
+    """Split ``file.ext:key`` where ``file.ext`` is an existing file with a known extension."""
+    if ":" not in spec or os.path.lexists(spec):
+        return spec, None
+    heads = [i for i, ch in enumerate(spec) if ch == ":" and _suffix(spec[:i]) in _READERS]
+    for i in heads:  # the first existing file wins, so keys may themselves contain ':'
+        if os.path.isfile(spec[:i]):
+            return spec[:i], spec[i + 1 :] or None
+    if heads:  # no such file either way: name the file part in the "missing" error
+        return spec[: heads[0]], spec[heads[0] + 1 :] or None
+    return spec, None
+
+
+def _suffix(path_text: str) -> str:
+    return os.path.splitext(path_text)[1].lower()
+
+
+def _check_file(path: Path, name: str) -> str:
+    """Return the lower-case suffix of a readable regular file with a known extension."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise load_error(name, "no such file", "check the path") from exc
+    except (OSError, ValueError) as exc:
+        raise load_error(
+            name, f"it cannot be accessed ({describe(exc)})", "check the path"
+        ) from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise load_error(name, "it is a directory", "give the path of a logits file inside it")
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or device could block or never end
+        raise load_error(name, "it is not a regular file", "save the logits to a file first")
+    suffix = path.suffix.lower()
+    if suffix not in _READERS:
+        raise load_error(
+            name,
+            f"unknown file type {suffix or '(no extension)'!r}",
+            f"use one of {', '.join(EXTENSIONS)} ('-' for stdin, gen:NAME for synthetic)",
+        )
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise load_error(
+            name, f"it cannot be read ({exc.strerror or exc})", "check the file's permissions"
+        ) from exc
+    return suffix
+
+
+def _finish(name: str, array: np.ndarray, source: str, notes: tuple[str, ...]) -> LoadedArray:
+    """Apply the common array rules and return a read-only result."""
+    check_dtype(name, array.dtype)
+    check_shape(name, array.shape, array.dtype)
+    if array.dtype.kind in "iu":
+        array = array.astype(np.float64)
+        notes += (f"integer array ({source}) converted to float64",)
+    elif array.dtype.itemsize not in (2, 4, 8):  # long double: no torch or analysis dtype
+        notes += (f"{array.dtype.name} array rounded to float64",)
+        array = array.astype(np.float64)
+    elif not array.dtype.isnative:  # torch.from_numpy refuses non-native byte order
+        array = array.astype(array.dtype.newbyteorder("="))
+        notes += ("big-endian data converted to native byte order",)
+    if array.flags.writeable:
+        array = array.view()  # flag a view, not the caller's array
+        array.flags.writeable = False  # the analysis must never write into the logits
+    return LoadedArray(name=name, array=array, source_dtype=source, notes=notes)
+
+
+# ------------------------------------------------------------------------------- format readers
+
+
+def _read_npy(path: Path, name: str, key: str | None) -> _Raw:
+    return (*npyformat.read_npy(path, name), ())
+
+
+def _read_npz(path: Path, name: str, key: str | None) -> _Raw:
+    return (*npyformat.read_npz(path, name, key), ())
+
+
+def _read_safetensors(path: Path, name: str, key: str | None) -> _Raw:
+    header = safetensors.read_header(path, name)
+    entry = header.tensors[select_key(name, list(header.tensors), key, "tensor")]
+    try:
+        array, source = safetensors.map_tensor(path, header, entry, name)
+    except (OSError, ValueError) as exc:
+        raise load_error(
+            name,
+            f"its data cannot be mapped ({describe(exc)})",
+            "re-save it with safetensors.torch.save_file",
+        ) from exc
+    return array, source, widened_note(source, array)
+
+
+def _read_torch(path: Path, name: str, key: str | None) -> _Raw:
+    from smcheck.sources.torchfile import read_torch  # imports torch: only when a .pt is read
+
+    return read_torch(path, name, key)
+
+
+def _read_text(path: Path, name: str, key: str | None) -> _Raw:
+    array, notes = textformats.parse_table(textformats.decode(_bytes(path, name), name), name)
+    return array, "float64", notes
+
+
+def _read_json(path: Path, name: str, key: str | None) -> _Raw:
+    text = textformats.decode(_bytes(path, name), name)
+    return textformats.parse_json(text, name, key), "float64", ()
+
+
+def _bytes(path: Path, name: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise load_error(
+            name, f"it cannot be read ({exc.strerror or exc})", "check the file's permissions"
+        ) from exc
+
+
+def _load_stdin(stream: BinaryIO) -> LoadedArray:
+    name = "<stdin>"
+    try:
+        data: bytes | str = stream.read()
+    except (OSError, ValueError) as exc:
+        raise load_error(
+            name, f"it cannot be read ({describe(exc)})", "pipe a file into smcheck"
+        ) from exc
+    if isinstance(data, str):  # a text stream was passed
+        data = data.encode("utf-8")
+    if not data.strip():
+        raise load_error(name, "no data arrived", "pipe .npy, JSON or CSV data, e.g. < logits.npy")
+    if data.startswith(npyformat.NPY_MAGIC):
+        array, source = npyformat.read_npy_stream(
+            io.BytesIO(data), name, len(data), "pipe the bytes of numpy.save"
+        )
+        return _finish(name, array, source, ())
+    by_name = "pipe the bytes of numpy.save, or pass the file by name"
+    if data.startswith(npyformat.ZIP_MAGIC):
+        if b"data.pkl" in data[:4096]:  # torch.save's zip: its first member is .../data.pkl
+            raise load_error(name, "it is a PyTorch checkpoint, read only from a .pt file", by_name)
+        return _finish(name, *npyformat.read_npz(io.BytesIO(data), name, None), ())
+    if data[:1] == b"\x80":  # pickle protocol 2+ (torch.save's legacy format too)
+        raise load_error(name, "it is a Python pickle, and smcheck never loads pickles", by_name)
+    if data[8:10] == b'{"' and int.from_bytes(data[:8], "little") <= len(data) - 8:
+        raise load_error(name, "it is a safetensors file, read only by name", by_name)
+    text = textformats.decode(data, name)
+    if text.lstrip()[:1] in ("[", "{"):
+        return _finish(name, textformats.parse_json(text, name, None), "float64", ())
+    array, notes = textformats.parse_table(text, name)
+    return _finish(name, array, "float64", notes)
+
+
+_READERS: dict[str, Callable[[Path, str, str | None], _Raw]] = {
+    ".npy": _read_npy,
+    ".npz": _read_npz,
+    ".pt": _read_torch,
+    ".pth": _read_torch,
+    ".safetensors": _read_safetensors,
+    ".csv": _read_text,
+    ".txt": _read_text,
+    ".json": _read_json,
+}

@@ -1,0 +1,169 @@
+"""Read .npy (memory-mapped) and .npz logits without ever unpickling, checking headers first."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from smcheck.sources.validation import check_dtype, check_shape, describe, dims, load_error, select_key
+
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK\x03\x04"
+MAX_NPY_HEADER = 10_000
+"""numpy's own ``max_header_size`` default; longer headers are refused before reading."""
+
+_NPY_FIX = "re-save it with numpy.save"
+_NPZ_FIX = "re-save it with numpy.savez"
+
+
+@dataclass(frozen=True)
+class NpyHeader:
+    """What an .npy header promises."""
+
+    shape: tuple[int, ...]
+    fortran: bool
+    dtype: np.dtype
+    data_offset: int
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
+def read_npy_header(f: BinaryIO, name: str, fix: str = _NPY_FIX) -> NpyHeader:
+    """Read and check the magic and header of an .npy stream positioned at its start.
+
+    The dtype and shape rules run on the header, so object arrays are refused before any of
+    their (pickled) data is read.
+    """
+    try:
+        prefix = f.read(8)
+    except Exception as exc:  # zip/stream errors surface on read
+        raise load_error(name, f"it cannot be read ({describe(exc)})", fix) from exc
+    if not prefix:
+        raise load_error(name, "the file is empty", fix)
+    if not prefix.startswith(NPY_MAGIC):
+        if prefix.startswith(ZIP_MAGIC):
+            raise load_error(name, "it is a zip archive, not an .npy file", "rename it to .npz")
+        if prefix[:1] == b"\x80":
+            raise load_error(
+                name,
+                "it is a Python pickle, not an .npy file, and smcheck never loads pickles",
+                "save the array with numpy.save",
+            )
+        raise load_error(name, "it is not an .npy file (no \\x93NUMPY magic)", fix)
+    if len(prefix) < 8:
+        raise load_error(name, "the file is truncated inside the .npy header", fix)
+    version = (prefix[6], prefix[7])
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise load_error(name, f"unknown .npy format version {version[0]}.{version[1]}", fix)
+    # 2.0 and 3.0 share the header layout (a 4-byte length); 3.0 only allows UTF-8 field names
+    width = 2 if version == (1, 0) else 4
+    try:
+        size_field = f.read(width)
+        length = int.from_bytes(size_field, "little")
+        # checked before reading, so a lying length field costs nothing
+        text = f.read(length) if len(size_field) == width and length <= MAX_NPY_HEADER else b""
+    except Exception as exc:
+        raise load_error(name, f"it cannot be read ({describe(exc)})", fix) from exc
+    if length > MAX_NPY_HEADER:
+        raise load_error(
+            name,
+            f"the .npy header claims {length} bytes, above numpy's "
+            f"{MAX_NPY_HEADER}-byte safety limit",
+            fix,
+        )
+    if len(size_field) < width or len(text) < length:
+        raise load_error(name, "the file is truncated inside the .npy header", fix)
+    read = (
+        np.lib.format.read_array_header_1_0 if width == 2 else np.lib.format.read_array_header_2_0
+    )
+    try:
+        # literal_eval of the header dict: never unpickles, never calls anything
+        shape, fortran, dtype = read(io.BytesIO(size_field + text))
+    except Exception as exc:
+        raise load_error(name, f"the .npy header is corrupt ({describe(exc)})", fix) from exc
+    if any(d < 0 for d in shape):
+        raise load_error(name, f"the .npy header has a negative dimension {shape}", fix)
+    check_dtype(name, dtype)
+    check_shape(name, shape, dtype)
+    return NpyHeader(tuple(shape), bool(fortran), dtype, 8 + width + length)
+
+
+def _truncated(name: str, h: NpyHeader, found: int, fix: str) -> Exception:
+    return load_error(
+        name,
+        f"the file is truncated (header says {dims(h.shape)} {h.dtype} = "
+        f"{h.nbytes} bytes of data, found {found})",
+        fix,
+    )
+
+
+def read_npy(path: Path, name: str) -> tuple[np.ndarray, str]:
+    """Memory-map an .npy file read-only; returns (array, source dtype name)."""
+    try:
+        with open(path, "rb") as f:
+            header = read_npy_header(f, name)
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise load_error(name, f"it cannot be read ({exc.strerror or exc})", _NPY_FIX) from exc
+    if size - header.data_offset < header.nbytes:
+        raise _truncated(name, header, size - header.data_offset, _NPY_FIX)
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:
+        raise load_error(
+            name, f"it is not a readable .npy file ({describe(exc)})", _NPY_FIX
+        ) from exc
+    return array, header.dtype.name
+
+
+def read_npy_stream(
+    f: BinaryIO, name: str, available: int, fix: str = _NPY_FIX
+) -> tuple[np.ndarray, str]:
+    """Read a whole .npy from a stream of ``available`` bytes (stdin, an npz member)."""
+    header = read_npy_header(f, name, fix)
+    if available - header.data_offset < header.nbytes:  # checked before reading: no huge reads
+        raise _truncated(name, header, max(available - header.data_offset, 0), fix)
+    try:
+        data = f.read(header.nbytes)
+    except Exception as exc:
+        raise load_error(name, f"its data cannot be read ({describe(exc)})", fix) from exc
+    if len(data) < header.nbytes:
+        raise _truncated(name, header, len(data), fix)
+    order = "F" if header.fortran else "C"
+    array = np.frombuffer(data, dtype=header.dtype).reshape(header.shape, order=order)
+    return array, header.dtype.name
+
+
+def read_npz(source: Path | BinaryIO, name: str, key: str | None) -> tuple[np.ndarray, str]:
+    """Read one member of an .npz archive (the only one when ``key`` is None)."""
+    try:
+        archive = zipfile.ZipFile(source)
+    except Exception as exc:
+        raise load_error(
+            name, f"it is not a readable .npz archive ({describe(exc)})", _NPZ_FIX
+        ) from exc
+    with archive:
+        try:
+            members = {m.filename.removesuffix(".npy"): m for m in archive.infolist()}
+        except Exception as exc:
+            raise load_error(
+                name, f"its zip directory is corrupt ({describe(exc)})", _NPZ_FIX
+            ) from exc
+        info = members[select_key(name, list(members), key, "array")]
+        try:
+            member = archive.open(info)
+        except Exception as exc:
+            raise load_error(
+                name, f"the member {info.filename!r} cannot be read ({describe(exc)})", _NPZ_FIX
+            ) from exc
+        with member:
+            return read_npy_stream(member, name, info.file_size, _NPZ_FIX)

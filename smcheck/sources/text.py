@@ -1,0 +1,184 @@
+"""Parse logits written as text: CSV/whitespace tables, JSON nested lists and --values literals."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from smcheck.sources.validation import describe, load_error, select_key
+
+MAX_NDIM = 32
+"""Deepest JSON list nesting accepted (numpy itself stops at 64 dimensions)."""
+
+_SPECIAL_FLOATS = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan"})
+_JSON_FIX = "write regular nested lists of numbers, e.g. [[1, 2], [3, 4]]"
+
+
+def decode(data: bytes, name: str) -> str:
+    """UTF-8 text (a leading BOM, as some editors write, is dropped)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise load_error(
+            name,
+            f"it is not UTF-8 text (bad byte at offset {exc.start})",
+            "save numbers as plain text, one row per line",
+        ) from exc
+
+
+def parse_table(text: str, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """CSV or whitespace-separated rows, one per line, as a 2-d float64 array, plus notes.
+
+    ``#`` starts a comment; blank lines are skipped; a first line without any number is a header
+    and skipped with a note; every row must have the same number of values.
+    """
+    rows: list[list[float]] = []
+    notes: tuple[str, ...] = ()
+    first = 0
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        tokens = split_tokens(line, name, f"line {lineno}")
+        if not rows and not notes and not any(_is_number(tok) for tok in tokens):
+            notes = (f"skipped the header line {lineno}",)
+            continue
+        values = [to_number(tok, name, f"line {lineno}") for tok in tokens]
+        if rows and len(values) != len(rows[0]):
+            raise load_error(
+                name,
+                f"line {lineno} has {_values(len(values))} but line {first} has {len(rows[0])}",
+                "give every line the same number of values",
+            )
+        first = first or lineno
+        rows.append(values)
+    if not rows:
+        raise load_error(name, "it contains no numbers", "write one row of logits per line")
+    return np.array(rows, dtype=np.float64), notes
+
+
+def parse_values_text(text: str, name: str) -> np.ndarray:
+    """``-999,1,2,5,6`` (commas or spaces; ``;`` between rows) as a 2-d (rows, n) array."""
+    rows: list[list[float]] = []
+    for i, row in enumerate(text.split(";"), start=1):
+        if not row.strip():
+            continue
+        values = [
+            to_number(tok, name, f"row {i}, item {j}")
+            for j, tok in enumerate(split_tokens(row, name, f"row {i}"), start=1)
+        ]
+        if rows and len(values) != len(rows[0]):
+            raise load_error(
+                name,
+                f"row {i} has {_values(len(values))} but the first row has {len(rows[0])}",
+                "give every row the same number of values",
+            )
+        rows.append(values)
+    if not rows:
+        raise load_error(name, "no values were given", "write numbers such as -999,1,2,5,6")
+    return np.array(rows, dtype=np.float64)
+
+
+def _values(n: int) -> str:
+    return f"{n} value{'' if n == 1 else 's'}"
+
+
+def split_tokens(line: str, name: str, where: str) -> list[str]:
+    """Comma-separated when the line has a comma (no empty fields), else whitespace-separated."""
+    if "," not in line:
+        return line.split()
+    tokens = [tok.strip() for tok in line.split(",")]
+    if "" in tokens:
+        raise load_error(
+            name,
+            f"{where} has an empty value between commas",
+            "remove the extra comma or fill in the number",
+        )
+    return tokens
+
+
+def to_number(token: str, name: str, where: str) -> float:
+    """``float(token)``: accepts exponents, inf, -inf and nan."""
+    try:
+        return float(token)
+    except ValueError:
+        raise load_error(
+            name,
+            f"{token[:40]!r} in {where} is not a number",
+            "use plain numbers (inf, -inf and nan are allowed)",
+        ) from None
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_json(text: str, name: str, key: str | None) -> np.ndarray:
+    """Nested lists, or an object whose ``key`` (or only list-valued entry) holds them."""
+    try:
+        obj = json.loads(text)  # also accepts the NaN/Infinity literals Python writes
+    except (ValueError, RecursionError) as exc:
+        raise load_error(
+            name,
+            f"it is not valid JSON ({describe(exc)})",
+            "write nested lists of numbers, e.g. [[1, 2], [3, 4]]",
+        ) from exc
+    if isinstance(obj, dict):
+        lists = [k for k, v in obj.items() if isinstance(v, list)]
+        obj = obj[select_key(name, lists if key is None else list(obj), key, "list")]
+    elif key is not None:
+        raise load_error(
+            name, f"it holds a {type(obj).__name__}, not an object with keys", f"drop ':{key}'"
+        )
+    return _nested_to_array(obj, name)
+
+
+def _nested_to_array(obj: object, name: str) -> np.ndarray:
+    """Regular nested lists of numbers (or "inf"/"-inf"/"nan" strings) to a float64 array.
+
+    Walks level by level rather than recursively, so deep input cannot exhaust the stack.
+    """
+    level: list[Any] = [obj]
+    shape: list[int] = []
+    while level and all(isinstance(x, list) for x in level):
+        lengths = {len(x) for x in level}
+        if len(lengths) > 1:
+            raise load_error(
+                name,
+                f"the lists at depth {len(shape) + 1} have different lengths {sorted(lengths)[:4]}",
+                _JSON_FIX,
+            )
+        shape.append(lengths.pop())
+        if len(shape) > MAX_NDIM:
+            raise load_error(name, f"the lists are nested more than {MAX_NDIM} deep", _JSON_FIX)
+        level = [y for x in level for y in x]
+    if any(isinstance(x, list) for x in level):
+        raise load_error(name, f"depth {len(shape) + 1} mixes lists and numbers", _JSON_FIX)
+    values = np.empty(len(level), dtype=np.float64)
+    for i, v in enumerate(level):
+        values[i] = _json_number(v, name, shape, i)
+    return values.reshape(shape)
+
+
+def _json_number(v: object, name: str, shape: list[int], i: int) -> float:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        try:
+            return float(v)
+        except OverflowError:
+            raise load_error(
+                name, f"the integer at {_where(shape, i)} is too large for float64", _JSON_FIX
+            ) from None
+    if isinstance(v, str) and v.strip().lower() in _SPECIAL_FLOATS:
+        return float(v)
+    shown = json.dumps(v)[:40] if not isinstance(v, (dict, list)) else type(v).__name__
+    raise load_error(name, f"the value {shown} at {_where(shape, i)} is not a number", _JSON_FIX)
+
+
+def _where(shape: list[int], i: int) -> str:
+    return "".join(f"[{j}]" for j in np.unravel_index(i, shape)) if shape else "the top level"

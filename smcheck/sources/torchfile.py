@@ -1,0 +1,127 @@
+"""Read .pt/.pth logits with torch.load(weights_only=True): tensors only, never arbitrary code."""
+
+from __future__ import annotations
+
+import pickle
+import re
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from smcheck.sources.validation import describe, load_error, select_key, widened_note
+
+if TYPE_CHECKING:
+    import torch
+
+_MAX_DEPTH = 32
+
+
+def read_torch(path: Path, name: str, key: str | None) -> tuple[np.ndarray, str, tuple[str, ...]]:
+    """One tensor of a saved tensor, dict (state_dict) or list; nested keys are dotted paths."""
+    import torch
+
+    obj = _torch_load(path, name)
+    if isinstance(obj, torch.Tensor):
+        if key is not None:
+            raise load_error(
+                name,
+                f"it holds a single tensor, so the key {key!r} does not apply",
+                f"drop ':{key}'",
+            )
+        return tensor_to_numpy(obj, name)
+    tensors = _collect_tensors(obj, "", 0)
+    if not tensors:
+        raise load_error(
+            name,
+            f"it holds a {type(obj).__name__} without tensors",
+            "save the logits with torch.save(tensor, path)",
+        )
+    return tensor_to_numpy(tensors[select_key(name, list(tensors), key, "tensor")], name)
+
+
+def _torch_load(path: Path, name: str) -> Any:
+    """``torch.load`` restricted to tensors and plain containers; refusals become LoadError."""
+    import torch
+
+    fix = "save only tensors, e.g. torch.save({'logits': t}, path)"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols are not the user's
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as exc:
+                if "mmap can only be used" not in str(exc):
+                    raise
+                # legacy (non-zip) checkpoints cannot be memory-mapped; still weights-only
+                return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" not in str(exc):
+            raise load_error(
+                name, f"it is not a readable PyTorch file ({describe(exc)})", fix
+            ) from exc
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f" ({found.group(1)})" if found else ""
+        raise load_error(
+            name,
+            f"it contains pickled Python objects{what} that are not tensors, "
+            "which smcheck never loads because unpickling them can run code",
+            fix,
+        ) from exc
+    except Exception as exc:
+        raise load_error(
+            name,
+            f"it is not a readable PyTorch file ({describe(exc)})",
+            "re-save it with torch.save",
+        ) from exc
+
+
+def _collect_tensors(obj: object, prefix: str, depth: int) -> dict[str, torch.Tensor]:
+    """Tensors in nested dicts/lists keyed by dotted path (``model.fc.weight``, ``0``)."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return {prefix: obj}
+    if depth > _MAX_DEPTH:
+        return {}
+    items: list[tuple[object, object]] = []
+    if isinstance(obj, Mapping):
+        items = list(obj.items())
+    elif isinstance(obj, (list, tuple)):
+        items = list(enumerate(obj))
+    found: dict[str, torch.Tensor] = {}
+    for k, v in items:
+        found.update(_collect_tensors(v, f"{prefix}.{k}" if prefix else str(k), depth + 1))
+    return found
+
+
+def tensor_to_numpy(t: torch.Tensor, name: str) -> tuple[np.ndarray, str, tuple[str, ...]]:
+    """(array, source dtype, notes) of a dense tensor; 16/8-bit non-IEEE floats are widened."""
+    import torch
+
+    source = str(t.dtype).removeprefix("torch.")
+    if t.layout != torch.strided:
+        raise load_error(
+            name,
+            f"it holds a {str(t.layout).removeprefix('torch.')} tensor",
+            "save t.to_dense() instead",
+        )
+    if t.is_quantized:
+        raise load_error(
+            name, f"it holds a quantized {source} tensor", "save t.dequantize() instead"
+        )
+    t = t.detach().cpu()
+    if t.is_floating_point() and t.element_size() < 4 and t.dtype != torch.float16:
+        # bfloat16 and the float8 formats are subsets of float32: widening is exact
+        array = t.float().numpy()
+        return array, source, widened_note(source, array)
+    try:
+        return t.numpy(), source, ()
+    except TypeError as exc:
+        raise load_error(
+            name,
+            f"its tensor has dtype {source}, which smcheck does not read",
+            "convert it with t.float()",
+        ) from exc

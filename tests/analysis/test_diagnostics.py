@@ -1,0 +1,109 @@
+"""Cell metrics on hand-derived cases, and the mergeable accumulators they rest on."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from smcheck import analyze
+from smcheck.report.model import Verdict
+from smcheck.analysis.stats import EXACT_MEDIAN_LIMIT, CountStat, ExactSum, Histogram, MaxStat
+
+from tests.analysis.test_cases import cell
+
+
+def test_naive_float16_exp_underflow_loses_mass_shifted_keeps_it() -> None:
+    # exp(-20) = 2.1e-9 rounds to 0 in float16 (below 2^-25 = 2.98e-8), so naive gives p[0] = 0;
+    # the exact p[0] = e^-15 / (1 + e^-15) = 3.059e-7 is representable (subnormal) in float16.
+    # shifted computes exp(-15) = 3.06e-7 -> 5 * 2^-24 = 2.98e-7: not lost.
+    r = analyze([[-20.0, -5.0]], dtypes=["float16"])
+    naive = cell(r, "naive", "float16").metrics
+    assert (naive.underflow.elements, naive.underflow.rows, naive.underflow.worst_row) == (
+        1,
+        1,
+        (0,),
+    )
+    assert naive.lost_mass.max == pytest.approx(math.exp(-15) / (1 + math.exp(-15)), rel=1e-9)
+    assert cell(r, "shifted", "float16").metrics.underflow.elements == 0
+    assert any("underflow" in s for s in cell(r, "naive", "float16").reasons)
+
+
+def test_zeros_in_an_overflowed_row_count_as_overflow_not_underflow() -> None:
+    # exp(12) = inf in float16: p = (inf/inf, 1/inf) = (NaN, 0). The 0 is lost to the overflow.
+    r = analyze([[12.0, 0.0]], dtypes=["float16"], methods=["naive"])
+    m = cell(r, "naive", "float16").metrics
+    assert m.overflow.elements == 1 and m.nan.elements == 1
+    assert m.underflow.elements == 0
+
+
+def test_sum_overflow_counts_one_overflow_per_row() -> None:
+    # exp(10) = 22032 in float16 is finite; three of them sum past 65504 -> sum = inf, p = 0
+    r = analyze([[10.0, 10.0, 10.0]], dtypes=["float16"], methods=["naive"])
+    m = cell(r, "naive", "float16").metrics
+    assert (m.overflow.elements, m.overflow.rows) == (1, 1)
+    assert m.nan.elements == 0
+    assert cell(r, "naive", "float16").verdict is Verdict.FAIL
+
+
+def test_zero_over_zero_nan_cause() -> None:
+    # every exp underflows to 0 in float16: 0/0
+    r = analyze([[-30.0, -30.0]], dtypes=["float16"], methods=["naive"])
+    assert cell(r, "naive", "float16").metrics.nan.causes == {"0/0": 2}
+
+
+def test_argmax_flip_in_bfloat16_and_ties_excluded() -> None:
+    # 1 and 1.001 both round to 1.0 in bfloat16: the rounded input ties, so it is excluded
+    r = analyze([[1.0, 1.001], [0.0, 1.0]], dtypes=["bfloat16"])
+    for m in ("naive", "shifted", "logdomain", "torch"):
+        assert cell(r, m, "bfloat16").metrics.argmax_flips.rows == 0
+
+
+def test_generalised_kl_is_never_materially_negative() -> None:
+    x = np.random.default_rng(3).normal(0, 4, (40, 50))
+    for c in analyze(x).cells:
+        assert c.metrics.kl.mean is not None and c.metrics.kl.mean > -1e-12, (c.method, c.dtype)
+
+
+def test_headroom_is_distance_to_the_limits() -> None:
+    r = analyze([[3.0, 1.0, -2.0]], dtypes=["float32"], methods=["naive"])
+    h = cell(r, "naive", "float32").metrics.headroom
+    assert h.overflow_nats == pytest.approx(math.log(np.finfo(np.float32).max) - 3.0)
+    lse = math.log(math.exp(3) + math.exp(1) + math.exp(-2))
+    # float32 p rounds to 0 below ln(2^-150) = -103.97
+    assert h.underflow_nats == pytest.approx(-2.0 - lse + 150 * math.log(2), rel=1e-6)
+
+
+def test_count_stat_merges_exactly_and_keeps_lowest_worst_row() -> None:
+    a, b = CountStat(), CountStat()
+    a.add(np.array([0, 2, 1, 2]), 0)
+    b.add(np.array([0, 2]), 0)
+    b.add(np.array([1, 2]), 2)
+    assert a == b == CountStat(elements=5, rows=3, worst_count=2, worst_row=1)
+
+
+def test_max_stat_ignores_nan_rows() -> None:
+    m = MaxStat()
+    m.add(np.array([np.nan, 1.0, 3.0, 3.0]), 10)
+    assert (m.result, m.row) == (3.0, 12)
+
+
+def test_exact_sum_is_order_independent() -> None:
+    v = np.array([1e16, 1.0, -1e16, 3.0, 1e-3] * 50)
+    a, b = ExactSum(), ExactSum()
+    a.add(v)
+    for chunk in np.array_split(v[::-1], 7):
+        b.add(chunk)
+    assert a.mean == b.mean == pytest.approx((4.001 * 50) / v.size)
+
+
+def test_histogram_median_is_exact_when_small_and_within_bound_when_large() -> None:
+    h = Histogram()
+    h.add(np.array([0.5, 1.0, 3.0]))
+    assert h.median == 1.0
+    big = np.random.default_rng(0).exponential(2.0, EXACT_MEDIAN_LIMIT + 10)
+    h = Histogram()
+    h.add(big)
+    exact_lower = np.sort(big)[(big.size + 1) // 2 - 1]
+    assert h.median == pytest.approx(exact_lower, rel=0.0055)

@@ -1,0 +1,198 @@
+"""Non-finite input (DESIGN §9): upstream NaN/+inf rows, -inf masks, fully masked rows."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from smcheck import analyze
+from smcheck.cli import cli
+from smcheck.errors import ExitCode
+from smcheck.report.model import Verdict
+
+from tests.conftest import DTYPES
+
+ISSUE_VALUES = "1,2,3;-inf,0,1;-inf,-inf,-inf;nan,1,2;inf,1,2"
+METHODS = ["naive", "shifted", "logdomain", "torch"]
+
+
+@pytest.fixture(scope="module")
+def issue_case() -> dict:
+    # forward metrics only: the log(softmax) gradient of row 1 is NaN at its -inf mask (0/0), a
+    # finding of the gradient check (tests/test_gradients.py), not of the rows excluded here
+    args = ["analyze", "--values", ISSUE_VALUES, "--no-gradients", "--format", "json"]
+    r = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert r.exit_code == ExitCode.OK, r.output
+    return json.loads(r.stdout)["sources"][0]
+
+
+def test_issue8_input_counts(issue_case: dict) -> None:
+    i = issue_case["input"]
+    # by hand: row 3 has one NaN, row 4 one +inf; -inf: 1 in row 1 + 3 in row 2
+    assert (i["nan"], i["posinf"], i["neginf"]) == (1, 1, 4)
+    assert i["fully_masked_rows"] == 1 and i["fully_masked_first_row"] == [2]
+    assert i["upstream_rows"] == 2 and i["upstream_first_row"] == [3]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("method", METHODS)
+def test_issue8_no_method_is_charged_for_upstream_or_masked_rows(
+    issue_case: dict, method: str, dtype: str
+) -> None:
+    (c,) = [c for c in issue_case["cells"] if (c["method"], c["dtype"]) == (method, dtype)]
+    m = c["metrics"]
+    assert m["rows_checked"] == 2  # rows 0 and 1; rows 2 (all -inf), 3 (NaN), 4 (+inf) are out
+    assert m["nan"]["elements"] == 0 and m["overflow"]["elements"] == 0
+    assert m["log_nonfinite"]["elements"] == 0  # the -inf mask's log p = -inf is exact
+    assert c["verdict"] == "OK", c["reasons"]
+    # the masked row (-inf, 0, 1) is analysed normally: p = (0, 1/(1+e), e/(1+e))
+    p = c["probabilities"][1]
+    assert p[0] == 0.0
+    exact = [1 / (1 + np.e), np.e / (1 + np.e)]
+    np.testing.assert_allclose(
+        p[1:], exact, rtol=2 * 2.0 ** -{"float16": 11, "bfloat16": 8}.get(dtype, 23)
+    )
+    assert c["fully_masked_output"] == {"rows": 1, "nan": 1, "zeros": 0, "other": 0}
+
+
+def test_issue8_findings_name_the_rows_and_the_remedy(issue_case: dict) -> None:
+    found = {f["kind"]: f for f in issue_case["input"]["findings"]}
+    assert list(found) == ["upstream", "fully_masked"]
+    up = found["upstream"]
+    assert up["severity"] == "FAIL"
+    assert up["message"].startswith(
+        "2 rows hold NaN or +inf before any softmax runs (1 NaN, 1 +inf"
+    )
+    assert "first row [3]" in up["message"]
+    fm = found["fully_masked"]
+    assert fm["severity"] == "WARN"
+    assert fm["message"].startswith(
+        "1 fully masked row (every logit -inf; first row [2]): naive, shifted, logdomain and "
+        "torch return NaN for it"
+    )
+    assert "masked softmax that returns zeros" in fm["message"]
+
+
+def test_fully_masked_output_is_what_torch_really_returns() -> None:
+    # not assumed: torch 2.x CPU returns NaN for an all -inf row from softmax and log_softmax,
+    # while scaled_dot_product_attention's internal safe softmax gives zeros
+    row = torch.full((1, 3), float("-inf"))
+    assert torch.isnan(torch.softmax(row, -1)).all()
+    r = analyze(np.array([[0.0, 1, 2], [-np.inf] * 3]), methods=["torch"], dtypes=["float32"])
+    out = r.cells[0].fully_masked_output
+    expected_nan = int(torch.isnan(torch.softmax(row, -1)).all())
+    expected_zero = int((torch.softmax(row, -1) == 0).all())
+    assert out is not None and (out.rows, out.nan, out.zeros) == (1, expected_nan, expected_zero)
+
+
+def test_summary_line_and_verdict_count_input_findings() -> None:
+    r = CliRunner().invoke(
+        cli,
+        ["analyze", "--values", ISSUE_VALUES, "--no-gradients", "--fail-on", "fail"],
+        catch_exceptions=False,
+    )
+    # every cell is OK, but the upstream NaN/+inf rows are a FAIL of the input
+    assert r.exit_code == ExitCode.FINDINGS, r.output
+    assert "16 OK; input: 1 FAIL, 1 WARN" in r.stderr
+    assert "Input findings" in r.stdout and "FAIL 2 rows hold NaN or +inf" in r.stdout
+    assert "excluded rows   2 with NaN/+inf from upstream (first [3])" in r.stdout
+
+
+def test_clean_input_has_no_input_findings() -> None:
+    src = analyze(np.array([[0.5, 1.0, -2.0]]), dtypes=["float32"]).sources[0]
+    assert src.input.findings == [] and src.input.sentinels == []
+    assert src.verdict is Verdict.OK
+
+
+def test_rows_masked_by_the_cast_are_a_finding_not_a_method_nan() -> None:
+    # -7e4 is finite in float32 but beyond float16's max 65504 (and the -65520 midpoint): the
+    # row becomes all -inf in float16 only
+    x = np.array([[-7e4, -7e4, -7.1e4], [0.0, 1.0, 2.0]])
+    src = analyze(x, dtypes=["float16", "float32"]).sources[0]
+    became = {
+        (b.dtype, b.temperature): (b.rows, b.first_row) for b in src.input.became_fully_masked
+    }
+    assert became == {("float16", None): (1, (0,)), ("float32", None): (0, None)}
+    for c in src.cells:
+        # in float32 the row is finite and naive's exp(-7e4) underflows: 0/0, its own fault
+        naive32 = (c.method, c.dtype) == ("naive", "float32")
+        assert c.metrics.nan.elements == (3 if naive32 else 0), c
+        expected = (1, 1) if c.dtype == "float16" else (0, 0)
+        assert (c.fully_masked_output.rows, c.fully_masked_output.nan) == expected
+        assert c.metrics.rows_checked == (1 if c.dtype == "float16" else 2)
+    (f,) = [f for f in src.input.findings if f.kind == "became_fully_masked"]
+    assert f.severity == "WARN" and f.dtype == "float16" and f.temperature is None
+    assert f.message.startswith("1 row becomes fully masked in float16 (every finite logit")
+
+
+def test_rows_masked_by_the_temperature_are_a_finding() -> None:
+    # -4e4 / 0.5 = -8e4 overflows float16 to -inf in both entries: the row dies only at T=0.5
+    x = np.array([[-4e4, -4e4], [0.0, 1.0]])
+    src = analyze(x, dtypes=["float16"], temperatures=[1, 0.5]).sources[0]
+    became = {(b.dtype, b.temperature): b.rows for b in src.input.became_fully_masked}
+    assert became == {("float16", None): 0, ("float16", 0.5): 1}
+    by_t = {c.temperature: c for c in src.cells if c.method == "shifted"}
+    assert by_t[0.5].metrics.nan.elements == 0 and by_t[0.5].metrics.rows_checked == 1
+    assert by_t[1.0].metrics.rows_checked == 2
+    (f,) = [f for f in src.input.findings if f.kind == "became_fully_masked"]
+    assert "float16 at T=0.5" in f.message and f.temperature == 0.5
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 5])
+def test_mask_findings_do_not_depend_on_chunk_size(chunk_rows: int) -> None:
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(12, 6)) * 4
+    x[1] = -np.inf
+    x[4, 2] = np.nan
+    x[6, :3] = -np.inf
+    x[7] = -7e4
+    x[9, 0] = np.inf
+    x[10] = -np.inf
+    whole = analyze(x, temperatures=[1, 0.5], chunk_rows=100).to_dict()
+    assert analyze(x, temperatures=[1, 0.5], chunk_rows=chunk_rows).to_dict() == whole
+
+
+def test_issue8_signalling_nan_in_a_file_is_counted_not_raised(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # found by the CLI fuzzer: float32 bits 0x7F800001 are a signalling NaN, and casting it to
+    # float64 raised numpy's "invalid value encountered in cast" (an error under -W error)
+    x = np.array([[1.0, 2.0, 3.0], [0.0, 1.0, 2.0]], np.float32)
+    x.view(np.uint32)[1, 0] = 0x7F800001
+    np.save(tmp_path / "snan.npy", x)
+    r = CliRunner().invoke(
+        cli, ["analyze", str(tmp_path / "snan.npy"), "--format", "json"], catch_exceptions=False
+    )
+    assert r.exit_code == ExitCode.OK, r.output
+    i = json.loads(r.stdout)["sources"][0]["input"]
+    assert (i["nan"], i["upstream_rows"], i["upstream_first_row"]) == (1, 1, [1])
+
+
+def _safe_softmax(x: torch.Tensor):  # type: ignore[no-untyped-def]
+    """A masked softmax that returns zeros for fully masked rows (what SDPA does inside)."""
+    from smcheck.methods.framework import TorchResult
+
+    dead = torch.isneginf(x).all(-1, keepdim=True)
+    p = torch.where(dead, torch.zeros_like(x), torch.softmax(x, -1))
+    return TorchResult(p, torch.where(dead, torch.full_like(x, float("-inf")), torch.log(p)))
+
+
+def test_a_method_returning_zeros_is_reported_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smcheck.methods import METHODS, SoftmaxMethod
+
+    safe = SoftmaxMethod("safe", "zeros for fully masked rows", "log(p)", _safe_softmax)
+    monkeypatch.setitem(METHODS, "safe", safe)
+    x = np.array([[0.0, 1.0], [-np.inf, -np.inf], [-np.inf, -np.inf]])
+    src = analyze(x, methods=["safe", "shifted"], dtypes=["float32", "float16"]).sources[0]
+    outs = {(c.method, c.dtype): c.fully_masked_output for c in src.cells}
+    assert (outs[("safe", "float32")].zeros, outs[("safe", "float32")].nan) == (2, 0)
+    assert (outs[("shifted", "float16")].zeros, outs[("shifted", "float16")].nan) == (0, 2)
+    (f,) = src.input.findings
+    assert f.severity == "WARN"  # shifted still returns NaN
+    assert "safe returns zeros and shifted returns NaN for them" in f.message
+    only_safe = analyze(x, methods=["safe"], dtypes=["float32"]).sources[0]
+    (f,) = only_safe.input.findings
+    assert f.severity == "INFO" and "safe returns zeros for them" in f.message
+    assert only_safe.verdict is Verdict.OK

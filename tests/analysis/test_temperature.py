@@ -1,0 +1,287 @@
+"""Temperature effects (issue 4): entropy sweep, critical temperatures, their hand derivations."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+from smcheck import analyze
+from smcheck.analysis.critical import REL_TOL, T_MIN, scan_grid
+from smcheck.dtypes import get_format
+from smcheck.report.model import Cell, CriticalTemperature, Report
+from smcheck.analysis.temperature import entropy_and_max
+
+from tests.conftest import DTYPES
+
+VLLM_ROW = [[11.0625, 2.875, 2.955, -2.45]]
+"""The shape of a real vLLM report: one dominant logit near float16's exp limit of 11.09."""
+
+# Hand derivation, float16 (t = 11, max 65504; a value rounds to inf from 65520 = max + ulp/2 up):
+# the row rounds to (11.0625, 2.875, 2.955078125, -2.44921875); T is rounded to float16 first.
+#
+# naive: unsafe iff exp(fl16(11.0625 / fl16(T))) rounds to inf. Near 11.09 float16 is spaced
+#   2^-7: exp(11.0859375) = 65245 is finite, exp(11.09375) = 65757 >= 65520 is inf. The quotient
+#   rounds up to 11.09375 iff it is >= the midpoint 11.08984375 (a tie goes to 11.09375, whose
+#   significand 1420 is even), i.e. iff fl16(T) <= 11.0625 / 11.08984375 = 0.997534. Below 1
+#   float16 is spaced 2^-11: the largest such fl16(T) is 2042/2048 (2043/2048 gives 11.08957,
+#   below the midpoint), and T rounds to 2042/2048 or lower iff T <= 2042.5/2048 (a tie goes to
+#   the even 2042). Unsafe iff T <= 0.997314453125.
+NAIVE_F16 = 2042.5 / 2048
+# shifted: x - max x <= 0 cannot overflow; the only failure is the division itself,
+#   fl16(11.0625 / fl16(T)) = inf iff 11.0625 / fl16(T) >= 65520 iff fl16(T) <= 1.688416e-4.
+#   There float16 is spaced 2^-23: 1416 * 2^-23 = 1.688004e-4 qualifies (quotient 65535.8),
+#   1417 * 2^-23 gives 65489.6, which rounds to 65504. T rounds to 1416 * 2^-23 or lower iff
+#   T <= 1416.5 * 2^-23 (the tie goes to the even 1416). Unsafe iff T <= 1.6885996e-4.
+SHIFTED_F16 = 1416.5 * 2.0**-23
+
+
+def critical(report: Report, method: str, dtype: str) -> CriticalTemperature:
+    ta = report.sources[0].temperature
+    assert ta is not None and ta.critical is not None
+    (c,) = [c for c in ta.critical if (c.method, c.dtype) == (method, dtype)]
+    return c
+
+
+def cell(report: Report, method: str, dtype: str, t: float) -> Cell:
+    (c,) = [c for c in report.cells if (c.method, c.dtype, c.temperature) == (method, dtype, t)]
+    return c
+
+
+def unsafe(c: Cell) -> bool:
+    """The cells' definition: any overflow (incl. of x/T) or NaN on a judged row."""
+    return c.metrics.overflow.elements + c.metrics.nan.elements > 0
+
+
+def one_hot(c: Cell) -> bool:
+    assert c.probabilities is not None
+    return all(sorted(r) == [0.0] * (len(r) - 1) + [1.0] for r in c.probabilities)
+
+
+@pytest.fixture(scope="module")
+def vllm() -> Report:
+    return analyze(VLLM_ROW, dtypes=["float16"], critical=True)
+
+
+@pytest.mark.parametrize(
+    ("method", "boundary", "cause"),
+    [("naive", NAIVE_F16, "exp_overflow"), ("shifted", SHIFTED_F16, "temperature_overflow")],
+)
+def test_issue4_vllm_row_critical_temperatures_match_hand_derivation(
+    vllm: Report, method: str, boundary: float, cause: str
+) -> None:
+    c = critical(vllm, method, "float16")
+    # bisection reports its safe end: above the boundary by at most the relative tolerance
+    assert c.min_safe is not None
+    assert boundary < c.min_safe <= boundary * (1 + REL_TOL)
+    assert c.causes[0] == cause and c.min_safe_row == (0,)
+    # the engine's own cells agree: unsafe exactly at the boundary, safe just above it
+    above = float(np.nextafter(boundary, 1.0))
+    r = analyze(VLLM_ROW, dtypes=["float16"], methods=[method], temperatures=[boundary, above])
+    assert unsafe(cell(r, method, "float16", boundary))
+    assert not unsafe(cell(r, method, "float16", above))
+
+
+def test_issue4_vllm_row_naive_and_shifted_differ_by_orders_of_magnitude(vllm: Report) -> None:
+    naive, shifted = critical(vllm, "naive", "float16"), critical(vllm, "shifted", "float16")
+    assert naive.min_safe is not None and shifted.min_safe is not None
+    assert naive.min_safe / shifted.min_safe > 1000  # 0.9973 / 1.689e-4 = 5906
+    # the remedies: naive needs the shift; the shifted forms need the division fixed
+    assert naive.advice is not None and "max-shifted" in naive.advice
+    assert shifted.advice is not None and "centre the logits before dividing" in shifted.advice
+
+
+def test_issue4_vllm_row_collapses_to_one_hot_below_the_reported_temperature(vllm: Report) -> None:
+    c = critical(vllm, "shifted", "float16")
+    assert c.one_hot_below is not None and c.min_safe is not None
+    # a float16 probability rounds to 0 iff it is <= 2^-25 (half the smallest subnormal); the
+    # runner-up is exp(-(11.0625 - 2.955078125) / T) of the top: collapse near T = 8.1074/(25 ln 2)
+    assert c.one_hot_below == pytest.approx(8.107421875 / (25 * math.log(2)), rel=2e-3)
+    below = [c.one_hot_below, c.one_hot_below / 2, 0.01, c.min_safe]
+    above = c.one_hot_below * (1 + REL_TOL)
+    r = analyze(VLLM_ROW, dtypes=["float16"], methods=["shifted"], temperatures=[*below, above])
+    for t in below:
+        assert one_hot(cell(r, "shifted", "float16", t)), t
+    assert not one_hot(cell(r, "shifted", "float16", above))
+    # naive overflows before it could collapse: it is never one-hot
+    assert critical(vllm, "naive", "float16").one_hot_below is None
+
+
+def test_sum_overflow_sets_naive_critical_temperature() -> None:
+    # (10, 10, 10) in float16: exp(10) alone is finite, three of them overflow the sum. Near 10
+    # float16 is spaced 2^-7: 3 * fl16(exp(9.9921875)) = 3 * 21856 = 65568 >= 65520 (inf), while
+    # 3 * fl16(exp(9.984375)) = 3 * 21680 = 65040. The quotient 10 / fl16(T) rounds to 9.9921875
+    # iff it exceeds the midpoint 9.98828125 (a tie goes to the even 9.984375), i.e. iff
+    # fl16(T) < 1.0011734, i.e. fl16(T) <= 1 + 2^-10; T rounds there iff T < 1 + 1.5 * 2^-10
+    # (the tie goes to the even 1 + 2^-9). Unsafe iff T < 1.00146484375.
+    boundary = 1 + 1.5 * 2.0**-10
+    r = analyze([[10.0, 10, 10]], dtypes=["float16"], methods=["naive"], critical=True)
+    c = critical(r, "naive", "float16")
+    assert c.min_safe is not None and boundary < c.min_safe <= boundary * (1 + REL_TOL)
+    assert c.causes == ["sum_overflow"]
+    assert c.advice is not None and "the sum of exp(x/T) overflows" in c.advice
+
+
+def test_entropy_matches_mpmath() -> None:
+    rows = np.array(
+        [[1000.0, 0, -1, 3.5, -np.inf], [0.0, -40, -np.inf, -np.inf, -np.inf], [1, 1, 1, 1, 1.0]]
+    )
+    for t in (0.5, 1.0, 7.0):
+        h, pmax = entropy_and_max(rows, t)
+        for i, row in enumerate(rows):
+            # 120 digits: 1 + exp(-142.9) must not round to 1, or the top term of H is lost
+            mpmath.mp.dps = 120
+            z = [mpmath.mpf(float(v)) / t for v in row if np.isfinite(v)]
+            lse = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in z))
+            ps = [mpmath.exp(v - lse) for v in z]
+            exact_h = -mpmath.fsum(p * mpmath.log(p) for p in ps)
+            # full relative precision even for nearly one-hot rows (H ~ 1e-866 underflows to 0)
+            assert h[i] == pytest.approx(float(exact_h), rel=1e-13, abs=1e-300), (i, t)
+            assert pmax[i] == pytest.approx(float(max(ps)), rel=1e-15)
+
+
+def test_entropy_grows_monotonically_with_temperature() -> None:
+    temps = [float(t) for t in np.geomspace(0.01, 100, 25)]
+    # the sweep is exact and method-independent: one cheap cell per T is enough to run it
+    r = analyze(
+        "gen:llm:shape=8x1000,seed=3",
+        temperatures=temps,
+        critical=False,
+        dtypes=["float32"],
+        methods=["torch"],
+    )
+    sweep = r.sources[0].temperature.sweep  # type: ignore[union-attr]
+    assert [p.temperature for p in sweep] == temps and all(p.rows == 8 for p in sweep)
+    h = [p.entropy_mean for p in sweep]
+    assert all(a < b for a, b in zip(h, h[1:], strict=False))  # dH/dT = Var(x)/T^3 > 0
+    pmax = [p.max_prob_mean for p in sweep]
+    assert all(a > b for a, b in zip(pmax, pmax[1:], strict=False))
+    assert h[-1] < math.log(1000) and h[-1] == pytest.approx(math.log(1000), rel=1e-3)
+    assert sweep[-1].effective_support_mean == pytest.approx(1000, rel=2e-3)
+
+
+def test_sweep_and_critical_do_not_depend_on_chunk_size() -> None:
+    x = random_rows("float16", np.random.default_rng(7), rows=12, n=8)
+    kw = {"dtypes": ["float16"], "methods": ["naive", "torch"], "temperatures": [0.1, 1, 3]}
+    whole = analyze(x, chunk_rows=100, **kw).to_dict()["sources"][0]["temperature"]
+    assert analyze(x, chunk_rows=1, **kw).to_dict()["sources"][0]["temperature"] == whole
+    assert analyze(x, chunk_rows=5, **kw).to_dict()["sources"][0]["temperature"] == whole
+
+
+def test_critical_temperatures_only_when_asked() -> None:
+    one = analyze(VLLM_ROW, dtypes=["float16"]).sources[0].temperature
+    assert one is not None and one.critical is None and one.scan is None
+    assert [p.temperature for p in one.sweep] == [1.0]
+    several = analyze(VLLM_ROW, dtypes=["float16"], temperatures=[0.5, 1]).sources[0].temperature
+    assert several is not None and several.critical is not None and len(several.critical) == 4
+    off = analyze(VLLM_ROW, dtypes=["f16"], temperatures=[0.5, 1], critical=False).sources[0]
+    assert off.temperature is not None and off.temperature.critical is None
+
+
+def test_scan_grid_is_decades_down_to_the_minimum() -> None:
+    assert scan_grid((1.0,)) == [1e3, 1e2, 10, 1, 0.1, 0.01, 1e-3, 1e-4, 1e-5, 1e-6]
+    assert scan_grid((0.5, 2e4))[:2] == [1e5, 1e4] and scan_grid((0.5,))[-1] == T_MIN
+
+
+def random_rows(
+    dtype: str, rng: np.random.Generator, rows: int = 8, n: int = 8, wide: bool = False
+) -> np.ndarray:
+    """Random rows, a third of them all-negative (naive's exps all underflow, 0/0, at small T).
+
+    Moderate scales (0.1 to 1e4) put naive's overflow limit x_max / ln(max) inside the scan;
+    wide ones (up to max / 100) put the overflow of x / T there too, in every format.
+    """
+    fmt = get_format(dtype)
+    top = math.log10(fmt.max) - 2 if wide else 4
+    scale = 10.0 ** rng.uniform(-1, top, size=(rows, 1))
+    x = rng.standard_normal((rows, n)) * scale
+    x[::3] -= 4 * scale[::3]  # all-negative rows: naive's exps all underflow (0/0) at small T
+    return np.clip(x, -fmt.max / 8, fmt.max / 8)
+
+
+@pytest.mark.parametrize("wide", [False, True], ids=["moderate", "wide"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bisection_agrees_with_brute_force(dtype: str, wide: bool) -> None:
+    x = random_rows(dtype, np.random.default_rng(DTYPES.index(dtype)), wide=wide)
+    bis = analyze(x, dtypes=[dtype], critical=True)
+    # brute force: the engine's own cells on a grid of 8 temperatures per decade over the scan
+    grid = [float(t) for t in np.geomspace(T_MIN, 1e3, 73)]
+    brute = analyze(x, dtypes=[dtype], temperatures=grid, critical=False)
+    for method in ("naive", "shifted", "logdomain", "torch"):
+        c = critical(bis, method, dtype)
+        bad = [t for t in grid if unsafe(cell(brute, method, dtype, t))]
+        if c.min_safe is None:
+            assert not bad, (method, bad)
+        elif math.isinf(c.min_safe):  # unsafe already at the top of the scan
+            assert grid[-1] in bad, (method, bad)
+        else:
+            assert bad and max(bad) < c.min_safe, (method, c.min_safe, bad)
+            next_safe = min(t for t in grid if t > max(bad))
+            assert c.min_safe <= next_safe * (1 + REL_TOL), (method, c.min_safe)
+        hot = [t for t in grid if one_hot(cell(brute, method, dtype, t))]
+        if c.one_hot_below is None:
+            assert not hot, (method, hot)
+        elif math.isinf(c.one_hot_below):  # every row one-hot already at the top of the scan
+            assert grid[-1] in hot, (method, hot)
+        else:
+            next_not = min(t for t in grid if t > max(hot))
+            assert max(hot) <= c.one_hot_below * (1 + REL_TOL), (method, c.one_hot_below, hot)
+            assert c.one_hot_below < next_not, (method, c.one_hot_below, hot)
+            # and collapsed at every grid T from min_safe up to one_hot_below
+            floor = c.min_safe or 0.0
+            assert all(t in hot for t in grid if floor <= t <= c.one_hot_below), method
+
+
+def test_row_flags_read_strict_outputs_like_framework_ones() -> None:
+    # the strict model's methods return numpy MethodOutputs; a stand-in that wraps the
+    # framework kernels must be classified exactly as the framework path classifies them
+    import types
+
+    import torch
+
+    from smcheck.analysis.critical import CAUSES, row_flags
+    from smcheck.methods import get_method
+    from smcheck.methods.base import SoftmaxMethod
+
+    f = get_format("float16")
+    rows = [[11.0625, 2.875], [12.0, 0.0], [-20.0, -30.0], [1.0, 1.0], [5.0, -20.0]]
+    x = torch.tensor(rows, dtype=f.torch_dtype())
+    no_scale_overflow = np.zeros((5, 2), dtype=bool)
+
+    def flags(m: SoftmaxMethod, model: str):  # type: ignore[no-untyped-def]
+        cfg = types.SimpleNamespace(model=model, ftz=False)
+        return row_flags(m, x, no_scale_overflow, f, cfg)  # type: ignore[arg-type]
+
+    for name in ("naive", "shifted"):
+        m = get_method(name)
+
+        def strict(a, g, _ftz, m=m):  # type: ignore[no-untyped-def]
+            return m.framework(torch.from_numpy(a).to(g.torch_dtype())).to_output()
+
+        fw, st = (
+            flags(m, "framework"),
+            flags(SoftmaxMethod(name, "", "", m.framework, strict), "strict"),
+        )
+        assert fw.causes.tolist() == st.causes.tolist()
+        assert fw.one_hot.tolist() == st.one_hot.tolist()
+    naive = flags(get_method("naive"), "framework")
+    exp_over, nan = 1 << CAUSES.index("exp_overflow"), 1 << CAUSES.index("nan")
+    # float16 exp overflows above ln(65520) = 11.09 (exp(12) = inf: inf/inf) and rounds to 0 at or
+    # below ln(2^-25) = -17.33, so exp(-20) = exp(-30) = 0 and that row is 0/0
+    assert naive.causes.tolist() == [0, exp_over | nan, nan, 0, 0]
+    # one-hot only where every other probability rounds to 0: (5, -20) gives (1, 0) exactly
+    assert naive.one_hot.tolist() == [False, False, False, False, True]
+
+
+def test_bisection_moves_on_to_the_row_that_binds() -> None:
+    # float64 naive overflows where x/T > ln(max) = 709.78: row 0 (max 100) from T < 0.1409,
+    # row 1 (max 500) from T < 0.7044. Both fail at the grid point 0.1, so the search starts on
+    # row 0 (lowest index), bisects it alone, finds row 1 failing when it checks every row, and
+    # must end on row 1's limit.
+    ln_max = get_format("float64").exp_overflow_x
+    r = analyze([[100.0, 0.0], [500.0, 0.0]], dtypes=["float64"], methods=["naive"], critical=True)
+    c = critical(r, "naive", "float64")
+    assert c.min_safe is not None and 500 / ln_max < c.min_safe <= 500 / ln_max * (1 + REL_TOL)
+    assert c.min_safe_row == (1,) and c.causes[0] == "exp_overflow"

@@ -1,0 +1,169 @@
+"""The CI policy: where it is found, how it is validated, how the command line overrides it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from smcheck.cli import cli
+from smcheck.errors import ConfigError, ExitCode
+from smcheck.check.policy import Policy, find_config, load_policy, parse_conditions, read_policy
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_nearest_pyproject_with_a_table_wins_walking_up(tmp_path: Path) -> None:
+    write(tmp_path / "pyproject.toml", '[tool.smcheck]\ndtypes = ["bf16"]\n')
+    write(tmp_path / "pkg" / "pyproject.toml", '[project]\nname = "x"\n')  # no table: skipped
+    deep = tmp_path / "pkg" / "src" / "deeper"
+    deep.mkdir(parents=True)
+    assert find_config(deep) == tmp_path / "pyproject.toml"
+    assert load_policy(deep).dtypes == ("bfloat16",)
+
+
+def test_smcheck_toml_beats_pyproject_in_the_same_folder(tmp_path: Path) -> None:
+    write(tmp_path / "pyproject.toml", '[tool.smcheck]\ndtypes = ["bf16"]\n')
+    write(tmp_path / "smcheck.toml", 'dtypes = ["fp32"]\n')
+    assert load_policy(tmp_path).dtypes == ("float32",)
+    write(tmp_path / ".smcheck.toml", 'dtypes = ["fp64"]\n')
+    assert load_policy(tmp_path).dtypes == ("float64",)
+
+
+def test_isolated_ignores_config_and_explicit_config_is_read(tmp_path: Path) -> None:
+    write(tmp_path / "smcheck.toml", 'dtypes = ["fp32"]\n')
+    other = write(tmp_path / "ci" / "policy.toml", 'methods = ["torch"]\n')
+    assert load_policy(tmp_path, isolated=True) == Policy()
+    assert load_policy(tmp_path, config=str(other)).methods == ("torch",)
+    with pytest.raises(ConfigError, match="cannot be used with --config"):
+        load_policy(tmp_path, config=str(other), isolated=True)
+    with pytest.raises(ConfigError, match="'nope.toml' does not exist"):
+        load_policy(tmp_path, config="nope.toml")
+
+
+def test_every_key_parses(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "smcheck.toml",
+        """\
+sources = ["outputs/*.npy", "gen:spike"]
+methods = "naive, torch"
+dtypes = ["half", "bf16"]
+temperatures = [0.7, "1:100:3"]
+model = "framework"
+dim = 1
+targets = "labels.npy"
+softmin = true
+ftz = false
+memory-budget = 64
+chunk_rows = 100
+fail-on = ["nan", "overflow", "error-ulp > 8", "lost-mass>=1e-6", "fail"]
+warn-on = ["warn", "argmax-flips"]
+""",
+    )
+    p = read_policy(path)
+    assert p.methods == ("naive", "torch") and p.dtypes == ("float16", "bfloat16")
+    assert p.temperatures == pytest.approx((0.7, 1.0, 10.0, 100.0))
+    assert p.dim == 1 and p.softmin is True and p.ftz is False
+    assert p.memory_budget == 64 * 2**20 and p.chunk_rows == 100
+    assert [c.name for c in p.fail_on] == [
+        "nan",
+        "overflow",
+        "error-ulp>8",
+        "lost-mass>=1e-06",
+        "fail",
+    ]
+    assert [c.name for c in p.warn_on] == ["warn", "argmax-flip"]
+    # paths are relative to the config file, shown relative to the working directory
+    assert Path(p.targets or "").resolve() == (tmp_path / "labels.npy").resolve()
+    assert Path(p.sources[0]).resolve() == (tmp_path / "outputs/*.npy").resolve()
+    assert p.sources[1] == "gen:spike"
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("dtype = ['fp16']", "unknown key 'dtype'"),
+        ("[tool.smcheck]\ndtypes = ['fp16']", "keys go at the top level"),
+        ("dtypes = ['float12']", "dtypes: unknown dtype 'float12'"),
+        ("dtypes = []", "dtypes: the list is empty"),
+        ("methods = ['fast']", "methods: unknown method 'fast'"),
+        ("temperatures = [0]", "temperatures: temperature 0.0 is not a positive"),
+        ("temperatures = ['hot']", "temperatures: bad temperature 'hot'"),
+        ("model = 'exact'", "model: expected one of framework, strict"),
+        ("dim = true", "dim: expected an integer"),
+        ("chunk-rows = 0", "chunk-rows: expected an integer >= 1"),
+        ("fail-on = ['nans']", "fail-on: unknown condition 'nans'"),
+        ("fail-on = ['error-ulp']", "needs a limit, e.g. 'error-ulp>8'"),
+        ("fail-on = ['sum-error>x']", "bad limit 'x'"),
+        ("fail-on = ['fail>1']", "takes no limit"),
+        ("fail-on = [1]", "fail-on: expected a list of strings"),
+        ("softmin = 'yes'", "softmin: expected true or false"),
+        ("dtypes = [", "is not valid TOML"),
+    ],
+)
+def test_bad_config_names_the_file_and_the_key(tmp_path: Path, text: str, needle: str) -> None:
+    path = write(tmp_path / "smcheck.toml", text + "\n")
+    with pytest.raises(ConfigError) as e:
+        read_policy(path)
+    assert needle in str(e.value)
+    assert "smcheck.toml" in str(e.value)
+
+
+def test_pyproject_errors_name_the_table(tmp_path: Path) -> None:
+    path = write(tmp_path / "pyproject.toml", "[tool.smcheck]\nfail_onn = []\n")
+    with pytest.raises(
+        ConfigError, match=r"pyproject.toml' \[tool.smcheck\]: unknown key 'fail_onn'"
+    ):
+        read_policy(path)
+    bare = write(tmp_path / "b" / "pyproject.toml", "[project]\n")
+    with pytest.raises(ConfigError, match="no \\[tool.smcheck\\] table"):
+        read_policy(bare)
+
+
+def test_never_means_no_conditions() -> None:
+    assert parse_conditions(["never"]) == ()
+    got = parse_conditions(["nan", "nan", "overflow>0", "overflow", "overflow>=0"])
+    assert [c.name for c in got] == ["nan", "overflow", "overflow>=0"]
+
+
+def test_cli_config_error_is_exit_2_with_the_file_named(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "pyproject.toml", "[tool.smcheck]\ndtypes = ['fp12']\n")
+    r = CliRunner().invoke(cli, ["check", "gen:spike"], catch_exceptions=False)
+    assert r.exit_code == ExitCode.ERROR, r.output
+    assert "pyproject.toml' [tool.smcheck]: dtypes: unknown dtype 'fp12'" in r.stderr
+    # --isolated ignores the broken file
+    r = CliRunner().invoke(
+        cli, ["check", "gen:spike", "--isolated", "--dtype", "fp32"], catch_exceptions=False
+    )
+    assert r.exit_code == ExitCode.OK, r.output
+
+
+def test_cli_options_override_only_what_is_given(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    write(
+        tmp_path / "smcheck.toml",
+        "sources = ['gen:constant:shape=2x4']\nmethods = ['naive']\ndtypes = ['fp16']\n"
+        "temperatures = [0.5]\nfail-on = ['nan']\n",
+    )
+    r = CliRunner().invoke(cli, ["check", "--format", "json", "--dtype", "bf16"])
+    assert r.exit_code == ExitCode.OK, r.output
+    import json
+
+    pol = json.loads(r.stdout)["policy"]
+    assert pol["dtypes"] == ["bfloat16"]  # from the command line
+    assert pol["methods"] == ["naive"] and pol["temperatures"] == [0.5]  # from the file
+    assert pol["fail_on"] == ["nan"] and pol["dim"] == -1
+    r = CliRunner().invoke(cli, ["check", "--format", "json", "--fail-on", "overflow,warn"])
+    assert json.loads(r.stdout)["policy"]["fail_on"] == ["overflow", "warn"]
+
+
+def test_no_source_anywhere_is_a_usage_error(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, ["check", "--isolated"])
+    assert r.exit_code == ExitCode.ERROR and "give a SOURCE" in r.stderr

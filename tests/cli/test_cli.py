@@ -1,0 +1,143 @@
+"""The command line end to end with CliRunner: every command and every exit code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from smcheck.cli import cli
+from smcheck.errors import ExitCode
+
+from tests.conftest import ROOT, sample_input
+
+
+def run(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def test_analyze_values_table_shows_verdicts_and_values() -> None:
+    r = run("analyze", "--values", "-999,1,2,5,6")
+    assert r.exit_code == ExitCode.OK, r.output
+    out = r.stdout
+    for word in (
+        "Verdicts",
+        "naive",
+        "logdomain",
+        "FAIL",
+        "OK",
+        "Probabilities",
+        "Log-probabilities",
+        "-1005.3",
+        "log_softmax",
+    ):
+        assert word in out, word
+    assert "cells: 8 FAIL" in r.stderr
+
+
+def test_analyze_json_is_strict_and_follows_the_contract() -> None:
+    r = run("analyze", "--values", "1,2,3,12", "--dtype", "fp16", "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.output
+    doc = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
+    assert doc["schema_version"] == 1
+    src = doc["sources"][0]
+    assert src["shape"] == [1, 4] and src["dtype"] == "float64" and src["rows"] == 1
+    naive = next(c for c in src["cells"] if c["method"] == "naive")
+    assert naive["dtype"] == "float16" and naive["verdict"] == "FAIL"
+    assert naive["metrics"]["overflow"] == {"elements": 1, "rows": 1, "worst_row": [0]}
+    assert naive["probabilities"][0][3] == "nan"
+    assert doc["summary"]["verdict"] == "FAIL"
+    assert list(naive["metrics"])[:3] == ["overflow", "temperature_overflow", "nan"]
+
+
+@pytest.mark.parametrize(("fail_on", "code"), [("never", 0), ("warn", 1), ("fail", 1)])
+def test_fail_on_sets_exit_code(fail_on: str, code: int) -> None:
+    r = run("analyze", "--values", "1,2,3,12", "--dtype", "float16", "--fail-on", fail_on)
+    assert r.exit_code == code, r.output
+
+
+def test_fail_on_fail_passes_clean_input() -> None:
+    r = run("analyze", "--values", "0.1,0.2", "--dtype", "float32", "--fail-on", "fail")
+    assert r.exit_code == ExitCode.OK, r.output
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["analyze", "--values", "1,2", "--dtype", "float12"], "unknown dtype"),
+        (["analyze", "--values", "1,2", "--method", "fast"], "unknown method"),
+        (["analyze", "--values", "1,2", "--dim", "3"], "out of range"),
+        (["analyze", "--values", "1,2", "--temperature", "0"], "temperature"),
+        (["analyze", "missing.npy"], "missing.npy"),
+        (["analyze"], "SOURCE"),
+    ],
+)
+def test_usage_and_input_errors_exit_2_with_one_line(args: list[str], needle: str) -> None:
+    r = run(*args)
+    assert r.exit_code == ExitCode.ERROR, r.output
+    assert needle in r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_output_file_is_written_only_on_success(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "r.json"
+    r = run("analyze", "--values", "1,2,3", "--format", "json", "-o", str(out))
+    assert r.exit_code == 0 and json.loads(out.read_text())["schema_version"] == 1
+    assert r.stdout == ""
+    bad = tmp_path / "bad.json"
+    r = run("analyze", "nope.npy", "--format", "json", "-o", str(bad))
+    assert r.exit_code == ExitCode.ERROR and not bad.exists()
+
+
+def test_thresholds_shows_computed_limits() -> None:
+    r = run("thresholds", "--dtype", "fp16,bf16")
+    assert r.exit_code == 0, r.output
+    assert "11.0899" in r.stdout and "2048" in r.stdout and "256" in r.stdout
+    doc = json.loads(run("thresholds", "--format", "json").stdout)
+    assert [d["dtype"] for d in doc] == ["float16", "bfloat16", "float32", "float64"]
+    assert doc[0]["underflow_gap_nats"] == pytest.approx(17.3287, abs=1e-4)
+
+
+def test_generate_writes_a_deterministic_npy(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    for p in (a, b):
+        r = run("generate", "llm", "--shape", "2x100", "--seed", "3", "-o", str(p))
+        assert r.exit_code == 0, r.output
+    assert a.read_bytes() == b.read_bytes()
+    r = run("analyze", str(a), "--dtype", "float32", "--format", "json")
+    assert json.loads(r.stdout)["sources"][0]["shape"] == [2, 100]
+
+
+def test_generator_source_and_stdin() -> None:
+    r = run("analyze", "gen:normal:shape=3x5,seed=1", "--dtype", "float32", "--format", "json")
+    assert r.exit_code == 0, r.output
+    r = run("analyze", "-", "--dtype", "float32", "--format", "json", input="1,2,3\n4,5,6\n")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["sources"][0]["shape"] == [2, 3]
+
+
+def test_softmax2d_over_channels() -> None:
+    path = sample_input("segmentation_nchw.npy")
+    r = run("analyze", str(path), "--dim", "1", "--dtype", "float32", "--format", "json")
+    src = json.loads(r.stdout)["sources"][0]
+    n, c, h, w = src["shape"]
+    assert src["rows"] == n * h * w and src["row_length"] == c
+
+
+def test_help_does_not_import_torch() -> None:
+    code = (
+        "import sys; from smcheck.cli import cli; sys.argv=['smcheck','--help']\n"
+        "try:\n    cli()\nexcept SystemExit:\n    pass\nassert 'torch' not in sys.modules, 'torch imported'"
+    )
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+
+
+def test_python_dash_m_runs() -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "smcheck", "--version"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert p.returncode == 0 and "smcheck" in p.stdout

@@ -1,0 +1,151 @@
+"""Policy conditions read from real report cells, with the counts derived by hand."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+import smcheck
+from smcheck.check.run import evaluate
+from smcheck.findings.policyconditions import METRICS, Hit, parse_condition
+from smcheck.errors import ConfigError
+from smcheck.check.policy import Policy, parse_conditions
+from smcheck.report.model import Cell, FlipCount
+from smcheck.report.violations import Severity
+from smcheck.sources.expand import SourceSpec
+
+
+def cell(values: list[float], method: str = "naive", dtype: str = "float16") -> Cell:
+    report = smcheck.analyze(np.array([values]), dtypes=[dtype], methods=[method])
+    return report.sources[0].cells[0]
+
+
+def test_counts_on_naive_float16_overflow() -> None:
+    # [1, 2, 3, 12] in float16: exp(12) = 162755 > 65504 overflows (1 element); the sum is +inf,
+    # so p = inf/inf = NaN for x=12 and w/inf = 0 for the other three. Those zeros are lost to
+    # the overflow and counted there, not as underflow.
+    c = cell([1, 2, 3, 12])
+    got = {name: parse_condition(name).check(c) for name in ("overflow", "nan")}
+    assert {k: (h.value, h.rows, h.worst_row) for k, h in got.items()} == {  # type: ignore[union-attr]
+        "overflow": (1.0, 1, (0,)),
+        "nan": (1.0, 1, (0,)),
+    }
+    assert parse_condition("underflow").check(c) is None
+    assert parse_condition("lost-mass>0").check(c) is None
+
+
+def test_counts_on_naive_float16_underflow() -> None:
+    # [-20, -5, -5] in float16: exp(-20) = 2.1e-9 rounds to 0 (below 2^-25); the exact
+    # p = e^-15 / (2 + e^-15) = 1.53e-7 is representable (subnormal): 1 underflow, that mass lost.
+    c = cell([-20, -5, -5])
+    hit = parse_condition("underflow").check(c)
+    assert isinstance(hit, Hit) and (hit.value, hit.rows, hit.worst_row) == (1.0, 1, (0,))
+    lost = math.exp(-15) / (2 + math.exp(-15))
+    hit = parse_condition("lost-mass>1e-7").check(c)
+    assert isinstance(hit, Hit) and hit.value == pytest.approx(lost, rel=1e-9)
+    assert parse_condition("lost-mass>1e-6").check(c) is None
+    assert parse_condition("underflow>1").check(c) is None  # 1 is not > 1
+    assert isinstance(parse_condition("underflow>=1").check(c), Hit)
+
+
+def test_accuracy_threshold_counts_nan_rows_as_unbounded() -> None:
+    c = cell([1, 2, 3, 12])
+    hit = parse_condition("error-ulp>8").check(c)
+    # the error metric skips the NaN row; a threshold on it must not pass that cell
+    assert isinstance(hit, Hit) and hit.value == math.inf and "NaN output in 1 row" in hit.detail
+
+
+def test_accuracy_threshold_on_a_clean_cell() -> None:
+    c = cell([0.1, 0.2, 0.3], method="shifted", dtype="float32")
+    assert c.metrics.error.max_ulp is not None and c.metrics.error.max_ulp < 8
+    assert parse_condition("error-ulp>8").check(c) is None
+    limit = c.metrics.error.max_ulp / 2
+    hit = parse_condition(f"error-ulp>{limit!r}").check(c)
+    assert isinstance(hit, Hit) and hit.value == c.metrics.error.max_ulp
+    assert parse_condition("sum-error>1e-3").check(c) is None
+
+
+def test_levels_follow_the_verdict() -> None:
+    bad, good = cell([1, 2, 3, 12]), cell([1, 2, 3])
+    assert bad.verdict.value == "FAIL" and good.verdict.value == "OK"
+    for level in ("fail", "warn"):
+        hit = parse_condition(level).check(bad)
+        assert isinstance(hit, Hit) and "exp overflows" in hit.detail
+        assert parse_condition(level).check(good) is None
+
+
+def test_argmax_flip_reads_flipped_rows() -> None:
+    c = cell([1, 2, 3])
+    flipped = dataclasses.replace(
+        c, metrics=dataclasses.replace(c.metrics, argmax_flips=FlipCount(2, (5,)))
+    )
+    assert parse_condition("argmax-flip").check(c) is None
+    hit = parse_condition("argmax-flip").check(flipped)
+    assert isinstance(hit, Hit) and (hit.value, hit.worst_row) == (2.0, (5,))
+    assert parse_condition("argmax-flip>2").check(flipped) is None
+
+
+def test_gradient_conditions_are_not_measured_without_gradients() -> None:
+    c = dataclasses.replace(cell([1, 2, 3]), gradient=None)
+    for name in ("dead-gradient", "loss-inf", "nan-gradient", "vanished-gradient", "saturation"):
+        assert parse_condition(name).check(c) == "the report has no gradient metrics"
+    # once gradient metrics are in the report (issue 3's names), they are read
+    g = dataclasses.replace(
+        c,
+        gradient={
+            "dead": {"elements": 3, "rows": 1, "worst_row": [0]},
+            "loss_inf": {"elements": 0, "rows": 0, "worst_row": None},
+            "vanished_rows": 1,
+        },
+    )
+    dead = parse_condition("dead-gradient").check(g)
+    assert isinstance(dead, Hit) and (dead.value, dead.rows, dead.worst_row) == (3.0, 1, (0,))
+    assert parse_condition("loss-inf").check(g) is None
+    assert isinstance(parse_condition("vanished-gradient").check(g), Hit)
+    assert "no 'nan'" in str(parse_condition("nan-gradient").check(g))
+
+
+def test_evaluate_reports_a_condition_once_and_counts_unmeasured_cells() -> None:
+    # row 0 overflows naive float16; row 1 underflows it (exp(-20) -> 0, see above)
+    # as reported without gradient metrics (with them, row 0's p_max = 1 - 1.9e-4 rounds to 1 in
+    # float16: a saturation WARN for torch too)
+    rep = smcheck.analyze(
+        np.array([[1.0, 2, 3, 12], [-20.0, -5, -5, -5]]),
+        dtypes=["float16"],
+        methods=["naive", "torch"],
+        gradients=False,
+    )
+    src = rep.sources[0]
+    policy = Policy(
+        fail_on=parse_conditions(["overflow", "dead-gradient"]),
+        warn_on=parse_conditions(["overflow", "warn", "underflow"]),
+    )
+    found, missing = evaluate(src, SourceSpec("x.npy", "x.npy"), policy)
+    got = [(v.method, v.condition, v.severity) for v in found]
+    # naive: overflow is an error (not repeated as a warning); `warn` adds nothing to a cell with
+    # an error; underflow is a warning. torch (max-shifted, fused) computes both rows cleanly.
+    assert got == [
+        ("naive", "overflow", Severity.ERROR),
+        ("naive", "underflow", Severity.WARNING),
+    ]
+    assert missing == {("dead-gradient", "the report has no gradient metrics"): 2}
+
+
+def test_condition_names_are_canonical() -> None:
+    assert parse_condition("Lost_Mass >= 0.000001").name == "lost-mass>=1e-06"
+    assert parse_condition("error-ulp>8.0").name == "error-ulp>8"
+    assert parse_condition("overflow").limit == 0
+    with pytest.raises(ConfigError, match="finite number >= 0"):
+        parse_condition("kl>-1")
+
+
+def test_every_count_metric_has_a_default_and_every_threshold_an_example() -> None:
+    from smcheck.findings.policyconditions import _EXAMPLE
+
+    thresholds = {n for n, m in METRICS.items() if m.default_limit is None}
+    assert thresholds == set(_EXAMPLE)
+    for name, example in _EXAMPLE.items():
+        assert parse_condition(f"{name}>{example}").metric == name

@@ -1,0 +1,83 @@
+"""The framework-model methods: dtypes, shapes, no writeback, and accuracy against mpmath."""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+
+from smcheck.dtypes import get_format
+from smcheck.errors import UnknownMethodError
+from smcheck.methods import METHODS, get_method
+
+from tests.conftest import DTYPES, TOLERANCES
+
+mpmath.mp.dps = 50
+
+ROWS = np.array(
+    [[-25.0, 0, 25, 50], [1, 325, 749, 750], [1.0, 1.0, 1.0, 1.0], [-3.5, 0.25, 2.0, 7.0]]
+)
+
+
+def mp_softmax(row: np.ndarray) -> list[float]:
+    xs = [mpmath.mpf(float(v)) for v in row]
+    s = mpmath.fsum(mpmath.exp(v) for v in xs)
+    return [float(mpmath.exp(v) / s) for v in xs]
+
+
+def as_tensor(x: np.ndarray, dtype: str) -> torch.Tensor:
+    return torch.from_numpy(get_format(dtype).round(x)).to(getattr(torch, dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["shifted", "logdomain", "torch"])
+def test_stable_methods_match_mpmath(name: str, dtype: str) -> None:
+    f = get_format(dtype)
+    x = f.round(ROWS)
+    out = get_method(name).framework(as_tensor(ROWS, dtype)).to_output()
+    expected = np.array([mp_softmax(r) for r in x])
+    rtol, atol = TOLERANCES[dtype]
+    # a few roundings per element plus |x - m| amplification of the subtraction's rounding
+    np.testing.assert_allclose(out.p, expected, rtol=8 * rtol, atol=atol)
+    assert out.p.dtype == np.float64 and out.p.shape == x.shape
+    np.testing.assert_array_equal(out.p, f.round(out.p))  # every value is a value of the format
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_naive_matches_mpmath_where_exp_is_finite(dtype: str) -> None:
+    f = get_format(dtype)
+    x = f.round(np.array([[-3.5, 0.25, 2.0, 7.0], [1.0, 2.0, 3.0, 4.0]]))
+    out = get_method("naive").framework(as_tensor(x, dtype)).to_output()
+    rtol, atol = TOLERANCES[dtype]
+    np.testing.assert_allclose(out.p, [mp_softmax(r) for r in x], rtol=8 * rtol, atol=atol)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_no_writeback(name: str) -> None:
+    t = torch.tensor([[1.0, 2.0, 3.0, 800.0]], dtype=torch.float32)
+    before = t.clone()
+    get_method(name).framework(t)
+    assert torch.equal(t, before)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_shift_invariance_float64(name: str) -> None:
+    x = np.array([[0.5, -1.25, 3.0, 2.0]])
+    a = get_method(name).framework(torch.from_numpy(x)).to_output().p
+    b = get_method(name).framework(torch.from_numpy(x + 8.0)).to_output().p
+    np.testing.assert_allclose(a, b, rtol=1e-14)
+
+
+def test_naive_overflow_and_sum_overflow_are_flagged() -> None:
+    # exp(10) = 22032 in float16: finite, but three of them sum past 65504
+    x = torch.tensor([[12.0, 0.0, 0.0], [10.0, 10.0, 10.0]], dtype=torch.float16)
+    out = get_method("naive").framework(x).to_output()
+    assert out.overflow is not None and out.sum_overflow is not None
+    assert out.overflow.tolist() == [[True, False, False], [False, False, False]]
+    assert out.sum_overflow.tolist() == [False, True]
+
+
+def test_unknown_method_lists_the_valid_ids() -> None:
+    with pytest.raises(UnknownMethodError, match="naive, shifted, logdomain, torch"):
+        get_method("fast")

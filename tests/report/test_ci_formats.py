@@ -1,0 +1,146 @@
+"""The CI renderers: GitHub workflow commands, JUnit, Markdown, text; the step summary."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from smcheck.check.run import run_check
+from smcheck.check.ci import render
+from smcheck.cli import cli
+from smcheck.check.policy import Policy, parse_conditions
+from smcheck.report.github import check_github, escape_data, escape_property
+from smcheck.report.markdown import md
+from smcheck.report.violations import CheckResult, Unmeasured
+
+POLICY = Policy(
+    methods=("naive",),
+    dtypes=("float16",),
+    fail_on=parse_conditions(["nan", "overflow"]),
+    warn_on=parse_conditions(["underflow"]),
+)
+
+
+def check_files(folder: Path, names: list[str], policy: Policy = POLICY) -> CheckResult:
+    """Row [1, 2, 12.5] overflows float16 naive (1 overflow, 1 NaN; its zeros are lost to the
+    overflow); row [-20, -5, -5] underflows it (exp(-20) -> 0 though p = 1.5e-7): 1 underflow."""
+    for n in names:
+        np.save(folder / n, np.array([[1.0, 2.0, 12.5], [-20.0, -5.0, -5.0]]))
+    return run_check([str(folder / n) for n in names], policy)
+
+
+def test_workflow_command_escaping() -> None:
+    assert escape_data("50% done\r\nnext") == "50%25 done%0D%0Anext"
+    assert escape_property("a:b,c%d\n") == "a%3Ab%2Cc%25d%0A"
+
+
+def test_github_annotations_aggregate_and_escape(tmp_path: Path) -> None:
+    result = check_files(tmp_path, ["a,b:c%.npy"])
+    lines = check_github(result).splitlines()
+    name = str(tmp_path / "a,b:c%.npy")
+    # per (source, condition): nan and overflow errors, underflow warning, then the summary
+    assert [ln.split(" ", 1)[0] for ln in lines] == ["::error", "::error", "::warning", "::notice"]
+    assert lines[0].startswith(f"::error file={escape_property(name)},title=smcheck nan::")
+    assert "%3A" in lines[0].split("::")[1] and "%2C" in lines[0].split("::")[1]
+    message = lines[0].split("::", 2)[2]
+    head = name.replace("%", "%25") + ": nan in 1 cell%0Anaive float16 T=1: 1 NaN probability"
+    assert message.startswith(head) and "\n" not in message
+
+
+def test_github_warns_about_unmeasured_conditions(tmp_path: Path) -> None:
+    result = dataclasses.replace(
+        check_files(tmp_path, ["a.npy"]),
+        unmeasured=[Unmeasured("dead-gradient", 4, "the report has no gradient metrics")],
+    )
+    lines = check_github(result).splitlines()
+    assert (
+        "::warning title=smcheck%3A dead-gradient not measured::"
+        "4 cells: the report has no gradient metrics"
+    ) in lines
+
+
+def test_github_annotations_stay_within_the_per_step_limit(tmp_path: Path) -> None:
+    names = [f"s{i:02}.npy" for i in range(12)]
+    result = check_files(tmp_path, names, Policy(methods=("naive",), dtypes=("float16",)))
+    errors = [ln for ln in check_github(result).splitlines() if ln.startswith("::error")]
+    # 12 sources x the `fail` level = 12 groups: 9 shown, the last annotation folds 3 more
+    assert len(errors) == 10
+    assert "smcheck%3A 3 more" in errors[-1]
+    text = "\n".join(errors)
+    assert all(n in text for n in names)
+
+
+def test_junit_is_valid_xml_even_for_hostile_names(tmp_path: Path) -> None:
+    result = check_files(tmp_path, ["x<&>\x01.npy"])
+    root = ET.fromstring(render(result, "junit"))
+    case = root.find("./testsuite/testcase")
+    assert case is not None and case.get("name") == "naive float16 T=1"
+    assert "x<&>\ufffd.npy" in (case.get("classname") or "")
+    failure = case.find("failure")
+    assert failure is not None and failure.get("message") == "nan; overflow"
+    assert "overflow: 1 element overflowing to +inf" in (failure.text or "")
+    out = case.find("system-out")
+    assert out is not None and "warning underflow: 1 probabilit" in (out.text or "")
+
+
+def test_markdown_escapes_cells(tmp_path: Path) -> None:
+    assert md("<values> a|b *c*") == r"&lt;values&gt; a\|b \*c\*"
+    result = check_files(tmp_path, ["t|1.npy"])
+    rows = [ln for ln in render(result, "markdown").splitlines() if ln.startswith("| error")]
+    assert len(rows) == 2 and all(r"t\|1.npy" in r and r.count(" | ") == 4 for r in rows)
+
+
+def test_text_lists_violations_then_a_summary(tmp_path: Path) -> None:
+    text = render(check_files(tmp_path, ["a.npy"]), "text").splitlines()
+    assert [ln.split()[0] for ln in text[:3]] == ["ERROR", "ERROR", "WARN"]
+    assert text[-1] == "FAILED: 2 errors, 1 warning in 1 of 1 source (1 cell checked)"
+
+
+def test_step_summary_is_appended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    summary = tmp_path / "summary.md"
+    summary.write_text("# earlier step\n")
+    np.save(tmp_path / "a.npy", np.array([[1.0, 2.0, 12.5]]))
+    args = ["check", "a.npy", "--isolated", "--method", "naive", "--dtype", "fp16"]
+    r = CliRunner(env={"GITHUB_STEP_SUMMARY": str(summary)}).invoke(cli, args)
+    assert r.exit_code == 1, r.output
+    text = summary.read_text()
+    assert text.startswith("# earlier step\n## smcheck check")
+    assert "| error | a.npy | naive float16 T=1 | `fail` |" in text
+
+
+def test_analyze_markdown(tmp_path: Path) -> None:
+    r = CliRunner().invoke(
+        cli, ["analyze", "--values", "1,2,3,12", "--dtype", "fp16", "--format", "markdown"]
+    )
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0] == "## smcheck: FAIL"
+    assert "### &lt;values&gt;" in lines
+    assert "| method | dtype | T | verdict | findings |" in lines
+    naive = next(ln for ln in lines if ln.startswith("| naive |"))
+    assert "**FAIL**" in naive and "exp overflows for logits above 11.09" in naive
+
+
+def test_report_option_validates_its_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, ["check", "gen:spike", "--isolated", "--report", "xml=r.xml"])
+    assert r.exit_code == 2 and "use FORMAT=FILE" in r.stderr
+
+
+def test_baseline_errors_are_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    base = ["check", "gen:spike", "--isolated", "--dtype", "fp32", "--baseline"]
+    r = CliRunner().invoke(cli, [*base, "missing.json"])
+    assert r.exit_code == 2 and "create it with --write-baseline missing.json" in r.stderr
+    (tmp_path / "b.json").write_text(json.dumps({"violations": []}))
+    r = CliRunner().invoke(cli, [*base, "b.json"])
+    assert r.exit_code == 2 and "is not a smcheck baseline" in r.stderr

@@ -1,0 +1,139 @@
+"""The shipped JSON Schema: valid draft 2020-12, met by every JSON output, strict about names."""
+
+from __future__ import annotations
+
+import copy
+import json
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from smcheck.cli import cli
+
+from tests.conftest import sample_input
+
+jsonschema = pytest.importorskip("jsonschema")
+
+SCHEMA = json.loads(files("smcheck").joinpath("schema.json").read_text(encoding="utf-8"))
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def run_json(*args: str) -> dict[str, Any]:
+    r = CliRunner().invoke(cli, [*args, "--format", "json"], catch_exceptions=False)
+    assert r.exit_code in (0, 1), r.output
+    return json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
+
+
+def errors(doc: dict[str, Any]) -> list[str]:
+    return [f"{list(e.absolute_path)}: {e.message}" for e in VALIDATOR.iter_errors(doc)]
+
+
+def test_schema_is_valid_and_printed_by_the_cli() -> None:
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    r = CliRunner().invoke(cli, ["schema"])
+    assert r.exit_code == 0 and json.loads(r.stdout) == SCHEMA
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--values", "1,2,3,12", "--dtype", "fp16"],  # small input: probabilities with "nan"
+        ["--values", "-inf,nan,1;1,2,inf;-inf,-inf,-inf"],  # upstream NaN/+inf, masked rows
+        ["--values", "-999,1,2,5,6", "--softmin", "--temperature", "0.05,1,20"],
+        ["gen:llm:shape=3x2000,seed=1", "--dtype", "bf16,fp32"],
+        [str(sample_input("masked_rows.npy"))],
+        [str(sample_input("segmentation_nchw.npy")), "--dim", "1", "--dtype", "fp16"],
+    ],
+    ids=["small", "nonfinite", "softmin-temps", "llm", "masked", "nchw"],
+)
+def test_analyze_json_meets_the_schema(args: list[str]) -> None:
+    doc = run_json("analyze", *args)
+    assert errors(doc) == []
+
+
+def test_nonfinite_values_are_strings_the_schema_accepts() -> None:
+    doc = run_json("analyze", "--values", "1,2,3,12", "--dtype", "fp16", "--method", "naive")
+    cell = doc["sources"][0]["cells"][0]
+    assert cell["probabilities"][0][3] == "nan" and cell["log_probabilities"][0][0] == "-inf"
+    assert errors(doc) == []
+    cell["probabilities"][0][3] = "NaN"  # only the contract's spellings
+    assert errors(doc)
+
+
+def test_check_json_meets_the_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "hot.npy", np.array([[1.0, 2.0, 12.5]], dtype=np.float16))
+    (tmp_path / "bad.json").write_text("[[1, 2], [3]]")
+    args = ["check", "hot.npy", "bad.json", "gen:spike", "--isolated", "--dtype", "fp16,fp32"]
+    r = CliRunner().invoke(
+        cli, [*args, "--warn-on", "underflow,error-ulp>8,dead-gradient", "--format", "json"]
+    )
+    assert r.exit_code == 2, r.output
+    doc = json.loads(r.stdout)
+    assert doc["violations"] and doc["errors"]
+    assert errors(doc) == []
+    # not-measured conditions (gradient conditions where a report has no gradient metrics)
+    doc["unmeasured"] = [{"condition": "dead-gradient", "cells": 2, "reason": "no gradients"}]
+    assert errors(doc) == []
+    doc["unmeasured"] = [{"condition": "dead-gradient", "reason": "no gradients"}]
+    assert errors(doc)
+    r = CliRunner().invoke(cli, ["check", "hot.npy", "--isolated", "--write-baseline", "b.json"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(
+        cli, ["check", "hot.npy", "--isolated", "--baseline", "b.json", "--format", "json"]
+    )
+    doc = json.loads(r.stdout)
+    assert (
+        r.exit_code == 0 and doc["baseline"]["known"] == doc["summary"]["violations"]["baselined"]
+    )
+    assert errors(doc) == []
+
+
+def _set(
+    doc: dict[str, Any], path: list[Any], rename: str | None = None, value: Any = None
+) -> None:
+    *head, last = path
+    node: Any = doc
+    for k in head:
+        node = node[k]
+    if rename is not None:
+        node[rename] = node.pop(last)
+    else:
+        node[last] = value
+
+
+@pytest.mark.parametrize(
+    ("path", "rename", "value"),
+    [
+        (["sources", 0, "cells", 0, "metrics", "overflow"], "overflows", None),
+        (["sources", 0, "cells", 0, "metrics", "nan", "elements"], "count", None),
+        (["sources", 0, "cells", 0, "metrics", "error", "max_ulp"], "max_ulps", None),
+        (["sources", 0, "cells", 0, "metrics", "lost_mass", "max"], "value", None),
+        (["sources", 0, "cells", 0, "metrics", "argmax_flips"], "flips", None),
+        (["sources", 0, "cells", 0, "verdict"], None, "BAD"),
+        (["sources", 0, "input", "fully_masked_rows"], "masked_rows", None),
+        (["sources", 0, "row_length"], "length", None),
+        (["summary", "verdict"], "result", None),
+        (["schema_version"], None, 2),
+        (["violations", 0, "severity"], None, "fatal"),
+        (["violations", 0, "condition"], "rule", None),
+        (["summary", "violations", "error"], "errors", None),
+    ],
+)
+def test_schema_catches_renames(path: list[Any], rename: str | None, value: Any) -> None:
+    doc = json.loads(
+        CliRunner()
+        .invoke(cli, ["check", "gen:spike", "--isolated", "--dtype", "fp16", "--format", "json"])
+        .stdout
+    )
+    if path[0] == "violations":
+        assert doc["violations"], "the spike generator must overflow float16 naive"
+    assert errors(doc) == []
+    broken = copy.deepcopy(doc)
+    _set(broken, path, rename, value)
+    assert errors(broken), f"renaming {path} went unnoticed"

@@ -1,0 +1,155 @@
+"""Tests for smcheck.sources.generators: determinism, shapes, parameters and the gen: spec."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from smcheck.errors import ConfigError
+from smcheck.sources.generators import GENERATORS, generate_logits, parse_generator_spec
+
+NAMES = list(GENERATORS)
+SEEDED = [name for name, gen in GENERATORS.items() if gen.seeded]
+
+
+def test_registry_has_the_designed_generators() -> None:
+    assert {"normal", "uniform", "spike", "extreme", "ramp", "llm", "constant", "masked"} <= set(
+        GENERATORS
+    )
+    for name, gen in GENERATORS.items():
+        assert gen.name == name
+        assert gen.description and "\n" not in gen.description
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_gives_same_bytes(name: str) -> None:
+    a = generate_logits(name, seed=7)
+    b = generate_logits(name, seed=7)
+    assert a.tobytes() == b.tobytes()
+    assert a.dtype == np.float32
+    assert a.shape == GENERATORS[name].default_shape
+    assert a.flags.c_contiguous
+
+
+@pytest.mark.parametrize("name", SEEDED)
+def test_different_seeds_differ(name: str) -> None:
+    assert generate_logits(name, seed=1).tobytes() != generate_logits(name, seed=2).tobytes()
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 4)])
+def test_shapes(name: str, shape: tuple[int, ...]) -> None:
+    assert generate_logits(name, shape=shape).shape == shape
+
+
+@pytest.mark.parametrize(
+    "dtype", ["float16", "float32", "float64", "fp16", "double", np.float16, np.dtype("float64")]
+)
+def test_dtype_param(dtype: object) -> None:
+    x = generate_logits("normal", dtype=dtype)
+    assert x.dtype.name in ("float16", "float32", "float64")
+    assert x.tobytes() == generate_logits("normal", dtype=dtype).tobytes()
+
+
+def test_float16_rounds_once_from_float64() -> None:
+    x64 = generate_logits("llm", shape=(2, 100), dtype="float64")
+    x16 = generate_logits("llm", shape=(2, 100), dtype="float16")
+    np.testing.assert_array_equal(x16, x64.astype(np.float16))
+
+
+def test_default_llm_is_vocab_sized_heavy_tailed_with_outliers() -> None:
+    x = generate_logits("llm")
+    assert x.shape == (4, 32000)
+    assert -30 < x.min() and x.max() < 30
+    assert (x.max(axis=1) > 20).all()  # outliers above naive float16's 11.09
+    assert np.isfinite(x).all()
+
+
+def test_spike_has_one_dominant_logit_per_row() -> None:
+    x = generate_logits("spike", shape=(6, 12), height=25.0)
+    assert ((x == 25.0).sum(axis=1) == 1).all()
+
+
+def test_extreme_has_a_wide_range() -> None:
+    x = generate_logits("extreme", shape=(16, 10))
+    assert x.min() < -400 and x.max() > 50
+
+
+def test_ramp_and_constant() -> None:
+    np.testing.assert_array_equal(
+        generate_logits("ramp", shape=(2, 5), low=-2, high=2)[1],
+        np.array([-2, -1, 0, 1, 2], dtype=np.float32),
+    )
+    assert (generate_logits("constant", shape=(3, 4), value=-5) == -5).all()
+    assert np.isneginf(generate_logits("constant", shape=(2, 2), value=float("-inf"))).all()
+
+
+def test_masked_is_causal_with_fully_masked_rows() -> None:
+    x = generate_logits("masked", shape=(2, 6, 6), fully_masked=2, seed=4)
+    keep = ~np.isneginf(x)
+    assert np.isneginf(x[..., np.triu_indices(6, k=1)[0], np.triu_indices(6, k=1)[1]]).all()
+    assert (~keep.reshape(-1, 6)).all(axis=1).sum() == 2
+    assert not np.isnan(x).any()
+    assert (keep.sum(axis=-1) <= np.arange(1, 7)).all()
+
+
+def test_parse_generator_spec() -> None:
+    spec = "gen:llm:shape=2x100,seed=3,dtype=float16,outliers=4,top=25"
+    name, params = parse_generator_spec(spec)
+    assert name == "llm"
+    assert params == {"shape": (2, 100), "seed": 3, "dtype": "float16", "outliers": 4, "top": 25}
+    assert parse_generator_spec("gen:normal") == ("normal", {})
+    assert parse_generator_spec("normal:loc=1e2")[1] == {"loc": 100.0}
+    x = generate_logits(name, **params)
+    assert x.shape == (2, 100) and x.dtype == np.float16
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ("gen:nope", "unknown generator 'nope'; use one of normal, uniform"),
+        ("gen:normal:shape=4by3", "shape must look like 4x32000"),
+        ("gen:normal:shape=0x3", "positive integers"),
+        ("gen:normal:loc", "KEY=VALUE"),
+        ("gen:normal:loc=1,loc=2", "given twice"),
+        ("gen:normal:loc=abc", "must be a number"),
+    ],
+)
+def test_bad_specs(spec: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        parse_generator_spec(spec)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "fragment"),
+    [
+        (
+            "normal",
+            {"bogus": 1},
+            "unknown parameter 'bogus' for generator 'normal'; use one of "
+            "shape, seed, dtype, loc, scale",
+        ),
+        ("normal", {"scale": -1}, "scale must be >= 0"),
+        ("normal", {"loc": float("nan")}, "must be finite"),
+        ("normal", {"loc": "x"}, "must be a number"),
+        ("uniform", {"low": 2, "high": 1}, "low must be <= high"),
+        ("llm", {"outliers": 2.5}, "must be an integer"),
+        ("masked", {"shape": (2, 3), "fully_masked": 3}, "fully_masked must be between"),
+        ("masked", {"causal": 2}, "causal must be 0 or 1"),
+        ("extreme", {"frac": 1.5}, "frac must be between 0 and 1"),
+        ("normal", {"dtype": "bfloat16"}, "cannot write bfloat16"),
+        ("normal", {"dtype": "int8"}, "unknown dtype"),
+        ("normal", {"seed": -1}, "seed must be an integer >= 0"),
+        ("normal", {"seed": 1.5}, "seed must be an integer >= 0"),
+        ("normal", {"shape": (0, 3)}, "positive integers"),
+        ("normal", {"shape": (10**6, 10**6)}, "more than"),
+    ],
+)
+def test_bad_params(name: str, kwargs: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        generate_logits(name, **kwargs)  # type: ignore[arg-type]
+
+
+def test_unknown_generator() -> None:
+    with pytest.raises(ConfigError, match="use one of normal"):
+        generate_logits("gauss")

@@ -1,0 +1,400 @@
+"""Tests for smcheck.sources.loaders: every source round-trips the same numbers."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from smcheck.errors import LoadError
+from smcheck.sources.generators import generate_logits
+from smcheck.sources.loaders import EXTENSIONS, LoadedArray, array_source, load_logits, parse_values
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_inputs"
+
+LOGITS = np.array(
+    [
+        [-999.0, 1.0, 2.0, 5.0, 6.0],
+        [0.5, -np.inf, 6e4, -3.25, 0.0],
+        [np.nan, np.inf, -(2.0**-10), 7.0, 11.5],
+    ]
+)
+"""Exactly representable in float16 (6e4 = 1875 * 32), with the non-finite cases."""
+
+
+def write_safetensors(
+    path: Path, tensors: dict[str, tuple[str, np.ndarray]], align: bool = True
+) -> Path:
+    """Minimal writer: u64 header length, JSON header (space-padded to 8 bytes), the data."""
+    header: dict[str, object] = {"__metadata__": {"format": "pt"}}
+    data = b""
+    for key, (dtype, raw) in tensors.items():
+        header[key] = {
+            "dtype": dtype,
+            "shape": list(raw.shape),
+            "data_offsets": [len(data), len(data) + raw.nbytes],
+        }
+        data += raw.tobytes()
+    head = json.dumps(header).encode()
+    head += b" " * (-len(head) % 8 if align else (1 - len(head)) % 8)
+    path.write_bytes(len(head).to_bytes(8, "little") + head + data)
+    return path
+
+
+def bf16_bits(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(raw uint16 bits, exact float32 values) of ``values`` rounded to bfloat16 by torch."""
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).to(torch.bfloat16)
+    return t.view(torch.int16).numpy().view(np.uint16), t.float().numpy()
+
+
+def check(loaded: LoadedArray, expected: np.ndarray, source: str, name: str) -> None:
+    assert loaded.name == name
+    assert loaded.source_dtype == source
+    assert loaded.array.dtype == expected.dtype
+    np.testing.assert_array_equal(loaded.array, expected)
+    assert not loaded.array.flags.writeable
+
+
+# ------------------------------------------------------------------------------------------ npy
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_npy_round_trip_is_memory_mapped(tmp_path: Path, dtype: type) -> None:
+    x = LOGITS.astype(dtype)
+    np.save(tmp_path / "x.npy", x)
+    loaded = load_logits(str(tmp_path / "x.npy"))
+    check(loaded, x, np.dtype(dtype).name, str(tmp_path / "x.npy"))
+    assert isinstance(loaded.array, np.memmap)
+    assert loaded.notes == ()
+
+
+def test_npy_integer_array_becomes_float64_with_note(tmp_path: Path) -> None:
+    np.save(tmp_path / "i.npy", np.arange(12, dtype=np.int64).reshape(3, 4))
+    loaded = load_logits(str(tmp_path / "i.npy"))
+    check(loaded, np.arange(12.0).reshape(3, 4), "int64", str(tmp_path / "i.npy"))
+    assert loaded.notes == ("integer array (int64) converted to float64",)
+
+
+def test_npy_fortran_order_and_big_endian(tmp_path: Path) -> None:
+    x = np.asfortranarray(LOGITS.astype(">f4"))
+    with open(tmp_path / "f.NPY", "wb") as f:  # np.save(path) would append ".npy"
+        np.save(f, x)
+    loaded = load_logits(str(tmp_path / "f.NPY"))
+    np.testing.assert_array_equal(loaded.array, LOGITS.astype(np.float32))
+    assert loaded.array.dtype.isnative
+    assert loaded.source_dtype == "float32"
+    assert "big-endian data converted to native byte order" in loaded.notes
+
+
+def test_npy_colon_in_file_name_is_not_a_key(tmp_path: Path) -> None:
+    np.save(tmp_path / "a:b.npy", LOGITS)
+    assert load_logits(str(tmp_path / "a:b.npy")).array.shape == (3, 5)
+
+
+# ------------------------------------------------------------------------------------------ npz
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+def test_npz_keys(tmp_path: Path, save: object) -> None:
+    path = tmp_path / "x.npz"
+    save(path, logits=LOGITS.astype(np.float32), other=np.ones(3))  # type: ignore[operator]
+    check(load_logits(f"{path}:logits"), LOGITS.astype(np.float32), "float32", f"{path}:logits")
+    check(load_logits(f"{path}:other"), np.ones(3), "float64", f"{path}:other")
+    with pytest.raises(LoadError, match="holds 2 arrays.*'logits', 'other'"):
+        load_logits(str(path))
+    with pytest.raises(LoadError, match="no array 'nope'; use one of 'logits', 'other'"):
+        load_logits(f"{path}:nope")
+
+
+def test_npz_single_array_needs_no_key(tmp_path: Path) -> None:
+    np.savez(tmp_path / "one.npz", LOGITS)
+    check(load_logits(str(tmp_path / "one.npz")), LOGITS, "float64", str(tmp_path / "one.npz"))
+
+
+# ------------------------------------------------------------------------------------------ torch
+
+
+def test_pt_tensor_and_dict_keys(tmp_path: Path) -> None:
+    import torch
+
+    t = torch.from_numpy(LOGITS.astype(np.float32))
+    torch.save(t, tmp_path / "t.pt")
+    check(
+        load_logits(str(tmp_path / "t.pt")),
+        LOGITS.astype(np.float32),
+        "float32",
+        str(tmp_path / "t.pt"),
+    )
+    torch.save(
+        {"logits": t, "step": 3, "model": {"fc": {"bias": torch.zeros(4)}}}, tmp_path / "d.pth"
+    )
+    spec = f"{tmp_path / 'd.pth'}:logits"
+    check(load_logits(spec), LOGITS.astype(np.float32), "float32", spec)
+    spec = f"{tmp_path / 'd.pth'}:model.fc.bias"
+    check(load_logits(spec), np.zeros(4, dtype=np.float32), "float32", spec)
+    with pytest.raises(LoadError, match="'logits', 'model.fc.bias'"):
+        load_logits(str(tmp_path / "d.pth"))
+    torch.save({"only": t.double()}, tmp_path / "one.pt")
+    check(load_logits(str(tmp_path / "one.pt")), LOGITS, "float64", str(tmp_path / "one.pt"))
+
+
+def test_pt_bfloat16_is_widened_exactly(tmp_path: Path) -> None:
+    import torch
+
+    x = np.random.default_rng(0).normal(0, 30, (4, 50))
+    t = torch.from_numpy(x).to(torch.bfloat16)
+    torch.save({"logits": t}, tmp_path / "b.pt")
+    loaded = load_logits(f"{tmp_path / 'b.pt'}:logits")
+    check(loaded, t.float().numpy(), "bfloat16", f"{tmp_path / 'b.pt'}:logits")
+    assert loaded.notes == ("bfloat16 values widened exactly to float32",)
+
+
+def test_pt_float16_and_int_and_legacy_format(tmp_path: Path) -> None:
+    import torch
+
+    torch.save(torch.from_numpy(LOGITS).half(), tmp_path / "h.pt")
+    check(
+        load_logits(str(tmp_path / "h.pt")),
+        LOGITS.astype(np.float16),
+        "float16",
+        str(tmp_path / "h.pt"),
+    )
+    torch.save(
+        torch.arange(6).reshape(2, 3), tmp_path / "i.pt", _use_new_zipfile_serialization=False
+    )
+    loaded = load_logits(str(tmp_path / "i.pt"))
+    check(loaded, np.arange(6.0).reshape(2, 3), "int64", str(tmp_path / "i.pt"))
+    assert loaded.notes == ("integer array (int64) converted to float64",)
+
+
+# ------------------------------------------------------------------------------------ safetensors
+
+
+def test_safetensors_all_float_dtypes(tmp_path: Path) -> None:
+    bits, widened = bf16_bits(LOGITS)
+    path = write_safetensors(
+        tmp_path / "m.safetensors",
+        {
+            "f16": ("F16", LOGITS.astype("<f2")),
+            "bf16": ("BF16", bits),
+            "f32": ("F32", LOGITS.astype("<f4")),
+            "f64": ("F64", LOGITS.astype("<f8")),
+            "i64": ("I64", np.arange(4, dtype="<i8")),
+        },
+    )
+    check(load_logits(f"{path}:f16"), LOGITS.astype(np.float16), "float16", f"{path}:f16")
+    check(load_logits(f"{path}:f32"), LOGITS.astype(np.float32), "float32", f"{path}:f32")
+    check(load_logits(f"{path}:f64"), LOGITS, "float64", f"{path}:f64")
+    bf16 = load_logits(f"{path}:bf16")
+    check(bf16, widened, "bfloat16", f"{path}:bf16")
+    assert bf16.notes == ("bfloat16 values widened exactly to float32",)
+    check(load_logits(f"{path}:i64"), np.arange(4.0), "int64", f"{path}:i64")
+    assert isinstance(load_logits(f"{path}:f32").array, np.memmap)
+    with pytest.raises(LoadError, match="holds 5 tensors.*'f16', 'bf16'"):
+        load_logits(str(path))
+
+
+def test_safetensors_single_tensor_and_bf16_edge_values(tmp_path: Path) -> None:
+    edges = np.array([0.0, -0.0, np.inf, -np.inf, 3.3895314e38, 1e-40, -1.0, np.nan])
+    bits, widened = bf16_bits(edges)
+    path = write_safetensors(tmp_path / "e.safetensors", {"x": ("BF16", bits)})
+    loaded = load_logits(str(path))
+    assert loaded.array.tobytes() == widened.tobytes()  # bit-exact, signed zero and NaN included
+
+
+def test_safetensors_unaligned_data_is_copied(tmp_path: Path) -> None:
+    path = write_safetensors(
+        tmp_path / "u.safetensors", {"x": ("F32", LOGITS.astype("<f4"))}, align=False
+    )
+    loaded = load_logits(str(path))
+    assert loaded.array.flags.aligned
+    np.testing.assert_array_equal(loaded.array, LOGITS.astype(np.float32))
+
+
+# ------------------------------------------------------------------------------------------- text
+
+
+def test_csv_and_txt(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text(
+        "# logits\nlogit_a,logit_b,logit_c\n1, 2.5, -inf  # a comment\n\n4,nan,1e8\n"
+    )
+    loaded = load_logits(str(tmp_path / "x.csv"))
+    check(
+        loaded, np.array([[1, 2.5, -np.inf], [4, np.nan, 1e8]]), "float64", str(tmp_path / "x.csv")
+    )
+    assert loaded.notes == ("skipped the header line 2",)
+    (tmp_path / "y.txt").write_text("-999 1 2 5 6\n")
+    check(
+        load_logits(str(tmp_path / "y.txt")),
+        np.array([[-999.0, 1, 2, 5, 6]]),
+        "float64",
+        str(tmp_path / "y.txt"),
+    )
+
+
+def test_json_lists_and_keys(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text('[[1, 2, "inf"], ["-inf", "nan", NaN]]')
+    check(
+        load_logits(str(tmp_path / "a.json")),
+        np.array([[1, 2, np.inf], [-np.inf, np.nan, np.nan]]),
+        "float64",
+        str(tmp_path / "a.json"),
+    )
+    (tmp_path / "d.json").write_text(json.dumps({"model": "x", "logits": [[-999, 1, 2, 5, 6]]}))
+    check(
+        load_logits(str(tmp_path / "d.json")),
+        np.array([[-999.0, 1, 2, 5, 6]]),
+        "float64",
+        str(tmp_path / "d.json"),
+    )
+    spec = f"{tmp_path / 'd.json'}:logits"
+    check(load_logits(spec), np.array([[-999.0, 1, 2, 5, 6]]), "float64", spec)
+    with pytest.raises(LoadError, match="no list 'nope'; use one of 'model', 'logits'"):
+        load_logits(f"{tmp_path / 'd.json'}:nope")
+
+
+# ------------------------------------------------------------------------------------------ stdin
+
+
+def test_stdin_npy_json_csv() -> None:
+    buf = io.BytesIO()
+    np.save(buf, LOGITS.astype(np.float16))
+    check(
+        load_logits("-", stdin=io.BytesIO(buf.getvalue())),
+        LOGITS.astype(np.float16),
+        "float16",
+        "<stdin>",
+    )
+    check(
+        load_logits("-", stdin=io.BytesIO(b" [[1, 2], [3, 4]]\n")),
+        np.array([[1.0, 2], [3, 4]]),
+        "float64",
+        "<stdin>",
+    )
+    check(
+        load_logits("-", stdin=io.BytesIO(b"1,2,3\n4,5,6\n")),
+        np.array([[1.0, 2, 3], [4, 5, 6]]),
+        "float64",
+        "<stdin>",
+    )
+    check(
+        load_logits("-", stdin=io.StringIO("7 8\n")),  # type: ignore[arg-type]
+        np.array([[7.0, 8]]),
+        "float64",
+        "<stdin>",
+    )
+
+
+def test_stdin_npz() -> None:
+    buf = io.BytesIO()
+    np.savez(buf, logits=LOGITS)
+    check(load_logits("-", stdin=io.BytesIO(buf.getvalue())), LOGITS, "float64", "<stdin>")
+
+
+# ----------------------------------------------------------------------------- values and gen:
+
+
+def test_parse_values() -> None:
+    check(parse_values("-999,1,2,5,6"), np.array([[-999.0, 1, 2, 5, 6]]), "float64", "<values>")
+    check(parse_values("1, 2; 3 ,inf;"), np.array([[1.0, 2], [3, np.inf]]), "float64", "<values>")
+    check(parse_values("-inf 1e8 nan"), np.array([[-np.inf, 1e8, np.nan]]), "float64", "<values>")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("1,2;3", "row 2 has 1 value but the first row has 2"),
+        ("1,abc", "'abc' in row 1, item 2 is not a number"),
+        ("1,,2", "empty value"),
+        ("  ;  ", "no values were given"),
+    ],
+)
+def test_parse_values_errors(text: str, fragment: str) -> None:
+    with pytest.raises(LoadError, match=fragment) as info:
+        parse_values(text)
+    assert str(info.value).startswith("cannot load <values>: ")
+
+
+def test_gen_spec_delegates_to_generators() -> None:
+    loaded = load_logits("gen:spike:shape=3x7,seed=5,height=15")
+    expected = generate_logits("spike", shape=(3, 7), seed=5, height=15.0)
+    check(loaded, expected, "float32", "gen:spike:shape=3x7,seed=5,height=15")
+
+
+def test_unknown_extension_lists_supported(tmp_path: Path) -> None:
+    (tmp_path / "x.h5").write_bytes(b"\x89HDF")
+    with pytest.raises(LoadError) as info:
+        load_logits(str(tmp_path / "x.h5"))
+    assert all(ext in str(info.value) for ext in EXTENSIONS)
+
+
+def test_sample_inputs_all_load() -> None:
+    specs = {"lm_head_bf16.safetensors": ":logits", "eval_outputs.pt": ":logits"}
+    files = sorted(p for p in SAMPLES.iterdir() if p.suffix in EXTENSIONS and p.suffix != ".txt")
+    assert len(files) >= 8
+    for path in files:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        loaded = load_logits(str(path) + specs.get(path.name, ""))
+        assert loaded.array.size > 0
+        assert loaded.array.dtype.name in ("float16", "float32", "float64")
+        del loaded
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    assert load_logits(str(SAMPLES / "lm_head_bf16.safetensors:logits")).source_dtype == "bfloat16"
+    assert load_logits(str(SAMPLES / "llm_logits.npy")).array.shape == (4, 32000)
+
+
+# ---------------------------------------------------------------------------------- array_source
+
+
+def test_array_source_wraps_without_copying_or_freezing_the_caller() -> None:
+    x = LOGITS.astype(np.float32)
+    loaded = array_source(x)
+    check(loaded, x, "float32", "<array>")
+    assert np.shares_memory(loaded.array, x)
+    assert x.flags.writeable  # only the view handed to the analysis is read-only
+
+
+def test_array_source_lists_tensors_and_errors() -> None:
+    import torch
+
+    loaded = array_source([[-999, 1, 2, 5, 6]])
+    check(loaded, np.array([[-999.0, 1, 2, 5, 6]]), "int64", "<array>")
+    assert loaded.notes == ("integer array (int64) converted to float64",)
+    t = torch.tensor([[1.0, 2.5], [3.0, -4.0]], dtype=torch.bfloat16, requires_grad=True)
+    check(
+        array_source(t),
+        np.array([[1.0, 2.5], [3.0, -4.0]], dtype=np.float32),
+        "bfloat16",
+        "<tensor>",
+    )
+    with pytest.raises(LoadError, match="cannot load <array>: it is not a regular array"):
+        array_source([[1.0, 2.0], [3.0]])
+    with pytest.raises(LoadError, match="cannot load <array>: it holds a boolean array"):
+        array_source(np.ones(3, dtype=bool))
+    with pytest.raises(LoadError, match="0-d array"):
+        array_source(3.0)
+
+
+def test_loading_numpy_and_text_files_does_not_import_torch(tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", LOGITS)
+    code = (
+        "import sys; from smcheck.sources.loaders import load_logits, parse_values; "
+        f"load_logits({str(tmp_path / 'x.npy')!r}); parse_values('1,2'); "
+        "load_logits('gen:llm'); assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
