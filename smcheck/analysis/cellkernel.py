@@ -4,7 +4,7 @@ Everything a method's metrics share with the other methods of its (format, tempe
 the reference as tensors, ulp(p), the nonzero mask, the reference argmax -- is computed once per
 block (:func:`block_shared`). Per cell, cheap whole-chunk screens (row sums, any-zero, all-finite)
 decide whether the masked computations are needed at all; when a chunk is clean they are skipped,
-which changes no count. Definitions are those of DESIGN.md §4; see diagnostics.CellAccumulator.
+which changes no count. Definitions are those of docs/design.md §4; see cells.CellAccumulator.
 """
 
 from __future__ import annotations

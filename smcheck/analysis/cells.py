@@ -1,7 +1,7 @@
 """Cell metrics: compare one method's output in one format with the exact reference, per chunk.
 
 Every quantity is accumulated so that chunks merge exactly (see :mod:`smcheck.analysis.stats`); all are
-defined in DESIGN.md §4. Arrays are (rows, n) blocks of the flattened row space.
+defined in docs/design.md §4. Arrays are (rows, n) blocks of the flattened row space.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The loss of a row is ``L = -log p[t]`` for its target class t, taken through the method's own
 log-probabilities (``log(p)`` for the probability routes, ``z`` for the log-softmax routes), and
 back-propagated in the format by PyTorch autograd. Its exact gradient with respect to the softmax
-input is ``p - onehot(t)`` (DESIGN.md §5). Every statistic merges exactly across row-chunks.
+input is ``p - onehot(t)`` (docs/design.md §5). Every statistic merges exactly across row-chunks.
 """
 
 from __future__ import annotations

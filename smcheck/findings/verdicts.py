@@ -100,7 +100,7 @@ LOG_ROUTE_FIX = "use log_softmax / cross_entropy on logits instead of log(softma
 def gradient_reasons(
     where: str, method: str, fmt: FloatFormat, g: GradientMetrics
 ) -> tuple[list[str], list[str]]:
-    """(FAIL, WARN) sentences of a cell's cross-entropy gradient metrics (DESIGN.md §5)."""
+    """(FAIL, WARN) sentences of a cell's cross-entropy gradient metrics (docs/design.md §5)."""
     from smcheck.methods import METHODS
 
     total = g.rows_checked

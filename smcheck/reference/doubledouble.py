@@ -1,6 +1,6 @@
 """Fast exact references in torch: float64 for formats up to float32, double-double for float64.
 
-The float64 cells need a reference finer than float64 (DESIGN.md §3). Instead of x87 long double
+The float64 cells need a reference finer than float64 (docs/design.md §3). Instead of x87 long double
 (about 70 ns per exp here) it is computed in double-double arithmetic with vectorised float64 torch
 ops: exp by a 1024-entry table of 2^(j/1024) in double-double and a degree-4 polynomial on
 |r| <= ln2/2048, row sums split into pieces whose float64 sums are exact, and log s corrected by

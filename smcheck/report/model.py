@@ -1,6 +1,6 @@
 """The report: frozen dataclasses of plain Python values; the single source for every renderer.
 
-Field names are the JSON contract (DESIGN.md §8, schema_version 1): add fields freely, never
+Field names are the JSON contract (docs/design.md §8, schema_version 1): add fields freely, never
 rename or remove one without bumping SCHEMA_VERSION.
 """
 
@@ -129,7 +129,7 @@ class GradientMetrics:
     by autograd in the format, against the exact loss and gradient ``p - onehot(target)``.
 
     Gradients are taken with respect to the softmax input (the logits divided by T). Rows are those
-    the method is judged on whose target class is not masked (DESIGN.md §5).
+    the method is judged on whose target class is not masked (docs/design.md §5).
     """
 
     target: str
