@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing smcheck
 
 from smcheck.sources.generators import generate_logits  # noqa: E402
 
-SHARED_DATA = Path("/work/shared/data")
+SHARED_DATA = ROOT.parent / "shared" / "data"  # the project's shared data, beside the checkout
 MNIST = "mnist_cnn_presoftmax_2500x10.npy"
 
 
