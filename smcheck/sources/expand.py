@@ -6,9 +6,8 @@ import glob
 import os
 from dataclasses import dataclass
 
-from smcheck.sources.loaders import EXTENSIONS
-from smcheck.sources.loaders import _split_key as split_key  # the loader's own FILE:KEY rule
 from smcheck.report.violations import SourceError
+from smcheck.sources.loaders import EXTENSIONS, split_key
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def expand_sources(
                     )
                 )
         else:
-            path, key = split_key(pat)  # a missing or unreadable file fails when loaded
+            path, key = split_key(pat)  # the loader's own FILE:KEY rule; a bad file fails on load
             found = [SourceSpec(pat, path, key)]
         for s in found:
             specs.setdefault(s.spec, s)
