@@ -41,7 +41,7 @@ def resolve_source(source: Any, stdin: BinaryIO | None = None) -> LoadedArray:
     return array_source(source)
 
 
-def source_label(source: Any) -> str:
+def _source_label(source: Any) -> str:
     """How a source is named in a :class:`SourceError`: its spec, path or array name."""
     if isinstance(source, SourceSpec):
         return source.spec
@@ -93,11 +93,11 @@ def _analyze_one(
     except SmcheckError as e:
         if errors is None:
             raise
-        errors.append(SourceError(source_label(spec), str(e)))
+        errors.append(SourceError(_source_label(spec), str(e)))
         return None
 
 
-def is_many(source: Any) -> bool:
+def _is_many(source: Any) -> bool:
     """Whether ``source`` is a list of sources (paths, specs, loaded arrays), not one array."""
     return (
         isinstance(source, (list, tuple))
@@ -170,7 +170,7 @@ def analyze(
         thresholds=thresholds,
         critical=critical,
     )
-    return run_sources(source if is_many(source) else [source], cfg, progress=progress)
+    return run_sources(source if _is_many(source) else [source], cfg, progress=progress)
 
 
 def literal_source(text: str) -> LoadedArray:

@@ -12,15 +12,13 @@ from smcheck.sources.loaders import EXTENSIONS, split_key
 
 @dataclass(frozen=True)
 class SourceSpec:
+    """One expanded source of ``smcheck check``."""
+
     spec: str
     """What :func:`smcheck.sources.loaders.load_logits` is given."""
     path: str
     """The file (or ``gen:`` spec, ``-``) part, for fingerprints and annotations."""
     key: str | None = None
-
-    @property
-    def is_file(self) -> bool:
-        return not (self.spec == "-" or self.spec.startswith("gen:"))
 
 
 def _supported(path: str) -> bool:
