@@ -1,29 +1,109 @@
-"""The Python API: ``analyze(source, ...) -> Report``. Orchestration only; no printing."""
+"""The Python API: sources + options -> ``Report`` (the one source loop). No printing."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+import numpy as np
 
 from smcheck import __version__
-from smcheck.config import AnalysisConfig, Thresholds
-from smcheck.dtypes import DTYPES
 from smcheck.analysis.engine import analyze_array
-from smcheck.sources.loaders import LoadedArray, array_source, load_logits
-from smcheck.methods import DEFAULT_METHODS, STRICT_DEFAULT_METHODS
+from smcheck.config import AnalysisConfig, Thresholds
+from smcheck.errors import SmcheckError
 from smcheck.openmp import bound_spin_waiting
 from smcheck.progress import ProgressFn
-from smcheck.report.model import Report
+from smcheck.report.model import Report, SourceReport
+from smcheck.report.violations import SourceError
+from smcheck.sources.expand import SourceSpec
+from smcheck.sources.generators import generate_logits, parse_generator_spec
+from smcheck.sources.loaders import LoadedArray, array_source, load_logits, parse_values
 
 
-def resolve_source(source: Any) -> LoadedArray:
-    """A path, ``gen:`` spec, numpy array or torch tensor, as a loaded array."""
+def resolve_source(source: Any, stdin: BinaryIO | None = None) -> LoadedArray:
+    """A path, ``gen:`` spec, expanded :class:`SourceSpec`, numpy array or torch tensor, loaded.
+
+    Args:
+        source: what to load; ``-`` reads ``stdin``.
+        stdin: the stream read for ``-`` (default ``sys.stdin.buffer``).
+
+    Returns:
+        The loaded array (raises LoadError or ConfigError).
+    """
     if isinstance(source, LoadedArray):
         return source
+    if isinstance(source, SourceSpec):
+        return load_logits(source.spec, stdin=stdin)
     if isinstance(source, (str, Path)):
-        return load_logits(str(source))
+        return load_logits(str(source), stdin=stdin)
     return array_source(source)
+
+
+def _source_label(source: Any) -> str:
+    """How a source is named in a :class:`SourceError`: its spec, path or array name."""
+    if isinstance(source, SourceSpec):
+        return source.spec
+    if isinstance(source, LoadedArray):
+        return source.name
+    if isinstance(source, (str, Path)):
+        return str(source)
+    return "array"
+
+
+def run_sources(
+    specs: Sequence[Any],
+    cfg: AnalysisConfig,
+    *,
+    stdin: BinaryIO | None = None,
+    progress: ProgressFn | None = None,
+    errors: list[SourceError] | None = None,
+) -> Report:
+    """Load and analyse each source in turn: the one loop behind analyze, check and the API.
+
+    Args:
+        specs: sources as :func:`resolve_source` takes them, analysed in this order.
+        cfg: the analysis to run on each.
+        stdin: the stream read for ``-``.
+        progress: ``progress(task, done, total)``, passed to the engine.
+        errors: when given, a source that cannot be read or analysed is appended here as a
+            :class:`SourceError` and the others still run; when None the first error raises.
+
+    Returns:
+        The report of every source that was analysed.
+    """
+    reports = []
+    for spec in specs:
+        rep = _analyze_one(spec, cfg, stdin, progress, errors)
+        if rep is not None:
+            reports.append(rep)
+    return Report(sources=reports, smcheck_version=__version__)
+
+
+def _analyze_one(
+    spec: Any,
+    cfg: AnalysisConfig,
+    stdin: BinaryIO | None,
+    progress: ProgressFn | None,
+    errors: list[SourceError] | None,
+) -> SourceReport | None:
+    try:
+        return analyze_array(resolve_source(spec, stdin), cfg, progress)
+    except SmcheckError as e:
+        if errors is None:
+            raise
+        errors.append(SourceError(_source_label(spec), str(e)))
+        return None
+
+
+def _is_many(source: Any) -> bool:
+    """Whether ``source`` is a list of sources (paths, specs, loaded arrays), not one array."""
+    return (
+        isinstance(source, (list, tuple))
+        and len(source) > 0
+        and all(isinstance(s, (str, Path, LoadedArray, SourceSpec)) for s in source)
+    )
 
 
 def analyze(
@@ -49,7 +129,8 @@ def analyze(
     Args:
         source: a file path (``.npy``, ``.npz[:key]``, ``.pt[:key]``, ``.safetensors[:key]``,
             ``.csv``, ``.txt``, ``.json``), a generator spec ``gen:NAME[:k=v,...]``, a numpy
-            array or a torch tensor.
+            array or a torch tensor; or a list of paths, specs and loaded arrays, each one
+            source of the report (a list of numbers or of arrays is one array).
         dim: the softmax axis; every other axis is flattened into rows.
         dtypes: formats to analyse (default float16, bfloat16, float32, float64).
         methods: method ids (default naive, shifted, logdomain, torch; under the strict model
@@ -74,7 +155,7 @@ def analyze(
         A :class:`~smcheck.report.model.Report`; ``report.to_dict()`` is the JSON contract.
     """
     bound_spin_waiting()  # before anything imports torch
-    cfg = make_config(
+    cfg = AnalysisConfig.from_options(
         dim=dim,
         dtypes=dtypes,
         methods=methods,
@@ -89,23 +170,46 @@ def analyze(
         thresholds=thresholds,
         critical=critical,
     )
-    return Report(
-        sources=[analyze_array(resolve_source(source), cfg, progress)], smcheck_version=__version__
-    )
+    return run_sources(source if _is_many(source) else [source], cfg, progress=progress)
 
 
-def make_config(**options: Any) -> AnalysisConfig:
-    """An :class:`AnalysisConfig` from keyword options, where None means the default."""
-    defaults = {"dtypes": DTYPES, "methods": DEFAULT_METHODS, "temperatures": (1.0,)}
-    if options.get("model") == "strict":
-        defaults["methods"] = STRICT_DEFAULT_METHODS  # torch's fused kernel has no strict form
-    # None or an empty selection (a CLI option not given) means the default
-    kwargs = {
-        k: (defaults.get(k) if v is None or (isinstance(v, tuple) and v == ()) else v)
-        for k, v in options.items()
-    }
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    for k in ("dtypes", "methods", "temperatures"):
-        if k in kwargs:
-            kwargs[k] = tuple(kwargs[k])
-    return AnalysisConfig(**kwargs)
+def literal_source(text: str) -> LoadedArray:
+    """Literal logits such as ``"-999,1,2,5,6"`` (``;`` separates rows), as a source."""
+    return parse_values(text)
+
+
+def generate(
+    name: str,
+    *,
+    shape: str | None = None,
+    seed: int = 0,
+    value: float | None = None,
+    params: Sequence[str] = (),
+) -> np.ndarray:
+    """Seeded synthetic logits, as ``smcheck generate`` writes them (same seed, same values).
+
+    Args:
+        name: the generator, e.g. ``llm`` or ``constant``.
+        shape: ``AxB`` text, e.g. ``64x10`` (default: the generator's).
+        seed: the seed, unless ``params`` holds one.
+        value: the value of the ``constant`` generator.
+        params: ``K=V`` generator parameters, as in a ``gen:NAME:K=V,...`` spec.
+
+    Returns:
+        The generated array (raises ConfigError on a bad name or parameter).
+    """
+    spec = f"gen:{name}" + (":" + ",".join(params) if params else "")
+    gname, kw = parse_generator_spec(spec)
+    if shape:
+        kw["shape"] = parse_generator_spec(f"gen:{gname}:shape={shape}")[1]["shape"]
+    if value is not None:
+        kw["value"] = value
+    kw.setdefault("seed", seed)
+    return generate_logits(gname, **kw)
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """``array`` as the bytes of a ``.npy`` file (never pickled)."""
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()

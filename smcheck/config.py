@@ -8,7 +8,7 @@ from typing import Any
 
 from smcheck.dtypes import DTYPES, canonical_dtype
 from smcheck.errors import ConfigError
-from smcheck.methods import DEFAULT_METHODS, get_method
+from smcheck.methods import DEFAULT_METHODS, STRICT_DEFAULT_METHODS, get_method
 
 MODELS: tuple[str, ...] = ("framework", "strict")
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
@@ -21,7 +21,7 @@ class Thresholds:
     lost_mass: float = 0.0
     """Underflow losing more than this probability mass in a row is WARN."""
     normwise_bits: float = 0.5
-    """Normwise error above 2^(normwise_bits · t) u -- that fraction of the significand lost -- is WARN."""
+    """Normwise error above 2^(normwise_bits · t) u (that share of the significand lost): WARN."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,31 @@ class AnalysisConfig:
         """A sweep of several temperatures asks for the critical ones; one T keeps runs fast."""
         return len(self.temperatures) > 1 if self.critical is None else self.critical
 
+    @classmethod
+    def from_options(cls, **options: Any) -> AnalysisConfig:
+        """A config from keyword options (API, CLI, policy), where None or ``()`` is the default.
+
+        Args:
+            **options: any of the fields; an empty selection (a CLI option not given) or None
+                means the default, and under ``model="strict"`` the default methods are the
+                strict ones (torch's fused kernel has no strict form).
+
+        Returns:
+            The validated config (raises ConfigError).
+        """
+        defaults = {"dtypes": DTYPES, "methods": DEFAULT_METHODS, "temperatures": (1.0,)}
+        if options.get("model") == "strict":
+            defaults["methods"] = STRICT_DEFAULT_METHODS
+        kwargs = {
+            k: (defaults.get(k) if v is None or (isinstance(v, tuple) and v == ()) else v)
+            for k, v in options.items()
+        }
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        for k in ("dtypes", "methods", "temperatures"):
+            if k in kwargs:
+                kwargs[k] = tuple(kwargs[k])
+        return cls(**kwargs)
+
 
 def _unique(items):  # type: ignore[no-untyped-def]
     return tuple(dict.fromkeys(items))
@@ -91,21 +116,26 @@ def _unique(items):  # type: ignore[no-untyped-def]
 
 def parse_temperatures(texts: tuple[str, ...] | list[str]) -> tuple[float, ...]:
     """Temperatures from ``0.05,0.5,1`` items and ``LO:HI:N`` log-spaced ranges."""
-    import numpy as np
-
     out: list[float] = []
     for text in texts:
         for item in filter(None, (s.strip() for s in text.split(","))):
-            try:
-                if ":" in item:
-                    lo, hi, n = item.split(":")
-                    if int(n) < 2:
-                        raise ValueError
-                    out += [float(v) for v in np.geomspace(float(lo), float(hi), int(n))]
-                else:
-                    out.append(float(item))
-            except ValueError:
-                raise ConfigError(
-                    f"bad temperature {item!r}; use numbers like 0.5,1,2 or a range LO:HI:N such as 0.01:100:9"
-                ) from None
+            out += _temperature_item(item)
     return tuple(out)
+
+
+def _temperature_item(item: str) -> list[float]:
+    """One number, or the ``N`` log-spaced values of a ``LO:HI:N`` range."""
+    import numpy as np
+
+    try:
+        if ":" in item:
+            lo, hi, n = item.split(":")
+            if int(n) < 2:
+                raise ValueError
+            return [float(v) for v in np.geomspace(float(lo), float(hi), int(n))]
+        return [float(item)]
+    except ValueError:
+        raise ConfigError(
+            f"bad temperature {item!r}; use numbers like 0.5,1,2 "
+            "or a range LO:HI:N such as 0.01:100:9"
+        ) from None

@@ -7,9 +7,10 @@ typed in; tests check them against ``np.finfo`` and ``torch.finfo``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -173,3 +174,37 @@ def canonical_dtype(name: str) -> str:
 def get_format(name: str) -> FloatFormat:
     """The :class:`FloatFormat` for a dtype name or alias."""
     return FORMATS[canonical_dtype(name)]
+
+
+def format_limits(names: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The limits of each format (all formats when ``names`` is empty), as ``thresholds`` shows.
+
+    Args:
+        names: dtype names or aliases, in the order wanted.
+
+    Returns:
+        One dict per format: its layout, range, roundoff, and where exp and softmax overflow,
+        underflow and stall (raises UnsupportedDtypeError on an unknown name).
+    """
+    out = []
+    for name in names or DTYPES:
+        f = get_format(canonical_dtype(name))
+        out.append(
+            {
+                "dtype": f.name,
+                "precision_bits": f.t,
+                "exponent_bits": f.w,
+                "max": f.max,
+                "smallest_normal": f.tiny,
+                "smallest_subnormal": f.smallest_subnormal,
+                "eps": f.eps,
+                "u": f.u,
+                "exp_overflow_above": f.exp_overflow_x,
+                "exp_subnormal_below": f.exp_subnormal_x,
+                "exp_zero_below": f.exp_zero_x,
+                "underflow_gap_nats": -f.log_zero,
+                "subnormal_gap_nats": -f.exp_subnormal_x,
+                "sum_stall_length": f.sum_stall,
+            }
+        )
+    return out

@@ -91,3 +91,53 @@ def test_results_do_not_depend_on_chunk_size_with_long_rows_and_temperatures() -
     assert ': "nan"' not in whole  # a NaN value would hide differences (NaN != NaN)
     for rows in (1, 3):
         assert to_json(analyze(x, chunk_rows=rows, **kw)) == whole, rows
+
+
+FAST = {"dtypes": ["float32"], "methods": ["naive"], "gradients": False}
+
+
+def test_analyze_takes_a_list_of_sources(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    np.save(tmp_path / "a.npy", np.array([[1.0, 2.0, 3.0]]))
+    many = analyze([str(tmp_path / "a.npy"), "gen:constant:shape=1x4"], **FAST)
+    assert [s.name for s in many.sources] == [str(tmp_path / "a.npy"), "gen:constant:shape=1x4"]
+    one = analyze(str(tmp_path / "a.npy"), **FAST)
+    assert to_json(one) == to_json(analyze([str(tmp_path / "a.npy")], **FAST))
+    # a nested list of numbers stays one array
+    assert len(analyze([[1.0, 2.0], [3.0, 4.0]], **FAST).sources) == 1
+
+
+def test_run_sources_collects_errors_only_when_asked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from smcheck.api import run_sources
+    from smcheck.config import AnalysisConfig
+    from smcheck.errors import LoadError
+
+    cfg = AnalysisConfig.from_options(**FAST)
+    specs = [str(tmp_path / "missing.npy"), "gen:constant:shape=1x4"]
+    errors: list = []
+    report = run_sources(specs, cfg, errors=errors)
+    assert [s.name for s in report.sources] == ["gen:constant:shape=1x4"]
+    assert [e.source for e in errors] == [specs[0]]
+    with pytest.raises(LoadError):
+        run_sources(specs, cfg)
+
+
+def test_config_from_options_treats_none_and_empty_as_default() -> None:
+    from smcheck.config import AnalysisConfig
+    from smcheck.methods import STRICT_DEFAULT_METHODS
+
+    assert AnalysisConfig.from_options(dtypes=(), methods=None, dim=None) == AnalysisConfig()
+    strict = AnalysisConfig.from_options(model="strict", methods=())
+    assert strict.methods == STRICT_DEFAULT_METHODS
+
+
+def test_generate_matches_the_generator_spec() -> None:
+    import io
+
+    from smcheck import api
+    from smcheck.sources.loaders import load_logits
+
+    arr = api.generate("llm", shape="2x16", seed=3)
+    same = load_logits("gen:llm:shape=2x16,seed=3").array
+    assert np.array_equal(arr, same)
+    assert np.array_equal(np.load(io.BytesIO(api.npy_bytes(arr))), arr)
+    assert api.generate("constant", shape="1x3", value=2.5).tolist() == [[2.5, 2.5, 2.5]]

@@ -11,13 +11,14 @@ import dataclasses
 import math
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smcheck.findings.policyconditions import Condition, parse_condition
 from smcheck.config import MODELS, AnalysisConfig, parse_temperatures
 from smcheck.errors import ConfigError
+from smcheck.findings.policyconditions import Condition, parse_condition
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -42,7 +43,7 @@ class Policy:
     model: str | None = None
     dim: int | None = None
     targets: str | None = None
-    """Gradient targets (argmax, argmin or a file); used once the analysis measures gradients."""
+    """Gradient targets: argmax, argmin or a file of class indices."""
     softmin: bool | None = None
     ftz: bool | None = None
     memory_budget: int | None = None
@@ -66,8 +67,6 @@ class Policy:
 
     def analysis_config(self) -> AnalysisConfig:
         """The analysis this policy asks for (validated; raises ConfigError)."""
-        from smcheck.api import make_config
-
         options: dict[str, Any] = {
             "dim": self.dim,
             "dtypes": self.dtypes,
@@ -78,10 +77,9 @@ class Policy:
             "ftz": self.ftz,
             "memory_budget": self.memory_budget,
             "chunk_rows": self.chunk_rows,
+            "targets": self.targets,
         }
-        if self.targets is not None and supports_targets():
-            options["targets"] = self.targets
-        return make_config(**options, **dict(self.extra))
+        return AnalysisConfig.from_options(**options, **dict(self.extra))
 
     def to_dict(self, cfg: AnalysisConfig) -> dict[str, Any]:
         """The effective policy for reports: the analysis as run, and the conditions."""
@@ -98,9 +96,42 @@ class Policy:
         }
 
 
-def supports_targets() -> bool:
-    """Whether this build's analysis takes gradient targets (the gradient diagnostics)."""
-    return "targets" in {f.name for f in dataclasses.fields(AnalysisConfig)}
+def policy_from_options(
+    cwd: Path,
+    config: str | None,
+    isolated: bool,
+    given: dict[str, Any],
+    fail_on: Sequence[str],
+    warn_on: Sequence[str],
+) -> Policy:
+    """The config file's policy with the options given on the command line laid over it.
+
+    Args:
+        cwd: where the search for a config file starts.
+        config: ``--config``, or None to search.
+        isolated: ``--isolated``: ignore config files.
+        given: the analysis options given on the command line, as click parsed them
+            (temperature texts, the memory budget in MiB).
+        fail_on: ``--fail-on`` conditions (empty keeps the policy's).
+        warn_on: ``--warn-on`` conditions (empty keeps the policy's).
+
+    Returns:
+        The effective policy (raises ConfigError).
+    """
+    policy = load_policy(cwd, config, isolated)
+    over = dict(given)
+    if "temperatures" in over:
+        over["temperatures"] = parse_temperatures(over["temperatures"]) or None
+    if "memory_budget" in over:
+        over["memory_budget"] *= 2**20
+    for key in ("dtypes", "methods"):  # an empty LIST keeps the policy's
+        if key in over and not over[key]:
+            del over[key]
+    if fail_on:
+        over["fail_on"] = parse_conditions(list(fail_on))
+    if warn_on:
+        over["warn_on"] = parse_conditions(list(warn_on))
+    return policy.override(**over)
 
 
 def find_config(start: Path) -> Path | None:

@@ -1,17 +1,19 @@
-"""``smcheck check``: analyse every source under a policy and collect the violations."""
+"""``smcheck check``: analyse every source under a policy, collect the violations, baselines."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
 from typing import BinaryIO
 
-from smcheck import __version__
+from smcheck.api import run_sources
+from smcheck.check.baseline import apply_baseline, load_baseline, write_baseline
+from smcheck.check.policy import Policy
 from smcheck.findings.policyconditions import Condition, Hit
-from smcheck.errors import SmcheckError
-from smcheck.check.policy import Policy, supports_targets
-from smcheck.report.model import Report, SourceReport
+from smcheck.report.model import SourceReport
+from smcheck.report.renderers import CHECK_FORMATS, render
 from smcheck.report.violations import (
     CheckResult,
     Severity,
@@ -30,39 +32,67 @@ def run_check(
     A source that cannot be read or analysed becomes a :class:`SourceError` and the others are
     still checked. Raises ConfigError only for a policy that cannot run at all.
     """
-    from smcheck.analysis.engine import analyze_array
-    from smcheck.sources.loaders import load_logits
-
     cfg = policy.analysis_config()
     specs, errors = expand_sources(list(sources))
-    reports: list[SourceReport] = []
+    failed: list[SourceError] = []
+    report = run_sources(
+        specs, cfg, stdin=stdin if stdin is not None else sys.stdin.buffer, errors=failed
+    )
+    errors += failed
+    bad = {e.source for e in failed}  # expand_sources keeps each spec once
+    analysed = [s for s in specs if s.spec not in bad]
     violations: list[Violation] = []
     unmeasured: Counter[tuple[str, str]] = Counter()
-    checked: list[tuple[str, str | None]] = []
-    for spec in specs:
-        try:
-            src = load_logits(spec.spec, stdin=stdin if stdin is not None else sys.stdin.buffer)
-            rep = analyze_array(src, cfg)
-        except SmcheckError as e:
-            errors.append(SourceError(spec.spec, str(e)))
-            continue
-        reports.append(rep)
-        checked.append((spec.path, spec.key))
+    for rep, spec in zip(report.sources, analysed, strict=True):
         found, missing = evaluate(rep, spec, policy)
         violations += found
         unmeasured.update(missing)
-    notes = []
-    if policy.targets is not None and not supports_targets():
-        notes.append(f"targets = {policy.targets!r} is not used: this build measures no gradients")
     return CheckResult(
-        report=Report(reports, __version__),
+        report=report,
         policy=policy.to_dict(cfg),
         violations=violations,
         errors=errors,
         unmeasured=[Unmeasured(c, n, why) for (c, why), n in unmeasured.items()],
-        notes=notes,
-        checked=checked,
+        notes=[],
+        checked=[(s.path, s.key) for s in analysed],
     )
+
+
+def check_sources(
+    sources: Sequence[str],
+    policy: Policy,
+    baseline: str | None = None,
+    new_baseline: str | None = None,
+) -> tuple[CheckResult, int | None]:
+    """Run the check and apply the baselines; returns the result and how many entries were written.
+
+    ``--baseline`` decides which violations are new. ``--write-baseline`` records every current
+    violation, only when every source could be read; without ``--baseline`` the run is then judged
+    against what it just wrote, so it passes.
+    """
+    entries = load_baseline(baseline) if baseline is not None else None  # fail before the work
+    result = run_check(sources, policy)
+    if baseline is not None and entries is not None:
+        result = apply_baseline(result, baseline, entries)
+    written = None
+    if new_baseline is not None and not result.errors:
+        written = write_baseline(new_baseline, result)
+        if baseline is None:
+            result = apply_baseline(result, new_baseline, load_baseline(new_baseline))
+    return result, written
+
+
+def append_step_summary(result: CheckResult) -> str | None:
+    """Append the Markdown report to ``$GITHUB_STEP_SUMMARY`` when set; a problem, or None."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return None
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(render(CHECK_FORMATS, result, "markdown") + "\n")
+    except OSError as e:
+        return f"cannot append to $GITHUB_STEP_SUMMARY '{path}' ({e.strerror or e})"
+    return None
 
 
 def evaluate(

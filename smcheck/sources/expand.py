@@ -6,22 +6,19 @@ import glob
 import os
 from dataclasses import dataclass
 
-from smcheck.sources.loaders import EXTENSIONS
-from smcheck.sources.loaders import _split_key as split_key  # the loader's own FILE:KEY rule
 from smcheck.report.violations import SourceError
+from smcheck.sources.loaders import EXTENSIONS, split_key
 
 
 @dataclass(frozen=True)
 class SourceSpec:
+    """One expanded source of ``smcheck check``."""
+
     spec: str
     """What :func:`smcheck.sources.loaders.load_logits` is given."""
     path: str
     """The file (or ``gen:`` spec, ``-``) part, for fingerprints and annotations."""
     key: str | None = None
-
-    @property
-    def is_file(self) -> bool:
-        return not (self.spec == "-" or self.spec.startswith("gen:"))
 
 
 def _supported(path: str) -> bool:
@@ -66,7 +63,7 @@ def expand_sources(
                     )
                 )
         else:
-            path, key = split_key(pat)  # a missing or unreadable file fails when loaded
+            path, key = split_key(pat)  # the loader's own FILE:KEY rule; a bad file fails on load
             found = [SourceSpec(pat, path, key)]
         for s in found:
             specs.setdefault(s.spec, s)

@@ -81,7 +81,7 @@ def load_logits(spec: str, *, stdin: BinaryIO | None = None) -> LoadedArray:
         name, params = parse_generator_spec(spec)
         array = generate_logits(name, **params)  # type: ignore[arg-type]
         return _finish(spec, array, array.dtype.name, ())
-    path_text, key = _split_key(spec)
+    path_text, key = split_key(spec)
     display = spec if key is not None else path_text
     path = Path(path_text)
     suffix = _check_file(path, display)
@@ -129,7 +129,7 @@ def array_source(obj: Any, name: str | None = None) -> LoadedArray:
 # ---------------------------------------------------------------------------- sources and checks
 
 
-def _split_key(spec: str) -> tuple[str, str | None]:
+def split_key(spec: str) -> tuple[str, str | None]:
     """Split ``file.ext:key`` where ``file.ext`` is an existing file with a known extension."""
     if ":" not in spec or os.path.lexists(spec):
         return spec, None

@@ -141,3 +141,17 @@ def test_python_dash_m_runs() -> None:
         [sys.executable, "-m", "smcheck", "--version"], cwd=ROOT, capture_output=True, text=True
     )
     assert p.returncode == 0 and "smcheck" in p.stdout
+
+
+def test_format_choices_come_from_the_renderer_registry() -> None:
+    from smcheck.report.renderers import ANALYZE_FORMATS, CHECK_FORMATS
+
+    def choices(command: str) -> list[str]:
+        param = next(p for p in cli.commands[command].params if p.name == "fmt")
+        return list(param.type.choices)  # type: ignore[attr-defined]
+
+    assert choices("analyze") == list(ANALYZE_FORMATS)
+    assert choices("check") == list(CHECK_FORMATS)
+    r = CliRunner().invoke(cli, ["check", "--isolated", "x.npy", "--report", "pdf=x.pdf"])
+    assert r.exit_code == 2
+    assert "FORMAT one of text, json, markdown, junit, github" in r.output

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from smcheck.check.run import run_check
-from smcheck.check.ci import render
-from smcheck.cli import cli
 from smcheck.check.policy import Policy, parse_conditions
+from smcheck.check.run import run_check
+from smcheck.cli import cli
 from smcheck.report.github import check_github, escape_data, escape_property
 from smcheck.report.markdown import md
+from smcheck.report.renderers import CHECK_FORMATS, render
 from smcheck.report.violations import CheckResult, Unmeasured
 
 POLICY = Policy(
@@ -78,7 +78,7 @@ def test_github_annotations_stay_within_the_per_step_limit(tmp_path: Path) -> No
 
 def test_junit_is_valid_xml_even_for_hostile_names(tmp_path: Path) -> None:
     result = check_files(tmp_path, ["x<&>\x01.npy"])
-    root = ET.fromstring(render(result, "junit"))
+    root = ET.fromstring(render(CHECK_FORMATS, result, "junit"))
     case = root.find("./testsuite/testcase")
     assert case is not None and case.get("name") == "naive float16 T=1"
     assert "x<&>\ufffd.npy" in (case.get("classname") or "")
@@ -92,12 +92,13 @@ def test_junit_is_valid_xml_even_for_hostile_names(tmp_path: Path) -> None:
 def test_markdown_escapes_cells(tmp_path: Path) -> None:
     assert md("<values> a|b *c*") == r"&lt;values&gt; a\|b \*c\*"
     result = check_files(tmp_path, ["t|1.npy"])
-    rows = [ln for ln in render(result, "markdown").splitlines() if ln.startswith("| error")]
+    text = render(CHECK_FORMATS, result, "markdown")
+    rows = [ln for ln in text.splitlines() if ln.startswith("| error")]
     assert len(rows) == 2 and all(r"t\|1.npy" in r and r.count(" | ") == 4 for r in rows)
 
 
 def test_text_lists_violations_then_a_summary(tmp_path: Path) -> None:
-    text = render(check_files(tmp_path, ["a.npy"]), "text").splitlines()
+    text = render(CHECK_FORMATS, check_files(tmp_path, ["a.npy"]), "text").splitlines()
     assert [ln.split()[0] for ln in text[:3]] == ["ERROR", "ERROR", "WARN"]
     assert text[-1] == "FAILED: 2 errors, 1 warning in 1 of 1 source (1 cell checked)"
 

@@ -1,14 +1,11 @@
-"""The limits table of ``smcheck thresholds``: every number derived from the format's layout."""
+"""The limits table of ``smcheck thresholds`` (rows from :func:`smcheck.dtypes.format_limits`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from rich import box
 from rich.table import Table
-
-from smcheck.dtypes import DTYPES, canonical_dtype, get_format
 
 COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("max", "largest finite value", ".6g"),
@@ -23,32 +20,6 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("subnormal_gap_nats", "p subnormal, lse - x_i >", ".6g"),
     ("sum_stall_length", "sum of ones stalls at n =", "d"),
 )
-
-
-def limits_rows(dtypes: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """One dict of limits per format (all formats when ``dtypes`` is empty)."""
-    out = []
-    for name in dtypes or DTYPES:
-        f = get_format(canonical_dtype(name))
-        out.append(
-            {
-                "dtype": f.name,
-                "precision_bits": f.t,
-                "exponent_bits": f.w,
-                "max": f.max,
-                "smallest_normal": f.tiny,
-                "smallest_subnormal": f.smallest_subnormal,
-                "eps": f.eps,
-                "u": f.u,
-                "exp_overflow_above": f.exp_overflow_x,
-                "exp_subnormal_below": f.exp_subnormal_x,
-                "exp_zero_below": f.exp_zero_x,
-                "underflow_gap_nats": -f.log_zero,
-                "subnormal_gap_nats": -f.exp_subnormal_x,
-                "sum_stall_length": f.sum_stall,
-            }
-        )
-    return out
 
 
 def limits_table(rows: list[dict[str, Any]]) -> Table:

@@ -1,0 +1,96 @@
+"""``smcheck analyze``: options -> AnalysisConfig -> api.run_sources -> renderer -> exit code."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from smcheck.cli.messages import summarise
+from smcheck.cli.options import analysis_options, user_errors
+from smcheck.errors import ExitCode
+from smcheck.report.renderers import ANALYZE_FORMATS
+
+FAIL_ON_LEVELS: dict[str, int | None] = {"never": None, "warn": 1, "fail": 2}
+"""``--fail-on``: the verdict rank (WARN 1, FAIL 2) from which the exit code is 1."""
+
+
+@click.command()
+@click.argument("sources", nargs=-1, metavar="[SOURCE]...")
+@click.option(
+    "--values", metavar="TEXT", help='Literal logits: "-999,1,2,5,6"; ";" separates rows.'
+)
+@analysis_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(ANALYZE_FORMATS)),
+    default="table",
+    show_default=True,
+    help="Report format.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write the report here (atomically)."
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(list(FAIL_ON_LEVELS)),
+    default="never",
+    show_default=True,
+    help="Exit 1 when any cell reaches this verdict.",
+)
+@click.option(
+    "--no-progress", is_flag=True, help="No progress bar (it is shown only on a terminal anyway)."
+)
+def analyze(
+    sources: tuple[str, ...],
+    values: str | None,
+    fmt: str,
+    output: str | None,
+    fail_on: str,
+    no_progress: bool,
+    **options: Any,
+) -> None:
+    """Analyse the softmax of logits from files, stdin (-), --values or gen:NAME specs.
+
+    \b
+    Examples:
+      smcheck analyze logits.npy
+      smcheck analyze --values "-999,1,2,5,6"
+      smcheck analyze --values "1,2,3,12" --dtype float16
+      smcheck analyze seg.npy --dim 1 --format json -o report.json
+      smcheck analyze gen:llm:shape=4x32000,seed=1 --dtype bf16
+    """
+    from smcheck.api import literal_source, run_sources
+    from smcheck.config import AnalysisConfig, parse_temperatures
+    from smcheck.progress import progress_bars
+
+    with user_errors():
+        options["temperatures"] = parse_temperatures(options["temperatures"])
+        options["memory_budget"] = options["memory_budget"] * 2**20
+        cfg = AnalysisConfig.from_options(**options)
+        if not sources and values is None:
+            raise click.UsageError("give a SOURCE (file, '-', gen:NAME) or --values")
+        specs: list[Any] = [literal_source(values)] if values is not None else []
+        specs += sources
+        with progress_bars(sys.stderr.isatty() and not no_progress) as progress:
+            report = run_sources(specs, cfg, stdin=sys.stdin.buffer, progress=progress)
+        emit(report, fmt, output)
+    summarise(report)
+    level = FAIL_ON_LEVELS[fail_on]
+    if level is not None and report.verdict.rank >= level:
+        sys.exit(ExitCode.FINDINGS)
+
+
+def emit(report: Any, fmt: str, output: str | None) -> None:
+    """Render the report to stdout or --output (written only once complete)."""
+    from smcheck.output import write_atomic
+
+    renderer = ANALYZE_FORMATS[fmt]
+    if output is not None:
+        write_atomic(output, renderer.text(report))
+    elif renderer.terminal is not None:
+        renderer.terminal(report)
+    else:
+        click.echo(renderer.text(report), nl=False)

@@ -1,0 +1,143 @@
+"""``smcheck check``: options -> Policy -> check.run -> renderers -> exit 0, 1 or 2."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from smcheck.cli.messages import plural
+from smcheck.cli.options import analysis_options, split_commas, user_errors
+from smcheck.errors import ConfigError
+from smcheck.report.renderers import CHECK_FORMATS
+
+
+def parse_report_options(items: Sequence[str]) -> list[tuple[str, str]]:
+    """``FORMAT=FILE`` pairs of ``--report`` (raises ConfigError on a bad one)."""
+    out = []
+    for item in items:
+        fmt, sep, path = item.partition("=")
+        if not sep or fmt not in CHECK_FORMATS or not path:
+            raise ConfigError(
+                f"bad --report {item!r}; use FORMAT=FILE with FORMAT one of "
+                f"{', '.join(CHECK_FORMATS)}, e.g. --report junit=smcheck.xml"
+            )
+        out.append((fmt, path))
+    return out
+
+
+@click.command()
+@click.argument("sources", nargs=-1, metavar="[SOURCE]...")
+@click.option("--config", type=click.Path(dir_okay=False), help="Policy file (else the nearest).")
+@click.option("--isolated", is_flag=True, help="Ignore config files: defaults and options only.")
+@analysis_options
+@click.option(
+    "--fail-on",
+    multiple=True,
+    callback=split_commas,
+    metavar="LIST",
+    help="Conditions that fail: fail, warn, nan, overflow, error-ulp>8, ... or never.",
+)
+@click.option(
+    "--warn-on",
+    multiple=True,
+    callback=split_commas,
+    metavar="LIST",
+    help="Conditions reported as warnings.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(CHECK_FORMATS)),
+    default="text",
+    show_default=True,
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here.")
+@click.option(
+    "--report", "reports", multiple=True, metavar="FORMAT=FILE", help="Also write FORMAT to FILE."
+)
+@click.option(
+    "--baseline", type=click.Path(dir_okay=False), help="Fail only on violations not in this file."
+)
+@click.option(
+    "--write-baseline", type=click.Path(dir_okay=False), help="Record the current violations."
+)
+@click.pass_context
+def check(
+    ctx: click.Context,
+    sources: tuple[str, ...],
+    config: str | None,
+    isolated: bool,
+    fail_on: tuple[str, ...],
+    warn_on: tuple[str, ...],
+    fmt: str,
+    output: str | None,
+    reports: tuple[str, ...],
+    baseline: str | None,
+    write_baseline: str | None,
+    **options: Any,
+) -> None:
+    """Check logits files against a policy, for CI: exit 0 pass, 1 violations, 2 errors.
+
+    The policy is [tool.smcheck] in the nearest pyproject.toml (or smcheck.toml, or --config);
+    options given here override it. SOURCE: files, globs, directories, FILE:KEY or gen:NAME.
+
+    \b
+    Examples:
+      smcheck check outputs/*.npy
+      smcheck check outputs/ --dtype bf16 --fail-on nan,overflow,dead-gradient
+      smcheck check outputs/ --format github --report junit=smcheck.xml
+      smcheck check outputs/ --baseline smcheck-baseline.json
+    """
+    from pathlib import Path
+
+    from click.core import ParameterSource
+
+    from smcheck.check.policy import policy_from_options
+    from smcheck.check.run import check_sources
+    from smcheck.output import write_atomic
+    from smcheck.report.renderers import render
+
+    given = {
+        k: v
+        for k, v in options.items()
+        if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.PROMPT)
+    }
+    with user_errors():
+        policy = policy_from_options(Path.cwd(), config, isolated, given, fail_on, warn_on)
+        extra = parse_report_options(reports)
+        if not sources and not policy.sources:
+            raise click.UsageError("give a SOURCE (file, glob, directory) or sources in the policy")
+        result, written = check_sources(sources or policy.sources, policy, baseline, write_baseline)
+        for f, path in [*extra, *([(fmt, output)] if output else [])]:
+            write_atomic(path, render(CHECK_FORMATS, result, f))
+    if output is None:
+        renderer = CHECK_FORMATS[fmt]
+        if renderer.terminal is not None:
+            renderer.terminal(result)
+        else:
+            click.echo(renderer.text(result), nl=False)
+    finish(result, fmt, output, written, write_baseline)
+
+
+def finish(
+    result: Any, fmt: str, output: str | None, written: int | None, write_baseline: str | None
+) -> None:
+    """The stderr lines after the report (step summary, errors, baseline, summary) and the exit."""
+    from smcheck.check.run import append_step_summary
+    from smcheck.report.terminal.check import summary_line
+
+    problem = append_step_summary(result)
+    if problem:
+        click.echo(f"smcheck: {problem}", err=True)
+    for e in result.errors:
+        click.echo(f"Error: {e.message}", err=True)
+    if written is not None:
+        click.echo(f"smcheck: wrote {plural(written, 'violation')} to {write_baseline}", err=True)
+    elif write_baseline is not None:
+        click.echo(f"smcheck: {write_baseline} not written: not every source was checked", err=True)
+    if fmt != "text" or output is not None:  # the text report ends with this line
+        click.echo(f"smcheck check: {summary_line(result)}", err=True)
+    sys.exit(result.exit_code)

@@ -1,0 +1,44 @@
+"""``smcheck thresholds``: each format's limits, as a table or JSON."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from smcheck.cli.options import split_commas, user_errors
+
+
+@click.command()
+@click.option(
+    "--dtype",
+    "dtypes",
+    multiple=True,
+    callback=split_commas,
+    metavar="LIST",
+    help="Formats to show (default all).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+def thresholds(dtypes: tuple[str, ...], fmt: str) -> None:
+    """Show each format's limits: where exp overflows or underflows and sums stall.
+
+    \b
+    Example:
+      smcheck thresholds --dtype fp16,bf16
+    """
+    from smcheck.dtypes import format_limits
+
+    with user_errors():
+        rows = format_limits(dtypes)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        from rich.console import Console
+
+        from smcheck.report.terminal.limits import limits_table
+
+        Console(width=None if sys.stdout.isatty() else 100).print(limits_table(rows))

@@ -1,0 +1,141 @@
+"""The report formats of each command: one table per command, format name -> renderer.
+
+The click choices, ``--report FORMAT=FILE`` validation and every render read these tables, so a
+format is named in one place. Each renderer imports its module on use: the CLI imports this
+module to build its options, and ``smcheck --help`` must not import numpy, torch or rich.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from smcheck.errors import ConfigError
+
+if TYPE_CHECKING:
+    from smcheck.report.model import Report
+    from smcheck.report.violations import CheckResult
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """One format: its text, and how it is shown on stdout when that differs (rich tables)."""
+
+    text: Callable[[Any], str]
+    """The whole report as the text written to a file (or echoed to stdout)."""
+    terminal: Callable[[Any], None] | None = None
+    """Prints the report to stdout itself (sized to a terminal); None: echo :attr:`text`."""
+
+
+def _analyze_json(report: Report) -> str:
+    from smcheck.report.json import to_json
+
+    return to_json(report) + "\n"
+
+
+def _analyze_markdown(report: Report) -> str:
+    from smcheck.report.markdown import report_markdown
+
+    return report_markdown(report)
+
+
+def _analyze_table(report: Report) -> str:
+    from rich.console import Console
+
+    from smcheck.report.terminal.tables import build_tables
+
+    console = Console(record=True, width=100, file=io.StringIO())
+    for r in build_tables(report):
+        console.print(r)
+    return console.export_text()
+
+
+def _analyze_table_terminal(report: Report) -> None:
+    from rich.console import Console
+
+    from smcheck.report.terminal.tables import build_tables
+
+    console = Console(width=None if sys.stdout.isatty() else 100)
+    for r in build_tables(report):
+        console.print(r)
+
+
+def _check_text(result: CheckResult) -> str:
+    from rich.console import Console
+
+    from smcheck.report.terminal.check import build_check_text
+
+    console = Console(record=True, width=100, file=io.StringIO(), color_system=None)
+    for r in build_check_text(result):
+        console.print(r, soft_wrap=True)
+    return console.export_text()
+
+
+def _check_text_terminal(result: CheckResult) -> None:
+    from rich.console import Console
+
+    from smcheck.report.terminal.check import build_check_text
+
+    console = Console(width=None if sys.stdout.isatty() else 100)
+    for r in build_check_text(result):
+        console.print(r, soft_wrap=not sys.stdout.isatty())
+
+
+def _check_json(result: CheckResult) -> str:
+    from smcheck.report.json import check_to_json
+
+    return check_to_json(result) + "\n"
+
+
+def _check_markdown(result: CheckResult) -> str:
+    from smcheck.report.markdown import check_markdown
+
+    return check_markdown(result)
+
+
+def _check_junit(result: CheckResult) -> str:
+    from smcheck.report.junit import check_junit
+
+    return check_junit(result)
+
+
+def _check_github(result: CheckResult) -> str:
+    from smcheck.report.github import check_github
+
+    return check_github(result)
+
+
+ANALYZE_FORMATS: Mapping[str, Renderer] = {
+    "table": Renderer(_analyze_table, _analyze_table_terminal),
+    "json": Renderer(_analyze_json),
+    "markdown": Renderer(_analyze_markdown),
+}
+"""The formats of ``smcheck analyze``; the first is the default."""
+
+CHECK_FORMATS: Mapping[str, Renderer] = {
+    "text": Renderer(_check_text, _check_text_terminal),
+    "json": Renderer(_check_json),
+    "markdown": Renderer(_check_markdown),
+    "junit": Renderer(_check_junit),
+    "github": Renderer(_check_github),
+}
+"""The formats of ``smcheck check`` (and its ``--report FORMAT=FILE``); the first is the default."""
+
+
+def render(formats: Mapping[str, Renderer], subject: Any, fmt: str) -> str:
+    """``subject`` (a Report or CheckResult) as text in ``fmt`` of the command's ``formats``.
+
+    Args:
+        formats: :data:`ANALYZE_FORMATS` or :data:`CHECK_FORMATS`.
+        subject: what that command renders.
+        fmt: a format name of ``formats``.
+
+    Returns:
+        The text, colourless (the file form of the rich formats).
+    """
+    if fmt not in formats:
+        raise ConfigError(f"unknown format {fmt!r}; use one of {', '.join(formats)}")
+    return formats[fmt].text(subject)
