@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from smcheck.report.model import Report, _plain
+from smcheck.report.model import Report, plain
 
 Fingerprint = tuple[str, str, str, str, float, str]
 """(path, key, method, dtype, temperature, condition): what a baseline remembers."""
@@ -139,9 +139,9 @@ class CheckResult:
             }
         )
         doc["policy"] = self.policy
-        doc["violations"] = [_plain(v) for v in self.violations]
-        doc["errors"] = [_plain(e) for e in self.errors]
-        doc["unmeasured"] = [_plain(u) for u in self.unmeasured]
-        doc["baseline"] = None if self.baseline is None else _plain(self.baseline)
+        doc["violations"] = [plain(v) for v in self.violations]
+        doc["errors"] = [plain(e) for e in self.errors]
+        doc["unmeasured"] = [plain(u) for u in self.unmeasured]
+        doc["baseline"] = None if self.baseline is None else plain(self.baseline)
         doc["notes"] = list(self.notes)
         return doc
