@@ -47,7 +47,7 @@ def describe_outputs(
         for kind, methods in groups.items()
     ]
     bad = any(k != "zeros" for kinds in by_method.values() for k in kinds)
-    them = "it" if rows == 1 else "them"
+    them = verb(rows, "it", "them")
     return (join_and(phrases) + f" for {them}" if phrases else f"no method ran on {them}"), bad
 
 

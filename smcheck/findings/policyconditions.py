@@ -275,6 +275,7 @@ class Condition:
 
     @property
     def level(self) -> Verdict | None:
+        """The verdict level for ``fail``/``warn``; None for a metric condition."""
         return LEVELS.get(self.metric)
 
     def check(self, cell: Cell) -> Hit | str | None:
@@ -318,7 +319,7 @@ def parse_condition(text: str) -> Condition:
     if op is None:
         if METRICS[name].default_limit is None:
             raise ConfigError(
-                f"the condition {name!r} needs a limit, e.g. '{name}>{_EXAMPLE[name]}'"
+                f"the condition {name!r} needs a limit, e.g. '{name}>{EXAMPLES[name]}'"
             )
         return Condition(name, name, ">", METRICS[name].default_limit)
     try:
@@ -335,7 +336,7 @@ def parse_condition(text: str) -> Condition:
     return Condition(f"{name}{op}{shown}", name, op, limit)
 
 
-_EXAMPLE = {
+EXAMPLES = {
     "error-ulp": "8",
     "normwise-error": "64",
     "sum-error": "1e-3",
@@ -343,11 +344,12 @@ _EXAMPLE = {
     "lost-mass": "1e-6",
     "gradient-error": "1e-2",
 }
+"""An example limit for each threshold condition, for the messages that ask for one."""
 
 
 def _usage() -> str:
     counts = ", ".join(n for n, m in METRICS.items() if m.default_limit is not None)
-    limits = ", ".join(f"{n}>{e}" for n, e in _EXAMPLE.items())
+    limits = ", ".join(f"{n}>{e}" for n, e in EXAMPLES.items())
     return (
         f"use {', '.join(LEVELS)}, one of {counts} (optionally with a limit, e.g. overflow>100),"
         f" or a threshold such as {limits}"

@@ -19,6 +19,8 @@ class Count:
 
 @dataclass(frozen=True)
 class NanCount(Count):
+    """A count of NaN probabilities, with the elements by cause."""
+
     causes: dict[str, int] = field(default_factory=dict)
     """NaN elements by cause: "inf/inf", "0/0", "inf-inf", "other"."""
 
@@ -33,6 +35,8 @@ class Extreme:
 
 @dataclass(frozen=True)
 class ErrorMetric:
+    """Error of the finite probabilities against the exact ones."""
+
     max_ulp: float | None
     """Largest |p̂ - p| in ulps of the format at p, over finite outputs."""
     median_ulp: float | None
@@ -44,6 +48,8 @@ class ErrorMetric:
 
 @dataclass(frozen=True)
 class FlipCount:
+    """Rows whose argmax differs from the exact one."""
+
     rows: int
     worst_row: RowIndex | None
     """First flipped row."""
@@ -51,6 +57,8 @@ class FlipCount:
 
 @dataclass(frozen=True)
 class KLMetric:
+    """KL(exact || computed) per row, in nats."""
+
     max: float | None
     mean: float | None
     worst_row: RowIndex | None
@@ -70,6 +78,8 @@ class Headroom:
 
 @dataclass(frozen=True)
 class CellMetrics:
+    """What broke in one cell (counts) and how accurate the rest is."""
+
     overflow: Count
     temperature_overflow: Count
     """Part of ``overflow``: logits that became +inf when divided by T in the format."""

@@ -28,6 +28,7 @@ def escape_property(s: str) -> str:
 
 
 def command(name: str, message: str, **props: str | None) -> str:
+    """``::error file=a.npy,title=t::message``: one workflow command, escaped."""
     shown = ",".join(f"{k}={escape_property(v)}" for k, v in props.items() if v)
     return f"::{name}{' ' + shown if shown else ''}::{escape_data(message)}"
 

@@ -94,6 +94,7 @@ class Verdict(str, Enum):
 
     @property
     def rank(self) -> int:
+        """0 for OK, 1 for WARN, 2 for FAIL."""
         return ("OK", "WARN", "FAIL").index(self.value)
 
 
@@ -122,6 +123,8 @@ class Cell:
 
 @dataclass(frozen=True)
 class InputSummary:
+    """The source values themselves: range, non-finite entries, masks and their findings."""
+
     min: float | None
     max: float | None
     nan: int
@@ -169,6 +172,8 @@ class Exact:
 
 @dataclass(frozen=True)
 class SourceReport:
+    """One source (file, key or array): its shape, input summary and every cell."""
+
     name: str
     shape: list[int]
     dtype: str
@@ -187,6 +192,7 @@ class SourceReport:
 
     @property
     def verdict(self) -> Verdict:
+        """The worst of the cells' verdicts and the WARN/FAIL input findings."""
         found = [Verdict(f.severity) for f in self.input.findings if f.severity != "INFO"]
         verdicts = [*(c.verdict for c in self.cells), *found]
         return max(verdicts, key=lambda v: v.rank, default=Verdict.OK)
@@ -194,18 +200,23 @@ class SourceReport:
 
 @dataclass(frozen=True)
 class Report:
+    """Every source of one run; ``to_dict()`` is the JSON contract."""
+
     sources: list[SourceReport]
     smcheck_version: str
 
     @property
     def cells(self) -> list[Cell]:
+        """Every source's cells, in order."""
         return [c for s in self.sources for c in s.cells]
 
     @property
     def verdict(self) -> Verdict:
+        """The worst source verdict (OK for no sources)."""
         return max((s.verdict for s in self.sources), key=lambda v: v.rank, default=Verdict.OK)
 
     def counts(self) -> dict[str, int]:
+        """Cells per verdict: ``{"OK": 3, "WARN": 1, "FAIL": 0}``."""
         out = {v.value: 0 for v in Verdict}
         for c in self.cells:
             out[c.verdict.value] += 1

@@ -59,6 +59,8 @@ class TemperatureScan:
 
 @dataclass(frozen=True)
 class TemperatureAnalysis:
+    """The sweep over temperatures and, when asked for, the critical temperatures."""
+
     sweep: list[SweepPoint]
     critical: list[CriticalTemperature] | None = None
     """Per method × dtype; None unless asked for (--critical, or a sweep of several T)."""

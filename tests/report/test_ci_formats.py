@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from smcheck.check.run import run_check
 from smcheck.check.ci import render
-from smcheck.cli import cli
 from smcheck.check.policy import Policy, parse_conditions
+from smcheck.check.run import run_check
+from smcheck.cli import cli
 from smcheck.report.github import check_github, escape_data, escape_property
 from smcheck.report.markdown import md
 from smcheck.report.violations import CheckResult, Unmeasured

@@ -15,6 +15,7 @@ LABEL = {Severity.ERROR: "ERROR", Severity.WARNING: "WARN "}
 
 
 def violation_line(v: Violation) -> Text:
+    """``ERROR  source  cell  condition: message``, coloured by severity."""
     return Text.assemble(
         (LABEL[v.severity], STYLE[v.severity]),
         "  ",

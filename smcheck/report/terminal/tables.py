@@ -24,6 +24,7 @@ def _count(c: Count) -> str:
 
 
 def input_summary(s: SourceReport) -> Table:
+    """Shape, rows, range and non-finite values of the source, and its notes."""
     t = Table(title=f"[bold]{s.name}[/]", box=box.SIMPLE, show_header=False, title_justify="left")
     t.add_column(style="dim")
     t.add_column()
@@ -157,6 +158,7 @@ def gradient_table(s: SourceReport) -> Table | None:
     )
 
     def values(c: Cell) -> list[str]:
+        """The gradient columns of one cell."""
         g = c.gradient
         if g is None:
             return ["-"] * 7
@@ -221,6 +223,7 @@ def gradient_values_table(s: SourceReport) -> Table | None:
 
 
 def findings(s: SourceReport) -> RenderableType:
+    """The first reason of every cell that has one, or a line saying all is OK."""
     lines = [
         Text.assemble((f"{c.verdict.value} ", STYLE[c.verdict]), c.reasons[0])
         for c in s.cells
