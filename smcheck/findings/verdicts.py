@@ -66,15 +66,11 @@ def judge(
         )
     limit = 2.0 ** (th.normwise_bits * fmt.t)
     if m.error.normwise_u is not None and m.error.normwise_u > limit:
+        naive = method in ("naive", "lse-direct")
+        fix = remedies.MAX_SHIFTED_OR_LOG_DOMAIN if naive else remedies.WIDER
         warn.append(
             f"{where}: normwise error {m.error.normwise_u:.3g}u exceeds {limit:.3g}u "
-            f"(over {th.normwise_bits:.0%} of the {fmt.t} significand bits lost) "
-            + "-- "
-            + (
-                remedies.MAX_SHIFTED_OR_LOG_DOMAIN
-                if method in ("naive", "lse-direct")
-                else remedies.WIDER
-            )
+            f"(over {th.normwise_bits:.0%} of the {fmt.t} significand bits lost) -- {fix}"
         )
     if gradient is not None:
         gfail, gwarn = gradient_reasons(where, method, fmt, gradient)
