@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from smcheck import __version__
-from smcheck.analysis.boundcheck import BoundsAccumulator, StallAccumulator, stall_limit, stall_notes
+from smcheck.analysis.boundcheck import BoundsAccumulator, StallAccumulator, stall_limit
 from smcheck.analysis.bounds import row_features
 from smcheck.analysis.chunkflow import cell_reference, float64_chunks, read_ahead, round_chunk
 from smcheck.config import AnalysisConfig
@@ -21,6 +21,7 @@ from smcheck.analysis.gradients import (
     forward_backward,
     gradient_budget,
 )
+from smcheck.findings.errorbounds import stall_notes
 from smcheck.findings.inputs import input_findings
 from smcheck.analysis.inputstats import InputAccumulator, RoundingAccumulator
 from smcheck.analysis.masks import MaskAccumulator

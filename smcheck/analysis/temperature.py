@@ -18,6 +18,7 @@ from smcheck.analysis.critical import (
     find_critical,
 )
 from smcheck.dtypes import FloatFormat
+from smcheck.findings.temperature import advice
 from smcheck.methods.base import SoftmaxMethod
 from smcheck.progress import ProgressFn
 from smcheck.report import model as rm
@@ -87,38 +88,6 @@ class SweepAccumulator:
             )
             for t, pt in self.points.items()
         ]
-
-
-def advice(method: str, dtype: str, causes: list[str], t: float) -> str:
-    """One sentence: why the method fails just below ``t`` (inf: at every T) and the remedy."""
-    where = f"below T={t:.4g}" if math.isfinite(t) else "at every scanned T"
-    clamp = f", or clamp T to >= {t:.4g}" if math.isfinite(t) else ""
-    if "temperature_overflow" in causes:
-        return (
-            f"{method} {dtype}: {where} dividing the logits by T overflows {dtype} -- centre the "
-            f"logits before dividing ((x - max x) / T), or divide and take the softmax in "
-            f"float32{clamp}"
-        )
-    if method == "naive" and ("exp_overflow" in causes or "sum_overflow" in causes):
-        what = "exp(x/T)" if "exp_overflow" in causes else "the sum of exp(x/T)"
-        return (
-            f"{method} {dtype}: {where} {what} overflows {dtype} -- use max-shifted softmax "
-            f"or torch.softmax{clamp}"
-        )
-    if "sum_overflow" in causes:
-        return (
-            f"{method} {dtype}: {where} the sum of exponentials overflows {dtype} (a long row "
-            f"of similar logits) -- accumulate the sum in float32 or use torch.softmax"
-        )
-    if method == "naive":
-        return (
-            f"{method} {dtype}: {where} every exp(x/T) of a row underflows to 0 (0/0) -- use "
-            f"max-shifted softmax or torch.softmax{clamp}"
-        )
-    return (
-        f"{method} {dtype}: {where} a whole row divides to -inf (inf - inf) -- centre the "
-        f"logits before dividing ((x - max x) / T){clamp}"
-    )
 
 
 def critical_temperatures(

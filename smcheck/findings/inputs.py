@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from smcheck.dtypes import get_format
+from smcheck.findings import remedies
 from smcheck.report.maskmodel import (
     SEVERITIES,
     BecameMasked,
@@ -13,32 +14,7 @@ from smcheck.report.maskmodel import (
     Sentinel,
 )
 from smcheck.report.model import RowIndex
-
-
-def _n(n: int, word: str) -> str:
-    plural = word[:-1] + "ies" if word.endswith("y") else word + "s"
-    return f"{n} {word if n == 1 else plural}"
-
-
-def _verb(n: int, one: str, many: str) -> str:
-    return one if n == 1 else many
-
-
-def _ix(ix: RowIndex | None) -> str:
-    return "-" if ix is None else "[" + ",".join(map(str, ix)) + "]"
-
-
-def value_text(v: float) -> str:
-    """-65504, -1e9, -3.40282e38: short and exact enough to recognise."""
-    return format(v, ".6g").replace("e+0", "e").replace("e+", "e")
-
-
-def _at(t: float) -> str:
-    return "" if t == 1 else f" at T={t:g}"
-
-
-def _join(items: Sequence[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+from smcheck.report.phrases import at_temperature, join_and, plural, row_index, value_text, verb
 
 
 def _kind(o: MaskedOutput) -> str:
@@ -58,21 +34,21 @@ def describe_outputs(
     for (method, dtype, t), o in outputs.items():
         if o.rows:
             kinds = by_method.setdefault(method, {})
-            kinds.setdefault(_kind(o), []).append(dtype + _at(t))
+            kinds.setdefault(_kind(o), []).append(dtype + at_temperature(t))
     groups: dict[str, list[str]] = {}
     for method, kinds in by_method.items():
         if len(kinds) == 1:
             groups.setdefault(next(iter(kinds)), []).append(method)
         else:
-            parts = [f"{k} in {_join(where)}" for k, where in kinds.items()]
+            parts = [f"{k} in {join_and(where)}" for k, where in kinds.items()]
             groups.setdefault("; ".join(parts), []).append(method)
     phrases = [
-        f"{_join(methods)} return{'s' if len(methods) == 1 else ''} {kind}"
+        f"{join_and(methods)} {verb(len(methods), 'returns', 'return')} {kind}"
         for kind, methods in groups.items()
     ]
     bad = any(k != "zeros" for kinds in by_method.values() for k in kinds)
-    them = "it" if rows == 1 else "them"
-    return (_join(phrases) + f" for {them}" if phrases else f"no method ran on {them}"), bad
+    them = verb(rows, "it", "them")
+    return (join_and(phrases) + f" for {them}" if phrases else f"no method ran on {them}"), bad
 
 
 def input_findings(
@@ -94,12 +70,11 @@ def input_findings(
             InputFinding(
                 "upstream",
                 "FAIL",
-                f"{_n(upstream_rows, 'row')} {_verb(upstream_rows, 'holds', 'hold')} NaN or +inf "
-                "before any softmax runs "
-                f"({nan} NaN, {posinf} +inf; first row {_ix(upstream_first)}): no method can give "
-                "them a distribution, so they are kept out of the method metrics -- fix the layer "
-                "that produced the logits (run it in float32, or find it with "
-                "torch.autograd.detect_anomaly)",
+                f"{plural(upstream_rows, 'row')} {verb(upstream_rows, 'holds', 'hold')} NaN or "
+                "+inf before any softmax runs "
+                f"({nan} NaN, {posinf} +inf; first row {row_index(upstream_first)}): no method can "
+                "give them a distribution, so they are kept out of the method metrics -- "
+                + remedies.FIX_UPSTREAM,
             )
         )
     what, bad = describe_outputs(outputs, masked_rows)
@@ -108,11 +83,10 @@ def input_findings(
             InputFinding(
                 "fully_masked",
                 "WARN" if bad else "INFO",
-                f"{_n(masked_rows, 'fully masked row')} (every logit -inf; first row "
-                f"{_ix(masked_first)}): {what}, and {'it is' if masked_rows == 1 else 'they are'} "
-                "kept out of the method metrics -- use a masked softmax that returns zeros there "
-                "(as "
-                "torch.nn.functional.scaled_dot_product_attention does), or drop the rows",
+                f"{plural(masked_rows, 'fully masked row')} (every logit -inf; first row "
+                f"{row_index(masked_first)}): {what}, and "
+                f"{verb(masked_rows, 'it is', 'they are')} kept out of the method metrics -- "
+                + remedies.ZEROS_FOR_MASKED_ROWS,
             )
         )
     for b in became:
@@ -132,10 +106,10 @@ def input_findings(
             InputFinding(
                 "became_fully_masked",
                 "WARN" if bad else "INFO",
-                f"{_n(b.rows, 'row')} {_verb(b.rows, 'becomes', 'become')} fully masked in "
-                f"{where} ({cause}; first row {_ix(b.first_row)}): {what} -- mask with a value "
-                f"{b.dtype} holds, such as torch.finfo(torch.{b.dtype}).min"
-                + ("" if b.temperature is None else ", after dividing by T"),
+                f"{plural(b.rows, 'row')} {verb(b.rows, 'becomes', 'become')} fully masked in "
+                f"{where} ({cause}; first row {row_index(b.first_row)}): {what} -- "
+                + remedies.mask_value_for(b.dtype)
+                + ("" if b.temperature is None else remedies.AFTER_DIVIDING),
                 b.dtype,
                 b.temperature,
             )
@@ -155,12 +129,12 @@ def _where(pairs: Sequence[tuple[str, float]]) -> str:
     by_t: dict[float, list[str]] = {}
     for d, t in pairs:
         by_t.setdefault(t, []).append(d)
-    return "; ".join(_join(ds) + _at(t) for t, ds in by_t.items())
+    return "; ".join(join_and(ds) + at_temperature(t) for t, ds in by_t.items())
 
 
 def _up_to(values: Sequence[int], word: str) -> str:
     n = max(values)
-    return ("" if len(set(values)) == 1 else "up to ") + _n(n, word)
+    return ("" if len(set(values)) == 1 else "up to ") + plural(n, word)
 
 
 def _sentinel_findings(s: Sentinel) -> list[InputFinding]:
@@ -172,11 +146,11 @@ def _sentinel_findings(s: Sentinel) -> list[InputFinding]:
             InputFinding(
                 "sentinel_unrepresentable",
                 "INFO",
-                f"{_name(s)} is not representable in {_join([c.dtype for c in lost])} and "
+                f"{_name(s)} is not representable in {join_and([c.dtype for c in lost])} and "
                 f"becomes -inf there ({_up_to([c.to_neginf.elements for c in lost], 'entry')} in "
                 f"{_up_to([c.to_neginf.rows for c in lost], 'row')}): the mask still gives p = 0, "
-                "but a row holding only sentinels becomes fully masked -- mask with "
-                "torch.finfo(dtype).min of the dtype the softmax runs in",
+                "but a row holding only sentinels becomes fully masked -- "
+                + remedies.MASK_WITH_DTYPE_MIN,
                 lost[0].dtype if len(lost) == 1 else None,
             )
         )
@@ -189,11 +163,12 @@ def _sentinel_findings(s: Sentinel) -> list[InputFinding]:
                     "sentinel_overflow",
                     "INFO",
                     f"sentinel + score overflows to -inf in {c.dtype}: "
-                    f"{_n(c.to_neginf.elements, 'entry')} near {_name(s)} "
-                    f"{_verb(c.to_neginf.elements, 'is', 'are')} at or below "
+                    f"{plural(c.to_neginf.elements, 'entry')} near {_name(s)} "
+                    f"{verb(c.to_neginf.elements, 'is', 'are')} at or below "
                     f"-{value_text(limit)} (down to {value_text(s.min)}) in "
-                    f"{_n(c.to_neginf.rows, 'row')} (first row {_ix(c.to_neginf.worst_row)}) -- "
-                    f"add the mask in float32, or clamp to torch.finfo(torch.{c.dtype}).min",
+                    f"{plural(c.to_neginf.rows, 'row')} (first row "
+                    f"{row_index(c.to_neginf.worst_row)}) -- "
+                    + remedies.mask_in_float32_or_clamp(c.dtype),
                     c.dtype,
                 )
             )
@@ -211,8 +186,7 @@ def _sentinel_findings(s: Sentinel) -> list[InputFinding]:
                 "INFO",
                 f"dividing by T turns {_up_to([n for _, n in scaled], 'entry')} of {_name(s)} "
                 f"into -inf in {_where([(e.dtype, e.temperature) for e, _ in scaled])} (first row "
-                f"{_ix(first.to_neginf.worst_row)}) -- divide by T before masking, or in a "
-                "wider format",
+                f"{row_index(first.to_neginf.worst_row)}) -- " + remedies.DIVIDE_BEFORE_MASKING,
                 first.dtype if len(scaled) == 1 else None,
                 first.temperature if len(scaled) == 1 else None,
             )
@@ -229,9 +203,10 @@ def _sentinel_findings(s: Sentinel) -> list[InputFinding]:
                 f"{_where([(e.dtype, e.temperature) for e in weak])}: "
                 f"its entries keep more probability than the format's rounding error u in "
                 f"{_up_to([e.weak.rows for e in weak], 'row')}, up to {worst.leak.max:.3g} "
-                f"({worst.dtype}{_at(worst.temperature)}, u = {f.u:.3g}, row "
-                f"{_ix(worst.leak.worst_row)}) -- mask with -inf or torch.finfo(dtype).min"
-                + ("" if all(e.temperature == 1 for e in weak) else ", after dividing by T"),
+                f"({worst.dtype}{at_temperature(worst.temperature)}, u = {f.u:.3g}, row "
+                f"{row_index(worst.leak.worst_row)}) -- "
+                + remedies.MASK_WITH_NEGINF_OR_MIN
+                + ("" if all(e.temperature == 1 for e in weak) else remedies.AFTER_DIVIDING),
                 worst.dtype if len(weak) == 1 else None,
                 worst.temperature if len(weak) == 1 else None,
             )

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from smcheck.errors import ConfigError
-from smcheck.report.model import Cell, Verdict
-
-RowIndex = tuple[int, ...]
+from smcheck.findings import remedies
+from smcheck.report.model import Cell, RowIndex, Verdict
+from smcheck.report.phrases import plural, row_index
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,8 @@ class Hit:
     """A short phrase: ``1 element in 1/1 rows, worst row [0]``."""
 
 
-NOT_MEASURED = "not measured"
-"""A reader's answer when the report does not hold the quantity (e.g. no gradient metrics)."""
-
 Reader = Callable[[Cell], "Hit | str"]
+"""Reads a metric from a cell: the hit, or why the report does not hold it (no gradients)."""
 
 
 @dataclass(frozen=True)
@@ -55,12 +53,9 @@ def _ix(row: Any) -> RowIndex | None:
 
 
 def _where(rows: int | None, total: int, worst: Any) -> str:
-    at = "" if worst is None else f", worst row [{','.join(str(int(i)) for i in worst)}]"
+    at = "" if worst is None else f", worst row {row_index(_ix(worst))}"
+    # always "rows", even of 1 row (the verdicts say "1/1 row"): kept as recorded
     return ("" if rows is None else f" in {rows}/{total} rows") + at
-
-
-def _n(n: float, noun: tuple[str, str]) -> str:
-    return f"{n:g} {noun[0] if n == 1 else noun[1]}"
 
 
 def _count(path: str, *noun: str) -> Reader:
@@ -69,7 +64,8 @@ def _count(path: str, *noun: str) -> Reader:
     def read(cell: Cell) -> Hit | str:
         c = getattr(cell.metrics, path)
         total = cell.metrics.rows_checked
-        detail = _n(c.elements, noun) + _where(c.rows, total, c.worst_row)  # type: ignore[arg-type]
+        # counts are written with :g here (1e+06 elements), unlike the verdicts: kept as recorded
+        detail = plural(float(c.elements), *noun) + _where(c.rows, total, c.worst_row)
         return Hit(float(c.elements), c.rows, _ix(c.worst_row), detail)
 
     return read
@@ -77,7 +73,7 @@ def _count(path: str, *noun: str) -> Reader:
 
 def _flips(cell: Cell) -> Hit | str:
     f = cell.metrics.argmax_flips
-    detail = _n(f.rows, ("row", "rows")) + f" of {cell.metrics.rows_checked} with a flipped argmax"
+    detail = plural(float(f.rows), "row") + f" of {cell.metrics.rows_checked} with a flipped argmax"
     return Hit(float(f.rows), f.rows, _ix(f.worst_row), detail + _where(None, 0, f.worst_row))
 
 
@@ -96,7 +92,7 @@ def _gradient_count(field: str, *noun: str) -> Reader:
             rows, worst = _get(c, "rows"), _get(c, "worst_row")
             n = _get(c, "elements") if _get(c, "elements") is not None else rows
         total = cell.metrics.rows_checked
-        detail = _n(float(n), noun) + _where(rows, total, worst)  # type: ignore[arg-type]
+        detail = plural(float(n), *noun) + _where(rows, total, worst)
         return Hit(float(n), rows, _ix(worst), detail)
 
     return read
@@ -110,7 +106,7 @@ def _accuracy(label: str, get: Callable[[Cell], tuple[float | None, Any]], unit:
         nan = cell.metrics.nan
         if nan.rows:
             # the metric skips rows whose output is NaN: their error is unbounded, not absent
-            detail = f"{label} unbounded: NaN output in {_n(nan.rows, ('row', 'rows'))}"
+            detail = f"{label} unbounded: NaN output in {plural(float(nan.rows), 'row')}"
             return Hit(
                 math.inf, nan.rows, _ix(nan.worst_row), detail + _where(None, 0, nan.worst_row)
             )
@@ -145,10 +141,10 @@ def _gradient_value(field: str, label: str) -> Reader:
     return read
 
 
-_STABLE = "use max-shifted softmax or torch.softmax, or a wider format"
-_LOG = "use log_softmax / cross_entropy on the logits instead of log(softmax)"
-_WIDER = "compute the softmax in a wider format"
-_LOSS32 = "compute the loss with log_softmax / cross_entropy in float32"
+_STABLE = remedies.MAX_SHIFTED_OR_WIDER
+_LOG = remedies.LOG_SOFTMAX_NOT_LOG_P
+_WIDER = remedies.WIDER_SOFTMAX
+_LOSS32 = remedies.LOSS_LOG_SOFTMAX_FLOAT32
 _err = lambda c: (c.metrics.error.max_ulp, c.metrics.error.worst_row)  # noqa: E731
 
 METRICS: dict[str, Metric] = {
@@ -170,7 +166,7 @@ METRICS: dict[str, Metric] = {
             "underflow",
             "probabilities representable in the format that underflow to 0",
             _count("underflow", "probability underflowing to 0", "probabilities underflowing to 0"),
-            "work in the log domain or a wider format",
+            remedies.LOG_DOMAIN_OR_WIDER,
         ),
         Metric(
             "log-nonfinite",
@@ -209,7 +205,7 @@ METRICS: dict[str, Metric] = {
             "saturation",
             "rows whose largest probability rounds to 1 (zero softmax Jacobian)",
             _gradient_count("saturated_rows", "saturated row", "saturated rows"),
-            "compute the softmax and the loss in float32",
+            remedies.SOFTMAX_AND_LOSS_FLOAT32,
         ),
         Metric(
             "error-ulp",
@@ -247,7 +243,7 @@ METRICS: dict[str, Metric] = {
             "lost-mass",
             "largest probability mass a row loses to underflow",
             _lost_mass,
-            "work in the log domain or a wider format",
+            remedies.LOG_DOMAIN_OR_WIDER,
             None,
         ),
         Metric(
@@ -279,6 +275,7 @@ class Condition:
 
     @property
     def level(self) -> Verdict | None:
+        """The verdict level for ``fail``/``warn``; None for a metric condition."""
         return LEVELS.get(self.metric)
 
     def check(self, cell: Cell) -> Hit | str | None:
@@ -322,7 +319,7 @@ def parse_condition(text: str) -> Condition:
     if op is None:
         if METRICS[name].default_limit is None:
             raise ConfigError(
-                f"the condition {name!r} needs a limit, e.g. '{name}>{_EXAMPLE[name]}'"
+                f"the condition {name!r} needs a limit, e.g. '{name}>{EXAMPLES[name]}'"
             )
         return Condition(name, name, ">", METRICS[name].default_limit)
     try:
@@ -339,7 +336,7 @@ def parse_condition(text: str) -> Condition:
     return Condition(f"{name}{op}{shown}", name, op, limit)
 
 
-_EXAMPLE = {
+EXAMPLES = {
     "error-ulp": "8",
     "normwise-error": "64",
     "sum-error": "1e-3",
@@ -347,11 +344,12 @@ _EXAMPLE = {
     "lost-mass": "1e-6",
     "gradient-error": "1e-2",
 }
+"""An example limit for each threshold condition, for the messages that ask for one."""
 
 
 def _usage() -> str:
     counts = ", ".join(n for n, m in METRICS.items() if m.default_limit is not None)
-    limits = ", ".join(f"{n}>{e}" for n, e in _EXAMPLE.items())
+    limits = ", ".join(f"{n}>{e}" for n, e in EXAMPLES.items())
     return (
         f"use {', '.join(LEVELS)}, one of {counts} (optionally with a limit, e.g. overflow>100),"
         f" or a threshold such as {limits}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from smcheck.report.phrases import plural
 from smcheck.report.terminal.check import summary_line
 from smcheck.report.violations import CheckResult, Severity, Violation
 
@@ -27,12 +28,13 @@ def escape_property(s: str) -> str:
 
 
 def command(name: str, message: str, **props: str | None) -> str:
+    """``::error file=a.npy,title=t::message``: one workflow command, escaped."""
     shown = ",".join(f"{k}={escape_property(v)}" for k, v in props.items() if v)
     return f"::{name}{' ' + shown if shown else ''}::{escape_data(message)}"
 
 
 def _group_message(source: str, condition: str, vs: list[Violation]) -> str:
-    head = f"{source}: {condition} in {len(vs)} cell{'s' if len(vs) != 1 else ''}"
+    head = f"{source}: {condition} in {plural(len(vs), 'cell')}"
     items = [f"{v.cell}: {v.message}" for v in vs[:CELLS_LISTED]]
     if len(vs) > CELLS_LISTED:
         items.append(f"and {len(vs) - CELLS_LISTED} more cells")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from smcheck.report.model import Report, SourceReport
-from smcheck.report.terminal.check import plural, summary_line
+from smcheck.report.phrases import plural
+from smcheck.report.terminal.check import summary_line
 from smcheck.report.violations import CheckResult, Violation
 
 MAX_ROWS = 200

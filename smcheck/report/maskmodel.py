@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smcheck.report.model import Count, Extreme, RowIndex
+from smcheck.report.cellmetrics import Count, Extreme, RowIndex
 
 SEVERITIES: tuple[str, ...] = ("INFO", "WARN", "FAIL")
 """Input-finding severities, mildest first; WARN and FAIL count towards the source's verdict."""

@@ -6,13 +6,15 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from smcheck.report.model import Report, _plain
+from smcheck.report.model import Report, plain
 
 Fingerprint = tuple[str, str, str, str, float, str]
 """(path, key, method, dtype, temperature, condition): what a baseline remembers."""
 
 
 class Severity(str, Enum):
+    """How a violated condition counts: an error fails the check, a warning does not."""
+
     ERROR = "error"
     """A ``fail-on`` condition: fails the check (exit 1) unless baselined."""
     WARNING = "warning"
@@ -48,6 +50,7 @@ class Violation:
 
     @property
     def fingerprint(self) -> Fingerprint:
+        """What a baseline file remembers of this violation."""
         return (
             self.path,
             self.key or "",
@@ -92,6 +95,8 @@ class BaselineDiff:
 
 @dataclass(frozen=True)
 class CheckResult:
+    """Everything ``smcheck check`` found, and its exit code."""
+
     report: Report
     policy: dict[str, Any]
     violations: list[Violation]
@@ -109,6 +114,7 @@ class CheckResult:
 
     @property
     def warnings(self) -> list[Violation]:
+        """Warning violations not covered by the baseline."""
         return [v for v in self.violations if v.severity is Severity.WARNING and not v.baselined]
 
     @property
@@ -118,9 +124,11 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
+        """True when the check exits 0."""
         return self.exit_code == 0
 
     def counts(self) -> dict[str, int]:
+        """Failing errors, warnings and baselined violations."""
         return {
             "error": len(self.failing),
             "warning": len(self.warnings),
@@ -139,9 +147,9 @@ class CheckResult:
             }
         )
         doc["policy"] = self.policy
-        doc["violations"] = [_plain(v) for v in self.violations]
-        doc["errors"] = [_plain(e) for e in self.errors]
-        doc["unmeasured"] = [_plain(u) for u in self.unmeasured]
-        doc["baseline"] = None if self.baseline is None else _plain(self.baseline)
+        doc["violations"] = [plain(v) for v in self.violations]
+        doc["errors"] = [plain(e) for e in self.errors]
+        doc["unmeasured"] = [plain(u) for u in self.unmeasured]
+        doc["baseline"] = None if self.baseline is None else plain(self.baseline)
         doc["notes"] = list(self.notes)
         return doc

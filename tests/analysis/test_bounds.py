@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import smcheck
-from smcheck.analysis.boundcheck import BoundsAccumulator, bound_reasons
+from smcheck.analysis.boundcheck import BoundsAccumulator
 from smcheck.analysis.bounds import condition_number, first_order, row_bounds, row_features
 from smcheck.config import Thresholds
 from smcheck.dtypes import get_format
@@ -18,7 +18,6 @@ from smcheck.methods import METHODS
 from smcheck.methods.base import MethodOutput
 from smcheck.methods.strictops import fn_error
 from smcheck.reference.exact import exact_softmax
-from smcheck.report import model as rm
 
 from tests.conftest import DTYPES
 
@@ -166,29 +165,6 @@ def test_reading_blames_the_input_only_within_the_condition_number() -> None:
     assert acc.reading(th) == "none"
     check = acc.result(lambda i: None if i is None else (i,), th)
     assert check is not None and check.worst is not None and check.worst.row == (7,)
-
-
-def test_reasons_name_the_row_and_the_remedy() -> None:
-    fmt = get_format("float16")
-    worst = rm.WorstError((3,), 9.0, 40.0, 30.0, 4.0)
-    check = rm.BoundCheck(
-        "(n + 2c + 2D)u",
-        1.0,
-        10,
-        rm.RowCount(0, None),
-        rm.RowCount(0, None),
-        rm.Extreme(0.2, (3,)),
-        rm.Extreme(4.0, (3,)),
-        worst,
-        "input",
-    )
-    (text,) = bound_reasons("shifted float16", "shifted", check, None, fmt, 10)
-    assert "row [3] is ill-conditioned (condition number 4)" in text
-    (text,) = bound_reasons("x", "lse-direct", replace(check, reading="algorithm"), None, fmt, 10)
-    assert "within its bound 40u" in text and "logdomain" in text
-    vac = replace(check, reading="algorithm", worst=replace(worst, bound_u=None))
-    (text,) = bound_reasons("x", "naive", vac, None, fmt, 10)
-    assert "vacuous" in text and "2048" in text
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import smcheck
-from smcheck.check.run import evaluate
-from smcheck.findings.policyconditions import METRICS, Hit, parse_condition
-from smcheck.errors import ConfigError
 from smcheck.check.policy import Policy, parse_conditions
+from smcheck.check.run import evaluate
+from smcheck.errors import ConfigError
+from smcheck.findings.policyconditions import METRICS, Hit, parse_condition
 from smcheck.report.model import Cell, FlipCount
 from smcheck.report.violations import Severity
 from smcheck.sources.expand import SourceSpec
@@ -143,9 +143,9 @@ def test_condition_names_are_canonical() -> None:
 
 
 def test_every_count_metric_has_a_default_and_every_threshold_an_example() -> None:
-    from smcheck.findings.policyconditions import _EXAMPLE
+    from smcheck.findings.policyconditions import EXAMPLES
 
     thresholds = {n for n, m in METRICS.items() if m.default_limit is None}
-    assert thresholds == set(_EXAMPLE)
-    for name, example in _EXAMPLE.items():
+    assert thresholds == set(EXAMPLES)
+    for name, example in EXAMPLES.items():
         assert parse_condition(f"{name}>{example}").metric == name

@@ -13,7 +13,6 @@ import pytest
 from click.testing import CliRunner
 
 from smcheck.cli import cli
-
 from tests.conftest import sample_input
 
 jsonschema = pytest.importorskip("jsonschema")

@@ -10,14 +10,14 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from smcheck import analyze
+from smcheck.analysis.engine import analyze_array
 from smcheck.cli import cli
 from smcheck.config import AnalysisConfig
-from smcheck.analysis.engine import analyze_array
 from smcheck.errors import ExitCode
-from smcheck.sources.loaders import array_source
 from smcheck.report.model import Report
 from smcheck.report.terminal.tables import build_tables
 from smcheck.report.terminal.temperature import MAX_T_COLUMNS, bar
+from smcheck.sources.loaders import array_source
 
 VLLM = "11.0625,2.875,2.955,-2.45"
 

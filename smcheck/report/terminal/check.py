@@ -7,17 +7,15 @@ from collections import Counter
 from rich.console import RenderableType
 from rich.text import Text
 
+from smcheck.report.phrases import plural
 from smcheck.report.violations import CheckResult, Severity, Violation
 
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow"}
 LABEL = {Severity.ERROR: "ERROR", Severity.WARNING: "WARN "}
 
 
-def plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (many or word + 's')}"
-
-
 def violation_line(v: Violation) -> Text:
+    """``ERROR  source  cell  condition: message``, coloured by severity."""
     return Text.assemble(
         (LABEL[v.severity], STYLE[v.severity]),
         "  ",

@@ -9,6 +9,7 @@ from rich.text import Text
 
 from smcheck.report.maskmodel import Sentinel
 from smcheck.report.model import SourceReport
+from smcheck.report.phrases import value_text
 
 SEVERITY_STYLE = {"INFO": "cyan", "WARN": "yellow", "FAIL": "bold red"}
 
@@ -23,10 +24,6 @@ def input_findings(s: SourceReport) -> RenderableType | None:
         for f in found
     ]
     return Group(Text("Input findings", style="bold"), *lines, Text(""))
-
-
-def _value(v: float) -> str:
-    return format(v, ".6g").replace("e+0", "e").replace("e+", "e")
 
 
 def _fate(sen: Sentinel, dtype: str) -> str:
@@ -66,7 +63,7 @@ def sentinel_table(s: SourceReport) -> Table | None:
     for sen in sens:
         label = (sen.label or "repeated row minimum").replace("torch.", "")
         t.add_row(
-            _value(sen.value),
+            value_text(sen.value),
             label,
             f"{sen.elements}/{sen.rows}r",
             *(_fate(sen, d) for d in dtypes),

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
+from collections.abc import Callable
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -12,32 +11,12 @@ from rich.table import Table
 from rich.text import Text
 
 from smcheck.dtypes import get_format
+from smcheck.report.model import Cell, Count, Report, SourceReport
+from smcheck.report.phrases import plural, row_index
 from smcheck.report.terminal.bounds import bounds_tables
+from smcheck.report.terminal.cellformat import STYLE, num, verdict_text
 from smcheck.report.terminal.masks import mask_renderables
-from smcheck.report.model import Cell, Count, Report, SourceReport, Verdict
-
-STYLE = {Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.FAIL: "bold red"}
-
-
-def num(v: float | int | None, spec: str = ".3g") -> str:
-    """A number for a table cell: '-' for missing, nan/inf spelled out, fixed format spec."""
-    if v is None:
-        return "-"
-    if isinstance(v, int):
-        return str(v)
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return format(v, spec)
-
-
-def row_ix(ix: Iterable[int] | None) -> str:
-    return "-" if ix is None else "[" + ",".join(str(i) for i in ix) + "]"
-
-
-def verdict_text(v: Verdict) -> Text:
-    return Text(v.value, style=STYLE[v])
+from smcheck.report.terminal.temperature import temperature_section, verdict_grids
 
 
 def _count(c: Count) -> str:
@@ -45,6 +24,7 @@ def _count(c: Count) -> str:
 
 
 def input_summary(s: SourceReport) -> Table:
+    """Shape, rows, range and non-finite values of the source, and its notes."""
     t = Table(title=f"[bold]{s.name}[/]", box=box.SIMPLE, show_header=False, title_justify="left")
     t.add_column(style="dim")
     t.add_column()
@@ -52,19 +32,21 @@ def input_summary(s: SourceReport) -> Table:
     t.add_row("shape", f"{s.shape}  (source dtype {s.dtype}, softmax over dim {s.dim})")
     t.add_row(
         "rows",
-        f"{s.rows} row{'' if s.rows == 1 else 's'} of length {s.row_length}"
+        f"{plural(s.rows, 'row')} of length {s.row_length}"
         + ("  (softmin: analysing -x)" if s.softmin else ""),
     )
     t.add_row("range", f"{num(i.min, '.6g')} .. {num(i.max, '.6g')}")
-    t.add_row("max logsumexp", f"{num(i.max_logsumexp, '.6g')} (row {row_ix(i.max_logsumexp_row)})")
+    t.add_row(
+        "max logsumexp", f"{num(i.max_logsumexp, '.6g')} (row {row_index(i.max_logsumexp_row)})"
+    )
     t.add_row("non-finite", f"{i.nan} NaN, {i.posinf} +inf, {i.neginf} -inf (masks)")
     if i.fully_masked_rows or i.upstream_rows:
         t.add_row(
             "excluded rows",
             f"{i.upstream_rows} with NaN/+inf from upstream"
-            + (f" (first {row_ix(i.upstream_first_row)})" if i.upstream_rows else "")
+            + (f" (first {row_index(i.upstream_first_row)})" if i.upstream_rows else "")
             + f", {i.fully_masked_rows} fully masked"
-            + (f" (first {row_ix(i.fully_masked_first_row)})" if i.fully_masked_rows else ""),
+            + (f" (first {row_index(i.fully_masked_first_row)})" if i.fully_masked_rows else ""),
         )
     for note in s.notes:
         t.add_row("note", note)
@@ -118,7 +100,9 @@ def grid(s: SourceReport) -> Table:
     return t
 
 
-def _cell_table(s: SourceReport, title: str, heads: list[str], values) -> Table:  # type: ignore[no-untyped-def]
+def _cell_table(
+    s: SourceReport, title: str, heads: list[str], values: Callable[[Cell], list[str]]
+) -> Table:
     """A method × dtype (× T) table of ``values(cell)`` columns."""
     t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
     multi_t = len({c.temperature for c in s.cells}) > 1
@@ -174,6 +158,7 @@ def gradient_table(s: SourceReport) -> Table | None:
     )
 
     def values(c: Cell) -> list[str]:
+        """The gradient columns of one cell."""
         g = c.gradient
         if g is None:
             return ["-"] * 7
@@ -238,6 +223,7 @@ def gradient_values_table(s: SourceReport) -> Table | None:
 
 
 def findings(s: SourceReport) -> RenderableType:
+    """The first reason of every cell that has one, or a line saying all is OK."""
     lines = [
         Text.assemble((f"{c.verdict.value} ", STYLE[c.verdict]), c.reasons[0])
         for c in s.cells
@@ -249,7 +235,7 @@ def findings(s: SourceReport) -> RenderableType:
 
 
 def values_tables(s: SourceReport) -> list[Table]:
-    """For small inputs: every method's probabilities and log-probabilities beside the exact ones."""
+    """For small inputs: each method's probabilities and log-probabilities beside the exact ones."""
     if not s.exact:
         return []
     out = []
@@ -288,8 +274,6 @@ def values_tables(s: SourceReport) -> list[Table]:
 
 def build_tables(report: Report) -> list[RenderableType]:
     """Everything the terminal report shows, as rich renderables in order."""
-    from smcheck.report.terminal.temperature import temperature_section, verdict_grids
-
     out: list[RenderableType] = []
     for s in report.sources:
         multi_t = len({c.temperature for c in s.cells}) > 1

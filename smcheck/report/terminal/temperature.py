@@ -10,7 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from smcheck.report.model import CriticalTemperature, SourceReport
-from smcheck.report.terminal.tables import num, row_ix, verdict_text
+from smcheck.report.phrases import row_index
+from smcheck.report.terminal.cellformat import num, verdict_text
 
 MAX_T_COLUMNS = 9
 """Temperature columns per verdict table, so a row of them fits 100 terminal columns."""
@@ -114,9 +115,9 @@ def critical_table(s: SourceReport) -> list[RenderableType]:
             c.dtype,
             _bound(c.min_safe, f"all (>= {lo})", f"none (<= {hi})"),
             ", ".join(_short(x) for x in c.causes) or "-",
-            row_ix(c.min_safe_row),
+            row_index(c.min_safe_row),
             _bound(c.one_hot_below, "never", f"all (<= {hi})"),
-            row_ix(c.one_hot_row),
+            row_index(c.one_hot_row),
         )
     return [t, *_advice(ta.critical)]
 

@@ -1,0 +1,48 @@
+"""The finding of a critical temperature: why a method fails below it, and the remedy."""
+
+from __future__ import annotations
+
+import math
+
+from smcheck.findings import remedies
+
+
+def advice(method: str, dtype: str, causes: list[str], t: float) -> str:
+    """One sentence: why the method fails just below ``t`` (inf: at every T) and the remedy.
+
+    Args:
+        method: The method's name.
+        dtype: The format's name.
+        causes: What fails just below ``t``: temperature_overflow, exp_overflow, sum_overflow,
+            nan (as in :class:`~smcheck.report.model.CriticalTemperature`).
+        t: The lowest safe temperature; inf when no scanned T is safe.
+
+    Returns:
+        ``"<method> <dtype>: below T=... <what fails> -- <remedy>"``.
+    """
+    where = f"below T={t:.4g}" if math.isfinite(t) else "at every scanned T"
+    clamp = remedies.clamp_t(t)
+    if "temperature_overflow" in causes:
+        return (
+            f"{method} {dtype}: {where} dividing the logits by T overflows {dtype} -- "
+            f"{remedies.CENTRE_OR_FLOAT32}{clamp}"
+        )
+    if method == "naive" and ("exp_overflow" in causes or "sum_overflow" in causes):
+        what = "exp(x/T)" if "exp_overflow" in causes else "the sum of exp(x/T)"
+        return (
+            f"{method} {dtype}: {where} {what} overflows {dtype} -- {remedies.MAX_SHIFTED}{clamp}"
+        )
+    if "sum_overflow" in causes:
+        return (
+            f"{method} {dtype}: {where} the sum of exponentials overflows {dtype} (a long row "
+            f"of similar logits) -- {remedies.SUM_IN_FLOAT32_OR_TORCH}"
+        )
+    if method == "naive":
+        return (
+            f"{method} {dtype}: {where} every exp(x/T) of a row underflows to 0 (0/0) -- "
+            f"{remedies.MAX_SHIFTED}{clamp}"
+        )
+    return (
+        f"{method} {dtype}: {where} a whole row divides to -inf (inf - inf) -- "
+        f"{remedies.CENTRE_LOGITS}{clamp}"
+    )

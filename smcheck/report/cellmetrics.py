@@ -1,0 +1,207 @@
+"""The metrics of one cell: faults, accuracy, headroom, gradients, error bounds, accumulation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+RowIndex = tuple[int, ...]
+"""A row's index in the source's original shape (all axes but the softmax one)."""
+
+
+@dataclass(frozen=True)
+class Count:
+    """How many elements and rows, and the worst row's index in the original shape."""
+
+    elements: int
+    rows: int
+    worst_row: RowIndex | None
+
+
+@dataclass(frozen=True)
+class NanCount(Count):
+    """A count of NaN probabilities, with the elements by cause."""
+
+    causes: dict[str, int] = field(default_factory=dict)
+    """NaN elements by cause: "inf/inf", "0/0", "inf-inf", "other"."""
+
+
+@dataclass(frozen=True)
+class Extreme:
+    """A maximum over rows and the first row attaining it (None when no row qualified)."""
+
+    max: float | None
+    worst_row: RowIndex | None
+
+
+@dataclass(frozen=True)
+class ErrorMetric:
+    """Error of the finite probabilities against the exact ones."""
+
+    max_ulp: float | None
+    """Largest |p̂ - p| in ulps of the format at p, over finite outputs."""
+    median_ulp: float | None
+    normwise_u: float | None
+    """Worst row's ||p̂ - p||_inf / ||p||_inf in units of u = 2^-t."""
+    worst_row: RowIndex | None
+    """Row of max_ulp."""
+
+
+@dataclass(frozen=True)
+class FlipCount:
+    """Rows whose argmax differs from the exact one."""
+
+    rows: int
+    worst_row: RowIndex | None
+    """First flipped row."""
+
+
+@dataclass(frozen=True)
+class KLMetric:
+    """KL(exact || computed) per row, in nats."""
+
+    max: float | None
+    mean: float | None
+    worst_row: RowIndex | None
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """Distance, in nats, of the worst row from the format's limits (negative: past the limit)."""
+
+    overflow_nats: float | None
+    """ln(max) - max(x/T): naive exp overflows where this is negative."""
+    overflow_worst_row: RowIndex | None
+    underflow_nats: float | None
+    """min(x_i - lse) - ln(smallest_subnormal/2): probabilities round to 0 where negative."""
+    underflow_worst_row: RowIndex | None
+
+
+@dataclass(frozen=True)
+class CellMetrics:
+    """What broke in one cell (counts) and how accurate the rest is."""
+
+    overflow: Count
+    temperature_overflow: Count
+    """Part of ``overflow``: logits that became +inf when divided by T in the format."""
+    nan: NanCount
+    underflow: Count
+    exact_zero: Count
+    log_nonfinite: Count
+    """Log-probabilities that are ±inf or NaN where the exact one is finite."""
+    lost_mass: Extreme
+    error: ErrorMetric
+    sum_error: Extreme
+    argmax_flips: FlipCount
+    kl: KLMetric
+    headroom: Headroom
+    rows_checked: int
+    """Rows the method was judged on (upstream-broken and fully masked rows excluded)."""
+
+
+@dataclass(frozen=True)
+class LossError:
+    """Error of the computed cross-entropy loss against the exact one (rows where it is finite)."""
+
+    max_abs: float | None
+    """Largest |L̂ - L| in nats (an absolute error of log p is a relative error of p)."""
+    max_abs_row: RowIndex | None
+    max_rel: float | None
+    """Largest |L̂ - L| / L (1 when a small loss rounds to 0)."""
+    max_rel_row: RowIndex | None
+
+
+@dataclass(frozen=True)
+class GradientMetrics:
+    """Cross-entropy ``-log p[target]`` through the method's own log-probabilities, back-propagated
+    by autograd in the format, against the exact loss and gradient ``p - onehot(target)``.
+
+    Gradients are taken with respect to the softmax input (the logits divided by T). Rows are those
+    the method is judged on whose target class is not masked (docs/design.md §5).
+    """
+
+    target: str
+    """How targets were chosen: "argmax", "argmin", the file as given, or "<array>"."""
+    rows_checked: int
+    masked_target_rows: int
+    """Rows left out because their target logit is -inf (a mask): the exact loss is infinite."""
+    loss_inf: Count
+    """Rows whose computed loss is infinite although the exact loss is finite."""
+    loss_nan: Count
+    nan: Count
+    """NaN gradient elements."""
+    dead: Count
+    """Gradient elements exactly 0 where the exact gradient rounds to nonzero in the format."""
+    vanished_rows: int
+    """Rows whose whole computed gradient is 0 while the exact one is representable as nonzero."""
+    vanished_first_row: RowIndex | None
+    saturated_rows: int
+    """Rows whose exact top probability rounds to 1 in the format (softmax Jacobian 0 there)."""
+    saturated_first_row: RowIndex | None
+    max_rel_error: float | None
+    """max over rows of ||ĝ - g||_inf / ||g||_inf (rows with a NaN gradient excluded)."""
+    max_rel_error_row: RowIndex | None
+    loss_error: LossError
+    losses: list[float] | None = None
+    """Small inputs only: the computed loss per row, and below the exact values beside it."""
+    exact_losses: list[float] | None = None
+    gradients: list[list[float]] | None = None
+    exact_gradients: list[list[float]] | None = None
+
+
+@dataclass(frozen=True)
+class RowCount:
+    """How many rows, and the worst (or first) one's index in the original shape."""
+
+    rows: int
+    worst_row: RowIndex | None
+
+
+@dataclass(frozen=True)
+class WorstError:
+    """The row with the largest normwise error, read against its bound and conditioning."""
+
+    row: RowIndex | None
+    error_u: float
+    """||p̂ - p||_inf / ||p||_inf in units of u."""
+    bound_u: float | None
+    """The row's rounding-error bound in units of u; None where it is vacuous."""
+    first_order_u: float
+    """The first-order term T of the bound (what the paper states)."""
+    cond: float
+    """The row's condition number (normwise, for relative perturbations of x - max x)."""
+
+
+@dataclass(frozen=True)
+class BoundCheck:
+    """Observed error against the rounding-error bound of Blanchard, Higham & Higham (2021)."""
+
+    bound: str
+    """The first-order bound's formula, in units of u."""
+    c: float
+    """The error of one exp/log, in units of u, that the bound charges (1 for correct rounding)."""
+    rows_tested: int
+    """Rows with finite output and no overflow, where the bound applies."""
+    violations: RowCount
+    """Rows whose error exceeds the bound (worst: the largest error/bound)."""
+    vacuous: RowCount
+    """Rows where the bound says nothing (K·T·u >= 1, e.g. n >= 1/u); first such row."""
+    max_ratio: Extreme
+    """Largest error/bound over the rows with a non-vacuous bound."""
+    cond_max: Extreme
+    """Largest condition number over the tested rows."""
+    worst: WorstError | None
+    reading: str
+    """Whose fault a large error is: "none" (no large error), "implementation" (a bound is
+    violated), "input" (ill-conditioned row), "algorithm" (the method's own error terms)."""
+
+
+@dataclass(frozen=True)
+class Accumulation:
+    """The accumulation stall of the strict model's sums in the format."""
+
+    stall_length: int
+    """2^t: a sequential sum of equal terms stops growing after this many."""
+    stalled: RowCount
+    """Rows whose running sum absorbed more than 2^-(1-b)t of their mass (b: normwise_bits)."""
+    max_absorbed: Extreme
+    """Largest fraction of a row's summed mass added to a running sum that did not change."""

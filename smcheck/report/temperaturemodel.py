@@ -1,0 +1,67 @@
+"""The temperature analysis of a source: entropy sweep and critical temperatures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smcheck.report.cellmetrics import RowIndex
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """Shape of the exact distribution at one temperature (from the source values, any dtype)."""
+
+    temperature: float
+    rows: int
+    """Rows averaged over (upstream-broken and fully masked rows excluded)."""
+    entropy_mean: float | None
+    """Mean entropy of softmax(x / T), in nats."""
+    max_prob_mean: float | None
+    effective_support_mean: float | None
+    """Mean of exp(entropy): how many classes the distribution effectively spreads over."""
+
+
+@dataclass(frozen=True)
+class CriticalTemperature:
+    """Where one method in one format stops being safe, and where its outputs become one-hot."""
+
+    method: str
+    dtype: str
+    min_safe: float | None
+    """Smallest T of the scan above which no row overflows or gives NaN (bisection's safe end);
+    None: safe down to the bottom of the scan; inf: unsafe already at its top."""
+    min_safe_row: RowIndex | None
+    """The row that fails just below min_safe."""
+    causes: list[str]
+    """What fails on that row just below min_safe: temperature_overflow, exp_overflow,
+    sum_overflow, nan."""
+    one_hot_below: float | None
+    """Largest T of the scan at which every row's output is exactly one-hot (one entry 1, the
+    others 0) -- the bisection's one-hot end; None: never all one-hot (rows with tied maxima never
+    are, nor outputs that overflow first); inf: already at the top of the scan."""
+    one_hot_row: RowIndex | None
+    """The last row to collapse: still not one-hot just above one_hot_below."""
+    advice: str | None
+    """The remedy, in one sentence, when min_safe is inside the scan."""
+
+
+@dataclass(frozen=True)
+class TemperatureScan:
+    """How the critical temperatures were searched."""
+
+    lo: float
+    hi: float
+    grid: list[float]
+    """Temperatures scanned from the top before bisecting (one per decade)."""
+    rel_tol: float
+    """Bisection stops when the bracket's ends differ by at most this factor minus one."""
+
+
+@dataclass(frozen=True)
+class TemperatureAnalysis:
+    """The sweep over temperatures and, when asked for, the critical temperatures."""
+
+    sweep: list[SweepPoint]
+    critical: list[CriticalTemperature] | None = None
+    """Per method × dtype; None unless asked for (--critical, or a sweep of several T)."""
+    scan: TemperatureScan | None = None

@@ -1,0 +1,58 @@
+"""The renderers on canned reports: JSON contract, Markdown and the terminal tables."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from rich.console import Console
+
+from smcheck.report import model as rm
+from smcheck.report.json import to_json
+from smcheck.report.markdown import report_markdown
+from smcheck.report.phrases import plural, row_index
+from smcheck.report.terminal.tables import build_tables
+
+
+def render(report: rm.Report) -> str:
+    out = io.StringIO()
+    console = Console(file=out, width=100, color_system=None)
+    for r in build_tables(report):
+        console.print(r)
+    return out.getvalue()
+
+
+def test_json_keeps_the_contract(fail_report: rm.Report) -> None:
+    doc = json.loads(to_json(fail_report))
+    assert doc["schema_version"] == rm.SCHEMA_VERSION
+    assert doc["summary"] == {"verdict": "FAIL", "cells": {"OK": 1, "WARN": 0, "FAIL": 1}}
+    naive = doc["sources"][0]["cells"][0]
+    assert naive["verdict"] == "FAIL" and naive["metrics"]["nan"]["worst_row"] == [0]
+
+
+def test_markdown_names_the_failing_cell(fail_report: rm.Report) -> None:
+    text = report_markdown(fail_report)
+    assert text.startswith("## smcheck: FAIL\n")
+    assert "1 source, 2 cells: 1 FAIL, 0 WARN, 1 OK" in text
+    assert "| naive | float16 | 1 | **FAIL** |" in text
+
+
+def test_terminal_tables_show_verdicts_and_findings(
+    ok_report: rm.Report, fail_report: rm.Report
+) -> None:
+    assert "No findings: every cell is OK." in render(ok_report)
+    text = render(fail_report)
+    assert "2 rows of length 4" in text and "(row [0])" in text
+    assert "FAIL naive float16: exp overflows" in text
+
+
+def test_phrases() -> None:
+    assert [plural(1, "row"), plural(2, "row"), plural(2, "entry"), plural(2, "day")] == [
+        "1 row",
+        "2 rows",
+        "2 entries",
+        "2 days",
+    ]
+    assert plural(1234567.0, "element") == "1.23457e+06 elements"
+    assert plural(3, "probability", "probabilities") == "3 probabilities"
+    assert (row_index(None), row_index(()), row_index((2, 0))) == ("-", "[]", "[2,0]")
