@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from smcheck.cli.messages import plural
 from smcheck.cli.options import analysis_options, split_commas, user_errors
 from smcheck.errors import ConfigError
+from smcheck.report.phrases import plural
 from smcheck.report.renderers import CHECK_FORMATS
 
 

@@ -6,10 +6,7 @@ from typing import Any
 
 import click
 
-
-def plural(n: int, word: str) -> str:
-    """``1 source``, ``2 sources``."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
+from smcheck.report.phrases import plural
 
 
 def summarise(report: Any) -> None:
