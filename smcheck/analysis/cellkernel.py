@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from smcheck.dtypes import FloatFormat
-from smcheck.reference.doubledouble import DDReference, _exact_pieces_sum
+from smcheck.reference.doubledouble import DDReference, exact_pieces_sum
 
 if TYPE_CHECKING:
     import torch
@@ -196,7 +196,7 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, 
 
     P64 = P if P.dtype == torch.float64 else P.to(torch.float64)
     if sh.exact_sum:
-        a, b1, b2 = _exact_pieces_sum(P64, 1.5 * 2.0**26, 1.5)
+        a, b1, b2 = exact_pieces_sum(P64, 1.5 * 2.0**26, 1.5)
         sa, sb = a.sum(-1), b1.sum(-1)  # both exact; sa - 1 and then + sb are exact too
         total = sa + sb + b2.sum(-1)
         total_m1 = ((sa - 1) + sb) + b2.sum(-1)

@@ -10,19 +10,13 @@ import pytest
 from click.testing import CliRunner
 
 from smcheck import analyze
-from smcheck.analysis.chunkflow import (
-    chunk_bounds,
-    exact_in,
-    float64_chunks,
-    read_ahead,
-    round_chunk,
-)
+from smcheck.analysis.methodinput import exact_in, round_chunk
+from smcheck.analysis.stats import EXACT_MEDIAN_LIMIT, Histogram
 from smcheck.cli import cli
 from smcheck.dtypes import get_format
 from smcheck.progress import progress_bars
+from smcheck.sources.chunks import chunk_bounds, float64_chunks, read_ahead
 from smcheck.sources.rows import RowView
-from smcheck.analysis.stats import EXACT_MEDIAN_LIMIT, Histogram
-
 from tests.conftest import ROOT
 
 
