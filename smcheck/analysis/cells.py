@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from smcheck.analysis.cellkernel import CellChunk, block_shared, cell_chunk
+from smcheck.analysis.blockshared import block_shared
+from smcheck.analysis.cellkernel import CellChunk, cell_chunk
 from smcheck.analysis.stats import CountStat, ExactSum, Histogram, MaxStat, RowIndexer
 from smcheck.dtypes import FloatFormat
 from smcheck.methods.base import MethodOutput, NanCause
@@ -38,7 +39,7 @@ class Block:
     scale_overflow: BoolArray
     """Elements that became +inf when divided by the temperature in the format."""
     cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    """Tensors computed once per block and shared by its cells (see cellkernel.block_shared)."""
+    """Tensors computed once per block and shared by its cells (see blockshared.block_shared)."""
 
     @property
     def nonzero(self) -> BoolArray:
