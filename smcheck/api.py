@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from smcheck import __version__
-from smcheck.config import AnalysisConfig, Thresholds
+from smcheck.config import TARGET_RULES, AnalysisConfig, Thresholds
 from smcheck.dtypes import DTYPES
 from smcheck.analysis.engine import analyze_array
 from smcheck.sources.loaders import LoadedArray, array_source, load_logits
 from smcheck.methods import DEFAULT_METHODS, STRICT_DEFAULT_METHODS
 from smcheck.openmp import bound_spin_waiting
 from smcheck.progress import ProgressFn
-from smcheck.report.model import Report
+from smcheck.report.model import Report, SourceReport
+from smcheck.sources.targets import TargetIndices, read_targets
 
 
 def resolve_source(source: Any) -> LoadedArray:
@@ -90,8 +92,38 @@ def analyze(
         critical=critical,
     )
     return Report(
-        sources=[analyze_array(resolve_source(source), cfg, progress)], smcheck_version=__version__
+        sources=[analyze_loaded(resolve_source(source), cfg, progress)],
+        smcheck_version=__version__,
     )
+
+
+def analyze_loaded(
+    src: LoadedArray, cfg: AnalysisConfig, progress: ProgressFn | None = None
+) -> SourceReport:
+    """One loaded source's report; a targets file or array in ``cfg`` is read first.
+
+    Args:
+        src: the loaded logits.
+        cfg: the analysis options.
+        progress: see :func:`analyze`.
+
+    Raises:
+        LoadError: the targets cannot be read, or do not fit the source's rows.
+    """
+    return analyze_array(src, with_targets_read(cfg), progress)
+
+
+def with_targets_read(cfg: AnalysisConfig) -> AnalysisConfig:
+    """``cfg`` with a targets path or array read into TargetIndices (the engine reads no files).
+
+    Only when gradients are measured: otherwise the targets are not used, and not read.
+    """
+    t = cfg.targets
+    if not cfg.gradients or isinstance(t, TargetIndices):
+        return cfg
+    if isinstance(t, str) and t in TARGET_RULES:
+        return cfg
+    return dataclasses.replace(cfg, targets=read_targets(t))
 
 
 def make_config(**options: Any) -> AnalysisConfig:

@@ -30,7 +30,7 @@ def run_check(
     A source that cannot be read or analysed becomes a :class:`SourceError` and the others are
     still checked. Raises ConfigError only for a policy that cannot run at all.
     """
-    from smcheck.analysis.engine import analyze_array
+    from smcheck.api import analyze_loaded
     from smcheck.sources.loaders import load_logits
 
     cfg = policy.analysis_config()
@@ -42,7 +42,7 @@ def run_check(
     for spec in specs:
         try:
             src = load_logits(spec.spec, stdin=stdin if stdin is not None else sys.stdin.buffer)
-            rep = analyze_array(src, cfg)
+            rep = analyze_loaded(src, cfg)
         except SmcheckError as e:
             errors.append(SourceError(spec.spec, str(e)))
             continue

@@ -188,9 +188,8 @@ def analyze(
       smcheck analyze seg.npy --dim 1 --format json -o report.json
       smcheck analyze gen:llm:shape=4x32000,seed=1 --dtype bf16
     """
-    from smcheck.api import make_config
+    from smcheck.api import analyze_loaded, make_config
     from smcheck.config import parse_temperatures
-    from smcheck.analysis.engine import analyze_array
     from smcheck.sources.loaders import load_logits, parse_values
     from smcheck.progress import progress_bars
     from smcheck.report.model import Report
@@ -205,7 +204,7 @@ def analyze(
         stdin = sys.stdin.buffer
         loaded += [load_logits(s, stdin=stdin) for s in sources]
         with progress_bars(sys.stderr.isatty() and not no_progress) as progress:
-            report = Report([analyze_array(src, cfg, progress) for src in loaded], __version__)
+            report = Report([analyze_loaded(src, cfg, progress) for src in loaded], __version__)
         emit(report, fmt, output)
     summarise(report)
     level = {"never": None, "warn": 1, "fail": 2}[fail_on]
