@@ -112,7 +112,7 @@ class CellAccumulator:
         return c
 
     def result(self, headroom: rm.Headroom, index: RowIndexer) -> rm.CellMetrics:
-        """The cell's metrics for the report (``headroom``: its GroupAccumulator's result)."""
+        """The cell's metrics for the report (``headroom``: its HeadroomAccumulator's result)."""
         return rm.CellMetrics(
             overflow=self.overflow.result(index),
             temperature_overflow=self.temperature_overflow.result(index),
@@ -144,7 +144,7 @@ class CellAccumulator:
 
 
 @dataclass
-class GroupAccumulator:
+class HeadroomAccumulator:
     """Per format × temperature: headroom to the format's limits (shared by every method)."""
 
     fmt: FloatFormat

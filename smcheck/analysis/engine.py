@@ -14,7 +14,7 @@ from smcheck.analysis.boundcheck import (
     stall_notes,
 )
 from smcheck.analysis.bounds import RowFeatures, row_features
-from smcheck.analysis.cells import Block, CellAccumulator, GroupAccumulator
+from smcheck.analysis.cells import Block, CellAccumulator, HeadroomAccumulator
 from smcheck.analysis.gradients import (
     ExactGradient,
     GradientAccumulator,
@@ -172,7 +172,7 @@ class SourceAnalysis:
             for f in self.fmts
             for t in cfg.temperatures
         }
-        self.groups = {key: GroupAccumulator(get_format(key[0])) for key in self.lanes}
+        self.headroom = {key: HeadroomAccumulator(get_format(key[0])) for key in self.lanes}
         self.exact = {key: Shown() for key in self.lanes} if self.small else None
         self.rounding = {f.name: RoundingAccumulator(f) for f in self.fmts}
         self.inputs = InputAccumulator()
@@ -229,7 +229,7 @@ class SourceAnalysis:
             live = valid_t[:, None] & ~np.isneginf(xsw) & ~mchunk.sentinel_entries
             blk = Block(start, f, valid_t, live, ref, scale_over)
             eg = exact_gradient(blk, tgt) if tgt is not None else None
-            self.groups[(f.name, t)].add(xsw, blk)
+            self.headroom[(f.name, t)].add(xsw, blk)
             feats = row_features(xsw, ref, live, f)
             if self.exact is not None:
                 self.exact[(f.name, t)].keep(ref.p, ref.logp)
@@ -243,7 +243,7 @@ class SourceAnalysis:
         view, cfg = self.view, self.cfg
         target = self.targets.label if self.targets is not None else ""
         cells = [
-            lane.result(view, cfg, self.groups[key].result(view.index), self.masks, target)
+            lane.result(view, cfg, self.headroom[key].result(view.index), self.masks, target)
             for key, lanes in self.lanes.items()
             for lane in lanes
         ]
