@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 
 from smcheck import __version__
 from smcheck.analysis.engine import analyze_array
-from smcheck.config import AnalysisConfig, Thresholds
+from smcheck.config import TARGET_RULES, AnalysisConfig, Thresholds
 from smcheck.errors import SmcheckError
 from smcheck.openmp import bound_spin_waiting
 from smcheck.progress import ProgressFn
@@ -20,6 +21,7 @@ from smcheck.report.violations import SourceError
 from smcheck.sources.expand import SourceSpec
 from smcheck.sources.generators import generate_logits, parse_generator_spec
 from smcheck.sources.loaders import LoadedArray, array_source, load_logits, parse_values
+from smcheck.sources.targets import TargetIndices, read_targets
 
 
 def resolve_source(source: Any, stdin: BinaryIO | None = None) -> LoadedArray:
@@ -89,12 +91,25 @@ def _analyze_one(
     errors: list[SourceError] | None,
 ) -> SourceReport | None:
     try:
-        return analyze_array(resolve_source(spec, stdin), cfg, progress)
+        return analyze_array(resolve_source(spec, stdin), with_targets_read(cfg), progress)
     except SmcheckError as e:
         if errors is None:
             raise
         errors.append(SourceError(_source_label(spec), str(e)))
         return None
+
+
+def with_targets_read(cfg: AnalysisConfig) -> AnalysisConfig:
+    """``cfg`` with a targets path or array read into TargetIndices (the engine reads no files).
+
+    Only when gradients are measured: otherwise the targets are not used, and not read.
+    """
+    t = cfg.targets
+    if not cfg.gradients or isinstance(t, TargetIndices):
+        return cfg
+    if isinstance(t, str) and t in TARGET_RULES:
+        return cfg
+    return dataclasses.replace(cfg, targets=read_targets(t))
 
 
 def _is_many(source: Any) -> bool:

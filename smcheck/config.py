@@ -11,6 +11,8 @@ from smcheck.errors import ConfigError
 from smcheck.methods import DEFAULT_METHODS, STRICT_DEFAULT_METHODS, get_method
 
 MODELS: tuple[str, ...] = ("framework", "strict")
+TARGET_RULES: tuple[str, ...] = ("argmax", "argmin")
+"""Targets chosen from each row itself: the confident case and the confidently-wrong case."""
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
 
 
@@ -42,13 +44,12 @@ class AnalysisConfig:
     gradients: bool = True
     """Back-propagate the cross-entropy loss through each method (framework model only)."""
     targets: Any = field(default="argmax", compare=False)
-    """Target classes: "argmax", "argmin", a path to class indices, or an index array."""
+    """Target classes: "argmax", "argmin", a path to class indices, an index array, or
+    smcheck.sources.targets.TargetIndices (paths and arrays are read before the analysis)."""
     critical: bool | None = None
     """Search the critical temperatures; None: only when several temperatures are analysed."""
 
     def __post_init__(self) -> None:
-        from smcheck.analysis.targets import normalise_targets
-
         object.__setattr__(self, "targets", normalise_targets(self.targets))
         object.__setattr__(self, "dtypes", _unique(canonical_dtype(d) for d in self.dtypes))
         object.__setattr__(self, "methods", _unique(get_method(m).name for m in self.methods))
@@ -108,6 +109,18 @@ class AnalysisConfig:
             if k in kwargs:
                 kwargs[k] = tuple(kwargs[k])
         return cls(**kwargs)
+
+
+def normalise_targets(spec: Any) -> Any:
+    """``argmax``/``argmin`` in canonical spelling; anything else (path, array) unchanged."""
+    if spec is None:
+        return "argmax"
+    if isinstance(spec, str):
+        if not spec.strip():
+            raise ConfigError("empty targets; use argmax, argmin or a file of class indices")
+        if spec.strip().lower() in TARGET_RULES:
+            return spec.strip().lower()
+    return spec
 
 
 def _unique(items):  # type: ignore[no-untyped-def]

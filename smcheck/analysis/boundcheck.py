@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from smcheck.analysis.bounds import RowFeatures, formula, model_fn_error, row_bounds
 from smcheck.analysis.cellkernel import CellChunk
-from smcheck.config import Thresholds
 from smcheck.analysis.cells import Block
+from smcheck.analysis.stats import CountStat, MaxStat, RowIndexer
+from smcheck.config import Thresholds
 from smcheck.dtypes import FloatFormat
 from smcheck.methods.base import MethodOutput
 from smcheck.report import model as rm
-from smcheck.analysis.stats import CountStat, MaxStat
-
-RowIndexer = Callable[[int | None], "tuple[int, ...] | None"]
 
 
 @dataclass

@@ -2,20 +2,22 @@
 
 Everything a method's metrics share with the other methods of its (format, temperature) block --
 the reference as tensors, ulp(p), the nonzero mask, the reference argmax -- is computed once per
-block (:func:`block_shared`). Per cell, cheap whole-chunk screens (row sums, any-zero, all-finite)
-decide whether the masked computations are needed at all; when a chunk is clean they are skipped,
-which changes no count. Definitions are those of docs/design.md §4; see cells.CellAccumulator.
+block (smcheck.analysis.blockshared). Per cell, cheap whole-chunk screens (row sums, any-zero,
+all-finite) decide whether the masked computations are needed at all; when a chunk is clean they
+are skipped, which changes no count. Definitions are those of docs/design.md §4; see
+cells.CellAccumulator.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from smcheck.analysis.blockshared import Shared, as_tensor, block_shared
 from smcheck.dtypes import FloatFormat
-from smcheck.reference.doubledouble import DDReference, _exact_pieces_sum
+from smcheck.reference.doubledouble import exact_pieces_sum
 
 if TYPE_CHECKING:
     import torch
@@ -26,115 +28,6 @@ DIRECT_KL_MAX_T = 11
 """Formats up to this precision (float16, bfloat16) take KL directly from float64 logs."""
 KL_SERIES_LIMIT = 2.0**-6
 """|r| up to which KL terms use the series; beyond it (and where p̂ = 0) the exact logarithm."""
-
-
-def _t(a: Any) -> torch.Tensor:
-    import torch
-
-    return a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
-
-
-def format_ulp(a: torch.Tensor, f: FloatFormat) -> torch.Tensor:
-    """Spacing of ``f`` at |a| (a float64, >= 0 or its sign ignored), the subnormal one below tiny.
-
-    From the float64 exponent bits: |a| in [2^E, 2^(E+1)) has spacing 2^(max(E, emin) + 1 - t).
-    """
-    import torch
-
-    expo = ((a.view(torch.int64) >> 52) & 0x7FF) - 1023
-    k = expo.clamp(min=f.emin) + (1 - f.t)
-    # 2^k for k >= -1074: build 2^(k + 600) from the bits and scale back (exact, even subnormal)
-    return ((k + 600 + 1023) << 52).view(torch.float64) * 2.0**-600
-
-
-@dataclass
-class Shared:
-    """Per-block tensors every method of the block uses."""
-
-    valid: torch.Tensor
-    live: torch.Tensor | None
-    """None when every element of the chunk is live."""
-    all_valid: bool
-    p: torch.Tensor
-    """Reference p rounded to float64."""
-    logp: torch.Tensor
-    ulp: torch.Tensor
-    inv_ulp: torch.Tensor | None
-    """1/ulp where it is representable (formats up to float32)."""
-    frac: torch.Tensor | None
-    """(p - p_rounded) / ulp for float64 cells (the reference's sub-float64 part)."""
-    inv_p: torch.Tensor
-    nonzero: torch.Tensor | None
-    """None when every live element's exact p is representable as nonzero."""
-    pmax: torch.Tensor
-    ref_arg: torch.Tensor
-    unique: torch.Tensor
-    scale_over: torch.Tensor | None
-    exact_sum: bool
-    """Sum p̂ through exact pieces (float64 cells: a float64 sum is as noisy as the quantity)."""
-    kl_zero: torch.Tensor
-    """KL correction where p̂ = 0: p (log p - log_zero) - p minus the series' p 77/60."""
-
-
-def block_shared(b: Block) -> Shared:
-    """Compute (once) and cache what every cell of block ``b`` needs."""
-    import torch
-
-    got = b.cache.get("shared")
-    if got is not None:
-        return got
-    f, ref = b.fmt, b.ref
-    valid = _t(b.valid)
-    live = _t(b.live)
-    all_live = bool(live.all())
-    if isinstance(ref, DDReference):
-        p, logp = _t(ref.p_hi), _t(ref.logp_hi)
-        q = ref.parts
-        ulp = format_ulp(p, f)
-        # p - p_rounded: exactly pl * 2^e where p_rounded = ph * 2^e (normal range)
-        frac = q.pl / format_ulp(q.ph, f)
-        low = p < f.tiny * 2.0
-        if bool(low.any()):  # subnormal or vanishing p: go through long double on those elements
-            idx = low.nonzero(as_tuple=True)
-            ph, pl, e = (t[idx].numpy() for t in (q.ph, q.pl, q.e))
-            exact = np.ldexp(ph.astype(np.longdouble) + pl, e)
-            fr = (exact - p[idx].numpy()) / ulp[idx].numpy()
-            frac = frac.index_put(idx, torch.from_numpy(fr.astype(np.float64)))
-    else:
-        p, logp = _t(ref.p), _t(ref.logp)
-        ulp = format_ulp(p, f)
-        frac = None
-    nonzero = None
-    if not (all_live and bool(logp.amin() > f.log_zero)):
-        nonzero = live & (logp > f.log_zero)
-    # 1/p overflows below 2^-1024: such terms (p < 1e-301) are left out of the series part
-    inv_p = torch.where(p > 2.0**-1000, 1.0 / p, 0.0)
-    if not all_live:
-        inv_p = inv_p.masked_fill(~live, 0.0)
-    top, ref_arg = logp.max(-1, keepdim=True)
-    unique = (logp == top).sum(-1) == 1
-    so = _t(b.scale_overflow)
-    so_any = bool(so.any())
-    sh = Shared(
-        valid=valid,
-        live=None if all_live else live,
-        all_valid=bool(valid.all()),
-        p=p,
-        logp=logp,
-        ulp=ulp,
-        inv_ulp=None if frac is not None else 1.0 / ulp,
-        frac=frac,
-        inv_p=inv_p,
-        nonzero=nonzero,
-        pmax=p.amax(-1),
-        ref_arg=ref_arg[:, 0],
-        unique=unique,
-        scale_over=(so & valid[:, None]) if so_any else None,
-        exact_sum=f.t > 24,
-        kl_zero=torch.where(p > 0, p * (logp - (f.log_zero + 1.0 + 77.0 / 60.0)), 0.0),
-    )
-    b.cache["shared"] = sh
-    return sh
 
 
 @dataclass
@@ -165,65 +58,122 @@ def _row_count(mask: torch.Tensor) -> torch.Tensor:
     return mask.sum(-1, dtype=torch.int64)
 
 
-def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, kept in order
-    """Compute one cell's per-row quantities for one chunk."""
-    import torch
+class _Outputs(NamedTuple):
+    """A method's output on a chunk, as tensors (None: the method reports no such thing)."""
 
-    sh = block_shared(b)
-    f = b.fmt
+    p: torch.Tensor
+    logp: torch.Tensor
+    overflow: torch.Tensor | None
+    sum_overflow: torch.Tensor | None
+    nan_cause: Any
+    """NaN cause codes (a tensor or numpy array), or None."""
+
+
+def _outputs(out: Any) -> _Outputs:
+    """Read a framework output's tensors directly (no float64 copy); wrap a strict one's arrays."""
     tens = getattr(out, "tensors", None)
     if tens is not None:
-        P, logq_m = tens.p.detach(), tens.logp.detach()
-        over_t, sum_over_t = tens.overflow, tens.sum_overflow
-    else:
-        P, logq_m = _t(out.p), _t(out.logp)
-        over_t = None if out.overflow is None else _t(out.overflow)
-        sum_over_t = None if out.sum_overflow is None else _t(out.sum_overflow)
-    valid, live = sh.valid, sh.live
-    vcol = valid[:, None]
+        return _Outputs(
+            tens.p.detach(), tens.logp.detach(), tens.overflow, tens.sum_overflow, tens.nan_cause
+        )
+    return _Outputs(
+        as_tensor(out.p),
+        as_tensor(out.logp),
+        None if out.overflow is None else as_tensor(out.overflow),
+        None if out.sum_overflow is None else as_tensor(out.sum_overflow),
+        out.nan_cause,
+    )
 
-    # overflow: the temperature's own, then the method's exp and sum
+
+def _overflow_rows(
+    sh: Shared, o: _Outputs
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Per row: the temperature's own overflows, and those with the method's exp and sum."""
+    import torch
+
+    valid, vcol = sh.valid, sh.valid[:, None]
     t_over = _row_count(sh.scale_over) if sh.scale_over is not None else None
     over = None
-    if over_t is not None and bool(over_t.any()):
-        over = (over_t & vcol) | sh.scale_over if sh.scale_over is not None else over_t & vcol
+    if o.overflow is not None and bool(o.overflow.any()):
+        over = o.overflow & vcol
+        if sh.scale_over is not None:
+            over = over | sh.scale_over
     elif sh.scale_over is not None:
         over = sh.scale_over
     per_row = _row_count(over) if over is not None else None
-    if sum_over_t is not None and bool(sum_over_t.any()):
-        so = (sum_over_t & valid).to(torch.int64)
+    if o.sum_overflow is not None and bool(o.sum_overflow.any()):
+        so = (o.sum_overflow & valid).to(torch.int64)
         per_row = so if per_row is None else per_row + so
+    return t_over, per_row
 
-    P64 = P if P.dtype == torch.float64 else P.to(torch.float64)
+
+def _row_sums(sh: Shared, P64: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum p̂ and sum p̂ - 1 per row (through exact pieces for float64 cells)."""
     if sh.exact_sum:
-        a, b1, b2 = _exact_pieces_sum(P64, 1.5 * 2.0**26, 1.5)
+        a, b1, b2 = exact_pieces_sum(P64, 1.5 * 2.0**26, 1.5)
         sa, sb = a.sum(-1), b1.sum(-1)  # both exact; sa - 1 and then + sb are exact too
         total = sa + sb + b2.sum(-1)
         total_m1 = ((sa - 1) + sb) + b2.sum(-1)
     else:
         total = P64.sum(-1)
         total_m1 = total - 1
+    return total, total_m1
+
+
+def _finite_rows(
+    sh: Shared, P: torch.Tensor, total: torch.Tensor
+) -> tuple[torch.Tensor, bool]:
+    """Valid rows whose output is entirely finite, and whether that is every row."""
+    import torch
+
     fin = torch.isfinite(total)
     if not bool(fin.all()):
         fin = torch.isfinite(P).all(-1)
-    fin_rows = valid & fin
-    all_fin = bool(fin_rows.all())
+    fin_rows = sh.valid & fin
+    return fin_rows, bool(fin_rows.all())
 
-    nan = nan_codes = None
-    if not all_fin:
-        nan_m = torch.isnan(P) & vcol
-        if bool(nan_m.any()):
-            nan = _row_count(nan_m)
-            codes = tens.nan_cause if tens is not None else out.nan_cause
-            nan_codes = (
-                _t(codes)[nan_m].numpy()
-                if codes is not None
-                else np.full(int(nan_m.sum()), 4, dtype=np.int8)
-            )
 
-    # zeros: underflow (exact p nonzero in the format), exact zeros, non-finite log p.
-    # Screens first (cheap reductions, no masks): p̂ >= 0, so a zero exists iff min p̂ == 0;
-    # log p̂ is all finite iff its min and max are (NaN propagates into them).
+def _nan_rows(
+    sh: Shared, o: _Outputs, all_fin: bool
+) -> tuple[torch.Tensor | None, np.ndarray | None]:
+    """NaN probabilities per row and the cause code of each (None: no NaN in the chunk)."""
+    import torch
+
+    if all_fin:
+        return None, None
+    nan_m = torch.isnan(o.p) & sh.valid[:, None]
+    if not bool(nan_m.any()):
+        return None, None
+    codes = (
+        as_tensor(o.nan_cause)[nan_m].numpy()
+        if o.nan_cause is not None
+        else np.full(int(nan_m.sum()), 4, dtype=np.int8)
+    )
+    return _row_count(nan_m), codes
+
+
+class _Zeros(NamedTuple):
+    """Zero probabilities and non-finite log-probabilities of a chunk (None: nothing to add)."""
+
+    zero: torch.Tensor | None
+    """p̂ = 0 or log p̂ = -inf, per element (the KL's zero terms)."""
+    underflow: torch.Tensor | None
+    exact_zero: torch.Tensor | None
+    lost_mass: torch.Tensor | None
+    log_nonfinite: torch.Tensor | None
+
+
+def _zero_rows(
+    sh: Shared, o: _Outputs, per_row: torch.Tensor | None, all_fin: bool
+) -> _Zeros:
+    """Underflow (exact p nonzero in the format), exact zeros and non-finite log p per row.
+
+    Screens first (cheap reductions, no masks): p̂ >= 0, so a zero exists iff min p̂ == 0;
+    log p̂ is all finite iff its min and max are (NaN propagates into them).
+    """
+    import torch
+
+    P, logq_m, live, vcol = o.p, o.logp, sh.live, sh.valid[:, None]
     z_any = (not all_fin) or bool(P.amin() == 0)
     lf_all = bool(torch.isfinite(logq_m.amin()) & torch.isfinite(logq_m.amax()))
     zero = P == 0 if z_any else None
@@ -233,7 +183,7 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, 
         zero = (zero if zero is not None else P == 0) | torch.isneginf(logq_m)
         z_any = True
     under = exact_zero = lost_mass = log_nf = None
-    if z_any and bool(zero.any()):
+    if z_any and bool(zero.any()):  # type: ignore[union-attr]
         nz = sh.nonzero
         lost = zero & (nz if nz is not None else vcol)
         if per_row is not None:
@@ -248,8 +198,27 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, 
         zero = None
     if lfin is not None:
         log_nf = _row_count(~lfin & (live if live is not None else vcol))
+    return _Zeros(zero, under, exact_zero, lost_mass, log_nf)
 
-    # accuracy on rows whose output is entirely finite: error in ulps and its row maxima
+
+class _Errors(NamedTuple):
+    """Errors of the judged elements (rows whose output is entirely finite, live entries)."""
+
+    D: torch.Tensor
+    """p̂ - p per element, 0 where not judged."""
+    ulp_values: torch.Tensor
+    """Error in ulps of every judged element."""
+    max_ulp: torch.Tensor
+    normwise: torch.Tensor
+
+
+def _ulp_errors(
+    sh: Shared, P64: torch.Tensor, fin_rows: torch.Tensor, all_fin: bool, f: FloatFormat
+) -> _Errors:
+    """Error in ulps per element, its row maxima, and the normwise error in units of u."""
+    import torch
+
+    live = sh.live
     if sh.frac is None:
         D = P64 - sh.p
         err = torch.mul(D, sh.inv_ulp).abs_()
@@ -271,10 +240,15 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, 
         max_ulp = max_ulp.masked_fill(~(fin_rows & sel.any(-1)), -np.inf)
     d_hi, d_lo = D.amax(-1), D.amin(-1)
     normwise = (torch.maximum(-d_lo, d_hi) / sh.pmax) / f.u
-    sum_error = total_m1.abs()
+    return _Errors(D, ulp_values, max_ulp, normwise)
 
-    # argmax flips without an argmax pass (slow in torch): the row max, the value at the exact
-    # argmax, and -- only where the max is tied -- the first index holding it
+
+def _argmax_flips(sh: Shared, P: torch.Tensor, fin_rows: torch.Tensor) -> torch.Tensor:
+    """Rows whose output's argmax is not the exact one (unique exact maximum only).
+
+    Without an argmax pass (slow in torch): the row max, the value at the exact argmax, and --
+    only where the max is tied -- the first index holding it.
+    """
     pm = P.amax(-1, keepdim=True)
     at_ref = P.gather(-1, sh.ref_arg[:, None])
     flip = (at_ref < pm)[:, 0]
@@ -282,26 +256,47 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:  # noqa: C901 - one pass list, 
     if bool(ties.any()):
         rows = ties.nonzero()[:, 0]
         flip[rows] = P[rows].argmax(-1) != sh.ref_arg[rows]
-    flips = fin_rows & sh.unique & flip
+    return fin_rows & sh.unique & flip
 
+
+def cell_chunk(out: Any, b: Block) -> CellChunk:
+    """Compute one cell's per-row quantities for one chunk (the passes in their order).
+
+    Args:
+        out: the method's output (a MethodOutput; a framework one is read through its tensors).
+        b: the block the output belongs to.
+    """
+    import torch
+
+    sh = block_shared(b)
+    f = b.fmt
+    o = _outputs(out)
+    t_over, per_row = _overflow_rows(sh, o)
+    P64 = o.p if o.p.dtype == torch.float64 else o.p.to(torch.float64)
+    total, total_m1 = _row_sums(sh, P64)
+    fin_rows, all_fin = _finite_rows(sh, o.p, total)
+    nan, nan_codes = _nan_rows(sh, o, all_fin)
+    z = _zero_rows(sh, o, per_row, all_fin)
+    e = _ulp_errors(sh, P64, fin_rows, all_fin, f)
+    sum_error = total_m1.abs()
+    flips = _argmax_flips(sh, o.p, fin_rows)
     if f.t <= DIRECT_KL_MAX_T:
-        kl = _kl_direct(sh, P64, live, f) + total_m1
+        kl = _kl_direct(sh, P64, sh.live, f) + total_m1
     else:
-        kl = _kl_series(sh, P64, D, zero, fin_rows, all_fin, live, f)
-
+        kl = _kl_series(sh, P64, e.D, z.zero, fin_rows, all_fin, sh.live, f)
     return CellChunk(
-        rows_checked=int(valid.sum()),
+        rows_checked=int(sh.valid.sum()),
         temperature_overflow=t_over,
         overflow=per_row,
         nan=nan,
         nan_codes=nan_codes,
-        underflow=under,
-        exact_zero=exact_zero,
-        log_nonfinite=log_nf,
-        lost_mass=lost_mass,
-        max_ulp=max_ulp,
-        ulp_values=ulp_values,
-        normwise=normwise,
+        underflow=z.underflow,
+        exact_zero=z.exact_zero,
+        log_nonfinite=z.log_nonfinite,
+        lost_mass=z.lost_mass,
+        max_ulp=e.max_ulp,
+        ulp_values=e.ulp_values,
+        normwise=e.normwise,
         sum_error=sum_error,
         flips=flips,
         kl=kl,

@@ -1,7 +1,7 @@
 """Cell metrics: compare one method's output in one format with the exact reference, per chunk.
 
-Every quantity is accumulated so that chunks merge exactly (see :mod:`smcheck.analysis.stats`); all are
-defined in docs/design.md §4. Arrays are (rows, n) blocks of the flattened row space.
+Every quantity is accumulated so that chunks merge exactly (see :mod:`smcheck.analysis.stats`);
+all are defined in docs/design.md §4. Arrays are (rows, n) blocks of the flattened row space.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from smcheck.analysis.cellkernel import CellChunk, block_shared, cell_chunk
+from smcheck.analysis.blockshared import block_shared
+from smcheck.analysis.cellkernel import CellChunk, cell_chunk
+from smcheck.analysis.stats import CountStat, ExactSum, Histogram, MaxStat, RowIndexer
 from smcheck.dtypes import FloatFormat
 from smcheck.methods.base import MethodOutput, NanCause
 from smcheck.reference.exact import Reference
-from smcheck.analysis.stats import CountStat, ExactSum, Histogram, MaxStat
+from smcheck.report import model as rm
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -37,7 +39,7 @@ class Block:
     scale_overflow: BoolArray
     """Elements that became +inf when divided by the temperature in the format."""
     cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    """Tensors computed once per block and shared by its cells (see cellkernel.block_shared)."""
+    """Tensors computed once per block and shared by its cells (see blockshared.block_shared)."""
 
     @property
     def nonzero(self) -> BoolArray:
@@ -109,9 +111,40 @@ class CellAccumulator:
         self.kl_sum.add(kl[fin])
         return c
 
+    def result(self, headroom: rm.Headroom, index: RowIndexer) -> rm.CellMetrics:
+        """The cell's metrics for the report (``headroom``: its HeadroomAccumulator's result)."""
+        return rm.CellMetrics(
+            overflow=self.overflow.result(index),
+            temperature_overflow=self.temperature_overflow.result(index),
+            nan=rm.NanCount(
+                self.nan.elements,
+                self.nan.rows,
+                index(self.nan.worst_row),
+                dict(sorted(self.nan_causes.items())),
+            ),
+            underflow=self.underflow.result(index),
+            exact_zero=self.exact_zero.result(index),
+            log_nonfinite=self.log_nonfinite.result(index),
+            lost_mass=rm.Extreme(
+                self.lost_mass.result if self.underflow.elements else 0.0,
+                index(self.lost_mass.row) if self.underflow.elements else None,
+            ),
+            error=rm.ErrorMetric(
+                self.max_ulp.result,
+                self.ulp.median,
+                self.normwise_u.result,
+                index(self.max_ulp.row),
+            ),
+            sum_error=rm.Extreme(self.sum_error.result, index(self.sum_error.row)),
+            argmax_flips=rm.FlipCount(self.argmax_flips.rows, index(self.argmax_flips.worst_row)),
+            kl=rm.KLMetric(self.kl_max.result, self.kl_sum.mean, index(self.kl_max.row)),
+            headroom=headroom,
+            rows_checked=self.rows_checked,
+        )
+
 
 @dataclass
-class GroupAccumulator:
+class HeadroomAccumulator:
     """Per format × temperature: headroom to the format's limits (shared by every method)."""
 
     fmt: FloatFormat
@@ -132,3 +165,13 @@ class GroupAccumulator:
         xm, lm = xt.amax(-1).numpy(), nl.amax(-1).numpy()
         self.top_logit.add(np.where(b.valid, xm, np.nan), b.start)
         self.deepest_logp.add(np.where(b.valid, lm, np.nan), b.start)
+
+    def result(self, index: RowIndexer) -> rm.Headroom:
+        """Headroom to overflow of exp and to underflow of p, shared by the block's cells."""
+        f, top, deep = self.fmt, self.top_logit, self.deepest_logp
+        return rm.Headroom(
+            None if top.result is None else f.exp_overflow_x - top.value,
+            index(top.row),
+            None if deep.result is None else -deep.value - f.log_zero,
+            index(deep.row),
+        )

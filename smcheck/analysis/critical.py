@@ -24,17 +24,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from smcheck.analysis.inputstats import analysable_rows
+from smcheck.analysis.methodinput import prepare_chunk, run_method, scale_by_temperature
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat
-from smcheck.analysis.inputstats import analysable_rows
 from smcheck.methods.base import SoftmaxMethod
 from smcheck.progress import ProgressFn
-from smcheck.sources.rows import RowView, row_block_mask
+from smcheck.sources.rows import RowView
 
 if TYPE_CHECKING:
     import torch
@@ -154,53 +155,43 @@ class Flags:
     one_hot: npt.NDArray[np.bool_]
 
 
-def _scale(xt: torch.Tensor, xd: npt.NDArray[np.float64], f: FloatFormat, t: float):  # type: ignore[no-untyped-def]
-    from smcheck.analysis.engine import _scaled  # the engine's division by T, so both agree bit for bit
-
-    xs, _, scale_over = _scaled(xt, xd, f, t)
-    return xs, scale_over
-
-
 def row_flags(
     m: SoftmaxMethod, xs: torch.Tensor, scale_over: np.ndarray, f: FloatFormat, cfg: AnalysisConfig
 ) -> Flags:
     """Run ``m`` on the scaled block and classify each row as CellAccumulator counts it."""
     import torch
 
-    if cfg.model == "framework":
-        with torch.no_grad():
-            r = m.framework(xs)
-            p = r.p
-            exp_over = None if r.overflow is None else r.overflow.any(-1).numpy()
-            sum_over = None if r.sum_overflow is None else r.sum_overflow.numpy()
-            nan = torch.isnan(p).any(-1).numpy()
-            n = p.shape[-1]
-            one_hot = (((p == 1).sum(-1) == 1) & ((p == 0).sum(-1) == n - 1)).numpy()
-    else:
-        assert m.strict is not None
-        o = m.strict(xs.to(torch.float64).numpy(), f, cfg.ftz)
-        exp_over = None if o.overflow is None else o.overflow.any(-1)
-        sum_over, nan = o.sum_overflow, np.isnan(o.p).any(-1)
-        n = o.p.shape[-1]
-        one_hot = ((o.p == 1).sum(-1) == 1) & ((o.p == 0).sum(-1) == n - 1)
+    with torch.no_grad():
+        out = run_method(m, cfg.model, xs, f, cfg.ftz)
+        tens = getattr(out, "tensors", None)  # framework outputs: read the tensors, no copy
+        p = tens.p if tens is not None else torch.from_numpy(out.p)
+        nan = torch.isnan(p).any(-1).numpy()
+        n = p.shape[-1]
+        one_hot = (((p == 1).sum(-1) == 1) & ((p == 0).sum(-1) == n - 1)).numpy()
+    exp_over = None if out.overflow is None else out.overflow.any(-1)
     causes = np.zeros(len(one_hot), dtype=np.int64)
-    for k, b in enumerate((scale_over.any(-1), exp_over, sum_over, nan)):  # order of CAUSES
+    for k, b in enumerate((scale_over.any(-1), exp_over, out.sum_overflow, nan)):  # CAUSES order
         if b is not None:
             causes |= np.asarray(b, dtype=np.int64) << k
     return Flags(causes, np.asarray(one_hot, dtype=bool))
 
 
-def _prepare(raw: np.ndarray, cfg: AnalysisConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The engine's view of a chunk: float64, negated for softmin, and its judged rows."""
-    x = raw.astype(np.float64)
-    if cfg.softmin:
-        x = -x
-    upstream, masked = row_block_mask(x)
-    return x, ~upstream & ~masked
+class FormatChunk(NamedTuple):
+    """A chunk of rows as the search probes it in one format."""
 
+    start: int
+    """Flat index of the first row."""
+    x: np.ndarray
+    """The analysed values (float64, after --softmin)."""
+    xt: torch.Tensor
+    """``x`` rounded to the format, as a tensor of the format."""
+    valid: np.ndarray
+    """Rows judged in the format."""
 
-Block = tuple[int, np.ndarray, "torch.Tensor", np.ndarray]
-"""(first row, source values x, x rounded to the format as a tensor, rows judged in the format)."""
+    def scaled(self, f: FloatFormat, t: float) -> tuple[torch.Tensor, np.ndarray]:
+        """The methods' input at ``t`` and the elements the division overflowed."""
+        xs, _, scale_over = scale_by_temperature(self.xt, self.x, f, t)
+        return xs, scale_over
 
 
 class Prober:
@@ -208,29 +199,28 @@ class Prober:
 
     def __init__(self, view: RowView, cfg: AnalysisConfig, chunk_rows: int) -> None:
         self.view, self.cfg, self.chunk_rows = view, cfg, chunk_rows
-        self.passes = 0
-        """Passes over the data started (each may stop early)."""
 
-    def _block(self, f: FloatFormat, start: int, x: np.ndarray, base_valid: np.ndarray) -> Block:
+    def _block(
+        self, f: FloatFormat, start: int, x: np.ndarray, base_valid: np.ndarray
+    ) -> FormatChunk:
         import torch
 
         xd = f.round(x, ftz=self.cfg.ftz)
         valid = analysable_rows(xd, base_valid)
-        return start, x, torch.from_numpy(xd).to(f.torch_dtype()), valid
+        return FormatChunk(start, x, torch.from_numpy(xd).to(f.torch_dtype()), valid)
 
-    def _blocks(self, f: FloatFormat) -> Iterator[Block]:
-        self.passes += 1
+    def _blocks(self, f: FloatFormat) -> Iterator[FormatChunk]:
         for start, raw in self.view.chunks(self.chunk_rows):
-            b = self._block(f, start, *_prepare(raw, self.cfg))
-            if b[3].any():
+            x, upstream, masked = prepare_chunk(raw.astype(np.float64), self.cfg.softmin)
+            b = self._block(f, start, x, ~upstream & ~masked)
+            if b.valid.any():
                 yield b
 
     def _find(
-        self, m: SoftmaxMethod, t: float, kind: str, f: FloatFormat, b: Block
+        self, m: SoftmaxMethod, t: float, kind: str, f: FloatFormat, b: FormatChunk
     ) -> Witness | None:
-        start, x, xt, valid = b
-        xs, scale_over = _scale(xt, x, f, t)
-        return _witness(row_flags(m, xs, scale_over, f, self.cfg), kind, start, x, valid)
+        xs, scale_over = b.scaled(f, t)
+        return _witness(row_flags(m, xs, scale_over, f, self.cfg), kind, b.start, b.x, b.valid)
 
     def evaluate(
         self, f: FloatFormat, requests: dict[tuple[SoftmaxMethod, float], list[Search]]
@@ -256,12 +246,11 @@ class Prober:
             for m, t in open_:
                 by_t.setdefault(t, []).append(m)
             for t, ms in by_t.items():
-                start, x, xt, valid = b
-                xs, scale_over = _scale(xt, x, f, t)  # shared by every method at this T
+                xs, scale_over = b.scaled(f, t)  # shared by every method at this T
                 for m in ms:
                     flags = row_flags(m, xs, scale_over, f, self.cfg)
                     for s in list(open_[(m, t)]):
-                        w = _witness(flags, s.kind, start, x, valid)
+                        w = _witness(flags, s.kind, b.start, b.x, b.valid)
                         if w is not None:
                             s.tell(t, w, True)
                             open_[(m, t)].remove(s)

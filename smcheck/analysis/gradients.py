@@ -15,10 +15,10 @@ import numpy as np
 import numpy.typing as npt
 
 from smcheck.analysis.cells import Block
+from smcheck.analysis.stats import CountStat, MaxStat
 from smcheck.dtypes import FloatFormat
 from smcheck.report import model as rm
 from smcheck.sources.rows import WORK_ARRAYS_PER_ELEMENT, RowView
-from smcheck.analysis.stats import CountStat, MaxStat
 
 if TYPE_CHECKING:
     import torch

@@ -1,36 +1,42 @@
-"""Input-level findings: non-finite counts, masks, logsumexp range, and what rounding to a format does."""
+"""Input statistics: range, non-finite counts, logsumexp, and what rounding to a format does."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
+from smcheck.analysis.stats import CountStat, ExactSum, MaxStat, RowIndexer
 from smcheck.dtypes import FloatFormat
 from smcheck.reference.exact import Reference, exact_softmax
-from smcheck.analysis.stats import CountStat, ExactSum, MaxStat
+from smcheck.report import model as rm
+
+if TYPE_CHECKING:
+    from smcheck.analysis.masks import MaskAccumulator
+    from smcheck.sources.rows import RowView
 
 Array = npt.NDArray[np.float64]
 
 
 @dataclass
 class InputAccumulator:
-    """Counts over the analysed values (after --softmin negation)."""
+    """Range, non-finite counts and logsumexp of the analysed values (after --softmin negation).
+
+    Upstream (NaN/+inf) and fully masked rows are counted by the MaskAccumulator.
+    """
 
     lo: float = math.inf
     hi: float = -math.inf
     nan: int = 0
     posinf: int = 0
     neginf: int = 0
-    fully_masked_rows: int = 0
-    upstream_rows: int = 0
     lse: MaxStat = field(default_factory=MaxStat)
 
-    def add(
-        self, x: Array, ref: Reference, upstream: np.ndarray, masked: np.ndarray, start: int
-    ) -> None:
+    def add(self, x: Array, ref: Reference, excluded: np.ndarray, start: int) -> None:
+        """Fold in a chunk; ``excluded``: its upstream or fully masked rows (no logsumexp)."""
         fin = np.isfinite(x)
         if fin.any():
             self.lo = min(self.lo, float(x[fin].min()))
@@ -38,9 +44,21 @@ class InputAccumulator:
         self.nan += int(np.isnan(x).sum())
         self.posinf += int(np.isposinf(x).sum())
         self.neginf += int(np.isneginf(x).sum())
-        self.fully_masked_rows += int(masked.sum())
-        self.upstream_rows += int(upstream.sum())
-        self.lse.add(np.where(upstream | masked, np.nan, ref.lse), start)
+        self.lse.add(np.where(excluded, np.nan, ref.lse), start)
+
+    def result(self, masks: MaskAccumulator, view: RowView) -> rm.InputSummary:
+        """The report's input summary, with the mask counts and findings of ``masks``."""
+        empty = self.lo > self.hi
+        return rm.InputSummary(
+            min=None if empty else self.lo,
+            max=None if empty else self.hi,
+            nan=self.nan,
+            posinf=self.posinf,
+            neginf=self.neginf,
+            max_logsumexp=self.lse.result,
+            max_logsumexp_row=view.index(self.lse.row),
+            **masks.summary_fields(view, nan=self.nan, posinf=self.posinf),
+        )
 
 
 @dataclass
@@ -86,6 +104,18 @@ class RoundingAccumulator:
         else:
             self.kl_sum.add(np.zeros(int(valid.sum())))
         return valid
+
+    def result(self, index: RowIndexer) -> rm.InputRounding:
+        """What the cast to the format did to the input, for the report."""
+        return rm.InputRounding(
+            dtype=self.fmt.name,
+            exact=self.changed == 0 and self.cast_overflow.elements == 0,
+            changed_elements=self.changed,
+            max_abs_dlogp=self.dlogp.result if self.changed else 0.0,
+            kl_max=self.kl_max.result if self.changed else 0.0,
+            kl_mean=self.kl_sum.mean,
+            cast_overflow=self.cast_overflow.result(index),
+        )
 
 
 def analysable_rows(xd: Array, base_valid: np.ndarray) -> np.ndarray:

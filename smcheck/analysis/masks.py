@@ -9,16 +9,17 @@ metrics. Everything here accumulates per chunk and merges exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from smcheck.dtypes import FloatFormat, get_format
-from smcheck.report import maskmodel as rk
-from smcheck.report.model import Count, Extreme
 from smcheck.analysis.sentinels import SentinelAccumulator, SentinelChunk, SentinelStat
 from smcheck.analysis.stats import CountStat
+from smcheck.dtypes import FloatFormat, get_format
+from smcheck.findings.inputs import input_findings
+from smcheck.report import maskmodel as rk
+from smcheck.report.model import Extreme
 
 if TYPE_CHECKING:
     import torch
@@ -140,9 +141,37 @@ class MaskAccumulator:
     def sentinel_reports(self, view: RowView) -> list[rk.Sentinel]:
         return [_sentinel_report(s, view) for s in self.sentinels.sentinels()]
 
+    def summary_fields(self, view: RowView, *, nan: int, posinf: int) -> dict[str, Any]:
+        """The InputSummary fields about masks, sentinels and upstream rows, with the findings.
 
-def _count(c: CountStat, view: RowView) -> Count:
-    return Count(c.elements, c.rows, view.index(c.worst_row))
+        Args:
+            view: the source's rows.
+            nan: NaN elements in the input.
+            posinf: +inf elements in the input.
+        """
+        became, sentinels = self.became_masked(view), self.sentinel_reports(view)
+        outputs = {k: self.masked_output(*k) for k in self.outputs}
+        upstream_first = view.index(self.upstream.worst_row)
+        masked_first = view.index(self.masked.worst_row)
+        return {
+            "fully_masked_rows": self.masked.rows,
+            "upstream_rows": self.upstream.rows,
+            "upstream_first_row": upstream_first,
+            "fully_masked_first_row": masked_first,
+            "became_fully_masked": became,
+            "sentinels": sentinels,
+            "findings": input_findings(
+                upstream_rows=self.upstream.rows,
+                upstream_first=upstream_first,
+                nan=nan,
+                posinf=posinf,
+                masked_rows=self.masked.rows,
+                masked_first=masked_first,
+                outputs=outputs,
+                became=became,
+                sentinels=sentinels,
+            ),
+        }
 
 
 def _sentinel_report(s: SentinelStat, view: RowView) -> rk.Sentinel:
@@ -150,7 +179,7 @@ def _sentinel_report(s: SentinelStat, view: RowView) -> rk.Sentinel:
         rk.SentinelCast(
             dtype=f,
             representable=bool(np.isfinite(get_format(f).round(s.value))),
-            to_neginf=_count(c, view),
+            to_neginf=c.result(view.index),
         )
         for f, c in s.cast.items()
     ]
@@ -158,9 +187,9 @@ def _sentinel_report(s: SentinelStat, view: RowView) -> rk.Sentinel:
         rk.SentinelEffect(
             dtype=f,
             temperature=t,
-            to_neginf=_count(e.to_neginf, view),
+            to_neginf=e.to_neginf.result(view.index),
             leak=Extreme(e.leak.result, view.index(e.leak.row)),
-            weak=_count(e.weak, view),
+            weak=e.weak.result(view.index),
         )
         for (f, t), e in s.effects.items()
     ]

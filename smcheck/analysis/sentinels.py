@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from smcheck.dtypes import FORMATS, FloatFormat
 from smcheck.analysis.stats import CountStat, MaxStat
+from smcheck.dtypes import FORMATS, FloatFormat
 
 Array = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from smcheck.report.model import Count, RowIndex
+
+RowIndexer = Callable[[int | None], RowIndex | None]
+"""Flat row number -> its index in the source's shape (RowView.index)."""
 
 EXACT_MEDIAN_LIMIT = 1 << 20
 """Up to this many values a median is exact; beyond, it comes from bins (see Histogram)."""
@@ -15,7 +21,7 @@ EXACT_MEDIAN_LIMIT = 1 << 20
 
 @dataclass
 class CountStat:
-    """How many elements and rows have a property, and the row with the most (lowest index on ties)."""
+    """How many elements and rows have a property, and the row with the most (lowest on ties)."""
 
     elements: int = 0
     rows: int = 0
@@ -32,6 +38,10 @@ class CountStat:
         c = int(per_row[i])
         if c > self.worst_count:  # rows arrive in increasing order: strict > keeps the lowest index
             self.worst_count, self.worst_row = c, start + i
+
+    def result(self, index: RowIndexer) -> Count:
+        """The report's count, its worst row as an index of the source's shape."""
+        return Count(self.elements, self.rows, index(self.worst_row))
 
 
 @dataclass

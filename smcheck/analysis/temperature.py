@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from smcheck.config import AnalysisConfig
 from smcheck.analysis.critical import (
     NOT_ONE_HOT,
     REL_TOL,
@@ -17,13 +16,14 @@ from smcheck.analysis.critical import (
     cause_names,
     find_critical,
 )
+from smcheck.analysis.stats import ExactSum
+from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat
 from smcheck.findings.temperature import advice
 from smcheck.methods.base import SoftmaxMethod
 from smcheck.progress import ProgressFn
 from smcheck.report import model as rm
 from smcheck.sources.rows import RowView
-from smcheck.analysis.stats import ExactSum
 
 Array = npt.NDArray[np.float64]
 
@@ -98,7 +98,7 @@ def critical_temperatures(
     chunk_rows: int,
     progress: ProgressFn | None = None,
 ) -> tuple[list[rm.CriticalTemperature], rm.TemperatureScan]:
-    """min_safe and one_hot_below for every method × format (see :mod:`smcheck.analysis.critical`)."""
+    """min_safe and one_hot_below for every method × format (see smcheck.analysis.critical)."""
     grid, searches = find_critical(view, cfg, fmts, methods, chunk_rows, progress)
     out = []
     for f in fmts:

@@ -84,7 +84,7 @@ def division_nan_cause(
 
 
 def shift_nan_cause(x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """NaN cause codes for methods that subtract the row max: a +inf logit makes x - m = inf - inf."""
+    """NaN cause codes of methods that subtract the row max: a +inf logit gives inf - inf."""
     import torch
 
     with torch.no_grad():
@@ -163,7 +163,7 @@ def naive(x: torch.Tensor) -> TorchResult:
 
 
 def shifted(x: torch.Tensor) -> TorchResult:
-    """``w = exp(x - max x); p = w / sum(w)``: w <= 1 cannot overflow; tiny p can still underflow."""
+    """``w = exp(x - max x); p = w / sum(w)``: w <= 1 cannot overflow; tiny p may underflow."""
 
     # shift invariance: softmax(x) = softmax(x - m); with m the row max every exp argument is <= 0
     _, w, s = _memo("shifted_exp", x, _shifted_exp)

@@ -1,14 +1,15 @@
-"""Fast exact references in torch: float64 for formats up to float32, double-double for float64.
+"""The float64 cells' exact reference, in double-double arithmetic with torch ops.
 
-The float64 cells need a reference finer than float64 (docs/design.md §3). Instead of x87 long double
-(about 70 ns per exp here) it is computed in double-double arithmetic with vectorised float64 torch
-ops: exp by a 1024-entry table of 2^(j/1024) in double-double and a degree-4 polynomial on
-|r| <= ln2/2048, row sums split into pieces whose float64 sums are exact, and log s corrected by
-one Newton step. Error bound (derived in the comments below and checked against mpmath in
-tests/test_fastref.py): every probability has relative error below 2^-60 and every
-log-probability absolute error below 2^-59, whatever its size -- tighter than the long double
-path's (|log p| + 8) * 2^-63 once |log p| exceeds 8. The representation is p = (ph + pl) * 2^e
-with ph + pl in [2^-18, 2), so probabilities far below the float64 range keep their precision.
+The float64 cells need a reference finer than float64 (docs/design.md §3). Instead of x87 long
+double (about 70 ns per exp here) it is computed in double-double arithmetic with vectorised
+float64 torch ops: exp by a 1024-entry table of 2^(j/1024) in double-double and a degree-4
+polynomial on |r| <= ln2/2048, row sums split into pieces whose float64 sums are exact, and
+log s corrected by one Newton step. Error bound (derived in the comments below and checked
+against mpmath in tests/reference/test_fastref.py): every probability has relative error below
+2^-60 and every log-probability absolute error below 2^-59, whatever its size -- tighter than
+the long double path's (|log p| + 8) * 2^-63 once |log p| exceeds 8. The representation is
+p = (ph + pl) * 2^e with ph + pl in [2^-18, 2), so probabilities far below the float64 range
+keep their precision.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def _two_prod(a: torch.Tensor, b: torch.Tensor):  # type: ignore[no-untyped-def]
     return h, ((a1 * b1 - h) + a1 * b2 + a2 * b1) + a2 * b2
 
 
-def _exact_pieces_sum(v: torch.Tensor, big: float, small: float):  # type: ignore[no-untyped-def]
+def exact_pieces_sum(v: torch.Tensor, big: float, small: float):  # type: ignore[no-untyped-def]
     """Split v (in [0, 2]) into a multiple of 2^-26, a multiple of 2^-52 and a rest.
 
     Each of the first two float64 row sums is exact for rows up to 2^26 long (their partial sums
@@ -125,7 +126,7 @@ def _dd_rowsum(vh: torch.Tensor, vl: torch.Tensor):  # type: ignore[no-untyped-d
     """Row sums of vh + vl (values in [0, 2]) as double-double, relative error below 2^-70."""
     import torch
 
-    a, b1, b2 = _exact_pieces_sum(vh, 1.5 * 2.0**26, 1.5)
+    a, b1, b2 = exact_pieces_sum(vh, 1.5 * 2.0**26, 1.5)
     sa = a.sum(-1, dtype=torch.float64)
     sb = b1.sum(-1, dtype=torch.float64)
     # the rest: |b2 + vl| <= 2^-52 per term, so its float64 sum is off by < n^2 2^-105
@@ -251,15 +252,3 @@ def dd_reference(x: torch.Tensor, temperature: float = 1.0) -> DDReference:
     parts = DDParts(ph, pl, e, lh, ll, lse)
     p_hi = (ph * _pow2(e.clamp(min=-1022)) * _pow2((e + 1022).clamp(max=0))).numpy()
     return DDReference(parts, p_hi, lh.numpy())
-
-
-def fast_softmax64(x: torch.Tensor) -> Reference:
-    """Max-shifted log-domain softmax of float64 rows in torch (same algorithm as exact_softmax)."""
-    import torch
-
-    m = x.amax(-1, keepdim=True)
-    m = torch.where(torch.isfinite(m), m, 0.0)
-    d = x - m
-    log_s = torch.log(torch.exp(d).sum(-1, keepdim=True))
-    logp = d - log_s
-    return Reference(logp=logp.numpy(), p=torch.exp(logp).numpy(), lse=(m + log_s)[:, 0].numpy())

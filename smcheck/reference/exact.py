@@ -1,21 +1,26 @@
 """The exact reference: softmax, log-softmax and logsumexp of the input as rounded to a format.
 
-For formats up to float32 the reference runs in float64 (torch ops, see smcheck.reference.doubledouble): the
-absolute error of log p -- the relative error of p -- is at most (|log p| + 8) * 2^-52, below
-1e-6 ulp of float32 and narrower formats. float64 cells need more: the engine computes theirs
-in double-double (smcheck.reference.doubledouble.dd_reference: p within 2^-60 relative, log p within 2^-59,
-below 1/128 ulp of float64). ``exact_softmax`` on an ``np.longdouble`` array keeps the x87
-80-bit path, with the bound (|log p| + 8) * 2^-63. The tests check these bounds against mpmath.
+For formats up to float32 the reference runs in float64 (torch ops, :func:`fast_softmax64`):
+the absolute error of log p -- the relative error of p -- is at most (|log p| + 8) * 2^-52,
+below 1e-6 ulp of float32 and narrower formats. float64 cells need more: the engine computes
+theirs in double-double (smcheck.reference.doubledouble.dd_reference: p within 2^-60 relative,
+log p within 2^-59, below 1/128 ulp of float64). ``exact_softmax`` on an ``np.longdouble``
+array keeps the x87 80-bit path, with the bound (|log p| + 8) * 2^-63. The tests check these
+bounds against mpmath.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from smcheck.dtypes import FloatFormat
+
+if TYPE_CHECKING:
+    import torch
 
 EXTENDED_AVAILABLE: bool = np.finfo(np.longdouble).nmant >= 63
 """Whether np.longdouble is wider than float64 here (x86-64 Linux: 80-bit; Arm/Windows: no)."""
@@ -37,7 +42,7 @@ def reference_precision(fmt: FloatFormat) -> str:
 
 @dataclass(frozen=True)
 class Reference:
-    """Exact results for a (rows, n) block in the working precision; masked (-inf) entries have p = 0."""
+    """Exact results for a (rows, n) block in the working precision; a -inf mask has p = 0."""
 
     logp: npt.NDArray[np.floating]
     p: npt.NDArray[np.floating]
@@ -56,8 +61,6 @@ def exact_softmax(x: npt.NDArray[np.floating]) -> Reference:
     if x.dtype == np.float64:
         import torch
 
-        from smcheck.reference.doubledouble import fast_softmax64
-
         return fast_softmax64(torch.from_numpy(np.ascontiguousarray(x)))
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         m = x.max(axis=-1, keepdims=True)
@@ -66,3 +69,15 @@ def exact_softmax(x: npt.NDArray[np.floating]) -> Reference:
         log_s = np.log(np.exp(d).sum(axis=-1, keepdims=True))
         logp = d - log_s
         return Reference(logp=logp, p=np.exp(logp), lse=(m + log_s)[..., 0])
+
+
+def fast_softmax64(x: torch.Tensor) -> Reference:
+    """Max-shifted log-domain softmax of float64 rows in torch (same algorithm as exact_softmax)."""
+    import torch
+
+    m = x.amax(-1, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, 0.0)
+    d = x - m
+    log_s = torch.log(torch.exp(d).sum(-1, keepdim=True))
+    logp = d - log_s
+    return Reference(logp=logp.numpy(), p=torch.exp(logp).numpy(), lse=(m + log_s)[:, 0].numpy())

@@ -10,11 +10,12 @@ import torch
 from click.testing import CliRunner
 
 from smcheck import analyze
+from smcheck.analysis.targets import resolve_targets
 from smcheck.cli import cli
+from smcheck.config import TARGET_RULES, normalise_targets
 from smcheck.errors import ConfigError, ExitCode, LoadError
 from smcheck.sources.rows import RowView
-from smcheck.analysis.targets import resolve_targets
-
+from smcheck.sources.targets import read_targets
 from tests.conftest import sample_input
 
 X = np.array([[0.0, 3.0, -2.0], [5.0, -1.0, 1.0], [1.0, 1.0, 4.0], [-3.0, 0.0, 2.0]])
@@ -22,7 +23,9 @@ X = np.array([[0.0, 3.0, -2.0], [5.0, -1.0, 1.0], [1.0, 1.0, 4.0], [-3.0, 0.0, 2
 
 def targets_of(spec: object, x: np.ndarray = X, dim: int = -1) -> np.ndarray:
     view = RowView(x, dim)
-    t = resolve_targets(spec, view)
+    spec = normalise_targets(spec)
+    rule = isinstance(spec, str) and spec in TARGET_RULES
+    t = resolve_targets(spec if rule else read_targets(spec), view)
     flat = np.moveaxis(x, dim, -1).reshape(-1, x.shape[dim])
     return t.rows(flat, 0)
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from smcheck import analyze
-from smcheck.reference.doubledouble import dd_exp, dd_reference, fast_softmax64
-from smcheck.reference.exact import EXTENDED_AVAILABLE, exact_softmax
+from smcheck.reference.doubledouble import dd_exp, dd_reference
+from smcheck.reference.exact import EXTENDED_AVAILABLE, exact_softmax, fast_softmax64
 
 mpmath.mp.dps = 50
 

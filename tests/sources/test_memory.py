@@ -10,7 +10,7 @@ import pytest
 
 import smcheck.sources.rows
 from smcheck.api import analyze
-from smcheck.analysis.chunkflow import float64_chunks
+from smcheck.sources.chunks import float64_chunks
 from smcheck.sources.generators import generate_logits
 from smcheck.sources.loaders import load_logits
 from smcheck.sources.rows import RowView

@@ -1,4 +1,4 @@
-"""The engine's per-chunk data flow: read-ahead, rounding to a format, references.
+"""Reading a row view in chunks: chunk bounds, float64 copies, and read-ahead in a thread.
 
 Reading the next chunk (page faults of a memory map, the cast to float64) runs in a background
 thread while the current chunk is analysed, so I/O overlaps compute on the second core.
@@ -10,17 +10,11 @@ import contextlib
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
-from smcheck.dtypes import FloatFormat
-from smcheck.reference.doubledouble import dd_reference, fast_softmax64
-from smcheck.reference.exact import Reference
 from smcheck.sources.rows import RowView
-
-if TYPE_CHECKING:
-    import torch
 
 T = TypeVar("T")
 
@@ -95,48 +89,3 @@ def float64_chunks(view: RowView, rows: int) -> Iterator[tuple[int, np.ndarray]]
             x = np.array(view.block(start, stop), dtype=np.float64, copy=True)
         view.release(start, stop)
         yield start, x
-
-
-def exact_in(src: np.dtype, f: FloatFormat) -> bool:
-    """Whether every value of the source dtype is a value of ``f`` (rounding is the identity)."""
-    t_src = {"float16": 11, "float32": 24, "float64": 53}.get(src.name)
-    if t_src is None:
-        return False
-    w_src = {"float16": 5, "float32": 8, "float64": 11}[src.name]
-    return f.t >= t_src and f.w >= w_src
-
-
-def round_chunk(x: np.ndarray, f: FloatFormat, ftz: bool, src: np.dtype) -> np.ndarray:
-    """``f.round(x)`` without the numpy passes where the result is known or torch is exact.
-
-    The identity when the source dtype fits in ``f``; torch's cast when the values are float32
-    (one correct rounding: float64 -> float32 is exact there); ``f.round`` otherwise.
-    """
-    import torch
-
-    if ftz:
-        return f.round(x, ftz=True)
-    if exact_in(src, f):
-        return x
-    if src.name in ("float16", "float32") and f.t < 24:
-        return torch.from_numpy(x).to(f.torch_dtype()).to(torch.float64).numpy()
-    return f.round(x)
-
-
-def cell_reference(
-    xd: np.ndarray, xsw: np.ndarray, f: FloatFormat, t: float, rd: Reference | None
-) -> Reference:
-    """The exact reference for format ``f`` at temperature ``t`` (``rd``: the T=1 one, if known)."""
-    import torch
-
-    if f.t > 24:
-        return dd_reference(torch.from_numpy(xd), t)
-    if t == 1.0 and rd is not None:
-        return rd
-    return fast_softmax64(torch.from_numpy(np.ascontiguousarray(xsw, dtype=np.float64)))
-
-
-def tensor(a: np.ndarray) -> torch.Tensor:
-    import torch
-
-    return torch.from_numpy(a)

@@ -1,4 +1,4 @@
-"""Streaming: read-ahead, chunk bounds, cheap exact rounding, page release, progress, medians."""
+"""Streaming: cheap exact rounding, progress, medians."""
 
 from __future__ import annotations
 
@@ -10,46 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from smcheck import analyze
-from smcheck.analysis.chunkflow import (
-    chunk_bounds,
-    exact_in,
-    float64_chunks,
-    read_ahead,
-    round_chunk,
-)
+from smcheck.analysis.methodinput import exact_in, round_chunk
+from smcheck.analysis.stats import EXACT_MEDIAN_LIMIT, Histogram
 from smcheck.cli import cli
 from smcheck.dtypes import get_format
 from smcheck.progress import progress_bars
-from smcheck.sources.rows import RowView
-from smcheck.analysis.stats import EXACT_MEDIAN_LIMIT, Histogram
-
 from tests.conftest import ROOT
-
-
-def test_read_ahead_keeps_order_and_raises_the_producers_error() -> None:
-    assert list(read_ahead(iter(range(50)))) == list(range(50))
-
-    def broken():  # type: ignore[no-untyped-def]
-        yield 1
-        raise ValueError("disk on fire")
-
-    it = read_ahead(broken())
-    assert next(it) == 1
-    with pytest.raises(ValueError, match="disk on fire"):
-        next(it)
-
-
-def test_read_ahead_stops_its_thread_when_abandoned() -> None:
-    it = read_ahead(iter(range(10**6)))
-    assert next(it) == 0
-    it.close()  # must return: the producer is unblocked and stopped
-
-
-def test_chunk_bounds_cover_every_row_once() -> None:
-    for n, rows in [(10, 3), (1, 5), (7, 7), (8, 1), (1000, 64)]:
-        b = chunk_bounds(n, rows)
-        assert b[0][0] == 0 and b[-1][1] == n
-        assert all(s1 == e0 for (_, e0), (s1, _) in zip(b, b[1:], strict=False))
 
 
 @pytest.mark.parametrize("name", ["float16", "bfloat16", "float32"])
@@ -75,15 +41,6 @@ def test_exact_in_knows_which_casts_are_exact() -> None:
     assert not exact_in(np.dtype(np.float16), bf16)  # 11 significant bits do not fit in 8
     assert not exact_in(np.dtype(np.float32), f16)
     assert not exact_in(np.dtype(np.int64), f32)
-
-
-def test_released_memory_map_still_reads_the_same(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    x = np.arange(40 * 3000, dtype=np.float32).reshape(40, 3000)
-    np.save(tmp_path / "a.npy", x)
-    view = RowView(np.load(tmp_path / "a.npy", mmap_mode="r"), -1)
-    chunks = list(float64_chunks(view, 7))  # releases each chunk's pages once copied
-    np.testing.assert_array_equal(np.concatenate([c for _, c in chunks]), x)
-    np.testing.assert_array_equal(view.block(0, 40), x)  # pages fault back in
 
 
 def test_progress_reports_every_row_in_order() -> None:

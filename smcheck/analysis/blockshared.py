@@ -1,0 +1,127 @@
+"""What every cell of a (format, temperature) block shares: the reference as tensors, ulp(p), masks.
+
+Computed once per block (:func:`block_shared`) and cached on it; the cell kernel
+(smcheck.analysis.cellkernel) reads it for each method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from smcheck.dtypes import FloatFormat
+from smcheck.reference.doubledouble import DDReference
+
+if TYPE_CHECKING:
+    import torch
+
+    from smcheck.analysis.cells import Block
+
+
+def as_tensor(a: Any) -> torch.Tensor:
+    import torch
+
+    return a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
+
+
+def format_ulp(a: torch.Tensor, f: FloatFormat) -> torch.Tensor:
+    """Spacing of ``f`` at |a| (a float64, >= 0 or its sign ignored), the subnormal one below tiny.
+
+    From the float64 exponent bits: |a| in [2^E, 2^(E+1)) has spacing 2^(max(E, emin) + 1 - t).
+    """
+    import torch
+
+    expo = ((a.view(torch.int64) >> 52) & 0x7FF) - 1023
+    k = expo.clamp(min=f.emin) + (1 - f.t)
+    # 2^k for k >= -1074: build 2^(k + 600) from the bits and scale back (exact, even subnormal)
+    return ((k + 600 + 1023) << 52).view(torch.float64) * 2.0**-600
+
+
+@dataclass
+class Shared:
+    """Per-block tensors every method of the block uses."""
+
+    valid: torch.Tensor
+    live: torch.Tensor | None
+    """None when every element of the chunk is live."""
+    p: torch.Tensor
+    """Reference p rounded to float64."""
+    logp: torch.Tensor
+    ulp: torch.Tensor
+    inv_ulp: torch.Tensor | None
+    """1/ulp where it is representable (formats up to float32)."""
+    frac: torch.Tensor | None
+    """(p - p_rounded) / ulp for float64 cells (the reference's sub-float64 part)."""
+    inv_p: torch.Tensor
+    nonzero: torch.Tensor | None
+    """None when every live element's exact p is representable as nonzero."""
+    pmax: torch.Tensor
+    ref_arg: torch.Tensor
+    unique: torch.Tensor
+    scale_over: torch.Tensor | None
+    exact_sum: bool
+    """Sum p̂ through exact pieces (float64 cells: a float64 sum is as noisy as the quantity)."""
+    kl_zero: torch.Tensor
+    """KL correction where p̂ = 0: p (log p - log_zero) - p minus the series' p 77/60."""
+
+
+def block_shared(b: Block) -> Shared:
+    """Compute (once) and cache what every cell of block ``b`` needs."""
+    import torch
+
+    got = b.cache.get("shared")
+    if got is not None:
+        return got
+    f, ref = b.fmt, b.ref
+    valid = as_tensor(b.valid)
+    live = as_tensor(b.live)
+    all_live = bool(live.all())
+    if isinstance(ref, DDReference):
+        p, logp = as_tensor(ref.p_hi), as_tensor(ref.logp_hi)
+        q = ref.parts
+        ulp = format_ulp(p, f)
+        # p - p_rounded: exactly pl * 2^e where p_rounded = ph * 2^e (normal range)
+        frac = q.pl / format_ulp(q.ph, f)
+        low = p < f.tiny * 2.0
+        if bool(low.any()):  # subnormal or vanishing p: go through long double on those elements
+            idx = low.nonzero(as_tuple=True)
+            ph, pl, e = (t[idx].numpy() for t in (q.ph, q.pl, q.e))
+            exact = np.ldexp(ph.astype(np.longdouble) + pl, e)
+            fr = (exact - p[idx].numpy()) / ulp[idx].numpy()
+            frac = frac.index_put(idx, torch.from_numpy(fr.astype(np.float64)))
+    else:
+        p, logp = as_tensor(ref.p), as_tensor(ref.logp)
+        ulp = format_ulp(p, f)
+        frac = None
+    nonzero = None
+    if not (all_live and bool(logp.amin() > f.log_zero)):
+        nonzero = live & (logp > f.log_zero)
+    # 1/p overflows below 2^-1024: such terms (p < 1e-301) are left out of the series part
+    inv_p = torch.where(p > 2.0**-1000, 1.0 / p, 0.0)
+    if not all_live:
+        inv_p = inv_p.masked_fill(~live, 0.0)
+    top, ref_arg = logp.max(-1, keepdim=True)
+    unique = (logp == top).sum(-1) == 1
+    so = as_tensor(b.scale_overflow)
+    so_any = bool(so.any())
+    sh = Shared(
+        valid=valid,
+        live=None if all_live else live,
+        p=p,
+        logp=logp,
+        ulp=ulp,
+        inv_ulp=None if frac is not None else 1.0 / ulp,
+        frac=frac,
+        inv_p=inv_p,
+        nonzero=nonzero,
+        pmax=p.amax(-1),
+        ref_arg=ref_arg[:, 0],
+        unique=unique,
+        scale_over=(so & valid[:, None]) if so_any else None,
+        exact_sum=f.t > 24,
+        kl_zero=torch.where(p > 0, p * (logp - (f.log_zero + 1.0 + 77.0 / 60.0)), 0.0),
+    )
+    b.cache["shared"] = sh
+    return sh

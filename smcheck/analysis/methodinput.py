@@ -1,0 +1,101 @@
+"""What the methods see, and running them: a chunk negated for softmin, rounded, divided by T.
+
+The engine and the critical-temperature search both go through these, so a row gets the same
+bits in both.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from smcheck.dtypes import FloatFormat
+from smcheck.sources.rows import row_block_mask
+
+if TYPE_CHECKING:
+    import torch
+
+    from smcheck.methods.base import MethodOutput, SoftmaxMethod
+
+
+def prepare_chunk(x: np.ndarray, softmin: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The analysed values of a float64 chunk and its (upstream, fully masked) row masks.
+
+    Args:
+        x: a chunk of source rows as float64.
+        softmin: analyse softmax(-x); the negation is exact.
+
+    Returns:
+        The values (negated for softmin), rows with NaN or +inf, rows entirely -inf.
+    """
+    if softmin:
+        x = -x  # Softmin(x) = softmax(-x); negation is exact
+    upstream, masked = row_block_mask(x)
+    return x, upstream, masked
+
+
+def exact_in(src: np.dtype, f: FloatFormat) -> bool:
+    """Whether every value of the source dtype is a value of ``f`` (rounding is the identity)."""
+    t_src = {"float16": 11, "float32": 24, "float64": 53}.get(src.name)
+    if t_src is None:
+        return False
+    w_src = {"float16": 5, "float32": 8, "float64": 11}[src.name]
+    return f.t >= t_src and f.w >= w_src
+
+
+def round_chunk(x: np.ndarray, f: FloatFormat, ftz: bool, src: np.dtype) -> np.ndarray:
+    """``f.round(x)`` without the numpy passes where the result is known or torch is exact.
+
+    The identity when the source dtype fits in ``f``; torch's cast when the values are float32
+    (one correct rounding: float64 -> float32 is exact there); ``f.round`` otherwise.
+    """
+    import torch
+
+    if ftz:
+        return f.round(x, ftz=True)
+    if exact_in(src, f):
+        return x
+    if src.name in ("float16", "float32") and f.t < 24:
+        return torch.from_numpy(x).to(f.torch_dtype()).to(torch.float64).numpy()
+    return f.round(x)
+
+
+def scale_by_temperature(xt: torch.Tensor, xw: np.ndarray, f: FloatFormat, t: float):  # type: ignore[no-untyped-def]
+    """Divide by T in the format, as user code does; the exact quotient feeds the reference.
+
+    Args:
+        xt: the chunk rounded to ``f``, as a tensor of ``f``.
+        xw: the same values in the reference's working precision.
+        f: the format.
+        t: the temperature.
+
+    Returns:
+        ``(xs, xsw, scale_over)``: the methods' input, ``xw / T`` in the working precision, and
+        the elements that became +inf when divided in the format.
+    """
+    import torch
+
+    if t == 1.0:
+        return xt, xw, np.zeros(xw.shape, dtype=bool)
+    td = float(f.round(t))
+    xs = xt / torch.tensor(td, dtype=xt.dtype)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        xsw = xw / xw.dtype.type(td)
+    scale_over = (torch.isposinf(xs) & torch.isfinite(xt)).numpy()
+    return xs, xsw, scale_over
+
+
+def run_method(
+    method: SoftmaxMethod, model: str, xs: torch.Tensor, fmt: FloatFormat, ftz: bool
+) -> MethodOutput:
+    """One method's forward pass on the scaled input, under the ``framework`` or ``strict`` model.
+
+    The strict model starts from the same rounded x/T the framework sees.
+    """
+    import torch
+
+    if model == "framework":
+        return method.framework(xs).to_output()
+    assert method.strict is not None
+    return method.strict(xs.to(torch.float64).numpy(), fmt, ftz)
