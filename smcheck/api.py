@@ -75,6 +75,9 @@ def run_sources(
     Returns:
         The report of every source that was analysed.
     """
+    if errors is None:
+        # every source is opened before any is analysed, so a bad last path fails at once
+        specs = [resolve_source(s, stdin) for s in specs]
     reports = []
     for spec in specs:
         rep = _analyze_one(spec, cfg, stdin, progress, errors)

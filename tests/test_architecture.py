@@ -15,6 +15,16 @@ MAX_TOP_LEVEL_MODULES = 12
 WINGS = {"cli", "sources", "reference", "methods", "analysis", "findings", "check", "report",
          "experiments"}
 CLI_MAY_NOT_IMPORT = ("smcheck.analysis", "smcheck.sources", "smcheck.reference")
+LAYERS = {  # docs/design.md "Import rules": a module imports its own layer and those below
+    "errors": 1, "dtypes": 1, "smcheck": 1,
+    "reference": 2.0, "methods": 2.5,
+    "report": 3,
+    "sources": 4, "config": 4, "progress": 4, "output": 4, "openmp": 4,
+    "findings": 5,
+    "analysis": 6,
+    "api": 7.0, "check": 7.5, "experiments": 7.5,
+    "cli": 8, "__main__": 9,
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -138,6 +148,21 @@ def test_the_cli_imports_no_analysis_sources_or_reference_module() -> None:
         if dep.startswith(CLI_MAY_NOT_IMPORT)
     }
     assert bad == set()
+
+
+def _layer(module: str) -> float:
+    parts = module.split(".")
+    return LAYERS[parts[1] if len(parts) > 1 else parts[0]]
+
+
+def test_wings_import_only_their_own_layer_and_below() -> None:
+    upward = {
+        (m, dep)
+        for m, deps in _graph().items()
+        for dep in deps
+        if _layer(dep) > _layer(m)
+    }
+    assert upward == set()
 
 
 def test_the_checker_finds_a_cycle() -> None:
