@@ -21,21 +21,12 @@ from smcheck.analysis.gradients import backprop, exact_gradient
 from smcheck.methods import METHODS, SoftmaxMethod, framework
 from smcheck.methods.base import MethodOutput
 from smcheck.reference.exact import exact_softmax, working_dtype
-from smcheck.report.model import Cell, GradientMetrics, Report, Verdict
+from smcheck.report.model import GradientMetrics, Report, Verdict
 
-from tests.conftest import DTYPES
+from tests.conftest import DTYPES, cell
 
 mpmath.mp.dps = 50
 U = 2.0**-24  # float16's smallest subnormal
-
-
-def cell(report: Report, method: str, dtype: str, temperature: float = 1.0) -> Cell:
-    (c,) = [
-        c
-        for c in report.cells
-        if (c.method, c.dtype, c.temperature) == (method, dtype, temperature)
-    ]
-    return c
 
 
 def grad(report: Report, method: str, dtype: str) -> GradientMetrics:
