@@ -120,7 +120,7 @@ def test_sentinel_not_representable_in_float16() -> None:
 
 def test_sentinel_entries_are_masks_for_the_method_metrics() -> None:
     # log(softmax) of a masked entry is -inf; with -1e4 as a mask that is intended, not a fault
-    # (forward metrics: the log(softmax) gradient is NaN there, see tests/test_gradients.py)
+    # (forward metrics: the log(softmax) gradient is NaN there: tests/analysis/test_gradients.py)
     x = np.array([[-1e4, -1e4, 1.0, 2.0]])
     for c in analyze(x, gradients=False).cells:
         assert c.metrics.log_nonfinite.elements == 0, c

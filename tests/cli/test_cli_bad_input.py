@@ -1,6 +1,6 @@
 """The bad-input matrix through the CLI: exit 2, one ``Error:`` line, nothing runs or changes.
 
-Every hostile file of tests/test_hostile_files.py goes through ``smcheck analyze`` in process
+Every hostile file of tests/hostilefiles.py goes through ``smcheck analyze`` in process
 (CliRunner), and a sample of them through ``python -m smcheck`` as a real subprocess.
 """
 
