@@ -23,7 +23,7 @@ METHODS = ["naive", "shifted", "logdomain", "torch"]
 @pytest.fixture(scope="module")
 def issue_case() -> dict:
     # forward metrics only: the log(softmax) gradient of row 1 is NaN at its -inf mask (0/0), a
-    # finding of the gradient check (tests/analysis/test_gradients.py), not of the rows excluded
+    # finding of the gradient check (tests/analysis/test_gradients.py), not of the excluded rows
     args = ["analyze", "--values", ISSUE_VALUES, "--no-gradients", "--format", "json"]
     r = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert r.exit_code == ExitCode.OK, r.output
