@@ -142,9 +142,9 @@ def test_rows_masked_by_the_temperature_are_a_finding() -> None:
     assert "float16 at T=0.5" in f.message and f.temperature == 0.5
 
 
-# two temperatures: the critical-temperature search runs over these masked rows too (the
-# gradients have a chunk test with masks of their own in tests/analysis/test_gradients.py)
-MASKED_KW = {"temperatures": [1, 0.5], "gradients": False}
+# the mask findings only: the critical temperatures and the gradients have chunk tests with
+# masked rows of their own (tests/analysis/test_temperature.py, test_gradients.py)
+MASKED_KW = {"temperatures": [1, 0.5], "gradients": False, "critical": False}
 
 
 @pytest.fixture(scope="module")

@@ -159,6 +159,11 @@ def test_entropy_grows_monotonically_with_temperature() -> None:
 
 def test_sweep_and_critical_do_not_depend_on_chunk_size() -> None:
     x = random_rows("float16", np.random.default_rng(7), rows=12, n=8)
+    # rows the search must skip or mask: fully masked, partly masked, upstream NaN and +inf
+    x[1] = -np.inf
+    x[4, 2] = np.nan
+    x[6, :3] = -np.inf
+    x[9, 0] = np.inf
     kw = {"dtypes": ["float16"], "methods": ["naive", "torch"], "temperatures": [0.1, 1, 3]}
     whole = analyze(x, chunk_rows=100, **kw).to_dict()["sources"][0]["temperature"]
     assert analyze(x, chunk_rows=1, **kw).to_dict()["sources"][0]["temperature"] == whole
