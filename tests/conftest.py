@@ -1,10 +1,14 @@
-"""Shared fixtures: dtypes, tolerances, sample inputs, a clean environment for rendering."""
+"""Shared fixtures and helpers: dtypes, tolerances, sample inputs, picking a cell, a clean env."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from smcheck.report.model import Cell, Report
 
 DTYPES = ["float16", "bfloat16", "float32", "float64"]
 
@@ -25,6 +29,16 @@ def sample_input(name: str) -> Path:
     path = SAMPLES / name
     assert path.exists(), f"missing sample input {path}"
     return path
+
+
+def cell(report: Report, method: str, dtype: str, temperature: float = 1.0) -> Cell:
+    """The one cell of ``report`` for this method, format and temperature."""
+    (c,) = [
+        c
+        for c in report.cells
+        if (c.method, c.dtype, c.temperature) == (method, dtype, temperature)
+    ]
+    return c
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,9 @@ from smcheck.report.json import to_json
 from .conftest import sample_input
 
 
-@pytest.mark.parametrize("chunk_rows", [1, 3, 7])
-def test_results_do_not_depend_on_chunk_size(chunk_rows: int) -> None:
+@pytest.fixture(scope="module")
+def masked_sample() -> tuple[np.ndarray, dict]:
+    """The masked_rows sample plus a NaN row and a wide row, and its report in one chunk."""
     x = np.load(sample_input("masked_rows.npy"))
     x = np.concatenate(
         [
@@ -24,7 +25,14 @@ def test_results_do_not_depend_on_chunk_size(chunk_rows: int) -> None:
             np.array([[30.0, -30, 1, 2, 3, 4, 5, 6]]),
         ]
     )
-    whole = analyze(x, chunk_rows=10_000).to_dict()
+    return x, analyze(x, chunk_rows=10_000).to_dict()
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, 7])
+def test_results_do_not_depend_on_chunk_size(
+    masked_sample: tuple[np.ndarray, dict], chunk_rows: int
+) -> None:
+    x, whole = masked_sample
     assert analyze(x, chunk_rows=chunk_rows).to_dict() == whole
 
 

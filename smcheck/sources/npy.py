@@ -12,7 +12,15 @@ from typing import BinaryIO
 
 import numpy as np
 
-from smcheck.sources.validation import check_dtype, check_shape, describe, dims, load_error, select_key
+from smcheck.sources.validation import (
+    check_dtype,
+    check_shape,
+    dims,
+    load_error,
+    os_reason,
+    reading,
+    select_key,
+)
 
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -43,10 +51,8 @@ def read_npy_header(f: BinaryIO, name: str, fix: str = _NPY_FIX) -> NpyHeader:
     The dtype and shape rules run on the header, so object arrays are refused before any of
     their (pickled) data is read.
     """
-    try:
+    with reading(name, "it cannot be read", fix):  # zip/stream errors surface on read
         prefix = f.read(8)
-    except Exception as exc:  # zip/stream errors surface on read
-        raise load_error(name, f"it cannot be read ({describe(exc)})", fix) from exc
     if not prefix:
         raise load_error(name, "the file is empty", fix)
     if not prefix.startswith(NPY_MAGIC):
@@ -66,13 +72,11 @@ def read_npy_header(f: BinaryIO, name: str, fix: str = _NPY_FIX) -> NpyHeader:
         raise load_error(name, f"unknown .npy format version {version[0]}.{version[1]}", fix)
     # 2.0 and 3.0 share the header layout (a 4-byte length); 3.0 only allows UTF-8 field names
     width = 2 if version == (1, 0) else 4
-    try:
+    with reading(name, "it cannot be read", fix):
         size_field = f.read(width)
         length = int.from_bytes(size_field, "little")
         # checked before reading, so a lying length field costs nothing
         text = f.read(length) if len(size_field) == width and length <= MAX_NPY_HEADER else b""
-    except Exception as exc:
-        raise load_error(name, f"it cannot be read ({describe(exc)})", fix) from exc
     if length > MAX_NPY_HEADER:
         raise load_error(
             name,
@@ -85,11 +89,9 @@ def read_npy_header(f: BinaryIO, name: str, fix: str = _NPY_FIX) -> NpyHeader:
     read = (
         np.lib.format.read_array_header_1_0 if width == 2 else np.lib.format.read_array_header_2_0
     )
-    try:
+    with reading(name, "the .npy header is corrupt", fix):
         # literal_eval of the header dict: never unpickles, never calls anything
         shape, fortran, dtype = read(io.BytesIO(size_field + text))
-    except Exception as exc:
-        raise load_error(name, f"the .npy header is corrupt ({describe(exc)})", fix) from exc
     if any(d < 0 for d in shape):
         raise load_error(name, f"the .npy header has a negative dimension {shape}", fix)
     check_dtype(name, dtype)
@@ -108,20 +110,14 @@ def _truncated(name: str, h: NpyHeader, found: int, fix: str) -> Exception:
 
 def read_npy(path: Path, name: str) -> tuple[np.ndarray, str]:
     """Memory-map an .npy file read-only; returns (array, source dtype name)."""
-    try:
+    with reading(name, "it cannot be read", _NPY_FIX, errors=OSError, reason=os_reason):
         with open(path, "rb") as f:
             header = read_npy_header(f, name)
         size = os.path.getsize(path)
-    except OSError as exc:
-        raise load_error(name, f"it cannot be read ({exc.strerror or exc})", _NPY_FIX) from exc
     if size - header.data_offset < header.nbytes:
         raise _truncated(name, header, size - header.data_offset, _NPY_FIX)
-    try:
+    with reading(name, "it is not a readable .npy file", _NPY_FIX):
         array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except Exception as exc:
-        raise load_error(
-            name, f"it is not a readable .npy file ({describe(exc)})", _NPY_FIX
-        ) from exc
     return array, header.dtype.name
 
 
@@ -132,10 +128,8 @@ def read_npy_stream(
     header = read_npy_header(f, name, fix)
     if available - header.data_offset < header.nbytes:  # checked before reading: no huge reads
         raise _truncated(name, header, max(available - header.data_offset, 0), fix)
-    try:
+    with reading(name, "its data cannot be read", fix):
         data = f.read(header.nbytes)
-    except Exception as exc:
-        raise load_error(name, f"its data cannot be read ({describe(exc)})", fix) from exc
     if len(data) < header.nbytes:
         raise _truncated(name, header, len(data), fix)
     order = "F" if header.fortran else "C"
@@ -145,25 +139,13 @@ def read_npy_stream(
 
 def read_npz(source: Path | BinaryIO, name: str, key: str | None) -> tuple[np.ndarray, str]:
     """Read one member of an .npz archive (the only one when ``key`` is None)."""
-    try:
+    with reading(name, "it is not a readable .npz archive", _NPZ_FIX):
         archive = zipfile.ZipFile(source)
-    except Exception as exc:
-        raise load_error(
-            name, f"it is not a readable .npz archive ({describe(exc)})", _NPZ_FIX
-        ) from exc
     with archive:
-        try:
+        with reading(name, "its zip directory is corrupt", _NPZ_FIX):
             members = {m.filename.removesuffix(".npy"): m for m in archive.infolist()}
-        except Exception as exc:
-            raise load_error(
-                name, f"its zip directory is corrupt ({describe(exc)})", _NPZ_FIX
-            ) from exc
         info = members[select_key(name, list(members), key, "array")]
-        try:
+        with reading(name, f"the member {info.filename!r} cannot be read", _NPZ_FIX):
             member = archive.open(info)
-        except Exception as exc:
-            raise load_error(
-                name, f"the member {info.filename!r} cannot be read ({describe(exc)})", _NPZ_FIX
-            ) from exc
         with member:
             return read_npy_stream(member, name, info.file_size, _NPZ_FIX)

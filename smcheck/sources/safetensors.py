@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from smcheck.errors import LoadError
-from smcheck.sources.validation import describe, load_error
+from smcheck.sources.validation import load_error, os_reason, reading
 
 MAX_HEADER_BYTES = 100_000_000
 """Headers above this are refused before reading them (the reference implementation's limit)."""
@@ -73,7 +73,8 @@ def read_header(path: Path, name: str) -> SafetensorsHeader:
     def fail(what: str) -> LoadError:
         return _error(name, what)
 
-    try:
+    fix = "check the file and its permissions"
+    with reading(name, "it cannot be read", fix, errors=OSError, reason=os_reason):
         size = os.path.getsize(path)
         with open(path, "rb") as f:
             prefix = f.read(8)
@@ -93,14 +94,9 @@ def read_header(path: Path, name: str) -> SafetensorsHeader:
                     "the length field (truncated or not a safetensors file)"
                 )
             raw = f.read(n)
-    except OSError as exc:
-        raise load_error(
-            name, f"it cannot be read ({exc.strerror or exc})", "check the file and its permissions"
-        ) from exc
-    try:
+    # UnicodeDecodeError is a ValueError
+    with reading(name, "the header is not valid JSON", _FIX, errors=(ValueError, RecursionError)):
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise fail(f"the header is not valid JSON ({describe(exc)})") from exc
     if not isinstance(header, dict):
         raise fail("the header is not a JSON object")
 

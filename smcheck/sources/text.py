@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from smcheck.sources.validation import describe, load_error, select_key
+from smcheck.sources.validation import load_error, reading, select_key
 
 MAX_NDIM = 32
 """Deepest JSON list nesting accepted (numpy itself stops at 64 dimensions)."""
@@ -121,14 +121,13 @@ def _is_number(token: str) -> bool:
 
 def parse_json(text: str, name: str, key: str | None) -> np.ndarray:
     """Nested lists, or an object whose ``key`` (or only list-valued entry) holds them."""
-    try:
+    with reading(
+        name,
+        "it is not valid JSON",
+        "write nested lists of numbers, e.g. [[1, 2], [3, 4]]",
+        errors=(ValueError, RecursionError),
+    ):
         obj = json.loads(text)  # also accepts the NaN/Infinity literals Python writes
-    except (ValueError, RecursionError) as exc:
-        raise load_error(
-            name,
-            f"it is not valid JSON ({describe(exc)})",
-            "write nested lists of numbers, e.g. [[1, 2], [3, 4]]",
-        ) from exc
     if isinstance(obj, dict):
         lists = [k for k, v in obj.items() if isinstance(v, list)]
         obj = obj[select_key(name, lists if key is None else list(obj), key, "list")]

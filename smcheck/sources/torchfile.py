@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from smcheck.sources.validation import describe, load_error, select_key, widened_note
+from smcheck.errors import LoadError
+from smcheck.sources.validation import describe, load_error, reading, select_key, widened_note
 
 if TYPE_CHECKING:
     import torch
@@ -46,36 +47,34 @@ def _torch_load(path: Path, name: str) -> Any:
     """``torch.load`` restricted to tensors and plain containers; refusals become LoadError."""
     import torch
 
+    with reading(name, "it is not a readable PyTorch file", "re-save it with torch.save"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's pickle-protocol notes are not the user's
+                try:
+                    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                except RuntimeError as exc:
+                    if "mmap can only be used" not in str(exc):
+                        raise
+                    # legacy (non-zip) checkpoints cannot be memory-mapped; still weights-only
+                    return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise _unpickling_error(name, exc) from exc
+
+
+def _unpickling_error(name: str, exc: pickle.UnpicklingError) -> LoadError:
+    """The LoadError for a pickle that ``weights_only`` refused (or could not parse)."""
     fix = "save only tensors, e.g. torch.save({'logits': t}, path)"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch's notes on pickle protocols are not the user's
-            try:
-                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            except RuntimeError as exc:
-                if "mmap can only be used" not in str(exc):
-                    raise
-                # legacy (non-zip) checkpoints cannot be memory-mapped; still weights-only
-                return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "Weights only load failed" not in str(exc):
-            raise load_error(
-                name, f"it is not a readable PyTorch file ({describe(exc)})", fix
-            ) from exc
-        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        what = f" ({found.group(1)})" if found else ""
-        raise load_error(
-            name,
-            f"it contains pickled Python objects{what} that are not tensors, "
-            "which smcheck never loads because unpickling them can run code",
-            fix,
-        ) from exc
-    except Exception as exc:
-        raise load_error(
-            name,
-            f"it is not a readable PyTorch file ({describe(exc)})",
-            "re-save it with torch.save",
-        ) from exc
+    if "Weights only load failed" not in str(exc):
+        return load_error(name, f"it is not a readable PyTorch file ({describe(exc)})", fix)
+    found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+    what = f" ({found.group(1)})" if found else ""
+    return load_error(
+        name,
+        f"it contains pickled Python objects{what} that are not tensors, "
+        "which smcheck never loads because unpickling them can run code",
+        fix,
+    )
 
 
 def _collect_tensors(obj: object, prefix: str, depth: int) -> dict[str, torch.Tensor]:

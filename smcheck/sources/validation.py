@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -33,6 +35,39 @@ def describe(exc: BaseException) -> str:
     if len(text) > 160 and ". " in text:
         text = text.split(". ", 1)[0]
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+def os_reason(exc: BaseException) -> str:
+    """An OSError's bare reason (``No such file or directory``), else the message itself."""
+    return str(getattr(exc, "strerror", None) or exc)
+
+
+@contextmanager
+def reading(
+    name: str,
+    what: str,
+    fix: str,
+    *,
+    errors: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+    reason: Callable[[BaseException], str] = describe,
+) -> Iterator[None]:
+    """Turn ``errors`` raised inside the block into ``cannot load NAME: WHAT (REASON); FIX``.
+
+    A :class:`LoadError` raised inside passes through unchanged: it already says what is wrong.
+
+    Args:
+        name: the source as the user named it.
+        what: what failed, e.g. ``"it cannot be read"``; the reason is appended in brackets.
+        fix: what the user can do about it.
+        errors: the exception types to translate; anything else propagates.
+        reason: renders the caught exception (default :func:`describe`).
+    """
+    try:
+        yield
+    except LoadError:
+        raise
+    except errors as exc:
+        raise load_error(name, f"{what} ({reason(exc)})", fix) from exc
 
 
 def dims(shape: tuple[int, ...]) -> str:

@@ -21,21 +21,12 @@ from smcheck.analysis.gradients import backprop, exact_gradient
 from smcheck.methods import METHODS, SoftmaxMethod, framework
 from smcheck.methods.base import MethodOutput
 from smcheck.reference.exact import exact_softmax, working_dtype
-from smcheck.report.model import Cell, GradientMetrics, Report, Verdict
+from smcheck.report.model import GradientMetrics, Report, Verdict
 
-from tests.conftest import DTYPES
+from tests.conftest import DTYPES, cell
 
 mpmath.mp.dps = 50
 U = 2.0**-24  # float16's smallest subnormal
-
-
-def cell(report: Report, method: str, dtype: str, temperature: float = 1.0) -> Cell:
-    (c,) = [
-        c
-        for c in report.cells
-        if (c.method, c.dtype, c.temperature) == (method, dtype, temperature)
-    ]
-    return c
 
 
 def grad(report: Report, method: str, dtype: str) -> GradientMetrics:
@@ -302,10 +293,12 @@ def test_gradient_metrics_do_not_depend_on_chunk_size() -> None:
     x[9] = [-999.0, 1, 2, 5, 6, 0]
     targets = rng.integers(0, 6, 13)
     targets[2] = 1  # a masked target
+    # critical=False: the critical temperatures have chunk tests in test_temperature/test_masks
+    kw = {"temperatures": [0.5, 1], "critical": False}
     for t in ("argmin", targets):
-        whole = analyze(x, targets=t, chunk_rows=100, temperatures=[0.5, 1]).to_dict()
+        whole = analyze(x, targets=t, chunk_rows=100, **kw).to_dict()
         for chunk_rows in (1, 3, 7):
-            part = analyze(x, targets=t, chunk_rows=chunk_rows, temperatures=[0.5, 1]).to_dict()
+            part = analyze(x, targets=t, chunk_rows=chunk_rows, **kw).to_dict()
             assert part == whole, chunk_rows
 
 

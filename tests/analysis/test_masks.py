@@ -23,7 +23,7 @@ METHODS = ["naive", "shifted", "logdomain", "torch"]
 @pytest.fixture(scope="module")
 def issue_case() -> dict:
     # forward metrics only: the log(softmax) gradient of row 1 is NaN at its -inf mask (0/0), a
-    # finding of the gradient check (tests/test_gradients.py), not of the rows excluded here
+    # finding of the gradient check (tests/analysis/test_gradients.py), not of the excluded rows
     args = ["analyze", "--values", ISSUE_VALUES, "--no-gradients", "--format", "json"]
     r = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert r.exit_code == ExitCode.OK, r.output
@@ -142,8 +142,14 @@ def test_rows_masked_by_the_temperature_are_a_finding() -> None:
     assert "float16 at T=0.5" in f.message and f.temperature == 0.5
 
 
-@pytest.mark.parametrize("chunk_rows", [1, 2, 5])
-def test_mask_findings_do_not_depend_on_chunk_size(chunk_rows: int) -> None:
+# the mask findings only: the critical temperatures and the gradients have chunk tests with
+# masked rows of their own (tests/analysis/test_temperature.py, test_gradients.py)
+MASKED_KW = {"temperatures": [1, 0.5], "gradients": False, "critical": False}
+
+
+@pytest.fixture(scope="module")
+def masked_rows() -> tuple[np.ndarray, dict]:
+    """Rows with -inf, NaN, inf and overflowing entries, and their report in one chunk."""
     rng = np.random.default_rng(8)
     x = rng.normal(size=(12, 6)) * 4
     x[1] = -np.inf
@@ -152,8 +158,15 @@ def test_mask_findings_do_not_depend_on_chunk_size(chunk_rows: int) -> None:
     x[7] = -7e4
     x[9, 0] = np.inf
     x[10] = -np.inf
-    whole = analyze(x, temperatures=[1, 0.5], chunk_rows=100).to_dict()
-    assert analyze(x, temperatures=[1, 0.5], chunk_rows=chunk_rows).to_dict() == whole
+    return x, analyze(x, chunk_rows=100, **MASKED_KW).to_dict()
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 5])
+def test_mask_findings_do_not_depend_on_chunk_size(
+    masked_rows: tuple[np.ndarray, dict], chunk_rows: int
+) -> None:
+    x, whole = masked_rows
+    assert analyze(x, chunk_rows=chunk_rows, **MASKED_KW).to_dict() == whole
 
 
 def test_issue8_signalling_nan_in_a_file_is_counted_not_raised(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -120,7 +120,7 @@ def test_sentinel_not_representable_in_float16() -> None:
 
 def test_sentinel_entries_are_masks_for_the_method_metrics() -> None:
     # log(softmax) of a masked entry is -inf; with -1e4 as a mask that is intended, not a fault
-    # (forward metrics: the log(softmax) gradient is NaN there, see tests/test_gradients.py)
+    # (forward metrics: the log(softmax) gradient is NaN there: tests/analysis/test_gradients.py)
     x = np.array([[-1e4, -1e4, 1.0, 2.0]])
     for c in analyze(x, gradients=False).cells:
         assert c.metrics.log_nonfinite.elements == 0, c
@@ -185,8 +185,18 @@ def test_repeated_sentinels_keep_the_most_negative() -> None:
         assert again.to_dict() == whole.to_dict(), chunk
 
 
-@pytest.mark.parametrize("chunk_rows", [1, 3, 7])
-def test_sentinel_findings_do_not_depend_on_chunk_size(chunk_rows: int) -> None:
+# the input findings only: the gradients and critical temperatures have chunk tests of their own
+MIXED_KW = {
+    "temperatures": [1, 0.5, 300],
+    "dtypes": ["float16", "bfloat16", "float32"],
+    "gradients": False,
+    "critical": False,
+}
+
+
+@pytest.fixture(scope="module")
+def mixed_sentinels() -> tuple[np.ndarray, dict]:
+    """Rows with every kind of sentinel, -inf and NaN, and their report in one chunk."""
     rng = np.random.default_rng(5)
     x = rng.normal(size=(24, 8)) * 3
     x[rng.random(x.shape) < 0.2] = F16_MIN
@@ -198,10 +208,16 @@ def test_sentinel_findings_do_not_depend_on_chunk_size(chunk_rows: int) -> None:
     x[15, :4] = -5000.0
     x[18, :2] = -1e4
     x[20] = F32_MIN
-    kw = {"temperatures": [1, 0.5, 300], "dtypes": ["float16", "bfloat16", "float32"]}
-    whole = analyze(x, chunk_rows=100, **kw).to_dict()
+    return x, analyze(x, chunk_rows=100, **MIXED_KW).to_dict()
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, 7])
+def test_sentinel_findings_do_not_depend_on_chunk_size(
+    mixed_sentinels: tuple[np.ndarray, dict], chunk_rows: int
+) -> None:
+    x, whole = mixed_sentinels
     assert len(whole["sources"][0]["input"]["sentinels"]) == 5
-    assert analyze(x, chunk_rows=chunk_rows, **kw).to_dict() == whole
+    assert analyze(x, chunk_rows=chunk_rows, **MIXED_KW).to_dict() == whole
 
 
 def test_sentinels_in_json_and_table() -> None:

@@ -1,6 +1,6 @@
 """The bad-input matrix through the CLI: exit 2, one ``Error:`` line, nothing runs or changes.
 
-Every hostile file of tests/test_hostile_files.py goes through ``smcheck analyze`` in process
+Every hostile file of tests/hostilefiles.py goes through ``smcheck analyze`` in process
 (CliRunner), and a sample of them through ``python -m smcheck`` as a real subprocess.
 """
 
@@ -20,7 +20,7 @@ from smcheck.cli import cli
 from smcheck.errors import ExitCode
 
 from tests.conftest import ROOT, sample_input
-from tests.sources.test_hostile_files import CASES, MARKER, Content, _snapshot
+from tests.hostilefiles import CASES, MARKER, Content, snapshot
 
 CASE_IDS = [c[0] for c in CASES]
 
@@ -62,11 +62,11 @@ def test_hostile_file_through_the_cli(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # a payload writing a relative path would land here
     path = plant(tmp_path, file_name, content)
-    before = _snapshot(tmp_path)
+    before = snapshot(tmp_path)
     line = assert_one_error_line(invoke("analyze", str(path) + suffix), fragment)
     assert line.startswith(f"Error: cannot load '{path}"), line
     assert not (tmp_path / MARKER).exists(), "a pickle payload was executed"
-    assert _snapshot(tmp_path) == before, "an input file was modified or a file was created"
+    assert snapshot(tmp_path) == before, "an input file was modified or a file was created"
 
 
 def test_matrix_covers_the_issue(tmp_path: Path) -> None:
@@ -223,7 +223,7 @@ def test_hostile_files_as_subprocesses(tmp_path: Path) -> None:
         proc = subprocess.Popen(
             cmd, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        procs.append((case_id, folder, fragment, _snapshot(folder), proc))
+        procs.append((case_id, folder, fragment, snapshot(folder), proc))
     for case_id, folder, fragment, before, proc in procs:
         out, err = proc.communicate(timeout=120)
         text = err.decode()
@@ -232,4 +232,4 @@ def test_hostile_files_as_subprocesses(tmp_path: Path) -> None:
         assert text.count("\n") == 1 and text.startswith("Error: "), (case_id, text)
         assert fragment in text and "Traceback" not in text, (case_id, text)
         assert not (folder / MARKER).exists(), f"{case_id}: a pickle payload was executed"
-        assert _snapshot(folder) == before, case_id
+        assert snapshot(folder) == before, case_id

@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from smcheck.cli import cli
 
 from tests.conftest import ROOT
-from tests.sources.test_loaders import write_safetensors
+from tests.safetensorsfile import write_safetensors
 
 HANG_SECONDS = 30
 """A single invocation on a file of a few hundred bytes taking longer than this is a hang."""

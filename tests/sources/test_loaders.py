@@ -15,6 +15,7 @@ import pytest
 from smcheck.errors import LoadError
 from smcheck.sources.generators import generate_logits
 from smcheck.sources.loaders import EXTENSIONS, LoadedArray, array_source, load_logits, parse_values
+from tests.safetensorsfile import write_safetensors
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_inputs"
 
@@ -26,25 +27,6 @@ LOGITS = np.array(
     ]
 )
 """Exactly representable in float16 (6e4 = 1875 * 32), with the non-finite cases."""
-
-
-def write_safetensors(
-    path: Path, tensors: dict[str, tuple[str, np.ndarray]], align: bool = True
-) -> Path:
-    """Minimal writer: u64 header length, JSON header (space-padded to 8 bytes), the data."""
-    header: dict[str, object] = {"__metadata__": {"format": "pt"}}
-    data = b""
-    for key, (dtype, raw) in tensors.items():
-        header[key] = {
-            "dtype": dtype,
-            "shape": list(raw.shape),
-            "data_offsets": [len(data), len(data) + raw.nbytes],
-        }
-        data += raw.tobytes()
-    head = json.dumps(header).encode()
-    head += b" " * (-len(head) % 8 if align else (1 - len(head)) % 8)
-    path.write_bytes(len(head).to_bytes(8, "little") + head + data)
-    return path
 
 
 def bf16_bits(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -7,18 +7,8 @@ import pytest
 
 from smcheck import analyze
 from smcheck.dtypes import get_format
-from smcheck.report.model import Cell, Report, Verdict
-
-from tests.conftest import DTYPES, ROOT
-
-
-def cell(report: Report, method: str, dtype: str, temperature: float = 1.0) -> Cell:
-    (c,) = [
-        c
-        for c in report.cells
-        if (c.method, c.dtype, c.temperature) == (method, dtype, temperature)
-    ]
-    return c
+from smcheck.report.model import Report, Verdict
+from tests.conftest import DTYPES, ROOT, cell
 
 
 @pytest.fixture(scope="module")

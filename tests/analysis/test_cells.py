@@ -1,4 +1,4 @@
-"""Cell metrics on hand-derived cases, and the mergeable accumulators they rest on."""
+"""Cell metrics on hand-derived cases: overflow, underflow, NaN causes, flips, KL, headroom."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import pytest
 
 from smcheck import analyze
 from smcheck.report.model import Verdict
-from smcheck.analysis.stats import EXACT_MEDIAN_LIMIT, CountStat, ExactSum, Histogram, MaxStat
-
-from tests.analysis.test_cases import cell
+from tests.conftest import cell
 
 
 def test_naive_float16_exp_underflow_loses_mass_shifted_keeps_it() -> None:
@@ -73,37 +71,3 @@ def test_headroom_is_distance_to_the_limits() -> None:
     lse = math.log(math.exp(3) + math.exp(1) + math.exp(-2))
     # float32 p rounds to 0 below ln(2^-150) = -103.97
     assert h.underflow_nats == pytest.approx(-2.0 - lse + 150 * math.log(2), rel=1e-6)
-
-
-def test_count_stat_merges_exactly_and_keeps_lowest_worst_row() -> None:
-    a, b = CountStat(), CountStat()
-    a.add(np.array([0, 2, 1, 2]), 0)
-    b.add(np.array([0, 2]), 0)
-    b.add(np.array([1, 2]), 2)
-    assert a == b == CountStat(elements=5, rows=3, worst_count=2, worst_row=1)
-
-
-def test_max_stat_ignores_nan_rows() -> None:
-    m = MaxStat()
-    m.add(np.array([np.nan, 1.0, 3.0, 3.0]), 10)
-    assert (m.result, m.row) == (3.0, 12)
-
-
-def test_exact_sum_is_order_independent() -> None:
-    v = np.array([1e16, 1.0, -1e16, 3.0, 1e-3] * 50)
-    a, b = ExactSum(), ExactSum()
-    a.add(v)
-    for chunk in np.array_split(v[::-1], 7):
-        b.add(chunk)
-    assert a.mean == b.mean == pytest.approx((4.001 * 50) / v.size)
-
-
-def test_histogram_median_is_exact_when_small_and_within_bound_when_large() -> None:
-    h = Histogram()
-    h.add(np.array([0.5, 1.0, 3.0]))
-    assert h.median == 1.0
-    big = np.random.default_rng(0).exponential(2.0, EXACT_MEDIAN_LIMIT + 10)
-    h = Histogram()
-    h.add(big)
-    exact_lower = np.sort(big)[(big.size + 1) // 2 - 1]
-    assert h.median == pytest.approx(exact_lower, rel=0.0055)

@@ -22,7 +22,7 @@ from smcheck.methods import get_method
 from smcheck.report.model import Count
 
 from tests.conftest import DTYPES
-from tests.sources.test_loaders import write_safetensors
+from tests.safetensorsfile import write_safetensors
 
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MANY = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
