@@ -40,7 +40,8 @@ ALIASES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class FloatFormat:
-    """An IEEE-style binary format: ``t`` significand bits (with the implicit one), ``w`` exponent bits."""
+    """An IEEE-style binary format: ``t`` significand bits (implicit one included), ``w`` exponent
+    bits."""
 
     name: str
     w: int
@@ -96,7 +97,7 @@ class FloatFormat:
 
     @property
     def log_zero(self) -> float:
-        """A probability p rounds to 0 in this format iff ln p <= this (same value as exp_zero_x)."""
+        """A probability p rounds to 0 in this format iff ln p <= this (the value of exp_zero_x)."""
         return self.exp_zero_x
 
     @property
@@ -160,7 +161,8 @@ FORMATS: dict[str, FloatFormat] = {
 
 
 def canonical_dtype(name: str) -> str:
-    """Normalise a dtype name or alias (``fp16``, ``bf16``, ``half``, ``double``…) to its canonical name."""
+    """Normalise a dtype name or alias (``fp16``, ``bf16``, ``half``, ``double``…) to its
+    canonical name."""
     key = name.strip().lower().removeprefix("torch.")
     key = ALIASES.get(key, key)
     if key not in FORMATS:

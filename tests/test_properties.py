@@ -17,10 +17,9 @@ from hypothesis import strategies as st
 from smcheck import analyze
 from smcheck.dtypes import get_format
 from smcheck.errors import LoadError
-from smcheck.sources.loaders import load_logits, parse_values
 from smcheck.methods import get_method
 from smcheck.report.model import Count
-
+from smcheck.sources.loaders import load_logits, parse_values
 from tests.conftest import DTYPES
 from tests.safetensorsfile import write_safetensors
 

@@ -5,7 +5,7 @@ double (about 70 ns per exp here) it is computed in double-double arithmetic wit
 float64 torch ops: exp by a 1024-entry table of 2^(j/1024) in double-double and a degree-4
 polynomial on |r| <= ln2/2048, row sums split into pieces whose float64 sums are exact, and
 log s corrected by one Newton step. Error bound (derived in the comments below and checked
-against mpmath in tests/reference/test_fastref.py): every probability has relative error below
+against mpmath in tests/reference/test_doubledouble.py): every probability has relative error below
 2^-60 and every log-probability absolute error below 2^-59, whatever its size -- tighter than
 the long double path's (|log p| + 8) * 2^-63 once |log p| exceeds 8. The representation is
 p = (ph + pl) * 2^e with ph + pl in [2^-18, 2), so probabilities far below the float64 range

@@ -18,7 +18,6 @@ from smcheck.methods import METHODS
 from smcheck.methods.base import MethodOutput
 from smcheck.methods.strictops import fn_error
 from smcheck.reference.exact import exact_softmax
-
 from tests.conftest import DTYPES
 
 ANALYSED = ["naive", "shifted", "logdomain", "lse-direct", "online"]

@@ -13,16 +13,15 @@ import torch
 from click.testing import CliRunner
 
 from smcheck import analyze
-from smcheck.cli import cli
 from smcheck.analysis.cells import Block
+from smcheck.analysis.gradients import backprop, exact_gradient
+from smcheck.cli import cli
 from smcheck.dtypes import get_format
 from smcheck.errors import ExitCode
-from smcheck.analysis.gradients import backprop, exact_gradient
 from smcheck.methods import METHODS, SoftmaxMethod, framework
 from smcheck.methods.base import MethodOutput
 from smcheck.reference.exact import exact_softmax, working_dtype
 from smcheck.report.model import GradientMetrics, Report, Verdict
-
 from tests.conftest import DTYPES, cell
 
 mpmath.mp.dps = 50

@@ -13,7 +13,6 @@ from smcheck import analyze
 from smcheck.cli import cli
 from smcheck.errors import ExitCode
 from smcheck.report.model import Verdict
-
 from tests.conftest import DTYPES
 
 ISSUE_VALUES = "1,2,3;-inf,0,1;-inf,-inf,-inf;nan,1,2;inf,1,2"

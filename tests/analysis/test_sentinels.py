@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from smcheck import analyze
+from smcheck.analysis.sentinels import KNOWN_SENTINELS, MAX_REPEATED, classify
 from smcheck.cli import cli
 from smcheck.errors import ExitCode
 from smcheck.report.maskmodel import Sentinel
 from smcheck.report.terminal.tables import build_tables
-from smcheck.analysis.sentinels import KNOWN_SENTINELS, MAX_REPEATED, classify
 
 F16_MIN = -65504.0
 F32_MIN = float(torch.finfo(torch.float32).min)

@@ -10,10 +10,9 @@ import pytest
 
 from smcheck import analyze
 from smcheck.analysis.critical import REL_TOL, T_MIN, scan_grid
+from smcheck.analysis.temperature import entropy_and_max
 from smcheck.dtypes import get_format
 from smcheck.report.model import Cell, CriticalTemperature, Report
-from smcheck.analysis.temperature import entropy_and_max
-
 from tests.conftest import DTYPES, cell
 
 VLLM_ROW = [[11.0625, 2.875, 2.955, -2.45]]

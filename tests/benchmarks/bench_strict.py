@@ -19,8 +19,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from smcheck.dtypes import DTYPES, get_format  # noqa: E402
-from smcheck.sources.generators import generate_logits  # noqa: E402
 from smcheck.methods import METHODS  # noqa: E402
+from smcheck.sources.generators import generate_logits  # noqa: E402
 
 INPUTS = {
     "mnist 2500x10": lambda: np.load(ROOT / "sample_inputs" / "mnist_cnn_presoftmax_2500x10.npy"),

@@ -5,7 +5,8 @@ for each format materialise every intermediate over all rows at once -- the roun
 float64 reference, each method's output, every mask and error array. It computes the same
 default cell metrics (overflow, NaN, underflow, exact zeros, non-finite log p, lost mass, max and
 median ulp error, normwise error, sum error, argmax flips, KL) but with a float64 reference for
-every format (a float64 cell would need more; see smcheck.reference.doubledouble) and an exact median.
+every format (a float64 cell would need more; see smcheck.reference.doubledouble) and an exact
+median.
 
 Run: python tests/benchmarks/naive_metrics.py FILE.npy   (prints the seconds it took)
 """

@@ -13,12 +13,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from smcheck import analyze  # noqa: E402
+from smcheck.analysis.temperature import critical_temperatures  # noqa: E402
 from smcheck.config import AnalysisConfig  # noqa: E402
 from smcheck.dtypes import get_format  # noqa: E402
-from smcheck.sources.loaders import load_logits  # noqa: E402
 from smcheck.methods import get_method  # noqa: E402
+from smcheck.sources.loaders import load_logits  # noqa: E402
 from smcheck.sources.rows import RowView  # noqa: E402
-from smcheck.analysis.temperature import critical_temperatures  # noqa: E402
 
 
 def timed(fn) -> float:  # type: ignore[no-untyped-def]

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from smcheck.check.policy import Policy, find_config, load_policy, parse_conditions, read_policy
 from smcheck.cli import cli
 from smcheck.errors import ConfigError, ExitCode
-from smcheck.check.policy import Policy, find_config, load_policy, parse_conditions, read_policy
 
 
 def write(path: Path, text: str) -> Path:

@@ -18,7 +18,6 @@ from click.testing import CliRunner, Result
 
 from smcheck.cli import cli
 from smcheck.errors import ExitCode
-
 from tests.conftest import ROOT, sample_input
 from tests.hostilefiles import CASES, MARKER, Content, snapshot
 

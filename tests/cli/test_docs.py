@@ -11,7 +11,6 @@ from click.testing import CliRunner
 
 from smcheck.cli import cli
 from smcheck.sources.loaders import EXTENSIONS
-
 from tests.conftest import ROOT, SAMPLES
 
 SAMPLE_COMMANDS = re.findall(r"`smcheck (analyze [^`]+)`", (SAMPLES / "README.md").read_text())
@@ -38,7 +37,9 @@ def test_readme_help_block_is_current() -> None:
 
 def test_every_sample_file_has_a_command() -> None:
     files = {
-        p.name for p in SAMPLES.iterdir() if p.suffix in EXTENSIONS and not p.name.startswith("LICENSE")
+        p.name
+        for p in SAMPLES.iterdir()
+        if p.suffix in EXTENSIONS and not p.name.startswith("LICENSE")
     }
     mentioned = {shlex.split(c)[1].split("/")[-1].split(":")[0] for c in SAMPLE_COMMANDS}
     assert files <= mentioned, files - mentioned

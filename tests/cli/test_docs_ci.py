@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from smcheck.findings.policyconditions import LEVELS, METRICS
 from smcheck.check.policy import read_policy
-
+from smcheck.findings.policyconditions import LEVELS, METRICS
 from tests.conftest import ROOT
 
 DOC = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")

@@ -10,7 +10,6 @@ from click.testing import CliRunner
 
 from smcheck.cli import cli
 from smcheck.report.model import GradientMetrics
-
 from tests.conftest import ROOT
 
 DOC = (ROOT / "docs" / "gradients.md").read_text(encoding="utf-8")

@@ -23,7 +23,6 @@ import torch
 from click.testing import CliRunner
 
 from smcheck.cli import cli
-
 from tests.conftest import ROOT
 from tests.safetensorsfile import write_safetensors
 

@@ -38,12 +38,13 @@ def test_literal_analysis_imports_no_sympy_or_dynamo(tmp_path: Path) -> None:
     assert by[("logdomain", "float16")]["nan"]["elements"] == 0
 
 
-def test_help_does_not_import_torch_and_is_fast() -> None:
+def test_help_imports_neither_torch_nor_numpy_and_is_fast() -> None:
     code = (
         "import sys, time; t = time.perf_counter(); from smcheck.cli import cli; "
         "sys.argv = ['smcheck', '--help']\n"
         "try:\n    cli()\nexcept SystemExit:\n    pass\n"
-        "assert 'torch' not in sys.modules; print(time.perf_counter() - t)"
+        "assert 'torch' not in sys.modules and 'numpy' not in sys.modules\n"
+        "print(time.perf_counter() - t)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],

@@ -11,7 +11,6 @@ from subprocess import PIPE
 import pytest
 
 from smcheck.experiments.higham2021 import PUBLISHED, run, to_markdown
-
 from tests.conftest import ROOT, sample_input
 
 DOC = ROOT / "docs" / "higham2021.md"

@@ -10,7 +10,6 @@ import torch
 from smcheck.dtypes import get_format
 from smcheck.errors import UnknownMethodError
 from smcheck.methods import METHODS, get_method
-
 from tests.conftest import DTYPES, TOLERANCES
 
 mpmath.mp.dps = 50

@@ -15,7 +15,6 @@ from smcheck.cli import cli
 from smcheck.dtypes import get_format
 from smcheck.errors import ConfigError, ExitCode
 from smcheck.methods import METHODS, STRICT_DEFAULT_METHODS, get_method
-
 from tests.conftest import DTYPES, TOLERANCES, sample_input
 
 STRICT = sorted(name for name, m in METHODS.items() if m.strict is not None)

@@ -17,7 +17,6 @@ import torch
 
 from smcheck.dtypes import FloatFormat, get_format
 from smcheck.methods.strictops import StrictArith, fn_error
-
 from tests.conftest import DTYPES
 
 

@@ -8,7 +8,6 @@ import pytest
 
 from smcheck.dtypes import get_format
 from smcheck.reference.exact import EXTENDED_AVAILABLE, exact_softmax, working_dtype
-
 from tests.conftest import DTYPES
 
 mpmath.mp.dps = 50

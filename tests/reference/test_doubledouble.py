@@ -53,7 +53,8 @@ def test_dd_reference_matches_mpmath(t: float) -> None:
                 2
             ) ** int(q.e[i, j])
             worst_p = max(worst_p, abs(got_p / mpmath.exp(z) - 1))
-    # documented bound (smcheck.reference.doubledouble): p within 2^-60 relative, log p within 2^-59 absolute
+    # documented bound (smcheck.reference.doubledouble): p within 2^-60 relative, log p within
+    # 2^-59 absolute
     assert worst_p < mpmath.mpf(2) ** -60
     assert worst_l < mpmath.mpf(2) ** -59
 
@@ -131,7 +132,8 @@ def test_float32_cell_kl_matches_mpmath() -> None:
     for i, row in enumerate(x.astype(np.float64)):
         zs = _mp_log_softmax(row, 1.0)
         qs = [mpmath.mpf(float(v)) for v in q[i]]
-        plain = mpmath.fsum(mpmath.exp(z) * (z - mpmath.log(qj)) for z, qj in zip(zs, qs))
+        terms = zip(zs, qs, strict=True)
+        plain = mpmath.fsum(mpmath.exp(z) * (z - mpmath.log(qj)) for z, qj in terms)
         kls.append(plain - 1 + mpmath.fsum(qs))
     assert cell.metrics.kl.max == pytest.approx(float(max(kls)), rel=1e-5)
     assert cell.metrics.kl.mean == pytest.approx(float(mpmath.fsum(kls) / 2), rel=1e-5)
