@@ -129,6 +129,19 @@ def test_run_sources_collects_errors_only_when_asked(tmp_path) -> None:  # type:
         run_sources(specs, cfg)
 
 
+def test_a_bad_later_source_fails_before_any_analysis(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # analyze A.npy typo.npy must fail at once, not after analysing A.npy
+    import smcheck.api as api
+    from smcheck.config import AnalysisConfig
+    from smcheck.errors import LoadError
+
+    analysed: list = []
+    monkeypatch.setattr(api, "analyze_array", lambda src, *a: analysed.append(src))
+    with pytest.raises(LoadError, match="typo.npy"):
+        api.run_sources(["gen:constant:shape=1x4", "typo.npy"], AnalysisConfig.from_options())
+    assert analysed == []
+
+
 def test_config_from_options_treats_none_and_empty_as_default() -> None:
     from smcheck.config import AnalysisConfig
     from smcheck.methods import STRICT_DEFAULT_METHODS
