@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -54,6 +54,39 @@ def _source_label(source: Any) -> str:
     return "array"
 
 
+def each_source(
+    specs: Sequence[Any],
+    cfg: AnalysisConfig,
+    *,
+    stdin: BinaryIO | None = None,
+    progress: ProgressFn | None = None,
+    keep_going: bool = False,
+) -> Iterator[tuple[Any, SourceReport | SourceError]]:
+    """Load and analyse each source in turn: the one loop behind analyze, check and the API.
+
+    Args:
+        specs: sources as :func:`resolve_source` takes them, analysed in this order.
+        cfg: the analysis to run on each.
+        stdin: the stream read for ``-``.
+        progress: ``progress(task, done, total)``, passed to the engine.
+        keep_going: a source that cannot be read or analysed yields its :class:`SourceError`
+            and the others still run; otherwise its error raises.
+
+    Yields:
+        Each spec with its report, or with its error when ``keep_going``.
+    """
+    for spec in specs:
+        try:
+            got: SourceReport | SourceError = analyze_array(
+                resolve_source(spec, stdin), with_targets_read(cfg), progress
+            )
+        except SmcheckError as e:
+            if not keep_going:
+                raise
+            got = SourceError(_source_label(spec), str(e))
+        yield spec, got
+
+
 def run_sources(
     specs: Sequence[Any],
     cfg: AnalysisConfig,
@@ -62,7 +95,7 @@ def run_sources(
     progress: ProgressFn | None = None,
     errors: list[SourceError] | None = None,
 ) -> Report:
-    """Load and analyse each source in turn: the one loop behind analyze, check and the API.
+    """The report of every source (see :func:`each_source`).
 
     Args:
         specs: sources as :func:`resolve_source` takes them, analysed in this order.
@@ -79,27 +112,14 @@ def run_sources(
         # every source is opened before any is analysed, so a bad last path fails at once
         specs = [resolve_source(s, stdin) for s in specs]
     reports = []
-    for spec in specs:
-        rep = _analyze_one(spec, cfg, stdin, progress, errors)
-        if rep is not None:
-            reports.append(rep)
+    for _, got in each_source(
+        specs, cfg, stdin=stdin, progress=progress, keep_going=errors is not None
+    ):
+        if isinstance(got, SourceError):
+            errors.append(got)  # type: ignore[union-attr]  # keep_going implies a list
+        else:
+            reports.append(got)
     return Report(sources=reports, smcheck_version=__version__)
-
-
-def _analyze_one(
-    spec: Any,
-    cfg: AnalysisConfig,
-    stdin: BinaryIO | None,
-    progress: ProgressFn | None,
-    errors: list[SourceError] | None,
-) -> SourceReport | None:
-    try:
-        return analyze_array(resolve_source(spec, stdin), with_targets_read(cfg), progress)
-    except SmcheckError as e:
-        if errors is None:
-            raise
-        errors.append(SourceError(_source_label(spec), str(e)))
-        return None
 
 
 def with_targets_read(cfg: AnalysisConfig) -> AnalysisConfig:

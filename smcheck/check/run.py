@@ -8,11 +8,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import BinaryIO
 
-from smcheck.api import run_sources
+from smcheck import __version__
+from smcheck.api import each_source
 from smcheck.check.baseline import apply_baseline, load_baseline, write_baseline
 from smcheck.check.policy import Policy
 from smcheck.findings.policyconditions import Condition, Hit
-from smcheck.report.model import SourceReport
+from smcheck.report.model import Report, SourceReport
 from smcheck.report.renderers import CHECK_FORMATS, render
 from smcheck.report.violations import (
     CheckResult,
@@ -34,21 +35,22 @@ def run_check(
     """
     cfg = policy.analysis_config()
     specs, errors = expand_sources(list(sources))
-    failed: list[SourceError] = []
-    report = run_sources(
-        specs, cfg, stdin=stdin if stdin is not None else sys.stdin.buffer, errors=failed
-    )
-    errors += failed
-    bad = {e.source for e in failed}  # expand_sources keeps each spec once
-    analysed = [s for s in specs if s.spec not in bad]
+    reports: list[SourceReport] = []
+    analysed: list[SourceSpec] = []
     violations: list[Violation] = []
     unmeasured: Counter[tuple[str, str]] = Counter()
-    for rep, spec in zip(report.sources, analysed, strict=True):
-        found, missing = evaluate(rep, spec, policy)
+    stream = stdin if stdin is not None else sys.stdin.buffer
+    for spec, got in each_source(specs, cfg, stdin=stream, keep_going=True):
+        if isinstance(got, SourceError):
+            errors.append(got)
+            continue
+        reports.append(got)
+        analysed.append(spec)
+        found, missing = evaluate(got, spec, policy)
         violations += found
         unmeasured.update(missing)
     return CheckResult(
-        report=report,
+        report=Report(reports, __version__),
         policy=policy.to_dict(cfg),
         violations=violations,
         errors=errors,

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from smcheck.cli.messages import summarise
+from smcheck.cli.messages import show, summarise
 from smcheck.cli.options import analysis_options, user_errors
 from smcheck.errors import ExitCode
 from smcheck.report.renderers import ANALYZE_FORMATS
@@ -90,7 +90,5 @@ def emit(report: Any, fmt: str, output: str | None) -> None:
     renderer = ANALYZE_FORMATS[fmt]
     if output is not None:
         write_atomic(output, renderer.text(report))
-    elif renderer.terminal is not None:
-        renderer.terminal(report)
     else:
-        click.echo(renderer.text(report), nl=False)
+        show(renderer, report)

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from smcheck.cli.messages import show
 from smcheck.cli.options import analysis_options, split_commas, user_errors
 from smcheck.errors import ConfigError
 from smcheck.report.phrases import plural
@@ -114,11 +115,7 @@ def check(
         for f, path in [*extra, *([(fmt, output)] if output else [])]:
             write_atomic(path, render(CHECK_FORMATS, result, f))
     if output is None:
-        renderer = CHECK_FORMATS[fmt]
-        if renderer.terminal is not None:
-            renderer.terminal(result)
-        else:
-            click.echo(renderer.text(result), nl=False)
+        show(CHECK_FORMATS[fmt], result)
     finish(result, fmt, output, written, write_baseline)
 
 

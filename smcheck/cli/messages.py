@@ -1,12 +1,14 @@
-"""The one-line messages the commands write to stderr."""
+"""What the commands write: the report on stdout, one-line messages on stderr."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
 
 from smcheck.report.phrases import plural
+from smcheck.report.renderers import Renderer
 
 
 def summarise(report: Any) -> None:
@@ -21,3 +23,16 @@ def summarise(report: Any) -> None:
         + (f"; input: {inputs}" if inputs else ""),
         err=True,
     )
+
+
+def show(renderer: Renderer, subject: Any) -> None:
+    """The report on stdout: rich renderables at the terminal's width (100 piped), else text."""
+    if renderer.renderables is None:
+        click.echo(renderer.text(subject), nl=False)
+        return
+    from rich.console import Console
+
+    tty = sys.stdout.isatty()
+    console = Console(width=None if tty else 100)
+    for r in renderer.renderables(subject):
+        console.print(r, soft_wrap=renderer.soft_wrap and not tty)

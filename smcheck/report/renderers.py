@@ -8,7 +8,6 @@ module to build its options, and ``smcheck --help`` must not import numpy, torch
 from __future__ import annotations
 
 import io
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,12 +21,24 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Renderer:
-    """One format: its text, and how it is shown on stdout when that differs (rich tables)."""
+    """One format: its text, and for the rich formats the renderables a terminal shows."""
 
     text: Callable[[Any], str]
     """The whole report as the text written to a file (or echoed to stdout)."""
-    terminal: Callable[[Any], None] | None = None
-    """Prints the report to stdout itself (sized to a terminal); None: echo :attr:`text`."""
+    renderables: Callable[[Any], list[Any]] | None = None
+    """Rich renderables, which the CLI prints sized to the terminal; None: echo :attr:`text`."""
+    soft_wrap: bool = False
+    """Keep long lines whole (no wrapping) where the output is not a terminal."""
+
+
+def plain_text(renderables: list[Any], *, soft_wrap: bool = False, width: int = 100) -> str:
+    """Rich renderables as colourless text, ``width`` columns wide."""
+    from rich.console import Console
+
+    console = Console(record=True, width=width, file=io.StringIO(), color_system=None)
+    for r in renderables:
+        console.print(r, soft_wrap=soft_wrap)
+    return console.export_text()
 
 
 def _analyze_json(report: Report) -> str:
@@ -42,46 +53,16 @@ def _analyze_markdown(report: Report) -> str:
     return report_markdown(report)
 
 
-def _analyze_table(report: Report) -> str:
-    from rich.console import Console
-
+def _analyze_tables(report: Report) -> list[Any]:
     from smcheck.report.terminal.tables import build_tables
 
-    console = Console(record=True, width=100, file=io.StringIO())
-    for r in build_tables(report):
-        console.print(r)
-    return console.export_text()
+    return build_tables(report)
 
 
-def _analyze_table_terminal(report: Report) -> None:
-    from rich.console import Console
-
-    from smcheck.report.terminal.tables import build_tables
-
-    console = Console(width=None if sys.stdout.isatty() else 100)
-    for r in build_tables(report):
-        console.print(r)
-
-
-def _check_text(result: CheckResult) -> str:
-    from rich.console import Console
-
+def _check_lines(result: CheckResult) -> list[Any]:
     from smcheck.report.terminal.check import build_check_text
 
-    console = Console(record=True, width=100, file=io.StringIO(), color_system=None)
-    for r in build_check_text(result):
-        console.print(r, soft_wrap=True)
-    return console.export_text()
-
-
-def _check_text_terminal(result: CheckResult) -> None:
-    from rich.console import Console
-
-    from smcheck.report.terminal.check import build_check_text
-
-    console = Console(width=None if sys.stdout.isatty() else 100)
-    for r in build_check_text(result):
-        console.print(r, soft_wrap=not sys.stdout.isatty())
+    return build_check_text(result)
 
 
 def _check_json(result: CheckResult) -> str:
@@ -109,14 +90,16 @@ def _check_github(result: CheckResult) -> str:
 
 
 ANALYZE_FORMATS: Mapping[str, Renderer] = {
-    "table": Renderer(_analyze_table, _analyze_table_terminal),
+    "table": Renderer(lambda r: plain_text(_analyze_tables(r)), _analyze_tables),
     "json": Renderer(_analyze_json),
     "markdown": Renderer(_analyze_markdown),
 }
 """The formats of ``smcheck analyze``; the first is the default."""
 
 CHECK_FORMATS: Mapping[str, Renderer] = {
-    "text": Renderer(_check_text, _check_text_terminal),
+    "text": Renderer(
+        lambda r: plain_text(_check_lines(r), soft_wrap=True), _check_lines, soft_wrap=True
+    ),
     "json": Renderer(_check_json),
     "markdown": Renderer(_check_markdown),
     "junit": Renderer(_check_junit),
