@@ -17,6 +17,7 @@ from smcheck.analysis.gradients import (
     forward_backward,
     gradient_budget,
 )
+from smcheck.analysis.gradienttargets import Targets, resolve_targets
 from smcheck.analysis.inputstats import InputAccumulator, RoundingAccumulator
 from smcheck.analysis.masks import MaskAccumulator, MaskChunk
 from smcheck.analysis.methodinput import (
@@ -25,7 +26,6 @@ from smcheck.analysis.methodinput import (
     run_method,
     scale_by_temperature,
 )
-from smcheck.analysis.targets import Targets, resolve_targets
 from smcheck.analysis.temperature import SweepAccumulator, critical_temperatures
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat, get_format
@@ -126,7 +126,7 @@ class Lane:
         metrics = self.cell.result(headroom, view.index)
         bounds = self.bounds.result(view.index, cfg.thresholds)
         acc = self.stall.result(view.index)
-        grad = self.gradient.metrics(view, target) if self.gradient is not None else None
+        grad = self.gradient.result(view, target) if self.gradient is not None else None
         verdict, reasons = judge(
             m, f, t, metrics, cfg.thresholds, bounds=bounds, accumulation=acc, gradient=grad
         )

@@ -210,7 +210,7 @@ class GradientAccumulator:
             s.gradients += g.to(torch.float64).tolist()
             s.exact_gradients += e.g.astype(np.float64).tolist()
 
-    def metrics(self, view: RowView, target: str) -> rm.GradientMetrics | None:
+    def result(self, view: RowView, target: str) -> rm.GradientMetrics | None:
         """The cell's report entry (None when the gradient could not be computed)."""
         if not self.computed:
             return None

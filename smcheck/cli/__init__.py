@@ -8,8 +8,8 @@ from smcheck import __version__
 from smcheck.cli.analyze import analyze
 from smcheck.cli.check import check
 from smcheck.cli.generate import generate
+from smcheck.cli.limits import thresholds
 from smcheck.cli.schema import schema
-from smcheck.cli.thresholds import thresholds
 from smcheck.openmp import bound_spin_waiting
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

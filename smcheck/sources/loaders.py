@@ -13,9 +13,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from smcheck.sources import npy as npyformat
-from smcheck.sources import safetensors
-from smcheck.sources import text as textformats
+from smcheck.sources import npyformat, safetensors, textformats
 from smcheck.sources.generators import generate_logits, parse_generator_spec
 from smcheck.sources.validation import (
     check_dtype,
@@ -111,7 +109,7 @@ def array_source(obj: Any, name: str | None = None) -> LoadedArray:
     """
     torch = sys.modules.get("torch")  # a tensor implies torch is imported; never import it here
     if torch is not None and isinstance(obj, torch.Tensor):
-        from smcheck.sources.torchfile import tensor_to_numpy
+        from smcheck.sources.torchformat import tensor_to_numpy
 
         return _finish(name or "<tensor>", *tensor_to_numpy(obj, name or "<tensor>"))
     name = name or "<array>"
@@ -222,7 +220,7 @@ def _read_safetensors(path: Path, name: str, key: str | None) -> _Raw:
 
 
 def _read_torch(path: Path, name: str, key: str | None) -> _Raw:
-    from smcheck.sources.torchfile import read_torch  # imports torch: only when a .pt is read
+    from smcheck.sources.torchformat import read_torch  # imports torch: only when a .pt is read
 
     return read_torch(path, name, key)
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from smcheck.report.phrases import plural
 from smcheck.sources.rows import RowView
 from smcheck.sources.validation import dims, load_error
 
@@ -70,8 +71,8 @@ def _check_indices(a: np.ndarray, name: str, view: RowView) -> IndexArray:
         also = f" or {rows}" if _squeezed(view.other_shape) != _squeezed((rows,)) else ""
         raise load_error(
             name,
-            f"it holds {a.size} class indices (shape {dims(a.shape)}) for {rows} row"
-            f"{'s' if rows != 1 else ''} of logits (row shape {row_shape})",
+            f"it holds {a.size} class indices (shape {dims(a.shape)}) for "
+            f"{plural(rows, 'row')} of logits (row shape {row_shape})",
             f"save one class index per row, shape {row_shape}{also}",
         )
     flat = a.reshape(-1)
@@ -100,8 +101,8 @@ def _check_indices(a: np.ndarray, name: str, view: RowView) -> IndexArray:
         )
         raise load_error(
             name,
-            f"class index {v} at {_where(i, a.shape)} is out of range for rows of {n} "
-            f"class{'es' if n != 1 else ''}{hint}",
+            f"class index {v} at {_where(i, a.shape)} is out of range for rows of "
+            f"{plural(n, 'class', 'classes')}{hint}",
             f"use indices from 0 to {n - 1}",
         )
     return flat

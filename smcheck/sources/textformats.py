@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from smcheck.report.phrases import plural
 from smcheck.sources.validation import load_error, reading, select_key
 
 MAX_NDIM = 32
@@ -49,7 +50,8 @@ def parse_table(text: str, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
         if rows and len(values) != len(rows[0]):
             raise load_error(
                 name,
-                f"line {lineno} has {_values(len(values))} but line {first} has {len(rows[0])}",
+                f"line {lineno} has {plural(len(values), 'value')} but line {first} has "
+                f"{len(rows[0])}",
                 "give every line the same number of values",
             )
         first = first or lineno
@@ -72,7 +74,7 @@ def parse_values_text(text: str, name: str) -> np.ndarray:
         if rows and len(values) != len(rows[0]):
             raise load_error(
                 name,
-                f"row {i} has {_values(len(values))} but the first row has {len(rows[0])}",
+                f"row {i} has {plural(len(values), 'value')} but the first row has {len(rows[0])}",
                 "give every row the same number of values",
             )
         rows.append(values)
@@ -81,8 +83,6 @@ def parse_values_text(text: str, name: str) -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
 
-def _values(n: int) -> str:
-    return f"{n} value{'' if n == 1 else 's'}"
 
 
 def split_tokens(line: str, name: str, where: str) -> list[str]:

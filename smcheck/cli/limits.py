@@ -1,4 +1,4 @@
-"""``smcheck thresholds``: each format's limits, as a table or JSON."""
+"""``smcheck thresholds``: each format's limits (where exp overflows, p underflows, sums stall)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from smcheck import analyze
-from smcheck.analysis.targets import resolve_targets
+from smcheck.analysis.gradienttargets import resolve_targets
 from smcheck.cli import cli
 from smcheck.config import TARGET_RULES, normalise_targets
 from smcheck.errors import ConfigError, ExitCode, LoadError
