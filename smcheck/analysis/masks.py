@@ -1,9 +1,9 @@
 """Masks and non-finite input through the analysis: fully masked rows, sentinels, input findings.
 
 docs/design.md §9: NaN and +inf in the input are upstream problems, -inf is a mask (p = 0),
-and a row that is entirely -inf -- in the source, or only once cast to a format and divided by T -- is a
-finding of its own, with what each method returns for it. Those rows are kept out of the method
-metrics. Everything here accumulates per chunk and merges exactly.
+and a row that is entirely -inf -- in the source, or only once cast to a format and divided by
+T -- is a finding of its own, with what each method returns for it. Those rows are kept out of
+the method metrics. Everything here accumulates per chunk and merges exactly.
 """
 
 from __future__ import annotations
