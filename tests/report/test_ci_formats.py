@@ -1,14 +1,12 @@
-"""The CI renderers: GitHub workflow commands, JUnit, Markdown, text; the step summary."""
+"""The CI renderers: GitHub workflow commands, JUnit, Markdown, text."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
-import pytest
 from click.testing import CliRunner
 
 from smcheck.check.policy import Policy, parse_conditions
@@ -103,19 +101,6 @@ def test_text_lists_violations_then_a_summary(tmp_path: Path) -> None:
     assert text[-1] == "FAILED: 2 errors, 1 warning in 1 of 1 source (1 cell checked)"
 
 
-def test_step_summary_is_appended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    summary = tmp_path / "summary.md"
-    summary.write_text("# earlier step\n")
-    np.save(tmp_path / "a.npy", np.array([[1.0, 2.0, 12.5]]))
-    args = ["check", "a.npy", "--isolated", "--method", "naive", "--dtype", "fp16"]
-    r = CliRunner(env={"GITHUB_STEP_SUMMARY": str(summary)}).invoke(cli, args)
-    assert r.exit_code == 1, r.output
-    text = summary.read_text()
-    assert text.startswith("# earlier step\n## smcheck check")
-    assert "| error | a.npy | naive float16 T=1 | `fail` |" in text
-
-
 def test_analyze_markdown(tmp_path: Path) -> None:
     r = CliRunner().invoke(
         cli, ["analyze", "--values", "1,2,3,12", "--dtype", "fp16", "--format", "markdown"]
@@ -127,21 +112,3 @@ def test_analyze_markdown(tmp_path: Path) -> None:
     assert "| method | dtype | T | verdict | findings |" in lines
     naive = next(ln for ln in lines if ln.startswith("| naive |"))
     assert "**FAIL**" in naive and "exp overflows for logits above 11.09" in naive
-
-
-def test_report_option_validates_its_format(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    r = CliRunner().invoke(cli, ["check", "gen:spike", "--isolated", "--report", "xml=r.xml"])
-    assert r.exit_code == 2 and "use FORMAT=FILE" in r.stderr
-
-
-def test_baseline_errors_are_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    base = ["check", "gen:spike", "--isolated", "--dtype", "fp32", "--baseline"]
-    r = CliRunner().invoke(cli, [*base, "missing.json"])
-    assert r.exit_code == 2 and "create it with --write-baseline missing.json" in r.stderr
-    (tmp_path / "b.json").write_text(json.dumps({"violations": []}))
-    r = CliRunner().invoke(cli, [*base, "b.json"])
-    assert r.exit_code == 2 and "is not a smcheck baseline" in r.stderr

@@ -1,0 +1,43 @@
+"""``smcheck check`` on the command line: the step summary, --report and baseline errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from smcheck.cli import cli
+
+
+def test_step_summary_is_appended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    summary = tmp_path / "summary.md"
+    summary.write_text("# earlier step\n")
+    np.save(tmp_path / "a.npy", np.array([[1.0, 2.0, 12.5]]))
+    args = ["check", "a.npy", "--isolated", "--method", "naive", "--dtype", "fp16"]
+    r = CliRunner(env={"GITHUB_STEP_SUMMARY": str(summary)}).invoke(cli, args)
+    assert r.exit_code == 1, r.output
+    text = summary.read_text()
+    assert text.startswith("# earlier step\n## smcheck check")
+    assert "| error | a.npy | naive float16 T=1 | `fail` |" in text
+
+
+def test_report_option_validates_its_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, ["check", "gen:spike", "--isolated", "--report", "xml=r.xml"])
+    assert r.exit_code == 2 and "use FORMAT=FILE" in r.stderr
+
+
+def test_baseline_errors_are_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    base = ["check", "gen:spike", "--isolated", "--dtype", "fp32", "--baseline"]
+    r = CliRunner().invoke(cli, [*base, "missing.json"])
+    assert r.exit_code == 2 and "create it with --write-baseline missing.json" in r.stderr
+    (tmp_path / "b.json").write_text(json.dumps({"violations": []}))
+    r = CliRunner().invoke(cli, [*base, "b.json"])
+    assert r.exit_code == 2 and "is not a smcheck baseline" in r.stderr
