@@ -37,6 +37,7 @@ from smcheck.progress import ProgressFn
 from smcheck.reference.cellref import cell_reference
 from smcheck.reference.exact import Reference, exact_softmax, reference_precision, working_dtype
 from smcheck.report import model as rm
+from smcheck.report.phrases import at_temperature
 from smcheck.sources.chunks import float64_chunks, read_ahead
 from smcheck.sources.rows import RowView
 
@@ -82,8 +83,16 @@ class Lane:
     """None unless the input is small."""
 
     @classmethod
-    def open(cls, m: SoftmaxMethod, f: FloatFormat, t: float, cfg: AnalysisConfig, *,
-             gradients: bool, small: bool) -> Lane:
+    def open(
+        cls,
+        m: SoftmaxMethod,
+        f: FloatFormat,
+        t: float,
+        cfg: AnalysisConfig,
+        *,
+        gradients: bool,
+        small: bool,
+    ) -> Lane:
         """A lane with empty accumulators."""
         return cls(
             m,
@@ -127,7 +136,7 @@ class Lane:
         bounds = self.bounds.result(view.index, cfg.thresholds)
         acc = self.stall.result(view.index)
         grad = self.gradient.result(view, target) if self.gradient is not None else None
-        verdict, reasons = judge(
+        verdict, findings = judge(
             m, f, t, metrics, cfg.thresholds, bounds=bounds, accumulation=acc, gradient=grad
         )
         return rm.Cell(
@@ -136,7 +145,7 @@ class Lane:
             temperature=t,
             model=cfg.model,
             verdict=verdict,
-            reasons=tuple(reasons),
+            reasons=tuple(x.sentence(f"{m} {f.name}" + at_temperature(t)) for x in findings),
             metrics=metrics,
             gradient=grad,
             probabilities=self.shown.p if self.shown is not None else None,
@@ -144,6 +153,7 @@ class Lane:
             bounds=bounds,
             accumulation=acc,
             fully_masked_output=masks.masked_output(m, f.name, t),
+            findings=tuple(findings),
         )
 
 
@@ -156,9 +166,7 @@ class SourceAnalysis:
         self.methods = [get_method(m) for m in cfg.methods]
         self.small = _is_small(view)
         # gradients need autograd: the framework model only (the strict model reports them as null)
-        self.targets: Targets | None = (
-            resolve_targets(cfg.targets, view) if cfg.gradients else None
-        )
+        self.targets: Targets | None = resolve_targets(cfg.targets, view) if cfg.gradients else None
         self.gradients = self.targets is not None and cfg.model == "framework"
         self.lanes: dict[tuple[str, float], list[Lane]] = {
             (f.name, t): [

@@ -29,4 +29,3 @@ def cli() -> None:
 
 for _command in (analyze, thresholds, generate, check, schema):
     cli.add_command(_command)
-

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from smcheck.dtypes import FloatFormat
-from smcheck.findings import remedies
-from smcheck.report.model import Accumulation, BoundCheck
+from smcheck.findings.remedies import remedy
+from smcheck.report.model import Accumulation, BoundCheck, Finding
 from smcheck.report.phrases import row_index
 
 
@@ -30,18 +30,16 @@ def stall_notes(row_length: int, fmts: list[FloatFormat]) -> list[str]:
     ]
 
 
-def bound_reasons(
-    where: str,
+def bound_findings(
     method: str,
     bounds: BoundCheck | None,
     acc: Accumulation | None,
     fmt: FloatFormat,
     total: int,
-) -> list[str]:
-    """WARN sentences, root cause first: a violated bound, a stalled sum, whose fault it is.
+) -> list[Finding]:
+    """WARN findings, root cause first: a violated bound, a stalled sum, whose fault it is.
 
     Args:
-        where: The cell as the sentences name it (``naive float16 at T=2``).
         method: The method's name, which picks the remedy.
         bounds: The cell's error-bound check (None: not analysed).
         acc: The strict model's accumulation stall (None: not measured).
@@ -49,44 +47,50 @@ def bound_reasons(
         total: Rows the method was judged on.
 
     Returns:
-        Zero to three sentences.
+        Zero to three findings.
     """
-    out: list[str] = []
+    out: list[Finding] = []
+
+    def warn(cause: str, message: str) -> None:
+        out.append(Finding(cause, "WARN", message, remedy(cause, method, fmt.name)))
+
     if bounds is not None and bounds.reading == "implementation":
-        out.append(
-            f"{where}: the error exceeds the rounding-error bound {bounds.bound} of "
-            f"Blanchard, Higham & Higham (2021) in {bounds.violations.rows}/{total} rows "
-            f"(row {row_index(bounds.violations.worst_row)}: {bounds.max_ratio.max:.3g}x) -- "
-            "the implementation, not the input, is at fault"
+        warn(
+            "bound-violated",
+            f"the error exceeds the rounding-error bound {bounds.bound} of Blanchard, Higham & "
+            f"Higham (2021) in {bounds.violations.rows}/{total} rows (row "
+            f"{row_index(bounds.violations.worst_row)}: {bounds.max_ratio.max:.3g}x): the "
+            "implementation, not the input, is at fault",
         )
     if acc is not None and acc.stalled.rows:
-        out.append(
-            f"{where}: the running {fmt.name} sum stalled in {acc.stalled.rows}/{total} rows: up "
-            f"to {acc.max_absorbed.max:.1%} of a row's mass was added to a sum too large to "
-            f"change (a sequential {fmt.name} sum of equal terms stops at {acc.stall_length}) -- "
-            f"{remedies.SUM_IN_FLOAT32_OR_PAIRWISE}"
+        warn(
+            "stall",
+            f"the running {fmt.name} sum stalled in {acc.stalled.rows}/{total} rows: up to "
+            f"{acc.max_absorbed.max:.1%} of a row's mass was added to a sum too large to change "
+            f"(a sequential {fmt.name} sum of equal terms stops at {acc.stall_length})",
         )
     w = bounds.worst if bounds is not None else None
     if bounds is None or w is None or bounds.reading not in ("input", "algorithm"):
         return out
-    remedy = remedies.BY_METHOD.get(method, remedies.USE_WIDER)
     if bounds.reading == "input":
-        out.append(
-            f"{where}: row {row_index(w.row)} is ill-conditioned (condition number "
-            f"{w.cond:.3g}): its error {w.error_u:.3g}u is no more than one rounding of its "
-            "logits causes -- the input, not the algorithm, limits the accuracy; "
-            f"{remedies.USE_WIDER}"
+        warn(
+            "ill-conditioned",
+            f"row {row_index(w.row)} is ill-conditioned (condition number {w.cond:.3g}): its "
+            f"error {w.error_u:.3g}u is no more than one rounding of its logits causes; the "
+            "input, not the algorithm, limits the accuracy",
         )
     elif w.bound_u is None:
-        out.append(
-            f"{where}: on row {row_index(w.row)} (error {w.error_u:.3g}u) the rounding-error "
-            f"bound of {method} is vacuous ({w.first_order_u:.3g}u to first order, against "
-            f"1/u = {2**fmt.t}) -- the algorithm guarantees nothing there; {remedy}"
+        warn(
+            "vacuous-bound",
+            f"on row {row_index(w.row)} (error {w.error_u:.3g}u) the rounding-error bound of "
+            f"{method} is vacuous ({w.first_order_u:.3g}u to first order, against 1/u = "
+            f"{2**fmt.t}): the algorithm guarantees nothing there",
         )
     else:
-        out.append(
-            f"{where}: row {row_index(w.row)}'s error {w.error_u:.3g}u is within its bound "
-            f"{w.bound_u:.3g}u but far above its condition number {w.cond:.3g} -- the "
-            f"algorithm, not the input, loses the accuracy; {remedy}"
+        warn(
+            "algorithm-error",
+            f"row {row_index(w.row)}'s error {w.error_u:.3g}u is within its bound "
+            f"{w.bound_u:.3g}u but far above its condition number {w.cond:.3g}: the algorithm, "
+            "not the input, loses the accuracy",
         )
     return out

@@ -101,3 +101,63 @@ def mask_value_for(dtype: str) -> str:
 def mask_in_float32_or_clamp(dtype: str) -> str:
     """The remedy for sentinel + score overflowing to -inf in ``dtype``."""
     return f"add the mask in float32, or clamp to torch.finfo(torch.{dtype}).min"
+
+
+# --- the registry: a cell finding's remedy by cause, method and format ---------------------------
+WIDER_FORMAT = {"float16": "float32", "bfloat16": "float32", "float32": "float64"}
+"""The next wider format of each, where one exists."""
+
+
+def _gradient_fix(method: str, dtype: str) -> str:
+    from smcheck.methods import METHODS
+
+    m = METHODS.get(method)
+    if m is not None and m.log_route == "log(p)":
+        return LOG_ROUTE
+    wider = WIDER_FORMAT.get(dtype)
+    return loss_in(wider) if wider else CHECK_LOGIT_SCALE
+
+
+def _dead_gradient_fix(method: str, dtype: str) -> str:
+    fix = _gradient_fix(method, dtype)
+    return CURB_CONFIDENCE if fix == CHECK_LOGIT_SCALE else fix
+
+
+def _saturation_fix(method: str, dtype: str) -> str:
+    wider = WIDER_FORMAT.get(dtype)
+    return softmax_and_loss_in(wider) if wider else CURB_CONFIDENCE
+
+
+def _normwise_fix(method: str, dtype: str) -> str:
+    return MAX_SHIFTED_OR_LOG_DOMAIN if method in ("naive", "lse-direct") else WIDER
+
+
+def _constant(text: str):
+    return lambda method, dtype: text
+
+
+CELL_REMEDIES = {
+    "temperature-overflow": _constant(CENTRE_OR_FLOAT32 + RAISE_T),
+    "exp-overflow": _constant(MAX_SHIFTED),
+    "probability-nan": _constant(""),
+    "log-of-zero": _constant(LOG_SOFTMAX),
+    "underflow": _constant(LOG_DOMAIN_OR_WIDER),
+    "argmax-flip": _constant(WIDER_SOFTMAX),
+    "normwise-error": _normwise_fix,
+    "loss-inf": _gradient_fix,
+    "loss-nan": _gradient_fix,
+    "gradient-nan": _gradient_fix,
+    "dead-gradient": _dead_gradient_fix,
+    "saturation": _saturation_fix,
+    "bound-violated": _constant(""),
+    "stall": _constant(SUM_IN_FLOAT32_OR_PAIRWISE),
+    "ill-conditioned": _constant(USE_WIDER),
+    "vacuous-bound": lambda method, dtype: BY_METHOD.get(method, USE_WIDER),
+    "algorithm-error": lambda method, dtype: BY_METHOD.get(method, USE_WIDER),
+}
+"""Every cause a cell's verdict can name, with the function that picks its remedy."""
+
+
+def remedy(cause: str, method: str, dtype: str) -> str:
+    """The remedy of one cell finding: chosen by its cause, the cell's method and its format."""
+    return CELL_REMEDIES[cause](method, dtype)

@@ -1,13 +1,20 @@
-"""Verdicts: OK / WARN / FAIL for a cell, with one plain sentence per finding naming the remedy."""
+"""Verdicts: OK / WARN / FAIL for a cell, with one finding per reason naming the remedy."""
 
 from __future__ import annotations
 
 from smcheck.config import Thresholds
 from smcheck.dtypes import FloatFormat
-from smcheck.findings import remedies
-from smcheck.findings.errorbounds import bound_reasons
-from smcheck.report.model import Accumulation, BoundCheck, CellMetrics, GradientMetrics, Verdict
-from smcheck.report.phrases import at_temperature, plural, rows_of, verb
+from smcheck.findings.errorbounds import bound_findings
+from smcheck.findings.remedies import remedy
+from smcheck.report.model import (
+    Accumulation,
+    BoundCheck,
+    CellMetrics,
+    Finding,
+    GradientMetrics,
+    Verdict,
+)
+from smcheck.report.phrases import plural, rows_of, verb
 
 
 def judge(
@@ -20,123 +27,122 @@ def judge(
     bounds: BoundCheck | None = None,
     accumulation: Accumulation | None = None,
     gradient: GradientMetrics | None = None,
-) -> tuple[Verdict, list[str]]:
-    """The verdict of one cell and the sentences that justify it (most severe first)."""
-    fail: list[str] = []
-    warn: list[str] = []
+) -> tuple[Verdict, list[Finding]]:
+    """The verdict of one cell and the findings that justify it (most severe first)."""
+    found = _Found(method, fmt.name)
     total = m.rows_checked
-    where = f"{method} {fmt.name}" + at_temperature(temperature)
 
     if m.temperature_overflow.elements:
-        fail.append(
-            f"{where}: dividing the logits by T={temperature:g} overflows {fmt.name} in "
-            f"{rows_of(m.temperature_overflow.rows, total)} -- "
-            f"{remedies.CENTRE_OR_FLOAT32}{remedies.RAISE_T}"
+        found.fail(
+            "temperature-overflow",
+            f"dividing the logits by T={temperature:g} overflows {fmt.name} in "
+            f"{rows_of(m.temperature_overflow.rows, total)}",
         )
     exp_over = m.overflow.elements - m.temperature_overflow.elements
     if exp_over > 0:
-        fail.append(
-            f"{where}: exp overflows for logits above {fmt.exp_overflow_x:.2f} in "
-            f"{rows_of(m.overflow.rows, total)} ({plural(exp_over, 'element')}) "
-            f"-- {remedies.MAX_SHIFTED}"
+        found.fail(
+            "exp-overflow",
+            f"exp overflows for logits above {fmt.exp_overflow_x:.2f} in "
+            f"{rows_of(m.overflow.rows, total)} ({plural(exp_over, 'element')})",
         )
     if m.nan.elements:
         causes = ", ".join(f"{k}: {v}" for k, v in sorted(m.nan.causes.items()))
-        fail.append(
-            f"{where}: {plural(m.nan.elements, 'probability')} NaN in "
-            f"{rows_of(m.nan.rows, total)} ({causes})"
+        found.fail(
+            "probability-nan",
+            f"{plural(m.nan.elements, 'probability')} NaN in {rows_of(m.nan.rows, total)} "
+            f"({causes})",
         )
     neg_log = m.log_nonfinite.elements - m.nan.elements
     if neg_log > 0:
-        fail.append(
-            f"{where}: log(softmax) gives -inf for {plural(neg_log, 'log-probability')} whose "
-            f"exact value is finite, in {rows_of(m.log_nonfinite.rows, total)} -- "
-            f"{remedies.LOG_SOFTMAX}"
+        found.fail(
+            "log-of-zero",
+            f"log(softmax) gives -inf for {plural(neg_log, 'log-probability')} whose exact value "
+            f"is finite, in {rows_of(m.log_nonfinite.rows, total)}",
         )
     if m.underflow.elements and (m.lost_mass.max or 0.0) > th.lost_mass:
-        warn.append(
-            f"{where}: {plural(m.underflow.elements, 'probability')} representable in "
-            f"{fmt.name} underflow to 0 in {rows_of(m.underflow.rows, total)} (lost mass up to "
-            f"{m.lost_mass.max:.3g}) -- {remedies.LOG_DOMAIN_OR_WIDER}"
+        found.warn(
+            "underflow",
+            f"{plural(m.underflow.elements, 'probability')} representable in {fmt.name} underflow "
+            f"to 0 in {rows_of(m.underflow.rows, total)} (lost mass up to {m.lost_mass.max:.3g})",
         )
     if m.argmax_flips.rows:
-        warn.append(
-            f"{where}: argmax differs from the exact one in "
-            f"{rows_of(m.argmax_flips.rows, total)} -- {remedies.WIDER_SOFTMAX}"
+        found.warn(
+            "argmax-flip",
+            f"argmax differs from the exact one in {rows_of(m.argmax_flips.rows, total)}",
         )
     limit = 2.0 ** (th.normwise_bits * fmt.t)
     if m.error.normwise_u is not None and m.error.normwise_u > limit:
-        naive = method in ("naive", "lse-direct")
-        fix = remedies.MAX_SHIFTED_OR_LOG_DOMAIN if naive else remedies.WIDER
-        warn.append(
-            f"{where}: normwise error {m.error.normwise_u:.3g}u exceeds {limit:.3g}u "
-            f"(over {th.normwise_bits:.0%} of the {fmt.t} significand bits lost) -- {fix}"
+        found.warn(
+            "normwise-error",
+            f"normwise error {m.error.normwise_u:.3g}u exceeds {limit:.3g}u "
+            f"(over {th.normwise_bits:.0%} of the {fmt.t} significand bits lost)",
         )
     if gradient is not None:
-        gfail, gwarn = gradient_reasons(where, method, fmt, gradient)
-        fail += gfail
-        warn += gwarn
+        _gradient_findings(found, fmt, gradient)
     # the root cause (a stall, a violated bound, whose fault the error is) leads the warnings
-    warn = bound_reasons(where, method, bounds, accumulation, fmt, total) + warn
-    if fail:
-        return Verdict.FAIL, fail + warn
-    if warn:
-        return Verdict.WARN, warn
+    found.warnings[:0] = bound_findings(method, bounds, accumulation, fmt, total)
+    if found.failures:
+        return Verdict.FAIL, found.failures + found.warnings
+    if found.warnings:
+        return Verdict.WARN, found.warnings
     return Verdict.OK, []
 
 
-WIDER = {"float16": "float32", "bfloat16": "float32", "float32": "float64"}
+class _Found:
+    """The findings of one cell as they are judged, each with the registry's remedy."""
+
+    def __init__(self, method: str, dtype: str) -> None:
+        self.method, self.dtype = method, dtype
+        self.failures: list[Finding] = []
+        self.warnings: list[Finding] = []
+
+    def _make(self, cause: str, severity: str, message: str) -> Finding:
+        return Finding(cause, severity, message, remedy(cause, self.method, self.dtype))
+
+    def fail(self, cause: str, message: str) -> None:
+        self.failures.append(self._make(cause, "FAIL", message))
+
+    def warn(self, cause: str, message: str) -> None:
+        self.warnings.append(self._make(cause, "WARN", message))
 
 
-def gradient_reasons(
-    where: str, method: str, fmt: FloatFormat, g: GradientMetrics
-) -> tuple[list[str], list[str]]:
-    """(FAIL, WARN) sentences of a cell's cross-entropy gradient metrics (docs/design.md §5)."""
+def _gradient_findings(found: _Found, fmt: FloatFormat, g: GradientMetrics) -> None:
+    """The findings of a cell's cross-entropy gradient metrics (docs/design.md §5)."""
     from smcheck.methods import METHODS
 
     total = g.rows_checked
-    m = METHODS.get(method)
-    wider = WIDER.get(fmt.name)
-    if m is not None and m.log_route == "log(p)":
-        fix = dead_fix = remedies.LOG_ROUTE
-    elif wider:
-        fix = dead_fix = remedies.loss_in(wider)
-    else:  # float64 log-softmax: only extreme logits break it, or p[t] rounding to 1
-        fix, dead_fix = remedies.CHECK_LOGIT_SCALE, remedies.CURB_CONFIDENCE
-    fail: list[str] = []
-    warn: list[str] = []
+    m = METHODS.get(found.method)
+    log_of_p = m is not None and m.log_route == "log(p)"
     if g.loss_inf.rows:
-        fail.append(
-            f"{where}: the cross-entropy loss is infinite in {rows_of(g.loss_inf.rows, total)} "
-            f"although the exact loss is finite -- {fix}"
+        found.fail(
+            "loss-inf",
+            f"the cross-entropy loss is infinite in {rows_of(g.loss_inf.rows, total)} "
+            "although the exact loss is finite",
         )
     if g.loss_nan.rows:
         rows = rows_of(g.loss_nan.rows, total)
-        fail.append(f"{where}: the cross-entropy loss is NaN in {rows} -- {fix}")
+        found.fail("loss-nan", f"the cross-entropy loss is NaN in {rows}")
     if g.nan.elements:
-        why = (
-            " (d log(p)/dp = 0/0 where p is 0, at a mask too)" if fix == remedies.LOG_ROUTE else ""
-        )
-        fail.append(
-            f"{where}: {_are(g.nan.elements, 'gradient element')} NaN in "
-            f"{rows_of(g.nan.rows, total)}{why} -- {fix}"
+        why = " (d log(p)/dp = 0/0 where p is 0, at a mask too)" if log_of_p else ""
+        found.fail(
+            "gradient-nan",
+            f"{_are(g.nan.elements, 'gradient element')} NaN in {rows_of(g.nan.rows, total)}{why}",
         )
     if g.dead.elements:
         gone = ""
         if g.vanished_rows:
             gone = f"; the whole gradient vanished in {rows_of(g.vanished_rows, total)}"
-        warn.append(
-            f"{where}: {_are(g.dead.elements, 'gradient element')} exactly 0 where the exact "
-            f"gradient is representable in {fmt.name}, in {rows_of(g.dead.rows, total)}{gone} "
-            f"-- {dead_fix}"
+        found.warn(
+            "dead-gradient",
+            f"{_are(g.dead.elements, 'gradient element')} exactly 0 where the exact gradient is "
+            f"representable in {fmt.name}, in {rows_of(g.dead.rows, total)}{gone}",
         )
     if g.saturated_rows:
-        warn.append(
-            f"{where}: the top probability rounds to 1 in {fmt.name} in "
-            f"{rows_of(g.saturated_rows, total)}, so the softmax Jacobian is 0 there -- "
-            + (remedies.softmax_and_loss_in(wider) if wider else remedies.CURB_CONFIDENCE)
+        found.warn(
+            "saturation",
+            f"the top probability rounds to 1 in {fmt.name} in "
+            f"{rows_of(g.saturated_rows, total)}, so the softmax Jacobian is 0 there",
         )
-    return fail, warn
 
 
 def _are(n: int, word: str) -> str:

@@ -28,6 +28,7 @@ from smcheck.report.cellmetrics import (
     RowIndex,
     WorstError,
 )
+from smcheck.report.findingmodel import Finding
 from smcheck.report.maskmodel import (
     BecameMasked,
     InputFinding,
@@ -57,6 +58,7 @@ __all__ = [
     "ErrorMetric",
     "Exact",
     "Extreme",
+    "Finding",
     "FlipCount",
     "GradientMetrics",
     "Headroom",
@@ -108,6 +110,7 @@ class Cell:
     model: str
     verdict: Verdict
     reasons: tuple[str, ...]
+    """Every finding as one sentence naming the cell (the findings' ``sentence``), worst first."""
     metrics: CellMetrics
     gradient: GradientMetrics | None = None
     """None when not computed (--no-gradients, or the strict model, which has no autograd)."""
@@ -119,6 +122,11 @@ class Cell:
     """Strict model only: how far the sums in the format stalled."""
     fully_masked_output: MaskedOutput | None = None
     """What the method returned for the rows that are entirely -inf in this format and T."""
+    findings: tuple[Finding, ...] = ()
+    """The reasons as data, in the order of ``reasons``: group them by ``cause`` across cells."""
+    hypothetical: bool = False
+    """A comparison the user did not select (e.g. naive beside the framework's own softmax):
+    shown and judged, never counted in the source's or the report's verdict."""
 
 
 @dataclass(frozen=True)
@@ -189,12 +197,16 @@ class SourceReport:
     notes: list[str] = field(default_factory=list)
     exact: list[Exact] | None = None
     temperature: TemperatureAnalysis | None = None
+    use: str = "loss"
+    """What the softmax feeds, which decides what a verdict judges: probs, logprobs or loss."""
+    use_reason: str = ""
+    """Why: ``--use loss``, or what ``auto`` saw (``-inf masks: attention weights``)."""
 
     @property
     def verdict(self) -> Verdict:
-        """The worst of the cells' verdicts and the WARN/FAIL input findings."""
+        """The worst of the selected cells' verdicts and the WARN/FAIL input findings."""
         found = [Verdict(f.severity) for f in self.input.findings if f.severity != "INFO"]
-        verdicts = [*(c.verdict for c in self.cells), *found]
+        verdicts = [*(c.verdict for c in self.cells if not c.hypothetical), *found]
         return max(verdicts, key=lambda v: v.rank, default=Verdict.OK)
 
 

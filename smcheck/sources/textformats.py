@@ -83,8 +83,6 @@ def parse_values_text(text: str, name: str) -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
 
-
-
 def split_tokens(line: str, name: str, where: str) -> list[str]:
     """Comma-separated when the line has a comma (no empty fields), else whitespace-separated."""
     if "," not in line:

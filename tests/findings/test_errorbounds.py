@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from smcheck.dtypes import get_format
-from smcheck.findings.errorbounds import bound_reasons, stall_notes
+from smcheck.findings.errorbounds import bound_findings, stall_notes
 from smcheck.report import model as rm
 
 
-def test_reasons_name_the_row_and_the_remedy() -> None:
+def test_findings_name_the_row_the_cause_and_the_remedy() -> None:
     fmt = get_format("float16")
     worst = rm.WorstError((3,), 9.0, 40.0, 30.0, 4.0)
     check = rm.BoundCheck(
@@ -23,13 +23,14 @@ def test_reasons_name_the_row_and_the_remedy() -> None:
         worst,
         "input",
     )
-    (text,) = bound_reasons("shifted float16", "shifted", check, None, fmt, 10)
-    assert "row [3] is ill-conditioned (condition number 4)" in text
-    (text,) = bound_reasons("x", "lse-direct", replace(check, reading="algorithm"), None, fmt, 10)
-    assert "within its bound 40u" in text and "logdomain" in text
+    (f,) = bound_findings("shifted", check, None, fmt, 10)
+    assert f.cause == "ill-conditioned" and f.severity == "WARN"
+    assert "row [3] is ill-conditioned (condition number 4)" in f.message
+    (f,) = bound_findings("lse-direct", replace(check, reading="algorithm"), None, fmt, 10)
+    assert "within its bound 40u" in f.message and "logdomain" in f.remedy
     vac = replace(check, reading="algorithm", worst=replace(worst, bound_u=None))
-    (text,) = bound_reasons("x", "naive", vac, None, fmt, 10)
-    assert "vacuous" in text and "2048" in text
+    (f,) = bound_findings("naive", vac, None, fmt, 10)
+    assert f.cause == "vacuous-bound" and "vacuous" in f.message and "2048" in f.message
 
 
 def test_stall_note_names_the_formats_the_rows_reach() -> None:

@@ -1,0 +1,27 @@
+"""A cell's findings: each reason for its verdict as data (cause, severity, message, remedy)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FINDING_SEVERITIES: tuple[str, ...] = ("NOTE", "WARN", "FAIL")
+"""Mildest first; a NOTE never changes a verdict."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reason for a cell's verdict, kept apart so renderers can group one cause across cells."""
+
+    cause: str
+    """Stable id of what went wrong (``exp-overflow``, ``gradient-nan``, ...; docs/design.md §7)."""
+    severity: str
+    """FAIL, WARN or NOTE."""
+    message: str
+    """What was seen, with its figures, without the cell's name and without the remedy."""
+    remedy: str = ""
+    """The fix, from the remedy registry (smcheck.findings.remedies); empty when there is none."""
+
+    def sentence(self, where: str) -> str:
+        """The finding as one sentence naming its cell: ``naive float16: ... -- remedy``."""
+        tail = f" -- {self.remedy}" if self.remedy else ""
+        return f"{where}: {self.message}{tail}"
