@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from smcheck.errors import LoadError
+from smcheck.report.phrases import plural
 from smcheck.sources import decoders
 from smcheck.sources.decoders import Decoder
 from smcheck.sources.readlimits import ReadLimit
@@ -134,8 +135,8 @@ def tensor_to_numpy(
     if limit is not None and t.numel() > _span(t):  # some elements share memory
         limit.check(
             name,
-            f"values in a {dims(tuple(t.shape))} view of only {_span(t)} stored elements "
-            "(stride 0 or overlapping)",
+            f"values in a {dims(tuple(t.shape))} view of only {plural(_span(t), 'stored element')}"
+            " (stride 0 or overlapping)",
             t.numel() * t.element_size(),
         )
     if t.is_floating_point() and t.element_size() < 4 and t.dtype != torch.float16:

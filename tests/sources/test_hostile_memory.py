@@ -313,8 +313,11 @@ CASES: dict[str, Case] = {
     "generate above its element limit": Case(
         _nothing, ["generate", "llm", "--shape", "200000000", "-o", "out.npy"], "200000000"
     ),
-    "masked generator above the budget": Case(
+    "masked generator above its element limit": Case(
         _nothing, ["analyze", "gen:masked:shape=20000x10000"], "20000x10000"
+    ),
+    "generator above the budget": Case(
+        _nothing, ["analyze", "gen:llm:shape=1000x1000"], "raise --memory-budget"
     ),
     "uniform generator overflowing": Case(
         _nothing, ["analyze", "gen:uniform:low=-1e308,high=1e308"], "finite"
@@ -375,6 +378,20 @@ def test_hostile_input_stays_within_the_budget(label: str, tmp_path: Path, fixed
         f"peak {run.peak >> 20} MiB above {bound >> 20} MiB (fixed cost {fixed_cost >> 20} MiB)"
     )
     assert _snapshot(tmp_path) == before, "an input was changed, or a file written"
+
+
+def test_check_reports_the_good_source_beside_a_meta_tensor(
+    tmp_path: Path, fixed_cost: int
+) -> None:
+    _meta(tmp_path / "meta.pt")
+    np.save(tmp_path / "good.npy", np.arange(6, dtype=np.float32).reshape(2, 3))
+    args = ["check", "--isolated", "good.npy", "meta.pt", "--memory-budget", str(BUDGET_MIB)]
+    run = run_smcheck([*args, *_LIGHT], tmp_path)
+    assert run.returncode == 2, run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "meta.pt" in errors[0] and "meta-device" in errors[0]
+    assert "Traceback" not in run.stderr
+    assert [s["name"] for s in json.loads(run.stdout)["sources"]] == ["good.npy"]
 
 
 def test_the_watchdog_sees_a_blind_read(tmp_path: Path, fixed_cost: int) -> None:
