@@ -12,7 +12,7 @@ import numpy as np
 
 from smcheck import __version__
 from smcheck.analysis.engine import analyze_array
-from smcheck.config import TARGET_RULES, AnalysisConfig, Thresholds
+from smcheck.config import DEFAULT_MEMORY_BUDGET, TARGET_RULES, AnalysisConfig, Thresholds
 from smcheck.errors import SmcheckError
 from smcheck.openmp import bound_spin_waiting
 from smcheck.progress import ProgressFn
@@ -24,12 +24,15 @@ from smcheck.sources.loaders import LoadedArray, array_source, load_logits, pars
 from smcheck.sources.targets import TargetIndices, read_targets
 
 
-def resolve_source(source: Any, stdin: BinaryIO | None = None) -> LoadedArray:
+def resolve_source(
+    source: Any, stdin: BinaryIO | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET
+) -> LoadedArray:
     """A path, ``gen:`` spec, expanded :class:`SourceSpec`, numpy array or torch tensor, loaded.
 
     Args:
         source: what to load; ``-`` reads ``stdin``.
         stdin: the stream read for ``-`` (default ``sys.stdin.buffer``).
+        memory_budget: bytes a source read whole into memory may take (see ``load_logits``).
 
     Returns:
         The loaded array (raises LoadError or ConfigError).
@@ -37,9 +40,9 @@ def resolve_source(source: Any, stdin: BinaryIO | None = None) -> LoadedArray:
     if isinstance(source, LoadedArray):
         return source
     if isinstance(source, SourceSpec):
-        return load_logits(source.spec, stdin=stdin)
+        return load_logits(source.spec, stdin=stdin, memory_budget=memory_budget)
     if isinstance(source, (str, Path)):
-        return load_logits(str(source), stdin=stdin)
+        return load_logits(str(source), stdin=stdin, memory_budget=memory_budget)
     return array_source(source)
 
 
@@ -78,7 +81,7 @@ def each_source(
     for spec in specs:
         try:
             got: SourceReport | SourceError = analyze_array(
-                resolve_source(spec, stdin), with_targets_read(cfg), progress
+                resolve_source(spec, stdin, cfg.memory_budget), with_targets_read(cfg), progress
             )
         except SmcheckError as e:
             if not keep_going:
@@ -110,7 +113,7 @@ def run_sources(
     """
     if errors is None:
         # every source is opened before any is analysed, so a bad last path fails at once
-        specs = [resolve_source(s, stdin) for s in specs]
+        specs = [resolve_source(s, stdin, cfg.memory_budget) for s in specs]
     reports = []
     for _, got in each_source(
         specs, cfg, stdin=stdin, progress=progress, keep_going=errors is not None

@@ -11,6 +11,7 @@ from smcheck.analysis.boundcheck import BoundsAccumulator, StallAccumulator, sta
 from smcheck.analysis.bounds import RowFeatures, row_features
 from smcheck.analysis.cells import Block, CellAccumulator, HeadroomAccumulator
 from smcheck.analysis.gradients import (
+    GRADIENT_ARRAYS_PER_ELEMENT,
     ExactGradient,
     GradientAccumulator,
     exact_gradient,
@@ -29,6 +30,7 @@ from smcheck.analysis.methodinput import (
 from smcheck.analysis.temperature import SweepAccumulator, critical_temperatures
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat, get_format
+from smcheck.errors import ConfigError
 from smcheck.findings.errorbounds import stall_notes
 from smcheck.findings.verdicts import judge
 from smcheck.methods import get_method
@@ -39,7 +41,8 @@ from smcheck.reference.exact import Reference, exact_softmax, reference_precisio
 from smcheck.report import model as rm
 from smcheck.report.phrases import at_temperature
 from smcheck.sources.chunks import float64_chunks, read_ahead
-from smcheck.sources.rows import RowView
+from smcheck.sources.readlimits import human_bytes
+from smcheck.sources.rows import WORK_ARRAYS_PER_ELEMENT, RowView
 
 if TYPE_CHECKING:
     import torch
@@ -184,11 +187,25 @@ class SourceAnalysis:
         self.sweep = SweepAccumulator(cfg.temperatures)
         self.src_dtype = np.dtype(view.dtype)
 
+    def budget_rows(self) -> int:
+        """Rows a chunk may hold within the memory budget; a row that alone does not fit is
+        refused here, before any of it is read (its temporaries would pass the budget)."""
+        cfg, view = self.cfg, self.view
+        per_element = 8 * (WORK_ARRAYS_PER_ELEMENT + GRADIENT_ARRAYS_PER_ELEMENT * self.gradients)
+        need = view.row_length * per_element
+        if need > cfg.memory_budget:
+            raise ConfigError(
+                f"{view.name}: one row of {view.row_length} elements needs "
+                f"{human_bytes(need)} of working memory ({per_element} bytes per element), "
+                f"more than --memory-budget {cfg.memory_budget / 2**20:g} MiB; raise "
+                f"--memory-budget to at least {-(-need // 2**20)}"
+            )
+        budget = gradient_budget(cfg.memory_budget) if self.gradients else cfg.memory_budget
+        return view.chunk_rows(budget)
+
     def chunk_rows(self) -> int:
         """Rows per chunk: configured, or what the memory budget allows."""
-        cfg = self.cfg
-        budget = gradient_budget(cfg.memory_budget) if self.gradients else cfg.memory_budget
-        return cfg.chunk_rows or self.view.chunk_rows(budget)
+        return self.cfg.chunk_rows or self.budget_rows()
 
     def add(self, start: int, raw: np.ndarray) -> None:
         """Fold in the float64 chunk of rows ``start ..``."""
@@ -286,11 +303,11 @@ def analyze_array(
     Returns:
         The source's report.
     """
-    view = RowView(src.array, cfg.dim, src.name)
+    view = RowView(src.stored, cfg.dim, src.name, src.decoder)
     run = SourceAnalysis(view, cfg)
     chunk = run.chunk_rows()
     # the next chunk is read and cast in a background thread while this one is analysed
-    for start, x in read_ahead(float64_chunks(view, chunk)):
+    for start, x in read_ahead(float64_chunks(view, chunk, run.budget_rows())):
         run.add(start, x)
         if progress is not None:
             progress("analysing rows", start + len(x), view.n_rows)

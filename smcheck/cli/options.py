@@ -120,7 +120,9 @@ def _arithmetic_options() -> list[Decorator]:
             default=512,
             show_default=True,
             metavar="MIB",
-            help="Working memory per chunk, in MiB.",
+            help="Working memory per chunk, in MiB. Also the most a source held whole may take: "
+            "standard input (-) is refused past this many MiB, CSV/TXT past a quarter, JSON "
+            "past a sixteenth, a compressed .npz member past it (see README, Memory).",
         ),
     ]
 

@@ -63,18 +63,22 @@ TORCH_GRAIN = 32768
 """Elements below which torch reduces serially (at::internal::GRAIN_SIZE)."""
 
 
-def chunk_bounds(n_rows: int, rows: int, row_length: int = TORCH_GRAIN) -> list[tuple[int, int]]:
+def chunk_bounds(
+    n_rows: int, rows: int, row_length: int = TORCH_GRAIN, most: int | None = None
+) -> list[tuple[int, int]]:
     """[start, stop) of each chunk: ``rows`` rows each, but no torch-splittable short chunk.
 
     torch reduces each row serially when a tensor has at least one row per thread or fewer than
     TORCH_GRAIN elements, but splits rows between threads otherwise -- which changes the rounding
     of sums. So where rows are that long, a chunk holds at least one row per thread (a short
-    tail joins the chunk before it), and every row gets the same bits whatever the chunk size.
+    tail joins the chunk before it), and every row gets the same bits whatever the chunk size --
+    unless the memory budget holds fewer rows (``most``): the budget wins over the bits.
     """
     import torch
 
     threads = torch.get_num_threads()
     least = min(n_rows, threads) if (threads - 1) * row_length >= TORCH_GRAIN else 1
+    least = min(least, most) if most is not None else least
     rows = max(rows, least, 1)
     bounds = [(s, min(s + rows, n_rows)) for s in range(0, n_rows, rows)]
     if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < least:
@@ -82,9 +86,14 @@ def chunk_bounds(n_rows: int, rows: int, row_length: int = TORCH_GRAIN) -> list[
     return bounds
 
 
-def float64_chunks(view: RowView, rows: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Row chunks as fresh float64 arrays; the source pages of each are released once copied."""
-    for start, stop in chunk_bounds(view.n_rows, rows, view.row_length):
+def float64_chunks(
+    view: RowView, rows: int, most: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Row chunks as fresh float64 arrays; the source pages of each are released once copied.
+
+    ``most``: the rows the memory budget allows in a chunk (see :func:`chunk_bounds`).
+    """
+    for start, stop in chunk_bounds(view.n_rows, rows, view.row_length, most):
         with np.errstate(invalid="ignore"):  # a signalling NaN from a file becomes a quiet one
             x = np.array(view.block(start, stop), dtype=np.float64, copy=True)
         view.release(start, stop)

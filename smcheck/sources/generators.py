@@ -19,8 +19,13 @@ Number = int | float
 Shape = tuple[int, ...]
 Params = Mapping[str, Number]
 
-MAX_ELEMENTS = 200_000_000
-"""Largest array a generator will build (1.6 GB in float64 while generating)."""
+BYTES_PER_ELEMENT = 40
+"""Memory a generator takes per element while it builds an array: its float64 draws and
+temporaries (measured: 15 to 36 bytes, ``extreme`` the most)."""
+
+MAX_ELEMENTS = 2**24
+"""Largest array a generator will build (about 640 MiB while generating); a memory budget
+given to :func:`generate_logits` may lower it."""
 
 _OUTPUT_DTYPES = ("float16", "float32", "float64")
 
@@ -53,6 +58,7 @@ def _normal(rng: np.random.Generator, shape: Shape, p: Params) -> np.ndarray:
 
 def _uniform(rng: np.random.Generator, shape: Shape, p: Params) -> np.ndarray:
     _check(p["low"] <= p["high"], "uniform", "low must be <= high")
+    _check(math.isfinite(p["high"] - p["low"]), "uniform", "high - low must be a finite float64")
     return rng.uniform(p["low"], p["high"], shape)
 
 
@@ -209,7 +215,12 @@ GENERATORS: Mapping[str, LogitGenerator] = _registry(
 
 
 def generate_logits(
-    name: str, *, shape: tuple[int, ...] | None = None, seed: int = 0, **params: Number | str
+    name: str,
+    *,
+    shape: tuple[int, ...] | None = None,
+    seed: int = 0,
+    memory_budget: int | None = None,
+    **params: Number | str,
 ) -> np.ndarray:
     """Build synthetic logits; the same arguments always give the same bytes.
 
@@ -217,6 +228,8 @@ def generate_logits(
         name: a key of :data:`GENERATORS`.
         shape: the array shape (the softmax axis last); default per generator, e.g. 8x10.
         seed: seed of ``np.random.default_rng``, >= 0.
+        memory_budget: bytes; a shape whose generation (:data:`BYTES_PER_ELEMENT` each) would
+            take more is refused, as is one over :data:`MAX_ELEMENTS`.
         **params: the generator's parameters (see ``GENERATORS[name].defaults``) and
             ``dtype`` (``float16``, ``float32`` (default) or ``float64``).
 
@@ -239,7 +252,13 @@ def generate_logits(
                 f"unknown parameter {key!r} for generator {name!r}; use one of {valid}"
             )
         values[key] = _check_value(name, key, value, gen.defaults[key])
-    x = gen.fn(np.random.default_rng(int(seed)), shape, values)
+    _check_budget(shape, memory_budget)
+    try:
+        x = gen.fn(np.random.default_rng(int(seed)), shape, values)
+    except (OverflowError, ValueError) as exc:  # e.g. uniform's high - low beyond float64
+        raise ConfigError(
+            f"generator {name!r} cannot draw from these parameters ({exc}); use smaller values"
+        ) from None
     with np.errstate(over="ignore"):  # float16 rounds logits above 65504 to inf, as a cast does
         return np.ascontiguousarray(x, dtype=dtype)
 
@@ -312,6 +331,18 @@ def _check_shape(shape: object) -> tuple[int, ...]:
             "elements; generate a smaller array"
         )
     return dims
+
+
+def _check_budget(shape: tuple[int, ...], memory_budget: int | None) -> None:
+    """Refuse a shape whose generation would take more than the memory budget."""
+    n = math.prod(shape)
+    if memory_budget is not None and n * BYTES_PER_ELEMENT > memory_budget:
+        raise ConfigError(
+            f"shape {'x'.join(map(str, shape))} needs about "
+            f"{n * BYTES_PER_ELEMENT / 2**20:.0f} MiB to generate ({BYTES_PER_ELEMENT} bytes "
+            f"per element), more than --memory-budget {memory_budget / 2**20:g} MiB; generate "
+            "a smaller array or raise --memory-budget"
+        )
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:

@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import re
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
+from smcheck.config import DEFAULT_MEMORY_BUDGET
 from smcheck.sources import npyformat, safetensors, textformats
+from smcheck.sources.decoders import Decoder, for_stored
 from smcheck.sources.generators import generate_logits, parse_generator_spec
+from smcheck.sources.readlimits import (
+    JSON_BYTES_PER_BYTE,
+    TEXT_BYTES_PER_BYTE,
+    ReadLimit,
+    human_bytes,
+)
 from smcheck.sources.validation import (
     check_dtype,
     check_shape,
     describe,
     load_error,
+    os_reason,
+    reading,
     select_key,
-    widened_note,
 )
 
 EXTENSIONS: tuple[str, ...] = (
@@ -38,8 +49,8 @@ EXTENSIONS: tuple[str, ...] = (
 
 _KEYED = frozenset({".npz", ".pt", ".pth", ".safetensors", ".json"})
 
-_Raw = tuple[np.ndarray, str, tuple[str, ...]]
-"""What a format reader returns: the array, its source dtype name and notes."""
+_Raw = tuple[np.ndarray, str, tuple[str, ...], Decoder | None]
+"""What a format reader returns: the stored array, its source dtype name, notes, its decoder."""
 
 
 @dataclass(frozen=True)
@@ -48,15 +59,30 @@ class LoadedArray:
 
     name: str
     """Display name: the path as given (plus ``:key``), ``<stdin>``, ``<values>`` or a gen spec."""
-    array: np.ndarray
-    """float16, float32 or float64, read-only; a ``np.memmap`` for ``.npy`` and most safetensors."""
+    stored: np.ndarray
+    """The values as stored, read-only; a ``np.memmap`` for ``.npy`` and safetensors files."""
     source_dtype: str
     """The stored dtype: ``float16``, ``bfloat16``, ``float32``, ``float64`` or e.g. ``int64``."""
     notes: tuple[str, ...] = ()
     """Conversions applied on loading, e.g. ``"integer array (int64) converted to float64"``."""
+    decoder: Decoder | None = None
+    """Converts any slice of ``stored`` to float16/32/64 (int8 to float64, bfloat16 bits to
+    float32, ...); None when ``stored`` already is. The analysis decodes a chunk at a time."""
+
+    @property
+    def array(self) -> np.ndarray:
+        """float16, float32 or float64, read-only: ``stored``, or the whole of it decoded (a copy
+        as large as the decoded array: the analysis reads ``stored`` chunk by chunk instead)."""
+        if self.decoder is None:
+            return self.stored
+        out = self.decoder(self.stored)
+        out.flags.writeable = False
+        return out
 
 
-def load_logits(spec: str, *, stdin: BinaryIO | None = None) -> LoadedArray:
+def load_logits(
+    spec: str, *, stdin: BinaryIO | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET
+) -> LoadedArray:
     """Load logits from a file, ``-`` (stdin) or a ``gen:NAME[:k=v,...]`` generator spec.
 
     Args:
@@ -64,6 +90,9 @@ def load_logits(spec: str, *, stdin: BinaryIO | None = None) -> LoadedArray:
             ``:key`` to pick an array from an npz/pt/safetensors/json container; ``-`` for stdin
             (npy, npz, JSON or CSV bytes); or ``gen:NAME[:k=v,...]``.
         stdin: the stream read for ``-`` (default ``sys.stdin.buffer``).
+        memory_budget: bytes; a source held whole in memory (stdin, text, JSON, a compressed
+            .npz member, a generated array) that would cost more is refused before it is read
+            (:mod:`smcheck.sources.readlimits`).
 
     Returns:
         The array with its display name, source dtype and conversion notes. Files are never
@@ -73,11 +102,12 @@ def load_logits(spec: str, *, stdin: BinaryIO | None = None) -> LoadedArray:
         LoadError: one sentence naming the source, the problem and the fix.
         ConfigError: a malformed ``gen:`` spec.
     """
+    limit = ReadLimit(memory_budget)
     if spec == "-":
-        return _load_stdin(stdin if stdin is not None else sys.stdin.buffer)
+        return _load_stdin(stdin if stdin is not None else sys.stdin.buffer, limit)
     if spec.startswith("gen:"):
         name, params = parse_generator_spec(spec)
-        array = generate_logits(name, **params)  # type: ignore[arg-type]
+        array = generate_logits(name, memory_budget=memory_budget, **params)  # type: ignore[arg-type]
         return _finish(spec, array, array.dtype.name, ())
     path_text, key = split_key(spec)
     display = spec if key is not None else path_text
@@ -89,7 +119,7 @@ def load_logits(spec: str, *, stdin: BinaryIO | None = None) -> LoadedArray:
             f"a {suffix} file holds one array, so the key {key!r} does not apply",
             f"drop ':{key}'",
         )
-    return _finish(display, *_READERS[suffix](path, display, key))
+    return _finish(display, *_READERS[suffix](path, display, key, limit))
 
 
 def parse_values(text: str) -> LoadedArray:
@@ -111,7 +141,7 @@ def array_source(obj: Any, name: str | None = None) -> LoadedArray:
     if torch is not None and isinstance(obj, torch.Tensor):
         from smcheck.sources.torchformat import tensor_to_numpy
 
-        return _finish(name or "<tensor>", *tensor_to_numpy(obj, name or "<tensor>"))
+        return _finish(name or "<tensor>", *tensor_to_numpy(obj, name or "<tensor>", None))
     name = name or "<array>"
     try:
         array = np.asarray(obj)
@@ -175,86 +205,116 @@ def _check_file(path: Path, name: str) -> str:
     return suffix
 
 
-def _finish(name: str, array: np.ndarray, source: str, notes: tuple[str, ...]) -> LoadedArray:
-    """Apply the common array rules and return a read-only result."""
+def _finish(
+    name: str,
+    array: np.ndarray,
+    source: str,
+    notes: tuple[str, ...],
+    decoder: Decoder | None = None,
+) -> LoadedArray:
+    """Apply the common array rules and return a read-only result (decoded chunk by chunk)."""
     check_dtype(name, array.dtype)
     check_shape(name, array.shape, array.dtype)
-    if array.dtype.kind in "iu":
-        array = array.astype(np.float64)
-        notes += (f"integer array ({source}) converted to float64",)
-    elif array.dtype.itemsize not in (2, 4, 8):  # long double: no torch or analysis dtype
-        notes += (f"{array.dtype.name} array rounded to float64",)
-        array = array.astype(np.float64)
-    elif not array.dtype.isnative:  # torch.from_numpy refuses non-native byte order
-        array = array.astype(array.dtype.newbyteorder("="))
-        notes += ("big-endian data converted to native byte order",)
+    decoder = decoder or for_stored(array.dtype, source)
+    if decoder is not None and decoder.note:
+        notes += (decoder.note,)
     if array.flags.writeable:
         array = array.view()  # flag a view, not the caller's array
         array.flags.writeable = False  # the analysis must never write into the logits
-    return LoadedArray(name=name, array=array, source_dtype=source, notes=notes)
+    return LoadedArray(name=name, stored=array, source_dtype=source, notes=notes, decoder=decoder)
 
 
 # ------------------------------------------------------------------------------- format readers
 
 
-def _read_npy(path: Path, name: str, key: str | None) -> _Raw:
-    return (*npyformat.read_npy(path, name), ())
+def _read_npy(path: Path, name: str, key: str | None, limit: ReadLimit) -> _Raw:
+    return (*npyformat.read_npy(path, name), (), None)
 
 
-def _read_npz(path: Path, name: str, key: str | None) -> _Raw:
-    return (*npyformat.read_npz(path, name, key), ())
+def _read_npz(path: Path, name: str, key: str | None, limit: ReadLimit) -> _Raw:
+    return (*npyformat.read_npz(path, name, key, limit), (), None)
 
 
-def _read_safetensors(path: Path, name: str, key: str | None) -> _Raw:
+def _read_safetensors(path: Path, name: str, key: str | None, limit: ReadLimit) -> _Raw:
     header = safetensors.read_header(path, name)
     entry = header.tensors[select_key(name, list(header.tensors), key, "tensor")]
     try:
-        array, source = safetensors.map_tensor(path, header, entry, name)
+        array, source, decoder = safetensors.map_tensor(path, header, entry, name)
     except (OSError, ValueError) as exc:
         raise load_error(
             name,
             f"its data cannot be mapped ({describe(exc)})",
             "re-save it with safetensors.torch.save_file",
         ) from exc
-    return array, source, widened_note(source, array)
+    return array, source, (), decoder
 
 
-def _read_torch(path: Path, name: str, key: str | None) -> _Raw:
+def _read_torch(path: Path, name: str, key: str | None, limit: ReadLimit) -> _Raw:
     from smcheck.sources.torchformat import read_torch  # imports torch: only when a .pt is read
 
-    return read_torch(path, name, key)
+    return read_torch(path, name, key, limit)
 
 
-def _read_text(path: Path, name: str, key: str | None) -> _Raw:
-    array, notes = textformats.parse_table(textformats.decode(_bytes(path, name), name), name)
-    return array, "float64", notes
+def _read_text(path: Path, name: str, key: str | None, limit: ReadLimit) -> _Raw:
+    with _opened(path, name) as f:  # parsed a line at a time: the text is never held whole
+        limit.check(name, "text", os.fstat(f.fileno()).st_size, TEXT_BYTES_PER_BYTE)
+        array, notes = textformats.parse_table(f, name)
+    return array, "float64", notes, None
 
 
-def _read_json(path: Path, name: str, key: str | None) -> _Raw:
-    text = textformats.decode(_bytes(path, name), name)
-    return textformats.parse_json(text, name, key), "float64", ()
+def _read_json(path: Path, name: str, key: str | None, limit: ReadLimit) -> _Raw:
+    with _opened(path, name) as f:
+        limit.check(name, "JSON", os.fstat(f.fileno()).st_size, JSON_BYTES_PER_BYTE)
+        with reading(name, "it cannot be read", "check the file", errors=OSError, reason=os_reason):
+            text = textformats.decode(f.read(), name)
+    return textformats.parse_json(text, name, key), "float64", (), None
 
 
-def _bytes(path: Path, name: str) -> bytes:
+@contextlib.contextmanager
+def _opened(path: Path, name: str) -> Iterator[BinaryIO]:
     try:
-        return path.read_bytes()
+        f = open(path, "rb")  # noqa: SIM115  # closed below
     except OSError as exc:
         raise load_error(
             name, f"it cannot be read ({exc.strerror or exc})", "check the file's permissions"
         ) from exc
+    with f:
+        yield f
 
 
-def _load_stdin(stream: BinaryIO) -> LoadedArray:
+STDIN_PIECE = 2**20
+"""Bytes read from standard input at a time, so an endless stream stops at the limit."""
+
+
+def _read_stdin(stream: BinaryIO, limit: ReadLimit) -> bytearray:
+    """Everything on ``stream``, refused once it passes the memory budget (pipes may not end)."""
     name = "<stdin>"
-    try:
-        data: bytes | str = stream.read()
-    except (OSError, ValueError) as exc:
-        raise load_error(
-            name, f"it cannot be read ({describe(exc)})", "pipe a file into smcheck"
-        ) from exc
-    if isinstance(data, str):  # a text stream was passed
-        data = data.encode("utf-8")
-    if not data.strip():
+    data = bytearray()
+    with reading(
+        name, "it cannot be read", "pipe a file into smcheck", errors=(OSError, ValueError)
+    ):
+        while piece := stream.read(min(STDIN_PIECE, limit.budget + 1 - len(data))):
+            data += piece.encode("utf-8") if isinstance(piece, str) else piece  # a text stream
+            if len(data) > limit.budget:
+                raise load_error(
+                    name,
+                    f"more than {human_bytes(limit.budget)} arrived, the most --memory-budget "
+                    f"{limit.budget_mib} lets standard input hold",
+                    "save the logits to a file and pass it by name (.npy files are "
+                    "memory-mapped), or raise --memory-budget",
+                )
+    return data
+
+
+_FIRST_BYTE = re.compile(rb"(?:\xef\xbb\xbf)?\s*(\S)")
+"""The first byte of text after a UTF-8 byte-order mark and white space."""
+
+
+def _load_stdin(stream: BinaryIO, limit: ReadLimit) -> LoadedArray:
+    name = "<stdin>"
+    data = _read_stdin(stream, limit)
+    first = _FIRST_BYTE.match(data)  # not data.strip(): that would copy what may be 512 MiB
+    if first is None:
         raise load_error(name, "no data arrived", "pipe .npy, JSON or CSV data, e.g. < logits.npy")
     if data.startswith(npyformat.NPY_MAGIC):
         array, source = npyformat.read_npy_stream(
@@ -265,19 +325,22 @@ def _load_stdin(stream: BinaryIO) -> LoadedArray:
     if data.startswith(npyformat.ZIP_MAGIC):
         if b"data.pkl" in data[:4096]:  # torch.save's zip: its first member is .../data.pkl
             raise load_error(name, "it is a PyTorch checkpoint, read only from a .pt file", by_name)
-        return _finish(name, *npyformat.read_npz(io.BytesIO(data), name, None), ())
+        return _finish(name, *npyformat.read_npz(io.BytesIO(data), name, None, limit), ())
     if data[:1] == b"\x80":  # pickle protocol 2+ (torch.save's legacy format too)
         raise load_error(name, "it is a Python pickle, and smcheck never loads pickles", by_name)
     if data[8:10] == b'{"' and int.from_bytes(data[:8], "little") <= len(data) - 8:
         raise load_error(name, "it is a safetensors file, read only by name", by_name)
-    text = textformats.decode(data, name)
-    if text.lstrip()[:1] in ("[", "{"):
+    if first.group(1) in (b"[", b"{"):
+        limit.check(name, "JSON", len(data), JSON_BYTES_PER_BYTE)
+        text = textformats.decode(data, name)
+        del data
         return _finish(name, textformats.parse_json(text, name, None), "float64", ())
-    array, notes = textformats.parse_table(text, name)
+    limit.check(name, "text", len(data), TEXT_BYTES_PER_BYTE)
+    array, notes = textformats.parse_table(io.BytesIO(data), name)
     return _finish(name, array, "float64", notes)
 
 
-_READERS: dict[str, Callable[[Path, str, str | None], _Raw]] = {
+_READERS: dict[str, Callable[[Path, str, str | None, ReadLimit], _Raw]] = {
     ".npy": _read_npy,
     ".npz": _read_npz,
     ".pt": _read_torch,

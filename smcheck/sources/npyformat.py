@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from smcheck.sources.readlimits import ReadLimit
 from smcheck.sources.validation import (
     check_dtype,
     check_shape,
@@ -26,6 +27,9 @@ NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
 MAX_NPY_HEADER = 10_000
 """numpy's own ``max_header_size`` default; longer headers are refused before reading."""
+
+READ_PIECE = 2**20
+"""Bytes of a stream's array data read at a time."""
 
 _NPY_FIX = "re-save it with numpy.save"
 _NPZ_FIX = "re-save it with numpy.savez"
@@ -125,20 +129,38 @@ def read_npy_stream(
     f: BinaryIO, name: str, available: int, fix: str = _NPY_FIX
 ) -> tuple[np.ndarray, str]:
     """Read a whole .npy from a stream of ``available`` bytes (stdin, an npz member)."""
-    header = read_npy_header(f, name, fix)
+    return _read_npy_data(f, name, read_npy_header(f, name, fix), available, fix)
+
+
+def _read_npy_data(
+    f: BinaryIO, name: str, header: NpyHeader, available: int, fix: str
+) -> tuple[np.ndarray, str]:
+    """The data after ``header`` on ``f``, which holds ``available`` bytes in all."""
     if available - header.data_offset < header.nbytes:  # checked before reading: no huge reads
         raise _truncated(name, header, max(available - header.data_offset, 0), fix)
+    data = np.empty(header.nbytes, dtype=np.uint8)
+    done = 0
     with reading(name, "its data cannot be read", fix):
-        data = f.read(header.nbytes)
-    if len(data) < header.nbytes:
-        raise _truncated(name, header, len(data), fix)
+        # into one buffer a piece at a time: read(n) of a zip member joins pieces, a second copy
+        while done < header.nbytes and (piece := f.read(min(READ_PIECE, header.nbytes - done))):
+            data[done : done + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+            done += len(piece)
+    if done < header.nbytes:
+        raise _truncated(name, header, done, fix)
     order = "F" if header.fortran else "C"
-    array = np.frombuffer(data, dtype=header.dtype).reshape(header.shape, order=order)
+    array = data.view(header.dtype).reshape(header.shape, order=order)
     return array, header.dtype.name
 
 
-def read_npz(source: Path | BinaryIO, name: str, key: str | None) -> tuple[np.ndarray, str]:
-    """Read one member of an .npz archive (the only one when ``key`` is None)."""
+def read_npz(
+    source: Path | BinaryIO, name: str, key: str | None, limit: ReadLimit
+) -> tuple[np.ndarray, str]:
+    """Read one member of an .npz archive (the only one when ``key`` is None).
+
+    A stored (uncompressed, ``numpy.savez``) member of a file is memory-mapped like an .npy; a
+    compressed one is decompressed whole, so its array must fit ``limit``: checked on the
+    member's header before any of its data is inflated (a small file may declare gigabytes).
+    """
     with reading(name, "it is not a readable .npz archive", _NPZ_FIX):
         archive = zipfile.ZipFile(source)
     with archive:
@@ -148,4 +170,35 @@ def read_npz(source: Path | BinaryIO, name: str, key: str | None) -> tuple[np.nd
         with reading(name, f"the member {info.filename!r} cannot be read", _NPZ_FIX):
             member = archive.open(info)
         with member:
-            return read_npy_stream(member, name, info.file_size, _NPZ_FIX)
+            if isinstance(source, Path) and info.compress_type == zipfile.ZIP_STORED:
+                return _map_stored_member(source, name, info, member)
+            header = read_npy_header(member, name, _NPZ_FIX)
+            limit.check(name, f"array data in the member {info.filename!r}", header.nbytes)
+            return _read_npy_data(member, name, header, info.file_size, _NPZ_FIX)
+
+
+def _map_stored_member(
+    path: Path, name: str, info: zipfile.ZipInfo, member: BinaryIO
+) -> tuple[np.ndarray, str]:
+    """Memory-map the array of an uncompressed member where its bytes lie in the file."""
+    header = read_npy_header(member, name, _NPZ_FIX)
+    if info.file_size - header.data_offset < header.nbytes:
+        raise _truncated(name, header, max(info.file_size - header.data_offset, 0), _NPZ_FIX)
+    with reading(name, "it cannot be read", _NPZ_FIX, errors=OSError, reason=os_reason):
+        with open(path, "rb") as f:  # the local header's name and extra field precede the data
+            f.seek(info.header_offset)
+            local = f.read(30)
+    if len(local) < 30 or not local.startswith(b"PK\x03\x04"):
+        raise load_error(name, f"the member {info.filename!r} has a corrupt local header", _NPZ_FIX)
+    start = info.header_offset + 30 + int.from_bytes(local[26:28], "little")
+    start += int.from_bytes(local[28:30], "little") + header.data_offset
+    with reading(name, "it is not a readable .npz archive", _NPZ_FIX):
+        array = np.memmap(
+            path,
+            dtype=header.dtype,
+            mode="r",
+            offset=start,
+            shape=header.shape,
+            order="F" if header.fortran else "C",
+        )
+    return array, header.dtype.name

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smcheck.errors import ConfigError
+from smcheck.sources.decoders import Decoder
 
 WORK_ARRAYS_PER_ELEMENT = 160
 """float64-sized temporaries alive per input element of a chunk: the four format lanes work on
@@ -27,7 +28,9 @@ class RowView:
     C order of those indices, so a (batch, seq, vocab) tensor yields batch·seq rows.
     """
 
-    def __init__(self, array: np.ndarray, dim: int, name: str = "input") -> None:
+    def __init__(
+        self, array: np.ndarray, dim: int, name: str = "input", decoder: Decoder | None = None
+    ) -> None:
         if array.ndim == 0:
             raise ConfigError(f"{name} is a single number; softmax needs at least one axis")
         if not -array.ndim <= dim < array.ndim:
@@ -35,20 +38,22 @@ class RowView:
                 f"--dim {dim} is out of range for {name} of shape {list(array.shape)}; "
                 f"use a value from {-array.ndim} to {array.ndim - 1}"
             )
+        self.name = name
         self.shape = tuple(int(s) for s in array.shape)
-        self.dtype = array.dtype
+        self._decoder = decoder  # stored values -> the float dtype analysed, a block at a time
+        self.dtype = decoder.dtype if decoder is not None else array.dtype
         self.dim = dim % array.ndim
         self._moved = np.moveaxis(array, self.dim, -1)
         self.other_shape = self._moved.shape[:-1]
         self.n_rows = math.prod(self.other_shape)
         self.row_length = self.shape[self.dim]
-        # with the softmax axis already last, rows are a reshape view (memory maps stay lazy);
-        # where that would copy or leave rows strided (Fortran order), rows are gathered instead
-        flat = array.reshape(-1, self.row_length) if self.dim == array.ndim - 1 else None
-        contiguous = flat is not None and (
-            self.row_length == 1 or flat.strides[1] == array.itemsize
-        )
-        self._flat = flat if contiguous and np.may_share_memory(flat, array) else None
+        # with the softmax axis already last, rows of a C-contiguous array are a reshape view
+        # (memory maps stay lazy); anything else (Fortran order, a stride-0 view whose copy
+        # could be terabytes) is never reshaped: its rows are gathered a chunk at a time
+        view = array.flags.c_contiguous or array.ndim <= 2  # no axes to merge: never a copy
+        flat = array.reshape(-1, self.row_length) if self.dim == array.ndim - 1 and view else None
+        dense = flat is not None and (self.row_length == 1 or flat.strides[1] == array.itemsize)
+        self._flat = flat if dense else None
 
     def chunk_rows(self, memory_budget: int) -> int:
         """Rows per chunk so the analysis' temporaries fit in ``memory_budget`` bytes."""
@@ -58,19 +63,22 @@ class RowView:
     def block(self, start: int, stop: int) -> np.ndarray:
         """Rows [start, stop) as a (stop - start, n) array in the source dtype."""
         if self._flat is not None:
-            return np.asarray(self._flat[start:stop])
+            return self._decode(np.asarray(self._flat[start:stop]))
         idx = np.unravel_index(np.arange(start, stop), self.other_shape)
         if getattr(self._moved, "_mmap", None) is None:
-            return np.asarray(self._moved[idx])
+            return self._decode(np.asarray(self._moved[idx]))
         # strided rows of a memory map span the whole file: gather a slab of the softmax axis at
         # a time and drop its pages, so at most about STRIDED_SLAB_BYTES of the map is resident
         out = np.empty((stop - start, self.row_length), dtype=self.dtype)
         step = max(1, STRIDED_SLAB_BYTES // max(1, abs(self._moved.strides[-1])))
         for j in range(0, self.row_length, step):
             k = min(j + step, self.row_length)
-            out[:, j:k] = self._moved[(*idx, slice(j, k))]
+            out[:, j:k] = self._decode(self._moved[(*idx, slice(j, k))])
             self._drop(*self._span(start, stop, j, k))
         return out
+
+    def _decode(self, stored: np.ndarray) -> np.ndarray:
+        return stored if self._decoder is None else self._decoder(stored)
 
     def release(self, start: int, stop: int) -> None:
         """Drop the memory-mapped pages of rows [start, stop) from this process (a hint).

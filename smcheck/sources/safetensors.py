@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from smcheck.errors import LoadError
+from smcheck.sources import decoders
+from smcheck.sources.decoders import Decoder
 from smcheck.sources.validation import load_error, os_reason, reading
 
 MAX_HEADER_BYTES = 100_000_000
@@ -152,12 +154,13 @@ def _parse_entry(key: str, info: object, data_len: int, name: str) -> TensorEntr
 
 def map_tensor(
     path: Path, header: SafetensorsHeader, entry: TensorEntry, name: str
-) -> tuple[np.ndarray, str]:
-    """Memory-map one tensor read-only and widen formats numpy lacks; returns (array, source dtype).
+) -> tuple[np.ndarray, str, Decoder | None]:
+    """Memory-map one tensor read-only; returns (stored array, source dtype, its decoder).
 
-    BF16 is the upper half of a float32, so shifting the raw 16 bits left by 16 widens it exactly;
-    F8 formats are widened exactly through torch. Other dtypes are returned as mapped, for the
-    caller's common dtype checks (integers, bool, complex) to handle.
+    BF16 and F8 are mapped as their raw bits and widened exactly a chunk at a time (see
+    :mod:`smcheck.sources.decoders`), as are data that do not start at a multiple of the
+    itemsize (numpy maps them, torch.from_numpy does not take them). Other dtypes are returned as
+    mapped, for the caller's common dtype checks (integers, bool, complex) to handle.
     """
     if entry.dtype not in _DTYPES:
         known = ", ".join(_DTYPES)
@@ -169,7 +172,7 @@ def map_tensor(
     storage, source = _DTYPES[entry.dtype]
     if math.prod(entry.shape) == 0 or not entry.shape:
         # np.memmap cannot map zero bytes; an empty or 0-d array is rejected by the caller anyway
-        return np.zeros(entry.shape, dtype=np.float32), source
+        return np.zeros(entry.shape, dtype=np.float32), source, None
     arr = np.memmap(
         path,
         dtype=np.dtype(storage),
@@ -178,17 +181,14 @@ def map_tensor(
         shape=entry.shape,
     )
     if entry.dtype == "BF16":
-        return (arr.astype(np.uint32) << 16).view(np.float32), source
+        return arr, source, decoders.bfloat16()
     if entry.dtype.startswith("F8_"):
-        import torch
-
-        t8 = torch.from_numpy(np.array(arr)).view(getattr(torch, source))
-        return t8.float().numpy(), source
+        return arr, source, decoders.float8(source)
     if entry.dtype == "BOOL":
-        return arr.view(np.bool_), source
-    if (header.data_start + entry.begin) % arr.dtype.itemsize:
-        arr = np.array(arr)  # an unaligned map works in numpy but not for torch.from_numpy
-    return arr, source
+        return arr.view(np.bool_), source, None
+    if arr.dtype.kind == "f" and (header.data_start + entry.begin) % arr.dtype.itemsize:
+        return arr, source, decoders.aligned(arr.dtype)
+    return arr, source, None
 
 
 def _error(name: str, what: str) -> LoadError:

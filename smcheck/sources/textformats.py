@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import array
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -17,48 +19,57 @@ _SPECIAL_FLOATS = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-i
 _JSON_FIX = "write regular nested lists of numbers, e.g. [[1, 2], [3, 4]]"
 
 
-def decode(data: bytes, name: str) -> str:
-    """UTF-8 text (a leading BOM, as some editors write, is dropped)."""
+def decode(data: bytes | bytearray, name: str, offset: int = 0, *, bom: bool = True) -> str:
+    """UTF-8 text (a leading BOM, as some editors write, is dropped unless ``bom`` is False).
+
+    ``offset``: where ``data`` starts in the file, for the error's byte offset.
+    """
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8-sig" if bom else "utf-8")
     except UnicodeDecodeError as exc:
         raise load_error(
             name,
-            f"it is not UTF-8 text (bad byte at offset {exc.start})",
+            f"it is not UTF-8 text (bad byte at offset {offset + exc.start})",
             "save numbers as plain text, one row per line",
         ) from exc
 
 
-def parse_table(text: str, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
+def parse_table(lines: Iterable[bytes], name: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """CSV or whitespace-separated rows, one per line, as a 2-d float64 array, plus notes.
 
     ``#`` starts a comment; blank lines are skipped; a first line without any number is a header
-    and skipped with a note; every row must have the same number of values.
+    and skipped with a note; every row must have the same number of values. ``lines`` (a binary
+    file, say) is read a line at a time and the values go straight into one float64 buffer, so
+    memory is about 8 bytes per value rather than a Python float and list slot each.
     """
-    rows: list[list[float]] = []
+    values = array.array("d")
+    width, n_rows, first, offset = 0, 0, 0, 0
     notes: tuple[str, ...] = ()
-    first = 0
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        tokens = split_tokens(line, name, f"line {lineno}")
-        if not rows and not notes and not any(_is_number(tok) for tok in tokens):
-            notes = (f"skipped the header line {lineno}",)
-            continue
-        values = [to_number(tok, name, f"line {lineno}") for tok in tokens]
-        if rows and len(values) != len(rows[0]):
-            raise load_error(
-                name,
-                f"line {lineno} has {plural(len(values), 'value')} but line {first} has "
-                f"{len(rows[0])}",
-                "give every line the same number of values",
-            )
-        first = first or lineno
-        rows.append(values)
-    if not rows:
+    lineno = 0
+    for chunk in lines:
+        text = decode(chunk, name, offset, bom=offset == 0)
+        offset += len(chunk)
+        for raw in text.splitlines():  # also splits at a lone \r, as text files may
+            lineno += 1
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            tokens = split_tokens(line, name, f"line {lineno}")
+            if not n_rows and not notes and not any(_is_number(tok) for tok in tokens):
+                notes = (f"skipped the header line {lineno}",)
+                continue
+            if n_rows and len(tokens) != width:
+                raise load_error(
+                    name,
+                    f"line {lineno} has {plural(len(tokens), 'value')} but line {first} has "
+                    f"{width}",
+                    "give every line the same number of values",
+                )
+            values.extend(to_number(tok, name, f"line {lineno}") for tok in tokens)
+            width, first, n_rows = len(tokens), first or lineno, n_rows + 1
+    if not n_rows:
         raise load_error(name, "it contains no numbers", "write one row of logits per line")
-    return np.array(rows, dtype=np.float64), notes
+    return np.frombuffer(values, dtype=np.float64).reshape(n_rows, width), notes
 
 
 def parse_values_text(text: str, name: str) -> np.ndarray:

@@ -12,7 +12,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from smcheck.errors import LoadError
-from smcheck.sources.validation import describe, load_error, reading, select_key, widened_note
+from smcheck.report.phrases import plural
+from smcheck.sources import decoders
+from smcheck.sources.decoders import Decoder
+from smcheck.sources.readlimits import ReadLimit
+from smcheck.sources.validation import describe, dims, load_error, reading, select_key
 
 if TYPE_CHECKING:
     import torch
@@ -20,7 +24,9 @@ if TYPE_CHECKING:
 _MAX_DEPTH = 32
 
 
-def read_torch(path: Path, name: str, key: str | None) -> tuple[np.ndarray, str, tuple[str, ...]]:
+def read_torch(
+    path: Path, name: str, key: str | None, limit: ReadLimit
+) -> tuple[np.ndarray, str, tuple[str, ...], Decoder | None]:
     """One tensor of a saved tensor, dict (state_dict) or list; nested keys are dotted paths."""
     import torch
 
@@ -32,7 +38,7 @@ def read_torch(path: Path, name: str, key: str | None) -> tuple[np.ndarray, str,
                 f"it holds a single tensor, so the key {key!r} does not apply",
                 f"drop ':{key}'",
             )
-        return tensor_to_numpy(obj, name)
+        return tensor_to_numpy(obj, name, limit)
     tensors = _collect_tensors(obj, "", 0)
     if not tensors:
         raise load_error(
@@ -40,7 +46,7 @@ def read_torch(path: Path, name: str, key: str | None) -> tuple[np.ndarray, str,
             f"it holds a {type(obj).__name__} without tensors",
             "save the logits with torch.save(tensor, path)",
         )
-    return tensor_to_numpy(tensors[select_key(name, list(tensors), key, "tensor")], name)
+    return tensor_to_numpy(tensors[select_key(name, list(tensors), key, "tensor")], name, limit)
 
 
 def _torch_load(path: Path, name: str) -> Any:
@@ -96,8 +102,15 @@ def _collect_tensors(obj: object, prefix: str, depth: int) -> dict[str, torch.Te
     return found
 
 
-def tensor_to_numpy(t: torch.Tensor, name: str) -> tuple[np.ndarray, str, tuple[str, ...]]:
-    """(array, source dtype, notes) of a dense tensor; 16/8-bit non-IEEE floats are widened."""
+def tensor_to_numpy(
+    t: torch.Tensor, name: str, limit: ReadLimit | None
+) -> tuple[np.ndarray, str, tuple[str, ...], Decoder | None]:
+    """(stored array, source dtype, notes, decoder) of a dense tensor, sharing its storage.
+
+    16/8-bit non-IEEE floats are kept as their raw bits and widened a chunk at a time. A view
+    whose elements overlap (``expand``: stride 0) describes more values than its storage holds;
+    above ``limit`` it is refused (None: read through its storage however large it looks).
+    """
     import torch
 
     source = str(t.dtype).removeprefix("torch.")
@@ -111,16 +124,36 @@ def tensor_to_numpy(t: torch.Tensor, name: str) -> tuple[np.ndarray, str, tuple[
         raise load_error(
             name, f"it holds a quantized {source} tensor", "save t.dequantize() instead"
         )
+    if t.is_meta:
+        raise load_error(
+            name,
+            f"it holds a meta-device tensor ({dims(tuple(t.shape))} {source}): a shape "
+            "without values",
+            "save the tensor from a real device, e.g. torch.save(t.cpu(), path)",
+        )
     t = t.detach().cpu()
+    if limit is not None and t.numel() > _span(t):  # some elements share memory
+        limit.check(
+            name,
+            f"values in a {dims(tuple(t.shape))} view of only {plural(_span(t), 'stored element')}"
+            " (stride 0 or overlapping)",
+            t.numel() * t.element_size(),
+        )
     if t.is_floating_point() and t.element_size() < 4 and t.dtype != torch.float16:
         # bfloat16 and the float8 formats are subsets of float32: widening is exact
-        array = t.float().numpy()
-        return array, source, widened_note(source, array)
+        if t.dtype == torch.bfloat16:
+            return t.view(torch.int16).numpy().view(np.uint16), source, (), decoders.bfloat16()
+        return t.view(torch.uint8).numpy(), source, (), decoders.float8(source)
     try:
-        return t.numpy(), source, ()
+        return t.numpy(), source, (), None
     except TypeError as exc:
         raise load_error(
             name,
             f"its tensor has dtype {source}, which smcheck does not read",
             "convert it with t.float()",
         ) from exc
+
+
+def _span(t: torch.Tensor) -> int:
+    """Elements from the first to the last one the view touches in its storage."""
+    return 1 + sum((n - 1) * abs(s) for n, s in zip(t.shape, t.stride(), strict=True) if n > 0)

@@ -1,0 +1,71 @@
+"""What a source read whole into memory may cost, judged against the memory budget before reading.
+
+Memory-mapped sources (``.npy``, safetensors, uncompressed ``.npz`` members, ``.pt`` files in
+the zip format) cost only the chunk being analysed. Everything else is held whole while it is
+parsed or built: standard input, CSV/TXT/JSON text, compressed ``.npz`` members, generated
+arrays and overlapping ``.pt`` views. Each is refused, before it is read or allocated, when its
+cost would pass ``--memory-budget``; together with the analysis' own chunks a run then stays
+within about twice the budget plus the fixed cost of the interpreter and torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smcheck.sources.validation import load_error
+
+TEXT_BYTES_PER_BYTE = 4
+"""CSV/TXT: a float64 (8 bytes) for each value, and every value takes at least 2 bytes of text
+(``1,``); the rows are parsed a line at a time into one growing buffer."""
+
+JSON_BYTES_PER_BYTE = 16
+"""JSON: a Python float and its list slot (32 bytes) per value of at least 4 bytes (``1e1,``),
+then the flat list and the float64 array: about 12 bytes per byte of JSON, measured."""
+
+_FIX = "save the logits with numpy.save as .npy (memory-mapped), or raise --memory-budget"
+
+
+@dataclass(frozen=True)
+class ReadLimit:
+    """The memory budget as it applies to a source held whole in memory."""
+
+    budget: int
+    """Bytes (``--memory-budget`` MiB x 2**20)."""
+
+    def bytes_for(self, per_byte: int) -> int:
+        """The most input bytes a reader needing ``per_byte`` bytes for each may take."""
+        return self.budget // per_byte
+
+    def check(self, name: str, what: str, size: int, per_byte: int = 1) -> None:
+        """Refuse ``size`` bytes of ``what`` (e.g. ``"CSV text"``) when they would not fit.
+
+        Raises:
+            LoadError: naming the size, the limit and the budget it comes from.
+        """
+        limit = self.bytes_for(per_byte)
+        if size > limit:
+            cost = (
+                f", which takes {per_byte} bytes of memory per byte while parsing"
+                if (per_byte > 1)
+                else ""
+            )
+            raise load_error(
+                name,
+                f"it holds {human_bytes(size)} of {what}{cost}: above the "
+                f"{human_bytes(limit)} that --memory-budget {self.budget_mib} allows",
+                _FIX,
+            )
+
+    @property
+    def budget_mib(self) -> str:
+        """The budget as ``--memory-budget`` takes it (MiB)."""
+        mib = self.budget / 2**20
+        return f"{mib:g}"
+
+
+def human_bytes(n: int) -> str:
+    """``1.5 GiB``, ``640 MiB``, ``12 KiB`` or ``100 bytes``."""
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
