@@ -26,6 +26,7 @@ from smcheck.analysis.methodinput import (
     run_method,
     scale_by_temperature,
 )
+from smcheck.analysis.sentinels import SentinelAccumulator
 from smcheck.analysis.temperature import SweepAccumulator, critical_temperatures
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat, get_format
@@ -82,8 +83,16 @@ class Lane:
     """None unless the input is small."""
 
     @classmethod
-    def open(cls, m: SoftmaxMethod, f: FloatFormat, t: float, cfg: AnalysisConfig, *,
-             gradients: bool, small: bool) -> Lane:
+    def open(
+        cls,
+        m: SoftmaxMethod,
+        f: FloatFormat,
+        t: float,
+        cfg: AnalysisConfig,
+        *,
+        gradients: bool,
+        small: bool,
+    ) -> Lane:
         """A lane with empty accumulators."""
         return cls(
             m,
@@ -156,9 +165,7 @@ class SourceAnalysis:
         self.methods = [get_method(m) for m in cfg.methods]
         self.small = _is_small(view)
         # gradients need autograd: the framework model only (the strict model reports them as null)
-        self.targets: Targets | None = (
-            resolve_targets(cfg.targets, view) if cfg.gradients else None
-        )
+        self.targets: Targets | None = resolve_targets(cfg.targets, view) if cfg.gradients else None
         self.gradients = self.targets is not None and cfg.model == "framework"
         self.lanes: dict[tuple[str, float], list[Lane]] = {
             (f.name, t): [
@@ -172,7 +179,7 @@ class SourceAnalysis:
         self.exact = {key: Shown() for key in self.lanes} if self.small else None
         self.rounding = {f.name: RoundingAccumulator(f) for f in self.fmts}
         self.inputs = InputAccumulator()
-        self.masks = MaskAccumulator()
+        self.masks = MaskAccumulator(sentinels=SentinelAccumulator(cfg.sentinel))
         self.sweep = SweepAccumulator(cfg.temperatures)
         self.src_dtype = np.dtype(view.dtype)
 
