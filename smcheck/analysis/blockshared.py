@@ -63,8 +63,6 @@ class Shared:
     scale_over: torch.Tensor | None
     exact_sum: bool
     """Sum p̂ through exact pieces (float64 cells: a float64 sum is as noisy as the quantity)."""
-    kl_zero: torch.Tensor
-    """KL correction where p̂ = 0: p (log p - log_zero) - p minus the series' p 77/60."""
 
 
 def block_shared(b: Block) -> Shared:
@@ -121,7 +119,6 @@ def block_shared(b: Block) -> Shared:
         unique=unique,
         scale_over=(so & valid[:, None]) if so_any else None,
         exact_sum=f.t > 24,
-        kl_zero=torch.where(p > 0, p * (logp - (f.log_zero + 1.0 + 77.0 / 60.0)), 0.0),
     )
     b.cache["shared"] = sh
     return sh

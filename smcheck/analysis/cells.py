@@ -102,10 +102,9 @@ class CellAccumulator:
         self.sum_error.add(np.where(fin, c.sum_error.numpy(), np.nan), start)
         # argmax flips: rows with a unique exact maximum only (exact ties excluded)
         self.argmax_flips.add(c.flips.numpy().astype(np.int64), start)
-        # generalised KL(ref || p̂) = sum p log(p/p̂) - 1 + sum p̂: equal to KL when p̂ sums to
-        # 1, and never negative when rounding leaves sum p̂ != 1 (plain KL then can be).
-        # A 0 in the format is read as the largest value that rounds to 0,
-        # so the divergence stays finite and charges every underflowed entry at least p·log(p/(s/2))
+        # generalised KL(ref || p̂) = sum of p log(p/p̂) - p + p̂ over live entries: every term
+        # >= 0, so never negative when rounding leaves sum p̂ != 1 (plain KL then can be); a
+        # correctly rounded 0 (p rounds to 0 in the format) adds 0, an underflow makes it +inf
         kl = c.kl.numpy()
         self.kl_max.add(np.where(fin, kl, np.nan), start)
         self.kl_sum.add(kl[fin])
