@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from smcheck.analysis.binades import DD_TOLERANCE, FLOAT64_TOLERANCE, near_powers, upper_binade
 from smcheck.dtypes import FloatFormat
 from smcheck.reference.doubledouble import DDReference
 
@@ -93,6 +94,7 @@ def block_shared(b: Block) -> Shared:
         p, logp = as_tensor(ref.p), as_tensor(ref.logp)
         ulp = format_ulp(p, f)
         frac = None
+    ulp, frac = _exact_binades(b, p, ulp, frac)
     nonzero = None
     if not (all_live and bool(logp.amin() > f.log_zero)):
         nonzero = live & (logp > f.log_zero)
@@ -122,3 +124,24 @@ def block_shared(b: Block) -> Shared:
     )
     b.cache["shared"] = sh
     return sh
+
+
+def _exact_binades(b: Block, p: torch.Tensor, ulp: torch.Tensor, frac: torch.Tensor | None):  # type: ignore[no-untyped-def]
+    """ulp(p) (and the float64 cells' frac, in those ulps) where p's binade had to be decided
+    exactly: reference values within their error of a power of two (smcheck.analysis.binades)."""
+    import torch
+
+    near = near_powers(p, b.fmt, DD_TOLERANCE if frac is not None else FLOAT64_TOLERANCE)
+    if near is None or b.logits is None:
+        return ulp, frac
+    idx = (near & as_tensor(b.valid)[:, None]).nonzero(as_tuple=True)
+    if idx[0].numel() == 0:
+        return ulp, frac
+    m, e = np.frexp(p[idx].numpy())  # p = m 2^e, m in [0.5, 1): the power is 2^(e-1) or 2^e
+    power = np.ldexp(1.0, np.where(m < 0.75, e - 1, e))
+    upper = upper_binade(b.logits, b.divisor, idx[0].numpy(), idx[1].numpy(), power)
+    # any value inside the decided binade has its spacing: the power itself, or 3/4 of it
+    new = format_ulp(torch.from_numpy(np.where(upper, power, 0.75 * power)), b.fmt)
+    if frac is not None:
+        frac = frac.index_put(idx, frac[idx] * (ulp[idx] / new))
+    return ulp.index_put(idx, new), frac

@@ -38,6 +38,10 @@ class Block:
     """Exact results for the rounded, scaled input."""
     scale_overflow: BoolArray
     """Elements that became +inf when divided by the temperature in the format."""
+    logits: npt.NDArray[np.float64] | None = None
+    """What ``ref`` is the exact softmax of, divided by ``divisor`` (float64 cells divide by T in
+    double-double); the exact binades near powers of two are decided from it."""
+    divisor: float = 1.0
     cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """Tensors computed once per block and shared by its cells (see blockshared.block_shared)."""
 

@@ -230,7 +230,8 @@ class SourceAnalysis:
             # rows entirely -inf once cast and divided by T are a finding, not the methods'
             valid_t = self.masks.add_format(mchunk, f, t, xs, ref.p, valid)
             live = valid_t[:, None] & ~np.isneginf(xsw) & ~mchunk.sentinel_entries
-            blk = Block(start, f, valid_t, live, ref, scale_over)
+            dd = f.t > 24  # the double-double reference divides xd by T itself
+            blk = Block(start, f, valid_t, live, ref, scale_over, xd if dd else xsw, t if dd else 1)
             eg = exact_gradient(blk, tgt) if tgt is not None else None
             self.headroom[(f.name, t)].add(xsw, blk)
             feats = row_features(xsw, ref, live, f)
