@@ -151,27 +151,24 @@ class HeadroomAccumulator:
     """Per format × temperature: headroom to the format's limits (shared by every method)."""
 
     fmt: FloatFormat
-    top_logit: MaxStat = field(default_factory=MaxStat)
-    """Largest scaled logit per row (naive exp overflows past ln(max))."""
+    top_lse: MaxStat = field(default_factory=MaxStat)
+    """Largest exact logsumexp of x/T per row (a naive sum of exp overflows past the limit)."""
     deepest_logp: MaxStat = field(default_factory=MaxStat)
     """Most negative exact log-probability per row, negated."""
 
-    def add(self, x: npt.NDArray[np.floating], b: Block) -> None:
-        import torch
-
+    def add(self, b: Block) -> None:
         sh = block_shared(b)
-        xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
         nl = -sh.logp
         if sh.live is not None:
-            xt = xt.masked_fill(~sh.live, -np.inf)
             nl = nl.masked_fill(~sh.live, -np.inf)
-        xm, lm = xt.amax(-1).numpy(), nl.amax(-1).numpy()
-        self.top_logit.add(np.where(b.valid, xm, np.nan), b.start)
+        lm = nl.amax(-1).numpy()
+        lse = np.asarray(b.ref.lse, dtype=np.float64)
+        self.top_lse.add(np.where(b.valid, lse, np.nan), b.start)
         self.deepest_logp.add(np.where(b.valid, lm, np.nan), b.start)
 
     def result(self, index: RowIndexer) -> rm.Headroom:
-        """Headroom to overflow of exp and to underflow of p, shared by the block's cells."""
-        f, top, deep = self.fmt, self.top_logit, self.deepest_logp
+        """Headroom to overflow of the sum of exp and to underflow of p, shared by the cells."""
+        f, top, deep = self.fmt, self.top_lse, self.deepest_logp
         return rm.Headroom(
             None if top.result is None else f.exp_overflow_x - top.value,
             index(top.row),

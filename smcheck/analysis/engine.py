@@ -233,7 +233,7 @@ class SourceAnalysis:
             dd = f.t > 24  # the double-double reference divides xd by T itself
             blk = Block(start, f, valid_t, live, ref, scale_over, xd if dd else xsw, t if dd else 1)
             eg = exact_gradient(blk, tgt) if tgt is not None else None
-            self.headroom[(f.name, t)].add(xsw, blk)
+            self.headroom[(f.name, t)].add(blk)
             feats = row_features(xsw, ref, live, f)
             if self.exact is not None:
                 self.exact[(f.name, t)].keep(ref.p, ref.logp)

@@ -69,7 +69,8 @@ class Headroom:
     """Distance, in nats, of the worst row from the format's limits (negative: past the limit)."""
 
     overflow_nats: float | None
-    """ln(max) - max(x/T): naive exp overflows where this is negative."""
+    """ln(the first value that rounds to +inf) - the largest logsumexp(x/T) of a row: a naive
+    sum of exp overflows where this is negative (float16: ln 65520)."""
     overflow_worst_row: RowIndex | None
     underflow_nats: float | None
     """min(x_i - lse) - ln(smallest_subnormal/2): probabilities round to 0 where negative."""

@@ -139,7 +139,26 @@ def test_generalised_kl_is_never_negative() -> None:
 def test_headroom_is_distance_to_the_limits() -> None:
     r = analyze([[3.0, 1.0, -2.0]], dtypes=["float32"], methods=["naive"])
     h = cell(r, "naive", "float32").metrics.headroom
-    assert h.overflow_nats == pytest.approx(math.log(np.finfo(np.float32).max) - 3.0)
     lse = math.log(math.exp(3) + math.exp(1) + math.exp(-2))
+    # float32's first value that rounds to inf: max + ulp(max)/2 = 2^128 (1 - 2^-25)
+    limit = 128 * math.log(2) + math.log1p(-(2.0**-25))
+    assert h.overflow_nats == pytest.approx(limit - lse, rel=1e-12)
     # float32 p rounds to 0 below ln(2^-150) = -103.97
     assert h.underflow_nats == pytest.approx(-2.0 - lse + 150 * math.log(2), rel=1e-6)
+
+
+def test_overflow_headroom_counts_the_sum() -> None:
+    # three logits of 10 in float16: each exp(10) = 22026 is finite, but the sum 66079 is past
+    # 65520 (the first value that rounds to inf) and naive's sum overflows. The headroom is
+    # ln 65520 - (10 + ln 3) = -0.0085 nats: past the limit; ln 65504 - 10 was +1.09.
+    r = analyze([[10.0, 10.0, 10.0]], dtypes=["float16"], methods=["naive"])
+    c = cell(r, "naive", "float16").metrics
+    assert c.overflow.rows == 1
+    assert c.headroom.overflow_nats == pytest.approx(math.log(65520) - 10 - math.log(3), rel=1e-9)
+    assert c.headroom.overflow_nats < 0
+    # 9.9 three times: sum 59904 < 65520 (headroom +0.0915), naive float16 does not overflow
+    r = analyze([[9.9, 9.9, 9.9]], dtypes=["float16"], methods=["naive"])
+    c = cell(r, "naive", "float16").metrics
+    x = float(np.float16(9.9))
+    assert c.overflow.rows == 0
+    assert c.headroom.overflow_nats == pytest.approx(math.log(65520) - x - math.log(3), rel=1e-9)
