@@ -64,6 +64,12 @@ class Shared:
     scale_over: torch.Tensor | None
     exact_sum: bool
     """Sum p̂ through exact pieces (float64 cells: a float64 sum is as noisy as the quantity)."""
+    rest: torch.Tensor
+    """Per row, the sum of the probabilities other than the top one (1 - p_max, no cancellation)."""
+    top_low: torch.Tensor | None
+    """Per row, p_max - its float64 value, from ``rest`` where p_max > 1/2 (0 elsewhere), for
+    formats up to float32 (None: nothing to correct). Near 1 the float64 p_max is off by up to
+    2^-53, which would swamp p̂ - p of a saturated row; float64 cells carry it in ``frac``."""
 
 
 def block_shared(b: Block) -> Shared:
@@ -104,6 +110,14 @@ def block_shared(b: Block) -> Shared:
         inv_p = inv_p.masked_fill(~live, 0.0)
     top, ref_arg = logp.max(-1, keepdim=True)
     unique = (logp == top).sum(-1) == 1
+    # the row's other probabilities, summed without the top one: no cancellation near p = 1
+    rest = p.scatter(-1, ref_arg, 0.0).sum(-1)
+    top_low = None
+    if frac is None:
+        near_one = (rest < 0.5) & (rest > 0) & valid
+        if bool(near_one.any()):
+            p_top = p.gather(-1, ref_arg)[:, 0]
+            top_low = torch.where(near_one, (1.0 - p_top) - rest, 0.0)
     so = as_tensor(b.scale_overflow)
     so_any = bool(so.any())
     sh = Shared(
@@ -121,6 +135,8 @@ def block_shared(b: Block) -> Shared:
         unique=unique,
         scale_over=(so & valid[:, None]) if so_any else None,
         exact_sum=f.t > 24,
+        rest=rest,
+        top_low=top_low,
     )
     b.cache["shared"] = sh
     return sh

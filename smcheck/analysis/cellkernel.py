@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from smcheck.analysis.blockshared import Shared, as_tensor, block_shared
+from smcheck.analysis.logerror import LogErrors, log_errors
 from smcheck.dtypes import FloatFormat
 from smcheck.reference.doubledouble import exact_pieces_sum
 
@@ -50,6 +51,7 @@ class CellChunk:
     flips: torch.Tensor
     kl: torch.Tensor
     kl_rows: torch.Tensor
+    log: LogErrors
 
 
 def _row_count(mask: torch.Tensor) -> torch.Tensor:
@@ -85,9 +87,7 @@ def _outputs(out: Any) -> _Outputs:
     )
 
 
-def _overflow_rows(
-    sh: Shared, o: _Outputs
-) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+def _overflow_rows(sh: Shared, o: _Outputs) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Per row: the temperature's own overflows, and those with the method's exp and sum."""
     import torch
 
@@ -120,9 +120,7 @@ def _row_sums(sh: Shared, P64: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return total, total_m1
 
 
-def _finite_rows(
-    sh: Shared, P: torch.Tensor, total: torch.Tensor
-) -> tuple[torch.Tensor, bool]:
+def _finite_rows(sh: Shared, P: torch.Tensor, total: torch.Tensor) -> tuple[torch.Tensor, bool]:
     """Valid rows whose output is entirely finite, and whether that is every row."""
     import torch
 
@@ -163,11 +161,11 @@ class _Zeros(NamedTuple):
     exact_zero: torch.Tensor | None
     lost_mass: torch.Tensor | None
     log_nonfinite: torch.Tensor | None
+    log_finite: bool
+    """Whether every log p̂ of the chunk is finite."""
 
 
-def _zero_rows(
-    sh: Shared, o: _Outputs, per_row: torch.Tensor | None, all_fin: bool
-) -> _Zeros:
+def _zero_rows(sh: Shared, o: _Outputs, per_row: torch.Tensor | None, all_fin: bool) -> _Zeros:
     """Underflow (exact p nonzero in the format), exact zeros and non-finite log p per row.
 
     Screens first (cheap reductions, no masks): p̂ >= 0, so a zero exists iff min p̂ == 0;
@@ -203,7 +201,7 @@ def _zero_rows(
         pzero = None
     if lfin is not None:
         log_nf = _row_count(~lfin & (live if live is not None else vcol))
-    return _Zeros(zero, pzero, under, exact_zero, lost_mass, log_nf)
+    return _Zeros(zero, pzero, under, exact_zero, lost_mass, log_nf, lf_all)
 
 
 class _Errors(NamedTuple):
@@ -226,6 +224,8 @@ def _ulp_errors(
     live = sh.live
     if sh.frac is None:
         D = P64 - sh.p
+        if sh.top_low is not None:  # p_max's part below its float64 value (saturated rows)
+            D.scatter_add_(-1, sh.ref_arg[:, None], -sh.top_low[:, None])
         err = torch.mul(D, sh.inv_ulp).abs_()
     else:
         err = (P64 - sh.p).div_(sh.ulp).sub_(sh.frac)
@@ -310,6 +310,7 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:
         flips=flips,
         kl=kl,
         kl_rows=fin_rows,
+        log=log_errors(b, sh, o.logp, z.log_finite),
     )
 
 

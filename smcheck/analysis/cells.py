@@ -71,6 +71,10 @@ class CellAccumulator:
     argmax_flips: CountStat = field(default_factory=CountStat)
     kl_max: MaxStat = field(default_factory=MaxStat)
     kl_sum: ExactSum = field(default_factory=ExactSum)
+    log_max_ulp: MaxStat = field(default_factory=MaxStat)
+    log_ulp: Histogram = field(default_factory=Histogram)
+    log_max_abs: MaxStat = field(default_factory=MaxStat)
+    log_finite_at_neginf: CountStat = field(default_factory=CountStat)
     rows_checked: int = 0
 
     def add(self, out: MethodOutput, b: Block) -> CellChunk:
@@ -112,6 +116,12 @@ class CellAccumulator:
         kl = c.kl.numpy()
         self.kl_max.add(np.where(fin, kl, np.nan), start)
         self.kl_sum.add(kl[fin])
+        # log p̂ against the exact log p, wherever both are finite (analysis/logerror.py)
+        self.log_max_ulp.add(c.log.max_ulp.numpy(), start)
+        self.log_ulp.add(c.log.ulp_values)
+        self.log_max_abs.add(c.log.max_abs.numpy(), start)
+        if c.log.finite_at_neginf is not None:
+            self.log_finite_at_neginf.add(c.log.finite_at_neginf.numpy(), start)
         return c
 
     def result(self, headroom: rm.Headroom, index: RowIndexer) -> rm.CellMetrics:
@@ -143,6 +153,14 @@ class CellAccumulator:
             kl=rm.KLMetric(self.kl_max.result, self.kl_sum.mean, index(self.kl_max.row)),
             headroom=headroom,
             rows_checked=self.rows_checked,
+            log_error=rm.LogErrorMetric(
+                self.log_max_ulp.result,
+                self.log_ulp.median,
+                self.log_max_abs.result,
+                index(self.log_max_ulp.row),
+                self.log_nonfinite.result(index),
+                self.log_finite_at_neginf.result(index),
+            ),
         )
 
 

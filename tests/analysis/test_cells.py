@@ -95,21 +95,22 @@ def test_kl_matches_its_definition_with_exact_zeros(dtype: str) -> None:
             continue  # naive float16: exp(60) overflows, no KL for that row
         expected = mp_kl(x, c.probabilities, dtype)
         assert c.metrics.kl.max >= 0
-        assert c.metrics.kl.max == pytest.approx(float(max(expected)), rel=1e-6), c.method
+        assert c.metrics.kl.max == pytest.approx(float(max(expected)), rel=1e-6, abs=0), c.method
     if dtype == "float16":
         assert cell(r, "torch", "float16").metrics.exact_zero.elements == 36
 
 
 def test_kl_of_a_correctly_rounded_one_zero_row() -> None:
-    # p = (1 - e, e), e = 1/(1 + e^30) = 9.36e-14: float16 gives exactly (1, 0), correctly
-    # rounded (e < 2^-25); KL = (1 - e) log(1 - e) + e = e^2/2 + e^3/6 + ... = 4.38e-27 by
-    # hand, not the -e log(s / (2e)) - e = -1.8e-12 the old definition gave
-    r = analyze([[30.0, 0.0]], dtypes=["float16"], methods=["shifted", "torch"], gradients=False)
-    e = 1 / (1 + math.exp(30))
+    # p = (1 - e, e), e = 1/(1 + e^18) = 1.523e-8: float16 gives exactly (1, 0), correctly
+    # rounded (e < 2^-25 = 2.98e-8); KL = (1 - e) log(1 - e) + e = e^2/2 + e^3/6 + ... = 1.16e-16
+    # by hand, not the e log(2e/s) - e = -2.5e-8 the old reading of 0 as s/2 gave
+    r = analyze([[18.0, 0.0]], dtypes=["float16"], methods=["shifted", "torch"], gradients=False)
+    e = 1 / (1 + math.exp(18))
     for m in ("shifted", "torch"):
         c = cell(r, m, "float16")
         assert c.probabilities == [[1.0, 0.0]]
-        assert c.metrics.kl.max == pytest.approx(e * e / 2, rel=1e-6)
+        assert c.metrics.exact_zero.elements == 1
+        assert c.metrics.kl.max == pytest.approx(e * e / 2 + e**3 / 6, rel=1e-6, abs=0)
 
 
 def test_kl_is_infinite_at_an_underflow() -> None:
@@ -122,7 +123,9 @@ def test_kl_is_infinite_at_an_underflow() -> None:
     shifted = cell(r, "shifted", "float16")
     assert 0 < shifted.metrics.kl.max < 1e-6
     assert shifted.metrics.kl.max == pytest.approx(
-        float(mp_kl(np.array([[-20.0, -5.0]]), shifted.probabilities, "float16")[0]), rel=1e-6
+        float(mp_kl(np.array([[-20.0, -5.0]]), shifted.probabilities, "float16")[0]),
+        rel=1e-6,
+        abs=0,
     )
 
 
@@ -142,9 +145,9 @@ def test_headroom_is_distance_to_the_limits() -> None:
     lse = math.log(math.exp(3) + math.exp(1) + math.exp(-2))
     # float32's first value that rounds to inf: max + ulp(max)/2 = 2^128 (1 - 2^-25)
     limit = 128 * math.log(2) + math.log1p(-(2.0**-25))
-    assert h.overflow_nats == pytest.approx(limit - lse, rel=1e-12)
+    assert h.overflow_nats == pytest.approx(limit - lse, rel=1e-12, abs=0)
     # float32 p rounds to 0 below ln(2^-150) = -103.97
-    assert h.underflow_nats == pytest.approx(-2.0 - lse + 150 * math.log(2), rel=1e-6)
+    assert h.underflow_nats == pytest.approx(-2.0 - lse + 150 * math.log(2), rel=1e-6, abs=0)
 
 
 def test_overflow_headroom_counts_the_sum() -> None:
@@ -154,11 +157,15 @@ def test_overflow_headroom_counts_the_sum() -> None:
     r = analyze([[10.0, 10.0, 10.0]], dtypes=["float16"], methods=["naive"])
     c = cell(r, "naive", "float16").metrics
     assert c.overflow.rows == 1
-    assert c.headroom.overflow_nats == pytest.approx(math.log(65520) - 10 - math.log(3), rel=1e-9)
+    assert c.headroom.overflow_nats == pytest.approx(
+        math.log(65520) - 10 - math.log(3), rel=1e-9, abs=0
+    )
     assert c.headroom.overflow_nats < 0
     # 9.9 three times: sum 59904 < 65520 (headroom +0.0915), naive float16 does not overflow
     r = analyze([[9.9, 9.9, 9.9]], dtypes=["float16"], methods=["naive"])
     c = cell(r, "naive", "float16").metrics
     x = float(np.float16(9.9))
     assert c.overflow.rows == 0
-    assert c.headroom.overflow_nats == pytest.approx(math.log(65520) - x - math.log(3), rel=1e-9)
+    assert c.headroom.overflow_nats == pytest.approx(
+        math.log(65520) - x - math.log(3), rel=1e-9, abs=0
+    )
