@@ -164,6 +164,7 @@ def analyze(
     thresholds: Thresholds | None = None,
     progress: ProgressFn | None = None,
     critical: bool | None = None,
+    mask_value: float | None = None,
 ) -> Report:
     """Analyse the softmax of ``source`` in several formats with several methods.
 
@@ -191,6 +192,8 @@ def analyze(
             critical-temperature steps), e.g. to draw a bar; the library never prints.
         critical: search each method × dtype's critical temperatures (lowest safe T, one-hot
             collapse); None does so only when several temperatures are given.
+        mask_value: the finite value the input masks with (e.g. -1e4), read as a mask like
+            -inf; finfo.min of each format, -1e4, -1e9 and a few more are recognised without it.
 
     Returns:
         A :class:`~smcheck.report.model.Report`; ``report.to_dict()`` is the JSON contract.
@@ -210,6 +213,7 @@ def analyze(
         chunk_rows=chunk_rows,
         thresholds=thresholds,
         critical=critical,
+        mask_value=mask_value,
     )
     return run_sources(source if _is_many(source) else [source], cfg, progress=progress)
 

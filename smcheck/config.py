@@ -48,6 +48,10 @@ class AnalysisConfig:
     smcheck.sources.targets.TargetIndices (paths and arrays are read before the analysis)."""
     critical: bool | None = None
     """Search the critical temperatures; None: only when several temperatures are analysed."""
+    mask_value: float | None = None
+    """The finite value the input masks with (--mask-value), read as a mask like -inf besides
+    the known sentinels (finfo.min of each format, -1e4, -1e9 ...); negative (positive under
+    softmin, which negates the input)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "targets", normalise_targets(self.targets))
@@ -75,10 +79,33 @@ class AnalysisConfig:
         object.__setattr__(self, "temperatures", _unique(temps))
         if self.critical not in (None, True, False):
             raise ConfigError("critical must be True, False or None (automatic)")
+        if self.mask_value is not None:
+            mv = float(self.mask_value)
+            if not (math.isfinite(mv) and (mv > 0 if self.softmin else mv < 0)):
+                sign, eg = (
+                    ("positive", "1e4 (softmin negates the input)")
+                    if self.softmin
+                    else (
+                        "negative",
+                        "-1e4",
+                    )
+                )
+                raise ConfigError(
+                    f"mask value {self.mask_value!r} is not a finite {sign} number; give the "
+                    f"value the input masks with, e.g. {eg} (-inf is a mask already)"
+                )
+            object.__setattr__(self, "mask_value", mv)
         if self.chunk_rows is not None and self.chunk_rows < 1:
             raise ConfigError("chunk_rows must be at least 1")
         if self.memory_budget < 2**20:
             raise ConfigError("the memory budget must be at least 1 MiB")
+
+    @property
+    def sentinel(self) -> float | None:
+        """The mask value as the softmax sees it (negated under softmin), or None."""
+        if self.mask_value is None:
+            return None
+        return -self.mask_value if self.softmin else self.mask_value
 
     @property
     def wants_critical(self) -> bool:

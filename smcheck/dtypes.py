@@ -82,13 +82,18 @@ class FloatFormat:
 
     @property
     def exp_overflow_x(self) -> float:
-        """ln(max): exp(x) overflows to +inf for x above this (float16: 11.09)."""
-        return math.log(self.max)
+        """ln of the first value that rounds to +inf, max + ulp(max)/2 = 2^emax (2 - 2^-t)
+        (the tie rounds to inf: max's significand is odd). exp(x) is +inf for x at or above
+        this, and a row's sum of exp is +inf where its logsumexp is (float16: ln 65520 =
+        11.0902, not ln 65504 = 11.0899)."""
+        return (self.emax + 1) * math.log(2.0) + math.log1p(-math.ldexp(1.0, -self.t - 1))
 
     @property
     def exp_subnormal_x(self) -> float:
-        """ln(tiny): exp(x) is subnormal below this."""
-        return math.log(self.tiny)
+        """ln of the largest value that rounds to a subnormal's neighbourhood: below
+        tiny - s/2 = tiny (1 - 2^-t) a value rounds to a subnormal (the tie rounds up to tiny,
+        whose significand is even); exp(x) is subnormal for x below this."""
+        return self.emin * math.log(2.0) + math.log1p(-math.ldexp(1.0, -self.t))
 
     @property
     def exp_zero_x(self) -> float:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from smcheck.analysis.binades import DD_TOLERANCE, FLOAT64_TOLERANCE, near_powers, upper_binade
 from smcheck.dtypes import FloatFormat
 from smcheck.reference.doubledouble import DDReference
 
@@ -63,8 +64,12 @@ class Shared:
     scale_over: torch.Tensor | None
     exact_sum: bool
     """Sum p̂ through exact pieces (float64 cells: a float64 sum is as noisy as the quantity)."""
-    kl_zero: torch.Tensor
-    """KL correction where p̂ = 0: p (log p - log_zero) - p minus the series' p 77/60."""
+    rest: torch.Tensor
+    """Per row, the sum of the probabilities other than the top one (1 - p_max, no cancellation)."""
+    top_low: torch.Tensor | None
+    """Per row, p_max - its float64 value, from ``rest`` where p_max > 1/2 (0 elsewhere), for
+    formats up to float32 (None: nothing to correct). Near 1 the float64 p_max is off by up to
+    2^-53, which would swamp p̂ - p of a saturated row; float64 cells carry it in ``frac``."""
 
 
 def block_shared(b: Block) -> Shared:
@@ -95,6 +100,7 @@ def block_shared(b: Block) -> Shared:
         p, logp = as_tensor(ref.p), as_tensor(ref.logp)
         ulp = format_ulp(p, f)
         frac = None
+    ulp, frac = _exact_binades(b, p, ulp, frac)
     nonzero = None
     if not (all_live and bool(logp.amin() > f.log_zero)):
         nonzero = live & (logp > f.log_zero)
@@ -104,6 +110,14 @@ def block_shared(b: Block) -> Shared:
         inv_p = inv_p.masked_fill(~live, 0.0)
     top, ref_arg = logp.max(-1, keepdim=True)
     unique = (logp == top).sum(-1) == 1
+    # the row's other probabilities, summed without the top one: no cancellation near p = 1
+    rest = p.scatter(-1, ref_arg, 0.0).sum(-1)
+    top_low = None
+    if frac is None:
+        near_one = (rest < 0.5) & (rest > 0) & valid
+        if bool(near_one.any()):
+            p_top = p.gather(-1, ref_arg)[:, 0]
+            top_low = torch.where(near_one, (1.0 - p_top) - rest, 0.0)
     so = as_tensor(b.scale_overflow)
     so_any = bool(so.any())
     sh = Shared(
@@ -121,7 +135,29 @@ def block_shared(b: Block) -> Shared:
         unique=unique,
         scale_over=(so & valid[:, None]) if so_any else None,
         exact_sum=f.t > 24,
-        kl_zero=torch.where(p > 0, p * (logp - (f.log_zero + 1.0 + 77.0 / 60.0)), 0.0),
+        rest=rest,
+        top_low=top_low,
     )
     b.cache["shared"] = sh
     return sh
+
+
+def _exact_binades(b: Block, p: torch.Tensor, ulp: torch.Tensor, frac: torch.Tensor | None):  # type: ignore[no-untyped-def]
+    """ulp(p) (and the float64 cells' frac, in those ulps) where p's binade had to be decided
+    exactly: reference values within their error of a power of two (smcheck.analysis.binades)."""
+    import torch
+
+    near = near_powers(p, b.fmt, DD_TOLERANCE if frac is not None else FLOAT64_TOLERANCE)
+    if near is None or b.logits is None:
+        return ulp, frac
+    idx = (near & as_tensor(b.valid)[:, None]).nonzero(as_tuple=True)
+    if idx[0].numel() == 0:
+        return ulp, frac
+    m, e = np.frexp(p[idx].numpy())  # p = m 2^e, m in [0.5, 1): the power is 2^(e-1) or 2^e
+    power = np.ldexp(1.0, np.where(m < 0.75, e - 1, e))
+    upper = upper_binade(b.logits, b.divisor, idx[0].numpy(), idx[1].numpy(), power)
+    # any value inside the decided binade has its spacing: the power itself, or 3/4 of it
+    new = format_ulp(torch.from_numpy(np.where(upper, power, 0.75 * power)), b.fmt)
+    if frac is not None:
+        frac = frac.index_put(idx, frac[idx] * (ulp[idx] / new))
+    return ulp.index_put(idx, new), frac

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from smcheck.analysis.blockshared import Shared, as_tensor, block_shared
+from smcheck.analysis.logerror import LogErrors, log_errors
 from smcheck.dtypes import FloatFormat
 from smcheck.reference.doubledouble import exact_pieces_sum
 
@@ -50,6 +51,7 @@ class CellChunk:
     flips: torch.Tensor
     kl: torch.Tensor
     kl_rows: torch.Tensor
+    log: LogErrors
 
 
 def _row_count(mask: torch.Tensor) -> torch.Tensor:
@@ -152,11 +154,15 @@ class _Zeros(NamedTuple):
     """Zero probabilities and non-finite log-probabilities of a chunk (None: nothing to add)."""
 
     zero: torch.Tensor | None
-    """p̂ = 0 or log p̂ = -inf, per element (the KL's zero terms)."""
+    """p̂ = 0 or log p̂ = -inf, per element."""
+    pzero: torch.Tensor | None
+    """p̂ = 0 per element (the KL's zero terms)."""
     underflow: torch.Tensor | None
     exact_zero: torch.Tensor | None
     lost_mass: torch.Tensor | None
     log_nonfinite: torch.Tensor | None
+    log_finite: bool
+    """Whether every log p̂ of the chunk is finite."""
 
 
 def _zero_rows(sh: Shared, o: _Outputs, per_row: torch.Tensor | None, all_fin: bool) -> _Zeros:
@@ -170,11 +176,12 @@ def _zero_rows(sh: Shared, o: _Outputs, per_row: torch.Tensor | None, all_fin: b
     P, logq_m, live, vcol = o.p, o.logp, sh.live, sh.valid[:, None]
     z_any = (not all_fin) or bool(P.amin() == 0)
     lf_all = bool(torch.isfinite(logq_m.amin()) & torch.isfinite(logq_m.amax()))
-    zero = P == 0 if z_any else None
+    zero = pzero = P == 0 if z_any else None
     lfin = None
     if not lf_all:
         lfin = torch.isfinite(logq_m)
-        zero = (zero if zero is not None else P == 0) | torch.isneginf(logq_m)
+        pzero = pzero if pzero is not None else P == 0
+        zero = pzero | torch.isneginf(logq_m)
         z_any = True
     under = exact_zero = lost_mass = log_nf = None
     if z_any and bool(zero.any()):  # type: ignore[union-attr]
@@ -189,10 +196,12 @@ def _zero_rows(sh: Shared, o: _Outputs, per_row: torch.Tensor | None, all_fin: b
             ez = (P == 0) & (live if live is not None else vcol) & ~nz
             exact_zero = _row_count(ez)
     else:
-        zero = None
+        zero = pzero = None
+    if pzero is not None and not bool(pzero.any()):
+        pzero = None
     if lfin is not None:
         log_nf = _row_count(~lfin & (live if live is not None else vcol))
-    return _Zeros(zero, under, exact_zero, lost_mass, log_nf)
+    return _Zeros(zero, pzero, under, exact_zero, lost_mass, log_nf, lf_all)
 
 
 class _Errors(NamedTuple):
@@ -215,6 +224,8 @@ def _ulp_errors(
     live = sh.live
     if sh.frac is None:
         D = P64 - sh.p
+        if sh.top_low is not None:  # p_max's part below its float64 value (saturated rows)
+            D.scatter_add_(-1, sh.ref_arg[:, None], -sh.top_low[:, None])
         err = torch.mul(D, sh.inv_ulp).abs_()
     else:
         err = (P64 - sh.p).div_(sh.ulp).sub_(sh.frac)
@@ -275,9 +286,13 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:
     sum_error = total_m1.abs()
     flips = _argmax_flips(sh, o.p, fin_rows)
     if f.t <= DIRECT_KL_MAX_T:
-        kl = _kl_direct(sh, P64, sh.live, f) + total_m1
+        kl = _kl_direct(sh, e.D, z.pzero, fin_rows)
     else:
-        kl = _kl_series(sh, P64, e.D, z.zero, fin_rows, all_fin, sh.live, f)
+        kl = _kl_series(sh, P64, e.D, z.pzero, fin_rows, all_fin)
+    if z.pzero is not None:
+        # an underflow (p̂ = 0 where p rounds to nonzero) makes the divergence infinite
+        under = z.pzero if sh.nonzero is None else z.pzero & sh.nonzero
+        kl = kl.masked_fill(under.any(-1), np.inf)
     return CellChunk(
         rows_checked=int(sh.valid.sum()),
         temperature_overflow=t_over,
@@ -295,37 +310,51 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:
         flips=flips,
         kl=kl,
         kl_rows=fin_rows,
+        log=log_errors(b, sh, o.logp, z.log_finite),
     )
 
 
-def _kl_direct(sh: Shared, P64: torch.Tensor, live: torch.Tensor | None, f: FloatFormat):  # type: ignore[no-untyped-def]
-    """sum p (log p - log q), q = max(p̂, s/2): directly, for 16-bit formats (the caller adds
-    sum p̂ - 1 for the generalised KL).
+def _kl_direct(sh: Shared, D: torch.Tensor, pzero: torch.Tensor | None, fin_rows: torch.Tensor):  # type: ignore[no-untyped-def]
+    """The generalised KL's finite terms directly, for 16-bit formats (and p̂ far from p).
 
-    Their KL (~u^2 ~ 1e-5) is far above the float64 logarithms' cancellation (~1e-15), and
-    log(0) = -inf clamps to log(s/2) by itself.
+    Each term p log(p/p̂) - p + p̂ is p (r - log1p(r)), r = (p̂ - p)/p = D/p: no log p of the
+    reference enters (its absolute error would swamp the ~p r^2/2 of a near-exact entry), and a
+    term rounding makes negative is clamped to 0, its exact sign. Zeros of p̂ contribute 0 here
+    (the caller makes a row with an underflow +inf).
     """
     import torch
 
-    with np.errstate(divide="ignore", invalid="ignore"):  # numpy's log is the faster one here
-        t = torch.from_numpy(np.log(P64.numpy()))
-    t.clamp_(min=f.log_zero).sub_(sh.logp).mul_(sh.p)
-    if live is not None:
-        t.masked_fill_(~live, 0.0)
-    return -t.sum(-1)
+    r = torch.div(D, sh.p)
+    t = r.sub_(torch.log1p(r)).mul_(sh.p).clamp_(min=0.0)
+    skip = sh.live
+    if pzero is not None:
+        skip = ~pzero if skip is None else skip & ~pzero
+    if skip is not None:
+        t.masked_fill_(~skip, 0.0)
+    kl = t.sum(-1)
+    bad = torch.isnan(kl) & fin_rows
+    if bool(bad.any()):
+        # p = 0 in float64 (log p < -745) under a nonzero p̂: the term's limit is p̂ itself
+        rows = bad.nonzero()[:, 0]
+        kl[rows] = torch.where(torch.isnan(t[rows]), D[rows], t[rows]).sum(-1)
+    return kl
 
 
-def _kl_series(sh, P64, D, zero, fin_rows, all_fin, live, f):  # type: ignore[no-untyped-def]
-    """Generalised KL(ref || p̂) per row for float32 and float64 cells (see CellAccumulator).
+def _kl_series(sh, P64, D, pzero, fin_rows, all_fin):  # type: ignore[no-untyped-def]
+    """The generalised KL's finite terms for float32 and float64 cells (see CellAccumulator).
 
     Its terms p log(p/p̂) - p + p̂ = p (r - log1p(r)), r = (p̂ - p)/p = D/p, are summed as the
     series D r (1/2 - r/3 + r^2/4 - r^3/5): no log p - log p̂ that would cancel, no 1 - sum p̂.
+    Zeros of p̂ contribute 0 here (the caller makes a row with an underflow +inf).
     """
     import torch
 
+    live = sh.live
     # Each row takes as many series terms as its max|r| needs for 2^-20 relative accuracy;
-    # where |r| > 2^-6 or p̂ = 0 the exact logarithm is used instead.
+    # where |r| > 2^-6 the exact logarithm is used instead.
     r = D * sh.inv_p
+    if pzero is not None:
+        r.masked_fill_(pzero, 0.0)
     rmax = torch.maximum(-r.amin(-1), r.amax(-1))
     qk = D * r
     kl = 0.5 * qk.sum(-1)
@@ -336,14 +365,8 @@ def _kl_series(sh, P64, D, zero, fin_rows, all_fin, live, f):  # type: ignore[no
             break
         qk.mul_(r)
         kl = kl + torch.where(need, coef[k] * qk.sum(-1), 0.0)
-    if zero is not None:
-        # p̂ = 0 (r = -1, every series term in use): swap the series' p 77/60 for the exact
-        # p (log p - log(s/2)) - p, precomputed per block as kl_zero
-        kl = kl + (sh.kl_zero * zero).sum(-1)
     if bool(rmax.amax() > KL_SERIES_LIMIT):
         irregular = r.abs() > KL_SERIES_LIMIT
-        if zero is not None:
-            irregular &= ~zero
         if not all_fin:
             irregular &= fin_rows[:, None]
         if live is not None:
@@ -351,8 +374,8 @@ def _kl_series(sh, P64, D, zero, fin_rows, all_fin, live, f):  # type: ignore[no
         if bool(irregular.any()):
             idx = irregular.nonzero(as_tuple=True)
             pi, li, Pi, ri, Di = sh.p[idx], sh.logp[idx], P64[idx], r[idx], D[idx]
-            logq = torch.log(Pi).clamp(min=f.log_zero)
-            exact = torch.where(pi > 0, pi * (li - logq), 0.0)
+            exact = torch.where(pi > 0, pi * (li - torch.log(Pi)), 0.0)
             series = Di * ri * (0.5 + ri * (-1.0 / 3.0 + ri * (0.25 - 0.2 * ri)))
-            kl = kl.index_add(0, idx[0], exact + Di - series)
-    return kl
+            # p log(p/p̂) - p + p̂ >= 0: a term rounding makes negative is clamped to 0
+            kl = kl.index_add(0, idx[0], (exact + Di).clamp(min=0.0) - series)
+    return kl.clamp(min=0.0)

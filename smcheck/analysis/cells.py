@@ -38,6 +38,10 @@ class Block:
     """Exact results for the rounded, scaled input."""
     scale_overflow: BoolArray
     """Elements that became +inf when divided by the temperature in the format."""
+    logits: npt.NDArray[np.float64] | None = None
+    """What ``ref`` is the exact softmax of, divided by ``divisor`` (float64 cells divide by T in
+    double-double); the exact binades near powers of two are decided from it."""
+    divisor: float = 1.0
     cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """Tensors computed once per block and shared by its cells (see blockshared.block_shared)."""
 
@@ -67,6 +71,10 @@ class CellAccumulator:
     argmax_flips: CountStat = field(default_factory=CountStat)
     kl_max: MaxStat = field(default_factory=MaxStat)
     kl_sum: ExactSum = field(default_factory=ExactSum)
+    log_max_ulp: MaxStat = field(default_factory=MaxStat)
+    log_ulp: Histogram = field(default_factory=Histogram)
+    log_max_abs: MaxStat = field(default_factory=MaxStat)
+    log_finite_at_neginf: CountStat = field(default_factory=CountStat)
     rows_checked: int = 0
 
     def add(self, out: MethodOutput, b: Block) -> CellChunk:
@@ -102,13 +110,18 @@ class CellAccumulator:
         self.sum_error.add(np.where(fin, c.sum_error.numpy(), np.nan), start)
         # argmax flips: rows with a unique exact maximum only (exact ties excluded)
         self.argmax_flips.add(c.flips.numpy().astype(np.int64), start)
-        # generalised KL(ref || p̂) = sum p log(p/p̂) - 1 + sum p̂: equal to KL when p̂ sums to
-        # 1, and never negative when rounding leaves sum p̂ != 1 (plain KL then can be).
-        # A 0 in the format is read as the largest value that rounds to 0,
-        # so the divergence stays finite and charges every underflowed entry at least p·log(p/(s/2))
+        # generalised KL(ref || p̂) = sum of p log(p/p̂) - p + p̂ over live entries: every term
+        # >= 0, so never negative when rounding leaves sum p̂ != 1 (plain KL then can be); a
+        # correctly rounded 0 (p rounds to 0 in the format) adds 0, an underflow makes it +inf
         kl = c.kl.numpy()
         self.kl_max.add(np.where(fin, kl, np.nan), start)
         self.kl_sum.add(kl[fin])
+        # log p̂ against the exact log p, wherever both are finite (analysis/logerror.py)
+        self.log_max_ulp.add(c.log.max_ulp.numpy(), start)
+        self.log_ulp.add(c.log.ulp_values)
+        self.log_max_abs.add(c.log.max_abs.numpy(), start)
+        if c.log.finite_at_neginf is not None:
+            self.log_finite_at_neginf.add(c.log.finite_at_neginf.numpy(), start)
         return c
 
     def result(self, headroom: rm.Headroom, index: RowIndexer) -> rm.CellMetrics:
@@ -140,6 +153,14 @@ class CellAccumulator:
             kl=rm.KLMetric(self.kl_max.result, self.kl_sum.mean, index(self.kl_max.row)),
             headroom=headroom,
             rows_checked=self.rows_checked,
+            log_error=rm.LogErrorMetric(
+                self.log_max_ulp.result,
+                self.log_ulp.median,
+                self.log_max_abs.result,
+                index(self.log_max_ulp.row),
+                self.log_nonfinite.result(index),
+                self.log_finite_at_neginf.result(index),
+            ),
         )
 
 
@@ -148,27 +169,24 @@ class HeadroomAccumulator:
     """Per format × temperature: headroom to the format's limits (shared by every method)."""
 
     fmt: FloatFormat
-    top_logit: MaxStat = field(default_factory=MaxStat)
-    """Largest scaled logit per row (naive exp overflows past ln(max))."""
+    top_lse: MaxStat = field(default_factory=MaxStat)
+    """Largest exact logsumexp of x/T per row (a naive sum of exp overflows past the limit)."""
     deepest_logp: MaxStat = field(default_factory=MaxStat)
     """Most negative exact log-probability per row, negated."""
 
-    def add(self, x: npt.NDArray[np.floating], b: Block) -> None:
-        import torch
-
+    def add(self, b: Block) -> None:
         sh = block_shared(b)
-        xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
         nl = -sh.logp
         if sh.live is not None:
-            xt = xt.masked_fill(~sh.live, -np.inf)
             nl = nl.masked_fill(~sh.live, -np.inf)
-        xm, lm = xt.amax(-1).numpy(), nl.amax(-1).numpy()
-        self.top_logit.add(np.where(b.valid, xm, np.nan), b.start)
+        lm = nl.amax(-1).numpy()
+        lse = np.asarray(b.ref.lse, dtype=np.float64)
+        self.top_lse.add(np.where(b.valid, lse, np.nan), b.start)
         self.deepest_logp.add(np.where(b.valid, lm, np.nan), b.start)
 
     def result(self, index: RowIndexer) -> rm.Headroom:
-        """Headroom to overflow of exp and to underflow of p, shared by the block's cells."""
-        f, top, deep = self.fmt, self.top_logit, self.deepest_logp
+        """Headroom to overflow of the sum of exp and to underflow of p, shared by the cells."""
+        f, top, deep = self.fmt, self.top_lse, self.deepest_logp
         return rm.Headroom(
             None if top.result is None else f.exp_overflow_x - top.value,
             index(top.row),

@@ -27,6 +27,7 @@ from smcheck.analysis.methodinput import (
     run_method,
     scale_by_temperature,
 )
+from smcheck.analysis.sentinels import SentinelAccumulator
 from smcheck.analysis.temperature import SweepAccumulator, critical_temperatures
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat, get_format
@@ -183,7 +184,7 @@ class SourceAnalysis:
         self.exact = {key: Shown() for key in self.lanes} if self.small else None
         self.rounding = {f.name: RoundingAccumulator(f) for f in self.fmts}
         self.inputs = InputAccumulator()
-        self.masks = MaskAccumulator()
+        self.masks = MaskAccumulator(sentinels=SentinelAccumulator(cfg.sentinel))
         self.sweep = SweepAccumulator(cfg.temperatures)
         self.src_dtype = np.dtype(view.dtype)
 
@@ -248,9 +249,10 @@ class SourceAnalysis:
             # rows entirely -inf once cast and divided by T are a finding, not the methods'
             valid_t = self.masks.add_format(mchunk, f, t, xs, ref.p, valid)
             live = valid_t[:, None] & ~np.isneginf(xsw) & ~mchunk.sentinel_entries
-            blk = Block(start, f, valid_t, live, ref, scale_over)
+            dd = f.t > 24  # the double-double reference divides xd by T itself
+            blk = Block(start, f, valid_t, live, ref, scale_over, xd if dd else xsw, t if dd else 1)
             eg = exact_gradient(blk, tgt) if tgt is not None else None
-            self.headroom[(f.name, t)].add(xsw, blk)
+            self.headroom[(f.name, t)].add(blk)
             feats = row_features(xsw, ref, live, f)
             if self.exact is not None:
                 self.exact[(f.name, t)].keep(ref.p, ref.logp)

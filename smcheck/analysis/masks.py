@@ -196,7 +196,7 @@ def _sentinel_report(s: SentinelStat, view: RowView) -> rk.Sentinel:
     return rk.Sentinel(
         value=s.value,
         label=s.label,
-        detected="known" if s.label is not None else "repeated",
+        detected=s.detected,
         elements=s.count.elements,
         rows=s.count.rows,
         worst_row=view.index(s.count.worst_row),

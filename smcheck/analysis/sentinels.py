@@ -11,6 +11,7 @@ error, e.g. -1e4 divided by a large temperature). Every statistic merges exactly
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -37,17 +38,13 @@ KNOWN_SENTINELS: tuple[tuple[float, str], ...] = tuple(
 """Mask values seen in practice, with what they are known as."""
 
 NEAR = 2.0**-6
-"""A value within this relative distance of a known sentinel is read as sentinel + score."""
-SENTINEL_MAGNITUDE = 100.0
-"""A repeated row minimum counts as a sentinel only at or below -SENTINEL_MAGNITUDE..."""
+"""A value within this relative distance of a sentinel is read as sentinel + score."""
 SENTINEL_GAP = 20.0
-"""...and when the row also has a logit at least this many nats above it (exp(-20) ~ 2e-9)."""
-MAX_REPEATED = 16
-"""At most this many repeated-value sentinels are tracked (the most negative ones)."""
+"""...when it lies at least this many nats below the row's other logits (exp(-20) ~ 2e-9)."""
+USER_LABEL = "the given mask value"
+"""The label of a --mask-value (mask_value=) that is not a known sentinel."""
 
-_KNOWN = np.array([s for s, _ in KNOWN_SENTINELS])
 _LABELS = dict(KNOWN_SENTINELS)
-_SMALLEST_KNOWN = float(-_KNOWN.max()) * (1 - NEAR)
 
 
 def _variants(value: float) -> frozenset[float]:
@@ -55,59 +52,69 @@ def _variants(value: float) -> frozenset[float]:
     return frozenset(float(v) for f in FORMATS.values() for v in [f.round(value)] if np.isfinite(v))
 
 
-def _stored() -> tuple[Array, Array]:
-    """Every stored form of every known sentinel (sorted), and the sentinel each stands for."""
+@dataclass(frozen=True)
+class _Table:
+    """The sentinels one analysis recognises: the known ones and the user's mask value."""
+
+    values: Array
+    """Every sentinel, sorted."""
+    stored: Array
+    """Every stored form of every sentinel (sorted)..."""
+    stored_key: Array
+    """...and the sentinel each stands for."""
+    threshold: float
+    """No entry above this is near a sentinel."""
+
+
+@lru_cache(maxsize=8)
+def _table(mask_value: float | None) -> _Table:
+    values = sorted({s for s, _ in KNOWN_SENTINELS} | ({mask_value} - {None}))
     # a stored form shared by two sentinels goes to the nearer one (itself, if it is one)
     best: dict[float, float] = {}
-    for s, _ in KNOWN_SENTINELS:
+    for s in values:
         for v in _variants(s):
             if v not in best or abs(v / s - 1) < abs(v / best[v] - 1):
                 best[v] = s
-    values = sorted(best)
-    return np.array(values), np.array([best[v] for v in values])
+    stored = sorted(best)
+    return _Table(
+        np.array(values),
+        np.array(stored),
+        np.array([best[v] for v in stored]),
+        float(max(values)) * (1 - NEAR),
+    )
 
 
-_STORED, _STORED_KEY = _stored()
-
-
-def classify(x: Array) -> tuple[Array, BoolArray]:
+def classify(x: Array, mask_value: float | None = None) -> tuple[Array, BoolArray]:
     """Per element, the sentinel it stands for (NaN elsewhere); per row, whether it has logits.
 
-    An element is a sentinel entry when it lies within :data:`NEAR` (relative) of a known mask
-    value (the nearest one) and at least SENTINEL_GAP nats below the row's other finite logits
-    (or the row has none: a row made only of sentinels). Otherwise it is one when it is its
-    row's smallest finite value, occurs at least twice in the row, is at most
-    -SENTINEL_MAGNITUDE and the row has a logit SENTINEL_GAP nats above it. Both rules look at
+    The sentinels are the known mask values (:data:`KNOWN_SENTINELS`: every format's finfo.min,
+    -1e4, -1e9 ...) and ``mask_value``, the value the user names (--mask-value). An element is a
+    sentinel entry when it lies within :data:`NEAR` (relative) of one (the nearest) and at least
+    SENTINEL_GAP nats below the row's other finite logits, or the row has none (a row made only
+    of sentinels). Nothing else is a mask: tied low logits are ordinary logits. The rule looks at
     one row only, so the classification does not depend on chunking. The second result marks
     rows with a finite logit that is not a sentinel entry (the rows where a mask can leak).
     """
+    tab = _table(mask_value)
     keys = np.full(x.shape, np.nan)
     fin = np.isfinite(x)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        cand = fin & (x <= -_SMALLEST_KNOWN)
+        cand = fin & (x <= tab.threshold)
         if cand.any():
             at, v = np.flatnonzero(cand), x[cand]
             # most entries are a sentinel exactly (as stored in some format): a sorted lookup
-            i = np.clip(np.searchsorted(_STORED, v), 0, _STORED.size - 1)
-            hit = _STORED[i] == v
-            keys.flat[at[hit]] = _STORED_KEY[i[hit]]
+            i = np.clip(np.searchsorted(tab.stored, v), 0, tab.stored.size - 1)
+            hit = tab.stored[i] == v
+            keys.flat[at[hit]] = tab.stored_key[i[hit]]
             at, v = at[~hit], v[~hit]
-            dist = np.abs(v[:, None] / _KNOWN[None, :] - 1.0)
+            dist = np.abs(v[:, None] / tab.values[None, :] - 1.0)
             best = np.argmin(dist, axis=1)
             ok = dist[np.arange(v.size), best] <= NEAR
-            keys.flat[at[ok]] = _KNOWN[best[ok]]
+            keys.flat[at[ok]] = tab.values[best[ok]]
         near = ~np.isnan(keys)
-        # entries near a known value but within SENTINEL_GAP of the row's logits are logits
+        # entries near a sentinel but within SENTINEL_GAP of the row's logits are logits
         top = np.where(fin & ~near, x, -np.inf).max(-1, keepdims=True)
         keys[near & np.isfinite(top) & (x > top - SENTINEL_GAP)] = np.nan
-
-        rest = fin & np.isnan(keys)
-        lo = np.where(rest, x, np.inf).min(-1, keepdims=True)
-        hi = np.where(rest, x, -np.inf).max(-1, keepdims=True)
-        at_lo = rest & (x == lo)
-        rows = (at_lo.sum(-1, keepdims=True) >= 2) & (lo <= -SENTINEL_MAGNITUDE)
-        repeated = at_lo & rows & (hi - lo >= SENTINEL_GAP)
-    keys[repeated] = np.broadcast_to(lo, x.shape)[repeated]
     has_logits = (fin & np.isnan(keys)).any(-1)
     return keys, has_logits
 
@@ -126,6 +133,8 @@ class SentinelStat:
     """Counts for one sentinel value (its sentinel + score entries included)."""
 
     value: float
+    user: bool = False
+    """The value the user named (--mask-value), rather than a known one."""
     count: CountStat = field(default_factory=CountStat)
     exact: int = 0
     lo: float = np.inf
@@ -135,8 +144,13 @@ class SentinelStat:
     """Per format: entries that the cast alone turns into -inf."""
 
     @property
-    def label(self) -> str | None:
-        return _LABELS.get(self.value)
+    def label(self) -> str:
+        return _LABELS.get(self.value, USER_LABEL)
+
+    @property
+    def detected(self) -> str:
+        """``user`` (the value named with --mask-value) or ``known`` (a common mask value)."""
+        return "user" if self.user else "known"
 
     def effect(self, fmt: str, t: float) -> _Effect:
         return self.effects.setdefault((fmt, t), _Effect())
@@ -159,24 +173,18 @@ class SentinelChunk:
 class SentinelAccumulator:
     """Sentinels over all chunks of one source, with their fate in every format and temperature."""
 
+    mask_value: float | None = None
+    """The user's mask value (--mask-value), recognised besides the known sentinels."""
     stats: dict[float, SentinelStat] = field(default_factory=dict)
 
     def add_source(self, x: Array, rows_ok: BoolArray, start: int) -> SentinelChunk:
         """Classify a chunk's entries (rows with NaN/+inf or fully masked are skipped)."""
-        keys, has_logits = classify(x)
+        keys, has_logits = classify(x, self.mask_value)
         entries = ~np.isnan(keys)
         keys[~rows_ok] = np.nan
         present = [float(k) for k in np.unique(keys[~np.isnan(keys)])]
-        # repeated values beyond the MAX_REPEATED most negative are dropped; a value kept at the
-        # end was never dropped (the set of smaller values only grows), so counts stay exact
-        repeated = sorted({k for k in [*self.stats, *present] if k not in _LABELS})
-        for k in repeated[MAX_REPEATED:]:
-            self.stats.pop(k, None)
-            keys[keys == k] = np.nan
-        kept = set(repeated[:MAX_REPEATED])
-        present = [k for k in present if k in _LABELS or k in kept]
         for k in present:
-            s = self.stats.setdefault(k, SentinelStat(k))
+            s = self.stats.setdefault(k, SentinelStat(k, user=k == self.mask_value))
             at = keys == k
             s.count.add(at.sum(-1), start)
             vals = x[at]

@@ -46,6 +46,7 @@ class Policy:
     """Gradient targets: argmax, argmin or a file of class indices."""
     softmin: bool | None = None
     ftz: bool | None = None
+    mask_value: float | None = None
     memory_budget: int | None = None
     """Bytes of temporaries per chunk (the TOML key ``memory-budget`` is in MiB)."""
     chunk_rows: int | None = None
@@ -75,6 +76,7 @@ class Policy:
             "model": self.model,
             "softmin": self.softmin,
             "ftz": self.ftz,
+            "mask_value": self.mask_value,
             "memory_budget": self.memory_budget,
             "chunk_rows": self.chunk_rows,
             "targets": self.targets,
@@ -293,6 +295,12 @@ def _bool(value: Any, _base: Path) -> bool:
     return value
 
 
+def _number(value: Any, _base: Path) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"expected a number, got {value!r}")
+    return float(value)
+
+
 def _targets(value: Any, base: Path) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"expected 'argmax', 'argmin' or a file of class indices, got {value!r}")
@@ -343,6 +351,7 @@ _KEYS: dict[str, Any] = {
     "targets": _targets,
     "softmin": _bool,
     "ftz": _bool,
+    "mask-value": _number,
     "memory-budget": _budget,
     "chunk-rows": _int(1),
     "fail-on": _conditions,

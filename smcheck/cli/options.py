@@ -109,6 +109,14 @@ def _arithmetic_options() -> list[Decorator]:
         click.option("--softmin", is_flag=True, help="Analyse softmin(x) = softmax(-x)."),
         click.option("--ftz", is_flag=True, help="Flush subnormal results to zero (strict model)."),
         click.option(
+            "--mask-value",
+            type=float,
+            default=None,
+            metavar="V",
+            help="The value the input masks with (e.g. -1e4), read as a mask like -inf; "
+            "finfo.min, -1e4, -1e9 and other common mask values are recognised without it.",
+        ),
+        click.option(
             "--chunk-rows",
             type=click.IntRange(min=1),
             default=None,

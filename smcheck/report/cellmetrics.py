@@ -47,6 +47,24 @@ class ErrorMetric:
 
 
 @dataclass(frozen=True)
+class LogErrorMetric:
+    """Error of the log-probabilities against the exact log-softmax (docs/design.md §4)."""
+
+    max_ulp: float | None
+    """Largest |log p̂ - log p| in ulps of the format at the exact log p, over the live entries
+    of judged rows where log p̂ is finite."""
+    median_ulp: float | None
+    max_abs: float | None
+    """Largest |log p̂ - log p| in nats over the same entries."""
+    worst_row: RowIndex | None
+    """Row of max_ulp."""
+    nonfinite: Count
+    """log p̂ = ±inf or NaN where the exact log p is finite (the same count as log_nonfinite)."""
+    finite_at_neginf: Count
+    """log p̂ finite where the exact log p is -inf (a -inf mask in the format)."""
+
+
+@dataclass(frozen=True)
 class FlipCount:
     """Rows whose argmax differs from the exact one."""
 
@@ -69,7 +87,8 @@ class Headroom:
     """Distance, in nats, of the worst row from the format's limits (negative: past the limit)."""
 
     overflow_nats: float | None
-    """ln(max) - max(x/T): naive exp overflows where this is negative."""
+    """ln(the first value that rounds to +inf) - the largest logsumexp(x/T) of a row: a naive
+    sum of exp overflows where this is negative (float16: ln 65520)."""
     overflow_worst_row: RowIndex | None
     underflow_nats: float | None
     """min(x_i - lse) - ln(smallest_subnormal/2): probabilities round to 0 where negative."""
@@ -96,6 +115,8 @@ class CellMetrics:
     headroom: Headroom
     rows_checked: int
     """Rows the method was judged on (upstream-broken and fully masked rows excluded)."""
+    log_error: LogErrorMetric | None = None
+    """The log-probabilities' accuracy (None only in reports built without it)."""
 
 
 @dataclass(frozen=True)

@@ -78,10 +78,11 @@ class Sentinel:
 
     value: float
     label: str | None
-    """What the value is known as (e.g. ``torch.finfo(torch.float16).min``); None when detected
-    as a value repeated at the bottom of rows."""
+    """What the value is known as (e.g. ``torch.finfo(torch.float16).min``, or "the given mask
+    value" for a --mask-value that is not a known one)."""
     detected: str
-    """``known`` (a common mask value, or within 2^-6 of one) or ``repeated``."""
+    """``known`` (a common mask value) or ``user`` (the value named with --mask-value); entries
+    within 2^-6 of it and 20 nats below the row's logits are sentinel + score."""
     elements: int
     rows: int
     worst_row: RowIndex | None

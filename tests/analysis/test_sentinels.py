@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from smcheck import analyze
-from smcheck.analysis.sentinels import KNOWN_SENTINELS, MAX_REPEATED, classify
+from smcheck.analysis.sentinels import KNOWN_SENTINELS, USER_LABEL, classify
 from smcheck.cli import cli
 from smcheck.errors import ExitCode
 from smcheck.report.maskmodel import Sentinel
@@ -23,8 +24,8 @@ F16_MIN = -65504.0
 F32_MIN = float(torch.finfo(torch.float32).min)
 
 
-def keys_of(row: list[float]) -> list[float | None]:
-    keys, _ = classify(np.array([row]))
+def keys_of(row: list[float], mask_value: float | None = None) -> list[float | None]:
+    keys, _ = classify(np.array([row]), mask_value)
     return [None if math.isnan(k) else float(k) for k in keys[0]]
 
 
@@ -54,10 +55,10 @@ def test_known_values_include_every_formats_min() -> None:
         # -9850 is within 2^-6 of -1e4 but also within 20 nats of the logit -9840 (which is
         # not): a logit, not a mask
         ([-1e4, -9850.0, -9840.0], [-1e4, None, None]),
-        # a repeated row minimum far below the rest
-        ([-5000.0, 1.0, -5000.0, 2.0], [-5000.0, None, -5000.0, None]),
-        ([-300.0, -300.0, -290.0, 0.0], [-300.0, -300.0, None, None]),
-        # not sentinels: once only (the -999 example), too small, no logit far above, constant
+        # not sentinels: tied low logits, however far below the rest (ordinary logits: no
+        # value is a mask unless it is -inf, a known mask value or the one the user names)
+        ([-5000.0, 1.0, -5000.0, 2.0], [None] * 4),
+        ([-300.0, -300.0, -290.0, 0.0], [None] * 4),
         ([-999.0, 1.0, 2.0, 5.0, 6.0], [None] * 5),
         ([-50.0, -50.0, 1.0], [None] * 3),
         ([-500.0, -500.0, -490.0], [None] * 3),
@@ -168,21 +169,77 @@ def test_dividing_by_t_turns_a_sentinel_into_neginf() -> None:
     assert "into -inf in float16 at T=0.5" in f.message
 
 
-def test_repeated_sentinels_keep_the_most_negative() -> None:
-    # MAX_REPEATED + 4 distinct repeated minima; the most negative MAX_REPEATED are reported,
-    # whatever the chunking
-    n = MAX_REPEATED + 4
-    x = np.zeros((n, 4))
-    x[:, :2] = -(1000.0 + np.arange(n))[:, None]
-    whole = analyze(x, dtypes=["float32"], methods=["shifted"], chunk_rows=100)
-    values = [s.value for s in whole.sources[0].input.sentinels]
-    assert values == sorted(-(1000.0 + np.arange(n)))[:MAX_REPEATED]
-    assert all(
-        s.detected == "repeated" and s.label is None for s in whole.sources[0].input.sentinels
+def test_tied_low_logits_are_logits_and_their_infinite_loss_shows() -> None:
+    # -5000 twice, 5001 nats below the top: exact p = e^-5002 / (1 + e^-1 + 2e^-5001), far below
+    # float32's smallest subnormal, so p rounds to 0 and log(softmax) gives an infinite loss for
+    # that target. It used to be read as a mask (and the row's target skipped); now it shows.
+    x = np.array([[-5000.0, 1.0, -5000.0, 2.0]])
+    targets = np.array([0])
+    src = analyze(x, dtypes=["float32"], methods=["naive", "torch"], targets=targets).sources[0]
+    assert src.input.sentinels == []
+    cells = {c.method: c for c in src.cells}
+    assert cells["naive"].gradient.masked_target_rows == 0
+    assert cells["naive"].gradient.loss_inf.rows == 1
+    assert cells["naive"].metrics.log_nonfinite.elements == 2
+    assert cells["torch"].gradient.loss_inf.rows == 0  # log_softmax: -5002.31..., finite
+    assert cells["torch"].gradient.loss_error.max_abs == pytest.approx(0.0, abs=1e-3)
+
+
+def test_mask_value_names_a_sentinel() -> None:
+    # the same row, masked on purpose with -5000: the user names the value, and it is a mask
+    x = np.array([[-5000.0, 1.0, -5000.0, 2.0], [-5000.0, -4990.0, -5010.0, 0.0]])
+    rep = analyze(
+        x, dtypes=["float32"], methods=["naive"], targets=np.array([0, 0]), mask_value=-5000
     )
-    for chunk in (1, 3, 7):
-        again = analyze(x, dtypes=["float32"], methods=["shifted"], chunk_rows=chunk)
-        assert again.to_dict() == whole.to_dict(), chunk
+    src = rep.sources[0]
+    (s,) = src.input.sentinels
+    assert (s.value, s.detected, s.label) == (-5000.0, "user", USER_LABEL)
+    # -4990 and -5010 lie within 2^-6 of -5000 and 20+ nats below the logit 0: sentinel + score
+    assert (s.elements, s.exact_elements, s.min, s.max) == (5, 3, -5010.0, -4990.0)
+    (c,) = src.cells
+    assert c.metrics.log_nonfinite.elements == 0
+    assert c.gradient.masked_target_rows == 2
+    # a known value named again is reported as the user's, with its known label
+    (k,) = analyze([[-1e9, 1.0]], mask_value=-1e9, dtypes=["float32"]).sources[0].input.sentinels
+    assert (k.detected, k.label) == ("user", "common masked_fill value")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mask_value": 0.0}, "mask value 0.0 is not a finite negative number"),
+        ({"mask_value": float("-inf")}, "is not a finite negative number"),
+        (
+            {"mask_value": -1e4, "softmin": True},
+            "not a finite positive number; give the value the input masks with, e.g. 1e4",
+        ),
+    ],
+)
+def test_mask_value_must_be_a_finite_number_on_the_masking_side(kwargs: dict, message: str) -> None:
+    from smcheck.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        analyze([[1.0, 2.0]], **kwargs)
+
+
+def test_mask_value_option_and_policy_key(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "x.npy", np.array([[-300.0, -300.0, 0.0, 1.0]]))
+    r = CliRunner().invoke(
+        cli,
+        ["analyze", "x.npy", "--mask-value", "-300", "--format", "json"],
+        catch_exceptions=False,
+    )
+    assert r.exit_code == 0, r.output
+    (s,) = json.loads(r.stdout)["sources"][0]["input"]["sentinels"]
+    assert (s["value"], s["detected"], s["elements"]) == (-300.0, "user", 2)
+    (tmp_path / "smcheck.toml").write_text("mask-value = -300\n")
+    r = CliRunner().invoke(cli, ["check", "x.npy", "--format", "json"], catch_exceptions=False)
+    (s,) = json.loads(r.stdout)["sources"][0]["input"]["sentinels"]
+    assert s["detected"] == "user"
+    (tmp_path / "smcheck.toml").write_text("mask-value = 'low'\n")
+    r = CliRunner().invoke(cli, ["check", "x.npy"])
+    assert r.exit_code == 2 and "expected a number" in r.output
 
 
 # the input findings only: the gradients and critical temperatures have chunk tests of their own
@@ -205,7 +262,7 @@ def mixed_sentinels() -> tuple[np.ndarray, dict]:
     x[7] = -np.inf
     x[9, 1] = np.nan
     x[13, :3] = F16_MIN - 30
-    x[15, :4] = -5000.0
+    x[15, :4] = -5000.0  # tied low logits: not a sentinel
     x[18, :2] = -1e4
     x[20] = F32_MIN
     return x, analyze(x, chunk_rows=100, **MIXED_KW).to_dict()
@@ -216,7 +273,7 @@ def test_sentinel_findings_do_not_depend_on_chunk_size(
     mixed_sentinels: tuple[np.ndarray, dict], chunk_rows: int
 ) -> None:
     x, whole = mixed_sentinels
-    assert len(whole["sources"][0]["input"]["sentinels"]) == 5
+    assert len(whole["sources"][0]["input"]["sentinels"]) == 4
     assert analyze(x, chunk_rows=chunk_rows, **MIXED_KW).to_dict() == whole
 
 

@@ -61,7 +61,7 @@ def sentinel_table(s: SourceReport) -> Table | None:
     for d in dtypes:
         t.add_column(d, justify="right")
     for sen in sens:
-        label = (sen.label or "repeated row minimum").replace("torch.", "")
+        label = (sen.label or "--mask-value").replace("torch.", "")
         t.add_row(
             value_text(sen.value),
             label,
