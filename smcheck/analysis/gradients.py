@@ -157,6 +157,7 @@ class GradientAccumulator:
     vanished: CountStat = field(default_factory=CountStat)
     saturated: CountStat = field(default_factory=CountStat)
     rel_error: MaxStat = field(default_factory=MaxStat)
+    abs_error: MaxStat = field(default_factory=MaxStat)
     loss_abs: MaxStat = field(default_factory=MaxStat)
     loss_rel: MaxStat = field(default_factory=MaxStat)
     shown: _Shown = field(default_factory=_Shown)
@@ -198,6 +199,7 @@ class GradientAccumulator:
             norm = e.norm
             rel = np.where(norm > 0, diff / norm, np.where(diff == 0, 0.0, np.inf))
             self.rel_error.add(np.where(rows, rel, np.nan).astype(np.float64), start)
+            self.abs_error.add(np.where(rows, diff, np.nan).astype(np.float64), start)
             fin = rows & np.isfinite(loss)
             err = np.abs(loss - e.loss)
             lrel = np.where(e.loss > 0, err / e.loss, np.where(err == 0, 0.0, np.inf))
@@ -242,6 +244,7 @@ class GradientAccumulator:
                 self.loss_rel.result,
                 view.index(self.loss_rel.row),
             ),
+            max_abs_error=self.abs_error.result,
             losses=s.losses if s else None,
             exact_losses=s.exact_losses if s else None,
             gradients=s.gradients if s else None,
