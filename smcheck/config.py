@@ -33,11 +33,12 @@ class Thresholds:
     which sum to 1, already changes (a NOTE)."""
     normwise_bits: float = 0.5
     """Normwise error above 2^(normwise_bits · t) u (that share of the significand lost): WARN."""
-    gradient_abs_u: float = 1.0
-    """Dead elements, vanished rows and saturation are WARN (under --use loss) only where the
-    gradient's absolute error exceeds this many u: the cross-entropy gradient p - onehot(t) has
-    entries in [-1, 1], so a smaller error is below the format's resolution at that scale (a
-    NOTE; e.g. a float32 row with a lead over 17.3 nats loses 1 - p_max < u/2)."""
+    gradient_abs_u: float = 4.0
+    """Dead gradient elements and saturation are WARN (under --use loss) only where what the
+    format loses of the gradient exceeds this many u: the cross-entropy gradient p - onehot(t)
+    has entries in [-1, 1], and computing p near 1 within the few ulps of any softmax kernel
+    (exp, sum, divide, rounding) already moves them by that much. Saturation loses
+    1 - p_max <= u/2 (e.g. float32 rows with a lead over 17.3 nats): a NOTE by default."""
 
     def lost_mass_limit(self, u: float) -> float:
         """The lost mass above which underflow is WARN in a format of unit roundoff ``u``."""

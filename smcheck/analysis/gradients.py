@@ -157,7 +157,7 @@ class GradientAccumulator:
     vanished: CountStat = field(default_factory=CountStat)
     saturated: CountStat = field(default_factory=CountStat)
     rel_error: MaxStat = field(default_factory=MaxStat)
-    abs_error: MaxStat = field(default_factory=MaxStat)
+    dead_lost: MaxStat = field(default_factory=MaxStat)
     loss_abs: MaxStat = field(default_factory=MaxStat)
     loss_rel: MaxStat = field(default_factory=MaxStat)
     shown: _Shown = field(default_factory=_Shown)
@@ -184,7 +184,11 @@ class GradientAccumulator:
         zero = g == 0
         if bool(zero.any()):
             nonzero = torch.from_numpy(e.nonzero)
-            self.dead.add((zero & nonzero & rcol).sum(-1).numpy(), start)
+            dead = (zero & nonzero & rcol).numpy()
+            self.dead.add(dead.sum(-1), start)
+            if dead.any():  # what the format lost: the largest exact |g| of a dead element
+                lost = np.abs(e.g, where=dead, out=np.zeros(e.g.shape, e.g.dtype)).max(-1)
+                self.dead_lost.add(np.where(dead.any(-1), lost, np.nan).astype(np.float64), start)
             vanished = zero.all(-1) & nonzero.any(-1)
             self.vanished.add((rows & vanished.numpy()).astype(np.int64), start)
         self.saturated.add(e.saturated.astype(np.int64), start)
@@ -199,7 +203,6 @@ class GradientAccumulator:
             norm = e.norm
             rel = np.where(norm > 0, diff / norm, np.where(diff == 0, 0.0, np.inf))
             self.rel_error.add(np.where(rows, rel, np.nan).astype(np.float64), start)
-            self.abs_error.add(np.where(rows, diff, np.nan).astype(np.float64), start)
             fin = rows & np.isfinite(loss)
             err = np.abs(loss - e.loss)
             lrel = np.where(e.loss > 0, err / e.loss, np.where(err == 0, 0.0, np.inf))
@@ -244,7 +247,7 @@ class GradientAccumulator:
                 self.loss_rel.result,
                 view.index(self.loss_rel.row),
             ),
-            max_abs_error=self.abs_error.result,
+            dead_max=self.dead_lost.result,
             losses=s.losses if s else None,
             exact_losses=s.exact_losses if s else None,
             gradients=s.gradients if s else None,

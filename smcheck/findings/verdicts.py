@@ -167,14 +167,15 @@ class _Found:
 def _gradient_findings(found: _Found, fmt: FloatFormat, g: GradientMetrics, th: Thresholds) -> None:
     """The findings of a cell's cross-entropy gradient metrics (docs/design.md §5).
 
-    Dead elements and saturation matter only where the gradient's absolute error exceeds
-    ``th.gradient_abs_u`` u: a correctly rounded top probability of 1 loses 1 - p_max <= u/2.
+    Dead elements and saturation matter only where what the format loses of the gradient
+    (entries in [-1, 1]) exceeds ``th.gradient_abs_u`` u: a saturated row loses 1 - p_max <= u/2.
     """
     from smcheck.methods import METHODS
 
     total = g.rows_checked
     limit = th.gradient_abs_u * fmt.u
-    material = g.max_abs_error is None or g.max_abs_error > limit
+    dead_material = g.dead_max is None or g.dead_max > limit
+    saturation_material = fmt.u / 2 > limit  # a top probability rounds to 1 iff 1 - p <= u/2
     m = METHODS.get(found.method)
     log_of_p = m is not None and m.log_route == "log(p)"
     if g.loss_inf.rows:
@@ -200,24 +201,24 @@ def _gradient_findings(found: _Found, fmt: FloatFormat, g: GradientMetrics, th: 
             "dead-gradient",
             f"{_are(g.dead.elements, 'gradient element')} exactly 0 where the exact gradient is "
             f"representable in {fmt.name}, in {rows_of(g.dead.rows, total)}{gone}"
-            + _abs_error(g, limit, material),
-            material=material,
+            + _lost(g.dead_max, limit, dead_material),
+            material=dead_material,
         )
     if g.saturated_rows:
         found.warn(
             "saturation",
             f"the top probability rounds to 1 in {fmt.name} in "
             f"{rows_of(g.saturated_rows, total)}, so the softmax Jacobian is 0 there"
-            + _abs_error(g, limit, material),
-            material=material,
+            + _lost(fmt.u / 2, limit, saturation_material, "1 - p_max <= u/2 = "),
+            material=saturation_material,
         )
 
 
-def _abs_error(g: GradientMetrics, limit: float, material: bool) -> str:
-    """`` (absolute gradient error at most 2.3e-10 <= 5.96e-08)``: why it is only a NOTE."""
-    if material or g.max_abs_error is None:
+def _lost(lost: float | None, limit: float, material: bool, what: str = "") -> str:
+    """`` (the gradient loses at most 2.98e-08 <= 4.77e-07 there)``: why it is a NOTE."""
+    if material or lost is None:
         return ""
-    return f" (absolute gradient error at most {g.max_abs_error:.3g} <= {limit:.3g})"
+    return f" (the gradient loses at most {what}{lost:.3g}, within {limit:.3g}, there)"
 
 
 def _are(n: int, word: str) -> str:
