@@ -128,10 +128,10 @@ def run_sources(
 def with_targets_read(cfg: AnalysisConfig) -> AnalysisConfig:
     """``cfg`` with a targets path or array read into TargetIndices (the engine reads no files).
 
-    Only when gradients are measured: otherwise the targets are not used, and not read.
+    Not when gradients are off: the targets are then not used, and not read.
     """
     t = cfg.targets
-    if not cfg.gradients or isinstance(t, TargetIndices):
+    if cfg.gradients is False or isinstance(t, TargetIndices):
         return cfg
     if isinstance(t, str) and t in TARGET_RULES:
         return cfg
@@ -156,7 +156,8 @@ def analyze(
     temperatures: Iterable[float] | None = None,
     model: str = "framework",
     targets: Any = None,
-    gradients: bool = True,
+    use: str = "auto",
+    gradients: bool | None = None,
     softmin: bool = False,
     ftz: bool = False,
     memory_budget: int | None = None,
@@ -181,8 +182,12 @@ def analyze(
         model: arithmetic model, ``framework`` (PyTorch ops) or ``strict``.
         targets: class targets for the gradient diagnostics: ``argmax`` (default), ``argmin``,
             a path to class indices (one per row) or an array of them.
+        use: what the softmax feeds, which decides what a verdict judges: ``probs``
+            (attention weights, sampling), ``logprobs`` (scoring, perplexity), ``loss``
+            (training: the cross-entropy loss and its gradient), or ``auto`` (probs where the
+            input has -inf masks or known mask sentinels, else loss; ``source.use_reason``).
         gradients: back-propagate the cross-entropy loss through each method in each format
-            (framework model; ``cell.gradient`` is None when off).
+            (framework model; ``cell.gradient`` is None when off); None: where the use is loss.
         softmin: analyse softmax(-x).
         ftz: flush subnormal results to zero (strict model).
         memory_budget: bytes of temporaries per chunk of rows.
@@ -206,6 +211,7 @@ def analyze(
         temperatures=temperatures,
         model=model,
         targets=targets,
+        use=use,
         gradients=gradients,
         softmin=softmin,
         ftz=ftz,

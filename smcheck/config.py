@@ -11,6 +11,12 @@ from smcheck.errors import ConfigError
 from smcheck.methods import DEFAULT_METHODS, STRICT_DEFAULT_METHODS, get_method
 
 MODELS: tuple[str, ...] = ("framework", "strict")
+USES: tuple[str, ...] = ("probs", "logprobs", "loss")
+"""What the softmax feeds, each judging more than the one before (docs/design.md §4): the
+probabilities; also their logarithms; also the cross-entropy loss and its gradient."""
+FRAMEWORK_KERNEL = "torch"
+"""The softmax the user's framework computes: with the default methods the others are
+hypothetical comparisons beside it."""
 TARGET_RULES: tuple[str, ...] = ("argmax", "argmin")
 """Targets chosen from each row itself: the confident case and the confidently-wrong case."""
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
@@ -21,9 +27,22 @@ class Thresholds:
     """Where a finding becomes WARN (FAIL conditions are fixed: overflow, NaN, non-finite log p)."""
 
     lost_mass: float = 0.0
-    """Underflow losing more than this probability mass in a row is WARN."""
+    """Underflow is WARN only where a row loses more than this probability mass (absolute)..."""
+    lost_mass_u: float = 1.0
+    """...and more than this many u of the format: less is below what rounding the probabilities,
+    which sum to 1, already changes (a NOTE)."""
     normwise_bits: float = 0.5
     """Normwise error above 2^(normwise_bits · t) u (that share of the significand lost): WARN."""
+    gradient_abs_u: float = 4.0
+    """Dead gradient elements and saturation are WARN (under --use loss) only where what the
+    format loses of the gradient exceeds this many u: the cross-entropy gradient p - onehot(t)
+    has entries in [-1, 1], and computing p near 1 within the few ulps of any softmax kernel
+    (exp, sum, divide, rounding) already moves them by that much. Saturation loses
+    1 - p_max <= u/2 (e.g. float32 rows with a lead over 17.3 nats): a NOTE by default."""
+
+    def lost_mass_limit(self, u: float) -> float:
+        """The lost mass above which underflow is WARN in a format of unit roundoff ``u``."""
+        return max(self.lost_mass, self.lost_mass_u * u)
 
 
 @dataclass(frozen=True)
@@ -41,8 +60,16 @@ class AnalysisConfig:
     chunk_rows: int | None = None
     """Rows per chunk; None derives it from the row length and memory_budget."""
     thresholds: Thresholds = field(default_factory=Thresholds)
-    gradients: bool = True
-    """Back-propagate the cross-entropy loss through each method (framework model only)."""
+    use: str = "auto"
+    """What the softmax feeds: probs, logprobs, loss, or auto (per source: probs where the input
+    has -inf masks or known mask sentinels, else loss)."""
+    gradients: bool | None = None
+    """Back-propagate the cross-entropy loss through each method (framework model only); None:
+    only where the use is loss."""
+    comparisons: tuple[str, ...] | None = None
+    """Methods run as hypothetical comparisons, never counted in a verdict; None: with the
+    default framework methods, all but the framework's own kernel (from_options passes () when
+    the methods are named)."""
     targets: Any = field(default="argmax", compare=False)
     """Target classes: "argmax", "argmin", a path to class indices, an index array, or
     smcheck.sources.targets.TargetIndices (paths and arrays are read before the analysis)."""
@@ -57,6 +84,14 @@ class AnalysisConfig:
         object.__setattr__(self, "targets", normalise_targets(self.targets))
         object.__setattr__(self, "dtypes", _unique(canonical_dtype(d) for d in self.dtypes))
         object.__setattr__(self, "methods", _unique(get_method(m).name for m in self.methods))
+        if self.use not in (*USES, "auto"):
+            raise ConfigError(f"unknown use {self.use!r}; use one of {', '.join(USES)} or auto")
+        comparisons = self.comparisons
+        if comparisons is None:
+            default = self.methods == DEFAULT_METHODS and self.model == "framework"
+            comparisons = tuple(m for m in self.methods if m != FRAMEWORK_KERNEL) if default else ()
+        named = _unique(get_method(m).name for m in comparisons)
+        object.__setattr__(self, "comparisons", tuple(m for m in named if m in self.methods))
         if not self.dtypes or not self.methods:
             raise ConfigError("nothing to analyse: give at least one dtype and one method")
         if self.model not in MODELS:
@@ -119,7 +154,8 @@ class AnalysisConfig:
         Args:
             **options: any of the fields; an empty selection (a CLI option not given) or None
                 means the default, and under ``model="strict"`` the default methods are the
-                strict ones (torch's fused kernel has no strict form).
+                strict ones (torch's fused kernel has no strict form). Methods given are all
+                selected; the default ones are torch and its hypothetical comparisons.
 
         Returns:
             The validated config (raises ConfigError).
@@ -132,6 +168,8 @@ class AnalysisConfig:
             for k, v in options.items()
         }
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        if "methods" in kwargs and options.get("methods") not in (None, ()):
+            kwargs.setdefault("comparisons", ())  # methods the user names are all selected
         for k in ("dtypes", "methods", "temperatures"):
             if k in kwargs:
                 kwargs[k] = tuple(kwargs[k])

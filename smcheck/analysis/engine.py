@@ -29,11 +29,12 @@ from smcheck.analysis.methodinput import (
 )
 from smcheck.analysis.sentinels import SentinelAccumulator
 from smcheck.analysis.temperature import SweepAccumulator, critical_temperatures
+from smcheck.analysis.use import resolve_use
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat, get_format
 from smcheck.errors import ConfigError
 from smcheck.findings.errorbounds import stall_notes
-from smcheck.findings.verdicts import judge
+from smcheck.findings.verdicts import MASKED_NAN, MaskedNaN, judge
 from smcheck.methods import get_method
 from smcheck.methods.base import MethodOutput, SoftmaxMethod
 from smcheck.progress import ProgressFn
@@ -126,22 +127,34 @@ class Lane:
         if self.shown is not None:
             self.shown.keep(out.p, out.logp)
 
-    def result(
-        self,
-        view: RowView,
-        cfg: AnalysisConfig,
-        headroom: rm.Headroom,
-        masks: MaskAccumulator,
-        target: str,
-    ) -> rm.Cell:
-        """The report's cell, judged (``target``: how the gradient targets were chosen)."""
+    def result(self, src: SourceAnalysis, headroom: rm.Headroom, why_masked: str) -> rm.Cell:
+        """The report's cell, judged (``why_masked``: what fully masked rows of finite logits
+        in this format and T, for the NaN the method returns there)."""
+        view, cfg, masks = src.view, src.cfg, src.masks
         m, f, t = self.method.name, self.fmt, self.temperature
+        masked_nan = masks.masked_nan(m, f.name, t)
+        if masked_nan.elements:  # NaN from finite logits: the cell's NaN, with its own finding
+            self.cell.nan.merge(masked_nan)
+            self.cell.nan_causes[MASKED_NAN] = masked_nan.elements
         metrics = self.cell.result(headroom, view.index)
         bounds = self.bounds.result(view.index, cfg.thresholds)
         acc = self.stall.result(view.index)
+        target = src.targets.label if src.targets is not None else ""
         grad = self.gradient.result(view, target) if self.gradient is not None else None
+        masked = MaskedNaN(
+            masked_nan.elements, masked_nan.rows, view.index(masked_nan.worst_row), why_masked
+        )
         verdict, findings = judge(
-            m, f, t, metrics, cfg.thresholds, bounds=bounds, accumulation=acc, gradient=grad
+            m,
+            f,
+            t,
+            metrics,
+            cfg.thresholds,
+            bounds=bounds,
+            accumulation=acc,
+            gradient=grad,
+            use=src.use,
+            masked=masked,
         )
         return rm.Cell(
             method=m,
@@ -158,6 +171,7 @@ class Lane:
             accumulation=acc,
             fully_masked_output=masks.masked_output(m, f.name, t),
             findings=tuple(findings),
+            hypothetical=m in cfg.comparisons,
         )
 
 
@@ -169,8 +183,13 @@ class SourceAnalysis:
         self.fmts = [get_format(d) for d in cfg.dtypes]
         self.methods = [get_method(m) for m in cfg.methods]
         self.small = _is_small(view)
-        # gradients need autograd: the framework model only (the strict model reports them as null)
-        self.targets: Targets | None = resolve_targets(cfg.targets, view) if cfg.gradients else None
+        self.use, self.use_reason = resolve_use(
+            view, cfg, cfg.chunk_rows or view.chunk_rows(cfg.memory_budget)
+        )
+        # gradients only where the loss is judged, unless --gradients/--no-gradients says;
+        # they need autograd: the framework model only (the strict model reports them as null)
+        wanted = self.use == "loss" if cfg.gradients is None else cfg.gradients
+        self.targets: Targets | None = resolve_targets(cfg.targets, view) if wanted else None
         self.gradients = self.targets is not None and cfg.model == "framework"
         self.lanes: dict[tuple[str, float], list[Lane]] = {
             (f.name, t): [
@@ -264,9 +283,11 @@ class SourceAnalysis:
     def report(self, src: LoadedArray, temperature: rm.TemperatureAnalysis) -> rm.SourceReport:
         """The source's report from everything accumulated."""
         view, cfg = self.view, self.cfg
-        target = self.targets.label if self.targets is not None else ""
+        sentinels = self.masks.sentinel_reports(view)
         cells = [
-            lane.result(view, cfg, self.headroom[key].result(view.index), self.masks, target)
+            lane.result(
+                self, self.headroom[key].result(view.index), self.masks.masked_by(*key, sentinels)
+            )
             for key, lanes in self.lanes.items()
             for lane in lanes
         ]
@@ -288,6 +309,8 @@ class SourceAnalysis:
             notes=list(src.notes) + stall_notes(view.row_length, self.fmts),
             exact=exact,
             temperature=temperature,
+            use=self.use,
+            use_reason=self.use_reason,
         )
 
 

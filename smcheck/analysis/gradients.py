@@ -157,6 +157,7 @@ class GradientAccumulator:
     vanished: CountStat = field(default_factory=CountStat)
     saturated: CountStat = field(default_factory=CountStat)
     rel_error: MaxStat = field(default_factory=MaxStat)
+    dead_lost: MaxStat = field(default_factory=MaxStat)
     loss_abs: MaxStat = field(default_factory=MaxStat)
     loss_rel: MaxStat = field(default_factory=MaxStat)
     shown: _Shown = field(default_factory=_Shown)
@@ -183,7 +184,11 @@ class GradientAccumulator:
         zero = g == 0
         if bool(zero.any()):
             nonzero = torch.from_numpy(e.nonzero)
-            self.dead.add((zero & nonzero & rcol).sum(-1).numpy(), start)
+            dead = (zero & nonzero & rcol).numpy()
+            self.dead.add(dead.sum(-1), start)
+            if dead.any():  # what the format lost: the largest exact |g| of a dead element
+                lost = np.abs(e.g, where=dead, out=np.zeros(e.g.shape, e.g.dtype)).max(-1)
+                self.dead_lost.add(np.where(dead.any(-1), lost, np.nan).astype(np.float64), start)
             vanished = zero.all(-1) & nonzero.any(-1)
             self.vanished.add((rows & vanished.numpy()).astype(np.int64), start)
         self.saturated.add(e.saturated.astype(np.int64), start)
@@ -242,6 +247,7 @@ class GradientAccumulator:
                 self.loss_rel.result,
                 view.index(self.loss_rel.row),
             ),
+            dead_max=self.dead_lost.result,
             losses=s.losses if s else None,
             exact_losses=s.exact_losses if s else None,
             gradients=s.gradients if s else None,

@@ -3,7 +3,9 @@
 docs/design.md §9: NaN and +inf in the input are upstream problems, -inf is a mask (p = 0),
 and a row that is entirely -inf -- in the source, or only once cast to a format and divided by
 T -- is a finding of its own, with what each method returns for it. Those rows are kept out of
-the method metrics. Everything here accumulates per chunk and merges exactly.
+the accuracy metrics; the NaN a method returns for a row that only the format or T masked fully
+(its source logits are finite) is that cell's NaN (``masked_nan``). Everything here accumulates
+per chunk and merges exactly.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from smcheck.dtypes import FloatFormat, get_format
 from smcheck.findings.inputs import input_findings
 from smcheck.report import maskmodel as rk
 from smcheck.report.model import Extreme
+from smcheck.report.phrases import join_and, value_text, verb
 
 if TYPE_CHECKING:
     import torch
@@ -73,6 +76,8 @@ class MaskAccumulator:
     became: dict[tuple[str, float | None], CountStat] = field(default_factory=dict)
     """Rows made entirely -inf by the cast to a format (T None) or only by dividing by T."""
     outputs: dict[tuple[str, str, float], _Output] = field(default_factory=dict)
+    masked_nans: dict[tuple[str, str, float], CountStat] = field(default_factory=dict)
+    """Per cell: NaN probabilities in rows with finite source logits that are fully masked there."""
     sentinels: SentinelAccumulator = field(default_factory=SentinelAccumulator)
 
     def add_source(self, x: Array, upstream: BoolArray, masked: BoolArray, start: int) -> MaskChunk:
@@ -121,15 +126,44 @@ class MaskAccumulator:
     ) -> None:
         """What ``method`` returned for the rows that are fully masked in this cell."""
         out = self.outputs.setdefault((method, fmt, t), _Output())
+        nans = self.masked_nans.setdefault((method, fmt, t), CountStat())
         gone = chunk.gone[(fmt, t)]
         if gone.any():  # res.p is read only here: it may be a float64 copy made on first read
-            out.add(res.p[gone])
+            p = res.p[gone]
+            out.add(p)
+            per_row = np.zeros(gone.shape, dtype=np.int64)
+            per_row[gone] = np.isnan(p).sum(-1)
+            per_row[chunk.masked] = 0  # a row masked in the source is the input's finding
+            nans.add(per_row, chunk.start)
 
     # --------------------------------------------------------------------------------- results
 
     def masked_output(self, method: str, fmt: str, t: float) -> rk.MaskedOutput:
         o = self.outputs.get((method, fmt, t), _Output())
         return rk.MaskedOutput(o.rows, o.nan, o.zeros, o.rows - o.nan - o.zeros)
+
+    def masked_nan(self, method: str, fmt: str, t: float) -> CountStat:
+        """NaN probabilities ``method`` returned for rows the cast to ``fmt`` or T masked fully."""
+        return self.masked_nans.get((method, fmt, t), CountStat())
+
+    def masked_by(self, fmt: str, t: float, sentinels: list[rk.Sentinel]) -> str:
+        """Why rows with finite source logits are fully masked in ``fmt`` at ``t``: e.g.
+        ``-1e9 rounds to -inf in float16``; "" when none are."""
+        why = []
+        cast = self.became.get((fmt, None))
+        if cast is not None and cast.rows:
+            lost = [
+                value_text(s.value)
+                for s in sentinels
+                for c in s.casts
+                if c.dtype == fmt and not c.representable and c.to_neginf.elements
+            ]
+            what = join_and(lost) if lost else "every logit of a row"
+            why.append(f"{what} {verb(len(lost) or 1, 'rounds', 'round')} to -inf in {fmt}")
+        scaled = self.became.get((fmt, t))
+        if t != 1 and scaled is not None and scaled.rows:
+            why.append(f"every logit of a row is -inf in {fmt} once divided by T={t:g}")
+        return "; ".join(why)
 
     def became_masked(self, view: RowView) -> list[rk.BecameMasked]:
         return [

@@ -39,6 +39,18 @@ class CountStat:
         if c > self.worst_count:  # rows arrive in increasing order: strict > keeps the lowest index
             self.worst_count, self.worst_row = c, start + i
 
+    def merge(self, other: CountStat) -> None:
+        """Add the counts of rows disjoint from this one's (the worst: most, then lowest row)."""
+        self.elements += other.elements
+        self.rows += other.rows
+        better = other.worst_count > self.worst_count or (
+            other.worst_count == self.worst_count
+            and other.worst_row is not None
+            and (self.worst_row is None or other.worst_row < self.worst_row)
+        )
+        if better:
+            self.worst_count, self.worst_row = other.worst_count, other.worst_row
+
     def result(self, index: RowIndexer) -> Count:
         """The report's count, its worst row as an index of the source's shape."""
         return Count(self.elements, self.rows, index(self.worst_row))

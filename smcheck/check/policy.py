@@ -28,7 +28,8 @@ else:  # pragma: no cover - the tomli backport has the same interface
 CONFIG_FILES: tuple[str, ...] = (".smcheck.toml", "smcheck.toml", "pyproject.toml")
 """Looked for in this order in each directory from the working directory up to the root."""
 
-DEFAULT_FAIL_ON: tuple[str, ...] = ("fail",)
+DEFAULT_FAIL_ON: tuple[str, ...] = ("fail", "input", "fully-masked")
+"""A FAIL cell or input finding, NaN or +inf in the input, and rows masked entirely."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ class Policy:
     dim: int | None = None
     targets: str | None = None
     """Gradient targets: argmax, argmin or a file of class indices."""
+    use: str | None = None
+    """What the softmax feeds: probs, logprobs, loss or auto."""
+    gradients: bool | None = None
+    """Compute the gradients (None: where the use is loss)."""
     softmin: bool | None = None
     ftz: bool | None = None
     mask_value: float | None = None
@@ -80,6 +85,8 @@ class Policy:
             "memory_budget": self.memory_budget,
             "chunk_rows": self.chunk_rows,
             "targets": self.targets,
+            "use": self.use,
+            "gradients": self.gradients,
         }
         return AnalysisConfig.from_options(**options, **dict(self.extra))
 
@@ -93,6 +100,7 @@ class Policy:
             "model": cfg.model,
             "dim": cfg.dim,
             "targets": self.targets,
+            "use": cfg.use,
             "fail_on": [c.name for c in self.fail_on],
             "warn_on": [c.name for c in self.warn_on],
         }
@@ -309,6 +317,14 @@ def _targets(value: Any, base: Path) -> str:
     return _near(base, value)  # a targets file is relative to the config file
 
 
+def _use(value: Any, _base: Path) -> str:
+    from smcheck.config import USES
+
+    if value not in (*USES, "auto"):
+        raise ConfigError(f"expected one of {', '.join(USES)} or auto, got {value!r}")
+    return str(value)
+
+
 def _sources(value: Any, base: Path) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
@@ -349,6 +365,8 @@ _KEYS: dict[str, Any] = {
     "model": _model,
     "dim": _int(-(2**31)),
     "targets": _targets,
+    "use": _use,
+    "gradients": _bool,
     "softmin": _bool,
     "ftz": _bool,
     "mask-value": _number,

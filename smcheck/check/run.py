@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
 
 from smcheck import __version__
@@ -16,6 +17,7 @@ from smcheck.findings.policyconditions import Condition, Hit
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.renderers import CHECK_FORMATS, render
 from smcheck.report.violations import (
+    INPUT,
     CheckResult,
     Severity,
     SourceError,
@@ -100,39 +102,62 @@ def append_step_summary(result: CheckResult) -> str | None:
 def evaluate(
     rep: SourceReport, spec: SourceSpec, policy: Policy
 ) -> tuple[list[Violation], Counter[tuple[str, str]]]:
-    """The violations of one source's cells, and (condition, reason) counts of unmeasured cells.
+    """The violations of one source's input and selected cells, and (condition, reason) counts
+    of unmeasured cells.
 
-    A cell meeting a condition in both lists is reported once, as an error; the ``warn`` level
-    adds no warning to a cell that already has an error.
+    The input is checked once (input conditions, and a verdict level met by an input finding);
+    hypothetical comparison cells are never checked. A cell meeting a condition in both lists is
+    reported once, as an error; the ``warn`` level adds no warning to a cell that already has one.
     """
     out: list[Violation] = []
     missing: Counter[tuple[str, str]] = Counter()
     fail_names = {c.name for c in policy.fail_on}
     warn_on = [c for c in policy.warn_on if c.name not in fail_names]
+    lists = ((Severity.ERROR, policy.fail_on), (Severity.WARNING, warn_on))
+    model = rep.cells[0].model if rep.cells else "framework"
+    where = Violation(rep.name, spec.path, spec.key, INPUT, rep.dtype, 1.0, model, "", *_NONE)
+    for severity, cond, hit in _met(lists, lambda c: c.check_input(rep.input)):
+        out.append(_violation(where, cond, severity, hit))  # type: ignore[arg-type]
     for cell in rep.cells:
-        errors = False
-        for severity, conds in ((Severity.ERROR, policy.fail_on), (Severity.WARNING, warn_on)):
-            for cond in conds:
-                if severity is Severity.WARNING and cond.name == "warn" and errors:
-                    continue
-                got = cond.check(cell)
-                if isinstance(got, str):
-                    missing[(cond.name, got)] += 1
-                elif got is not None:
-                    errors |= severity is Severity.ERROR
-                    out.append(_violation(rep, spec, cell, cond, severity, got))
+        if cell.hypothetical:
+            continue
+        at = dataclasses.replace(
+            where, method=cell.method, dtype=cell.dtype, temperature=cell.temperature
+        )
+        for severity, cond, got in _met(lists, lambda c, cell=cell: c.check(cell)):
+            if isinstance(got, str):
+                missing[(cond.name, got)] += 1
+            else:
+                out.append(_violation(at, cond, severity, got))
     return out, missing
 
 
-def _violation(rep, spec, cell, cond: Condition, severity: Severity, hit: Hit) -> Violation:  # type: ignore[no-untyped-def]
-    return Violation(
-        source=rep.name,
-        path=spec.path,
-        key=spec.key,
-        method=cell.method,
-        dtype=cell.dtype,
-        temperature=cell.temperature,
-        model=cell.model,
+def _met(
+    lists: tuple[tuple[Severity, Sequence[Condition]], ...],
+    check: Callable[[Condition], Hit | str | None],
+) -> Iterator[tuple[Severity, Condition, Hit | str]]:
+    """Each condition met (or unmeasurable) in one place, with its severity; the ``warn`` level
+    adds no warning where an error is already met."""
+    errors = False
+    for severity, conds in lists:
+        for cond in conds:
+            if severity is Severity.WARNING and cond.name == "warn" and errors:
+                continue
+            got = check(cond)
+            if got is None:
+                continue
+            errors |= severity is Severity.ERROR and not isinstance(got, str)
+            yield severity, cond, got
+
+
+_NONE = (Severity.ERROR, 0.0, None, None, "")
+"""The fields of a violation's place (source, cell) before a condition fills them."""
+
+
+def _violation(at: Violation, cond: Condition, severity: Severity, hit: Hit) -> Violation:
+    """``at`` (the source and cell) with the condition met there."""
+    return dataclasses.replace(
+        at,
         condition=cond.name,
         severity=severity,
         value=hit.value,

@@ -89,10 +89,19 @@ def _diagnostic_options() -> list[Decorator]:
             "(FILE:KEY in containers).",
         ),
         click.option(
-            "--gradients/--no-gradients",
-            default=True,
+            "--use",
+            type=click.Choice(["auto", "probs", "logprobs", "loss"]),
+            default="auto",
             show_default=True,
-            help="Back-propagate the cross-entropy loss through each method (framework model).",
+            help="What the softmax feeds, which decides what a verdict judges: probs "
+            "(attention, sampling), logprobs (scoring), loss (training: the cross-entropy "
+            "loss and its gradient); auto: probs for inputs with masks, else loss.",
+        ),
+        click.option(
+            "--gradients/--no-gradients",
+            default=None,
+            help="Back-propagate the cross-entropy loss through each method (framework model); "
+            "default: when the use is loss.",
         ),
         click.option(
             "--critical/--no-critical",

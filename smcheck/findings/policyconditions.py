@@ -10,37 +10,10 @@ from typing import Any
 
 from smcheck.errors import ConfigError
 from smcheck.findings import remedies
-from smcheck.report.model import Cell, RowIndex, Verdict
+from smcheck.findings.conditiontypes import Hit, Metric, Reader
+from smcheck.findings.inputconditions import INPUT_METRICS
+from smcheck.report.model import Cell, InputSummary, RowIndex, Verdict
 from smcheck.report.phrases import plural, row_index
-
-
-@dataclass(frozen=True)
-class Hit:
-    """What a condition measured in one cell: the value compared with the limit, and where."""
-
-    value: float
-    rows: int | None
-    worst_row: RowIndex | None
-    detail: str
-    """A short phrase: ``1 element in 1/1 rows, worst row [0]``."""
-
-
-Reader = Callable[[Cell], "Hit | str"]
-"""Reads a metric from a cell: the hit, or why the report does not hold it (no gradients)."""
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A quantity a condition can test: counts default to ``> 0``; thresholds need a limit."""
-
-    name: str
-    what: str
-    """What the quantity is, for messages and ``--help``."""
-    read: Reader
-    hint: str
-    """The remedy, appended to violation messages."""
-    default_limit: float | None = 0.0
-    """``overflow`` means ``overflow>0``; None: the condition must give a limit."""
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -256,6 +229,7 @@ METRICS: dict[str, Metric] = {
     )
 }
 
+
 LEVELS: dict[str, Verdict] = {"fail": Verdict.FAIL, "warn": Verdict.WARN}
 """Verdict levels: ``fail`` is a FAIL cell, ``warn`` a WARN or FAIL cell."""
 
@@ -284,10 +258,32 @@ class Condition:
             if cell.verdict.rank < self.level.rank:
                 return None
             return Hit(float(cell.verdict.rank), None, None, "; ".join(cell.reasons))
+        if self.metric in INPUT_METRICS:
+            return None
         got = METRICS[self.metric].read(cell)
         if isinstance(got, str):
             return got
         assert self.limit is not None
+        over = got.value >= self.limit if self.op == ">=" else got.value > self.limit
+        return got if over else None
+
+    def check_input(self, s: InputSummary) -> Hit | None:
+        """The hit if the source's input violates the condition: an input condition, or a
+        verdict level met by an input finding (``fail``: an all-NaN file); else None."""
+        if self.level is not None:
+            found = [
+                f
+                for f in s.findings
+                if f.severity != "INFO" and Verdict(f.severity).rank >= self.level.rank
+            ]
+            if not found:
+                return None
+            rank = float(Verdict(found[0].severity).rank)  # most severe first
+            return Hit(rank, None, None, "; ".join(f.message for f in found))
+        if self.metric not in INPUT_METRICS:
+            return None
+        got = INPUT_METRICS[self.metric].read(s)
+        assert isinstance(got, Hit) and self.limit is not None
         over = got.value >= self.limit if self.op == ">=" else got.value > self.limit
         return got if over else None
 
@@ -296,7 +292,8 @@ class Condition:
         if self.level is not None:
             return hit.detail
         limit = "" if self.limit == 0 else f" (limit {self.op}{self.limit:g})"
-        return f"{hit.detail}{limit} -- {METRICS[self.metric].hint}"
+        hint = {**METRICS, **INPUT_METRICS}[self.metric].hint
+        return f"{hit.detail}{limit} -- {hint}"
 
 
 def parse_condition(text: str) -> Condition:
@@ -314,14 +311,15 @@ def parse_condition(text: str) -> Condition:
         if op:
             raise ConfigError(f"the verdict level {name!r} takes no limit; write just {name!r}")
         return Condition(name, name)
-    if name not in METRICS:
+    metrics = {**METRICS, **INPUT_METRICS}
+    if name not in metrics:
         raise ConfigError(f"unknown condition {name!r}; {_usage()}")
     if op is None:
-        if METRICS[name].default_limit is None:
+        if metrics[name].default_limit is None:
             raise ConfigError(
                 f"the condition {name!r} needs a limit, e.g. '{name}>{EXAMPLES[name]}'"
             )
-        return Condition(name, name, ">", METRICS[name].default_limit)
+        return Condition(name, name, ">", metrics[name].default_limit)
     try:
         limit = float(limit_text)
     except ValueError:
@@ -330,7 +328,7 @@ def parse_condition(text: str) -> Condition:
         ) from None
     if not math.isfinite(limit) or limit < 0:
         raise ConfigError(f"the limit in {text!r} must be a finite number >= 0")
-    if op == ">" and limit == METRICS[name].default_limit:
+    if op == ">" and limit == metrics[name].default_limit:
         return Condition(name, name, op, limit)  # "overflow>0" is "overflow" (one fingerprint)
     shown = repr(limit).removesuffix(".0")
     return Condition(f"{name}{op}{shown}", name, op, limit)
@@ -348,7 +346,9 @@ EXAMPLES = {
 
 
 def _usage() -> str:
-    counts = ", ".join(n for n, m in METRICS.items() if m.default_limit is not None)
+    counts = ", ".join(
+        n for n, m in {**METRICS, **INPUT_METRICS}.items() if m.default_limit is not None
+    )
     limits = ", ".join(f"{n}>{e}" for n, e in EXAMPLES.items())
     return (
         f"use {', '.join(LEVELS)}, one of {counts} (optionally with a limit, e.g. overflow>100),"

@@ -88,6 +88,8 @@ ZEROS_FOR_MASKED_ROWS = (
 )
 MASK_WITH_DTYPE_MIN = "mask with torch.finfo(dtype).min of the dtype the softmax runs in"
 MASK_WITH_NEGINF_OR_MIN = "mask with -inf or torch.finfo(dtype).min"
+MASK_WITH_MIN_OR_HANDLE_MASKED_ROWS = "mask with torch.finfo(dtype).min or handle fully masked rows"
+"""For NaN from rows that the format or T turned entirely into -inf."""
 DIVIDE_BEFORE_MASKING = "divide by T before masking, or in a wider format"
 AFTER_DIVIDING = ", after dividing by T"
 """Appended to a mask remedy when the mask fails only once divided by T."""
@@ -154,6 +156,8 @@ CELL_REMEDIES = {
     "ill-conditioned": _constant(USE_WIDER),
     "vacuous-bound": lambda method, dtype: BY_METHOD.get(method, USE_WIDER),
     "algorithm-error": lambda method, dtype: BY_METHOD.get(method, USE_WIDER),
+    # causes judged by use/masks (judgement)
+    "masked-row-nan": _constant(MASK_WITH_MIN_OR_HANDLE_MASKED_ROWS),
 }
 """Every cause a cell's verdict can name, with the function that picks its remedy."""
 

@@ -1,8 +1,14 @@
-"""Verdicts: OK / WARN / FAIL for a cell, with one finding per reason naming the remedy."""
+"""Verdicts: OK / WARN / FAIL for a cell, with one finding per reason naming the remedy.
+
+A cell's verdict counts only what its use judges (docs/design.md §4): every finding is kept, but
+one the use does not judge, or one below its materiality threshold, is a NOTE.
+"""
 
 from __future__ import annotations
 
-from smcheck.config import Thresholds
+from dataclasses import dataclass
+
+from smcheck.config import USES, Thresholds
 from smcheck.dtypes import FloatFormat
 from smcheck.findings.errorbounds import bound_findings
 from smcheck.findings.remedies import remedy
@@ -14,7 +20,31 @@ from smcheck.report.model import (
     GradientMetrics,
     Verdict,
 )
-from smcheck.report.phrases import plural, rows_of, verb
+from smcheck.report.phrases import plural, row_index, rows_of, verb
+
+JUDGED_FROM: dict[str, str] = {
+    "log-of-zero": "logprobs",
+    "loss-inf": "loss",
+    "loss-nan": "loss",
+    "gradient-nan": "loss",
+    "dead-gradient": "loss",
+    "saturation": "loss",
+}
+"""The narrowest use that judges a cause (every other cause is judged from ``probs`` on)."""
+
+MASKED_NAN = "fully masked row"
+"""The NaN cause of a row whose finite logits the format or T turned entirely into -inf."""
+
+
+@dataclass(frozen=True)
+class MaskedNaN:
+    """NaN a method returned for rows with finite source logits that are fully masked in a cell."""
+
+    elements: int
+    rows: int
+    first_row: tuple[int, ...] | None
+    why: str
+    """What masked them: ``-1e9 rounds to -inf in float16``."""
 
 
 def judge(
@@ -27,9 +57,15 @@ def judge(
     bounds: BoundCheck | None = None,
     accumulation: Accumulation | None = None,
     gradient: GradientMetrics | None = None,
+    use: str = "loss",
+    masked: MaskedNaN | None = None,
 ) -> tuple[Verdict, list[Finding]]:
-    """The verdict of one cell and the findings that justify it (most severe first)."""
-    found = _Found(method, fmt.name)
+    """The verdict of one cell and the findings that justify it (most severe first, NOTEs last).
+
+    ``m.nan`` counts ``masked``'s NaN too (cause :data:`MASKED_NAN`); they are one finding of
+    their own, ``masked-row-nan``.
+    """
+    found = _Found(method, fmt.name, use)
     total = m.rows_checked
 
     if m.temperature_overflow.elements:
@@ -45,25 +81,21 @@ def judge(
             f"exp overflows for logits above {fmt.exp_overflow_x:.2f} in "
             f"{rows_of(m.overflow.rows, total)} ({plural(exp_over, 'element')})",
         )
-    if m.nan.elements:
-        causes = ", ".join(f"{k}: {v}" for k, v in sorted(m.nan.causes.items()))
-        found.fail(
-            "probability-nan",
-            f"{plural(m.nan.elements, 'probability')} NaN in {rows_of(m.nan.rows, total)} "
-            f"({causes})",
-        )
-    neg_log = m.log_nonfinite.elements - m.nan.elements
+    nan_elements = _nan_findings(found, m, masked)
+    neg_log = m.log_nonfinite.elements - nan_elements
     if neg_log > 0:
         found.fail(
             "log-of-zero",
             f"log(softmax) gives -inf for {plural(neg_log, 'log-probability')} whose exact value "
             f"is finite, in {rows_of(m.log_nonfinite.rows, total)}",
         )
-    if m.underflow.elements and (m.lost_mass.max or 0.0) > th.lost_mass:
+    if m.underflow.elements:
+        material = (m.lost_mass.max or 0.0) > th.lost_mass_limit(fmt.u)
         found.warn(
             "underflow",
             f"{plural(m.underflow.elements, 'probability')} representable in {fmt.name} underflow "
             f"to 0 in {rows_of(m.underflow.rows, total)} (lost mass up to {m.lost_mass.max:.3g})",
+            material=material,
         )
     if m.argmax_flips.rows:
         found.warn(
@@ -78,39 +110,72 @@ def judge(
             f"(over {th.normwise_bits:.0%} of the {fmt.t} significand bits lost)",
         )
     if gradient is not None:
-        _gradient_findings(found, fmt, gradient)
+        _gradient_findings(found, fmt, gradient, th)
     # the root cause (a stall, a violated bound, whose fault the error is) leads the warnings
     found.warnings[:0] = bound_findings(method, bounds, accumulation, fmt, total)
     if found.failures:
-        return Verdict.FAIL, found.failures + found.warnings
+        return Verdict.FAIL, found.failures + found.warnings + found.notes
     if found.warnings:
-        return Verdict.WARN, found.warnings
-    return Verdict.OK, []
+        return Verdict.WARN, found.warnings + found.notes
+    return Verdict.OK, found.notes
+
+
+def _nan_findings(found: _Found, m: CellMetrics, masked: MaskedNaN | None) -> int:
+    """The NaN findings: rows only the format or T masked fully, then the rest; the NaN count
+    of the rest (which the -inf log-probabilities include)."""
+    total = m.rows_checked
+    if masked is not None and masked.elements:
+        found.fail(
+            "masked-row-nan",
+            f"{masked.why}; {found.method} returns NaN for "
+            f"{plural(masked.rows, 'fully masked row')} (first row {row_index(masked.first_row)})",
+        )
+    nan_elements = m.nan.elements - (masked.elements if masked is not None else 0)
+    if nan_elements:
+        nan_rows = m.nan.rows - (masked.rows if masked is not None else 0)
+        causes = ", ".join(f"{k}: {v}" for k, v in sorted(m.nan.causes.items()) if k != MASKED_NAN)
+        found.fail(
+            "probability-nan",
+            f"{plural(nan_elements, 'probability')} NaN in {rows_of(nan_rows, total)} ({causes})",
+        )
+    return nan_elements
 
 
 class _Found:
     """The findings of one cell as they are judged, each with the registry's remedy."""
 
-    def __init__(self, method: str, dtype: str) -> None:
-        self.method, self.dtype = method, dtype
+    def __init__(self, method: str, dtype: str, use: str) -> None:
+        self.method, self.dtype, self.use = method, dtype, use
         self.failures: list[Finding] = []
         self.warnings: list[Finding] = []
+        self.notes: list[Finding] = []
 
-    def _make(self, cause: str, severity: str, message: str) -> Finding:
-        return Finding(cause, severity, message, remedy(cause, self.method, self.dtype))
+    def _add(self, cause: str, severity: str, message: str, material: bool) -> None:
+        judged = USES.index(self.use) >= USES.index(JUDGED_FROM.get(cause, "probs"))
+        if not (judged and material):
+            severity = "NOTE"
+        found = Finding(cause, severity, message, remedy(cause, self.method, self.dtype))
+        {"FAIL": self.failures, "WARN": self.warnings, "NOTE": self.notes}[severity].append(found)
 
     def fail(self, cause: str, message: str) -> None:
-        self.failures.append(self._make(cause, "FAIL", message))
+        self._add(cause, "FAIL", message, True)
 
-    def warn(self, cause: str, message: str) -> None:
-        self.warnings.append(self._make(cause, "WARN", message))
+    def warn(self, cause: str, message: str, *, material: bool = True) -> None:
+        self._add(cause, "WARN", message, material)
 
 
-def _gradient_findings(found: _Found, fmt: FloatFormat, g: GradientMetrics) -> None:
-    """The findings of a cell's cross-entropy gradient metrics (docs/design.md §5)."""
+def _gradient_findings(found: _Found, fmt: FloatFormat, g: GradientMetrics, th: Thresholds) -> None:
+    """The findings of a cell's cross-entropy gradient metrics (docs/design.md §5).
+
+    Dead elements and saturation matter only where what the format loses of the gradient
+    (entries in [-1, 1]) exceeds ``th.gradient_abs_u`` u: a saturated row loses 1 - p_max <= u/2.
+    """
     from smcheck.methods import METHODS
 
     total = g.rows_checked
+    limit = th.gradient_abs_u * fmt.u
+    dead_material = g.dead_max is None or g.dead_max > limit
+    saturation_material = fmt.u / 2 > limit  # a top probability rounds to 1 iff 1 - p <= u/2
     m = METHODS.get(found.method)
     log_of_p = m is not None and m.log_route == "log(p)"
     if g.loss_inf.rows:
@@ -135,14 +200,25 @@ def _gradient_findings(found: _Found, fmt: FloatFormat, g: GradientMetrics) -> N
         found.warn(
             "dead-gradient",
             f"{_are(g.dead.elements, 'gradient element')} exactly 0 where the exact gradient is "
-            f"representable in {fmt.name}, in {rows_of(g.dead.rows, total)}{gone}",
+            f"representable in {fmt.name}, in {rows_of(g.dead.rows, total)}{gone}"
+            + _lost(g.dead_max, limit, dead_material),
+            material=dead_material,
         )
     if g.saturated_rows:
         found.warn(
             "saturation",
             f"the top probability rounds to 1 in {fmt.name} in "
-            f"{rows_of(g.saturated_rows, total)}, so the softmax Jacobian is 0 there",
+            f"{rows_of(g.saturated_rows, total)}, so the softmax Jacobian is 0 there"
+            + _lost(fmt.u / 2, limit, saturation_material, "1 - p_max <= u/2 = "),
+            material=saturation_material,
         )
+
+
+def _lost(lost: float | None, limit: float, material: bool, what: str = "") -> str:
+    """`` (the gradient loses at most 2.98e-08 <= 4.77e-07 there)``: why it is a NOTE."""
+    if material or lost is None:
+        return ""
+    return f" (the gradient loses at most {what}{lost:.3g}, within {limit:.3g}, there)"
 
 
 def _are(n: int, word: str) -> str:

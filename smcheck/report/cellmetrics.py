@@ -162,6 +162,9 @@ class GradientMetrics:
     """max over rows of ||ĝ - g||_inf / ||g||_inf (rows with a NaN gradient excluded)."""
     max_rel_error_row: RowIndex | None
     loss_error: LossError
+    dead_max: float | None = None
+    """The largest exact |g| of a dead element: what the format loses there. The entries of g lie
+    in [-1, 1], so this decides whether the dead elements matter (Thresholds.gradient_abs_u)."""
     losses: list[float] | None = None
     """Small inputs only: the computed loss per row, and below the exact values beside it."""
     exact_losses: list[float] | None = None

@@ -1,4 +1,5 @@
-"""JUnit XML: a test suite per source, a test case per checked cell, failures with the reasons."""
+"""JUnit XML: a test suite per source, a test case for its input and per cell, failures with the
+reasons; hypothetical comparison cells are skipped test cases (they never fail a check)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-from smcheck.report.violations import CheckResult, Severity, Violation
+from smcheck.report.violations import INPUT, CheckResult, Severity, Violation
 
 # characters XML 1.0 cannot hold at all, even escaped (a file name may contain them)
 _INVALID = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -18,6 +19,35 @@ def _x(text: object) -> str:
 
 def _lines(vs: list[Violation]) -> str:
     return "\n".join(f"{v.condition}: {v.message}" for v in vs)
+
+
+def _case(
+    suite: ET.Element, source: str, label: str, vs: list[Violation], hypothetical: bool
+) -> bool:
+    """One testcase with its violations; whether it fails."""
+    case = ET.SubElement(suite, "testcase", classname=_x(source), name=_x(label))
+    if hypothetical:
+        ET.SubElement(case, "skipped", message="a hypothetical comparison: never fails a check")
+    failing = [v for v in vs if v.severity is Severity.ERROR and not v.baselined]
+    if failing:
+        fail = ET.SubElement(
+            case,
+            "failure",
+            message=_x("; ".join(v.condition for v in failing)),
+            type=_x(failing[0].condition),
+        )
+        fail.text = _x(_lines(failing))
+    rest = [v for v in vs if v not in failing]
+    if rest:
+        out = ET.SubElement(case, "system-out")
+        out.text = _x(
+            "\n".join(
+                ("baselined " if v.baselined else f"{v.severity.value} ")
+                + f"{v.condition}: {v.message}"
+                for v in rest
+            )
+        )
+    return bool(failing)
 
 
 def check_junit(result: CheckResult) -> str:
@@ -32,35 +62,25 @@ def check_junit(result: CheckResult) -> str:
         props = ET.SubElement(suite, "properties")
         for k, val in (("shape", s.shape), ("dtype", s.dtype), ("dim", s.dim)):
             ET.SubElement(props, "property", name=k, value=_x(val))
-        failures = 0
-        for c in s.cells:
-            label = f"{c.method} {c.dtype} T={c.temperature:g}"
-            case = ET.SubElement(suite, "testcase", classname=_x(s.name), name=_x(label))
-            vs = by_cell.get((s.name, c.method, c.dtype, c.temperature), [])
-            failing = [v for v in vs if v.severity is Severity.ERROR and not v.baselined]
-            if failing:
-                failures += 1
-                fail = ET.SubElement(
-                    case,
-                    "failure",
-                    message=_x("; ".join(v.condition for v in failing)),
-                    type=_x(failing[0].condition),
-                )
-                fail.text = _x(_lines(failing))
-            rest = [v for v in vs if v not in failing]
-            if rest:
-                out = ET.SubElement(case, "system-out")
-                out.text = _x(
-                    "\n".join(
-                        ("baselined " if v.baselined else f"{v.severity.value} ")
-                        + f"{v.condition}: {v.message}"
-                        for v in rest
-                    )
-                )
-        suite.set("tests", str(len(s.cells)))
+        # the input itself is one test (NaN/+inf, fully masked rows), then one per cell
+        labels = [(INPUT, s.dtype, 1.0, INPUT, False)] + [
+            (
+                c.method,
+                c.dtype,
+                c.temperature,
+                f"{c.method} {c.dtype} T={c.temperature:g}",
+                c.hypothetical,
+            )
+            for c in s.cells
+        ]
+        failures = sum(
+            _case(suite, s.name, label, by_cell.get((s.name, m, d, t), []), hyp)
+            for m, d, t, label, hyp in labels
+        )
+        suite.set("tests", str(len(labels)))
         suite.set("failures", str(failures))
         suite.set("errors", "0")
-        totals["tests"] += len(s.cells)
+        totals["tests"] += len(labels)
         totals["failures"] += failures
     for e in result.errors:
         suite = ET.SubElement(

@@ -8,6 +8,9 @@ from typing import Any
 
 from smcheck.report.model import Report, plain
 
+INPUT = "input"
+"""The ``method`` of a violation about the source's values themselves (an input condition)."""
+
 Fingerprint = tuple[str, str, str, str, float, str]
 """(path, key, method, dtype, temperature, condition): what a baseline remembers."""
 
@@ -23,7 +26,8 @@ class Severity(str, Enum):
 
 @dataclass(frozen=True)
 class Violation:
-    """One condition met by one cell (method × dtype × temperature) of one source."""
+    """One condition met by one cell (method × dtype × temperature) of one source, or by its
+    input (method ``input``, dtype the source's, temperature 1)."""
 
     source: str
     """The source's display name (``path`` or ``path:key``)."""
@@ -45,7 +49,9 @@ class Violation:
 
     @property
     def cell(self) -> str:
-        """``naive float16 T=1``."""
+        """``naive float16 T=1``; ``input`` for an input condition."""
+        if self.method == INPUT:
+            return INPUT
         return f"{self.method} {self.dtype} T={self.temperature:g}"
 
     @property

@@ -107,7 +107,7 @@ def test_clean_input_has_no_input_findings() -> None:
     assert src.verdict is Verdict.OK
 
 
-def test_rows_masked_by_the_cast_are_a_finding_not_a_method_nan() -> None:
+def test_rows_masked_by_the_cast_are_a_finding_and_the_cells_nan() -> None:
     # -7e4 is finite in float32 but beyond float16's max 65504 (and the -65520 midpoint): the
     # row becomes all -inf in float16 only
     x = np.array([[-7e4, -7e4, -7.1e4], [0.0, 1.0, 2.0]])
@@ -117,9 +117,13 @@ def test_rows_masked_by_the_cast_are_a_finding_not_a_method_nan() -> None:
     }
     assert became == {("float16", None): (1, (0,)), ("float32", None): (0, None)}
     for c in src.cells:
-        # in float32 the row is finite and naive's exp(-7e4) underflows: 0/0, its own fault
+        # in float32 the row is finite and naive's exp(-7e4) underflows: 0/0, its own fault; in
+        # float16 the cast masks it and every method returns NaN there: the cell's own NaN too
         naive32 = (c.method, c.dtype) == ("naive", "float32")
-        assert c.metrics.nan.elements == (3 if naive32 else 0), c
+        assert c.metrics.nan.elements == (3 if naive32 or c.dtype == "float16" else 0), c
+        if c.dtype == "float16":
+            assert c.metrics.nan.causes == {"fully masked row": 3}
+            assert "masked-row-nan" in {f.cause for f in c.findings}
         expected = (1, 1) if c.dtype == "float16" else (0, 0)
         assert (c.fully_masked_output.rows, c.fully_masked_output.nan) == expected
         assert c.metrics.rows_checked == (1 if c.dtype == "float16" else 2)
@@ -135,7 +139,9 @@ def test_rows_masked_by_the_temperature_are_a_finding() -> None:
     became = {(b.dtype, b.temperature): b.rows for b in src.input.became_fully_masked}
     assert became == {("float16", None): 0, ("float16", 0.5): 1}
     by_t = {c.temperature: c for c in src.cells if c.method == "shifted"}
-    assert by_t[0.5].metrics.nan.elements == 0 and by_t[0.5].metrics.rows_checked == 1
+    # the row dies in the format at T=0.5: shifted's NaN there is the cell's own (and named)
+    assert by_t[0.5].metrics.nan.causes == {"fully masked row": 2}
+    assert by_t[0.5].metrics.rows_checked == 1
     assert by_t[1.0].metrics.rows_checked == 2
     (f,) = [f for f in src.input.findings if f.kind == "became_fully_masked"]
     assert "float16 at T=0.5" in f.message and f.temperature == 0.5

@@ -128,12 +128,14 @@ def test_every_format_parses_with_a_standard_parser(project: Path) -> None:
 
     root = ET.parse(project / "r.xml").getroot()
     assert root.tag == "testsuites"
-    assert root.get("tests") == "2" and root.get("failures") == "1" and root.get("errors") == "0"
+    # per source: its input, then its one cell
+    assert root.get("tests") == "4" and root.get("failures") == "1" and root.get("errors") == "0"
     cases = root.findall("./testsuite/testcase")
-    assert [c.get("classname") for c in cases] == ["outputs/calm.npy", "outputs/hot.npy"]
-    failure = cases[1].find("failure")
+    assert [c.get("classname") for c in cases] == ["outputs/calm.npy"] * 2 + ["outputs/hot.npy"] * 2
+    assert [c.get("name") for c in cases[::2]] == ["input", "input"]
+    failure = cases[3].find("failure")
     assert failure is not None and failure.get("message") == "nan; overflow"
-    assert cases[0].find("failure") is None
+    assert [c.find("failure") for c in cases[:3]] == [None] * 3
 
     md = (project / "r.md").read_text()
     table = [ln for ln in md.splitlines() if ln.startswith("| error ")]

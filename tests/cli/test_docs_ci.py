@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from smcheck.check.policy import read_policy
+from smcheck.findings.inputconditions import INPUT_METRICS
 from smcheck.findings.policyconditions import LEVELS, METRICS
 from tests.conftest import ROOT
 
@@ -24,7 +25,7 @@ def test_policy_example_parses(tmp_path: Path) -> None:
 
 def test_every_condition_is_documented() -> None:
     rows = set(re.findall(r"^\| `([a-z-]+)(?:>X)?` \|", DOC, re.M))
-    assert rows == set(METRICS) | set(LEVELS)
+    assert rows == set(METRICS) | set(INPUT_METRICS) | set(LEVELS)
 
 
 def test_exit_code_table_covers_every_code() -> None:

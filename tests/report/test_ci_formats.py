@@ -77,8 +77,9 @@ def test_github_annotations_stay_within_the_per_step_limit(tmp_path: Path) -> No
 def test_junit_is_valid_xml_even_for_hostile_names(tmp_path: Path) -> None:
     result = check_files(tmp_path, ["x<&>\x01.npy"])
     root = ET.fromstring(render(CHECK_FORMATS, result, "junit"))
-    case = root.find("./testsuite/testcase")
-    assert case is not None and case.get("name") == "naive float16 T=1"
+    cases = root.findall("./testsuite/testcase")
+    assert [c.get("name") for c in cases] == ["input", "naive float16 T=1"]
+    case = cases[1]
     assert "x<&>\ufffd.npy" in (case.get("classname") or "")
     failure = case.find("failure")
     assert failure is not None and failure.get("message") == "nan; overflow"
@@ -102,9 +103,8 @@ def test_text_lists_violations_then_a_summary(tmp_path: Path) -> None:
 
 
 def test_analyze_markdown(tmp_path: Path) -> None:
-    r = CliRunner().invoke(
-        cli, ["analyze", "--values", "1,2,3,12", "--dtype", "fp16", "--format", "markdown"]
-    )
+    argv = ["analyze", "--values", "1,2,3,12", "--dtype", "fp16", "--format", "markdown"]
+    r = CliRunner().invoke(cli, [*argv, "--method", "naive,torch"])
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
     assert lines[0] == "## smcheck: FAIL"

@@ -32,7 +32,8 @@ def violation_line(v: Violation) -> Text:
 def summary_line(result: CheckResult) -> str:
     """``FAILED: 2 errors, 1 warning in 1 of 3 sources (48 cells checked)`` and the like."""
     c = result.counts()
-    cells = plural(len(result.report.cells), "cell")
+    # hypothetical comparison cells are analysed but never checked
+    cells = plural(sum(not c.hypothetical for c in result.report.cells), "cell")
     n_src = plural(len(result.report.sources), "source")
     if c["error"] or c["warning"]:
         hit = len({v.source for v in result.failing + result.warnings})

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from smcheck.dtypes import get_format
-from smcheck.report.model import Cell, Count, Report, SourceReport
+from smcheck.report.model import Cell, Count, Report, SourceReport, Verdict
 from smcheck.report.phrases import plural, row_index
 from smcheck.report.terminal.bounds import bounds_tables
 from smcheck.report.terminal.cellformat import STYLE, num, verdict_text
@@ -229,6 +229,8 @@ def findings(s: SourceReport) -> RenderableType:
         for c in s.cells
         if c.reasons
     ]
+    if not lines and s.verdict is not Verdict.OK:  # the input's own findings (all NaN, masks)
+        return Text(f"{s.verdict.value}: the input findings above; every cell is OK.")
     if not lines:
         return Text("No findings: every cell is OK.", style="green")
     return Group(Text("Findings", style="bold"), *lines)

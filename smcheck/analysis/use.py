@@ -1,0 +1,60 @@
+"""What the softmax of a source feeds (``--use``), and ``auto``'s choice before the analysis runs.
+
+The use decides what a verdict judges (docs/design.md §4) and whether gradients are computed, so
+``auto`` is resolved by a pre-scan of the source: a cheap min per chunk, and the sentinel
+classification only for chunks that hold a value as low as a known mask value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from smcheck.analysis.sentinels import KNOWN_SENTINELS, NEAR, classify
+from smcheck.config import AnalysisConfig
+from smcheck.sources.chunks import chunk_bounds
+from smcheck.sources.rows import RowView
+
+_KNOWN = np.array([s for s, _ in KNOWN_SENTINELS])
+_LOWEST_LOGIT = float(_KNOWN.max()) * (1 - NEAR)
+"""Values above this are no known mask sentinel (sentinels.classify looks no higher)."""
+
+AUTO_MASKED = "probs"
+AUTO_PLAIN = "loss"
+
+
+def resolve_use(view: RowView, cfg: AnalysisConfig, rows: int) -> tuple[str, str]:
+    """The use of one source and why: ``--use`` as given, or what ``auto`` saw in it.
+
+    Args:
+        view: the source's rows.
+        cfg: the analysis (``cfg.use`` and ``cfg.softmin`` are read).
+        rows: rows per chunk of the pre-scan.
+
+    Returns:
+        (use, reason), e.g. ``("probs", "auto: -inf masks, so attention weights or sampling")``.
+    """
+    if cfg.use != "auto":
+        return cfg.use, f"--use {cfg.use}"
+    seen = _masks(view, cfg.softmin, rows)
+    if seen:
+        return AUTO_MASKED, f"auto: {seen} in the input, so the probabilities are judged"
+    return AUTO_PLAIN, "auto: no masks in the input, so the cross-entropy loss is judged"
+
+
+def _masks(view: RowView, softmin: bool, rows: int) -> str:
+    """``-inf masks``, ``mask sentinels`` (known values such as -1e9) or "" for none."""
+    sentinels = False
+    for start, stop in chunk_bounds(view.n_rows, rows, view.row_length):
+        x = view.block(start, stop)
+        view.release(start, stop)
+        if x.size == 0:
+            continue
+        # fmin/fmax skip NaN; under --softmin the masks are +inf in the source
+        low = -np.fmax.reduce(x, axis=None) if softmin else np.fmin.reduce(x, axis=None)
+        if low == -np.inf:
+            return "-inf masks"
+        if not sentinels and low <= _LOWEST_LOGIT:
+            xs = np.asarray(x, dtype=np.float64)
+            keys, _ = classify(-xs if softmin else xs)
+            sentinels = bool(np.isin(keys, _KNOWN).any())
+    return "mask sentinels" if sentinels else ""

@@ -1,0 +1,38 @@
+"""What a policy condition tests and what it measured: shared by the cell and input conditions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from smcheck.report.model import Cell, InputSummary, RowIndex
+
+
+@dataclass(frozen=True)
+class Hit:
+    """What a condition measured in one cell: the value compared with the limit, and where."""
+
+    value: float
+    rows: int | None
+    worst_row: RowIndex | None
+    detail: str
+    """A short phrase: ``1 element in 1/1 rows, worst row [0]``."""
+
+
+Reader = Callable[[Cell], "Hit | str"]
+"""Reads a metric from a cell: the hit, or why the report does not hold it (no gradients)."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A quantity a condition can test: counts default to ``> 0``; thresholds need a limit."""
+
+    name: str
+    what: str
+    """What the quantity is, for messages and ``--help``."""
+    read: Reader | Callable[[InputSummary], Hit]
+    """Reads a cell, or for an input condition the source's InputSummary."""
+    hint: str
+    """The remedy, appended to violation messages."""
+    default_limit: float | None = 0.0
+    """``overflow`` means ``overflow>0``; None: the condition must give a limit."""

@@ -1,0 +1,44 @@
+"""Input conditions (``--fail-on input,fully-masked``): the source's values themselves, checked
+once per source; on by default in ``smcheck check`` (docs/ci.md)."""
+
+from __future__ import annotations
+
+from smcheck.findings import remedies
+from smcheck.findings.conditiontypes import Hit, Metric
+from smcheck.report.model import InputSummary, RowIndex
+from smcheck.report.phrases import plural, row_index
+
+
+def _first(row: RowIndex | None) -> str:
+    return "" if row is None else f", first row {row_index(row)}"
+
+
+def _upstream(s: InputSummary) -> Hit:
+    detail = (
+        f"{plural(s.upstream_rows, 'row')} with NaN or +inf in the input before any softmax "
+        f"({s.nan} NaN, {s.posinf} +inf)" + _first(s.upstream_first_row)
+    )
+    return Hit(float(s.upstream_rows), s.upstream_rows, s.upstream_first_row, detail)
+
+
+def _fully_masked(s: InputSummary) -> Hit:
+    n = s.fully_masked_rows
+    detail = f"{plural(n, 'row')} fully masked in the input (every logit -inf)" + _first(
+        s.fully_masked_first_row
+    )
+    return Hit(float(n), n, s.fully_masked_first_row, detail)
+
+
+INPUT_METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("input", "rows with NaN or +inf in the input", _upstream, remedies.FIX_UPSTREAM),
+        Metric(
+            "fully-masked",
+            "rows whose every logit is -inf in the input",
+            _fully_masked,
+            remedies.ZEROS_FOR_MASKED_ROWS,
+        ),
+    )
+}
+"""Conditions on the source's values themselves, checked once per source (not per cell)."""

@@ -1,0 +1,83 @@
+"""``check`` and ``analyze`` agree on what users compute (issue 13: cases 1, 2, 3 and 4)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from smcheck.check.policy import DEFAULT_FAIL_ON, Policy, parse_policy
+from smcheck.cli import cli
+
+
+def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, x: np.ndarray, *args: str):  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "x.npy", x)
+    return CliRunner().invoke(cli, [args[0], "x.npy", *args[1:]])
+
+
+def test_case1_all_nan_logits_fail_check_and_analyze(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nan = np.full((3, 4), np.nan, dtype=np.float32)
+    fast = ("--dtype", "fp32", "--method", "torch")
+    r = _run(tmp_path, monkeypatch, nan, "check", "--isolated", *fast, "--format", "json")
+    doc = json.loads(r.stdout)
+    assert r.exit_code == 1 and doc["summary"]["passed"] is False
+    assert {(v["method"], v["condition"]) for v in doc["violations"]} == {
+        ("input", "fail"),
+        ("input", "input"),
+    }
+    for level in ("warn", "input"):
+        r = CliRunner().invoke(cli, ["check", "x.npy", "--isolated", *fast, "--fail-on", level])
+        assert r.exit_code == 1, (level, r.output)
+    r = CliRunner().invoke(cli, ["analyze", "x.npy", *fast, "--fail-on", "fail", "--no-progress"])
+    assert r.exit_code == 1 and "No findings" not in r.stdout
+
+
+def test_case2_check_fails_on_the_nan_of_a_row_float16_masks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x = np.random.default_rng(2).normal(0, 2, (3, 5)).astype(np.float32)
+    x[1, 3:] = -1e9
+    x[2] = -1e9  # masked entirely: -inf in float16, where torch returns NaN
+    args = ("check", "--isolated", "--method", "torch", "--dtype", "fp16", "--fail-on", "nan")
+    r = _run(tmp_path, monkeypatch, x, *args)
+    assert r.exit_code == 1, r.output
+    assert "torch float16 T=1  nan: 5 NaN probabilities in 1/2 rows" in r.stdout
+
+
+def test_a_row_masked_in_the_input_fails_the_default_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x = np.array([[1.0, 2.0, -np.inf], [-np.inf, -np.inf, -np.inf]])
+    r = _run(tmp_path, monkeypatch, x, "check", "--isolated", "--dtype", "fp32")
+    assert r.exit_code == 1, r.output
+    assert "input  fully-masked: 1 row fully masked in the input" in r.stdout
+    assert DEFAULT_FAIL_ON == ("fail", "input", "fully-masked")
+
+
+def test_case4_hypothetical_cells_never_fail_a_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x = np.array([[1.0, 2.0, 3.0, 12.0]])  # naive float16 overflows; torch does not
+    r = _run(tmp_path, monkeypatch, x, "check", "--isolated", "--dtype", "fp16", "--fail-on", "nan")
+    assert r.exit_code == 0, r.output
+    assert "(1 cell checked)" in r.stdout
+    named = CliRunner().invoke(
+        cli, ["check", "x.npy", "--isolated", "--dtype", "fp16", "--method", "naive,torch"]
+    )
+    assert named.exit_code == 1
+
+
+def test_case3_a_policy_sets_the_use_and_the_gradients() -> None:
+    p = parse_policy({"use": "probs", "gradients": False}, "config 'x'", Path("."))
+    cfg = p.analysis_config()
+    assert (cfg.use, cfg.gradients) == ("probs", False)
+    assert p.to_dict(cfg)["use"] == "probs"
+    assert Policy().analysis_config().use == "auto"
+    with pytest.raises(Exception, match="expected one of probs, logprobs, loss or auto"):
+        parse_policy({"use": "weights"}, "config 'x'", Path("."))

@@ -1,0 +1,177 @@
+"""Verdicts judge what the user computes (issue 13: cases 2, 3, 4 and 7, and a healthy corpus)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import smcheck
+from smcheck.api import generate
+from smcheck.config import Thresholds
+from smcheck.dtypes import get_format
+from smcheck.findings.verdicts import judge
+from smcheck.report.model import Count, Extreme, Verdict
+from tests.conftest import cell, sample_input
+
+
+def _attention(mask: float) -> np.ndarray:
+    """float32 scores, rows padded with ``mask`` and the last row masked entirely."""
+    x = np.random.default_rng(13).normal(0, 2, (4, 6)).astype(np.float32)
+    x[1, 3:] = x[2, 4:] = mask
+    x[3, :] = mask
+    return x
+
+
+def test_case2_a_row_minus_1e9_masks_fully_fails_torch_float16() -> None:
+    r = smcheck.analyze(_attention(-1e9), dtypes=["float16", "float32"], methods=["torch"])
+    fp16, fp32 = cell(r, "torch", "float16"), cell(r, "torch", "float32")
+    assert fp16.verdict is Verdict.FAIL and fp32.verdict is Verdict.OK
+    (f,) = [f for f in fp16.findings if f.severity == "FAIL"]
+    assert f.cause == "masked-row-nan"
+    assert f.message.startswith(
+        "-1e9 rounds to -inf in float16; torch returns NaN for 1 fully masked row (first row [3])"
+    )
+    assert f.remedy == "mask with torch.finfo(dtype).min or handle fully masked rows"
+    # NaN from finite logits is the cell's NaN, so --fail-on nan sees it
+    assert (fp16.metrics.nan.rows, fp16.metrics.nan.causes) == (1, {"fully masked row": 6})
+    assert r.verdict is Verdict.FAIL
+
+
+def test_case2_remedy_applied_clears_it() -> None:
+    fixed = _attention(float(np.finfo(np.float16).min))
+    r = smcheck.analyze(fixed, dtypes=["float16"], methods=["torch"])
+    assert cell(r, "torch", "float16").verdict is Verdict.OK
+
+
+def test_a_row_fully_masked_in_the_input_is_the_inputs_finding_not_every_cells() -> None:
+    x = _attention(-np.inf)
+    r = smcheck.analyze(x, dtypes=["float16", "float64"], methods=["shifted", "torch"])
+    # every method returns NaN for it, in every format: one input finding, no cell FAIL
+    assert all(c.verdict is Verdict.OK for c in r.cells)
+    assert all(c.fully_masked_output.nan == 1 for c in r.cells)
+    (f,) = [f for f in r.sources[0].input.findings if f.kind == "fully_masked"]
+    assert f.severity == "WARN" and r.verdict is Verdict.WARN
+
+
+def test_case3_attention_inputs_judge_the_probabilities_without_gradients() -> None:
+    r = smcheck.analyze(sample_input("masked_rows.npy"), dtypes=["float16", "float64"])
+    s = r.sources[0]
+    assert s.use == "probs" and s.use_reason.startswith("auto: -inf masks")
+    assert all(c.gradient is None for c in r.cells)
+    assert [c.verdict for c in r.cells] == [Verdict.OK] * len(r.cells)
+
+
+def test_auto_use_reads_known_sentinels_and_the_explicit_use_wins() -> None:
+    x = np.array([[3.0, 1.0, -1e9, -1e9], [0.5, 2.0, 1.0, -1e9]])
+    probs = smcheck.analyze(x, dtypes=["float32"], methods=["torch"]).sources[0]
+    assert (probs.use, probs.use_reason) == (
+        "probs",
+        "auto: mask sentinels in the input, so the probabilities are judged",
+    )
+    plain = smcheck.analyze(x[:, :2], dtypes=["float32"], methods=["torch"])
+    assert plain.sources[0].use == "loss" and plain.cells[0].gradient is not None
+    given = smcheck.analyze(x, dtypes=["float32"], methods=["torch"], use="loss")
+    assert given.sources[0].use_reason == "--use loss" and given.cells[0].gradient is not None
+    off = smcheck.analyze(x[:, :2], dtypes=["float32"], methods=["torch"], gradients=False)
+    assert off.cells[0].gradient is None
+
+
+def test_a_cause_the_use_does_not_judge_is_a_note() -> None:
+    x = [[-999.0, 1.0, 2.0, 5.0, 6.0]]  # shifted: log(p) = -inf where the exact -1005 is finite
+    by_use = {
+        use: cell(
+            smcheck.analyze(x, dtypes=["float64"], methods=["shifted"], use=use),
+            "shifted",
+            "float64",
+        )
+        for use in ("probs", "logprobs")
+    }
+    assert by_use["probs"].verdict is Verdict.OK
+    assert [(f.cause, f.severity) for f in by_use["probs"].findings] == [("log-of-zero", "NOTE")]
+    assert by_use["logprobs"].verdict is Verdict.FAIL
+
+
+@pytest.mark.parametrize(
+    ("dtype", "lead"), [("float32", 17.5), ("float32", 30.0), ("float64", 38.0)]
+)
+def test_case4_saturated_correctly_rounded_rows_are_notes_under_loss(
+    dtype: str, lead: float
+) -> None:
+    x = np.zeros((3, 8))
+    x[:, 0] = lead
+    x[0, 2:] = -np.inf  # a row of two classes: 1 - p_max = e^-lead
+    r = smcheck.analyze(x, dtypes=[dtype], methods=["torch"], use="loss")
+    c = cell(r, "torch", dtype)
+    assert c.gradient is not None and c.gradient.saturated_rows >= 1
+    assert c.verdict is Verdict.OK
+    assert {f.cause: f.severity for f in c.findings}["saturation"] == "NOTE"
+    # what a dead element loses is within a few u of the gradient's scale 1
+    assert (c.gradient.dead_max or 0.0) <= Thresholds().gradient_abs_u * get_format(dtype).u
+    # the threshold decides: judged below u/2, the same rows WARN
+    strict = Thresholds(gradient_abs_u=0.25)
+    r = smcheck.analyze(x, dtypes=[dtype], methods=["torch"], use="loss", thresholds=strict)
+    assert cell(r, "torch", dtype).verdict is Verdict.WARN
+
+
+def test_case4_underflow_losing_less_than_u_is_a_note() -> None:
+    c = cell(
+        smcheck.analyze([[0.0, 1.0]], dtypes=["float32"], methods=["torch"]), "torch", "float32"
+    )
+    f32 = get_format("float32")
+    m = dataclasses.replace(
+        c.metrics, underflow=Count(1, 1, (0,)), lost_mass=Extreme(1.5e-40, (0,))
+    )
+    verdict, found = judge("torch", f32, 1.0, m, Thresholds())
+    assert verdict is Verdict.OK and [f.severity for f in found] == ["NOTE"]
+    m = dataclasses.replace(m, lost_mass=Extreme(2 * f32.u, (0,)))
+    assert judge("torch", f32, 1.0, m, Thresholds())[0] is Verdict.WARN
+    assert judge("torch", f32, 1.0, m, Thresholds(lost_mass_u=4))[0] is Verdict.OK
+
+
+def test_case4_bfloat16_verdicts_do_not_flip_along_a_temperature_sweep() -> None:
+    x = np.random.default_rng(4).normal(0, 4, (16, 10))
+    x[:, 0] += 8.0  # confident rows: saturation comes and goes with T
+    r = smcheck.analyze(
+        x,
+        dtypes=["bfloat16"],
+        methods=["torch"],
+        temperatures=np.geomspace(0.25, 4, 9),
+        critical=False,
+    )
+    assert {c.verdict for c in r.cells} == {Verdict.OK}
+
+
+def test_case4_hypothetical_comparisons_never_set_the_overall_verdict() -> None:
+    x = [[1.0, 2.0, 3.0, 12.0]]
+    r = smcheck.analyze(x, dtypes=["float16"])  # the default methods: torch and comparisons
+    naive = cell(r, "naive", "float16")
+    assert naive.verdict is Verdict.FAIL and naive.hypothetical
+    assert not cell(r, "torch", "float16").hypothetical and r.verdict is Verdict.OK
+    named = smcheck.analyze(x, dtypes=["float16"], methods=["naive", "torch"])
+    assert not cell(named, "naive", "float16").hypothetical and named.verdict is Verdict.FAIL
+
+
+def test_case7_every_reason_is_kept_with_the_infinite_loss() -> None:
+    src = str(sample_input("eval_outputs.pt")) + ":logits"
+    targets = str(sample_input("eval_outputs.pt")) + ":targets"
+    r = smcheck.analyze(src, targets=targets, dtypes=["float16"], methods=["shifted"])
+    c = cell(r, "shifted", "float16")
+    causes = [f.cause for f in c.findings]
+    assert "loss-inf" in causes and causes[0] != "loss-inf"
+    assert len(c.reasons) == len(c.findings)
+    assert any("cross-entropy loss is infinite" in s for s in c.reasons)
+
+
+def test_healthy_corpus_gives_torch_no_warning_in_float32_and_float64() -> None:
+    rng = np.random.default_rng(30)
+    classifier = rng.normal(0, 2, (32, 10))
+    classifier[np.arange(32), rng.integers(0, 10, 32)] += np.linspace(0, 30, 32)  # leads to 30
+    llm = generate("llm", shape="2x32000", seed=1)
+    causal = rng.normal(0, 3, (8, 8)).astype(np.float32)
+    neginf = np.where(np.tril(np.ones((8, 8), bool)), causal, -np.inf)
+    finfo = np.where(np.tril(np.ones((8, 8), bool)), causal, np.finfo(np.float32).min)
+    for x in (classifier, llm, neginf, finfo):
+        r = smcheck.analyze(x, dtypes=["float32", "float64"], methods=["torch"])
+        assert r.verdict is Verdict.OK, [c.reasons for c in r.cells]
