@@ -5,7 +5,7 @@ from __future__ import annotations
 from smcheck.config import Thresholds
 from smcheck.dtypes import FloatFormat
 from smcheck.findings.errorbounds import bound_findings
-from smcheck.findings.remedies import remedy
+from smcheck.findings.remedies import finding
 from smcheck.report.model import (
     Accumulation,
     BoundCheck,
@@ -97,7 +97,7 @@ class _Found:
         self.warnings: list[Finding] = []
 
     def _make(self, cause: str, severity: str, message: str) -> Finding:
-        return Finding(cause, severity, message, remedy(cause, self.method, self.dtype))
+        return finding(cause, severity, message, self.method, self.dtype)
 
     def fail(self, cause: str, message: str) -> None:
         self.failures.append(self._make(cause, "FAIL", message))
