@@ -178,3 +178,10 @@ def test_critical_temperature_advice_names_a_wider_format() -> None:
     assert "take the softmax in float64" in advice("torch", "float32", ["temperature_overflow"], 2)
     f64 = advice("torch", "float64", ["temperature_overflow"], 2)
     assert "float" not in f64.split(" -- ")[1]
+
+
+def test_every_condition_hint_is_a_cause_of_the_registry() -> None:
+    # a condition's hint names the cause whose remedy ends its violation messages
+    from smcheck.findings.policyconditions import METRICS
+
+    assert {m.hint for m in METRICS.values()} <= set(CELL_REMEDIES)
