@@ -34,6 +34,7 @@ from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat, get_format
 from smcheck.errors import ConfigError
 from smcheck.findings.errorbounds import stall_notes
+from smcheck.findings.remedies import settle
 from smcheck.findings.verdicts import MASKED_NAN, MaskedNaN, judge
 from smcheck.methods import get_method
 from smcheck.methods.base import MethodOutput, SoftmaxMethod
@@ -41,7 +42,7 @@ from smcheck.progress import ProgressFn
 from smcheck.reference.cellref import cell_reference
 from smcheck.reference.exact import Reference, exact_softmax, reference_precision, working_dtype
 from smcheck.report import model as rm
-from smcheck.report.phrases import at_temperature
+from smcheck.report.phrases import cell_name
 from smcheck.sources.chunks import float64_chunks, read_ahead
 from smcheck.sources.readlimits import human_bytes
 from smcheck.sources.rows import WORK_ARRAYS_PER_ELEMENT, RowView
@@ -162,7 +163,7 @@ class Lane:
             temperature=t,
             model=cfg.model,
             verdict=verdict,
-            reasons=tuple(x.sentence(f"{m} {f.name}" + at_temperature(t)) for x in findings),
+            reasons=tuple(x.sentence(cell_name(m, f.name, t)) for x in findings),
             metrics=metrics,
             gradient=grad,
             probabilities=self.shown.p if self.shown is not None else None,
@@ -291,6 +292,9 @@ class SourceAnalysis:
             for key, lanes in self.lanes.items()
             for lane in lanes
         ]
+        inp = self.inputs.result(self.masks, view)
+        # each remedy is re-picked knowing every cell: a switch seen to fail is not advised
+        cells = settle(cells, use=self.use, masked=bool(inp.neginf or inp.sentinels))
         exact = None
         if self.exact is not None:
             exact = [rm.Exact(f, t, s.p, s.logp) for (f, t), s in self.exact.items()]
@@ -303,7 +307,7 @@ class SourceAnalysis:
             row_length=view.row_length,
             softmin=cfg.softmin,
             reference={f.name: reference_precision(f) for f in self.fmts},
-            input=self.inputs.result(self.masks, view),
+            input=inp,
             input_rounding=[self.rounding[f.name].result(view.index) for f in self.fmts],
             cells=cells,
             notes=list(src.notes) + stall_notes(view.row_length, self.fmts),

@@ -17,6 +17,8 @@ class Hit:
     worst_row: RowIndex | None
     detail: str
     """A short phrase: ``1 element in 1/1 rows, worst row [0]``."""
+    remedy: str = ""
+    """The cell's remedy for what was hit, ending the violation message (set by ``check``)."""
 
 
 Reader = Callable[[Cell], "Hit | str"]
@@ -33,6 +35,7 @@ class Metric:
     read: Reader | Callable[[InputSummary], Hit]
     """Reads a cell, or for an input condition the source's InputSummary."""
     hint: str
-    """The remedy, appended to violation messages."""
+    """A cell condition: the cause (in ``smcheck.findings.remedies``) whose remedy ends violation
+    messages; an input condition: the remedy itself."""
     default_limit: float | None = 0.0
     """``overflow`` means ``overflow>0``; None: the condition must give a limit."""

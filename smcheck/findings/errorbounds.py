@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from smcheck.dtypes import FloatFormat
-from smcheck.findings.remedies import remedy
+from smcheck.findings.remedies import finding
 from smcheck.report.model import Accumulation, BoundCheck, Finding
 from smcheck.report.phrases import row_index
 
@@ -52,7 +52,7 @@ def bound_findings(
     out: list[Finding] = []
 
     def warn(cause: str, message: str) -> None:
-        out.append(Finding(cause, "WARN", message, remedy(cause, method, fmt.name)))
+        out.append(finding(cause, "WARN", message, method, fmt.name))
 
     if bounds is not None and bounds.reading == "implementation":
         warn(

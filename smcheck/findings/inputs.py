@@ -108,7 +108,7 @@ def input_findings(
                 "WARN" if bad else "INFO",
                 f"{plural(b.rows, 'row')} {verb(b.rows, 'becomes', 'become')} fully masked in "
                 f"{where} ({cause}; first row {row_index(b.first_row)}): {what} -- "
-                + remedies.mask_value_for(b.dtype)
+                + remedies.mask_with_min(b.dtype)
                 + ("" if b.temperature is None else remedies.AFTER_DIVIDING),
                 b.dtype,
                 b.temperature,
@@ -150,7 +150,7 @@ def _sentinel_findings(s: Sentinel) -> list[InputFinding]:
                 f"becomes -inf there ({_up_to([c.to_neginf.elements for c in lost], 'entry')} in "
                 f"{_up_to([c.to_neginf.rows for c in lost], 'row')}): the mask still gives p = 0, "
                 "but a row holding only sentinels becomes fully masked -- "
-                + remedies.MASK_WITH_DTYPE_MIN,
+                + remedies.mask_with_min(lost[0].dtype if len(lost) == 1 else None),
                 lost[0].dtype if len(lost) == 1 else None,
             )
         )
@@ -205,7 +205,7 @@ def _sentinel_findings(s: Sentinel) -> list[InputFinding]:
                 f"{_up_to([e.weak.rows for e in weak], 'row')}, up to {worst.leak.max:.3g} "
                 f"({worst.dtype}{at_temperature(worst.temperature)}, u = {f.u:.3g}, row "
                 f"{row_index(worst.leak.worst_row)}) -- "
-                + remedies.MASK_WITH_NEGINF_OR_MIN
+                + remedies.mask_with_min(worst.dtype if len(weak) == 1 else None)
                 + ("" if all(e.temperature == 1 for e in weak) else remedies.AFTER_DIVIDING),
                 worst.dtype if len(weak) == 1 else None,
                 worst.temperature if len(weak) == 1 else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from smcheck.errors import ConfigError
@@ -114,10 +114,6 @@ def _gradient_value(field: str, label: str) -> Reader:
     return read
 
 
-_STABLE = remedies.MAX_SHIFTED_OR_WIDER
-_LOG = remedies.LOG_SOFTMAX_NOT_LOG_P
-_WIDER = remedies.WIDER_SOFTMAX
-_LOSS32 = remedies.LOSS_LOG_SOFTMAX_FLOAT32
 _err = lambda c: (c.metrics.error.max_ulp, c.metrics.error.worst_row)  # noqa: E731
 
 METRICS: dict[str, Metric] = {
@@ -127,44 +123,46 @@ METRICS: dict[str, Metric] = {
             "nan",
             "NaN probabilities from finite input",
             _count("nan", "NaN probability", "NaN probabilities"),
-            _STABLE,
+            "probability-nan",
         ),
         Metric(
             "overflow",
             "exp or sum overflowing to +inf (incl. dividing by T)",
             _count("overflow", "element overflowing to +inf", "elements overflowing to +inf"),
-            _STABLE,
+            "exp-overflow",
         ),
         Metric(
             "underflow",
             "probabilities representable in the format that underflow to 0",
             _count("underflow", "probability underflowing to 0", "probabilities underflowing to 0"),
-            remedies.LOG_DOMAIN_OR_WIDER,
+            "underflow",
         ),
         Metric(
             "log-nonfinite",
             "log-probabilities that are -inf or NaN where the exact one is finite",
             _count("log_nonfinite", "non-finite log-probability", "non-finite log-probabilities"),
-            _LOG,
+            "log-of-zero",
         ),
-        Metric("argmax-flip", "rows whose argmax differs from the exact one", _flips, _WIDER),
+        Metric(
+            "argmax-flip", "rows whose argmax differs from the exact one", _flips, "argmax-flip"
+        ),
         Metric(
             "loss-inf",
             "infinite cross-entropy loss from finite input",
             _gradient_count("loss_inf", "infinite loss", "infinite losses"),
-            _LOG,
+            "loss-inf",
         ),
         Metric(
             "nan-gradient",
             "NaN gradient elements",
             _gradient_count("nan", "NaN gradient element", "NaN gradient elements"),
-            _LOG,
+            "gradient-nan",
         ),
         Metric(
             "dead-gradient",
             "gradient elements exactly 0 where the exact gradient is representable",
             _gradient_count("dead", "dead gradient element", "dead gradient elements"),
-            _LOSS32,
+            "dead-gradient",
         ),
         Metric(
             "vanished-gradient",
@@ -172,26 +170,26 @@ METRICS: dict[str, Metric] = {
             _gradient_count(
                 "vanished_rows", "row whose gradient vanished", "rows whose gradient vanished"
             ),
-            _LOSS32,
+            "dead-gradient",
         ),
         Metric(
             "saturation",
             "rows whose largest probability rounds to 1 (zero softmax Jacobian)",
             _gradient_count("saturated_rows", "saturated row", "saturated rows"),
-            remedies.SOFTMAX_AND_LOSS_FLOAT32,
+            "saturation",
         ),
         Metric(
             "error-ulp",
             "largest relative error of a probability, in ulps of the format",
             _accuracy("max error", _err, " ulp"),
-            _STABLE,
+            "normwise-error",
             None,
         ),
         Metric(
             "normwise-error",
             "worst row's normwise error max|p^-p|/max p, in units of u = 2^-t",
             _accuracy("normwise error", lambda c: (c.metrics.error.normwise_u, None), "u"),
-            _STABLE,
+            "normwise-error",
             None,
         ),
         Metric(
@@ -202,28 +200,28 @@ METRICS: dict[str, Metric] = {
                 lambda c: (c.metrics.sum_error.max, c.metrics.sum_error.worst_row),
                 "",
             ),
-            _WIDER,
+            "normwise-error",
             None,
         ),
         Metric(
             "kl",
             "largest KL(exact || computed) of a row, in nats",
             _accuracy("max KL", lambda c: (c.metrics.kl.max, c.metrics.kl.worst_row), " nats"),
-            _WIDER,
+            "normwise-error",
             None,
         ),
         Metric(
             "lost-mass",
             "largest probability mass a row loses to underflow",
             _lost_mass,
-            remedies.LOG_DOMAIN_OR_WIDER,
+            "underflow",
             None,
         ),
         Metric(
             "gradient-error",
             "worst row's normwise gradient error relative to the exact gradient",
             _gradient_value("max_rel_error", "gradient error"),
-            _LOSS32,
+            "dead-gradient",
             None,
         ),
     )
@@ -265,7 +263,7 @@ class Condition:
             return got
         assert self.limit is not None
         over = got.value >= self.limit if self.op == ">=" else got.value > self.limit
-        return got if over else None
+        return replace(got, remedy=_remedy(METRICS[self.metric].hint, cell)) if over else None
 
     def check_input(self, s: InputSummary) -> Hit | None:
         """The hit if the source's input violates the condition: an input condition, or a
@@ -292,8 +290,16 @@ class Condition:
         if self.level is not None:
             return hit.detail
         limit = "" if self.limit == 0 else f" (limit {self.op}{self.limit:g})"
-        hint = {**METRICS, **INPUT_METRICS}[self.metric].hint
-        return f"{hit.detail}{limit} -- {hint}"
+        remedy = hit.remedy or (
+            INPUT_METRICS[self.metric].hint if self.metric in INPUT_METRICS else ""
+        )
+        return f"{hit.detail}{limit}" + (f" -- {remedy}" if remedy else "")
+
+
+def _remedy(cause: str, cell: Cell) -> str:
+    """The cell's own finding's remedy for ``cause`` (settled), else the registry's."""
+    own = [f.remedy for f in cell.findings if f.cause == cause]
+    return own[0] if own else remedies.remedy(cause, cell.method, cell.dtype, model=cell.model)
 
 
 def parse_condition(text: str) -> Condition:

@@ -1,83 +1,39 @@
-"""The remedy sentences every finding ends with, named once (the text after `` -- ``).
+"""The remedy registry: every remedy a finding names, written once, chosen by what is in use.
 
-Where two findings spell the same remedy differently today the spellings are kept as separate
-entries (outputs are compared byte for byte); each such drift is marked ``DRIFT`` to be unified
-by a later change of wording.
+A cell finding's remedy depends on its cause, the cell's method, its format, the model and the
+use of the softmax (:class:`Situation`). Each cause has a chooser that lists candidate
+:class:`Remedy` values, best first; a remedy that names a cell (a method or format to switch to)
+never names the cell's own method or format. :func:`remedy` gives the first candidate's text;
+:func:`settle` re-picks every finding of a source once all its cells are known, skipping a
+candidate whose cell was analysed and shows the same cause (a wider format that saturates too),
+so a report never advises a switch it has seen fail.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-# --- overflow and NaN of the probabilities -------------------------------------------------------
+from smcheck.methods import METHODS
+from smcheck.report.model import Cell, Finding
+from smcheck.report.phrases import cell_name
+
+# --- the sentences, each written once ------------------------------------------------------------
 MAX_SHIFTED = "use max-shifted softmax or torch.softmax"
-MAX_SHIFTED_OR_WIDER = "use max-shifted softmax or torch.softmax, or a wider format"
-"""The ``--fail-on`` hint for overflow, NaN and error conditions (policy conditions)."""
-SHIFTED = "use shifted softmax or torch.softmax"
-"""DRIFT: :data:`MAX_SHIFTED` without "max-" (the remedy after a vacuous or loose bound)."""
-MAX_SHIFTED_OR_LOG_DOMAIN = "use max-shifted or log-domain softmax, or a wider format"
-"""For naive and lse-direct when the normwise error is too large."""
-
-CENTRE_LOGITS = "centre the logits before dividing ((x - max x) / T)"
-CENTRE_OR_FLOAT32 = CENTRE_LOGITS + ", or divide and take the softmax in float32"
-RAISE_T = ", or raise T"
-"""Appended to :data:`CENTRE_OR_FLOAT32` in a verdict (critical temperatures clamp T instead)."""
-
-
-def clamp_t(t: float) -> str:
-    """``, or clamp T to >= 0.25`` after a critical-temperature remedy; nothing for inf."""
-    return f", or clamp T to >= {t:.4g}" if math.isfinite(t) else ""
-
-
-# --- the sum -------------------------------------------------------------------------------------
-SUM_IN_FLOAT32 = "accumulate the sum in float32"
-SUM_IN_FLOAT32_OR_TORCH = "accumulate the sum in float32 or use torch.softmax"
-SUM_IN_FLOAT32_OR_PAIRWISE = "accumulate in float32 or sum pairwise"
-"""DRIFT: :data:`SUM_IN_FLOAT32` worded for a stalled sum."""
-NORMALISER_IN_FLOAT32 = "keep the running normaliser in float32"
+LOG_SOFTMAX = "use log_softmax / cross_entropy on the logits instead of log(softmax)"
 LSE_SUBTRACT_MAX = "subtract the max before the logsumexp (logdomain)"
-
-BY_METHOD = {
-    "naive": SHIFTED,
-    "shifted": SUM_IN_FLOAT32,
-    "logdomain": SUM_IN_FLOAT32,
-    "lse-direct": LSE_SUBTRACT_MAX,
-    "online": NORMALISER_IN_FLOAT32,
-}
-"""The remedy of each analysed algorithm when it, not the input, loses the accuracy."""
-
-# --- formats -------------------------------------------------------------------------------------
-USE_WIDER = "use a wider format"
-"""The remedy when the input limits the accuracy, and of a method without its own remedy."""
-WIDER = "compute in a wider format"
-WIDER_SOFTMAX = "compute the softmax in a wider format"
-LOG_DOMAIN_OR_WIDER = "work in the log domain or a wider format"
-
-# --- log-probabilities and the cross-entropy loss ------------------------------------------------
-LOG_SOFTMAX = "use log_softmax / cross_entropy on the logits"
-LOG_SOFTMAX_NOT_LOG_P = "use log_softmax / cross_entropy on the logits instead of log(softmax)"
-"""The ``--fail-on`` hint for log-probability, loss and NaN-gradient conditions."""
-LOG_ROUTE = "use log_softmax / cross_entropy on logits instead of log(softmax)"
-"""DRIFT: :data:`LOG_SOFTMAX_NOT_LOG_P` without "the" (gradient verdicts of log(p) methods)."""
-LOSS_LOG_SOFTMAX_FLOAT32 = "compute the loss with log_softmax / cross_entropy in float32"
-"""The ``--fail-on`` hint for dead and vanished gradients and the gradient error."""
-CHECK_LOGIT_SCALE = "check the scale of the logits"
+CENTRE_LOGITS = "centre the logits before dividing ((x - max x) / T)"
 CURB_CONFIDENCE = "curb over-confident logits (label smoothing, a higher temperature)"
-SOFTMAX_AND_LOSS_FLOAT32 = "compute the softmax and the loss in float32"
-"""DRIFT: the ``--fail-on saturation`` hint; the verdict says :func:`softmax_and_loss_in`."""
+MASKED_SATURATION = (
+    "nothing to fix where a row's other entries are masks (their probability is 0 by design); "
+    "elsewhere " + CURB_CONFIDENCE
+)
+CHECK_LOGIT_SCALE = "check the scale of the logits"
+SUM_OR_TORCH = "accumulate the sum in float32 or use torch.softmax"
+"""A 16-bit sum of exponentials overflowing (critical temperatures): torch sums in float32."""
 
-
-def loss_in(wider: str) -> str:
-    """``compute the loss in float32``: the gradient remedy where a wider format exists."""
-    return f"compute the loss in {wider}"
-
-
-def softmax_and_loss_in(wider: str) -> str:
-    """The remedy for saturated rows where a wider format exists."""
-    return f"compute the softmax and loss in {wider}, or {CURB_CONFIDENCE}"
-
-
-# --- the input and its masks ---------------------------------------------------------------------
 FIX_UPSTREAM = (
     "fix the layer that produced the logits (run it in float32, or find it with "
     "torch.autograd.detect_anomaly)"
@@ -86,18 +42,46 @@ ZEROS_FOR_MASKED_ROWS = (
     "use a masked softmax that returns zeros there (as "
     "torch.nn.functional.scaled_dot_product_attention does), or drop the rows"
 )
-MASK_WITH_DTYPE_MIN = "mask with torch.finfo(dtype).min of the dtype the softmax runs in"
-MASK_WITH_NEGINF_OR_MIN = "mask with -inf or torch.finfo(dtype).min"
-MASK_WITH_MIN_OR_HANDLE_MASKED_ROWS = "mask with torch.finfo(dtype).min or handle fully masked rows"
-"""For NaN from rows that the format or T turned entirely into -inf."""
 DIVIDE_BEFORE_MASKING = "divide by T before masking, or in a wider format"
 AFTER_DIVIDING = ", after dividing by T"
 """Appended to a mask remedy when the mask fails only once divided by T."""
 
 
-def mask_value_for(dtype: str) -> str:
-    """The remedy for rows that become fully masked in ``dtype``."""
-    return f"mask with a value {dtype} holds, such as torch.finfo(torch.{dtype}).min"
+def softmax_in(wider: str) -> str:
+    return f"compute the softmax in {wider}"
+
+
+def loss_in(wider: str) -> str:
+    return f"compute the loss in {wider}"
+
+
+def softmax_and_loss_in(wider: str) -> str:
+    return f"compute the softmax and loss in {wider}, or {CURB_CONFIDENCE}"
+
+
+def centre_or_divide_in(wider: str | None) -> str:
+    """The remedy for logits that overflow when divided by T (critical temperatures add a clamp)."""
+    return CENTRE_LOGITS + (f", or divide and take the softmax in {wider}" if wider else "")
+
+
+def sum_in(wider: str) -> str:
+    return f"accumulate the sum in {wider} or pairwise"
+
+
+def normaliser_in(wider: str) -> str:
+    return f"keep the running normaliser in {wider}"
+
+
+def clamp_t(t: float) -> str:
+    """``, or clamp T to >= 0.25`` after a critical-temperature remedy; nothing for inf."""
+    return f", or clamp T to >= {t:.4g}" if math.isfinite(t) else ""
+
+
+def mask_with_min(dtype: str | None) -> str:
+    """Mask with the format's own minimum (-1e9 is -inf in float16, a fully masked row NaN)."""
+    if dtype is None:
+        return "mask with torch.finfo(dtype).min of the dtype the softmax runs in"
+    return f"mask with torch.finfo(torch.{dtype}).min, a value {dtype} holds"
 
 
 def mask_in_float32_or_clamp(dtype: str) -> str:
@@ -105,63 +89,254 @@ def mask_in_float32_or_clamp(dtype: str) -> str:
     return f"add the mask in float32, or clamp to torch.finfo(torch.{dtype}).min"
 
 
-# --- the registry: a cell finding's remedy by cause, method and format ---------------------------
-WIDER_FORMAT = {"float16": "float32", "bfloat16": "float32", "float32": "float64"}
-"""The next wider format of each, where one exists."""
+# --- remedies as data ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Remedy:
+    """A remedy's text and, where it names one, the cell it switches to (None: the same)."""
+
+    text: str
+    method: str | None = None
+    dtype: str | None = None
+
+    @property
+    def fix(self) -> dict[str, str]:
+        """The switch as data, e.g. ``{"dtype": "float32"}``; empty for advice without a cell."""
+        return {k: v for k, v in (("method", self.method), ("dtype", self.dtype)) if v}
 
 
-def _gradient_fix(method: str, dtype: str) -> str:
-    from smcheck.methods import METHODS
-
-    m = METHODS.get(method)
-    if m is not None and m.log_route == "log(p)":
-        return LOG_ROUTE
-    wider = WIDER_FORMAT.get(dtype)
-    return loss_in(wider) if wider else CHECK_LOGIT_SCALE
+NO_REMEDY = Remedy("")
 
 
-def _dead_gradient_fix(method: str, dtype: str) -> str:
-    fix = _gradient_fix(method, dtype)
-    return CURB_CONFIDENCE if fix == CHECK_LOGIT_SCALE else fix
+@dataclass(frozen=True)
+class Situation:
+    """What a remedy's choice depends on: the cell, the model and the use of the softmax."""
+
+    method: str
+    dtype: str
+    use: str = "loss"
+    """probs, logprobs or loss (what the user does with the softmax)."""
+    model: str = "framework"
+    masked: bool = False
+    """The source holds masks (-inf or sentinel entries)."""
+
+    @property
+    def log_of_p(self) -> bool:
+        """The method takes log(p) of its probabilities (naive, shifted, online)."""
+        m = METHODS.get(self.method)
+        return m is not None and m.log_route == "log(p)"
+
+    @property
+    def log_softmax_method(self) -> str:
+        """The analysed method that is log_softmax: torch's own, or written out under strict."""
+        return "torch" if self.model == "framework" else "logdomain"
 
 
-def _saturation_fix(method: str, dtype: str) -> str:
-    wider = WIDER_FORMAT.get(dtype)
-    return softmax_and_loss_in(wider) if wider else CURB_CONFIDENCE
-
-
-def _normwise_fix(method: str, dtype: str) -> str:
-    return MAX_SHIFTED_OR_LOG_DOMAIN if method in ("naive", "lse-direct") else WIDER
-
-
-def _constant(text: str):
-    return lambda method, dtype: text
-
-
-CELL_REMEDIES = {
-    "temperature-overflow": _constant(CENTRE_OR_FLOAT32 + RAISE_T),
-    "exp-overflow": _constant(MAX_SHIFTED),
-    "probability-nan": _constant(""),
-    "log-of-zero": _constant(LOG_SOFTMAX),
-    "underflow": _constant(LOG_DOMAIN_OR_WIDER),
-    "argmax-flip": _constant(WIDER_SOFTMAX),
-    "normwise-error": _normwise_fix,
-    "loss-inf": _gradient_fix,
-    "loss-nan": _gradient_fix,
-    "gradient-nan": _gradient_fix,
-    "dead-gradient": _dead_gradient_fix,
-    "saturation": _saturation_fix,
-    "bound-violated": _constant(""),
-    "stall": _constant(SUM_IN_FLOAT32_OR_PAIRWISE),
-    "ill-conditioned": _constant(USE_WIDER),
-    "vacuous-bound": lambda method, dtype: BY_METHOD.get(method, USE_WIDER),
-    "algorithm-error": lambda method, dtype: BY_METHOD.get(method, USE_WIDER),
-    # causes judged by use/masks (judgement)
-    "masked-row-nan": _constant(MASK_WITH_MIN_OR_HANDLE_MASKED_ROWS),
+WIDER_FORMATS = {
+    "float16": ("float32", "float64"),
+    "bfloat16": ("float32", "float64"),
+    "float32": ("float64",),
+    "float64": (),
 }
-"""Every cause a cell's verdict can name, with the function that picks its remedy."""
+"""The wider formats of each, narrowest first."""
 
 
-def remedy(cause: str, method: str, dtype: str) -> str:
-    """The remedy of one cell finding: chosen by its cause, the cell's method and its format."""
-    return CELL_REMEDIES[cause](method, dtype)
+def next_wider(dtype: str) -> str | None:
+    """The narrowest format wider than ``dtype``; None for float64."""
+    return next(iter(WIDER_FORMATS.get(dtype, ())), None)
+
+
+def _wider(s: Situation, text: Callable[[str], str]) -> list[Remedy]:
+    return [Remedy(text(w), dtype=w) for w in WIDER_FORMATS.get(s.dtype, ())]
+
+
+def _then_wider(s: Situation, first: list[Remedy], text: Callable[[str], str]) -> list[Remedy]:
+    """``first``, each format wider, then ``first`` in each wider format (both are needed when
+    the logits themselves overflow the format, e.g. once divided by a small T)."""
+    both = [
+        Remedy(f"{r.text}, in {w}", r.method, w)
+        for r in first
+        for w in WIDER_FORMATS.get(s.dtype, ())
+    ]
+    return [*first, *_wider(s, text), *both]
+
+
+# --- choosers: the candidates of each cause, best first ------------------------------------------
+def _temperature_overflow(s: Situation) -> list[Remedy]:
+    return [*_wider(s, centre_or_divide_in), Remedy(centre_or_divide_in(None) + ", or raise T")]
+
+
+def _shift_first(s: Situation) -> list[Remedy]:
+    """Overflow and NaN of exp(x): naive needs the shift; the others a format that holds x."""
+    first = [Remedy(MAX_SHIFTED, method="shifted")] if s.method == "naive" else []
+    return _then_wider(s, first, softmax_in)
+
+
+def _log_of_zero(s: Situation) -> list[Remedy]:
+    first = [Remedy(LOG_SOFTMAX, method=s.log_softmax_method)] if s.log_of_p else []
+    return _then_wider(s, first, softmax_in)
+
+
+def _underflow(s: Situation) -> list[Remedy]:
+    # log_softmax keeps log p finite, which is all that logprobs and loss read; probabilities
+    # themselves need a format whose range holds them
+    use_log = s.log_of_p and s.use in ("logprobs", "loss")
+    first = [Remedy(LOG_SOFTMAX, method=s.log_softmax_method)] if use_log else []
+    return _then_wider(s, first, softmax_in)
+
+
+def _accuracy(s: Situation) -> list[Remedy]:
+    """The error of the probabilities: the method's own fix, then a wider format."""
+    first = {
+        "naive": Remedy(MAX_SHIFTED, method="shifted"),
+        "lse-direct": Remedy(LSE_SUBTRACT_MAX, method="logdomain"),
+    }.get(s.method)
+    return _then_wider(s, [first] if first else [], softmax_in)
+
+
+def _loss(s: Situation) -> list[Remedy]:
+    """An infinite or NaN loss or gradient: log(p) methods need log_softmax; lse-direct the max."""
+    first: list[Remedy] = []
+    if s.log_of_p:
+        first = [Remedy(LOG_SOFTMAX, method=s.log_softmax_method)]
+    elif s.method == "lse-direct":
+        first = [Remedy(LSE_SUBTRACT_MAX, method="logdomain")]
+    return [*_then_wider(s, first, loss_in), Remedy(CHECK_LOGIT_SCALE)]
+
+
+def _dead_gradient(s: Situation) -> list[Remedy]:
+    # log_softmax does not help: its gradient softmax(x) - onehot rounds the same entries to 0
+    last = MASKED_SATURATION if s.masked else CURB_CONFIDENCE
+    return [*_wider(s, loss_in), Remedy(last)]
+
+
+def _saturation(s: Situation) -> list[Remedy]:
+    last = MASKED_SATURATION if s.masked else CURB_CONFIDENCE
+    return [*_wider(s, softmax_and_loss_in), Remedy(last)]
+
+
+def _stall(s: Situation) -> list[Remedy]:
+    # measured under the strict model only: torch's own sums are float32 and blocked already
+    return _wider(s, sum_in) if s.model == "strict" else []
+
+
+def _algorithm(s: Situation) -> list[Remedy]:
+    """The algorithm, not the input, loses the accuracy (a vacuous bound or a large error)."""
+    if s.method == "online":
+        return _wider(s, normaliser_in)
+    if s.method in ("shifted", "logdomain") and s.model == "strict":
+        return _wider(s, sum_in)  # framework sums of 16-bit formats are float32 already
+    return _accuracy(s)
+
+
+def _masked_row(s: Situation) -> list[Remedy]:
+    """NaN for a row that the format or T turned entirely into -inf (e.g. -1e9 in float16)."""
+    # masking with the format's own minimum is the fix; the wider format is the switch a check
+    # can verify (the same logits stay finite there), so it rides along
+    mask = f"{mask_with_min(s.dtype)}, or handle fully masked rows"
+    return [*_wider(s, lambda w: f"{mask}, or {softmax_in(w)}"), Remedy(mask)]
+
+
+def _none(s: Situation) -> list[Remedy]:
+    return []
+
+
+Chooser = Callable[[Situation], list[Remedy]]
+
+CELL_REMEDIES: dict[str, Chooser] = {
+    "temperature-overflow": _temperature_overflow,
+    "exp-overflow": _shift_first,
+    "probability-nan": _shift_first,
+    "log-of-zero": _log_of_zero,
+    "underflow": _underflow,
+    "argmax-flip": lambda s: _wider(s, softmax_in),
+    "normwise-error": _accuracy,
+    "loss-inf": _loss,
+    "loss-nan": _loss,
+    "gradient-nan": _loss,
+    "dead-gradient": _dead_gradient,
+    "saturation": _saturation,
+    "bound-violated": _none,
+    "stall": _stall,
+    "ill-conditioned": lambda s: _wider(s, softmax_in),
+    "vacuous-bound": _algorithm,
+    "algorithm-error": _algorithm,
+    "masked-row-nan": _masked_row,
+}
+"""Every cause a cell's verdict can name, with the chooser of its candidate remedies."""
+
+
+def candidates(cause: str, s: Situation) -> list[Remedy]:
+    """The remedies of ``cause`` in situation ``s``, best first; none names what is in use."""
+    return [r for r in CELL_REMEDIES[cause](s) if r.method != s.method and r.dtype != s.dtype]
+
+
+def finding(cause: str, severity: str, message: str, method: str, dtype: str) -> Finding:
+    """A cell's finding with its remedy (the situation's details are settled per source)."""
+    r = choose(cause, method, dtype)
+    return Finding(cause, severity, message, r.text, r.fix)
+
+
+def choose(
+    cause: str,
+    method: str,
+    dtype: str,
+    *,
+    use: str = "loss",
+    model: str = "framework",
+    masked: bool = False,
+) -> Remedy:
+    """The remedy of one cell finding (the first candidate), or :data:`NO_REMEDY`."""
+    found = candidates(cause, Situation(method, dtype, use, model, masked))
+    return found[0] if found else NO_REMEDY
+
+
+def remedy(
+    cause: str,
+    method: str,
+    dtype: str,
+    *,
+    use: str = "loss",
+    model: str = "framework",
+    masked: bool = False,
+) -> str:
+    """The text of :func:`choose` (empty when no remedy is known)."""
+    return choose(cause, method, dtype, use=use, model=model, masked=masked).text
+
+
+# --- settling the remedies of a source against its own cells -------------------------------------
+def settle(cells: Sequence[Cell], *, use: str = "loss", masked: bool = False) -> list[Cell]:
+    """``cells`` with each finding's remedy re-picked from its candidates, knowing every cell.
+
+    A candidate names a cell of this report (same temperature and model) or one not analysed.
+    The first whose cell was analysed and is free of the finding's cause wins; failing that, the
+    first not seen to fail (a cell not analysed, or advice that names no cell). A candidate whose
+    cell shows the same cause is never advised; when all do, the finding has no remedy.
+    """
+    causes = {_key(c.method, c.dtype, c): {f.cause for f in c.findings} for c in cells}
+    return [_settled(c, causes, Situation("", "", use, c.model, masked)) for c in cells]
+
+
+def _key(method: str, dtype: str, cell: Cell) -> tuple[str, str, float, str]:
+    return (method, dtype, cell.temperature, cell.model)
+
+
+def _pick(cause: str, s: Situation, cell: Cell, causes: dict) -> Remedy:
+    unseen = []
+    for r in candidates(cause, s) if cause in CELL_REMEDIES else ():
+        seen = causes.get(_key(r.method or cell.method, r.dtype or cell.dtype, cell))
+        if r.fix and seen is not None and cause not in seen:
+            return r  # applied in this very report, and the cause is gone
+        if not r.fix or seen is None:
+            unseen.append(r)
+    return unseen[0] if unseen else NO_REMEDY
+
+
+def _settled(cell: Cell, causes: dict, base: Situation) -> Cell:
+    s = dataclasses.replace(base, method=cell.method, dtype=cell.dtype)
+    findings = []
+    for f in cell.findings:
+        pick = _pick(f.cause, s, cell, causes)
+        findings.append(dataclasses.replace(f, remedy=pick.text, fix=pick.fix))
+    where = cell_name(cell.method, cell.dtype, cell.temperature)
+    reasons = tuple(f.sentence(where) for f in findings)
+    return dataclasses.replace(cell, findings=tuple(findings), reasons=reasons)

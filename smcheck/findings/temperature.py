@@ -25,7 +25,7 @@ def advice(method: str, dtype: str, causes: list[str], t: float) -> str:
     if "temperature_overflow" in causes:
         return (
             f"{method} {dtype}: {where} dividing the logits by T overflows {dtype} -- "
-            f"{remedies.CENTRE_OR_FLOAT32}{clamp}"
+            f"{remedies.centre_or_divide_in(remedies.next_wider(dtype))}{clamp}"
         )
     if method == "naive" and ("exp_overflow" in causes or "sum_overflow" in causes):
         what = "exp(x/T)" if "exp_overflow" in causes else "the sum of exp(x/T)"
@@ -35,7 +35,7 @@ def advice(method: str, dtype: str, causes: list[str], t: float) -> str:
     if "sum_overflow" in causes:
         return (
             f"{method} {dtype}: {where} the sum of exponentials overflows {dtype} (a long row "
-            f"of similar logits) -- {remedies.SUM_IN_FLOAT32_OR_TORCH}"
+            f"of similar logits) -- {remedies.SUM_OR_TORCH}"
         )
     if method == "naive":
         return (

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from smcheck.config import USES, Thresholds
 from smcheck.dtypes import FloatFormat
 from smcheck.findings.errorbounds import bound_findings
-from smcheck.findings.remedies import remedy
+from smcheck.findings.remedies import finding
 from smcheck.report.model import (
     Accumulation,
     BoundCheck,
@@ -154,7 +154,7 @@ class _Found:
         judged = USES.index(self.use) >= USES.index(JUDGED_FROM.get(cause, "probs"))
         if not (judged and material):
             severity = "NOTE"
-        found = Finding(cause, severity, message, remedy(cause, self.method, self.dtype))
+        found = finding(cause, severity, message, self.method, self.dtype)
         {"FAIL": self.failures, "WARN": self.warnings, "NOTE": self.notes}[severity].append(found)
 
     def fail(self, cause: str, message: str) -> None:

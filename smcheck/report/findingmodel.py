@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 FINDING_SEVERITIES: tuple[str, ...] = ("NOTE", "WARN", "FAIL")
 """Mildest first; a NOTE never changes a verdict."""
@@ -20,6 +20,9 @@ class Finding:
     """What was seen, with its figures, without the cell's name and without the remedy."""
     remedy: str = ""
     """The fix, from the remedy registry (smcheck.findings.remedies); empty when there is none."""
+    fix: dict[str, str] = field(default_factory=dict)
+    """The cell the remedy switches to, where it names one: ``{"method": "shifted"}``,
+    ``{"dtype": "float32"}``; empty for advice that names no cell (label smoothing)."""
 
     def sentence(self, where: str) -> str:
         """The finding as one sentence naming its cell: ``naive float16: ... -- remedy``."""

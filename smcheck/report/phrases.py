@@ -53,3 +53,8 @@ def value_text(v: float) -> str:
 def at_temperature(t: float) -> str:
     """`` at T=0.5``; nothing at T = 1."""
     return "" if t == 1 else f" at T={t:g}"
+
+
+def cell_name(method: str, dtype: str, t: float) -> str:
+    """``naive float16 at T=0.5``: how a finding's sentence names its cell."""
+    return f"{method} {dtype}" + at_temperature(t)

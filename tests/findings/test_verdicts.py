@@ -33,7 +33,10 @@ def test_case2_a_row_minus_1e9_masks_fully_fails_torch_float16() -> None:
     assert f.message.startswith(
         "-1e9 rounds to -inf in float16; torch returns NaN for 1 fully masked row (first row [3])"
     )
-    assert f.remedy == "mask with torch.finfo(dtype).min or handle fully masked rows"
+    assert f.remedy == (
+        "mask with torch.finfo(torch.float16).min, a value float16 holds, or handle fully masked "
+        "rows, or compute the softmax in float32"
+    )
     # NaN from finite logits is the cell's NaN, so --fail-on nan sees it
     assert (fp16.metrics.nan.rows, fp16.metrics.nan.causes) == (1, {"fully masked row": 6})
     assert r.verdict is Verdict.FAIL

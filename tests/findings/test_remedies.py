@@ -1,0 +1,187 @@
+"""The remedy registry: each remedy, applied, clears its finding; none advises what is in use."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import smcheck
+from smcheck.findings import remedies
+from smcheck.findings.policyconditions import parse_condition
+from smcheck.findings.remedies import CELL_REMEDIES, Situation, candidates, choose
+from smcheck.findings.temperature import advice
+from smcheck.methods import METHODS
+from smcheck.report.model import Cell
+
+FORMATS = ("float16", "bfloat16", "float32", "float64")
+MNIST = Path(__file__).parents[2] / "sample_inputs" / "mnist_cnn_presoftmax_2500x10.npy"
+
+
+def _cell(x: np.ndarray, method: str, dtype: str, **kw) -> Cell:
+    """The one cell ``method`` × ``dtype`` of ``x`` (kw: temperatures, model, targets, ...)."""
+    return smcheck.analyze(x, methods=[method], dtypes=[dtype], **kw).sources[0].cells[0]
+
+
+def _causes(cell: Cell) -> set[str]:
+    return {f.cause for f in cell.findings}
+
+
+def _mnist_row(i: int) -> np.ndarray:
+    return np.load(MNIST)[i : i + 1].astype(np.float64)
+
+
+# (cause, input, keywords, the cell that shows the cause); each input is the smallest we found
+APPLIED = [
+    ("temperature-overflow", [[1000.0, 0.0, -1.0]], {"temperatures": [0.01]}, "torch", "float16"),
+    ("temperature-overflow", [[1e37, 0.0]], {"temperatures": [0.01]}, "shifted", "float32"),
+    ("exp-overflow", [[12.0, 1.0, 0.0]], {}, "naive", "float16"),
+    ("probability-nan", [[12.0, 1.0, 0.0]], {}, "naive", "float16"),
+    ("log-of-zero", [[0.0, -20.0, -1.0]], {}, "shifted", "float16"),
+    ("log-of-zero", [[0.0, -20.0, -1.0]], {"model": "strict"}, "naive", "float16"),
+    ("underflow", "mnist:1", {}, "shifted", "float16"),
+    ("argmax-flip", "mnist:644", {}, "naive", "float16"),
+    ("normwise-error", "mnist:644", {}, "naive", "float16"),
+    ("normwise-error", [[1e4, 1e4 - 1e-3, 0.0]], {}, "lse-direct", "float32"),
+    ("loss-inf", [[0.0, -20.0, -1.0]], {"targets": "argmin"}, "naive", "float16"),
+    ("loss-nan", [[12.0, 1.0, 0.0]], {}, "naive", "float16"),
+    ("gradient-nan", [[0.0, -np.inf, 1.0]], {"use": "loss"}, "shifted", "float32"),
+    (
+        "dead-gradient",
+        [[11.0625, 2.875, 2.955, -2.45]],
+        {"temperatures": [0.5]},
+        "torch",
+        "float16",
+    ),
+    ("saturation", [[12.0, 1.0, 0.0]], {}, "torch", "float16"),
+    ("stall", np.zeros((1, 4096)), {"model": "strict"}, "shifted", "float16"),
+    ("vacuous-bound", np.zeros((1, 4096)), {"model": "strict"}, "shifted", "float16"),
+    ("algorithm-error", [[1e4, 1e4 - 1e-3, 0.0]], {}, "lse-direct", "float32"),
+]
+
+
+@pytest.mark.parametrize(
+    ("cause", "values", "kw", "method", "dtype"),
+    APPLIED,
+    ids=[f"{a[0]}-{a[3]}-{a[4]}" for a in APPLIED],
+)
+def test_each_remedy_applied_clears_its_finding(cause, values, kw, method, dtype) -> None:
+    x = _mnist_row(int(values[6:])) if isinstance(values, str) else np.asarray(values, float)
+    assert cause in _causes(_cell(x, method, dtype, **kw))
+    fix = choose(cause, method, dtype, model=kw.get("model", "framework"))
+    assert fix.fix, f"{cause} in {method} {dtype} names no cell to switch to: {fix.text!r}"
+    after = _cell(x, fix.method or method, fix.dtype or dtype, **kw)
+    assert cause not in _causes(after), f"{fix.text!r} leaves {cause}"
+
+
+def test_every_cause_the_verdicts_name_has_a_chooser() -> None:
+    src = Path(remedies.__file__).parent
+    text = (src / "verdicts.py").read_text() + (src / "errorbounds.py").read_text()
+    named = set(re.findall(r"(?:fail|warn)\(\s*\"([a-z-]+)\"", text))
+    assert len(named) >= 15 and named <= set(CELL_REMEDIES)
+
+
+_ADVISES_METHOD = {
+    remedies.MAX_SHIFTED: {"shifted", "logdomain", "torch", "lse-direct", "online"},
+    remedies.LOG_SOFTMAX: {"logdomain", "torch", "lse-direct"},
+    remedies.LSE_SUBTRACT_MAX: {"logdomain", "torch"},
+}
+"""Advice that names a way of computing, and the methods that already compute that way."""
+
+
+@pytest.mark.parametrize("model", ["framework", "strict"])
+def test_no_remedy_advises_what_is_in_use(model: str) -> None:
+    checked = 0
+    for cause in CELL_REMEDIES:
+        for method in METHODS:
+            for dtype in FORMATS:
+                for use in ("probs", "logprobs", "loss"):
+                    for masked in (False, True):
+                        s = Situation(method, dtype, use, model, masked)
+                        for r in candidates(cause, s):
+                            checked += 1
+                            where = f"{cause} / {method} {dtype} {use} {model}: {r.text!r}"
+                            assert r.method != method and r.dtype != dtype, where
+                            assert f"in {dtype}" not in r.text, where
+                            for advice_, in_use in _ADVISES_METHOD.items():
+                                assert not (r.text.startswith(advice_) and method in in_use), where
+                            if r.dtype:  # only ever a wider format
+                                assert FORMATS.index(r.dtype) > FORMATS.index(dtype), where
+                                assert dtype != "bfloat16" or r.dtype != "float16", where
+                            if r.method and model == "strict":  # a method the model can run
+                                assert METHODS[r.method].strict is not None, where
+                            if model == "framework":  # torch sums 16-bit formats in float32
+                                assert "accumulate the sum" not in r.text, where
+    assert checked > 1000
+
+
+def test_one_spelling_per_remedy() -> None:
+    texts = {
+        r.text
+        for cause in CELL_REMEDIES
+        for method in METHODS
+        for dtype in FORMATS
+        for r in candidates(cause, Situation(method, dtype))
+    }
+    # one sentence per idea: the same remedy is never spelled with and without "the", "max-"
+    stems = [re.sub(r"\b(the|max-|a|an)\b ?", "", t) for t in texts]
+    assert len(set(stems)) == len(stems)
+    assert all("wider format" not in t for t in texts), "a remedy names the format to switch to"
+
+
+def test_a_switch_seen_to_fail_is_not_advised() -> None:
+    # [1000, 0, -1] / 0.01 overflows float16 as x/T: naive NaNs in float16 whatever the method,
+    # and in float32 whatever the format but shifted -- the remedy needs both
+    x = np.array([[1000.0, 0.0, -1.0]])
+    report = smcheck.analyze(x, temperatures=[0.01], dtypes=["float16", "float32"])
+    cells = {(c.method, c.dtype): c for c in report.sources[0].cells}
+    naive = cells["naive", "float16"]
+    (i,) = [i for i, f in enumerate(naive.findings) if f.cause == "probability-nan"]
+    assert naive.findings[i].fix == {"method": "shifted", "dtype": "float32"}
+    assert "probability-nan" not in _causes(cells["shifted", "float32"])
+    assert naive.reasons[i].endswith("-- use max-shifted softmax or torch.softmax, in float32")
+    # [12, 1, 0]: the top probability rounds to 1 in float16 and float32, not in float64
+    report = smcheck.analyze(np.array([[30.0, 1.0, 0.0]]), methods=["torch"])
+    got = {c.dtype: f.fix for c in report.sources[0].cells for f in c.findings}
+    assert got["float16"] == got["float32"] == {"dtype": "float64"}
+
+
+def test_saturation_at_a_mask_is_not_called_over_confidence() -> None:
+    # a row with one live logit beside -1e9 masks: p_top rounds to 1 in every format
+    x = np.array([[0.5, -1e9, -1e9, -1e9], [0.5, 0.1, -1e9, 0.2]])
+    cell = _cell(x, "torch", "float64", use="loss")  # auto would judge the masked rows as probs
+    (sat,) = [f for f in cell.findings if f.cause == "saturation"]
+    assert sat.remedy == remedies.MASKED_SATURATION and not sat.fix
+    unmasked = choose("saturation", "torch", "float64")
+    assert unmasked.text == remedies.CURB_CONFIDENCE
+
+
+def test_dead_gradient_is_not_sent_to_log_softmax() -> None:
+    # log_softmax's gradient softmax(x) - onehot rounds the same entries to 0 as log(softmax)'s
+    for method in ("naive", "shifted", "online"):
+        assert choose("dead-gradient", method, "float16").fix == {"dtype": "float32"}
+    assert choose("loss-inf", "lse-direct", "float32").fix == {"method": "logdomain"}
+
+
+def test_check_hint_is_the_cells_own_remedy() -> None:
+    # torch float16 at T=0.01: NaN from x/T overflowing; the hint is a wider format, not torch
+    x = np.array([[1000.0, 0.0, -1.0]])
+    cell = _cell(x, "torch", "float16", temperatures=[0.01])
+    cond = parse_condition("nan")
+    message = cond.message(cond.check(cell))
+    assert message.endswith("-- compute the softmax in float32") and "torch.softmax" not in message
+
+
+def test_critical_temperature_advice_names_a_wider_format() -> None:
+    assert "take the softmax in float64" in advice("torch", "float32", ["temperature_overflow"], 2)
+    f64 = advice("torch", "float64", ["temperature_overflow"], 2)
+    assert "float" not in f64.split(" -- ")[1]
+
+
+def test_every_condition_hint_is_a_cause_of_the_registry() -> None:
+    # a condition's hint names the cause whose remedy ends its violation messages
+    from smcheck.findings.policyconditions import METRICS
+
+    assert {m.hint for m in METRICS.values()} <= set(CELL_REMEDIES)
