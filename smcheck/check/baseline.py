@@ -14,7 +14,7 @@ from typing import Any
 
 from smcheck import __version__
 from smcheck.errors import ConfigError
-from smcheck.output import write_atomic
+from smcheck.output import write_output
 from smcheck.report.violations import BaselineDiff, CheckResult, Fingerprint, Violation
 
 BASELINE_VERSION = 1
@@ -70,7 +70,7 @@ def write_baseline(path: str, result: CheckResult) -> int:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"cannot create the folder of baseline '{path}' ({e.strerror})") from None
-    write_atomic(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    write_output(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
     return len(entries)
 
 
@@ -83,8 +83,10 @@ def load_baseline(path: str) -> list[dict[str, Any]]:
         raise ConfigError(
             f"baseline '{path}' does not exist; create it with --write-baseline {path}"
         ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # also bad UTF-8, bad JSON, a 5000-digit integer
         raise ConfigError(f"cannot read baseline '{path}' ({e}); {fix}") from None
+    except RecursionError:  # json nests recursively: no baseline is deeper than a few levels
+        raise ConfigError(f"baseline '{path}' nests lists too deeply to read; {fix}") from None
     if not isinstance(doc, dict) or doc.get("smcheck_baseline") != BASELINE_VERSION:
         raise ConfigError(f"'{path}' is not a smcheck baseline (version {BASELINE_VERSION}); {fix}")
     entries = doc.get("violations")
