@@ -21,6 +21,7 @@ from smcheck.sources.validation import (
     describe,
     load_error,
     select_key,
+    to_float64,
     widened_note,
 )
 
@@ -56,7 +57,7 @@ class LoadedArray:
     """Conversions applied on loading, e.g. ``"integer array (int64) converted to float64"``."""
 
 
-def load_logits(spec: str, *, stdin: BinaryIO | None = None) -> LoadedArray:
+def load_logits(spec: str, *, stdin: BinaryIO | None = None, integers: bool = False) -> LoadedArray:
     """Load logits from a file, ``-`` (stdin) or a ``gen:NAME[:k=v,...]`` generator spec.
 
     Args:
@@ -64,6 +65,7 @@ def load_logits(spec: str, *, stdin: BinaryIO | None = None) -> LoadedArray:
             ``:key`` to pick an array from an npz/pt/safetensors/json container; ``-`` for stdin
             (npy, npz, JSON or CSV bytes); or ``gen:NAME[:k=v,...]``.
         stdin: the stream read for ``-`` (default ``sys.stdin.buffer``).
+        integers: keep an integer file's dtype (class indices), not convert it to float64.
 
     Returns:
         The array with its display name, source dtype and conversion notes. Files are never
@@ -74,7 +76,7 @@ def load_logits(spec: str, *, stdin: BinaryIO | None = None) -> LoadedArray:
         ConfigError: a malformed ``gen:`` spec.
     """
     if spec == "-":
-        return _load_stdin(stdin if stdin is not None else sys.stdin.buffer)
+        return _load_stdin(stdin if stdin is not None else getattr(sys.stdin, "buffer", None))
     if spec.startswith("gen:"):
         name, params = parse_generator_spec(spec)
         array = generate_logits(name, **params)  # type: ignore[arg-type]
@@ -89,7 +91,7 @@ def load_logits(spec: str, *, stdin: BinaryIO | None = None) -> LoadedArray:
             f"a {suffix} file holds one array, so the key {key!r} does not apply",
             f"drop ':{key}'",
         )
-    return _finish(display, *_READERS[suffix](path, display, key))
+    return _finish(display, *_READERS[suffix](path, display, key), integers=integers)
 
 
 def parse_values(text: str) -> LoadedArray:
@@ -175,16 +177,20 @@ def _check_file(path: Path, name: str) -> str:
     return suffix
 
 
-def _finish(name: str, array: np.ndarray, source: str, notes: tuple[str, ...]) -> LoadedArray:
+def _finish(
+    name: str, array: np.ndarray, source: str, notes: tuple[str, ...], integers: bool = False
+) -> LoadedArray:
     """Apply the common array rules and return a read-only result."""
     check_dtype(name, array.dtype)
     check_shape(name, array.shape, array.dtype)
-    if array.dtype.kind in "iu":
+    if array.dtype.kind in "iu" and integers:
+        pass  # class indices: compared as integers, shown exactly (a uint64 beyond 2**53 too)
+    elif array.dtype.kind in "iu":
         array = array.astype(np.float64)
         notes += (f"integer array ({source}) converted to float64",)
     elif array.dtype.itemsize not in (2, 4, 8):  # long double: no torch or analysis dtype
         notes += (f"{array.dtype.name} array rounded to float64",)
-        array = array.astype(np.float64)
+        array = to_float64(name, array)
     elif not array.dtype.isnative:  # torch.from_numpy refuses non-native byte order
         array = array.astype(array.dtype.newbyteorder("="))
         notes += ("big-endian data converted to native byte order",)
@@ -244,8 +250,10 @@ def _bytes(path: Path, name: str) -> bytes:
         ) from exc
 
 
-def _load_stdin(stream: BinaryIO) -> LoadedArray:
+def _load_stdin(stream: BinaryIO | None) -> LoadedArray:
     name = "<stdin>"
+    if stream is None:  # sys.stdin is None when the shell closed it (<&-)
+        raise load_error(name, "standard input is closed", "pipe the logits in, e.g. < logits.npy")
     try:
         data: bytes | str = stream.read()
     except (OSError, ValueError) as exc:

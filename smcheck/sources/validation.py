@@ -130,6 +130,27 @@ def _keys_hint(keys: list[str]) -> str:
     return shown + (f" and {len(keys) - 12} more" if len(keys) > 12 else "")
 
 
+def to_float64(name: str, array: np.ndarray) -> np.ndarray:
+    """A wider float array (long double) rounded to float64, where no finite value may overflow.
+
+    Raises:
+        LoadError: naming the first value beyond float64's range and where it is.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = array.astype(np.float64)
+    overflow = (np.isinf(out) & np.isfinite(array)).ravel()
+    if overflow.any():
+        i = int(np.argmax(overflow))
+        at = ",".join(str(int(k)) for k in np.unravel_index(i, array.shape))
+        raise load_error(
+            name,
+            f"the {array.dtype.name} value {array.ravel()[i]!s} at [{at}] overflows float64 on "
+            "reading (beyond ±1.8e308)",
+            "rescale the logits, or clip them to float64's range, before saving",
+        )
+    return out
+
+
 def widened_note(source: str, array: np.ndarray) -> tuple[str, ...]:
     """The note for a 16- or 8-bit float format widened exactly to float32, if that happened."""
     if source != array.dtype.name and array.dtype == np.float32:
