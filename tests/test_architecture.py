@@ -12,18 +12,37 @@ PACKAGE = Path(__file__).resolve().parents[1] / "smcheck"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 80
 MAX_TOP_LEVEL_MODULES = 12
-WINGS = {"cli", "sources", "reference", "methods", "analysis", "findings", "check", "report",
-         "experiments"}
+WINGS = {
+    "cli",
+    "sources",
+    "reference",
+    "methods",
+    "analysis",
+    "findings",
+    "check",
+    "report",
+    "experiments",
+}
 CLI_MAY_NOT_IMPORT = ("smcheck.analysis", "smcheck.sources", "smcheck.reference")
 LAYERS = {  # docs/design.md "Import rules": a module imports its own layer and those below
-    "errors": 1, "dtypes": 1, "smcheck": 1,
-    "reference": 2.0, "methods": 2.5,
+    "errors": 1,
+    "dtypes": 1,
+    "smcheck": 1,
+    "reference": 2.0,
+    "methods": 2.5,
     "report": 3,
-    "sources": 4, "config": 4, "progress": 4, "output": 4, "openmp": 4,
+    "sources": 4,
+    "config": 4,
+    "progress": 4,
+    "output": 4,
+    "openmp": 4,
     "findings": 5,
     "analysis": 6,
-    "api": 7.0, "check": 7.5, "experiments": 7.5,
-    "cli": 8, "__main__": 9,
+    "api": 7.0,
+    "check": 7.5,
+    "experiments": 7.5,
+    "cli": 8,
+    "__main__": 9,
 }
 
 
@@ -160,10 +179,7 @@ def _layer(module: str) -> float:
 
 def test_wings_import_only_their_own_layer_and_below() -> None:
     upward = {
-        (m, dep)
-        for m, deps in import_graph().items()
-        for dep in deps
-        if _layer(dep) > _layer(m)
+        (m, dep) for m, deps in import_graph().items() for dep in deps if _layer(dep) > _layer(m)
     }
     assert upward == set()
 

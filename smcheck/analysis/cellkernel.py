@@ -85,9 +85,7 @@ def _outputs(out: Any) -> _Outputs:
     )
 
 
-def _overflow_rows(
-    sh: Shared, o: _Outputs
-) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+def _overflow_rows(sh: Shared, o: _Outputs) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Per row: the temperature's own overflows, and those with the method's exp and sum."""
     import torch
 
@@ -120,9 +118,7 @@ def _row_sums(sh: Shared, P64: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return total, total_m1
 
 
-def _finite_rows(
-    sh: Shared, P: torch.Tensor, total: torch.Tensor
-) -> tuple[torch.Tensor, bool]:
+def _finite_rows(sh: Shared, P: torch.Tensor, total: torch.Tensor) -> tuple[torch.Tensor, bool]:
     """Valid rows whose output is entirely finite, and whether that is every row."""
     import torch
 
@@ -163,9 +159,7 @@ class _Zeros(NamedTuple):
     log_nonfinite: torch.Tensor | None
 
 
-def _zero_rows(
-    sh: Shared, o: _Outputs, per_row: torch.Tensor | None, all_fin: bool
-) -> _Zeros:
+def _zero_rows(sh: Shared, o: _Outputs, per_row: torch.Tensor | None, all_fin: bool) -> _Zeros:
     """Underflow (exact p nonzero in the format), exact zeros and non-finite log p per row.
 
     Screens first (cheap reductions, no masks): p̂ >= 0, so a zero exists iff min p̂ == 0;

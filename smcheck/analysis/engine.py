@@ -82,8 +82,16 @@ class Lane:
     """None unless the input is small."""
 
     @classmethod
-    def open(cls, m: SoftmaxMethod, f: FloatFormat, t: float, cfg: AnalysisConfig, *,
-             gradients: bool, small: bool) -> Lane:
+    def open(
+        cls,
+        m: SoftmaxMethod,
+        f: FloatFormat,
+        t: float,
+        cfg: AnalysisConfig,
+        *,
+        gradients: bool,
+        small: bool,
+    ) -> Lane:
         """A lane with empty accumulators."""
         return cls(
             m,
@@ -156,9 +164,7 @@ class SourceAnalysis:
         self.methods = [get_method(m) for m in cfg.methods]
         self.small = _is_small(view)
         # gradients need autograd: the framework model only (the strict model reports them as null)
-        self.targets: Targets | None = (
-            resolve_targets(cfg.targets, view) if cfg.gradients else None
-        )
+        self.targets: Targets | None = resolve_targets(cfg.targets, view) if cfg.gradients else None
         self.gradients = self.targets is not None and cfg.model == "framework"
         self.lanes: dict[tuple[str, float], list[Lane]] = {
             (f.name, t): [

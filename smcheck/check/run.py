@@ -95,9 +95,10 @@ def check_sources(
         result = apply_baseline(result, baseline, entries)
     written = None
     if new_baseline is not None and not result.errors:
-        written = write_baseline(new_baseline, result)
+        new_entries = write_baseline(new_baseline, result)
+        written = len(new_entries)
         if baseline is None:
-            result = apply_baseline(result, new_baseline, load_baseline(new_baseline))
+            result = apply_baseline(result, new_baseline, new_entries)
     return result, written
 
 

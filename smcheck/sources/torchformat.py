@@ -23,6 +23,7 @@ _MAX_DEPTH = 32
 
 def read_torch(path: Path, name: str, key: str | None) -> tuple[np.ndarray, str, tuple[str, ...]]:
     """One tensor of a saved tensor, dict (state_dict) or list; nested keys are dotted paths."""
+    _check_container(path, name)  # before importing torch: a text file needs no torch
     import torch
 
     obj = _torch_load(path, name)
@@ -48,7 +49,6 @@ def _torch_load(path: Path, name: str) -> Any:
     """``torch.load`` restricted to tensors and plain containers; refusals become LoadError."""
     import torch
 
-    _check_container(path, name)
     with reading(name, "it is not a readable PyTorch file", "re-save it with torch.save"):
         try:
             with warnings.catch_warnings():

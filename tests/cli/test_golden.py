@@ -26,5 +26,6 @@ def test_output_is_unchanged(stem: str, argv: list[str]) -> None:
                 expected.splitlines(True), got.splitlines(True), "recorded", "now", n=1
             )
         )
-        pytest.fail(f"{stem} changed (python tests/golden/cases.py --update if intended):\n"
-                    + diff[:4000])
+        pytest.fail(
+            f"{stem} changed (python tests/golden/cases.py --update if intended):\n" + diff[:4000]
+        )

@@ -32,8 +32,17 @@ _VALUES = [
     ("values-minus999", ["--values", "-999,1,2,5,6"]),
     ("values-fp16", ["--values", "1,2,3,12", "--dtype", "float16"]),
     ("values-sweep", ["--values", "11.0625,2.875,2.955,-2.45", "--temperature", "0.05,0.5,1,2"]),
-    ("values-strict", ["--values", "-999,1,2,5,6;1,2,3,12,0", "--model", "strict",
-                       "--method", "naive,shifted,logdomain,lse-direct,online"]),
+    (
+        "values-strict",
+        [
+            "--values",
+            "-999,1,2,5,6;1,2,3,12,0",
+            "--model",
+            "strict",
+            "--method",
+            "naive,shifted,logdomain,lse-direct,online",
+        ],
+    ),
     ("values-masks", ["--values", "1,2,3;-inf,0,1;-inf,-inf,-inf;nan,1,2;inf,1,2"]),
 ]
 
@@ -47,12 +56,25 @@ def cases() -> list[tuple[str, list[str]]]:
     for name, args in _VALUES:
         argv = ["analyze", *args, "--no-progress"]
         out += [(f"{name}.json", [*argv, "--format", "json"]), (f"{name}.txt", argv)]
-    sweep = ["analyze", str(SAMPLES / "classifier_fp16_overflow.npy"), "--temperature",
-             "0.25:4:5", "--no-progress"]
-    out += [("classifier-sweep.json", [*sweep, "--format", "json"]),
-            ("classifier-sweep.txt", sweep)]
-    check = ["check", "--isolated", str(SAMPLES / "minus999.json"),
-             str(SAMPLES / "classifier_fp16_overflow.npy"), "--fail-on", "nan,dead-gradient"]
+    sweep = [
+        "analyze",
+        str(SAMPLES / "classifier_fp16_overflow.npy"),
+        "--temperature",
+        "0.25:4:5",
+        "--no-progress",
+    ]
+    out += [
+        ("classifier-sweep.json", [*sweep, "--format", "json"]),
+        ("classifier-sweep.txt", sweep),
+    ]
+    check = [
+        "check",
+        "--isolated",
+        str(SAMPLES / "minus999.json"),
+        str(SAMPLES / "classifier_fp16_overflow.npy"),
+        "--fail-on",
+        "nan,dead-gradient",
+    ]
     for fmt in ("text", "json", "markdown", "junit", "github"):
         out.append((f"check.{fmt}", [*check, "--format", fmt]))
     return out
