@@ -26,6 +26,24 @@ FAST = ["--dtype", "float32", "--method", "naive", "--no-gradients"]
 """The cheapest analysis: these tests are about where the report goes, not what it says."""
 
 
+@pytest.fixture(autouse=True)
+def _never_replace_a_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A regression must fail these tests, not turn the machine's /dev/null into a file.
+
+    Run as root, the old atomic write renamed a regular file over /dev/null (it happened once
+    while checking that these tests fail on the old code).
+    """
+    for name in ("replace", "rename"):
+        real = getattr(os, name)
+
+        def guarded(src, dst, *args, _real=real, **kwargs):  # type: ignore[no-untyped-def]
+            if os.path.exists(dst) and not stat.S_ISREG(os.stat(dst).st_mode):
+                raise AssertionError(f"about to replace the non-regular file {dst}")
+            return _real(src, dst, *args, **kwargs)
+
+        monkeypatch.setattr(os, name, guarded)
+
+
 def _logits(d: Path) -> Path:
     np.save(d / "x.npy", np.arange(12, dtype=np.float32).reshape(3, 4))
     return d / "x.npy"
