@@ -70,7 +70,8 @@ def _selection_options() -> list[Decorator]:
             "temperatures",
             multiple=True,
             metavar="LIST",
-            help="Divide logits by T in the format first: 0.5,1,2 or a log range LO:HI:N.",
+            help="Divide logits by T in the format first: 0.5,1,2 or a log range LO:HI:N "
+            "(at most 100 temperatures).",
         ),
         click.option(
             "--model",

@@ -220,6 +220,11 @@ def test_too_many_temperatures_is_a_usage_error_naming_the_limit(value: str) -> 
     )
 
 
+def test_help_states_the_temperature_limit() -> None:
+    shown = " ".join(invoke("analyze", "--help").stdout.split())  # as wrapped for the terminal
+    assert f"(at most {MAX_TEMPERATURES} temperatures)" in shown
+
+
 def test_the_api_caps_temperatures_too() -> None:
     with pytest.raises(ConfigError, match=str(MAX_TEMPERATURES)):
         AnalysisConfig(temperatures=tuple(np.linspace(1, 2, MAX_TEMPERATURES + 1)))
