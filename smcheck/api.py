@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 from collections.abc import Iterable, Iterator, Sequence
@@ -20,7 +21,13 @@ from smcheck.report.model import Report, SourceReport
 from smcheck.report.violations import SourceError
 from smcheck.sources.expand import SourceSpec
 from smcheck.sources.generators import generate_logits, parse_generator_spec
-from smcheck.sources.loaders import LoadedArray, array_source, load_logits, parse_values
+from smcheck.sources.loaders import (
+    LoadedArray,
+    array_source,
+    load_logits,
+    parse_values,
+    split_key,
+)
 from smcheck.sources.targets import TargetIndices, read_targets
 
 
@@ -44,6 +51,35 @@ def resolve_source(
     if isinstance(source, (str, Path)):
         return load_logits(str(source), stdin=stdin, memory_budget=memory_budget)
     return array_source(source)
+
+
+def input_files(
+    specs: Sequence[Any], targets: Any = None, stdin: BinaryIO | None = None
+) -> list[str | int]:
+    """The files a run reads, so that no output is written over one (``output``).
+
+    Args:
+        specs: sources as :func:`resolve_source` takes them; ``gen:`` specs and arrays read no
+            file, ``FILE:KEY`` reads FILE.
+        targets: the targets option: a file of class indices is read too.
+        stdin: the stream read for ``-``: its file descriptor stands for it.
+
+    Returns:
+        Paths, and the descriptor of standard input when ``-`` is a source.
+    """
+    if isinstance(targets, (str, Path)) and str(targets).strip().lower() not in TARGET_RULES:
+        specs = [*specs, targets]
+    out: list[str | int] = []
+    for s in specs:
+        path = s.path if isinstance(s, SourceSpec) else s
+        if not isinstance(path, (str, Path)) or str(path).startswith("gen:"):
+            continue
+        if str(path) == "-":
+            with contextlib.suppress(AttributeError, OSError, ValueError):  # BytesIO, closed
+                out.append(stdin.fileno())  # type: ignore[union-attr]
+        else:
+            out.append(split_key(str(path))[0])
+    return out
 
 
 def _source_label(source: Any) -> str:

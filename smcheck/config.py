@@ -20,6 +20,9 @@ hypothetical comparisons beside it."""
 TARGET_RULES: tuple[str, ...] = ("argmax", "argmin")
 """Targets chosen from each row itself: the confident case and the confidently-wrong case."""
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
+MAX_TEMPERATURES = 100
+"""Most temperatures one analysis takes: each adds a full set of cells, and peak memory grows
+with them (about 18 MB per temperature with the 16 default cells, even on an 8x10 input)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ class AnalysisConfig:
                     f"temperature {t!r} is not a positive finite number; use e.g. 0.7"
                 )
         object.__setattr__(self, "temperatures", _unique(temps))
+        _check_temperature_count(len(self.temperatures))
         if self.critical not in (None, True, False):
             raise ConfigError("critical must be True, False or None (automatic)")
         if self.mask_value is not None:
@@ -198,7 +202,18 @@ def parse_temperatures(texts: tuple[str, ...] | list[str]) -> tuple[float, ...]:
     for text in texts:
         for item in filter(None, (s.strip() for s in text.split(","))):
             out += _temperature_item(item)
+            _check_temperature_count(len(out))
+    if texts and not out:  # given, but empty: not silently the default
+        raise ConfigError("no temperature given; use numbers like 0.5,1,2 or a range LO:HI:N")
     return tuple(out)
+
+
+def _check_temperature_count(n: int) -> None:
+    if n > MAX_TEMPERATURES:
+        raise ConfigError(
+            f"{n} temperatures are more than the {MAX_TEMPERATURES} one analysis takes (each "
+            f"adds a full set of cells); give at most {MAX_TEMPERATURES}, e.g. a range 0.1:10:25"
+        )
 
 
 def _temperature_item(item: str) -> list[float]:
@@ -210,6 +225,7 @@ def _temperature_item(item: str) -> list[float]:
             lo, hi, n = item.split(":")
             if int(n) < 2:
                 raise ValueError
+            _check_temperature_count(int(n))  # before numpy allocates them
             return [float(v) for v in np.geomspace(float(lo), float(hi), int(n))]
         return [float(item)]
     except ValueError:

@@ -14,6 +14,12 @@ class ExitCode(IntEnum):
     """Findings at or above the fail level (``--fail-on`` or the CI policy)."""
     ERROR = 2
     """Usage, config or unusable input."""
+    INTERNAL = 3
+    """An unexpected error inside smcheck (a bug): one line, ``--debug`` shows the traceback."""
+    INTERRUPTED = 130
+    """Ctrl-C (128 + SIGINT, as a shell reports it)."""
+    BROKEN_PIPE = 141
+    """The reader of stdout closed the pipe early (128 + SIGPIPE, as a shell reports it)."""
 
 
 class SmcheckError(Exception):

@@ -228,8 +228,14 @@ CASES: list[tuple[str, str, Content, str, str]] = [
         "",
         "pickled Python objects",
     ),
-    ("pt-garbage", "g.pt", b"this is not a checkpoint", "", "not a readable PyTorch file"),
-    ("pt-empty", "e.pt", b"", "", "not a readable PyTorch file"),
+    ("pt-garbage", "g.pt", b"this is not a checkpoint", "", "not a PyTorch file (torch.save"),
+    (
+        "pt-empty",
+        "e.pt",
+        b"",
+        "",
+        "not a PyTorch file (torch.save writes a zip archive); it is empty",
+    ),
     ("pt-truncated", "tr.pt", lambda d: torch_pt()[:300], "", "not a readable PyTorch file"),
     ("pt-no-tensors", "n.pt", lambda d: _torch_bytes({"epoch": 3}), "", "without tensors"),
     (
@@ -390,7 +396,7 @@ CASES: list[tuple[str, str, Content, str, str]] = [
     ("json-unknown-key", "k.json", b'{"a": [1], "b": [2]}', ":c", "use one of 'a', 'b'"),
     ("json-no-key", "nk.json", b'{"a": [1], "b": [2]}', "", "holds 2 lists"),
     ("json-key-on-list", "kl.json", b"[1, 2]", ":a", "drop ':a'"),
-    ("json-huge-int", "hi.json", b"[1" + b"0" * 400 + b"]", "", "too large for float64"),
+    ("json-huge-int", "hi.json", b"[1" + b"0" * 400 + b"]", "", "overflows float64 on reading"),
     # anything else
     ("unknown-extension", "x.h5", b"\x89HDF\r\n", "", "unknown file type '.h5'; use one of .npy"),
     ("no-extension", "logits", b"1,2,3", "", "unknown file type '(no extension)'"),

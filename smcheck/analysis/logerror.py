@@ -38,8 +38,8 @@ class LogShared:
     """Exact log p, rounded to float64 (the top class's from log1p(-rest) where p is near 1)."""
     lo: torch.Tensor | None
     """The double-double reference's low part (float64 cells), else None."""
-    inv_ulp: torch.Tensor
-    """1 / D's spacing at |log p| (0 at -inf)."""
+    ulp: torch.Tensor
+    """D's spacing at |log p| (inf at -inf)."""
     neginf: bool
     """Whether any exact log p of a judged row is -inf (a -inf mask in the format)."""
 
@@ -64,9 +64,11 @@ def log_shared(b: Block, sh: Shared) -> LogShared:
         if lo is not None:
             lo[r, top] = 0.0
     ulp = format_ulp(hi, b.fmt)
-    inv_ulp = torch.where(torch.isfinite(hi), 1.0 / ulp, 0.0)
+    # divided by, not multiplied with its inverse: where log p is 0 exactly (a row with one live
+    # entry) float64's spacing is 2^-1074, whose inverse overflows (0 * inf would be NaN)
+    ulp = torch.where(torch.isfinite(hi), ulp, torch.inf)
     neginf = bool(torch.isneginf(hi[sh.valid]).any())
-    got = LogShared(hi, lo, inv_ulp, neginf)
+    got = LogShared(hi, lo, ulp, neginf)
     b.cache["log"] = got
     return got
 
@@ -112,7 +114,7 @@ def log_errors(b: Block, sh: Shared, logq: torch.Tensor, lf_all: bool) -> LogErr
             hit = torch.isneginf(ls.hi) & sh.valid[:, None]
             fin_at_neginf = hit.sum(-1, dtype=torch.int64)
         d.masked_fill_(~sel, 0.0)
-    err = d * ls.inv_ulp
+    err = d / ls.ulp
     max_abs, max_ulp = d.amax(-1), err.amax(-1)
     if sel is not None:
         nothing = ~sel.any(-1)  # rows with no judged entry have no maximum

@@ -14,7 +14,7 @@ from typing import Any
 
 from smcheck import __version__
 from smcheck.errors import ConfigError
-from smcheck.output import write_atomic
+from smcheck.output import write_output
 from smcheck.report.violations import BaselineDiff, CheckResult, Fingerprint, Violation
 
 BASELINE_VERSION = 1
@@ -46,8 +46,12 @@ def _entry_fingerprint(e: dict[str, Any]) -> Fingerprint:
     )
 
 
-def write_baseline(path: str, result: CheckResult) -> int:
-    """Record every current violation in ``path`` (atomically); returns how many."""
+def write_baseline(path: str, result: CheckResult) -> list[dict[str, Any]]:
+    """Record every current violation in ``path``; returns the entries written.
+
+    The caller judges the run against these entries, not against the file read back: the file
+    may be ``/dev/null`` or a FIFO.
+    """
     folder = Path(path).parent
     entries: dict[Fingerprint, dict[str, Any]] = {}
     for v in result.violations:
@@ -70,8 +74,8 @@ def write_baseline(path: str, result: CheckResult) -> int:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"cannot create the folder of baseline '{path}' ({e.strerror})") from None
-    write_atomic(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
-    return len(entries)
+    write_output(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    return doc["violations"]  # type: ignore[return-value]
 
 
 def load_baseline(path: str) -> list[dict[str, Any]]:
@@ -83,8 +87,10 @@ def load_baseline(path: str) -> list[dict[str, Any]]:
         raise ConfigError(
             f"baseline '{path}' does not exist; create it with --write-baseline {path}"
         ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # also bad UTF-8, bad JSON, a 5000-digit integer
         raise ConfigError(f"cannot read baseline '{path}' ({e}); {fix}") from None
+    except RecursionError:  # json nests recursively: no baseline is deeper than a few levels
+        raise ConfigError(f"baseline '{path}' nests lists too deeply to read; {fix}") from None
     if not isinstance(doc, dict) or doc.get("smcheck_baseline") != BASELINE_VERSION:
         raise ConfigError(f"'{path}' is not a smcheck baseline (version {BASELINE_VERSION}); {fix}")
     entries = doc.get("violations")

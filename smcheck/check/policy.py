@@ -209,6 +209,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config '{path}' is not valid TOML ({e}); fix its syntax") from None
+    except ValueError as e:  # an integer beyond Python's int-string limit
+        raise ConfigError(f"cannot read config '{path}' ({e}); fix the value") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigError(
+            f"config '{path}' nests arrays or tables too deeply to read; flatten it"
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read config '{path}' ({e}); check the file") from None
 

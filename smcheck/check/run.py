@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
 
 from smcheck import __version__
-from smcheck.api import each_source
+from smcheck.api import each_source, input_files
 from smcheck.check.baseline import apply_baseline, load_baseline, write_baseline
 from smcheck.check.policy import Policy
 from smcheck.findings.policyconditions import Condition, Hit
+from smcheck.output import refuse_overwriting_inputs
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.renderers import CHECK_FORMATS, render
 from smcheck.report.violations import (
@@ -35,14 +36,19 @@ def run_check(
     A source that cannot be read or analysed becomes a :class:`SourceError` and the others are
     still checked. Raises ConfigError only for a policy that cannot run at all.
     """
+    return _run_specs(*expand_sources(list(sources)), policy, stdin)
+
+
+def _run_specs(
+    specs: list[SourceSpec], errors: list[SourceError], policy: Policy, stdin: BinaryIO | None
+) -> CheckResult:
+    """:func:`run_check` on sources already expanded (``errors``: those that expanded to none)."""
     cfg = policy.analysis_config()
-    specs, errors = expand_sources(list(sources))
     reports: list[SourceReport] = []
     analysed: list[SourceSpec] = []
     violations: list[Violation] = []
     unmeasured: Counter[tuple[str, str]] = Counter()
-    stream = stdin if stdin is not None else sys.stdin.buffer
-    for spec, got in each_source(specs, cfg, stdin=stream, keep_going=True):
+    for spec, got in each_source(specs, cfg, stdin=stdin, keep_going=True):
         if isinstance(got, SourceError):
             errors.append(got)
             continue
@@ -67,22 +73,34 @@ def check_sources(
     policy: Policy,
     baseline: str | None = None,
     new_baseline: str | None = None,
+    outputs: Sequence[tuple[str, str]] = (),
 ) -> tuple[CheckResult, int | None]:
     """Run the check and apply the baselines; returns the result and how many entries were written.
 
     ``--baseline`` decides which violations are new. ``--write-baseline`` records every current
     violation, only when every source could be read; without ``--baseline`` the run is then judged
-    against what it just wrote, so it passes.
+    against what it just wrote, so it passes. ``outputs`` are the (option, path) pairs the caller
+    will write: before any work, none of them nor the new baseline may be an input of the run
+    (a ConfigError), and only the new baseline may be the old one.
     """
     entries = load_baseline(baseline) if baseline is not None else None  # fail before the work
-    result = run_check(sources, policy)
+    specs, errors = expand_sources(list(sources))
+    stdin = getattr(sys.stdin, "buffer", None)
+    inputs = input_files(specs, policy.targets, stdin)
+    if policy.config_file is not None:
+        inputs.append(policy.config_file)
+    new = [("--write-baseline", new_baseline)] if new_baseline is not None else []
+    refuse_overwriting_inputs([*outputs, *new], inputs)
+    refuse_overwriting_inputs(outputs, [baseline] if baseline is not None else [])
+    result = _run_specs(specs, errors, policy, stdin)
     if baseline is not None and entries is not None:
         result = apply_baseline(result, baseline, entries)
     written = None
     if new_baseline is not None and not result.errors:
-        written = write_baseline(new_baseline, result)
+        new_entries = write_baseline(new_baseline, result)
+        written = len(new_entries)
         if baseline is None:
-            result = apply_baseline(result, new_baseline, load_baseline(new_baseline))
+            result = apply_baseline(result, new_baseline, new_entries)
     return result, written
 
 

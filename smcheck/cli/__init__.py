@@ -7,6 +7,7 @@ import click
 from smcheck import __version__
 from smcheck.cli.analyze import analyze
 from smcheck.cli.check import check
+from smcheck.cli.exits import SmcheckGroup
 from smcheck.cli.generate import generate
 from smcheck.cli.limits import thresholds
 from smcheck.cli.schema import schema
@@ -15,14 +16,20 @@ from smcheck.openmp import bound_spin_waiting
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=SmcheckGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="smcheck")
-def cli() -> None:
+@click.option(
+    "--debug", is_flag=True, help="Show the traceback of an internal error, and warnings."
+)
+def cli(debug: bool) -> None:
     """Numerical-stability diagnostics for softmax.
 
     Runs naive, max-shifted, log-domain and the framework's own softmax in float16, bfloat16,
     float32 and float64 against an exact reference, and reports overflow, NaN, underflow, lost
     probability mass, accuracy and argmax flips.
+
+    Exit codes: 0 ran clean, 1 findings at the fail level, 2 usage or unusable input,
+    3 internal error, 130 interrupted, 141 output pipe closed.
     """
     bound_spin_waiting()
 

@@ -62,8 +62,9 @@ def analyze(
       smcheck analyze seg.npy --dim 1 --format json -o report.json
       smcheck analyze gen:llm:shape=4x32000,seed=1 --dtype bf16
     """
-    from smcheck.api import literal_source, run_sources
+    from smcheck.api import input_files, literal_source, run_sources
     from smcheck.config import AnalysisConfig, parse_temperatures
+    from smcheck.output import refuse_overwriting_inputs
     from smcheck.progress import progress_bars
 
     with user_errors():
@@ -74,8 +75,13 @@ def analyze(
             raise click.UsageError("give a SOURCE (file, '-', gen:NAME) or --values")
         specs: list[Any] = [literal_source(values)] if values is not None else []
         specs += sources
-        with progress_bars(sys.stderr.isatty() and not no_progress) as progress:
-            report = run_sources(specs, cfg, stdin=sys.stdin.buffer, progress=progress)
+        stdin = getattr(sys.stdin, "buffer", None)  # sys.stdin is None when closed (<&-)
+        if output is not None:
+            outputs = [("-o/--output", output)]
+            refuse_overwriting_inputs(outputs, input_files(specs, cfg.targets, stdin))
+        tty = sys.stderr is not None and sys.stderr.isatty()
+        with progress_bars(tty and not no_progress) as progress:
+            report = run_sources(specs, cfg, stdin=stdin, progress=progress)
         emit(report, fmt, output)
     summarise(report)
     level = FAIL_ON_LEVELS[fail_on]
@@ -85,10 +91,10 @@ def analyze(
 
 def emit(report: Any, fmt: str, output: str | None) -> None:
     """Render the report to stdout or --output (written only once complete)."""
-    from smcheck.output import write_atomic
+    from smcheck.output import write_output
 
     renderer = ANALYZE_FORMATS[fmt]
     if output is not None:
-        write_atomic(output, renderer.text(report))
+        write_output(output, renderer.text(report))
     else:
         show(renderer, report)

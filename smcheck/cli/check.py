@@ -98,7 +98,7 @@ def check(
 
     from smcheck.check.policy import policy_from_options
     from smcheck.check.run import check_sources
-    from smcheck.output import write_atomic
+    from smcheck.output import write_output
     from smcheck.report.renderers import render
 
     given = {
@@ -111,9 +111,13 @@ def check(
         extra = parse_report_options(reports)
         if not sources and not policy.sources:
             raise click.UsageError("give a SOURCE (file, glob, directory) or sources in the policy")
-        result, written = check_sources(sources or policy.sources, policy, baseline, write_baseline)
-        for f, path in [*extra, *([(fmt, output)] if output else [])]:
-            write_atomic(path, render(CHECK_FORMATS, result, f))
+        writes = [*extra, *([(fmt, output)] if output else [])]
+        outputs = [("--report", p) for _, p in extra] + [("-o/--output", output)] * bool(output)
+        result, written = check_sources(
+            sources or policy.sources, policy, baseline, write_baseline, outputs
+        )
+        for f, path in writes:
+            write_output(path, render(CHECK_FORMATS, result, f))
     if output is None:
         show(CHECK_FORMATS[fmt], result)
     finish(result, fmt, output, written, write_baseline)

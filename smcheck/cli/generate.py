@@ -34,9 +34,9 @@ def generate(
       smcheck generate constant --shape 1x4096 --value 0 -o zeros.npy
     """
     from smcheck import api
-    from smcheck.output import write_atomic
+    from smcheck.output import write_output
 
     with user_errors():
         arr = api.generate(name, shape=shape, seed=seed, value=value, params=params)
-        write_atomic(output, api.npy_bytes(arr))
+        write_output(output, api.npy_bytes(arr))
     click.echo(f"wrote {output}: {arr.dtype} {list(arr.shape)}", err=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from smcheck.cli.options import split_commas, user_errors
@@ -37,8 +35,7 @@ def thresholds(dtypes: tuple[str, ...], fmt: str) -> None:
 
         click.echo(json.dumps(rows, indent=2))
     else:
-        from rich.console import Console
-
+        from smcheck.cli.messages import console
         from smcheck.report.terminal.limits import limits_table
 
-        Console(width=None if sys.stdout.isatty() else 100).print(limits_table(rows))
+        console().print(limits_table(rows))

@@ -27,8 +27,14 @@ def user_errors() -> Iterator[None]:
 def split_commas(
     _ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
 ) -> tuple[str, ...]:
-    """A click callback: repeated ``LIST`` options as one tuple of comma-separated items."""
-    return tuple(v.strip() for item in value for v in item.split(",") if v.strip())
+    """A click callback: repeated ``LIST`` options as one tuple of comma-separated items.
+
+    An option given with nothing in it (``--dtype ''``) is a usage error, not the default.
+    """
+    items = tuple(v.strip() for item in value for v in item.split(",") if v.strip())
+    if value and not items:
+        raise click.BadParameter("the list is empty; name at least one, or leave the option out")
+    return items
 
 
 def _selection_options() -> list[Decorator]:
@@ -64,7 +70,8 @@ def _selection_options() -> list[Decorator]:
             "temperatures",
             multiple=True,
             metavar="LIST",
-            help="Divide logits by T in the format first: 0.5,1,2 or a log range LO:HI:N.",
+            help="Divide logits by T in the format first: 0.5,1,2 or a log range LO:HI:N "
+            "(at most 100 temperatures).",
         ),
         click.option(
             "--model",

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from smcheck.sources.validation import load_error
+
 
 @dataclass(frozen=True)
 class Decoder:
@@ -50,12 +52,25 @@ def float8(source: str) -> Decoder:
     return Decoder(np.dtype(np.float32), widen, f"{source} values widened exactly to float32")
 
 
-def to_float64(note: str) -> Decoder:
-    """Integers, and long doubles (no torch or analysis dtype), as float64."""
+def to_float64(note: str, name: str = "") -> Decoder:
+    """Integers, and long doubles (no torch or analysis dtype), as float64.
+
+    A finite long double beyond float64's range is refused (LoadError naming ``name``) when its
+    chunk is read: reading the whole file up front would defeat the memory map.
+    """
 
     def cast(stored: np.ndarray) -> np.ndarray:
-        with np.errstate(over="ignore"):  # a long double beyond float64 becomes inf
-            return stored.astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = stored.astype(np.float64)
+            if stored.dtype.kind == "f" and (np.isinf(out) & np.isfinite(stored)).any():
+                value = stored[np.isinf(out) & np.isfinite(stored)][0]
+                raise load_error(
+                    name,
+                    f"the {stored.dtype.name} value {value!s} overflows float64 on reading "
+                    "(beyond ±1.8e308)",
+                    "rescale the logits, or clip them to float64's range, before saving",
+                )
+        return out
 
     return Decoder(np.dtype(np.float64), cast, note)
 
@@ -75,12 +90,12 @@ def aligned(dtype: np.dtype) -> Decoder:
     return Decoder(dtype, np.array, "")
 
 
-def for_stored(dtype: np.dtype, source: str) -> Decoder | None:
+def for_stored(dtype: np.dtype, source: str, name: str = "") -> Decoder | None:
     """The decoder a stored numpy dtype needs, or None when it is analysed as it is."""
     if dtype.kind in "iu":
         return to_float64(f"integer array ({source}) converted to float64")
     if dtype.itemsize not in (2, 4, 8):
-        return to_float64(f"{dtype.name} array rounded to float64")
+        return to_float64(f"{dtype.name} array rounded to float64", name)
     if not dtype.isnative:
         return native_order(dtype)
     return None

@@ -81,7 +81,11 @@ class LoadedArray:
 
 
 def load_logits(
-    spec: str, *, stdin: BinaryIO | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET
+    spec: str,
+    *,
+    stdin: BinaryIO | None = None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    integers: bool = False,
 ) -> LoadedArray:
     """Load logits from a file, ``-`` (stdin) or a ``gen:NAME[:k=v,...]`` generator spec.
 
@@ -93,6 +97,7 @@ def load_logits(
         memory_budget: bytes; a source held whole in memory (stdin, text, JSON, a compressed
             .npz member, a generated array) that would cost more is refused before it is read
             (:mod:`smcheck.sources.readlimits`).
+        integers: keep an integer file's dtype (class indices), not convert it to float64.
 
     Returns:
         The array with its display name, source dtype and conversion notes. Files are never
@@ -104,7 +109,8 @@ def load_logits(
     """
     limit = ReadLimit(memory_budget)
     if spec == "-":
-        return _load_stdin(stdin if stdin is not None else sys.stdin.buffer, limit)
+        stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
+        return _load_stdin(stream, limit)
     if spec.startswith("gen:"):
         name, params = parse_generator_spec(spec)
         array = generate_logits(name, memory_budget=memory_budget, **params)  # type: ignore[arg-type]
@@ -119,7 +125,7 @@ def load_logits(
             f"a {suffix} file holds one array, so the key {key!r} does not apply",
             f"drop ':{key}'",
         )
-    return _finish(display, *_READERS[suffix](path, display, key, limit))
+    return _finish(display, *_READERS[suffix](path, display, key, limit), integers=integers)
 
 
 def parse_values(text: str) -> LoadedArray:
@@ -211,11 +217,15 @@ def _finish(
     source: str,
     notes: tuple[str, ...],
     decoder: Decoder | None = None,
+    integers: bool = False,
 ) -> LoadedArray:
     """Apply the common array rules and return a read-only result (decoded chunk by chunk)."""
     check_dtype(name, array.dtype)
     check_shape(name, array.shape, array.dtype)
-    decoder = decoder or for_stored(array.dtype, source)
+    if array.dtype.kind in "iu" and integers:
+        decoder = None  # class indices: compared as integers, shown exactly (a uint64 > 2**53 too)
+    else:
+        decoder = decoder or for_stored(array.dtype, source, name)
     if decoder is not None and decoder.note:
         notes += (decoder.note,)
     if array.flags.writeable:
@@ -310,8 +320,10 @@ _FIRST_BYTE = re.compile(rb"(?:\xef\xbb\xbf)?\s*(\S)")
 """The first byte of text after a UTF-8 byte-order mark and white space."""
 
 
-def _load_stdin(stream: BinaryIO, limit: ReadLimit) -> LoadedArray:
+def _load_stdin(stream: BinaryIO | None, limit: ReadLimit) -> LoadedArray:
     name = "<stdin>"
+    if stream is None:  # sys.stdin is None when the shell closed it (<&-)
+        raise load_error(name, "standard input is closed", "pipe the logits in, e.g. < logits.npy")
     data = _read_stdin(stream, limit)
     first = _FIRST_BYTE.match(data)  # not data.strip(): that would copy what may be 512 MiB
     if first is None:

@@ -6,16 +6,19 @@ import io
 import math
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
+from smcheck.errors import LoadError
 from smcheck.sources.readlimits import ReadLimit
 from smcheck.sources.validation import (
     check_dtype,
     check_shape,
+    describe,
     dims,
     load_error,
     os_reason,
@@ -165,16 +168,37 @@ def read_npz(
         archive = zipfile.ZipFile(source)
     with archive:
         with reading(name, "its zip directory is corrupt", _NPZ_FIX):
-            members = {m.filename.removesuffix(".npy"): m for m in archive.infolist()}
+            infos = archive.infolist()
+        members: dict[str, zipfile.ZipInfo] = {}
+        for m in infos:  # numpy's keys drop ".npy": "a" and "a.npy" would both be "a"
+            other = members.setdefault(m.filename.removesuffix(".npy"), m)
+            if other is not m:
+                what = "two members" if other.filename == m.filename else "the members"
+                names = repr(m.filename) if other.filename == m.filename else ""
+                raise load_error(
+                    name,
+                    f"it holds {what} {names or f'{other.filename!r} and {m.filename!r}'} "
+                    f"for the key {m.filename.removesuffix('.npy')!r}, so which is meant is "
+                    "unclear",
+                    _NPZ_FIX,
+                )
         info = members[select_key(name, list(members), key, "array")]
         with reading(name, f"the member {info.filename!r} cannot be read", _NPZ_FIX):
             member = archive.open(info)
         with member:
             if isinstance(source, Path) and info.compress_type == zipfile.ZIP_STORED:
                 return _map_stored_member(source, name, info, member)
-            header = read_npy_header(member, name, _NPZ_FIX)
+            try:
+                header = read_npy_header(member, name, _NPZ_FIX)
+            except LoadError as exc:
+                raise _corruption_or(exc, member, info, name) from exc.__cause__
             limit.check(name, f"array data in the member {info.filename!r}", header.nbytes)
-            return _read_npy_data(member, name, header, info.file_size, _NPZ_FIX)
+            try:
+                out = _read_npy_data(member, name, header, info.file_size, _NPZ_FIX)
+            except LoadError as exc:
+                raise _corruption_or(exc, member, info, name) from exc.__cause__
+            _check_member(member, info, name)  # the CRC is checked only at the member's end
+            return out
 
 
 def _map_stored_member(
@@ -202,3 +226,28 @@ def _map_stored_member(
             order="F" if header.fortran else "C",
         )
     return array, header.dtype.name
+
+
+_CORRUPT = (zipfile.BadZipFile, zlib.error, EOFError)
+"""What zipfile raises for a bad CRC, a broken deflate stream, a stream that ends early."""
+
+
+def _corruption_or(exc: LoadError, member: BinaryIO, info: zipfile.ZipInfo, name: str) -> LoadError:
+    """``exc``, unless the member's stream is corrupt, which explains a nonsense header or data."""
+    if isinstance(exc.__cause__, _CORRUPT):
+        return _corrupt(name, info, exc.__cause__)
+    _check_member(member, info, name)  # raises the corruption when there is one
+    return exc
+
+
+def _check_member(member: BinaryIO, info: zipfile.ZipInfo, name: str) -> None:
+    """Read the rest of an npz member, so that zipfile checks its CRC and its compressed stream."""
+    try:
+        while member.read(2**20):
+            pass
+    except _CORRUPT as exc:
+        raise _corrupt(name, info, exc) from exc
+
+
+def _corrupt(name: str, info: zipfile.ZipInfo, exc: BaseException) -> LoadError:
+    return load_error(name, f"the member {info.filename!r} is corrupt ({describe(exc)})", _NPZ_FIX)

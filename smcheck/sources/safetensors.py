@@ -98,7 +98,11 @@ def read_header(path: Path, name: str) -> SafetensorsHeader:
             raw = f.read(n)
     # UnicodeDecodeError is a ValueError
     with reading(name, "the header is not valid JSON", _FIX, errors=(ValueError, RecursionError)):
-        header = json.loads(raw.decode("utf-8"))
+        header = json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=lambda pairs: _unique_keys(pairs, name),
+            parse_int=lambda text: _header_int(text, name),
+        )
     if not isinstance(header, dict):
         raise fail("the header is not a JSON object")
 
@@ -189,6 +193,23 @@ def map_tensor(
     if arr.dtype.kind == "f" and (header.data_start + entry.begin) % arr.dtype.itemsize:
         return arr, source, decoders.aligned(arr.dtype)
     return arr, source, None
+
+
+def _unique_keys(pairs: list[tuple[str, object]], name: str) -> dict[str, object]:
+    """A header object; a key given twice is an error (json keeps the last one silently)."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _error(name, f"the header names {key!r} twice, so which data is meant is unclear")
+        seen.add(key)
+    return dict(pairs)
+
+
+def _header_int(text: str, name: str) -> int:
+    """A header integer; no size or offset in a real file has more than 20 digits."""
+    if len(text.lstrip("-")) > 20:
+        raise _error(name, f"the header holds a {len(text)}-digit integer, too large for a file")
+    return int(text)
 
 
 def _error(name: str, what: str) -> LoadError:

@@ -52,7 +52,7 @@ def read_targets(spec: str | Path | Any) -> TargetIndices:
     from smcheck.sources.loaders import array_source, load_logits  # the loading stack, on demand
 
     if isinstance(spec, (str, Path)):
-        loaded, label = load_logits(str(spec)), str(spec)
+        loaded, label = load_logits(str(spec), integers=True), str(spec)
     else:
         loaded, label = array_source(spec, "<targets>"), "<array>"
     return TargetIndices(np.asarray(loaded.array), label, loaded.name)
@@ -95,13 +95,13 @@ def _check_indices(a: np.ndarray, name: str, view: RowView) -> IndexArray:
     out = (flat < 0) | (flat >= n)
     if out.any():
         i = int(np.argmax(out))
-        v = int(a.reshape(-1)[i])
+        v = a.reshape(-1)[i]  # as stored: an integer exactly, a float as the float it is
         hint = (
             " (ignore_index rows such as -100 are not supported: drop those rows)" if v < 0 else ""
         )
         raise load_error(
             name,
-            f"class index {v} at {_where(i, a.shape)} is out of range for rows of "
+            f"class index {_show(v)} at {_where(i, a.shape)} is out of range for rows of "
             f"{plural(n, 'class', 'classes')}{hint}",
             f"use indices from 0 to {n - 1}",
         )
@@ -109,6 +109,8 @@ def _check_indices(a: np.ndarray, name: str, view: RowView) -> IndexArray:
 
 
 def _show(v: Any) -> str:
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
     f = float(v)
     return repr(f) if not math.isfinite(f) else f"{f:g}"
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import array
 import json
+import math
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
+from smcheck.errors import LoadError
 from smcheck.report.phrases import plural
 from smcheck.sources.validation import load_error, reading, select_key
 
@@ -109,15 +111,32 @@ def split_tokens(line: str, name: str, where: str) -> list[str]:
 
 
 def to_number(token: str, name: str, where: str) -> float:
-    """``float(token)``: accepts exponents, inf, -inf and nan."""
+    """``float(token)``: accepts exponents, inf, -inf and nan, not a finite number beyond float64.
+
+    ``float("1e400")`` is inf: taken silently, a typo or a unit error would pass as an upstream
+    +inf, so a finite number that overflows float64 is a LoadError naming where it is.
+    """
     try:
-        return float(token)
+        value = float(token)
     except ValueError:
         raise load_error(
             name,
             f"{token[:40]!r} in {where} is not a number",
             "use plain numbers (inf, -inf and nan are allowed)",
         ) from None
+    if math.isinf(value) and token.strip().lower() not in _SPECIAL_FLOATS:
+        raise overflow_error(name, token, where)
+    return value
+
+
+def overflow_error(name: str, token: str, where: str) -> LoadError:
+    """The LoadError for a finite number written in text that float64 cannot hold."""
+    shown = token if len(token) <= 40 else f"{token[:20]}...({len(token)} characters)"
+    return load_error(
+        name,
+        f"{shown!r} at {where} overflows float64 on reading (beyond ±1.8e308)",
+        "write inf or -inf if that is meant, else rescale the logits",
+    )
 
 
 def _is_number(token: str) -> bool:
@@ -136,7 +155,9 @@ def parse_json(text: str, name: str, key: str | None) -> np.ndarray:
         "write nested lists of numbers, e.g. [[1, 2], [3, 4]]",
         errors=(ValueError, RecursionError),
     ):
-        obj = json.loads(text)  # also accepts the NaN/Infinity literals Python writes
+        # also accepts the NaN/Infinity literals Python writes; numbers are read as floats, so
+        # no integer meets Python's int-string limit, and one too large is marked, not inf
+        obj = json.loads(text, parse_float=_json_float, parse_int=_json_float)
     if isinstance(obj, dict):
         lists = [k for k, v in obj.items() if isinstance(v, list)]
         obj = obj[select_key(name, lists if key is None else list(obj), key, "list")]
@@ -174,14 +195,23 @@ def _nested_to_array(obj: object, name: str) -> np.ndarray:
     return values.reshape(shape)
 
 
+class _Overflowed:
+    """A JSON number that float64 cannot hold, kept as written so its error can show it."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _json_float(text: str) -> float | _Overflowed:
+    value = float(text)  # exact for integers too: correctly rounded, no digit limit
+    return _Overflowed(text) if math.isinf(value) else value
+
+
 def _json_number(v: object, name: str, shape: list[int], i: int) -> float:
+    if isinstance(v, _Overflowed):
+        raise overflow_error(name, v.text, _where(shape, i))
     if isinstance(v, (int, float)) and not isinstance(v, bool):
-        try:
-            return float(v)
-        except OverflowError:
-            raise load_error(
-                name, f"the integer at {_where(shape, i)} is too large for float64", _JSON_FIX
-            ) from None
+        return float(v)
     if isinstance(v, str) and v.strip().lower() in _SPECIAL_FLOATS:
         return float(v)
     shown = json.dumps(v)[:40] if not isinstance(v, (dict, list)) else type(v).__name__

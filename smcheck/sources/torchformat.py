@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import pickle
 import re
 import warnings
@@ -28,6 +29,7 @@ def read_torch(
     path: Path, name: str, key: str | None, limit: ReadLimit
 ) -> tuple[np.ndarray, str, tuple[str, ...], Decoder | None]:
     """One tensor of a saved tensor, dict (state_dict) or list; nested keys are dotted paths."""
+    _check_container(path, name)  # before importing torch: a text file needs no torch
     import torch
 
     obj = _torch_load(path, name)
@@ -66,6 +68,36 @@ def _torch_load(path: Path, name: str) -> Any:
                     return torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
             raise _unpickling_error(name, exc) from exc
+
+
+def _check_container(path: Path, name: str) -> None:
+    """Refuse a file that is neither a zip archive (torch.save) nor a pickle (its legacy format).
+
+    torch's own errors for these say ``(101)`` (a KeyError on a text file's first byte) or blame
+    pickled objects; the file's first bytes say what it really is.
+    """
+    with reading(name, "it cannot be read", "check the file's permissions", errors=OSError):
+        with open(path, "rb") as f:
+            head = f.read(64)
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return
+    fix = "save the logits with torch.save(tensor, path)"
+    if head.startswith(b"\x93NUMPY"):
+        what, fix = "an .npy array", "rename it to .npy"
+    elif head[8:10] == b'{"':
+        what, fix = "a safetensors file", "rename it to .safetensors"
+    elif not head:
+        what = "empty"
+    else:
+        try:  # incremental: a character cut at byte 64 is not a decoding error
+            text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+            lines = text.strip().splitlines()
+            what = f"text starting {lines[0][:24]!r}" if lines else "blank text"
+        except UnicodeDecodeError:
+            what = f"binary data starting {head[:8].hex(' ')}"
+    raise load_error(
+        name, f"it is not a PyTorch file (torch.save writes a zip archive); it is {what}", fix
+    )
 
 
 def _unpickling_error(name: str, exc: pickle.UnpicklingError) -> LoadError:

@@ -128,3 +128,10 @@ def select_key(name: str, keys: list[str], key: str | None, what: str) -> str:
 def _keys_hint(keys: list[str]) -> str:
     shown = ", ".join(repr(k) for k in keys[:12])
     return shown + (f" and {len(keys) - 12} more" if len(keys) > 12 else "")
+
+
+def widened_note(source: str, array: np.ndarray) -> tuple[str, ...]:
+    """The note for a 16- or 8-bit float format widened exactly to float32, if that happened."""
+    if source != array.dtype.name and array.dtype == np.float32:
+        return (f"{source} values widened exactly to float32",)
+    return ()

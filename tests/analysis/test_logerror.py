@@ -126,3 +126,13 @@ def test_log_error_in_json_does_not_depend_on_chunk_size() -> None:
     ]
     for chunk in (1, 4):
         assert analyze(x, chunk_rows=chunk, gradients=False).to_dict() == whole, chunk
+
+
+def test_a_row_with_one_live_entry_has_log_p_zero_and_no_nan_error() -> None:
+    # exact log p = 0 where one entry is live: float64's spacing there is 2^-1074, whose inverse
+    # overflows; the error must be 0 ulps, not NaN (a NaN median hid in the JSON)
+    x = np.array([[0.5, -np.inf, -np.inf], [0.1, 0.2, 0.3]])
+    for c in analyze(x, dtypes=["float64", "float32"], methods=["torch"]).sources[0].cells:
+        le = c.metrics.log_error
+        assert le.median_ulp is not None and np.isfinite(le.median_ulp), c.dtype
+        assert np.isfinite(le.max_ulp), c.dtype

@@ -38,7 +38,18 @@ def test_analyze_values_table_shows_verdicts_and_values() -> None:
 
 
 def test_analyze_json_is_strict_and_follows_the_contract() -> None:
-    r = run("analyze", "--values", "1,2,3,12", "--dtype", "fp16", "--format", "json")
+    # naive named: selected, so its FAIL counts in the summary (by default it is a comparison)
+    r = run(
+        "analyze",
+        "--values",
+        "1,2,3,12",
+        "--dtype",
+        "fp16",
+        "--method",
+        "naive,torch",
+        "--format",
+        "json",
+    )
     assert r.exit_code == ExitCode.OK, r.output
     doc = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
     assert doc["schema_version"] == 1
@@ -54,7 +65,8 @@ def test_analyze_json_is_strict_and_follows_the_contract() -> None:
 
 @pytest.mark.parametrize(("fail_on", "code"), [("never", 0), ("warn", 1), ("fail", 1)])
 def test_fail_on_sets_exit_code(fail_on: str, code: int) -> None:
-    r = run("analyze", "--values", "1,2,3,12", "--dtype", "float16", "--fail-on", fail_on)
+    args = ("--values", "1,2,3,12", "--dtype", "float16", "--method", "naive")
+    r = run("analyze", *args, "--fail-on", fail_on)
     assert r.exit_code == code, r.output
 
 

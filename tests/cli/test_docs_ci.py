@@ -31,4 +31,4 @@ def test_every_condition_is_documented() -> None:
 def test_exit_code_table_covers_every_code() -> None:
     from smcheck.errors import ExitCode
 
-    assert {int(c) for c in re.findall(r"^\| (\d) \|", DOC, re.M)} == {int(c) for c in ExitCode}
+    assert {int(c) for c in re.findall(r"^\| (\d+) \|", DOC, re.M)} == {int(c) for c in ExitCode}
