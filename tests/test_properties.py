@@ -138,8 +138,11 @@ def check_metrics(x: np.ndarray, t: float) -> None:
     for c in src.cells:
         m = c.metrics
         k = m.rows_checked
-        for count in (m.overflow, m.nan, m.underflow, m.exact_zero, m.log_nonfinite):
+        for count in (m.overflow, m.underflow, m.exact_zero, m.log_nonfinite):
             check_count(count, k, k * n, rows)
+        # NaN also counts the rows only the format or T masks fully (finite source logits)
+        b = c.fully_masked_output.rows - int(masked.sum())
+        check_count(m.nan, k + b, (k + b) * n, rows)
         assert m.temperature_overflow.elements <= m.overflow.elements
         assert m.underflow.elements + m.exact_zero.elements <= k * n
         assert sum(m.nan.causes.values()) == m.nan.elements

@@ -45,16 +45,26 @@ def _masks(view: RowView, softmin: bool, rows: int) -> str:
     """``-inf masks``, ``mask sentinels`` (known values such as -1e9) or "" for none."""
     sentinels = False
     for start, stop in chunk_bounds(view.n_rows, rows, view.row_length):
-        x = view.block(start, stop)
-        view.release(start, stop)
-        if x.size == 0:
-            continue
-        # fmin/fmax skip NaN; under --softmin the masks are +inf in the source
-        low = -np.fmax.reduce(x, axis=None) if softmin else np.fmin.reduce(x, axis=None)
-        if low == -np.inf:
-            return "-inf masks"
-        if not sentinels and low <= _LOWEST_LOGIT:
-            xs = np.asarray(x, dtype=np.float64)
-            keys, _ = classify(-xs if softmin else xs)
-            sentinels = bool(np.isin(keys, _KNOWN).any())
+        try:
+            seen = _chunk_masks(view.block(start, stop), softmin, sentinels)
+        finally:  # after reading: a block may be a view of the memory map
+            view.release(start, stop)
+        if seen == "-inf masks":
+            return seen
+        sentinels = sentinels or bool(seen)
     return "mask sentinels" if sentinels else ""
+
+
+def _chunk_masks(x: np.ndarray, softmin: bool, sentinels_seen: bool) -> str:
+    """What one chunk holds: ``-inf masks``, ``mask sentinels`` or ""."""
+    if x.size == 0:
+        return ""
+    # fmin/fmax skip NaN; under --softmin the masks are +inf in the source
+    low = -np.fmax.reduce(x, axis=None) if softmin else np.fmin.reduce(x, axis=None)
+    if low == -np.inf:
+        return "-inf masks"
+    if sentinels_seen or low > _LOWEST_LOGIT:
+        return ""
+    xs = np.asarray(x, dtype=np.float64)
+    keys, _ = classify(-xs if softmin else xs)
+    return "mask sentinels" if np.isin(keys, _KNOWN).any() else ""

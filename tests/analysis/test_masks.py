@@ -120,10 +120,15 @@ def test_rows_masked_by_the_cast_are_a_finding_and_the_cells_nan() -> None:
         # in float32 the row is finite and naive's exp(-7e4) underflows: 0/0, its own fault; in
         # float16 the cast masks it and every method returns NaN there: the cell's own NaN too
         naive32 = (c.method, c.dtype) == ("naive", "float32")
-        assert c.metrics.nan.elements == (3 if naive32 or c.dtype == "float16" else 0), c
-        if c.dtype == "float16":
+        # in float16 every method returns NaN for a row of finite logits: the cell's NaN, FAIL
+        fp16 = c.dtype == "float16"
+        assert c.metrics.nan.elements == (3 if naive32 or fp16 else 0), c
+        if fp16:
             assert c.metrics.nan.causes == {"fully masked row": 3}
-            assert "masked-row-nan" in {f.cause for f in c.findings}
+            assert c.findings[0].cause == "masked-row-nan" and c.verdict.value == "FAIL"
+            assert c.findings[0].message.startswith(
+                "every logit of a row rounds to -inf in float16"
+            )
         expected = (1, 1) if c.dtype == "float16" else (0, 0)
         assert (c.fully_masked_output.rows, c.fully_masked_output.nan) == expected
         assert c.metrics.rows_checked == (1 if c.dtype == "float16" else 2)
@@ -132,16 +137,21 @@ def test_rows_masked_by_the_cast_are_a_finding_and_the_cells_nan() -> None:
     assert f.message.startswith("1 row becomes fully masked in float16 (every finite logit")
 
 
-def test_rows_masked_by_the_temperature_are_a_finding() -> None:
+def test_rows_masked_by_the_temperature_are_a_finding_and_the_cells_nan() -> None:
     # -4e4 / 0.5 = -8e4 overflows float16 to -inf in both entries: the row dies only at T=0.5
     x = np.array([[-4e4, -4e4], [0.0, 1.0]])
     src = analyze(x, dtypes=["float16"], temperatures=[1, 0.5]).sources[0]
     became = {(b.dtype, b.temperature): b.rows for b in src.input.became_fully_masked}
     assert became == {("float16", None): 0, ("float16", 0.5): 1}
     by_t = {c.temperature: c for c in src.cells if c.method == "shifted"}
-    # the row dies in the format at T=0.5: shifted's NaN there is the cell's own (and named)
-    assert by_t[0.5].metrics.nan.causes == {"fully masked row": 2}
-    assert by_t[0.5].metrics.rows_checked == 1
+    assert by_t[0.5].metrics.nan.elements == 2 and by_t[0.5].metrics.rows_checked == 1
+    assert (
+        by_t[0.5]
+        .findings[0]
+        .message.startswith(
+            "every logit of a row is -inf in float16 once divided by T=0.5; shifted returns NaN"
+        )
+    )
     assert by_t[1.0].metrics.rows_checked == 2
     (f,) = [f for f in src.input.findings if f.kind == "became_fully_masked"]
     assert "float16 at T=0.5" in f.message and f.temperature == 0.5

@@ -59,15 +59,17 @@ def test_analyze_json_is_strict_and_follows_the_contract() -> None:
     assert naive["dtype"] == "float16" and naive["verdict"] == "FAIL"
     assert naive["metrics"]["overflow"] == {"elements": 1, "rows": 1, "worst_row": [0]}
     assert naive["probabilities"][0][3] == "nan"
-    assert doc["summary"]["verdict"] == "FAIL"
+    # naive is a hypothetical comparison beside torch (the default methods): not counted
+    assert naive["hypothetical"] is True and doc["summary"]["verdict"] == "OK"
     assert list(naive["metrics"])[:3] == ["overflow", "temperature_overflow", "nan"]
 
 
 @pytest.mark.parametrize(("fail_on", "code"), [("never", 0), ("warn", 1), ("fail", 1)])
 def test_fail_on_sets_exit_code(fail_on: str, code: int) -> None:
-    args = ("--values", "1,2,3,12", "--dtype", "float16", "--method", "naive")
-    r = run("analyze", *args, "--fail-on", fail_on)
+    argv = ["analyze", "--values", "1,2,3,12", "--dtype", "float16", "--fail-on", fail_on]
+    r = run(*argv, "--method", "naive,torch")
     assert r.exit_code == code, r.output
+    assert run(*argv).exit_code == 0  # naive only as a comparison beside torch: never counted
 
 
 def test_fail_on_fail_passes_clean_input() -> None:

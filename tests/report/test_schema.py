@@ -127,7 +127,11 @@ def _set(
 def test_schema_catches_renames(path: list[Any], rename: str | None, value: Any) -> None:
     doc = json.loads(
         CliRunner()
-        .invoke(cli, ["check", "gen:spike", "--isolated", "--dtype", "fp16", "--format", "json"])
+        .invoke(
+            cli,
+            ["check", "gen:spike", "--isolated", "--dtype", "fp16", "--method", "naive,torch"]
+            + ["--format", "json"],
+        )
         .stdout
     )
     if path[0] == "violations":

@@ -52,8 +52,9 @@ def test_temperature_section_fits_100_columns_and_names_the_remedies() -> None:
     grid = text.split("Verdicts by temperature T\n")[1].split("Verdicts by temperature T (2)")[0]
     naive16 = next(line for line in grid.splitlines() if line.split()[:2] == ["naive", "float16"])
     # naive float16 overflows below T = 0.9973 and is safe from T = 1 up (1, 1.5, 2 here); at T = 1
-    # its log(softmax) gradient loses the target's -5.8e-4 (computed 0: a dead gradient, WARN)
-    assert naive16.split()[2:] == ["FAIL"] * 6 + ["WARN"] + ["OK"] * 2
+    # its log(softmax) gradient loses the target's -5.8e-4 (computed 0: a dead gradient, but
+    # within 4u = 1.95e-3 of the gradient's scale 1, so a NOTE and the cell is OK)
+    assert naive16.split()[2:] == ["FAIL"] * 6 + ["OK"] * 3
     assert "Entropy vs temperature" in text and "ln(4) = 1.39 nats" in text
     assert "Critical temperatures" in text
     # shifted, logdomain and torch share one float16 remedy line
