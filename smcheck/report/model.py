@@ -26,6 +26,7 @@ from smcheck.report.cellmetrics import (
     NanCount,
     RowCount,
     RowIndex,
+    UlpHistogram,
     WorstError,
 )
 from smcheck.report.findingmodel import Finding
@@ -79,6 +80,7 @@ __all__ = [
     "SweepPoint",
     "TemperatureAnalysis",
     "TemperatureScan",
+    "UlpHistogram",
     "Verdict",
     "WorstError",
     "plain",
