@@ -122,13 +122,12 @@ def test_chromium_draws_the_page(page: str, tmp_path: Path) -> None:
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
     run = [str(CHROMIUM), *flags, "--window-size=1200,3000"]
     subprocess.run([*run, f"--screenshot={shot}", html.as_uri()], capture_output=True, timeout=120)
-    dom = subprocess.run(
-        [*run, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120
-    ).stdout
-    assert dom.count("<svg") == 3 and "exp-overflow" in dom
     pixels = imread(shot)[..., :3]
     assert pixels.shape[:2] == (3000, 1200)
     ink = (pixels < 0.9).any(axis=-1)
     assert ink.mean() > 0.03  # not a blank page: text, tables and figures are drawn
     red = (pixels[..., 0] > 0.6) & (pixels[..., 1] < 0.3) & (pixels[..., 2] < 0.3)
     assert red.sum() > 200  # the FAIL badges and the float16 lines
+    # float32's blue (#1f77b4) is drawn only by the SVG figures: they are rendered, not just present
+    blue = (np.abs(pixels * 255 - np.array([31, 119, 180])) < 25).all(axis=-1)
+    assert blue.sum() > 200

@@ -164,8 +164,9 @@ def _figures(s: SourceReport, n: int) -> str:
             f"<h3>Error distribution per cell{at}</h3>",
             _figure(
                 plotting.ulp_figure(s, f"smcheck-{n}-u"),
-                "Elements per power-of-two bin of |p̂ - p| in ulps (finite outputs; JSON: "
-                "metrics.error.ulp_histogram).",
+                "Elements per power-of-two bin of |p̂ - p| in ulps. Only rows whose output is "
+                "finite are measured: a method whose every row overflowed has no line (see the "
+                "findings). JSON: metrics.error.ulp_histogram.",
                 "No cell has finite outputs to measure.",
             ),
             "<h3>Headroom to overflow and underflow</h3>",

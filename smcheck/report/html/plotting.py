@@ -52,7 +52,8 @@ def svg(fig: Any, salt: str) -> str:
     import matplotlib
 
     buf = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": salt, "svg.fonttype": "none"}):
+    # glyphs as paths: the figure looks the same in every browser, whatever fonts it has
+    with matplotlib.rc_context({"svg.hashsalt": salt, "svg.fonttype": "path"}):
         fig.savefig(
             buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight"
         )
@@ -146,7 +147,7 @@ def power_of_two(e: int) -> str:
 
 def shown_temperature(source: SourceReport) -> float:
     """The temperature whose cells the per-cell figures show: 1 when analysed, else the nearest."""
-    temps = sorted({c.temperature for c in source.cells})
+    temps = sorted({c.temperature for c in source.cells}) or [1.0]
     return min(temps, key=lambda t: (abs(math.log(t)) if t > 0 else math.inf, t))
 
 
@@ -161,18 +162,24 @@ def ulp_figure(source: SourceReport, salt: str) -> str | None:
     formats = list(dict.fromkeys(c.dtype for c in cells))
     if not formats:
         return None
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
     fig, axes = _figure(2.5 * len(formats) + 1.4, 3.0, ncols=len(formats), sharey=True)
     fig.subplots_adjust(right=0.88, wspace=0.08)
     methods = list(dict.fromkeys(c.method for c in source.cells))
     first = cells[0].metrics.error.ulp_histogram
     assert first is not None
     n = len(first.counts)
+    tall = max(max(h.counts) for c in cells if (h := c.metrics.error.ulp_histogram)) >= 50
     ticks = [k for k in range(1, n) if (first.lo_log2 + k - 1) % 5 == 0]
     for ax, dtype in zip(axes[0], formats, strict=True):
         for c in (c for c in cells if c.dtype == dtype):
             _ulp_steps(ax, c, METHOD_COLOURS[methods.index(c.method) % len(METHOD_COLOURS)])
         ax.set_title(dtype, color=_colour(dtype))
-        ax.set_yscale("log")
+        if tall:  # counts over decades: a log axis keeps the tails in sight
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.grid(True, axis="y", alpha=0.3)
         # bin k spans [k - 0.5, k + 0.5) on the axis and starts at 2^(lo_log2 + k - 1) ulp
         ax.axvline(-first.lo_log2 - 0.5, color="grey", linewidth=0.8)  # 2^-1: 0.5 ulp
