@@ -7,6 +7,7 @@ its violations by source and condition, and each source's outcome under the poli
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from smcheck.report.findingmodel import FINDING_SEVERITIES
@@ -42,19 +43,37 @@ class FindingGroup:
 
     @property
     def where(self) -> str:
-        """The cells in a few words: ``naive × float16, bfloat16`` or a list of cells."""
+        """The cells in a few words: ``naive × float16, bfloat16``, over a sweep ``× T=0.5, 1``;
+        when they are not such a product, per method and format: ``naive float16 T=0.5, 1``."""
         swept = len({t for _, _, t in self.cells}) > 1 or any(t != 1 for *_, t in self.cells)
         product = len(self.methods) * len(self.formats) * len(self.temperatures)
         if product == len(self.cells):
             parts = [", ".join(self.methods), ", ".join(self.formats)]
             if swept:
-                parts.append("T=" + ", ".join(f"{t:g}" for t in self.temperatures))
+                parts.append(temperatures_text(self.temperatures))
             return " × ".join(parts)
-        named = [f"{m} {d}" + (f" T={t:g}" if swept else "") for m, d, t in self.cells]
+        pairs: dict[tuple[str, str], list[float]] = {}
+        for m, d, t in self.cells:
+            pairs.setdefault((m, d), []).append(t)
+        named = [
+            f"{m} {d}" + (f" {temperatures_text(ts)}" if swept else "")
+            for (m, d), ts in pairs.items()
+        ]
         if len(named) > CELLS_NAMED:
             rest = len(named) - CELLS_NAMED + 1
-            named = [*named[: CELLS_NAMED - 1], f"and {plural(rest, 'more cell')}"]
+            named = [*named[: CELLS_NAMED - 1], f"and {rest} more method × format pairs"]
         return ", ".join(named)
+
+
+TEMPERATURES_LISTED = 4
+"""Temperatures listed one by one; more are given as a range and a count."""
+
+
+def temperatures_text(ts: Sequence[float]) -> str:
+    """``T=0.5, 1`` or, past TEMPERATURES_LISTED values, ``T=0.25…4 (9 values)``."""
+    if len(ts) <= TEMPERATURES_LISTED:
+        return "T=" + ", ".join(f"{t:g}" for t in ts)
+    return f"T={min(ts):g}…{max(ts):g} ({len(ts)} values)"
 
 
 def _unique(items: list) -> tuple:  # type: ignore[type-arg]

@@ -48,13 +48,16 @@ def test_where_lists_cells_when_not_a_product_and_names_temperatures_of_a_sweep(
         ]
     )
     (g,) = group_findings(s)
-    assert g.where == "naive float16 T=0.5, naive float16 T=1, shifted float16 T=0.5"
+    assert g.where == "naive float16 T=0.5, 1, shifted float16 T=0.5"
     many = source([with_findings("naive", "float16", t, OVERFLOW) for t in (1, 2, 3, 4, 5, 6, 7)])
     (g,) = group_findings(many)
-    assert g.where == "naive × float16 × T=1, 2, 3, 4, 5, 6, 7"
+    assert g.where == "naive × float16 × T=1…7 (7 values)"
     many.cells.append(with_findings("torch", "float32", 1.0, OVERFLOW))
     (g,) = group_findings(many)
-    assert g.where.endswith("naive float16 T=5, and 3 more cells")
+    assert g.where == "naive float16 T=1…7 (7 values), torch float32 T=1"
+    pairs = [with_findings(m, d, 1.0, OVERFLOW) for m in "abcd" for d in ("f16", "f32")]
+    (g,) = group_findings(source(pairs[:-1]))  # 7 of the 8 pairs: not a product
+    assert g.where == "a f16, a f32, b f16, b f32, c f16, and 2 more method × format pairs"
 
 
 def test_causes_of_unselected_cells_only_come_last() -> None:
