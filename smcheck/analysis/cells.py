@@ -22,6 +22,10 @@ from smcheck.report import model as rm
 
 BoolArray = npt.NDArray[np.bool_]
 
+ULP_BINS = (-10, 20)
+"""The report's ulp histogram: below 2^-10 ulp (as good as exact), one bin per power of two up
+to 2^20, and 2^20 ulp and above (docs/design.md §4)."""
+
 
 @dataclass(frozen=True)
 class Block:
@@ -147,6 +151,7 @@ class CellAccumulator:
                 self.ulp.median,
                 self.normwise_u.result,
                 index(self.max_ulp.row),
+                rm.UlpHistogram(ULP_BINS[0], self.ulp.octaves(*ULP_BINS)) if self.ulp.n else None,
             ),
             sum_error=rm.Extreme(self.sum_error.result, index(self.sum_error.row)),
             argmax_flips=rm.FlipCount(self.argmax_flips.rows, index(self.argmax_flips.worst_row)),

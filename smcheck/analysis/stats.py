@@ -154,6 +154,21 @@ class Histogram:
         k = k.sub_(lo - 1).clamp_(0, self.counts.size - 1)
         self.counts += np.bincount(k.numpy(), minlength=self.counts.size)
 
+    def octaves(self, lo: int, hi: int) -> list[int]:
+        """Counts per power of two: below 2^lo, [2^k, 2^(k+1)) for lo <= k < hi, 2^hi and above.
+
+        Folded from the fine bins, so exact (for lo > LO) and independent of how values arrived.
+        """
+        fine = self.counts
+
+        def k(e: int) -> int:  # the first fine bin of [2^e, 2^(e+1))
+            return 1 + ((e - self.LO) << self.SUB_BITS)
+
+        out = [int(fine[: k(lo)].sum())]
+        out += [int(fine[k(e) : k(e + 1)].sum()) for e in range(lo, hi)]
+        out.append(int(fine[k(hi) :].sum()))
+        return out
+
     @property
     def median(self) -> float | None:
         if self.n == 0:

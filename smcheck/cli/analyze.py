@@ -10,7 +10,7 @@ import click
 from smcheck.cli.messages import show, summarise
 from smcheck.cli.options import analysis_options, user_errors
 from smcheck.errors import ExitCode
-from smcheck.report.renderers import ANALYZE_FORMATS
+from smcheck.report.renderers import ANALYZE_FORMATS, require_format
 
 FAIL_ON_LEVELS: dict[str, int | None] = {"never": None, "warn": 1, "fail": 2}
 """``--fail-on``: the verdict rank (WARN 1, FAIL 2) from which the exit code is 1."""
@@ -68,6 +68,7 @@ def analyze(
     from smcheck.progress import progress_bars
 
     with user_errors():
+        require_format(fmt, f"--format {fmt}")
         options["temperatures"] = parse_temperatures(options["temperatures"])
         options["memory_budget"] = options["memory_budget"] * 2**20
         cfg = AnalysisConfig.from_options(**options)

@@ -99,7 +99,7 @@ def check(
     from smcheck.check.policy import policy_from_options
     from smcheck.check.run import check_sources
     from smcheck.output import write_output
-    from smcheck.report.renderers import render
+    from smcheck.report.renderers import render, require_format
 
     given = {
         k: v
@@ -109,6 +109,9 @@ def check(
     with user_errors():
         policy = policy_from_options(Path.cwd(), config, isolated, given, fail_on, warn_on)
         extra = parse_report_options(reports)
+        require_format(fmt, f"--format {fmt}")
+        for f, _ in extra:
+            require_format(f, f"--report {f}=FILE")
         if not sources and not policy.sources:
             raise click.UsageError("give a SOURCE (file, glob, directory) or sources in the policy")
         writes = [*extra, *([(fmt, output)] if output else [])]

@@ -34,6 +34,18 @@ class Extreme:
 
 
 @dataclass(frozen=True)
+class UlpHistogram:
+    """How many judged elements have an ulp error in each power-of-two bin (fixed bins).
+
+    ``counts[0]``: errors below 2^lo_log2 (exact results included); ``counts[k]``, 0 < k < last:
+    [2^(lo_log2+k-1), 2^(lo_log2+k)); ``counts[-1]``: 2^(lo_log2+len-2) and above.
+    """
+
+    lo_log2: int
+    counts: list[int]
+
+
+@dataclass(frozen=True)
 class ErrorMetric:
     """Error of the finite probabilities against the exact ones."""
 
@@ -44,6 +56,9 @@ class ErrorMetric:
     """Worst row's ||p̂ - p||_inf / ||p||_inf in units of u = 2^-t."""
     worst_row: RowIndex | None
     """Row of max_ulp."""
+    ulp_histogram: UlpHistogram | None = None
+    """The distribution of the elements' ulp errors (the same elements as max_ulp and median);
+    counted exactly, so it does not depend on the chunking. None where nothing was judged."""
 
 
 @dataclass(frozen=True)

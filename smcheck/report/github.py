@@ -6,11 +6,10 @@ GitHub shows at most 10 error and 10 warning annotations per step, so violations
 
 from __future__ import annotations
 
-from collections import defaultdict
-
+from smcheck.report.grouping import ViolationGroup, group_violations
 from smcheck.report.phrases import plural
 from smcheck.report.terminal.check import summary_line
-from smcheck.report.violations import CheckResult, Severity, Violation
+from smcheck.report.violations import CheckResult, Severity
 
 ANNOTATIONS_PER_SEVERITY = 10
 CELLS_LISTED = 8
@@ -33,8 +32,9 @@ def command(name: str, message: str, **props: str | None) -> str:
     return f"::{name}{' ' + shown if shown else ''}::{escape_data(message)}"
 
 
-def _group_message(source: str, condition: str, vs: list[Violation]) -> str:
-    head = f"{source}: {condition} in {plural(len(vs), 'cell')}"
+def _group_message(g: ViolationGroup) -> str:
+    vs = g.violations
+    head = f"{g.source}: {g.condition} in {plural(len(vs), 'cell')}"
     items = [f"{v.cell}: {v.message}" for v in vs[:CELLS_LISTED]]
     if len(vs) > CELLS_LISTED:
         items.append(f"and {len(vs) - CELLS_LISTED} more cells")
@@ -44,29 +44,18 @@ def _group_message(source: str, condition: str, vs: list[Violation]) -> str:
 def check_github(result: CheckResult) -> str:
     """One ``::error``/``::warning`` per (source, condition), within GitHub's annotation limits."""
     files = {s.name: p for s, p in zip(result.report.sources, result.checked, strict=False)}
-    groups: dict[Severity, dict[tuple[str, str], list[Violation]]] = {
-        Severity.ERROR: defaultdict(list),
-        Severity.WARNING: defaultdict(list),
-    }
-    for v in result.violations:
-        if not v.baselined:
-            groups[v.severity][(v.source, v.condition)].append(v)
+    groups = group_violations(result)
     lines: list[str] = []
     errors = [
         ("error", f"smcheck: cannot check {e.source}", e.message, None) for e in result.errors
     ]
     for sev, name in ((Severity.ERROR, "error"), (Severity.WARNING, "warning")):
         items = errors if sev is Severity.ERROR else []
-        for (source, cond), vs in groups[sev].items():
-            path = files.get(source, (None, None))[0]
+        for g in (g for g in groups if g.severity is sev):
+            path = files.get(g.source, (None, None))[0]
             is_file = path is not None and path != "-" and not path.startswith("gen:")
             items.append(
-                (
-                    name,
-                    f"smcheck {cond}",
-                    _group_message(source, cond, vs),
-                    path if is_file else None,
-                )
+                (name, f"smcheck {g.condition}", _group_message(g), path if is_file else None)
             )
         if sev is Severity.WARNING:  # a policy condition this report cannot evaluate
             items += [

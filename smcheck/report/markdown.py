@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import re
 
+from smcheck.report.grouping import (
+    ViolationGroup,
+    group_findings,
+    group_violations,
+    source_outcomes,
+)
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.phrases import plural
 from smcheck.report.terminal.check import summary_line
-from smcheck.report.violations import CheckResult, Violation
+from smcheck.report.violations import CheckResult
 
 MAX_ROWS = 200
 """Table rows shown before "... and N more" (GitHub caps a step summary at 1 MiB)."""
@@ -30,22 +36,86 @@ def _table(header: list[str], rows: list[list[str]], limit: int = MAX_ROWS) -> l
     return lines
 
 
-def _verdicts(s: SourceReport) -> list[str]:
-    rows = [
-        [
-            md(c.method),
-            md(c.dtype),
-            f"{c.temperature:g}",
-            f"**{c.verdict.value}**" if c.verdict.value != "OK" else "OK",
-            md("; ".join(c.reasons)) or "",
-        ]
-        for c in s.cells
+def _verdict_runs(verdicts: list[tuple[float, str]]) -> str:
+    """``FAIL T=0.25–1, OK T=2–4``: consecutive temperatures with the same verdict as one run."""
+    runs: list[list[tuple[float, str]]] = []
+    for t, v in verdicts:
+        if runs and runs[-1][-1][1] == v:
+            runs[-1].append((t, v))
+        else:
+            runs.append([(t, v)])
+    parts = []
+    for run in runs:
+        lo, hi, v = run[0][0], run[-1][0], run[0][1]
+        span = f"T={lo:g}" if lo == hi else f"T={lo:g}–{hi:g}"
+        parts.append(f"{_strong(v)} {span}")
+    return ", ".join(parts)
+
+
+def _strong(verdict: str) -> str:
+    return verdict if verdict == "OK" else f"**{verdict}**"
+
+
+def verdict_grid(s: SourceReport) -> list[str]:
+    """Methods down, formats across; over a sweep, each cell's verdicts by runs of T."""
+    methods = list(dict.fromkeys(c.method for c in s.cells))
+    formats = list(dict.fromkeys(c.dtype for c in s.cells))
+    temps = list(dict.fromkeys(c.temperature for c in s.cells))
+    by = {(c.method, c.dtype, c.temperature): c for c in s.cells}
+    rows = []
+    for m in methods:
+        hypothetical = any(c.hypothetical for c in s.cells if c.method == m)
+        row = [md(m) + (" (not selected)" if hypothetical else "")]
+        for d in formats:
+            got = [(t, by[(m, d, t)].verdict.value) for t in temps if (m, d, t) in by]
+            row.append(_strong(got[0][1]) if len(temps) == 1 and got else _verdict_runs(got))
+        rows.append(row)
+    return _table(["method", *(md(d) for d in formats)], rows)
+
+
+def _finding_lines(s: SourceReport) -> list[str]:
+    out = [f"- **{f.severity}** input: {md(f.message)}" for f in s.input.findings]
+    for g in group_findings(s):
+        where = md(g.where) + (" (not selected)" if g.hypothetical else "")
+        fix = f" Fix: {md(g.remedy)}" if g.remedy else ""
+        out.append(f"- **{g.severity}** `{g.cause}` in {where}: {md(g.message)}.{fix}")
+    return out or ["No findings."]
+
+
+def _source_lines(s: SourceReport) -> list[str]:
+    i = s.input
+    use = f"judged for {md(s.use)}" + (f" ({md(s.use_reason)})" if s.use_reason else "")
+    facts = (
+        f"shape {s.shape}, source dtype {md(s.dtype)}, softmax over dim {s.dim}: "
+        f"{plural(s.rows, 'row')} of length {s.row_length}; {use}"
+    )
+    inp = "input: " + ("no finite values" if i.min is None else f"range {i.min:.6g} to {i.max:.6g}")
+    if i.max_logsumexp is not None:
+        inp += f", max logsumexp {i.max_logsumexp:.6g}"
+    inp += f"; {i.nan} NaN, {i.posinf} +inf, {i.neginf} -inf"
+    if i.fully_masked_rows:
+        inp += f"; {plural(i.fully_masked_rows, 'fully masked row')}"
+    return [
+        f"### {md(s.name)}: {s.verdict.value}",
+        "",
+        facts,
+        "",
+        inp,
+        "",
+        *verdict_grid(s),
+        "",
+        *_finding_lines(s),
     ]
-    return _table(["method", "dtype", "T", "verdict", "findings"], rows)
+
+
+OMITTED = (
+    "_Not shown: the per-cell metrics (faults, accuracy, error bounds, gradients) and their worst "
+    "rows; see `--format json`, or `--format html` for figures._"
+)
 
 
 def report_markdown(report: Report) -> str:
-    """``smcheck analyze --format markdown``: per source, the verdict of every cell."""
+    """``smcheck analyze --format markdown``: per source the verdict grid and findings by cause."""
     c = report.counts()
     out = [
         f"## smcheck: {report.verdict.value}",
@@ -54,30 +124,25 @@ def report_markdown(report: Report) -> str:
         f"{c['FAIL']} FAIL, {c['WARN']} WARN, {c['OK']} OK",
     ]
     for s in report.sources:
-        out += [
-            "",
-            f"### {md(s.name)}",
-            "",
-            f"shape {s.shape}, source dtype {md(s.dtype)}, softmax over dim {s.dim}: "
-            f"{plural(s.rows, 'row')} of length {s.row_length}",
-            "",
-            *_verdicts(s),
-        ]
+        out += ["", *_source_lines(s)]
+    out += ["", OMITTED]
     return "\n".join(out) + "\n"
 
 
-def _violation_row(v: Violation) -> list[str]:
-    return [v.severity.value, md(v.source), md(v.cell), f"`{v.condition}`", md(v.message)]
+def _group_row(g: ViolationGroup) -> list[str]:
+    worst = f"{g.worst.cell}: {g.worst.message}" if len(g.violations) > 1 else g.worst.message
+    return [g.severity.value, md(g.source), f"`{g.condition}`", md(g.cells), md(worst)]
 
 
 def check_markdown(result: CheckResult) -> str:
-    """``smcheck check --format markdown``: the outcome, then one row per violation."""
+    """``smcheck check --format markdown``: the outcome, the violations by source and condition,
+    and each source's result under the policy."""
     out = ["## smcheck check", "", f"**{md(summary_line(result))}**", ""]
-    shown = [v for v in result.violations if not v.baselined]
-    if shown:
+    groups = group_violations(result)
+    if groups:
         out += _table(
-            ["severity", "source", "cell", "condition", "detail"],
-            [_violation_row(v) for v in shown],
+            ["severity", "source", "condition", "cells", "worst"],
+            [_group_row(g) for g in groups],
         )
         out.append("")
     if result.errors:
@@ -96,19 +161,22 @@ def check_markdown(result: CheckResult) -> str:
     if result.report.sources:
         rows = [
             [
-                md(s.name),
-                s.verdict.value,
-                str(len(s.cells)),
-                str(sum(v.source == s.name for v in shown)),
+                md(o.name),
+                "passed" if o.passed else "**failed**",
+                str(o.errors),
+                str(o.warnings),
+                str(o.baselined),
+                str(o.cells),
             ]
-            for s in result.report.sources
+            for o in source_outcomes(result)
         ]
-        out += [
-            "",
-            "<details><summary>Sources checked</summary>",
-            "",
-            *_table(["source", "verdict", "cells", "violations"], rows),
-            "",
-            "</details>",
-        ]
+        header = ["source", "check", "errors", "warnings", "baselined", "cells"]
+        if out[-1]:  # a blank line ends the list above, or the HTML block would join it
+            out.append("")
+        out += ["<details><summary>Sources checked</summary>", "", *_table(header, rows)]
+        out += ["", "</details>"]
+    out += [
+        "",
+        "_Every violation with its figures: `--format json`; figures: `--report html=FILE`._",
+    ]
     return "\n".join(out).rstrip() + "\n"

@@ -27,6 +27,7 @@ from smcheck.report.cellmetrics import (
     NanCount,
     RowCount,
     RowIndex,
+    UlpHistogram,
     WorstError,
 )
 from smcheck.report.findingmodel import Finding
@@ -81,6 +82,7 @@ __all__ = [
     "SweepPoint",
     "TemperatureAnalysis",
     "TemperatureScan",
+    "UlpHistogram",
     "Verdict",
     "WorstError",
     "plain",

@@ -53,6 +53,12 @@ def _analyze_markdown(report: Report) -> str:
     return report_markdown(report)
 
 
+def _analyze_html(report: Report) -> str:
+    from smcheck.report.html.page import report_html
+
+    return report_html(report)
+
+
 def _analyze_tables(report: Report) -> list[Any]:
     from smcheck.report.terminal.tables import build_tables
 
@@ -77,6 +83,12 @@ def _check_markdown(result: CheckResult) -> str:
     return check_markdown(result)
 
 
+def _check_html(result: CheckResult) -> str:
+    from smcheck.report.html.page import check_html
+
+    return check_html(result)
+
+
 def _check_junit(result: CheckResult) -> str:
     from smcheck.report.junit import check_junit
 
@@ -93,6 +105,7 @@ ANALYZE_FORMATS: Mapping[str, Renderer] = {
     "table": Renderer(lambda r: plain_text(_analyze_tables(r)), _analyze_tables),
     "json": Renderer(_analyze_json),
     "markdown": Renderer(_analyze_markdown),
+    "html": Renderer(_analyze_html),
 }
 """The formats of ``smcheck analyze``; the first is the default."""
 
@@ -104,8 +117,22 @@ CHECK_FORMATS: Mapping[str, Renderer] = {
     "markdown": Renderer(_check_markdown),
     "junit": Renderer(_check_junit),
     "github": Renderer(_check_github),
+    "html": Renderer(_check_html),
 }
 """The formats of ``smcheck check`` (and its ``--report FORMAT=FILE``); the first is the default."""
+
+
+def require_format(fmt: str, option: str) -> None:
+    """Fail before any analysis when ``fmt`` needs an optional extra that is not installed.
+
+    Args:
+        fmt: a format name.
+        option: how the user asked for it (``--format html``), for the error message.
+    """
+    if fmt == "html":
+        from smcheck.report.html.plotting import require_plotting
+
+        require_plotting(option)
 
 
 def render(formats: Mapping[str, Renderer], subject: Any, fmt: str) -> str:

@@ -169,3 +169,21 @@ def test_overflow_headroom_counts_the_sum() -> None:
     assert c.headroom.overflow_nats == pytest.approx(
         math.log(65520) - x - math.log(3), rel=1e-9, abs=0
     )
+
+
+def test_ulp_histogram_counts_the_judged_elements_whatever_the_chunking() -> None:
+    x = np.random.default_rng(3).normal(0, 4, (9, 7))
+    x[2, 0] = 30.0  # naive float16 overflows row 2: its elements are not judged
+    kw = {"dtypes": ["float16", "float32"], "methods": ["naive", "shifted"], "gradients": False}
+    whole = analyze(x, chunk_rows=100, **kw)
+    for c in whole.cells:
+        h = c.metrics.error.ulp_histogram
+        assert h is not None and h.lo_log2 == -10 and len(h.counts) == 32
+        judged = (c.metrics.rows_checked - c.metrics.overflow.rows) * 7
+        assert sum(h.counts) == judged, (c.method, c.dtype)
+        # max_ulp lies in the highest non-empty bin
+        top = max(k for k, n in enumerate(h.counts) if n)
+        assert 2.0 ** (h.lo_log2 + top - 1) <= c.metrics.error.max_ulp < 2.0 ** (h.lo_log2 + top)
+    for chunk_rows in (1, 4):
+        part = analyze(x, chunk_rows=chunk_rows, **kw)
+        assert [c.metrics.error for c in part.cells] == [c.metrics.error for c in whole.cells]

@@ -60,3 +60,14 @@ def test_histogram_zero_bin() -> None:
     h = Histogram(exact=None)
     h.add(np.array([0.0, 0.0, 2.0**-90, 5.0]))
     assert h.median == 0.0  # zero and values below 2^-80 share the zero bin
+
+
+def test_histogram_octaves_count_each_power_of_two_exactly() -> None:
+    h = Histogram()
+    # below 2^-2 (with 0), [2^-2, 2^-1), [2^-1, 1), [1, 2) twice, [2, 4), and 4 and above
+    h.add(np.array([0.0, 2.0**-3, 0.25, 0.3, 0.5, 1.0, 1.99, 2.0, 4.0, 1e300]))
+    assert h.octaves(-2, 2) == [2, 2, 1, 2, 1, 2]
+    split = Histogram()
+    for part in np.array_split(np.array([0.0, 2.0**-3, 0.25, 0.3, 0.5, 1.0, 1.99, 2.0, 4.0]), 4):
+        split.add(part)
+    assert split.octaves(-2, 2) == [2, 2, 1, 2, 1, 1]

@@ -22,7 +22,7 @@ def test_step_summary_is_appended(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert r.exit_code == 1, r.output
     text = summary.read_text()
     assert text.startswith("# earlier step\n## smcheck check")
-    assert "| error | a.npy | naive float16 T=1 | `fail` |" in text
+    assert "| error | a.npy | `fail` | naive float16 T=1 |" in text
 
 
 def test_report_option_validates_its_format(

@@ -34,7 +34,9 @@ def test_markdown_names_the_failing_cell(fail_report: rm.Report) -> None:
     text = report_markdown(fail_report)
     assert text.startswith("## smcheck: FAIL\n")
     assert "1 source, 2 cells: 1 FAIL, 0 WARN, 1 OK" in text
-    assert "| naive | float16 | 1 | **FAIL** |" in text
+    # the verdict grid: methods down, formats across
+    assert "| method | float16 |" in text
+    assert "| naive | **FAIL** |" in text and "| shifted | OK |" in text
 
 
 def test_terminal_tables_show_verdicts_and_findings(

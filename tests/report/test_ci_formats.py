@@ -108,7 +108,24 @@ def test_analyze_markdown(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
     assert lines[0] == "## smcheck: FAIL"
-    assert "### &lt;values&gt;" in lines
-    assert "| method | dtype | T | verdict | findings |" in lines
-    naive = next(ln for ln in lines if ln.startswith("| naive |"))
-    assert "**FAIL**" in naive and "exp overflows for logits above 11.09" in naive
+    assert "### &lt;values&gt;: FAIL" in lines
+    assert "| method | float16 |" in lines and "| naive | **FAIL** |" in lines
+    # findings by cause, each with the cells it hits and the remedy, then what was left out
+    overflow = next(ln for ln in lines if ln.startswith("- **FAIL** `exp-overflow` in naive"))
+    assert "exp overflows for logits above 11.09" in overflow
+    assert overflow.endswith("Fix: use max-shifted softmax or torch.softmax")
+    assert lines[-1].startswith("_Not shown: the per-cell metrics")
+
+
+def test_check_markdown_sources_table_shows_the_checks_result(tmp_path: Path) -> None:
+    # overflow fails the analysis of a.npy, but this policy fails on nothing:
+    # the source's verdict is FAIL, its check passed
+    np.save(tmp_path / "a.npy", np.array([[1.0, 2.0, 12.5]]))
+    policy = Policy(methods=("naive",), dtypes=("float16", "float32"), fail_on=())
+    result = run_check([str(tmp_path / "a.npy")], policy)
+    assert result.report.sources[0].verdict.value == "FAIL" and result.passed
+    text = render(CHECK_FORMATS, result, "markdown")
+    assert "| source | check | errors | warnings | baselined | cells |" in text
+    assert f"| {md(str(tmp_path / 'a.npy'))} | passed | 0 | 0 | 0 | 2 |" in text
+    failed = render(CHECK_FORMATS, check_files(tmp_path, ["b.npy"]), "markdown").splitlines()
+    assert f"| {md(str(tmp_path / 'b.npy'))} | **failed** | 2 | 1 | 0 | 1 |" in failed

@@ -1,0 +1,173 @@
+"""Findings grouped across cells: one entry per thing that went wrong, for the concise reports.
+
+A sweep of 20 temperatures repeats a cause in up to 20 × methods × formats cells; a concise report
+shows it once, naming where it happens, its worst figure and the remedy. The same for ``check``:
+its violations by source and condition, and each source's outcome under the policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from smcheck.report.findingmodel import FINDING_SEVERITIES
+from smcheck.report.model import Cell, SourceReport
+from smcheck.report.phrases import plural
+from smcheck.report.violations import CheckResult, Severity, Violation
+
+CellKey = tuple[str, str, float]
+"""(method, dtype, temperature)."""
+
+CELLS_NAMED = 6
+"""Cells a group's ``where`` phrase names before "and N more cells"."""
+
+
+@dataclass(frozen=True)
+class FindingGroup:
+    """One cause in every cell of a source where it occurs."""
+
+    cause: str
+    severity: str
+    """The worst severity among its cells (FAIL, WARN or NOTE)."""
+    cells: tuple[CellKey, ...]
+    """The cells it occurs in, in the report's order."""
+    methods: tuple[str, ...]
+    formats: tuple[str, ...]
+    temperatures: tuple[float, ...]
+    message: str
+    """The message of its worst occurrence (the first of the highest severity)."""
+    remedy: str
+    """That occurrence's remedy, else the first non-empty one among the cells."""
+    hypothetical: bool
+    """Every cell it occurs in is a comparison the user did not select."""
+
+    @property
+    def where(self) -> str:
+        """The cells in a few words: ``naive × float16, bfloat16``, over a sweep ``× T=0.5, 1``;
+        when they are not such a product, per method and format: ``naive float16 T=0.5, 1``."""
+        swept = len({t for _, _, t in self.cells}) > 1 or any(t != 1 for *_, t in self.cells)
+        product = len(self.methods) * len(self.formats) * len(self.temperatures)
+        if product == len(self.cells):
+            parts = [", ".join(self.methods), ", ".join(self.formats)]
+            if swept:
+                parts.append(temperatures_text(self.temperatures))
+            return " × ".join(parts)
+        pairs: dict[tuple[str, str], list[float]] = {}
+        for m, d, t in self.cells:
+            pairs.setdefault((m, d), []).append(t)
+        named = [
+            f"{m} {d}" + (f" {temperatures_text(ts)}" if swept else "")
+            for (m, d), ts in pairs.items()
+        ]
+        if len(named) > CELLS_NAMED:
+            rest = len(named) - CELLS_NAMED + 1
+            named = [*named[: CELLS_NAMED - 1], f"and {rest} more method × format pairs"]
+        return ", ".join(named)
+
+
+TEMPERATURES_LISTED = 4
+"""Temperatures listed one by one; more are given as a range and a count."""
+
+
+def temperatures_text(ts: Sequence[float]) -> str:
+    """``T=0.5, 1`` or, past TEMPERATURES_LISTED values, ``T=0.25…4 (9 values)``."""
+    if len(ts) <= TEMPERATURES_LISTED:
+        return "T=" + ", ".join(f"{t:g}" for t in ts)
+    return f"T={min(ts):g}…{max(ts):g} ({len(ts)} values)"
+
+
+def _unique(items: list) -> tuple:  # type: ignore[type-arg]
+    return tuple(dict.fromkeys(items))
+
+
+def group_findings(source: SourceReport) -> list[FindingGroup]:
+    """The source's cell findings by cause: those of selected cells first, the worst severity
+    first, then in order of appearance."""
+    hits: dict[str, list[tuple[Cell, int]]] = {}
+    for cell in source.cells:
+        for i, f in enumerate(cell.findings):
+            hits.setdefault(f.cause, []).append((cell, i))
+    groups = []
+    for cause, found in hits.items():
+        rank = [FINDING_SEVERITIES.index(c.findings[i].severity) for c, i in found]
+        worst_cell, worst_i = found[rank.index(max(rank))]
+        worst = worst_cell.findings[worst_i]
+        remedies = [c.findings[i].remedy for c, i in found if c.findings[i].remedy]
+        keys = [(c.method, c.dtype, c.temperature) for c, _ in found]
+        groups.append(
+            FindingGroup(
+                cause=cause,
+                severity=worst.severity,
+                cells=_unique(keys),
+                methods=_unique([k[0] for k in keys]),
+                formats=_unique([k[1] for k in keys]),
+                temperatures=_unique([k[2] for k in keys]),
+                message=worst.message,
+                remedy=worst.remedy or (remedies[0] if remedies else ""),
+                hypothetical=all(c.hypothetical for c, _ in found),
+            )
+        )
+    order = {g.cause: n for n, g in enumerate(groups)}
+    return sorted(
+        groups,
+        key=lambda g: (g.hypothetical, -FINDING_SEVERITIES.index(g.severity), order[g.cause]),
+    )
+
+
+@dataclass(frozen=True)
+class ViolationGroup:
+    """One condition met by one or more cells of one source (baselined violations left out)."""
+
+    source: str
+    condition: str
+    severity: Severity
+    violations: tuple[Violation, ...]
+
+    @property
+    def worst(self) -> Violation:
+        """The violation with the largest measured value (the first of them)."""
+        return max(self.violations, key=lambda v: v.value)
+
+    @property
+    def cells(self) -> str:
+        """The cells, ``naive float16 T=1, torch float16 T=1`` (at most CELLS_NAMED named)."""
+        named = [v.cell for v in self.violations]
+        if len(named) > CELLS_NAMED:
+            rest = len(named) - CELLS_NAMED + 1
+            named = [*named[: CELLS_NAMED - 1], f"and {plural(rest, 'more cell')}"]
+        return ", ".join(named)
+
+
+def group_violations(result: CheckResult) -> list[ViolationGroup]:
+    """Errors first, then warnings; within each, by (source, condition) in order of appearance."""
+    found: dict[tuple[str, str, Severity], list[Violation]] = {}
+    for v in result.violations:
+        if not v.baselined:
+            found.setdefault((v.source, v.condition, v.severity), []).append(v)
+    groups = [ViolationGroup(s, c, sev, tuple(vs)) for (s, c, sev), vs in found.items()]
+    return sorted(groups, key=lambda g: g.severity is not Severity.ERROR)
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    """What the check concluded for one source: failed when a violation it does not baseline is
+    an error of the policy (``fail-on``), whatever the analysis verdict of its cells."""
+
+    name: str
+    passed: bool
+    errors: int
+    warnings: int
+    baselined: int
+    cells: int
+
+
+def source_outcomes(result: CheckResult) -> list[SourceOutcome]:
+    """Each checked source's outcome under the policy, in the report's order."""
+    out = []
+    for s in result.report.sources:
+        mine = [v for v in result.violations if v.source == s.name]
+        errors = sum(v.severity is Severity.ERROR and not v.baselined for v in mine)
+        warnings = sum(v.severity is Severity.WARNING and not v.baselined for v in mine)
+        baselined = sum(v.baselined for v in mine)
+        out.append(SourceOutcome(s.name, errors == 0, errors, warnings, baselined, len(s.cells)))
+    return out

@@ -1,0 +1,259 @@
+"""The HTML page: header, per source the verdict grid, findings by cause, figures; one file.
+
+Everything the page needs is inside it (CSS in a ``<style>``, figures as inline ``<svg>``), so it
+opens offline and can be attached to a CI run as it is. Every text from the report is escaped.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from smcheck.report.grouping import group_findings, group_violations, source_outcomes
+from smcheck.report.html import plotting
+from smcheck.report.model import Report, SourceReport
+from smcheck.report.phrases import plural, row_index
+from smcheck.report.terminal.check import summary_line
+from smcheck.report.violations import CheckResult
+
+CSS = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1b1b;
+  max-width: 1100px; margin: 1.5em auto; padding: 0 1em; background: #fff; }
+h1 { font-size: 1.6em; margin: 0 0 .2em; } h2 { margin-top: 1.6em; border-bottom: 2px solid #ddd; }
+h3 { margin: 1.2em 0 .4em; font-size: 1.1em; }
+table { border-collapse: collapse; margin: .4em 0; } th, td { border: 1px solid #d0d0d0;
+  padding: .25em .6em; text-align: left; vertical-align: top; } th { background: #f3f3f3; }
+.v { display: inline-block; padding: 0 .45em; border-radius: 3px; font-weight: 600;
+  color: #fff; font-size: .9em; }
+.FAIL { background: #c62828; } .WARN { background: #b26a00; } .OK { background: #2e7d32; }
+.NOTE, .INFO { background: #607d8b; }
+.sq { display: inline-block; width: .9em; height: .9em; margin-right: 2px; border-radius: 2px; }
+.muted { color: #666; } .facts td:first-child { color: #555; }
+figure { margin: .6em 0; } figure svg { max-width: 100%; height: auto; }
+code { background: #f3f3f3; padding: 0 .25em; border-radius: 3px; }
+"""
+
+
+def badge(verdict: str) -> str:
+    """A coloured verdict label (FAIL, WARN, OK, NOTE, INFO)."""
+    v = escape(verdict)
+    return f'<span class="v {v}">{v}</span>'
+
+
+def _facts(s: SourceReport) -> str:
+    use = escape(s.use) + (
+        f' <span class="muted">({escape(s.use_reason)})</span>' if s.use_reason else ""
+    )
+    i = s.input
+    nonfinite = f"{i.nan} NaN, {i.posinf} +inf, {i.neginf} -inf"
+    rng = "-" if i.min is None else f"{i.min:.6g} … {i.max:.6g}"
+    lse = (
+        "-"
+        if i.max_logsumexp is None
+        else f"{i.max_logsumexp:.6g} (row {row_index(i.max_logsumexp_row)})"
+    )
+    rows = [
+        (
+            "shape",
+            f"{s.shape}, softmax over dim {s.dim}: "
+            f"{plural(s.rows, 'row')} of length {s.row_length}",
+        ),
+        ("source dtype", escape(s.dtype) + (" (softmin: softmax(-x))" if s.softmin else "")),
+        ("judged for", use),
+        ("input range", rng),
+        ("max logsumexp", lse),
+        ("non-finite input", nonfinite + f"; {plural(i.fully_masked_rows, 'fully masked row')}"),
+    ]
+    body = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
+    return f'<table class="facts">{body}</table>'
+
+
+def _input_findings(s: SourceReport) -> str:
+    if not s.input.findings:
+        return ""
+    items = "".join(f"<li>{badge(f.severity)} {escape(f.message)}</li>" for f in s.input.findings)
+    return f"<h3>The input itself</h3><ul>{items}</ul>"
+
+
+def verdict_grid(s: SourceReport) -> str:
+    """Methods down, formats across; over a sweep, one square per temperature in each cell."""
+    methods = list(dict.fromkeys(c.method for c in s.cells))
+    formats = list(dict.fromkeys(c.dtype for c in s.cells))
+    temps = list(dict.fromkeys(c.temperature for c in s.cells))
+    by = {(c.method, c.dtype, c.temperature): c for c in s.cells}
+    head = "".join(f"<th>{escape(d)}</th>" for d in formats)
+    rows = []
+    for m in methods:
+        hypothetical = any(c.hypothetical for c in s.cells if c.method == m)
+        name = escape(m) + (' <span class="muted">(not selected)</span>' if hypothetical else "")
+        tds = []
+        for d in formats:
+            cells = [by[(m, d, t)] for t in temps if (m, d, t) in by]
+            if len(temps) == 1:
+                tds.append("<td>" + "".join(badge(c.verdict.value) for c in cells) + "</td>")
+            else:
+                squares = "".join(
+                    f'<span class="sq {c.verdict.value}" title="T={c.temperature:g}: '
+                    f'{c.verdict.value}"></span>'
+                    for c in cells
+                )
+                tds.append(f"<td>{squares}</td>")
+        rows.append(f"<tr><th>{name}</th>{''.join(tds)}</tr>")
+    note = ""
+    if len(temps) > 1:
+        note = (
+            '<p class="muted">One square per temperature, left to right: T = '
+            + ", ".join(f"{t:g}" for t in temps)
+            + " (hover for each verdict).</p>"
+        )
+    return f'<table class="grid"><tr><th>method</th>{head}</tr>{"".join(rows)}</table>{note}'
+
+
+def findings_table(s: SourceReport) -> str:
+    """One row per cause: severity, where, the worst figure, the remedy."""
+    groups = group_findings(s)
+    if not groups:
+        return "<p>No findings: every cell is within its format's expected accuracy.</p>"
+    rows = "".join(
+        f"<tr><td>{badge(g.severity)}</td><td><code>{escape(g.cause)}</code></td>"
+        f"<td>{escape(g.where)}{' (not selected)' if g.hypothetical else ''}</td>"
+        f"<td>{escape(g.message)}</td><td>{escape(g.remedy) or '-'}</td></tr>"
+        for g in groups
+    )
+    head = "<tr><th></th><th>cause</th><th>cells</th><th>worst case</th><th>remedy</th></tr>"
+    return f"<table>{head}{rows}</table>"
+
+
+def _critical_table(s: SourceReport) -> str:
+    crit = s.temperature.critical if s.temperature else None
+    if not crit:
+        return ""
+
+    def t(v: float | None, none: str) -> str:
+        return none if v is None else f"{v:.4g}"
+
+    rows = "".join(
+        f"<tr><td>{escape(c.method)}</td><td>{escape(c.dtype)}</td>"
+        f"<td>{t(c.min_safe, 'safe throughout')}</td><td>{t(c.one_hot_below, 'never')}</td></tr>"
+        for c in crit
+    )
+    head = "<tr><th>method</th><th>format</th><th>unsafe below T</th><th>one-hot below T</th></tr>"
+    return f"<table>{head}{rows}</table>"
+
+
+def _figure(svg: str | None, caption: str, missing: str) -> str:
+    if svg is None:
+        return f'<p class="muted">{missing}</p>'
+    return f'<figure>{svg}<figcaption class="muted">{caption}</figcaption></figure>'
+
+
+def _figures(s: SourceReport, n: int) -> str:
+    shown = plotting.shown_temperature(s)
+    at = "" if len({c.temperature for c in s.cells}) == 1 else f" at T={shown:g}"
+    return "".join(
+        [
+            "<h3>Temperature</h3>",
+            _figure(
+                plotting.temperature_figure(s, f"smcheck-{n}-t"),
+                "Solid lines: below this T the method overflows or gives NaN in that format; "
+                "dotted: below it every output is exactly one-hot.",
+                "No temperature sweep was run: add <code>--temperature 0.25:4:9</code> to see "
+                "entropy, max probability and effective support against T with each format's "
+                "critical temperatures.",
+            ),
+            _critical_table(s),
+            f"<h3>Error distribution per cell{at}</h3>",
+            _figure(
+                plotting.ulp_figure(s, f"smcheck-{n}-u"),
+                "Elements per power-of-two bin of |p̂ - p| in ulps. Only rows whose output is "
+                "finite are measured: a method whose every row overflowed has no line (see the "
+                "findings). JSON: metrics.error.ulp_histogram.",
+                "No cell has finite outputs to measure.",
+            ),
+            "<h3>Headroom to overflow and underflow</h3>",
+            _figure(
+                plotting.headroom_figure(s, f"smcheck-{n}-h"),
+                "The worst row of each format: its distance in nats from the format's limit "
+                "(the zero line). Below zero, naive exp overflows / probabilities round to 0.",
+                "No cells.",
+            ),
+        ]
+    )
+
+
+def source_section(s: SourceReport, n: int) -> str:
+    """One source: facts, input findings, verdict grid, findings, figures, notes."""
+    notes = "".join(f"<li>{escape(x)}</li>" for x in s.notes)
+    return "".join(
+        [
+            f'<section id="source-{n}"><h2>{escape(s.name)} {badge(s.verdict.value)}</h2>',
+            _facts(s),
+            _input_findings(s),
+            "<h3>Verdicts</h3>",
+            verdict_grid(s),
+            "<h3>Findings by cause</h3>",
+            findings_table(s),
+            _figures(s, n),
+            f"<h3>Notes</h3><ul>{notes}</ul>" if notes else "",
+            "</section>",
+        ]
+    )
+
+
+def page(report: Report, title: str, summary: str, extra: str = "") -> str:
+    """The whole HTML document: ``summary`` under the title, ``extra`` before the sources."""
+    body = "".join(source_section(s, n) for n, s in enumerate(report.sources, 1))
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        f"<header><h1>{escape(title)}</h1><p>{escape(summary)}</p></header>\n"
+        f"{extra}{body}\n"
+        '<footer><p class="muted">Not shown here: every metric of every cell with its worst row '
+        "(faults, accuracy, error bounds, gradients): see <code>--format json</code>. "
+        f"smcheck {escape(report.smcheck_version)}.</p></footer>\n</body>\n</html>\n"
+    )
+
+
+def report_html(report: Report) -> str:
+    """``smcheck analyze --format html``."""
+    plotting.require_plotting()
+    c = report.counts()
+    summary = (
+        f"{plural(len(report.sources), 'source')}, {plural(sum(c.values()), 'cell')}: "
+        f"{c['FAIL']} FAIL, {c['WARN']} WARN, {c['OK']} OK"
+    )
+    return page(report, f"smcheck: {report.verdict.value}", summary)
+
+
+def check_html(result: CheckResult) -> str:
+    """``smcheck check --format html`` (and ``--report html=FILE``): the check, then the report."""
+    plotting.require_plotting()
+    outcomes = "".join(
+        f"<tr><td>{escape(o.name)}</td><td>{badge('OK' if o.passed else 'FAIL')} "
+        f"{'passed' if o.passed else 'failed'}</td><td>{o.errors}</td><td>{o.warnings}</td>"
+        f"<td>{o.baselined}</td></tr>"
+        for o in source_outcomes(result)
+    )
+    outcomes += "".join(
+        f"<tr><td>{escape(e.source)}</td><td>{badge('FAIL')} not checked: {escape(e.message)}"
+        "</td><td></td><td></td><td></td></tr>"
+        for e in result.errors
+    )
+    groups = "".join(
+        f"<tr><td>{badge('FAIL' if g.severity.value == 'error' else 'WARN')} "
+        f"{escape(g.severity.value)}</td><td>{escape(g.source)}</td>"
+        f"<td><code>{escape(g.condition)}</code></td><td>{escape(g.cells)}</td>"
+        f"<td>{escape(g.worst.cell)}: {escape(g.worst.message)}</td></tr>"
+        for g in group_violations(result)
+    )
+    extra = (
+        "<h2>Check</h2><table><tr><th>source</th><th>result</th><th>errors</th>"
+        f"<th>warnings</th><th>baselined</th></tr>{outcomes}</table>"
+    )
+    if groups:
+        extra += (
+            "<h3>Violations by source and condition</h3><table><tr><th></th><th>source</th>"
+            f"<th>condition</th><th>cells</th><th>worst</th></tr>{groups}</table>"
+        )
+    title = f"smcheck check: {'PASSED' if result.passed else 'FAILED'}"
+    return page(result.report, title, summary_line(result), extra)

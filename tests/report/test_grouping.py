@@ -1,0 +1,74 @@
+"""Findings grouped by cause across cells, as the concise reports show them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from smcheck.report import model as rm
+from smcheck.report.grouping import group_findings
+from tests.report.conftest import cell, source
+
+OVERFLOW = rm.Finding("exp-overflow", "FAIL", "exp overflows in 1/2 rows", "use shifted")
+MILD = rm.Finding("exp-overflow", "WARN", "exp overflows in 1/1000 rows", "use shifted")
+NOTE = rm.Finding("saturation", "NOTE", "top probability rounds to 1", "")
+
+
+def with_findings(
+    method: str, dtype: str, t: float, *found: rm.Finding, hypothetical: bool = False
+) -> rm.Cell:
+    c = cell(method, rm.Verdict.FAIL if found else rm.Verdict.OK)
+    return dataclasses.replace(
+        c, dtype=dtype, temperature=t, findings=found, hypothetical=hypothetical
+    )
+
+
+def test_one_group_per_cause_with_its_worst_message_and_remedy() -> None:
+    s = source(
+        [
+            with_findings("naive", "float16", 1.0, MILD, NOTE),
+            with_findings("naive", "bfloat16", 1.0, OVERFLOW),
+            with_findings("shifted", "float16", 1.0),
+        ]
+    )
+    groups = group_findings(s)
+    assert [g.cause for g in groups] == ["exp-overflow", "saturation"]  # FAIL before NOTE
+    g = groups[0]
+    assert (g.severity, g.message, g.remedy) == ("FAIL", OVERFLOW.message, "use shifted")
+    assert g.cells == (("naive", "float16", 1.0), ("naive", "bfloat16", 1.0))
+    assert g.where == "naive × float16, bfloat16"  # the whole method × format product
+    assert groups[1].where == "naive × float16"
+
+
+def test_where_lists_cells_when_not_a_product_and_names_temperatures_of_a_sweep() -> None:
+    s = source(
+        [
+            with_findings("naive", "float16", 0.5, OVERFLOW),
+            with_findings("naive", "float16", 1.0, OVERFLOW),
+            with_findings("shifted", "float16", 0.5, OVERFLOW),
+        ]
+    )
+    (g,) = group_findings(s)
+    assert g.where == "naive float16 T=0.5, 1, shifted float16 T=0.5"
+    many = source([with_findings("naive", "float16", t, OVERFLOW) for t in (1, 2, 3, 4, 5, 6, 7)])
+    (g,) = group_findings(many)
+    assert g.where == "naive × float16 × T=1…7 (7 values)"
+    many.cells.append(with_findings("torch", "float32", 1.0, OVERFLOW))
+    (g,) = group_findings(many)
+    assert g.where == "naive float16 T=1…7 (7 values), torch float32 T=1"
+    pairs = [with_findings(m, d, 1.0, OVERFLOW) for m in "abcd" for d in ("f16", "f32")]
+    (g,) = group_findings(source(pairs[:-1]))  # 7 of the 8 pairs: not a product
+    assert g.where == "a f16, a f32, b f16, b f32, c f16, and 2 more method × format pairs"
+
+
+def test_causes_of_unselected_cells_only_come_last() -> None:
+    s = source(
+        [
+            with_findings("naive", "float16", 1.0, OVERFLOW, hypothetical=True),
+            with_findings("torch", "float16", 1.0, NOTE),
+        ]
+    )
+    groups = group_findings(s)
+    assert [(g.cause, g.hypothetical) for g in groups] == [
+        ("saturation", False),
+        ("exp-overflow", True),
+    ]

@@ -1,0 +1,133 @@
+"""The HTML report: one self-contained page, deterministic, with its figures; a clear error without
+the plotting extra; and (marked ``browser``) what headless Chromium actually draws of it."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from smcheck import analyze
+from smcheck.cli import cli
+from smcheck.report import model as rm
+from smcheck.report.html import plotting
+from smcheck.report.html.page import report_html
+
+CHROMIUM = Path("/usr/bin/chromium")
+MISSING = 'Error: --format html needs the plotting extra: pip install "smcheck[html]"\n'
+
+
+@pytest.fixture(scope="module")
+def sweep() -> rm.Report:
+    """A sweep over 4 temperatures in two formats: naive float16 overflows at T=0.05 and 0.5.
+
+    The critical temperatures are canned (their search takes seconds): naive float16 is unsafe
+    below T=0.7, and every output of shifted float32 one-hot below T=0.04 (outside the sweep).
+    """
+    x = [[11.0625, 2.875, 2.955, -2.45], [3.0, 1.0, -1.0, 0.5]]
+    kw = {"methods": ["naive", "shifted"], "gradients": False, "critical": False}
+    r = analyze(x, dtypes=["float16", "float32"], temperatures=[0.05, 0.5, 1.0, 2.0], **kw)
+    crit = [
+        rm.CriticalTemperature("naive", "float16", 0.7, (0,), ["exp_overflow"], None, None, None),
+        rm.CriticalTemperature("shifted", "float32", None, None, [], 0.04, (0,), None),
+    ]
+    s = r.sources[0]
+    assert s.temperature is not None
+    t = dataclasses.replace(s.temperature, critical=crit)
+    return rm.Report([dataclasses.replace(s, temperature=t)], r.smcheck_version)
+
+
+@pytest.fixture(scope="module")
+def page(sweep: rm.Report) -> str:
+    return report_html(sweep)
+
+
+def test_page_is_self_contained(page: str) -> None:
+    assert page.startswith("<!DOCTYPE html>") and page.endswith("</html>\n")
+    for outside in ("<script", "<link", "src=", "@import", "url(http"):
+        assert outside not in page
+    # the only references are to the figures' own definitions (markers, clip paths)
+    refs = re.findall(r'href="([^"]*)"', page)
+    assert refs and all(r.startswith("#") for r in refs)
+    ids = re.findall(r' id="([^"]*)"', page)
+    assert len(ids) == len(set(ids))  # three figures inline, no clashing ids
+
+
+def test_page_shows_grid_findings_and_three_figures(page: str) -> None:
+    assert page.count("<svg") == 3  # temperature sweep, ulp histograms, headroom
+    assert "<h3>Verdicts</h3>" in page and "One square per temperature" in page
+    assert 'title="T=0.05: FAIL"' in page
+    assert "<code>exp-overflow</code>" in page and "use max-shifted softmax" in page
+    # the critical temperatures: marked where inside the sweep, all listed in a table
+    assert "float16 naive: unsafe below T=0.7" in page
+    assert "<td>shifted</td><td>float32</td><td>safe throughout</td><td>0.04</td>" in page
+
+
+def test_figures_are_deterministic(sweep: rm.Report, page: str) -> None:
+    s = sweep.sources[0]
+    assert plotting.headroom_figure(s, "h") == plotting.headroom_figure(s, "h")
+    assert "Date" not in page and "dc:date" not in page and "Matplotlib v" not in page
+
+
+def test_cli_page_escapes_names_and_says_how_to_get_a_sweep() -> None:
+    args = ["analyze", "--values", "1,2,3", "--dtype", "float32", "--method", "naive"]
+    r = CliRunner().invoke(cli, [*args, "--no-gradients", "--format", "html"])
+    assert r.exit_code == 0, r.output
+    page = r.stdout
+    assert "<h2>&lt;values&gt; " in page and "<values>" not in page
+    assert "No temperature sweep was run: add <code>--temperature 0.25:4:9</code>" in page
+    assert page.count("<svg") == 2
+
+
+def test_check_reports_html_with_each_sources_result(tmp_path: Path) -> None:
+    np.save(tmp_path / "a.npy", np.array([[1.0, 2.0, 12.5]]))
+    r = CliRunner().invoke(
+        cli,
+        ["check", "--isolated", str(tmp_path / "a.npy"), "--dtype", "fp16", "--method", "naive",
+         "--no-gradients", "--fail-on", "nan", "--report", f"html={tmp_path / 'c.html'}"],
+    )  # fmt: skip
+    assert r.exit_code == 1, r.output
+    page = (tmp_path / "c.html").read_text(encoding="utf-8")
+    assert "<title>smcheck check: FAILED</title>" in page and "<code>nan</code>" in page
+    assert '<span class="v FAIL">FAIL</span> failed</td>' in page
+
+
+def test_without_matplotlib_one_line_error_and_nothing_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    out = tmp_path / "r.html"
+    args = ["analyze", "--values", "1,2,3", "--format", "html", "-o", str(out)]
+    r = CliRunner().invoke(cli, args)
+    assert (r.exit_code, r.stderr, r.stdout) == (2, MISSING, "")
+    assert not out.exists()
+    r = CliRunner().invoke(cli, ["check", "--isolated", "x.npy", "--report", f"html={out}"])
+    assert r.exit_code == 2 and r.stderr == MISSING.replace("--format html", "--report html=FILE")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium (apt-get install chromium)")
+def test_chromium_draws_the_page(page: str, tmp_path: Path) -> None:
+    from matplotlib.image import imread
+
+    html = tmp_path / "report.html"
+    html.write_text(page, encoding="utf-8")
+    shot = tmp_path / "shot.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    run = [str(CHROMIUM), *flags, "--window-size=1200,3000"]
+    subprocess.run([*run, f"--screenshot={shot}", html.as_uri()], capture_output=True, timeout=120)
+    pixels = imread(shot)[..., :3]
+    assert pixels.shape[:2] == (3000, 1200)
+    ink = (pixels < 0.9).any(axis=-1)
+    assert ink.mean() > 0.03  # not a blank page: text, tables and figures are drawn
+    red = (pixels[..., 0] > 0.6) & (pixels[..., 1] < 0.3) & (pixels[..., 2] < 0.3)
+    assert red.sum() > 200  # the FAIL badges and the float16 lines
+    # float32's blue (#1f77b4) is drawn only by the SVG figures: they are rendered, not just present
+    blue = (np.abs(pixels * 255 - np.array([31, 119, 180])) < 25).all(axis=-1)
+    assert blue.sum() > 200
