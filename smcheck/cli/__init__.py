@@ -6,6 +6,7 @@ import click
 
 from smcheck import __version__
 from smcheck.cli.analyze import analyze
+from smcheck.cli.capture import capture
 from smcheck.cli.check import check
 from smcheck.cli.generate import generate
 from smcheck.cli.limits import thresholds
@@ -27,5 +28,5 @@ def cli() -> None:
     bound_spin_waiting()
 
 
-for _command in (analyze, thresholds, generate, check, schema):
+for _command in (analyze, capture, thresholds, generate, check, schema):
     cli.add_command(_command)
