@@ -49,9 +49,10 @@ def analyze_captured(captured: list[Captured], **options: Any) -> Report:
     """The report of every captured site; ``options`` as ``smcheck.analyze`` takes them.
 
     The model ran torch's kernel, so unless ``methods`` are given the other methods' cells are
-    hypothetical: shown, never the verdict. Per site, unless given: ``dtypes`` is the site's format and the wider ones, ``targets`` the
-    captured class targets of a loss, ``gradients`` only for a loss site (the gradient check is
-    a cross-entropy's), and ``use`` (where the analysis has it) the site's use.
+    hypothetical: shown, never the verdict. Per site, unless given: ``dtypes`` is the site's
+    format and the wider ones, ``targets`` the captured class targets of a loss, ``gradients``
+    only for a loss site (the gradient check is a cross-entropy's), and ``use`` (where the
+    analysis has it) the site's use.
     """
     has_use = "use" in {f.name for f in dataclasses.fields(AnalysisConfig)}
     out = []
@@ -67,7 +68,7 @@ def analyze_captured(captured: list[Captured], **options: Any) -> Report:
             opts.setdefault("use", c.site.use)
         cfg = AnalysisConfig.from_options(**opts)
         rep = run_sources([captured_source(c)], cfg).sources[0]
-        if "methods" not in options and "torch" in cfg.methods:
+        if options.get("methods") is None and "torch" in cfg.methods:
             rep = _torch_judged(rep)
         out.append(_with_site(rep, c))
     return Report(sources=out, smcheck_version=__version__)

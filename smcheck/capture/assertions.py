@@ -15,7 +15,7 @@ from smcheck.sources.expand import SourceSpec
 
 _LEVEL = {"fail": ("FAIL",), "warn": ("FAIL", "WARN")}
 """Input findings (upstream NaN, NaN the model returned ...) that the ``fail``/``warn``
-conditions count; the other conditions are about cells only."""
+conditions count; ``nan`` counts the NaN the model returned; the others are about cells only."""
 
 
 def policy_violations(report: Report, policy: Policy) -> list[str]:
@@ -24,7 +24,11 @@ def policy_violations(report: Report, policy: Policy) -> list[str]:
     names = {c.name for c in policy.fail_on}
     severities = {s for n in names for s in _LEVEL.get(n, ())}
     for rep in report.sources:
-        out += [f"{rep.name}: {f.message}" for f in rep.input.findings if f.severity in severities]
+        out += [
+            f"{rep.name}: {f.message}"
+            for f in rep.input.findings
+            if f.severity in severities or ("nan" in names and f.kind == "observed_nan")
+        ]
         judged = dataclasses.replace(rep, cells=[c for c in rep.cells if not c.hypothetical])
         found, _ = evaluate(judged, SourceSpec(rep.name, rep.name), policy)
         out += [f"{rep.name}: {v.message}" for v in found]
