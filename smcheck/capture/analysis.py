@@ -101,8 +101,9 @@ def _with_site(rep: SourceReport, c: Captured) -> SourceReport:
     if s.reconstructed:
         notes.append(
             "reconstructed: scaled_dot_product_attention computes its softmax inside a fused "
-            "kernel; these rows are its scaled, masked scores rebuilt in float64 from q, k, the "
-            "mask, is_causal and scale, and the torch cells are torch.softmax of them"
+            "kernel; these rows are its scaled, masked scores rebuilt from q, k, the mask, "
+            "is_causal and scale (in float32, as the kernels accumulate them), and the torch "
+            "cells are torch.softmax of them"
         )
     if x.get("masked_zero_rows"):
         n = x["masked_zero_rows"]
