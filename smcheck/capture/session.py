@@ -132,6 +132,8 @@ def _captured(r: SiteRecord, cap: Capture) -> Captured | None:
         "seed": cap.seed,
     }
     targets = r.targets.to(torch.int64).numpy() if r.targets is not None else None
+    # the name carries the format the op ran in, so every renderer shows it
+    ran = r.dtype + (f" under autocast {r.autocast}" if r.autocast else "")
     via = f" via {k.via}" if k.via else ""
-    name = f"{k.module or '<top>'}:{k.op} ({k.file}:{k.line}{via})"
+    name = f"{k.module or '<top>'}:{k.op} in {ran} ({k.file}:{k.line}{via})"
     return Captured(name, site, rows.numpy(), source, targets, extra)

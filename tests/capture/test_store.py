@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 import smcheck
 from smcheck.cli import cli
+from tests.report.test_schema import errors
 
 SCRIPT = """
 import sys, torch
@@ -32,6 +33,7 @@ def test_saved_capture_analyzes_to_the_same_report(tmp_path: Path) -> None:
     sources = json.loads(r.stdout)["sources"]
     assert sources[0]["site"]["dtype"] == "bfloat16" and sources[0]["dtype"] == "bfloat16"
     assert sources[1]["rows"] == 4  # the ignore_index row is not in the loss
+    assert errors(json.loads(r.stdout)) == []  # the site meets the shipped schema
 
 
 def test_capture_command_runs_a_script_with_check_exit_codes(tmp_path: Path) -> None:
