@@ -51,13 +51,17 @@ def _torch_function_mode() -> type:
             super().__init__()
             self.table = _op_table()
             self.on_call = on_call
+            self.failures: list[str] = []
 
         def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
             kwargs = kwargs or {}
             hooked = self.table.get(func)
             if hooked is not None:
                 out = func(*args, **kwargs)
-                self.on_call(hooked, args, kwargs, out)
+                try:
+                    self.on_call(hooked, args, kwargs, out)
+                except Exception as e:  # recording must never break the model's run
+                    self.failures.append(f"{hooked[0]}: {type(e).__name__}: {e}")
                 return out
             import torch.nn.functional as F
 
@@ -111,7 +115,9 @@ class Recorder:
             if got is None:
                 return
             rows, targets, nan_rows, dim, dtype, rebuild = got
-            key = SiteKey(op, self.modules.current(), *caller(this_frame()))
+            # a site in another format (or fed another format) is another site
+            formats = f"{dtype}<-{rows.dtype}"
+            key = SiteKey(op, self.modules.current(), *caller(this_frame()), formats=formats)
             site = self.sites.get(key)
             if site is None:
                 site = SiteRecord(key, str(dtype).removeprefix("torch."), _autocast(rows), dim, use)

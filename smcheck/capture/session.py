@@ -53,6 +53,11 @@ class Capture:
         self._handles = []
 
     @property
+    def failures(self) -> list[str]:
+        """Calls that ran but could not be recorded (``op: error``); the model was not affected."""
+        return list(self._recorder.mode.failures)
+
+    @property
     def sites(self) -> list[Site]:
         """Every site recorded so far, in the order of their first call."""
         return [c.site for c in self.captured()]

@@ -32,6 +32,8 @@ class SiteKey:
     file: str
     line: int
     via: str | None = None
+    formats: str = ""
+    """The op's dtype and its input's: one site never mixes rows of two formats."""
 
 
 def caller(frame: FrameType | None) -> tuple[str, int, str | None]:

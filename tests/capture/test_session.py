@@ -147,3 +147,24 @@ def test_rows_are_sampled_per_site_seeded_with_nan_rows_first() -> None:
     assert (a.rows.tobytes(), a.site) == (b.rows.tobytes(), b.site)
     assert torch.isnan(torch.from_numpy(a.rows)).any(dim=1).sum() == 1  # row 37 kept
     assert any(n.startswith("a sample: 5 of 100 rows") for n in cap.analyze().sources[0].notes)
+
+
+def test_one_line_in_two_formats_is_two_sites() -> None:
+    with smcheck.capture() as cap:
+        for dtype in (torch.float32, torch.float16):
+            torch.softmax(torch.randn(2, 3).to(dtype), dim=-1)
+    assert [s.dtype for s in cap.sites] == ["float32", "float16"]
+
+
+def test_a_call_that_cannot_be_recorded_still_returns_its_result(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from smcheck.capture import hooks
+
+    def broken(*_):  # type: ignore[no-untyped-def]
+        raise RuntimeError("unreadable")
+
+    monkeypatch.setattr(hooks, "_rows_of", broken)
+    x = torch.randn(2, 3)
+    with smcheck.capture() as cap:
+        out = torch.softmax(x, dim=-1)
+    assert torch.equal(out, torch.softmax(x, dim=-1))
+    assert cap.failures == ["softmax: RuntimeError: unreadable"] and cap.sites == []
