@@ -15,6 +15,8 @@ __version__ = "0.1.0"
 # Resolved on first use, so `smcheck --help` starts without numpy or torch.
 _LAZY = {
     "analyze": "smcheck.api",
+    "capture": "smcheck.capture",
+    "assert_stable": "smcheck.capture",
     "AnalysisConfig": "smcheck.config",
     "Thresholds": "smcheck.config",
     "Report": "smcheck.report.model",

@@ -22,6 +22,7 @@ WINGS = {
     "check",
     "report",
     "experiments",
+    "capture",
 }
 CLI_MAY_NOT_IMPORT = ("smcheck.analysis", "smcheck.sources", "smcheck.reference")
 LAYERS = {  # docs/design.md "Import rules": a module imports its own layer and those below
@@ -41,6 +42,7 @@ LAYERS = {  # docs/design.md "Import rules": a module imports its own layer and 
     "api": 7.0,
     "check": 7.5,
     "experiments": 7.5,
+    "capture": 7.75,
     "cli": 8,
     "__main__": 9,
 }

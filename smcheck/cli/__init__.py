@@ -6,6 +6,7 @@ import click
 
 from smcheck import __version__
 from smcheck.cli.analyze import analyze
+from smcheck.cli.capture import capture
 from smcheck.cli.check import check
 from smcheck.cli.exits import SmcheckGroup
 from smcheck.cli.generate import generate
@@ -34,5 +35,5 @@ def cli(debug: bool) -> None:
     bound_spin_waiting()
 
 
-for _command in (analyze, thresholds, generate, check, schema):
+for _command in (analyze, capture, thresholds, generate, check, schema):
     cli.add_command(_command)

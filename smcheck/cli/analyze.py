@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from smcheck.cli.messages import show, summarise
-from smcheck.cli.options import analysis_options, user_errors
+from smcheck.cli.options import analysis_options, given_options, user_errors
 from smcheck.errors import ExitCode
 from smcheck.report.renderers import ANALYZE_FORMATS, require_format
 
@@ -43,7 +43,9 @@ FAIL_ON_LEVELS: dict[str, int | None] = {"never": None, "warn": 1, "fail": 2}
 @click.option(
     "--no-progress", is_flag=True, help="No progress bar (it is shown only on a terminal anyway)."
 )
+@click.pass_context
 def analyze(
+    ctx: click.Context,
     sources: tuple[str, ...],
     values: str | None,
     fmt: str,
@@ -63,6 +65,7 @@ def analyze(
       smcheck analyze gen:llm:shape=4x32000,seed=1 --dtype bf16
     """
     from smcheck.api import input_files, literal_source, run_sources
+    from smcheck.capture.store import analyze_saved, is_capture_file
     from smcheck.config import AnalysisConfig, parse_temperatures
     from smcheck.output import refuse_overwriting_inputs
     from smcheck.progress import progress_bars
@@ -80,9 +83,12 @@ def analyze(
         if output is not None:
             outputs = [("-o/--output", output)]
             refuse_overwriting_inputs(outputs, input_files(specs, cfg.targets, stdin))
-        tty = sys.stderr is not None and sys.stderr.isatty()
-        with progress_bars(tty and not no_progress) as progress:
-            report = run_sources(specs, cfg, stdin=stdin, progress=progress)
+        if len(specs) == 1 and is_capture_file(specs[0]):  # a saved smcheck.capture()
+            report = analyze_saved(specs[0], **given_options(ctx, options))
+        else:
+            tty = sys.stderr is not None and sys.stderr.isatty()
+            with progress_bars(tty and not no_progress) as progress:
+                report = run_sources(specs, cfg, stdin=stdin, progress=progress)
         emit(report, fmt, output)
     summarise(report)
     level = FAIL_ON_LEVELS[fail_on]

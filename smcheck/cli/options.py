@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from smcheck.errors import SmcheckError
 
@@ -157,3 +158,20 @@ def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for opt in reversed(opts):
         f = opt(f)
     return f
+
+
+def given_options(ctx: click.Context, options: dict[str, Any]) -> dict[str, Any]:
+    """The analysis options given on the command line, converted as the analysis takes them
+    (a capture's sites keep their own dtypes, targets and gradients otherwise)."""
+    from smcheck.config import parse_temperatures
+
+    out = {
+        k: v
+        for k, v in options.items()
+        if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.PROMPT)
+    }
+    if "temperatures" in out:
+        out["temperatures"] = parse_temperatures(out["temperatures"])
+    if "memory_budget" in out:
+        out["memory_budget"] *= 2**20
+    return {k: v for k, v in out.items() if v not in ((), None)}

@@ -39,6 +39,7 @@ from smcheck.report.maskmodel import (
     SentinelCast,
     SentinelEffect,
 )
+from smcheck.report.sitemodel import Site
 from smcheck.report.temperaturemodel import (
     CriticalTemperature,
     SweepPoint,
@@ -78,6 +79,7 @@ __all__ = [
     "Sentinel",
     "SentinelCast",
     "SentinelEffect",
+    "Site",
     "SourceReport",
     "SweepPoint",
     "TemperatureAnalysis",
@@ -205,6 +207,8 @@ class SourceReport:
     """What the softmax feeds, which decides what a verdict judges: probs, logprobs or loss."""
     use_reason: str = ""
     """Why: ``--use loss``, or what ``auto`` saw (``-inf masks: attention weights``)."""
+    site: Site | None = None
+    """Where a live model ran this softmax (``smcheck.capture``); None for files and arrays."""
 
     @property
     def verdict(self) -> Verdict:

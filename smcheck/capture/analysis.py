@@ -1,0 +1,141 @@
+"""Captured sites -> a Report: each site one source, judged in the format it ran in and wider."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from smcheck import __version__
+from smcheck.api import run_sources
+from smcheck.config import AnalysisConfig
+from smcheck.dtypes import DTYPES
+from smcheck.findings import remedies
+from smcheck.report.maskmodel import InputFinding
+from smcheck.report.model import Report, SourceReport
+from smcheck.report.phrases import plural, verb
+from smcheck.report.sitemodel import Site
+from smcheck.sources.loaders import LoadedArray, array_source
+from smcheck.sources.validation import widened_note
+
+
+@dataclass(frozen=True)
+class Captured:
+    """One site's sampled rows (softmax axis last) as analysed, in memory or read from a file."""
+
+    name: str
+    site: Site
+    rows: np.ndarray
+    source_dtype: str
+    """The stored format of the rows: the dtype of the op's input (bfloat16 widened exactly)."""
+    targets: np.ndarray | None = None
+    """The class index of each row, for a loss site (the gradient targets)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Counters behind the notes: nan_masked, nan_upstream, masked_zero_rows, padded, budget,
+    seed."""
+
+
+def formats_for(dtype: str) -> tuple[str, ...]:
+    """The format a site ran in and every wider one (bfloat16 skips float16: not wider)."""
+    if dtype not in DTYPES:
+        return DTYPES
+    wider = {"float16": ("float32", "float64"), "bfloat16": ("float32", "float64")}
+    return (dtype, *wider.get(dtype, DTYPES[DTYPES.index(dtype) + 1 :]))
+
+
+def analyze_captured(captured: list[Captured], **options: Any) -> Report:
+    """The report of every captured site; ``options`` as ``smcheck.analyze`` takes them.
+
+    The model ran torch's kernel, so unless ``methods`` are given the other methods' cells are
+    hypothetical: shown, never the verdict. Per site, unless given: ``dtypes`` is the site's
+    format and the wider ones, ``targets`` the captured class targets of a loss, ``gradients``
+    only for a loss site (the gradient check is a cross-entropy's), and ``use`` the site's use.
+    """
+    out = []
+    for c in captured:
+        opts = {k: v for k, v in options.items() if v is not None}
+        opts["dim"] = -1  # rows are stored with the softmax axis last
+        opts.setdefault("dtypes", formats_for(c.site.dtype))
+        if c.targets is not None:
+            opts.setdefault("targets", c.targets)
+        opts.setdefault("use", c.site.use)  # the use decides gradients too (loss sites only)
+        cfg = AnalysisConfig.from_options(**opts)
+        rep = run_sources([captured_source(c)], cfg).sources[0]
+        if options.get("methods") is None and "torch" in cfg.methods:
+            rep = _torch_judged(rep)
+        out.append(_with_site(rep, c))
+    return Report(sources=out, smcheck_version=__version__)
+
+
+def _torch_judged(rep: SourceReport) -> SourceReport:
+    """The model ran torch's own kernel: the other methods are comparisons, not its verdict."""
+    cells = [dataclasses.replace(c, hypothetical=c.method != "torch") for c in rep.cells]
+    return dataclasses.replace(rep, cells=cells)
+
+
+def captured_source(c: Captured) -> LoadedArray:
+    """The rows as a source, identical whether they come from memory or from a saved file."""
+    loaded = array_source(c.rows, c.name)
+    return dataclasses.replace(
+        loaded, source_dtype=c.source_dtype, notes=widened_note(c.source_dtype, loaded.array)
+    )
+
+
+def _with_site(rep: SourceReport, c: Captured) -> SourceReport:
+    """The source report with its site, the capture's notes and what the model itself returned."""
+    s, x = c.site, c.extra
+    notes = list(rep.notes)
+    if s.rows_sampled < s.rows_seen:
+        notes.append(
+            f"a sample: {s.rows_sampled} of {plural(s.rows_seen, 'row')} over "
+            f"{plural(s.calls, 'call')} (max_rows_per_site={x.get('budget')}, "
+            f"seed={x.get('seed')}; rows that returned NaN first)"
+        )
+    if s.reconstructed:
+        notes.append(
+            "reconstructed: scaled_dot_product_attention computes its softmax inside a fused "
+            "kernel; these rows are its scaled, masked scores rebuilt from q, k, the mask, "
+            "is_causal and scale (in float32, as the kernels accumulate them), and the torch "
+            "cells are torch.softmax of them"
+        )
+    if x.get("masked_zero_rows"):
+        n = x["masked_zero_rows"]
+        notes.append(
+            f"{plural(n, 'fully masked row')} left out: the fused kernel returned "
+            f"{verb(n, 'it', 'them')} as zeros"
+        )
+    if x.get("padded"):
+        notes.append("calls with different row lengths: shorter rows padded with -inf (p = 0)")
+    found = _observed_nan(s, x)
+    inp = rep.input
+    if found is not None:
+        inp = dataclasses.replace(inp, findings=[found, *inp.findings])
+    return dataclasses.replace(rep, site=s, notes=notes, input=inp)
+
+
+def _observed_nan(s: Site, x: dict[str, Any]) -> InputFinding | None:
+    """FAIL when the op returned NaN as the model ran: a real failure, whatever the cells say."""
+    if not s.nan_rows:
+        return None
+    masked, upstream = x.get("nan_masked", 0), x.get("nan_upstream", 0)
+    if masked:
+        why = f"{masked} of them fully masked (every logit -inf in {s.dtype})"
+        fix = f"{remedies.mask_value_for(s.dtype)}; or {remedies.ZEROS_FOR_MASKED_ROWS}"
+    elif upstream:
+        why = f"{upstream} of them already NaN or +inf at its input"
+        fix = remedies.FIX_UPSTREAM
+    else:
+        why = "with finite logits"
+        wider = remedies.WIDER_FORMAT.get(s.dtype)
+        fix = f"compute it in {wider}" if wider else remedies.WIDER
+    where = f" at {s.module}" if s.module else ""
+    return InputFinding(
+        "observed_nan",
+        "FAIL",
+        f"{s.op}{where} ({s.file}:{s.line}) returned NaN in "
+        f"{plural(s.nan_rows, 'row')} of {s.rows_seen} as the model ran in {s.dtype}, "
+        f"{why} -- {fix}",
+        s.dtype,
+    )

@@ -1,0 +1,96 @@
+"""Pass/fail for users' tests: ``assert_stable`` and the policy check of captured sites."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from smcheck.check.policy import Policy, load_policy, parse_conditions
+from smcheck.check.run import evaluate
+from smcheck.report.model import Report
+from smcheck.report.phrases import plural
+from smcheck.sources.expand import SourceSpec
+
+_LEVEL = {"fail": ("FAIL",), "warn": ("FAIL", "WARN")}
+"""Input findings (upstream NaN, NaN the model returned ...) that the ``fail``/``warn``
+conditions count; ``nan`` counts the NaN the model returned; the others are about cells only."""
+
+
+def policy_violations(report: Report, policy: Policy) -> list[str]:
+    """One line per violation of the policy's ``fail_on`` conditions, sources in order."""
+    out = []
+    names = {c.name for c in policy.fail_on}
+    severities = {s for n in names for s in _LEVEL.get(n, ())}
+    for rep in report.sources:
+        out += [
+            f"{rep.name}: {f.message}"
+            for f in rep.input.findings
+            if f.severity in severities or ("nan" in names and f.kind == "observed_nan")
+        ]
+        judged = dataclasses.replace(rep, cells=[c for c in rep.cells if not c.hypothetical])
+        found, _ = evaluate(judged, SourceSpec(rep.name, rep.name), policy)
+        out += [f"{rep.name}: {v.message}" for v in found]
+    return out
+
+
+def analysis_options(policy: Policy) -> dict[str, Any]:
+    """The analysis options a policy sets (None: the site's own default)."""
+    keys = ("methods", "dtypes", "temperatures", "model", "softmin", "ftz")
+    keys += ("memory_budget", "chunk_rows")
+    return {k: getattr(policy, k) for k in keys if getattr(policy, k) is not None}
+
+
+def check_captured(capture: Any, cwd: Path | None = None) -> list[str]:
+    """The violations of a capture's sites under the policy of ``[tool.smcheck]`` (nearest)."""
+    policy = load_policy(cwd or Path.cwd())
+    report = capture.analyze(**analysis_options(policy))
+    return policy_violations(report, policy)
+
+
+def assert_stable(
+    x: Any,
+    *,
+    dtypes: Sequence[str] | None = None,
+    methods: Sequence[str] | None = None,
+    use: str | None = None,
+    fail_on: Sequence[str] = ("fail",),
+    **options: Any,
+) -> Report:
+    """Raise AssertionError, listing the findings, when the softmax of ``x`` breaks the policy.
+
+    Args:
+        x: logits (array, tensor, path) as ``smcheck.analyze`` takes them, or a finished
+            ``smcheck.capture()`` (each site then in its own format and the wider ones).
+        dtypes: formats to judge (default: all four; for a capture each site's own).
+        methods: softmax methods (default: the analysis default).
+        use: what the softmax feeds (probs, logprobs, loss); passed on where the analysis
+            takes it (otherwise it only names the question in the message).
+        fail_on: ``smcheck check`` conditions: fail, warn, nan, overflow, error-ulp>8, ...
+        **options: any other ``smcheck.analyze`` option.
+
+    Returns:
+        The report, when nothing fails.
+
+    >>> import smcheck
+    >>> smcheck.assert_stable([[1.0, 2.0, 3.0]]).verdict.value
+    'OK'
+    """
+    from smcheck.api import analyze
+    from smcheck.capture.session import Capture
+
+    opts = dict(options, dtypes=dtypes, methods=methods)
+    if use is not None:
+        opts["use"] = use
+    policy = Policy(fail_on=parse_conditions(list(fail_on)))
+    report = x.analyze(**opts) if isinstance(x, Capture) else analyze(x, **opts)
+    found = policy_violations(report, policy)
+    if found:
+        shown = "\n".join(f"  {v}" for v in found[:20])
+        more = f"\n  ... and {len(found) - 20} more" if len(found) > 20 else ""
+        raise AssertionError(
+            f"smcheck: {plural(len(found), 'violation')} of --fail-on "
+            f"{','.join(fail_on)}:\n{shown}{more}"
+        )
+    return report

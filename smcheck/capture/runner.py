@@ -1,0 +1,53 @@
+"""Running a user's script or module under capture, for ``smcheck capture``."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+import traceback
+
+from smcheck.capture.session import Capture
+from smcheck.errors import ConfigError, SmcheckError
+
+
+class ScriptError(SmcheckError):
+    """The captured script failed: its traceback has been printed on stderr."""
+
+
+def run_script(
+    script: str, args: list[str], as_module: bool, max_rows_per_site: int, seed: int
+) -> Capture:
+    """Run ``script`` (a path, or a module name with ``as_module``) as ``__main__`` with ``args``.
+
+    Raises:
+        ConfigError: no such script.
+        ScriptError: the script raised or exited with a non-zero status.
+    """
+    import os
+
+    if not as_module and not os.path.isfile(script):
+        raise ConfigError(f"no such script '{script}'; give a .py file, or -m MODULE")
+    cap = Capture(max_rows_per_site, seed)
+    saved_argv, saved_path = sys.argv[:], sys.path[:]
+    sys.argv = [script, *args]
+    if not as_module:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    try:
+        with cap:
+            if as_module:
+                runpy.run_module(script, run_name="__main__", alter_sys=True)
+            else:
+                runpy.run_path(script, run_name="__main__")
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            raise ScriptError(
+                f"'{script}' exited with status {e.code}; nothing was analysed"
+            ) from None
+    except Exception as e:
+        traceback.print_exc(file=sys.stderr)
+        raise ScriptError(
+            f"'{script}' raised {type(e).__name__}: {e}; fix the script (traceback above)"
+        ) from None
+    finally:
+        sys.argv, sys.path[:] = saved_argv, saved_path
+    return cap

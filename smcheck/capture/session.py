@@ -1,0 +1,144 @@
+"""``smcheck.capture()``: the context manager around a live model, and what it gives back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from smcheck.capture.analysis import Captured, analyze_captured
+from smcheck.capture.hooks import Recorder
+from smcheck.capture.sites import SiteRecord
+from smcheck.errors import ConfigError
+from smcheck.report.model import Report
+from smcheck.report.sitemodel import Site
+
+DEFAULT_MAX_ROWS_PER_SITE = 4096
+
+
+class Capture:
+    """Every softmax-family call made inside ``with``, recorded per call site.
+
+    Use :func:`capture` to make one. After the block, :meth:`analyze` gives the report (one
+    source per site) and :meth:`save` writes the sample for ``smcheck analyze FILE``.
+    """
+
+    def __init__(self, max_rows_per_site: int = DEFAULT_MAX_ROWS_PER_SITE, seed: int = 0):
+        if max_rows_per_site < 1:
+            raise ConfigError("max_rows_per_site must be at least 1")
+        self.max_rows_per_site = max_rows_per_site
+        self.seed = seed
+        self._recorder = Recorder(max_rows_per_site, seed)
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> Capture:
+        from torch.nn.modules.module import (
+            register_module_forward_hook,
+            register_module_forward_pre_hook,
+        )
+
+        stack = self._recorder.modules
+        self._handles = [
+            register_module_forward_pre_hook(stack.push),
+            register_module_forward_hook(stack.pop, always_call=True),
+        ]
+        self._recorder.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if not self._handles:  # already stopped (the pytest plugin stops it before judging)
+            return
+        self._recorder.mode.__exit__(*exc)
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    @property
+    def failures(self) -> list[str]:
+        """Calls that ran but could not be recorded (``op: error``); the model was not affected."""
+        return list(self._recorder.mode.failures)
+
+    @property
+    def sites(self) -> list[Site]:
+        """Every site recorded so far, in the order of their first call."""
+        return [c.site for c in self.captured()]
+
+    def captured(self) -> list[Captured]:
+        """Each site with a non-empty sample, as the analysis reads it."""
+        return [c for r in self._recorder.sites.values() if (c := _captured(r, self)) is not None]
+
+    def analyze(self, **options: Any) -> Report:
+        """The report of every site; ``options`` as :func:`smcheck.analyze` takes them.
+
+        By default each site is judged in the format it ran in and the wider ones, with its
+        captured class targets (loss sites) as the gradient targets.
+        """
+        return analyze_captured(self.captured(), **options)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the sample and the sites to a ``.safetensors`` file (``smcheck analyze`` reads
+        it back into the same report)."""
+        from smcheck.capture.store import save_captured
+
+        return save_captured(Path(path), self.captured())
+
+
+def capture(max_rows_per_site: int = DEFAULT_MAX_ROWS_PER_SITE, seed: int = 0) -> Capture:
+    """Record every softmax a PyTorch model runs inside ``with``, at its call site.
+
+    Args:
+        max_rows_per_site: rows kept per site over all its calls (seeded; rows in which the op
+            returned NaN are kept first). The op's own result is never changed.
+        seed: the seed of the row sample.
+
+    Returns:
+        The :class:`Capture` context manager.
+
+    >>> import torch, smcheck
+    >>> with smcheck.capture() as cap:
+    ...     p = torch.softmax(torch.tensor([[1.0, 2.0, 3.0]]), dim=-1)
+    >>> [s.op for s in cap.sites]
+    ['softmax']
+    """
+    return Capture(max_rows_per_site, seed)
+
+
+def _captured(r: SiteRecord, cap: Capture) -> Captured | None:
+    """The analysable form of one site record (None while its sample is empty)."""
+    import torch
+
+    if r.rows is None or r.rows.shape[0] == 0:
+        return None
+    k = r.key
+    site = Site(
+        op=k.op,
+        module=k.module,
+        file=k.file,
+        line=k.line,
+        dtype=r.dtype,
+        autocast=r.autocast,
+        dim=r.dim,
+        calls=r.calls,
+        rows_seen=r.rows_seen,
+        rows_sampled=int(r.rows.shape[0]),
+        nan_rows=r.nan_rows,
+        use=r.use,
+        via=k.via,
+        reconstructed=r.reconstructed,
+    )
+    rows, source = r.rows, str(r.rows.dtype).removeprefix("torch.")
+    if rows.dtype == torch.bfloat16:
+        rows = rows.float()  # numpy has no bfloat16: widened exactly, as the file reader does
+    extra = {
+        "nan_masked": r.nan_masked,
+        "nan_upstream": r.nan_upstream,
+        "masked_zero_rows": r.masked_zero_rows,
+        "padded": r.padded,
+        "budget": cap.max_rows_per_site,
+        "seed": cap.seed,
+    }
+    targets = r.targets.to(torch.int64).numpy() if r.targets is not None else None
+    # the name carries the format the op ran in, so every renderer shows it
+    ran = r.dtype + (f" under autocast {r.autocast}" if r.autocast else "")
+    via = f" via {k.via}" if k.via else ""
+    name = f"{k.module or '<top>'}:{k.op} in {ran} ({k.file}:{k.line}{via})"
+    return Captured(name, site, rows.numpy(), source, targets, extra)

@@ -1,0 +1,88 @@
+"""``smcheck capture SCRIPT [ARGS]``: run a script under smcheck.capture(), report, exit 0/1/2."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from smcheck.cli.analyze import emit
+from smcheck.cli.messages import summarise
+from smcheck.cli.options import analysis_options, given_options, split_commas, user_errors
+from smcheck.errors import ExitCode
+from smcheck.report.phrases import plural
+from smcheck.report.renderers import ANALYZE_FORMATS
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("script", metavar="SCRIPT")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[ARGS]...")
+@click.option("-m", "as_module", is_flag=True, help="SCRIPT is a module name, as python -m.")
+@click.option("--save", type=click.Path(dir_okay=False), help="Also save the capture here.")
+@click.option("--max-rows-per-site", type=click.IntRange(min=1), default=4096, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the row sample.")
+@analysis_options
+@click.option(
+    "--format", "fmt", type=click.Choice(list(ANALYZE_FORMATS)), default="table", show_default=True
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here.")
+@click.option(
+    "--fail-on",
+    multiple=True,
+    callback=split_commas,
+    metavar="LIST",
+    help="Conditions that fail (as check): fail, warn, nan, ... or never; default the policy's.",
+)
+@click.option("--isolated", is_flag=True, help="Ignore config files: defaults and options only.")
+@click.pass_context
+def capture(
+    ctx: click.Context,
+    script: str,
+    args: tuple[str, ...],
+    as_module: bool,
+    save: str | None,
+    max_rows_per_site: int,
+    seed: int,
+    fmt: str,
+    output: str | None,
+    fail_on: tuple[str, ...],
+    isolated: bool,
+    **options: Any,
+) -> None:
+    """Run a Python script under smcheck.capture() and report every softmax it ran.
+
+    Each call site (module path, op, file and line) is one source, judged in the format it ran
+    in and the wider ones. Exit 0 pass, 1 a site violates --fail-on (or [tool.smcheck]),
+    2 errors. Options after SCRIPT go to the script.
+
+    \b
+    Examples:
+      smcheck capture train.py --epochs 1
+      smcheck capture --save run.safetensors --fail-on nan,overflow eval.py
+      smcheck capture -m mypackage.evaluate
+    """
+    from pathlib import Path
+
+    from smcheck.capture.assertions import analysis_options as policy_options
+    from smcheck.capture.assertions import policy_violations
+    from smcheck.capture.runner import run_script
+    from smcheck.check.policy import load_policy, parse_conditions
+
+    with user_errors():
+        policy = load_policy(Path.cwd(), None, isolated)
+        if fail_on:
+            policy = policy.override(fail_on=parse_conditions(list(fail_on)))
+        opts = policy_options(policy) | given_options(ctx, options)
+        cap = run_script(script, list(args), as_module, max_rows_per_site, seed)
+        if save is not None:
+            cap.save(save)
+        report = cap.analyze(**opts)
+        emit(report, fmt, output)
+    summarise(report)
+    found = policy_violations(report, policy)
+    for v in found:
+        click.echo(f"smcheck: {v}", err=True)
+    if found:
+        click.echo(f"smcheck capture: {plural(len(found), 'violation')}", err=True)
+        sys.exit(ExitCode.FINDINGS)

@@ -1,0 +1,74 @@
+"""smcheck.assert_stable and the policy check behind the smcheck_capture fixture."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import smcheck
+from smcheck.capture.assertions import check_captured
+
+
+def test_assert_stable_passes_a_stable_softmax_and_returns_the_report() -> None:
+    report = smcheck.assert_stable([[1.0, 2.0, 3.0]], dtypes=["float32"], use="probs")
+    assert report.verdict.value == "OK"
+
+
+def test_assert_stable_raises_with_the_findings() -> None:
+    with pytest.raises(AssertionError, match=r"violation.*\n.*naive float16.*overflow"):
+        smcheck.assert_stable([[1.0, 2.0, 30.0]], dtypes=["float16"], methods=["naive"])
+
+
+def test_assert_stable_follows_fail_on() -> None:
+    smcheck.assert_stable([[1.0, 2.0, 30.0]], dtypes=["float16"], fail_on=["never"])
+    with pytest.raises(AssertionError):
+        smcheck.assert_stable([[1.0, 2.0, 30.0]], dtypes=["float16"], fail_on=["overflow"])
+
+
+def test_assert_stable_judges_a_capture_by_what_the_model_ran() -> None:
+    with smcheck.capture() as cap:
+        torch.softmax(torch.tensor([[1.0, 2.0, 30.0]], dtype=torch.float16), dim=-1)
+    smcheck.assert_stable(cap)  # torch's own kernel is fine; naive would overflow (hypothetical)
+    with pytest.raises(AssertionError, match="naive float16"):
+        smcheck.assert_stable(cap, methods=["naive", "torch"])
+
+
+def test_captured_sites_are_checked_against_the_nearest_policy(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.smcheck]\nfail-on = ["nan"]\n')
+    x = torch.tensor([[0.0, float("-inf")], [float("-inf"), float("-inf")]], dtype=torch.float16)
+    with smcheck.capture() as cap:
+        torch.softmax(x, dim=-1)
+    found = check_captured(cap, tmp_path)
+    assert len(found) == 1 and "returned NaN in 1 row" in found[0]
+    (tmp_path / "pyproject.toml").write_text('[tool.smcheck]\nfail-on = ["overflow"]\n')
+    assert check_captured(cap, tmp_path) == []
+
+
+FIXTURE_TESTS = """
+import torch
+
+def test_clean(smcheck_capture):
+    torch.softmax(torch.tensor([[1.0, 2.0]]), dim=-1)
+
+def test_nan(smcheck_capture):
+    torch.softmax(torch.full((1, 3), float("-inf")), dim=-1)
+"""
+
+
+@pytest.mark.slow
+def test_the_pytest_fixture_fails_only_the_unstable_test(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.smcheck]\nfail-on = ["fail"]\n')
+    (tmp_path / "test_model.py").write_text(FIXTURE_TESTS)
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "1 failed, 1 passed" in r.stdout, r.stdout
+    assert "test_nan" in r.stdout and "returned NaN" in r.stdout

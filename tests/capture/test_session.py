@@ -1,0 +1,170 @@
+"""smcheck.capture() on small live models: sites, real dtypes, verdicts, sampling, fidelity."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import smcheck
+from tests.capture.models import AdaptiveLM, CausalDecoder, EncoderClassifier, encoder_batch, sample
+
+
+def run_encoder(dtype: torch.dtype = torch.float32, autocast: bool = False):  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    model = EncoderClassifier().to(dtype)
+    tokens, pad, labels = encoder_batch()
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+    with smcheck.capture() as cap, ctx:
+        loss = F.cross_entropy(model(tokens, pad), labels)
+    return cap, loss
+
+
+def by_op(report, op: str):  # type: ignore[no-untyped-def]
+    return [s for s in report.sources if s.site.op == op]
+
+
+@pytest.fixture(scope="module")
+def encoder32():  # type: ignore[no-untyped-def]
+    cap, loss = run_encoder()
+    return cap, loss, cap.analyze()
+
+
+def test_encoder_in_float32_names_every_site_and_is_clean(encoder32) -> None:  # type: ignore[no-untyped-def]
+    cap, loss, report = encoder32
+    mods = [(s.site.module, s.site.op) for s in report.sources]
+    assert mods == [
+        ("encoder.layers.0.self_attn", "scaled_dot_product_attention"),
+        ("encoder.layers.1.self_attn", "scaled_dot_product_attention"),
+        ("pool", "softmax"),
+        ("", "cross_entropy"),
+    ]
+    assert torch.isfinite(loss)
+    assert report.verdict.value == "OK"
+    pool = by_op(report, "softmax")[0]
+    assert pool.site.file.endswith("models.py") and pool.site.dtype == "float32"
+    assert [c.dtype for c in pool.cells if c.method == "torch"] == ["float32", "float64"]
+
+
+def test_attention_sites_say_they_are_reconstructed_and_leave_out_zeroed_rows(encoder32) -> None:  # type: ignore[no-untyped-def]
+    _, _, report = encoder32
+    attn = by_op(report, "scaled_dot_product_attention")[0]
+    assert attn.site.reconstructed and attn.site.use == "probs"
+    assert any(n.startswith("reconstructed:") for n in attn.notes)
+    # the fully padded sequence: 2 heads x 6 positions the kernel returned as zeros
+    assert any("12 fully masked rows left out" in n for n in attn.notes)
+
+
+def test_loss_site_takes_the_labels_as_gradient_targets(encoder32) -> None:  # type: ignore[no-untyped-def]
+    _, _, report = encoder32
+    ce = by_op(report, "cross_entropy")[0]
+    assert ce.site.use == "loss"
+    assert all(c.gradient is not None for c in ce.cells)
+    pool = by_op(report, "softmax")[0]
+    assert all(c.gradient is None for c in pool.cells)  # not a loss: no cross-entropy question
+
+
+def test_float16_padding_mask_nan_fails_at_the_named_site_with_the_remedy() -> None:
+    cap, loss = run_encoder(torch.float16)
+    assert torch.isnan(loss)
+    report = cap.analyze()
+    pool = by_op(report, "softmax")[0]
+    assert pool.site.module == "pool" and pool.site.dtype == "float16"
+    assert pool.site.nan_rows == 1 and pool.verdict.value == "FAIL"
+    found = pool.input.findings[0]
+    assert found.kind == "observed_nan" and found.severity == "FAIL"
+    assert "fully masked" in found.message and "torch.finfo(torch.float16).min" in found.message
+    assert [c.dtype for c in pool.cells if c.method == "torch"] == ["float16", "float32", "float64"]
+
+
+def test_bfloat16_autocast_records_the_dtype_each_op_ran_in() -> None:
+    cap, _ = run_encoder(autocast=True)
+    sites = {s.op: s for s in cap.sites}
+    assert sites["scaled_dot_product_attention"].dtype == "bfloat16"
+    assert sites["cross_entropy"].dtype == "float32"  # autocast's float32 list on CPU
+    assert all(s.autocast == "cpu:bfloat16" for s in cap.sites)
+
+
+def test_capture_returns_exactly_what_the_ops_returned() -> None:
+    torch.manual_seed(0)
+    model = EncoderClassifier()
+    tokens, pad, _ = encoder_batch(fully_padded=False)
+    plain = model(tokens, pad)
+    with smcheck.capture(max_rows_per_site=3):
+        captured = model(tokens, pad)
+    assert torch.equal(plain, captured)
+
+
+def test_causal_decoder_attention_scores_reconstruct_the_kernel() -> None:
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 4, 5, 8), torch.randn(2, 2, 7, 8), torch.randn(2, 2, 7, 8)
+    mask = torch.randn(5, 7)
+    with smcheck.capture() as cap:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.3, enable_gqa=True)
+        CausalDecoder()(torch.randint(0, 40, (2, 6)))
+    rows = torch.from_numpy(cap.captured()[0].rows).double()  # one call: rows in order
+    vv = v.repeat_interleave(2, dim=1).double()
+    rebuilt = (torch.softmax(rows, -1).view(2, 4, 5, 7) @ vv).float()
+    torch.testing.assert_close(rebuilt, out)
+    causal = cap.captured()[1]
+    assert causal.site.module == "" and causal.site.reconstructed
+    upper = torch.from_numpy(causal.rows).view(2, 2, 6, 6)
+    assert torch.isneginf(upper[..., 0, 1:]).all() and torch.isfinite(upper[..., 5, :]).all()
+
+
+def test_adaptive_log_softmax_head_and_clusters_are_sites() -> None:
+    torch.manual_seed(0)
+    with smcheck.capture() as cap:
+        AdaptiveLM()(torch.randn(32, 16), torch.randint(0, 60, (32,)))
+    sites = [s for s in cap.sites if s.module == "adaptive"]
+    assert {s.op for s in sites} == {"log_softmax"} and len(sites) == 2  # head, clusters
+    assert all(s.via and s.via.startswith("torch/nn/modules/adaptive.py:") for s in sites)
+    assert all(s.use == "logprobs" for s in sites)
+
+
+def test_float16_sampler_with_a_small_temperature_fails() -> None:
+    logits = torch.linspace(-900, 900, 64, dtype=torch.float16).view(2, 32)
+    with smcheck.capture() as cap, pytest.raises(RuntimeError, match="nan"):
+        sample(logits, 0.01)  # 900 / 0.01 is +inf in float16; multinomial refuses the NaN
+    site = cap.analyze().sources[0]
+    assert site.site.op == "softmax" and site.site.dtype == "float16"
+    assert site.verdict.value == "FAIL" and site.site.nan_rows == 1
+    assert "already NaN or +inf" in site.input.findings[0].message
+
+
+def test_rows_are_sampled_per_site_seeded_with_nan_rows_first() -> None:
+    x = torch.randn(100, 6)
+    x[37] = float("nan")
+    caps = []
+    for _ in range(2):
+        with smcheck.capture(max_rows_per_site=5, seed=3) as cap:
+            torch.softmax(x, dim=-1)
+        caps.append(cap.captured()[0])
+    a, b = caps
+    assert a.site.rows_seen == 100 and a.site.rows_sampled == 5
+    assert (a.rows.tobytes(), a.site) == (b.rows.tobytes(), b.site)
+    assert torch.isnan(torch.from_numpy(a.rows)).any(dim=1).sum() == 1  # row 37 kept
+    assert any(n.startswith("a sample: 5 of 100 rows") for n in cap.analyze().sources[0].notes)
+
+
+def test_one_line_in_two_formats_is_two_sites() -> None:
+    with smcheck.capture() as cap:
+        for dtype in (torch.float32, torch.float16):
+            torch.softmax(torch.randn(2, 3).to(dtype), dim=-1)
+    assert [s.dtype for s in cap.sites] == ["float32", "float16"]
+
+
+def test_a_call_that_cannot_be_recorded_still_returns_its_result(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from smcheck.capture import hooks
+
+    def broken(*_):  # type: ignore[no-untyped-def]
+        raise RuntimeError("unreadable")
+
+    monkeypatch.setattr(hooks, "_rows_of", broken)
+    x = torch.randn(2, 3)
+    with smcheck.capture() as cap:
+        out = torch.softmax(x, dim=-1)
+    assert torch.equal(out, torch.softmax(x, dim=-1))
+    assert cap.failures == ["softmax: RuntimeError: unreadable"] and cap.sites == []

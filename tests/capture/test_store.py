@@ -1,0 +1,52 @@
+"""cap.save(FILE) then ``smcheck analyze FILE``: the same report; ``smcheck capture SCRIPT``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from click.testing import CliRunner
+
+import smcheck
+from smcheck.cli import cli
+from tests.report.test_schema import errors
+
+SCRIPT = """
+import sys, torch
+x = torch.tensor([[1.0, 2.0, 3.0], [0.5, 0.25, 4.0]], dtype=torch.{dtype})
+if "--pad" in sys.argv:
+    x[1] = float("-inf")
+torch.softmax(x, dim=-1)
+"""
+
+
+def test_saved_capture_analyzes_to_the_same_report(tmp_path: Path) -> None:
+    x = torch.randn(6, 9).to(torch.bfloat16)
+    with smcheck.capture() as cap:
+        torch.log_softmax(x, dim=-1)
+        torch.nn.functional.cross_entropy(torch.randn(5, 4), torch.tensor([0, 1, -100, 3, 2]))
+    path = cap.save(tmp_path / "run.safetensors")
+    r = CliRunner().invoke(cli, ["analyze", str(path), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == json.loads(smcheck.to_json(cap.analyze()))
+    sources = json.loads(r.stdout)["sources"]
+    assert sources[0]["site"]["dtype"] == "bfloat16" and sources[0]["dtype"] == "bfloat16"
+    assert sources[1]["rows"] == 4  # the ignore_index row is not in the loss
+    assert errors(json.loads(r.stdout)) == []  # the site meets the shipped schema
+
+
+def test_capture_command_runs_a_script_with_check_exit_codes(tmp_path: Path) -> None:
+    script = tmp_path / "model.py"
+    script.write_text(SCRIPT.format(dtype="float16"))
+    saved = tmp_path / "run.safetensors"
+    run = CliRunner().invoke
+    ok = run(cli, ["capture", "--isolated", "--format", "json", "--save", str(saved), str(script)])
+    assert ok.exit_code == 0, ok.output
+    site = json.loads(ok.stdout)["sources"][0]["site"]
+    assert (site["op"], site["dtype"], site["line"]) == ("softmax", "float16", 6)
+    assert saved.is_file()
+    bad = run(cli, ["capture", "--isolated", "--format", "json", str(script), "--pad"])
+    assert bad.exit_code == 1 and "returned NaN in 1 row" in bad.stderr
+    err = run(cli, ["capture", "--isolated", str(tmp_path / "missing.py")])
+    assert err.exit_code == 2 and err.stderr.startswith("Error: no such script")
