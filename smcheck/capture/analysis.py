@@ -122,7 +122,7 @@ def _observed_nan(s: Site, x: dict[str, Any]) -> InputFinding | None:
     masked, upstream = x.get("nan_masked", 0), x.get("nan_upstream", 0)
     if masked:
         why = f"{masked} of them fully masked (every logit -inf in {s.dtype})"
-        fix = f"{remedies.mask_value_for(s.dtype)}; or {remedies.ZEROS_FOR_MASKED_ROWS}"
+        fix = f"{remedies.mask_with_min(s.dtype)}; or {remedies.ZEROS_FOR_MASKED_ROWS}"
     elif upstream:
         why = f"{upstream} of them already NaN or +inf at its input"
         fix = remedies.FIX_UPSTREAM

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from smcheck.capture.analysis import Captured, analyze_captured
-from smcheck.output import write_atomic
+from smcheck.output import write_output
 from smcheck.report.model import Report, plain
 from smcheck.report.sitemodel import Site
 from smcheck.sources import safetensors
@@ -47,7 +47,7 @@ def save_captured(path: Path, captured: list[Captured]) -> Path:
     header["__metadata__"] = {"format": FORMAT, "sites": json.dumps(sites)}
     head = json.dumps(header).encode()
     head += b" " * (-len(head) % 8)  # the data starts 8-byte aligned
-    write_atomic(str(path), len(head).to_bytes(8, "little") + head + b"".join(blobs))
+    write_output(str(path), len(head).to_bytes(8, "little") + head + b"".join(blobs))
     return path
 
 
@@ -98,9 +98,10 @@ def load_captured(path: str) -> list[Captured]:
         entries = json.loads(meta["sites"])
         out = []
         for e in entries:
-            rows, source = safetensors.map_tensor(
+            stored, source, decoder = safetensors.map_tensor(
                 p, header, header.tensors[e["key"] + ".rows"], path
             )
+            rows = decoder(stored) if decoder is not None else stored
             t = header.tensors.get(e["key"] + ".targets")
             targets = np.array(safetensors.map_tensor(p, header, t, path)[0]) if t else None
             site = Site(**e["site"])
