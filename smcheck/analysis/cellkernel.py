@@ -318,14 +318,16 @@ def _kl_direct(sh: Shared, D: torch.Tensor, pzero: torch.Tensor | None, fin_rows
     """The generalised KL's finite terms directly, for 16-bit formats (and p̂ far from p).
 
     Each term p log(p/p̂) - p + p̂ is p (r - log1p(r)), r = (p̂ - p)/p = D/p: no log p of the
-    reference enters (its absolute error would swamp the ~p r^2/2 of a near-exact entry), and a
-    term rounding makes negative is clamped to 0, its exact sign. Zeros of p̂ contribute 0 here
-    (the caller makes a row with an underflow +inf).
+    reference enters (its absolute error would swamp the ~p r^2/2 of a near-exact entry), and
+    no term comes out negative. Zeros of p̂ contribute 0 here (the caller makes a row with an
+    underflow +inf).
     """
     import torch
 
     r = torch.div(D, sh.p)
-    t = r.sub_(torch.log1p(r)).mul_(sh.p).clamp_(min=0.0)
+    # no term goes negative: a faithfully rounded log1p(r) never exceeds r (r itself is a
+    # float64 at or above the true log1p(r)), so r - log1p(r) >= 0 as computed
+    t = r.sub_(torch.log1p(r)).mul_(sh.p)
     skip = sh.live
     if pzero is not None:
         skip = ~pzero if skip is None else skip & ~pzero

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from smcheck.analysis.blockshared import Shared, format_ulp
+from smcheck.dtypes import FloatFormat
 from smcheck.reference.doubledouble import DDReference
 
 if TYPE_CHECKING:
@@ -35,11 +36,14 @@ class LogShared:
     """The exact log-softmax of a block as the log-error metric reads it (shared by its cells)."""
 
     hi: torch.Tensor
-    """Exact log p, rounded to float64 (the top class's from log1p(-rest) where p is near 1)."""
+    """Exact log p, rounded to float64 (the reference's)."""
     lo: torch.Tensor | None
     """The double-double reference's low part (float64 cells), else None."""
-    ulp: torch.Tensor
-    """D's spacing at |log p| (inf at -inf)."""
+    scale: torch.Tensor
+    """1 / D's spacing at |log p| (0 at -inf and NaN); float64 cells: the spacing itself (its
+    reciprocal overflows for |log p| < 2^-970), divided by instead."""
+    top: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None
+    """Rows, columns, log p and scale of the top classes whose log p is log1p(-rest)."""
     neginf: bool
     """Whether any exact log p of a judged row is -inf (a -inf mask in the format)."""
 
@@ -51,26 +55,30 @@ def log_shared(b: Block, sh: Shared) -> LogShared:
     got = b.cache.get("log")
     if got is not None:
         return got
-    lo = None
-    if isinstance(b.ref, DDReference):
-        lo = b.ref.parts.ll.clone()
-    hi = sh.logp.clone()
-    rows = torch.arange(hi.shape[0])
-    rest = sh.rest
-    fix = (rest < (DD_TOP_REST if lo is not None else 0.5)) & (rest > 0) & sh.valid
+    lo = b.ref.parts.ll if isinstance(b.ref, DDReference) else None
+    hi = sh.logp
+    top = None
+    fix = (sh.rest < (DD_TOP_REST if lo is not None else 0.5)) & (sh.rest > 0) & sh.valid
     if bool(fix.any()):
-        r, top = rows[fix], sh.ref_arg[fix]
-        hi[r, top] = torch.log1p(-rest[fix])
-        if lo is not None:
-            lo[r, top] = 0.0
-    ulp = format_ulp(hi, b.fmt)
-    # divided by, not multiplied with its inverse: where log p is 0 exactly (a row with one live
-    # entry) float64's spacing is 2^-1074, whose inverse overflows (0 * inf would be NaN)
-    ulp = torch.where(torch.isfinite(hi), ulp, torch.inf)
-    neginf = bool(torch.isneginf(hi[sh.valid]).any())
-    got = LogShared(hi, lo, ulp, neginf)
+        rows = fix.nonzero()[:, 0]
+        cols = sh.ref_arg[rows]
+        log_top = torch.log1p(-sh.rest[rows])
+        top = (rows, cols, log_top, _scale(log_top, b.fmt, lo is not None))
+    scale = _scale(hi, b.fmt, lo is not None)
+    # -inf in the exact log p only where a judged row has a -inf mask (live is None: none)
+    neginf = sh.live is not None and bool((torch.isneginf(hi) & sh.valid[:, None]).any())
+    got = LogShared(hi, lo, scale, top, neginf)
     b.cache["log"] = got
     return got
+
+
+def _scale(logp: torch.Tensor, f: FloatFormat, dd: bool) -> torch.Tensor:
+    """D's spacing at |log p| for double-double cells, its reciprocal for the others (whose
+    spacing is at least 2^-149); -inf and NaN (unjudged rows) get a reciprocal of 0."""
+    ulp = format_ulp(logp, f)
+    if dd:
+        return ulp
+    return ulp.reciprocal_().nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
 
 
 class LogErrors(NamedTuple):
@@ -95,11 +103,11 @@ def log_errors(b: Block, sh: Shared, logq: torch.Tensor, lf_all: bool) -> LogErr
     import torch
 
     ls = log_shared(b, sh)
-    lq = logq if logq.dtype == torch.float64 else logq.to(torch.float64)
+    lq = logq  # 16-bit log p̂ is promoted inside the subtraction: no float64 copy
     d = torch.sub(lq, ls.hi)
     if ls.lo is not None:
         d.sub_(ls.lo)
-    d.abs_()
+    d.abs_()  # NaN where log p̂ is NaN or both are -inf; never measured
     fin_at_neginf = None
     sel = None
     if not (lf_all and sh.live is None):  # live None: every row judged, every entry live
@@ -114,7 +122,17 @@ def log_errors(b: Block, sh: Shared, logq: torch.Tensor, lf_all: bool) -> LogErr
             hit = torch.isneginf(ls.hi) & sh.valid[:, None]
             fin_at_neginf = hit.sum(-1, dtype=torch.int64)
         d.masked_fill_(~sel, 0.0)
-    err = d / ls.ulp
+    dd = ls.lo is not None
+    err = d / ls.scale if dd else d * ls.scale
+    if ls.top is not None:  # the top classes' log p from log1p(-rest): their own errors
+        rows, cols, log_top, top_scale = ls.top
+        dt = (lq[rows, cols] - log_top).abs_()
+        if sel is not None:
+            dt.masked_fill_(~sel[rows, cols], 0.0)
+        d[rows, cols] = dt
+        err[rows, cols] = dt / top_scale if dd else dt * top_scale
+    if dd and sel is not None:
+        err.masked_fill_(~sel, 0.0)  # 0 / NaN spacing at -inf and in unjudged rows
     max_abs, max_ulp = d.amax(-1), err.amax(-1)
     if sel is not None:
         nothing = ~sel.any(-1)  # rows with no judged entry have no maximum

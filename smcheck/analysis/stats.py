@@ -146,9 +146,10 @@ class Histogram:
             return
         self.n += t.numel()
         if self.exact is not None:
-            self.exact.append(np.abs(t.numpy()))
-            if self.n > EXACT_MEDIAN_LIMIT:
+            if self.n > EXACT_MEDIAN_LIMIT:  # past the limit: no copy that would be dropped
                 self.exact = None
+            else:
+                self.exact.append(np.abs(t.numpy()))
         lo = (1023 + self.LO) << self.SUB_BITS
         k = (t.view(torch.int64) >> (52 - self.SUB_BITS)) & ((1 << (11 + self.SUB_BITS)) - 1)
         k = k.sub_(lo - 1).clamp_(0, self.counts.size - 1)
