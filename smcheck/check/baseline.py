@@ -8,31 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from smcheck import __version__
 from smcheck.errors import ConfigError
 from smcheck.output import write_output
-from smcheck.report.violations import BaselineDiff, CheckResult, Fingerprint, Violation
+from smcheck.report.violations import (
+    BaselineDiff,
+    CheckResult,
+    Fingerprint,
+    Violation,
+    relative_path,
+)
 
 BASELINE_VERSION = 1
 _FIELDS = ("path", "key", "method", "dtype", "temperature", "condition")
-
-
-def _relative(path: str, folder: Path) -> str:
-    """A file path relative to ``folder`` (posix); ``gen:`` specs and ``-`` as they are."""
-    if path == "-" or path.startswith("gen:"):
-        return path
-    try:
-        return Path(os.path.relpath(os.path.abspath(path), folder.resolve())).as_posix()
-    except ValueError:  # another drive on Windows
-        return Path(os.path.abspath(path)).as_posix()
-
-
-def _fingerprint(v: Violation, folder: Path) -> Fingerprint:
-    return (_relative(v.path, folder), *v.fingerprint[1:])  # type: ignore[return-value]
 
 
 def _entry_fingerprint(e: dict[str, Any]) -> Fingerprint:
@@ -55,7 +46,7 @@ def write_baseline(path: str, result: CheckResult) -> list[dict[str, Any]]:
     folder = Path(path).parent
     entries: dict[Fingerprint, dict[str, Any]] = {}
     for v in result.violations:
-        fp = _fingerprint(v, folder)
+        fp = v.fingerprint_from(folder)
         entries.setdefault(
             fp,
             {
@@ -112,11 +103,11 @@ def apply_baseline(result: CheckResult, path: str, entries: list[dict[str, Any]]
     folder = Path(path).parent
     known = {_entry_fingerprint(e): e for e in entries}
     marked = [
-        dataclasses.replace(v, baselined=_fingerprint(v, folder) in known)
+        dataclasses.replace(v, baselined=v.fingerprint_from(folder) in known)
         for v in result.violations
     ]
-    current = {_fingerprint(v, folder) for v in result.violations}
-    checked_sources = {(_relative(p, folder), k or "") for p, k in result.checked}
+    current = {v.fingerprint_from(folder) for v in result.violations}
+    checked_sources = {(relative_path(p, folder), k or "") for p, k in result.checked}
     pol = result.policy
     cells = {
         (m, d, float(t)) for m in pol["methods"] for d in pol["dtypes"] for t in pol["temperatures"]

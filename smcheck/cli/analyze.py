@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from smcheck.cli.completion import complete_sources
 from smcheck.cli.messages import show, summarise
 from smcheck.cli.options import analysis_options, given_options, user_errors
 from smcheck.errors import ExitCode
@@ -17,7 +18,7 @@ FAIL_ON_LEVELS: dict[str, int | None] = {"never": None, "warn": 1, "fail": 2}
 
 
 @click.command()
-@click.argument("sources", nargs=-1, metavar="[SOURCE]...")
+@click.argument("sources", nargs=-1, metavar="[SOURCE]...", shell_complete=complete_sources)
 @click.option(
     "--values", metavar="TEXT", help='Literal logits: "-999,1,2,5,6"; ";" separates rows.'
 )

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from smcheck.cli.completion import complete_conditions, complete_sources
 from smcheck.cli.messages import show
 from smcheck.cli.options import analysis_options, split_commas, user_errors
 from smcheck.errors import ConfigError
@@ -30,7 +31,7 @@ def parse_report_options(items: Sequence[str]) -> list[tuple[str, str]]:
 
 
 @click.command()
-@click.argument("sources", nargs=-1, metavar="[SOURCE]...")
+@click.argument("sources", nargs=-1, metavar="[SOURCE]...", shell_complete=complete_sources)
 @click.option("--config", type=click.Path(dir_okay=False), help="Policy file (else the nearest).")
 @click.option("--isolated", is_flag=True, help="Ignore config files: defaults and options only.")
 @analysis_options
@@ -38,6 +39,7 @@ def parse_report_options(items: Sequence[str]) -> list[tuple[str, str]]:
     "--fail-on",
     multiple=True,
     callback=split_commas,
+    shell_complete=complete_conditions,
     metavar="LIST",
     help="Conditions that fail: fail, warn, nan, overflow, error-ulp>8, ... or never.",
 )
@@ -45,6 +47,7 @@ def parse_report_options(items: Sequence[str]) -> list[tuple[str, str]]:
     "--warn-on",
     multiple=True,
     callback=split_commas,
+    shell_complete=complete_conditions,
     metavar="LIST",
     help="Conditions reported as warnings.",
 )

@@ -9,6 +9,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from smcheck.cli.completion import complete_dtypes, complete_methods
 from smcheck.errors import SmcheckError
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -53,6 +54,7 @@ def _selection_options() -> list[Decorator]:
             "dtypes",
             multiple=True,
             callback=split_commas,
+            shell_complete=complete_dtypes,
             metavar="LIST",
             help="Formats: float16,bfloat16,float32,float64 "
             "(aliases fp16, bf16, half, float, double).",
@@ -62,6 +64,7 @@ def _selection_options() -> list[Decorator]:
             "methods",
             multiple=True,
             callback=split_commas,
+            shell_complete=complete_methods,
             metavar="LIST",
             help="Methods: naive,shifted,logdomain,torch,lse-direct,online "
             "(default the first four; under --model strict the first three).",

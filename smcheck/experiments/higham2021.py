@@ -19,9 +19,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-DEFAULT_DATA = (
-    Path(__file__).resolve().parents[2] / "sample_inputs" / "mnist_cnn_presoftmax_2500x10.npy"
-)
+# package data, so the reproduction runs from an installed wheel (same bytes as sample_inputs/)
+DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "mnist_cnn_presoftmax_2500x10.npy"
 SOURCE = "higham/logsumexp-softmax-tests (commit ad464cc)"
 PUBLISHED: dict[str, dict[str, int]] = {
     # chop_test_softmax.m: "numInfs ... overflows in half prec basic LSE: gives 475" and
@@ -182,7 +181,8 @@ def to_markdown(results: list[FormatResult]) -> str:
     "--data",
     type=click.Path(dir_okay=False),
     default=None,
-    help="The 2500x10 logits (default: sample_inputs/mnist_cnn_presoftmax_2500x10.npy).",
+    help="The 2500x10 logits (default: the copy of sample_inputs/mnist_cnn_presoftmax_2500x10.npy "
+    "shipped in the package).",
 )
 @click.option(
     "--format",

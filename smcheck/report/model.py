@@ -242,6 +242,52 @@ class Report:
             out[c.verdict.value] += 1
         return out
 
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat dict per cell, for comparing runs: the source, the cell's coordinates and
+        verdict, and every metric under a dotted key (``metrics.overflow.elements``)."""
+        return [
+            {"source": s.name, "source_dtype": s.dtype, **_flat(plain(c))}
+            for s in self.sources
+            for c in s.cells
+        ]
+
+    def to_pandas(self) -> Any:
+        """:meth:`to_records` as a pandas DataFrame (needs pandas, not a dependency)."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.to_records())
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: a table of every cell's verdict and worst finding."""
+        from html import escape
+
+        head = "".join(f"<th>{h}</th>" for h in _CONCISE)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>"
+            for row in self._concise_rows()
+        )
+        counts = ", ".join(f"{n} {v}" for v, n in self.counts().items())
+        return (
+            f"<div><b>smcheck {escape(self.smcheck_version)}: {self.verdict.value}</b> "
+            f"({counts})<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
+        )
+
+    def __rich__(self) -> Any:
+        """rich's view (``rich.print(report)``): the same table as :meth:`_repr_html_`."""
+        from rich.table import Table
+
+        table = Table(*_CONCISE, title=f"smcheck: {self.verdict.value}", title_justify="left")
+        for row in self._concise_rows():
+            table.add_row(*map(str, row))
+        return table
+
+    def _concise_rows(self) -> list[tuple[Any, ...]]:
+        return [
+            (s.name, c.method, c.dtype, f"{c.temperature:g}", c.verdict.value, _first(c.reasons))
+            for s in self.sources
+            for c in s.cells
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract (schema_version 1) in plain Python values (floats may be inf/NaN)."""
         return {
@@ -250,6 +296,31 @@ class Report:
             "sources": [plain(s) for s in self.sources],
             "summary": {"verdict": self.verdict.value, "cells": self.counts()},
         }
+
+
+_CONCISE = ("source", "method", "dtype", "T", "verdict", "worst finding")
+_NOT_FLAT = frozenset({"probabilities", "log_probabilities", "findings", "reasons"})
+"""Cell fields left out of a record: per-element arrays and the finding objects (the
+``reasons`` are joined into one string instead)."""
+
+
+def _first(reasons: tuple[str, ...]) -> str:
+    return reasons[0] if reasons else ""
+
+
+def _flat(cell: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A cell's plain dict with nested dicts flattened to dotted keys."""
+    out: dict[str, Any] = {}
+    if not prefix:
+        out["reasons"] = "; ".join(cell["reasons"])
+    for k, v in cell.items():
+        if not prefix and k in _NOT_FLAT:
+            continue
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def plain(obj: Any) -> Any:

@@ -101,6 +101,12 @@ def _check_github(result: CheckResult) -> str:
     return check_github(result)
 
 
+def _check_sarif(result: CheckResult) -> str:
+    from smcheck.report.sarif import check_sarif
+
+    return check_sarif(result)
+
+
 ANALYZE_FORMATS: Mapping[str, Renderer] = {
     "table": Renderer(lambda r: plain_text(_analyze_tables(r)), _analyze_tables),
     "json": Renderer(_analyze_json),
@@ -118,6 +124,7 @@ CHECK_FORMATS: Mapping[str, Renderer] = {
     "junit": Renderer(_check_junit),
     "github": Renderer(_check_github),
     "html": Renderer(_check_html),
+    "sarif": Renderer(_check_sarif),
 }
 """The formats of ``smcheck check`` (and its ``--report FORMAT=FILE``); the first is the default."""
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from smcheck.report.model import Report, plain
@@ -65,6 +67,21 @@ class Violation:
             self.temperature,
             self.condition,
         )
+
+    def fingerprint_from(self, folder: Path) -> Fingerprint:
+        """The fingerprint with its path relative to ``folder`` (a baseline file's, or the
+        working directory for SARIF), so it does not depend on where the check ran."""
+        return (relative_path(self.path, folder), *self.fingerprint[1:])  # type: ignore[return-value]
+
+
+def relative_path(path: str, folder: Path) -> str:
+    """A file path relative to ``folder`` (posix); ``gen:`` specs and ``-`` as they are."""
+    if path == "-" or path.startswith("gen:"):
+        return path
+    try:
+        return Path(os.path.relpath(os.path.abspath(path), folder.resolve())).as_posix()
+    except ValueError:  # another drive on Windows
+        return Path(os.path.abspath(path)).as_posix()
 
 
 @dataclass(frozen=True)

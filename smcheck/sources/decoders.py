@@ -41,15 +41,38 @@ def bfloat16(source: str = "bfloat16") -> Decoder:
 
 
 def float8(source: str) -> Decoder:
-    """Raw float8 bits stored as uint8, widened exactly through torch (numpy has no float8)."""
+    """Raw float8 bits stored as uint8, widened exactly through ml_dtypes (numpy has no float8).
 
-    def widen(stored: np.ndarray) -> np.ndarray:
-        import torch
+    ``source`` is the format's name, the same in torch and ml_dtypes (``float8_e4m3fn``, ...).
+    """
+    import ml_dtypes
 
-        bits = torch.from_numpy(np.ascontiguousarray(stored))
-        return bits.view(getattr(torch, source)).float().numpy()
+    fmt = np.dtype(getattr(ml_dtypes, source))
+    return Decoder(
+        np.dtype(np.float32),
+        lambda stored: stored.view(fmt).astype(np.float32),
+        f"{source} values widened exactly to float32",
+    )
 
-    return Decoder(np.dtype(np.float32), widen, f"{source} values widened exactly to float32")
+
+def is_ml_dtype(dtype: np.dtype) -> bool:
+    """Whether ``dtype`` is one of ml_dtypes' numbers (JAX's bfloat16, float8, int4, ...).
+
+    numpy sees them as kind ``V`` (void); the module of their scalar type says what they are.
+    """
+    return getattr(dtype.type, "__module__", "") == "ml_dtypes"
+
+
+def ml_dtype(dtype: np.dtype) -> Decoder:
+    """An ml_dtypes array in its own format: its floats (bfloat16, float8, float6, float4) are
+    subsets of float32, so the cast is exact; its small integers are converted to float64."""
+    if dtype.name.startswith(("bfloat", "float")):
+        return Decoder(
+            np.dtype(np.float32),
+            lambda stored: stored.astype(np.float32),
+            f"{dtype.name} values widened exactly to float32",
+        )
+    return to_float64(f"integer array ({dtype.name}) converted to float64")
 
 
 def to_float64(note: str, name: str = "") -> Decoder:
@@ -92,6 +115,8 @@ def aligned(dtype: np.dtype) -> Decoder:
 
 def for_stored(dtype: np.dtype, source: str, name: str = "") -> Decoder | None:
     """The decoder a stored numpy dtype needs, or None when it is analysed as it is."""
+    if is_ml_dtype(dtype):
+        return ml_dtype(dtype)
     if dtype.kind in "iu":
         return to_float64(f"integer array ({source}) converted to float64")
     if dtype.itemsize not in (2, 4, 8):

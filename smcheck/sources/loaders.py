@@ -138,12 +138,24 @@ def parse_values(text: str) -> LoadedArray:
     return _finish("<values>", textformats.parse_values_text(text, "<values>"), "float64", ())
 
 
-def array_source(obj: Any, name: str | None = None) -> LoadedArray:
-    """Wrap an in-memory numpy array, torch tensor or nested list with the same rules as files.
+_DLPACK_FIX = "pass numpy.asarray(x) or a torch tensor instead"
 
-    The caller's array is not copied when it is already float16/32/64, and never modified.
+
+def array_source(obj: Any, name: str | None = None) -> LoadedArray:
+    """Wrap an in-memory array with the same rules as files: a numpy array (ml_dtypes bfloat16
+    and float8 included), a torch tensor, any ``__dlpack__`` object (JAX, CuPy: through
+    ``torch.from_dlpack``), any ``__array__`` object (TensorFlow) or nested lists.
+
+    The caller's array is not copied when numpy or torch can share its memory, never modified,
+    and analysed with its own format as the source dtype (bfloat16 is widened chunk by chunk).
     """
     torch = sys.modules.get("torch")  # a tensor implies torch is imported; never import it here
+    tensor = torch is not None and isinstance(obj, torch.Tensor)
+    if not tensor and not isinstance(obj, np.ndarray) and hasattr(obj, "__dlpack__"):
+        import torch  # DLPack carries bfloat16 and float8, which __array__ may not
+
+        with reading(name or "<array>", "its DLPack capsule cannot be read", _DLPACK_FIX):
+            obj = torch.from_dlpack(obj)
     if torch is not None and isinstance(obj, torch.Tensor):
         from smcheck.sources.torchformat import tensor_to_numpy
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import BinaryIO
 import numpy as np
 
 from smcheck.errors import LoadError
+from smcheck.sources.decoders import is_ml_dtype
 from smcheck.sources.readlimits import ReadLimit
 from smcheck.sources.validation import (
     check_dtype,
@@ -96,14 +98,44 @@ def read_npy_header(f: BinaryIO, name: str, fix: str = _NPY_FIX) -> NpyHeader:
     read = (
         np.lib.format.read_array_header_1_0 if width == 2 else np.lib.format.read_array_header_2_0
     )
+    e5m2 = _ML_E5M2_DESCR.search(text) is not None
+    if e5m2:  # numpy cannot parse '<f1': read the header as bytes, then type them
+        text = _ML_E5M2_DESCR.sub(b"'descr': '|u1'", text)
     with reading(name, "the .npy header is corrupt", fix):
         # literal_eval of the header dict: never unpickles, never calls anything
         shape, fortran, dtype = read(io.BytesIO(size_field + text))
+    dtype = _ml_dtypes_saved(name, dtype, e5m2)
     if any(d < 0 for d in shape):
         raise load_error(name, f"the .npy header has a negative dimension {shape}", fix)
     check_dtype(name, dtype)
     check_shape(name, shape, dtype)
     return NpyHeader(tuple(shape), bool(fortran), dtype, 8 + width + length)
+
+
+_ML_E5M2_DESCR = re.compile(rb"'descr':\s*'[<|]f1'")
+"""How ml_dtypes saves float8_e5m2, the only one-byte type whose kind is 'f'."""
+
+
+def _ml_dtypes_saved(name: str, dtype: np.dtype, e5m2: bool) -> np.dtype:
+    """The ml_dtypes type behind a descr numpy keeps no name for (``numpy.save`` of a JAX or
+    ml_dtypes array): '<f1' is float8_e5m2 and a plain 2-byte void bfloat16, the only such
+    types; a plain 1-byte void may be any of several float8 formats, so it is refused."""
+    if not e5m2 and (dtype.kind != "V" or dtype.names is not None or dtype.subdtype):
+        return dtype
+    import ml_dtypes
+
+    if e5m2:
+        return np.dtype(ml_dtypes.float8_e5m2)
+    if dtype.itemsize == 2:
+        return np.dtype(ml_dtypes.bfloat16)
+    if dtype.itemsize == 1:
+        raise load_error(
+            name,
+            "it holds raw 1-byte values (descr 'V1'), how ml_dtypes saves float8_e4m3fn and other "
+            "float8 formats, and an .npy file does not say which",
+            "save it as safetensors (F8_E4M3) or .pt, or as numpy.save(path, x.astype('float32'))",
+        )
+    return dtype
 
 
 def _truncated(name: str, h: NpyHeader, found: int, fix: str) -> Exception:
@@ -124,7 +156,13 @@ def read_npy(path: Path, name: str) -> tuple[np.ndarray, str]:
     if size - header.data_offset < header.nbytes:
         raise _truncated(name, header, size - header.data_offset, _NPY_FIX)
     with reading(name, "it is not a readable .npy file", _NPY_FIX):
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        if is_ml_dtype(header.dtype):  # np.load cannot type it: map what the header promised
+            order = "F" if header.fortran else "C"
+            array = np.memmap(
+                path, header.dtype, "r", header.data_offset, header.shape, order=order
+            )
+        else:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
     return array, header.dtype.name
 
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from smcheck.errors import LoadError
+from smcheck.sources.decoders import is_ml_dtype
 
 _KIND_PROBLEMS = {
     "b": "a boolean array",
@@ -83,7 +84,7 @@ def check_dtype(name: str, dtype: np.dtype) -> None:
             "it contains pickled Python objects, which smcheck never loads",
             "save a numeric array, e.g. numpy.save(path, x.astype(numpy.float32))",
         )
-    if dtype.kind in _KIND_PROBLEMS:
+    if dtype.kind in _KIND_PROBLEMS and not is_ml_dtype(dtype):
         raise load_error(
             name,
             f"it holds {_KIND_PROBLEMS[dtype.kind]} ({dtype}), not real-valued logits",

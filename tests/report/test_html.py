@@ -20,7 +20,7 @@ from smcheck.report.html import plotting
 from smcheck.report.html.page import report_html
 
 CHROMIUM = Path("/usr/bin/chromium")
-MISSING = 'Error: --format html needs the plotting extra: pip install "smcheck[html]"\n'
+MISSING = 'Error: --format html needs the plotting extra: pip install "smcheck-softmax[html]"\n'
 
 
 @pytest.fixture(scope="module")

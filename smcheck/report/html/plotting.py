@@ -32,7 +32,7 @@ def require_plotting(option: str = "--format html") -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise ConfigError(
-            f'{option} needs the plotting extra: pip install "smcheck[html]"'
+            f'{option} needs the plotting extra: pip install "smcheck-softmax[html]"'
         ) from None
 
 

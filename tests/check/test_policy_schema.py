@@ -1,0 +1,79 @@
+"""The shipped JSON Schema of [tool.smcheck] agrees with the policy parser, key by key."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from smcheck.check.policy import _KEYS, parse_policy
+from smcheck.errors import ConfigError
+
+SCHEMA = json.loads(files("smcheck").joinpath("policy.schema.json").read_text(encoding="utf-8"))
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+# (key, value the parser accepts, value it refuses for its type) for every key it knows
+CASES: list[tuple[str, Any, Any]] = [
+    ("sources", ["outputs/*.npy", "gen:normal"], 3),
+    ("methods", ["naive", "torch"], [1]),
+    ("methods", "naive,shifted", {"a": 1}),
+    ("dtypes", ["bf16", "float32"], True),
+    ("dtypes", "float16", [None]),
+    ("temperatures", [0.7, "0.01:100:9"], [True]),
+    ("temperatures", 2, [-1.0]),
+    ("model", "strict", "exact"),
+    ("dim", -1, 1.5),
+    ("targets", "argmin", ""),
+    ("softmin", True, "yes"),
+    ("ftz", False, 0),
+    ("memory-budget", 512, 0),
+    ("memory_budget", 64, "1GB"),
+    ("chunk-rows", 4096, 0),
+    ("chunk_rows", 1, -3),
+    ("fail-on", ["nan", "overflow>100", "error-ulp>8"], 5),
+    ("fail_on", "never", [2]),
+    ("warn-on", ["underflow", "lost-mass>1e-6"], False),
+    ("warn_on", "argmax-flip,kl>1e-4", {"x": 1}),
+]
+
+
+def test_the_schema_names_every_key_the_parser_accepts_and_no_other() -> None:
+    spelled = set(_KEYS) | {k.replace("-", "_") for k in _KEYS}
+    assert set(SCHEMA["properties"]) == spelled
+    assert SCHEMA["additionalProperties"] is False
+    assert {k.replace("_", "-") for k, _, _ in CASES} == set(_KEYS)  # every key has a case
+
+
+@pytest.mark.parametrize(("key", "good", "bad"), CASES)
+def test_the_schema_and_the_parser_agree(key: str, good: Any, bad: Any, tmp_path: Path) -> None:
+    parse_policy({key: good}, "pyproject.toml [tool.smcheck]", tmp_path)  # accepted
+    VALIDATOR.validate({key: good})
+    with pytest.raises(ConfigError):
+        parse_policy({key: bad}, "pyproject.toml [tool.smcheck]", tmp_path)
+    assert not VALIDATOR.is_valid({key: bad})
+
+
+def test_an_unknown_key_is_refused_by_both(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown key"):
+        parse_policy({"fail-onn": ["nan"]}, "pyproject.toml", tmp_path)
+    assert not VALIDATOR.is_valid({"fail-onn": ["nan"]})
+
+
+def test_the_readme_policy_example_validates() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    toml = readme.split("```toml\n[tool.smcheck]\n", 1)[1].split("```", 1)[0]
+    VALIDATOR.validate(tomllib.loads(toml))
+
+
+def test_smcheck_schema_policy_prints_it() -> None:
+    from click.testing import CliRunner
+
+    from smcheck.cli import cli
+
+    got = CliRunner().invoke(cli, ["schema", "--policy"])
+    assert got.exit_code == 0 and json.loads(got.output) == SCHEMA

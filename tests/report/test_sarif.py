@@ -1,0 +1,86 @@
+"""``smcheck check --format sarif``: SARIF 2.1.0 that validates, one result per violation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from smcheck.check.baseline import apply_baseline, load_baseline, write_baseline
+from smcheck.report.renderers import CHECK_FORMATS, render
+from smcheck.report.sarif import FINGERPRINT
+from tests.report.test_ci_formats import check_files
+
+SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
+
+
+def _sarif(result: object) -> dict:  # type: ignore[type-arg]
+    doc = json.loads(render(CHECK_FORMATS, result, "sarif"))
+    jsonschema.Draft4Validator(SCHEMA).validate(doc)  # the schema's own draft
+    return doc
+
+
+def _uri(result: dict) -> str:  # type: ignore[type-arg]
+    return result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+
+
+def test_sarif_validates_and_has_one_result_per_violation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = check_files(tmp_path, ["a.npy", "b c.npy"])
+    (run,) = _sarif(result)["runs"]
+    assert len(run["results"]) == len(result.violations) == 6  # nan, overflow, underflow x 2
+    rules = run["tool"]["driver"]["rules"]
+    assert sorted(r["id"] for r in rules) == ["nan", "overflow", "underflow"]  # one per condition
+    for res in run["results"]:
+        assert rules[res["ruleIndex"]]["id"] == res["ruleId"]
+        assert res["level"] == ("warning" if res["ruleId"] == "underflow" else "error")
+    uris = {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]
+    }
+    assert uris == {"a.npy", "b%20c.npy"}  # relative to the repository root, as a URI
+    assert run["invocations"][0]["executionSuccessful"] is True
+
+
+def test_fingerprints_are_stable_across_working_directories(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    first = _sarif(check_files(tmp_path / "data", ["a.npy"]))
+    again = _sarif(check_files(tmp_path / "data", ["a.npy"]))
+
+    def prints(doc: dict) -> list[str]:  # type: ignore[type-arg]
+        return [r["partialFingerprints"][FINGERPRINT] for r in doc["runs"][0]["results"]]
+
+    assert prints(first) == prints(again)
+    assert len(set(prints(first))) == 3  # distinct per violation
+    monkeypatch.chdir(tmp_path / "data")  # same files, another root: other relative paths
+    assert prints(_sarif(check_files(tmp_path / "data", ["a.npy"]))) != prints(first)
+
+
+def test_baselined_violations_are_suppressed_and_new_ones_flagged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_baseline(str(tmp_path / "base.json"), check_files(tmp_path, ["a.npy"]))
+    base = str(tmp_path / "base.json")
+    result = apply_baseline(check_files(tmp_path, ["a.npy", "b.npy"]), base, load_baseline(base))
+    results = _sarif(result)["runs"][0]["results"]
+    by_file = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]: r for r in results}
+    assert by_file["a.npy"]["baselineState"] == "unchanged" and by_file["a.npy"]["suppressions"]
+    assert by_file["b.npy"]["baselineState"] == "new" and "suppressions" not in by_file["b.npy"]
+
+
+def test_an_unreadable_source_is_a_failed_invocation(tmp_path: Path) -> None:
+    (tmp_path / "bad.npy").write_bytes(b"not numpy")
+    from smcheck.check.run import run_check
+    from tests.report.test_ci_formats import POLICY
+
+    result = run_check([str(tmp_path / "bad.npy")], POLICY)
+    (inv,) = _sarif(result)["runs"][0]["invocations"]
+    assert inv["executionSuccessful"] is False
+    assert "bad.npy" in inv["toolExecutionNotifications"][0]["message"]["text"]
