@@ -18,7 +18,6 @@ from smcheck.report.violations import (
     BaselineDiff,
     CheckResult,
     Fingerprint,
-    Violation,
     relative_path,
 )
 
