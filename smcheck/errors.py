@@ -45,3 +45,9 @@ class UnknownMethodError(ConfigError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+def load_error(name: str, what: str, fix: str) -> LoadError:
+    """``cannot load 'NAME': WHAT; FIX`` (``<stdin>``-style names are shown unquoted)."""
+    shown = name if name.startswith("<") else repr(name)  # repr escapes newlines in paths
+    return LoadError(f"cannot load {shown}: {what}; {fix}")

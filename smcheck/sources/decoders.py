@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from smcheck.errors import load_error
+
 
 @dataclass(frozen=True)
 class Decoder:
@@ -84,8 +86,6 @@ def to_float64(note: str, name: str = "") -> Decoder:
         with np.errstate(over="ignore", invalid="ignore"):
             out = stored.astype(np.float64)
             if stored.dtype.kind == "f" and (np.isinf(out) & np.isfinite(stored)).any():
-                from smcheck.sources.validation import load_error  # validation imports us
-
                 value = stored[np.isinf(out) & np.isfinite(stored)][0]
                 raise load_error(
                     name,

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from smcheck.errors import LoadError
+from smcheck.errors import LoadError, load_error
 from smcheck.sources.decoders import is_ml_dtype
 
 _KIND_PROBLEMS = {
@@ -21,12 +21,6 @@ _KIND_PROBLEMS = {
     "M": "an array of datetimes",
     "m": "an array of timedeltas",
 }
-
-
-def load_error(name: str, what: str, fix: str) -> LoadError:
-    """``cannot load 'NAME': WHAT; FIX`` (``<stdin>``-style names are shown unquoted)."""
-    shown = name if name.startswith("<") else repr(name)  # repr escapes newlines in paths
-    return LoadError(f"cannot load {shown}: {what}; {fix}")
 
 
 def describe(exc: BaseException) -> str:
