@@ -8,7 +8,12 @@ from typing import Any
 import click
 
 from smcheck.cli.messages import show, summarise
-from smcheck.cli.options import analysis_options, user_errors
+from smcheck.cli.options import (
+    analysis_options,
+    check_verbosity,
+    user_errors,
+    verbosity_options,
+)
 from smcheck.errors import ExitCode
 from smcheck.report.renderers import ANALYZE_FORMATS
 
@@ -43,6 +48,7 @@ FAIL_ON_LEVELS: dict[str, int | None] = {"never": None, "warn": 1, "fail": 2}
 @click.option(
     "--no-progress", is_flag=True, help="No progress bar (it is shown only on a terminal anyway)."
 )
+@verbosity_options
 def analyze(
     sources: tuple[str, ...],
     values: str | None,
@@ -50,6 +56,8 @@ def analyze(
     output: str | None,
     fail_on: str,
     no_progress: bool,
+    details: bool,
+    quiet: bool,
     **options: Any,
 ) -> None:
     """Analyse the softmax of logits from files, stdin (-), --values or gen:NAME specs.
@@ -58,7 +66,7 @@ def analyze(
     Examples:
       smcheck analyze logits.npy
       smcheck analyze --values "-999,1,2,5,6"
-      smcheck analyze --values "1,2,3,12" --dtype float16
+      smcheck analyze --values "1,2,3,12" --dtype float16 -v
       smcheck analyze seg.npy --dim 1 --format json -o report.json
       smcheck analyze gen:llm:shape=4x32000,seed=1 --dtype bf16
     """
@@ -66,6 +74,7 @@ def analyze(
     from smcheck.config import AnalysisConfig, parse_temperatures
     from smcheck.progress import progress_bars
 
+    check_verbosity(details, quiet)
     with user_errors():
         options["temperatures"] = parse_temperatures(options["temperatures"])
         options["memory_budget"] = options["memory_budget"] * 2**20
@@ -76,19 +85,19 @@ def analyze(
         specs += sources
         with progress_bars(sys.stderr.isatty() and not no_progress) as progress:
             report = run_sources(specs, cfg, stdin=sys.stdin.buffer, progress=progress)
-        emit(report, fmt, output)
+        emit(report, fmt, output, details=details, quiet=quiet)
     summarise(report)
     level = FAIL_ON_LEVELS[fail_on]
     if level is not None and report.verdict.rank >= level:
         sys.exit(ExitCode.FINDINGS)
 
 
-def emit(report: Any, fmt: str, output: str | None) -> None:
+def emit(report: Any, fmt: str, output: str | None, *, details: bool, quiet: bool) -> None:
     """Render the report to stdout or --output (written only once complete)."""
     from smcheck.output import write_atomic
+    from smcheck.report.renderers import render
 
-    renderer = ANALYZE_FORMATS[fmt]
     if output is not None:
-        write_atomic(output, renderer.text(report))
+        write_atomic(output, render(ANALYZE_FORMATS, report, fmt, details))
     else:
-        show(renderer, report)
+        show(ANALYZE_FORMATS[fmt], report, details=details, quiet=quiet)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 import click
 
 from smcheck.report.phrases import plural
-from smcheck.report.renderers import Renderer
+from smcheck.report.renderers import PIPED_WIDTH, Renderer, plain_text
 
 
 def summarise(report: Any) -> None:
@@ -25,14 +26,29 @@ def summarise(report: Any) -> None:
     )
 
 
-def show(renderer: Renderer, subject: Any) -> None:
-    """The report on stdout: rich renderables at the terminal's width (100 piped), else text."""
+def piped_width() -> int:
+    """Columns of piped output: ``COLUMNS`` when set, else the width files are written at."""
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else PIPED_WIDTH
+
+
+def show(renderer: Renderer, subject: Any, *, details: bool = False, quiet: bool = False) -> None:
+    """The report on stdout, at the terminal's width, else as text without trailing spaces.
+
+    ``details``: the ``-v`` form of the rich formats; ``quiet``: nothing (the summary line and
+    the exit code speak).
+    """
+    if quiet:
+        return
     if renderer.renderables is None:
         click.echo(renderer.text(subject), nl=False)
         return
+    build = renderer.details if details and renderer.details is not None else renderer.renderables
+    if not sys.stdout.isatty():
+        click.echo(plain_text(build(subject), width=piped_width()), nl=False)
+        return
     from rich.console import Console
 
-    tty = sys.stdout.isatty()
-    console = Console(width=None if tty else 100)
-    for r in renderer.renderables(subject):
-        console.print(r, soft_wrap=renderer.soft_wrap and not tty)
+    console = Console()
+    for r in build(subject):
+        console.print(r)
