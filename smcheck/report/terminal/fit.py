@@ -11,6 +11,7 @@ from __future__ import annotations
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 UNBOUNDED = 10_000
 """A width no table reaches: measuring within it gives a table's natural (unwrapped) width."""
@@ -108,6 +109,9 @@ class Fit:
         for k, part in enumerate(parts):
             if k:
                 yield ""
+            if part.title is not None:  # a title wider than its table stays on one line
+                title = Text.from_markup(part.title) if isinstance(part.title, str) else part.title
+                part.min_width = min(title.cell_len, options.max_width)
             yield part
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
