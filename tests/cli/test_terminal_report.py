@@ -64,7 +64,7 @@ def test_sample_default_report_fits_40_lines_of_80_columns_uncut(
 def test_mnist_report_gives_the_overflow_count_in_full() -> None:
     # the finding the README cites: exp overflows in float16 in 475 of the 2500 rows
     text = " ".join(ln.strip() for ln in stdout_of("mnist.txt"))
-    assert "FAIL exp-overflow naive × float16: exp overflows for logits above 11.09 in" in text
+    assert "FAIL exp-overflow  naive × float16: exp overflows for logits above 11.09 in" in text
     assert "475/2500 rows (476 elements)" in text
     details = "\n".join(stdout_of("mnist-details.txt"))
     assert "476/475r" in details and "Error bounds" in details and "Gradients of" in details

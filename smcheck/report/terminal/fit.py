@@ -17,12 +17,19 @@ UNBOUNDED = 10_000
 """A width no table reaches: measuring within it gives a table's natural (unwrapped) width."""
 
 
+def as_text(title: Text | str) -> Text:
+    """A table title as rich prints it (a string title is markup)."""
+    return Text.from_markup(title) if isinstance(title, str) else title
+
+
 def natural_width(console: Console, options: ConsoleOptions, table: Table) -> int:
     """The columns ``table`` needs to print every cell on one line."""
     return Measurement.get(console, options.update_width(UNBOUNDED), table).maximum
 
 
-def subtable(table: Table, columns: list[int], title: str | None, fold: bool = False) -> Table:
+def subtable(
+    table: Table, columns: list[int], title: Text | str | None, fold: bool = False
+) -> Table:
     """``table`` restricted to ``columns`` (indices), rows and sections kept.
 
     ``fold``: cells too wide for any layout continue on the next line instead of ending in ``…``.
@@ -70,10 +77,11 @@ def split(console: Console, options: ConsoleOptions, table: Table, keys: int) ->
             current = []
         current.append(i)
     parts.append(current)
-    title = str(table.title) if table.title is not None else ""
     out = []
     for k, cols in enumerate(parts):
-        name = f"{title} ({k + 1}/{len(parts)})" if title and len(parts) > 1 else table.title
+        name = table.title
+        if name is not None and len(parts) > 1:
+            name = as_text(name) + f" ({k + 1}/{len(parts)})"
         part = subtable(table, lead + cols, name)
         if natural_width(console, options, part) > options.max_width:
             part = subtable(table, lead + cols, name, fold=True)
@@ -110,8 +118,7 @@ class Fit:
             if k:
                 yield ""
             if part.title is not None:  # a title wider than its table stays on one line
-                title = Text.from_markup(part.title) if isinstance(part.title, str) else part.title
-                part.min_width = min(title.cell_len, options.max_width)
+                part.min_width = min(as_text(part.title).cell_len, options.max_width)
             yield part
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:

@@ -31,7 +31,9 @@ def _count(c: Count) -> str:
 
 def input_summary(s: SourceReport) -> Table:
     """Shape, rows, range and non-finite values of the source, and its notes."""
-    t = Table(title=f"[bold]{s.name}[/]", box=box.SIMPLE, show_header=False, title_justify="left")
+    t = Table(
+        title=Text(s.name, style="bold"), box=box.SIMPLE, show_header=False, title_justify="left"
+    )
     t.add_column(style="dim")
     t.add_column()
     i = s.input

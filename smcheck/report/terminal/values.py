@@ -25,10 +25,10 @@ def _name(name: str) -> Text:
 
 
 def _wide(
-    title: str | Text, groups: list[tuple[str, list[Series]]], multi_row: bool, lead: str | None
+    title: str, groups: list[tuple[str, list[Series]]], multi_row: bool, lead: str | None
 ) -> Table:
     """A row per (format, series, softmax row), a column per class (``lead`` first)."""
-    t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    t = Table(title=Text(str(title)), box=box.SIMPLE_HEAD, title_justify="left")
     t.add_column("dtype", no_wrap=True)
     t.add_column("method", no_wrap=True)
     if multi_row:
@@ -54,7 +54,7 @@ def _texts(vals: Sequence[float], lead: bool) -> list[str]:
 
 def _tall(title: str, series: list[Series], multi_row: bool, lead: str | None) -> Table:
     """One format: a row per class (``lead`` first), a column per series and softmax row."""
-    t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    t = Table(title=Text(title), box=box.SIMPLE_HEAD, title_justify="left")
     t.add_column("class", justify="right", no_wrap=True)
     cols = [(name, r, vals) for name, rows in series for r, vals in enumerate(rows)]
     for name, r, _ in cols:
