@@ -9,7 +9,13 @@ import click
 
 from smcheck.cli.completion import complete_sources
 from smcheck.cli.messages import show, summarise
-from smcheck.cli.options import analysis_options, given_options, user_errors
+from smcheck.cli.options import (
+    analysis_options,
+    check_verbosity,
+    given_options,
+    user_errors,
+    verbosity_options,
+)
 from smcheck.errors import ExitCode
 from smcheck.report.renderers import ANALYZE_FORMATS, require_format
 
@@ -44,6 +50,7 @@ FAIL_ON_LEVELS: dict[str, int | None] = {"never": None, "warn": 1, "fail": 2}
 @click.option(
     "--no-progress", is_flag=True, help="No progress bar (it is shown only on a terminal anyway)."
 )
+@verbosity_options
 @click.pass_context
 def analyze(
     ctx: click.Context,
@@ -53,6 +60,8 @@ def analyze(
     output: str | None,
     fail_on: str,
     no_progress: bool,
+    details: bool,
+    quiet: bool,
     **options: Any,
 ) -> None:
     """Analyse the softmax of logits from files, stdin (-), --values or gen:NAME specs.
@@ -61,7 +70,7 @@ def analyze(
     Examples:
       smcheck analyze logits.npy
       smcheck analyze --values "-999,1,2,5,6"
-      smcheck analyze --values "1,2,3,12" --dtype float16
+      smcheck analyze --values "1,2,3,12" --dtype float16 -v
       smcheck analyze seg.npy --dim 1 --format json -o report.json
       smcheck analyze gen:llm:shape=4x32000,seed=1 --dtype bf16
     """
@@ -71,6 +80,7 @@ def analyze(
     from smcheck.output import refuse_overwriting_inputs
     from smcheck.progress import progress_bars
 
+    check_verbosity(details, quiet)
     with user_errors():
         require_format(fmt, f"--format {fmt}")
         options["temperatures"] = parse_temperatures(options["temperatures"])
@@ -90,19 +100,19 @@ def analyze(
             tty = sys.stderr is not None and sys.stderr.isatty()
             with progress_bars(tty and not no_progress) as progress:
                 report = run_sources(specs, cfg, stdin=stdin, progress=progress)
-        emit(report, fmt, output)
+        emit(report, fmt, output, details=details, quiet=quiet)
     summarise(report)
     level = FAIL_ON_LEVELS[fail_on]
     if level is not None and report.verdict.rank >= level:
         sys.exit(ExitCode.FINDINGS)
 
 
-def emit(report: Any, fmt: str, output: str | None) -> None:
+def emit(report: Any, fmt: str, output: str | None, *, details: bool, quiet: bool) -> None:
     """Render the report to stdout or --output (written only once complete)."""
     from smcheck.output import write_output
+    from smcheck.report.renderers import render
 
-    renderer = ANALYZE_FORMATS[fmt]
     if output is not None:
-        write_output(output, renderer.text(report))
+        write_output(output, render(ANALYZE_FORMATS, report, fmt, details))
     else:
-        show(renderer, report)
+        show(ANALYZE_FORMATS[fmt], report, details=details, quiet=quiet)

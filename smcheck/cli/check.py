@@ -10,7 +10,13 @@ import click
 
 from smcheck.cli.completion import complete_conditions, complete_sources
 from smcheck.cli.messages import show
-from smcheck.cli.options import analysis_options, split_commas, user_errors
+from smcheck.cli.options import (
+    analysis_options,
+    check_verbosity,
+    split_commas,
+    user_errors,
+    verbosity_options,
+)
 from smcheck.errors import ConfigError
 from smcheck.report.phrases import plural
 from smcheck.report.renderers import CHECK_FORMATS
@@ -68,6 +74,7 @@ def parse_report_options(items: Sequence[str]) -> list[tuple[str, str]]:
 @click.option(
     "--write-baseline", type=click.Path(dir_okay=False), help="Record the current violations."
 )
+@verbosity_options
 @click.pass_context
 def check(
     ctx: click.Context,
@@ -81,6 +88,8 @@ def check(
     reports: tuple[str, ...],
     baseline: str | None,
     write_baseline: str | None,
+    details: bool,
+    quiet: bool,
     **options: Any,
 ) -> None:
     """Check logits files against a policy, for CI: exit 0 pass, 1 violations, 2 errors.
@@ -109,6 +118,7 @@ def check(
         for k, v in options.items()
         if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.PROMPT)
     }
+    check_verbosity(details, quiet)
     with user_errors():
         policy = policy_from_options(Path.cwd(), config, isolated, given, fail_on, warn_on)
         extra = parse_report_options(reports)
@@ -123,16 +133,25 @@ def check(
             sources or policy.sources, policy, baseline, write_baseline, outputs
         )
         for f, path in writes:
-            write_output(path, render(CHECK_FORMATS, result, f))
+            write_output(path, render(CHECK_FORMATS, result, f, details))
     if output is None:
-        show(CHECK_FORMATS[fmt], result)
-    finish(result, fmt, output, written, write_baseline)
+        show(CHECK_FORMATS[fmt], result, details=details, quiet=quiet)
+    finish(result, fmt, output, written, write_baseline, quiet=quiet)
 
 
 def finish(
-    result: Any, fmt: str, output: str | None, written: int | None, write_baseline: str | None
+    result: Any,
+    fmt: str,
+    output: str | None,
+    written: int | None,
+    write_baseline: str | None,
+    *,
+    quiet: bool = False,
 ) -> None:
-    """The stderr lines after the report (step summary, errors, baseline, summary) and the exit."""
+    """The stderr lines after the report (step summary, errors, baseline, summary) and the exit.
+
+    ``quiet``: no report was printed, so the summary line is the whole output.
+    """
     from smcheck.check.run import append_step_summary
     from smcheck.report.terminal.check import summary_line
 
@@ -145,6 +164,6 @@ def finish(
         click.echo(f"smcheck: wrote {plural(written, 'violation')} to {write_baseline}", err=True)
     elif write_baseline is not None:
         click.echo(f"smcheck: {write_baseline} not written: not every source was checked", err=True)
-    if fmt != "text" or output is not None:  # the text report ends with this line
+    if fmt != "text" or output is not None or quiet:  # the text report ends with this line
         click.echo(f"smcheck check: {summary_line(result)}", err=True)
     sys.exit(result.exit_code)

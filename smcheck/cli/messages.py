@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -9,7 +10,7 @@ import click
 
 from smcheck.errors import SmcheckError
 from smcheck.report.phrases import plural
-from smcheck.report.renderers import Renderer
+from smcheck.report.renderers import PIPED_WIDTH, Renderer, plain_text
 
 
 def summarise(report: Any) -> None:
@@ -26,16 +27,32 @@ def summarise(report: Any) -> None:
     )
 
 
-def show(renderer: Renderer, subject: Any) -> None:
-    """The report on stdout: rich renderables at the terminal's width (100 piped), else text."""
+def piped_width() -> int:
+    """Columns of piped output: ``COLUMNS`` when set, else the width files are written at."""
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else PIPED_WIDTH
+
+
+def show(renderer: Renderer, subject: Any, *, details: bool = False, quiet: bool = False) -> None:
+    """The report on stdout, at the terminal's width, else as text without trailing spaces.
+
+    ``details``: the ``-v`` form of the rich formats; ``quiet``: nothing (the summary line and
+    the exit code speak).
+    """
+    if quiet:
+        return
     if renderer.renderables is None:
         _check_stdout()
         click.echo(renderer.text(subject), nl=False)
         return
+    build = renderer.details if details and renderer.details is not None else renderer.renderables
+    _check_stdout()
+    if not sys.stdout.isatty():
+        click.echo(plain_text(build(subject), width=piped_width()), nl=False)
+        return
     out = console()
-    tty = sys.stdout.isatty()
-    for r in renderer.renderables(subject):
-        out.print(r, soft_wrap=renderer.soft_wrap and not tty)
+    for r in build(subject):
+        out.print(r)
 
 
 def console() -> Any:

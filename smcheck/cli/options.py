@@ -178,3 +178,25 @@ def given_options(ctx: click.Context, options: dict[str, Any]) -> dict[str, Any]
     if "memory_budget" in out:
         out["memory_budget"] *= 2**20
     return {k: v for k, v in out.items() if v not in ((), None)}
+
+
+def verbosity_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``-v/--details`` and ``-q/--quiet`` of the commands that print a report."""
+    f = click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        help="Print only the summary line; the exit code speaks.",
+    )(f)
+    return click.option(
+        "-v",
+        "--details",
+        is_flag=True,
+        help="Every table: faults, accuracy, bounds, gradients, values, temperatures, notes.",
+    )(f)
+
+
+def check_verbosity(details: bool, quiet: bool) -> None:
+    """A usage error for ``-v`` with ``-q``."""
+    if details and quiet:
+        raise click.UsageError("-v/--details and -q/--quiet exclude each other; give one")

@@ -27,18 +27,22 @@ class Renderer:
     """The whole report as the text written to a file (or echoed to stdout)."""
     renderables: Callable[[Any], list[Any]] | None = None
     """Rich renderables, which the CLI prints sized to the terminal; None: echo :attr:`text`."""
-    soft_wrap: bool = False
-    """Keep long lines whole (no wrapping) where the output is not a terminal."""
+    details: Callable[[Any], list[Any]] | None = None
+    """The renderables of ``-v/--details`` (every table); None: the format has one level."""
 
 
-def plain_text(renderables: list[Any], *, soft_wrap: bool = False, width: int = 100) -> str:
-    """Rich renderables as colourless text, ``width`` columns wide."""
+PIPED_WIDTH = 100
+"""Columns of text written to a file, and to a pipe when ``COLUMNS`` is not set."""
+
+
+def plain_text(renderables: list[Any], *, width: int = PIPED_WIDTH) -> str:
+    """Rich renderables as colourless text, ``width`` columns wide, without trailing spaces."""
     from rich.console import Console
 
     console = Console(record=True, width=width, file=io.StringIO(), color_system=None)
     for r in renderables:
-        console.print(r, soft_wrap=soft_wrap)
-    return console.export_text()
+        console.print(r)
+    return "".join(line.rstrip() + "\n" for line in console.export_text().splitlines())
 
 
 def _analyze_json(report: Report) -> str:
@@ -59,6 +63,12 @@ def _analyze_html(report: Report) -> str:
     return report_html(report)
 
 
+def _analyze_summary(report: Report) -> list[Any]:
+    from smcheck.report.terminal.concise import build_summary
+
+    return build_summary(report)
+
+
 def _analyze_tables(report: Report) -> list[Any]:
     from smcheck.report.terminal.tables import build_tables
 
@@ -68,7 +78,13 @@ def _analyze_tables(report: Report) -> list[Any]:
 def _check_lines(result: CheckResult) -> list[Any]:
     from smcheck.report.terminal.check import build_check_text
 
-    return build_check_text(result)
+    return build_check_text(result, details=False)
+
+
+def _check_details(result: CheckResult) -> list[Any]:
+    from smcheck.report.terminal.check import build_check_text
+
+    return build_check_text(result, details=True)
 
 
 def _check_json(result: CheckResult) -> str:
@@ -108,7 +124,7 @@ def _check_sarif(result: CheckResult) -> str:
 
 
 ANALYZE_FORMATS: Mapping[str, Renderer] = {
-    "table": Renderer(lambda r: plain_text(_analyze_tables(r)), _analyze_tables),
+    "table": Renderer(lambda r: plain_text(_analyze_summary(r)), _analyze_summary, _analyze_tables),
     "json": Renderer(_analyze_json),
     "markdown": Renderer(_analyze_markdown),
     "html": Renderer(_analyze_html),
@@ -116,9 +132,7 @@ ANALYZE_FORMATS: Mapping[str, Renderer] = {
 """The formats of ``smcheck analyze``; the first is the default."""
 
 CHECK_FORMATS: Mapping[str, Renderer] = {
-    "text": Renderer(
-        lambda r: plain_text(_check_lines(r), soft_wrap=True), _check_lines, soft_wrap=True
-    ),
+    "text": Renderer(lambda r: plain_text(_check_lines(r)), _check_lines, _check_details),
     "json": Renderer(_check_json),
     "markdown": Renderer(_check_markdown),
     "junit": Renderer(_check_junit),
@@ -142,17 +156,21 @@ def require_format(fmt: str, option: str) -> None:
         require_plotting(option)
 
 
-def render(formats: Mapping[str, Renderer], subject: Any, fmt: str) -> str:
+def render(formats: Mapping[str, Renderer], subject: Any, fmt: str, details: bool = False) -> str:
     """``subject`` (a Report or CheckResult) as text in ``fmt`` of the command's ``formats``.
 
     Args:
         formats: :data:`ANALYZE_FORMATS` or :data:`CHECK_FORMATS`.
         subject: what that command renders.
         fmt: a format name of ``formats``.
+        details: the ``-v/--details`` form, where the format has one.
 
     Returns:
         The text, colourless (the file form of the rich formats).
     """
     if fmt not in formats:
         raise ConfigError(f"unknown format {fmt!r}; use one of {', '.join(formats)}")
-    return formats[fmt].text(subject)
+    renderer = formats[fmt]
+    if details and renderer.details is not None:
+        return plain_text(renderer.details(subject))
+    return renderer.text(subject)

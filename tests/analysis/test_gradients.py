@@ -85,7 +85,7 @@ def test_issue3_classic_example_exact_gradient_is_mpmath_rounded() -> None:
 
 
 def test_classic_example_table_shows_loss_and_gradient() -> None:
-    r = run("analyze", "--values", "-999,1,2,5,6", "--targets", "argmin")
+    r = run("analyze", "--values", "-999,1,2,5,6", "--targets", "argmin", "-v")
     assert r.exit_code == ExitCode.OK, r.output
     out = r.stdout
     assert "Gradients of -log p[target] (targets: argmin" in out
@@ -349,7 +349,7 @@ def test_method_without_autograd_reports_null(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_gradient_table_fits_100_columns_with_temperatures() -> None:
-    r = run("analyze", "gen:llm:shape=3x64,seed=2", "--temperature", "0.5,1,2")
+    r = run("analyze", "gen:llm:shape=3x64,seed=2", "--temperature", "0.5,1,2", "-v")
     assert r.exit_code == ExitCode.OK, r.output
     assert "Gradients of -log p[target] (targets: argmax" in r.stdout
     assert max(len(line) for line in r.stdout.splitlines()) <= 100

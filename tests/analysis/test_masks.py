@@ -91,7 +91,7 @@ def test_fully_masked_output_is_what_torch_really_returns() -> None:
 def test_summary_line_and_verdict_count_input_findings() -> None:
     r = CliRunner().invoke(
         cli,
-        ["analyze", "--values", ISSUE_VALUES, "--no-gradients", "--fail-on", "fail"],
+        ["analyze", "--values", ISSUE_VALUES, "--no-gradients", "--fail-on", "fail", "-v"],
         catch_exceptions=False,
     )
     # every cell is OK, but the upstream NaN/+inf rows are a FAIL of the input

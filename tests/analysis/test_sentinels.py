@@ -280,7 +280,7 @@ def test_sentinel_findings_do_not_depend_on_chunk_size(
 def test_sentinels_in_json_and_table() -> None:
     r = CliRunner().invoke(
         cli,
-        ["analyze", "--values", "-65524,0;-1e9,-1e9;-1e4,3", "--dtype", "fp16,f32"],
+        ["analyze", "--values", "-65524,0;-1e9,-1e9;-1e4,3", "--dtype", "fp16,f32", "-v"],
         catch_exceptions=False,
     )
     assert r.exit_code == ExitCode.OK, r.output

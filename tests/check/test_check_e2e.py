@@ -80,14 +80,20 @@ def test_policy_in_pyproject_decides_the_exit_code(project: Path) -> None:
 
     r = hot
     assert r.returncode == 1, r.stdout + r.stderr
-    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("ERROR")]
-    # one line per violation: hot.npy's naive float16 cell has 1 overflow and 1 NaN element
+    # a violation per line (continuations indented): hot.npy's naive float16 cell has 1
+    # overflow and 1 NaN element
+    text = r.stdout.replace("\n  ", " ")
+    lines = [ln for ln in text.splitlines() if ln.startswith("ERROR")]
     assert len(lines) == 2, r.stdout
-    assert all("outputs/hot.npy" in ln and "naive float16 T=1" in ln for ln in lines)
+    assert all("outputs/hot.npy  naive × float16: " in ln for ln in lines)
     assert any(
-        "overflow: 1 element overflowing to +inf in 1/2 rows, worst row [1]" in ln for ln in lines
+        "overflow  outputs/hot.npy  naive × float16: 1 element overflowing to +inf in 1/2 rows, "
+        "worst row [1]" in ln
+        for ln in lines
     )
-    assert any("nan: 1 NaN probability in 1/2 rows, worst row [1]" in ln for ln in lines)
+    assert any(
+        "nan  outputs/hot.npy  naive × float16: 1 NaN probability in 1/2" in ln for ln in lines
+    )
     assert "FAILED: 2 errors, 0 warnings in 1 of 2 sources (2 cells checked)" in r.stdout
 
     # the command line overrides the policy: float32 holds exp(12.5)

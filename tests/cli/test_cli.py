@@ -18,8 +18,8 @@ def run(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
 
 
-def test_analyze_values_table_shows_verdicts_and_values() -> None:
-    r = run("analyze", "--values", "-999,1,2,5,6")
+def test_analyze_details_show_verdicts_and_values() -> None:
+    r = run("analyze", "--values", "-999,1,2,5,6", "--details")
     assert r.exit_code == ExitCode.OK, r.output
     out = r.stdout
     for word in (

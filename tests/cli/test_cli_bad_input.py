@@ -183,7 +183,7 @@ def test_integer_arrays_become_float64_with_a_note(tmp_path: Path, dtype: str) -
     assert src["dtype"] == dtype
     assert src["notes"] == [f"integer array ({dtype}) converted to float64"]
     assert (src["input"]["min"], src["input"]["max"]) == (0.0, 5.0)
-    table = invoke("analyze", str(path), "--dtype", "f32")
+    table = invoke("analyze", str(path), "--dtype", "f32", "-v")
     assert f"note            integer array ({dtype}) converted to float64" in table.stdout
     assert path.read_bytes() == before
 

@@ -15,6 +15,8 @@ from pathlib import Path
 HERE = Path(__file__).parent
 OUT = HERE / "out"
 ROOT = HERE.parent.parent
+COLUMNS = "80"
+"""The width text cases are recorded at (a pipe with COLUMNS=80): the README's promise."""
 SAMPLES = Path("sample_inputs")  # relative to ROOT, where the cases run: outputs name no checkout
 
 _SAMPLES = [
@@ -56,6 +58,10 @@ def cases() -> list[tuple[str, list[str]]]:
     for name, args in _VALUES:
         argv = ["analyze", *args, "--no-progress"]
         out += [(f"{name}.json", [*argv, "--format", "json"]), (f"{name}.txt", argv)]
+    # -v/--details: every table, on a small input (per-value tables) and a sample
+    mnist = str(SAMPLES / "mnist_cnn_presoftmax_2500x10.npy")
+    for name, args in (("values-minus999", ["--values", "-999,1,2,5,6"]), ("mnist", [mnist])):
+        out.append((f"{name}-details.txt", ["analyze", *args, "--no-progress", "--details"]))
     sweep = [
         "analyze",
         str(SAMPLES / "classifier_fp16_overflow.npy"),
@@ -81,8 +87,8 @@ def cases() -> list[tuple[str, list[str]]]:
 
 
 def run_case(argv: list[str]) -> str:
-    """Run smcheck in-process from the project root as piped output does; return exit code,
-    stdout and stderr."""
+    """Run smcheck in-process from the project root as piped output does, ``COLUMNS`` wide;
+    return exit code, stdout and stderr."""
     from click.testing import CliRunner
 
     from smcheck.cli import cli
@@ -90,7 +96,7 @@ def run_case(argv: list[str]) -> str:
     here = os.getcwd()
     os.chdir(ROOT)
     try:
-        r = CliRunner().invoke(cli, argv, catch_exceptions=False, env={"COLUMNS": None})
+        r = CliRunner().invoke(cli, argv, catch_exceptions=False, env={"COLUMNS": COLUMNS})
     finally:
         os.chdir(here)
     text = f"exit {r.exit_code}\n--- stdout\n{r.stdout}--- stderr\n{r.stderr}"

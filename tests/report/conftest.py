@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from smcheck.report import model as rm
@@ -60,9 +62,10 @@ def ok_report() -> rm.Report:
 @pytest.fixture
 def fail_report() -> rm.Report:
     """One source: naive overflows to NaN (FAIL), shifted is OK."""
-    reason = "naive float16: exp overflows -- use max-shifted softmax or torch.softmax"
+    found = rm.Finding("exp-overflow", "FAIL", "exp overflows", "use max-shifted softmax")
+    naive = cell("naive", rm.Verdict.FAIL, (found.sentence("naive float16"),), overflow=1, nan=1)
     cells = [
-        cell("naive", rm.Verdict.FAIL, (reason,), overflow=1, nan=1),
+        dataclasses.replace(naive, findings=(found,)),
         cell("shifted", rm.Verdict.OK),
     ]
     return rm.Report([source(cells)], "0+canned")

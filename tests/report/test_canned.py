@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -45,7 +46,17 @@ def test_terminal_tables_show_verdicts_and_findings(
     assert "No findings: every cell is OK." in render(ok_report)
     text = render(fail_report)
     assert "2 rows of length 4" in text and "(row [0])" in text
-    assert "FAIL naive float16: exp overflows" in text
+    assert "FAIL exp-overflow  naive × float16: exp overflows -- use max-shifted" in text
+
+
+def test_a_cell_with_reasons_but_no_findings_is_never_reported_clean(
+    fail_report: rm.Report,
+) -> None:
+    (s,) = fail_report.sources
+    bare = [dataclasses.replace(c, findings=()) for c in s.cells]
+    text = render(rm.Report([dataclasses.replace(s, cells=bare)], "0+canned"))
+    assert "No findings" not in text
+    assert "naive float16: exp overflows" in text
 
 
 def test_phrases() -> None:

@@ -6,13 +6,14 @@ from rich import box
 from rich.table import Table
 
 from smcheck.report.model import SourceReport
+from smcheck.report.terminal.fit import Fit
 
 
 def _num(v: float | None, spec: str = ".3g") -> str:
     return "-" if v is None else format(v, spec)
 
 
-def bounds_tables(s: SourceReport) -> list[Table]:
+def bounds_tables(s: SourceReport) -> list[Fit]:
     """Observed error against the Blanchard-Higham-Higham bound per cell, and the stall."""
     cells = [c for c in s.cells if c.bounds is not None or c.accumulation is not None]
     if not cells:
@@ -53,4 +54,4 @@ def bounds_tables(s: SourceReport) -> list[Table]:
     formulas = dict.fromkeys(f"{c.method}: {c.bounds.bound}" for c in cells if c.bounds)
     t.caption = "B: " + "; ".join(formulas) if formulas else None
     t.caption_justify = "left"
-    return [t]
+    return [Fit(t, keys=3 if multi_t else 2)]

@@ -1,4 +1,4 @@
-"""The terminal report of ``smcheck check``: a line per violation, then a summary (never prints)."""
+"""The terminal report of ``smcheck check``: violations by condition, a summary (never prints)."""
 
 from __future__ import annotations
 
@@ -8,25 +8,53 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from smcheck.report.phrases import plural
-from smcheck.report.violations import CheckResult, Severity, Violation
+from smcheck.report.terminal.cellspan import Axes, span
+from smcheck.report.terminal.findinglines import Lines, weight
+from smcheck.report.violations import BaselineDiff, CheckResult, Severity, Violation
 
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow"}
-LABEL = {Severity.ERROR: "ERROR", Severity.WARNING: "WARN "}
+LABEL = {Severity.ERROR: "ERROR", Severity.WARNING: "WARN"}
 
 
-def violation_line(v: Violation) -> Text:
-    """``ERROR  source  cell  condition: message``, coloured by severity."""
-    return Text.assemble(
-        (LABEL[v.severity], STYLE[v.severity]),
-        "  ",
-        (v.source, "bold"),
-        "  ",
-        v.cell,
-        "  ",
-        (v.condition, "cyan"),
-        ": ",
-        v.message,
+def violation_text(v: Violation) -> Text:
+    """``condition  source  cell: message`` (``-v``: one line per violation)."""
+    text = Text.assemble(
+        (v.condition, "cyan"), "  ", (v.source, "bold"), "  ", v.cell, ": ", v.message
     )
+    if v.baselined:
+        text.append(" (baselined)", "dim")
+    return text
+
+
+def group_text(group: list[Violation], axes: Axes) -> Text:
+    """One condition of one source: every cell it hits, and its worst message."""
+    worst = max(group, key=lambda v: weight(v.message))
+    keys = [(v.method, v.dtype, v.temperature) for v in group]
+    text = Text.assemble(
+        (worst.condition, "cyan"), "  ", (worst.source, "bold"), "  ", span(keys, axes), ": "
+    )
+    text.append(worst.message)
+    if len({v.message for v in group}) > 1:
+        text.append(f" (worst: {worst.cell})")
+    return text
+
+
+def violation_rows(result: CheckResult, details: bool) -> list[tuple[Text, Text]]:
+    """By default one row per source and condition; with ``details`` one per violation."""
+    shown = [v for v in result.violations if details or not v.baselined]
+    if details:
+        return [(Text(LABEL[v.severity], STYLE[v.severity]), violation_text(v)) for v in shown]
+    groups: dict[tuple[Severity, str, str], list[Violation]] = {}
+    for v in shown:
+        groups.setdefault((v.severity, v.source, v.condition), []).append(v)
+    keys = {
+        s.name: Axes.of([(c.method, c.dtype, c.temperature) for c in s.cells])
+        for s in result.report.sources
+    }
+    return [
+        (Text(LABEL[sev], STYLE[sev]), group_text(g, keys.get(src) or Axes.of([])))
+        for (sev, src, _), g in groups.items()
+    ]
 
 
 def summary_line(result: CheckResult) -> str:
@@ -51,31 +79,38 @@ def summary_line(result: CheckResult) -> str:
     return f"{'FAILED' if result.exit_code else 'PASSED'}: {text}"
 
 
-def build_check_text(result: CheckResult) -> list[RenderableType]:
-    """The violations (baselined ones are counted, not listed), unreadable sources, a summary."""
-    out: list[RenderableType] = [violation_line(v) for v in result.violations if not v.baselined]
-    out += [
-        Text.assemble(("ERROR", "bold red"), "  ", (e.source, "bold"), "  ", e.message)
+def _baseline_line(b: BaselineDiff, details: bool) -> Text:
+    """Known and new violations, and the entries that no longer occur (10 of them unless -v)."""
+    line = f"baseline {b.file}: {b.known} known, {b.new} new"
+    if b.fixed:
+        listed = b.fixed if details else b.fixed[:10]
+        shown = "; ".join(
+            f"{e['path']}{':' + e['key'] if e['key'] else ''} {e['method']} {e['dtype']} "
+            f"T={e['temperature']:g} {e['condition']}"
+            for e in listed
+        )
+        more = f" and {len(b.fixed) - len(listed)} more (-v)" if len(b.fixed) > len(listed) else ""
+        line += f"; {len(b.fixed)} no longer occur ({shown}{more}): update the baseline"
+    return Text(line, style="dim")
+
+
+def build_check_text(result: CheckResult, details: bool = False) -> list[RenderableType]:
+    """The violations (grouped by source and condition unless ``details``), unreadable sources,
+    the baseline, and the summary line; every line wraps within the width."""
+    rows = violation_rows(result, details)
+    rows += [
+        (Text("ERROR", "bold red"), Text.assemble((e.source, "bold"), "  ", e.message))
         for e in result.errors
     ]
-    if out:
-        out.append(Text(""))
+    out: list[RenderableType] = []
+    if rows:
+        out += [Lines(rows), Text("")]
     by_cond = Counter((v.condition, v.severity) for v in result.violations if not v.baselined)
     if by_cond:
         parts = [f"{cond} {plural(n, sev.value)}" for (cond, sev), n in sorted(by_cond.items())]
         out.append(Text("by condition: " + ", ".join(parts), style="dim"))
-    b = result.baseline
-    if b is not None:
-        line = f"baseline {b.file}: {b.known} known, {b.new} new"
-        if b.fixed:
-            shown = "; ".join(
-                f"{e['path']}{':' + e['key'] if e['key'] else ''} {e['method']} {e['dtype']} "
-                f"T={e['temperature']:g} {e['condition']}"
-                for e in b.fixed[:10]
-            )
-            more = f" and {len(b.fixed) - 10} more" if len(b.fixed) > 10 else ""
-            line += f"; {len(b.fixed)} no longer occur ({shown}{more}): update the baseline"
-        out.append(Text(line, style="dim"))
+    if result.baseline is not None:
+        out.append(_baseline_line(result.baseline, details))
     for u in result.unmeasured:
         out.append(
             Text(f"not measured: {u.condition} in {plural(u.cells, 'cell')} ({u.reason})", "yellow")

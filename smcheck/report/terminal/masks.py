@@ -10,6 +10,7 @@ from rich.text import Text
 from smcheck.report.maskmodel import Sentinel
 from smcheck.report.model import SourceReport
 from smcheck.report.phrases import value_text
+from smcheck.report.terminal.fit import Fit
 
 SEVERITY_STYLE = {"INFO": "cyan", "WARN": "yellow", "FAIL": "bold red"}
 
@@ -26,7 +27,7 @@ def input_findings(s: SourceReport) -> RenderableType | None:
     return Group(Text("Input findings", style="bold"), *lines, Text(""))
 
 
-def _fate(sen: Sentinel, dtype: str) -> str:
+def fate(sen: Sentinel, dtype: str) -> str:
     """What a format does to a sentinel: ok, -inf (not representable), N -> -inf, leaks."""
     parts = []
     cast = 0
@@ -48,7 +49,7 @@ def _fate(sen: Sentinel, dtype: str) -> str:
     return ", ".join(parts) or "ok"
 
 
-def sentinel_table(s: SourceReport) -> Table | None:
+def sentinel_table(s: SourceReport) -> Fit | None:
     """The sentinels found, and per format whether they survive the cast and still mask."""
     sens = s.input.sentinels
     if not sens:
@@ -66,9 +67,9 @@ def sentinel_table(s: SourceReport) -> Table | None:
             value_text(sen.value),
             label,
             f"{sen.elements}/{sen.rows}r",
-            *(_fate(sen, d) for d in dtypes),
+            *(fate(sen, d) for d in dtypes),
         )
-    return t
+    return Fit(t, keys=1)
 
 
 def mask_renderables(s: SourceReport) -> list[RenderableType]:

@@ -1,22 +1,28 @@
-"""Rich renderables for the terminal report; building them never prints."""
+"""The tables of ``-v/--details``: input, formats, faults, accuracy, gradients, findings.
+
+Every table is wrapped in :class:`Fit`, so at any width its numbers are split, never cut.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import RenderableType
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from smcheck.dtypes import get_format
-from smcheck.report.model import Cell, Count, Report, SourceReport, Verdict
+from smcheck.report.model import Cell, Count, Report, SourceReport
 from smcheck.report.phrases import plural, row_index
 from smcheck.report.terminal.bounds import bounds_tables
-from smcheck.report.terminal.cellformat import STYLE, num, verdict_text
+from smcheck.report.terminal.cellformat import num, verdict_text
+from smcheck.report.terminal.findinglines import finding_lines
+from smcheck.report.terminal.fit import Fit
 from smcheck.report.terminal.masks import mask_renderables
 from smcheck.report.terminal.temperature import temperature_section, verdict_grids
+from smcheck.report.terminal.values import gradient_values_table, values_tables
 
 
 def _count(c: Count) -> str:
@@ -25,7 +31,9 @@ def _count(c: Count) -> str:
 
 def input_summary(s: SourceReport) -> Table:
     """Shape, rows, range and non-finite values of the source, and its notes."""
-    t = Table(title=f"[bold]{s.name}[/]", box=box.SIMPLE, show_header=False, title_justify="left")
+    t = Table(
+        title=Text(s.name, style="bold"), box=box.SIMPLE, show_header=False, title_justify="left"
+    )
     t.add_column(style="dim")
     t.add_column()
     i = s.input
@@ -53,7 +61,7 @@ def input_summary(s: SourceReport) -> Table:
     return t
 
 
-def format_table(s: SourceReport) -> Table:
+def format_table(s: SourceReport) -> Fit:
     """Per dtype: limits, headroom of the worst row, and the effect of rounding the input."""
     t = Table(title="Formats", box=box.SIMPLE_HEAD, title_justify="left")
     for col in (
@@ -83,10 +91,10 @@ def format_table(s: SourceReport) -> Table:
             "exact" if r.exact else num(r.max_abs_dlogp, ".2e"),
             _count(r.cast_overflow),
         )
-    return t
+    return Fit(t)
 
 
-def grid(s: SourceReport) -> Table:
+def grid(s: SourceReport) -> Fit:
     """Method × dtype verdicts (one column per dtype and temperature)."""
     cols = list(dict.fromkeys((c.dtype, c.temperature) for c in s.cells))
     multi_t = len({t for _, t in cols}) > 1
@@ -97,26 +105,26 @@ def grid(s: SourceReport) -> Table:
     by = {(c.method, c.dtype, c.temperature): c for c in s.cells}
     for m in dict.fromkeys(c.method for c in s.cells):
         t.add_row(m, *(verdict_text(by[(m, d, temp)].verdict) for d, temp in cols))
-    return t
+    return Fit(t)
 
 
 def _cell_table(
     s: SourceReport, title: str, heads: list[str], values: Callable[[Cell], list[str]]
-) -> Table:
+) -> Fit:
     """A method × dtype (× T) table of ``values(cell)`` columns."""
     t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
     multi_t = len({c.temperature for c in s.cells}) > 1
     for h in ["method", "dtype", *(["T"] if multi_t else []), "verdict"]:
         t.add_column(h, no_wrap=True)
     for h in heads:
-        t.add_column(h, justify="right")
+        t.add_column(h, justify="right", no_wrap=True)
     for c in s.cells:
         lead = [c.method, c.dtype, *([num(c.temperature, "g")] if multi_t else [])]
         t.add_row(*lead, verdict_text(c.verdict), *values(c))
-    return t
+    return Fit(t, keys=4 if multi_t else 3)
 
 
-def metrics_tables(s: SourceReport) -> list[Table]:
+def metrics_tables(s: SourceReport) -> list[Fit]:
     """What broke (counts as elements/rows) and how accurate the rest is."""
     faults = _cell_table(
         s,
@@ -148,7 +156,7 @@ def metrics_tables(s: SourceReport) -> list[Table]:
     return [faults, accuracy]
 
 
-def gradient_table(s: SourceReport) -> Table | None:
+def gradient_table(s: SourceReport) -> Fit | None:
     """Per method × dtype: what back-propagating the cross-entropy loss did (None if not run)."""
     g0 = next((c.gradient for c in s.cells if c.gradient is not None), None)
     if g0 is None:
@@ -184,105 +192,23 @@ def gradient_table(s: SourceReport) -> Table | None:
     )
 
 
-def gradient_values_table(s: SourceReport) -> Table | None:
-    """For small inputs: each method's loss and gradient beside the exact ones."""
-    cells = [c for c in s.cells if c.gradient is not None and c.gradient.gradients is not None]
-    if not cells:
-        return None
-    t = Table(
-        title=Text("Cross-entropy loss -log p[target] and its gradient (w.r.t. x/T)"),
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-    )
-    t.add_column("dtype")
-    t.add_column("method")
-    multi_row = s.rows > 1
-    if multi_row:
-        t.add_column("row", justify="right")
-    t.add_column("loss", justify="right")
-    for j in range(s.row_length):
-        t.add_column(f"[{j}]", justify="right")
-    for key in dict.fromkeys((c.dtype, c.temperature) for c in cells):
-        group = [c for c in cells if (c.dtype, c.temperature) == key]
-        tag = key[0] + ("" if key[1] == 1 else f" T={key[1]:g}")
-        g0 = group[0].gradient
-        assert g0 is not None and g0.exact_losses is not None and g0.exact_gradients is not None
-        rows = [("exact", g0.exact_losses, g0.exact_gradients)]
-        rows += [(c.method, c.gradient.losses, c.gradient.gradients) for c in group if c.gradient]
-        for name, losses, grads in rows:
-            for r, (loss, vals) in enumerate(zip(losses or [], grads or [], strict=True)):
-                t.add_row(
-                    tag,
-                    Text(name, style="bold" if name == "exact" else ""),
-                    *([str(r)] if multi_row else []),
-                    num(loss, ".12g"),
-                    *(num(v, ".5g") for v in vals),
-                )
-        t.add_section()
-    return t
-
-
-def findings(s: SourceReport) -> RenderableType:
-    """The first reason of every cell that has one, or a line saying all is OK."""
-    lines = [
-        Text.assemble((f"{c.verdict.value} ", STYLE[c.verdict]), c.reasons[0])
-        for c in s.cells
-        if c.reasons
-    ]
-    if not lines and s.verdict is not Verdict.OK:  # the input's own findings (all NaN, masks)
-        return Text(f"{s.verdict.value}: the input findings above; every cell is OK.")
+def findings(s: SourceReport) -> list[RenderableType]:
+    """Every finding, notes too, grouped by cause and remedy; or a line saying all is OK."""
+    lines = finding_lines(s, {"FAIL", "WARN", "NOTE"}, every=True)
     if not lines:
-        return Text("No findings: every cell is OK.", style="green")
-    return Group(Text("Findings", style="bold"), *lines)
-
-
-def values_tables(s: SourceReport) -> list[Table]:
-    """For small inputs: each method's probabilities and log-probabilities beside the exact ones."""
-    if not s.exact:
-        return []
-    out = []
-    for label, attr in (
-        ("Probabilities", "probabilities"),
-        ("Log-probabilities", "log_probabilities"),
-    ):
-        t = Table(title=label, box=box.SIMPLE_HEAD, title_justify="left")
-        t.add_column("dtype")
-        t.add_column("method")
-        n = s.row_length
-        multi_row = s.rows > 1
-        if multi_row:
-            t.add_column("row", justify="right")
-        for j in range(n):
-            t.add_column(f"[{j}]", justify="right")
-        for e in s.exact:
-            tag = e.dtype + ("" if e.temperature == 1 else f" T={e.temperature:g}")
-            sources = [("exact", getattr(e, attr))] + [
-                (c.method, getattr(c, attr))
-                for c in s.cells
-                if c.dtype == e.dtype and c.temperature == e.temperature
-            ]
-            for name, rows in sources:
-                for r, vals in enumerate(rows or []):
-                    t.add_row(
-                        tag,
-                        Text(name, style="bold" if name == "exact" else ""),
-                        *([str(r)] if multi_row else []),
-                        *(num(v, ".5g") for v in vals),
-                    )
-            t.add_section()
-        out.append(t)
-    return out
+        return [Text("No findings: every cell is OK.", style="green")]
+    return [Text("Findings", style="bold"), *lines]
 
 
 def build_tables(report: Report) -> list[RenderableType]:
-    """Everything the terminal report shows, as rich renderables in order."""
+    """Everything ``-v/--details`` shows, as rich renderables in order."""
     out: list[RenderableType] = []
     for s in report.sources:
         multi_t = len({c.temperature for c in s.cells}) > 1
         out += [
             input_summary(s),
             *mask_renderables(s),
-            *(verdict_grids(s) if multi_t else [grid(s)]),
+            verdict_grids(s) if multi_t else grid(s),
             format_table(s),
             *metrics_tables(s),
             *bounds_tables(s),
@@ -290,5 +216,5 @@ def build_tables(report: Report) -> list[RenderableType]:
             *temperature_section(s),
         ]
         out += [r for r in (gradient_table(s), gradient_values_table(s)) if r is not None]
-        out.append(findings(s))
+        out += findings(s)
     return out

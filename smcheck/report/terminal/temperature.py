@@ -12,9 +12,8 @@ from rich.text import Text
 from smcheck.report.model import CriticalTemperature, SourceReport
 from smcheck.report.phrases import row_index
 from smcheck.report.terminal.cellformat import num, verdict_text
+from smcheck.report.terminal.fit import Fit
 
-MAX_T_COLUMNS = 9
-"""Temperature columns per verdict table, so a row of them fits 100 terminal columns."""
 BAR_WIDTH = 28
 BLOCKS = " ▏▎▍▌▋▊▉█"
 
@@ -23,24 +22,21 @@ def _t(v: float) -> str:
     return format(v, ".3g")
 
 
-def verdict_grids(s: SourceReport) -> list[Table]:
-    """Verdict words with method × dtype as rows and temperatures as columns (9 per table)."""
+def verdict_grids(s: SourceReport) -> Fit:
+    """Verdict words with method × dtype as rows and temperatures as columns (split to fit)."""
     temps = list(dict.fromkeys(c.temperature for c in s.cells))
     pairs = list(dict.fromkeys((c.method, c.dtype) for c in s.cells))
     by = {(c.method, c.dtype, c.temperature): c.verdict for c in s.cells}
-    out = []
-    for k in range(0, len(temps), MAX_T_COLUMNS):
-        part = temps[k : k + MAX_T_COLUMNS]
-        title = "Verdicts by temperature T" + (f" ({k // MAX_T_COLUMNS + 1})" if k else "")
-        t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-        t.add_column("method", no_wrap=True)
-        t.add_column("dtype", no_wrap=True)
-        for temp in part:
-            t.add_column(_t(temp), justify="center", no_wrap=True)
-        for m, d in pairs:
-            t.add_row(m, d, *(verdict_text(by[(m, d, x)]) for x in part))
-        out.append(t)
-    return out
+    t = Table(
+        title="Verdicts by temperature T", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False
+    )
+    t.add_column("method", no_wrap=True)
+    t.add_column("dtype", no_wrap=True)
+    for temp in temps:
+        t.add_column(_t(temp), justify="center", no_wrap=True)
+    for m, d in pairs:
+        t.add_row(m, d, *(verdict_text(by[(m, d, x)]) for x in temps))
+    return Fit(t, keys=2)
 
 
 def bar(fraction: float, width: int = BAR_WIDTH) -> str:
@@ -50,7 +46,7 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
     return ("█" * full + (BLOCKS[rest] if rest else "")).ljust(width)
 
 
-def sweep_table(s: SourceReport) -> Table:
+def sweep_table(s: SourceReport) -> Fit:
     """Mean entropy, max probability and effective support per T, with entropy as bars."""
     assert s.temperature is not None
     top = math.log(s.row_length) if s.row_length > 1 else 1.0
@@ -73,7 +69,7 @@ def sweep_table(s: SourceReport) -> Table:
             num(p.effective_support_mean),
             Text(bar(h / top) if h is not None else "", style="cyan"),
         )
-    return t
+    return Fit(t)
 
 
 def _bound(v: float | None, none: str, at_top: str) -> str:
@@ -119,7 +115,7 @@ def critical_table(s: SourceReport) -> list[RenderableType]:
             _bound(c.one_hot_below, "never", f"all (<= {hi})"),
             row_index(c.one_hot_row),
         )
-    return [t, *_advice(ta.critical)]
+    return [Fit(t, keys=2), *_advice(ta.critical)]
 
 
 def _short(cause: str) -> str:

@@ -1,0 +1,89 @@
+"""A set of cells named in a few words: ``naive, shifted × float16..float64 at T=0.05..0.3``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+SPAN_WIDTH = 64
+"""Longer exact spans give way to the union of their methods, formats and temperatures."""
+
+
+@dataclass(frozen=True)
+class Axes:
+    """The order of a source's methods, formats and temperatures (report order)."""
+
+    methods: list[str]
+    dtypes: list[str]
+    temperatures: list[float]
+
+    @classmethod
+    def of(cls, keys: Sequence[tuple[str, str, float]]) -> Axes:
+        """The axes of (method, dtype, temperature) keys, each in first-seen order."""
+        return cls(
+            list(dict.fromkeys(k[0] for k in keys)),
+            list(dict.fromkeys(k[1] for k in keys)),
+            list(dict.fromkeys(k[2] for k in keys)),
+        )
+
+
+def runs(items: Sequence[str], order: Sequence[str], shortest: int = 3) -> str:
+    """``items`` (a subset of ``order``), consecutive runs of ``shortest`` or more as ``a..b``."""
+    idx = sorted(order.index(i) for i in items)
+    out: list[str] = []
+    start = 0
+    for k in range(1, len(idx) + 1):
+        if k == len(idx) or idx[k] != idx[k - 1] + 1:
+            run = [order[i] for i in idx[start:k]]
+            out += [f"{run[0]}..{run[-1]}"] if len(run) >= shortest else run
+            start = k
+    return ", ".join(out)
+
+
+def temperature_text(temps: Sequence[float], axes: Axes) -> str:
+    """`` at T=0.05..0.3, 2``; nothing when the source has one temperature (or T=1 only)."""
+    if len(axes.temperatures) == 1:
+        t = axes.temperatures[0]
+        return "" if t == 1 else f" at T={t:g}"
+    names = [format(t, ".3g") for t in axes.temperatures]
+    return " at T=" + runs([names[axes.temperatures.index(t)] for t in temps], names, 2)
+
+
+def _exact(keys: list[tuple[str, str, float]], axes: Axes) -> str:
+    """Every cell named: methods sharing formats together, per set of temperatures."""
+    temps: dict[tuple[str, str], list[float]] = {}
+    for m, d, t in keys:
+        temps.setdefault((m, d), []).append(t)
+    by_t: dict[str, list[tuple[str, str]]] = {}
+    for (m, d), ts in temps.items():
+        by_t.setdefault(temperature_text(ts, axes), []).append((m, d))
+    parts = []
+    for t_text, pairs in by_t.items():
+        dtypes: dict[str, list[str]] = {}
+        for m, d in pairs:
+            dtypes.setdefault(m, []).append(d)
+        methods: dict[str, list[str]] = {}
+        for m, ds in dtypes.items():
+            methods.setdefault(runs(ds, axes.dtypes), []).append(m)
+        cells = "; ".join(f"{', '.join(ms)} × {ds}" for ds, ms in methods.items())
+        parts.append(cells + t_text)
+    return "; ".join(parts)
+
+
+def span(keys: Sequence[tuple[str, str, float]], axes: Axes) -> str:
+    """The cells ``keys`` (method, dtype, temperature) in words, exactly where that is short.
+
+    Otherwise the number of cells within the envelope of their methods, formats and
+    temperatures (``12 cells of naive, torch × float16, bfloat16 at T=0.05..0.4``).
+    """
+    keys = list(dict.fromkeys(keys))
+    exact = _exact(keys, axes)
+    if len(exact) <= SPAN_WIDTH:
+        return exact
+    methods = [m for m in axes.methods if any(k[0] == m for k in keys)]
+    named = "every method" if len(methods) == len(axes.methods) > 2 else ", ".join(methods)
+    dtypes = runs(list(dict.fromkeys(k[1] for k in keys)), axes.dtypes)
+    temps = sorted({k[2] for k in keys})
+    envelope = f" at T={temps[0]:.3g}" + (f"..{temps[-1]:.3g}" if len(temps) > 1 else "")
+    temps_text = envelope if len(temps) < len(axes.temperatures) else ""
+    return f"{len(keys)} cells of {named} × {dtypes}{temps_text}"

@@ -1,0 +1,185 @@
+"""The default terminal report: a header, the input line, the verdict grid, findings by cause.
+
+One screen per source: what was judged and why, the verdict of each method × format (and
+temperature), one line per cause of WARN/FAIL, and a count of what ``-v/--details`` adds.
+"""
+
+from __future__ import annotations
+
+import math
+
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from smcheck.report.model import Cell, Report, SourceReport, Verdict
+from smcheck.report.phrases import plural, row_index, value_text
+from smcheck.report.terminal.cellformat import STYLE, num
+from smcheck.report.terminal.findinglines import finding_lines, omitted_fixes, omitted_notes
+from smcheck.report.terminal.fit import Fit
+from smcheck.report.terminal.masks import fate
+
+USES = {
+    "probs": "probabilities",
+    "logprobs": "probabilities, log-probabilities",
+    "loss": "probabilities, log-probabilities, loss, gradients",
+}
+"""What a verdict judges under each ``use``."""
+LETTER = {Verdict.OK: ".", Verdict.WARN: "W", Verdict.FAIL: "F"}
+"""A sweep's verdict strip: one character per temperature."""
+GROUP = 5
+"""Temperatures per group in a verdict strip (a space between groups)."""
+
+
+def header(s: SourceReport) -> list[Text]:
+    """``name  [2, 8, 8] float32, dim -1: 16 rows of 8``, then what is judged."""
+    plain_rows = len(s.shape) < 2 or len(s.shape) == 2 and s.dim in (-1, 1)
+    rows = "" if plain_rows else f": {plural(s.rows, 'row')} of {s.row_length}"
+    lines = [
+        Text.assemble(
+            (s.name, "bold"),
+            f"  {s.shape} {s.dtype}, dim {s.dim}{rows}",
+            " (softmin: analysing -x)" if s.softmin else "",
+        )
+    ]
+    why = f" ({s.use_reason})" if s.use_reason else ""
+    lines.append(Text(f"use {s.use}{why}: judges {USES.get(s.use, s.use)}", style="dim"))
+    return lines
+
+
+def _non_finite(s: SourceReport) -> str:
+    i = s.input
+    counts = [(i.nan, "NaN"), (i.posinf, "+inf"), (i.neginf, "-inf")]
+    found = [f"{n} {name}" for n, name in counts if n]
+    return ", ".join(found) if found else "all finite"
+
+
+def input_line(s: SourceReport) -> Text:
+    """Range, max logsumexp, non-finite counts, excluded rows and mask sentinels, wrapped."""
+    i = s.input
+    parts = [
+        f"range {num(i.min, '.6g')}..{num(i.max, '.6g')}",
+        f"max logsumexp {num(i.max_logsumexp, '.6g')}"
+        + (f" (row {row_index(i.max_logsumexp_row)})" if s.rows > 1 else ""),
+        _non_finite(s),
+    ]
+    if i.upstream_rows:
+        first = row_index(i.upstream_first_row)
+        parts.append(f"{plural(i.upstream_rows, 'row')} with NaN/+inf (first {first})")
+    if i.fully_masked_rows:
+        parts.append(
+            f"{i.fully_masked_rows} fully masked (first {row_index(i.fully_masked_first_row)})"
+        )
+    dtypes = list(dict.fromkeys(c.dtype for c in s.cells))
+    for sen in i.sentinels:
+        fates = ", ".join(f"{d} {fate(sen, d)}" for d in dtypes)
+        parts.append(
+            f"mask {value_text(sen.value)} in {plural(sen.elements, 'entry')} "
+            f"of {plural(sen.rows, 'row')} ({fates})"
+        )
+    return Text.assemble(("input  ", "bold"), "; ".join(parts))
+
+
+def verdict_word(c: Cell) -> Text:
+    """The verdict in its colour; ``[FAIL]`` dimmed for a comparison the user did not select."""
+    if c.hypothetical:
+        return Text(f"[{c.verdict.value}]", style="dim")
+    return Text(c.verdict.value, style=STYLE[c.verdict])
+
+
+def grid(s: SourceReport) -> Fit:
+    """Method × dtype verdicts at one temperature."""
+    dtypes = list(dict.fromkeys(c.dtype for c in s.cells))
+    t = Table(box=None, pad_edge=False)
+    t.add_column("method", no_wrap=True)
+    for d in dtypes:
+        t.add_column(d, justify="center", no_wrap=True)
+    by = {(c.method, c.dtype): c for c in s.cells}
+    for m in dict.fromkeys(c.method for c in s.cells):
+        t.add_row(m, *(verdict_word(by[(m, d)]) if (m, d) in by else "" for d in dtypes))
+    return Fit(t)
+
+
+def _strip(cells: list[Cell]) -> Text:
+    """One character per temperature, grouped by five: ``FFFFF WW... .....``."""
+    text = Text()
+    for k, c in enumerate(cells):
+        if k and k % GROUP == 0:
+            text.append(" ")
+        style = "dim" if c.hypothetical else STYLE[c.verdict]
+        text.append(LETTER[c.verdict], style)
+    return text
+
+
+def _safe(s: SourceReport) -> dict[tuple[str, str], str]:
+    """The lowest safe temperature of each method × dtype, when they were searched."""
+    ta = s.temperature
+    if ta is None or ta.critical is None:
+        return {}
+    out = {}
+    for c in ta.critical:
+        v = c.min_safe
+        out[(c.method, c.dtype)] = (
+            "any" if v is None else "none" if math.isinf(v) else format(v, ".4g")
+        )
+    return out
+
+
+def _spacing(temps: list[float]) -> str:
+    """`` (20, log)`` when the temperatures are a log range (equal ratios), else nothing."""
+    if len(temps) < 3 or temps[0] <= 0:
+        return ""
+    ratios = [b / a for a, b in zip(temps, temps[1:], strict=False)]
+    even = max(ratios) - min(ratios) <= 1e-6 * max(ratios)
+    return f" ({len(temps)}, log)" if even else ""
+
+
+def sweep_grid(s: SourceReport) -> list[RenderableType]:
+    """Per method × dtype a strip of verdicts over the temperatures (F FAIL, W WARN, . OK), and
+    the lowest T without overflow or NaN when critical temperatures were searched."""
+    temps = sorted(dict.fromkeys(c.temperature for c in s.cells))
+    by = {(c.method, c.dtype, c.temperature): c for c in s.cells}
+    safe = _safe(s)
+    t = Table(box=None, pad_edge=False)
+    t.add_column("method", no_wrap=True)
+    t.add_column("dtype", no_wrap=True)
+    t.add_column(f"F/W/. at T={temps[0]:.3g}..{temps[-1]:.3g}{_spacing(temps)}", overflow="fold")
+    if safe:
+        t.add_column("lowest safe T", justify="right", no_wrap=True)
+    for m, d in dict.fromkeys((c.method, c.dtype) for c in s.cells):
+        strip = _strip([by[(m, d, x)] for x in temps])
+        t.add_row(m, d, strip, *([safe.get((m, d), "-")] if safe else []))
+    if _spacing(temps):
+        return [Fit(t, keys=2)]
+    legend = "one column per T: " + ", ".join(f"{x:.3g}" for x in temps)
+    return [Fit(t, keys=2), Text(legend, style="dim")]
+
+
+def omitted(s: SourceReport) -> Text:
+    """What ``-v/--details`` adds: the notes and fixes counted here, and every table."""
+    counted = [
+        plural(omitted_notes(s) + len(s.notes), "note"),
+        plural(omitted_fixes(s, {"FAIL", "WARN"}), "more fix", "more fixes"),
+    ]
+    what = "".join(f"{c}, " for c in counted if not c.startswith("0 "))
+    return Text(f"-v/--details shows {what}every table", style="dim")
+
+
+def source_summary(s: SourceReport) -> list[RenderableType]:
+    """One source's concise report."""
+    multi_t = len({c.temperature for c in s.cells}) > 1
+    out: list[RenderableType] = [*header(s), input_line(s)]
+    out += sweep_grid(s) if multi_t or _safe(s) else [grid(s)]
+    out.append(Text(""))
+    found = finding_lines(s, {"FAIL", "WARN"}, every=False)
+    out += found or [Text("No findings: every cell is OK.", style="green")]
+    out.append(omitted(s))
+    return out
+
+
+def build_summary(report: Report) -> list[RenderableType]:
+    """The concise report of every source, a blank line between sources."""
+    out: list[RenderableType] = []
+    for k, s in enumerate(report.sources):
+        out += ([Text("")] if k else []) + source_summary(s)
+    return out

@@ -1,0 +1,187 @@
+"""Findings grouped by cause: one line names every cell a cause hits, its worst figure, the fix.
+
+A cause repeated over formats, methods and temperatures is one line, not one per cell (the
+concise report groups by severity and cause; ``--details`` also splits a cause by remedy).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.text import Text
+
+from smcheck.report.findingmodel import Finding
+from smcheck.report.model import Cell, SourceReport
+from smcheck.report.terminal.cellspan import Axes, span
+
+SEVERITY_STYLE = {"FAIL": "bold red", "WARN": "yellow", "NOTE": "cyan", "INFO": "cyan"}
+INDENT = 2
+"""Columns a finding's continuation lines are indented by."""
+RANK = {"FAIL": 0, "WARN": 1, "NOTE": 2, "INFO": 2}
+ROWS = re.compile(r"(\d+)/\d+ rows?\b")
+INDEX = re.compile(r"\[[\d, ]*\]")
+COUNT = re.compile(r"(?<![\w.])\d+(?![\w.])")
+NUMBER = re.compile(r"\d+(?:\.\d*)?(?:e[+-]?\d+)?")
+
+
+def weight(message: str) -> tuple[float, float]:
+    """How bad a message's figure is: the rows it hits, then its largest count (``716 gradient
+    elements``); without rows, its first number (``normwise error 32.6u``; row indices aside).
+    Ties go to the first cell in report order."""
+    rows = ROWS.search(message)
+    if rows:
+        return float(rows.group(1)), max((float(n) for n in COUNT.findall(message)), default=0)
+    first = NUMBER.search(INDEX.sub("", message))
+    return -1.0, float(first.group()) if first else 0.0
+
+
+@dataclass
+class Group:
+    """Every finding of one cause (and severity, selection and, in details, remedy)."""
+
+    severity: str
+    cause: str
+    hypothetical: bool
+    hits: list[tuple[Cell, Finding]] = field(default_factory=list)
+
+    @property
+    def worst(self) -> tuple[Cell, Finding]:
+        """The hit with the most rows (first in report order among equals)."""
+        return max(self.hits, key=lambda h: weight(h[1].message))
+
+    @property
+    def remedies(self) -> list[str]:
+        """The distinct remedies, the worst hit's first."""
+        return [
+            r for r in dict.fromkeys([self.worst[1].remedy, *(f.remedy for _, f in self.hits)]) if r
+        ]
+
+
+def _from_reasons(c: Cell) -> tuple[Finding, ...]:
+    """A cell's reasons as findings where it has no findings as data (never shown as clean)."""
+    return tuple(Finding("verdict", c.verdict.value, r) for r in c.reasons if c.verdict.rank)
+
+
+def group_findings(cells: Iterable[Cell], severities: set[str], by_remedy: bool) -> list[Group]:
+    """The findings of ``cells`` of the given severities grouped by cause, worst severity first."""
+    groups: dict[tuple[str, ...], Group] = {}
+    for c in cells:
+        for f in c.findings or _from_reasons(c):
+            if f.severity not in severities:
+                continue
+            key = (f.severity, f.cause, str(c.hypothetical)) + ((f.remedy,) if by_remedy else ())
+            g = groups.setdefault(key, Group(f.severity, f.cause, c.hypothetical))
+            g.hits.append((c, f))
+    return sorted(groups.values(), key=lambda g: (g.hypothetical, RANK[g.severity]))
+
+
+def where(c: Cell) -> str:
+    """``naive float16 T=0.05`` (no T at T = 1)."""
+    return f"{c.method} {c.dtype}" + ("" if c.temperature == 1 else f" T={c.temperature:.3g}")
+
+
+def _keys(g: Group) -> list[tuple[str, str, float]]:
+    return list(dict.fromkeys((c.method, c.dtype, c.temperature) for c, _ in g.hits))
+
+
+def _figure(g: Group) -> str:
+    """The worst hit's message, naming its cell when the cells' messages differ."""
+    cell, worst = g.worst
+    if len({f.message for _, f in g.hits}) > 1:
+        return f"{worst.message} (worst: {where(cell)})"
+    return worst.message
+
+
+def group_text(groups: list[Group], axes: Axes) -> Text:
+    """``exp-overflow  naive × float16: <worst message> (worst: ...) -- remedy``.
+
+    ``groups`` hit the same cells with the same remedy: one line names all their causes.
+    """
+    g = groups[0]
+    causes = ", ".join(x.cause for x in groups)
+    text = Text.assemble((causes, "bold"), "  ", span(_keys(g), axes), ": ")
+    text.append("; ".join(_figure(x) for x in groups))
+    if g.remedies:
+        text.append(" -- " + g.remedies[0])
+    if g.hypothetical:
+        text.stylize("dim")
+    return text
+
+
+def merged(groups: list[Group]) -> list[list[Group]]:
+    """Groups of one severity that hit the same cells with the same shown remedy, together."""
+    out: dict[tuple[object, ...], list[Group]] = {}
+    for g in groups:
+        key = (g.severity, g.hypothetical, tuple(_keys(g)), tuple(g.remedies[:1]))
+        out.setdefault(key, []).append(g)
+    return list(out.values())
+
+
+def severity_word(severity: str, hypothetical: bool = False) -> Text:
+    """``FAIL`` in its colour; ``[FAIL]`` dimmed for a comparison the user did not select."""
+    if hypothetical:
+        return Text(f"[{severity}]", style="dim")
+    return Text(severity, style=SEVERITY_STYLE.get(severity, ""))
+
+
+class Lines:
+    """``LABEL text`` lines wrapped at the width, continuations indented by :data:`INDENT`."""
+
+    def __init__(self, rows: list[tuple[Text, Text]]) -> None:
+        self.rows = rows
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = max(options.max_width - INDENT, 20)
+        for label, body in self.rows:
+            first, *rest = Text.assemble(label, " ", body).wrap(console, width, overflow="fold")
+            yield first
+            for line in rest:
+                yield Text(" " * INDENT) + line
+
+
+def input_lines(s: SourceReport, severities: set[str]) -> list[tuple[Text, Text]]:
+    """Input findings of ``severities``: one per kind, the others counted on its line."""
+    kinds: dict[tuple[str, str], list[str]] = {}
+    for f in s.input.findings:
+        if f.severity in severities:
+            kinds.setdefault((f.kind, f.severity), []).append(f.message)
+    out = []
+    for (_, sev), messages in kinds.items():
+        text = Text.assemble(("input  ", "bold"), messages[0])
+        if len(messages) > 1:
+            text.append(f" (+{len(messages) - 1} like it: -v)", "dim")
+        out.append((severity_word(sev), text))
+    return out
+
+
+def finding_lines(s: SourceReport, severities: set[str], every: bool) -> list[Lines]:
+    """The input findings, then the cells' findings grouped by cause (nothing if none).
+
+    ``every`` (details, which list the input findings in their own section): the cells'
+    findings only, a cause split by remedy; else one line per kind of input finding and cause.
+    """
+    axes = Axes.of([(c.method, c.dtype, c.temperature) for c in s.cells])
+    rows = [] if every else input_lines(s, severities)
+    found = group_findings(s.cells, severities, every)
+    rows += [
+        (severity_word(gs[0].severity, gs[0].hypothetical), group_text(gs, axes))
+        for gs in (merged(found) if not every else [[g] for g in found])
+    ]
+    rows.sort(key=lambda r: (r[0].plain.startswith("["), RANK[r[0].plain.strip("[]")]))
+    return [Lines(rows)] if rows else []
+
+
+def omitted_notes(s: SourceReport) -> int:
+    """NOTE findings of cells and INFO findings of the input: counted, not listed, by default."""
+    cells = sum(f.severity == "NOTE" for c in s.cells for f in c.findings)
+    return cells + sum(f.severity == "INFO" for f in s.input.findings)
+
+
+def omitted_fixes(s: SourceReport, severities: set[str]) -> int:
+    """Remedies beyond the one shown on each cause's line (``-v`` splits causes by remedy)."""
+    return sum(
+        len(g.remedies) - 1 for g in group_findings(s.cells, severities, False) if g.remedies
+    )

@@ -1,0 +1,143 @@
+"""What a terminal user sees: the concise default within budget, -v/-q, widths, nothing cut.
+
+The bundled samples are checked on their golden outputs (tests/golden, recorded as a pipe with
+COLUMNS=80 and compared byte for byte by test_golden.py), so no sample is analysed twice.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+
+from smcheck.cli import cli
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "golden"))
+from cases import COLUMNS, OUT, SAMPLES, cases  # noqa: E402
+
+ROOT = Path(__file__).parent.parent.parent
+SAMPLE_CASES = [
+    (stem, argv)
+    for stem, argv in cases()
+    if stem.endswith(".txt") and str(SAMPLES) in " ".join(argv) and "--temperature" not in argv
+]
+
+
+def stdout_of(stem: str) -> list[str]:
+    """The recorded stdout of a golden case, as lines."""
+    text = (OUT / stem).read_text(encoding="utf-8")
+    return text.split("--- stdout\n")[1].split("--- stderr\n")[0].splitlines()
+
+
+def uncut(lines: list[str], width: int) -> None:
+    """No line wider than ``width``, none cut to an ellipsis, none ending in a space."""
+    assert all(len(ln) <= width for ln in lines), max(lines, key=len)
+    assert not [ln for ln in lines if "…" in ln]
+    assert not [ln for ln in lines if ln != ln.rstrip()]
+
+
+def test_every_bundled_sample_is_covered() -> None:
+    files = {p.name for p in (ROOT / SAMPLES).iterdir() if p.suffix in {".npy", ".json", ".csv"}}
+    files |= {p.name for p in (ROOT / SAMPLES).glob("*.pt")} | {
+        p.name for p in (ROOT / SAMPLES).glob("*.safetensors")
+    }
+    covered = {Path(a.split(":")[0]).name for _, argv in SAMPLE_CASES for a in argv}
+    assert files <= covered
+
+
+@pytest.mark.parametrize(("stem", "argv"), SAMPLE_CASES, ids=[c[0] for c in SAMPLE_CASES])
+def test_sample_default_report_fits_40_lines_of_80_columns_uncut(
+    stem: str, argv: list[str]
+) -> None:
+    assert COLUMNS == "80"
+    lines = stdout_of(stem)
+    if "--details" in argv:
+        uncut(lines, 80)
+        return
+    assert len(lines) <= 40, "\n".join(lines)
+    uncut(lines, 80)
+
+
+def test_mnist_report_gives_the_overflow_count_in_full() -> None:
+    # the finding the README cites: exp overflows in float16 in 475 of the 2500 rows
+    text = " ".join(ln.strip() for ln in stdout_of("mnist.txt"))
+    assert "FAIL exp-overflow  naive × float16: exp overflows for logits above 11.09 in" in text
+    assert "475/2500 rows (476 elements)" in text
+    details = "\n".join(stdout_of("mnist-details.txt"))
+    assert "476/475r" in details and "Error bounds" in details and "Gradients of" in details
+
+
+def invoke(*args: str, columns: str | None = "80") -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, env={"COLUMNS": columns})
+
+
+@pytest.fixture(scope="module")
+def masked_details_60() -> Result:
+    """One -v run on the masked sample (masks, sentinels-free) 60 columns wide."""
+    return invoke("analyze", str(ROOT / SAMPLES / "masked_rows.npy"), "-v", columns="60")
+
+
+def test_details_are_uncut_at_60_columns(masked_details_60: Result) -> None:
+    lines = masked_details_60.stdout.splitlines()
+    uncut(lines, 60)
+    text = masked_details_60.stdout
+    for title in ("Faults", "Accuracy", "Error bounds", "Gradients", "Formats", "Findings"):
+        assert title in text, title
+
+
+def test_forty_values_with_details_show_every_value() -> None:
+    values = ",".join(f"{0.37 * j - 7:.2f}" for j in range(40))
+    r = invoke("analyze", "--values", values, "--dtype", "float32", "--no-gradients", "-v")
+    lines = r.stdout.splitlines()
+    uncut(lines, 80)
+    classes = [ln.split()[0] for ln in lines if ln.strip().startswith("[")]
+    # a row per class for the probabilities and the log-probabilities
+    assert classes == [f"[{j}]" for j in range(40)] * 2
+
+
+def test_piped_output_honours_columns_else_100() -> None:
+    values = ";".join(",".join(f"{j * k % 7 - 3}" for j in range(12)) for k in range(1, 4))
+    narrow = invoke("analyze", "--values", values, "-v", columns="64").stdout.splitlines()
+    wide = invoke("analyze", "--values", values, "-v", columns=None).stdout.splitlines()
+    uncut(narrow, 64)
+    uncut(wide, 100)
+    assert max(map(len, wide)) > 64
+
+
+def test_quiet_prints_only_the_summary_line_and_the_exit_code_speaks(tmp_path: Path) -> None:
+    r = invoke("analyze", "--values", "1,2,3,12", "--dtype", "fp16", "-q", "--fail-on", "fail")
+    assert r.exit_code == 1 and r.stdout == ""
+    assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("smcheck: 1 source, 4 cells")
+    np.save(tmp_path / "hot.npy", np.array([[1.0, 2.0, 12.5]], dtype=np.float32))
+    args = ["check", "--isolated", str(tmp_path / "hot.npy"), "--dtype", "fp16", "--method"]
+    c = invoke(*args, "naive", "--no-gradients", "--fail-on", "nan", "-q")
+    assert c.exit_code == 1 and c.stdout == ""
+    assert c.stderr.splitlines() == [
+        "smcheck check: FAILED: 1 error, 0 warnings in 1 of 1 source (1 cell checked)"
+    ]
+
+
+def test_details_and_quiet_exclude_each_other() -> None:
+    r = invoke("analyze", "--values", "1,2", "-v", "-q")
+    assert r.exit_code == 2 and "exclude each other" in r.output
+
+
+def test_a_twenty_step_sweep_fits_60_lines() -> None:
+    r = invoke(
+        "analyze", "--values", "11.06,2.875,2.955,-2.45;3,1,0,-30", "--temperature", "0.05:2:20"
+    )
+    lines = r.stdout.splitlines()
+    assert len(lines) <= 60, r.stdout
+    uncut(lines, 80)
+    assert "F/W/. at T=0.05..2 (20, log)" in r.stdout and "lowest safe T" in r.stdout
+
+
+@pytest.mark.slow
+def test_the_llm_sample_swept_over_20_temperatures_fits_60_lines() -> None:
+    r = invoke("analyze", str(ROOT / SAMPLES / "llm_logits.npy"), "--temperature", "0.05:2:20")
+    lines = r.stdout.splitlines()
+    assert len(lines) <= 60, r.stdout
+    uncut(lines, 80)

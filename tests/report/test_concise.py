@@ -1,0 +1,120 @@
+"""The concise default report: findings grouped by cause, compact cell names, selection marks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from smcheck.report import model as rm
+from smcheck.report.renderers import plain_text
+from smcheck.report.terminal.cellspan import Axes, span
+from smcheck.report.terminal.concise import build_summary
+from smcheck.report.terminal.findinglines import group_findings, weight
+
+from .conftest import cell, source
+
+AXES = Axes(["naive", "shifted", "logdomain", "torch"], ["float16", "bfloat16", "float32"], [1.0])
+
+
+def test_span_names_methods_sharing_formats_together() -> None:
+    keys = [(m, d, 1.0) for m in ("naive", "shifted") for d in AXES.dtypes]
+    assert span(keys, AXES) == "naive, shifted × float16..float32"
+    keys += [("torch", "float16", 1.0)]
+    assert span(keys, AXES) == "naive, shifted × float16..float32; torch × float16"
+
+
+def test_span_names_temperature_runs_and_falls_back_to_a_counted_envelope() -> None:
+    temps = [0.1, 0.2, 0.5, 1.0, 2.0]
+    axes = Axes(["naive", "torch"], ["float16"], temps)
+    assert span([("naive", "float16", t) for t in (0.1, 0.2, 2.0)], axes) == (
+        "naive × float16 at T=0.1..0.2, 2"
+    )
+    scattered = [
+        (m, d, t) for m in AXES.methods for d in AXES.dtypes for t in (0.1, 0.5, 2.0) if d != "x"
+    ]
+    axes = Axes(AXES.methods, AXES.dtypes, temps)
+    assert span(scattered, axes) == "36 cells of every method × float16..float32 at T=0.1..2"
+
+
+def test_the_worst_hit_is_the_one_with_most_rows_then_the_largest_count() -> None:
+    assert weight("exp overflows above 11.09 in 4/4 rows (8449 elements)") > weight(
+        "exp overflows above 88.72 in 4/4 rows (786 elements)"
+    )
+    assert weight("1 element in 3/4 rows") > weight("900 elements in 2/4 rows")
+    assert weight("normwise error 32.6u exceeds 16u") > weight("on row [40] error 17.5u")
+
+
+def finding(cause: str, severity: str, message: str, remedy: str = "fix it") -> rm.Finding:
+    return rm.Finding(cause, severity, message, remedy)
+
+
+def with_findings(c: rm.Cell, *found: rm.Finding, hypothetical: bool = False) -> rm.Cell:
+    return dataclasses.replace(
+        c,
+        findings=found,
+        reasons=tuple(f.sentence(c.method) for f in found),
+        hypothetical=hypothetical,
+    )
+
+
+def report(*cells: rm.Cell) -> rm.Report:
+    return rm.Report([source(list(cells))], "0+canned")
+
+
+def test_one_line_per_cause_naming_every_cell_and_the_worst() -> None:
+    nan = [
+        finding("gradient-nan", "FAIL", "5 gradient elements NaN in 1/2 rows"),
+        finding("gradient-nan", "FAIL", "8 gradient elements NaN in 2/2 rows"),
+    ]
+    cells = [
+        with_findings(cell("naive", rm.Verdict.FAIL), nan[0]),
+        with_findings(cell("shifted", rm.Verdict.FAIL), nan[1]),
+    ]
+    text = plain_text(build_summary(report(*cells)), width=80)
+    line = next(ln for ln in text.splitlines() if ln.startswith("FAIL"))
+    assert line.startswith("FAIL gradient-nan  naive, shifted × float16: 8 gradient elements")
+    assert "(worst: shifted float16) -- fix it" in text.replace("\n  ", " ")
+    assert text.count("gradient-nan") == 1
+
+
+def test_notes_are_counted_not_listed_and_other_fixes_are_counted() -> None:
+    cells = [
+        with_findings(
+            cell("naive", rm.Verdict.WARN),
+            finding("dead-gradient", "WARN", "1 dead in 1/2 rows", "use log_softmax"),
+            finding("underflow", "NOTE", "lost mass 1e-40"),
+        ),
+        with_findings(
+            cell("torch", rm.Verdict.WARN),
+            finding("dead-gradient", "WARN", "1 dead in 1/2 rows", "compute the loss in float32"),
+        ),
+    ]
+    text = plain_text(build_summary(report(*cells)), width=80)
+    assert "lost mass" not in text and "underflow" not in text
+    assert "-v/--details shows 1 note, 1 more fix, every table" in text
+
+
+def test_a_hypothetical_cell_is_shown_bracketed_and_never_counted() -> None:
+    cells = [
+        with_findings(
+            cell("naive", rm.Verdict.FAIL),
+            finding("exp-overflow", "FAIL", "exp overflows in 1/2 rows"),
+            hypothetical=True,
+        ),
+        cell("torch", rm.Verdict.OK),
+    ]
+    r = report(*cells)
+    assert r.verdict is rm.Verdict.OK
+    lines = plain_text(build_summary(r), width=80).splitlines()
+    assert next(ln for ln in lines if ln.startswith("naive")).split() == ["naive", "[FAIL]"]
+    assert any(ln.startswith("[FAIL] exp-overflow  naive × float16") for ln in lines)
+    (g,) = group_findings(cells, {"FAIL"}, by_remedy=False)
+    assert g.hypothetical
+
+
+def test_the_header_says_what_is_judged_and_why() -> None:
+    s = dataclasses.replace(
+        source([cell("torch", rm.Verdict.OK)]), use="probs", use_reason="-inf masks: attention"
+    )
+    text = plain_text(build_summary(rm.Report([s], "0+canned")), width=80)
+    assert "use probs (-inf masks: attention): judges probabilities" in text
+    assert "No findings: every cell is OK." in text

@@ -1,0 +1,56 @@
+"""Tables never cut a number: Fit splits or transposes them to the width (report.terminal.fit)."""
+
+from __future__ import annotations
+
+import pytest
+from rich import box
+from rich.table import Table
+
+from smcheck import analyze
+from smcheck.report.renderers import plain_text
+from smcheck.report.terminal.fit import Fit
+from smcheck.report.terminal.values import values_tables
+
+
+def wide_table(columns: int) -> Table:
+    t = Table(title="Wide", box=box.SIMPLE_HEAD)
+    t.add_column("method", no_wrap=True)
+    for j in range(columns):
+        t.add_column(f"[{j}]", justify="right", no_wrap=True)
+    t.add_row("naive", *(f"{1234567 + j}/2500r" for j in range(columns)))
+    return t
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 200])
+def test_a_wide_table_is_split_with_its_key_column_never_cut(width: int) -> None:
+    text = plain_text([Fit(wide_table(10))], width=width)
+    lines = text.splitlines()
+    assert "…" not in text and all(len(ln) <= width for ln in lines)
+    # every figure in full, and the key column leads each part
+    assert all(f"{1234567 + j}/2500r" in text for j in range(10))
+    parts = [ln for ln in lines if ln.lstrip().startswith("naive")]
+    titles = [ln for ln in lines if "Wide" in ln]
+    assert len(parts) == len(titles) and (len(parts) > 1) == (width < 200)
+
+
+def test_the_first_layout_that_fits_is_chosen() -> None:
+    narrow = Table(title="Narrow")
+    narrow.add_column("x")
+    narrow.add_row("1")
+    assert plain_text([Fit(wide_table(12), narrow)], width=60).lstrip().startswith("Narrow")
+    assert plain_text([Fit(wide_table(2), narrow)], width=60).lstrip().startswith("Wide")
+
+
+def test_forty_values_transpose_to_a_row_per_class_and_show_every_value() -> None:
+    x = [[round(0.37 * j - 7, 2) for j in range(40)]]
+    report = analyze(x, dtypes=["float16"], gradients=False)
+    (s,) = report.sources
+    (exact,) = s.exact or []
+    for width in (60, 80):
+        text = plain_text(values_tables(s), width=width)
+        assert "…" not in text and max(map(len, text.splitlines())) <= width
+        rows = [ln.split() for ln in text.splitlines() if ln.strip().startswith("[")]
+        # a row per class in each of the two tables (probabilities, log-probabilities)
+        assert [r[0] for r in rows[:40]] == [f"[{j}]" for j in range(40)]
+        probs = [r for r in rows if r[0] == "[39]"][0]
+        assert float(probs[1]) == pytest.approx(exact.probabilities[0][39], rel=1e-4)
