@@ -37,8 +37,8 @@ def resolve_use(view: RowView, cfg: AnalysisConfig, rows: int) -> tuple[str, str
         return cfg.use, f"--use {cfg.use}"
     seen = _masks(view, cfg.softmin, rows)
     if seen:
-        return AUTO_MASKED, f"auto: {seen} in the input, so the probabilities are judged"
-    return AUTO_PLAIN, "auto: no masks in the input, so the cross-entropy loss is judged"
+        return AUTO_MASKED, f"auto: {seen} in the input"
+    return AUTO_PLAIN, "auto: no masks in the input"
 
 
 def _masks(view: RowView, softmin: bool, rows: int) -> str:

@@ -107,7 +107,9 @@ def analyze(
         sys.exit(ExitCode.FINDINGS)
 
 
-def emit(report: Any, fmt: str, output: str | None, *, details: bool, quiet: bool) -> None:
+def emit(
+    report: Any, fmt: str, output: str | None, *, details: bool = False, quiet: bool = False
+) -> None:
     """Render the report to stdout or --output (written only once complete)."""
     from smcheck.output import write_output
     from smcheck.report.renderers import render

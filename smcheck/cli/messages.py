@@ -19,10 +19,14 @@ def summarise(report: Any) -> None:
     n = sum(c.values())
     found = [f.severity for s in report.sources for f in s.input.findings]
     inputs = ", ".join(f"{found.count(k)} {k}" for k in ("FAIL", "WARN") if k in found)
+    h = report.counts(hypothetical=True)
+    # the comparisons (naive beside torch, ...) never count: said apart so no one adds them up
+    beside = ", ".join(f"{h[k]} {k}" for k in ("FAIL", "WARN") if h[k])
     click.echo(
         f"smcheck: {plural(len(report.sources), 'source')}, {plural(n, 'cell')}: "
         f"{c['FAIL']} FAIL, {c['WARN']} WARN, {c['OK']} OK"
-        + (f"; input: {inputs}" if inputs else ""),
+        + (f"; input: {inputs}" if inputs else "")
+        + (f" (comparisons, not counted: {beside})" if beside else ""),
         err=True,
     )
 

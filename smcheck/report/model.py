@@ -235,11 +235,13 @@ class Report:
         """The worst source verdict (OK for no sources)."""
         return max((s.verdict for s in self.sources), key=lambda v: v.rank, default=Verdict.OK)
 
-    def counts(self) -> dict[str, int]:
-        """Cells per verdict: ``{"OK": 3, "WARN": 1, "FAIL": 0}``."""
+    def counts(self, *, hypothetical: bool = False) -> dict[str, int]:
+        """Selected cells per verdict, ``{"OK": 3, "WARN": 1, "FAIL": 0}``: the cells the
+        verdict counts (``hypothetical=True``: the comparisons beside them instead)."""
         out = {v.value: 0 for v in Verdict}
         for c in self.cells:
-            out[c.verdict.value] += 1
+            if c.hypothetical == hypothetical:
+                out[c.verdict.value] += 1
         return out
 
     def to_records(self) -> list[dict[str, Any]]:
@@ -294,7 +296,11 @@ class Report:
             "schema_version": SCHEMA_VERSION,
             "smcheck_version": self.smcheck_version,
             "sources": [plain(s) for s in self.sources],
-            "summary": {"verdict": self.verdict.value, "cells": self.counts()},
+            "summary": {
+                "verdict": self.verdict.value,
+                "cells": self.counts(),
+                "comparisons": self.counts(hypothetical=True),
+            },
         }
 
 

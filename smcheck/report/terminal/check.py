@@ -47,12 +47,24 @@ def violation_rows(result: CheckResult, details: bool) -> list[tuple[Text, Text]
     groups: dict[tuple[Severity, str, str], list[Violation]] = {}
     for v in shown:
         groups.setdefault((v.severity, v.source, v.condition), []).append(v)
-    keys = {
-        s.name: Axes.of([(c.method, c.dtype, c.temperature) for c in s.cells])
-        for s in result.report.sources
+    cells = {
+        s.name: [(c.method, c.dtype, c.temperature) for c in s.cells] for s in result.report.sources
+    }
+    # a violation of the input is named (input, the source's dtype, T=1): not always a cell's
+    mine = {
+        src: [(v.method, v.dtype, v.temperature) for v in shown if v.source == src] for src in cells
     }
     return [
-        (Text(LABEL[sev], STYLE[sev]), group_text(g, keys.get(src) or Axes.of([])))
+        (
+            Text(LABEL[sev], STYLE[sev]),
+            group_text(
+                g,
+                Axes.of(
+                    [*cells.get(src, []), *mine.get(src, [])]
+                    or [(v.method, v.dtype, v.temperature) for v in g]
+                ),
+            ),
+        )
         for (sev, src, _), g in groups.items()
     ]
 

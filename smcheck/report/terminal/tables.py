@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from smcheck.dtypes import get_format
-from smcheck.report.model import Cell, Count, Report, SourceReport
+from smcheck.report.model import Cell, Count, Report, SourceReport, Verdict
 from smcheck.report.phrases import plural, row_index
 from smcheck.report.terminal.bounds import bounds_tables
 from smcheck.report.terminal.cellformat import num, verdict_text
@@ -195,6 +195,10 @@ def gradient_table(s: SourceReport) -> Fit | None:
 def findings(s: SourceReport) -> list[RenderableType]:
     """Every finding, notes too, grouped by cause and remedy; or a line saying all is OK."""
     lines = finding_lines(s, {"FAIL", "WARN", "NOTE"}, every=True)
+    if not lines and s.verdict is not Verdict.OK:  # the input's own findings (all NaN, masks)
+        return [
+            Text(f"Findings: {s.verdict.value} from the input findings above; every cell is OK.")
+        ]
     if not lines:
         return [Text("No findings: every cell is OK.", style="green")]
     return [Text("Findings", style="bold"), *lines]
