@@ -71,7 +71,7 @@ def test_auto_use_reads_known_sentinels_and_the_explicit_use_wins() -> None:
     probs = smcheck.analyze(x, dtypes=["float32"], methods=["torch"]).sources[0]
     assert (probs.use, probs.use_reason) == (
         "probs",
-        "auto: mask sentinels in the input, so the probabilities are judged",
+        "auto: mask sentinels in the input",
     )
     plain = smcheck.analyze(x[:, :2], dtypes=["float32"], methods=["torch"])
     assert plain.sources[0].use == "loss" and plain.cells[0].gradient is not None

@@ -26,7 +26,11 @@ def render(report: rm.Report) -> str:
 def test_json_keeps_the_contract(fail_report: rm.Report) -> None:
     doc = json.loads(to_json(fail_report))
     assert doc["schema_version"] == rm.SCHEMA_VERSION
-    assert doc["summary"] == {"verdict": "FAIL", "cells": {"OK": 1, "WARN": 0, "FAIL": 1}}
+    assert doc["summary"] == {
+        "verdict": "FAIL",
+        "cells": {"OK": 1, "WARN": 0, "FAIL": 1},
+        "comparisons": {"OK": 0, "WARN": 0, "FAIL": 0},
+    }
     naive = doc["sources"][0]["cells"][0]
     assert naive["verdict"] == "FAIL" and naive["metrics"]["nan"]["worst_row"] == [0]
 
