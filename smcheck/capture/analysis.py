@@ -63,16 +63,8 @@ def analyze_captured(captured: list[Captured], **options: Any) -> Report:
         opts.setdefault("use", c.site.use)  # the use decides gradients too (loss sites only)
         cfg = AnalysisConfig.from_options(**opts)
         rep = run_sources([captured_source(c)], cfg).sources[0]
-        if options.get("methods") is None and "torch" in cfg.methods:
-            rep = _torch_judged(rep)
         out.append(_with_site(rep, c))
     return Report(sources=out, smcheck_version=__version__)
-
-
-def _torch_judged(rep: SourceReport) -> SourceReport:
-    """The model ran torch's own kernel: the other methods are comparisons, not its verdict."""
-    cells = [dataclasses.replace(c, hypothetical=c.method != "torch") for c in rep.cells]
-    return dataclasses.replace(rep, cells=cells)
 
 
 def captured_source(c: Captured) -> LoadedArray:
