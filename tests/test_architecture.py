@@ -23,12 +23,14 @@ WINGS = {
     "report",
     "experiments",
     "capture",
+    "kernels",
 }
 CLI_MAY_NOT_IMPORT = ("smcheck.analysis", "smcheck.sources", "smcheck.reference")
 LAYERS = {  # docs/design.md "Import rules": a module imports its own layer and those below
     "errors": 1,
     "dtypes": 1,
     "smcheck": 1,
+    "kernels": 1.5,
     "reference": 2.0,
     "methods": 2.5,
     "report": 3,
