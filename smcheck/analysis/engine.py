@@ -36,6 +36,7 @@ from smcheck.errors import ConfigError
 from smcheck.findings.errorbounds import stall_notes
 from smcheck.findings.remedies import settle
 from smcheck.findings.verdicts import MASKED_NAN, MaskedNaN, judge
+from smcheck.kernels import compile_all
 from smcheck.methods import get_method
 from smcheck.methods.base import MethodOutput, SoftmaxMethod
 from smcheck.progress import ProgressFn
@@ -335,6 +336,9 @@ def analyze_array(
     view = RowView(src.stored, cfg.dim, src.name, src.decoder)
     run = SourceAnalysis(view, cfg)
     chunk = run.chunk_rows()
+    # before the first chunk, so a first run's compile shows as its own bar and not as a
+    # stalled "analysing rows"; a no-op once done in this process, a cache load after a first run
+    compile_all(progress)
     # the next chunk is read and cast in a background thread while this one is analysed
     for start, x in read_ahead(float64_chunks(view, chunk, run.budget_rows())):
         run.add(start, x)
