@@ -68,7 +68,7 @@ print(json.dumps({"s": {k: statistics.median(v) for k, v in times.items()},
 CHUNKSIZES = (0, 1)
 """numba's static schedule (0: equal shares of the rows per thread) and dynamic, a row at a time."""
 
-CHOICE = ("omp, GOMP_SPINCOUNT=10000", 0)
+CHOICE = ("workqueue, GOMP_SPINCOUNT=10000", 0)
 """smcheck's choice (smcheck/kernels/__init__.py, smcheck/openmp.py): the ratios' unit."""
 
 SETTINGS = {

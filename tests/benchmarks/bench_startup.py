@@ -12,8 +12,9 @@ alike) and each figure is the median over the rounds. The issue-7 target: `smche
 Then what the compiled kernels add to a start-up, in a process of its own per round: importing
 numba, starting its thread pool, and each registered warm-up (smcheck/kernels, one per kernel
 module) and the benchmarks' stand-in kernel (standin_kernel.py) compiled into an empty numba
-cache (the first round) and loaded from it (the median of the others). The CLI commands above
-run with that same cache, warm after the first round.
+cache (the first round) and loaded from it (the median of the others), each in wall and CPU
+seconds (CPU time is the better guide on a busy machine: compiling is single-threaded). The
+CLI commands above run with that same cache, warm after the first round.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from math import nan
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,26 +38,24 @@ VALUES = ["analyze", "--values", "-999,1,2,5,6", "--no-progress"]
 _KERNELS = """
 import importlib, json, time
 steps = {}
-t = time.perf_counter()
-import numba
-steps["import numba"] = time.perf_counter() - t
-t = time.perf_counter()
-from numba.np.ufunc.parallel import _launch_threads
-_launch_threads()
-steps[f"start numba's thread pool ({numba.threading_layer()})"] = time.perf_counter() - t
-from smcheck import kernels
-for name in kernels.KERNEL_MODULES:
-    t = time.perf_counter()
-    importlib.import_module(name)
-    steps[f"import {name}"] = time.perf_counter() - t
-for fn in kernels._warmups:
-    t = time.perf_counter()
+def step(name, fn):
+    t, c = time.perf_counter(), time.process_time()
     fn()
-    steps[f"warm-up {fn.__module__}.{fn.__qualname__}"] = time.perf_counter() - t
-t = time.perf_counter()
-from tests.benchmarks import standin_kernel
-standin_kernel.warm()
-steps["stand-in kernel (tests/benchmarks/standin_kernel.py)"] = time.perf_counter() - t
+    steps[name] = (time.perf_counter() - t, time.process_time() - c)
+step("import numba", lambda: importlib.import_module("numba"))
+import numba
+from numba.np.ufunc.parallel import _launch_threads
+from smcheck import kernels  # sets smcheck's threading layer
+step("start numba's thread pool", _launch_threads)
+steps[f"(layer: {numba.threading_layer()})"] = (0.0, 0.0)
+for name in kernels.KERNEL_MODULES:
+    step(f"import {name}", lambda: importlib.import_module(name))
+for fn in kernels._warmups:
+    step(f"warm-up {fn.__module__}.{fn.__qualname__}", fn)
+def standin():
+    from tests.benchmarks import standin_kernel
+    standin_kernel.warm()
+step("stand-in kernel (tests/benchmarks/standin_kernel.py)", standin)
 print(json.dumps(steps))
 """
 
@@ -103,11 +103,12 @@ def main() -> None:
         m = statistics.median(ts)
         print(f"| `{name}` | {m:.3f} | {m - torch_s:+.3f} | {' '.join(f'{t:.2f}' for t in ts)} |")
     print()
-    print("| kernel start-up step | empty cache s | warm cache s (median) |")
-    print("|---|---:|---:|")
-    for step, cold in steps[0].items():
-        warm = statistics.median(r[step] for r in steps[1:]) if len(steps) > 1 else float("nan")
-        print(f"| {step} | {cold:.3f} | {warm:.3f} |")
+    print("| kernel start-up step | empty cache s | its CPU s | warm cache s | its CPU s |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (cold, cold_cpu) in steps[0].items():
+        warm = [statistics.median([r[name][k] for r in steps[1:]] or [nan]) for k in (0, 1)]
+        cells = " | ".join(f"{v:.3f}" for v in (cold, cold_cpu, *warm))
+        print(f"| {name} | {cells} |")
 
 
 if __name__ == "__main__":
