@@ -34,14 +34,15 @@ _compiled = False
 THREADING_LAYER_PRIORITY = ("workqueue", "omp", "tbb")
 """numba's threading layers, first choice first (unless NUMBA_THREADING_LAYER[_PRIORITY] is set).
 
-The analysis alternates torch's parallel ops with the kernels' parallel regions, thousands per
+The analysis alternates torch's parallel ops with the kernels' parallel regions, many per
 chunk. numba's ``omp`` layer (its default here) runs them on a second libgomp beside torch's,
 whose idle threads spin (GOMP_SPINCOUNT, smcheck/openmp.py) while the other pool needs the
 cores; ``workqueue`` threads sleep as soon as a region ends. `python
 tests/benchmarks/bench_layers.py` (stand-in kernel, 128 x 32000, 2 cores shared with other
 work, load average 8-10): workqueue took 0.70x the time of omp with GOMP_SPINCOUNT=10000
-without a neighbour, 0.58x with one busy neighbour; dynamic scheduling
-(``set_parallel_chunksize(1)``) was within 10 % of the static default, so it stays static.
+without a neighbour, 0.58x with one busy neighbour (an earlier run: 0.60x, 0.56x); dynamic
+scheduling (``set_parallel_chunksize(1)``, paired with static in one process) took 0.95x to
+1.26x the static default's time, so it stays static.
 workqueue is also fork-safe (libgomp is not), but not thread-safe: a second thread launching a
 parallel region while one runs aborts the process, so parallel kernels launch under
 :data:`_LAUNCH` (one at a time; the read-ahead thread or a user's threads wait their turn).
