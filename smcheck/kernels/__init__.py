@@ -77,9 +77,9 @@ def _one_launch_at_a_time(compiled: F) -> F:
     """``compiled`` called under :data:`_LAUNCH`; numba's dispatcher stays at ``.dispatcher``."""
 
     @functools.wraps(compiled)
-    def launch(*args: Any) -> Any:
+    def launch(*args: Any, **kwargs: Any) -> Any:
         with _LAUNCH:
-            return compiled(*args)
+            return compiled(*args, **kwargs)
 
     launch.dispatcher = compiled  # type: ignore[attr-defined]
     return cast(F, launch)
