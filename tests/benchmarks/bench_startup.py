@@ -33,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 VALUES = ["analyze", "--values", "-999,1,2,5,6", "--no-progress"]
 
-# each step timed apart: the thread pool is started before any kernel, so a kernel's figure
-# is its own compile or cache load
+# each step timed apart: the thread pool is started before any kernel runs, so a kernel's
+# figure is its own compile or cache load
 _KERNELS = """
 import importlib, json, time
 steps = {}
@@ -45,17 +45,15 @@ def step(name, fn):
 step("import numba", lambda: importlib.import_module("numba"))
 import numba
 from numba.np.ufunc.parallel import _launch_threads
-from smcheck import kernels  # sets smcheck's threading layer
+from smcheck import kernels
+for name in kernels.KERNEL_MODULES:  # the first kernel defined sets smcheck's threading layer
+    step(f"import {name}", lambda: importlib.import_module(name))
+from tests.benchmarks import standin_kernel
 step("start numba's thread pool", _launch_threads)
 steps[f"(layer: {numba.threading_layer()})"] = (0.0, 0.0)
-for name in kernels.KERNEL_MODULES:
-    step(f"import {name}", lambda: importlib.import_module(name))
 for fn in kernels._warmups:
     step(f"warm-up {fn.__module__}.{fn.__qualname__}", fn)
-def standin():
-    from tests.benchmarks import standin_kernel
-    standin_kernel.warm()
-step("stand-in kernel (tests/benchmarks/standin_kernel.py)", standin)
+step("stand-in kernel (tests/benchmarks/standin_kernel.py)", standin_kernel.warm)
 print(json.dumps(steps))
 """
 
