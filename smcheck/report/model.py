@@ -30,6 +30,7 @@ from smcheck.report.cellmetrics import (
     UlpHistogram,
     WorstError,
 )
+from smcheck.report.environmentmodel import Environment
 from smcheck.report.findingmodel import Finding
 from smcheck.report.maskmodel import (
     BecameMasked,
@@ -58,6 +59,7 @@ __all__ = [
     "CellMetrics",
     "Count",
     "CriticalTemperature",
+    "Environment",
     "ErrorMetric",
     "Exact",
     "Extreme",
@@ -224,6 +226,8 @@ class Report:
 
     sources: list[SourceReport]
     smcheck_version: str
+    environment: Environment | None = None
+    """Versions, CPU and threads of the run (None in reports built by hand)."""
 
     @property
     def cells(self) -> list[Cell]:
@@ -292,9 +296,11 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract (schema_version 1) in plain Python values (floats may be inf/NaN)."""
+        env = {} if self.environment is None else {"environment": plain(self.environment)}
         return {
             "schema_version": SCHEMA_VERSION,
             "smcheck_version": self.smcheck_version,
+            **env,
             "sources": [plain(s) for s in self.sources],
             "summary": {
                 "verdict": self.verdict.value,
