@@ -20,6 +20,18 @@ FRAMEWORK_KERNEL = "torch"
 hypothetical comparisons beside it."""
 TARGET_RULES: tuple[str, ...] = ("argmax", "argmin")
 """Targets chosen from each row itself: the confident case and the confidently-wrong case."""
+GENERATOR_NAMES: tuple[str, ...] = (
+    "normal",
+    "uniform",
+    "spike",
+    "extreme",
+    "ramp",
+    "llm",
+    "constant",
+    "masked",
+)
+"""The ``gen:NAME`` sources, in listing order: the names of smcheck.sources.generators.GENERATORS
+(which checks the two agree), here so that shell completion lists them without loading it."""
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
 MAX_TEMPERATURES = 100
 """Most temperatures one analysis takes: each adds a full set of cells, and peak memory grows
