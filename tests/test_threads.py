@@ -155,3 +155,14 @@ def test_bad_thread_count_is_a_usage_error(command: str, bad: str) -> None:
 def test_bad_api_thread_count_names_the_fix(bad: object) -> None:
     with pytest.raises(ConfigError, match="threads must be a whole number of at least 1"):
         smcheck.analyze([[1.0, 2.0]], threads=bad)  # type: ignore[arg-type]
+
+
+def test_capture_threads_option_reaches_the_analysis_of_its_sites(
+    seen: list[tuple[int, int]], tmp_path: Path
+) -> None:
+    script = tmp_path / "model.py"
+    script.write_text("import torch\ntorch.softmax(torch.tensor([[1.0, 2.0, 3.0]]), dim=-1)\n")
+    r = invoke("capture", "--isolated", "--threads", "1", "--format", "json", str(script))
+    assert r.exit_code == 0, r.output
+    assert seen == [(1, 1)]  # the one site
+    assert json.loads(r.stdout)["environment"]["threads"] == {"torch": 1, "numba": 1}
