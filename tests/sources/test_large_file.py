@@ -1,8 +1,10 @@
 """A 1 GiB BF16 safetensors file is analysed within the memory budget (issue 18's done-when).
 
-Slow (``python -m pytest -m slow tests/sources/test_large_file.py``): it writes 1 GiB of
-bfloat16 logits to a temporary folder, then analyses them with one cell (torch, bfloat16) in a
-child process under the memory watchdog of test_hostile_memory.py.
+Slow (``python -m pytest -m slow -s tests/sources/test_large_file.py``, which prints the peak
+and the time): it writes 1 GiB of bfloat16 logits to a temporary folder, then analyses them
+with one cell (torch, bfloat16) in a child process under the memory watchdog of
+test_hostile_memory.py. Measured once on the shared 2-core machine at load 8-10: peak 313 MiB
+(a trivial run: 293 MiB), 861 s.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ ROWS, COLS = 16384, 32768
 """2^29 bfloat16 values: 1 GiB of data, rows as long as a 32k vocabulary."""
 
 BUDGET_MIB = 128
-BOUND_BUDGETS = 4
-"""Allowed peak: a trivial run's own cost plus this many budgets (README "Memory": about two)."""
+BOUND_BUDGETS = 2
+"""Allowed peak: a trivial run's own cost plus this many budgets (README "Memory"), far below
+the file's size: it is never held whole."""
 
 
 def _write_bf16_safetensors(path: Path, seed: int = 0) -> int:
