@@ -22,6 +22,7 @@ def collect_environment(threads: int | None = None) -> Environment:
         numba=_version("numba"),
         cpu=platform.machine() or platform.processor() or "unknown",
         cpu_model=cpu_model(),
+        torch_cpu_capability=torch_cpu_capability(),
         threads=thread_counts(threads),
     )
 
@@ -32,6 +33,16 @@ def _version(dist: str) -> str:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def torch_cpu_capability() -> str | None:
+    """torch's CPU kernel dispatch level (``torch.backends.cpu.get_cpu_capability()``)."""
+    import torch
+
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):
+        return None
 
 
 def cpu_model(path: str = CPUINFO) -> str | None:

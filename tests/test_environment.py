@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
 import numba
 import numpy as np
+import pytest
 import torch
 
 import smcheck
 from smcheck.environment import collect_environment, cpu_model
 from smcheck.report.json import to_json
 from tests.clirun import invoke
+from tests.conftest import ROOT
 
 sys.path.insert(0, str(Path(__file__).parent / "golden"))
 from cases import ENVIRONMENT  # noqa: E402
@@ -30,6 +34,7 @@ def test_the_block_names_the_versions_cpu_threads_and_device() -> None:
         numba.__version__,
     )
     assert env.cpu == platform.machine()
+    assert env.torch_cpu_capability == torch.backends.cpu.get_cpu_capability()
     assert env.threads == {"torch": torch.get_num_threads(), "numba": numba.get_num_threads()}
     assert env.device == "cpu"
 
@@ -54,6 +59,7 @@ def test_analyze_json_records_the_environment_after_the_version() -> None:
     assert list(doc)[:3] == ["schema_version", "smcheck_version", "environment"]
     env = doc["environment"]
     assert env["numpy"] == np.__version__ and env["device"] == "cpu"
+    assert env["torch_cpu_capability"] in ("DEFAULT", "VSX", "ZVECTOR", "AVX2", "AVX512", "SVE256")
     assert set(env["threads"]) == {"torch", "numba"}
 
 
@@ -64,3 +70,17 @@ def test_the_golden_harness_leaves_out_exactly_the_block() -> None:
     assert "environment" in doc and "environment" not in without
     del doc["environment"]
     assert without == doc
+
+
+@pytest.mark.skipif(
+    torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"), reason="needs an x86 CPU"
+)
+def test_the_capability_follows_atens_setting() -> None:
+    # ATEN_CPU_CAPABILITY=default makes torch use its plain kernels, which round differently
+    probe = (
+        "from smcheck.environment import collect_environment as c; print(c().torch_cpu_capability)"
+    )
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "DEFAULT"
