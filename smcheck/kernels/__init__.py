@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -36,7 +37,7 @@ THREADING_LAYER_PRIORITY = ("workqueue", "omp", "tbb")
 
 The analysis alternates torch's parallel ops with the kernels' parallel regions, many per
 chunk. numba's ``omp`` layer (its default here) runs them on a second libgomp beside torch's,
-whose idle threads spin (GOMP_SPINCOUNT, smcheck/openmp.py) while the other pool needs the
+whose idle threads spin (GOMP_SPINCOUNT, smcheck/threads.py) while the other pool needs the
 cores; ``workqueue`` threads sleep as soon as a region ends. `python
 tests/benchmarks/bench_layers.py` (stand-in kernel, 128 x 32000, 2 cores shared with other
 work, load average 8-10): workqueue took 0.70x the time of omp with GOMP_SPINCOUNT=10000
@@ -52,6 +53,26 @@ _LAUNCH = threading.Lock()
 """Held while a parallel kernel runs: workqueue allows one launching thread at a time."""
 
 
+def _prefer_threading_layer() -> None:
+    """Make :data:`THREADING_LAYER_PRIORITY` numba's, unless the user chose a layer.
+
+    numba reads it once, when anything first starts its threads (a parallel kernel, or
+    ``numba.get_num_threads`` in smcheck.threads), so this runs when this package is imported,
+    before any of that: into numba's config if numba is loaded, else into the environment
+    numba reads at import (as smcheck.threads does for GOMP_SPINCOUNT; child processes
+    inherit it).
+    """
+    if {"NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY"} & os.environ.keys():
+        return
+    if "numba" in sys.modules:
+        sys.modules["numba"].config.THREADING_LAYER_PRIORITY = list(THREADING_LAYER_PRIORITY)
+    else:
+        os.environ["NUMBA_THREADING_LAYER_PRIORITY"] = " ".join(THREADING_LAYER_PRIORITY)
+
+
+_prefer_threading_layer()
+
+
 def kernel(*, parallel: bool = False) -> Callable[[F], F]:
     """numba's ``njit`` as smcheck uses it: cached on disk, no GIL, IEEE semantics.
 
@@ -64,9 +85,6 @@ def kernel(*, parallel: bool = False) -> Callable[[F], F]:
     def wrap(fn: F) -> F:
         import numba
 
-        if not {"NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY"} & os.environ.keys():
-            # read when the first parallel kernel starts numba's threads
-            numba.config.THREADING_LAYER_PRIORITY = list(THREADING_LAYER_PRIORITY)
         compiled = numba.njit(cache=True, nogil=True, parallel=parallel, error_model="numpy")(fn)
         return _one_launch_at_a_time(compiled) if parallel else compiled
 

@@ -69,7 +69,7 @@ CHUNKSIZES = (0, 1)
 """numba's static schedule (0: equal shares of the rows per thread) and dynamic, a row at a time."""
 
 CHOICE = ("workqueue, GOMP_SPINCOUNT=10000", 0)
-"""smcheck's choice (smcheck/kernels/__init__.py, smcheck/openmp.py): the ratios' unit."""
+"""smcheck's choice (smcheck/kernels/__init__.py, smcheck/threads.py): the ratios' unit."""
 
 SETTINGS = {
     "omp, libgomp default spin": {"NUMBA_THREADING_LAYER": "omp"},
