@@ -53,3 +53,25 @@ def test_parallel_kernels_launch_from_many_threads_on_the_chosen_layer(
     )
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.split() == [layer, "0"]
+
+
+def test_the_layer_is_chosen_before_smcheck_threads_starts_numbas_pool() -> None:
+    # the JSON's environment asks numba for its thread count, which starts its pool: that must
+    # already be on smcheck's layer, whether or not a kernel has run
+    code = (
+        "import smcheck.api, numba\n"
+        "from smcheck.threads import thread_counts\n"
+        "thread_counts()\n"
+        "print(numba.threading_layer())\n"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_THREADING")}
+    p = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**base, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.split() == ["workqueue"]
