@@ -7,8 +7,9 @@ last-bit float noise (tests/golden/compare.py), apart from smcheck_version and t
 ``environment`` block, left out: versions, CPU and threads differ per machine;
 tests/test_environment.py checks it.
 
-Both record in a child process with the vector code pinned (``PINNED``), so that an Intel and
-an AMD CPU, AVX-512 or not, compute the same bits.
+Both record in a child process with the vector code pinned (``pinned_env``), so that Intel and
+AMD CPUs with AVX2, AVX-512 or not, compute the same bits; warnings are errors there, as they
+are under pytest.
 """
 
 from __future__ import annotations
@@ -146,7 +147,15 @@ def record(dest: Path, stems: list[str] | None = None) -> str:
     process; return the torch kernel level the child ran at."""
     env = {**os.environ, **pinned_env()}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    argv = [sys.executable, str(Path(__file__).resolve()), "--record", str(dest), *(stems or [])]
+    argv = [
+        sys.executable,
+        "-W",
+        "error",
+        str(Path(__file__).resolve()),
+        "--record",
+        str(dest),
+        *(stems or []),
+    ]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=ROOT, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"recording the golden cases failed:\n{done.stderr[-4000:]}")

@@ -1,7 +1,7 @@
 """How a golden output is compared with its recording: exactly, but for float noise.
 
 The cases run with torch's kernels pinned to AVX2 and numpy's AVX-512 loops off
-(``cases.PINNED``), so on any x86 CPU with AVX2 the outputs are the recording byte for byte.
+(``cases.pinned_env``), so on any x86 CPU with AVX2 the outputs are the recording byte for byte.
 What the pins cannot reach (another libm, a CPU whose float64 exp/log round a last bit
 differently) is last-bit noise, and this module lets exactly that through:
 
