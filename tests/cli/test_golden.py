@@ -135,6 +135,8 @@ def test_a_change_in_json_fails(what: str, old: str, new: str) -> None:
         ("a figure's last digit (noise)", "4.36 ", "4.37 ", False),
         ("a figure's last digit, exponent form", "2.6e-07", "2.7e-07", False),
         ("a figure by two units", "4.36 ", "4.38 ", True),
+        ("a figure's precision", "4.36 ", "4.361", True),
+        ("a figure's form", "2.6e-07", "0.00000026", True),
         ("an exponent", "2.6e-07", "2.6e-06", True),
         ("a count", "694 gradient", "695 gradient", True),
         ("a word", "Findings", "Finding", True),

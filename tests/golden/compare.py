@@ -9,9 +9,10 @@ differently) is last-bit noise, and this module lets exactly that through:
   bools and nulls exactly; floats within ``RTOL`` relative; strings as text lines (below),
   since messages print the same figures as the text reports.
 * Text (every other output, and the lines around the JSON): words and integers exactly; a
-  decimal figure (``4.36``, ``3.1e-07``) may move by one unit of its last printed digit (or
-  round to an integer: ``9.99`` and ``10``), and where that changes its width the spaces
-  around it may change length (a column re-aligns).
+  decimal figure (``4.36``, ``3.1e-07``) may move by one unit of its last printed digit,
+  printed alike (``4.361`` for ``4.36`` is a change of format), or round to a power of ten
+  (``9.99`` and ``10``), and where that changes its width the spaces around it may change
+  length (a column re-aligns).
 
 ``RTOL`` = 1e-8. Measured on an AMD EPYC (AVX-512) against the Intel recording with numpy's
 AVX-512 loops on (numpy's own float64 exp/log/log1p/expm1, which round up to 1 ulp apart from
@@ -36,6 +37,7 @@ RTOL = 1e-8
 
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])")
 _SPACE = re.compile(r" +")
+_POWER_OF_TEN = re.compile(r"[-+]?(?:10*|0\.0*1)(?:\.0*)?(?:[eE][-+]?\d+)?")
 _STDOUT, _STDERR = "--- stdout\n", "--- stderr\n"
 
 
@@ -116,12 +118,21 @@ def _line(e: str, g: str) -> bool:
 
 
 def _same_figure(e: str, g: str) -> bool:
-    """Two printed numbers the same but for one unit of the last digit of a decimal (``.3g``
-    prints 9.995 as ``10``); two integers exactly."""
+    """Two printed numbers the same but for one unit of the last digit of a decimal, printed
+    alike (as many decimals, exponent or not) unless one is a power of ten (``.3g`` prints
+    9.995 as ``10``); two integers exactly."""
     if e == g:
         return True
     units = [_unit(s) for s in (e, g) if not _is_integer(s)]
-    return bool(units) and abs(float(e) - float(g)) <= max(units) * (1 + 1e-9)
+    if not units or abs(float(e) - float(g)) > max(units) * (1 + 1e-9):
+        return False
+    return _shape(e) == _shape(g) or any(_POWER_OF_TEN.fullmatch(s) for s in (e, g))
+
+
+def _shape(s: str) -> tuple[int, bool]:
+    """How a figure is printed: its decimals and whether it has an exponent."""
+    mantissa, e, _ = s.lower().partition("e")
+    return len(mantissa.partition(".")[2]), bool(e)
 
 
 def _is_integer(s: str) -> bool:
