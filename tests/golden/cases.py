@@ -126,13 +126,14 @@ CAPABILITY = "AVX2"
 def pinned_env() -> dict[str, str]:
     """The variables that make the cases' vector code the same on every x86 CPU with AVX2.
 
-    torch's softmax, log_softmax and exp kernels are vectorised per ISA (Sleef): AVX-512 and
-    AVX2 builds round a float64 softmax apart in most elements, so the framework cells'
-    measured errors differ by CPU; ``ATEN_CPU_CAPABILITY`` lowers the dispatch to AVX2.
-    numpy's AVX-512 loops of float64 exp/log/log1p/expm1 round a last bit apart from the
-    libm ones used below AVX-512 (the exact losses, the temperature sweep);
+    torch's CPU kernels are vectorised per ISA (Sleef's exp among them): its AVX-512 and AVX2
+    kernels round a float64 softmax apart in most elements, so the framework cells' measured
+    errors differ by CPU; ``ATEN_CPU_CAPABILITY`` lowers the dispatch to AVX2. numpy's
+    AVX-512 loops of float64 exp/log/log1p/expm1 round a last bit apart from the loops it
+    runs below AVX-512 (the exact losses, the temperature sweep);
     ``NPY_DISABLE_CPU_FEATURES`` turns off those this numpy dispatches to. Both are read when
-    the library loads, hence the child process.
+    the library loads, hence the child process. ``python tests/golden/noise.py`` measures
+    what each pin holds off.
     """
     try:
         from numpy._core._multiarray_umath import __cpu_dispatch__
@@ -142,10 +143,10 @@ def pinned_env() -> dict[str, str]:
     return {"ATEN_CPU_CAPABILITY": CAPABILITY.lower(), "NPY_DISABLE_CPU_FEATURES": " ".join(avx512)}
 
 
-def record(dest: Path, stems: list[str] | None = None) -> str:
-    """Record the cases named ``stems`` (all by default) into ``dest`` in a pinned child
-    process; return the torch kernel level the child ran at."""
-    env = {**os.environ, **pinned_env()}
+def record(dest: Path, stems: list[str] | None = None, pins: dict[str, str] | None = None) -> str:
+    """Record the cases named ``stems`` (all by default) into ``dest`` in a child process with
+    ``pins`` (default ``pinned_env()``); return the torch kernel level the child ran at."""
+    env = {**os.environ, **(pinned_env() if pins is None else pins)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     argv = [
         sys.executable,

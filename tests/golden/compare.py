@@ -15,15 +15,17 @@ differently) is last-bit noise, and this module lets exactly that through:
   length (a column re-aligns).
 
 ``RTOL`` = 1e-8. Measured on an AMD EPYC (AVX-512) against the Intel recording with numpy's
-AVX-512 loops on (numpy's own float64 exp/log/log1p/expm1, which round up to 1 ulp apart from
-libm's in 0.05-5% of values): the largest relative difference of any float was 3.3e-12
-(mnist.json, naive/float32 ``gradient.loss_error.max_abs``, a difference of two losses that
-amplifies a 1-ulp change of the exact loss by 16384 ulps); exact values such as
-``exact_losses`` and the temperature sweep's means moved 1 ulp (2e-16). 1e-8 is 3000 times
-that and 1e5 times finer than the 3 significant digits the text reports print. torch's
-framework cells are another matter: AVX-512 and AVX2 kernels round a float64 softmax apart in
-62% of elements, so those cells' measured errors move by up to 100% and their histogram counts
-and worst rows change; no tolerance covers that without blinding the test, hence the pin.
+AVX-512 loops on (``python tests/golden/noise.py NPY_DISABLE_CPU_FEATURES=``; numpy's own
+float64 exp/log/log1p/expm1 there round up to 1 ulp apart in 0.05-5% of values): exact values
+such as ``exact_losses`` and the temperature sweep's means moved 1 ulp (2e-16 relative), and
+the largest relative difference of any float was 3.3e-12 (mnist.json, naive/float32
+``gradient.loss_error.max_abs``, a difference of two losses that turns a 1-ulp change of the
+exact loss into 16384 ulps); no int, string, key or text figure moved. 1e-8 is 3000 times that
+and 1e5 times finer than the 3 significant digits the text reports print. torch's framework
+cells are another matter (``... noise.py ATEN_CPU_CAPABILITY=avx512``): its AVX-512 and AVX2
+kernels round a float64 softmax apart in most elements, so those cells' measured errors move by
+up to 100%, their histogram counts and worst rows change and their text figures too; no
+tolerance covers that without blinding the test, hence the pin.
 """
 
 from __future__ import annotations
