@@ -127,8 +127,8 @@ def pinned_env() -> dict[str, str]:
     """The variables that make the cases' vector code the same on every x86 CPU with AVX2.
 
     torch's CPU kernels are vectorised per ISA (Sleef's exp among them): its AVX-512 and AVX2
-    kernels round a float64 softmax apart in most elements, so the framework cells' measured
-    errors differ by CPU; ``ATEN_CPU_CAPABILITY`` lowers the dispatch to AVX2. numpy's
+    kernels round a float64 softmax apart, so the framework cells' measured errors differ by
+    CPU; ``ATEN_CPU_CAPABILITY`` lowers the dispatch to AVX2. numpy's
     AVX-512 loops of float64 exp/log/log1p/expm1 round a last bit apart from the loops it
     runs below AVX-512 (the exact losses, the temperature sweep);
     ``NPY_DISABLE_CPU_FEATURES`` turns off those this numpy dispatches to. Both are read when

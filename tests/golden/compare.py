@@ -23,9 +23,9 @@ the largest relative difference of any float was 3.3e-12 (mnist.json, naive/floa
 exact loss into 16384 ulps); no int, string, key or text figure moved. 1e-8 is 3000 times that
 and 1e5 times finer than the 3 significant digits the text reports print. torch's framework
 cells are another matter (``... noise.py ATEN_CPU_CAPABILITY=avx512``): its AVX-512 and AVX2
-kernels round a float64 softmax apart in most elements, so those cells' measured errors move by
-up to 100%, their histogram counts and worst rows change and their text figures too; no
-tolerance covers that without blinding the test, hence the pin.
+kernels round a float64 softmax apart, so those cells' measured errors move by up to 100%,
+their histogram counts and worst rows change and their text figures too; no tolerance covers
+that without blinding the test, hence the pin.
 """
 
 from __future__ import annotations
