@@ -64,6 +64,11 @@ def centre_or_divide_in(wider: str | None) -> str:
     return CENTRE_LOGITS + (f", or divide and take the softmax in {wider}" if wider else "")
 
 
+def divide_in(wider: str) -> str:
+    """The remedy for x/T rounded in a narrow format (torch.softmax(x.float() / T, -1))."""
+    return f"divide by T and take the softmax in {wider}"
+
+
 def sum_in(wider: str) -> str:
     return f"accumulate the sum in {wider} or pairwise"
 
