@@ -164,6 +164,7 @@ class Lane:
             gradient=grad,
             use=src.use,
             masked=masked,
+            has_masks=bool(src.inputs.neginf or src.masks.sentinels.stats),
         )
         return rm.Cell(
             method=m,

@@ -198,6 +198,16 @@ def _accuracy(s: Situation) -> list[Remedy]:
     return _then_wider(s, [first] if first else [], softmax_in)
 
 
+def _log_accuracy(s: Situation) -> list[Remedy]:
+    """The error of finite log-probabilities: log_softmax for log(p), the max for lse-direct."""
+    first: list[Remedy] = []
+    if s.log_of_p:
+        first = [Remedy(LOG_SOFTMAX, method=s.log_softmax_method)]
+    elif s.method == "lse-direct":
+        first = [Remedy(LSE_SUBTRACT_MAX, method="logdomain")]
+    return _then_wider(s, first, softmax_in)
+
+
 def _loss(s: Situation) -> list[Remedy]:
     """An infinite or NaN loss or gradient: log(p) methods need log_softmax; lse-direct the max."""
     first: list[Remedy] = []
@@ -255,6 +265,7 @@ CELL_REMEDIES: dict[str, Chooser] = {
     "underflow": _underflow,
     "argmax-flip": lambda s: _wider(s, softmax_in),
     "normwise-error": _accuracy,
+    "log-error": _log_accuracy,
     "loss-inf": _loss,
     "loss-nan": _loss,
     "gradient-nan": _loss,
