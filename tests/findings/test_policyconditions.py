@@ -11,9 +11,10 @@ import pytest
 import smcheck
 from smcheck.check.policy import Policy, parse_conditions
 from smcheck.check.run import evaluate
+from smcheck.config import Thresholds
 from smcheck.errors import ConfigError
 from smcheck.findings.policyconditions import METRICS, Hit, parse_condition
-from smcheck.report.model import Cell, FlipCount
+from smcheck.report.model import Cell, FlipCount, Verdict
 from smcheck.report.violations import Severity
 from smcheck.sources.expand import SourceSpec
 
@@ -154,3 +155,36 @@ def test_every_count_metric_has_a_default_and_every_threshold_an_example() -> No
     assert thresholds == set(EXAMPLES)
     for name, example in EXAMPLES.items():
         assert parse_condition(f"{name}>{example}").metric == name
+
+
+def _saturated_float64(**kw):  # type: ignore[no-untyped-def]
+    # a lead of 40 nats: 1 - p_max = 2 e^-40 = 8.5e-18 <= u/2 = 2^-54, so p_max rounds to 1
+    # correctly; the target's gradient p - 1 is then exactly 0 where the exact -8.5e-18 is
+    # representable: dead, and saturated, by at most 8.5e-18 -- far within 4u = 4.4e-16
+    x = np.array([[40.0, 0.0, 0.0]])
+    return smcheck.analyze(x, dtypes=["float64"], methods=["torch"], use="loss", **kw).sources[0]
+
+
+def test_a_correctly_rounded_saturated_float64_row_does_not_fail_dead_gradient() -> None:
+    src = _saturated_float64()
+    (c,) = src.cells
+    assert c.gradient is not None and c.gradient.dead.elements == 1 and c.gradient.saturated_rows
+    assert c.verdict is Verdict.OK
+    policy = Policy(fail_on=parse_conditions(["dead-gradient", "saturation", "warn"]))
+    found, missing = evaluate(src, SourceSpec("x.npy", "x.npy"), policy)
+    assert found == [] and missing == {}  # check agrees with analyze
+    # the raw counts, asked for with an explicit limit, are still there
+    raw = Policy(fail_on=parse_conditions(["dead-gradient>=1", "saturation>=1"]))
+    found, _ = evaluate(src, SourceSpec("x.npy", "x.npy"), raw)
+    assert sorted(v.condition for v in found) == ["dead-gradient>=1", "saturation>=1"]
+
+
+def test_a_material_dead_gradient_fails() -> None:
+    # the same measured dead element, judged at gradient_abs_u = 0 (every lost bit material):
+    # the verdict WARNs, and the bare condition fires with it
+    src = _saturated_float64(thresholds=Thresholds(gradient_abs_u=0.0))
+    (c,) = src.cells
+    assert c.verdict is Verdict.WARN
+    policy = Policy(fail_on=parse_conditions(["dead-gradient"]))
+    found, _ = evaluate(src, SourceSpec("x.npy", "x.npy"), policy)
+    assert [(v.condition, v.severity) for v in found] == [("dead-gradient", Severity.ERROR)]
