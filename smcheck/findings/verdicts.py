@@ -180,7 +180,9 @@ def _log_error_finding(
     deepest = 1.0 if room is None else max(1.0, -(room + fmt.log_zero))
     limit = th.log_abs_u * fmt.u * deepest
     material = le.max_abs > limit
-    if not material and le.max_ulp <= ulp_limit:
+    # large only in ulps of a log p near 0: worth a note where log-probabilities are judged
+    judged = USES.index(found.use) >= USES.index("logprobs")
+    if not material and not (judged and le.max_ulp > ulp_limit):
         return
     within = "over" if material else "within"
     found.warn(
