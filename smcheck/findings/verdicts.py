@@ -168,28 +168,33 @@ class _Found:
 
 
 def _log_error_finding(
-    found: _Found, fmt: FloatFormat, m: CellMetrics, th: Thresholds, ulp_limit: float
+    found: _Found, fmt: FloatFormat, m: CellMetrics, th: Thresholds, half: float
 ) -> None:
-    """The error of the finite log-probabilities, in nats against ``th.log_abs_u`` u times the
-    cell's deepest |log p| (docs/design.md §4); a NOTE where the error is large only in ulps of
-    a log p near 0 (torch float16 log_softmax gives 0 for -1.855e-4: 1554 ulps, 1.9e-4 nats)."""
+    """The error of the finite log-probabilities in nats (docs/design.md §4), against u times
+    the larger of ``half`` = 2^(t/2) (the normwise rule's limit: an error of d nats in log p is
+    a relative error d of p, and a row's sum of n exponentials may err by up to n u) and
+    ``th.log_abs_u`` times the cell's deepest |log p| (storing log p costs up to u|log p|).
+
+    A NOTE where the error is large only in ulps of a log p near 0 (torch float16 log_softmax
+    gives 0 for -1.8524e-4: 1554 ulps, 1.9e-4 nats), written where log-probabilities are judged.
+    """
     le = m.log_error
     if le is None or le.max_abs is None or le.max_ulp is None:
         return
     room = m.headroom.underflow_nats
     deepest = 1.0 if room is None else max(1.0, -(room + fmt.log_zero))
-    limit = th.log_abs_u * fmt.u * deepest
+    limit = fmt.u * max(half, th.log_abs_u * deepest)
     material = le.max_abs > limit
     # large only in ulps of a log p near 0: worth a note where log-probabilities are judged
     judged = USES.index(found.use) >= USES.index("logprobs")
-    if not material and not (judged and le.max_ulp > ulp_limit):
+    if not material and not (judged and le.max_ulp > half):
         return
     within = "over" if material else "within"
     found.warn(
         "log-error",
         f"log-probabilities are off by up to {le.max_abs:.3g} nats ({le.max_ulp:.4g} ulp, row "
-        f"{row_index(le.worst_row)}), {within} {limit:.3g} nats = {th.log_abs_u:g}u × the "
-        f"deepest |log p| {deepest:.3g}",
+        f"{row_index(le.worst_row)}), {within} {limit:.3g} nats (u × the larger of {half:.3g} "
+        f"and {th.log_abs_u:g} × the deepest |log p| {deepest:.3g})",
         material=material,
     )
 

@@ -107,3 +107,17 @@ def test_float64_and_temperature_one_measure_no_division() -> None:
     by = {r.dtype: r.division for r in s.input_rounding}
     assert [d.temperature for d in by["float16"]] == [0.3]  # T = 1 divides by nothing
     assert by["float64"] == []  # |x/T| 2^-53 in log p: not measured
+
+
+def test_torch_float32_and_float64_log_probabilities_stay_ok_along_the_sweep() -> None:
+    # torch's float32 log_softmax shifts every log p of a 32000-class row by its sum's error:
+    # 1.5e-5 nats (252u) at T = 1.647, within u x 2^12; a limit of 4u x the deepest |log p|
+    # alone read WARN at this T (and float64 at 0.758) but OK at their neighbours
+    temps = [t for t in parse_temperatures(["0.05:2:20"]) if round(t, 3) in (0.758, 1.647)]
+    s = smcheck.analyze(
+        np.load(LLM), methods=["torch"], dtypes=["float32", "float64"], temperatures=temps,
+        use="logprobs",
+    ).sources[0]  # fmt: skip
+    assert len(s.cells) == 4 and {c.verdict for c in s.cells} == {Verdict.OK}
+    f32 = [c for c in s.cells if c.dtype == "float32" and c.temperature > 1][0]
+    assert f32.metrics.log_error is not None and f32.metrics.log_error.max_abs > 1e-5
