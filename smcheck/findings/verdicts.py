@@ -190,11 +190,14 @@ def _log_error_finding(
     if not material and not (judged and le.max_ulp > half):
         return
     within = "over" if material else "within"
+    if th.log_abs_u * deepest >= half:
+        why = f"{th.log_abs_u:g}u × the deepest |log p| {deepest:.3g}"
+    else:
+        why = f"{half:.3g}u, half the significand"
     found.warn(
         "log-error",
-        f"log-probabilities are off by up to {le.max_abs:.3g} nats ({le.max_ulp:.4g} ulp, row "
-        f"{row_index(le.worst_row)}), {within} {limit:.3g} nats (u × the larger of {half:.3g} "
-        f"and {th.log_abs_u:g} × the deepest |log p| {deepest:.3g})",
+        f"log-probabilities are off by up to {le.max_abs:.3g} nats, {within} {limit:.3g} nats = "
+        f"{why} (and by up to {le.max_ulp:.4g} ulp, in row {row_index(le.worst_row)})",
         material=material,
     )
 
