@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# every run under the OpenMP spin count smcheck itself chooses (smcheck/openmp.py), also the
+# every run under the OpenMP spin count smcheck itself chooses (smcheck/threads.py), also the
 # plain torch runs, so the ratios compare work, not thread scheduling
 ENV = {"GOMP_SPINCOUNT": "10000", **os.environ, "PYTHONPATH": str(ROOT)}
 sys.path.insert(0, str(ROOT))
