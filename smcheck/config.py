@@ -56,6 +56,14 @@ class Thresholds:
     (exp, sum, divide, rounding) already moves them by that much. Saturation loses
     1 - p_max <= u/2 (e.g. float32 rows with a lead over 17.3 nats): a NOTE by default."""
 
+    log_abs_u: float = 4.0
+    """Log-probabilities (judged under --use logprobs and loss) are WARN only where an error, in
+    nats, exceeds u times the larger of 2^(normwise_bits · t) (an error of d nats in log p is a
+    relative error d of p: the normwise rule's limit) and this many times the cell's deepest
+    |log p| (storing log p in the format already costs up to u|log p|, and a log-softmax that
+    shifts by the max loses a few roundings of that size). Nats, because sums of
+    log-probabilities add absolute errors."""
+
     def lost_mass_limit(self, u: float) -> float:
         """The lost mass above which underflow is WARN in a format of unit roundoff ``u``."""
         return max(self.lost_mass, self.lost_mass_u * u)

@@ -59,6 +59,7 @@ __all__ = [
     "CellMetrics",
     "Count",
     "CriticalTemperature",
+    "DivisionRounding",
     "Environment",
     "ErrorMetric",
     "Exact",
@@ -161,6 +162,22 @@ class InputRounding:
     kl_mean: float | None
     cast_overflow: Count
     """Finite source values that become ±inf in the format (and the rows this breaks)."""
+    division: list[DivisionRounding] = field(default_factory=list)
+    """Per temperature other than 1 (formats up to float32): what rounding x/T does."""
+
+
+@dataclass(frozen=True)
+class DivisionRounding:
+    """What rounding x/T to a format does to the exact distribution of x/T, before any method:
+    the methods see fl(x/T), and the cells' references are its exact softmax."""
+
+    temperature: float
+    changed_elements: int
+    """Live entries whose quotient x/T is not a value of the format."""
+    max_abs_dlogp: float | None
+    normwise_u: float | None
+    """max |Δp| / max p over a row, in units of the format's u (worst row)."""
+    worst_row: RowIndex | None
 
 
 @dataclass(frozen=True)
