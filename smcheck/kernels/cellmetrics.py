@@ -12,7 +12,9 @@ torch-op version these kernels replaced, as the differential tests' oracle.
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from smcheck.kernels import kernel, warmup
 
@@ -38,28 +40,53 @@ OVERFLOW, NAN, UNDERFLOW, EXACT_ZERO, LOG_NONFINITE, FINITE_AT_NEGINF, N_ULP, N_
 LOST_MASS, MAX_ULP, NORMWISE, SUM_ERROR, KL, LOG_MAX_ULP, LOG_MAX_ABS = range(7)
 FINITE, FLIP = range(2)
 
+# per-element helpers are inlined into the kernels: a call would pass array arguments through
+# atomic reference counts, which the threads contend for (measured 3x slower, 2 threads slower
+# than 1)
+_inline = njit(inline="always", error_model="numpy")
 
-@kernel()
+
+@intrinsic
+def _bits(typingctx, x):  # type: ignore[no-untyped-def]
+    """The float64's bits as an int64 (a register move; numba's scalar .view allocates)."""
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _float(typingctx, x):  # type: ignore[no-untyped-def]
+    """The float64 whose bits are the int64 x."""
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+@_inline
 def format_ulp(a, t, emin):  # type: ignore[no-untyped-def]
     """Spacing of a t-bit format (min exponent emin) at the float64 |a|, subnormal below tiny:
     |a| in [2^E, 2^(E+1)) has spacing 2^(max(E, emin) + 1 - t), built from the bits."""
-    expo = ((np.float64(a).view(np.int64) >> 52) & 0x7FF) - 1023
-    k = max(expo, emin) + 1 - t
+    expo = ((_bits(np.float64(a)) >> 52) & 0x7FF) - 1023
+    k = np.int64(max(expo, emin) + 1 - t)
     # 2^k for k >= -1074: 2^(k + 600) from the bits, scaled back (exact, even subnormal)
-    return np.int64((k + 600 + 1023) << 52).view(np.float64) * 2.0**-600
+    return _float((k + 600 + 1023) << 52) * 2.0**-600
 
 
-@kernel()
+@_inline
 def hist_bin(v):  # type: ignore[no-untyped-def]
     """The Histogram bin of the float64 |v| (the sign bit is masked off)."""
-    k = ((np.float64(v).view(np.int64) >> (52 - HIST_SUB_BITS)) & _HIST_MASK) - _HIST_OFFSET
+    k = ((_bits(np.float64(v)) >> (52 - HIST_SUB_BITS)) & _HIST_MASK) - _HIST_OFFSET
     return min(max(k, 0), HIST_BINS - 1)
 
 
-@kernel()
+@_inline
 def near_power(v, near_k, near_low):  # type: ignore[no-untyped-def]
     """Whether v's mantissa field is within near_k of a power of two, and v >= near_low's bits."""
-    bits = np.float64(v).view(np.int64)
+    bits = _bits(np.float64(v))
     return ((bits + near_k) & MANTISSA) < 2 * near_k and bits >= near_low
 
 
@@ -113,7 +140,7 @@ def block_rows(p, logp, live, valid, ph, pl, fmt, near, log_rest):  # type: igno
     return arg, unique, pmax, top_low, log_top, deepest, cand, frac
 
 
-@kernel()
+@_inline
 def _prob_error(pj, refp, ulp, low, fr, dd):  # type: ignore[no-untyped-def]
     """p̂ - p (``low``: the reference's part below its float64 value) and the error in ulps."""
     if dd:
@@ -123,7 +150,7 @@ def _prob_error(pj, refp, ulp, low, fr, dd):  # type: ignore[no-untyped-def]
     return d, abs(d * (1.0 / ulp))
 
 
-@kernel()
+@_inline
 def _log_error(lq, hi, lo, fmt):  # type: ignore[no-untyped-def]
     """|log p̂ - log p| and in ulps of D at log p (divided by the spacing for double-double)."""
     t, emin, dd = fmt[0], fmt[1], fmt[4]
@@ -132,7 +159,7 @@ def _log_error(lq, hi, lo, fmt):  # type: ignore[no-untyped-def]
     return d, (d / s if dd else d * (1.0 / s))
 
 
-@kernel()
+@_inline
 def _kl_term(pj, refp, lp, d, direct):  # type: ignore[no-untyped-def]
     """p log(p/p̂) - p + p̂ = p (r - log1p(r)), r = d/p, never negative (docs/design.md §4)."""
     if direct:
@@ -146,62 +173,38 @@ def _kl_term(pj, refp, lp, d, direct):  # type: ignore[no-untyped-def]
     return max(ex + d, 0.0)
 
 
-@kernel()
-def _ulp_at(i, j, refp, ov, t, emin):  # type: ignore[no-untyped-def]
-    """ulp(p), or the exact binade's where the block decided one (ov: per-row CSR)."""
-    s0, s1 = ov[0][i], ov[0][i + 1]
-    if s1 > s0:
-        k = s0 + np.searchsorted(ov[1][s0:s1], j)
-        if k < s1 and ov[1][k] == j:
-            return ov[2][k]
-    return format_ulp(refp, t, emin)
+@_inline
+def _scan_row(prow, lrow, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fin, ov,
+              fmt, hist, rng, vals, offs):  # fmt: skip
+    """The element loop of one row: every count, sum and maximum the row's statistics need.
 
-
-@kernel()
-def _tally(kind, v, hist, rng, vals, pos):  # type: ignore[no-untyped-def]
-    """One judged error: into the histogram (pos < 0) or, in the second pass, the values kept."""
-    if pos >= 0:
-        if vals.shape[0] > 0:
-            vals[pos] = v
-        return
-    k = hist_bin(v)
-    hist[kind, k] += 1
-    rng[kind, 0] = min(rng[kind, 0], k)
-    rng[kind, 1] = max(rng[kind, 1], k)
-
-
-@kernel()
-def _cell_row(i, prow, lrow, masks, blk, rr, ov, fmt, res, hist, rng, vals, offs):  # type: ignore[no-untyped-def]
-    """Every per-row statistic of row i (p̂ and log p̂: prow, lrow, as float64) in one pass; offs:
-    where its kept values start (-1 in the first pass, which fills the histogram)."""
-    ovf, sovf, so = masks
-    valid, live, p, logp, lo, frac = blk
-    ints, flts, flags = res
+    Arrays are indexed right here, never passed to a helper inside the loop: each such pass
+    costs two atomic reference counts, which threads contend for (measured: 2 threads were
+    slower than 1).
+    """
+    ovf, so = masks
+    ovc, ovu = ov
+    vu, vl = vals
     t, emin, u, log_zero, dd, exact_sum, direct = fmt
-    if not valid[i]:
-        flts[i, :] = np.nan
-        flts[i, MAX_ULP] = flts[i, LOG_MAX_ULP] = flts[i, LOG_MAX_ABS] = -np.inf
-        return
-    n = prow.shape[0]
-    fin = True
-    for j in range(n):
-        fin = fin and np.isfinite(prow[j])
-    a, top = rr[0][i], rr[4][i] == rr[4][i]
-    c = np.zeros(8, np.int64)
+    top, n_ov = lt == lt, ovc.shape[0]
+    # the second pass keeps values (where they fit) and fills no histogram
+    second, off_u, off_l = offs[0] >= 0, offs[0], offs[1]
+    keep_u, keep_l = second and vu.shape[0] > 0, second and vl.shape[0] > 0
+    lo_u, hi_u, lo_l, hi_l = rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1]
+    n_over = n_nan = n_under = n_ez = n_lnf = n_fan = n_u = n_l = 0
     lost, mu, dmax, kl, kinf, lmu, lma = 0.0, -np.inf, 0.0, 0.0, False, -np.inf, -np.inf
     sa, sb, sc, best, barg = 0.0, 0.0, 0.0, -np.inf, -1
-    for j in range(n):
-        pj, lq, lv = prow[j], lrow[j], live[i, j] != 0
-        refp, lp = p[i, j], logp[i, j]
-        c[OVERFLOW] += (ovf.shape[0] > 0 and ovf[i, j] != 0) or (so.shape[0] > 0 and so[i, j] != 0)
-        c[NAN] += pj != pj
+    for j in range(prow.shape[0]):
+        pj, lq, lv, refp, lp = prow[j], lrow[j], lv_row[j] != 0, p_row[j], lp_row[j]
+        n_over += (ovf.shape[0] > 0 and ovf[j] != 0) or (so.shape[0] > 0 and so[j] != 0)
+        n_nan += pj != pj
         pz, nz = pj == 0.0, lv and lp > log_zero
         if nz and (pz or lq == -np.inf):
-            c[UNDERFLOW] += 1
+            n_under += 1
             lost += refp
         if pz:
             kinf = kinf or nz  # an underflow makes the divergence infinite
-            c[EXACT_ZERO] += lv and not nz
+            n_ez += lv and not nz
         if exact_sum:  # the first two partial sums are exact (rows up to 2^26 long)
             pa = (pj + _BIG) - _BIG
             pb = (pj - pa + 1.5) - 1.5
@@ -211,33 +214,76 @@ def _cell_row(i, prow, lrow, masks, blk, rr, ov, fmt, res, hist, rng, vals, offs
         if pj > best:
             best, barg = pj, j
         if np.isfinite(lq):
-            c[FINITE_AT_NEGINF] += lp == -np.inf
+            n_fan += lp == -np.inf
             if lv:
                 if top and j == a:  # the top class: log p = log1p(-rest), relative accuracy
-                    d, e = _log_error(lq, rr[4][i], 0.0, fmt)
+                    d, e = _log_error(lq, lt, 0.0, fmt)
                 else:
-                    d, e = _log_error(lq, lp, lo[i, j] if dd else 0.0, fmt)
+                    d, e = _log_error(lq, lp, lo_row[j] if dd else 0.0, fmt)
                 lma, lmu = max(lma, d), max(lmu, e)
-                _tally(1, e, hist, rng, vals[1], offs[1] + c[N_LOG] if offs[1] >= 0 else -1)
-                c[N_LOG] += 1
+                if keep_l:
+                    vl[off_l + n_l] = e
+                elif not second:
+                    k = hist_bin(e)
+                    hist[1, k] += 1
+                    lo_l, hi_l = min(lo_l, k), max(hi_l, k)
+                n_l += 1
         elif lv:
-            c[LOG_NONFINITE] += 1
+            n_lnf += 1
         if fin and lv:
-            ulp = _ulp_at(i, j, refp, ov, t, emin)
-            low = rr[3][i] if j == a else 0.0
-            d, e = _prob_error(pj, refp, ulp, low, frac[i, j] if dd else 0.0, dd)
+            ulp = format_ulp(refp, t, emin)
+            if n_ov > 0:  # the exact binade's ulp where the block decided one
+                k = np.searchsorted(ovc, j)
+                if k < n_ov and ovc[k] == j:
+                    ulp = ovu[k]
+            d, e = _prob_error(pj, refp, ulp, low if j == a else 0.0, fr_row[j] if dd else 0.0, dd)
             mu, dmax = max(mu, e), max(dmax, abs(d))
-            _tally(0, e, hist, rng, vals[0], offs[0] + c[N_ULP] if offs[0] >= 0 else -1)
-            c[N_ULP] += 1
+            if keep_u:
+                vu[off_u + n_u] = e
+            elif not second:
+                k = hist_bin(e)
+                hist[0, k] += 1
+                lo_u, hi_u = min(lo_u, k), max(hi_u, k)
+            n_u += 1
             if not pz:
                 kl += _kl_term(pj, refp, lp, d, direct)
-    c[OVERFLOW] += sovf.shape[0] > 0 and sovf[i] != 0
-    if c[OVERFLOW]:  # zeros in a row whose exp or sum overflowed are the overflow's
-        c[UNDERFLOW], lost = 0, 0.0
-    ints[i, :] = c
+    rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1] = lo_u, hi_u, lo_l, hi_l
+    counts = (n_over, n_nan, n_under, n_ez, n_lnf, n_fan, n_u, n_l)
     total_m1 = ((sa - 1.0) + sb) + sc if exact_sum else sa - 1.0
+    return counts, lost, mu, dmax, kl, kinf, lmu, lma, total_m1, barg
+
+
+@kernel()
+def _cell_row(i, prow, lrow, masks, blk, rr, ov, fmt, res, hist, rng, vals, offs):  # type: ignore[no-untyped-def]
+    """Every per-row statistic of row i (p̂ and log p̂: prow, lrow, as float64) in one pass; offs:
+    where its kept values start (-1 in the first pass, which fills the histogram)."""
+    ovf, sovf, so = masks
+    valid, live, p, logp, lo, frac = blk
+    ints, flts, flags = res
+    dd = fmt[4]
+    if not valid[i]:
+        flts[i, :] = np.nan
+        flts[i, MAX_ULP] = flts[i, LOG_MAX_ULP] = flts[i, LOG_MAX_ABS] = -np.inf
+        return
+    fin = True
+    for j in range(prow.shape[0]):
+        fin = fin and np.isfinite(prow[j])
+    a = rr[0][i]
+    s0, s1 = ov[0][i], ov[0][i + 1]
+    row_masks = (ovf[i] if ovf.shape[0] > 0 else ovf[0:0, 0], so[i] if so.shape[0] else so[0:0, 0])
+    counts, lost, mu, dmax, kl, kinf, lmu, lma, total_m1, barg = _scan_row(
+        prow, lrow, live[i], p[i], logp[i], lo[i] if dd else lo[0:0, 0],
+        frac[i] if dd else frac[0:0, 0], row_masks, a, rr[3][i], rr[4][i], fin,
+        (ov[1][s0:s1], ov[2][s0:s1]), fmt, hist, rng, vals, offs,
+    )  # fmt: skip
+    n_over = counts[OVERFLOW] + (sovf.shape[0] > 0 and sovf[i] != 0)
+    for k in range(8):
+        ints[i, k] = counts[k]
+    ints[i, OVERFLOW] = n_over
+    if n_over:  # zeros in a row whose exp or sum overflowed are the overflow's
+        ints[i, UNDERFLOW], lost = 0, 0.0
     flts[i, LOST_MASS], flts[i, MAX_ULP] = lost, mu
-    flts[i, NORMWISE] = (dmax / rr[2][i]) / u if fin else np.nan
+    flts[i, NORMWISE] = (dmax / rr[2][i]) / fmt[2] if fin else np.nan
     flts[i, SUM_ERROR] = abs(total_m1) if fin else np.nan
     flts[i, KL] = np.inf if kinf else (max(kl, 0.0) if fin else np.nan)
     flts[i, LOG_MAX_ULP], flts[i, LOG_MAX_ABS] = lmu, lma
@@ -245,7 +291,7 @@ def _cell_row(i, prow, lrow, masks, blk, rr, ov, fmt, res, hist, rng, vals, offs
     flags[i, FLIP] = fin and rr[1][i] != 0 and barg != a
 
 
-@kernel()
+@_inline
 def _widen(raw, row):  # type: ignore[no-untyped-def]
     """A row of float32 or float64 values, given as its bytes, into float64 (exact): one
     kernel signature for every format, so it compiles once."""
