@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from smcheck.analysis.cells import Block
 
 NONE1_U8 = np.empty(0, np.uint8)
+NONE1 = np.empty(0)
 
 
 @dataclass
@@ -100,6 +101,21 @@ def _nan_codes(p: np.ndarray, valid: np.ndarray, cause: Any, count: int) -> np.n
     return as_array(cause, None)[np.isnan(p) & (valid[:, None] != 0)]
 
 
+def _kept_values(k: Any, args: tuple[Any, ...], ints: np.ndarray, keep: tuple[int, int]):  # type: ignore[no-untyped-def]
+    """The chunk's error values (ulp, log) where they fit in what the exact medians may still
+    take (None: not kept), by a second kernel pass: only while a cell has few values."""
+    counts = ints[:, [k.N_ULP, k.N_LOG]]
+    total = counts.sum(0)
+    fits = [0 < int(total[c]) <= keep[c] for c in (0, 1)]
+    if not any(fits):
+        return None, None
+    vals = tuple(np.empty(int(total[c]) if fits[c] else 0) for c in (0, 1))
+    offsets = np.zeros_like(counts)
+    np.cumsum(counts[:-1], axis=0, out=offsets[1:])
+    k.cell_metrics(*args, vals, offsets)
+    return tuple(v if f else None for v, f in zip(vals, fits, strict=True))
+
+
 def cell_chunk(out: Any, b: Block, keep: tuple[int, int] = (-1, -1)) -> CellChunk:
     """Compute one cell's per-row quantities for one chunk.
 
@@ -115,15 +131,11 @@ def cell_chunk(out: Any, b: Block, keep: tuple[int, int] = (-1, -1)) -> CellChun
 
     sh = block_shared(b)
     p, lq, ovf, sovf, cause = _outputs(out)
-    ints, flts, flags, first, bins, vu, vl = k.cell_metrics(
-        (p.view(np.uint8), lq.view(np.uint8), ovf, sovf, sh.scale_over),
-        sh.blk,
-        sh.rows,
-        sh.ov,
-        sh.fmt,
-        _workspace(),
-        keep,
-    )
+    raw = (p.view(np.uint8), lq.view(np.uint8), ovf, sovf, sh.scale_over)  # one signature
+    args = (raw, sh.blk, sh.rows, sh.ov, sh.fmt, _workspace())
+    first_pass = np.full((p.shape[0], 2), -1)
+    ints, flts, flags, first, bins = k.cell_metrics(*args, (NONE1, NONE1), first_pass)
+    vu, vl = _kept_values(k, args, ints, keep)
     n_nan = int(ints[:, k.NAN].sum())
     t = torch.from_numpy
     fin = flags[:, k.FINITE].view(np.bool_)
@@ -140,7 +152,7 @@ def cell_chunk(out: Any, b: Block, keep: tuple[int, int] = (-1, -1)) -> CellChun
         log_nonfinite=t(ints[:, k.LOG_NONFINITE]),
         lost_mass=t(flts[:, k.LOST_MASS]),
         max_ulp=t(flts[:, k.MAX_ULP]),
-        ulp_bins=Bins(int(first), bins[0], vu if vu.size else None),
+        ulp_bins=Bins(int(first), bins[0], vu),
         normwise=t(flts[:, k.NORMWISE]),
         sum_error=t(flts[:, k.SUM_ERROR]),
         flips=t(flags[:, k.FLIP].view(np.bool_)),
@@ -149,7 +161,7 @@ def cell_chunk(out: Any, b: Block, keep: tuple[int, int] = (-1, -1)) -> CellChun
         log=LogErrors(
             t(flts[:, k.LOG_MAX_ULP]),
             t(flts[:, k.LOG_MAX_ABS]),
-            Bins(int(first), bins[1], vl if vl.size else None),
+            Bins(int(first), bins[1], vl),
             t(ints[:, k.FINITE_AT_NEGINF]),
         ),
     )

@@ -315,7 +315,7 @@ def _gather_bins(work, rng):  # type: ignore[no-untyped-def]
 
 
 @kernel(parallel=True)
-def cell_metrics(out, blk, rr, ov, fmt, work, keep):  # type: ignore[no-untyped-def]
+def cell_metrics(out, blk, rr, ov, fmt, work, vals, offsets):  # type: ignore[no-untyped-def]
     """One method's per-row statistics on one chunk, and its ulp histograms' bin counts.
 
     Args:
@@ -327,12 +327,14 @@ def cell_metrics(out, blk, rr, ov, fmt, work, keep):  # type: ignore[no-untyped-
         ov: the exact binades' ulp as per-row CSR (row starts, columns, ulp).
         fmt: (t, emin, u, log_zero, double-double, exact sum, direct KL).
         work: a zeroed (blocks, 2, HIST_BINS) int64 workspace, left zeroed.
-        keep: (ulp, log) -- how many values the exact medians may still take (-1: none); a
-            kind whose judged count fits is returned as values too (a second, sequential pass).
+        vals, offsets: in the first pass, which bins the errors, empty arrays and -1 per row; in
+            the second (run only while a cell's exact median has room for the values), the
+            (ulp, log) value arrays to fill (an empty one: not wanted) and each row's first
+            index in them.
 
     Returns:
-        ints, floats, flags (per row, the columns above), the first bin, the bin counts (ulp,
-        log), and the kept values (ulp, log).
+        ints, floats, flags (per row, the columns above), the first bin and the bin counts
+        (ulp, log) of the first pass.
     """
     P, LQ = out[0], out[1]
     masks = out[2:]
@@ -343,29 +345,17 @@ def cell_metrics(out, blk, rr, ov, fmt, work, keep):  # type: ignore[no-untyped-
     res = (ints, flts, flags)
     nblk = min(rows, work.shape[0])
     rng = np.empty((nblk, 2, 2), np.int64)
-    none = (np.empty(0), np.empty(0))
     for b in prange(nblk):
         rng[b, :, 0], rng[b, :, 1] = HIST_BINS, -1
         prow, lrow = np.empty(n), np.empty(n)  # the row widened (exact): one compiled row body
         for i in range(b * rows // nblk, (b + 1) * rows // nblk):
             _widen(P[i], prow)
             _widen(LQ[i], lrow)
-            _cell_row(i, prow, lrow, masks, blk, rr, ov, fmt, res, work[b], rng[b], none,
-                      np.full(2, -1))  # fmt: skip
+            _cell_row(
+                i, prow, lrow, masks, blk, rr, ov, fmt, res, work[b], rng[b], vals, offsets[i]
+            )
     lo, bins = _gather_bins(work, rng)
-    n_ulp, n_log = ints[:, N_ULP].sum(), ints[:, N_LOG].sum()
-    vu = np.empty(n_ulp if 0 < n_ulp <= keep[0] else 0)
-    vl = np.empty(n_log if 0 < n_log <= keep[1] else 0)
-    if vu.size or vl.size:  # only while a cell has few values: recompute them, in row order
-        offs = np.zeros(2, np.int64)
-        prow, lrow = np.empty(n), np.empty(n)
-        for i in range(rows):
-            _widen(P[i], prow)
-            _widen(LQ[i], lrow)
-            _cell_row(i, prow, lrow, masks, blk, rr, ov, fmt, res, work[0], rng[0], (vu, vl), offs)
-            offs[0] += ints[i, N_ULP]
-            offs[1] += ints[i, N_LOG]
-    return ints, flts, flags, lo, bins, vu, vl
+    return ints, flts, flags, lo, bins
 
 
 @warmup
@@ -383,4 +373,9 @@ def _warm() -> None:
         q = p.astype(dt)
         out = (q.view(np.uint8), np.log(q).view(np.uint8), np.empty((0, 0), np.uint8),
                np.empty(0, np.uint8), live)  # fmt: skip
-        cell_metrics(out, (one, live, p, logp, none2, none2), rr, ov, fmt, work, (4, 4))
+        blk = (one, live, p, logp, none2, none2)
+        vals = (np.empty(0), np.empty(0))
+        cell_metrics(out, blk, rr, ov, fmt, work, vals, np.empty((0, 2), np.int64))
+        cell_metrics(
+            out, blk, rr, ov, fmt, work, (np.empty(2), vals[1]), np.zeros((1, 2), np.int64)
+        )
