@@ -190,3 +190,22 @@ def test_chunking_does_not_change_any_row() -> None:
         for name in ("max_ulp", "normwise", "kl", "sum_error", "overflow", "underflow"):
             a, c = getattr(whole, name).numpy()[lo:hi], getattr(part, name).numpy()
             assert np.array_equal(a, c, equal_nan=True), name
+
+
+def test_row_blocks_do_not_change_any_result() -> None:
+    # the kernel splits rows into blocks, one histogram each: 1 block or 5, the same results
+    from smcheck.analysis.cellkernel import _outputs
+
+    x = adversarial(np.random.default_rng(6))
+    b, xs = make_block(x, "float32")
+    sh = block_shared(b)
+    p, lq, ovf, sovf, _ = _outputs(run_method(METHODS["naive"], "framework", xs, b.fmt, False))
+    raw = (p.view(np.uint8), lq.view(np.uint8), ovf, sovf, sh.scale_over)
+    got = []
+    for blocks in (1, 5):
+        work = np.zeros((blocks, 2, km.HIST_BINS), np.int64)
+        vals, offs = (np.empty(0), np.empty(0)), np.full((p.shape[0], 2), -1)
+        got.append(km.cell_metrics(raw, sh.blk, sh.rows, sh.ov, sh.fmt, work, vals, offs))
+        assert not work.any()  # left zeroed for the next call
+    for a, c in zip(*got, strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(c), equal_nan=True)
