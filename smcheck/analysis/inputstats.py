@@ -37,13 +37,16 @@ class InputAccumulator:
 
     def add(self, x: Array, ref: Reference, excluded: np.ndarray, start: int) -> None:
         """Fold in a chunk; ``excluded``: its upstream or fully masked rows (no logsumexp)."""
-        fin = np.isfinite(x)
-        if fin.any():
-            self.lo = min(self.lo, float(x[fin].min()))
-            self.hi = max(self.hi, float(x[fin].max()))
-        self.nan += int(np.isnan(x).sum())
-        self.posinf += int(np.isposinf(x).sum())
-        self.neginf += int(np.isneginf(x).sum())
+        from smcheck.kernels.inputs import input_scan
+
+        lo, hi, counts = input_scan(_f64(x))
+        if lo.size:
+            self.lo = min(self.lo, float(lo.min()))
+            self.hi = max(self.hi, float(hi.max()))
+        nan, posinf, neginf = (int(c) for c in counts.sum(0))
+        self.nan += nan
+        self.posinf += posinf
+        self.neginf += neginf
         self.lse.add(np.where(excluded, np.nan, ref.lse), start)
 
     def result(self, masks: MaskAccumulator, view: RowView) -> rm.InputSummary:
@@ -85,21 +88,19 @@ class RoundingAccumulator:
 
         ``rd``: the exact softmax of ``xd`` when the caller has it already (computed otherwise).
         """
-        fin = np.isfinite(x)
-        over = fin & ~np.isfinite(xd) & base_valid[:, None]
-        self.cast_overflow.add(over.sum(-1), start)
-        valid = analysable_rows(xd, base_valid)
-        changed = fin & (xd != x)
+        from smcheck.kernels.inputs import cast_rows, rounding_divergence
+
+        x, xd = _f64(x), _f64(xd)
+        over, changed, valid = cast_rows(x, xd, np.ascontiguousarray(base_valid, dtype=np.bool_))
+        self.cast_overflow.add(over, start)
         self.changed += int(changed.sum())
         if changed.any():
             if rd is None or not isinstance(rd.logp, np.ndarray) or rd.logp.dtype != np.float64:
                 rd = exact_softmax(xd)
-            live = valid[:, None] & np.isfinite(xd)
-            with np.errstate(invalid="ignore"):
-                d = np.where(live, np.abs(rd.logp - ref.logp), -np.inf).max(-1, initial=-np.inf)
-                kl = np.where(live, ref.p * (ref.logp - rd.logp), 0).sum(-1)
-            self.dlogp.add(np.where(valid, d, np.nan), start)
-            self.kl_max.add(np.where(valid, kl, np.nan), start)
+            # every KL term is p (e^δ - 1 - δ) >= 0, δ = log q - log p (smcheck.kernels.inputs)
+            d, kl = rounding_divergence(_f64(ref.logp), _f64(ref.p), _f64(rd.logp), xd, valid)
+            self.dlogp.add(d, start)
+            self.kl_max.add(kl, start)
             self.kl_sum.add(kl[valid])
         else:
             self.kl_sum.add(np.zeros(int(valid.sum())))
@@ -121,3 +122,8 @@ class RoundingAccumulator:
 def analysable_rows(xd: Array, base_valid: np.ndarray) -> np.ndarray:
     """Rows still analysable once cast to a format: no value became +inf, not every one -inf."""
     return base_valid & ~(np.isposinf(xd).any(-1) | np.isneginf(xd).all(-1))
+
+
+def _f64(a: np.ndarray) -> Array:
+    """``a`` as the kernels take it: C-contiguous float64 (no copy when it is already)."""
+    return np.ascontiguousarray(a, dtype=np.float64)
