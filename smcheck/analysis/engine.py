@@ -267,7 +267,7 @@ class SourceAnalysis:
             xs, xsw, scale_over = scale_by_temperature(xt, xw, f, t)
             ref = cell_reference(xd, xsw, f, t, rd)
             # rows entirely -inf once cast and divided by T are a finding, not the methods'
-            valid_t = self.masks.add_format(mchunk, f, t, xs, ref.p, valid)
+            valid_t = self.masks.add_format(mchunk, f, t, xs, ref, valid)
             live = valid_t[:, None] & ~np.isneginf(xsw) & ~mchunk.sentinel_entries
             dd = f.t > 24  # the double-double reference divides xd by T itself
             blk = Block(start, f, valid_t, live, ref, scale_over, xd if dd else xsw, t if dd else 1)
