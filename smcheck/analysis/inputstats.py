@@ -37,16 +37,13 @@ class InputAccumulator:
 
     def add(self, x: Array, ref: Reference, excluded: np.ndarray, start: int) -> None:
         """Fold in a chunk; ``excluded``: its upstream or fully masked rows (no logsumexp)."""
-        from smcheck.kernels.inputs import input_scan
-
-        lo, hi, counts = input_scan(_f64(x))
-        if lo.size:
-            self.lo = min(self.lo, float(lo.min()))
-            self.hi = max(self.hi, float(hi.max()))
-        nan, posinf, neginf = (int(c) for c in counts.sum(0))
-        self.nan += nan
-        self.posinf += posinf
-        self.neginf += neginf
+        fin = np.isfinite(x)
+        if fin.any():
+            self.lo = min(self.lo, float(x[fin].min()))
+            self.hi = max(self.hi, float(x[fin].max()))
+        self.nan += int(np.isnan(x).sum())
+        self.posinf += int(np.isposinf(x).sum())
+        self.neginf += int(np.isneginf(x).sum())
         self.lse.add(np.where(excluded, np.nan, ref.lse), start)
 
     def result(self, masks: MaskAccumulator, view: RowView) -> rm.InputSummary:
@@ -88,17 +85,26 @@ class RoundingAccumulator:
 
         ``rd``: the exact softmax of ``xd`` when the caller has it already (computed otherwise).
         """
-        from smcheck.kernels.inputs import cast_rows, rounding_divergence
+        from smcheck.kernels.inputs import rounding_rows
 
-        x, xd = _f64(x), _f64(xd)
-        over, changed, valid = cast_rows(x, xd, np.ascontiguousarray(base_valid, dtype=np.bool_))
+        if xd is not x and (
+            rd is None or not isinstance(rd.logp, np.ndarray) or rd.logp.dtype != np.float64
+        ):
+            rd = exact_softmax(xd)
+        logq = ref.logp if xd is x or rd is None else rd.logp
+        # one pass: cast overflow, changed values, the rows left, and where a row changed its
+        # max |Δlog p| and KL, every term p (e^δ - 1 - δ) >= 0 (smcheck.kernels.inputs)
+        over, changed, valid, d, kl = rounding_rows(
+            _f64(x),
+            _f64(xd),
+            np.ascontiguousarray(base_valid, dtype=np.bool_),
+            _f64(ref.logp),
+            _f64(ref.p),
+            _f64(logq),
+        )
         self.cast_overflow.add(over, start)
         self.changed += int(changed.sum())
         if changed.any():
-            if rd is None or not isinstance(rd.logp, np.ndarray) or rd.logp.dtype != np.float64:
-                rd = exact_softmax(xd)
-            # every KL term is p (e^δ - 1 - δ) >= 0, δ = log q - log p (smcheck.kernels.inputs)
-            d, kl = rounding_divergence(_f64(ref.logp), _f64(ref.p), _f64(rd.logp), xd, valid)
             self.dlogp.add(d, start)
             self.kl_max.add(kl, start)
             self.kl_sum.add(kl[valid])

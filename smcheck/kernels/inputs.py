@@ -1,5 +1,5 @@
-"""Fused kernels for the input's own statistics: range and non-finite counts, what rounding to
-a format does (cast overflow, changed values, Δlog p, KL), and the entropy sweep over T.
+"""Fused kernels for the input's own statistics: what rounding to a format does (cast overflow,
+changed values, Δlog p, KL) and the entropy sweep over T.
 
 Parallel over rows, every in-row loop sequential: a row's results depend on that row alone.
 """
@@ -15,58 +15,6 @@ from smcheck.kernels import kernel, warmup
 
 _SERIES = 2.0**-5
 """Below this |δ| the KL term's e^δ - 1 - δ is summed as its series (no cancellation)."""
-
-
-@kernel(parallel=True)
-def input_scan(x):  # type: ignore[no-untyped-def]
-    """Per row: the smallest and largest finite value (+inf/-inf when none) and the counts of
-    NaN, +inf and -inf, as ``(lo, hi, counts[n, 3])``."""
-    n, k = x.shape
-    lo, hi, counts = np.empty(n), np.empty(n), np.zeros((n, 3), dtype=np.int64)
-    for i in prange(n):
-        a, b = math.inf, -math.inf
-        for j in range(k):
-            v = x[i, j]
-            if v != v:
-                counts[i, 0] += 1
-            elif v == math.inf:
-                counts[i, 1] += 1
-            elif v == -math.inf:
-                counts[i, 2] += 1
-            else:
-                a = min(a, v)
-                b = max(b, v)
-        lo[i], hi[i] = a, b
-    return lo, hi, counts
-
-
-@kernel(parallel=True)
-def cast_rows(x, xd, base_valid):  # type: ignore[no-untyped-def]
-    """What the cast ``x`` -> ``xd`` did, per row: ``(overflow, changed, valid)``.
-
-    overflow: finite values that became ±inf (0 in rows not in ``base_valid``); changed: finite
-    values that changed; valid: ``base_valid`` rows with no +inf and not entirely -inf in ``xd``.
-    """
-    n, k = x.shape
-    over, changed = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    valid = np.empty(n, dtype=np.bool_)
-    for i in prange(n):
-        o, c, pos, all_neg = 0, 0, False, True
-        for j in range(k):
-            a, b = x[i, j], xd[i, j]
-            if math.isfinite(a):
-                if not math.isfinite(b):
-                    o += 1
-                if b != a:
-                    c += 1
-            if b == math.inf:
-                pos = True
-            if b != -math.inf:
-                all_neg = False
-        over[i] = o if base_valid[i] else 0
-        changed[i] = c
-        valid[i] = base_valid[i] and not (pos or all_neg)
-    return over, changed, valid
 
 
 @kernel()
@@ -88,28 +36,51 @@ def _kl_term(p, delta, logq):  # type: ignore[no-untyped-def]
 
 
 @kernel(parallel=True)
-def rounding_divergence(logp, p, logq, xd, valid):  # type: ignore[no-untyped-def]
-    """Per row, over the entries finite in ``xd``: max |log q - log p| and KL(p || q).
+def rounding_rows(x, xd, base_valid, logp, p, logq):  # type: ignore[no-untyped-def]
+    """What the cast ``x`` -> ``xd`` did, per row: ``(overflow, changed, valid, dlogp, kl)``.
 
-    ``logp``, ``p``: the source's reference; ``logq``: the rounded input's. Every KL term is
-    p (e^δ - 1 - δ) >= 0 (:func:`_kl_term`), so no row's KL comes out negative. Rows not in
-    ``valid`` get NaN.
+    overflow: finite values that became ±inf (0 in rows not in ``base_valid``); changed: finite
+    values that changed; valid: ``base_valid`` rows with no +inf and not entirely -inf in ``xd``.
+    Over the entries finite in ``xd`` of the valid rows: max |log q - log p| and KL(p || q),
+    0 where the row did not change (NaN in rows not valid). ``logp``, ``p``: the source's
+    reference; ``logq``: the rounded input's. Every KL term is p (e^δ - 1 - δ) >= 0
+    (:func:`_kl_term`), so no row's KL comes out negative.
     """
-    n, k = logp.shape
+    n, k = x.shape
+    over, changed = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    valid = np.empty(n, dtype=np.bool_)
     dmax, kl = np.full(n, math.nan), np.full(n, math.nan)
     for i in prange(n):
+        o, c, pos, all_neg = 0, 0, False, True
+        for j in range(k):
+            a, b = x[i, j], xd[i, j]
+            if math.isfinite(a):
+                if not math.isfinite(b):
+                    o += 1
+                if b != a:
+                    c += 1
+            if b == math.inf:
+                pos = True
+            if b != -math.inf:
+                all_neg = False
+        over[i] = o if base_valid[i] else 0
+        changed[i] = c
+        valid[i] = base_valid[i] and not (pos or all_neg)
         if not valid[i]:
             continue
         d, s = -math.inf, 0.0
-        for j in range(k):
-            if math.isfinite(xd[i, j]):
-                delta = logq[i, j] - logp[i, j]
-                a = abs(delta)
-                if a > d or a != a:
-                    d = a
-                s += _kl_term(p[i, j], delta, logq[i, j])
+        if c:
+            for j in range(k):
+                if math.isfinite(xd[i, j]):
+                    delta = logq[i, j] - logp[i, j]
+                    a = abs(delta)
+                    if a > d or a != a:
+                        d = a
+                    s += _kl_term(p[i, j], delta, logq[i, j])
+        else:
+            d = 0.0
         dmax[i], kl[i] = d, s
-    return dmax, kl
+    return over, changed, valid, dmax, kl
 
 
 @kernel(parallel=True)
@@ -144,7 +115,5 @@ def entropy_rows(x, valid, t):  # type: ignore[no-untyped-def]
 def _warm() -> None:
     x = np.array([[0.0, -1.0, -np.inf], [2.0, 1.0, 0.5]])
     ok = np.ones(2, dtype=np.bool_)
-    input_scan(x)
-    cast_rows(x, x, ok)
-    rounding_divergence(x, x, x, x, ok)
+    rounding_rows(x, x, ok, x, x, x)
     entropy_rows(x, ok, 1.0)

@@ -1,4 +1,4 @@
-"""Test oracle: the input, rounding and entropy statistics as numpy code, as they were before
+"""Test oracle: the rounding and entropy statistics as numpy code, as they were before
 smcheck.kernels.inputs fused them (tests/kernels/test_inputs.py compares the two).
 
 The rounding KL here is the old one, sum p (log p - log q): its terms can be negative and a
@@ -9,14 +9,6 @@ near-exact row's sum cancels to noise, even below zero -- the kernel's terms are
 from __future__ import annotations
 
 import numpy as np
-
-
-def input_scan(x: np.ndarray) -> tuple[float, float, int, int, int]:
-    """(min, max) of the finite values and the NaN, +inf, -inf counts."""
-    fin = np.isfinite(x)
-    lo = float(x[fin].min()) if fin.any() else np.inf
-    hi = float(x[fin].max()) if fin.any() else -np.inf
-    return lo, hi, int(np.isnan(x).sum()), int(np.isposinf(x).sum()), int(np.isneginf(x).sum())
 
 
 def cast_rows(x: np.ndarray, xd: np.ndarray, base_valid: np.ndarray):  # type: ignore[no-untyped-def]
