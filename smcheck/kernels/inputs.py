@@ -12,6 +12,7 @@ import numpy as np
 from numba import prange
 
 from smcheck.kernels import kernel, warmup
+from smcheck.kernels.expblock import exp_block
 
 _SERIES = 2.0**-5
 """Below this |δ| the KL term's e^δ - 1 - δ is summed as its series (no cancellation)."""
@@ -86,27 +87,31 @@ def rounding_rows(x, xd, base_valid, logp, p, logq):  # type: ignore[no-untyped-
 @kernel(parallel=True)
 def entropy_rows(x, valid, t):  # type: ignore[no-untyped-def]
     """Entropy (nats) and largest probability of softmax(x / t) for the ``valid`` rows (NaN in
-    the others); see smcheck.analysis.temperature.entropy_and_max for the formula."""
+    the others); see smcheck.analysis.temperature.entropy_and_max for the formula. The rows
+    need a finite maximum; exp is the vectorised exp_block (below 2 ulp)."""
     n, k = x.shape
     h, pmax = np.full(n, math.nan), np.full(n, math.nan)
+    z, e = np.empty((n, k)), np.empty((n, k))
+    bits = np.empty((n, 2 * k), dtype=np.int64)
     for i in prange(n):
         if not valid[i]:
             continue
-        row = x[i]
+        row, zr, er = x[i], z[i], e[i]
         m, top = -math.inf, 0
         for j in range(k):
             if row[j] > m:
                 m, top = row[j], j
-        e = np.empty(k)
+        for j in range(k):
+            zr[j] = (row[j] - m) / t
+        exp_block(zr, er, bits[i])
+        er[top] = 0.0  # one maximal entry: its exp(0) = 1 is the 1 of 1 + s
         s = 0.0
         for j in range(k):
-            e[j] = 0.0 if j == top else math.exp((row[j] - m) / t)
-            s += e[j]
+            s += er[j]
         acc = 0.0
         for j in range(k):
-            if e[j] > 0:
-                acc += e[j] / (1.0 + s) * -((row[j] - m) / t)
-        h[i] = math.log1p(s) + acc
+            acc += er[j] * -zr[j] if er[j] > 0 else 0.0  # masks: exp = 0, z = -inf
+        h[i] = math.log1p(s) + acc / (1.0 + s)
         pmax[i] = 1.0 / (1.0 + s)
     return h, pmax
 

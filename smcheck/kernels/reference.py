@@ -16,6 +16,7 @@ import numpy as np
 from numba import prange
 
 from smcheck.kernels import kernel, warmup
+from smcheck.kernels.expblock import exp_block
 
 TABLE_BITS = 10
 _N = 1 << TABLE_BITS
@@ -104,12 +105,14 @@ def dd_exp_many(d, th, tl, inv_step, c1, c2):  # type: ignore[no-untyped-def]
 def softmax64(x):  # type: ignore[no-untyped-def]
     """log p, p and logsumexp of float64 rows: max-shifted, in the log domain, fused.
 
-    Per row: m = max x (NaN if the row holds one; 0 when not finite), e = exp(x - m), s = sum e
-    compensated (TwoSum: relative error ~2^-53 whatever the row length), then
-    log p = (x - m) - log s and p = e / s. A row entirely -inf gives NaN (s = 0).
+    Per row: m = max x (NaN if the row holds one; 0 when not finite), e = exp(x - m) (the
+    vectorised exp_block, below 2 ulp), s = sum e compensated (TwoSum: relative error ~2^-53
+    whatever the row length), then log p = (x - m) - log s and p = e / s. A row entirely -inf
+    gives NaN (s = 0); rows without a finite max take libm's exp (their inf/NaN kept).
     """
     n, k = x.shape
     logp, p, lse = np.empty((n, k)), np.empty((n, k)), np.empty(n)
+    bits = np.empty((n, 2 * k), dtype=np.int64)
     for i in prange(n):
         row, pr, lr = x[i], p[i], logp[i]
         m = -math.inf
@@ -119,13 +122,19 @@ def softmax64(x):  # type: ignore[no-untyped-def]
                 m = v
                 if v != v:
                     break
-        if not math.isfinite(m):
+        if math.isfinite(m):
+            for j in range(k):
+                lr[j] = row[j] - m
+            exp_block(lr, pr, bits[i])
+        else:
             m = 0.0
+            for j in range(k):
+                lr[j] = row[j]
+                pr[j] = math.exp(row[j])
         s = 0.0
         c = 0.0
         for j in range(k):
-            v = math.exp(row[j] - m)
-            pr[j] = v
+            v = pr[j]
             t = s + v
             bp = t - s
             c += (s - (t - bp)) + (v - bp)
@@ -134,7 +143,7 @@ def softmax64(x):  # type: ignore[no-untyped-def]
             s = s + c
         log_s = math.log(s)
         for j in range(k):
-            lr[j] = (row[j] - m) - log_s
+            lr[j] = lr[j] - log_s
             pr[j] = pr[j] / s
         lse[i] = m + log_s
     return logp, p, lse
