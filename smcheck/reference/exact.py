@@ -2,7 +2,7 @@
 
 For formats up to float32 the reference runs in float64 (one fused kernel, :func:`softmax64`,
 with a compensated row sum): the absolute error of log p is at most (|log p| + 8) * 2^-52 and
-the relative error of p (p = exp(x - m) / s, normal range) at most 2^-51,
+the relative error of p (p = exp(x - m) / s, normal range) at most 2^-49,
 below 1e-6 ulp of float32 and narrower formats. float64 cells need more: the engine computes
 theirs in double-double (smcheck.reference.doubledouble.dd_reference: p within 2^-60 relative,
 log p within 2^-59, below 1/128 ulp of float64). ``exact_softmax`` on an ``np.longdouble``

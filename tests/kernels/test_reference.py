@@ -102,3 +102,22 @@ def test_exact_softmax_float64_is_the_kernel() -> None:
     logp, p, lse = softmax64(x)
     for got, want in ((ref.logp, logp), (ref.p, p), (ref.lse, lse)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_softmax64_matches_mpmath_within_its_documented_bounds() -> None:
+    # smcheck.reference.exact: |error of log p| <= (|log p| + 8) 2^-52; p within 2^-49 relative
+    x = adversarial_rows("float32")
+    x = x[np.isfinite(x).all(-1) | (np.isneginf(x).any(-1) & ~np.isneginf(x).all(-1))]
+    x = x[~np.isnan(x).any(-1) & ~np.isposinf(x).any(-1)]
+    logp, p, _ = softmax64(x)
+    for i, row in enumerate(x):
+        fin = [mpmath.mpf(float(v)) for v in row if np.isfinite(v)]
+        lse = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in fin))
+        for j, v in enumerate(row):
+            if not np.isfinite(v):
+                assert p[i, j] == 0 and logp[i, j] == -np.inf
+                continue
+            z = mpmath.mpf(float(v)) - lse
+            assert abs(mpmath.mpf(float(logp[i, j])) - z) <= (abs(z) + 8) * mpmath.mpf(2) ** -52
+            if p[i, j] >= 2.0**-1022:
+                assert abs(mpmath.mpf(float(p[i, j])) / mpmath.exp(z) - 1) <= mpmath.mpf(2) ** -49
