@@ -84,15 +84,21 @@ def rounding_rows(x, xd, base_valid, logp, p, logq):  # type: ignore[no-untyped-
     return over, changed, valid, dmax, kl
 
 
-@kernel(parallel=True)
-def entropy_rows(x, valid, t):  # type: ignore[no-untyped-def]
+def entropy_rows(x: np.ndarray, valid: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
     """Entropy (nats) and largest probability of softmax(x / t) for the ``valid`` rows (NaN in
     the others); see smcheck.analysis.temperature.entropy_and_max for the formula. The rows
-    need a finite maximum; exp is the vectorised exp_block (below 2 ulp)."""
+    need a finite maximum; exp is the vectorised exp_block (below 2 ulp). Scratch arrays are
+    numpy's (huge pages; see smcheck.kernels.reference.softmax64)."""
     n, k = x.shape
-    h, pmax = np.full(n, math.nan), np.full(n, math.nan)
-    z, e = np.empty((n, k)), np.empty((n, k))
-    bits = np.empty((n, 2 * k), dtype=np.int64)
+    h, pmax = np.full(n, np.nan), np.full(n, np.nan)
+    _entropy_rows(x, valid, t, h, pmax, np.empty((2, n, k)), np.empty((n, 2 * k), dtype=np.int64))
+    return h, pmax
+
+
+@kernel(parallel=True)
+def _entropy_rows(x, valid, t, h, pmax, ze, bits):  # type: ignore[no-untyped-def]
+    n, k = x.shape
+    z, e = ze[0], ze[1]
     for i in prange(n):
         if not valid[i]:
             continue
@@ -113,7 +119,6 @@ def entropy_rows(x, valid, t):  # type: ignore[no-untyped-def]
             acc += er[j] * -zr[j] if er[j] > 0 else 0.0  # masks: exp = 0, z = -inf
         h[i] = math.log1p(s) + acc / (1.0 + s)
         pmax[i] = 1.0 / (1.0 + s)
-    return h, pmax
 
 
 @warmup

@@ -62,7 +62,7 @@ def test_dd_reference_matches_mpmath(t: float) -> None:
 
 def test_dd_exp_matches_mpmath_over_its_range() -> None:
     d = -np.linspace(0, 1490, 20011)
-    eh, el, e = dd_exp_many(d, *dd_table())
+    eh, el, e = dd_exp_many(d, *dd_table()[:5])
     for i in range(0, d.size, 97):
         got = (mpmath.mpf(float(eh[i])) + mpmath.mpf(float(el[i]))) * mpmath.mpf(2) ** int(e[i])
         exact = mpmath.exp(mpmath.mpf(float(d[i])))
