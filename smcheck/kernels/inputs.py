@@ -100,7 +100,7 @@ def _entropy_rows(x, valid, t, h, pmax, ze, bits):  # type: ignore[no-untyped-de
     n, k = x.shape
     z, e = ze[0], ze[1]
     for i in prange(n):
-        if not valid[i]:
+        if not valid[i] or k == 0:  # an empty row has no maximal entry to index
             continue
         row, zr, er = x[i], z[i], e[i]
         m, top = -math.inf, 0
