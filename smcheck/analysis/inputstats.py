@@ -85,21 +85,28 @@ class RoundingAccumulator:
 
         ``rd``: the exact softmax of ``xd`` when the caller has it already (computed otherwise).
         """
-        fin = np.isfinite(x)
-        over = fin & ~np.isfinite(xd) & base_valid[:, None]
-        self.cast_overflow.add(over.sum(-1), start)
-        valid = analysable_rows(xd, base_valid)
-        changed = fin & (xd != x)
+        from smcheck.kernels.inputs import rounding_rows
+
+        if xd is not x and (
+            rd is None or not isinstance(rd.logp, np.ndarray) or rd.logp.dtype != np.float64
+        ):
+            rd = exact_softmax(xd)
+        logq = ref.logp if xd is x or rd is None else rd.logp
+        # one pass: cast overflow, changed values, the rows left, and where a row changed its
+        # max |Δlog p| and KL, every term p (e^δ - 1 - δ) >= 0 (smcheck.kernels.inputs)
+        over, changed, valid, d, kl = rounding_rows(
+            _f64(x),
+            _f64(xd),
+            np.ascontiguousarray(base_valid, dtype=np.bool_),
+            _f64(ref.logp),
+            _f64(ref.p),
+            _f64(logq),
+        )
+        self.cast_overflow.add(over, start)
         self.changed += int(changed.sum())
         if changed.any():
-            if rd is None or not isinstance(rd.logp, np.ndarray) or rd.logp.dtype != np.float64:
-                rd = exact_softmax(xd)
-            live = valid[:, None] & np.isfinite(xd)
-            with np.errstate(invalid="ignore"):
-                d = np.where(live, np.abs(rd.logp - ref.logp), -np.inf).max(-1, initial=-np.inf)
-                kl = np.where(live, ref.p * (ref.logp - rd.logp), 0).sum(-1)
-            self.dlogp.add(np.where(valid, d, np.nan), start)
-            self.kl_max.add(np.where(valid, kl, np.nan), start)
+            self.dlogp.add(d, start)
+            self.kl_max.add(kl, start)
             self.kl_sum.add(kl[valid])
         else:
             self.kl_sum.add(np.zeros(int(valid.sum())))
@@ -158,3 +165,8 @@ class DivisionAccumulator:
 def analysable_rows(xd: Array, base_valid: np.ndarray) -> np.ndarray:
     """Rows still analysable once cast to a format: no value became +inf, not every one -inf."""
     return base_valid & ~(np.isposinf(xd).any(-1) | np.isneginf(xd).all(-1))
+
+
+def _f64(a: np.ndarray) -> Array:
+    """``a`` as the kernels take it: C-contiguous float64 (no copy when it is already)."""
+    return np.ascontiguousarray(a, dtype=np.float64)

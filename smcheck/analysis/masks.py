@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import torch
 
     from smcheck.methods.base import MethodOutput
+    from smcheck.reference.exact import Reference
     from smcheck.sources.rows import RowView
 
 Array = npt.NDArray[np.float64]
@@ -102,13 +103,14 @@ class MaskAccumulator:
         fmt: FloatFormat,
         t: float,
         xs: torch.Tensor,
-        p: npt.NDArray[np.floating],
+        ref: Reference,
         valid: BoolArray,
     ) -> BoolArray:
         """Fold in one format × temperature; returns ``valid`` without the rows ``xs`` masks fully.
 
         ``xs`` is the logits as the methods see them (cast to the format, divided by T there),
-        ``p`` the exact softmax of the rounded, scaled logits.
+        ``ref`` the exact softmax of the rounded, scaled logits (its ``p`` is read only when a
+        sentinel is present: a double-double reference builds it in long double on first read).
         """
         import torch
 
@@ -118,7 +120,7 @@ class MaskAccumulator:
         newly = gone & ~chunk.masked & ~chunk.cast_gone[fmt.name]
         self.became.setdefault((fmt.name, t), CountStat()).add(newly.astype(np.int64), chunk.start)
         valid = valid & ~gone
-        self.sentinels.add_format(chunk.sentinels, fmt, t, neginf, p, valid)
+        self.sentinels.add_format(chunk.sentinels, fmt, t, neginf, ref, valid)
         return valid
 
     def add_output(

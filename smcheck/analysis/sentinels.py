@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from smcheck.analysis.stats import CountStat, MaxStat
 from smcheck.dtypes import FORMATS, FloatFormat
+
+if TYPE_CHECKING:
+    from smcheck.reference.exact import Reference
 
 Array = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -205,11 +209,15 @@ class SentinelAccumulator:
         fmt: FloatFormat,
         t: float,
         neginf: BoolArray,
-        p: npt.NDArray[np.floating],
+        ref: Reference,
         valid: BoolArray,
     ) -> None:
         """Fold in one format × temperature: ``neginf`` marks entries that are -inf there (after
-        the cast and x/T), ``p`` is the exact softmax of those values, ``valid`` the judged rows."""
+        the cast and x/T), ``ref`` is the exact softmax of those values, ``valid`` the judged
+        rows. ``ref.p`` is read only if the chunk holds a sentinel."""
+        if not chunk.present:
+            return
+        p = ref.p
         judged = valid & chunk.has_logits  # a row of sentinels only has nothing to leak into
         for k in chunk.present:
             at = chunk.keys == k

@@ -28,24 +28,24 @@ from smcheck.sources.rows import RowView
 Array = npt.NDArray[np.float64]
 
 
-def entropy_and_max(x: Array, t: float) -> tuple[Array, Array]:
+def entropy_and_max(
+    x: Array, t: float, valid: npt.NDArray[np.bool_] | None = None
+) -> tuple[Array, Array]:
     """Entropy (nats) and largest probability of softmax(x / t) per row, in float64.
 
-    Rows need a finite maximum (-inf entries are masks). With z = (x - max x) / t <= 0 and
-    s = sum of exp(z) over all entries but one maximal one, ``H = log1p(s) + sum p_i (-z_i)``:
-    both terms are non-negative, so there is no cancellation and a nearly one-hot row keeps its
-    tiny entropy to full relative precision; ``max p = 1 / (1 + s)``. Shifting before dividing
-    keeps x / t from overflowing at tiny t (a huge negative z just gives p = 0).
+    Rows need a finite maximum (-inf entries are masks); rows outside ``valid`` get NaN. With
+    z = (x - max x) / t <= 0 and s = sum of exp(z) over all entries but one maximal one,
+    ``H = log1p(s) + sum p_i (-z_i)``: both terms are non-negative, so there is no cancellation
+    and a nearly one-hot row keeps its tiny entropy to full relative precision;
+    ``max p = 1 / (1 + s)``. Shifting before dividing keeps x / t from overflowing at tiny t (a
+    huge negative z just gives p = 0). One fused kernel (smcheck.kernels.inputs.entropy_rows).
     """
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        m = x.max(-1, keepdims=True)
-        z = (x - m) / t
-        e = np.exp(z)
-        np.put_along_axis(e, np.argmax(x, -1)[:, None], 0.0, -1)  # one maximal entry: exp(0) = 1
-        s = e.sum(-1)
-        p = e / (1.0 + s)[:, None]
-        h = np.log1p(s) + np.where(e > 0, p * -z, 0.0).sum(-1)
-    return h, 1.0 / (1.0 + s)
+    from smcheck.kernels.inputs import entropy_rows
+
+    if valid is None:
+        valid = np.ones(x.shape[0], dtype=np.bool_)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    return entropy_rows(x, np.ascontiguousarray(valid, dtype=np.bool_), float(t))
 
 
 @dataclass
@@ -70,9 +70,9 @@ class SweepAccumulator:
 
     def add(self, x: Array, valid: npt.NDArray[np.bool_]) -> None:
         """Fold in a chunk of source values (float64, after --softmin) and its judged rows."""
-        xv = x[valid]
         for t, pt in self.points.items():
-            h, pmax = entropy_and_max(xv, t)
+            h, pmax = entropy_and_max(x, t, valid)
+            h, pmax = h[valid], pmax[valid]
             pt.entropy.add(h)
             pt.max_prob.add(pmax)
             pt.support.add(np.exp(h))

@@ -24,7 +24,11 @@ from typing import Any, TypeVar, cast
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-KERNEL_MODULES: tuple[str, ...] = ("smcheck.kernels.cellmetrics",)
+KERNEL_MODULES: tuple[str, ...] = (
+    "smcheck.kernels.reference",
+    "smcheck.kernels.inputs",
+    "smcheck.kernels.cellmetrics",
+)
 """The modules holding kernels (imported by :func:`compile_all` so their warm-ups register)."""
 
 COMPILE_TASK = "compiling kernels (first run only)"

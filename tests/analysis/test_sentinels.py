@@ -319,3 +319,27 @@ def test_table_renders_without_colour() -> None:
     assert (
         "INFO mask sentinel -1e9 (common masked_fill value) is not representable in float16" in text
     )
+
+
+class _NoP:
+    """A reference whose p must not be read (a double-double p is built in long double)."""
+
+    @property
+    def p(self) -> np.ndarray:
+        raise AssertionError("p read for a chunk without sentinels")
+
+
+def test_a_chunk_without_sentinels_never_reads_the_reference_p() -> None:
+    from smcheck.analysis.sentinels import SentinelAccumulator
+    from smcheck.dtypes import get_format
+
+    acc = SentinelAccumulator()
+    x = np.array([[0.0, 1.0, -2.0], [3.0, -np.inf, 1.0]])
+    chunk = acc.add_source(x, np.ones(2, dtype=bool), 0)
+    assert chunk.present == []
+    acc.add_format(chunk, get_format("float64"), 1.0, np.isneginf(x), _NoP(), np.ones(2, bool))  # type: ignore[arg-type]
+    # with a sentinel present the leak is read from p
+    y = np.array([[0.0, 1.0, -1e9]])
+    chunk = acc.add_source(y, np.ones(1, dtype=bool), 0)
+    with pytest.raises(AssertionError, match="p read"):
+        acc.add_format(chunk, get_format("float64"), 1.0, np.isneginf(y), _NoP(), np.ones(1, bool))  # type: ignore[arg-type]
