@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-KERNEL_MODULES: tuple[str, ...] = ()
+KERNEL_MODULES: tuple[str, ...] = ("smcheck.kernels.gradients", "smcheck.kernels.bounds")
 """The modules holding kernels (imported by :func:`compile_all` so their warm-ups register)."""
 
 COMPILE_TASK = "compiling kernels (first run only)"
