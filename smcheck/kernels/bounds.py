@@ -33,19 +33,24 @@ def row_features(x, p, logp, live, under):  # type: ignore[no-untyped-def]
     for i in numba.prange(rows):
         n, top, lo, pmax = 0, -np.inf, np.inf, 0.0
         rises, big, k_naive = 0, 0, 0
-        run = -np.inf
         for j in range(m):
             if not live[i, j]:
                 continue
             v = x[i, j]
             n += 1
-            top, lo, pmax = max(top, v), min(lo, v), max(pmax, p[i, j])
-            # the running maximum over live entries (masks are -inf: they never raise it)
-            if v > run and run > -np.inf:
-                rises += 1
-                if v - run > -under:
-                    big += 1
-            run = max(run, v)
+            # the running maximum over live entries (masks are -inf: they never raise it);
+            # explicit comparisons, not max(): no NaN can occur and these branch less
+            if v > top:
+                if n > 1:
+                    rises += 1
+                    if v - top > -under:
+                        big += 1
+                top = v
+            if v < lo:
+                lo = v
+            q = p[i, j]
+            if q > pmax:
+                pmax = q
             k_naive += v < under
             if logp[i, j] < under:
                 out_under[i] = True
@@ -70,10 +75,11 @@ def row_features(x, p, logp, live, under):  # type: ignore[no-untyped-def]
                 d = top - x[i, j]
                 kappa = d * (1 - g) + max(weighted - g * d, 0.0)
                 v = g / pmax * kappa
-                if v != v:  # 0/0: every live p is 0
+                if v > cond:
+                    cond = v
+                elif v != v:  # 0/0 (every live p is 0) or inf - inf: NaN, as numpy's max
                     cond = np.nan
                     break
-                cond = max(cond, v)
         o = out[i]
         o[0], o[1], o[2], o[3], o[4] = n, top, lo, pmax, rises
         o[5], o[6], o[7], o[8] = big, k_sum, k_naive, cond

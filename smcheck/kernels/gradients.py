@@ -37,7 +37,7 @@ def _add(s, c, hi, lo):  # type: ignore[no-untyped-def]
     """Add hi + lo to the running sum s (rounded) + c (its accumulated error): TwoSum."""
     t = s + hi
     b = t - s
-    return t, c + ((s - (t - b)) + (hi - b)) + lo
+    return t, c + (((s - (t - b)) + (hi - b)) + lo)  # one addition on c's dependency chain
 
 
 @kernel()
@@ -83,12 +83,19 @@ def exact_gradient_rows(ph, pl, pe, lh, ll, dd, live, target, log_zero):  # type
                 nonzero[i, j] = live[i, j] and (a > log_zero or (a == log_zero and b > 0))
                 big = max(big, _prob(ph, pl, pe, dd, i, j)[0])
         s, c, s2, c2 = 0.0, 0.0, 0.0, 0.0
-        for j in range(n):
-            hi, lo = _prob(ph, pl, pe, dd, i, j)
-            if j != t:
-                s, c = _add(s, c, hi, lo)
-            if j != top:
-                s2, c2 = _add(s2, c2, hi, lo)
+        if top == t:  # the usual case (argmax targets): one sum serves both
+            for j in range(n):
+                if j != t:
+                    hi, lo = _prob(ph, pl, pe, dd, i, j)
+                    s, c = _add(s, c, hi, lo)
+            s2, c2 = s, c
+        else:
+            for j in range(n):
+                hi, lo = _prob(ph, pl, pe, dd, i, j)
+                if j != t:
+                    s, c = _add(s, c, hi, lo)
+                if j != top:
+                    s2, c2 = _add(s2, c2, hi, lo)
         rest[i, 0], rest[i, 1] = _normalise(s, c)
         rest_top[i, 0], rest_top[i, 1] = _normalise(s2, c2)
         # the target's |g| is 1 - p[t]: nonzero in the format iff its log is above log_zero

@@ -54,14 +54,16 @@ def adversarial_rows(seed: int = 0, n: int = N) -> np.ndarray:
     return np.stack(rows)
 
 
-def blocks(x: np.ndarray, dtypes: tuple[str, ...]) -> Iterator[tuple[Block, torch.Tensor]]:
-    """(Block, scaled tensor in the format) for every format and temperature of TEMPERATURES."""
+def blocks(
+    x: np.ndarray, dtypes: tuple[str, ...], temperatures: tuple[float, ...] = TEMPERATURES
+) -> Iterator[tuple[Block, torch.Tensor]]:
+    """(Block, scaled tensor in the format) for every format and temperature."""
     for name in dtypes:
         f = get_format(name)
         xd = f.round(x)
         xw = xd if f.t > 24 else xd.astype(working_dtype(f))
         xt = torch.from_numpy(xd).to(f.torch_dtype())
-        for t in TEMPERATURES:
+        for t in temperatures:
             xs, xsw, over = scale_by_temperature(xt, xw, f, t)
             ref = cell_reference(xd, xsw, f, t, None)
             yield block(f, xd, np.asarray(xsw, np.float64), ref, over, t), xs
