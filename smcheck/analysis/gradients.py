@@ -58,8 +58,8 @@ class ExactGradient:
     """Rows judged: valid for the methods, target class not masked."""
     masked_target: BoolArray
     """Valid rows whose target logit is -inf: exact loss infinite, left out."""
-    pieces: tuple[np.ndarray, np.ndarray, np.ndarray, bool]
-    """The exact p as the kernel reads it: (ph, pl, pe, dd), see smcheck.kernels.gradients."""
+    pieces: tuple[np.ndarray, np.ndarray, bool]
+    """The exact p as the kernel reads it: (ph, pl, dd), see smcheck.kernels.gradients."""
     nonzero: BoolArray
     """Elements whose exact gradient rounds to a nonzero value of the format."""
     rest: npt.NDArray[np.float64]
@@ -81,7 +81,8 @@ class ExactGradient:
         return g
 
 
-_DUMMY = (np.zeros((1, 1)), np.zeros((1, 1), np.int64))
+_DUMMY = np.zeros((1, 1))
+"""Stands for the unused low parts of a float64 reference (one kernel signature)."""
 
 
 def _wide(dd: npt.NDArray[np.float64]) -> npt.NDArray[np.floating]:
@@ -89,20 +90,24 @@ def _wide(dd: npt.NDArray[np.float64]) -> npt.NDArray[np.floating]:
     return dd[:, 0].astype(np.longdouble) + dd[:, 1]
 
 
-def _pieces(ref: Reference) -> tuple[np.ndarray, ...]:
-    """The reference as the kernels read it: (ph, pl, pe, lh, ll, dd)."""
+def _pieces(ref: Reference) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """The reference as the kernels read it: (ph, pl, lh, ll, dd), see smcheck.kernels.gradients.
+
+    The double-double reference holds p = (ph + pl)·2^e: its float64 p_hi, and pl scaled once
+    here (a power of two: exact, or rounded once among the subnormals).
+    """
     if isinstance(ref, DDReference):
         q = ref.parts
-        return (*(t.numpy() for t in (q.ph, q.pl, q.e, q.lh, q.ll)), True)
-    if ref.p.dtype != np.float64:  # a long-double reference: as double-double pieces
+        lo = np.ldexp(q.pl.numpy(), np.clip(q.e.numpy(), -1100, 64).astype(np.int32))
+        return ref.p_hi, lo, q.lh.numpy(), q.ll.numpy(), True
+    if ref.p.dtype != np.float64:  # a long-double reference: as double-double pairs
         with np.errstate(invalid="ignore"):
             ph, lh = ref.p.astype(np.float64), ref.logp.astype(np.float64)
             pl = np.where(np.isfinite(ph), ref.p - ph, 0.0).astype(np.float64)
             ll = np.where(np.isfinite(lh), ref.logp - lh, 0.0).astype(np.float64)
-        return ph, pl, np.zeros(ph.shape, np.int64), lh, ll, True
+        return ph, pl, lh, ll, True
     # masked entries have p = 0; rows not judged may hold NaN and are never read
-    pl, pe = _DUMMY
-    return np.ascontiguousarray(ref.p), pl, pe, np.ascontiguousarray(ref.logp), pl, False
+    return np.ascontiguousarray(ref.p), _DUMMY, np.ascontiguousarray(ref.logp), _DUMMY, False
 
 
 def exact_gradient(b: Block, target: npt.NDArray[np.int64]) -> ExactGradient:
@@ -114,9 +119,9 @@ def exact_gradient(b: Block, target: npt.NDArray[np.int64]) -> ExactGradient:
     target = np.ascontiguousarray(target, dtype=np.int64)
     target_live = b.live[r, target]
     rows = b.valid & target_live
-    ph, pl, pe, lh, ll, dd = _pieces(ref)
+    ph, pl, lh, ll, dd = _pieces(ref)
     nonzero, rest, rest_top, others, logp_t = exact_gradient_rows(
-        ph, pl, pe, lh, ll, dd, np.ascontiguousarray(b.live), target, fmt.log_zero
+        ph, pl, lh, ll, dd, np.ascontiguousarray(b.live), target, fmt.log_zero
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         if dd:  # the float64 cells' loss in long double: its error is measured in float64 ulps
@@ -136,7 +141,7 @@ def exact_gradient(b: Block, target: npt.NDArray[np.int64]) -> ExactGradient:
         target,
         rows,
         b.valid & ~target_live,
-        (ph, pl, pe, dd),
+        (ph, pl, dd),
         nonzero,
         rest,
         norm,
@@ -232,9 +237,9 @@ class GradientAccumulator:
         self.loss_inf.add((rows & np.isinf(loss)).astype(np.int64), start)
         self.loss_nan.add((rows & np.isnan(loss)).astype(np.int64), start)
         gd = g.to(torch.float64).contiguous().numpy()  # exact: one kernel signature
-        ph, pl, pe, dd = e.pieces
+        ph, pl, dd = e.pieces
         nan, dead, dead_max, vanished, rel = gradient_rows(
-            gd, ph, pl, pe, dd, e.nonzero, e.target, rows, e.rest, e.norm
+            gd, ph, pl, dd, e.nonzero, e.target, rows, e.rest, e.norm
         )
         self.nan.add(nan, start)
         self.dead.add(dead, start)

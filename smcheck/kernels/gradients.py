@@ -2,8 +2,8 @@
 method's computed gradient loses against it, in one pass per row (docs/design.md §5).
 
 The exact probabilities come in one of two forms, chosen by ``dd``: float64 ``p`` and ``log p``
-(the reference of formats up to float32: ``pl``/``pe``/``ll`` are unused), or the float64
-cells' double-double pieces, ``p = (ph + pl)·2^pe`` and ``log p = lh + ll``. Sums of
+(the reference of formats up to float32: ``pl``/``ll`` are unused), or double-double pairs for
+the float64 cells, ``p = ph + pl`` and ``log p = lh + ll``. Sums of
 probabilities are kept as a double-double (hi, lo), so ``1 - p[t] = sum_{j != t} p_j`` keeps its
 digits when ``p[t]`` is close to 1, and a float64 cell's gradient error is measured against an
 exact gradient wider than float64.
@@ -18,18 +18,11 @@ import numpy as np
 
 from smcheck.kernels import kernel, warmup
 
-_E_MIN, _E_MAX = -2200, 64
-"""ldexp's exponent clamped: far enough past float64's range that clamping changes no value
-(excluded rows can hold garbage exponents)."""
-
 
 @kernel()
-def _prob(ph, pl, pe, dd, i, j):  # type: ignore[no-untyped-def]
+def _prob(ph, pl, dd, i, j):  # type: ignore[no-untyped-def]
     """The exact p of element (i, j) as a float64 pair (hi, lo)."""
-    if dd:
-        e = min(max(pe[i, j], _E_MIN), _E_MAX)
-        return math.ldexp(ph[i, j], e), math.ldexp(pl[i, j], e)
-    return ph[i, j], 0.0
+    return ph[i, j], pl[i, j] if dd else 0.0
 
 
 @kernel()
@@ -48,11 +41,11 @@ def _normalise(s, c):  # type: ignore[no-untyped-def]
 
 
 @kernel(parallel=True)
-def exact_gradient_rows(ph, pl, pe, lh, ll, dd, live, target, log_zero):  # type: ignore[no-untyped-def]
+def exact_gradient_rows(ph, pl, lh, ll, dd, live, target, log_zero):  # type: ignore[no-untyped-def]
     """Per-block exact gradient quantities, shared by every method of a (format, temperature).
 
     Args:
-        ph, pl, pe, lh, ll, dd: the exact p and log p (see the module docstring).
+        ph, pl, lh, ll, dd: the exact p and log p (see the module docstring).
         live: elements that are not masks.
         target: the target class of each row.
         log_zero: ln of the format's rounding-to-zero threshold (FloatFormat.log_zero).
@@ -81,17 +74,17 @@ def exact_gradient_rows(ph, pl, pe, lh, ll, dd, live, target, log_zero):  # type
                 top, best_h, best_l = j, a, b
             if j != t:
                 nonzero[i, j] = live[i, j] and (a > log_zero or (a == log_zero and b > 0))
-                big = max(big, _prob(ph, pl, pe, dd, i, j)[0])
+                big = max(big, _prob(ph, pl, dd, i, j)[0])
         s, c, s2, c2 = 0.0, 0.0, 0.0, 0.0
         if top == t:  # the usual case (argmax targets): one sum serves both
             for j in range(n):
                 if j != t:
-                    hi, lo = _prob(ph, pl, pe, dd, i, j)
+                    hi, lo = _prob(ph, pl, dd, i, j)
                     s, c = _add(s, c, hi, lo)
             s2, c2 = s, c
         else:
             for j in range(n):
-                hi, lo = _prob(ph, pl, pe, dd, i, j)
+                hi, lo = _prob(ph, pl, dd, i, j)
                 if j != t:
                     s, c = _add(s, c, hi, lo)
                 if j != top:
@@ -106,12 +99,12 @@ def exact_gradient_rows(ph, pl, pe, lh, ll, dd, live, target, log_zero):  # type
 
 
 @kernel(parallel=True)
-def gradient_rows(gd, ph, pl, pe, dd, nonzero, target, rows, rest, norm):  # type: ignore[no-untyped-def]
+def gradient_rows(gd, ph, pl, dd, nonzero, target, rows, rest, norm):  # type: ignore[no-untyped-def]
     """Per-row statistics of a method's gradient ``gd`` against the exact one (one cell).
 
     Args:
         gd: the computed gradient as float64 (every format's values cast exactly: one compile).
-        ph, pl, pe, dd: the exact p (see the module docstring).
+        ph, pl, dd: the exact p (see the module docstring).
         nonzero, rest: from :func:`exact_gradient_rows`.
         target, rows: the target class per row; the rows judged.
         norm: ``max |g|`` of the exact gradient per row.
@@ -138,7 +131,7 @@ def gradient_rows(gd, ph, pl, pe, dd, nonzero, target, rows, rest, norm):  # typ
             if j == t:
                 hi, lo = -rest[i, 0], -rest[i, 1]
             else:
-                hi, lo = _prob(ph, pl, pe, dd, i, j)
+                hi, lo = _prob(ph, pl, dd, i, j)
             nz = nonzero[i, j]
             any_nonzero |= nz
             if q != q:
@@ -181,9 +174,8 @@ def _warm() -> None:
     live = np.ones(x.shape, np.bool_)
     tgt = np.array([1], np.int64)
     rows = np.ones(1, np.bool_)
-    pe = np.zeros(x.shape, np.int64)
     gd = np.zeros(x.shape)
     for dd in (False, True):
-        nz, rest, _, others, _ = exact_gradient_rows(p, p, pe, logp, logp, dd, live, tgt, -745.0)
+        nz, rest, _, others, _ = exact_gradient_rows(p, p, logp, logp, dd, live, tgt, -745.0)
         norm = np.maximum(rest[:, 0], others)
-        gradient_rows(gd, p, p, pe, dd, nz, tgt, rows, rest, norm)
+        gradient_rows(gd, p, p, dd, nz, tgt, rows, rest, norm)
