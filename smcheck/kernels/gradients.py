@@ -59,10 +59,12 @@ def exact_gradient_rows(ph, pl, lh, ll, dd, live, target, log_zero):  # type: ig
     """
     rows, n = live.shape
     nonzero = np.zeros((rows, n), np.bool_)
-    rest = np.empty((rows, 2))
-    rest_top = np.empty((rows, 2))
-    others = np.empty(rows)
-    logp_t = np.empty((rows, 2))
+    rest = np.zeros((rows, 2))
+    rest_top = np.zeros((rows, 2))
+    others = np.full(rows, -np.inf)
+    logp_t = np.full((rows, 2), np.nan)
+    if n == 0:  # no classes: nothing to read (callers refuse empty rows before this)
+        return nonzero, rest, rest_top, others, logp_t
     for i in numba.prange(rows):
         t = target[i]
         top, best_h, best_l = 0, lh[i, 0], ll[i, 0] if dd else 0.0
