@@ -14,8 +14,8 @@ import numpy as np
 from smcheck import __version__
 from smcheck.analysis.engine import analyze_array
 from smcheck.config import DEFAULT_MEMORY_BUDGET, TARGET_RULES, AnalysisConfig, Thresholds
+from smcheck.environment import collect_environment
 from smcheck.errors import SmcheckError
-from smcheck.openmp import bound_spin_waiting
 from smcheck.progress import ProgressFn
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.violations import SourceError
@@ -29,6 +29,7 @@ from smcheck.sources.loaders import (
     split_key,
 )
 from smcheck.sources.targets import TargetIndices, read_targets
+from smcheck.threads import bound_spin_waiting, using_threads
 
 
 def resolve_source(
@@ -112,18 +113,20 @@ def each_source(
             and the others still run; otherwise its error raises.
 
     Yields:
-        Each spec with its report, or with its error when ``keep_going``.
+        Each spec with its report, or with its error when ``keep_going``; the analysis runs on
+        ``cfg.threads`` threads, restored when the loop ends.
     """
-    for spec in specs:
-        try:
-            got: SourceReport | SourceError = analyze_array(
-                resolve_source(spec, stdin, cfg.memory_budget), with_targets_read(cfg), progress
-            )
-        except SmcheckError as e:
-            if not keep_going:
-                raise
-            got = SourceError(_source_label(spec), str(e))
-        yield spec, got
+    with using_threads(cfg.threads):
+        for spec in specs:
+            try:
+                got: SourceReport | SourceError = analyze_array(
+                    resolve_source(spec, stdin, cfg.memory_budget), with_targets_read(cfg), progress
+                )
+            except SmcheckError as e:
+                if not keep_going:
+                    raise
+                got = SourceError(_source_label(spec), str(e))
+            yield spec, got
 
 
 def run_sources(
@@ -158,7 +161,7 @@ def run_sources(
             errors.append(got)  # type: ignore[union-attr]  # keep_going implies a list
         else:
             reports.append(got)
-    return Report(sources=reports, smcheck_version=__version__)
+    return Report(reports, __version__, collect_environment(cfg.threads))
 
 
 def with_targets_read(cfg: AnalysisConfig) -> AnalysisConfig:
@@ -202,6 +205,7 @@ def analyze(
     progress: ProgressFn | None = None,
     critical: bool | None = None,
     mask_value: float | None = None,
+    threads: int | None = None,
 ) -> Report:
     """Analyse the softmax of ``source`` in several formats with several methods.
 
@@ -235,6 +239,8 @@ def analyze(
             collapse); None does so only when several temperatures are given.
         mask_value: the finite value the input masks with (e.g. -1e4), read as a mask like
             -inf; finfo.min of each format, -1e4, -1e9 and a few more are recognised without it.
+        threads: torch's intra-op threads and the numba kernels' threads for this call
+            (restored after it); None: what torch and numba pick.
 
     Returns:
         A :class:`~smcheck.report.model.Report`; ``report.to_dict()`` is the JSON contract.
@@ -256,6 +262,7 @@ def analyze(
         thresholds=thresholds,
         critical=critical,
         mask_value=mask_value,
+        threads=threads,
     )
     return run_sources(source if _is_many(source) else [source], cfg, progress=progress)
 

@@ -9,6 +9,7 @@ from typing import Any
 from smcheck.dtypes import DTYPES, canonical_dtype
 from smcheck.errors import ConfigError
 from smcheck.methods import DEFAULT_METHODS, STRICT_DEFAULT_METHODS, get_method
+from smcheck.threads import check_threads
 
 MODELS: tuple[str, ...] = ("framework", "strict")
 USES: tuple[str, ...] = ("probs", "logprobs", "loss")
@@ -19,6 +20,18 @@ FRAMEWORK_KERNEL = "torch"
 hypothetical comparisons beside it."""
 TARGET_RULES: tuple[str, ...] = ("argmax", "argmin")
 """Targets chosen from each row itself: the confident case and the confidently-wrong case."""
+GENERATOR_NAMES: tuple[str, ...] = (
+    "normal",
+    "uniform",
+    "spike",
+    "extreme",
+    "ramp",
+    "llm",
+    "constant",
+    "masked",
+)
+"""The ``gen:NAME`` sources, in listing order: the names of smcheck.sources.generators.GENERATORS
+(which checks the two agree), here so that shell completion lists them without loading it."""
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
 MAX_TEMPERATURES = 100
 """Most temperatures one analysis takes: each adds a full set of cells, and peak memory grows
@@ -42,6 +55,14 @@ class Thresholds:
     has entries in [-1, 1], and computing p near 1 within the few ulps of any softmax kernel
     (exp, sum, divide, rounding) already moves them by that much. Saturation loses
     1 - p_max <= u/2 (e.g. float32 rows with a lead over 17.3 nats): a NOTE by default."""
+
+    log_abs_u: float = 4.0
+    """Log-probabilities (judged under --use logprobs and loss) are WARN only where an error, in
+    nats, exceeds u times the larger of 2^(normwise_bits · t) (an error of d nats in log p is a
+    relative error d of p: the normwise rule's limit) and this many times the cell's deepest
+    |log p| (storing log p in the format already costs up to u|log p|, and a log-softmax that
+    shifts by the max loses a few roundings of that size). Nats, because sums of
+    log-probabilities add absolute errors."""
 
     def lost_mass_limit(self, u: float) -> float:
         """The lost mass above which underflow is WARN in a format of unit roundoff ``u``."""
@@ -82,8 +103,12 @@ class AnalysisConfig:
     """The finite value the input masks with (--mask-value), read as a mask like -inf besides
     the known sentinels (finfo.min of each format, -1e4, -1e9 ...); negative (positive under
     softmin, which negates the input)."""
+    threads: int | None = None
+    """torch's intra-op threads and the numba kernels' threads during the analysis; None: what
+    torch and numba pick (smcheck.threads)."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "threads", check_threads(self.threads))
         object.__setattr__(self, "targets", normalise_targets(self.targets))
         object.__setattr__(self, "dtypes", _unique(canonical_dtype(d) for d in self.dtypes))
         object.__setattr__(self, "methods", _unique(get_method(m).name for m in self.methods))

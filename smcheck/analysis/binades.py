@@ -17,14 +17,10 @@ of 0.5. Such elements are decided exactly from the logits, p = 1/S with S = sum_
 from __future__ import annotations
 
 import decimal
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from smcheck.dtypes import FloatFormat
-
-if TYPE_CHECKING:
-    import torch
 
 MANTISSA = (1 << 52) - 1
 FLOAT64_TOLERANCE = 2.0**-44
@@ -34,20 +30,24 @@ DD_TOLERANCE = 2.0**-51
 """The double-double reference's p rounded to float64 (2^-53), plus its own 2^-60."""
 
 
-def near_powers(p: torch.Tensor, f: FloatFormat, tol: float) -> torch.Tensor | None:
-    """Where p lies within ``tol`` (relative) of a power of two at which D's spacing changes.
+def near_bits(f: FloatFormat, tol: float) -> tuple[int, int]:
+    """The near-power screen's constants: how close (in units of the last float64 bit) the
+    mantissa field must be to a power of two, and the bits of the lowest value screened.
 
-    From the float64 bits: the mantissa field is within tol 2^52 of 0 or of 2^52. Powers of two
-    at or below D's 2^emin are left out: D's spacing is the same on both sides there.
+    Powers of two at or below D's 2^emin are left out: D's spacing is the same on both sides.
     """
-    import torch
-
     k = int(tol * 2**52)
-    bits = p.view(torch.int64)
-    near = ((bits + k) & MANTISSA) < 2 * k
     low = np.array([2.0 ** (f.emin + 1) * (1 - 2 * tol)]).view(np.int64)[0]
-    near &= bits >= int(low)
-    return near if bool(near.any()) else None
+    return k, int(low)
+
+
+def near_powers(p: np.ndarray, f: FloatFormat, tol: float) -> np.ndarray:
+    """Where the float64 p lies within ``tol`` (relative) of a power of two at which D's spacing
+    changes: the mantissa field is within tol 2^52 of 0 or of 2^52 (the kernels' scalar
+    cellmetrics.near_power screens each element the same way)."""
+    k, low = near_bits(f, tol)
+    bits = np.asarray(p, np.float64).view(np.int64)
+    return (((bits + k) & MANTISSA) < 2 * k) & (bits >= low)
 
 
 def upper_binade(

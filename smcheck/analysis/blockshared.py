@@ -1,7 +1,11 @@
-"""What every cell of a (format, temperature) block shares: the reference as tensors, ulp(p), masks.
+"""What every cell of a (format, temperature) block shares: the reference as kernel inputs.
 
-Computed once per block (:func:`block_shared`) and cached on it; the cell kernel
-(smcheck.analysis.cellkernel) reads it for each method.
+Computed once per block (:func:`block_shared`, one pass of the kernel
+smcheck.kernels.cellmetrics.block_rows) and cached on it; the cell kernel
+(smcheck.analysis.cellkernel) reads it for each method. The rare elements whose ulp or
+sub-float64 part needs more than float64 -- reference values within their error of a power of
+two (smcheck.analysis.binades) and the double-double cells' vanishing p (long double) -- are
+found by the kernel's per-row count and settled here, on those rows only.
 """
 
 from __future__ import annotations
@@ -10,154 +14,149 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
-from smcheck.analysis.binades import DD_TOLERANCE, FLOAT64_TOLERANCE, near_powers, upper_binade
+from smcheck.analysis.binades import (
+    DD_TOLERANCE,
+    FLOAT64_TOLERANCE,
+    near_bits,
+    near_powers,
+    upper_binade,
+)
+from smcheck.analysis.logerror import DD_TOP_REST
 from smcheck.dtypes import FloatFormat
 from smcheck.reference.doubledouble import DDReference
 
 if TYPE_CHECKING:
-    import torch
-
     from smcheck.analysis.cells import Block
 
+F64 = npt.NDArray[np.float64]
+NONE2 = np.empty((0, 0))
+"""An absent per-element float64 input of a kernel."""
+NONE2_U8 = np.empty((0, 0), np.uint8)
 
-def as_tensor(a: Any) -> torch.Tensor:
-    import torch
 
-    return a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
+def as_array(a: Any, dtype: Any = np.float64) -> np.ndarray:
+    """A C-contiguous numpy array of ``dtype`` from a numpy array or a CPU tensor (no copy when
+    it already is one)."""
+    if not isinstance(a, np.ndarray):
+        a = a.detach().numpy() if hasattr(a, "detach") else np.asarray(a)
+    if a.dtype == np.bool_ and dtype == np.uint8:
+        return np.ascontiguousarray(a).view(np.uint8)
+    return np.ascontiguousarray(a, dtype=dtype)
 
 
-def format_ulp(a: torch.Tensor, f: FloatFormat) -> torch.Tensor:
-    """Spacing of ``f`` at |a| (a float64, >= 0 or its sign ignored), the subnormal one below tiny.
-
-    From the float64 exponent bits: |a| in [2^E, 2^(E+1)) has spacing 2^(max(E, emin) + 1 - t).
-    """
-    import torch
-
-    expo = ((a.view(torch.int64) >> 52) & 0x7FF) - 1023
-    k = expo.clamp(min=f.emin) + (1 - f.t)
-    # 2^k for k >= -1074: build 2^(k + 600) from the bits and scale back (exact, even subnormal)
-    return ((k + 600 + 1023) << 52).view(torch.float64) * 2.0**-600
+def format_ulp(a: np.ndarray, f: FloatFormat) -> F64:
+    """Spacing of ``f`` at |a| (float64), the subnormal one below tiny (as the kernels' own
+    scalar format_ulp, for the few elements settled here)."""
+    expo = ((np.asarray(a, np.float64).view(np.int64) >> 52) & 0x7FF) - 1023
+    return np.ldexp(1.0, np.maximum(expo, f.emin) + (1 - f.t))
 
 
 @dataclass
 class Shared:
-    """Per-block tensors every method of the block uses."""
+    """Per-block kernel inputs every method of the block reads."""
 
-    valid: torch.Tensor
-    live: torch.Tensor | None
-    """None when every element of the chunk is live."""
-    p: torch.Tensor
-    """Reference p rounded to float64."""
-    logp: torch.Tensor
-    ulp: torch.Tensor
-    inv_ulp: torch.Tensor | None
-    """1/ulp where it is representable (formats up to float32)."""
-    frac: torch.Tensor | None
-    """(p - p_rounded) / ulp for float64 cells (the reference's sub-float64 part)."""
-    inv_p: torch.Tensor
-    nonzero: torch.Tensor | None
-    """None when every live element's exact p is representable as nonzero."""
-    pmax: torch.Tensor
-    ref_arg: torch.Tensor
-    unique: torch.Tensor
-    scale_over: torch.Tensor | None
-    exact_sum: bool
-    """Sum p̂ through exact pieces (float64 cells: a float64 sum is as noisy as the quantity)."""
-    rest: torch.Tensor
-    """Per row, the sum of the probabilities other than the top one (1 - p_max, no cancellation)."""
-    top_low: torch.Tensor | None
-    """Per row, p_max - its float64 value, from ``rest`` where p_max > 1/2 (0 elsewhere), for
-    formats up to float32 (None: nothing to correct). Near 1 the float64 p_max is off by up to
-    2^-53, which would swamp p̂ - p of a saturated row; float64 cells carry it in ``frac``."""
+    blk: tuple[np.ndarray, ...]
+    """(valid, live, p, log p, log p's low part, frac): the cell kernel's block inputs. p and
+    log p are the reference rounded to float64; the last two are empty but for double-double
+    cells, where frac = (p - p rounded) / ulp."""
+    rows: tuple[np.ndarray, ...]
+    """Per row: exact argmax, whether unique, p_max, top_low (p_max's part below its float64
+    value where p_max > 1/2, formats up to float32), log_top (the top class's log p as
+    log1p(-rest), NaN where the reference's own is used)."""
+    ov: tuple[np.ndarray, np.ndarray, F64]
+    """ulp(p) of the elements whose binade was decided exactly: row starts, columns, ulp."""
+    fmt: tuple[int, int, float, float, bool, bool, bool]
+    """(t, emin, u, log_zero, double-double, exact sum, direct KL) for the cell kernel."""
+    scale_over: np.ndarray
+    """Elements of valid rows that became +inf when divided by T (uint8; empty: none)."""
+    temperature_overflow: np.ndarray | None
+    """Per row, how many of them (None: none in the block)."""
+    deepest: F64
+    """Per row, the most negative exact log p of a live entry, negated (-inf: none)."""
+    rows_checked: int
 
 
 def block_shared(b: Block) -> Shared:
     """Compute (once) and cache what every cell of block ``b`` needs."""
-    import torch
+    from smcheck.kernels.cellmetrics import DIRECT_KL_MAX_T, block_rows
 
     got = b.cache.get("shared")
     if got is not None:
         return got
     f, ref = b.fmt, b.ref
-    valid = as_tensor(b.valid)
-    live = as_tensor(b.live)
-    all_live = bool(live.all())
-    if isinstance(ref, DDReference):
-        p, logp = as_tensor(ref.p_hi), as_tensor(ref.logp_hi)
+    dd = isinstance(ref, DDReference)
+    valid, live = as_array(b.valid, np.uint8), as_array(b.live, np.uint8)
+    if dd:
         q = ref.parts
-        ulp = format_ulp(p, f)
-        # p - p_rounded: exactly pl * 2^e where p_rounded = ph * 2^e (normal range)
-        frac = q.pl / format_ulp(q.ph, f)
-        low = p < f.tiny * 2.0
-        if bool(low.any()):  # subnormal or vanishing p: go through long double on those elements
-            idx = low.nonzero(as_tuple=True)
-            ph, pl, e = (t[idx].numpy() for t in (q.ph, q.pl, q.e))
-            exact = np.ldexp(ph.astype(np.longdouble) + pl, e)
-            fr = (exact - p[idx].numpy()) / ulp[idx].numpy()
-            frac = frac.index_put(idx, torch.from_numpy(fr.astype(np.float64)))
+        p, logp = as_array(ref.p_hi), as_array(ref.logp_hi)
+        ph, pl, lo = as_array(q.ph), as_array(q.pl), as_array(q.ll)
     else:
-        p, logp = as_tensor(ref.p), as_tensor(ref.logp)
-        ulp = format_ulp(p, f)
-        frac = None
-    ulp, frac = _exact_binades(b, p, ulp, frac)
-    nonzero = None
-    if not (all_live and bool(logp.amin() > f.log_zero)):
-        nonzero = live & (logp > f.log_zero)
-    # 1/p overflows below 2^-1024: such terms (p < 1e-301) are left out of the series part
-    inv_p = torch.where(p > 2.0**-1000, 1.0 / p, 0.0)
-    if not all_live:
-        inv_p = inv_p.masked_fill(~live, 0.0)
-    top, ref_arg = logp.max(-1, keepdim=True)
-    unique = (logp == top).sum(-1) == 1
-    # the row's other probabilities, summed without the top one: no cancellation near p = 1
-    rest = p.scatter(-1, ref_arg, 0.0).sum(-1)
-    top_low = None
-    if frac is None:
-        near_one = (rest < 0.5) & (rest > 0) & valid
-        if bool(near_one.any()):
-            p_top = p.gather(-1, ref_arg)[:, 0]
-            top_low = torch.where(near_one, (1.0 - p_top) - rest, 0.0)
-    so = as_tensor(b.scale_overflow)
+        p, logp = as_array(ref.p), as_array(ref.logp)
+        ph = pl = lo = NONE2
+    tol = DD_TOLERANCE if dd else FLOAT64_TOLERANCE
+    near = (*near_bits(f, tol), 2.0 * f.tiny if dd else 0.0)
+    log_rest = DD_TOP_REST if dd else 0.5
+    arg, unique, pmax, top_low, log_top, deepest, cand, frac = block_rows(
+        p, logp, live, valid, ph, pl, (f.t, f.emin), near, log_rest
+    )
+    if dd and cand.any():
+        _vanishing_frac(ref, p, live, cand, frac, f)
+    ov = _exact_binades(b, p, live, valid, cand, frac, tol)
+    so = as_array(b.scale_overflow, np.uint8) & valid[:, None]
     so_any = bool(so.any())
     sh = Shared(
-        valid=valid,
-        live=None if all_live else live,
-        p=p,
-        logp=logp,
-        ulp=ulp,
-        inv_ulp=None if frac is not None else 1.0 / ulp,
-        frac=frac,
-        inv_p=inv_p,
-        nonzero=nonzero,
-        pmax=p.amax(-1),
-        ref_arg=ref_arg[:, 0],
-        unique=unique,
-        scale_over=(so & valid[:, None]) if so_any else None,
-        exact_sum=f.t > 24,
-        rest=rest,
-        top_low=top_low,
+        blk=(valid, live, p, logp, lo, frac),
+        rows=(arg, unique, pmax, top_low, log_top),
+        ov=ov,
+        fmt=(f.t, f.emin, f.u, f.log_zero, dd, f.t > 24, f.t <= DIRECT_KL_MAX_T),
+        scale_over=so if so_any else NONE2_U8,
+        temperature_overflow=so.sum(-1, dtype=np.int64) if so_any else None,
+        deepest=deepest,
+        rows_checked=int(np.count_nonzero(valid)),
     )
     b.cache["shared"] = sh
     return sh
 
 
-def _exact_binades(b: Block, p: torch.Tensor, ulp: torch.Tensor, frac: torch.Tensor | None):  # type: ignore[no-untyped-def]
-    """ulp(p) (and the float64 cells' frac, in those ulps) where p's binade had to be decided
-    exactly: reference values within their error of a power of two (smcheck.analysis.binades)."""
-    import torch
+def _vanishing_frac(
+    ref: DDReference, p: F64, live: np.ndarray, cand: np.ndarray, frac: F64, f: FloatFormat
+) -> None:
+    """frac where p is below 2 tiny (subnormal or vanishing in float64): through long double."""
+    rows = np.flatnonzero(cand)
+    r, c = np.nonzero((p[rows] < f.tiny * 2.0) & (live[rows] != 0))
+    if r.size == 0:
+        return
+    idx = (rows[r], c)
+    q = ref.parts
+    ph, pl, e = (as_array(a, None)[idx] for a in (q.ph, q.pl, q.e))
+    exact = np.ldexp(ph.astype(np.longdouble) + pl, e)
+    frac[idx] = ((exact - p[idx]) / format_ulp(p[idx], f)).astype(np.float64)
 
-    near = near_powers(p, b.fmt, DD_TOLERANCE if frac is not None else FLOAT64_TOLERANCE)
-    if near is None or b.logits is None:
-        return ulp, frac
-    idx = (near & as_tensor(b.valid)[:, None]).nonzero(as_tuple=True)
-    if idx[0].numel() == 0:
-        return ulp, frac
-    m, e = np.frexp(p[idx].numpy())  # p = m 2^e, m in [0.5, 1): the power is 2^(e-1) or 2^e
+
+def _exact_binades(
+    b: Block, p: F64, live: np.ndarray, valid: np.ndarray, cand: np.ndarray, frac: F64, tol: float
+) -> tuple[np.ndarray, np.ndarray, F64]:
+    """ulp(p) (and the float64 cells' frac, in those ulps) where p's binade had to be decided
+    exactly: reference values within their error of a power of two, as per-row CSR."""
+    n_rows = p.shape[0]
+    starts = np.zeros(n_rows + 1, np.int64)
+    rows = np.flatnonzero((cand > 0) & (valid != 0))
+    if rows.size == 0 or b.logits is None:
+        return starts, np.empty(0, np.int64), np.empty(0)
+    sub = p[rows]
+    r, c = np.nonzero(near_powers(sub, b.fmt, tol) & (live[rows] != 0))
+    if r.size == 0:
+        return starts, np.empty(0, np.int64), np.empty(0)
+    idx = (rows[r], c)
+    pv = p[idx]
+    m, e = np.frexp(pv)  # p = m 2^e, m in [0.5, 1): the power is 2^(e-1) or 2^e
     power = np.ldexp(1.0, np.where(m < 0.75, e - 1, e))
-    upper = upper_binade(b.logits, b.divisor, idx[0].numpy(), idx[1].numpy(), power)
+    upper = upper_binade(b.logits, b.divisor, idx[0], idx[1], power)
     # any value inside the decided binade has its spacing: the power itself, or 3/4 of it
-    new = format_ulp(torch.from_numpy(np.where(upper, power, 0.75 * power)), b.fmt)
-    if frac is not None:
-        frac = frac.index_put(idx, frac[idx] * (ulp[idx] / new))
-    return ulp.index_put(idx, new), frac
+    new = format_ulp(np.where(upper, power, 0.75 * power), b.fmt)
+    if frac.size:
+        frac[idx] = frac[idx] * (format_ulp(pv, b.fmt) / new)
+    starts[1:] = np.cumsum(np.bincount(idx[0], minlength=n_rows))
+    return starts, idx[1].astype(np.int64), new

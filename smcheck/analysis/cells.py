@@ -86,30 +86,28 @@ class CellAccumulator:
 
         Returns the chunk's per-row quantities, which the bound checks reuse.
         """
-        c = cell_chunk(out, b)
+        c = cell_chunk(out, b, (self.ulp.room, self.log_ulp.room))
         start = b.start
         self.rows_checked += c.rows_checked
         if c.temperature_overflow is not None:
             self.temperature_overflow.add(c.temperature_overflow.numpy(), start)
-        if c.overflow is not None:
-            self.overflow.add(c.overflow.numpy(), start)
+        self.overflow.add(c.overflow.numpy(), start)
         if c.nan is not None:
             self.nan.add(c.nan.numpy(), start)
             for code, n in zip(*np.unique(c.nan_codes, return_counts=True), strict=True):
                 label = NanCause(int(code) or NanCause.OTHER).label
                 self.nan_causes[label] = self.nan_causes.get(label, 0) + int(n)
-        if c.underflow is not None:
-            self.underflow.add(c.underflow.numpy(), start)
+        under = c.underflow.numpy()
+        if under.any():
+            self.underflow.add(under, start)
             self.lost_mass.add(c.lost_mass.numpy(), start)
-        if c.exact_zero is not None:
-            self.exact_zero.add(c.exact_zero.numpy(), start)
-        if c.log_nonfinite is not None:
-            self.log_nonfinite.add(c.log_nonfinite.numpy(), start)
+        self.exact_zero.add(c.exact_zero.numpy(), start)
+        self.log_nonfinite.add(c.log_nonfinite.numpy(), start)
 
         # accuracy is judged on rows whose output is entirely finite
         fin = c.kl_rows.numpy()
         self.max_ulp.add(c.max_ulp.numpy(), start)
-        self.ulp.add(c.ulp_values)
+        self.ulp.add_bins(c.ulp_bins)
         self.normwise_u.add(np.where(fin, c.normwise.numpy(), np.nan), start)
         self.sum_error.add(np.where(fin, c.sum_error.numpy(), np.nan), start)
         # argmax flips: rows with a unique exact maximum only (exact ties excluded)
@@ -122,10 +120,9 @@ class CellAccumulator:
         self.kl_sum.add(kl[fin])
         # log p̂ against the exact log p, wherever both are finite (analysis/logerror.py)
         self.log_max_ulp.add(c.log.max_ulp.numpy(), start)
-        self.log_ulp.add(c.log.ulp_values)
+        self.log_ulp.add_bins(c.log.ulp_bins)
         self.log_max_abs.add(c.log.max_abs.numpy(), start)
-        if c.log.finite_at_neginf is not None:
-            self.log_finite_at_neginf.add(c.log.finite_at_neginf.numpy(), start)
+        self.log_finite_at_neginf.add(c.log.finite_at_neginf.numpy(), start)
         return c
 
     def result(self, headroom: rm.Headroom, index: RowIndexer) -> rm.CellMetrics:
@@ -180,11 +177,7 @@ class HeadroomAccumulator:
     """Most negative exact log-probability per row, negated."""
 
     def add(self, b: Block) -> None:
-        sh = block_shared(b)
-        nl = -sh.logp
-        if sh.live is not None:
-            nl = nl.masked_fill(~sh.live, -np.inf)
-        lm = nl.amax(-1).numpy()
+        lm = block_shared(b).deepest
         lse = np.asarray(b.ref.lse, dtype=np.float64)
         self.top_lse.add(np.where(b.valid, lse, np.nan), b.start)
         self.deepest_logp.add(np.where(b.valid, lm, np.nan), b.start)

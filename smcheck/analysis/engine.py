@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -19,9 +20,14 @@ from smcheck.analysis.gradients import (
     gradient_budget,
 )
 from smcheck.analysis.gradienttargets import Targets, resolve_targets
-from smcheck.analysis.inputstats import InputAccumulator, RoundingAccumulator
+from smcheck.analysis.inputstats import (
+    DivisionAccumulator,
+    InputAccumulator,
+    RoundingAccumulator,
+)
 from smcheck.analysis.masks import MaskAccumulator, MaskChunk
 from smcheck.analysis.methodinput import (
+    method_input,
     prepare_chunk,
     round_chunk,
     run_method,
@@ -35,13 +41,16 @@ from smcheck.dtypes import FloatFormat, get_format
 from smcheck.errors import ConfigError
 from smcheck.findings.errorbounds import stall_notes
 from smcheck.findings.remedies import settle
+from smcheck.findings.rounding import division_findings
 from smcheck.findings.verdicts import MASKED_NAN, MaskedNaN, judge
+from smcheck.kernels import compile_all
 from smcheck.methods import get_method
 from smcheck.methods.base import MethodOutput, SoftmaxMethod
 from smcheck.progress import ProgressFn
 from smcheck.reference.cellref import cell_reference
 from smcheck.reference.exact import Reference, exact_softmax, reference_precision, working_dtype
 from smcheck.report import model as rm
+from smcheck.report.maskmodel import SEVERITIES
 from smcheck.report.phrases import cell_name
 from smcheck.sources.chunks import float64_chunks, read_ahead
 from smcheck.sources.readlimits import human_bytes
@@ -156,6 +165,7 @@ class Lane:
             gradient=grad,
             use=src.use,
             masked=masked,
+            has_masks=bool(src.inputs.neginf or src.masks.sentinels.stats),
         )
         return rm.Cell(
             method=m,
@@ -203,6 +213,12 @@ class SourceAnalysis:
         self.headroom = {key: HeadroomAccumulator(get_format(key[0])) for key in self.lanes}
         self.exact = {key: Shown() for key in self.lanes} if self.small else None
         self.rounding = {f.name: RoundingAccumulator(f) for f in self.fmts}
+        # what rounding x/T does (float64: at most |x/T| 2^-53 in log p, not measured)
+        self.division = {
+            key: DivisionAccumulator(get_format(key[0]), key[1])
+            for key in self.lanes
+            if key[1] != 1.0 and get_format(key[0]).t <= 24
+        }
         self.inputs = InputAccumulator()
         self.masks = MaskAccumulator(sentinels=SentinelAccumulator(cfg.sentinel))
         self.sweep = SweepAccumulator(cfg.temperatures)
@@ -265,15 +281,20 @@ class SourceAnalysis:
         xt = torch.from_numpy(xd).to(f.torch_dtype())  # exact: xd holds values of f
         for t in cfg.temperatures:
             xs, xsw, scale_over = scale_by_temperature(xt, xw, f, t)
-            ref = cell_reference(xd, xsw, f, t, rd)
+            # the reference is the softmax of what the methods see, fl(x/T): rounding x/T is
+            # the format's (measured by ``division``), as the cast is, not a method's error
+            xin = xsw if t == 1.0 else method_input(xs, xsw, scale_over)
+            ref = cell_reference(xin, xin, f, 1.0, rd if t == 1.0 else None)
             # rows entirely -inf once cast and divided by T are a finding, not the methods'
             valid_t = self.masks.add_format(mchunk, f, t, xs, ref.p, valid)
             live = valid_t[:, None] & ~np.isneginf(xsw) & ~mchunk.sentinel_entries
-            dd = f.t > 24  # the double-double reference divides xd by T itself
-            blk = Block(start, f, valid_t, live, ref, scale_over, xd if dd else xsw, t if dd else 1)
+            if (f.name, t) in self.division:
+                exact = ref if xin is xsw else cell_reference(xd, xsw, f, t, None)
+                self.division[(f.name, t)].add(xin, xsw, ref, exact, live, start)
+            blk = Block(start, f, valid_t, live, ref, scale_over, xin, 1)
             eg = exact_gradient(blk, tgt) if tgt is not None else None
             self.headroom[(f.name, t)].add(blk)
-            feats = row_features(xsw, ref, live, f)
+            feats = row_features(xin, ref, live, f)
             if self.exact is not None:
                 self.exact[(f.name, t)].keep(ref.p, ref.logp)
             for lane in self.lanes[(f.name, t)]:
@@ -293,6 +314,10 @@ class SourceAnalysis:
             for lane in lanes
         ]
         inp = self.inputs.result(self.masks, view)
+        rounding = [self._rounding(f.name) for f in self.fmts]
+        found = [*inp.findings, *division_findings(rounding, cfg.thresholds)]
+        found.sort(key=lambda f: -SEVERITIES.index(f.severity))  # most severe first, stably
+        inp = dataclasses.replace(inp, findings=found)
         # each remedy is re-picked knowing every cell: a switch seen to fail is not advised
         cells = settle(cells, use=self.use, masked=bool(inp.neginf or inp.sentinels))
         exact = None
@@ -308,7 +333,7 @@ class SourceAnalysis:
             softmin=cfg.softmin,
             reference={f.name: reference_precision(f) for f in self.fmts},
             input=inp,
-            input_rounding=[self.rounding[f.name].result(view.index) for f in self.fmts],
+            input_rounding=rounding,
             cells=cells,
             notes=list(src.notes) + stall_notes(view.row_length, self.fmts),
             exact=exact,
@@ -316,6 +341,11 @@ class SourceAnalysis:
             use=self.use,
             use_reason=self.use_reason,
         )
+
+    def _rounding(self, dtype: str) -> rm.InputRounding:
+        """The cast's effect on the input, and the division's at each T."""
+        division = [a.result(self.view.index) for (d, _), a in self.division.items() if d == dtype]
+        return dataclasses.replace(self.rounding[dtype].result(self.view.index), division=division)
 
 
 def analyze_array(
@@ -335,6 +365,9 @@ def analyze_array(
     view = RowView(src.stored, cfg.dim, src.name, src.decoder)
     run = SourceAnalysis(view, cfg)
     chunk = run.chunk_rows()
+    # before the first chunk, so a first run's compile shows as its own bar and not as a
+    # stalled "analysing rows"; a no-op once done in this process, a cache load after a first run
+    compile_all(progress)
     # the next chunk is read and cast in a background thread while this one is analysed
     for start, x in read_ahead(float64_chunks(view, chunk, run.budget_rows())):
         run.add(start, x)

@@ -118,6 +118,43 @@ class RoundingAccumulator:
         )
 
 
+@dataclass
+class DivisionAccumulator:
+    """What rounding x/T to ``fmt`` does to the exact distribution: the methods see fl(x/T), and
+    the cells' references are its softmax, so this is measured here, once per format and T."""
+
+    fmt: FloatFormat
+    temperature: float
+    changed: int = 0
+    dlogp: MaxStat = field(default_factory=MaxStat)
+    normwise: MaxStat = field(default_factory=MaxStat)
+
+    def add(self, xin: Array, xsw: Array, ref: Reference, exact: Reference, live: np.ndarray,
+            start: int) -> None:  # fmt: skip
+        """Fold a chunk in: ``ref`` is the softmax of ``xin`` = fl(x/T), ``exact`` of x/T."""
+        self.changed += int((live & (xin != xsw)).sum())
+        rows = live.any(-1)
+        with np.errstate(invalid="ignore"):
+            lp, lq = np.asarray(exact.logp, np.float64), np.asarray(ref.logp, np.float64)
+            ok = live & np.isfinite(lp) & np.isfinite(lq)
+            d = np.where(ok, np.abs(lq - lp), -np.inf).max(-1, initial=-np.inf)
+            p, q = np.asarray(exact.p, np.float64), np.asarray(ref.p, np.float64)
+            dp = np.where(live, np.abs(q - p), 0.0).max(-1, initial=0.0)
+            pmax = np.where(live, p, 0.0).max(-1, initial=0.0)
+            nw = dp / pmax / self.fmt.u
+        self.dlogp.add(np.where(rows & np.isfinite(d), d, np.nan), start)
+        self.normwise.add(np.where(rows & (pmax > 0), nw, np.nan), start)
+
+    def result(self, index: RowIndexer) -> rm.DivisionRounding:
+        return rm.DivisionRounding(
+            temperature=self.temperature,
+            changed_elements=self.changed,
+            max_abs_dlogp=self.dlogp.result,
+            normwise_u=self.normwise.result,
+            worst_row=index(self.normwise.row),
+        )
+
+
 def analysable_rows(xd: Array, base_valid: np.ndarray) -> np.ndarray:
     """Rows still analysable once cast to a format: no value became +inf, not every one -inf."""
     return base_valid & ~(np.isposinf(xd).any(-1) | np.isneginf(xd).all(-1))

@@ -86,6 +86,21 @@ def scale_by_temperature(xt: torch.Tensor, xw: np.ndarray, f: FloatFormat, t: fl
     return xs, xsw, scale_over
 
 
+def method_input(xs: torch.Tensor, xsw: np.ndarray, scale_over: np.ndarray) -> np.ndarray:
+    """The methods' own input fl(x/T) as float64, which the cell's reference is the softmax of.
+
+    Rounding x/T to the format is, like the cast, the format's input rounding (measured apart,
+    docs/design.md §4), not a method's error. Elements whose quotient overflowed keep the exact
+    one (those rows are overflow findings). Returns ``xsw`` itself when the division was exact.
+    """
+    import torch
+
+    xin = xs.to(torch.float64).numpy()
+    if scale_over.any():
+        xin = np.where(scale_over, xsw, xin)
+    return xsw if np.array_equal(xin, xsw, equal_nan=True) else xin
+
+
 def run_method(
     method: SoftmaxMethod, model: str, xs: torch.Tensor, fmt: FloatFormat, ftz: bool
 ) -> MethodOutput:

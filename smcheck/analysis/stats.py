@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from smcheck.kernels.cellmetrics import HIST_BINS, HIST_HI, HIST_LO, HIST_SUB_BITS
 from smcheck.report.model import Count, RowIndex
 
 RowIndexer = Callable[[int | None], RowIndex | None]
@@ -115,6 +116,15 @@ class ExactSum:
         return math.fsum(self.partials) / self.count
 
 
+class Bins(NamedTuple):
+    """A chunk's contribution to a :class:`Histogram`: the counts of fine bins first, first + 1,
+    ..., and the values themselves while the histogram still keeps them for an exact median."""
+
+    first: int
+    counts: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64] | None = None
+
+
 @dataclass
 class Histogram:
     """Median of absolute values: exact up to EXACT_MEDIAN_LIMIT values, else from bins.
@@ -122,38 +132,45 @@ class Histogram:
     A bin is a float64 exponent and the top 7 bits of the significand (1/128 of an octave, read
     straight from the bits, the sign bit dropped), so a histogram median is within 0.4 %
     (relative) of the exact lower median. Zero and values below 2^LO share the zero bin (a median
-    there reads 0.0); values above 2^HI go to the last bin.
+    there reads 0.0); values above 2^HI go to the last bin. The cell kernel bins its errors
+    itself (smcheck.kernels.cellmetrics.hist_bin) and hands over counts (:meth:`add_bins`).
     """
 
-    SUB_BITS = 7
-    LO, HI = -80, 1100
+    SUB_BITS = HIST_SUB_BITS
+    LO, HI = HIST_LO, HIST_HI
 
-    counts: npt.NDArray[np.int64] = field(
-        default_factory=lambda: np.zeros(
-            ((Histogram.HI - Histogram.LO) << Histogram.SUB_BITS) + 1, np.int64
-        )
-    )
+    counts: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(HIST_BINS, np.int64))
     exact: list[npt.NDArray[np.float64]] | None = field(default_factory=list)
     n: int = 0
 
-    def add(self, values: Any) -> None:
-        """Fold in values (a numpy array or a torch tensor, any shape)."""
-        import torch
+    @property
+    def room(self) -> int:
+        """How many more values the exact median can take (-1: it is given up)."""
+        return -1 if self.exact is None else EXACT_MEDIAN_LIMIT - self.n
 
-        t = values if isinstance(values, torch.Tensor) else torch.from_numpy(np.asarray(values))
-        t = t.reshape(-1).to(torch.float64)
-        if t.numel() == 0:
+    def add_bins(self, b: Bins) -> None:
+        """Fold in a chunk's bin counts; ``b.values`` must be there if they fit in :attr:`room`."""
+        m = int(b.counts.sum())
+        if m == 0:
             return
-        self.n += t.numel()
+        self.n += m
         if self.exact is not None:
             if self.n > EXACT_MEDIAN_LIMIT:  # past the limit: no copy that would be dropped
                 self.exact = None
             else:
-                self.exact.append(np.abs(t.numpy()))
-        lo = (1023 + self.LO) << self.SUB_BITS
-        k = (t.view(torch.int64) >> (52 - self.SUB_BITS)) & ((1 << (11 + self.SUB_BITS)) - 1)
-        k = k.sub_(lo - 1).clamp_(0, self.counts.size - 1)
-        self.counts += np.bincount(k.numpy(), minlength=self.counts.size)
+                assert b.values is not None and b.values.size == m
+                self.exact.append(b.values)
+        self.counts[b.first : b.first + b.counts.size] += b.counts
+
+    def add(self, values: Any) -> None:
+        """Fold in values (a numpy array or a torch tensor, any shape)."""
+        v = np.abs(np.asarray(values, dtype=np.float64).reshape(-1))
+        if v.size == 0:
+            return
+        k = (v.view(np.int64) >> (52 - self.SUB_BITS)) & ((1 << (11 + self.SUB_BITS)) - 1)
+        k = np.clip(k - (((1023 + self.LO) << self.SUB_BITS) - 1), 0, self.counts.size - 1)
+        keep = self.exact is not None and self.n + v.size <= EXACT_MEDIAN_LIMIT
+        self.add_bins(Bins(0, np.bincount(k, minlength=self.counts.size), v if keep else None))
 
     def octaves(self, lo: int, hi: int) -> list[int]:
         """Counts per power of two: below 2^lo, [2^k, 2^(k+1)) for lo <= k < hi, 2^hi and above.

@@ -12,6 +12,7 @@ from smcheck import __version__
 from smcheck.api import run_sources
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import DTYPES
+from smcheck.environment import collect_environment
 from smcheck.findings import remedies
 from smcheck.report.maskmodel import InputFinding
 from smcheck.report.model import Report, SourceReport
@@ -64,7 +65,7 @@ def analyze_captured(captured: list[Captured], **options: Any) -> Report:
         cfg = AnalysisConfig.from_options(**opts)
         rep = run_sources([captured_source(c)], cfg).sources[0]
         out.append(_with_site(rep, c))
-    return Report(sources=out, smcheck_version=__version__)
+    return Report(out, __version__, collect_environment(options.get("threads")))
 
 
 def captured_source(c: Captured) -> LoadedArray:

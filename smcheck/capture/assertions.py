@@ -38,7 +38,7 @@ def policy_violations(report: Report, policy: Policy) -> list[str]:
 def analysis_options(policy: Policy) -> dict[str, Any]:
     """The analysis options a policy sets (None: the site's own default)."""
     keys = ("methods", "dtypes", "temperatures", "model", "softmin", "ftz")
-    keys += ("memory_budget", "chunk_rows")
+    keys += ("memory_budget", "chunk_rows", "threads")
     return {k: getattr(policy, k) for k in keys if getattr(policy, k) is not None}
 
 

@@ -19,7 +19,7 @@ from smcheck.report.sitemodel import Site
 from smcheck.sources import safetensors
 from smcheck.sources.validation import load_error
 
-FORMAT = "smcheck.capture/1"
+FORMAT = safetensors.CAPTURE_FORMAT
 _STORED = {"float16": "F16", "bfloat16": "BF16", "float32": "F32", "float64": "F64"}
 
 

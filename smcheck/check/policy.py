@@ -55,6 +55,8 @@ class Policy:
     memory_budget: int | None = None
     """Bytes of temporaries per chunk (the TOML key ``memory-budget`` is in MiB)."""
     chunk_rows: int | None = None
+    threads: int | None = None
+    """torch's and the kernels' threads (None: what torch and numba pick)."""
     fail_on: tuple[Condition, ...] = tuple(parse_condition(c) for c in DEFAULT_FAIL_ON)
     """Conditions that are errors (exit 1)."""
     warn_on: tuple[Condition, ...] = ()
@@ -84,6 +86,7 @@ class Policy:
             "mask_value": self.mask_value,
             "memory_budget": self.memory_budget,
             "chunk_rows": self.chunk_rows,
+            "threads": self.threads,
             "targets": self.targets,
             "use": self.use,
             "gradients": self.gradients,
@@ -378,6 +381,7 @@ _KEYS: dict[str, Any] = {
     "mask-value": _number,
     "memory-budget": _budget,
     "chunk-rows": _int(1),
+    "threads": _int(1),
     "fail-on": _conditions,
     "warn-on": _conditions,
 }

@@ -13,6 +13,7 @@ from smcheck import __version__
 from smcheck.api import each_source, input_files
 from smcheck.check.baseline import apply_baseline, load_baseline, write_baseline
 from smcheck.check.policy import Policy
+from smcheck.environment import collect_environment
 from smcheck.findings.policyconditions import Condition, Hit
 from smcheck.output import refuse_overwriting_inputs
 from smcheck.report.model import Report, SourceReport
@@ -58,7 +59,7 @@ def _run_specs(
         violations += found
         unmeasured.update(missing)
     return CheckResult(
-        report=Report(reports, __version__),
+        report=Report(reports, __version__, collect_environment(cfg.threads)),
         policy=policy.to_dict(cfg),
         violations=violations,
         errors=errors,

@@ -12,7 +12,7 @@ from smcheck.cli.exits import SmcheckGroup
 from smcheck.cli.generate import generate
 from smcheck.cli.limits import thresholds
 from smcheck.cli.schema import schema
-from smcheck.openmp import bound_spin_waiting
+from smcheck.threads import bound_spin_waiting
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
+from smcheck.cli.completion import complete_generators
 from smcheck.cli.options import user_errors
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete_generators)
 @click.option("--shape", metavar="AxB", help="Shape, e.g. 64x10 (default: the generator's).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--value", type=float, help="The value of the 'constant' generator.")

@@ -124,7 +124,7 @@ def _diagnostic_options() -> list[Decorator]:
 
 
 def _arithmetic_options() -> list[Decorator]:
-    """How it is computed: softmin, flush-to-zero, and the chunking of rows."""
+    """How it is computed: softmin, flush-to-zero, masks, the chunking of rows, threads."""
     return [
         click.option("--softmin", is_flag=True, help="Analyse softmin(x) = softmax(-x)."),
         click.option("--ftz", is_flag=True, help="Flush subnormal results to zero (strict model)."),
@@ -151,6 +151,14 @@ def _arithmetic_options() -> list[Decorator]:
             help="Working memory per chunk, in MiB. Also the most a source held whole may take: "
             "standard input (-) is refused past this many MiB, CSV/TXT past a quarter, JSON "
             "past a sixteenth, a compressed .npz member past it (see README, Memory).",
+        ),
+        click.option(
+            "--threads",
+            type=click.IntRange(min=1),
+            default=None,
+            metavar="N",
+            help="Threads of torch's ops and smcheck's kernels (default: what torch and numba "
+            "pick, about one per core).",
         ),
     ]
 

@@ -258,12 +258,23 @@ class Condition:
             return Hit(float(cell.verdict.rank), None, None, "; ".join(cell.reasons))
         if self.metric in INPUT_METRICS:
             return None
-        got = METRICS[self.metric].read(cell)
+        metric = METRICS[self.metric]
+        got = metric.read(cell)
         if isinstance(got, str):
             return got
         assert self.limit is not None
         over = got.value >= self.limit if self.op == ">=" else got.value > self.limit
-        return replace(got, remedy=_remedy(METRICS[self.metric].hint, cell)) if over else None
+        if over and self.bare and _only_notes(cell, metric.hint):
+            return None  # the verdict calls it immaterial or unjudged: analyze shows no WARN
+        return replace(got, remedy=_remedy(metric.hint, cell)) if over else None
+
+    @property
+    def bare(self) -> bool:
+        """A count condition by name alone (``dead-gradient``, i.e. ``> 0``): it asks about the
+        finding, so it fires only where the verdict finds the cause material; an explicit limit
+        (``dead-gradient>=1``) asks about the raw count."""
+        m = METRICS.get(self.metric)
+        return m is not None and m.default_limit is not None and self.name == self.metric
 
     def check_input(self, s: InputSummary) -> Hit | None:
         """The hit if the source's input violates the condition: an input condition, or a
@@ -294,6 +305,13 @@ class Condition:
             INPUT_METRICS[self.metric].hint if self.metric in INPUT_METRICS else ""
         )
         return f"{hit.detail}{limit}" + (f" -- {remedy}" if remedy else "")
+
+
+def _only_notes(cell: Cell, cause: str) -> bool:
+    """The cell names ``cause`` and only as a NOTE (below its materiality threshold, or not
+    judged under the cell's use); a count with no finding of that cause is read as counted."""
+    severities = {f.severity for f in cell.findings if f.cause == cause}
+    return severities == {"NOTE"}
 
 
 def _remedy(cause: str, cell: Cell) -> str:

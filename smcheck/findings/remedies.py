@@ -64,6 +64,11 @@ def centre_or_divide_in(wider: str | None) -> str:
     return CENTRE_LOGITS + (f", or divide and take the softmax in {wider}" if wider else "")
 
 
+def divide_in(wider: str) -> str:
+    """The remedy for x/T rounded in a narrow format (torch.softmax(x.float() / T, -1))."""
+    return f"divide by T and take the softmax in {wider}"
+
+
 def sum_in(wider: str) -> str:
     return f"accumulate the sum in {wider} or pairwise"
 
@@ -193,6 +198,16 @@ def _accuracy(s: Situation) -> list[Remedy]:
     return _then_wider(s, [first] if first else [], softmax_in)
 
 
+def _log_accuracy(s: Situation) -> list[Remedy]:
+    """The error of finite log-probabilities: log_softmax for log(p), the max for lse-direct."""
+    first: list[Remedy] = []
+    if s.log_of_p:
+        first = [Remedy(LOG_SOFTMAX, method=s.log_softmax_method)]
+    elif s.method == "lse-direct":
+        first = [Remedy(LSE_SUBTRACT_MAX, method="logdomain")]
+    return _then_wider(s, first, softmax_in)
+
+
 def _loss(s: Situation) -> list[Remedy]:
     """An infinite or NaN loss or gradient: log(p) methods need log_softmax; lse-direct the max."""
     first: list[Remedy] = []
@@ -250,6 +265,7 @@ CELL_REMEDIES: dict[str, Chooser] = {
     "underflow": _underflow,
     "argmax-flip": lambda s: _wider(s, softmax_in),
     "normwise-error": _accuracy,
+    "log-error": _log_accuracy,
     "loss-inf": _loss,
     "loss-nan": _loss,
     "gradient-nan": _loss,
@@ -310,22 +326,32 @@ def settle(cells: Sequence[Cell], *, use: str = "loss", masked: bool = False) ->
     A candidate names a cell of this report (same temperature and model) or one not analysed.
     The first whose cell was analysed and is free of the finding's cause wins; failing that, the
     first not seen to fail (a cell not analysed, or advice that names no cell). A candidate whose
-    cell shows the same cause is never advised; when all do, the finding has no remedy.
+    cell shows the same cause is never advised; when all do, the finding has no remedy. For a
+    WARN or FAIL finding, a cell that shows the cause only as a NOTE (immaterial) is free of it.
     """
-    causes = {_key(c.method, c.dtype, c): {f.cause for f in c.findings} for c in cells}
+    causes = {_key(c.method, c.dtype, c): _material(c) for c in cells}
     return [_settled(c, causes, Situation("", "", use, c.model, masked)) for c in cells]
+
+
+def _material(cell: Cell) -> dict[str, bool]:
+    """Each cause the cell names: whether any of its findings of it is WARN or FAIL."""
+    out: dict[str, bool] = {}
+    for f in cell.findings:
+        out[f.cause] = out.get(f.cause, False) or f.severity != "NOTE"
+    return out
 
 
 def _key(method: str, dtype: str, cell: Cell) -> tuple[str, str, float, str]:
     return (method, dtype, cell.temperature, cell.model)
 
 
-def _pick(cause: str, s: Situation, cell: Cell, causes: dict) -> Remedy:
+def _pick(cause: str, s: Situation, cell: Cell, causes: dict, material: bool) -> Remedy:
     unseen = []
     for r in candidates(cause, s) if cause in CELL_REMEDIES else ():
         seen = causes.get(_key(r.method or cell.method, r.dtype or cell.dtype, cell))
-        if r.fix and seen is not None and cause not in seen:
-            return r  # applied in this very report, and the cause is gone
+        gone = seen is not None and (cause not in seen or (material and not seen[cause]))
+        if r.fix and gone:
+            return r  # applied in this very report, and the cause is gone (or immaterial)
         if not r.fix or seen is None:
             unseen.append(r)
     return unseen[0] if unseen else NO_REMEDY
@@ -335,7 +361,7 @@ def _settled(cell: Cell, causes: dict, base: Situation) -> Cell:
     s = dataclasses.replace(base, method=cell.method, dtype=cell.dtype)
     findings = []
     for f in cell.findings:
-        pick = _pick(f.cause, s, cell, causes)
+        pick = _pick(f.cause, s, cell, causes, f.severity != "NOTE")
         findings.append(dataclasses.replace(f, remedy=pick.text, fix=pick.fix))
     where = cell_name(cell.method, cell.dtype, cell.temperature)
     reasons = tuple(f.sentence(where) for f in findings)

@@ -24,6 +24,7 @@ from smcheck.report.phrases import plural, row_index, rows_of, verb
 
 JUDGED_FROM: dict[str, str] = {
     "log-of-zero": "logprobs",
+    "log-error": "logprobs",
     "loss-inf": "loss",
     "loss-nan": "loss",
     "gradient-nan": "loss",
@@ -59,11 +60,12 @@ def judge(
     gradient: GradientMetrics | None = None,
     use: str = "loss",
     masked: MaskedNaN | None = None,
+    has_masks: bool = False,
 ) -> tuple[Verdict, list[Finding]]:
     """The verdict of one cell and the findings that justify it (most severe first, NOTEs last).
 
     ``m.nan`` counts ``masked``'s NaN too (cause :data:`MASKED_NAN`); they are one finding of
-    their own, ``masked-row-nan``.
+    their own, ``masked-row-nan``. ``has_masks``: the source holds -inf or sentinel masks.
     """
     found = _Found(method, fmt.name, use)
     total = m.rows_checked
@@ -109,8 +111,9 @@ def judge(
             f"normwise error {m.error.normwise_u:.3g}u exceeds {limit:.3g}u "
             f"(over {th.normwise_bits:.0%} of the {fmt.t} significand bits lost)",
         )
+    _log_error_finding(found, fmt, m, th, limit)
     if gradient is not None:
-        _gradient_findings(found, fmt, gradient, th)
+        _gradient_findings(found, fmt, gradient, th, has_masks)
     # the root cause (a stall, a violated bound, whose fault the error is) leads the warnings
     found.warnings[:0] = bound_findings(method, bounds, accumulation, fmt, total)
     if found.failures:
@@ -164,7 +167,44 @@ class _Found:
         self._add(cause, "WARN", message, material)
 
 
-def _gradient_findings(found: _Found, fmt: FloatFormat, g: GradientMetrics, th: Thresholds) -> None:
+def _log_error_finding(
+    found: _Found, fmt: FloatFormat, m: CellMetrics, th: Thresholds, half: float
+) -> None:
+    """The error of the finite log-probabilities in nats (docs/design.md §4), against u times
+    the larger of ``half`` = 2^(t/2) (the normwise rule's limit: an error of d nats in log p is
+    a relative error d of p, and a row's sum of n exponentials may err by up to n u) and
+    ``th.log_abs_u`` times the cell's deepest |log p| (storing log p costs up to u|log p|).
+
+    A NOTE where the error is large only in ulps of a log p near 0 (torch float16 log_softmax
+    gives 0 for -1.8524e-4: 1554 ulps, 1.9e-4 nats), written where log-probabilities are judged.
+    """
+    le = m.log_error
+    if le is None or le.max_abs is None or le.max_ulp is None:
+        return
+    room = m.headroom.underflow_nats
+    deepest = 1.0 if room is None else max(1.0, -(room + fmt.log_zero))
+    limit = fmt.u * max(half, th.log_abs_u * deepest)
+    material = le.max_abs > limit
+    # large only in ulps of a log p near 0: worth a note where log-probabilities are judged
+    judged = USES.index(found.use) >= USES.index("logprobs")
+    if not material and not (judged and le.max_ulp > half):
+        return
+    within = "over" if material else "within"
+    if th.log_abs_u * deepest >= half:
+        why = f"{th.log_abs_u:g}u × the deepest |log p| {deepest:.3g}"
+    else:
+        why = f"{half:.3g}u, half the significand"
+    found.warn(
+        "log-error",
+        f"log-probabilities are off by up to {le.max_abs:.3g} nats, {within} {limit:.3g} nats = "
+        f"{why} (and by up to {le.max_ulp:.4g} ulp, in row {row_index(le.worst_row)})",
+        material=material,
+    )
+
+
+def _gradient_findings(
+    found: _Found, fmt: FloatFormat, g: GradientMetrics, th: Thresholds, has_masks: bool
+) -> None:
     """The findings of a cell's cross-entropy gradient metrics (docs/design.md §5).
 
     Dead elements and saturation matter only where what the format loses of the gradient
@@ -188,7 +228,8 @@ def _gradient_findings(found: _Found, fmt: FloatFormat, g: GradientMetrics, th: 
         rows = rows_of(g.loss_nan.rows, total)
         found.fail("loss-nan", f"the cross-entropy loss is NaN in {rows}")
     if g.nan.elements:
-        why = " (d log(p)/dp = 0/0 where p is 0, at a mask too)" if log_of_p else ""
+        at_mask = ", at a mask too" if has_masks else ""
+        why = f" (d log(p)/dp = 0/0 where p is 0{at_mask})" if log_of_p else ""
         found.fail(
             "gradient-nan",
             f"{_are(g.nan.elements, 'gradient element')} NaN in {rows_of(g.nan.rows, total)}{why}",

@@ -1,8 +1,24 @@
-"""A cell's findings: each reason for its verdict as data (cause, severity, message, remedy)."""
+"""A cell's verdict, and its findings: each reason for it as data (cause, severity, message,
+remedy)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Verdict(str, Enum):
+    """A cell's outcome, ordered OK < WARN < FAIL."""
+
+    OK = "OK"
+    WARN = "WARN"
+    FAIL = "FAIL"
+
+    @property
+    def rank(self) -> int:
+        """0 for OK, 1 for WARN, 2 for FAIL."""
+        return ("OK", "WARN", "FAIL").index(self.value)
+
 
 FINDING_SEVERITIES: tuple[str, ...] = ("NOTE", "WARN", "FAIL")
 """Mildest first; a NOTE never changes a verdict."""

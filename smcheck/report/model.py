@@ -30,7 +30,8 @@ from smcheck.report.cellmetrics import (
     UlpHistogram,
     WorstError,
 )
-from smcheck.report.findingmodel import Finding
+from smcheck.report.environmentmodel import Environment
+from smcheck.report.findingmodel import Finding, Verdict
 from smcheck.report.maskmodel import (
     BecameMasked,
     InputFinding,
@@ -58,6 +59,8 @@ __all__ = [
     "CellMetrics",
     "Count",
     "CriticalTemperature",
+    "DivisionRounding",
+    "Environment",
     "ErrorMetric",
     "Exact",
     "Extreme",
@@ -91,19 +94,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-
-
-class Verdict(str, Enum):
-    """A cell's outcome, ordered OK < WARN < FAIL."""
-
-    OK = "OK"
-    WARN = "WARN"
-    FAIL = "FAIL"
-
-    @property
-    def rank(self) -> int:
-        """0 for OK, 1 for WARN, 2 for FAIL."""
-        return ("OK", "WARN", "FAIL").index(self.value)
 
 
 @dataclass(frozen=True)
@@ -172,6 +162,22 @@ class InputRounding:
     kl_mean: float | None
     cast_overflow: Count
     """Finite source values that become ±inf in the format (and the rows this breaks)."""
+    division: list[DivisionRounding] = field(default_factory=list)
+    """Per temperature other than 1 (formats up to float32): what rounding x/T does."""
+
+
+@dataclass(frozen=True)
+class DivisionRounding:
+    """What rounding x/T to a format does to the exact distribution of x/T, before any method:
+    the methods see fl(x/T), and the cells' references are its exact softmax."""
+
+    temperature: float
+    changed_elements: int
+    """Live entries whose quotient x/T is not a value of the format."""
+    max_abs_dlogp: float | None
+    normwise_u: float | None
+    """max |Δp| / max p over a row, in units of the format's u (worst row)."""
+    worst_row: RowIndex | None
 
 
 @dataclass(frozen=True)
@@ -224,6 +230,8 @@ class Report:
 
     sources: list[SourceReport]
     smcheck_version: str
+    environment: Environment | None = None
+    """Versions, CPU and threads of the run (None in reports built by hand)."""
 
     @property
     def cells(self) -> list[Cell]:
@@ -260,41 +268,24 @@ class Report:
         return pd.DataFrame.from_records(self.to_records())
 
     def _repr_html_(self) -> str:
-        """Jupyter's view: a table of every cell's verdict and worst finding."""
-        from html import escape
+        """Jupyter's view: the concise report, as ``smcheck analyze`` prints it, in colour."""
+        from smcheck.report.terminal.notebook import html_view
 
-        head = "".join(f"<th>{h}</th>" for h in _CONCISE)
-        rows = "".join(
-            "<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>"
-            for row in self._concise_rows()
-        )
-        counts = ", ".join(f"{n} {v}" for v, n in self.counts().items())
-        return (
-            f"<div><b>smcheck {escape(self.smcheck_version)}: {self.verdict.value}</b> "
-            f"({counts})<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
-        )
+        return html_view(self)
 
     def __rich__(self) -> Any:
-        """rich's view (``rich.print(report)``): the same table as :meth:`_repr_html_`."""
-        from rich.table import Table
+        """rich's view (``rich.print(report)``): the concise report."""
+        from smcheck.report.terminal.notebook import rich_view
 
-        table = Table(*_CONCISE, title=f"smcheck: {self.verdict.value}", title_justify="left")
-        for row in self._concise_rows():
-            table.add_row(*map(str, row))
-        return table
-
-    def _concise_rows(self) -> list[tuple[Any, ...]]:
-        return [
-            (s.name, c.method, c.dtype, f"{c.temperature:g}", c.verdict.value, _first(c.reasons))
-            for s in self.sources
-            for c in s.cells
-        ]
+        return rich_view(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract (schema_version 1) in plain Python values (floats may be inf/NaN)."""
+        env = {} if self.environment is None else {"environment": plain(self.environment)}
         return {
             "schema_version": SCHEMA_VERSION,
             "smcheck_version": self.smcheck_version,
+            **env,
             "sources": [plain(s) for s in self.sources],
             "summary": {
                 "verdict": self.verdict.value,
@@ -304,14 +295,9 @@ class Report:
         }
 
 
-_CONCISE = ("source", "method", "dtype", "T", "verdict", "worst finding")
 _NOT_FLAT = frozenset({"probabilities", "log_probabilities", "findings", "reasons"})
 """Cell fields left out of a record: per-element arrays and the finding objects (the
 ``reasons`` are joined into one string instead)."""
-
-
-def _first(reasons: tuple[str, ...]) -> str:
-    return reasons[0] if reasons else ""
 
 
 def _flat(cell: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -10,6 +10,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from smcheck.config import GENERATOR_NAMES
 from smcheck.dtypes import canonical_dtype
 from smcheck.errors import ConfigError
 
@@ -212,6 +213,9 @@ GENERATORS: Mapping[str, LogitGenerator] = _registry(
     ),
 )
 """The generators by name, in listing order."""
+
+if tuple(GENERATORS) != GENERATOR_NAMES:  # completion lists config's names without this module
+    raise RuntimeError("config.GENERATOR_NAMES must list the generators of GENERATORS, in order")
 
 
 def generate_logits(

@@ -259,6 +259,13 @@ def _read_npz(path: Path, name: str, key: str | None, limit: ReadLimit) -> _Raw:
 
 def _read_safetensors(path: Path, name: str, key: str | None, limit: ReadLimit) -> _Raw:
     header = safetensors.read_header(path, name)
+    if key is None and header.is_capture:  # its rows mean something only with their sites
+        raise load_error(
+            name,
+            "it is a capture of softmax sites (smcheck capture --save), not one array of logits",
+            f"analyse every site with 'smcheck analyze {name}' (--fail-on fail to fail on "
+            f"them), or read one site's rows as '{name}:{next(iter(header.tensors), 'KEY')}'",
+        )
     entry = header.tensors[select_key(name, list(header.tensors), key, "tensor")]
     try:
         array, source, decoder = safetensors.map_tensor(path, header, entry, name)

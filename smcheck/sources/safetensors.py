@@ -20,6 +20,10 @@ MAX_HEADER_BYTES = 100_000_000
 
 _FIX = "re-save it with safetensors.torch.save_file"
 
+CAPTURE_FORMAT = "smcheck.capture/1"
+"""``__metadata__["format"]`` of a capture file (``smcheck capture --save``, capture/store.py):
+one tensor of rows per softmax site, the sites described in the metadata."""
+
 # safetensors dtype -> (numpy storage dtype, source dtype name). The storage dtype is what the
 # bytes are mapped as; BF16 and F8 have no numpy type and are widened after mapping.
 _DTYPES: dict[str, tuple[str, str]] = {
@@ -62,6 +66,13 @@ class SafetensorsHeader:
     data_start: int
     """Absolute file offset of the data buffer (8 + header length)."""
     tensors: dict[str, TensorEntry]
+    metadata: dict[str, object] | None = None
+    """The ``__metadata__`` object, when the header has one."""
+
+    @property
+    def is_capture(self) -> bool:
+        """Whether this is a capture file of softmax sites, not one array of logits."""
+        return self.metadata is not None and self.metadata.get("format") == CAPTURE_FORMAT
 
 
 def read_header(path: Path, name: str) -> SafetensorsHeader:
@@ -112,11 +123,12 @@ def read_header(path: Path, name: str) -> SafetensorsHeader:
         if key == "__metadata__":
             continue
         tensors[key] = _parse_entry(key, info, data_len, name)
+    meta = header.get("__metadata__")
     ranges = sorted((t.begin, t.end, t.key) for t in tensors.values() if t.end > t.begin)
     for (_, end_a, key_a), (begin_b, _, key_b) in zip(ranges, ranges[1:], strict=False):
         if begin_b < end_a:
             raise fail(f"the data of tensors {key_a!r} and {key_b!r} overlap")
-    return SafetensorsHeader(data_start=8 + n, tensors=tensors)
+    return SafetensorsHeader(8 + n, tensors, meta if isinstance(meta, dict) else None)
 
 
 def _parse_entry(key: str, info: object, data_len: int, name: str) -> TensorEntry:

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from smcheck import analyze
-from smcheck.analysis.binades import FLOAT64_TOLERANCE, near_powers, upper_binade
+from smcheck.analysis.binades import FLOAT64_TOLERANCE, near_bits, near_powers, upper_binade
 from smcheck.dtypes import get_format
+from smcheck.kernels.cellmetrics import near_power
 from tests.conftest import cell
 
 LN3 = math.log(3)
@@ -62,10 +63,13 @@ def test_upper_binade_in_decimal_matches_mpmath(divisor: float) -> None:
 def test_near_powers_screens_by_the_bits() -> None:
     f = get_format("float16")
     p = torch.tensor([[0.25, 0.25 * (1 - 2**-50), 0.3, 2.0**-20, 0.0, 0.5 * (1 + 2**-46)]])
-    near = near_powers(p.double(), f, FLOAT64_TOLERANCE)
+    near = near_powers(p.double().numpy(), f, FLOAT64_TOLERANCE)
     # 2^-20 is below float16's 2^(emin+1) = 2^-13, where the spacing does not change
-    assert near is not None and near.tolist() == [[True, True, False, False, False, True]]
-    assert near_powers(torch.tensor([[0.3, 0.6]], dtype=torch.float64), f, 2.0**-44) is None
+    assert near.tolist() == [[True, True, False, False, False, True]]
+    assert not near_powers(np.array([[0.3, 0.6]]), f, 2.0**-44).any()
+    # the kernels' scalar screen is the same test
+    k, low = near_bits(f, FLOAT64_TOLERANCE)
+    assert [near_power(v, k, low) for v in p.double().numpy()[0]] == near.tolist()[0]
 
 
 def test_float64_cell_ulp_at_a_binade_edge_matches_mpmath() -> None:

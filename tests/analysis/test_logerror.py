@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from smcheck import analyze
-from smcheck.analysis.blockshared import block_shared
+from smcheck.analysis.cellkernel import cell_chunk
 from smcheck.analysis.cells import Block
-from smcheck.analysis.logerror import log_errors
 from smcheck.dtypes import get_format
+from smcheck.methods.base import MethodOutput
 from smcheck.reference.exact import exact_softmax
 from tests.conftest import cell
 
@@ -99,13 +99,14 @@ def test_finite_log_probability_at_a_mask_is_counted() -> None:
     f = get_format("float32")
     b = Block(0, f, np.array([True, True]), np.isfinite(x), exact_softmax(x), x == np.inf, x)
     ref = exact_softmax(x).logp
-    logq = torch.from_numpy(np.where(np.isfinite(ref), ref, -100.0)).float()
-    e = log_errors(b, block_shared(b), logq, True)
+    logq = np.where(np.isfinite(ref), ref, -100.0).astype(np.float32)
+    out = MethodOutput(np.exp(logq), logq)
+    e = cell_chunk(out, b, (100, 100)).log
     assert e.finite_at_neginf.tolist() == [1, 0]
-    assert e.ulp_values.numel() == 5  # the mask entry is not measured
-    logq[1, 1] = float("nan")
-    e = log_errors(b, block_shared(b), logq, False)
-    assert e.finite_at_neginf.tolist() == [1, 0] and e.ulp_values.numel() == 4
+    assert e.ulp_bins.values.size == 5  # the mask entry is not measured
+    logq[1, 1] = np.nan
+    e = cell_chunk(out, b, (100, 100)).log
+    assert e.finite_at_neginf.tolist() == [1, 0] and e.ulp_bins.values.size == 4
 
 
 def test_log_error_in_json_does_not_depend_on_chunk_size() -> None:

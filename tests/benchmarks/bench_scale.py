@@ -1,17 +1,21 @@
-"""Scale benchmark (not part of the test run): smcheck's full default analysis vs torch.softmax.
+"""Scale benchmark (not part of the test run): smcheck's full analysis against torch.softmax.
 
 Run from the repository root:
 
     python tests/benchmarks/bench_scale.py              # 4096 x 32000 float32, gen:llm
-    python tests/benchmarks/bench_scale.py --rows 256   # a quick run
+    python tests/benchmarks/bench_scale.py --rows 64    # a quick run
     python tests/benchmarks/bench_scale.py --big-gib 4  # also peak RSS on a 4 GiB .npy
 
-Prints, measured in this one run on the same data: the full default analysis (`analyze FILE`:
-4 methods x 4 dtypes, references, every metric), one in-memory torch.softmax float32 pass (median
-of several), their ratio, the naive whole-array script (tests/benchmarks/naive_metrics.py), peak
-resident memory, and the CLI start-up times. Every timed run is a fresh subprocess, and its peak
-RSS is that process's own (VmHWM, see peakrss.py). Files go to a temporary folder that is deleted
-afterwards.
+Prints a markdown table measured in this one run on the same data (issue 16): one in-memory
+torch.softmax float32 pass (median of several, the unit of the ratios); the plain-torch floor
+of the 16 default cells, forward and forward + backward; smcheck's full default analysis with
+and without gradients, each against that floor; the kernels compiled into an empty numba cache
+(compile time apart from the analysis) and loaded from it; the analysis under one busy
+CPU-bound neighbour process that the script starts and kills; the naive whole-array script
+(tests/benchmarks/naive_metrics.py); peak resident memory; the CLI start-up times with the
+cache warm. Then the issue's targets, met or not. Every timed run is a fresh subprocess, with
+its own peak RSS (VmHWM, see peakrss.py), its threads and the load average; files and the
+numba cache go to a temporary folder that is deleted afterwards.
 """
 
 from __future__ import annotations
@@ -27,21 +31,40 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# every run under the OpenMP spin count smcheck itself chooses (smcheck/openmp.py), also the
+# every run under the OpenMP spin count smcheck itself chooses (smcheck/threads.py), also the
 # plain torch runs, so the ratios compare work, not thread scheduling
 ENV = {"GOMP_SPINCOUNT": "10000", **os.environ, "PYTHONPATH": str(ROOT)}
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from neighbour import busy_neighbours  # noqa: E402
 
+# compile_all apart from the analysis, so a cold cache's compile time is its own figure
 _ANALYZE = """
 import json, sys, time
 from tests.benchmarks.peakrss import peak_rss_mib
 t0 = time.perf_counter()
-from smcheck import analyze
-t1 = time.perf_counter()
-report = analyze(sys.argv[1])
-t2 = time.perf_counter()
-print(json.dumps({"import_s": t1 - t0, "analyze_s": t2 - t1,
-                  "peak_rss_mib": peak_rss_mib(), "verdict": report.verdict.value}))
+from smcheck import analyze, kernels
+t1, c1 = time.perf_counter(), time.process_time()
+kernels.compile_all()
+t2, c2 = time.perf_counter(), time.process_time()
+report = analyze(sys.argv[1], gradients=None if sys.argv[2] == "default" else False)
+t3 = time.perf_counter()
+import torch
+layer, nthreads = "-", "-"
+if "numba" in sys.modules:
+    import numba
+    nthreads = numba.get_num_threads()
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel ran
+        pass
+cells = report.sources[0].cells
+print(json.dumps({"import_s": t1 - t0, "compile_s": t2 - t1, "compile_cpu_s": c2 - c1,
+                  "analyze_s": t3 - t2,
+                  "peak_rss_mib": peak_rss_mib(), "verdict": report.verdict.value,
+                  "cells": len(cells), "gradients": sum(c.gradient is not None for c in cells),
+                  "threads": f"torch {torch.get_num_threads()}, numba {nthreads} ({layer})",
+                  "load": __import__("os").getloadavg()[0]}))
 """
 
 _SOFTMAX = """
@@ -94,19 +117,23 @@ print(json.dumps({"forward_s": fwd, "backward_s": both, "chunk_rows": rows}))
 """
 
 
-def run_py(code: str, *args: str) -> dict:
+def run_py(code: str, *args: str, env: dict[str, str] | None = None) -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", code, *args], env=ENV, check=True, capture_output=True, text=True
+        [sys.executable, "-c", code, *args],
+        env=env or ENV,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def wall(cmd: list[str], repeat: int = 3) -> float:
+def wall(cmd: list[str], env: dict[str, str], repeat: int = 3) -> float:
     """Median wall time of a command (a fresh process each time)."""
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
-        subprocess.run(cmd, env=ENV, check=True, capture_output=True)
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
         times.append(time.perf_counter() - t)
     return statistics.median(times)
 
@@ -131,6 +158,98 @@ def make_llm(path: Path, rows: int, cols: int, seed: int) -> None:
             fh.write(x.astype("<f4", copy=False).tobytes())
 
 
+Row = tuple[str, float, float | None, float | None, float | None]
+
+
+def ratio(r: float | None) -> str:
+    return "" if r is None else f"{r:.1f}x"
+
+
+def analyses(f: Path, env: dict[str, str]) -> dict[str, dict]:
+    """The analysis runs, in this order: the first compiles the kernels into the empty cache."""
+    runs = {"cold": run_py(_ANALYZE, str(f), "default", env=env)}
+    runs["warm"] = run_py(_ANALYZE, str(f), "default", env=env)
+    runs["nograd"] = run_py(_ANALYZE, str(f), "no-gradients", env=env)
+    with busy_neighbours(1):
+        runs["busy"] = run_py(_ANALYZE, str(f), "default", env=env)
+    return runs
+
+
+def table_rows(sm: float, floor: dict, runs: dict[str, dict]) -> list[Row]:
+    """(measurement, seconds, x torch.softmax, x the cells' floor, peak RSS MiB) rows."""
+    fwd, both = floor["forward_s"], floor["backward_s"]
+    warm, nograd, cold, busy = runs["warm"], runs["nograd"], runs["cold"], runs["busy"]
+    return [
+        ("torch.softmax float32, in memory (median)", sm, 1.0, None, None),
+        ("the 16 cells' own forward passes as plain torch, chunked", fwd, fwd / sm, 1.0, None),
+        ("the same with their cross-entropy backward passes", both, both / sm, 1.0, None),
+        (
+            "smcheck full default analysis (gradients on)",
+            warm["analyze_s"],
+            warm["analyze_s"] / sm,
+            warm["analyze_s"] / both,
+            warm["peak_rss_mib"],
+        ),
+        (
+            "smcheck full analysis, `gradients=False` (`--no-gradients`)",
+            nograd["analyze_s"],
+            nograd["analyze_s"] / sm,
+            nograd["analyze_s"] / fwd,
+            nograd["peak_rss_mib"],
+        ),
+        (
+            "full default analysis under one busy neighbour process",
+            busy["analyze_s"],
+            busy["analyze_s"] / sm,
+            busy["analyze_s"] / both,
+            None,
+        ),
+        (
+            "kernels compiled into an empty cache (`compile_all`, cold; "
+            f"{cold['compile_cpu_s']:.1f} s of CPU)",
+            cold["compile_s"],
+            None,
+            None,
+            None,
+        ),
+        (
+            "kernels loaded from the cache (`compile_all`, warm; "
+            f"{warm['compile_cpu_s']:.2f} s of CPU)",
+            warm["compile_s"],
+            None,
+            None,
+            None,
+        ),
+        ("`import smcheck` (warm)", warm["import_s"], None, None, None),
+    ]
+
+
+def targets(rows: list[Row], runs: dict[str, dict], values_over_torch: float) -> list[tuple]:
+    """(issue-16 target, measured, met) from this run."""
+    by = {r[0]: r for r in rows}
+    warm = by["smcheck full default analysis (gradients on)"]
+    nograd = by["smcheck full analysis, `gradients=False` (`--no-gradients`)"]
+    busy = runs["busy"]["analyze_s"] / runs["warm"]["analyze_s"]
+    compile_s = runs["cold"]["compile_s"]
+    return [
+        ("full default analysis <= 100x torch.softmax", f"{warm[2]:.1f}x", warm[2] <= 100),
+        ("without gradients <= 60x torch.softmax", f"{nograd[2]:.1f}x", nograd[2] <= 60),
+        (
+            "full default analysis <= 1.5x its floor (forward + backward)",
+            f"{warm[3]:.2f}x",
+            warm[3] <= 1.5,
+        ),
+        ("without gradients <= 1.5x its floor (forward)", f"{nograd[3]:.2f}x", nograd[3] <= 1.5),
+        ("under one busy neighbour <= 2.5x idle", f"{busy:.2f}x", busy <= 2.5),
+        ("cold compile of all kernels <= 15 s", f"{compile_s:.1f} s", compile_s <= 15),
+        (
+            "`analyze --values` <= `import torch` + 0.5 s (warm cache)",
+            f"{values_over_torch:+.2f} s",
+            values_over_torch <= 0.5,
+        ),
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=4096)
@@ -141,83 +260,72 @@ def main() -> None:
     ap.add_argument("--big-gib", type=float, default=0, help="also analyse a file this large")
     a = ap.parse_args()
 
-    rows_out = []
+    load0 = os.getloadavg()[0]
+    extra: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="smcheck-bench-") as tmp:
         f = Path(tmp) / "llm.npy"
         make_llm(f, a.rows, a.cols, a.seed)
         size = f"{a.rows}x{a.cols} float32 ({f.stat().st_size / 2**20:.0f} MiB)"
-        sm = run_py(_SOFTMAX, str(f), str(a.repeat))["median_s"]
-        full = run_py(_ANALYZE, str(f))
-        floor = run_py(_FLOOR, str(f))
-        rows_out.append(("torch.softmax float32, in memory (median)", sm, 1.0, None))
-        rows_out.append(
-            (
-                "smcheck full default analysis",
-                full["analyze_s"],
-                full["analyze_s"] / sm,
-                full["peak_rss_mib"],
-            )
-        )
-        for name, key in (("forward", "forward_s"), ("forward + backward", "backward_s")):
-            rows_out.append(
-                (
-                    f"the 16 cells' own {name} passes as plain torch, chunked",
-                    floor[key],
-                    floor[key] / sm,
-                    None,
-                )
-            )
+        # an empty numba cache of this run's own: the first analysis compiles every kernel
+        env = {**ENV, "NUMBA_CACHE_DIR": str(Path(tmp) / "numba-cache")}
+        sm = run_py(_SOFTMAX, str(f), str(a.repeat), env=env)["median_s"]
+        floor = run_py(_FLOOR, str(f), env=env)
+        runs = analyses(f, env)
+        rows = table_rows(sm, floor, runs)
         if not a.skip_naive:
-            out = subprocess.run(
-                [sys.executable, str(ROOT / "tests/benchmarks/naive_metrics.py"), str(f)],
-                env=ENV,
-                check=True,
-                capture_output=True,
-                text=True,
-            )
+            cmd = [sys.executable, str(ROOT / "tests/benchmarks/naive_metrics.py"), str(f)]
+            out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
             nv = float(out.stdout.split()[0])
-            rows_out.append(("naive whole-array torch script", nv, nv / sm, None))
+            extra.append(("naive whole-array torch script", nv, nv / sm, None, None))
         f.unlink()
         if a.big_gib:
-            big = Path(tmp) / "big.npy"
-            brows = int(a.big_gib * 2**30 / (4 * a.cols))
-            make_llm(big, brows, a.cols, a.seed)
-            res = run_py(_ANALYZE, str(big))
-            rows_out.append(
-                (
-                    f"full analysis of {big.stat().st_size / 2**30:.2f} GiB ({brows}x{a.cols})",
-                    res["analyze_s"],
-                    None,
-                    res["peak_rss_mib"],
-                )
-            )
-            big.unlink()
+            extra.append(big_file(Path(tmp), a, env))
+        py = [sys.executable]
+        help_s = wall([*py, "-m", "smcheck", "--help"], env)
+        values = [*py, "-m", "smcheck", "analyze", "--values", "-999,1,2,5,6", "--no-progress"]
+        values_s = wall(values, env)
+        torch_s = wall([*py, "-c", "import torch"], env)
 
-    py = [sys.executable]
-    help_s = wall([*py, "-m", "smcheck", "--help"])
-    values_s = wall([*py, "-m", "smcheck", "analyze", "--values", "-999,1,2,5,6", "--no-progress"])
-    torch_s = wall([*py, "-c", "import torch"])
-
+    warm = runs["warm"]
     print(
-        f"data: gen:llm {size}, seed {a.seed}; torch {torch_version()}, "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, "
-        f"GOMP_SPINCOUNT={ENV['GOMP_SPINCOUNT']}"
+        f"data: gen:llm {size}, seed {a.seed}; torch {version('torch')}, numba "
+        f"{version('numba')}; {os.cpu_count()} CPUs; threads: {warm['threads']}; "
+        f"GOMP_SPINCOUNT={ENV['GOMP_SPINCOUNT']}; load average {load0:.2f} at the start, "
+        f"{warm['load']:.2f} after the warm analysis, {os.getloadavg()[0]:.2f} at the end; "
+        f"gradients in {warm['gradients']} of {warm['cells']} cells (default), "
+        f"{runs['nograd']['gradients']} with gradients=False; verdict {warm['verdict']}"
     )
-    print("| measurement | seconds | x torch.softmax | peak RSS (MiB) |")
-    print("|---|---:|---:|---:|")
-    for name, s, ratio, rss in rows_out:
-        r = "" if ratio is None else f"{ratio:.1f}x"
+    print()
+    print("| measurement | seconds | x torch.softmax | x the cells' floor | peak RSS (MiB) |")
+    print("|---|---:|---:|---:|---:|")
+    for name, s, r, fl, rss in rows + extra:
         m = "" if rss is None else f"{rss:.0f}"
-        print(f"| {name} | {s:.3f} | {r} | {m} |")
-    print(f"| `smcheck --help` | {help_s:.3f} | | |")
-    print(f'| `smcheck analyze --values "-999,1,2,5,6"` | {values_s:.3f} | | |')
-    print(f'| `python -c "import torch"` | {torch_s:.3f} | | |')
+        print(f"| {name} | {s:.3f} | {ratio(r)} | {ratio(fl)} | {m} |")
+    print(f"| `smcheck --help` | {help_s:.3f} | | | |")
+    print(f'| `smcheck analyze --values "-999,1,2,5,6"` (warm cache) | {values_s:.3f} | | | |')
+    print(f'| `python -c "import torch"` | {torch_s:.3f} | | | |')
+    print()
+    print("| issue-16 target | this run | met |")
+    print("|---|---:|---|")
+    for name, got, met in targets(rows, runs, values_s - torch_s):
+        print(f"| {name} | {got} | {'yes' if met else 'no'} |")
 
 
-def torch_version() -> str:
-    import torch
+def big_file(tmp: Path, a: argparse.Namespace, env: dict[str, str]) -> Row:
+    """The full analysis of a file --big-gib large: its time and peak RSS."""
+    big = tmp / "big.npy"
+    brows = int(a.big_gib * 2**30 / (4 * a.cols))
+    make_llm(big, brows, a.cols, a.seed)
+    res = run_py(_ANALYZE, str(big), "default", env=env)
+    name = f"full analysis of {big.stat().st_size / 2**30:.2f} GiB ({brows}x{a.cols})"
+    big.unlink()
+    return (name, res["analyze_s"], None, None, res["peak_rss_mib"])
 
-    return torch.__version__
+
+def version(module: str) -> str:
+    import importlib
+
+    return importlib.import_module(module).__version__
 
 
 if __name__ == "__main__":

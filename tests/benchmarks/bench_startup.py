@@ -7,21 +7,55 @@ Run from the repository root:
 
 Every timing is a fresh process; the commands run round-robin (so background load hits them
 alike) and each figure is the median over the rounds. The issue-7 target: `smcheck analyze
---values ...` at most the torch import plus 0.5 s.
+--values ...` at most the torch import plus 0.5 s, with the kernel cache warm (issue 16).
+
+Then what the compiled kernels add to a start-up, in a process of its own per round: importing
+numba, starting its thread pool, and each registered warm-up (smcheck/kernels, one per kernel
+module) and the benchmarks' stand-in kernel (standin_kernel.py) compiled into an empty numba
+cache (the first round) and loaded from it (the median of the others), each in wall and CPU
+seconds (CPU time is the better guide on a busy machine: compiling is single-threaded). The
+CLI commands above run with that same cache, warm after the first round.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from math import nan
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 VALUES = ["analyze", "--values", "-999,1,2,5,6", "--no-progress"]
+
+# each step timed apart: the thread pool is started before any kernel runs, so a kernel's
+# figure is its own compile or cache load
+_KERNELS = """
+import importlib, json, time
+steps = {}
+def step(name, fn):
+    t, c = time.perf_counter(), time.process_time()
+    fn()
+    steps[name] = (time.perf_counter() - t, time.process_time() - c)
+step("import numba", lambda: importlib.import_module("numba"))
+import numba
+from numba.np.ufunc.parallel import _launch_threads
+from smcheck import kernels
+for name in kernels.KERNEL_MODULES:  # the first kernel defined sets smcheck's threading layer
+    step(f"import {name}", lambda: importlib.import_module(name))
+from tests.benchmarks import standin_kernel
+step("start numba's thread pool", _launch_threads)
+steps[f"(layer: {numba.threading_layer()})"] = (0.0, 0.0)
+for fn in kernels._warmups:
+    step(f"warm-up {fn.__module__}.{fn.__qualname__}", fn)
+step("stand-in kernel (tests/benchmarks/standin_kernel.py)", standin_kernel.warm)
+print(json.dumps(steps))
+"""
 
 
 def commands(root: Path, label: str) -> list[tuple[str, list[str], Path]]:
@@ -39,16 +73,25 @@ def main() -> None:
     ap.add_argument("--other", type=Path, help="another checkout (repository root) to time too")
     a = ap.parse_args()
 
+    cache = tempfile.TemporaryDirectory(prefix="smcheck-startup-")
+    env = {**os.environ, "NUMBA_CACHE_DIR": cache.name, "PYTHONPATH": str(ROOT)}
     cmds = [('python -c "import torch"', [sys.executable, "-c", "import torch"], ROOT)]
     cmds += commands(ROOT, "this tree")
     if a.other is not None:
         cmds += commands(a.other.resolve(), str(a.other))
     times: dict[str, list[float]] = {name: [] for name, _, _ in cmds}
+    steps: list[dict[str, float]] = []
     for _ in range(a.repeat):
+        # the first round fills the empty cache: its kernel figures are the cold compile
+        out = subprocess.run(
+            [sys.executable, "-c", _KERNELS], cwd=ROOT, env=env, check=True, capture_output=True
+        )
+        steps.append(json.loads(out.stdout.decode().strip().splitlines()[-1]))
         for name, cmd, cwd in cmds:
             t = time.perf_counter()
-            subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+            subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
             times[name].append(time.perf_counter() - t)
+    cache.cleanup()
 
     torch_s = statistics.median(times[cmds[0][0]])
     print(f"{a.repeat} rounds, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
@@ -57,6 +100,13 @@ def main() -> None:
     for name, ts in times.items():
         m = statistics.median(ts)
         print(f"| `{name}` | {m:.3f} | {m - torch_s:+.3f} | {' '.join(f'{t:.2f}' for t in ts)} |")
+    print()
+    print("| kernel start-up step | empty cache s | its CPU s | warm cache s | its CPU s |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (cold, cold_cpu) in steps[0].items():
+        warm = [statistics.median([r[name][k] for r in steps[1:]] or [nan]) for k in (0, 1)]
+        cells = " | ".join(f"{v:.3f}" for v in (cold, cold_cpu, *warm))
+        print(f"| {name} | {cells} |")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ Run from the repository root:
 
 Times the full default analysis (`smcheck.analyze(FILE)`) in fresh processes under three
 settings of libgomp, alternating, the median of --repeat runs each: libgomp's default (spin
-~300000 times before sleeping), smcheck's default (GOMP_SPINCOUNT=10000, smcheck/openmp.py) and
+~300000 times before sleeping), smcheck's default (GOMP_SPINCOUNT=10000, smcheck/threads.py) and
 OMP_WAIT_POLICY=PASSIVE (never spin); then again while --busy processes spin on the CPU, as on
 a shared CI machine. Prints each median and its ratio to smcheck's default, from this one run.
 """

@@ -1,15 +1,18 @@
-"""cap.save(FILE) then ``smcheck analyze FILE``: the same report; ``smcheck capture SCRIPT``."""
+"""cap.save(FILE) then ``smcheck analyze FILE``: the same report (``check`` refuses it, naming
+analyze); ``smcheck capture SCRIPT``."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from click.testing import CliRunner
 
 import smcheck
 from smcheck.cli import cli
+from smcheck.errors import LoadError
 from tests.report.test_schema import errors
 
 SCRIPT = """
@@ -50,3 +53,22 @@ def test_capture_command_runs_a_script_with_check_exit_codes(tmp_path: Path) -> 
     assert bad.exit_code == 1 and "returned NaN in 1 row" in bad.stderr
     err = run(cli, ["capture", "--isolated", str(tmp_path / "missing.py")])
     assert err.exit_code == 2 and err.stderr.startswith("Error: no such script")
+
+
+def test_issue18_check_refuses_a_capture_file_naming_analyze(tmp_path: Path) -> None:
+    # `smcheck check run.safetensors` read a one-site capture as plain rows, without its site,
+    # and told a two-site one to pick a key; its sites need analyze (they keep their formats)
+    with smcheck.capture() as cap:
+        torch.softmax(torch.randn(3, 5), dim=-1)
+    path = str(cap.save(tmp_path / "run.safetensors"))
+    r = CliRunner().invoke(cli, ["check", "--isolated", "-q", path])
+    assert r.exit_code == 2, r.output
+    errors = [line for line in r.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, r.stderr
+    assert "capture of softmax sites" in errors[0]
+    assert f"'smcheck analyze {path}'" in errors[0] and f"'{path}:site0.rows'" in errors[0]
+    one_site = CliRunner().invoke(cli, ["check", "--isolated", "-q", f"{path}:site0.rows"])
+    assert one_site.exit_code == 0, one_site.output  # a key reads that site's rows
+    with pytest.raises(LoadError, match="capture of softmax sites"):
+        smcheck.analyze(path)
+    assert CliRunner().invoke(cli, ["analyze", "-q", path]).exit_code == 0

@@ -38,6 +38,7 @@ CASES: list[tuple[str, Any, Any]] = [
     ("memory_budget", 64, "1GB"),
     ("chunk-rows", 4096, 0),
     ("chunk_rows", 1, -3),
+    ("threads", 2, 0),
     ("fail-on", ["nan", "overflow>100", "error-ulp>8"], 5),
     ("fail_on", "never", [2]),
     ("warn-on", ["underflow", "lost-mass>1e-6"], False),

@@ -39,12 +39,12 @@ def test_literal_analysis_imports_no_sympy_or_dynamo(tmp_path: Path) -> None:
     assert by[("logdomain", "float16")]["nan"]["elements"] == 0
 
 
-def test_help_imports_neither_torch_nor_numpy_and_is_fast() -> None:
+def test_help_imports_neither_torch_nor_numpy_nor_numba_and_is_fast() -> None:
     code = (
         "import sys, time; t = time.perf_counter(); from smcheck.cli import cli; "
         "sys.argv = ['smcheck', '--help']\n"
         "try:\n    cli()\nexcept SystemExit:\n    pass\n"
-        "assert not {'torch', 'numpy', 'matplotlib'} & set(sys.modules)\n"
+        "assert not {'torch', 'numpy', 'numba', 'llvmlite', 'matplotlib'} & set(sys.modules)\n"
         "print(time.perf_counter() - t)"
     )
     out = subprocess.run(

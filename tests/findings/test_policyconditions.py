@@ -11,9 +11,10 @@ import pytest
 import smcheck
 from smcheck.check.policy import Policy, parse_conditions
 from smcheck.check.run import evaluate
+from smcheck.config import Thresholds
 from smcheck.errors import ConfigError
 from smcheck.findings.policyconditions import METRICS, Hit, parse_condition
-from smcheck.report.model import Cell, FlipCount
+from smcheck.report.model import Cell, FlipCount, Verdict
 from smcheck.report.violations import Severity
 from smcheck.sources.expand import SourceSpec
 
@@ -41,7 +42,11 @@ def test_counts_on_naive_float16_underflow() -> None:
     # [-20, -5, -5] in float16: exp(-20) = 2.1e-9 rounds to 0 (below 2^-25); the exact
     # p = e^-15 / (2 + e^-15) = 1.53e-7 is representable (subnormal): 1 underflow, that mass lost.
     c = cell([-20, -5, -5])
-    hit = parse_condition("underflow").check(c)
+    # the mass lost, 1.53e-7, is below u = 2^-11: the verdict calls the underflow a NOTE, so the
+    # bare condition (the finding) does not fire; an explicit limit reads the raw count
+    assert [f.severity for f in c.findings if f.cause == "underflow"] == ["NOTE"]
+    assert parse_condition("underflow").check(c) is None
+    hit = parse_condition("underflow>=1").check(c)
     assert isinstance(hit, Hit) and (hit.value, hit.rows, hit.worst_row) == (1.0, 1, (0,))
     lost = math.exp(-15) / (2 + math.exp(-15))
     hit = parse_condition("lost-mass>1e-7").check(c)
@@ -121,7 +126,8 @@ def test_evaluate_reports_a_condition_once_and_counts_unmeasured_cells() -> None
     src = rep.sources[0]
     policy = Policy(
         fail_on=parse_conditions(["overflow", "dead-gradient"]),
-        warn_on=parse_conditions(["overflow", "warn", "underflow"]),
+        # underflow>=1: the raw count (row 1 loses 1e-7 of its mass, a NOTE for a bare condition)
+        warn_on=parse_conditions(["overflow", "warn", "underflow>=1"]),
     )
     found, missing = evaluate(src, SourceSpec("x.npy", "x.npy"), policy)
     got = [(v.method, v.condition, v.severity) for v in found]
@@ -129,7 +135,7 @@ def test_evaluate_reports_a_condition_once_and_counts_unmeasured_cells() -> None
     # an error; underflow is a warning. torch (max-shifted, fused) computes both rows cleanly.
     assert got == [
         ("naive", "overflow", Severity.ERROR),
-        ("naive", "underflow", Severity.WARNING),
+        ("naive", "underflow>=1", Severity.WARNING),
     ]
     assert missing == {("dead-gradient", "the report has no gradient metrics"): 2}
 
@@ -149,3 +155,36 @@ def test_every_count_metric_has_a_default_and_every_threshold_an_example() -> No
     assert thresholds == set(EXAMPLES)
     for name, example in EXAMPLES.items():
         assert parse_condition(f"{name}>{example}").metric == name
+
+
+def _saturated_float64(**kw):  # type: ignore[no-untyped-def]
+    # a lead of 40 nats: 1 - p_max = 2 e^-40 = 8.5e-18 <= u/2 = 2^-54, so p_max rounds to 1
+    # correctly; the target's gradient p - 1 is then exactly 0 where the exact -8.5e-18 is
+    # representable: dead, and saturated, by at most 8.5e-18 -- far within 4u = 4.4e-16
+    x = np.array([[40.0, 0.0, 0.0]])
+    return smcheck.analyze(x, dtypes=["float64"], methods=["torch"], use="loss", **kw).sources[0]
+
+
+def test_a_correctly_rounded_saturated_float64_row_does_not_fail_dead_gradient() -> None:
+    src = _saturated_float64()
+    (c,) = src.cells
+    assert c.gradient is not None and c.gradient.dead.elements == 1 and c.gradient.saturated_rows
+    assert c.verdict is Verdict.OK
+    policy = Policy(fail_on=parse_conditions(["dead-gradient", "saturation", "warn"]))
+    found, missing = evaluate(src, SourceSpec("x.npy", "x.npy"), policy)
+    assert found == [] and missing == {}  # check agrees with analyze
+    # the raw counts, asked for with an explicit limit, are still there
+    raw = Policy(fail_on=parse_conditions(["dead-gradient>=1", "saturation>=1"]))
+    found, _ = evaluate(src, SourceSpec("x.npy", "x.npy"), raw)
+    assert sorted(v.condition for v in found) == ["dead-gradient>=1", "saturation>=1"]
+
+
+def test_a_material_dead_gradient_fails() -> None:
+    # the same measured dead element, judged at gradient_abs_u = 0 (every lost bit material):
+    # the verdict WARNs, and the bare condition fires with it
+    src = _saturated_float64(thresholds=Thresholds(gradient_abs_u=0.0))
+    (c,) = src.cells
+    assert c.verdict is Verdict.WARN
+    policy = Policy(fail_on=parse_conditions(["dead-gradient"]))
+    found, _ = evaluate(src, SourceSpec("x.npy", "x.npy"), policy)
+    assert [(v.condition, v.severity) for v in found] == [("dead-gradient", Severity.ERROR)]

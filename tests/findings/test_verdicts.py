@@ -178,3 +178,59 @@ def test_healthy_corpus_gives_torch_no_warning_in_float32_and_float64() -> None:
     for x in (classifier, llm, neginf, finfo):
         r = smcheck.analyze(x, dtypes=["float32", "float64"], methods=["torch"])
         assert r.verdict is Verdict.OK, [c.reasons for c in r.cells]
+
+
+def test_log_error_of_torch_float16_log_softmax_at_a_near_one_top_class_is_a_note() -> None:
+    # exact log p_top = -log1p(e^-8.59375) = -1.8524e-4; torch float16 log_softmax returns 0:
+    # 1554 ulps of log p, but 1.85e-4 nats, below u = 2^-11 (what rounding p to float16 costs
+    # log p) and far below u x max(2^5.5, 4 x the deepest |log p| 8.5940): a NOTE under logprobs
+    x = [[0.0, -8.59375]]
+    r = smcheck.analyze(x, dtypes=["float16"], methods=["torch"], use="logprobs")
+    c = cell(r, "torch", "float16")
+    le = c.metrics.log_error
+    top = -np.log1p(np.exp(-8.59375))
+    assert le is not None and le.max_abs == pytest.approx(-top, rel=1e-9)
+    assert c.verdict is Verdict.OK
+    (f,) = [f for f in c.findings if f.cause == "log-error"]
+    assert f.severity == "NOTE" and "1554 ulp" in f.message
+    limit = 2.0**-11 * max(2**5.5, 4 * (8.59375 - top))
+    assert f"within {limit:.3g} nats = 45.3u, half the significand" in f.message
+
+
+def test_log_error_of_a_subnormal_probability_warns_under_logprobs_only() -> None:
+    # naive float16, each operation rounded to float16: exp(-16.5) = 6.8e-8 rounds to the
+    # subnormal 2^-24, exp(-3) to 0.049774, the sum to 1.0498; 2^-24 / 1.0498 rounds back to
+    # 2^-24 and its log to -16.640625, against the exact -16.548587: off by 0.092 nats, over
+    # u x max(2^5.5, 4 x 16.55) = 0.0323 nats
+    x = [[0.0, -16.5, -3.0]]
+    exact = -16.5 - np.log1p(np.exp(-3.0) + np.exp(-16.5))
+    by_use = {
+        use: cell(smcheck.analyze(x, dtypes=["float16"], methods=["naive"], use=use), "naive",
+                  "float16")
+        for use in ("probs", "logprobs")
+    }  # fmt: skip
+    le = by_use["logprobs"].metrics.log_error
+    h = np.float16
+    total = h(h(1.0) + h(np.exp(-3.0)) + h(2.0**-24))
+    log_hat = h(np.log(np.float64(h(h(2.0**-24) / total))))
+    assert (float(total), float(log_hat)) == (1.0498046875, -16.640625)
+    assert le is not None and le.max_abs == pytest.approx(abs(float(log_hat) - exact), rel=1e-9)
+    assert by_use["logprobs"].verdict is Verdict.WARN
+    assert "log-error" in {f.cause for f in by_use["logprobs"].findings if f.severity == "WARN"}
+    assert by_use["probs"].verdict is Verdict.OK  # the log-probabilities are not judged there
+    (f,) = [f for f in by_use["logprobs"].findings if f.cause == "log-error"]
+    assert f.remedy.startswith("use log_softmax")
+
+
+def test_gradient_nan_says_at_a_mask_only_for_inputs_with_masks() -> None:
+    plain = smcheck.analyze([[0.0, -20.0, 1.0]], dtypes=["float16"], methods=["shifted"])
+    masked = smcheck.analyze([[0.0, -np.inf, 1.0]], dtypes=["float16"], methods=["shifted"],
+                             use="loss")  # fmt: skip
+    messages = {
+        name: [f.message for f in cell(r, "shifted", "float16").findings
+               if f.cause == "gradient-nan"]
+        for name, r in (("plain", plain), ("masked", masked))
+    }  # fmt: skip
+    assert messages["plain"] and "where p is 0)" in messages["plain"][0]
+    assert "mask" not in messages["plain"][0]
+    assert messages["masked"] and "where p is 0, at a mask too)" in messages["masked"][0]

@@ -27,9 +27,11 @@ POLICY = Policy(
 
 def check_files(folder: Path, names: list[str], policy: Policy = POLICY) -> CheckResult:
     """Row [1, 2, 12.5] overflows float16 naive (1 overflow, 1 NaN; its zeros are lost to the
-    overflow); row [-20, -5, -5] underflows it (exp(-20) -> 0 though p = 1.5e-7): 1 underflow."""
+    overflow); row [-16.5, -23, -16.5] underflows it: exp(-23) -> 0 though p = e^-6.5 / (2 +
+    e^-6.5) = 7.5e-4 (exp(-16.5) is the subnormal 2^-24): 1 underflow, a mass over u = 2^-11
+    lost, so a WARN finding that the bare ``underflow`` condition counts."""
     for n in names:
-        np.save(folder / n, np.array([[1.0, 2.0, 12.5], [-20.0, -5.0, -5.0]]))
+        np.save(folder / n, np.array([[1.0, 2.0, 12.5], [-16.5, -23.0, -16.5]]))
     return run_check([str(folder / n) for n in names], policy)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from html.parser import HTMLParser
 
@@ -10,6 +11,9 @@ import pytest
 from rich.console import Console
 
 from smcheck.api import analyze
+from smcheck.report.renderers import plain_text
+from smcheck.report.terminal.concise import build_summary
+from smcheck.report.terminal.notebook import WIDTH
 
 X = np.array([[1.0, 2.0, 12.5], [-20.0, -5.0, -5.0]])  # naive float16 overflows on row 0
 
@@ -19,39 +23,50 @@ def report():  # type: ignore[no-untyped-def]
     return analyze(X, dtypes=("float16", "float32"), methods=("naive", "shifted"), gradients=False)
 
 
-class _Cells(HTMLParser):
+class _Text(HTMLParser):
+    """The text of an HTML fragment, and the tags and inline styles it uses."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list[list[str]] = []
+        self.text = ""
+        self.tags: list[str] = []
+        self.styles: list[str] = []
 
-    def handle_starttag(self, tag: str, attrs: object) -> None:
-        if tag == "tr":
-            self.rows.append([])
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.styles += [v or "" for k, v in attrs if k == "style"]
 
     def handle_data(self, data: str) -> None:
-        if self.rows and self.lasttag in ("td", "th"):
-            self.rows[-1].append(data)
+        self.text += data
 
 
-def test_repr_html_is_a_table_of_every_cell_not_a_dataclass_dump(report) -> None:  # type: ignore[no-untyped-def]
+def _concise(report, width: int) -> str:  # type: ignore[no-untyped-def]
+    """What ``smcheck analyze`` prints, ``width`` columns wide, without trailing spaces."""
+    return plain_text(build_summary(report), width=width)
+
+
+def _stripped(text: str) -> str:
+    return "".join(line.rstrip() + "\n" for line in text.splitlines())
+
+
+def test_repr_html_is_the_concise_report_in_colour_not_a_dataclass_dump(report) -> None:  # type: ignore[no-untyped-def]
     html = report._repr_html_()  # what Jupyter calls
-    assert len(html) < 3000 and "SourceReport(" not in html
-    parser = _Cells()
-    parser.feed(html)
-    header, *rows = parser.rows
-    assert header == ["source", "method", "dtype", "T", "verdict", "worst finding"]
-    assert len(rows) == len(report.cells) == 4
-    (naive16,) = [r for r in rows if r[1:3] == ["naive", "float16"]]
-    assert naive16[4] == "FAIL" and "overflow" in naive16[5]
-    assert f"smcheck {report.smcheck_version}: FAIL" in html
+    assert "SourceReport(" not in html and len(html) < 20_000
+    parsed = _Text()
+    parsed.feed(html)
+    assert parsed.tags[:2] == ["pre", "code"]  # a fragment for the notebook, not a page
+    assert not {"html", "head", "body", "script", "link"} & set(parsed.tags)
+    assert _stripped(parsed.text) == _concise(report, WIDTH)
+    assert "naive × float16" in parsed.text and "exp-overflow" in parsed.text
+    # the verdicts keep the terminal's colours: FAIL bold red, OK green
+    assert any("font-weight: bold" in st and "color: #800000" in st for st in parsed.styles)
+    assert any("color: #008000" in st for st in parsed.styles)
 
 
-def test_rich_prints_the_same_table(report) -> None:  # type: ignore[no-untyped-def]
-    console = Console(width=200, record=True, color_system=None)
+def test_rich_prints_the_concise_report(report) -> None:  # type: ignore[no-untyped-def]
+    console = Console(width=80, record=True, color_system=None, file=io.StringIO())
     console.print(report)
-    text = console.export_text()
-    assert "smcheck: FAIL" in text and "worst finding" in text
-    assert sum(line.count("OK") for line in text.splitlines()) == report.counts()["OK"]
+    assert _stripped(console.export_text()) == _concise(report, 80)
 
 
 def test_to_records_is_one_flat_dict_per_cell(report) -> None:  # type: ignore[no-untyped-def]

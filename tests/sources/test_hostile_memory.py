@@ -77,8 +77,10 @@ def _rss(pid: int) -> int:
     return 0
 
 
-def run_smcheck(args: list[str], tmp: Path, stdin: object = subprocess.DEVNULL) -> Run:
-    """``smcheck ARGS`` in a child process under a memory watchdog."""
+def run_smcheck(
+    args: list[str], tmp: Path, stdin: object = subprocess.DEVNULL, timeout: float = 120
+) -> Run:
+    """``smcheck ARGS`` in a child process under a memory watchdog (killed past ``timeout`` s)."""
     peak_file = tmp / "peak.kib"
     peak_file.unlink(missing_ok=True)
     child = subprocess.Popen(
@@ -99,7 +101,7 @@ def run_smcheck(args: list[str], tmp: Path, stdin: object = subprocess.DEVNULL) 
 
     watchdog = threading.Thread(target=watch, daemon=True)
     watchdog.start()
-    out, err = child.communicate(timeout=120)
+    out, err = child.communicate(timeout=timeout)
     watchdog.join()
     peak = int(peak_file.read_text()) * 1024 if peak_file.exists() else 0
     return Run(child.returncode, out.decode(), err.decode(), peak, killed.is_set())

@@ -6,7 +6,7 @@ import math
 
 from rich.text import Text
 
-from smcheck.report.model import Verdict
+from smcheck.report.findingmodel import Verdict
 
 STYLE = {Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.FAIL: "bold red"}
 

@@ -7,17 +7,21 @@ temperature), one line per cause of WARN/FAIL, and a count of what ``-v/--detail
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from smcheck.report.model import Cell, Report, SourceReport, Verdict
+from smcheck.report.findingmodel import Verdict
 from smcheck.report.phrases import plural, row_index, value_text
 from smcheck.report.terminal.cellformat import STYLE, num
 from smcheck.report.terminal.findinglines import finding_lines, omitted_fixes, omitted_notes
 from smcheck.report.terminal.fit import Fit
 from smcheck.report.terminal.masks import fate
+
+if TYPE_CHECKING:  # the model imports these views (notebook): types only here
+    from smcheck.report.model import Cell, Report, SourceReport
 
 USES = {
     "probs": "probabilities",

@@ -9,13 +9,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from smcheck.report.findingmodel import Finding
-from smcheck.report.model import Cell, SourceReport
 from smcheck.report.terminal.cellspan import Axes, span
+
+if TYPE_CHECKING:  # the model imports these views (notebook): types only here
+    from smcheck.report.model import Cell, SourceReport
 
 SEVERITY_STYLE = {"FAIL": "bold red", "WARN": "yellow", "NOTE": "cyan", "INFO": "cyan"}
 INDENT = 2

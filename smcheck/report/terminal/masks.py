@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from smcheck.report.maskmodel import Sentinel
-from smcheck.report.model import SourceReport
 from smcheck.report.phrases import value_text
 from smcheck.report.terminal.fit import Fit
+
+if TYPE_CHECKING:  # the model imports these views (notebook): types only here
+    from smcheck.report.model import SourceReport
 
 SEVERITY_STYLE = {"INFO": "cyan", "WARN": "yellow", "FAIL": "bold red"}
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from smcheck.dtypes import get_format
-from smcheck.report.model import Cell, Count, Report, SourceReport, Verdict
+from smcheck.report.model import Cell, Count, InputRounding, Report, SourceReport, Verdict
 from smcheck.report.phrases import plural, row_index
 from smcheck.report.terminal.bounds import bounds_tables
 from smcheck.report.terminal.cellformat import num, verdict_text
@@ -62,17 +62,12 @@ def input_summary(s: SourceReport) -> Table:
 
 
 def format_table(s: SourceReport) -> Fit:
-    """Per dtype: limits, headroom of the worst row, and the effect of rounding the input."""
+    """Per dtype: limits, headroom of the worst row, and the effect of rounding the input (the
+    cast, and at each T the rounding of x/T: its normwise change of p in units of u)."""
     t = Table(title="Formats", box=box.SIMPLE_HEAD, title_justify="left")
-    for col in (
-        "dtype",
-        "T",
-        "exp overflows >",
-        "overflow room",
-        "underflow room",
-        "input Δlog p",
-        "cast ±inf",
-    ):
+    divided = any(r.division for r in s.input_rounding)  # some T != 1 in a format up to float32
+    cols = ["dtype", "T", "exp overflows >", "overflow room", "underflow room", "input Δlog p"]
+    for col in [*cols, "cast ±inf", *(["x/T Δp"] if divided else [])]:
         t.add_column(col, justify="right" if col != "dtype" else "left")
     rounding = {r.dtype: r for r in s.input_rounding}
     seen = set()
@@ -90,8 +85,17 @@ def format_table(s: SourceReport) -> Fit:
             num(h.underflow_nats, ".3g"),
             "exact" if r.exact else num(r.max_abs_dlogp, ".2e"),
             _count(r.cast_overflow),
+            *([_division(r, c.temperature)] if divided else []),
         )
     return Fit(t)
+
+
+def _division(r: InputRounding, temperature: float) -> str:
+    """``31.8u``: what rounding x/T moves p by at this T; ``exact``; ``-`` where not measured."""
+    d = next((d for d in r.division if d.temperature == temperature), None)
+    if d is None or d.normwise_u is None:
+        return "-"
+    return "exact" if d.changed_elements == 0 else num(d.normwise_u, ".3g") + "u"
 
 
 def grid(s: SourceReport) -> Fit:

@@ -1,0 +1,59 @@
+"""The format finding for rounding x/T: stated once per format, never charged to a method.
+
+Dividing by T in a narrow format rounds every quotient, and a logit of size |x/T| carries an
+absolute error of up to |x/T|·u: at T = 0.2 a bfloat16 logit of 27 moves by up to 0.5 nats.
+The cells' references are the softmax of that rounded input (docs/design.md §3), so a method is
+judged on what it does with it; what the rounding itself does is measured per format and T
+(``InputRounding.division``) and becomes one finding per format here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from smcheck.config import Thresholds
+from smcheck.dtypes import get_format
+from smcheck.findings.remedies import divide_in, next_wider
+from smcheck.report.maskmodel import InputFinding
+from smcheck.report.model import DivisionRounding, InputRounding
+from smcheck.report.phrases import row_index
+
+
+def division_findings(rounding: Sequence[InputRounding], th: Thresholds) -> list[InputFinding]:
+    """A WARN per format where rounding x/T alone moves p by more than the normwise limit
+    2^(normwise_bits·t) u at some temperature of the run (the limit a cell's error is held to).
+
+    One finding for the whole run, naming every temperature over the limit: the measured effect
+    jumps between neighbouring T (it depends on how each quotient happens to round), so a
+    per-temperature verdict would flicker along a sweep.
+    """
+    out = []
+    for r in rounding:
+        fmt = get_format(r.dtype)
+        limit = 2.0 ** (th.normwise_bits * fmt.t)
+        over = [d for d in r.division if (d.normwise_u or 0.0) > limit]
+        if not over:
+            continue
+        worst = max(over, key=lambda d: d.normwise_u or 0.0)
+        wider = next_wider(r.dtype)
+        fix = f" -- {divide_in(wider)}" if wider else ""
+        out.append(
+            InputFinding(
+                "division_rounding",
+                "WARN",
+                f"dividing by T rounds x/T to {r.dtype}, which alone moves p by up to "
+                f"{worst.normwise_u:.3g}u (normwise, T={worst.temperature:.3g}, row "
+                f"{row_index(worst.worst_row)}; log p by up to {worst.max_abs_dlogp:.3g} nats) "
+                f"before any softmax runs, over {limit:g}u at T={_temperatures(over)}: no method "
+                f"can do better on the rounded x/T{fix}",
+                r.dtype,
+                worst.temperature,
+            )
+        )
+    return out
+
+
+def _temperatures(over: Sequence[DivisionRounding]) -> str:
+    """``0.16, 0.195, 0.287`` (at most five, then ``... (8 in all)``)."""
+    ts = [f"{d.temperature:.3g}" for d in sorted(over, key=lambda d: d.temperature)]
+    return ", ".join(ts) if len(ts) <= 5 else ", ".join(ts[:4]) + f" ... ({len(ts)} in all)"

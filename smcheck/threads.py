@@ -1,0 +1,88 @@
+"""The one place for threads: torch's and the numba kernels' thread counts, and OpenMP spinning."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
+from smcheck.errors import ConfigError
+
+SPIN_COUNT = "10000"
+"""libgomp spins 300000 times by default (~a millisecond); 10000 is ~tens of microseconds."""
+
+
+def bound_spin_waiting() -> None:
+    """Cap libgomp's spin-wait, unless the user chose a wait policy or spin count.
+
+    The analysis runs thousands of short parallel torch ops per chunk. Under libgomp's default
+    a waiting thread keeps its core busy for ~a millisecond after each op; when the cores are
+    shared with other work that starves the thread doing the work. Measured by
+    tests/benchmarks/bench_threads.py (64 x 32000, 2 cores): with one other busy process the
+    default ran 5x slower than this setting, and on an idle machine this setting is within a
+    few percent of the default (OMP_WAIT_POLICY=PASSIVE, which never spins, is best when busy
+    but ~40 % slower when idle). libgomp reads the variables once, when torch loads it, so
+    this has no effect after ``import torch``.
+    """
+    if "torch" in sys.modules or "OMP_WAIT_POLICY" in os.environ:
+        return
+    os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
+
+
+def check_threads(n: object) -> int | None:
+    """``n`` as a thread count: None (torch and numba choose) or an int of at least 1.
+
+    Raises ConfigError naming the fix otherwise (the CLI's option type refuses earlier).
+    """
+    if n is None:
+        return None
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"threads must be a whole number of at least 1, got {n!r}; e.g. 4")
+    return n
+
+
+def thread_counts(n: int | None = None) -> dict[str, int]:
+    """The threads an analysis runs on: ``{"torch": ..., "numba": ...}``.
+
+    Args:
+        n: the thread count asked for, or None for what torch and numba pick themselves
+            (torch: the physical cores; numba: ``NUMBA_NUM_THREADS``, the CPUs it may use).
+
+    Returns:
+        torch's intra-op threads and the numba kernels' threads; numba never runs more than
+        its thread pool, which it sizes once, at import.
+    """
+    import numba
+    import torch
+
+    pool = numba.config.NUMBA_NUM_THREADS
+    if n is None:
+        return {"torch": torch.get_num_threads(), "numba": numba.get_num_threads()}
+    return {"torch": n, "numba": max(1, min(n, pool))}
+
+
+@contextlib.contextmanager
+def using_threads(n: int | None) -> Iterator[None]:
+    """Run the block on ``n`` threads in torch and the numba kernels, then restore both.
+
+    None changes nothing. torch's count is process-wide; numba's belongs to the calling thread
+    (a thread numba has not seen starts with its whole pool), so kernels called from another
+    thread do not see it.
+    """
+    if n is None:
+        yield
+        return
+    import numba
+    import torch
+
+    from smcheck.kernels import set_threads
+
+    before = (torch.get_num_threads(), numba.get_num_threads())
+    torch.set_num_threads(n)
+    set_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        numba.set_num_threads(before[1])

@@ -1,0 +1,35 @@
+"""The engine compiles (or loads) every kernel before the first chunk, as its own progress task."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from smcheck import kernels
+from smcheck.api import analyze
+
+ROWS = "analysing rows"
+
+
+def _run(events: list[tuple[str, int, int]]) -> None:
+    x = np.array([[1.0, 2.0, 3.0], [0.0, -1.0, 5.0]])
+    opts = {"dtypes": ["float32"], "methods": ["naive"], "gradients": False}
+    analyze(x, **opts, progress=lambda *e: events.append(e))
+
+
+def test_kernels_compile_once_before_the_first_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    warmed: list[int] = []
+    # two stand-in warm-ups in place of the real ones (whatever they are, and cached or not)
+    monkeypatch.setattr(kernels, "KERNEL_MODULES", ())
+    monkeypatch.setattr(kernels, "_warmups", [lambda: warmed.append(1), lambda: warmed.append(2)])
+    monkeypatch.setattr(kernels, "_compiled", False)
+    events: list[tuple[str, int, int]] = []
+    _run(events)
+    task = kernels.COMPILE_TASK
+    assert warmed == [1, 2]
+    # each warm-up announced before it runs, then done; all before the first row is analysed
+    assert [e for e in events if e[0] == task] == [(task, 0, 2), (task, 1, 2), (task, 2, 2)]
+    assert [e[0] for e in events[:3]] == [task] * 3 and events[3][0] == ROWS
+    events.clear()
+    _run(events)  # once per process: the second analysis compiles nothing and says nothing of it
+    assert warmed == [1, 2] and {e[0] for e in events} == {ROWS}
