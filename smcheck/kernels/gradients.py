@@ -68,7 +68,7 @@ def exact_gradient_rows(ph, pl, lh, ll, dd, live, target, log_zero):  # type: ig
     for i in numba.prange(rows):
         t = target[i]
         top, best_h, best_l = 0, lh[i, 0], ll[i, 0] if dd else 0.0
-        big = -np.inf
+        big, s, c = -np.inf, 0.0, 0.0
         for j in range(n):
             a = lh[i, j]
             b = ll[i, j] if dd else 0.0
@@ -76,20 +76,15 @@ def exact_gradient_rows(ph, pl, lh, ll, dd, live, target, log_zero):  # type: ig
                 top, best_h, best_l = j, a, b
             if j != t:
                 nonzero[i, j] = live[i, j] and (a > log_zero or (a == log_zero and b > 0))
-                big = max(big, _prob(ph, pl, dd, i, j)[0])
-        s, c, s2, c2 = 0.0, 0.0, 0.0, 0.0
-        if top == t:  # the usual case (argmax targets): one sum serves both
-            for j in range(n):
-                if j != t:
-                    hi, lo = _prob(ph, pl, dd, i, j)
-                    s, c = _add(s, c, hi, lo)
-            s2, c2 = s, c
-        else:
-            for j in range(n):
                 hi, lo = _prob(ph, pl, dd, i, j)
-                if j != t:
-                    s, c = _add(s, c, hi, lo)
+                big = max(big, hi)
+                s, c = _add(s, c, hi, lo)
+        s2, c2 = s, c  # the usual case (argmax targets): the top class is the target
+        if top != t:  # a second pass for 1 - p_max
+            s2, c2 = 0.0, 0.0
+            for j in range(n):
                 if j != top:
+                    hi, lo = _prob(ph, pl, dd, i, j)
                     s2, c2 = _add(s2, c2, hi, lo)
         rest[i, 0], rest[i, 1] = _normalise(s, c)
         rest_top[i, 0], rest_top[i, 1] = _normalise(s2, c2)

@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="numba threads (0: all CPUs)")
     a = ap.parse_args()
 
-    from smcheck.openmp import bound_spin_waiting
+    from smcheck.threads import bound_spin_waiting, using_threads
 
     bound_spin_waiting()  # as smcheck.api does, before torch loads libgomp
 
@@ -46,8 +46,6 @@ def main() -> None:
     from tests.kernels.blocks import blocks
 
     kernels.compile_all()
-    if a.threads:
-        kernels.set_threads(a.threads)
     x = np.asarray(generate_logits("llm", shape=(a.rows, a.n), seed=1), dtype=np.float64)
     work = []  # (block, target, gradient, logp) per chunk and format at T = 1
     for s in range(0, a.rows, a.chunk):
@@ -73,19 +71,19 @@ def main() -> None:
     times: dict[str, list[tuple[float, float]]] = {
         k: [] for k in ("g_old", "g_new", "b_old", "b_new")
     }
-    for _ in range(a.repeat):
-        times["g_old"].append(
-            run_grad(oracle_gradients, oracle_gradients.OracleGradientAccumulator)
-        )
-        times["g_new"].append(run_grad(gradients, gradients.GradientAccumulator))
-        times["b_old"].append(run_bounds(oracle_bounds.row_features))
-        times["b_new"].append(run_bounds(bounds.row_features))
+    with using_threads(a.threads or None):  # torch's and the kernels' threads alike
+        for _ in range(a.repeat):
+            old = oracle_gradients.OracleGradientAccumulator
+            times["g_old"].append(run_grad(oracle_gradients, old))
+            times["g_new"].append(run_grad(gradients, gradients.GradientAccumulator))
+            times["b_old"].append(run_bounds(oracle_bounds.row_features))
+            times["b_new"].append(run_bounds(bounds.row_features))
     wall = {k: min(w for w, _ in v) for k, v in times.items()}
     cpu = {k: min(c for _, c in v) for k, v in times.items()}
     threads = a.threads or os.cpu_count()
     print(
-        f"data: gen:llm {a.rows}x{a.n}, chunks of {a.chunk} rows, {a.dtypes}, T=1; "
-        f"{threads} kernel threads; load average {os.getloadavg()[0]:.2f}; min of {a.repeat}"
+        f"data: gen:llm {a.rows}x{a.n}, chunks of {a.chunk} rows, {a.dtypes}, T=1; {threads} "
+        f"threads (torch, kernels); load average {os.getloadavg()[0]:.2f}; min of {a.repeat}"
     )
     print("| part | old wall (s) | fused wall (s) | speed-up | old CPU (s) | fused CPU (s) |")
     print("|---|---:|---:|---:|---:|---:|")
