@@ -165,9 +165,11 @@ def row_flags(
         out = run_method(m, cfg.model, xs, f, cfg.ftz)
         tens = getattr(out, "tensors", None)  # framework outputs: read the tensors, no copy
         p = tens.p if tens is not None else torch.from_numpy(out.p)
-        nan = torch.isnan(p).any(-1).numpy()
-        n = p.shape[-1]
-        one_hot = (((p == 1).sum(-1) == 1) & ((p == 0).sum(-1) == n - 1)).numpy()
+        # two passes over p: the row maximum (NaN if any element is) and the nonzero count;
+        # exactly one nonzero element and a maximum of 1 is exactly a one-hot row
+        top = p.amax(-1)
+        nan = torch.isnan(top).numpy()
+        one_hot = ((top == 1) & (torch.count_nonzero(p, dim=-1) == 1)).numpy()
     exp_over = None if out.overflow is None else out.overflow.any(-1)
     causes = np.zeros(len(one_hot), dtype=np.int64)
     for k, b in enumerate((scale_over.any(-1), exp_over, out.sum_overflow, nan)):  # CAUSES order

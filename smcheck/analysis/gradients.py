@@ -3,7 +3,10 @@
 The loss of a row is ``L = -log p[t]`` for its target class t, taken through the method's own
 log-probabilities (``log(p)`` for the probability routes, ``z`` for the log-softmax routes), and
 back-propagated in the format by PyTorch autograd. Its exact gradient with respect to the softmax
-input is ``p - onehot(t)`` (docs/design.md §5). Every statistic merges exactly across row-chunks.
+input is ``p - onehot(t)`` (docs/design.md §5). The methods' forward and backward passes stay
+torch autograd (the arithmetic under test); the exact gradient and every statistic of a computed
+gradient are smcheck's own and run as fused kernels (smcheck.kernels.gradients), one per block
+and one per cell. Every statistic merges exactly across row-chunks.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import numpy.typing as npt
 from smcheck.analysis.cells import Block
 from smcheck.analysis.stats import CountStat, MaxStat
 from smcheck.dtypes import FloatFormat
+from smcheck.reference.doubledouble import DDReference
+from smcheck.reference.exact import Reference
 from smcheck.report import model as rm
 from smcheck.sources.rows import WORK_ARRAYS_PER_ELEMENT, RowView
 
@@ -41,7 +46,11 @@ def gradient_budget(memory_budget: int) -> int:
 
 @dataclass(frozen=True)
 class ExactGradient:
-    """The exact loss and gradient of one chunk in one (format, temperature), shared by methods."""
+    """The exact loss and gradient of one chunk in one (format, temperature), shared by methods.
+
+    The gradient ``p - onehot(t)`` is never materialised: the cells' kernel reads it from the
+    reference's pieces (see smcheck.kernels.gradients).
+    """
 
     start: int
     target: npt.NDArray[np.int64]
@@ -49,48 +58,96 @@ class ExactGradient:
     """Rows judged: valid for the methods, target class not masked."""
     masked_target: BoolArray
     """Valid rows whose target logit is -inf: exact loss infinite, left out."""
-    g: npt.NDArray[np.floating]
-    """``p - onehot(t)`` in the reference's working precision."""
-    norm: npt.NDArray[np.floating]
+    pieces: tuple[np.ndarray, np.ndarray, bool]
+    """The exact p as the kernel reads it: (ph, pl, dd), see smcheck.kernels.gradients."""
+    nonzero: BoolArray
+    """Elements whose exact gradient rounds to a nonzero value of the format."""
+    rest: npt.NDArray[np.float64]
+    """``1 - p[t]`` per row as a double-double (rows, 2): the target's ``-g``."""
+    norm: npt.NDArray[np.float64]
     """``max |g|`` per row."""
     loss: npt.NDArray[np.floating]
     """``-log p[t]`` per row, accurate also when p[t] is close to 1."""
-    nonzero: BoolArray
-    """Elements whose exact gradient rounds to a nonzero value of the format."""
     saturated: BoolArray
     """Judged rows whose top probability rounds to 1 in the format (not exactly one-hot)."""
+    ref: Reference
+    """The block's reference (for :meth:`values`)."""
+
+    def values(self) -> npt.NDArray[np.floating]:
+        """The exact gradient itself, ``p - onehot(t)`` (small inputs show it)."""
+        r = np.arange(self.target.shape[0])
+        g = np.array(self.ref.p, copy=True)
+        g[r, self.target] = -_wide(self.rest)
+        return g
+
+
+_DUMMY = np.zeros((1, 1))
+"""Stands for the unused low parts of a float64 reference (one kernel signature)."""
+
+
+def _wide(dd: npt.NDArray[np.float64]) -> npt.NDArray[np.floating]:
+    """A (rows, 2) double-double as long doubles (float64 where those are no wider)."""
+    return dd[:, 0].astype(np.longdouble) + dd[:, 1]
+
+
+def _pieces(ref: Reference) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """The reference as the kernels read it: (ph, pl, lh, ll, dd), see smcheck.kernels.gradients.
+
+    The double-double reference holds p = (ph + pl)·2^e: its float64 p_hi, and pl scaled once
+    here (a power of two: exact, or rounded once among the subnormals).
+    """
+    if isinstance(ref, DDReference):
+        q = ref.parts
+        lo = np.ldexp(q.pl.numpy(), np.clip(q.e.numpy(), -1100, 64).astype(np.int32))
+        return ref.p_hi, lo, q.lh.numpy(), q.ll.numpy(), True
+    if ref.p.dtype != np.float64:  # a long-double reference: as double-double pairs
+        with np.errstate(invalid="ignore"):
+            ph, lh = ref.p.astype(np.float64), ref.logp.astype(np.float64)
+            pl = np.where(np.isfinite(ph), ref.p - ph, 0.0).astype(np.float64)
+            ll = np.where(np.isfinite(lh), ref.logp - lh, 0.0).astype(np.float64)
+        return ph, pl, lh, ll, True
+    # masked entries have p = 0; rows not judged may hold NaN and are never read
+    return np.ascontiguousarray(ref.p), _DUMMY, np.ascontiguousarray(ref.logp), _DUMMY, False
 
 
 def exact_gradient(b: Block, target: npt.NDArray[np.int64]) -> ExactGradient:
     """Exact cross-entropy loss and gradient of a block for the given target class per row."""
+    from smcheck.kernels.gradients import exact_gradient_rows
+
     ref, fmt = b.ref, b.fmt
     r = np.arange(target.shape[0])
+    target = np.ascontiguousarray(target, dtype=np.int64)
     target_live = b.live[r, target]
     rows = b.valid & target_live
-    # masked entries have p = 0 already; rows not judged may hold NaN and are never read
-    g = np.array(ref.p, copy=True)
-    g[r, target] = 0
-    # 1 - p[t] summed from the other classes: no cancellation when p[t] is close to 1
-    rest = g.sum(-1)
-    g[r, target] = -rest
+    ph, pl, lh, ll, dd = _pieces(ref)
+    nonzero, rest, rest_top, others, logp_t = exact_gradient_rows(
+        ph, pl, lh, ll, dd, np.ascontiguousarray(b.live), target, fmt.log_zero
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
+        if dd:  # the float64 cells' loss in long double: its error is measured in float64 ulps
+            one_minus, logp = _wide(rest), _wide(logp_t)
+        else:
+            one_minus, logp = rest[:, 0], logp_t[:, 0]
         # -log p[t] = -log1p(-rest) keeps its digits as p[t] -> 1; below 1/2 log p[t] is accurate
-        loss = np.where(rest < 0.5, -np.log1p(-np.minimum(rest, 0.5)), -ref.logp[r, target])
-        # the target's |g| = rest; every other |g| = p, which rounds to 0 iff log p <= log_zero
-        nonzero = b.nonzero
-        nonzero[r, target] = np.log(rest) > fmt.log_zero  # as Block.nonzero, exact for float64
-        norm = np.maximum(rest, g.max(-1))  # max |g|: the others' g = p >= 0, the target's -rest
-        top = np.argmax(ref.logp, axis=-1)  # masks are -inf in logp
-        rest_top = rest.copy()
-        other = np.flatnonzero(top != target)
-        if other.size:  # argmin or given targets: 1 - p_max from the others, as above
-            q = np.array(ref.p[other], copy=True)
-            q[np.arange(other.size), top[other]] = 0
-            rest_top[other] = q.sum(-1)
-    # p_max rounds to 1 iff 1 - p_max <= u/2 (the tie 1 - u/2 rounds to even, i.e. to 1)
-    saturated = rows & (rest_top > 0) & (rest_top <= fmt.u / 2)
+        loss = np.where(one_minus < 0.5, -np.log1p(-np.minimum(one_minus, 0.5)), -logp)
+        # p_max rounds to 1 iff 1 - p_max <= u/2 (the tie 1 - u/2 rounds to even, i.e. to 1)
+        top = rest_top[:, 0] + rest_top[:, 1]  # the rounding decides only a tie with u/2
+        half = fmt.u / 2
+        at_half = (rest_top[:, 0] == half) & (rest_top[:, 1] <= 0)
+        saturated = rows & (top > 0) & ((rest_top[:, 0] < half) | at_half)
+        norm = np.maximum(rest[:, 0], others)  # the others' g = p >= 0, the target's -rest
     return ExactGradient(
-        b.start, target, rows, b.valid & ~target_live, g, norm, loss, nonzero, saturated
+        b.start,
+        target,
+        rows,
+        b.valid & ~target_live,
+        (ph, pl, dd),
+        nonzero,
+        rest,
+        norm,
+        loss,
+        saturated,
+        ref,
     )
 
 
@@ -167,42 +224,31 @@ class GradientAccumulator:
         the format)."""
         import torch
 
+        from smcheck.kernels.gradients import gradient_rows
+
         if g is None:
             self.computed = False
             return
         start, rows = e.start, e.rows
-        rcol = torch.from_numpy(rows)[:, None]
         self.rows_checked += int(rows.sum())
         self.masked_target_rows += int(e.masked_target.sum())
         tgt = torch.from_numpy(e.target)[:, None]
         loss = -logp.gather(-1, tgt)[:, 0].to(torch.float64).numpy()
         self.loss_inf.add((rows & np.isinf(loss)).astype(np.int64), start)
         self.loss_nan.add((rows & np.isnan(loss)).astype(np.int64), start)
-        nan = torch.isnan(g)
-        if bool(nan.any()):  # a screen: most chunks have none
-            self.nan.add((nan & rcol).sum(-1).numpy(), start)
-        zero = g == 0
-        if bool(zero.any()):
-            nonzero = torch.from_numpy(e.nonzero)
-            dead = (zero & nonzero & rcol).numpy()
-            self.dead.add(dead.sum(-1), start)
-            if dead.any():  # what the format lost: the largest exact |g| of a dead element
-                lost = np.abs(e.g, where=dead, out=np.zeros(e.g.shape, e.g.dtype)).max(-1)
-                self.dead_lost.add(np.where(dead.any(-1), lost, np.nan).astype(np.float64), start)
-            vanished = zero.all(-1) & nonzero.any(-1)
-            self.vanished.add((rows & vanished.numpy()).astype(np.int64), start)
+        gd = g.to(torch.float64).contiguous().numpy()  # exact: one kernel signature
+        ph, pl, dd = e.pieces
+        nan, dead, dead_max, vanished, rel = gradient_rows(
+            gd, ph, pl, dd, e.nonzero, e.target, rows, e.rest, e.norm
+        )
+        self.nan.add(nan, start)
+        self.dead.add(dead, start)
+        self.dead_lost.add(dead_max, start)
+        self.vanished.add(vanished.astype(np.int64), start)
         self.saturated.add(e.saturated.astype(np.int64), start)
-        if e.g.dtype == np.float64:
-            diff = (g.to(torch.float64) - torch.from_numpy(e.g)).abs_().amax(-1).numpy()
-        else:  # an exact gradient wider than float64 (float64 cells): in numpy
-            d = g.to(torch.float64).numpy().astype(e.g.dtype)
-            d -= e.g
-            diff = np.abs(d, out=d).max(-1)
+        # normwise error; NaN rows stay NaN and MaxStat skips them (they count under nan)
+        self.rel_error.add(rel, start)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            # normwise error; NaN rows stay NaN and MaxStat skips them (they count under nan)
-            norm = e.norm
-            rel = np.where(norm > 0, diff / norm, np.where(diff == 0, 0.0, np.inf))
-            self.rel_error.add(np.where(rows, rel, np.nan).astype(np.float64), start)
             fin = rows & np.isfinite(loss)
             err = np.abs(loss - e.loss)
             lrel = np.where(e.loss > 0, err / e.loss, np.where(err == 0, 0.0, np.inf))
@@ -212,8 +258,8 @@ class GradientAccumulator:
             s = self.shown
             s.losses += loss.tolist()
             s.exact_losses += e.loss.astype(np.float64).tolist()
-            s.gradients += g.to(torch.float64).tolist()
-            s.exact_gradients += e.g.astype(np.float64).tolist()
+            s.gradients += gd.tolist()
+            s.exact_gradients += e.values().astype(np.float64).tolist()
 
     def result(self, view: RowView, target: str) -> rm.GradientMetrics | None:
         """The cell's report entry (None when the gradient could not be computed)."""

@@ -28,6 +28,8 @@ KERNEL_MODULES: tuple[str, ...] = (
     "smcheck.kernels.reference",
     "smcheck.kernels.inputs",
     "smcheck.kernels.cellmetrics",
+    "smcheck.kernels.gradients",
+    "smcheck.kernels.bounds",
 )
 """The modules holding kernels (imported by :func:`compile_all` so their warm-ups register)."""
 

@@ -285,3 +285,44 @@ def test_bisection_moves_on_to_the_row_that_binds() -> None:
     c = critical(r, "naive", "float64")
     assert c.min_safe is not None and 500 / ln_max < c.min_safe <= 500 / ln_max * (1 + REL_TOL)
     assert c.min_safe_row == (1,) and c.causes[0] == "exp_overflow"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_row_flags_nan_and_one_hot_match_the_elementwise_definition(dtype: str) -> None:
+    # row_flags reads NaN from the row maximum and one-hot from the nonzero count; the
+    # definitions: any element NaN; exactly one element 1 and every other exactly 0 (±0)
+    import types
+
+    import torch
+
+    from smcheck.analysis.critical import row_flags
+    from smcheck.methods.base import SoftmaxMethod
+    from smcheck.methods.framework import TorchResult
+
+    f = get_format(dtype)
+    n = 4000  # long rows: torch's vectorised reductions
+    rows = np.zeros((9, n))
+    rows[0, 0] = 1.0  # one-hot
+    rows[1, n - 1] = 1.0
+    rows[1, 7] = -0.0  # one-hot with a negative zero
+    rows[2, 3] = np.nan  # NaN among zeros
+    rows[3, n - 1], rows[3, 0] = np.nan, 1.0  # NaN at the end of a one-hot row
+    rows[4, :2] = 0.5  # two halves
+    rows[5, 9] = 1.0
+    rows[5, 10] = 2.0**-24  # one subnormal beside the 1: not one-hot
+    rows[6] = 1.0 / n
+    rows[7, 100] = 1.0
+    rows[7, 200] = -1.0  # a negative value: not one-hot
+    p = torch.from_numpy(rows).to(f.torch_dtype())
+
+    def given(x: torch.Tensor) -> TorchResult:
+        return TorchResult(p, torch.log(p))
+
+    cfg = types.SimpleNamespace(model="framework", ftz=False)
+    m = SoftmaxMethod("given", "", "", given)
+    flags = row_flags(m, p, np.zeros(p.shape, bool), f, cfg)  # type: ignore[arg-type]
+    nan = torch.isnan(p).any(-1)
+    one_hot = ((p == 1).sum(-1) == 1) & ((p == 0).sum(-1) == n - 1)
+    assert (flags.causes != 0).tolist() == nan.tolist()
+    assert flags.one_hot.tolist() == one_hot.tolist()
+    assert one_hot.tolist() == [True, True, False, False, False, False, False, False, False]

@@ -1,0 +1,95 @@
+"""The per-row quantities of the error bounds (smcheck.analysis.bounds), fused: one kernel reads
+a block's logits and exact probabilities once per row, in cache."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from smcheck.kernels import kernel, warmup
+
+
+@kernel(parallel=True)
+def row_features(x, p, logp, live, under):  # type: ignore[no-untyped-def]
+    """Per row of a (rows, n) block: the counts, extremes and condition number of RowFeatures.
+
+    Args:
+        x: the scaled logits in the format (float64).
+        p, logp: the exact probabilities and their logs (float64).
+        live: elements that are not masks (only these count).
+        under: ln(tiny) + margin: an exact value below e^under may land below tiny.
+
+    Returns:
+        A (rows, 9) float64 array of, in order: ``n`` (live entries), ``top`` (x_max; -inf
+        without live entries), ``low`` (x_min; +inf likewise), ``pmax`` (largest live p; 0
+        likewise), ``rises`` (strict increases of the running maximum after its first finite
+        value), ``big_rises`` (rises larger than -under), ``k_sum`` (live x - x_max < under),
+        ``k_naive`` (live x < under), ``cond`` (smcheck.analysis.bounds.condition_number; NaN
+        when every live p is 0); and ``out_under`` per row (some live log p < under).
+    """
+    rows, m = x.shape
+    out = np.zeros((rows, 9))
+    out_under = np.zeros(rows, np.bool_)
+    for i in numba.prange(rows):
+        n, top, lo, pmax = 0, -np.inf, np.inf, 0.0
+        rises, big, k_naive = 0, 0, 0
+        for j in range(m):
+            if not live[i, j]:
+                continue
+            v = x[i, j]
+            n += 1
+            # the running maximum over live entries (masks are -inf: they never raise it);
+            # explicit comparisons, not max(): no NaN can occur and these branch less
+            if v > top:
+                if n > 1:
+                    rises += 1
+                    if v - top > -under:
+                        big += 1
+                top = v
+            if v < lo:
+                lo = v
+            q = p[i, j]
+            if q > pmax:
+                pmax = q
+            k_naive += v < under
+            if logp[i, j] < under:
+                out_under[i] = True
+        # sum of g·d, d = x_max - x >= 0: compensated, as every term is >= 0 the sum is exact
+        # to a few ulps whatever its order
+        k_sum, s, c = 0, 0.0, 0.0
+        for j in range(m):
+            if live[i, j]:
+                d = top - x[i, j]
+                k_sum += x[i, j] - top < under
+                w = p[i, j] * d
+                t = s + w
+                b = t - s
+                c += (s - (t - b)) + (w - b)
+                s = t
+        weighted = s + c
+        # max_j (g_j / g_max)·[d_j(1 - g_j) + max(sum_{i != j} g_i d_i, 0)]; masks give 0
+        cond = 0.0  # every term is >= 0
+        for j in range(m):
+            if live[i, j]:
+                g = p[i, j]
+                d = top - x[i, j]
+                kappa = d * (1 - g) + max(weighted - g * d, 0.0)
+                v = g / pmax * kappa
+                if v > cond:
+                    cond = v
+                elif v != v:  # 0/0 (every live p is 0) or inf - inf: NaN, as numpy's max
+                    cond = np.nan
+                    break
+        o = out[i]
+        o[0], o[1], o[2], o[3], o[4] = n, top, lo, pmax, rises
+        o[5], o[6], o[7], o[8] = big, k_sum, k_naive, cond
+    return out, out_under
+
+
+@warmup
+def _warm() -> None:
+    x = np.array([[0.0, -1.0, -np.inf]])
+    p = np.array([[0.7310585786300049, 0.2689414213699951, 0.0]])
+    with np.errstate(divide="ignore"):
+        logp = np.log(p)
+    row_features(x, p, logp, ~np.isneginf(x), -700.0)

@@ -1,0 +1,50 @@
+"""The fused row-features kernel against the numpy oracle it replaced, over adversarial blocks in
+every format and temperature.
+
+Tolerances (docs/design.md §4, error bounds): every count, extreme and flag identical; the
+condition number within (log2 n + 4)·2^-52 relative, as its weighted sum is now compensated
+(the oracle's pairwise sum was off by up to (log2 n)/2 ulps; the difference moves cond by as
+much, since cond >= that sum).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from smcheck.analysis.bounds import row_features
+from tests.analysis.oracle_bounds import row_features as oracle_row_features
+from tests.conftest import DTYPES
+from tests.kernels.blocks import adversarial_rows, blocks
+
+EXACT = ("n", "top", "span", "lse", "b", "pmax", "rises", "big_rises", "k_sum", "k_naive")
+
+
+def _check(x: np.ndarray, dtypes: tuple[str, ...]) -> None:
+    for blk, _ in blocks(x, dtypes):
+        xs = blk.logits / blk.divisor  # float64 cells: the reference's own division, rounded
+        new = row_features(xs, blk.ref, blk.live, blk.fmt)
+        old = oracle_row_features(xs, blk.ref, blk.live, blk.fmt)
+        where = f"{blk.fmt.name} T={blk.divisor}"
+        for name in EXACT:
+            np.testing.assert_array_equal(getattr(new, name), getattr(old, name), err_msg=where)
+        np.testing.assert_array_equal(new.out_under, old.out_under, err_msg=where)
+        np.testing.assert_array_equal(new.ref_allow, old.ref_allow, err_msg=where)
+        tol = (math.log2(x.shape[1]) + 4) * 2.0**-52
+        np.testing.assert_allclose(new.cond, old.cond, rtol=tol, atol=0, err_msg=where)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_row_features_agree_with_the_oracle_on_adversarial_blocks(dtype: str) -> None:
+    _check(adversarial_rows(2), (dtype,))
+
+
+def test_row_features_agree_on_long_rows() -> None:
+    rng = np.random.default_rng(9)
+    x = rng.normal(0, 4, (5, 6000))
+    x[1, ::5] = -np.inf
+    x[2] = np.sort(x[2])  # the running maximum rises at every entry
+    x[3, 0] = 80.0  # one dominant class
+    _check(x, ("float16", "float32", "float64"))
