@@ -1,7 +1,8 @@
 """What a terminal user sees: the concise default within budget, -v/-q, widths, nothing cut.
 
 The bundled samples are checked on their golden outputs (tests/golden, recorded as a pipe with
-COLUMNS=80 and compared by test_golden.py, exactly but for last-digit float noise), so no sample is analysed twice.
+COLUMNS=80 and compared by test_golden.py, exactly but for last-digit
+float noise), so no sample is analysed twice.
 """
 
 from __future__ import annotations
