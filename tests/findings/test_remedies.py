@@ -149,8 +149,10 @@ def test_a_switch_seen_to_fail_is_not_advised() -> None:
 
 
 def test_saturation_at_a_mask_is_not_called_over_confidence() -> None:
-    # a row with one live logit beside -1e9 masks: p_top rounds to 1 in every format
-    x = np.array([[0.5, -1e9, -1e9, -1e9], [0.5, 0.1, -1e9, 0.2]])
+    # a source with -1e9 masks and a row whose lead of 40 nats saturates float64 (1 - p_top is
+    # 1.3e-17, under u/2); the masked row itself has no gradient to lose (e^-1e9 is below
+    # float64's range), so the finding's remedy must allow for masks without blaming them
+    x = np.array([[0.5, -1e9, -1e9, -1e9], [0.5, 0.1, -1e9, 0.2], [40.0, 0.0, 0.0, 0.0]])
     cell = _cell(x, "torch", "float64", use="loss")  # auto would judge the masked rows as probs
     (sat,) = [f for f in cell.findings if f.cause == "saturation"]
     assert sat.remedy == remedies.MASKED_SATURATION and not sat.fix
