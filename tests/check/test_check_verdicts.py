@@ -57,6 +57,8 @@ def test_a_row_masked_in_the_input_fails_the_default_check(
     r = _run(tmp_path, monkeypatch, x, "check", "--isolated", "--dtype", "fp32")
     assert r.exit_code == 1, r.output
     assert "fully-masked" in r.stdout and "1 row fully masked in the input" in r.stdout
+    # the input is named as such, not as a cell at the source's format and T=1
+    assert "x.npy input: 1 row fully masked" in " ".join(r.stdout.split()), r.stdout
     assert DEFAULT_FAIL_ON == ("fail", "input", "fully-masked")
 
 

@@ -10,7 +10,7 @@ from rich.text import Text
 from smcheck.report.phrases import plural
 from smcheck.report.terminal.cellspan import Axes, span
 from smcheck.report.terminal.findinglines import Lines, weight
-from smcheck.report.violations import BaselineDiff, CheckResult, Severity, Violation
+from smcheck.report.violations import INPUT, BaselineDiff, CheckResult, Severity, Violation
 
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow"}
 LABEL = {Severity.ERROR: "ERROR", Severity.WARNING: "WARN"}
@@ -30,9 +30,9 @@ def group_text(group: list[Violation], axes: Axes) -> Text:
     """One condition of one source: every cell it hits, and its worst message."""
     worst = max(group, key=lambda v: weight(v.message))
     keys = [(v.method, v.dtype, v.temperature) for v in group]
-    text = Text.assemble(
-        (worst.condition, "cyan"), "  ", (worst.source, "bold"), "  ", span(keys, axes), ": "
-    )
+    # the input is checked once per source, at no cell's format or temperature
+    where = INPUT if all(v.method == INPUT for v in group) else span(keys, axes)
+    text = Text.assemble((worst.condition, "cyan"), "  ", (worst.source, "bold"), "  ", where, ": ")
     text.append(worst.message)
     if len({v.message for v in group}) > 1:
         text.append(f" (worst: {worst.cell})")
