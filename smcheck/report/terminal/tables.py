@@ -87,7 +87,7 @@ def format_table(s: SourceReport) -> Fit:
             _count(r.cast_overflow),
             *([_division(r, c.temperature)] if divided else []),
         )
-    return Fit(t)
+    return Fit(t, keys=2)  # a split repeats dtype and T
 
 
 def _division(r: InputRounding, temperature: float) -> str:
