@@ -1,0 +1,86 @@
+"""Cell-kernel benchmark (not part of the test run): ns per element of ``cell_metrics``, per format.
+
+Run from the repository root:
+
+    python tests/benchmarks/bench_cellmetrics.py            # 256 x 32000 float32, normal x 4
+    python tests/benchmarks/bench_cellmetrics.py FILE.npy   # another input
+
+It runs one default analysis, keeps a copy of the arguments of the first first-pass call of
+each cell-format kind (t, double-double, direct KL) on a full chunk, then calls the kernel on
+each copy --repeat times on one numba thread and prints the least process CPU time per element.
+CPU time, not wall time: on a loaded machine it is what a kernel change moves, and the least of
+many calls leaves out the time slices other processes took. Also prints the kernel's share of
+one analysis (wall time of all its calls, both passes, at the default thread count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _copy(x: Any) -> Any:
+    """Nested tuples of arrays, copied (the analysis reuses its buffers)."""
+    if isinstance(x, tuple):
+        return tuple(_copy(y) for y in x)
+    return x.copy() if isinstance(x, np.ndarray) else x
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("path", nargs="?", help="a .npy of logits (default: generated)")
+    ap.add_argument("--repeat", type=int, default=40)
+    args = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    import numba
+
+    import smcheck
+    import smcheck.kernels.cellmetrics as k
+
+    tmp = tempfile.TemporaryDirectory()
+    path = args.path
+    if path is None:
+        path = str(Path(tmp.name) / "b256.npy")
+        x = np.random.default_rng(0).standard_normal((256, 32000)) * 4
+        np.save(path, x.astype(np.float32))
+    kernel, kept, wall = k.cell_metrics, {}, [0.0, 0]
+
+    def spy(*a: Any) -> Any:
+        fmt, offsets, rows = a[4], a[7], a[1][2].shape[0]
+        key = (fmt[0], bool(fmt[4]), bool(fmt[6]))
+        if offsets.size and offsets[0, 0] < 0 and rows > 1 and key not in kept:
+            kept[key] = _copy(a)
+        t = time.perf_counter()
+        r = kernel(*a)
+        wall[0] += time.perf_counter() - t
+        wall[1] += 1
+        return r
+
+    k.cell_metrics = spy
+    smcheck.analyze(path)  # compiles and warms
+    wall[:] = [0.0, 0]
+    t = time.perf_counter()
+    smcheck.analyze(path)
+    total = time.perf_counter() - t
+    k.cell_metrics = kernel
+    print(f"analysis {total:.2f} s wall, cell_metrics {wall[0]:.2f} s in {wall[1]} calls")
+    numba.set_num_threads(1)
+    for (t_bits, dd, direct), a in sorted(kept.items()):
+        n = a[1][2].size
+        best = np.inf
+        for _ in range(args.repeat):
+            c = time.process_time()
+            kernel(*a)
+            best = min(best, time.process_time() - c)
+        kind = f"t={t_bits}{' double-double' if dd else ''}{' direct KL' if direct else ''}"
+        print(f"{kind:28s} {a[1][2].shape} {best / n * 1e9:6.2f} ns/element (1 thread, CPU)")
+
+
+if __name__ == "__main__":
+    main()
