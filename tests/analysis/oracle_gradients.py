@@ -3,15 +3,14 @@ only as the differential tests' oracle (tests/kernels/test_gradients.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from smcheck.analysis.cells import Block
-from smcheck.analysis.stats import CountStat, MaxStat
-from smcheck.dtypes import FloatFormat
+from smcheck.analysis.gradients import GradientAccumulator
 
 if TYPE_CHECKING:
     import torch
@@ -74,38 +73,8 @@ def exact_gradient(b: Block, target: npt.NDArray[np.int64]) -> ExactGradient:
     )
 
 
-@dataclass
-class _Shown:
-    """Per-row values kept for small inputs."""
-
-    losses: list[float] = field(default_factory=list)
-    exact_losses: list[float] = field(default_factory=list)
-    gradients: list[list[float]] = field(default_factory=list)
-    exact_gradients: list[list[float]] = field(default_factory=list)
-
-
-@dataclass
-class OracleGradientAccumulator:
-    """Mergeable gradient metrics of one method × format × temperature cell."""
-
-    fmt: FloatFormat
-    keep: bool = False
-    """Keep every row's loss and gradient (small inputs)."""
-    computed: bool = True
-    """False once a chunk came without a gradient (a method whose logp is not differentiable)."""
-    rows_checked: int = 0
-    masked_target_rows: int = 0
-    loss_inf: CountStat = field(default_factory=CountStat)
-    loss_nan: CountStat = field(default_factory=CountStat)
-    nan: CountStat = field(default_factory=CountStat)
-    dead: CountStat = field(default_factory=CountStat)
-    vanished: CountStat = field(default_factory=CountStat)
-    saturated: CountStat = field(default_factory=CountStat)
-    rel_error: MaxStat = field(default_factory=MaxStat)
-    dead_lost: MaxStat = field(default_factory=MaxStat)
-    loss_abs: MaxStat = field(default_factory=MaxStat)
-    loss_rel: MaxStat = field(default_factory=MaxStat)
-    shown: _Shown = field(default_factory=_Shown)
+class OracleGradientAccumulator(GradientAccumulator):
+    """GradientAccumulator with its torch-op ``add``: the same fields, results and merging."""
 
     def add(self, g: torch.Tensor | None, logp: torch.Tensor, e: ExactGradient) -> None:
         """Fold one chunk in: ``g`` the computed gradient, ``logp`` the method's log p (both in
