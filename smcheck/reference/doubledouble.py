@@ -33,18 +33,6 @@ MAX_ROW_LENGTH = 1 << 26
 """The exact split sums hold for rows up to this length (a multiple of 2^-26 below 2^53 units)."""
 
 
-def exact_pieces_sum(v: torch.Tensor, big: float, small: float):  # type: ignore[no-untyped-def]
-    """Split v (in [0, 2]) into a multiple of 2^-26, a multiple of 2^-52 and a rest.
-
-    Each of the first two float64 row sums is exact for rows up to 2^26 long (their partial sums
-    stay integers below 2^53 in their unit), whatever order torch adds them in.
-    """
-    a = (v + big) - big
-    b = v - a
-    b1 = (b + small) - small
-    return a, b1, b - b1
-
-
 @dataclass(frozen=True)
 class DDParts:
     """The float64 cells' reference in pieces: p = (ph + pl) 2^e, log p = lh + ll."""

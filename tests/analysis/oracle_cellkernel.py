@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from smcheck.dtypes import FloatFormat
-from smcheck.reference.doubledouble import exact_pieces_sum
 from tests.analysis.oracle_blockshared import Shared, as_tensor, block_shared
 from tests.analysis.oracle_logerror import LogErrors, log_errors
+from tests.reference.oracle_doubledouble import exact_pieces_sum
 
 if TYPE_CHECKING:
     import torch
