@@ -1,5 +1,5 @@
 """``python -m smcheck``."""
 
-from smcheck.cli import cli
+from smcheck.cli import main
 
-cli()
+main()

@@ -26,7 +26,7 @@ INSTRUCTIONS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 def test_the_distribution_has_a_name_of_its_own_and_the_command_stays_smcheck() -> None:
     project = PYPROJECT["project"]
     assert project["name"] == "smcheck-softmax"  # "smcheck" on PyPI is another project
-    assert project["scripts"] == {"smcheck": "smcheck.cli:cli"}
+    assert project["scripts"] == {"smcheck": "smcheck.cli:main"}
 
 
 def test_no_instruction_installs_the_unrelated_smcheck_project() -> None:

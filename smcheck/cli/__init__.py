@@ -11,6 +11,7 @@ from smcheck.cli.check import check
 from smcheck.cli.exits import SmcheckGroup
 from smcheck.cli.generate import generate
 from smcheck.cli.limits import thresholds
+from smcheck.cli.process import own_process
 from smcheck.cli.schema import schema
 from smcheck.threads import bound_spin_waiting
 
@@ -37,3 +38,12 @@ def cli(debug: bool) -> None:
 
 for _command in (analyze, capture, thresholds, generate, check, schema):
     cli.add_command(_command)
+
+
+def main() -> None:
+    """The ``smcheck`` command (console script, ``python -m smcheck``): :func:`cli` in its process.
+
+    A process of smcheck's own may manage the garbage collector (smcheck/cli/process.py).
+    """
+    own_process()
+    cli()

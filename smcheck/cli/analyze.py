@@ -16,6 +16,7 @@ from smcheck.cli.options import (
     user_errors,
     verbosity_options,
 )
+from smcheck.cli.process import import_analysis
 from smcheck.errors import ExitCode
 from smcheck.report.renderers import ANALYZE_FORMATS, require_format
 
@@ -74,8 +75,6 @@ def analyze(
       smcheck analyze seg.npy --dim 1 --format json -o report.json
       smcheck analyze gen:llm:shape=4x32000,seed=1 --dtype bf16
     """
-    from smcheck.api import input_files, literal_source, run_sources
-    from smcheck.capture.store import analyze_saved, is_capture_file
     from smcheck.config import AnalysisConfig, parse_temperatures
     from smcheck.output import refuse_overwriting_inputs
     from smcheck.progress import progress_bars
@@ -88,6 +87,10 @@ def analyze(
         cfg = AnalysisConfig.from_options(**options)
         if not sources and values is None:
             raise click.UsageError("give a SOURCE (file, '-', gen:NAME) or --values")
+        import_analysis()  # after the usage checks: those stay fast, without torch
+        from smcheck.api import input_files, literal_source, run_sources
+        from smcheck.capture.store import analyze_saved, is_capture_file
+
         specs: list[Any] = [literal_source(values)] if values is not None else []
         specs += sources
         stdin = getattr(sys.stdin, "buffer", None)  # sys.stdin is None when closed (<&-)

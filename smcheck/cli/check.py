@@ -17,6 +17,7 @@ from smcheck.cli.options import (
     user_errors,
     verbosity_options,
 )
+from smcheck.cli.process import import_analysis
 from smcheck.errors import ConfigError
 from smcheck.report.phrases import plural
 from smcheck.report.renderers import CHECK_FORMATS
@@ -109,7 +110,6 @@ def check(
     from click.core import ParameterSource
 
     from smcheck.check.policy import policy_from_options
-    from smcheck.check.run import check_sources
     from smcheck.output import write_output
     from smcheck.report.renderers import render, require_format
 
@@ -129,6 +129,9 @@ def check(
             raise click.UsageError("give a SOURCE (file, glob, directory) or sources in the policy")
         writes = [*extra, *([(fmt, output)] if output else [])]
         outputs = [("--report", p) for _, p in extra] + [("-o/--output", output)] * bool(output)
+        import_analysis()  # after the usage checks: those stay fast, without torch
+        from smcheck.check.run import check_sources
+
         result, written = check_sources(
             sources or policy.sources, policy, baseline, write_baseline, outputs
         )

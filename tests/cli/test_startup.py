@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -55,3 +56,33 @@ def test_help_imports_neither_torch_nor_numpy_nor_numba_and_is_fast() -> None:
         check=True,
     )
     assert float(out.stdout.strip().splitlines()[-1]) < 1.0  # target 0.3 s, measured by the bench
+
+
+def test_the_smcheck_process_freezes_the_analysis_imports_and_collects_the_rest() -> None:
+    # smcheck.cli.process: in its own process (main) the collector is paused while torch and
+    # the analysis import, then frozen (their objects never traversed again) and running again
+    code = (
+        "import atexit, gc, sys\n"
+        "from smcheck.cli import main\n"
+        "atexit.register(lambda: print(gc.get_freeze_count(), gc.isenabled(),"
+        " 'torch' in sys.modules))\n"
+        "sys.argv = ['smcheck', 'analyze', '--values', '1,2,3', '--dtype', 'float32',"
+        " '--no-gradients', '--quiet', '--no-progress']\n"
+        "main()\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    frozen, enabled, torch = p.stdout.split()[-3:]
+    assert int(frozen) > 100_000 and enabled == "True" and torch == "True"
+
+
+def test_an_in_process_run_leaves_the_collector_alone() -> None:
+    # a library call or an in-process cli(...) (tests, notebooks) is not smcheck's process
+    from click.testing import CliRunner
+
+    from smcheck.cli import cli
+
+    before = gc.get_freeze_count()
+    r = CliRunner().invoke(cli, ["analyze", "--values", "1,2,3", "--dtype", "float32", "-q"])
+    assert r.exit_code == 0, r.output
+    assert gc.get_freeze_count() == before and gc.isenabled()
