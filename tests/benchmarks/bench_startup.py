@@ -6,7 +6,8 @@ Run from the repository root:
     python tests/benchmarks/bench_startup.py --other /tmp/base  # and another checkout, same run
 
 Every timing is a fresh process; the commands run round-robin (so background load hits them
-alike) and each figure is the median over the rounds. The issue-7 target: `smcheck analyze
+alike) and each figure is the median over the rounds, beside the least CPU time (user + system)
+of a round, the steadier figure on a busy machine. The issue-7 target: `smcheck analyze
 --values ...` at most the torch import plus 0.5 s, with the kernel cache warm (issue 16).
 
 Then what the compiled kernels add to a start-up, in a process of its own per round: importing
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -72,6 +74,12 @@ def commands(root: Path, label: str) -> list[tuple[str, list[str], Path]]:
     ]
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7, help="rounds (fresh processes per command)")
@@ -85,6 +93,7 @@ def main() -> None:
     if a.other is not None:
         cmds += commands(a.other.resolve(), str(a.other))
     times: dict[str, list[float]] = {name: [] for name, _, _ in cmds}
+    cpu: dict[str, list[float]] = {name: [] for name, _, _ in cmds}
     steps: list[dict[str, float]] = []
     for _ in range(a.repeat):
         # the first round fills the empty cache: its kernel figures are the cold compile
@@ -93,18 +102,20 @@ def main() -> None:
         )
         steps.append(json.loads(out.stdout.decode().strip().splitlines()[-1]))
         for name, cmd, cwd in cmds:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), _children_cpu()
             subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
             times[name].append(time.perf_counter() - t)
+            cpu[name].append(_children_cpu() - c)
     cache.cleanup()
 
-    torch_s = statistics.median(times[cmds[0][0]])
+    torch_s, torch_cpu = statistics.median(times[cmds[0][0]]), min(cpu[cmds[0][0]])
     print(f"{a.repeat} rounds, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
-    print("| command | median s | - torch import s | all s |")
-    print("|---|---:|---:|---|")
+    print("| command | median s | - torch import s | least CPU s | - torch import s | all s |")
+    print("|---|---:|---:|---:|---:|---|")
     for name, ts in times.items():
-        m = statistics.median(ts)
-        print(f"| `{name}` | {m:.3f} | {m - torch_s:+.3f} | {' '.join(f'{t:.2f}' for t in ts)} |")
+        m, c = statistics.median(ts), min(cpu[name])
+        cells = f"{m:.3f} | {m - torch_s:+.3f} | {c:.3f} | {c - torch_cpu:+.3f}"
+        print(f"| `{name}` | {cells} | {' '.join(f'{t:.2f}' for t in ts)} |")
     print()
     print("| kernel start-up step | empty cache s | its CPU s | warm cache s | its CPU s |")
     print("|---|---:|---:|---:|---:|")
