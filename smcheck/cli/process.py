@@ -1,7 +1,7 @@
 """What ``smcheck`` does as a process of its own (:func:`smcheck.cli.main`) that a library call
 must not: it manages Python's cyclic garbage collector around the heavy imports.
 
-Importing torch, numba and the analysis builds ~250,000 long-lived objects. Python's collector
+Importing torch, numba and the analysis builds some 200,000 long-lived objects. Python's collector
 traverses all of them in each full collection: several while they are imported, and again when
 the interpreter shuts down. `python tests/benchmarks/bench_startup.py` (docs/performance.md
 "Start-up") measured both, and what :func:`import_analysis` saves of them.
