@@ -58,7 +58,7 @@ def test_help_imports_neither_torch_nor_numpy_nor_numba_and_is_fast() -> None:
     assert float(out.stdout.strip().splitlines()[-1]) < 1.0  # target 0.3 s, measured by the bench
 
 
-def test_the_smcheck_process_freezes_the_analysis_imports_and_collects_the_rest() -> None:
+def test_the_smcheck_process_freezes_the_analysis_imports_then_collects_again() -> None:
     # smcheck.cli.process: in its own process (main) the collector is paused while torch and
     # the analysis import, then frozen (their objects never traversed again) and running again
     code = (
