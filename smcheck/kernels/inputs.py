@@ -48,9 +48,11 @@ def rounding_rows(x, xd, base_valid, logp, p, logq):  # type: ignore[no-untyped-
     (:func:`_kl_term`), so no row's KL comes out negative.
     """
     n, k = x.shape
-    over, changed = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    # np.empty, every row writing its own: a parallel kernel compiles np.zeros as a parallel
+    # loop of its own (and np.full is one more overload to compile)
+    over, changed = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
     valid = np.empty(n, dtype=np.bool_)
-    dmax, kl = np.full(n, math.nan), np.full(n, math.nan)
+    dmax, kl = np.empty(n), np.empty(n)
     for i in prange(n):
         o, c, pos, all_neg = 0, 0, False, True
         for j in range(k):
@@ -67,6 +69,7 @@ def rounding_rows(x, xd, base_valid, logp, p, logq):  # type: ignore[no-untyped-
         over[i] = o if base_valid[i] else 0
         changed[i] = c
         valid[i] = base_valid[i] and not (pos or all_neg)
+        dmax[i], kl[i] = math.nan, math.nan
         if not valid[i]:
             continue
         d, s = -math.inf, 0.0
@@ -91,12 +94,12 @@ def entropy_rows(x: np.ndarray, valid: np.ndarray, t: float) -> tuple[np.ndarray
     numpy's (huge pages; see smcheck.kernels.reference.softmax64)."""
     n, k = x.shape
     h, pmax = np.full(n, np.nan), np.full(n, np.nan)
-    _entropy_rows(x, valid, t, h, pmax, np.empty((2, n, k)), np.empty((n, 2 * k), dtype=np.int64))
+    _entropy_rows(x, valid, t, h, pmax, np.empty((2, n, k)))
     return h, pmax
 
 
 @kernel(parallel=True)
-def _entropy_rows(x, valid, t, h, pmax, ze, bits):  # type: ignore[no-untyped-def]
+def _entropy_rows(x, valid, t, h, pmax, ze):  # type: ignore[no-untyped-def]
     n, k = x.shape
     z, e = ze[0], ze[1]
     for i in prange(n):
@@ -109,7 +112,7 @@ def _entropy_rows(x, valid, t, h, pmax, ze, bits):  # type: ignore[no-untyped-de
                 m, top = row[j], j
         for j in range(k):
             zr[j] = (row[j] - m) / t
-        exp_block(zr, er, bits[i])
+        exp_block(zr, er)
         er[top] = 0.0  # one maximal entry: its exp(0) = 1 is the 1 of 1 + s
         s = 0.0
         for j in range(k):
