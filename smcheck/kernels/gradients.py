@@ -94,13 +94,14 @@ def _scan(ph, lh, ll, dd, live, skip, log_zero, nonzero):  # type: ignore[no-unt
 
 
 @kernel()
-def _exact_row(ph, pl, lh, ll, dd, live, t, log_zero, nonzero, rest, rest_top, logp_t):  # type: ignore[no-untyped-def]
-    """One row of :func:`exact_gradient_rows` (1-D rows; pl, ll unread unless dd); returns
-    ``others``."""
+def _exact_row(ph, pl, lh, ll, dd, live, t, log_zero, nonzero, rest, out):  # type: ignore[no-untyped-def]
+    """One row of :func:`exact_gradient_rows` (1-D rows; pl, ll unread unless dd): rest, and
+    (rest_top hi, lo, others, logp_t hi, lo) into out."""
     n = ph.shape[0]
     if n == 0:  # no classes: nothing to read (callers refuse empty rows before this)
-        rest[:], rest_top[:], logp_t[:] = 0.0, 0.0, np.nan
-        return -np.inf
+        rest[0], rest[1], out[0], out[1] = 0.0, 0.0, 0.0, 0.0
+        out[2], out[3], out[4] = -np.inf, np.nan, np.nan
+        return
     # one pass in tiles that stay in cache: the scan, then the sum of the others
     top_key, big = _NONE, _NONE
     s, c = np.zeros(LANES), np.zeros(LANES)
@@ -117,15 +118,15 @@ def _exact_row(ph, pl, lh, ll, dd, live, t, log_zero, nonzero, rest, rest_top, l
     if not (a_t == a_t and order_key(a_t) > top_key):
         top = _top(lh, ll, dd, a_t if top_key == _NONE else from_key(top_key), t)
     if top == t:  # the usual case (argmax targets)
-        rest_top[0], rest_top[1] = rest[0], rest[1]
+        out[0], out[1] = rest[0], rest[1]
     else:
         s, c = np.zeros(LANES), np.zeros(LANES)
         _lanes(ph, pl, dd, top, s, c)
-        rest_top[0], rest_top[1] = _merge(s, c)
+        out[0], out[1] = _merge(s, c)
     # the target's |g| is 1 - p[t]: nonzero in the format iff its log is above log_zero
-    nonzero[t] = np.log(rest[0]) > log_zero
-    logp_t[0], logp_t[1] = a_t, ll[t] if dd else 0.0
-    return -np.inf if big == _NONE else from_bits(big)  # NaN left out, as max() did
+    nonzero[t] = math.log(rest[0]) > log_zero
+    out[3], out[4] = a_t, ll[t] if dd else 0.0
+    out[2] = -np.inf if big == _NONE else from_bits(big)  # NaN left out, as max() did
 
 
 @kernel()
@@ -148,7 +149,47 @@ def _top(lh, ll, dd, m, t):  # type: ignore[no-untyped-def]
     return top
 
 
-@kernel(parallel=True)
+@kernel()
+def _cell_row(q, ph, pl, dd, nonzero, t, judged, rest, norm, out, counts):  # type: ignore[no-untyped-def]
+    """One row of :func:`gradient_rows`: (NaN count, dead count) into counts, (dead_max, rel)
+    into out; returns whether the row vanished."""
+    counts[0], counts[1], out[0], out[1] = 0, 0, np.nan, np.nan
+    if not judged:
+        return False
+    n_nan, n_zero, n_dead, n_nonzero, lost, diff = 0, 0, 0, 0, _NONE, order_key(0.0)
+    g_hi, g_lo = -rest[0], -rest[1]  # the target's: rest is a double-double always
+    for j in range(q.shape[0]):
+        x = q[j]
+        is_t = j == t
+        hi = g_hi if is_t else ph[j]
+        lo = g_lo if is_t else (pl[j] if dd else 0.0)
+        nz = nonzero[j]
+        nan, zero = x != x, x == 0.0
+        dead = zero and nz
+        # |q - (hi + lo)|: TwoSum keeps q - hi exact, so lo is not lost to its rounding; an
+        # infinite q gives inf, a NaN q nothing (the row's error is NaN)
+        d = x - hi
+        b = d - x
+        err = (x - (d - b)) + (-hi - b)
+        v = math.inf if math.isinf(d) else abs(d + (err - lo))
+        diff = max(diff, _NONE if nan else order_key(v))
+        lost = max(lost, order_key(abs(hi)) if dead else _NONE)
+        n_nan += nan
+        n_zero += zero
+        n_dead += dead
+        n_nonzero += nz
+    counts[0], counts[1] = n_nan, n_dead
+    if n_dead:
+        out[0] = from_key(lost)
+    e = np.nan if n_nan else from_key(diff)
+    # normwise; an exact gradient of 0 (a one-class row) makes any nonzero error infinite
+    if norm > 0:
+        out[1] = e / norm
+    else:
+        out[1] = 0.0 if e == 0 else np.inf
+    return n_zero == q.shape[0] and n_nonzero > 0
+
+
 def exact_gradient_rows(ph, pl, lh, ll, dd, live, target, log_zero):  # type: ignore[no-untyped-def]
     """Per-block exact gradient quantities, shared by every method of a (format, temperature).
 
@@ -166,58 +207,30 @@ def exact_gradient_rows(ph, pl, lh, ll, dd, live, target, log_zero):  # type: ig
         the non-target classes (-inf when there is none), the target's ``log p`` (hi, lo).
     """
     rows, n = live.shape
-    # np.empty, not np.zeros: a parallel kernel turns np.zeros into a parallel loop of its own,
-    # compiled apart (~0.5 s each); every row below writes all its outputs
-    nonzero = np.empty((rows, n), np.bool_)
-    rest, rest_top = np.empty((rows, 2)), np.empty((rows, 2))
-    others, logp_t = np.empty(rows), np.empty((rows, 2))
-    for i in numba.prange(rows):
-        others[i] = _exact_row(
-            ph[i],
-            pl[i] if dd else pl[0],  # pl, ll: one dummy row unless dd
-            lh[i],
-            ll[i] if dd else ll[0],
-            dd,
-            live[i],
-            target[i],
-            log_zero,
-            nonzero[i],
-            rest[i],
-            rest_top[i],
-            logp_t[i],
-        )
-    return nonzero, rest, rest_top, others, logp_t
+    nonzero, rest = np.empty((rows, n), np.bool_), np.empty((rows, 2))
+    out = np.empty((rows, 5))  # rest_top (hi, lo), others, logp_t (hi, lo)
+    _rows(
+        False,
+        ph,
+        pl,
+        lh,
+        ll,
+        dd,
+        live,
+        target,
+        log_zero,
+        _F2,
+        _B1,
+        _F1,
+        nonzero,
+        rest,
+        out,
+        _I2,
+        _B1,
+    )
+    return nonzero, rest, out[:, :2], out[:, 2], out[:, 3:]
 
 
-@kernel()
-def _cell_row(q, ph, pl, dd, nonzero, t, rest_hi, rest_lo):  # type: ignore[no-untyped-def]
-    """One judged row of :func:`gradient_rows`: (NaN count, zero count, dead count, whether
-    some exact element is nonzero, the dead elements' largest |g| key, max |q - g| key)."""
-    n_nan, n_zero, n_dead, n_nonzero, lost, diff = 0, 0, 0, 0, _NONE, order_key(0.0)
-    for j in range(q.shape[0]):
-        x = q[j]
-        is_t = j == t
-        hi = -rest_hi if is_t else ph[j]
-        lo = -rest_lo if is_t else (pl[j] if dd else 0.0)  # rest is a double-double always
-        nz = nonzero[j]
-        nan, zero = x != x, x == 0.0
-        dead = zero and nz
-        # |q - (hi + lo)|: TwoSum keeps q - hi exact, so lo is not lost to its rounding; an
-        # infinite q gives inf, a NaN q nothing (the row's error is NaN)
-        d = x - hi
-        b = d - x
-        err = (x - (d - b)) + (-hi - b)
-        v = math.inf if math.isinf(d) else abs(d + (err - lo))
-        diff = max(diff, _NONE if nan else order_key(v))
-        lost = max(lost, order_key(abs(hi)) if dead else _NONE)
-        n_nan += nan
-        n_zero += zero
-        n_dead += dead
-        n_nonzero += nz
-    return n_nan, n_zero, n_dead, n_nonzero > 0, lost, diff
-
-
-@kernel(parallel=True)
 def gradient_rows(gd, ph, pl, dd, nonzero, target, rows, rest, norm):  # type: ignore[no-untyped-def]
     """Per-row statistics of a method's gradient ``gd`` against the exact one (one cell).
 
@@ -234,26 +247,89 @@ def gradient_rows(gd, ph, pl, dd, nonzero, target, rows, rest, norm):  # type: i
         (NaN when none), whether the row vanished (all 0 while some exact element is nonzero),
         and the normwise relative error ``max |ĝ - g| / max |g|`` (NaN when ĝ holds a NaN).
     """
-    nrows, n = gd.shape
-    nan, dead = np.empty(nrows, np.int64), np.empty(nrows, np.int64)  # np.empty: see above
-    dead_max, vanished, rel = np.empty(nrows), np.empty(nrows, np.bool_), np.empty(nrows)
-    for i in numba.prange(nrows):
-        nan[i], dead[i], dead_max[i], vanished[i], rel[i] = 0, 0, np.nan, False, np.nan
-        if not rows[i]:
-            continue
-        n_nan, n_zero, n_dead, any_nonzero, lost, diff = _cell_row(
-            gd[i], ph[i], pl[i] if dd else pl[0], dd, nonzero[i], target[i], rest[i, 0], rest[i, 1]
-        )
-        nan[i], dead[i], vanished[i] = n_nan, n_dead, n_zero == n and any_nonzero
-        if n_dead:
-            dead_max[i] = from_key(lost)
-        d = np.nan if n_nan else from_key(diff)
-        # normwise; an exact gradient of 0 (a one-class row) makes any nonzero error infinite
-        if norm[i] > 0:
-            rel[i] = d / norm[i]
+    n = gd.shape[0]
+    out, counts, vanished = np.empty((n, 2)), np.empty((n, 2), np.int64), np.empty(n, np.bool_)
+    _rows(
+        True,
+        ph,
+        pl,
+        ph,
+        pl,
+        dd,
+        nonzero,
+        target,
+        0.0,
+        gd,
+        rows,
+        norm,
+        nonzero,
+        rest,
+        out,
+        counts,
+        vanished,
+    )
+    return counts[:, 0], counts[:, 1], out[:, 0], vanished, out[:, 1]
+
+
+_F1, _F2, _B1 = np.empty(1), np.empty((1, 1)), np.empty(1, np.bool_)
+_I2 = np.empty((1, 1), np.int64)
+"""Stand-ins for the arrays the other mode of :func:`_rows` reads or writes."""
+
+
+@kernel(parallel=True)
+def _rows(
+    cell,
+    ph,
+    pl,
+    lh,
+    ll,
+    dd,
+    live,
+    target,
+    log_zero,
+    gd,
+    rows,
+    norm,
+    nonzero,
+    rest,
+    out,
+    counts,
+    vanished,
+):  # type: ignore[no-untyped-def]
+    """Both kernels in one parallel loop over rows (a parallel kernel costs about a second to
+    compile): :func:`exact_gradient_rows` (``cell`` False: writes nonzero, rest, out) or
+    :func:`gradient_rows` (True: reads gd, rows, norm, nonzero, rest; writes out, counts,
+    vanished); the arrays of the other mode are stand-ins."""
+    for i in numba.prange(target.shape[0]):
+        pl_i = pl[i] if dd else pl[0]  # pl, ll: one dummy row unless dd
+        if cell:
+            vanished[i] = _cell_row(
+                gd[i],
+                ph[i],
+                pl_i,
+                dd,
+                nonzero[i],
+                target[i],
+                rows[i],
+                rest[i],
+                norm[i],
+                out[i],
+                counts[i],
+            )
         else:
-            rel[i] = 0.0 if d == 0 else np.inf
-    return nan, dead, dead_max, vanished, rel
+            _exact_row(
+                ph[i],
+                pl_i,
+                lh[i],
+                ll[i] if dd else ll[0],
+                dd,
+                live[i],
+                target[i],
+                log_zero,
+                nonzero[i],
+                rest[i],
+                out[i],
+            )
 
 
 @warmup
