@@ -27,63 +27,72 @@ def row_features(x, p, logp, live, under):  # type: ignore[no-untyped-def]
         ``k_naive`` (live x < under), ``cond`` (smcheck.analysis.bounds.condition_number; NaN
         when every live p is 0); and ``out_under`` per row (some live log p < under).
     """
-    rows, m = x.shape
-    out = np.zeros((rows, 9))
-    out_under = np.zeros(rows, np.bool_)
+    rows = x.shape[0]
+    # np.empty: a parallel kernel compiles np.zeros as a parallel loop of its own
+    out = np.empty((rows, 9))
+    out_under = np.empty(rows, np.bool_)
     for i in numba.prange(rows):
-        n, top, lo, pmax = 0, -np.inf, np.inf, 0.0
-        rises, big, k_naive = 0, 0, 0
-        for j in range(m):
-            if not live[i, j]:
-                continue
-            v = x[i, j]
-            n += 1
-            # the running maximum over live entries (masks are -inf: they never raise it);
-            # explicit comparisons, not max(): no NaN can occur and these branch less
-            if v > top:
-                if n > 1:
-                    rises += 1
-                    if v - top > -under:
-                        big += 1
-                top = v
-            if v < lo:
-                lo = v
-            q = p[i, j]
-            if q > pmax:
-                pmax = q
-            k_naive += v < under
-            if logp[i, j] < under:
-                out_under[i] = True
-        # sum of g·d, d = x_max - x >= 0: compensated, as every term is >= 0 the sum is exact
-        # to a few ulps whatever its order
-        k_sum, s, c = 0, 0.0, 0.0
-        for j in range(m):
-            if live[i, j]:
-                d = top - x[i, j]
-                k_sum += x[i, j] - top < under
-                w = p[i, j] * d
-                t = s + w
-                b = t - s
-                c += (s - (t - b)) + (w - b)
-                s = t
-        weighted = s + c
-        # max_j (g_j / g_max)·[d_j(1 - g_j) + max(sum_{i != j} g_i d_i, 0)]; masks give 0
-        cond = 0.0  # every term is >= 0
-        for j in range(m):
-            if live[i, j]:
-                g = p[i, j]
-                d = top - x[i, j]
-                kappa = d * (1 - g) + max(weighted - g * d, 0.0)
-                v = g / pmax * kappa
-                if v > cond:
-                    cond = v
-                elif v != v:  # 0/0 (every live p is 0) or inf - inf: NaN, as numpy's max
-                    cond = np.nan
-                    break
-        o = out[i]
-        o[0], o[1], o[2], o[3], o[4] = n, top, lo, pmax, rises
-        o[5], o[6], o[7], o[8] = big, k_sum, k_naive, cond
+        out_under[i] = _features_row(x[i], p[i], logp[i], live[i], under, out[i])
     return out, out_under
+
+
+@kernel()
+def _features_row(x, p, logp, live, under, o):  # type: ignore[no-untyped-def]
+    """One row of :func:`row_features` into ``o``; returns ``out_under``."""
+    m = x.shape[0]
+    out_under = False
+    n, top, lo, pmax = 0, -np.inf, np.inf, 0.0
+    rises, big, k_naive = 0, 0, 0
+    for j in range(m):
+        if not live[j]:
+            continue
+        v = x[j]
+        n += 1
+        # the running maximum over live entries (masks are -inf: they never raise it);
+        # explicit comparisons, not max(): no NaN can occur and these branch less
+        if v > top:
+            if n > 1:
+                rises += 1
+                if v - top > -under:
+                    big += 1
+            top = v
+        if v < lo:
+            lo = v
+        q = p[j]
+        if q > pmax:
+            pmax = q
+        k_naive += v < under
+        if logp[j] < under:
+            out_under = True
+    # sum of g·d, d = x_max - x >= 0: compensated, as every term is >= 0 the sum is exact
+    # to a few ulps whatever its order
+    k_sum, s, c = 0, 0.0, 0.0
+    for j in range(m):
+        if live[j]:
+            d = top - x[j]
+            k_sum += x[j] - top < under
+            w = p[j] * d
+            t = s + w
+            b = t - s
+            c += (s - (t - b)) + (w - b)
+            s = t
+    weighted = s + c
+    # max_j (g_j / g_max)·[d_j(1 - g_j) + max(sum_{i != j} g_i d_i, 0)]; masks give 0
+    cond = 0.0  # every term is >= 0
+    for j in range(m):
+        if live[j]:
+            g = p[j]
+            d = top - x[j]
+            kappa = d * (1 - g) + max(weighted - g * d, 0.0)
+            v = g / pmax * kappa
+            if v > cond:
+                cond = v
+            elif v != v:  # 0/0 (every live p is 0) or inf - inf: NaN, as numpy's max
+                cond = np.nan
+                break
+    o[0], o[1], o[2], o[3], o[4] = n, top, lo, pmax, rises
+    o[5], o[6], o[7], o[8] = big, k_sum, k_naive, cond
+    return out_under
 
 
 @warmup

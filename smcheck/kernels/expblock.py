@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from smcheck.kernels import kernel
+from smcheck.kernels.floatbits import from_bits
 
 _INV_LN2 = 1.44269504088896338700e00
 _LN2_HI = 6.93147180369123816490e-01
@@ -24,12 +25,10 @@ _FLOOR = -746.0  # exp(-746) < 2^-1075: rounds to 0
 
 
 @kernel()
-def exp_block(v, out, bits):  # type: ignore[no-untyped-def]
-    """out[j] = exp(v[j]) for 1-D ``v`` (every v[j] <= 709, or -inf), using ``bits`` (int64,
-    2 * len(v)) as scratch. Returns nothing; loops without branches so they vectorise."""
-    n = v.shape[0]
-    b1, b2 = bits[:n], bits[n : 2 * n]
-    for j in range(n):
+def exp_block(v, out):  # type: ignore[no-untyped-def]
+    """out[j] = exp(v[j]) for 1-D ``v`` (every v[j] <= 709, or -inf). Returns nothing; loops
+    without branches so it vectorises (the powers of two are bit patterns: from_bits)."""
+    for j in range(v.shape[0]):
         x = v[j]
         x = x if x > _FLOOR else _FLOOR  # -inf too
         kf = (x * _INV_LN2 + _ROUND) - _ROUND
@@ -46,19 +45,15 @@ def exp_block(v, out, bits):  # type: ignore[no-untyped-def]
         q = q * r + 1.0 / 24.0
         q = q * r + 1.0 / 6.0
         q = q * r + 0.5
-        out[j] = 1.0 + (r + (r * r) * q)
         k = np.int64(kf)
         k1 = k >> 1  # 2^k = 2^k1 2^k2, both normal for k >= -1076
-        b1[j] = (k1 + 1023) << 52
-        b2[j] = (k - k1 + 1023) << 52
-    s1, s2 = b1.view(np.float64), b2.view(np.float64)
-    for j in range(n):
-        out[j] = (out[j] * s1[j]) * s2[j]
+        e = 1.0 + (r + (r * r) * q)
+        out[j] = (e * from_bits((k1 + 1023) << 52)) * from_bits((k - k1 + 1023) << 52)
 
 
 @kernel()
 def exp_many(v):  # type: ignore[no-untyped-def]
     """exp_block over a 1-D array (for the tests)."""
     out = np.empty(v.shape[0])
-    exp_block(v, out, np.empty(2 * v.shape[0], dtype=np.int64))
+    exp_block(v, out)
     return out

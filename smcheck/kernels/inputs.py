@@ -36,7 +36,6 @@ def _kl_term(p, delta, logq):  # type: ignore[no-untyped-def]
     return 0.0 if term < 0.0 else term
 
 
-@kernel(parallel=True)
 def rounding_rows(x, xd, base_valid, logp, p, logq):  # type: ignore[no-untyped-def]
     """What the cast ``x`` -> ``xd`` did, per row: ``(overflow, changed, valid, dlogp, kl)``.
 
@@ -47,41 +46,10 @@ def rounding_rows(x, xd, base_valid, logp, p, logq):  # type: ignore[no-untyped-
     reference; ``logq``: the rounded input's. Every KL term is p (e^δ - 1 - δ) >= 0
     (:func:`_kl_term`), so no row's KL comes out negative.
     """
-    n, k = x.shape
-    over, changed = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    valid = np.empty(n, dtype=np.bool_)
-    dmax, kl = np.full(n, math.nan), np.full(n, math.nan)
-    for i in prange(n):
-        o, c, pos, all_neg = 0, 0, False, True
-        for j in range(k):
-            a, b = x[i, j], xd[i, j]
-            if math.isfinite(a):
-                if not math.isfinite(b):
-                    o += 1
-                if b != a:
-                    c += 1
-            if b == math.inf:
-                pos = True
-            if b != -math.inf:
-                all_neg = False
-        over[i] = o if base_valid[i] else 0
-        changed[i] = c
-        valid[i] = base_valid[i] and not (pos or all_neg)
-        if not valid[i]:
-            continue
-        d, s = -math.inf, 0.0
-        if c:
-            for j in range(k):
-                if math.isfinite(xd[i, j]):
-                    delta = logq[i, j] - logp[i, j]
-                    a = abs(delta)
-                    if a > d or a != a:
-                        d = a
-                    s += _kl_term(p[i, j], delta, logq[i, j])
-        else:
-            d = 0.0
-        dmax[i], kl[i] = d, s
-    return over, changed, valid, dmax, kl
+    n = x.shape[0]
+    counts, valid, f = np.empty((n, 2), np.int64), np.empty(n, np.bool_), np.empty((n, 2))
+    _rows(False, x, xd, base_valid, logp, p, logq, 1.0, counts, valid, f, _F3)
+    return counts[:, 0], counts[:, 1], valid, f[:, 0], f[:, 1]
 
 
 def entropy_rows(x: np.ndarray, valid: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -90,35 +58,90 @@ def entropy_rows(x: np.ndarray, valid: np.ndarray, t: float) -> tuple[np.ndarray
     need a finite maximum; exp is the vectorised exp_block (below 2 ulp). Scratch arrays are
     numpy's (huge pages; see smcheck.kernels.reference.softmax64)."""
     n, k = x.shape
-    h, pmax = np.full(n, np.nan), np.full(n, np.nan)
-    _entropy_rows(x, valid, t, h, pmax, np.empty((2, n, k)), np.empty((n, 2 * k), dtype=np.int64))
-    return h, pmax
+    f = np.empty((n, 2))
+    _rows(True, x, x, valid, x, x, x, t, _I2, _B1, f, np.empty((2, n, k)))
+    return f[:, 0], f[:, 1]
+
+
+_I2, _B1, _F3 = np.empty((1, 1), np.int64), np.empty(1, np.bool_), np.empty((2, 1, 1))
+"""Stand-ins for the arrays the other mode of :func:`_rows` writes."""
 
 
 @kernel(parallel=True)
-def _entropy_rows(x, valid, t, h, pmax, ze, bits):  # type: ignore[no-untyped-def]
-    n, k = x.shape
-    z, e = ze[0], ze[1]
-    for i in prange(n):
-        if not valid[i] or k == 0:  # an empty row has no maximal entry to index
-            continue
-        row, zr, er = x[i], z[i], e[i]
-        m, top = -math.inf, 0
+def _rows(entropy, x, xd, valid_in, logp, p, logq, t, counts, valid, f, ze):  # type: ignore[no-untyped-def]
+    """Both kernels in one parallel loop over rows (a parallel kernel costs about a second to
+    compile): :func:`rounding_rows` (``entropy`` False: writes counts, valid, f) or
+    :func:`entropy_rows` (True: x / t of the valid_in rows, writes f, ze its scratch); the
+    arrays of the other mode are stand-ins."""
+    k = x.shape[1]
+    for i in prange(x.shape[0]):
+        if entropy:
+            f[i, 0], f[i, 1] = math.nan, math.nan
+            if valid_in[i] and k:  # an empty row has no maximal entry to index
+                _entropy_row(x[i], t, ze[0, i], ze[1, i], f[i])
+        else:
+            valid[i] = _rounding_row(
+                x[i], xd[i], valid_in[i], logp[i], p[i], logq[i], counts[i], f[i]
+            )
+
+
+@kernel()
+def _rounding_row(x, xd, base_valid, logp, p, logq, counts, f):  # type: ignore[no-untyped-def]
+    """One row of :func:`rounding_rows`: (overflow, changed) into counts, (dlogp, kl) into f;
+    returns whether the row is valid."""
+    k = x.shape[0]
+    o, c, pos, all_neg = 0, 0, False, True
+    for j in range(k):
+        a, b = x[j], xd[j]
+        if math.isfinite(a):
+            if not math.isfinite(b):
+                o += 1
+            if b != a:
+                c += 1
+        if b == math.inf:
+            pos = True
+        if b != -math.inf:
+            all_neg = False
+    counts[0] = o if base_valid else 0
+    counts[1] = c
+    f[0], f[1] = math.nan, math.nan
+    if not (base_valid and not (pos or all_neg)):
+        return False
+    d, s = -math.inf, 0.0
+    if c:
         for j in range(k):
-            if row[j] > m:
-                m, top = row[j], j
-        for j in range(k):
-            zr[j] = (row[j] - m) / t
-        exp_block(zr, er, bits[i])
-        er[top] = 0.0  # one maximal entry: its exp(0) = 1 is the 1 of 1 + s
-        s = 0.0
-        for j in range(k):
-            s += er[j]
-        acc = 0.0
-        for j in range(k):
-            acc += er[j] * -zr[j] if er[j] > 0 else 0.0  # masks: exp = 0, z = -inf
-        h[i] = math.log1p(s) + acc / (1.0 + s)
-        pmax[i] = 1.0 / (1.0 + s)
+            if math.isfinite(xd[j]):
+                delta = logq[j] - logp[j]
+                a = abs(delta)
+                if a > d or a != a:
+                    d = a
+                s += _kl_term(p[j], delta, logq[j])
+    else:
+        d = 0.0
+    f[0], f[1] = d, s
+    return True
+
+
+@kernel()
+def _entropy_row(x, t, z, e, f):  # type: ignore[no-untyped-def]
+    """One row of :func:`entropy_rows` into f (entropy, max p), z and e its scratch."""
+    k = x.shape[0]
+    m, top = -math.inf, 0
+    for j in range(k):
+        if x[j] > m:
+            m, top = x[j], j
+    for j in range(k):
+        z[j] = (x[j] - m) / t
+    exp_block(z, e)
+    e[top] = 0.0  # one maximal entry: its exp(0) = 1 is the 1 of 1 + s
+    s = 0.0
+    for j in range(k):
+        s += e[j]
+    acc = 0.0
+    for j in range(k):
+        acc += e[j] * -z[j] if e[j] > 0 else 0.0  # masks: exp = 0, z = -inf
+    f[0] = math.log1p(s) + acc / (1.0 + s)
+    f[1] = 1.0 / (1.0 + s)
 
 
 @warmup

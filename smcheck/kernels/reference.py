@@ -103,64 +103,6 @@ def dd_exp_many(d, th, tl, inv_step, c1, c2):  # type: ignore[no-untyped-def]
     return eh, el, e
 
 
-def softmax64(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """log p, p and logsumexp of float64 rows (C-contiguous); see :func:`_softmax64`.
-
-    The arrays are allocated here, by numpy, not inside the kernel: numpy's large allocations
-    get transparent huge pages, and fresh 4 KiB pages faulted in by the kernel cost more than
-    the arithmetic (measured: 8 ms of page faults against 0.4 ms of work for 11 x 32000).
-    """
-    n, k = x.shape
-    out = np.empty((n, k)), np.empty((n, k)), np.empty(n)
-    _softmax64(x, *out, np.empty((n, 2 * k), dtype=np.int64))
-    return out
-
-
-@kernel(parallel=True)
-def _softmax64(x, logp, p, lse, bits):  # type: ignore[no-untyped-def]
-    """log p, p and logsumexp of float64 rows: max-shifted, in the log domain, fused.
-
-    Per row: m = max x (NaN if the row holds one; 0 when not finite), e = exp(x - m) (the
-    vectorised exp_block, below 2 ulp), s = sum e compensated (TwoSum: relative error ~2^-53
-    whatever the row length), then log p = (x - m) - log s and p = e / s. A row entirely -inf
-    gives NaN (s = 0); rows without a finite max take libm's exp (their inf/NaN kept).
-    """
-    n, k = x.shape
-    for i in prange(n):
-        row, pr, lr = x[i], p[i], logp[i]
-        m = -math.inf
-        for j in range(k):
-            v = row[j]
-            if v > m or v != v:
-                m = v
-                if v != v:
-                    break
-        if math.isfinite(m):
-            for j in range(k):
-                lr[j] = row[j] - m
-            exp_block(lr, pr, bits[i])
-        else:
-            m = 0.0
-            for j in range(k):
-                lr[j] = row[j]
-                pr[j] = math.exp(row[j])
-        s = 0.0
-        c = 0.0
-        for j in range(k):
-            v = pr[j]
-            t = s + v
-            bp = t - s
-            c += (s - (t - bp)) + (v - bp)
-            s = t
-        if math.isfinite(c):  # a +inf in the row (an excluded one) leaves s = inf, not NaN
-            s = s + c
-        log_s = math.log(s)
-        for j in range(k):
-            lr[j] = lr[j] - log_s
-            pr[j] = pr[j] / s
-        lse[i] = m + log_s
-
-
 @kernel()
 def _dd_scaled(v, t):  # type: ignore[no-untyped-def]
     """v / t = qh + ql to double-double accuracy (remainder exact by _two_prod)."""
@@ -191,6 +133,134 @@ def _dd_log_and_inverse(sa, sb, sc, th, tl, inv_step, c1, c2, p2):  # type: igno
     return Lh, (L0 - Lh) + delta, rh, rh * (((1.0 - qh) - ql) - rh * sl)
 
 
+@kernel()
+def _softmax64_row(x, logp, p):  # type: ignore[no-untyped-def]
+    """log p and p of one float64 row, returns its logsumexp: max-shifted, in the log domain.
+
+    m = max x (NaN if the row holds one; 0 when not finite), e = exp(x - m) (the vectorised
+    exp_block, below 2 ulp), s = sum e compensated (TwoSum: relative error ~2^-53 whatever the
+    row length), then log p = (x - m) - log s and p = e / s. A row entirely -inf gives NaN
+    (s = 0); rows without a finite max take libm's exp (their inf/NaN kept).
+    """
+    k = x.shape[0]
+    m = -math.inf
+    for j in range(k):
+        v = x[j]
+        if v > m or v != v:
+            m = v
+            if v != v:
+                break
+    if math.isfinite(m):
+        for j in range(k):
+            logp[j] = x[j] - m
+        exp_block(logp, p)
+    else:
+        m = 0.0
+        for j in range(k):
+            logp[j] = x[j]
+            p[j] = math.exp(x[j])
+    s = 0.0
+    c = 0.0
+    for j in range(k):
+        v = p[j]
+        t = s + v
+        bp = t - s
+        c += (s - (t - bp)) + (v - bp)
+        s = t
+    if math.isfinite(c):  # a +inf in the row (an excluded one) leaves s = inf, not NaN
+        s = s + c
+    log_s = math.log(s)
+    for j in range(k):
+        logp[j] = logp[j] - log_s
+        p[j] = p[j] / s
+    return m + log_s
+
+
+@kernel()
+def _dd_softmax_row(x, t, th, tl, inv_step, c1, c2, p2, ph, pl, ex, lh, ll, p_hi):  # type: ignore[no-untyped-def]
+    """One row of :func:`dd_softmax` into its rows of ph, pl, ex, lh, ll, p_hi; returns the
+    logsumexp."""
+    k = x.shape[0]
+    m = -math.inf
+    for j in range(k):
+        q = x[j] if t == 1.0 else x[j] / t
+        if q > m or q != q:
+            m = q
+            if q != q:
+                break
+    if not math.isfinite(m):
+        m = 0.0
+    # pass 1: d = q - m exactly as dh + dl (TwoSum, plus the quotient's low part), its
+    # exp, and the row sum of exp in pieces: a (multiples of 2^-26) and b1 (of 2^-52) sum
+    # exactly for rows up to 2^26 long; the rest |b2 + el| <= 2^-52 per term is off by
+    # < n^2 2^-105 in total
+    sa = 0.0
+    sb = 0.0
+    sc = 0.0
+    for j in range(k):
+        if t == 1.0:
+            qh, ql = x[j], 0.0
+        else:
+            qh, ql = _dd_scaled(x[j], t)
+        dh = qh - m
+        bv = dh - qh
+        dl = (qh - (dh - bv)) + (-m - bv)
+        if t != 1.0:
+            dl = dl + ql
+        if not math.isfinite(dh):
+            dl = 0.0
+        eh, el, e = _dd_exp(dh, dl, th, tl, inv_step, c1, c2)
+        lh[j], ll[j], ph[j], pl[j], ex[j] = dh, dl, eh, el, e
+        pw = _pow2(e, p2)  # terms below 2^-1022 are dropped: s >= 1
+        vh = eh * pw
+        a = (vh + _BIG) - _BIG
+        b = vh - a
+        b1 = (b + _SMALL) - _SMALL
+        sa += a
+        sb += b1
+        sc += (b - b1) + el * pw
+    Lh, Ll, rh, rl = _dd_log_and_inverse(sa, sb, sc, th, tl, inv_step, c1, c2, p2)
+    # p = e * (1/s) with an exact leading product
+    for j in range(k):
+        dh, dl, eh, el, e = lh[j], ll[j], ph[j], pl[j], ex[j]
+        p_h, p_l = _two_prod(eh, rh)
+        p_l = p_l + (eh * rl + el * rh)
+        s = p_h + p_l
+        pl[j] = (p_h - s) + p_l
+        ph[j] = s
+        p_hi[j] = s * _pow2(max(e, -1022), p2) * _pow2(min(e + 1022, 0), p2)
+        # log p = (dh - Lh) + (dl - Ll); dh - Lh is TwoSum-ed so tiny log p stay exact
+        lh0 = dh - Lh
+        if math.isfinite(lh0):
+            bv = lh0 - dh
+            lrest = ((dh - (lh0 - bv)) + (-Lh - bv)) + (dl - Ll)
+            v = lh0 + lrest
+            lh[j] = v
+            ll[j] = (lh0 - v) + lrest
+        else:
+            lh[j] = lh0
+            ll[j] = 0.0
+    return m + Lh
+
+
+_UNUSED = np.empty((1, 1))
+_UNUSED_INT = np.empty((1, 1), dtype=np.int64)
+"""The float64 reference's stand-ins for the double-double outputs it does not write."""
+
+
+def softmax64(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """log p, p and logsumexp of float64 rows (C-contiguous); see :func:`_softmax64_row`.
+
+    The arrays are allocated here, by numpy, not inside the kernel: numpy's large allocations
+    get transparent huge pages, and fresh 4 KiB pages faulted in by the kernel cost more than
+    the arithmetic (measured: 8 ms of page faults against 0.4 ms of work for 11 x 32000).
+    """
+    n, k = x.shape
+    logp, p, lse = np.empty((n, k)), np.empty((n, k)), np.empty(n)
+    _reference(x, 1.0, False, *dd_table(), p, _UNUSED, _UNUSED_INT, logp, _UNUSED, lse, _UNUSED)
+    return logp, p, lse
+
+
 def dd_softmax(x: np.ndarray, t: float, *table: object) -> tuple[np.ndarray, ...]:
     """Softmax of the float64 rows x / t in double-double, fused (smcheck.reference.doubledouble).
 
@@ -201,76 +271,22 @@ def dd_softmax(x: np.ndarray, t: float, *table: object) -> tuple[np.ndarray, ...
     n, k = x.shape
     out = (np.empty((n, k)), np.empty((n, k)), np.empty((n, k), dtype=np.int64))
     out += (np.empty((n, k)), np.empty((n, k)), np.empty(n), np.empty((n, k)))
-    _dd_softmax(x, t, *table, *out)
+    _reference(x, t, True, *table, *out)
     return out
 
 
 @kernel(parallel=True)
-def _dd_softmax(x, t, th, tl, inv_step, c1, c2, p2, ph, pl, ex, lh, ll, lse, p_hi):  # type: ignore[no-untyped-def]
-    """The kernel of :func:`dd_softmax`, writing into its arrays."""
-    n, k = x.shape
-    for i in prange(n):
-        row = x[i]
-        m = -math.inf
-        for j in range(k):
-            q = row[j] if t == 1.0 else row[j] / t
-            if q > m or q != q:
-                m = q
-                if q != q:
-                    break
-        if not math.isfinite(m):
-            m = 0.0
-        # pass 1: d = q - m exactly as dh + dl (TwoSum, plus the quotient's low part), its
-        # exp, and the row sum of exp in pieces: a (multiples of 2^-26) and b1 (of 2^-52) sum
-        # exactly for rows up to 2^26 long; the rest |b2 + el| <= 2^-52 per term is off by
-        # < n^2 2^-105 in total
-        sa = 0.0
-        sb = 0.0
-        sc = 0.0
-        for j in range(k):
-            if t == 1.0:
-                qh, ql = row[j], 0.0
-            else:
-                qh, ql = _dd_scaled(row[j], t)
-            dh = qh - m
-            bv = dh - qh
-            dl = (qh - (dh - bv)) + (-m - bv)
-            if t != 1.0:
-                dl = dl + ql
-            if not math.isfinite(dh):
-                dl = 0.0
-            eh, el, e = _dd_exp(dh, dl, th, tl, inv_step, c1, c2)
-            lh[i, j], ll[i, j], ph[i, j], pl[i, j], ex[i, j] = dh, dl, eh, el, e
-            pw = _pow2(e, p2)  # terms below 2^-1022 are dropped: s >= 1
-            vh = eh * pw
-            a = (vh + _BIG) - _BIG
-            b = vh - a
-            b1 = (b + _SMALL) - _SMALL
-            sa += a
-            sb += b1
-            sc += (b - b1) + el * pw
-        Lh, Ll, rh, rl = _dd_log_and_inverse(sa, sb, sc, th, tl, inv_step, c1, c2, p2)
-        # p = e * (1/s) with an exact leading product
-        for j in range(k):
-            dh, dl, eh, el, e = lh[i, j], ll[i, j], ph[i, j], pl[i, j], ex[i, j]
-            p_h, p_l = _two_prod(eh, rh)
-            p_l = p_l + (eh * rl + el * rh)
-            s = p_h + p_l
-            pl[i, j] = (p_h - s) + p_l
-            ph[i, j] = s
-            p_hi[i, j] = s * _pow2(max(e, -1022), p2) * _pow2(min(e + 1022, 0), p2)
-            # log p = (dh - Lh) + (dl - Ll); dh - Lh is TwoSum-ed so tiny log p stay exact
-            lh0 = dh - Lh
-            if math.isfinite(lh0):
-                bv = lh0 - dh
-                lrest = ((dh - (lh0 - bv)) + (-Lh - bv)) + (dl - Ll)
-                v = lh0 + lrest
-                lh[i, j] = v
-                ll[i, j] = (lh0 - v) + lrest
-            else:
-                lh[i, j] = lh0
-                ll[i, j] = 0.0
-        lse[i] = m + Lh
+def _reference(x, t, dd, th, tl, inv_step, c1, c2, p2, ph, pl, ex, lh, ll, lse, p_hi):  # type: ignore[no-untyped-def]
+    """Both references in one parallel kernel (each parallel kernel costs about a second of
+    compiling): the double-double one of x / t if ``dd`` (:func:`_dd_softmax_row`), else the
+    float64 one of x (:func:`_softmax64_row`: p and log p into ph and lh, the rest unused)."""
+    for i in prange(x.shape[0]):
+        if dd:
+            lse[i] = _dd_softmax_row(
+                x[i], t, th, tl, inv_step, c1, c2, p2, ph[i], pl[i], ex[i], lh[i], ll[i], p_hi[i]
+            )
+        else:
+            lse[i] = _softmax64_row(x[i], lh[i], ph[i])
 
 
 @warmup

@@ -4,11 +4,16 @@ Not collected by pytest (not a test_*.py file). Run from the repository root:
 
     python tests/benchmarks/bench_gradient_kernels.py             # 256 x 32000 float32 gen:llm
     python tests/benchmarks/bench_gradient_kernels.py --rows 64 --chunk 16 --repeat 5
+    python tests/benchmarks/bench_gradient_kernels.py --kernels --threads 1   # ns per element
 
 Same blocks, same gradients, in one process: per chunk of rows and format at T = 1, the exact
 gradient, the statistics of one method's gradient (torch.softmax's cross-entropy backward,
 computed once beforehand and not timed) and the bounds' row features, old (the oracles in
 tests/analysis/oracle_*.py) and new alternating, minimum of the repeats.
+
+``--kernels`` times the two gradient kernels alone instead (smcheck.kernels.gradients'
+exact_gradient_rows and gradient_rows on the same blocks' arrays, argmax and random targets):
+CPU ns per element, the minimum of the repeats; run it from two checkouts to compare them.
 """
 
 from __future__ import annotations
@@ -32,7 +37,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--dtypes", default="float16,bfloat16,float32,float64")
     ap.add_argument("--threads", type=int, default=0, help="numba threads (0: all CPUs)")
+    ap.add_argument("--kernels", action="store_true", help="time the gradient kernels alone")
     a = ap.parse_args()
+    if a.kernels:
+        kernel_times(a)
+        return
 
     from smcheck.threads import bound_spin_waiting, using_threads
 
@@ -93,6 +102,52 @@ def main() -> None:
             f"| {name} | {wall[o]:.3f} | {wall[n]:.3f} | {wall[o] / wall[n]:.1f}x "
             f"| {cpu[o]:.3f} | {cpu[n]:.3f} |"
         )
+
+
+def kernel_times(a: argparse.Namespace) -> None:
+    """CPU ns per element of each gradient kernel, per format and target kind (T = 1)."""
+    import torch
+
+    from smcheck import kernels
+    from smcheck.analysis.gradients import _pieces, backprop, exact_gradient
+    from smcheck.kernels.gradients import exact_gradient_rows, gradient_rows
+    from smcheck.methods import METHODS
+    from smcheck.sources.generators import generate_logits
+    from smcheck.threads import using_threads
+    from tests.kernels.blocks import blocks
+
+    kernels.compile_all()
+    x = np.asarray(generate_logits("llm", shape=(a.chunk, a.n), seed=1), dtype=np.float64)
+    rng = np.random.default_rng(0)
+    targets = {"argmax": np.argmax(x, -1), "random": rng.integers(0, a.n, a.chunk)}
+
+    def best(fn, *args) -> float:  # type: ignore[no-untyped-def]
+        out = np.inf
+        for _ in range(a.repeat):
+            c = time.process_time()
+            for _ in range(5):
+                fn(*args)
+            out = min(out, (time.process_time() - c) / 5)
+        return out * 1e9 / x.size
+
+    print(
+        f"gen:llm {a.chunk}x{a.n} (one chunk), T=1, {a.threads or os.cpu_count()} threads; "
+        f"load average {os.getloadavg()[0]:.2f}; CPU ns per element, min of {a.repeat} x 5"
+    )
+    print("| format | targets | exact_gradient_rows | gradient_rows |")
+    print("|---|---|---:|---:|")
+    with using_threads(a.threads or None):
+        for dtype in a.dtypes.split(","):
+            blk, xs = next(blocks(x, (dtype,), temperatures=(1.0,)))
+            ph, pl, lh, ll, dd = _pieces(blk.ref)
+            live = np.ascontiguousarray(blk.live)
+            for kind, tgt in targets.items():
+                e = exact_gradient(blk, tgt)
+                _, g = backprop(METHODS["torch"].framework, xs, tgt)
+                gd = g.to(torch.float64).contiguous().numpy()
+                ex = best(exact_gradient_rows, ph, pl, lh, ll, dd, live, tgt, blk.fmt.log_zero)
+                gr = best(gradient_rows, gd, ph, pl, dd, e.nonzero, tgt, e.rows, e.rest, e.norm)
+                print(f"| {dtype} | {kind} | {ex:.2f} | {gr:.2f} |")
 
 
 if __name__ == "__main__":

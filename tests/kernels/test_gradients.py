@@ -178,3 +178,32 @@ def test_tiny_probabilities_beyond_float64_range() -> None:
         res, g = backprop(METHODS["torch"].framework, xs, np.array([0]))
         acc.add(g, res.logp.detach(), e)
         assert (acc.rel_error.value, acc.saturated.rows, acc.dead.rows) == (0.0, 0, 0), name
+
+
+def test_exact_kernel_breaks_ties_with_the_low_parts() -> None:
+    # double-double log p: an lh exactly at log_zero is nonzero iff its ll is positive, and
+    # the top class is the first largest (lh, ll); rows longer than a tile and not a multiple of
+    # the lanes, the ties in the second tile
+    from smcheck.kernels.gradients import LANES, TILE, exact_gradient_rows
+
+    n = TILE + LANES + 3
+    lz = -745.0
+    lh = np.full((1, n), -800.0)
+    ll = np.zeros((1, n))
+    lh[0, 0] = -0.5
+    lh[0, [TILE + 1, TILE + 2, TILE + 5]] = -0.25  # three equal lh, the second with the largest ll
+    ll[0, [TILE + 1, TILE + 2, TILE + 5]] = [1e-18, 2e-18, 2e-18]
+    lh[0, [7, TILE + 9]] = lz
+    ll[0, [7, TILE + 9]] = [1e-20, -1e-20]
+    ph = np.exp(lh)
+    ph[0, [TILE + 1, TILE + 2, TILE + 5]] = [0.1, 0.2, 0.3]  # not exp(lh): tells them apart
+    pl = np.zeros((1, n))
+    live = np.ones((1, n), np.bool_)
+    nz, rest, rest_top, others, logp_t = exact_gradient_rows(
+        ph, pl, lh, ll, True, live, np.array([0]), lz
+    )
+    assert nz[0, 7] and not nz[0, TILE + 9] and not nz[0, 8]
+    want_top = ph[0].sum() - ph[0, TILE + 2]
+    assert rest_top[0, 0] == pytest.approx(want_top, rel=1e-15)
+    assert rest[0, 0] == pytest.approx(ph[0].sum() - ph[0, 0], rel=1e-15)
+    assert others[0] == 0.3 and tuple(logp_t[0]) == (-0.5, 0.0)
