@@ -31,6 +31,9 @@ DIRECT_KL_MAX_T = 11
 """Formats up to this precision (float16, bfloat16) take KL terms directly from log1p."""
 KL_SERIES_LIMIT = 2.0**-6
 """|r| up to which a KL term is its series; beyond it (p̂ far from p) the exact logarithm."""
+DIRECT_SERIES_MIN = 2.0**-20
+"""|r| from which direct formats take their KL term's r - log1p(r) as a series, which
+vectorises: there log1p's rounding moves the term by under 2^-31 relative; below, log1p."""
 P_TINY = 2.0**-1000
 """1/p overflows below 2^-1024: KL series terms with p below this are left out (p < 1e-301)."""
 _BIG = 1.5 * 2.0**26  # exact pieces of a sum: a multiple of 2^-26, one of 2^-52, a rest
@@ -67,13 +70,31 @@ def _float(typingctx, x):  # type: ignore[no-untyped-def]
 
 
 @_inline
-def format_ulp(a, t, emin):  # type: ignore[no-untyped-def]
-    """Spacing of a t-bit format (min exponent emin) at the float64 |a|, subnormal below tiny:
-    |a| in [2^E, 2^(E+1)) has spacing 2^(max(E, emin) + 1 - t), built from the bits."""
+def ulp_exponent(a, t, emin):  # type: ignore[no-untyped-def]
+    """k with 2^k the spacing of a t-bit format (min exponent emin) at the float64 |a|,
+    subnormal below tiny: |a| in [2^E, 2^(E+1)) has spacing 2^(max(E, emin) + 1 - t)."""
     expo = ((_bits(np.float64(a)) >> 52) & 0x7FF) - 1023
-    k = np.int64(max(expo, emin) + 1 - t)
-    # 2^k for k >= -1074: 2^(k + 600) from the bits, scaled back (exact, even subnormal)
+    return np.int64(max(expo, emin) + 1 - t)
+
+
+@_inline
+def _pow2(k):  # type: ignore[no-untyped-def]
+    """2^k for k >= -1074: 2^(k + 600) from the bits, scaled back (exact, even subnormal)."""
     return _float((k + 600 + 1023) << 52) * 2.0**-600
+
+
+@_inline
+def format_ulp(a, t, emin):  # type: ignore[no-untyped-def]
+    """Spacing of a t-bit format at the float64 |a| (see ulp_exponent), built from the bits."""
+    return _pow2(ulp_exponent(a, t, emin))
+
+
+@_inline
+def _scale(x, m):  # type: ignore[no-untyped-def]
+    """x 2^m (-1022 <= m <= 2097) rounded once, so equal to x / 2^-m: two multiplications by
+    powers of two from the bits (a division does not pipeline), the first exact."""
+    m_hi = max(m - 1000, 0)
+    return x * _float((m - m_hi + 1023) << 52) * _float((m_hi + 1023) << 52)
 
 
 @_inline
@@ -140,142 +161,219 @@ def block_rows(p, logp, live, valid, ph, pl, fmt, near, log_rest):  # type: igno
     return arg, unique, pmax, top_low, log_top, deepest, cand, frac
 
 
-@_inline
-def _prob_error(pj, refp, ulp, low, fr, dd):  # type: ignore[no-untyped-def]
-    """p̂ - p (``low``: the reference's part below its float64 value) and the error in ulps."""
-    if dd:
-        e = (pj - refp) / ulp - fr
-        return e * ulp, abs(e)
-    d = pj - refp - low
-    return d, abs(d * (1.0 / ulp))
+TILE = 256
+"""Elements per tile of a row: the tile's scratch (8 columns of float64 and int64) stays in L1."""
+_ABS = (1 << 63) - 1
+_NO_KEY = -(1 << 63)
 
 
 @_inline
-def _log_error(lq, hi, lo, fmt):  # type: ignore[no-untyped-def]
-    """|log p̂ - log p| and in ulps of D at log p (divided by the spacing for double-double)."""
-    t, emin, dd = fmt[0], fmt[1], fmt[4]
-    d = abs((lq - hi) - lo) if dd else abs(lq - hi)
-    s = format_ulp(hi, t, emin)
-    return d, (d / s if dd else d * (1.0 / s))
+def _prob_terms(x_ulps, fr, ulp, refp, direct):  # type: ignore[no-untyped-def]
+    """|p̂ - p| in ulps, p̂ - p, and the KL term (docs/design.md §4) of one element, branch-free.
+
+    p̂ - p is q ulps, q = x_ulps - fr, x_ulps = (p̂ - p - low)/ulp: ``low`` is the reference's
+    part below its float64 value (0 for double-double cells), ``fr`` the double-double cells'
+    low part in ulps (0 for the others); ulp is a power of two, so q ulp is p̂ - p - low
+    exactly in the other cells. The KL term p (r - log1p r), r = (p̂ - p)/p, is its series where
+    |r| is small, else NaN: the scalar loop takes the logarithm (which does not vectorise).
+    """
+    q = x_ulps - fr
+    d = q * ulp
+    if direct:  # r - log1p(r) to float64 accuracy: the series to r^10 (|r|^9 < 2^-53 r^2/2)
+        r = d / refp
+        c = 1 / 6 + r * (-1 / 7 + r * (1 / 8 + r * (-1 / 9 + r * 0.1)))
+        series = r * r * (0.5 + r * (-1 / 3 + r * (0.25 + r * (-0.2 + r * c)))) * refp
+        ok = (abs(r) >= DIRECT_SERIES_MIN) | (r == 0.0)
+    else:
+        r = d * (1.0 / refp) if refp > P_TINY else 0.0
+        series = d * r * (0.5 + r * (-1.0 / 3.0 + r * (0.25 - 0.2 * r)))
+        ok = True
+    return abs(q), d, series if ok & (abs(r) <= KL_SERIES_LIMIT) else np.nan
 
 
 @_inline
-def _kl_term(pj, refp, lp, d, direct):  # type: ignore[no-untyped-def]
-    """p log(p/p̂) - p + p̂ = p (r - log1p(r)), r = d/p, never negative (docs/design.md §4)."""
+def _kl_term(kt, pj, refp, lp, d, direct):  # type: ignore[no-untyped-def]
+    """The KL term from _prob_terms' third value: the series, or where |r| is large p (r - log1p r)
+    for direct formats (the limit p̂ where p = 0 in float64), else the exact logarithm."""
+    if kt == kt:
+        return kt
     if direct:
         r = d / refp
         term = (r - np.log1p(r)) * refp
-        return d if term != term else term  # p = 0 in float64 under p̂ > 0: the limit is p̂
-    r = d * (1.0 / refp) if refp > P_TINY else 0.0
-    if abs(r) <= KL_SERIES_LIMIT:
-        return d * r * (0.5 + r * (-1.0 / 3.0 + r * (0.25 - 0.2 * r)))
+        return d if term != term else term
     ex = refp * (lp - np.log(pj)) if refp > 0 else 0.0
     return max(ex + d, 0.0)
 
 
 @_inline
-def _scan_row(prow, lrow, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fin, ov,
-              fmt, hist, rng, vals, offs):  # fmt: skip
-    """The element loop of one row: every count, sum and maximum the row's statistics need.
+def _max_bits(m, v, keep):  # type: ignore[no-untyped-def]
+    """max(m, the bits of v where ``keep`` and v >= 0, as max(m, v) ignores a NaN v): the bits of
+    non-negative floats order as the floats do, and an integer maximum vectorises (a float one
+    does not without fastmath)."""
+    return max(m, _bits(v) if keep & (v >= 0.0) else np.int64(-1))
 
-    Arrays are indexed right here, never passed to a helper inside the loop: each such pass
-    costs two atomic reference counts, which threads contend for (measured: 2 threads were
-    slower than 1).
+
+@_inline
+def _order_key(v):  # type: ignore[no-untyped-def]
+    """An int64 that orders as the float v does (-0.0 and 0.0 alike); NaN: below every float."""
+    b = _bits(v)
+    return (b if b >= 0 else -(b & _ABS)) if v == v else _NO_KEY
+
+
+@_inline
+def _from_bits(m, none):  # type: ignore[no-untyped-def]
+    return _float(m) if m >= 0 else none
+
+
+@_inline
+def _scan_row(w, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fin, ov, fmt,
+              hist, rng, vals, offs, fs, ks):  # fmt: skip
+    """The element loops of one row, tile by tile: every count, sum and maximum the row's
+    statistics need. ``w`` holds p̂ (w[:n]) and log p̂ (w[n:]) as float64; fs, ks: the tile's
+    scratch, one array each so that the vectoriser checks one range against each input.
+
+    Per tile, a branch-free loop (vectorised) writes each element's errors and KL term to fs
+    and counts the events; the exact binades' ulps (rare) overwrite their elements; a second
+    vectorised loop takes the maxima (as integers) and the histogram bins; a scalar loop adds
+    the bins, the sums in element order (so they stay bit-identical) and finds the argmax.
+    Arrays are indexed right here, never passed to a helper inside a loop: each such pass costs
+    two atomic reference counts, which threads contend for.
     """
     ovf, so = masks
     ovc, ovu = ov
     vu, vl = vals
     t, emin, u, log_zero, dd, exact_sum, direct = fmt
-    top, n_ov = lt == lt, ovc.shape[0]
+    top = lt == lt
     # the second pass keeps values (where they fit) and fills no histogram
     second, off_u, off_l = offs[0] >= 0, offs[0], offs[1]
     keep_u, keep_l = second and vu.shape[0] > 0, second and vl.shape[0] > 0
+    n_over = 0
+    if ovf.shape[0] > 0 or so.shape[0] > 0:
+        for j in range(n):
+            n_over += (ovf.shape[0] > 0 and ovf[j] != 0) or (so.shape[0] > 0 and so[j] != 0)
+    n_nan = n_under = n_ez = n_inf = n_lnf = n_fan = n_live = n_l = 0
+    mu = dmax = lmu = lma = np.int64(-1)
     lo_u, hi_u, lo_l, hi_l = rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1]
-    n_over = n_nan = n_under = n_ez = n_lnf = n_fan = n_u = n_l = 0
-    lost, mu, dmax, kl, kinf, lmu, lma = 0.0, -np.inf, 0.0, 0.0, False, -np.inf, -np.inf
-    sa, sb, sc, best, barg = 0.0, 0.0, 0.0, -np.inf, -1
-    for j in range(prow.shape[0]):
-        pj, lq, lv, refp, lp = prow[j], lrow[j], lv_row[j] != 0, p_row[j], lp_row[j]
-        n_over += (ovf.shape[0] > 0 and ovf[j] != 0) or (so.shape[0] > 0 and so[j] != 0)
-        n_nan += pj != pj
-        pz, nz = pj == 0.0, lv and lp > log_zero
-        if nz and (pz or lq == -np.inf):
-            n_under += 1
-            lost += refp
-        if pz:
-            kinf = kinf or nz  # an underflow makes the divergence infinite
-            n_ez += lv and not nz
-        if exact_sum:  # the first two partial sums are exact (rows up to 2^26 long)
-            pa = (pj + _BIG) - _BIG
-            pb = (pj - pa + 1.5) - 1.5
-            sa, sb, sc = sa + pa, sb + pb, sc + ((pj - pa) - pb)
-        else:
-            sa += pj
-        if pj > best:
-            best, barg = pj, j
-        if np.isfinite(lq):
-            n_fan += lp == -np.inf
-            if lv:
-                if top and j == a:  # the top class: log p = log1p(-rest), relative accuracy
-                    d, e = _log_error(lq, lt, 0.0, fmt)
-                else:
-                    d, e = _log_error(lq, lp, lo_row[j] if dd else 0.0, fmt)
-                lma, lmu = max(lma, d), max(lmu, e)
-                if keep_l:
-                    vl[off_l + n_l] = e
-                elif not second:
-                    k = hist_bin(e)
-                    hist[1, k] += 1
-                    lo_l, hi_l = min(lo_l, k), max(hi_l, k)
-                n_l += 1
-        elif lv:
-            n_lnf += 1
-        if fin and lv:
-            ulp = format_ulp(refp, t, emin)
-            if n_ov > 0:  # the exact binade's ulp where the block decided one
-                k = np.searchsorted(ovc, j)
-                if k < n_ov and ovc[k] == j:
-                    ulp = ovu[k]
-            d, e = _prob_error(pj, refp, ulp, low if j == a else 0.0, fr_row[j] if dd else 0.0, dd)
-            mu, dmax = max(mu, e), max(dmax, abs(d))
-            if keep_u:
-                vu[off_u + n_u] = e
-            elif not second:
-                k = hist_bin(e)
-                hist[0, k] += 1
-                lo_u, hi_u = min(lo_u, k), max(hi_u, k)
-            n_u += 1
-            if not pz:
-                kl += _kl_term(pj, refp, lp, d, direct)
-    rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1] = lo_u, hi_u, lo_l, hi_l
+    lost, kl, n_ku, n_kl = 0.0, 0.0, 0, 0
+    sa, sb, sc, best, barg = 0.0, 0.0, 0.0, _order_key(-np.inf), -1
+    T = TILE
+    for j0 in range(0, n, T):
+        m = min(T, n - j0)
+        top_key, under0 = _NO_KEY, n_under
+        for s in range(m):  # errors and counts, vectorised
+            j = j0 + s
+            x = np.uint64(j)  # an unsigned index: no wrap-around of negative ones, which
+            # would make every load a gather
+            pj, lq, lv, refp, lp = w[x], w[np.uint64(n + j)], lv_row[x] != 0, p_row[x], lp_row[x]
+            pz, nz, lqf = pj == 0.0, lv & (lp > log_zero), abs(lq) < np.inf
+            n_nan += pj != pj
+            top_key = max(top_key, _order_key(pj))
+            und = nz & (pz | (lq == -np.inf))
+            n_under += und
+            n_inf += pz & nz
+            n_ez += pz & lv & (not nz)
+            n_lnf += lv & (not lqf)
+            n_fan += lqf & (lp == -np.inf)
+            n_live += lv
+            ul = fin & lv
+            k = ulp_exponent(refp, t, emin)
+            x_ulps = _scale(pj - refp - (low if j == a else 0.0), -k)
+            e, d, kt = _prob_terms(x_ulps, fr_row[x], _pow2(k), refp, direct)
+            fs[s], fs[T + s] = e if ul else -1.0, d
+            fs[2 * T + s] = kt if ul & (not pz) else 0.0
+            # the log error: the top class's log p is log1p(-rest) (relative accuracy)
+            tj = top & (j == a)
+            hi = lt if tj else lp
+            dl = abs((lq - hi) - (0.0 if tj else lo_row[x]))
+            n_l += lv & lqf
+            fs[3 * T + s] = _scale(dl, -ulp_exponent(hi, t, emin)) if lv & lqf else -1.0
+            fs[4 * T + s] = dl
+            fs[5 * T + s] = refp if und else 0.0  # the lost mass, summed in element order below
+        if fin:  # the exact binade's ulp where the block decided one
+            for k in range(np.searchsorted(ovc, j0), np.searchsorted(ovc, j0 + m)):
+                j, s = ovc[k], ovc[k] - j0
+                if lv_row[j] != 0:
+                    x_ulps = (w[j] - p_row[j] - (low if j == a else 0.0)) / ovu[k]
+                    e, d, kt = _prob_terms(x_ulps, fr_row[j], ovu[k], p_row[j], direct)
+                    fs[s], fs[T + s] = e, d
+                    fs[2 * T + s] = kt if w[j] != 0.0 else 0.0
+        if top_key > best:  # the first largest p̂ (rarely a new one after the first tiles)
+            best = top_key
+            for s in range(m):
+                if _order_key(w[j0 + s]) == best:
+                    barg = j0 + s
+                    break
+        for s in range(m):  # maxima and histogram bins, vectorised
+            e, el = fs[s], fs[3 * T + s]
+            ju, jl = e != -1.0, el != -1.0
+            mu = _max_bits(mu, e, True)
+            dmax = _max_bits(dmax, abs(fs[T + s]), ju)
+            lmu = _max_bits(lmu, el, True)
+            lma = _max_bits(lma, fs[4 * T + s], jl)
+            bu, bl = hist_bin(e) if ju else -1, hist_bin(el) if jl else -1
+            ks[s], ks[T + s] = bu, bl
+            lo_u, hi_u = min(lo_u, bu if ju else HIST_BINS), max(hi_u, bu)
+            lo_l, hi_l = min(lo_l, bl if jl else HIST_BINS), max(hi_l, bl)
+        tile_lost = n_under > under0
+        for s in range(m):  # in element order: bins and sums
+            j = j0 + s
+            pj = w[j]
+            if exact_sum:  # the first two partial sums are exact (rows up to 2^26 long)
+                pa = (pj + _BIG) - _BIG
+                pb = (pj - pa + 1.5) - 1.5
+                sa, sb, sc = sa + pa, sb + pb, sc + ((pj - pa) - pb)
+            else:
+                sa += pj
+            bu, bl = ks[s], ks[T + s]
+            if tile_lost:
+                lost += fs[5 * T + s]
+            if not second:  # no branch: a judged/unjudged mix would mispredict
+                hist[np.uint64(max(bu, 0))] += bu >= 0
+                hist[np.uint64(HIST_BINS + max(bl, 0))] += bl >= 0
+            else:
+                if keep_u and bu >= 0:
+                    vu[off_u + n_ku] = fs[s]
+                if keep_l and bl >= 0:
+                    vl[off_l + n_kl] = fs[3 * T + s]
+                n_ku, n_kl = n_ku + (bu >= 0), n_kl + (bl >= 0)
+            if fin:
+                kl += _kl_term(fs[2 * T + s], pj, p_row[j], lp_row[j], fs[T + s], direct)
+    if not second:
+        rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1] = lo_u, hi_u, lo_l, hi_l
+    n_u = n_live if fin else 0
     counts = (n_over, n_nan, n_under, n_ez, n_lnf, n_fan, n_u, n_l)
     total_m1 = ((sa - 1.0) + sb) + sc if exact_sum else sa - 1.0
-    return counts, lost, mu, dmax, kl, kinf, lmu, lma, total_m1, barg
+    mx = (_from_bits(mu, -np.inf), _from_bits(dmax, 0.0), _from_bits(lmu, -np.inf),
+          _from_bits(lma, -np.inf))  # fmt: skip
+    return counts, lost, mx, kl, n_inf > 0, total_m1, barg
 
 
 @kernel()
-def _cell_row(i, prow, lrow, masks, blk, rr, ov, fmt, res, hist, rng, vals, offs):  # type: ignore[no-untyped-def]
-    """Every per-row statistic of row i (p̂ and log p̂: prow, lrow, as float64) in one pass; offs:
-    where its kept values start (-1 in the first pass, which fills the histogram)."""
+def _cell_row(i, w, masks, blk, rr, ov, fmt, res, hist, rng, vals, offs, scratch):  # type: ignore[no-untyped-def]
+    """Every per-row statistic of row i (p̂ and log p̂ as float64 in w) in one pass; offs:
+    where its kept values start (-1 in the first pass, which fills the histogram); scratch:
+    the tile's arrays and n zeros (the low parts of cells that have none)."""
     ovf, sovf, so = masks
     valid, live, p, logp, lo, frac = blk
     ints, flts, flags = res
-    dd = fmt[4]
+    fs, ks, zeros = scratch
+    dd, n = fmt[4], p.shape[1]
     if not valid[i]:
         flts[i, :] = np.nan
         flts[i, MAX_ULP] = flts[i, LOG_MAX_ULP] = flts[i, LOG_MAX_ABS] = -np.inf
         return
     fin = True
-    for j in range(prow.shape[0]):
-        fin = fin and np.isfinite(prow[j])
+    for j in range(n):
+        fin = fin and np.isfinite(w[j])
     a = rr[0][i]
     s0, s1 = ov[0][i], ov[0][i + 1]
     row_masks = (ovf[i] if ovf.shape[0] > 0 else ovf[0:0, 0], so[i] if so.shape[0] else so[0:0, 0])
-    counts, lost, mu, dmax, kl, kinf, lmu, lma, total_m1, barg = _scan_row(
-        prow, lrow, live[i], p[i], logp[i], lo[i] if dd else lo[0:0, 0],
-        frac[i] if dd else frac[0:0, 0], row_masks, a, rr[3][i], rr[4][i], fin,
-        (ov[1][s0:s1], ov[2][s0:s1]), fmt, hist, rng, vals, offs,
+    counts, lost, mx, kl, kinf, total_m1, barg = _scan_row(
+        w, n, live[i], p[i], logp[i], lo[i] if dd else zeros, frac[i] if dd else zeros,
+        row_masks, a, rr[3][i], rr[4][i], fin, (ov[1][s0:s1], ov[2][s0:s1]), fmt, hist, rng,
+        vals, offs, fs, ks,
     )  # fmt: skip
+    mu, dmax, lmu, lma = mx
     n_over = counts[OVERFLOW] + (sovf.shape[0] > 0 and sovf[i] != 0)
     for k in range(8):
         ints[i, k] = counts[k]
@@ -347,13 +445,13 @@ def cell_metrics(out, blk, rr, ov, fmt, work, vals, offsets):  # type: ignore[no
     rng = np.empty((nblk, 2, 2), np.int64)
     for b in prange(nblk):
         rng[b, :, 0], rng[b, :, 1] = HIST_BINS, -1
-        prow, lrow = np.empty(n), np.empty(n)  # the row widened (exact): one compiled row body
+        hist = work[b].reshape(2 * HIST_BINS)  # (ulp, log) bins
+        w = np.empty(2 * n)  # the row widened (exact): one compiled row body
+        scratch = (np.empty(6 * TILE), np.empty(2 * TILE, np.int64), np.zeros(n))
         for i in range(b * rows // nblk, (b + 1) * rows // nblk):
-            _widen(P[i], prow)
-            _widen(LQ[i], lrow)
-            _cell_row(
-                i, prow, lrow, masks, blk, rr, ov, fmt, res, work[b], rng[b], vals, offsets[i]
-            )
+            _widen(P[i], w[:n])
+            _widen(LQ[i], w[n:])
+            _cell_row(i, w, masks, blk, rr, ov, fmt, res, hist, rng[b], vals, offsets[i], scratch)
     lo, bins = _gather_bins(work, rng)
     return ints, flts, flags, lo, bins
 
