@@ -226,11 +226,13 @@ def _from_bits(m, none):  # type: ignore[no-untyped-def]
 
 
 @_inline
-def _scan_row(w, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fin, ov, fmt,
-              hist, rng, vals, offs, fs, ks):  # fmt: skip
+def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fin, ov,
+              fmt, hist, rng, vals, offs, scratch):  # fmt: skip
     """The element loops of one row, tile by tile: every count, sum and maximum the row's
-    statistics need. ``w`` holds p̂ (w[:n]) and log p̂ (w[n:]) as float64; fs, ks: the tile's
-    scratch, one array each so that the vectoriser checks one range against each input.
+    statistics need. rp, rl: p̂ and log p̂ as bytes (float32 or float64 values); scratch: the
+    tile's p̂ and log p̂ as float64 (wt), its errors (fs) and bins (ks), one array each so that
+    the vectoriser checks one range against each input, and zeros (the low parts of the
+    cells that have none).
 
     Per tile, a branch-free loop (vectorised) writes each element's errors and KL term to fs
     and counts the events; the exact binades' ulps (rare) overwrite their elements; a second
@@ -249,22 +251,27 @@ def _scan_row(w, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fi
     keep_u, keep_l = second and vu.shape[0] > 0, second and vl.shape[0] > 0
     n_over = 0
     if ovf.shape[0] > 0 or so.shape[0] > 0:
+        m1 = ovf if ovf.shape[0] > 0 else so
+        m2 = so if so.shape[0] > 0 else m1
         for j in range(n):
-            n_over += (ovf.shape[0] > 0 and ovf[j] != 0) or (so.shape[0] > 0 and so[j] != 0)
+            n_over += (m1[np.uint64(j)] != 0) | (m2[np.uint64(j)] != 0)
     n_nan = n_under = n_ez = n_inf = n_lnf = n_fan = n_live = n_l = 0
     mu = dmax = lmu = lma = np.int64(-1)
     lo_u, hi_u, lo_l, hi_l = rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1]
     lost, kl, n_ku, n_kl = 0.0, 0.0, 0, 0
     sa, sb, sc, best, barg = 0.0, 0.0, 0.0, _order_key(-np.inf), -1
-    T = TILE
+    T, (wt, fs, ks, zeros) = TILE, scratch
     for j0 in range(0, n, T):
         m = min(T, n - j0)
+        _widen(rp, n, j0, m, wt, 0)  # widened here, exactly: one compiled body for all formats
+        _widen(rl, n, j0, m, wt, T)
+        lv_t, p_t, lp_t = lv_row[j0 : j0 + m], p_row[j0 : j0 + m], lp_row[j0 : j0 + m]
+        lo_t = lo_row[j0 : j0 + m] if dd else zeros
+        fr_t = fr_row[j0 : j0 + m] if dd else zeros
+        at = a - j0  # the argmax's index in the tile
         top_key, under0 = _NO_KEY, n_under
         for s in range(m):  # errors and counts, vectorised
-            j = j0 + s
-            x = np.uint64(j)  # an unsigned index: no wrap-around of negative ones, which
-            # would make every load a gather
-            pj, lq, lv, refp, lp = w[x], w[np.uint64(n + j)], lv_row[x] != 0, p_row[x], lp_row[x]
+            pj, lq, lv, refp, lp = wt[s], wt[T + s], lv_t[s] != 0, p_t[s], lp_t[s]
             pz, nz, lqf = pj == 0.0, lv & (lp > log_zero), abs(lq) < np.inf
             n_nan += pj != pj
             top_key = max(top_key, _order_key(pj))
@@ -277,30 +284,30 @@ def _scan_row(w, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fi
             n_live += lv
             ul = fin & lv
             k = ulp_exponent(refp, t, emin)
-            x_ulps = _scale(pj - refp - (low if j == a else 0.0), -k)
-            e, d, kt = _prob_terms(x_ulps, fr_row[x], _pow2(k), refp, direct)
+            x_ulps = _scale(pj - refp - (low if s == at else 0.0), -k)
+            e, d, kt = _prob_terms(x_ulps, fr_t[s], _pow2(k), refp, direct)
             fs[s], fs[T + s] = e if ul else -1.0, d
             fs[2 * T + s] = kt if ul & (not pz) else 0.0
             # the log error: the top class's log p is log1p(-rest) (relative accuracy)
-            tj = top & (j == a)
+            tj = top & (s == at)
             hi = lt if tj else lp
-            dl = abs((lq - hi) - (0.0 if tj else lo_row[x]))
+            dl = abs((lq - hi) - (0.0 if tj else lo_t[s]))
             n_l += lv & lqf
             fs[3 * T + s] = _scale(dl, -ulp_exponent(hi, t, emin)) if lv & lqf else -1.0
             fs[4 * T + s] = dl
             fs[5 * T + s] = refp if und else 0.0  # the lost mass, summed in element order below
         if fin:  # the exact binade's ulp where the block decided one
             for k in range(np.searchsorted(ovc, j0), np.searchsorted(ovc, j0 + m)):
-                j, s = ovc[k], ovc[k] - j0
-                if lv_row[j] != 0:
-                    x_ulps = (w[j] - p_row[j] - (low if j == a else 0.0)) / ovu[k]
-                    e, d, kt = _prob_terms(x_ulps, fr_row[j], ovu[k], p_row[j], direct)
+                s = ovc[k] - j0
+                if lv_t[s] != 0:
+                    x_ulps = (wt[s] - p_t[s] - (low if s == at else 0.0)) / ovu[k]
+                    e, d, kt = _prob_terms(x_ulps, fr_t[s], ovu[k], p_t[s], direct)
                     fs[s], fs[T + s] = e, d
-                    fs[2 * T + s] = kt if w[j] != 0.0 else 0.0
+                    fs[2 * T + s] = kt if wt[s] != 0.0 else 0.0
         if top_key > best:  # the first largest p̂ (rarely a new one after the first tiles)
             best = top_key
             for s in range(m):
-                if _order_key(w[j0 + s]) == best:
+                if _order_key(wt[s]) == best:
                     barg = j0 + s
                     break
         for s in range(m):  # maxima and histogram bins, vectorised
@@ -316,8 +323,7 @@ def _scan_row(w, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fi
             lo_l, hi_l = min(lo_l, bl if jl else HIST_BINS), max(hi_l, bl)
         tile_lost = n_under > under0
         for s in range(m):  # in element order: bins and sums
-            j = j0 + s
-            pj = w[j]
+            pj = wt[s]
             if exact_sum:  # the first two partial sums are exact (rows up to 2^26 long)
                 pa = (pj + _BIG) - _BIG
                 pb = (pj - pa + 1.5) - 1.5
@@ -337,7 +343,7 @@ def _scan_row(w, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fi
                     vl[off_l + n_kl] = fs[3 * T + s]
                 n_ku, n_kl = n_ku + (bu >= 0), n_kl + (bl >= 0)
             if fin:
-                kl += _kl_term(fs[2 * T + s], pj, p_row[j], lp_row[j], fs[T + s], direct)
+                kl += _kl_term(fs[2 * T + s], pj, p_t[s], lp_t[s], fs[T + s], direct)
     if not second:
         rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1] = lo_u, hi_u, lo_l, hi_l
     n_u = n_live if fin else 0
@@ -349,29 +355,29 @@ def _scan_row(w, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fi
 
 
 @kernel()
-def _cell_row(i, w, masks, blk, rr, ov, fmt, res, hist, rng, vals, offs, scratch):  # type: ignore[no-untyped-def]
-    """Every per-row statistic of row i (p̂ and log p̂ as float64 in w) in one pass; offs:
-    where its kept values start (-1 in the first pass, which fills the histogram); scratch:
-    the tile's arrays and n zeros (the low parts of cells that have none)."""
-    ovf, sovf, so = masks
+def _cell_row(i, out, blk, rr, ov, fmt, res, hist, rng, vals, offs, scratch):  # type: ignore[no-untyped-def]
+    """Every per-row statistic of row i in one pass; offs: where its kept values start (-1 in
+    the first pass, which fills the histogram); scratch: _scan_row's."""
+    rp, rl, ovf, sovf, so = out[0][i], out[1][i], out[2], out[3], out[4]
     valid, live, p, logp, lo, frac = blk
     ints, flts, flags = res
-    fs, ks, zeros = scratch
     dd, n = fmt[4], p.shape[1]
     if not valid[i]:
         flts[i, :] = np.nan
         flts[i, MAX_ULP] = flts[i, LOG_MAX_ULP] = flts[i, LOG_MAX_ABS] = -np.inf
         return
-    fin = True
-    for j in range(n):
-        fin = fin and np.isfinite(w[j])
+    if rp.shape[0] == 4 * n:
+        fin = _all_finite(rp.view(np.float32))
+    else:
+        fin = _all_finite(rp.view(np.float64))
     a = rr[0][i]
     s0, s1 = ov[0][i], ov[0][i + 1]
     row_masks = (ovf[i] if ovf.shape[0] > 0 else ovf[0:0, 0], so[i] if so.shape[0] else so[0:0, 0])
+    none = scratch[3][0:0]
     counts, lost, mx, kl, kinf, total_m1, barg = _scan_row(
-        w, n, live[i], p[i], logp[i], lo[i] if dd else zeros, frac[i] if dd else zeros,
+        rp, rl, n, live[i], p[i], logp[i], lo[i] if dd else none, frac[i] if dd else none,
         row_masks, a, rr[3][i], rr[4][i], fin, (ov[1][s0:s1], ov[2][s0:s1]), fmt, hist, rng,
-        vals, offs, fs, ks,
+        vals, offs, scratch,
     )  # fmt: skip
     mu, dmax, lmu, lma = mx
     n_over = counts[OVERFLOW] + (sovf.shape[0] > 0 and sovf[i] != 0)
@@ -390,13 +396,27 @@ def _cell_row(i, w, masks, blk, rr, ov, fmt, res, hist, rng, vals, offs, scratch
 
 
 @_inline
-def _widen(raw, row):  # type: ignore[no-untyped-def]
-    """A row of float32 or float64 values, given as its bytes, into float64 (exact): one
-    kernel signature for every format, so it compiles once."""
-    if raw.shape[0] == 4 * row.shape[0]:
-        row[:] = raw.view(np.float32)
+def _widen(raw, n, j0, m, dst, off):  # type: ignore[no-untyped-def]
+    """dst[off:off + m] = elements j0:j0 + m of a row of n float32 or float64 values, given as
+    its bytes, in float64 (exact): one kernel signature for every format, so it compiles once."""
+    if raw.shape[0] == 4 * n:
+        _copy(raw.view(np.float32), j0, m, dst, off)
     else:
-        row[:] = raw.view(np.float64)
+        _copy(raw.view(np.float64), j0, m, dst, off)
+
+
+@_inline
+def _copy(src, j0, m, dst, off):  # type: ignore[no-untyped-def]
+    for s in range(m):  # an unsigned index: no wrap-around, so this vectorises
+        dst[off + s] = src[np.uint64(j0 + s)]
+
+
+@_inline
+def _all_finite(v):  # type: ignore[no-untyped-def]
+    n_bad = 0  # no early exit: a reduction vectorises
+    for j in range(v.shape[0]):
+        n_bad += not abs(v[np.uint64(j)]) < np.inf
+    return n_bad == 0
 
 
 @kernel()
@@ -434,8 +454,6 @@ def cell_metrics(out, blk, rr, ov, fmt, work, vals, offsets):  # type: ignore[no
         ints, floats, flags (per row, the columns above), the first bin and the bin counts
         (ulp, log) of the first pass.
     """
-    P, LQ = out[0], out[1]
-    masks = out[2:]
     rows, n = blk[2].shape
     ints = np.zeros((rows, 8), np.int64)
     flts = np.zeros((rows, 7))
@@ -446,12 +464,10 @@ def cell_metrics(out, blk, rr, ov, fmt, work, vals, offsets):  # type: ignore[no
     for b in prange(nblk):
         rng[b, :, 0], rng[b, :, 1] = HIST_BINS, -1
         hist = work[b].reshape(2 * HIST_BINS)  # (ulp, log) bins
-        w = np.empty(2 * n)  # the row widened (exact): one compiled row body
-        scratch = (np.empty(6 * TILE), np.empty(2 * TILE, np.int64), np.zeros(n))
+        scratch = (np.empty(2 * TILE), np.empty(6 * TILE), np.empty(2 * TILE, np.int64),
+                   np.zeros(TILE))  # fmt: skip
         for i in range(b * rows // nblk, (b + 1) * rows // nblk):
-            _widen(P[i], w[:n])
-            _widen(LQ[i], w[n:])
-            _cell_row(i, w, masks, blk, rr, ov, fmt, res, hist, rng[b], vals, offsets[i], scratch)
+            _cell_row(i, out, blk, rr, ov, fmt, res, hist, rng[b], vals, offsets[i], scratch)
     lo, bins = _gather_bins(work, rng)
     return ints, flts, flags, lo, bins
 
