@@ -43,10 +43,12 @@ OVERFLOW, NAN, UNDERFLOW, EXACT_ZERO, LOG_NONFINITE, FINITE_AT_NEGINF, N_ULP, N_
 LOST_MASS, MAX_ULP, NORMWISE, SUM_ERROR, KL, LOG_MAX_ULP, LOG_MAX_ABS = range(7)
 FINITE, FLIP = range(2)
 
-# per-element helpers are inlined into the kernels: a call would pass array arguments through
-# atomic reference counts, which the threads contend for (measured 3x slower, 2 threads slower
-# than 1)
+# helpers that take arrays are inlined into the kernels: a call would pass array arguments
+# through atomic reference counts, which the threads contend for (measured 3x slower, 2 threads
+# slower than 1); scalar ones are plain functions, which LLVM inlines (numba's own inlining
+# types each call site again, which took half of the compile)
 _inline = njit(inline="always", error_model="numpy")
+_scalar = njit(error_model="numpy")
 
 
 @intrinsic
@@ -69,7 +71,7 @@ def _float(typingctx, x):  # type: ignore[no-untyped-def]
     return types.float64(types.int64), codegen
 
 
-@_inline
+@_scalar
 def ulp_exponent(a, t, emin):  # type: ignore[no-untyped-def]
     """k with 2^k the spacing of a t-bit format (min exponent emin) at the float64 |a|,
     subnormal below tiny: |a| in [2^E, 2^(E+1)) has spacing 2^(max(E, emin) + 1 - t)."""
@@ -77,19 +79,19 @@ def ulp_exponent(a, t, emin):  # type: ignore[no-untyped-def]
     return np.int64(max(expo, emin) + 1 - t)
 
 
-@_inline
+@_scalar
 def _pow2(k):  # type: ignore[no-untyped-def]
     """2^k for k >= -1074: 2^(k + 600) from the bits, scaled back (exact, even subnormal)."""
     return _float((k + 600 + 1023) << 52) * 2.0**-600
 
 
-@_inline
+@_scalar
 def format_ulp(a, t, emin):  # type: ignore[no-untyped-def]
     """Spacing of a t-bit format at the float64 |a| (see ulp_exponent), built from the bits."""
     return _pow2(ulp_exponent(a, t, emin))
 
 
-@_inline
+@_scalar
 def _scale(x, m):  # type: ignore[no-untyped-def]
     """x 2^m (-1022 <= m <= 2097) rounded once, so equal to x / 2^-m: two multiplications by
     powers of two from the bits (a division does not pipeline), the first exact."""
@@ -97,14 +99,14 @@ def _scale(x, m):  # type: ignore[no-untyped-def]
     return x * _float((m - m_hi + 1023) << 52) * _float((m_hi + 1023) << 52)
 
 
-@_inline
+@_scalar
 def hist_bin(v):  # type: ignore[no-untyped-def]
     """The Histogram bin of the float64 |v| (the sign bit is masked off)."""
     k = ((_bits(np.float64(v)) >> (52 - HIST_SUB_BITS)) & _HIST_MASK) - _HIST_OFFSET
     return min(max(k, 0), HIST_BINS - 1)
 
 
-@_inline
+@_scalar
 def near_power(v, near_k, near_low):  # type: ignore[no-untyped-def]
     """Whether v's mantissa field is within near_k of a power of two, and v >= near_low's bits."""
     bits = _bits(np.float64(v))
@@ -167,7 +169,7 @@ _ABS = (1 << 63) - 1
 _NO_KEY = -(1 << 63)
 
 
-@_inline
+@_scalar
 def _prob_terms(x_ulps, fr, ulp, refp, direct):  # type: ignore[no-untyped-def]
     """|p̂ - p| in ulps, p̂ - p, and the KL term (docs/design.md §4) of one element, branch-free.
 
@@ -205,7 +207,7 @@ def _kl_term(kt, pj, refp, lp, d, direct):  # type: ignore[no-untyped-def]
     return max(ex + d, 0.0)
 
 
-@_inline
+@_scalar
 def _max_bits(m, v, keep):  # type: ignore[no-untyped-def]
     """max(m, the bits of v where ``keep`` and v >= 0, as max(m, v) ignores a NaN v): the bits of
     non-negative floats order as the floats do, and an integer maximum vectorises (a float one
@@ -213,19 +215,19 @@ def _max_bits(m, v, keep):  # type: ignore[no-untyped-def]
     return max(m, _bits(v) if keep & (v >= 0.0) else np.int64(-1))
 
 
-@_inline
+@_scalar
 def _order_key(v):  # type: ignore[no-untyped-def]
     """An int64 that orders as the float v does (-0.0 and 0.0 alike); NaN: below every float."""
     b = _bits(v)
     return (b if b >= 0 else -(b & _ABS)) if v == v else _NO_KEY
 
 
-@_inline
+@_scalar
 def _from_bits(m, none):  # type: ignore[no-untyped-def]
     return _float(m) if m >= 0 else none
 
 
-@_inline
+@kernel()
 def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fin, ov,
               fmt, hist, rng, vals, offs, scratch):  # fmt: skip
     """The element loops of one row, tile by tile: every count, sum and maximum the row's
@@ -247,8 +249,8 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     t, emin, u, log_zero, dd, exact_sum, direct = fmt
     top = lt == lt
     # the second pass keeps values (where they fit) and fills no histogram
-    second, off_u, off_l = offs[0] >= 0, offs[0], offs[1]
-    keep_u, keep_l = second and vu.shape[0] > 0, second and vl.shape[0] > 0
+    first, off_u, off_l = offs[0] < 0, offs[0], offs[1]
+    keep_u, keep_l = vu.shape[0] > 0, vl.shape[0] > 0
     n_over = 0
     if ovf.shape[0] > 0 or so.shape[0] > 0:
         m1 = ovf if ovf.shape[0] > 0 else so
@@ -269,7 +271,7 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
         lo_t = lo_row[j0 : j0 + m] if dd else zeros
         fr_t = fr_row[j0 : j0 + m] if dd else zeros
         at = a - j0  # the argmax's index in the tile
-        top_key, under0 = _NO_KEY, n_under
+        top_key = _NO_KEY
         for s in range(m):  # errors and counts, vectorised
             pj, lq, lv, refp, lp = wt[s], wt[T + s], lv_t[s] != 0, p_t[s], lp_t[s]
             pz, nz, lqf = pj == 0.0, lv & (lp > log_zero), abs(lq) < np.inf
@@ -321,78 +323,86 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
             ks[s], ks[T + s] = bu, bl
             lo_u, hi_u = min(lo_u, bu if ju else HIST_BINS), max(hi_u, bu)
             lo_l, hi_l = min(lo_l, bl if jl else HIST_BINS), max(hi_l, bl)
-        tile_lost = n_under > under0
-        for s in range(m):  # in element order: bins and sums
+        for s in range(m):  # in element order: bins and sums (no branch: a branch on a loop
+            # invariant makes LLVM copy the loop, and compile time grows with the copies)
             pj = wt[s]
-            if exact_sum:  # the first two partial sums are exact (rows up to 2^26 long)
-                pa = (pj + _BIG) - _BIG
-                pb = (pj - pa + 1.5) - 1.5
-                sa, sb, sc = sa + pa, sb + pb, sc + ((pj - pa) - pb)
-            else:
-                sa += pj
+            # exact_sum: the first two partial sums are exact (rows up to 2^26 long); else sa
+            # takes p̂ and sb, sc stay 0
+            pa = (pj + _BIG) - _BIG if exact_sum else pj
+            pb = (pj - pa + 1.5) - 1.5 if exact_sum else 0.0
+            sa, sb, sc = sa + pa, sb + pb, sc + ((pj - pa) - pb)
+            lost += fs[5 * T + s]
             bu, bl = ks[s], ks[T + s]
-            if tile_lost:
-                lost += fs[5 * T + s]
-            if not second:  # no branch: a judged/unjudged mix would mispredict
-                hist[np.uint64(max(bu, 0))] += bu >= 0
-                hist[np.uint64(HIST_BINS + max(bl, 0))] += bl >= 0
-            else:
+            hist[np.uint64(max(bu, 0))] += (bu >= 0) & first
+            hist[np.uint64(HIST_BINS + max(bl, 0))] += (bl >= 0) & first
+            kl += _kl_term(fs[2 * T + s], pj, p_t[s], lp_t[s], fs[T + s], direct)
+        if not first:  # the second pass keeps the values
+            for s in range(m):
+                bu, bl = ks[s], ks[T + s]
                 if keep_u and bu >= 0:
                     vu[off_u + n_ku] = fs[s]
                 if keep_l and bl >= 0:
                     vl[off_l + n_kl] = fs[3 * T + s]
                 n_ku, n_kl = n_ku + (bu >= 0), n_kl + (bl >= 0)
-            if fin:
-                kl += _kl_term(fs[2 * T + s], pj, p_t[s], lp_t[s], fs[T + s], direct)
-    if not second:
+    if first:
         rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1] = lo_u, hi_u, lo_l, hi_l
     n_u = n_live if fin else 0
     counts = (n_over, n_nan, n_under, n_ez, n_lnf, n_fan, n_u, n_l)
-    total_m1 = ((sa - 1.0) + sb) + sc if exact_sum else sa - 1.0
+    total_m1 = ((sa - 1.0) + sb) + sc
     mx = (_from_bits(mu, -np.inf), _from_bits(dmax, 0.0), _from_bits(lmu, -np.inf),
           _from_bits(lma, -np.inf))  # fmt: skip
     return counts, lost, mx, kl, n_inf > 0, total_m1, barg
 
 
 @kernel()
-def _cell_row(i, out, blk, rr, ov, fmt, res, hist, rng, vals, offs, scratch):  # type: ignore[no-untyped-def]
-    """Every per-row statistic of row i in one pass; offs: where its kept values start (-1 in
-    the first pass, which fills the histogram); scratch: _scan_row's."""
-    rp, rl, ovf, sovf, so = out[0][i], out[1][i], out[2], out[3], out[4]
+def _cell_rows(b, nblk, out, blk, rr, ov, fmt, res, work, rng, vals, offsets):  # type: ignore[no-untyped-def]
+    """Every per-row statistic of the rows of block b (of nblk), in one pass per row, and their
+    histogram in work[b]; offsets: where each row's kept values start (-1 in the first pass,
+    which fills the histogram)."""
+    ovf, sovf, so = out[2], out[3], out[4]
     valid, live, p, logp, lo, frac = blk
     ints, flts, flags = res
-    dd, n = fmt[4], p.shape[1]
-    if not valid[i]:
-        flts[i, :] = np.nan
-        flts[i, MAX_ULP] = flts[i, LOG_MAX_ULP] = flts[i, LOG_MAX_ABS] = -np.inf
-        return
-    if rp.shape[0] == 4 * n:
-        fin = _all_finite(rp.view(np.float32))
-    else:
-        fin = _all_finite(rp.view(np.float64))
-    a = rr[0][i]
-    s0, s1 = ov[0][i], ov[0][i + 1]
-    row_masks = (ovf[i] if ovf.shape[0] > 0 else ovf[0:0, 0], so[i] if so.shape[0] else so[0:0, 0])
+    dd, (rows, n) = fmt[4], p.shape
+    rng[b, :, 0], rng[b, :, 1] = HIST_BINS, -1
+    hist = work[b].reshape(2 * HIST_BINS)  # (ulp, log) bins
+    scratch = (np.empty(2 * TILE), np.empty(6 * TILE), np.empty(2 * TILE, np.int64),
+               np.zeros(TILE))  # fmt: skip
     none = scratch[3][0:0]
-    counts, lost, mx, kl, kinf, total_m1, barg = _scan_row(
-        rp, rl, n, live[i], p[i], logp[i], lo[i] if dd else none, frac[i] if dd else none,
-        row_masks, a, rr[3][i], rr[4][i], fin, (ov[1][s0:s1], ov[2][s0:s1]), fmt, hist, rng,
-        vals, offs, scratch,
-    )  # fmt: skip
-    mu, dmax, lmu, lma = mx
-    n_over = counts[OVERFLOW] + (sovf.shape[0] > 0 and sovf[i] != 0)
-    for k in range(8):
-        ints[i, k] = counts[k]
-    ints[i, OVERFLOW] = n_over
-    if n_over:  # zeros in a row whose exp or sum overflowed are the overflow's
-        ints[i, UNDERFLOW], lost = 0, 0.0
-    flts[i, LOST_MASS], flts[i, MAX_ULP] = lost, mu
-    flts[i, NORMWISE] = (dmax / rr[2][i]) / fmt[2] if fin else np.nan
-    flts[i, SUM_ERROR] = abs(total_m1) if fin else np.nan
-    flts[i, KL] = np.inf if kinf else (max(kl, 0.0) if fin else np.nan)
-    flts[i, LOG_MAX_ULP], flts[i, LOG_MAX_ABS] = lmu, lma
-    flags[i, FINITE] = fin
-    flags[i, FLIP] = fin and rr[1][i] != 0 and barg != a
+    for i in range(b * rows // nblk, (b + 1) * rows // nblk):
+        if not valid[i]:
+            flts[i, :] = np.nan
+            flts[i, MAX_ULP] = flts[i, LOG_MAX_ULP] = flts[i, LOG_MAX_ABS] = -np.inf
+            continue
+        rp = out[0][i]
+        if rp.shape[0] == 4 * n:
+            fin = _all_finite(rp.view(np.float32))
+        else:
+            fin = _all_finite(rp.view(np.float64))
+        a = rr[0][i]
+        s0, s1 = ov[0][i], ov[0][i + 1]
+        row_masks = (
+            ovf[i] if ovf.shape[0] > 0 else ovf[0:0, 0],
+            so[i] if so.shape[0] else so[0:0, 0],
+        )
+        counts, lost, mx, kl, kinf, total_m1, barg = _scan_row(
+            rp, out[1][i], n, live[i], p[i], logp[i], lo[i] if dd else none,
+            frac[i] if dd else none, row_masks, a, rr[3][i], rr[4][i], fin,
+            (ov[1][s0:s1], ov[2][s0:s1]), fmt, hist, rng[b], vals, offsets[i], scratch,
+        )  # fmt: skip
+        mu, dmax, lmu, lma = mx
+        n_over = counts[OVERFLOW] + (sovf.shape[0] > 0 and sovf[i] != 0)
+        for k in range(8):
+            ints[i, k] = counts[k]
+        ints[i, OVERFLOW] = n_over
+        if n_over:  # zeros in a row whose exp or sum overflowed are the overflow's
+            ints[i, UNDERFLOW], lost = 0, 0.0
+        flts[i, LOST_MASS], flts[i, MAX_ULP] = lost, mu
+        flts[i, NORMWISE] = (dmax / rr[2][i]) / fmt[2] if fin else np.nan
+        flts[i, SUM_ERROR] = abs(total_m1) if fin else np.nan
+        flts[i, KL] = np.inf if kinf else (max(kl, 0.0) if fin else np.nan)
+        flts[i, LOG_MAX_ULP], flts[i, LOG_MAX_ABS] = lmu, lma
+        flags[i, FINITE] = fin
+        flags[i, FLIP] = fin and rr[1][i] != 0 and barg != a
 
 
 @_inline
@@ -461,13 +471,9 @@ def cell_metrics(out, blk, rr, ov, fmt, work, vals, offsets):  # type: ignore[no
     res = (ints, flts, flags)
     nblk = min(rows, work.shape[0])
     rng = np.empty((nblk, 2, 2), np.int64)
-    for b in prange(nblk):
-        rng[b, :, 0], rng[b, :, 1] = HIST_BINS, -1
-        hist = work[b].reshape(2 * HIST_BINS)  # (ulp, log) bins
-        scratch = (np.empty(2 * TILE), np.empty(6 * TILE), np.empty(2 * TILE, np.int64),
-                   np.zeros(TILE))  # fmt: skip
-        for i in range(b * rows // nblk, (b + 1) * rows // nblk):
-            _cell_row(i, out, blk, rr, ov, fmt, res, hist, rng[b], vals, offsets[i], scratch)
+    for b in prange(nblk):  # one call: a small parallel body compiles faster
+        # b is int64 where numba types the body and uint64 where it lowers it: one signature
+        _cell_rows(np.int64(b), nblk, out, blk, rr, ov, fmt, res, work, rng, vals, offsets)
     lo, bins = _gather_bins(work, rng)
     return ints, flts, flags, lo, bins
 
