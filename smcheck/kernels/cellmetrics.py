@@ -12,11 +12,25 @@ torch-op version these kernels replaced, as the differential tests' oracle.
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba import prange
 
 from smcheck.kernels import kernel, warmup
+from smcheck.kernels.cellterms import (
+    NO_KEY,
+    all_finite,
+    bits,
+    float_or,
+    format_ulp,
+    kl_term,
+    max_bits,
+    order_key,
+    pow2,
+    prob_terms,
+    scalar,
+    scale,
+    ulp_exponent,
+    widen,
+)
 
 HIST_SUB_BITS = 7
 """Histogram bins: a float64 exponent and the top 7 bits of its significand (1/128 octave)."""
@@ -29,13 +43,6 @@ MANTISSA = (1 << 52) - 1
 
 DIRECT_KL_MAX_T = 11
 """Formats up to this precision (float16, bfloat16) take KL terms directly from log1p."""
-KL_SERIES_LIMIT = 2.0**-6
-"""|r| up to which a KL term is its series; beyond it (p̂ far from p) the exact logarithm."""
-DIRECT_SERIES_MIN = 2.0**-20
-"""|r| from which direct formats take their KL term's r - log1p(r) as a series, which
-vectorises: there log1p's rounding moves the term by under 2^-31 relative; below, log1p."""
-P_TINY = 2.0**-1000
-"""1/p overflows below 2^-1024: KL series terms with p below this are left out (p < 1e-301)."""
 _BIG = 1.5 * 2.0**26  # exact pieces of a sum: a multiple of 2^-26, one of 2^-52, a rest
 
 # columns of cell_metrics' per-row outputs
@@ -43,74 +50,19 @@ OVERFLOW, NAN, UNDERFLOW, EXACT_ZERO, LOG_NONFINITE, FINITE_AT_NEGINF, N_ULP, N_
 LOST_MASS, MAX_ULP, NORMWISE, SUM_ERROR, KL, LOG_MAX_ULP, LOG_MAX_ABS = range(7)
 FINITE, FLIP = range(2)
 
-# helpers that take arrays are inlined into the kernels: a call would pass array arguments
-# through atomic reference counts, which the threads contend for (measured 3x slower, 2 threads
-# slower than 1); scalar ones are plain functions, which LLVM inlines (numba's own inlining
-# types each call site again, which took half of the compile)
-_inline = njit(inline="always", error_model="numpy")
-_scalar = njit(error_model="numpy")
 
-
-@intrinsic
-def _bits(typingctx, x):  # type: ignore[no-untyped-def]
-    """The float64's bits as an int64 (a register move; numba's scalar .view allocates)."""
-
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def _float(typingctx, x):  # type: ignore[no-untyped-def]
-    """The float64 whose bits are the int64 x."""
-
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(types.int64), codegen
-
-
-@_scalar
-def ulp_exponent(a, t, emin):  # type: ignore[no-untyped-def]
-    """k with 2^k the spacing of a t-bit format (min exponent emin) at the float64 |a|,
-    subnormal below tiny: |a| in [2^E, 2^(E+1)) has spacing 2^(max(E, emin) + 1 - t)."""
-    expo = ((_bits(np.float64(a)) >> 52) & 0x7FF) - 1023
-    return np.int64(max(expo, emin) + 1 - t)
-
-
-@_scalar
-def _pow2(k):  # type: ignore[no-untyped-def]
-    """2^k for k >= -1074: 2^(k + 600) from the bits, scaled back (exact, even subnormal)."""
-    return _float((k + 600 + 1023) << 52) * 2.0**-600
-
-
-@_scalar
-def format_ulp(a, t, emin):  # type: ignore[no-untyped-def]
-    """Spacing of a t-bit format at the float64 |a| (see ulp_exponent), built from the bits."""
-    return _pow2(ulp_exponent(a, t, emin))
-
-
-@_scalar
-def _scale(x, m):  # type: ignore[no-untyped-def]
-    """x 2^m (-1022 <= m <= 2097) rounded once, so equal to x / 2^-m: two multiplications by
-    powers of two from the bits (a division does not pipeline), the first exact."""
-    m_hi = max(m - 1000, 0)
-    return x * _float((m - m_hi + 1023) << 52) * _float((m_hi + 1023) << 52)
-
-
-@_scalar
+@scalar
 def hist_bin(v):  # type: ignore[no-untyped-def]
     """The Histogram bin of the float64 |v| (the sign bit is masked off)."""
-    k = ((_bits(np.float64(v)) >> (52 - HIST_SUB_BITS)) & _HIST_MASK) - _HIST_OFFSET
+    k = ((bits(np.float64(v)) >> (52 - HIST_SUB_BITS)) & _HIST_MASK) - _HIST_OFFSET
     return min(max(k, 0), HIST_BINS - 1)
 
 
-@_scalar
+@scalar
 def near_power(v, near_k, near_low):  # type: ignore[no-untyped-def]
     """Whether v's mantissa field is within near_k of a power of two, and v >= near_low's bits."""
-    bits = _bits(np.float64(v))
-    return ((bits + near_k) & MANTISSA) < 2 * near_k and bits >= near_low
+    b = bits(np.float64(v))
+    return ((b + near_k) & MANTISSA) < 2 * near_k and b >= near_low
 
 
 @kernel(parallel=True)
@@ -165,66 +117,6 @@ def block_rows(p, logp, live, valid, ph, pl, fmt, near, log_rest):  # type: igno
 
 TILE = 256
 """Elements per tile of a row: the tile's scratch (8 columns of float64 and int64) stays in L1."""
-_ABS = (1 << 63) - 1
-_NO_KEY = -(1 << 63)
-
-
-@_scalar
-def _prob_terms(x_ulps, fr, ulp, refp, direct):  # type: ignore[no-untyped-def]
-    """|p̂ - p| in ulps, p̂ - p, and the KL term (docs/design.md §4) of one element, branch-free.
-
-    p̂ - p is q ulps, q = x_ulps - fr, x_ulps = (p̂ - p - low)/ulp: ``low`` is the reference's
-    part below its float64 value (0 for double-double cells), ``fr`` the double-double cells'
-    low part in ulps (0 for the others); ulp is a power of two, so q ulp is p̂ - p - low
-    exactly in the other cells. The KL term p (r - log1p r), r = (p̂ - p)/p, is its series where
-    |r| is small, else NaN: the scalar loop takes the logarithm (which does not vectorise).
-    """
-    q = x_ulps - fr
-    d = q * ulp
-    if direct:  # r - log1p(r) to float64 accuracy: the series to r^10 (|r|^9 < 2^-53 r^2/2)
-        r = d / refp
-        c = 1 / 6 + r * (-1 / 7 + r * (1 / 8 + r * (-1 / 9 + r * 0.1)))
-        series = r * r * (0.5 + r * (-1 / 3 + r * (0.25 + r * (-0.2 + r * c)))) * refp
-        ok = (abs(r) >= DIRECT_SERIES_MIN) | (r == 0.0)
-    else:
-        r = d * (1.0 / refp) if refp > P_TINY else 0.0
-        series = d * r * (0.5 + r * (-1.0 / 3.0 + r * (0.25 - 0.2 * r)))
-        ok = True
-    return abs(q), d, series if ok & (abs(r) <= KL_SERIES_LIMIT) else np.nan
-
-
-@_inline
-def _kl_term(kt, pj, refp, lp, d, direct):  # type: ignore[no-untyped-def]
-    """The KL term from _prob_terms' third value: the series, or where |r| is large p (r - log1p r)
-    for direct formats (the limit p̂ where p = 0 in float64), else the exact logarithm."""
-    if kt == kt:
-        return kt
-    if direct:
-        r = d / refp
-        term = (r - np.log1p(r)) * refp
-        return d if term != term else term
-    ex = refp * (lp - np.log(pj)) if refp > 0 else 0.0
-    return max(ex + d, 0.0)
-
-
-@_scalar
-def _max_bits(m, v, keep):  # type: ignore[no-untyped-def]
-    """max(m, the bits of v where ``keep`` and v >= 0, as max(m, v) ignores a NaN v): the bits of
-    non-negative floats order as the floats do, and an integer maximum vectorises (a float one
-    does not without fastmath)."""
-    return max(m, _bits(v) if keep & (v >= 0.0) else np.int64(-1))
-
-
-@_scalar
-def _order_key(v):  # type: ignore[no-untyped-def]
-    """An int64 that orders as the float v does (-0.0 and 0.0 alike); NaN: below every float."""
-    b = _bits(v)
-    return (b if b >= 0 else -(b & _ABS)) if v == v else _NO_KEY
-
-
-@_scalar
-def _from_bits(m, none):  # type: ignore[no-untyped-def]
-    return _float(m) if m >= 0 else none
 
 
 @kernel()
@@ -261,22 +153,22 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     mu = dmax = lmu = lma = np.int64(-1)
     lo_u, hi_u, lo_l, hi_l = rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1]
     lost, kl, n_ku, n_kl = 0.0, 0.0, 0, 0
-    sa, sb, sc, best, barg = 0.0, 0.0, 0.0, _order_key(-np.inf), -1
+    sa, sb, sc, best, barg = 0.0, 0.0, 0.0, order_key(-np.inf), -1
     T, (wt, fs, ks, zeros) = TILE, scratch
     for j0 in range(0, n, T):
         m = min(T, n - j0)
-        _widen(rp, n, j0, m, wt, 0)  # widened here, exactly: one compiled body for all formats
-        _widen(rl, n, j0, m, wt, T)
+        widen(rp, n, j0, m, wt, 0)  # widened here, exactly: one compiled body for all formats
+        widen(rl, n, j0, m, wt, T)
         lv_t, p_t, lp_t = lv_row[j0 : j0 + m], p_row[j0 : j0 + m], lp_row[j0 : j0 + m]
         lo_t = lo_row[j0 : j0 + m] if dd else zeros
         fr_t = fr_row[j0 : j0 + m] if dd else zeros
         at = a - j0  # the argmax's index in the tile
-        top_key = _NO_KEY
+        top_key = NO_KEY
         for s in range(m):  # errors and counts, vectorised
             pj, lq, lv, refp, lp = wt[s], wt[T + s], lv_t[s] != 0, p_t[s], lp_t[s]
             pz, nz, lqf = pj == 0.0, lv & (lp > log_zero), abs(lq) < np.inf
             n_nan += pj != pj
-            top_key = max(top_key, _order_key(pj))
+            top_key = max(top_key, order_key(pj))
             und = nz & (pz | (lq == -np.inf))
             n_under += und
             n_inf += pz & nz
@@ -286,8 +178,8 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
             n_live += lv
             ul = fin & lv
             k = ulp_exponent(refp, t, emin)
-            x_ulps = _scale(pj - refp - (low if s == at else 0.0), -k)
-            e, d, kt = _prob_terms(x_ulps, fr_t[s], _pow2(k), refp, direct)
+            x_ulps = scale(pj - refp - (low if s == at else 0.0), -k)
+            e, d, kt = prob_terms(x_ulps, fr_t[s], pow2(k), refp, direct)
             fs[s], fs[T + s] = e if ul else -1.0, d
             fs[2 * T + s] = kt if ul & (not pz) else 0.0
             # the log error: the top class's log p is log1p(-rest) (relative accuracy)
@@ -295,7 +187,7 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
             hi = lt if tj else lp
             dl = abs((lq - hi) - (0.0 if tj else lo_t[s]))
             n_l += lv & lqf
-            fs[3 * T + s] = _scale(dl, -ulp_exponent(hi, t, emin)) if lv & lqf else -1.0
+            fs[3 * T + s] = scale(dl, -ulp_exponent(hi, t, emin)) if lv & lqf else -1.0
             fs[4 * T + s] = dl
             fs[5 * T + s] = refp if und else 0.0  # the lost mass, summed in element order below
         if fin:  # the exact binade's ulp where the block decided one
@@ -303,22 +195,22 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
                 s = ovc[k] - j0
                 if lv_t[s] != 0:
                     x_ulps = (wt[s] - p_t[s] - (low if s == at else 0.0)) / ovu[k]
-                    e, d, kt = _prob_terms(x_ulps, fr_t[s], ovu[k], p_t[s], direct)
+                    e, d, kt = prob_terms(x_ulps, fr_t[s], ovu[k], p_t[s], direct)
                     fs[s], fs[T + s] = e, d
                     fs[2 * T + s] = kt if wt[s] != 0.0 else 0.0
         if top_key > best:  # the first largest p̂ (rarely a new one after the first tiles)
             best = top_key
             for s in range(m):
-                if _order_key(wt[s]) == best:
+                if order_key(wt[s]) == best:
                     barg = j0 + s
                     break
         for s in range(m):  # maxima and histogram bins, vectorised
             e, el = fs[s], fs[3 * T + s]
             ju, jl = e != -1.0, el != -1.0
-            mu = _max_bits(mu, e, True)
-            dmax = _max_bits(dmax, abs(fs[T + s]), ju)
-            lmu = _max_bits(lmu, el, True)
-            lma = _max_bits(lma, fs[4 * T + s], jl)
+            mu = max_bits(mu, e, True)
+            dmax = max_bits(dmax, abs(fs[T + s]), ju)
+            lmu = max_bits(lmu, el, True)
+            lma = max_bits(lma, fs[4 * T + s], jl)
             bu, bl = hist_bin(e) if ju else -1, hist_bin(el) if jl else -1
             ks[s], ks[T + s] = bu, bl
             lo_u, hi_u = min(lo_u, bu if ju else HIST_BINS), max(hi_u, bu)
@@ -335,7 +227,7 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
             bu, bl = ks[s], ks[T + s]
             hist[np.uint64(max(bu, 0))] += (bu >= 0) & first
             hist[np.uint64(HIST_BINS + max(bl, 0))] += (bl >= 0) & first
-            kl += _kl_term(fs[2 * T + s], pj, p_t[s], lp_t[s], fs[T + s], direct)
+            kl += kl_term(fs[2 * T + s], pj, p_t[s], lp_t[s], fs[T + s], direct)
         if not first:  # the second pass keeps the values
             for s in range(m):
                 bu, bl = ks[s], ks[T + s]
@@ -349,8 +241,8 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     n_u = n_live if fin else 0
     counts = (n_over, n_nan, n_under, n_ez, n_lnf, n_fan, n_u, n_l)
     total_m1 = ((sa - 1.0) + sb) + sc
-    mx = (_from_bits(mu, -np.inf), _from_bits(dmax, 0.0), _from_bits(lmu, -np.inf),
-          _from_bits(lma, -np.inf))  # fmt: skip
+    mx = (float_or(mu, -np.inf), float_or(dmax, 0.0), float_or(lmu, -np.inf),
+          float_or(lma, -np.inf))  # fmt: skip
     return counts, lost, mx, kl, n_inf > 0, total_m1, barg
 
 
@@ -375,9 +267,9 @@ def _cell_rows(b, nblk, out, blk, rr, ov, fmt, res, work, rng, vals, offsets):  
             continue
         rp = out[0][i]
         if rp.shape[0] == 4 * n:
-            fin = _all_finite(rp.view(np.float32))
+            fin = all_finite(rp.view(np.float32))
         else:
-            fin = _all_finite(rp.view(np.float64))
+            fin = all_finite(rp.view(np.float64))
         a = rr[0][i]
         s0, s1 = ov[0][i], ov[0][i + 1]
         row_masks = (
@@ -403,30 +295,6 @@ def _cell_rows(b, nblk, out, blk, rr, ov, fmt, res, work, rng, vals, offsets):  
         flts[i, LOG_MAX_ULP], flts[i, LOG_MAX_ABS] = lmu, lma
         flags[i, FINITE] = fin
         flags[i, FLIP] = fin and rr[1][i] != 0 and barg != a
-
-
-@_inline
-def _widen(raw, n, j0, m, dst, off):  # type: ignore[no-untyped-def]
-    """dst[off:off + m] = elements j0:j0 + m of a row of n float32 or float64 values, given as
-    its bytes, in float64 (exact): one kernel signature for every format, so it compiles once."""
-    if raw.shape[0] == 4 * n:
-        _copy(raw.view(np.float32), j0, m, dst, off)
-    else:
-        _copy(raw.view(np.float64), j0, m, dst, off)
-
-
-@_inline
-def _copy(src, j0, m, dst, off):  # type: ignore[no-untyped-def]
-    for s in range(m):  # an unsigned index: no wrap-around, so this vectorises
-        dst[off + s] = src[np.uint64(j0 + s)]
-
-
-@_inline
-def _all_finite(v):  # type: ignore[no-untyped-def]
-    n_bad = 0  # no early exit: a reduction vectorises
-    for j in range(v.shape[0]):
-        n_bad += not abs(v[np.uint64(j)]) < np.inf
-    return n_bad == 0
 
 
 @kernel()
