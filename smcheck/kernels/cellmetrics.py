@@ -11,6 +11,8 @@ torch-op version these kernels replaced, as the differential tests' oracle.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import prange
 
@@ -116,7 +118,8 @@ def block_rows(p, logp, live, valid, ph, pl, fmt, near, log_rest):  # type: igno
 
 
 TILE = 256
-"""Elements per tile of a row: the tile's scratch (8 columns of float64 and int64) stays in L1."""
+"""Elements per tile of a row: its scratch (11 columns of 8 bytes, 22 KiB) stays in L1."""
+_OV_BIAS = 2048  # an exact binade's ulp exponent + this, in the tile's int scratch (0: none)
 
 
 @kernel()
@@ -128,12 +131,13 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     the vectoriser checks one range against each input, and zeros (the low parts of the
     cells that have none).
 
-    Per tile, a branch-free loop (vectorised) writes each element's errors and KL term to fs
-    and counts the events; the exact binades' ulps (rare) overwrite their elements; a second
-    vectorised loop takes the maxima (as integers) and the histogram bins; a scalar loop adds
-    the bins, the sums in element order (so they stay bit-identical) and finds the argmax.
-    Arrays are indexed right here, never passed to a helper inside a loop: each such pass costs
-    two atomic reference counts, which threads contend for.
+    Per tile, a branch-free loop (vectorised) counts the events, takes the maxima (as integer
+    maxima of the bits) and writes each element's errors, KL term and histogram bins to the
+    scratch (the exact binades' ulps, rare, are marked in ks beforehand); a scalar loop then
+    adds the bins and the sums in element order, so they stay bit-identical; the argmax is
+    looked for only in tiles whose maximum beats the row's so far. Arrays are indexed right
+    here, never passed to a helper inside a loop: each such pass costs two atomic reference
+    counts, which threads contend for.
     """
     ovf, so = masks
     ovc, ovu = ov
@@ -164,6 +168,9 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
         fr_t = fr_row[j0 : j0 + m] if dd else zeros
         at = a - j0  # the argmax's index in the tile
         top_key = NO_KEY
+        k0, k1 = np.searchsorted(ovc, j0), np.searchsorted(ovc, j0 + m)
+        for k in range(k0, k1):  # the exact binade's ulp where the block decided one
+            ks[2 * T + ovc[k] - j0] = math.frexp(ovu[k])[1] - 1 + _OV_BIAS
         for s in range(m):  # errors and counts, vectorised
             pj, lq, lv, refp, lp = wt[s], wt[T + s], lv_t[s] != 0, p_t[s], lp_t[s]
             pz, nz, lqf = pj == 0.0, lv & (lp > log_zero), abs(lq) < np.inf
@@ -176,45 +183,35 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
             n_lnf += lv & (not lqf)
             n_fan += lqf & (lp == -np.inf)
             n_live += lv
-            ul = fin & lv
-            k = ulp_exponent(refp, t, emin)
+            ul, kov = fin & lv, ks[2 * T + s]
+            k = kov - _OV_BIAS if kov != 0 else ulp_exponent(refp, t, emin)
             x_ulps = scale(pj - refp - (low if s == at else 0.0), -k)
             e, d, kt = prob_terms(x_ulps, fr_t[s], pow2(k), refp, direct)
-            fs[s], fs[T + s] = e if ul else -1.0, d
+            mu, dmax = max_bits(mu, e, ul), max_bits(dmax, abs(d), ul)
+            bu = hist_bin(e) if ul else -1
+            lo_u, hi_u = min(lo_u, bu if ul else HIST_BINS), max(hi_u, bu)
+            fs[s], fs[T + s], ks[s] = e, d, bu
             fs[2 * T + s] = kt if ul & (not pz) else 0.0
             # the log error: the top class's log p is log1p(-rest) (relative accuracy)
             tj = top & (s == at)
             hi = lt if tj else lp
             dl = abs((lq - hi) - (0.0 if tj else lo_t[s]))
-            n_l += lv & lqf
-            fs[3 * T + s] = scale(dl, -ulp_exponent(hi, t, emin)) if lv & lqf else -1.0
-            fs[4 * T + s] = dl
-            fs[5 * T + s] = refp if und else 0.0  # the lost mass, summed in element order below
-        if fin:  # the exact binade's ulp where the block decided one
-            for k in range(np.searchsorted(ovc, j0), np.searchsorted(ovc, j0 + m)):
-                s = ovc[k] - j0
-                if lv_t[s] != 0:
-                    x_ulps = (wt[s] - p_t[s] - (low if s == at else 0.0)) / ovu[k]
-                    e, d, kt = prob_terms(x_ulps, fr_t[s], ovu[k], p_t[s], direct)
-                    fs[s], fs[T + s] = e, d
-                    fs[2 * T + s] = kt if wt[s] != 0.0 else 0.0
+            jl = lv & lqf
+            n_l += jl
+            el = scale(dl, -ulp_exponent(hi, t, emin))
+            lmu, lma = max_bits(lmu, el, jl), max_bits(lma, dl, jl)
+            bl = hist_bin(el) if jl else -1
+            lo_l, hi_l = min(lo_l, bl if jl else HIST_BINS), max(hi_l, bl)
+            fs[3 * T + s], ks[T + s] = el, bl
+            fs[4 * T + s] = refp if und else 0.0  # the lost mass, summed in element order below
+        for k in range(k0, k1):
+            ks[2 * T + ovc[k] - j0] = 0
         if top_key > best:  # the first largest p̂ (rarely a new one after the first tiles)
             best = top_key
             for s in range(m):
                 if order_key(wt[s]) == best:
                     barg = j0 + s
                     break
-        for s in range(m):  # maxima and histogram bins, vectorised
-            e, el = fs[s], fs[3 * T + s]
-            ju, jl = e != -1.0, el != -1.0
-            mu = max_bits(mu, e, True)
-            dmax = max_bits(dmax, abs(fs[T + s]), ju)
-            lmu = max_bits(lmu, el, True)
-            lma = max_bits(lma, fs[4 * T + s], jl)
-            bu, bl = hist_bin(e) if ju else -1, hist_bin(el) if jl else -1
-            ks[s], ks[T + s] = bu, bl
-            lo_u, hi_u = min(lo_u, bu if ju else HIST_BINS), max(hi_u, bu)
-            lo_l, hi_l = min(lo_l, bl if jl else HIST_BINS), max(hi_l, bl)
         for s in range(m):  # in element order: bins and sums (no branch: a branch on a loop
             # invariant makes LLVM copy the loop, and compile time grows with the copies)
             pj = wt[s]
@@ -223,7 +220,7 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
             pa = (pj + _BIG) - _BIG if exact_sum else pj
             pb = (pj - pa + 1.5) - 1.5 if exact_sum else 0.0
             sa, sb, sc = sa + pa, sb + pb, sc + ((pj - pa) - pb)
-            lost += fs[5 * T + s]
+            lost += fs[4 * T + s]
             bu, bl = ks[s], ks[T + s]
             hist[np.uint64(max(bu, 0))] += (bu >= 0) & first
             hist[np.uint64(HIST_BINS + max(bl, 0))] += (bl >= 0) & first
@@ -257,7 +254,7 @@ def _cell_rows(b, nblk, out, blk, rr, ov, fmt, res, work, rng, vals, offsets):  
     dd, (rows, n) = fmt[4], p.shape
     rng[b, :, 0], rng[b, :, 1] = HIST_BINS, -1
     hist = work[b].reshape(2 * HIST_BINS)  # (ulp, log) bins
-    scratch = (np.empty(2 * TILE), np.empty(6 * TILE), np.empty(2 * TILE, np.int64),
+    scratch = (np.empty(2 * TILE), np.empty(5 * TILE), np.zeros(3 * TILE, np.int64),
                np.zeros(TILE))  # fmt: skip
     none = scratch[3][0:0]
     for i in range(b * rows // nblk, (b + 1) * rows // nblk):
