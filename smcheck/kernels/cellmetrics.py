@@ -158,7 +158,7 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     lo_u, hi_u, lo_l, hi_l = rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1]
     lost, kl, n_ku, n_kl = 0.0, 0.0, 0, 0
     sa, sb, sc, best, barg = 0.0, 0.0, 0.0, order_key(-np.inf), -1
-    T, (wt, fs, ks, zeros) = TILE, scratch
+    T, (wt, fs, ks, zeros), k1 = TILE, scratch, 0
     for j0 in range(0, n, T):
         m = min(T, n - j0)
         widen(rp, n, j0, m, wt, 0)  # widened here, exactly: one compiled body for all formats
@@ -168,7 +168,9 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
         fr_t = fr_row[j0 : j0 + m] if dd else zeros
         at = a - j0  # the argmax's index in the tile
         top_key = NO_KEY
-        k0, k1 = np.searchsorted(ovc, j0), np.searchsorted(ovc, j0 + m)
+        k0 = k1  # the tile's exact binades: ovc is sorted (no searchsorted: it compiles slowly)
+        while k1 < ovc.shape[0] and ovc[k1] < j0 + m:
+            k1 += 1
         for k in range(k0, k1):  # the exact binade's ulp where the block decided one
             ks[2 * T + ovc[k] - j0] = math.frexp(ovu[k])[1] - 1 + _OV_BIAS
         for s in range(m):  # errors and counts, vectorised
@@ -297,7 +299,9 @@ def _cell_rows(b, nblk, out, blk, rr, ov, fmt, res, work, rng, vals, offsets):  
 @kernel()
 def _gather_bins(work, rng):  # type: ignore[no-untyped-def]
     """Sum the row blocks' histograms over the bins they touched, zeroing the workspace."""
-    lo, hi = rng[:, :, 0].min() if rng.size else 0, rng[:, :, 1].max() if rng.size else -1
+    lo, hi = HIST_BINS if rng.shape[0] else 0, -1
+    for b in range(rng.shape[0]):  # loops, not .min(): they compile faster
+        lo, hi = min(lo, rng[b, 0, 0], rng[b, 1, 0]), max(hi, rng[b, 0, 1], rng[b, 1, 1])
     bins = np.zeros((2, max(hi - lo + 1, 0)), np.int64)
     for b in range(rng.shape[0]):
         for kind in range(2):
