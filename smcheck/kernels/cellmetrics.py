@@ -21,11 +21,14 @@ from smcheck.kernels.cellterms import (
     NO_KEY,
     all_finite,
     bits,
+    first_key,
     float_or,
     format_ulp,
+    inline,
     kl_term,
     max_bits,
     order_key,
+    overflows,
     pow2,
     prob_terms,
     scalar,
@@ -122,37 +125,70 @@ TILE = 256
 _OV_BIAS = 2048  # an exact binade's ulp exponent + this, in the tile's int scratch (0: none)
 
 
+@inline
+def _mark_binades(ks, ovc, ovu, k, j0, m, mark):  # type: ignore[no-untyped-def]
+    """Mark (or clear) in ks the exact binades' ulp exponents of the tile's elements, from
+    ovc[k] on (ovc is sorted: no searchsorted, which compiles slowly); their range in ovc."""
+    k0 = k
+    while k < ovc.shape[0] and ovc[k] < j0 + m:
+        ks[2 * TILE + ovc[k] - j0] = math.frexp(ovu[k])[1] - 1 + _OV_BIAS if mark else 0
+        k += 1
+    return k0, k
+
+
+@inline
+def _in_order(m, wt, fs, ks, p_t, lp_t, hist, sums, first, exact_sum, direct):  # type: ignore[no-untyped-def]
+    """The tile's bins and sums, in element order (no branch: a branch on a loop invariant
+    makes LLVM copy the loop, and compile time grows with the copies)."""
+    sa, sb, sc, lost, kl = sums
+    T = TILE
+    for s in range(m):
+        pj = wt[s]
+        # exact_sum: the first two partial sums are exact (rows up to 2^26 long); else sa
+        # takes p̂ and sb, sc stay 0
+        pa = (pj + _BIG) - _BIG if exact_sum else pj
+        pb = (pj - pa + 1.5) - 1.5 if exact_sum else 0.0
+        sa, sb, sc = sa + pa, sb + pb, sc + ((pj - pa) - pb)
+        lost += fs[4 * T + s]
+        bu, bl = ks[s], ks[T + s]
+        hist[np.uint64(max(bu, 0))] += (bu >= 0) & first
+        hist[np.uint64(HIST_BINS + max(bl, 0))] += (bl >= 0) & first
+        kl += kl_term(fs[2 * T + s], pj, p_t[s], lp_t[s], fs[T + s], direct)
+    return sa, sb, sc, lost, kl
+
+
+@inline
+def _keep(m, fs, ks, vu, vl, at_u, at_l, n_ku, n_kl):  # type: ignore[no-untyped-def]
+    """The second pass: the tile's judged errors into vu, vl from at_u, at_l (where wanted)."""
+    for s in range(m):
+        bu, bl = ks[s], ks[TILE + s]
+        if vu.shape[0] > 0 and bu >= 0:
+            vu[at_u] = fs[s]
+        if vl.shape[0] > 0 and bl >= 0:
+            vl[at_l] = fs[3 * TILE + s]
+        at_u, at_l = at_u + (bu >= 0), at_l + (bl >= 0)
+        n_ku, n_kl = n_ku + (bu >= 0), n_kl + (bl >= 0)
+    return n_ku, n_kl
+
+
 @kernel()
 def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fin, ov,
               fmt, hist, rng, vals, offs, scratch):  # fmt: skip
     """The element loops of one row, tile by tile: every count, sum and maximum the row's
     statistics need. rp, rl: p̂ and log p̂ as bytes (float32 or float64 values); scratch: the
-    tile's p̂ and log p̂ as float64 (wt), its errors (fs) and bins (ks), one array each so that
-    the vectoriser checks one range against each input, and zeros (the low parts of the
-    cells that have none).
+    tile's p̂ and log p̂ in float64 (wt), errors (fs), bins (ks) and zeros (for the low parts
+    of cells that have none), one array each: the vectoriser checks one range per input.
 
-    Per tile, a branch-free loop (vectorised) counts the events, takes the maxima (as integer
-    maxima of the bits) and writes each element's errors, KL term and histogram bins to the
-    scratch (the exact binades' ulps, rare, are marked in ks beforehand); a scalar loop then
-    adds the bins and the sums in element order, so they stay bit-identical; the argmax is
-    looked for only in tiles whose maximum beats the row's so far. Arrays are indexed right
-    here, never passed to a helper inside a loop: each such pass costs two atomic reference
-    counts, which threads contend for.
+    Per tile, a branch-free loop (vectorised) counts the events, takes the maxima (integer
+    maxima of the bits) and writes each element's errors, KL term and bins to the scratch (the
+    exact binades' ulps, rare, marked in ks beforehand); _in_order then adds the bins and the
+    sums in element order. No helper is called inside a loop: passing it arrays costs two
+    atomic reference counts, which threads contend for.
     """
-    ovf, so = masks
-    ovc, ovu = ov
-    vu, vl = vals
+    (ovf, so), (ovc, ovu), (vu, vl) = masks, ov, vals
     t, emin, u, log_zero, dd, exact_sum, direct = fmt
-    top = lt == lt
     # the second pass keeps values (where they fit) and fills no histogram
-    first, off_u, off_l = offs[0] < 0, offs[0], offs[1]
-    keep_u, keep_l = vu.shape[0] > 0, vl.shape[0] > 0
-    n_over = 0
-    if ovf.shape[0] > 0 or so.shape[0] > 0:
-        m1 = ovf if ovf.shape[0] > 0 else so
-        m2 = so if so.shape[0] > 0 else m1
-        for j in range(n):
-            n_over += (m1[np.uint64(j)] != 0) | (m2[np.uint64(j)] != 0)
+    top, first, off_u, off_l = lt == lt, offs[0] < 0, offs[0], offs[1]
     n_nan = n_under = n_ez = n_inf = n_lnf = n_fan = n_live = n_l = 0
     mu = dmax = lmu = lma = np.int64(-1)
     lo_u, hi_u, lo_l, hi_l = rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1]
@@ -168,11 +204,7 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
         fr_t = fr_row[j0 : j0 + m] if dd else zeros
         at = a - j0  # the argmax's index in the tile
         top_key = NO_KEY
-        k0 = k1  # the tile's exact binades: ovc is sorted (no searchsorted: it compiles slowly)
-        while k1 < ovc.shape[0] and ovc[k1] < j0 + m:
-            k1 += 1
-        for k in range(k0, k1):  # the exact binade's ulp where the block decided one
-            ks[2 * T + ovc[k] - j0] = math.frexp(ovu[k])[1] - 1 + _OV_BIAS
+        k0, k1 = _mark_binades(ks, ovc, ovu, k1, j0, m, True)
         for s in range(m):  # errors and counts, vectorised
             pj, lq, lv, refp, lp = wt[s], wt[T + s], lv_t[s] != 0, p_t[s], lp_t[s]
             pz, nz, lqf = pj == 0.0, lv & (lp > log_zero), abs(lq) < np.inf
@@ -206,39 +238,16 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
             lo_l, hi_l = min(lo_l, bl if jl else HIST_BINS), max(hi_l, bl)
             fs[3 * T + s], ks[T + s] = el, bl
             fs[4 * T + s] = refp if und else 0.0  # the lost mass, summed in element order below
-        for k in range(k0, k1):
-            ks[2 * T + ovc[k] - j0] = 0
+        _mark_binades(ks, ovc, ovu, k0, j0, m, False)
         if top_key > best:  # the first largest p̂ (rarely a new one after the first tiles)
-            best = top_key
-            for s in range(m):
-                if order_key(wt[s]) == best:
-                    barg = j0 + s
-                    break
-        for s in range(m):  # in element order: bins and sums (no branch: a branch on a loop
-            # invariant makes LLVM copy the loop, and compile time grows with the copies)
-            pj = wt[s]
-            # exact_sum: the first two partial sums are exact (rows up to 2^26 long); else sa
-            # takes p̂ and sb, sc stay 0
-            pa = (pj + _BIG) - _BIG if exact_sum else pj
-            pb = (pj - pa + 1.5) - 1.5 if exact_sum else 0.0
-            sa, sb, sc = sa + pa, sb + pb, sc + ((pj - pa) - pb)
-            lost += fs[4 * T + s]
-            bu, bl = ks[s], ks[T + s]
-            hist[np.uint64(max(bu, 0))] += (bu >= 0) & first
-            hist[np.uint64(HIST_BINS + max(bl, 0))] += (bl >= 0) & first
-            kl += kl_term(fs[2 * T + s], pj, p_t[s], lp_t[s], fs[T + s], direct)
+            best, barg = top_key, j0 + first_key(wt, m, top_key)
+        sa, sb, sc, lost, kl = _in_order(m, wt, fs, ks, p_t, lp_t, hist, (sa, sb, sc, lost, kl),
+                                         first, exact_sum, direct)  # fmt: skip
         if not first:  # the second pass keeps the values
-            for s in range(m):
-                bu, bl = ks[s], ks[T + s]
-                if keep_u and bu >= 0:
-                    vu[off_u + n_ku] = fs[s]
-                if keep_l and bl >= 0:
-                    vl[off_l + n_kl] = fs[3 * T + s]
-                n_ku, n_kl = n_ku + (bu >= 0), n_kl + (bl >= 0)
+            n_ku, n_kl = _keep(m, fs, ks, vu, vl, off_u + n_ku, off_l + n_kl, n_ku, n_kl)
     if first:
         rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1] = lo_u, hi_u, lo_l, hi_l
-    n_u = n_live if fin else 0
-    counts = (n_over, n_nan, n_under, n_ez, n_lnf, n_fan, n_u, n_l)
+    counts = (overflows(ovf, so, n), n_nan, n_under, n_ez, n_lnf, n_fan, n_live * fin, n_l)
     total_m1 = ((sa - 1.0) + sb) + sc
     mx = (float_or(mu, -np.inf), float_or(dmax, 0.0), float_or(lmu, -np.inf),
           float_or(lma, -np.inf))  # fmt: skip

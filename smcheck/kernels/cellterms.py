@@ -161,3 +161,24 @@ def all_finite(v):  # type: ignore[no-untyped-def]
     for j in range(v.shape[0]):
         n_bad += not abs(v[np.uint64(j)]) < np.inf
     return n_bad == 0
+
+
+@inline
+def first_key(wt, m, key):  # type: ignore[no-untyped-def]
+    """The first s < m with order_key(wt[s]) == key (-1: none)."""
+    for s in range(m):
+        if order_key(wt[s]) == key:
+            return s
+    return -1
+
+
+@inline
+def overflows(ovf, so, n):  # type: ignore[no-untyped-def]
+    """The row's elements that overflowed (either mask; an empty mask: none given)."""
+    n_over = 0
+    if ovf.shape[0] > 0 or so.shape[0] > 0:
+        m1 = ovf if ovf.shape[0] > 0 else so
+        m2 = so if so.shape[0] > 0 else m1
+        for j in range(n):
+            n_over += (m1[np.uint64(j)] != 0) | (m2[np.uint64(j)] != 0)
+    return n_over
