@@ -11,12 +11,31 @@ torch-op version these kernels replaced, as the differential tests' oracle.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba import prange
 
 from smcheck.kernels import kernel, warmup
+from smcheck.kernels.cellterms import (
+    NO_KEY,
+    all_finite,
+    bits,
+    first_key,
+    float_or,
+    format_ulp,
+    inline,
+    kl_term,
+    max_bits,
+    order_key,
+    overflows,
+    pow2,
+    prob_terms,
+    scalar,
+    scale,
+    ulp_exponent,
+    widen,
+)
 
 HIST_SUB_BITS = 7
 """Histogram bins: a float64 exponent and the top 7 bits of its significand (1/128 octave)."""
@@ -29,10 +48,6 @@ MANTISSA = (1 << 52) - 1
 
 DIRECT_KL_MAX_T = 11
 """Formats up to this precision (float16, bfloat16) take KL terms directly from log1p."""
-KL_SERIES_LIMIT = 2.0**-6
-"""|r| up to which a KL term is its series; beyond it (p̂ far from p) the exact logarithm."""
-P_TINY = 2.0**-1000
-"""1/p overflows below 2^-1024: KL series terms with p below this are left out (p < 1e-301)."""
 _BIG = 1.5 * 2.0**26  # exact pieces of a sum: a multiple of 2^-26, one of 2^-52, a rest
 
 # columns of cell_metrics' per-row outputs
@@ -40,54 +55,19 @@ OVERFLOW, NAN, UNDERFLOW, EXACT_ZERO, LOG_NONFINITE, FINITE_AT_NEGINF, N_ULP, N_
 LOST_MASS, MAX_ULP, NORMWISE, SUM_ERROR, KL, LOG_MAX_ULP, LOG_MAX_ABS = range(7)
 FINITE, FLIP = range(2)
 
-# per-element helpers are inlined into the kernels: a call would pass array arguments through
-# atomic reference counts, which the threads contend for (measured 3x slower, 2 threads slower
-# than 1)
-_inline = njit(inline="always", error_model="numpy")
 
-
-@intrinsic
-def _bits(typingctx, x):  # type: ignore[no-untyped-def]
-    """The float64's bits as an int64 (a register move; numba's scalar .view allocates)."""
-
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def _float(typingctx, x):  # type: ignore[no-untyped-def]
-    """The float64 whose bits are the int64 x."""
-
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(types.int64), codegen
-
-
-@_inline
-def format_ulp(a, t, emin):  # type: ignore[no-untyped-def]
-    """Spacing of a t-bit format (min exponent emin) at the float64 |a|, subnormal below tiny:
-    |a| in [2^E, 2^(E+1)) has spacing 2^(max(E, emin) + 1 - t), built from the bits."""
-    expo = ((_bits(np.float64(a)) >> 52) & 0x7FF) - 1023
-    k = np.int64(max(expo, emin) + 1 - t)
-    # 2^k for k >= -1074: 2^(k + 600) from the bits, scaled back (exact, even subnormal)
-    return _float((k + 600 + 1023) << 52) * 2.0**-600
-
-
-@_inline
+@scalar
 def hist_bin(v):  # type: ignore[no-untyped-def]
     """The Histogram bin of the float64 |v| (the sign bit is masked off)."""
-    k = ((_bits(np.float64(v)) >> (52 - HIST_SUB_BITS)) & _HIST_MASK) - _HIST_OFFSET
+    k = ((bits(np.float64(v)) >> (52 - HIST_SUB_BITS)) & _HIST_MASK) - _HIST_OFFSET
     return min(max(k, 0), HIST_BINS - 1)
 
 
-@_inline
+@scalar
 def near_power(v, near_k, near_low):  # type: ignore[no-untyped-def]
     """Whether v's mantissa field is within near_k of a power of two, and v >= near_low's bits."""
-    bits = _bits(np.float64(v))
-    return ((bits + near_k) & MANTISSA) < 2 * near_k and bits >= near_low
+    b = bits(np.float64(v))
+    return ((b + near_k) & MANTISSA) < 2 * near_k and b >= near_low
 
 
 @kernel(parallel=True)
@@ -140,171 +120,197 @@ def block_rows(p, logp, live, valid, ph, pl, fmt, near, log_rest):  # type: igno
     return arg, unique, pmax, top_low, log_top, deepest, cand, frac
 
 
-@_inline
-def _prob_error(pj, refp, ulp, low, fr, dd):  # type: ignore[no-untyped-def]
-    """p̂ - p (``low``: the reference's part below its float64 value) and the error in ulps."""
-    if dd:
-        e = (pj - refp) / ulp - fr
-        return e * ulp, abs(e)
-    d = pj - refp - low
-    return d, abs(d * (1.0 / ulp))
+TILE = 256
+"""Elements per tile of a row: its scratch (11 columns of 8 bytes, 22 KiB) stays in L1."""
+_OV_BIAS = 2048  # an exact binade's ulp exponent + this, in the tile's int scratch (0: none)
 
 
-@_inline
-def _log_error(lq, hi, lo, fmt):  # type: ignore[no-untyped-def]
-    """|log p̂ - log p| and in ulps of D at log p (divided by the spacing for double-double)."""
-    t, emin, dd = fmt[0], fmt[1], fmt[4]
-    d = abs((lq - hi) - lo) if dd else abs(lq - hi)
-    s = format_ulp(hi, t, emin)
-    return d, (d / s if dd else d * (1.0 / s))
+@inline
+def _mark_binades(ks, ovc, ovu, k, j0, m, mark):  # type: ignore[no-untyped-def]
+    """Mark (or clear) in ks the exact binades' ulp exponents of the tile's elements, from
+    ovc[k] on (ovc is sorted: no searchsorted, which compiles slowly); their range in ovc."""
+    k0 = k
+    while k < ovc.shape[0] and ovc[k] < j0 + m:
+        ks[2 * TILE + ovc[k] - j0] = math.frexp(ovu[k])[1] - 1 + _OV_BIAS if mark else 0
+        k += 1
+    return k0, k
 
 
-@_inline
-def _kl_term(pj, refp, lp, d, direct):  # type: ignore[no-untyped-def]
-    """p log(p/p̂) - p + p̂ = p (r - log1p(r)), r = d/p, never negative (docs/design.md §4)."""
-    if direct:
-        r = d / refp
-        term = (r - np.log1p(r)) * refp
-        return d if term != term else term  # p = 0 in float64 under p̂ > 0: the limit is p̂
-    r = d * (1.0 / refp) if refp > P_TINY else 0.0
-    if abs(r) <= KL_SERIES_LIMIT:
-        return d * r * (0.5 + r * (-1.0 / 3.0 + r * (0.25 - 0.2 * r)))
-    ex = refp * (lp - np.log(pj)) if refp > 0 else 0.0
-    return max(ex + d, 0.0)
+@inline
+def _in_order(m, wt, fs, ks, p_t, lp_t, hist, sums, first, exact_sum, direct):  # type: ignore[no-untyped-def]
+    """The tile's bins and sums, in element order (no branch: a branch on a loop invariant
+    makes LLVM copy the loop, and compile time grows with the copies)."""
+    sa, sb, sc, lost, kl = sums
+    T = TILE
+    for s in range(m):
+        pj = wt[s]
+        # exact_sum: the first two partial sums are exact (rows up to 2^26 long); else sa
+        # takes p̂ and sb, sc stay 0
+        pa = (pj + _BIG) - _BIG if exact_sum else pj
+        pb = (pj - pa + 1.5) - 1.5 if exact_sum else 0.0
+        sa, sb, sc = sa + pa, sb + pb, sc + ((pj - pa) - pb)
+        lost += fs[4 * T + s]
+        bu, bl = ks[s], ks[T + s]
+        hist[np.uint64(max(bu, 0))] += (bu >= 0) & first
+        hist[np.uint64(HIST_BINS + max(bl, 0))] += (bl >= 0) & first
+        kl += kl_term(fs[2 * T + s], pj, p_t[s], lp_t[s], fs[T + s], direct)
+    return sa, sb, sc, lost, kl
 
 
-@_inline
-def _scan_row(prow, lrow, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fin, ov,
-              fmt, hist, rng, vals, offs):  # fmt: skip
-    """The element loop of one row: every count, sum and maximum the row's statistics need.
-
-    Arrays are indexed right here, never passed to a helper inside the loop: each such pass
-    costs two atomic reference counts, which threads contend for (measured: 2 threads were
-    slower than 1).
-    """
-    ovf, so = masks
-    ovc, ovu = ov
-    vu, vl = vals
-    t, emin, u, log_zero, dd, exact_sum, direct = fmt
-    top, n_ov = lt == lt, ovc.shape[0]
-    # the second pass keeps values (where they fit) and fills no histogram
-    second, off_u, off_l = offs[0] >= 0, offs[0], offs[1]
-    keep_u, keep_l = second and vu.shape[0] > 0, second and vl.shape[0] > 0
-    lo_u, hi_u, lo_l, hi_l = rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1]
-    n_over = n_nan = n_under = n_ez = n_lnf = n_fan = n_u = n_l = 0
-    lost, mu, dmax, kl, kinf, lmu, lma = 0.0, -np.inf, 0.0, 0.0, False, -np.inf, -np.inf
-    sa, sb, sc, best, barg = 0.0, 0.0, 0.0, -np.inf, -1
-    for j in range(prow.shape[0]):
-        pj, lq, lv, refp, lp = prow[j], lrow[j], lv_row[j] != 0, p_row[j], lp_row[j]
-        n_over += (ovf.shape[0] > 0 and ovf[j] != 0) or (so.shape[0] > 0 and so[j] != 0)
-        n_nan += pj != pj
-        pz, nz = pj == 0.0, lv and lp > log_zero
-        if nz and (pz or lq == -np.inf):
-            n_under += 1
-            lost += refp
-        if pz:
-            kinf = kinf or nz  # an underflow makes the divergence infinite
-            n_ez += lv and not nz
-        if exact_sum:  # the first two partial sums are exact (rows up to 2^26 long)
-            pa = (pj + _BIG) - _BIG
-            pb = (pj - pa + 1.5) - 1.5
-            sa, sb, sc = sa + pa, sb + pb, sc + ((pj - pa) - pb)
-        else:
-            sa += pj
-        if pj > best:
-            best, barg = pj, j
-        if np.isfinite(lq):
-            n_fan += lp == -np.inf
-            if lv:
-                if top and j == a:  # the top class: log p = log1p(-rest), relative accuracy
-                    d, e = _log_error(lq, lt, 0.0, fmt)
-                else:
-                    d, e = _log_error(lq, lp, lo_row[j] if dd else 0.0, fmt)
-                lma, lmu = max(lma, d), max(lmu, e)
-                if keep_l:
-                    vl[off_l + n_l] = e
-                elif not second:
-                    k = hist_bin(e)
-                    hist[1, k] += 1
-                    lo_l, hi_l = min(lo_l, k), max(hi_l, k)
-                n_l += 1
-        elif lv:
-            n_lnf += 1
-        if fin and lv:
-            ulp = format_ulp(refp, t, emin)
-            if n_ov > 0:  # the exact binade's ulp where the block decided one
-                k = np.searchsorted(ovc, j)
-                if k < n_ov and ovc[k] == j:
-                    ulp = ovu[k]
-            d, e = _prob_error(pj, refp, ulp, low if j == a else 0.0, fr_row[j] if dd else 0.0, dd)
-            mu, dmax = max(mu, e), max(dmax, abs(d))
-            if keep_u:
-                vu[off_u + n_u] = e
-            elif not second:
-                k = hist_bin(e)
-                hist[0, k] += 1
-                lo_u, hi_u = min(lo_u, k), max(hi_u, k)
-            n_u += 1
-            if not pz:
-                kl += _kl_term(pj, refp, lp, d, direct)
-    rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1] = lo_u, hi_u, lo_l, hi_l
-    counts = (n_over, n_nan, n_under, n_ez, n_lnf, n_fan, n_u, n_l)
-    total_m1 = ((sa - 1.0) + sb) + sc if exact_sum else sa - 1.0
-    return counts, lost, mu, dmax, kl, kinf, lmu, lma, total_m1, barg
+@inline
+def _keep(m, fs, ks, vu, vl, at_u, at_l, n_ku, n_kl):  # type: ignore[no-untyped-def]
+    """The second pass: the tile's judged errors into vu, vl from at_u, at_l (where wanted)."""
+    for s in range(m):
+        bu, bl = ks[s], ks[TILE + s]
+        if vu.shape[0] > 0 and bu >= 0:
+            vu[at_u] = fs[s]
+        if vl.shape[0] > 0 and bl >= 0:
+            vl[at_l] = fs[3 * TILE + s]
+        at_u, at_l = at_u + (bu >= 0), at_l + (bl >= 0)
+        n_ku, n_kl = n_ku + (bu >= 0), n_kl + (bl >= 0)
+    return n_ku, n_kl
 
 
 @kernel()
-def _cell_row(i, prow, lrow, masks, blk, rr, ov, fmt, res, hist, rng, vals, offs):  # type: ignore[no-untyped-def]
-    """Every per-row statistic of row i (p̂ and log p̂: prow, lrow, as float64) in one pass; offs:
-    where its kept values start (-1 in the first pass, which fills the histogram)."""
-    ovf, sovf, so = masks
+def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fin, ov,
+              fmt, hist, rng, vals, offs, scratch):  # fmt: skip
+    """The element loops of one row, tile by tile: every count, sum and maximum the row's
+    statistics need. rp, rl: p̂ and log p̂ as bytes (float32 or float64 values); scratch: the
+    tile's p̂ and log p̂ in float64 (wt), errors (fs), bins (ks) and zeros (for the low parts
+    of cells that have none), one array each: the vectoriser checks one range per input.
+
+    Per tile, a branch-free loop (vectorised) counts the events, takes the maxima (integer
+    maxima of the bits) and writes each element's errors, KL term and bins to the scratch (the
+    exact binades' ulps, rare, marked in ks beforehand); _in_order then adds the bins and the
+    sums in element order. No helper is called inside a loop: passing it arrays costs two
+    atomic reference counts, which threads contend for.
+    """
+    (ovf, so), (ovc, ovu), (vu, vl) = masks, ov, vals
+    t, emin, u, log_zero, dd, exact_sum, direct = fmt
+    # the second pass keeps values (where they fit) and fills no histogram
+    top, first, off_u, off_l = lt == lt, offs[0] < 0, offs[0], offs[1]
+    n_nan = n_under = n_ez = n_inf = n_lnf = n_fan = n_live = n_l = 0
+    mu = dmax = lmu = lma = np.int64(-1)
+    lo_u, hi_u, lo_l, hi_l = rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1]
+    lost, kl, n_ku, n_kl = 0.0, 0.0, 0, 0
+    sa, sb, sc, best, barg = 0.0, 0.0, 0.0, order_key(-np.inf), -1
+    T, (wt, fs, ks, zeros), k1 = TILE, scratch, 0
+    for j0 in range(0, n, T):
+        m = min(T, n - j0)
+        widen(rp, n, j0, m, wt, 0)  # widened here, exactly: one compiled body for all formats
+        widen(rl, n, j0, m, wt, T)
+        lv_t, p_t, lp_t = lv_row[j0 : j0 + m], p_row[j0 : j0 + m], lp_row[j0 : j0 + m]
+        lo_t = lo_row[j0 : j0 + m] if dd else zeros
+        fr_t = fr_row[j0 : j0 + m] if dd else zeros
+        at = a - j0  # the argmax's index in the tile
+        top_key = NO_KEY
+        k0, k1 = _mark_binades(ks, ovc, ovu, k1, j0, m, True)
+        for s in range(m):  # errors and counts, vectorised
+            pj, lq, lv, refp, lp = wt[s], wt[T + s], lv_t[s] != 0, p_t[s], lp_t[s]
+            pz, nz, lqf = pj == 0.0, lv & (lp > log_zero), abs(lq) < np.inf
+            n_nan += pj != pj
+            top_key = max(top_key, order_key(pj))
+            und = nz & (pz | (lq == -np.inf))
+            n_under += und
+            n_inf += pz & nz
+            n_ez += pz & lv & (not nz)
+            n_lnf += lv & (not lqf)
+            n_fan += lqf & (lp == -np.inf)
+            n_live += lv
+            ul, kov = fin & lv, ks[2 * T + s]
+            k = kov - _OV_BIAS if kov != 0 else ulp_exponent(refp, t, emin)
+            x_ulps = scale(pj - refp - (low if s == at else 0.0), -k)
+            e, d, kt = prob_terms(x_ulps, fr_t[s], pow2(k), refp, direct)
+            mu, dmax = max_bits(mu, e, ul), max_bits(dmax, abs(d), ul)
+            bu = hist_bin(e) if ul else -1
+            lo_u, hi_u = min(lo_u, bu if ul else HIST_BINS), max(hi_u, bu)
+            fs[s], fs[T + s], ks[s] = e, d, bu
+            fs[2 * T + s] = kt if ul & (not pz) else 0.0
+            # the log error: the top class's log p is log1p(-rest) (relative accuracy)
+            tj = top & (s == at)
+            hi = lt if tj else lp
+            dl = abs((lq - hi) - (0.0 if tj else lo_t[s]))
+            jl = lv & lqf
+            n_l += jl
+            el = scale(dl, -ulp_exponent(hi, t, emin))
+            lmu, lma = max_bits(lmu, el, jl), max_bits(lma, dl, jl)
+            bl = hist_bin(el) if jl else -1
+            lo_l, hi_l = min(lo_l, bl if jl else HIST_BINS), max(hi_l, bl)
+            fs[3 * T + s], ks[T + s] = el, bl
+            fs[4 * T + s] = refp if und else 0.0  # the lost mass, summed in element order below
+        _mark_binades(ks, ovc, ovu, k0, j0, m, False)
+        if top_key > best:  # the first largest p̂ (rarely a new one after the first tiles)
+            best, barg = top_key, j0 + first_key(wt, m, top_key)
+        sa, sb, sc, lost, kl = _in_order(m, wt, fs, ks, p_t, lp_t, hist, (sa, sb, sc, lost, kl),
+                                         first, exact_sum, direct)  # fmt: skip
+        if not first:  # the second pass keeps the values
+            n_ku, n_kl = _keep(m, fs, ks, vu, vl, off_u + n_ku, off_l + n_kl, n_ku, n_kl)
+    if first:
+        rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1] = lo_u, hi_u, lo_l, hi_l
+    counts = (overflows(ovf, so, n), n_nan, n_under, n_ez, n_lnf, n_fan, n_live * fin, n_l)
+    total_m1 = ((sa - 1.0) + sb) + sc
+    mx = (float_or(mu, -np.inf), float_or(dmax, 0.0), float_or(lmu, -np.inf),
+          float_or(lma, -np.inf))  # fmt: skip
+    return counts, lost, mx, kl, n_inf > 0, total_m1, barg
+
+
+@kernel()
+def _cell_rows(b, nblk, out, blk, rr, ov, fmt, res, work, rng, vals, offsets):  # type: ignore[no-untyped-def]
+    """Every per-row statistic of the rows of block b (of nblk), in one pass per row, and their
+    histogram in work[b]; offsets: where each row's kept values start (-1 in the first pass,
+    which fills the histogram)."""
+    ovf, sovf, so = out[2], out[3], out[4]
     valid, live, p, logp, lo, frac = blk
     ints, flts, flags = res
-    dd = fmt[4]
-    if not valid[i]:
-        flts[i, :] = np.nan
-        flts[i, MAX_ULP] = flts[i, LOG_MAX_ULP] = flts[i, LOG_MAX_ABS] = -np.inf
-        return
-    fin = True
-    for j in range(prow.shape[0]):
-        fin = fin and np.isfinite(prow[j])
-    a = rr[0][i]
-    s0, s1 = ov[0][i], ov[0][i + 1]
-    row_masks = (ovf[i] if ovf.shape[0] > 0 else ovf[0:0, 0], so[i] if so.shape[0] else so[0:0, 0])
-    counts, lost, mu, dmax, kl, kinf, lmu, lma, total_m1, barg = _scan_row(
-        prow, lrow, live[i], p[i], logp[i], lo[i] if dd else lo[0:0, 0],
-        frac[i] if dd else frac[0:0, 0], row_masks, a, rr[3][i], rr[4][i], fin,
-        (ov[1][s0:s1], ov[2][s0:s1]), fmt, hist, rng, vals, offs,
-    )  # fmt: skip
-    n_over = counts[OVERFLOW] + (sovf.shape[0] > 0 and sovf[i] != 0)
-    for k in range(8):
-        ints[i, k] = counts[k]
-    ints[i, OVERFLOW] = n_over
-    if n_over:  # zeros in a row whose exp or sum overflowed are the overflow's
-        ints[i, UNDERFLOW], lost = 0, 0.0
-    flts[i, LOST_MASS], flts[i, MAX_ULP] = lost, mu
-    flts[i, NORMWISE] = (dmax / rr[2][i]) / fmt[2] if fin else np.nan
-    flts[i, SUM_ERROR] = abs(total_m1) if fin else np.nan
-    flts[i, KL] = np.inf if kinf else (max(kl, 0.0) if fin else np.nan)
-    flts[i, LOG_MAX_ULP], flts[i, LOG_MAX_ABS] = lmu, lma
-    flags[i, FINITE] = fin
-    flags[i, FLIP] = fin and rr[1][i] != 0 and barg != a
-
-
-@_inline
-def _widen(raw, row):  # type: ignore[no-untyped-def]
-    """A row of float32 or float64 values, given as its bytes, into float64 (exact): one
-    kernel signature for every format, so it compiles once."""
-    if raw.shape[0] == 4 * row.shape[0]:
-        row[:] = raw.view(np.float32)
-    else:
-        row[:] = raw.view(np.float64)
+    dd, (rows, n) = fmt[4], p.shape
+    rng[b, :, 0], rng[b, :, 1] = HIST_BINS, -1
+    hist = work[b].reshape(2 * HIST_BINS)  # (ulp, log) bins
+    scratch = (np.empty(2 * TILE), np.empty(5 * TILE), np.zeros(3 * TILE, np.int64),
+               np.zeros(TILE))  # fmt: skip
+    none = scratch[3][0:0]
+    for i in range(b * rows // nblk, (b + 1) * rows // nblk):
+        if not valid[i]:
+            flts[i, :] = np.nan
+            flts[i, MAX_ULP] = flts[i, LOG_MAX_ULP] = flts[i, LOG_MAX_ABS] = -np.inf
+            continue
+        rp = out[0][i]
+        if rp.shape[0] == 4 * n:
+            fin = all_finite(rp.view(np.float32))
+        else:
+            fin = all_finite(rp.view(np.float64))
+        a = rr[0][i]
+        s0, s1 = ov[0][i], ov[0][i + 1]
+        row_masks = (
+            ovf[i] if ovf.shape[0] > 0 else ovf[0:0, 0],
+            so[i] if so.shape[0] else so[0:0, 0],
+        )
+        counts, lost, mx, kl, kinf, total_m1, barg = _scan_row(
+            rp, out[1][i], n, live[i], p[i], logp[i], lo[i] if dd else none,
+            frac[i] if dd else none, row_masks, a, rr[3][i], rr[4][i], fin,
+            (ov[1][s0:s1], ov[2][s0:s1]), fmt, hist, rng[b], vals, offsets[i], scratch,
+        )  # fmt: skip
+        mu, dmax, lmu, lma = mx
+        n_over = counts[OVERFLOW] + (sovf.shape[0] > 0 and sovf[i] != 0)
+        for k in range(8):
+            ints[i, k] = counts[k]
+        ints[i, OVERFLOW] = n_over
+        if n_over:  # zeros in a row whose exp or sum overflowed are the overflow's
+            ints[i, UNDERFLOW], lost = 0, 0.0
+        flts[i, LOST_MASS], flts[i, MAX_ULP] = lost, mu
+        flts[i, NORMWISE] = (dmax / rr[2][i]) / fmt[2] if fin else np.nan
+        flts[i, SUM_ERROR] = abs(total_m1) if fin else np.nan
+        flts[i, KL] = np.inf if kinf else (max(kl, 0.0) if fin else np.nan)
+        flts[i, LOG_MAX_ULP], flts[i, LOG_MAX_ABS] = lmu, lma
+        flags[i, FINITE] = fin
+        flags[i, FLIP] = fin and rr[1][i] != 0 and barg != a
 
 
 @kernel()
 def _gather_bins(work, rng):  # type: ignore[no-untyped-def]
     """Sum the row blocks' histograms over the bins they touched, zeroing the workspace."""
-    lo, hi = rng[:, :, 0].min() if rng.size else 0, rng[:, :, 1].max() if rng.size else -1
+    lo, hi = HIST_BINS if rng.shape[0] else 0, -1
+    for b in range(rng.shape[0]):  # loops, not .min(): they compile faster
+        lo, hi = min(lo, rng[b, 0, 0], rng[b, 1, 0]), max(hi, rng[b, 0, 1], rng[b, 1, 1])
     bins = np.zeros((2, max(hi - lo + 1, 0)), np.int64)
     for b in range(rng.shape[0]):
         for kind in range(2):
@@ -336,8 +342,6 @@ def cell_metrics(out, blk, rr, ov, fmt, work, vals, offsets):  # type: ignore[no
         ints, floats, flags (per row, the columns above), the first bin and the bin counts
         (ulp, log) of the first pass.
     """
-    P, LQ = out[0], out[1]
-    masks = out[2:]
     rows, n = blk[2].shape
     ints = np.zeros((rows, 8), np.int64)
     flts = np.zeros((rows, 7))
@@ -345,15 +349,9 @@ def cell_metrics(out, blk, rr, ov, fmt, work, vals, offsets):  # type: ignore[no
     res = (ints, flts, flags)
     nblk = min(rows, work.shape[0])
     rng = np.empty((nblk, 2, 2), np.int64)
-    for b in prange(nblk):
-        rng[b, :, 0], rng[b, :, 1] = HIST_BINS, -1
-        prow, lrow = np.empty(n), np.empty(n)  # the row widened (exact): one compiled row body
-        for i in range(b * rows // nblk, (b + 1) * rows // nblk):
-            _widen(P[i], prow)
-            _widen(LQ[i], lrow)
-            _cell_row(
-                i, prow, lrow, masks, blk, rr, ov, fmt, res, work[b], rng[b], vals, offsets[i]
-            )
+    for b in prange(nblk):  # one call: a small parallel body compiles faster
+        # b is int64 where numba types the body and uint64 where it lowers it: one signature
+        _cell_rows(np.int64(b), nblk, out, blk, rr, ov, fmt, res, work, rng, vals, offsets)
     lo, bins = _gather_bins(work, rng)
     return ints, flts, flags, lo, bins
 

@@ -1,0 +1,184 @@
+"""The per-element arithmetic of the cell kernel (smcheck.kernels.cellmetrics), written to
+vectorise: ulps and exact scalings by powers of two built from the bits (no division), an
+element's errors and KL term without branches, integer keys whose maxima are the floats'
+(LLVM vectorises an integer maximum; a float one it does not without fastmath), and the
+reading of a row's p̂ or log p̂ given as float32 or float64 bytes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+_ABS = (1 << 63) - 1
+NO_KEY = -(1 << 63)
+"""order_key of NaN: below every float."""
+
+KL_SERIES_LIMIT = 2.0**-6
+"""|r| up to which a KL term is its series; beyond it (p̂ far from p) the exact logarithm."""
+DIRECT_SERIES_MIN = 2.0**-20
+"""|r| from which direct formats take their KL term's r - log1p(r) as a series, which
+vectorises: there log1p's rounding moves the term by under 2^-31 relative; below, log1p."""
+P_TINY = 2.0**-1000
+"""1/p overflows below 2^-1024: KL series terms with p below this are left out (p < 1e-301)."""
+
+# helpers that take arrays are inlined into the kernels: a call would pass array arguments
+# through atomic reference counts, which the threads contend for (measured 3x slower, 2 threads
+# slower than 1); scalar ones are plain functions, which LLVM inlines (numba's own inlining
+# types each call site again, which took half of the compile)
+inline = njit(inline="always", error_model="numpy")
+scalar = njit(error_model="numpy")
+
+
+@intrinsic
+def bits(typingctx, x):  # type: ignore[no-untyped-def]
+    """The float64's bits as an int64 (a register move; numba's scalar .view allocates)."""
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def bits_float(typingctx, x):  # type: ignore[no-untyped-def]
+    """The float64 whose bits are the int64 x."""
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+@scalar
+def ulp_exponent(a, t, emin):  # type: ignore[no-untyped-def]
+    """k with 2^k the spacing of a t-bit format (min exponent emin) at the float64 |a|,
+    subnormal below tiny: |a| in [2^E, 2^(E+1)) has spacing 2^(max(E, emin) + 1 - t)."""
+    expo = ((bits(np.float64(a)) >> 52) & 0x7FF) - 1023
+    return np.int64(max(expo, emin) + 1 - t)
+
+
+@scalar
+def pow2(k):  # type: ignore[no-untyped-def]
+    """2^k for k >= -1074: 2^(k + 600) from the bits, scaled back (exact, even subnormal)."""
+    return bits_float((k + 600 + 1023) << 52) * 2.0**-600
+
+
+@scalar
+def format_ulp(a, t, emin):  # type: ignore[no-untyped-def]
+    """Spacing of a t-bit format at the float64 |a| (see ulp_exponent), built from the bits."""
+    return pow2(ulp_exponent(a, t, emin))
+
+
+@scalar
+def scale(x, m):  # type: ignore[no-untyped-def]
+    """x 2^m (-1022 <= m <= 2097) rounded once, so equal to x / 2^-m: two multiplications by
+    powers of two from the bits (a division does not pipeline), the first exact."""
+    m_hi = max(m - 1000, 0)
+    return x * bits_float((m - m_hi + 1023) << 52) * bits_float((m_hi + 1023) << 52)
+
+
+@scalar
+def prob_terms(x_ulps, fr, ulp, refp, direct):  # type: ignore[no-untyped-def]
+    """|p̂ - p| in ulps, p̂ - p, and the KL term (docs/design.md §4) of one element, branch-free.
+
+    p̂ - p is q ulps, q = x_ulps - fr, x_ulps = (p̂ - p - low)/ulp: ``low`` is the reference's
+    part below its float64 value (0 for double-double cells), ``fr`` the double-double cells'
+    low part in ulps (0 for the others); ulp is a power of two, so q ulp is p̂ - p - low
+    exactly in the other cells. The KL term p (r - log1p r), r = (p̂ - p)/p, is its series where
+    |r| is small, else NaN: the scalar loop takes the logarithm (which does not vectorise).
+    """
+    q = x_ulps - fr
+    d = q * ulp
+    if direct:  # r - log1p(r) to float64 accuracy: the series to r^10 (|r|^9 < 2^-53 r^2/2)
+        r = d / refp
+        c = 1 / 6 + r * (-1 / 7 + r * (1 / 8 + r * (-1 / 9 + r * 0.1)))
+        series = r * r * (0.5 + r * (-1 / 3 + r * (0.25 + r * (-0.2 + r * c)))) * refp
+        ok = (abs(r) >= DIRECT_SERIES_MIN) | (r == 0.0)
+    else:
+        r = d * (1.0 / refp) if refp > P_TINY else 0.0
+        series = d * r * (0.5 + r * (-1.0 / 3.0 + r * (0.25 - 0.2 * r)))
+        ok = True
+    return abs(q), d, series if ok & (abs(r) <= KL_SERIES_LIMIT) else np.nan
+
+
+@inline
+def kl_term(kt, pj, refp, lp, d, direct):  # type: ignore[no-untyped-def]
+    """The KL term from prob_terms' third value: the series, or where |r| is large p (r - log1p r)
+    for direct formats (the limit p̂ where p = 0 in float64), else the exact logarithm."""
+    if kt == kt:
+        return kt
+    if direct:
+        r = d / refp
+        term = (r - np.log1p(r)) * refp
+        return d if term != term else term
+    ex = refp * (lp - np.log(pj)) if refp > 0 else 0.0
+    return max(ex + d, 0.0)
+
+
+@scalar
+def max_bits(m, v, keep):  # type: ignore[no-untyped-def]
+    """max(m, the bits of v where ``keep`` and v >= 0, as max(m, v) ignores a NaN v): the bits of
+    non-negative floats order as the floats do, and an integer maximum vectorises (a float one
+    does not without fastmath)."""
+    return max(m, bits(v) if keep & (v >= 0.0) else np.int64(-1))
+
+
+@scalar
+def order_key(v):  # type: ignore[no-untyped-def]
+    """An int64 that orders as the float v does (-0.0 and 0.0 alike); NaN: below every float."""
+    b = bits(v)
+    return (b if b >= 0 else -(b & _ABS)) if v == v else NO_KEY
+
+
+@scalar
+def float_or(m, none):  # type: ignore[no-untyped-def]
+    """The float whose bits max_bits kept, or ``none`` where it kept none."""
+    return bits_float(m) if m >= 0 else none
+
+
+@inline
+def widen(raw, n, j0, m, dst, off):  # type: ignore[no-untyped-def]
+    """dst[off:off + m] = elements j0:j0 + m of a row of n float32 or float64 values, given as
+    its bytes, in float64 (exact): one kernel signature for every format, so it compiles once."""
+    if raw.shape[0] == 4 * n:
+        _copy(raw.view(np.float32), j0, m, dst, off)
+    else:
+        _copy(raw.view(np.float64), j0, m, dst, off)
+
+
+@inline
+def _copy(src, j0, m, dst, off):  # type: ignore[no-untyped-def]
+    for s in range(m):  # an unsigned index: no wrap-around, so this vectorises
+        dst[off + s] = src[np.uint64(j0 + s)]
+
+
+@inline
+def all_finite(v):  # type: ignore[no-untyped-def]
+    n_bad = 0  # no early exit: a reduction vectorises
+    for j in range(v.shape[0]):
+        n_bad += not abs(v[np.uint64(j)]) < np.inf
+    return n_bad == 0
+
+
+@inline
+def first_key(wt, m, key):  # type: ignore[no-untyped-def]
+    """The first s < m with order_key(wt[s]) == key (-1: none)."""
+    for s in range(m):
+        if order_key(wt[s]) == key:
+            return s
+    return -1
+
+
+@inline
+def overflows(ovf, so, n):  # type: ignore[no-untyped-def]
+    """The row's elements that overflowed (either mask; an empty mask: none given)."""
+    n_over = 0
+    if ovf.shape[0] > 0 or so.shape[0] > 0:
+        m1 = ovf if ovf.shape[0] > 0 else so
+        m2 = so if so.shape[0] > 0 else m1
+        for j in range(n):
+            n_over += (m1[np.uint64(j)] != 0) | (m2[np.uint64(j)] != 0)
+    return n_over
