@@ -8,11 +8,12 @@ reading of a row's p̂ or log p̂ given as float32 or float64 bytes.
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
-_ABS = (1 << 63) - 1
+from smcheck.kernels.floatbits import bits
+from smcheck.kernels.floatbits import from_bits as bits_float
+from smcheck.kernels.floatbits import order_key as _order_key
+
 NO_KEY = -(1 << 63)
 """order_key of NaN: below every float."""
 
@@ -30,26 +31,6 @@ P_TINY = 2.0**-1000
 # types each call site again, which took half of the compile)
 inline = njit(inline="always", error_model="numpy")
 scalar = njit(error_model="numpy")
-
-
-@intrinsic
-def bits(typingctx, x):  # type: ignore[no-untyped-def]
-    """The float64's bits as an int64 (a register move; numba's scalar .view allocates)."""
-
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def bits_float(typingctx, x):  # type: ignore[no-untyped-def]
-    """The float64 whose bits are the int64 x."""
-
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(types.int64), codegen
 
 
 @scalar
@@ -129,8 +110,7 @@ def max_bits(m, v, keep):  # type: ignore[no-untyped-def]
 @scalar
 def order_key(v):  # type: ignore[no-untyped-def]
     """An int64 that orders as the float v does (-0.0 and 0.0 alike); NaN: below every float."""
-    b = bits(v)
-    return (b if b >= 0 else -(b & _ABS)) if v == v else NO_KEY
+    return _order_key(v) if v == v else NO_KEY
 
 
 @scalar
