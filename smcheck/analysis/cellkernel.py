@@ -110,7 +110,7 @@ def _kept_values(k: Any, args: tuple[Any, ...], ints: np.ndarray, keep: tuple[in
     if not any(fits):
         return None, None
     vals = tuple(np.empty(int(total[c]) if fits[c] else 0) for c in (0, 1))
-    offsets = np.zeros_like(counts)
+    offsets = np.zeros(counts.shape, np.int64)  # C order, as compiled (counts is F order)
     np.cumsum(counts[:-1], axis=0, out=offsets[1:])
     k.cell_metrics(*args, vals, offsets)
     return tuple(v if f else None for v, f in zip(vals, fits, strict=True))
