@@ -9,7 +9,8 @@ It runs one default analysis, keeps a copy of the arguments of the first first-p
 each cell-format kind (t, double-double, direct KL) on a full chunk, then calls the kernel on
 each copy --repeat times on one numba thread and prints the least process CPU time per element.
 CPU time, not wall time: on a loaded machine it is what a kernel change moves, and the least of
-many calls leaves out the time slices other processes took. Also prints the kernel's share of
+many calls leaves out the time slices other processes took (``--threads 1 2``: also the least
+wall time on 2 threads, how much a second thread gains). Also prints the kernel's share of
 one analysis (wall time of all its calls, both passes, at the default thread count).
 """
 
@@ -36,6 +37,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("path", nargs="?", help="a .npy of logits (default: generated)")
     ap.add_argument("--repeat", type=int, default=40)
+    ap.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="numba threads per timing; above 1, the least wall time (CPU time counts them all)",
+    )
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     import numba
@@ -70,16 +78,21 @@ def main() -> None:
     total = time.perf_counter() - t
     k.cell_metrics = kernel
     print(f"analysis {total:.2f} s wall, cell_metrics {wall[0]:.2f} s in {wall[1]} calls")
-    numba.set_num_threads(1)
-    for (t_bits, dd, direct), a in sorted(kept.items()):
-        n = a[1][2].size
-        best = np.inf
-        for _ in range(args.repeat):
-            c = time.process_time()
-            kernel(*a)
-            best = min(best, time.process_time() - c)
-        kind = f"t={t_bits}{' double-double' if dd else ''}{' direct KL' if direct else ''}"
-        print(f"{kind:28s} {a[1][2].shape} {best / n * 1e9:6.2f} ns/element (1 thread, CPU)")
+    for threads in args.threads:
+        numba.set_num_threads(threads)
+        clock, what = (time.process_time, "CPU") if threads == 1 else (time.perf_counter, "wall")
+        for (t_bits, dd, direct), a in sorted(kept.items()):
+            n = a[1][2].size
+            best = np.inf
+            for _ in range(args.repeat):
+                c = clock()
+                kernel(*a)
+                best = min(best, clock() - c)
+            kind = f"t={t_bits}{' double-double' if dd else ''}{' direct KL' if direct else ''}"
+            print(
+                f"{kind:28s} {a[1][2].shape} {best / n * 1e9:6.2f} ns/element "
+                f"({threads} thread{'s' * (threads > 1)}, {what})"
+            )
 
 
 if __name__ == "__main__":
