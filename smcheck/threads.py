@@ -46,43 +46,42 @@ def thread_counts(n: int | None = None) -> dict[str, int]:
     """The threads an analysis runs on: ``{"torch": ..., "numba": ...}``.
 
     Args:
-        n: the thread count asked for, or None for what torch and numba pick themselves
-            (torch: the physical cores; numba: ``NUMBA_NUM_THREADS``, the CPUs it may use).
+        n: the thread count asked for, or None for what torch and the kernels pick themselves
+            (torch: the physical cores; the kernels: ``NUMBA_NUM_THREADS``, the CPUs they may
+            use).
 
     Returns:
-        torch's intra-op threads and the numba kernels' threads; numba never runs more than
-        its thread pool, which it sizes once, at import.
+        torch's intra-op threads and the numba kernels' threads (smcheck.kernels.run_blocks),
+        which never exceed ``NUMBA_NUM_THREADS``.
     """
-    import numba
     import torch
 
-    pool = numba.config.NUMBA_NUM_THREADS
+    from smcheck import kernels
+
     if n is None:
-        return {"torch": torch.get_num_threads(), "numba": numba.get_num_threads()}
-    return {"torch": n, "numba": max(1, min(n, pool))}
+        return {"torch": torch.get_num_threads(), "numba": kernels.threads()}
+    return {"torch": n, "numba": max(1, min(n, kernels.max_threads()))}
 
 
 @contextlib.contextmanager
 def using_threads(n: int | None) -> Iterator[None]:
     """Run the block on ``n`` threads in torch and the numba kernels, then restore both.
 
-    None changes nothing. torch's count is process-wide; numba's belongs to the calling thread
-    (a thread numba has not seen starts with its whole pool), so kernels called from another
-    thread do not see it.
+    None changes nothing. Both counts are process-wide: kernels launched from any thread
+    meanwhile run on ``n`` threads too.
     """
     if n is None:
         yield
         return
-    import numba
     import torch
 
-    from smcheck.kernels import set_threads
+    from smcheck import kernels
 
-    before = (torch.get_num_threads(), numba.get_num_threads())
+    before = (torch.get_num_threads(), kernels.threads())
     torch.set_num_threads(n)
-    set_threads(n)
+    kernels.set_threads(n)
     try:
         yield
     finally:
         torch.set_num_threads(before[0])
-        numba.set_num_threads(before[1])
+        kernels.set_threads(before[1])

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import smcheck
+from smcheck import kernels
 from smcheck.environment import collect_environment, cpu_model
 from smcheck.report.json import to_json
 from tests.clirun import invoke
@@ -35,7 +36,7 @@ def test_the_block_names_the_versions_cpu_threads_and_device() -> None:
     )
     assert env.cpu == platform.machine()
     assert env.torch_cpu_capability == torch.backends.cpu.get_cpu_capability()
-    assert env.threads == {"torch": torch.get_num_threads(), "numba": numba.get_num_threads()}
+    assert env.threads == {"torch": torch.get_num_threads(), "numba": kernels.threads()}
     assert env.device == "cpu"
 
 

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numba
 import pytest
 import torch
 
 import smcheck.api
+from smcheck import kernels
 from smcheck.errors import ConfigError, ExitCode
 from smcheck.threads import thread_counts, using_threads
 from tests.clirun import invoke
@@ -77,7 +77,7 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     real = smcheck.api.analyze_array
 
     def recording(*args: Any, **kwargs: Any) -> Any:
-        got.append((torch.get_num_threads(), numba.get_num_threads()))
+        got.append((torch.get_num_threads(), kernels.threads()))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(smcheck.api, "analyze_array", recording)
@@ -85,7 +85,7 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
 
 
 def _defaults() -> tuple[int, int]:
-    return torch.get_num_threads(), numba.get_num_threads()
+    return torch.get_num_threads(), kernels.threads()
 
 
 SMALL = ["--dtype", "float32", "--method", "naive", "--no-gradients"]
@@ -128,11 +128,11 @@ def test_check_threads_option_and_policy_key_reach_torch_and_numba(
     assert seen == [(1, 1), (1, 1)]
 
 
-def test_more_threads_than_numba_has_are_numbas_whole_pool() -> None:
-    pool = numba.config.NUMBA_NUM_THREADS
+def test_more_threads_than_the_kernels_may_use_are_all_they_may() -> None:
+    pool = kernels.max_threads()
     assert thread_counts(pool + 3) == {"torch": pool + 3, "numba": pool}
     with using_threads(pool + 3):
-        assert (torch.get_num_threads(), numba.get_num_threads()) == (pool + 3, pool)
+        assert (torch.get_num_threads(), kernels.threads()) == (pool + 3, pool)
 
 
 @pytest.mark.parametrize("bad", ["0", "-2", "two", "1.5", ""])

@@ -60,13 +60,13 @@ _local = threading.local()
 def _workspace() -> np.ndarray:
     """This thread's zeroed histogram workspace for the kernel's row blocks (calloc'd: only
     the pages of bins ever hit are touched)."""
-    import numba
-
+    from smcheck.kernels import BLOCKS_PER_THREAD, max_threads
     from smcheck.kernels.cellmetrics import HIST_BINS
 
     w = getattr(_local, "work", None)
     if w is None:
-        w = _local.work = np.zeros((2 * numba.config.NUMBA_NUM_THREADS, 2, HIST_BINS), np.int64)
+        blocks = BLOCKS_PER_THREAD * max_threads()
+        w = _local.work = np.zeros((blocks, 2, HIST_BINS), np.int64)
     return w
 
 

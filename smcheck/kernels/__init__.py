@@ -14,13 +14,12 @@ it only when it takes long enough to be a compile and not a cache load.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
-import sys
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,75 +37,21 @@ COMPILE_TASK = "compiling kernels (first run only)"
 _warmups: list[Callable[[], None]] = []
 _compiled = False
 
-THREADING_LAYER_PRIORITY = ("workqueue", "omp", "tbb")
-"""numba's threading layers, first choice first (unless NUMBA_THREADING_LAYER[_PRIORITY] is set).
-
-The analysis alternates torch's parallel ops with the kernels' parallel regions, many per
-chunk. numba's ``omp`` layer (its default here) runs them on a second libgomp beside torch's,
-whose idle threads spin (GOMP_SPINCOUNT, smcheck/threads.py) while the other pool needs the
-cores; ``workqueue`` threads sleep as soon as a region ends. `python
-tests/benchmarks/bench_layers.py` (stand-in kernel, 128 x 32000, 2 cores shared with other
-work, load average 8-10): workqueue took 0.70x the time of omp with GOMP_SPINCOUNT=10000
-without a neighbour, 0.58x with one busy neighbour (an earlier run: 0.60x, 0.56x); dynamic
-scheduling (``set_parallel_chunksize(1)``, paired with static in one process) took 0.95x to
-1.26x the static default's time, so it stays static.
-workqueue is also fork-safe (libgomp is not), but not thread-safe: a second thread launching a
-parallel region while one runs aborts the process, so parallel kernels launch under
-:data:`_LAUNCH` (one at a time; the read-ahead thread or a user's threads wait their turn).
-"""
-
-_LAUNCH = threading.Lock()
-"""Held while a parallel kernel runs: workqueue allows one launching thread at a time."""
+BLOCKS_PER_THREAD = 2
+"""Row blocks per thread and launch, handed out as threads free up: a thread slowed by other
+work on its core takes fewer (docs/performance.md, "Threads")."""
 
 
-def _prefer_threading_layer() -> None:
-    """Make :data:`THREADING_LAYER_PRIORITY` numba's, unless the user chose a layer.
-
-    numba reads it once, when anything first starts its threads (a parallel kernel, or
-    ``numba.get_num_threads`` in smcheck.threads), so this runs when this package is imported,
-    before any of that: into numba's config if numba is loaded, else into the environment
-    numba reads at import (as smcheck.threads does for GOMP_SPINCOUNT; child processes
-    inherit it).
-    """
-    if {"NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY"} & os.environ.keys():
-        return
-    if "numba" in sys.modules:
-        sys.modules["numba"].config.THREADING_LAYER_PRIORITY = list(THREADING_LAYER_PRIORITY)
-    else:
-        os.environ["NUMBA_THREADING_LAYER_PRIORITY"] = " ".join(THREADING_LAYER_PRIORITY)
-
-
-_prefer_threading_layer()
-
-
-def kernel(*, parallel: bool = False) -> Callable[[F], F]:
+def kernel(fn: F) -> F:
     """numba's ``njit`` as smcheck uses it: cached on disk, no GIL, IEEE semantics.
 
     ``fastmath`` stays off (the kernels measure rounding; reassociation would change it) and
-    ``error_model="numpy"`` makes x/0 an inf or NaN instead of an exception. A parallel kernel
-    is a Python function around numba's dispatcher (:data:`THREADING_LAYER_PRIORITY`): call it
-    from Python, not from another kernel.
+    ``error_model="numpy"`` makes x/0 an inf or NaN instead of an exception. Every kernel is
+    serial: :func:`run_blocks` runs one on blocks of rows in parallel.
     """
+    import numba
 
-    def wrap(fn: F) -> F:
-        import numba
-
-        compiled = numba.njit(cache=True, nogil=True, parallel=parallel, error_model="numpy")(fn)
-        return _one_launch_at_a_time(compiled) if parallel else compiled
-
-    return wrap
-
-
-def _one_launch_at_a_time(compiled: F) -> F:
-    """``compiled`` called under :data:`_LAUNCH`; numba's dispatcher stays at ``.dispatcher``."""
-
-    @functools.wraps(compiled)
-    def launch(*args: Any, **kwargs: Any) -> Any:
-        with _LAUNCH:
-            return compiled(*args, **kwargs)
-
-    launch.dispatcher = compiled  # type: ignore[attr-defined]
-    return cast(F, launch)
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)  # type: ignore[no-any-return]
 
 
 def warmup(fn: Callable[[], None]) -> Callable[[], None]:
@@ -132,11 +77,83 @@ def compile_all(progress: Callable[[str, int, int], None] | None = None) -> None
     _compiled = True
 
 
-def set_threads(n: int) -> None:
-    """Run the kernels on ``n`` threads (at most numba's thread pool, the CPU count).
+# The kernels' threads: smcheck's own pool, not numba's parallel loops (``prange``). A serial
+# kernel with the GIL released runs as fast on a block of rows, and compiles in half the time:
+# numba compiles a parallel loop's body a second time, with its callees re-optimised inside it
+# (docs/performance.md, "Threads").
+_threads: int | None = None
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
-    numba keeps this per calling thread: it applies to kernels launched from this thread.
-    """
+
+def max_threads() -> int:
+    """The most threads the kernels run on: numba's ``NUMBA_NUM_THREADS`` (the CPUs this
+    process may use, unless that variable says otherwise)."""
     import numba
 
-    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
+def threads() -> int:
+    """The kernels' thread count: :func:`set_threads`'s, by default :func:`max_threads`."""
+    return max_threads() if _threads is None else _threads
+
+
+def set_threads(n: int | None) -> None:
+    """Run the kernels on ``n`` threads (at most :func:`max_threads`), in every thread of this
+    process; None: the default."""
+    global _threads
+    _threads = None if n is None else max(1, min(n, max_threads()))
+
+
+def _workers() -> ThreadPoolExecutor:
+    """The pool that joins a launching thread: :func:`max_threads` - 1 threads, made once."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_threads() - 1, thread_name_prefix="smcheck-kernel")
+        return _pool
+
+
+def _forget_pool() -> None:
+    """In a forked child: the parent's pool threads do not exist there."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+def run_blocks(body: Callable[..., Any], rows: int, *args: Any, blocks: int = 0) -> int:
+    """``body(b, lo, hi, *args)`` for each block b, rows lo to hi - 1, of ``rows`` rows, on
+    :func:`threads` threads: the calling one and pool threads, each taking the next block as
+    it frees up. Several threads may launch at once (each waits only for its own blocks).
+
+    There are :data:`BLOCKS_PER_THREAD` blocks per thread (one on one thread), at most
+    ``blocks`` if given (a body's per-block workspace). Returns the number of blocks. A body
+    writes only its own rows' outputs (or its block's, indexed by b), so the results do not
+    depend on the thread count or the order the blocks ran in.
+    """
+    n = threads()
+    nblk = min(rows, BLOCKS_PER_THREAD * n if n > 1 else 1, blocks or rows)
+    if nblk <= 1:  # on the calling thread alone
+        if nblk:
+            body(0, 0, rows, *args)
+        return nblk
+    todo, lock = iter(range(nblk)), threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                b = next(todo, None)
+            if b is None:
+                return
+            body(b, b * rows // nblk, (b + 1) * rows // nblk, *args)
+
+    helpers = [_workers().submit(work) for _ in range(min(n, nblk) - 1)]
+    try:
+        work()
+    finally:  # the helpers still use the arrays: wait for them, and raise their error
+        for f in helpers:
+            f.result()
+    return nblk

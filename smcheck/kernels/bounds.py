@@ -3,13 +3,11 @@ a block's logits and exact probabilities once per row, in cache."""
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from smcheck.kernels import kernel, warmup
+from smcheck.kernels import kernel, run_blocks, warmup
 
 
-@kernel(parallel=True)
 def row_features(x, p, logp, live, under):  # type: ignore[no-untyped-def]
     """Per row of a (rows, n) block: the counts, extremes and condition number of RowFeatures.
 
@@ -28,15 +26,20 @@ def row_features(x, p, logp, live, under):  # type: ignore[no-untyped-def]
         when every live p is 0); and ``out_under`` per row (some live log p < under).
     """
     rows = x.shape[0]
-    # np.empty: a parallel kernel compiles np.zeros as a parallel loop of its own
     out = np.empty((rows, 9))
     out_under = np.empty(rows, np.bool_)
-    for i in numba.prange(rows):
-        out_under[i] = _features_row(x[i], p[i], logp[i], live[i], under, out[i])
+    run_blocks(_features_rows, rows, x, p, logp, live, under, out, out_under)
     return out, out_under
 
 
-@kernel()
+@kernel
+def _features_rows(b, lo, hi, x, p, logp, live, under, out, out_under):  # type: ignore[no-untyped-def]
+    """Rows lo to hi - 1 of :func:`row_features` (a block of run_blocks)."""
+    for i in range(lo, hi):
+        out_under[i] = _features_row(x[i], p[i], logp[i], live[i], under, out[i])
+
+
+@kernel
 def _features_row(x, p, logp, live, under, o):  # type: ignore[no-untyped-def]
     """One row of :func:`row_features` into ``o``; returns ``out_under``."""
     m = x.shape[0]

@@ -14,9 +14,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
 
-from smcheck.kernels import kernel, warmup
+from smcheck.kernels import kernel, run_blocks, warmup
 from smcheck.kernels.cellterms import (
     NO_KEY,
     all_finite,
@@ -70,7 +69,6 @@ def near_power(v, near_k, near_low):  # type: ignore[no-untyped-def]
     return ((b + near_k) & MANTISSA) < 2 * near_k and b >= near_low
 
 
-@kernel(parallel=True)
 def block_rows(p, logp, live, valid, ph, pl, fmt, near, log_rest):  # type: ignore[no-untyped-def]
     """Per row of a block: exact argmax (first), whether unique, p_max, the rest's corrections,
     the deepest -log p, how many elements need an exact look; per element, the double-double
@@ -81,17 +79,22 @@ def block_rows(p, logp, live, valid, ph, pl, fmt, near, log_rest):  # type: igno
             top class's log p is log1p(-rest).
     """
     rows, n = p.shape
+    dd = ph.shape[0] > 0
+    out = (np.empty(rows, np.int64), np.empty(rows, np.uint8), np.empty(rows), np.zeros(rows),
+           np.full(rows, np.nan), np.empty(rows), np.empty(rows, np.int64),
+           np.zeros((rows if dd else 0, n if dd else 0)))  # fmt: skip
+    run_blocks(_block_rows, rows, p, logp, live, valid, ph, pl, fmt, near, log_rest, out)
+    return out
+
+
+@kernel
+def _block_rows(b, lo, hi, p, logp, live, valid, ph, pl, fmt, near, log_rest, out):  # type: ignore[no-untyped-def]
+    """Rows lo to hi - 1 of :func:`block_rows` into out (a block of run_blocks)."""
+    n = p.shape[1]
     t, emin = fmt
     dd = ph.shape[0] > 0
-    arg = np.zeros(rows, np.int64)
-    unique = np.zeros(rows, np.uint8)
-    pmax = np.zeros(rows)
-    top_low = np.zeros(rows)
-    log_top = np.full(rows, np.nan)
-    deepest = np.full(rows, -np.inf)
-    cand = np.zeros(rows, np.int64)
-    frac = np.zeros((rows if dd else 0, n if dd else 0))
-    for i in prange(rows):
+    arg, unique, pmax, top_low, log_top, deepest, cand, frac = out
+    for i in range(lo, hi):
         top, a = -np.inf, 0
         for j in range(n):
             if logp[i, j] > top:
@@ -117,7 +120,6 @@ def block_rows(p, logp, live, valid, ph, pl, fmt, near, log_rest):  # type: igno
                 top_low[i] = (1.0 - p[i, a]) - rest
             if rest < log_rest:
                 log_top[i] = np.log1p(-rest)
-    return arg, unique, pmax, top_low, log_top, deepest, cand, frac
 
 
 TILE = 256
@@ -171,7 +173,7 @@ def _keep(m, fs, ks, vu, vl, at_u, at_l, n_ku, n_kl):  # type: ignore[no-untyped
     return n_ku, n_kl
 
 
-@kernel()
+@kernel
 def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fin, ov,
               fmt, hist, rng, vals, offs, scratch):  # fmt: skip
     """The element loops of one row, tile by tile: every count, sum and maximum the row's
@@ -254,21 +256,21 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     return counts, lost, mx, kl, n_inf > 0, total_m1, barg
 
 
-@kernel()
-def _cell_rows(b, nblk, out, blk, rr, ov, fmt, res, work, rng, vals, offsets):  # type: ignore[no-untyped-def]
-    """Every per-row statistic of the rows of block b (of nblk), in one pass per row, and their
-    histogram in work[b]; offsets: where each row's kept values start (-1 in the first pass,
-    which fills the histogram)."""
+@kernel
+def _cell_rows(b, lo, hi, out, blk, rr, ov, fmt, res, work, rng, vals, offsets):  # type: ignore[no-untyped-def]
+    """Every per-row statistic of rows lo to hi - 1 (block b of run_blocks), in one pass per
+    row, and their histogram in work[b]; offsets: where each row's kept values start (-1 in
+    the first pass, which fills the histogram)."""
     ovf, sovf, so = out[2], out[3], out[4]
-    valid, live, p, logp, lo, frac = blk
+    valid, live, p, logp, low, frac = blk
     ints, flts, flags = res
-    dd, (rows, n) = fmt[4], p.shape
+    dd, n = fmt[4], p.shape[1]
     rng[b, :, 0], rng[b, :, 1] = HIST_BINS, -1
     hist = work[b].reshape(2 * HIST_BINS)  # (ulp, log) bins
     scratch = (np.empty(2 * TILE), np.empty(5 * TILE), np.zeros(3 * TILE, np.int64),
                np.zeros(TILE))  # fmt: skip
     none = scratch[3][0:0]
-    for i in range(b * rows // nblk, (b + 1) * rows // nblk):
+    for i in range(lo, hi):
         if not valid[i]:
             flts[i, :] = np.nan
             flts[i, MAX_ULP] = flts[i, LOG_MAX_ULP] = flts[i, LOG_MAX_ABS] = -np.inf
@@ -285,7 +287,7 @@ def _cell_rows(b, nblk, out, blk, rr, ov, fmt, res, work, rng, vals, offsets):  
             so[i] if so.shape[0] else so[0:0, 0],
         )
         counts, lost, mx, kl, kinf, total_m1, barg = _scan_row(
-            rp, out[1][i], n, live[i], p[i], logp[i], lo[i] if dd else none,
+            rp, out[1][i], n, live[i], p[i], logp[i], low[i] if dd else none,
             frac[i] if dd else none, row_masks, a, rr[3][i], rr[4][i], fin,
             (ov[1][s0:s1], ov[2][s0:s1]), fmt, hist, rng[b], vals, offsets[i], scratch,
         )  # fmt: skip
@@ -305,7 +307,7 @@ def _cell_rows(b, nblk, out, blk, rr, ov, fmt, res, work, rng, vals, offsets):  
         flags[i, FLIP] = fin and rr[1][i] != 0 and barg != a
 
 
-@kernel()
+@kernel
 def _gather_bins(work, rng):  # type: ignore[no-untyped-def]
     """Sum the row blocks' histograms over the bins they touched, zeroing the workspace."""
     lo, hi = HIST_BINS if rng.shape[0] else 0, -1
@@ -320,7 +322,6 @@ def _gather_bins(work, rng):  # type: ignore[no-untyped-def]
     return lo, bins
 
 
-@kernel(parallel=True)
 def cell_metrics(out, blk, rr, ov, fmt, work, vals, offsets):  # type: ignore[no-untyped-def]
     """One method's per-row statistics on one chunk, and its ulp histograms' bin counts.
 
@@ -347,12 +348,10 @@ def cell_metrics(out, blk, rr, ov, fmt, work, vals, offsets):  # type: ignore[no
     flts = np.zeros((rows, 7))
     flags = np.zeros((rows, 2), np.uint8)
     res = (ints, flts, flags)
-    nblk = min(rows, work.shape[0])
-    rng = np.empty((nblk, 2, 2), np.int64)
-    for b in prange(nblk):  # one call: a small parallel body compiles faster
-        # b is int64 where numba types the body and uint64 where it lowers it: one signature
-        _cell_rows(np.int64(b), nblk, out, blk, rr, ov, fmt, res, work, rng, vals, offsets)
-    lo, bins = _gather_bins(work, rng)
+    rng = np.empty((work.shape[0], 2, 2), np.int64)
+    args = (out, blk, rr, ov, fmt, res, work, rng, vals, offsets)
+    nblk = run_blocks(_cell_rows, rows, *args, blocks=work.shape[0])
+    lo, bins = _gather_bins(work, rng[:nblk])
     return ints, flts, flags, lo, bins
 
 

@@ -24,7 +24,7 @@ _ROUND = 1.5 * 2.0**52  # (v + _ROUND) - _ROUND rounds v to an integer, ties to 
 _FLOOR = -746.0  # exp(-746) < 2^-1075: rounds to 0
 
 
-@kernel()
+@kernel
 def exp_block(v, out):  # type: ignore[no-untyped-def]
     """out[j] = exp(v[j]) for 1-D ``v`` (every v[j] <= 709, or -inf). Returns nothing; loops
     without branches so it vectorises (the powers of two are bit patterns: from_bits)."""
@@ -51,7 +51,7 @@ def exp_block(v, out):  # type: ignore[no-untyped-def]
         out[j] = (e * from_bits((k1 + 1023) << 52)) * from_bits((k - k1 + 1023) << 52)
 
 
-@kernel()
+@kernel
 def exp_many(v):  # type: ignore[no-untyped-def]
     """exp_block over a 1-D array (for the tests)."""
     out = np.empty(v.shape[0])

@@ -37,7 +37,7 @@ def from_bits(typingctx, x):  # type: ignore[no-untyped-def]
     return types.float64(types.int64), codegen
 
 
-@kernel()
+@kernel
 def order_key(x):  # type: ignore[no-untyped-def]
     """An int64 ordered as the float64 ``x`` (not NaN): -0.0 and 0.0 share a key (x + 0.0 is
     +0.0), and a negative x's magnitude bits are flipped so that larger means larger."""
@@ -45,7 +45,7 @@ def order_key(x):  # type: ignore[no-untyped-def]
     return k ^ ((k >> 63) & _LOW63)
 
 
-@kernel()
+@kernel
 def from_key(k):  # type: ignore[no-untyped-def]
     """The float64 of an :func:`order_key` (the map is its own inverse on the bits)."""
     return from_bits(k ^ ((k >> 63) & _LOW63))

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
-from smcheck.kernels import kernel, warmup
+from smcheck.kernels import kernel, run_blocks, warmup
 from smcheck.kernels.floatbits import bits, from_bits, from_key, order_key
 
 LANES = 32
@@ -35,7 +34,7 @@ _NONE = np.int64(-(2**63))
 """The key below every order_key: the maximum of nothing."""
 
 
-@kernel()
+@kernel
 def _add(s, c, hi, lo):  # type: ignore[no-untyped-def]
     """Add hi + lo to the running sum s (rounded) + c (its accumulated error): TwoSum."""
     t = s + hi
@@ -43,7 +42,7 @@ def _add(s, c, hi, lo):  # type: ignore[no-untyped-def]
     return t, c + (((s - (t - b)) + (hi - b)) + lo)
 
 
-@kernel()
+@kernel
 def _lanes(ph, pl, dd, skip, s, c):  # type: ignore[no-untyped-def]
     """Add every ph[j] + pl[j] but j = skip to the TwoSum lanes (s, c): element j to lane
     j % LANES, a tail shorter than LANES to lane 0. (Loops index from 0, callers pass slices:
@@ -64,7 +63,7 @@ def _lanes(ph, pl, dd, skip, s, c):  # type: ignore[no-untyped-def]
         s[0], c[0] = _add(s[0], c[0], hi, lo)
 
 
-@kernel()
+@kernel
 def _merge(s, c):  # type: ignore[no-untyped-def]
     """The lanes' sum as a double-double (hi, lo), hi = fl(hi + lo): the lanes added in order,
     each addition a TwoSum whose error term is exact (the order changes only lo's last bits)."""
@@ -75,7 +74,7 @@ def _merge(s, c):  # type: ignore[no-untyped-def]
     return hi, e - (hi - a)
 
 
-@kernel()
+@kernel
 def _scan(ph, lh, ll, dd, live, skip, log_zero, nonzero):  # type: ignore[no-untyped-def]
     """The vectorised pass of :func:`_exact_row` over a tile: writes ``nonzero``; returns the
     keys of the largest lh and of the largest p but those of j = skip (NaN left out)."""
@@ -93,7 +92,7 @@ def _scan(ph, lh, ll, dd, live, skip, log_zero, nonzero):  # type: ignore[no-unt
     return top, big
 
 
-@kernel()
+@kernel
 def _exact_row(ph, pl, lh, ll, dd, live, t, log_zero, nonzero, rest, out):  # type: ignore[no-untyped-def]
     """One row of :func:`exact_gradient_rows` (1-D rows; pl, ll unread unless dd): rest, and
     (rest_top hi, lo, others, logp_t hi, lo) into out."""
@@ -129,7 +128,7 @@ def _exact_row(ph, pl, lh, ll, dd, live, t, log_zero, nonzero, rest, out):  # ty
     out[2] = -np.inf if big == _NONE else from_bits(big)  # NaN left out, as max() did
 
 
-@kernel()
+@kernel
 def _top(lh, ll, dd, m, t):  # type: ignore[no-untyped-def]
     """The first j of the largest (lh[j], ll[j]), given m = max lh over the non-NaN entries;
     t when no entry equals m (a row of NaN, never judged)."""
@@ -149,7 +148,7 @@ def _top(lh, ll, dd, m, t):  # type: ignore[no-untyped-def]
     return top
 
 
-@kernel()
+@kernel
 def _cell_row(q, ph, pl, dd, nonzero, t, judged, rest, norm, out, counts):  # type: ignore[no-untyped-def]
     """One row of :func:`gradient_rows`: (NaN count, dead count) into counts, (dead_max, rel)
     into out; returns whether the row vanished."""
@@ -209,25 +208,8 @@ def exact_gradient_rows(ph, pl, lh, ll, dd, live, target, log_zero):  # type: ig
     rows, n = live.shape
     nonzero, rest = np.empty((rows, n), np.bool_), np.empty((rows, 2))
     out = np.empty((rows, 5))  # rest_top (hi, lo), others, logp_t (hi, lo)
-    _rows(
-        False,
-        ph,
-        pl,
-        lh,
-        ll,
-        dd,
-        live,
-        target,
-        log_zero,
-        _F2,
-        _B1,
-        _F1,
-        nonzero,
-        rest,
-        out,
-        _I2,
-        _B1,
-    )
+    args = (ph, pl, lh, ll, dd, live, target, log_zero, nonzero, rest, out)
+    run_blocks(_exact_rows, rows, *args)
     return nonzero, rest, out[:, :2], out[:, 2], out[:, 3:]
 
 
@@ -249,87 +231,30 @@ def gradient_rows(gd, ph, pl, dd, nonzero, target, rows, rest, norm):  # type: i
     """
     n = gd.shape[0]
     out, counts, vanished = np.empty((n, 2)), np.empty((n, 2), np.int64), np.empty(n, np.bool_)
-    _rows(
-        True,
-        ph,
-        pl,
-        ph,
-        pl,
-        dd,
-        nonzero,
-        target,
-        0.0,
-        gd,
-        rows,
-        norm,
-        nonzero,
-        rest,
-        out,
-        counts,
-        vanished,
-    )
+    args = (gd, ph, pl, dd, nonzero, target, rows, rest, norm, out, counts, vanished)
+    run_blocks(_cell_rows, n, *args)
     return counts[:, 0], counts[:, 1], out[:, 0], vanished, out[:, 1]
 
 
-_F1, _F2, _B1 = np.empty(1), np.empty((1, 1)), np.empty(1, np.bool_)
-_I2 = np.empty((1, 1), np.int64)
-"""Stand-ins for the arrays the other mode of :func:`_rows` reads or writes."""
+@kernel
+def _exact_rows(b, lo, hi, ph, pl, lh, ll, dd, live, target, log_zero, nonzero, rest, out):  # type: ignore[no-untyped-def]
+    """Rows lo to hi - 1 of :func:`exact_gradient_rows` (a block of run_blocks)."""
+    for i in range(lo, hi):
+        pl_i, ll_i = (pl[i], ll[i]) if dd else (pl[0], ll[0])  # one dummy row unless dd
+        _exact_row(
+            ph[i], pl_i, lh[i], ll_i, dd, live[i], target[i], log_zero, nonzero[i], rest[i], out[i]
+        )
 
 
-@kernel(parallel=True)
-def _rows(
-    cell,
-    ph,
-    pl,
-    lh,
-    ll,
-    dd,
-    live,
-    target,
-    log_zero,
-    gd,
-    rows,
-    norm,
-    nonzero,
-    rest,
-    out,
-    counts,
-    vanished,
-):  # type: ignore[no-untyped-def]
-    """Both kernels in one parallel loop over rows (a parallel kernel costs about a second to
-    compile): :func:`exact_gradient_rows` (``cell`` False: writes nonzero, rest, out) or
-    :func:`gradient_rows` (True: reads gd, rows, norm, nonzero, rest; writes out, counts,
-    vanished); the arrays of the other mode are stand-ins."""
-    for i in numba.prange(target.shape[0]):
-        pl_i = pl[i] if dd else pl[0]  # pl, ll: one dummy row unless dd
-        if cell:
-            vanished[i] = _cell_row(
-                gd[i],
-                ph[i],
-                pl_i,
-                dd,
-                nonzero[i],
-                target[i],
-                rows[i],
-                rest[i],
-                norm[i],
-                out[i],
-                counts[i],
-            )
-        else:
-            _exact_row(
-                ph[i],
-                pl_i,
-                lh[i],
-                ll[i] if dd else ll[0],
-                dd,
-                live[i],
-                target[i],
-                log_zero,
-                nonzero[i],
-                rest[i],
-                out[i],
-            )
+@kernel
+def _cell_rows(b, lo, hi, gd, ph, pl, dd, nonzero, target, rows, rest, norm, out, counts, vanished):  # type: ignore[no-untyped-def]
+    """Rows lo to hi - 1 of :func:`gradient_rows` (a block of run_blocks)."""
+    for i in range(lo, hi):
+        pl_i = pl[i] if dd else pl[0]  # one dummy row unless dd
+        vanished[i] = _cell_row(
+            gd[i], ph[i], pl_i, dd, nonzero[i], target[i], rows[i], rest[i], norm[i], out[i],
+            counts[i],
+        )  # fmt: skip
 
 
 @warmup

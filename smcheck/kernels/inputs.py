@@ -9,16 +9,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
 
-from smcheck.kernels import kernel, warmup
+from smcheck.kernels import kernel, run_blocks, warmup
 from smcheck.kernels.expblock import exp_block
 
 _SERIES = 2.0**-5
 """Below this |δ| the KL term's e^δ - 1 - δ is summed as its series (no cancellation)."""
 
 
-@kernel()
+@kernel
 def _kl_term(p, delta, logq):  # type: ignore[no-untyped-def]
     """p (r - log1p(r)) with r = q/p - 1 = e^δ - 1, δ = log q - log p: p (e^δ - 1 - δ) >= 0.
 
@@ -48,7 +47,7 @@ def rounding_rows(x, xd, base_valid, logp, p, logq):  # type: ignore[no-untyped-
     """
     n = x.shape[0]
     counts, valid, f = np.empty((n, 2), np.int64), np.empty(n, np.bool_), np.empty((n, 2))
-    _rows(False, x, xd, base_valid, logp, p, logq, 1.0, counts, valid, f, _F3)
+    run_blocks(_rounding_rows, n, x, xd, base_valid, logp, p, logq, counts, valid, f)
     return counts[:, 0], counts[:, 1], valid, f[:, 0], f[:, 1]
 
 
@@ -59,33 +58,30 @@ def entropy_rows(x: np.ndarray, valid: np.ndarray, t: float) -> tuple[np.ndarray
     numpy's (huge pages; see smcheck.kernels.reference.softmax64)."""
     n, k = x.shape
     f = np.empty((n, 2))
-    _rows(True, x, x, valid, x, x, x, t, _I2, _B1, f, np.empty((2, n, k)))
+    run_blocks(_entropy_rows, n, x, t, valid, f, np.empty((2, n, k)))
     return f[:, 0], f[:, 1]
 
 
-_I2, _B1, _F3 = np.empty((1, 1), np.int64), np.empty(1, np.bool_), np.empty((2, 1, 1))
-"""Stand-ins for the arrays the other mode of :func:`_rows` writes."""
+@kernel
+def _rounding_rows(b, lo, hi, x, xd, base_valid, logp, p, logq, counts, valid, f):  # type: ignore[no-untyped-def]
+    """Rows lo to hi - 1 of :func:`rounding_rows` (a block of run_blocks)."""
+    for i in range(lo, hi):
+        valid[i] = _rounding_row(
+            x[i], xd[i], base_valid[i], logp[i], p[i], logq[i], counts[i], f[i]
+        )
 
 
-@kernel(parallel=True)
-def _rows(entropy, x, xd, valid_in, logp, p, logq, t, counts, valid, f, ze):  # type: ignore[no-untyped-def]
-    """Both kernels in one parallel loop over rows (a parallel kernel costs about a second to
-    compile): :func:`rounding_rows` (``entropy`` False: writes counts, valid, f) or
-    :func:`entropy_rows` (True: x / t of the valid_in rows, writes f, ze its scratch); the
-    arrays of the other mode are stand-ins."""
+@kernel
+def _entropy_rows(b, lo, hi, x, t, valid, f, ze):  # type: ignore[no-untyped-def]
+    """Rows lo to hi - 1 of :func:`entropy_rows` (a block of run_blocks)."""
     k = x.shape[1]
-    for i in prange(x.shape[0]):
-        if entropy:
-            f[i, 0], f[i, 1] = math.nan, math.nan
-            if valid_in[i] and k:  # an empty row has no maximal entry to index
-                _entropy_row(x[i], t, ze[0, i], ze[1, i], f[i])
-        else:
-            valid[i] = _rounding_row(
-                x[i], xd[i], valid_in[i], logp[i], p[i], logq[i], counts[i], f[i]
-            )
+    for i in range(lo, hi):
+        f[i, 0], f[i, 1] = math.nan, math.nan
+        if valid[i] and k:  # an empty row has no maximal entry to index
+            _entropy_row(x[i], t, ze[0, i], ze[1, i], f[i])
 
 
-@kernel()
+@kernel
 def _rounding_row(x, xd, base_valid, logp, p, logq, counts, f):  # type: ignore[no-untyped-def]
     """One row of :func:`rounding_rows`: (overflow, changed) into counts, (dlogp, kl) into f;
     returns whether the row is valid."""
@@ -122,7 +118,7 @@ def _rounding_row(x, xd, base_valid, logp, p, logq, counts, f):  # type: ignore[
     return True
 
 
-@kernel()
+@kernel
 def _entropy_row(x, t, z, e, f):  # type: ignore[no-untyped-def]
     """One row of :func:`entropy_rows` into f (entropy, max p), z and e its scratch."""
     k = x.shape[0]

@@ -13,9 +13,8 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from numba import prange
 
-from smcheck.kernels import kernel, warmup
+from smcheck.kernels import kernel, run_blocks, warmup
 from smcheck.kernels.expblock import exp_block
 
 TABLE_BITS = 10
@@ -48,7 +47,7 @@ def dd_table() -> tuple[np.ndarray, np.ndarray, float, float, float, np.ndarray]
     return th, tl, float(_N / ln2), c1, c2, p2
 
 
-@kernel()
+@kernel
 def _pow2(e, p2):  # type: ignore[no-untyped-def]
     """2.0**e for an integer e, 0 below 2^-1022 (callers never need those), 2^1023 above."""
     if e < -1022:
@@ -56,7 +55,7 @@ def _pow2(e, p2):  # type: ignore[no-untyped-def]
     return p2[min(e, 1023) + 1022]
 
 
-@kernel()
+@kernel
 def _two_prod(a, b):  # type: ignore[no-untyped-def]
     """a * b = h + l exactly (Dekker/Veltkamp, no fma needed)."""
     h = a * b
@@ -69,7 +68,7 @@ def _two_prod(a, b):  # type: ignore[no-untyped-def]
     return h, ((a1 * b1 - h) + a1 * b2 + a2 * b1) + a2 * b2
 
 
-@kernel()
+@kernel
 def _dd_exp(dh, dl, th, tl, inv_step, c1, c2):  # type: ignore[no-untyped-def]
     """exp(dh + dl) = (eh + el) * 2^e, relative error below 2^-62 (smcheck.reference.doubledouble).
 
@@ -93,7 +92,7 @@ def _dd_exp(dh, dl, th, tl, inv_step, c1, c2):  # type: ignore[no-untyped-def]
     return eh, el, e
 
 
-@kernel()
+@kernel
 def dd_exp_many(d, th, tl, inv_step, c1, c2):  # type: ignore[no-untyped-def]
     """_dd_exp over a 1-D array (for the tests and the error analysis)."""
     n = d.shape[0]
@@ -103,7 +102,7 @@ def dd_exp_many(d, th, tl, inv_step, c1, c2):  # type: ignore[no-untyped-def]
     return eh, el, e
 
 
-@kernel()
+@kernel
 def _dd_scaled(v, t):  # type: ignore[no-untyped-def]
     """v / t = qh + ql to double-double accuracy (remainder exact by _two_prod)."""
     qh = v / t
@@ -112,7 +111,7 @@ def _dd_scaled(v, t):  # type: ignore[no-untyped-def]
     return qh, (ql if math.isfinite(qh) else 0.0)
 
 
-@kernel()
+@kernel
 def _dd_log_and_inverse(sa, sb, sc, th, tl, inv_step, c1, c2, p2):  # type: ignore[no-untyped-def]
     """log s and 1/s as double-doubles, for the row sum s = sa + sb + sc (sa >= |sb| >> |sc|)."""
     h = sa + sb
@@ -133,7 +132,7 @@ def _dd_log_and_inverse(sa, sb, sc, th, tl, inv_step, c1, c2, p2):  # type: igno
     return Lh, (L0 - Lh) + delta, rh, rh * (((1.0 - qh) - ql) - rh * sl)
 
 
-@kernel()
+@kernel
 def _softmax64_row(x, logp, p):  # type: ignore[no-untyped-def]
     """log p and p of one float64 row, returns its logsumexp: max-shifted, in the log domain.
 
@@ -176,7 +175,7 @@ def _softmax64_row(x, logp, p):  # type: ignore[no-untyped-def]
     return m + log_s
 
 
-@kernel()
+@kernel
 def _dd_softmax_row(x, t, th, tl, inv_step, c1, c2, p2, ph, pl, ex, lh, ll, p_hi):  # type: ignore[no-untyped-def]
     """One row of :func:`dd_softmax` into its rows of ph, pl, ex, lh, ll, p_hi; returns the
     logsumexp."""
@@ -243,11 +242,6 @@ def _dd_softmax_row(x, t, th, tl, inv_step, c1, c2, p2, ph, pl, ex, lh, ll, p_hi
     return m + Lh
 
 
-_UNUSED = np.empty((1, 1))
-_UNUSED_INT = np.empty((1, 1), dtype=np.int64)
-"""The float64 reference's stand-ins for the double-double outputs it does not write."""
-
-
 def softmax64(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """log p, p and logsumexp of float64 rows (C-contiguous); see :func:`_softmax64_row`.
 
@@ -257,8 +251,15 @@ def softmax64(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     n, k = x.shape
     logp, p, lse = np.empty((n, k)), np.empty((n, k)), np.empty(n)
-    _reference(x, 1.0, False, *dd_table(), p, _UNUSED, _UNUSED_INT, logp, _UNUSED, lse, _UNUSED)
+    run_blocks(_softmax64_rows, n, x, logp, p, lse)
     return logp, p, lse
+
+
+@kernel
+def _softmax64_rows(b, lo, hi, x, logp, p, lse):  # type: ignore[no-untyped-def]
+    """Rows lo to hi - 1 of :func:`softmax64` (a block of run_blocks)."""
+    for i in range(lo, hi):
+        lse[i] = _softmax64_row(x[i], logp[i], p[i])
 
 
 def dd_softmax(x: np.ndarray, t: float, *table: object) -> tuple[np.ndarray, ...]:
@@ -271,22 +272,19 @@ def dd_softmax(x: np.ndarray, t: float, *table: object) -> tuple[np.ndarray, ...
     n, k = x.shape
     out = (np.empty((n, k)), np.empty((n, k)), np.empty((n, k), dtype=np.int64))
     out += (np.empty((n, k)), np.empty((n, k)), np.empty(n), np.empty((n, k)))
-    _reference(x, t, True, *table, *out)
+    run_blocks(_dd_softmax_rows, n, x, t, table, out)
     return out
 
 
-@kernel(parallel=True)
-def _reference(x, t, dd, th, tl, inv_step, c1, c2, p2, ph, pl, ex, lh, ll, lse, p_hi):  # type: ignore[no-untyped-def]
-    """Both references in one parallel kernel (each parallel kernel costs about a second of
-    compiling): the double-double one of x / t if ``dd`` (:func:`_dd_softmax_row`), else the
-    float64 one of x (:func:`_softmax64_row`: p and log p into ph and lh, the rest unused)."""
-    for i in prange(x.shape[0]):
-        if dd:
-            lse[i] = _dd_softmax_row(
-                x[i], t, th, tl, inv_step, c1, c2, p2, ph[i], pl[i], ex[i], lh[i], ll[i], p_hi[i]
-            )
-        else:
-            lse[i] = _softmax64_row(x[i], lh[i], ph[i])
+@kernel
+def _dd_softmax_rows(b, lo, hi, x, t, table, out):  # type: ignore[no-untyped-def]
+    """Rows lo to hi - 1 of :func:`dd_softmax` (a block of run_blocks)."""
+    th, tl, inv_step, c1, c2, p2 = table
+    ph, pl, ex, lh, ll, lse, p_hi = out
+    for i in range(lo, hi):
+        lse[i] = _dd_softmax_row(
+            x[i], t, th, tl, inv_step, c1, c2, p2, ph[i], pl[i], ex[i], lh[i], ll[i], p_hi[i]
+        )
 
 
 @warmup

@@ -50,20 +50,12 @@ t2, c2 = time.perf_counter(), time.process_time()
 report = analyze(sys.argv[1], gradients=None if sys.argv[2] == "default" else False)
 t3 = time.perf_counter()
 import torch
-layer, nthreads = "-", "-"
-if "numba" in sys.modules:
-    import numba
-    nthreads = numba.get_num_threads()
-    try:
-        layer = numba.threading_layer()
-    except ValueError:  # no parallel kernel ran
-        pass
 cells = report.sources[0].cells
 print(json.dumps({"import_s": t1 - t0, "compile_s": t2 - t1, "compile_cpu_s": c2 - c1,
                   "analyze_s": t3 - t2,
                   "peak_rss_mib": peak_rss_mib(), "verdict": report.verdict.value,
                   "cells": len(cells), "gradients": sum(c.gradient is not None for c in cells),
-                  "threads": f"torch {torch.get_num_threads()}, numba {nthreads} ({layer})",
+                  "threads": f"torch {torch.get_num_threads()}, kernels {kernels.threads()}",
                   "load": __import__("os").getloadavg()[0]}))
 """
 

@@ -11,10 +11,9 @@ of a round, the steadier figure on a busy machine. The issue-7 target: `smcheck 
 --values ...` at most the torch import plus 0.5 s, with the kernel cache warm (issue 16).
 
 Then what the compiled kernels add to a start-up, in a process of its own per round: importing
-numba, starting its thread pool, filling its target context, and each registered warm-up
-(smcheck/kernels, one per kernel module) and the benchmarks' stand-in kernel
-(standin_kernel.py) compiled into an empty numba cache (the first round) and loaded from it
-(the median of the others), each in wall and CPU seconds (CPU time is the better guide on a
+numba, filling its target context, and each registered warm-up (smcheck/kernels, one per
+kernel module) compiled into an empty numba cache (the first round) and loaded from it (the
+median of the others), each in wall and CPU seconds (CPU time is the better guide on a
 busy machine: compiling is single-threaded). The CLI commands above run with that same cache,
 warm after the first round.
 """
@@ -36,10 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 VALUES = ["analyze", "--values", "-999,1,2,5,6", "--no-progress"]
 
-# each step timed apart: the thread pool is started and numba's target context filled (its
-# implementations imported and registered: what the first kernel call of a process pays,
-# compiled or loaded from the cache, ~0.15-0.25 s) before any kernel runs, so a kernel's figure
-# is its own compile or cache load
+# each step timed apart: numba's target context is filled (its implementations imported and
+# registered: what the first kernel call of a process pays, compiled or loaded from the cache,
+# ~0.15-0.25 s) before any kernel runs, so a kernel's figure is its own compile or cache load
 _KERNELS = """
 import importlib, json, time
 steps = {}
@@ -48,19 +46,13 @@ def step(name, fn):
     fn()
     steps[name] = (time.perf_counter() - t, time.process_time() - c)
 step("import numba", lambda: importlib.import_module("numba"))
-import numba
-from numba.np.ufunc.parallel import _launch_threads
 from smcheck import kernels
-for name in kernels.KERNEL_MODULES:  # the first kernel defined sets smcheck's threading layer
+for name in kernels.KERNEL_MODULES:
     step(f"import {name}", lambda: importlib.import_module(name))
-from tests.benchmarks import standin_kernel
-step("start numba's thread pool", _launch_threads)
-steps[f"(layer: {numba.threading_layer()})"] = (0.0, 0.0)
 from numba.core.registry import cpu_target
 step("fill numba's target context (any first kernel call)", cpu_target.target_context.refresh)
 for fn in kernels._warmups:
     step(f"warm-up {fn.__module__}.{fn.__qualname__}", fn)
-step("stand-in kernel (tests/benchmarks/standin_kernel.py)", standin_kernel.warm)
 print(json.dumps(steps))
 """
 

@@ -1,77 +1,116 @@
-"""numba's threading layer as smcheck chooses it: workqueue first, safe from several threads,
-and the user's NUMBA_THREADING_LAYER still wins."""
+"""The kernels' threads (smcheck.kernels.run_blocks): every row in exactly one block, the count
+smcheck.kernels.set_threads gives, launches from several threads at once, errors raised after
+every block has ended, and a forked child that still runs the kernels."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
+import threading
+import time
+from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
-from tests.conftest import ROOT
-
-# three threads launching the same parallel kernel at once: under workqueue without
-# smcheck.kernels' launch lock numba aborts the process ("Concurrent access ... detected")
-_PROBE = """
-import threading
-import numpy as np, numba
-from tests.benchmarks.standin_kernel import cell_stats
-p = np.full((16, 2000), 1 / 2000, dtype=np.float32)
-ref = np.full((16, 2000), 1 / 2000)
-want = cell_stats(p, np.log(p), ref, np.log(ref))
-bad = []
-def work():
-    for _ in range(50):
-        if not np.array_equal(cell_stats(p, np.log(p), ref, np.log(ref)), want):
-            bad.append(1)
-threads = [threading.Thread(target=work) for _ in range(3)]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-print(numba.threading_layer(), len(bad))
-"""
+from smcheck import kernels
+from smcheck.kernels.reference import softmax64
 
 
-CASES = [({}, "workqueue"), ({"NUMBA_THREADING_LAYER": "omp"}, "omp")]
+@pytest.fixture
+def restore_threads() -> Iterator[None]:
+    before = kernels._threads
+    yield
+    kernels.set_threads(before)
 
 
-@pytest.mark.parametrize(("env", "layer"), CASES)
-def test_parallel_kernels_launch_from_many_threads_on_the_chosen_layer(
-    tmp_path: Path, env: dict[str, str], layer: str
-) -> None:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_THREADING")}
-    p = subprocess.run(
-        [sys.executable, "-c", _PROBE],
-        cwd=ROOT,
-        env={**base, **env, "PYTHONPATH": str(ROOT), "NUMBA_CACHE_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert p.returncode == 0, p.stderr[-2000:]
-    assert p.stdout.split() == [layer, "0"]
+def _blocks(rows: int) -> list[tuple[int, int, int, int]]:
+    seen: list[tuple[int, int, int, int]] = []
+    lock = threading.Lock()
+
+    def body(b: int, lo: int, hi: int, tag: int) -> None:
+        time.sleep(0.002)  # long enough for every pool thread to take a block
+        with lock:
+            seen.append((b, lo, hi, threading.get_ident()))
+
+    n = kernels.run_blocks(body, rows, 0)
+    assert sorted(s[0] for s in seen) == list(range(n))
+    return sorted(seen)
 
 
-def test_the_layer_is_chosen_before_smcheck_threads_starts_numbas_pool() -> None:
-    # the JSON's environment asks numba for its thread count, which starts its pool: that must
-    # already be on smcheck's layer, whether or not a kernel has run
-    code = (
-        "import smcheck.api, numba\n"
-        "from smcheck.threads import thread_counts\n"
-        "thread_counts()\n"
-        "print(numba.threading_layer())\n"
-    )
-    base = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_THREADING")}
-    p = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**base, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert p.returncode == 0, p.stderr[-2000:]
-    assert p.stdout.split() == ["workqueue"]
+@pytest.mark.parametrize("rows", [0, 1, 2, 3, 7, 64])
+def test_every_row_is_in_exactly_one_block(rows: int, restore_threads: None) -> None:
+    for n in range(1, kernels.max_threads() + 1):
+        kernels.set_threads(n)
+        seen = _blocks(rows)
+        covered = [i for _, lo, hi, _ in seen for i in range(lo, hi)]
+        assert covered == list(range(rows))
+        want = min(rows, 1 if n == 1 else kernels.BLOCKS_PER_THREAD * n)
+        assert len(seen) == want
+        assert all(hi > lo for _, lo, hi, _ in seen)
+
+
+def test_one_thread_runs_on_the_caller_and_more_on_as_many(restore_threads: None) -> None:
+    kernels.set_threads(1)
+    assert {s[3] for s in _blocks(64)} == {threading.get_ident()}
+    n = kernels.max_threads()
+    if n == 1:
+        pytest.skip("one CPU: no second thread to see")
+    kernels.set_threads(n)
+    used = {s[3] for s in _blocks(64)}
+    assert threading.get_ident() in used and len(used) == n
+
+
+def test_an_error_in_a_block_is_raised_once_every_block_has_ended(restore_threads: None) -> None:
+    kernels.set_threads(kernels.max_threads())
+    ended: list[int] = []
+
+    def body(b: int, lo: int, hi: int) -> None:
+        if b == 0:
+            raise ValueError("block 0")
+        time.sleep(0.01)
+        ended.append(b)
+
+    with pytest.raises(ValueError, match="block 0"):
+        nblk = min(64, kernels.BLOCKS_PER_THREAD * kernels.threads())
+        kernels.run_blocks(body, 64)
+    assert sorted(ended) == list(range(1, nblk))
+
+
+def test_kernels_launched_from_several_threads_at_once_give_each_its_result() -> None:
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((33, 500)) * s for s in (1, 5, 30)]
+    want = [softmax64(x) for x in xs]
+    bad: list[int] = []
+
+    def work(k: int) -> None:
+        for _ in range(20):
+            got = softmax64(xs[k])
+            if not all(np.array_equal(a, b) for a, b in zip(got, want[k], strict=True)):
+                bad.append(k)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert bad == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_runs_the_kernels(restore_threads: None) -> None:
+    kernels.set_threads(kernels.max_threads())
+    x = np.random.default_rng(1).standard_normal((16, 100))
+    want = softmax64(x)[1]  # the parent's pool exists now
+    pid = os.fork()
+    if pid == 0:  # the child: its pool threads must be made anew, or this would hang
+        ok = np.array_equal(softmax64(x)[1], want)
+        os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    pytest.fail("the forked child hung running a kernel")
