@@ -70,9 +70,10 @@ def _workspace() -> np.ndarray:
     return w
 
 
-def _outputs(out: Any) -> tuple[np.ndarray, ...]:
+def _outputs(out: Any) -> tuple[Any, ...]:
     """A method's output as the kernel reads it: p̂ and log p̂ (float32 for the formats up to
-    float32, exact; else float64), the overflow masks (uint8, empty where absent), NaN causes."""
+    float32, exact; else float64), the overflow masks (uint8, empty where absent), and a
+    function giving the NaN causes."""
     tens = getattr(out, "tensors", None)
     if tens is not None:
         import torch
@@ -81,10 +82,10 @@ def _outputs(out: Any) -> tuple[np.ndarray, ...]:
         wide = p.dtype == torch.float64 or lq.dtype == torch.float64
         dt = torch.float64 if wide else torch.float32  # one exact cast for 16-bit formats
         p, lq = p.to(dt).contiguous().numpy(), lq.to(dt).contiguous().numpy()
-        ovf, sovf, cause = tens.overflow, tens.sum_overflow, tens.nan_cause
+        ovf, sovf, cause = tens.overflow, tens.sum_overflow, tens.nan_causes
     else:
         p, lq = as_array(out.p), as_array(out.logp)
-        ovf, sovf, cause = out.overflow, out.sum_overflow, out.nan_cause
+        ovf, sovf, cause = out.overflow, out.sum_overflow, lambda: out.nan_cause
     return (
         p,
         lq,
@@ -94,8 +95,10 @@ def _outputs(out: Any) -> tuple[np.ndarray, ...]:
     )
 
 
-def _nan_codes(p: np.ndarray, valid: np.ndarray, cause: Any, count: int) -> np.ndarray:
-    """The cause code of each NaN probability of the valid rows (OTHER where not given)."""
+def _nan_codes(p: np.ndarray, valid: np.ndarray, causes: Any, count: int) -> np.ndarray:
+    """The cause code of each NaN probability of the valid rows (OTHER where not given);
+    ``causes()`` gives the codes (computed only now: a whole pass)."""
+    cause = causes()
     if cause is None:
         return np.full(count, int(NanCause.OTHER), dtype=np.int8)
     return as_array(cause, None)[np.isnan(p) & (valid[:, None] != 0)]

@@ -9,7 +9,9 @@ method's own log-probabilities; the metrics take them as numpy via ``to_output()
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,7 +38,14 @@ class TorchResult:
     logp: torch.Tensor
     overflow: torch.Tensor | None = None
     sum_overflow: torch.Tensor | None = None
-    nan_cause: torch.Tensor | None = None
+    nan_cause: torch.Tensor | Callable[[], torch.Tensor] | None = None
+    """The NaN cause codes, or a function that computes them: a whole pass over p, which the
+    metrics make only for a chunk where they counted a NaN (most have none)."""
+
+    def nan_causes(self) -> torch.Tensor | None:
+        """:attr:`nan_cause`, computed if it was left to a function."""
+        c = self.nan_cause
+        return c() if callable(c) else c
 
     def to_output(self) -> MethodOutput:
         """A :class:`MethodOutput` whose float64 numpy arrays are made on first read.
@@ -53,7 +62,7 @@ class TensorOutput(MethodOutput):
 
     def __init__(self, tensors: TorchResult) -> None:
         object.__setattr__(self, "tensors", tensors)
-        for name in ("overflow", "sum_overflow", "nan_cause"):  # bool/int8: numpy views, no copy
+        for name in ("overflow", "sum_overflow"):  # bool: numpy views, no copy
             t = getattr(tensors, name)
             object.__setattr__(self, name, None if t is None else _np(t))
 
@@ -63,6 +72,11 @@ class TensorOutput(MethodOutput):
         val = _np(getattr(self.tensors, name))
         object.__setattr__(self, name, val)
         return val
+
+    @cached_property
+    def nan_cause(self) -> np.ndarray | None:  # type: ignore[override]
+        t = self.tensors.nan_causes()
+        return None if t is None else _np(t)
 
 
 def division_nan_cause(
@@ -104,19 +118,25 @@ def _exp_route(x: torch.Tensor, w: torch.Tensor, s: torch.Tensor | None = None) 
         s = _row_sum(w)
     p = w / s
     with torch.no_grad():
-        # the masks cost whole passes: refine them only where something is infinite or NaN
-        winf = torch.isinf(w)
-        if bool(winf.any()):
+        # the masks cost whole passes. A finite positive row sum of w >= 0 leaves no w infinite
+        # or NaN (a sum keeps both) and no p NaN: then there is nothing for them to mark
+        if bool(((s > 0) & (s < torch.inf)).all()):
+            over = sum_over = None
+        else:
+            winf = torch.isinf(w)
             over = winf & torch.isfinite(x)
             sum_over = torch.isinf(s[..., 0]) & ~winf.any(-1)
-        else:
-            over, sum_over = winf, torch.isinf(s[..., 0])
-        nan = torch.isnan(p)
-        cause = division_nan_cause(w, s, nan)
-        if bool(nan.any()):
-            shift = shift_nan_cause(x, p) == NanCause.INF_MINUS_INF
-            cause[(cause == NanCause.OTHER) & shift] = NanCause.INF_MINUS_INF
-    return TorchResult(p, torch.log(p), over, sum_over, cause)
+    return TorchResult(p, torch.log(p), over, sum_over, partial(_quotient_causes, x, w, s, p))
+
+
+def _quotient_causes(x: torch.Tensor, num: torch.Tensor, den: torch.Tensor, p: torch.Tensor):  # type: ignore[no-untyped-def]
+    """NaN cause codes of p = num / den computed from x: the division's, where x's +inf made
+    the NaN by a subtraction first, inf - inf."""
+    cause = division_nan_cause(num, den)
+    if bool(cause.any()):
+        shift = shift_nan_cause(x, p) == NanCause.INF_MINUS_INF
+        cause[(cause == NanCause.OTHER) & shift] = NanCause.INF_MINUS_INF
+    return cause
 
 
 _MEMO = threading.local()
@@ -177,7 +197,7 @@ def logdomain(x: torch.Tensor) -> TorchResult:
     d, _, s = _memo("shifted_exp", x, _shifted_exp)
     z = d - torch.log(s)
     p = torch.exp(z)
-    return TorchResult(p, z, nan_cause=shift_nan_cause(x, p))
+    return TorchResult(p, z, nan_cause=partial(shift_nan_cause, x, p))
 
 
 def fused(x: torch.Tensor) -> TorchResult:
@@ -185,7 +205,7 @@ def fused(x: torch.Tensor) -> TorchResult:
     import torch
 
     p = torch.softmax(x, -1)
-    return TorchResult(p, torch.log_softmax(x, -1), nan_cause=shift_nan_cause(x, p))
+    return TorchResult(p, torch.log_softmax(x, -1), nan_cause=partial(shift_nan_cause, x, p))
 
 
 def lse_direct(x: torch.Tensor) -> TorchResult:
@@ -199,7 +219,7 @@ def lse_direct(x: torch.Tensor) -> TorchResult:
 
     z = x - torch.logsumexp(x, -1, keepdim=True)
     p = torch.exp(z)
-    return TorchResult(p, z, nan_cause=shift_nan_cause(x, p))
+    return TorchResult(p, z, nan_cause=partial(shift_nan_cause, x, p))
 
 
 ONLINE_BLOCK = 128
@@ -231,7 +251,5 @@ def online(x: torch.Tensor) -> TorchResult:
     p = num / d
     with torch.no_grad():
         sum_over = torch.isinf(d[..., 0]) & ~torch.isposinf(x).any(-1)
-        cause = division_nan_cause(num, d)
-        shift = shift_nan_cause(x, p) == NanCause.INF_MINUS_INF
-        cause[(cause == NanCause.OTHER) & shift] = NanCause.INF_MINUS_INF
+    cause = partial(_quotient_causes, x, num, d, p)
     return TorchResult(p, torch.log(p), sum_overflow=sum_over, nan_cause=cause)

@@ -78,7 +78,7 @@ def _outputs(out: Any) -> _Outputs:
     tens = getattr(out, "tensors", None)
     if tens is not None:
         return _Outputs(
-            tens.p.detach(), tens.logp.detach(), tens.overflow, tens.sum_overflow, tens.nan_cause
+            tens.p.detach(), tens.logp.detach(), tens.overflow, tens.sum_overflow, tens.nan_causes()
         )
     return _Outputs(
         as_tensor(out.p),

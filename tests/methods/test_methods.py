@@ -10,6 +10,7 @@ import torch
 from smcheck.dtypes import get_format
 from smcheck.errors import UnknownMethodError
 from smcheck.methods import METHODS, get_method
+from smcheck.methods.base import NanCause
 from tests.conftest import DTYPES, TOLERANCES
 
 mpmath.mp.dps = 50
@@ -75,6 +76,51 @@ def test_naive_overflow_and_sum_overflow_are_flagged() -> None:
     assert out.overflow is not None and out.sum_overflow is not None
     assert out.overflow.tolist() == [[True, False, False], [False, False, False]]
     assert out.sum_overflow.tolist() == [False, True]
+
+
+def test_overflow_masks_are_exact_and_skipped_only_where_nothing_can_overflow() -> None:
+    # the probability routes skip the mask passes when every row sum of exp is finite and
+    # positive (None: nothing marked); a row that is not brings masks exact per element
+    fine = [[1.0, 0.0, -3.0], [2.0, 2.0, -np.inf]]
+    out = get_method("naive").framework(torch.tensor(fine, dtype=torch.float16)).to_output()
+    assert out.overflow is None and out.sum_overflow is None
+    assert out.nan_cause is not None and not out.nan_cause.any()
+    bad_rows = {
+        "exp overflow": [12.0, 0.0, 0.0],
+        "sum overflow": [10.0, 10.0, 10.0],
+        "0/0": [-np.inf, -np.inf, -np.inf],
+        "inf-inf": [np.inf, 0.0, 1.0],
+        "NaN input": [np.nan, 0.0, 1.0],
+    }
+    for bad in bad_rows.values():
+        x = torch.tensor([*fine, bad], dtype=torch.float16)
+        for name in ("naive", "shifted"):
+            out = get_method(name).framework(x).to_output()
+            with torch.no_grad():
+                w = torch.exp(x) if name == "naive" else torch.exp(x - x.amax(-1, keepdim=True))
+                winf = torch.isinf(w)
+                sum_over = torch.isinf(w.sum(-1)) & ~winf.any(-1)
+            over = np.zeros(x.shape, bool) if out.overflow is None else out.overflow
+            sums = np.zeros(len(x), bool) if out.sum_overflow is None else out.sum_overflow
+            assert over.tolist() == (winf & torch.isfinite(x)).tolist()
+            assert sums.tolist() == sum_over.tolist()
+    x = torch.tensor([*fine, bad_rows["exp overflow"]], dtype=torch.float16)
+    assert get_method("naive").framework(x).to_output().overflow is not None
+
+
+@pytest.mark.parametrize("name", ["naive", "shifted", "logdomain", "torch", "online"])
+def test_nan_causes_are_computed_when_read_and_name_each_cause(name: str) -> None:
+    x = torch.tensor(
+        [[np.inf, 0.0, 1.0], [-np.inf, -np.inf, -np.inf], [1.0, 2.0, 3.0]], dtype=torch.float32
+    )
+    res = get_method(name).framework(x)
+    assert callable(res.nan_cause)  # nothing computed yet
+    cause = res.to_output().nan_cause
+    nan = np.isnan(res.p.detach().numpy())
+    assert cause is not None and ((cause != 0) == nan).all()
+    assert not nan[2].any()
+    if nan[0].any():  # a +inf logit: every method that shifts by the max makes inf - inf
+        assert set(cause[0][nan[0]]) <= {NanCause.INF_MINUS_INF, NanCause.INF_OVER_INF}
 
 
 def test_unknown_method_lists_the_valid_ids() -> None:
