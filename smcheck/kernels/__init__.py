@@ -39,7 +39,7 @@ _compiled = False
 
 BLOCKS_PER_THREAD = 2
 """Row blocks per thread and launch, handed out as threads free up: a thread slowed by other
-work on its core takes fewer (docs/performance.md, "Threads")."""
+work on its core takes fewer (docs/performance.md, "Threads on a shared machine")."""
 
 
 def kernel(fn: F) -> F:
@@ -80,7 +80,7 @@ def compile_all(progress: Callable[[str, int, int], None] | None = None) -> None
 # The kernels' threads: smcheck's own pool, not numba's parallel loops (``prange``). A serial
 # kernel with the GIL released runs as fast on a block of rows, and compiles in half the time:
 # numba compiles a parallel loop's body a second time, with its callees re-optimised inside it
-# (docs/performance.md, "Threads").
+# (docs/performance.md, "Threads on a shared machine").
 _threads: int | None = None
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
