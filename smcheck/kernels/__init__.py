@@ -9,13 +9,16 @@ directory where that is read-only), so compiling is paid once per installation.
 Every kernel module registers a warm-up (:func:`warmup`) that calls its kernels once on tiny
 inputs of every signature the analysis uses; :func:`compile_all` runs them before the first
 chunk, reporting "compiling kernels (first run only)" to the progress callback, which shows
-it only when it takes long enough to be a compile and not a cache load.
+it only when it takes long enough to be a compile and not a cache load. numba compiles on one
+thread, so modules not yet in the cache are compiled in child processes too, on the spare CPUs.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,9 +35,23 @@ KERNEL_MODULES: tuple[str, ...] = (
 )
 """The modules holding kernels (imported by :func:`compile_all` so their warm-ups register)."""
 
+COMPILE_COST: dict[str, float] = {
+    "smcheck.kernels.reference": 1.9,
+    "smcheck.kernels.inputs": 0.8,
+    "smcheck.kernels.cellmetrics": 6.2,
+    "smcheck.kernels.gradients": 2.6,
+    "smcheck.kernels.bounds": 0.7,
+}
+"""Each module's cold compile, seconds (its warm-up into an empty cache, docs/performance.md):
+how :func:`compile_all` shares the modules out between processes. A module missing here
+counts 1."""
+CHILD_START = 0.5
+"""Seconds a child process takes to start (Python, numpy, numba) before it compiles."""
+
 COMPILE_TASK = "compiling kernels (first run only)"
 
 _warmups: list[Callable[[], None]] = []
+_kernels: dict[str, list[Any]] = {}  # module name: the kernels it defines
 _compiled = False
 
 BLOCKS_PER_THREAD = 2
@@ -51,7 +68,9 @@ def kernel(fn: F) -> F:
     """
     import numba
 
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)  # type: ignore[no-any-return]
+    compiled = numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+    _kernels.setdefault(fn.__module__, []).append(compiled)
+    return compiled  # type: ignore[no-any-return]
 
 
 def warmup(fn: Callable[[], None]) -> Callable[[], None]:
@@ -61,20 +80,106 @@ def warmup(fn: Callable[[], None]) -> Callable[[], None]:
 
 
 def compile_all(progress: Callable[[str, int, int], None] | None = None) -> None:
-    """Compile (or load from the disk cache) every kernel, once per process."""
+    """Compile (or load from the disk cache) every kernel, once per process.
+
+    The modules not yet in the cache are shared out (:func:`_share_out`) between this process
+    and child processes on the spare CPUs, which compile theirs into the same disk cache at the
+    same time. This process then runs every warm-up as when alone, its own first: for a
+    child's modules it first waits for that child, and the warm-ups load the child's work from
+    the cache (or compile what a failed child left undone).
+    """
     global _compiled
     if _compiled:
         return
     for name in KERNEL_MODULES:
         importlib.import_module(name)
-    total = len(_warmups)
-    for k, fn in enumerate(_warmups):
-        if progress is not None:
-            progress(COMPILE_TASK, k, total)
-        fn()
+    away = _start_children(_share_out())
+    try:
+        order = [fn for fn in _warmups if fn.__module__ not in away]
+        order += [fn for fn in _warmups if fn.__module__ in away]
+        total = len(order)
+        for k, fn in enumerate(order):
+            if progress is not None:
+                progress(COMPILE_TASK, k, total)
+            if fn.__module__ in away:
+                away[fn.__module__].wait()
+            fn()
+    finally:  # an error here: the children's work is not needed
+        for child in away.values():
+            if child.poll() is None:
+                child.kill()
+                child.wait()
     if progress is not None:
         progress(COMPILE_TASK, total, total)
     _compiled = True
+
+
+def _share_out() -> list[list[str]]:
+    """The children's modules: those of :data:`KERNEL_MODULES` not in the cache, shared between
+    this process and one child per spare CPU by the longest-processing-time rule (heaviest
+    first by :data:`COMPILE_COST`, each to the least loaded; a child starts
+    :data:`CHILD_START` behind). None where one CPU may be used or all is cached."""
+    spare = max_threads() - 1
+    if spare < 1:
+        return []
+    try:
+        todo = [name for name in KERNEL_MODULES if not _cached(name)]
+    except Exception:  # numba's private API changed or a cache file is unreadable: compile here
+        return []
+    loads, parts = [0.0] + [CHILD_START] * spare, [[] for _ in range(spare + 1)]
+    for name in sorted(todo, key=lambda n: -COMPILE_COST.get(n, 1.0)):
+        i = loads.index(min(loads))
+        loads[i] += COMPILE_COST.get(name, 1.0)
+        parts[i].append(name)
+    return [part for part in parts[1:] if part]
+
+
+def _cached(name: str) -> bool:
+    """Whether module ``name`` is in numba's disk cache: one of its kernels has an entry for its
+    file's current source (a read of index files, no compile; numba's private API, the same
+    from 0.58.1). One, not all: a kernel only the tests call (``exp_many``) has none, and a
+    source edit empties them all. A module without kernels counts as cached."""
+    kernels = _kernels.get(name, [])
+    return not kernels or any(k._cache._cache_file._load_index() for k in kernels)
+
+
+def _start_children(parts: list[list[str]]) -> dict[str, subprocess.Popen[bytes]]:
+    """One child per part, compiling its modules (:func:`_compile_here`) with this interpreter,
+    this smcheck and this environment (so numba's cache, ``NUMBA_CACHE_DIR``, is the same), its
+    output discarded. Returns each started child's modules; a part whose child could not start
+    is compiled here. numba writes each cache file to a temporary name and renames it into
+    place, so a process never reads a half-written file, and two processes that compile a
+    shared kernel (floatbits') write the same entries."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from smcheck.kernels import _compile_here; _compile_here(sys.argv[2:])"
+    )
+    away: dict[str, subprocess.Popen[bytes]] = {}
+    for part in parts:
+        if not sys.executable:
+            break
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-c", code, root, *part],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError:
+            break
+        away.update(dict.fromkeys(part, child))
+    return away
+
+
+def _compile_here(names: list[str]) -> None:
+    """A child's part of :func:`compile_all`: the warm-ups of the modules ``names``, which leave
+    their kernels in numba's disk cache."""
+    for name in names:
+        importlib.import_module(name)
+    for fn in _warmups:
+        if fn.__module__ in names:
+            fn()
 
 
 # The kernels' threads: smcheck's own pool, not numba's parallel loops (``prange``). A serial
