@@ -156,9 +156,9 @@ def _start_children(parts: list[list[str]]) -> dict[str, subprocess.Popen[bytes]
         "from smcheck.kernels import _compile_here; _compile_here(sys.argv[2:])"
     )
     away: dict[str, subprocess.Popen[bytes]] = {}
+    if not sys.executable or getattr(sys, "frozen", False):  # no interpreter to run -c with
+        return away
     for part in parts:
-        if not sys.executable:
-            break
         try:
             child = subprocess.Popen(
                 [sys.executable, "-c", code, root, *part],
