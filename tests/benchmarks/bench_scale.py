@@ -44,9 +44,13 @@ import json, sys, time
 from tests.benchmarks.peakrss import peak_rss_mib
 t0 = time.perf_counter()
 from smcheck import analyze, kernels
-t1, c1 = time.perf_counter(), time.process_time()
+import resource
+def cpu():  # this process's CPU and its finished children's (compile_all's compile processes)
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + r.ru_utime + r.ru_stime
+t1, c1 = time.perf_counter(), cpu()
 kernels.compile_all()
-t2, c2 = time.perf_counter(), time.process_time()
+t2, c2 = time.perf_counter(), cpu()
 report = analyze(sys.argv[1], gradients=None if sys.argv[2] == "default" else False)
 t3 = time.perf_counter()
 import torch
@@ -198,7 +202,7 @@ def table_rows(sm: float, floor: dict, runs: dict[str, dict]) -> list[Row]:
         ),
         (
             "kernels compiled into an empty cache (`compile_all`, cold; "
-            f"{cold['compile_cpu_s']:.1f} s of CPU)",
+            f"{cold['compile_cpu_s']:.1f} s of CPU with its compile processes)",
             cold["compile_s"],
             None,
             None,
