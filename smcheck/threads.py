@@ -77,11 +77,11 @@ def using_threads(n: int | None) -> Iterator[None]:
 
     from smcheck import kernels
 
-    before = (torch.get_num_threads(), kernels.threads())
+    before = torch.get_num_threads()
     torch.set_num_threads(n)
-    kernels.set_threads(n)
+    setting = kernels.set_threads(n)
     try:
         yield
     finally:
-        torch.set_num_threads(before[0])
-        kernels.set_threads(before[1])
+        torch.set_num_threads(before)
+        kernels.set_threads(setting)

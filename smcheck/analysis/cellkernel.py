@@ -137,8 +137,12 @@ def cell_chunk(out: Any, b: Block, keep: tuple[int, int] = (-1, -1)) -> CellChun
     raw = (p.view(np.uint8), lq.view(np.uint8), ovf, sovf, sh.scale_over)  # one signature
     args = (raw, sh.blk, sh.rows, sh.ov, sh.fmt, _workspace())
     first_pass = np.full((p.shape[0], 2), -1)
-    ints, flts, flags, first, bins = k.cell_metrics(*args, (NONE1, NONE1), first_pass)
-    vu, vl = _kept_values(k, args, ints, keep)
+    try:
+        ints, flts, flags, first, bins = k.cell_metrics(*args, (NONE1, NONE1), first_pass)
+        vu, vl = _kept_values(k, args, ints, keep)
+    except BaseException:  # an error or ^C between filling and emptying the histogram slabs:
+        _local.work = None  # the next call gets a clean workspace (a thread may still write here)
+        raise
     n_nan = int(ints[:, k.NAN].sum())
     t = torch.from_numpy
     fin = flags[:, k.FINITE].view(np.bool_)

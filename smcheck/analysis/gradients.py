@@ -179,7 +179,8 @@ def forward_backward(
 ) -> MethodOutput:
     """One method on one chunk: its forward output, with its gradient folded into ``acc``.
 
-    The tensors (and the autograd graph) are released on return, before the forward metrics run.
+    The backward pass has freed the graph's saved tensors on return, before the forward metrics
+    run; the output keeps the method's own tensors (and those its NaN causes are computed from).
     """
     res, g = backprop(fn, xs, e.target)
     acc.add(g, res.logp.detach(), e)

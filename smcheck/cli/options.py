@@ -157,8 +157,8 @@ def _arithmetic_options() -> list[Decorator]:
             type=click.IntRange(min=1),
             default=None,
             metavar="N",
-            help="Threads of torch's ops and smcheck's kernels (default: what torch and numba "
-            "pick, about one per core).",
+            help="Threads of torch's ops and smcheck's kernels (default: torch's choice, "
+            "about one per core, and the CPUs for the kernels).",
         ),
     ]
 

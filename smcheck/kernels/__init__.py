@@ -16,11 +16,13 @@ thread, so modules not yet in the cache are compiled in child processes too, on 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -93,8 +95,9 @@ def compile_all(progress: Callable[[str, int, int], None] | None = None) -> None
         return
     for name in KERNEL_MODULES:
         importlib.import_module(name)
-    away = _start_children(_share_out())
+    away: dict[str, subprocess.Popen[bytes]] = {}
     try:
+        _start_children(_share_out(), away)
         order = [fn for fn in _warmups if fn.__module__ not in away]
         order += [fn for fn in _warmups if fn.__module__ in away]
         total = len(order)
@@ -102,9 +105,9 @@ def compile_all(progress: Callable[[str, int, int], None] | None = None) -> None
             if progress is not None:
                 progress(COMPILE_TASK, k, total)
             if fn.__module__ in away:
-                away[fn.__module__].wait()
+                _wait(away[fn.__module__])
             fn()
-    finally:  # an error here: the children's work is not needed
+    finally:  # an error or an interrupt here: the children's work is not needed
         for child in away.values():
             if child.poll() is None:
                 child.kill()
@@ -118,8 +121,9 @@ def _share_out() -> list[list[str]]:
     """The children's modules: those of :data:`KERNEL_MODULES` not in the cache, shared between
     this process and one child per spare CPU by the longest-processing-time rule (heaviest
     first by :data:`COMPILE_COST`, each to the least loaded; a child starts
-    :data:`CHILD_START` behind). None where one CPU may be used or all is cached."""
-    spare = max_threads() - 1
+    :data:`CHILD_START` behind). None where the kernels run on one thread (:func:`threads`) or
+    all is cached."""
+    spare = threads() - 1  # --threads 1: no child either
     if spare < 1:
         return []
     try:
@@ -143,25 +147,40 @@ def _cached(name: str) -> bool:
     return not kernels or any(k._cache._cache_file._load_index() for k in kernels)
 
 
-def _start_children(parts: list[list[str]]) -> dict[str, subprocess.Popen[bytes]]:
+CHILD_TIMEOUT = 300.0
+"""Seconds to wait for a compile child before killing it and compiling its modules here: a
+child that hangs (an embedding application's executable that is not a Python) costs a wait,
+never the run."""
+
+
+def _wait(child: subprocess.Popen[bytes]) -> None:
+    """Wait for a compile child; kill it past :data:`CHILD_TIMEOUT`."""
+    try:
+        child.wait(timeout=CHILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def _start_children(parts: list[list[str]], away: dict[str, subprocess.Popen[bytes]]) -> None:
     """One child per part, compiling its modules (:func:`_compile_here`) with this interpreter,
-    this smcheck and this environment (so numba's cache, ``NUMBA_CACHE_DIR``, is the same), its
-    output discarded. Returns each started child's modules; a part whose child could not start
-    is compiled here. numba writes each cache file to a temporary name and renames it into
-    place, so a process never reads a half-written file, and two processes that compile a
-    shared kernel (floatbits') write the same entries."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    this process's ``sys.path`` (so the same smcheck and nothing ahead of the standard library)
+    and this environment (so numba's cache, ``NUMBA_CACHE_DIR``, is the same), its output
+    discarded; each started child's modules go into ``away`` as it starts (so an interrupt
+    leaves none unknown to the caller). A part whose child could not start is compiled here.
+    numba writes each cache file to a temporary name and renames it into place, so a process
+    never reads a half-written file, and two processes that compile a shared kernel
+    (floatbits') write the same entries."""
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
         "from smcheck.kernels import _compile_here; _compile_here(sys.argv[2:])"
     )
-    away: dict[str, subprocess.Popen[bytes]] = {}
     if not sys.executable or getattr(sys, "frozen", False):  # no interpreter to run -c with
-        return away
+        return
     for part in parts:
         try:
             child = subprocess.Popen(
-                [sys.executable, "-c", code, root, *part],
+                [sys.executable, "-c", code, json.dumps(sys.path), *part],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -169,7 +188,6 @@ def _start_children(parts: list[list[str]]) -> dict[str, subprocess.Popen[bytes]
         except OSError:
             break
         away.update(dict.fromkeys(part, child))
-    return away
 
 
 def _compile_here(names: list[str]) -> None:
@@ -204,11 +222,13 @@ def threads() -> int:
     return max_threads() if _threads is None else _threads
 
 
-def set_threads(n: int | None) -> None:
+def set_threads(n: int | None) -> int | None:
     """Run the kernels on ``n`` threads (at most :func:`max_threads`), in every thread of this
-    process; None: the default."""
+    process; None: the default. Returns the setting it replaced (None: the default), to restore
+    it with."""
     global _threads
-    _threads = None if n is None else max(1, min(n, max_threads()))
+    before, _threads = _threads, None if n is None else max(1, min(n, max_threads()))
+    return before
 
 
 def _workers() -> ThreadPoolExecutor:
@@ -226,7 +246,8 @@ def _forget_pool() -> None:
     _pool, _pool_lock = None, threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_pool)
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def run_blocks(body: Callable[..., Any], rows: int, *args: Any, blocks: int = 0) -> int:
@@ -255,10 +276,20 @@ def run_blocks(body: Callable[..., Any], rows: int, *args: Any, blocks: int = 0)
                 return
             body(b, b * rows // nblk, (b + 1) * rows // nblk, *args)
 
-    helpers = [_workers().submit(work) for _ in range(min(n, nblk) - 1)]
+    helpers: list[futures.Future[None]] = []
+    try:
+        pool = _workers()  # extend keeps the futures made before an error
+        helpers.extend(pool.submit(work) for _ in range(min(n, nblk) - 1))
+    except RuntimeError:  # the interpreter is shutting down: this thread takes the rest
+        pass
     try:
         work()
-    finally:  # the helpers still use the arrays: wait for them, and raise their error
-        for f in helpers:
+    finally:
+        # every block is taken once work() returns: a helper not started yet has none left (it
+        # may be queued behind another launch's), one started may still be writing: wait for
+        # all of those before raising any error
+        started = [f for f in helpers if not f.cancel()]
+        futures.wait(started)
+        for f in started:
             f.result()
     return nblk

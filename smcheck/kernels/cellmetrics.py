@@ -372,7 +372,7 @@ def _warm() -> None:
                np.empty(0, np.uint8), live)  # fmt: skip
         blk = (one, live, p, logp, none2, none2)
         vals = (np.empty(0), np.empty(0))
-        cell_metrics(out, blk, rr, ov, fmt, work, vals, np.empty((0, 2), np.int64))
+        cell_metrics(out, blk, rr, ov, fmt, work, vals, np.full((1, 2), -1))
         cell_metrics(
             out, blk, rr, ov, fmt, work, (np.empty(2), vals[1]), np.zeros((1, 2), np.int64)
         )

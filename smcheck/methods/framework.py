@@ -40,7 +40,9 @@ class TorchResult:
     sum_overflow: torch.Tensor | None = None
     nan_cause: torch.Tensor | Callable[[], torch.Tensor] | None = None
     """The NaN cause codes, or a function that computes them: a whole pass over p, which the
-    metrics make only for a chunk where they counted a NaN (most have none)."""
+    metrics make only for a chunk where they counted a NaN (most have none). The function keeps
+    the method's operands (x, and for the probability routes exp and its row sum) until the
+    result is dropped."""
 
     def nan_causes(self) -> torch.Tensor | None:
         """:attr:`nan_cause`, computed if it was left to a function."""
@@ -132,7 +134,10 @@ def _exp_route(x: torch.Tensor, w: torch.Tensor, s: torch.Tensor | None = None) 
 def _quotient_causes(x: torch.Tensor, num: torch.Tensor, den: torch.Tensor, p: torch.Tensor):  # type: ignore[no-untyped-def]
     """NaN cause codes of p = num / den computed from x: the division's, where x's +inf made
     the NaN by a subtraction first, inf - inf."""
-    cause = division_nan_cause(num, den)
+    import torch
+
+    with torch.no_grad():
+        cause = division_nan_cause(num, den, torch.isnan(p))
     if bool(cause.any()):
         shift = shift_nan_cause(x, p) == NanCause.INF_MINUS_INF
         cause[(cause == NanCause.OTHER) & shift] = NanCause.INF_MINUS_INF

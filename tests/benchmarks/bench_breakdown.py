@@ -1,5 +1,5 @@
-"""Where an analysis spends its time (not part of the test run): each kernel's wall time, then
-the main thread's profile.
+"""Where an analysis spends its time (not part of the test run): each parallel kernel's wall
+time, then the main thread's profile.
 
 Run from the repository root:
 
@@ -7,10 +7,12 @@ Run from the repository root:
     python tests/benchmarks/bench_breakdown.py FILE.npy --no-gradients --top 25
 
 One process: compiles (or loads) the kernels, analyses the file once to warm up, then times a
-second analysis with every kernel launch (``smcheck.kernels.run_blocks``) wrapped, and prints
-each kernel's total wall time (its blocks on every thread: the time the launching thread
-waited), their sum and the analysis' total. Then a third analysis under ``cProfile`` (main
-thread only: the pool threads' share of a kernel shows as lock waits), sorted by own time.
+second analysis with every kernel launch on blocks of rows (``smcheck.kernels.run_blocks``;
+the small serial kernels called directly, such as the histogram gather, are not counted)
+wrapped, and prints each kernel's total wall time (its blocks on every thread: the time the
+launching thread waited), their sum and the analysis' total. Then a third analysis under
+``cProfile`` (main thread only: the pool threads' share of a kernel shows as lock waits),
+sorted by own time.
 """
 
 from __future__ import annotations

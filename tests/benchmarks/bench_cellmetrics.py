@@ -7,7 +7,7 @@ Run from the repository root:
 
 It runs one default analysis, keeps a copy of the arguments of the first first-pass call of
 each cell-format kind (t, double-double, direct KL) on a full chunk, then calls the kernel on
-each copy --repeat times on one numba thread and prints the least process CPU time per element.
+each copy --repeat times on one kernel thread and prints the least process CPU time per element.
 CPU time, not wall time: on a loaded machine it is what a kernel change moves, and the least of
 many calls leaves out the time slices other processes took (``--threads 1 2``: also the least
 wall time on 2 threads, how much a second thread gains). Also prints the kernel's share of
@@ -42,14 +42,13 @@ def main() -> None:
         type=int,
         nargs="+",
         default=[1],
-        help="numba threads per timing; above 1, the least wall time (CPU time counts them all)",
+        help="kernel threads per timing; above 1, the least wall time (CPU time counts them all)",
     )
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    import numba
-
     import smcheck
     import smcheck.kernels.cellmetrics as k
+    from smcheck import kernels
 
     tmp = tempfile.TemporaryDirectory()
     path = args.path
@@ -79,7 +78,7 @@ def main() -> None:
     k.cell_metrics = kernel
     print(f"analysis {total:.2f} s wall, cell_metrics {wall[0]:.2f} s in {wall[1]} calls")
     for threads in args.threads:
-        numba.set_num_threads(threads)
+        kernels.set_threads(threads)
         clock, what = (time.process_time, "CPU") if threads == 1 else (time.perf_counter, "wall")
         for (t_bits, dd, direct), a in sorted(kept.items()):
             n = a[1][2].size

@@ -209,3 +209,25 @@ def test_row_blocks_do_not_change_any_result() -> None:
         assert not work.any()  # left zeroed for the next call
     for a, c in zip(*got, strict=True):
         assert np.array_equal(np.asarray(a), np.asarray(c), equal_nan=True)
+
+
+def test_an_interrupted_call_leaves_no_counts_for_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ^C between the row blocks filling this thread's histogram slabs and _gather_bins emptying
+    # them: the next call must not count the interrupted call's bins again
+    x = np.random.default_rng(3).normal(0, 3, (8, 100))
+    b, xs = make_block(x, "float32")
+    out = run_method(METHODS["naive"], "framework", xs, b.fmt, False)
+    want = cell_chunk(out, b)
+    real = km._gather_bins
+
+    def interrupted(work: np.ndarray, rng: np.ndarray) -> None:
+        monkeypatch.setattr(km, "_gather_bins", real)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(km, "_gather_bins", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cell_chunk(out, b)
+    got = cell_chunk(out, b)
+    assert got.ulp_bins.first == want.ulp_bins.first
+    assert np.array_equal(got.ulp_bins.counts, want.ulp_bins.counts)
+    assert np.array_equal(got.log.ulp_bins.counts, want.log.ulp_bins.counts)

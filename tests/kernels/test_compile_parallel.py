@@ -140,5 +140,8 @@ def test_the_heaviest_modules_go_first_each_to_the_least_loaded_process(
     assert kernels._share_out() == [["b", "d", "e"]]
     monkeypatch.setattr(kernels, "max_threads", lambda: 3)
     assert kernels._share_out() == [["b"], ["d", "e"]]
+    monkeypatch.setattr(kernels, "_threads", 1)  # --threads 1: no child on any machine
+    assert kernels._share_out() == []
+    monkeypatch.setattr(kernels, "_threads", None)
     monkeypatch.setattr(kernels, "max_threads", lambda: 1)
     assert kernels._share_out() == []

@@ -49,31 +49,45 @@ def test_every_row_is_in_exactly_one_block(rows: int, restore_threads: None) -> 
         assert all(hi > lo for _, lo, hi, _ in seen)
 
 
-def test_one_thread_runs_on_the_caller_and_more_on_as_many(restore_threads: None) -> None:
+def test_one_thread_runs_on_the_caller_and_two_on_two(restore_threads: None) -> None:
     kernels.set_threads(1)
     assert {s[3] for s in _blocks(64)} == {threading.get_ident()}
-    n = kernels.max_threads()
-    if n == 1:
+    if kernels.max_threads() == 1:
         pytest.skip("one CPU: no second thread to see")
-    kernels.set_threads(n)
-    used = {s[3] for s in _blocks(64)}
-    assert threading.get_ident() in used and len(used) == n
+    kernels.set_threads(2)
+    used: set[int] = set()
+    other = threading.Event()
+
+    def body(b: int, lo: int, hi: int) -> None:
+        used.add(threading.get_ident())
+        if threading.get_ident() != caller:
+            other.set()
+        other.wait(10)  # every block waits until a second thread has taken one: no race
+
+    caller = threading.get_ident()
+    kernels.run_blocks(body, 64)
+    assert caller in used and len(used) == 2
 
 
-def test_an_error_in_a_block_is_raised_once_every_block_has_ended(restore_threads: None) -> None:
+def test_an_error_in_a_block_is_raised_once_no_block_is_running(restore_threads: None) -> None:
     kernels.set_threads(kernels.max_threads())
+    started: list[int] = []
     ended: list[int] = []
 
     def body(b: int, lo: int, hi: int) -> None:
+        started.append(b)
         if b == 0:
             raise ValueError("block 0")
         time.sleep(0.01)
         ended.append(b)
 
     with pytest.raises(ValueError, match="block 0"):
-        nblk = min(64, kernels.BLOCKS_PER_THREAD * kernels.threads())
         kernels.run_blocks(body, 64)
-    assert sorted(ended) == list(range(1, nblk))
+    # every block that started has ended (none still writing), and none starts afterwards
+    at_raise = sorted(started)
+    assert sorted(ended) == [b for b in at_raise if b != 0]
+    time.sleep(0.05)
+    assert sorted(started) == at_raise
 
 
 def test_kernels_launched_from_several_threads_at_once_give_each_its_result() -> None:
@@ -96,7 +110,18 @@ def test_kernels_launched_from_several_threads_at_once_give_each_its_result() ->
     assert bad == []
 
 
+def test_set_threads_returns_the_setting_using_threads_restores(restore_threads: None) -> None:
+    from smcheck.threads import using_threads
+
+    kernels.set_threads(None)
+    assert kernels.set_threads(1) is None and kernels.set_threads(None) == 1
+    with using_threads(1):
+        assert kernels.threads() == 1
+    assert kernels._threads is None  # the default again, not the count it resolved to
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+@pytest.mark.filterwarnings("ignore:.*multi-threaded.*:DeprecationWarning")  # Python 3.12+
 def test_a_forked_child_runs_the_kernels(restore_threads: None) -> None:
     kernels.set_threads(kernels.max_threads())
     x = np.random.default_rng(1).standard_normal((16, 100))
