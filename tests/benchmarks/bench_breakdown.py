@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from logits import normal_logits  # noqa: E402
 
 
 def main() -> None:
@@ -42,11 +43,7 @@ def main() -> None:
     from smcheck import analyze, kernels
 
     tmp = tempfile.TemporaryDirectory()
-    path = args.path
-    if path is None:
-        path = str(Path(tmp.name) / "b256.npy")
-        x = np.random.default_rng(0).standard_normal((256, 32000)) * 4
-        np.save(path, x.astype(np.float32))
+    path = args.path or normal_logits(tmp.name)
     grad = False if args.no_gradients else None
     kernels.compile_all()
     analyze(path, gradients=grad)

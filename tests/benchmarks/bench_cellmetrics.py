@@ -25,6 +25,9 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from logits import normal_logits  # noqa: E402
+
 
 def _copy(x: Any) -> Any:
     """Nested tuples of arrays, copied (the analysis reuses its buffers)."""
@@ -51,11 +54,7 @@ def main() -> None:
     from smcheck import kernels
 
     tmp = tempfile.TemporaryDirectory()
-    path = args.path
-    if path is None:
-        path = str(Path(tmp.name) / "b256.npy")
-        x = np.random.default_rng(0).standard_normal((256, 32000)) * 4
-        np.save(path, x.astype(np.float32))
+    path = args.path or normal_logits(tmp.name)
     kernel, kept, wall = k.cell_metrics, {}, [0.0, 0]
 
     def spy(*a: Any) -> Any:

@@ -27,10 +27,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from logits import normal_logits  # noqa: E402
 from neighbour import busy_neighbours  # noqa: E402
 
 _TIMED = """
@@ -55,9 +54,7 @@ def main() -> None:
     trees = {"other": args.other.resolve(), "this": ROOT}
     times: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        path = str(Path(tmp) / "x.npy")
-        x = np.random.default_rng(0).standard_normal((args.rows, 32000)) * 4
-        np.save(path, x.astype(np.float32))
+        path = normal_logits(tmp, args.rows)
         with busy_neighbours(1 if args.neighbour else 0):
             for r in range(args.rounds):
                 for name, root in trees.items():
