@@ -12,9 +12,11 @@ import numpy.typing as npt
 from smcheck.errors import ConfigError
 from smcheck.sources.decoders import Decoder
 
-WORK_ARRAYS_PER_ELEMENT = 160
-"""float64-sized temporaries alive per input element of a chunk: the four format lanes work on
-a chunk at once, about 40 each (measured: ~1.2 kB of peak RSS per element of the chunk)."""
+WORK_ARRAYS_PER_ELEMENT = 32
+"""float64-sized temporaries alive per input element of a chunk, without gradients: twice the
+most measured (15.7, six methods; 8.7 for the default cells) by
+tests/benchmarks/bench_chunk_memory.py. The formats and cells run one after another and the
+metrics are fused kernels, so few full-size arrays live at once."""
 
 
 STRIDED_SLAB_BYTES = 64 * 2**20
