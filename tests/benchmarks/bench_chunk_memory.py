@@ -34,8 +34,10 @@ CONFIGS = {
     "-inf masks (probs)": ("mask", {}),
     "float64, T = 0.3, 1, 3": ("f64", {"temperatures": [0.3, 1, 3]}),
     "strict model": ("f32", {"model": "strict"}),
-    "six methods": ("f32", {"methods": ["naive", "shifted", "logdomain", "torch", "online",
-                                         "lse-direct"]}),  # fmt: skip
+    "six methods": (
+        "f32",
+        {"methods": ["naive", "shifted", "logdomain", "torch", "online", "lse-direct"]},
+    ),  # fmt: skip
 }
 
 
