@@ -85,7 +85,8 @@ from smcheck.sources.rows import RowView
 from smcheck.config import AnalysisConfig
 src = load_logits(sys.argv[1])
 view = RowView(src.array, -1, src.name)
-rows = view.chunk_rows(gradient_budget(AnalysisConfig().memory_budget))
+rows = int(sys.argv[2]) if len(sys.argv) > 2 else view.chunk_rows(
+    gradient_budget(AnalysisConfig().memory_budget))  # smcheck's own chunks, or these
 x = torch.from_numpy(np.load(sys.argv[1]))
 def naive(x):
     w = torch.exp(x); return torch.log(w / w.sum(-1, keepdim=True))
