@@ -37,7 +37,7 @@ CONFIGS = {
     "six methods": (
         "f32",
         {"methods": ["naive", "shifted", "logdomain", "torch", "online", "lse-direct"]},
-    ),  # fmt: skip
+    ),
 }
 
 
