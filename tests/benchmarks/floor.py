@@ -1,0 +1,157 @@
+"""The cells' floor (not part of the test run): what any analysis of the 16 default cells costs.
+
+    python tests/benchmarks/floor.py FILE.npy [ROWS]
+
+Prints one JSON line with three timings over the row chunks smcheck itself uses (or ROWS):
+
+* ``forward_s`` -- the 4 default methods written as user code (no diagnostics) in each of the
+  4 formats: the arithmetic every analysis must run whatever it measures;
+* ``backward_s`` -- the same with each method's cross-entropy backward pass (gradients are on
+  by default);
+* ``least_s`` -- the least an analysis adds to the forward passes, however it is written: a
+  reference p and log p per format, taken as torch's vectorised float64 ``log_softmax`` and its
+  ``exp`` (cheaper than an exact reference: no compensated sum, no double-double for float64),
+  and one read of every cell's p̂ and log p̂ against it, each element once, in its own width
+  (16-bit formats through a 65536-entry table), summing one error per row in a kernel free to
+  vectorise (``fastmath`` reassociation): the smallest metric there is. smcheck's metrics read
+  the same arrays and compute a dozen figures per element, so the floor plus this is a lower
+  bound on its time, not an estimate of it.
+
+bench_scale.py runs it beside the analyses and reports the targets against these.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+from numba import njit, prange
+
+from smcheck.analysis.gradients import gradient_budget
+from smcheck.config import AnalysisConfig
+from smcheck.sources.loaders import load_logits
+from smcheck.sources.rows import RowView
+
+FORMATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def naive(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    w = torch.exp(x)
+    p = w / w.sum(-1, keepdim=True)
+    return p, torch.log(p)
+
+
+def shifted(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    w = torch.exp(x - x.amax(-1, keepdim=True))
+    p = w / w.sum(-1, keepdim=True)
+    return p, torch.log(p)
+
+
+def logdomain(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    y = x - x.amax(-1, keepdim=True)
+    logp = y - torch.log(torch.exp(y).sum(-1, keepdim=True))
+    return torch.exp(logp), logp
+
+
+def fused(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.softmax(x, -1), torch.log_softmax(x, -1)
+
+
+METHODS = (naive, shifted, logdomain, fused)
+
+
+def run(x: torch.Tensor, rows: int, backward: bool) -> float:
+    """Seconds for every chunk's 16 cells, forward or forward + backward."""
+    t = time.perf_counter()
+    for c in torch.split(x, rows):
+        for dt in FORMATS:
+            xd = c.to(dt).requires_grad_(backward)
+            tgt = xd.detach().argmax(-1)
+            for m in METHODS:
+                _, logp = m(xd)
+                if backward:
+                    torch.nn.functional.nll_loss(logp, tgt, reduction="sum").backward()
+    return time.perf_counter() - t
+
+
+@njit(parallel=True, fastmath={"reassoc"}, cache=True)
+def _read16(tab, p, lp, out, a0, b0, a1, b1, a2, b2, a3, b3):  # type: ignore[no-untyped-def]
+    """Per row, the summed |p̂ - p| + |log p̂ - log p| of 4 cells; p̂ as 16-bit patterns."""
+    for i in prange(p.shape[0]):
+        s = 0.0
+        for j in range(p.shape[1]):
+            r, q = p[i, j], lp[i, j]
+            s += abs(tab[a0[i, j]] - r) + abs(tab[b0[i, j]] - q) + abs(tab[a1[i, j]] - r)
+            s += abs(tab[b1[i, j]] - q) + abs(tab[a2[i, j]] - r) + abs(tab[b2[i, j]] - q)
+            s += abs(tab[a3[i, j]] - r) + abs(tab[b3[i, j]] - q)
+        out[i] = s
+
+
+@njit(parallel=True, fastmath={"reassoc"}, cache=True)
+def _read(p, lp, out, a0, b0, a1, b1, a2, b2, a3, b3):  # type: ignore[no-untyped-def]
+    """:func:`_read16` for float32 and float64 outputs."""
+    for i in prange(p.shape[0]):
+        s = 0.0
+        for j in range(p.shape[1]):
+            r, q = p[i, j], lp[i, j]
+            s += abs(a0[i, j] - r) + abs(b0[i, j] - q) + abs(a1[i, j] - r) + abs(b1[i, j] - q)
+            s += abs(a2[i, j] - r) + abs(b2[i, j] - q) + abs(a3[i, j] - r) + abs(b3[i, j] - q)
+        out[i] = s
+
+
+def _table(dt: torch.dtype) -> np.ndarray:
+    """Every value of a 16-bit format, as float64, indexed by its bit pattern."""
+    bits = torch.arange(65536, dtype=torch.int32).to(torch.int16)
+    return bits.view(dt).to(torch.float64).numpy()
+
+
+def read(dt: torch.dtype, p: np.ndarray, lp: np.ndarray, outs: list[torch.Tensor]) -> None:
+    """One read of the 4 cells' outputs ``outs`` (p̂, log p̂, ...) against ``p`` and ``lp``."""
+    row = np.empty(p.shape[0])
+    if dt.itemsize == 2:
+        arrs = [t.view(torch.int16).numpy().view(np.uint16) for t in outs]
+        _read16(TABLES[dt], p, lp, row, *arrs)
+    else:
+        _read(p, lp, row, *(t.numpy() for t in outs))
+
+
+TABLES = {dt: _table(dt) for dt in FORMATS if dt.itemsize == 2}
+
+
+def least(x: torch.Tensor, rows: int) -> float:
+    """Seconds of the least an analysis adds to the forward passes (module docstring)."""
+    total = 0.0
+    for c in torch.split(x, rows):
+        for dt in FORMATS:
+            xd = c.to(dt)
+            outs = [t for m in METHODS for t in m(xd)]  # not timed: that is the floor
+            t = time.perf_counter()
+            lp = torch.log_softmax(xd.to(torch.float64), -1)
+            p = torch.exp(lp)
+            read(dt, p.numpy(), lp.numpy(), outs)
+            total += time.perf_counter() - t
+    return total
+
+
+def main() -> None:
+    src = load_logits(sys.argv[1])
+    view = RowView(src.array, -1, src.name)
+    rows = (
+        int(sys.argv[2])
+        if len(sys.argv) > 2
+        else view.chunk_rows(gradient_budget(AnalysisConfig().memory_budget))
+    )  # smcheck's own chunks, or these
+    x = torch.from_numpy(np.load(sys.argv[1]))
+    with torch.no_grad():
+        least(x[:2], rows)  # compiles the read kernels (or loads them), apart from the timing
+        fwd = run(x, rows, backward=False)
+        added = least(x, rows)
+    both = run(x, rows, backward=True)
+    print(json.dumps({"forward_s": fwd, "backward_s": both, "least_s": added, "chunk_rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
