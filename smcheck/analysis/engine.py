@@ -287,7 +287,7 @@ class SourceAnalysis:
             ref = cell_reference(xin, xin, f, 1.0, rd if t == 1.0 else None)
             # rows entirely -inf once cast and divided by T are a finding, not the methods'
             valid_t = self.masks.add_format(mchunk, f, t, xs, ref, valid)
-            live = valid_t[:, None] & ~np.isneginf(xsw) & ~mchunk.sentinel_entries
+            live = valid_t[:, None] & (xsw != -np.inf) & ~mchunk.sentinel_entries
             if (f.name, t) in self.division:
                 exact = ref if xin is xsw else cell_reference(xd, xsw, f, t, None)
                 self.division[(f.name, t)].add(xin, xsw, ref, exact, live, start)

@@ -37,7 +37,7 @@ class Targets:
         if self.rule == "argmax":
             return np.argmax(x, axis=-1).astype(np.int64)
         # a mask is not a class: the smallest unmasked logit is the confidently-wrong answer
-        masked = np.isneginf(x) if skip is None else np.isneginf(x) | skip
+        masked = x == -np.inf if skip is None else (x == -np.inf) | skip
         return np.argmin(np.where(masked, np.inf, x), axis=-1).astype(np.int64)
 
 

@@ -90,7 +90,7 @@ class MaskAccumulator:
 
     def add_cast(self, chunk: MaskChunk, fmt: FloatFormat, xd: Array) -> None:
         """Fold in the cast of the chunk to ``fmt`` (``xd``: the rounded values)."""
-        gone = np.isneginf(xd).all(-1) & ~chunk.upstream & ~chunk.masked
+        gone = (xd == -np.inf).all(-1) & ~chunk.upstream & ~chunk.masked
         chunk.cast_gone[fmt.name] = gone
         self.became.setdefault((fmt.name, None), CountStat()).add(
             gone.astype(np.int64), chunk.start

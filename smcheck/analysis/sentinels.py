@@ -198,7 +198,7 @@ class SentinelAccumulator:
 
     def add_cast(self, chunk: SentinelChunk, fmt: FloatFormat, xd: Array) -> None:
         """Fold in the cast of a chunk to ``fmt`` (``xd``: the rounded values)."""
-        neginf = np.isneginf(xd)
+        neginf = xd == -np.inf
         for k in chunk.present:
             c = self.stats[k].cast.setdefault(fmt.name, CountStat())
             c.add((neginf & (chunk.keys == k)).sum(-1), chunk.start)

@@ -140,6 +140,6 @@ class RowView:
 
 def row_block_mask(values: npt.NDArray[np.floating]) -> tuple[np.ndarray, np.ndarray]:
     """(upstream, fully_masked) row masks: NaN or +inf anywhere; every entry -inf."""
-    upstream = np.isnan(values).any(-1) | np.isposinf(values).any(-1)
-    masked = np.isneginf(values).all(-1)
+    upstream = np.isnan(values).any(-1) | (values == np.inf).any(-1)
+    masked = (values == -np.inf).all(-1)
     return upstream, masked
