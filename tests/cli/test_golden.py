@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "golden"))
 from cases import CAPABILITY, OUT, cases, record  # noqa: E402
-from compare import RTOL, differences  # noqa: E402
+from compare import LOSS_ULP, RTOL, differences  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +105,20 @@ def test_a_float_beyond_the_tolerance_fails() -> None:
         text, _replace_once(text, old, repr(float(old) * (1 + 4 * RTOL))), json_case=True
     )
     assert len(found) == 1 and found[0].endswith(f"(beyond {RTOL:g})"), found
+
+
+def test_a_loss_error_may_move_by_a_small_loss_s_last_bit_and_no_more() -> None:
+    text = _recorded("classifier-sweep.json")
+    old = re.search(r'"loss_error": \{\s*"max_abs": ([0-9.e-]+e-1[5-7])', text).group(1)
+    moved = repr(float(old) + LOSS_ULP / 16)  # one ulp of a loss near 2^-12
+    assert differences(text, _replace_once(text, old, moved), json_case=True) == []
+    beyond = repr(float(old) + 4 * LOSS_ULP)
+    found = differences(text, _replace_once(text, old, beyond), json_case=True)
+    assert len(found) == 1 and "loss_error.max_abs" in found[0], found
+    # only there: the same shift of a float as small elsewhere is a change
+    kl = re.search(r'"kl": \{\s*"max": ([0-9.e-]+e-(?:1[5-9]|[2-9]\d))', text).group(1)
+    kl_moved = repr(float(kl) + LOSS_ULP / 16)
+    assert differences(text, _replace_once(text, kl, kl_moved), json_case=True)
 
 
 @pytest.mark.parametrize(

@@ -132,16 +132,24 @@ def pinned_env() -> dict[str, str]:
     CPU; ``ATEN_CPU_CAPABILITY`` lowers the dispatch to AVX2. numpy's
     AVX-512 loops of float64 exp/log/log1p/expm1 round a last bit apart from the loops it
     runs below AVX-512 (the exact losses, the temperature sweep);
-    ``NPY_DISABLE_CPU_FEATURES`` turns off those this numpy dispatches to. Both are read when
-    the library loads, hence the child process. ``python tests/golden/noise.py`` measures
-    what each pin holds off.
+    ``NPY_DISABLE_CPU_FEATURES`` turns off those this numpy dispatches to. torch's float32
+    and float64 exp and log call MKL's vector math, whose code path depends on the CPU's maker
+    and ISA, not on torch's capability: an Intel Xeon with AVX-512 rounded naive float32's
+    exp apart from the AMD EPYC that recorded these cases (the float32 and float64 cells' ulp
+    histograms and KL moved); ``MKL_CBWR=COMPATIBLE``, MKL's cross-CPU reproducible mode,
+    gives the recording's bits on that Xeon. All three are read when the libraries load, hence
+    the child process. ``python tests/golden/noise.py`` measures what each pin holds off.
     """
     try:
         from numpy._core._multiarray_umath import __cpu_dispatch__
     except ImportError:  # numpy 1.x
         from numpy.core._multiarray_umath import __cpu_dispatch__
     avx512 = [f for f in __cpu_dispatch__ if f.startswith("AVX512") or f == "X86_V4"]
-    return {"ATEN_CPU_CAPABILITY": CAPABILITY.lower(), "NPY_DISABLE_CPU_FEATURES": " ".join(avx512)}
+    return {
+        "ATEN_CPU_CAPABILITY": CAPABILITY.lower(),
+        "NPY_DISABLE_CPU_FEATURES": " ".join(avx512),
+        "MKL_CBWR": "COMPATIBLE",
+    }
 
 
 def record(dest: Path, stems: list[str] | None = None, pins: dict[str, str] | None = None) -> str:

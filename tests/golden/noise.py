@@ -3,6 +3,7 @@
     python tests/golden/noise.py                                # as the test runs: all pinned
     python tests/golden/noise.py NPY_DISABLE_CPU_FEATURES=      # numpy's AVX-512 loops back on
     python tests/golden/noise.py ATEN_CPU_CAPABILITY=avx512     # torch's AVX-512 kernels
+    python tests/golden/noise.py MKL_CBWR=AUTO                  # MKL's per-CPU vector math
 
 records every case into a temporary folder with ``cases.pinned_env()`` changed by the
 NAME=VALUE arguments, then prints, per kind of JSON field (its path without indices, and the
