@@ -1,21 +1,22 @@
-"""The cells' floor (not part of the test run): what any analysis of the 16 default cells costs.
+"""The cells' floor (not part of the test run): what the 16 default cells cost as plain torch.
 
     python tests/benchmarks/floor.py FILE.npy [ROWS]
 
 Prints one JSON line with three timings over the row chunks smcheck itself uses (or ROWS):
 
 * ``forward_s`` -- the 4 default methods written as user code (no diagnostics) in each of the
-  4 formats: the arithmetic every analysis must run whatever it measures;
-* ``backward_s`` -- the same with each method's cross-entropy backward pass (gradients are on
-  by default);
-* ``least_s`` -- the least an analysis adds to the forward passes, however it is written: a
-  reference p and log p per format, taken as torch's vectorised float64 ``log_softmax`` and its
-  ``exp`` (cheaper than an exact reference: no compensated sum, no double-double for float64),
-  and one read of every cell's p̂ and log p̂ against it, each element once, in its own width
-  (16-bit formats through a 65536-entry table), summing one error per row in a kernel free to
-  vectorise (``fastmath`` reassociation): the smallest metric there is. smcheck's metrics read
-  the same arrays and compute a dozen figures per element, so the floor plus this is a lower
-  bound on its time, not an estimate of it.
+  4 formats, shifted and logdomain sharing their first steps (x - max x, its exp and their
+  sum) as smcheck's methods do;
+* ``backward_s`` -- the same, then each method's cross-entropy gradient by
+  ``torch.autograd.grad`` (no accumulation into ``.grad``), the forward graph built once;
+* ``least_s`` -- an estimate of the least the reference and the metrics could add: a reference
+  p and log p per distinct rounded input, taken as torch's vectorised float64 ``log_softmax``
+  and its ``exp`` (cheaper than an exact reference: no compensated sum, no double-double for
+  float64 cells), and one read of every cell's p̂ and log p̂ against it, each element once, in
+  its own width (16-bit formats through a 65536-entry table), summing one error per row in a
+  kernel free to reorder its sum. It reads no gradient and computes one figure where smcheck
+  computes a dozen; it is not proven minimal (a kernel fusing the reference into the read, or
+  converting 16-bit values by instruction instead of table, could do less).
 
 bench_scale.py runs it beside the analyses and reports the targets against these.
 """
@@ -38,29 +39,20 @@ from smcheck.sources.rows import RowView
 FORMATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-def naive(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def cells(x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(p, log p) of naive, shifted, logdomain and torch's fused kernels on ``x``."""
     w = torch.exp(x)
     p = w / w.sum(-1, keepdim=True)
-    return p, torch.log(p)
-
-
-def shifted(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    w = torch.exp(x - x.amax(-1, keepdim=True))
-    p = w / w.sum(-1, keepdim=True)
-    return p, torch.log(p)
-
-
-def logdomain(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    y = x - x.amax(-1, keepdim=True)
-    logp = y - torch.log(torch.exp(y).sum(-1, keepdim=True))
-    return torch.exp(logp), logp
-
-
-def fused(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.softmax(x, -1), torch.log_softmax(x, -1)
-
-
-METHODS = (naive, shifted, logdomain, fused)
+    out = [(p, torch.log(p))]
+    d = x - x.amax(-1, keepdim=True)  # d, w and s are shared by shifted and logdomain
+    w = torch.exp(d)
+    s = w.sum(-1, keepdim=True)
+    p = w / s
+    out.append((p, torch.log(p)))
+    logp = d - torch.log(s)
+    out.append((torch.exp(logp), logp))
+    out.append((torch.softmax(x, -1), torch.log_softmax(x, -1)))
+    return out
 
 
 def run(x: torch.Tensor, rows: int, backward: bool) -> float:
@@ -69,11 +61,12 @@ def run(x: torch.Tensor, rows: int, backward: bool) -> float:
     for c in torch.split(x, rows):
         for dt in FORMATS:
             xd = c.to(dt).requires_grad_(backward)
-            tgt = xd.detach().argmax(-1)
-            for m in METHODS:
-                _, logp = m(xd)
-                if backward:
-                    torch.nn.functional.nll_loss(logp, tgt, reduction="sum").backward()
+            outs = cells(xd)
+            if backward:
+                tgt = xd.detach().argmax(-1)
+                for _, logp in outs:
+                    loss = torch.nn.functional.nll_loss(logp, tgt, reduction="sum")
+                    torch.autograd.grad(loss, xd, retain_graph=True)
     return time.perf_counter() - t
 
 
@@ -122,16 +115,21 @@ TABLES = {dt: _table(dt) for dt in FORMATS if dt.itemsize == 2}
 
 
 def least(x: torch.Tensor, rows: int) -> float:
-    """Seconds of the least an analysis adds to the forward passes (module docstring)."""
+    """Seconds of the estimate of the least the reference and metrics add (module docstring)."""
     total = 0.0
     for c in torch.split(x, rows):
+        refs: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
         for dt in FORMATS:
             xd = c.to(dt)
-            outs = [t for m in METHODS for t in m(xd)]  # not timed: that is the floor
+            outs = [t for pair in cells(xd) for t in pair]  # not timed: that is the floor
+            # one reference per distinct rounded input (float32 logits: float32 and float64
+            # cells share theirs)
+            key = b"" if xd.to(c.dtype).equal(c) else str(dt).encode()
             t = time.perf_counter()
-            lp = torch.log_softmax(xd.to(torch.float64), -1)
-            p = torch.exp(lp)
-            read(dt, p.numpy(), lp.numpy(), outs)
+            if key not in refs:
+                lp = torch.log_softmax(xd.to(torch.float64), -1)
+                refs[key] = (torch.exp(lp).numpy(), lp.numpy())
+            read(dt, *refs[key], outs)
             total += time.perf_counter() - t
     return total
 
