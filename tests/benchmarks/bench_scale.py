@@ -223,30 +223,26 @@ def targets(rows: list[Row], runs: dict[str, dict], values_over_torch: float) ->
     sm = by["torch.softmax float32, in memory (median)"][1]
     busy = runs["busy"]["analyze_s"] / runs["warm"]["analyze_s"]
     compile_s = runs["cold"]["compile_s"]
+
+    def speed(name: str, got: float, limit: float, estimate: float, digits: int) -> tuple:
+        return (name, f"{got:.{digits}f}x", got <= limit, f"{estimate:.{digits}f}x")
+
     return [
-        (
-            "full default analysis <= 100x torch.softmax",
-            f"{warm[2]:.1f}x",
-            warm[2] <= 100,
-            f"{with_least / sm:.1f}x",
-        ),
-        (
-            "without gradients <= 60x torch.softmax",
-            f"{nograd[2]:.1f}x",
-            nograd[2] <= 60,
-            f"{without_least / sm:.1f}x",
-        ),
-        (
+        speed("full default analysis <= 100x torch.softmax", warm[2], 100, with_least / sm, 1),
+        speed("without gradients <= 60x torch.softmax", nograd[2], 60, without_least / sm, 1),
+        speed(
             "full default analysis <= 1.5x its floor (forward + backward)",
-            f"{warm[3]:.2f}x",
-            warm[3] <= 1.5,
-            f"{with_least / both[1]:.2f}x",
+            warm[3],
+            1.5,
+            with_least / both[1],
+            2,
         ),
-        (
+        speed(
             "without gradients <= 1.5x its floor (forward)",
-            f"{nograd[3]:.2f}x",
-            nograd[3] <= 1.5,
-            f"{without_least / fwd[1]:.2f}x",
+            nograd[3],
+            1.5,
+            without_least / fwd[1],
+            2,
         ),
         ("under one busy neighbour <= 2.5x idle", f"{busy:.2f}x", busy <= 2.5, ""),
         ("cold compile of all kernels <= 15 s", f"{compile_s:.1f} s", compile_s <= 15, ""),
