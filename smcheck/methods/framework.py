@@ -84,19 +84,32 @@ class TensorOutput(MethodOutput):
 def division_nan_cause(
     num: torch.Tensor, den: torch.Tensor, nan: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """NaN cause codes for ``num / den`` (inf/inf, 0/0, else other); ``nan`` = isnan(num/den)."""
+    """NaN cause codes for ``num / den`` (inf/inf, 0/0, else other); ``nan`` = isnan(num/den).
+
+    Only the NaN elements are classified (few, as a rule): the one whole pass is the codes'."""
     import torch
 
     with torch.no_grad():
         if nan is None:
             nan = torch.isnan(num / den)
-        if not bool(nan.any()):
-            return torch.zeros(nan.shape, dtype=torch.int8)
-        den = den.expand_as(num)
-        cause = torch.where(nan, int(NanCause.OTHER), 0).to(torch.int8)
-        cause[nan & torch.isinf(num) & torch.isinf(den)] = NanCause.INF_OVER_INF
-        cause[nan & (num == 0) & (den == 0)] = NanCause.ZERO_OVER_ZERO
+        at = nan.nonzero(as_tuple=True)
+        n, d = num[at], den.expand_as(num)[at]
+        codes = torch.full(n.shape, int(NanCause.OTHER), dtype=torch.int8)
+        codes[torch.isinf(n) & torch.isinf(d)] = NanCause.INF_OVER_INF
+        codes[(n == 0) & (d == 0)] = NanCause.ZERO_OVER_ZERO
+        cause = torch.zeros(nan.shape, dtype=torch.int8)
+        cause[at] = codes
     return cause
+
+
+def _shift_codes(x: torch.Tensor, at: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """The codes of NaNs at ``at`` made by subtracting the row max: inf - inf where the row
+    holds a +inf logit, else other."""
+    import torch
+
+    inf_row = torch.isposinf(x).any(-1)[at[:-1]]
+    codes = torch.where(inf_row, int(NanCause.INF_MINUS_INF), int(NanCause.OTHER))
+    return codes.to(torch.int8)
 
 
 def shift_nan_cause(x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -105,10 +118,10 @@ def shift_nan_cause(x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
     with torch.no_grad():
         nan = torch.isnan(p)
-        if not bool(nan.any()):
-            return torch.zeros(nan.shape, dtype=torch.int8)
-        cause = torch.where(nan, int(NanCause.OTHER), 0).to(torch.int8)
-        cause[nan & torch.isposinf(x).any(-1, keepdim=True)] = NanCause.INF_MINUS_INF
+        at = nan.nonzero(as_tuple=True)
+        cause = torch.zeros(nan.shape, dtype=torch.int8)
+        if at[0].numel():
+            cause[at] = _shift_codes(x, at)
     return cause
 
 
@@ -138,9 +151,9 @@ def _quotient_causes(x: torch.Tensor, num: torch.Tensor, den: torch.Tensor, p: t
 
     with torch.no_grad():
         cause = division_nan_cause(num, den, torch.isnan(p))
-    if bool(cause.any()):
-        shift = shift_nan_cause(x, p) == NanCause.INF_MINUS_INF
-        cause[(cause == NanCause.OTHER) & shift] = NanCause.INF_MINUS_INF
+        at = (cause == NanCause.OTHER).nonzero(as_tuple=True)
+        if at[0].numel():
+            cause[at] = _shift_codes(x, at)
     return cause
 
 

@@ -9,7 +9,7 @@ import torch
 
 from smcheck.dtypes import get_format
 from smcheck.errors import UnknownMethodError
-from smcheck.methods import METHODS, get_method
+from smcheck.methods import METHODS, framework, get_method
 from tests.conftest import DTYPES, TOLERANCES
 
 mpmath.mp.dps = 50
@@ -128,6 +128,40 @@ def test_nan_causes_are_computed_when_read_and_name_each_cause(name: str) -> Non
     cause = res.to_output().nan_cause
     assert cause is not None and cause.tolist() == CAUSES[name]
     assert ((cause != 0) == np.isnan(res.p.detach().numpy())).all()
+
+
+def _dense_causes(x: torch.Tensor, p: torch.Tensor, num: torch.Tensor | None = None,
+                  den: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    """The causes by their definition, over whole tensors: the division's first, then inf - inf
+    for the rest of the NaNs of a row holding +inf."""
+    nan = torch.isnan(p)
+    cause = torch.where(nan, 4, 0)
+    cause = torch.where(nan & torch.isposinf(x).any(-1, keepdim=True), 3, cause)
+    if num is not None and den is not None:
+        d = den.expand_as(num)
+        cause = torch.where(nan & num.isinf() & d.isinf(), 1, cause)
+        cause = torch.where(nan & (num == 0) & (d == 0), 2, cause)
+    return cause.to(torch.int8)
+
+
+@pytest.mark.parametrize("dt", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_nan_causes_of_sparse_nans_match_their_definition(dt: torch.dtype) -> None:
+    # only the NaN elements are classified: the same codes as the definition over whole tensors
+    g = torch.Generator().manual_seed(1)
+    special = torch.tensor([0.0, -0.0, np.inf, -np.inf, np.nan, 12.0, 800.0])
+    for shape in [(3, 7), (2, 3, 5), (1, 1), (4, 2)] * 20:
+        x = torch.randn(*shape, generator=g) * 6
+        hit = torch.rand(*shape, generator=g) < 0.3
+        x[hit] = special[torch.randint(0, len(special), (int(hit.sum()),), generator=g)]
+        den = torch.randn(*shape[:-1], 1, generator=g) * 3
+        den[torch.rand(den.shape, generator=g) < 0.4] = 0.0
+        den[torch.rand(den.shape, generator=g) < 0.2] = np.inf
+        x, den = x.to(dt), den.to(dt)
+        num = torch.exp(x)
+        p = num / den
+        got = framework._quotient_causes(x, num, den, p)
+        assert torch.equal(got, _dense_causes(x, p, num, den))
+        assert torch.equal(framework.shift_nan_cause(x, p), _dense_causes(x, p))
 
 
 def test_unknown_method_lists_the_valid_ids() -> None:
