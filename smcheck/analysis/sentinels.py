@@ -104,17 +104,18 @@ def classify(x: Array, mask_value: float | None = None) -> tuple[Array, BoolArra
     fin = np.isfinite(x)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         cand = fin & (x <= tab.threshold)
-        if cand.any():
-            at, v = np.flatnonzero(cand), x[cand]
-            # most entries are a sentinel exactly (as stored in some format): a sorted lookup
-            i = np.clip(np.searchsorted(tab.stored, v), 0, tab.stored.size - 1)
-            hit = tab.stored[i] == v
-            keys.flat[at[hit]] = tab.stored_key[i[hit]]
-            at, v = at[~hit], v[~hit]
-            dist = np.abs(v[:, None] / tab.values[None, :] - 1.0)
-            best = np.argmin(dist, axis=1)
-            ok = dist[np.arange(v.size), best] <= NEAR
-            keys.flat[at[ok]] = tab.values[best[ok]]
+        if not cand.any():  # the common case, nothing near a sentinel: the rest is moot
+            return keys, fin.any(-1)
+        at, v = np.flatnonzero(cand), x[cand]
+        # most entries are a sentinel exactly (as stored in some format): a sorted lookup
+        i = np.clip(np.searchsorted(tab.stored, v), 0, tab.stored.size - 1)
+        hit = tab.stored[i] == v
+        keys.flat[at[hit]] = tab.stored_key[i[hit]]
+        at, v = at[~hit], v[~hit]
+        dist = np.abs(v[:, None] / tab.values[None, :] - 1.0)
+        best = np.argmin(dist, axis=1)
+        ok = dist[np.arange(v.size), best] <= NEAR
+        keys.flat[at[ok]] = tab.values[best[ok]]
         near = ~np.isnan(keys)
         # entries near a sentinel but within SENTINEL_GAP of the row's logits are logits
         top = np.where(fin & ~near, x, -np.inf).max(-1, keepdims=True)
