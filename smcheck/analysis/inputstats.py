@@ -38,12 +38,14 @@ class InputAccumulator:
     def add(self, x: Array, ref: Reference, excluded: np.ndarray, start: int) -> None:
         """Fold in a chunk; ``excluded``: its upstream or fully masked rows (no logsumexp)."""
         fin = np.isfinite(x)
-        if fin.any():
-            self.lo = min(self.lo, float(x[fin].min()))
-            self.hi = max(self.hi, float(x[fin].max()))
-        self.nan += int(np.isnan(x).sum())
-        self.posinf += int(np.count_nonzero(x == np.inf))
-        self.neginf += int(np.count_nonzero(x == -np.inf))
+        vals = x if fin.all() else x[fin]  # the common case, all finite: no copy, no counts
+        if vals.size:
+            self.lo = min(self.lo, float(vals.min()))
+            self.hi = max(self.hi, float(vals.max()))
+        if vals is not x:
+            self.nan += int(np.isnan(x).sum())
+            self.posinf += int(np.count_nonzero(x == np.inf))
+            self.neginf += int(np.count_nonzero(x == -np.inf))
         self.lse.add(np.where(excluded, np.nan, ref.lse), start)
 
     def result(self, masks: MaskAccumulator, view: RowView) -> rm.InputSummary:
