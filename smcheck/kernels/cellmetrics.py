@@ -19,6 +19,7 @@ from smcheck.kernels import kernel, run_blocks, warmup
 from smcheck.kernels.cellterms import (
     NO_KEY,
     all_finite,
+    as_floats,
     bits,
     first_key,
     float_or,
@@ -139,7 +140,7 @@ def _mark_binades(ks, ovc, ovu, k, j0, m, mark):  # type: ignore[no-untyped-def]
 
 
 @inline
-def _in_order(m, wt, fs, ks, p_t, lp_t, hist, sums, first, exact_sum, direct):  # type: ignore[no-untyped-def]
+def _in_order(m, j0, wt, fs, ks, p_row, lp_row, hist, sums, first, exact_sum, direct):  # type: ignore[no-untyped-def]
     """The tile's bins and sums, in element order (no branch: a branch on a loop invariant
     makes LLVM copy the loop, and compile time grows with the copies)."""
     sa, sb, sc, lost, kl = sums
@@ -155,7 +156,8 @@ def _in_order(m, wt, fs, ks, p_t, lp_t, hist, sums, first, exact_sum, direct):  
         bu, bl = ks[s], ks[T + s]
         hist[np.uint64(max(bu, 0))] += (bu >= 0) & first
         hist[np.uint64(HIST_BINS + max(bl, 0))] += (bl >= 0) & first
-        kl += kl_term(fs[2 * T + s], pj, p_t[s], lp_t[s], fs[T + s], direct)
+        js = np.uint64(j0 + s)
+        kl += kl_term(fs[2 * T + s], pj, p_row[js], lp_row[js], fs[T + s], direct)
     return sa, sb, sc, lost, kl
 
 
@@ -184,8 +186,8 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     Per tile, a branch-free loop (vectorised) counts the events, takes the maxima (integer
     maxima of the bits) and writes each element's errors, KL term and bins to the scratch (the
     exact binades' ulps, rare, marked in ks beforehand); _in_order then adds the bins and the
-    sums in element order. No helper is called inside a loop: passing it arrays costs two
-    atomic reference counts, which threads contend for.
+    sums in element order. No helper is called and no array view made inside a loop: passing
+    arrays or making a view costs atomic reference counts, which threads contend for.
     """
     (ovf, so), (ovc, ovu), (vu, vl) = masks, ov, vals
     t, emin, u, log_zero, dd, exact_sum, direct = fmt
@@ -197,18 +199,17 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     lost, kl, n_ku, n_kl = 0.0, 0.0, 0, 0
     sa, sb, sc, best, barg = 0.0, 0.0, 0.0, order_key(-np.inf), -1
     T, (wt, fs, ks, zeros), k1 = TILE, scratch, 0
+    (p32, p64), (l32, l64) = as_floats(rp, n), as_floats(rl, n)
+    lo_a, fr_a = (lo_row, fr_row) if dd else (zeros, zeros)
     for j0 in range(0, n, T):
-        m = min(T, n - j0)
-        widen(rp, n, j0, m, wt, 0)  # widened here, exactly: one compiled body for all formats
-        widen(rl, n, j0, m, wt, T)
-        lv_t, p_t, lp_t = lv_row[j0 : j0 + m], p_row[j0 : j0 + m], lp_row[j0 : j0 + m]
-        lo_t = lo_row[j0 : j0 + m] if dd else zeros
-        fr_t = fr_row[j0 : j0 + m] if dd else zeros
-        at = a - j0  # the argmax's index in the tile
-        top_key = NO_KEY
+        m, d0 = min(T, n - j0), j0 if dd else 0  # d0: where the tile starts in lo_a and fr_a
+        widen(p32, p64, j0, m, wt, 0)  # widened here, exactly: one compiled body for all formats
+        widen(l32, l64, j0, m, wt, T)
+        at, top_key = a - j0, NO_KEY  # at: the argmax's index in the tile
         k0, k1 = _mark_binades(ks, ovc, ovu, k1, j0, m, True)
         for s in range(m):  # errors and counts, vectorised
-            pj, lq, lv, refp, lp = wt[s], wt[T + s], lv_t[s] != 0, p_t[s], lp_t[s]
+            js = np.uint64(j0 + s)
+            pj, lq, lv, refp, lp = wt[s], wt[T + s], lv_row[js] != 0, p_row[js], lp_row[js]
             pz, nz, lqf = pj == 0.0, lv & (lp > log_zero), abs(lq) < np.inf
             n_nan += pj != pj
             top_key = max(top_key, order_key(pj))
@@ -222,7 +223,7 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
             ul, kov = fin & lv, ks[2 * T + s]
             k = kov - _OV_BIAS if kov != 0 else ulp_exponent(refp, t, emin)
             x_ulps = scale(pj - refp - (low if s == at else 0.0), -k)
-            e, d, kt = prob_terms(x_ulps, fr_t[s], pow2(k), refp, direct)
+            e, d, kt = prob_terms(x_ulps, fr_a[np.uint64(d0 + s)], pow2(k), refp, direct)
             mu, dmax = max_bits(mu, e, ul), max_bits(dmax, abs(d), ul)
             bu = hist_bin(e) if ul else -1
             lo_u, hi_u = min(lo_u, bu if ul else HIST_BINS), max(hi_u, bu)
@@ -231,7 +232,7 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
             # the log error: the top class's log p is log1p(-rest) (relative accuracy)
             tj = top & (s == at)
             hi = lt if tj else lp
-            dl = abs((lq - hi) - (0.0 if tj else lo_t[s]))
+            dl = abs((lq - hi) - (0.0 if tj else lo_a[np.uint64(d0 + s)]))
             jl = lv & lqf
             n_l += jl
             el = scale(dl, -ulp_exponent(hi, t, emin))
@@ -243,8 +244,9 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
         _mark_binades(ks, ovc, ovu, k0, j0, m, False)
         if top_key > best:  # the first largest p̂ (rarely a new one after the first tiles)
             best, barg = top_key, j0 + first_key(wt, m, top_key)
-        sa, sb, sc, lost, kl = _in_order(m, wt, fs, ks, p_t, lp_t, hist, (sa, sb, sc, lost, kl),
-                                         first, exact_sum, direct)  # fmt: skip
+        sa, sb, sc, lost, kl = _in_order(
+            m, j0, wt, fs, ks, p_row, lp_row, hist, (sa, sb, sc, lost, kl), first, exact_sum, direct
+        )
         if not first:  # the second pass keeps the values
             n_ku, n_kl = _keep(m, fs, ks, vu, vl, off_u + n_ku, off_l + n_kl, n_ku, n_kl)
     if first:

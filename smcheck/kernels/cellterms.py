@@ -120,13 +120,21 @@ def float_or(m, none):  # type: ignore[no-untyped-def]
 
 
 @inline
-def widen(raw, n, j0, m, dst, off):  # type: ignore[no-untyped-def]
-    """dst[off:off + m] = elements j0:j0 + m of a row of n float32 or float64 values, given as
-    its bytes, in float64 (exact): one kernel signature for every format, so it compiles once."""
+def as_floats(raw, n):  # type: ignore[no-untyped-def]
+    """A row of n float32 or float64 values given as its bytes, as (float32 view, float64 view),
+    the other one empty: one kernel signature for every format, so it compiles once."""
     if raw.shape[0] == 4 * n:
-        _copy(raw.view(np.float32), j0, m, dst, off)
+        return raw.view(np.float32), raw[0:0].view(np.float64)
+    return raw[0:0].view(np.float32), raw.view(np.float64)
+
+
+@inline
+def widen(src32, src64, j0, m, dst, off):  # type: ignore[no-untyped-def]
+    """dst[off:off + m] = elements j0:j0 + m of the row as_floats gave, in float64 (exact)."""
+    if src32.shape[0] > 0:
+        _copy(src32, j0, m, dst, off)
     else:
-        _copy(raw.view(np.float64), j0, m, dst, off)
+        _copy(src64, j0, m, dst, off)
 
 
 @inline
