@@ -186,8 +186,8 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     Per tile, a branch-free loop (vectorised) counts the events, takes the maxima (integer
     maxima of the bits) and writes each element's errors, KL term and bins to the scratch (the
     exact binades' ulps, rare, marked in ks beforehand); _in_order then adds the bins and the
-    sums in element order. No helper is called and no array view made inside a loop: passing
-    arrays or making a view costs atomic reference counts, which threads contend for.
+    sums in element order. No helper is called and no view made inside a loop: each costs
+    atomic reference counts (threads contend for a call's); rows are indexed directly.
     """
     (ovf, so), (ovc, ovu), (vu, vl) = masks, ov, vals
     t, emin, u, log_zero, dd, exact_sum, direct = fmt
