@@ -7,11 +7,12 @@ same file copied in, or its own):
     python tests/benchmarks/bench_row_kernels.py                 # 32 x 32000, 30 calls each
     python tests/benchmarks/bench_row_kernels.py --rows 64 --repeat 50
 
-On normal x 4 logits (seed 0; one row with every 7th entry masked, one with a dominant class)
-and their exact softmax, one chunk as the analysis hands it to a kernel, on one kernel thread:
-the least and median process CPU time of --repeat calls each, then a checksum of every output,
-so that two trees can be seen to compute the same bits. This machine's speed drifts, so run
-the two trees in turn, several times.
+On normal x 4 logits (seed 0; row 3 with every 7th entry masked, row 5 with a dominant class)
+and their float64 softmax, one chunk of the analysis' shape (the screening constants
+simplified, a made-up double-double low part: the work per element is the analysis'), on one
+kernel thread: the least and median process CPU time of --repeat calls each, then a checksum
+of every output, so that two trees can be seen to compute the same bits. This machine's speed
+drifts, so run the two trees in turn, several times.
 """
 
 from __future__ import annotations
@@ -63,9 +64,11 @@ def _digest(out: Any) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=32)
+    ap.add_argument("--rows", type=int, default=32, help="at least 6 (rows 3 and 5 are set)")
     ap.add_argument("--repeat", type=int, default=30)
     args = ap.parse_args()
+    if args.rows < 6:
+        ap.error("--rows must be at least 6")
     from smcheck import kernels
     from smcheck.kernels.bounds import row_features
     from smcheck.kernels.cellmetrics import block_rows
