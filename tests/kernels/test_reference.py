@@ -12,6 +12,8 @@ twice their documented bounds (2^-59 relative, 2^-58 absolute); mpmath checks ea
 
 from __future__ import annotations
 
+import math
+
 import mpmath
 import numpy as np
 import pytest
@@ -54,13 +56,23 @@ def test_softmax64_agrees_with_the_torch_oracle(dtype: str) -> None:
 
 
 def test_softmax64_long_row_sum_is_compensated() -> None:
-    # 10^6 equal logits: p = 1e-6 and log p = -log(1e6) to an ulp; a plain sequential sum of
-    # 10^6 values of 1 is exact, so use values whose sum rounds at every step
+    # 10^6 logits whose sum rounds at every step, so that a plain sequential sum misses the
+    # bound (checked below). The reference sums the float64 exps exactly rounded (math.fsum;
+    # each exp within an ulp, so the sum within 2^-52 relative and lse within a tenth of the
+    # bound) and takes the log in mpmath.
     rng = np.random.default_rng(4)
     x = rng.normal(0, 1, (1, 1_000_000))
     logp, p, lse = softmax64(x)
-    exact = mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(float(v))) for v in x[0]))
-    assert abs(mpmath.mpf(float(lse[0])) - exact) < 4 * 2.0**-53 * abs(exact)
+    m = float(x.max())
+    e = np.exp(x[0] - m)
+    with mpmath.workdps(30):
+        exact = mpmath.log(mpmath.mpf(math.fsum(e))) + m
+
+        def off(v: float) -> bool:
+            return abs(mpmath.mpf(v) - exact) >= 4 * 2.0**-53 * abs(exact)
+
+        assert not off(float(lse[0]))
+        assert off(m + math.log(np.cumsum(e)[-1]))  # cumsum: the plain sum, in element order
     assert abs(float(p.sum()) - 1) < 1e-12
 
 
