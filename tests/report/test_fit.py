@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from smcheck import analyze
 from smcheck.report.renderers import plain_text
-from smcheck.report.terminal.fit import Fit
+from smcheck.report.terminal.fit import Fit, column_widths, natural_width, span, subtable
 from smcheck.report.terminal.values import values_tables
 
 
@@ -31,6 +32,34 @@ def test_a_wide_table_is_split_with_its_key_column_never_cut(width: int) -> None
     parts = [ln for ln in lines if ln.lstrip().startswith("naive")]
     titles = [ln for ln in lines if "Wide" in ln]
     assert len(parts) == len(titles) and (len(parts) > 1) == (width < 200)
+
+
+STYLES = [
+    {"box": box.SIMPLE_HEAD},
+    {"box": box.SIMPLE_HEAD, "pad_edge": False},
+    {"box": None, "pad_edge": False},
+    {"box": box.ROUNDED, "padding": (0, 2), "collapse_padding": True},
+    {"box": box.SIMPLE_HEAD, "padding": (0, 1), "pad_edge": False, "show_edge": False},
+]
+
+
+@pytest.mark.parametrize("style", STYLES, ids=range(len(STYLES)))
+def test_a_tables_width_is_its_columns_widths_joined(style: dict) -> None:  # type: ignore[type-arg]
+    # what lets Fit measure each column once: any choice of columns is exactly as wide as
+    # rich measures it, whatever their order, padding, edges or minimum widths
+    t = Table(title="Mixed", **style)
+    t.add_column("key", no_wrap=True)
+    t.add_column("known as", overflow="fold", min_width=12)
+    t.add_column("[1]", justify="right")
+    t.add_column("a wider header than its cells")
+    t.add_column("x")
+    t.add_row("naive", "e", "1234567/2500r", "0", "")
+    t.add_row("logdomain float16", "a very long name", "-1.5e-07", "1", "yes")
+    console = Console(width=80)
+    options = console.options
+    widths = column_widths(console, options, t)
+    for cols in ([0], [4], [0, 1], [1, 3], [0, 2, 4], [0, 1, 2, 3, 4], [3, 1, 4]):
+        assert span(widths, cols) == natural_width(console, options, subtable(t, cols, None))
 
 
 def test_the_first_layout_that_fits_is_chosen() -> None:
