@@ -38,15 +38,15 @@ STYLES = [
     {"box": box.SIMPLE_HEAD},
     {"box": box.SIMPLE_HEAD, "pad_edge": False},
     {"box": None, "pad_edge": False},
-    {"box": box.ROUNDED, "padding": (0, 2), "collapse_padding": True},
+    {"box": box.ROUNDED, "padding": (0, 2)},
     {"box": box.SIMPLE_HEAD, "padding": (0, 1), "pad_edge": False, "show_edge": False},
 ]
 
 
 @pytest.mark.parametrize("style", STYLES, ids=range(len(STYLES)))
 def test_a_tables_width_is_its_columns_widths_joined(style: dict) -> None:  # type: ignore[type-arg]
-    # what lets Fit measure each column once: any choice of columns is exactly as wide as
-    # rich measures it, whatever their order, padding, edges or minimum widths
+    # what lets Fit measure each column once: a table of any choice of the columns is exactly
+    # as wide as rich measures it, whatever their order, padding, edges or minimum widths
     t = Table(title="Mixed", **style)
     t.add_column("key", no_wrap=True)
     t.add_column("known as", overflow="fold", min_width=12)
@@ -60,6 +60,18 @@ def test_a_tables_width_is_its_columns_widths_joined(style: dict) -> None:  # ty
     widths = column_widths(console, options, t)
     for cols in ([0], [4], [0, 1], [1, 3], [0, 2, 4], [0, 1, 2, 3, 4], [3, 1, 4]):
         assert span(widths, cols) == natural_width(console, options, subtable(t, cols, None))
+
+
+def test_a_table_with_what_subtables_leave_out_is_measured_whole() -> None:
+    # collapsed padding makes this table narrower than its columns' widths joined: it fits
+    # whole at 37 columns, as rich measures it, and is not split
+    t = Table(box=box.SIMPLE_HEAD, padding=(0, 2), collapse_padding=True)
+    for name in ("key", "name", "value"):
+        t.add_column(name)
+    t.add_row("naive", "abcdefghij", "1234567890")
+    text = plain_text([Fit(t)], width=37)
+    assert len([ln for ln in text.splitlines() if "naive" in ln]) == 1
+    assert "1234567890" in text and "abcdefghij" in text
 
 
 def test_the_first_layout_that_fits_is_chosen() -> None:

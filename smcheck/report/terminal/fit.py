@@ -66,11 +66,11 @@ def subtable(
 
 
 def column_widths(console: Console, options: ConsoleOptions, table: Table) -> tuple[list[int], int]:
-    """Each column's natural width alone (as a one-column table), and what joining two columns
-    adds to theirs. rich pads, rules and edges every column alike whatever its neighbours, so
-    a table of the columns S is :func:`span` wide. Measuring each column once keeps fitting and
-    splitting linear in the cells: measuring every trial table took seconds (a sweep of 11
-    temperatures: 7 s to print 0.7 s of analysis)."""
+    """Each column's natural width alone (as a one-column table of :func:`subtable`), and what
+    joining two columns adds to theirs. In the tables subtable builds, a column's width depends
+    on its cells and on whether it is at an edge, and rules and edges add the same for every
+    join, so a table of the columns S is :func:`span` wide: measuring each column once keeps
+    fitting and splitting linear in the cells (measuring each trial table was quadratic)."""
     alone = [
         natural_width(console, options, subtable(table, [i], None))
         for i in range(len(table.columns))
@@ -79,6 +79,18 @@ def column_widths(console: Console, options: ConsoleOptions, table: Table) -> tu
         return alone, 0
     pair = natural_width(console, options, subtable(table, [0, 1], None))
     return alone, pair - alone[0] - alone[1]
+
+
+def spans_itself(table: Table) -> bool:
+    """Whether :func:`span` gives ``table``'s own width: it has columns and none of what sets a
+    width that subtable leaves out (a fixed table or column width, a column's maximum, collapsed
+    padding, a footer)."""
+    return bool(table.columns) and not (
+        table.width is not None
+        or table.collapse_padding
+        or table.show_footer
+        or any(c.width is not None or c.max_width is not None for c in table.columns)
+    )
 
 
 def span(widths: tuple[list[int], int], columns: list[int]) -> int:
@@ -137,7 +149,7 @@ class Fit:
             return widths[id(t)]
 
         def fits(t: Table) -> bool:
-            if not t.columns:
+            if not spans_itself(t):
                 return natural_width(console, options, t) <= options.max_width
             # a table's min_width (set below when it was printed before) widens it
             width = max(span(measured(t), list(range(len(t.columns)))), t.min_width or 0)
