@@ -17,6 +17,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -364,12 +365,40 @@ def _run_case(case: Case, tmp: Path) -> Run:
     return run_smcheck(args, tmp)
 
 
+CONCURRENT = 4
+"""Cases run at once: a child mostly pays the interpreter's and the libraries' imports, so
+children overlap well on the cores; each stays under the watchdog's cap."""
+
+
+@pytest.fixture(scope="module")
+def runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, fixed_cost: int
+) -> dict[str, tuple[Path, dict[str, tuple[int, int, str]], Run]]:
+    """The selected cases, each built in its own folder and run, CONCURRENT at a time: the
+    folder, its snapshot before the run, and the run."""
+    labels = [
+        item.callspec.params["label"]
+        for item in request.session.items
+        if getattr(item, "module", None) is request.module
+        and "label" in getattr(getattr(item, "callspec", None), "params", {})
+    ]
+
+    def one(label: str) -> tuple[Path, dict[str, tuple[int, int, str]], Run]:
+        tmp = tmp_path_factory.mktemp("case")
+        CASES[label].build(tmp)
+        before = _snapshot(tmp)
+        return tmp, before, _run_case(CASES[label], tmp)
+
+    with ThreadPoolExecutor(CONCURRENT) as pool:
+        return dict(zip(labels, pool.map(one, labels), strict=True))
+
+
 @pytest.mark.parametrize("label", list(CASES))
-def test_hostile_input_stays_within_the_budget(label: str, tmp_path: Path, fixed_cost: int) -> None:
+def test_hostile_input_stays_within_the_budget(
+    label: str, runs: dict[str, tuple[Path, dict[str, tuple[int, int, str]], Run]], fixed_cost: int
+) -> None:
     case = CASES[label]
-    case.build(tmp_path)
-    before = _snapshot(tmp_path)
-    run = _run_case(case, tmp_path)
+    tmp, before, run = runs[label]
     assert not run.killed, f"killed by the watchdog past {KILL_ABOVE >> 20} MiB: {run.stderr}"
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 2, run.stderr
@@ -379,7 +408,7 @@ def test_hostile_input_stays_within_the_budget(label: str, tmp_path: Path, fixed
     assert 0 < run.peak <= bound, (
         f"peak {run.peak >> 20} MiB above {bound >> 20} MiB (fixed cost {fixed_cost >> 20} MiB)"
     )
-    assert _snapshot(tmp_path) == before, "an input was changed, or a file written"
+    assert _snapshot(tmp) == before, "an input was changed, or a file written"
 
 
 def test_check_reports_the_good_source_beside_a_meta_tensor(
