@@ -31,6 +31,17 @@ def sample_input(name: str) -> Path:
     return path
 
 
+def selected_params(request: pytest.FixtureRequest, name: str) -> list[object]:
+    """The values of the parameter ``name`` of this session's selected tests in the requesting
+    module: what a module fixture that runs every case at once should run."""
+    return [
+        item.callspec.params[name]
+        for item in request.session.items
+        if getattr(item, "module", None) is request.module
+        and name in getattr(getattr(item, "callspec", None), "params", {})
+    ]
+
+
 def cell(report: Report, method: str, dtype: str, temperature: float = 1.0) -> Cell:
     """The one cell of ``report`` for this method, format and temperature."""
     (c,) = [

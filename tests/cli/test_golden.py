@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import selected_params
+
 sys.path.insert(0, str(Path(__file__).parent.parent / "golden"))
 from cases import CAPABILITY, OUT, cases, record  # noqa: E402
 from compare import LOSS_ULP, RTOL, differences  # noqa: E402
@@ -27,12 +29,7 @@ from compare import LOSS_ULP, RTOL, differences  # noqa: E402
 def recorded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The selected cases, run once in one pinned child process (torch and numpy read the
     pins at import)."""
-    stems = sorted(
-        item.callspec.params["stem"]
-        for item in request.session.items
-        if getattr(item, "module", None) is request.module
-        and "stem" in getattr(getattr(item, "callspec", None), "params", {})
-    )
+    stems = sorted(str(stem) for stem in selected_params(request, "stem"))
     dest = tmp_path_factory.mktemp("golden")
     level = record(dest, stems)
     if level != CAPABILITY:

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import selected_params
+
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/status").exists(), reason="reads peak memory from /proc (Linux)"
 )
@@ -328,7 +330,7 @@ CASES: dict[str, Case] = {
 }
 
 
-def _snapshot(d: Path) -> dict[str, tuple[int, int, str]]:
+def _snapshot(d: Path) -> Snapshot:
     """Size, mtime and a hash of the first MiB of every file (the sparse ones are huge)."""
     out = {}
     for p in sorted(d.iterdir()):
@@ -365,6 +367,10 @@ def _run_case(case: Case, tmp: Path) -> Run:
     return run_smcheck(args, tmp)
 
 
+Snapshot = dict[str, tuple[int, int, str]]
+CaseRun = tuple[Path, Snapshot, Run]
+"""A case's folder, its snapshot before the run, and the run."""
+
 CONCURRENT = 4
 """Cases run at once: a child mostly pays the interpreter's and the libraries' imports, so
 children overlap well on the cores; each stays under the watchdog's cap."""
@@ -373,17 +379,11 @@ children overlap well on the cores; each stays under the watchdog's cap."""
 @pytest.fixture(scope="module")
 def runs(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, fixed_cost: int
-) -> dict[str, tuple[Path, dict[str, tuple[int, int, str]], Run]]:
-    """The selected cases, each built in its own folder and run, CONCURRENT at a time: the
-    folder, its snapshot before the run, and the run."""
-    labels = [
-        item.callspec.params["label"]
-        for item in request.session.items
-        if getattr(item, "module", None) is request.module
-        and "label" in getattr(getattr(item, "callspec", None), "params", {})
-    ]
+) -> dict[str, CaseRun]:
+    """The selected cases, each built in its own folder and run, CONCURRENT at a time."""
+    labels = [str(label) for label in selected_params(request, "label")]
 
-    def one(label: str) -> tuple[Path, dict[str, tuple[int, int, str]], Run]:
+    def one(label: str) -> CaseRun:
         tmp = tmp_path_factory.mktemp("case")
         CASES[label].build(tmp)
         before = _snapshot(tmp)
@@ -395,7 +395,7 @@ def runs(
 
 @pytest.mark.parametrize("label", list(CASES))
 def test_hostile_input_stays_within_the_budget(
-    label: str, runs: dict[str, tuple[Path, dict[str, tuple[int, int, str]], Run]], fixed_cost: int
+    label: str, runs: dict[str, CaseRun], fixed_cost: int
 ) -> None:
     case = CASES[label]
     tmp, before, run = runs[label]
