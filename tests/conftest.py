@@ -24,6 +24,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_inputs"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under pytest-xdist, the controller loads or compiles the kernels before any worker
+    starts: on a cold cache they compile once, not once in every worker at the same time."""
+    config = session.config
+    if not hasattr(config, "workerinput") and getattr(config.option, "numprocesses", None):
+        from smcheck import kernels
+
+        kernels.compile_all()
+
+
 def sample_input(name: str) -> Path:
     """Path of a bundled sample; fails loudly if it is missing."""
     path = SAMPLES / name
