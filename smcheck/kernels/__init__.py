@@ -15,6 +15,8 @@ thread, so modules not yet in the cache are compiled in child processes too, on 
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib
 import json
 import os
@@ -71,8 +73,27 @@ def kernel(fn: F) -> F:
     import numba
 
     compiled = numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+    index = compiled._cache._cache_file  # numba's private API, as _cached's
+    index._source_stamp = (index._source_stamp, sources_digest())
     _kernels.setdefault(fn.__module__, []).append(compiled)
     return compiled  # type: ignore[no-any-return]
+
+
+@functools.cache
+def sources_digest() -> str:
+    """A digest of every module of this package, part of each cached kernel's key: numba checks
+    only the kernel's own file, so an edit to a helper it compiles in (cellterms, floatbits,
+    expblock) would leave its cached machine code stale."""
+    return folder_digest(os.path.dirname(__file__))
+
+
+def folder_digest(folder: str) -> str:
+    """sha256 of the names and bytes of the .py files in ``folder``."""
+    h = hashlib.sha256()
+    for name in sorted(f for f in os.listdir(folder) if f.endswith(".py")):
+        with open(os.path.join(folder, name), "rb") as f:
+            h.update(name.encode() + b"\0" + f.read())
+    return h.hexdigest()
 
 
 def warmup(fn: Callable[[], None]) -> Callable[[], None]:
