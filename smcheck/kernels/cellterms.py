@@ -19,9 +19,12 @@ NO_KEY = -(1 << 63)
 
 KL_SERIES_LIMIT = 2.0**-6
 """|r| up to which a KL term is its series; beyond it (p̂ far from p) the exact logarithm."""
-DIRECT_SERIES_MIN = 2.0**-20
-"""|r| from which direct formats take their KL term's r - log1p(r) as a series, which
-vectorises: there log1p's rounding moves the term by under 2^-31 relative; below, log1p."""
+DIRECT_SERIES_MIN, DIRECT_SERIES_LIMIT = 2.0**-20, 0.25
+"""|r| over which direct formats take their KL term's r - log1p(r) as a series, which
+vectorises (within 4 ulps of the exact value; tests/kernels/test_cellterms.py): their p̂
+carry 8 or 11 bits, and worse after a rounded x - max x, so |r| beyond 2^-6 is common there.
+Below the range libm's log1p (the two agree within 2^-31 relative from its start), above it
+the exact logarithm, both in the scalar loop."""
 P_TINY = 2.0**-1000
 """1/p overflows below 2^-1024: KL series terms with p below this are left out (p < 1e-301)."""
 
@@ -62,27 +65,41 @@ def scale(x, m):  # type: ignore[no-untyped-def]
 
 
 @scalar
-def prob_terms(x_ulps, fr, ulp, refp, direct):  # type: ignore[no-untyped-def]
+def prob_terms(x_ulps, fr, ulp, refp):  # type: ignore[no-untyped-def]
     """|p̂ - p| in ulps, p̂ - p, and the KL term (docs/design.md §4) of one element, branch-free.
 
     p̂ - p is q ulps, q = x_ulps - fr, x_ulps = (p̂ - p - low)/ulp: ``low`` is the reference's
     part below its float64 value (0 for double-double cells), ``fr`` the double-double cells'
     low part in ulps (0 for the others); ulp is a power of two, so q ulp is p̂ - p - low
-    exactly in the other cells. The KL term p (r - log1p r), r = (p̂ - p)/p, is its series where
-    |r| is small, else NaN: the scalar loop takes the logarithm (which does not vectorise).
+    exactly in the other cells. The KL term p (r - log1p r), r = (p̂ - p)/p, is its series
+    where |r| <= 2^-6, else NaN: the scalar loop takes the logarithm (which does not
+    vectorise). Direct formats replace the term by :func:`direct_kl`'s.
     """
     q = x_ulps - fr
     d = q * ulp
-    if direct:  # r - log1p(r) to float64 accuracy: the series to r^10 (|r|^9 < 2^-53 r^2/2)
-        r = d / refp
-        c = 1 / 6 + r * (-1 / 7 + r * (1 / 8 + r * (-1 / 9 + r * 0.1)))
-        series = r * r * (0.5 + r * (-1 / 3 + r * (0.25 + r * (-0.2 + r * c)))) * refp
-        ok = (abs(r) >= DIRECT_SERIES_MIN) | (r == 0.0)
-    else:
-        r = d * (1.0 / refp) if refp > P_TINY else 0.0
-        series = d * r * (0.5 + r * (-1.0 / 3.0 + r * (0.25 - 0.2 * r)))
-        ok = True
-    return abs(q), d, series if ok & (abs(r) <= KL_SERIES_LIMIT) else np.nan
+    r = d * (1.0 / refp) if refp > P_TINY else 0.0
+    series = d * r * (0.5 + r * (-1.0 / 3.0 + r * (0.25 - 0.2 * r)))
+    return abs(q), d, series if abs(r) <= KL_SERIES_LIMIT else np.nan
+
+
+@scalar
+def direct_kl(d, refp):  # type: ignore[no-untyped-def]
+    """The KL term p (r - log1p r), r = d/p, of a direct format (float16, bfloat16) to float64
+    accuracy where DIRECT_SERIES_MIN <= |r| <= DIRECT_SERIES_LIMIT or r = 0, else NaN.
+
+    r - log1p(r) without a logarithm: with s = r/(2 + r), log1p(r) = 2 atanh(s) = 2 (s + s^3/3
+    + s^5/5 + ...) and r - 2s = r s, so r - log1p(r) = r s - 2 s^3 (1/3 + s^2/5 + ... +
+    s^16/19): 9 terms for |s| <= 1/7 (3.1 ulps by mpmath, tests/kernels/test_cellterms.py). No
+    cancellation: for r > 0 the second part is under 4 % of the first, for r < 0 they add; and
+    none for small r, where r - log1p(r) itself cancels.
+    """
+    r = d / refp
+    s = r / (2.0 + r)
+    z = s * s
+    c = 1 / 11 + z * (1 / 13 + z * (1 / 15 + z * (1 / 17 + z * (1 / 19))))
+    c = 1 / 3 + z * (1 / 5 + z * (1 / 7 + z * (1 / 9 + z * c)))
+    ok = ((abs(r) >= DIRECT_SERIES_MIN) & (abs(r) <= DIRECT_SERIES_LIMIT)) | (r == 0.0)
+    return (r * s - 2.0 * s * z * c) * refp if ok else np.nan
 
 
 @inline
