@@ -165,8 +165,8 @@ def _in_order(m, j0, wt, fs, ks, p_row, lp_row, hist, sums, first, exact_sum, di
 @inline
 def _direct_terms(direct, m, j0, wt, fs, ks, p_row):  # type: ignore[no-untyped-def]
     """For a direct format (float16, bfloat16), the tile's KL terms where the element loop
-    wrote one (judged, p̂ != 0), replacing its series, which holds only to |r| = 2^-6: most of
-    theirs are beyond. A loop of its own: in the element loop, where the old series was, this
+    wrote one (judged, p̂ != 0), replacing its series, which holds only to |r| = 2^-6: many
+    of theirs are beyond. A loop of its own: in the element loop, where the old series was, this
     longer one slowed every format's loop (docs/performance.md)."""
     if not direct:
         return

@@ -104,8 +104,9 @@ def direct_kl(d, refp):  # type: ignore[no-untyped-def]
 
 @inline
 def kl_term(kt, pj, refp, lp, d, direct):  # type: ignore[no-untyped-def]
-    """The KL term from prob_terms' third value: the series, or where |r| is large p (r - log1p r)
-    for direct formats (the limit p̂ where p = 0 in float64), else the exact logarithm."""
+    """The KL term from prob_terms' (a direct format's: direct_kl's) value: the series, or where
+    it is NaN, p (r - log1p r) for direct formats (the limit p̂ where p = 0 in float64), else
+    the exact logarithm."""
     if kt == kt:
         return kt
     if direct:
