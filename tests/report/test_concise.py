@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 
 from smcheck.report import model as rm
 from smcheck.report.renderers import plain_text
@@ -118,3 +119,23 @@ def test_the_header_says_what_is_judged_and_why() -> None:
     text = plain_text(build_summary(rm.Report([s], "0+canned")), width=80)
     assert "use probs (-inf masks: attention): judges probabilities" in text
     assert "No findings: every cell is OK." in text
+
+
+def test_the_source_line_moves_its_shape_to_a_line_of_its_own_rather_than_cut_it() -> None:
+    from rich.console import Console
+
+    from smcheck.report.terminal.concise import SourceLine
+
+    line = SourceLine("logits/segmentation.npy", "[2, 5, 16, 16] float32, dim 1: 512 rows of 5")
+    whole = "logits/segmentation.npy  [2, 5, 16, 16] float32, dim 1: 512 rows of 5"
+
+    def shown(width: int) -> list[str]:
+        console = Console(width=width, record=True, file=io.StringIO())
+        console.print(line)
+        return console.export_text().splitlines()
+
+    assert shown(len(whole)) == [whole]
+    assert shown(len(whole) - 1) == [
+        "logits/segmentation.npy",
+        "  [2, 5, 16, 16] float32, dim 1: 512 rows of 5",
+    ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from rich.console import RenderableType
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -35,20 +35,32 @@ GROUP = 5
 """Temperatures per group in a verdict strip (a space between groups)."""
 
 
-def header(s: SourceReport) -> list[Text]:
-    """``name  [2, 8, 8] float32, dim -1: 16 rows of 8``, then what is judged."""
+class SourceLine:
+    """``name  [2, 8, 8] float32, dim -1: 16 rows of 8`` on one line where it fits, else the name
+    and then the rest on a line of its own: wrapped as one text, it could end on a lone "8"."""
+
+    def __init__(self, name: str, rest: str) -> None:
+        self.name, self.rest = Text(name, style="bold"), rest
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        line = Text.assemble(self.name, "  ", self.rest)
+        if line.cell_len <= options.max_width:
+            yield line
+        else:
+            yield self.name
+            yield Text("  " + self.rest)
+
+
+def header(s: SourceReport) -> list[RenderableType]:
+    """The source line, then what is judged."""
     plain_rows = len(s.shape) < 2 or len(s.shape) == 2 and s.dim in (-1, 1)
     rows = "" if plain_rows else f": {plural(s.rows, 'row')} of {s.row_length}"
-    lines = [
-        Text.assemble(
-            (s.name, "bold"),
-            f"  {s.shape} {s.dtype}, dim {s.dim}{rows}",
-            " (softmin: analysing -x)" if s.softmin else "",
-        )
-    ]
+    softmin = " (softmin: analysing -x)" if s.softmin else ""
     why = f" ({s.use_reason})" if s.use_reason else ""
-    lines.append(Text(f"use {s.use}{why}: judges {USES.get(s.use, s.use)}", style="dim"))
-    return lines
+    return [
+        SourceLine(s.name, f"{s.shape} {s.dtype}, dim {s.dim}{rows}{softmin}"),
+        Text(f"use {s.use}{why}: judges {USES.get(s.use, s.use)}", style="dim"),
+    ]
 
 
 def _non_finite(s: SourceReport) -> str:
