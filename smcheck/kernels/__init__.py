@@ -73,8 +73,11 @@ def kernel(fn: F) -> F:
     import numba
 
     compiled = numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
-    index = compiled._cache._cache_file  # numba's private API, as _cached's
-    index._source_stamp = (index._source_stamp, sources_digest())
+    try:  # numba's private API, as _cached's; where it moved, numba's own key stays
+        index = compiled._cache._cache_file
+        index._source_stamp = (index._source_stamp, sources_digest())
+    except AttributeError:
+        pass
     _kernels.setdefault(fn.__module__, []).append(compiled)
     return compiled  # type: ignore[no-any-return]
 

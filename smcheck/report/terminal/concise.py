@@ -10,6 +10,7 @@ import math
 from typing import TYPE_CHECKING
 
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -42,8 +43,14 @@ class SourceLine:
     def __init__(self, name: str, rest: str) -> None:
         self.name, self.rest = Text(name, style="bold"), rest
 
+    def _line(self) -> Text:
+        return Text.assemble(self.name, "  ", self.rest)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self._line())
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        line = Text.assemble(self.name, "  ", self.rest)
+        line = self._line()
         if line.cell_len <= options.max_width:
             yield line
         else:
