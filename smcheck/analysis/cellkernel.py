@@ -104,19 +104,33 @@ def _nan_codes(p: np.ndarray, valid: np.ndarray, causes: Any, count: int) -> np.
     return as_array(cause, None)[np.isnan(p) & (valid[:, None] != 0)]
 
 
-def _kept_values(k: Any, args: tuple[Any, ...], ints: np.ndarray, keep: tuple[int, int]):  # type: ignore[no-untyped-def]
-    """The chunk's error values (ulp, log) where they fit in what the exact medians may still
-    take (None: not kept), by a second kernel pass: only while a cell has few values."""
+def _first_pass(k: Any, args: tuple[Any, ...], shape: tuple[int, int], keep: tuple[int, int]):  # type: ignore[no-untyped-def]
+    """The kernel's pass that bins the errors, and the chunk's error values (ulp, log) where
+    they fit in what the exact medians may still take (None: not kept). Where every element
+    of the chunk would fit, the same pass keeps them, each row from its own slot of n; else
+    a second pass does, only if the judged ones fit (known from the first)."""
+    rows, n = shape
+    fold = [rows * n <= keep[c] for c in (0, 1)]
+    slots = tuple(np.empty(rows * n) if f else NONE1 for f in fold)
+    offsets = np.full((rows, 2), -1)
+    if any(fold):
+        offsets[:] = np.arange(0, rows * n, n)[:, None]
+    ints, flts, flags, first, bins = k.cell_metrics(*args, slots, offsets)
     counts = ints[:, [k.N_ULP, k.N_LOG]]
     total = counts.sum(0)
     fits = [0 < int(total[c]) <= keep[c] for c in (0, 1)]
-    if not any(fits):
-        return None, None
-    vals = tuple(np.empty(int(total[c]) if fits[c] else 0) for c in (0, 1))
-    offsets = np.zeros(counts.shape, np.int64)  # C order, as compiled (counts is F order)
-    np.cumsum(counts[:-1], axis=0, out=offsets[1:])
-    k.cell_metrics(*args, vals, offsets)
-    return tuple(v if f else None for v, f in zip(vals, fits, strict=True))
+    vals: list[np.ndarray | None] = [None, None]
+    for c in (0, 1):  # each row's values, from the front of its slot
+        if fits[c] and fold[c]:
+            vals[c] = slots[c].reshape(rows, n)[np.arange(n) < counts[:, c, None]]
+    later = [f and not d for f, d in zip(fits, fold, strict=True)]
+    if any(later):
+        kept = tuple(np.empty(int(total[c]) if later[c] else 0) for c in (0, 1))
+        offsets = np.zeros(counts.shape, np.int64)  # C order, as compiled (counts is F order)
+        np.cumsum(counts[:-1], axis=0, out=offsets[1:])
+        k.cell_metrics(*args, kept, offsets, False)
+        vals = [v if later[c] else vals[c] for c, v in enumerate(kept)]
+    return ints, flts, flags, first, bins, vals
 
 
 def cell_chunk(out: Any, b: Block, keep: tuple[int, int] = (-1, -1)) -> CellChunk:
@@ -136,10 +150,8 @@ def cell_chunk(out: Any, b: Block, keep: tuple[int, int] = (-1, -1)) -> CellChun
     p, lq, ovf, sovf, cause = _outputs(out)
     raw = (p.view(np.uint8), lq.view(np.uint8), ovf, sovf, sh.scale_over)  # one signature
     args = (raw, sh.blk, sh.rows, sh.ov, sh.fmt, _workspace())
-    first_pass = np.full((p.shape[0], 2), -1)
     try:
-        ints, flts, flags, first, bins = k.cell_metrics(*args, (NONE1, NONE1), first_pass)
-        vu, vl = _kept_values(k, args, ints, keep)
+        ints, flts, flags, first, bins, (vu, vl) = _first_pass(k, args, p.shape, keep)
     except BaseException:  # an error or ^C between filling and emptying the histogram slabs:
         _local.work = None  # the next call gets a clean workspace (a thread may still write here)
         raise

@@ -179,7 +179,7 @@ def _direct_terms(direct, m, j0, wt, fs, ks, p_row):  # type: ignore[no-untyped-
 
 @inline
 def _keep(m, fs, ks, vu, vl, at_u, at_l, n_ku, n_kl):  # type: ignore[no-untyped-def]
-    """The second pass: the tile's judged errors into vu, vl from at_u, at_l (where wanted)."""
+    """The tile's judged errors into vu, vl from at_u, at_l (where wanted)."""
     for s in range(m):
         bu, bl = ks[s], ks[TILE + s]
         if vu.shape[0] > 0 and bu >= 0:
@@ -205,10 +205,10 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     sums in element order. No helper is called and no view made inside a loop: each costs
     atomic reference counts (threads contend for a call's); rows are indexed directly.
     """
-    (ovf, so), (ovc, ovu), (vu, vl) = masks, ov, vals
+    (ovf, so), (ovc, ovu), (vu, vl), (first, offs) = masks, ov, vals, offs
     t, emin, u, log_zero, dd, exact_sum, direct = fmt
-    # the second pass keeps values (where they fit) and fills no histogram
-    top, first, off_u, off_l = lt == lt, offs[0] < 0, offs[0], offs[1]
+    # first: fill the histogram; offs >= 0: keep the values (where they fit) from there
+    top, kept, off_u, off_l = lt == lt, offs[0] >= 0, offs[0], offs[1]
     n_nan = n_under = n_ez = n_inf = n_lnf = n_fan = n_live = n_l = 0
     mu = dmax = lmu = lma = np.int64(-1)
     lo_u, hi_u, lo_l, hi_l = rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1]
@@ -264,7 +264,7 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
         sa, sb, sc, lost, kl = _in_order(
             m, j0, wt, fs, ks, p_row, lp_row, hist, (sa, sb, sc, lost, kl), first, exact_sum, direct
         )
-        if not first:  # the second pass keeps the values
+        if kept:
             n_ku, n_kl = _keep(m, fs, ks, vu, vl, off_u + n_ku, off_l + n_kl, n_ku, n_kl)
     if first:
         rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1] = lo_u, hi_u, lo_l, hi_l
@@ -275,10 +275,10 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
 
 
 @kernel
-def _cell_rows(b, lo, hi, out, blk, rr, ov, fmt, res, work, rng, vals, offsets):  # type: ignore[no-untyped-def]
+def _cell_rows(b, lo, hi, out, blk, rr, ov, fmt, res, work, rng, vals, offsets, fill):  # type: ignore[no-untyped-def]
     """Every per-row statistic of rows lo to hi - 1 (block b of run_blocks), in one pass per
-    row, and their histogram in work[b]; offsets: where each row's kept values start (-1 in
-    the first pass, which fills the histogram)."""
+    row, and (where ``fill``) their histogram in work[b]; offsets: where each row's kept
+    values start (-1: none kept)."""
     ovf, sovf, so = out[2], out[3], out[4]
     valid, live, p, logp, low, frac = blk
     ints, flts, flags = res
@@ -307,7 +307,7 @@ def _cell_rows(b, lo, hi, out, blk, rr, ov, fmt, res, work, rng, vals, offsets):
         counts, lost, mx, kl, kinf, total_m1, barg = _scan_row(
             rp, out[1][i], n, live[i], p[i], logp[i], low[i] if dd else none,
             frac[i] if dd else none, row_masks, a, rr[3][i], rr[4][i], fin,
-            (ov[1][s0:s1], ov[2][s0:s1]), fmt, hist, rng[b], vals, offsets[i], scratch,
+            (ov[1][s0:s1], ov[2][s0:s1]), fmt, hist, rng[b], vals, (fill, offsets[i]), scratch,
         )  # fmt: skip
         mu, dmax, lmu, lma = mx
         n_over = counts[OVERFLOW] + (sovf.shape[0] > 0 and sovf[i] != 0)
@@ -340,7 +340,7 @@ def _gather_bins(work, rng):  # type: ignore[no-untyped-def]
     return lo, bins
 
 
-def cell_metrics(out, blk, rr, ov, fmt, work, vals, offsets):  # type: ignore[no-untyped-def]
+def cell_metrics(out, blk, rr, ov, fmt, work, vals, offsets, fill=True):  # type: ignore[no-untyped-def]
     """One method's per-row statistics on one chunk, and its ulp histograms' bin counts.
 
     Args:
@@ -352,14 +352,13 @@ def cell_metrics(out, blk, rr, ov, fmt, work, vals, offsets):  # type: ignore[no
         ov: the exact binades' ulp as per-row CSR (row starts, columns, ulp).
         fmt: (t, emin, u, log_zero, double-double, exact sum, direct KL).
         work: a zeroed (blocks, 2, HIST_BINS) int64 workspace, left zeroed.
-        vals, offsets: in the first pass, which bins the errors, empty arrays and -1 per row; in
-            the second (run only while a cell's exact median has room for the values), the
-            (ulp, log) value arrays to fill (an empty one: not wanted) and each row's first
-            index in them.
+        vals, offsets: the (ulp, log) error value arrays to fill (an empty one: not wanted) and
+            each row's first index in them; -1 in a row: keep none (nor with empty arrays).
+        fill: whether to bin the errors (False in a second pass that only keeps values).
 
     Returns:
         ints, floats, flags (per row, the columns above), the first bin and the bin counts
-        (ulp, log) of the first pass.
+        (ulp, log; none where not ``fill``).
     """
     rows, n = blk[2].shape
     ints = np.zeros((rows, 8), np.int64)
@@ -367,7 +366,7 @@ def cell_metrics(out, blk, rr, ov, fmt, work, vals, offsets):  # type: ignore[no
     flags = np.zeros((rows, 2), np.uint8)
     res = (ints, flts, flags)
     rng = np.empty((work.shape[0], 2, 2), np.int64)
-    args = (out, blk, rr, ov, fmt, res, work, rng, vals, offsets)
+    args = (out, blk, rr, ov, fmt, res, work, rng, vals, offsets, fill)
     nblk = run_blocks(_cell_rows, rows, *args, blocks=work.shape[0])
     lo, bins = _gather_bins(work, rng[:nblk])
     return ints, flts, flags, lo, bins
@@ -391,6 +390,5 @@ def _warm() -> None:
         blk = (one, live, p, logp, none2, none2)
         vals = (np.empty(0), np.empty(0))
         cell_metrics(out, blk, rr, ov, fmt, work, vals, np.full((1, 2), -1))
-        cell_metrics(
-            out, blk, rr, ov, fmt, work, (np.empty(2), vals[1]), np.zeros((1, 2), np.int64)
-        )
+        kept = (np.empty(2), vals[1])
+        cell_metrics(out, blk, rr, ov, fmt, work, kept, np.zeros((1, 2), np.int64), False)

@@ -179,6 +179,22 @@ def test_exact_median_values_are_kept_only_while_they_fit() -> None:
     assert again.ulp_bins.values is None
 
 
+def test_values_kept_by_the_first_pass_are_the_second_pass_ones() -> None:
+    # room for every element: the binning pass keeps the values; room only for the judged ones
+    # (masked elements are not): a second pass does. The same values in the same order.
+    x = np.random.default_rng(4).normal(0, 3, (6, 50))
+    x[:, ::7] = -np.inf
+    b, xs = make_block(x, "bfloat16")
+    out = run_method(METHODS["shifted"], "framework", xs, b.fmt, False)
+    room = x.size
+    folded, second = cell_chunk(out, b, (room, room)), cell_chunk(out, b, (room - 1, room - 1))
+    pairs = ((second.ulp_bins, folded.ulp_bins), (second.log.ulp_bins, folded.log.ulp_bins))
+    for got, want in pairs:
+        assert want.values is not None and 0 < want.values.size < room
+        assert np.array_equal(got.values, want.values)
+        assert np.array_equal(got.counts, want.counts) and want.counts.sum() == want.values.size
+
+
 def test_chunking_does_not_change_any_row() -> None:
     x = adversarial(np.random.default_rng(5))
     b, xs = make_block(x, "bfloat16")
