@@ -104,6 +104,13 @@ def _nan_codes(p: np.ndarray, valid: np.ndarray, causes: Any, count: int) -> np.
     return as_array(cause, None)[np.isnan(p) & (valid[:, None] != 0)]
 
 
+def _fronts(slots: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
+    """The values at the front of each row's slot of n, row after row."""
+    if int(counts.sum()) == slots.size:  # every slot full: no copy
+        return slots
+    return np.concatenate([slots[i * n : i * n + m] for i, m in enumerate(counts.tolist())])
+
+
 def _first_pass(k: Any, args: tuple[Any, ...], shape: tuple[int, int], keep: tuple[int, int]):  # type: ignore[no-untyped-def]
     """The kernel's pass that bins the errors, and the chunk's error values (ulp, log) where
     they fit in what the exact medians may still take (None: not kept). Where every element
@@ -120,9 +127,9 @@ def _first_pass(k: Any, args: tuple[Any, ...], shape: tuple[int, int], keep: tup
     total = counts.sum(0)
     fits = [0 < int(total[c]) <= keep[c] for c in (0, 1)]
     vals: list[np.ndarray | None] = [None, None]
-    for c in (0, 1):  # each row's values, from the front of its slot
+    for c in (0, 1):
         if fits[c] and fold[c]:
-            vals[c] = slots[c].reshape(rows, n)[np.arange(n) < counts[:, c, None]]
+            vals[c] = _fronts(slots[c], counts[:, c], n)
     later = [f and not d for f, d in zip(fits, fold, strict=True)]
     if any(later):
         kept = tuple(np.empty(int(total[c]) if later[c] else 0) for c in (0, 1))
