@@ -5,14 +5,14 @@ Run from the repository root:
     python tests/benchmarks/bench_cellmetrics.py            # 256 x 32000 float32, normal x 4
     python tests/benchmarks/bench_cellmetrics.py FILE.npy   # another input
 
-It runs one default analysis, keeps a copy of the arguments of the first first-pass call of
-each cell-format kind (t, double-double, direct KL) on a full chunk, then calls the kernel on
+It runs one default analysis, keeps a copy of the arguments of the first binning call of
+each cell-format kind (t, double-double, direct KL) on a full chunk that keeps no values, then calls the kernel on
 each copy --repeat times on one kernel thread and prints the least process CPU time per element.
 CPU time, not wall time: on a loaded machine it is what a kernel change moves, and the least of
 many calls leaves out the time slices other processes took (``--threads 1 2``: also the least
 wall time on 2 threads, how much a second thread gains). Also prints the kernel's share of
-one analysis (wall time of all its calls, both passes, at the default thread count) and, per
-cell, the median wall ns per element of its first-pass calls in that analysis: the copies
+one analysis (wall time of all its calls, at the default thread count) and, per cell, the
+median wall ns per element of its binning calls in that analysis: the copies
 above are the first method's of each kind, and another method's outputs can cost the kernel
 more (float16 and bfloat16 KL terms whose |r| leave the vectorised series, for one).
 """
@@ -74,15 +74,15 @@ def main() -> None:
     def spy(*a: Any) -> Any:
         fmt, offsets, rows = a[4], a[7], a[1][2].shape[0]
         key = (fmt[0], bool(fmt[4]), bool(fmt[6]))
-        first = offsets.size and offsets[0, 0] < 0
-        if first and rows > 1 and key not in kept:
+        fill = len(a) < 9 or a[8]  # a binning call, not a second pass that only keeps values
+        if fill and offsets[0, 0] < 0 and rows > 1 and key not in kept:  # bins only
             kept[key] = _copy(a)
         t = time.perf_counter()
         r = kernel(*a)
         dt = time.perf_counter() - t
         wall[0] += dt
         wall[1] += 1
-        if first:
+        if fill:
             per_cell[(_kind(*key), method[0])].append(dt / a[1][2].size * 1e9)
         return r
 
