@@ -28,7 +28,11 @@ from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from smcheck.kernels.cpu import prefer_wide_vectors
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+prefer_wide_vectors()  # before any kernel module builds numba's CPU target
 
 KERNEL_MODULES: tuple[str, ...] = (
     "smcheck.kernels.reference",

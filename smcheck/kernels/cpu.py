@@ -1,0 +1,40 @@
+"""What numba compiles the kernels for: this CPU, with 512-bit vectors where it has AVX-512.
+
+On CPUs with AVX-512, LLVM vectorises 256 bits wide by default (``prefer-256-bit``): on the
+first Xeons with it, 512-bit work lowered the core's clock. Here 512 bits ran the cell kernel
+in about three quarters of the time, and the analysis faster as a whole (docs/performance.md,
+"Compiling"). The vector width changes no result: without fastmath LLVM does not reorder
+arithmetic, so every lane computes what the scalar code would.
+"""
+
+from __future__ import annotations
+
+NARROW_CPUS = frozenset({"skylake-avx512", "cascadelake", "cooperlake"})
+"""LLVM's names of the CPUs whose clock drops most under 512-bit work: they keep LLVM's choice."""
+
+WIDE = "-prefer-256-bit"
+
+
+def prefer_wide_vectors() -> bool:
+    """Have numba compile for this CPU's features with ``prefer-256-bit`` off where it has
+    AVX-512, unless the user chose the target (``NUMBA_CPU_NAME``, ``NUMBA_CPU_FEATURES``) or
+    the CPU is one of :data:`NARROW_CPUS`. Returns whether it did.
+
+    numba takes its target once per process, when it builds its CPU target (at the first
+    ``njit`` function), so this runs when smcheck.kernels is imported, before any. It holds
+    for the process's other numba code too (where numba had built its target already, nothing
+    changes); its compile children (smcheck.kernels.compile_all) decide the same, so their
+    cache entries are the parent's.
+    """
+    import llvmlite.binding as ll
+    from numba.core import config, registry
+
+    if config.CPU_NAME is not None or config.CPU_FEATURES is not None:
+        return False  # set by the user (environment or .numba_config.yaml), or done already
+    features = ll.get_host_cpu_features().flatten()
+    if "+avx512f" not in features.split(",") or ll.get_host_cpu_name() in NARROW_CPUS:
+        return False
+    if "_toplevel_target_context" in vars(registry.cpu_target):  # built: too late
+        return False
+    config.CPU_FEATURES = f"{features},{WIDE}"
+    return True
