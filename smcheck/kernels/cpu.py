@@ -15,10 +15,17 @@ NARROW_CPUS = frozenset({"skylake-avx512", "cascadelake", "cooperlake"})
 WIDE = "-prefer-256-bit"
 
 
+def wide_features(features: str, cpu: str) -> str | None:
+    """LLVM's feature string ``features`` of CPU ``cpu`` with 512-bit vectors preferred, or None
+    where it has no AVX-512 or is one of :data:`NARROW_CPUS`."""
+    if "+avx512f" not in features.split(",") or cpu in NARROW_CPUS:
+        return None
+    return f"{features},{WIDE}"
+
+
 def prefer_wide_vectors() -> bool:
-    """Have numba compile for this CPU's features with ``prefer-256-bit`` off where it has
-    AVX-512, unless the user chose the target (``NUMBA_CPU_NAME``, ``NUMBA_CPU_FEATURES``) or
-    the CPU is one of :data:`NARROW_CPUS`. Returns whether it did.
+    """Have numba compile for this CPU's features with :func:`wide_features`, unless the user
+    chose the target (``NUMBA_CPU_NAME``, ``NUMBA_CPU_FEATURES``). Returns whether it did.
 
     numba takes its target once per process, when it builds its CPU target (at the first
     ``njit`` function), so this runs when smcheck.kernels is imported, before any. It holds
@@ -31,10 +38,8 @@ def prefer_wide_vectors() -> bool:
 
     if config.CPU_NAME is not None or config.CPU_FEATURES is not None:
         return False  # set by the user (environment or .numba_config.yaml), or done already
-    features = ll.get_host_cpu_features().flatten()
-    if "+avx512f" not in features.split(",") or ll.get_host_cpu_name() in NARROW_CPUS:
-        return False
     if "_toplevel_target_context" in vars(registry.cpu_target):  # built: too late
         return False
-    config.CPU_FEATURES = f"{features},{WIDE}"
-    return True
+    wide = wide_features(ll.get_host_cpu_features().flatten(), ll.get_host_cpu_name())
+    config.CPU_FEATURES = wide
+    return wide is not None

@@ -6,8 +6,9 @@ Run from the repository root:
     python tests/benchmarks/bench_cellmetrics.py FILE.npy   # another input
 
 It runs one default analysis, keeps a copy of the arguments of the first binning call of
-each cell-format kind (t, double-double, direct KL) on a full chunk that keeps no values, then calls the kernel on
-each copy --repeat times on one kernel thread and prints the least process CPU time per element.
+each cell-format kind (t, double-double, direct KL) on a full chunk that keeps no values,
+then calls the kernel on each copy --repeat times on one kernel thread and prints the least
+process CPU time per element.
 CPU time, not wall time: on a loaded machine it is what a kernel change moves, and the least of
 many calls leaves out the time slices other processes took (``--threads 1 2``: also the least
 wall time on 2 threads, how much a second thread gains). Also prints the kernel's share of
