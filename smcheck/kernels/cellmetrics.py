@@ -143,7 +143,9 @@ def _mark_binades(ks, ovc, ovu, k, j0, m, mark):  # type: ignore[no-untyped-def]
 @inline
 def _in_order(m, j0, wt, fs, ks, p_row, lp_row, hist, sums, first, exact_sum, direct):  # type: ignore[no-untyped-def]
     """The tile's bins and sums, in element order (no branch: a branch on a loop invariant
-    makes LLVM copy the loop, and compile time grows with the copies)."""
+    makes LLVM copy the loop, and compile time grows with the copies). Every element counts
+    (where ``first``), one not judged (bin -1) in the first bin, which the caller takes back
+    for the row: fewer instructions than testing each (0.91-0.97 of the kernel's time)."""
     sa, sb, sc, lost, kl = sums
     T = TILE
     for s in range(m):
@@ -154,9 +156,8 @@ def _in_order(m, j0, wt, fs, ks, p_row, lp_row, hist, sums, first, exact_sum, di
         pb = (pj - pa + 1.5) - 1.5 if exact_sum else 0.0
         sa, sb, sc = sa + pa, sb + pb, sc + ((pj - pa) - pb)
         lost += fs[4 * T + s]
-        bu, bl = ks[s], ks[T + s]
-        hist[np.uint64(max(bu, 0))] += (bu >= 0) & first
-        hist[np.uint64(HIST_BINS + max(bl, 0))] += (bl >= 0) & first
+        hist[np.uint64(max(ks[s], 0))] += first
+        hist[np.uint64(HIST_BINS + max(ks[T + s], 0))] += first
         js = np.uint64(j0 + s)
         kl += kl_term(fs[2 * T + s], pj, p_row[js], lp_row[js], fs[T + s], direct)
     return sa, sb, sc, lost, kl
@@ -266,8 +267,10 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
         )
         if kept:
             n_ku, n_kl = _keep(m, fs, ks, vu, vl, off_u + n_ku, off_l + n_kl, n_ku, n_kl)
-    if first:
+    if first:  # _in_order counted the elements not judged in the first bins: taken back
         rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1] = lo_u, hi_u, lo_l, hi_l
+        hist[0] -= n - n_live * fin
+        hist[HIST_BINS] -= n - n_l
     counts = (overflows(ovf, so, n), n_nan, n_under, n_ez, n_lnf, n_fan, n_live * fin, n_l)
     mx = (float_or(mu, -np.inf), float_or(dmax, 0.0), float_or(lmu, -np.inf),
           float_or(lma, -np.inf))  # fmt: skip
