@@ -196,9 +196,10 @@ def _keep(m, fs, ks, vu, vl, at_u, at_l, n_ku, n_kl):  # type: ignore[no-untyped
 def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fin, ov,
               fmt, hist, rng, vals, offs, scratch):  # fmt: skip
     """The element loops of one row, tile by tile: every count, sum and maximum the row's
-    statistics need. rp, rl: p̂ and log p̂ as bytes (float32 or float64 values); scratch: the
-    tile's p̂ and log p̂ in float64 (wt), errors (fs), bins (ks) and zeros (for the low parts
-    of cells that have none), one array each: the vectoriser checks one range per input.
+    statistics need. rp, rl: p̂ and log p̂ as bytes (float32 or float64 values); offs: (bin
+    the errors?, where the row's kept values start: -1, none kept); scratch: the tile's p̂ and
+    log p̂ in float64 (wt), errors (fs), bins (ks) and zeros (for the low parts of cells that
+    have none), one array each: the vectoriser checks one range per input.
 
     Per tile, a branch-free loop (vectorised) counts the events, takes the maxima (integer
     maxima of the bits) and writes each element's errors, KL term and bins to the scratch (the
@@ -208,13 +209,11 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     """
     (ovf, so), (ovc, ovu), (vu, vl), (first, offs) = masks, ov, vals, offs
     t, emin, u, log_zero, dd, exact_sum, direct = fmt
-    # first: fill the histogram; offs >= 0: keep the values (where they fit) from there
     top, kept, off_u, off_l = lt == lt, offs[0] >= 0, offs[0], offs[1]
-    n_nan = n_under = n_ez = n_inf = n_lnf = n_fan = n_live = n_l = 0
+    n_nan = n_under = n_ez = n_inf = n_lnf = n_fan = n_live = n_l = n_ku = n_kl = 0
     mu = dmax = lmu = lma = np.int64(-1)
     lo_u, hi_u, lo_l, hi_l = rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1]
-    lost, kl, n_ku, n_kl = 0.0, 0.0, 0, 0
-    sa, sb, sc, best, barg = 0.0, 0.0, 0.0, order_key(-np.inf), -1
+    sa, sb, sc, lost, kl, best, barg = 0.0, 0.0, 0.0, 0.0, 0.0, order_key(-np.inf), -1
     T, (wt, fs, ks, zeros), k1 = TILE, scratch, 0
     (p32, p64), (l32, l64) = as_floats(rp, n), as_floats(rl, n)
     lo_a, fr_a = (lo_row, fr_row) if dd else (zeros, zeros)
@@ -269,8 +268,7 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
             n_ku, n_kl = _keep(m, fs, ks, vu, vl, off_u + n_ku, off_l + n_kl, n_ku, n_kl)
     if first:  # _in_order counted the elements not judged in the first bins: taken back
         rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1] = lo_u, hi_u, lo_l, hi_l
-        hist[0] -= n - n_live * fin
-        hist[HIST_BINS] -= n - n_l
+        hist[0], hist[HIST_BINS] = hist[0] - n + n_live * fin, hist[HIST_BINS] - n + n_l
     counts = (overflows(ovf, so, n), n_nan, n_under, n_ez, n_lnf, n_fan, n_live * fin, n_l)
     mx = (float_or(mu, -np.inf), float_or(dmax, 0.0), float_or(lmu, -np.inf),
           float_or(lma, -np.inf))  # fmt: skip
