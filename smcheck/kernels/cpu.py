@@ -1,10 +1,11 @@
 """What numba compiles the kernels for: this CPU, with 512-bit vectors where it has AVX-512.
 
 On CPUs with AVX-512, LLVM vectorises 256 bits wide by default (``prefer-256-bit``): on the
-first Xeons with it, 512-bit work lowered the core's clock. Here 512 bits ran the cell kernel
-in about three quarters of the time, and the analysis faster as a whole (docs/performance.md,
-"Compiling"). The vector width changes no result: without fastmath LLVM does not reorder
-arithmetic, so every lane computes what the scalar code would.
+first Xeons with it, 512-bit work lowered the core's clock. On the development machine 512
+bits took the cell kernel's time in an analysis to 0.86 of the 256-bit build's, the analysis'
+CPU time to 0.93-0.95 (docs/performance.md, "Between this and the floor"). The vector width
+changes no result: without fastmath LLVM does not reorder arithmetic, so every lane computes
+what the scalar code would.
 """
 
 from __future__ import annotations
