@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from smcheck.kernels import kernel, run_blocks, warmup
+from smcheck.kernels.cellterms import float_or, max_bits
 
 
 def row_features(x, p, logp, live, under):  # type: ignore[no-untyped-def]
@@ -80,19 +81,18 @@ def _features_row(x, p, logp, live, under, o):  # type: ignore[no-untyped-def]
             c += (s - (t - b)) + (w - b)
             s = t
     weighted = s + c
-    # max_j (g_j / g_max)·[d_j(1 - g_j) + max(sum_{i != j} g_i d_i, 0)]; masks give 0
-    cond = 0.0  # every term is >= 0
+    # max_j (g_j / g_max)·[d_j(1 - g_j) + max(sum_{i != j} g_i d_i, 0)]; masks give 0. Every
+    # term is >= 0 or NaN (0/0 when every live p is 0, or inf - inf): NaN if any is, as numpy's
+    # max; the largest as the maximum of its bits, branch-free (this loop vectorises)
+    top_bits, n_nan = np.int64(-1), 0
     for j in range(m):
-        if live[j]:
-            g = p[j]
-            d = top - x[j]
-            kappa = d * (1 - g) + max(weighted - g * d, 0.0)
-            v = g / pmax * kappa
-            if v > cond:
-                cond = v
-            elif v != v:  # 0/0 (every live p is 0) or inf - inf: NaN, as numpy's max
-                cond = np.nan
-                break
+        js = np.uint64(j)
+        g, d, lv = p[js], top - x[js], live[js]
+        kappa = d * (1 - g) + max(weighted - g * d, 0.0)
+        v = g / pmax * kappa
+        n_nan += lv & (v != v)
+        top_bits = max_bits(top_bits, v, lv)
+    cond = np.nan if n_nan else float_or(top_bits, 0.0)
     o[0], o[1], o[2], o[3], o[4] = n, top, lo, pmax, rises
     o[5], o[6], o[7], o[8] = big, k_sum, k_naive, cond
     return out_under

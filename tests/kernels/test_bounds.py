@@ -48,3 +48,22 @@ def test_row_features_agree_on_long_rows() -> None:
     x[2] = np.sort(x[2])  # the running maximum rises at every entry
     x[3, 0] = 80.0  # one dominant class
     _check(x, ("float16", "float32", "float64"))
+
+
+def test_condition_number_is_nan_when_a_term_is() -> None:
+    from smcheck.kernels.bounds import row_features as kernel_rows
+
+    x = np.array([[0.0, -1.0, -2.0], [0.0, -1.0, -2.0], [np.inf, 0.0, -1.0], [0.0, -1.0, -2.0]])
+    p = np.array([[0.7, 0.2, 0.1], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    live = np.ones(x.shape, np.bool_)
+    live[3, :] = [True, False, False]
+    with np.errstate(divide="ignore"):
+        out, _ = kernel_rows(x, p, np.log(p), live, -700.0)
+    # row 0: max over j of p_j/0.7 [d_j (1 - p_j) + max(W - p_j d_j, 0)], W = 0.4
+    want0 = max(
+        g / 0.7 * (d * (1 - g) + max(0.4 - g * d, 0.0)) for g, d in [(0.7, 0), (0.2, 1), (0.1, 2)]
+    )
+    assert out[0, 8] == pytest.approx(want0, rel=1e-15)
+    assert np.isnan(out[1, 8])  # every live p is 0: 0/0
+    assert np.isnan(out[2, 8])  # x_max = +inf: inf - inf
+    assert np.isnan(out[3, 8])  # the one live p is 0
