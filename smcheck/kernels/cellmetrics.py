@@ -37,6 +37,8 @@ from smcheck.kernels.cellterms import (
     ulp_exponent,
     widen,
 )
+from smcheck.kernels.floatbits import from_key
+from smcheck.kernels.lanesum import LANES, add_lanes, merge_lanes
 
 HIST_SUB_BITS = 7
 """Histogram bins: a float64 exponent and the top 7 bits of its significand (1/128 octave)."""
@@ -90,32 +92,48 @@ def block_rows(p, logp, live, valid, ph, pl, fmt, near, log_rest):  # type: igno
 
 
 @kernel
+def _row_maxima(lp_row, p_row, lv_row, near_k, near_low, dd, dd_low):  # type: ignore[no-untyped-def]
+    """A row's largest log p (its key), p_max and -log p of a live entry (their bits, -1:
+    none) and how many live entries need an exact look. Branch-free, with maxima as those of
+    integer keys (the loop vectorises; inlined into _block_rows' row loop it did not)."""
+    top_key, pm, deep, c = order_key(-np.inf), np.int64(-1), np.int64(-1), 0
+    for j in range(lp_row.shape[0]):
+        js = np.uint64(j)
+        lp, pj, lv = lp_row[js], p_row[js], lv_row[js] != 0
+        top_key = max(top_key, order_key(lp))  # NaN: below every key
+        pm = max_bits(pm, pj, True)  # p >= 0: its bits order as it does
+        deep = max_bits(deep, -lp + 0.0, lv)  # + 0.0: -0.0 (p = 1) as 0.0
+        c += lv & (near_power(pj, near_k, near_low) | (dd & (pj < dd_low)))
+    return top_key, pm, deep, c
+
+
+@kernel
 def _block_rows(b, lo, hi, p, logp, live, valid, ph, pl, fmt, near, log_rest, out):  # type: ignore[no-untyped-def]
     """Rows lo to hi - 1 of :func:`block_rows` into out (a block of run_blocks)."""
     n = p.shape[1]
     t, emin = fmt
     dd = ph.shape[0] > 0
     arg, unique, pmax, top_low, log_top, deepest, cand, frac = out
+    s, comp, none = np.empty(LANES), np.empty(LANES), np.empty(0)
+    near_k, near_low, dd_low = near
     for i in range(lo, hi):
-        top, a = -np.inf, 0
-        for j in range(n):
-            if logp[i, j] > top:
-                top, a = logp[i, j], j
-        ties, pm, rest, comp, deep, c = 0, -np.inf, 0.0, 0.0, -np.inf, 0
-        for j in range(n):
-            lp, pj = logp[i, j], p[i, j]
-            ties += lp == top
-            pm = max(pm, pj)
-            if j != a:  # the others' sum (no cancellation near p = 1), compensated (Neumaier)
-                s = rest + pj
-                comp += (rest - s) + pj if abs(rest) >= abs(pj) else (pj - s) + rest
-                rest = s
-            if live[i, j]:
-                deep = max(deep, -lp)
-                c += near_power(pj, near[0], near[1]) or (dd and pj < near[2])
-                if dd:
+        lp_row, p_row, lv_row = logp[i], p[i], live[i]
+        top_key, pm, deep, c = _row_maxima(lp_row, p_row, lv_row, near_k, near_low, dd, dd_low)
+        top, ties, a = from_key(top_key), 0, n
+        for j in range(n):  # the first of the largest log p (0 when all are -inf or NaN)
+            eq = lp_row[np.uint64(j)] == top
+            ties += eq
+            a = min(a, j if eq else n)
+        a = a if top > -np.inf else 0
+        pm, deep = float_or(pm, -np.inf), float_or(deep, -np.inf)
+        if dd:
+            for j in range(n):
+                if live[i, j]:
                     frac[i, j] = pl[i, j] / format_ulp(ph[i, j], t, emin)
-        rest += comp
+        # the others' sum (no cancellation near p = 1), compensated
+        s[:], comp[:] = 0.0, 0.0
+        add_lanes(p_row, none, False, a, s, comp)
+        rest = merge_lanes(s, comp)[0]
         arg[i], unique[i], pmax[i], deepest[i], cand[i] = a, ties == 1, pm, deep, c
         if valid[i] and rest > 0:
             if not dd and rest < 0.5:  # p_max's part below its float64 value

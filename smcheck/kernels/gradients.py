@@ -22,56 +22,13 @@ import numpy as np
 
 from smcheck.kernels import kernel, run_blocks, warmup
 from smcheck.kernels.floatbits import bits, from_bits, from_key, order_key
-
-LANES = 32
-"""Running sums per row: a recurrence the vectoriser runs as vectors of these lanes (measured:
-32 and 64 alike, 16 slower, 128 no faster)."""
+from smcheck.kernels.lanesum import LANES, add_lanes, merge_lanes
 
 TILE = 32 * LANES
 """Elements per tile of a row: every array's tile stays in cache between the scan and the sum."""
 
 _NONE = np.int64(-(2**63))
 """The key below every order_key: the maximum of nothing."""
-
-
-@kernel
-def _add(s, c, hi, lo):  # type: ignore[no-untyped-def]
-    """Add hi + lo to the running sum s (rounded) + c (its accumulated error): TwoSum."""
-    t = s + hi
-    b = t - s
-    return t, c + (((s - (t - b)) + (hi - b)) + lo)
-
-
-@kernel
-def _lanes(ph, pl, dd, skip, s, c):  # type: ignore[no-untyped-def]
-    """Add every ph[j] + pl[j] but j = skip to the TwoSum lanes (s, c): element j to lane
-    j % LANES, a tail shorter than LANES to lane 0. (Loops index from 0, callers pass slices:
-    numba's negative-index wraparound then folds away and the loads stay contiguous.)"""
-    n = ph.shape[0]
-    m = n - n % LANES
-    for a in range(0, m, LANES):
-        for k in range(LANES):
-            j = a + k
-            keep = j != skip
-            hi = ph[j] if keep else 0.0
-            lo = (pl[j] if keep else 0.0) if dd else 0.0
-            s[k], c[k] = _add(s[k], c[k], hi, lo)
-    for j in range(m, n):
-        keep = j != skip
-        hi = ph[j] if keep else 0.0
-        lo = (pl[j] if keep else 0.0) if dd else 0.0
-        s[0], c[0] = _add(s[0], c[0], hi, lo)
-
-
-@kernel
-def _merge(s, c):  # type: ignore[no-untyped-def]
-    """The lanes' sum as a double-double (hi, lo), hi = fl(hi + lo): the lanes added in order,
-    each addition a TwoSum whose error term is exact (the order changes only lo's last bits)."""
-    a, e = s[0], c[0]
-    for k in range(1, LANES):
-        a, e = _add(a, e, s[k], c[k])
-    hi = a + e
-    return hi, e - (hi - a)
 
 
 @kernel
@@ -109,8 +66,8 @@ def _exact_row(ph, pl, lh, ll, dd, live, t, log_zero, nonzero, rest, out):  # ty
         ll_a, pl_a = (ll[a:b], pl[a:b]) if dd else (ll, pl)
         k, g = _scan(ph[a:b], lh[a:b], ll_a, dd, live[a:b], t - a, log_zero, nonzero[a:b])
         top_key, big = max(top_key, k), max(big, g)
-        _lanes(ph[a:b], pl_a, dd, t - a, s, c)
-    rest[0], rest[1] = _merge(s, c)
+        add_lanes(ph[a:b], pl_a, dd, t - a, s, c)
+    rest[0], rest[1] = merge_lanes(s, c)
     # the top class (the first largest (lh, ll)) is t when lh[t] is above every other lh
     a_t = lh[t]
     top = t
@@ -120,8 +77,8 @@ def _exact_row(ph, pl, lh, ll, dd, live, t, log_zero, nonzero, rest, out):  # ty
         out[0], out[1] = rest[0], rest[1]
     else:
         s, c = np.zeros(LANES), np.zeros(LANES)
-        _lanes(ph, pl, dd, top, s, c)
-        out[0], out[1] = _merge(s, c)
+        add_lanes(ph, pl, dd, top, s, c)
+        out[0], out[1] = merge_lanes(s, c)
     # the target's |g| is 1 - p[t]: nonzero in the format iff its log is above log_zero
     nonzero[t] = math.log(rest[0]) > log_zero
     out[3], out[4] = a_t, ll[t] if dd else 0.0
