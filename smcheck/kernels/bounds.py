@@ -7,6 +7,7 @@ import numpy as np
 
 from smcheck.kernels import kernel, run_blocks, warmup
 from smcheck.kernels.cellterms import float_or, max_bits
+from smcheck.kernels.lanesum import LANES, add_lanes, merge_lanes
 
 
 def row_features(x, p, logp, live, under):  # type: ignore[no-untyped-def]
@@ -36,13 +37,15 @@ def row_features(x, p, logp, live, under):  # type: ignore[no-untyped-def]
 @kernel
 def _features_rows(b, lo, hi, x, p, logp, live, under, out, out_under):  # type: ignore[no-untyped-def]
     """Rows lo to hi - 1 of :func:`row_features` (a block of run_blocks)."""
+    w, s, c = np.empty(x.shape[1]), np.empty(LANES), np.empty(LANES)
     for i in range(lo, hi):
-        out_under[i] = _features_row(x[i], p[i], logp[i], live[i], under, out[i])
+        out_under[i] = _features_row(x[i], p[i], logp[i], live[i], under, out[i], w, s, c)
 
 
 @kernel
-def _features_row(x, p, logp, live, under, o):  # type: ignore[no-untyped-def]
-    """One row of :func:`row_features` into ``o``; returns ``out_under``."""
+def _features_row(x, p, logp, live, under, o, w, s, c):  # type: ignore[no-untyped-def]
+    """One row of :func:`row_features` into ``o``; returns ``out_under``. w: scratch of at
+    least the row's length; s, c: LANES-long scratch for the sum."""
     m = x.shape[0]
     out_under = False
     n, top, lo, pmax = 0, -np.inf, np.inf, 0.0
@@ -68,19 +71,17 @@ def _features_row(x, p, logp, live, under, o):  # type: ignore[no-untyped-def]
         k_naive += v < under
         if logp[j] < under:
             out_under = True
-    # sum of g·d, d = x_max - x >= 0: compensated, as every term is >= 0 the sum is exact
-    # to a few ulps whatever its order
-    k_sum, s, c = 0, 0.0, 0.0
-    for j in range(m):
-        if live[j]:
-            d = top - x[j]
-            k_sum += x[j] - top < under
-            w = p[j] * d
-            t = s + w
-            b = t - s
-            c += (s - (t - b)) + (w - b)
-            s = t
-    weighted = s + c
+    # sum of g·d, d = x_max - x >= 0: compensated (TwoSum lanes), as every term is >= 0 the
+    # sum is exact to a few ulps whatever its order
+    k_sum = 0
+    for j in range(m):  # branch-free: vectorises
+        js = np.uint64(j)
+        lv, d = live[js], top - x[js]
+        k_sum += lv & (x[js] - top < under)
+        w[js] = p[js] * d if lv else 0.0
+    s[:], c[:] = 0.0, 0.0
+    add_lanes(w[:m], w, False, -1, s, c)
+    weighted = merge_lanes(s, c)[0]
     # max_j (g_j / g_max)·[d_j(1 - g_j) + max(sum_{i != j} g_i d_i, 0)]; masks give 0. Every
     # term is >= 0 or NaN (0/0 when every live p is 0, or inf - inf): NaN if any is, as numpy's
     # max; the largest as the maximum of its bits, branch-free (this loop vectorises)
