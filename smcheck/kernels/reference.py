@@ -16,6 +16,8 @@ import numpy as np
 
 from smcheck.kernels import kernel, run_blocks, warmup
 from smcheck.kernels.expblock import exp_block
+from smcheck.kernels.floatbits import bits, from_key
+from smcheck.kernels.lanesum import LANES, add_lanes, merge_lanes
 
 TABLE_BITS = 10
 _N = 1 << TABLE_BITS
@@ -26,6 +28,8 @@ EXP_FLOOR = -2000.0
 _EXP_CEIL = 2000.0  # only meaningless rows (a +inf or NaN max) reach it; keeps k an integer
 _BIG = 1.5 * 2.0**26  # exact pieces: a multiple of 2^-26 ...
 _SMALL = 1.5  # ... and of 2^-52 (see dd_softmax)
+_LOW63 = 0x7FFFFFFFFFFFFFFF
+_NO_KEY = -(1 << 63)  # below every float's key
 
 
 @lru_cache(maxsize=1)
@@ -137,18 +141,18 @@ def _softmax64_row(x, logp, p):  # type: ignore[no-untyped-def]
     """log p and p of one float64 row, returns its logsumexp: max-shifted, in the log domain.
 
     m = max x (NaN if the row holds one; 0 when not finite), e = exp(x - m) (the vectorised
-    exp_block, below 2 ulp), s = sum e compensated (TwoSum: relative error ~2^-53 whatever the
-    row length), then log p = (x - m) - log s and p = e / s. A row entirely -inf gives NaN
+    exp_block, below 2 ulp), s = sum e compensated (TwoSum lanes: relative error ~2^-53 whatever
+    the row length), then log p = (x - m) - log s and p = e / s. A row entirely -inf gives NaN
     (s = 0); rows without a finite max take libm's exp (their inf/NaN kept).
     """
     k = x.shape[0]
-    m = -math.inf
-    for j in range(k):
+    top, n_nan = _NO_KEY, 0
+    for j in range(k):  # branch-free (vectorises): the maximum of keys that order as x does
         v = x[j]
-        if v > m or v != v:
-            m = v
-            if v != v:
-                break
+        b = bits(v)
+        n_nan += v != v
+        top = max(top, b ^ ((b >> 63) & _LOW63) if v == v else _NO_KEY)  # -0.0 below 0.0
+    m = math.nan if n_nan else (-math.inf if top == _NO_KEY else from_key(top))
     if math.isfinite(m):
         for j in range(k):
             logp[j] = x[j] - m
@@ -158,16 +162,13 @@ def _softmax64_row(x, logp, p):  # type: ignore[no-untyped-def]
         for j in range(k):
             logp[j] = x[j]
             p[j] = math.exp(x[j])
-    s = 0.0
-    c = 0.0
-    for j in range(k):
-        v = p[j]
-        t = s + v
-        bp = t - s
-        c += (s - (t - bp)) + (v - bp)
-        s = t
-    if math.isfinite(c):  # a +inf in the row (an excluded one) leaves s = inf, not NaN
-        s = s + c
+    lanes, comp = np.zeros(LANES), np.zeros(LANES)
+    add_lanes(p, p, False, -1, lanes, comp)
+    s = merge_lanes(lanes, comp)[0]
+    if not math.isfinite(s):  # a +inf or NaN in the row (an excluded one): the plain sum's
+        s = 0.0
+        for j in range(k):
+            s += p[j]
     log_s = math.log(s)
     for j in range(k):
         logp[j] = logp[j] - log_s
