@@ -133,3 +133,21 @@ def test_softmax64_matches_mpmath_within_its_documented_bounds() -> None:
             assert abs(mpmath.mpf(float(logp[i, j])) - z) <= (abs(z) + 8) * mpmath.mpf(2) ** -52
             if p[i, j] >= 2.0**-1022:
                 assert abs(mpmath.mpf(float(p[i, j])) / mpmath.exp(z) - 1) <= mpmath.mpf(2) ** -49
+
+
+def test_softmax64_shifts_by_the_largest_logit_whatever_the_signs() -> None:
+    # the shift must be the maximum: by any other entry, exp(x - m) overflows here
+    x = np.array([[-1000.0, -2000.0, -1.0], [-1.0, -2000.0, -1000.0], [-800.0, 0.0, -0.0]])
+    logp, p, lse = softmax64(x)
+    want = np.array([[-999.0, -1999.0, 0.0], [0.0, -1999.0, -999.0]])
+    np.testing.assert_array_equal(logp[:2], want)  # the others' exp underflows: log s = 0
+    np.testing.assert_array_equal(lse[:2], [-1.0, -1.0])
+    # a maximum of 0.0 and -0.0: log p of both is -log 2, not a signed-zero artefact
+    np.testing.assert_array_equal(logp[2, 1:], [-math.log(2.0)] * 2)
+    one = softmax64(np.array([[-0.0]]))
+    assert one[0][0, 0] == 0.0 and one[1][0, 0] == 1.0 and one[2][0] == 0.0
+    # far from 0: by anything but the maximum every exp(x - m) underflows (or overflows)
+    far = softmax64(np.array([[-1e6, -999999.0]]))
+    np.testing.assert_allclose(
+        far[0][0], [-1 - math.log1p(math.exp(-1)), -math.log1p(math.exp(-1))]
+    )
