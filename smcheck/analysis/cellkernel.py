@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 NONE1_U8 = np.empty(0, np.uint8)
 NONE1 = np.empty(0)
+INF_BITS = {"float16": 0x7C00, "bfloat16": 0x7F80}
+"""The 16-bit formats whose outputs the kernel reads as bits: +inf's bits (larger: NaN)."""
 
 
 @dataclass
@@ -70,8 +72,9 @@ def _workspace() -> np.ndarray:
     return w
 
 
-def _outputs(out: Any) -> tuple[Any, ...]:
-    """A method's output as the kernel reads it: p̂ and log p̂ (float32 for the formats up to
+def _outputs(out: Any, fmt: str) -> tuple[Any, ...]:
+    """A method's output as the kernel reads it: p̂ and log p̂ (float16 and bfloat16 as their
+    bits where both are in the cell's format ``fmt``; else float32 for the formats up to
     float32, exact; else float64), the overflow masks (uint8, empty where absent), and a
     function giving the NaN causes."""
     tens = getattr(out, "tensors", None)
@@ -79,9 +82,13 @@ def _outputs(out: Any) -> tuple[Any, ...]:
         import torch
 
         p, lq = tens.p.detach(), tens.logp.detach()
-        wide = p.dtype == torch.float64 or lq.dtype == torch.float64
-        dt = torch.float64 if wide else torch.float32  # one exact cast for 16-bit formats
-        p, lq = p.to(dt).contiguous().numpy(), lq.to(dt).contiguous().numpy()
+        if fmt in INF_BITS and p.dtype == lq.dtype == getattr(torch, fmt):
+            # read as bits: no cast (the kernel widens them)
+            p, lq = (a.contiguous().view(torch.int16).numpy() for a in (p, lq))
+        else:
+            wide = p.dtype == torch.float64 or lq.dtype == torch.float64
+            dt = torch.float64 if wide else torch.float32  # exact for 16-bit formats
+            p, lq = p.to(dt).contiguous().numpy(), lq.to(dt).contiguous().numpy()
         ovf, sovf, cause = tens.overflow, tens.sum_overflow, tens.nan_causes
     else:
         p, lq = as_array(out.p), as_array(out.logp)
@@ -95,13 +102,14 @@ def _outputs(out: Any) -> tuple[Any, ...]:
     )
 
 
-def _nan_codes(p: np.ndarray, valid: np.ndarray, causes: Any, count: int) -> np.ndarray:
+def _nan_codes(p: np.ndarray, fmt: str, valid: np.ndarray, causes: Any, count: int) -> np.ndarray:
     """The cause code of each NaN probability of the valid rows (OTHER where not given);
-    ``causes()`` gives the codes (computed only now: a whole pass)."""
+    ``causes()`` gives the codes (computed only now: a whole pass). p: as _outputs gave it."""
     cause = causes()
     if cause is None:
         return np.full(count, int(NanCause.OTHER), dtype=np.int8)
-    return as_array(cause, None)[np.isnan(p) & (valid[:, None] != 0)]
+    nan = (p & 0x7FFF) > INF_BITS[fmt] if p.dtype == np.int16 else np.isnan(p)
+    return as_array(cause, None)[nan & (valid[:, None] != 0)]
 
 
 def _fronts(slots: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
@@ -154,7 +162,7 @@ def cell_chunk(out: Any, b: Block, keep: tuple[int, int] = (-1, -1)) -> CellChun
     from smcheck.kernels import cellmetrics as k
 
     sh = block_shared(b)
-    p, lq, ovf, sovf, cause = _outputs(out)
+    p, lq, ovf, sovf, cause = _outputs(out, b.fmt.name)
     raw = (p.view(np.uint8), lq.view(np.uint8), ovf, sovf, sh.scale_over)  # one signature
     args = (raw, sh.blk, sh.rows, sh.ov, sh.fmt, _workspace())
     try:
@@ -172,7 +180,7 @@ def cell_chunk(out: Any, b: Block, keep: tuple[int, int] = (-1, -1)) -> CellChun
         else t(sh.temperature_overflow),
         overflow=t(ints[:, k.OVERFLOW]),
         nan=t(ints[:, k.NAN]) if n_nan else None,
-        nan_codes=_nan_codes(p, sh.blk[0], cause, n_nan) if n_nan else None,
+        nan_codes=_nan_codes(p, b.fmt.name, sh.blk[0], cause, n_nan) if n_nan else None,
         underflow=t(ints[:, k.UNDERFLOW]),
         exact_zero=t(ints[:, k.EXACT_ZERO]),
         log_nonfinite=t(ints[:, k.LOG_NONFINITE]),

@@ -208,14 +208,16 @@ def test_chunking_does_not_change_any_row() -> None:
             assert np.array_equal(a, c, equal_nan=True), name
 
 
-def test_row_blocks_do_not_change_any_result() -> None:
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_row_blocks_do_not_change_any_result(dtype: str) -> None:
     # the kernel splits rows into blocks, one histogram each: 1 block or 5, the same results
     from smcheck.analysis.cellkernel import _outputs
 
     x = adversarial(np.random.default_rng(6))
-    b, xs = make_block(x, "float32")
+    b, xs = make_block(x, dtype)
     sh = block_shared(b)
-    p, lq, ovf, sovf, _ = _outputs(run_method(METHODS["naive"], "framework", xs, b.fmt, False))
+    out = run_method(METHODS["naive"], "framework", xs, b.fmt, False)
+    p, lq, ovf, sovf, _ = _outputs(out, dtype)
     raw = (p.view(np.uint8), lq.view(np.uint8), ovf, sovf, sh.scale_over)
     got = []
     for blocks in (1, 5):
