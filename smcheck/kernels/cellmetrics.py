@@ -19,13 +19,13 @@ from smcheck.kernels import kernel, run_blocks, warmup
 from smcheck.kernels.cellterms import (
     NO_KEY,
     all_finite,
-    all_finite_half,
     as_floats,
     bits,
     direct_kl,
     first_key,
     float_or,
     format_ulp,
+    half_bits_value,
     inline,
     kl_term,
     max_bits,
@@ -215,8 +215,7 @@ def _keep(m, fs, ks, vu, vl, at_u, at_l, n_ku, n_kl):  # type: ignore[no-untyped
 def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fin, ov,
               fmt, hist, rng, vals, offs, scratch):  # fmt: skip
     """The element loops of one row, tile by tile: every count, sum and maximum the row's
-    statistics need. rp, rl: p̂ and log p̂ as bytes (float16/bfloat16 bits of the cell's
-    format, float32 or float64 values); offs: (bin
+    statistics need. rp, rl: p̂ and log p̂ as bytes (float32 or float64 values); offs: (bin
     the errors?, where the row's kept values start: -1, none kept); scratch: the tile's p̂ and
     log p̂ in float64 (wt), errors (fs), bins (ks) and zeros (for the low parts of cells that
     have none), one array each: the vectoriser checks one range per input.
@@ -235,12 +234,12 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     lo_u, hi_u, lo_l, hi_l = rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1]
     sa, sb, sc, lost, kl, best, barg = 0.0, 0.0, 0.0, 0.0, 0.0, order_key(-np.inf), -1
     T, (wt, fs, ks, zeros), k1 = TILE, scratch, 0
-    (p16, p32, p64), (l16, l32, l64) = as_floats(rp, n), as_floats(rl, n)
+    (p32, p64), (l32, l64) = as_floats(rp, n), as_floats(rl, n)
     lo_a, fr_a = (lo_row, fr_row) if dd else (zeros, zeros)
     for j0 in range(0, n, T):
         m, d0 = min(T, n - j0), j0 if dd else 0  # d0: where the tile starts in lo_a and fr_a
-        widen(p16, p32, p64, t, j0, m, wt, 0)  # widened here, exactly: one body for all formats
-        widen(l16, l32, l64, t, j0, m, wt, T)
+        widen(p32, p64, j0, m, wt, 0)  # widened here, exactly: one compiled body for all formats
+        widen(l32, l64, j0, m, wt, T)
         at, top_key = a - j0, NO_KEY  # at: the argmax's index in the tile
         k0, k1 = _mark_binades(ks, ovc, ovu, k1, j0, m, True)
         for s in range(m):  # errors and counts, vectorised
@@ -296,6 +295,15 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
 
 
 @kernel
+def _halves_to_float32(h, t, dst):  # type: ignore[no-untyped-def]
+    """dst = the float16 (t = 11) or bfloat16 (t = 8) values with bits h, as float32 (exact).
+    A kernel of its own, called per row: inlined into _scan_row's tile loop, it added 2-4 s
+    to that kernel's cold compile."""
+    for j in range(h.shape[0]):
+        dst[j] = np.float32(half_bits_value(h[j], t))
+
+
+@kernel
 def _cell_rows(b, lo, hi, out, blk, rr, ov, fmt, res, work, rng, vals, offsets, fill):  # type: ignore[no-untyped-def]
     """Every per-row statistic of rows lo to hi - 1 (block b of run_blocks), in one pass per
     row, and (where ``fill``) their histogram in work[b]; offsets: where each row's kept
@@ -309,15 +317,18 @@ def _cell_rows(b, lo, hi, out, blk, rr, ov, fmt, res, work, rng, vals, offsets, 
     scratch = (np.empty(2 * TILE), np.empty(5 * TILE), np.zeros(3 * TILE, np.int64),
                np.zeros(TILE))  # fmt: skip
     none = scratch[3][0:0]
+    halves = (np.empty(n, np.float32), np.empty(n, np.float32))
     for i in range(lo, hi):
         if not valid[i]:
             flts[i, :] = np.nan
             flts[i, MAX_ULP] = flts[i, LOG_MAX_ULP] = flts[i, LOG_MAX_ABS] = -np.inf
             continue
-        rp = out[0][i]
-        if rp.shape[0] == 2 * n:
-            fin = all_finite_half(rp.view(np.uint16), fmt[0])
-        elif rp.shape[0] == 4 * n:
+        rp, rl = out[0][i], out[1][i]
+        if rp.shape[0] == 2 * n:  # float16 or bfloat16 bits: to float32 (exact), row by row
+            _halves_to_float32(rp.view(np.uint16), fmt[0], halves[0])
+            _halves_to_float32(rl.view(np.uint16), fmt[0], halves[1])
+            rp, rl = halves[0].view(np.uint8), halves[1].view(np.uint8)
+        if rp.shape[0] == 4 * n:
             fin = all_finite(rp.view(np.float32))
         else:
             fin = all_finite(rp.view(np.float64))
@@ -328,7 +339,7 @@ def _cell_rows(b, lo, hi, out, blk, rr, ov, fmt, res, work, rng, vals, offsets, 
             so[i] if so.shape[0] else so[0:0, 0],
         )
         counts, lost, mx, kl, kinf, total_m1, barg = _scan_row(
-            rp, out[1][i], n, live[i], p[i], logp[i], low[i] if dd else none,
+            rp, rl, n, live[i], p[i], logp[i], low[i] if dd else none,
             frac[i] if dd else none, row_masks, a, rr[3][i], rr[4][i], fin,
             (ov[1][s0:s1], ov[2][s0:s1]), fmt, hist, rng[b], vals, (fill, offsets[i]), scratch,
         )  # fmt: skip

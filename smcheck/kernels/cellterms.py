@@ -141,14 +141,11 @@ def float_or(m, none):  # type: ignore[no-untyped-def]
 
 @inline
 def as_floats(raw, n):  # type: ignore[no-untyped-def]
-    """A row of n float16/bfloat16 (as uint16 bits), float32 or float64 values given as its
-    bytes, as (16-bit view, float32 view, float64 view), the others empty: one kernel
-    signature for every format, so it compiles once."""
-    if raw.shape[0] == 2 * n:
-        return raw.view(np.uint16), raw[0:0].view(np.float32), raw[0:0].view(np.float64)
+    """A row of n float32 or float64 values given as its bytes, as (float32 view, float64 view),
+    the other one empty: one kernel signature for every format, so it compiles once."""
     if raw.shape[0] == 4 * n:
-        return raw[0:0].view(np.uint16), raw.view(np.float32), raw[0:0].view(np.float64)
-    return raw[0:0].view(np.uint16), raw[0:0].view(np.float32), raw.view(np.float64)
+        return raw.view(np.float32), raw[0:0].view(np.float64)
+    return raw[0:0].view(np.float32), raw.view(np.float64)
 
 
 @scalar
@@ -167,13 +164,9 @@ def half_bits_value(h, t):  # type: ignore[no-untyped-def]
 
 
 @inline
-def widen(src16, src32, src64, t, j0, m, dst, off):  # type: ignore[no-untyped-def]
-    """dst[off:off + m] = elements j0:j0 + m of the row as_floats gave, in float64 (exact); t:
-    the 16-bit format's precision (11: float16, 8: bfloat16)."""
-    if src16.shape[0] > 0:
-        for s in range(m):
-            dst[off + s] = half_bits_value(src16[np.uint64(j0 + s)], t)
-    elif src32.shape[0] > 0:
+def widen(src32, src64, j0, m, dst, off):  # type: ignore[no-untyped-def]
+    """dst[off:off + m] = elements j0:j0 + m of the row as_floats gave, in float64 (exact)."""
+    if src32.shape[0] > 0:
         _copy(src32, j0, m, dst, off)
     else:
         _copy(src64, j0, m, dst, off)
@@ -183,17 +176,6 @@ def widen(src16, src32, src64, t, j0, m, dst, off):  # type: ignore[no-untyped-d
 def _copy(src, j0, m, dst, off):  # type: ignore[no-untyped-def]
     for s in range(m):  # an unsigned index: no wrap-around, so this vectorises
         dst[off + s] = src[np.uint64(j0 + s)]
-
-
-@inline
-def all_finite_half(v, t):  # type: ignore[no-untyped-def]
-    """Whether no 16-bit float (bits v, precision t) is infinite or NaN (exponent all ones)."""
-    mb = t - 1
-    emax = (1 << (15 - mb)) - 1
-    n_bad = 0
-    for j in range(v.shape[0]):
-        n_bad += ((np.int64(v[np.uint64(j)]) >> mb) & emax) == emax
-    return n_bad == 0
 
 
 @inline
