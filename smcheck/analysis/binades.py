@@ -44,7 +44,7 @@ def near_bits(f: FloatFormat, tol: float) -> tuple[int, int]:
 def near_powers(p: np.ndarray, f: FloatFormat, tol: float) -> np.ndarray:
     """Where the float64 p lies within ``tol`` (relative) of a power of two at which D's spacing
     changes: the mantissa field is within tol 2^52 of 0 or of 2^52 (the kernels' scalar
-    cellmetrics.near_power screens each element the same way)."""
+    blockrows.near_power screens each element the same way)."""
     k, low = near_bits(f, tol)
     bits = np.asarray(p, np.float64).view(np.int64)
     return (((bits + k) & MANTISSA) < 2 * k) & (bits >= low)

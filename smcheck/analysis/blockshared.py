@@ -1,7 +1,7 @@
 """What every cell of a (format, temperature) block shares: the reference as kernel inputs.
 
 Computed once per block (:func:`block_shared`, one pass of the kernel
-smcheck.kernels.cellmetrics.block_rows) and cached on it; the cell kernel
+smcheck.kernels.blockrows.block_rows) and cached on it; the cell kernel
 (smcheck.analysis.cellkernel) reads it for each method. The rare elements whose ulp or
 sub-float64 part needs more than float64 -- reference values within their error of a power of
 two (smcheck.analysis.binades) and the double-double cells' vanishing p (long double) -- are
@@ -80,7 +80,8 @@ class Shared:
 
 def block_shared(b: Block) -> Shared:
     """Compute (once) and cache what every cell of block ``b`` needs."""
-    from smcheck.kernels.cellmetrics import DIRECT_KL_MAX_T, block_rows
+    from smcheck.kernels.blockrows import block_rows
+    from smcheck.kernels.cellmetrics import DIRECT_KL_MAX_T
 
     got = b.cache.get("shared")
     if got is not None:

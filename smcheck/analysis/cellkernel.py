@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 NONE1_U8 = np.empty(0, np.uint8)
 NONE1 = np.empty(0)
-INF_BITS = {"float16": 0x7C00, "bfloat16": 0x7F80}
-"""The 16-bit formats whose outputs the kernel reads as bits: +inf's bits (larger: NaN)."""
+HALF_T = {"float16": 11, "bfloat16": 8}
+"""The 16-bit formats whose outputs are widened from their bits (smcheck.kernels.halves)."""
 
 
 @dataclass
@@ -72,19 +72,34 @@ def _workspace() -> np.ndarray:
     return w
 
 
+def _widened(a: Any, t: int, k: int) -> np.ndarray:
+    """The 16-bit tensor ``a`` (precision t) as float32, exactly, in this thread's k-th buffer:
+    valid until the next call with the same k (the cell kernel reads it at once)."""
+    import torch
+
+    from smcheck.kernels.halves import to_float32
+
+    bufs = _local.__dict__.setdefault("halves", {})
+    buf = bufs.get(k)
+    if buf is None or buf.size < a.numel():
+        buf = bufs[k] = np.empty(a.numel(), np.float32)
+    out = buf[: a.numel()]
+    to_float32(a.contiguous().view(torch.int16).reshape(-1).numpy().view(np.uint16), t, out)
+    return out.reshape(tuple(a.shape))
+
+
 def _outputs(out: Any, fmt: str) -> tuple[Any, ...]:
-    """A method's output as the kernel reads it: p̂ and log p̂ (float16 and bfloat16 as their
-    bits where both are in the cell's format ``fmt``; else float32 for the formats up to
-    float32, exact; else float64), the overflow masks (uint8, empty where absent), and a
+    """A method's output as the kernel reads it: p̂ and log p̂ (float32 for the formats up to
+    float32, exact: float16 and bfloat16 widened from their bits where both are in the cell's
+    format ``fmt``; else float64), the overflow masks (uint8, empty where absent), and a
     function giving the NaN causes."""
     tens = getattr(out, "tensors", None)
     if tens is not None:
         import torch
 
         p, lq = tens.p.detach(), tens.logp.detach()
-        if fmt in INF_BITS and p.dtype == lq.dtype == getattr(torch, fmt):
-            # read as bits: no cast (the kernel widens them)
-            p, lq = (a.contiguous().view(torch.int16).numpy() for a in (p, lq))
+        if fmt in HALF_T and p.dtype == lq.dtype == getattr(torch, fmt):
+            p, lq = (_widened(a, HALF_T[fmt], k) for k, a in enumerate((p, lq)))
         else:
             wide = p.dtype == torch.float64 or lq.dtype == torch.float64
             dt = torch.float64 if wide else torch.float32  # exact for 16-bit formats
@@ -102,14 +117,13 @@ def _outputs(out: Any, fmt: str) -> tuple[Any, ...]:
     )
 
 
-def _nan_codes(p: np.ndarray, fmt: str, valid: np.ndarray, causes: Any, count: int) -> np.ndarray:
+def _nan_codes(p: np.ndarray, valid: np.ndarray, causes: Any, count: int) -> np.ndarray:
     """The cause code of each NaN probability of the valid rows (OTHER where not given);
-    ``causes()`` gives the codes (computed only now: a whole pass). p: as _outputs gave it."""
+    ``causes()`` gives the codes (computed only now: a whole pass)."""
     cause = causes()
     if cause is None:
         return np.full(count, int(NanCause.OTHER), dtype=np.int8)
-    nan = (p & 0x7FFF) > INF_BITS[fmt] if p.dtype == np.int16 else np.isnan(p)
-    return as_array(cause, None)[nan & (valid[:, None] != 0)]
+    return as_array(cause, None)[np.isnan(p) & (valid[:, None] != 0)]
 
 
 def _fronts(slots: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
@@ -180,7 +194,7 @@ def cell_chunk(out: Any, b: Block, keep: tuple[int, int] = (-1, -1)) -> CellChun
         else t(sh.temperature_overflow),
         overflow=t(ints[:, k.OVERFLOW]),
         nan=t(ints[:, k.NAN]) if n_nan else None,
-        nan_codes=_nan_codes(p, b.fmt.name, sh.blk[0], cause, n_nan) if n_nan else None,
+        nan_codes=_nan_codes(p, sh.blk[0], cause, n_nan) if n_nan else None,
         underflow=t(ints[:, k.UNDERFLOW]),
         exact_zero=t(ints[:, k.EXACT_ZERO]),
         log_nonfinite=t(ints[:, k.LOG_NONFINITE]),

@@ -38,21 +38,27 @@ KERNEL_MODULES: tuple[str, ...] = (
     "smcheck.kernels.reference",
     "smcheck.kernels.inputs",
     "smcheck.kernels.cellmetrics",
+    "smcheck.kernels.halves",
     "smcheck.kernels.gradients",
     "smcheck.kernels.bounds",
 )
-"""The modules holding kernels (imported by :func:`compile_all` so their warm-ups register)."""
+"""The modules holding kernels (imported by :func:`compile_all` so their warm-ups register).
+smcheck.kernels.blockrows is not one: cellmetrics imports it and its warm-up calls block_rows,
+so the two compile in the same process (sent to a child of its own, blockrows made that child
+the last to finish)."""
 
 COMPILE_COST: dict[str, float] = {
-    "smcheck.kernels.reference": 1.9,
-    "smcheck.kernels.inputs": 0.8,
-    "smcheck.kernels.cellmetrics": 6.2,
-    "smcheck.kernels.gradients": 2.6,
-    "smcheck.kernels.bounds": 0.7,
+    "smcheck.kernels.reference": 3.0,
+    "smcheck.kernels.inputs": 1.5,
+    "smcheck.kernels.cellmetrics": 14.5,  # with blockrows
+    "smcheck.kernels.gradients": 3.7,
+    "smcheck.kernels.bounds": 1.3,
+    "smcheck.kernels.halves": 0.5,
 }
-"""Each module's cold compile, seconds (its warm-up into an empty cache, docs/performance.md):
-how :func:`compile_all` shares the modules out between processes. A module missing here
-counts 1."""
+"""Each module's cold compile, seconds (its warm-up into an empty cache, docs/performance.md,
+"Compiling"; 3 Dec 14:10-14:30 UTC, a slow hour: cellmetrics alone in the parent, the others
+one after another in one process, as a child runs them): how :func:`compile_all` shares the
+modules out between processes. A module missing here counts 1."""
 CHILD_START = 0.5
 """Seconds a child process takes to start (Python, numpy, numba) before it compiles."""
 

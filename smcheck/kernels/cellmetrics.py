@@ -1,9 +1,10 @@
 """The cell metrics fused: one pass per row over a method's p̂ and log p̂ and the block's reference.
 
-:func:`block_rows` computes once per (format, temperature) block what every method's metrics
-share (the exact argmax, p_max, the rest 1 - p_max, the double-double cells' frac, the rows that
-need an exact binade); :func:`cell_metrics` then reads one method's p̂ and log p̂ once per row and
-returns every per-row statistic of docs/design.md §4 with the ulp histograms' bin counts. Rows
+smcheck.kernels.blockrows computes once per (format, temperature) block what every method's
+metrics share (the exact argmax, p_max, the rest 1 - p_max, the double-double cells' frac, the
+rows that need an exact binade); :func:`cell_metrics` then reads one method's p̂ and log p̂ once
+per row and returns every per-row statistic of docs/design.md §4 with the ulp histograms' bin
+counts. Rows
 run in parallel; each row's results depend on that row alone, so chunking changes nothing.
 smcheck.analysis.cellkernel is the Python side; tests/analysis/oracle_cellkernel.py keeps the
 torch-op version these kernels replaced, as the differential tests' oracle.
@@ -16,6 +17,7 @@ import math
 import numpy as np
 
 from smcheck.kernels import kernel, run_blocks, warmup
+from smcheck.kernels.blockrows import block_rows
 from smcheck.kernels.cellterms import (
     NO_KEY,
     all_finite,
@@ -24,8 +26,6 @@ from smcheck.kernels.cellterms import (
     direct_kl,
     first_key,
     float_or,
-    format_ulp,
-    half_bits_value,
     inline,
     kl_term,
     max_bits,
@@ -38,8 +38,6 @@ from smcheck.kernels.cellterms import (
     ulp_exponent,
     widen,
 )
-from smcheck.kernels.floatbits import from_key
-from smcheck.kernels.lanesum import LANES, add_lanes, merge_lanes
 
 HIST_SUB_BITS = 7
 """Histogram bins: a float64 exponent and the top 7 bits of its significand (1/128 octave)."""
@@ -48,7 +46,6 @@ HIST_LO, HIST_HI = -80, 1100
 HIST_BINS = ((HIST_HI - HIST_LO) << HIST_SUB_BITS) + 1
 _HIST_OFFSET = ((1023 + HIST_LO) << HIST_SUB_BITS) - 1
 _HIST_MASK = (1 << (11 + HIST_SUB_BITS)) - 1
-MANTISSA = (1 << 52) - 1
 
 DIRECT_KL_MAX_T = 11
 """Formats up to this precision (float16, bfloat16) take KL terms directly from log1p."""
@@ -65,82 +62,6 @@ def hist_bin(v):  # type: ignore[no-untyped-def]
     """The Histogram bin of the float64 |v| (the sign bit is masked off)."""
     k = ((bits(np.float64(v)) >> (52 - HIST_SUB_BITS)) & _HIST_MASK) - _HIST_OFFSET
     return min(max(k, 0), HIST_BINS - 1)
-
-
-@scalar
-def near_power(v, near_k, near_low):  # type: ignore[no-untyped-def]
-    """Whether v's mantissa field is within near_k of a power of two, and v >= near_low's bits."""
-    b = bits(np.float64(v))
-    return ((b + near_k) & MANTISSA) < 2 * near_k and b >= near_low
-
-
-def block_rows(p, logp, live, valid, ph, pl, fmt, near, log_rest):  # type: ignore[no-untyped-def]
-    """Per row of a block: exact argmax (first), whether unique, p_max, the rest's corrections,
-    the deepest -log p, how many elements need an exact look; per element, the double-double
-    cells' frac = pl / ulp(ph) (``ph`` empty for the others).
-
-    Args:
-        fmt: (t, emin); near: (near_k, near_low, dd_low); log_rest: the rest below which the
-            top class's log p is log1p(-rest).
-    """
-    rows, n = p.shape
-    dd = ph.shape[0] > 0
-    out = (np.empty(rows, np.int64), np.empty(rows, np.uint8), np.empty(rows), np.zeros(rows),
-           np.full(rows, np.nan), np.empty(rows), np.empty(rows, np.int64),
-           np.zeros((rows if dd else 0, n if dd else 0)))  # fmt: skip
-    run_blocks(_block_rows, rows, p, logp, live, valid, ph, pl, fmt, near, log_rest, out)
-    return out
-
-
-@kernel
-def _row_maxima(lp_row, p_row, lv_row, near_k, near_low, dd, dd_low):  # type: ignore[no-untyped-def]
-    """A row's largest log p (its key), p_max and -log p of a live entry (their bits, -1:
-    none) and how many live entries need an exact look. Branch-free, with maxima as those of
-    integer keys (the loop vectorises; inlined into _block_rows' row loop it did not)."""
-    top_key, pm, deep, c = order_key(-np.inf), np.int64(-1), np.int64(-1), 0
-    for j in range(lp_row.shape[0]):
-        js = np.uint64(j)
-        lp, pj, lv = lp_row[js], p_row[js], lv_row[js] != 0
-        top_key = max(top_key, order_key(lp))  # NaN: below every key
-        pm = max_bits(pm, pj, True)  # p >= 0: its bits order as it does
-        deep = max_bits(deep, -lp + 0.0, lv)  # + 0.0: -0.0 (p = 1) as 0.0
-        c += lv & (near_power(pj, near_k, near_low) | (dd & (pj < dd_low)))
-    return top_key, pm, deep, c
-
-
-@kernel
-def _block_rows(b, lo, hi, p, logp, live, valid, ph, pl, fmt, near, log_rest, out):  # type: ignore[no-untyped-def]
-    """Rows lo to hi - 1 of :func:`block_rows` into out (a block of run_blocks)."""
-    n = p.shape[1]
-    t, emin = fmt
-    dd = ph.shape[0] > 0
-    arg, unique, pmax, top_low, log_top, deepest, cand, frac = out
-    s, comp, none = np.empty(LANES), np.empty(LANES), np.empty(0)
-    near_k, near_low, dd_low = near
-    for i in range(lo, hi):
-        lp_row, p_row, lv_row = logp[i], p[i], live[i]
-        top_key, pm, deep, c = _row_maxima(lp_row, p_row, lv_row, near_k, near_low, dd, dd_low)
-        top, ties, a = from_key(top_key), 0, n
-        for j in range(n):  # the first of the largest log p (0 when all are -inf or NaN)
-            eq = lp_row[np.uint64(j)] == top
-            ties += eq
-            a = min(a, j if eq else n)
-        a = a if top > -np.inf else 0
-        pm, deep = float_or(pm, -np.inf), float_or(deep, -np.inf)
-        if dd:
-            for j in range(n):
-                if live[i, j]:
-                    frac[i, j] = pl[i, j] / format_ulp(ph[i, j], t, emin)
-        # the others' sum (no cancellation near p = 1), compensated
-        s[:], comp[:] = 0.0, 0.0
-        add_lanes(p_row, none, False, a, s, comp)
-        rest = merge_lanes(s, comp)[0]
-        arg[i], unique[i], pmax[i], deepest[i], cand[i] = a, ties == 1, pm, deep, c
-        if valid[i] and rest > 0:
-            if not dd and rest < 0.5:  # p_max's part below its float64 value
-                top_low[i] = (1.0 - p[i, a]) - rest
-            if rest < log_rest:
-                log_top[i] = np.log1p(-rest)
 
 
 TILE = 256
@@ -295,15 +216,6 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
 
 
 @kernel
-def _halves_to_float32(h, t, dst):  # type: ignore[no-untyped-def]
-    """dst = the float16 (t = 11) or bfloat16 (t = 8) values with bits h, as float32 (exact).
-    A kernel of its own, called per row: inlined into _scan_row's tile loop, it added 2-4 s
-    to that kernel's cold compile."""
-    for j in range(h.shape[0]):
-        dst[j] = np.float32(half_bits_value(h[j], t))
-
-
-@kernel
 def _cell_rows(b, lo, hi, out, blk, rr, ov, fmt, res, work, rng, vals, offsets, fill):  # type: ignore[no-untyped-def]
     """Every per-row statistic of rows lo to hi - 1 (block b of run_blocks), in one pass per
     row, and (where ``fill``) their histogram in work[b]; offsets: where each row's kept
@@ -317,17 +229,12 @@ def _cell_rows(b, lo, hi, out, blk, rr, ov, fmt, res, work, rng, vals, offsets, 
     scratch = (np.empty(2 * TILE), np.empty(5 * TILE), np.zeros(3 * TILE, np.int64),
                np.zeros(TILE))  # fmt: skip
     none = scratch[3][0:0]
-    halves = (np.empty(n, np.float32), np.empty(n, np.float32))
     for i in range(lo, hi):
         if not valid[i]:
             flts[i, :] = np.nan
             flts[i, MAX_ULP] = flts[i, LOG_MAX_ULP] = flts[i, LOG_MAX_ABS] = -np.inf
             continue
         rp, rl = out[0][i], out[1][i]
-        if rp.shape[0] == 2 * n:  # float16 or bfloat16 bits: to float32 (exact), row by row
-            _halves_to_float32(rp.view(np.uint16), fmt[0], halves[0])
-            _halves_to_float32(rl.view(np.uint16), fmt[0], halves[1])
-            rp, rl = halves[0].view(np.uint8), halves[1].view(np.uint8)
         if rp.shape[0] == 4 * n:
             fin = all_finite(rp.view(np.float32))
         else:

@@ -174,7 +174,7 @@ def gradient_rows(gd, ph, pl, dd, nonzero, target, rows, rest, norm):  # type: i
     """Per-row statistics of a method's gradient ``gd`` against the exact one (one cell).
 
     Args:
-        gd: the computed gradient, float32 (formats up to float32, cast exactly) or float64.
+        gd: the computed gradient as float64 (every format's values cast exactly: one compile).
         ph, pl, dd: the exact p (see the module docstring).
         nonzero, rest: from :func:`exact_gradient_rows`.
         target, rows: the target class per row; the rows judged.
@@ -216,16 +216,15 @@ def _cell_rows(b, lo, hi, gd, ph, pl, dd, nonzero, target, rows, rest, norm, out
 
 @warmup
 def _warm() -> None:
-    """Both routes, the float64 reference and the double-double pieces, for gradients of
-    either width."""
+    """Both routes: the float64 reference and the double-double pieces."""
     x = np.array([[0.0, -1.0]])
     p = np.array([[0.7310585786300049, 0.2689414213699951]])
     logp = np.log(p)
     live = np.ones(x.shape, np.bool_)
     tgt = np.array([1], np.int64)
     rows = np.ones(1, np.bool_)
+    gd = np.zeros(x.shape)
     for dd in (False, True):
         nz, rest, _, others, _ = exact_gradient_rows(p, p, logp, logp, dd, live, tgt, -745.0)
         norm = np.maximum(rest[:, 0], others)
-        for dt in (np.float32, np.float64):  # the computed gradient's two widths
-            gradient_rows(np.zeros(x.shape, dt), p, p, dd, nz, tgt, rows, rest, norm)
+        gradient_rows(gd, p, p, dd, nz, tgt, rows, rest, norm)

@@ -1,8 +1,9 @@
 """Compensated sums of a row in vector lanes: LANES running TwoSum sums, element j in lane
 j % LANES, which the loop vectoriser runs as vectors (fastmath off), merged in lane order at
 the row's end. One sum per row, so the chunking changes nothing; the lane order only moves the
-last bits of the merged low part. Used for 1 - p[t] (smcheck.kernels.gradients) and the rest
-1 - p_max (smcheck.kernels.cellmetrics.block_rows).
+last bits of the merged low part. Used for 1 - p[t] (smcheck.kernels.gradients), the bounds'
+weighted sum (smcheck.kernels.bounds) and the float64 reference's row sum
+(smcheck.kernels.reference).
 """
 
 from __future__ import annotations

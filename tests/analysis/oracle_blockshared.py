@@ -1,4 +1,4 @@
-"""Test oracle (torch ops, replaced by smcheck.kernels.cellmetrics.block_rows).
+"""Test oracle (torch ops, replaced by smcheck.kernels.blockrows.block_rows).
 
 What every cell of a (format, temperature) block shares: the reference as tensors, ulp(p), masks.
 

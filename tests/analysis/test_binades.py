@@ -12,7 +12,7 @@ import torch
 from smcheck import analyze
 from smcheck.analysis.binades import FLOAT64_TOLERANCE, near_bits, near_powers, upper_binade
 from smcheck.dtypes import get_format
-from smcheck.kernels.cellmetrics import near_power
+from smcheck.kernels.blockrows import near_power
 from tests.conftest import cell
 
 LN3 = math.log(3)

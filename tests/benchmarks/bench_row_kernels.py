@@ -1,4 +1,4 @@
-"""The per-block kernels' CPU time per call (not part of the test run): cellmetrics.block_rows
+"""The per-block kernels' CPU time per call (not part of the test run): blockrows.block_rows
 (a float64 reference and a double-double one) and bounds.row_features.
 
 Run from the repository root, in each tree to compare (a checkout of another commit runs the
@@ -70,8 +70,8 @@ def main() -> None:
     if args.rows < 6:
         ap.error("--rows must be at least 6")
     from smcheck import kernels
+    from smcheck.kernels.blockrows import block_rows
     from smcheck.kernels.bounds import row_features
-    from smcheck.kernels.cellmetrics import block_rows
 
     kernels.set_threads(1)
     x, p, logp, live = _inputs(args.rows)

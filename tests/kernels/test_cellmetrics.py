@@ -19,6 +19,7 @@ from smcheck.analysis.methodinput import run_method, scale_by_temperature
 from smcheck.analysis.stats import EXACT_MEDIAN_LIMIT, Histogram
 from smcheck.dtypes import get_format
 from smcheck.kernels import cellmetrics as km
+from smcheck.kernels import cellterms
 from smcheck.methods import METHODS
 from smcheck.reference.cellref import cell_reference
 from tests.analysis import oracle_cellkernel as oracle
@@ -149,7 +150,7 @@ def test_format_ulp_scalar_and_vector_agree() -> None:
     for name in FORMATS:
         f = get_format(name)
         want = format_ulp(v, f)
-        got = [km.format_ulp(a, f.t, f.emin) for a in v]
+        got = [cellterms.format_ulp(a, f.t, f.emin) for a in v]
         assert got == want.tolist(), name
         assert want[-1] == 2.0 ** (1 - f.t)  # the spacing at 1 is eps
 
