@@ -285,9 +285,8 @@ def cell_metrics(out, blk, rr, ov, fmt, work, vals, offsets, fill=True):  # type
     """One method's per-row statistics on one chunk, and its ulp histograms' bin counts.
 
     Args:
-        out: (p̂, log p̂, overflow, sum_overflow, scale overflow) -- p̂ and log p̂ arrays of
-            the cell's own 16-bit format (float16 or bfloat16, as fmt's t says), float32 or
-            float64, viewed as bytes (uint8); the masks uint8 (empty: none).
+        out: (p̂, log p̂, overflow, sum_overflow, scale overflow) -- p̂ and log p̂ float32 or
+            float64 arrays viewed as bytes (uint8), the masks uint8 (empty: none).
         blk: (valid, live, p, log p, log p's low part, frac) -- the last two empty but for
             double-double cells.
         rr: block_rows' (arg, unique, p_max, top_low, log_top).

@@ -38,11 +38,17 @@ def from_bits(typingctx, x):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def order_key(x):  # type: ignore[no-untyped-def]
-    """An int64 ordered as the float64 ``x`` (not NaN): -0.0 and 0.0 share a key (x + 0.0 is
-    +0.0), and a negative x's magnitude bits are flipped so that larger means larger."""
-    k = bits(x + 0.0)
+def signed_key(x):  # type: ignore[no-untyped-def]
+    """An int64 ordered as the float64 ``x`` (not NaN), -0.0 below 0.0: a negative x's
+    magnitude bits are flipped so that larger means larger."""
+    k = bits(x)
     return k ^ ((k >> 63) & _LOW63)
+
+
+@kernel
+def order_key(x):  # type: ignore[no-untyped-def]
+    """:func:`signed_key` with -0.0 and 0.0 sharing a key (x + 0.0 is +0.0)."""
+    return signed_key(x + 0.0)
 
 
 @kernel

@@ -15,8 +15,9 @@ from functools import lru_cache
 import numpy as np
 
 from smcheck.kernels import kernel, run_blocks, warmup
+from smcheck.kernels.cellterms import NO_KEY
 from smcheck.kernels.expblock import exp_block
-from smcheck.kernels.floatbits import bits, from_key
+from smcheck.kernels.floatbits import from_key, signed_key
 from smcheck.kernels.lanesum import LANES, add_lanes, merge_lanes
 
 TABLE_BITS = 10
@@ -28,8 +29,6 @@ EXP_FLOOR = -2000.0
 _EXP_CEIL = 2000.0  # only meaningless rows (a +inf or NaN max) reach it; keeps k an integer
 _BIG = 1.5 * 2.0**26  # exact pieces: a multiple of 2^-26 ...
 _SMALL = 1.5  # ... and of 2^-52 (see dd_softmax)
-_LOW63 = 0x7FFFFFFFFFFFFFFF
-_NO_KEY = -(1 << 63)  # below every float's key
 
 
 @lru_cache(maxsize=1)
@@ -146,13 +145,12 @@ def _softmax64_row(x, logp, p):  # type: ignore[no-untyped-def]
     (s = 0); rows without a finite max take libm's exp (their inf/NaN kept).
     """
     k = x.shape[0]
-    top, n_nan = _NO_KEY, 0
+    top, n_nan = NO_KEY, 0
     for j in range(k):  # branch-free (vectorises): the maximum of keys that order as x does
         v = x[j]
-        b = bits(v)
         n_nan += v != v
-        top = max(top, b ^ ((b >> 63) & _LOW63) if v == v else _NO_KEY)  # -0.0 below 0.0
-    m = math.nan if n_nan else (-math.inf if top == _NO_KEY else from_key(top))
+        top = max(top, signed_key(v) if v == v else NO_KEY)  # -0.0 below 0.0
+    m = math.nan if n_nan else (-math.inf if top == NO_KEY else from_key(top))
     if math.isfinite(m):
         for j in range(k):
             logp[j] = x[j] - m
