@@ -101,6 +101,16 @@ def test_dd_softmax_agrees_with_the_torch_oracle(dtype: str, t: float) -> None:
     np.testing.assert_allclose(lse[rows], olse[rows], rtol=2.0**-52)
 
 
+def test_dd_softmax_row_with_an_infinite_or_nan_max_is_not_finite() -> None:
+    # such rows are excluded from every metric, but their reference must not be a finite
+    # figure built from out-of-range integer sums
+    x = np.array([[np.inf, 1.0, 2.0], [np.nan, 1.0, 2.0], [1e308, -1e308, 0.0]])
+    ph, pl, e, lh, ll, lse, p_hi = dd_softmax(x, 1.0, *dd_table())
+    assert not np.isfinite(lse[:2]).any() and np.isfinite(lse[2])
+    assert np.isnan(p_hi[1]).all() and not np.isfinite(p_hi[0]).all()
+    np.testing.assert_array_equal(p_hi[2], [1.0, 0.0, 0.0])
+
+
 def test_dd_reference_accepts_arrays_and_tensors_alike() -> None:
     x = adversarial_rows("float64")[:6]
     a, b = dd_reference(x, 0.7), dd_reference(torch.from_numpy(x), 0.7)
