@@ -65,7 +65,7 @@ def hist_bin(v):  # type: ignore[no-untyped-def]
 
 
 TILE = 256
-"""Elements per tile of a row: its scratch (11 columns of 8 bytes, 22 KiB) stays in L1."""
+"""Elements per tile of a row: its scratch (13 columns of 8 bytes, 26 KiB) stays in L1."""
 _OV_BIAS = 2048  # an exact binade's ulp exponent + this, in the tile's int scratch (0: none)
 
 
@@ -85,7 +85,9 @@ def _in_order(m, j0, wt, fs, ks, p_row, lp_row, hist, sums, first, exact_sum, di
     """The tile's bins and sums, in element order (no branch: a branch on a loop invariant
     makes LLVM copy the loop, and compile time grows with the copies). Every element counts
     (where ``first``), one not judged (bin -1) in the first bin, which the caller takes back
-    for the row: fewer instructions than testing each (0.91-0.97 of the kernel's time)."""
+    for the row: fewer instructions than testing each (0.91-0.97 of the kernel's time). The
+    histogram indices come ready from the vectorised loop: this loop's instructions are its
+    time (0.93-0.98 of the kernel's, bench_cell_ab.py)."""
     sa, sb, sc, lost, kl = sums
     T = TILE
     for s in range(m):
@@ -96,8 +98,8 @@ def _in_order(m, j0, wt, fs, ks, p_row, lp_row, hist, sums, first, exact_sum, di
         pb = (pj - pa + 1.5) - 1.5 if exact_sum else 0.0
         sa, sb, sc = sa + pa, sb + pb, sc + ((pj - pa) - pb)
         lost += fs[4 * T + s]
-        hist[np.uint64(max(ks[s], 0))] += first
-        hist[np.uint64(HIST_BINS + max(ks[T + s], 0))] += first
+        hist[np.uint64(ks[3 * T + s])] += first
+        hist[np.uint64(ks[4 * T + s])] += first
         js = np.uint64(j0 + s)
         kl += kl_term(fs[2 * T + s], pj, p_row[js], lp_row[js], fs[T + s], direct)
     return sa, sb, sc, lost, kl
@@ -138,15 +140,14 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     """The element loops of one row, tile by tile: every count, sum and maximum the row's
     statistics need. rp, rl: p̂ and log p̂ as bytes (float32 or float64 values); offs: (bin
     the errors?, where the row's kept values start: -1, none kept); scratch: the tile's p̂ and
-    log p̂ in float64 (wt), errors (fs), bins (ks) and zeros (for the low parts of cells that
-    have none), one array each: the vectoriser checks one range per input.
+    log p̂ in float64 (wt), errors (fs), bins (ks) and zeros (the low parts of cells that have
+    none), one array each: the vectoriser checks one range per input.
 
     Per tile, a branch-free loop (vectorised) counts the events, takes the maxima (integer
-    maxima of the bits) and writes each element's errors, KL term and bins to the scratch (the
-    exact binades' ulps, rare, marked in ks beforehand); _in_order then adds the bins and the
-    sums in element order. No helper is called and no view made inside a loop: each costs
-    atomic reference counts (threads contend for a call's); rows are indexed directly.
-    """
+    maxima of the bits) and writes each element's errors, KL term, bins and histogram indices
+    to the scratch (the exact binades' ulps, rare, marked in ks beforehand); _in_order then
+    adds the bins and the sums in element order. No helper is called and no view made inside a
+    loop: each costs atomic reference counts (threads contend for a call's)."""
     (ovf, so), (ovc, ovu), (vu, vl), (first, offs) = masks, ov, vals, offs
     t, emin, u, log_zero, dd, exact_sum, direct = fmt
     top, kept, off_u, off_l = lt == lt, offs[0] >= 0, offs[0], offs[1]
@@ -195,7 +196,8 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
             lmu, lma = max_bits(lmu, el, jl), max_bits(lma, dl, jl)
             bl = hist_bin(el) if jl else -1
             lo_l, hi_l = min(lo_l, bl if jl else HIST_BINS), max(hi_l, bl)
-            fs[3 * T + s], ks[T + s] = el, bl
+            fs[3 * T + s], ks[T + s], ks[3 * T + s] = el, bl, max(bu, 0)
+            ks[4 * T + s] = HIST_BINS + max(bl, 0)  # the histogram's indices (-1: first bins)
             fs[4 * T + s] = refp if und else 0.0  # the lost mass, summed in element order below
         _mark_binades(ks, ovc, ovu, k0, j0, m, False)
         _direct_terms(direct, m, j0, wt, fs, ks, p_row)
@@ -226,7 +228,7 @@ def _cell_rows(b, lo, hi, out, blk, rr, ov, fmt, res, work, rng, vals, offsets, 
     dd, n = fmt[4], p.shape[1]
     rng[b, :, 0], rng[b, :, 1] = HIST_BINS, -1
     hist = work[b].reshape(2 * HIST_BINS)  # (ulp, log) bins
-    scratch = (np.empty(2 * TILE), np.empty(5 * TILE), np.zeros(3 * TILE, np.int64),
+    scratch = (np.empty(2 * TILE), np.empty(5 * TILE), np.zeros(5 * TILE, np.int64),
                np.zeros(TILE))  # fmt: skip
     none = scratch[3][0:0]
     for i in range(lo, hi):
