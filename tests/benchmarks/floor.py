@@ -2,7 +2,10 @@
 
     python tests/benchmarks/floor.py FILE.npy [ROWS]
 
-Prints one JSON line with three timings over the row chunks smcheck itself uses (or ROWS):
+Prints one JSON line with three timings over the row chunks smcheck itself uses (or ROWS),
+the first two each the median of REPEAT runs (all of them listed beside it) after one chunk of
+each run as a warm-up (a process's first large torch ops start its threads: a single cold run
+had read 1.2 to 2.0 s for the same forward passes):
 
 * ``forward_s`` -- the 4 default methods written as user code (no diagnostics) in each of the
   4 formats, shifted and logdomain sharing their first steps (x - max x, its exp and their
@@ -24,6 +27,7 @@ bench_scale.py runs it beside the analyses and reports the targets against these
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 import time
 
@@ -37,6 +41,7 @@ from smcheck.sources.loaders import load_logits
 from smcheck.sources.rows import RowView
 
 FORMATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+REPEAT = 3
 
 
 def cells(x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -145,10 +150,15 @@ def main() -> None:
     x = torch.from_numpy(np.load(sys.argv[1]))
     with torch.no_grad():
         least(x[:2], rows)  # compiles the read kernels (or loads them), apart from the timing
-        fwd = run(x, rows, backward=False)
+        run(x[:rows], rows, backward=False)  # warm-ups, untimed
+    run(x[:rows], rows, backward=True)
+    with torch.no_grad():
+        fwd = [run(x, rows, backward=False) for _ in range(REPEAT)]
         added = least(x, rows)
-    both = run(x, rows, backward=True)
-    print(json.dumps({"forward_s": fwd, "backward_s": both, "least_s": added, "chunk_rows": rows}))
+    both = [run(x, rows, backward=True) for _ in range(REPEAT)]
+    out = {"forward_s": statistics.median(fwd), "backward_s": statistics.median(both)}
+    out |= {"least_s": added, "chunk_rows": rows, "forward_all_s": fwd, "backward_all_s": both}
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":
