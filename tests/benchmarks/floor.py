@@ -3,8 +3,8 @@
     python tests/benchmarks/floor.py FILE.npy [ROWS]
 
 Prints one JSON line with three timings over the row chunks smcheck itself uses (or ROWS),
-the first two each the median of REPEAT runs (all of them listed beside it) after one chunk of
-each run as a warm-up (a process's first large torch ops start its threads: a single cold run
+the first two each the median of REPEAT runs (all of them listed beside it) after an untimed
+warm-up on one chunk (a process's first large torch ops start its threads: a single cold run
 had read 1.2 to 2.0 s for the same forward passes):
 
 * ``forward_s`` -- the 4 default methods written as user code (no diagnostics) in each of the
