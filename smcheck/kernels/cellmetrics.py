@@ -19,7 +19,6 @@ import numpy as np
 from smcheck.kernels import kernel, run_blocks, warmup
 from smcheck.kernels.blockrows import block_rows
 from smcheck.kernels.cellterms import (
-    NO_KEY,
     all_finite,
     as_floats,
     bits,
@@ -38,6 +37,7 @@ from smcheck.kernels.cellterms import (
     ulp_exponent,
     widen,
 )
+from smcheck.kernels.floatbits import NO_KEY
 
 HIST_SUB_BITS = 7
 """Histogram bins: a float64 exponent and the top 7 bits of its significand (1/128 octave)."""

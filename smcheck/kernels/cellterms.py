@@ -10,12 +10,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from smcheck.kernels.floatbits import bits
+from smcheck.kernels.floatbits import NO_KEY, bits
 from smcheck.kernels.floatbits import from_bits as bits_float
 from smcheck.kernels.floatbits import order_key as _order_key
-
-NO_KEY = -(1 << 63)
-"""order_key of NaN: below every float."""
 
 KL_SERIES_LIMIT = 2.0**-6
 """|r| up to which a KL term is its series; beyond it (p̂ far from p) the exact logarithm."""

@@ -15,6 +15,8 @@ from numba.extending import intrinsic
 from smcheck.kernels import kernel
 
 _LOW63 = 0x7FFFFFFFFFFFFFFF
+NO_KEY = -(1 << 63)
+"""Below every :func:`order_key` and :func:`signed_key`: the key of NaN, the maximum of nothing."""
 
 
 @intrinsic

@@ -21,28 +21,25 @@ import math
 import numpy as np
 
 from smcheck.kernels import kernel, run_blocks, warmup
-from smcheck.kernels.floatbits import bits, from_bits, from_key, order_key
+from smcheck.kernels.floatbits import NO_KEY, bits, from_bits, from_key, order_key
 from smcheck.kernels.lanesum import LANES, add_lanes, merge_lanes
 
 TILE = 32 * LANES
 """Elements per tile of a row: every array's tile stays in cache between the scan and the sum."""
-
-_NONE = np.int64(-(2**63))
-"""The key below every order_key: the maximum of nothing."""
 
 
 @kernel
 def _scan(ph, lh, ll, dd, live, skip, log_zero, nonzero):  # type: ignore[no-untyped-def]
     """The vectorised pass of :func:`_exact_row` over a tile: writes ``nonzero``; returns the
     keys of the largest lh and of the largest p but those of j = skip (NaN left out)."""
-    top, big, ties = _NONE, _NONE, 0
+    top, big, ties = NO_KEY, NO_KEY, 0
     for j in range(ph.shape[0]):
         x, p = lh[j], ph[j]
         nonzero[j] = live[j] and x > log_zero
         ties += x == log_zero
         other = j != skip
-        top = max(top, order_key(x) if other and x == x else _NONE)
-        big = max(big, bits(p) if other and p == p else _NONE)  # p >= 0: its bits are ordered
+        top = max(top, order_key(x) if other and x == x else NO_KEY)
+        big = max(big, bits(p) if other and p == p else NO_KEY)  # p >= 0: its bits are ordered
     if dd and ties:  # log p = log_zero + ll: ll decides (rare; ll is read only here)
         for j in range(ph.shape[0]):
             nonzero[j] |= live[j] and lh[j] == log_zero and ll[j] > 0
@@ -59,7 +56,7 @@ def _exact_row(ph, pl, lh, ll, dd, live, t, log_zero, nonzero, rest, out):  # ty
         out[2], out[3], out[4] = -np.inf, np.nan, np.nan
         return
     # one pass in tiles that stay in cache: the scan, then the sum of the others
-    top_key, big = _NONE, _NONE
+    top_key, big = NO_KEY, NO_KEY
     s, c = np.zeros(LANES), np.zeros(LANES)
     for a in range(0, n, TILE):
         b = min(a + TILE, n)
@@ -72,7 +69,7 @@ def _exact_row(ph, pl, lh, ll, dd, live, t, log_zero, nonzero, rest, out):  # ty
     a_t = lh[t]
     top = t
     if not (a_t == a_t and order_key(a_t) > top_key):
-        top = _top(lh, ll, dd, a_t if top_key == _NONE else from_key(top_key), t)
+        top = _top(lh, ll, dd, a_t if top_key == NO_KEY else from_key(top_key), t)
     if top == t:  # the usual case (argmax targets)
         out[0], out[1] = rest[0], rest[1]
     else:
@@ -82,7 +79,7 @@ def _exact_row(ph, pl, lh, ll, dd, live, t, log_zero, nonzero, rest, out):  # ty
     # the target's |g| is 1 - p[t]: nonzero in the format iff its log is above log_zero
     nonzero[t] = math.log(rest[0]) > log_zero
     out[3], out[4] = a_t, ll[t] if dd else 0.0
-    out[2] = -np.inf if big == _NONE else from_bits(big)  # NaN left out, as max() did
+    out[2] = -np.inf if big == NO_KEY else from_bits(big)  # NaN left out, as max() did
 
 
 @kernel
@@ -112,7 +109,7 @@ def _cell_row(q, ph, pl, dd, nonzero, t, judged, rest, norm, out, counts):  # ty
     counts[0], counts[1], out[0], out[1] = 0, 0, np.nan, np.nan
     if not judged:
         return False
-    n_nan, n_zero, n_dead, n_nonzero, lost, diff = 0, 0, 0, 0, _NONE, order_key(0.0)
+    n_nan, n_zero, n_dead, n_nonzero, lost, diff = 0, 0, 0, 0, NO_KEY, order_key(0.0)
     g_hi, g_lo = -rest[0], -rest[1]  # the target's: rest is a double-double always
     for j in range(q.shape[0]):
         x = q[j]
@@ -128,8 +125,8 @@ def _cell_row(q, ph, pl, dd, nonzero, t, judged, rest, norm, out, counts):  # ty
         b = d - x
         err = (x - (d - b)) + (-hi - b)
         v = math.inf if math.isinf(d) else abs(d + (err - lo))
-        diff = max(diff, _NONE if nan else order_key(v))
-        lost = max(lost, order_key(abs(hi)) if dead else _NONE)
+        diff = max(diff, NO_KEY if nan else order_key(v))
+        lost = max(lost, order_key(abs(hi)) if dead else NO_KEY)
         n_nan += nan
         n_zero += zero
         n_dead += dead

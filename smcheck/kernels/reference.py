@@ -15,9 +15,8 @@ from functools import lru_cache
 import numpy as np
 
 from smcheck.kernels import kernel, run_blocks, warmup
-from smcheck.kernels.cellterms import NO_KEY
 from smcheck.kernels.expblock import exp_block
-from smcheck.kernels.floatbits import from_key, signed_key
+from smcheck.kernels.floatbits import NO_KEY, from_key, signed_key
 from smcheck.kernels.lanesum import LANES, add_lanes, merge_lanes
 
 TABLE_BITS = 10
