@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 NONE1_U8 = np.empty(0, np.uint8)
 NONE1 = np.empty(0)
-HALF_T = {"float16": 11, "bfloat16": 8}
-"""The 16-bit formats whose outputs are widened from their bits (smcheck.kernels.halves)."""
+HALF = ("float16", "bfloat16")
+"""The 16-bit formats whose outputs are widened into a reused float32 buffer (_widened)."""
 
 
 @dataclass
@@ -72,34 +72,34 @@ def _workspace() -> np.ndarray:
     return w
 
 
-def _widened(a: Any, t: int, k: int) -> np.ndarray:
-    """The 16-bit tensor ``a`` (precision t) as float32, exactly, in this thread's k-th buffer:
-    valid until the next call with the same k (the cell kernel reads it at once)."""
+def _widened(a: torch.Tensor, k: int) -> np.ndarray:
+    """The 16-bit tensor ``a`` as float32 (exact: every float16 and bfloat16 is a float32) in
+    this thread's k-th buffer, valid until the next call with the same k (the cell kernel reads
+    it at once). torch's copy_ is the cast (vectorised, parallel); into a buffer kept, not a
+    fresh array, whose pages every chunk would fault in again (docs/performance.md)."""
     import torch
-
-    from smcheck.kernels.halves import to_float32
 
     bufs = _local.__dict__.setdefault("halves", {})
     buf = bufs.get(k)
     if buf is None or buf.size < a.numel():
         buf = bufs[k] = np.empty(a.numel(), np.float32)
-    out = buf[: a.numel()]
-    to_float32(a.contiguous().view(torch.int16).reshape(-1).numpy().view(np.uint16), t, out)
-    return out.reshape(tuple(a.shape))
+    out = buf[: a.numel()].reshape(tuple(a.shape))
+    torch.from_numpy(out).copy_(a)
+    return out
 
 
 def _outputs(out: Any, fmt: str) -> tuple[Any, ...]:
     """A method's output as the kernel reads it: p̂ and log p̂ (float32 for the formats up to
-    float32, exact: float16 and bfloat16 widened from their bits where both are in the cell's
-    format ``fmt``; else float64), the overflow masks (uint8, empty where absent), and a
+    float32, exact: float16 and bfloat16 widened into a reused buffer where both are in the
+    cell's format ``fmt``; else float64), the overflow masks (uint8, empty where absent), and a
     function giving the NaN causes."""
     tens = getattr(out, "tensors", None)
     if tens is not None:
         import torch
 
         p, lq = tens.p.detach(), tens.logp.detach()
-        if fmt in HALF_T and p.dtype == lq.dtype == getattr(torch, fmt):
-            p, lq = (_widened(a, HALF_T[fmt], k) for k, a in enumerate((p, lq)))
+        if fmt in HALF and p.dtype == lq.dtype == getattr(torch, fmt):
+            p, lq = (_widened(a, k) for k, a in enumerate((p, lq)))
         else:
             wide = p.dtype == torch.float64 or lq.dtype == torch.float64
             dt = torch.float64 if wide else torch.float32  # exact for 16-bit formats

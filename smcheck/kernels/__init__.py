@@ -38,7 +38,6 @@ KERNEL_MODULES: tuple[str, ...] = (
     "smcheck.kernels.reference",
     "smcheck.kernels.inputs",
     "smcheck.kernels.cellmetrics",
-    "smcheck.kernels.halves",
     "smcheck.kernels.gradients",
     "smcheck.kernels.bounds",
 )
@@ -53,7 +52,6 @@ COMPILE_COST: dict[str, float] = {
     "smcheck.kernels.cellmetrics": 14.5,  # with blockrows
     "smcheck.kernels.gradients": 3.7,
     "smcheck.kernels.bounds": 1.3,
-    "smcheck.kernels.halves": 0.5,
 }
 """Each module's cold compile, seconds (its warm-up into an empty cache, docs/performance.md,
 "Compiling"; 3 Dec 14:10-14:30 UTC, a slow hour: cellmetrics alone in the parent, the others

@@ -145,21 +145,6 @@ def as_floats(raw, n):  # type: ignore[no-untyped-def]
     return raw[0:0].view(np.float32), raw.view(np.float64)
 
 
-@scalar
-def half_bits_value(h, t):  # type: ignore[no-untyped-def]
-    """The float64 value of the 16-bit float with bits h: float16 (t = 11) or bfloat16 (t = 8),
-    exactly, infinities and NaN included; branch-free (a loop of it vectorises)."""
-    mb = np.int64(t - 1)  # mantissa bits
-    emax = (np.int64(1) << (15 - mb)) - 1
-    h = np.int64(h)
-    e, mant = (h >> mb) & emax, h & ((np.int64(1) << mb) - 1)
-    e64 = e + (1023 - (emax >> 1)) if e < emax else np.int64(0x7FF)
-    v = bits_float((e64 << 52) | (mant << (52 - mb)))
-    # subnormal (e = 0): mant 2^(1 - bias - mb), exact (pow2 of an int exponent)
-    v = v if e > 0 else float(mant) * pow2(1 - (emax >> 1) - mb)
-    return -v if h >> 15 else v
-
-
 @inline
 def widen(src32, src64, j0, m, dst, off):  # type: ignore[no-untyped-def]
     """dst[off:off + m] = elements j0:j0 + m of the row as_floats gave, in float64 (exact)."""

@@ -49,26 +49,3 @@ def test_direct_kl_leaves_what_it_cannot_hold_to_the_scalar_loop() -> None:
         assert np.isnan(direct_kl(r * p, p)), r
     assert direct_kl(0.0, p) == 0.0
     assert direct_kl(-0.0, p) == 0.0
-
-
-def test_16_bit_floats_widen_exactly_from_their_bits() -> None:
-    import torch
-    from numba import njit
-
-    from smcheck.kernels.cellterms import half_bits_value
-
-    @njit
-    def widen_all(h, t):  # type: ignore[no-untyped-def]
-        out = np.empty(h.shape[0])
-        for j in range(h.shape[0]):
-            out[j] = half_bits_value(h[j], t)
-        return out
-
-    bits = np.arange(1 << 16, dtype=np.uint16)
-    for t, dtype in ((11, torch.float16), (8, torch.bfloat16)):
-        want = torch.from_numpy(bits.view(np.int16)).view(dtype).to(torch.float64).numpy()
-        got = widen_all(bits, t)
-        nan = np.isnan(want)
-        assert np.array_equal(np.isnan(got), nan), t
-        # every value, signed zeros and subnormals included, to the bit
-        assert np.array_equal(got[~nan].view(np.int64), want[~nan].view(np.int64)), t
