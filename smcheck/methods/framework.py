@@ -35,7 +35,9 @@ class TorchResult:
     """A framework method's tensors; ``logp`` keeps its autograd graph when the input needs grad."""
 
     p: torch.Tensor
-    logp: torch.Tensor
+    logp_or_fn: torch.Tensor | Callable[[], torch.Tensor]
+    """log p, or a function computing it when :attr:`logp` is first read (methods whose log p
+    is a pass of its own: the critical-temperature search reads p alone)."""
     overflow: torch.Tensor | None = None
     sum_overflow: torch.Tensor | None = None
     nan_cause: torch.Tensor | Callable[[], torch.Tensor] | None = None
@@ -43,6 +45,11 @@ class TorchResult:
     metrics make only for a chunk where they counted a NaN (most have none). The function keeps
     the method's operands (x, and for the probability routes exp and its row sum) until the
     result is dropped."""
+
+    @cached_property
+    def logp(self) -> torch.Tensor:
+        v = self.logp_or_fn
+        return v() if callable(v) else v
 
     def nan_causes(self) -> torch.Tensor | None:
         """:attr:`nan_cause`, computed if it was left to a function."""
@@ -141,7 +148,8 @@ def _exp_route(x: torch.Tensor, w: torch.Tensor, s: torch.Tensor | None = None) 
             winf = torch.isinf(w)
             over = winf & torch.isfinite(x)
             sum_over = torch.isinf(s[..., 0]) & ~winf.any(-1)
-    return TorchResult(p, torch.log(p), over, sum_over, partial(_quotient_causes, x, w, s, p))
+    log = partial(torch.log, p)
+    return TorchResult(p, log, over, sum_over, partial(_quotient_causes, x, w, s, p))
 
 
 def _quotient_causes(x: torch.Tensor, num: torch.Tensor, den: torch.Tensor, p: torch.Tensor):  # type: ignore[no-untyped-def]
@@ -223,7 +231,8 @@ def fused(x: torch.Tensor) -> TorchResult:
     import torch
 
     p = torch.softmax(x, -1)
-    return TorchResult(p, torch.log_softmax(x, -1), nan_cause=partial(shift_nan_cause, x, p))
+    log = partial(torch.log_softmax, x, -1)
+    return TorchResult(p, log, nan_cause=partial(shift_nan_cause, x, p))
 
 
 def lse_direct(x: torch.Tensor) -> TorchResult:
@@ -270,4 +279,4 @@ def online(x: torch.Tensor) -> TorchResult:
     with torch.no_grad():
         sum_over = torch.isinf(d[..., 0]) & ~torch.isposinf(x).any(-1)
     cause = partial(_quotient_causes, x, num, d, p)
-    return TorchResult(p, torch.log(p), sum_overflow=sum_over, nan_cause=cause)
+    return TorchResult(p, partial(torch.log, p), sum_overflow=sum_over, nan_cause=cause)
