@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smcheck.analysis.inputstats import analysable_rows
-from smcheck.analysis.methodinput import prepare_chunk, run_method, scale_by_temperature
+from smcheck.analysis.methodinput import divide, prepare_chunk, run_method
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat
 from smcheck.methods.base import SoftmaxMethod
@@ -165,11 +165,14 @@ def row_flags(
         out = run_method(m, cfg.model, xs, f, cfg.ftz)
         tens = getattr(out, "tensors", None)  # framework outputs: read the tensors, no copy
         p = tens.p if tens is not None else torch.from_numpy(out.p)
-        # two passes over p: the row maximum (NaN if any element is) and the nonzero count;
-        # exactly one nonzero element and a maximum of 1 is exactly a one-hot row
+        # the row maximum (NaN if any element is), and where some row's is 1 the nonzero
+        # count: exactly one nonzero element and a maximum of 1 is exactly a one-hot row
         top = p.amax(-1)
         nan = torch.isnan(top).numpy()
-        one_hot = ((top == 1) & (torch.count_nonzero(p, dim=-1) == 1)).numpy()
+        one_hot = top == 1
+        if bool(one_hot.any()):  # else no row is one-hot: the count's pass is not needed
+            one_hot &= torch.count_nonzero(p, dim=-1) == 1
+        one_hot = one_hot.numpy()
     exp_over = None if out.overflow is None else out.overflow.any(-1)
     causes = np.zeros(len(one_hot), dtype=np.int64)
     for k, b in enumerate((scale_over.any(-1), exp_over, out.sum_overflow, nan)):  # CAUSES order
@@ -192,15 +195,23 @@ class FormatChunk(NamedTuple):
 
     def scaled(self, f: FloatFormat, t: float) -> tuple[torch.Tensor, np.ndarray]:
         """The methods' input at ``t`` and the elements the division overflowed."""
-        xs, _, scale_over = scale_by_temperature(self.xt, self.x, f, t)
-        return xs, scale_over
+        return divide(self.xt, f, t)
 
 
 class Prober:
-    """Answers "is there a row with property P for method M at T in format F" over all rows."""
+    """Answers "is there a row with property P for method M at T in format F" over all rows.
+
+    Every full check reads the chunks from the first again, so each format's leading chunks
+    are kept once prepared and rounded, while they fit in half the memory budget (the analysis'
+    own chunks are gone by now; docs/design.md §6): reading, preparing and rounding them again
+    was a quarter of the search.
+    """
 
     def __init__(self, view: RowView, cfg: AnalysisConfig, chunk_rows: int) -> None:
         self.view, self.cfg, self.chunk_rows = view, cfg, chunk_rows
+        self._room = cfg.memory_budget // 2
+        self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # start: (x, base_valid)
+        self._kept: dict[str, list[FormatChunk]] = {}  # per format, the first chunks in order
 
     def _block(
         self, f: FloatFormat, start: int, x: np.ndarray, base_valid: np.ndarray
@@ -212,11 +223,30 @@ class Prober:
         return FormatChunk(start, x, torch.from_numpy(xd).to(f.torch_dtype()), valid)
 
     def _blocks(self, f: FloatFormat) -> Iterator[FormatChunk]:
-        for start, raw in self.view.chunks(self.chunk_rows):
-            x, upstream, masked = prepare_chunk(raw.astype(np.float64), self.cfg.softmin)
-            b = self._block(f, start, x, ~upstream & ~masked)
+        """The chunks with a valid row, in order: those kept, then the others read again."""
+        kept = self._kept.setdefault(f.name, [])
+        yield from (b for b in kept if b.valid.any())
+        for start, raw in self.view.chunks(self.chunk_rows, first=len(kept) * self.chunk_rows):
+            rows = self._rows.get(start)
+            if rows is None:
+                x, upstream, masked = prepare_chunk(raw.astype(np.float64), self.cfg.softmin)
+                rows = x, ~upstream & ~masked
+            b = self._block(f, start, *rows)
+            self._keep(kept, b, rows)
             if b.valid.any():
                 yield b
+
+    def _keep(
+        self, kept: list[FormatChunk], b: FormatChunk, rows: tuple[np.ndarray, np.ndarray]
+    ) -> None:
+        """Keep ``b`` (the next of ``kept``) if it fits, with its rows where not yet kept."""
+        cost = b.xt.element_size() * b.xt.numel() + b.valid.nbytes
+        if b.start not in self._rows:
+            cost += sum(a.nbytes for a in rows)
+        if len(kept) * self.chunk_rows == b.start and cost <= self._room:
+            self._room -= cost
+            self._rows[b.start] = rows
+            kept.append(b)
 
     def _find(
         self, m: SoftmaxMethod, t: float, kind: str, f: FloatFormat, b: FormatChunk

@@ -61,8 +61,21 @@ def round_chunk(x: np.ndarray, f: FloatFormat, ftz: bool, src: np.dtype) -> np.n
     return f.round(x)
 
 
+def divide(xt: torch.Tensor, f: FloatFormat, t: float) -> tuple[torch.Tensor, np.ndarray]:
+    """``xt / T`` in the format ``f``, as user code does, and the elements that became +inf."""
+    import torch
+
+    if t == 1.0:
+        return xt, np.zeros(tuple(xt.shape), dtype=bool)
+    xs = xt / torch.tensor(float(f.round(t)), dtype=xt.dtype)
+    over = torch.isposinf(xs)
+    if bool(over.any()):  # else no quotient overflowed: xt's pass is not needed
+        over &= torch.isfinite(xt)
+    return xs, over.numpy()
+
+
 def scale_by_temperature(xt: torch.Tensor, xw: np.ndarray, f: FloatFormat, t: float):  # type: ignore[no-untyped-def]
-    """Divide by T in the format, as user code does; the exact quotient feeds the reference.
+    """Divide by T in the format (:func:`divide`); the exact quotient feeds the reference.
 
     Args:
         xt: the chunk rounded to ``f``, as a tensor of ``f``.
@@ -74,15 +87,11 @@ def scale_by_temperature(xt: torch.Tensor, xw: np.ndarray, f: FloatFormat, t: fl
         ``(xs, xsw, scale_over)``: the methods' input, ``xw / T`` in the working precision, and
         the elements that became +inf when divided in the format.
     """
-    import torch
-
+    xs, scale_over = divide(xt, f, t)
     if t == 1.0:
-        return xt, xw, np.zeros(xw.shape, dtype=bool)
-    td = float(f.round(t))
-    xs = xt / torch.tensor(td, dtype=xt.dtype)
+        return xs, xw, scale_over
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        xsw = xw / xw.dtype.type(td)
-    scale_over = (torch.isposinf(xs) & torch.isfinite(xt)).numpy()
+        xsw = xw / xw.dtype.type(float(f.round(t)))
     return xs, xsw, scale_over
 
 

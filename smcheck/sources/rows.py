@@ -117,10 +117,11 @@ class RowView:
         a, b = j0 * inner, (j1 - 1) * inner
         return first + min(a, b), last + max(a, b) + self.dtype.itemsize
 
-    def chunks(self, rows: int) -> Iterator[tuple[int, np.ndarray]]:
-        """Raw chunks in the source dtype; a chunk's pages are released once the next is asked
-        for, so the caller must have copied what it keeps of the previous one."""
-        for start in range(0, self.n_rows, rows):
+    def chunks(self, rows: int, first: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+        """Raw chunks in the source dtype, from row ``first``; a chunk's pages are released
+        once the next is asked for, so the caller must have copied what it keeps of the
+        previous one."""
+        for start in range(first, self.n_rows, rows):
             stop = min(start + rows, self.n_rows)
             try:
                 yield start, self.block(start, stop)

@@ -326,3 +326,45 @@ def test_row_flags_nan_and_one_hot_match_the_elementwise_definition(dtype: str) 
     assert (flags.causes != 0).tolist() == nan.tolist()
     assert flags.one_hot.tolist() == one_hot.tolist()
     assert one_hot.tolist() == [True, True, False, False, False, False, False, False, False]
+    # rows without a maximum of 1 (the nonzero count is skipped): none one-hot, NaN still read
+    rest = p[[2, 4, 6, 8]]
+    flags = row_flags(SoftmaxMethod("rest", "", "", lambda x: TorchResult(rest, rest)), rest,
+                      np.zeros(rest.shape, bool), f, cfg)  # type: ignore[arg-type]  # fmt: skip
+    assert flags.one_hot.tolist() == [False] * 4
+    assert (flags.causes != 0).tolist() == [True, False, False, False]
+
+
+def test_the_search_keeps_the_leading_chunks_that_fit_and_reads_the_rest_again() -> None:
+    from smcheck.analysis.critical import Prober
+    from smcheck.config import AnalysisConfig
+    from smcheck.sources.rows import RowView
+
+    # one row of 30000 float64 (240 KB) and its float16 cast (60 KB) per chunk: the first fits
+    # in half of a 1 MiB budget, a second would not
+    x = np.random.default_rng(3).standard_normal((3, 30000)) * 4
+    x[1, 5] = np.inf  # an upstream row: read, kept, never yielded
+    view = RowView(x, -1, "x")
+    reads: list[int] = []
+    block = view.block
+    view.block = lambda a, b: reads.append(a) or block(a, b)  # type: ignore[method-assign]
+    f = get_format("float16")
+    prober = Prober(view, AnalysisConfig(memory_budget=2**20), 1)
+    first = list(prober._blocks(f))
+    assert reads == [0, 1, 2] and [b.start for b in first] == [0, 2]
+    second = list(prober._blocks(f))
+    assert reads == [0, 1, 2, 1, 2]  # the first chunk came from memory
+    assert second[0] is first[0] and second[1] is not first[1]
+    b, c = first[1], second[1]
+    assert np.array_equal(b.x, c.x) and np.array_equal(b.valid, c.valid)
+    assert bool((b.xt == c.xt).all())
+
+
+def test_critical_temperatures_do_not_depend_on_what_the_search_keeps() -> None:
+    # 24 rows of 4000: at a 1 MiB budget and 2-row chunks about half the chunks fit the search's
+    # room; at the default budget all do
+    x = random_rows("float16", np.random.default_rng(11), rows=24, n=4000)
+    kw = {"dtypes": ["float16"], "methods": ["naive", "torch"], "temperatures": [0.1, 1, 3]}
+    small = analyze(x, chunk_rows=2, memory_budget=2**20, gradients=False, **kw)
+    whole = analyze(x, chunk_rows=24, gradients=False, **kw)
+    t = [r.to_dict()["sources"][0]["temperature"] for r in (small, whole)]
+    assert t[0] == t[1] and t[0]["critical"]
