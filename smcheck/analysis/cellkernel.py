@@ -79,7 +79,7 @@ def _widened(a: torch.Tensor, k: int) -> np.ndarray:
     fresh array, whose pages every chunk would fault in again (docs/performance.md)."""
     import torch
 
-    bufs = _local.__dict__.setdefault("halves", {})
+    bufs = _local.__dict__.setdefault("widened", {})
     buf = bufs.get(k)
     if buf is None or buf.size < a.numel():
         buf = bufs[k] = np.empty(a.numel(), np.float32)
