@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smcheck.analysis.inputstats import analysable_rows
-from smcheck.analysis.methodinput import divide, prepare_chunk, run_method
+from smcheck.analysis.methodinput import divide, prepare_chunk, round_chunk, run_method
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat
 from smcheck.methods.base import SoftmaxMethod
@@ -209,6 +209,7 @@ class Prober:
 
     def __init__(self, view: RowView, cfg: AnalysisConfig, chunk_rows: int) -> None:
         self.view, self.cfg, self.chunk_rows = view, cfg, chunk_rows
+        self.src = np.dtype(view.dtype)
         self._room = cfg.memory_budget // 2
         self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # start: (x, base_valid)
         self._kept: dict[str, list[FormatChunk]] = {}  # per format, the first chunks in order
@@ -218,7 +219,7 @@ class Prober:
     ) -> FormatChunk:
         import torch
 
-        xd = f.round(x, ftz=self.cfg.ftz)
+        xd = round_chunk(x, f, self.cfg.ftz, self.src)  # as the analysis: x itself where exact
         valid = analysable_rows(xd, base_valid)
         return FormatChunk(start, x, torch.from_numpy(xd).to(f.torch_dtype()), valid)
 
@@ -240,7 +241,8 @@ class Prober:
         self, kept: list[FormatChunk], b: FormatChunk, rows: tuple[np.ndarray, np.ndarray]
     ) -> None:
         """Keep ``b`` (the next of ``kept``) if it fits, with its rows where not yet kept."""
-        cost = b.xt.element_size() * b.xt.numel() + b.valid.nbytes
+        shared = b.xt.data_ptr() == b.x.ctypes.data  # x itself, where the cast is exact
+        cost = b.valid.nbytes + (0 if shared else b.xt.element_size() * b.xt.numel())
         if b.start not in self._rows:
             cost += sum(a.nbytes for a in rows)
         if len(kept) * self.chunk_rows == b.start and cost <= self._room:

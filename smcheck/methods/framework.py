@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -46,10 +46,15 @@ class TorchResult:
     the method's operands (x, and for the probability routes exp and its row sum) until the
     result is dropped."""
 
-    @cached_property
+    @property
     def logp(self) -> torch.Tensor:
+        """log p, computed on the first read and kept in place of its function (not 3.11's
+        cached_property, whose one lock every result of the class would share)."""
         v = self.logp_or_fn
-        return v() if callable(v) else v
+        if callable(v):
+            v = v()
+            object.__setattr__(self, "logp_or_fn", v)
+        return v
 
     def nan_causes(self) -> torch.Tensor | None:
         """:attr:`nan_cause`, computed if it was left to a function."""
@@ -132,6 +137,20 @@ def shift_nan_cause(x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     return cause
 
 
+def _later(fn: Callable[..., torch.Tensor], *args: Any) -> Callable[[], torch.Tensor]:
+    """fn(*args) when called, in the autograd mode of now, when the method ran: a log p read
+    later has the graph it would have had if computed at once."""
+    import torch
+
+    grad = torch.is_grad_enabled()
+
+    def run() -> torch.Tensor:
+        with torch.set_grad_enabled(grad):
+            return fn(*args)
+
+    return run
+
+
 def _exp_route(x: torch.Tensor, w: torch.Tensor, s: torch.Tensor | None = None) -> TorchResult:
     """Shared tail of the probability routes: p = w / sum(w), log p = log(p)."""
     import torch
@@ -148,8 +167,8 @@ def _exp_route(x: torch.Tensor, w: torch.Tensor, s: torch.Tensor | None = None) 
             winf = torch.isinf(w)
             over = winf & torch.isfinite(x)
             sum_over = torch.isinf(s[..., 0]) & ~winf.any(-1)
-    log = partial(torch.log, p)
-    return TorchResult(p, log, over, sum_over, partial(_quotient_causes, x, w, s, p))
+    causes = partial(_quotient_causes, x, w, s, p)
+    return TorchResult(p, _later(torch.log, p), over, sum_over, causes)
 
 
 def _quotient_causes(x: torch.Tensor, num: torch.Tensor, den: torch.Tensor, p: torch.Tensor):  # type: ignore[no-untyped-def]
@@ -231,7 +250,7 @@ def fused(x: torch.Tensor) -> TorchResult:
     import torch
 
     p = torch.softmax(x, -1)
-    log = partial(torch.log_softmax, x, -1)
+    log = _later(torch.log_softmax, x, -1)
     return TorchResult(p, log, nan_cause=partial(shift_nan_cause, x, p))
 
 
@@ -279,4 +298,4 @@ def online(x: torch.Tensor) -> TorchResult:
     with torch.no_grad():
         sum_over = torch.isinf(d[..., 0]) & ~torch.isposinf(x).any(-1)
     cause = partial(_quotient_causes, x, num, d, p)
-    return TorchResult(p, partial(torch.log, p), sum_overflow=sum_over, nan_cause=cause)
+    return TorchResult(p, _later(torch.log, p), sum_overflow=sum_over, nan_cause=cause)

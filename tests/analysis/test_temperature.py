@@ -315,8 +315,8 @@ def test_row_flags_nan_and_one_hot_match_the_elementwise_definition(dtype: str) 
     rows[7, 200] = -1.0  # a negative value: not one-hot
     p = torch.from_numpy(rows).to(f.torch_dtype())
 
-    def given(x: torch.Tensor) -> TorchResult:
-        return TorchResult(p, torch.log(p))
+    def given(x: torch.Tensor) -> TorchResult:  # a "method" whose p is its input
+        return TorchResult(x, torch.log(x))
 
     cfg = types.SimpleNamespace(model="framework", ftz=False)
     m = SoftmaxMethod("given", "", "", given)
@@ -328,43 +328,50 @@ def test_row_flags_nan_and_one_hot_match_the_elementwise_definition(dtype: str) 
     assert one_hot.tolist() == [True, True, False, False, False, False, False, False, False]
     # rows without a maximum of 1 (the nonzero count is skipped): none one-hot, NaN still read
     rest = p[[2, 4, 6, 8]]
-    flags = row_flags(SoftmaxMethod("rest", "", "", lambda x: TorchResult(rest, rest)), rest,
-                      np.zeros(rest.shape, bool), f, cfg)  # type: ignore[arg-type]  # fmt: skip
+    flags = row_flags(m, rest, np.zeros(rest.shape, bool), f, cfg)  # type: ignore[arg-type]
     assert flags.one_hot.tolist() == [False] * 4
     assert (flags.causes != 0).tolist() == [True, False, False, False]
 
 
 def test_the_search_keeps_the_leading_chunks_that_fit_and_reads_the_rest_again() -> None:
+    import torch
+
     from smcheck.analysis.critical import Prober
     from smcheck.config import AnalysisConfig
     from smcheck.sources.rows import RowView
 
-    # one row of 30000 float64 (240 KB) and its float16 cast (60 KB) per chunk: the first fits
-    # in half of a 1 MiB budget, a second would not
-    x = np.random.default_rng(3).standard_normal((3, 30000)) * 4
-    x[1, 5] = np.inf  # an upstream row: read, kept, never yielded
+    # 2-row chunks of 60000 float64 (960 KB) with their float16 cast (240 KB): the first fits in
+    # half of a 4 MiB budget, the second not, the third (one row) would but must not (the kept
+    # chunks are the leading ones); at 1 MiB none fits. float32 casts (480 KB) reuse the kept x.
+    x = np.random.default_rng(3).standard_normal((5, 60000)) * 4
+    x[2, 5] = x[3, 0] = np.inf  # upstream rows: the second chunk is never yielded
     view = RowView(x, -1, "x")
     reads: list[int] = []
     block = view.block
     view.block = lambda a, b: reads.append(a) or block(a, b)  # type: ignore[method-assign]
-    f = get_format("float16")
-    prober = Prober(view, AnalysisConfig(memory_budget=2**20), 1)
-    first = list(prober._blocks(f))
-    assert reads == [0, 1, 2] and [b.start for b in first] == [0, 2]
-    second = list(prober._blocks(f))
-    assert reads == [0, 1, 2, 1, 2]  # the first chunk came from memory
-    assert second[0] is first[0] and second[1] is not first[1]
-    b, c = first[1], second[1]
-    assert np.array_equal(b.x, c.x) and np.array_equal(b.valid, c.valid)
-    assert bool((b.xt == c.xt).all())
+    kept = Prober(view, AnalysisConfig(memory_budget=4 << 20), 2)
+    none = Prober(RowView(x, -1, "x"), AnalysisConfig(memory_budget=1 << 20), 2)
+    f16, f32 = get_format("float16"), get_format("float32")
+    first = list(kept._blocks(f16))
+    assert reads == [0, 2, 4] and [b.start for b in first] == [0, 4]
+    assert next(kept._blocks(f32)).start == 0  # a pass stopped early
+    for f in (f16, f32, f16, f32):
+        reads.clear()
+        got, want = list(kept._blocks(f)), list(none._blocks(f))
+        assert reads == [2, 4]  # f32's first chunk fits only beside the x already kept
+        assert [b.start for b in got] == [b.start for b in want] == [0, 4]
+        for b, c in zip(got, want, strict=True):
+            assert np.array_equal(b.x, c.x) and np.array_equal(b.valid, c.valid)
+            assert b.xt.dtype == c.xt.dtype == f.torch_dtype() and torch.equal(b.xt, c.xt)
+    assert list(kept._blocks(f16))[0] is first[0]
 
 
 def test_critical_temperatures_do_not_depend_on_what_the_search_keeps() -> None:
-    # 24 rows of 4000: at a 1 MiB budget and 2-row chunks about half the chunks fit the search's
-    # room; at the default budget all do
+    # 24 rows of 4000 in 2-row chunks: at a 1 MiB budget about half of them fit the search's
+    # room, at the default budget all do
     x = random_rows("float16", np.random.default_rng(11), rows=24, n=4000)
     kw = {"dtypes": ["float16"], "methods": ["naive", "torch"], "temperatures": [0.1, 1, 3]}
     small = analyze(x, chunk_rows=2, memory_budget=2**20, gradients=False, **kw)
-    whole = analyze(x, chunk_rows=24, gradients=False, **kw)
+    whole = analyze(x, chunk_rows=2, gradients=False, **kw)
     t = [r.to_dict()["sources"][0]["temperature"] for r in (small, whole)]
     assert t[0] == t[1] and t[0]["critical"]

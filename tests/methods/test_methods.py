@@ -130,6 +130,32 @@ def test_nan_causes_are_computed_when_read_and_name_each_cause(name: str) -> Non
     assert ((cause != 0) == np.isnan(res.p.detach().numpy())).all()
 
 
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_log_p_read_later_is_what_the_method_computed_in_its_autograd_mode(name: str) -> None:
+    x = torch.tensor([[-3.5, 0.25, 2.0, 7.0], [1.0, 2.0, 3.0, 700.0]], dtype=torch.float32)
+    fn = get_method(name).framework
+
+    def grad(logp: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
+        return torch.autograd.grad(logp[:, 0].sum(), leaf)[0]
+
+    def same(a: torch.Tensor, b: torch.Tensor) -> bool:  # NaN and infinities included
+        return torch.allclose(a, b, rtol=0, atol=0, equal_nan=True)
+
+    leaf = x.clone().requires_grad_()
+    at_once = fn(leaf).logp  # read where the method ran
+    want = grad(at_once, leaf)
+    res = fn(leaf)  # built with autograd on, read under no_grad
+    with torch.no_grad():
+        logp = res.logp
+    assert logp.requires_grad and logp is res.logp  # its graph, computed once
+    assert same(logp, at_once)
+    # the same gradient, NaN where log(softmax) makes one (the 700 row but for log-domain ones)
+    assert same(grad(logp, leaf), want)
+    with torch.no_grad():  # built under no_grad, read with autograd on: no graph
+        res = fn(leaf)
+    assert not res.logp.requires_grad and same(res.logp, at_once.detach())
+
+
 def _dense_causes(x: torch.Tensor, p: torch.Tensor, num: torch.Tensor | None = None,
                   den: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
     """The causes by their definition, over whole tensors: the division's first, then inf - inf
