@@ -202,9 +202,9 @@ class Prober:
     """Answers "is there a row with property P for method M at T in format F" over all rows.
 
     Every full check reads the chunks from the first again, so each format's leading chunks
-    are kept once prepared and rounded, while they fit in half the memory budget (the analysis'
-    own chunks are gone by now; docs/design.md §6): reading, preparing and rounding them again
-    was a quarter of the search.
+    are kept once prepared and rounded, while they fit in half the memory budget (the analysis
+    has freed its chunks but for the last; docs/design.md §6): reading, preparing and rounding
+    them again was a quarter of the search.
     """
 
     def __init__(self, view: RowView, cfg: AnalysisConfig, chunk_rows: int) -> None:
