@@ -340,30 +340,31 @@ def test_the_search_keeps_the_leading_chunks_that_fit_and_reads_the_rest_again()
     from smcheck.config import AnalysisConfig
     from smcheck.sources.rows import RowView
 
-    # 2-row chunks of 60000 float64 (960 KB) with their float16 cast (240 KB): the first fits in
-    # half of a 4 MiB budget, the second not, the third (one row) would but must not (the kept
-    # chunks are the leading ones); at 1 MiB none fits. float32 casts (480 KB) reuse the kept x.
-    x = np.random.default_rng(3).standard_normal((5, 60000)) * 4
-    x[2, 5] = x[3, 0] = np.inf  # upstream rows: the second chunk is never yielded
+    # 2-row chunks of 60000 float64 (960 KB) with their float16 cast (240 KB): the first two fit
+    # in half of a 6.5 MiB budget, the third not, the last (one row) would but must not (the
+    # kept chunks are the leading ones); at 1 MiB none fits. float32 casts (480 KB) fit only
+    # beside the x already kept.
+    x = np.random.default_rng(3).standard_normal((7, 60000)) * 4
+    x[2, 5] = x[3, 0] = np.inf  # upstream rows: the second chunk, kept, is never yielded
     view = RowView(x, -1, "x")
     reads: list[int] = []
     block = view.block
     view.block = lambda a, b: reads.append(a) or block(a, b)  # type: ignore[method-assign]
-    kept = Prober(view, AnalysisConfig(memory_budget=4 << 20), 2)
+    kept = Prober(view, AnalysisConfig(memory_budget=13 << 19), 2)
     none = Prober(RowView(x, -1, "x"), AnalysisConfig(memory_budget=1 << 20), 2)
     f16, f32 = get_format("float16"), get_format("float32")
     first = list(kept._blocks(f16))
-    assert reads == [0, 2, 4] and [b.start for b in first] == [0, 4]
-    assert next(kept._blocks(f32)).start == 0  # a pass stopped early
-    for f in (f16, f32, f16, f32):
+    assert reads == [0, 2, 4, 6] and [b.start for b in first] == [0, 4, 6]
+    reads.clear()
+    assert next(kept._blocks(f16)) is first[0] and reads == []  # stopped early, from memory
+    for f, read in ((f32, [0, 2, 4, 6]), (f16, [4, 6]), (f32, [4, 6])):
         reads.clear()
         got, want = list(kept._blocks(f)), list(none._blocks(f))
-        assert reads == [2, 4]  # f32's first chunk fits only beside the x already kept
-        assert [b.start for b in got] == [b.start for b in want] == [0, 4]
+        assert reads == read
+        assert [b.start for b in got] == [b.start for b in want] == [0, 4, 6]
         for b, c in zip(got, want, strict=True):
             assert np.array_equal(b.x, c.x) and np.array_equal(b.valid, c.valid)
             assert b.xt.dtype == c.xt.dtype == f.torch_dtype() and torch.equal(b.xt, c.xt)
-    assert list(kept._blocks(f16))[0] is first[0]
 
 
 def test_critical_temperatures_do_not_depend_on_what_the_search_keeps() -> None:
