@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from smcheck import __version__
-from smcheck.api import run_sources
+from smcheck import __version__, api
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import DTYPES
 from smcheck.environment import collect_environment
@@ -63,7 +62,8 @@ def analyze_captured(captured: list[Captured], **options: Any) -> Report:
             opts.setdefault("targets", c.targets)
         opts.setdefault("use", c.site.use)  # the use decides gradients too (loss sites only)
         cfg = AnalysisConfig.from_options(**opts)
-        rep = run_sources([captured_source(c)], cfg).sources[0]
+        # api.run_sources looked up at each call, so a wrapper installed later is the one used
+        rep = api.run_sources([captured_source(c)], cfg).sources[0]
         out.append(_with_site(rep, c))
     return Report(out, __version__, collect_environment(options.get("threads")))
 

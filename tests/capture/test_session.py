@@ -168,3 +168,22 @@ def test_a_call_that_cannot_be_recorded_still_returns_its_result(monkeypatch) ->
         out = torch.softmax(x, dim=-1)
     assert torch.equal(out, torch.softmax(x, dim=-1))
     assert cap.failures == ["softmax: RuntimeError: unreadable"] and cap.sites == []
+
+
+def test_the_analysis_of_sites_calls_the_api_as_it_is_when_it_runs(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # a wrapper installed after smcheck.capture was imported must be the one that runs: a name
+    # bound at import had kept a test's raising stand-in for later tests in the same worker
+    import smcheck.api
+    import smcheck.capture.analysis  # noqa: F401  (imported before the wrapper is installed)
+
+    real, calls = smcheck.api.run_sources, []
+
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(len(args[0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(smcheck.api, "run_sources", wrapper)
+    with smcheck.capture() as cap:
+        torch.softmax(torch.tensor([[1.0, 2.0, 3.0]]), dim=-1)
+    report = cap.analyze()
+    assert calls == [1] and len(report.sources) == 1
