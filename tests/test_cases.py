@@ -91,6 +91,12 @@ def test_mnist_naive_float16_overflow_counts_match_hand_derivation() -> None:
     assert (int(over.sum()), int(over.any(1).sum()), int(sum_over.sum())) == (472, 471, 4)
     assert m16.overflow.elements == int(over.sum() + sum_over.sum())
     assert m16.overflow.rows == int((over.any(1) | sum_over).sum())
+    # and its parts: the exp's and the sums' (no T here)
+    assert (m16.exp_overflow.elements, m16.exp_overflow.rows) == (472, 471)
+    assert (m16.sum_overflow.elements, m16.sum_overflow.rows) == (4, 4)
+    assert m16.temperature_overflow.elements == 0
+    first_sum = int(np.flatnonzero(sum_over)[0])
+    assert m16.sum_overflow.worst_row == (first_sum,)
     # each overflowed element is inf/inf = NaN; the rest of the row is finite/inf = 0
     assert m16.nan.elements == int(over.sum())
     assert m16.nan.rows == int(over.any(1).sum())

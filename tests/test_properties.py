@@ -143,7 +143,11 @@ def check_metrics(x: np.ndarray, t: float) -> None:
         # NaN also counts the rows only the format or T masks fully (finite source logits)
         b = c.fully_masked_output.rows - int(masked.sum())
         check_count(m.nan, k + b, (k + b) * n, rows)
-        assert m.temperature_overflow.elements <= m.overflow.elements
+        # overflow is its three parts' sum; a row of a part is a row of overflow
+        parts = (m.temperature_overflow, m.exp_overflow, m.sum_overflow)
+        assert sum(p.elements for p in parts) == m.overflow.elements
+        assert max(p.rows for p in parts) <= m.overflow.rows <= sum(p.rows for p in parts)
+        assert m.sum_overflow.elements == m.sum_overflow.rows
         assert m.underflow.elements + m.exact_zero.elements <= k * n
         assert sum(m.nan.causes.values()) == m.nan.elements
         assert m.argmax_flips.rows <= k

@@ -38,6 +38,8 @@ class CellChunk:
     rows_checked: int
     temperature_overflow: torch.Tensor | None
     overflow: torch.Tensor
+    sum_overflow: torch.Tensor | None
+    """Per row, 1 where the sum of exp became +inf while no term did (a part of overflow)."""
     nan: torch.Tensor | None
     nan_codes: np.ndarray | None
     underflow: torch.Tensor
@@ -193,6 +195,7 @@ def cell_chunk(out: Any, b: Block, keep: tuple[int, int] = (-1, -1)) -> CellChun
         if sh.temperature_overflow is None
         else t(sh.temperature_overflow),
         overflow=t(ints[:, k.OVERFLOW]),
+        sum_overflow=t((sovf & sh.blk[0]).astype(np.int64)) if sovf.any() else None,
         nan=t(ints[:, k.NAN]) if n_nan else None,
         nan_codes=_nan_codes(p, sh.blk[0], cause, n_nan) if n_nan else None,
         underflow=t(ints[:, k.UNDERFLOW]),

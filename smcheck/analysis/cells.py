@@ -62,6 +62,8 @@ class CellAccumulator:
     fmt: FloatFormat
     overflow: CountStat = field(default_factory=CountStat)
     temperature_overflow: CountStat = field(default_factory=CountStat)
+    exp_overflow: CountStat = field(default_factory=CountStat)
+    sum_overflow: CountStat = field(default_factory=CountStat)
     nan: CountStat = field(default_factory=CountStat)
     nan_causes: dict[str, int] = field(default_factory=dict)
     underflow: CountStat = field(default_factory=CountStat)
@@ -89,9 +91,18 @@ class CellAccumulator:
         c = cell_chunk(out, b, (self.ulp.room, self.log_ulp.room))
         start = b.start
         self.rows_checked += c.rows_checked
-        if c.temperature_overflow is not None:
-            self.temperature_overflow.add(c.temperature_overflow.numpy(), start)
-        self.overflow.add(c.overflow.numpy(), start)
+        # overflow's three parts, disjoint per element: x/T, exp, and the sum of a row whose
+        # terms are all finite (each counted once: a part's row counts are its own)
+        over = c.overflow.numpy()
+        self.overflow.add(over, start)
+        for part, acc in (
+            (c.temperature_overflow, self.temperature_overflow),
+            (c.sum_overflow, self.sum_overflow),
+        ):
+            if part is not None:
+                acc.add(part.numpy(), start)
+                over = over - part.numpy()
+        self.exp_overflow.add(over, start)
         if c.nan is not None:
             self.nan.add(c.nan.numpy(), start)
             for code, n in zip(*np.unique(c.nan_codes, return_counts=True), strict=True):
@@ -130,6 +141,8 @@ class CellAccumulator:
         return rm.CellMetrics(
             overflow=self.overflow.result(index),
             temperature_overflow=self.temperature_overflow.result(index),
+            exp_overflow=self.exp_overflow.result(index),
+            sum_overflow=self.sum_overflow.result(index),
             nan=rm.NanCount(
                 self.nan.elements,
                 self.nan.rows,

@@ -117,6 +117,11 @@ class CellMetrics:
     overflow: Count
     temperature_overflow: Count
     """Part of ``overflow``: logits that became +inf when divided by T in the format."""
+    exp_overflow: Count
+    """Part of ``overflow``: elements whose exp became +inf from a finite input."""
+    sum_overflow: Count
+    """Part of ``overflow``: rows whose sum of exp became +inf while no term did, one element
+    each (``overflow`` is the three parts' sum)."""
     nan: NanCount
     underflow: Count
     exact_zero: Count

@@ -40,6 +40,7 @@ class CellChunk:
     rows_checked: int
     temperature_overflow: torch.Tensor | None
     overflow: torch.Tensor | None
+    sum_overflow: torch.Tensor | None
     nan: torch.Tensor | None
     nan_codes: np.ndarray | None
     underflow: torch.Tensor | None
@@ -89,8 +90,9 @@ def _outputs(out: Any) -> _Outputs:
     )
 
 
-def _overflow_rows(sh: Shared, o: _Outputs) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Per row: the temperature's own overflows, and those with the method's exp and sum."""
+def _overflow_rows(sh: Shared, o: _Outputs) -> tuple[torch.Tensor | None, ...]:
+    """Per row: the temperature's own overflows, those with the method's exp and sum, and the
+    sum's alone."""
     import torch
 
     valid, vcol = sh.valid, sh.valid[:, None]
@@ -103,10 +105,11 @@ def _overflow_rows(sh: Shared, o: _Outputs) -> tuple[torch.Tensor | None, torch.
     elif sh.scale_over is not None:
         over = sh.scale_over
     per_row = _row_count(over) if over is not None else None
+    so = None
     if o.sum_overflow is not None and bool(o.sum_overflow.any()):
         so = (o.sum_overflow & valid).to(torch.int64)
         per_row = so if per_row is None else per_row + so
-    return t_over, per_row
+    return t_over, per_row, so
 
 
 def _row_sums(sh: Shared, P64: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -278,7 +281,7 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:
     sh = block_shared(b)
     f = b.fmt
     o = _outputs(out)
-    t_over, per_row = _overflow_rows(sh, o)
+    t_over, per_row, sum_over = _overflow_rows(sh, o)
     P64 = o.p if o.p.dtype == torch.float64 else o.p.to(torch.float64)
     total, total_m1 = _row_sums(sh, P64)
     fin_rows, all_fin = _finite_rows(sh, o.p, total)
@@ -299,6 +302,7 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:
         rows_checked=int(sh.valid.sum()),
         temperature_overflow=t_over,
         overflow=per_row,
+        sum_overflow=sum_over,
         nan=nan,
         nan_codes=nan_codes,
         underflow=z.underflow,

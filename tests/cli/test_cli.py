@@ -47,10 +47,13 @@ def test_analyze_json_is_strict_and_follows_the_contract() -> None:
     naive = next(c for c in src["cells"] if c["method"] == "naive")
     assert naive["dtype"] == "float16" and naive["verdict"] == "FAIL"
     assert naive["metrics"]["overflow"] == {"elements": 1, "rows": 1, "worst_row": [0]}
+    assert naive["metrics"]["exp_overflow"] == naive["metrics"]["overflow"]  # 12 > 11.09
+    assert naive["metrics"]["sum_overflow"]["elements"] == 0
     assert naive["probabilities"][0][3] == "nan"
     # naive is a hypothetical comparison beside torch (the default methods): not counted
     assert naive["hypothetical"] is True and doc["summary"]["verdict"] == "OK"
-    assert list(naive["metrics"])[:3] == ["overflow", "temperature_overflow", "nan"]
+    parts = ["temperature_overflow", "exp_overflow", "sum_overflow"]
+    assert list(naive["metrics"])[:5] == ["overflow", *parts, "nan"]
 
 
 @pytest.mark.parametrize(("fail_on", "code"), [("never", 0), ("warn", 1), ("fail", 1)])

@@ -42,6 +42,27 @@ def test_case2_a_row_minus_1e9_masks_fully_fails_torch_float16() -> None:
     assert r.verdict is Verdict.FAIL
 
 
+def test_an_overflowing_sum_of_finite_exps_is_named_as_the_sum_not_as_large_logits() -> None:
+    # float16: e^10 = 22026 is finite; three of them sum past 65504 (row 0); 12 > 11.09 (row 1)
+    x = np.array([[10.0, 10.0, 10.0], [12.0, 0.0, 0.0]])
+    r = smcheck.analyze(x, dtypes=["float16"], methods=["naive"], gradients=False)
+    c = cell(r, "naive", "float16")
+    m = c.metrics
+    assert (m.overflow.elements, m.overflow.rows) == (2, 2)
+    assert (m.exp_overflow.elements, m.exp_overflow.rows, m.exp_overflow.worst_row) == (1, 1, (1,))
+    assert (m.sum_overflow.elements, m.sum_overflow.rows, m.sum_overflow.worst_row) == (1, 1, (0,))
+    (f,) = [f for f in c.findings if f.cause == "exp-overflow"]
+    assert f.message == (
+        "exp overflows for logits above 11.09 in 1/2 rows (1 element); the sum of exp overflows "
+        "(logsumexp above 11.09) in 1/2 rows whose every exp is finite"
+    )
+    alone = smcheck.analyze(x[:1], dtypes=["float16"], methods=["naive"], gradients=False)
+    (f,) = [f for f in cell(alone, "naive", "float16").findings if f.cause == "exp-overflow"]
+    assert f.message == (
+        "the sum of exp overflows (logsumexp above 11.09) in 1/1 row whose every exp is finite"
+    )
+
+
 def test_case2_remedy_applied_clears_it() -> None:
     fixed = _attention(float(np.finfo(np.float16).min))
     r = smcheck.analyze(fixed, dtypes=["float16"], methods=["torch"])

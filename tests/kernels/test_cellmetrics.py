@@ -71,7 +71,8 @@ def assert_same(out, b: Block) -> None:  # type: ignore[no-untyped-def]
     n = b.live.shape[1]
     assert new.rows_checked == old.rows_checked
     assert np.array_equal(new.kl_rows.numpy(), fin)
-    for name in ("overflow", "underflow", "exact_zero", "log_nonfinite", "temperature_overflow"):
+    names = ("overflow", "sum_overflow", "temperature_overflow", "underflow", "exact_zero")
+    for name in (*names, "log_nonfinite"):
         o, c = getattr(old, name), getattr(new, name)
         want = np.zeros(len(fin), np.int64) if o is None else o.numpy()
         got = np.zeros(len(fin), np.int64) if c is None else c.numpy()

@@ -17,6 +17,8 @@ def metrics(*, overflow: int = 0, nan: int = 0, rows: int = 2) -> rm.CellMetrics
     return rm.CellMetrics(
         overflow=rm.Count(overflow, int(bool(overflow)), bad),
         temperature_overflow=NO_ROW,
+        exp_overflow=rm.Count(overflow, int(bool(overflow)), bad),
+        sum_overflow=NO_ROW,
         nan=rm.NanCount(nan, int(bool(nan)), bad, {"inf/inf": nan} if nan else {}),
         underflow=NO_ROW,
         exact_zero=NO_ROW,
