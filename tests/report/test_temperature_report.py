@@ -128,9 +128,10 @@ def test_unsafe_at_the_top_of_the_scan_is_encoded_as_inf() -> None:
     r = run(*args, "-v")
     assert r.exit_code == ExitCode.OK, r.output
     assert "none (<= 1e+03)" in r.stdout
-    # the concise report's verdict grid says the same in its lowest-safe-T column
+    # the concise report's verdict grid says the same in its overflow/NaN-below-T column
     grid = run(*args).stdout.splitlines()
-    assert "lowest safe T" in grid[3] and grid[4].split() == ["naive", "float16", "F", "none"]
+    assert "overflow/NaN below T" in grid[3]
+    assert grid[4].split() == ["naive", "float16", "F", "every", "T"]
     r = run(
         *("analyze", "--values", "60000,0", "--dtype", "fp16", "--method", "naive", "--critical"),
         *("--format", "json"),

@@ -135,7 +135,9 @@ def _strip(cells: list[Cell]) -> Text:
 
 
 def _safe(s: SourceReport) -> dict[tuple[str, str], str]:
-    """The lowest safe temperature of each method × dtype, when they were searched."""
+    """Below which T each method × dtype overflows or gives NaN, when that was searched ("never":
+    not down to the scan's bottom; "every T": already at its top). Only those causes: "safe"
+    would claim more than the search looked for (the letters judge the rest)."""
     ta = s.temperature
     if ta is None or ta.critical is None:
         return {}
@@ -143,7 +145,7 @@ def _safe(s: SourceReport) -> dict[tuple[str, str], str]:
     for c in ta.critical:
         v = c.min_safe
         out[(c.method, c.dtype)] = (
-            "any" if v is None else "none" if math.isinf(v) else format(v, ".4g")
+            "never" if v is None else "every T" if math.isinf(v) else format(v, ".4g")
         )
     return out
 
@@ -168,7 +170,7 @@ def sweep_grid(s: SourceReport) -> list[RenderableType]:
     t.add_column("dtype", no_wrap=True)
     t.add_column(f"F/W/. at T={temps[0]:.3g}..{temps[-1]:.3g}{_spacing(temps)}", overflow="fold")
     if safe:
-        t.add_column("lowest safe T", justify="right", no_wrap=True)
+        t.add_column("overflow/NaN below T", justify="right", no_wrap=True)
     for m, d in dict.fromkeys((c.method, c.dtype) for c in s.cells):
         strip = _strip([by[(m, d, x)] for x in temps])
         t.add_row(m, d, strip, *([safe.get((m, d), "-")] if safe else []))

@@ -133,7 +133,7 @@ def metrics_tables(s: SourceReport) -> list[Fit]:
     faults = _cell_table(
         s,
         "Faults (elements/rows)",
-        ["overflow", "NaN", "-inf logp", "underflow", "exact 0", "lost", "flips"],
+        ["overflow", "NaN", "inf/NaN logp", "underflow", "exact 0", "lost", "flips"],
         lambda c: [
             _count(c.metrics.overflow),
             _count(c.metrics.nan),
