@@ -93,7 +93,7 @@ def check(
     quiet: bool,
     **options: Any,
 ) -> None:
-    """Check logits files against a policy, for CI: exit 0 pass, 1 violations, 2 errors.
+    """Check logits against a policy, for CI: exit 0 pass, 1 violations, 2 bad input.
 
     The policy is [tool.smcheck] in the nearest pyproject.toml (or smcheck.toml, or --config);
     options given here override it. SOURCE: files, globs, directories, FILE:KEY or gen:NAME.
