@@ -17,7 +17,12 @@ from rich.text import Text
 from smcheck.report.findingmodel import Verdict
 from smcheck.report.phrases import plural, row_index, value_text
 from smcheck.report.terminal.cellformat import STYLE, num
-from smcheck.report.terminal.findinglines import finding_lines, omitted_fixes, omitted_notes
+from smcheck.report.terminal.findinglines import (
+    Lines,
+    finding_lines,
+    omitted_fixes,
+    omitted_notes,
+)
 from smcheck.report.terminal.fit import Fit
 from smcheck.report.terminal.masks import fate
 
@@ -66,7 +71,9 @@ def header(s: SourceReport) -> list[RenderableType]:
     why = f" ({s.use_reason})" if s.use_reason else ""
     return [
         SourceLine(s.name, f"{s.shape} {s.dtype}, dim {s.dim}{rows}{softmin}"),
-        Text(f"use {s.use}{why}: judges {USES.get(s.use, s.use)}", style="dim"),
+        Lines(
+            [(Text("use", "dim"), Text(f"{s.use}{why}: judges {USES.get(s.use, s.use)}", "dim"))]
+        ),
     ]
 
 
@@ -77,7 +84,7 @@ def _non_finite(s: SourceReport) -> str:
     return ", ".join(found) if found else "all finite"
 
 
-def input_line(s: SourceReport) -> Text:
+def input_line(s: SourceReport) -> Lines:
     """Range, max logsumexp, non-finite counts, excluded rows and mask sentinels, wrapped."""
     i = s.input
     parts = [
@@ -100,7 +107,7 @@ def input_line(s: SourceReport) -> Text:
             f"mask {value_text(sen.value)} in {plural(sen.elements, 'entry')} "
             f"of {plural(sen.rows, 'row')} ({fates})"
         )
-    return Text.assemble(("input  ", "bold"), "; ".join(parts))
+    return Lines([(Text("input ", "bold"), Text("; ".join(parts)))])
 
 
 def verdict_word(c: Cell) -> Text:

@@ -137,12 +137,18 @@ class Lines:
         self.rows = rows
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        width = max(options.max_width - INDENT, 20)
+        width = max(options.max_width, 20 + INDENT)
         for label, body in self.rows:
-            first, *rest = Text.assemble(label, " ", body).wrap(console, width, overflow="fold")
+            text = Text.assemble(label, " ", body)
+            first = text.wrap(console, width, overflow="fold")[0]
             yield first
-            for line in rest:
-                yield Text(" " * INDENT) + line
+            # the rest wrapped anew in the narrower column (from the word after the first line)
+            n = len(first.plain)
+            n += len(text.plain[n:]) - len(text.plain[n:].lstrip(" "))
+            if n < len(text.plain):
+                rest = text.divide([n])[1]
+                for line in rest.wrap(console, width - INDENT, overflow="fold"):
+                    yield Text(" " * INDENT) + line
 
 
 def input_lines(s: SourceReport, severities: set[str]) -> list[tuple[Text, Text]]:
