@@ -27,7 +27,10 @@ def bounds_tables(s: SourceReport) -> list[Fit]:
         padding=(0, 1),
         pad_edge=False,
     )
-    heads = ["method", "dtype", "viol", "vac", "E/B", "E", "B", "κ", "reading", "absorbed"]
+    # the stall is measured under the strict model only: without it the column would be all "-"
+    stall = any(c.accumulation is not None for c in cells)
+    heads = ["method", "dtype", "viol", "vac", "E/B", "E", "B", "κ", "reading"]
+    heads += ["absorbed"] * stall
     if multi_t:
         heads.insert(2, "T")
     for h in heads:
@@ -49,7 +52,8 @@ def bounds_tables(s: SourceReport) -> list[Fit]:
                 _num(b.cond_max.max, ".2g"),
                 b.reading,
             ]
-        row.append("-" if a is None else _num(a.max_absorbed.max, ".1%"))
+        if stall:
+            row.append("-" if a is None else _num(a.max_absorbed.max, ".1%"))
         t.add_row(*row)
     formulas = dict.fromkeys(f"{c.method}: {c.bounds.bound}" for c in cells if c.bounds)
     t.caption = "B: " + "; ".join(formulas) if formulas else None

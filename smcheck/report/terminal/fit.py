@@ -167,6 +167,8 @@ class Fit:
             if part.title is not None:  # a title wider than its table stays on one line
                 part.min_width = min(as_text(part.title).cell_len, options.max_width)
             yield part
+        if parts and parts[-1].caption is not None:  # a caption ends on text, not the blank row
+            yield ""
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         widths = [natural_width(console, options, t) for ts in self.layouts for t in ts]
