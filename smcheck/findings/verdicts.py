@@ -262,9 +262,12 @@ def _gradient_findings(
 
 
 def _lost(lost: float | None, limit: float, material: bool, what: str = "") -> str:
-    """`` (the gradient loses at most 2.98e-08 <= 4.77e-07 there)``: why it is a NOTE."""
-    if material or lost is None:
+    """`` (the gradient loses at most 2.98e-08, within 4.77e-07, there)``: why it is a NOTE,
+    or why a WARN (``up to ..., over ...``)."""
+    if lost is None:
         return ""
+    if material:
+        return f" (the gradient loses up to {what}{lost:.3g}, over {limit:.3g}, there)"
     return f" (the gradient loses at most {what}{lost:.3g}, within {limit:.3g}, there)"
 
 
