@@ -44,6 +44,17 @@ def _count(path: str, *noun: str) -> Reader:
     return read
 
 
+def _overflow(cell: Cell) -> Hit | str:
+    """The overflow count with its parts: an overflowed row sum is no element of the row."""
+    m = cell.metrics
+    c = m.overflow
+    parts = [(m.exp_overflow, "exp"), (m.sum_overflow, "row sum"), (m.temperature_overflow, "x/T")]
+    which = ", ".join(f"{name} {p.elements}" for p, name in parts if p.elements)
+    detail = plural(float(c.elements), "overflow to +inf", "overflows to +inf")
+    detail += f" ({which})" * bool(which) + _where(c.rows, m.rows_checked, c.worst_row)
+    return Hit(float(c.elements), c.rows, _ix(c.worst_row), detail)
+
+
 def _flips(cell: Cell) -> Hit | str:
     f = cell.metrics.argmax_flips
     detail = plural(float(f.rows), "row") + f" of {cell.metrics.rows_checked} with a flipped argmax"
@@ -128,7 +139,7 @@ METRICS: dict[str, Metric] = {
         Metric(
             "overflow",
             "exp or sum overflowing to +inf (incl. dividing by T)",
-            _count("overflow", "element overflowing to +inf", "elements overflowing to +inf"),
+            _overflow,
             "exp-overflow",
         ),
         Metric(

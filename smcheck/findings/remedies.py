@@ -260,6 +260,7 @@ Chooser = Callable[[Situation], list[Remedy]]
 CELL_REMEDIES: dict[str, Chooser] = {
     "temperature-overflow": _temperature_overflow,
     "exp-overflow": _shift_first,
+    "sum-overflow": _shift_first,  # shifted's sum is at most the row length; then a wider format
     "probability-nan": _shift_first,
     "log-of-zero": _log_of_zero,
     "underflow": _underflow,

@@ -11,6 +11,7 @@ import smcheck
 from smcheck.api import generate
 from smcheck.config import Thresholds
 from smcheck.dtypes import get_format
+from smcheck.findings.remedies import MAX_SHIFTED
 from smcheck.findings.verdicts import judge
 from smcheck.report.model import Count, Extreme, Verdict
 from tests.conftest import cell, sample_input
@@ -51,16 +52,30 @@ def test_an_overflowing_sum_of_finite_exps_is_named_as_the_sum_not_as_large_logi
     assert (m.overflow.elements, m.overflow.rows) == (2, 2)
     assert (m.exp_overflow.elements, m.exp_overflow.rows, m.exp_overflow.worst_row) == (1, 1, (1,))
     assert (m.sum_overflow.elements, m.sum_overflow.rows, m.sum_overflow.worst_row) == (1, 1, (0,))
-    (f,) = [f for f in c.findings if f.cause == "exp-overflow"]
-    assert f.message == (
-        "exp overflows for logits above 11.09 in 1/2 rows (1 element); the sum of exp overflows "
-        "(logsumexp above 11.09) in 1/2 rows whose every exp is finite"
+    by = {f.cause: f for f in c.findings}
+    assert (
+        by["exp-overflow"].message == "exp overflows for logits above 11.09 in 1/2 rows (1 element)"
     )
+    assert (
+        by["sum-overflow"].message
+        == "the sum of exp overflows in 1/2 rows whose every exp is finite"
+    )
+    assert by["sum-overflow"].severity == "FAIL" and by["sum-overflow"].remedy == MAX_SHIFTED
     alone = smcheck.analyze(x[:1], dtypes=["float16"], methods=["naive"], gradients=False)
-    (f,) = [f for f in cell(alone, "naive", "float16").findings if f.cause == "exp-overflow"]
-    assert f.message == (
-        "the sum of exp overflows (logsumexp above 11.09) in 1/1 row whose every exp is finite"
-    )
+    causes = [f.cause for f in cell(alone, "naive", "float16").findings if f.severity == "FAIL"]
+    assert "exp-overflow" not in causes and "sum-overflow" in causes
+
+
+def test_a_row_too_long_for_the_format_overflows_the_shifted_sum_and_is_sent_wider() -> None:
+    # 70000 terms of exp(0) = 1 sum past float16's 65504 with or without the shift: shifting
+    # cannot help, so the remedy is a wider format (torch's own sums in float32)
+    x = np.zeros((1, 70000))
+    r = smcheck.analyze(x, dtypes=["float16"], methods=["naive", "shifted"], gradients=False)
+    for method in ("naive", "shifted"):
+        c = cell(r, method, "float16")
+        assert (c.metrics.sum_overflow.rows, c.metrics.exp_overflow.elements) == (1, 0)
+        (f,) = [f for f in c.findings if f.cause == "sum-overflow"]
+        assert "float32" in f.remedy, (method, f.remedy)
 
 
 def test_case2_remedy_applied_clears_it() -> None:

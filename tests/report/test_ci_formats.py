@@ -85,7 +85,7 @@ def test_junit_is_valid_xml_even_for_hostile_names(tmp_path: Path) -> None:
     assert "x<&>\ufffd.npy" in (case.get("classname") or "")
     failure = case.find("failure")
     assert failure is not None and failure.get("message") == "nan; overflow"
-    assert "overflow: 1 element overflowing to +inf" in (failure.text or "")
+    assert "overflow: 1 overflow to +inf (exp 1)" in (failure.text or "")
     out = case.find("system-out")
     assert out is not None and "warning underflow: 1 probabilit" in (out.text or "")
 
