@@ -5,11 +5,15 @@ from __future__ import annotations
 import dataclasses
 import io
 
+import pytest
+from rich.console import Console
+from rich.text import Text
+
 from smcheck.report import model as rm
 from smcheck.report.renderers import plain_text
 from smcheck.report.terminal.cellspan import Axes, span
 from smcheck.report.terminal.concise import build_summary
-from smcheck.report.terminal.findinglines import group_findings, weight
+from smcheck.report.terminal.findinglines import Lines, group_findings, weight
 
 from .conftest import cell, source
 
@@ -139,3 +143,24 @@ def test_the_source_line_moves_its_shape_to_a_line_of_its_own_rather_than_cut_it
         "logits/segmentation.npy",
         "  [2, 5, 16, 16] float32, dim 1: 512 rows of 5",
     ]
+
+
+@pytest.mark.parametrize("width", [24, 30, 41, 80])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "exp overflows for logits above 11.09 in 471/2500 rows (472 elements)",
+        "key\tname and a tab, then words enough to wrap",
+        "first line\nsecond line, long enough to wrap at the narrow widths",
+        "averyveryverylongwordthatmustfoldacrossthelinesbecausenothingbreaksit then words",
+        "double  spaces  kept   between   words  that  wrap",
+    ],
+)
+def test_wrapped_lines_keep_every_character_within_the_width(body: str, width: int) -> None:
+    console = Console(width=width, record=True, color_system=None)
+    console.print(Lines([(Text("FAIL"), Text(body))]))
+    lines = console.export_text().splitlines()
+    assert all(len(ln.rstrip()) <= width for ln in lines)
+    assert all(ln.startswith("  ") and ln[2] != " " for ln in lines[1:])  # indented, no blank
+    got = "".join("".join(ln.split()) for ln in lines)  # every character but white space
+    assert got == "".join(("FAIL " + body.expandtabs()).split())

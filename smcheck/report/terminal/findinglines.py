@@ -140,11 +140,12 @@ class Lines:
         width = max(options.max_width, 20 + INDENT)
         for label, body in self.rows:
             text = Text.assemble(label, " ", body)
+            text.expand_tabs()  # as wrap would: the offsets below count the wrapped characters
             first = text.wrap(console, width, overflow="fold")[0]
             yield first
             # the rest wrapped anew in the narrower column (from the word after the first line)
             n = len(first.plain)
-            n += len(text.plain[n:]) - len(text.plain[n:].lstrip(" "))
+            n += len(text.plain[n:]) - len(text.plain[n:].lstrip())
             if n < len(text.plain):
                 rest = text.divide([n])[1]
                 for line in rest.wrap(console, width - INDENT, overflow="fold"):
