@@ -145,6 +145,8 @@ def check_metrics(x: np.ndarray, t: float) -> None:
         check_count(m.nan, k + b, (k + b) * n, rows)
         # overflow is its three parts' sum; a row of a part is a row of overflow
         parts = (m.temperature_overflow, m.exp_overflow, m.sum_overflow)
+        for part in parts:
+            check_count(part, k, k * n, rows)
         assert sum(p.elements for p in parts) == m.overflow.elements
         assert max(p.rows for p in parts) <= m.overflow.rows <= sum(p.rows for p in parts)
         assert m.sum_overflow.elements == m.sum_overflow.rows
