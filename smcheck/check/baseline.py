@@ -15,6 +15,7 @@ from smcheck import __version__
 from smcheck.errors import ConfigError
 from smcheck.output import write_output
 from smcheck.report.violations import (
+    INPUT,
     BaselineDiff,
     CheckResult,
     Fingerprint,
@@ -116,7 +117,9 @@ def apply_baseline(result: CheckResult, path: str, entries: list[dict[str, Any]]
     for fp, e in known.items():
         if fp in current:
             continue
-        if fp[:2] in checked_sources and fp[2:5] in cells and fp[5] in conditions:
+        # an input's violation has no cell: its source and condition checked again are enough
+        cell_checked = fp[2] == INPUT or fp[2:5] in cells
+        if fp[:2] in checked_sources and cell_checked and fp[5] in conditions:
             fixed.append(e)
         else:
             unchecked += 1

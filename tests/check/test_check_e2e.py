@@ -208,3 +208,29 @@ def test_unreadable_source_is_exit_2_even_when_others_fail(
     assert named == ["outputs/broken.npy", "missing.npy"]
     assert "Error: cannot load 'outputs/broken.npy'" in r.stderr
     assert "Error: cannot load 'missing.npy': no such file" in r.stderr
+
+
+def test_a_fixed_input_violation_is_reported_as_no_longer_occurring(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # in-process: an input's violation has no cell, and had been counted as not checked
+    from click.testing import CliRunner
+
+    from smcheck.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    x = np.zeros((2, 4), np.float32)
+    x[0] = -np.inf  # a fully masked row: the input's violation
+    np.save("scores.npy", x)
+    args = ["check", "scores.npy", "--isolated", "--method", "torch", "--dtype", "fp32"]
+    r = CliRunner().invoke(cli, [*args, "--write-baseline", "bl.json"])
+    assert r.exit_code == 0, r.output
+    (entry,) = json.loads(Path("bl.json").read_text())["violations"]
+    assert (entry["method"], entry["condition"]) == ("input", "fully-masked")
+    np.save("scores.npy", np.zeros((2, 4), np.float32))  # the mask is gone
+    r = CliRunner().invoke(cli, [*args, "--baseline", "bl.json", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    diff = json.loads(r.stdout)["baseline"]
+    assert [e["condition"] for e in diff["fixed"]] == ["fully-masked"] and diff["unchecked"] == 0
+    r = CliRunner().invoke(cli, [*args, "--baseline", "bl.json"])
+    assert "0 known, 0 new; 1 no longer occurs (scores.npy input" in " ".join(r.stdout.split())

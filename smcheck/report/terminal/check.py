@@ -7,7 +7,7 @@ from collections import Counter
 from rich.console import RenderableType
 from rich.text import Text
 
-from smcheck.report.phrases import plural
+from smcheck.report.phrases import plural, verb
 from smcheck.report.terminal.cellspan import Axes, span
 from smcheck.report.terminal.findinglines import Lines, weight
 from smcheck.report.violations import INPUT, BaselineDiff, CheckResult, Severity, Violation
@@ -102,7 +102,10 @@ def _baseline_line(b: BaselineDiff, details: bool) -> Text:
             for e in listed
         )
         more = f" and {len(b.fixed) - len(listed)} more (-v)" if len(b.fixed) > len(listed) else ""
-        line += f"; {len(b.fixed)} no longer occur ({shown}{more}): update the baseline"
+        line += f"; {len(b.fixed)} no longer {verb(len(b.fixed), 'occurs', 'occur')} "
+        line += f"({shown}{more}): update the baseline"
+    if b.unchecked:  # another source, cell or condition than this run's: neither kept nor fixed
+        line += f"; {b.unchecked} not checked by this run"
     return Text(line, style="dim")
 
 
