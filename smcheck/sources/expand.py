@@ -21,8 +21,18 @@ class SourceSpec:
     key: str | None = None
 
 
+NOT_LOGITS = ("LICENSE", "LICENCE", "README", "NOTICE", "COPYING", "CHANGELOG", "AUTHORS")
+"""Name stems of a folder's documents, which a directory or glob leaves out (``.txt`` is also a
+logits format: sample_inputs/ holds a LICENSE-*.txt beside its files); named alone, they load."""
+
+
 def _supported(path: str) -> bool:
-    return os.path.isfile(path) and os.path.splitext(path)[1].lower() in EXTENSIONS
+    stem = os.path.basename(path).upper()
+    return (
+        os.path.isfile(path)
+        and os.path.splitext(path)[1].lower() in EXTENSIONS
+        and not stem.startswith(NOT_LOGITS)
+    )
 
 
 def expand_sources(
@@ -31,7 +41,8 @@ def expand_sources(
     """Expand each pattern; one that matches nothing is a :class:`SourceError` (exit 2).
 
     A directory stands for its supported files (not recursive: globs such as ``dir/**/*.npy``
-    recurse); a glob keeps only files with a supported extension; ``FILE:KEY`` picks an array
+    recurse); a glob keeps only files with a supported extension; both leave out documents
+    (:data:`NOT_LOGITS`); ``FILE:KEY`` picks an array
     from a container; ``gen:`` specs and ``-`` pass through. Order is kept, duplicates dropped.
     """
     specs: dict[str, SourceSpec] = {}

@@ -16,7 +16,8 @@ from smcheck.sources.expand import SourceSpec, expand_sources
 @pytest.fixture
 def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    for rel in ("out/a.npy", "out/b.csv", "out/notes.md", "out/sub/c.npy", "empty/readme.md"):
+    docs = ("out/LICENSE-data.txt", "out/readme.txt", "empty/readme.md")
+    for rel in ("out/a.npy", "out/b.csv", "out/notes.md", "out/sub/c.npy", *docs):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("1,2\n")
     np.savez(tmp_path / "pair.npz", x=np.zeros((1, 2)), y=np.ones((1, 2)))
@@ -30,11 +31,18 @@ def test_directories_globs_and_keys(tree: Path) -> None:
     assert errors == []
     assert specs == [
         SourceSpec("out/a.npy", "out/a.npy"),  # a directory: its supported files, not recursive
-        SourceSpec("out/b.csv", "out/b.csv"),
+        SourceSpec("out/b.csv", "out/b.csv"),  # its LICENSE-data.txt and readme.txt are documents
         SourceSpec("out/sub/c.npy", "out/sub/c.npy"),  # ** recurses; out/a.npy not repeated
         SourceSpec("pair.npz:y", "pair.npz", "y"),
         SourceSpec("gen:spike", "gen:spike"),
         SourceSpec("missing.npy", "missing.npy"),  # fails when loaded, with the loader's message
+    ]
+
+
+def test_a_document_named_alone_is_loaded_as_given(tree: Path) -> None:
+    specs, errors = expand_sources(["out/*.txt", "out/readme.txt"])
+    assert [s.spec for s in specs] == ["out/readme.txt"] and [e.source for e in errors] == [
+        "out/*.txt"
     ]
 
 
