@@ -60,10 +60,13 @@ def analyze_captured(captured: list[Captured], **options: Any) -> Report:
         opts.setdefault("dtypes", formats_for(c.site.dtype))
         if c.targets is not None:
             opts.setdefault("targets", c.targets)
+        from_site = "use" not in opts
         opts.setdefault("use", c.site.use)  # the use decides gradients too (loss sites only)
         cfg = AnalysisConfig.from_options(**opts)
         # api.run_sources looked up at each call, so a wrapper installed later is the one used
         rep = api.run_sources([captured_source(c)], cfg).sources[0]
+        if from_site:  # the op decided it, not a --use the user gave
+            rep = dataclasses.replace(rep, use_reason=f"the captured op: {c.site.op}")
         out.append(_with_site(rep, c))
     return Report(out, __version__, collect_environment(options.get("threads")))
 

@@ -51,7 +51,8 @@ def test_encoder_in_float32_names_every_site_and_is_clean(encoder32) -> None:  #
 def test_attention_sites_say_they_are_reconstructed_and_leave_out_zeroed_rows(encoder32) -> None:  # type: ignore[no-untyped-def]
     _, _, report = encoder32
     attn = by_op(report, "scaled_dot_product_attention")[0]
-    assert attn.site.reconstructed and attn.site.use == "probs"
+    assert attn.site.reconstructed and attn.site.use == attn.use == "probs"
+    assert attn.use_reason == "the captured op: scaled_dot_product_attention"  # no --use given
     assert any(n.startswith("reconstructed:") for n in attn.notes)
     # the fully padded sequence: 2 heads x 6 positions the kernel returned as zeros
     assert any("12 fully masked rows left out" in n for n in attn.notes)
@@ -154,6 +155,13 @@ def test_one_line_in_two_formats_is_two_sites() -> None:
         for dtype in (torch.float32, torch.float16):
             torch.softmax(torch.randn(2, 3).to(dtype), dim=-1)
     assert [s.dtype for s in cap.sites] == ["float32", "float16"]
+
+
+def test_a_use_given_overrides_the_sites_and_says_so() -> None:
+    with smcheck.capture() as cap:
+        torch.softmax(torch.tensor([[1.0, 2.0, 3.0]]), dim=-1)
+    (src,) = cap.analyze(use="loss").sources
+    assert (src.site.use, src.use, src.use_reason) == ("probs", "loss", "--use loss")
 
 
 def test_a_call_that_cannot_be_recorded_still_returns_its_result(monkeypatch) -> None:  # type: ignore[no-untyped-def]
