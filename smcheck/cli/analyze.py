@@ -46,7 +46,8 @@ FAIL_ON_LEVELS: dict[str, int | None] = {"never": None, "warn": 1, "fail": 2}
     type=click.Choice(list(FAIL_ON_LEVELS)),
     default="never",
     show_default=True,
-    help="Exit 1 when any cell reaches this verdict.",
+    help="Exit 1 when the input or any judged cell (not a bracketed comparison) reaches this "
+    "verdict.",
 )
 @click.option(
     "--no-progress", is_flag=True, help="No progress bar (it is shown only on a terminal anyway)."

@@ -9,7 +9,7 @@ from __future__ import annotations
 from smcheck.report.grouping import ViolationGroup, group_violations
 from smcheck.report.phrases import plural
 from smcheck.report.terminal.check import summary_line
-from smcheck.report.violations import CheckResult, Severity
+from smcheck.report.violations import INPUT, CheckResult, Severity
 
 ANNOTATIONS_PER_SEVERITY = 10
 CELLS_LISTED = 8
@@ -34,7 +34,8 @@ def command(name: str, message: str, **props: str | None) -> str:
 
 def _group_message(g: ViolationGroup) -> str:
     vs = g.violations
-    head = f"{g.source}: {g.condition} in {plural(len(vs), 'cell')}"
+    where = "the input" if vs[0].method == INPUT else plural(len(vs), "cell")
+    head = f"{g.source}: {g.condition} in {where}"
     items = [f"{v.cell}: {v.message}" for v in vs[:CELLS_LISTED]]
     if len(vs) > CELLS_LISTED:
         items.append(f"and {len(vs) - CELLS_LISTED} more cells")

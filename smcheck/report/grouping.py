@@ -159,6 +159,7 @@ class SourceOutcome:
     warnings: int
     baselined: int
     cells: int
+    """The cells checked: the judged ones (a bracketed comparison is analysed, never checked)."""
 
 
 def source_outcomes(result: CheckResult) -> list[SourceOutcome]:
@@ -169,5 +170,6 @@ def source_outcomes(result: CheckResult) -> list[SourceOutcome]:
         errors = sum(v.severity is Severity.ERROR and not v.baselined for v in mine)
         warnings = sum(v.severity is Severity.WARNING and not v.baselined for v in mine)
         baselined = sum(v.baselined for v in mine)
-        out.append(SourceOutcome(s.name, errors == 0, errors, warnings, baselined, len(s.cells)))
+        cells = sum(not c.hypothetical for c in s.cells)
+        out.append(SourceOutcome(s.name, errors == 0, errors, warnings, baselined, cells))
     return out
