@@ -27,6 +27,8 @@ def run_script(
 
     if not as_module and not os.path.isfile(script):
         raise ConfigError(f"no such script '{script}'; give a .py file, or -m MODULE")
+    if as_module and not _module_exists(script):
+        raise ConfigError(f"no module named '{script}'; check the name (it must be importable)")
     cap = Capture(max_rows_per_site, seed)
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [script, *args]
@@ -51,3 +53,13 @@ def run_script(
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
     return cap
+
+
+def _module_exists(name: str) -> bool:
+    """Whether ``-m name`` can run: found on the path (its parent packages are imported)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a parent package missing, or an empty name
+        return False

@@ -80,6 +80,10 @@ def capture(
         report = cap.analyze(**opts)
         emit(report, fmt, output)
     summarise(report)
+    if not report.sources:  # not an error: but a run that checked nothing must not look clean
+        click.echo(
+            f"smcheck capture: {script} ran no softmax-family op: nothing analysed", err=True
+        )
     found = policy_violations(report, policy)
     for v in found:
         click.echo(f"smcheck: {v}", err=True)

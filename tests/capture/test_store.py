@@ -53,6 +53,14 @@ def test_capture_command_runs_a_script_with_check_exit_codes(tmp_path: Path) -> 
     assert bad.exit_code == 1 and "returned NaN in 1 row" in bad.stderr
     err = run(cli, ["capture", "--isolated", str(tmp_path / "missing.py")])
     assert err.exit_code == 2 and err.stderr.startswith("Error: no such script")
+    err = run(cli, ["capture", "--isolated", "-m", "no_such_module_here"])
+    assert err.exit_code == 2 and err.stderr == (
+        "Error: no module named 'no_such_module_here'; check the name (it must be importable)\n"
+    )
+    quiet = tmp_path / "quiet.py"
+    quiet.write_text("x = 1\n")  # no softmax: nothing to analyse, and said so
+    none = run(cli, ["capture", "--isolated", str(quiet)])
+    assert none.exit_code == 0 and "ran no softmax-family op: nothing analysed" in none.stderr
 
 
 def test_issue18_check_refuses_a_capture_file_naming_analyze(tmp_path: Path) -> None:
