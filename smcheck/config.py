@@ -248,13 +248,18 @@ def _temperature_item(item: str) -> list[float]:
     try:
         if ":" in item:
             lo, hi, n = item.split(":")
-            if int(n) < 2:
-                raise ValueError
-            _check_temperature_count(int(n))  # before numpy allocates them
-            return [float(v) for v in np.geomspace(float(lo), float(hi), int(n))]
-        return [float(item)]
+            ends, count = (float(lo), float(hi)), int(n)
+        else:
+            return [float(item)]
     except ValueError:
         raise ConfigError(
             f"bad temperature {item!r}; use numbers like 0.5,1,2 "
             "or a range LO:HI:N such as 0.01:100:9"
         ) from None
+    if count < 2 or not all(0 < e < math.inf for e in ends):
+        raise ConfigError(
+            f"bad temperature range {item!r}: it needs two positive finite ends and N >= 2 "
+            "temperatures, such as 0.01:100:9"
+        )
+    _check_temperature_count(count)  # before numpy allocates them
+    return [float(v) for v in np.geomspace(*ends, count)]

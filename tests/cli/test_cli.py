@@ -76,6 +76,8 @@ def test_fail_on_fail_passes_clean_input() -> None:
         (["analyze", "--values", "1,2", "--method", "fast"], "unknown method"),
         (["analyze", "--values", "1,2", "--dim", "3"], "out of range"),
         (["analyze", "--values", "1,2", "--temperature", "0"], "temperature"),
+        (["analyze", "--values", "1,2", "--temperature", "1:0:5"], "two positive finite ends"),
+        (["analyze", "--values", "1,2", "--temperature", "1:2:1"], "and N >= 2"),
         (["analyze", "missing.npy"], "missing.npy"),
         (["analyze"], "SOURCE"),
     ],
