@@ -35,7 +35,8 @@ def thresholds(dtypes: tuple[str, ...], fmt: str) -> None:
 
         click.echo(json.dumps(rows, indent=2))
     else:
-        from smcheck.cli.messages import console
+        from smcheck.cli.messages import print_rich
+        from smcheck.report.terminal.fit import Fit
         from smcheck.report.terminal.limits import limits_table
 
-        console().print(limits_table(rows))
+        print_rich([Fit(limits_table(rows))])  # split by columns where it does not fit

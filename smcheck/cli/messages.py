@@ -50,12 +50,17 @@ def show(renderer: Renderer, subject: Any, *, details: bool = False, quiet: bool
         click.echo(renderer.text(subject), nl=False)
         return
     build = renderer.details if details and renderer.details is not None else renderer.renderables
+    print_rich(build(subject))
+
+
+def print_rich(renderables: list[Any]) -> None:
+    """Rich renderables on stdout at the terminal's width, else as text ``COLUMNS`` wide."""
     _check_stdout()
     if not sys.stdout.isatty():
-        click.echo(plain_text(build(subject), width=piped_width()), nl=False)
+        click.echo(plain_text(renderables, width=piped_width()), nl=False)
         return
     out = console()
-    for r in build(subject):
+    for r in renderables:
         out.print(r)
 
 

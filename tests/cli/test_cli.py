@@ -108,6 +108,13 @@ def test_thresholds_shows_computed_limits() -> None:
     assert doc[0]["underflow_gap_nats"] == pytest.approx(17.3287, abs=1e-4)
 
 
+def test_thresholds_fit_the_width_split_never_cut() -> None:
+    r = CliRunner().invoke(cli, ["thresholds"], env={"COLUMNS": "80"})
+    lines = r.stdout.splitlines()
+    assert max(len(ln) for ln in lines) <= 80 and all(ln == ln.rstrip() for ln in lines)
+    assert "(2/2)" in r.stdout and "9007199254740992" in r.stdout  # float64's column, whole
+
+
 def test_generate_writes_a_deterministic_npy(tmp_path) -> None:  # type: ignore[no-untyped-def]
     a, b = tmp_path / "a.npy", tmp_path / "b.npy"
     for p in (a, b):
