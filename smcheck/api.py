@@ -235,8 +235,9 @@ def analyze(
         thresholds: where findings become WARN.
         progress: ``progress(task, done, total)`` called as work advances (rows analysed,
             critical-temperature steps), e.g. to draw a bar; the library never prints.
-        critical: search each method × dtype's critical temperatures (lowest safe T, one-hot
-            collapse); None does so only when several temperatures are given.
+        critical: search each method × dtype's critical temperatures (the T below which it
+            overflows or gives NaN, and one-hot collapse); None does so only when several
+            temperatures are given.
         mask_value: the finite value the input masks with (e.g. -1e4), read as a mask like
             -inf; finfo.min of each format, -1e4, -1e9 and a few more are recognised without it.
         threads: torch's intra-op threads and the numba kernels' threads for this call

@@ -117,8 +117,9 @@ def _diagnostic_options() -> list[Decorator]:
         click.option(
             "--critical/--no-critical",
             default=None,
-            help="Search each method × dtype's critical temperatures (lowest safe T, one-hot "
-            "collapse); default: on when several temperatures are given.",
+            help="Search each method × dtype's critical temperatures (the T below which it "
+            "overflows or gives NaN, and one-hot collapse); default: on when several "
+            "temperatures are given.",
         ),
     ]
 
