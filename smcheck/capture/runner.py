@@ -56,10 +56,12 @@ def run_script(
 
 
 def _module_exists(name: str) -> bool:
-    """Whether ``-m name`` can run: found on the path (its parent packages are imported)."""
+    """Whether ``-m name``'s top-level package is on the path: looked up, not imported (a
+    package's own code runs under the capture, and its errors reach the user as they are)."""
     import importlib.util
 
+    top = name.partition(".")[0]
     try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):  # a parent package missing, or an empty name
+        return bool(top) and importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
         return False

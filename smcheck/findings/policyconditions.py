@@ -31,28 +31,27 @@ def _where(rows: int | None, total: int, worst: Any) -> str:
     return ("" if rows is None else f" in {rows}/{total} rows") + at
 
 
-def _count(path: str, *noun: str) -> Reader:
-    """A count metric (elements, rows, worst_row) at ``metrics.<path>``."""
+def _count(path: str, *noun: str, parts: Callable[[Cell], str] | None = None) -> Reader:
+    """A count metric (elements, rows, worst_row) at ``metrics.<path>``; ``parts``: what the
+    count is made of, in brackets after it."""
 
     def read(cell: Cell) -> Hit | str:
         c = getattr(cell.metrics, path)
         total = cell.metrics.rows_checked
+        made = parts(cell) if parts is not None else ""
         # counts are written with :g here (1e+06 elements), unlike the verdicts: kept as recorded
-        detail = plural(float(c.elements), *noun) + _where(c.rows, total, c.worst_row)
+        detail = plural(float(c.elements), *noun) + f" ({made})" * bool(made)
+        detail += _where(c.rows, total, c.worst_row)
         return Hit(float(c.elements), c.rows, _ix(c.worst_row), detail)
 
     return read
 
 
-def _overflow(cell: Cell) -> Hit | str:
-    """The overflow count with its parts: an overflowed row sum is no element of the row."""
+def _overflow_parts(cell: Cell) -> str:
+    """``exp 472, row sum 4``: an overflowed row sum is no element of the row."""
     m = cell.metrics
-    c = m.overflow
     parts = [(m.exp_overflow, "exp"), (m.sum_overflow, "row sum"), (m.temperature_overflow, "x/T")]
-    which = ", ".join(f"{name} {p.elements}" for p, name in parts if p.elements)
-    detail = plural(float(c.elements), "overflow to +inf", "overflows to +inf")
-    detail += f" ({which})" * bool(which) + _where(c.rows, m.rows_checked, c.worst_row)
-    return Hit(float(c.elements), c.rows, _ix(c.worst_row), detail)
+    return ", ".join(f"{name} {p.elements}" for p, name in parts if p.elements)
 
 
 def _flips(cell: Cell) -> Hit | str:
@@ -139,7 +138,7 @@ METRICS: dict[str, Metric] = {
         Metric(
             "overflow",
             "exp or sum overflowing to +inf (incl. dividing by T)",
-            _overflow,
+            _count("overflow", "overflow to +inf", "overflows to +inf", parts=_overflow_parts),
             "exp-overflow",
         ),
         Metric(

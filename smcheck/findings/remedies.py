@@ -33,6 +33,9 @@ MASKED_SATURATION = (
 CHECK_LOGIT_SCALE = "check the scale of the logits"
 SUM_OR_TORCH = "accumulate the sum in float32 or use torch.softmax"
 """A 16-bit sum of exponentials overflowing (critical temperatures): torch sums in float32."""
+TORCH_SUM = "use torch.softmax (its kernel never rounds the row sum to the format)"
+"""A 16-bit row sum overflowing where its terms did not: torch's kernel never rounds the sum
+to the format (a torch-op softmax does, ``w.sum()`` returning float16)."""
 
 FIX_UPSTREAM = (
     "fix the layer that produced the logits (run it in float32, or find it with "
@@ -176,6 +179,13 @@ def _shift_first(s: Situation) -> list[Remedy]:
     return _then_wider(s, first, softmax_in)
 
 
+def _sum_first(s: Situation) -> list[Remedy]:
+    """A sum of finite exps overflowing: torch's softmax sums 16-bit formats in float32, which
+    a shift does not replace (a row longer than the format's max overflows a shifted sum)."""
+    first = [Remedy(TORCH_SUM, method="torch")] if s.model == "framework" else []
+    return _then_wider(s, first, softmax_in)
+
+
 def _log_of_zero(s: Situation) -> list[Remedy]:
     first = [Remedy(LOG_SOFTMAX, method=s.log_softmax_method)] if s.log_of_p else []
     return _then_wider(s, first, softmax_in)
@@ -260,7 +270,7 @@ Chooser = Callable[[Situation], list[Remedy]]
 CELL_REMEDIES: dict[str, Chooser] = {
     "temperature-overflow": _temperature_overflow,
     "exp-overflow": _shift_first,
-    "sum-overflow": _shift_first,  # shifted's sum is at most the row length; then a wider format
+    "sum-overflow": _sum_first,
     "probability-nan": _shift_first,
     "log-of-zero": _log_of_zero,
     "underflow": _underflow,

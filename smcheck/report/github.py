@@ -34,7 +34,7 @@ def command(name: str, message: str, **props: str | None) -> str:
 
 def _group_message(g: ViolationGroup) -> str:
     vs = g.violations
-    where = "the input" if vs[0].method == INPUT else plural(len(vs), "cell")
+    where = "the input" if all(v.method == INPUT for v in vs) else plural(len(vs), "cell")
     head = f"{g.source}: {g.condition} in {where}"
     items = [f"{v.cell}: {v.message}" for v in vs[:CELLS_LISTED]]
     if len(vs) > CELLS_LISTED:

@@ -11,7 +11,7 @@ from smcheck.report.grouping import (
     source_outcomes,
 )
 from smcheck.report.model import Report, SourceReport
-from smcheck.report.phrases import plural
+from smcheck.report.phrases import plural, verb
 from smcheck.report.terminal.check import summary_line
 from smcheck.report.violations import CheckResult
 
@@ -151,9 +151,9 @@ def check_markdown(result: CheckResult) -> str:
         out.append("")
     b = result.baseline
     if b is not None:
-        out.append(
-            f"Baseline {md(b.file)}: {b.known} known, {b.new} new, {len(b.fixed)} no longer occur."
-        )
+        gone = f"{len(b.fixed)} no longer {verb(len(b.fixed), 'occurs', 'occur')}"
+        unchecked = f", {b.unchecked} not checked by this run" if b.unchecked else ""
+        out.append(f"Baseline {md(b.file)}: {b.known} known, {b.new} new, {gone}{unchecked}.")
         out.append("")
     for u in result.unmeasured:
         out += [f"- not measured: `{u.condition}` in {plural(u.cells, 'cell')} ({md(u.reason)})"]

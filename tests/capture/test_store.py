@@ -57,6 +57,14 @@ def test_capture_command_runs_a_script_with_check_exit_codes(tmp_path: Path) -> 
     assert err.exit_code == 2 and err.stderr == (
         "Error: no module named 'no_such_module_here'; check the name (it must be importable)\n"
     )
+    pkg = tmp_path / "pkgx"  # a package whose own import fails: that error, not "no module"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import not_installed_dep_xyz\n")
+    (pkg / "evaluate.py").write_text("x = 1\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(tmp_path))
+        err = run(cli, ["capture", "--isolated", "-m", "pkgx.evaluate"])
+    assert err.exit_code == 2 and "No module named 'not_installed_dep_xyz'" in err.stderr
     quiet = tmp_path / "quiet.py"
     quiet.write_text("x = 1\n")  # no softmax: nothing to analyse, and said so
     none = run(cli, ["capture", "--isolated", str(quiet)])

@@ -38,6 +38,9 @@ APPLIED = [
     ("temperature-overflow", [[1000.0, 0.0, -1.0]], {"temperatures": [0.01]}, "torch", "float16"),
     ("temperature-overflow", [[1e37, 0.0]], {"temperatures": [0.01]}, "shifted", "float32"),
     ("exp-overflow", [[12.0, 1.0, 0.0]], {}, "naive", "float16"),
+    ("sum-overflow", [[10.0, 10.0, 10.0]], {}, "naive", "float16"),
+    ("sum-overflow", np.zeros((1, 70000)), {}, "naive", "float16"),  # longer than float16's max
+    ("sum-overflow", np.zeros((1, 70000)), {}, "shifted", "float16"),
     ("probability-nan", [[12.0, 1.0, 0.0]], {}, "naive", "float16"),
     ("log-of-zero", [[0.0, -20.0, -1.0]], {}, "shifted", "float16"),
     ("log-of-zero", [[0.0, -20.0, -1.0]], {"model": "strict"}, "naive", "float16"),

@@ -11,7 +11,7 @@ import smcheck
 from smcheck.api import generate
 from smcheck.config import Thresholds
 from smcheck.dtypes import get_format
-from smcheck.findings.remedies import MAX_SHIFTED
+from smcheck.findings.remedies import TORCH_SUM
 from smcheck.findings.verdicts import judge
 from smcheck.report.model import Count, Extreme, Verdict
 from tests.conftest import cell, sample_input
@@ -60,22 +60,23 @@ def test_an_overflowing_sum_of_finite_exps_is_named_as_the_sum_not_as_large_logi
         by["sum-overflow"].message
         == "the sum of exp overflows in 1/2 rows whose every exp is finite"
     )
-    assert by["sum-overflow"].severity == "FAIL" and by["sum-overflow"].remedy == MAX_SHIFTED
+    assert by["sum-overflow"].severity == "FAIL" and by["sum-overflow"].remedy == TORCH_SUM
     alone = smcheck.analyze(x[:1], dtypes=["float16"], methods=["naive"], gradients=False)
     causes = [f.cause for f in cell(alone, "naive", "float16").findings if f.severity == "FAIL"]
     assert "exp-overflow" not in causes and "sum-overflow" in causes
 
 
-def test_a_row_too_long_for_the_format_overflows_the_shifted_sum_and_is_sent_wider() -> None:
+def test_a_row_too_long_for_the_format_overflows_the_shifted_sum_and_is_sent_to_torch() -> None:
     # 70000 terms of exp(0) = 1 sum past float16's 65504 with or without the shift: shifting
-    # cannot help, so the remedy is a wider format (torch's own sums in float32)
+    # cannot help; torch's kernel, which never rounds the sum to float16, does
     x = np.zeros((1, 70000))
-    r = smcheck.analyze(x, dtypes=["float16"], methods=["naive", "shifted"], gradients=False)
+    r = smcheck.analyze(x, dtypes=["float16"], methods=["naive", "shifted", "torch"])
     for method in ("naive", "shifted"):
         c = cell(r, method, "float16")
         assert (c.metrics.sum_overflow.rows, c.metrics.exp_overflow.elements) == (1, 0)
         (f,) = [f for f in c.findings if f.cause == "sum-overflow"]
-        assert "float32" in f.remedy, (method, f.remedy)
+        assert f.remedy == TORCH_SUM and f.fix["method"] == "torch", (method, f.remedy, f.fix)
+    assert cell(r, "torch", "float16").metrics.overflow.elements == 0
 
 
 def test_case2_remedy_applied_clears_it() -> None:

@@ -17,7 +17,8 @@ from smcheck.sources.expand import SourceSpec, expand_sources
 def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     docs = ("out/LICENSE-data.txt", "out/readme.txt", "empty/readme.md")
-    for rel in ("out/a.npy", "out/b.csv", "out/notes.md", "out/sub/c.npy", *docs):
+    named_alike = ("out/license_plates.npy", "out/authorship.txt")  # logits, not documents
+    for rel in ("out/a.npy", "out/b.csv", "out/notes.md", "out/sub/c.npy", *docs, *named_alike):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("1,2\n")
     np.savez(tmp_path / "pair.npz", x=np.zeros((1, 2)), y=np.ones((1, 2)))
@@ -31,7 +32,9 @@ def test_directories_globs_and_keys(tree: Path) -> None:
     assert errors == []
     assert specs == [
         SourceSpec("out/a.npy", "out/a.npy"),  # a directory: its supported files, not recursive
+        SourceSpec("out/authorship.txt", "out/authorship.txt"),
         SourceSpec("out/b.csv", "out/b.csv"),  # its LICENSE-data.txt and readme.txt are documents
+        SourceSpec("out/license_plates.npy", "out/license_plates.npy"),
         SourceSpec("out/sub/c.npy", "out/sub/c.npy"),  # ** recurses; out/a.npy not repeated
         SourceSpec("pair.npz:y", "pair.npz", "y"),
         SourceSpec("gen:spike", "gen:spike"),
@@ -41,9 +44,7 @@ def test_directories_globs_and_keys(tree: Path) -> None:
 
 def test_a_document_named_alone_is_loaded_as_given(tree: Path) -> None:
     specs, errors = expand_sources(["out/*.txt", "out/readme.txt"])
-    assert [s.spec for s in specs] == ["out/readme.txt"] and [e.source for e in errors] == [
-        "out/*.txt"
-    ]
+    assert [s.spec for s in specs] == ["out/authorship.txt", "out/readme.txt"] and errors == []
 
 
 def test_patterns_matching_nothing_are_errors(tree: Path) -> None:
