@@ -61,13 +61,21 @@ def round_chunk(x: np.ndarray, f: FloatFormat, ftz: bool, src: np.dtype) -> np.n
     return f.round(x)
 
 
+def divisor(f: FloatFormat, t: float) -> float:
+    """The T that ``x / T`` (a Python float) divides a tensor of ``f`` by: torch takes the
+    scalar in the op's compute type, float32 up to float32 (16-bit ops compute in float32 and
+    round the quotient once), float64 else. T is not rounded to a 16-bit format."""
+    return float(np.float32(t)) if f.t <= 24 else float(t)
+
+
 def divide(xt: torch.Tensor, f: FloatFormat, t: float) -> tuple[torch.Tensor, np.ndarray]:
-    """``xt / T`` in the format ``f``, as user code does, and the elements that became +inf."""
+    """``xt / T`` in the format ``f``, as user code writes it (T a Python float), and the
+    elements that became +inf."""
     import torch
 
     if t == 1.0:
         return xt, np.zeros(tuple(xt.shape), dtype=bool)
-    xs = xt / torch.tensor(float(f.round(t)), dtype=xt.dtype)
+    xs = xt / float(t)
     over = torch.isposinf(xs)
     if bool(over.any()):  # else no quotient overflowed: xt's pass is not needed
         over &= torch.isfinite(xt)
@@ -91,7 +99,7 @@ def scale_by_temperature(xt: torch.Tensor, xw: np.ndarray, f: FloatFormat, t: fl
     if t == 1.0:
         return xs, xw, scale_over
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        xsw = xw / xw.dtype.type(float(f.round(t)))
+        xsw = xw / xw.dtype.type(divisor(f, t))
     return xs, xsw, scale_over
 
 

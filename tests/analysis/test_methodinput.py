@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from smcheck.analysis.methodinput import exact_in, round_chunk
+from smcheck.analysis.methodinput import divisor, exact_in, round_chunk, scale_by_temperature
 from smcheck.dtypes import get_format
+from smcheck.reference.exact import working_dtype
 
 
 @pytest.mark.parametrize("name", ["float16", "bfloat16", "float32"])
@@ -32,3 +34,24 @@ def test_exact_in_knows_which_casts_are_exact() -> None:
     assert not exact_in(np.dtype(np.float16), bf16)  # 11 significant bits do not fit in 8
     assert not exact_in(np.dtype(np.float32), f16)
     assert not exact_in(np.dtype(np.int64), f32)
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("t", [0.2252, 0.3, 0.7, 1.8004, 1e-3])
+def test_the_methods_divide_by_t_as_user_code_and_the_reference_knows_by_what(
+    name: str, t: float
+) -> None:
+    # user code writes x / T with T a Python float; torch takes it in the op's compute type
+    # (float32 for 16-bit formats, not T rounded to bfloat16: 0.2252 is 0.2255859375 there, and
+    # x = 20 gives 89 where the rounded T gives 88.5). The reference's exact quotient divides by
+    # the same divisor, so the quotient the methods see is it rounded to float32, then the format
+    f = get_format(name)
+    x = f.round(np.random.default_rng(7).normal(0, 6, (3, 50)))
+    x[0, :3] = f.round([20.0, 19.96875, -17.5])
+    xt = torch.from_numpy(x).to(f.torch_dtype())
+    xs, xsw, _ = scale_by_temperature(xt, x.astype(working_dtype(f)), f, t)
+    user = (xt / t).to(torch.float64).numpy()
+    np.testing.assert_array_equal(xs.to(torch.float64).numpy(), user)
+    assert divisor(f, t) == (float(np.float32(t)) if f.t <= 24 else t)
+    once = xsw if f.t > 24 else f.round(np.float32(xsw).astype(np.float64))
+    np.testing.assert_array_equal(once.astype(np.float64), user)

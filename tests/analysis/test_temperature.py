@@ -19,22 +19,27 @@ VLLM_ROW = [[11.0625, 2.875, 2.955, -2.45]]
 """The shape of a real vLLM report: one dominant logit near float16's exp limit of 11.09."""
 
 # Hand derivation, float16 (t = 11, max 65504; a value rounds to inf from 65520 = max + ulp/2 up):
-# the row rounds to (11.0625, 2.875, 2.955078125, -2.44921875); T is rounded to float16 first.
+# the row rounds to (11.0625, 2.875, 2.955078125, -2.44921875). User code divides by T as a
+# Python float: torch takes it in float32 and divides in float32, then rounds the quotient to
+# float16 (T itself is not rounded to float16). fl32 below is rounding to float32.
 #
-# naive: unsafe iff exp(fl16(11.0625 / fl16(T))) rounds to inf. Near 11.09 float16 is spaced
-#   2^-7: exp(11.0859375) = 65245 is finite, exp(11.09375) = 65757 >= 65520 is inf. The quotient
-#   rounds up to 11.09375 iff it is >= the midpoint 11.08984375 (a tie goes to 11.09375, whose
-#   significand 1420 is even), i.e. iff fl16(T) <= 11.0625 / 11.08984375 = 0.997534. Below 1
-#   float16 is spaced 2^-11: the largest such fl16(T) is 2042/2048 (2043/2048 gives 11.08957,
-#   below the midpoint), and T rounds to 2042/2048 or lower iff T <= 2042.5/2048 (a tie goes to
-#   the even 2042). Unsafe iff T <= 0.997314453125.
-NAIVE_F16 = 2042.5 / 2048
+# naive: unsafe iff exp(fl16(fl32(11.0625 / fl32(T)))) rounds to inf. Near 11.09 float16 is
+#   spaced 2^-7: exp(11.0859375) = 65245 is finite, exp(11.09375) = 65757 >= 65520 is inf. The
+#   quotient rounds to 11.09375 iff fl32(q) >= the midpoint 11.08984375 = 2839/256 (a tie goes
+#   to 11.09375, significand 1420, even). float32 is spaced 2^-20 there and 2839/256 is even in
+#   it, so fl32(q) >= 2839/256 iff q >= 2839/256 - 2^-21, iff fl32(T) <= 11.0625 / (2839/256 -
+#   2^-21) = 0.99753438597.... The largest such float32 is 0x1.febcd2p-1 (odd significand), and
+#   fl32(T) is at most it iff T is below its midpoint with the next float32 (a tie goes to the
+#   even next one).
+_T32 = float.fromhex("0x1.febcd2p-1")
+NAIVE_F16 = float(np.nextafter(_T32 + 2.0**-25, 0.0))  # float32 is spaced 2^-24 in [1/2, 1)
 # shifted: x - max x <= 0 cannot overflow; the only failure is the division itself,
-#   fl16(11.0625 / fl16(T)) = inf iff 11.0625 / fl16(T) >= 65520 iff fl16(T) <= 1.688416e-4.
-#   There float16 is spaced 2^-23: 1416 * 2^-23 = 1.688004e-4 qualifies (quotient 65535.8),
-#   1417 * 2^-23 gives 65489.6, which rounds to 65504. T rounds to 1416 * 2^-23 or lower iff
-#   T <= 1416.5 * 2^-23 (the tie goes to the even 1416). Unsafe iff T <= 1.6885996e-4.
-SHIFTED_F16 = 1416.5 * 2.0**-23
+#   fl16(fl32(11.0625 / fl32(T))) = inf iff fl32(q) >= 65520, iff q >= 65520 - 2^-9 (float32 is
+#   spaced 2^-8 there, 65520 even in it), iff fl32(T) <= 11.0625 / (65520 - 2^-9) =
+#   1.68841581e-4; the largest such float32 is 0x1.621622p-13 (odd), so unsafe iff T is below
+#   its midpoint with the next float32.
+_S32 = float.fromhex("0x1.621622p-13")
+SHIFTED_F16 = float(np.nextafter(_S32 + 2.0**-37, 0.0))  # spaced 2^-36 in [2^-13, 2^-12)
 
 
 def critical(report: Report, method: str, dtype: str) -> CriticalTemperature:
@@ -81,7 +86,7 @@ def test_issue4_vllm_row_critical_temperatures_match_hand_derivation(
 def test_issue4_vllm_row_naive_and_shifted_differ_by_orders_of_magnitude(vllm: Report) -> None:
     naive, shifted = critical(vllm, "naive", "float16"), critical(vllm, "shifted", "float16")
     assert naive.min_safe is not None and shifted.min_safe is not None
-    assert naive.min_safe / shifted.min_safe > 1000  # 0.9973 / 1.689e-4 = 5906
+    assert naive.min_safe / shifted.min_safe > 1000  # 0.9975 / 1.688e-4 = 5908
     # the remedies: naive needs the shift; the shifted forms need the division fixed
     assert naive.advice is not None and "max-shifted" in naive.advice
     assert shifted.advice is not None and "centre the logits before dividing" in shifted.advice

@@ -24,17 +24,17 @@ def _softmax(z: list) -> list:
 
 
 def test_division_rounding_measured_against_mpmath() -> None:
-    # bfloat16 holds 27, 26.875, 25 exactly; T = 0.2 rounds to 0.2001953125, and the quotients
-    # 134.87, 134.24, 124.88, 0, -24.98 round to 135, 134, 125, 0, -25 (spacing 1 above 128):
-    # the gap between the top two grows from 0.62 to 1 nat before any softmax runs
+    # bfloat16 holds 27, 26.875, 25 exactly; user code's x / 0.2 divides by 0.2 taken as float32
+    # (0.20000000298...), and the quotients 135, 134.375, 125, 0, -25 round to 135, 134, 125,
+    # 0, -25 (spacing 1 above 128): the gap between the top two grows from 0.62 to 1 nat
     x = [27.0, 26.875, 25.0, 0.0, -5.0]
-    td = 0.2001953125
-    xs = (torch.tensor(x).to(torch.bfloat16) / torch.tensor(td, dtype=torch.bfloat16)).tolist()
+    td = float(np.float32(0.2))
+    xs = (torch.tensor(x).to(torch.bfloat16) / 0.2).tolist()
     assert xs == [135.0, 134.0, 125.0, 0.0, -25.0]
     p, q = _softmax([mp.mpf(v) / mp.mpf(td) for v in x]), _softmax(xs)
     normwise = float(max(abs(a - b) for a, b in zip(p, q, strict=True)) / max(p) * 2**8)
     dlogp = float(max(abs(mp.log(a) - mp.log(b)) for a, b in zip(p, q, strict=True)))
-    assert normwise == pytest.approx(31.387159, rel=1e-6)
+    assert normwise == pytest.approx(31.326089, rel=1e-6)
 
     s = smcheck.analyze(
         np.array([x]), methods=["torch"], dtypes=["bfloat16"], temperatures=[0.2]
@@ -49,7 +49,7 @@ def test_division_rounding_measured_against_mpmath() -> None:
     # the rounding is one WARN about the format, with its figure and the remedy
     (f,) = s.input.findings
     assert (f.kind, f.severity, f.dtype) == ("division_rounding", "WARN", "bfloat16")
-    assert "31.4u" in f.message and "divide by T and take the softmax in float32" in f.message
+    assert "31.3u" in f.message and "divide by T and take the softmax in float32" in f.message
     assert s.verdict is Verdict.WARN
     # the remedy applied: in float32 the same rounding moves p by far less than 2^12 u
     s32 = smcheck.analyze(
@@ -60,7 +60,7 @@ def test_division_rounding_measured_against_mpmath() -> None:
 
 def test_a_sweep_judges_torch_bfloat16_the_same_at_every_temperature() -> None:
     # the sweep read .WW.WW for torch bfloat16 at T = 0.16..0.35: the error was the
-    # rounding of x/T (31.8u at T = 0.195), hovering at the 16u limit
+    # rounding of x/T (32u at T = 0.195), hovering at the 16u limit
     temps = parse_temperatures(["0.05:2:20"])
     s = smcheck.analyze(
         np.load(LLM), methods=["torch"], dtypes=["bfloat16"], temperatures=temps
@@ -68,10 +68,12 @@ def test_a_sweep_judges_torch_bfloat16_the_same_at_every_temperature() -> None:
     assert [c.verdict for c in s.cells] == [Verdict.OK] * 20
     assert max(c.metrics.error.normwise_u for c in s.cells) < 2  # torch's own error: ~1 rounding
     over = [d for d in s.input_rounding[0].division if d.normwise_u > 16]
-    assert [round(d.temperature, 3) for d in over] == [0.16, 0.195, 0.287, 0.348]
-    assert max(d.normwise_u for d in over) == pytest.approx(31.78, abs=0.01)
+    assert [round(d.temperature, 3) for d in over] == [0.09, 0.16, 0.195, 0.287, 0.348, 0.514]
+    assert max(d.normwise_u for d in over) == pytest.approx(32.00, abs=0.01)
     (f,) = s.input.findings  # stated once for the whole sweep
-    assert f.kind == "division_rounding" and "T=0.16, 0.195, 0.287, 0.348" in f.message
+    assert f.kind == "division_rounding" and "T=0.0895, 0.16, 0.195, 0.287 ... (6 in all)" in (
+        f.message
+    )
     # T = 2 divides exactly (a power of two): nothing is rounded there
     assert s.input_rounding[0].division[-1].changed_elements == 0
 
