@@ -48,6 +48,16 @@ def test_the_worst_hit_is_the_one_with_most_rows_then_the_largest_count() -> Non
     assert weight("normwise error 32.6u exceeds 16u") > weight("on row [40] error 17.5u")
 
 
+def test_of_equal_rows_the_worst_figure_outweighs_a_larger_constant() -> None:
+    def stall(fmt: str, pct: float, stops: int) -> str:
+        return (
+            f"the running {fmt} sum stalled in 1/1 rows: up to {pct}% of a row's mass was added "
+            f"(a sequential {fmt} sum of equal terms stops at {stops})"
+        )
+
+    assert weight(stall("bfloat16", 94.9, 256)) > weight(stall("float16", 59.0, 2048))
+
+
 def finding(cause: str, severity: str, message: str, remedy: str = "fix it") -> rm.Finding:
     return rm.Finding(cause, severity, message, remedy)
 
