@@ -175,6 +175,7 @@ class CellAccumulator:
                 index(self.log_max_ulp.row),
                 self.log_nonfinite.result(index),
                 self.log_finite_at_neginf.result(index),
+                index(self.log_max_abs.row),
             ),
         )
 

@@ -201,8 +201,9 @@ def _log_error_finding(
         why = f"{half:.3g}u, half the significand"
     found.warn(
         "log-error",
-        f"log-probabilities are off by up to {le.max_abs:.3g} nats, {within} {limit:.3g} nats = "
-        f"{why} (and by up to {le.max_ulp:.4g} ulp, in row {row_index(le.worst_row)})",
+        f"log-probabilities are off by up to {le.max_abs:.3g} nats{_in_row(le.max_abs_row)}, "
+        f"{within} {limit:.3g} nats = {why} (and by up to {le.max_ulp:.4g} ulp"
+        f"{_in_row(le.worst_row)})",
         material=material,
     )
 
@@ -268,6 +269,10 @@ def _lost(lost: float | None, limit: float, material: bool, what: str = "") -> s
     if material:
         return f" (the gradient loses up to {what}{lost:.3g}, over {limit:.3g}, there)"
     return f" (the gradient loses at most {what}{lost:.3g}, within {limit:.3g}, there)"
+
+
+def _in_row(row: tuple[int, ...] | None) -> str:
+    return "" if row is None else f" in row {row_index(row)}"
 
 
 def _are(n: int, word: str) -> str:

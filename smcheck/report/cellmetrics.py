@@ -77,6 +77,8 @@ class LogErrorMetric:
     """log p̂ = ±inf or NaN where the exact log p is finite (the same count as log_nonfinite)."""
     finite_at_neginf: Count
     """log p̂ finite where the exact log p is -inf (a -inf mask in the format)."""
+    max_abs_row: RowIndex | None = None
+    """Row of max_abs (a large error in nats and one in ulps are often in different rows)."""
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,7 @@ def test_log_error_in_json_does_not_depend_on_chunk_size() -> None:
         "worst_row",
         "nonfinite",
         "finite_at_neginf",
+        "max_abs_row",
     ]
     for chunk in (1, 4):
         assert analyze(x, chunk_rows=chunk, gradients=False).to_dict() == whole, chunk
