@@ -265,7 +265,10 @@ class Condition:
         if self.level is not None:
             if cell.verdict.rank < self.level.rank:
                 return None
-            return Hit(float(cell.verdict.rank), None, None, "; ".join(cell.reasons))
+            # the reasons of its verdict: a NOTE changes no verdict (reasons and findings pair up)
+            pairs = zip(cell.reasons, cell.findings, strict=False)
+            why = [r for r, f in pairs if f.severity != "NOTE"]
+            return Hit(float(cell.verdict.rank), None, None, "; ".join(why or cell.reasons))
         if self.metric in INPUT_METRICS:
             return None
         metric = METRICS[self.metric]
