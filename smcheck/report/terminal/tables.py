@@ -190,7 +190,7 @@ def gradient_table(s: SourceReport) -> Fit | None:
             f"Gradients of -log p[target] (targets: {g0.target}{skipped}; elements/rows; "
             "grad error normwise relative, loss error in nats)"
         ),
-        ["loss\ninf/NaN", "grad\nNaN", "dead", "van-\nished", "satu-\nrated"]
+        ["loss rows\ninf/NaN", "grad\nNaN", "dead", "van-\nished", "satu-\nrated"]
         + ["grad\nerror", "loss\nerror"],
         values,
     )
