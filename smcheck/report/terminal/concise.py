@@ -175,7 +175,8 @@ def sweep_grid(s: SourceReport) -> list[RenderableType]:
     t = Table(box=None, pad_edge=False)
     t.add_column("method", no_wrap=True)
     t.add_column("dtype", no_wrap=True)
-    t.add_column(f"F/W/. at T={temps[0]:.3g}..{temps[-1]:.3g}{_spacing(temps)}", overflow="fold")
+    span_t = f"{temps[0]:.4g}" + (f"..{temps[-1]:.4g}" if len(temps) > 1 else "")
+    t.add_column(f"F/W/. at T={span_t}{_spacing(temps)}", overflow="fold")
     if safe:
         t.add_column("overflow/NaN below T", justify="right", no_wrap=True)
     for m, d in dict.fromkeys((c.method, c.dtype) for c in s.cells):
@@ -183,7 +184,7 @@ def sweep_grid(s: SourceReport) -> list[RenderableType]:
         t.add_row(m, d, strip, *([safe.get((m, d), "-")] if safe else []))
     if _spacing(temps):
         return [Fit(t, keys=2)]
-    legend = "one column per T: " + ", ".join(f"{x:.3g}" for x in temps)
+    legend = "one column per T: " + ", ".join(f"{x:.4g}" for x in temps)
     return [Fit(t, keys=2), Text(legend, style="dim")]
 
 
