@@ -11,6 +11,7 @@ from rich.text import Text
 
 from smcheck.report import model as rm
 from smcheck.report.renderers import plain_text
+from smcheck.report.terminal.cellformat import num
 from smcheck.report.terminal.cellspan import Axes, span
 from smcheck.report.terminal.concise import build_summary
 from smcheck.report.terminal.findinglines import Lines, group_findings, weight
@@ -174,3 +175,8 @@ def test_wrapped_lines_keep_every_character_within_the_width(body: str, width: i
     assert all(ln.startswith("  ") and ln[2] != " " for ln in lines[1:])  # indented, no blank
     got = "".join("".join(ln.split()) for ln in lines)  # every character but white space
     assert got == "".join(("FAIL " + body.expandtabs()).split())
+
+
+def test_a_table_number_has_no_negative_zero() -> None:
+    # a loss -log(1) is -0.0: printed as 0, as every other zero
+    assert (num(-0.0), num(0.0), num(-1e-30), num(2.5, ".2f")) == ("0", "0", "-1e-30", "2.50")

@@ -21,7 +21,7 @@ def num(v: float | int | None, spec: str = ".3g") -> str:
         return "nan"
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
-    return format(v, spec)
+    return format(v + 0.0, spec)  # + 0.0: a loss -log(1) is -0.0, printed "0", not "-0"
 
 
 def verdict_text(v: Verdict) -> Text:
