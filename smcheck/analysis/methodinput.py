@@ -62,9 +62,10 @@ def round_chunk(x: np.ndarray, f: FloatFormat, ftz: bool, src: np.dtype) -> np.n
 
 
 def divisor(f: FloatFormat, t: float) -> float:
-    """The T that ``x / T`` (a Python float) divides a tensor of ``f`` by: torch takes the
+    """The T that ``x / T`` (a Python float) divides a CPU tensor of ``f`` by: torch takes the
     scalar in the op's compute type, float32 up to float32 (16-bit ops compute in float32 and
-    round the quotient once), float64 else. T is not rounded to a 16-bit format."""
+    round the quotient once), float64 else. T is not rounded to a 16-bit format. (torch's CUDA
+    kernel multiplies by 1/T instead; smcheck runs the methods on the CPU.)"""
     return float(np.float32(t)) if f.t <= 24 else float(t)
 
 

@@ -24,7 +24,7 @@ VLLM_ROW = [[11.0625, 2.875, 2.955, -2.45]]
 # float16 (T itself is not rounded to float16). fl32 below is rounding to float32.
 #
 # naive: unsafe iff exp(fl16(fl32(11.0625 / fl32(T)))) rounds to inf. Near 11.09 float16 is
-#   spaced 2^-7: exp(11.0859375) = 65245 is finite, exp(11.09375) = 65757 >= 65520 is inf. The
+#   spaced 2^-7: exp(11.0859375) = 65247 is finite, exp(11.09375) = 65759 >= 65520 is inf. The
 #   quotient rounds to 11.09375 iff fl32(q) >= the midpoint 11.08984375 = 2839/256 (a tie goes
 #   to 11.09375, significand 1420, even). float32 is spaced 2^-20 there and 2839/256 is even in
 #   it, so fl32(q) >= 2839/256 iff q >= 2839/256 - 2^-21, iff fl32(T) <= 11.0625 / (2839/256 -

@@ -60,7 +60,8 @@ def test_division_rounding_measured_against_mpmath() -> None:
 
 def test_a_sweep_judges_torch_bfloat16_the_same_at_every_temperature() -> None:
     # the sweep read .WW.WW for torch bfloat16 at T = 0.16..0.35: the error was the
-    # rounding of x/T (32u at T = 0.195), hovering at the 16u limit
+    # rounding of x/T, hovering at the 16u limit (32u at T = 0.195; six T over it now that x/T
+    # divides as torch's x / T does, by T in float32)
     temps = parse_temperatures(["0.05:2:20"])
     s = smcheck.analyze(
         np.load(LLM), methods=["torch"], dtypes=["bfloat16"], temperatures=temps
