@@ -182,7 +182,7 @@ def sweep_grid(s: SourceReport) -> list[RenderableType]:
     for m, d in dict.fromkeys((c.method, c.dtype) for c in s.cells):
         strip = _strip([by[(m, d, x)] for x in temps])
         t.add_row(m, d, strip, *([safe.get((m, d), "-")] if safe else []))
-    if _spacing(temps):
+    if _spacing(temps) or len(temps) == 1:  # the header says it all
         return [Fit(t, keys=2)]
     legend = "one column per T: " + ", ".join(f"{x:.4g}" for x in temps)
     return [Fit(t, keys=2), Text(legend, style="dim")]
