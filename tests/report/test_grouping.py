@@ -22,21 +22,42 @@ def with_findings(
     )
 
 
-def test_one_group_per_cause_with_its_worst_message_and_remedy() -> None:
+def test_one_group_per_cause_and_severity_with_its_worst_message_and_remedy() -> None:
+    worse = rm.Finding("exp-overflow", "FAIL", "exp overflows in 2/2 rows", "use shifted")
     s = source(
         [
             with_findings("naive", "float16", 1.0, MILD, NOTE),
             with_findings("naive", "bfloat16", 1.0, OVERFLOW),
+            with_findings("shifted", "bfloat16", 1.0, worse),
             with_findings("shifted", "float16", 1.0),
         ]
     )
     groups = group_findings(s)
-    assert [g.cause for g in groups] == ["exp-overflow", "saturation"]  # FAIL before NOTE
+    # FAIL, WARN, NOTE: a cell's WARN is not listed under another cell's FAIL of the cause
+    assert [(g.cause, g.severity) for g in groups] == [
+        ("exp-overflow", "FAIL"),
+        ("exp-overflow", "WARN"),
+        ("saturation", "NOTE"),
+    ]
     g = groups[0]
-    assert (g.severity, g.message, g.remedy) == ("FAIL", OVERFLOW.message, "use shifted")
-    assert g.cells == (("naive", "float16", 1.0), ("naive", "bfloat16", 1.0))
-    assert g.where == "naive × float16, bfloat16"  # the whole method × format product
-    assert groups[1].where == "naive × float16"
+    assert (g.message, g.remedy) == (worse.message, "use shifted")  # the worst figure, not first
+    assert g.cells == (("naive", "bfloat16", 1.0), ("shifted", "bfloat16", 1.0))
+    assert g.where == "naive, shifted × bfloat16"  # the whole method × format product
+    assert groups[1].where == groups[2].where == "naive × float16"
+
+
+def test_a_note_of_a_judged_cell_is_not_listed_under_a_comparisons_warning() -> None:
+    s = source(
+        [
+            with_findings("naive", "float16", 1.0, MILD, hypothetical=True),
+            with_findings("torch", "float16", 1.0, dataclasses.replace(MILD, severity="NOTE")),
+        ]
+    )
+    groups = group_findings(s)
+    assert [(g.severity, g.hypothetical, g.cells[0][0]) for g in groups] == [
+        ("NOTE", False, "torch"),
+        ("WARN", True, "naive"),
+    ]
 
 
 def test_where_lists_cells_when_not_a_product_and_names_temperatures_of_a_sweep() -> None:

@@ -8,9 +8,10 @@ from typing import Any
 from rich.console import RenderableType
 from rich.text import Text
 
+from smcheck.report.grouping import weight
 from smcheck.report.phrases import plural, verb
 from smcheck.report.terminal.cellspan import Axes, span
-from smcheck.report.terminal.findinglines import Lines, weight
+from smcheck.report.terminal.findinglines import Lines
 from smcheck.report.violations import INPUT, BaselineDiff, CheckResult, Severity, Violation
 
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow"}

@@ -6,7 +6,6 @@ concise report groups by severity and cause; ``--details`` also splits a cause b
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -15,6 +14,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from smcheck.report.findingmodel import Finding
+from smcheck.report.grouping import weight
 from smcheck.report.terminal.cellspan import Axes, span
 
 if TYPE_CHECKING:  # the model imports these views (notebook): types only here
@@ -24,26 +24,6 @@ SEVERITY_STYLE = {"FAIL": "bold red", "WARN": "yellow", "NOTE": "cyan", "INFO": 
 INDENT = 2
 """Columns a finding's continuation lines are indented by."""
 RANK = {"FAIL": 0, "WARN": 1, "NOTE": 2, "INFO": 2}
-ROWS = re.compile(r"(\d+)/\d+ rows?\b")
-INDEX = re.compile(r"\[[\d, ]*\]")
-COUNT = re.compile(r"(?<![\w.])\d+(?![\w.])")
-NUMBER = re.compile(r"\d+(?:\.\d*)?(?:e[+-]?\d+)?")
-UP_TO = re.compile(r"\bup to (\d+(?:\.\d*)?(?:e[+-]?\d+)?)")
-
-
-def weight(message: str) -> tuple[float, float, float]:
-    """How bad a message's figure is: the rows it hits, then its worst figure where it gives one
-    (``up to 94.9%``), then its largest count (``716 gradient elements``); without rows, its first
-    number (``normwise error 32.6u``; row indices aside). Ties go to the first cell in report
-    order. The worst figure comes before the counts: a message's constants are counts too (the
-    float16 stall's "stops at 2048" outweighed bfloat16's 94.9% of its mass absorbed)."""
-    rows = ROWS.search(message)
-    if rows:
-        worst = UP_TO.search(message)
-        count = max((float(n) for n in COUNT.findall(message)), default=0)
-        return float(rows.group(1)), float(worst.group(1)) if worst else 0.0, count
-    first = NUMBER.search(INDEX.sub("", message))
-    return -1.0, float(first.group()) if first else 0.0, 0.0
 
 
 @dataclass
