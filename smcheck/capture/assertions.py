@@ -32,7 +32,7 @@ def policy_violations(report: Report, policy: Policy) -> list[str]:
         judged = dataclasses.replace(rep, cells=[c for c in rep.cells if not c.hypothetical])
         found, _ = evaluate(judged, SourceSpec(rep.name, rep.name), policy)
         out += [f"{rep.name}: {v.message}" for v in found]
-    return out
+    return list(dict.fromkeys(out))  # an input finding the policy's conditions also name: once
 
 
 def analysis_options(policy: Policy) -> dict[str, Any]:
