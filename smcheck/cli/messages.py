@@ -9,26 +9,12 @@ from typing import Any
 import click
 
 from smcheck.errors import SmcheckError
-from smcheck.report.phrases import plural
 from smcheck.report.renderers import PIPED_WIDTH, Renderer, plain_text
 
 
 def summarise(report: Any) -> None:
     """The one-line human summary of an analysis, on stderr."""
-    c = report.counts()
-    n = sum(c.values())
-    found = [f.severity for s in report.sources for f in s.input.findings]
-    inputs = ", ".join(f"{found.count(k)} {k}" for k in ("FAIL", "WARN") if k in found)
-    h = report.counts(hypothetical=True)
-    # the comparisons (naive beside torch, ...) never count: said apart so no one adds them up
-    beside = ", ".join(f"{h[k]} {k}" for k in ("FAIL", "WARN") if h[k])
-    click.echo(
-        f"smcheck: {plural(len(report.sources), 'source')}, {plural(n, 'cell')}: "
-        f"{c['FAIL']} FAIL, {c['WARN']} WARN, {c['OK']} OK"
-        + (f"; input: {inputs}" if inputs else "")
-        + (f" (comparisons, not counted: {beside})" if beside else ""),
-        err=True,
-    )
+    click.echo(f"smcheck: {report.summary()}", err=True)
 
 
 def piped_width() -> int:

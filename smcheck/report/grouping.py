@@ -7,13 +7,12 @@ its violations by source and condition, and each source's outcome under the poli
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from smcheck.report.findingmodel import FINDING_SEVERITIES
 from smcheck.report.model import Cell, SourceReport
-from smcheck.report.phrases import plural
+from smcheck.report.phrases import plural, weight
 from smcheck.report.violations import CheckResult, Severity, Violation
 
 CellKey = tuple[str, str, float]
@@ -21,27 +20,6 @@ CellKey = tuple[str, str, float]
 
 CELLS_NAMED = 6
 """Cells a group's ``where`` phrase names before "and N more cells"."""
-
-ROWS = re.compile(r"(\d+)/\d+ rows?\b")
-INDEX = re.compile(r"\[[\d, ]*\]")
-COUNT = re.compile(r"(?<![\w.])\d+(?![\w.])")
-NUMBER = re.compile(r"\d+(?:\.\d*)?(?:e[+-]?\d+)?")
-UP_TO = re.compile(r"\bup to (\d+(?:\.\d*)?(?:e[+-]?\d+)?)")
-
-
-def weight(message: str) -> tuple[float, float, float]:
-    """How bad a message's figure is: the rows it hits, then its worst figure where it gives one
-    (``up to 94.9%``), then its largest count (``716 gradient elements``); without rows, its first
-    number (``normwise error 32.6u``; row indices aside). Ties go to the first cell in report
-    order. The worst figure comes before the counts: a message's constants are counts too (the
-    float16 stall's "stops at 2048" outweighed bfloat16's 94.9% of its mass absorbed)."""
-    rows = ROWS.search(message)
-    if rows:
-        worst = UP_TO.search(message)
-        count = max((float(n) for n in COUNT.findall(message)), default=0)
-        return float(rows.group(1)), float(worst.group(1)) if worst else 0.0, count
-    first = NUMBER.search(INDEX.sub("", message))
-    return -1.0, float(first.group()) if first else 0.0, 0.0
 
 
 @dataclass(frozen=True)

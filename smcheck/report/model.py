@@ -252,6 +252,23 @@ class Report:
                 out[c.verdict.value] += 1
         return out
 
+    def summary(self) -> str:
+        """``1 source, 4 cells: 0 FAIL, 0 WARN, 4 OK; input: 1 WARN (comparisons, not counted:
+        2 FAIL)``: the judged cells, the input's own findings, and the comparisons apart, so no
+        one adds them up (the summary line of the CLI, the HTML header)."""
+        from smcheck.report.phrases import plural
+
+        c, h = self.counts(), self.counts(hypothetical=True)
+        found = [f.severity for s in self.sources for f in s.input.findings]
+        inputs = ", ".join(f"{found.count(k)} {k}" for k in ("FAIL", "WARN") if k in found)
+        beside = ", ".join(f"{h[k]} {k}" for k in ("FAIL", "WARN") if h[k])
+        return (
+            f"{plural(len(self.sources), 'source')}, {plural(sum(c.values()), 'cell')}: "
+            f"{c['FAIL']} FAIL, {c['WARN']} WARN, {c['OK']} OK"
+            + (f"; input: {inputs}" if inputs else "")
+            + (f" (comparisons, not counted: {beside})" if beside else "")
+        )
+
     def to_records(self) -> list[dict[str, Any]]:
         """One flat dict per cell, for comparing runs: the source, the cell's coordinates and
         verdict, and every metric under a dotted key (``metrics.overflow.elements``)."""

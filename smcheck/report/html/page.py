@@ -217,12 +217,7 @@ def page(report: Report, title: str, summary: str, extra: str = "") -> str:
 def report_html(report: Report) -> str:
     """``smcheck analyze --format html``."""
     plotting.require_plotting()
-    c = report.counts()
-    summary = (
-        f"{plural(len(report.sources), 'source')}, {plural(sum(c.values()), 'cell')}: "
-        f"{c['FAIL']} FAIL, {c['WARN']} WARN, {c['OK']} OK"
-    )
-    return page(report, f"smcheck: {report.verdict.value}", summary)
+    return page(report, f"smcheck: {report.verdict.value}", report.summary())
 
 
 def check_html(result: CheckResult) -> str:

@@ -8,8 +8,7 @@ from typing import Any
 from rich.console import RenderableType
 from rich.text import Text
 
-from smcheck.report.grouping import weight
-from smcheck.report.phrases import plural, verb
+from smcheck.report.phrases import plural, verb, weight
 from smcheck.report.terminal.cellspan import Axes, span
 from smcheck.report.terminal.findinglines import Lines
 from smcheck.report.violations import INPUT, BaselineDiff, CheckResult, Severity, Violation

@@ -14,7 +14,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from smcheck.report.findingmodel import Finding
-from smcheck.report.grouping import weight
+from smcheck.report.phrases import weight
 from smcheck.report.terminal.cellspan import Axes, span
 
 if TYPE_CHECKING:  # the model imports these views (notebook): types only here
