@@ -11,6 +11,7 @@ from smcheck.check.policy import Policy, load_policy, parse_conditions
 from smcheck.check.run import evaluate
 from smcheck.report.model import Report
 from smcheck.report.phrases import plural
+from smcheck.report.violations import INPUT, Violation
 from smcheck.sources.expand import SourceSpec
 
 _LEVEL = {"fail": ("FAIL",), "warn": ("FAIL", "WARN")}
@@ -31,8 +32,13 @@ def policy_violations(report: Report, policy: Policy) -> list[str]:
         ]
         judged = dataclasses.replace(rep, cells=[c for c in rep.cells if not c.hypothetical])
         found, _ = evaluate(judged, SourceSpec(rep.name, rep.name), policy)
-        out += [f"{rep.name}: {v.message}" for v in found]
+        out += [f"{rep.name}{_cell_of(v)}: {v.message}" for v in found]
     return list(dict.fromkeys(out))  # an input finding the policy's conditions also name: once
+
+
+def _cell_of(v: Violation) -> str:
+    """`` naive float16 T=1``: the cell a violation is of (nothing for the input's own)."""
+    return "" if v.method == INPUT else f" {v.cell}"
 
 
 def analysis_options(policy: Policy) -> dict[str, Any]:

@@ -265,9 +265,9 @@ class Condition:
         if self.level is not None:
             if cell.verdict.rank < self.level.rank:
                 return None
-            # the reasons of its verdict: a NOTE changes no verdict (reasons and findings pair up)
-            pairs = zip(cell.reasons, cell.findings, strict=False)
-            why = [r for r, f in pairs if f.severity != "NOTE"]
+            # the findings of its verdict, without the cell's name (the violation names it) and
+            # without NOTEs, which change no verdict
+            why = [f.text() for f in cell.findings if f.severity != "NOTE"]
             return Hit(float(cell.verdict.rank), None, None, "; ".join(why or cell.reasons))
         if self.metric in INPUT_METRICS:
             return None

@@ -40,7 +40,10 @@ class Finding:
     """The cell the remedy switches to, where it names one: ``{"method": "shifted"}``,
     ``{"dtype": "float32"}``; empty for advice that names no cell (label smoothing)."""
 
+    def text(self) -> str:
+        """The message and its remedy: ``... -- remedy``."""
+        return f"{self.message} -- {self.remedy}" if self.remedy else self.message
+
     def sentence(self, where: str) -> str:
         """The finding as one sentence naming its cell: ``naive float16: ... -- remedy``."""
-        tail = f" -- {self.remedy}" if self.remedy else ""
-        return f"{where}: {self.message}{tail}"
+        return f"{where}: {self.text()}"

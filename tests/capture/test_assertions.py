@@ -21,8 +21,11 @@ def test_assert_stable_passes_a_stable_softmax_and_returns_the_report() -> None:
 def test_assert_stable_raises_with_the_findings() -> None:
     with pytest.raises(AssertionError, match=r"violation.*\n.*naive float16.*overflow") as e:
         smcheck.assert_stable([[1.0, 2.0, 30.0]], dtypes=["float16"], methods=["naive"])
-    # the reasons of the FAIL, not the saturation NOTE beside them (it changes no verdict)
+    # the reasons of the FAIL, not the saturation NOTE beside them (it changes no verdict), and
+    # the cell named once, not again in each reason
     assert "rounds to 1" not in str(e.value) and "log(softmax)" in str(e.value)
+    assert "<array> naive float16 T=1: exp overflows" in str(e.value)
+    assert "naive float16: " not in str(e.value)
 
 
 def test_assert_stable_follows_fail_on() -> None:
