@@ -106,11 +106,8 @@ def group_findings(source: SourceReport) -> list[FindingGroup]:
                 hypothetical=all(c.hypothetical for c, _ in found),
             )
         )
-    order = {id(g): n for n, g in enumerate(groups)}
-    return sorted(
-        groups,
-        key=lambda g: (g.hypothetical, -FINDING_SEVERITIES.index(g.severity), order[id(g)]),
-    )
+    # a stable sort: equal keys keep their order of appearance
+    return sorted(groups, key=lambda g: (g.hypothetical, -FINDING_SEVERITIES.index(g.severity)))
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from smcheck.report.maskmodel import (
     SentinelCast,
     SentinelEffect,
 )
+from smcheck.report.phrases import plural
 from smcheck.report.sitemodel import Site
 from smcheck.report.temperaturemodel import (
     CriticalTemperature,
@@ -256,8 +257,6 @@ class Report:
         """``1 source, 4 cells: 0 FAIL, 0 WARN, 4 OK; input: 1 WARN (comparisons, not counted:
         2 FAIL)``: the judged cells, the input's own findings, and the comparisons apart, so no
         one adds them up (the summary line of the CLI, the HTML header)."""
-        from smcheck.report.phrases import plural
-
         c, h = self.counts(), self.counts(hypothetical=True)
         found = [f.severity for s in self.sources for f in s.input.findings]
         inputs = ", ".join(f"{found.count(k)} {k}" for k in ("FAIL", "WARN") if k in found)

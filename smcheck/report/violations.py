@@ -52,9 +52,7 @@ class Violation:
     @property
     def cell(self) -> str:
         """``naive float16 T=1``; ``input`` for an input condition."""
-        if self.method == INPUT:
-            return INPUT
-        return f"{self.method} {self.dtype} T={self.temperature:g}"
+        return cell_name(self.method, self.dtype, self.temperature)
 
     @property
     def fingerprint(self) -> Fingerprint:
@@ -99,6 +97,11 @@ class Unmeasured:
     condition: str
     cells: int
     reason: str
+
+
+def cell_name(method: str, dtype: str, temperature: float) -> str:
+    """A violation's or baseline entry's cell, ``naive float16 T=1``; ``input`` for the input's."""
+    return INPUT if method == INPUT else f"{method} {dtype} T={temperature:g}"
 
 
 @dataclass(frozen=True)

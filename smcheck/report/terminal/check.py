@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from rich.console import RenderableType
 from rich.text import Text
@@ -11,7 +10,14 @@ from rich.text import Text
 from smcheck.report.phrases import plural, verb, weight
 from smcheck.report.terminal.cellspan import Axes, span
 from smcheck.report.terminal.findinglines import Lines
-from smcheck.report.violations import INPUT, BaselineDiff, CheckResult, Severity, Violation
+from smcheck.report.violations import (
+    INPUT,
+    BaselineDiff,
+    CheckResult,
+    Severity,
+    Violation,
+    cell_name,
+)
 
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow"}
 LABEL = {Severity.ERROR: "ERROR", Severity.WARNING: "WARN"}
@@ -98,7 +104,8 @@ def _baseline_line(b: BaselineDiff, details: bool) -> Text:
     if b.fixed:
         listed = b.fixed if details else b.fixed[:10]
         shown = "; ".join(
-            f"{e['path']}{':' + e['key'] if e['key'] else ''} {_entry_cell(e)} {e['condition']}"
+            f"{e['path']}{':' + e['key'] if e['key'] else ''} "
+            f"{cell_name(e['method'], e['dtype'], e['temperature'])} {e['condition']}"
             for e in listed
         )
         more = f" and {len(b.fixed) - len(listed)} more (-v)" if len(b.fixed) > len(listed) else ""
@@ -107,13 +114,6 @@ def _baseline_line(b: BaselineDiff, details: bool) -> Text:
     if b.unchecked:  # another source, cell or condition than this run's: neither kept nor fixed
         line += f"; {b.unchecked} not checked by this run"
     return Text(line, style="dim")
-
-
-def _entry_cell(e: dict[str, Any]) -> str:
-    """A baseline entry's cell, ``naive float16 T=0.7``; ``input`` for the input's own."""
-    if e["method"] == INPUT:
-        return INPUT
-    return f"{e['method']} {e['dtype']} T={e['temperature']:g}"
 
 
 def build_check_text(result: CheckResult, details: bool = False) -> list[RenderableType]:
