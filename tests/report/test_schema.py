@@ -55,6 +55,63 @@ def test_analyze_json_meets_the_schema(args: list[str]) -> None:
     assert errors(doc) == []
 
 
+def _parts(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """A schema with the schemas it refers to ($ref) and combines (allOf, anyOf, oneOf)."""
+    if "$ref" in schema:
+        schema = {**SCHEMA["$defs"][schema["$ref"].rsplit("/", 1)[1]], **schema}
+    out = [schema]
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in schema.get(key, []):
+            out += _parts(sub)
+    return out
+
+
+def undescribed(value: Any, schema: dict[str, Any], path: str = "") -> set[str]:
+    """The keys of value that schema does not name (an open map's keys are named by its
+    additionalProperties schema)."""
+    parts = _parts(schema)
+    if isinstance(value, list):
+        items = [p["items"] for p in parts if "items" in p]
+        if not items:
+            return {f"{path}[]"} if any(isinstance(v, (dict, list)) for v in value) else set()
+        return {m for v in value for m in undescribed(v, items[0], f"{path}[]")}
+    if not isinstance(value, dict):
+        return set()
+    props = {k: v for p in parts for k, v in p.get("properties", {}).items()}
+    maps = [
+        p["additionalProperties"] for p in parts if isinstance(p.get("additionalProperties"), dict)
+    ]
+    missing: set[str] = set()
+    for k, v in value.items():
+        sub = props.get(k, maps[0] if maps else None)
+        missing |= {f"{path}/{k}"} if sub is None else undescribed(v, sub, f"{path}/{k}")
+    return missing
+
+
+def test_every_key_the_json_carries_is_described_by_the_schema(tmp_path: Path) -> None:
+    """The schema validates open objects (fields may be added), so validation alone lets a
+    field ship undescribed: this walks outputs that fill every optional block (bounds,
+    accumulation, masks, sentinels, the critical temperatures, a check's violations)."""
+    rows = [[-65504, 1, 2, 3], [-1e9, 4, 5, 6], [-np.inf, -np.inf, -np.inf, -np.inf]]
+    np.save(tmp_path / "s.npy", np.array(rows, dtype=np.float32))
+    runs = [
+        ["analyze", str(tmp_path / "s.npy"), "--model", "strict", "-v"],
+        ["analyze", str(sample_input("masked_rows.npy")), "--dtype", "fp16"],
+        ["analyze", "--values", "-999,1,2,5,6;nan,1,2,3,4", "--temperature", "0.05,1,20"],
+        ["analyze", "gen:llm:shape=2x500,seed=1", "--dtype", "fp16", "--critical"],
+        ["check", "gen:spike", "--isolated", "--dtype", "fp16", "--method", "naive"],
+    ]
+    seen: set[str] = set()
+    for args in runs:
+        doc = run_json(*args)
+        assert errors(doc) == []
+        assert undescribed(doc, SCHEMA) == set(), args
+        seen |= {k for src in doc["sources"] for c in src["cells"] for k, v in c.items() if v}
+        seen |= {k for src in doc["sources"] for k, v in src["input"].items() if v}
+    # the walk saw the blocks it is there for
+    assert {"bounds", "accumulation", "fully_masked_output", "sentinels", "findings"} <= seen
+
+
 def test_nonfinite_values_are_strings_the_schema_accepts() -> None:
     doc = run_json("analyze", "--values", "1,2,3,12", "--dtype", "fp16", "--method", "naive")
     cell = doc["sources"][0]["cells"][0]
