@@ -56,7 +56,7 @@ def check_junit(result: CheckResult) -> str:
     for v in result.violations:
         by_cell[(v.source, v.method, v.dtype, v.temperature)].append(v)
     root = ET.Element("testsuites", name="smcheck")
-    totals = {"tests": 0, "failures": 0, "errors": 0}
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for s in result.report.sources:
         suite = ET.SubElement(root, "testsuite", name=_x(s.name))
         props = ET.SubElement(suite, "properties")
@@ -77,14 +77,14 @@ def check_junit(result: CheckResult) -> str:
             _case(suite, s.name, label, by_cell.get((s.name, m, d, t), []), hyp)
             for m, d, t, label, hyp in labels
         )
-        suite.set("tests", str(len(labels)))
-        suite.set("failures", str(failures))
+        skipped = sum(hyp for *_, hyp in labels)
+        for k, n in (("tests", len(labels)), ("failures", failures), ("skipped", skipped)):
+            suite.set(k, str(n))
+            totals[k] += n
         suite.set("errors", "0")
-        totals["tests"] += len(labels)
-        totals["failures"] += failures
     for e in result.errors:
         suite = ET.SubElement(
-            root, "testsuite", name=_x(e.source), tests="1", failures="0", errors="1"
+            root, "testsuite", name=_x(e.source), tests="1", failures="0", errors="1", skipped="0"
         )
         case = ET.SubElement(suite, "testcase", classname=_x(e.source), name="load")
         err = ET.SubElement(case, "error", message=_x(e.message), type="unreadable")

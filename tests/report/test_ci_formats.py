@@ -90,6 +90,28 @@ def test_junit_is_valid_xml_even_for_hostile_names(tmp_path: Path) -> None:
     assert out is not None and "warning underflow: 1 probabilit" in (out.text or "")
 
 
+def test_junit_counts_match_its_test_cases(tmp_path: Path) -> None:
+    """tests/failures/errors/skipped of every suite and of the whole agree with its elements;
+    the comparison cells (hypothetical) are the skipped ones."""
+    for n in ("a.npy", "b.npy"):
+        np.save(tmp_path / n, np.array([[1.0, 2.0, 12.5], [-16.5, -23.0, -16.5]]))
+    (tmp_path / "bad.json").write_text("[[1, 2], [3]]")
+    args = ["check", "--isolated", "--dtype", "fp16", "--format", "junit"]
+    r = CliRunner().invoke(
+        cli, [*args, *(str(tmp_path / n) for n in ("a.npy", "b.npy", "bad.json"))]
+    )
+    assert r.exit_code == 2, r.output
+    root = ET.fromstring(r.stdout)
+    tags = {"tests": "testcase", "failures": "failure", "errors": "error", "skipped": "skipped"}
+    for node, cases in [(s, "./testcase") for s in root] + [(root, "./testsuite/testcase")]:
+        for attr, tag in tags.items():
+            want = len(root.findall(cases)) if node is root else len(node.findall("./testcase"))
+            if tag != "testcase":
+                want = len(node.findall(f".//{tag}"))
+            assert node.get(attr) == str(want), (node.get("name"), attr)
+    assert int(root.get("skipped") or 0) > 0 and root.get("errors") == "1"
+
+
 def test_markdown_escapes_cells(tmp_path: Path) -> None:
     assert md("<values> a|b *c*") == r"&lt;values&gt; a\|b \*c\*"
     result = check_files(tmp_path, ["t|1.npy"])
