@@ -45,6 +45,8 @@ class CellChunk:
     underflow: torch.Tensor
     exact_zero: torch.Tensor
     log_nonfinite: torch.Tensor
+    log_of_zero: torch.Tensor
+    """Per row, log p̂ = -inf (0 in a row that overflowed: its zeros are the overflow's)."""
     lost_mass: torch.Tensor
     max_ulp: torch.Tensor
     ulp_bins: Bins
@@ -201,6 +203,7 @@ def cell_chunk(out: Any, b: Block, keep: tuple[int, int] = (-1, -1)) -> CellChun
         underflow=t(ints[:, k.UNDERFLOW]),
         exact_zero=t(ints[:, k.EXACT_ZERO]),
         log_nonfinite=t(ints[:, k.LOG_NONFINITE]),
+        log_of_zero=t(ints[:, k.LOG_ZERO]),
         lost_mass=t(flts[:, k.LOST_MASS]),
         max_ulp=t(flts[:, k.MAX_ULP]),
         ulp_bins=Bins(int(first), bins[0], vu),

@@ -69,6 +69,7 @@ class CellAccumulator:
     underflow: CountStat = field(default_factory=CountStat)
     exact_zero: CountStat = field(default_factory=CountStat)
     log_nonfinite: CountStat = field(default_factory=CountStat)
+    log_of_zero: CountStat = field(default_factory=CountStat)
     lost_mass: MaxStat = field(default_factory=MaxStat)
     max_ulp: MaxStat = field(default_factory=MaxStat)
     ulp: Histogram = field(default_factory=Histogram)
@@ -114,6 +115,7 @@ class CellAccumulator:
             self.lost_mass.add(c.lost_mass.numpy(), start)
         self.exact_zero.add(c.exact_zero.numpy(), start)
         self.log_nonfinite.add(c.log_nonfinite.numpy(), start)
+        self.log_of_zero.add(c.log_of_zero.numpy(), start)
 
         # accuracy is judged on rows whose output is entirely finite
         fin = c.kl_rows.numpy()
@@ -152,6 +154,7 @@ class CellAccumulator:
             underflow=self.underflow.result(index),
             exact_zero=self.exact_zero.result(index),
             log_nonfinite=self.log_nonfinite.result(index),
+            log_of_zero=self.log_of_zero.result(index),
             lost_mass=rm.Extreme(
                 self.lost_mass.result if self.underflow.elements else 0.0,
                 index(self.lost_mass.row) if self.underflow.elements else None,

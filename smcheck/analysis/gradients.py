@@ -212,6 +212,8 @@ class GradientAccumulator:
     loss_inf: CountStat = field(default_factory=CountStat)
     loss_nan: CountStat = field(default_factory=CountStat)
     nan: CountStat = field(default_factory=CountStat)
+    nan_loss_rows: int = 0
+    nan_zero_rows: int = 0
     dead: CountStat = field(default_factory=CountStat)
     vanished: CountStat = field(default_factory=CountStat)
     saturated: CountStat = field(default_factory=CountStat)
@@ -244,10 +246,16 @@ class GradientAccumulator:
             gd, ph, pl, dd, e.nonzero, e.target, rows, e.rest, e.norm
         )
         self.nan.add(nan, start)
+        nan_rows, loss_nan = nan > 0, np.isnan(loss)
+        self.nan_loss_rows += int((nan_rows & loss_nan).sum())
+        if (nan_rows & ~loss_nan).any():  # log p̂ = -inf: a p̂ of 0 (a mask's too)
+            zero = torch.isneginf(logp).any(-1).numpy()
+            self.nan_zero_rows += int((nan_rows & ~loss_nan & zero).sum())
         self.dead.add(dead, start)
         self.dead_lost.add(dead_max, start)
         self.vanished.add(vanished.astype(np.int64), start)
-        self.saturated.add(e.saturated.astype(np.int64), start)
+        # a row whose gradient is NaN has nothing left to saturate (it counts under nan)
+        self.saturated.add((e.saturated & (nan == 0)).astype(np.int64), start)
         # normwise error; NaN rows stay NaN and MaxStat skips them (they count under nan)
         self.rel_error.add(rel, start)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -282,6 +290,8 @@ class GradientAccumulator:
             loss_inf=count(self.loss_inf),
             loss_nan=count(self.loss_nan),
             nan=count(self.nan),
+            nan_loss_rows=self.nan_loss_rows,
+            nan_zero_rows=self.nan_zero_rows,
             dead=count(self.dead),
             vanished_rows=self.vanished.rows,
             vanished_first_row=first(self.vanished),

@@ -184,7 +184,7 @@ METRICS: dict[str, Metric] = {
         ),
         Metric(
             "saturation",
-            "rows whose largest probability rounds to 1 (zero softmax Jacobian)",
+            "rows whose largest probability rounds to 1 (its gradient p_max - 1 is 0)",
             _gradient_count("saturated_rows", "saturated row", "saturated rows"),
             "saturation",
         ),

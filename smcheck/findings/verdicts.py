@@ -88,13 +88,12 @@ def judge(
             f"the sum of exp overflows in {rows_of(m.sum_overflow.rows, total)} whose every exp "
             "is finite",
         )
-    nan_elements = _nan_findings(found, m, masked)
-    neg_log = m.log_nonfinite.elements - nan_elements
-    if neg_log > 0:
+    _nan_findings(found, m, masked)
+    if m.log_of_zero.elements:
         found.fail(
             "log-of-zero",
-            f"log(softmax) gives -inf for {plural(neg_log, 'log-probability')} whose exact value "
-            f"is finite, in {rows_of(m.log_nonfinite.rows, total)}",
+            f"log(softmax) gives -inf for {plural(m.log_of_zero.elements, 'log-probability')} "
+            f"whose exact value is finite, in {rows_of(m.log_of_zero.rows, total)}",
         )
     if m.underflow.elements:
         material = (m.lost_mass.max or 0.0) > th.lost_mass_limit(fmt.u)
@@ -128,9 +127,8 @@ def judge(
     return Verdict.OK, found.notes
 
 
-def _nan_findings(found: _Found, m: CellMetrics, masked: MaskedNaN | None) -> int:
-    """The NaN findings: rows only the format or T masked fully, then the rest; the NaN count
-    of the rest (which the -inf log-probabilities include)."""
+def _nan_findings(found: _Found, m: CellMetrics, masked: MaskedNaN | None) -> None:
+    """The NaN findings: rows only the format or T masked fully, then the rest."""
     total = m.rows_checked
     if masked is not None and masked.elements:
         found.fail(
@@ -146,7 +144,6 @@ def _nan_findings(found: _Found, m: CellMetrics, masked: MaskedNaN | None) -> in
             "probability-nan",
             f"{plural(nan_elements, 'probability')} NaN in {rows_of(nan_rows, total)} ({causes})",
         )
-    return nan_elements
 
 
 class _Found:
@@ -234,11 +231,10 @@ def _gradient_findings(
         rows = rows_of(g.loss_nan.rows, total)
         found.fail("loss-nan", f"the cross-entropy loss is NaN in {rows}")
     if g.nan.elements:
-        at_mask = ", at a mask too" if has_masks else ""
-        why = f" (d log(p)/dp = 0/0 where p is 0{at_mask})" if log_of_p else ""
         found.fail(
             "gradient-nan",
-            f"{_are(g.nan.elements, 'gradient element')} NaN in {rows_of(g.nan.rows, total)}{why}",
+            f"{_are(g.nan.elements, 'gradient element')} NaN in {rows_of(g.nan.rows, total)}"
+            + _nan_gradient_causes(g, log_of_p, has_masks),
         )
     if g.dead.elements:
         gone = ""
@@ -255,10 +251,29 @@ def _gradient_findings(
         found.warn(
             "saturation",
             f"the top probability rounds to 1 in {fmt.name} in "
-            f"{rows_of(g.saturated_rows, total)}, so the softmax Jacobian is 0 there"
+            f"{rows_of(g.saturated_rows, total)}, so the top class's gradient p_max - 1 is 0 there"
             + _lost(fmt.u / 2, limit, saturation_material, "1 - p_max <= u/2 = "),
             material=saturation_material,
         )
+
+
+def _nan_gradient_causes(g: GradientMetrics, log_of_p: bool, has_masks: bool) -> str:
+    """`` (the loss is NaN in 4 of them; d log(p)/dp = 0/0 where p is 0 in 2)``: where the NaN
+    gradients come from, by rows (the parts that explain none are left out)."""
+    # 1/p is infinite at p = 0 only along the log(p) route; log_softmax's backward has none
+    zero = g.nan_zero_rows if log_of_p else 0
+    at_mask = ", at a mask too" if has_masks else ""
+    parts = [
+        (g.nan_loss_rows, "the loss is NaN"),
+        (zero, f"d log(p)/dp = 0/0 where p is 0{at_mask}"),
+        (g.nan.rows - g.nan_loss_rows - zero, "an inf or 0/0 inside the backward pass"),
+    ]
+    said = [(n, text) for n, text in parts if n]
+    if not said:
+        return ""
+    if len(said) == 1 and said[0][0] == g.nan.rows:
+        return f" ({said[0][1]} there)" if said[0][0] == g.nan_loss_rows else f" ({said[0][1]})"
+    return " (" + "; ".join(f"{text} in {plural(n, 'row')}" for n, text in said) + ")"
 
 
 def _lost(lost: float | None, limit: float, material: bool, what: str = "") -> str:

@@ -52,7 +52,9 @@ DIRECT_KL_MAX_T = 11
 _BIG = 1.5 * 2.0**26  # exact pieces of a sum: a multiple of 2^-26, one of 2^-52, a rest
 
 # columns of cell_metrics' per-row outputs
-OVERFLOW, NAN, UNDERFLOW, EXACT_ZERO, LOG_NONFINITE, FINITE_AT_NEGINF, N_ULP, N_LOG = range(8)
+OVERFLOW, NAN, UNDERFLOW, EXACT_ZERO, LOG_NONFINITE, FINITE_AT_NEGINF, N_ULP, N_LOG, LOG_ZERO = (
+    range(9)
+)
 LOST_MASS, MAX_ULP, NORMWISE, SUM_ERROR, KL, LOG_MAX_ULP, LOG_MAX_ABS = range(7)
 FINITE, FLIP = range(2)
 
@@ -151,7 +153,7 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     (ovf, so), (ovc, ovu), (vu, vl), (first, offs) = masks, ov, vals, offs
     t, emin, u, log_zero, dd, exact_sum, direct = fmt
     top, kept, off_u, off_l = lt == lt, offs[0] >= 0, offs[0], offs[1]
-    n_nan = n_under = n_ez = n_inf = n_lnf = n_fan = n_live = n_l = n_ku = n_kl = 0
+    n_nan = n_under = n_ez = n_inf = n_lnf = n_lz = n_fan = n_live = n_l = n_ku = n_kl = 0
     mu = dmax = lmu = lma = np.int64(-1)
     lo_u, hi_u, lo_l, hi_l = rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1]
     sa, sb, sc, lost, kl, best, barg = 0.0, 0.0, 0.0, 0.0, 0.0, order_key(-np.inf), -1
@@ -174,7 +176,7 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
             n_under += und
             n_inf += pz & nz
             n_ez += pz & lv & (not nz)
-            n_lnf += lv & (not lqf)
+            n_lnf, n_lz = n_lnf + (lv & (not lqf)), n_lz + (lv & (lq == -np.inf))
             n_fan += lqf & (lp == -np.inf)
             n_live += lv
             ul, kov = fin & lv, ks[2 * T + s]
@@ -211,7 +213,7 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     if first:  # _in_order counted the elements not judged in the first bins: taken back
         rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1] = lo_u, hi_u, lo_l, hi_l
         hist[0], hist[HIST_BINS] = hist[0] - n + n_live * fin, hist[HIST_BINS] - n + n_l
-    counts = (overflows(ovf, so, n), n_nan, n_under, n_ez, n_lnf, n_fan, n_live * fin, n_l)
+    counts = (overflows(ovf, so, n), n_nan, n_under, n_ez, n_lnf, n_fan, n_live * fin, n_l, n_lz)
     mx = (float_or(mu, -np.inf), float_or(dmax, 0.0), float_or(lmu, -np.inf),
           float_or(lma, -np.inf))  # fmt: skip
     return counts, lost, mx, kl, n_inf > 0, ((sa - 1.0) + sb) + sc, barg  # sb, sc: Σp̂'s low parts
@@ -241,6 +243,8 @@ def _cell_rows(b, lo, hi, out, blk, rr, ov, fmt, res, work, rng, vals, offsets, 
             fin = all_finite(rp.view(np.float32))
         else:
             fin = all_finite(rp.view(np.float64))
+        summed_over = sovf.shape[0] > 0 and sovf[i] != 0
+        fin = fin and not summed_over  # a row whose sum overflowed (p̂ all 0) is not judged
         a = rr[0][i]
         s0, s1 = ov[0][i], ov[0][i + 1]
         row_masks = (
@@ -253,12 +257,12 @@ def _cell_rows(b, lo, hi, out, blk, rr, ov, fmt, res, work, rng, vals, offsets, 
             (ov[1][s0:s1], ov[2][s0:s1]), fmt, hist, rng[b], vals, (fill, offsets[i]), scratch,
         )  # fmt: skip
         mu, dmax, lmu, lma = mx
-        n_over = counts[OVERFLOW] + (sovf.shape[0] > 0 and sovf[i] != 0)
-        for k in range(8):
+        n_over = counts[OVERFLOW] + summed_over
+        for k in range(9):
             ints[i, k] = counts[k]
         ints[i, OVERFLOW] = n_over
         if n_over:  # zeros in a row whose exp or sum overflowed are the overflow's
-            ints[i, UNDERFLOW], lost = 0, 0.0
+            ints[i, UNDERFLOW], ints[i, EXACT_ZERO], ints[i, LOG_ZERO], lost = 0, 0, 0, 0.0
         flts[i, LOST_MASS], flts[i, MAX_ULP] = lost, mu
         flts[i, NORMWISE] = (dmax / rr[2][i]) / fmt[2] if fin else np.nan
         flts[i, SUM_ERROR] = abs(total_m1) if fin else np.nan
@@ -304,7 +308,7 @@ def cell_metrics(out, blk, rr, ov, fmt, work, vals, offsets, fill=True):  # type
         (ulp, log; none where not ``fill``).
     """
     rows, n = blk[2].shape
-    ints = np.zeros((rows, 8), np.int64)
+    ints = np.zeros((rows, 9), np.int64)
     flts = np.zeros((rows, 7))
     flags = np.zeros((rows, 2), np.uint8)
     res = (ints, flts, flags)

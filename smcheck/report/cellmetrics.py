@@ -129,6 +129,9 @@ class CellMetrics:
     exact_zero: Count
     log_nonfinite: Count
     """Log-probabilities that are ±inf or NaN where the exact one is finite."""
+    log_of_zero: Count
+    """Of those, the -inf ones in rows that did not overflow: log of a probability that rounded
+    to 0 (an overflowed row's zeros, and so their -inf, are the overflow's)."""
     lost_mass: Extreme
     error: ErrorMetric
     sum_error: Extreme
@@ -172,13 +175,20 @@ class GradientMetrics:
     loss_nan: Count
     nan: Count
     """NaN gradient elements."""
+    nan_loss_rows: int
+    """Of nan's rows, those whose loss is NaN too: the NaN forward back-propagates."""
+    nan_zero_rows: int
+    """Of the others, those with a probability of 0 (log p̂ = -inf, a mask's too): d log(p)/dp =
+    1/0 there, and the softmax backward multiplies it by 0. The rest met an inf inside the
+    backward pass."""
     dead: Count
     """Gradient elements exactly 0 where the exact gradient rounds to nonzero in the format."""
     vanished_rows: int
     """Rows whose whole computed gradient is 0 while the exact one is representable as nonzero."""
     vanished_first_row: RowIndex | None
     saturated_rows: int
-    """Rows whose exact top probability rounds to 1 in the format (softmax Jacobian 0 there)."""
+    """Rows whose exact top probability rounds to 1 in the format (the top class's gradient
+    p_max - 1 is 0 there), among those whose computed gradient has no NaN."""
     saturated_first_row: RowIndex | None
     max_rel_error: float | None
     """max over rows of ||ĝ - g||_inf / ||g||_inf (rows with a NaN gradient excluded)."""

@@ -46,6 +46,7 @@ class CellChunk:
     underflow: torch.Tensor | None
     exact_zero: torch.Tensor | None
     log_nonfinite: torch.Tensor | None
+    log_of_zero: torch.Tensor | None
     lost_mass: torch.Tensor | None
     max_ulp: torch.Tensor
     ulp_values: torch.Tensor
@@ -125,14 +126,19 @@ def _row_sums(sh: Shared, P64: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return total, total_m1
 
 
-def _finite_rows(sh: Shared, P: torch.Tensor, total: torch.Tensor) -> tuple[torch.Tensor, bool]:
-    """Valid rows whose output is entirely finite, and whether that is every row."""
+def _finite_rows(
+    sh: Shared, P: torch.Tensor, total: torch.Tensor, sum_over: torch.Tensor | None
+) -> tuple[torch.Tensor, bool]:
+    """Valid rows whose output is entirely finite and whose sum of exp did not overflow (p̂
+    all 0), and whether that is every row."""
     import torch
 
     fin = torch.isfinite(total)
     if not bool(fin.all()):
         fin = torch.isfinite(P).all(-1)
     fin_rows = sh.valid & fin
+    if sum_over is not None:
+        fin_rows &= sum_over == 0
     return fin_rows, bool(fin_rows.all())
 
 
@@ -166,6 +172,7 @@ class _Zeros(NamedTuple):
     exact_zero: torch.Tensor | None
     lost_mass: torch.Tensor | None
     log_nonfinite: torch.Tensor | None
+    log_of_zero: torch.Tensor | None
     log_finite: bool
     """Whether every log p̂ of the chunk is finite."""
 
@@ -188,25 +195,28 @@ def _zero_rows(sh: Shared, o: _Outputs, per_row: torch.Tensor | None, all_fin: b
         pzero = pzero if pzero is not None else P == 0
         zero = pzero | torch.isneginf(logq_m)
         z_any = True
-    under = exact_zero = lost_mass = log_nf = None
+    under = exact_zero = lost_mass = log_nf = log_zero = None
+    # zeros in a row whose exp or sum overflowed are the overflow's, counted there
+    kept = None if per_row is None else (per_row == 0)[:, None]
     if z_any and bool(zero.any()):  # type: ignore[union-attr]
         nz = sh.nonzero
         lost = zero & (nz if nz is not None else vcol)
-        if per_row is not None:
-            # zeros in a row whose exp or sum overflowed are lost to the overflow, counted there
-            lost &= (per_row == 0)[:, None]
+        if kept is not None:
+            lost &= kept
         under = _row_count(lost)
         lost_mass = (sh.p * lost).sum(-1)
         if nz is not None:
             ez = (P == 0) & (live if live is not None else vcol) & ~nz
-            exact_zero = _row_count(ez)
+            exact_zero = _row_count(ez if kept is None else ez & kept)
     else:
         zero = pzero = None
     if pzero is not None and not bool(pzero.any()):
         pzero = None
     if lfin is not None:
         log_nf = _row_count(~lfin & (live if live is not None else vcol))
-    return _Zeros(zero, pzero, under, exact_zero, lost_mass, log_nf, lf_all)
+        lz = torch.isneginf(logq_m) & (live if live is not None else vcol)
+        log_zero = _row_count(lz if kept is None else lz & kept)
+    return _Zeros(zero, pzero, under, exact_zero, lost_mass, log_nf, log_zero, lf_all)
 
 
 class _Errors(NamedTuple):
@@ -284,7 +294,7 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:
     t_over, per_row, sum_over = _overflow_rows(sh, o)
     P64 = o.p if o.p.dtype == torch.float64 else o.p.to(torch.float64)
     total, total_m1 = _row_sums(sh, P64)
-    fin_rows, all_fin = _finite_rows(sh, o.p, total)
+    fin_rows, all_fin = _finite_rows(sh, o.p, total, sum_over)
     nan, nan_codes = _nan_rows(sh, o, all_fin)
     z = _zero_rows(sh, o, per_row, all_fin)
     e = _ulp_errors(sh, P64, fin_rows, all_fin, f)
@@ -308,6 +318,7 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:
         underflow=z.underflow,
         exact_zero=z.exact_zero,
         log_nonfinite=z.log_nonfinite,
+        log_of_zero=z.log_of_zero,
         lost_mass=z.lost_mass,
         max_ulp=e.max_ulp,
         ulp_values=e.ulp_values,

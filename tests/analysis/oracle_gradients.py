@@ -93,8 +93,13 @@ class OracleGradientAccumulator(GradientAccumulator):
         self.loss_inf.add((rows & np.isinf(loss)).astype(np.int64), start)
         self.loss_nan.add((rows & np.isnan(loss)).astype(np.int64), start)
         nan = torch.isnan(g)
+        nan_rows = np.zeros(len(rows), bool)
         if bool(nan.any()):  # a screen: most chunks have none
             self.nan.add((nan & rcol).sum(-1).numpy(), start)
+            nan_rows = (nan & rcol).any(-1).numpy()
+            zero = torch.isneginf(logp).any(-1).numpy()
+            self.nan_loss_rows += int((nan_rows & np.isnan(loss)).sum())
+            self.nan_zero_rows += int((nan_rows & ~np.isnan(loss) & zero).sum())
         zero = g == 0
         if bool(zero.any()):
             nonzero = torch.from_numpy(e.nonzero)
@@ -105,7 +110,7 @@ class OracleGradientAccumulator(GradientAccumulator):
                 self.dead_lost.add(np.where(dead.any(-1), lost, np.nan).astype(np.float64), start)
             vanished = zero.all(-1) & nonzero.any(-1)
             self.vanished.add((rows & vanished.numpy()).astype(np.int64), start)
-        self.saturated.add(e.saturated.astype(np.int64), start)
+        self.saturated.add((e.saturated & ~nan_rows).astype(np.int64), start)
         if e.g.dtype == np.float64:
             diff = (g.to(torch.float64) - torch.from_numpy(e.g)).abs_().amax(-1).numpy()
         else:  # an exact gradient wider than float64 (float64 cells): in numpy

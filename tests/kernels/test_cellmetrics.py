@@ -46,7 +46,7 @@ def make_block(x: np.ndarray, fmt: str, t: float = 1.0) -> tuple[Block, torch.Te
 
 def adversarial(rng: np.random.Generator, n: int = 64) -> np.ndarray:
     """Random rows and every hard case at once: ties, masks, saturation, zeros, overflow."""
-    x = rng.normal(0, 4, (14, n))
+    x = rng.normal(0, 4, (15, n))
     x[1] = 0.0  # constant row: p = 1/n exactly, a power of two (the exact binade)
     x[2, :2] = 5.0  # a tie at the top
     x[3, 5:] = -np.inf  # -inf masks
@@ -61,6 +61,7 @@ def adversarial(rng: np.random.Generator, n: int = 64) -> np.ndarray:
     x[11, 0] = 38.0  # p_top within float64 rounding of 1
     x[12] = np.round(x[12])  # many ties below the top
     x[13, 1:] = -1e30  # huge logits
+    x[14] = 10.0  # naive float16: every exp finite (22026), their sum overflows
     return x
 
 
@@ -72,7 +73,7 @@ def assert_same(out, b: Block) -> None:  # type: ignore[no-untyped-def]
     assert new.rows_checked == old.rows_checked
     assert np.array_equal(new.kl_rows.numpy(), fin)
     names = ("overflow", "sum_overflow", "temperature_overflow", "underflow", "exact_zero")
-    for name in (*names, "log_nonfinite"):
+    for name in (*names, "log_nonfinite", "log_of_zero"):
         o, c = getattr(old, name), getattr(new, name)
         want = np.zeros(len(fin), np.int64) if o is None else o.numpy()
         got = np.zeros(len(fin), np.int64) if c is None else c.numpy()

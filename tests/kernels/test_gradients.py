@@ -70,6 +70,7 @@ def _assert_same(
 ) -> None:
     assert new.rows_checked == old.rows_checked, where
     assert new.masked_target_rows == old.masked_target_rows, where
+    assert (new.nan_loss_rows, new.nan_zero_rows) == (old.nan_loss_rows, old.nan_zero_rows), where
     for name in COUNTS:
         a, b = getattr(new, name), getattr(old, name)
         assert isinstance(a, CountStat)

@@ -23,6 +23,7 @@ def metrics(*, overflow: int = 0, nan: int = 0, rows: int = 2) -> rm.CellMetrics
         underflow=NO_ROW,
         exact_zero=NO_ROW,
         log_nonfinite=rm.Count(nan, int(bool(nan)), bad),
+        log_of_zero=NO_ROW,
         lost_mass=rm.Extreme(0.0, None),
         error=rm.ErrorMetric(0.5, 0.0, 0.25, (1,)),
         sum_error=rm.Extreme(1e-4, (1,)),
