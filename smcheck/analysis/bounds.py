@@ -9,8 +9,9 @@ bound that a correct implementation cannot exceed:
 * second order: the neglected terms are O((Tu)^2). Where every error is a product of factors
   (1 + δ) or e^{±|d|u} (naive, shifted, online), the exact form is Higham's γ: T/(1 - Tu). The
   log-domain routes also pass errors through log and back through exp; T/(1 - 4Tu) dominates
-  their second-order terms for Tu < 1/4. A row whose denominator is <= 0 is *vacuous*: the
-  bound says nothing (this includes every row with n >= 1/u).
+  their second-order terms for Tu < 1/4. A row whose denominator is <= 0, or whose bound
+  reaches 1/u (a normwise error of 1: not one correct digit), is *vacuous*: the bound says
+  nothing (this includes every row with n >= 1/u).
 * underflow: a result below the smallest normal has an absolute, not relative, error (tiny·u,
   or up to tiny when flushed); U charges it for every intermediate that can land there.
 * the reference: its own error, (ln n + 9)·eps of its working precision, in units of u.
@@ -210,12 +211,12 @@ class RowBounds:
 def row_bounds(
     method: str, model: str, f: RowFeatures, fmt: FloatFormat, ftz: bool
 ) -> RowBounds | None:
-    """B = (T + U) / (1 - K·T·u) + reference allowance; vacuous where K·T·u >= 1."""
+    """B = (T + U) / (1 - K·T·u) + reference allowance; vacuous where K·T·u >= 1 or B >= 1/u."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         first = first_order(method, model, f, fmt)  # NaN on fully masked rows (never tested)
         if first is None:
             return None
         denom = 1 - SECOND_ORDER[method] * first * fmt.u
         full = (first + underflow_terms(method, f, fmt, ftz)) / denom + f.ref_allow
-    vacuous = (denom <= 0) | ~np.isfinite(full)
+    vacuous = (denom <= 0) | ~(full < 1 / fmt.u)  # NaN too
     return RowBounds(first, np.where(vacuous, np.inf, full), vacuous)

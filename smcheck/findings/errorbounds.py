@@ -83,8 +83,8 @@ def bound_findings(
         warn(
             "vacuous-bound",
             f"on row {row_index(w.row)} (error {w.error_u:.3g}u) the rounding-error bound of "
-            f"{method} is vacuous ({w.first_order_u:.3g}u to first order, against 1/u = "
-            f"{2**fmt.t}): the algorithm guarantees nothing there",
+            f"{method} is vacuous (it reaches 1/u = {2**fmt.t}, a normwise error of 1; "
+            f"{w.first_order_u:.3g}u to first order): the algorithm guarantees nothing there",
         )
     else:
         warn(

@@ -240,7 +240,7 @@ class BoundCheck:
     violations: RowCount
     """Rows whose error exceeds the bound (worst: the largest error/bound)."""
     vacuous: RowCount
-    """Rows where the bound says nothing (K·T·u >= 1, e.g. n >= 1/u); first such row."""
+    """Rows where the bound says nothing (K·T·u >= 1 or B >= 1/u, e.g. n >= 1/u); first such row."""
     max_ratio: Extreme
     """Largest error/bound over the rows with a non-vacuous bound."""
     cond_max: Extreme
