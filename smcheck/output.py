@@ -16,8 +16,9 @@ Input = str | int
 """An input of a run: a file path, or an open file descriptor (standard input)."""
 
 
-def refuse_overwriting_inputs(outputs: Sequence[tuple[str, str]], inputs: Sequence[Input]) -> None:
-    """Raise ConfigError when an output is the same file (device and inode) as an input.
+def refuse_unsafe_outputs(outputs: Sequence[tuple[str, str]], inputs: Sequence[Input]) -> None:
+    """Raise ConfigError when an output is the same file (device and inode) as an input, or two
+    outputs name one file (one would replace the other).
 
     Args:
         outputs: (option, path) pairs, e.g. ``("-o/--output", "report.json")``.
@@ -37,6 +38,22 @@ def refuse_overwriting_inputs(outputs: Sequence[tuple[str, str]], inputs: Sequen
                 f"{option} '{path}' is the same file as {known[(st.st_dev, st.st_ino)]}, an "
                 "input of this run, and writing there would destroy it; choose another file"
             )
+    written: dict[tuple[object, ...], tuple[str, str]] = {}
+    for option, path in outputs:
+        st = _stat(path)
+        if st is None:  # a new file: its resolved path
+            key: tuple[object, ...] = (os.path.realpath(path),)
+        elif stat.S_ISREG(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+        else:  # /dev/null and the like take any number of writes
+            continue
+        if key in written:
+            first, where = written[key]
+            raise ConfigError(
+                f"{option} '{path}' is the same file as {first} '{where}': one output would "
+                "replace the other; give each its own file"
+            )
+        written[key] = (option, path)
 
 
 def _stat(item: Input) -> os.stat_result | None:

@@ -123,6 +123,16 @@ def _check_report_onto_baseline(d: Path) -> tuple[list[str], str]:
     return [*argv, "--report", f"json={baseline}"], "--report"
 
 
+def _capture_onto_its_script(d: Path) -> tuple[list[str], str]:
+    (d / "run.py").write_text("import torch\ntorch.softmax(torch.ones(2, 3), -1)\n")
+    return ["capture", "--isolated", "-o", str(d / "run.py"), str(d / "run.py")], "-o/--output"
+
+
+def _step_summary_onto_source(d: Path) -> tuple[list[str], str]:
+    os.environ["GITHUB_STEP_SUMMARY"] = str(_logits(d))  # the test's monkeypatch restores it
+    return ["check", "--isolated", str(d / "x.npy"), *FAST], "$GITHUB_STEP_SUMMARY"
+
+
 ONTO_AN_INPUT: list[Builder] = [
     _analyze_onto_source,
     _analyze_json_onto_other_spelling,
@@ -137,16 +147,53 @@ ONTO_AN_INPUT: list[Builder] = [
     _check_report_onto_glob_match,
     _check_report_onto_config,
     _check_report_onto_baseline,
+    _capture_onto_its_script,
+    _step_summary_onto_source,
 ]
 
 
 @pytest.mark.parametrize("build", ONTO_AN_INPUT, ids=lambda b: b.__name__.strip("_"))
 def test_an_output_onto_an_input_is_refused_and_nothing_is_written(
-    tmp_path: Path, build: Builder
+    tmp_path: Path, build: Builder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)  # restored after the builder's
     argv, option = build(tmp_path)
     before = state(tmp_path)
     one_error_line(invoke(*argv), option, "is the same file as", "choose another file")
+    assert state(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("outputs", "option", "first"),
+    [
+        (
+            ["-o", "r.json", "--format", "json", "--report", "junit=r.json"],
+            "-o/--output",
+            "--report",
+        ),
+        (["--report", "junit=r.xml", "--report", "sarif=./r.xml"], "--report", "--report"),
+        (["--write-baseline", "b.json", "-o", "b.json"], "--write-baseline", "-o/--output"),
+    ],
+    ids=["output-and-report", "two-reports", "baseline-and-output"],
+)
+def test_two_outputs_onto_one_file_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, outputs: list[str], option: str, first: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _logits(tmp_path)
+    before = state(tmp_path)
+    r = invoke("check", "--isolated", "x.npy", *FAST, *outputs)
+    one_error_line(r, option, f"is the same file as {first}", "give each its own file")
+    assert state(tmp_path) == before
+
+
+def test_capture_save_and_report_onto_one_file_are_refused(tmp_path: Path) -> None:
+    script = tmp_path / "run.py"
+    script.write_text("raise SystemExit('the script must not run')\n")
+    before = state(tmp_path)
+    out = str(tmp_path / "c.safetensors")
+    r = invoke("capture", "--isolated", "--save", out, "-o", out, str(script))
+    one_error_line(r, "-o/--output", "is the same file as --save", "give each its own file")
     assert state(tmp_path) == before
 
 

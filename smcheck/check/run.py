@@ -15,7 +15,7 @@ from smcheck.check.baseline import apply_baseline, load_baseline, write_baseline
 from smcheck.check.policy import Policy
 from smcheck.environment import collect_environment
 from smcheck.findings.policyconditions import Condition, Hit
-from smcheck.output import refuse_overwriting_inputs
+from smcheck.output import refuse_unsafe_outputs
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.renderers import CHECK_FORMATS, render
 from smcheck.report.violations import (
@@ -91,8 +91,10 @@ def check_sources(
     if policy.config_file is not None:
         inputs.append(policy.config_file)
     new = [("--write-baseline", new_baseline)] if new_baseline is not None else []
-    refuse_overwriting_inputs([*outputs, *new], inputs)
-    refuse_overwriting_inputs(outputs, [baseline] if baseline is not None else [])
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    appended = [("$GITHUB_STEP_SUMMARY", summary)] if summary else []
+    refuse_unsafe_outputs([*outputs, *new, *appended], inputs)
+    refuse_unsafe_outputs([*outputs, *appended], [baseline] if baseline is not None else [])
     result = _run_specs(specs, errors, policy, stdin)
     if baseline is not None and entries is not None:
         result = apply_baseline(result, baseline, entries)

@@ -77,7 +77,7 @@ def analyze(
       smcheck analyze gen:llm:shape=4x32000,seed=1 --dtype bf16
     """
     from smcheck.config import AnalysisConfig, parse_temperatures
-    from smcheck.output import refuse_overwriting_inputs
+    from smcheck.output import refuse_unsafe_outputs
     from smcheck.progress import progress_bars
 
     check_verbosity(details, quiet)
@@ -97,7 +97,7 @@ def analyze(
         stdin = getattr(sys.stdin, "buffer", None)  # sys.stdin is None when closed (<&-)
         if output is not None:
             outputs = [("-o/--output", output)]
-            refuse_overwriting_inputs(outputs, input_files(specs, cfg.targets, stdin))
+            refuse_unsafe_outputs(outputs, input_files(specs, cfg.targets, stdin))
         if len(specs) == 1 and is_capture_file(specs[0]):  # a saved smcheck.capture()
             report = analyze_saved(specs[0], **given_options(ctx, options))
         else:

@@ -68,12 +68,15 @@ def capture(
     from smcheck.capture.assertions import policy_violations
     from smcheck.capture.runner import run_script
     from smcheck.check.policy import load_policy, parse_conditions
+    from smcheck.output import refuse_unsafe_outputs
 
     with user_errors():
         policy = load_policy(Path.cwd(), None, isolated)
         if fail_on:
             policy = policy.override(fail_on=parse_conditions(list(fail_on)))
         opts = policy_options(policy) | given_options(ctx, options)
+        written = [("--save", save)] * bool(save) + [("-o/--output", output)] * bool(output)
+        refuse_unsafe_outputs(written, [] if as_module else [script])  # before the script runs
         cap = run_script(script, list(args), as_module, max_rows_per_site, seed)
         if save is not None:
             cap.save(save)
