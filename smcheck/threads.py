@@ -9,6 +9,10 @@ from collections.abc import Iterator
 
 from smcheck.errors import ConfigError
 
+MAX_THREADS = 1024
+"""The most threads a run may ask for: past that, libgomp's per-thread stacks alone exhaust
+memory (2^31 asked for 432 GiB and died), and torch takes at most a C int."""
+
 SPIN_COUNT = "10000"
 """libgomp spins 300000 times by default (~a millisecond); 10000 is ~tens of microseconds."""
 
@@ -31,14 +35,16 @@ def bound_spin_waiting() -> None:
 
 
 def check_threads(n: object) -> int | None:
-    """``n`` as a thread count: None (torch and numba choose) or an int of at least 1.
+    """``n`` as a thread count: None (torch and numba choose) or an int from 1 to MAX_THREADS.
 
     Raises ConfigError naming the fix otherwise (the CLI's option type refuses earlier).
     """
     if n is None:
         return None
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"threads must be a whole number of at least 1, got {n!r}; e.g. 4")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_THREADS:
+        raise ConfigError(
+            f"threads must be a whole number from 1 to {MAX_THREADS}, got {n!r}; e.g. 4"
+        )
     return n
 
 

@@ -128,6 +128,16 @@ def test_check_threads_option_and_policy_key_reach_torch_and_numba(
     assert seen == [(1, 1), (1, 1)]
 
 
+def test_a_config_thread_count_out_of_range_names_the_file_and_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "smcheck.toml").write_text("threads = 99999999999999999999\n")
+    r = invoke("check", "gen:spike", *SMALL)
+    assert r.exit_code == ExitCode.ERROR, r.output
+    assert "smcheck.toml" in r.stderr and "threads: threads must be a whole number" in r.stderr
+
+
 def test_more_threads_than_the_kernels_may_use_are_all_they_may() -> None:
     pool = kernels.max_threads()
     assert thread_counts(pool + 3) == {"torch": pool + 3, "numba": pool}
@@ -135,7 +145,7 @@ def test_more_threads_than_the_kernels_may_use_are_all_they_may() -> None:
         assert (torch.get_num_threads(), kernels.threads()) == (pool + 3, pool)
 
 
-@pytest.mark.parametrize("bad", ["0", "-2", "two", "1.5", ""])
+@pytest.mark.parametrize("bad", ["0", "-2", "two", "1.5", "", "1025", "2147483648"])
 @pytest.mark.parametrize("command", ["analyze", "check"])
 def test_bad_thread_count_is_a_usage_error(command: str, bad: str) -> None:
     r = invoke(
@@ -151,9 +161,9 @@ def test_bad_thread_count_is_a_usage_error(command: str, bad: str) -> None:
     assert r.stdout == ""
 
 
-@pytest.mark.parametrize("bad", [0, -1, True, 2.0, "4"])
+@pytest.mark.parametrize("bad", [0, -1, True, 2.0, "4", 1025, 2**31])
 def test_bad_api_thread_count_names_the_fix(bad: object) -> None:
-    with pytest.raises(ConfigError, match="threads must be a whole number of at least 1"):
+    with pytest.raises(ConfigError, match="threads must be a whole number from 1 to 1024"):
         smcheck.analyze([[1.0, 2.0]], threads=bad)  # type: ignore[arg-type]
 
 

@@ -306,6 +306,12 @@ def _int(lo: int) -> Any:
     return parse
 
 
+def _threads(value: Any, _base: Path) -> int | None:
+    from smcheck.threads import check_threads
+
+    return check_threads(value)
+
+
 def _bool(value: Any, _base: Path) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"expected true or false, got {value!r}")
@@ -381,7 +387,7 @@ _KEYS: dict[str, Any] = {
     "mask-value": _number,
     "memory-budget": _budget,
     "chunk-rows": _int(1),
-    "threads": _int(1),
+    "threads": _threads,
     "fail-on": _conditions,
     "warn-on": _conditions,
 }

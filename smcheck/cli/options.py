@@ -11,6 +11,7 @@ from click.core import ParameterSource
 
 from smcheck.cli.completion import complete_dtypes, complete_methods
 from smcheck.errors import SmcheckError
+from smcheck.threads import MAX_THREADS
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -155,7 +156,7 @@ def _arithmetic_options() -> list[Decorator]:
         ),
         click.option(
             "--threads",
-            type=click.IntRange(min=1),
+            type=click.IntRange(1, MAX_THREADS),
             default=None,
             metavar="N",
             help="Threads of torch's ops and smcheck's kernels (default: torch's choice, "
