@@ -6,6 +6,7 @@ Exit codes a CI can trust: 1 means findings and nothing else, so an unexpected e
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import warnings
@@ -37,10 +38,26 @@ class SmcheckGroup(click.Group):
             # interpreter's final flush does not fail again (the Python docs' recipe, SIGPIPE).
             _silence_stdout()
             raise click.exceptions.Exit(ExitCode.BROKEN_PIPE) from None
+        except OSError as e:
+            if e.errno not in _FULL:
+                if debug:
+                    raise
+                raise internal_error(e) from None
+            # a full disk under standard output (> file): the environment's problem, not a bug
+            _silence_stdout()  # the interpreter's last flush would fail again
+            exc = click.ClickException(
+                f"cannot write the output: {e.strerror}; free some space, or write elsewhere"
+            )
+            exc.exit_code = ExitCode.ERROR
+            raise exc from None
         except Exception as e:
             if debug:
                 raise
             raise internal_error(e) from None
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+"""Errors of a write that found no room: the disk, the quota, the file size limit."""
 
 
 def internal_error(e: BaseException) -> click.ClickException:

@@ -7,6 +7,7 @@ pipes are real where they must be (a subprocess), in process where Python's view
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import subprocess
 import sys
@@ -79,6 +80,25 @@ def test_a_closed_pipe_exits_141_quietly_in_process(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(ANALYZE, "emit", _raise(BrokenPipeError(32, "Broken pipe")))
     r = invoke("analyze", "--values", "1,2,3", *FAST)
     assert (r.exit_code, r.stderr) == (ExitCode.BROKEN_PIPE, "")
+
+
+@pytest.mark.parametrize("code", [28, 122, 27], ids=["ENOSPC", "EDQUOT", "EFBIG"])
+def test_a_full_disk_under_stdout_is_one_error_exit_2(
+    monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    monkeypatch.setattr(ANALYZE, "emit", _raise(OSError(code, os.strerror(code))))
+    r = invoke("analyze", "--values", "1,2,3", *FAST)
+    assert r.exit_code == ExitCode.ERROR, r.output
+    assert (
+        r.stderr == f"Error: cannot write the output: {os.strerror(code)}; free some space, "
+        "or write elsewhere\n"
+    )
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+def test_writing_to_dev_full_is_exit_2_in_a_real_process() -> None:
+    code, err = run_process(["schema"], "> /dev/full")
+    assert code == ExitCode.ERROR and err.startswith("Error: cannot write the output"), err
 
 
 @pytest.mark.parametrize("command", [["thresholds"], ["schema"]], ids=["rich", "click-echo"])
