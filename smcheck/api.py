@@ -277,7 +277,7 @@ def generate(
     name: str,
     *,
     shape: str | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     value: float | None = None,
     params: Sequence[str] = (),
 ) -> np.ndarray:
@@ -286,9 +286,10 @@ def generate(
     Args:
         name: the generator, e.g. ``llm`` or ``constant``.
         shape: ``AxB`` text, e.g. ``64x10`` (default: the generator's).
-        seed: the seed, unless ``params`` holds one.
+        seed: the seed (default: ``params``' seed, else 0).
         value: the value of the ``constant`` generator.
-        params: ``K=V`` generator parameters, as in a ``gen:NAME:K=V,...`` spec.
+        params: ``K=V`` generator parameters, as in a ``gen:NAME:K=V,...`` spec; ``shape``,
+            ``seed`` and ``value`` given as arguments win over theirs.
 
     Returns:
         The generated array (raises ConfigError on a bad name or parameter).
@@ -299,7 +300,8 @@ def generate(
         kw["shape"] = parse_generator_spec(f"gen:{gname}:shape={shape}")[1]["shape"]
     if value is not None:
         kw["value"] = value
-    kw.setdefault("seed", seed)
+    if seed is not None:
+        kw["seed"] = seed
     return generate_logits(gname, **kw)
 
 

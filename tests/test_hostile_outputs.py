@@ -269,7 +269,7 @@ def test_a_new_file_honours_the_umask(tmp_path: Path, mask: int, mode: int) -> N
 
 
 def test_a_replaced_file_keeps_its_mode_and_is_replaced_atomically(tmp_path: Path) -> None:
-    out = tmp_path / "r.json"
+    out = tmp_path / "r.npy"
     out.write_text("old")
     out.chmod(0o640)
     inode = out.stat().st_ino
@@ -278,7 +278,7 @@ def test_a_replaced_file_keeps_its_mode_and_is_replaced_atomically(tmp_path: Pat
     assert stat.S_IMODE(out.stat().st_mode) == 0o640
     assert out.stat().st_ino != inode  # a new file renamed into place, not rewritten
     assert np.load(out).shape == (2, 3)
-    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left
+    assert [p.name for p in tmp_path.iterdir()] == ["r.npy"]  # no temporary file left
 
 
 def test_a_symlink_is_followed_not_replaced(tmp_path: Path) -> None:

@@ -6,38 +6,68 @@ import click
 
 from smcheck.cli.completion import complete_generators
 from smcheck.cli.options import user_errors
+from smcheck.config import GENERATOR_NAMES
+
+_HELP = f"""Write seeded synthetic logits to a .npy file (same seed, same bytes).
+
+NAME is one of: {", ".join(GENERATOR_NAMES)}.
+
+\b
+Examples:
+  smcheck generate llm --shape 4x32000 --seed 1 -o llm.npy
+  smcheck generate constant --shape 1x4096 --value 0 -o zeros.npy
+  smcheck generate spike -o - | smcheck analyze -
+"""
 
 
-@click.command()
+@click.command(help=_HELP)
 @click.argument("name", shell_complete=complete_generators)
 @click.option("--shape", metavar="AxB", help="Shape, e.g. 64x10 (default: the generator's).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=None, help="Random seed.  [default: 0]")
 @click.option("--value", type=float, help="The value of the 'constant' generator.")
 @click.option(
-    "--param", "params", multiple=True, metavar="K=V", help="Generator parameter (repeatable)."
+    "--param",
+    "params",
+    multiple=True,
+    metavar="K=V",
+    help="Generator parameter, as in gen:NAME:K=V (repeatable); --shape, --seed and --value "
+    "win over the same key.",
 )
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False), required=True, help="Output .npy file."
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    required=True,
+    help="Output .npy file; - writes the .npy bytes to standard output (not a terminal).",
 )
 def generate(
     name: str,
     shape: str | None,
-    seed: int,
+    seed: int | None,
     value: float | None,
     params: tuple[str, ...],
     output: str,
 ) -> None:
-    """Write seeded synthetic logits to a .npy file (same seed, same bytes).
+    import os
+    import sys
 
-    \b
-    Examples:
-      smcheck generate llm --shape 4x32000 --seed 1 -o llm.npy
-      smcheck generate constant --shape 1x4096 --value 0 -o zeros.npy
-    """
     from smcheck import api
     from smcheck.output import write_output
+    from smcheck.sources.loaders import EXTENSIONS
 
     with user_errors():
+        to_stdout = output == "-"
+        suffix = os.path.splitext(output)[1].lower()
+        if suffix in EXTENSIONS and suffix != ".npy":  # analyze would read it as that format
+            raise click.UsageError(f"-o '{output}': generate writes .npy; name the file *.npy")
+        if to_stdout and sys.stdout.isatty():
+            raise click.UsageError("-o - writes binary .npy: redirect it to a file or a pipe")
         arr = api.generate(name, shape=shape, seed=seed, value=value, params=params)
-        write_output(output, api.npy_bytes(arr))
-    click.echo(f"wrote {output}: {arr.dtype} {list(arr.shape)}", err=True)
+        data = api.npy_bytes(arr)
+        if to_stdout:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            write_output(output, data)
+    where = "standard output" if to_stdout else output
+    click.echo(f"wrote {where}: {arr.dtype} {list(arr.shape)}", err=True)

@@ -6,15 +6,17 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import smcheck.api
 from smcheck.cli import cli
 from smcheck.errors import ExitCode
 from tests.conftest import ROOT, sample_input
 
 
-def run(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+def run(*args: str, input: str | bytes | None = None):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
 
 
@@ -123,6 +125,28 @@ def test_generate_writes_a_deterministic_npy(tmp_path) -> None:  # type: ignore[
     assert a.read_bytes() == b.read_bytes()
     r = run("analyze", str(a), "--dtype", "float32", "--format", "json")
     assert json.loads(r.stdout)["sources"][0]["shape"] == [2, 100]
+
+
+def test_generate_to_stdout_pipes_into_analyze(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    r = run("generate", "spike", "--shape", "2x7", "--seed", "4", "-o", "-")
+    assert r.exit_code == 0 and r.stderr == "wrote standard output: float32 [2, 7]\n", r.output
+    np.save(tmp_path / "ref.npy", smcheck.api.generate("spike", shape="2x7", seed=4))
+    assert r.stdout_bytes == (tmp_path / "ref.npy").read_bytes()
+    r = run("analyze", "-", "--dtype", "float32", "--format", "json", input=r.stdout_bytes)
+    assert json.loads(r.stdout)["sources"][0]["shape"] == [2, 7]
+
+
+def test_generate_refuses_a_name_that_is_not_npy(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    r = run("generate", "spike", "-o", str(tmp_path / "x.csv"))
+    assert r.exit_code == 2 and "name the file *.npy" in r.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_generate_options_win_over_the_same_param(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    gen = smcheck.api.generate
+    assert np.array_equal(gen("normal", seed=5, params=["seed=3"]), gen("normal", seed=5))
+    assert np.array_equal(gen("normal", params=["seed=3"]), gen("normal", seed=3))
+    assert gen("constant", shape="2x3", params=["shape=4x5"]).shape == (2, 3)
 
 
 def test_generator_source_and_stdin() -> None:
