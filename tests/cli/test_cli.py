@@ -136,6 +136,13 @@ def test_generate_to_stdout_pipes_into_analyze(tmp_path) -> None:  # type: ignor
     assert json.loads(r.stdout)["sources"][0]["shape"] == [2, 7]
 
 
+def test_generate_help_lists_every_generator() -> None:
+    from smcheck.config import GENERATOR_NAMES
+
+    text = " ".join(run("generate", "--help").stdout.split())
+    assert f"NAME is one of: {', '.join(GENERATOR_NAMES)}." in text
+
+
 def test_generate_refuses_a_name_that_is_not_npy(tmp_path) -> None:  # type: ignore[no-untyped-def]
     r = run("generate", "spike", "-o", str(tmp_path / "x.csv"))
     assert r.exit_code == 2 and "name the file *.npy" in r.stderr
