@@ -146,19 +146,20 @@ class AnalysisConfig:
         if self.mask_value is not None:
             mv = float(self.mask_value)
             if not (math.isfinite(mv) and (mv > 0 if self.softmin else mv < 0)):
-                sign, eg = (
-                    ("positive", "1e4 (softmin negates the input)")
-                    if self.softmin
-                    else (
-                        "negative",
-                        "-1e4",
-                    )
-                )
+                if self.softmin:
+                    sign, eg = "positive", "1e4 (softmin negates the input; +inf is a mask already)"
+                else:
+                    sign, eg = "negative", "-1e4 (-inf is a mask already)"
                 raise ConfigError(
                     f"mask value {self.mask_value!r} is not a finite {sign} number; give the "
-                    f"value the input masks with, e.g. {eg} (-inf is a mask already)"
+                    f"value the input masks with, e.g. {eg}"
                 )
             object.__setattr__(self, "mask_value", mv)
+        if self.gradients and self.model == "strict":
+            raise ConfigError(
+                "gradients need autograd, which only the framework model runs; drop --gradients "
+                "or use --model framework"
+            )
         if self.chunk_rows is not None and self.chunk_rows < 1:
             raise ConfigError("chunk_rows must be at least 1")
         if self.memory_budget < 2**20:

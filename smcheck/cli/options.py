@@ -112,8 +112,8 @@ def _diagnostic_options() -> list[Decorator]:
         click.option(
             "--gradients/--no-gradients",
             default=None,
-            help="Back-propagate the cross-entropy loss through each method (framework model); "
-            "default: when the use is loss.",
+            help="Back-propagate the cross-entropy loss through each method (framework model "
+            "only: --gradients with --model strict is an error); default: when the use is loss.",
         ),
         click.option(
             "--critical/--no-critical",

@@ -211,7 +211,8 @@ def test_mask_value_names_a_sentinel() -> None:
         ({"mask_value": float("-inf")}, "is not a finite negative number"),
         (
             {"mask_value": -1e4, "softmin": True},
-            "not a finite positive number; give the value the input masks with, e.g. 1e4",
+            "not a finite positive number; give the value the input masks with, e.g. 1e4 "
+            "(softmin negates the input; +inf is a mask already)",
         ),
     ],
 )

@@ -42,6 +42,15 @@ def test_torch_is_the_only_method_without_a_strict_form() -> None:
         smcheck.analyze([[1.0, 2.0]], model="strict", methods=["naive", "torch"])
 
 
+def test_gradients_asked_for_under_the_strict_model_are_a_usage_error() -> None:
+    # autograd runs torch's ops: the strict model has none to differentiate
+    with pytest.raises(ConfigError, match="gradients need autograd.*--model framework"):
+        smcheck.analyze([[1.0, 2.0]], model="strict", gradients=True)
+    r = CliRunner().invoke(cli, ["analyze", "--values", "1,2", "--model", "strict", "--gradients"])
+    assert r.exit_code == ExitCode.ERROR and r.stderr.count("Error: ") == 1, r.output
+    assert smcheck.analyze([[1.0, 2.0]], model="strict").cells[0].gradient is None
+
+
 def test_cli_strict_with_torch_is_a_usage_error() -> None:
     result = CliRunner().invoke(
         cli, ["analyze", "--values", "1,2", "--model", "strict", "--method", "torch"]
