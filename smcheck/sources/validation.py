@@ -110,10 +110,16 @@ def select_key(name: str, keys: list[str], key: str | None, what: str) -> str:
     if key is None:
         if len(keys) == 1:
             return keys[0]
+        # standard input takes no key: the data must come as a file to name one
+        how = (
+            "save it to a file and pass 'FILE:KEY'"
+            if name == "<stdin>"
+            else "add one key as 'FILE:KEY'"
+        )
         raise load_error(
             name,
             f"it holds {len(keys)} {what}s",
-            f"add one key as 'FILE:KEY', one of {_keys_hint(keys)}",
+            f"{how}, one of {_keys_hint(keys)}",
         )
     if key not in keys:
         raise load_error(name, f"there is no {what} {key!r}", f"use one of {_keys_hint(keys)}")

@@ -246,6 +246,13 @@ def test_json_lists_and_keys(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ stdin
 
 
+def test_stdin_npz_of_several_arrays_says_how_to_name_one() -> None:
+    buf = io.BytesIO()
+    np.savez(buf, a=np.ones(2), b=np.zeros(2))
+    with pytest.raises(LoadError, match="save it to a file and pass 'FILE:KEY', one of 'a', 'b'"):
+        load_logits("-", stdin=io.BytesIO(buf.getvalue()))
+
+
 def test_stdin_npy_json_csv() -> None:
     buf = io.BytesIO()
     np.save(buf, LOGITS.astype(np.float16))
