@@ -88,6 +88,8 @@ def analyze(
         cfg = AnalysisConfig.from_options(**options)
         if not sources and values is None:
             raise click.UsageError("give a SOURCE (file, '-', gen:NAME) or --values")
+        if sources.count("-") > 1:
+            raise click.UsageError("standard input (-) can be read once; give - once")
         import_analysis()  # after the usage checks: those stay fast, without torch
         from smcheck.api import input_files, literal_source, run_sources
         from smcheck.capture.store import analyze_saved, is_capture_file

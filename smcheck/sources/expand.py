@@ -85,5 +85,12 @@ def expand_sources(
             path, key = split_key(pat)  # the loader's own FILE:KEY rule; a bad file fails on load
             found = [SourceSpec(pat, path, key)]
         for s in found:
-            specs.setdefault(s.spec, s)
+            specs.setdefault(_identity(s), s)
     return list(specs.values()), errors
+
+
+def _identity(s: SourceSpec) -> str:
+    """What makes two specs one source: the file itself (``x.npy`` and ``./x.npy``) and key."""
+    if s.path == "-" or s.path.startswith("gen:") or not os.path.isfile(s.path):
+        return s.spec
+    return f"{os.path.realpath(s.path)}\0{s.key}"

@@ -156,6 +156,11 @@ def test_generate_options_win_over_the_same_param(tmp_path) -> None:  # type: ig
     assert gen("constant", shape="2x3", params=["shape=4x5"]).shape == (2, 3)
 
 
+def test_stdin_named_twice_is_a_usage_error() -> None:
+    r = run("analyze", "-", "-", input="1,2,3\n")
+    assert r.exit_code == ExitCode.ERROR and "standard input (-) can be read once" in r.stderr
+
+
 def test_generator_source_and_stdin() -> None:
     r = run("analyze", "gen:normal:shape=3x5,seed=1", "--dtype", "float32", "--format", "json")
     assert r.exit_code == 0, r.output

@@ -42,6 +42,21 @@ def test_directories_globs_and_keys(tree: Path) -> None:
     ]
 
 
+def test_one_file_named_two_ways_is_one_source(tree: Path) -> None:
+    (tree / "link.npy").symlink_to(tree / "out" / "a.npy")
+    names = [
+        "out/a.npy",
+        "./out/a.npy",
+        "out/sub/../a.npy",
+        "link.npy",
+        "pair.npz:x",
+        "./pair.npz:x",
+    ]
+    specs, errors = expand_sources([*names, "pair.npz:y", "-", "-"])
+    assert errors == []
+    assert [s.spec for s in specs] == ["out/a.npy", "pair.npz:x", "pair.npz:y", "-"]
+
+
 def test_a_document_named_alone_is_loaded_as_given(tree: Path) -> None:
     specs, errors = expand_sources(["out/*.txt", "out/readme.txt"])
     assert [s.spec for s in specs] == ["out/authorship.txt", "out/readme.txt"] and errors == []
