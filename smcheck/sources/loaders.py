@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from smcheck.config import DEFAULT_MEMORY_BUDGET
+from smcheck.errors import ConfigError
 from smcheck.sources import npyformat, safetensors, textformats
 from smcheck.sources.decoders import Decoder, for_stored
 from smcheck.sources.generators import generate_logits, parse_generator_spec
@@ -112,8 +113,11 @@ def load_logits(
         stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
         return _load_stdin(stream, limit)
     if spec.startswith("gen:"):
-        name, params = parse_generator_spec(spec)
-        array = generate_logits(name, memory_budget=memory_budget, **params)  # type: ignore[arg-type]
+        try:
+            name, params = parse_generator_spec(spec)
+            array = generate_logits(name, memory_budget=memory_budget, **params)  # type: ignore[arg-type]
+        except ConfigError as e:  # name the spec, as a file's errors name the file
+            raise ConfigError(str(e) if spec in str(e) else f"{spec}: {e}") from None
         return _finish(spec, array, array.dtype.name, ())
     path_text, key = split_key(spec)
     display = spec if key is not None else path_text

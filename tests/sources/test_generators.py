@@ -7,6 +7,7 @@ import pytest
 
 from smcheck.errors import ConfigError
 from smcheck.sources.generators import GENERATORS, generate_logits, parse_generator_spec
+from smcheck.sources.loaders import load_logits
 
 NAMES = list(GENERATORS)
 SEEDED = [name for name, gen in GENERATORS.items() if gen.seeded]
@@ -118,6 +119,9 @@ def test_parse_generator_spec() -> None:
 def test_bad_specs(spec: str, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         parse_generator_spec(spec)
+    with pytest.raises(ConfigError) as loaded:  # as a source, the message names the spec once
+        load_logits(spec)
+    assert str(loaded.value).count(spec) == 1 and fragment in str(loaded.value)
 
 
 @pytest.mark.parametrize(
