@@ -226,7 +226,10 @@ def parse_temperatures(texts: tuple[str, ...] | list[str]) -> tuple[float, ...]:
     """Temperatures from ``0.05,0.5,1`` items and ``LO:HI:N`` log-spaced ranges."""
     out: list[float] = []
     for text in texts:
-        for item in filter(None, (s.strip() for s in text.split(","))):
+        items = [s.strip() for s in text.split(",")]
+        if text.strip() and not all(items):  # as --values: "1,,2" is a typo, not two numbers
+            raise ConfigError(f"empty item in temperatures {text!r}; separate numbers by one comma")
+        for item in filter(None, items):
             out += _temperature_item(item)
             _check_temperature_count(len(out))
     if texts and not out:  # given, but empty: not silently the default

@@ -365,6 +365,8 @@ def parse_conditions(items: tuple[str, ...] | list[str]) -> tuple[Condition, ...
     """Parsed, de-duplicated conditions; ``never`` alone means none."""
     if list(items) == ["never"]:
         return ()
+    if "never" in items:
+        raise ConfigError("'never' means no condition, so it stands alone; drop it or the others")
     return tuple({c.name: c for c in map(parse_condition, items)}.values())
 
 

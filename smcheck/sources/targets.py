@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from smcheck.errors import ConfigError
 from smcheck.report.phrases import plural
 from smcheck.sources.rows import RowView
 from smcheck.sources.validation import dims, load_error
@@ -51,6 +53,10 @@ def read_targets(spec: str | Path | Any) -> TargetIndices:
     """
     from smcheck.sources.loaders import array_source, load_logits  # the loading stack, on demand
 
+    if isinstance(spec, str) and spec.isidentifier() and not os.path.lexists(spec):
+        raise ConfigError(
+            f"unknown targets {spec!r}; use argmax, argmin or a file of class indices"
+        )
     if isinstance(spec, (str, Path)):
         loaded, label = load_logits(str(spec), integers=True), str(spec)
     else:

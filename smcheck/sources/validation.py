@@ -76,7 +76,8 @@ def check_dtype(name: str, dtype: np.dtype) -> None:
         raise load_error(
             name,
             "it contains pickled Python objects, which smcheck never loads",
-            "save a numeric array, e.g. numpy.save(path, x.astype(numpy.float32))",
+            "save a plain numeric array (logits as float32, class indices as int64) with "
+            "numpy.save",
         )
     if dtype.kind in _KIND_PROBLEMS and not is_ml_dtype(dtype):
         raise load_error(

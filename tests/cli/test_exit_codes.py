@@ -230,6 +230,19 @@ def test_an_empty_option_is_a_usage_error_not_the_default(option: str, value: st
 
 
 @pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["analyze", "--values", "1,2", "--temperature", "1,,2"], "empty item in temperatures"),
+        (["analyze", "--values", "1,2", "--targets", "argmedian"], "use argmax, argmin or a file"),
+        (["check", "--isolated", "gen:spike", "--fail-on", "never,nan"], "'never' means no"),
+    ],
+    ids=["temperature-typo", "unknown-target-rule", "never-combined"],
+)
+def test_a_slip_in_an_option_is_named_with_its_fix(argv: list[str], fragment: str) -> None:
+    one_error_line(invoke(*argv), fragment)
+
+
+@pytest.mark.parametrize(
     "value",
     ["0.1:1:3000", "0.1:1:99999999999999999999", ",".join(["1"] * 50 + ["2:3:60"])],
 )
