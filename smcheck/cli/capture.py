@@ -20,11 +20,22 @@ from smcheck.report.renderers import ANALYZE_FORMATS
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[ARGS]...")
 @click.option("-m", "as_module", is_flag=True, help="SCRIPT is a module name, as python -m.")
 @click.option("--save", type=click.Path(dir_okay=False), help="Also save the capture here.")
-@click.option("--max-rows-per-site", type=click.IntRange(min=1), default=4096, show_default=True)
+@click.option(
+    "--max-rows-per-site",
+    type=click.IntRange(min=1),
+    default=4096,
+    show_default=True,
+    help="Rows kept per call site: a seeded random sample of the rows it saw (all are counted).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the row sample.")
 @analysis_options
 @click.option(
-    "--format", "fmt", type=click.Choice(list(ANALYZE_FORMATS)), default="table", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(list(ANALYZE_FORMATS)),
+    default="table",
+    show_default=True,
+    help="Report format.",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here.")
 @click.option(

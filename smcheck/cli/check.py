@@ -64,6 +64,7 @@ def parse_report_options(items: Sequence[str]) -> list[tuple[str, str]]:
     type=click.Choice(list(CHECK_FORMATS)),
     default="text",
     show_default=True,
+    help="Report format (more at once: --report FORMAT=FILE).",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here.")
 @click.option(
@@ -73,7 +74,10 @@ def parse_report_options(items: Sequence[str]) -> list[tuple[str, str]]:
     "--baseline", type=click.Path(dir_okay=False), help="Fail only on violations not in this file."
 )
 @click.option(
-    "--write-baseline", type=click.Path(dir_okay=False), help="Record the current violations."
+    "--write-baseline",
+    type=click.Path(dir_okay=False),
+    help="Record the current violations as accepted: without --baseline this run is then "
+    "judged against them and passes; with it, against the old baseline.",
 )
 @verbosity_options
 @click.pass_context
@@ -96,7 +100,8 @@ def check(
     """Check logits against a policy, for CI: exit 0 pass, 1 violations, 2 bad input.
 
     The policy is [tool.smcheck] in the nearest pyproject.toml (or smcheck.toml, or --config);
-    options given here override it. SOURCE: files, globs, directories, FILE:KEY or gen:NAME.
+    options given here override it. SOURCE: files, globs, directories, FILE:KEY, gen:NAME or
+    - (stdin).
 
     \b
     Examples:

@@ -17,7 +17,12 @@ from smcheck.cli.options import split_commas, user_errors
     help="Formats to show (default all).",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
 )
 def thresholds(dtypes: tuple[str, ...], fmt: str) -> None:
     """Show each format's limits: where exp overflows or underflows and sums stall.

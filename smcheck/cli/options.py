@@ -129,7 +129,12 @@ def _arithmetic_options() -> list[Decorator]:
     """How it is computed: softmin, flush-to-zero, masks, the chunking of rows, threads."""
     return [
         click.option("--softmin", is_flag=True, help="Analyse softmin(x) = softmax(-x)."),
-        click.option("--ftz", is_flag=True, help="Flush subnormal results to zero (strict model)."),
+        click.option(
+            "--ftz",
+            is_flag=True,
+            help="Flush subnormal inputs to zero, and under the strict model every subnormal "
+            "result (as a GPU's flush-to-zero mode does).",
+        ),
         click.option(
             "--mask-value",
             type=float,
@@ -196,7 +201,8 @@ def verbosity_options(f: Callable[..., Any]) -> Callable[..., Any]:
         "-q",
         "--quiet",
         is_flag=True,
-        help="Print only the summary line; the exit code speaks.",
+        help="Print only the summary line, no report whatever --format (-o still writes "
+        "one); the exit code speaks.",
     )(f)
     return click.option(
         "-v",

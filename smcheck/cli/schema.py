@@ -15,7 +15,7 @@ def schema(policy: bool) -> None:
     """Print the JSON Schema (draft 2020-12) of the JSON reports of analyze and check.
 
     \b
-    Example:
+    Examples:
       smcheck schema > smcheck.schema.json
       smcheck schema --policy > smcheck-policy.schema.json
     """
