@@ -14,6 +14,7 @@ from smcheck.api import each_source, input_files
 from smcheck.check.baseline import apply_baseline, load_baseline, write_baseline
 from smcheck.check.policy import Policy
 from smcheck.environment import collect_environment
+from smcheck.findings.inputconditions import FINDING_OF
 from smcheck.findings.policyconditions import Condition, Hit
 from smcheck.output import refuse_unsafe_outputs
 from smcheck.report.model import Report, SourceReport
@@ -137,7 +138,14 @@ def evaluate(
     lists = ((Severity.ERROR, policy.fail_on), (Severity.WARNING, warn_on))
     model = rep.cells[0].model if rep.cells else "framework"
     where = Violation(rep.name, spec.path, spec.key, INPUT, rep.dtype, 1.0, model, "", *_NONE)
-    for severity, cond, hit in _met(lists, lambda c: c.check_input(rep.input)):
+    met = {c.name for c in (*policy.fail_on, *warn_on) if c.check_input(rep.input) is not None}
+    said = {FINDING_OF[name] for name in met if name in FINDING_OF}
+    rest = dataclasses.replace(
+        rep.input, findings=[f for f in rep.input.findings if f.kind not in said]
+    )
+    for severity, cond, hit in _met(
+        lists, lambda c: c.check_input(rest if c.level is not None else rep.input)
+    ):
         out.append(_violation(where, cond, severity, hit))  # type: ignore[arg-type]
     for cell in rep.cells:
         if cell.hypothetical:

@@ -42,3 +42,7 @@ INPUT_METRICS: dict[str, Metric] = {
     )
 }
 """Conditions on the source's values themselves, checked once per source (not per cell)."""
+
+FINDING_OF: dict[str, str] = {"input": "upstream", "fully-masked": "fully_masked"}
+"""The input finding each input condition reports: a verdict level (``fail``) leaves it out
+where that condition is met, so one problem is one violation."""
