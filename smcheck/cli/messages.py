@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import sys
 from typing import Any
 
@@ -13,8 +15,18 @@ from smcheck.report.renderers import PIPED_WIDTH, Renderer, plain_text
 
 
 def summarise(report: Any) -> None:
-    """The one-line human summary of an analysis, on stderr."""
-    click.echo(f"smcheck: {report.summary()}", err=True)
+    """The human summary of an analysis on stderr: one line, wrapped where the width is less
+    (a terminal's, else ``COLUMNS``)."""
+    width = shutil.get_terminal_size().columns if sys.stderr.isatty() else piped_width()
+    lines = [""]
+    # whole parts move to the next line: after "; ", before " (" (never "2" apart from "FAIL")
+    for part in re.split(r"(?<=; )|(?= \()", f"smcheck: {report.summary()}"):
+        if lines[-1] and len(lines[-1]) + len(part.rstrip()) > width:
+            lines[-1] = lines[-1].rstrip()
+            lines.append("  " + part.lstrip())
+        else:
+            lines[-1] += part
+    click.echo("\n".join(lines), err=True)
 
 
 def piped_width() -> int:

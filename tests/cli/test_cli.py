@@ -156,6 +156,23 @@ def test_generate_options_win_over_the_same_param(tmp_path) -> None:  # type: ig
     assert gen("constant", shape="2x3", params=["shape=4x5"]).shape == (2, 3)
 
 
+def test_the_summary_line_wraps_whole_parts_to_the_width(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    argv = ["analyze", "--values", "1,2,12;-inf,-inf,-inf", "--dtype", "fp16"]
+    one = run(*argv).stderr.strip()
+    assert one.count("\n") == 0 and "; input: 1 WARN (comparisons, not counted:" in one
+    monkeypatch.setenv("COLUMNS", "45")
+    lines = run(*argv).stderr.splitlines()
+    assert [ln.split(":")[0] for ln in lines] == [
+        "smcheck",
+        "  input",
+        "  (comparisons, not counted",
+    ]
+    # a part wider than the width keeps its line (the first, 49 columns here)
+    assert all(len(ln) <= 45 for ln in lines[1:]) and " ".join(s.strip() for s in lines) == one
+
+
 def test_stdin_named_twice_is_a_usage_error() -> None:
     r = run("analyze", "-", "-", input="1,2,3\n")
     assert r.exit_code == ExitCode.ERROR and "standard input (-) can be read once" in r.stderr
