@@ -20,8 +20,8 @@ def bounds_tables(s: SourceReport) -> list[Fit]:
         return []
     multi_t = len({c.temperature for c in s.cells}) > 1
     t = Table(
-        title="Error bounds (Blanchard, Higham & Higham 2021). E: worst row's normwise error, "
-        "B: its bound, E/B: largest ratio, κ: largest condition number; all in units of u",
+        title="Error bounds (Blanchard, Higham & Higham 2021). E: worst row's normwise error "
+        "and B its bound, in units of u; E/B: largest ratio; κ: largest condition number",
         box=box.SIMPLE_HEAD,
         title_justify="left",
         padding=(0, 1),
@@ -56,6 +56,10 @@ def bounds_tables(s: SourceReport) -> list[Fit]:
             row.append("-" if a is None else _num(a.max_absorbed.max, ".1%"))
         t.add_row(*row)
     formulas = dict.fromkeys(f"{c.method}: {c.bounds.bound}" for c in cells if c.bounds)
-    t.caption = "B: " + "; ".join(formulas) if formulas else None
+    where = (
+        " (n: live entries, c: one exp or log's error in u, D = x_max - x_min, b = logsumexp(x) "
+        "- x_max, r: rises of the running max; vacuous: B reaches 1/u)"
+    )
+    t.caption = "B: " + "; ".join(formulas) + where if formulas else None
     t.caption_justify = "left"
     return [Fit(t, keys=3 if multi_t else 2)]
