@@ -160,6 +160,11 @@ def metrics_tables(s: SourceReport) -> list[Fit]:
     return [faults, accuracy]
 
 
+def _rows(n: int) -> str:
+    """A row count beside element/row counts: ``4r`` (0 alone)."""
+    return f"{n}r" if n else "0"
+
+
 def gradient_table(s: SourceReport) -> Fit | None:
     """Per method × dtype: what back-propagating the cross-entropy loss did (None if not run)."""
     g0 = next((c.gradient for c in s.cells if c.gradient is not None), None)
@@ -173,9 +178,10 @@ def gradient_table(s: SourceReport) -> Fit | None:
         """The gradient columns of one cell."""
         g = c.gradient
         if g is None:
-            return ["-"] * 7
+            return ["-"] * 8
         return [
-            f"{g.loss_inf.rows}/{g.loss_nan.rows}",
+            _rows(g.loss_inf.rows),
+            _rows(g.loss_nan.rows),
             _count(g.nan),
             _count(g.dead),
             str(g.vanished_rows),
@@ -187,10 +193,11 @@ def gradient_table(s: SourceReport) -> Fit | None:
     return _cell_table(
         s,
         escape(
-            f"Gradients of -log p[target] (targets: {g0.target}{skipped}; elements/rows; "
-            "grad error normwise relative, loss error in nats)"
+            f"Gradients of -log p[target] (targets: {g0.target}{skipped}; elements/rows, "
+            "r: rows; grad error: max over rows of max|ĝ - g| / max|g|, 1 where a tiny g rounds "
+            "to 0; loss error in nats)"
         ),
-        ["loss rows\ninf/NaN", "grad\nNaN", "dead", "van-\nished", "satu-\nrated"]
+        ["loss\ninf", "loss\nNaN", "grad\nNaN", "dead", "van-\nished", "satu-\nrated"]
         + ["grad\nerror", "loss\nerror"],
         values,
     )
