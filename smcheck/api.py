@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -15,7 +16,7 @@ from smcheck import __version__
 from smcheck.analysis.engine import analyze_array
 from smcheck.config import DEFAULT_MEMORY_BUDGET, TARGET_RULES, AnalysisConfig, Thresholds
 from smcheck.environment import collect_environment
-from smcheck.errors import SmcheckError
+from smcheck.errors import ConfigError, SmcheckError
 from smcheck.progress import ProgressFn
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.violations import SourceError
@@ -303,6 +304,16 @@ def generate(
     if seed is not None:
         kw["seed"] = seed
     return generate_logits(gname, **kw)
+
+
+def check_npy_name(path: str) -> None:
+    """Refuse a file name with another input format's suffix for ``.npy`` bytes (``x.csv``):
+    ``analyze`` reads a file by its suffix, so it could never load it."""
+    from smcheck.sources.loaders import EXTENSIONS
+
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in EXTENSIONS and suffix != ".npy":
+        raise ConfigError(f"'{path}' would hold .npy bytes under a {suffix} name; name it *.npy")
 
 
 def npy_bytes(array: np.ndarray) -> bytes:

@@ -49,18 +49,15 @@ def generate(
     params: tuple[str, ...],
     output: str,
 ) -> None:
-    import os
     import sys
 
     from smcheck import api
     from smcheck.output import write_output
-    from smcheck.sources.loaders import EXTENSIONS
 
     with user_errors():
         to_stdout = output == "-"
-        suffix = os.path.splitext(output)[1].lower()
-        if suffix in EXTENSIONS and suffix != ".npy":  # analyze would read it as that format
-            raise click.UsageError(f"-o '{output}': generate writes .npy; name the file *.npy")
+        if not to_stdout:
+            api.check_npy_name(output)
         if to_stdout and sys.stdout.isatty():
             raise click.UsageError("-o - writes binary .npy: redirect it to a file or a pipe")
         arr = api.generate(name, shape=shape, seed=seed, value=value, params=params)

@@ -145,7 +145,7 @@ def test_generate_help_lists_every_generator() -> None:
 
 def test_generate_refuses_a_name_that_is_not_npy(tmp_path) -> None:  # type: ignore[no-untyped-def]
     r = run("generate", "spike", "-o", str(tmp_path / "x.csv"))
-    assert r.exit_code == 2 and "name the file *.npy" in r.stderr
+    assert r.exit_code == 2 and "name it *.npy" in r.stderr
     assert not list(tmp_path.iterdir())
 
 

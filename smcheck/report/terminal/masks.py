@@ -11,12 +11,11 @@ from rich.text import Text
 
 from smcheck.report.maskmodel import Sentinel
 from smcheck.report.phrases import value_text
+from smcheck.report.terminal.findinglines import SEVERITY_STYLE, Lines
 from smcheck.report.terminal.fit import Fit
 
 if TYPE_CHECKING:  # the model imports these views (notebook): types only here
     from smcheck.report.model import SourceReport
-
-SEVERITY_STYLE = {"INFO": "cyan", "WARN": "yellow", "FAIL": "bold red"}
 
 
 def input_findings(s: SourceReport) -> RenderableType | None:
@@ -24,11 +23,9 @@ def input_findings(s: SourceReport) -> RenderableType | None:
     found = s.input.findings
     if not found:
         return None
-    lines = [
-        Text.assemble((f"{f.severity} ", SEVERITY_STYLE.get(f.severity, "")), f.message)
-        for f in found
-    ]
-    return Group(Text("Input findings", style="bold"), *lines, Text(""))
+    rows = [(Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")), Text(f.message))
+            for f in found]  # fmt: skip
+    return Group(Text("Input findings", style="bold"), Lines(rows), Text(""))
 
 
 def fate(sen: Sentinel, dtype: str) -> str:
