@@ -17,7 +17,7 @@ from smcheck.environment import collect_environment
 from smcheck.findings.inputconditions import FINDING_OF
 from smcheck.findings.policyconditions import Condition, Hit
 from smcheck.output import refuse_unsafe_outputs
-from smcheck.report.model import Report, SourceReport
+from smcheck.report.model import InputSummary, Report, SourceReport
 from smcheck.report.renderers import CHECK_FORMATS, render
 from smcheck.report.violations import (
     INPUT,
@@ -138,13 +138,19 @@ def evaluate(
     lists = ((Severity.ERROR, policy.fail_on), (Severity.WARNING, warn_on))
     model = rep.cells[0].model if rep.cells else "framework"
     where = Violation(rep.name, spec.path, spec.key, INPUT, rep.dtype, 1.0, model, "", *_NONE)
-    met = {c.name for c in (*policy.fail_on, *warn_on) if c.check_input(rep.input) is not None}
-    said = {FINDING_OF[name] for name in met if name in FINDING_OF}
-    rest = dataclasses.replace(
-        rep.input, findings=[f for f in rep.input.findings if f.kind not in said]
-    )
+    # a verdict level leaves out the input finding an input condition of its list (or of the
+    # errors, for warnings) already reports: one problem, one violation, never a weaker one
+    said: set[str] = set()
+    rest: dict[Severity, InputSummary] = {}
+    for severity, conds in lists:
+        said |= {
+            FINDING_OF[c.name] for c in conds if c.name in FINDING_OF and c.check_input(rep.input)
+        }
+        kept = [f for f in rep.input.findings if f.kind not in said]
+        rest[severity] = dataclasses.replace(rep.input, findings=kept)
+    level = {c.name: sev for sev, conds in lists for c in conds}
     for severity, cond, hit in _met(
-        lists, lambda c: c.check_input(rest if c.level is not None else rep.input)
+        lists, lambda c: c.check_input(rest[level[c.name]] if c.level is not None else rep.input)
     ):
         out.append(_violation(where, cond, severity, hit))  # type: ignore[arg-type]
     for cell in rep.cells:

@@ -37,6 +37,28 @@ def test_case1_all_nan_logits_fail_check_and_analyze(
     assert r.exit_code == 1 and "No findings" not in r.stdout
 
 
+@pytest.mark.parametrize(
+    ("args", "kept"),
+    [
+        (["--fail-on", "fail", "--warn-on", "input"], [("fail", "error"), ("input", "warning")]),
+        (["--fail-on", "warn", "--warn-on", "input"], [("warn", "error"), ("input", "warning")]),
+        (["--fail-on", "fail,input", "--warn-on", "warn"], [("input", "error")]),
+    ],
+    ids=["input-as-warning", "level-warn", "input-as-error"],
+)
+def test_an_input_condition_met_as_a_warning_hides_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], kept: list[tuple[str, str]]
+) -> None:
+    # the dedupe drops a level's copy of an input finding only where an input condition of the
+    # same or a stricter list reports it: never turning an error into a warning (or a pass)
+    x = np.array([[1.0, np.nan, 2.0], [1.0, 2.0, 3.0]], dtype=np.float32)
+    fast = ("--dtype", "fp32", "--method", "torch", "--format", "json")
+    r = _run(tmp_path, monkeypatch, x, "check", "--isolated", *fast, *args)
+    doc = json.loads(r.stdout)
+    assert [(v["condition"], v["severity"]) for v in doc["violations"]] == kept
+    assert r.exit_code == 1
+
+
 def test_case2_check_fails_on_the_nan_of_a_row_float16_masks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
