@@ -15,9 +15,9 @@ from smcheck.report.renderers import PIPED_WIDTH, Renderer, plain_text
 
 
 def summarise(report: Any) -> None:
-    """The human summary of an analysis on stderr: one line, wrapped where the width is less
-    (a terminal's, else ``COLUMNS``)."""
-    width = shutil.get_terminal_size().columns if sys.stderr.isatty() else piped_width()
+    """The human summary of an analysis on stderr: one line (scripts read it), wrapped only on a
+    terminal narrower than it."""
+    width = _stderr_terminal_width()
     lines = [""]
     # whole parts move to the next line: after "; ", before " (" (never "2" apart from "FAIL")
     for part in re.split(r"(?<=; )|(?= \()", f"smcheck: {report.summary()}"):
@@ -27,6 +27,12 @@ def summarise(report: Any) -> None:
         else:
             lines[-1] += part
     click.echo("\n".join(lines), err=True)
+
+
+def _stderr_terminal_width() -> int:
+    """The terminal's width when stderr is one; else no limit (piped and logged: one line)."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    return shutil.get_terminal_size().columns if isatty is not None and isatty() else 1 << 30
 
 
 def piped_width() -> int:

@@ -156,13 +156,15 @@ def test_generate_options_win_over_the_same_param(tmp_path) -> None:  # type: ig
     assert gen("constant", shape="2x3", params=["shape=4x5"]).shape == (2, 3)
 
 
-def test_the_summary_line_wraps_whole_parts_to_the_width(
+def test_the_summary_line_wraps_whole_parts_to_a_narrow_terminal(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     argv = ["analyze", "--values", "1,2,12;-inf,-inf,-inf", "--dtype", "fp16"]
     one = run(*argv).stderr.strip()
     assert one.count("\n") == 0 and "; input: 1 WARN (comparisons, not counted:" in one
     monkeypatch.setenv("COLUMNS", "45")
+    assert run(*argv).stderr.strip() == one  # piped: one line, whatever COLUMNS says
+    monkeypatch.setattr("smcheck.cli.messages._stderr_terminal_width", lambda: 45)
     lines = run(*argv).stderr.splitlines()
     assert [ln.split(":")[0] for ln in lines] == [
         "smcheck",
