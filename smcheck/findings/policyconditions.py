@@ -149,8 +149,9 @@ METRICS: dict[str, Metric] = {
         ),
         Metric(
             "log-nonfinite",
-            "log-probabilities that are -inf or NaN where the exact one is finite",
-            _count("log_nonfinite", "non-finite log-probability", "non-finite log-probabilities"),
+            "log-probabilities -inf where the exact one is finite, in rows that did not overflow "
+            "(the log(softmax) trap; an overflowed row is overflow's, NaN is nan's)",
+            _count("log_of_zero", "-inf log-probability", "-inf log-probabilities"),
             "log-of-zero",
         ),
         Metric(
@@ -184,7 +185,7 @@ METRICS: dict[str, Metric] = {
         ),
         Metric(
             "saturation",
-            "rows whose largest probability rounds to 1 (its gradient p_max - 1 is 0)",
+            "rows whose largest probability rounds to 1 (stored, it loses 1 - p_max)",
             _gradient_count("saturated_rows", "saturated row", "saturated rows"),
             "saturation",
         ),

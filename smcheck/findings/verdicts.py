@@ -251,29 +251,29 @@ def _gradient_findings(
         found.warn(
             "saturation",
             f"the top probability rounds to 1 in {fmt.name} in "
-            f"{rows_of(g.saturated_rows, total)}, so the top class's gradient p_max - 1 is 0 there"
-            + _lost(fmt.u / 2, limit, saturation_material, "1 - p_max <= u/2 = "),
+            f"{rows_of(g.saturated_rows, total)}: stored in {fmt.name} it reads 1, and 1 - p_max "
+            "is lost there" + _lost(fmt.u / 2, limit, saturation_material, "1 - p_max <= u/2 = "),
             material=saturation_material,
         )
 
 
 def _nan_gradient_causes(g: GradientMetrics, log_of_p: bool, has_masks: bool) -> str:
-    """`` (the loss is NaN in 4 of them; d log(p)/dp = 0/0 where p is 0 in 2)``: where the NaN
-    gradients come from, by rows (the parts that explain none are left out)."""
+    """`` (the loss is NaN in 4 rows; log(p) at p = 0 in 2 rows)``: where the NaN gradients come
+    from, by rows (the parts that explain none are left out); one part alone says how."""
     # 1/p is infinite at p = 0 only along the log(p) route; log_softmax's backward has none
     zero = g.nan_zero_rows if log_of_p else 0
     at_mask = ", at a mask too" if has_masks else ""
-    parts = [
-        (g.nan_loss_rows, "the loss is NaN"),
-        (zero, f"d log(p)/dp = 0/0 where p is 0{at_mask}"),
-        (g.nan.rows - g.nan_loss_rows - zero, "an inf or 0/0 inside the backward pass"),
+    parts = [  # (rows, what, how it gives NaN when it is the only cause)
+        (g.nan_loss_rows, "the loss is NaN", " there"),
+        (zero, f"log(p) at p = 0{at_mask}", ": 1/p = inf, times 0 in the softmax backward"),
+        (g.nan.rows - g.nan_loss_rows - zero, "an inf or 0/0 inside the backward pass", ""),
     ]
-    said = [(n, text) for n, text in parts if n]
+    said = [part for part in parts if part[0]]
     if not said:
         return ""
     if len(said) == 1 and said[0][0] == g.nan.rows:
-        return f" ({said[0][1]} there)" if said[0][0] == g.nan_loss_rows else f" ({said[0][1]})"
-    return " (" + "; ".join(f"{text} in {plural(n, 'row')}" for n, text in said) + ")"
+        return f" ({said[0][1]}{said[0][2]})"
+    return " (" + "; ".join(f"{what} in {plural(n, 'row')}" for n, what, _ in said) + ")"
 
 
 def _lost(lost: float | None, limit: float, material: bool, what: str = "") -> str:

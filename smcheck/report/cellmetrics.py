@@ -187,8 +187,8 @@ class GradientMetrics:
     """Rows whose whole computed gradient is 0 while the exact one is representable as nonzero."""
     vanished_first_row: RowIndex | None
     saturated_rows: int
-    """Rows whose exact top probability rounds to 1 in the format (the top class's gradient
-    p_max - 1 is 0 there), among those whose computed gradient has no NaN."""
+    """Rows whose exact top probability rounds to 1 in the format (stored in the format it
+    reads 1, and 1 - p_max is lost), among those whose computed gradient has no NaN."""
     saturated_first_row: RowIndex | None
     max_rel_error: float | None
     """max over rows of ||ĝ - g||_inf / ||g||_inf (rows with a NaN gradient excluded)."""

@@ -268,6 +268,21 @@ def test_gradient_nan_says_at_a_mask_only_for_inputs_with_masks() -> None:
                if f.cause == "gradient-nan"]
         for name, r in (("plain", plain), ("masked", masked))
     }  # fmt: skip
-    assert messages["plain"] and "where p is 0)" in messages["plain"][0]
+    assert messages["plain"] and "(log(p) at p = 0: 1/p = inf, times 0" in messages["plain"][0]
     assert "mask" not in messages["plain"][0]
-    assert messages["masked"] and "where p is 0, at a mask too)" in messages["masked"][0]
+    assert messages["masked"] and "(log(p) at p = 0, at a mask too: " in messages["masked"][0]
+
+
+def test_nan_gradient_causes_are_counted_by_rows() -> None:
+    # row 0 overflows naive float16 (its target's p is NaN: a NaN loss); row 1's target
+    # p = e^-21 rounds to 0 (log(p) at p = 0); row 2's exps are subnormal and their sum squared
+    # underflows in the backward (a finite loss, no zero p): each row one cause, counted
+    x = [[12.0, 1.0, 0.0], [0.0, -20.0, 1.0], [-16.0, -16.4, -16.2]]
+    r = smcheck.analyze(x, dtypes=["float16"], methods=["naive"], targets=[0, 1, 0])
+    g = cell(r, "naive", "float16").gradient
+    assert g is not None and (g.nan.rows, g.nan_loss_rows, g.nan_zero_rows) == (3, 1, 1)
+    (msg,) = [f.message for f in cell(r, "naive", "float16").findings if f.cause == "gradient-nan"]
+    assert msg.endswith(
+        "(the loss is NaN in 1 row; log(p) at p = 0 in 1 row; an inf or 0/0 inside the backward "
+        "pass in 1 row)"
+    )
