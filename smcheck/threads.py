@@ -70,6 +70,29 @@ def thread_counts(n: int | None = None) -> dict[str, int]:
 
 
 @contextlib.contextmanager
+def shared_among(workers: int) -> Iterator[None]:
+    """torch's intra-op threads shared out among ``workers`` Python threads for the block (each
+    gets torch's threads // workers, at least one); 1 changes nothing.
+
+    The analysis runs a chunk's formats on such workers (SourceAnalysis.formats_on): two
+    formats' ops side by side, in place of every op waiting at an OpenMP barrier, and one
+    format's Python steps overlapping the other's kernels (docs/performance.md, "Formats at
+    once"). torch's row-wise ops give the same bits on any thread count.
+    """
+    if workers == 1:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, before // workers))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
 def using_threads(n: int | None) -> Iterator[None]:
     """Run the block on ``n`` threads in torch and the numba kernels, then restore both.
 

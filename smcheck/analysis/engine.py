@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from smcheck.analysis.boundcheck import BoundsAccumulator, StallAccumulator, stall_limit
-from smcheck.analysis.bounds import RowFeatures, row_features
-from smcheck.analysis.cells import Block, CellAccumulator, HeadroomAccumulator
+from smcheck import kernels
+from smcheck.analysis.bounds import row_features
+from smcheck.analysis.cells import Block, HeadroomAccumulator
 from smcheck.analysis.gradients import (
     GRADIENT_ARRAYS_PER_ELEMENT,
-    ExactGradient,
-    GradientAccumulator,
     exact_gradient,
-    forward_backward,
     gradient_budget,
 )
 from smcheck.analysis.gradienttargets import Targets, resolve_targets
@@ -25,12 +24,12 @@ from smcheck.analysis.inputstats import (
     InputAccumulator,
     RoundingAccumulator,
 )
+from smcheck.analysis.lane import Lane, Shown
 from smcheck.analysis.masks import MaskAccumulator, MaskChunk
 from smcheck.analysis.methodinput import (
     method_input,
     prepare_chunk,
     round_chunk,
-    run_method,
     scale_by_temperature,
 )
 from smcheck.analysis.sentinels import SentinelAccumulator
@@ -42,23 +41,19 @@ from smcheck.errors import ConfigError
 from smcheck.findings.errorbounds import stall_notes
 from smcheck.findings.remedies import settle
 from smcheck.findings.rounding import division_findings
-from smcheck.findings.verdicts import MASKED_NAN, MaskedNaN, judge
 from smcheck.kernels import compile_all
 from smcheck.methods import get_method
-from smcheck.methods.base import MethodOutput, SoftmaxMethod
 from smcheck.progress import ProgressFn
 from smcheck.reference.cellref import cell_reference
 from smcheck.reference.exact import Reference, exact_softmax, reference_precision, working_dtype
 from smcheck.report import model as rm
 from smcheck.report.maskmodel import SEVERITIES
-from smcheck.report.phrases import cell_name
 from smcheck.sources.chunks import float64_chunks, read_ahead
 from smcheck.sources.readlimits import human_bytes
 from smcheck.sources.rows import WORK_ARRAYS_PER_ELEMENT, RowView
+from smcheck.threads import shared_among
 
 if TYPE_CHECKING:
-    import torch
-
     from smcheck.sources.loaders import LoadedArray
 
 SMALL_ELEMENTS = 64
@@ -67,123 +62,6 @@ SMALL_ELEMENTS = 64
 
 def _is_small(view: RowView) -> bool:
     return view.n_rows <= 8 and view.n_rows * view.row_length <= SMALL_ELEMENTS
-
-
-@dataclass
-class Shown:
-    """Every row's outputs, kept for small inputs."""
-
-    p: list[list[float]] = field(default_factory=list)
-    logp: list[list[float]] = field(default_factory=list)
-
-    def keep(self, p: np.ndarray, logp: np.ndarray) -> None:
-        """Append a chunk's rows."""
-        self.p.extend(np.asarray(p, dtype=np.float64).tolist())
-        self.logp.extend(np.asarray(logp, dtype=np.float64).tolist())
-
-
-@dataclass
-class Lane:
-    """One method × format × temperature cell: its accumulators over the chunks of a source."""
-
-    method: SoftmaxMethod
-    fmt: FloatFormat
-    temperature: float
-    cell: CellAccumulator
-    bounds: BoundsAccumulator
-    stall: StallAccumulator
-    gradient: GradientAccumulator | None
-    """None when no gradients are measured (strict model, --no-gradients)."""
-    shown: Shown | None
-    """None unless the input is small."""
-
-    @classmethod
-    def open(
-        cls,
-        m: SoftmaxMethod,
-        f: FloatFormat,
-        t: float,
-        cfg: AnalysisConfig,
-        *,
-        gradients: bool,
-        small: bool,
-    ) -> Lane:
-        """A lane with empty accumulators."""
-        return cls(
-            m,
-            f,
-            t,
-            CellAccumulator(f),
-            BoundsAccumulator(m.name, cfg.model, f, cfg.ftz),
-            StallAccumulator(f, stall_limit(f, cfg.thresholds)),
-            GradientAccumulator(f, keep=small) if gradients else None,
-            Shown() if small else None,
-        )
-
-    def forward(
-        self, xs: torch.Tensor, eg: ExactGradient | None, cfg: AnalysisConfig
-    ) -> MethodOutput:
-        """The method's output on the scaled chunk (and its gradient, folded in, if measured)."""
-        if self.gradient is not None and eg is not None:
-            # one forward feeds both the forward metrics and the backward pass
-            return forward_backward(self.method.framework, xs, eg, self.gradient)
-        return run_method(self.method, cfg.model, xs, self.fmt, cfg.ftz)
-
-    def add(self, out: MethodOutput, blk: Block, feats: RowFeatures) -> None:
-        """Fold one chunk of the method's output into every accumulator of the lane."""
-        per_row = self.cell.add(out, blk)
-        self.bounds.add(per_row, blk, feats)
-        self.stall.add(out, blk)
-        if self.shown is not None:
-            self.shown.keep(out.p, out.logp)
-
-    def result(self, src: SourceAnalysis, headroom: rm.Headroom, why_masked: str) -> rm.Cell:
-        """The report's cell, judged (``why_masked``: what fully masked rows of finite logits
-        in this format and T, for the NaN the method returns there)."""
-        view, cfg, masks = src.view, src.cfg, src.masks
-        m, f, t = self.method.name, self.fmt, self.temperature
-        masked_nan = masks.masked_nan(m, f.name, t)
-        if masked_nan.elements:  # NaN from finite logits: the cell's NaN, with its own finding
-            self.cell.nan.merge(masked_nan)
-            self.cell.nan_causes[MASKED_NAN] = masked_nan.elements
-        metrics = self.cell.result(headroom, view.index)
-        bounds = self.bounds.result(view.index, cfg.thresholds)
-        acc = self.stall.result(view.index)
-        target = src.targets.label if src.targets is not None else ""
-        grad = self.gradient.result(view, target) if self.gradient is not None else None
-        masked = MaskedNaN(
-            masked_nan.elements, masked_nan.rows, view.index(masked_nan.worst_row), why_masked
-        )
-        verdict, findings = judge(
-            m,
-            f,
-            t,
-            metrics,
-            cfg.thresholds,
-            bounds=bounds,
-            accumulation=acc,
-            gradient=grad,
-            use=src.use,
-            masked=masked,
-            has_masks=bool(src.inputs.neginf or src.masks.sentinels.stats),
-        )
-        return rm.Cell(
-            method=m,
-            dtype=f.name,
-            temperature=t,
-            model=cfg.model,
-            verdict=verdict,
-            reasons=tuple(x.sentence(cell_name(m, f.name, t)) for x in findings),
-            metrics=metrics,
-            gradient=grad,
-            probabilities=self.shown.p if self.shown is not None else None,
-            log_probabilities=self.shown.logp if self.shown is not None else None,
-            bounds=bounds,
-            accumulation=acc,
-            fully_masked_output=masks.masked_output(m, f.name, t),
-            findings=tuple(findings),
-            hypothetical=m in cfg.comparisons,
-        )
 
 
 class SourceAnalysis:
@@ -221,15 +99,29 @@ class SourceAnalysis:
         }
         self.inputs = InputAccumulator()
         self.masks = MaskAccumulator(sentinels=SentinelAccumulator(cfg.sentinel))
+        self.masks.expect([f.name for f in self.fmts], cfg.temperatures, list(cfg.methods))
+        self.pool: ThreadPoolExecutor | None = None
+        """Threads for a chunk's formats (:meth:`formats_on`); None: one after another."""
         self.sweep = SweepAccumulator(cfg.temperatures)
         self.src_dtype = np.dtype(view.dtype)
 
-    def budget_rows(self) -> int:
-        """Rows a chunk may hold within the memory budget; a row that alone does not fit is
-        refused here, before any of it is read (its temporaries would pass the budget)."""
-        cfg, view = self.cfg, self.view
+    def workers(self) -> int:
+        """How many formats of a chunk run at once: as many as the kernels have threads, at
+        most one per format, and one where a row per format at once would pass the budget."""
+        n = min(len(self.fmts), kernels.threads())
+        return n if n > 1 and self._row_bytes() * n <= self.cfg.memory_budget else 1
+
+    def _row_bytes(self) -> int:
         per_element = 8 * (WORK_ARRAYS_PER_ELEMENT + GRADIENT_ARRAYS_PER_ELEMENT * self.gradients)
-        need = view.row_length * per_element
+        return self.view.row_length * per_element
+
+    def budget_rows(self, workers: int = 1) -> int:
+        """Rows a chunk may hold within the memory budget, its formats ``workers`` at once; a
+        row that alone does not fit is refused here, before any of it is read (its temporaries
+        would pass the budget)."""
+        cfg, view = self.cfg, self.view
+        need = self._row_bytes()
+        per_element = need // max(1, view.row_length)
         if need > cfg.memory_budget:
             raise ConfigError(
                 f"{view.name}: one row of {view.row_length} elements needs "
@@ -238,11 +130,11 @@ class SourceAnalysis:
                 f"--memory-budget to at least {-(-need // 2**20)}"
             )
         budget = gradient_budget(cfg.memory_budget) if self.gradients else cfg.memory_budget
-        return view.chunk_rows(budget)
+        return view.chunk_rows(budget // workers)
 
-    def chunk_rows(self) -> int:
+    def chunk_rows(self, workers: int = 1) -> int:
         """Rows per chunk: configured, or what the memory budget allows."""
-        return self.cfg.chunk_rows or self.budget_rows()
+        return self.cfg.chunk_rows or self.budget_rows(workers)
 
     def add(self, start: int, raw: np.ndarray) -> None:
         """Fold in the float64 chunk of rows ``start ..``."""
@@ -255,8 +147,27 @@ class SourceAnalysis:
         tgt = None
         if self.gradients and self.targets is not None:
             tgt = self.targets.rows(x, start, skip=mchunk.sentinel_entries)
-        for f in self.fmts:
-            self._add_format(f, start, x, ref0, base_valid, mchunk, tgt)
+        args = (start, x, ref0, base_valid, mchunk, tgt)
+        if self.pool is None:
+            for f in self.fmts:
+                self._add_format(f, *args)
+        else:  # every format's accumulators are its own: only their order of work differs
+            for done in [self.pool.submit(self._add_format, f, *args) for f in self.fmts]:
+                done.result()
+
+    @contextlib.contextmanager
+    def formats_on(self, workers: int) -> Iterator[None]:
+        """Run each chunk's formats on ``workers`` threads for the block (1: in this one)."""
+        if workers == 1:
+            yield
+            return
+        with ThreadPoolExecutor(workers, thread_name_prefix="smcheck-format") as pool:
+            self.pool = pool
+            try:
+                yield
+            finally:  # after an error or ^C, the formats not started are not
+                self.pool = None
+                pool.shutdown(cancel_futures=True)
 
     def _add_format(
         self,
@@ -364,15 +275,17 @@ def analyze_array(
     """
     view = RowView(src.stored, cfg.dim, src.name, src.decoder)
     run = SourceAnalysis(view, cfg)
-    chunk = run.chunk_rows()
+    workers = run.workers()
+    chunk = run.chunk_rows(workers)
     # before the first chunk, so a first run's compile shows as its own bar and not as a
     # stalled "analysing rows"; a no-op once done in this process, a cache load after a first run
     compile_all(progress)
     # the next chunk is read and cast in a background thread while this one is analysed
-    for start, x in read_ahead(float64_chunks(view, chunk, run.budget_rows())):
-        run.add(start, x)
-        if progress is not None:
-            progress("analysing rows", start + len(x), view.n_rows)
+    with shared_among(workers), run.formats_on(workers):
+        for start, x in read_ahead(float64_chunks(view, chunk, run.budget_rows(workers))):
+            run.add(start, x)
+            if progress is not None:
+                progress("analysing rows", start + len(x), view.n_rows)
     temperature = rm.TemperatureAnalysis(run.sweep.result())
     if cfg.wants_critical:
         critical, scan = critical_temperatures(view, cfg, run.fmts, run.methods, chunk, progress)

@@ -81,6 +81,19 @@ class MaskAccumulator:
     """Per cell: NaN probabilities in rows with finite source logits that are fully masked there."""
     sentinels: SentinelAccumulator = field(default_factory=SentinelAccumulator)
 
+    def expect(self, fmts: list[str], temperatures: tuple[float, ...], methods: list[str]) -> None:
+        """Make every per-format entry now, in the run's order: the formats of a chunk may run
+        on threads (smcheck.threads.formats_at_once), and the report lists them in this order,
+        not in whichever order the threads first reached them."""
+        for f in fmts:
+            self.became[(f, None)] = CountStat()
+            for t in temperatures:
+                self.became[(f, t)] = CountStat()
+                for m in methods:
+                    self.outputs[(m, f, t)] = _Output()
+                    self.masked_nans[(m, f, t)] = CountStat()
+        self.sentinels.expect(fmts, temperatures)
+
     def add_source(self, x: Array, upstream: BoolArray, masked: BoolArray, start: int) -> MaskChunk:
         """Fold in a chunk's source values (after --softmin negation)."""
         self.upstream.add(upstream.astype(np.int64), start)

@@ -181,6 +181,23 @@ class SentinelAccumulator:
     mask_value: float | None = None
     """The user's mask value (--mask-value), recognised besides the known sentinels."""
     stats: dict[float, SentinelStat] = field(default_factory=dict)
+    cells: tuple[tuple[str, ...], tuple[float, ...]] = ((), ())
+    """The run's formats and temperatures (:meth:`expect`), in order."""
+
+    def expect(self, fmts: list[str], temperatures: tuple[float, ...]) -> None:
+        """A new sentinel's per-format entries are made at once, in this order (see
+        MaskAccumulator.expect)."""
+        self.cells = (tuple(fmts), tuple(temperatures))
+
+    def _stat(self, k: float) -> SentinelStat:
+        if k not in self.stats:
+            s = self.stats[k] = SentinelStat(k, user=k == self.mask_value)
+            fmts, temperatures = self.cells
+            for f in fmts:
+                s.cast[f] = CountStat()
+                for t in temperatures:
+                    s.effects[(f, t)] = _Effect()
+        return self.stats[k]
 
     def add_source(self, x: Array, rows_ok: BoolArray, start: int) -> SentinelChunk:
         """Classify a chunk's entries (rows with NaN/+inf or fully masked are skipped)."""
@@ -189,7 +206,7 @@ class SentinelAccumulator:
         keys[~rows_ok] = np.nan
         present = [float(k) for k in np.unique(keys[~np.isnan(keys)])]
         for k in present:
-            s = self.stats.setdefault(k, SentinelStat(k, user=k == self.mask_value))
+            s = self._stat(k)
             at = keys == k
             s.count.add(at.sum(-1), start)
             vals = x[at]

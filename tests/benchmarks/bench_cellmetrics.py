@@ -61,7 +61,7 @@ def main() -> None:
     import smcheck
     import smcheck.kernels.cellmetrics as k
     from smcheck import kernels
-    from smcheck.analysis.engine import Lane
+    from smcheck.analysis.lane import Lane
 
     tmp = tempfile.TemporaryDirectory()
     path = args.path or normal_logits(tmp.name)
