@@ -12,6 +12,7 @@ from smcheck.cli.messages import show, summarise
 from smcheck.cli.options import (
     analysis_options,
     check_verbosity,
+    format_option,
     given_options,
     user_errors,
     verbosity_options,
@@ -30,14 +31,7 @@ FAIL_ON_LEVELS: dict[str, int | None] = {"never": None, "warn": 1, "fail": 2}
     "--values", metavar="TEXT", help='Literal logits: "-999,1,2,5,6"; ";" separates rows.'
 )
 @analysis_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(list(ANALYZE_FORMATS)),
-    default="table",
-    show_default=True,
-    help="Report format.",
-)
+@format_option(ANALYZE_FORMATS, "table")
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Write the report here (atomically)."
 )

@@ -9,7 +9,13 @@ import click
 
 from smcheck.cli.analyze import emit
 from smcheck.cli.messages import summarise
-from smcheck.cli.options import analysis_options, given_options, split_commas, user_errors
+from smcheck.cli.options import (
+    analysis_options,
+    format_option,
+    given_options,
+    split_commas,
+    user_errors,
+)
 from smcheck.errors import ExitCode
 from smcheck.report.phrases import plural
 from smcheck.report.renderers import ANALYZE_FORMATS
@@ -29,14 +35,7 @@ from smcheck.report.renderers import ANALYZE_FORMATS
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the row sample.")
 @analysis_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(list(ANALYZE_FORMATS)),
-    default="table",
-    show_default=True,
-    help="Report format.",
-)
+@format_option(ANALYZE_FORMATS, "table")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here.")
 @click.option(
     "--fail-on",

@@ -13,6 +13,7 @@ from smcheck.cli.messages import show
 from smcheck.cli.options import (
     analysis_options,
     check_verbosity,
+    format_option,
     split_commas,
     user_errors,
     verbosity_options,
@@ -58,14 +59,7 @@ def parse_report_options(items: Sequence[str]) -> list[tuple[str, str]]:
     metavar="LIST",
     help="Conditions reported as warnings.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(list(CHECK_FORMATS)),
-    default="text",
-    show_default=True,
-    help="Report format (more at once: --report FORMAT=FILE).",
-)
+@format_option(CHECK_FORMATS, "text", " (more at once: --report FORMAT=FILE)")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here.")
 @click.option(
     "--report", "reports", multiple=True, metavar="FORMAT=FILE", help="Also write FORMAT to FILE."

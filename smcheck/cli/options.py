@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import click
@@ -193,6 +193,20 @@ def given_options(ctx: click.Context, options: dict[str, Any]) -> dict[str, Any]
     if "memory_budget" in out:
         out["memory_budget"] *= 2**20
     return {k: v for k, v in out.items() if v not in ((), None)}
+
+
+def format_option(
+    formats: Iterable[str], default: str, more: str = ""
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--format`` of a command that prints a report: one of ``formats``."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(formats)),
+        default=default,
+        show_default=True,
+        help=f"Report format{more}.",
+    )
 
 
 def verbosity_options(f: Callable[..., Any]) -> Callable[..., Any]:

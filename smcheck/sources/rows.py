@@ -15,8 +15,9 @@ from smcheck.sources.decoders import Decoder
 WORK_ARRAYS_PER_ELEMENT = 32
 """float64-sized temporaries alive per input element of a chunk, without gradients: twice the
 most measured (15.7, six methods; 8.7 for the default cells) by
-tests/benchmarks/bench_chunk_memory.py. The formats and cells run one after another and the
-metrics are fused kernels, so few full-size arrays live at once."""
+tests/benchmarks/bench_chunk_memory.py. A format's cells run one after another and the
+metrics are fused kernels, so few full-size arrays live at once; formats that run at once
+(smcheck.threads.shared_among) each get their share of the budget."""
 
 
 STRIDED_SLAB_BYTES = 64 * 2**20
