@@ -106,6 +106,15 @@ class FloatFormat:
         return self.exp_zero_x
 
     @property
+    def neg_overflow(self) -> float:
+        """-(max + ulp(max)/2): a value at or below it rounds to -inf (float16: -65520, so a log p
+        of -1.2e5 is -inf correctly rounded); -inf for float64, whose bound float64 cannot hold
+        (no float64 log p reaches it)."""
+        if self.t >= 53:
+            return -math.inf
+        return -math.ldexp(2.0 - math.ldexp(1.0, -self.t), self.emax)
+
+    @property
     def sum_stall(self) -> int:
         """Length at which a running sum of ones stops growing: 2^t (float16 2048, bfloat16 256)."""
         return 2**self.t

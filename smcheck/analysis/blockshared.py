@@ -111,7 +111,7 @@ def block_shared(b: Block) -> Shared:
         blk=(valid, live, p, logp, lo, frac),
         rows=(arg, unique, pmax, top_low, log_top),
         ov=ov,
-        fmt=(f.t, f.emin, f.u, f.log_zero, dd, f.t > 24, f.t <= DIRECT_KL_MAX_T),
+        fmt=(f.t, f.emin, f.u, f.log_zero, dd, f.t > 24, f.t <= DIRECT_KL_MAX_T, f.neg_overflow),
         scale_over=so if so_any else NONE2_U8,
         temperature_overflow=so.sum(-1, dtype=np.int64) if so_any else None,
         deepest=deepest,

@@ -151,7 +151,7 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     adds the bins and the sums in element order. No helper is called and no view made inside a
     loop: each costs atomic reference counts (threads contend for a call's)."""
     (ovf, so), (ovc, ovu), (vu, vl), (first, offs) = masks, ov, vals, offs
-    t, emin, u, log_zero, dd, exact_sum, direct = fmt
+    t, emin, u, log_zero, dd, exact_sum, direct, neg_over = fmt  # neg_over: log p rounds to -inf
     top, kept, off_u, off_l = lt == lt, offs[0] >= 0, offs[0], offs[1]
     n_nan = n_under = n_ez = n_inf = n_lnf = n_lz = n_fan = n_live = n_l = n_ku = n_kl = 0
     mu = dmax = lmu = lma = np.int64(-1)
@@ -176,7 +176,7 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
             n_under += und
             n_inf += pz & nz
             n_ez += pz & lv & (not nz)
-            n_lnf, n_lz = n_lnf + (lv & (not lqf)), n_lz + (lv & (lq == -np.inf))
+            n_lnf, n_lz = n_lnf + (lv & (not lqf)), n_lz + (lv & (lq == -np.inf) & (lp > neg_over))
             n_fan += lqf & (lp == -np.inf)
             n_live += lv
             ul, kov = fin & lv, ks[2 * T + s]
@@ -297,7 +297,8 @@ def cell_metrics(out, blk, rr, ov, fmt, work, vals, offsets, fill=True):  # type
             double-double cells.
         rr: block_rows' (arg, unique, p_max, top_low, log_top).
         ov: the exact binades' ulp as per-row CSR (row starts, columns, ulp).
-        fmt: (t, emin, u, log_zero, double-double, exact sum, direct KL).
+        fmt: (t, emin, u, log_zero, double-double, exact sum, direct KL, the value at or below
+            which a log p rounds to -inf).
         work: a zeroed (blocks, 2, HIST_BINS) int64 workspace, left zeroed.
         vals, offsets: the (ulp, log) error value arrays to fill (an empty one: not wanted) and
             each row's first index in them; -1 in a row: keep none (nor with empty arrays).
@@ -328,7 +329,7 @@ def _warm() -> None:
     near = (1 << 8, 0, 0.0)
     rr = block_rows(p, logp, live, one, none2, none2, (24, -126), near, 0.5)[:5]
     ov = (np.zeros(2, np.int64), np.empty(0, np.int64), np.empty(0))
-    fmt = (24, -126, 2.0**-24, -104.0, False, False, False)
+    fmt = (24, -126, 2.0**-24, -104.0, False, False, False, -3.4028235677973366e38)
     work = np.zeros((1, 2, HIST_BINS), np.int64)
     for dt in (np.float32, np.float64):
         q = p.astype(dt)

@@ -130,8 +130,9 @@ class CellMetrics:
     log_nonfinite: Count
     """Log-probabilities that are ±inf or NaN where the exact one is finite."""
     log_of_zero: Count
-    """Of those, the -inf ones in rows that did not overflow: log of a probability that rounded
-    to 0 (an overflowed row's zeros, and so their -inf, are the overflow's)."""
+    """Of those, the -inf ones in rows that did not overflow whose exact log p the format holds:
+    log of a probability that rounded to 0 (an overflowed row's zeros, and so their -inf, are
+    the overflow's; below -(max + ulp/2), -inf is the log p correctly rounded)."""
     lost_mass: Extreme
     error: ErrorMetric
     sum_error: Extreme

@@ -177,7 +177,9 @@ class _Zeros(NamedTuple):
     """Whether every log p̂ of the chunk is finite."""
 
 
-def _zero_rows(sh: Shared, o: _Outputs, per_row: torch.Tensor | None, all_fin: bool) -> _Zeros:
+def _zero_rows(
+    sh: Shared, o: _Outputs, per_row: torch.Tensor | None, all_fin: bool, fmt_floor: float
+) -> _Zeros:
     """Underflow (exact p nonzero in the format), exact zeros and non-finite log p per row.
 
     Screens first (cheap reductions, no masks): p̂ >= 0, so a zero exists iff min p̂ == 0;
@@ -214,7 +216,8 @@ def _zero_rows(sh: Shared, o: _Outputs, per_row: torch.Tensor | None, all_fin: b
         pzero = None
     if lfin is not None:
         log_nf = _row_count(~lfin & (live if live is not None else vcol))
-        lz = torch.isneginf(logq_m) & (live if live is not None else vcol)
+        # -inf is the correctly rounded log p where the exact one is at or below -(max + ulp/2)
+        lz = torch.isneginf(logq_m) & (live if live is not None else vcol) & (sh.logp > fmt_floor)
         log_zero = _row_count(lz if kept is None else lz & kept)
     return _Zeros(zero, pzero, under, exact_zero, lost_mass, log_nf, log_zero, lf_all)
 
@@ -296,7 +299,7 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:
     total, total_m1 = _row_sums(sh, P64)
     fin_rows, all_fin = _finite_rows(sh, o.p, total, sum_over)
     nan, nan_codes = _nan_rows(sh, o, all_fin)
-    z = _zero_rows(sh, o, per_row, all_fin)
+    z = _zero_rows(sh, o, per_row, all_fin, f.neg_overflow)
     e = _ulp_errors(sh, P64, fin_rows, all_fin, f)
     sum_error = total_m1.abs()
     flips = _argmax_flips(sh, o.p, fin_rows)

@@ -273,6 +273,14 @@ def test_gradient_nan_says_at_a_mask_only_for_inputs_with_masks() -> None:
     assert messages["masked"] and "(log(p) at p = 0, at a mask too: " in messages["masked"][0]
 
 
+def test_a_log_p_beyond_the_format_is_minus_inf_correctly_rounded_not_log_of_zero() -> None:
+    # float16 holds no -1.2e5: log_softmax's -inf is its correct rounding (-65520 and below)
+    r = smcheck.analyze([[60000.0, -60000.0]], dtypes=["float16"], methods=["torch"])
+    c = cell(r, "torch", "float16")
+    assert c.metrics.log_nonfinite.elements == 1 and c.metrics.log_of_zero.elements == 0
+    assert "log-of-zero" not in {f.cause for f in c.findings}
+
+
 def test_nan_gradient_causes_are_counted_by_rows() -> None:
     # row 0 overflows naive float16 (its target's p is NaN: a NaN loss); row 1's target
     # p = e^-21 rounds to 0 (log(p) at p = 0); row 2's exps are subnormal and their sum squared

@@ -46,7 +46,7 @@ def make_block(x: np.ndarray, fmt: str, t: float = 1.0) -> tuple[Block, torch.Te
 
 def adversarial(rng: np.random.Generator, n: int = 64) -> np.ndarray:
     """Random rows and every hard case at once: ties, masks, saturation, zeros, overflow."""
-    x = rng.normal(0, 4, (16, n))
+    x = rng.normal(0, 4, (17, n))
     x[1] = 0.0  # constant row: p = 1/n exactly, a power of two (the exact binade)
     x[2, :2] = 5.0  # a tie at the top
     x[3, 5:] = -np.inf  # -inf masks
@@ -63,6 +63,7 @@ def adversarial(rng: np.random.Generator, n: int = 64) -> np.ndarray:
     x[13, 1:] = -1e30  # huge logits
     x[14] = 10.0  # naive float16: every exp finite (22026), their sum overflows
     x[15, :3] = 709.0  # naive float64 (double-double): e^709 is finite, three of them are not
+    x[16, 0], x[16, 1:] = 60000.0, -60000.0  # float16: log p = -1.2e5 rounds to -inf, correctly
     return x
 
 
