@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+
 import click
 
 from smcheck import __version__
 from smcheck.cli.analyze import analyze
 from smcheck.cli.capture import capture
 from smcheck.cli.check import check
-from smcheck.cli.exits import SmcheckGroup
+from smcheck.cli.exits import NO_ROOM, SmcheckGroup
 from smcheck.cli.generate import generate
 from smcheck.cli.limits import thresholds
 from smcheck.cli.process import own_process
 from smcheck.cli.schema import schema
+from smcheck.errors import ExitCode
 from smcheck.threads import bound_spin_waiting
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -46,4 +51,11 @@ def main() -> None:
     A process of smcheck's own may manage the garbage collector (smcheck/cli/process.py).
     """
     own_process()
-    cli()
+    try:
+        cli()
+    except OSError as e:  # stderr itself could not take the one-line error (2>/dev/full)
+        if e.errno not in NO_ROOM:
+            raise
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            sys.stdout.flush()  # the report, where stdout has room
+        os._exit(ExitCode.ERROR)  # not exit(): the interpreter's last flush of stderr fails too

@@ -39,7 +39,7 @@ class SmcheckGroup(click.Group):
             _silence_stdout()
             raise click.exceptions.Exit(ExitCode.BROKEN_PIPE) from None
         except OSError as e:
-            if e.errno not in _FULL:
+            if e.errno not in NO_ROOM:
                 if debug:
                     raise
                 raise internal_error(e) from None
@@ -56,7 +56,7 @@ class SmcheckGroup(click.Group):
             raise internal_error(e) from None
 
 
-_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 """Errors of a write that found no room: the disk, the quota, the file size limit."""
 
 

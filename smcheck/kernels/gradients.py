@@ -135,10 +135,11 @@ def _cell_row(q, ph, pl, dd, nonzero, t, judged, rest, norm, out, counts):  # ty
     if n_dead:
         out[0] = from_key(lost)
     e = np.nan if n_nan else from_key(diff)
-    # normwise; an exact gradient of 0 (a one-class row) makes any nonzero error infinite
+    # normwise; an exact gradient of 0 (a one-class row) makes any nonzero error infinite, and
+    # a NaN row's stays NaN (it counts under NaN, left out of the maximum)
     if norm > 0:
         out[1] = e / norm
-    else:
+    elif e == e:
         out[1] = 0.0 if e == 0 else np.inf
     return n_zero == q.shape[0] and n_nonzero > 0
 

@@ -120,7 +120,8 @@ class OracleGradientAccumulator(GradientAccumulator):
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             # normwise error; NaN rows stay NaN and MaxStat skips them (they count under nan)
             norm = e.norm
-            rel = np.where(norm > 0, diff / norm, np.where(diff == 0, 0.0, np.inf))
+            # diff + inf: inf for an error over an exact 0, NaN for a NaN row (left out)
+            rel = np.where(norm > 0, diff / norm, np.where(diff == 0, 0.0, diff + np.inf))
             self.rel_error.add(np.where(rows, rel, np.nan).astype(np.float64), start)
             fin = rows & np.isfinite(loss)
             err = np.abs(loss - e.loss)

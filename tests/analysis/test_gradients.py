@@ -397,3 +397,13 @@ def test_gradient_json_meets_the_schema_and_catches_renames() -> None:
         g[name + "_renamed"] = g.pop(name)
         assert list(validator.iter_errors(doc)), name
         g[name] = g.pop(name + "_renamed")
+
+
+def test_a_nan_row_is_left_out_of_the_gradient_error_even_where_the_exact_one_is_zero() -> None:
+    # row 0: p = (1, 0, 0) exactly in float64 terms, so g = 0; shifted float16's is NaN there
+    rep = analyze(
+        [[60000.0, -60000.0, 0.0], [1.0, 2.0, 3.0]], dtypes=["float16"], methods=["shifted"]
+    )
+    g = rep.sources[0].cells[0].gradient
+    assert g is not None and g.nan.rows == 1 and g.nan.worst_row == (0,)
+    assert g.max_rel_error is not None and g.max_rel_error < 1 and g.max_rel_error_row == (1,)

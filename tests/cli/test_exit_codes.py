@@ -99,6 +99,9 @@ def test_a_full_disk_under_stdout_is_one_error_exit_2(
 def test_writing_to_dev_full_is_exit_2_in_a_real_process() -> None:
     code, err = run_process(["schema"], "> /dev/full")
     assert code == ExitCode.ERROR and err.startswith("Error: cannot write the output"), err
+    # stderr full too: the error has nowhere to go, the exit code still says it (1 was findings)
+    code, _ = run_process(["analyze", "--values", "1,2", "-q"], "2> /dev/full")
+    assert code == ExitCode.ERROR
 
 
 @pytest.mark.parametrize("command", [["thresholds"], ["schema"]], ids=["rich", "click-echo"])
