@@ -379,6 +379,7 @@ CASES: list[tuple[str, str, Content, str, str]] = [
     ("csv-words", "w.csv", b"1,2\n3,four\n", "", "'four' in line 2 is not a number"),
     ("csv-empty", "e.csv", b"# nothing here\n\n", "", "contains no numbers"),
     ("csv-empty-field", "f.csv", b"1,,2\n", "", "empty value"),
+    ("csv-semicolons", "s.csv", b"1;2;3\n4;5;6\n", "", "line 1 separates its numbers with ';'"),
     ("txt-binary", "b.txt", b"\x00\xff\xfe\x80", "", "not UTF-8 text"),
     ("txt-key", "k.txt", b"1 2\n", ":a", "drop ':a'"),
     # .json

@@ -57,6 +57,12 @@ def parse_table(lines: Iterable[bytes], name: str) -> tuple[np.ndarray, tuple[st
             if not line:
                 continue
             tokens = split_tokens(line, name, f"line {lineno}")
+            if any(";" in tok and all(map(_is_number, tok.split(";"))) for tok in tokens):
+                raise load_error(  # a spreadsheet's export in some locales: read as a header
+                    name,
+                    f"line {lineno} separates its numbers with ';'",
+                    "separate them with commas or whitespace, one row per line",
+                )
             if not n_rows and not notes and not any(_is_number(tok) for tok in tokens):
                 notes = (f"skipped the header line {lineno}",)
                 continue
