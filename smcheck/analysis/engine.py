@@ -35,7 +35,7 @@ from smcheck.analysis.methodinput import (
 from smcheck.analysis.sentinels import SentinelAccumulator
 from smcheck.analysis.temperature import SweepAccumulator, critical_temperatures
 from smcheck.analysis.use import resolve_use
-from smcheck.config import AnalysisConfig
+from smcheck.config import TARGET_RULES, AnalysisConfig
 from smcheck.dtypes import FloatFormat, get_format
 from smcheck.errors import ConfigError
 from smcheck.findings.errorbounds import stall_notes
@@ -80,6 +80,12 @@ class SourceAnalysis:
         wanted = self.use == "loss" if cfg.gradients is None else cfg.gradients
         self.targets: Targets | None = resolve_targets(cfg.targets, view) if wanted else None
         self.gradients = self.targets is not None and cfg.model == "framework"
+        given = not (isinstance(cfg.targets, str) and cfg.targets in TARGET_RULES)
+        self.unused = (  # targets given that no loss reads: said, not silently dropped
+            [f"the targets given are not used: no gradients run ({why_no_loss(self, cfg)})"]
+            if given and not self.gradients
+            else []
+        )
         self.lanes: dict[tuple[str, float], list[Lane]] = {
             (f.name, t): [
                 Lane.open(m, f, t, cfg, gradients=self.gradients, small=self.small)
@@ -246,7 +252,7 @@ class SourceAnalysis:
             input=inp,
             input_rounding=rounding,
             cells=cells,
-            notes=list(src.notes) + stall_notes(view.row_length, self.fmts),
+            notes=list(src.notes) + self.unused + stall_notes(view.row_length, self.fmts),
             exact=exact,
             temperature=temperature,
             use=self.use,
@@ -257,6 +263,15 @@ class SourceAnalysis:
         """The cast's effect on the input, and the division's at each T."""
         division = [a.result(self.view.index) for (d, _), a in self.division.items() if d == dtype]
         return dataclasses.replace(self.rounding[dtype].result(self.view.index), division=division)
+
+
+def why_no_loss(run: SourceAnalysis, cfg: AnalysisConfig) -> str:
+    """Why an analysis runs no gradients, for the note on unused targets."""
+    if cfg.model != "framework":
+        return "the strict model has no autograd"
+    if cfg.gradients is False:
+        return "--no-gradients"
+    return f"the use is {run.use}, which judges no loss; --use loss or --gradients would"
 
 
 def analyze_array(

@@ -126,3 +126,15 @@ def test_sample_eval_dump_confidently_wrong_rows_give_infinite_fp16_loss() -> No
         assert g is not None and g.target == f"{pt}:targets"
         want = (4, 4, (0,)) if c.method in ("naive", "shifted") else (0, 0, None)
         assert (g.loss_inf.elements, g.loss_inf.rows, g.loss_inf.worst_row) == want, c.method
+
+
+def test_targets_no_loss_reads_are_said_to_be_unused(tmp_path: Path) -> None:
+    np.save(tmp_path / "t.npy", np.array([0, 1]))
+    x = [[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]
+    t = str(tmp_path / "t.npy")
+    kept = analyze(x, targets=t, dtypes=["float32"]).sources[0]
+    assert kept.notes == [] and kept.cells[0].gradient is not None
+    (note,) = analyze(x, targets=t, use="probs", dtypes=["float32"]).sources[0].notes
+    assert note.startswith("the targets given are not used") and "--use loss" in note
+    # the default rule is no user's choice: nothing to say
+    assert analyze(x, use="probs", dtypes=["float32"]).sources[0].notes == []
