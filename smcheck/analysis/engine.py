@@ -48,7 +48,7 @@ from smcheck.reference.cellref import cell_reference
 from smcheck.reference.exact import Reference, exact_softmax, reference_precision, working_dtype
 from smcheck.report import model as rm
 from smcheck.report.maskmodel import SEVERITIES
-from smcheck.sources.chunks import float64_chunks, read_ahead
+from smcheck.sources.chunks import TORCH_GRAIN, float64_chunks, read_ahead
 from smcheck.sources.readlimits import human_bytes
 from smcheck.sources.rows import WORK_ARRAYS_PER_ELEMENT, RowView
 from smcheck.threads import shared_among
@@ -113,9 +113,17 @@ class SourceAnalysis:
 
     def workers(self) -> int:
         """How many formats of a chunk run at once: as many as the kernels have threads, at
-        most one per format, and one where a row per format at once would pass the budget."""
+        most one per format; one where a row per format at once would pass the budget, or
+        where torch would split a row's sums between its threads (a chunk of fewer rows than
+        threads: chunks.chunk_bounds), whose bits then follow the threads a format gets."""
+        import torch
+
         n = min(len(self.fmts), kernels.threads())
-        return n if n > 1 and self._row_bytes() * n <= self.cfg.memory_budget else 1
+        if n == 1 or self._row_bytes() * n > self.cfg.memory_budget:
+            return 1
+        threads, view = torch.get_num_threads(), self.view
+        splits = (threads - 1) * view.row_length >= TORCH_GRAIN
+        return 1 if splits and min(view.n_rows, self.chunk_rows(n)) < threads else n
 
     def _row_bytes(self) -> int:
         per_element = 8 * (WORK_ARRAYS_PER_ELEMENT + GRADIENT_ARRAYS_PER_ELEMENT * self.gradients)
@@ -303,6 +311,9 @@ def analyze_array(
                 progress("analysing rows", start + len(x), view.n_rows)
     temperature = rm.TemperatureAnalysis(run.sweep.result())
     if cfg.wants_critical:
-        critical, scan = critical_temperatures(view, cfg, run.fmts, run.methods, chunk, progress)
+        # after the formats' threads: one format at a time, its chunk not halved
+        critical, scan = critical_temperatures(
+            view, cfg, run.fmts, run.methods, run.chunk_rows(), progress
+        )
         temperature = rm.TemperatureAnalysis(temperature.sweep, critical, scan)
     return run.report(src, temperature)

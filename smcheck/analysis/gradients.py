@@ -166,12 +166,13 @@ def backprop(
     """
     import torch
 
-    leaf = xs.detach().requires_grad_()
-    res = fn(leaf)
-    if not res.logp.requires_grad:
-        return res, None
-    loss = torch.nn.functional.nll_loss(res.logp, torch.from_numpy(target), reduction="sum")
-    (g,) = torch.autograd.grad(loss, leaf)
+    with torch.enable_grad():  # also where the caller runs smcheck under torch.no_grad()
+        leaf = xs.detach().requires_grad_()
+        res = fn(leaf)
+        if not res.logp.requires_grad:
+            return res, None
+        loss = torch.nn.functional.nll_loss(res.logp, torch.from_numpy(target), reduction="sum")
+        (g,) = torch.autograd.grad(loss, leaf)
     return res, g
 
 
@@ -238,7 +239,9 @@ class GradientAccumulator:
         self.masked_target_rows += int(e.masked_target.sum())
         tgt = torch.from_numpy(e.target)[:, None]
         loss = -logp.gather(-1, tgt)[:, 0].to(torch.float64).numpy()
-        self.loss_inf.add((rows & np.isinf(loss)).astype(np.int64), start)
+        # an exact loss beyond the format's range (float16: 65520 and up) is inf, correctly
+        held = e.loss < -self.fmt.neg_overflow
+        self.loss_inf.add((rows & np.isinf(loss) & held).astype(np.int64), start)
         self.loss_nan.add((rows & np.isnan(loss)).astype(np.int64), start)
         gd = g.to(torch.float64).contiguous().numpy()  # exact: one kernel signature
         ph, pl, dd = e.pieces

@@ -83,7 +83,7 @@ class MaskAccumulator:
 
     def expect(self, fmts: list[str], temperatures: tuple[float, ...], methods: list[str]) -> None:
         """Make every per-format entry now, in the run's order: the formats of a chunk may run
-        on threads (smcheck.threads.formats_at_once), and the report lists them in this order,
+        on threads (SourceAnalysis.formats_on), and the report lists them in this order,
         not in whichever order the threads first reached them."""
         for f in fmts:
             self.became[(f, None)] = CountStat()

@@ -58,10 +58,11 @@ def analyze_captured(captured: list[Captured], **options: Any) -> Report:
         opts = {k: v for k, v in options.items() if v is not None}
         opts["dim"] = -1  # rows are stored with the softmax axis last
         opts.setdefault("dtypes", formats_for(c.site.dtype))
-        if c.targets is not None:
-            opts.setdefault("targets", c.targets)
         from_site = "use" not in opts
         opts.setdefault("use", c.site.use)  # the use decides gradients too (loss sites only)
+        grads = opts["use"] == "loss" if opts.get("gradients") is None else opts["gradients"]
+        if c.targets is not None and grads and opts.get("model", "framework") == "framework":
+            opts.setdefault("targets", c.targets)  # only where a loss reads them: no unused note
         cfg = AnalysisConfig.from_options(**opts)
         # api.run_sources looked up at each call, so a wrapper installed later is the one used
         rep = api.run_sources([captured_source(c)], cfg).sources[0]

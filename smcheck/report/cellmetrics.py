@@ -172,7 +172,7 @@ class GradientMetrics:
     masked_target_rows: int
     """Rows left out because their target logit is -inf (a mask): the exact loss is infinite."""
     loss_inf: Count
-    """Rows whose computed loss is infinite although the exact loss is finite."""
+    """Rows whose computed loss is infinite although the exact loss is finite in the format."""
     loss_nan: Count
     nan: Count
     """NaN gradient elements."""

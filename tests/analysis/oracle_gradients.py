@@ -90,7 +90,8 @@ class OracleGradientAccumulator(GradientAccumulator):
         self.masked_target_rows += int(e.masked_target.sum())
         tgt = torch.from_numpy(e.target)[:, None]
         loss = -logp.gather(-1, tgt)[:, 0].to(torch.float64).numpy()
-        self.loss_inf.add((rows & np.isinf(loss)).astype(np.int64), start)
+        held = e.loss < -self.fmt.neg_overflow  # beyond the format, inf is the loss rounded
+        self.loss_inf.add((rows & np.isinf(loss) & held).astype(np.int64), start)
         self.loss_nan.add((rows & np.isnan(loss)).astype(np.int64), start)
         nan = torch.isnan(g)
         nan_rows = np.zeros(len(rows), bool)

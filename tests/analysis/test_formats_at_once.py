@@ -97,3 +97,23 @@ def test_an_error_in_a_format_thread_reaches_the_caller(monkeypatch: pytest.Monk
     with pytest.raises(MemoryError, match="no room for float32"):
         smcheck.analyze(np.ones((3, 5)), dtypes=["float16", "float32"], gradients=False)
     assert torch.get_num_threads() == before
+
+
+def test_a_cell_is_the_same_whatever_other_formats_run_beside_it() -> None:
+    # one row longer than torch's grain: with two threads torch splits its sums, so the
+    # formats run one at a time here (workers), and float16's cell reads the same alone
+    x = np.random.default_rng(0).normal(0, 3, (1, 200000))
+
+    def shifted16(dtypes: list[str]) -> Any:
+        rep = smcheck.analyze(x, dtypes=dtypes, methods=["shifted"], gradients=False)
+        return next(c.metrics for c in rep.cells if c.dtype == "float16")
+
+    assert shifted16(["float16"]) == shifted16(["float16", "float32"])
+
+
+def test_gradients_run_under_the_callers_no_grad() -> None:
+    # the format threads start with autograd on; the caller's thread may have it off
+    with torch.no_grad():
+        one = smcheck.analyze([[1.0, 2.0, 3.0]], dtypes=["float16"]).cells[0].gradient
+        two = smcheck.analyze([[1.0, 2.0, 3.0]], dtypes=["float16", "float32"]).cells[0].gradient
+    assert one is not None and one == two

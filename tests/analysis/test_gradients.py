@@ -407,3 +407,12 @@ def test_a_nan_row_is_left_out_of_the_gradient_error_even_where_the_exact_one_is
     g = rep.sources[0].cells[0].gradient
     assert g is not None and g.nan.rows == 1 and g.nan.worst_row == (0,)
     assert g.max_rel_error is not None and g.max_rel_error < 1 and g.max_rel_error_row == (1,)
+
+
+def test_a_loss_beyond_the_format_is_inf_correctly_rounded_not_loss_inf() -> None:
+    # argmin's exact loss on (60000, -60000) is 1.2e5: float16 holds nothing that large
+    rep = analyze([[60000.0, -60000.0], [1.0, 2.0]], dtypes=["float16"], methods=["torch"],
+                  targets="argmin", use="loss")  # fmt: skip
+    g = rep.sources[0].cells[0].gradient
+    assert g is not None and g.loss_inf.rows == 0
+    assert "loss-inf" not in {f.cause for f in rep.sources[0].cells[0].findings}

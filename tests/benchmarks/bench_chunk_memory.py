@@ -4,6 +4,7 @@ rows.WORK_ARRAYS_PER_ELEMENT and gradients.GRADIENT_ARRAYS_PER_ELEMENT.
 Run from the repository root:
 
     python tests/benchmarks/bench_chunk_memory.py            # 96 x 32000, two chunk sizes
+    python tests/benchmarks/bench_chunk_memory.py --one-at-a-time   # a chunk's formats in turn
 
 For each configuration, two fresh processes analyse the same rows with --chunk-rows SMALL and
 --chunk-rows LARGE, each after a 4-row analysis of the same configuration (so the fixed costs
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -47,6 +49,10 @@ def _child(path: str, cfg: dict, chunk: int) -> None:
 
     import smcheck
 
+    if os.environ.get("SMCHECK_BENCH_ONE_AT_A_TIME"):  # --one-at-a-time, passed to the child
+        from smcheck.analysis import engine
+
+        engine.SourceAnalysis.workers = lambda self: 1  # type: ignore[method-assign]
     smcheck.analyze(path.replace(".npy", "_head.npy"), chunk_rows=2, **cfg)
     t = time.perf_counter()
     smcheck.analyze(path, chunk_rows=chunk, **cfg)
@@ -70,8 +76,13 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=96)
     ap.add_argument("--length", type=int, default=32000)
     ap.add_argument("--chunks", type=int, nargs=2, default=(8, 40), metavar=("SMALL", "LARGE"))
+    ap.add_argument(
+        "--one-at-a-time", action="store_true", help="a chunk's formats one after another"
+    )
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.one_at_a_time:
+        os.environ["SMCHECK_BENCH_ONE_AT_A_TIME"] = "1"
     if a.child:
         _child(a.child[0], json.loads(a.child[1]), int(a.child[2]))
         return

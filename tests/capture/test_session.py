@@ -67,6 +67,14 @@ def test_loss_site_takes_the_labels_as_gradient_targets(encoder32) -> None:  # t
     assert all(c.gradient is None for c in pool.cells)  # not a loss: no cross-entropy question
 
 
+def test_captured_targets_no_loss_reads_raise_no_unused_note() -> None:
+    # the labels are the capture's, not the user's: without gradients they are simply not taken
+    with smcheck.capture() as cap:
+        torch.nn.functional.cross_entropy(torch.randn(4, 5), torch.tensor([0, 1, 2, 3]))
+    (ce,) = cap.analyze(gradients=False, dtypes=["float32"]).sources
+    assert ce.notes == [] and all(c.gradient is None for c in ce.cells)
+
+
 def test_float16_padding_mask_nan_fails_at_the_named_site_with_the_remedy() -> None:
     cap, loss = run_encoder(torch.float16)
     assert torch.isnan(loss)
