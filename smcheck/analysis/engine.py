@@ -119,23 +119,23 @@ class SourceAnalysis:
         import torch
 
         n = min(len(self.fmts), kernels.threads())
-        if n == 1 or self._row_bytes() * n > self.cfg.memory_budget:
+        if n == 1 or self.view.row_length * self._element_bytes() * n > self.cfg.memory_budget:
             return 1
         threads, view = torch.get_num_threads(), self.view
         splits = (threads - 1) * view.row_length >= TORCH_GRAIN
         return 1 if splits and min(view.n_rows, self.chunk_rows(n)) < threads else n
 
-    def _row_bytes(self) -> int:
-        per_element = 8 * (WORK_ARRAYS_PER_ELEMENT + GRADIENT_ARRAYS_PER_ELEMENT * self.gradients)
-        return self.view.row_length * per_element
+    def _element_bytes(self) -> int:
+        """Working memory per input element the budget counts (float64 temporaries)."""
+        return 8 * (WORK_ARRAYS_PER_ELEMENT + GRADIENT_ARRAYS_PER_ELEMENT * self.gradients)
 
     def budget_rows(self, workers: int = 1) -> int:
         """Rows a chunk may hold within the memory budget, its formats ``workers`` at once; a
         row that alone does not fit is refused here, before any of it is read (its temporaries
         would pass the budget)."""
         cfg, view = self.cfg, self.view
-        need = self._row_bytes()
-        per_element = need // max(1, view.row_length)
+        per_element = self._element_bytes()
+        need = view.row_length * per_element
         if need > cfg.memory_budget:
             raise ConfigError(
                 f"{view.name}: one row of {view.row_length} elements needs "
