@@ -7,6 +7,7 @@ The op runs first and its result is returned untouched; the rows are then read, 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,18 @@ def _implicit_dim(ndim: int) -> int:
 
 def _arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> Any:
     return args[i] if len(args) > i else kwargs.get(name, default)
+
+
+def _no_autocast() -> contextlib.ExitStack:
+    """Autocast off where the user's code turned it on: under CPU bfloat16 autocast the rebuilt
+    attention scores came back bfloat16 and could not be stored with the float32 ones."""
+    import torch
+
+    stack = contextlib.ExitStack()
+    for device in ("cpu", "cuda"):
+        if torch.is_autocast_enabled(device):
+            stack.enter_context(torch.autocast(device, enabled=False))
+    return stack
 
 
 def _torch_function_mode() -> type:
@@ -124,7 +137,8 @@ class Recorder:
                 site.reconstructed = rebuild is not None
                 self.sites[key] = site
             site.calls += 1
-            self._sample(site, rows, targets, nan_rows, rebuild)
+            with _no_autocast():  # the rows rebuilt keep their dtype (the site's was read above)
+                self._sample(site, rows, targets, nan_rows, rebuild)
 
     def _sample(self, site: SiteRecord, rows, targets, nan_rows, rebuild) -> None:  # type: ignore[no-untyped-def]
         """Draw this call's seeded row keys and offer the rows with the smallest to the sample."""

@@ -27,13 +27,14 @@ def run_script(
 
     if not as_module and not os.path.isfile(script):
         raise ConfigError(f"no such script '{script}'; give a .py file, or -m MODULE")
+    saved_argv, saved_path = sys.argv[:], sys.path[:]
+    # as python does: a script's folder first on the path, or for -m the working directory
+    sys.path.insert(0, os.getcwd() if as_module else os.path.dirname(os.path.abspath(script)))
     if as_module and not _module_exists(script):
+        sys.path[:] = saved_path
         raise ConfigError(f"no module named '{script}'; check the name (it must be importable)")
     cap = Capture(max_rows_per_site, seed)
-    saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [script, *args]
-    if not as_module:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     try:
         with cap:
             if as_module:

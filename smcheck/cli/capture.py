@@ -93,6 +93,8 @@ def capture(
         report = cap.analyze(**opts)
         emit(report, fmt, output)
     summarise(report)
+    for failed in cap.failures:  # said, so that a call missing from the report is not silent
+        click.echo(f"smcheck capture: a call could not be recorded: {failed}", err=True)
     if not report.sources:  # not an error: but a run that checked nothing must not look clean
         click.echo(
             f"smcheck capture: {script} ran no softmax-family op: nothing analysed", err=True

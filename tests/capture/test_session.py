@@ -203,3 +203,15 @@ def test_the_analysis_of_sites_calls_the_api_as_it_is_when_it_runs(monkeypatch) 
         torch.softmax(torch.tensor([[1.0, 2.0, 3.0]]), dim=-1)
     report = cap.analyze()
     assert calls == [1] and len(report.sources) == 1
+
+
+def test_attention_without_a_mask_is_recorded_under_bfloat16_autocast() -> None:
+    # the scores were rebuilt under the user's autocast, came back bfloat16 and failed to store
+    q = torch.randn(1, 2, 4, 8)
+    with smcheck.capture() as cap, torch.autocast("cpu", dtype=torch.bfloat16):
+        F.scaled_dot_product_attention(q, q, q)
+        F.scaled_dot_product_attention(q, q, q, is_causal=True)
+    assert cap.failures == []
+    assert [(s.op, s.dtype) for s in cap.sites] == [
+        ("scaled_dot_product_attention", "bfloat16")
+    ] * 2

@@ -4,6 +4,7 @@ analyze); ``smcheck capture SCRIPT``."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,32 @@ def test_issue18_check_refuses_a_capture_file_naming_analyze(tmp_path: Path) -> 
     with pytest.raises(LoadError, match="capture of softmax sites"):
         smcheck.analyze(path)
     assert CliRunner().invoke(cli, ["analyze", "-q", path]).exit_code == 0
+
+
+def test_capture_m_finds_a_module_in_the_working_directory_as_python_m_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "evaluate.py").write_text("import torch\ntorch.softmax(torch.ones(2, 3), dim=-1)\n")
+    monkeypatch.chdir(tmp_path)
+    before = sys.path[:]
+    r = CliRunner().invoke(
+        cli, ["capture", "--isolated", "--format", "json", "-m", "mypkg.evaluate"]
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["sources"][0]["site"]["op"] == "softmax"
+    assert sys.path == before  # the working directory is taken off the path again
+
+
+def test_a_call_capture_could_not_record_is_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smcheck.capture import session
+
+    script = tmp_path / "model.py"
+    script.write_text("import torch\ntorch.softmax(torch.ones(2, 3), dim=-1)\n")
+    monkeypatch.setattr(session.Capture, "failures", property(lambda self: ["softmax: boom"]))
+    r = CliRunner().invoke(cli, ["capture", "--isolated", str(script)])
+    assert "smcheck capture: a call could not be recorded: softmax: boom" in r.stderr
