@@ -35,7 +35,7 @@ from smcheck.analysis.methodinput import (
 from smcheck.analysis.sentinels import SentinelAccumulator
 from smcheck.analysis.temperature import SweepAccumulator, critical_temperatures
 from smcheck.analysis.use import resolve_use
-from smcheck.config import TARGET_RULES, AnalysisConfig
+from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat, get_format
 from smcheck.errors import ConfigError
 from smcheck.findings.errorbounds import stall_notes
@@ -80,7 +80,7 @@ class SourceAnalysis:
         wanted = self.use == "loss" if cfg.gradients is None else cfg.gradients
         self.targets: Targets | None = resolve_targets(cfg.targets, view) if wanted else None
         self.gradients = self.targets is not None and cfg.model == "framework"
-        given = not (isinstance(cfg.targets, str) and cfg.targets in TARGET_RULES)
+        given = not (isinstance(cfg.targets, str) and cfg.targets == "argmax")  # not the default
         self.unused = (  # targets given that no loss reads: said, not silently dropped
             [f"the targets given are not used: no gradients run ({why_no_loss(self, cfg)})"]
             if given and not self.gradients

@@ -73,6 +73,8 @@ class RoundingAccumulator:
     kl_max: MaxStat = field(default_factory=MaxStat)
     kl_sum: ExactSum = field(default_factory=ExactSum)
     cast_overflow: CountStat = field(default_factory=CountStat)
+    cast_posinf: CountStat = field(default_factory=CountStat)
+    """Of the judged source rows, those the cast gives a +inf: no softmax of them is finite."""
 
     def add(
         self,
@@ -105,6 +107,9 @@ class RoundingAccumulator:
             _f64(logq),
         )
         self.cast_overflow.add(over, start)
+        lost = base_valid & ~valid  # +inf from the cast, or entirely -inf (a mask finding)
+        if lost.any():
+            self.cast_posinf.add(np.where(lost, np.count_nonzero(xd == np.inf, axis=-1), 0), start)
         self.changed += int(changed.sum())
         if changed.any():
             self.dlogp.add(d, start)

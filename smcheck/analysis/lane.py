@@ -121,6 +121,7 @@ class Lane:
             gradient=grad,
             use=src.use,
             masked=masked,
+            cast_overflow=src.rounding[f.name].cast_posinf.result(view.index),
             has_masks=bool(src.inputs.neginf or src.masks.sentinels.stats),
         )
         return rm.Cell(

@@ -35,18 +35,19 @@ def resolve_use(view: RowView, cfg: AnalysisConfig, rows: int) -> tuple[str, str
     """
     if cfg.use != "auto":
         return cfg.use, f"--use {cfg.use}"
-    seen = _masks(view, cfg.softmin, rows)
+    seen = _masks(view, cfg.softmin, rows, cfg.mask_value)
     if seen:
         return AUTO_MASKED, f"auto: {seen} in the input"
     return AUTO_PLAIN, "auto: no masks in the input"
 
 
-def _masks(view: RowView, softmin: bool, rows: int) -> str:
-    """``-inf masks``, ``mask sentinels`` (known values such as -1e9) or "" for none."""
+def _masks(view: RowView, softmin: bool, rows: int, mask_value: float | None) -> str:
+    """``-inf masks``, ``mask sentinels`` (known values such as -1e9, or the user's
+    ``mask_value``) or "" for none."""
     sentinels = False
     for start, stop in chunk_bounds(view.n_rows, rows, view.row_length):
         try:
-            seen = _chunk_masks(view.block(start, stop), softmin, sentinels)
+            seen = _chunk_masks(view.block(start, stop), softmin, sentinels, mask_value)
         finally:  # after reading: a block may be a view of the memory map
             view.release(start, stop)
         if seen == "-inf masks":
@@ -55,7 +56,9 @@ def _masks(view: RowView, softmin: bool, rows: int) -> str:
     return "mask sentinels" if sentinels else ""
 
 
-def _chunk_masks(x: np.ndarray, softmin: bool, sentinels_seen: bool) -> str:
+def _chunk_masks(
+    x: np.ndarray, softmin: bool, sentinels_seen: bool, mask_value: float | None
+) -> str:
     """What one chunk holds: ``-inf masks``, ``mask sentinels`` or ""."""
     if x.size == 0:
         return ""
@@ -63,8 +66,9 @@ def _chunk_masks(x: np.ndarray, softmin: bool, sentinels_seen: bool) -> str:
     low = -np.fmax.reduce(x, axis=None) if softmin else np.fmin.reduce(x, axis=None)
     if low == -np.inf:
         return "-inf masks"
-    if sentinels_seen or low > _LOWEST_LOGIT:
+    lowest = _LOWEST_LOGIT if mask_value is None else max(_LOWEST_LOGIT, mask_value * (1 - NEAR))
+    if sentinels_seen or low > lowest:
         return ""
     xs = np.asarray(x, dtype=np.float64)
-    keys, _ = classify(-xs if softmin else xs)
-    return "mask sentinels" if np.isin(keys, _KNOWN).any() else ""
+    keys, _ = classify(-xs if softmin else xs, mask_value)
+    return "mask sentinels" if (~np.isnan(keys)).any() else ""

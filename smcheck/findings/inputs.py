@@ -89,34 +89,49 @@ def input_findings(
                 + remedies.ZEROS_FOR_MASKED_ROWS,
             )
         )
-    for b in became:
-        if not b.rows:
-            continue
-        where = b.dtype if b.temperature is None else f"{b.dtype} at T={b.temperature:g}"
-        cause = (
-            "every finite logit rounds to -inf there"
-            if b.temperature is None
-            else "every finite logit is -inf there once divided by T"
-        )
-        what, bad = describe_outputs(
-            {k: o for k, o in outputs.items() if k[1] == b.dtype and b.temperature in (None, k[2])},
-            b.rows,
-        )
-        out.append(
-            InputFinding(
-                "became_fully_masked",
-                "WARN" if bad else "INFO",
-                f"{plural(b.rows, 'row')} {verb(b.rows, 'becomes', 'become')} fully masked in "
-                f"{where} ({cause}; first row {row_index(b.first_row)}): {what} -- "
-                + remedies.mask_with_min(b.dtype)
-                + ("" if b.temperature is None else remedies.AFTER_DIVIDING),
-                b.dtype,
-                b.temperature,
-            )
-        )
+    masks = bool(masked_rows or sentinels)
+    out += [_became(b, outputs, masks) for b in became if b.rows]
     for s in sentinels:
         out += _sentinel_findings(s)
     return sorted(out, key=lambda f: -SEVERITIES.index(f.severity))  # stable: kinds keep order
+
+
+def _became(
+    b: BecameMasked, outputs: dict[tuple[str, str, float], MaskedOutput], masks: bool
+) -> InputFinding:
+    """Rows of finite logits entirely -inf once cast (or divided by T): a mask the format cannot
+    hold where the input has masks, else logits beyond the format's range."""
+    where = b.dtype if b.temperature is None else f"{b.dtype} at T={b.temperature:g}"
+    what, bad = describe_outputs(
+        {k: o for k, o in outputs.items() if k[1] == b.dtype and b.temperature in (None, k[2])},
+        b.rows,
+    )
+    floor = value_text(-get_format(b.dtype).neg_overflow)
+    if masks:
+        cause = (
+            "every finite logit rounds to -inf there"
+            if b.temperature is None
+            else ("every finite logit is -inf there once divided by T")
+        )
+        text = f"{verb(b.rows, 'becomes', 'become')} fully masked in {where} ({cause}"
+        remedy = remedies.mask_with_min(b.dtype) + (
+            "" if b.temperature is None else remedies.AFTER_DIVIDING
+        )
+    elif b.temperature is None:
+        text = f"{verb(b.rows, 'becomes', 'become')} entirely -inf in {where} (every logit is "
+        text += f"at or below -{floor}, beyond its range"
+        remedy = remedies.SHIFT_BEFORE_CAST
+    else:
+        text = f"{verb(b.rows, 'becomes', 'become')} entirely -inf in {where} (every x/T is at "
+        text += f"or below -{floor}"
+        remedy = remedies.CENTRE_LOGITS
+    return InputFinding(
+        "became_fully_masked",
+        "WARN" if bad else "INFO",
+        f"{plural(b.rows, 'row')} {text}; first row {row_index(b.first_row)}): {what} -- {remedy}",
+        b.dtype,
+        b.temperature,
+    )
 
 
 def _name(s: Sentinel) -> str:

@@ -45,6 +45,7 @@ ZEROS_FOR_MASKED_ROWS = (
     "use a masked softmax that returns zeros there (as "
     "torch.nn.functional.scaled_dot_product_attention does), or drop the rows"
 )
+SHIFT_BEFORE_CAST = "subtract the row max before the cast (softmax is shift-invariant)"
 DIVIDE_BEFORE_MASKING = "divide by T before masking, or in a wider format"
 AFTER_DIVIDING = ", after dividing by T"
 """Appended to a mask remedy when the mask fails only once divided by T."""
@@ -129,14 +130,18 @@ class Situation:
 
     @property
     def log_of_p(self) -> bool:
-        """The method takes log(p) of its probabilities (naive, shifted, online)."""
-        m = METHODS.get(self.method)
-        return m is not None and m.log_route == "log(p)"
+        return takes_log_of_p(self.method)
 
     @property
     def log_softmax_method(self) -> str:
         """The analysed method that is log_softmax: torch's own, or written out under strict."""
         return "torch" if self.model == "framework" else "logdomain"
+
+
+def takes_log_of_p(method: str) -> bool:
+    """The method takes log(p) of its probabilities (naive, shifted, online): log(softmax)."""
+    m = METHODS.get(method)
+    return m is not None and m.log_route == "log(p)"
 
 
 WIDER_FORMATS = {
@@ -257,8 +262,15 @@ def _masked_row(s: Situation) -> list[Remedy]:
     """NaN for a row that the format or T turned entirely into -inf (e.g. -1e9 in float16)."""
     # masking with the format's own minimum is the fix; the wider format is the switch a check
     # can verify (the same logits stay finite there), so it rides along
+    if not s.masked:  # ordinary logits beyond the format's range, no mask among them
+        return [*_wider(s, softmax_in), Remedy(SHIFT_BEFORE_CAST)]
     mask = f"{mask_with_min(s.dtype)}, or handle fully masked rows"
     return [*_wider(s, lambda w: f"{mask}, or {softmax_in(w)}"), Remedy(mask)]
+
+
+def _cast_overflow(s: Situation) -> list[Remedy]:
+    """Logits beyond the format's range: a format that holds them, or a shift before the cast."""
+    return [*_wider(s, softmax_in), Remedy(SHIFT_BEFORE_CAST)]
 
 
 def _none(s: Situation) -> list[Remedy]:
@@ -288,6 +300,7 @@ CELL_REMEDIES: dict[str, Chooser] = {
     "vacuous-bound": _algorithm,
     "algorithm-error": _algorithm,
     "masked-row-nan": _masked_row,
+    "cast-overflow": _cast_overflow,
 }
 """Every cause a cell's verdict can name, with the chooser of its candidate remedies."""
 

@@ -11,16 +11,17 @@ from dataclasses import dataclass
 from smcheck.config import USES, Thresholds
 from smcheck.dtypes import FloatFormat
 from smcheck.findings.errorbounds import bound_findings
-from smcheck.findings.remedies import finding
+from smcheck.findings.remedies import finding, takes_log_of_p
 from smcheck.report.model import (
     Accumulation,
     BoundCheck,
     CellMetrics,
+    Count,
     Finding,
     GradientMetrics,
     Verdict,
 )
-from smcheck.report.phrases import plural, row_index, rows_of, verb
+from smcheck.report.phrases import plural, row_index, rows_of, value_text, verb
 
 JUDGED_FROM: dict[str, str] = {
     "log-of-zero": "logprobs",
@@ -60,39 +61,24 @@ def judge(
     gradient: GradientMetrics | None = None,
     use: str = "loss",
     masked: MaskedNaN | None = None,
+    cast_overflow: Count | None = None,
     has_masks: bool = False,
 ) -> tuple[Verdict, list[Finding]]:
     """The verdict of one cell and the findings that justify it (most severe first, NOTEs last).
 
     ``m.nan`` counts ``masked``'s NaN too (cause :data:`MASKED_NAN`); they are one finding of
-    their own, ``masked-row-nan``. ``has_masks``: the source holds -inf or sentinel masks.
+    their own, ``masked-row-nan``. ``cast_overflow``: the rows the cast to the format gives a
+    +inf (not in ``m``). ``has_masks``: the source holds -inf or sentinel masks.
     """
     found = _Found(method, fmt.name, use)
     total = m.rows_checked
-
-    if m.temperature_overflow.elements:
-        found.fail(
-            "temperature-overflow",
-            f"dividing the logits by T={temperature:g} overflows {fmt.name} in "
-            f"{rows_of(m.temperature_overflow.rows, total)}",
-        )
-    if m.exp_overflow.elements:
-        found.fail(
-            "exp-overflow",
-            f"exp overflows for logits above {fmt.exp_overflow_x:.2f} in "
-            f"{rows_of(m.exp_overflow.rows, total)} ({plural(m.exp_overflow.elements, 'element')})",
-        )
-    if m.sum_overflow.rows:  # naive: a logsumexp past the limit; any method: a long enough row
-        found.fail(
-            "sum-overflow",
-            f"the sum of exp overflows in {rows_of(m.sum_overflow.rows, total)} whose every exp "
-            "is finite",
-        )
+    _overflow_findings(found, fmt, temperature, m, cast_overflow)
     _nan_findings(found, m, masked)
     if m.log_of_zero.elements:
+        route = "log(softmax)" if takes_log_of_p(method) else "log_softmax"
         found.fail(
             "log-of-zero",
-            f"log(softmax) gives -inf for {plural(m.log_of_zero.elements, 'log-probability')} "
+            f"{route} gives -inf for {plural(m.log_of_zero.elements, 'log-probability')} "
             f"whose exact value is finite, in {rows_of(m.log_of_zero.rows, total)}",
         )
     if m.underflow.elements:
@@ -127,14 +113,50 @@ def judge(
     return Verdict.OK, found.notes
 
 
+def _overflow_findings(
+    found: _Found, fmt: FloatFormat, temperature: float, m: CellMetrics, cast: Count | None
+) -> None:
+    """The overflows, first to last step: the cast to the format, x/T, exp, the row sum."""
+    total = m.rows_checked
+    if cast is not None and cast.elements:
+        n, rows = cast.elements, cast.rows
+        found.fail(
+            "cast-overflow",
+            f"{plural(n, 'logit')} at or above {value_text(-fmt.neg_overflow)} "
+            f"{verb(n, 'becomes', 'become')} +inf in {fmt.name}, in {plural(rows, 'row')} "
+            f"(first row {row_index(cast.worst_row)}), where no softmax is finite "
+            f"(inf - inf, inf/inf); {verb(rows, 'it is', 'they are')} kept out of the other "
+            "metrics",
+        )
+    if m.temperature_overflow.elements:
+        found.fail(
+            "temperature-overflow",
+            f"dividing the logits by T={temperature:g} overflows {fmt.name} in "
+            f"{rows_of(m.temperature_overflow.rows, total)}",
+        )
+    if m.exp_overflow.elements:
+        found.fail(
+            "exp-overflow",
+            f"exp overflows for {'logits' if temperature == 1 else 'x/T'} above "
+            f"{fmt.exp_overflow_x:.2f} in "
+            f"{rows_of(m.exp_overflow.rows, total)} ({plural(m.exp_overflow.elements, 'element')})",
+        )
+    if m.sum_overflow.rows:  # naive: a logsumexp past the limit; any method: a long enough row
+        found.fail(
+            "sum-overflow",
+            f"the sum of exp overflows in {rows_of(m.sum_overflow.rows, total)} whose every exp "
+            "is finite",
+        )
+
+
 def _nan_findings(found: _Found, m: CellMetrics, masked: MaskedNaN | None) -> None:
     """The NaN findings: rows only the format or T masked fully, then the rest."""
     total = m.rows_checked
     if masked is not None and masked.elements:
         found.fail(
             "masked-row-nan",
-            f"{masked.why}; {found.method} returns NaN for "
-            f"{plural(masked.rows, 'fully masked row')} (first row {row_index(masked.first_row)})",
+            f"{masked.why}; {found.method} returns NaN for {plural(masked.rows, 'row')} "
+            f"entirely -inf there (first row {row_index(masked.first_row)})",
         )
     nan_elements = m.nan.elements - (masked.elements if masked is not None else 0)
     if nan_elements:
@@ -213,14 +235,11 @@ def _gradient_findings(
     Dead elements and saturation matter only where what the format loses of the gradient
     (entries in [-1, 1]) exceeds ``th.gradient_abs_u`` u: a saturated row loses 1 - p_max <= u/2.
     """
-    from smcheck.methods import METHODS
-
     total = g.rows_checked
     limit = th.gradient_abs_u * fmt.u
     dead_material = g.dead_max is None or g.dead_max > limit
     saturation_material = fmt.u / 2 > limit  # a top probability rounds to 1 iff 1 - p <= u/2
-    m = METHODS.get(found.method)
-    log_of_p = m is not None and m.log_route == "log(p)"
+    log_of_p = takes_log_of_p(found.method)
     if g.loss_inf.rows:
         found.fail(
             "loss-inf",

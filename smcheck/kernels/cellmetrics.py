@@ -25,6 +25,7 @@ from smcheck.kernels.cellterms import (
     direct_kl,
     first_key,
     float_or,
+    format_ulp,
     inline,
     kl_term,
     max_bits,
@@ -172,7 +173,7 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
             pz, nz, lqf = pj == 0.0, lv & (lp > log_zero), abs(lq) < np.inf
             n_nan += pj != pj
             top_key = max(top_key, order_key(pj))
-            und = nz & (pz | (lq == -np.inf))
+            und = nz & pz  # a -inf log p̂ beside a nonzero p̂ is log_of_zero's, not this
             n_under += und
             n_inf += pz & nz
             n_ez += pz & lv & (not nz)
@@ -217,6 +218,24 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     mx = (float_or(mu, -np.inf), float_or(dmax, 0.0), float_or(lmu, -np.inf),
           float_or(lma, -np.inf))  # fmt: skip
     return counts, lost, mx, kl, n_inf > 0, ((sa - 1.0) + sb) + sc, barg  # sb, sc: Σp̂'s low parts
+
+
+@kernel
+def _rounded_tie(rp, n, a, b, p_row, t, emin):  # type: ignore[no-untyped-def]
+    """Whether p̂ ties at a and b where the exact p, correctly rounded, ties too: argmax then
+    picks b by the order of the ties, which no method in the format could change."""
+    if rp.shape[0] == 4 * n:
+        same = rp.view(np.float32)[a] == rp.view(np.float32)[b]
+    else:
+        same = rp.view(np.float64)[a] == rp.view(np.float64)[b]
+    return same and _round_to(p_row[a], t, emin) == _round_to(p_row[b], t, emin)
+
+
+@scalar
+def _round_to(v, t, emin):  # type: ignore[no-untyped-def]
+    """v (>= 0) rounded to the nearest value of a t-bit format (ties away: measure zero here)."""
+    ulp = format_ulp(v, t, emin)
+    return math.floor(v / ulp + 0.5) * ulp
 
 
 @kernel
@@ -269,7 +288,12 @@ def _cell_rows(b, lo, hi, out, blk, rr, ov, fmt, res, work, rng, vals, offsets, 
         flts[i, KL] = np.inf if kinf else (max(kl, 0.0) if fin else np.nan)
         flts[i, LOG_MAX_ULP], flts[i, LOG_MAX_ABS] = lmu, lma
         flags[i, FINITE] = fin
-        flags[i, FLIP] = fin and rr[1][i] != 0 and barg != a
+        flags[i, FLIP] = (
+            fin
+            and rr[1][i] != 0
+            and barg != a
+            and not _rounded_tie(rp, n, a, barg, p[i], fmt[0], fmt[1])
+        )
 
 
 @kernel

@@ -202,7 +202,7 @@ def _zero_rows(
     kept = None if per_row is None else (per_row == 0)[:, None]
     if z_any and bool(zero.any()):  # type: ignore[union-attr]
         nz = sh.nonzero
-        lost = zero & (nz if nz is not None else vcol)
+        lost = pzero & (nz if nz is not None else vcol)  # type: ignore[operator]
         if kept is not None:
             lost &= kept
         under = _row_count(lost)
@@ -266,19 +266,27 @@ def _ulp_errors(
     return _Errors(D, ulp_values, max_ulp, normwise)
 
 
-def _argmax_flips(sh: Shared, P: torch.Tensor, fin_rows: torch.Tensor) -> torch.Tensor:
+def _argmax_flips(
+    sh: Shared, P: torch.Tensor, fin_rows: torch.Tensor, fmt: FloatFormat
+) -> torch.Tensor:
     """Rows whose output's argmax is not the exact one (unique exact maximum only).
 
     Without an argmax pass (slow in torch): the row max, the value at the exact argmax, and --
     only where the max is tied -- the first index holding it.
     """
+    import torch
+
     pm = P.amax(-1, keepdim=True)
     at_ref = P.gather(-1, sh.ref_arg[:, None])
     flip = (at_ref < pm)[:, 0]
     ties = ((P == pm).sum(-1) > 1) & ~flip
     if bool(ties.any()):
         rows = ties.nonzero()[:, 0]
-        flip[rows] = P[rows].argmax(-1) != sh.ref_arg[rows]
+        first = P[rows].argmax(-1)
+        # a tie the correctly rounded exact values share is the tie-break's, not a flip
+        exact = sh.p[rows].gather(-1, torch.stack([sh.ref_arg[rows], first], -1)).cpu().numpy()
+        r = fmt.round(exact.astype(np.float64))
+        flip[rows] = (first != sh.ref_arg[rows]) & torch.from_numpy(r[:, 0] != r[:, 1])
     return fin_rows & sh.unique & flip
 
 
@@ -302,7 +310,7 @@ def cell_chunk(out: Any, b: Block) -> CellChunk:
     z = _zero_rows(sh, o, per_row, all_fin, f.neg_overflow)
     e = _ulp_errors(sh, P64, fin_rows, all_fin, f)
     sum_error = total_m1.abs()
-    flips = _argmax_flips(sh, o.p, fin_rows)
+    flips = _argmax_flips(sh, o.p, fin_rows, f)
     if f.t <= DIRECT_KL_MAX_T:
         kl = _kl_direct(sh, e.D, z.pzero, fin_rows)
     else:

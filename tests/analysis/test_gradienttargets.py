@@ -138,3 +138,28 @@ def test_targets_no_loss_reads_are_said_to_be_unused(tmp_path: Path) -> None:
     assert note.startswith("the targets given are not used") and "--use loss" in note
     # the default rule is no user's choice: nothing to say
     assert analyze(x, use="probs", dtypes=["float32"]).sources[0].notes == []
+    # a rule the user chose is theirs: the strict model, which has no autograd, says so
+    (note,) = analyze(x, targets="argmin", model="strict", dtypes=["float32"]).sources[0].notes
+    assert note.endswith("(the strict model has no autograd)")
+
+
+def test_the_header_says_no_loss_is_judged_where_no_gradients_run() -> None:
+    from rich.console import Console
+
+    from smcheck.report.terminal.concise import header
+
+    x = [[1.0, 2.0, 3.0]]
+    for kw, cause in (
+        ({"model": "strict"}, "the strict model"),
+        ({"gradients": False}, "--no-gradients"),
+    ):
+        s = analyze(x, dtypes=["float32"], **kw).sources[0]
+        con = Console(width=200, record=True)
+        con.print(*header(s))
+        assert f"judges probabilities, log-probabilities (no loss or gradients under {cause})" in (
+            con.export_text()
+        )
+    s = analyze(x, dtypes=["float32"]).sources[0]
+    con = Console(width=200, record=True)
+    con.print(*header(s))
+    assert "judges probabilities, log-probabilities, loss, gradients" in con.export_text()

@@ -189,7 +189,12 @@ def test_mask_value_names_a_sentinel() -> None:
     # the same row, masked on purpose with -5000: the user names the value, and it is a mask
     x = np.array([[-5000.0, 1.0, -5000.0, 2.0], [-5000.0, -4990.0, -5010.0, 0.0]])
     rep = analyze(
-        x, dtypes=["float32"], methods=["naive"], targets=np.array([0, 0]), mask_value=-5000
+        x,
+        dtypes=["float32"],
+        methods=["naive"],
+        targets=np.array([0, 0]),
+        mask_value=-5000,
+        use="loss",  # auto would read the named mask as attention weights: no loss
     )
     src = rep.sources[0]
     (s,) = src.input.sentinels

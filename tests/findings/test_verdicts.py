@@ -11,7 +11,7 @@ import smcheck
 from smcheck.api import generate
 from smcheck.config import Thresholds
 from smcheck.dtypes import get_format
-from smcheck.findings.remedies import TORCH_SUM
+from smcheck.findings.remedies import SHIFT_BEFORE_CAST, TORCH_SUM
 from smcheck.findings.verdicts import judge
 from smcheck.report.model import Count, Extreme, Verdict
 from tests.conftest import cell, sample_input
@@ -32,7 +32,8 @@ def test_case2_a_row_minus_1e9_masks_fully_fails_torch_float16() -> None:
     (f,) = [f for f in fp16.findings if f.severity == "FAIL"]
     assert f.cause == "masked-row-nan"
     assert f.message.startswith(
-        "-1e9 rounds to -inf in float16; torch returns NaN for 1 fully masked row (first row [3])"
+        "-1e9 rounds to -inf in float16; torch returns NaN for 1 row entirely -inf there "
+        "(first row [3])"
     )
     assert f.remedy == (
         "mask with torch.finfo(torch.float16).min, a value float16 holds, or handle fully masked "
@@ -116,6 +117,11 @@ def test_auto_use_reads_known_sentinels_and_the_explicit_use_wins() -> None:
     assert given.sources[0].use_reason == "--use loss" and given.cells[0].gradient is not None
     off = smcheck.analyze(x[:, :2], dtypes=["float32"], methods=["torch"], gradients=False)
     assert off.cells[0].gradient is None
+    # a value the user names a mask is one: -5000 is no known sentinel, and a logit without it
+    mine = np.array([[-5000.0, 1.0, 2.0], [0.0, 1.0, 2.0]])
+    named = smcheck.analyze(mine, dtypes=["float32"], methods=["torch"], mask_value=-5000)
+    assert named.sources[0].use == "probs" and named.cells[0].gradient is None
+    assert smcheck.analyze(mine, dtypes=["float32"], methods=["torch"]).sources[0].use == "loss"
 
 
 def test_a_cause_the_use_does_not_judge_is_a_note() -> None:
@@ -294,3 +300,43 @@ def test_nan_gradient_causes_are_counted_by_rows() -> None:
         "(the loss is NaN in 1 row; log(p) at p = 0 in 1 row; an inf or 0/0 inside the backward "
         "pass in 1 row)"
     )
+
+
+def test_a_logit_the_cast_turns_into_plus_inf_fails_every_cell_of_that_format() -> None:
+    # 1e5 is beyond float16 (65520 and up round to +inf): no softmax of its row is finite there;
+    # -7e4 becomes -inf too, but that is a mask (p = 0) in a row that keeps finite logits
+    x = [[1e5, 0.0, 1.0], [-7e4, 1.0, 2.0], [65519.0, 0.0, 1.0], [3.0, 1e5, 1e5]]
+    r = smcheck.analyze(x, dtypes=["float16", "float32"], methods=["shifted", "torch"])
+    for method in ("shifted", "torch"):
+        c16, c32 = cell(r, method, "float16"), cell(r, method, "float32")
+        (f,) = [f for f in c16.findings if f.cause == "cast-overflow"]
+        assert c16.verdict is Verdict.FAIL and f.severity == "FAIL"
+        assert f.message.startswith("3 logits at or above 65520 become +inf in float16, in 2 rows")
+        assert "first row [3]" in f.message  # the row with the most
+        assert c16.metrics.rows_checked == 2  # rows 1 and 2 (65519 rounds to 65504)
+        assert "cast-overflow" not in {g.cause for g in c32.findings}
+        assert c32.metrics.rows_checked == 4
+
+
+def test_a_correctly_rounded_tie_is_no_argmax_flip() -> None:
+    # exact p = (0.499975, 0.500025) is (0.5, 0.5) in float16 and bfloat16: argmax takes the
+    # first of the tie, and no method in the format could do otherwise
+    for dtype, x in (("float16", [0.0, 1e-4]), ("bfloat16", [0.0, 1e-3])):
+        r = smcheck.analyze([x], dtypes=[dtype], methods=["torch"])
+        c = cell(r, "torch", dtype)
+        assert c.metrics.argmax_flips.rows == 0 and c.verdict is Verdict.OK
+
+
+def test_logits_beyond_the_range_are_not_called_a_mask() -> None:
+    # no mask in the input: a row of -7e4 is entirely -inf in float16 by range alone
+    x = [[3.0, 3.0, 3.0], [-7e4, -7e4, -7e4]]
+    r = smcheck.analyze(x, dtypes=["float16"], methods=["torch"])
+    (f,) = [f for f in r.sources[0].input.findings if f.kind == "became_fully_masked"]
+    assert "becomes entirely -inf in float16 (every logit is at or below -65520" in f.message
+    assert f.message.endswith("-- " + SHIFT_BEFORE_CAST)
+    (g,) = [g for g in cell(r, "torch", "float16").findings if g.cause == "masked-row-nan"]
+    assert "mask" not in g.remedy and g.remedy == "compute the softmax in float32"
+    # a -1e9 sentinel is a mask: mask with the format's own minimum
+    r = smcheck.analyze([[3.0, 1.0], [-1e9, -1e9]], dtypes=["float16"], methods=["torch"])
+    (f,) = [f for f in r.sources[0].input.findings if f.kind == "became_fully_masked"]
+    assert "becomes fully masked in float16" in f.message and "finfo" in f.message

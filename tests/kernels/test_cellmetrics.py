@@ -254,3 +254,16 @@ def test_an_interrupted_call_leaves_no_counts_for_the_next(monkeypatch: pytest.M
     assert got.ulp_bins.first == want.ulp_bins.first
     assert np.array_equal(got.ulp_bins.counts, want.ulp_bins.counts)
     assert np.array_equal(got.log.ulp_bins.counts, want.log.ulp_bins.counts)
+
+
+def test_a_tie_is_a_flip_only_where_correct_rounding_breaks_it() -> None:
+    from smcheck.kernels.cellmetrics import _rounded_tie
+
+    half = np.array([0.5, 0.5], np.float32).view(np.uint8)
+    # exact (0.499975, 0.500025) rounds to (0.5, 0.5) in float16: the tie is the format's
+    assert _rounded_tie(half, 2, 1, 0, np.array([0.499975, 0.500025]), 11, -14)
+    # (0.49, 0.51) rounds to distinct float16 values: a tied p̂ lost the order
+    assert not _rounded_tie(half, 2, 1, 0, np.array([0.49, 0.51]), 11, -14)
+    # and no tie in p̂ is no tie, whatever the exact values
+    apart = np.array([0.5, 0.25], np.float64).view(np.uint8)
+    assert not _rounded_tie(apart, 2, 1, 0, np.array([0.499975, 0.500025]), 11, -14)

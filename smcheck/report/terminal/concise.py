@@ -69,11 +69,13 @@ def header(s: SourceReport) -> list[RenderableType]:
     rows = "" if plain_rows else f": {plural(s.rows, 'row')} of {s.row_length}"
     softmin = " (softmin: analysing -x)" if s.softmin else ""
     why = f" ({s.use_reason})" if s.use_reason else ""
+    judged = USES.get(s.use, s.use)
+    if s.use == "loss" and s.cells and all(c.gradient is None for c in s.cells):
+        cause = "the strict model" if s.cells[0].model == "strict" else "--no-gradients"
+        judged = f"{USES['logprobs']} (no loss or gradients under {cause})"
     return [
         SourceLine(s.name, f"{s.shape} {s.dtype}, dim {s.dim}{rows}{softmin}"),
-        Lines(
-            [(Text("use", "dim"), Text(f"{s.use}{why}: judges {USES.get(s.use, s.use)}", "dim"))]
-        ),
+        Lines([(Text("use", "dim"), Text(f"{s.use}{why}: judges {judged}", "dim"))]),
     ]
 
 
