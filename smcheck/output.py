@@ -58,8 +58,10 @@ def refuse_unsafe_outputs(outputs: Sequence[tuple[str, str]], inputs: Sequence[I
 
 def _stat(item: Input) -> os.stat_result | None:
     try:
+        if item == STDOUT:  # an output to standard output: what that is open on
+            item = sys.stdout.fileno()
         return os.fstat(item) if isinstance(item, int) else os.stat(item)
-    except (OSError, ValueError):  # missing, unreadable, a name with a NUL byte
+    except (OSError, ValueError, AttributeError):  # missing, unreadable, a NUL byte; no stdout
         return None
 
 
@@ -67,8 +69,12 @@ def _shown(item: Input) -> str:
     return "standard input" if isinstance(item, int) else repr(str(item))
 
 
+STDOUT = "-"
+"""The output name that means standard output, as a SOURCE ``-`` means standard input."""
+
+
 def write_output(path: str | Path, text: str | bytes) -> None:
-    """Write a report or file to ``path``.
+    """Write a report or file to ``path`` (``-``: standard output).
 
     A regular file (or a new one) is written to a temporary file beside it, then renamed into
     place: a reader never sees a half-written report, and a failed run leaves any old file
@@ -80,7 +86,13 @@ def write_output(path: str | Path, text: str | bytes) -> None:
     Raises:
         ConfigError: the path cannot be written, naming it and the fix.
     """
-    data = text.encode("utf-8") if isinstance(text, str) else text
+    # a file name that is not UTF-8 reaches the text as surrogates: written as \udcff escapes,
+    # so the report stays valid UTF-8 (as JSON writes them) instead of failing
+    data = text.encode("utf-8", "backslashreplace") if isinstance(text, str) else text
+    if str(path) == STDOUT:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
     try:
         st: os.stat_result | None = os.stat(path)
     except FileNotFoundError:

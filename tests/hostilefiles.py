@@ -11,6 +11,7 @@ import pickle
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -83,6 +84,15 @@ def _torch_tensor(make: Callable[..., object]) -> Callable[[Path], bytes]:
         return _torch_bytes(make(torch))
 
     return build
+
+
+def _nested(torch: Any) -> object:
+    """A jagged tensor (torch warns that nested tensors are a prototype)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.nested.nested_tensor([torch.ones(3), torch.ones(5)])
 
 
 Content = bytes | Callable[[Path], bytes]
@@ -263,6 +273,7 @@ CASES: list[tuple[str, str, Content, str, str]] = [
         "",
         "sparse_coo tensor",
     ),
+    ("pt-nested", "nt.pt", _torch_tensor(_nested), "", "nested tensor (rows of different"),
     # .safetensors
     ("st-short", "s.safetensors", b"\x01\x02", "", "too short for a safetensors header"),
     (

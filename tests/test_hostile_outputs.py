@@ -325,3 +325,24 @@ def test_an_unwritable_report_path_is_one_error_and_leaves_nothing(
     r = invoke("check", "--isolated", str(x), *FAST, "--report", f"json={tmp_path / where}")
     one_error_line(r, f"cannot write '{tmp_path / where}'", fragment)
     assert state(tmp_path) == before
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "html"])
+def test_a_file_name_that_is_not_utf8_is_escaped_in_a_text_report(tmp_path: Path, fmt: str) -> None:
+    # os.fsdecode gives b"\xff\xfe" as surrogates, which utf-8 refused: exit 3, report lost
+    name = os.fsdecode(b"\xff\xfe.json")
+    (tmp_path / name).write_text("[1, 2, 3]")
+    out = tmp_path / "r.txt"
+    r = invoke("analyze", str(tmp_path / name), "--format", fmt, "-o", str(out))
+    assert r.exit_code == 0, r.output
+    assert "\\udcff\\udcfe.json" in out.read_text(encoding="utf-8")
+
+
+def test_output_dash_is_standard_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a file named "-" would land here
+    r = invoke("analyze", "--values", "1,2,3", "--format", "json", "-o", "-")
+    assert r.exit_code == 0 and json.loads(r.stdout)["schema_version"] == 1
+    np.save(tmp_path / "x.npy", np.array([[1.0, 2.0, 3.0]]))
+    r = invoke("check", "--isolated", "-q", "x.npy", "--report", "json=-")
+    assert r.exit_code == 0 and '"schema_version": 1' in r.stdout
+    assert not (tmp_path / "-").exists()

@@ -114,7 +114,7 @@ def append_step_summary(result: CheckResult) -> str | None:
     if not path:
         return None
     try:
-        with open(path, "a", encoding="utf-8") as fh:
+        with open(path, "a", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(render(CHECK_FORMATS, result, "markdown") + "\n")
     except OSError as e:
         return f"cannot append to $GITHUB_STEP_SUMMARY '{path}' ({e.strerror or e})"

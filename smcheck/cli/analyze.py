@@ -14,6 +14,8 @@ from smcheck.cli.options import (
     check_verbosity,
     format_option,
     given_options,
+    output_option,
+    read_stdin_once,
     user_errors,
     verbosity_options,
 )
@@ -32,9 +34,7 @@ FAIL_ON_LEVELS: dict[str, int | None] = {"never": None, "warn": 1, "fail": 2}
 )
 @analysis_options
 @format_option(ANALYZE_FORMATS, "table")
-@click.option(
-    "-o", "--output", type=click.Path(dir_okay=False), help="Write the report here (atomically)."
-)
+@output_option()
 @click.option(
     "--fail-on",
     type=click.Choice(list(FAIL_ON_LEVELS)),
@@ -82,8 +82,7 @@ def analyze(
         cfg = AnalysisConfig.from_options(**options)
         if not sources and values is None:
             raise click.UsageError("give a SOURCE (file, '-', gen:NAME) or --values")
-        if sources.count("-") > 1:
-            raise click.UsageError("standard input (-) can be read once; give - once")
+        read_stdin_once(sources, cfg.targets)
         import_analysis()  # after the usage checks: those stay fast, without torch
         from smcheck.api import input_files, literal_source, run_sources
         from smcheck.capture.store import analyze_saved, is_capture_file

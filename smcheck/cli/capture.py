@@ -13,6 +13,7 @@ from smcheck.cli.options import (
     analysis_options,
     format_option,
     given_options,
+    output_option,
     split_commas,
     user_errors,
 )
@@ -21,7 +22,7 @@ from smcheck.report.phrases import plural
 from smcheck.report.renderers import ANALYZE_FORMATS
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
+@click.command(context_settings={"allow_interspersed_args": False})  # after SCRIPT: its own
 @click.argument("script", metavar="SCRIPT")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[ARGS]...")
 @click.option("-m", "as_module", is_flag=True, help="SCRIPT is a module name, as python -m.")
@@ -36,7 +37,7 @@ from smcheck.report.renderers import ANALYZE_FORMATS
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the row sample.")
 @analysis_options
 @format_option(ANALYZE_FORMATS, "table")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here.")
+@output_option()
 @click.option(
     "--fail-on",
     multiple=True,
@@ -87,6 +88,8 @@ def capture(
         opts = policy_options(policy) | given_options(ctx, options)
         written = [("--save", save)] * bool(save) + [("-o/--output", output)] * bool(output)
         refuse_unsafe_outputs(written, [] if as_module else [script])  # before the script runs
+        # named from here: the script may change the working directory
+        save, output = (str(Path(p).absolute()) if p else p for p in (save, output))
         cap = run_script(script, list(args), as_module, max_rows_per_site, seed)
         if save is not None:
             cap.save(save)
@@ -97,7 +100,9 @@ def capture(
         click.echo(f"smcheck capture: a call could not be recorded: {failed}", err=True)
     if not report.sources:  # not an error: but a run that checked nothing must not look clean
         click.echo(
-            f"smcheck capture: {script} ran no softmax-family op: nothing analysed", err=True
+            f"smcheck capture: {script} ran no softmax-family op on the thread that ran it "
+            "(calls on other threads are not seen): nothing analysed",
+            err=True,
         )
     found = policy_violations(report, policy)
     for v in found:

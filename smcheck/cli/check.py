@@ -14,6 +14,8 @@ from smcheck.cli.options import (
     analysis_options,
     check_verbosity,
     format_option,
+    output_option,
+    read_stdin_once,
     split_commas,
     user_errors,
     verbosity_options,
@@ -60,7 +62,7 @@ def parse_report_options(items: Sequence[str]) -> list[tuple[str, str]]:
     help="Conditions reported as warnings.",
 )
 @format_option(CHECK_FORMATS, "text", " (more at once: --report FORMAT=FILE)")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here.")
+@output_option()
 @click.option(
     "--report", "reports", multiple=True, metavar="FORMAT=FILE", help="Also write FORMAT to FILE."
 )
@@ -126,6 +128,7 @@ def check(
             require_format(f, f"--report {f}=FILE")
         if not sources and not policy.sources:
             raise click.UsageError("give a SOURCE (file, glob, directory) or sources in the policy")
+        read_stdin_once(sources or policy.sources, policy.targets)
         writes = [*extra, *([(fmt, output)] if output else [])]
         outputs = [("--report", p) for _, p in extra] + [("-o/--output", output)] * bool(output)
         import_analysis()  # after the usage checks: those stay fast, without torch

@@ -52,20 +52,15 @@ def generate(
     import sys
 
     from smcheck import api
-    from smcheck.output import write_output
+    from smcheck.output import STDOUT, write_output
 
     with user_errors():
-        to_stdout = output == "-"
+        to_stdout = output == STDOUT
         if not to_stdout:
             api.check_npy_name(output)
         if to_stdout and sys.stdout.isatty():
             raise click.UsageError("-o - writes binary .npy: redirect it to a file or a pipe")
         arr = api.generate(name, shape=shape, seed=seed, value=value, params=params)
-        data = api.npy_bytes(arr)
-        if to_stdout:
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
-        else:
-            write_output(output, data)
+        write_output(output, api.npy_bytes(arr))
     where = "standard output" if to_stdout else output
     click.echo(f"wrote {where}: {arr.dtype} {list(arr.shape)}", err=True)

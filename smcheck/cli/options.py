@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import click
@@ -176,6 +176,22 @@ def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for opt in reversed(opts):
         f = opt(f)
     return f
+
+
+def output_option() -> Decorator:
+    """``-o/--output``, as analyze, check and capture take it."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, allow_dash=True),
+        help="Write the report here (atomically; - is standard output).",
+    )
+
+
+def read_stdin_once(sources: Sequence[str], targets: Any) -> None:
+    """Standard input holds one stream: refuse ``-`` given twice, as sources or as the targets."""
+    if list(sources).count("-") + (targets == "-") > 1:
+        raise click.UsageError("standard input (-) can be read once; give - once")
 
 
 def given_options(ctx: click.Context, options: dict[str, Any]) -> dict[str, Any]:

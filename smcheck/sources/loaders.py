@@ -291,7 +291,8 @@ def _read_torch(path: Path, name: str, key: str | None, limit: ReadLimit) -> _Ra
 def _read_text(path: Path, name: str, key: str | None, limit: ReadLimit) -> _Raw:
     with _opened(path, name) as f:  # parsed a line at a time: the text is never held whole
         limit.check(name, "text", os.fstat(f.fileno()).st_size, TEXT_BYTES_PER_BYTE)
-        array, notes = textformats.parse_table(f, name)
+        with reading(name, "it cannot be read", "check the file", errors=OSError, reason=os_reason):
+            array, notes = textformats.parse_table(f, name)
     return array, "float64", notes, None
 
 

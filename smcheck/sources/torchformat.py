@@ -146,6 +146,12 @@ def tensor_to_numpy(
     import torch
 
     source = str(t.dtype).removeprefix("torch.")
+    if t.is_nested:  # strided, but rows of different lengths: no array of rows
+        raise load_error(
+            name,
+            "it holds a nested tensor (rows of different lengths)",
+            "save t.to_padded_tensor(float('-inf')) instead (the padding then reads as masks)",
+        )
     if t.layout != torch.strided:
         raise load_error(
             name,

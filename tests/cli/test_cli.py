@@ -176,7 +176,10 @@ def test_the_summary_line_wraps_whole_parts_to_a_narrow_terminal(
 
 
 def test_stdin_named_twice_is_a_usage_error() -> None:
-    r = run("analyze", "-", "-", input="1,2,3\n")
+    for argv in (["analyze", "-", "-"], ["analyze", "-", "--targets", "-"]):
+        r = run(*argv, input="1,2,3\n")
+        assert r.exit_code == ExitCode.ERROR and "standard input (-) can be read once" in r.stderr
+    r = run("check", "--isolated", "-", "--targets", "-", input="1,2,3\n")
     assert r.exit_code == ExitCode.ERROR and "standard input (-) can be read once" in r.stderr
 
 

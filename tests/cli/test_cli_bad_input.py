@@ -232,3 +232,15 @@ def test_hostile_files_as_subprocesses(tmp_path: Path) -> None:
         assert fragment in text and "Traceback" not in text, (case_id, text)
         assert not (folder / MARKER).exists(), f"{case_id}: a pickle payload was executed"
         assert snapshot(folder) == before, case_id
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs Linux's /proc")
+@pytest.mark.parametrize("suffix", [".csv", ".txt", ".json", ".npy"])
+def test_a_read_error_names_the_file(tmp_path: Path, suffix: str) -> None:
+    # /proc/self/mem is a regular file whose reads fail (EIO): the text loaders let it escape
+    bad = tmp_path / f"mem{suffix}"
+    bad.symlink_to("/proc/self/mem")
+    r = invoke("analyze", "-q", str(bad))
+    assert_one_error_line(r, f"cannot load '{bad}'", "cannot be read")
+    r = invoke("analyze", "-q", "--values", "1,2,3", "--targets", str(bad))
+    assert r.exit_code == ExitCode.ERROR and "cannot be read" in r.stderr
