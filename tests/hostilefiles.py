@@ -249,6 +249,14 @@ CASES: list[tuple[str, str, Content, str, str]] = [
     ("pt-truncated", "tr.pt", lambda d: torch_pt()[:300], "", "not a readable PyTorch file"),
     ("pt-no-tensors", "n.pt", lambda d: _torch_bytes({"epoch": 3}), "", "without tensors"),
     (
+        "pt-one-key-two-ways",
+        "k.pt",
+        _torch_tensor(lambda t: {"a.b": t.ones(2, 3), "a": {"b": t.zeros(2, 3)}}),
+        "",
+        "two of its tensors have the key 'a.b'",
+    ),
+    ("json-key-twice", "k.json", b'{"a": [[1, 2]], "a": [[3, 4]]}', "", "has the key 'a' twice"),
+    (
         "pt-unknown-key",
         "k.pt",
         _torch_tensor(lambda t: {"a": t.ones(2), "b": t.ones(2)}),

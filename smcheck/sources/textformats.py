@@ -153,6 +153,18 @@ def _is_number(token: str) -> bool:
     return True
 
 
+def _unique_keys(pairs: list[tuple[str, Any]], name: str) -> dict[str, Any]:
+    """A JSON object, refused where a key repeats (json keeps the last, silently)."""
+    obj: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in obj:
+            raise load_error(
+                name, f"an object in it has the key {k!r} twice", "give each array its own key"
+            )
+        obj[k] = v
+    return obj
+
+
 def parse_json(text: str, name: str, key: str | None) -> np.ndarray:
     """Nested lists, or an object whose ``key`` (or only list-valued entry) holds them."""
     with reading(
@@ -163,7 +175,12 @@ def parse_json(text: str, name: str, key: str | None) -> np.ndarray:
     ):
         # also accepts the NaN/Infinity literals Python writes; numbers are read as floats, so
         # no integer meets Python's int-string limit, and one too large is marked, not inf
-        obj = json.loads(text, parse_float=_json_float, parse_int=_json_float)
+        obj = json.loads(
+            text,
+            parse_float=_json_float,
+            parse_int=_json_float,
+            object_pairs_hook=lambda pairs: _unique_keys(pairs, name),
+        )
     if isinstance(obj, dict):
         lists = [k for k, v in obj.items() if isinstance(v, list)]
         obj = obj[select_key(name, lists if key is None else list(obj), key, "list")]

@@ -41,7 +41,7 @@ def read_torch(
                 f"drop ':{key}'",
             )
         return tensor_to_numpy(obj, name, limit)
-    tensors = _collect_tensors(obj, "", 0)
+    tensors = _collect_tensors(obj, "", 0, name)
     if not tensors:
         raise load_error(
             name,
@@ -115,8 +115,9 @@ def _unpickling_error(name: str, exc: pickle.UnpicklingError) -> LoadError:
     )
 
 
-def _collect_tensors(obj: object, prefix: str, depth: int) -> dict[str, torch.Tensor]:
-    """Tensors in nested dicts/lists keyed by dotted path (``model.fc.weight``, ``0``)."""
+def _collect_tensors(obj: object, prefix: str, depth: int, name: str) -> dict[str, torch.Tensor]:
+    """Tensors in nested dicts/lists keyed by dotted path (``model.fc.weight``, ``0``); two
+    paths that read the same (``{"a.b": t}`` and ``{"a": {"b": u}}``) are ambiguous."""
     import torch
 
     if isinstance(obj, torch.Tensor):
@@ -130,7 +131,16 @@ def _collect_tensors(obj: object, prefix: str, depth: int) -> dict[str, torch.Te
         items = list(enumerate(obj))
     found: dict[str, torch.Tensor] = {}
     for k, v in items:
-        found.update(_collect_tensors(v, f"{prefix}.{k}" if prefix else str(k), depth + 1))
+        for path, t in _collect_tensors(
+            v, f"{prefix}.{k}" if prefix else str(k), depth + 1, name
+        ).items():
+            if path in found:
+                raise load_error(
+                    name,
+                    f"two of its tensors have the key {path!r} (one nested, one dotted)",
+                    "save them under distinct keys",
+                )
+            found[path] = t
     return found
 
 
