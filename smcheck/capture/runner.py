@@ -25,6 +25,8 @@ def run_script(
     """
     import os
 
+    if not as_module and os.path.isdir(script):
+        raise ConfigError(f"'{script}' is a directory; give a .py file, or -m MODULE")
     if not as_module and not os.path.isfile(script):
         raise ConfigError(f"no such script '{script}'; give a .py file, or -m MODULE")
     saved_argv, saved_path = sys.argv[:], sys.path[:]

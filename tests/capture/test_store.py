@@ -54,6 +54,8 @@ def test_capture_command_runs_a_script_with_check_exit_codes(tmp_path: Path) -> 
     assert bad.exit_code == 1 and bad.stderr.count("returned NaN in 1 row") == 1  # said once
     err = run(cli, ["capture", "--isolated", str(tmp_path / "missing.py")])
     assert err.exit_code == 2 and err.stderr.startswith("Error: no such script")
+    err = run(cli, ["capture", "--isolated", str(tmp_path)])
+    assert err.exit_code == 2 and "is a directory; give a .py file" in err.stderr
     err = run(cli, ["capture", "--isolated", "-m", "no_such_module_here"])
     assert err.exit_code == 2 and err.stderr == (
         "Error: no module named 'no_such_module_here'; check the name (it must be importable)\n"
