@@ -210,6 +210,9 @@ def _accuracy(s: Situation) -> list[Remedy]:
         "naive": Remedy(MAX_SHIFTED, method="shifted"),
         "lse-direct": Remedy(LSE_SUBTRACT_MAX, method="logdomain"),
     }.get(s.method)
+    if s.model == "strict" and first is not None:
+        # a strict sum in the format stalls whatever the shift: a wider format cures both
+        return [*_wider(s, softmax_in), first]
     return _then_wider(s, [first] if first else [], softmax_in)
 
 

@@ -191,3 +191,14 @@ def test_every_condition_hint_is_a_cause_of_the_registry() -> None:
     from smcheck.findings.policyconditions import METRICS
 
     assert {m.hint for m in METRICS.values()} <= set(CELL_REMEDIES)
+
+
+def test_a_strict_naive_error_is_sent_to_a_wider_format_not_to_the_shift() -> None:
+    # under the strict model a float16 sum of 4096 equal terms stalls at 2048 for naive and
+    # shifted alike (normwise error 2048u): the shift cures nothing, a wider format does
+    x = np.zeros((1, 4096))
+    assert "normwise-error" in _causes(_cell(x, "naive", "float16", model="strict"))
+    assert "normwise-error" in _causes(_cell(x, "shifted", "float16", model="strict"))
+    fix = choose("normwise-error", "naive", "float16", model="strict")
+    assert fix.fix == {"dtype": "float32"}
+    assert choose("normwise-error", "naive", "float16").fix == {"method": "shifted"}

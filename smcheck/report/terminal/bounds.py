@@ -29,7 +29,9 @@ def bounds_tables(s: SourceReport) -> list[Fit]:
     )
     # the stall is measured under the strict model only: without it the column would be all "-"
     stall = any(c.accumulation is not None for c in cells)
-    heads = ["method", "dtype", "viol", "vac", "E/B", "E", "B", "κ", "reading"]
+    # a reading names what a violated or vacuous bound means: a column of "none" says nothing
+    reading = any(c.bounds is not None and c.bounds.reading != "none" for c in cells)
+    heads = ["method", "dtype", "viol", "vac", "E/B", "E", "B", "κ"] + ["reading"] * reading
     heads += ["absorbed"] * stall
     if multi_t:
         heads.insert(2, "T")
@@ -40,7 +42,7 @@ def bounds_tables(s: SourceReport) -> list[Fit]:
         b, a = c.bounds, c.accumulation
         row = [c.method, c.dtype] + ([format(c.temperature, "g")] if multi_t else [])
         if b is None:
-            row += ["-"] * 7
+            row += ["-"] * (6 + reading)
         else:
             w = b.worst
             row += [
@@ -50,15 +52,16 @@ def bounds_tables(s: SourceReport) -> list[Fit]:
                 _num(w.error_u if w else None),
                 "vacuous" if w and w.bound_u is None else _num(w.bound_u if w else None),
                 _num(b.cond_max.max, ".2g"),
-                b.reading,
+                *[b.reading] * reading,
             ]
         if stall:
             row.append("-" if a is None else _num(a.max_absorbed.max, ".1%"))
         t.add_row(*row)
     formulas = dict.fromkeys(f"{c.method}: {c.bounds.bound}" for c in cells if c.bounds)
+    rises = any(c.method == "online" for c in cells if c.bounds)  # r is in online's bound only
     where = (
         " (n: live entries, c: one exp or log's error in u, D = x_max - x_min, b = logsumexp(x) "
-        "- x_max, r: rises of the running max; vacuous: B reaches 1/u)"
+        f"- x_max{', r: rises of the running max' * rises}; vacuous: B reaches 1/u)"
     )
     t.caption = "B: " + "; ".join(formulas) + where if formulas else None
     t.caption_justify = "left"
