@@ -91,7 +91,13 @@ class Policy:
             "use": self.use,
             "gradients": self.gradients,
         }
-        return AnalysisConfig.from_options(**options, **dict(self.extra))
+        try:
+            return AnalysisConfig.from_options(**options, **dict(self.extra))
+        except ConfigError as e:
+            if self.config_file is None:
+                raise
+            # the message names the option's flag; the value may have come from the file
+            raise ConfigError(f"{e} (with the policy of config '{self.config_file}')") from None
 
     def to_dict(self, cfg: AnalysisConfig) -> dict[str, Any]:
         """The effective policy for reports: the analysis as run, and the conditions."""

@@ -142,6 +142,14 @@ def test_cli_config_error_is_exit_2_with_the_file_named(tmp_path: Path, monkeypa
         cli, ["check", "gen:spike", "--isolated", "--dtype", "fp32"], catch_exceptions=False
     )
     assert r.exit_code == ExitCode.OK, r.output
+    # values valid one by one that the analysis refuses together: the file is named too
+    write(tmp_path / "pyproject.toml", "[tool.smcheck]\nmodel = 'strict'\nmethods = ['torch']\n")
+    r = CliRunner().invoke(cli, ["check", "gen:spike"], catch_exceptions=False)
+    assert (
+        r.exit_code == ExitCode.ERROR and "(with the policy of config 'pyproject.toml')" in r.stderr
+    )
+    r = CliRunner().invoke(cli, ["check", "gen:spike", "--model", "framework"])
+    assert r.exit_code == ExitCode.OK, r.output  # the command line overrides it
 
 
 def test_cli_options_override_only_what_is_given(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
