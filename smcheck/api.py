@@ -306,14 +306,16 @@ def generate(
     return generate_logits(gname, **kw)
 
 
-def check_npy_name(path: str) -> None:
-    """Refuse a file name with another input format's suffix for ``.npy`` bytes (``x.csv``):
-    ``analyze`` reads a file by its suffix, so it could never load it."""
+def check_data_name(path: str, kind: str) -> None:
+    """Refuse a file name with another input format's suffix for ``kind`` bytes (``.npy``
+    bytes in ``x.csv``): ``analyze`` reads a file by its suffix, so it could never load it."""
     from smcheck.sources.loaders import EXTENSIONS
 
     suffix = os.path.splitext(path)[1].lower()
-    if suffix in EXTENSIONS and suffix != ".npy":
-        raise ConfigError(f"'{path}' would hold .npy bytes under a {suffix} name; name it *.npy")
+    if suffix in EXTENSIONS and suffix != kind:
+        raise ConfigError(
+            f"'{path}' would hold {kind} bytes under a {suffix} name; name it *{kind}"
+        )
 
 
 def npy_bytes(array: np.ndarray) -> bytes:

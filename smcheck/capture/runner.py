@@ -45,9 +45,8 @@ def run_script(
                 runpy.run_path(script, run_name="__main__")
     except SystemExit as e:
         if e.code not in (None, 0):
-            raise ScriptError(
-                f"'{script}' exited with status {e.code}; nothing was analysed"
-            ) from None
+            how = f"status {e.code}" if isinstance(e.code, int) else f"the message {e.code!r}"
+            raise ScriptError(f"'{script}' exited with {how}; nothing was analysed") from None
     except Exception as e:
         traceback.print_exc(file=sys.stderr)
         raise ScriptError(

@@ -75,6 +75,7 @@ def capture(
     """
     from pathlib import Path
 
+    from smcheck.api import check_data_name
     from smcheck.capture.assertions import analysis_options as policy_options
     from smcheck.capture.assertions import policy_violations
     from smcheck.capture.runner import run_script
@@ -88,6 +89,8 @@ def capture(
         opts = policy_options(policy) | given_options(ctx, options)
         written = [("--save", save)] * bool(save) + [("-o/--output", output)] * bool(output)
         refuse_unsafe_outputs(written, [] if as_module else [script])  # before the script runs
+        if save:
+            check_data_name(save, ".safetensors")
         # named from here: the script may change the working directory
         save, output = (str(Path(p).absolute()) if p else p for p in (save, output))
         cap = run_script(script, list(args), as_module, max_rows_per_site, seed)

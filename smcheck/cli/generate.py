@@ -57,7 +57,7 @@ def generate(
     with user_errors():
         to_stdout = output == STDOUT
         if not to_stdout:
-            api.check_npy_name(output)
+            api.check_data_name(output, ".npy")
         if to_stdout and sys.stdout.isatty():
             raise click.UsageError("-o - writes binary .npy: redirect it to a file or a pipe")
         arr = api.generate(name, shape=shape, seed=seed, value=value, params=params)

@@ -166,3 +166,16 @@ def test_outputs_are_named_from_where_smcheck_started(
     assert r.exit_code == 0, r.output
     assert (tmp_path / "r.json").is_file() and (tmp_path / "c.st").is_file()
     assert not (tmp_path / "elsewhere" / "r.json").exists()
+
+
+def test_save_under_another_formats_name_is_refused_and_an_exit_message_is_quoted(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "bye.py"
+    script.write_text("import sys\nsys.exit('custom message')\n")
+    r = CliRunner().invoke(
+        cli, ["capture", "--isolated", "--save", str(tmp_path / "x.npy"), str(script)]
+    )
+    assert r.exit_code == 2 and "name it *.safetensors" in r.stderr
+    r = CliRunner().invoke(cli, ["capture", "--isolated", str(script)])
+    assert r.exit_code == 2 and "exited with the message 'custom message'" in r.stderr
