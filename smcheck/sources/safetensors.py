@@ -13,7 +13,7 @@ import numpy as np
 from smcheck.errors import LoadError
 from smcheck.sources import decoders
 from smcheck.sources.decoders import Decoder
-from smcheck.sources.validation import load_error, os_reason, reading
+from smcheck.sources.validation import load_error, os_reason, reading, unique_keys
 
 MAX_HEADER_BYTES = 100_000_000
 """Headers above this are refused before reading them (the reference implementation's limit)."""
@@ -111,7 +111,12 @@ def read_header(path: Path, name: str) -> SafetensorsHeader:
     with reading(name, "the header is not valid JSON", _FIX, errors=(ValueError, RecursionError)):
         header = json.loads(
             raw.decode("utf-8"),
-            object_pairs_hook=lambda pairs: _unique_keys(pairs, name),
+            object_pairs_hook=lambda pairs: unique_keys(
+                pairs,
+                lambda k: _error(
+                    name, f"the header names {k!r} twice, so which data is meant is unclear"
+                ),
+            ),
             parse_int=lambda text: _header_int(text, name),
         )
     if not isinstance(header, dict):
@@ -179,7 +184,7 @@ def map_tensor(
     mapped, for the caller's common dtype checks (integers, bool, complex) to handle.
     """
     if entry.dtype not in _DTYPES:
-        known = ", ".join(_DTYPES)
+        known = ", ".join(d for d in _DTYPES if d not in ("BOOL", "C64"))  # those are refused
         raise load_error(
             name,
             f"tensor {entry.key!r} has dtype {entry.dtype!r}, which smcheck does not read",
@@ -205,16 +210,6 @@ def map_tensor(
     if arr.dtype.kind == "f" and (header.data_start + entry.begin) % arr.dtype.itemsize:
         return arr, source, decoders.aligned(arr.dtype)
     return arr, source, None
-
-
-def _unique_keys(pairs: list[tuple[str, object]], name: str) -> dict[str, object]:
-    """A header object; a key given twice is an error (json keeps the last one silently)."""
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            raise _error(name, f"the header names {key!r} twice, so which data is meant is unclear")
-        seen.add(key)
-    return dict(pairs)
 
 
 def _header_int(text: str, name: str) -> int:

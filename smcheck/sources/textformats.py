@@ -12,7 +12,7 @@ import numpy as np
 
 from smcheck.errors import LoadError
 from smcheck.report.phrases import plural
-from smcheck.sources.validation import load_error, reading, select_key
+from smcheck.sources.validation import load_error, reading, select_key, unique_keys
 
 MAX_NDIM = 32
 """Deepest JSON list nesting accepted (numpy itself stops at 64 dimensions)."""
@@ -153,18 +153,6 @@ def _is_number(token: str) -> bool:
     return True
 
 
-def _unique_keys(pairs: list[tuple[str, Any]], name: str) -> dict[str, Any]:
-    """A JSON object, refused where a key repeats (json keeps the last, silently)."""
-    obj: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in obj:
-            raise load_error(
-                name, f"an object in it has the key {k!r} twice", "give each array its own key"
-            )
-        obj[k] = v
-    return obj
-
-
 def parse_json(text: str, name: str, key: str | None) -> np.ndarray:
     """Nested lists, or an object whose ``key`` (or only list-valued entry) holds them."""
     with reading(
@@ -179,7 +167,12 @@ def parse_json(text: str, name: str, key: str | None) -> np.ndarray:
             text,
             parse_float=_json_float,
             parse_int=_json_float,
-            object_pairs_hook=lambda pairs: _unique_keys(pairs, name),
+            object_pairs_hook=lambda pairs: unique_keys(
+                pairs,
+                lambda k: load_error(
+                    name, f"an object in it has the key {k!r} twice", "give each array its own key"
+                ),
+            ),
         )
     if isinstance(obj, dict):
         lists = [k for k, v in obj.items() if isinstance(v, list)]

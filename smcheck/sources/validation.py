@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -137,3 +138,14 @@ def widened_note(source: str, array: np.ndarray) -> tuple[str, ...]:
     if source != array.dtype.name and array.dtype == np.float32:
         return (f"{source} values widened exactly to float32",)
     return ()
+
+
+def unique_keys(pairs: list[tuple[str, Any]], twice: Callable[[str], LoadError]) -> dict[str, Any]:
+    """A JSON object (json's ``object_pairs_hook``), refused with ``twice(key)`` where a key
+    repeats: json itself keeps the last value silently."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise twice(key)
+        obj[key] = value
+    return obj
