@@ -90,6 +90,8 @@ def write_output(path: str | Path, text: str | bytes) -> None:
     # so the report stays valid UTF-8 (as JSON writes them) instead of failing
     data = text.encode("utf-8", "backslashreplace") if isinstance(text, str) else text
     if str(path) == STDOUT:
+        if sys.stdout is None:  # closed by the shell (>&-)
+            raise ConfigError("standard output is closed; redirect it, or give -o a file")
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return

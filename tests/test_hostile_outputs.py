@@ -346,3 +346,8 @@ def test_output_dash_is_standard_output(tmp_path: Path, monkeypatch: pytest.Monk
     r = invoke("check", "--isolated", "-q", "x.npy", "--report", "json=-")
     assert r.exit_code == 0 and '"schema_version": 1' in r.stdout
     assert not (tmp_path / "-").exists()
+    # without -q the text report goes there too: the two would run into each other
+    r = invoke("check", "--isolated", "x.npy", "--report", "json=-")
+    assert (
+        r.exit_code == ExitCode.ERROR and "one report at most goes to standard output" in r.stderr
+    )

@@ -138,13 +138,15 @@ class CellAccumulator:
         self.log_finite_at_neginf.add(c.log.finite_at_neginf.numpy(), start)
         return c
 
-    def result(self, headroom: rm.Headroom, index: RowIndexer) -> rm.CellMetrics:
-        """The cell's metrics for the report (``headroom``: its HeadroomAccumulator's result)."""
+    def result(self, headroom: rm.Headroom, index: RowIndexer, cast: rm.Count) -> rm.CellMetrics:
+        """The cell's metrics for the report (``headroom``: its HeadroomAccumulator's result;
+        ``cast``: the format's cast overflow, shared by its cells)."""
         return rm.CellMetrics(
             overflow=self.overflow.result(index),
             temperature_overflow=self.temperature_overflow.result(index),
             exp_overflow=self.exp_overflow.result(index),
             sum_overflow=self.sum_overflow.result(index),
+            cast_overflow=cast,
             nan=rm.NanCount(
                 self.nan.elements,
                 self.nan.rows,

@@ -312,8 +312,9 @@ def analyze_array(
     temperature = rm.TemperatureAnalysis(run.sweep.result())
     if cfg.wants_critical:
         # after the formats' threads: one format at a time, its chunk not halved
+        cast = {f.name: run.rounding[f.name].cast_posinf.result(view.index) for f in run.fmts}
         critical, scan = critical_temperatures(
-            view, cfg, run.fmts, run.methods, run.chunk_rows(), progress
+            view, cfg, run.fmts, run.methods, run.chunk_rows(), progress, cast
         )
         temperature = rm.TemperatureAnalysis(temperature.sweep, critical, scan)
     return run.report(src, temperature)

@@ -59,7 +59,7 @@ class InputAccumulator:
             neginf=self.neginf,
             max_logsumexp=self.lse.result,
             max_logsumexp_row=view.index(self.lse.row),
-            **masks.summary_fields(view, nan=self.nan, posinf=self.posinf),
+            **masks.summary_fields(view, nan=self.nan, posinf=self.posinf, neginf=self.neginf),
         )
 
 

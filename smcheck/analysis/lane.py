@@ -102,7 +102,8 @@ class Lane:
         if masked_nan.elements:  # NaN from finite logits: the cell's NaN, with its own finding
             self.cell.nan.merge(masked_nan)
             self.cell.nan_causes[MASKED_NAN] = masked_nan.elements
-        metrics = self.cell.result(headroom, view.index)
+        cast = src.rounding[f.name].cast_posinf.result(view.index)
+        metrics = self.cell.result(headroom, view.index, cast)
         bounds = self.bounds.result(view.index, cfg.thresholds)
         acc = self.stall.result(view.index)
         target = src.targets.label if src.targets is not None else ""
@@ -121,7 +122,6 @@ class Lane:
             gradient=grad,
             use=src.use,
             masked=masked,
-            cast_overflow=src.rounding[f.name].cast_posinf.result(view.index),
             has_masks=bool(src.inputs.neginf or src.masks.sentinels.stats),
         )
         return rm.Cell(

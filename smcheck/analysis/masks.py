@@ -190,13 +190,16 @@ class MaskAccumulator:
     def sentinel_reports(self, view: RowView) -> list[rk.Sentinel]:
         return [_sentinel_report(s, view) for s in self.sentinels.sentinels()]
 
-    def summary_fields(self, view: RowView, *, nan: int, posinf: int) -> dict[str, Any]:
+    def summary_fields(
+        self, view: RowView, *, nan: int, posinf: int, neginf: int
+    ) -> dict[str, Any]:
         """The InputSummary fields about masks, sentinels and upstream rows, with the findings.
 
         Args:
             view: the source's rows.
             nan: NaN elements in the input.
             posinf: +inf elements in the input.
+            neginf: -inf elements (masks) in the input.
         """
         became, sentinels = self.became_masked(view), self.sentinel_reports(view)
         outputs = {k: self.masked_output(*k) for k in self.outputs}
@@ -214,6 +217,7 @@ class MaskAccumulator:
                 upstream_first=upstream_first,
                 nan=nan,
                 posinf=posinf,
+                neginf=neginf,
                 masked_rows=self.masked.rows,
                 masked_first=masked_first,
                 outputs=outputs,

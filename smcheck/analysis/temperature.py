@@ -97,12 +97,22 @@ def critical_temperatures(
     methods: list[SoftmaxMethod],
     chunk_rows: int,
     progress: ProgressFn | None = None,
+    cast: dict[str, rm.Count] | None = None,
 ) -> tuple[list[rm.CriticalTemperature], rm.TemperatureScan]:
-    """min_safe and one_hot_below for every method × format (see smcheck.analysis.critical)."""
-    grid, searches = find_critical(view, cfg, fmts, methods, chunk_rows, progress)
+    """min_safe and one_hot_below for every method × format (see smcheck.analysis.critical).
+
+    ``cast``: per format, the logits its cast turns into +inf; where there are any, no T is
+    safe (inf / T is inf), so that format is not searched.
+    """
+    broken = {d: c for d, c in (cast or {}).items() if c.elements}
+    searched = [f for f in fmts if f.name not in broken]
+    grid, searches = find_critical(view, cfg, searched, methods, chunk_rows, progress)
     out = []
     for f in fmts:
         for m in methods:
+            if f.name in broken:
+                out.append(_never_safe(m.name, f, broken[f.name]))
+                continue
             unsafe = searches[(m.name, f.name, UNSAFE)]
             collapse = searches[(m.name, f.name, NOT_ONE_HOT)]
             min_safe = unsafe.result
@@ -123,3 +133,17 @@ def critical_temperatures(
                 )
             )
     return out, rm.TemperatureScan(lo=T_MIN, hi=grid[0], grid=grid, rel_tol=REL_TOL)
+
+
+def _never_safe(method: str, f: FloatFormat, cast: rm.Count) -> rm.CriticalTemperature:
+    """A format whose cast turns logits into +inf: unsafe at every T, whatever the method."""
+    return rm.CriticalTemperature(
+        method=method,
+        dtype=f.name,
+        min_safe=math.inf,
+        min_safe_row=cast.worst_row,
+        causes=["cast_overflow"],
+        one_hot_below=None,
+        one_hot_row=None,
+        advice=advice(method, f.name, ["cast_overflow"], math.inf),
+    )

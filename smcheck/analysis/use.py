@@ -35,7 +35,7 @@ def resolve_use(view: RowView, cfg: AnalysisConfig, rows: int) -> tuple[str, str
     """
     if cfg.use != "auto":
         return cfg.use, f"--use {cfg.use}"
-    seen = _masks(view, cfg.softmin, rows, cfg.mask_value)
+    seen = _masks(view, cfg.softmin, rows, cfg.sentinel)  # the mask as -x holds it
     if seen:
         return AUTO_MASKED, f"auto: {seen} in the input"
     return AUTO_PLAIN, "auto: no masks in the input"

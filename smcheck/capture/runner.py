@@ -32,10 +32,13 @@ def run_script(
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     # as python does: a script's folder first on the path, or for -m the working directory
     sys.path.insert(0, os.getcwd() if as_module else os.path.dirname(os.path.abspath(script)))
-    if as_module and not _module_exists(script):
+    try:
+        if as_module and not _module_exists(script):
+            raise ConfigError(f"no module named '{script}'; check the name (it must be importable)")
+        cap = Capture(max_rows_per_site, seed)
+    except BaseException:
         sys.path[:] = saved_path
-        raise ConfigError(f"no module named '{script}'; check the name (it must be importable)")
-    cap = Capture(max_rows_per_site, seed)
+        raise
     sys.argv = [script, *args]
     try:
         with cap:

@@ -32,6 +32,13 @@ DEFAULT_FAIL_ON: tuple[str, ...] = ("fail", "input", "fully-masked")
 """A FAIL cell or input finding, NaN or +inf in the input, and rows masked entirely."""
 
 
+_ANALYSIS_KEYS = (
+    "dim", "dtypes", "methods", "temperatures", "model", "softmin", "ftz", "mask_value",
+    "memory_budget", "chunk_rows", "threads", "targets", "use", "gradients",
+)  # fmt: skip
+"""The Policy fields that are analysis options (AnalysisConfig.from_options' keywords)."""
+
+
 @dataclass(frozen=True)
 class Policy:
     """The effective policy; None means "the analysis default"."""
@@ -75,22 +82,7 @@ class Policy:
 
     def analysis_config(self) -> AnalysisConfig:
         """The analysis this policy asks for (validated; raises ConfigError)."""
-        options: dict[str, Any] = {
-            "dim": self.dim,
-            "dtypes": self.dtypes,
-            "methods": self.methods,
-            "temperatures": self.temperatures,
-            "model": self.model,
-            "softmin": self.softmin,
-            "ftz": self.ftz,
-            "mask_value": self.mask_value,
-            "memory_budget": self.memory_budget,
-            "chunk_rows": self.chunk_rows,
-            "threads": self.threads,
-            "targets": self.targets,
-            "use": self.use,
-            "gradients": self.gradients,
-        }
+        options = {k: getattr(self, k) for k in _ANALYSIS_KEYS}
         try:
             return AnalysisConfig.from_options(**options, **dict(self.extra))
         except ConfigError as e:

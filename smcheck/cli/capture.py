@@ -80,7 +80,7 @@ def capture(
     from smcheck.capture.assertions import policy_violations
     from smcheck.capture.runner import run_script
     from smcheck.check.policy import load_policy, parse_conditions
-    from smcheck.output import refuse_unsafe_outputs
+    from smcheck.output import STDOUT, refuse_unsafe_outputs
 
     with user_errors():
         policy = load_policy(Path.cwd(), None, isolated)
@@ -92,7 +92,7 @@ def capture(
         if save:
             check_data_name(save, ".safetensors")
         # named from here: the script may change the working directory
-        save, output = (str(Path(p).absolute()) if p else p for p in (save, output))
+        save, output = (str(Path(p).absolute()) if p and p != STDOUT else p for p in (save, output))
         cap = run_script(script, list(args), as_module, max_rows_per_site, seed)
         if save is not None:
             cap.save(save)

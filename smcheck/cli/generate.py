@@ -58,7 +58,7 @@ def generate(
         to_stdout = output == STDOUT
         if not to_stdout:
             api.check_data_name(output, ".npy")
-        if to_stdout and sys.stdout.isatty():
+        if to_stdout and sys.stdout is not None and sys.stdout.isatty():
             raise click.UsageError("-o - writes binary .npy: redirect it to a file or a pipe")
         arr = api.generate(name, shape=shape, seed=seed, value=value, params=params)
         write_output(output, api.npy_bytes(arr))

@@ -188,6 +188,16 @@ def output_option() -> Decorator:
     )
 
 
+def one_report_on_stdout(outputs: Sequence[str | None], shown: bool) -> None:
+    """Refuse two reports on standard output (``-``), where they would run into each other:
+    ``outputs`` the paths given, ``shown`` whether the command prints its report there too."""
+    if sum(p == "-" for p in outputs) + shown > 1:
+        raise click.UsageError(
+            "one report at most goes to standard output (-); write the others to files "
+            "(or add -q, which prints none)"
+        )
+
+
 def read_stdin_once(sources: Sequence[str], targets: Any) -> None:
     """Standard input holds one stream: refuse ``-`` given twice, as sources or as the targets."""
     if list(sources).count("-") + (targets == "-") > 1:

@@ -57,6 +57,7 @@ def input_findings(
     upstream_first: RowIndex | None,
     nan: int,
     posinf: int,
+    neginf: int,
     masked_rows: int,
     masked_first: RowIndex | None,
     outputs: dict[tuple[str, str, float], MaskedOutput],
@@ -89,7 +90,7 @@ def input_findings(
                 + remedies.ZEROS_FOR_MASKED_ROWS,
             )
         )
-    masks = bool(masked_rows or sentinels)
+    masks = bool(neginf or sentinels)  # as the cells' remedies read it (remedies.Situation)
     out += [_became(b, outputs, masks) for b in became if b.rows]
     for s in sentinels:
         out += _sentinel_findings(s)

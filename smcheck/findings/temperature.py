@@ -13,8 +13,9 @@ def advice(method: str, dtype: str, causes: list[str], t: float) -> str:
     Args:
         method: The method's name.
         dtype: The format's name.
-        causes: What fails just below ``t``: temperature_overflow, exp_overflow, sum_overflow,
-            nan (as in :class:`~smcheck.report.model.CriticalTemperature`).
+        causes: What fails just below ``t``: cast_overflow (at every T), temperature_overflow,
+            exp_overflow, sum_overflow, nan (as in
+            :class:`~smcheck.report.model.CriticalTemperature`).
         t: The lowest safe temperature; inf when no scanned T is safe.
 
     Returns:
@@ -22,6 +23,11 @@ def advice(method: str, dtype: str, causes: list[str], t: float) -> str:
     """
     where = f"below T={t:.4g}" if math.isfinite(t) else "at every scanned T"
     clamp = remedies.clamp_t(t)
+    if "cast_overflow" in causes:  # before any T: no temperature brings +inf back
+        return (
+            f"{method} {dtype}: at every T the cast to {dtype} turns logits into +inf -- "
+            f"{remedies.softmax_in(remedies.next_wider(dtype) or 'float64')}"
+        )
     if "temperature_overflow" in causes:
         return (
             f"{method} {dtype}: {where} dividing the logits by T overflows {dtype} -- "

@@ -16,12 +16,11 @@ from smcheck.report.model import (
     Accumulation,
     BoundCheck,
     CellMetrics,
-    Count,
     Finding,
     GradientMetrics,
     Verdict,
 )
-from smcheck.report.phrases import plural, row_index, rows_of, value_text, verb
+from smcheck.report.phrases import plural, row_index, rows_of, verb
 
 JUDGED_FROM: dict[str, str] = {
     "log-of-zero": "logprobs",
@@ -61,18 +60,16 @@ def judge(
     gradient: GradientMetrics | None = None,
     use: str = "loss",
     masked: MaskedNaN | None = None,
-    cast_overflow: Count | None = None,
     has_masks: bool = False,
 ) -> tuple[Verdict, list[Finding]]:
     """The verdict of one cell and the findings that justify it (most severe first, NOTEs last).
 
     ``m.nan`` counts ``masked``'s NaN too (cause :data:`MASKED_NAN`); they are one finding of
-    their own, ``masked-row-nan``. ``cast_overflow``: the rows the cast to the format gives a
-    +inf (not in ``m``). ``has_masks``: the source holds -inf or sentinel masks.
+    their own, ``masked-row-nan``. ``has_masks``: the source holds -inf or sentinel masks.
     """
     found = _Found(method, fmt.name, use)
     total = m.rows_checked
-    _overflow_findings(found, fmt, temperature, m, cast_overflow)
+    _overflow_findings(found, fmt, temperature, m)
     _nan_findings(found, m, masked)
     if m.log_of_zero.elements:
         route = "log(softmax)" if takes_log_of_p(method) else "log_softmax"
@@ -113,18 +110,16 @@ def judge(
     return Verdict.OK, found.notes
 
 
-def _overflow_findings(
-    found: _Found, fmt: FloatFormat, temperature: float, m: CellMetrics, cast: Count | None
-) -> None:
+def _overflow_findings(found: _Found, fmt: FloatFormat, temperature: float, m: CellMetrics) -> None:
     """The overflows, first to last step: the cast to the format, x/T, exp, the row sum."""
-    total = m.rows_checked
-    if cast is not None and cast.elements:
+    total, cast = m.rows_checked, m.cast_overflow
+    if cast.elements:
         n, rows = cast.elements, cast.rows
         found.fail(
             "cast-overflow",
-            f"{plural(n, 'logit')} at or above {value_text(-fmt.neg_overflow)} "
+            f"{plural(n, 'logit')} at or above {-fmt.neg_overflow:.9g} "
             f"{verb(n, 'becomes', 'become')} +inf in {fmt.name}, in {plural(rows, 'row')} "
-            f"(first row {row_index(cast.worst_row)}), where no softmax is finite "
+            f"(worst row {row_index(cast.worst_row)}), where no softmax is finite "
             f"(inf - inf, inf/inf); {verb(rows, 'it is', 'they are')} kept out of the other "
             "metrics",
         )

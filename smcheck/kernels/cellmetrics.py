@@ -233,7 +233,10 @@ def _rounded_tie(rp, n, a, b, p_row, t, emin):  # type: ignore[no-untyped-def]
 
 @scalar
 def _round_to(v, t, emin):  # type: ignore[no-untyped-def]
-    """v (>= 0) rounded to the nearest value of a t-bit format (ties away: measure zero here)."""
+    """v (>= 0) rounded to the nearest value of a t-bit format (ties away: measure zero here);
+    a float64 is its own rounding at t = 53 (v / ulp + 0.5 would round there itself)."""
+    if t >= 53:
+        return v
     ulp = format_ulp(v, t, emin)
     return math.floor(v / ulp + 0.5) * ulp
 

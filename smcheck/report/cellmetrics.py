@@ -124,6 +124,10 @@ class CellMetrics:
     sum_overflow: Count
     """Part of ``overflow``: rows whose sum of exp became +inf while no term did, one element
     each (``overflow`` is the three parts' sum)."""
+    cast_overflow: Count
+    """Logits the cast to the format turned into +inf, in source rows otherwise judged: no
+    softmax of such a row is finite, so those rows are not in ``rows_checked`` (nor in
+    ``overflow``, whose counts are of judged rows)."""
     nan: NanCount
     underflow: Count
     exact_zero: Count
@@ -131,7 +135,8 @@ class CellMetrics:
     """Log-probabilities that are ±inf or NaN where the exact one is finite."""
     log_of_zero: Count
     """Of those, the -inf ones in rows that did not overflow whose exact log p the format holds:
-    log of a probability that rounded to 0 (an overflowed row's zeros, and so their -inf, are
+    log of a probability that rounded to 0, or a log_softmax that returned -inf (an overflowed
+    row's zeros, and so their -inf, are
     the overflow's; below -(max + ulp/2), -inf is the log p correctly rounded)."""
     lost_mass: Extreme
     error: ErrorMetric

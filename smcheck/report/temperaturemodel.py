@@ -34,7 +34,7 @@ class CriticalTemperature:
     """The row that fails just below min_safe."""
     causes: list[str]
     """What fails on that row just below min_safe: temperature_overflow, exp_overflow,
-    sum_overflow, nan."""
+    sum_overflow, nan; or cast_overflow, at every T (the cast to the format gives +inf)."""
     one_hot_below: float | None
     """Largest T of the scan at which every row's output is exactly one-hot (one entry 1, the
     others 0) -- the bisection's one-hot end; None: never all one-hot (rows with tied maxima never

@@ -179,3 +179,14 @@ def test_save_under_another_formats_name_is_refused_and_an_exit_message_is_quote
     assert r.exit_code == 2 and "name it *.safetensors" in r.stderr
     r = CliRunner().invoke(cli, ["capture", "--isolated", str(script)])
     assert r.exit_code == 2 and "exited with the message 'custom message'" in r.stderr
+
+
+def test_capture_output_dash_is_standard_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = tmp_path / "s.py"
+    script.write_text("import torch\ntorch.softmax(torch.ones(2, 3), dim=-1)\n")
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, ["capture", "--isolated", "--format", "json", "-o", "-", "s.py"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["sources"][0]["site"]["op"] == "softmax"
+    assert not (tmp_path / "-").exists()

@@ -55,7 +55,7 @@ def test_analyze_json_is_strict_and_follows_the_contract() -> None:
     # naive is a hypothetical comparison beside torch (the default methods): not counted
     assert naive["hypothetical"] is True and doc["summary"]["verdict"] == "OK"
     parts = ["temperature_overflow", "exp_overflow", "sum_overflow"]
-    assert list(naive["metrics"])[:5] == ["overflow", *parts, "nan"]
+    assert list(naive["metrics"])[:6] == ["overflow", *parts, "cast_overflow", "nan"]
 
 
 @pytest.mark.parametrize(("fail_on", "code"), [("never", 0), ("warn", 1), ("fail", 1)])

@@ -122,6 +122,11 @@ def test_auto_use_reads_known_sentinels_and_the_explicit_use_wins() -> None:
     named = smcheck.analyze(mine, dtypes=["float32"], methods=["torch"], mask_value=-5000)
     assert named.sources[0].use == "probs" and named.cells[0].gradient is None
     assert smcheck.analyze(mine, dtypes=["float32"], methods=["torch"]).sources[0].use == "loss"
+    # under softmin the source masks with +5000, which the softmax of -x sees as -5000
+    named = smcheck.analyze(
+        -mine, dtypes=["float32"], methods=["torch"], mask_value=5000, softmin=True
+    )
+    assert named.sources[0].use == "probs"
 
 
 def test_a_cause_the_use_does_not_judge_is_a_note() -> None:
@@ -312,7 +317,7 @@ def test_a_logit_the_cast_turns_into_plus_inf_fails_every_cell_of_that_format() 
         (f,) = [f for f in c16.findings if f.cause == "cast-overflow"]
         assert c16.verdict is Verdict.FAIL and f.severity == "FAIL"
         assert f.message.startswith("3 logits at or above 65520 become +inf in float16, in 2 rows")
-        assert "first row [3]" in f.message  # the row with the most
+        assert "(worst row [3])" in f.message  # the row with the most
         assert c16.metrics.rows_checked == 2  # rows 1 and 2 (65519 rounds to 65504)
         assert "cast-overflow" not in {g.cause for g in c32.findings}
         assert c32.metrics.rows_checked == 4
@@ -340,3 +345,17 @@ def test_logits_beyond_the_range_are_not_called_a_mask() -> None:
     r = smcheck.analyze([[3.0, 1.0], [-1e9, -1e9]], dtypes=["float16"], methods=["torch"])
     (f,) = [f for f in r.sources[0].input.findings if f.kind == "became_fully_masked"]
     assert "becomes fully masked in float16" in f.message and "finfo" in f.message
+
+
+def test_the_cast_overflow_is_an_overflow_to_check_and_no_temperature_is_safe() -> None:
+    from smcheck.check.policy import parse_conditions
+
+    x = [[1e5, 0.0, 1.0], [1.0, 2.0, 3.0]]
+    r = smcheck.analyze(x, dtypes=["float16"], methods=["torch"], temperatures=[0.5, 1.0, 2.0])
+    (crit,) = r.sources[0].temperature.critical
+    assert (crit.min_safe, crit.causes) == (float("inf"), ["cast_overflow"])
+    assert crit.advice.startswith("torch float16: at every T the cast to float16 turns logits")
+    (cond,) = parse_conditions(["overflow"])
+    hit = cond.check(cell(r, "torch", "float16"))
+    assert hit is not None and "(cast 1) in 1/2 rows" in hit.detail
+    assert hit.remedy == "compute the softmax in float32"

@@ -267,3 +267,6 @@ def test_a_tie_is_a_flip_only_where_correct_rounding_breaks_it() -> None:
     # and no tie in p̂ is no tie, whatever the exact values
     apart = np.array([0.5, 0.25], np.float64).view(np.uint8)
     assert not _rounded_tie(apart, 2, 1, 0, np.array([0.499975, 0.500025]), 11, -14)
+    # float64 is its own rounding: 0.49999999999999994 and 0.5 stay two values
+    near = np.array([0.5, 0.5], np.float64).view(np.uint8)
+    assert not _rounded_tie(near, 2, 1, 0, np.array([0.49999999999999994, 0.5]), 53, -1022)

@@ -19,6 +19,7 @@ def metrics(*, overflow: int = 0, nan: int = 0, rows: int = 2) -> rm.CellMetrics
         temperature_overflow=NO_ROW,
         exp_overflow=rm.Count(overflow, int(bool(overflow)), bad),
         sum_overflow=NO_ROW,
+        cast_overflow=NO_ROW,
         nan=rm.NanCount(nan, int(bool(nan)), bad, {"inf/inf": nan} if nan else {}),
         underflow=NO_ROW,
         exact_zero=NO_ROW,
