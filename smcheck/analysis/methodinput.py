@@ -109,13 +109,17 @@ def method_input(xs: torch.Tensor, xsw: np.ndarray, scale_over: np.ndarray) -> n
 
     Rounding x/T to the format is, like the cast, the format's input rounding (measured apart,
     docs/design.md §4), not a method's error. Elements whose quotient overflowed keep the exact
-    one (those rows are overflow findings). Returns ``xsw`` itself when the division was exact.
+    one (those rows are overflow findings), and so do those it took below the format's range:
+    -inf there is p = 0 correctly rounded, but the exact log p is finite and the element live
+    (a -inf in the reference read as a log p of -inf, an underflow headroom of -inf). Returns
+    ``xsw`` itself when the division was exact.
     """
     import torch
 
     xin = xs.to(torch.float64).numpy()
-    if scale_over.any():
-        xin = np.where(scale_over, xsw, xin)
+    kept = scale_over | ((xin == -np.inf) & (xsw != -np.inf))
+    if kept.any():
+        xin = np.where(kept, xsw, xin)
     return xsw if np.array_equal(xin, xsw, equal_nan=True) else xin
 
 

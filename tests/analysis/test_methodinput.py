@@ -55,3 +55,20 @@ def test_the_methods_divide_by_t_as_user_code_and_the_reference_knows_by_what(
     assert divisor(f, t) == (float(np.float32(t)) if f.t <= 24 else t)
     once = xsw if f.t > 24 else f.round(np.float32(xsw).astype(np.float64))
     np.testing.assert_array_equal(once.astype(np.float64), user)
+
+
+def test_a_quotient_below_the_range_keeps_its_exact_value_in_the_reference() -> None:
+    import smcheck
+
+    # -60000 / 0.5 is -inf in float16 (below -65520): p = 0 is its correct rounding, but its
+    # exact log p (-120000.13) is finite and the element live, so the headroom stays finite
+    r = smcheck.analyze(
+        [[0.0, -60000.0, -1.0]], temperatures=[0.5], dtypes=["float16"], methods=["torch"]
+    )
+    c = r.cells[0]
+    assert c.metrics.headroom.underflow_nats == pytest.approx(
+        -120000.127 - np.log(2.0**-25), abs=1e-2
+    )
+    assert c.metrics.exact_zero.elements == 1 and c.metrics.log_of_zero.elements == 0
+    (div,) = r.sources[0].input_rounding[0].division
+    assert div.changed_elements == 0  # kept exact, the element is no change of the division
