@@ -236,7 +236,7 @@ def _finish(
     integers: bool = False,
 ) -> LoadedArray:
     """Apply the common array rules and return a read-only result (decoded chunk by chunk)."""
-    check_dtype(name, array.dtype)
+    check_dtype(name, array.dtype, integers)
     check_shape(name, array.shape, array.dtype)
     if array.dtype.kind in "iu" and integers:
         decoder = None  # class indices: compared as integers, shown exactly (a uint64 > 2**53 too)

@@ -18,13 +18,13 @@ from smcheck.errors import LoadError
 from smcheck.sources.decoders import is_ml_dtype
 from smcheck.sources.readlimits import ReadLimit
 from smcheck.sources.validation import (
-    check_dtype,
     check_shape,
     describe,
     dims,
     load_error,
     os_reason,
     reading,
+    refuse_objects,
     select_key,
 )
 
@@ -107,7 +107,7 @@ def read_npy_header(f: BinaryIO, name: str, fix: str = _NPY_FIX) -> NpyHeader:
     dtype = _ml_dtypes_saved(name, dtype, e5m2)
     if any(d < 0 for d in shape):
         raise load_error(name, f"the .npy header has a negative dimension {shape}", fix)
-    check_dtype(name, dtype)
+    refuse_objects(name, dtype)  # other dtypes: judged by what the file holds (logits, targets)
     check_shape(name, shape, dtype)
     return NpyHeader(tuple(shape), bool(fortran), dtype, 8 + width + length)
 

@@ -71,8 +71,8 @@ def dims(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape)) or "scalar"
 
 
-def check_dtype(name: str, dtype: np.dtype) -> None:
-    """Reject dtypes that are not real numbers; pickled objects get their own message."""
+def refuse_objects(name: str, dtype: np.dtype) -> None:
+    """Reject pickled Python objects (as early as a header names them: never read)."""
     if dtype.kind == "O" or dtype.hasobject:
         raise load_error(
             name,
@@ -80,11 +80,20 @@ def check_dtype(name: str, dtype: np.dtype) -> None:
             "save a plain numeric array (logits as float32, class indices as int64) with "
             "numpy.save",
         )
+
+
+def check_dtype(name: str, dtype: np.dtype, integers: bool = False) -> None:
+    """Reject dtypes that are not real numbers; pickled objects get their own message.
+    ``integers``: the file holds class indices (targets), not logits."""
+    refuse_objects(name, dtype)
     if dtype.kind in _KIND_PROBLEMS and not is_ml_dtype(dtype):
         raise load_error(
             name,
-            f"it holds {_KIND_PROBLEMS[dtype.kind]} ({dtype}), not real-valued logits",
-            "save the logits as a float32 or float64 array",
+            f"it holds {_KIND_PROBLEMS[dtype.kind]} ({dtype}), not "
+            + ("class indices" if integers else "real-valued logits"),
+            "save integer class indices (int64), one per row"
+            if integers
+            else "save the logits as a float32 or float64 array",
         )
 
 

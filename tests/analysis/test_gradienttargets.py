@@ -96,6 +96,12 @@ def test_bad_index_values(values: list[float], match: str) -> None:
         targets_of(np.array(values))
 
 
+def test_a_targets_file_of_booleans_is_told_to_hold_class_indices(tmp_path: Path) -> None:
+    np.save(tmp_path / "t.npy", np.array([True, False, True, False]))
+    with pytest.raises(LoadError, match=r"not class indices; save integer class indices"):
+        analyze(X, targets=str(tmp_path / "t.npy"))
+
+
 def test_empty_targets_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="argmax, argmin or a file"):
         analyze(X, targets=" ")
