@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -92,8 +93,7 @@ def write_output(path: str | Path, text: str | bytes) -> None:
     if str(path) == STDOUT:
         if sys.stdout is None:  # closed by the shell (>&-)
             raise ConfigError("standard output is closed; redirect it, or give -o a file")
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+        write_stdout(data)
         return
     try:
         st: os.stat_result | None = os.stat(path)
@@ -111,6 +111,21 @@ def write_output(path: str | Path, text: str | bytes) -> None:
             _replace(Path(os.path.realpath(path)), data, st)
     except OSError as e:
         raise _cannot_write(path, e) from None
+
+
+def write_stdout(data: bytes) -> None:
+    """All of ``data`` on standard output. On a pipe whose reader has gone, BufferedWriter.write
+    takes part of a large write (65536 of 137015 bytes) and TextIOWrapper.write drops the rest
+    without a word; written in a loop, the next write fails as BrokenPipeError (exit 141)."""
+    sys.stdout.flush()  # the text written before, first
+    out = sys.stdout.buffer
+    view = memoryview(data)
+    while view:
+        n = out.write(view)
+        if not n:  # a blocking stream takes something or raises
+            raise OSError(errno.EIO, "standard output took none of the report")
+        view = view[n:]
+    out.flush()
 
 
 def _is_own_stream(st: os.stat_result) -> bool:

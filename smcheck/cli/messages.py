@@ -50,8 +50,7 @@ def show(renderer: Renderer, subject: Any, *, details: bool = False, quiet: bool
     if quiet:
         return
     if renderer.renderables is None:
-        _check_stdout()
-        click.echo(renderer.text(subject), nl=False)
+        _echo(renderer.text(subject))
         return
     build = renderer.details if details and renderer.details is not None else renderer.renderables
     print_rich(build(subject))
@@ -61,7 +60,7 @@ def print_rich(renderables: list[Any]) -> None:
     """Rich renderables on stdout at the terminal's width, else as text ``COLUMNS`` wide."""
     _check_stdout()
     if not sys.stdout.isatty():
-        click.echo(plain_text(renderables, width=piped_width()), nl=False)
+        _echo(plain_text(renderables, width=piped_width()))
         return
     out = console()
     for r in renderables:
@@ -80,6 +79,18 @@ def console() -> Any:
     out = Console(width=None if sys.stdout.isatty() else 100)
     out.on_broken_pipe = _broken_pipe  # type: ignore[method-assign]
     return out
+
+
+def _echo(text: str) -> None:
+    """A report on stdout: a terminal through click; a pipe or file all of it or a BrokenPipeError
+    (output.write_stdout: a text stream can drop part of a large write to a pipe)."""
+    from smcheck.output import write_stdout
+
+    _check_stdout()
+    if sys.stdout.isatty() or not hasattr(sys.stdout, "buffer"):
+        click.echo(text, nl=False)
+        return
+    write_stdout(text.encode(sys.stdout.encoding or "utf-8", "backslashreplace"))
 
 
 def _broken_pipe() -> None:

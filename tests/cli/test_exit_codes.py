@@ -119,6 +119,21 @@ def test_a_closed_pipe_exits_141_quietly(command: list[str]) -> None:
     assert (proc.returncode, err) == (ExitCode.BROKEN_PIPE, b"")
 
 
+def test_a_pipe_closed_after_the_first_bytes_of_a_large_report_exits_141() -> None:
+    # a text stream took 65536 of a 137015-byte report and dropped the rest: exit 0, report cut
+    argv = ["analyze", "gen:normal:shape=64x300", "--format", "json", "--dtype", "fp16"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smcheck", *argv, "--method", "torch", "--temperature", "0.1:10:20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None and proc.stdout.read(10) == b'{\n  "schem'
+    proc.stdout.close()  # as | head -c 10 does
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == ExitCode.BROKEN_PIPE, err
+
+
 def test_warnings_never_reach_stderr_unless_debug(monkeypatch: pytest.MonkeyPatch) -> None:
     real = smcheck.api.run_sources
 
