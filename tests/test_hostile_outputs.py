@@ -351,3 +351,14 @@ def test_output_dash_is_standard_output(tmp_path: Path, monkeypatch: pytest.Monk
     assert (
         r.exit_code == ExitCode.ERROR and "one report at most goes to standard output" in r.stderr
     )
+
+
+def test_a_baseline_and_a_report_both_on_stdout_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "x.npy", np.array([[1.0, 2.0, 3.0]]))
+    r = invoke("check", "--isolated", "-q", "x.npy", "--report", "json=-", "--write-baseline", "-")
+    assert (
+        r.exit_code == ExitCode.ERROR and "one report at most goes to standard output" in r.stderr
+    )

@@ -19,6 +19,7 @@ from smcheck.analysis.critical import (
 from smcheck.analysis.stats import ExactSum
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat
+from smcheck.findings.remedies import WIDER_FORMATS
 from smcheck.findings.temperature import advice
 from smcheck.methods.base import SoftmaxMethod
 from smcheck.progress import ProgressFn
@@ -111,7 +112,7 @@ def critical_temperatures(
     for f in fmts:
         for m in methods:
             if f.name in broken:
-                out.append(_never_safe(m.name, f, broken[f.name]))
+                out.append(_never_safe(m.name, f, broken[f.name], set(broken)))
                 continue
             unsafe = searches[(m.name, f.name, UNSAFE)]
             collapse = searches[(m.name, f.name, NOT_ONE_HOT)]
@@ -135,8 +136,12 @@ def critical_temperatures(
     return out, rm.TemperatureScan(lo=T_MIN, hi=grid[0], grid=grid, rel_tol=REL_TOL)
 
 
-def _never_safe(method: str, f: FloatFormat, cast: rm.Count) -> rm.CriticalTemperature:
-    """A format whose cast turns logits into +inf: unsafe at every T, whatever the method."""
+def _never_safe(
+    method: str, f: FloatFormat, cast: rm.Count, broken: set[str]
+) -> rm.CriticalTemperature:
+    """A format whose cast turns logits into +inf: unsafe at every T, whatever the method; the
+    advice names the narrowest wider format whose cast does not (``broken``: those that do)."""
+    wider = next((w for w in WIDER_FORMATS.get(f.name, ()) if w not in broken), None)
     return rm.CriticalTemperature(
         method=method,
         dtype=f.name,
@@ -145,5 +150,5 @@ def _never_safe(method: str, f: FloatFormat, cast: rm.Count) -> rm.CriticalTempe
         causes=["cast_overflow"],
         one_hot_below=None,
         one_hot_row=None,
-        advice=advice(method, f.name, ["cast_overflow"], math.inf),
+        advice=advice(method, f.name, ["cast_overflow"], math.inf, wider),
     )

@@ -69,6 +69,8 @@ class Policy:
     warn_on: tuple[Condition, ...] = ()
     """Conditions that are reported as warnings without failing."""
     config_file: str | None = None
+    file_keys: tuple[str, ...] = ()
+    """The fields the config file set (a refused analysis names them)."""
     extra: tuple[tuple[str, Any], ...] = ()
     """Other analysis options from the command line, passed to the analysis as they are."""
 
@@ -86,10 +88,12 @@ class Policy:
         try:
             return AnalysisConfig.from_options(**options, **dict(self.extra))
         except ConfigError as e:
-            if self.config_file is None:
+            keys = [k.replace("_", "-") for k in _ANALYSIS_KEYS if k in self.file_keys]
+            if not keys:
                 raise
             # the message names the option's flag; the value may have come from the file
-            raise ConfigError(f"{e} (with the policy of config '{self.config_file}')") from None
+            sets = f"config '{self.config_file}' sets {', '.join(keys)}"
+            raise ConfigError(f"{e} ({sets})") from None
 
     def to_dict(self, cfg: AnalysisConfig) -> dict[str, Any]:
         """The effective policy for reports: the analysis as run, and the conditions."""
@@ -237,7 +241,7 @@ def parse_policy(
             out[key.replace("-", "_")] = parse(value, base)
         except ConfigError as e:
             raise ConfigError(f"{where}: {raw_key}: {e}") from None
-    return Policy(**out)
+    return Policy(**out, file_keys=tuple(k for k in out if k != "config_file"))
 
 
 # ------------------------------------------------------------------------------ value parsers

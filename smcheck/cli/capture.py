@@ -89,6 +89,8 @@ def capture(
         opts = policy_options(policy) | given_options(ctx, options)
         written = [("--save", save)] * bool(save) + [("-o/--output", output)] * bool(output)
         refuse_unsafe_outputs(written, [] if as_module else [script])  # before the script runs
+        if save == STDOUT:
+            raise click.UsageError("--save writes a binary .safetensors file: give it a path")
         if save:
             check_data_name(save, ".safetensors")
         # named from here: the script may change the working directory

@@ -130,7 +130,9 @@ def check(
         if not sources and not policy.sources:
             raise click.UsageError("give a SOURCE (file, glob, directory) or sources in the policy")
         read_stdin_once(sources or policy.sources, policy.targets)
-        one_report_on_stdout([p for _, p in extra] + [output], output is None and not quiet)
+        one_report_on_stdout(
+            [p for _, p in extra] + [output, write_baseline], output is None and not quiet
+        )
         writes = [*extra, *([(fmt, output)] if output else [])]
         outputs = [("--report", p) for _, p in extra] + [("-o/--output", output)] * bool(output)
         import_analysis()  # after the usage checks: those stay fast, without torch

@@ -58,14 +58,14 @@ def overflows(cell: Cell) -> Hit:
     m = cell.metrics
     o, c = m.overflow, m.cast_overflow
     n, rows = o.elements + c.elements, o.rows + c.rows
-    worst = o.worst_row if o.elements else c.worst_row
+    worst = c.worst_row if c.elements else o.worst_row  # a row the cast broke lost it all
     made = _overflow_parts(cell)
     detail = plural(float(n), "overflow to +inf", "overflows to +inf") + f" ({made})" * bool(made)
     detail += _where(rows, m.rows_checked + c.rows, worst)
-    # the cast's own remedy where it is the only overflow (exp-overflow's would be the shift)
-    return Hit(
-        float(n), rows, _ix(worst), detail, "" if o.elements else cell_remedy("cast-overflow", cell)
-    )
+    # where the cast overflows, its remedy (a wider format) cures the other overflows too; the
+    # shift of exp-overflow's would cure none of the cast's
+    remedy = cell_remedy("cast-overflow", cell) if c.elements else ""
+    return Hit(float(n), rows, _ix(worst), detail, remedy)
 
 
 def flips(cell: Cell) -> Hit | str:

@@ -7,7 +7,7 @@ import math
 from smcheck.findings import remedies
 
 
-def advice(method: str, dtype: str, causes: list[str], t: float) -> str:
+def advice(method: str, dtype: str, causes: list[str], t: float, wider: str | None = None) -> str:
     """One sentence: why the method fails just below ``t`` (inf: at every T) and the remedy.
 
     Args:
@@ -17,6 +17,7 @@ def advice(method: str, dtype: str, causes: list[str], t: float) -> str:
             exp_overflow, sum_overflow, nan (as in
             :class:`~smcheck.report.model.CriticalTemperature`).
         t: The lowest safe temperature; inf when no scanned T is safe.
+        wider: for cast_overflow, the narrowest wider format whose cast does not overflow.
 
     Returns:
         ``"<method> <dtype>: below T=... <what fails> -- <remedy>"``.
@@ -26,7 +27,7 @@ def advice(method: str, dtype: str, causes: list[str], t: float) -> str:
     if "cast_overflow" in causes:  # before any T: no temperature brings +inf back
         return (
             f"{method} {dtype}: at every T the cast to {dtype} turns logits into +inf -- "
-            f"{remedies.softmax_in(remedies.next_wider(dtype) or 'float64')}"
+            f"{remedies.softmax_in(wider or remedies.next_wider(dtype) or 'float64')}"
         )
     if "temperature_overflow" in causes:
         return (

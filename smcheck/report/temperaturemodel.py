@@ -42,7 +42,7 @@ class CriticalTemperature:
     one_hot_row: RowIndex | None
     """The last row to collapse: still not one-hot just above one_hot_below."""
     advice: str | None
-    """The remedy, in one sentence, when min_safe is inside the scan."""
+    """The remedy, in one sentence, when some T of the scan is unsafe (min_safe not None)."""
 
 
 @dataclass(frozen=True)

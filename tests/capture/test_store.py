@@ -190,3 +190,5 @@ def test_capture_output_dash_is_standard_output(
     r = CliRunner().invoke(cli, ["capture", "--isolated", "--format", "json", "-o", "-", "s.py"])
     assert r.exit_code == 0 and json.loads(r.stdout)["sources"][0]["site"]["op"] == "softmax"
     assert not (tmp_path / "-").exists()
+    r = CliRunner().invoke(cli, ["capture", "--isolated", "--save", "-", "s.py"])
+    assert r.exit_code == 2 and "--save writes a binary .safetensors file" in r.stderr

@@ -145,11 +145,14 @@ def test_cli_config_error_is_exit_2_with_the_file_named(tmp_path: Path, monkeypa
     # values valid one by one that the analysis refuses together: the file is named too
     write(tmp_path / "pyproject.toml", "[tool.smcheck]\nmodel = 'strict'\nmethods = ['torch']\n")
     r = CliRunner().invoke(cli, ["check", "gen:spike"], catch_exceptions=False)
-    assert (
-        r.exit_code == ExitCode.ERROR and "(with the policy of config 'pyproject.toml')" in r.stderr
-    )
+    assert r.exit_code == ExitCode.ERROR
+    assert "(config 'pyproject.toml' sets methods, model)" in r.stderr
     r = CliRunner().invoke(cli, ["check", "gen:spike", "--model", "framework"])
     assert r.exit_code == ExitCode.OK, r.output  # the command line overrides it
+    # a conflict made on the command line alone does not name the file
+    write(tmp_path / "pyproject.toml", "[tool.smcheck]\nfail-on = ['nan']\n")
+    r = CliRunner().invoke(cli, ["check", "gen:spike", "--model", "strict", "--method", "torch"])
+    assert r.exit_code == ExitCode.ERROR and "pyproject.toml" not in r.stderr
 
 
 def test_cli_options_override_only_what_is_given(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ opens offline and can be attached to a CI run as it is. Every text from the repo
 
 from __future__ import annotations
 
+import math
 from html import escape
 
 from smcheck.report.grouping import group_findings, group_violations, source_outcomes
@@ -129,7 +130,7 @@ def _critical_table(s: SourceReport) -> str:
         return ""
 
     def t(v: float | None, none: str) -> str:
-        return none if v is None else f"{v:.4g}"
+        return none if v is None else "every T" if math.isinf(v) else f"{v:.4g}"
 
     rows = "".join(
         f"<tr><td>{escape(c.method)}</td><td>{escape(c.dtype)}</td>"

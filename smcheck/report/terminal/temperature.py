@@ -109,7 +109,9 @@ def critical_table(s: SourceReport) -> list[RenderableType]:
         t.add_row(
             c.method,
             c.dtype,
-            _bound(c.min_safe, f"all (>= {lo})", f"none (<= {hi})"),
+            "none"
+            if "cast_overflow" in c.causes
+            else _bound(c.min_safe, f"all (>= {lo})", f"none (<= {hi})"),
             ", ".join(_short(x) for x in c.causes) or "-",
             row_index(c.min_safe_row),
             _bound(c.one_hot_below, "never", f"all (<= {hi})"),
