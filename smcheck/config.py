@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +109,14 @@ class AnalysisConfig:
     torch and numba pick (smcheck.threads)."""
 
     def __post_init__(self) -> None:
+        try:  # an integer of any kind (numpy's too), not a float or a bool
+            if isinstance(self.dim, bool):
+                raise TypeError
+            object.__setattr__(self, "dim", operator.index(self.dim))
+        except TypeError:
+            raise ConfigError(
+                f"dim={self.dim!r} is not an axis; give an integer such as -1"
+            ) from None
         object.__setattr__(self, "threads", check_threads(self.threads))
         object.__setattr__(self, "targets", normalise_targets(self.targets))
         object.__setattr__(self, "dtypes", _unique(canonical_dtype(d) for d in self.dtypes))
@@ -202,8 +211,35 @@ class AnalysisConfig:
             kwargs.setdefault("comparisons", ())  # methods the user names are all selected
         for k in ("dtypes", "methods", "temperatures"):
             if k in kwargs:
-                kwargs[k] = tuple(kwargs[k])
+                kwargs[k] = _selection(k, kwargs[k])
         return cls(**kwargs)
+
+
+def _selection(key: str, value: Any) -> tuple[Any, ...]:
+    """A selection as the API may give it: a list, one name or number, a comma-separated
+    string (``"float16,float32"``, ``"0.5:2:3"``), numpy or torch dtypes (``np.float16``)."""
+    if isinstance(value, str):
+        items = [v for v in value.split(",") if v.strip()]
+        return parse_temperatures(items) if key == "temperatures" else tuple(items)
+    if isinstance(value, (int, float)):
+        return (value,)
+    try:
+        items = list(value)
+    except TypeError:
+        raise ConfigError(f"{key}={value!r} is neither a list nor a name") from None
+    if key == "dtypes":
+        items = [d if isinstance(d, str) else _dtype_name(d) for d in items]
+    return tuple(items)
+
+
+def _dtype_name(d: Any) -> str:
+    """``np.float16``, ``np.dtype("float16")``, ``torch.float16`` as ``float16``."""
+    import numpy as np  # here: smcheck --help imports this module, and no numpy
+
+    try:
+        return str(np.dtype(d).name)
+    except TypeError:
+        return str(d).removeprefix("torch.")
 
 
 def normalise_targets(spec: Any) -> Any:

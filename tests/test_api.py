@@ -162,3 +162,21 @@ def test_generate_matches_the_generator_spec() -> None:
     assert np.array_equal(arr, same)
     assert np.array_equal(np.load(io.BytesIO(api.npy_bytes(arr))), arr)
     assert api.generate("constant", shape="1x3", value=2.5).tolist() == [[2.5, 2.5, 2.5]]
+
+
+def test_selections_may_be_one_name_a_string_or_dtypes_and_dim_an_integer() -> None:
+    import numpy as np
+    import torch
+
+    x = [[1.0, 2.0, 3.0]]
+    for dtypes in ("float16", "float16,float32", [np.float16], [torch.float16]):
+        r = smcheck.analyze(x, dtypes=dtypes, methods=["torch"])
+        assert {c.dtype for c in r.cells} >= {"float16"}, dtypes
+    assert {
+        c.temperature for c in smcheck.analyze(x, temperatures=0.7, methods=["torch"]).cells
+    } == {0.7}
+    r = smcheck.analyze(x, temperatures="0.5:2:3", dtypes=["float32"], methods=["torch"])
+    assert sorted(c.temperature for c in r.cells) == [0.5, 1.0, 2.0]
+    with pytest.raises(ConfigError, match="is not an axis"):
+        smcheck.analyze(x, dim=1.5)
+    assert smcheck.analyze(x, dim=np.int64(-1), dtypes=["float32"], methods=["torch"]).cells

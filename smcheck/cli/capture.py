@@ -11,11 +11,13 @@ from smcheck.cli.analyze import emit
 from smcheck.cli.messages import summarise
 from smcheck.cli.options import (
     analysis_options,
+    check_verbosity,
     format_option,
     given_options,
     output_option,
     split_commas,
     user_errors,
+    verbosity_options,
 )
 from smcheck.errors import ExitCode
 from smcheck.report.phrases import plural
@@ -46,6 +48,7 @@ from smcheck.report.renderers import ANALYZE_FORMATS
     help="Conditions that fail (as check): fail, warn, nan, ... or never; default the policy's.",
 )
 @click.option("--isolated", is_flag=True, help="Ignore config files: defaults and options only.")
+@verbosity_options
 @click.pass_context
 def capture(
     ctx: click.Context,
@@ -59,6 +62,8 @@ def capture(
     output: str | None,
     fail_on: tuple[str, ...],
     isolated: bool,
+    details: bool,
+    quiet: bool,
     **options: Any,
 ) -> None:
     """Run a Python script under smcheck.capture() and report every softmax it ran.
@@ -82,6 +87,7 @@ def capture(
     from smcheck.check.policy import load_policy, parse_conditions
     from smcheck.output import STDOUT, refuse_unsafe_outputs
 
+    check_verbosity(details, quiet)
     with user_errors():
         policy = load_policy(Path.cwd(), None, isolated)
         if fail_on:
@@ -99,7 +105,7 @@ def capture(
         if save is not None:
             cap.save(save)
         report = cap.analyze(**opts)
-        emit(report, fmt, output)
+        emit(report, fmt, output, details=details, quiet=quiet)
     summarise(report)
     for failed in cap.failures:  # said, so that a call missing from the report is not silent
         click.echo(f"smcheck capture: a call could not be recorded: {failed}", err=True)

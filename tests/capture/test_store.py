@@ -136,8 +136,10 @@ def test_every_option_after_the_script_is_the_scripts(
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "argv.json").read_text()) == ["args.py", *argv]
     assert keep.read_bytes() == b"checkpoint" and not r.stdout.startswith("{")
-    bad = CliRunner().invoke(cli, ["capture", "-q", "args.py"])  # before SCRIPT: smcheck's
-    assert bad.exit_code == 2 and "No such option '-q'" in bad.stderr
+    bad = CliRunner().invoke(cli, ["capture", "--bogus", "args.py"])  # before SCRIPT: smcheck's
+    assert bad.exit_code == 2 and "No such option '--bogus'" in bad.stderr
+    quiet = CliRunner().invoke(cli, ["capture", "--isolated", "-q", "args.py"])
+    assert quiet.exit_code == 0 and quiet.stdout == ""
 
 
 def test_outputs_are_named_from_where_smcheck_started(
