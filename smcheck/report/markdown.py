@@ -116,13 +116,7 @@ OMITTED = (
 
 def report_markdown(report: Report) -> str:
     """``smcheck analyze --format markdown``: per source the verdict grid and findings by cause."""
-    c = report.counts()
-    out = [
-        f"## smcheck: {report.verdict.value}",
-        "",
-        f"{plural(len(report.sources), 'source')}, {plural(sum(c.values()), 'cell')}: "
-        f"{c['FAIL']} FAIL, {c['WARN']} WARN, {c['OK']} OK",
-    ]
+    out = [f"## smcheck: {report.verdict.value}", "", md(report.summary())]
     for s in report.sources:
         out += ["", *_source_lines(s)]
     out += ["", OMITTED]

@@ -225,7 +225,8 @@ def check_html(result: CheckResult) -> str:
     """``smcheck check --format html`` (and ``--report html=FILE``): the check, then the report."""
     plotting.require_plotting()
     outcomes = "".join(
-        f"<tr><td>{escape(o.name)}</td><td>{badge('OK' if o.passed else 'FAIL')} "
+        f"<tr><td>{escape(o.name)}</td>"
+        f"<td>{badge('FAIL' if not o.passed else 'WARN' if o.warnings else 'OK')} "
         f"{'passed' if o.passed else 'failed'}</td><td>{o.errors}</td><td>{o.warnings}</td>"
         f"<td>{o.baselined}</td></tr>"
         for o in source_outcomes(result)
