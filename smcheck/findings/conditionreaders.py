@@ -74,15 +74,21 @@ def flips(cell: Cell) -> Hit | str:
     return Hit(float(f.rows), f.rows, _ix(f.worst_row), detail + _where(None, 0, f.worst_row))
 
 
+def _gradient_field(cell: Cell, field: str) -> Any:
+    """The cell's ``gradient.<field>``, or why there is none (a sentence)."""
+    if cell.gradient is None:
+        return "the report has no gradient metrics"
+    v = _get(cell.gradient, field)
+    return f"the report's gradient metrics have no {field!r}" if v is None else v
+
+
 def gradient_count(field: str, *noun: str) -> Reader:
     """A gradient count (issue 3's ``gradient.<field>``: {elements, rows, worst_row} or an int)."""
 
     def read(cell: Cell) -> Hit | str:
-        if cell.gradient is None:
-            return "the report has no gradient metrics"
-        c = _get(cell.gradient, field)
-        if c is None:
-            return f"the report's gradient metrics have no {field!r}"
+        c = _gradient_field(cell, field)
+        if isinstance(c, str):
+            return c
         if isinstance(c, (int, float)):  # a plain row count such as vanished_rows
             n, rows, worst = c, int(c), None
         else:
@@ -127,11 +133,9 @@ def lost_mass(cell: Cell) -> Hit | str:
 
 def gradient_value(field: str, label: str) -> Reader:
     def read(cell: Cell) -> Hit | str:
-        if cell.gradient is None:
-            return "the report has no gradient metrics"
-        v = _get(cell.gradient, field)
-        if v is None:
-            return f"the report's gradient metrics have no {field!r}"
+        v = _gradient_field(cell, field)
+        if isinstance(v, str):
+            return v
         v = float(v) if isinstance(v, (int, float)) else float(_get(v, "max"))
         return Hit(v, None, None, f"{label} {v:.4g}")
 
