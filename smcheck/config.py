@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from dataclasses import dataclass, field
 from typing import Any
@@ -221,12 +222,14 @@ def _selection(key: str, value: Any) -> tuple[Any, ...]:
     if isinstance(value, str):
         items = [v for v in value.split(",") if v.strip()]
         return parse_temperatures(items) if key == "temperatures" else tuple(items)
-    if isinstance(value, (int, float)):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return (value,)
     try:
         items = list(value)
     except TypeError:
-        raise ConfigError(f"{key}={value!r} is neither a list nor a name") from None
+        if key != "dtypes":
+            raise ConfigError(f"{key}={value!r} is neither a list nor a name") from None
+        items = [value]  # one numpy or torch dtype
     if key == "dtypes":
         items = [d if isinstance(d, str) else _dtype_name(d) for d in items]
     return tuple(items)
@@ -236,6 +239,8 @@ def _dtype_name(d: Any) -> str:
     """``np.float16``, ``np.dtype("float16")``, ``torch.float16`` as ``float16``."""
     import numpy as np  # here: smcheck --help imports this module, and no numpy
 
+    if d is None:  # np.dtype(None) would be float64
+        raise ConfigError("dtypes holds None; give format names such as float16")
     try:
         return str(np.dtype(d).name)
     except TypeError:

@@ -169,7 +169,7 @@ def test_selections_may_be_one_name_a_string_or_dtypes_and_dim_an_integer() -> N
     import torch
 
     x = [[1.0, 2.0, 3.0]]
-    for dtypes in ("float16", "float16,float32", [np.float16], [torch.float16]):
+    for dtypes in ("float16", "float16,float32", [np.float16], [torch.float16], np.float16):
         r = smcheck.analyze(x, dtypes=dtypes, methods=["torch"])
         assert {c.dtype for c in r.cells} >= {"float16"}, dtypes
     assert {
@@ -179,4 +179,6 @@ def test_selections_may_be_one_name_a_string_or_dtypes_and_dim_an_integer() -> N
     assert sorted(c.temperature for c in r.cells) == [0.5, 1.0, 2.0]
     with pytest.raises(ConfigError, match="is not an axis"):
         smcheck.analyze(x, dim=1.5)
+    with pytest.raises(ConfigError, match="dtypes holds None"):
+        smcheck.analyze(x, dtypes=[None])
     assert smcheck.analyze(x, dim=np.int64(-1), dtypes=["float32"], methods=["torch"]).cells

@@ -80,7 +80,10 @@ class Policy:
         changes = {k: v for k, v in changes.items() if v is not None}
         extra = dict(self.extra) | {k: v for k, v in changes.items() if k not in known}
         fields = {k: v for k, v in changes.items() if k in known}
-        return dataclasses.replace(self, **fields, extra=tuple(extra.items()))
+        file_keys = tuple(
+            k for k in self.file_keys if k not in fields
+        )  # overridden: not the file's
+        return dataclasses.replace(self, **fields, extra=tuple(extra.items()), file_keys=file_keys)
 
     def analysis_config(self) -> AnalysisConfig:
         """The analysis this policy asks for (validated; raises ConfigError)."""

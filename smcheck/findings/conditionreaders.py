@@ -62,9 +62,13 @@ def overflows(cell: Cell) -> Hit:
     made = _overflow_parts(cell)
     detail = plural(float(n), "overflow to +inf", "overflows to +inf") + f" ({made})" * bool(made)
     detail += _where(rows, m.rows_checked + c.rows, worst)
-    # where the cast overflows, its remedy (a wider format) cures the other overflows too; the
-    # shift of exp-overflow's would cure none of the cast's
-    remedy = cell_remedy("cast-overflow", cell) if c.elements else ""
+    # where the cast overflows, its remedy (a wider format) leads: the shift of exp-overflow's
+    # cures none of the cast's; beside an exp overflow that the wider format keeps (naive, large
+    # logits) both are needed
+    remedy = ""
+    if c.elements:
+        both = ["cast-overflow"] + ["exp-overflow"] * bool(m.exp_overflow.elements)
+        remedy = "; ".join(dict.fromkeys(cell_remedy(k, cell) for k in both))
     return Hit(float(n), rows, _ix(worst), detail, remedy)
 
 

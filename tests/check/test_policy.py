@@ -149,6 +149,10 @@ def test_cli_config_error_is_exit_2_with_the_file_named(tmp_path: Path, monkeypa
     assert "(config 'pyproject.toml' sets methods, model)" in r.stderr
     r = CliRunner().invoke(cli, ["check", "gen:spike", "--model", "framework"])
     assert r.exit_code == ExitCode.OK, r.output  # the command line overrides it
+    # a key the command line overrides is not the file's any more
+    write(tmp_path / "pyproject.toml", "[tool.smcheck]\nmethods = ['torch']\n")
+    r = CliRunner().invoke(cli, ["check", "gen:spike", "--model", "strict", "--method", "torch"])
+    assert r.exit_code == ExitCode.ERROR and "pyproject.toml" not in r.stderr
     # a conflict made on the command line alone does not name the file
     write(tmp_path / "pyproject.toml", "[tool.smcheck]\nfail-on = ['nan']\n")
     r = CliRunner().invoke(cli, ["check", "gen:spike", "--model", "strict", "--method", "torch"])
