@@ -51,6 +51,7 @@ def main() -> None:
     A process of smcheck's own may manage the garbage collector (smcheck/cli/process.py).
     """
     own_process()
+    _tolerate_narrow_encoding()
     try:
         cli()
     except OSError as e:  # stderr itself could not take the one-line error (2>/dev/full)
@@ -59,3 +60,15 @@ def main() -> None:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             sys.stdout.flush()  # the report, where stdout has room
         os._exit(ExitCode.ERROR)  # not exit(): the interpreter's last flush of stderr fails too
+
+
+def _tolerate_narrow_encoding() -> None:
+    """A terminal whose encoding lacks the report's characters (×, box rules: PYTHONIOENCODING=
+    ascii, a C locale without UTF-8) gets ? for them, not an internal error mid-report."""
+    out = sys.stdout
+    if out is None or not hasattr(out, "reconfigure"):
+        return
+    try:
+        "×─Δ".encode(out.encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        out.reconfigure(errors="replace")

@@ -286,3 +286,29 @@ def test_readme_lists_every_exit_code() -> None:
     readme = (ROOT / "README.md").read_text()
     listed = {int(code) for code in re.findall(r"^\| (\d+) \|", readme, flags=re.M)}
     assert listed == {int(c) for c in ExitCode}
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_a_terminal_whose_encoding_lacks_the_reports_characters_gets_the_report() -> None:
+    # PYTHONIOENCODING=ascii on a terminal: rich wrote × and exited 3, an internal error
+    main, sub = os.openpty()
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "PYTHONPATH": str(ROOT), "COLUMNS": "80"}
+    argv = ["analyze", "sample_inputs/minus999.json", "--dtype", "fp16", "--method", "shifted"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "smcheck", *argv], stdout=sub, stderr=subprocess.PIPE, cwd=ROOT,
+        env=env, timeout=120,
+    )  # fmt: skip
+    os.close(sub)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # EIO once the terminal's other end is closed and drained
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    assert proc.returncode == 0, proc.stderr
+    plain = re.sub(rb"\x1b\[[0-9;]*m", b"", shown)  # the colours
+    assert b"gradient-nan  shifted ? float16: log(softmax) gives -inf" in plain
