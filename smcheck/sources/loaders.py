@@ -145,7 +145,7 @@ def parse_values(text: str) -> LoadedArray:
 _DLPACK_FIX = "pass numpy.asarray(x) or a torch tensor instead"
 
 
-def array_source(obj: Any, name: str | None = None) -> LoadedArray:
+def array_source(obj: Any, name: str | None = None, integers: bool = False) -> LoadedArray:
     """Wrap an in-memory array with the same rules as files: a numpy array (ml_dtypes bfloat16
     and float8 included), a torch tensor, any ``__dlpack__`` object (JAX, CuPy: through
     ``torch.from_dlpack``), any ``__array__`` object (TensorFlow) or nested lists.
@@ -163,7 +163,8 @@ def array_source(obj: Any, name: str | None = None) -> LoadedArray:
     if torch is not None and isinstance(obj, torch.Tensor):
         from smcheck.sources.torchformat import tensor_to_numpy
 
-        return _finish(name or "<tensor>", *tensor_to_numpy(obj, name or "<tensor>", None))
+        label = name or "<tensor>"
+        return _finish(label, *tensor_to_numpy(obj, label, None), integers=integers)
     name = name or "<array>"
     try:
         array = np.asarray(obj)
@@ -173,7 +174,7 @@ def array_source(obj: Any, name: str | None = None) -> LoadedArray:
             f"it is not a regular array of numbers ({describe(exc)})",
             "pass a numpy array, a torch tensor or regular nested lists",
         ) from exc
-    return _finish(name, array, array.dtype.name, ())
+    return _finish(name, array, array.dtype.name, (), integers=integers)
 
 
 # ---------------------------------------------------------------------------- sources and checks

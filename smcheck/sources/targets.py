@@ -60,7 +60,7 @@ def read_targets(spec: str | Path | Any) -> TargetIndices:
     if isinstance(spec, (str, Path)):
         loaded, label = load_logits(str(spec), integers=True), str(spec)
     else:
-        loaded, label = array_source(spec, "<targets>"), "<array>"
+        loaded, label = array_source(spec, "<targets>", integers=True), "<array>"
     return TargetIndices(np.asarray(loaded.array), label, loaded.name)
 
 

@@ -100,6 +100,8 @@ def test_a_targets_file_of_booleans_is_told_to_hold_class_indices(tmp_path: Path
     np.save(tmp_path / "t.npy", np.array([True, False, True, False]))
     with pytest.raises(LoadError, match=r"not class indices; save integer class indices"):
         analyze(X, targets=str(tmp_path / "t.npy"))
+    with pytest.raises(LoadError, match=r"not class indices; save integer class indices"):
+        analyze(X, targets=np.array([True, False, True, False]))  # an array, as the API takes it
 
 
 def test_empty_targets_is_a_config_error() -> None:
