@@ -203,8 +203,8 @@ def format_limits(names: Sequence[str] = ()) -> list[dict[str, Any]]:
         underflow and stall (raises UnsupportedDtypeError on an unknown name).
     """
     out = []
-    for name in names or DTYPES:
-        f = get_format(canonical_dtype(name))
+    for name in dict.fromkeys(canonical_dtype(n) for n in names or DTYPES):  # fp16,half: once
+        f = get_format(name)
         out.append(
             {
                 "dtype": f.name,

@@ -108,6 +108,9 @@ def test_thresholds_shows_computed_limits() -> None:
     doc = json.loads(run("thresholds", "--format", "json").stdout)
     assert [d["dtype"] for d in doc] == ["float16", "bfloat16", "float32", "float64"]
     assert doc[0]["underflow_gap_nats"] == pytest.approx(17.3287, abs=1e-4)
+    # one format named twice (an alias) is one column, as analyze's --dtype takes it
+    doc = json.loads(run("thresholds", "--dtype", "fp16,half", "--format", "json").stdout)
+    assert [d["dtype"] for d in doc] == ["float16"]
 
 
 def test_thresholds_fit_the_width_split_never_cut() -> None:

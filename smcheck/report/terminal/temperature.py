@@ -88,9 +88,10 @@ def critical_table(s: SourceReport) -> list[RenderableType]:
         box=box.SIMPLE_HEAD,
         title_justify="left",
         caption=(
-            f"safe: no overflow or NaN on any row (underflow and -inf log p are judged in the "
-            f"verdicts, not here); scanned {lo}..{hi}, one T per decade, then bisection on log T "
-            f"to {ta.scan.rel_tol:.1%}; one-hot: every row's output exactly one-hot"
+            f"safe: no overflow and no NaN probability on any row (underflow, -inf log p and "
+            f"the gradients are judged in the verdicts, not here); scanned {lo}..{hi}, one T "
+            f"per decade, then bisection on log T to {ta.scan.rel_tol:.1%}; one-hot: every "
+            "row's output exactly one-hot"
         ),
         caption_justify="left",
     )
