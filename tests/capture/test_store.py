@@ -25,6 +25,10 @@ torch.softmax(x, dim=-1)
 """
 
 
+ONE_SOFTMAX = "import torch\ntorch.softmax(torch.ones(2, 3), dim=-1)\n"
+"""A script whose one softmax is a capture site."""
+
+
 def test_saved_capture_analyzes_to_the_same_report(tmp_path: Path) -> None:
     x = torch.randn(6, 9).to(torch.bfloat16)
     with smcheck.capture() as cap:
@@ -99,7 +103,7 @@ def test_capture_m_finds_a_module_in_the_working_directory_as_python_m_does(
     pkg = tmp_path / "mypkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "evaluate.py").write_text("import torch\ntorch.softmax(torch.ones(2, 3), dim=-1)\n")
+    (pkg / "evaluate.py").write_text(ONE_SOFTMAX)
     monkeypatch.chdir(tmp_path)
     before = sys.path[:]
     r = CliRunner().invoke(
@@ -116,7 +120,7 @@ def test_a_call_capture_could_not_record_is_said(
     from smcheck.capture import session
 
     script = tmp_path / "model.py"
-    script.write_text("import torch\ntorch.softmax(torch.ones(2, 3), dim=-1)\n")
+    script.write_text(ONE_SOFTMAX)
     monkeypatch.setattr(session.Capture, "failures", property(lambda self: ["softmax: boom"]))
     r = CliRunner().invoke(cli, ["capture", "--isolated", str(script)])
     assert "smcheck capture: a call could not be recorded: softmax: boom" in r.stderr
@@ -147,9 +151,7 @@ def test_outputs_are_named_from_where_smcheck_started(
 ) -> None:
     (tmp_path / "elsewhere").mkdir()
     script = tmp_path / "wander.py"
-    script.write_text(
-        "import os, torch\nos.chdir('elsewhere')\ntorch.softmax(torch.ones(2, 3), dim=-1)\n"
-    )
+    script.write_text("import os\nos.chdir('elsewhere')\n" + ONE_SOFTMAX)
     monkeypatch.chdir(tmp_path)
     r = CliRunner().invoke(
         cli,
@@ -187,7 +189,7 @@ def test_capture_output_dash_is_standard_output(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     script = tmp_path / "s.py"
-    script.write_text("import torch\ntorch.softmax(torch.ones(2, 3), dim=-1)\n")
+    script.write_text(ONE_SOFTMAX)
     monkeypatch.chdir(tmp_path)
     r = CliRunner().invoke(cli, ["capture", "--isolated", "--format", "json", "-o", "-", "s.py"])
     assert r.exit_code == 0 and json.loads(r.stdout)["sources"][0]["site"]["op"] == "softmax"
