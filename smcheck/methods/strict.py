@@ -88,10 +88,12 @@ def _log_sum(a: StrictArith, others: Array) -> tuple[Array, Array]:
     """``b = fl(log1p(s))`` with ``s = sum_{i != k} exp(x_i - max)``: log sum exp(x - max).
 
     log1p keeps the digits of a small s that forming 1 + s first would round away (as
-    ``lse_chopshift`` does).
+    ``lse_chopshift`` does). The absorbed fraction is of the row's whole mass ``1 + s``, as
+    for the other methods: the max's term never enters the running sum, so it is never
+    absorbed, but it is part of the mass the sum stands for (log1p adds it).
     """
     s, absorbed = a.cumsum(others)
-    return a.log1p(s), absorbed_fraction(absorbed, others.sum(-1))
+    return a.log1p(s), absorbed_fraction(absorbed, others.sum(-1) + 1)
 
 
 def logdomain(x: Array, fmt: FloatFormat, ftz: bool) -> MethodOutput:

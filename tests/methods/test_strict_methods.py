@@ -163,6 +163,21 @@ def test_issue5_4096_zeros_float16_strict_doubles_every_probability() -> None:
     assert any("2048 in float16" in note for note in rep.sources[0].notes)
 
 
+def test_absorbed_fraction_is_of_the_whole_row_mass_including_the_max_term() -> None:
+    # 3000 zeros in float16: the row's mass is sum exp(x - max) = 3000. A running sum of ones
+    # stops at 2048, so 951 of the 2999 others are absorbed; shifted then absorbs the max's 1
+    # too (fl(1 + 2048) = 2048, a tie to even): 952 of 3000, as naive and online (3000 ones).
+    # logdomain and lse-direct add the 1 inside log1p, never to the running sum: 951 of 3000
+    # (it was 951/2999, a fraction of the others' mass only)
+    x = np.zeros((1, 3000))
+    for name, absorbed in [("naive", 952), ("shifted", 952), ("online", 952)]:
+        assert strict(name, x, "float16").absorbed.tolist() == [absorbed / 3000]
+    for name in ("logdomain", "lse-direct"):
+        assert strict(name, x, "float16").absorbed.tolist() == [951 / 3000]
+    rep = smcheck.analyze(x, dtypes=["float16"], model="strict", methods=["logdomain"])
+    assert rep.cells[0].accumulation.max_absorbed.max == 951 / 3000
+
+
 @pytest.mark.parametrize("model", ["framework", "strict"])
 def test_issue5_lse_direct_large_logits_float32(model: str) -> None:
     # logsumexp(1e8, 1e8) = 1e8 + ln 2, but float32 spacing at 1e8 is 8: y rounds to 1e8, so
