@@ -113,6 +113,14 @@ def _constant(rng: np.random.Generator, shape: Shape, p: Params) -> np.ndarray:
 
 
 def _masked(rng: np.random.Generator, shape: Shape, p: Params) -> np.ndarray:
+    """Normal scores with -inf masks; exactly ``fully_masked`` rows are entirely -inf.
+
+    ``causal``: query i of the last two axes (r queries x c keys) sees keys j <= i + max(c - r, 0),
+    the triangle aligned bottom-right when c >= r (the queries are the last r positions, as with
+    a KV cache) and top-left when r > c (torch's ``is_causal``), so every query sees a key.
+    ``mask_frac``: each visible key is masked with that probability, but a row it would mask
+    entirely keeps its query's own key (the diagonal; the last key without ``causal``).
+    """
     _check(p["scale"] >= 0, "masked", "scale must be >= 0")
     _check(0 <= p["mask_frac"] <= 1, "masked", "mask_frac must be between 0 and 1")
     _check(p["causal"] in (0, 1), "masked", "causal must be 0 or 1")
@@ -124,11 +132,18 @@ def _masked(rng: np.random.Generator, shape: Shape, p: Params) -> np.ndarray:
     )
     x = rng.normal(p["loc"], p["scale"], shape)
     mask = rng.random(shape) < p["mask_frac"]
+    c = shape[-1]
+    own = np.full(shape[:-1], c - 1)  # the key a query always sees
     if p["causal"] and len(shape) >= 2:
-        # query i sees keys j <= i (aligned to the end when there are more keys than queries)
-        r, c = shape[-2:]
-        mask |= np.triu(np.ones((r, c), dtype=bool), k=c - r + 1)
-    rows = mask.reshape(n_rows, shape[-1])
+        # bottom-right alignment alone would leave the first r - c queries no key at all: rows
+        # fully masked that fully_masked did not ask for
+        r = shape[-2]
+        shift = max(c - r, 0)
+        mask |= np.triu(np.ones((r, c), dtype=bool), k=shift + 1)
+        own[...] = np.minimum(np.arange(r) + shift, c - 1)
+    rows = mask.reshape(n_rows, c)  # a view: writes go to mask
+    whole = rows.all(-1)
+    rows[whole, own.reshape(n_rows)[whole]] = False
     rows[rng.choice(n_rows, size=int(p["fully_masked"]), replace=False)] = True
     x[mask] = -np.inf
     return x

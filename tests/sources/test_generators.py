@@ -8,6 +8,7 @@ import pytest
 from smcheck.errors import ConfigError
 from smcheck.sources.generators import GENERATORS, generate_logits, parse_generator_spec
 from smcheck.sources.loaders import load_logits
+from tests.conftest import sample_input
 
 NAMES = list(GENERATORS)
 SEEDED = [name for name, gen in GENERATORS.items() if gen.seeded]
@@ -92,6 +93,52 @@ def test_masked_is_causal_with_fully_masked_rows() -> None:
     assert (~keep.reshape(-1, 6)).all(axis=1).sum() == 2
     assert not np.isnan(x).any()
     assert (keep.sum(axis=-1) <= np.arange(1, 7)).all()
+
+
+@pytest.mark.parametrize(
+    ("shape", "seen"),
+    [
+        ((8, 4), [1, 2, 3, 4, 4, 4, 4, 4]),  # more queries: top-left, as torch's is_causal
+        ((2, 6, 3), [1, 2, 3, 3, 3, 3]),
+        ((3, 6), [4, 5, 6]),  # more keys: bottom-right, the queries are the last 3 positions
+        ((4, 4), [1, 2, 3, 4]),
+    ],
+)
+@pytest.mark.parametrize("fully_masked", [0, 2])
+def test_masked_causal_masks_exactly_fully_masked_rows_for_any_shape(
+    shape: tuple[int, ...], seen: list[int], fully_masked: int
+) -> None:
+    # bug: with more queries than keys the bottom-right triangle left the first r - c queries
+    # no key, so 8x4 gave 4 fully -inf rows where fully_masked (default 0) asked for none
+    x = generate_logits("masked", shape=shape, fully_masked=fully_masked, seed=3)
+    rows = np.isneginf(x).reshape(-1, shape[-1])
+    whole = rows.all(axis=1)
+    assert whole.sum() == fully_masked
+    counts = (~rows).sum(axis=1).reshape(-1, len(seen))
+    assert (counts == seen)[~whole.reshape(counts.shape)].all()
+
+
+def test_masked_random_mask_leaves_every_row_a_key() -> None:
+    # bug: mask_frac could mask a whole row by chance (8x8 at 0.3, seed 5: one extra row); the
+    # row keeps its query's own key instead, so only the fully_masked rows are entirely -inf
+    for seed in range(20):
+        x = generate_logits("masked", shape=(8, 8), mask_frac=0.3, seed=seed)
+        assert not np.isneginf(x).all(axis=-1).any()
+    x = generate_logits("masked", shape=(2, 8, 8), mask_frac=1.0, fully_masked=3)
+    rows = np.isneginf(x).reshape(16, 8)
+    assert rows.all(axis=1).sum() == 3
+    kept = ~rows[~rows.all(axis=1)]
+    assert (kept.sum(axis=1) == 1).all()
+    causal = ~np.isneginf(generate_logits("masked", shape=(8, 8), mask_frac=1.0))
+    assert (causal == np.eye(8, dtype=bool)).all()  # the diagonal: each query's own key
+    free = ~np.isneginf(generate_logits("masked", shape=(3, 5), mask_frac=1.0, causal=0))
+    assert free[:, -1].all() and not free[:, :-1].any()  # without causal: the last key
+
+
+def test_masked_sample_input_still_reproduces() -> None:
+    # shapes the old generator got right keep their bytes: make_samples.py's masked_rows
+    x = generate_logits("masked", shape=(2, 8, 8), seed=1005, scale=3.0, fully_masked=1)
+    assert x.tobytes() == np.load(sample_input("masked_rows.npy")).tobytes()
 
 
 def test_parse_generator_spec() -> None:
