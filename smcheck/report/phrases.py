@@ -1,8 +1,10 @@
-"""Small phrases every report sentence is built from: counted nouns, row indices, lists; and
-how bad a message's figure reads (:func:`weight`), to pick the worst of a group."""
+"""Small phrases every report sentence is built from: counted nouns, row indices, lists, a
+table cell's number; and how bad a message's figure reads (:func:`weight`), to pick the worst
+of a group."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 
@@ -60,6 +62,19 @@ def at_temperature(t: float) -> str:
 def cell_name(method: str, dtype: str, t: float) -> str:
     """``naive float16 at T=0.5``: how a finding's sentence names its cell."""
     return f"{method} {dtype}" + at_temperature(t)
+
+
+def num(v: float | int | None, spec: str = ".3g") -> str:
+    """A number for a table cell: '-' for missing, nan/inf spelled out, fixed format spec."""
+    if v is None:
+        return "-"
+    if isinstance(v, int):
+        return str(v)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return format(v + 0.0, spec)  # + 0.0: a loss -log(1) is -0.0, printed "0", not "-0"
 
 
 ROWS = re.compile(r"(\d+)/\d+ rows?\b")

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.text import Text
 
 from smcheck.report import model as rm
+from smcheck.report.phrases import num
 from smcheck.report.renderers import plain_text
-from smcheck.report.terminal.cellformat import num
 from smcheck.report.terminal.cellspan import Axes, span
 from smcheck.report.terminal.concise import build_summary
 from smcheck.report.terminal.findinglines import Lines, group_findings, weight

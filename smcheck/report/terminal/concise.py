@@ -15,8 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from smcheck.report.findingmodel import Verdict
-from smcheck.report.phrases import plural, row_index, value_text
-from smcheck.report.terminal.cellformat import STYLE, num
+from smcheck.report.phrases import num, plural, row_index, value_text
+from smcheck.report.terminal.cellformat import STYLE
 from smcheck.report.terminal.findinglines import (
     Lines,
     finding_lines,

@@ -15,9 +15,9 @@ from rich.text import Text
 
 from smcheck.dtypes import get_format
 from smcheck.report.model import Cell, Count, InputRounding, Report, SourceReport, Verdict
-from smcheck.report.phrases import plural, row_index
+from smcheck.report.phrases import num, plural, row_index
 from smcheck.report.terminal.bounds import bounds_tables
-from smcheck.report.terminal.cellformat import num, verdict_text
+from smcheck.report.terminal.cellformat import verdict_text
 from smcheck.report.terminal.findinglines import finding_lines
 from smcheck.report.terminal.fit import Fit
 from smcheck.report.terminal.masks import mask_renderables

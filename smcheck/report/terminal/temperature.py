@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-import math
-
 from rich import box
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from smcheck.report.model import CriticalTemperature, SourceReport
-from smcheck.report.phrases import row_index
-from smcheck.report.terminal.cellformat import num, verdict_text
+from smcheck.report.model import SourceReport
+from smcheck.report.temperaturetables import (
+    CRITICAL_HEADER,
+    CRITICAL_TITLE,
+    SWEEP_HEADER,
+    SWEEP_TITLE,
+    critical_caption,
+    critical_rows,
+    remedies,
+    shown,
+    sweep_rows,
+    temperature_text,
+    uniform_entropy,
+)
+from smcheck.report.terminal.cellformat import verdict_text
 from smcheck.report.terminal.fit import Fit
 
 BAR_WIDTH = 28
 BLOCKS = " ▏▎▍▌▋▊▉█"
-
-
-def _t(v: float) -> str:
-    return format(v, ".3g")
 
 
 def verdict_grids(s: SourceReport) -> Fit:
@@ -33,7 +39,7 @@ def verdict_grids(s: SourceReport) -> Fit:
     t.add_column("method", no_wrap=True)
     t.add_column("dtype", no_wrap=True)
     for temp in temps:
-        t.add_column(_t(temp), justify="center", no_wrap=True)
+        t.add_column(temperature_text(temp), justify="center", no_wrap=True)
     for m, d in pairs:
         t.add_row(m, d, *(verdict_text(by[(m, d, x)]) for x in temps))
     return Fit(t, keys=2)
@@ -48,100 +54,49 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
 
 def sweep_table(s: SourceReport) -> Fit:
     """Mean entropy, max probability and effective support per T, with entropy as bars."""
-    assert s.temperature is not None
-    top = math.log(s.row_length) if s.row_length > 1 else 1.0
+    top = uniform_entropy(s)
     t = Table(
-        title="Entropy vs temperature (exact, from the source values)",
+        title=SWEEP_TITLE,
         box=box.SIMPLE_HEAD,
         title_justify="left",
         caption=f"bar: mean entropy, full width = ln({s.row_length}) = {top:.3g} nats (uniform)",
         caption_justify="left",
     )
-    for head in ("T", "entropy", "max p", "support"):
+    for head in SWEEP_HEADER:
         t.add_column(head, justify="right")
     t.add_column("mean entropy")
-    for p in sorted(s.temperature.sweep, key=lambda p: p.temperature):
-        h = p.entropy_mean
-        t.add_row(
-            _t(p.temperature),
-            num(h),
-            num(p.max_prob_mean),
-            num(p.effective_support_mean),
-            Text(bar(h / top) if h is not None else "", style="cyan"),
-        )
+    for row in sweep_rows(s):
+        f = row.entropy_fraction
+        t.add_row(*row.cells, Text(bar(f) if f is not None else "", style="cyan"))
     return Fit(t)
-
-
-def _bound(v: float | None, none: str, at_top: str) -> str:
-    if v is None:
-        return none
-    return at_top if math.isinf(v) else format(v, ".4g")
 
 
 def critical_table(s: SourceReport) -> list[RenderableType]:
     """Per method × dtype: the lowest safe T and the one-hot T, then the remedies."""
     ta = s.temperature
-    assert ta is not None and ta.critical is not None and ta.scan is not None
-    lo, hi = f"{ta.scan.lo:.0e}", f"{ta.scan.hi:.0e}"
+    assert ta is not None and ta.critical is not None
     t = Table(
-        title="Critical temperatures",
+        title=CRITICAL_TITLE,
         box=box.SIMPLE_HEAD,
         title_justify="left",
-        caption=(
-            f"safe: no overflow and no NaN probability on any row (underflow, -inf log p and "
-            f"the gradients are judged in the verdicts, not here); scanned {lo}..{hi}, one T "
-            f"per decade, then bisection on log T to {ta.scan.rel_tol:.1%}; one-hot: every "
-            "row's output exactly one-hot"
-        ),
+        caption=critical_caption(ta),
         caption_justify="left",
     )
-    heads = (
-        "method",
-        "dtype",
-        "safe for T >=",
-        "fails by",
-        "in row",
-        "one-hot below T",
-        "last row",
-    )
-    for head in heads:
+    for head in CRITICAL_HEADER:
         t.add_column(head, justify="left" if head in ("method", "dtype", "fails by") else "right")
-    for c in ta.critical:
-        t.add_row(
-            c.method,
-            c.dtype,
-            "none"
-            if "cast_overflow" in c.causes
-            else _bound(c.min_safe, f"all (>= {lo})", f"none (<= {hi})"),
-            ", ".join(_short(x) for x in c.causes) or "-",
-            row_index(c.min_safe_row),
-            _bound(c.one_hot_below, "never", f"all (<= {hi})"),
-            row_index(c.one_hot_row),
-        )
-    return [Fit(t, keys=2), *_advice(ta.critical)]
-
-
-def _short(cause: str) -> str:
-    return {"temperature_overflow": "x/T overflow", "exp_overflow": "exp overflow"}.get(
-        cause, cause.replace("_", " ")
-    )
-
-
-def _advice(critical: list[CriticalTemperature]) -> list[Text]:
-    """One line per distinct remedy; methods sharing it are named together."""
-    groups: dict[str, list[str]] = {}
-    for c in critical:
-        if c.advice:  # "{method} {dtype}: ..." -- group on what follows the method
-            groups.setdefault(c.advice[len(c.method) + 1 :], []).append(c.method)
-    return [
-        Text.assemble(("remedy ", "bold"), ", ".join(ms), " ", rest) for rest, ms in groups.items()
+    for row in critical_rows(ta):
+        t.add_row(*row)
+    remedy_lines = [
+        Text.assemble(("remedy ", "bold"), methods, " ", rest)
+        for methods, rest in remedies(ta.critical)
     ]
+    return [Fit(t, keys=2), *remedy_lines]
 
 
 def temperature_section(s: SourceReport) -> list[RenderableType]:
     """Shown when several temperatures were analysed or critical temperatures were asked for."""
     ta = s.temperature
-    if ta is None or (len(ta.sweep) < 2 and ta.critical is None):
+    if ta is None or not shown(s):
         return []
     out: list[RenderableType] = [sweep_table(s)]
     if ta.critical is not None:

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from smcheck.report.model import SourceReport
-from smcheck.report.terminal.cellformat import num
+from smcheck.report.phrases import num
 from smcheck.report.terminal.fit import Fit
 
 Series = tuple[str, list[list[float]]]

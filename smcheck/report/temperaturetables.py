@@ -1,0 +1,129 @@
+"""The temperature tables as text: titles, headers, rows and remedies, built once here so the
+terminal (rich) and Markdown reports show the same figures, each drawing them its own way."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from smcheck.report.model import SourceReport
+from smcheck.report.phrases import num, row_index
+from smcheck.report.temperaturemodel import CriticalTemperature, TemperatureAnalysis
+
+SWEEP_TITLE = "Entropy vs temperature (exact, from the source values)"
+SWEEP_HEADER = ("T", "entropy", "max p", "support")
+CRITICAL_TITLE = "Critical temperatures"
+CRITICAL_HEADER = (
+    "method",
+    "dtype",
+    "safe for T >=",
+    "fails by",
+    "in row",
+    "one-hot below T",
+    "last row",
+)
+
+
+def shown(s: SourceReport) -> bool:
+    """Whether a source has temperature tables: several temperatures analysed, or critical
+    temperatures asked for (one T's sweep is a single row, which says nothing)."""
+    ta = s.temperature
+    return ta is not None and (len(ta.sweep) >= 2 or ta.critical is not None)
+
+
+def temperature_text(t: float) -> str:
+    """A temperature as a table heading or cell: three significant digits."""
+    return format(t, ".3g")
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One temperature of the sweep, as the cells of :data:`SWEEP_HEADER`."""
+
+    cells: tuple[str, str, str, str]
+    """T, mean entropy (nats), mean max probability, mean effective support."""
+    entropy_fraction: float | None
+    """Mean entropy over :func:`uniform_entropy` (None when no row was averaged)."""
+
+
+def uniform_entropy(s: SourceReport) -> float:
+    """ln(row length), the entropy of the uniform distribution: the sweep's full scale (1 for
+    rows of one element, whose entropy is always 0)."""
+    return math.log(s.row_length) if s.row_length > 1 else 1.0
+
+
+def sweep_rows(s: SourceReport) -> list[SweepRow]:
+    """The sweep by increasing T."""
+    assert s.temperature is not None
+    top = uniform_entropy(s)
+    return [
+        SweepRow(
+            (
+                temperature_text(p.temperature),
+                num(p.entropy_mean),
+                num(p.max_prob_mean),
+                num(p.effective_support_mean),
+            ),
+            None if p.entropy_mean is None else p.entropy_mean / top,
+        )
+        for p in sorted(s.temperature.sweep, key=lambda p: p.temperature)
+    ]
+
+
+def _bound(v: float | None, none: str, at_top: str) -> str:
+    if v is None:
+        return none
+    return at_top if math.isinf(v) else format(v, ".4g")
+
+
+def _scan_ends(ta: TemperatureAnalysis) -> tuple[str, str]:
+    assert ta.scan is not None
+    return f"{ta.scan.lo:.0e}", f"{ta.scan.hi:.0e}"
+
+
+def critical_caption(ta: TemperatureAnalysis) -> str:
+    """What "safe" and "one-hot" mean, and how the temperatures were searched."""
+    assert ta.scan is not None
+    lo, hi = _scan_ends(ta)
+    return (
+        f"safe: no overflow and no NaN probability on any row (underflow, -inf log p and "
+        f"the gradients are judged in the verdicts, not here); scanned {lo}..{hi}, one T "
+        f"per decade, then bisection on log T to {ta.scan.rel_tol:.1%}; one-hot: every "
+        "row's output exactly one-hot"
+    )
+
+
+def critical_rows(ta: TemperatureAnalysis) -> list[tuple[str, ...]]:
+    """Per method × dtype, the cells of :data:`CRITICAL_HEADER`."""
+    assert ta.critical is not None
+    lo, hi = _scan_ends(ta)
+    return [
+        (
+            c.method,
+            c.dtype,
+            "none"
+            if "cast_overflow" in c.causes
+            else _bound(c.min_safe, f"all (>= {lo})", f"none (<= {hi})"),
+            ", ".join(_short(x) for x in c.causes) or "-",
+            row_index(c.min_safe_row),
+            _bound(c.one_hot_below, "never", f"all (<= {hi})"),
+            row_index(c.one_hot_row),
+        )
+        for c in ta.critical
+    ]
+
+
+def _short(cause: str) -> str:
+    return {"temperature_overflow": "x/T overflow", "exp_overflow": "exp overflow"}.get(
+        cause, cause.replace("_", " ")
+    )
+
+
+def remedies(critical: list[CriticalTemperature]) -> list[tuple[str, str]]:
+    """One (methods, remedy) per distinct remedy, the methods sharing it named together:
+    ``("shifted, torch", "float16: below T=0.0001689 ...")``."""
+    groups: dict[str, list[str]] = {}
+    for c in critical:
+        if c.advice:  # "{method} {dtype}: ..." -- group on what follows the method
+            groups.setdefault(c.advice[len(c.method) + 1 :], []).append(c.method)
+    return [(", ".join(ms), rest) for rest, ms in groups.items()]
