@@ -12,6 +12,18 @@ from smcheck.report.grouping import (
 )
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.phrases import plural, verb
+from smcheck.report.temperaturetables import (
+    CRITICAL_HEADER,
+    CRITICAL_TITLE,
+    SWEEP_HEADER,
+    SWEEP_TITLE,
+    critical_caption,
+    critical_rows,
+    remedies,
+    shown,
+    sweep_rows,
+    uniform_entropy,
+)
 from smcheck.report.terminal.check import summary_line
 from smcheck.report.violations import CheckResult
 
@@ -82,6 +94,25 @@ def _finding_lines(s: SourceReport) -> list[str]:
     return out or ["No findings."]
 
 
+def temperature_lines(s: SourceReport) -> list[str]:
+    """The temperature tables of the terminal's ``-v`` (the same rows): the sweep, then the
+    critical temperatures with their remedies; nothing for one T without critical temperatures."""
+    ta = s.temperature
+    if ta is None or not shown(s):
+        return []
+    sweep = [[md(c) for c in r.cells] for r in sweep_rows(s)]
+    scale = f"ln({s.row_length}) = {uniform_entropy(s):.3g}"
+    out = ["", f"#### {SWEEP_TITLE}", "", *_table([md(h) for h in SWEEP_HEADER], sweep)]
+    out += ["", f"_Means over the rows; entropy in nats, {scale} if uniform._"]
+    if ta.critical is None:
+        return out
+    critical = [[md(c) for c in r] for r in critical_rows(ta)]
+    out += ["", f"#### {CRITICAL_TITLE}", "", *_table([md(h) for h in CRITICAL_HEADER], critical)]
+    out += ["", f"_{md(critical_caption(ta))}_"]
+    fixes = [f"- **remedy** {md(methods)} {md(rest)}" for methods, rest in remedies(ta.critical)]
+    return out + ["", *fixes] if fixes else out
+
+
 def _source_lines(s: SourceReport) -> list[str]:
     i = s.input
     use = f"judged for {md(s.use)}" + (f" ({md(s.use_reason)})" if s.use_reason else "")
@@ -105,6 +136,7 @@ def _source_lines(s: SourceReport) -> list[str]:
         *verdict_grid(s),
         "",
         *_finding_lines(s),
+        *temperature_lines(s),
     ]
 
 
@@ -115,7 +147,8 @@ OMITTED = (
 
 
 def report_markdown(report: Report) -> str:
-    """``smcheck analyze --format markdown``: per source the verdict grid and findings by cause."""
+    """``smcheck analyze --format markdown``: per source the verdict grid, findings by cause and,
+    over several temperatures or with critical temperatures, the temperature tables."""
     out = [f"## smcheck: {report.verdict.value}", "", md(report.summary())]
     for s in report.sources:
         out += ["", *_source_lines(s)]

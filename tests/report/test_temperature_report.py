@@ -1,9 +1,13 @@
-"""The temperature section: rendering within 100 columns, JSON fields, CLI options, progress."""
+"""The temperature section: rendering within 100 columns, Markdown tables, JSON fields, CLI
+options, progress."""
 
 from __future__ import annotations
 
+import html
 import io
 import json
+import math
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -14,6 +18,7 @@ from smcheck.analysis.engine import analyze_array
 from smcheck.cli import cli
 from smcheck.config import AnalysisConfig
 from smcheck.errors import ExitCode
+from smcheck.report.markdown import report_markdown
 from smcheck.report.model import Report
 from smcheck.report.terminal.tables import build_tables
 from smcheck.report.terminal.temperature import bar
@@ -75,6 +80,81 @@ def test_single_temperature_table_has_no_temperature_section() -> None:
 def test_critical_flag_adds_the_section_for_one_temperature() -> None:
     text = render(analyze([[1.0, 2.0, 30.0]], dtypes=["float16"], critical=True))
     assert "Critical temperatures" in text and "Entropy vs temperature" in text
+
+
+def gfm_tables(text: str) -> list[list[list[str]]]:
+    """Every table of a Markdown text as rows of cells, split on its unescaped pipes."""
+    tables: list[list[list[str]]] = []
+    previous = ""
+    for line in text.splitlines():
+        if line.startswith("|"):
+            if not previous.startswith("|"):
+                tables.append([])
+            tables[-1].append([c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]])
+        previous = line
+    return tables
+
+
+def two_class_entropy(z: float) -> float:
+    """Entropy of softmax([z, 0]) in nats: log(1 + e^-z) + z p1, with p1 = 1 / (1 + e^z)."""
+    return math.log1p(math.exp(-z)) + z / (1 + math.exp(z))
+
+
+def test_markdown_has_the_temperature_tables_with_the_critical_temperatures() -> None:
+    # [22, 0] in float16. naive: exp(22/T) overflows once 22/T passes ln(65504) = 11.0898, so
+    # below T = 22 / 11.0898 = 1.9838. shifted: exp(x - max) <= 1 never overflows, but 22/T
+    # itself rounds to +inf from 65520 (halfway from 65504 to 2^16) up, so below T = 22 / 65520
+    # = 3.3578e-4. The bisection reports the safe end of a bracket 0.1% wide.
+    args = ("--values", "22,0", "--dtype", "fp16", "--method", "naive,shifted")
+    r = run("analyze", *args, "--temperature", "1,22", "--format", "markdown")
+    assert r.exit_code == ExitCode.OK, r.output
+    lines = r.stdout.splitlines()
+    sweep, critical = gfm_tables(r.stdout)[1:]  # after the verdict grid
+    assert "#### Entropy vs temperature (exact, from the source values)" in lines
+    h1, h22 = two_class_entropy(22), two_class_entropy(1)  # 22/T at T = 1 and T = 22
+    assert sweep == [
+        ["T", "entropy", "max p", "support"],
+        ["---"] * 4,
+        ["1", f"{h1:.3g}", "1", "1"],
+        ["22", f"{h22:.3g}", f"{math.e / (1 + math.e):.3g}", f"{math.exp(h22):.3g}"],
+    ]
+    assert (f"{h1:.3g}", f"{h22:.3g}") == ("6.42e-09", "0.582")
+    assert "#### Critical temperatures" in lines
+    header = ["method", "dtype", "safe for T &gt;=", "fails by", "in row", "one-hot below T"]
+    assert critical == [
+        [*header, "last row"],
+        ["---"] * 7,
+        ["naive", "float16", "1.984", "exp overflow, nan", r"\[0\]", "never", "-"],
+        ["shifted", "float16", "0.0003358", "x/T overflow, nan", r"\[0\]", "1.268", r"\[0\]"],
+    ]
+    naive, shifted = (float(row[2]) for row in critical[2:])
+    assert 22 / math.log(65504) <= naive <= 22 / math.log(65504) * 1.001
+    assert 22 / 65520 <= shifted <= 22 / 65520 * 1.001
+    assert "- **remedy** naive float16: below T=1.984 exp(x/T) overflows float16 -- " in r.stdout
+    assert "- **remedy** shifted float16: below T=0.0003358 dividing the logits by T" in r.stdout
+
+
+def test_markdown_temperature_tables_match_the_terminal_ones() -> None:
+    report = analyze([[11.0625, 2.875, 2.955, -2.45]], temperatures=[0.0001, 0.5, 1, 2])
+    terminal = render(report)
+    markdown = report_markdown(report)
+    # every sweep and critical-temperature row of the terminal, cell for cell (rich pads with
+    # spaces; its sweep rows end in a bar)
+    sweep = gfm_tables(markdown)[-2][2:]
+    assert [row[0] for row in sweep] == ["0.0001", "0.5", "1", "2"]
+    for row in sweep:
+        assert any(line.split()[:4] == row for line in terminal.splitlines()), row
+    rows = gfm_tables(markdown)[-1][2:]
+    assert len(rows) == 4 * 4  # 4 methods × 4 default formats
+    for row in rows:
+        words = html.unescape(" ".join(row).replace("\\", "")).split()
+        assert any(line.split() == words for line in terminal.splitlines()), words
+
+
+def test_markdown_of_one_temperature_has_no_temperature_tables() -> None:
+    text = report_markdown(analyze([[1.0, 2, 3]]))
+    assert "Entropy vs temperature" not in text and "Critical temperatures" not in text
+    assert len(gfm_tables(text)) == 1
 
 
 def run(*args: str):  # type: ignore[no-untyped-def]
