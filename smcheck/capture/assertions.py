@@ -62,6 +62,7 @@ def assert_stable(
     methods: Sequence[str] | None = None,
     use: str | None = None,
     fail_on: Sequence[str] = ("fail",),
+    allow_empty: bool = False,
     **options: Any,
 ) -> Report:
     """Raise AssertionError, listing the findings, when the softmax of ``x`` breaks the policy.
@@ -74,6 +75,8 @@ def assert_stable(
         use: what the softmax feeds (probs, logprobs, loss); passed on where the analysis
             takes it (otherwise it only names the question in the message).
         fail_on: ``smcheck check`` conditions: fail, warn, nan, overflow, error-ulp>8, ...
+        allow_empty: pass a capture that recorded no softmax call (by default that fails: the
+            assertion would have checked nothing).
         **options: any other ``smcheck.analyze`` option.
 
     Returns:
@@ -90,7 +93,16 @@ def assert_stable(
     if use is not None:
         opts["use"] = use
     policy = Policy(fail_on=parse_conditions(list(fail_on)))
-    report = x.analyze(**opts) if isinstance(x, Capture) else analyze(x, **opts)
+    if isinstance(x, Capture):
+        why = None if allow_empty else x.why_empty()
+        if why is not None:
+            raise AssertionError(
+                f"smcheck: no softmax call was captured, so nothing was checked: {why}; run the "
+                "model inside the capture on that thread, or pass allow_empty=True"
+            )
+        report = x.analyze(**opts)
+    else:
+        report = analyze(x, **opts)
     found = policy_violations(report, policy)
     if found:
         shown = "\n".join(f"  {v}" for v in found[:20])

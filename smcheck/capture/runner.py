@@ -14,6 +14,10 @@ class ScriptError(SmcheckError):
     """The captured script failed: its traceback has been printed on stderr."""
 
 
+class NothingCapturedError(SmcheckError):
+    """The script ran no softmax call that capture records: a pass would have checked nothing."""
+
+
 def run_script(
     script: str, args: list[str], as_module: bool, max_rows_per_site: int, seed: int
 ) -> Capture:
@@ -22,6 +26,7 @@ def run_script(
     Raises:
         ConfigError: no such script.
         ScriptError: the script raised or exited with a non-zero status.
+        NothingCapturedError: it ran, but no softmax call was captured.
     """
     import os
 
@@ -57,6 +62,12 @@ def run_script(
         ) from None
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
+    why = cap.why_empty()
+    if why is not None:
+        raise NothingCapturedError(
+            f"'{script}' ran no softmax call that smcheck captures, so nothing was checked: "
+            f"{why}; run the model on the main thread, outside torch.compile"
+        )
     return cap
 
 

@@ -10,9 +10,17 @@ from smcheck.capture.hooks import Recorder
 from smcheck.capture.sites import SiteRecord
 from smcheck.errors import ConfigError
 from smcheck.report.model import Report
+from smcheck.report.phrases import plural, verb
 from smcheck.report.sitemodel import Site
 
 DEFAULT_MAX_ROWS_PER_SITE = 4096
+
+RECORDED = (
+    "torch's softmax, log_softmax, softmin, cross_entropy, nll_loss and "
+    "scaled_dot_product_attention (as functions, Tensor methods or the nn modules that call them) "
+    "on the thread that entered the capture"
+)
+"""What a capture records, for the message of a capture that recorded nothing (capture.md)."""
 
 
 class Capture:
@@ -65,6 +73,24 @@ class Capture:
     def captured(self) -> list[Captured]:
         """Each site with a non-empty sample, as the analysis reads it."""
         return [c for r in self._recorder.sites.values() if (c := _captured(r, self)) is not None]
+
+    def why_empty(self) -> str | None:
+        """None when a site has rows to analyse; else what capture records and the calls it saw
+        but could not use: an assertion over this capture would check nothing."""
+        if self.captured():
+            return None
+        why = f"capture records {RECORDED}"
+        n = sum(r.calls for r in self._recorder.sites.values())  # every site's sample is empty
+        if n:
+            why += (
+                f"; {plural(n, 'call')} without rows (an empty tensor, or only fully masked "
+                f"attention rows the kernel returned as zeros) {verb(n, 'is', 'are')} not counted"
+            )
+        if self.failures:
+            why += (
+                f"; {plural(len(self.failures), 'call')} could not be recorded ({self.failures[0]})"
+            )
+        return why
 
     def analyze(self, **options: Any) -> Report:
         """The report of every site; ``options`` as :func:`smcheck.analyze` takes them.

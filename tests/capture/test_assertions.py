@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,20 @@ def test_assert_stable_judges_a_capture_by_what_the_model_ran() -> None:
         smcheck.assert_stable(cap, methods=["naive", "torch"])
 
 
+def test_assert_stable_fails_a_capture_that_recorded_no_softmax() -> None:
+    # it passed: an assertion that had checked nothing (here the softmax ran on another thread)
+    with smcheck.capture() as cap:
+        worker = threading.Thread(target=torch.softmax, args=(torch.ones(2, 3), -1))
+        worker.start()
+        worker.join()
+    with pytest.raises(AssertionError) as e:
+        smcheck.assert_stable(cap)
+    assert str(e.value).startswith("smcheck: no softmax call was captured, so nothing was checked")
+    assert "on the thread that entered the capture" in str(e.value)
+    assert "allow_empty=True" in str(e.value)
+    assert smcheck.assert_stable(cap, allow_empty=True).sources == []
+
+
 def test_captured_sites_are_checked_against_the_nearest_policy(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.smcheck]\nfail-on = ["nan"]\n')
     x = torch.tensor([[0.0, float("-inf")], [float("-inf"), float("-inf")]], dtype=torch.float16)
@@ -65,11 +80,16 @@ def test_clean(smcheck_capture):
 
 def test_nan(smcheck_capture):
     torch.softmax(torch.full((1, 3), float("-inf")), dim=-1)
+
+def test_empty(smcheck_capture):
+    torch.ones(2, 3).exp()
 """
 
 
 @pytest.mark.slow
-def test_the_pytest_fixture_fails_only_the_unstable_test(tmp_path: Path) -> None:
+def test_the_pytest_fixture_fails_the_unstable_test_and_the_one_that_captured_nothing(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.smcheck]\nfail-on = ["fail"]\n')
     (tmp_path / "test_model.py").write_text(FIXTURE_TESTS)
     r = subprocess.run(
@@ -79,5 +99,7 @@ def test_the_pytest_fixture_fails_only_the_unstable_test(tmp_path: Path) -> None
         text=True,
         timeout=300,
     )
-    assert "1 failed, 1 passed" in r.stdout, r.stdout
+    assert "2 failed, 1 passed" in r.stdout, r.stdout
     assert "test_nan" in r.stdout and "returned NaN" in r.stdout
+    assert "FAILED test_model.py::test_empty" in r.stdout
+    assert "smcheck: the test ran no softmax call that smcheck_capture records" in r.stdout

@@ -72,10 +72,22 @@ def test_capture_command_runs_a_script_with_check_exit_codes(tmp_path: Path) -> 
         mp.syspath_prepend(str(tmp_path))
         err = run(cli, ["capture", "--isolated", "-m", "pkgx.evaluate"])
     assert err.exit_code == 2 and "No module named 'not_installed_dep_xyz'" in err.stderr
+
+
+def test_capture_command_exits_2_on_a_script_that_ran_no_softmax(tmp_path: Path) -> None:
+    # it exited 0 with a note: a CI step that checked nothing passed as if it had checked
     quiet = tmp_path / "quiet.py"
-    quiet.write_text("x = 1\n")  # no softmax: nothing to analyse, and said so
-    none = run(cli, ["capture", "--isolated", str(quiet)])
-    assert none.exit_code == 0 and "ran no softmax-family op on the thread" in none.stderr
+    # its one softmax runs on another thread, which capture does not see
+    quiet.write_text(
+        f"import threading\nt = threading.Thread(target=exec, args=({ONE_SOFTMAX!r}, {{}}))\n"
+        "t.start()\nt.join()\n"
+    )
+    saved = tmp_path / "run.safetensors"
+    r = CliRunner().invoke(cli, ["capture", "--isolated", "--save", str(saved), str(quiet)])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith(f"Error: '{quiet}' ran no softmax call that smcheck captures, so ")
+    assert "on the thread that entered the capture" in r.stderr and r.stderr.count("\n") == 1
+    assert r.stdout == "" and not saved.exists()  # no clean-looking report, no empty capture
 
 
 def test_issue18_check_refuses_a_capture_file_naming_analyze(tmp_path: Path) -> None:
@@ -131,7 +143,9 @@ def test_every_option_after_the_script_is_the_scripts(
 ) -> None:
     # smcheck took -o, --threads, --format after SCRIPT as its own: -o overwrote a user's file
     script = tmp_path / "args.py"
-    script.write_text("import sys, json\nopen('argv.json', 'w').write(json.dumps(sys.argv))\n")
+    script.write_text(
+        "import sys, json\nopen('argv.json', 'w').write(json.dumps(sys.argv))\n" + ONE_SOFTMAX
+    )
     monkeypatch.chdir(tmp_path)
     keep = tmp_path / "keep.pt"
     keep.write_bytes(b"checkpoint")
