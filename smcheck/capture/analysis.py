@@ -12,6 +12,7 @@ from smcheck import __version__, api
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import DTYPES
 from smcheck.environment import collect_environment
+from smcheck.errors import ConfigError
 from smcheck.findings import remedies
 from smcheck.report.maskmodel import InputFinding
 from smcheck.report.model import Report, SourceReport
@@ -37,6 +38,23 @@ class Captured:
     seed."""
 
 
+SITE_OWN_OPTIONS = {
+    "dim": "each site is analysed along the axis its own call used (site.dim)",
+    "softmin": "each site is analysed as its op ran (a softmin call is recorded as softmax(-x))",
+}
+"""``smcheck.analyze`` options a captured site answers itself: refused, since ignored they would
+look honoured."""
+
+
+def refuse_site_options(options: dict[str, Any], spelling: str = "option '{}'") -> None:
+    """Raise ConfigError for an option in :data:`SITE_OWN_OPTIONS` (given, not None);
+    ``spelling`` names it as the caller's user wrote it (``"--{}"`` on the command line)."""
+    for key, why in SITE_OWN_OPTIONS.items():
+        if options.get(key) is not None:
+            name = spelling.format(key)
+            raise ConfigError(f"{name} does not apply to captured sites: {why}; leave it out")
+
+
 def formats_for(dtype: str) -> tuple[str, ...]:
     """The format a site ran in and every wider one (bfloat16 skips float16: not wider)."""
     if dtype not in DTYPES:
@@ -52,7 +70,11 @@ def analyze_captured(captured: list[Captured], **options: Any) -> Report:
     hypothetical: shown, never the verdict. Per site, unless given: ``dtypes`` is the site's
     format and the wider ones, ``targets`` the captured class targets of a loss, ``gradients``
     only for a loss site (the gradient check is a cross-entropy's), and ``use`` the site's use.
+    ``dim`` and ``softmin`` are the site's own (:data:`SITE_OWN_OPTIONS`): given, they raise
+    ConfigError; ``progress`` is called as for ``smcheck.analyze``.
     """
+    refuse_site_options(options)
+    progress = options.pop("progress", None)
     out = []
     for c in captured:
         opts = {k: v for k, v in options.items() if v is not None}
@@ -65,7 +87,7 @@ def analyze_captured(captured: list[Captured], **options: Any) -> Report:
             opts.setdefault("targets", c.targets)  # only where a loss reads them: no unused note
         cfg = AnalysisConfig.from_options(**opts)
         # api.run_sources looked up at each call, so a wrapper installed later is the one used
-        rep = api.run_sources([captured_source(c)], cfg).sources[0]
+        rep = api.run_sources([captured_source(c)], cfg, progress=progress).sources[0]
         if from_site:  # the op decided it, not a --use the user gave
             rep = dataclasses.replace(rep, use_reason=f"the captured op: {c.site.op}")
         out.append(_with_site(rep, c))

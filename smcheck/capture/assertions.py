@@ -42,8 +42,9 @@ def _cell_of(v: Violation) -> str:
 
 
 def analysis_options(policy: Policy) -> dict[str, Any]:
-    """The analysis options a policy sets (None: the site's own default)."""
-    keys = ("methods", "dtypes", "temperatures", "model", "softmin", "ftz")
+    """The analysis options a policy sets (None: the site's own default); its ``dim`` and
+    ``softmin`` describe files of logits, while a site knows its own axis and op."""
+    keys = ("methods", "dtypes", "temperatures", "model", "ftz")
     keys += ("memory_budget", "chunk_rows", "threads")
     return {k: getattr(policy, k) for k in keys if getattr(policy, k) is not None}
 

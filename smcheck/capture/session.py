@@ -96,7 +96,8 @@ class Capture:
         """The report of every site; ``options`` as :func:`smcheck.analyze` takes them.
 
         By default each site is judged in the format it ran in and the wider ones, with its
-        captured class targets (loss sites) as the gradient targets.
+        captured class targets (loss sites) as the gradient targets. ``dim`` and ``softmin``
+        are the site's own: given, they raise ConfigError.
         """
         return analyze_captured(self.captured(), **options)
 

@@ -85,6 +85,7 @@ def analyze(
         read_stdin_once(sources, cfg.targets)
         import_analysis()  # after the usage checks: those stay fast, without torch
         from smcheck.api import input_files, literal_source, run_sources
+        from smcheck.capture.analysis import refuse_site_options
         from smcheck.capture.store import analyze_saved, is_capture_file
 
         specs: list[Any] = [literal_source(values)] if values is not None else []
@@ -94,7 +95,9 @@ def analyze(
             outputs = [("-o/--output", output)]
             refuse_unsafe_outputs(outputs, input_files(specs, cfg.targets, stdin))
         if len(specs) == 1 and is_capture_file(specs[0]):  # a saved smcheck.capture()
-            report = analyze_saved(specs[0], **given_options(ctx, options))
+            given = given_options(ctx, options)
+            refuse_site_options(given, "--{}")
+            report = analyze_saved(specs[0], **given)
         else:
             tty = sys.stderr is not None and sys.stderr.isatty()
             with progress_bars(tty and not no_progress) as progress:

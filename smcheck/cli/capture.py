@@ -82,6 +82,7 @@ def capture(
     from pathlib import Path
 
     from smcheck.api import check_data_name
+    from smcheck.capture.analysis import refuse_site_options
     from smcheck.capture.assertions import analysis_options as policy_options
     from smcheck.capture.assertions import policy_violations
     from smcheck.capture.runner import run_script
@@ -93,7 +94,9 @@ def capture(
         policy = load_policy(Path.cwd(), None, isolated)
         if fail_on:
             policy = policy.override(fail_on=parse_conditions(list(fail_on)))
-        opts = policy_options(policy) | given_options(ctx, options)
+        given = given_options(ctx, options)
+        refuse_site_options(given, "--{}")  # before the script runs: it may take long
+        opts = policy_options(policy) | given
         written = [("--save", save)] * bool(save) + [("-o/--output", output)] * bool(output)
         refuse_unsafe_outputs(written, [] if as_module else [script])  # before the script runs
         if save == STDOUT:

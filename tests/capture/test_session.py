@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import smcheck
+from smcheck.errors import ConfigError
 from tests.capture.models import AdaptiveLM, CausalDecoder, EncoderClassifier, encoder_batch, sample
 
 
@@ -170,6 +171,26 @@ def test_a_use_given_overrides_the_sites_and_says_so() -> None:
         torch.softmax(torch.tensor([[1.0, 2.0, 3.0]]), dim=-1)
     (src,) = cap.analyze(use="loss").sources
     assert (src.site.use, src.use, src.use_reason) == ("probs", "loss", "--use loss")
+
+
+def test_dim_and_softmin_are_refused_not_ignored_for_captured_sites() -> None:
+    # cap.analyze(dim=0) analysed each site along its own call's dim without a word
+    with smcheck.capture() as cap:
+        torch.softmax(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=0)
+    with pytest.raises(ConfigError, match=r"^option 'dim' does not apply to captured sites: "):
+        cap.analyze(dim=0)
+    with pytest.raises(ConfigError, match=r"softmin call is recorded as softmax\(-x\)"):
+        smcheck.assert_stable(cap, softmin=True)
+    assert [s.site.dim for s in cap.analyze().sources] == [0]
+
+
+def test_analyze_of_a_capture_reports_progress_as_smcheck_analyze_does() -> None:
+    # cap.analyze(progress=...) raised TypeError: the option went into the config
+    with smcheck.capture() as cap:
+        torch.softmax(torch.tensor([[1.0, 2.0, 3.0]]), dim=-1)
+    calls: list[tuple] = []
+    cap.analyze(progress=lambda *a: calls.append(a))
+    assert calls and calls[-1][1] == calls[-1][2]  # the last call says the work is done
 
 
 def test_a_call_that_cannot_be_recorded_still_returns_its_result(monkeypatch) -> None:  # type: ignore[no-untyped-def]

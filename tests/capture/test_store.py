@@ -90,6 +90,23 @@ def test_capture_command_exits_2_on_a_script_that_ran_no_softmax(tmp_path: Path)
     assert r.stdout == "" and not saved.exists()  # no clean-looking report, no empty capture
 
 
+def test_dim_and_softmin_are_refused_before_the_script_runs_and_for_a_saved_capture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --dim and --softmin were taken and ignored: each site keeps its own call's axis and op
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.py").write_text("open('ran', 'w').close()\n" + ONE_SOFTMAX)
+    for flag in (["--dim", "0"], ["--softmin"]):
+        r = CliRunner().invoke(cli, ["capture", "--isolated", *flag, "s.py"])
+        assert r.exit_code == 2, r.output
+        assert r.stderr.startswith(f"Error: {flag[0]} does not apply to captured sites: ")
+    assert not (tmp_path / "ran").exists()
+    r = CliRunner().invoke(cli, ["capture", "--isolated", "-q", "--save", "c.safetensors", "s.py"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["analyze", "--dim", "0", "c.safetensors"])
+    assert r.exit_code == 2 and "Error: --dim does not apply to captured sites" in r.stderr
+
+
 def test_issue18_check_refuses_a_capture_file_naming_analyze(tmp_path: Path) -> None:
     # `smcheck check run.safetensors` read a one-site capture as plain rows, without its site,
     # and told a two-site one to pick a key; its sites need analyze (they keep their formats)
