@@ -192,10 +192,11 @@ class AnalysisConfig:
         """A config from keyword options (API, CLI, policy), where None or ``()`` is the default.
 
         Args:
-            **options: any of the fields; an empty selection (a CLI option not given) or None
-                means the default, and under ``model="strict"`` the default methods are the
-                strict ones (torch's fused kernel has no strict form). Methods given are all
-                selected; the default ones are torch and its hypothetical comparisons.
+            **options: any of the fields; an empty selection (a CLI option not given), None or
+                a selection left out means the default, and under ``model="strict"`` the
+                default methods are the strict ones (torch's fused kernel has no strict form).
+                Methods given are all selected; the default ones are torch and its hypothetical
+                comparisons.
 
         Returns:
             The validated config (raises ConfigError).
@@ -203,6 +204,9 @@ class AnalysisConfig:
         defaults = {"dtypes": DTYPES, "methods": DEFAULT_METHODS, "temperatures": (1.0,)}
         if options.get("model") == "strict":
             defaults["methods"] = STRICT_DEFAULT_METHODS
+        # left out is the default too: the field's own default (torch among the methods) would
+        # refuse the strict model that a caller passing only the options it has asked for
+        options = dict.fromkeys(defaults) | options
         kwargs = {
             k: (defaults.get(k) if v is None or (isinstance(v, tuple) and v == ()) else v)
             for k, v in options.items()

@@ -151,6 +151,16 @@ def test_config_from_options_treats_none_and_empty_as_default() -> None:
     assert strict.methods == STRICT_DEFAULT_METHODS
 
 
+def test_config_from_options_left_out_methods_under_strict_are_the_strict_ones() -> None:
+    # a caller passing only the options it has (a capture's sites) got the field default,
+    # torch among them, which the strict model refuses
+    from smcheck.config import AnalysisConfig
+    from smcheck.methods import STRICT_DEFAULT_METHODS
+
+    assert AnalysisConfig.from_options(model="strict").methods == STRICT_DEFAULT_METHODS
+    assert AnalysisConfig.from_options() == AnalysisConfig()
+
+
 def test_generate_matches_the_generator_spec() -> None:
     import io
 

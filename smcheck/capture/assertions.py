@@ -52,7 +52,9 @@ def analysis_options(policy: Policy) -> dict[str, Any]:
 def check_captured(capture: Any, cwd: Path | None = None) -> list[str]:
     """The violations of a capture's sites under the policy of ``[tool.smcheck]`` (nearest)."""
     policy = load_policy(cwd or Path.cwd())
-    report = capture.analyze(**analysis_options(policy))
+    options = analysis_options(policy)
+    with policy.naming_file(list(options)):  # a refused mix names the file that set it
+        report = capture.analyze(**options)
     return policy_violations(report, policy)
 
 

@@ -7,16 +7,17 @@ command-line options override it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smcheck.config import MODELS, AnalysisConfig, parse_temperatures
+from smcheck.config import MODELS, USES, AnalysisConfig, parse_temperatures
 from smcheck.errors import ConfigError
 from smcheck.findings.policyconditions import Condition, parse_condition
 
@@ -30,7 +31,6 @@ CONFIG_FILES: tuple[str, ...] = (".smcheck.toml", "smcheck.toml", "pyproject.tom
 
 DEFAULT_FAIL_ON: tuple[str, ...] = ("fail", "input", "fully-masked")
 """A FAIL cell or input finding, NaN or +inf in the input, and rows masked entirely."""
-
 
 _ANALYSIS_KEYS = (
     "dim", "dtypes", "methods", "temperatures", "model", "softmin", "ftz", "mask_value",
@@ -80,23 +80,26 @@ class Policy:
         changes = {k: v for k, v in changes.items() if v is not None}
         extra = dict(self.extra) | {k: v for k, v in changes.items() if k not in known}
         fields = {k: v for k, v in changes.items() if k in known}
-        file_keys = tuple(
-            k for k in self.file_keys if k not in fields
-        )  # overridden: not the file's
+        file_keys = tuple(k for k in self.file_keys if k not in fields)  # overridden: not its
         return dataclasses.replace(self, **fields, extra=tuple(extra.items()), file_keys=file_keys)
 
     def analysis_config(self) -> AnalysisConfig:
         """The analysis this policy asks for (validated; raises ConfigError)."""
         options = {k: getattr(self, k) for k in _ANALYSIS_KEYS}
-        try:
+        with self.naming_file():
             return AnalysisConfig.from_options(**options, **dict(self.extra))
+
+    @contextlib.contextmanager
+    def naming_file(self, keys: Sequence[str] = _ANALYSIS_KEYS) -> Iterator[None]:
+        """A ConfigError inside also names the config file and which of ``keys`` it set (the
+        message names the option's flag; the value may have come from the file)."""
+        try:
+            yield
         except ConfigError as e:
-            keys = [k.replace("_", "-") for k in _ANALYSIS_KEYS if k in self.file_keys]
-            if not keys:
+            named = ", ".join(k.replace("_", "-") for k in keys if k in self.file_keys)
+            if not named:
                 raise
-            # the message names the option's flag; the value may have come from the file
-            sets = f"config '{self.config_file}' sets {', '.join(keys)}"
-            raise ConfigError(f"{e} ({sets})") from None
+            raise ConfigError(f"{e} (config '{self.config_file}' sets {named})") from None
 
     def to_dict(self, cfg: AnalysisConfig) -> dict[str, Any]:
         """The effective policy for reports: the analysis as run, and the conditions."""
@@ -273,7 +276,7 @@ def _methods(value: Any, _base: Path) -> tuple[str, ...]:
     return tuple(get_method(m).name for m in _nonempty(_strings(value)))
 
 
-def _nonempty(items: tuple[str, ...]) -> tuple[str, ...]:
+def _nonempty(items: tuple[Any, ...]) -> tuple[Any, ...]:
     if not items:
         raise ConfigError("the list is empty; name at least one, or remove the key")
     return items
@@ -289,9 +292,7 @@ def _temperatures(value: Any, _base: Path) -> tuple[float, ...]:
     for t in out:
         if not (math.isfinite(t) and t > 0):
             raise ConfigError(f"temperature {t!r} is not a positive finite number; use e.g. 0.7")
-    if not out:
-        raise ConfigError("the list is empty; name at least one, or remove the key")
-    return tuple(out)
+    return _nonempty(tuple(out))
 
 
 def _model(value: Any, _base: Path) -> str:
@@ -338,8 +339,6 @@ def _targets(value: Any, base: Path) -> str:
 
 
 def _use(value: Any, _base: Path) -> str:
-    from smcheck.config import USES
-
     if value not in (*USES, "auto"):
         raise ConfigError(f"expected one of {', '.join(USES)} or auto, got {value!r}")
     return str(value)

@@ -87,6 +87,7 @@ def capture(
     from smcheck.capture.assertions import policy_violations
     from smcheck.capture.runner import run_script
     from smcheck.check.policy import load_policy, parse_conditions
+    from smcheck.config import AnalysisConfig
     from smcheck.output import STDOUT, refuse_unsafe_outputs
 
     check_verbosity(details, quiet)
@@ -97,6 +98,10 @@ def capture(
         given = given_options(ctx, options)
         refuse_site_options(given, "--{}")  # before the script runs: it may take long
         opts = policy_options(policy) | given
+        # a refused mix names the config file where its keys (not overridden here) came from
+        from_file = [k for k in policy_options(policy) if k not in given]
+        with policy.naming_file(from_file):
+            AnalysisConfig.from_options(**opts)  # refused before the script runs, not after
         written = [("--save", save)] * bool(save) + [("-o/--output", output)] * bool(output)
         refuse_unsafe_outputs(written, [] if as_module else [script])  # before the script runs
         if save == STDOUT:
@@ -108,7 +113,8 @@ def capture(
         cap = run_script(script, list(args), as_module, max_rows_per_site, seed)
         if save is not None:
             cap.save(save)
-        report = cap.analyze(**opts)
+        with policy.naming_file(from_file):
+            report = cap.analyze(**opts)
         emit(report, fmt, output, details=details, quiet=quiet)
     summarise(report)
     for failed in cap.failures:  # said, so that a call missing from the report is not silent

@@ -12,6 +12,7 @@ import torch
 
 import smcheck
 from smcheck.capture.assertions import check_captured
+from smcheck.errors import ConfigError
 
 
 def test_assert_stable_passes_a_stable_softmax_and_returns_the_report() -> None:
@@ -70,6 +71,22 @@ def test_captured_sites_are_checked_against_the_nearest_policy(tmp_path: Path) -
     assert len(found) == 1 and "returned NaN in 1 row" in found[0]
     (tmp_path / "pyproject.toml").write_text('[tool.smcheck]\nfail-on = ["overflow"]\n')
     assert check_captured(cap, tmp_path) == []
+
+
+def test_a_strict_config_analyses_captured_sites_and_a_refusal_names_the_file(
+    tmp_path: Path,
+) -> None:
+    # `model = "strict"` in the config was refused ("method 'torch' has no 'strict' form")
+    # without naming the file, though no method was asked for
+    (tmp_path / "pyproject.toml").write_text('[tool.smcheck]\nmodel = "strict"\n')
+    with smcheck.capture() as cap:
+        torch.softmax(torch.tensor([[1.0, 2.0, 3.0]]), dim=-1)
+    assert check_captured(cap, tmp_path) == []
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.smcheck]\nmodel = "strict"\nmethods = ["torch"]\n'
+    )
+    with pytest.raises(ConfigError, match=r"no 'strict' form.*\(config '.*pyproject.toml' sets "):
+        check_captured(cap, tmp_path)
 
 
 FIXTURE_TESTS = """

@@ -107,6 +107,27 @@ def test_dim_and_softmin_are_refused_before_the_script_runs_and_for_a_saved_capt
     assert r.exit_code == 2 and "Error: --dim does not apply to captured sites" in r.stderr
 
 
+def test_capture_under_a_strict_config_runs_and_a_refusal_names_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `model = "strict"` in pyproject.toml made capture refuse torch, naming no file
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[tool.smcheck]\nmodel = "strict"\n')
+    (tmp_path / "s.py").write_text("open('ran', 'w').close()\n" + ONE_SOFTMAX)
+    r = CliRunner().invoke(cli, ["capture", "--format", "json", "s.py"])
+    assert r.exit_code == 0, r.output
+    methods = {c["method"] for c in json.loads(r.stdout)["sources"][0]["cells"]}
+    assert methods == {"naive", "shifted", "logdomain"}  # the strict model's methods
+    (tmp_path / "ran").unlink()
+    r = CliRunner().invoke(cli, ["capture", "--method", "torch", "s.py"])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith("Error: method 'torch' has no 'strict' form")
+    assert r.stderr.endswith(" (config 'pyproject.toml' sets model)\n")
+    assert not (tmp_path / "ran").exists()  # refused before the script ran
+    r = CliRunner().invoke(cli, ["capture", "--model", "framework", "--method", "torch", "s.py"])
+    assert r.exit_code == 0, r.output  # the command line overrides the file
+
+
 def test_issue18_check_refuses_a_capture_file_naming_analyze(tmp_path: Path) -> None:
     # `smcheck check run.safetensors` read a one-site capture as plain rows, without its site,
     # and told a two-site one to pick a key; its sites need analyze (they keep their formats)
