@@ -10,11 +10,11 @@ import click
 from smcheck.cli.analyze import emit
 from smcheck.cli.messages import summarise
 from smcheck.cli.options import (
-    analysis_options,
     check_verbosity,
     format_option,
     given_options,
     output_option,
+    site_analysis_options,
     split_commas,
     user_errors,
     verbosity_options,
@@ -37,7 +37,7 @@ from smcheck.report.renderers import ANALYZE_FORMATS
     help="Rows kept per call site: a seeded random sample of the rows it saw (all are counted).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the row sample.")
-@analysis_options
+@site_analysis_options
 @format_option(ANALYZE_FORMATS, "table")
 @output_option()
 @click.option(
@@ -82,7 +82,6 @@ def capture(
     from pathlib import Path
 
     from smcheck.api import check_data_name
-    from smcheck.capture.analysis import refuse_site_options
     from smcheck.capture.assertions import analysis_options as policy_options
     from smcheck.capture.assertions import policy_violations
     from smcheck.capture.runner import run_script
@@ -96,7 +95,6 @@ def capture(
         if fail_on:
             policy = policy.override(fail_on=parse_conditions(list(fail_on)))
         given = given_options(ctx, options)
-        refuse_site_options(given, "--{}")  # before the script runs: it may take long
         opts = policy_options(policy) | given
         # a refused mix names the config file where its keys (not overridden here) came from
         from_file = [k for k in policy_options(policy) if k not in given]

@@ -40,16 +40,19 @@ def split_commas(
     return items
 
 
+_DIM = click.option(
+    "--dim",
+    type=int,
+    default=-1,
+    show_default=True,
+    help="Softmax axis; every other axis becomes rows (--dim 1 on NCHW = Softmax2d).",
+)
+
+
 def _selection_options() -> list[Decorator]:
     """What is analysed: the axis, formats, methods, temperatures and arithmetic model."""
     return [
-        click.option(
-            "--dim",
-            type=int,
-            default=-1,
-            show_default=True,
-            help="Softmax axis; every other axis becomes rows (--dim 1 on NCHW = Softmax2d).",
-        ),
+        _DIM,
         click.option(
             "--dtype",
             "dtypes",
@@ -125,10 +128,13 @@ def _diagnostic_options() -> list[Decorator]:
     ]
 
 
+_SOFTMIN = click.option("--softmin", is_flag=True, help="Analyse softmin(x) = softmax(-x).")
+
+
 def _arithmetic_options() -> list[Decorator]:
     """How it is computed: softmin, flush-to-zero, masks, the chunking of rows, threads."""
     return [
-        click.option("--softmin", is_flag=True, help="Analyse softmin(x) = softmax(-x)."),
+        _SOFTMIN,
         click.option(
             "--ftz",
             is_flag=True,
@@ -170,12 +176,19 @@ def _arithmetic_options() -> list[Decorator]:
     ]
 
 
-def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by the commands that run an analysis (in this order in ``--help``)."""
+def analysis_options(f: Callable[..., Any], sites: bool = False) -> Callable[..., Any]:
+    """Options shared by the commands that run an analysis (in this order in ``--help``);
+    ``sites``: for captured call sites, without --dim and --softmin (each site keeps its own
+    call's axis and op)."""
     opts = [*_selection_options(), *_diagnostic_options(), *_arithmetic_options()]
     for opt in reversed(opts):
-        f = opt(f)
+        if not (sites and opt in (_DIM, _SOFTMIN)):
+            f = opt(f)
     return f
+
+
+def site_analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    return analysis_options(f, sites=True)
 
 
 def output_option() -> Decorator:

@@ -90,16 +90,18 @@ def test_capture_command_exits_2_on_a_script_that_ran_no_softmax(tmp_path: Path)
     assert r.stdout == "" and not saved.exists()  # no clean-looking report, no empty capture
 
 
-def test_dim_and_softmin_are_refused_before_the_script_runs_and_for_a_saved_capture(
+def test_capture_has_no_dim_or_softmin_and_a_saved_capture_refuses_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # --dim and --softmin were taken and ignored: each site keeps its own call's axis and op
+    # --dim and --softmin were taken and ignored: each site keeps its own call's axis and op,
+    # so capture has neither option
     monkeypatch.chdir(tmp_path)
     (tmp_path / "s.py").write_text("open('ran', 'w').close()\n" + ONE_SOFTMAX)
     for flag in (["--dim", "0"], ["--softmin"]):
         r = CliRunner().invoke(cli, ["capture", "--isolated", *flag, "s.py"])
         assert r.exit_code == 2, r.output
-        assert r.stderr.startswith(f"Error: {flag[0]} does not apply to captured sites: ")
+        assert f"Error: No such option '{flag[0]}'" in r.stderr
+    assert "--dim" not in CliRunner().invoke(cli, ["capture", "--help"]).stdout
     assert not (tmp_path / "ran").exists()
     r = CliRunner().invoke(cli, ["capture", "--isolated", "-q", "--save", "c.safetensors", "s.py"])
     assert r.exit_code == 0, r.output
