@@ -21,7 +21,7 @@ from smcheck.progress import ProgressFn
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.violations import SourceError
 from smcheck.sources.expand import SourceSpec
-from smcheck.sources.generators import generate_logits, parse_generator_spec
+from smcheck.sources.generators import generate_logits, parse_generator_spec, parse_shape
 from smcheck.sources.loaders import (
     LoadedArray,
     array_source,
@@ -297,8 +297,8 @@ def generate(
     """
     spec = f"gen:{name}" + (":" + ",".join(params) if params else "")
     gname, kw = parse_generator_spec(spec)
-    if shape:
-        kw["shape"] = parse_generator_spec(f"gen:{gname}:shape={shape}")[1]["shape"]
+    if shape is not None:  # parsed alone: put in the spec, "4x10,loc=1" would split at the comma
+        kw["shape"] = parse_shape(shape)
     if value is not None:
         kw["value"] = value
     if seed is not None:

@@ -304,7 +304,7 @@ def parse_generator_spec(spec: str) -> tuple[str, dict[str, object]]:
         if key in params:
             raise ConfigError(f"parameter {key!r} is given twice in {spec!r}; keep one")
         if key == "shape":
-            params[key] = _parse_shape(text)
+            params[key] = parse_shape(text)
         elif key == "dtype":
             params[key] = text
         else:
@@ -364,10 +364,12 @@ def _check_budget(shape: tuple[int, ...], memory_budget: int | None) -> None:
         )
 
 
-def _parse_shape(text: str) -> tuple[int, ...]:
-    if not re.fullmatch(r"\d+([x*]\d+)*", text):
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``4x32000`` (or ``4*32000``) as a shape: the one parser of a shape's text, for
+    ``gen:NAME:shape=...`` and ``generate --shape``; anything after the last number is refused."""
+    if not isinstance(text, str) or not re.fullmatch(r"\d+([x*]\d+)*", text.strip()):
         raise ConfigError(f"shape must look like 4x32000, not {text!r}")
-    return _check_shape(tuple(int(d) for d in re.split(r"[x*]", text)))
+    return _check_shape(tuple(int(d) for d in re.split(r"[x*]", text.strip())))
 
 
 def _parse_number(key: str, text: str) -> Number:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,6 +150,15 @@ def test_generate_help_lists_every_generator() -> None:
 def test_generate_refuses_a_name_that_is_not_npy(tmp_path) -> None:  # type: ignore[no-untyped-def]
     r = run("generate", "spike", "-o", str(tmp_path / "x.csv"))
     assert r.exit_code == 2 and "name it *.npy" in r.stderr
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("shape", ["4x10,loc=100", "4x10x", ""])
+def test_generate_refuses_a_shape_with_anything_but_dimensions(tmp_path: Path, shape: str) -> None:
+    # --shape "4x10,loc=100" went into a gen: spec, whose comma split off ",loc=100" unseen
+    r = run("generate", "llm", "--shape", shape, "-o", str(tmp_path / "x.npy"))
+    assert r.exit_code == ExitCode.ERROR, r.output
+    assert r.stderr == f"Error: shape must look like 4x32000, not {shape!r}\n"
     assert not list(tmp_path.iterdir())
 
 
