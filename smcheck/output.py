@@ -74,6 +74,24 @@ STDOUT = "-"
 """The output name that means standard output, as a SOURCE ``-`` means standard input."""
 
 
+def check_output_path(path: str | Path, option: str | None = None, *, dash: bool = True) -> None:
+    """Refuse an empty output path (``-o ''``): it names no file, and writing it fails as "Is a
+    directory", which sends the user looking for a directory.
+
+    Args:
+        path: the output path as given.
+        option: the option that gave it, for the message (``-o/--output``).
+        dash: whether ``-`` (standard output) may be offered instead.
+
+    Raises:
+        ConfigError: the path is empty.
+    """
+    if str(path) == "":
+        of = f" of {option}" if option else ""
+        alternative = " (or - for standard output)" if dash else ""
+        raise ConfigError(f"the output path{of} is empty; give a file name{alternative}")
+
+
 def write_output(path: str | Path, text: str | bytes) -> None:
     """Write a report or file to ``path`` (``-``: standard output).
 
@@ -90,6 +108,7 @@ def write_output(path: str | Path, text: str | bytes) -> None:
     # a file name that is not UTF-8 reaches the text as surrogates: written as \udcff escapes,
     # so the report stays valid UTF-8 (as JSON writes them) instead of failing
     data = text.encode("utf-8", "backslashreplace") if isinstance(text, str) else text
+    check_output_path(path)
     if str(path) == STDOUT:
         if sys.stdout is None:  # closed by the shell (>&-)
             raise ConfigError("standard output is closed; redirect it, or give -o a file")

@@ -327,6 +327,44 @@ def test_an_unwritable_report_path_is_one_error_and_leaves_nothing(
     assert state(tmp_path) == before
 
 
+_DASH = " (or - for standard output)"
+
+
+@pytest.mark.parametrize(
+    ("argv", "option", "alternative"),
+    [
+        (["analyze", "--values", "1,2,3", "-o", ""], "-o/--output", _DASH),
+        (["check", "--isolated", "x.npy", "-o", ""], "-o/--output", _DASH),
+        (["check", "--isolated", "x.npy", "--report", "json="], "--report json=", _DASH),
+        (["check", "--isolated", "x.npy", "--write-baseline", ""], "--write-baseline", _DASH),
+        (["generate", "spike", "-o", ""], "-o/--output", _DASH),
+        (["capture", "-o", "", "script.py"], "-o/--output", _DASH),
+        (["capture", "--save", "", "script.py"], "--save", ""),  # binary: never stdout
+    ],
+)
+def test_an_empty_output_path_is_refused_naming_the_option_before_any_work(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    option: str,
+    alternative: str,
+) -> None:
+    # '' names no file: it failed on writing, after the work, as "cannot write '': Is a directory"
+    monkeypatch.chdir(tmp_path)
+    _logits(tmp_path)
+    (tmp_path / "script.py").write_text("open('ran', 'w').close()\n")
+    before = state(tmp_path)
+    line = one_error_line(invoke(*argv))
+    assert line == f"Error: the output path of {option} is empty; give a file name{alternative}"
+    assert state(tmp_path) == before
+
+
+def test_write_output_refuses_an_empty_path() -> None:
+    with pytest.raises(ConfigError) as e:
+        write_output("", "report")
+    assert str(e.value) == f"the output path is empty; give a file name{_DASH}"
+
+
 @pytest.mark.parametrize("fmt", ["table", "markdown", "html"])
 def test_a_file_name_that_is_not_utf8_is_escaped_in_a_text_report(tmp_path: Path, fmt: str) -> None:
     # os.fsdecode gives b"\xff\xfe" as surrogates, which utf-8 refused: exit 3, report lost

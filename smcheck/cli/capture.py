@@ -14,6 +14,7 @@ from smcheck.cli.options import (
     format_option,
     given_options,
     output_option,
+    output_path,
     site_analysis_options,
     split_commas,
     user_errors,
@@ -28,7 +29,12 @@ from smcheck.report.renderers import ANALYZE_FORMATS
 @click.argument("script", metavar="SCRIPT")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[ARGS]...")
 @click.option("-m", "as_module", is_flag=True, help="SCRIPT is a module name, as python -m.")
-@click.option("--save", type=click.Path(dir_okay=False), help="Also save the capture here.")
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False),
+    callback=output_path,
+    help="Also save the capture here.",
+)
 @click.option(
     "--max-rows-per-site",
     type=click.IntRange(min=1),

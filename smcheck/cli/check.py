@@ -16,6 +16,7 @@ from smcheck.cli.options import (
     format_option,
     one_report_on_stdout,
     output_option,
+    output_path,
     read_stdin_once,
     split_commas,
     user_errors,
@@ -29,14 +30,17 @@ from smcheck.report.renderers import CHECK_FORMATS
 
 def parse_report_options(items: Sequence[str]) -> list[tuple[str, str]]:
     """``FORMAT=FILE`` pairs of ``--report`` (raises ConfigError on a bad one)."""
+    from smcheck.output import check_output_path
+
     out = []
     for item in items:
         fmt, sep, path = item.partition("=")
-        if not sep or fmt not in CHECK_FORMATS or not path:
+        if not sep or fmt not in CHECK_FORMATS:
             raise ConfigError(
                 f"bad --report {item!r}; use FORMAT=FILE with FORMAT one of "
                 f"{', '.join(CHECK_FORMATS)}, e.g. --report junit=smcheck.xml"
             )
+        check_output_path(path, f"--report {fmt}=")
         out.append((fmt, path))
     return out
 
@@ -72,7 +76,8 @@ def parse_report_options(items: Sequence[str]) -> list[tuple[str, str]]:
 )
 @click.option(
     "--write-baseline",
-    type=click.Path(dir_okay=False),
+    type=click.Path(dir_okay=False, allow_dash=True),
+    callback=output_path,
     help="Record the current violations as accepted: without --baseline this run is then "
     "judged against them and passes; with it, against the old baseline.",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from smcheck.cli.completion import complete_generators
-from smcheck.cli.options import user_errors
+from smcheck.cli.options import output_path, user_errors
 
 _HELP = """Write seeded synthetic logits to a .npy file (same seed, same bytes).
 
@@ -38,6 +38,7 @@ Examples:
     "-o",
     "--output",
     type=click.Path(dir_okay=False, allow_dash=True),
+    callback=output_path,
     required=True,
     help="Output .npy file; - writes the .npy bytes to standard output (not a terminal).",
 )

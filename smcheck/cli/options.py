@@ -49,6 +49,18 @@ _DIM = click.option(
 )
 
 
+def output_path(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback of an option that names a file to write: an empty path (``-o ''``) is
+    refused before any work, naming the option (- is offered where the option takes it)."""
+    from smcheck.output import check_output_path
+
+    if value is not None:
+        with user_errors():
+            dash = bool(getattr(param.type, "allow_dash", False))
+            check_output_path(value, "/".join(param.opts), dash=dash)
+    return value
+
+
 def _selection_options() -> list[Decorator]:
     """What is analysed: the axis, formats, methods, temperatures and arithmetic model."""
     return [
@@ -197,6 +209,7 @@ def output_option() -> Decorator:
         "-o",
         "--output",
         type=click.Path(dir_okay=False, allow_dash=True),
+        callback=output_path,
         help="Write the report here (atomically; - is standard output).",
     )
 
