@@ -397,6 +397,21 @@ CASES: list[tuple[str, str, Content, str, str]] = [
     ("csv-ragged", "r.csv", b"1,2,3\n4,5\n", "", "line 2 has 2 values but line 1 has 3"),
     ("csv-words", "w.csv", b"1,2\n3,four\n", "", "'four' in line 2 is not a number"),
     ("csv-empty", "e.csv", b"# nothing here\n\n", "", "contains no numbers"),
+    # every field quoted: the line read as a header, then as "no numbers"
+    (
+        "csv-all-quoted",
+        "q.csv",
+        b'"1.5","2"\n',
+        "",
+        "'\"1.5\"' in line 1 is not a number; use plain",
+    ),
+    (
+        "txt-quoted-column",
+        "q.txt",
+        b"'1.5'\n",
+        "",
+        "\"'1.5'\" in line 1 is not a number; use plain",
+    ),
     ("csv-empty-field", "f.csv", b"1,,2\n", "", "empty value"),
     ("csv-semicolons", "s.csv", b"1;2;3\n4;5;6\n", "", "line 1 separates its numbers with ';'"),
     ("txt-binary", "b.txt", b"\x00\xff\xfe\x80", "", "not UTF-8 text"),

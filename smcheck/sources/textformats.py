@@ -47,6 +47,7 @@ def parse_table(lines: Iterable[bytes], name: str) -> tuple[np.ndarray, tuple[st
     values = array.array("d")
     width, n_rows, first, offset = 0, 0, 0, 0
     notes: tuple[str, ...] = ()
+    quoted: tuple[str, int] | None = None  # a quoted number on the header line, and its line
     lineno = 0
     for chunk in lines:
         text = decode(chunk, name, offset, bom=offset == 0)
@@ -65,6 +66,7 @@ def parse_table(lines: Iterable[bytes], name: str) -> tuple[np.ndarray, tuple[st
                 )
             if not n_rows and not notes and not any(_is_number(tok) for tok in tokens):
                 notes = (f"skipped the header line {lineno}",)
+                quoted = next(((tok, lineno) for tok in tokens if _is_quoted_number(tok)), None)
                 continue
             if n_rows and len(tokens) != width:
                 raise load_error(
@@ -75,6 +77,8 @@ def parse_table(lines: Iterable[bytes], name: str) -> tuple[np.ndarray, tuple[st
                 )
             values.extend(to_number(tok, name, f"line {lineno}") for tok in tokens)
             width, first, n_rows = len(tokens), first or lineno, n_rows + 1
+    if not n_rows and quoted is not None:  # "1.5","2": all quoted, so it read as a header
+        raise not_a_number(name, quoted[0], f"line {quoted[1]}")
     if not n_rows:
         raise load_error(name, "it contains no numbers", "write one row of logits per line")
     return np.frombuffer(values, dtype=np.float64).reshape(n_rows, width), notes
@@ -125,14 +129,19 @@ def to_number(token: str, name: str, where: str) -> float:
     try:
         value = float(token)
     except ValueError:
-        raise load_error(
-            name,
-            f"{token[:40]!r} in {where} is not a number",
-            "use plain numbers (inf, -inf and nan are allowed)",
-        ) from None
+        raise not_a_number(name, token, where) from None
     if math.isinf(value) and token.strip().lower() not in _SPECIAL_FLOATS:
         raise overflow_error(name, token, where)
     return value
+
+
+def not_a_number(name: str, token: str, where: str) -> LoadError:
+    """The LoadError for a token of text that is not a number (a quoted one, say)."""
+    return load_error(
+        name,
+        f"{token[:40]!r} in {where} is not a number",
+        "use plain numbers (inf, -inf and nan are allowed)",
+    )
 
 
 def overflow_error(name: str, token: str, where: str) -> LoadError:
@@ -143,6 +152,11 @@ def overflow_error(name: str, token: str, where: str) -> LoadError:
         f"{shown!r} at {where} overflows float64 on reading (beyond ±1.8e308)",
         "write inf or -inf if that is meant, else rescale the logits",
     )
+
+
+def _is_quoted_number(token: str) -> bool:
+    """``"1.5"`` or ``'1.5'``: a number in quotes, as a spreadsheet may export every field."""
+    return len(token) > 2 and token[0] == token[-1] in "\"'" and _is_number(token[1:-1])
 
 
 def _is_number(token: str) -> bool:
