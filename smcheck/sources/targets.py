@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -115,10 +116,20 @@ def _check_indices(a: np.ndarray, name: str, view: RowView) -> IndexArray:
 
 
 def _show(v: Any) -> str:
+    """A stored value in a message: an integer in digits, as an integer file's are, also when
+    text or JSON stored it as a float (1e23 is 100000000000000000000000, not 1e+23; one too
+    long for a sentence as written, 1e300); a fraction, inf and nan as the float they are."""
     if isinstance(v, (int, np.integer)):
         return str(int(v))
     f = float(v)
+    if math.isfinite(f) and f.is_integer():
+        digits = str(int(Decimal(repr(f))))  # the shortest decimal that reads back as f
+        return digits if len(digits) <= _MAX_DIGITS else repr(f).replace("e+", "e")
     return repr(f) if not math.isfinite(f) else f"{f:g}"
+
+
+_MAX_DIGITS = 40
+"""Longest integer written out in digits (as a bad token of text is cut at 40 characters)."""
 
 
 def _where(i: int, shape: tuple[int, ...]) -> str:

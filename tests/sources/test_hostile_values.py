@@ -125,6 +125,23 @@ def test_a_uint64_target_is_shown_exactly(tmp_path: Path) -> None:
     one_error_line(r, "class index 18446744073709551615 at position [1] is out of range")
 
 
+@pytest.mark.parametrize(
+    ("file_name", "content"),
+    [
+        ("t.csv", b"1\n1e23\n"),
+        ("t.json", b"[1, 1e23]"),
+        ("u.json", b"[1, 100000000000000000000000]"),
+    ],
+)
+def test_a_huge_target_read_as_a_float_is_shown_as_an_integer(
+    tmp_path: Path, file_name: str, content: bytes
+) -> None:
+    # text and JSON store class indices as float64: 1e23 was shown as the float 1e+23
+    (tmp_path / file_name).write_bytes(content)
+    r = invoke("analyze", "--values", "1,2;3,4", "--targets", str(tmp_path / file_name))
+    one_error_line(r, "class index 100000000000000000000000 at position [1")
+
+
 # ---------------------------------------------------------------- controls: no false alarms
 
 
