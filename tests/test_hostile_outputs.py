@@ -365,7 +365,7 @@ def test_write_output_refuses_an_empty_path() -> None:
     assert str(e.value) == f"the output path is empty; give a file name{_DASH}"
 
 
-@pytest.mark.parametrize("fmt", ["table", "markdown", "html"])
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
 def test_a_file_name_that_is_not_utf8_is_escaped_in_a_text_report(tmp_path: Path, fmt: str) -> None:
     # os.fsdecode gives b"\xff\xfe" as surrogates, which utf-8 refused: exit 3, report lost
     name = os.fsdecode(b"\xff\xfe.json")

@@ -33,7 +33,7 @@ FAIL_ON_LEVELS: dict[str, int | None] = {"never": None, "warn": 1, "fail": 2}
     "--values", metavar="TEXT", help='Literal logits: "-999,1,2,5,6"; ";" separates rows.'
 )
 @analysis_options
-@format_option(ANALYZE_FORMATS, "table")
+@format_option(ANALYZE_FORMATS, "text")
 @output_option()
 @click.option(
     "--fail-on",

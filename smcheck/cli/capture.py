@@ -44,7 +44,7 @@ from smcheck.report.renderers import ANALYZE_FORMATS
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the row sample.")
 @site_analysis_options
-@format_option(ANALYZE_FORMATS, "table")
+@format_option(ANALYZE_FORMATS, "text")
 @output_option()
 @click.option(
     "--fail-on",

@@ -25,7 +25,7 @@ from smcheck.cli.options import (
 from smcheck.cli.process import import_analysis
 from smcheck.errors import ConfigError
 from smcheck.report.phrases import plural
-from smcheck.report.renderers import CHECK_FORMATS
+from smcheck.report.renderers import CHECK_FORMATS, format_name
 
 
 def parse_report_options(items: Sequence[str]) -> list[tuple[str, str]]:
@@ -34,13 +34,14 @@ def parse_report_options(items: Sequence[str]) -> list[tuple[str, str]]:
 
     out = []
     for item in items:
-        fmt, sep, path = item.partition("=")
+        name, sep, path = item.partition("=")
+        fmt = format_name(name)
         if not sep or fmt not in CHECK_FORMATS:
             raise ConfigError(
                 f"bad --report {item!r}; use FORMAT=FILE with FORMAT one of "
                 f"{', '.join(CHECK_FORMATS)}, e.g. --report junit=smcheck.xml"
             )
-        check_output_path(path, f"--report {fmt}=")
+        check_output_path(path, f"--report {name}=")
         out.append((fmt, path))
     return out
 

@@ -11,6 +11,7 @@ from click.core import ParameterSource
 
 from smcheck.cli.completion import complete_dtypes, complete_methods
 from smcheck.errors import SmcheckError
+from smcheck.report.renderers import format_name
 from smcheck.threads import MAX_THREADS
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -247,6 +248,14 @@ def given_options(ctx: click.Context, options: dict[str, Any]) -> dict[str, Any]
     return {k: v for k, v in out.items() if v not in ((), None)}
 
 
+class FormatChoice(click.Choice):
+    """The formats of a command, which also takes an alias of one (``table``: ``text``) as that
+    format; help and completion list only the formats."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return super().convert(format_name(value) if isinstance(value, str) else value, param, ctx)
+
+
 def format_option(
     formats: Iterable[str], default: str, more: str = ""
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -254,7 +263,7 @@ def format_option(
     return click.option(
         "--format",
         "fmt",
-        type=click.Choice(list(formats)),
+        type=FormatChoice(list(formats)),
         default=default,
         show_default=True,
         help=f"Report format{more}.",

@@ -124,7 +124,7 @@ def _check_sarif(result: CheckResult) -> str:
 
 
 ANALYZE_FORMATS: Mapping[str, Renderer] = {
-    "table": Renderer(lambda r: plain_text(_analyze_summary(r)), _analyze_summary, _analyze_tables),
+    "text": Renderer(lambda r: plain_text(_analyze_summary(r)), _analyze_summary, _analyze_tables),
     "json": Renderer(_analyze_json),
     "markdown": Renderer(_analyze_markdown),
     "html": Renderer(_analyze_html),
@@ -141,6 +141,15 @@ CHECK_FORMATS: Mapping[str, Renderer] = {
     "sarif": Renderer(_check_sarif),
 }
 """The formats of ``smcheck check`` (and its ``--report FORMAT=FILE``); the first is the default."""
+
+FORMAT_ALIASES: Mapping[str, str] = {"table": "text"}
+"""Other names every command's formats answer to, listed nowhere: ``table`` was analyze's name
+for its text format until analyze and check agreed on ``text``."""
+
+
+def format_name(name: str) -> str:
+    """The name a format is registered under (``table`` is ``text``)."""
+    return FORMAT_ALIASES.get(name, name)
 
 
 def require_format(fmt: str, option: str) -> None:
@@ -168,6 +177,7 @@ def render(formats: Mapping[str, Renderer], subject: Any, fmt: str, details: boo
     Returns:
         The text, colourless (the file form of the rich formats).
     """
+    fmt = format_name(fmt)
     if fmt not in formats:
         raise ConfigError(f"unknown format {fmt!r}; use one of {', '.join(formats)}")
     renderer = formats[fmt]

@@ -231,3 +231,24 @@ def test_format_choices_come_from_the_renderer_registry() -> None:
     r = CliRunner().invoke(cli, ["check", "--isolated", "x.npy", "--report", "pdf=x.pdf"])
     assert r.exit_code == 2
     assert "FORMAT one of text, json, markdown, junit, github" in r.output
+
+
+@pytest.mark.parametrize("command", ["analyze", "check", "capture"])
+def test_every_report_command_names_its_plain_format_text_and_takes_table_as_text(
+    command: str,
+) -> None:
+    # analyze and capture called it table, check text: each refused the other's name
+    param = next(p for p in cli.commands[command].params if p.name == "fmt")
+    choices = list(param.type.choices)  # type: ignore[attr-defined]
+    assert param.default == "text" and "table" not in choices
+    assert param.type.convert("table", param, None) == "text"
+    assert "[text|json|markdown|" in run(command, "--help").stdout
+
+
+def test_format_table_and_text_write_the_same_report(tmp_path: Path) -> None:
+    argv = ["analyze", "--values", "1,2,30", "--dtype", "float16"]
+    assert run(*argv, "--format", "table").stdout == run(*argv, "--format", "text").stdout
+    np.save(tmp_path / "x.npy", np.array([[1.0, 2.0, 30.0]]))
+    check = ["check", "--isolated", str(tmp_path / "x.npy"), "--dtype", "float16", "-q"]
+    run(*check, "--report", f"table={tmp_path / 'a.txt'}", "--report", f"text={tmp_path / 'b.txt'}")
+    assert (tmp_path / "a.txt").read_text() == (tmp_path / "b.txt").read_text() != ""
