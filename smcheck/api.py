@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import io
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -102,6 +102,7 @@ def each_source(
     stdin: BinaryIO | None = None,
     progress: ProgressFn | None = None,
     keep_going: bool = False,
+    explain: Callable[[SmcheckError], str] = str,
 ) -> Iterator[tuple[Any, SourceReport | SourceError]]:
     """Load and analyse each source in turn: the one loop behind analyze, check and the API.
 
@@ -112,6 +113,8 @@ def each_source(
         progress: ``progress(task, done, total)``, passed to the engine.
         keep_going: a source that cannot be read or analysed yields its :class:`SourceError`
             and the others still run; otherwise its error raises.
+        explain: the message of a :class:`SourceError` from its error (``check`` names the
+            config file that set a value the error refuses).
 
     Yields:
         Each spec with its report, or with its error when ``keep_going``; the analysis runs on
@@ -126,7 +129,7 @@ def each_source(
             except SmcheckError as e:
                 if not keep_going:
                     raise
-                got = SourceError(_source_label(spec), str(e))
+                got = SourceError(_source_label(spec), explain(e))
             yield spec, got
 
 

@@ -26,6 +26,14 @@ class SmcheckError(Exception):
     """Base for errors whose message is meant for the user: one sentence, then the fix."""
 
     exit_code: ExitCode = ExitCode.ERROR
+    options: tuple[str, ...] = ()
+    """The analysis options (AnalysisConfig fields, e.g. ``dim``) whose values it refuses: its
+    message names their flags (``--dim``), and a caller that took a value from a config file
+    says so (check.policy.Policy.blame)."""
+
+    def __init__(self, *args: object, options: tuple[str, ...] = ()) -> None:
+        super().__init__(*args)
+        self.options = options
 
 
 class LoadError(SmcheckError):
@@ -47,7 +55,8 @@ class UnknownMethodError(ConfigError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-def load_error(name: str, what: str, fix: str) -> LoadError:
-    """``cannot load 'NAME': WHAT; FIX`` (``<stdin>``-style names are shown unquoted)."""
+def load_error(name: str, what: str, fix: str, options: tuple[str, ...] = ()) -> LoadError:
+    """``cannot load 'NAME': WHAT; FIX`` (``<stdin>``-style names are shown unquoted);
+    ``options``: those whose values it refuses (see :attr:`SmcheckError.options`)."""
     shown = name if name.startswith("<") else repr(name)  # repr escapes newlines in paths
-    return LoadError(f"cannot load {shown}: {what}; {fix}")
+    return LoadError(f"cannot load {shown}: {what}; {fix}", options=options)

@@ -141,7 +141,8 @@ class SourceAnalysis:
                 f"{view.name}: one row of {view.row_length} elements needs "
                 f"{human_bytes(need)} of working memory ({per_element} bytes per element), "
                 f"more than --memory-budget {cfg.memory_budget / 2**20:g} MiB; raise "
-                f"--memory-budget to at least {-(-need // 2**20)}"
+                f"--memory-budget to at least {-(-need // 2**20)}",
+                options=("memory_budget",),
             )
         budget = gradient_budget(cfg.memory_budget) if self.gradients else cfg.memory_budget
         return view.chunk_rows(budget // workers)

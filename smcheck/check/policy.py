@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from smcheck.config import MODELS, USES, AnalysisConfig, parse_temperatures
-from smcheck.errors import ConfigError
+from smcheck.dtypes import canonical_dtype
+from smcheck.errors import ConfigError, SmcheckError
 from smcheck.findings.policyconditions import Condition, parse_condition
+from smcheck.methods import get_method
+from smcheck.threads import check_threads
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -96,10 +99,15 @@ class Policy:
         try:
             yield
         except ConfigError as e:
-            named = ", ".join(k.replace("_", "-") for k in keys if k in self.file_keys)
-            if not named:
+            if (blamed := self.blame(e, keys)) == str(e):
                 raise
-            raise ConfigError(f"{e} (config '{self.config_file}' sets {named})") from None
+            raise ConfigError(blamed, options=e.options) from None
+
+    def blame(self, e: SmcheckError, keys: Sequence[str] = ()) -> str:
+        """``e``'s message, which names the flags (``--dim``), and which of the options it
+        refuses (``e.options``, else ``keys``) the config file set: the values came from there."""
+        named = ", ".join(k.replace("_", "-") for k in e.options or keys if k in self.file_keys)
+        return f"{e} (config '{self.config_file}' sets {named})" if named else str(e)
 
     def to_dict(self, cfg: AnalysisConfig) -> dict[str, Any]:
         """The effective policy for reports: the analysis as run, and the conditions."""
@@ -265,14 +273,10 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 
 def _dtypes(value: Any, _base: Path) -> tuple[str, ...]:
-    from smcheck.dtypes import canonical_dtype
-
     return tuple(canonical_dtype(d) for d in _nonempty(_strings(value)))
 
 
 def _methods(value: Any, _base: Path) -> tuple[str, ...]:
-    from smcheck.methods import get_method
-
     return tuple(get_method(m).name for m in _nonempty(_strings(value)))
 
 
@@ -313,8 +317,6 @@ def _int(lo: int) -> Any:
 
 
 def _threads(value: Any, _base: Path) -> int | None:
-    from smcheck.threads import check_threads
-
     return check_threads(value)
 
 

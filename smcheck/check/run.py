@@ -50,7 +50,7 @@ def _run_specs(
     analysed: list[SourceSpec] = []
     violations: list[Violation] = []
     unmeasured: Counter[tuple[str, str]] = Counter()
-    for spec, got in each_source(specs, cfg, stdin=stdin, keep_going=True):
+    for spec, got in each_source(specs, cfg, stdin=stdin, keep_going=True, explain=policy.blame):
         if isinstance(got, SourceError):
             errors.append(got)
             continue

@@ -360,7 +360,8 @@ def _check_budget(shape: tuple[int, ...], memory_budget: int | None) -> None:
             f"shape {'x'.join(map(str, shape))} needs about "
             f"{n * BYTES_PER_ELEMENT / 2**20:.0f} MiB to generate ({BYTES_PER_ELEMENT} bytes "
             f"per element), more than --memory-budget {memory_budget / 2**20:g} MiB; generate "
-            "a smaller array or raise --memory-budget"
+            "a smaller array or raise --memory-budget",
+            options=("memory_budget",),
         )
 
 

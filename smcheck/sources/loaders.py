@@ -117,7 +117,8 @@ def load_logits(
             name, params = parse_generator_spec(spec)
             array = generate_logits(name, memory_budget=memory_budget, **params)  # type: ignore[arg-type]
         except ConfigError as e:  # name the spec, as a file's errors name the file
-            raise ConfigError(str(e) if spec in str(e) else f"{spec}: {e}") from None
+            message = str(e) if spec in str(e) else f"{spec}: {e}"
+            raise ConfigError(message, options=e.options) from None
         return _finish(spec, array, array.dtype.name, ())
     path_text, key = split_key(spec)
     display = spec if key is not None else path_text
@@ -337,6 +338,7 @@ def _read_stdin(stream: BinaryIO, limit: ReadLimit) -> bytearray:
                     f"{limit.budget_mib} lets standard input hold",
                     "save the logits to a file and pass it by name (.npy files are "
                     "memory-mapped), or raise --memory-budget",
+                    options=("memory_budget",),
                 )
     return data
 

@@ -54,6 +54,7 @@ class ReadLimit:
                 f"it holds {human_bytes(size)} of {what}{cost}: above the "
                 f"{human_bytes(limit)} that --memory-budget {self.budget_mib} allows",
                 _FIX,
+                options=("memory_budget",),
             )
 
     @property

@@ -39,7 +39,8 @@ class RowView:
         if not -array.ndim <= dim < array.ndim:
             raise ConfigError(
                 f"--dim {dim} is out of range for {name} of shape {list(array.shape)}; "
-                f"use a value from {-array.ndim} to {array.ndim - 1}"
+                f"use a value from {-array.ndim} to {array.ndim - 1}",
+                options=("dim",),
             )
         self.name = name
         self.shape = tuple(int(s) for s in array.shape)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,32 @@ def test_cli_config_error_is_exit_2_with_the_file_named(tmp_path: Path, monkeypa
     assert r.exit_code == ExitCode.ERROR and "pyproject.toml" not in r.stderr
 
 
+@pytest.mark.parametrize(
+    ("config", "source", "message"),
+    [
+        ("dim = 5", "gen:spike:shape=2x4", "--dim 5 is out of range for gen:spike:shape=2x4"),
+        ("memory-budget = 1", "gen:spike:shape=2x100000", "more than --memory-budget 1 MiB"),
+    ],
+)
+def test_a_value_refused_for_one_source_names_the_config_key_that_set_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: str, source: str, message: str
+) -> None:
+    # the source's error named only the flag (--dim 5), which the command line never gave
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "smcheck.toml", f"{config}\nfail-on = ['nan']\n")
+    key = config.split(" =")[0]
+    r = CliRunner().invoke(cli, ["check", source, "--dtype", "fp32", "--format", "json"])
+    assert r.exit_code == ExitCode.ERROR, r.output
+    [error] = json.loads(r.stdout)["errors"]
+    assert message in error["message"]
+    assert error["message"].endswith(f" (config 'smcheck.toml' sets {key})")
+    # given on the command line, the value is not the file's: the flag alone is named
+    flag = ["--" + key, config.split("= ")[1]]
+    r = CliRunner().invoke(cli, ["check", source, "--dtype", "fp32", "--format", "json", *flag])
+    [error] = json.loads(r.stdout)["errors"]
+    assert message in error["message"] and "smcheck.toml" not in error["message"]
+
+
 def test_cli_options_override_only_what_is_given(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)
     write(
@@ -168,8 +195,6 @@ def test_cli_options_override_only_what_is_given(tmp_path: Path, monkeypatch) ->
     )
     r = CliRunner().invoke(cli, ["check", "--format", "json", "--dtype", "bf16"])
     assert r.exit_code == ExitCode.OK, r.output
-    import json
-
     pol = json.loads(r.stdout)["policy"]
     assert pol["dtypes"] == ["bfloat16"]  # from the command line
     assert pol["methods"] == ["naive"] and pol["temperatures"] == [0.5]  # from the file
