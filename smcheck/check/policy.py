@@ -316,10 +316,6 @@ def _int(lo: int) -> Any:
     return parse
 
 
-def _threads(value: Any, _base: Path) -> int | None:
-    return check_threads(value)
-
-
 def _bool(value: Any, _base: Path) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"expected true or false, got {value!r}")
@@ -395,7 +391,7 @@ _KEYS: dict[str, Any] = {
     "mask-value": _number,
     "memory-budget": _budget,
     "chunk-rows": _int(1),
-    "threads": _threads,
+    "threads": lambda value, _base: check_threads(value),
     "fail-on": _conditions,
     "warn-on": _conditions,
 }
