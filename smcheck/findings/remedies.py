@@ -313,10 +313,12 @@ def candidates(cause: str, s: Situation) -> list[Remedy]:
     return [r for r in CELL_REMEDIES[cause](s) if r.method != s.method and r.dtype != s.dtype]
 
 
-def finding(cause: str, severity: str, message: str, method: str, dtype: str) -> Finding:
+def finding(
+    cause: str, severity: str, message: str, method: str, dtype: str, why: str = ""
+) -> Finding:
     """A cell's finding with its remedy (the situation's details are settled per source)."""
     r = choose(cause, method, dtype)
-    return Finding(cause, severity, message, r.text, r.fix)
+    return Finding(cause, severity, message, r.text, r.fix, why)
 
 
 def choose(

@@ -77,6 +77,7 @@ def judge(
             "log-of-zero",
             f"{route} gives -inf for {plural(m.log_of_zero.elements, 'log-probability')} "
             f"whose exact value is finite, in {rows_of(m.log_of_zero.rows, total)}",
+            why=route,
         )
     if m.underflow.elements:
         material = (m.lost_mass.max or 0.0) > th.lost_mass_limit(fmt.u)
@@ -152,14 +153,17 @@ def _nan_findings(found: _Found, m: CellMetrics, masked: MaskedNaN | None) -> No
             "masked-row-nan",
             f"{masked.why}; {found.method} returns NaN for {plural(masked.rows, 'row')} "
             f"entirely -inf there (first row {row_index(masked.first_row)})",
+            why=masked.why,
         )
     nan_elements = m.nan.elements - (masked.elements if masked is not None else 0)
     if nan_elements:
         nan_rows = m.nan.rows - (masked.rows if masked is not None else 0)
-        causes = ", ".join(f"{k}: {v}" for k, v in sorted(m.nan.causes.items()) if k != MASKED_NAN)
+        causes = {k: v for k, v in sorted(m.nan.causes.items()) if k != MASKED_NAN}
+        counts = ", ".join(f"{k}: {v}" for k, v in causes.items())
         found.fail(
             "probability-nan",
-            f"{plural(nan_elements, 'probability')} NaN in {rows_of(nan_rows, total)} ({causes})",
+            f"{plural(nan_elements, 'probability')} NaN in {rows_of(nan_rows, total)} ({counts})",
+            why=", ".join(causes),
         )
 
 
@@ -172,18 +176,19 @@ class _Found:
         self.warnings: list[Finding] = []
         self.notes: list[Finding] = []
 
-    def _add(self, cause: str, severity: str, message: str, material: bool) -> None:
+    def _add(self, cause: str, severity: str, message: str, material: bool, why: str) -> None:
         judged = USES.index(self.use) >= USES.index(JUDGED_FROM.get(cause, "probs"))
         if not (judged and material):
             severity = "NOTE"
-        found = finding(cause, severity, message, self.method, self.dtype)
+        found = finding(cause, severity, message, self.method, self.dtype, why)
         {"FAIL": self.failures, "WARN": self.warnings, "NOTE": self.notes}[severity].append(found)
 
-    def fail(self, cause: str, message: str) -> None:
-        self._add(cause, "FAIL", message, True)
+    def fail(self, cause: str, message: str, *, why: str = "") -> None:
+        """A FAIL finding; ``why``: its origin where the cause has several (Finding.why)."""
+        self._add(cause, "FAIL", message, True, why)
 
     def warn(self, cause: str, message: str, *, material: bool = True) -> None:
-        self._add(cause, "WARN", message, material)
+        self._add(cause, "WARN", message, material, "")
 
 
 def _log_error_finding(
@@ -245,10 +250,12 @@ def _gradient_findings(
         rows = rows_of(g.loss_nan.rows, total)
         found.fail("loss-nan", f"the cross-entropy loss is NaN in {rows}")
     if g.nan.elements:
+        said = _nan_gradient_causes(g, log_of_p, has_masks)
         found.fail(
             "gradient-nan",
             f"{_are(g.nan.elements, 'gradient element')} NaN in {rows_of(g.nan.rows, total)}"
-            + _nan_gradient_causes(g, log_of_p, has_masks),
+            + _nan_gradient_text(said, g.nan.rows),
+            why="; ".join(what for _, what, _ in said),
         )
     if g.dead.elements:
         gone = ""
@@ -271,9 +278,11 @@ def _gradient_findings(
         )
 
 
-def _nan_gradient_causes(g: GradientMetrics, log_of_p: bool, has_masks: bool) -> str:
-    """`` (the loss is NaN in 4 rows; log(p) at p = 0 in 2 rows)``: where the NaN gradients come
-    from, by rows (the parts that explain none are left out); one part alone says how."""
+def _nan_gradient_causes(
+    g: GradientMetrics, log_of_p: bool, has_masks: bool
+) -> list[tuple[int, str, str]]:
+    """Where the NaN gradients come from: (rows, what, how it gives NaN when it is the only
+    cause) for each part that explains some rows."""
     # 1/p is infinite at p = 0 only along the log(p) route; log_softmax's backward has none
     zero = g.nan_zero_rows if log_of_p else 0
     at_mask = ", at a mask too" if has_masks else ""
@@ -282,10 +291,15 @@ def _nan_gradient_causes(g: GradientMetrics, log_of_p: bool, has_masks: bool) ->
         (zero, f"log(p) at p = 0{at_mask}", ": 1/p = inf, times 0 in the softmax backward"),
         (g.nan.rows - g.nan_loss_rows - zero, "an inf or 0/0 inside the backward pass", ""),
     ]
-    said = [part for part in parts if part[0]]
+    return [part for part in parts if part[0]]
+
+
+def _nan_gradient_text(said: list[tuple[int, str, str]], rows: int) -> str:
+    """`` (the loss is NaN in 4 rows; log(p) at p = 0 in 2 rows)``: the parts of
+    :func:`_nan_gradient_causes` by rows; one part alone, covering all ``rows``, says how."""
     if not said:
         return ""
-    if len(said) == 1 and said[0][0] == g.nan.rows:
+    if len(said) == 1 and said[0][0] == rows:
         return f" ({said[0][1]}{said[0][2]})"
     return " (" + "; ".join(f"{what} in {plural(n, 'row')}" for n, what, _ in said) + ")"
 

@@ -39,6 +39,11 @@ class Finding:
     fix: dict[str, str] = field(default_factory=dict)
     """The cell the remedy switches to, where it names one: ``{"method": "shifted"}``,
     ``{"dtype": "float32"}``; empty for advice that names no cell (label smoothing)."""
+    why: str = ""
+    """What caused it where the cause has several origins, as the message states it (NaN
+    gradients from ``the loss is NaN`` or ``log(p) at p = 0``, NaN probabilities from
+    ``inf/inf``); empty where the cause says it all. Grouped reports put cells on one line only
+    where they share it, so a line never states an origin that is false for some of its cells."""
 
     def text(self) -> str:
         """The message and its remedy: ``... -- remedy``."""

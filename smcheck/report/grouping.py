@@ -24,7 +24,7 @@ CELLS_NAMED = 6
 
 @dataclass(frozen=True)
 class FindingGroup:
-    """One cause in every cell of a source where it occurs."""
+    """One cause, from one origin, in every cell of a source where it occurs."""
 
     cause: str
     severity: str
@@ -81,15 +81,16 @@ def _unique(items: list) -> tuple:  # type: ignore[type-arg]
 
 
 def group_findings(source: SourceReport) -> list[FindingGroup]:
-    """The source's cell findings by cause, severity and selection (a NOTE of torch is not in a
-    comparison's WARN): those of selected cells first, the worst severity first, then in order
-    of appearance; each with its worst figure (:func:`weight`)."""
-    hits: dict[tuple[str, str, bool], list[tuple[Cell, int]]] = {}
+    """The source's cell findings by cause, origin (``Finding.why``: NaN gradients from a NaN
+    loss are not on the line of those from log(p) at p = 0), severity and selection (a NOTE of
+    torch is not in a comparison's WARN): those of selected cells first, the worst severity
+    first, then in order of appearance; each with its worst figure (:func:`weight`)."""
+    hits: dict[tuple[str, str, str, bool], list[tuple[Cell, int]]] = {}
     for cell in source.cells:
         for i, f in enumerate(cell.findings):
-            hits.setdefault((f.cause, f.severity, cell.hypothetical), []).append((cell, i))
+            hits.setdefault((f.cause, f.why, f.severity, cell.hypothetical), []).append((cell, i))
     groups = []
-    for (cause, severity, _), found in hits.items():
+    for (cause, _, severity, _), found in hits.items():
         worst = max((c.findings[i] for c, i in found), key=lambda f: weight(f.message))
         remedies = [c.findings[i].remedy for c, i in found if c.findings[i].remedy]
         keys = [(c.method, c.dtype, c.temperature) for c, _ in found]

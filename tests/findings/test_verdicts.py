@@ -307,6 +307,21 @@ def test_nan_gradient_causes_are_counted_by_rows() -> None:
     )
 
 
+def test_nan_findings_name_their_origin_in_why_so_reports_group_only_equal_origins() -> None:
+    # row 0 overflows naive float16 (a NaN loss); row 1's target p = e^-21 rounds to 0 for
+    # naive and shifted (log(p) at p = 0): the two cells' NaN gradients differ in origin
+    x = [[12.0, 1.0, 0.0], [0.0, -20.0, 1.0]]
+    r = smcheck.analyze(x, dtypes=["float16"], methods=["naive", "shifted"], targets=[0, 1])
+    why = {(c.method, f.cause): f.why for c in r.sources[0].cells for f in c.findings if f.why}
+    assert why == {
+        ("naive", "probability-nan"): "inf/inf",
+        ("naive", "log-of-zero"): "log(softmax)",
+        ("naive", "gradient-nan"): "the loss is NaN; log(p) at p = 0",
+        ("shifted", "log-of-zero"): "log(softmax)",
+        ("shifted", "gradient-nan"): "log(p) at p = 0",
+    }
+
+
 def test_a_logit_the_cast_turns_into_plus_inf_fails_every_cell_of_that_format() -> None:
     # 1e5 is beyond float16 (65520 and up round to +inf): no softmax of its row is finite there;
     # -7e4 becomes -inf too, but that is a mask (p = 0) in a row that keeps finite logits

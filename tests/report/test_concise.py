@@ -92,6 +92,31 @@ def test_one_line_per_cause_naming_every_cell_and_the_worst() -> None:
     assert text.count("gradient-nan") == 1
 
 
+def test_a_grouped_line_never_states_an_origin_false_for_some_of_its_cells() -> None:
+    # naive's NaN gradients come from a NaN loss, shifted's from log(p) at p = 0: one line
+    # "naive, shifted × float16: ... (the loss is NaN there)" was false for shifted
+    loss = dataclasses.replace(
+        finding("gradient-nan", "FAIL", "8 gradient elements NaN in 2/2 rows (the loss is NaN)"),
+        why="the loss is NaN",
+    )
+    zero = dataclasses.replace(
+        finding("gradient-nan", "FAIL", "5 gradient elements NaN in 1/2 rows (log(p) at p = 0)"),
+        why="log(p) at p = 0",
+    )
+    cells = [
+        with_findings(cell("naive", rm.Verdict.FAIL), loss),
+        with_findings(cell("shifted", rm.Verdict.FAIL), zero),
+    ]
+    text = plain_text(build_summary(report(*cells)), width=120)
+    lines = [ln for ln in text.splitlines() if ln.startswith("FAIL")]
+    assert lines == [
+        "FAIL gradient-nan  naive × float16: 8 gradient elements NaN in 2/2 rows "
+        "(the loss is NaN) -- fix it",
+        "FAIL gradient-nan  shifted × float16: 5 gradient elements NaN in 1/2 rows "
+        "(log(p) at p = 0) -- fix it",
+    ]
+
+
 def test_notes_are_counted_not_listed_and_other_fixes_are_counted() -> None:
     cells = [
         with_findings(

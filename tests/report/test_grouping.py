@@ -46,6 +46,31 @@ def test_one_group_per_cause_and_severity_with_its_worst_message_and_remedy() ->
     assert groups[1].where == groups[2].where == "naive × float16"
 
 
+def test_findings_of_one_cause_from_different_origins_are_separate_groups() -> None:
+    # the group's message states its worst finding's origin: naive's NaN gradients (a NaN
+    # loss) and shifted's (log(p) at p = 0) on one entry made it false for one of them
+    loss = rm.Finding("gradient-nan", "FAIL", "8 NaN in 2/2 rows (the loss is NaN)", "fix", {})
+    zero = rm.Finding("gradient-nan", "FAIL", "5 NaN in 1/2 rows (log(p) at p = 0)", "fix", {})
+    s = source(
+        [
+            with_findings(
+                "naive", "float16", 1.0, dataclasses.replace(loss, why="the loss is NaN")
+            ),
+            with_findings(
+                "shifted", "float16", 1.0, dataclasses.replace(zero, why="log(p) at p = 0")
+            ),
+            with_findings(
+                "naive", "bfloat16", 1.0, dataclasses.replace(loss, why="the loss is NaN")
+            ),
+        ]
+    )
+    groups = group_findings(s)
+    assert [(g.where, g.message) for g in groups] == [
+        ("naive × float16, bfloat16", loss.message),
+        ("shifted × float16", zero.message),
+    ]
+
+
 def test_a_note_of_a_judged_cell_is_not_listed_under_a_comparisons_warning() -> None:
     s = source(
         [

@@ -28,7 +28,8 @@ RANK = {"FAIL": 0, "WARN": 1, "NOTE": 2, "INFO": 2}
 
 @dataclass
 class Group:
-    """Every finding of one cause (and severity, selection and, in details, remedy)."""
+    """Every finding of one cause and origin (``Finding.why``), severity, selection and, in
+    details, remedy."""
 
     severity: str
     cause: str
@@ -54,13 +55,18 @@ def _from_reasons(c: Cell) -> tuple[Finding, ...]:
 
 
 def group_findings(cells: Iterable[Cell], severities: set[str], by_remedy: bool) -> list[Group]:
-    """The findings of ``cells`` of the given severities grouped by cause, worst severity first."""
+    """The findings of ``cells`` of the given severities grouped by cause, worst severity first.
+
+    Cells share a group only where their findings share the origin too (``Finding.why``): a
+    group's line states its worst finding's, which must be true of every cell on it.
+    """
     groups: dict[tuple[str, ...], Group] = {}
     for c in cells:
         for f in c.findings or _from_reasons(c):
             if f.severity not in severities:
                 continue
-            key = (f.severity, f.cause, str(c.hypothetical)) + ((f.remedy,) if by_remedy else ())
+            key = (f.severity, f.cause, f.why, str(c.hypothetical))
+            key += (f.remedy,) if by_remedy else ()
             g = groups.setdefault(key, Group(f.severity, f.cause, c.hypothetical))
             g.hits.append((c, f))
     return sorted(groups.values(), key=lambda g: (g.hypothetical, RANK[g.severity]))
