@@ -123,6 +123,7 @@ class Lane:
             use=src.use,
             masked=masked,
             has_masks=bool(src.inputs.neginf or src.masks.sentinels.stats),
+            softmin=cfg.softmin,
         )
         return rm.Cell(
             method=m,

@@ -112,7 +112,7 @@ def critical_temperatures(
     for f in fmts:
         for m in methods:
             if f.name in broken:
-                out.append(_never_safe(m.name, f, broken[f.name], set(broken)))
+                out.append(_never_safe(m.name, f, broken[f.name], set(broken), cfg.softmin))
                 continue
             unsafe = searches[(m.name, f.name, UNSAFE)]
             collapse = searches[(m.name, f.name, NOT_ONE_HOT)]
@@ -121,6 +121,9 @@ def critical_temperatures(
             causes = cause_names(w.causes) if w is not None else []
             one_hot = collapse.result
             last = collapse.witness if one_hot is not None and math.isfinite(one_hot) else None
+            said = None
+            if min_safe is not None:
+                said = advice(m.name, f.name, causes, min_safe, softmin=cfg.softmin)
             out.append(
                 rm.CriticalTemperature(
                     method=m.name,
@@ -130,14 +133,14 @@ def critical_temperatures(
                     causes=causes,
                     one_hot_below=one_hot,
                     one_hot_row=view.index(last.row) if last is not None else None,
-                    advice=None if min_safe is None else advice(m.name, f.name, causes, min_safe),
+                    advice=said,
                 )
             )
     return out, rm.TemperatureScan(lo=T_MIN, hi=grid[0], grid=grid, rel_tol=REL_TOL)
 
 
 def _never_safe(
-    method: str, f: FloatFormat, cast: rm.Count, broken: set[str]
+    method: str, f: FloatFormat, cast: rm.Count, broken: set[str], softmin: bool
 ) -> rm.CriticalTemperature:
     """A format whose cast turns logits into +inf: unsafe at every T, whatever the method; the
     advice names the narrowest wider format whose cast does not (``broken``: those that do)."""
@@ -150,5 +153,5 @@ def _never_safe(
         causes=["cast_overflow"],
         one_hot_below=None,
         one_hot_row=None,
-        advice=advice(method, f.name, ["cast_overflow"], math.inf, wider),
+        advice=advice(method, f.name, ["cast_overflow"], math.inf, wider, softmin=softmin),
     )

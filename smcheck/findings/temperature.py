@@ -5,9 +5,18 @@ from __future__ import annotations
 import math
 
 from smcheck.findings import remedies
+from smcheck.findings.verdicts import softmax_input
 
 
-def advice(method: str, dtype: str, causes: list[str], t: float, wider: str | None = None) -> str:
+def advice(
+    method: str,
+    dtype: str,
+    causes: list[str],
+    t: float,
+    wider: str | None = None,
+    *,
+    softmin: bool = False,
+) -> str:
     """One sentence: why the method fails just below ``t`` (inf: at every T) and the remedy.
 
     Args:
@@ -18,6 +27,7 @@ def advice(method: str, dtype: str, causes: list[str], t: float, wider: str | No
             :class:`~smcheck.report.model.CriticalTemperature`).
         t: The lowest safe temperature; inf when no scanned T is safe.
         wider: for cast_overflow, the narrowest wider format whose cast does not overflow.
+        softmin: the softmax is of -x (the sentence names -x, -x/T).
 
     Returns:
         ``"<method> <dtype>: below T=... <what fails> -- <remedy>"``.
@@ -25,8 +35,9 @@ def advice(method: str, dtype: str, causes: list[str], t: float, wider: str | No
     where = f"below T={t:.4g}" if math.isfinite(t) else "at every scanned T"
     clamp = remedies.clamp_t(t)
     if "cast_overflow" in causes:  # before any T: no temperature brings +inf back
+        cast = softmax_input(divided=False, softmin=softmin)
         return (
-            f"{method} {dtype}: at every T the cast to {dtype} turns logits into +inf -- "
+            f"{method} {dtype}: at every T the cast to {dtype} turns {cast} into +inf -- "
             f"{remedies.softmax_in(wider or remedies.next_wider(dtype) or 'float64')}"
         )
     if "temperature_overflow" in causes:
@@ -34,8 +45,9 @@ def advice(method: str, dtype: str, causes: list[str], t: float, wider: str | No
             f"{method} {dtype}: {where} dividing the logits by T overflows {dtype} -- "
             f"{remedies.centre_or_divide_in(remedies.next_wider(dtype))}{clamp}"
         )
+    x = softmax_input(divided=True, softmin=softmin)
     if method == "naive" and ("exp_overflow" in causes or "sum_overflow" in causes):
-        what = "exp(x/T)" if "exp_overflow" in causes else "the sum of exp(x/T)"
+        what = f"exp({x})" if "exp_overflow" in causes else f"the sum of exp({x})"
         return (
             f"{method} {dtype}: {where} {what} overflows {dtype} -- {remedies.MAX_SHIFTED}{clamp}"
         )
@@ -46,7 +58,7 @@ def advice(method: str, dtype: str, causes: list[str], t: float, wider: str | No
         )
     if method == "naive":
         return (
-            f"{method} {dtype}: {where} every exp(x/T) of a row underflows to 0 (0/0) -- "
+            f"{method} {dtype}: {where} every exp({x}) of a row underflows to 0 (0/0) -- "
             f"{remedies.MAX_SHIFTED}{clamp}"
         )
     return (

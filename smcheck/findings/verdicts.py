@@ -61,15 +61,17 @@ def judge(
     use: str = "loss",
     masked: MaskedNaN | None = None,
     has_masks: bool = False,
+    softmin: bool = False,
 ) -> tuple[Verdict, list[Finding]]:
     """The verdict of one cell and the findings that justify it (most severe first, NOTEs last).
 
     ``m.nan`` counts ``masked``'s NaN too (cause :data:`MASKED_NAN`); they are one finding of
     their own, ``masked-row-nan``. ``has_masks``: the source holds -inf or sentinel masks.
+    ``softmin``: the cell is softmax(-x), so limits on its input are limits on -x.
     """
     found = _Found(method, fmt.name, use)
     total = m.rows_checked
-    _overflow_findings(found, fmt, temperature, m)
+    _overflow_findings(found, fmt, temperature, m, softmin)
     _nan_findings(found, m, masked)
     if m.log_of_zero.elements:
         route = "log(softmax)" if takes_log_of_p(method) else "log_softmax"
@@ -111,15 +113,32 @@ def judge(
     return Verdict.OK, found.notes
 
 
-def _overflow_findings(found: _Found, fmt: FloatFormat, temperature: float, m: CellMetrics) -> None:
-    """The overflows, first to last step: the cast to the format, x/T, exp, the row sum."""
+def softmax_input(*, divided: bool, softmin: bool) -> str:
+    """What the softmax takes, as messages name it: ``logits``, ``x/T`` when divided by T;
+    under softmin, softmax(-x), ``-x`` and ``-x/T``."""
+    x = "x/T" if divided else "x"
+    if softmin:
+        return f"-{x}"
+    return x if divided else "logits"
+
+
+def _overflow_findings(
+    found: _Found, fmt: FloatFormat, temperature: float, m: CellMetrics, softmin: bool
+) -> None:
+    """The overflows, first to last step: the cast to the format, x/T, exp, the row sum.
+
+    Under softmin the limits bound -x: the logits past them are below the limits negated.
+    """
     total, cast = m.rows_checked, m.cast_overflow
     if cast.elements:
         n, rows = cast.elements, cast.rows
+        # softmin's -x is exact: a logit the cast turns into -inf is a +inf of -x
+        past = f"at or {_beyond(-fmt.neg_overflow, '.9g', softmin)} "
+        into = "-inf" if softmin else "+inf"
         found.fail(
             "cast-overflow",
-            f"{plural(n, 'logit')} at or above {-fmt.neg_overflow:.9g} "
-            f"{verb(n, 'becomes', 'become')} +inf in {fmt.name}, in {plural(rows, 'row')} "
+            f"{plural(n, 'logit')} {past}{verb(n, 'becomes', 'become')} {into} in {fmt.name}"
+            f"{', +inf in -x' if softmin else ''}, in {plural(rows, 'row')} "
             f"(worst row {row_index(cast.worst_row)}), where no softmax is finite "
             f"(inf - inf, inf/inf); {verb(rows, 'it is', 'they are')} kept out of the other "
             "metrics",
@@ -131,10 +150,14 @@ def _overflow_findings(found: _Found, fmt: FloatFormat, temperature: float, m: C
             f"{rows_of(m.temperature_overflow.rows, total)}",
         )
     if m.exp_overflow.elements:
+        limit = fmt.exp_overflow_x
+        divided = temperature != 1
+        x = softmax_input(divided=divided, softmin=softmin)
+        # -x above the limit is a logit below its negation: say which logits those are
+        logits = f" ({softmax_input(divided=divided, softmin=False)} {_beyond(limit, '.2f', True)})"
         found.fail(
             "exp-overflow",
-            f"exp overflows for {'logits' if temperature == 1 else 'x/T'} above "
-            f"{fmt.exp_overflow_x:.2f} in "
+            f"exp overflows for {x} above {limit:.2f}{logits if softmin else ''} in "
             f"{rows_of(m.exp_overflow.rows, total)} ({plural(m.exp_overflow.elements, 'element')})",
         )
     if m.sum_overflow.rows:  # naive: a logsumexp past the limit; any method: a long enough row
@@ -143,6 +166,12 @@ def _overflow_findings(found: _Found, fmt: FloatFormat, temperature: float, m: C
             f"the sum of exp overflows in {rows_of(m.sum_overflow.rows, total)} whose every exp "
             "is finite",
         )
+
+
+def _beyond(limit: float, spec: str, softmin: bool) -> str:
+    """``above 11.09``: logits past an upper ``limit`` of the softmax's input; under softmin,
+    whose input is -x, the logits past it are those ``below -11.09``."""
+    return f"below {-limit:{spec}}" if softmin else f"above {limit:{spec}}"
 
 
 def _nan_findings(found: _Found, m: CellMetrics, masked: MaskedNaN | None) -> None:

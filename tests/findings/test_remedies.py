@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -184,6 +185,14 @@ def test_critical_temperature_advice_names_a_wider_format() -> None:
     assert "take the softmax in float64" in advice("torch", "float32", ["temperature_overflow"], 2)
     f64 = advice("torch", "float64", ["temperature_overflow"], 2)
     assert "float" not in f64.split(" -- ")[1]
+
+
+def test_critical_temperature_advice_under_softmin_names_minus_x() -> None:
+    # softmin's cast turns logits into -inf, -x into +inf; its exp is of -x/T
+    cast = advice("torch", "float16", ["cast_overflow"], math.inf, softmin=True)
+    assert "the cast to float16 turns -x into +inf" in cast
+    assert "exp(-x/T) overflows" in advice("naive", "float16", ["exp_overflow"], 2, softmin=True)
+    assert "turns logits into +inf" in advice("torch", "float16", ["cast_overflow"], math.inf)
 
 
 def test_every_condition_hint_is_a_cause_of_the_registry() -> None:

@@ -338,6 +338,26 @@ def test_a_logit_the_cast_turns_into_plus_inf_fails_every_cell_of_that_format() 
         assert c32.metrics.rows_checked == 4
 
 
+def test_under_softmin_cast_and_exp_messages_bound_minus_x_not_the_logits() -> None:
+    # softmin is softmax(-x): "exp overflows for logits above 11.09" was false there (it is -x
+    # above 11.09, logits below -11.09), as was "logits at or above 65520 become +inf"
+    x = [[-12.0, 0.0, 1.0], [-1e5, 0.0, 1.0]]
+    r = smcheck.analyze(x, dtypes=["float16"], methods=["naive"], softmin=True, gradients=False)
+    by = {f.cause: f.message for f in cell(r, "naive", "float16").findings}
+    assert by["exp-overflow"] == (
+        "exp overflows for -x above 11.09 (logits below -11.09) in 1/1 row (1 element)"
+    )
+    assert by["cast-overflow"].startswith(
+        "1 logit at or below -65520 becomes -inf in float16, +inf in -x, in 1 row (worst row [1])"
+    )
+    r = smcheck.analyze(
+        x[:1], dtypes=["float16"], methods=["naive"], softmin=True, temperatures=[0.5]
+    )
+    found = cell(r, "naive", "float16", 0.5).findings
+    (exp,) = [f.message for f in found if f.cause == "exp-overflow"]
+    assert exp.startswith("exp overflows for -x/T above 11.09 (x/T below -11.09) in 1/1 row")
+
+
 def test_a_correctly_rounded_tie_is_no_argmax_flip() -> None:
     # exact p = (0.499975, 0.500025) is (0.5, 0.5) in float16 and bfloat16: argmax takes the
     # first of the tie, and no method in the format could do otherwise
