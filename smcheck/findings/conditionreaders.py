@@ -56,9 +56,8 @@ def overflows(cell: Cell) -> Hit:
     """Overflows to +inf of the judged rows (``metrics.overflow``) and of the cast, whose rows
     no method can judge (``metrics.cast_overflow``: not in ``rows_checked``)."""
     m = cell.metrics
-    o, c = m.overflow, m.cast_overflow
-    n, rows = o.elements + c.elements, o.rows + c.rows
-    worst = c.worst_row if c.elements else o.worst_row  # a row the cast broke lost it all
+    c, both = m.cast_overflow, m.overflow_with_cast
+    n, rows, worst = both.elements, both.rows, both.worst_row
     made = _overflow_parts(cell)
     detail = plural(float(n), "overflow to +inf", "overflows to +inf") + f" ({made})" * bool(made)
     detail += _where(rows, m.rows_checked + c.rows, worst)

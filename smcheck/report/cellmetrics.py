@@ -149,6 +149,16 @@ class CellMetrics:
     log_error: LogErrorMetric | None = None
     """The log-probabilities' accuracy (None only in reports built without it)."""
 
+    @property
+    def overflow_with_cast(self) -> Count:
+        """``overflow`` and ``cast_overflow`` together, every +inf the cell meets: what check's
+        ``overflow`` condition and the Faults table count. Their rows are disjoint (the cast's
+        are not judged), so the counts add; the worst row is the cast's where it overflows (a
+        row the cast broke lost all of it)."""
+        o, c = self.overflow, self.cast_overflow
+        worst = c.worst_row if c.elements else o.worst_row
+        return Count(o.elements + c.elements, o.rows + c.rows, worst)
+
 
 @dataclass(frozen=True)
 class LossError:

@@ -53,6 +53,27 @@ def test_terminal_tables_show_verdicts_and_findings(
     assert "FAIL exp-overflow  naive × float16: exp overflows -- use max-shifted" in text
 
 
+def test_the_faults_overflow_column_counts_the_casts_overflow_as_check_does(
+    fail_report: rm.Report,
+) -> None:
+    # a logit the cast turns into +inf (cast_overflow, its rows not judged) read "0" in the
+    # Faults table's overflow column beside the cell's cast-overflow FAIL, while the Formats
+    # table's "cast ±inf" and check's overflow condition count it
+    (s,) = fail_report.sources
+    naive, shifted = s.cells
+    cast = rm.Count(3, 1, (1,))
+    shifted = dataclasses.replace(
+        shifted, metrics=dataclasses.replace(shifted.metrics, cast_overflow=cast)
+    )
+    assert shifted.metrics.overflow_with_cast == cast
+    both = dataclasses.replace(naive.metrics, cast_overflow=cast).overflow_with_cast
+    assert both == rm.Count(naive.metrics.overflow.elements + 3, 2, (1,))
+    report = rm.Report([dataclasses.replace(s, cells=[naive, shifted])], "0+canned")
+    faults = render(report).split("Faults (elements/rows)")[1].splitlines()
+    row = next(ln.split() for ln in faults if ln.strip().startswith("shifted"))
+    assert row[:4] == ["shifted", "float16", "OK", "3/1r"]
+
+
 def test_a_cell_with_reasons_but_no_findings_is_never_reported_clean(
     fail_report: rm.Report,
 ) -> None:

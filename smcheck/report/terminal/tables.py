@@ -129,13 +129,17 @@ def _cell_table(
 
 
 def metrics_tables(s: SourceReport) -> list[Fit]:
-    """What broke (counts as elements/rows) and how accurate the rest is."""
+    """What broke (counts as elements/rows) and how accurate the rest is.
+
+    The overflow column counts every +inf, the cast's too (each a ``cast-overflow`` FAIL of the
+    cell), as check's ``overflow`` condition does: a FAIL cell never reads 0 there.
+    """
     faults = _cell_table(
         s,
         "Faults (elements/rows)",
         ["overflow", "NaN", "inf/NaN logp", "underflow", "exact 0", "lost", "flips"],
         lambda c: [
-            _count(c.metrics.overflow),
+            _count(c.metrics.overflow_with_cast),
             _count(c.metrics.nan),
             _count(c.metrics.log_nonfinite),
             _count(c.metrics.underflow),
