@@ -39,8 +39,8 @@ from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat, get_format
 from smcheck.errors import ConfigError
 from smcheck.findings.errorbounds import stall_notes
-from smcheck.findings.remedies import settle
 from smcheck.findings.rounding import division_findings
+from smcheck.findings.settling import settle
 from smcheck.kernels import compile_all
 from smcheck.methods import get_method
 from smcheck.progress import ProgressFn
@@ -245,7 +245,8 @@ class SourceAnalysis:
         found.sort(key=lambda f: -SEVERITIES.index(f.severity))  # most severe first, stably
         inp = dataclasses.replace(inp, findings=found)
         # each remedy is re-picked knowing every cell: a switch seen to fail is not advised
-        cells = settle(cells, use=self.use, masked=bool(inp.neginf or inp.sentinels))
+        masked = bool(inp.neginf or inp.sentinels)
+        cells = settle(cells, use=self.use, masked=masked, largest=self.inputs.judged_hi)
         exact = None
         if self.exact is not None:
             exact = [rm.Exact(f, t, s.p, s.logp) for (f, t), s in self.exact.items()]
@@ -315,7 +316,7 @@ def analyze_array(
         # after the formats' threads: one format at a time, its chunk not halved
         cast = {f.name: run.rounding[f.name].cast_posinf.result(view.index) for f in run.fmts}
         critical, scan = critical_temperatures(
-            view, cfg, run.fmts, run.methods, run.chunk_rows(), progress, cast
+            view, cfg, run.fmts, run.methods, run.chunk_rows(), progress, cast, run.inputs.judged_hi
         )
         temperature = rm.TemperatureAnalysis(temperature.sweep, critical, scan)
     return run.report(src, temperature)

@@ -30,6 +30,9 @@ class InputAccumulator:
 
     lo: float = math.inf
     hi: float = -math.inf
+    judged_hi: float = -math.inf
+    """The largest value of the rows a method can judge (not upstream, not fully masked): what a
+    format must hold for their cast not to overflow (the cast-overflow remedy names one)."""
     nan: int = 0
     posinf: int = 0
     neginf: int = 0
@@ -40,8 +43,13 @@ class InputAccumulator:
         fin = np.isfinite(x)
         vals = x if fin.all() else x[fin]  # the common case, all finite: no copy, no counts
         if vals.size:
+            hi = float(vals.max())
             self.lo = min(self.lo, float(vals.min()))
-            self.hi = max(self.hi, float(vals.max()))
+            self.hi = max(self.hi, hi)
+            if excluded.any():  # else every non-finite value is a -inf mask: hi is theirs
+                kept = x[~excluded]  # finite or -inf: NaN and +inf rows are upstream
+                hi = float(kept.max()) if kept.size else -math.inf
+            self.judged_hi = max(self.judged_hi, hi)
         if vals is not x:
             self.nan += int(np.isnan(x).sum())
             self.posinf += int(np.count_nonzero(x == np.inf))

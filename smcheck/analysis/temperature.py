@@ -19,7 +19,7 @@ from smcheck.analysis.critical import (
 from smcheck.analysis.stats import ExactSum
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat
-from smcheck.findings.remedies import WIDER_FORMATS
+from smcheck.findings.remedies import holding
 from smcheck.findings.temperature import advice
 from smcheck.methods.base import SoftmaxMethod
 from smcheck.progress import ProgressFn
@@ -99,11 +99,13 @@ def critical_temperatures(
     chunk_rows: int,
     progress: ProgressFn | None = None,
     cast: dict[str, rm.Count] | None = None,
+    largest: float | None = None,
 ) -> tuple[list[rm.CriticalTemperature], rm.TemperatureScan]:
     """min_safe and one_hot_below for every method × format (see smcheck.analysis.critical).
 
     ``cast``: per format, the logits its cast turns into +inf; where there are any, no T is
-    safe (inf / T is inf), so that format is not searched.
+    safe (inf / T is inf), so that format is not searched, and its advice names a format that
+    holds ``largest``, the judged rows' largest logit.
     """
     broken = {d: c for d, c in (cast or {}).items() if c.elements}
     searched = [f for f in fmts if f.name not in broken]
@@ -112,7 +114,7 @@ def critical_temperatures(
     for f in fmts:
         for m in methods:
             if f.name in broken:
-                out.append(_never_safe(m.name, f, broken[f.name], set(broken), cfg.softmin))
+                out.append(_never_safe(m.name, f, broken[f.name], largest, cfg.softmin))
                 continue
             unsafe = searches[(m.name, f.name, UNSAFE)]
             collapse = searches[(m.name, f.name, NOT_ONE_HOT)]
@@ -140,11 +142,12 @@ def critical_temperatures(
 
 
 def _never_safe(
-    method: str, f: FloatFormat, cast: rm.Count, broken: set[str], softmin: bool
+    method: str, f: FloatFormat, cast: rm.Count, largest: float | None, softmin: bool
 ) -> rm.CriticalTemperature:
     """A format whose cast turns logits into +inf: unsafe at every T, whatever the method; the
-    advice names the narrowest wider format whose cast does not (``broken``: those that do)."""
-    wider = next((w for w in WIDER_FORMATS.get(f.name, ()) if w not in broken), None)
+    advice names the narrowest wider format whose cast does not, analysed or not (``largest``:
+    the judged rows' largest logit)."""
+    wider = next(iter(holding(f.name, largest)), None)
     return rm.CriticalTemperature(
         method=method,
         dtype=f.name,

@@ -4,21 +4,18 @@ A cell finding's remedy depends on its cause, the cell's method, its format, the
 use of the softmax (:class:`Situation`). Each cause has a chooser that lists candidate
 :class:`Remedy` values, best first; a remedy that names a cell (a method or format to switch to)
 never names the cell's own method or format. :func:`remedy` gives the first candidate's text;
-:func:`settle` re-picks every finding of a source once all its cells are known, skipping a
-candidate whose cell was analysed and shows the same cause (a wider format that saturates too),
-so a report never advises a switch it has seen fail.
+:func:`smcheck.findings.settling.settle` re-picks them once a source's cells are all known.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from smcheck.dtypes import get_format
 from smcheck.methods import METHODS
-from smcheck.report.model import Cell, Finding
-from smcheck.report.phrases import cell_name
+from smcheck.report.model import Finding
 
 # --- the sentences, each written once ------------------------------------------------------------
 MAX_SHIFTED = "use max-shifted softmax or torch.softmax"
@@ -127,6 +124,9 @@ class Situation:
     model: str = "framework"
     masked: bool = False
     """The source holds masks (-inf or sentinel entries)."""
+    largest: float | None = None
+    """The largest logit of the judged rows (after softmin's negation), where known: a format
+    the cast-overflow remedy names must hold it."""
 
     @property
     def log_of_p(self) -> bool:
@@ -156,6 +156,16 @@ WIDER_FORMATS = {
 def next_wider(dtype: str) -> str | None:
     """The narrowest format wider than ``dtype``; None for float64."""
     return next(iter(WIDER_FORMATS.get(dtype, ())), None)
+
+
+def holding(dtype: str, largest: float | None) -> tuple[str, ...]:
+    """The formats wider than ``dtype`` whose cast keeps ``largest`` finite, narrowest first,
+    analysed or not (1e39 is beyond float32 as well as float16); all of them when unknown."""
+    wider = WIDER_FORMATS.get(dtype, ())
+    if largest is None:
+        return wider
+    # a value rounds to +inf at or above max + ulp(max)/2 (-neg_overflow; inf for float64)
+    return tuple(w for w in wider if largest < -get_format(w).neg_overflow)
 
 
 def _wider(s: Situation, text: Callable[[str], str]) -> list[Remedy]:
@@ -273,7 +283,8 @@ def _masked_row(s: Situation) -> list[Remedy]:
 
 def _cast_overflow(s: Situation) -> list[Remedy]:
     """Logits beyond the format's range: a format that holds them, or a shift before the cast."""
-    return [*_wider(s, softmax_in), Remedy(SHIFT_BEFORE_CAST)]
+    holds = [Remedy(softmax_in(w), dtype=w) for w in holding(s.dtype, s.largest)]
+    return [*holds, Remedy(SHIFT_BEFORE_CAST)]
 
 
 def _none(s: Situation) -> list[Remedy]:
@@ -346,52 +357,3 @@ def remedy(
 ) -> str:
     """The text of :func:`choose` (empty when no remedy is known)."""
     return choose(cause, method, dtype, use=use, model=model, masked=masked).text
-
-
-# --- settling the remedies of a source against its own cells -------------------------------------
-def settle(cells: Sequence[Cell], *, use: str = "loss", masked: bool = False) -> list[Cell]:
-    """``cells`` with each finding's remedy re-picked from its candidates, knowing every cell.
-
-    A candidate names a cell of this report (same temperature and model) or one not analysed.
-    The first whose cell was analysed and is free of the finding's cause wins; failing that, the
-    first not seen to fail (a cell not analysed, or advice that names no cell). A candidate whose
-    cell shows the same cause is never advised; when all do, the finding has no remedy. For a
-    WARN or FAIL finding, a cell that shows the cause only as a NOTE (immaterial) is free of it.
-    """
-    causes = {_key(c.method, c.dtype, c): _material(c) for c in cells}
-    return [_settled(c, causes, Situation("", "", use, c.model, masked)) for c in cells]
-
-
-def _material(cell: Cell) -> dict[str, bool]:
-    """Each cause the cell names: whether any of its findings of it is WARN or FAIL."""
-    out: dict[str, bool] = {}
-    for f in cell.findings:
-        out[f.cause] = out.get(f.cause, False) or f.severity != "NOTE"
-    return out
-
-
-def _key(method: str, dtype: str, cell: Cell) -> tuple[str, str, float, str]:
-    return (method, dtype, cell.temperature, cell.model)
-
-
-def _pick(cause: str, s: Situation, cell: Cell, causes: dict, material: bool) -> Remedy:
-    unseen = []
-    for r in candidates(cause, s) if cause in CELL_REMEDIES else ():
-        seen = causes.get(_key(r.method or cell.method, r.dtype or cell.dtype, cell))
-        gone = seen is not None and (cause not in seen or (material and not seen[cause]))
-        if r.fix and gone:
-            return r  # applied in this very report, and the cause is gone (or immaterial)
-        if not r.fix or seen is None:
-            unseen.append(r)
-    return unseen[0] if unseen else NO_REMEDY
-
-
-def _settled(cell: Cell, causes: dict, base: Situation) -> Cell:
-    s = dataclasses.replace(base, method=cell.method, dtype=cell.dtype)
-    findings = []
-    for f in cell.findings:
-        pick = _pick(f.cause, s, cell, causes, f.severity != "NOTE")
-        findings.append(dataclasses.replace(f, remedy=pick.text, fix=pick.fix))
-    where = cell_name(cell.method, cell.dtype, cell.temperature)
-    reasons = tuple(f.sentence(where) for f in findings)
-    return dataclasses.replace(cell, findings=tuple(findings), reasons=reasons)

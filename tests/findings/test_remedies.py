@@ -195,6 +195,25 @@ def test_critical_temperature_advice_under_softmin_names_minus_x() -> None:
     assert "turns logits into +inf" in advice("torch", "float16", ["cast_overflow"], math.inf)
 
 
+def test_the_cast_overflow_remedy_names_the_narrowest_format_holding_the_logit() -> None:
+    # a 1e39 logit overflows float32 as well as float16 and bfloat16: analysed alone, float16
+    # and bfloat16 were sent to float32, which was never analysed and holds no 1e39
+    big = np.array([[1e39, 0.0, 1.0], [1.0, 2.0, 3.0]])
+    for dtype in ("float16", "bfloat16", "float32"):
+        r = smcheck.analyze(big, dtypes=[dtype], methods=["torch"], temperatures=[1.0, 2.0])
+        (f,) = [f for f in r.sources[0].cells[0].findings if f.cause == "cast-overflow"]
+        assert (f.remedy, f.fix) == ("compute the softmax in float64", {"dtype": "float64"})
+        (crit,) = r.sources[0].temperature.critical
+        assert crit.advice.endswith("-- compute the softmax in float64")
+    # 1e5 fits float32; a NaN row's 1e39 is upstream, no row the cast judges
+    x = np.array([[1e5, 0.0, 1.0], [np.nan, 1e39, 2.0]])
+    (f,) = [f for f in _cell(x, "torch", "float16").findings if f.cause == "cast-overflow"]
+    assert f.remedy == "compute the softmax in float32"
+    assert remedies.holding("float16", 3.3995e38) == ("float32", "float64")  # past bfloat16's
+    assert remedies.holding("bfloat16", 3.41e38) == ("float64",)
+    assert remedies.holding("float16", None) == ("float32", "float64")
+
+
 def test_every_condition_hint_is_a_cause_of_the_registry() -> None:
     # a condition's hint names the cause whose remedy ends its violation messages
     from smcheck.findings.policyconditions import METRICS

@@ -1,0 +1,71 @@
+"""Settling a source's remedies against its own cells: a switch seen to fail is never advised.
+
+Each finding's remedy is first the registry's best candidate (:mod:`smcheck.findings.remedies`);
+once every cell of a source is judged, :func:`settle` re-picks it, skipping a candidate whose
+cell was analysed and shows the same cause (a wider format that saturates too).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from smcheck.findings.remedies import CELL_REMEDIES, NO_REMEDY, Remedy, Situation, candidates
+from smcheck.report.model import Cell
+from smcheck.report.phrases import cell_name
+
+
+def settle(
+    cells: Sequence[Cell],
+    *,
+    use: str = "loss",
+    masked: bool = False,
+    largest: float | None = None,
+) -> list[Cell]:
+    """``cells`` with each finding's remedy re-picked from its candidates, knowing every cell
+    (and ``largest``, the judged rows' largest logit, which a format named for the cast must
+    hold).
+
+    A candidate names a cell of this report (same temperature and model) or one not analysed.
+    The first whose cell was analysed and is free of the finding's cause wins; failing that, the
+    first not seen to fail (a cell not analysed, or advice that names no cell). A candidate whose
+    cell shows the same cause is never advised; when all do, the finding has no remedy. For a
+    WARN or FAIL finding, a cell that shows the cause only as a NOTE (immaterial) is free of it.
+    """
+    causes = {_key(c.method, c.dtype, c): _material(c) for c in cells}
+    return [_settled(c, causes, Situation("", "", use, c.model, masked, largest)) for c in cells]
+
+
+def _material(cell: Cell) -> dict[str, bool]:
+    """Each cause the cell names: whether any of its findings of it is WARN or FAIL."""
+    out: dict[str, bool] = {}
+    for f in cell.findings:
+        out[f.cause] = out.get(f.cause, False) or f.severity != "NOTE"
+    return out
+
+
+def _key(method: str, dtype: str, cell: Cell) -> tuple[str, str, float, str]:
+    return (method, dtype, cell.temperature, cell.model)
+
+
+def _pick(cause: str, s: Situation, cell: Cell, causes: dict, material: bool) -> Remedy:
+    unseen = []
+    for r in candidates(cause, s) if cause in CELL_REMEDIES else ():
+        seen = causes.get(_key(r.method or cell.method, r.dtype or cell.dtype, cell))
+        gone = seen is not None and (cause not in seen or (material and not seen[cause]))
+        if r.fix and gone:
+            return r  # applied in this very report, and the cause is gone (or immaterial)
+        if not r.fix or seen is None:
+            unseen.append(r)
+    return unseen[0] if unseen else NO_REMEDY
+
+
+def _settled(cell: Cell, causes: dict, base: Situation) -> Cell:
+    s = dataclasses.replace(base, method=cell.method, dtype=cell.dtype)
+    findings = []
+    for f in cell.findings:
+        pick = _pick(f.cause, s, cell, causes, f.severity != "NOTE")
+        findings.append(dataclasses.replace(f, remedy=pick.text, fix=pick.fix))
+    where = cell_name(cell.method, cell.dtype, cell.temperature)
+    reasons = tuple(f.sentence(where) for f in findings)
+    return dataclasses.replace(cell, findings=tuple(findings), reasons=reasons)
