@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from smcheck.report.findingmodel import FINDING_SEVERITIES
 from smcheck.report.model import Cell, SourceReport
-from smcheck.report.phrases import plural, weight
+from smcheck.report.phrases import plural, weight, worst_of
 from smcheck.report.violations import CheckResult, Severity, Violation
 
 CellKey = tuple[str, str, float]
@@ -36,10 +36,21 @@ class FindingGroup:
     temperatures: tuple[float, ...]
     message: str
     """The message of its worst occurrence (:func:`weight`; the first of equals)."""
+    worst_cell: CellKey | None
+    """That occurrence's cell where the cells' messages differ; None where they are all the
+    same (then the message is true of every cell)."""
     remedy: str
     """That occurrence's remedy, else the first non-empty one among the cells."""
     hypothetical: bool
     """Every cell it occurs in is a comparison the user did not select."""
+
+    @property
+    def figure(self) -> str:
+        """The message as a grouped line states it: naming its cell, ``(worst: naive float16)``,
+        where the cells' messages differ (one format's limit, 11.09, is not another's)."""
+        if self.worst_cell is None:
+            return self.message
+        return worst_of(self.message, *self.worst_cell)
 
     @property
     def where(self) -> str:
@@ -91,7 +102,9 @@ def group_findings(source: SourceReport) -> list[FindingGroup]:
             hits.setdefault((f.cause, f.why, f.severity, cell.hypothetical), []).append((cell, i))
     groups = []
     for (cause, _, severity, _), found in hits.items():
-        worst = max((c.findings[i] for c, i in found), key=lambda f: weight(f.message))
+        at, k = max(found, key=lambda hit: weight(hit[0].findings[hit[1]].message))
+        worst = at.findings[k]
+        differ = len({c.findings[i].message for c, i in found}) > 1
         remedies = [c.findings[i].remedy for c, i in found if c.findings[i].remedy]
         keys = [(c.method, c.dtype, c.temperature) for c, _ in found]
         groups.append(
@@ -103,6 +116,7 @@ def group_findings(source: SourceReport) -> list[FindingGroup]:
                 formats=_unique([k[1] for k in keys]),
                 temperatures=_unique([k[2] for k in keys]),
                 message=worst.message,
+                worst_cell=(at.method, at.dtype, at.temperature) if differ else None,
                 remedy=worst.remedy or (remedies[0] if remedies else ""),
                 hypothetical=all(c.hypothetical for c, _ in found),
             )

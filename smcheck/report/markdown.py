@@ -90,7 +90,7 @@ def _finding_lines(s: SourceReport) -> list[str]:
     for g in group_findings(s):
         where = md(g.where) + (" (not selected)" if g.hypothetical else "")
         fix = f" Fix: {md(g.remedy)}" if g.remedy else ""
-        out.append(f"- **{g.severity}** `{g.cause}` in {where}: {md(g.message)}.{fix}")
+        out.append(f"- **{g.severity}** `{g.cause}` in {where}: {md(g.figure)}.{fix}")
     return out or ["No findings."]
 
 

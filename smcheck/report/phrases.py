@@ -64,6 +64,13 @@ def cell_name(method: str, dtype: str, t: float) -> str:
     return f"{method} {dtype}" + at_temperature(t)
 
 
+def worst_of(message: str, method: str, dtype: str, t: float) -> str:
+    """A grouped line's worst message naming the cell it is for, as every grouped report words
+    it where its cells' messages differ: ``... (worst: naive float16 T=0.05)``, no T at T = 1."""
+    at = "" if t == 1 else f" T={t:.3g}"
+    return f"{message} (worst: {method} {dtype}{at})"
+
+
 def num(v: float | int | None, spec: str = ".3g") -> str:
     """A number for a table cell: '-' for missing, nan/inf spelled out, fixed format spec."""
     if v is None:

@@ -6,6 +6,10 @@ import dataclasses
 
 from smcheck.report import model as rm
 from smcheck.report.grouping import group_findings
+from smcheck.report.html.page import report_html
+from smcheck.report.markdown import report_markdown
+from smcheck.report.renderers import plain_text
+from smcheck.report.terminal.concise import build_summary
 from tests.report.conftest import cell, source
 
 OVERFLOW = rm.Finding("exp-overflow", "FAIL", "exp overflows in 1/2 rows", "use shifted")
@@ -118,3 +122,37 @@ def test_causes_of_unselected_cells_only_come_last() -> None:
         ("saturation", False),
         ("exp-overflow", True),
     ]
+
+
+def test_a_groups_figure_names_its_worst_cell_where_the_cells_messages_differ() -> None:
+    # 11.09 is float16's limit, not bfloat16's: a line spanning both formats names the cell
+    # its figure is for, as the terminal's grouped lines do
+    f16 = rm.Finding("exp-overflow", "FAIL", "exp overflows for logits above 11.09 in 2/2 rows")
+    bf16 = rm.Finding("exp-overflow", "FAIL", "exp overflows for logits above 88.72 in 1/2 rows")
+    (g,) = group_findings(
+        source(
+            [
+                with_findings("naive", "bfloat16", 1.0, bf16),
+                with_findings("naive", "float16", 0.5, f16),
+            ]
+        )
+    )
+    assert g.figure == f"{f16.message} (worst: naive float16 T=0.5)"
+    same = source([with_findings("naive", d, 1.0, OVERFLOW) for d in ("float16", "bfloat16")])
+    (g,) = group_findings(same)
+    assert g.figure == OVERFLOW.message  # true of every cell as it is
+
+
+def test_markdown_html_and_terminal_name_a_groups_worst_cell_alike() -> None:
+    f16 = rm.Finding("exp-overflow", "FAIL", "exp overflows for logits above 11.09 in 2/2 rows")
+    bf16 = rm.Finding("exp-overflow", "FAIL", "exp overflows for logits above 88.72 in 1/2 rows")
+    cells = [
+        with_findings("naive", "bfloat16", 1.0, bf16),
+        with_findings("naive", "float16", 1.0, f16),
+    ]
+    report = rm.Report([source(cells)], "0+canned")
+    figure = f"{f16.message} (worst: naive float16)"
+    assert f"`exp-overflow` in naive × bfloat16, float16: {figure}." in report_markdown(report)
+    assert f"<td>{figure}</td>" in report_html(report)
+    terminal = plain_text(build_summary(report), width=200)
+    assert f"naive × bfloat16, float16: {figure}" in terminal

@@ -117,7 +117,7 @@ def findings_table(s: SourceReport) -> str:
     rows = "".join(
         f"<tr><td>{badge(g.severity)}</td><td><code>{escape(g.cause)}</code></td>"
         f"<td>{escape(g.where)}{' (not selected)' if g.hypothetical else ''}</td>"
-        f"<td>{escape(g.message)}</td><td>{escape(g.remedy) or '-'}</td></tr>"
+        f"<td>{escape(g.figure)}</td><td>{escape(g.remedy) or '-'}</td></tr>"
         for g in groups
     )
     head = "<tr><th></th><th>cause</th><th>cells</th><th>worst case</th><th>remedy</th></tr>"

@@ -14,7 +14,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from smcheck.report.findingmodel import Finding
-from smcheck.report.phrases import weight
+from smcheck.report.phrases import weight, worst_of
 from smcheck.report.terminal.cellspan import Axes, span
 
 if TYPE_CHECKING:  # the model imports these views (notebook): types only here
@@ -72,11 +72,6 @@ def group_findings(cells: Iterable[Cell], severities: set[str], by_remedy: bool)
     return sorted(groups.values(), key=lambda g: (g.hypothetical, RANK[g.severity]))
 
 
-def where(c: Cell) -> str:
-    """``naive float16 T=0.05`` (no T at T = 1)."""
-    return f"{c.method} {c.dtype}" + ("" if c.temperature == 1 else f" T={c.temperature:.3g}")
-
-
 def _keys(g: Group) -> list[tuple[str, str, float]]:
     return list(dict.fromkeys((c.method, c.dtype, c.temperature) for c, _ in g.hits))
 
@@ -85,7 +80,7 @@ def _figure(g: Group) -> str:
     """The worst hit's message, naming its cell when the cells' messages differ."""
     cell, worst = g.worst
     if len({f.message for _, f in g.hits}) > 1:
-        return f"{worst.message} (worst: {where(cell)})"
+        return worst_of(worst.message, cell.method, cell.dtype, cell.temperature)
     return worst.message
 
 
