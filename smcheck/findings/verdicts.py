@@ -180,7 +180,8 @@ def _nan_findings(found: _Found, m: CellMetrics, masked: MaskedNaN | None) -> No
     if masked is not None and masked.elements:
         found.fail(
             "masked-row-nan",
-            f"{masked.why}; {found.method} returns NaN for {plural(masked.rows, 'row')} "
+            # no method name: a grouped line joins the methods whose output this is
+            f"{masked.why}; the output is NaN for {plural(masked.rows, 'row')} "
             f"entirely -inf there (first row {row_index(masked.first_row)})",
             why=masked.why,
         )

@@ -151,7 +151,7 @@ def test_rows_masked_by_the_temperature_are_a_finding_and_the_cells_nan() -> Non
         by_t[0.5]
         .findings[0]
         .message.startswith(
-            "every logit of a row is -inf in float16 once divided by T=0.5; shifted returns NaN"
+            "every logit of a row is -inf in float16 once divided by T=0.5; the output is NaN"
         )
     )
     assert by_t[1.0].metrics.rows_checked == 2

@@ -13,6 +13,7 @@ from smcheck.config import Thresholds
 from smcheck.dtypes import get_format
 from smcheck.findings.remedies import SHIFT_BEFORE_CAST, TORCH_SUM
 from smcheck.findings.verdicts import judge
+from smcheck.report.grouping import group_findings
 from smcheck.report.model import Count, Extreme, Verdict
 from tests.conftest import cell, sample_input
 
@@ -32,7 +33,7 @@ def test_case2_a_row_minus_1e9_masks_fully_fails_torch_float16() -> None:
     (f,) = [f for f in fp16.findings if f.severity == "FAIL"]
     assert f.cause == "masked-row-nan"
     assert f.message.startswith(
-        "-1e9 rounds to -inf in float16; torch returns NaN for 1 row entirely -inf there "
+        "-1e9 rounds to -inf in float16; the output is NaN for 1 row entirely -inf there "
         "(first row [3])"
     )
     assert f.remedy == (
@@ -78,6 +79,18 @@ def test_a_row_too_long_for_the_format_overflows_the_shifted_sum_and_is_sent_to_
         (f,) = [f for f in c.findings if f.cause == "sum-overflow"]
         assert f.remedy == TORCH_SUM and f.fix["method"] == "torch", (method, f.remedy, f.fix)
     assert cell(r, "torch", "float16").metrics.overflow.elements == 0
+
+
+def test_a_masked_row_nan_line_grouped_across_methods_is_true_for_each_method() -> None:
+    # "{method} returns NaN" named only the worst cell's method on a line grouping naive,
+    # shifted and torch: every one of them returns NaN for the row -1e9 masks in float16
+    r = smcheck.analyze(_attention(-1e9), dtypes=["float16"], methods=["naive", "shifted", "torch"])
+    (g,) = [g for g in group_findings(r.sources[0]) if g.cause == "masked-row-nan"]
+    assert g.where == "naive, shifted, torch × float16"
+    assert g.figure == (
+        "-1e9 rounds to -inf in float16; the output is NaN for 1 row entirely -inf there "
+        "(first row [3])"
+    )
 
 
 def test_case2_remedy_applied_clears_it() -> None:
