@@ -21,8 +21,8 @@ from smcheck.report.temperaturetables import (
     critical_rows,
     remedies,
     shown,
+    sweep_caption,
     sweep_rows,
-    uniform_entropy,
 )
 from smcheck.report.terminal.check import summary_line
 from smcheck.report.violations import CheckResult
@@ -101,9 +101,8 @@ def temperature_lines(s: SourceReport) -> list[str]:
     if ta is None or not shown(s):
         return []
     sweep = [[md(c) for c in r.cells] for r in sweep_rows(s)]
-    scale = f"ln({s.row_length}) = {uniform_entropy(s):.3g}"
     out = ["", f"#### {SWEEP_TITLE}", "", *_table([md(h) for h in SWEEP_HEADER], sweep)]
-    out += ["", f"_Means over the rows; entropy in nats, {scale} if uniform._"]
+    out += ["", f"_{md(sweep_caption(s))}._"]
     if ta.critical is None:
         return out
     critical = [[md(c) for c in r] for r in critical_rows(ta)]

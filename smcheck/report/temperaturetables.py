@@ -1,5 +1,5 @@
 """The temperature tables as text: titles, headers, rows and remedies, built once here so the
-terminal (rich) and Markdown reports show the same figures, each drawing them its own way."""
+terminal (rich), Markdown and HTML reports show the same figures, each drawing them its own way."""
 
 from __future__ import annotations
 
@@ -50,6 +50,13 @@ def uniform_entropy(s: SourceReport) -> float:
     """ln(row length), the entropy of the uniform distribution: the sweep's full scale (1 for
     rows of one element, whose entropy is always 0)."""
     return math.log(s.row_length) if s.row_length > 1 else 1.0
+
+
+def sweep_caption(s: SourceReport) -> str:
+    """What the sweep's figures are: ``Means over the rows; entropy in nats, ln(4) = 1.39 if
+    uniform`` (the terminal draws its own, about its bars)."""
+    scale = f"ln({s.row_length}) = {uniform_entropy(s):.3g}"
+    return f"Means over the rows; entropy in nats, {scale} if uniform"
 
 
 def sweep_rows(s: SourceReport) -> list[SweepRow]:

@@ -39,7 +39,8 @@ def sweep() -> rm.Report:
     ]
     s = r.sources[0]
     assert s.temperature is not None
-    t = dataclasses.replace(s.temperature, critical=crit)
+    scan = rm.TemperatureScan(1e-6, 1e3, [1e3, 1e2, 10, 1, 0.1, 0.01, 1e-3, 1e-4, 1e-5, 1e-6], 1e-3)
+    t = dataclasses.replace(s.temperature, critical=crit, scan=scan)
     return rm.Report([dataclasses.replace(s, temperature=t)], r.smcheck_version)
 
 
@@ -64,9 +65,13 @@ def test_page_shows_grid_findings_and_three_figures(page: str) -> None:
     assert "<h3>Verdicts</h3>" in page and "One square per temperature" in page
     assert 'title="T=0.05: FAIL"' in page
     assert "<code>exp-overflow</code>" in page and "use max-shifted softmax" in page
-    # the critical temperatures: marked where inside the sweep, all listed in a table
+    # the critical temperatures: marked where inside the sweep, all listed in the table the
+    # terminal's -v and Markdown show (tests/report/test_temperature_report.py)
     assert "float16 naive: unsafe below T=0.7" in page
-    assert "<td>shifted</td><td>float32</td><td>safe throughout</td><td>0.04</td>" in page
+    assert (
+        "<tr><td>shifted</td><td>float32</td><td>all (&gt;= 1e-06)</td><td>-</td><td>-</td>"
+        "<td>0.04</td><td>[0]</td></tr>"
+    ) in page
 
 
 def test_figures_are_deterministic(sweep: rm.Report, page: str) -> None:

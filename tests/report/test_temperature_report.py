@@ -8,6 +8,7 @@ import io
 import json
 import math
 import re
+from html.parser import HTMLParser
 
 import pytest
 from click.testing import CliRunner
@@ -18,6 +19,7 @@ from smcheck.analysis.engine import analyze_array
 from smcheck.cli import cli
 from smcheck.config import AnalysisConfig
 from smcheck.errors import ExitCode
+from smcheck.report.html.page import report_html
 from smcheck.report.markdown import report_markdown
 from smcheck.report.model import Report
 from smcheck.report.terminal.tables import build_tables
@@ -132,6 +134,61 @@ def test_markdown_has_the_temperature_tables_with_the_critical_temperatures() ->
     assert 22 / 65520 <= shifted <= 22 / 65520 * 1.001
     assert "- **remedy** naive float16: below T=1.984 exp(x/T) overflows float16 -- " in r.stdout
     assert "- **remedy** shifted float16: below T=0.0003358 dividing the logits by T" in r.stdout
+
+
+class _Tables(HTMLParser):
+    """Every ``<table>`` of a page as rows of cell texts (entities decoded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.in_cell = False
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self.tables[-1][-1].append("")
+            self.in_cell = True
+
+    def handle_endtag(self, tag: str) -> None:
+        self.in_cell = self.in_cell and tag not in ("td", "th")
+
+    def handle_data(self, data: str) -> None:
+        if self.in_cell:
+            self.tables[-1][-1][-1] += data
+
+
+def html_tables(page: str) -> list[list[list[str]]]:
+    parser = _Tables()
+    parser.feed(page)
+    return parser.tables
+
+
+def test_html_has_the_markdowns_temperature_tables_and_remedies() -> None:
+    # the hand-derived [22, 0] float16 case above: the HTML drew its own four-column table
+    # ("unsafe below T", "safe throughout") with no sweep table and no remedies
+    report = analyze(
+        [[22.0, 0.0]], dtypes=["float16"], methods=["naive", "shifted"], temperatures=[1, 22]
+    )
+    page, markdown = report_html(report), report_markdown(report)
+    unescape = [
+        [[html.unescape(re.sub(r"\\(.)", r"\1", c)) for c in row] for row in t if row[0] != "---"]
+        for t in gfm_tables(markdown)[1:]
+    ]
+    sweep, critical = unescape
+    assert critical[1] == ["naive", "float16", "1.984", "exp overflow, nan", "[0]", "never", "-"]
+    assert html_tables(page)[-2:] == [sweep, critical]
+    assert "unsafe below T" not in html.unescape(re.sub(r"<svg.*?</svg>", "", page, flags=re.S))
+    # the captions and the remedies, as the Markdown words them
+    for line in markdown.splitlines():
+        if line.startswith("_Means over") or line.startswith("_safe: "):
+            assert html.escape(html.unescape(line.strip("_").replace("\\", ""))) in page
+        if line.startswith("- **remedy** "):
+            text = html.unescape(line.removeprefix("- **remedy** ").replace("\\", ""))
+            assert f"<li><strong>remedy</strong> {html.escape(text)}</li>" in page
 
 
 def test_markdown_temperature_tables_match_the_terminal_ones() -> None:

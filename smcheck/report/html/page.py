@@ -6,13 +6,25 @@ opens offline and can be attached to a CI run as it is. Every text from the repo
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from html import escape
 
 from smcheck.report.grouping import group_findings, group_violations, source_outcomes
 from smcheck.report.html import plotting
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.phrases import plural, row_index
+from smcheck.report.temperaturetables import (
+    CRITICAL_HEADER,
+    CRITICAL_TITLE,
+    SWEEP_HEADER,
+    SWEEP_TITLE,
+    critical_caption,
+    critical_rows,
+    remedies,
+    shown,
+    sweep_caption,
+    sweep_rows,
+)
 from smcheck.report.terminal.check import summary_line
 from smcheck.report.violations import CheckResult
 
@@ -20,7 +32,7 @@ CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1b1b;
   max-width: 1100px; margin: 1.5em auto; padding: 0 1em; background: #fff; }
 h1 { font-size: 1.6em; margin: 0 0 .2em; } h2 { margin-top: 1.6em; border-bottom: 2px solid #ddd; }
-h3 { margin: 1.2em 0 .4em; font-size: 1.1em; }
+h3 { margin: 1.2em 0 .4em; font-size: 1.1em; } h4 { margin: 1em 0 .3em; font-size: 1em; }
 table { border-collapse: collapse; margin: .4em 0; } th, td { border: 1px solid #d0d0d0;
   padding: .25em .6em; text-align: left; vertical-align: top; } th { background: #f3f3f3; }
 .v { display: inline-block; padding: 0 .45em; border-radius: 3px; font-weight: 600;
@@ -124,21 +136,36 @@ def findings_table(s: SourceReport) -> str:
     return f"<table>{head}{rows}</table>"
 
 
-def _critical_table(s: SourceReport) -> str:
-    crit = s.temperature.critical if s.temperature else None
-    if not crit:
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def temperature_tables(s: SourceReport) -> str:
+    """The temperature tables of Markdown and the terminal's ``-v``, the same rows: the sweep,
+    then the critical temperatures with their caption and remedies; nothing for one T without
+    critical temperatures."""
+    ta = s.temperature
+    if ta is None or not shown(s):
         return ""
-
-    def t(v: float | None, none: str) -> str:
-        return none if v is None else "every T" if math.isinf(v) else f"{v:.4g}"
-
-    rows = "".join(
-        f"<tr><td>{escape(c.method)}</td><td>{escape(c.dtype)}</td>"
-        f"<td>{t(c.min_safe, 'safe throughout')}</td><td>{t(c.one_hot_below, 'never')}</td></tr>"
-        for c in crit
-    )
-    head = "<tr><th>method</th><th>format</th><th>unsafe below T</th><th>one-hot below T</th></tr>"
-    return f"<table>{head}{rows}</table>"
+    out = [
+        f"<h4>{escape(SWEEP_TITLE)}</h4>",
+        _table(SWEEP_HEADER, [r.cells for r in sweep_rows(s)]),
+        f'<p class="muted">{escape(sweep_caption(s))}.</p>',
+    ]
+    if ta.critical is not None:
+        fixes = "".join(
+            f"<li><strong>remedy</strong> {escape(methods)} {escape(rest)}</li>"
+            for methods, rest in remedies(ta.critical)
+        )
+        out += [
+            f"<h4>{escape(CRITICAL_TITLE)}</h4>",
+            _table(CRITICAL_HEADER, critical_rows(ta)),
+            f'<p class="muted">{escape(critical_caption(ta))}</p>',
+            f"<ul>{fixes}</ul>" if fixes else "",
+        ]
+    return "".join(out)
 
 
 def _figure(svg: str | None, caption: str, missing: str) -> str:
@@ -161,7 +188,7 @@ def _figures(s: SourceReport, n: int) -> str:
                 "entropy, max probability and effective support against T with each format's "
                 "critical temperatures.",
             ),
-            _critical_table(s),
+            temperature_tables(s),
             f"<h3>Error distribution per cell{at}</h3>",
             _figure(
                 plotting.ulp_figure(s, f"smcheck-{n}-u"),
