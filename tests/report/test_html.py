@@ -90,6 +90,15 @@ def test_cli_page_escapes_names_and_says_how_to_get_a_sweep() -> None:
     assert page.count("<svg") == 2
 
 
+def test_a_single_t_page_with_critical_temperatures_points_to_their_table() -> None:
+    # it said "No temperature sweep was run: add --temperature ... to see ... each format's
+    # critical temperatures" above the very table of them
+    args = ["analyze", "--values", "22,0", "--dtype", "float16", "--method", "naive"]
+    page = CliRunner().invoke(cli, [*args, "--critical", "--format", "html"]).stdout
+    assert "No temperature sweep was run (the critical temperatures are in the table below)" in page
+    assert "<h4>Critical temperatures</h4>" in page
+
+
 def test_check_reports_html_with_each_sources_result(tmp_path: Path) -> None:
     np.save(tmp_path / "a.npy", np.array([[1.0, 2.0, 12.5]]))
     r = CliRunner().invoke(

@@ -177,6 +177,8 @@ def _figure(svg: str | None, caption: str, missing: str) -> str:
 def _figures(s: SourceReport, n: int) -> str:
     shown = plotting.shown_temperature(s)
     at = "" if len({c.temperature for c in s.cells}) == 1 else f" at T={shown:g}"
+    tables = temperature_tables(s)
+    below = " (the critical temperatures are in the table below)" if tables else ""
     return "".join(
         [
             "<h3>Temperature</h3>",
@@ -184,11 +186,11 @@ def _figures(s: SourceReport, n: int) -> str:
                 plotting.temperature_figure(s, f"smcheck-{n}-t"),
                 "Solid lines: below this T the method overflows or gives NaN in that format; "
                 "dotted: below it every output is exactly one-hot.",
-                "No temperature sweep was run: add <code>--temperature 0.25:4:9</code> to see "
-                "entropy, max probability and effective support against T with each format's "
-                "critical temperatures.",
+                f"No temperature sweep was run{below}: add <code>--temperature 0.25:4:9</code> "
+                "to plot entropy, max probability and effective support against T with each "
+                "format's critical temperatures.",
             ),
-            temperature_tables(s),
+            tables,
             f"<h3>Error distribution per cell{at}</h3>",
             _figure(
                 plotting.ulp_figure(s, f"smcheck-{n}-u"),
