@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import operator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,14 +118,20 @@ class AnalysisConfig:
             object.__setattr__(self, "dim", operator.index(self.dim))
         except TypeError:
             raise ConfigError(
-                f"dim={self.dim!r} is not an axis; give an integer such as -1"
+                f"dim={self.dim!r} is not an axis; give an integer such as -1", options=("dim",)
             ) from None
-        object.__setattr__(self, "threads", check_threads(self.threads))
-        object.__setattr__(self, "targets", normalise_targets(self.targets))
-        object.__setattr__(self, "dtypes", _unique(canonical_dtype(d) for d in self.dtypes))
-        object.__setattr__(self, "methods", _unique(get_method(m).name for m in self.methods))
+        with _refusing("threads"):
+            object.__setattr__(self, "threads", check_threads(self.threads))
+        with _refusing("targets"):
+            object.__setattr__(self, "targets", normalise_targets(self.targets))
+        with _refusing("dtypes"):
+            object.__setattr__(self, "dtypes", _unique(canonical_dtype(d) for d in self.dtypes))
+        with _refusing("methods"):
+            object.__setattr__(self, "methods", _unique(get_method(m).name for m in self.methods))
         if self.use not in (*USES, "auto"):
-            raise ConfigError(f"unknown use {self.use!r}; use one of {', '.join(USES)} or auto")
+            raise ConfigError(
+                f"unknown use {self.use!r}; use one of {', '.join(USES)} or auto", options=("use",)
+            )
         comparisons = self.comparisons
         if comparisons is None:
             default = self.methods == DEFAULT_METHODS and self.model == "framework"
@@ -131,49 +139,66 @@ class AnalysisConfig:
         named = _unique(get_method(m).name for m in comparisons)
         object.__setattr__(self, "comparisons", tuple(m for m in named if m in self.methods))
         if not self.dtypes or not self.methods:
-            raise ConfigError("nothing to analyse: give at least one dtype and one method")
+            raise ConfigError(
+                "nothing to analyse: give at least one dtype and one method",
+                options=("dtypes", "methods"),
+            )
         if self.model not in MODELS:
             raise ConfigError(
-                f"unknown arithmetic model {self.model!r}; use one of {', '.join(MODELS)}"
+                f"unknown arithmetic model {self.model!r}; use one of {', '.join(MODELS)}",
+                options=("model",),
             )
         for m in self.methods:
             if self.model not in get_method(m).models:
                 why = " (it is the framework's own fused kernel)" if m == "torch" else ""
                 raise ConfigError(
                     f"method {m!r} has no {self.model!r} form{why}; "
-                    "leave it out of --method or use --model framework"
+                    "leave it out of --method or use --model framework",
+                    options=("methods", "model"),
                 )
         temps = tuple(float(t) for t in self.temperatures) or (1.0,)
         for t in temps:
             if not (math.isfinite(t) and t > 0):
                 raise ConfigError(
-                    f"temperature {t!r} is not a positive finite number; use e.g. 0.7"
+                    f"temperature {t!r} is not a positive finite number; use e.g. 0.7",
+                    options=("temperatures",),
                 )
         object.__setattr__(self, "temperatures", _unique(temps))
-        _check_temperature_count(len(self.temperatures))
+        with _refusing("temperatures"):
+            _check_temperature_count(len(self.temperatures))
         if self.critical not in (None, True, False):
-            raise ConfigError("critical must be True, False or None (automatic)")
+            raise ConfigError(
+                "critical must be True, False or None (automatic)", options=("critical",)
+            )
         if self.mask_value is not None:
-            mv = float(self.mask_value)
-            if not (math.isfinite(mv) and (mv > 0 if self.softmin else mv < 0)):
-                if self.softmin:
-                    sign, eg = "positive", "1e4 (softmin negates the input; +inf is a mask already)"
-                else:
-                    sign, eg = "negative", "-1e4 (-inf is a mask already)"
-                raise ConfigError(
-                    f"mask value {self.mask_value!r} is not a finite {sign} number; give the "
-                    f"value the input masks with, e.g. {eg}"
-                )
-            object.__setattr__(self, "mask_value", mv)
+            object.__setattr__(self, "mask_value", self._checked_mask_value())
         if self.gradients and self.model == "strict":
             raise ConfigError(
                 "gradients need autograd, which only the framework model runs; drop --gradients "
-                "or use --model framework"
+                "or use --model framework",
+                options=("gradients", "model"),
             )
         if self.chunk_rows is not None and self.chunk_rows < 1:
-            raise ConfigError("chunk_rows must be at least 1")
+            raise ConfigError("chunk_rows must be at least 1", options=("chunk_rows",))
         if self.memory_budget < 2**20:
-            raise ConfigError("the memory budget must be at least 1 MiB")
+            raise ConfigError(
+                "the memory budget must be at least 1 MiB", options=("memory_budget",)
+            )
+
+    def _checked_mask_value(self) -> float:
+        """The mask value as a float: finite, and negative (positive under softmin)."""
+        mv = float(self.mask_value)  # type: ignore[arg-type]
+        if not (math.isfinite(mv) and (mv > 0 if self.softmin else mv < 0)):
+            if self.softmin:
+                sign, eg = "positive", "1e4 (softmin negates the input; +inf is a mask already)"
+            else:
+                sign, eg = "negative", "-1e4 (-inf is a mask already)"
+            raise ConfigError(
+                f"mask value {self.mask_value!r} is not a finite {sign} number; give the "
+                f"value the input masks with, e.g. {eg}",
+                options=("mask_value", "softmin"),
+            )
+        return mv
 
     @property
     def sentinel(self) -> float | None:
@@ -249,6 +274,17 @@ def _dtype_name(d: Any) -> str:
         return str(np.dtype(d).name)
     except TypeError:
         return str(d).removeprefix("torch.")
+
+
+@contextlib.contextmanager
+def _refusing(*options: str) -> Iterator[None]:
+    """A ConfigError inside names ``options`` as what it refuses (a config file that set them
+    is then named: check.policy.Policy.blame), unless it names its own."""
+    try:
+        yield
+    except ConfigError as e:
+        e.options = e.options or options
+        raise
 
 
 def normalise_targets(spec: Any) -> Any:

@@ -103,10 +103,12 @@ class Policy:
                 raise
             raise ConfigError(blamed, options=e.options) from None
 
-    def blame(self, e: SmcheckError, keys: Sequence[str] = ()) -> str:
+    def blame(self, e: SmcheckError, keys: Sequence[str] = _ANALYSIS_KEYS) -> str:
         """``e``'s message, which names the flags (``--dim``), and which of the options it
-        refuses (``e.options``, else ``keys``) the config file set: the values came from there."""
-        named = ", ".join(k.replace("_", "-") for k in e.options or keys if k in self.file_keys)
+        refuses (``e.options``) the config file set, of ``keys``: the values came from there."""
+        named = ", ".join(
+            k.replace("_", "-") for k in e.options if k in self.file_keys and k in keys
+        )
         return f"{e} (config '{self.config_file}' sets {named})" if named else str(e)
 
     def to_dict(self, cfg: AnalysisConfig) -> dict[str, Any]:

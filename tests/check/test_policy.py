@@ -160,6 +160,23 @@ def test_cli_config_error_is_exit_2_with_the_file_named(tmp_path: Path, monkeypa
     assert r.exit_code == ExitCode.ERROR and "pyproject.toml" not in r.stderr
 
 
+def test_a_refused_analysis_names_only_the_file_keys_it_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every key the file set was named: "(config 'smcheck.toml' sets dtypes, model, threads)"
+    # for a torch the command line asked for, and the file blamed for a mask value it never set
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "smcheck.toml", "dtypes = ['fp32']\nmodel = 'strict'\nthreads = 1\n")
+    r = CliRunner().invoke(cli, ["check", "gen:spike", "--method", "torch"])
+    assert r.exit_code == ExitCode.ERROR, r.output
+    assert r.stderr.endswith("use --model framework (config 'smcheck.toml' sets model)\n")
+    write(tmp_path / "smcheck.toml", "dtypes = ['fp32']\nmethods = ['naive']\n")
+    r = CliRunner().invoke(cli, ["check", "gen:spike", "--mask-value", "5"])
+    assert r.exit_code == ExitCode.ERROR, r.output
+    assert "mask value 5.0 is not a finite negative number" in r.stderr
+    assert "smcheck.toml" not in r.stderr
+
+
 @pytest.mark.parametrize(
     ("config", "source", "message"),
     [
