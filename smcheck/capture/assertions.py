@@ -97,11 +97,11 @@ def assert_stable(
         opts["use"] = use
     policy = Policy(fail_on=parse_conditions(list(fail_on)))
     if isinstance(x, Capture):
-        why = None if allow_empty else x.why_empty()
+        fix = "run the model inside the capture on that thread, or pass allow_empty=True"
+        why = None if allow_empty else x.why_empty(fix)
         if why is not None:
             raise AssertionError(
-                f"smcheck: no softmax call was captured, so nothing was checked: {why}; run the "
-                "model inside the capture on that thread, or pass allow_empty=True"
+                f"smcheck: no softmax call was captured, so nothing was checked: {why}"
             )
         report = x.analyze(**opts)
     else:

@@ -36,11 +36,11 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         from smcheck.capture.assertions import check_captured
 
         cap.__exit__(None, None, None)  # the analysis must not capture itself
-        why = cap.why_empty()
+        why = cap.why_empty("run the model in the test's own thread, or drop the fixture")
         if why is not None:  # a pass would claim a check that never ran
             pytest.fail(
                 f"smcheck: the test ran no softmax call that smcheck_capture records, so nothing "
-                f"was checked: {why}; run the model in the test's own thread, or drop the fixture",
+                f"was checked: {why}",
                 pytrace=False,
             )
         found = check_captured(cap, Path(str(item.config.rootpath)))

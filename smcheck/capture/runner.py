@@ -62,11 +62,10 @@ def run_script(
         ) from None
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
-    why = cap.why_empty()
+    why = cap.why_empty("run the model on the main thread, outside torch.compile")
     if why is not None:
         raise NothingCapturedError(
-            f"'{script}' ran no softmax call that smcheck captures, so nothing was checked: "
-            f"{why}; run the model on the main thread, outside torch.compile"
+            f"'{script}' ran no softmax call that smcheck captures, so nothing was checked: {why}"
         )
     return cap
 

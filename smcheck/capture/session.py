@@ -74,9 +74,10 @@ class Capture:
         """Each site with a non-empty sample, as the analysis reads it."""
         return [c for r in self._recorder.sites.values() if (c := _captured(r, self)) is not None]
 
-    def why_empty(self) -> str | None:
-        """None when a site has rows to analyse; else what capture records and the calls it saw
-        but could not use: an assertion over this capture would check nothing."""
+    def why_empty(self, fix: str) -> str | None:
+        """None when a site has rows to analyse; else what capture records, the calls it saw
+        but could not use, and the fix: the caller's ``fix``, or where calls came without rows,
+        to give them rows (an assertion over this capture would check nothing)."""
         if self.captured():
             return None
         why = f"capture records {RECORDED}"
@@ -86,11 +87,12 @@ class Capture:
                 f"; {plural(n, 'call')} without rows (an empty tensor, or only fully masked "
                 f"attention rows the kernel returned as zeros) {verb(n, 'is', 'are')} not counted"
             )
+            fix = f"give {verb(n, 'it', 'them')} rows to check"
         if self.failures:
             why += (
                 f"; {plural(len(self.failures), 'call')} could not be recorded ({self.failures[0]})"
             )
-        return why
+        return f"{why}; {fix}"
 
     def analyze(self, **options: Any) -> Report:
         """The report of every site; ``options`` as :func:`smcheck.analyze` takes them.
