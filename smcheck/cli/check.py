@@ -80,7 +80,8 @@ def parse_report_options(items: Sequence[str]) -> list[tuple[str, str]]:
     type=click.Path(dir_okay=False, allow_dash=True),
     callback=output_path,
     help="Record the current violations as accepted: without --baseline this run is then "
-    "judged against them and passes; with it, against the old baseline.",
+    "judged against them and passes; with it, against the old baseline (- writes it to "
+    "standard output).",
 )
 @verbosity_options
 @click.pass_context
@@ -168,6 +169,7 @@ def finish(
     ``quiet``: no report was printed, so the summary line is the whole output.
     """
     from smcheck.check.run import append_step_summary
+    from smcheck.output import STDOUT
     from smcheck.report.terminal.check import summary_line
 
     problem = append_step_summary(result)
@@ -176,7 +178,8 @@ def finish(
     for e in result.errors:
         click.echo(f"Error: {e.message}", err=True)
     if written is not None:
-        click.echo(f"smcheck: wrote {plural(written, 'violation')} to {write_baseline}", err=True)
+        where = "standard output" if write_baseline == STDOUT else write_baseline
+        click.echo(f"smcheck: wrote {plural(written, 'violation')} to {where}", err=True)
     elif write_baseline is not None:
         click.echo(f"smcheck: {write_baseline} not written: not every source was checked", err=True)
     if fmt != "text" or output is not None or quiet:  # the text report ends with this line

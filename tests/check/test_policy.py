@@ -224,3 +224,12 @@ def test_no_source_anywhere_is_a_usage_error(tmp_path: Path, monkeypatch) -> Non
     monkeypatch.chdir(tmp_path)
     r = CliRunner().invoke(cli, ["check", "--isolated"])
     assert r.exit_code == ExitCode.ERROR and "give a SOURCE" in r.stderr
+
+
+def test_a_baseline_written_to_standard_output_says_so(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # "--write-baseline -" works (its --help says so) and the note said "wrote ... to -"
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, ["check", "gen:spike", "--isolated", "-q", "--write-baseline", "-"])
+    assert r.exit_code == ExitCode.OK, r.output
+    assert json.loads(r.stdout)["violations"] == []
+    assert r.stderr.startswith("smcheck: wrote 0 violations to standard output\n")
