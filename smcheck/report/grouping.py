@@ -1,8 +1,9 @@
 """Findings grouped across cells: one entry per thing that went wrong, for the concise reports.
 
 A sweep of 20 temperatures repeats a cause in up to 20 × methods × formats cells; a concise report
-shows it once, naming where it happens, its worst figure and the remedy. The same for ``check``:
-its violations by source and condition, and each source's outcome under the policy.
+shows it once, naming where it happens, the figures of its most severe occurrence and the remedy.
+The same for ``check``: its violations by source and condition, and each source's outcome under
+the policy.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from smcheck.report.findingmodel import FINDING_SEVERITIES
 from smcheck.report.model import Cell, SourceReport
-from smcheck.report.phrases import plural, weight, worst_of
+from smcheck.report.phrases import figures_for, plural, tagged, weight
 from smcheck.report.violations import CheckResult, Severity, Violation
 
 CellKey = tuple[str, str, float]
@@ -35,8 +36,8 @@ class FindingGroup:
     formats: tuple[str, ...]
     temperatures: tuple[float, ...]
     message: str
-    """The message of its worst occurrence (:func:`weight`; the first of equals)."""
-    worst_cell: CellKey | None
+    """The message of its most severe occurrence (:func:`weight`; the first of equals)."""
+    message_cell: CellKey | None
     """That occurrence's cell where the cells' messages differ; None where they are all the
     same (then the message is true of every cell)."""
     remedy: str
@@ -46,11 +47,11 @@ class FindingGroup:
 
     @property
     def figure(self) -> str:
-        """The message as a grouped line states it: naming its cell, ``(worst: naive float16)``,
-        where the cells' messages differ (one format's limit, 11.09, is not another's)."""
-        if self.worst_cell is None:
-            return self.message
-        return worst_of(self.message, *self.worst_cell)
+        """The message as a grouped line states it: naming its cell, ``(figures for naive
+        float16)``, where the cells' messages differ (one format's limit, 11.09, is not
+        another's; nor is another cell's figure bounded by this one's)."""
+        tag = figures_for(*self.message_cell) if self.message_cell else ""
+        return tagged([(self.message, tag)])
 
     @property
     def where(self) -> str:
@@ -95,7 +96,7 @@ def group_findings(source: SourceReport) -> list[FindingGroup]:
     """The source's cell findings by cause, origin (``Finding.why``: NaN gradients from a NaN
     loss are not on the line of those from log(p) at p = 0), severity and selection (a NOTE of
     torch is not in a comparison's WARN): those of selected cells first, the worst severity
-    first, then in order of appearance; each with its worst figure (:func:`weight`)."""
+    first, then in order of appearance; each with its most severe message (:func:`weight`)."""
     hits: dict[tuple[str, str, str, bool], list[tuple[Cell, int]]] = {}
     for cell in source.cells:
         for i, f in enumerate(cell.findings):
@@ -116,7 +117,7 @@ def group_findings(source: SourceReport) -> list[FindingGroup]:
                 formats=_unique([k[1] for k in keys]),
                 temperatures=_unique([k[2] for k in keys]),
                 message=worst.message,
-                worst_cell=(at.method, at.dtype, at.temperature) if differ else None,
+                message_cell=(at.method, at.dtype, at.temperature) if differ else None,
                 remedy=worst.remedy or (remedies[0] if remedies else ""),
                 hypothetical=all(c.hypothetical for c, _ in found),
             )

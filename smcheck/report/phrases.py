@@ -1,6 +1,6 @@
 """Small phrases every report sentence is built from: counted nouns, row indices, lists, a
-table cell's number; and how bad a message's figure reads (:func:`weight`), to pick the worst
-of a group."""
+table cell's number; and how bad a message's figure reads (:func:`weight`), to pick the message
+a group shows, tagged with its cell (:func:`figures_for`)."""
 
 from __future__ import annotations
 
@@ -64,11 +64,30 @@ def cell_name(method: str, dtype: str, t: float) -> str:
     return f"{method} {dtype}" + at_temperature(t)
 
 
-def worst_of(message: str, method: str, dtype: str, t: float) -> str:
-    """A grouped line's worst message naming the cell it is for, as every grouped report words
-    it where its cells' messages differ: ``... (worst: naive float16 T=0.05)``, no T at T = 1."""
+def figures_for(method: str, dtype: str, t: float) -> str:
+    """The tag naming the cell a grouped line's figures are for, where its cells' messages
+    differ: ``(figures for naive float16 T=0.05)``, no T at T = 1. It claims no maximum: the
+    cell is the one :func:`weight` ranks first, and another cell may exceed a figure the
+    ranking does not read (a second ``up to`` on the line)."""
     at = "" if t == 1 else f" T={t:.3g}"
-    return f"{message} (worst: {method} {dtype}{at})"
+    return f"(figures for {method} {dtype}{at})"
+
+
+def tagged(parts: Sequence[tuple[str, str]]) -> str:
+    """Messages of causes hitting the same cells, joined by ``; ``, each with its tag (``""``
+    for none); where every tag given is the same, it stands once, at the end (an untagged
+    message is true of every cell, the tagged one too).
+
+    Args:
+        parts: (message, tag) pairs, in the line's order.
+
+    Returns:
+        ``a; b (figures for naive float16)`` or ``a (figures for x); b (figures for y)``.
+    """
+    tags = {tag for _, tag in parts if tag}
+    if len(tags) == 1:
+        return "; ".join(m for m, _ in parts) + " " + tags.pop()
+    return "; ".join(f"{m} {tag}" if tag else m for m, tag in parts)
 
 
 def num(v: float | int | None, spec: str = ".3g") -> str:

@@ -88,8 +88,34 @@ def test_one_line_per_cause_naming_every_cell_and_the_worst() -> None:
     text = plain_text(build_summary(report(*cells)), width=80)
     line = next(ln for ln in text.splitlines() if ln.startswith("FAIL"))
     assert line.startswith("FAIL gradient-nan  naive, shifted × float16: 8 gradient elements")
-    assert "(worst: shifted float16) -- fix it" in text.replace("\n  ", " ")
+    assert "(figures for shifted float16) -- fix it" in text.replace("\n  ", " ")
     assert text.count("gradient-nan") == 1
+
+
+def test_a_line_of_several_causes_tags_their_shared_cell_once_else_each_cause() -> None:
+    # over a sweep "exp overflows ... (worst: naive float16 T=0.1); 209 probabilities NaN ...
+    # (worst: naive float16 T=0.1)" repeated one tag: it now stands once, at the line's end
+    def at(t: float, over: int, nan: int) -> rm.Cell:
+        c = dataclasses.replace(cell("naive", rm.Verdict.FAIL), temperature=t)
+        return with_findings(
+            c,
+            finding("exp-overflow", "FAIL", f"exp overflows in 2/2 rows ({over} elements)"),
+            finding("probability-nan", "FAIL", f"{nan} probabilities NaN in 2/2 rows"),
+        )
+
+    def fail_line(*cells: rm.Cell) -> str:
+        text = plain_text(build_summary(report(*cells)), width=300)
+        return next(ln for ln in text.splitlines() if ln.startswith("FAIL"))
+
+    assert fail_line(at(0.1, 9, 7), at(1.0, 3, 2)).endswith(
+        "exp overflows in 2/2 rows (9 elements); 7 probabilities NaN in 2/2 rows "
+        "(figures for naive float16 T=0.1) -- fix it"
+    )
+    # the causes' most severe cells differ: each cause names its own
+    assert fail_line(at(0.1, 9, 2), at(1.0, 3, 7)).endswith(
+        "exp overflows in 2/2 rows (9 elements) (figures for naive float16 T=0.1); "
+        "7 probabilities NaN in 2/2 rows (figures for naive float16) -- fix it"
+    )
 
 
 def test_a_grouped_line_never_states_an_origin_false_for_some_of_its_cells() -> None:

@@ -124,7 +124,9 @@ def test_causes_of_unselected_cells_only_come_last() -> None:
     ]
 
 
-def test_a_groups_figure_names_its_worst_cell_where_the_cells_messages_differ() -> None:
+def test_a_groups_figure_names_the_cell_its_figures_are_for_where_the_cells_messages_differ() -> (
+    None
+):
     # 11.09 is float16's limit, not bfloat16's: a line spanning both formats names the cell
     # its figure is for, as the terminal's grouped lines do
     f16 = rm.Finding("exp-overflow", "FAIL", "exp overflows for logits above 11.09 in 2/2 rows")
@@ -137,22 +139,28 @@ def test_a_groups_figure_names_its_worst_cell_where_the_cells_messages_differ() 
             ]
         )
     )
-    assert g.figure == f"{f16.message} (worst: naive float16 T=0.5)"
+    assert g.figure == f"{f16.message} (figures for naive float16 T=0.5)"
     same = source([with_findings("naive", d, 1.0, OVERFLOW) for d in ("float16", "bfloat16")])
     (g,) = group_findings(same)
     assert g.figure == OVERFLOW.message  # true of every cell as it is
 
 
-def test_markdown_html_and_terminal_name_a_groups_worst_cell_alike() -> None:
-    f16 = rm.Finding("exp-overflow", "FAIL", "exp overflows for logits above 11.09 in 2/2 rows")
-    bf16 = rm.Finding("exp-overflow", "FAIL", "exp overflows for logits above 88.72 in 1/2 rows")
+def test_markdown_html_and_terminal_tag_whose_figures_a_group_shows_claiming_no_worst() -> None:
+    # the tag said "(worst: naive float16)", yet the cell is ranked by its first "up to" only:
+    # bfloat16's 900 ulp exceeds the 100 ulp on the line, so nothing on it is called worst
+    f16 = rm.Finding("log-error", "WARN", "off by up to 0.9 nats in 2/2 rows (up to 100 ulp)")
+    bf16 = rm.Finding("log-error", "WARN", "off by up to 0.5 nats in 2/2 rows (up to 900 ulp)")
     cells = [
         with_findings("naive", "bfloat16", 1.0, bf16),
         with_findings("naive", "float16", 1.0, f16),
     ]
     report = rm.Report([source(cells)], "0+canned")
-    figure = f"{f16.message} (worst: naive float16)"
-    assert f"`exp-overflow` in naive × bfloat16, float16: {figure}." in report_markdown(report)
-    assert f"<td>{figure}</td>" in report_html(report)
+    figure = f"{f16.message} (figures for naive float16)"
+    markdown = report_markdown(report)
+    assert f"`log-error` in naive × bfloat16, float16: {figure}." in markdown
+    html = report_html(report)
+    assert f"<td>{figure}</td>" in html
     terminal = plain_text(build_summary(report), width=200)
     assert f"naive × bfloat16, float16: {figure}" in terminal
+    lines = [ln for text in (markdown, html, terminal) for ln in text.splitlines() if figure in ln]
+    assert len(lines) == 3 and not any("worst" in ln for ln in lines)

@@ -122,7 +122,7 @@ def verdict_grid(s: SourceReport) -> str:
 
 
 def findings_table(s: SourceReport) -> str:
-    """One row per cause: severity, where, the worst figure, the remedy."""
+    """One row per cause: severity, where, its most severe message (tagged), the remedy."""
     groups = group_findings(s)
     if not groups:
         return "<p>No findings: every cell is within its format's expected accuracy.</p>"
@@ -132,7 +132,7 @@ def findings_table(s: SourceReport) -> str:
         f"<td>{escape(g.figure)}</td><td>{escape(g.remedy) or '-'}</td></tr>"
         for g in groups
     )
-    head = "<tr><th></th><th>cause</th><th>cells</th><th>worst case</th><th>remedy</th></tr>"
+    head = "<tr><th></th><th>cause</th><th>cells</th><th>finding</th><th>remedy</th></tr>"
     return f"<table>{head}{rows}</table>"
 
 

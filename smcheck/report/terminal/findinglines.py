@@ -1,4 +1,4 @@
-"""Findings grouped by cause: one line names every cell a cause hits, its worst figure, the fix.
+"""Findings grouped by cause: one line names every cell a cause hits, its figures, the fix.
 
 A cause repeated over formats, methods and temperatures is one line, not one per cell (the
 concise report groups by severity and cause; ``--details`` also splits a cause by remedy).
@@ -14,7 +14,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from smcheck.report.findingmodel import Finding
-from smcheck.report.phrases import weight, worst_of
+from smcheck.report.phrases import figures_for, tagged, weight
 from smcheck.report.terminal.cellspan import Axes, span
 
 if TYPE_CHECKING:  # the model imports these views (notebook): types only here
@@ -76,23 +76,24 @@ def _keys(g: Group) -> list[tuple[str, str, float]]:
     return list(dict.fromkeys((c.method, c.dtype, c.temperature) for c, _ in g.hits))
 
 
-def _figure(g: Group) -> str:
-    """The worst hit's message, naming its cell when the cells' messages differ."""
+def _figure(g: Group) -> tuple[str, str]:
+    """The message :func:`weight` ranks first, and its cell's tag where the messages differ."""
     cell, worst = g.worst
     if len({f.message for _, f in g.hits}) > 1:
-        return worst_of(worst.message, cell.method, cell.dtype, cell.temperature)
-    return worst.message
+        return worst.message, figures_for(cell.method, cell.dtype, cell.temperature)
+    return worst.message, ""
 
 
 def group_text(groups: list[Group], axes: Axes) -> Text:
-    """``exp-overflow  naive × float16: <worst message> (worst: ...) -- remedy``.
+    """``exp-overflow  naive × float16: <message> (figures for ...) -- remedy``.
 
-    ``groups`` hit the same cells with the same remedy: one line names all their causes.
+    ``groups`` hit the same cells with the same remedy: one line names all their causes, and a
+    tag their messages share once (:func:`tagged`).
     """
     g = groups[0]
     causes = ", ".join(x.cause for x in groups)
     text = Text.assemble((causes, "bold"), "  ", span(_keys(g), axes), ": ")
-    text.append("; ".join(_figure(x) for x in groups))
+    text.append(tagged([_figure(x) for x in groups]))
     if g.remedies:
         text.append(" -- " + g.remedies[0])
     if g.hypothetical:
