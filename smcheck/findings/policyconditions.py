@@ -20,6 +20,7 @@ from smcheck.findings.conditionreaders import (
 )
 from smcheck.findings.conditiontypes import Hit, Metric
 from smcheck.findings.inputconditions import INPUT_METRICS
+from smcheck.report.findingmodel import join_by_remedy
 from smcheck.report.model import Cell, InputSummary, Verdict
 
 METRICS: dict[str, Metric] = {
@@ -163,9 +164,10 @@ class Condition:
             if cell.verdict.rank < self.level.rank:
                 return None
             # the findings of its verdict, without the cell's name (the violation names it) and
-            # without NOTEs, which change no verdict
-            why = [f.text() for f in cell.findings if f.severity != "NOTE"]
-            return Hit(float(cell.verdict.rank), None, None, "; ".join(why or cell.reasons))
+            # without NOTEs, which change no verdict; each remedy once, as analyze's lines say it
+            why = [(f.message, f.remedy) for f in cell.findings if f.severity != "NOTE"]
+            text = join_by_remedy(why) if why else "; ".join(cell.reasons)
+            return Hit(float(cell.verdict.rank), None, None, text)
         if self.metric in INPUT_METRICS:
             return None
         metric = METRICS[self.metric]

@@ -3,6 +3,7 @@ remedy)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -52,3 +53,14 @@ class Finding:
     def sentence(self, where: str) -> str:
         """The finding as one sentence naming its cell: ``naive float16: ... -- remedy``."""
         return f"{where}: {self.text()}"
+
+
+def join_by_remedy(parts: Iterable[tuple[str, str]]) -> str:
+    """``(message, remedy)`` pairs as one text, each remedy once after the messages it fixes:
+    ``exp overflows ...; 64 probabilities NaN ... -- use max-shifted ...; the loss is NaN ...
+    -- use log_softmax ...`` (remedies in order of first appearance; an empty one adds nothing).
+    """
+    fixes: dict[str, list[str]] = {}
+    for message, remedy in parts:
+        fixes.setdefault(remedy, []).append(message)
+    return "; ".join("; ".join(ms) + (f" -- {r}" if r else "") for r, ms in fixes.items())

@@ -82,6 +82,22 @@ def test_levels_follow_the_verdict() -> None:
         assert parse_condition(level).check(good) is None
 
 
+def test_a_level_condition_states_each_remedy_once_after_the_findings_it_fixes() -> None:
+    # naive float16 on [1, 2, 3, 12]: the exp overflow and the NaN probability share max-shifted
+    # softmax, the NaN loss and gradient log_softmax; the message repeated each remedy
+    c = cell([1, 2, 3, 12])
+    f = {x.cause: x for x in c.findings}
+    cond = parse_condition("fail")
+    hit = cond.check(c)
+    assert isinstance(hit, Hit)
+    shift, log = f["exp-overflow"].remedy, f["loss-nan"].remedy
+    assert shift == f["probability-nan"].remedy and log == f["gradient-nan"].remedy != shift
+    assert cond.message(hit) == (
+        f"{f['exp-overflow'].message}; {f['probability-nan'].message} -- {shift}; "
+        f"{f['loss-nan'].message}; {f['gradient-nan'].message} -- {log}"
+    )
+
+
 def test_argmax_flip_reads_flipped_rows() -> None:
     c = cell([1, 2, 3])
     flipped = dataclasses.replace(

@@ -129,6 +129,32 @@ def test_text_lists_violations_then_a_summary(tmp_path: Path) -> None:
     assert text[-1] == "FAILED: 2 errors, 1 warning in 1 of 1 source (1 cell checked)"
 
 
+def test_a_check_entry_states_each_remedy_once_in_text_markdown_and_html() -> None:
+    # naive float16 on the classifier: exp overflow and NaN p are fixed by max-shifted softmax,
+    # the NaN loss and gradients by log_softmax; the fail entry named each remedy twice
+    sample = Path(__file__).parents[2] / "sample_inputs" / "classifier_fp16_overflow.npy"
+    policy = Policy(
+        methods=("naive", "torch"), dtypes=("float16",), fail_on=parse_conditions(["fail"])
+    )
+    result = run_check([str(sample)], policy)
+    entries = {
+        "text": render(CHECK_FORMATS, result, "text").split("\n\n")[0].replace("\n  ", " "),
+        "markdown": next(
+            ln for ln in render(CHECK_FORMATS, result, "markdown").splitlines() if "`fail`" in ln
+        ),
+        "html": render(CHECK_FORMATS, result, "html").split("Violations by source")[1],
+    }
+    for name, entry in entries.items():
+        entry = entry.split("</table>")[0].replace("\\_", "_")
+        assert entry.count("-- use max-shifted softmax or torch.softmax;") == 1, (name, entry)
+        assert entry.count("-- use log_softmax / cross_entropy on the logits") == 1, (name, entry)
+        assert (
+            entry.index("probabilities NaN")
+            < entry.index("max-shifted")
+            < entry.index("loss is NaN")
+        ), (name, entry)
+
+
 def test_analyze_markdown(tmp_path: Path) -> None:
     argv = ["analyze", "--values", "1,2,3,12", "--dtype", "fp16", "--format", "markdown"]
     r = CliRunner().invoke(cli, [*argv, "--method", "naive,torch"])
