@@ -7,7 +7,7 @@ from collections import Counter
 from rich.console import RenderableType
 from rich.text import Text
 
-from smcheck.report.phrases import plural, verb, weight
+from smcheck.report.phrases import figures_for, plural, verb, weight
 from smcheck.report.terminal.cellspan import Axes, span
 from smcheck.report.terminal.findinglines import Lines
 from smcheck.report.violations import (
@@ -34,7 +34,8 @@ def violation_text(v: Violation) -> Text:
 
 
 def group_text(group: list[Violation], axes: Axes) -> Text:
-    """One condition of one source: every cell it hits, and its worst message."""
+    """One condition of one source: every cell it hits, and the message ranked first (tagged
+    with its cell where the messages differ: its figures are that cell's)."""
     worst = max(group, key=lambda v: weight(v.message))
     keys = [(v.method, v.dtype, v.temperature) for v in group]
     # the input is checked once per source, at no cell's format or temperature
@@ -42,7 +43,7 @@ def group_text(group: list[Violation], axes: Axes) -> Text:
     text = Text.assemble((worst.condition, "cyan"), "  ", (worst.source, "bold"), "  ", where, ": ")
     text.append(worst.message)
     if len({v.message for v in group}) > 1:
-        text.append(f" (worst: {worst.cell})")
+        text.append(" " + figures_for(worst.method, worst.dtype, worst.temperature))
     return text
 
 
