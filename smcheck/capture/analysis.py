@@ -40,7 +40,7 @@ class Captured:
 
 SITE_OWN_OPTIONS = {
     "dim": "each site is analysed along the axis its own call used (site.dim)",
-    "softmin": "each site is analysed as its op ran (a softmin call is recorded as softmax(-x))",
+    "softmin": "each site is analysed as its op ran (a softmin call as softmin)",
 }
 """``smcheck.analyze`` options a captured site answers itself: refused, since ignored they would
 look honoured."""
@@ -85,18 +85,25 @@ def analyze_captured(captured: list[Captured], **options: Any) -> Report:
         grads = opts["use"] == "loss" if opts.get("gradients") is None else opts["gradients"]
         if c.targets is not None and grads and opts.get("model", "framework") == "framework":
             opts.setdefault("targets", c.targets)  # only where a loss reads them: no unused note
+        softmin = c.site.op == "softmin"
+        if softmin:  # the rows hold -x: analysed as softmin of x, messages speak of x and -x
+            opts["softmin"] = True
+            if opts.get("mask_value") is not None:  # given for the softmax's input, -x
+                opts["mask_value"] = -opts["mask_value"]
         cfg = AnalysisConfig.from_options(**opts)
+        source = captured_source(c, negated=softmin)
         # api.run_sources looked up at each call, so a wrapper installed later is the one used
-        rep = api.run_sources([captured_source(c)], cfg, progress=progress).sources[0]
+        rep = api.run_sources([source], cfg, progress=progress).sources[0]
         if from_site:  # the op decided it, not a --use the user gave
             rep = dataclasses.replace(rep, use_reason=f"the captured op: {c.site.op}")
         out.append(_with_site(rep, c))
     return Report(out, __version__, collect_environment(options.get("threads")))
 
 
-def captured_source(c: Captured) -> LoadedArray:
-    """The rows as a source, identical whether they come from memory or from a saved file."""
-    loaded = array_source(c.rows, c.name)
+def captured_source(c: Captured, negated: bool = False) -> LoadedArray:
+    """The rows as a source, identical whether they come from memory or from a saved file;
+    ``negated``: -rows (a softmin site's x, from the -x it is stored as; exact)."""
+    loaded = array_source(-c.rows if negated else c.rows, c.name)
     return dataclasses.replace(
         loaded, source_dtype=c.source_dtype, notes=widened_note(c.source_dtype, loaded.array)
     )

@@ -179,9 +179,21 @@ def test_dim_and_softmin_are_refused_not_ignored_for_captured_sites() -> None:
         torch.softmax(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=0)
     with pytest.raises(ConfigError, match=r"^option 'dim' does not apply to captured sites: "):
         cap.analyze(dim=0)
-    with pytest.raises(ConfigError, match=r"softmin call is recorded as softmax\(-x\)"):
+    with pytest.raises(ConfigError, match=r"\(a softmin call as softmin\)"):
         smcheck.assert_stable(cap, softmin=True)
     assert [s.site.dim for s in cap.analyze().sources] == [0]
+
+
+def test_a_captured_softmin_is_reported_in_the_words_of_softmin() -> None:
+    # its rows are stored as -x and were analysed as a softmax of logits: "exp overflows for
+    # logits above 11.09" where the logit was -20
+    with smcheck.capture() as cap:
+        F.softmin(torch.tensor([[-1.0, -2.0, -20.0, 5.0]], dtype=torch.float16), dim=-1)
+    (src,) = cap.analyze(methods=["naive"]).sources
+    [cell] = [c for c in src.cells if c.dtype == "float16"]
+    [overflow] = [f for f in cell.findings if f.cause == "exp-overflow"]
+    assert overflow.message.startswith("exp overflows for -x above 11.09 (logits below -11.09)")
+    assert src.input.max == 20.0  # -x, as the header says: "softmin: analysing -x"
 
 
 def test_analyze_of_a_capture_reports_progress_as_smcheck_analyze_does() -> None:
