@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from smcheck.cli.options import split_commas, user_errors
+from smcheck.cli.options import FormatChoice, split_commas, user_errors
 
 
 @click.command()
@@ -19,8 +19,8 @@ from smcheck.cli.options import split_commas, user_errors
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
+    type=FormatChoice(["text", "json"]),  # table: text's hidden alias, as in analyze and check
+    default="text",
     show_default=True,
     help="Output format.",
 )

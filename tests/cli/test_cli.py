@@ -114,6 +114,16 @@ def test_thresholds_shows_computed_limits() -> None:
     assert [d["dtype"] for d in doc] == ["float16"]
 
 
+def test_thresholds_names_its_plain_format_text_and_takes_table_as_text() -> None:
+    # thresholds offered only table|json and refused text, the plain format of analyze and check
+    plain = run("thresholds", "--dtype", "fp16").stdout
+    for fmt in ("text", "table"):
+        r = run("thresholds", "--dtype", "fp16", "--format", fmt)
+        assert r.exit_code == ExitCode.OK, r.output
+        assert r.stdout == plain
+    assert "[text|json]" in run("thresholds", "--help").stdout
+
+
 def test_thresholds_fit_the_width_split_never_cut() -> None:
     r = CliRunner().invoke(cli, ["thresholds"], env={"COLUMNS": "80"})
     lines = r.stdout.splitlines()
