@@ -246,7 +246,8 @@ class SourceAnalysis:
         inp = dataclasses.replace(inp, findings=found)
         # each remedy is re-picked knowing every cell: a switch seen to fail is not advised
         masked = bool(inp.neginf or inp.sentinels)
-        cells = settle(cells, use=self.use, masked=masked, largest=self.inputs.judged_hi)
+        largest, lowest = self.inputs.judged_hi, self.inputs.judged_floor
+        cells = settle(cells, use=self.use, masked=masked, largest=largest, lowest=lowest)
         exact = None
         if self.exact is not None:
             exact = [rm.Exact(f, t, s.p, s.logp) for (f, t), s in self.exact.items()]

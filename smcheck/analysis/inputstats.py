@@ -33,6 +33,9 @@ class InputAccumulator:
     judged_hi: float = -math.inf
     """The largest value of the rows a method can judge (not upstream, not fully masked): what a
     format must hold for their cast not to overflow (the cast-overflow remedy names one)."""
+    judged_floor: float = math.inf
+    """The smallest row maximum of those rows: what a format must hold for none of them to
+    round entirely to -inf (the masked-row remedy names one)."""
     nan: int = 0
     posinf: int = 0
     neginf: int = 0
@@ -42,14 +45,15 @@ class InputAccumulator:
         """Fold in a chunk; ``excluded``: its upstream or fully masked rows (no logsumexp)."""
         fin = np.isfinite(x)
         vals = x if fin.all() else x[fin]  # the common case, all finite: no copy, no counts
+        # NaN or +inf in the upstream rows, -inf in the fully masked: all of them excluded
+        row_max = x.max(axis=-1, initial=-math.inf)
         if vals.size:
-            hi = float(vals.max())
             self.lo = min(self.lo, float(vals.min()))
-            self.hi = max(self.hi, hi)
-            if excluded.any():  # else every non-finite value is a -inf mask: hi is theirs
-                kept = x[~excluded]  # finite or -inf: NaN and +inf rows are upstream
-                hi = float(kept.max()) if kept.size else -math.inf
-            self.judged_hi = max(self.judged_hi, hi)
+            self.hi = max(self.hi, float(row_max.max() if vals is x else vals.max()))
+        judged = row_max[~excluded] if excluded.any() else row_max
+        if judged.size:
+            self.judged_hi = max(self.judged_hi, float(judged.max()))
+            self.judged_floor = min(self.judged_floor, float(judged.min()))
         if vals is not x:
             self.nan += int(np.isnan(x).sum())
             self.posinf += int(np.count_nonzero(x == np.inf))

@@ -127,6 +127,10 @@ class Situation:
     largest: float | None = None
     """The largest logit of the judged rows (after softmin's negation), where known: a format
     the cast-overflow remedy names must hold it."""
+    lowest: float | None = None
+    """The smallest row maximum of the judged rows as the cell's softmax takes it (after
+    softmin's negation, divided by T), where known: a format the masked-row remedy names must
+    hold it, or the row is entirely -inf there too."""
 
     @property
     def log_of_p(self) -> bool:
@@ -160,7 +164,8 @@ def next_wider(dtype: str) -> str | None:
 
 def holding(dtype: str, largest: float | None) -> tuple[str, ...]:
     """The formats wider than ``dtype`` whose cast keeps ``largest`` finite, narrowest first,
-    analysed or not (1e39 is beyond float32 as well as float16); all of them when unknown."""
+    analysed or not (1e39 is beyond float32 as well as float16); all of them when unknown.
+    The ranges are symmetric: for a negative value, pass its magnitude."""
     wider = WIDER_FORMATS.get(dtype, ())
     if largest is None:
         return wider
@@ -274,11 +279,14 @@ def _algorithm(s: Situation) -> list[Remedy]:
 def _masked_row(s: Situation) -> list[Remedy]:
     """NaN for a row that the format or T turned entirely into -inf (e.g. -1e9 in float16)."""
     # masking with the format's own minimum is the fix; the wider format is the switch a check
-    # can verify (the same logits stay finite there), so it rides along
+    # can verify (the same logits stay finite there), so it rides along: one whose range holds
+    # every row's maximum (-1e39 is -inf in float32 as well as in float16)
+    lowest = None if s.lowest is None else -s.lowest  # the ranges are symmetric
+    holds = holding(s.dtype, lowest)
     if not s.masked:  # ordinary logits beyond the format's range, no mask among them
-        return [*_wider(s, softmax_in), Remedy(SHIFT_BEFORE_CAST)]
+        return [*(Remedy(softmax_in(w), dtype=w) for w in holds), Remedy(SHIFT_BEFORE_CAST)]
     mask = f"{mask_with_min(s.dtype)}, or handle fully masked rows"
-    return [*_wider(s, lambda w: f"{mask}, or {softmax_in(w)}"), Remedy(mask)]
+    return [*(Remedy(f"{mask}, or {softmax_in(w)}", dtype=w) for w in holds), Remedy(mask)]
 
 
 def _cast_overflow(s: Situation) -> list[Remedy]:

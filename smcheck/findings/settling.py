@@ -8,6 +8,7 @@ cell was analysed and shows the same cause (a wider format that saturates too).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 from smcheck.findings.remedies import CELL_REMEDIES, NO_REMEDY, Remedy, Situation, candidates
@@ -21,10 +22,12 @@ def settle(
     use: str = "loss",
     masked: bool = False,
     largest: float | None = None,
+    lowest: float | None = None,
 ) -> list[Cell]:
     """``cells`` with each finding's remedy re-picked from its candidates, knowing every cell
     (and ``largest``, the judged rows' largest logit, which a format named for the cast must
-    hold).
+    hold; ``lowest``, their smallest row maximum, which one named for rows the cast or T made
+    entirely -inf must hold, divided by each cell's T).
 
     A candidate names a cell of this report (same temperature and model) or one not analysed.
     The first whose cell was analysed and is free of the finding's cause wins; failing that, the
@@ -33,7 +36,15 @@ def settle(
     WARN or FAIL finding, a cell that shows the cause only as a NOTE (immaterial) is free of it.
     """
     causes = {_key(c.method, c.dtype, c): _material(c) for c in cells}
-    return [_settled(c, causes, Situation("", "", use, c.model, masked, largest)) for c in cells]
+    return [
+        _settled(c, causes, Situation("", "", use, c.model, masked, largest, _over(lowest, c)))
+        for c in cells
+    ]
+
+
+def _over(lowest: float | None, cell: Cell) -> float | None:
+    """``lowest`` as the cell's softmax takes it: divided by its T (None: unknown)."""
+    return None if lowest is None or not math.isfinite(lowest) else lowest / cell.temperature
 
 
 def _material(cell: Cell) -> dict[str, bool]:

@@ -214,6 +214,25 @@ def test_the_cast_overflow_remedy_names_the_narrowest_format_holding_the_logit()
     assert remedies.holding("float16", None) == ("float32", "float64")
 
 
+def test_the_masked_row_remedy_names_the_narrowest_format_holding_every_row_max() -> None:
+    # a row of -1e39 is entirely -inf in float32 as well as in float16 and bfloat16: analysed
+    # alone, float16 and bfloat16 were sent to float32, where torch returns NaN for it again
+    x = np.array([[-1e39, -2e39], [1.0, 2.0]])
+    for dtype in ("float16", "bfloat16", "float32"):
+        (f,) = [f for f in _cell(x, "torch", dtype).findings if f.cause == "masked-row-nan"]
+        assert (f.remedy, f.fix) == ("compute the softmax in float64", {"dtype": "float64"})
+    assert "masked-row-nan" not in _causes(_cell(x, "torch", "float64"))
+    # what counts is the row's max: -1e39 beside -7e4 is -inf in float32 alone, the row is not
+    x = np.array([[-1e39, -7e4], [1.0, 2.0]])
+    (f,) = [f for f in _cell(x, "torch", "float16").findings if f.cause == "masked-row-nan"]
+    assert f.remedy == "compute the softmax in float32"
+    # at T = 0.01 a row max of -1e37 is -1e39 once divided: float32 holds no -1e39 either
+    x = np.array([[-1e37, -2e37], [1.0, 2.0]])
+    f16 = _cell(x, "torch", "float16", temperatures=[0.01])
+    (f,) = [f for f in f16.findings if f.cause == "masked-row-nan"]
+    assert f.remedy == "compute the softmax in float64"
+
+
 def test_every_condition_hint_is_a_cause_of_the_registry() -> None:
     # a condition's hint names the cause whose remedy ends its violation messages
     from smcheck.findings.policyconditions import METRICS
