@@ -104,7 +104,8 @@ class SourceAnalysis:
             if key[1] != 1.0 and get_format(key[0]).t <= 24
         }
         self.inputs = InputAccumulator()
-        self.masks = MaskAccumulator(sentinels=SentinelAccumulator(cfg.sentinel))
+        sentinels = SentinelAccumulator(cfg.sentinel)
+        self.masks = MaskAccumulator(sentinels=sentinels, softmin=cfg.softmin)
         self.masks.expect([f.name for f in self.fmts], cfg.temperatures, list(cfg.methods))
         self.pool: ThreadPoolExecutor | None = None
         """Threads for a chunk's formats (:meth:`formats_on`); None: one after another."""
@@ -247,7 +248,9 @@ class SourceAnalysis:
         # each remedy is re-picked knowing every cell: a switch seen to fail is not advised
         masked = bool(inp.neginf or inp.sentinels)
         largest, lowest = self.inputs.judged_hi, self.inputs.judged_floor
-        cells = settle(cells, use=self.use, masked=masked, largest=largest, lowest=lowest)
+        cells = settle(
+            cells, use=self.use, masked=masked, largest=largest, lowest=lowest, softmin=cfg.softmin
+        )
         exact = None
         if self.exact is not None:
             exact = [rm.Exact(f, t, s.p, s.logp) for (f, t), s in self.exact.items()]

@@ -80,6 +80,8 @@ class MaskAccumulator:
     masked_nans: dict[tuple[str, str, float], CountStat] = field(default_factory=dict)
     """Per cell: NaN probabilities in rows with finite source logits that are fully masked there."""
     sentinels: SentinelAccumulator = field(default_factory=SentinelAccumulator)
+    softmin: bool = False
+    """The values are -x (softmin): the messages name the logits' +inf masks (§9)."""
 
     def expect(self, fmts: list[str], temperatures: tuple[float, ...], methods: list[str]) -> None:
         """Make every per-format entry now, in the run's order: the formats of a chunk may run
@@ -163,8 +165,11 @@ class MaskAccumulator:
 
     def masked_by(self, fmt: str, t: float, sentinels: list[rk.Sentinel]) -> str:
         """Why rows with finite source logits are fully masked in ``fmt`` at ``t``: e.g.
-        ``-1e9 rounds to -inf in float16``; "" when none are."""
+        ``-1e9 rounds to -inf in float16``; "" when none are. Under softmin the sentinels are
+        -x's, and the logits past the range round to +inf (``-inf in -x``)."""
         why = []
+        # -x is exact: a logit that rounds to +inf is a -inf of -x
+        into, neg = ("+inf", " (-inf in -x)") if self.softmin else ("-inf", "")
         cast = self.became.get((fmt, None))
         if cast is not None and cast.rows:
             lost = [
@@ -173,11 +178,15 @@ class MaskAccumulator:
                 for c in s.casts
                 if c.dtype == fmt and not c.representable and c.to_neginf.elements
             ]
-            what = join_and(lost) if lost else "every logit of a row"
-            why.append(f"{what} {verb(len(lost) or 1, 'rounds', 'round')} to -inf in {fmt}")
+            if lost:
+                of = " of -x" if self.softmin else ""
+                rounds = verb(len(lost), "rounds", "round")
+                why.append(f"{join_and(lost)}{of} {rounds} to -inf in {fmt}")
+            else:
+                why.append(f"every logit of a row rounds to {into} in {fmt}{neg}")
         scaled = self.became.get((fmt, t))
         if t != 1 and scaled is not None and scaled.rows:
-            why.append(f"every logit of a row is -inf in {fmt} once divided by T={t:g}")
+            why.append(f"every logit of a row is {into} in {fmt} once divided by T={t:g}{neg}")
         return "; ".join(why)
 
     def became_masked(self, view: RowView) -> list[rk.BecameMasked]:
@@ -223,6 +232,7 @@ class MaskAccumulator:
                 outputs=outputs,
                 became=became,
                 sentinels=sentinels,
+                softmin=self.softmin,
             ),
         }
 

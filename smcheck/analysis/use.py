@@ -42,8 +42,8 @@ def resolve_use(view: RowView, cfg: AnalysisConfig, rows: int) -> tuple[str, str
 
 
 def _masks(view: RowView, softmin: bool, rows: int, mask_value: float | None) -> str:
-    """``-inf masks``, ``mask sentinels`` (known values such as -1e9, or the user's
-    ``mask_value``) or "" for none."""
+    """``-inf masks`` (``+inf masks`` under softmin), ``mask sentinels`` (known values such as
+    -1e9, or the user's ``mask_value``) or "" for none."""
     sentinels = False
     for start, stop in chunk_bounds(view.n_rows, rows, view.row_length):
         try:
@@ -51,7 +51,7 @@ def _masks(view: RowView, softmin: bool, rows: int, mask_value: float | None) ->
         finally:  # after reading: a block may be a view of the memory map
             view.release(start, stop)
         if seen == "-inf masks":
-            return seen
+            return "+inf masks" if softmin else seen  # softmin's masks: -inf in -x
         sentinels = sentinels or bool(seen)
     return "mask sentinels" if sentinels else ""
 

@@ -63,19 +63,26 @@ def input_findings(
     outputs: dict[tuple[str, str, float], MaskedOutput],
     became: Sequence[BecameMasked],
     sentinels: Sequence[Sentinel],
+    softmin: bool = False,
 ) -> list[InputFinding]:
-    """Every finding about the input, most severe kinds first."""
+    """Every finding about the input, most severe kinds first.
+
+    The counts and values are of the softmax's input; under ``softmin`` that is -x, so the
+    messages name the logits' own +inf masks and -inf (``+inf in -x``), and -x's sentinels.
+    """
     out: list[InputFinding] = []
+    # -x is exact: a logit's -inf is a +inf of -x, its +inf mask a -inf of -x
+    up, mask = ("-inf", "+inf") if softmin else ("+inf", "-inf")
     if upstream_rows:
         out.append(
             InputFinding(
                 "upstream",
                 "FAIL",
                 f"{plural(upstream_rows, 'row')} {verb(upstream_rows, 'holds', 'hold')} NaN or "
-                "+inf before any softmax runs "
-                f"({nan} NaN, {posinf} +inf; first row {row_index(upstream_first)}): no method can "
-                "give them a distribution, so they are kept out of the method metrics -- "
-                + remedies.FIX_UPSTREAM,
+                f"{up} before any softmax runs ({nan} NaN, {posinf} {up}"
+                f"{', +inf in -x' if softmin else ''}; first row {row_index(upstream_first)}): "
+                "no method can give them a distribution, so they are kept out of the method "
+                "metrics -- " + remedies.FIX_UPSTREAM,
             )
         )
     what, bad = describe_outputs(outputs, masked_rows)
@@ -84,60 +91,66 @@ def input_findings(
             InputFinding(
                 "fully_masked",
                 "WARN" if bad else "INFO",
-                f"{plural(masked_rows, 'fully masked row')} (every logit -inf; first row "
-                f"{row_index(masked_first)}): {what}, and "
-                f"{verb(masked_rows, 'it is', 'they are')} kept out of the method metrics -- "
-                + remedies.ZEROS_FOR_MASKED_ROWS,
+                f"{plural(masked_rows, 'fully masked row')} (every logit {mask}"
+                f"{', -inf in -x' if softmin else ''}; first row {row_index(masked_first)}): "
+                f"{what}, and {verb(masked_rows, 'it is', 'they are')} kept out of the method "
+                "metrics -- " + remedies.ZEROS_FOR_MASKED_ROWS,
             )
         )
     masks = bool(neginf or sentinels)  # as the cells' remedies read it (remedies.Situation)
-    out += [_became(b, outputs, masks) for b in became if b.rows]
+    out += [_became(b, outputs, masks, softmin) for b in became if b.rows]
     for s in sentinels:
-        out += _sentinel_findings(s)
+        out += _sentinel_findings(s, softmin)
     return sorted(out, key=lambda f: -SEVERITIES.index(f.severity))  # stable: kinds keep order
 
 
 def _became(
-    b: BecameMasked, outputs: dict[tuple[str, str, float], MaskedOutput], masks: bool
+    b: BecameMasked,
+    outputs: dict[tuple[str, str, float], MaskedOutput],
+    masks: bool,
+    softmin: bool,
 ) -> InputFinding:
     """Rows of finite logits entirely -inf once cast (or divided by T): a mask the format cannot
-    hold where the input has masks, else logits beyond the format's range."""
+    hold where the input has masks, else logits beyond the format's range. Under softmin the
+    rows are -x's, and the logits past the range are those above it."""
     where = b.dtype if b.temperature is None else f"{b.dtype} at T={b.temperature:g}"
     what, bad = describe_outputs(
         {k: o for k, o in outputs.items() if k[1] == b.dtype and b.temperature in (None, k[2])},
         b.rows,
     )
     floor = value_text(-get_format(b.dtype).neg_overflow)
+    past, into = (f"above {floor}", "+inf") if softmin else (f"below -{floor}", "-inf")
+    of = " of -x" if softmin else ""
+    rows = f"{plural(b.rows, 'row')}{of} {verb(b.rows, 'becomes', 'become')}"
     if masks:
         cause = (
-            "every finite logit rounds to -inf there"
+            f"every finite logit rounds to {into} there"
             if b.temperature is None
-            else ("every finite logit is -inf there once divided by T")
+            else (f"every finite logit is {into} there once divided by T")
         )
-        text = f"{verb(b.rows, 'becomes', 'become')} fully masked in {where} ({cause}"
-        remedy = remedies.mask_with_min(b.dtype) + (
+        text = f"{rows} fully masked in {where} ({cause}"
+        remedy = remedies.mask_with_min(b.dtype, softmin) + (
             "" if b.temperature is None else remedies.AFTER_DIVIDING
         )
     elif b.temperature is None:
-        text = f"{verb(b.rows, 'becomes', 'become')} entirely -inf in {where} (every logit is "
-        text += f"at or below -{floor}, beyond its range"
-        remedy = remedies.SHIFT_BEFORE_CAST
+        text = f"{rows} entirely -inf in {where} (every logit is at or {past}, beyond its range"
+        remedy = remedies.shift_before_cast(softmin)
     else:
-        text = f"{verb(b.rows, 'becomes', 'become')} entirely -inf in {where} (every x/T is at "
-        text += f"or below -{floor}"
-        remedy = remedies.CENTRE_LOGITS
+        text = f"{rows} entirely -inf in {where} (every x/T is at or {past}"
+        remedy = remedies.centre_logits(softmin)
     return InputFinding(
         "became_fully_masked",
         "WARN" if bad else "INFO",
-        f"{plural(b.rows, 'row')} {text}; first row {row_index(b.first_row)}): {what} -- {remedy}",
+        f"{text}; first row {row_index(b.first_row)}): {what} -- {remedy}",
         b.dtype,
         b.temperature,
     )
 
 
-def _name(s: Sentinel) -> str:
+def _name(s: Sentinel, softmin: bool = False) -> str:
+    """``mask sentinel -1e9``; under softmin ``mask sentinel -1e9 of -x`` (the logits hold 1e9)."""
     text = f"mask sentinel {value_text(s.value)}"
-    return text + (f" ({s.label})" if s.label else "")
+    return text + (f" ({s.label})" if s.label else "") + (" of -x" if softmin else "")
 
 
 def _where(pairs: Sequence[tuple[str, float]]) -> str:
@@ -153,20 +166,22 @@ def _up_to(values: Sequence[int], word: str) -> str:
     return ("" if len(set(values)) == 1 else "up to ") + plural(n, word)
 
 
-def _sentinel_findings(s: Sentinel) -> list[InputFinding]:
-    """At most one finding per kind for one sentinel, its formats and temperatures together."""
+def _sentinel_findings(s: Sentinel, softmin: bool) -> list[InputFinding]:
+    """At most one finding per kind for one sentinel, its formats and temperatures together
+    (under softmin the sentinel and its entries are -x's)."""
     out: list[InputFinding] = []
+    name = _name(s, softmin)
     lost = [c for c in s.casts if not c.representable and c.to_neginf.elements]
     if lost:
         out.append(
             InputFinding(
                 "sentinel_unrepresentable",
                 "INFO",
-                f"{_name(s)} is not representable in {join_and([c.dtype for c in lost])} and "
+                f"{name} is not representable in {join_and([c.dtype for c in lost])} and "
                 f"becomes -inf there ({_up_to([c.to_neginf.elements for c in lost], 'entry')} in "
                 f"{_up_to([c.to_neginf.rows for c in lost], 'row')}): the mask still gives p = 0, "
                 "but a row holding only sentinels becomes fully masked -- "
-                + remedies.mask_with_min(lost[0].dtype if len(lost) == 1 else None),
+                + remedies.mask_with_min(lost[0].dtype if len(lost) == 1 else None, softmin),
                 lost[0].dtype if len(lost) == 1 else None,
             )
         )
@@ -179,12 +194,12 @@ def _sentinel_findings(s: Sentinel) -> list[InputFinding]:
                     "sentinel_overflow",
                     "INFO",
                     f"sentinel + score overflows to -inf in {c.dtype}: "
-                    f"{plural(c.to_neginf.elements, 'entry')} near {_name(s)} "
+                    f"{plural(c.to_neginf.elements, 'entry')} near {name} "
                     f"{verb(c.to_neginf.elements, 'is', 'are')} at or below "
                     f"-{value_text(limit)} (down to {value_text(s.min)}) in "
                     f"{plural(c.to_neginf.rows, 'row')} (first row "
                     f"{row_index(c.to_neginf.worst_row)}) -- "
-                    + remedies.mask_in_float32_or_clamp(c.dtype),
+                    + remedies.mask_in_float32_or_clamp(c.dtype, softmin),
                     c.dtype,
                 )
             )
@@ -200,7 +215,7 @@ def _sentinel_findings(s: Sentinel) -> list[InputFinding]:
             InputFinding(
                 "sentinel_scaled_to_neginf",
                 "INFO",
-                f"dividing by T turns {_up_to([n for _, n in scaled], 'entry')} of {_name(s)} "
+                f"dividing by T turns {_up_to([n for _, n in scaled], 'entry')} of {name} "
                 f"into -inf in {_where([(e.dtype, e.temperature) for e, _ in scaled])} (first row "
                 f"{row_index(first.to_neginf.worst_row)}) -- " + remedies.DIVIDE_BEFORE_MASKING,
                 first.dtype if len(scaled) == 1 else None,
@@ -215,13 +230,13 @@ def _sentinel_findings(s: Sentinel) -> list[InputFinding]:
             InputFinding(
                 "sentinel_weak",
                 "WARN",
-                f"{_name(s)} is too weak to mask in "
+                f"{name} is too weak to mask in "
                 f"{_where([(e.dtype, e.temperature) for e in weak])}: "
                 f"its entries keep more probability than the format's rounding error u in "
                 f"{_up_to([e.weak.rows for e in weak], 'row')}, up to {worst.leak.max:.3g} "
                 f"({worst.dtype}{at_temperature(worst.temperature)}, u = {f.u:.3g}, row "
                 f"{row_index(worst.leak.worst_row)}) -- "
-                + remedies.mask_with_min(worst.dtype if len(weak) == 1 else None)
+                + remedies.mask_with_min(worst.dtype if len(weak) == 1 else None, softmin)
                 + ("" if all(e.temperature == 1 for e in weak) else remedies.AFTER_DIVIDING),
                 worst.dtype if len(weak) == 1 else None,
                 worst.temperature if len(weak) == 1 else None,

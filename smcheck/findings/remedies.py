@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from smcheck.dtypes import get_format
 from smcheck.methods import METHODS
 from smcheck.report.model import Finding
+from smcheck.report.phrases import softmax_input
 
 # --- the sentences, each written once ------------------------------------------------------------
 MAX_SHIFTED = "use max-shifted softmax or torch.softmax"
@@ -43,6 +44,8 @@ ZEROS_FOR_MASKED_ROWS = (
     "torch.nn.functional.scaled_dot_product_attention does), or drop the rows"
 )
 SHIFT_BEFORE_CAST = "subtract the row max before the cast (softmax is shift-invariant)"
+SHIFT_MIN_BEFORE_CAST = "subtract the row min before the cast (softmin is shift-invariant)"
+"""Under softmin: -(x - min x) <= 0 peaks at 0, as x - max x does for softmax."""
 DIVIDE_BEFORE_MASKING = "divide by T before masking, or in a wider format"
 AFTER_DIVIDING = ", after dividing by T"
 """Appended to a mask remedy when the mask fails only once divided by T."""
@@ -60,9 +63,22 @@ def softmax_and_loss_in(wider: str) -> str:
     return f"compute the softmax and loss in {wider}, or {CURB_CONFIDENCE}"
 
 
-def centre_or_divide_in(wider: str | None) -> str:
+def centre_logits(softmin: bool = False) -> str:
+    """:data:`CENTRE_LOGITS`; under softmin the softmax's input -x, centred: -x - max(-x)."""
+    if not softmin:
+        return CENTRE_LOGITS
+    return f"centre {softmax_input(divided=False, softmin=True)} before dividing ((min x - x) / T)"
+
+
+def centre_or_divide_in(wider: str | None, softmin: bool = False) -> str:
     """The remedy for logits that overflow when divided by T (critical temperatures add a clamp)."""
-    return CENTRE_LOGITS + (f", or divide and take the softmax in {wider}" if wider else "")
+    divide = f", or divide and take the softmax in {wider}" if wider else ""
+    return centre_logits(softmin) + divide
+
+
+def shift_before_cast(softmin: bool = False) -> str:
+    """Shift the logits so that none becomes +inf in the cast (nor a whole row -inf)."""
+    return SHIFT_MIN_BEFORE_CAST if softmin else SHIFT_BEFORE_CAST
 
 
 def divide_in(wider: str) -> str:
@@ -83,16 +99,19 @@ def clamp_t(t: float) -> str:
     return f", or clamp T to >= {t:.4g}" if math.isfinite(t) else ""
 
 
-def mask_with_min(dtype: str | None) -> str:
-    """Mask with the format's own minimum (-1e9 is -inf in float16, a fully masked row NaN)."""
+def mask_with_min(dtype: str | None, softmin: bool = False) -> str:
+    """Mask with the format's own minimum (-1e9 is -inf in float16, a fully masked row NaN);
+    under softmin its maximum (softmin masks with large logits: 1e9 is +inf there)."""
+    end = "max" if softmin else "min"
     if dtype is None:
-        return "mask with torch.finfo(dtype).min of the dtype the softmax runs in"
-    return f"mask with torch.finfo(torch.{dtype}).min, a value {dtype} holds"
+        return f"mask with torch.finfo(dtype).{end} of the dtype the softmax runs in"
+    return f"mask with torch.finfo(torch.{dtype}).{end}, a value {dtype} holds"
 
 
-def mask_in_float32_or_clamp(dtype: str) -> str:
-    """The remedy for sentinel + score overflowing to -inf in ``dtype``."""
-    return f"add the mask in float32, or clamp to torch.finfo(torch.{dtype}).min"
+def mask_in_float32_or_clamp(dtype: str, softmin: bool = False) -> str:
+    """The remedy for sentinel + score overflowing to -inf in ``dtype`` (+inf under softmin)."""
+    end = "max" if softmin else "min"
+    return f"add the mask in float32, or clamp to torch.finfo(torch.{dtype}).{end}"
 
 
 # --- remedies as data ----------------------------------------------------------------------------
@@ -131,6 +150,9 @@ class Situation:
     """The smallest row maximum of the judged rows as the cell's softmax takes it (after
     softmin's negation, divided by T), where known: a format the masked-row remedy names must
     hold it, or the row is entirely -inf there too."""
+    softmin: bool = False
+    """The softmax is of -x: a remedy naming the logits' max, or the format's min, names the
+    other end."""
 
     @property
     def log_of_p(self) -> bool:
@@ -190,7 +212,8 @@ def _then_wider(s: Situation, first: list[Remedy], text: Callable[[str], str]) -
 
 # --- choosers: the candidates of each cause, best first ------------------------------------------
 def _temperature_overflow(s: Situation) -> list[Remedy]:
-    return [*_wider(s, centre_or_divide_in), Remedy(centre_or_divide_in(None) + ", or raise T")]
+    centre = centre_or_divide_in(None, s.softmin) + ", or raise T"
+    return [*_wider(s, lambda w: centre_or_divide_in(w, s.softmin)), Remedy(centre)]
 
 
 def _shift_first(s: Situation) -> list[Remedy]:
@@ -284,15 +307,16 @@ def _masked_row(s: Situation) -> list[Remedy]:
     lowest = None if s.lowest is None else -s.lowest  # the ranges are symmetric
     holds = holding(s.dtype, lowest)
     if not s.masked:  # ordinary logits beyond the format's range, no mask among them
-        return [*(Remedy(softmax_in(w), dtype=w) for w in holds), Remedy(SHIFT_BEFORE_CAST)]
-    mask = f"{mask_with_min(s.dtype)}, or handle fully masked rows"
+        shift = Remedy(shift_before_cast(s.softmin))
+        return [*(Remedy(softmax_in(w), dtype=w) for w in holds), shift]
+    mask = f"{mask_with_min(s.dtype, s.softmin)}, or handle fully masked rows"
     return [*(Remedy(f"{mask}, or {softmax_in(w)}", dtype=w) for w in holds), Remedy(mask)]
 
 
 def _cast_overflow(s: Situation) -> list[Remedy]:
     """Logits beyond the format's range: a format that holds them, or a shift before the cast."""
     holds = [Remedy(softmax_in(w), dtype=w) for w in holding(s.dtype, s.largest)]
-    return [*holds, Remedy(SHIFT_BEFORE_CAST)]
+    return [*holds, Remedy(shift_before_cast(s.softmin))]
 
 
 def _none(s: Situation) -> list[Remedy]:

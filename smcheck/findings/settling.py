@@ -23,11 +23,12 @@ def settle(
     masked: bool = False,
     largest: float | None = None,
     lowest: float | None = None,
+    softmin: bool = False,
 ) -> list[Cell]:
     """``cells`` with each finding's remedy re-picked from its candidates, knowing every cell
     (and ``largest``, the judged rows' largest logit, which a format named for the cast must
     hold; ``lowest``, their smallest row maximum, which one named for rows the cast or T made
-    entirely -inf must hold, divided by each cell's T).
+    entirely -inf must hold, divided by each cell's T; ``softmin``: the cells are softmax(-x)).
 
     A candidate names a cell of this report (same temperature and model) or one not analysed.
     The first whose cell was analysed and is free of the finding's cause wins; failing that, the
@@ -36,8 +37,9 @@ def settle(
     WARN or FAIL finding, a cell that shows the cause only as a NOTE (immaterial) is free of it.
     """
     causes = {_key(c.method, c.dtype, c): _material(c) for c in cells}
+    base = Situation("", "", use, masked=masked, largest=largest, softmin=softmin)
     return [
-        _settled(c, causes, Situation("", "", use, c.model, masked, largest, _over(lowest, c)))
+        _settled(c, causes, dataclasses.replace(base, model=c.model, lowest=_over(lowest, c)))
         for c in cells
     ]
 

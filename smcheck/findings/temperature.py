@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from smcheck.findings import remedies
-from smcheck.findings.verdicts import softmax_input
+from smcheck.report.phrases import softmax_input
 
 
 def advice(
@@ -43,7 +43,7 @@ def advice(
     if "temperature_overflow" in causes:
         return (
             f"{method} {dtype}: {where} dividing the logits by T overflows {dtype} -- "
-            f"{remedies.centre_or_divide_in(remedies.next_wider(dtype))}{clamp}"
+            f"{remedies.centre_or_divide_in(remedies.next_wider(dtype), softmin)}{clamp}"
         )
     x = softmax_input(divided=True, softmin=softmin)
     if method == "naive" and ("exp_overflow" in causes or "sum_overflow" in causes):
@@ -63,5 +63,5 @@ def advice(
         )
     return (
         f"{method} {dtype}: {where} a whole row divides to -inf (inf - inf) -- "
-        f"{remedies.CENTRE_LOGITS}{clamp}"
+        f"{remedies.centre_logits(softmin)}{clamp}"
     )

@@ -20,7 +20,7 @@ from smcheck.report.model import (
     GradientMetrics,
     Verdict,
 )
-from smcheck.report.phrases import plural, row_index, rows_of, verb
+from smcheck.report.phrases import plural, row_index, rows_of, softmax_input, verb
 
 JUDGED_FROM: dict[str, str] = {
     "log-of-zero": "logprobs",
@@ -72,7 +72,7 @@ def judge(
     found = _Found(method, fmt.name, use)
     total = m.rows_checked
     _overflow_findings(found, fmt, temperature, m, softmin)
-    _nan_findings(found, m, masked)
+    _nan_findings(found, m, masked, softmin)
     if m.log_of_zero.elements:
         route = "log(softmax)" if takes_log_of_p(method) else "log_softmax"
         found.fail(
@@ -111,15 +111,6 @@ def judge(
     if found.warnings:
         return Verdict.WARN, found.warnings + found.notes
     return Verdict.OK, found.notes
-
-
-def softmax_input(*, divided: bool, softmin: bool) -> str:
-    """What the softmax takes, as messages name it: ``logits``, ``x/T`` when divided by T;
-    under softmin, softmax(-x), ``-x`` and ``-x/T``."""
-    x = "x/T" if divided else "x"
-    if softmin:
-        return f"-{x}"
-    return x if divided else "logits"
 
 
 def _overflow_findings(
@@ -174,15 +165,17 @@ def _beyond(limit: float, spec: str, softmin: bool) -> str:
     return f"below {-limit:{spec}}" if softmin else f"above {limit:{spec}}"
 
 
-def _nan_findings(found: _Found, m: CellMetrics, masked: MaskedNaN | None) -> None:
-    """The NaN findings: rows only the format or T masked fully, then the rest."""
+def _nan_findings(found: _Found, m: CellMetrics, masked: MaskedNaN | None, softmin: bool) -> None:
+    """The NaN findings: rows only the format or T masked fully (rows of -x under softmin),
+    then the rest."""
     total = m.rows_checked
     if masked is not None and masked.elements:
+        rows = plural(masked.rows, "row") + (" of -x" if softmin else "")
         found.fail(
             "masked-row-nan",
             # no method name: a grouped line joins the methods whose output this is
-            f"{masked.why}; the output is NaN for {plural(masked.rows, 'row')} "
-            f"entirely -inf there (first row {row_index(masked.first_row)})",
+            f"{masked.why}; the output is NaN for {rows} entirely -inf there (first row "
+            f"{row_index(masked.first_row)})",
             why=masked.why,
         )
     nan_elements = m.nan.elements - (masked.elements if masked is not None else 0)

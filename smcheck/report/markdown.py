@@ -11,7 +11,7 @@ from smcheck.report.grouping import (
     source_outcomes,
 )
 from smcheck.report.model import Report, SourceReport
-from smcheck.report.phrases import plural, verb
+from smcheck.report.phrases import num, of_input, plural, verb
 from smcheck.report.temperaturetables import (
     CRITICAL_HEADER,
     CRITICAL_TITLE,
@@ -115,11 +115,16 @@ def temperature_lines(s: SourceReport) -> list[str]:
 def _source_lines(s: SourceReport) -> list[str]:
     i = s.input
     use = f"judged for {md(s.use)}" + (f" ({md(s.use_reason)})" if s.use_reason else "")
+    op = "softmin" if s.softmin else "softmax"
     facts = (
-        f"shape {s.shape}, source dtype {md(s.dtype)}, softmax over dim {s.dim}: "
-        f"{plural(s.rows, 'row')} of length {s.row_length}; {use}"
+        f"shape {s.shape}, source dtype {md(s.dtype)}, {op} over dim {s.dim}"
+        + (" (softmax(-x))" if s.softmin else "")
+        + f": {plural(s.rows, 'row')} of length {s.row_length}; {use}"
     )
-    inp = "input: " + ("no finite values" if i.min is None else f"range {i.min:.6g} to {i.max:.6g}")
+    inp = f"input{of_input(s.softmin)}: "  # the values are -x's under softmin
+    inp += (
+        "no finite values" if i.min is None else f"range {num(i.min, '.6g')} to {num(i.max, '.6g')}"
+    )
     if i.max_logsumexp is not None:
         inp += f", max logsumexp {i.max_logsumexp:.6g}"
     inp += f"; {i.nan} NaN, {i.posinf} +inf, {i.neginf} -inf"

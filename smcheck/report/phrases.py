@@ -54,6 +54,21 @@ def value_text(v: float) -> str:
     return format(v, ".6g").replace("e+0", "e").replace("e+", "e")
 
 
+def softmax_input(*, divided: bool, softmin: bool) -> str:
+    """What the softmax takes, as messages name it: ``logits``, ``x/T`` when divided by T;
+    under softmin, softmax(-x), ``-x`` and ``-x/T``."""
+    x = "x/T" if divided else "x"
+    if softmin:
+        return f"-{x}"
+    return x if divided else "logits"
+
+
+def of_input(softmin: bool) -> str:
+    """`` of -x`` after a figure of the softmax's input under softmin (the report's values are
+    -x's there); nothing otherwise, where the input is the logits themselves."""
+    return f" of {softmax_input(divided=False, softmin=True)}" if softmin else ""
+
+
 def at_temperature(t: float) -> str:
     """`` at T=0.5``; nothing at T = 1."""
     return "" if t == 1 else f" at T={t:g}"

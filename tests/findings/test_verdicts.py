@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -369,6 +370,93 @@ def test_under_softmin_cast_and_exp_messages_bound_minus_x_not_the_logits() -> N
     found = cell(r, "naive", "float16", 0.5).findings
     (exp,) = [f.message for f in found if f.cause == "exp-overflow"]
     assert exp.startswith("exp overflows for -x/T above 11.09 (x/T below -11.09) in 1/1 row")
+
+
+def _softmin(x: list[list[float]], **kw) -> smcheck.Report:  # type: ignore[no-untyped-def]
+    return smcheck.analyze(np.array(x), softmin=True, dtypes=["float16"], methods=["naive"], **kw)
+
+
+def _input_finding(r: smcheck.Report, kind: str) -> str:
+    (f,) = [f.message for f in r.sources[0].input.findings if f.kind == kind]
+    return f
+
+
+def test_under_softmin_mask_messages_name_the_logits_plus_inf_masks() -> None:
+    # softmin masks with +inf (-inf in -x), and its -inf is upstream (+inf in -x): the messages
+    # said "every logit -inf", "NaN or +inf (1 +inf)" and "auto: -inf masks" of logits holding
+    # +inf masks and one -inf
+    inf = math.inf
+    r = _softmin([[1.0, 2.0, 3.0], [inf, inf, inf], [-inf, 0.0, 1.0], [inf, 0.0, 1.0]])
+    assert r.sources[0].use_reason == "auto: +inf masks in the input"
+    assert _input_finding(r, "upstream").startswith(
+        "1 row holds NaN or -inf before any softmax runs (0 NaN, 1 -inf, +inf in -x; first row [2])"
+    )
+    assert _input_finding(r, "fully_masked").startswith(
+        "1 fully masked row (every logit +inf, -inf in -x; first row [1])"
+    )
+
+
+def test_under_softmin_rows_past_the_range_are_logits_above_it_and_shift_by_the_min() -> None:
+    # -x of logits at or above 65520 is entirely -inf in float16: "every logit is at or below
+    # -65520" was false, and subtracting the row max leaves -x beyond the range
+    r = _softmin([[7e4, 8e4, 9e4], [1.0, 2.0, 3.0]], gradients=False)
+    became = _input_finding(r, "became_fully_masked")
+    assert became == (
+        "1 row of -x becomes entirely -inf in float16 (every logit is at or above 65520, beyond "
+        "its range; first row [0]): naive returns NaN for it -- subtract the row min before the "
+        "cast (softmin is shift-invariant)"
+    )
+    (f,) = [f for f in cell(r, "naive", "float16").findings if f.cause == "masked-row-nan"]
+    assert f.message.startswith(
+        "every logit of a row rounds to +inf in float16 (-inf in -x); naive returns NaN for 1 row "
+        "of -x entirely -inf there"
+    )
+    shifted = _softmin([[0.0, 1e4, 2e4], [0.0, 1.0, 2.0]], gradients=False)  # x - min x
+    assert not shifted.sources[0].input.findings
+    assert cell(shifted, "naive", "float16").verdict is Verdict.OK
+    # once divided by T: x/T at or above 65520, and -x is centred, (min x - x) / T
+    r = _softmin([[1000.0, 2000.0, 1500.0], [1.0, 2.0, 3.0]], temperatures=[0.01])
+    assert _input_finding(r, "became_fully_masked") == (
+        "1 row of -x becomes entirely -inf in float16 at T=0.01 (every x/T is at or above 65520; "
+        "first row [0]): naive returns NaN for it -- centre -x before dividing ((min x - x) / T)"
+    )
+    centred = _softmin([[1000.0, 0.0, 500.0], [2.0, 1.0, 0.0]], temperatures=[0.01])
+    assert not centred.sources[0].input.findings  # x - min x: -x/T peaks at 0
+
+
+def test_under_softmin_the_centring_remedy_centres_minus_x() -> None:
+    # -x/T overflows float16 where x/T does: centring x, (x - max x) / T, leaves -x/T = 2e5
+    x = [[1000.0, -1000.0, 3.0]]
+    r = _softmin(x, temperatures=[0.01], gradients=False)
+    found = cell(r, "naive", "float16", 0.01).findings
+    (f,) = [f for f in found if f.cause == "temperature-overflow"]
+    assert f.remedy.startswith("centre -x before dividing ((min x - x) / T)")
+    centred = _softmin([[2000.0, 0.0, 1003.0]], temperatures=[0.01], gradients=False)  # x - min x
+    assert "temperature-overflow" not in {
+        g.cause for g in cell(centred, "naive", "float16", 0.01).findings
+    }
+    r = smcheck.analyze(x, softmin=True, dtypes=["float16"], methods=["shifted"], critical=True)
+    (crit,) = r.sources[0].temperature.critical
+    assert "dividing the logits by T overflows float16 -- centre -x before dividing" in crit.advice
+
+
+def test_under_softmin_sentinels_are_minus_x_and_the_mask_is_the_formats_max() -> None:
+    # a 1e9 mask of the logits is -x's -1e9: finfo.min, which was advised, is no mask there
+    r = _softmin([[1e9, 1.0, 2.0], [1e9, 1e9, 1e9], [1.0, 2.0, 3.0]])
+    fix = "mask with torch.finfo(torch.float16).max, a value float16 holds"
+    assert _input_finding(r, "became_fully_masked").endswith(
+        "(every finite logit rounds to +inf there; first row [1]): naive returns NaN for it -- "
+        + fix
+    )
+    assert _input_finding(r, "sentinel_unrepresentable").startswith(
+        "mask sentinel -1e9 (common masked_fill value) of -x is not representable in float16"
+    )
+    (f,) = [f for f in cell(r, "naive", "float16").findings if f.cause == "masked-row-nan"]
+    assert f.message.startswith("-1e9 of -x rounds to -inf in float16; naive returns NaN")
+    assert f.remedy.startswith(fix)
+    top = float(np.finfo(np.float16).max)
+    fixed = _softmin([[top, 1.0, 2.0], [top, top, top], [1.0, 2.0, 3.0]])
+    assert "masked-row-nan" not in {g.cause for g in cell(fixed, "naive", "float16").findings}
 
 
 def test_a_correctly_rounded_tie_is_no_argmax_flip() -> None:

@@ -84,6 +84,34 @@ def test_a_cell_with_reasons_but_no_findings_is_never_reported_clean(
     assert "naive float16: exp overflows" in text
 
 
+def test_under_softmin_every_renderer_says_the_input_figures_are_of_minus_x(
+    ok_report: rm.Report,
+) -> None:
+    # the range, logsumexp and non-finite counts are the analysed values, -x under softmin:
+    # "range -3..0" read as the logits' (0..3), and markdown said neither softmin nor -x
+    from smcheck.report.html.page import report_html
+    from smcheck.report.renderers import plain_text
+    from smcheck.report.terminal.concise import build_summary
+
+    (s,) = ok_report.sources
+    neg = dataclasses.replace(s.input, min=-3.0, max=-0.0)  # -x of logits 0..3
+    report = rm.Report([dataclasses.replace(s, softmin=True, input=neg)], "0+canned")
+    assert "input -x  range -3..0;" in plain_text(build_summary(report), width=80)
+    details = render(report)
+    assert "range of -x           -3 .. 0" in details
+    assert "non-finite of -x      0 NaN, 0 +inf, 0 -inf (masks)" in details
+    md = report_markdown(report)
+    assert "softmin over dim -1 (softmax(-x)): 2 rows" in md
+    assert "input of -x: range -3 to 0, max logsumexp" in md  # 0, not -0
+    page = report_html(report)
+    assert "<td>input range of -x</td><td>-3 … 0</td>" in page
+    assert "<td>non-finite input of -x</td>" in page
+    # the logits themselves: no -x anywhere
+    plain = [render(ok_report), report_markdown(ok_report), report_html(ok_report)]
+    assert all(" -x" not in text for text in plain)
+    assert "input  range -3..12;" in plain_text(build_summary(ok_report), width=80)
+
+
 def test_phrases() -> None:
     assert [plural(1, "row"), plural(2, "row"), plural(2, "entry"), plural(2, "day")] == [
         "1 row",

@@ -12,7 +12,7 @@ from html import escape
 from smcheck.report.grouping import group_findings, group_violations, source_outcomes
 from smcheck.report.html import plotting
 from smcheck.report.model import Report, SourceReport
-from smcheck.report.phrases import plural, row_index
+from smcheck.report.phrases import num, of_input, plural, row_index
 from smcheck.report.temperaturetables import (
     CRITICAL_HEADER,
     CRITICAL_TITLE,
@@ -57,8 +57,9 @@ def _facts(s: SourceReport) -> str:
         f' <span class="muted">({escape(s.use_reason)})</span>' if s.use_reason else ""
     )
     i = s.input
+    of = escape(of_input(s.softmin))  # the values are -x's under softmin
     nonfinite = f"{i.nan} NaN, {i.posinf} +inf, {i.neginf} -inf"
-    rng = "-" if i.min is None else f"{i.min:.6g} … {i.max:.6g}"
+    rng = "-" if i.min is None else f"{num(i.min, '.6g')} … {num(i.max, '.6g')}"  # no -0 of -x
     lse = (
         "-"
         if i.max_logsumexp is None
@@ -72,9 +73,12 @@ def _facts(s: SourceReport) -> str:
         ),
         ("source dtype", escape(s.dtype) + (" (softmin: softmax(-x))" if s.softmin else "")),
         ("judged for", use),
-        ("input range", rng),
-        ("max logsumexp", lse),
-        ("non-finite input", nonfinite + f"; {plural(i.fully_masked_rows, 'fully masked row')}"),
+        (f"input range{of}", rng),
+        (f"max logsumexp{of}", lse),
+        (
+            f"non-finite input{of}",
+            nonfinite + f"; {plural(i.fully_masked_rows, 'fully masked row')}",
+        ),
     ]
     body = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
     return f'<table class="facts">{body}</table>'

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from smcheck.report.findingmodel import Verdict
-from smcheck.report.phrases import num, plural, row_index, value_text
+from smcheck.report.phrases import num, plural, row_index, softmax_input, value_text
 from smcheck.report.terminal.cellformat import STYLE
 from smcheck.report.terminal.findinglines import (
     Lines,
@@ -87,7 +87,8 @@ def _non_finite(s: SourceReport) -> str:
 
 
 def input_line(s: SourceReport) -> Lines:
-    """Range, max logsumexp, non-finite counts, excluded rows and mask sentinels, wrapped."""
+    """Range, max logsumexp, non-finite counts, excluded rows and mask sentinels, wrapped: of
+    the softmax's input, -x under softmin (``input -x``)."""
     i = s.input
     parts = [
         f"range {num(i.min, '.6g')}..{num(i.max, '.6g')}",
@@ -109,7 +110,8 @@ def input_line(s: SourceReport) -> Lines:
             f"mask {value_text(sen.value)} in {plural(sen.elements, 'entry')} "
             f"of {plural(sen.rows, 'row')} ({fates})"
         )
-    return Lines([(Text("input ", "bold"), Text("; ".join(parts)))])
+    key = "input " + (softmax_input(divided=False, softmin=True) + " " if s.softmin else "")
+    return Lines([(Text(key, "bold"), Text("; ".join(parts)))])
 
 
 def verdict_word(c: Cell) -> Text:

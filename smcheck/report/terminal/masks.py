@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from smcheck.report.maskmodel import Sentinel
-from smcheck.report.phrases import value_text
+from smcheck.report.phrases import of_input, value_text
 from smcheck.report.terminal.findinglines import SEVERITY_STYLE, Lines
 from smcheck.report.terminal.fit import Fit
 
@@ -51,12 +51,14 @@ def fate(sen: Sentinel, dtype: str) -> str:
 
 
 def sentinel_table(s: SourceReport) -> Fit | None:
-    """The sentinels found, and per format whether they survive the cast and still mask."""
+    """The sentinels found (-x's under softmin), and per format whether they survive the cast
+    and still mask."""
     sens = s.input.sentinels
     if not sens:
         return None
     dtypes = list(dict.fromkeys(c.dtype for c in s.cells))
-    t = Table(title="Mask sentinels", box=box.SIMPLE_HEAD, title_justify="left")
+    title = "Mask sentinels" + of_input(s.softmin)
+    t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
     t.add_column("sentinel", no_wrap=True)
     t.add_column("known as", overflow="fold", min_width=12)
     t.add_column("entries", justify="right", no_wrap=True)  # min/max are in the JSON

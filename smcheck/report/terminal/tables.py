@@ -15,7 +15,7 @@ from rich.text import Text
 
 from smcheck.dtypes import get_format
 from smcheck.report.model import Cell, Count, InputRounding, Report, SourceReport, Verdict
-from smcheck.report.phrases import num, plural, row_index
+from smcheck.report.phrases import num, of_input, plural, row_index
 from smcheck.report.terminal.bounds import bounds_tables
 from smcheck.report.terminal.cellformat import verdict_text
 from smcheck.report.terminal.findinglines import finding_lines
@@ -43,14 +43,16 @@ def input_summary(s: SourceReport) -> Table:
         f"{plural(s.rows, 'row')} of length {s.row_length}"
         + ("  (softmin: analysing -x)" if s.softmin else ""),
     )
-    t.add_row("range", f"{num(i.min, '.6g')} .. {num(i.max, '.6g')}")
+    of = of_input(s.softmin)  # the values are -x's under softmin
+    t.add_row(f"range{of}", f"{num(i.min, '.6g')} .. {num(i.max, '.6g')}")
     t.add_row(
-        "max logsumexp", f"{num(i.max_logsumexp, '.6g')} (row {row_index(i.max_logsumexp_row)})"
+        f"max logsumexp{of}",
+        f"{num(i.max_logsumexp, '.6g')} (row {row_index(i.max_logsumexp_row)})",
     )
-    t.add_row("non-finite", f"{i.nan} NaN, {i.posinf} +inf, {i.neginf} -inf (masks)")
+    t.add_row(f"non-finite{of}", f"{i.nan} NaN, {i.posinf} +inf, {i.neginf} -inf (masks)")
     if i.fully_masked_rows or i.upstream_rows:
         t.add_row(
-            "excluded rows",
+            f"excluded rows{of}",
             f"{i.upstream_rows} with NaN/+inf from upstream"
             + (f" (first {row_index(i.upstream_first_row)})" if i.upstream_rows else "")
             + f", {i.fully_masked_rows} fully masked"
