@@ -20,6 +20,9 @@ _LOWEST_LOGIT = float(_KNOWN.max()) * (1 - NEAR)
 
 AUTO_MASKED = "probs"
 AUTO_PLAIN = "loss"
+GIVEN = "given"
+"""Why a use that is not auto: given by an option, an API argument or a config file, which the
+analysis cannot tell apart (``check`` names its config file where that set it)."""
 
 
 def resolve_use(view: RowView, cfg: AnalysisConfig, rows: int) -> tuple[str, str]:
@@ -31,10 +34,11 @@ def resolve_use(view: RowView, cfg: AnalysisConfig, rows: int) -> tuple[str, str
         rows: rows per chunk of the pre-scan.
 
     Returns:
-        (use, reason), e.g. ``("probs", "auto: -inf masks, so attention weights or sampling")``.
+        (use, reason), e.g. ``("probs", "auto: -inf masks in the input")``; a use given is
+        :data:`GIVEN`.
     """
     if cfg.use != "auto":
-        return cfg.use, f"--use {cfg.use}"
+        return cfg.use, GIVEN
     seen = _masks(view, cfg.softmin, rows, cfg.sentinel)  # the mask as -x holds it
     if seen:
         return AUTO_MASKED, f"auto: {seen} in the input"

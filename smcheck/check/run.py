@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
 
 from smcheck import __version__
+from smcheck.analysis.use import GIVEN
 from smcheck.api import each_source, input_files
 from smcheck.check.baseline import apply_baseline, load_baseline, write_baseline
 from smcheck.check.policy import Policy
@@ -54,6 +55,7 @@ def _run_specs(
         if isinstance(got, SourceError):
             errors.append(got)
             continue
+        got = _use_origin(got, policy)
         reports.append(got)
         analysed.append(spec)
         found, missing = evaluate(got, spec, policy)
@@ -68,6 +70,14 @@ def _run_specs(
         notes=[],
         checked=[(s.path, s.key) for s in analysed],
     )
+
+
+def _use_origin(rep: SourceReport, policy: Policy) -> SourceReport:
+    """``rep`` saying where a use that is not auto came from where the config file set it
+    (the analysis says only ``given``, which a command-line --use is)."""
+    if rep.use_reason != GIVEN or "use" not in policy.file_keys:
+        return rep
+    return dataclasses.replace(rep, use_reason=f"use = {policy.use} in {policy.config_file}")
 
 
 def check_sources(

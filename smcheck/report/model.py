@@ -213,7 +213,8 @@ class SourceReport:
     use: str = "loss"
     """What the softmax feeds, which decides what a verdict judges: probs, logprobs or loss."""
     use_reason: str = ""
-    """Why: ``--use loss``, or what ``auto`` saw (``-inf masks: attention weights``)."""
+    """Why: ``given`` (``use = loss in pyproject.toml`` where check's config file set it), or
+    what ``auto`` saw (``auto: -inf masks in the input``)."""
     site: Site | None = None
     """Where a live model ran this softmax (``smcheck.capture``); None for files and arrays."""
 

@@ -170,7 +170,7 @@ def test_a_use_given_overrides_the_sites_and_says_so() -> None:
     with smcheck.capture() as cap:
         torch.softmax(torch.tensor([[1.0, 2.0, 3.0]]), dim=-1)
     (src,) = cap.analyze(use="loss").sources
-    assert (src.site.use, src.use, src.use_reason) == ("probs", "loss", "--use loss")
+    assert (src.site.use, src.use, src.use_reason) == ("probs", "loss", "given")
 
 
 def test_dim_and_softmin_are_refused_not_ignored_for_captured_sites() -> None:

@@ -220,6 +220,28 @@ def test_cli_options_override_only_what_is_given(tmp_path: Path, monkeypatch) ->
     assert json.loads(r.stdout)["policy"]["fail_on"] == ["overflow", "warn"]
 
 
+def test_a_use_the_config_file_set_is_said_to_come_from_it_not_from_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the report said "--use probs" of a use that pyproject.toml set: no --use was given
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "pyproject.toml", "[tool.smcheck]\nuse = 'probs'\n")
+    argv = ["check", "gen:spike:shape=2x4", "--dtype", "fp32"]
+
+    def reason(*more: str) -> str:
+        r = CliRunner().invoke(cli, [*argv, "--format", "json", *more])
+        assert r.exit_code == ExitCode.OK, r.output
+        return json.loads(r.stdout)["sources"][0]["use_reason"]
+
+    assert reason() == "use = probs in pyproject.toml"
+    page = CliRunner().invoke(cli, [*argv, "--format", "html"]).stdout
+    assert (
+        '<td>judged for</td><td>probs <span class="muted">(use = probs in pyproject.toml)' in page
+    )
+    assert reason("--use", "loss") == "given"  # the command line's, not the file's
+    assert reason("--use", "auto").startswith("auto: ")
+
+
 def test_no_source_anywhere_is_a_usage_error(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)
     r = CliRunner().invoke(cli, ["check", "--isolated"])

@@ -128,7 +128,7 @@ def test_auto_use_reads_known_sentinels_and_the_explicit_use_wins() -> None:
     plain = smcheck.analyze(x[:, :2], dtypes=["float32"], methods=["torch"])
     assert plain.sources[0].use == "loss" and plain.cells[0].gradient is not None
     given = smcheck.analyze(x, dtypes=["float32"], methods=["torch"], use="loss")
-    assert given.sources[0].use_reason == "--use loss" and given.cells[0].gradient is not None
+    assert given.sources[0].use_reason == "given" and given.cells[0].gradient is not None
     off = smcheck.analyze(x[:, :2], dtypes=["float32"], methods=["torch"], gradients=False)
     assert off.cells[0].gradient is None
     # a value the user names a mask is one: -5000 is no known sentinel, and a logit without it
