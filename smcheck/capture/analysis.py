@@ -146,16 +146,19 @@ def _observed_nan(s: Site, x: dict[str, Any]) -> InputFinding | None:
     if not s.nan_rows:
         return None
     masked, upstream = x.get("nan_masked", 0), x.get("nan_upstream", 0)
+    softmin = s.op == "softmin"  # its rows are stored as -x: masked where x is +inf
     if masked:
-        why = f"{masked} of them fully masked (every logit -inf in {s.dtype})"
-        fix = f"{remedies.mask_with_min(s.dtype)}; or {remedies.ZEROS_FOR_MASKED_ROWS}"
+        why = (
+            f"{masked} of them fully masked (every logit {'+' if softmin else '-'}inf in {s.dtype})"
+        )
+        fix = f"{remedies.mask_with_min(s.dtype, softmin)}; or {remedies.ZEROS_FOR_MASKED_ROWS}"
     elif upstream:
-        why = f"{upstream} of them already NaN or +inf at its input"
+        why = f"{upstream} of them already NaN or {'-' if softmin else '+'}inf at its input"
         fix = remedies.FIX_UPSTREAM
     else:
         why = "with finite logits"
-        wider = remedies.WIDER_FORMAT.get(s.dtype)
-        fix = f"compute it in {wider}" if wider else remedies.WIDER
+        wider = remedies.next_wider(s.dtype)
+        fix = f"compute it in {wider}" if wider else "scale the logits into a narrower range"
     where = f" at {s.module}" if s.module else ""
     return InputFinding(
         "observed_nan",

@@ -248,3 +248,30 @@ def test_attention_without_a_mask_is_recorded_under_bfloat16_autocast() -> None:
     assert [(s.op, s.dtype) for s in cap.sites] == [
         ("scaled_dot_product_attention", "bfloat16")
     ] * 2
+
+
+def test_a_site_that_returned_nan_from_finite_logits_is_told_the_wider_format() -> None:
+    # it raised AttributeError: the names it used (remedies.WIDER_FORMAT, WIDER) were gone
+    from types import SimpleNamespace
+
+    from smcheck.capture.analysis import _observed_nan
+
+    site = SimpleNamespace(nan_rows=2, rows_seen=8, op="softmax", module="", file="m.py", line=3)
+    found = _observed_nan(SimpleNamespace(**vars(site), dtype="float16"), {})  # type: ignore[arg-type]
+    assert found is not None and found.message.endswith(
+        "returned NaN in 2 rows of 8 as the model ran in float16, with finite logits -- compute "
+        "it in float32"
+    )
+    found = _observed_nan(SimpleNamespace(**vars(site), dtype="float64"), {})  # type: ignore[arg-type]
+    assert found is not None and found.message.endswith("-- scale the logits into a narrower range")
+
+
+def test_a_softmin_site_that_returned_nan_on_masked_rows_is_told_of_its_own_masks() -> None:
+    # it said "every logit -inf" and advised finfo.min, which is no mask of softmin
+    with smcheck.capture() as cap:
+        F.softmin(torch.tensor([[float("inf")] * 3, [1.0, 2.0, 3.0]]), dim=-1)
+        F.softmin(torch.tensor([[-float("inf"), 1.0, 2.0]]), dim=-1)
+    masked, upstream = (s.input.findings[0].message for s in cap.analyze().sources)
+    assert "1 of them fully masked (every logit +inf in float32)" in masked
+    assert "mask with torch.finfo(torch.float32).max" in masked
+    assert "1 of them already NaN or -inf at its input" in upstream
