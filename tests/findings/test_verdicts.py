@@ -408,7 +408,7 @@ def test_under_softmin_rows_past_the_range_are_logits_above_it_and_shift_by_the_
     )
     (f,) = [f for f in cell(r, "naive", "float16").findings if f.cause == "masked-row-nan"]
     assert f.message.startswith(
-        "every logit of a row rounds to +inf in float16 (-inf in -x); naive returns NaN for 1 row "
+        "every logit of a row rounds to +inf in float16 (-inf in -x); the output is NaN for 1 row "
         "of -x entirely -inf there"
     )
     shifted = _softmin([[0.0, 1e4, 2e4], [0.0, 1.0, 2.0]], gradients=False)  # x - min x
@@ -452,7 +452,7 @@ def test_under_softmin_sentinels_are_minus_x_and_the_mask_is_the_formats_max() -
         "mask sentinel -1e9 (common masked_fill value) of -x is not representable in float16"
     )
     (f,) = [f for f in cell(r, "naive", "float16").findings if f.cause == "masked-row-nan"]
-    assert f.message.startswith("-1e9 of -x rounds to -inf in float16; naive returns NaN")
+    assert f.message.startswith("-1e9 of -x rounds to -inf in float16; the output is NaN")
     assert f.remedy.startswith(fix)
     top = float(np.finfo(np.float16).max)
     fixed = _softmin([[top, 1.0, 2.0], [top, top, top], [1.0, 2.0, 3.0]])
