@@ -195,8 +195,9 @@ class GradientMetrics:
     """Of nan's rows, those whose loss is NaN too: the NaN forward back-propagates."""
     nan_zero_rows: int
     """Of the others, those with a probability of 0 (log p̂ = -inf, a mask's too): d log(p)/dp =
-    1/0 there, and the softmax backward multiplies it by 0. The rest met an inf inside the
-    backward pass."""
+    1/0 = inf there, the backward multiplies it by 0 (the upstream gradient of a non-target
+    entry, or the target's exp), which gives NaN, and the row sum spreads it to the row. The rest
+    met an inf inside the backward pass."""
     dead: Count
     """Gradient elements exactly 0 where the exact gradient rounds to nonzero in the format."""
     vanished_rows: int

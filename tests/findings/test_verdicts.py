@@ -293,9 +293,31 @@ def test_gradient_nan_says_at_a_mask_only_for_inputs_with_masks() -> None:
                if f.cause == "gradient-nan"]
         for name, r in (("plain", plain), ("masked", masked))
     }  # fmt: skip
-    assert messages["plain"] and "(log(p) at p = 0: 1/p = inf, times 0" in messages["plain"][0]
+    assert messages["plain"] and "(log(p) at p = 0: the backward multiplies" in messages["plain"][0]
     assert "mask" not in messages["plain"][0]
     assert messages["masked"] and "(log(p) at p = 0, at a mask too: " in messages["masked"][0]
+
+
+def test_gradient_nan_at_a_zero_p_says_0_times_inf_spread_to_the_row_by_the_row_sum() -> None:
+    # it said "1/p = inf, times 0 in the softmax backward": the log(p) route's NaN is made where
+    # log's backward takes the non-target entry's upstream 0 times 1/0, and the division's
+    # backward spreads it through the row sum to every element of the row
+    r = smcheck.analyze([[0.0, -20.0, 1.0]], dtypes=["float16"], methods=["shifted"])
+    c = cell(r, "shifted", "float16")
+    assert c.gradient is not None and (c.gradient.nan.elements, c.gradient.nan_zero_rows) == (3, 1)
+    (msg,) = [f.message for f in c.findings if f.cause == "gradient-nan"]
+    assert msg == (
+        "3 gradient elements are NaN in 1/1 row (log(p) at p = 0: the backward multiplies its "
+        "1/p = inf by 0, giving NaN, which the row sum spreads to the row)"
+    )
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([0.0, -20.0, 1.0], dtype=torch.float16, requires_grad=True)
+    e = torch.exp(x - x.max())
+    p = e / e.sum()
+    p.retain_grad()
+    (-torch.log(p)[2]).backward()
+    assert p.grad is not None and p.grad.isnan().tolist() == [False, True, False]
+    assert x.grad is not None and x.grad.isnan().all()
 
 
 def test_a_log_p_beyond_the_format_is_minus_inf_correctly_rounded_not_log_of_zero() -> None:
