@@ -335,14 +335,24 @@ def _nan_gradient_text(said: list[tuple[int, str, str]], rows: int) -> str:
     return " (" + "; ".join(f"{what} in {plural(n, 'row')}" for n, what, _ in said) + ")"
 
 
-def _lost(lost: float | None, limit: float, material: bool, what: str = "") -> str:
-    """`` (the gradient loses at most 2.98e-08, within 4.77e-07, there)``: why it is a NOTE,
-    or why a WARN (``up to ..., over ...``)."""
+def _lost(lost: float | None, limit: float, material: bool, bound: str = "") -> str:
+    """Why a dead-gradient or saturation finding is a NOTE or a WARN: what the gradient loses,
+    ``lost``, the worst dead element's loss, or with ``bound`` (``1 - p_max <= u/2 = ``) a bound
+    on what every saturated row loses, against ``limit``.
+
+    A NOTE holds for every element: `` (the gradient loses at most 2.98e-08, within 4.77e-07,
+    there)``. A WARN's worst need not be every element's (2 of mnist's 40 dead float16 elements
+    lose more than 4u): `` (the gradient loses up to 0.00315 in the worst of them, over 0.00195)``;
+    a bound is what a row can lose: `` (the gradient can lose up to 1 - p_max <= u/2 = 0.000244
+    there, over 0.000122)``.
+    """
     if lost is None:
         return ""
-    if material:
-        return f" (the gradient loses up to {what}{lost:.3g}, over {limit:.3g}, there)"
-    return f" (the gradient loses at most {what}{lost:.3g}, within {limit:.3g}, there)"
+    if not material:
+        return f" (the gradient loses at most {bound}{lost:.3g}, within {limit:.3g}, there)"
+    if bound:
+        return f" (the gradient can lose up to {bound}{lost:.3g} there, over {limit:.3g})"
+    return f" (the gradient loses up to {lost:.3g} in the worst of them, over {limit:.3g})"
 
 
 def _in_row(row: tuple[int, ...] | None) -> str:

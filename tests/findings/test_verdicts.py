@@ -180,6 +180,37 @@ def test_case4_saturated_correctly_rounded_rows_are_notes_under_loss(
     assert cell(r, "torch", dtype).verdict is Verdict.WARN
 
 
+def test_a_dead_gradient_warn_gives_its_worst_loss_not_every_elements() -> None:
+    # mnist naive float16: 40 dead elements, of which 2 lose more than 4u = 0.00195; it said
+    # "(the gradient loses up to 0.00315, over 0.00195, there)", as if every one of them did
+    c = cell(
+        smcheck.analyze([[3.0, 0.0, -1.0]], dtypes=["float16"], methods=["naive"]),
+        "naive",
+        "float16",
+    )
+    assert c.gradient is not None
+    g = dataclasses.replace(c.gradient, dead=Count(40, 40, (0,)), dead_max=0.00315)
+    _, found = judge("naive", get_format("float16"), 1.0, c.metrics, Thresholds(), gradient=g)
+    (f,) = [f for f in found if f.cause == "dead-gradient"]
+    assert f.severity == "WARN"
+    assert f.message.endswith(
+        "(the gradient loses up to 0.00315 in the worst of them, over 0.00195)"
+    )
+
+
+def test_a_saturation_warn_says_what_a_row_can_lose() -> None:
+    # a saturated row loses 1 - p_max <= u/2, a bound, not what each row loses
+    x = np.zeros((1, 8))
+    x[0, 0] = 30.0
+    strict = Thresholds(gradient_abs_u=0.25)
+    r = smcheck.analyze(x, dtypes=["float32"], methods=["torch"], use="loss", thresholds=strict)
+    (f,) = [f for f in cell(r, "torch", "float32").findings if f.cause == "saturation"]
+    assert f.severity == "WARN"
+    assert f.message.endswith(
+        "(the gradient can lose up to 1 - p_max <= u/2 = 2.98e-08 there, over 1.49e-08)"
+    )
+
+
 def test_case4_underflow_losing_less_than_u_is_a_note() -> None:
     c = cell(
         smcheck.analyze([[0.0, 1.0]], dtypes=["float32"], methods=["torch"]), "torch", "float32"
