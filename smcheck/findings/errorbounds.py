@@ -5,7 +5,7 @@ from __future__ import annotations
 from smcheck.dtypes import FloatFormat
 from smcheck.findings.remedies import finding
 from smcheck.report.model import Accumulation, BoundCheck, Finding
-from smcheck.report.phrases import row_index
+from smcheck.report.phrases import row_index, rows_of
 
 
 def stall_notes(row_length: int, fmts: list[FloatFormat]) -> list[str]:
@@ -58,14 +58,14 @@ def bound_findings(
         warn(
             "bound-violated",
             f"the error exceeds the rounding-error bound {bounds.bound} of Blanchard, Higham & "
-            f"Higham (2021) in {bounds.violations.rows}/{total} rows (row "
+            f"Higham (2021) in {rows_of(bounds.violations.rows, total)} (row "
             f"{row_index(bounds.violations.worst_row)}: {bounds.max_ratio.max:.3g}x): the "
             "implementation, not the input, is at fault",
         )
     if acc is not None and acc.stalled.rows:
         warn(
             "stall",
-            f"the running {fmt.name} sum stalled in {acc.stalled.rows}/{total} rows: up to "
+            f"the running {fmt.name} sum stalled in {rows_of(acc.stalled.rows, total)}: up to "
             f"{acc.max_absorbed.max:.1%} of a row's mass was added to a sum too large to change "
             f"(a sequential {fmt.name} sum of equal terms stops at {acc.stall_length})",
         )

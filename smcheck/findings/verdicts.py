@@ -93,8 +93,9 @@ def judge(
         material = (m.lost_mass.max or 0.0) > th.lost_mass_limit(fmt.u)
         found.warn(
             "underflow",
-            f"{plural(m.underflow.elements, 'probability')} representable in {fmt.name} underflow "
-            f"to 0 in {rows_of(m.underflow.rows, total)} (lost mass up to {m.lost_mass.max:.3g})",
+            f"{plural(m.underflow.elements, 'probability')} representable in {fmt.name} "
+            f"{verb(m.underflow.elements, 'underflows', 'underflow')} to 0 in "
+            f"{rows_of(m.underflow.rows, total)} (lost mass up to {m.lost_mass.max:.3g})",
             material=material,
         )
     if m.argmax_flips.rows:

@@ -60,7 +60,12 @@ def check_github(result: CheckResult) -> str:
             )
         if sev is Severity.WARNING:  # a policy condition this report cannot evaluate
             items += [
-                (name, f"smcheck: {u.condition} not measured", f"{u.cells} cells: {u.reason}", None)
+                (
+                    name,
+                    f"smcheck: {u.condition} not measured",
+                    f"{plural(u.cells, 'cell')}: {u.reason}",
+                    None,
+                )
                 for u in result.unmeasured
             ]
         if len(items) > ANNOTATIONS_PER_SEVERITY:

@@ -3,6 +3,7 @@ the classic -999 example end to end, chunk-size invariance, and the strict model
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -271,6 +272,19 @@ def test_masked_target_rows_are_left_out() -> None:
     r = analyze(x, targets=np.array([1, 1]), dtypes=["float32"], use="loss")
     g = grad(r, "logdomain", "float32")
     assert (g.rows_checked, g.masked_target_rows, g.loss_inf.rows) == (1, 1, 0)
+
+
+def test_the_gradient_table_counts_one_masked_target_row_as_1_row() -> None:
+    # its caption said "1 rows with a masked target left out"
+    from rich.console import Console
+
+    from smcheck.report.terminal.tables import gradient_table
+
+    x = np.array([[0.0, -np.inf, 1.0], [0.0, 2.0, 1.0]])
+    s = analyze(x, targets=np.array([1, 1]), dtypes=["float32"], use="loss").sources[0]
+    con = Console(width=300, record=True, file=io.StringIO())
+    con.print(gradient_table(s))
+    assert "(targets: <array>, 1 row with a masked target left out;" in con.export_text()
 
 
 def test_argmin_skips_masks_and_softmin_flips_targets() -> None:

@@ -33,6 +33,26 @@ def test_findings_name_the_row_the_cause_and_the_remedy() -> None:
     assert f.cause == "vacuous-bound" and "vacuous" in f.message and "2048" in f.message
 
 
+def test_a_bound_violation_and_a_stall_in_one_row_of_one_say_1_1_row() -> None:
+    # they said "in 1/1 rows"; the verdicts' rows_of says "1/1 row"
+    fmt = get_format("bfloat16")
+    check = rm.BoundCheck(
+        "(n + 1 + 2c)u",
+        1.0,
+        1,
+        rm.RowCount(1, (0,)),
+        rm.RowCount(0, None),
+        rm.Extreme(2.0, (0,)),
+        rm.Extreme(1.0, (0,)),
+        None,
+        "implementation",
+    )
+    acc = rm.Accumulation(256, rm.RowCount(1, (0,)), rm.Extreme(0.5, (0,)))
+    violated, stall = bound_findings("naive", check, acc, fmt, 1)
+    assert " in 1/1 row (row [0]: 2x)" in violated.message
+    assert "the running bfloat16 sum stalled in 1/1 row: up to 50.0%" in stall.message
+
+
 def test_stall_note_names_the_formats_the_rows_reach() -> None:
     fmts = [get_format("float16"), get_format("float32")]
     assert stall_notes(100, fmts) == []

@@ -226,6 +226,20 @@ def test_case4_underflow_losing_less_than_u_is_a_note() -> None:
     assert judge("torch", f32, 1.0, m, Thresholds(lost_mass_u=4))[0] is Verdict.OK
 
 
+def test_underflow_agrees_with_its_count_of_probabilities() -> None:
+    # "1 probability representable in float16 underflow to 0"
+    c = cell(
+        smcheck.analyze([[0.0, 1.0]], dtypes=["float32"], methods=["torch"]), "torch", "float32"
+    )
+    f32 = get_format("float32")
+    m = dataclasses.replace(c.metrics, underflow=Count(1, 1, (0,)), lost_mass=Extreme(1e-40, (0,)))
+    (one,) = judge("torch", f32, 1.0, m, Thresholds())[1]
+    assert one.message.startswith("1 probability representable in float32 underflows to 0 in")
+    m = dataclasses.replace(m, underflow=Count(2, 1, (0,)))
+    (two,) = judge("torch", f32, 1.0, m, Thresholds())[1]
+    assert two.message.startswith("2 probabilities representable in float32 underflow to 0 in")
+
+
 def test_case4_bfloat16_verdicts_do_not_flip_along_a_temperature_sweep() -> None:
     x = np.random.default_rng(4).normal(0, 4, (16, 10))
     x[:, 0] += 8.0  # confident rows: saturation comes and goes with T

@@ -154,7 +154,7 @@ def test_issue5_4096_zeros_float16_strict_doubles_every_probability() -> None:
         assert cell.accumulation is not None
         assert cell.accumulation.stalled.rows == 1 and cell.accumulation.max_absorbed.max == 0.5
         assert cell.verdict.value == "WARN"
-        assert "stalled in 1/1 rows" in cell.reasons[0] and "2048" in cell.reasons[0]
+        assert "stalled in 1/1 row:" in cell.reasons[0] and "2048" in cell.reasons[0]
         assert cell.bounds is not None and cell.bounds.vacuous.rows == 1  # n = 4096 >= 1/u
     rep = smcheck.analyze(x, dtypes=["float16"], methods=["naive", "shifted"])
     for cell in rep.cells:

@@ -65,6 +65,18 @@ def test_github_warns_about_unmeasured_conditions(tmp_path: Path) -> None:
     ) in lines
 
 
+def test_github_counts_one_unmeasured_cell_as_1_cell(tmp_path: Path) -> None:
+    # it said "1 cells: ..."
+    result = dataclasses.replace(
+        check_files(tmp_path, ["a.npy"]),
+        unmeasured=[Unmeasured("dead-gradient", 1, "the report has no gradient metrics")],
+    )
+    assert (
+        "::warning title=smcheck%3A dead-gradient not measured::"
+        "1 cell: the report has no gradient metrics"
+    ) in check_github(result).splitlines()
+
+
 def test_github_annotations_stay_within_the_per_step_limit(tmp_path: Path) -> None:
     names = [f"s{i:02}.npy" for i in range(12)]
     result = check_files(tmp_path, names, Policy(methods=("naive",), dtypes=("float16",)))

@@ -52,7 +52,7 @@ def test_the_worst_hit_is_the_one_with_most_rows_then_the_largest_count() -> Non
 def test_of_equal_rows_the_worst_figure_outweighs_a_larger_constant() -> None:
     def stall(fmt: str, pct: float, stops: int) -> str:
         return (
-            f"the running {fmt} sum stalled in 1/1 rows: up to {pct}% of a row's mass was added "
+            f"the running {fmt} sum stalled in 1/1 row: up to {pct}% of a row's mass was added "
             f"(a sequential {fmt} sum of equal terms stops at {stops})"
         )
 

@@ -176,7 +176,7 @@ def gradient_table(s: SourceReport) -> Fit | None:
     g0 = next((c.gradient for c in s.cells if c.gradient is not None), None)
     if g0 is None:
         return None
-    skipped = f", {g0.masked_target_rows} rows with a masked target left out" * bool(
+    skipped = f", {plural(g0.masked_target_rows, 'row')} with a masked target left out" * bool(
         g0.masked_target_rows
     )
 
