@@ -44,6 +44,21 @@ def row_index(ix: Iterable[int] | None) -> str:
     return "-" if ix is None else "[" + ",".join(str(i) for i in ix) + "]"
 
 
+NBSP = "\u00a0"
+"""A space a wrapped terminal line must not break at (a count and its noun); the terminal's
+``Lines`` print it as a plain space."""
+
+
+def unbroken(phrase: str) -> str:
+    """``phrase`` with its spaces made :data:`NBSP`: wrapped, it stays on one line."""
+    return phrase.replace(" ", NBSP)
+
+
+def first_of(n: int, ix: Iterable[int] | None) -> str:
+    """Where ``n`` rows of a kind are: ``row [0,0]`` for one, ``first [0,3]`` of several."""
+    return f"{'row' if n == 1 else 'first'} {row_index(ix)}"
+
+
 def join_and(items: Sequence[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -9,12 +9,14 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
+import smcheck
 from smcheck.report import model as rm
-from smcheck.report.phrases import num
+from smcheck.report.phrases import num, unbroken
 from smcheck.report.renderers import plain_text
 from smcheck.report.terminal.cellspan import Axes, span
-from smcheck.report.terminal.concise import build_summary
+from smcheck.report.terminal.concise import build_summary, input_line
 from smcheck.report.terminal.findinglines import Lines, group_findings, weight
+from tests.conftest import sample_input
 
 from .conftest import cell, source
 
@@ -231,3 +233,34 @@ def test_wrapped_lines_keep_every_character_within_the_width(body: str, width: i
 def test_a_table_number_has_no_negative_zero() -> None:
     # a loss -log(1) is -0.0: printed as 0, as every other zero
     assert (num(-0.0), num(0.0), num(-1e-30), num(2.5, ".2f")) == ("0", "0", "-1e-30", "2.50")
+
+
+def test_a_wrapped_line_keeps_words_joined_by_nbsp_together_and_prints_a_space() -> None:
+    body = f"57 -inf; {unbroken('1 fully masked')} ({unbroken('row [0,0]')})"
+    console = Console(width=20, record=True, color_system=None)
+    console.print(Lines([(Text("input "), Text(body))]))
+    assert [ln.rstrip() for ln in console.export_text().splitlines()] == [
+        "input  57 -inf;",
+        "  1 fully masked",
+        "  (row [0,0])",
+    ]
+
+
+def test_the_input_line_keeps_a_count_with_its_noun_and_names_one_fully_masked_row() -> None:
+    # at 80 columns it wrapped "57 -inf; 1" / "fully masked (first [0,0])"
+    s = smcheck.analyze(sample_input("masked_rows.npy"), dtypes=["float32"]).sources[0]
+    console = Console(width=80, record=True, color_system=None)
+    console.print(input_line(s))
+    assert [ln.rstrip() for ln in console.export_text().splitlines()] == [
+        "input  range -7.37961..4.95379; max logsumexp 4.97137 (row [0,2]); 57 -inf;",
+        "  1 fully masked (row [0,0])",
+    ]
+
+
+def test_the_details_input_table_names_one_fully_masked_row_row_not_first() -> None:
+    from smcheck.report.terminal.tables import input_summary
+
+    s = smcheck.analyze(sample_input("masked_rows.npy"), dtypes=["float32"]).sources[0]
+    console = Console(width=100, record=True, color_system=None)
+    console.print(input_summary(s))
+    assert "0 with NaN/+inf from upstream, 1 fully masked (row [0,0])" in console.export_text()

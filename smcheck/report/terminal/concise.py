@@ -15,7 +15,15 @@ from rich.table import Table
 from rich.text import Text
 
 from smcheck.report.findingmodel import Verdict
-from smcheck.report.phrases import num, plural, row_index, softmax_input, value_text
+from smcheck.report.phrases import (
+    first_of,
+    num,
+    plural,
+    row_index,
+    softmax_input,
+    unbroken,
+    value_text,
+)
 from smcheck.report.terminal.cellformat import STYLE
 from smcheck.report.terminal.findinglines import (
     Lines,
@@ -82,33 +90,33 @@ def header(s: SourceReport) -> list[RenderableType]:
 def _non_finite(s: SourceReport) -> str:
     i = s.input
     counts = [(i.nan, "NaN"), (i.posinf, "+inf"), (i.neginf, "-inf")]
-    found = [f"{n} {name}" for n, name in counts if n]
+    found = [unbroken(f"{n} {name}") for n, name in counts if n]
     return ", ".join(found) if found else "all finite"
 
 
 def input_line(s: SourceReport) -> Lines:
     """Range, max logsumexp, non-finite counts, excluded rows and mask sentinels, wrapped: of
-    the softmax's input, -x under softmin (``input -x``)."""
+    the softmax's input, -x under softmin (``input -x``); a count stays on the line of its
+    noun, a row index on that of its word."""
     i = s.input
     parts = [
         f"range {num(i.min, '.6g')}..{num(i.max, '.6g')}",
         f"max logsumexp {num(i.max_logsumexp, '.6g')}"
-        + (f" (row {row_index(i.max_logsumexp_row)})" if s.rows > 1 else ""),
+        + (f" ({unbroken(f'row {row_index(i.max_logsumexp_row)}')})" if s.rows > 1 else ""),
         _non_finite(s),
     ]
     if i.upstream_rows:
-        first = row_index(i.upstream_first_row)
-        parts.append(f"{plural(i.upstream_rows, 'row')} with NaN/+inf (first {first})")
+        first = unbroken(first_of(i.upstream_rows, i.upstream_first_row))
+        parts.append(f"{unbroken(plural(i.upstream_rows, 'row'))} with NaN/+inf ({first})")
     if i.fully_masked_rows:
-        parts.append(
-            f"{i.fully_masked_rows} fully masked (first {row_index(i.fully_masked_first_row)})"
-        )
+        first = unbroken(first_of(i.fully_masked_rows, i.fully_masked_first_row))
+        parts.append(f"{unbroken(f'{i.fully_masked_rows} fully masked')} ({first})")
     dtypes = list(dict.fromkeys(c.dtype for c in s.cells))
     for sen in i.sentinels:
         fates = ", ".join(f"{d} {fate(sen, d)}" for d in dtypes)
         parts.append(
-            f"mask {value_text(sen.value)} in {plural(sen.elements, 'entry')} "
-            f"of {plural(sen.rows, 'row')} ({fates})"
+            f"mask {value_text(sen.value)} in {unbroken(plural(sen.elements, 'entry'))} "
+            f"of {unbroken(plural(sen.rows, 'row'))} ({fates})"
         )
     key = "input " + (softmax_input(divided=False, softmin=True) + " " if s.softmin else "")
     return Lines([(Text(key, "bold"), Text("; ".join(parts)))])

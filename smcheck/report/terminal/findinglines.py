@@ -14,7 +14,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from smcheck.report.findingmodel import Finding
-from smcheck.report.phrases import figures_for, tagged, weight
+from smcheck.report.phrases import NBSP, figures_for, tagged, weight
 from smcheck.report.terminal.cellspan import Axes, span
 
 if TYPE_CHECKING:  # the model imports these views (notebook): types only here
@@ -24,6 +24,8 @@ SEVERITY_STYLE = {"FAIL": "bold red", "WARN": "yellow", "NOTE": "cyan", "INFO": 
 INDENT = 2
 """Columns a finding's continuation lines are indented by."""
 RANK = {"FAIL": 0, "WARN": 1, "NOTE": 2, "INFO": 2}
+_HELD = "\ue000"
+"""A private-use character, one cell wide and no space, an NBSP stands as while rich wraps."""
 
 
 @dataclass
@@ -128,15 +130,23 @@ class Lines:
         for label, body in self.rows:
             text = Text.assemble(label, " ", body)
             text.expand_tabs()  # as wrap would: the offsets below count the wrapped characters
+            # rich breaks at any Unicode space, NBSP too: hold it as a non-space while wrapping
+            text.plain = text.plain.replace(NBSP, _HELD)
             first = text.wrap(console, width, overflow="fold")[0]
-            yield first
+            yield _spaced(first)
             # the rest wrapped anew in the narrower column (from the word after the first line)
             n = len(first.plain)
             n += len(text.plain[n:]) - len(text.plain[n:].lstrip())
             if n < len(text.plain):
                 rest = text.divide([n])[1]
                 for line in rest.wrap(console, width - INDENT, overflow="fold"):
-                    yield Text(" " * INDENT) + line
+                    yield Text(" " * INDENT) + _spaced(line)
+
+
+def _spaced(line: Text) -> Text:
+    """A wrapped line with its held NBSPs printed as plain spaces (same length: styles stay)."""
+    line.plain = line.plain.replace(_HELD, " ")
+    return line
 
 
 def input_lines(s: SourceReport, severities: set[str]) -> list[tuple[Text, Text]]:

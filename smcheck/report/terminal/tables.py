@@ -15,7 +15,7 @@ from rich.text import Text
 
 from smcheck.dtypes import get_format
 from smcheck.report.model import Cell, Count, InputRounding, Report, SourceReport, Verdict
-from smcheck.report.phrases import num, of_input, plural, row_index
+from smcheck.report.phrases import first_of, num, of_input, plural, row_index
 from smcheck.report.terminal.bounds import bounds_tables
 from smcheck.report.terminal.cellformat import verdict_text
 from smcheck.report.terminal.findinglines import finding_lines
@@ -54,9 +54,13 @@ def input_summary(s: SourceReport) -> Table:
         t.add_row(
             f"excluded rows{of}",
             f"{i.upstream_rows} with NaN/+inf from upstream"
-            + (f" (first {row_index(i.upstream_first_row)})" if i.upstream_rows else "")
+            + (f" ({first_of(i.upstream_rows, i.upstream_first_row)})" if i.upstream_rows else "")
             + f", {i.fully_masked_rows} fully masked"
-            + (f" (first {row_index(i.fully_masked_first_row)})" if i.fully_masked_rows else ""),
+            + (
+                f" ({first_of(i.fully_masked_rows, i.fully_masked_first_row)})"
+                if i.fully_masked_rows
+                else ""
+            ),
         )
     for note in s.notes:
         t.add_row("note", note)
