@@ -25,11 +25,12 @@ def minus999() -> None:
 
 
 def saturated_csv() -> None:
-    """Rows where one logit leads by 20..60 nats: p_max rounds to 1 in 16-bit formats."""
+    """Rows whose winning logit is 20..60 (leading by 18..57 nats): p_max rounds to 1 in 16-bit
+    formats."""
     rng = np.random.default_rng(1001)
     rows = np.round(rng.normal(0.0, 1.5, (4, 10)), 2)
-    for i, lead in enumerate((20.0, 35.0, 50.0, 60.0)):
-        rows[i, (3 * i + 2) % 10] = lead
+    for i, winner in enumerate((20.0, 35.0, 50.0, 60.0)):
+        rows[i, (3 * i + 2) % 10] = winner
     lines = ["# four confident classifier rows, one per line (logit of the winning class: 20..60)"]
     lines += [",".join(f"{v:g}" for v in row) for row in rows]
     (HERE / "saturated_rows.csv").write_text("\n".join(lines) + "\n")
@@ -51,7 +52,7 @@ def llm_logits() -> None:
 
 
 def segmentation_nchw() -> None:
-    """2x5x16x16 class score maps (NCHW): each class owns a blob; confident pixels reach ~15."""
+    """2x5x16x16 class score maps (NCHW): each class owns a blob; confident pixels reach ~13."""
     rng = np.random.default_rng(1004)
     n, c, h, w = 2, 5, 16, 16
     yy, xx = np.mgrid[0:h, 0:w]

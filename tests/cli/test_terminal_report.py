@@ -7,6 +7,7 @@ float noise), so no sample is analysed twice.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -157,3 +158,26 @@ def test_the_llm_sample_swept_over_20_temperatures_fits_60_lines() -> None:
     lines = r.stdout.splitlines()
     assert len(lines) <= 60, r.stdout
     uncut(lines, 80)
+
+
+def test_the_samples_readme_states_the_leads_and_zeros_the_tool_counts() -> None:
+    # it said the winners "lead by 20, 35, 50 and 60 nats" (their logits) and that shifted's
+    # -inf log p came "where small probabilities underflow": the tool counts them as exact_zero
+    readme = (ROOT / SAMPLES / "README.md").read_text(encoding="utf-8")
+    x = np.loadtxt(ROOT / SAMPLES / "saturated_rows.csv", delimiter=",", comments="#")
+    top = np.sort(x, axis=1)[:, ::-1]
+    leads = ", ".join(f"{d:.2f}" for d in top[:, 0] - top[:, 1])
+    assert leads == "18.19, 31.82, 48.25, 57.22"
+    assert "leading the runner-up by 18.19, 31.82, 48.25 and 57.22 nats" in readme
+    doc = json.loads("\n".join(stdout_of("classifier.json")))
+    (c,) = [
+        c
+        for c in doc["sources"][0]["cells"]
+        if c["method"] == "shifted" and c["dtype"] == "float16"
+    ]
+    m = c["metrics"]
+    assert (m["exact_zero"]["elements"], m["exact_zero"]["rows"]) == (183, 46)
+    assert m["underflow"]["elements"] == 0
+    assert (m["log_of_zero"]["elements"], m["log_of_zero"]["rows"]) == (183, 46)
+    assert "−inf for 183 log-probabilities in 46 rows" in readme
+    assert "so `exact_zero`, not `underflow`: p = 0 is their correct rounding" in readme
