@@ -6,17 +6,18 @@ from __future__ import annotations
 from smcheck.findings import remedies
 from smcheck.findings.conditiontypes import Hit, Metric
 from smcheck.report.model import InputSummary, RowIndex
-from smcheck.report.phrases import plural, row_index
+from smcheck.report.phrases import first_of, plural
 
 
-def _first(row: RowIndex | None) -> str:
-    return "" if row is None else f", first row {row_index(row)}"
+def _first(n: int, row: RowIndex | None) -> str:
+    """``, first row [0,3]`` of ``n`` rows; ``, row [0,3]`` of one."""
+    return "" if row is None else ", " + first_of(n, row, "first row")
 
 
 def _upstream(s: InputSummary) -> Hit:
     detail = (
         f"{plural(s.upstream_rows, 'row')} with NaN or +inf in the input before any softmax "
-        f"({s.nan} NaN, {s.posinf} +inf)" + _first(s.upstream_first_row)
+        f"({s.nan} NaN, {s.posinf} +inf)" + _first(s.upstream_rows, s.upstream_first_row)
     )
     return Hit(float(s.upstream_rows), s.upstream_rows, s.upstream_first_row, detail)
 
@@ -24,7 +25,7 @@ def _upstream(s: InputSummary) -> Hit:
 def _fully_masked(s: InputSummary) -> Hit:
     n = s.fully_masked_rows
     detail = f"{plural(n, 'row')} fully masked in the input (every logit -inf)" + _first(
-        s.fully_masked_first_row
+        n, s.fully_masked_first_row
     )
     return Hit(float(n), n, s.fully_masked_first_row, detail)
 

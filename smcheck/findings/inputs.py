@@ -13,8 +13,16 @@ from smcheck.report.maskmodel import (
     MaskedOutput,
     Sentinel,
 )
-from smcheck.report.model import RowIndex
-from smcheck.report.phrases import at_temperature, join_and, plural, row_index, value_text, verb
+from smcheck.report.model import Count, RowIndex
+from smcheck.report.phrases import (
+    at_temperature,
+    first_of,
+    join_and,
+    plural,
+    row_index,
+    value_text,
+    verb,
+)
 
 
 def _kind(o: MaskedOutput) -> str:
@@ -74,25 +82,27 @@ def input_findings(
     # -x is exact: a logit's -inf is a +inf of -x, its +inf mask a -inf of -x
     up, mask = ("-inf", "+inf") if softmin else ("+inf", "-inf")
     if upstream_rows:
+        first = first_of(upstream_rows, upstream_first, "first row")
         out.append(
             InputFinding(
                 "upstream",
                 "FAIL",
                 f"{plural(upstream_rows, 'row')} {verb(upstream_rows, 'holds', 'hold')} NaN or "
                 f"{up} before any softmax runs ({nan} NaN, {posinf} {up}"
-                f"{', +inf in -x' if softmin else ''}; first row {row_index(upstream_first)}): "
+                f"{', +inf in -x' if softmin else ''}; {first}): "
                 "no method can give them a distribution, so they are kept out of the method "
                 "metrics -- " + remedies.FIX_UPSTREAM,
             )
         )
     what, bad = describe_outputs(outputs, masked_rows)
     if masked_rows:
+        first = first_of(masked_rows, masked_first, "first row")
         out.append(
             InputFinding(
                 "fully_masked",
                 "WARN" if bad else "INFO",
                 f"{plural(masked_rows, 'fully masked row')} (every logit {mask}"
-                f"{', -inf in -x' if softmin else ''}; first row {row_index(masked_first)}): "
+                f"{', -inf in -x' if softmin else ''}; {first}): "
                 f"{what}, and {verb(masked_rows, 'it is', 'they are')} kept out of the method "
                 "metrics -- " + remedies.ZEROS_FOR_MASKED_ROWS,
             )
@@ -141,7 +151,7 @@ def _became(
     return InputFinding(
         "became_fully_masked",
         "WARN" if bad else "INFO",
-        f"{text}; first row {row_index(b.first_row)}): {what} -- {remedy}",
+        f"{text}; {first_of(b.rows, b.first_row, 'first row')}): {what} -- {remedy}",
         b.dtype,
         b.temperature,
     )
@@ -164,6 +174,12 @@ def _where(pairs: Sequence[tuple[str, float]]) -> str:
 def _up_to(values: Sequence[int], word: str) -> str:
     n = max(values)
     return ("" if len(set(values)) == 1 else "up to ") + plural(n, word)
+
+
+def _worst_row(c: Count, where: str = "") -> str:
+    """``worst row [0,3]`` (the row with the most such entries; ``where``: the format it is of)
+    of several rows; ``row [0,3]`` of one."""
+    return first_of(c.rows, c.worst_row, "worst row") + where
 
 
 def _sentinel_findings(s: Sentinel, softmin: bool) -> list[InputFinding]:
@@ -197,8 +213,7 @@ def _sentinel_findings(s: Sentinel, softmin: bool) -> list[InputFinding]:
                     f"{plural(c.to_neginf.elements, 'entry')} near {name} "
                     f"{verb(c.to_neginf.elements, 'is', 'are')} at or below "
                     f"-{value_text(limit)} (down to {value_text(s.min)}) in "
-                    f"{plural(c.to_neginf.rows, 'row')} (first row "
-                    f"{row_index(c.to_neginf.worst_row)}) -- "
+                    f"{plural(c.to_neginf.rows, 'row')} ({_worst_row(c.to_neginf)}) -- "
                     + remedies.mask_in_float32_or_clamp(c.dtype, softmin),
                     c.dtype,
                 )
@@ -211,13 +226,16 @@ def _sentinel_findings(s: Sentinel, softmin: bool) -> list[InputFinding]:
     ]
     if scaled:
         first = scaled[0][0]
+        at = first.dtype + at_temperature(first.temperature)  # the row's format of several
         out.append(
             InputFinding(
                 "sentinel_scaled_to_neginf",
                 "INFO",
                 f"dividing by T turns {_up_to([n for _, n in scaled], 'entry')} of {name} "
-                f"into -inf in {_where([(e.dtype, e.temperature) for e, _ in scaled])} (first row "
-                f"{row_index(first.to_neginf.worst_row)}) -- " + remedies.DIVIDE_BEFORE_MASKING,
+                f"into -inf in {_where([(e.dtype, e.temperature) for e, _ in scaled])} ("
+                + _worst_row(first.to_neginf, "" if len(scaled) == 1 else f" in {at}")
+                + ") -- "
+                + remedies.DIVIDE_BEFORE_MASKING,
                 first.dtype if len(scaled) == 1 else None,
                 first.temperature if len(scaled) == 1 else None,
             )

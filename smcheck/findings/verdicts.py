@@ -20,7 +20,7 @@ from smcheck.report.model import (
     GradientMetrics,
     Verdict,
 )
-from smcheck.report.phrases import plural, row_index, rows_of, softmax_input, verb
+from smcheck.report.phrases import first_of, plural, row_index, rows_of, softmax_input, verb
 
 JUDGED_FROM: dict[str, str] = {
     "log-of-zero": "logprobs",
@@ -139,7 +139,7 @@ def _overflow_findings(
             "cast-overflow",
             f"{plural(n, 'logit')} {past}{verb(n, 'becomes', 'become')} {into} in {fmt.name}"
             f"{', +inf in -x' if softmin else ''}, in {plural(rows, 'row')} "
-            f"(worst row {row_index(cast.worst_row)}), where no softmax is finite "
+            f"({first_of(rows, cast.worst_row, 'worst row')}), where no softmax is finite "
             f"(inf - inf, inf/inf); {verb(rows, 'it is', 'they are')} kept out of the other "
             "metrics",
         )
@@ -183,8 +183,8 @@ def _nan_findings(found: _Found, m: CellMetrics, masked: MaskedNaN | None, softm
         found.fail(
             "masked-row-nan",
             # no method name: a grouped line joins the methods whose output this is
-            f"{masked.why}; the output is NaN for {rows} entirely -inf there (first row "
-            f"{row_index(masked.first_row)})",
+            f"{masked.why}; the output is NaN for {rows} entirely -inf there "
+            f"({first_of(masked.rows, masked.first_row, 'first row')})",
             why=masked.why,
         )
     nan_elements = m.nan.elements - (masked.elements if masked is not None else 0)

@@ -54,9 +54,11 @@ def unbroken(phrase: str) -> str:
     return phrase.replace(" ", NBSP)
 
 
-def first_of(n: int, ix: Iterable[int] | None) -> str:
-    """Where ``n`` rows of a kind are: ``row [0,0]`` for one, ``first [0,3]`` of several."""
-    return f"{'row' if n == 1 else 'first'} {row_index(ix)}"
+def first_of(n: int, ix: Iterable[int] | None, several: str = "first") -> str:
+    """Where ``n`` rows of a kind are: ``row [0,0]`` for one; of several, ``several`` says which
+    one is given: the terminal's short ``first [0,3]``, a finding's ``first row [0,3]``, or
+    ``worst row [0,3]`` for a count's row with the most (CountStat, lowest on ties)."""
+    return f"{'row' if n == 1 else several} {row_index(ix)}"
 
 
 def join_and(items: Sequence[str]) -> str:

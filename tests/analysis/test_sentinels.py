@@ -89,7 +89,7 @@ def test_issue8_float16_sentinel_plus_score_overflow() -> None:
     assert f.message.startswith(
         "sentinel + score overflows to -inf in float16: 2 entries near mask sentinel -65504 "
         "(torch.finfo(torch.float16).min) are at or below -65520 (down to -65524) in 2 rows "
-        "(first row [0])"
+        "(worst row [0])"
     )
     # the masked entry is still p = 0 and the row is judged normally
     for c in src.cells:
@@ -167,6 +167,24 @@ def test_dividing_by_t_turns_a_sentinel_into_neginf() -> None:
     assert neg[("float32", 0.5)] == 0
     (f,) = [f for f in src.input.findings if f.kind == "sentinel_scaled_to_neginf"]
     assert "into -inf in float16 at T=0.5" in f.message
+
+
+def test_sentinel_findings_name_the_row_with_the_most_entries_worst_not_first() -> None:
+    # the row given is CountStat's, the one with the most such entries: "(first row [1])" of
+    # two rows was false where row 0 holds one entry and row 1 two; one row is "row [0]"
+    x = np.array([[F16_MIN - 20, 0.0, 1.0], [F16_MIN - 20, F16_MIN - 30, 1.0]])
+    (f,) = [f for f in analyze(x).sources[0].input.findings if f.kind == "sentinel_overflow"]
+    assert "in 2 rows (worst row [1]) -- " in f.message
+    (f,) = [f for f in analyze(x[1:]).sources[0].input.findings if f.kind == "sentinel_overflow"]
+    assert "in 1 row (row [0]) -- " in f.message
+    x = np.array([[F16_MIN, 0.0, 1.0], [F16_MIN, F16_MIN, 1.0]])
+    found = analyze(x, temperatures=[1, 0.5]).sources[0].input.findings
+    (f,) = [f for f in found if f.kind == "sentinel_scaled_to_neginf"]
+    assert "into -inf in float16 at T=0.5 (worst row [1]) -- " in f.message
+    # over two temperatures the row is the first one's: it says so
+    found = analyze(x, temperatures=[0.5, 0.25]).sources[0].input.findings
+    (f,) = [f for f in found if f.kind == "sentinel_scaled_to_neginf"]
+    assert "(worst row [1] in float16 at T=0.5) -- " in f.message
 
 
 def test_tied_low_logits_are_logits_and_their_infinite_loss_shows() -> None:

@@ -12,6 +12,8 @@ import smcheck
 from smcheck.api import generate
 from smcheck.config import Thresholds
 from smcheck.dtypes import get_format
+from smcheck.findings.conditiontypes import Hit
+from smcheck.findings.inputconditions import INPUT_METRICS
 from smcheck.findings.remedies import SHIFT_BEFORE_CAST, TORCH_SUM
 from smcheck.findings.verdicts import judge
 from smcheck.report.grouping import group_findings
@@ -34,8 +36,7 @@ def test_case2_a_row_minus_1e9_masks_fully_fails_torch_float16() -> None:
     (f,) = [f for f in fp16.findings if f.severity == "FAIL"]
     assert f.cause == "masked-row-nan"
     assert f.message.startswith(
-        "-1e9 rounds to -inf in float16; the output is NaN for 1 row entirely -inf there "
-        "(first row [3])"
+        "-1e9 rounds to -inf in float16; the output is NaN for 1 row entirely -inf there (row [3])"
     )
     assert f.remedy == (
         "mask with torch.finfo(torch.float16).min, a value float16 holds, or handle fully masked "
@@ -89,8 +90,7 @@ def test_a_masked_row_nan_line_grouped_across_methods_is_true_for_each_method() 
     (g,) = [g for g in group_findings(r.sources[0]) if g.cause == "masked-row-nan"]
     assert g.where == "naive, shifted, torch × float16"
     assert g.figure == (
-        "-1e9 rounds to -inf in float16; the output is NaN for 1 row entirely -inf there "
-        "(first row [3])"
+        "-1e9 rounds to -inf in float16; the output is NaN for 1 row entirely -inf there (row [3])"
     )
 
 
@@ -429,7 +429,7 @@ def test_under_softmin_cast_and_exp_messages_bound_minus_x_not_the_logits() -> N
         "exp overflows for -x above 11.09 (logits below -11.09) in 1/1 row (1 element)"
     )
     assert by["cast-overflow"].startswith(
-        "1 logit at or below -65520 becomes -inf in float16, +inf in -x, in 1 row (worst row [1])"
+        "1 logit at or below -65520 becomes -inf in float16, +inf in -x, in 1 row (row [1])"
     )
     r = smcheck.analyze(
         x[:1], dtypes=["float16"], methods=["naive"], softmin=True, temperatures=[0.5]
@@ -456,11 +456,44 @@ def test_under_softmin_mask_messages_name_the_logits_plus_inf_masks() -> None:
     r = _softmin([[1.0, 2.0, 3.0], [inf, inf, inf], [-inf, 0.0, 1.0], [inf, 0.0, 1.0]])
     assert r.sources[0].use_reason == "auto: +inf masks in the input"
     assert _input_finding(r, "upstream").startswith(
-        "1 row holds NaN or -inf before any softmax runs (0 NaN, 1 -inf, +inf in -x; first row [2])"
+        "1 row holds NaN or -inf before any softmax runs (0 NaN, 1 -inf, +inf in -x; row [2])"
     )
     assert _input_finding(r, "fully_masked").startswith(
-        "1 fully masked row (every logit +inf, -inf in -x; first row [1])"
+        "1 fully masked row (every logit +inf, -inf in -x; row [1])"
     )
+
+
+def _messages(x: list[list[float]]) -> tuple[dict[str, str], dict[str, str], str]:
+    """The input findings by kind, the input conditions' details, naive float16's masked NaN."""
+    r = smcheck.analyze(np.array(x), dtypes=["float16"], methods=["naive"], gradients=False)
+    s = r.sources[0]
+    found = {f.kind: f.message for f in s.input.findings}
+    hits = {name: m.read(s.input) for name, m in INPUT_METRICS.items()}
+    details = {name: h.detail for name, h in hits.items() if isinstance(h, Hit)}
+    (nan,) = [
+        f.message for f in cell(r, "naive", "float16").findings if f.cause == "masked-row-nan"
+    ]
+    return found, details, nan
+
+
+def test_a_finding_of_one_row_names_it_row_and_of_several_first_row() -> None:
+    # "1 fully masked row (every logit -inf; first row [1])": the first of one row
+    inf, big = math.inf, -1e5  # -1e5 rounds to -inf in float16: the row becomes fully masked
+    found, details, nan = _messages([[1.0, 2.0], [-inf, -inf], [inf, 0.0], [big, big]])
+    assert "(0 NaN, 1 +inf; row [2]): no method" in found["upstream"]
+    assert found["fully_masked"].startswith("1 fully masked row (every logit -inf; row [1]): ")
+    assert "rounds to -inf there; row [3]): " in found["became_fully_masked"]
+    assert nan.endswith("the output is NaN for 1 row entirely -inf there (row [3])")
+    assert details["input"].endswith("(0 NaN, 1 +inf), row [2]")
+    assert details["fully-masked"].endswith("(every logit -inf), row [1]")
+    x = [[inf, 0.0], [-inf, -inf], [big, big], [1.0, inf], [-inf, -inf], [big, big]]
+    found, details, nan = _messages(x)
+    assert "(0 NaN, 2 +inf; first row [0]): no method" in found["upstream"]
+    assert found["fully_masked"].startswith("2 fully masked rows (every logit -inf; first row [1])")
+    assert "rounds to -inf there; first row [2]): " in found["became_fully_masked"]
+    assert nan.endswith("the output is NaN for 2 rows entirely -inf there (first row [2])")
+    assert details["input"].endswith("(0 NaN, 2 +inf), first row [0]")
+    assert details["fully-masked"].endswith("(every logit -inf), first row [1]")
 
 
 def test_under_softmin_rows_past_the_range_are_logits_above_it_and_shift_by_the_min() -> None:
@@ -470,7 +503,7 @@ def test_under_softmin_rows_past_the_range_are_logits_above_it_and_shift_by_the_
     became = _input_finding(r, "became_fully_masked")
     assert became == (
         "1 row of -x becomes entirely -inf in float16 (every logit is at or above 65520, beyond "
-        "its range; first row [0]): naive returns NaN for it -- subtract the row min before the "
+        "its range; row [0]): naive returns NaN for it -- subtract the row min before the "
         "cast (softmin is shift-invariant)"
     )
     (f,) = [f for f in cell(r, "naive", "float16").findings if f.cause == "masked-row-nan"]
@@ -485,7 +518,7 @@ def test_under_softmin_rows_past_the_range_are_logits_above_it_and_shift_by_the_
     r = _softmin([[1000.0, 2000.0, 1500.0], [1.0, 2.0, 3.0]], temperatures=[0.01])
     assert _input_finding(r, "became_fully_masked") == (
         "1 row of -x becomes entirely -inf in float16 at T=0.01 (every x/T is at or above 65520; "
-        "first row [0]): naive returns NaN for it -- centre -x before dividing ((min x - x) / T)"
+        "row [0]): naive returns NaN for it -- centre -x before dividing ((min x - x) / T)"
     )
     centred = _softmin([[1000.0, 0.0, 500.0], [2.0, 1.0, 0.0]], temperatures=[0.01])
     assert not centred.sources[0].input.findings  # x - min x: -x/T peaks at 0
@@ -512,8 +545,7 @@ def test_under_softmin_sentinels_are_minus_x_and_the_mask_is_the_formats_max() -
     r = _softmin([[1e9, 1.0, 2.0], [1e9, 1e9, 1e9], [1.0, 2.0, 3.0]])
     fix = "mask with torch.finfo(torch.float16).max, a value float16 holds"
     assert _input_finding(r, "became_fully_masked").endswith(
-        "(every finite logit rounds to +inf there; first row [1]): naive returns NaN for it -- "
-        + fix
+        "(every finite logit rounds to +inf there; row [1]): naive returns NaN for it -- " + fix
     )
     assert _input_finding(r, "sentinel_unrepresentable").startswith(
         "mask sentinel -1e9 (common masked_fill value) of -x is not representable in float16"
