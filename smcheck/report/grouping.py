@@ -141,6 +141,16 @@ class ViolationGroup:
         return max(self.violations, key=lambda v: v.value)
 
     @property
+    def figure(self) -> str:
+        """The worst violation's message, tagged ``(figures for torch bfloat16)`` where the
+        cells' messages differ: its measured value is the group's largest, but its other
+        figures (rows, worst row, counts beside it) are that cell's, not maxima over the group."""
+        w = self.worst
+        if len({v.message for v in self.violations}) == 1:
+            return w.message  # true of every cell as it is
+        return f"{w.message} {figures_for(w.method, w.dtype, w.temperature)}"
+
+    @property
     def cells(self) -> str:
         """The cells, ``naive float16 T=1, torch float16 T=1`` (at most CELLS_NAMED named)."""
         named = [v.cell for v in self.violations]

@@ -161,8 +161,7 @@ def report_markdown(report: Report) -> str:
 
 
 def _group_row(g: ViolationGroup) -> list[str]:
-    worst = f"{g.worst.cell}: {g.worst.message}" if len(g.violations) > 1 else g.worst.message
-    return [g.severity.value, md(g.source), f"`{g.condition}`", md(g.cells), md(worst)]
+    return [g.severity.value, md(g.source), f"`{g.condition}`", md(g.cells), md(g.figure)]
 
 
 def check_markdown(result: CheckResult) -> str:

@@ -6,10 +6,11 @@ import dataclasses
 
 from smcheck.report import model as rm
 from smcheck.report.grouping import group_findings
-from smcheck.report.html.page import report_html
-from smcheck.report.markdown import report_markdown
+from smcheck.report.html.page import check_html, report_html
+from smcheck.report.markdown import check_markdown, report_markdown
 from smcheck.report.renderers import plain_text
 from smcheck.report.terminal.concise import build_summary
+from smcheck.report.violations import CheckResult, Severity, Violation
 from tests.report.conftest import cell, source
 
 OVERFLOW = rm.Finding("exp-overflow", "FAIL", "exp overflows in 1/2 rows", "use shifted")
@@ -164,3 +165,51 @@ def test_markdown_html_and_terminal_tag_whose_figures_a_group_shows_claiming_no_
     assert f"naive × bfloat16, float16: {figure}" in terminal
     lines = [ln for text in (markdown, html, terminal) for ln in text.splitlines() if figure in ln]
     assert len(lines) == 3 and not any("worst" in ln for ln in lines)
+
+
+def _dead(dtype: str, value: float, message: str) -> Violation:
+    """A ``dead-gradient>=1`` error of torch ``dtype`` in canned.npy."""
+    return Violation(
+        source="canned.npy",
+        path="canned.npy",
+        key=None,
+        method="torch",
+        dtype=dtype,
+        temperature=1.0,
+        model="torch",
+        condition="dead-gradient>=1",
+        severity=Severity.ERROR,
+        value=value,
+        rows=None,
+        worst_row=None,
+        message=message,
+    )
+
+
+def _check(*violations: Violation) -> tuple[str, str]:
+    """check's Markdown and HTML violation tables."""
+    result = CheckResult(rm.Report([source([])], "0+canned"), {}, list(violations))
+    html = check_html(result).split("Violations by source and condition")[1].split("</table>")[0]
+    return check_markdown(result).split("| worst |")[1].split("\n\n")[0], html
+
+
+def test_check_markdown_and_html_tag_the_largest_values_figures_as_that_cells() -> None:
+    # the "worst" column read "torch bfloat16 T=1: 64 dead gradient elements in 60/64 rows":
+    # 64 is the largest count, but float16's 63 elements lie in more rows (63/64)
+    f16 = _dead("float16", 63.0, "63 dead gradient elements in 63/64 rows")
+    bf16 = _dead("bfloat16", 64.0, "64 dead gradient elements in 60/64 rows")
+    markdown, html = _check(f16, bf16)
+    figure = "64 dead gradient elements in 60/64 rows (figures for torch bfloat16)"
+    assert markdown.endswith(f"| torch float16 T=1, torch bfloat16 T=1 | {figure} |")
+    assert f"<td>{figure}</td></tr>" in html
+    assert "T=1: 64" not in markdown + html
+    markdown, html = _check(f16, dataclasses.replace(bf16, message=f16.message))
+    assert markdown.endswith(f"| {f16.message} |")  # true of every cell as it is
+    assert f"<td>{f16.message}</td></tr>" in html
+
+
+def test_check_html_names_no_cell_before_the_message_of_one_cell_as_markdown() -> None:
+    # HTML read "torch float16 T=1: 63 dead ..." where the cells column names the one cell
+    markdown, html = _check(_dead("float16", 63.0, "63 dead gradient elements in 63/64 rows"))
+    assert markdown.endswith("| torch float16 T=1 | 63 dead gradient elements in 63/64 rows |")
+    assert "<td>torch float16 T=1</td><td>63 dead gradient elements in 63/64 rows</td>" in html

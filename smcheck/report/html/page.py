@@ -273,7 +273,7 @@ def check_html(result: CheckResult) -> str:
         f"<tr><td>{badge('FAIL' if g.severity.value == 'error' else 'WARN')} "
         f"{escape(g.severity.value)}</td><td>{escape(g.source)}</td>"
         f"<td><code>{escape(g.condition)}</code></td><td>{escape(g.cells)}</td>"
-        f"<td>{escape(g.worst.cell)}: {escape(g.worst.message)}</td></tr>"
+        f"<td>{escape(g.figure)}</td></tr>"
         for g in group_violations(result)
     )
     extra = (
