@@ -15,7 +15,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
+import smcheck
+from smcheck.analysis.boundcheck import stall_limit
 from smcheck.cli import cli
+from smcheck.config import Thresholds
+from smcheck.dtypes import get_format
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "golden"))
 from cases import COLUMNS, OUT, SAMPLES, cases  # noqa: E402
@@ -181,3 +185,27 @@ def test_the_samples_readme_states_the_leads_and_zeros_the_tool_counts() -> None
     assert (m["log_of_zero"]["elements"], m["log_of_zero"]["rows"]) == (183, 46)
     assert "−inf for 183 log-probabilities in 46 rows" in readme
     assert "so `exact_zero`, not `underflow`: p = 0 is their correct rounding" in readme
+
+
+def test_the_samples_readme_states_what_the_strict_model_shows_of_the_llm_rows_stall() -> None:
+    # it said "long rows expose accumulation error in the strict model", where no finding does:
+    # no sum stalls; only the -v error-bounds table's absorbed column shows anything (0.3%)
+    readme = (ROOT / SAMPLES / "README.md").read_text(encoding="utf-8")
+    path = ROOT / SAMPLES / "llm_logits.npy"
+    cells = smcheck.analyze(str(path), model="strict").sources[0].cells
+    assert not [f.cause for c in cells for f in c.findings if f.cause == "stall"]
+    absorbed = {(c.method, c.dtype): c.accumulation.max_absorbed.max for c in cells}
+    worst = max(absorbed, key=lambda k: absorbed[k] or 0.0)
+    assert (worst, f"{absorbed[worst]:.1%}") == (("naive", "bfloat16"), "0.3%")
+    limits = [stall_limit(get_format(d), Thresholds()) for d in ("bfloat16", "float16")]
+    assert [round(100 * x, 2) for x in limits] == [6.25, 2.21]
+    x = np.load(path).astype(np.float64)
+    p = np.exp(x - x.max(axis=1, keepdims=True))
+    top = np.sort(p, axis=1)[:, -10:].sum(axis=1) / p.sum(axis=1)
+    assert (top > 0.99).all()  # "a few outliers carry nearly all of each row's mass"
+    assert (
+        "at most 0.3% of a row's mass is absorbed (naive bfloat16, the `absorbed` column of "
+        "`smcheck analyze sample_inputs/llm_logits.npy --model strict -v`), where a stall finding "
+        "needs 6.3% in bfloat16 (2.2% in float16)"
+    ) in readme
+    assert "long rows expose accumulation error" not in readme
