@@ -26,7 +26,7 @@ def stall_notes(row_length: int, fmts: list[FloatFormat]) -> list[str]:
         f"rows of {row_length} elements reach the accumulation stall length ({which}): a "
         "running sum of comparable terms kept in that format stops growing there; PyTorch "
         "accumulates 16-bit sums in float32, a kernel summing in the format does not "
-        "(--model strict shows it)"
+        "(--model strict measures whether these rows do)"
     ]
 
 
