@@ -11,7 +11,7 @@ from smcheck.report.grouping import (
     source_outcomes,
 )
 from smcheck.report.model import Report, SourceReport
-from smcheck.report.phrases import num, of_input, plural, verb
+from smcheck.report.phrases import num, of_input, operation, plural, verb
 from smcheck.report.temperaturetables import (
     CRITICAL_HEADER,
     CRITICAL_TITLE,
@@ -115,9 +115,8 @@ def temperature_lines(s: SourceReport) -> list[str]:
 def _source_lines(s: SourceReport) -> list[str]:
     i = s.input
     use = f"judged for {md(s.use)}" + (f" ({md(s.use_reason)})" if s.use_reason else "")
-    op = "softmin" if s.softmin else "softmax"
     facts = (
-        f"shape {s.shape}, source dtype {md(s.dtype)}, {op} over dim {s.dim}"
+        f"shape {s.shape}, source dtype {md(s.dtype)}, {operation(s.softmin)} over dim {s.dim}"
         + (" (softmax(-x))" if s.softmin else "")
         + f": {plural(s.rows, 'row')} of length {s.row_length}; {use}"
     )

@@ -86,6 +86,11 @@ def of_input(softmin: bool) -> str:
     return f" of {softmax_input(divided=False, softmin=True)}" if softmin else ""
 
 
+def operation(softmin: bool) -> str:
+    """What the source is analysed for: ``softmin`` (softmax(-x)) or ``softmax``."""
+    return "softmin" if softmin else "softmax"
+
+
 def at_temperature(t: float) -> str:
     """`` at T=0.5``; nothing at T = 1."""
     return "" if t == 1 else f" at T={t:g}"

@@ -112,6 +112,18 @@ def test_under_softmin_every_renderer_says_the_input_figures_are_of_minus_x(
     assert "input  range -3..12;" in plain_text(build_summary(ok_report), width=80)
 
 
+def test_under_softmin_the_shape_row_says_softmin_over_dim(ok_report: rm.Report) -> None:
+    # the -v input table's shape row (and the HTML page's) said "softmax over dim" of a softmin
+    # source, whose rows line says "softmin: analysing -x"
+    from smcheck.report.html.page import report_html
+
+    (s,) = ok_report.sources
+    report = rm.Report([dataclasses.replace(s, softmin=True)], "0+canned")
+    assert "[2, 4]  (source dtype float32, softmin over dim -1)" in render(report)
+    assert "<td>[2, 4], softmin over dim -1: 2 rows of length 4</td>" in report_html(report)
+    assert "(source dtype float32, softmax over dim -1)" in render(ok_report)
+
+
 def test_phrases() -> None:
     assert [plural(1, "row"), plural(2, "row"), plural(2, "entry"), plural(2, "day")] == [
         "1 row",

@@ -12,7 +12,7 @@ from html import escape
 from smcheck.report.grouping import group_findings, group_violations, source_outcomes
 from smcheck.report.html import plotting
 from smcheck.report.model import Report, SourceReport
-from smcheck.report.phrases import num, of_input, plural, row_index
+from smcheck.report.phrases import num, of_input, operation, plural, row_index
 from smcheck.report.temperaturetables import (
     CRITICAL_HEADER,
     CRITICAL_TITLE,
@@ -68,7 +68,7 @@ def _facts(s: SourceReport) -> str:
     rows = [
         (
             "shape",
-            f"{s.shape}, softmax over dim {s.dim}: "
+            f"{s.shape}, {operation(s.softmin)} over dim {s.dim}: "
             f"{plural(s.rows, 'row')} of length {s.row_length}",
         ),
         ("source dtype", escape(s.dtype) + (" (softmin: softmax(-x))" if s.softmin else "")),

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from smcheck.dtypes import get_format
 from smcheck.report.model import Cell, Count, InputRounding, Report, SourceReport, Verdict
-from smcheck.report.phrases import first_of, num, of_input, plural, row_index
+from smcheck.report.phrases import first_of, num, of_input, operation, plural, row_index
 from smcheck.report.terminal.bounds import bounds_tables
 from smcheck.report.terminal.cellformat import verdict_text
 from smcheck.report.terminal.findinglines import finding_lines
@@ -37,7 +37,8 @@ def input_summary(s: SourceReport) -> Table:
     t.add_column(style="dim")
     t.add_column()
     i = s.input
-    t.add_row("shape", f"{s.shape}  (source dtype {s.dtype}, softmax over dim {s.dim})")
+    over = f"{operation(s.softmin)} over dim {s.dim}"
+    t.add_row("shape", f"{s.shape}  (source dtype {s.dtype}, {over})")
     t.add_row(
         "rows",
         f"{plural(s.rows, 'row')} of length {s.row_length}"
