@@ -154,13 +154,18 @@ def evaluate(
     rest: dict[Severity, InputSummary] = {}
     for severity, conds in lists:
         said |= {
-            FINDING_OF[c.name] for c in conds if c.name in FINDING_OF and c.check_input(rep.input)
+            FINDING_OF[c.name]
+            for c in conds
+            if c.name in FINDING_OF and c.check_input(rep.input, softmin=rep.softmin)
         }
         kept = [f for f in rep.input.findings if f.kind not in said]
         rest[severity] = dataclasses.replace(rep.input, findings=kept)
     level = {c.name: sev for sev, conds in lists for c in conds}
     for severity, cond, hit in _met(
-        lists, lambda c: c.check_input(rest[level[c.name]] if c.level is not None else rep.input)
+        lists,
+        lambda c: c.check_input(
+            rest[level[c.name]] if c.level is not None else rep.input, softmin=rep.softmin
+        ),
     ):
         out.append(_violation(where, cond, severity, hit))  # type: ignore[arg-type]
     for cell in rep.cells:

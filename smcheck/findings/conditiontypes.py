@@ -24,6 +24,10 @@ class Hit:
 Reader = Callable[[Cell], "Hit | str"]
 """Reads a metric from a cell: the hit, or why the report does not hold it (no gradients)."""
 
+InputReader = Callable[[InputSummary, bool], Hit]
+"""Reads an input condition from the source's InputSummary; the flag: the source is analysed
+under softmin, whose summary counts -x (the logits' +inf masks are its -inf)."""
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -32,7 +36,7 @@ class Metric:
     name: str
     what: str
     """What the quantity is, for messages and ``--help``."""
-    read: Reader | Callable[[InputSummary], Hit]
+    read: Reader | InputReader
     """Reads a cell, or for an input condition the source's InputSummary."""
     hint: str
     """A cell condition: the cause (in ``smcheck.findings.remedies``) whose remedy ends violation

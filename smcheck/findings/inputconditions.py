@@ -6,7 +6,7 @@ from __future__ import annotations
 from smcheck.findings import remedies
 from smcheck.findings.conditiontypes import Hit, Metric
 from smcheck.report.model import InputSummary, RowIndex
-from smcheck.report.phrases import first_of, plural
+from smcheck.report.phrases import first_of, logit_inf, logit_inf_of_input, plural
 
 
 def _first(n: int, row: RowIndex | None) -> str:
@@ -14,17 +14,20 @@ def _first(n: int, row: RowIndex | None) -> str:
     return "" if row is None else ", " + first_of(n, row, "first row")
 
 
-def _upstream(s: InputSummary) -> Hit:
+def _upstream(s: InputSummary, softmin: bool) -> Hit:
+    # the summary counts the softmax's input: under softmin its +inf are the logits' -inf
     detail = (
-        f"{plural(s.upstream_rows, 'row')} with NaN or +inf in the input before any softmax "
-        f"({s.nan} NaN, {s.posinf} +inf)" + _first(s.upstream_rows, s.upstream_first_row)
+        f"{plural(s.upstream_rows, 'row')} with NaN or {logit_inf('+inf', softmin)} in the input "
+        f"before any softmax ({s.nan} NaN, {s.posinf} {logit_inf_of_input('+inf', softmin)})"
+        + _first(s.upstream_rows, s.upstream_first_row)
     )
     return Hit(float(s.upstream_rows), s.upstream_rows, s.upstream_first_row, detail)
 
 
-def _fully_masked(s: InputSummary) -> Hit:
+def _fully_masked(s: InputSummary, softmin: bool) -> Hit:
     n = s.fully_masked_rows
-    detail = f"{plural(n, 'row')} fully masked in the input (every logit -inf)" + _first(
+    every = f"every logit {logit_inf_of_input('-inf', softmin)}"
+    detail = f"{plural(n, 'row')} fully masked in the input ({every})" + _first(
         n, s.fully_masked_first_row
     )
     return Hit(float(n), n, s.fully_masked_first_row, detail)
@@ -33,10 +36,15 @@ def _fully_masked(s: InputSummary) -> Hit:
 INPUT_METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("input", "rows with NaN or +inf in the input", _upstream, remedies.FIX_UPSTREAM),
+        Metric(
+            "input",
+            "rows with NaN or +inf (-inf under softmin) in the input",
+            _upstream,
+            remedies.FIX_UPSTREAM,
+        ),
         Metric(
             "fully-masked",
-            "rows whose every logit is -inf in the input",
+            "rows whose every logit is -inf (+inf under softmin) in the input",
             _fully_masked,
             remedies.ZEROS_FOR_MASKED_ROWS,
         ),

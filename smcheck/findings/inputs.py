@@ -18,6 +18,8 @@ from smcheck.report.phrases import (
     at_temperature,
     first_of,
     join_and,
+    logit_inf,
+    logit_inf_of_input,
     plural,
     row_index,
     value_text,
@@ -80,7 +82,6 @@ def input_findings(
     """
     out: list[InputFinding] = []
     # -x is exact: a logit's -inf is a +inf of -x, its +inf mask a -inf of -x
-    up, mask = ("-inf", "+inf") if softmin else ("+inf", "-inf")
     if upstream_rows:
         first = first_of(upstream_rows, upstream_first, "first row")
         out.append(
@@ -88,8 +89,8 @@ def input_findings(
                 "upstream",
                 "FAIL",
                 f"{plural(upstream_rows, 'row')} {verb(upstream_rows, 'holds', 'hold')} NaN or "
-                f"{up} before any softmax runs ({nan} NaN, {posinf} {up}"
-                f"{', +inf in -x' if softmin else ''}; {first}): "
+                f"{logit_inf('+inf', softmin)} before any softmax runs ({nan} NaN, {posinf} "
+                f"{logit_inf_of_input('+inf', softmin)}; {first}): "
                 "no method can give them a distribution, so they are kept out of the method "
                 "metrics -- " + remedies.FIX_UPSTREAM,
             )
@@ -101,8 +102,8 @@ def input_findings(
             InputFinding(
                 "fully_masked",
                 "WARN" if bad else "INFO",
-                f"{plural(masked_rows, 'fully masked row')} (every logit {mask}"
-                f"{', -inf in -x' if softmin else ''}; {first}): "
+                f"{plural(masked_rows, 'fully masked row')} (every logit "
+                f"{logit_inf_of_input('-inf', softmin)}; {first}): "
                 f"{what}, and {verb(masked_rows, 'it is', 'they are')} kept out of the method "
                 "metrics -- " + remedies.ZEROS_FOR_MASKED_ROWS,
             )

@@ -188,9 +188,10 @@ class Condition:
         m = METRICS.get(self.metric)
         return m is not None and m.default_limit is not None and self.name == self.metric
 
-    def check_input(self, s: InputSummary) -> Hit | None:
+    def check_input(self, s: InputSummary, *, softmin: bool) -> Hit | None:
         """The hit if the source's input violates the condition: an input condition, or a
-        verdict level met by an input finding (``fail``: an all-NaN file); else None."""
+        verdict level met by an input finding (``fail``: an all-NaN file); else None.
+        ``softmin``: the source is analysed as softmax(-x), whose summary ``s`` counts -x."""
         if self.level is not None:
             found = [
                 f
@@ -203,7 +204,7 @@ class Condition:
             return Hit(rank, None, None, "; ".join(f.message for f in found))
         if self.metric not in INPUT_METRICS:
             return None
-        got = INPUT_METRICS[self.metric].read(s)
+        got = INPUT_METRICS[self.metric].read(s, softmin)
         assert isinstance(got, Hit) and self.limit is not None
         over = got.value >= self.limit if self.op == ">=" else got.value > self.limit
         return got if over else None

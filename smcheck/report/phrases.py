@@ -91,6 +91,19 @@ def operation(softmin: bool) -> str:
     return "softmin" if softmin else "softmax"
 
 
+def logit_inf(inf: str, softmin: bool) -> str:
+    """The logits' infinity that the softmax's input holds as ``inf`` (``+inf`` or ``-inf``):
+    ``inf`` itself; under softmin, whose input -x is exact, the other one."""
+    return {"+inf": "-inf", "-inf": "+inf"}[inf] if softmin else inf
+
+
+def logit_inf_of_input(inf: str, softmin: bool) -> str:
+    """:func:`logit_inf`, followed under softmin by the input's own, which the report counts:
+    ``+inf``, or under softmin ``-inf, +inf in -x``."""
+    x = softmax_input(divided=False, softmin=True)
+    return logit_inf(inf, softmin) + (f", {inf} in {x}" if softmin else "")
+
+
 def at_temperature(t: float) -> str:
     """`` at T=0.5``; nothing at T = 1."""
     return "" if t == 1 else f" at T={t:g}"

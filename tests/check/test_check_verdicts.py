@@ -83,6 +83,35 @@ def test_a_row_masked_in_the_input_fails_the_default_check(
     assert DEFAULT_FAIL_ON == ("fail", "input", "fully-masked")
 
 
+def test_under_softmin_input_conditions_name_the_logits_minus_inf_and_plus_inf_masks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # softmin's masks are +inf logits (-inf in -x) and its -inf is upstream (+inf in -x): the
+    # input conditions said "NaN or +inf (0 NaN, 1 +inf)" of a -inf logit and "every logit -inf"
+    # of a row of +inf masks, as analyze's input findings no longer do
+    inf = np.inf
+    x = np.array([[1.0, 2.0, 3.0], [inf, inf, inf], [-inf, 0.0, 1.0]])
+    args = (
+        "check",
+        "--isolated",
+        "--softmin",
+        "--fail-on",
+        "input,fully-masked",
+        "--format",
+        "json",
+    )
+    r = _run(tmp_path, monkeypatch, x, *args, "--dtype", "fp32", "--method", "torch")
+    assert r.exit_code == 1, r.output
+    got = {v["condition"]: v["message"] for v in json.loads(r.stdout)["violations"]}
+    assert got["input"].startswith(
+        "1 row with NaN or -inf in the input before any softmax (0 NaN, 1 -inf, +inf in -x), "
+        "first row [2] -- "
+    )
+    assert got["fully-masked"].startswith(
+        "1 row fully masked in the input (every logit +inf, -inf in -x), first row [1] -- "
+    )
+
+
 def test_case4_hypothetical_cells_never_fail_a_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
