@@ -246,10 +246,14 @@ class SourceAnalysis:
         found.sort(key=lambda f: -SEVERITIES.index(f.severity))  # most severe first, stably
         inp = dataclasses.replace(inp, findings=found)
         # each remedy is re-picked knowing every cell: a switch seen to fail is not advised
-        masked = bool(inp.neginf or inp.sentinels)
         largest, lowest = self.inputs.judged_hi, self.inputs.judged_floor
         cells = settle(
-            cells, use=self.use, masked=masked, largest=largest, lowest=lowest, softmin=cfg.softmin
+            cells,
+            use=self.use,
+            masked=inp.has_masks,
+            largest=largest,
+            lowest=lowest,
+            softmin=cfg.softmin,
         )
         exact = None
         if self.exact is not None:

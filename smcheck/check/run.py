@@ -17,6 +17,7 @@ from smcheck.check.policy import Policy
 from smcheck.environment import collect_environment
 from smcheck.findings.inputconditions import FINDING_OF
 from smcheck.findings.policyconditions import Condition, Hit
+from smcheck.findings.settling import source_situation
 from smcheck.output import refuse_unsafe_outputs
 from smcheck.report.model import InputSummary, Report, SourceReport
 from smcheck.report.renderers import CHECK_FORMATS, render
@@ -168,13 +169,14 @@ def evaluate(
         ),
     ):
         out.append(_violation(where, cond, severity, hit))  # type: ignore[arg-type]
+    situation = source_situation(rep)  # for a remedy a cell's own findings do not give
     for cell in rep.cells:
         if cell.hypothetical:
             continue
         at = dataclasses.replace(
             where, method=cell.method, dtype=cell.dtype, temperature=cell.temperature
         )
-        for severity, cond, got in _met(lists, lambda c, cell=cell: c.check(cell)):
+        for severity, cond, got in _met(lists, lambda c, cell=cell: c.check(cell, situation)):
             if isinstance(got, str):
                 missing[(cond.name, got)] += 1
             else:

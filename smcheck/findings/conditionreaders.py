@@ -4,11 +4,13 @@ remedy for a cause: the readers of :data:`smcheck.findings.policyconditions.METR
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from smcheck.findings import remedies
 from smcheck.findings.conditiontypes import Hit, Reader
+from smcheck.findings.remedies import Situation
 from smcheck.report.model import Cell, RowIndex
 from smcheck.report.phrases import plural, row_index
 
@@ -61,14 +63,7 @@ def overflows(cell: Cell) -> Hit:
     made = _overflow_parts(cell)
     detail = plural(float(n), "overflow to +inf", "overflows to +inf") + f" ({made})" * bool(made)
     detail += _where(rows, m.rows_checked + c.rows, worst)
-    # where the cast overflows, its remedy (a wider format) leads: the shift of exp-overflow's
-    # cures none of the cast's; beside an exp overflow that the wider format keeps (naive, large
-    # logits) both are needed
-    remedy = ""
-    if c.elements:
-        both = ["cast-overflow"] + ["exp-overflow"] * bool(m.exp_overflow.elements)
-        remedy = "; ".join(dict.fromkeys(cell_remedy(k, cell) for k in both))
-    return Hit(float(n), rows, _ix(worst), detail, remedy)
+    return Hit(float(n), rows, _ix(worst), detail)
 
 
 def flips(cell: Cell) -> Hit | str:
@@ -148,7 +143,13 @@ def gradient_value(field: str, label: str) -> Reader:
 max_ulp = lambda c: (c.metrics.error.max_ulp, c.metrics.error.worst_row)  # noqa: E731
 
 
-def cell_remedy(cause: str, cell: Cell) -> str:
-    """The cell's own finding's remedy for ``cause`` (settled), else the registry's."""
-    own = [f.remedy for f in cell.findings if f.cause == cause]
-    return own[0] if own else remedies.remedy(cause, cell.method, cell.dtype, model=cell.model)
+def cell_remedy(cause: str, cell: Cell, situation: Situation, among: Sequence[str] = ()) -> str:
+    """The remedies of the cell's own findings of the causes ``among`` (``cause`` alone when
+    empty), as settled, each once, in that order; where the cell has none of them (a limit met
+    below the finding's), the registry's first for ``cause`` in the source's ``situation`` (its
+    use, masks and softmin: :func:`smcheck.findings.settling.source_situation`)."""
+    own = [f.remedy for c in among or (cause,) for f in cell.findings if f.cause == c]
+    if own:
+        return "; ".join(dict.fromkeys(r for r in own if r))
+    here = replace(situation, method=cell.method, dtype=cell.dtype, model=cell.model)
+    return remedies.remedy(cause, here)

@@ -40,6 +40,9 @@ class Metric:
     """Reads a cell, or for an input condition the source's InputSummary."""
     hint: str
     """A cell condition: the cause (in ``smcheck.findings.remedies``) whose remedy ends violation
-    messages; an input condition: the remedy itself."""
+    messages where the cell has no finding of ``causes``; an input condition: the remedy itself."""
     default_limit: float | None = 0.0
     """``overflow`` means ``overflow>0``; None: the condition must give a limit."""
+    causes: tuple[str, ...] = ()
+    """A cell condition: the findings whose counts the quantity adds up, first step first; the
+    remedies of those the cell has end violation messages (empty: ``hint`` alone)."""

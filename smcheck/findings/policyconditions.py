@@ -20,6 +20,7 @@ from smcheck.findings.conditionreaders import (
 )
 from smcheck.findings.conditiontypes import Hit, Metric
 from smcheck.findings.inputconditions import INPUT_METRICS
+from smcheck.findings.remedies import Situation
 from smcheck.report.findingmodel import join_by_remedy
 from smcheck.report.model import Cell, InputSummary, Verdict
 
@@ -31,12 +32,17 @@ METRICS: dict[str, Metric] = {
             "NaN probabilities from finite input",
             count_of("nan", "NaN probability", "NaN probabilities"),
             "probability-nan",
+            causes=("masked-row-nan", "probability-nan"),
         ),
         Metric(
             "overflow",
             "exp or sum overflowing to +inf (incl. dividing by T and the cast to the format)",
             overflows,
             "exp-overflow",
+            # each step's own remedy, the cast's first: a wider format cures none of the shift's
+            # overflows, nor the shift the cast's; beside an exp overflow that the wider format
+            # keeps (naive, large logits) both are needed
+            causes=("cast-overflow", "temperature-overflow", "exp-overflow", "sum-overflow"),
         ),
         Metric(
             "underflow",
@@ -158,8 +164,10 @@ class Condition:
         """The verdict level for ``fail``/``warn``; None for a metric condition."""
         return LEVELS.get(self.metric)
 
-    def check(self, cell: Cell) -> Hit | str | None:
-        """The hit if ``cell`` violates the condition, None if not, a reason if not measurable."""
+    def check(self, cell: Cell, situation: Situation | None = None) -> Hit | str | None:
+        """The hit if ``cell`` violates the condition, None if not, a reason if not measurable;
+        ``situation``: its source's, for a remedy the cell's findings do not give
+        (:func:`smcheck.findings.settling.source_situation`; else softmax, use loss, no masks)."""
         if self.level is not None:
             if cell.verdict.rank < self.level.rank:
                 return None
@@ -176,9 +184,10 @@ class Condition:
             return got
         assert self.limit is not None
         over = got.value >= self.limit if self.op == ">=" else got.value > self.limit
-        if over and self.bare and _only_notes(cell, metric.hint):
-            return None  # the verdict calls it immaterial or unjudged: analyze shows no WARN
-        return replace(got, remedy=got.remedy or cell_remedy(metric.hint, cell)) if over else None
+        if not over or (self.bare and _only_notes(cell, metric.hint)):
+            return None  # or the verdict calls it immaterial or unjudged: analyze shows no WARN
+        s = situation or Situation("", "")
+        return replace(got, remedy=got.remedy or cell_remedy(metric.hint, cell, s, metric.causes))
 
     @property
     def bare(self) -> bool:

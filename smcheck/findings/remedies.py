@@ -378,14 +378,6 @@ def choose(
     return found[0] if found else NO_REMEDY
 
 
-def remedy(
-    cause: str,
-    method: str,
-    dtype: str,
-    *,
-    use: str = "loss",
-    model: str = "framework",
-    masked: bool = False,
-) -> str:
-    """The text of :func:`choose` (empty when no remedy is known)."""
-    return choose(cause, method, dtype, use=use, model=model, masked=masked).text
+def remedy(cause: str, s: Situation) -> str:
+    """The text of the first candidate of ``cause`` in ``s`` (empty when no remedy is known)."""
+    return next(iter(candidates(cause, s)), NO_REMEDY).text

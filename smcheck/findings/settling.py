@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 
 from smcheck.findings.remedies import CELL_REMEDIES, NO_REMEDY, Remedy, Situation, candidates
-from smcheck.report.model import Cell
+from smcheck.report.model import Cell, SourceReport
 from smcheck.report.phrases import cell_name
 
 
@@ -42,6 +42,18 @@ def settle(
         _settled(c, causes, dataclasses.replace(base, model=c.model, lowest=_over(lowest, c)))
         for c in cells
     ]
+
+
+def source_situation(source: SourceReport) -> Situation:
+    """What the remedies of ``source``'s cells depend on, as its report holds it: the use, the
+    masks and softmin, and the judged rows' largest logit where no upstream row can hold a
+    larger finite one (the smallest row maximum is not in the report: a cell whose rows it
+    masked has its own ``masked-row-nan`` finding, settled with it, as a cast overflow has)."""
+    inp = source.input
+    largest = inp.max if not inp.upstream_rows else None
+    return Situation(
+        "", "", source.use, masked=inp.has_masks, largest=largest, softmin=source.softmin
+    )
 
 
 def _over(lowest: float | None, cell: Cell) -> float | None:

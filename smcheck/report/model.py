@@ -149,6 +149,12 @@ class InputSummary:
     findings: list[InputFinding] = field(default_factory=list)
     """Findings about the input itself (upstream NaN/+inf, masks, sentinels), with severities."""
 
+    @property
+    def has_masks(self) -> bool:
+        """The source holds masks, -inf (of -x under softmin) or sentinels: what the remedies
+        read as ``Situation.masked``."""
+        return bool(self.neginf or self.sentinels)
+
 
 @dataclass(frozen=True)
 class InputRounding:

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from smcheck.check.policy import DEFAULT_FAIL_ON, Policy, parse_policy
 from smcheck.cli import cli
+from smcheck.findings.remedies import MASKED_SATURATION
 
 
 def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, x: np.ndarray, *args: str):  # type: ignore[no-untyped-def]
@@ -110,6 +111,22 @@ def test_under_softmin_input_conditions_name_the_logits_minus_inf_and_plus_inf_m
     assert got["fully-masked"].startswith(
         "1 row fully masked in the input (every logit +inf, -inf in -x), first row [1] -- "
     )
+
+
+def test_under_softmin_a_remedy_no_finding_gives_reads_plus_inf_logits_as_masks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # gradient-error>=0 is met by every cell with gradients; torch float64 has no dead-gradient
+    # finding here (-x = [-1, -2, -3, -inf] and [-3, -1, -2, 0] lose no gradient), so its remedy
+    # came from the registry as of an unmasked source: "curb over-confident logits"; the +inf
+    # logit is softmin's mask, and a saturated row of a masked source is not over-confidence
+    x = np.array([[1.0, 2.0, 3.0, np.inf], [3.0, 1.0, 2.0, 0.0]])
+    args = ("check", "--isolated", "--softmin", "--use", "loss", "--fail-on", "gradient-error>=0")
+    fast = ("--dtype", "fp64", "--method", "torch", "--format", "json")
+    r = _run(tmp_path, monkeypatch, x, *args, *fast)
+    assert r.exit_code == 1, r.output
+    (v,) = json.loads(r.stdout)["violations"]
+    assert v["message"].endswith(" -- " + MASKED_SATURATION)
 
 
 def test_case4_hypothetical_cells_never_fail_a_check(

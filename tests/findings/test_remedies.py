@@ -11,8 +11,10 @@ import pytest
 
 import smcheck
 from smcheck.findings import remedies
+from smcheck.findings.conditionreaders import cell_remedy
 from smcheck.findings.policyconditions import parse_condition
 from smcheck.findings.remedies import CELL_REMEDIES, Situation, candidates, choose
+from smcheck.findings.settling import source_situation
 from smcheck.findings.temperature import advice
 from smcheck.methods import METHODS
 from smcheck.report.model import Cell
@@ -179,6 +181,63 @@ def test_check_hint_is_the_cells_own_remedy() -> None:
     cond = parse_condition("nan")
     message = cond.message(cond.check(cell))
     assert message.endswith("-- compute the softmax in float32") and "torch.softmax" not in message
+
+
+def test_under_softmin_the_overflow_and_nan_conditions_end_with_their_cells_own_remedies() -> None:
+    # x = [1000, -1000, 3] at T = 0.01: -x/T = [-1e5, 1e5, -300], 1e5 past float16's 65504, a
+    # temperature overflow; x = [1e9, 1e9, 1e9]: -1e9 is -inf in float16, a row entirely -inf.
+    # The conditions gave the registry's remedy of their hint (exp-overflow, probability-nan),
+    # which the cells do not have: max-shifted softmax, of no help against either
+    t = _cell(
+        np.array([[1000.0, -1000.0, 3.0]]), "naive", "float16", temperatures=[0.01], softmin=True
+    )
+    cond = parse_condition("overflow")
+    assert cond.message(cond.check(t)).endswith(
+        "-- centre -x before dividing ((min x - x) / T), or divide and take the softmax in float32"
+    )
+    m = _cell(np.array([[1e9, 1e9, 1e9], [1.0, 2.0, 3.0]]), "naive", "float16", softmin=True)
+    cond = parse_condition("nan")
+    assert cond.message(cond.check(m)).endswith(
+        "-- mask with torch.finfo(torch.float16).max, a value float16 holds, or handle fully "
+        "masked rows, or compute the softmax in float32"
+    )
+
+
+def test_a_remedy_the_cells_findings_do_not_give_is_chosen_in_the_sources_situation() -> None:
+    # under softmin a cell that has neither finding: the registry's remedies named softmax's
+    # logits (centre the logits, finfo.min), as if the source were unmasked softmax
+    inf = math.inf
+    rep = smcheck.analyze(
+        np.array([[1.0, 2.0, 3.0], [2.0, 1.0, inf]]),
+        softmin=True,
+        methods=["naive"],
+        dtypes=["float16"],
+    ).sources[0]
+    s = source_situation(rep)
+    (cell,) = rep.cells
+    assert not {"temperature-overflow", "masked-row-nan"} & _causes(cell)
+    assert cell_remedy("temperature-overflow", cell, s) == (
+        "centre -x before dividing ((min x - x) / T), or divide and take the softmax in float32"
+    )
+    assert cell_remedy("masked-row-nan", cell, s) == (
+        "mask with torch.finfo(torch.float16).max, a value float16 holds, or handle fully masked "
+        "rows, or compute the softmax in float32"
+    )
+
+
+def test_the_sources_situation_holds_its_use_masks_softmin_and_largest_logit() -> None:
+    # -x of [[-1e39, 0, 1], [1, 2, +inf]] is [[1e39, -0, -1], [-1, -2, -inf]]: one +inf mask
+    # of softmin (-inf in -x), largest 1e39, which only float64 holds
+    inf = math.inf
+    x = np.array([[-1e39, 0.0, 1.0], [1.0, 2.0, inf]])
+    rep = smcheck.analyze(x, softmin=True, methods=["torch"], dtypes=["float16"], use="loss")
+    s = source_situation(rep.sources[0])
+    assert (s.use, s.masked, s.softmin, s.largest) == ("loss", True, True, 1e39)
+    here = Situation("torch", "float16", largest=s.largest)
+    assert remedies.remedy("cast-overflow", here) == "compute the softmax in float64"
+    # a row holding -inf (+inf in -x) is upstream: its finite values are no judged row's
+    up = smcheck.analyze(np.array([[-inf, -1e39], [1.0, 2.0]]), softmin=True, dtypes=["float16"])
+    assert source_situation(up.sources[0]).largest is None
 
 
 def test_critical_temperature_advice_names_a_wider_format() -> None:
