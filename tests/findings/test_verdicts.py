@@ -468,7 +468,7 @@ def _messages(x: list[list[float]]) -> tuple[dict[str, str], dict[str, str], str
     r = smcheck.analyze(np.array(x), dtypes=["float16"], methods=["naive"], gradients=False)
     s = r.sources[0]
     found = {f.kind: f.message for f in s.input.findings}
-    hits = {name: m.read(s.input) for name, m in INPUT_METRICS.items()}
+    hits = {name: m.read(s.input, False) for name, m in INPUT_METRICS.items()}
     details = {name: h.detail for name, h in hits.items() if isinstance(h, Hit)}
     (nan,) = [
         f.message for f in cell(r, "naive", "float16").findings if f.cause == "masked-row-nan"
