@@ -57,8 +57,12 @@ def source_situation(source: SourceReport) -> Situation:
 
 
 def _over(lowest: float | None, cell: Cell) -> float | None:
-    """``lowest`` as the cell's softmax takes it: divided by its T (None: unknown)."""
-    return None if lowest is None or not math.isfinite(lowest) else lowest / cell.temperature
+    """``lowest`` as far from 0 as the cell's softmax takes it: the cast comes before the
+    division by T, so a format must hold the raw value and, for T < 1, the quotient (None:
+    unknown)."""
+    if lowest is None or not math.isfinite(lowest):
+        return None
+    return lowest / min(cell.temperature, 1.0)
 
 
 def _material(cell: Cell) -> dict[str, bool]:

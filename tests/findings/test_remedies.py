@@ -290,6 +290,12 @@ def test_the_masked_row_remedy_names_the_narrowest_format_holding_every_row_max(
     f16 = _cell(x, "torch", "float16", temperatures=[0.01])
     (f,) = [f for f in f16.findings if f.cause == "masked-row-nan"]
     assert f.remedy == "compute the softmax in float64"
+    # at T = 2 the cast comes first: -5e38 is -inf in float32 before any division (it was sent
+    # to float32, as -2.5e38 would be)
+    x = np.array([[-5e38, -5e38], [1.0, 2.0]])
+    bf16 = _cell(x, "torch", "bfloat16", temperatures=[2.0])
+    (f,) = [f for f in bf16.findings if f.cause == "masked-row-nan"]
+    assert f.remedy == "compute the softmax in float64"
 
 
 def test_every_condition_hint_is_a_cause_of_the_registry() -> None:
