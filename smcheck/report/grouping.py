@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from smcheck.report.findingmodel import FINDING_SEVERITIES
 from smcheck.report.model import Cell, SourceReport
 from smcheck.report.phrases import figures_for, plural, tagged, weight
-from smcheck.report.violations import CheckResult, Severity, Violation
+from smcheck.report.violations import INPUT, CheckResult, Severity, Violation
 
 CellKey = tuple[str, str, float]
 """(method, dtype, temperature)."""
@@ -148,6 +148,8 @@ class ViolationGroup:
         w = self.worst
         if len({v.message for v in self.violations}) == 1:
             return w.message  # true of every cell as it is
+        if w.method == INPUT:  # checked once per source, at no cell's format
+            return f"{w.message} (figures for the input)"
         return f"{w.message} {figures_for(w.method, w.dtype, w.temperature)}"
 
     @property

@@ -9,8 +9,9 @@ from smcheck.report.grouping import group_findings
 from smcheck.report.html.page import check_html, report_html
 from smcheck.report.markdown import check_markdown, report_markdown
 from smcheck.report.renderers import plain_text
+from smcheck.report.terminal.check import violation_rows
 from smcheck.report.terminal.concise import build_summary
-from smcheck.report.violations import CheckResult, Severity, Violation
+from smcheck.report.violations import INPUT, CheckResult, Severity, Violation
 from tests.report.conftest import cell, source
 
 OVERFLOW = rm.Finding("exp-overflow", "FAIL", "exp overflows in 1/2 rows", "use shifted")
@@ -206,6 +207,21 @@ def test_check_markdown_and_html_tag_the_largest_values_figures_as_that_cells() 
     markdown, html = _check(f16, dataclasses.replace(bf16, message=f16.message))
     assert markdown.endswith(f"| {f16.message} |")  # true of every cell as it is
     assert f"<td>{f16.message}</td></tr>" in html
+
+
+def test_check_text_shows_the_markdowns_figure_and_the_input_is_tagged_as_such() -> None:
+    # the text ranked by its rows ("63/64 rows": float16) where Markdown ranked by the value
+    # (bfloat16's 64), and an input violation was tagged "(figures for input float64)"
+    f16 = _dead("float16", 63.0, "63 dead gradient elements in 63/64 rows")
+    bf16 = _dead("bfloat16", 64.0, "64 dead gradient elements in 60/64 rows")
+    result = CheckResult(rm.Report([source([])], "0+canned"), {}, [f16, bf16])
+    ((_, text),) = violation_rows(result, details=False)
+    assert text.plain.endswith(
+        ": 64 dead gradient elements in 60/64 rows (figures for torch bfloat16)"
+    )
+    upstream = dataclasses.replace(bf16, method=INPUT, dtype="float64", value=99.0, message="x")
+    markdown, _ = _check(f16, upstream)
+    assert markdown.endswith("| x (figures for the input) |")
 
 
 def test_check_html_names_no_cell_before_the_message_of_one_cell_as_markdown() -> None:

@@ -7,7 +7,8 @@ from collections import Counter
 from rich.console import RenderableType
 from rich.text import Text
 
-from smcheck.report.phrases import figures_for, plural, verb, weight
+from smcheck.report.grouping import ViolationGroup
+from smcheck.report.phrases import plural, verb
 from smcheck.report.terminal.cellspan import Axes, span
 from smcheck.report.terminal.findinglines import Lines
 from smcheck.report.violations import (
@@ -34,17 +35,15 @@ def violation_text(v: Violation) -> Text:
 
 
 def group_text(group: list[Violation], axes: Axes) -> Text:
-    """One condition of one source: every cell it hits, and the message ranked first (tagged
-    with its cell where the messages differ: its figures are that cell's)."""
-    worst = max(group, key=lambda v: weight(v.message))
+    """One condition of one source: every cell it hits, and the message of the largest measured
+    value, tagged with its cell where the messages differ (as Markdown and HTML show it)."""
+    g = ViolationGroup(group[0].source, group[0].condition, group[0].severity, tuple(group))
     keys = [(v.method, v.dtype, v.temperature) for v in group]
     # the input is checked once per source, at no cell's format or temperature
     where = INPUT if all(v.method == INPUT for v in group) else span(keys, axes)
-    text = Text.assemble((worst.condition, "cyan"), "  ", (worst.source, "bold"), "  ", where, ": ")
-    text.append(worst.message)
-    if len({v.message for v in group}) > 1:
-        text.append(" " + figures_for(worst.method, worst.dtype, worst.temperature))
-    return text
+    return Text.assemble(
+        (g.condition, "cyan"), "  ", (g.source, "bold"), "  ", where, ": ", g.figure
+    )
 
 
 def violation_rows(result: CheckResult, details: bool) -> list[tuple[Text, Text]]:
