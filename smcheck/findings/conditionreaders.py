@@ -12,7 +12,7 @@ from smcheck.findings import remedies
 from smcheck.findings.conditiontypes import Hit, Reader
 from smcheck.findings.remedies import Situation
 from smcheck.report.model import Cell, RowIndex
-from smcheck.report.phrases import plural, row_index
+from smcheck.report.phrases import first_of, plural, row_index, rows_of
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -25,9 +25,14 @@ def _ix(row: Any) -> RowIndex | None:
 
 
 def _where(rows: int | None, total: int, worst: Any) -> str:
-    at = "" if worst is None else f", worst row {row_index(_ix(worst))}"
-    # always "rows", even of 1 row (the verdicts say "1/1 row"): kept as recorded
-    return ("" if rows is None else f" in {rows}/{total} rows") + at
+    """`` in 3/10 rows, worst row [4]``; of one row `` in 1/10 rows, row [4]`` (as findings say)."""
+    if worst is None:
+        at = ""
+    elif rows is None:
+        at = f", worst row {row_index(_ix(worst))}"
+    else:
+        at = ", " + first_of(rows, _ix(worst), "worst row")
+    return ("" if rows is None else f" in {rows_of(rows, total)}") + at
 
 
 def count_of(path: str, *noun: str, parts: Callable[[Cell], str] | None = None) -> Reader:

@@ -16,7 +16,7 @@ class Hit:
     rows: int | None
     worst_row: RowIndex | None
     detail: str
-    """A short phrase: ``1 element in 1/1 rows, worst row [0]``."""
+    """A short phrase: ``3 elements in 2/8 rows, worst row [0]``."""
     remedy: str = ""
     """The cell's remedy for what was hit, ending the violation message (set by ``check``)."""
 

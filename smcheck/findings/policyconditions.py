@@ -187,7 +187,7 @@ class Condition:
         if not over or (self.bare and _only_notes(cell, metric.hint)):
             return None  # or the verdict calls it immaterial or unjudged: analyze shows no WARN
         s = situation or Situation("", "")
-        return replace(got, remedy=got.remedy or cell_remedy(metric.hint, cell, s, metric.causes))
+        return replace(got, remedy=cell_remedy(metric.hint, cell, s, metric.causes))
 
     @property
     def bare(self) -> bool:
