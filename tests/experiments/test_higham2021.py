@@ -64,3 +64,15 @@ def test_command_line_json_and_bad_data() -> None:
     data = json.loads(ok_out)
     assert [d["basic_lse_overflow_rows"] for d in data] == [475, 0]
     assert bad.returncode == 2 and "missing.npy" in bad_err and "Traceback" not in bad_err
+
+
+def test_the_plain_format_is_text_and_table_is_its_alias(monkeypatch: pytest.MonkeyPatch) -> None:
+    # it took only "table", where analyze, check and thresholds call their plain format text
+    from click.testing import CliRunner
+
+    from smcheck.experiments import higham2021
+
+    monkeypatch.setattr(higham2021, "run", lambda _data: [])  # the format, not the experiment
+    outs = [CliRunner().invoke(higham2021.main, ["--format", f]) for f in ("text", "table")]
+    assert [r.exit_code for r in outs] == [0, 0]
+    assert outs[0].output == outs[1].output
