@@ -76,8 +76,8 @@ class Capture:
 
     def why_empty(self, fix: str) -> str | None:
         """None when a site has rows to analyse; else what capture records, the calls it saw
-        but could not use, and the fix: the caller's ``fix``, or where calls came without rows,
-        to give them rows (an assertion over this capture would check nothing)."""
+        but could not use, and the fix: the caller's ``fix``, after giving rows to the calls
+        that came without (an assertion over this capture would check nothing)."""
         if self.captured():
             return None
         why = f"capture records {RECORDED}"
@@ -87,7 +87,8 @@ class Capture:
                 f"; {plural(n, 'call')} without rows (an empty tensor, or only fully masked "
                 f"attention rows the kernel returned as zeros) {verb(n, 'is', 'are')} not counted"
             )
-            fix = f"give {verb(n, 'it', 'them')} rows to check"
+            # the caller's fix stays: a failed recording or another thread may be the cause
+            fix = f"give {verb(n, 'that call', 'those calls')} rows to check, or {fix}"
         if self.failures:
             why += (
                 f"; {plural(len(self.failures), 'call')} could not be recorded ({self.failures[0]})"
