@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from html.parser import HTMLParser
@@ -61,6 +62,14 @@ def test_repr_html_is_the_concise_report_in_colour_not_a_dataclass_dump(report) 
     # the verdicts keep the terminal's colours: FAIL bold red, OK green
     assert any("font-weight: bold" in st and "color: #800000" in st for st in parsed.styles)
     assert any("color: #008000" in st for st in parsed.styles)
+
+
+def test_repr_is_the_summary_line_and_equality_stays_field_by_field(report) -> None:  # type: ignore[no-untyped-def]
+    # print(report) dumped the dataclass repr of every field, about 60,000 characters
+    assert repr(report) == "<smcheck Report: 1 source, 4 cells: 1 FAIL, 1 WARN, 2 OK>"
+    assert str(report) == repr(report) == f"<smcheck Report: {report.summary()}>"
+    assert dataclasses.replace(report) == report
+    assert dataclasses.replace(report, smcheck_version="0+other") != report
 
 
 def test_rich_prints_the_concise_report(report) -> None:  # type: ignore[no-untyped-def]
