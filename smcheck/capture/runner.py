@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import runpy
 import sys
 import traceback
+from typing import Any
 
 from smcheck.capture.session import Capture
 from smcheck.errors import ConfigError, SmcheckError
@@ -19,9 +21,16 @@ class NothingCapturedError(SmcheckError):
 
 
 def run_script(
-    script: str, args: list[str], as_module: bool, max_rows_per_site: int, seed: int
+    script: str,
+    args: list[str],
+    as_module: bool,
+    max_rows_per_site: int,
+    seed: int,
+    stdout_to_stderr: bool = False,
 ) -> Capture:
-    """Run ``script`` (a path, or a module name with ``as_module``) as ``__main__`` with ``args``.
+    """Run ``script`` (a path, or a module name with ``as_module``) as ``__main__`` with ``args``;
+    ``stdout_to_stderr``: ``sys.stdout`` is ``sys.stderr`` while it runs (restored after), so its
+    ``print`` and ``sys.stdout.write`` stay out of a report written to standard output.
 
     Raises:
         ConfigError: no such script.
@@ -45,8 +54,11 @@ def run_script(
         sys.path[:] = saved_path
         raise
     sys.argv = [script, *args]
+    stdout: contextlib.AbstractContextManager[Any] = (
+        contextlib.redirect_stdout(sys.stderr) if stdout_to_stderr else contextlib.nullcontext()
+    )
     try:
-        with cap:
+        with cap, stdout:
             if as_module:
                 runpy.run_module(script, run_name="__main__", alter_sys=True)
             else:

@@ -77,7 +77,8 @@ def capture(
     Each call site (module path, op, file and line) is one source, judged in the format it ran
     in and the wider ones. Exit 0 pass, 1 a site violates --fail-on (or [tool.smcheck]),
     2 errors (a script that ran no softmax too: nothing was checked). Options after SCRIPT go
-    to the script.
+    to the script. While the report goes to standard output, the script's own output (print,
+    sys.stdout.write) goes to standard error, so the report stays whole (JSON parses).
 
     \b
     Examples:
@@ -114,7 +115,9 @@ def capture(
             check_data_name(save, ".safetensors")
         # named from here: the script may change the working directory
         save, output = (str(Path(p).absolute()) if p and p != STDOUT else p for p in (save, output))
-        cap = run_script(script, list(args), as_module, max_rows_per_site, seed)
+        # the script's prints must not run into a report on standard output (JSON must parse)
+        on_stdout = output == STDOUT or (output is None and not quiet)
+        cap = run_script(script, list(args), as_module, max_rows_per_site, seed, on_stdout)
         if save is not None:
             cap.save(save)
         with policy.naming_file(from_file):

@@ -109,6 +109,39 @@ def test_an_empty_capture_of_calls_without_rows_asks_for_rows_then_the_callers_f
     assert r.stderr.count("\n") == 1  # one sentence
 
 
+def test_capture_script_output_goes_to_stderr_while_the_report_is_on_stdout(
+    tmp_path: Path,
+) -> None:
+    # a script printing a tensor wrote it into stdout before the JSON report: it did not parse
+    script = tmp_path / "chatty.py"
+    script.write_text(
+        "import sys, torch\nprint(torch.softmax(torch.ones(1, 2), dim=-1))\n"
+        "sys.stdout.write('written\\n')\n"
+    )
+    r = CliRunner().invoke(cli, ["capture", "--isolated", "--format", "json", str(script)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["sources"][0]["site"]["op"] == "softmax"
+    assert "tensor([[0.5000, 0.5000]])\nwritten\n" in r.stderr
+    # no report on stdout (-q): the script's output stays there
+    r = CliRunner().invoke(cli, ["capture", "--isolated", "-q", str(script)])
+    assert r.exit_code == 0 and r.stdout == "tensor([[0.5000, 0.5000]])\nwritten\n"
+
+
+def test_capture_script_output_redirect_is_undone_when_the_script_raises(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from smcheck.capture.runner import ScriptError, run_script
+
+    script = tmp_path / "fails.py"
+    script.write_text("import sys\nprint('before')\nsys.stdout.write('w')\nraise ValueError\n")
+    stdout = sys.stdout
+    with pytest.raises(ScriptError, match="raised ValueError"):
+        run_script(str(script), [], False, 8, 0, stdout_to_stderr=True)
+    assert sys.stdout is stdout
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("before\nw")
+
+
 def test_capture_has_no_dim_or_softmin_and_a_saved_capture_refuses_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
