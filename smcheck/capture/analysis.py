@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,45 @@ def refuse_site_options(options: dict[str, Any], spelling: str = "option '{}'") 
             raise ConfigError(f"{name} does not apply to captured sites: {why}; leave it out")
 
 
+def checked_mask_value(mask_value: Any) -> float | None:
+    """A capture's one ``mask_value``, finite and not 0: its sign says whose mask it is
+    (:func:`site_mask_value`); raises ConfigError otherwise."""
+    if mask_value is None:
+        return None
+    try:
+        mv = float(mask_value)
+    except (TypeError, ValueError):
+        mv = math.nan
+    if not math.isfinite(mv) or mv == 0:
+        raise ConfigError(
+            f"mask value {mask_value!r} is not a finite nonzero number; give the value the input "
+            "masks with: negative for a softmax's input (e.g. -1e4), positive for a softmin's "
+            "logits (e.g. 1e4)",
+            options=("mask_value",),
+        )
+    return mv
+
+
+def site_mask_value(mask_value: float | None, softmin: bool) -> float | None:
+    """The mask value a site is analysed with, read by its sign, since one value serves the
+    softmax and softmin sites of a capture alike: negative, a mask of the softmax's input (a
+    softmin site gets it negated: softmin's logits x are that input's -x); positive, a softmin
+    logit mask (a softmax site gets none: no softmax input masks with a positive value)."""
+    if mask_value is None:
+        return None
+    if mask_value > 0:  # a softmin logit mask
+        return mask_value if softmin else None
+    return -mask_value if softmin else mask_value  # a mask of the softmax's input
+
+
+def check_site_options(options: dict[str, Any]) -> None:
+    """Refuse, before anything is captured, what :func:`analyze_captured` would refuse."""
+    refuse_site_options(options)
+    opts = {k: v for k, v in options.items() if v is not None and k != "progress"}
+    opts["mask_value"] = site_mask_value(checked_mask_value(opts.get("mask_value")), False)
+    AnalysisConfig.from_options(**opts)
+
+
 def formats_for(dtype: str) -> tuple[str, ...]:
     """The format a site ran in and every wider one (bfloat16 skips float16: not wider)."""
     if dtype not in DTYPES:
@@ -75,6 +115,7 @@ def analyze_captured(captured: list[Captured], **options: Any) -> Report:
     """
     refuse_site_options(options)
     progress = options.pop("progress", None)
+    mask_value = checked_mask_value(options.pop("mask_value", None))
     out = []
     for c in captured:
         opts = {k: v for k, v in options.items() if v is not None}
@@ -88,8 +129,8 @@ def analyze_captured(captured: list[Captured], **options: Any) -> Report:
         softmin = c.site.op == "softmin"
         if softmin:  # the rows hold -x: analysed as softmin of x, messages speak of x and -x
             opts["softmin"] = True
-            if opts.get("mask_value") is not None:  # given for the softmax's input, -x
-                opts["mask_value"] = -opts["mask_value"]
+        if (mv := site_mask_value(mask_value, softmin)) is not None:
+            opts["mask_value"] = mv
         cfg = AnalysisConfig.from_options(**opts)
         source = captured_source(c, negated=softmin)
         # api.run_sources looked up at each call, so a wrapper installed later is the one used

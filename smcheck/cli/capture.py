@@ -89,11 +89,11 @@ def capture(
     from pathlib import Path
 
     from smcheck.api import check_data_name
+    from smcheck.capture.analysis import check_site_options
     from smcheck.capture.assertions import analysis_options as policy_options
     from smcheck.capture.assertions import policy_violations
     from smcheck.capture.runner import run_script
     from smcheck.check.policy import load_policy, parse_conditions
-    from smcheck.config import AnalysisConfig
     from smcheck.output import STDOUT, refuse_unsafe_outputs
 
     check_verbosity(details, quiet)
@@ -106,7 +106,7 @@ def capture(
         # a refused mix names the config file where its keys (not overridden here) came from
         from_file = [k for k in policy_options(policy) if k not in given]
         with policy.naming_file(from_file):
-            AnalysisConfig.from_options(**opts)  # refused before the script runs, not after
+            check_site_options(opts)  # refused before the script runs, not after
         written = [("--save", save)] * bool(save) + [("-o/--output", output)] * bool(output)
         refuse_unsafe_outputs(written, [] if as_module else [script])  # before the script runs
         if save == STDOUT:

@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 
 import smcheck
+from smcheck.capture.session import Capture
 from smcheck.errors import ConfigError
+from smcheck.report.model import Report
 from tests.capture.models import AdaptiveLM, CausalDecoder, EncoderClassifier, encoder_batch, sample
 
 
@@ -194,6 +196,42 @@ def test_a_captured_softmin_is_reported_in_the_words_of_softmin() -> None:
     [overflow] = [f for f in cell.findings if f.cause == "exp-overflow"]
     assert overflow.message.startswith("exp overflows for -x above 11.09 (logits below -11.09)")
     assert src.input.max == 20.0  # -x, as the header says: "softmin: analysing -x"
+
+
+def _softmax_and_softmin_masked_with_777() -> Capture:
+    """A capture of one softmax site masked with -777 and one softmin site masked with +777."""
+    with smcheck.capture() as cap:
+        torch.softmax(torch.tensor([[1.0, 2.0, -777.0, 3.0]]), dim=-1)
+        F.softmin(torch.tensor([[1.0, 2.0, 777.0, 3.0]]), dim=-1)
+    return cap
+
+
+def _user_sentinels(report: Report) -> list[list[float]]:
+    """Per source, the values of the sentinels taken from mask_value (as the softmax sees them)."""
+    return [[s.value for s in r.input.sentinels if s.detected == "user"] for r in report.sources]
+
+
+def test_a_negative_mask_value_masks_the_softmax_input_at_softmax_and_softmin_sites() -> None:
+    cap = _softmax_and_softmin_masked_with_777()
+    report = cap.analyze(mask_value=-777.0, dtypes=["float32"], methods=["shifted"])
+    assert [r.softmin for r in report.sources] == [False, True]
+    # the softmin site got +777, its logits' mask: -777 in the -x its softmax runs on
+    assert _user_sentinels(report) == [[-777.0], [-777.0]]
+
+
+def test_a_positive_mask_value_masks_softmin_logits_and_is_left_out_for_softmax() -> None:
+    # it was negated for the softmin site and refused: "mask value -777.0 is not a finite
+    # positive number"; a softmax site has no positive mask, so it is left out there
+    cap = _softmax_and_softmin_masked_with_777()
+    report = cap.analyze(mask_value=777.0, dtypes=["float32"], methods=["shifted"])
+    assert _user_sentinels(report) == [[], [-777.0]]
+
+
+def test_a_mask_value_of_zero_or_inf_is_refused_naming_both_signs() -> None:
+    cap = _softmax_and_softmin_masked_with_777()
+    for mv in (0.0, float("inf"), -float("inf")):
+        with pytest.raises(ConfigError, match=r"not a finite nonzero number; .* negative for a"):
+            cap.analyze(mask_value=mv)
 
 
 def test_analyze_of_a_capture_reports_progress_as_smcheck_analyze_does() -> None:

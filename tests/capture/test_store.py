@@ -142,6 +142,29 @@ def test_capture_script_output_redirect_is_undone_when_the_script_raises(
     assert out == "" and err.startswith("before\nw")
 
 
+def test_capture_mask_value_is_read_by_its_sign_before_the_script_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --mask-value 777 (a softmin's logit mask) was refused as "not a finite negative number"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.py").write_text(
+        "open('ran', 'w').close()\nimport torch\n"
+        "torch.nn.functional.softmin(torch.tensor([[1.0, 777.0, 2.0]]), dim=-1)\n"
+    )
+    args = ["capture", "--isolated", "--format", "json", "--dtype", "float32"]
+    r = CliRunner().invoke(cli, [*args, "--mask-value", "777", "s.py"])
+    assert r.exit_code == 0, r.output
+    [sentinel] = json.loads(r.stdout)["sources"][0]["input"]["sentinels"]
+    assert (sentinel["value"], sentinel["detected"]) == (-777.0, "user")  # of -x, as analysed
+    (tmp_path / "ran").unlink()
+    r = CliRunner().invoke(cli, [*args, "--mask-value", "0", "s.py"])
+    assert r.exit_code == 2 and r.stderr.startswith(
+        "Error: mask value 0.0 is not a finite nonzero number; give the value the input masks "
+        "with: negative for a softmax's input (e.g. -1e4), positive for a softmin's logits"
+    )
+    assert not (tmp_path / "ran").exists()
+
+
 def test_capture_has_no_dim_or_softmin_and_a_saved_capture_refuses_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
