@@ -44,20 +44,23 @@ class FindingGroup:
     """That occurrence's remedy, else the first non-empty one among the cells."""
     hypothetical: bool
     """Every cell it occurs in is a comparison the user did not select."""
+    swept: bool
+    """The source was analysed at several temperatures (:attr:`SourceReport.swept`): its cells
+    and tag name T, T = 1 too, whichever temperatures this cause hits."""
 
     @property
     def figure(self) -> str:
         """The message as a grouped line states it: naming its cell, ``(figures for naive
         float16)``, where the cells' messages differ (one format's limit, 11.09, is not
         another's; nor is another cell's figure bounded by this one's)."""
-        tag = figures_for(*self.message_cell) if self.message_cell else ""
+        tag = figures_for(*self.message_cell, self.swept) if self.message_cell else ""
         return tagged([(self.message, tag)])
 
     @property
     def where(self) -> str:
         """The cells in a few words: ``naive × float16, bfloat16``, over a sweep ``× T=0.5, 1``;
         when they are not such a product, per method and format: ``naive float16 T=0.5, 1``."""
-        swept = len({t for _, _, t in self.cells}) > 1 or any(t != 1 for *_, t in self.cells)
+        swept = self.swept or any(t != 1 for *_, t in self.cells)
         product = len(self.methods) * len(self.formats) * len(self.temperatures)
         if product == len(self.cells):
             parts = [", ".join(self.methods), ", ".join(self.formats)]
@@ -120,6 +123,7 @@ def group_findings(source: SourceReport) -> list[FindingGroup]:
                 message_cell=(at.method, at.dtype, at.temperature) if differ else None,
                 remedy=worst.remedy or (remedies[0] if remedies else ""),
                 hypothetical=all(c.hypothetical for c, _ in found),
+                swept=source.swept,
             )
         )
     # a stable sort: equal keys keep their order of appearance
@@ -134,6 +138,8 @@ class ViolationGroup:
     condition: str
     severity: Severity
     violations: tuple[Violation, ...]
+    swept: bool
+    """The source was analysed at several temperatures: the tag names T, T = 1 too."""
 
     @property
     def worst(self) -> Violation:
@@ -150,7 +156,7 @@ class ViolationGroup:
             return w.message  # true of every cell as it is
         if w.method == INPUT:  # checked once per source, at no cell's format
             return f"{w.message} (figures for the input)"
-        return f"{w.message} {figures_for(w.method, w.dtype, w.temperature)}"
+        return f"{w.message} {figures_for(w.method, w.dtype, w.temperature, self.swept)}"
 
     @property
     def cells(self) -> str:
@@ -168,7 +174,11 @@ def group_violations(result: CheckResult) -> list[ViolationGroup]:
     for v in result.violations:
         if not v.baselined:
             found.setdefault((v.source, v.condition, v.severity), []).append(v)
-    groups = [ViolationGroup(s, c, sev, tuple(vs)) for (s, c, sev), vs in found.items()]
+    swept = {s.name: s.swept for s in result.report.sources}
+    groups = [
+        ViolationGroup(s, c, sev, tuple(vs), swept.get(s, False))
+        for (s, c, sev), vs in found.items()
+    ]
     return sorted(groups, key=lambda g: g.severity is not Severity.ERROR)
 
 

@@ -225,6 +225,11 @@ class SourceReport:
     """Where a live model ran this softmax (``smcheck.capture``); None for files and arrays."""
 
     @property
+    def swept(self) -> bool:
+        """Whether several temperatures were analysed: then every T is named, T = 1 too."""
+        return len({c.temperature for c in self.cells}) > 1
+
+    @property
     def verdict(self) -> Verdict:
         """The worst of the selected cells' verdicts and the WARN/FAIL input findings."""
         found = [Verdict(f.severity) for f in self.input.findings if f.severity != "INFO"]

@@ -114,12 +114,13 @@ def cell_name(method: str, dtype: str, t: float) -> str:
     return f"{method} {dtype}" + at_temperature(t)
 
 
-def figures_for(method: str, dtype: str, t: float) -> str:
+def figures_for(method: str, dtype: str, t: float, swept: bool) -> str:
     """The tag naming the cell a grouped line's figures are for, where its cells' messages
-    differ: ``(figures for naive float16 T=0.05)``, no T at T = 1. It claims no maximum: the
-    cell is the one :func:`weight` ranks first, and another cell may exceed a figure the
-    ranking does not read (a second ``up to`` on the line)."""
-    at = "" if t == 1 else f" T={t:.3g}"
+    differ: ``(figures for naive float16 T=0.05)``; no T at T = 1 unless the source was
+    ``swept`` (analysed at several temperatures: there T = 1 is one cell of several). It claims
+    no maximum: the cell is the one :func:`weight` ranks first, and another cell may exceed a
+    figure the ranking does not read (a second ``up to`` on the line)."""
+    at = "" if t == 1 and not swept else f" T={t:.3g}"
     return f"(figures for {method} {dtype}{at})"
 
 

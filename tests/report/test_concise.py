@@ -16,6 +16,7 @@ from smcheck.report.renderers import plain_text
 from smcheck.report.terminal.cellspan import Axes, span
 from smcheck.report.terminal.concise import build_summary, input_line
 from smcheck.report.terminal.findinglines import Lines, group_findings, weight
+from tests.clirun import invoke
 from tests.conftest import sample_input
 
 from .conftest import cell, source
@@ -41,6 +42,22 @@ def test_span_names_temperature_runs_and_falls_back_to_a_counted_envelope() -> N
     ]
     axes = Axes(AXES.methods, AXES.dtypes, temps)
     assert span(scattered, axes) == "36 cells of every method × float16..float32 at T=0.1..2"
+    # cells at every T of the sweep are not at one of them: the envelope still names T
+    every = [(m, d, t) for m in AXES.methods for d in AXES.dtypes[:2] for t in temps][1:]
+    assert span(every, axes) == "39 cells of every method × float16, bfloat16 at T=0.1..2"
+
+
+def test_a_grouped_line_over_a_sweep_names_the_temperatures_its_cells_span() -> None:
+    # "FAIL exp-overflow, probability-nan  4 cells of naive × float16..float32:" left T out,
+    # yet its cells lie at both T: at T=1 only float16 overflows (12 > ln(65504) = 11.09), at
+    # T=0.05 x/T = 20, 40, 60, 240 does in float16 (4 elements) and 240 > 88.72 in the others
+    r = invoke("analyze", "--values", "1,2,3,12", "--temperature", "0.05,1", "--method", "naive")
+    assert r.exit_code == 0, r.output
+    text = r.stdout.replace("\n  ", " ")
+    assert (
+        "FAIL exp-overflow, probability-nan  4 cells of naive × float16..float32 at T=0.05..1: "
+        "exp overflows for x/T above 11.09 in 1/1 row (4 elements); "
+    ) in text
 
 
 def test_the_worst_hit_is_the_one_with_most_rows_then_the_largest_count() -> None:
@@ -116,7 +133,7 @@ def test_a_line_of_several_causes_tags_their_shared_cell_once_else_each_cause() 
     # the causes' most severe cells differ: each cause names its own
     assert fail_line(at(0.1, 9, 2), at(1.0, 3, 7)).endswith(
         "exp overflows in 2/2 rows (9 elements) (figures for naive float16 T=0.1); "
-        "7 probabilities NaN in 2/2 rows (figures for naive float16) -- fix it"
+        "7 probabilities NaN in 2/2 rows (figures for naive float16 T=1) -- fix it"
     )
 
 

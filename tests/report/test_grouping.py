@@ -12,6 +12,7 @@ from smcheck.report.renderers import plain_text
 from smcheck.report.terminal.check import violation_rows
 from smcheck.report.terminal.concise import build_summary
 from smcheck.report.violations import INPUT, CheckResult, Severity, Violation
+from tests.clirun import invoke
 from tests.report.conftest import cell, source
 
 OVERFLOW = rm.Finding("exp-overflow", "FAIL", "exp overflows in 1/2 rows", "use shifted")
@@ -107,6 +108,9 @@ def test_where_lists_cells_when_not_a_product_and_names_temperatures_of_a_sweep(
     many.cells.append(with_findings("torch", "float32", 1.0, OVERFLOW))
     (g,) = group_findings(many)
     assert g.where == "naive float16 T=1…7 (7 values), torch float32 T=1"
+    # a cause at T = 1 only, in a sweep, is not at every T: its T is named
+    (g,) = group_findings(source([many.cells[0], with_findings("naive", "float16", 2.0)]))
+    assert g.where == "naive × float16 × T=1"
     pairs = [with_findings(m, d, 1.0, OVERFLOW) for m in "abcd" for d in ("f16", "f32")]
     (g,) = group_findings(source(pairs[:-1]))  # 7 of the 8 pairs: not a product
     assert g.where == "a f16, a f32, b f16, b f32, c f16, and 2 more method × format pairs"
@@ -166,6 +170,31 @@ def test_markdown_html_and_terminal_tag_whose_figures_a_group_shows_claiming_no_
     assert f"naive × bfloat16, float16: {figure}" in terminal
     lines = [ln for text in (markdown, html, terminal) for ln in text.splitlines() if figure in ln]
     assert len(lines) == 3 and not any("worst" in ln for ln in lines)
+
+
+def test_over_a_sweep_every_format_tags_figures_at_t_1_with_their_t() -> None:
+    # "(figures for naive float16)" stood for T = 1 in a sweep of T = 1, 1.05: at T = 1, 11.5
+    # and 12 overflow float16 (> ln(65504) = 11.09), at T = 1.05 only 12 (11.5/1.05 = 10.95)
+    args = ["--values", "1,2,11.5,12", "--dtype", "float16", "--temperature", "1,1.05"]
+    for fmt in ("table", "markdown", "html"):
+        r = invoke("analyze", *args, "--method", "naive", "--format", fmt)
+        assert r.exit_code == 0, r.output
+        text = r.stdout.replace("\n  ", " ")
+        assert "row (2 elements)" in text and "(figures for naive float16 T=1)" in text, fmt
+        assert "(figures for naive float16)" not in text, fmt
+
+
+def test_a_check_groups_figures_at_t_1_of_a_sweep_name_their_t() -> None:
+    f16 = _dead("float16", 63.0, "63 dead gradient elements in 63/64 rows")
+    bf16 = _dead("bfloat16", 64.0, "64 dead gradient elements in 60/64 rows")
+    swept = source(
+        [dataclasses.replace(cell("torch", rm.Verdict.OK), temperature=t) for t in (1, 2)]
+    )
+    result = CheckResult(rm.Report([swept], "0+canned"), {}, [f16, bf16])
+    figure = "64 dead gradient elements in 60/64 rows (figures for torch bfloat16 T=1)"
+    ((_, text),) = violation_rows(result, details=False)
+    assert text.plain.endswith(f": {figure}")
+    assert check_markdown(result).split("| worst |")[1].split("\n\n")[0].endswith(f" {figure} |")
 
 
 def _dead(dtype: str, value: float, message: str) -> Violation:

@@ -74,7 +74,9 @@ def span(keys: Sequence[tuple[str, str, float]], axes: Axes) -> str:
     """The cells ``keys`` (method, dtype, temperature) in words, exactly where that is short.
 
     Otherwise the number of cells within the envelope of their methods, formats and
-    temperatures (``12 cells of naive, torch × float16, bfloat16 at T=0.05..0.4``).
+    temperatures (``12 cells of naive, torch × float16, bfloat16 at T=0.05..0.4``); the
+    envelope names T as the exact form does, wherever a source has a T other than 1: cells
+    that span every T of a sweep are not at one of them.
     """
     keys = list(dict.fromkeys(keys))
     exact = _exact(keys, axes)
@@ -85,5 +87,5 @@ def span(keys: Sequence[tuple[str, str, float]], axes: Axes) -> str:
     dtypes = runs(list(dict.fromkeys(k[1] for k in keys)), axes.dtypes)
     temps = sorted({k[2] for k in keys})
     envelope = f" at T={temps[0]:.3g}" + (f"..{temps[-1]:.3g}" if len(temps) > 1 else "")
-    temps_text = envelope if len(temps) < len(axes.temperatures) else ""
+    temps_text = "" if axes.temperatures == [1] else envelope
     return f"{len(keys)} cells of {named} × {dtypes}{temps_text}"

@@ -34,10 +34,12 @@ def violation_text(v: Violation) -> Text:
     return text
 
 
-def group_text(group: list[Violation], axes: Axes) -> Text:
+def group_text(group: list[Violation], axes: Axes, swept: bool) -> Text:
     """One condition of one source: every cell it hits, and the message of the largest measured
-    value, tagged with its cell where the messages differ (as Markdown and HTML show it)."""
-    g = ViolationGroup(group[0].source, group[0].condition, group[0].severity, tuple(group))
+    value, tagged with its cell where the messages differ (as Markdown and HTML show it);
+    ``swept``: the source was analysed at several temperatures."""
+    first = group[0]
+    g = ViolationGroup(first.source, first.condition, first.severity, tuple(group), swept)
     keys = [(v.method, v.dtype, v.temperature) for v in group]
     # the input is checked once per source, at no cell's format or temperature
     where = INPUT if all(v.method == INPUT for v in group) else span(keys, axes)
@@ -57,6 +59,7 @@ def violation_rows(result: CheckResult, details: bool) -> list[tuple[Text, Text]
     cells = {
         s.name: [(c.method, c.dtype, c.temperature) for c in s.cells] for s in result.report.sources
     }
+    swept = {s.name: s.swept for s in result.report.sources}
     # a violation of the input is named (input, the source's dtype, T=1): not always a cell's
     mine = {
         src: [(v.method, v.dtype, v.temperature) for v in shown if v.source == src] for src in cells
@@ -70,6 +73,7 @@ def violation_rows(result: CheckResult, details: bool) -> list[tuple[Text, Text]
                     [*cells.get(src, []), *mine.get(src, [])]
                     or [(v.method, v.dtype, v.temperature) for v in g]
                 ),
+                swept.get(src, False),
             ),
         )
         for (sev, src, _), g in groups.items()

@@ -78,11 +78,11 @@ def _keys(g: Group) -> list[tuple[str, str, float]]:
     return list(dict.fromkeys((c.method, c.dtype, c.temperature) for c, _ in g.hits))
 
 
-def _figure(g: Group) -> tuple[str, str]:
+def _figure(g: Group, swept: bool) -> tuple[str, str]:
     """The message :func:`weight` ranks first, and its cell's tag where the messages differ."""
     cell, worst = g.worst
     if len({f.message for _, f in g.hits}) > 1:
-        return worst.message, figures_for(cell.method, cell.dtype, cell.temperature)
+        return worst.message, figures_for(cell.method, cell.dtype, cell.temperature, swept)
     return worst.message, ""
 
 
@@ -95,7 +95,7 @@ def group_text(groups: list[Group], axes: Axes) -> Text:
     g = groups[0]
     causes = ", ".join(x.cause for x in groups)
     text = Text.assemble((causes, "bold"), "  ", span(_keys(g), axes), ": ")
-    text.append(tagged([_figure(x) for x in groups]))
+    text.append(tagged([_figure(x, len(axes.temperatures) > 1) for x in groups]))
     if g.remedies:
         text.append(" -- " + g.remedies[0])
     if g.hypothetical:
