@@ -22,6 +22,7 @@ from smcheck.errors import ExitCode
 from smcheck.report.html.page import report_html
 from smcheck.report.markdown import report_markdown
 from smcheck.report.model import Report
+from smcheck.report.renderers import plain_text
 from smcheck.report.terminal.tables import build_tables
 from smcheck.report.terminal.temperature import bar
 from smcheck.sources.loaders import array_source
@@ -71,6 +72,20 @@ def test_temperature_section_fits_100_columns_and_names_the_remedies() -> None:
     # shifted, logdomain and torch share one float16 remedy line
     assert "remedy shifted, logdomain, torch float16: below T=0.0001689" in text.replace("\n", " ")
     assert "centre the" in text and "max-shifted softmax" in text
+
+
+def test_a_split_critical_table_states_its_legend_once_and_a_blank_line_ends_the_remedies() -> None:
+    # at 70 columns the table parts in two: "safe: no overflow ..." stood under each part, and
+    # the last "remedy ..." line ran into the "Gradients of -log p[target]" title below it
+    report = analyze([[11.0625, 2.875, 2.955, -2.45]], temperatures=[0.05, 1])
+    text = plain_text(build_tables(report), width=70)
+    section = text.split("Critical temperatures (1/2)")[1]
+    assert "Critical temperatures (2/2)" in section
+    assert text.count("safe: no overflow") == 1
+    assert section.index("safe: no overflow") > section.index("Critical temperatures (2/2)")
+    lines = section.splitlines()
+    title = next(k for k, ln in enumerate(lines) if ln.startswith("Gradients of"))
+    assert lines[title - 1] == "" and "clamp T to >=" in lines[title - 2]
 
 
 def test_single_temperature_table_has_no_temperature_section() -> None:

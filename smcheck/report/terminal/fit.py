@@ -28,15 +28,20 @@ def natural_width(console: Console, options: ConsoleOptions, table: Table) -> in
 
 
 def subtable(
-    table: Table, columns: list[int], title: Text | str | None, fold: bool = False
+    table: Table,
+    columns: list[int],
+    title: Text | str | None,
+    fold: bool = False,
+    captioned: bool = True,
 ) -> Table:
     """``table`` restricted to ``columns`` (indices), rows and sections kept.
 
     ``fold``: cells too wide for any layout continue on the next line instead of ending in ``…``.
+    ``captioned``: the part keeps the table's caption (a legend is said once, under the last).
     """
     part = Table(
         title=title,
-        caption=table.caption,
+        caption=table.caption if captioned else None,
         box=table.box,
         show_header=table.show_header,
         show_edge=table.show_edge,
@@ -107,7 +112,7 @@ def split(
     widths: tuple[list[int], int],
 ) -> list[Table]:
     """``table`` (its :func:`column_widths` given) as consecutive tables of its columns that
-    each fit, every one led by the keys."""
+    each fit, every one led by the keys; the caption, a legend of them all, under the last."""
     lead = list(range(keys))
     parts: list[list[int]] = []
     current: list[int] = []
@@ -123,7 +128,7 @@ def split(
         if name is not None and len(parts) > 1:
             name = as_text(name) + f" ({k + 1}/{len(parts)})"
         fold = span(widths, lead + cols) > options.max_width
-        out.append(subtable(table, lead + cols, name, fold=fold))
+        out.append(subtable(table, lead + cols, name, fold, captioned=k == len(parts) - 1))
     return out
 
 

@@ -72,7 +72,8 @@ def sweep_table(s: SourceReport) -> Fit:
 
 
 def critical_table(s: SourceReport) -> list[RenderableType]:
-    """Per method × dtype: the lowest safe T and the one-hot T, then the remedies."""
+    """Per method × dtype: the lowest safe T and the one-hot T, then the remedies and a blank
+    line (a table ends on one; the next section's title must not follow them directly)."""
     ta = s.temperature
     assert ta is not None and ta.critical is not None
     t = Table(
@@ -90,7 +91,7 @@ def critical_table(s: SourceReport) -> list[RenderableType]:
         Text.assemble(("remedy ", "bold"), methods, " ", rest)
         for methods, rest in remedies(ta.critical)
     ]
-    return [Fit(t, keys=2), *remedy_lines]
+    return [Fit(t, keys=2), *remedy_lines, *([Text("")] if remedy_lines else [])]
 
 
 def temperature_section(s: SourceReport) -> list[RenderableType]:
