@@ -16,6 +16,7 @@ from smcheck.report.renderers import plain_text
 from smcheck.report.terminal.cellspan import Axes, span
 from smcheck.report.terminal.concise import build_summary, input_line
 from smcheck.report.terminal.findinglines import Lines, group_findings, weight
+from smcheck.report.terminal.tables import build_tables
 from tests.clirun import invoke
 from tests.conftest import sample_input
 
@@ -177,6 +178,23 @@ def test_notes_are_counted_not_listed_and_other_fixes_are_counted() -> None:
     text = plain_text(build_summary(report(*cells)), width=80)
     assert "lost mass" not in text and "underflow" not in text
     assert "-v/--details shows 1 note, 1 more fix, every table" in text
+
+
+def test_the_notes_counted_are_the_note_lines_details_prints() -> None:
+    # "-v/--details shows 23 notes" counted cell × finding pairs, where -v printed 8 lines
+    lost = finding("underflow", "NOTE", "lost mass 1e-40")
+    cells = [
+        with_findings(cell("naive", rm.Verdict.OK), lost),
+        with_findings(cell("shifted", rm.Verdict.OK), lost),
+        with_findings(cell("torch", rm.Verdict.OK), lost, finding("saturation", "NOTE", "p = 1")),
+    ]
+    summary = plain_text(build_summary(report(*cells)), width=100)
+    details = plain_text(build_tables(report(*cells)), width=100)
+    assert [ln for ln in details.splitlines() if ln.startswith("NOTE")] == [
+        "NOTE underflow  naive, shifted, torch × float16: lost mass 1e-40 -- fix it",
+        "NOTE saturation  torch × float16: p = 1 -- fix it",
+    ]
+    assert "-v/--details shows 2 notes, every table" in summary
 
 
 def test_a_hypothetical_cell_is_shown_bracketed_and_never_counted() -> None:

@@ -182,8 +182,10 @@ def finding_lines(s: SourceReport, severities: set[str], every: bool) -> list[Li
 
 
 def omitted_notes(s: SourceReport) -> int:
-    """NOTE findings of cells and INFO findings of the input: counted, not listed, by default."""
-    cells = sum(f.severity == "NOTE" for c in s.cells for f in c.findings)
+    """The lines of notes ``-v`` prints and the default leaves out: the cells' NOTE findings
+    grouped by cause and remedy as there (one line for a note of 12 cells, not 12), and the
+    input's INFO findings, a line each."""
+    cells = len(group_findings(s.cells, {"NOTE"}, by_remedy=True))
     return cells + sum(f.severity == "INFO" for f in s.input.findings)
 
 
