@@ -55,12 +55,15 @@ def softmax_in(wider: str) -> str:
     return f"compute the softmax in {wider}"
 
 
-def loss_in(wider: str) -> str:
-    return f"compute the loss in {wider}"
-
-
 def softmax_and_loss_in(wider: str) -> str:
-    return f"compute the softmax and loss in {wider}, or {CURB_CONFIDENCE}"
+    """A loss or gradient fault sent to a wider format: the softmax goes too, for a float16
+    softmax's p cast to float32 for the loss keeps its faults (a p already 0, the float16
+    backward of exp(x) / sum)."""
+    return f"compute the softmax and loss in {wider}"
+
+
+def softmax_and_loss_in_or_curb(wider: str) -> str:
+    return f"{softmax_and_loss_in(wider)}, or {CURB_CONFIDENCE}"
 
 
 def centre_logits(softmin: bool = False) -> str:
@@ -153,6 +156,9 @@ class Situation:
     softmin: bool = False
     """The softmax is of -x: a remedy naming the logits' max, or the format's min, names the
     other end."""
+    material: bool = True
+    """The finding is a WARN or FAIL: a switch that leaves its cause only as a NOTE fixes it
+    (log_softmax's dead gradient elements, each losing under u, fix naive's material ones)."""
 
     @property
     def log_of_p(self) -> bool:
@@ -254,35 +260,40 @@ def _accuracy(s: Situation) -> list[Remedy]:
     return _then_wider(s, [first] if first else [], softmax_in)
 
 
+def _log_route(s: Situation) -> list[Remedy]:
+    """The method's log-probabilities done right: log_softmax for log(p), the max for lse-direct."""
+    if s.log_of_p:
+        return [Remedy(LOG_SOFTMAX, method=s.log_softmax_method)]
+    if s.method == "lse-direct":
+        return [Remedy(LSE_SUBTRACT_MAX, method="logdomain")]
+    return []
+
+
 def _log_accuracy(s: Situation) -> list[Remedy]:
     """The error of finite log-probabilities: log_softmax for log(p), the max for lse-direct."""
-    first: list[Remedy] = []
-    if s.log_of_p:
-        first = [Remedy(LOG_SOFTMAX, method=s.log_softmax_method)]
-    elif s.method == "lse-direct":
-        first = [Remedy(LSE_SUBTRACT_MAX, method="logdomain")]
-    return _then_wider(s, first, softmax_in)
+    return _then_wider(s, _log_route(s), softmax_in)
 
 
 def _loss(s: Situation) -> list[Remedy]:
     """An infinite or NaN loss or gradient: log(p) methods need log_softmax; lse-direct the max."""
-    first: list[Remedy] = []
-    if s.log_of_p:
-        first = [Remedy(LOG_SOFTMAX, method=s.log_softmax_method)]
-    elif s.method == "lse-direct":
-        first = [Remedy(LSE_SUBTRACT_MAX, method="logdomain")]
-    return [*_then_wider(s, first, loss_in), Remedy(CHECK_LOGIT_SCALE)]
+    return [*_then_wider(s, _log_route(s), softmax_and_loss_in), Remedy(CHECK_LOGIT_SCALE)]
 
 
 def _dead_gradient(s: Situation) -> list[Remedy]:
-    # log_softmax does not help: its gradient softmax(x) - onehot rounds the same entries to 0
+    # A material loss (over 4u) comes from a backward written out in the format: naive's
+    # exp(x) / s in float16 with s near 52000 makes 1/s and 1/(p_t s) subnormal, cancelling to
+    # 0 at the target; lse-direct's rounded logsumexp rounds p_t to 1. log_softmax's gradient
+    # softmax - onehot (logdomain's alike) loses at most about u where p_t rounds to 1 -- a
+    # NOTE, which only a wider softmax removes. Casting p to float32 for the loss changes
+    # nothing: the softmax's backward still runs in the format.
+    first = _log_route(s) if s.material else []
     last = MASKED_SATURATION if s.masked else CURB_CONFIDENCE
-    return [*_wider(s, loss_in), Remedy(last)]
+    return [*first, *_wider(s, softmax_and_loss_in), Remedy(last)]
 
 
 def _saturation(s: Situation) -> list[Remedy]:
     last = MASKED_SATURATION if s.masked else CURB_CONFIDENCE
-    return [*_wider(s, softmax_and_loss_in), Remedy(last)]
+    return [*_wider(s, softmax_and_loss_in_or_curb), Remedy(last)]
 
 
 def _stall(s: Situation) -> list[Remedy]:
@@ -360,7 +371,7 @@ def finding(
     cause: str, severity: str, message: str, method: str, dtype: str, why: str = ""
 ) -> Finding:
     """A cell's finding with its remedy (the situation's details are settled per source)."""
-    r = choose(cause, method, dtype)
+    r = choose(cause, method, dtype, material=severity != "NOTE")
     return Finding(cause, severity, message, r.text, r.fix, why)
 
 
@@ -372,9 +383,10 @@ def choose(
     use: str = "loss",
     model: str = "framework",
     masked: bool = False,
+    material: bool = True,
 ) -> Remedy:
     """The remedy of one cell finding (the first candidate), or :data:`NO_REMEDY`."""
-    found = candidates(cause, Situation(method, dtype, use, model, masked))
+    found = candidates(cause, Situation(method, dtype, use, model, masked, material=material))
     return found[0] if found else NO_REMEDY
 
 

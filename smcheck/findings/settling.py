@@ -77,11 +77,11 @@ def _key(method: str, dtype: str, cell: Cell) -> tuple[str, str, float, str]:
     return (method, dtype, cell.temperature, cell.model)
 
 
-def _pick(cause: str, s: Situation, cell: Cell, causes: dict, material: bool) -> Remedy:
+def _pick(cause: str, s: Situation, cell: Cell, causes: dict) -> Remedy:
     unseen = []
     for r in candidates(cause, s) if cause in CELL_REMEDIES else ():
         seen = causes.get(_key(r.method or cell.method, r.dtype or cell.dtype, cell))
-        gone = seen is not None and (cause not in seen or (material and not seen[cause]))
+        gone = seen is not None and (cause not in seen or (s.material and not seen[cause]))
         if r.fix and gone:
             return r  # applied in this very report, and the cause is gone (or immaterial)
         if not r.fix or seen is None:
@@ -93,7 +93,8 @@ def _settled(cell: Cell, causes: dict, base: Situation) -> Cell:
     s = dataclasses.replace(base, method=cell.method, dtype=cell.dtype)
     findings = []
     for f in cell.findings:
-        pick = _pick(f.cause, s, cell, causes, f.severity != "NOTE")
+        here = dataclasses.replace(s, material=f.severity != "NOTE")
+        pick = _pick(f.cause, here, cell, causes)
         findings.append(dataclasses.replace(f, remedy=pick.text, fix=pick.fix))
     where = cell_name(cell.method, cell.dtype, cell.temperature)
     reasons = tuple(f.sentence(where) for f in findings)

@@ -184,7 +184,7 @@ def test_float16_logdomain_dead_gradients_around_17_33_nats(rows16: Report) -> N
     assert c.verdict is Verdict.OK and g.dead_max is not None and g.dead_max < U * 4
     (dead,) = [f for f in c.findings if f.cause == "dead-gradient"]
     assert dead.severity == "NOTE" and "exactly 0" in dead.message
-    assert dead.remedy == "compute the loss in float32"
+    assert dead.remedy == "compute the softmax and loss in float32"
 
 
 def test_float16_log_route_nan_and_dead_counts(rows16: Report) -> None:

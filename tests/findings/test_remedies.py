@@ -55,6 +55,10 @@ APPLIED = [
     ("loss-inf", [[0.0, -20.0, -1.0]], {"targets": "argmin"}, "naive", "float16"),
     ("loss-nan", [[12.0, 1.0, 0.0]], {}, "naive", "float16"),
     ("gradient-nan", [[0.0, -np.inf, 1.0]], {"use": "loss"}, "shifted", "float32"),
+    # float16 backward of exp(x) / s, s = 52192: 1/s and 1/(p_t s) subnormal, cancelling to 0
+    ("dead-gradient", "mnist:1913", {}, "naive", "float16"),
+    # the logsumexp 9.2747 rounds onto the top logit 9.27: p_t = exp(0) = 1, 1 - p_t = 0.0026
+    ("dead-gradient", [[0.15, 9.27, 3.27, -3.03]], {}, "lse-direct", "float16"),
     (
         "dead-gradient",
         [[11.0625, 2.875, 2.955, -2.45]],
@@ -167,10 +171,31 @@ def test_saturation_at_a_mask_is_not_called_over_confidence() -> None:
     assert unmasked.text == remedies.CURB_CONFIDENCE
 
 
-def test_dead_gradient_is_not_sent_to_log_softmax() -> None:
-    # log_softmax's gradient softmax(x) - onehot rounds the same entries to 0 as log(softmax)'s
-    for method in ("naive", "shifted", "online"):
-        assert choose("dead-gradient", method, "float16").fix == {"dtype": "float32"}
+def test_a_material_dead_gradient_goes_to_log_softmax_a_note_to_a_wider_softmax() -> None:
+    # mnist row 1913 in float16: naive's backward of exp(x) / s (s = 52192) zeroes the target's
+    # gradient, losing 0.00315 > 4u -- a WARN whose remedy was 'compute the loss in float32',
+    # yet p cast to float32 for the loss leaves it (the backward of exp(x) / s stays float16).
+    # log_softmax's own dead elements each lose under u (torch float16 has none here); row 873
+    # in bfloat16 loses 0.00199 < 4u in naive and torch alike: only a wider softmax clears it
+    x = np.load(MNIST)[[1913, 873]].astype(np.float64)
+    rep = smcheck.analyze(x, methods=["naive", "torch"], dtypes=["float16", "bfloat16", "float32"])
+    cells = {(c.method, c.dtype): c for c in rep.sources[0].cells}
+    (warn,) = [f for f in cells["naive", "float16"].findings if f.cause == "dead-gradient"]
+    assert warn.severity == "WARN" and warn.fix == {"method": "torch"}
+    assert warn.remedy == remedies.LOG_SOFTMAX
+    assert "dead-gradient" not in _causes(cells["torch", "float16"])
+    (note,) = [f for f in cells["naive", "bfloat16"].findings if f.cause == "dead-gradient"]
+    assert note.severity == "NOTE" and "dead-gradient" in _causes(cells["torch", "bfloat16"])
+    assert (note.remedy, note.fix) == (
+        "compute the softmax and loss in float32",
+        {"dtype": "float32"},
+    )
+    assert "dead-gradient" not in _causes(cells["naive", "float32"])
+    for method in ("naive", "shifted", "online", "logdomain", "torch"):
+        assert choose("dead-gradient", method, "float16", material=False).fix == {
+            "dtype": "float32"
+        }
+    assert choose("dead-gradient", "lse-direct", "float16").fix == {"method": "logdomain"}
     assert choose("loss-inf", "lse-direct", "float32").fix == {"method": "logdomain"}
 
 

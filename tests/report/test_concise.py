@@ -172,7 +172,12 @@ def test_notes_are_counted_not_listed_and_other_fixes_are_counted() -> None:
         ),
         with_findings(
             cell("torch", rm.Verdict.WARN),
-            finding("dead-gradient", "WARN", "1 dead in 1/2 rows", "compute the loss in float32"),
+            finding(
+                "dead-gradient",
+                "WARN",
+                "1 dead in 1/2 rows",
+                "compute the softmax and loss in float32",
+            ),
         ),
     ]
     text = plain_text(build_summary(report(*cells)), width=80)
