@@ -74,6 +74,20 @@ def test_the_faults_overflow_column_counts_the_casts_overflow_as_check_does(
     assert row[:4] == ["shifted", "float16", "OK", "3/1r"]
 
 
+def test_the_formats_tables_overflow_room_is_named_for_the_sum_of_exp(
+    fail_report: rm.Report,
+) -> None:
+    # the room is ln(the first value that rounds to +inf) - the worst row's logsumexp: "overflow
+    # room" beside "exp overflows >" read as the room of the largest exp (eight 10s in float16:
+    # -0.989 nats, while exp(10) is finite)
+    formats = render(fail_report).split("Formats")[1].split("Faults")[0]
+    header = next(ln for ln in formats.splitlines() if "room" in ln)
+    assert "exp overflows >" in header and "sum overflow room" in header
+    assert header.count("overflow room") == 1
+    row = next(ln.split() for ln in formats.splitlines() if ln.strip().startswith("float16"))
+    assert row[:4] == ["float16", "1", "11.09", "-1.5"]
+
+
 def test_a_cell_with_reasons_but_no_findings_is_never_reported_clean(
     fail_report: rm.Report,
 ) -> None:

@@ -4,6 +4,7 @@ the plotting extra; and (marked ``browser``) what headless Chromium actually dra
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import subprocess
 import sys
@@ -78,6 +79,24 @@ def test_figures_are_deterministic(sweep: rm.Report, page: str) -> None:
     s = sweep.sources[0]
     assert plotting.headroom_figure(s, "h") == plotting.headroom_figure(s, "h")
     assert "Date" not in page and "dc:date" not in page and "Matplotlib v" not in page
+
+
+def test_the_overflow_headroom_is_labelled_as_the_sum_of_exp_it_plots(monkeypatch) -> None:
+    # eight 10s in float16: the bar is ln 65520 - logsumexp = 11.090 - 12.079 = -0.989 (the sum
+    # 8 e^10 = 176212 overflows), yet it was titled "ln max - largest logit" (+1.09) and
+    # captioned "naive exp overflows", and exp(10) = 22026 is finite
+    r = analyze([[10.0] * 8], dtypes=["float16"], methods=["naive"], gradients=False)
+    monkeypatch.setattr(plotting, "svg", lambda fig, salt: fig)  # the figure, not its SVG
+    fig = plotting.headroom_figure(r.sources[0], "h")
+    overflow = fig.axes[0]
+    (bar,) = overflow.patches
+    assert bar.get_height() == pytest.approx(math.log(65520) - (10 + math.log(8)))
+    assert bar.get_height() < 0 < math.log(65520) - 10
+    title = overflow.get_title()
+    assert "sum of exp(x/T)" in title and "logsumexp" in title and "logit" not in title
+    page = report_html(r)
+    assert "the row's logsumexp; below zero naive's sum of exp overflows" in page
+    assert "naive exp overflows" not in page
 
 
 def test_cli_page_escapes_names_and_says_how_to_get_a_sweep() -> None:

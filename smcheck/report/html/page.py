@@ -207,7 +207,10 @@ def _figures(s: SourceReport, n: int) -> str:
             _figure(
                 plotting.headroom_figure(s, f"smcheck-{n}-h"),
                 "The worst row of each format: its distance in nats from the format's limit "
-                "(the zero line). Below zero, naive exp overflows / probabilities round to 0.",
+                "(the zero line). Left: ln of the format's overflow threshold (the first value "
+                "that rounds to +inf, 65520 in float16) - the row's logsumexp; below zero "
+                "naive's sum of exp overflows. Right: the row's smallest log p - ln(min "
+                "subnormal/2); below zero probabilities round to 0.",
                 "No cells.",
             ),
         ]

@@ -229,8 +229,13 @@ def headroom_figure(source: SourceReport, salt: str) -> str | None:
         return None
     fig, axes = _figure(8.0, 3.4, ncols=2)
     fig.subplots_adjust(wspace=0.3)
+    # the overflow side is of the row's sum of exp, not of one exp: eight 10s in float16 have
+    # ln 65520 - logsumexp = -0.989 while each exp(10) is finite
     sides = (
-        ("overflow_nats", "to overflow of exp(x/T)\n(ln max - largest logit)"),
+        (
+            "overflow_nats",
+            "to overflow of the sum of exp(x/T)\n(ln overflow threshold - worst row logsumexp)",
+        ),
         ("underflow_nats", "to underflow of p\n(smallest log p - ln(min subnormal/2))"),
     )
     for ax, (attr, title) in zip(axes[0], sides, strict=True):

@@ -71,9 +71,12 @@ def input_summary(s: SourceReport) -> Table:
 def format_table(s: SourceReport) -> Fit:
     """Per dtype: limits, headroom of the worst row, and the effect of rounding the input (the
     cast, and at each T the rounding of x/T: its normwise change of p in units of u)."""
+    # the overflow room is ln(the first value that rounds to +inf) - the worst row's logsumexp:
+    # room to naive's sum of exp overflowing, not its largest exp (eight 10s in float16: -0.989,
+    # while exp(10) is 1.09 nats below "exp overflows >")
     t = Table(title="Formats", box=box.SIMPLE_HEAD, title_justify="left")
     divided = any(r.division for r in s.input_rounding)  # some T != 1 in a format up to float32
-    cols = ["dtype", "T", "exp overflows >", "overflow room", "underflow room", "input Δlog p"]
+    cols = ["dtype", "T", "exp overflows >", "sum overflow room", "underflow room", "input Δlog p"]
     for col in [*cols, "cast ±inf", *(["x/T Δp"] if divided else [])]:
         t.add_column(col, justify="right" if col != "dtype" else "left")
     rounding = {r.dtype: r for r in s.input_rounding}
