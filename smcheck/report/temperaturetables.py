@@ -43,26 +43,35 @@ class SweepRow:
     cells: tuple[str, str, str, str]
     """T, mean entropy (nats), mean max probability, mean effective support."""
     entropy_fraction: float | None
-    """Mean entropy over :func:`uniform_entropy` (None when no row was averaged)."""
+    """Mean entropy over :func:`entropy_scale` (None when no row was averaged)."""
 
 
 def uniform_entropy(s: SourceReport) -> float:
-    """ln(row length), the entropy of the uniform distribution: the sweep's full scale (1 for
-    rows of one element, whose entropy is always 0)."""
-    return math.log(s.row_length) if s.row_length > 1 else 1.0
+    """ln(row length), the entropy of the uniform distribution (0 for rows of one element)."""
+    return math.log(s.row_length) if s.row_length > 1 else 0.0
+
+
+def entropy_scale(s: SourceReport) -> float:
+    """The full scale of the sweep's entropy bars: :func:`uniform_entropy`, or 1 nat for rows of
+    one element, whose entropy is always 0 (there is no ln(N) to divide by)."""
+    return uniform_entropy(s) or 1.0
+
+
+def uniform_text(s: SourceReport) -> str:
+    """``ln(4) = 1.39``: the uniform entropy, as it is (``ln(1) = 0``)."""
+    return f"ln({s.row_length}) = {uniform_entropy(s):.3g}"
 
 
 def sweep_caption(s: SourceReport) -> str:
     """What the sweep's figures are: ``Means over the rows; entropy in nats, ln(4) = 1.39 if
     uniform`` (the terminal draws its own, about its bars)."""
-    scale = f"ln({s.row_length}) = {uniform_entropy(s):.3g}"
-    return f"Means over the rows; entropy in nats, {scale} if uniform"
+    return f"Means over the rows; entropy in nats, {uniform_text(s)} if uniform"
 
 
 def sweep_rows(s: SourceReport) -> list[SweepRow]:
     """The sweep by increasing T."""
     assert s.temperature is not None
-    top = uniform_entropy(s)
+    top = entropy_scale(s)
     return [
         SweepRow(
             (

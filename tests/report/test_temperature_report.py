@@ -23,6 +23,7 @@ from smcheck.report.html.page import report_html
 from smcheck.report.markdown import report_markdown
 from smcheck.report.model import Report
 from smcheck.report.renderers import plain_text
+from smcheck.report.temperaturetables import sweep_rows
 from smcheck.report.terminal.tables import build_tables
 from smcheck.report.terminal.temperature import bar
 from smcheck.sources.loaders import array_source
@@ -227,6 +228,21 @@ def test_markdown_of_one_temperature_has_no_temperature_tables() -> None:
     text = report_markdown(analyze([[1.0, 2, 3]]))
     assert "Entropy vs temperature" not in text and "Critical temperatures" not in text
     assert len(gfm_tables(text)) == 1
+
+
+def test_rows_of_one_element_are_captioned_ln_1_is_0() -> None:
+    # the captions printed the bars' stand-in scale as the uniform entropy: "ln(1) = 1"
+    report = analyze([[3.0], [5.0]], temperatures=[0.5, 1], gradients=False, critical=False)
+    (s,) = report.sources
+    pages = {"markdown": report_markdown(report), "html": report_html(report)}
+    pages["terminal"] = render(report)
+    for name, page in pages.items():
+        assert "ln(1) = 1" not in page, name
+    assert "_Means over the rows; entropy in nats, ln(1) = 0 if uniform._" in pages["markdown"]
+    assert "Means over the rows; entropy in nats, ln(1) = 0 if uniform." in pages["html"]
+    assert "bar: mean entropy, full width = 1 nat (uniform: ln(1) = 0)" in pages["terminal"]
+    # the bars still have a scale: entropy 0 is an empty bar, not 0/0
+    assert [r.entropy_fraction for r in sweep_rows(s)] == [0.0, 0.0]
 
 
 def run(*args: str):  # type: ignore[no-untyped-def]

@@ -20,6 +20,7 @@ from smcheck.report.temperaturetables import (
     sweep_rows,
     temperature_text,
     uniform_entropy,
+    uniform_text,
 )
 from smcheck.report.terminal.cellformat import verdict_text
 from smcheck.report.terminal.fit import Fit
@@ -55,11 +56,13 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
 def sweep_table(s: SourceReport) -> Fit:
     """Mean entropy, max probability and effective support per T, with entropy as bars."""
     top = uniform_entropy(s)
+    # rows of one element: ln(1) = 0 is no width, the bars (all empty) are drawn against 1 nat
+    full = f"{uniform_text(s)} nats (uniform)" if top else f"1 nat (uniform: {uniform_text(s)})"
     t = Table(
         title=SWEEP_TITLE,
         box=box.SIMPLE_HEAD,
         title_justify="left",
-        caption=f"bar: mean entropy, full width = ln({s.row_length}) = {top:.3g} nats (uniform)",
+        caption=f"bar: mean entropy, full width = {full}",
         caption_justify="left",
     )
     for head in SWEEP_HEADER:
