@@ -284,9 +284,11 @@ def _dead_gradient(s: Situation) -> list[Remedy]:
     # exp(x) / s in float16 with s near 52000 makes 1/s and 1/(p_t s) subnormal, cancelling to
     # 0 at the target; lse-direct's rounded logsumexp rounds p_t to 1. log_softmax's gradient
     # softmax - onehot (logdomain's alike) loses at most about u where p_t rounds to 1 -- a
-    # NOTE, which only a wider softmax removes. Casting p to float32 for the loss changes
-    # nothing: the softmax's backward still runs in the format.
-    first = _log_route(s) if s.material else []
+    # NOTE, which only a wider softmax removes, where it does at all (settle advises one for a
+    # NOTE only where it saw it clean). lse-direct's p_t rounds to 1 through its rounded
+    # logsumexp at any loss, which subtracting the max cures. Casting p to float32 for the loss
+    # changes nothing: the softmax's backward still runs in the format.
+    first = _log_route(s) if s.material or s.method == "lse-direct" else []
     last = MASKED_SATURATION if s.masked else CURB_CONFIDENCE
     return [*first, *_wider(s, softmax_and_loss_in), Remedy(last)]
 

@@ -77,6 +77,11 @@ def _key(method: str, dtype: str, cell: Cell) -> tuple[str, str, float, str]:
     return (method, dtype, cell.temperature, cell.model)
 
 
+_SEEN_ONLY = ("dead-gradient", "saturation")
+"""Causes whose NOTE a wider format often keeps (a p_t within float32's u/2 of 1 rounds to 1
+there too): a wider format is advised for their NOTEs only where this report saw it clean."""
+
+
 def _pick(cause: str, s: Situation, cell: Cell, causes: dict) -> Remedy:
     unseen = []
     for r in candidates(cause, s) if cause in CELL_REMEDIES else ():
@@ -84,7 +89,8 @@ def _pick(cause: str, s: Situation, cell: Cell, causes: dict) -> Remedy:
         gone = seen is not None and (cause not in seen or (s.material and not seen[cause]))
         if r.fix and gone:
             return r  # applied in this very report, and the cause is gone (or immaterial)
-        if not r.fix or seen is None:
+        unproven = r.dtype and not s.material and cause in _SEEN_ONLY
+        if not r.fix or (seen is None and not unproven):
             unseen.append(r)
     return unseen[0] if unseen else NO_REMEDY
 

@@ -184,6 +184,10 @@ def test_float16_logdomain_dead_gradients_around_17_33_nats(rows16: Report) -> N
     assert c.verdict is Verdict.OK and g.dead_max is not None and g.dead_max < U * 4
     (dead,) = [f for f in c.findings if f.cause == "dead-gradient"]
     assert dead.severity == "NOTE" and "exactly 0" in dead.message
+    # float32 is advised only where it was analysed and seen free of them (settling._SEEN_ONLY)
+    assert dead.remedy.startswith("curb over-confident logits")
+    wide = analyze(ROWS16, dtypes=["float16", "float32"], methods=["logdomain"])
+    (dead,) = [f for f in wide.sources[0].cells[0].findings if f.cause == "dead-gradient"]
     assert dead.remedy == "compute the softmax and loss in float32"
 
 

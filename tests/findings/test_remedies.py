@@ -339,3 +339,26 @@ def test_a_strict_naive_error_is_sent_to_a_wider_format_not_to_the_shift() -> No
     fix = choose("normwise-error", "naive", "float16", model="strict")
     assert fix.fix == {"dtype": "float32"}
     assert choose("normwise-error", "naive", "float16").fix == {"method": "shifted"}
+
+
+def test_a_dead_gradient_note_gets_a_wider_format_only_where_it_was_seen_clean() -> None:
+    # [0, -17] in float16: naive's and torch's target gradient 1 - p_t (4.1e-8) is 0; float32
+    # was advised unseen, yet p_t rounds to 1 there too (4.1e-8 is under its u/2, 6e-8)
+    x = np.array([[0.0, -17.0]])
+    (f,) = [f for f in _cell(x, "naive", "float16").findings if f.cause == "dead-gradient"]
+    assert f.severity == "NOTE" and f.remedy.startswith("curb over-confident logits")
+    assert "dead-gradient" in _causes(_cell(x, "naive", "float32"))  # what float32 would do
+    # analysed, a clean float64 cell is advised
+    src = smcheck.analyze(x, methods=["naive"], dtypes=["float16", "float64"]).sources[0]
+    (f,) = [f for f in src.cells[0].findings if f.cause == "dead-gradient"]
+    assert (f.remedy, f.fix) == ("compute the softmax and loss in float64", {"dtype": "float64"})
+    assert "dead-gradient" not in _causes(src.cells[1])
+
+
+def test_lse_directs_dead_gradient_note_goes_to_subtracting_the_max() -> None:
+    # [30, 16] in float16: lse-direct's rounded logsumexp makes p_t 1 (gradient [0, 8.3e-7]), a
+    # NOTE that float32 turns into a WARN (the same rounding, a smaller u); logdomain clears it
+    x = np.array([[30.0, 16.0]])
+    (f,) = [f for f in _cell(x, "lse-direct", "float16").findings if f.cause == "dead-gradient"]
+    assert f.severity == "NOTE" and f.fix == {"method": "logdomain"}
+    assert "dead-gradient" not in _causes(_cell(x, "logdomain", "float16"))
