@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from smcheck.report.findingmodel import FINDING_SEVERITIES
 from smcheck.report.model import Cell, SourceReport
-from smcheck.report.phrases import figures_for, plural, tagged, weight
+from smcheck.report.phrases import figures_for, figures_tag, plural, tagged, weight
 from smcheck.report.violations import INPUT, CheckResult, Severity, Violation
 
 CellKey = tuple[str, str, float]
@@ -152,11 +152,11 @@ class ViolationGroup:
         cells' messages differ: its measured value is the group's largest, but its other
         figures (rows, worst row, counts beside it) are that cell's, not maxima over the group."""
         w = self.worst
-        if len({v.message for v in self.violations}) == 1:
-            return w.message  # true of every cell as it is
-        if w.method == INPUT:  # checked once per source, at no cell's format
-            return f"{w.message} (figures for the input)"
-        return f"{w.message} {figures_for(w.method, w.dtype, w.temperature, self.swept)}"
+        messages = [v.message for v in self.violations]
+        tag = figures_tag(messages, w.method, w.dtype, w.temperature, self.swept)
+        if tag and w.method == INPUT:  # checked once per source, at no cell's format
+            tag = "(figures for the input)"
+        return tagged([(w.message, tag)])
 
     @property
     def cells(self) -> str:

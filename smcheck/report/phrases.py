@@ -124,6 +124,12 @@ def figures_for(method: str, dtype: str, t: float, swept: bool) -> str:
     return f"(figures for {method} {dtype}{at})"
 
 
+def figures_tag(messages: Iterable[str], method: str, dtype: str, t: float, swept: bool) -> str:
+    """:func:`figures_for` where the group's ``messages`` differ, else ``""`` (the one message
+    is true of every cell as it is)."""
+    return figures_for(method, dtype, t, swept) if len(set(messages)) > 1 else ""
+
+
 def tagged(parts: Sequence[tuple[str, str]]) -> str:
     """Messages of causes hitting the same cells, joined by ``; ``, each with its tag (``""``
     for none); where every tag given is the same, it stands once, at the end (an untagged

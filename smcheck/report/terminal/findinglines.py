@@ -14,7 +14,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from smcheck.report.findingmodel import Finding
-from smcheck.report.phrases import NBSP, figures_for, tagged, weight
+from smcheck.report.phrases import NBSP, figures_tag, tagged, weight
 from smcheck.report.terminal.cellspan import Axes, span
 
 if TYPE_CHECKING:  # the model imports these views (notebook): types only here
@@ -81,9 +81,8 @@ def _keys(g: Group) -> list[tuple[str, str, float]]:
 def _figure(g: Group, swept: bool) -> tuple[str, str]:
     """The message :func:`weight` ranks first, and its cell's tag where the messages differ."""
     cell, worst = g.worst
-    if len({f.message for _, f in g.hits}) > 1:
-        return worst.message, figures_for(cell.method, cell.dtype, cell.temperature, swept)
-    return worst.message, ""
+    messages = (f.message for _, f in g.hits)
+    return worst.message, figures_tag(messages, cell.method, cell.dtype, cell.temperature, swept)
 
 
 def group_text(groups: list[Group], axes: Axes) -> Text:
