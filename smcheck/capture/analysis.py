@@ -87,6 +87,18 @@ def site_mask_value(mask_value: float | None, softmin: bool) -> float | None:
     return -mask_value if softmin else mask_value  # a mask of the softmax's input
 
 
+def refuse_unmatched_mask_value(mask_value: float | None, ops: list[str], holder: str) -> None:
+    """Raise ConfigError for a positive mask value (a softmin's logit mask) where no site of
+    ``holder`` is a softmin: every site would leave it out, so it would look honoured."""
+    if mask_value is not None and mask_value > 0 and "softmin" not in ops:
+        raise ConfigError(
+            f"mask value {mask_value!r} is positive, a softmin's logit mask, but {holder} holds "
+            f"no softmin site; give the value its softmax inputs are masked with, a negative one "
+            f"(e.g. {-mask_value!r})",
+            options=("mask_value",),
+        )
+
+
 def check_site_options(options: dict[str, Any]) -> None:
     """Refuse, before anything is captured, what :func:`analyze_captured` would refuse."""
     refuse_site_options(options)
@@ -103,7 +115,9 @@ def formats_for(dtype: str) -> tuple[str, ...]:
     return (dtype, *wider.get(dtype, DTYPES[DTYPES.index(dtype) + 1 :]))
 
 
-def analyze_captured(captured: list[Captured], **options: Any) -> Report:
+def analyze_captured(
+    captured: list[Captured], *, holder: str = "the capture", **options: Any
+) -> Report:
     """The report of every captured site; ``options`` as ``smcheck.analyze`` takes them.
 
     The model ran torch's kernel, so unless ``methods`` are given the other methods' cells are
@@ -111,11 +125,14 @@ def analyze_captured(captured: list[Captured], **options: Any) -> Report:
     format and the wider ones, ``targets`` the captured class targets of a loss, ``gradients``
     only for a loss site (the gradient check is a cross-entropy's), and ``use`` the site's use.
     ``dim`` and ``softmin`` are the site's own (:data:`SITE_OWN_OPTIONS`): given, they raise
-    ConfigError; ``progress`` is called as for ``smcheck.analyze``.
+    ConfigError, as does a positive ``mask_value`` (a softmin's) where no site is a softmin;
+    ``holder`` names the capture in that message. ``progress`` is called as for
+    ``smcheck.analyze``.
     """
     refuse_site_options(options)
     progress = options.pop("progress", None)
     mask_value = checked_mask_value(options.pop("mask_value", None))
+    refuse_unmatched_mask_value(mask_value, [c.site.op for c in captured], holder)
     out = []
     for c in captured:
         opts = {k: v for k, v in options.items() if v is not None}

@@ -84,7 +84,7 @@ def is_capture_file(spec: object) -> bool:
 
 def analyze_saved(path: str, **options: Any) -> Report:
     """The report of a capture file, as ``Capture.analyze(**options)`` gave it."""
-    return analyze_captured(load_captured(path), **options)
+    return analyze_captured(load_captured(path), holder=repr(path), **options)
 
 
 def load_captured(path: str) -> list[Captured]:

@@ -79,7 +79,12 @@ def analyze(
         require_format(fmt, f"--format {fmt}")
         options["temperatures"] = parse_temperatures(options["temperatures"])
         options["memory_budget"] = options["memory_budget"] * 2**20
-        cfg = AnalysisConfig.from_options(**options)
+        # a saved capture reads --mask-value by its sign (its softmin sites take a positive
+        # one), so that check waits until the file is known to be a capture
+        may_be_capture = values is None and len(sources) == 1 and _safetensors(sources[0])
+        cfg = AnalysisConfig.from_options(
+            **{**options, "mask_value": None} if may_be_capture else options
+        )
         if not sources and values is None:
             raise click.UsageError("give a SOURCE (file, '-', gen:NAME) or --values")
         read_stdin_once(sources, cfg.targets)
@@ -99,6 +104,8 @@ def analyze(
             refuse_site_options(given, "--{}")
             report = analyze_saved(specs[0], **given)
         else:
+            if may_be_capture:  # not a capture: the mask value is checked as for any logits
+                cfg = AnalysisConfig.from_options(**options)
             tty = sys.stderr is not None and sys.stderr.isatty()
             with progress_bars(tty and not no_progress) as progress:
                 report = run_sources(specs, cfg, stdin=stdin, progress=progress)
@@ -107,6 +114,11 @@ def analyze(
     level = FAIL_ON_LEVELS[fail_on]
     if level is not None and report.verdict.rank >= level:
         sys.exit(ExitCode.FINDINGS)
+
+
+def _safetensors(spec: str) -> bool:
+    """The name test of ``capture.store.capture_metadata``, without importing it (and numpy)."""
+    return spec.lower().endswith(".safetensors")
 
 
 def emit(

@@ -227,6 +227,14 @@ def test_a_positive_mask_value_masks_softmin_logits_and_is_left_out_for_softmax(
     assert _user_sentinels(report) == [[], [-777.0]]
 
 
+def test_a_positive_mask_value_is_refused_where_no_site_is_a_softmin() -> None:
+    # every site left it out, so it looked honoured
+    with smcheck.capture() as cap:
+        torch.softmax(torch.tensor([[1.0, 2.0, -777.0, 3.0]]), dim=-1)
+    with pytest.raises(ConfigError, match=r"^mask value 777.0 is positive, .* but the capture "):
+        cap.analyze(mask_value=777.0)
+
+
 def test_a_mask_value_of_zero_or_inf_is_refused_naming_both_signs() -> None:
     cap = _softmax_and_softmin_masked_with_777()
     for mv in (0.0, float("inf"), -float("inf")):

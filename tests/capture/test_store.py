@@ -165,6 +165,35 @@ def test_capture_mask_value_is_read_by_its_sign_before_the_script_runs(
     assert not (tmp_path / "ran").exists()
 
 
+def test_saved_capture_takes_a_positive_mask_value_only_where_it_holds_softmin_sites(
+    tmp_path: Path,
+) -> None:
+    # `analyze SAVED --mask-value 777` was refused as "not a finite negative number" before the
+    # file was known to be a capture, whose softmin sites take a positive mask
+    with smcheck.capture() as cap:
+        torch.softmax(torch.tensor([[1.0, 2.0, -777.0, 3.0]]), dim=-1)
+        torch.nn.functional.softmin(torch.tensor([[1.0, 2.0, 777.0, 3.0]]), dim=-1)
+    both = str(cap.save(tmp_path / "both.safetensors"))
+    args = ["analyze", "--format", "json", "--dtype", "float32", "--mask-value", "777"]
+    r = CliRunner().invoke(cli, [*args, both])
+    assert r.exit_code == 0, r.output
+    sentinels = [s["input"]["sentinels"] for s in json.loads(r.stdout)["sources"]]
+    assert [[(x["value"], x["detected"]) for x in s] for s in sentinels] == [
+        [],  # a softmax site has no positive mask: left out
+        [(-777.0, "user")],  # the softmin site's +777, in the -x it is analysed as
+    ]
+    with smcheck.capture() as cap:
+        torch.softmax(torch.tensor([[1.0, 2.0, -777.0, 3.0]]), dim=-1)
+    softmax_only = str(cap.save(tmp_path / "softmax.safetensors"))
+    r = CliRunner().invoke(cli, [*args, softmax_only])
+    assert r.exit_code == 2, r.output
+    assert r.stderr == (
+        f"Error: mask value 777.0 is positive, a softmin's logit mask, but {softmax_only!r} "
+        "holds no softmin site; give the value its softmax inputs are masked with, a negative "
+        "one (e.g. -777.0)\n"
+    )
+
+
 def test_capture_has_no_dim_or_softmin_and_a_saved_capture_refuses_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
