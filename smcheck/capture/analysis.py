@@ -36,7 +36,8 @@ class Captured:
     """The class index of each row, for a loss site (the gradient targets)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Counters behind the notes: nan_masked, nan_upstream, masked_zero_rows, padded, budget,
-    seed."""
+    seed; and fast_path (module, kind, padded) where a module above the site would have taken
+    torch's fast path uncaptured (capture/fastpath.py)."""
 
 
 SITE_OWN_OPTIONS = {
@@ -192,11 +193,34 @@ def _with_site(rep: SourceReport, c: Captured) -> SourceReport:
         )
     if x.get("padded"):
         notes.append("calls with different row lengths: shorter rows padded with -inf (p = 0)")
-    found = _observed_nan(s, x)
-    inp = rep.input
-    if found is not None:
-        inp = dataclasses.replace(inp, findings=[found, *inp.findings])
+    found = [f for f in (_observed_nan(s, x), _fast_path(x)) if f is not None]
+    inp = dataclasses.replace(rep.input, findings=[*found, *rep.input.findings])
     return dataclasses.replace(rep, site=s, notes=notes, input=inp)
+
+
+def _fast_path(x: dict[str, Any]) -> InputFinding | None:
+    """The module above the site would have taken torch's fast path uncaptured, so the report
+    speaks for its ordinary path; WARN where that path returned fully masked rows as zeros and
+    the fast path, run on this torch, returns NaN for a fully padded sequence."""
+    fp = x.get("fast_path")
+    if not fp:
+        return None
+    where = f"the {fp['kind']}" + (f" at {fp['module']}" if fp["module"] else "")
+    text = (
+        f"{where} would take torch's fast path as run here (eval mode, no gradients), which "
+        "capture turns off, so this report speaks for its ordinary path"
+    )
+    padded, masked = fp.get("padded"), x.get("masked_zero_rows", 0)
+    said = "for a fully padded sequence (key_padding_mask all True; run on this torch)"
+    if padded == "NaN" and masked:
+        text += (
+            f": that returned {plural(masked, 'fully masked row')} as zeros, the fast path "
+            f"returns NaN {said} -- {remedies.FAST_PATH_PADDING}"
+        )
+        return InputFinding("fast_path_skipped", "WARN", text)
+    if padded is not None:
+        text += f"; the fast path returns {padded} {said}"
+    return InputFinding("fast_path_skipped", "INFO", text)
 
 
 def _observed_nan(s: Site, x: dict[str, Any]) -> InputFinding | None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from smcheck.capture.analysis import Captured, analyze_captured
+from smcheck.capture.fastpath import FastPathWatch, governing, padded_output
 from smcheck.capture.hooks import Recorder
 from smcheck.capture.sites import SiteRecord
 from smcheck.errors import ConfigError
@@ -36,6 +37,7 @@ class Capture:
         self.max_rows_per_site = max_rows_per_site
         self.seed = seed
         self._recorder = Recorder(max_rows_per_site, seed)
+        self._fast_paths = FastPathWatch(self._recorder.modules)
         self._handles: list[Any] = []
 
     def __enter__(self) -> Capture:
@@ -50,11 +52,13 @@ class Capture:
             register_module_forward_hook(stack.pop, always_call=True),
         ]
         self._recorder.mode.__enter__()
+        self._fast_paths.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if not self._handles:  # already stopped (the pytest plugin stops it before judging)
             return
+        self._fast_paths.__exit__(*exc)
         self._recorder.mode.__exit__(*exc)
         for h in self._handles:
             h.remove()
@@ -166,6 +170,9 @@ def _captured(r: SiteRecord, cap: Capture) -> Captured | None:
         "budget": cap.max_rows_per_site,
         "seed": cap.seed,
     }
+    if (fast := governing(k.module, cap._fast_paths.skipped)) is not None:
+        path, skip = fast  # its rows come from the ordinary path the capture made it take
+        extra["fast_path"] = {"module": path, "kind": skip.kind, "padded": padded_output(skip)}
     targets = r.targets.to(torch.int64).numpy() if r.targets is not None else None
     # the name carries the format the op ran in, so every renderer shows it
     ran = r.dtype + (f" under autocast {r.autocast}" if r.autocast else "")

@@ -43,6 +43,9 @@ ZEROS_FOR_MASKED_ROWS = (
     "use a masked softmax that returns zeros there (as "
     "torch.nn.functional.scaled_dot_product_attention does), or drop the rows"
 )
+FAST_PATH_PADDING = (
+    "drop fully padded sequences, or call torch.backends.mha.set_fastpath_enabled(False)"
+)
 SHIFT_BEFORE_CAST = "subtract the row max before the cast (softmax is shift-invariant)"
 SHIFT_MIN_BEFORE_CAST = "subtract the row min before the cast (softmin is shift-invariant)"
 """Under softmin: -(x - min x) <= 0 peaks at 0, as x - max x does for softmax."""
