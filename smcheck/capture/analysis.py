@@ -15,7 +15,7 @@ from smcheck.dtypes import DTYPES
 from smcheck.environment import collect_environment
 from smcheck.errors import ConfigError
 from smcheck.findings import remedies
-from smcheck.report.maskmodel import InputFinding
+from smcheck.report.maskmodel import SEVERITIES, InputFinding
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.phrases import plural, verb
 from smcheck.report.sitemodel import Site
@@ -194,7 +194,9 @@ def _with_site(rep: SourceReport, c: Captured) -> SourceReport:
     if x.get("padded"):
         notes.append("calls with different row lengths: shorter rows padded with -inf (p = 0)")
     found = [f for f in (_observed_nan(s, x), _fast_path(x)) if f is not None]
-    inp = dataclasses.replace(rep.input, findings=[*found, *rep.input.findings])
+    # most severe first, as the input's own findings are (a policy reads the first)
+    findings = sorted([*found, *rep.input.findings], key=lambda f: -SEVERITIES.index(f.severity))
+    inp = dataclasses.replace(rep.input, findings=findings)
     return dataclasses.replace(rep, site=s, notes=notes, input=inp)
 
 

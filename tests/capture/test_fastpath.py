@@ -135,3 +135,23 @@ def test_the_fast_path_watch_is_undone_and_its_probe_keeps_the_random_state() ->
     state = torch.random.get_rng_state()
     cap.analyze(dtypes=["float32"])
     assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_the_fast_path_warning_follows_a_failing_input_finding() -> None:
+    # it was put first, and a policy reads the first input finding as the most severe: a WARN
+    # over an upstream FAIL
+    import numpy as np
+
+    from smcheck.capture.analysis import Captured, analyze_captured
+    from smcheck.report.sitemodel import Site
+
+    site = Site(
+        "scaled_dot_product_attention", "layers.0.self_attn", "m.py", 1, "float32", None, -1,
+        calls=1, rows_seen=2, rows_sampled=2, nan_rows=0, use="probs", reconstructed=True,
+    )  # fmt: skip
+    rows = np.array([[1.0, np.nan, 2.0], [0.0, 1.0, 2.0]], dtype=np.float32)
+    fast = {"module": "layers.0", "kind": "TransformerEncoderLayer", "padded": "NaN"}
+    extra = {"masked_zero_rows": 6, "fast_path": fast}
+    report = analyze_captured([Captured("s", site, rows, "float32", None, extra)])
+    found = [(f.kind, f.severity) for f in report.sources[0].input.findings]
+    assert found == [("upstream", "FAIL"), ("fast_path_skipped", "WARN")]
