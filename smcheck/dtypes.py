@@ -192,6 +192,31 @@ def get_format(name: str) -> FloatFormat:
     return FORMATS[canonical_dtype(name)]
 
 
+WIDER_FORMATS = {
+    "float16": ("float32", "float64"),
+    "bfloat16": ("float32", "float64"),
+    "float32": ("float64",),
+    "float64": (),
+}
+"""The wider formats of each, narrowest first."""
+
+
+def next_wider(dtype: str) -> str | None:
+    """The narrowest format wider than ``dtype``; None for float64."""
+    return next(iter(WIDER_FORMATS.get(dtype, ())), None)
+
+
+def holding(dtype: str, largest: float | None) -> tuple[str, ...]:
+    """The formats wider than ``dtype`` whose cast keeps ``largest`` finite, narrowest first,
+    analysed or not (1e39 is beyond float32 as well as float16); all of them when unknown.
+    The ranges are symmetric: for a negative value, pass its magnitude."""
+    wider = WIDER_FORMATS.get(dtype, ())
+    if largest is None:
+        return wider
+    # a value rounds to +inf at or above max + ulp(max)/2 (-neg_overflow; inf for float64)
+    return tuple(w for w in wider if largest < -get_format(w).neg_overflow)
+
+
 def format_limits(names: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The limits of each format (all formats when ``names`` is empty), as ``thresholds`` shows.
 

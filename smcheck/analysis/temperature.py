@@ -18,8 +18,7 @@ from smcheck.analysis.critical import (
 )
 from smcheck.analysis.stats import ExactSum
 from smcheck.config import AnalysisConfig
-from smcheck.dtypes import FloatFormat
-from smcheck.findings.remedies import holding
+from smcheck.dtypes import FloatFormat, holding
 from smcheck.findings.temperature import advice
 from smcheck.methods.base import SoftmaxMethod
 from smcheck.progress import ProgressFn

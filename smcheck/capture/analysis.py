@@ -11,7 +11,7 @@ import numpy as np
 
 from smcheck import __version__, api
 from smcheck.config import AnalysisConfig
-from smcheck.dtypes import DTYPES
+from smcheck.dtypes import DTYPES, next_wider
 from smcheck.environment import collect_environment
 from smcheck.errors import ConfigError
 from smcheck.findings import remedies
@@ -241,7 +241,7 @@ def _observed_nan(s: Site, x: dict[str, Any]) -> InputFinding | None:
         fix = remedies.FIX_UPSTREAM
     else:
         why = "with finite logits"
-        wider = remedies.next_wider(s.dtype)
+        wider = next_wider(s.dtype)
         fix = f"compute it in {wider}" if wider else "scale the logits into a narrower range"
     where = f" at {s.module}" if s.module else ""
     return InputFinding(

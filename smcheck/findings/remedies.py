@@ -13,13 +13,15 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from smcheck.dtypes import get_format
+from smcheck.dtypes import WIDER_FORMATS, holding
 from smcheck.methods import METHODS
 from smcheck.report.model import Finding
 from smcheck.report.phrases import softmax_input
 
 # --- the sentences, each written once ------------------------------------------------------------
 MAX_SHIFTED = "use max-shifted softmax or torch.softmax"
+SHIFTED_ONLY = "use max-shifted softmax"
+TORCH_SOFTMAX = "use torch.softmax"
 LOG_SOFTMAX = "use log_softmax / cross_entropy on the logits instead of log(softmax)"
 LSE_SUBTRACT_MAX = "subtract the max before the logsumexp (logdomain)"
 CENTRE_LOGITS = "centre the logits before dividing ((x - max x) / T)"
@@ -128,6 +130,9 @@ class Remedy:
     text: str
     method: str | None = None
     dtype: str | None = None
+    also: tuple[str, ...] = ()
+    """Other methods the text offers in the same format (``or torch.softmax``): settle advises
+    the remedy only where none of them was seen to fail either."""
 
     @property
     def fix(self) -> dict[str, str]:
@@ -179,31 +184,6 @@ def takes_log_of_p(method: str) -> bool:
     return m is not None and m.log_route == "log(p)"
 
 
-WIDER_FORMATS = {
-    "float16": ("float32", "float64"),
-    "bfloat16": ("float32", "float64"),
-    "float32": ("float64",),
-    "float64": (),
-}
-"""The wider formats of each, narrowest first."""
-
-
-def next_wider(dtype: str) -> str | None:
-    """The narrowest format wider than ``dtype``; None for float64."""
-    return next(iter(WIDER_FORMATS.get(dtype, ())), None)
-
-
-def holding(dtype: str, largest: float | None) -> tuple[str, ...]:
-    """The formats wider than ``dtype`` whose cast keeps ``largest`` finite, narrowest first,
-    analysed or not (1e39 is beyond float32 as well as float16); all of them when unknown.
-    The ranges are symmetric: for a negative value, pass its magnitude."""
-    wider = WIDER_FORMATS.get(dtype, ())
-    if largest is None:
-        return wider
-    # a value rounds to +inf at or above max + ulp(max)/2 (-neg_overflow; inf for float64)
-    return tuple(w for w in wider if largest < -get_format(w).neg_overflow)
-
-
 def _wider(s: Situation, text: Callable[[str], str]) -> list[Remedy]:
     return [Remedy(text(w), dtype=w) for w in WIDER_FORMATS.get(s.dtype, ())]
 
@@ -212,7 +192,7 @@ def _then_wider(s: Situation, first: list[Remedy], text: Callable[[str], str]) -
     """``first``, each format wider, then ``first`` in each wider format (both are needed when
     the logits themselves overflow the format, e.g. once divided by a small T)."""
     both = [
-        Remedy(f"{r.text}, in {w}", r.method, w)
+        Remedy(f"{r.text}, in {w}", r.method, w, r.also)
         for r in first
         for w in WIDER_FORMATS.get(s.dtype, ())
     ]
@@ -225,10 +205,25 @@ def _temperature_overflow(s: Situation) -> list[Remedy]:
     return [*_wider(s, lambda w: centre_or_divide_in(w, s.softmin)), Remedy(centre)]
 
 
+def _shift_or_torch(s: Situation, *, alone: bool = False) -> list[Remedy]:
+    """Naive's fix: the shift, or torch.softmax; ``alone``: then each by itself, for a fault
+    that one may keep and the other not (torch only where the model runs it)."""
+    if s.method != "naive":
+        return []
+    out = [Remedy(MAX_SHIFTED, method="shifted", also=("torch",))]
+    if alone:
+        out.append(Remedy(SHIFTED_ONLY, method="shifted"))
+        if s.model == "framework":
+            out.append(Remedy(TORCH_SOFTMAX, method="torch"))
+    return out
+
+
 def _shift_first(s: Situation) -> list[Remedy]:
-    """Overflow and NaN of exp(x): naive needs the shift; the others a format that holds x."""
-    first = [Remedy(MAX_SHIFTED, method="shifted")] if s.method == "naive" else []
-    return _then_wider(s, first, softmax_in)
+    """Overflow and NaN of exp(x): naive needs the shift; the others a format that holds x.
+
+    Neither the shift nor torch.softmax is offered alone: both take the max of the same x, so
+    a NaN in one (x holds +inf, or a row is all -inf: inf - inf) is a NaN in the other."""
+    return _then_wider(s, _shift_or_torch(s), softmax_in)
 
 
 def _sum_first(s: Situation) -> list[Remedy]:
@@ -253,14 +248,14 @@ def _underflow(s: Situation) -> list[Remedy]:
 
 def _accuracy(s: Situation) -> list[Remedy]:
     """The error of the probabilities: the method's own fix, then a wider format."""
-    first = {
-        "naive": Remedy(MAX_SHIFTED, method="shifted"),
-        "lse-direct": Remedy(LSE_SUBTRACT_MAX, method="logdomain"),
-    }.get(s.method)
-    if s.model == "strict" and first is not None:
+    # torch's float32 sum and rounding once may clear an error the shift in the format keeps
+    first = _shift_or_torch(s, alone=True)
+    if s.method == "lse-direct":
+        first = [Remedy(LSE_SUBTRACT_MAX, method="logdomain")]
+    if s.model == "strict" and first:
         # a strict sum in the format stalls whatever the shift: a wider format cures both
-        return [*_wider(s, softmax_in), first]
-    return _then_wider(s, [first] if first else [], softmax_in)
+        return [*_wider(s, softmax_in), *first]
+    return _then_wider(s, first, softmax_in)
 
 
 def _log_route(s: Situation) -> list[Remedy]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from smcheck.config import Thresholds
-from smcheck.dtypes import get_format
-from smcheck.findings.remedies import divide_in, next_wider
+from smcheck.dtypes import get_format, next_wider
+from smcheck.findings.remedies import divide_in
 from smcheck.report.maskmodel import InputFinding
 from smcheck.report.model import DivisionRounding, InputRounding
 from smcheck.report.phrases import row_index

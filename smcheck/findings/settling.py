@@ -1,8 +1,9 @@
 """Settling a source's remedies against its own cells: a switch seen to fail is never advised.
 
 Each finding's remedy is first the registry's best candidate (:mod:`smcheck.findings.remedies`);
-once every cell of a source is judged, :func:`settle` re-picks it, skipping a candidate whose
-cell was analysed and shows the same cause (a wider format that saturates too).
+once every cell of a source is judged, :func:`settle` re-picks it, skipping a candidate that
+names a cell analysed and showing the same cause (a wider format that saturates too, a
+torch.softmax offered beside the shift that NaNs too).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def settle(
     hold; ``lowest``, their smallest row maximum, which one named for rows the cast or T made
     entirely -inf must hold, divided by each cell's T; ``softmin``: the cells are softmax(-x)).
 
-    A candidate names a cell of this report (same temperature and model) or one not analysed.
+    A candidate names a cell of this report (same temperature and model) or one not analysed,
+    and may offer other methods beside it (``Remedy.also``), which must not be seen to fail.
     The first whose cell was analysed and is free of the finding's cause wins; failing that, the
     first not seen to fail (a cell not analysed, or advice that names no cell). A candidate whose
     cell shows the same cause is never advised; when all do, the finding has no remedy. For a
@@ -85,14 +87,25 @@ there too): a wider format is advised for their NOTEs only where this report saw
 def _pick(cause: str, s: Situation, cell: Cell, causes: dict) -> Remedy:
     unseen = []
     for r in candidates(cause, s) if cause in CELL_REMEDIES else ():
-        seen = causes.get(_key(r.method or cell.method, r.dtype or cell.dtype, cell))
-        gone = seen is not None and (cause not in seen or (s.material and not seen[cause]))
+        dtype = r.dtype or cell.dtype
+        seen, *others = (
+            causes.get(_key(m, dtype, cell)) for m in (r.method or cell.method, *r.also)
+        )
+        if any(_fails(cause, s, o) for o in others):
+            continue  # it names a switch seen to fail (torch.softmax beside the shift)
+        gone = seen is not None and not _fails(cause, s, seen)
         if r.fix and gone:
             return r  # applied in this very report, and the cause is gone (or immaterial)
         unproven = r.dtype and not s.material and cause in _SEEN_ONLY
         if not r.fix or (seen is None and not unproven):
             unseen.append(r)
     return unseen[0] if unseen else NO_REMEDY
+
+
+def _fails(cause: str, s: Situation, seen: dict[str, bool] | None) -> bool:
+    """The cell whose causes are ``seen`` (None: not analysed) shows ``cause`` as it counts for
+    a finding of ``s`` (for a WARN or FAIL, a NOTE of it does not count)."""
+    return seen is not None and cause in seen and (seen[cause] or not s.material)
 
 
 def _settled(cell: Cell, causes: dict, base: Situation) -> Cell:

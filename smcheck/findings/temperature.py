@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from smcheck.dtypes import next_wider
 from smcheck.findings import remedies
 from smcheck.report.phrases import softmax_input
 
@@ -38,12 +39,12 @@ def advice(
         cast = softmax_input(divided=False, softmin=softmin)
         return (
             f"{method} {dtype}: at every T the cast to {dtype} turns {cast} into +inf -- "
-            f"{remedies.softmax_in(wider or remedies.next_wider(dtype) or 'float64')}"
+            f"{remedies.softmax_in(wider or next_wider(dtype) or 'float64')}"
         )
     if "temperature_overflow" in causes:
         return (
             f"{method} {dtype}: {where} dividing the logits by T overflows {dtype} -- "
-            f"{remedies.centre_or_divide_in(remedies.next_wider(dtype), softmin)}{clamp}"
+            f"{remedies.centre_or_divide_in(next_wider(dtype), softmin)}{clamp}"
         )
     x = softmax_input(divided=True, softmin=softmin)
     if method == "naive" and ("exp_overflow" in causes or "sum_overflow" in causes):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -10,11 +11,12 @@ import numpy as np
 import pytest
 
 import smcheck
+from smcheck.dtypes import holding
 from smcheck.findings import remedies
 from smcheck.findings.conditionreaders import cell_remedy
 from smcheck.findings.policyconditions import parse_condition
 from smcheck.findings.remedies import CELL_REMEDIES, Situation, candidates, choose
-from smcheck.findings.settling import source_situation
+from smcheck.findings.settling import settle, source_situation
 from smcheck.findings.temperature import advice
 from smcheck.methods import METHODS
 from smcheck.report.model import Cell
@@ -96,6 +98,7 @@ def test_every_cause_the_verdicts_name_has_a_chooser() -> None:
 
 _ADVISES_METHOD = {
     remedies.MAX_SHIFTED: {"shifted", "logdomain", "torch", "lse-direct", "online"},
+    remedies.SHIFTED_ONLY: {"shifted", "logdomain", "torch", "lse-direct", "online"},
     remedies.LOG_SOFTMAX: {"logdomain", "torch", "lse-direct"},
     remedies.LSE_SUBTRACT_MAX: {"logdomain", "torch"},
 }
@@ -157,6 +160,36 @@ def test_a_switch_seen_to_fail_is_not_advised() -> None:
     report = smcheck.analyze(np.array([[30.0, 1.0, 0.0]]), methods=["torch"])
     got = {c.dtype: f.fix for c in report.sources[0].cells for f in c.findings}
     assert got["float16"] == got["float32"] == {"dtype": "float64"}
+
+
+def test_torch_softmax_is_not_advised_beside_the_shift_where_torch_shows_the_nan() -> None:
+    # [1, 2, 40000] / 0.5 in float16: x/T = 80000 is +inf, so naive's exp is inf (inf/inf) and
+    # torch.softmax's x - max is inf - inf: both NaN (the shift, not analysed here, too)
+    x = np.array([[1.0, 2.0, 40000.0]])
+    src = smcheck.analyze(x, methods=["naive", "torch"], dtypes=["float16"], temperatures=[0.5])
+    naive, torch_ = src.sources[0].cells
+    assert "probability-nan" in _causes(torch_)
+    (f,) = [f for f in naive.findings if f.cause == "probability-nan"]
+    assert (f.remedy, f.fix) == ("compute the softmax in float32", {"dtype": "float32"})
+
+
+def test_of_the_shift_and_torch_softmax_only_the_one_seen_clean_is_advised() -> None:
+    # [-16, -16.4] in float16: naive's subnormal exps lose accuracy (normwise-error); a shifted
+    # or torch cell made to show it too leaves the other as the only switch named
+    src = smcheck.analyze(np.array([[-16.0, -16.4]]), dtypes=["float16"]).sources[0]
+    cells = {c.method: c for c in src.cells}
+    naive = cells["naive"]
+    (error,) = [f for f in naive.findings if f.cause == "normwise-error"]
+    assert error.remedy == remedies.MAX_SHIFTED  # both seen clean
+    for failing, advised, fix in [
+        ("torch", remedies.SHIFTED_ONLY, "shifted"),
+        ("shifted", remedies.TORCH_SOFTMAX, "torch"),
+    ]:
+        shown = dataclasses.replace(cells[failing], findings=(error,))
+        others = [c for m, c in cells.items() if m not in ("naive", failing)]
+        (settled, *_) = settle([naive, shown, *others])
+        (f,) = [f for f in settled.findings if f.cause == "normwise-error"]
+        assert (f.remedy, f.fix) == (advised, {"method": fix})
 
 
 def test_saturation_at_a_mask_is_not_called_over_confidence() -> None:
@@ -293,9 +326,9 @@ def test_the_cast_overflow_remedy_names_the_narrowest_format_holding_the_logit()
     x = np.array([[1e5, 0.0, 1.0], [np.nan, 1e39, 2.0]])
     (f,) = [f for f in _cell(x, "torch", "float16").findings if f.cause == "cast-overflow"]
     assert f.remedy == "compute the softmax in float32"
-    assert remedies.holding("float16", 3.3995e38) == ("float32", "float64")  # past bfloat16's
-    assert remedies.holding("bfloat16", 3.41e38) == ("float64",)
-    assert remedies.holding("float16", None) == ("float32", "float64")
+    assert holding("float16", 3.3995e38) == ("float32", "float64")  # past bfloat16's
+    assert holding("bfloat16", 3.41e38) == ("float64",)
+    assert holding("float16", None) == ("float32", "float64")
 
 
 def test_the_masked_row_remedy_names_the_narrowest_format_holding_every_row_max() -> None:
