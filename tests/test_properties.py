@@ -134,7 +134,9 @@ def check_metrics(x: np.ndarray, t: float) -> None:
     upstream = np.isnan(x).any(1) | np.isposinf(x).any(1)
     masked = np.isneginf(x).all(1)
     assert (i.upstream_rows, i.fully_masked_rows) == (int(upstream.sum()), int(masked.sum()))
-    became = {(b.dtype, b.temperature): b.rows for b in i.became_fully_masked}
+    became: dict[tuple[str, float | None], int] = {}
+    for b in i.became_fully_masked:  # rows of logits and rows of masks together
+        became[(b.dtype, b.temperature)] = became.get((b.dtype, b.temperature), 0) + b.rows
     for c in src.cells:
         m = c.metrics
         k = m.rows_checked

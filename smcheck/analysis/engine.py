@@ -160,9 +160,9 @@ class SourceAnalysis:
         x, upstream, masked = prepare_chunk(raw, self.cfg.softmin)
         base_valid = ~upstream & ~masked
         ref0 = exact_softmax(x)
-        self.inputs.add(x, ref0, upstream | masked, start)
-        self.sweep.add(x, base_valid)
         mchunk = self.masks.add_source(x, upstream, masked, start)
+        self.inputs.add(x, ref0, upstream | masked, start, mchunk.mask_rows)
+        self.sweep.add(x, base_valid)
         tgt = None
         if self.gradients and self.targets is not None:
             tgt = self.targets.rows(x, start, skip=mchunk.sentinel_entries)
@@ -246,7 +246,9 @@ class SourceAnalysis:
         sentinels = self.masks.sentinel_reports(view)
         cells = [
             lane.result(
-                self, self.headroom[key].result(view.index), self.masks.masked_by(*key, sentinels)
+                self,
+                self.headroom[key].result(view.index),
+                {k: self.masks.masked_by(*key, sentinels, k) for k in (False, True)},
             )
             for key, lanes in self.lanes.items()
             for lane in lanes
@@ -258,12 +260,14 @@ class SourceAnalysis:
         inp = dataclasses.replace(inp, findings=found)
         # each remedy is re-picked knowing every cell: a switch seen to fail is not advised
         largest, lowest = self.inputs.judged_hi, self.inputs.judged_floor
+        mask_lowest = self.inputs.mask_floor
         cells = settle(
             cells,
             use=self.use,
             masked=inp.has_masks,
             largest=largest,
             lowest=lowest,
+            mask_lowest=mask_lowest,
             softmin=cfg.softmin,
         )
         exact = None

@@ -34,15 +34,20 @@ class InputAccumulator:
     """The largest value of the rows a method can judge (not upstream, not fully masked): what a
     format must hold for their cast not to overflow (the cast-overflow remedy names one)."""
     judged_floor: float = math.inf
-    """The smallest row maximum of those rows: what a format must hold for none of them to
-    round entirely to -inf (the masked-row remedy names one)."""
+    """The smallest row maximum of those rows that hold logits: what a format must hold for
+    none of them to round entirely to -inf (the masked-row remedy names one)..."""
+    mask_floor: float = math.inf
+    """...and of those that hold only masks (sentinels), for their own masked-row remedy."""
     nan: int = 0
     posinf: int = 0
     neginf: int = 0
     lse: MaxStat = field(default_factory=MaxStat)
 
-    def add(self, x: Array, ref: Reference, excluded: np.ndarray, start: int) -> None:
-        """Fold in a chunk; ``excluded``: its upstream or fully masked rows (no logsumexp)."""
+    def add(
+        self, x: Array, ref: Reference, excluded: np.ndarray, start: int, masks: np.ndarray
+    ) -> None:
+        """Fold in a chunk; ``excluded``: its upstream or fully masked rows (no logsumexp);
+        ``masks``: its rows of masks only (``MaskChunk.mask_rows``)."""
         fin = np.isfinite(x)
         vals = x if fin.all() else x[fin]  # the common case, all finite: no copy, no counts
         # NaN or +inf in the upstream rows, -inf in the fully masked: all of them excluded
@@ -53,7 +58,11 @@ class InputAccumulator:
         judged = row_max[~excluded] if excluded.any() else row_max
         if judged.size:
             self.judged_hi = max(self.judged_hi, float(judged.max()))
-            self.judged_floor = min(self.judged_floor, float(judged.min()))
+            of_masks = masks[~excluded] if excluded.any() else masks
+            floor = judged.min(initial=math.inf, where=~of_masks)
+            self.judged_floor = min(self.judged_floor, float(floor))
+            mask_floor = judged.min(initial=math.inf, where=of_masks)
+            self.mask_floor = min(self.mask_floor, float(mask_floor))
         if vals is not x:
             self.nan += int(np.isnan(x).sum())
             self.posinf += int(np.count_nonzero(x == np.inf))
@@ -71,7 +80,7 @@ class InputAccumulator:
             neginf=self.neginf,
             max_logsumexp=self.lse.result,
             max_logsumexp_row=view.index(self.lse.row),
-            **masks.summary_fields(view, nan=self.nan, posinf=self.posinf, neginf=self.neginf),
+            **masks.summary_fields(view, nan=self.nan, posinf=self.posinf),
         )
 
 

@@ -93,24 +93,27 @@ class Lane:
         if self.shown is not None:
             self.shown.keep(out.p, out.logp)
 
-    def result(self, src: SourceAnalysis, headroom: rm.Headroom, why_masked: str) -> rm.Cell:
+    def result(
+        self, src: SourceAnalysis, headroom: rm.Headroom, why_masked: dict[bool, str]
+    ) -> rm.Cell:
         """The report's cell, judged (``why_masked``: what fully masked rows of finite logits
-        in this format and T, for the NaN the method returns there)."""
+        in this format and T, for the NaN the method returns there; True: rows of masks)."""
         view, cfg, masks = src.view, src.cfg, src.masks
         m, f, t = self.method.name, self.fmt, self.temperature
-        masked_nan = masks.masked_nan(m, f.name, t)
-        if masked_nan.elements:  # NaN from finite logits: the cell's NaN, with its own finding
-            self.cell.nan.merge(masked_nan)
-            self.cell.nan_causes[MASKED_NAN] = masked_nan.elements
+        masked = []
+        for kind, why in why_masked.items():  # rows of logits and rows of masks: a finding each
+            nan = masks.masked_nan(m, f.name, t, kind)
+            if nan.elements:  # NaN from finite logits: the cell's NaN, with its own finding
+                self.cell.nan.merge(nan)
+                masked.append(MaskedNaN(nan.elements, nan.rows, view.index(nan.worst_row), why))
+        if masked:
+            self.cell.nan_causes[MASKED_NAN] = sum(mk.elements for mk in masked)
         cast = src.rounding[f.name].cast_posinf.result(view.index)
         metrics = self.cell.result(headroom, view.index, cast)
         bounds = self.bounds.result(view.index, cfg.thresholds)
         acc = self.stall.result(view.index)
         target = src.targets.label if src.targets is not None else ""
         grad = self.gradient.result(view, target) if self.gradient is not None else None
-        masked = MaskedNaN(
-            masked_nan.elements, masked_nan.rows, view.index(masked_nan.worst_row), why_masked
-        )
         verdict, findings = judge(
             m,
             f,

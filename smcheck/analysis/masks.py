@@ -22,7 +22,7 @@ from smcheck.dtypes import FloatFormat, get_format
 from smcheck.findings.inputs import input_findings
 from smcheck.report import maskmodel as rk
 from smcheck.report.model import Extreme
-from smcheck.report.phrases import join_and, value_text, verb
+from smcheck.report.phrases import LOGIT_ROWS, join_and, value_text, verb
 
 if TYPE_CHECKING:
     import torch
@@ -63,6 +63,13 @@ class MaskChunk:
     """Rows with finite logits in the source that the cast to a format makes entirely -inf."""
 
     @property
+    def mask_rows(self) -> BoolArray:
+        """Rows whose every finite entry is a sentinel: masks, where a row entirely -inf is a
+        mask the format cannot hold; in the others (-1e5 beside -1e9 rows) it is logits beyond
+        its range."""
+        return ~self.sentinels.has_logits
+
+    @property
     def sentinel_entries(self) -> BoolArray:
         """Sentinel entries: masks like -inf, so the method metrics leave them out."""
         return self.sentinels.entries
@@ -74,11 +81,13 @@ class MaskAccumulator:
 
     upstream: CountStat = field(default_factory=CountStat)
     masked: CountStat = field(default_factory=CountStat)
-    became: dict[tuple[str, float | None], CountStat] = field(default_factory=dict)
-    """Rows made entirely -inf by the cast to a format (T None) or only by dividing by T."""
+    became: dict[tuple[str, float | None, bool], CountStat] = field(default_factory=dict)
+    """Rows made entirely -inf by the cast to a format (T None) or only by dividing by T, apart
+    by whether they are rows of masks (:attr:`MaskChunk.mask_rows`)."""
     outputs: dict[tuple[str, str, float], _Output] = field(default_factory=dict)
-    masked_nans: dict[tuple[str, str, float], CountStat] = field(default_factory=dict)
-    """Per cell: NaN probabilities in rows with finite source logits that are fully masked there."""
+    masked_nans: dict[tuple[str, str, float, bool], CountStat] = field(default_factory=dict)
+    """Per cell: NaN probabilities in rows with finite source logits that are fully masked there,
+    apart by whether they are rows of masks."""
     sentinels: SentinelAccumulator = field(default_factory=SentinelAccumulator)
     softmin: bool = False
     """The values are -x (softmin): the messages name the logits' +inf masks (§9)."""
@@ -88,12 +97,14 @@ class MaskAccumulator:
         on threads (SourceAnalysis.formats_on), and the report lists them in this order,
         not in whichever order the threads first reached them."""
         for f in fmts:
-            self.became[(f, None)] = CountStat()
+            for t in (None, *temperatures):
+                for masks in (False, True):
+                    self.became[(f, t, masks)] = CountStat()
             for t in temperatures:
-                self.became[(f, t)] = CountStat()
                 for m in methods:
                     self.outputs[(m, f, t)] = _Output()
-                    self.masked_nans[(m, f, t)] = CountStat()
+                    for masks in (False, True):
+                        self.masked_nans[(m, f, t, masks)] = CountStat()
         self.sentinels.expect(fmts, temperatures)
 
     def add_source(self, x: Array, upstream: BoolArray, masked: BoolArray, start: int) -> MaskChunk:
@@ -107,10 +118,13 @@ class MaskAccumulator:
         """Fold in the cast of the chunk to ``fmt`` (``xd``: the rounded values)."""
         gone = (xd == -np.inf).all(-1) & ~chunk.upstream & ~chunk.masked
         chunk.cast_gone[fmt.name] = gone
-        self.became.setdefault((fmt.name, None), CountStat()).add(
-            gone.astype(np.int64), chunk.start
-        )
+        self._add_became(chunk, fmt.name, None, gone)
         self.sentinels.add_cast(chunk.sentinels, fmt, xd)
+
+    def _add_became(self, chunk: MaskChunk, fmt: str, t: float | None, rows: BoolArray) -> None:
+        for masks, of in ((False, ~chunk.mask_rows), (True, chunk.mask_rows)):
+            stat = self.became.setdefault((fmt, t, masks), CountStat())
+            stat.add((rows & of).astype(np.int64), chunk.start)
 
     def add_format(
         self,
@@ -132,8 +146,7 @@ class MaskAccumulator:
         neginf = torch.isneginf(xs).numpy()
         gone = neginf.all(-1) & ~chunk.upstream
         chunk.gone[(fmt.name, t)] = gone
-        newly = gone & ~chunk.masked & ~chunk.cast_gone[fmt.name]
-        self.became.setdefault((fmt.name, t), CountStat()).add(newly.astype(np.int64), chunk.start)
+        self._add_became(chunk, fmt.name, t, gone & ~chunk.masked & ~chunk.cast_gone[fmt.name])
         valid = valid & ~gone
         self.sentinels.add_format(chunk.sentinels, fmt, t, neginf, ref, valid)
         return valid
@@ -143,7 +156,6 @@ class MaskAccumulator:
     ) -> None:
         """What ``method`` returned for the rows that are fully masked in this cell."""
         out = self.outputs.setdefault((method, fmt, t), _Output())
-        nans = self.masked_nans.setdefault((method, fmt, t), CountStat())
         gone = chunk.gone[(fmt, t)]
         if gone.any():  # res.p is read only here: it may be a float64 copy made on first read
             p = res.p[gone]
@@ -151,7 +163,9 @@ class MaskAccumulator:
             per_row = np.zeros(gone.shape, dtype=np.int64)
             per_row[gone] = np.isnan(p).sum(-1)
             per_row[chunk.masked] = 0  # a row masked in the source is the input's finding
-            nans.add(per_row, chunk.start)
+            for masks, of in ((False, ~chunk.mask_rows), (True, chunk.mask_rows)):
+                nans = self.masked_nans.setdefault((method, fmt, t, masks), CountStat())
+                nans.add(np.where(of, per_row, 0), chunk.start)
 
     # --------------------------------------------------------------------------------- results
 
@@ -159,18 +173,21 @@ class MaskAccumulator:
         o = self.outputs.get((method, fmt, t), _Output())
         return rk.MaskedOutput(o.rows, o.nan, o.zeros, o.rows - o.nan - o.zeros)
 
-    def masked_nan(self, method: str, fmt: str, t: float) -> CountStat:
-        """NaN probabilities ``method`` returned for rows the cast to ``fmt`` or T masked fully."""
-        return self.masked_nans.get((method, fmt, t), CountStat())
+    def masked_nan(self, method: str, fmt: str, t: float, masks: bool) -> CountStat:
+        """NaN probabilities ``method`` returned for rows the cast to ``fmt`` or T masked fully,
+        of rows of masks (``masks``) or of the other rows."""
+        return self.masked_nans.get((method, fmt, t, masks), CountStat())
 
-    def masked_by(self, fmt: str, t: float, sentinels: list[rk.Sentinel]) -> str:
-        """Why rows with finite source logits are fully masked in ``fmt`` at ``t``: e.g.
-        ``-1e9 rounds to -inf in float16``; "" when none are. Under softmin the sentinels are
-        -x's, and the logits past the range round to +inf (``-inf in -x``)."""
+    def masked_by(self, fmt: str, t: float, sentinels: list[rk.Sentinel], masks: bool) -> str:
+        """Why rows with finite source logits are fully masked in ``fmt`` at ``t``, of rows of
+        masks (``masks``: e.g. ``-1e9 rounds to -inf in float16``) or of the other rows (``every
+        logit of a row rounds to -inf in float16``); "" when none are. Under softmin the
+        sentinels are -x's, and the logits past the range round to +inf (``-inf in -x``)."""
         why = []
         # -x is exact: a logit that rounds to +inf is a -inf of -x
         into, neg = ("+inf", " (-inf in -x)") if self.softmin else ("-inf", "")
-        cast = self.became.get((fmt, None))
+        every = "every mask of a row" if masks else LOGIT_ROWS
+        cast = self.became.get((fmt, None, masks))
         if cast is not None and cast.rows:
             lost = [
                 value_text(s.value)
@@ -178,37 +195,34 @@ class MaskAccumulator:
                 for c in s.casts
                 if c.dtype == fmt and not c.representable and c.to_neginf.elements
             ]
-            if lost:
+            if masks and lost:
                 of = " of -x" if self.softmin else ""
                 rounds = verb(len(lost), "rounds", "round")
                 why.append(f"{join_and(lost)}{of} {rounds} to -inf in {fmt}")
             else:
-                why.append(f"every logit of a row rounds to {into} in {fmt}{neg}")
-        scaled = self.became.get((fmt, t))
+                why.append(f"{every} rounds to {into} in {fmt}{neg}")
+        scaled = self.became.get((fmt, t, masks))
         if t != 1 and scaled is not None and scaled.rows:
-            why.append(f"every logit of a row is {into} in {fmt} once divided by T={t:g}{neg}")
+            why.append(f"{every} is {into} in {fmt} once divided by T={t:g}{neg}")
         return "; ".join(why)
 
     def became_masked(self, view: RowView) -> list[rk.BecameMasked]:
         return [
-            rk.BecameMasked(f, t, c.rows, view.index(c.worst_row))
-            for (f, t), c in self.became.items()
+            rk.BecameMasked(f, t, c.rows, view.index(c.worst_row), masks)
+            for (f, t, masks), c in self.became.items()
             if t != 1  # T = 1 adds nothing to the cast
         ]
 
     def sentinel_reports(self, view: RowView) -> list[rk.Sentinel]:
         return [_sentinel_report(s, view) for s in self.sentinels.sentinels()]
 
-    def summary_fields(
-        self, view: RowView, *, nan: int, posinf: int, neginf: int
-    ) -> dict[str, Any]:
+    def summary_fields(self, view: RowView, *, nan: int, posinf: int) -> dict[str, Any]:
         """The InputSummary fields about masks, sentinels and upstream rows, with the findings.
 
         Args:
             view: the source's rows.
             nan: NaN elements in the input.
             posinf: +inf elements in the input.
-            neginf: -inf elements (masks) in the input.
         """
         became, sentinels = self.became_masked(view), self.sentinel_reports(view)
         outputs = {k: self.masked_output(*k) for k in self.outputs}
@@ -226,7 +240,6 @@ class MaskAccumulator:
                 upstream_first=upstream_first,
                 nan=nan,
                 posinf=posinf,
-                neginf=neginf,
                 masked_rows=self.masked.rows,
                 masked_first=masked_first,
                 outputs=outputs,

@@ -67,7 +67,6 @@ def input_findings(
     upstream_first: RowIndex | None,
     nan: int,
     posinf: int,
-    neginf: int,
     masked_rows: int,
     masked_first: RowIndex | None,
     outputs: dict[tuple[str, str, float], MaskedOutput],
@@ -108,8 +107,7 @@ def input_findings(
                 "metrics -- " + remedies.ZEROS_FOR_MASKED_ROWS,
             )
         )
-    masks = bool(neginf or sentinels)  # as the cells' remedies read it (remedies.Situation)
-    out += [_became(b, outputs, masks, softmin) for b in became if b.rows]
+    out += [_became(b, outputs, softmin) for b in became if b.rows]
     for s in sentinels:
         out += _sentinel_findings(s, softmin)
     return sorted(out, key=lambda f: -SEVERITIES.index(f.severity))  # stable: kinds keep order
@@ -118,12 +116,12 @@ def input_findings(
 def _became(
     b: BecameMasked,
     outputs: dict[tuple[str, str, float], MaskedOutput],
-    masks: bool,
     softmin: bool,
 ) -> InputFinding:
     """Rows of finite logits entirely -inf once cast (or divided by T): a mask the format cannot
-    hold where the input has masks, else logits beyond the format's range. Under softmin the
-    rows are -x's, and the logits past the range are those above it."""
+    hold where the rows hold only masks (sentinels), else logits beyond the format's range, as
+    in a source without masks. Under softmin the rows are -x's, and the logits past the range
+    are those above it."""
     where = b.dtype if b.temperature is None else f"{b.dtype} at T={b.temperature:g}"
     what, bad = describe_outputs(
         {k: o for k, o in outputs.items() if k[1] == b.dtype and b.temperature in (None, k[2])},
@@ -133,7 +131,7 @@ def _became(
     past, into = (f"above {floor}", "+inf") if softmin else (f"below -{floor}", "-inf")
     of = " of -x" if softmin else ""
     rows = f"{plural(b.rows, 'row')}{of} {verb(b.rows, 'becomes', 'become')}"
-    if masks:
+    if b.masks:
         cause = (
             f"every finite logit rounds to {into} there"
             if b.temperature is None

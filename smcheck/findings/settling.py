@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from smcheck.findings.remedies import CELL_REMEDIES, NO_REMEDY, Remedy, Situation, candidates
 from smcheck.report.model import Cell, SourceReport
-from smcheck.report.phrases import cell_name
+from smcheck.report.phrases import LOGIT_ROWS, cell_name
 
 
 def settle(
@@ -24,12 +24,15 @@ def settle(
     masked: bool = False,
     largest: float | None = None,
     lowest: float | None = None,
+    mask_lowest: float | None = None,
     softmin: bool = False,
 ) -> list[Cell]:
     """``cells`` with each finding's remedy re-picked from its candidates, knowing every cell
     (and ``largest``, the judged rows' largest logit, which a format named for the cast must
-    hold; ``lowest``, their smallest row maximum, which one named for rows the cast or T made
-    entirely -inf must hold, divided by each cell's T; ``softmin``: the cells are softmax(-x)).
+    hold; ``lowest``, the smallest row maximum of those holding logits, which one named for
+    rows the cast or T made entirely -inf must hold, divided by each cell's T, and
+    ``mask_lowest`` that of those holding only masks, for theirs; ``softmin``: the cells are
+    softmax(-x)).
 
     A candidate names a cell of this report (same temperature and model) or one not analysed,
     and may offer other methods beside it (``Remedy.also``), which must not be seen to fail.
@@ -41,7 +44,12 @@ def settle(
     causes = {_key(c.method, c.dtype, c): _material(c) for c in cells}
     base = Situation("", "", use, masked=masked, largest=largest, softmin=softmin)
     return [
-        _settled(c, causes, dataclasses.replace(base, model=c.model, lowest=_over(lowest, c)))
+        _settled(
+            c,
+            causes,
+            dataclasses.replace(base, model=c.model, lowest=_over(lowest, c)),
+            _over(mask_lowest, c),
+        )
         for c in cells
     ]
 
@@ -108,11 +116,17 @@ def _fails(cause: str, s: Situation, seen: dict[str, bool] | None) -> bool:
     return seen is not None and cause in seen and (seen[cause] or not s.material)
 
 
-def _settled(cell: Cell, causes: dict, base: Situation) -> Cell:
+def _settled(cell: Cell, causes: dict, base: Situation, mask_lowest: float | None) -> Cell:
     s = dataclasses.replace(base, method=cell.method, dtype=cell.dtype)
     findings = []
     for f in cell.findings:
         here = dataclasses.replace(s, material=f.severity != "NOTE")
+        if f.cause == "masked-row-nan" and s.masked:
+            # rows of masks only, or rows of logits beside them (-1e5 beside rows of -1e9 in
+            # float16): those are remedied as in a source without masks, as they are alone
+            of_logits = f.why.startswith(LOGIT_ROWS)
+            lowest = s.lowest if of_logits else mask_lowest
+            here = dataclasses.replace(here, masked=not of_logits, lowest=lowest)
         pick = _pick(f.cause, here, cell, causes)
         findings.append(dataclasses.replace(f, remedy=pick.text, fix=pick.fix))
     where = cell_name(cell.method, cell.dtype, cell.temperature)

@@ -6,6 +6,7 @@ one the use does not judge, or one below its materiality threshold, is a NOTE.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from smcheck.config import USES, Thresholds
@@ -67,15 +68,16 @@ def judge(
     accumulation: Accumulation | None = None,
     gradient: GradientMetrics | None = None,
     use: str = "loss",
-    masked: MaskedNaN | None = None,
+    masked: Sequence[MaskedNaN] = (),
     has_masks: bool = False,
     softmin: bool = False,
 ) -> tuple[Verdict, list[Finding]]:
     """The verdict of one cell and the findings that justify it (most severe first, NOTEs last).
 
-    ``m.nan`` counts ``masked``'s NaN too (cause :data:`MASKED_NAN`); they are one finding of
-    their own, ``masked-row-nan``. ``has_masks``: the source holds -inf or sentinel masks.
-    ``softmin``: the cell is softmax(-x), so limits on its input are limits on -x.
+    ``m.nan`` counts ``masked``'s NaN too (cause :data:`MASKED_NAN`); they are findings of their
+    own, ``masked-row-nan``, one for rows of masks and one for rows of logits. ``has_masks``:
+    the source holds -inf or sentinel masks. ``softmin``: the cell is softmax(-x), so limits on
+    its input are limits on -x.
     """
     found = _Found(method, fmt.name, use)
     total = m.rows_checked
@@ -174,22 +176,24 @@ def _beyond(limit: float, spec: str, softmin: bool) -> str:
     return f"below {-limit:{spec}}" if softmin else f"above {limit:{spec}}"
 
 
-def _nan_findings(found: _Found, m: CellMetrics, masked: MaskedNaN | None, softmin: bool) -> None:
-    """The NaN findings: rows only the format or T masked fully (rows of -x under softmin),
-    then the rest."""
+def _nan_findings(
+    found: _Found, m: CellMetrics, masked: Sequence[MaskedNaN], softmin: bool
+) -> None:
+    """The NaN findings: rows only the format or T masked fully (rows of -x under softmin), of
+    logits and of masks apart, then the rest."""
     total = m.rows_checked
-    if masked is not None and masked.elements:
-        rows = plural(masked.rows, "row") + (" of -x" if softmin else "")
+    for mk in masked:
+        rows = plural(mk.rows, "row") + (" of -x" if softmin else "")
         found.fail(
             "masked-row-nan",
             # no method name: a grouped line joins the methods whose output this is
-            f"{masked.why}; the output is NaN for {rows} entirely -inf there "
-            f"({first_of(masked.rows, masked.first_row, 'first row')})",
-            why=masked.why,
+            f"{mk.why}; the output is NaN for {rows} entirely -inf there "
+            f"({first_of(mk.rows, mk.first_row, 'first row')})",
+            why=mk.why,
         )
-    nan_elements = m.nan.elements - (masked.elements if masked is not None else 0)
+    nan_elements = m.nan.elements - sum(mk.elements for mk in masked)
     if nan_elements:
-        nan_rows = m.nan.rows - (masked.rows if masked is not None else 0)
+        nan_rows = m.nan.rows - sum(mk.rows for mk in masked)
         causes = {k: v for k, v in sorted(m.nan.causes.items()) if k != MASKED_NAN}
         counts = ", ".join(f"{k}: {v}" for k, v in causes.items())
         found.fail(

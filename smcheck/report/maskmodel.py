@@ -46,6 +46,9 @@ class BecameMasked:
     """None: made -inf by the cast itself; else only once divided by this T in the format."""
     rows: int
     first_row: RowIndex | None
+    masks: bool = False
+    """The rows hold only masks (sentinels, -inf), which the format cannot hold; else they hold
+    logits beyond its range (each kind has an entry of its own)."""
 
 
 @dataclass(frozen=True)

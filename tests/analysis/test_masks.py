@@ -114,9 +114,15 @@ def test_rows_masked_by_the_cast_are_a_finding_and_the_cells_nan() -> None:
     x = np.array([[-7e4, -7e4, -7.1e4], [0.0, 1.0, 2.0]])
     src = analyze(x, dtypes=["float16", "float32"]).sources[0]
     became = {
-        (b.dtype, b.temperature): (b.rows, b.first_row) for b in src.input.became_fully_masked
+        (b.dtype, b.temperature, b.masks): (b.rows, b.first_row)
+        for b in src.input.became_fully_masked
     }
-    assert became == {("float16", None): (1, (0,)), ("float32", None): (0, None)}
+    assert became == {
+        ("float16", None, False): (1, (0,)),
+        ("float16", None, True): (0, None),  # a row of logits, not of masks
+        ("float32", None, False): (0, None),
+        ("float32", None, True): (0, None),
+    }
     for c in src.cells:
         # in float32 the row is finite and naive's exp(-7e4) underflows: 0/0, its own fault; in
         # float16 the cast masks it and every method returns NaN there: the cell's own NaN too
@@ -143,8 +149,13 @@ def test_rows_masked_by_the_temperature_are_a_finding_and_the_cells_nan() -> Non
     # -4e4 / 0.5 = -8e4 overflows float16 to -inf in both entries: the row dies only at T=0.5
     x = np.array([[-4e4, -4e4], [0.0, 1.0]])
     src = analyze(x, dtypes=["float16"], temperatures=[1, 0.5]).sources[0]
-    became = {(b.dtype, b.temperature): b.rows for b in src.input.became_fully_masked}
-    assert became == {("float16", None): 0, ("float16", 0.5): 1}
+    became = {(b.dtype, b.temperature, b.masks): b.rows for b in src.input.became_fully_masked}
+    assert became == {
+        ("float16", None, False): 0,
+        ("float16", None, True): 0,
+        ("float16", 0.5, False): 1,
+        ("float16", 0.5, True): 0,
+    }
     by_t = {c.temperature: c for c in src.cells if c.method == "shifted"}
     assert by_t[0.5].metrics.nan.elements == 2 and by_t[0.5].metrics.rows_checked == 1
     assert (

@@ -478,11 +478,11 @@ def _messages(x: list[list[float]]) -> tuple[dict[str, str], dict[str, str], str
 
 def test_a_finding_of_one_row_names_it_row_and_of_several_first_row() -> None:
     # "1 fully masked row (every logit -inf; first row [1])": the first of one row
-    inf, big = math.inf, -1e5  # -1e5 rounds to -inf in float16: the row becomes fully masked
+    inf, big = math.inf, -1e5  # -1e5 rounds to -inf in float16: the row becomes entirely -inf
     found, details, nan = _messages([[1.0, 2.0], [-inf, -inf], [inf, 0.0], [big, big]])
     assert "(0 NaN, 1 +inf; row [2]): no method" in found["upstream"]
     assert found["fully_masked"].startswith("1 fully masked row (every logit -inf; row [1]): ")
-    assert "rounds to -inf there; row [3]): " in found["became_fully_masked"]
+    assert "beyond its range; row [3]): " in found["became_fully_masked"]
     assert nan.endswith("the output is NaN for 1 row entirely -inf there (row [3])")
     assert details["input"].endswith("(0 NaN, 1 +inf), row [2]")
     assert details["fully-masked"].endswith("(every logit -inf), row [1]")
@@ -490,7 +490,7 @@ def test_a_finding_of_one_row_names_it_row_and_of_several_first_row() -> None:
     found, details, nan = _messages(x)
     assert "(0 NaN, 2 +inf; first row [0]): no method" in found["upstream"]
     assert found["fully_masked"].startswith("2 fully masked rows (every logit -inf; first row [1])")
-    assert "rounds to -inf there; first row [2]): " in found["became_fully_masked"]
+    assert "beyond its range; first row [2]): " in found["became_fully_masked"]
     assert nan.endswith("the output is NaN for 2 rows entirely -inf there (first row [2])")
     assert details["input"].endswith("(0 NaN, 2 +inf), first row [0]")
     assert details["fully-masked"].endswith("(every logit -inf), first row [1]")
@@ -580,6 +580,45 @@ def test_logits_beyond_the_range_are_not_called_a_mask() -> None:
     r = smcheck.analyze([[3.0, 1.0], [-1e9, -1e9]], dtypes=["float16"], methods=["torch"])
     (f,) = [f for f in r.sources[0].input.findings if f.kind == "became_fully_masked"]
     assert "becomes fully masked in float16" in f.message and "finfo" in f.message
+
+
+def test_a_row_of_logits_beside_rows_of_masks_keeps_its_own_cause_and_remedy() -> None:
+    # row [1] is -1e9 masks only, row [2] logits of -1e5: both are -inf in float16, the first
+    # because -1e9 is not representable, the second beyond the range; the second was blamed on
+    # -1e9 and told to mask with finfo.min
+    logits = [-1e5, -1e5, -1.00001e5, -1.00002e5]
+    x = [[0.5, -1e9, -1e9, 0.2], [-1e9] * 4, logits]
+    kw = {"dtypes": ["float16"], "methods": ["torch"], "use": "probs"}
+    mixed = smcheck.analyze(x, **kw).sources[0]
+    alone = smcheck.analyze([logits], **kw).sources[0]
+
+    def found(src, row: str) -> tuple[list, list]:
+        nan = [f for f in src.cells[0].findings if f.cause == "masked-row-nan"]
+        cast = [f for f in src.input.findings if f.kind == "became_fully_masked"]
+        return (
+            [(f.message, f.remedy, f.fix) for f in nan if f.message.endswith(f"(row [{row}])")],
+            [f.message for f in cast if f"; row [{row}]): " in f.message],
+        )
+
+    nan, cast = found(mixed, "2")
+    alone_nan, alone_cast = found(alone, "0")
+    assert nan == [(m.replace("row [0]", "row [2]"), r, fix) for m, r, fix in alone_nan]
+    assert cast == [m.replace("row [0]", "row [2]") for m in alone_cast]
+    assert nan[0][1:] == ("compute the softmax in float32", {"dtype": "float32"})
+    assert cast[0].endswith("-- " + SHIFT_BEFORE_CAST)
+    # the row of masks keeps the sentinel's cause and the mask remedy
+    ((message, remedy, _),), (masks,) = found(mixed, "1")
+    assert message.startswith("-1e9 rounds to -inf in float16; the output is NaN for 1 row")
+    assert remedy.startswith("mask with torch.finfo(torch.float16).min, a value float16 holds")
+    assert "becomes fully masked in float16" in masks and "finfo" in masks
+    became = {(b.masks, b.rows, b.first_row) for b in mixed.input.became_fully_masked}
+    assert became == {(False, 1, (2,)), (True, 1, (1,))}
+    # the format named for each kind holds that kind's rows: float64's min only in float64
+    low = float(np.finfo(np.float64).min)
+    src = smcheck.analyze([[low] * 4, logits], **kw).sources[0]
+    fixes = {f.why: f.fix for f in src.cells[0].findings if f.cause == "masked-row-nan"}
+    assert sorted(fixes.values(), key=str) == [{"dtype": "float32"}, {"dtype": "float64"}]
+    assert fixes["every logit of a row rounds to -inf in float16"] == {"dtype": "float32"}
 
 
 def test_the_cast_overflow_is_an_overflow_to_check_and_no_temperature_is_safe() -> None:
