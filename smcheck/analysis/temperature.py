@@ -124,7 +124,9 @@ def critical_temperatures(
             last = collapse.witness if one_hot is not None and math.isfinite(one_hot) else None
             said = None
             if min_safe is not None:
-                said = advice(m.name, f.name, causes, min_safe, softmin=cfg.softmin)
+                said = advice(
+                    m.name, f.name, causes, min_safe, rel_tol=REL_TOL, softmin=cfg.softmin
+                )
             out.append(
                 rm.CriticalTemperature(
                     method=m.name,
@@ -155,5 +157,7 @@ def _never_safe(
         causes=["cast_overflow"],
         one_hot_below=None,
         one_hot_row=None,
-        advice=advice(method, f.name, ["cast_overflow"], math.inf, wider, softmin=softmin),
+        advice=advice(
+            method, f.name, ["cast_overflow"], math.inf, wider, rel_tol=REL_TOL, softmin=softmin
+        ),
     )

@@ -9,7 +9,6 @@ never names the cell's own method or format. :func:`remedy` gives the first cand
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -102,9 +101,10 @@ def normaliser_in(wider: str) -> str:
     return f"keep the running normaliser in {wider}"
 
 
-def clamp_t(t: float) -> str:
-    """``, or clamp T to >= 0.25`` after a critical-temperature remedy; nothing for inf."""
-    return f", or clamp T to >= {t:.4g}" if math.isfinite(t) else ""
+def clamp_t(t: str | None) -> str:
+    """``, or clamp T to >= 0.25`` after a critical-temperature remedy (``t`` as the sentence
+    gives it); nothing for None (no scanned T is safe)."""
+    return f", or clamp T to >= {t}" if t else ""
 
 
 def mask_with_min(dtype: str | None, softmin: bool = False) -> str:

@@ -6,7 +6,7 @@ import math
 
 from smcheck.dtypes import next_wider
 from smcheck.findings import remedies
-from smcheck.report.phrases import softmax_input
+from smcheck.report.phrases import bisected_t, softmax_input
 
 
 def advice(
@@ -16,6 +16,7 @@ def advice(
     t: float,
     wider: str | None = None,
     *,
+    rel_tol: float,
     softmin: bool = False,
 ) -> str:
     """One sentence: why the method fails just below ``t`` (inf: at every T) and the remedy.
@@ -28,13 +29,16 @@ def advice(
             :class:`~smcheck.report.model.CriticalTemperature`).
         t: The lowest safe temperature; inf when no scanned T is safe.
         wider: for cast_overflow, the narrowest wider format whose cast does not overflow.
+        rel_tol: the bisection's tolerance on ``t``: the sentence gives ``t`` to the digits it
+            supports, rounded up (:func:`~smcheck.report.phrases.bisected_t`).
         softmin: the softmax is of -x (the sentence names -x, -x/T).
 
     Returns:
         ``"<method> <dtype>: below T=... <what fails> -- <remedy>"``.
     """
-    where = f"below T={t:.4g}" if math.isfinite(t) else "at every scanned T"
-    clamp = remedies.clamp_t(t)
+    shown = bisected_t(t, rel_tol, up=True) if math.isfinite(t) else None
+    where = f"below T={shown}" if shown else "at every scanned T"
+    clamp = remedies.clamp_t(shown)
     if "cast_overflow" in causes:  # before any T: no temperature brings +inf back
         cast = softmax_input(divided=False, softmin=softmin)
         return (

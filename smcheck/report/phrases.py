@@ -4,6 +4,7 @@ a group shows, tagged with its cell (:func:`figures_for`)."""
 
 from __future__ import annotations
 
+import decimal
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -112,6 +113,25 @@ def logit_inf_of_input(inf: str, softmin: bool) -> str:
 def at_temperature(t: float) -> str:
     """`` at T=0.5``; nothing at T = 1."""
     return "" if t == 1 else f" at T={t:g}"
+
+
+def bisected_digits(rel_tol: float) -> int:
+    """The significant digits a bisection to ``rel_tol`` supports: 3 for 0.1 %."""
+    return max(1, math.ceil(-math.log10(rel_tol) - 1e-9))
+
+
+def bisected_t(t: float, rel_tol: float, *, up: bool) -> str:
+    """A temperature found by bisection to ``rel_tol``, to :func:`bisected_digits` (a 4th digit
+    for 0.1 % would claim more than the bracket knows), rounded towards the
+    side the search checked: ``up`` for a lowest safe T (``0.00030491`` -> ``0.000305``; rounded
+    down it could name an unsafe T), down for a one-hot bound.
+    """
+    digits = bisected_digits(rel_tol)
+    # decimal rounding of the shortest repr: t / 10**k in floats could push 1.8 up to 1.81, and
+    # so could the binary value itself (1.8000000000000000444)
+    rounding = decimal.ROUND_CEILING if up else decimal.ROUND_FLOOR
+    shown = decimal.Context(prec=digits, rounding=rounding).plus(decimal.Decimal(repr(t)))
+    return format(float(shown), f".{digits}g")
 
 
 def cell_name(method: str, dtype: str, t: float) -> str:

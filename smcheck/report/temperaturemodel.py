@@ -28,7 +28,8 @@ class CriticalTemperature:
     method: str
     dtype: str
     min_safe: float | None
-    """Smallest T of the scan above which no row overflows or gives NaN (bisection's safe end);
+    """Smallest T of the scan above which no row overflows or gives NaN (bisection's safe end,
+    unrounded: the text reports and ``advice`` round it up to the digits ``rel_tol`` supports);
     None: safe down to the bottom of the scan; inf: unsafe already at its top."""
     min_safe_row: RowIndex | None
     """The row that fails just below min_safe."""
@@ -37,8 +38,9 @@ class CriticalTemperature:
     sum_overflow, nan; or cast_overflow, at every T (the cast to the format gives +inf)."""
     one_hot_below: float | None
     """Largest T of the scan at which every row's output is exactly one-hot (one entry 1, the
-    others 0) -- the bisection's one-hot end; None: never all one-hot (rows with tied maxima never
-    are, nor outputs that overflow first); inf: already at the top of the scan."""
+    others 0) -- the bisection's one-hot end, unrounded (the text reports round it down); None:
+    never all one-hot (rows with tied maxima never are, nor outputs that overflow first); inf:
+    already at the top of the scan."""
     one_hot_row: RowIndex | None
     """The last row to collapse: still not one-hot just above one_hot_below."""
     advice: str | None

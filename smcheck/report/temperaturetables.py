@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from smcheck.report.model import SourceReport
-from smcheck.report.phrases import num, row_index
+from smcheck.report.phrases import bisected_digits, bisected_t, num, row_index
 from smcheck.report.temperaturemodel import CriticalTemperature, TemperatureAnalysis
 
 SWEEP_TITLE = "Entropy vs temperature (exact, from the source values)"
@@ -86,10 +86,11 @@ def sweep_rows(s: SourceReport) -> list[SweepRow]:
     ]
 
 
-def _bound(v: float | None, none: str, at_top: str) -> str:
+def _bound(v: float | None, ta: TemperatureAnalysis, none: str, at_top: str, *, up: bool) -> str:
     if v is None:
         return none
-    return at_top if math.isinf(v) else format(v, ".4g")
+    assert ta.scan is not None
+    return at_top if math.isinf(v) else bisected_t(v, ta.scan.rel_tol, up=up)
 
 
 def _scan_ends(ta: TemperatureAnalysis) -> tuple[str, str]:
@@ -101,10 +102,12 @@ def critical_caption(ta: TemperatureAnalysis) -> str:
     """What "safe" and "one-hot" mean, and how the temperatures were searched."""
     assert ta.scan is not None
     lo, hi = _scan_ends(ta)
+    digits = bisected_digits(ta.scan.rel_tol)
     return (
         f"safe: no overflow and no NaN probability on any row (underflow, -inf log p and "
         f"the gradients are judged in the verdicts, not here); scanned {lo}..{hi}, one T "
-        f"per decade, then bisection on log T to {ta.scan.rel_tol:.1%}; one-hot: every "
+        f"per decade, then bisection on log T to {ta.scan.rel_tol:.1%}, so T to {digits} "
+        "significant digits, rounded up where safe and down where one-hot; one-hot: every "
         "row's output exactly one-hot"
     )
 
@@ -119,10 +122,10 @@ def critical_rows(ta: TemperatureAnalysis) -> list[tuple[str, ...]]:
             c.dtype,
             "none"
             if "cast_overflow" in c.causes
-            else _bound(c.min_safe, f"all (>= {lo})", f"none (<= {hi})"),
+            else _bound(c.min_safe, ta, f"all (>= {lo})", f"none (<= {hi})", up=True),
             ", ".join(_short(x) for x in c.causes) or "-",
             row_index(c.min_safe_row),
-            _bound(c.one_hot_below, "never", f"all (<= {hi})"),
+            _bound(c.one_hot_below, ta, "never", f"all (<= {hi})", up=False),
             row_index(c.one_hot_row),
         )
         for c in ta.critical

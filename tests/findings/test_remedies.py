@@ -299,17 +299,20 @@ def test_the_sources_situation_holds_its_use_masks_softmin_and_largest_logit() -
 
 
 def test_critical_temperature_advice_names_a_wider_format() -> None:
-    assert "take the softmax in float64" in advice("torch", "float32", ["temperature_overflow"], 2)
-    f64 = advice("torch", "float64", ["temperature_overflow"], 2)
+    f32 = advice("torch", "float32", ["temperature_overflow"], 2, rel_tol=1e-3)
+    assert "take the softmax in float64" in f32
+    f64 = advice("torch", "float64", ["temperature_overflow"], 2, rel_tol=1e-3)
     assert "float" not in f64.split(" -- ")[1]
 
 
 def test_critical_temperature_advice_under_softmin_names_minus_x() -> None:
     # softmin's cast turns logits into -inf, -x into +inf; its exp is of -x/T
-    cast = advice("torch", "float16", ["cast_overflow"], math.inf, softmin=True)
+    cast = advice("torch", "float16", ["cast_overflow"], math.inf, rel_tol=1e-3, softmin=True)
     assert "the cast to float16 turns -x into +inf" in cast
-    assert "exp(-x/T) overflows" in advice("naive", "float16", ["exp_overflow"], 2, softmin=True)
-    assert "turns logits into +inf" in advice("torch", "float16", ["cast_overflow"], math.inf)
+    exp = advice("naive", "float16", ["exp_overflow"], 2, rel_tol=1e-3, softmin=True)
+    assert "exp(-x/T) overflows" in exp
+    plain = advice("torch", "float16", ["cast_overflow"], math.inf, rel_tol=1e-3)
+    assert "turns logits into +inf" in plain
 
 
 def test_the_cast_overflow_remedy_names_the_narrowest_format_holding_the_logit() -> None:

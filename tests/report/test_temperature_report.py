@@ -22,6 +22,7 @@ from smcheck.errors import ExitCode
 from smcheck.report.html.page import report_html
 from smcheck.report.markdown import report_markdown
 from smcheck.report.model import Report
+from smcheck.report.phrases import bisected_t
 from smcheck.report.renderers import plain_text
 from smcheck.report.temperaturetables import sweep_rows
 from smcheck.report.terminal.tables import build_tables
@@ -71,7 +72,7 @@ def test_temperature_section_fits_100_columns_and_names_the_remedies() -> None:
     assert "Entropy vs temperature" in text and "ln(4) = 1.39 nats" in text
     assert "Critical temperatures" in text
     # shifted, logdomain and torch share one float16 remedy line
-    assert "remedy shifted, logdomain, torch float16: below T=0.0001689" in text.replace("\n", " ")
+    assert "remedy shifted, logdomain, torch float16: below T=0.000169" in text.replace("\n", " ")
     assert "centre the" in text and "max-shifted softmax" in text
 
 
@@ -122,7 +123,8 @@ def test_markdown_has_the_temperature_tables_with_the_critical_temperatures() ->
     # [22, 0] in float16. naive: exp(22/T) overflows once 22/T passes ln(65504) = 11.0898, so
     # below T = 22 / 11.0898 = 1.9838. shifted: exp(x - max) <= 1 never overflows, but 22/T
     # itself rounds to +inf from 65520 (halfway from 65504 to 2^16) up, so below T = 22 / 65520
-    # = 3.3578e-4. The bisection reports the safe end of a bracket 0.1% wide.
+    # = 3.3578e-4. The bisection reports the safe end of a bracket 0.1% wide, which the table
+    # gives to 3 significant digits, rounded up (safe) or down (one-hot).
     args = ("--values", "22,0", "--dtype", "fp16", "--method", "naive,shifted")
     r = run("analyze", *args, "--temperature", "1,22", "--format", "markdown")
     assert r.exit_code == ExitCode.OK, r.output
@@ -142,14 +144,14 @@ def test_markdown_has_the_temperature_tables_with_the_critical_temperatures() ->
     assert critical == [
         [*header, "last row"],
         ["---"] * 7,
-        ["naive", "float16", "1.984", "exp overflow, nan", r"\[0\]", "never", "-"],
-        ["shifted", "float16", "0.0003358", "x/T overflow, nan", r"\[0\]", "1.268", r"\[0\]"],
+        ["naive", "float16", "1.99", "exp overflow, nan", r"\[0\]", "never", "-"],
+        ["shifted", "float16", "0.000336", "x/T overflow, nan", r"\[0\]", "1.26", r"\[0\]"],
     ]
     naive, shifted = (float(row[2]) for row in critical[2:])
-    assert 22 / math.log(65504) <= naive <= 22 / math.log(65504) * 1.001
-    assert 22 / 65520 <= shifted <= 22 / 65520 * 1.001
-    assert "- **remedy** naive float16: below T=1.984 exp(x/T) overflows float16 -- " in r.stdout
-    assert "- **remedy** shifted float16: below T=0.0003358 dividing the logits by T" in r.stdout
+    assert 22 / math.log(65504) <= naive <= 22 / math.log(65504) * 1.01  # a 3rd digit's step
+    assert 22 / 65520 <= shifted <= 22 / 65520 * 1.01
+    assert "- **remedy** naive float16: below T=1.99 exp(x/T) overflows float16 -- " in r.stdout
+    assert "- **remedy** shifted float16: below T=0.000336 dividing the logits by T" in r.stdout
 
 
 class _Tables(HTMLParser):
@@ -195,7 +197,7 @@ def test_html_has_the_markdowns_temperature_tables_and_remedies() -> None:
         for t in gfm_tables(markdown)[1:]
     ]
     sweep, critical = unescape
-    assert critical[1] == ["naive", "float16", "1.984", "exp overflow, nan", "[0]", "never", "-"]
+    assert critical[1] == ["naive", "float16", "1.99", "exp overflow, nan", "[0]", "never", "-"]
     assert html_tables(page)[-2:] == [sweep, critical]
     assert "unsafe below T" not in html.unescape(re.sub(r"<svg.*?</svg>", "", page, flags=re.S))
     # the captions and the remedies, as the Markdown words them
@@ -205,6 +207,43 @@ def test_html_has_the_markdowns_temperature_tables_and_remedies() -> None:
         if line.startswith("- **remedy** "):
             text = html.unescape(line.removeprefix("- **remedy** ").replace("\\", ""))
             assert f"<li><strong>remedy</strong> {html.escape(text)}</li>" in page
+
+
+def test_critical_temperatures_show_only_the_digits_a_0_1_percent_bisection_supports() -> None:
+    # the [22, 0] float16 case above: every renderer printed 4 significant digits of a bisection
+    # to 0.1 % (1.984, 0.0003358, 1.268), rounded to nearest, so "clamp T to >= 1.984" could name
+    # a T below the checked safe end 1.9843. Now 3 digits, rounded up where safe and down where
+    # one-hot, in the tables, the verdict grid, the remedies and the figure; JSON keeps the value.
+    args = ("analyze", "--values", "22,0", "--dtype", "fp16", "--method", "naive,shifted")
+    args += ("--temperature", "1,22")
+    page = html.unescape(run(*args, "--format", "html").stdout)
+    assert "float16 naive: unsafe below T=1.99" in page  # the figure's legend
+    outs = {
+        "html": re.sub(r"<svg.*?</svg>", "", page, flags=re.S),
+        "markdown": run(*args, "--format", "markdown").stdout.replace("\\", ""),
+        "text": run(*args, "-v").stdout,
+    }
+    for name, out in outs.items():
+        flat = " ".join(html.unescape(out).split())
+        assert not re.search(r"1\.98\d|0\.000335\d|1\.26\d", flat), name
+        assert "clamp T to >= 1.99" in flat and "clamp T to >= 0.000336" in flat, name
+        assert "so T to 3 significant digits, rounded up where safe and down where one-hot" in flat
+    grid = run(*args).stdout.splitlines()  # the concise report's overflow/NaN-below-T column
+    below = [ln.split()[-1] for ln in grid if ln.startswith(("naive ", "shifted "))]
+    assert below == ["1.99", "0.000336"]
+    report = json.loads(run(*args, "--format", "json").stdout)
+    naive, shifted = report["sources"][0]["temperature"]["critical"]
+    assert 22 / math.log(65504) <= naive["min_safe"] <= 22 / math.log(65504) * 1.001
+    assert 22 / 65520 <= shifted["min_safe"] <= 22 / 65520 * 1.001
+    assert naive["min_safe"] < 1.99 and shifted["min_safe"] < 0.000336  # JSON: unrounded
+
+
+def test_bisected_temperatures_round_towards_the_checked_side() -> None:
+    assert bisected_t(1.9848, 1e-3, up=True) == "1.99"  # a lowest safe T: never below it
+    assert bisected_t(1.2689, 1e-3, up=False) == "1.26"  # a one-hot T: never above it
+    assert bisected_t(1.8, 1e-3, up=True) == "1.8"  # its repr, not 1.8000000000000000444
+    assert bisected_t(1801.17, 1e-3, up=True) == "1.81e+03"
+    assert bisected_t(1.23456, 1e-4, up=False) == "1.234"  # 4 digits for 0.01 %
 
 
 def test_markdown_temperature_tables_match_the_terminal_ones() -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 from smcheck.errors import ConfigError
 from smcheck.report.model import Cell, SourceReport
+from smcheck.report.phrases import bisected_t
+from smcheck.report.temperaturemodel import TemperatureAnalysis
 
 FORMAT_COLOURS = {
     "float16": "#d62728",
@@ -92,7 +94,7 @@ def temperature_figure(source: SourceReport, salt: str) -> str | None:
     ax0 = axes[0, 0]
     temperature_axis(ax0, temps)
     lo, hi = min(temps), max(temps)
-    marked = _mark_critical(axes[:, 0], t.critical or [], lo, hi)
+    marked = _mark_critical(axes[:, 0], t, lo, hi)
     axes[-1, 0].set_xlabel("temperature T (log scale)")
     if marked:
         fig.legend(
@@ -118,22 +120,26 @@ def temperature_axis(ax: Any, temps: list[float]) -> None:
     ax.xaxis.set_major_formatter(FuncFormatter(lambda t, _: f"{t:.3g}"))
 
 
-def _mark_critical(axes: Sequence[Any], critical: list[Any], lo: float, hi: float) -> Any:
-    """Vertical lines at each format's critical temperatures inside [lo, hi]; legend handles."""
+def _mark_critical(axes: Sequence[Any], ta: TemperatureAnalysis, lo: float, hi: float) -> Any:
+    """Vertical lines at each format's critical temperatures inside [lo, hi], as the critical
+    table gives them (:func:`~smcheck.report.phrases.bisected_t`); legend handles."""
     from matplotlib.lines import Line2D
 
-    found: dict[tuple[str, str, float], list[str]] = {}
-    for c in critical:
+    if ta.critical is None or ta.scan is None:
+        return None
+    found: dict[tuple[str, str, str], list[str]] = {}
+    for c in ta.critical:
         for kind, value in (("unsafe below", c.min_safe), ("one-hot below", c.one_hot_below)):
             if value is not None and math.isfinite(value) and lo <= value <= hi:
-                found.setdefault((c.dtype, kind, float(f"{value:.3g}")), []).append(c.method)
+                shown = bisected_t(value, ta.scan.rel_tol, up=kind == "unsafe below")
+                found.setdefault((c.dtype, kind, shown), []).append(c.method)
     handles, labels = [], []
-    for (dtype, kind, value), methods in found.items():
+    for (dtype, kind, shown), methods in found.items():
         style = "-" if kind == "unsafe below" else ":"
         for ax in axes:
-            ax.axvline(value, color=_colour(dtype), linestyle=style, linewidth=1.2)
+            ax.axvline(float(shown), color=_colour(dtype), linestyle=style, linewidth=1.2)
         handles.append(Line2D([], [], color=_colour(dtype), linestyle=style))
-        labels.append(f"{dtype} {', '.join(methods)}: {kind} T={value:g}")
+        labels.append(f"{dtype} {', '.join(methods)}: {kind} T={shown}")
     return (handles, labels) if handles else None
 
 

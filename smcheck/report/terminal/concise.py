@@ -16,6 +16,7 @@ from rich.text import Text
 
 from smcheck.report.findingmodel import Verdict
 from smcheck.report.phrases import (
+    bisected_t,
     first_of,
     num,
     plural,
@@ -160,12 +161,17 @@ def _safe(s: SourceReport) -> dict[tuple[str, str], str]:
     ta = s.temperature
     if ta is None or ta.critical is None:
         return {}
+    assert ta.scan is not None
     out = {}
     for c in ta.critical:
         v = c.min_safe
-        out[(c.method, c.dtype)] = (
-            "never" if v is None else "every T" if math.isinf(v) else format(v, ".4g")
-        )
+        if v is None:
+            shown = "never"
+        elif math.isinf(v):
+            shown = "every T"
+        else:  # the critical table's figure: rounded up to the digits the bisection supports
+            shown = bisected_t(v, ta.scan.rel_tol, up=True)
+        out[(c.method, c.dtype)] = shown
     return out
 
 
