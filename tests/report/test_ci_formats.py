@@ -141,6 +141,24 @@ def test_text_lists_violations_then_a_summary(tmp_path: Path) -> None:
     assert text[-1] == "FAILED: 2 errors, 1 warning in 1 of 1 source (1 cell checked)"
 
 
+def test_text_counts_sources_not_checked_apart_from_the_policy_errors(tmp_path: Path) -> None:
+    # a corrupt file was listed as "ERROR" beside the policy's errors and the summary read
+    # "INCOMPLETE: 1 source could not be checked; 2 errors, 1 warning in 1 of 1 source": three
+    # ERROR lines beside "2 errors", and the unreadable file missing from the sources counted
+    check_files(tmp_path, ["a.npy"])
+    (tmp_path / "bad.npy").write_bytes(b"not a numpy file")
+    result = run_check([str(tmp_path / "a.npy"), str(tmp_path / "bad.npy")], POLICY)
+    text = render(CHECK_FORMATS, result, "text")
+    firsts = [ln.split()[:2] for ln in text.splitlines() if ln and not ln.startswith(" ")]
+    assert [f[0] for f in firsts[:3]] == ["ERROR", "ERROR", "WARN"]
+    assert firsts[3] == ["NOT", "CHECKED"]
+    summary = " ".join(text.split("by condition: ")[1].splitlines()[1:])
+    assert summary == (
+        "INCOMPLETE: 1 of 2 sources not checked (unreadable or unusable input); "
+        "policy: 2 errors, 1 warning in 1 of 1 checked source (1 cell checked)"
+    )
+
+
 def test_a_check_entry_states_each_remedy_once_in_text_markdown_and_html() -> None:
     # naive float16 on the classifier: exp overflow and NaN p are fixed by max-shifted softmax,
     # the NaN loss and gradients by log_softmax; the fail entry named each remedy twice

@@ -22,6 +22,8 @@ from smcheck.report.violations import (
 
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow"}
 LABEL = {Severity.ERROR: "ERROR", Severity.WARNING: "WARN"}
+NOT_CHECKED = "NOT CHECKED"
+"""The label of a source that could not be checked: not ERROR, the label of a policy error."""
 
 
 def violation_text(v: Violation) -> Text:
@@ -81,11 +83,15 @@ def violation_rows(result: CheckResult, details: bool) -> list[tuple[Text, Text]
 
 
 def summary_line(result: CheckResult) -> str:
-    """``FAILED: 2 errors, 1 warning in 1 of 3 sources (48 cells checked)`` and the like."""
+    """``FAILED: 2 errors, 1 warning in 1 of 3 sources (48 cells checked)`` and the like; with
+    sources that could not be checked, ``INCOMPLETE: 1 of 2 sources not checked (unreadable or
+    unusable input); policy: 1 error, 0 warnings in 1 of 1 checked source (...)``: the sources
+    not checked are counted apart from the policy's errors, never as one of them."""
     c = result.counts()
     # hypothetical comparison cells are analysed but never checked
     cells = plural(sum(not c.hypothetical for c in result.report.cells), "cell")
-    n_src = plural(len(result.report.sources), "source")
+    checked = len(result.report.sources)
+    n_src = plural(checked, "checked source" if result.errors else "source")
     if c["error"] or c["warning"]:
         hit = len({v.source for v in result.failing + result.warnings})
         text = (
@@ -97,8 +103,8 @@ def summary_line(result: CheckResult) -> str:
     if c["baselined"]:
         text += f", {c['baselined']} baselined"
     if result.errors:
-        bad = plural(len(result.errors), "source")
-        return f"INCOMPLETE: {bad} could not be checked; {text}"
+        bad = f"{len(result.errors)} of {plural(checked + len(result.errors), 'source')}"
+        return f"INCOMPLETE: {bad} not checked (unreadable or unusable input); policy: {text}"
     return f"{'FAILED' if result.exit_code else 'PASSED'}: {text}"
 
 
@@ -125,7 +131,7 @@ def build_check_text(result: CheckResult, details: bool = False) -> list[Rendera
     the baseline, and the summary line; every line wraps within the width."""
     rows = violation_rows(result, details)
     rows += [
-        (Text("ERROR", "bold red"), Text.assemble((e.source, "bold"), "  ", e.message))
+        (Text(NOT_CHECKED, "bold red"), Text.assemble((e.source, "bold"), "  ", e.message))
         for e in result.errors
     ]
     out: list[RenderableType] = []
