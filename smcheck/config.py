@@ -6,7 +6,7 @@ import contextlib
 import math
 import numbers
 import operator
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,18 +24,64 @@ FRAMEWORK_KERNEL = "torch"
 hypothetical comparisons beside it."""
 TARGET_RULES: tuple[str, ...] = ("argmax", "argmin")
 """Targets chosen from each row itself: the confident case and the confidently-wrong case."""
-GENERATOR_NAMES: tuple[str, ...] = (
-    "normal",
-    "uniform",
-    "spike",
-    "extreme",
-    "ramp",
-    "llm",
-    "constant",
-    "masked",
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """A ``gen:NAME`` generator as a user names it; smcheck.sources.generators.GENERATORS pairs
+    each with the function that draws it. Here, without numpy, for --help and shell completion."""
+
+    name: str
+    description: str
+    """One line for ``--help`` and listings."""
+    default_shape: tuple[int, ...]
+    defaults: Mapping[str, int | float]
+    """Parameter names and their defaults; an int default takes integers only."""
+    seeded: bool = True
+    """False for generators whose output does not depend on the seed (ramp, constant)."""
+
+
+GENERATOR_SPECS: tuple[GeneratorSpec, ...] = (
+    GeneratorSpec(
+        "normal", "i.i.d. normal logits N(loc, scale^2)", (8, 10), {"loc": 0.0, "scale": 1.0}
+    ),
+    GeneratorSpec(
+        "uniform", "i.i.d. uniform logits on [low, high)", (8, 10), {"low": -3.0, "high": 3.0}
+    ),
+    GeneratorSpec(
+        "spike",
+        "normal logits plus one dominant logit per row at loc + height",
+        (8, 10),
+        {"loc": 0.0, "scale": 1.0, "height": 20.0},
+    ),
+    GeneratorSpec(
+        "extreme",
+        "a moderate body with some entries near low (-999) or high (100)",
+        (8, 10),
+        {"low": -999.0, "high": 100.0, "frac": 0.2, "loc": 2.0, "scale": 2.0},
+    ),
+    GeneratorSpec(
+        "ramp", "each row is linspace(low, high)", (8, 10), {"low": -10.0, "high": 10.0}, False
+    ),
+    GeneratorSpec(
+        "llm",
+        "LLM-head-like: heavy-tailed vocab-sized rows with a few large outliers",
+        (4, 32000),
+        {"loc": -3.0, "scale": 2.0, "df": 5.0, "outliers": 8, "top": 28.0},
+    ),
+    GeneratorSpec(
+        "constant", "every logit equals value (a flat distribution)", (8, 10), {"value": 0.0}, False
+    ),
+    GeneratorSpec(
+        "masked",
+        "attention scores with a causal -inf mask, optional random and fully masked rows",
+        (8, 8),
+        {"loc": 0.0, "scale": 1.0, "causal": 1, "mask_frac": 0.0, "fully_masked": 0},
+    ),
 )
-"""The ``gen:NAME`` sources, in listing order: the names of smcheck.sources.generators.GENERATORS
-(which checks the two agree), here so that shell completion lists them without loading it."""
+"""The generators' names, descriptions and parameters, in listing order."""
+GENERATOR_NAMES: tuple[str, ...] = tuple(g.name for g in GENERATOR_SPECS)
+"""The ``gen:NAME`` sources, in listing order."""
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
 MAX_TEMPERATURES = 100
 """Most temperatures one analysis takes: each adds a full set of cells, and peak memory grows

@@ -10,7 +10,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from smcheck.config import GENERATOR_NAMES
+from smcheck.config import GENERATOR_NAMES, GENERATOR_SPECS
 from smcheck.dtypes import canonical_dtype
 from smcheck.errors import ConfigError
 
@@ -33,7 +33,7 @@ _OUTPUT_DTYPES = ("float16", "float32", "float64")
 
 @dataclass(frozen=True)
 class LogitGenerator:
-    """One named generator of synthetic logits."""
+    """One named generator of synthetic logits: its config.GeneratorSpec and the function."""
 
     name: str
     fn: Callable[[np.random.Generator, Shape, Params], np.ndarray]
@@ -149,88 +149,33 @@ def _masked(rng: np.random.Generator, shape: Shape, p: Params) -> np.ndarray:
     return x
 
 
-def _registry(*gens: LogitGenerator) -> Mapping[str, LogitGenerator]:
-    return MappingProxyType({g.name: g for g in gens})
+_DRAW: Mapping[str, Callable[[np.random.Generator, Shape, Params], np.ndarray]] = {
+    "normal": _normal,
+    "uniform": _uniform,
+    "spike": _spike,
+    "extreme": _extreme,
+    "ramp": _ramp,
+    "llm": _llm,
+    "constant": _constant,
+    "masked": _masked,
+}
+if set(_DRAW) != set(GENERATOR_NAMES):  # config declares them, this module draws them
+    raise RuntimeError("every generator of config.GENERATOR_SPECS needs one function in _DRAW")
 
-
-def _gen(
-    name: str,
-    fn: Callable[..., np.ndarray],
-    description: str,
-    shape: tuple[int, ...],
-    seeded: bool = True,
-    **defaults: Number,
-) -> LogitGenerator:
-    return LogitGenerator(name, fn, description, shape, MappingProxyType(defaults), seeded)
-
-
-GENERATORS: Mapping[str, LogitGenerator] = _registry(
-    _gen("normal", _normal, "i.i.d. normal logits N(loc, scale^2)", (8, 10), loc=0.0, scale=1.0),
-    _gen("uniform", _uniform, "i.i.d. uniform logits on [low, high)", (8, 10), low=-3.0, high=3.0),
-    _gen(
-        "spike",
-        _spike,
-        "normal logits plus one dominant logit per row at loc + height",
-        (8, 10),
-        loc=0.0,
-        scale=1.0,
-        height=20.0,
-    ),
-    _gen(
-        "extreme",
-        _extreme,
-        "a moderate body with some entries near low (-999) or high (100)",
-        (8, 10),
-        low=-999.0,
-        high=100.0,
-        frac=0.2,
-        loc=2.0,
-        scale=2.0,
-    ),
-    _gen(
-        "ramp",
-        _ramp,
-        "each row is linspace(low, high)",
-        (8, 10),
-        seeded=False,
-        low=-10.0,
-        high=10.0,
-    ),
-    _gen(
-        "llm",
-        _llm,
-        "LLM-head-like: heavy-tailed vocab-sized rows with a few large outliers",
-        (4, 32000),
-        loc=-3.0,
-        scale=2.0,
-        df=5.0,
-        outliers=8,
-        top=28.0,
-    ),
-    _gen(
-        "constant",
-        _constant,
-        "every logit equals value (a flat distribution)",
-        (8, 10),
-        seeded=False,
-        value=0.0,
-    ),
-    _gen(
-        "masked",
-        _masked,
-        "attention scores with a causal -inf mask, optional random and fully masked rows",
-        (8, 8),
-        loc=0.0,
-        scale=1.0,
-        causal=1,
-        mask_frac=0.0,
-        fully_masked=0,
-    ),
+GENERATORS: Mapping[str, LogitGenerator] = MappingProxyType(
+    {
+        g.name: LogitGenerator(
+            g.name,
+            _DRAW[g.name],
+            g.description,
+            g.default_shape,
+            MappingProxyType(dict(g.defaults)),
+            g.seeded,
+        )
+        for g in GENERATOR_SPECS
+    }
 )
-"""The generators by name, in listing order."""
-
-if tuple(GENERATORS) != GENERATOR_NAMES:  # completion lists config's names without this module
-    raise RuntimeError("config.GENERATOR_NAMES must list the generators of GENERATORS, in order")
+"""The generators by name, in listing order (config.GENERATOR_SPECS's)."""
 
 
 def generate_logits(

@@ -150,11 +150,18 @@ def test_generate_to_stdout_pipes_into_analyze(tmp_path) -> None:  # type: ignor
     assert json.loads(r.stdout)["sources"][0]["shape"] == [2, 7]
 
 
-def test_generate_help_lists_every_generator() -> None:
-    from smcheck.config import GENERATOR_NAMES
+def test_generate_help_lists_each_generator_with_its_parameters() -> None:
+    # the help listed the names only: what gen:llm or `generate masked` takes (--param K=V) was
+    # nowhere but the source; now every generator of the registry, its shape and parameters
+    from smcheck.sources.generators import GENERATORS
 
     text = " ".join(run("generate", "--help").stdout.split())
-    assert f"NAME is one of: {', '.join(GENERATOR_NAMES)}." in text
+    assert "Generators (default shape; parameters and their defaults):" in text
+    for g in GENERATORS.values():
+        params = " ".join(f"{k}={v!r}" for k, v in g.defaults.items())
+        shape = "x".join(map(str, g.default_shape))
+        assert f" {g.name} {g.description} ({shape}; {params}" in text, g.name
+    assert "fully_masked=0" in text and "outliers=8" in text  # ints, as --param must give them
 
 
 def test_generate_refuses_a_name_that_is_not_npy(tmp_path) -> None:  # type: ignore[no-untyped-def]

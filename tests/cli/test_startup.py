@@ -58,6 +58,20 @@ def test_help_imports_neither_torch_nor_numpy_nor_numba_and_is_fast() -> None:
     assert float(out.stdout.strip().splitlines()[-1]) < 1.0  # target 0.3 s, measured by the bench
 
 
+def test_generate_help_reads_the_generators_without_torch_or_numba() -> None:
+    # its list of generators and parameters comes from config (numpy), not from the analysis
+    code = (
+        "import sys; from smcheck.cli import cli; sys.argv = ['smcheck', 'generate', '--help']\n"
+        "try:\n    cli()\nexcept SystemExit:\n    pass\n"
+        "assert not {'torch', 'numba', 'matplotlib'} & set(sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={"PYTHONPATH": str(ROOT)}, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert "fully_masked=0" in out.stdout
+
+
 def test_the_smcheck_process_freezes_the_analysis_imports_then_collects_again() -> None:
     # smcheck.cli.process: in its own process (main) the collector is paused while torch and
     # the analysis import, then frozen (their objects never traversed again) and running again
