@@ -12,6 +12,7 @@ from smcheck.report.grouping import (
 )
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.phrases import num, of_input, operation, plural, verb
+from smcheck.report.sitemodel import rows_dtype
 from smcheck.report.temperaturetables import (
     CRITICAL_HEADER,
     CRITICAL_TITLE,
@@ -116,7 +117,8 @@ def _source_lines(s: SourceReport) -> list[str]:
     i = s.input
     use = f"judged for {md(s.use)}" + (f" ({md(s.use_reason)})" if s.use_reason else "")
     facts = (
-        f"shape {s.shape}, source dtype {md(s.dtype)}, {operation(s.softmin)} over dim {s.dim}"
+        f"shape {s.shape}, source dtype {md(rows_dtype(s.dtype, s.site))}, "
+        f"{operation(s.softmin)} over dim {s.dim}"
         + (" (softmax(-x))" if s.softmin else "")
         + f": {plural(s.rows, 'row')} of length {s.row_length}; {use}"
     )

@@ -40,3 +40,14 @@ class Site:
     (``torch/nn/modules/adaptive.py:283``): tells apart the softmaxes of one user line."""
     reconstructed: bool = False
     """The softmax is inside a fused kernel: its scaled, masked scores were rebuilt from q, k."""
+
+
+def rows_dtype(dtype: str, site: Site | None) -> str:
+    """The analysed rows' format as a source's header gives it: ``float32``; for a site whose
+    softmax is fused (SDPA) ``float32, scores rebuilt from q and k``, since the site's name gives
+    the format the kernel ran in (``in float16``), which is not the format of these rows."""
+    return (
+        f"{dtype}, scores rebuilt from q and k"
+        if site is not None and site.reconstructed
+        else dtype
+    )

@@ -11,7 +11,12 @@ import torch.nn.functional as F
 import smcheck
 from smcheck.capture.session import Capture
 from smcheck.errors import ConfigError
+from smcheck.report.html.page import report_html
+from smcheck.report.markdown import report_markdown
 from smcheck.report.model import Report
+from smcheck.report.renderers import plain_text
+from smcheck.report.terminal.concise import build_summary
+from smcheck.report.terminal.tables import build_tables
 from tests.capture.models import AdaptiveLM, CausalDecoder, EncoderClassifier, encoder_batch, sample
 
 
@@ -59,6 +64,33 @@ def test_attention_sites_say_they_are_reconstructed_and_leave_out_zeroed_rows(en
     assert any(n.startswith("reconstructed:") for n in attn.notes)
     # the fully padded sequence: 2 heads x 6 positions the kernel returned as zeros
     assert any("12 fully masked rows left out" in n for n in attn.notes)
+
+
+def test_a_float16_attention_site_says_its_rows_are_float32_scores_rebuilt_from_q_and_k() -> None:
+    # the header read "<top>:scaled_dot_product_attention in float16 (...)  [4, 4] float32": the
+    # format the kernel ran in, then float32 rows with nothing saying they are rebuilt scores
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 1, 4, 6, dtype=torch.float16) for _ in range(3))
+    with smcheck.capture() as cap:
+        F.scaled_dot_product_attention(q, k, v)
+        torch.softmax(q, -1)  # not fused: its rows are the input's own, in its own format
+    attn, plain = cap.analyze(dtypes=["float16"], methods=["torch"]).sources
+    assert attn.name.startswith("<top>:scaled_dot_product_attention in float16 (")
+    assert (attn.dtype, plain.dtype) == ("float32", "float16")
+    rebuilt = "float32, scores rebuilt from q and k"
+    one = Report([attn], smcheck.__version__)
+    pages = {
+        "text": plain_text(build_summary(one), width=200),
+        "details": plain_text(build_tables(one), width=200),
+        "markdown": report_markdown(one),
+        "html": report_html(one),
+    }
+    assert f"[4, 4] {rebuilt}, dim -1" in pages["text"]  # 4 queries x 4 keys
+    assert f"(source dtype {rebuilt}, softmax over dim -1)" in pages["details"]
+    assert f"source dtype {rebuilt}, softmax over dim -1" in pages["markdown"]
+    assert f"<td>source dtype</td><td>{rebuilt}</td>" in pages["html"]
+    other = plain_text(build_summary(Report([plain], smcheck.__version__)), width=200)
+    assert "[4, 6] float16, dim -1" in other and "rebuilt" not in other
 
 
 def test_loss_site_takes_the_labels_as_gradient_targets(encoder32) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from smcheck.report.grouping import group_findings, group_violations, source_out
 from smcheck.report.html import plotting
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.phrases import num, of_input, operation, plural, row_index
+from smcheck.report.sitemodel import rows_dtype
 from smcheck.report.temperaturetables import (
     CRITICAL_HEADER,
     CRITICAL_TITLE,
@@ -71,7 +72,10 @@ def _facts(s: SourceReport) -> str:
             f"{s.shape}, {operation(s.softmin)} over dim {s.dim}: "
             f"{plural(s.rows, 'row')} of length {s.row_length}",
         ),
-        ("source dtype", escape(s.dtype) + (" (softmin: softmax(-x))" if s.softmin else "")),
+        (
+            "source dtype",
+            escape(rows_dtype(s.dtype, s.site)) + (" (softmin: softmax(-x))" if s.softmin else ""),
+        ),
         ("judged for", use),
         (f"input range{of}", rng),
         (f"max logsumexp{of}", lse),

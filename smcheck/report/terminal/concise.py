@@ -25,6 +25,7 @@ from smcheck.report.phrases import (
     unbroken,
     value_text,
 )
+from smcheck.report.sitemodel import rows_dtype
 from smcheck.report.terminal.cellformat import STYLE
 from smcheck.report.terminal.findinglines import (
     Lines,
@@ -83,7 +84,7 @@ def header(s: SourceReport) -> list[RenderableType]:
         cause = "the strict model" if s.cells[0].model == "strict" else "--no-gradients"
         judged = f"{USES['logprobs']} (no loss or gradients under {cause})"
     return [
-        SourceLine(s.name, f"{s.shape} {s.dtype}, dim {s.dim}{rows}{softmin}"),
+        SourceLine(s.name, f"{s.shape} {rows_dtype(s.dtype, s.site)}, dim {s.dim}{rows}{softmin}"),
         Lines([(Text("use", "dim"), Text(f"{s.use}{why}: judges {judged}", "dim"))]),
     ]
 

@@ -16,6 +16,7 @@ from rich.text import Text
 from smcheck.dtypes import get_format
 from smcheck.report.model import Cell, Count, InputRounding, Report, SourceReport, Verdict
 from smcheck.report.phrases import first_of, num, of_input, operation, plural, row_index
+from smcheck.report.sitemodel import rows_dtype
 from smcheck.report.terminal.bounds import bounds_tables
 from smcheck.report.terminal.cellformat import verdict_text
 from smcheck.report.terminal.findinglines import finding_lines
@@ -38,7 +39,7 @@ def input_summary(s: SourceReport) -> Table:
     t.add_column()
     i = s.input
     over = f"{operation(s.softmin)} over dim {s.dim}"
-    t.add_row("shape", f"{s.shape}  (source dtype {s.dtype}, {over})")
+    t.add_row("shape", f"{s.shape}  (source dtype {rows_dtype(s.dtype, s.site)}, {over})")
     t.add_row(
         "rows",
         f"{plural(s.rows, 'row')} of length {s.row_length}"
