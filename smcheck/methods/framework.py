@@ -158,17 +158,25 @@ def _exp_route(x: torch.Tensor, w: torch.Tensor, s: torch.Tensor | None = None) 
     if s is None:
         s = _row_sum(w)
     p = w / s
+    over, sum_over = _exp_overflows(x, w, s)
+    causes = partial(_quotient_causes, x, w, s, p)
+    return TorchResult(p, _later(torch.log, p), over, sum_over, causes)
+
+
+def _exp_overflows(
+    x: torch.Tensor, w: torch.Tensor, s: torch.Tensor
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The overflow masks of the exponentials ``w`` of ``x`` and their row sum ``s``: elements
+    whose exp became +inf from a finite x; rows whose sum became +inf with every term finite."""
+    import torch
+
     with torch.no_grad():
         # the masks cost whole passes. A finite positive row sum of w >= 0 leaves no w infinite
         # or NaN (a sum keeps both) and no p NaN: then there is nothing for them to mark
         if bool(((s > 0) & (s < torch.inf)).all()):
-            over = sum_over = None
-        else:
-            winf = torch.isinf(w)
-            over = winf & torch.isfinite(x)
-            sum_over = torch.isinf(s[..., 0]) & ~winf.any(-1)
-    causes = partial(_quotient_causes, x, w, s, p)
-    return TorchResult(p, _later(torch.log, p), over, sum_over, causes)
+            return None, None
+        winf = torch.isinf(w)
+        return winf & torch.isfinite(x), torch.isinf(s[..., 0]) & ~winf.any(-1)
 
 
 def _quotient_causes(x: torch.Tensor, num: torch.Tensor, den: torch.Tensor, p: torch.Tensor):  # type: ignore[no-untyped-def]
@@ -239,10 +247,12 @@ def logdomain(x: torch.Tensor) -> TorchResult:
     """``z = (x - m) - log(sum exp(x - m)); p = exp(z)``: log-probabilities stay finite."""
     import torch
 
-    d, _, s = _memo("shifted_exp", x, _shifted_exp)
+    d, w, s = _memo("shifted_exp", x, _shifted_exp)
     z = d - torch.log(s)
     p = torch.exp(z)
-    return TorchResult(p, z, nan_cause=partial(shift_nan_cause, x, p))
+    # the row sum is shifted's: where it overflows, z = -inf and every p is 0 as there
+    over, sum_over = _exp_overflows(x, w, s)
+    return TorchResult(p, z, over, sum_over, partial(shift_nan_cause, x, p))
 
 
 def fused(x: torch.Tensor) -> TorchResult:
@@ -263,9 +273,27 @@ def lse_direct(x: torch.Tensor) -> TorchResult:
     """
     import torch
 
-    z = x - torch.logsumexp(x, -1, keepdim=True)
+    y = torch.logsumexp(x, -1, keepdim=True)
+    z = x - y
     p = torch.exp(z)
-    return TorchResult(p, z, nan_cause=partial(shift_nan_cause, x, p))
+    return TorchResult(
+        p, z, sum_overflow=_lse_overflow(x, y), nan_cause=partial(shift_nan_cause, x, p)
+    )
+
+
+def _lse_overflow(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+    """Rows whose logsumexp ``y`` is +inf from finite logits: its row sum overflowed.
+
+    torch.logsumexp rounds the sum of exp(x - max) to the format before its log (float16: a
+    row of 65520 zeros gives +inf), so z = -inf and every p is 0, as for shifted. The log of a
+    finite sum cannot reach +inf itself (float16: max + log(65504) rounds to at most max).
+    """
+    import torch
+
+    with torch.no_grad():
+        if bool((y < torch.inf).all()):  # per row: no whole pass where nothing overflowed
+            return None
+        return torch.isposinf(y[..., 0]) & ~torch.isposinf(x).any(-1)
 
 
 ONLINE_BLOCK = 128

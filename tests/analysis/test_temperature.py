@@ -123,6 +123,17 @@ def test_sum_overflow_sets_naive_critical_temperature() -> None:
     assert c.advice is not None and "the sum of exp(x/T) overflows" in c.advice
 
 
+def test_a_sum_overflow_at_every_t_sets_every_summing_methods_critical_temperature() -> None:
+    # 70000 zeros in float16: x/T = 0 at every T, and the sum of 70000 exp(0) = 1 overflows for
+    # every method that takes it; logdomain and lse-direct read "never" where shifted read
+    # "every T" (their outputs carried no sum-overflow mask)
+    methods = ["shifted", "logdomain", "lse-direct", "online"]
+    r = analyze(np.zeros((1, 70000)), dtypes=["float16"], methods=methods, critical=True)
+    for method in methods:
+        c = critical(r, method, "float16")
+        assert (c.min_safe, c.causes) == (math.inf, ["sum_overflow"]), method
+
+
 def test_entropy_matches_mpmath() -> None:
     rows = np.array(
         [[1000.0, 0, -1, 3.5, -np.inf], [0.0, -40, -np.inf, -np.inf, -np.inf], [1, 1, 1, 1, 1.0]]

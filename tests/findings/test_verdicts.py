@@ -83,6 +83,33 @@ def test_a_row_too_long_for_the_format_overflows_the_shifted_sum_and_is_sent_to_
     assert cell(r, "torch", "float16").metrics.overflow.elements == 0
 
 
+def test_a_row_too_long_for_the_format_overflows_every_method_that_sums_it_as_shifted() -> None:
+    # logdomain (z = d - log(inf) = -inf, every p 0) and lse-direct (torch.logsumexp rounds its
+    # sum to float16: +inf) reported the overflowed sum as 70000 underflows (lost mass 1), a
+    # vacuous bound and a normwise error, with overflow 0: they take the same sum as shifted
+    x = np.zeros((1, 70000))
+    methods = ["shifted", "logdomain", "lse-direct", "online"]
+    r = smcheck.analyze(x, dtypes=["float16"], methods=methods, use="probs")
+
+    def reading(method: str) -> tuple[object, ...]:
+        c = cell(r, method, "float16")
+        m = c.metrics
+        counts = (m.overflow, m.sum_overflow, m.exp_overflow, m.nan, m.underflow, m.exact_zero)
+        logs = (
+            m.log_of_zero,
+            m.log_nonfinite,
+            m.lost_mass,
+            m.error.max_ulp,
+            c.bounds.rows_tested,
+            c.bounds.vacuous,
+        )
+        return (*counts, *logs, [(f.cause, f.severity) for f in c.findings], c.verdict)
+
+    assert reading("shifted")[-2:] == ([("sum-overflow", "FAIL")], Verdict.FAIL)
+    for method in methods[1:]:
+        assert reading(method) == reading("shifted"), method
+
+
 def test_a_masked_row_nan_line_grouped_across_methods_is_true_for_each_method() -> None:
     # "{method} returns NaN" named only the worst cell's method on a line grouping naive,
     # shifted and torch: every one of them returns NaN for the row -1e9 masks in float16

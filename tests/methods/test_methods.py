@@ -107,6 +107,27 @@ def test_overflow_masks_are_exact_and_skipped_only_where_nothing_can_overflow() 
     assert get_method("naive").framework(x).to_output().overflow is not None
 
 
+def test_every_method_summing_exp_of_the_shifted_row_flags_its_sum_overflow_as_shifted() -> None:
+    # 70000 exp(0) = 1 sum past float16's 65504: logdomain's log(sum) and torch.logsumexp (it
+    # rounds its sum to float16) give +inf, so z = -inf and p = 0 as for shifted, with no mask
+    x = torch.full((4, 70000), -30.0, dtype=torch.float16)
+    x[:, 0] = 0.0  # a sum of 1: fine
+    x[1] = 0.0  # overflows
+    x[2, 1] = torch.inf  # a +inf logit: NaN, no overflow
+    x[3, :2] = torch.nan
+    expected = get_method("shifted").framework(x).to_output().sum_overflow
+    assert expected is not None and expected.tolist() == [False, True, False, False]
+    for name in ("logdomain", "lse-direct", "online"):
+        out = get_method(name).framework(x).to_output()
+        assert out.sum_overflow is not None, name
+        assert out.sum_overflow.tolist() == expected.tolist(), name
+        assert out.overflow is None or not out.overflow.any(), name
+        assert out.p[1].tolist() == [0.0] * 70000 and np.isneginf(out.logp[1]).all(), name
+    fine = x[[0]]
+    for name in ("logdomain", "lse-direct"):  # nothing overflowed: no mask passes
+        assert get_method(name).framework(fine).sum_overflow is None, name
+
+
 # each cause per element: inf/inf 1, 0/0 2, inf - inf 3, other 4 (NanCause), as before the causes
 # were computed lazily (the same table at 2ad7f1c)
 CAUSES = {
