@@ -285,7 +285,11 @@ class SourceAnalysis:
             input=inp,
             input_rounding=rounding,
             cells=cells,
-            notes=list(src.notes) + self.unused + stall_notes(view.row_length, self.fmts),
+            notes=[
+                *src.notes_read(view.rounded),
+                *self.unused,
+                *stall_notes(view.row_length, self.fmts),
+            ],
             exact=exact,
             temperature=temperature,
             use=self.use,

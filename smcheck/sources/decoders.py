@@ -23,6 +23,9 @@ class Decoder:
     fn: Callable[[np.ndarray], np.ndarray]
     note: str
     """What loading did, for the report's notes (empty when nothing worth saying)."""
+    rounded: Callable[[np.ndarray], int] | None = None
+    """How many values of a stored block decoding changes (64-bit integers beyond 2^53); None
+    where it changes none. A vectorised check, run on each chunk as it is first read."""
 
     def __call__(self, stored: np.ndarray) -> np.ndarray:
         return self.fn(stored)
@@ -75,11 +78,46 @@ def ml_dtype(dtype: np.dtype) -> Decoder:
     return to_float64(f"integer array ({dtype.name}) converted to float64")
 
 
-def to_float64(note: str, name: str = "") -> Decoder:
+FLOAT64_INTEGERS = 2**53
+"""Every integer up to 2^53 in magnitude is a float64; beyond, only those whose significant
+bits fit in float64's 53 (2^53 + 1 rounds to 2^53)."""
+
+
+def rounded_integers(stored: np.ndarray) -> int:
+    """How many of the integers ``stored`` the conversion to float64 changes: one vectorised
+    comparison, then the exact test for the few beyond 2^53."""
+    if stored.dtype.itemsize < 8:  # int32 and narrower: every value is a float64
+        return 0
+    big = stored > FLOAT64_INTEGERS
+    if stored.dtype.kind == "i":
+        big |= stored < -FLOAT64_INTEGERS
+    big_values = stored[big]
+    if not big_values.size:
+        return 0
+    wide = big_values.astype(np.float64)
+    # a value rounded up to 2^63 (2^64 unsigned) is beyond the integer type: changed; the rest
+    # convert back exactly, so a round trip that differs is a value the conversion changed
+    past = wide >= 2.0 ** (64 - (stored.dtype.kind == "i"))
+    back = wide[~past].astype(stored.dtype)
+    return int(past.sum()) + int((back != big_values[~past]).sum())
+
+
+def rounded_note(note: str, rounded: int) -> str:
+    """The integer conversion's ``note``, naming the values it changed (none: as it is)."""
+    if not rounded:
+        return note
+    values = "value" if rounded == 1 else "values"
+    return f"{note}; {rounded} {values} beyond 2^53 rounded (the analysis is of the rounded values)"
+
+
+def to_float64(
+    note: str, name: str = "", rounded: Callable[[np.ndarray], int] | None = None
+) -> Decoder:
     """Integers, and long doubles (no torch or analysis dtype), as float64.
 
     A finite long double beyond float64's range is refused (LoadError naming ``name``) when its
-    chunk is read: reading the whole file up front would defeat the memory map.
+    chunk is read: reading the whole file up front would defeat the memory map. ``rounded``
+    counts the integers a block's conversion changes (:attr:`Decoder.rounded`).
     """
 
     def cast(stored: np.ndarray) -> np.ndarray:
@@ -95,7 +133,7 @@ def to_float64(note: str, name: str = "") -> Decoder:
                 )
         return out
 
-    return Decoder(np.dtype(np.float64), cast, note)
+    return Decoder(np.dtype(np.float64), cast, note, rounded)
 
 
 def native_order(dtype: np.dtype) -> Decoder:
@@ -118,7 +156,8 @@ def for_stored(dtype: np.dtype, source: str, name: str = "") -> Decoder | None:
     if is_ml_dtype(dtype):
         return ml_dtype(dtype)
     if dtype.kind in "iu":
-        return to_float64(f"integer array ({source}) converted to float64")
+        rounded = rounded_integers if dtype.itemsize == 8 else None
+        return to_float64(f"integer array ({source}) converted to float64", rounded=rounded)
     if dtype.itemsize not in (2, 4, 8):
         return to_float64(f"{dtype.name} array rounded to float64", name)
     if not dtype.isnative:

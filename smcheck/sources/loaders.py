@@ -18,7 +18,7 @@ import numpy as np
 from smcheck.config import DEFAULT_MEMORY_BUDGET
 from smcheck.errors import ConfigError
 from smcheck.sources import npyformat, safetensors, textformats
-from smcheck.sources.decoders import Decoder, for_stored
+from smcheck.sources.decoders import Decoder, for_stored, rounded_note
 from smcheck.sources.generators import generate_logits, parse_generator_spec
 from smcheck.sources.readlimits import (
     JSON_BYTES_PER_BYTE,
@@ -69,6 +69,12 @@ class LoadedArray:
     decoder: Decoder | None = None
     """Converts any slice of ``stored`` to float16/32/64 (int8 to float64, bfloat16 bits to
     float32, ...); None when ``stored`` already is. The analysis decodes a chunk at a time."""
+
+    def notes_read(self, rounded: int) -> list[str]:
+        """The notes, the decoder's naming the ``rounded`` values its decoding changed
+        (:attr:`RowView.rounded <smcheck.sources.rows.RowView.rounded>`, known once read)."""
+        own = self.decoder.note if self.decoder is not None else None
+        return [rounded_note(n, rounded) if n == own else n for n in self.notes]
 
     @property
     def array(self) -> np.ndarray:

@@ -45,6 +45,9 @@ class RowView:
         self.name = name
         self.shape = tuple(int(s) for s in array.shape)
         self._decoder = decoder  # stored values -> the float dtype analysed, a block at a time
+        self.rounded = 0
+        """Stored values the decoding changed (integers beyond 2^53), each counted once."""
+        self._counted = 0  # rows [0, _counted) are in ``rounded``
         self.dtype = decoder.dtype if decoder is not None else array.dtype
         self.dim = dim % array.ndim
         self._moved = np.moveaxis(array, self.dim, -1)
@@ -66,23 +69,32 @@ class RowView:
 
     def block(self, start: int, stop: int) -> np.ndarray:
         """Rows [start, stop) as a (stop - start, n) array in the source dtype."""
+        # the rows first read now, in order from row 0, are counted into ``rounded``: every
+        # pass reads from the start (the analysis reads every row), so each is counted once
+        fresh = stop - self._counted if start <= self._counted < stop else 0
+        self._counted += fresh
         if self._flat is not None:
-            return self._decode(np.asarray(self._flat[start:stop]))
+            return self._decode(np.asarray(self._flat[start:stop]), fresh)
         idx = np.unravel_index(np.arange(start, stop), self.other_shape)
         if getattr(self._moved, "_mmap", None) is None:
-            return self._decode(np.asarray(self._moved[idx]))
+            return self._decode(np.asarray(self._moved[idx]), fresh)
         # strided rows of a memory map span the whole file: gather a slab of the softmax axis at
         # a time and drop its pages, so at most about STRIDED_SLAB_BYTES of the map is resident
         out = np.empty((stop - start, self.row_length), dtype=self.dtype)
         step = max(1, STRIDED_SLAB_BYTES // max(1, abs(self._moved.strides[-1])))
         for j in range(0, self.row_length, step):
             k = min(j + step, self.row_length)
-            out[:, j:k] = self._decode(self._moved[(*idx, slice(j, k))])
+            out[:, j:k] = self._decode(self._moved[(*idx, slice(j, k))], fresh)
             self._drop(*self._span(start, stop, j, k))
         return out
 
-    def _decode(self, stored: np.ndarray) -> np.ndarray:
-        return stored if self._decoder is None else self._decoder(stored)
+    def _decode(self, stored: np.ndarray, fresh: int = 0) -> np.ndarray:
+        """``stored`` decoded; the values its last ``fresh`` rows change are counted."""
+        if self._decoder is None:
+            return stored
+        if fresh and self._decoder.rounded is not None:
+            self.rounded += self._decoder.rounded(stored[len(stored) - fresh :])
+        return self._decoder(stored)
 
     def release(self, start: int, stop: int) -> None:
         """Drop the memory-mapped pages of rows [start, stop) from this process (a hint).

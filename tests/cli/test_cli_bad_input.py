@@ -20,6 +20,7 @@ from smcheck.cli import cli
 from smcheck.errors import ExitCode
 from tests.conftest import ROOT, sample_input
 from tests.hostilefiles import CASES, MARKER, Content, snapshot
+from tests.safetensorsfile import write_safetensors
 
 CASE_IDS = [c[0] for c in CASES]
 
@@ -186,6 +187,32 @@ def test_integer_arrays_become_float64_with_a_note(tmp_path: Path, dtype: str) -
     table = invoke("analyze", str(path), "--dtype", "f32", "-v")
     assert f"note            integer array ({dtype}) converted to float64" in table.stdout
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz", ".pt", ".safetensors"])
+def test_integers_beyond_2_53_that_float64_rounds_are_named_in_the_note(
+    tmp_path: Path, suffix: str
+) -> None:
+    # 2^53 + 1 rounds to 2^53 in float64: the report called the input exact and gave the
+    # softmax of (2^53, 2^53, 2^53 - 1), (0.4223, 0.4223, 0.1554), not the file's
+    x = np.array([[2**53 + 1, 2**53, 2**53 - 1]], dtype=np.int64)
+    path = tmp_path / f"i{suffix}"
+    if suffix == ".npy":
+        np.save(path, x)
+    elif suffix == ".npz":
+        np.savez(path, x=x)
+    elif suffix == ".pt":
+        import torch
+
+        torch.save(torch.from_numpy(x), path)
+    else:
+        write_safetensors(path, {"x": ("I64", x)})
+    r = invoke("analyze", str(path), "--dtype", "f64", "--method", "shifted", "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.output
+    assert json.loads(r.stdout)["sources"][0]["notes"] == [
+        "integer array (int64) converted to float64; 1 value beyond 2^53 rounded "
+        "(the analysis is of the rounded values)"
+    ]
 
 
 # A sample of the matrix as real processes: the exit status, stderr and the absence of any
