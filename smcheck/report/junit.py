@@ -1,5 +1,6 @@
 """JUnit XML: a test suite per source, a test case for its input and per cell, failures with the
-reasons; hypothetical comparison cells are skipped test cases (they never fail a check)."""
+reasons; hypothetical comparison cells are skipped test cases (they never fail a check), and so
+is each policy condition the report could not evaluate (a suite of its own, with the reason)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-from smcheck.report.violations import INPUT, CheckResult, Severity, Violation
+from smcheck.report.phrases import plural
+from smcheck.report.violations import INPUT, CheckResult, Severity, Unmeasured, Violation
 
 # characters XML 1.0 cannot hold at all, even escaped (a file name may contain them)
 _INVALID = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -48,6 +50,19 @@ def _case(
             )
         )
     return bool(failing)
+
+
+def _unmeasured_suite(root: ET.Element, unmeasured: list[Unmeasured]) -> int:
+    """One skipped test case per condition some cells could not be checked on; how many."""
+    suite = ET.SubElement(root, "testsuite", name="not measured")
+    for u in unmeasured:
+        case = ET.SubElement(suite, "testcase", classname="policy", name=_x(u.condition))
+        why = f"not measured in {plural(u.cells, 'cell')}: {u.reason}"
+        ET.SubElement(case, "skipped", message=_x(why))
+    n = str(len(unmeasured))
+    for k, v in (("tests", n), ("failures", "0"), ("errors", "0"), ("skipped", n)):
+        suite.set(k, v)
+    return len(unmeasured)
 
 
 def check_junit(result: CheckResult) -> str:
@@ -91,6 +106,10 @@ def check_junit(result: CheckResult) -> str:
         err.text = _x(e.message)
         totals["tests"] += 1
         totals["errors"] += 1
+    if result.unmeasured:
+        n = _unmeasured_suite(root, result.unmeasured)
+        totals["tests"] += n
+        totals["skipped"] += n
     for k, n in totals.items():
         root.set(k, str(n))
     ET.indent(root)

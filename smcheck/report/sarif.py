@@ -3,7 +3,9 @@
 Each result's ``partialFingerprints`` hash the baseline's key (path relative to the working
 directory, tensor key, method, dtype, temperature, condition), so a service tracks the same
 finding across runs as ``--baseline`` does; each condition of the policy is one rule. Baselined
-violations are kept as suppressed results (``baselineState`` "unchanged").
+violations are kept as suppressed results (``baselineState`` "unchanged"). A condition the
+report cannot evaluate (no gradient metrics) is a warning notification of the invocation, so the
+gap shows in the log as it does in every other format.
 """
 
 from __future__ import annotations
@@ -15,12 +17,26 @@ from urllib.parse import quote
 
 from smcheck import __version__
 from smcheck.report.json import encode_nonfinite
-from smcheck.report.violations import CheckResult, Severity, Violation, relative_path
+from smcheck.report.phrases import plural
+from smcheck.report.violations import (
+    CheckResult,
+    Severity,
+    Unmeasured,
+    Violation,
+    relative_path,
+)
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT = "smcheck/v1"
 """The partialFingerprints key; a new version if what is hashed ever changes."""
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning"}
+NOT_MEASURED = {
+    "id": "not-measured",
+    "name": "not-measured",
+    "shortDescription": {"text": "a policy condition the report cannot evaluate in some cells"},
+    "defaultConfiguration": {"level": "warning"},
+}
+"""The one notification descriptor: a notification's ``associatedRule`` names the condition."""
 
 
 def fingerprint(v: Violation, folder: Path) -> str:
@@ -78,20 +94,37 @@ def _result(v: Violation, rule_index: int, baseline: bool) -> dict[str, object]:
     return out
 
 
+def _not_measured(u: Unmeasured, rule_index: int) -> dict[str, object]:
+    """The warning notification of a condition some cells could not be checked on."""
+    return {
+        "level": "warning",
+        "message": {"text": f"{u.condition} not measured in {plural(u.cells, 'cell')}: {u.reason}"},
+        "descriptor": {"id": NOT_MEASURED["id"], "index": 0},
+        "associatedRule": {"id": u.condition, "index": rule_index},
+        "properties": {"condition": u.condition, "cells": u.cells, "reason": u.reason},
+    }
+
+
 def check_sarif(result: CheckResult) -> str:
-    """The SARIF 2.1.0 log of a check: its rules, results and unreadable sources."""
+    """The SARIF 2.1.0 log of a check: its rules, results, unreadable sources and unmeasured
+    conditions."""
+    fail_on = set(result.policy.get("fail_on", ()))
     rules: dict[str, int] = {}
     rule_list: list[dict[str, object]] = []
-    for v in result.violations:
-        if v.condition not in rules:
-            rules[v.condition] = len(rule_list)
-            rule_list.append(_rule(v.condition, v.severity))
+    conditions = [(v.condition, v.severity) for v in result.violations] + [
+        (u.condition, Severity.ERROR if u.condition in fail_on else Severity.WARNING)
+        for u in result.unmeasured
+    ]
+    for condition, severity in conditions:
+        if condition not in rules:
+            rules[condition] = len(rule_list)
+            rule_list.append(_rule(condition, severity))
     baseline = result.baseline is not None
     results = [_result(v, rules[v.condition], baseline) for v in result.violations]
     notices = [
         {"level": "error", "message": {"text": f"cannot check {e.source}: {e.message}"}}
         for e in result.errors
-    ]
+    ] + [_not_measured(u, rules[u.condition]) for u in result.unmeasured]
     run: dict[str, object] = {
         "tool": {
             "driver": {
@@ -99,6 +132,7 @@ def check_sarif(result: CheckResult) -> str:
                 "version": __version__,
                 "informationUri": "https://pypi.org/project/smcheck-softmax/",
                 "rules": rule_list,
+                "notifications": [NOT_MEASURED] if result.unmeasured else [],
             }
         },
         "invocations": [

@@ -124,6 +124,31 @@ def test_junit_counts_match_its_test_cases(tmp_path: Path) -> None:
     assert int(root.get("skipped") or 0) > 0 and root.get("errors") == "1"
 
 
+def test_junit_skips_a_test_case_per_unmeasured_condition(tmp_path: Path) -> None:
+    # JUnit had no mention of a fail-on condition the report could not evaluate
+    result = dataclasses.replace(
+        check_files(tmp_path, ["a.npy"]),
+        unmeasured=[
+            Unmeasured("dead-gradient", 4, "the report has no gradient metrics"),
+            Unmeasured("nan-gradient", 1, "the report has no gradient metrics"),
+        ],
+    )
+    root = ET.fromstring(render(CHECK_FORMATS, result, "junit"))
+    (suite,) = root.findall("./testsuite[@name='not measured']")
+    cases = suite.findall("./testcase")
+    assert [(c.get("classname"), c.get("name")) for c in cases] == [
+        ("policy", "dead-gradient"),
+        ("policy", "nan-gradient"),
+    ]
+    assert [c.find("skipped").get("message") for c in cases] == [  # type: ignore[union-attr]
+        "not measured in 4 cells: the report has no gradient metrics",
+        "not measured in 1 cell: the report has no gradient metrics",
+    ]
+    assert (suite.get("tests"), suite.get("skipped"), suite.get("failures")) == ("2", "2", "0")
+    assert root.get("tests") == str(len(root.findall("./testsuite/testcase")))
+    assert root.get("skipped") == str(len(root.findall(".//skipped")))
+
+
 def test_markdown_escapes_cells(tmp_path: Path) -> None:
     assert md("<values> a|b *c*") == r"&lt;values&gt; a\|b \*c\*"
     result = check_files(tmp_path, ["t|1.npy"])

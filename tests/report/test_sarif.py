@@ -84,3 +84,39 @@ def test_an_unreadable_source_is_a_failed_invocation(tmp_path: Path) -> None:
     (inv,) = _sarif(result)["runs"][0]["invocations"]
     assert inv["executionSuccessful"] is False
     assert "bad.npy" in inv["toolExecutionNotifications"][0]["message"]["text"]
+
+
+def test_an_unmeasured_condition_is_a_warning_notification(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # with --use probs no gradients are computed: text and github said "dead-gradient not
+    # measured", the SARIF log had no results and no notification, so the gap went unseen
+    from smcheck.check.policy import Policy, parse_conditions
+
+    monkeypatch.chdir(tmp_path)
+    policy = Policy(
+        methods=("naive",),
+        dtypes=("float16",),
+        use="probs",
+        fail_on=parse_conditions(["dead-gradient", "nan-gradient"]),
+    )
+    result = check_files(tmp_path, ["a.npy"], policy)
+    assert [u.condition for u in result.unmeasured] == ["dead-gradient", "nan-gradient"]
+    (run,) = _sarif(result)["runs"]
+    assert run["results"] == []
+    driver = run["tool"]["driver"]
+    assert [n["id"] for n in driver["notifications"]] == ["not-measured"]
+    rules = driver["rules"]
+    notes = run["invocations"][0]["toolExecutionNotifications"]
+    assert run["invocations"][0]["executionSuccessful"] is True
+    assert [n["level"] for n in notes] == ["warning", "warning"]
+    assert [n["descriptor"] for n in notes] == [{"id": "not-measured", "index": 0}] * 2
+    assert [rules[n["associatedRule"]["index"]]["id"] for n in notes] == [
+        "dead-gradient",
+        "nan-gradient",
+    ]
+    assert [n["associatedRule"]["id"] for n in notes] == ["dead-gradient", "nan-gradient"]
+    assert notes[0]["message"]["text"] == (
+        "dead-gradient not measured in 1 cell: the report has no gradient metrics"
+    )
+    assert rules[0]["defaultConfiguration"]["level"] == "error"  # a fail-on condition
