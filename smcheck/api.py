@@ -16,10 +16,10 @@ from smcheck import __version__
 from smcheck.analysis.engine import analyze_array
 from smcheck.config import DEFAULT_MEMORY_BUDGET, TARGET_RULES, AnalysisConfig, Thresholds
 from smcheck.environment import collect_environment
-from smcheck.errors import ConfigError, SmcheckError
+from smcheck.errors import ConfigError, SeveralTensorsError, SmcheckError
 from smcheck.progress import ProgressFn
 from smcheck.report.model import Report, SourceReport
-from smcheck.report.violations import SourceError
+from smcheck.report.violations import SkippedSource, SourceError
 from smcheck.sources.expand import SourceSpec
 from smcheck.sources.generators import generate_logits, parse_generator_spec, parse_shape
 from smcheck.sources.loaders import (
@@ -103,7 +103,8 @@ def each_source(
     progress: ProgressFn | None = None,
     keep_going: bool = False,
     explain: Callable[[SmcheckError], str] = str,
-) -> Iterator[tuple[Any, SourceReport | SourceError]]:
+    skip_multi_tensor: bool = False,
+) -> Iterator[tuple[Any, SourceReport | SourceError | SkippedSource]]:
     """Load and analyse each source in turn: the one loop behind analyze, check and the API.
 
     Args:
@@ -115,21 +116,27 @@ def each_source(
             and the others still run; otherwise its error raises.
         explain: the message of a :class:`SourceError` from its error (``check`` names the
             config file that set a value the error refuses).
+        skip_multi_tensor: a file of several tensors given without a key (a checkpoint)
+            yields a :class:`SkippedSource`, not an error.
 
     Yields:
         Each spec with its report, or with its error when ``keep_going``; the analysis runs on
-        ``cfg.threads`` threads, restored when the loop ends.
+        ``cfg.threads`` threads, restored when the loop ends. The targets file is read once,
+        before the first source (its errors are never a source's).
     """
+    cfg = with_targets_read(cfg)
     with using_threads(cfg.threads):
         for spec in specs:
+            got: SourceReport | SourceError | SkippedSource
             try:
-                got: SourceReport | SourceError = analyze_array(
-                    resolve_source(spec, stdin, cfg.memory_budget), with_targets_read(cfg), progress
-                )
+                got = analyze_array(resolve_source(spec, stdin, cfg.memory_budget), cfg, progress)
             except SmcheckError as e:
-                if not keep_going:
+                if skip_multi_tensor and isinstance(e, SeveralTensorsError):
+                    got = SkippedSource(_source_label(spec), e.holds)
+                elif keep_going:
+                    got = SourceError(_source_label(spec), explain(e))
+                else:
                     raise
-                got = SourceError(_source_label(spec), explain(e))
             yield spec, got
 
 
@@ -163,7 +170,7 @@ def run_sources(
     ):
         if isinstance(got, SourceError):
             errors.append(got)  # type: ignore[union-attr]  # keep_going implies a list
-        else:
+        elif isinstance(got, SourceReport):  # no SkippedSource: nothing is skipped here
             reports.append(got)
     return Report(reports, __version__, collect_environment(cfg.threads))
 

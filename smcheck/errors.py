@@ -40,6 +40,16 @@ class LoadError(SmcheckError):
     """An input source cannot be read as logits."""
 
 
+class SeveralTensorsError(LoadError):
+    """A container holds several tensors and no key says which are the logits (a model
+    checkpoint, say); ``smcheck check --skip-multi-tensor`` leaves such a file out with a note."""
+
+    def __init__(self, *args: object, holds: str) -> None:
+        super().__init__(*args)
+        self.holds = holds
+        """What it holds, ``4 tensors``."""
+
+
 class ConfigError(SmcheckError):
     """An option, a policy or a config file is invalid."""
 
@@ -58,5 +68,14 @@ class UnknownMethodError(ConfigError, KeyError):
 def load_error(name: str, what: str, fix: str, options: tuple[str, ...] = ()) -> LoadError:
     """``cannot load 'NAME': WHAT; FIX`` (``<stdin>``-style names are shown unquoted);
     ``options``: those whose values it refuses (see :attr:`SmcheckError.options`)."""
+    return LoadError(_cannot_load(name, what, fix), options=options)
+
+
+def several_tensors_error(name: str, holds: str, fix: str) -> SeveralTensorsError:
+    """``cannot load 'NAME': it holds HOLDS; FIX``, as :func:`load_error` words it."""
+    return SeveralTensorsError(_cannot_load(name, f"it holds {holds}", fix), holds=holds)
+
+
+def _cannot_load(name: str, what: str, fix: str) -> str:
     shown = name if name.startswith("<") else repr(name)  # repr escapes newlines in paths
-    return LoadError(f"cannot load {shown}: {what}; {fix}", options=options)
+    return f"cannot load {shown}: {what}; {fix}"

@@ -25,6 +25,7 @@ from smcheck.report.violations import (
     INPUT,
     CheckResult,
     Severity,
+    SkippedSource,
     SourceError,
     Unmeasured,
     Violation,
@@ -33,18 +34,27 @@ from smcheck.sources.expand import SourceSpec, expand_sources
 
 
 def run_check(
-    sources: Sequence[str], policy: Policy, *, stdin: BinaryIO | None = None
+    sources: Sequence[str],
+    policy: Policy,
+    *,
+    stdin: BinaryIO | None = None,
+    skip_multi_tensor: bool = False,
 ) -> CheckResult:
     """Analyse each source as the policy says and evaluate its conditions on every cell.
 
     A source that cannot be read or analysed becomes a :class:`SourceError` and the others are
-    still checked. Raises ConfigError only for a policy that cannot run at all.
+    still checked; with ``skip_multi_tensor`` a file of several tensors given without a key is
+    left out with a note instead. Raises ConfigError only for a policy that cannot run at all.
     """
-    return _run_specs(*expand_sources(list(sources)), policy, stdin)
+    return _run_specs(*expand_sources(list(sources)), policy, stdin, skip_multi_tensor)
 
 
 def _run_specs(
-    specs: list[SourceSpec], errors: list[SourceError], policy: Policy, stdin: BinaryIO | None
+    specs: list[SourceSpec],
+    errors: list[SourceError],
+    policy: Policy,
+    stdin: BinaryIO | None,
+    skip_multi_tensor: bool = False,
 ) -> CheckResult:
     """:func:`run_check` on sources already expanded (``errors``: those that expanded to none)."""
     cfg = policy.analysis_config()
@@ -52,7 +62,18 @@ def _run_specs(
     analysed: list[SourceSpec] = []
     violations: list[Violation] = []
     unmeasured: Counter[tuple[str, str]] = Counter()
-    for spec, got in each_source(specs, cfg, stdin=stdin, keep_going=True, explain=policy.blame):
+    notes: list[str] = []
+    for spec, got in each_source(
+        specs,
+        cfg,
+        stdin=stdin,
+        keep_going=True,
+        explain=policy.blame,
+        skip_multi_tensor=skip_multi_tensor,
+    ):
+        if isinstance(got, SkippedSource):
+            notes.append(got.note)
+            continue
         if isinstance(got, SourceError):
             errors.append(got)
             continue
@@ -68,7 +89,7 @@ def _run_specs(
         violations=violations,
         errors=errors,
         unmeasured=[Unmeasured(c, n, why) for (c, why), n in unmeasured.items()],
-        notes=[],
+        notes=notes,
         checked=[(s.path, s.key) for s in analysed],
     )
 
@@ -87,6 +108,7 @@ def check_sources(
     baseline: str | None = None,
     new_baseline: str | None = None,
     outputs: Sequence[tuple[str, str]] = (),
+    skip_multi_tensor: bool = False,
 ) -> tuple[CheckResult, int | None]:
     """Run the check and apply the baselines; returns the result and how many entries were written.
 
@@ -94,7 +116,8 @@ def check_sources(
     violation, only when every source could be read; without ``--baseline`` the run is then judged
     against what it just wrote, so it passes. ``outputs`` are the (option, path) pairs the caller
     will write: before any work, none of them nor the new baseline may be an input of the run
-    (a ConfigError), and only the new baseline may be the old one.
+    (a ConfigError), and only the new baseline may be the old one. ``skip_multi_tensor``: see
+    :func:`run_check`.
     """
     entries = load_baseline(baseline) if baseline is not None else None  # fail before the work
     specs, errors = expand_sources(list(sources))
@@ -107,7 +130,7 @@ def check_sources(
     appended = [("$GITHUB_STEP_SUMMARY", summary)] if summary else []
     refuse_unsafe_outputs([*outputs, *new, *appended], inputs)
     refuse_unsafe_outputs([*outputs, *appended], [baseline] if baseline is not None else [])
-    result = _run_specs(specs, errors, policy, stdin)
+    result = _run_specs(specs, errors, policy, stdin, skip_multi_tensor)
     if baseline is not None and entries is not None:
         result = apply_baseline(result, baseline, entries)
     written = None

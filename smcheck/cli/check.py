@@ -83,6 +83,12 @@ def parse_report_options(items: Sequence[str]) -> list[tuple[str, str]]:
     "judged against them and passes; with it, against the old baseline (- writes it to "
     "standard output).",
 )
+@click.option(
+    "--skip-multi-tensor",
+    is_flag=True,
+    help="Leave out, with a note, a file of several tensors given without a KEY (a model "
+    "checkpoint) instead of failing on it (the pre-commit hook sets this).",
+)
 @verbosity_options
 @click.pass_context
 def check(
@@ -97,6 +103,7 @@ def check(
     reports: tuple[str, ...],
     baseline: str | None,
     write_baseline: str | None,
+    skip_multi_tensor: bool,
     details: bool,
     quiet: bool,
     **options: Any,
@@ -146,7 +153,7 @@ def check(
         from smcheck.check.run import check_sources
 
         result, written = check_sources(
-            sources or policy.sources, policy, baseline, write_baseline, outputs
+            sources or policy.sources, policy, baseline, write_baseline, outputs, skip_multi_tensor
         )
         for f, path in writes:
             write_output(path, render(CHECK_FORMATS, result, f, details))

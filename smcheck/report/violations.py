@@ -91,6 +91,23 @@ class SourceError:
 
 
 @dataclass(frozen=True)
+class SkippedSource:
+    """A file of several tensors given without a key, left out by ``--skip-multi-tensor``."""
+
+    source: str
+    holds: str
+    """What it holds, ``4 tensors``."""
+
+    @property
+    def note(self) -> str:
+        """The report's note on it."""
+        return (
+            f"skipped {self.source}: it holds {self.holds} and no key (--skip-multi-tensor); "
+            "to check one, give it as 'FILE:KEY'"
+        )
+
+
+@dataclass(frozen=True)
 class Unmeasured:
     """A condition the report cannot evaluate in some cells (e.g. no gradient metrics)."""
 

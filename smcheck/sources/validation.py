@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from smcheck.errors import LoadError, load_error
+from smcheck.errors import LoadError, load_error, several_tensors_error
 from smcheck.sources.decoders import is_ml_dtype
 
 _KIND_PROBLEMS = {
@@ -127,10 +127,8 @@ def select_key(name: str, keys: list[str], key: str | None, what: str) -> str:
             if name == "<stdin>"
             else "add one key as 'FILE:KEY'"
         )
-        raise load_error(
-            name,
-            f"it holds {len(keys)} {what}s",
-            f"{how}, one of {_keys_hint(keys)}",
+        raise several_tensors_error(
+            name, f"{len(keys)} {what}s", f"{how}, one of {_keys_hint(keys)}"
         )
     if key not in keys:
         raise load_error(name, f"there is no {what} {key!r}", f"use one of {_keys_hint(keys)}")

@@ -41,3 +41,24 @@ def test_baseline_errors_are_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (tmp_path / "b.json").write_text(json.dumps({"violations": []}))
     r = CliRunner().invoke(cli, [*base, "b.json"])
     assert r.exit_code == 2 and "is not a smcheck baseline" in r.stderr
+
+
+def test_skip_multi_tensor_leaves_out_a_checkpoint_with_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an .npz of several arrays (a checkpoint) given without a key failed the whole check,
+    # exit 2; the pre-commit hook passes bare file names, so it blocked every such commit
+    monkeypatch.chdir(tmp_path)
+    np.savez(tmp_path / "ckpt.npz", w=np.ones((3, 3)), b=np.ones(3))
+    np.save(tmp_path / "a.npy", np.array([[1.0, 2.0, 3.0]]))
+    args = ["check", "--isolated", "--method", "naive", "--dtype", "fp16", "ckpt.npz", "a.npy"]
+    r = CliRunner().invoke(cli, [*args, "--skip-multi-tensor", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["errors"] == [] and [s["name"] for s in doc["sources"]] == ["a.npy"]
+    assert doc["notes"] == [
+        "skipped ckpt.npz: it holds 2 arrays and no key (--skip-multi-tensor); "
+        "to check one, give it as 'FILE:KEY'"
+    ]
+    r = CliRunner().invoke(cli, args)  # without the flag it is an unreadable source
+    assert r.exit_code == 2 and "holds 2 arrays; add one key as 'FILE:KEY'" in r.stderr

@@ -53,7 +53,7 @@ def test_the_pre_commit_hook_checks_the_staged_logits_files(tmp_path: Path) -> N
     picked = [f for f in staged if re.search(hook["files"], f)]
     assert picked == ["bad.npy", "good.npy", "x.safetensors", "y.pt", "z.npz"]
     entry = shlex.split(hook["entry"])
-    assert entry == ["smcheck", "check"]
+    assert entry == ["smcheck", "check", "--skip-multi-tensor"]
 
     def commit(*files: str) -> subprocess.CompletedProcess[str]:
         cmd = [SMCHECK, *entry[1:], *files]  # how pre-commit runs it: entry + file names
@@ -93,3 +93,30 @@ def test_the_action_check_step_annotates_and_writes_the_job_summary(tmp_path: Pa
     assert got.stdout.startswith("::error file=bad.npy")
     assert "overflow" in summary.read_text()  # the Markdown job summary
     assert (repo / "smcheck.json").is_file()  # SMCHECK_ARGS passed through
+
+
+@pytest.mark.skipif(SMCHECK is None, reason="the smcheck command is not installed")
+def test_the_pre_commit_hook_leaves_out_a_staged_checkpoint_with_a_note(tmp_path: Path) -> None:
+    # a staged state dict (several tensors) failed the hook with exit 2: "add one key as
+    # 'FILE:KEY'", which pre-commit's bare file names cannot do, so no such commit went through
+    import torch
+
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    repo = _repo(tmp_path)
+    torch.save(torch.nn.Linear(3, 2).state_dict(), repo / "model.pth")
+    np.savez(repo / "arrays.npz", w=np.ones((3, 3)), b=np.ones(3))
+    staged = ["model.pth", "arrays.npz", "good.npy"]
+    assert all(re.search(hook["files"], f) for f in staged)
+    entry = shlex.split(hook["entry"])
+
+    def commit(*files: str) -> subprocess.CompletedProcess[str]:
+        cmd = [SMCHECK, *entry[1:], *files]
+        return subprocess.run(cmd, cwd=repo, env=_env(), capture_output=True, text=True)
+
+    passed = commit(*staged)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    notes = [ln for ln in passed.stdout.splitlines() if ln.startswith("note: skipped")]
+    assert [ln.split()[2] for ln in notes] == ["model.pth:", "arrays.npz:"]
+    assert "it holds 2 tensors and no key" in notes[0]
+    blocked = commit(*staged, "bad.npy")  # the logits beside it are still checked
+    assert blocked.returncode == 1 and "overflow" in blocked.stdout
