@@ -16,7 +16,7 @@ from smcheck import __version__
 from smcheck.analysis.engine import analyze_array
 from smcheck.config import DEFAULT_MEMORY_BUDGET, TARGET_RULES, AnalysisConfig, Thresholds
 from smcheck.environment import collect_environment
-from smcheck.errors import ConfigError, SeveralTensorsError, SmcheckError
+from smcheck.errors import ConfigError, LoadError, SeveralTensorsError, SmcheckError
 from smcheck.progress import ProgressFn
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.violations import SkippedSource, SourceError
@@ -161,6 +161,7 @@ def run_sources(
     Returns:
         The report of every source that was analysed.
     """
+    cfg = with_targets_read(cfg)  # a bad targets file fails before any source is opened
     if errors is None:
         # every source is opened before any is analysed, so a bad last path fails at once
         specs = [resolve_source(s, stdin, cfg.memory_budget) for s in specs]
@@ -178,14 +179,21 @@ def run_sources(
 def with_targets_read(cfg: AnalysisConfig) -> AnalysisConfig:
     """``cfg`` with a targets path or array read into TargetIndices (the engine reads no files).
 
-    Not when gradients are off: the targets are then not used, and not read.
+    Not when gradients are off: the targets are then not used, and not read. A targets file
+    that cannot be read is a LoadError whose message starts ``--targets:``.
     """
     t = cfg.targets
     if cfg.gradients is False or isinstance(t, TargetIndices):
         return cfg
     if isinstance(t, str) and t in TARGET_RULES:
         return cfg
-    return dataclasses.replace(cfg, targets=read_targets(t))
+    try:
+        return dataclasses.replace(cfg, targets=read_targets(t))
+    except LoadError as e:
+        if not isinstance(t, (str, Path)):
+            raise
+        # the option is wrong for every source: name it, not a source
+        raise LoadError(f"--targets: {e}", options=("targets",)) from None
 
 
 def _is_many(source: Any) -> bool:

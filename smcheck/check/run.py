@@ -11,10 +11,11 @@ from typing import BinaryIO
 
 from smcheck import __version__
 from smcheck.analysis.use import GIVEN
-from smcheck.api import each_source, input_files
+from smcheck.api import each_source, input_files, with_targets_read
 from smcheck.check.baseline import apply_baseline, load_baseline, write_baseline
 from smcheck.check.policy import Policy
 from smcheck.environment import collect_environment
+from smcheck.errors import LoadError
 from smcheck.findings.inputconditions import FINDING_OF
 from smcheck.findings.policyconditions import Condition, Hit
 from smcheck.findings.settling import source_situation
@@ -58,6 +59,10 @@ def _run_specs(
 ) -> CheckResult:
     """:func:`run_check` on sources already expanded (``errors``: those that expanded to none)."""
     cfg = policy.analysis_config()
+    try:  # once, before any source: a targets file that cannot be read fails the run
+        cfg = with_targets_read(cfg)
+    except LoadError as e:
+        raise LoadError(policy.blame(e), options=e.options) from None
     reports: list[SourceReport] = []
     analysed: list[SourceSpec] = []
     violations: list[Violation] = []

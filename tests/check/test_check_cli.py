@@ -62,3 +62,39 @@ def test_skip_multi_tensor_leaves_out_a_checkpoint_with_a_note(
     ]
     r = CliRunner().invoke(cli, args)  # without the flag it is an unreadable source
     assert r.exit_code == 2 and "holds 2 arrays; add one key as 'FILE:KEY'" in r.stderr
+
+
+@pytest.mark.parametrize("command", ["check", "analyze"])
+def test_a_missing_targets_file_is_one_error_naming_the_option_before_any_source(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # check printed "ERROR DIR/a.npy  cannot load 't.npy': no such file" for every source, then
+    # INCOMPLETE, as if each source were unreadable, and never named --targets
+    import smcheck.api
+
+    def no_analysis(*args: object) -> None:
+        raise AssertionError("a source was analysed")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(smcheck.api, "analyze_array", no_analysis)
+    for name in ("a.npy", "b.npy"):
+        np.save(tmp_path / name, np.array([[1.0, 2.0, 3.0]]))
+    isolated = ["--isolated"] if command == "check" else []
+    r = CliRunner().invoke(cli, [command, *isolated, "a.npy", "b.npy", "--targets", "t.npy"])
+    assert r.exit_code == 2, r.output
+    assert r.stdout == ""
+    assert r.stderr == "Error: --targets: cannot load 't.npy': no such file; check the path\n"
+
+
+def test_a_missing_targets_file_a_config_sets_is_blamed_on_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "smcheck.toml").write_text('targets = "t.npy"\n')
+    np.save(tmp_path / "a.npy", np.array([[1.0, 2.0, 3.0]]))
+    r = CliRunner().invoke(cli, ["check", "a.npy"])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip().splitlines() == [
+        "Error: --targets: cannot load 't.npy': no such file; check the path "
+        "(config 'smcheck.toml' sets targets)"
+    ]
