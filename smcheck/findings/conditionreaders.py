@@ -72,17 +72,39 @@ def overflows(cell: Cell) -> Hit:
 
 
 def flips(cell: Cell) -> Hit | str:
-    f = cell.metrics.argmax_flips
-    detail = plural(float(f.rows), "row") + f" of {cell.metrics.rows_checked} with a flipped argmax"
-    return Hit(float(f.rows), f.rows, _ix(f.worst_row), detail + _where(None, 0, f.worst_row))
+    """Flipped rows, and the rows whose argmax is lost: NaN output, or every p̂ 0 after the row
+    sum overflowed (no flip is measured there, so analyze does not count the fault twice)."""
+    m = cell.metrics
+    f, lost = m.argmax_flips, m.nan.rows + m.sum_overflow.rows
+    n = f.rows + lost
+    what = "a flipped or lost argmax" if lost else "a flipped argmax"
+    detail = plural(float(n), "row") + f" of {m.rows_checked} with {what}"
+    worst = f.worst_row
+    if lost:
+        detail += f" ({_lost_rows(cell)})"
+        worst = worst or m.nan.worst_row or m.sum_overflow.worst_row
+    return Hit(float(n), n, _ix(worst), detail + _where(None, 0, worst))
 
 
-def _gradient_field(cell: Cell, field: str) -> Any:
-    """The cell's ``gradient.<field>``, or why there is none (a sentence)."""
+def _lost_rows(cell: Cell) -> str:
+    """``NaN output in 1 row, the row sum overflowed in 2 rows``: the rows no accuracy metric
+    judges, whose output is lost entirely."""
+    m = cell.metrics
+    parts = [(m.nan.rows, "NaN output"), (m.sum_overflow.rows, "the row sum overflowed")]
+    return ", ".join(f"{what} in {plural(float(n), 'row')}" for n, what in parts if n)
+
+
+def _gradient_field(cell: Cell, field: str, *, allow_none: bool = False) -> Any:
+    """The cell's ``gradient.<field>``, or why there is none (a sentence); ``allow_none``: a
+    field that is there may be None (a maximum over no rows)."""
     if cell.gradient is None:
         return "the report has no gradient metrics"
-    v = _get(cell.gradient, field)
-    return f"the report's gradient metrics have no {field!r}" if v is None else v
+    g = cell.gradient
+    there = field in g if isinstance(g, dict) else hasattr(g, field)
+    v = _get(g, field)
+    if not there or (v is None and not allow_none):
+        return "the report's gradient metrics do not include it"
+    return v
 
 
 def gradient_count(field: str, *noun: str) -> Reader:
@@ -104,18 +126,32 @@ def gradient_count(field: str, *noun: str) -> Reader:
     return read
 
 
-def accuracy(label: str, get: Callable[[Cell], tuple[float | None, Any]], unit: str) -> Reader:
-    """A max over rows with finite output; rows whose output is NaN count as unbounded error."""
+def accuracy(
+    label: str,
+    get: Callable[[Cell], tuple[float | None, Any]],
+    unit: str,
+    all_zero: float = math.inf,
+) -> Reader:
+    """A max over the judged rows (finite output, the row sum did not overflow); the rows the
+    metric skips count too: NaN output as unbounded error, a row whose sum overflowed (every p̂
+    0) as ``all_zero`` (|sum(p) - 1| = 1; KL infinite; every digit of every p lost)."""
 
     def read(cell: Cell) -> Hit | str:
         value, worst = get(cell)
-        nan = cell.metrics.nan
+        m = cell.metrics
+        nan, zero = m.nan, m.sum_overflow
         if nan.rows:
             # the metric skips rows whose output is NaN: their error is unbounded, not absent
             detail = f"{label} unbounded: NaN output in {plural(float(nan.rows), 'row')}"
             return Hit(
                 math.inf, nan.rows, _ix(nan.worst_row), detail + _where(None, 0, nan.worst_row)
             )
+        if zero.rows and (value is None or value <= all_zero):
+            # every p̂ 0: as wrong as NaN, but finite, so the metric skips these rows too
+            amount = "unbounded" if math.isinf(all_zero) else f"{all_zero:.4g}{unit}"
+            detail = f"{label} {amount}: the row sum overflowed (every probability 0) in "
+            detail += plural(float(zero.rows), "row") + _where(None, 0, zero.worst_row)
+            return Hit(all_zero, zero.rows, _ix(zero.worst_row), detail)
         if value is None:  # no row was judged (all masked or broken upstream)
             return Hit(-math.inf, None, None, f"{label}: no rows judged")
         return Hit(
@@ -135,10 +171,21 @@ def lost_mass(cell: Cell) -> Hit | str:
 
 
 def gradient_value(field: str, label: str) -> Reader:
+    """A max over the gradient's rows; rows whose gradient holds NaN (left out of the maximum)
+    count as unbounded error, as NaN output does for the accuracy thresholds."""
+
     def read(cell: Cell) -> Hit | str:
-        v = _gradient_field(cell, field)
+        v = _gradient_field(cell, field, allow_none=True)
         if isinstance(v, str):
             return v
+        nan = _get(cell.gradient, "nan")
+        rows = _get(nan, "rows") if nan is not None else 0
+        if rows:
+            worst = _get(nan, "worst_row")
+            detail = f"{label} unbounded: NaN gradient in {plural(float(rows), 'row')}"
+            return Hit(math.inf, rows, _ix(worst), detail + _where(None, 0, worst))
+        if v is None:  # no row was judged (every target masked)
+            return Hit(-math.inf, None, None, f"{label}: no rows judged")
         v = float(v) if isinstance(v, (int, float)) else float(_get(v, "max"))
         return Hit(v, None, None, f"{label} {v:.4g}")
 

@@ -59,7 +59,14 @@ METRICS: dict[str, Metric] = {
             count_of("log_of_zero", "-inf log-probability", "-inf log-probabilities"),
             "log-of-zero",
         ),
-        Metric("argmax-flip", "rows whose argmax differs from the exact one", flips, "argmax-flip"),
+        Metric(
+            "argmax-flip",
+            "rows whose argmax differs from the exact one or is lost (NaN or all-zero output)",
+            flips,
+            "argmax-flip",
+            # a lost argmax is the NaN's or the overflowed sum's: their remedies, not a wider one
+            causes=("argmax-flip", "sum-overflow", "masked-row-nan", "probability-nan"),
+        ),
         Metric(
             "loss-inf",
             "infinite cross-entropy loss from finite input",
@@ -113,6 +120,7 @@ METRICS: dict[str, Metric] = {
                 "max |sum(p)-1|",
                 lambda c: (c.metrics.sum_error.max, c.metrics.sum_error.worst_row),
                 "",
+                all_zero=1.0,
             ),
             "normwise-error",
             None,
