@@ -76,6 +76,8 @@ class Shared:
     deepest: F64
     """Per row, the most negative exact log p of a live entry, negated (-inf: none)."""
     rows_checked: int
+    saturated: np.ndarray
+    """Per row, whether it is judged and its exact p_max rounds to 1 in the format (uint8)."""
 
 
 def block_shared(b: Block) -> Shared:
@@ -99,7 +101,7 @@ def block_shared(b: Block) -> Shared:
     tol = DD_TOLERANCE if dd else FLOAT64_TOLERANCE
     near = (*near_bits(f, tol), 2.0 * f.tiny if dd else 0.0)
     log_rest = DD_TOP_REST if dd else 0.5
-    arg, unique, pmax, top_low, log_top, deepest, cand, frac = block_rows(
+    arg, unique, pmax, top_low, log_top, deepest, cand, frac, sat = block_rows(
         p, logp, live, valid, ph, pl, (f.t, f.emin), near, log_rest
     )
     if dd and cand.any():
@@ -116,6 +118,7 @@ def block_shared(b: Block) -> Shared:
         temperature_overflow=so.sum(-1, dtype=np.int64) if so_any else None,
         deepest=deepest,
         rows_checked=int(np.count_nonzero(valid)),
+        saturated=sat,
     )
     b.cache["shared"] = sh
     return sh

@@ -54,6 +54,8 @@ class CellChunk:
     normwise: torch.Tensor
     sum_error: torch.Tensor
     flips: torch.Tensor
+    saturated: np.ndarray
+    """Per row, 1 where the exact p_max rounds to 1 in the format (the block's, every method's)."""
     kl: torch.Tensor
     kl_rows: torch.Tensor
     """Rows judged for accuracy: valid, and the output entirely finite."""
@@ -210,6 +212,7 @@ def cell_chunk(out: Any, b: Block, keep: tuple[int, int] = (-1, -1)) -> CellChun
         normwise=t(flts[:, k.NORMWISE]),
         sum_error=t(flts[:, k.SUM_ERROR]),
         flips=t(flags[:, k.FLIP].view(np.bool_)),
+        saturated=sh.saturated,
         kl=t(flts[:, k.KL]),
         kl_rows=t(fin),
         log=LogErrors(

@@ -76,6 +76,7 @@ class CellAccumulator:
     normwise_u: MaxStat = field(default_factory=MaxStat)
     sum_error: MaxStat = field(default_factory=MaxStat)
     argmax_flips: CountStat = field(default_factory=CountStat)
+    saturated: CountStat = field(default_factory=CountStat)
     kl_max: MaxStat = field(default_factory=MaxStat)
     kl_sum: ExactSum = field(default_factory=ExactSum)
     log_max_ulp: MaxStat = field(default_factory=MaxStat)
@@ -125,6 +126,8 @@ class CellAccumulator:
         self.sum_error.add(np.where(fin, c.sum_error.numpy(), np.nan), start)
         # argmax flips: rows with a unique exact maximum only (exact ties excluded)
         self.argmax_flips.add(c.flips.numpy().astype(np.int64), start)
+        # saturation is the exact p's, whatever the method returned (NaN rows included)
+        self.saturated.add(c.saturated.astype(np.int64), start)
         # generalised KL(ref || p̂) = sum of p log(p/p̂) - p + p̂ over live entries: every term
         # >= 0, so never negative when rounding leaves sum p̂ != 1 (plain KL then can be); a
         # correctly rounded 0 (p rounds to 0 in the format) adds 0, an underflow makes it +inf
@@ -182,6 +185,7 @@ class CellAccumulator:
                 self.log_finite_at_neginf.result(index),
                 index(self.log_max_abs.row),
             ),
+            saturated=rm.RowCount(self.saturated.rows, index(self.saturated.worst_row)),
         )
 
 

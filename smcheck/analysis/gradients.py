@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from smcheck.analysis.blockshared import block_shared
 from smcheck.analysis.cells import Block
 from smcheck.analysis.stats import CountStat, MaxStat
 from smcheck.dtypes import FloatFormat
@@ -70,7 +71,8 @@ class ExactGradient:
     loss: npt.NDArray[np.floating]
     """``-log p[t]`` per row, accurate also when p[t] is close to 1."""
     saturated: BoolArray
-    """Judged rows whose top probability rounds to 1 in the format (not exactly one-hot)."""
+    """Judged rows whose top probability rounds to 1 in the format (not exactly one-hot): the
+    block's count (smcheck.analysis.blockshared), which the cells' metrics read too."""
     ref: Reference
     """The block's reference (for :meth:`values`)."""
 
@@ -121,7 +123,7 @@ def exact_gradient(b: Block, target: npt.NDArray[np.int64]) -> ExactGradient:
     target_live = b.live[r, target]
     rows = b.valid & target_live
     ph, pl, lh, ll, dd = _pieces(ref)
-    nonzero, rest, rest_top, others, logp_t = exact_gradient_rows(
+    nonzero, rest, _, others, logp_t = exact_gradient_rows(
         ph, pl, lh, ll, dd, np.ascontiguousarray(b.live), target, fmt.log_zero
     )
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -131,11 +133,8 @@ def exact_gradient(b: Block, target: npt.NDArray[np.int64]) -> ExactGradient:
             one_minus, logp = rest[:, 0], logp_t[:, 0]
         # -log p[t] = -log1p(-rest) keeps its digits as p[t] -> 1; below 1/2 log p[t] is accurate
         loss = np.where(one_minus < 0.5, -np.log1p(-np.minimum(one_minus, 0.5)), -logp)
-        # p_max rounds to 1 iff 1 - p_max <= u/2 (the tie 1 - u/2 rounds to even, i.e. to 1)
-        top = rest_top[:, 0] + rest_top[:, 1]  # the rounding decides only a tie with u/2
-        half = fmt.u / 2
-        at_half = (rest_top[:, 0] == half) & (rest_top[:, 1] <= 0)
-        saturated = rows & (top > 0) & ((rest_top[:, 0] < half) | at_half)
+        # p_max rounds to 1 iff 1 - p_max <= u/2: one count for the forward metrics and this
+        saturated = rows & (block_shared(b).saturated != 0)
         norm = np.maximum(rest[:, 0], others)  # the others' g = p >= 0, the target's -rest
     return ExactGradient(
         b.start,
@@ -257,8 +256,8 @@ class GradientAccumulator:
         self.dead.add(dead, start)
         self.dead_lost.add(dead_max, start)
         self.vanished.add(vanished.astype(np.int64), start)
-        # a row whose gradient is NaN has nothing left to saturate (it counts under nan)
-        self.saturated.add((e.saturated & (nan == 0)).astype(np.int64), start)
+        # saturation is the exact p's: a row whose gradient is NaN counts too (and under nan)
+        self.saturated.add(e.saturated.astype(np.int64), start)
         # normwise error; NaN rows stay NaN and MaxStat skips them (they count under nan)
         self.rel_error.add(rel, start)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):

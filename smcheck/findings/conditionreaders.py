@@ -94,6 +94,18 @@ def _lost_rows(cell: Cell) -> str:
     return ", ".join(f"{what} in {plural(float(n), 'row')}" for n, what in parts if n)
 
 
+def saturated(cell: Cell) -> Hit | str:
+    """Rows whose exact top probability rounds to 1 (``metrics.saturated``): a property of the
+    probabilities, so measured with gradients or without."""
+    s = cell.metrics.saturated
+    if s is None:
+        return "the report does not count saturated rows"
+    detail = plural(float(s.rows), "saturated row") + _where(
+        s.rows, cell.metrics.rows_checked, s.worst_row
+    )
+    return Hit(float(s.rows), s.rows, _ix(s.worst_row), detail)
+
+
 def _gradient_field(cell: Cell, field: str, *, allow_none: bool = False) -> Any:
     """The cell's ``gradient.<field>``, or why there is none (a sentence); ``allow_none``: a
     field that is there may be None (a maximum over no rows)."""

@@ -17,6 +17,7 @@ from smcheck.findings.conditionreaders import (
     lost_mass,
     max_ulp,
     overflows,
+    saturated,
 )
 from smcheck.findings.conditiontypes import Hit, Metric
 from smcheck.findings.inputconditions import INPUT_METRICS
@@ -96,7 +97,7 @@ METRICS: dict[str, Metric] = {
         Metric(
             "saturation",
             "rows whose largest probability rounds to 1 (stored, it loses 1 - p_max)",
-            gradient_count("saturated_rows", "saturated row", "saturated rows"),
+            saturated,
             "saturation",
         ),
         Metric(

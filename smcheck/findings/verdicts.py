@@ -115,6 +115,7 @@ def judge(
     _log_error_finding(found, fmt, m, th, limit)
     if gradient is not None:
         _gradient_findings(found, fmt, gradient, th, has_masks)
+    _saturation_finding(found, fmt, m, th)
     # the root cause (a stall, a violated bound, whose fault the error is) leads the warnings
     found.warnings[:0] = bound_findings(method, bounds, accumulation, fmt, total)
     if found.failures:
@@ -268,13 +269,12 @@ def _gradient_findings(
 ) -> None:
     """The findings of a cell's cross-entropy gradient metrics (docs/design.md §5).
 
-    Dead elements and saturation matter only where what the format loses of the gradient
-    (entries in [-1, 1]) exceeds ``th.gradient_abs_u`` u: a saturated row loses 1 - p_max <= u/2.
+    Dead elements matter only where what the format loses of the gradient (entries in
+    [-1, 1]) exceeds ``th.gradient_abs_u`` u (saturation: :func:`_saturation_finding`).
     """
     total = g.rows_checked
     limit = th.gradient_abs_u * fmt.u
     dead_material = g.dead_max is None or g.dead_max > limit
-    saturation_material = fmt.u / 2 > limit  # a top probability rounds to 1 iff 1 - p <= u/2
     log_of_p = takes_log_of_p(found.method)
     if g.loss_inf.rows:
         found.fail(
@@ -304,14 +304,24 @@ def _gradient_findings(
             + _lost(g.dead_max, limit, dead_material),
             material=dead_material,
         )
-    if g.saturated_rows:
-        found.warn(
-            "saturation",
-            f"the top probability rounds to 1 in {fmt.name} in "
-            f"{rows_of(g.saturated_rows, total)}: stored in {fmt.name} it reads 1, and 1 - p_max "
-            "is lost there" + _lost(fmt.u / 2, limit, saturation_material, "1 - p_max <= u/2 = "),
-            material=saturation_material,
-        )
+
+
+def _saturation_finding(found: _Found, fmt: FloatFormat, m: CellMetrics, th: Thresholds) -> None:
+    """Rows whose exact top probability rounds to 1 in the format, with gradients or without:
+    a property of the probabilities (what the method returned does not change it). It matters
+    only where what the gradient loses, 1 - p_max <= u/2, exceeds ``th.gradient_abs_u`` u."""
+    rows = m.saturated.rows if m.saturated is not None else 0
+    if not rows:
+        return
+    limit = th.gradient_abs_u * fmt.u
+    material = fmt.u / 2 > limit  # a top probability rounds to 1 iff 1 - p <= u/2
+    found.warn(
+        "saturation",
+        f"the top probability rounds to 1 in {fmt.name} in {rows_of(rows, m.rows_checked)}: "
+        f"stored in {fmt.name} it reads 1, and 1 - p_max is lost there"
+        + _lost(fmt.u / 2, limit, material, "1 - p_max <= u/2 = "),
+        material=material,
+    )
 
 
 def _nan_gradient_causes(

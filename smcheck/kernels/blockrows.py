@@ -27,7 +27,8 @@ def near_power(v, near_k, near_low):  # type: ignore[no-untyped-def]
 def block_rows(p, logp, live, valid, ph, pl, fmt, near, log_rest):  # type: ignore[no-untyped-def]
     """Per row of a block: exact argmax (first), whether unique, p_max, the rest's corrections,
     the deepest -log p, how many elements need an exact look; per element, the double-double
-    cells' frac = pl / ulp(ph) (``ph`` empty for the others).
+    cells' frac = pl / ulp(ph) (``ph`` empty for the others); per row, whether p_max rounds to
+    1 in the format (saturated: 0 < 1 - p_max <= u/2, the tie rounding to even, i.e. to 1).
 
     Args:
         fmt: (t, emin); near: (near_k, near_low, dd_low); log_rest: the rest below which the
@@ -37,7 +38,7 @@ def block_rows(p, logp, live, valid, ph, pl, fmt, near, log_rest):  # type: igno
     dd = ph.shape[0] > 0
     out = (np.empty(rows, np.int64), np.empty(rows, np.uint8), np.empty(rows), np.zeros(rows),
            np.full(rows, np.nan), np.empty(rows), np.empty(rows, np.int64),
-           np.zeros((rows if dd else 0, n if dd else 0)))  # fmt: skip
+           np.zeros((rows if dd else 0, n if dd else 0)), np.zeros(rows, np.uint8))  # fmt: skip
     run_blocks(_block_rows, rows, p, logp, live, valid, ph, pl, fmt, near, log_rest, out)
     return out
 
@@ -64,8 +65,9 @@ def _block_rows(b, lo, hi, p, logp, live, valid, ph, pl, fmt, near, log_rest, ou
     n = p.shape[1]
     t, emin = fmt
     dd = ph.shape[0] > 0
-    arg, unique, pmax, top_low, log_top, deepest, cand, frac = out
+    arg, unique, pmax, top_low, log_top, deepest, cand, frac, sat = out
     near_k, near_low, dd_low = near
+    half = 2.0 ** -(t + 1)  # u/2: p_max rounds to 1 iff 1 - p_max <= u/2
     for i in range(lo, hi):
         lp_row, p_row, lv_row = logp[i], p[i], live[i]
         top_key, pm, deep, c = _row_maxima(lp_row, p_row, lv_row, near_k, near_low, dd, dd_low)
@@ -86,8 +88,11 @@ def _block_rows(b, lo, hi, p, logp, live, valid, ph, pl, fmt, near, log_rest, ou
             s = rest + pj
             comp += (rest - s) + pj if abs(rest) >= abs(pj) else (pj - s) + rest
             rest = s
-        rest += comp
+        hi = rest + comp
+        lo = comp - (hi - rest)  # exact (|comp| <= |rest|): decides only a tie with u/2
+        rest = hi
         arg[i], unique[i], pmax[i], deepest[i], cand[i] = a, ties == 1, pm, deep, c
+        sat[i] = valid[i] and rest > 0 and (rest < half or (rest == half and lo <= 0))
         if valid[i] and rest > 0:
             if not dd and rest < 0.5:  # p_max's part below its float64 value
                 top_low[i] = (1.0 - p[i, a]) - rest

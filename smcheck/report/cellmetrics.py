@@ -148,6 +148,9 @@ class CellMetrics:
     """Rows the method was judged on (upstream-broken and fully masked rows excluded)."""
     log_error: LogErrorMetric | None = None
     """The log-probabilities' accuracy (None only in reports built without it)."""
+    saturated: RowCount | None = None
+    """Judged rows whose exact top probability rounds to 1 in the format (1 - p_max <= u/2),
+    whatever the method returned; the first such row (None only in reports built without it)."""
 
     @property
     def overflow_with_cast(self) -> Count:

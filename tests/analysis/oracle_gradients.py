@@ -111,7 +111,8 @@ class OracleGradientAccumulator(GradientAccumulator):
                 self.dead_lost.add(np.where(dead.any(-1), lost, np.nan).astype(np.float64), start)
             vanished = zero.all(-1) & nonzero.any(-1)
             self.vanished.add((rows & vanished.numpy()).astype(np.int64), start)
-        self.saturated.add((e.saturated & ~nan_rows).astype(np.int64), start)
+        # saturation is the exact p's: NaN gradient rows count too
+        self.saturated.add(e.saturated.astype(np.int64), start)
         if e.g.dtype == np.float64:
             diff = (g.to(torch.float64) - torch.from_numpy(e.g)).abs_().amax(-1).numpy()
         else:  # an exact gradient wider than float64 (float64 cells): in numpy

@@ -173,7 +173,7 @@ def test_argmax_flip_reads_flipped_rows() -> None:
 
 def test_gradient_conditions_are_not_measured_without_gradients() -> None:
     c = dataclasses.replace(cell([1, 2, 3]), gradient=None)
-    for name in ("dead-gradient", "loss-inf", "nan-gradient", "vanished-gradient", "saturation"):
+    for name in ("dead-gradient", "loss-inf", "nan-gradient", "vanished-gradient"):
         assert parse_condition(name).check(c) == "the report has no gradient metrics"
     # once gradient metrics are in the report (issue 3's names), they are read
     g = dataclasses.replace(
@@ -191,6 +191,26 @@ def test_gradient_conditions_are_not_measured_without_gradients() -> None:
     assert parse_condition("nan-gradient").check(g) == (
         "the report's gradient metrics do not include it"
     )
+
+
+# float16, u/2 = 2^-12 = 2.44e-4 (1 - p_max by torch in float64): [0, -20, -12] 6.15e-6 and
+# [0, -10, -12] 5.15e-5 round p_max to 1; [0, -7, -9] 1.03e-3 does not
+SATURATED = [[0.0, -20.0, -12.0], [0.0, -10.0, -12.0], [0.0, -7.0, -9.0]]
+
+
+@pytest.mark.parametrize("kw", [{"use": "loss"}, {"use": "probs"}, {"gradients": False}])
+def test_saturation_counts_rows_whose_p_max_rounds_to_1_with_or_without_gradients(kw) -> None:  # type: ignore[no-untyped-def]
+    # shifted float16 returns p̂ = 0 for -20 in row 0: log(0) makes its gradient NaN, and that
+    # row was left out of the count (saturation>=1 passed on row 0 alone)
+    c = _rows_cell(SATURATED, "shifted", "float16", **kw)
+    hit = parse_condition("saturation>=1").check(c)
+    assert isinstance(hit, Hit) and (hit.value, hit.worst_row) == (2.0, (0,))
+    assert [f.severity for f in c.findings if f.cause == "saturation"] == ["NOTE"]
+    assert "in 2/3 rows" in next(f.message for f in c.findings if f.cause == "saturation")
+    # a NOTE (1 - p_max <= u/2 is within 4u): the bare condition follows the verdict
+    assert parse_condition("saturation").check(c) is None
+    if c.gradient is not None:
+        assert c.gradient.saturated_rows == 2 and c.gradient.nan.rows == 1
 
 
 def test_evaluate_reports_a_condition_once_and_counts_unmeasured_cells() -> None:
