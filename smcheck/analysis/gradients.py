@@ -123,7 +123,7 @@ def exact_gradient(b: Block, target: npt.NDArray[np.int64]) -> ExactGradient:
     target_live = b.live[r, target]
     rows = b.valid & target_live
     ph, pl, lh, ll, dd = _pieces(ref)
-    nonzero, rest, _, others, logp_t = exact_gradient_rows(
+    nonzero, rest, others, logp_t = exact_gradient_rows(
         ph, pl, lh, ll, dd, np.ascontiguousarray(b.live), target, fmt.log_zero
     )
     with np.errstate(invalid="ignore", divide="ignore"):

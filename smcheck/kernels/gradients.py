@@ -31,75 +31,42 @@ TILE = 32 * LANES
 @kernel
 def _scan(ph, lh, ll, dd, live, skip, log_zero, nonzero):  # type: ignore[no-untyped-def]
     """The vectorised pass of :func:`_exact_row` over a tile: writes ``nonzero``; returns the
-    keys of the largest lh and of the largest p but those of j = skip (NaN left out)."""
-    top, big, ties = NO_KEY, NO_KEY, 0
+    key of the largest p but that of j = skip (NaN left out)."""
+    big, ties = NO_KEY, 0
     for j in range(ph.shape[0]):
         x, p = lh[j], ph[j]
         nonzero[j] = live[j] and x > log_zero
         ties += x == log_zero
         other = j != skip
-        top = max(top, order_key(x) if other and x == x else NO_KEY)
         big = max(big, bits(p) if other and p == p else NO_KEY)  # p >= 0: its bits are ordered
     if dd and ties:  # log p = log_zero + ll: ll decides (rare; ll is read only here)
         for j in range(ph.shape[0]):
             nonzero[j] |= live[j] and lh[j] == log_zero and ll[j] > 0
-    return top, big
+    return big
 
 
 @kernel
 def _exact_row(ph, pl, lh, ll, dd, live, t, log_zero, nonzero, rest, out):  # type: ignore[no-untyped-def]
     """One row of :func:`exact_gradient_rows` (1-D rows; pl, ll unread unless dd): rest, and
-    (rest_top hi, lo, others, logp_t hi, lo) into out."""
+    (others, logp_t hi, lo) into out."""
     n = ph.shape[0]
     if n == 0:  # no classes: nothing to read (callers refuse empty rows before this)
-        rest[0], rest[1], out[0], out[1] = 0.0, 0.0, 0.0, 0.0
-        out[2], out[3], out[4] = -np.inf, np.nan, np.nan
+        rest[0], rest[1] = 0.0, 0.0
+        out[0], out[1], out[2] = -np.inf, np.nan, np.nan
         return
     # one pass in tiles that stay in cache: the scan, then the sum of the others
-    top_key, big = NO_KEY, NO_KEY
+    big = NO_KEY
     s, c = np.zeros(LANES), np.zeros(LANES)
     for a in range(0, n, TILE):
         b = min(a + TILE, n)
         ll_a, pl_a = (ll[a:b], pl[a:b]) if dd else (ll, pl)
-        k, g = _scan(ph[a:b], lh[a:b], ll_a, dd, live[a:b], t - a, log_zero, nonzero[a:b])
-        top_key, big = max(top_key, k), max(big, g)
+        big = max(big, _scan(ph[a:b], lh[a:b], ll_a, dd, live[a:b], t - a, log_zero, nonzero[a:b]))
         add_lanes(ph[a:b], pl_a, dd, t - a, s, c)
     rest[0], rest[1] = merge_lanes(s, c)
-    # the top class (the first largest (lh, ll)) is t when lh[t] is above every other lh
-    a_t = lh[t]
-    top = t
-    if not (a_t == a_t and order_key(a_t) > top_key):
-        top = _top(lh, ll, dd, a_t if top_key == NO_KEY else from_key(top_key), t)
-    if top == t:  # the usual case (argmax targets)
-        out[0], out[1] = rest[0], rest[1]
-    else:
-        s, c = np.zeros(LANES), np.zeros(LANES)
-        add_lanes(ph, pl, dd, top, s, c)
-        out[0], out[1] = merge_lanes(s, c)
     # the target's |g| is 1 - p[t]: nonzero in the format iff its log is above log_zero
     nonzero[t] = math.log(rest[0]) > log_zero
-    out[3], out[4] = a_t, ll[t] if dd else 0.0
-    out[2] = -np.inf if big == NO_KEY else from_bits(big)  # NaN left out, as max() did
-
-
-@kernel
-def _top(lh, ll, dd, m, t):  # type: ignore[no-untyped-def]
-    """The first j of the largest (lh[j], ll[j]), given m = max lh over the non-NaN entries;
-    t when no entry equals m (a row of NaN, never judged)."""
-    n = lh.shape[0]
-    top = -1
-    for j in range(n):
-        if lh[j] == m:
-            top = j
-            break
-    if top < 0:
-        return t
-    if dd:  # ties in lh: the largest ll, first of equals
-        best = ll[top]
-        for j in range(top + 1, n):
-            if lh[j] == m and ll[j] > best:
-                top, best = j, ll[j]
-    return top
+    out[1], out[2] = lh[t], ll[t] if dd else 0.0
+    out[0] = -np.inf if big == NO_KEY else from_bits(big)  # NaN left out, as max() did
 
 
 @kernel
@@ -156,16 +123,16 @@ def exact_gradient_rows(ph, pl, lh, ll, dd, live, target, log_zero):  # type: ig
     Returns:
         ``nonzero`` (elements whose exact gradient rounds to a nonzero value of the format:
         ``log p > log_zero`` for live non-targets, ``log(1 - p[t]) > log_zero`` for the target)
-        and per row: ``rest`` = 1 - p[t] summed from the others (hi, lo), ``rest_top`` = 1 -
-        p_max likewise (the maximum is the first largest log p), ``others`` = the largest p of
-        the non-target classes (-inf when there is none), the target's ``log p`` (hi, lo).
+        and per row: ``rest`` = 1 - p[t] summed from the others (hi, lo), ``others`` = the
+        largest p of the non-target classes (-inf when there is none), the target's ``log p``
+        (hi, lo).
     """
     rows, n = live.shape
     nonzero, rest = np.empty((rows, n), np.bool_), np.empty((rows, 2))
-    out = np.empty((rows, 5))  # rest_top (hi, lo), others, logp_t (hi, lo)
+    out = np.empty((rows, 3))  # others, logp_t (hi, lo)
     args = (ph, pl, lh, ll, dd, live, target, log_zero, nonzero, rest, out)
     run_blocks(_exact_rows, rows, *args)
-    return nonzero, rest, out[:, :2], out[:, 2], out[:, 3:]
+    return nonzero, rest, out[:, 0], out[:, 1:]
 
 
 def gradient_rows(gd, ph, pl, dd, nonzero, target, rows, rest, norm):  # type: ignore[no-untyped-def]
@@ -223,6 +190,6 @@ def _warm() -> None:
     rows = np.ones(1, np.bool_)
     gd = np.zeros(x.shape)
     for dd in (False, True):
-        nz, rest, _, others, _ = exact_gradient_rows(p, p, logp, logp, dd, live, tgt, -745.0)
+        nz, rest, others, _ = exact_gradient_rows(p, p, logp, logp, dd, live, tgt, -745.0)
         norm = np.maximum(rest[:, 0], others)
         gradient_rows(gd, p, p, dd, nz, tgt, rows, rest, norm)
