@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ import smcheck
 from smcheck import analyze
 from smcheck.errors import ConfigError
 from smcheck.report.json import to_json
+from smcheck.report.model import Count
 
 from .conftest import sample_input
 
@@ -99,6 +102,27 @@ def test_results_do_not_depend_on_chunk_size_with_long_rows_and_temperatures() -
     assert ': "nan"' not in whole  # a NaN value would hide differences (NaN != NaN)
     for rows in (1, 3):
         assert to_json(analyze(x, chunk_rows=rows, **kw)) == whole, rows
+
+
+def test_zero_mass_note_does_not_depend_on_chunk_size() -> None:
+    # float16 rows of a top logit and 39999 zeros, each p = 1/(e^top + 39999) below 2^-25 for a
+    # top from 17.5 up: the row with the most of them (row 1: row 0 has 5000 masked) is not the
+    # one with the most mass (row 2, top 17.5: 39999/(e^17.5 + 39999) = 1.003e-3 > u = 2^-11)
+    x = np.zeros((4, 40000))
+    x[:, 0] = [18.0, 18.0, 17.5, 18.5]
+    x[0, 1:5001] = -np.inf
+    kw = {"dtypes": ["float16"], "methods": ["torch"], "gradients": False}
+    whole = to_json(analyze(x, chunk_rows=4, **kw))
+    for rows in (1, 3):
+        assert to_json(analyze(x, chunk_rows=rows, **kw)) == whole, rows
+    s = analyze(x, chunk_rows=1, **kw).sources[0]
+    h = s.cells[0].metrics.headroom
+    assert h.rounded_to_zero == Count(34999 + 3 * 39999, 4, (1,))
+    assert h.rounded_to_zero_mass is not None and h.rounded_to_zero_mass.worst_row == (2,)
+    assert h.rounded_to_zero_mass.max == pytest.approx(39999 / (math.exp(17.5) + 39999), rel=1e-12)
+    (f,) = s.input.findings
+    assert f.kind == "rounded_to_zero" and "rounds to 0 the 154996 probabilities" in f.message
+    assert "in 4 rows, up to 0.1 % of the mass of row [2]:" in f.message
 
 
 FAST = {"dtypes": ["float32"], "methods": ["naive"], "gradients": False}

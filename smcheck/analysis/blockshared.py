@@ -75,6 +75,9 @@ class Shared:
     """Per row, how many of them (None: none in the block)."""
     deepest: F64
     """Per row, the most negative exact log p of a live entry, negated (-inf: none)."""
+    zeros: tuple[np.ndarray, F64]
+    """Per row, the live entries whose exact p rounds to 0 in the format, and their exact mass
+    (what every method's correctly rounded output drops)."""
     rows_checked: int
     saturated: np.ndarray
     """Per row, whether it is judged and its exact p_max rounds to 1 in the format (uint8)."""
@@ -101,8 +104,8 @@ def block_shared(b: Block) -> Shared:
     tol = DD_TOLERANCE if dd else FLOAT64_TOLERANCE
     near = (*near_bits(f, tol), 2.0 * f.tiny if dd else 0.0)
     log_rest = DD_TOP_REST if dd else 0.5
-    arg, unique, pmax, top_low, log_top, deepest, cand, frac, sat = block_rows(
-        p, logp, live, valid, ph, pl, (f.t, f.emin), near, log_rest
+    arg, unique, pmax, top_low, log_top, deepest, cand, frac, sat, zeros, zero_mass = block_rows(
+        p, logp, live, valid, ph, pl, (f.t, f.emin, f.log_zero), near, log_rest
     )
     if dd and cand.any():
         _vanishing_frac(ref, p, live, cand, frac, f)
@@ -117,6 +120,7 @@ def block_shared(b: Block) -> Shared:
         scale_over=so if so_any else NONE2_U8,
         temperature_overflow=so.sum(-1, dtype=np.int64) if so_any else None,
         deepest=deepest,
+        zeros=(zeros, zero_mass),
         rows_checked=int(np.count_nonzero(valid)),
         saturated=sat,
     )

@@ -198,19 +198,29 @@ class HeadroomAccumulator:
     """Largest exact logsumexp of x/T per row (a naive sum of exp overflows past the limit)."""
     deepest_logp: MaxStat = field(default_factory=MaxStat)
     """Most negative exact log-probability per row, negated."""
+    zeros: CountStat = field(default_factory=CountStat)
+    """Live entries whose exact p rounds to 0 in the format."""
+    zero_mass: MaxStat = field(default_factory=MaxStat)
+    """Their exact mass per row."""
 
     def add(self, b: Block) -> None:
-        lm = block_shared(b).deepest
+        sh = block_shared(b)
         lse = np.asarray(b.ref.lse, dtype=np.float64)
         self.top_lse.add(np.where(b.valid, lse, np.nan), b.start)
-        self.deepest_logp.add(np.where(b.valid, lm, np.nan), b.start)
+        self.deepest_logp.add(np.where(b.valid, sh.deepest, np.nan), b.start)
+        count, mass = sh.zeros
+        if count.any():  # only live entries count: none in a row that is not judged
+            self.zeros.add(count, b.start)
+            self.zero_mass.add(np.where(count > 0, mass, np.nan), b.start)
 
     def result(self, index: RowIndexer) -> rm.Headroom:
         """Headroom to overflow of the sum of exp and to underflow of p, shared by the cells."""
-        f, top, deep = self.fmt, self.top_lse, self.deepest_logp
+        f, top, deep, some = self.fmt, self.top_lse, self.deepest_logp, self.zeros.elements > 0
         return rm.Headroom(
             None if top.result is None else f.exp_overflow_x - top.value,
             index(top.row),
             None if deep.result is None else -deep.value - f.log_zero,
             index(deep.row),
+            self.zeros.result(index),
+            rm.Extreme(self.zero_mass.value if some else 0.0, index(self.zero_mass.row)),
         )

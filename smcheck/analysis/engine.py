@@ -40,7 +40,7 @@ from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat, get_format
 from smcheck.errors import ConfigError
 from smcheck.findings.errorbounds import stall_notes
-from smcheck.findings.rounding import division_findings
+from smcheck.findings.rounding import division_findings, zero_mass_findings
 from smcheck.findings.settling import settle
 from smcheck.kernels import compile_all
 from smcheck.methods import get_method
@@ -244,10 +244,11 @@ class SourceAnalysis:
         """The source's report from everything accumulated."""
         view, cfg = self.view, self.cfg
         sentinels = self.masks.sentinel_reports(view)
+        headroom = {key: acc.result(view.index) for key, acc in self.headroom.items()}
         cells = [
             lane.result(
                 self,
-                self.headroom[key].result(view.index),
+                headroom[key],
                 {k: self.masks.masked_by(*key, sentinels, k) for k in (False, True)},
             )
             for key, lanes in self.lanes.items()
@@ -255,7 +256,11 @@ class SourceAnalysis:
         ]
         inp = self.inputs.result(self.masks, view)
         rounding = [self._rounding(f.name) for f in self.fmts]
-        found = [*inp.findings, *division_findings(rounding, cfg.thresholds)]
+        found = [
+            *inp.findings,
+            *division_findings(rounding, cfg.thresholds),
+            *zero_mass_findings(headroom, cfg.thresholds),
+        ]
         found.sort(key=lambda f: -SEVERITIES.index(f.severity))  # most severe first, stably
         inp = dataclasses.replace(inp, findings=found)
         # each remedy is re-picked knowing every cell: a switch seen to fail is not advised

@@ -354,7 +354,7 @@ def _warm() -> None:
     logp = np.log(p)
     one, live, none2 = np.ones(1, np.uint8), np.ones((1, 2), np.uint8), np.empty((0, 0))
     near = (1 << 8, 0, 0.0)
-    rr = block_rows(p, logp, live, one, none2, none2, (24, -126), near, 0.5)[:5]
+    rr = block_rows(p, logp, live, one, none2, none2, (24, -126, -104.0), near, 0.5)[:5]
     ov = (np.zeros(2, np.int64), np.empty(0, np.int64), np.empty(0))
     fmt = (24, -126, 2.0**-24, -104.0, False, False, False, -3.4028235677973366e38)
     work = np.zeros((1, 2, HIST_BINS), np.int64)

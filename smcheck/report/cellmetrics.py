@@ -110,6 +110,13 @@ class Headroom:
     underflow_nats: float | None
     """min(x_i - lse) - ln(smallest_subnormal/2): probabilities round to 0 where negative."""
     underflow_worst_row: RowIndex | None
+    rounded_to_zero: Count | None = None
+    """Live entries whose exact p rounds to 0 in the format (p <= s/2, s the smallest
+    subnormal: past the underflow limit), in rows judged: the zeros of every correctly rounded
+    method (None in reports built without it)."""
+    rounded_to_zero_mass: Extreme | None = None
+    """The largest share of a row's exact mass in those entries, and its row: what sampling from
+    the format's probabilities never draws (0 and no row where none rounds to 0)."""
 
 
 @dataclass(frozen=True)

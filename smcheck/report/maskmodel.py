@@ -16,8 +16,8 @@ class InputFinding:
 
     kind: str
     """Stable id: upstream, fully_masked, became_fully_masked, sentinel_unrepresentable,
-    sentinel_overflow, sentinel_scaled_to_neginf, sentinel_weak; division_rounding; of a
-    captured site, observed_nan and fast_path_skipped."""
+    sentinel_overflow, sentinel_scaled_to_neginf, sentinel_weak; of a format (with its name),
+    division_rounding, rounded_to_zero; of a captured site, observed_nan and fast_path_skipped."""
     severity: str
     """INFO, WARN or FAIL."""
     message: str

@@ -77,13 +77,14 @@ def main() -> None:
     x, p, logp, live = _inputs(args.rows)
     live8, valid = live.astype(np.uint8), np.ones(args.rows, np.uint8)
     none = np.empty((0, 0))
-    tiny = float(np.finfo(np.float64).tiny)
+    tiny, ln2 = float(np.finfo(np.float64).tiny), math.log(2.0)
+    f32, f64 = (24, -126, -150 * ln2), (53, -1022, -1075 * ln2)  # (t, emin, ln(s/2))
     runs = {
         "block_rows, float64 reference": lambda: block_rows(
-            p, logp, live8, valid, none, none, (24, -126), (1 << 8, 0, 0.0), 0.5
+            p, logp, live8, valid, none, none, f32, (1 << 8, 0, 0.0), 0.5
         ),
         "block_rows, double-double": lambda: block_rows(
-            p, logp, live8, valid, p, p * 2.0**-55, (53, -1022), (1 << 8, 0, 2 * tiny), 0.5
+            p, logp, live8, valid, p, p * 2.0**-55, f64, (1 << 8, 0, 2 * tiny), 0.5
         ),
         "row_features (float16's threshold)": lambda: row_features(
             x, p, logp, live, math.log(2.0**-14)

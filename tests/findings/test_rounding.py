@@ -11,7 +11,7 @@ import torch
 
 import smcheck
 from smcheck.config import parse_temperatures
-from smcheck.report.model import Verdict
+from smcheck.report.model import Count, Verdict
 
 LLM = Path(__file__).parents[2] / "sample_inputs" / "llm_logits.npy"
 
@@ -124,3 +124,58 @@ def test_torch_float32_and_float64_log_probabilities_stay_ok_along_the_sweep() -
     assert len(s.cells) == 4 and {c.verdict for c in s.cells} == {Verdict.OK}
     f32 = [c for c in s.cells if c.dtype == "float32" and c.temperature > 1][0]
     assert f32.metrics.log_error is not None and f32.metrics.log_error.max_abs > 1e-5
+
+
+def _top_and_zeros(zeros: int, top: float = 18.0) -> np.ndarray:
+    """One row: ``top``, then ``zeros`` logits of 0 (p = 1/(e^top + zeros) each)."""
+    x = np.zeros((1, zeros + 1))
+    x[0, 0] = top
+    return x
+
+
+def test_probabilities_rounding_to_zero_with_visible_mass_are_one_note_per_format() -> None:
+    # the review's row: 18 and 199999 zeros in float16. Each p = 1/(e^18 + 199999) = 1.52e-8 is
+    # below s/2 = 2^-25 = 2.98e-8, so 0 is its correct rounding (an exact_zero, no method's
+    # fault, no verdict), but together they hold 199999/(e^18 + 199999) of the row's mass:
+    # 0.0030367 by mpmath, over u = 2^-11 = 4.9e-4, what sampling from float16 p never draws
+    with mp.workdps(50):
+        mass = float(199999 / (mp.e**18 + 199999))
+    assert mass == pytest.approx(0.0030367308952, rel=1e-11)
+    s = smcheck.analyze(
+        _top_and_zeros(199999), methods=["torch", "shifted"], dtypes=["float16"],
+        gradients=False, use="probs",
+    ).sources[0]  # fmt: skip
+    for c in s.cells:  # shared by the methods: the same figures in each cell's headroom
+        assert c.verdict is Verdict.OK  # torch: no finding; shifted: its log(softmax) NOTE
+        assert c.metrics.exact_zero.elements == 199999
+        h = c.metrics.headroom
+        assert h.rounded_to_zero == Count(199999, 1, (0,))
+        assert h.rounded_to_zero_mass is not None and h.rounded_to_zero_mass.worst_row == (0,)
+        # a plain sum of 199999 float64 terms: within n 2^-53 of the exact mass
+        assert h.rounded_to_zero_mass.max == pytest.approx(mass, rel=199999 * 2.0**-53)
+    (f,) = s.input.findings  # once for the format, not once per method
+    assert (f.kind, f.severity, f.dtype, f.temperature) == ("rounded_to_zero", "INFO", "float16", 1)
+    assert f.message == (
+        "float16 rounds to 0 the 199999 probabilities at or below 2.98e-08 (half its smallest "
+        "subnormal), 0.304 % of the mass of row [0]: 0 is their correct rounding, so no method "
+        "is at fault, but sampling from float16 probabilities never draws them"
+    )
+    assert s.verdict is Verdict.OK  # a note: no severity raised
+
+
+def test_zero_mass_just_below_u_is_no_note_and_just_above_is() -> None:
+    # n zeros beside 18: the mass n/(e^18 + n) passes u = 2^-11 at n = e^18/(2^11 - 1) = 32076.19
+    # (below it, rounding a distribution that sums to 1 to float16 moves its mass as much)
+    with mp.workdps(50):
+        assert mp.e**18 / (2**11 - 1) == pytest.approx(32076.19, abs=0.01)
+        below, above = (float(n / (mp.e**18 + n)) for n in (32076, 32077))
+    assert below < 2.0**-11 < above
+    for n, mass, notes in ((32076, below, 0), (32077, above, 1)):
+        s = smcheck.analyze(
+            _top_and_zeros(n), methods=["torch"], dtypes=["float16"], gradients=False
+        ).sources[0]
+        z = s.cells[0].metrics.headroom
+        assert z.rounded_to_zero == Count(n, 1, (0,))
+        assert z.rounded_to_zero_mass is not None
+        assert z.rounded_to_zero_mass.max == pytest.approx(mass, rel=1e-12)
+        assert [f.kind for f in s.input.findings] == ["rounded_to_zero"] * notes, n

@@ -22,6 +22,7 @@ from smcheck.kernels import cellmetrics as km
 from smcheck.kernels import cellterms
 from smcheck.methods import METHODS
 from smcheck.reference.cellref import cell_reference
+from smcheck.reference.doubledouble import DDReference
 from tests.analysis import oracle_cellkernel as oracle
 
 FORMATS = ["float16", "bfloat16", "float32", "float64"]
@@ -270,3 +271,43 @@ def test_a_tie_is_a_flip_only_where_correct_rounding_breaks_it() -> None:
     # float64 is its own rounding: 0.49999999999999994 and 0.5 stay two values
     near = np.array([0.5, 0.5], np.float64).view(np.uint8)
     assert not _rounded_tie(near, 2, 1, 0, np.array([0.49999999999999994, 0.5]), 53, -1022)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("t", [1.0, 0.004, 30.0])
+def test_block_rows_count_and_sum_what_rounds_to_zero_as_the_cells_judge_it(
+    fmt: str, t: float
+) -> None:
+    # the live entries whose exact p rounds to 0 in the format: log p <= ln(s/2), the cells'
+    # exact_zero test (the kernel's own, as exact_zero counts the p̂ = 0 among them)
+    x = adversarial(np.random.default_rng(7))
+    with np.errstate(invalid="ignore", over="ignore"):
+        b, _ = make_block(x, fmt, t)
+    count, mass = block_shared(b).zeros
+    dd = isinstance(b.ref, DDReference)  # float64 cells: the reference's float64 parts
+    p = np.asarray(b.ref.p_hi if dd else b.ref.p)
+    logp = np.asarray(b.ref.logp_hi if dd else b.ref.logp)
+    zero = b.live & (logp <= b.fmt.log_zero)
+    assert np.array_equal(count, zero.sum(1))
+    np.testing.assert_allclose(mass, np.where(zero, p, 0.0).sum(1), rtol=REL)
+    if (fmt, t) == ("float16", 1.0):  # the saturated row: its 63 others are below 2^-25
+        assert count[6] == 63 and 0 < mass[6] < 63 * 2.0**-25
+
+
+def test_block_rows_round_the_tie_at_half_the_smallest_subnormal_to_zero() -> None:
+    # p = s/2 exactly (float16: 2^-25, a uniform row of 2^25 entries) is a tie between 0 and
+    # s, and round-to-nearest-even gives 0 (s's significand is odd); log p is libm's
+    # ln(2^-25). Just above the tie (1 + 2^-30 of it) p rounds to s. 20000 of them hold
+    # 20000 2^-25 = 5.96e-4 > u = 2^-11 of the mass; row 1's none.
+    from smcheck.kernels.blockrows import block_rows
+
+    f = get_format("float16")
+    half_s = f.smallest_subnormal / 2
+    p = np.array([[half_s] * 20000, [half_s * (1 + 2.0**-30)] * 20000])
+    logp = np.log(p)
+    assert logp[0, 0] <= f.log_zero < logp[1, 0]
+    live, valid, none = np.ones(p.shape, np.uint8), np.ones(2, np.uint8), np.empty((0, 0))
+    out = block_rows(p, logp, live, valid, none, none, (f.t, f.emin, f.log_zero), (1, 0, 0.0), 0.5)
+    count, mass = out[9], out[10]
+    assert count.tolist() == [20000, 0]
+    assert mass.tolist() == [20000 * 2.0**-25, 0.0]  # exact: a sum of equal powers of two
