@@ -3,7 +3,8 @@
 Each finding's remedy is first the registry's best candidate (:mod:`smcheck.findings.remedies`);
 once every cell of a source is judged, :func:`settle` re-picks it, skipping a candidate that
 names a cell analysed and showing the same cause (a wider format that saturates too, a
-torch.softmax offered beside the shift that NaNs too).
+torch.softmax offered beside the shift that NaNs too) or a FAIL the switch would carry over
+(torch × float16 under use=loss, whose log_softmax rounds its row sum to float16).
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
-from smcheck.findings.remedies import CELL_REMEDIES, NO_REMEDY, Remedy, Situation, candidates
+from smcheck.findings.remedies import (
+    CELL_REMEDIES,
+    NO_REMEDY,
+    Remedy,
+    Situation,
+    candidates,
+    takes_log_of_p,
+)
+from smcheck.findings.verdicts import JUDGED_FROM
 from smcheck.report.model import Cell, SourceReport
 from smcheck.report.phrases import LOGIT_ROWS, cell_name
 
@@ -38,15 +47,18 @@ def settle(
     and may offer other methods beside it (``Remedy.also``), which must not be seen to fail.
     The first whose cell was analysed and is free of the finding's cause wins; failing that, the
     first not seen to fail (a cell not analysed, or advice that names no cell). A candidate whose
-    cell shows the same cause is never advised; when all do, the finding has no remedy. For a
-    WARN or FAIL finding, a cell that shows the cause only as a NOTE (immaterial) is free of it.
+    cell shows the same cause is never advised, nor one whose cell, or a method it offers beside
+    it, shows a FAIL (as the use judges it) that the switch would carry over (:meth:`_Seen.refutes`:
+    of a cause the finding's own cell does not FAIL with, and not one of the log(p) route shared
+    by both); when all are refused, the finding has no remedy. For a WARN or FAIL finding, a
+    cell that shows the cause only as a NOTE (immaterial) is free of it.
     """
-    causes = {_key(c.method, c.dtype, c): _material(c) for c in cells}
+    seen = {_key(c.method, c.dtype, c): _seen(c) for c in cells}
     base = Situation("", "", use, masked=masked, largest=largest, softmin=softmin)
     return [
         _settled(
             c,
-            causes,
+            seen,
             dataclasses.replace(base, model=c.model, lowest=_over(lowest, c)),
             _over(mask_lowest, c),
         )
@@ -75,12 +87,36 @@ def _over(lowest: float | None, cell: Cell) -> float | None:
     return lowest / min(cell.temperature, 1.0)
 
 
-def _material(cell: Cell) -> dict[str, bool]:
+@dataclasses.dataclass(frozen=True)
+class _Seen:
+    """What settle knows of an analysed cell."""
+
+    causes: dict[str, bool]
     """Each cause the cell names: whether any of its findings of it is WARN or FAIL."""
-    out: dict[str, bool] = {}
+    failing: frozenset[str]
+    """The causes of its FAIL findings (under the run's use: one the use does not judge is a
+    NOTE)."""
+    log_of_p: bool
+    """Its log-probabilities are log(softmax) (naive, shifted, online)."""
+
+    def refutes(self, here: _Seen) -> bool:
+        """A switch from the cell ``here`` to this one would carry a FAIL over: one of a cause
+        that ``here`` does not FAIL with (one it does is there whatever the switch, remedied by
+        its own finding: log(p) at exp(-1005) is -inf in every format, shifted or not), nor,
+        between two log(p) routes, one of that route (a p of 0 is -inf in both, where the
+        overflow's NaN hid it in ``here``; its loss finding sends it to log_softmax)."""
+        brought = self.failing - here.failing
+        if self.log_of_p and here.log_of_p:
+            brought -= JUDGED_FROM.keys()
+        return bool(brought)
+
+
+def _seen(cell: Cell) -> _Seen:
+    causes: dict[str, bool] = {}
     for f in cell.findings:
-        out[f.cause] = out.get(f.cause, False) or f.severity != "NOTE"
-    return out
+        causes[f.cause] = causes.get(f.cause, False) or f.severity != "NOTE"
+    failing = frozenset(f.cause for f in cell.findings if f.severity == "FAIL")
+    return _Seen(causes, failing, takes_log_of_p(cell.method))
 
 
 def _key(method: str, dtype: str, cell: Cell) -> tuple[str, str, float, str]:
@@ -92,31 +128,34 @@ _SEEN_ONLY = ("dead-gradient", "saturation")
 there too): a wider format is advised for their NOTEs only where this report saw it clean."""
 
 
-def _pick(cause: str, s: Situation, cell: Cell, causes: dict) -> Remedy:
-    unseen = []
+def _pick(cause: str, s: Situation, cell: Cell, seen: dict) -> Remedy:
+    unseen, here = [], seen[_key(cell.method, cell.dtype, cell)]
     for r in candidates(cause, s) if cause in CELL_REMEDIES else ():
         dtype = r.dtype or cell.dtype
-        seen, *others = (
-            causes.get(_key(m, dtype, cell)) for m in (r.method or cell.method, *r.also)
+        target, *others = (
+            seen.get(_key(m, dtype, cell)) for m in (r.method or cell.method, *r.also)
         )
+        named = [*others, target] if r.fix else others
+        if any(o is not None and o.refutes(here) for o in named):
+            continue  # the report shows the cell it sends the user to failing (torch × float16)
         if any(_fails(cause, s, o) for o in others):
             continue  # it names a switch seen to fail (torch.softmax beside the shift)
-        gone = seen is not None and not _fails(cause, s, seen)
+        gone = target is not None and not _fails(cause, s, target)
         if r.fix and gone:
             return r  # applied in this very report, and the cause is gone (or immaterial)
         unproven = r.dtype and not s.material and cause in _SEEN_ONLY
-        if not r.fix or (seen is None and not unproven):
+        if not r.fix or (target is None and not unproven):
             unseen.append(r)
     return unseen[0] if unseen else NO_REMEDY
 
 
-def _fails(cause: str, s: Situation, seen: dict[str, bool] | None) -> bool:
-    """The cell whose causes are ``seen`` (None: not analysed) shows ``cause`` as it counts for
-    a finding of ``s`` (for a WARN or FAIL, a NOTE of it does not count)."""
-    return seen is not None and cause in seen and (seen[cause] or not s.material)
+def _fails(cause: str, s: Situation, seen: _Seen | None) -> bool:
+    """The cell ``seen`` (None: not analysed) shows ``cause`` as it counts for a finding of
+    ``s`` (for a WARN or FAIL, a NOTE of it does not count)."""
+    return seen is not None and cause in seen.causes and (seen.causes[cause] or not s.material)
 
 
-def _settled(cell: Cell, causes: dict, base: Situation, mask_lowest: float | None) -> Cell:
+def _settled(cell: Cell, seen: dict, base: Situation, mask_lowest: float | None) -> Cell:
     s = dataclasses.replace(base, method=cell.method, dtype=cell.dtype)
     findings = []
     for f in cell.findings:
@@ -127,7 +166,7 @@ def _settled(cell: Cell, causes: dict, base: Situation, mask_lowest: float | Non
             of_logits = f.why.startswith(LOGIT_ROWS)
             lowest = s.lowest if of_logits else mask_lowest
             here = dataclasses.replace(here, masked=not of_logits, lowest=lowest)
-        pick = _pick(f.cause, here, cell, causes)
+        pick = _pick(f.cause, here, cell, seen)
         findings.append(dataclasses.replace(f, remedy=pick.text, fix=pick.fix))
     where = cell_name(cell.method, cell.dtype, cell.temperature)
     reasons = tuple(f.sentence(where) for f in findings)

@@ -173,6 +173,51 @@ def test_torch_softmax_is_not_advised_beside_the_shift_where_torch_shows_the_nan
     assert (f.remedy, f.fix) == ("compute the softmax in float32", {"dtype": "float32"})
 
 
+def _row_sum_overflow(use: str) -> dict[str, Cell]:
+    # 70000 equal logits in float16: each exp is 1 but the row sum overflows 65504 in naive,
+    # shifted and logdomain; on CPU torch.log_softmax rounds its sum to float16 too (-inf, an
+    # infinite loss), while torch.softmax's probabilities are right
+    x = np.zeros((1, 70000))
+    rep = smcheck.analyze(x, dtypes=["float16"], methods=["naive", "shifted", "torch"], use=use)
+    return {c.method: c for c in rep.sources[0].cells}
+
+
+def test_a_switch_to_a_cell_the_report_shows_failing_is_not_advised() -> None:
+    # under use=loss torch × float16 FAILs (log-of-zero, loss-inf), not with the row sum's
+    # overflow: it was still named for naive's sum-overflow and gradient-nan
+    cells = _row_sum_overflow("loss")
+    assert any(f.severity == "FAIL" for f in cells["torch"].findings)
+    got = {f.cause: (f.remedy, f.fix) for f in cells["naive"].findings}
+    assert got["sum-overflow"] == ("compute the softmax in float32", {"dtype": "float32"})
+    assert got["gradient-nan"] == (
+        "compute the softmax and loss in float32",
+        {"dtype": "float32"},
+    )
+    assert not any("torch" in f.remedy for c in cells.values() for f in c.findings)
+
+
+def test_a_switch_to_a_cell_the_report_shows_clean_is_still_advised() -> None:
+    # under use=probs torch × float16's infinite log-probabilities and loss are NOTEs: its
+    # softmax is right, and the row sum's overflow is sent there
+    cells = _row_sum_overflow("probs")
+    assert not any(f.severity == "FAIL" for f in cells["torch"].findings)
+    (f,) = [f for f in cells["naive"].findings if f.cause == "sum-overflow"]
+    assert (f.remedy, f.fix) == (remedies.TORCH_SUM, {"method": "torch"})
+
+
+def test_a_fail_the_cell_has_as_well_does_not_refuse_a_switch() -> None:
+    # row 0's exp(-1005) is 0 in every format: log(softmax) is -inf in naive and shifted alike
+    # (log-of-zero, its own remedy log_softmax); row 1's 12 overflows naive's exp in float16,
+    # which the shift cures, though shifted × float16 FAILs with that log-of-zero
+    x = np.array([[-999.0, 1, 2, 5, 6], [1, 2, 3, 12, 0]])
+    rep = smcheck.analyze(x, model="strict", methods=["naive", "shifted"], dtypes=["float16"])
+    naive, shifted = rep.sources[0].cells
+    assert {f.cause for f in shifted.findings if f.severity == "FAIL"} == {"log-of-zero"}
+    assert "log-of-zero" in {f.cause for f in naive.findings if f.severity == "FAIL"}
+    (f,) = [f for f in naive.findings if f.cause == "exp-overflow"]
+    assert (f.remedy, f.fix) == (remedies.MAX_SHIFTED, {"method": "shifted"})
+
+
 def test_of_the_shift_and_torch_softmax_only_the_one_seen_clean_is_advised() -> None:
     # [-16, -16.4] in float16: naive's subnormal exps lose accuracy (normwise-error); a shifted
     # or torch cell made to show it too leaves the other as the only switch named
