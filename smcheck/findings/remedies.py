@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from smcheck.dtypes import WIDER_FORMATS, holding
+from smcheck.dtypes import WIDER_FORMATS, get_format, holding
 from smcheck.methods import METHODS
 from smcheck.report.model import Finding
 from smcheck.report.phrases import softmax_input
@@ -33,8 +33,6 @@ CHECK_LOGIT_SCALE = "check the scale of the logits"
 SUM_OR_TORCH = "accumulate the sum in float32 or use torch.softmax"
 """A 16-bit sum of exponentials overflowing (critical temperatures): torch sums in float32."""
 TORCH_SUM = "use torch.softmax (its kernel never rounds the row sum to the format)"
-"""A 16-bit row sum overflowing where its terms did not: torch's kernel never rounds the sum
-to the format (a torch-op softmax does, ``w.sum()`` returning float16)."""
 
 FIX_UPSTREAM = (
     "fix the layer that produced the logits (run it in float32, or find it with "
@@ -49,7 +47,6 @@ FAST_PATH_PADDING = (
 )
 SHIFT_BEFORE_CAST = "subtract the row max before the cast (softmax is shift-invariant)"
 SHIFT_MIN_BEFORE_CAST = "subtract the row min before the cast (softmin is shift-invariant)"
-"""Under softmin: -(x - min x) <= 0 peaks at 0, as x - max x does for softmax."""
 DIVIDE_BEFORE_MASKING = "divide by T before masking, or in a wider format"
 AFTER_DIVIDING = ", after dividing by T"
 """Appended to a mask remedy when the mask fails only once divided by T."""
@@ -60,9 +57,8 @@ def softmax_in(wider: str) -> str:
 
 
 def softmax_and_loss_in(wider: str) -> str:
-    """A loss or gradient fault sent to a wider format: the softmax goes too, for a float16
-    softmax's p cast to float32 for the loss keeps its faults (a p already 0, the float16
-    backward of exp(x) / sum)."""
+    """A loss or gradient fault sent to a wider format: the softmax goes too (a float16 p cast to
+    float32 keeps its faults: a p already 0, the float16 backward of exp(x) / sum)."""
     return f"compute the softmax and loss in {wider}"
 
 
@@ -102,8 +98,7 @@ def normaliser_in(wider: str) -> str:
 
 
 def clamp_t(t: str | None) -> str:
-    """``, or clamp T to >= 0.25`` after a critical-temperature remedy (``t`` as the sentence
-    gives it); nothing for None (no scanned T is safe)."""
+    """``, or clamp T to >= 0.25`` after a critical-temperature remedy; nothing for None."""
     return f", or clamp T to >= {t}" if t else ""
 
 
@@ -157,6 +152,8 @@ class Situation:
     largest: float | None = None
     """The largest logit of the judged rows (after softmin's negation), where known: a format
     the cast-overflow remedy names must hold it."""
+    top: float | None = None
+    """``largest`` / the cell's T, where known: a wider format helps naive only if exp holds it."""
     lowest: float | None = None
     """The smallest row maximum of the judged rows as the cell's softmax takes it (after
     softmin's negation, divided by T), where known: a format the masked-row remedy names must
@@ -223,7 +220,15 @@ def _shift_first(s: Situation) -> list[Remedy]:
 
     Neither the shift nor torch.softmax is offered alone: both take the max of the same x, so
     a NaN in one (x holds +inf, or a row is all -inf: inf - inf) is a NaN in the other."""
-    return _then_wider(s, _shift_or_torch(s), softmax_in)
+    out = _then_wider(s, _shift_or_torch(s), softmax_in)
+    return [r for r in out if s.method != "naive" or s.top is None or _holds_top(r, s)]
+
+
+def _holds_top(r: Remedy, s: Situation) -> bool:
+    """x/T finite in the remedy's format (bar a cast overflow, its own finding); naive's exp too."""
+    f = get_format(r.dtype or s.dtype)
+    finite = s.top < -f.neg_overflow or (s.largest or 0.0) >= -f.neg_overflow
+    return finite and bool(r.method or s.top < f.exp_overflow_x)
 
 
 def _sum_first(s: Situation) -> list[Remedy]:

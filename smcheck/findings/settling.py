@@ -59,7 +59,9 @@ def settle(
         _settled(
             c,
             seen,
-            dataclasses.replace(base, model=c.model, lowest=_over(lowest, c)),
+            dataclasses.replace(
+                base, model=c.model, top=_divided(largest, c), lowest=_over(lowest, c)
+            ),
             _over(mask_lowest, c),
         )
         for c in cells
@@ -76,6 +78,13 @@ def source_situation(source: SourceReport) -> Situation:
     return Situation(
         "", "", source.use, masked=inp.has_masks, largest=largest, softmin=source.softmin
     )
+
+
+def _divided(largest: float | None, cell: Cell) -> float | None:
+    """``largest`` / T, what naive takes exp of (None: unknown)."""
+    if largest is None or not math.isfinite(largest):
+        return None
+    return largest / cell.temperature
 
 
 def _over(lowest: float | None, cell: Cell) -> float | None:

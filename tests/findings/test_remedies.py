@@ -162,6 +162,22 @@ def test_a_switch_seen_to_fail_is_not_advised() -> None:
     assert got["float16"] == got["float32"] == {"dtype": "float64"}
 
 
+def test_naive_is_not_sent_where_its_x_over_t_or_exp_overflows_too() -> None:
+    # [1000, 0, -1] / 0.01 with naive alone in float16: x/T = 1e5 is +inf in float16 (the shift
+    # there NaNs too) and exp(1e5) overflows float32 and float64: only the shift in float32
+    # helps, though no cell of it was analysed
+    x = np.array([[1000.0, 0.0, -1.0]])
+    src = smcheck.analyze(x, methods=["naive"], dtypes=["float16"], temperatures=[0.01])
+    (naive,) = src.sources[0].cells
+    (f,) = [f for f in naive.findings if f.cause == "probability-nan"]
+    want = (remedies.MAX_SHIFTED + ", in float32", {"method": "shifted", "dtype": "float32"})
+    assert (f.remedy, f.fix) == want
+    # at T = 1 the shift in float16 holds x: it is advised in the format itself
+    src = smcheck.analyze(x, methods=["naive"], dtypes=["float16"])
+    (f,) = [f for f in src.sources[0].cells[0].findings if f.cause == "probability-nan"]
+    assert (f.remedy, f.fix) == (remedies.MAX_SHIFTED, {"method": "shifted"})
+
+
 def test_torch_softmax_is_not_advised_beside_the_shift_where_torch_shows_the_nan() -> None:
     # [1, 2, 40000] / 0.5 in float16: x/T = 80000 is +inf, so naive's exp is inf (inf/inf) and
     # torch.softmax's x - max is inf - inf: both NaN (the shift, not analysed here, too)
@@ -170,7 +186,9 @@ def test_torch_softmax_is_not_advised_beside_the_shift_where_torch_shows_the_nan
     naive, torch_ = src.sources[0].cells
     assert "probability-nan" in _causes(torch_)
     (f,) = [f for f in naive.findings if f.cause == "probability-nan"]
-    assert (f.remedy, f.fix) == ("compute the softmax in float32", {"dtype": "float32"})
+    # naive's exp(80000) overflows float32 too: the shift or torch.softmax, in float32
+    want = (remedies.MAX_SHIFTED + ", in float32", {"method": "shifted", "dtype": "float32"})
+    assert (f.remedy, f.fix) == want
 
 
 def _row_sum_overflow(use: str) -> dict[str, Cell]:
