@@ -46,7 +46,7 @@ FAIL_ON_LEVELS: dict[str, int | None] = {"never": None, "warn": 1, "fail": 2}
 @click.option(
     "--no-progress", is_flag=True, help="No progress bar (it is shown only on a terminal anyway)."
 )
-@verbosity_options
+@verbosity_options()
 @click.pass_context
 def analyze(
     ctx: click.Context,

@@ -54,7 +54,7 @@ from smcheck.report.renderers import ANALYZE_FORMATS
     help="Conditions that fail (as check): fail, warn, nan, ... or never; default the policy's.",
 )
 @click.option("--isolated", is_flag=True, help="Ignore config files: defaults and options only.")
-@verbosity_options
+@verbosity_options()
 @click.pass_context
 def capture(
     ctx: click.Context,

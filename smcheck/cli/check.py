@@ -89,7 +89,10 @@ def parse_report_options(items: Sequence[str]) -> list[tuple[str, str]]:
     help="Leave out, with a note, a file of several tensors given without a KEY (a model "
     "checkpoint) instead of failing on it (the pre-commit hook sets this).",
 )
-@verbosity_options
+@verbosity_options(
+    "One line per violation, the baselined ones too, where the default groups them by source "
+    "and condition (the tables are analyze's -v)."
+)
 @click.pass_context
 def check(
     ctx: click.Context,

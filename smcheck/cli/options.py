@@ -270,21 +270,26 @@ def format_option(
     )
 
 
-def verbosity_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """``-v/--details`` and ``-q/--quiet`` of the commands that print a report."""
-    f = click.option(
-        "-q",
-        "--quiet",
-        is_flag=True,
-        help="Print only the summary line, no report whatever --format (-o still writes "
-        "one); the exit code speaks.",
-    )(f)
-    return click.option(
-        "-v",
-        "--details",
-        is_flag=True,
-        help="Every table: faults, accuracy, bounds, gradients, values, temperatures, notes.",
-    )(f)
+EVERY_TABLE = "Every table: faults, accuracy, bounds, gradients, values, temperatures, notes."
+
+
+def verbosity_options(
+    details: str = EVERY_TABLE,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``-v/--details`` (what it shows: ``details``) and ``-q/--quiet`` of the commands that
+    print a report."""
+
+    def add(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option(
+            "-q",
+            "--quiet",
+            is_flag=True,
+            help="Print only the summary line, no report whatever --format (-o still writes "
+            "one); the exit code speaks.",
+        )(f)
+        return click.option("-v", "--details", is_flag=True, help=details)(f)
+
+    return add
 
 
 def check_verbosity(details: bool, quiet: bool) -> None:

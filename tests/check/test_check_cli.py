@@ -98,3 +98,13 @@ def test_a_missing_targets_file_a_config_sets_is_blamed_on_it(
         "Error: --targets: cannot load 't.npy': no such file; check the path "
         "(config 'smcheck.toml' sets targets)"
     ]
+
+
+def test_check_help_says_what_its_details_show() -> None:
+    # check's -v lists every violation (baselined too), one per line: no tables, as analyze's
+    # "Every table" would promise
+    got = " ".join(CliRunner().invoke(cli, ["check", "--help"]).output.split())
+    assert "-v, --details One line per violation, the baselined ones too" in got
+    assert "Every table" not in got
+    analyze = " ".join(CliRunner().invoke(cli, ["analyze", "--help"]).output.split())
+    assert "-v, --details Every table" in analyze

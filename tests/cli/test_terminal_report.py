@@ -209,3 +209,14 @@ def test_the_samples_readme_states_what_the_strict_model_shows_of_the_llm_rows_s
         "needs 6.3% in bfloat16 (2.2% in float16)"
     ) in readme
     assert "long rows expose accumulation error" not in readme
+
+
+def test_a_single_row_names_no_row_of_its_max_logsumexp() -> None:
+    # a 1-D input has one row, whose index is empty: "(row [])" read as a glitch in -v's input
+    # table and the HTML facts; two rows name theirs
+    for fmt in ("text", "html"):
+        one = str(ROOT / SAMPLES / "minus999.json")  # [-999, 1, 2, 5, 6]: 1-D
+        one = invoke("analyze", one, "--dtype", "float32", "-v", "--format", fmt)
+        two = invoke("analyze", "--values", "1,2;3,4", "--dtype", "float32", "-v", "--format", fmt)
+        assert "(row [])" not in one.stdout and "6.33141" in one.stdout, fmt
+        assert "4.31326 (row [1])" in two.stdout, fmt

@@ -64,7 +64,8 @@ def _facts(s: SourceReport) -> str:
     lse = (
         "-"
         if i.max_logsumexp is None
-        else f"{i.max_logsumexp:.6g} (row {row_index(i.max_logsumexp_row)})"
+        else f"{i.max_logsumexp:.6g}"
+        + (f" (row {row_index(i.max_logsumexp_row)})" if s.rows > 1 else "")
     )
     rows = [
         (

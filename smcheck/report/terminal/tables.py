@@ -49,7 +49,8 @@ def input_summary(s: SourceReport) -> Table:
     t.add_row(f"range{of}", f"{num(i.min, '.6g')} .. {num(i.max, '.6g')}")
     t.add_row(
         f"max logsumexp{of}",
-        f"{num(i.max_logsumexp, '.6g')} (row {row_index(i.max_logsumexp_row)})",
+        num(i.max_logsumexp, ".6g")  # one row needs no index ("row []" of a 1-D input)
+        + (f" (row {row_index(i.max_logsumexp_row)})" if s.rows > 1 else ""),
     )
     t.add_row(f"non-finite{of}", f"{i.nan} NaN, {i.posinf} +inf, {i.neginf} -inf (masks)")
     if i.fully_masked_rows or i.upstream_rows:
