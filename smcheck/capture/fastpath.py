@@ -6,8 +6,9 @@ their fast-path conditions in ``forward`` (eval mode, batch_first, no autocast, 
 ``torch.overrides.has_torch_function(tensor_args)`` only once every earlier one holds; an active
 torch-function mode makes it answer True, so the module runs its ordinary path. The watch wraps
 that function for the capture: a call from one of those ``forward``\\ s whose remaining
-conditions (device, no gradient needed) hold, and whose arguments are plain tensors, marks the
-module as one that would have taken the fast path uncaptured. torch decides everything else.
+conditions (devices, no gradient needed, not tracing, and a MultiheadAttention with an input
+projection bias) hold, and whose arguments are plain tensors, marks the module as one that would
+have taken the fast path uncaptured. torch decides everything else.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 from smcheck.capture.sites import ModuleStack
 
 _DEVICES = ("cpu", "cuda", "xpu")
-"""The device types the fast paths accept (and torch's privateuse1 backend), as torch lists."""
+"""The device types the encoder fast paths accept (and torch's privateuse1 backend), as torch
+lists them."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class FastPathWatch:
             self._original = None
 
     def _note(self, kind: str, module: Any, args: Any) -> None:
-        if module is None or not _rest_holds(args):
+        if module is None or not _rest_holds(kind, module, args):
             return
         stack = self.modules.stack
         if not stack or stack[-1] is not module:  # forward called directly: no path to name
@@ -86,19 +88,45 @@ def _forward_kinds() -> dict[Any, str]:
     return {k.forward.__code__: k.__name__ for k in kinds}
 
 
-def _rest_holds(args: Any) -> bool:
-    """torch's conditions after ``has_torch_function``: supported devices, and no gradient
-    needed; and the arguments plain tensors, whose own ``__torch_function__`` (a subclass's)
-    would turn the fast path off without capture too."""
+def _rest_holds(kind: str, module: Any, args: Any) -> bool:
+    """torch's conditions after ``has_torch_function`` in the ``forward`` of ``kind`` (torch 2.13),
+    and the arguments plain tensors, whose own ``__torch_function__`` (a subclass's) would turn
+    the fast path off without capture too."""
     import torch
 
     tensors = [t for t in args if t is not None]
     if not all(type(t) in (torch.Tensor, torch.nn.Parameter) for t in tensors):
         return False
-    devices = (*_DEVICES, torch._C._get_privateuse1_backend_name())
-    if not all(t.device.type in devices for t in tensors):
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return False
-    return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+    if kind == "MultiheadAttention":
+        # without an input projection bias (bias=False) forward falls through to the ordinary
+        # path even uncaptured; make_fx tracing turns the fast path off too
+        return (
+            all(t.device.type in _devices(with_xpu=False) for t in tensors)
+            and module.in_proj_bias is not None
+            and module.in_proj_weight is not None
+            and not _make_fx_tracing()
+        )
+    # the encoder checks the device of its input alone, the layer that of every argument
+    checked = tensors[:1] if kind == "TransformerEncoder" else tensors
+    return all(t.device.type in _devices(with_xpu=True) for t in checked)
+
+
+def _devices(*, with_xpu: bool) -> tuple[str, ...]:
+    """The device types a fast path accepts: MultiheadAttention's list lacks xpu."""
+    import torch
+
+    listed = _DEVICES if with_xpu else tuple(d for d in _DEVICES if d != "xpu")
+    return (*listed, torch._C._get_privateuse1_backend_name())
+
+
+def _make_fx_tracing() -> bool:
+    """MultiheadAttention's own test (absent from a torch without it: not tracing)."""
+    from torch.nn.modules import activation
+
+    tracing = getattr(activation, "_is_make_fx_tracing", None)
+    return bool(tracing()) if tracing is not None else False
 
 
 def _dtype_name(dtype: Any) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -90,6 +91,22 @@ def test_a_layer_that_would_take_the_fast_path_warns_the_report_is_of_its_ordina
         [],  # the pooling softmax and the rest are not inside such a module
     ]
     assert report.verdict.value == "WARN"
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_multihead_attention_warns_only_where_its_fast_path_would_run(bias: bool) -> None:
+    # torch 2.13 calls the native kernel only when in_proj_bias is set: bias=False passes every
+    # check up to has_torch_function yet runs the ordinary path uncaptured (zeros, no NaN), and
+    # the capture warned of a fast path that was never there
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(8, 2, batch_first=True, bias=bias).eval()
+    with torch.no_grad():
+        uncaptured = mha(X, X, X, key_padding_mask=PAD, need_weights=False)[0]
+        with smcheck.capture() as cap:
+            mha(X, X, X, key_padding_mask=PAD, need_weights=False)
+    assert bool(torch.isnan(uncaptured[1]).all()) is bias
+    [found] = _fast_path_findings(cap.analyze(dtypes=["float32"]))
+    assert [severity for severity, _ in found] == (["WARN"] if bias else [])
 
 
 def test_no_fast_path_line_where_the_module_would_not_take_it() -> None:
