@@ -105,7 +105,9 @@ class Lane:
             nan = masks.masked_nan(m, f.name, t, kind)
             if nan.elements:  # NaN from finite logits: the cell's NaN, with its own finding
                 self.cell.nan.merge(nan)
-                masked.append(MaskedNaN(nan.elements, nan.rows, view.index(nan.worst_row), why))
+                masked.append(
+                    MaskedNaN(nan.elements, nan.rows, view.index(nan.worst_row), why, kind)
+                )
         if masked:
             self.cell.nan_causes[MASKED_NAN] = sum(mk.elements for mk in masked)
         cast = src.rounding[f.name].cast_posinf.result(view.index)

@@ -22,7 +22,7 @@ from smcheck.dtypes import FloatFormat, get_format
 from smcheck.findings.inputs import input_findings
 from smcheck.report import maskmodel as rk
 from smcheck.report.model import Extreme
-from smcheck.report.phrases import LOGIT_ROWS, join_and, value_text, verb
+from smcheck.report.phrases import join_and, value_text, verb
 
 if TYPE_CHECKING:
     import torch
@@ -186,7 +186,7 @@ class MaskAccumulator:
         why = []
         # -x is exact: a logit that rounds to +inf is a -inf of -x
         into, neg = ("+inf", " (-inf in -x)") if self.softmin else ("-inf", "")
-        every = "every mask of a row" if masks else LOGIT_ROWS
+        every = "every mask of a row" if masks else "every logit of a row"
         cast = self.became.get((fmt, None, masks))
         if cast is not None and cast.rows:
             lost = [

@@ -23,7 +23,7 @@ from smcheck.findings.remedies import (
 )
 from smcheck.findings.verdicts import JUDGED_FROM
 from smcheck.report.model import Cell, SourceReport
-from smcheck.report.phrases import LOGIT_ROWS, cell_name
+from smcheck.report.phrases import cell_name
 
 
 def settle(
@@ -172,7 +172,7 @@ def _settled(cell: Cell, seen: dict, base: Situation, mask_lowest: float | None)
         if f.cause == "masked-row-nan" and s.masked:
             # rows of masks only, or rows of logits beside them (-1e5 beside rows of -1e9 in
             # float16): those are remedied as in a source without masks, as they are alone
-            of_logits = f.why.startswith(LOGIT_ROWS)
+            of_logits = f.masks is False
             lowest = s.lowest if of_logits else mask_lowest
             here = dataclasses.replace(here, masked=not of_logits, lowest=lowest)
         pick = _pick(f.cause, here, cell, seen)

@@ -6,6 +6,7 @@ one the use does not judge, or one below its materiality threshold, is a NOTE.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -55,6 +56,8 @@ class MaskedNaN:
     first_row: tuple[int, ...] | None
     why: str
     """What masked them: ``-1e9 rounds to -inf in float16``."""
+    masks: bool
+    """The rows are of mask sentinels only (True) or hold logits (False)."""
 
 
 def judge(
@@ -191,6 +194,7 @@ def _nan_findings(
             f"{mk.why}; the output is NaN for {rows} entirely -inf there "
             f"({first_of(mk.rows, mk.first_row, 'first row')})",
             why=mk.why,
+            masks=mk.masks,
         )
     nan_elements = m.nan.elements - sum(mk.elements for mk in masked)
     if nan_elements:
@@ -213,16 +217,27 @@ class _Found:
         self.warnings: list[Finding] = []
         self.notes: list[Finding] = []
 
-    def _add(self, cause: str, severity: str, message: str, material: bool, why: str) -> None:
+    def _add(
+        self,
+        cause: str,
+        severity: str,
+        message: str,
+        material: bool,
+        why: str,
+        masks: bool | None = None,
+    ) -> None:
         judged = USES.index(self.use) >= USES.index(JUDGED_FROM.get(cause, "probs"))
         if not (judged and material):
             severity = "NOTE"
         found = finding(cause, severity, message, self.method, self.dtype, why)
+        if masks is not None:
+            found = dataclasses.replace(found, masks=masks)
         {"FAIL": self.failures, "WARN": self.warnings, "NOTE": self.notes}[severity].append(found)
 
-    def fail(self, cause: str, message: str, *, why: str = "") -> None:
-        """A FAIL finding; ``why``: its origin where the cause has several (Finding.why)."""
-        self._add(cause, "FAIL", message, True, why)
+    def fail(self, cause: str, message: str, *, why: str = "", masks: bool | None = None) -> None:
+        """A FAIL finding; ``why``: its origin where the cause has several (Finding.why);
+        ``masks``: which rows a ``masked-row-nan`` counts (Finding.masks)."""
+        self._add(cause, "FAIL", message, True, why, masks)
 
     def warn(self, cause: str, message: str, *, material: bool = True) -> None:
         self._add(cause, "WARN", message, material, "")

@@ -21,6 +21,10 @@ class Verdict(str, Enum):
         return ("OK", "WARN", "FAIL").index(self.value)
 
 
+OMIT_IF_NONE = {"omit_if_none": True}
+"""Field metadata: JSON (``model.plain``) leaves the field out where it is None, a value only
+some findings have."""
+
 FINDING_SEVERITIES: tuple[str, ...] = ("NOTE", "WARN", "FAIL")
 """Mildest first; a NOTE never changes a verdict."""
 
@@ -45,6 +49,10 @@ class Finding:
     gradients from ``the loss is NaN`` or ``log(p) at p = 0``, NaN probabilities from
     ``inf/inf``); empty where the cause says it all. Grouped reports put cells on one line only
     where they share it, so a line never states an origin that is false for some of its cells."""
+    masks: bool | None = field(default=None, metadata=OMIT_IF_NONE)
+    """For ``masked-row-nan``, which rows it counts: rows of mask sentinels only (True) or rows
+    holding logits beyond the format's range (False), as ``became_fully_masked`` counts them
+    apart; each kind is remedied as its own. None for every other cause (and absent in JSON)."""
 
     def text(self) -> str:
         """The message and its remedy: ``... -- remedy``."""

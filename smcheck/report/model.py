@@ -349,9 +349,14 @@ def _flat(cell: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def plain(obj: Any) -> Any:
-    """Dataclasses, enums and tuples to dicts, strings and lists (field order kept)."""
+    """Dataclasses, enums and tuples to dicts, strings and lists (field order kept; a field
+    marked ``OMIT_IF_NONE`` is left out where it is None)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: plain(v)
+            for f in dataclasses.fields(obj)
+            if (v := getattr(obj, f.name)) is not None or not f.metadata.get("omit_if_none")
+        }
     if isinstance(obj, Enum):
         return obj.value
     if isinstance(obj, dict):

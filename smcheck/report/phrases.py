@@ -46,11 +46,6 @@ def row_index(ix: Iterable[int] | None) -> str:
 
 
 NBSP = "\u00a0"
-
-LOGIT_ROWS = "every logit of a row"
-"""How a ``masked-row-nan`` finding's origin (``Finding.why``) begins where the rows made
-entirely -inf hold logits, not only masks: logits beyond the format's range, whose remedy is that
-of a source without masks (``every logit of a row rounds to -inf in float16``)."""
 """A space a wrapped terminal line must not break at (a count and its noun); the terminal's
 ``Lines`` print it as a plain space."""
 

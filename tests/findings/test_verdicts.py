@@ -650,6 +650,28 @@ def test_a_row_of_logits_beside_rows_of_masks_keeps_its_own_cause_and_remedy() -
     assert fixes["every logit of a row rounds to -inf in float16"] == {"dtype": "float32"}
 
 
+def test_a_masked_row_nan_says_as_data_whether_its_rows_are_of_masks_or_of_logits() -> None:
+    # settling told the two kinds apart by the prose of why ('every logit of a row ...'); the
+    # kind is data: Finding.masks, in JSON on masked-row-nan findings and absent from the rest
+    x = [[0.5, -1e9, -1e9, 0.2], [-1e9] * 4, [-1e5, -1e5, -1.00001e5, -1.00002e5]]
+    kw = {"dtypes": ["float16"], "methods": ["torch"], "use": "probs"}
+    report = smcheck.analyze(x, **kw)
+    found = report.sources[0].cells[0].findings
+    nan = {
+        f.masks: (f.why, f.remedy.startswith("mask with"))
+        for f in found
+        if f.cause == "masked-row-nan"
+    }
+    assert nan == {
+        True: ("-1e9 rounds to -inf in float16", True),
+        False: ("every logit of a row rounds to -inf in float16", False),
+    }
+    assert all(f.masks is None for f in found if f.cause != "masked-row-nan")
+    doc = report.to_dict()["sources"][0]["cells"][0]["findings"]
+    assert [f.get("masks") for f in doc] == [f.masks for f in found]
+    assert all("masks" not in f for f in doc if f["cause"] != "masked-row-nan")
+
+
 def test_the_cast_overflow_is_an_overflow_to_check_and_no_temperature_is_safe() -> None:
     from smcheck.check.policy import parse_conditions
 
