@@ -29,7 +29,8 @@ TARGET_RULES: tuple[str, ...] = ("argmax", "argmin")
 @dataclass(frozen=True)
 class GeneratorSpec:
     """A ``gen:NAME`` generator as a user names it; smcheck.sources.generators.GENERATORS pairs
-    each with the function that draws it. Here, without numpy, for --help and shell completion."""
+    each with the function that draws it. Here, as plain data, so that ``generate --help`` and
+    shell completion load neither numba nor torch (this module loads numpy, through dtypes)."""
 
     name: str
     description: str
@@ -312,7 +313,7 @@ def _selection(key: str, value: Any) -> tuple[Any, ...]:
 
 def _dtype_name(d: Any) -> str:
     """``np.float16``, ``np.dtype("float16")``, ``torch.float16`` as ``float16``."""
-    import numpy as np  # here: smcheck --help imports this module, and no numpy
+    import numpy as np  # loaded already (through dtypes): config imports none at module level
 
     if d is None:  # np.dtype(None) would be float64
         raise ConfigError("dtypes holds None; give format names such as float16")
