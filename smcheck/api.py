@@ -16,7 +16,7 @@ from smcheck import __version__
 from smcheck.analysis.engine import analyze_array
 from smcheck.config import DEFAULT_MEMORY_BUDGET, TARGET_RULES, AnalysisConfig, Thresholds
 from smcheck.environment import collect_environment
-from smcheck.errors import ConfigError, LoadError, SeveralTensorsError, SmcheckError
+from smcheck.errors import ConfigError, SeveralTensorsError, SmcheckError
 from smcheck.progress import ProgressFn
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.violations import SkippedSource, SourceError
@@ -180,20 +180,15 @@ def with_targets_read(cfg: AnalysisConfig) -> AnalysisConfig:
     """``cfg`` with a targets path or array read into TargetIndices (the engine reads no files).
 
     Not when gradients are off: the targets are then not used, and not read. A targets file
-    that cannot be read is a LoadError whose message starts ``--targets:``.
+    that cannot be read or holds no class indices is a LoadError whose message starts
+    ``--targets:`` (see :func:`read_targets`).
     """
     t = cfg.targets
     if cfg.gradients is False or isinstance(t, TargetIndices):
         return cfg
     if isinstance(t, str) and t in TARGET_RULES:
         return cfg
-    try:
-        return dataclasses.replace(cfg, targets=read_targets(t))
-    except LoadError as e:
-        if not isinstance(t, (str, Path)):
-            raise
-        # the option is wrong for every source: name it, not a source
-        raise LoadError(f"--targets: {e}", options=("targets",)) from None
+    return dataclasses.replace(cfg, targets=read_targets(t))
 
 
 def _is_many(source: Any) -> bool:

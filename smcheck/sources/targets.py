@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from smcheck.errors import ConfigError
+from smcheck.errors import ConfigError, LoadError
 from smcheck.report.phrases import plural
 from smcheck.sources.rows import RowView
 from smcheck.sources.validation import dims, load_error
@@ -22,10 +22,11 @@ IndexArray = npt.NDArray[np.int64]
 
 @dataclass(frozen=True)
 class TargetIndices:
-    """Class indices as read, not yet checked against the logits' rows (see :meth:`for_rows`)."""
+    """Class indices as read (non-negative integers, see :func:`read_targets`), not yet checked
+    against the logits' rows (see :meth:`for_rows`)."""
 
     indices: np.ndarray
-    """The values as stored (any shape and dtype)."""
+    """The values as stored (any shape, an integer or float dtype)."""
     label: str
     """How the report names them: the file as given, or ``<array>``."""
     name: str = "<targets>"
@@ -35,22 +36,33 @@ class TargetIndices:
         """Flat int64 class indices, one per row of ``view``.
 
         The indices' shape must be the row space (every axis but ``--dim``) or the flat row
-        count, size-1 axes aside; each must be an integer in 0..n-1.
+        count, size-1 axes aside; each must be below the row length n.
 
         Raises:
-            LoadError: the shape or the values do not fit the logits.
+            LoadError: the shape or the values do not fit the logits; for a file, the message
+                starts ``--targets:`` (the same file fails or fits each source in its turn).
         """
-        return _check_indices(self.indices, self.name, view)
+        try:
+            return _fitted(self.indices, self.name, view)
+        except LoadError as e:
+            raise e if self.label == _ARRAY else _of_the_option(e) from None
+
+
+_ARRAY = "<array>"
+"""The label of indices given as an array (the API's), not a file."""
 
 
 def read_targets(spec: str | Path | Any) -> TargetIndices:
     """Read class indices from a file, or take them from an array, tensor or list.
 
     Files are read like logits files (``.npy``, ``.npz:key``, ``.pt:key``, ``.safetensors:key``,
-    ``.csv``, ``.txt``, ``.json``); integers arrive as exact float64 below 2**53.
+    ``.csv``, ``.txt``, ``.json``); integers arrive as exact float64 below 2**53. What is wrong
+    with them whatever the logits (unreadable, several arrays, a value that is not a
+    non-negative integer) is found here, once, not for each source.
 
     Raises:
-        LoadError: the file cannot be read.
+        LoadError: the file cannot be read or holds no class indices; for a file, the message
+            starts ``--targets:``.
     """
     from smcheck.sources.loaders import array_source, load_logits  # the loading stack, on demand
 
@@ -58,19 +70,57 @@ def read_targets(spec: str | Path | Any) -> TargetIndices:
         raise ConfigError(
             f"unknown targets {spec!r}; use argmax, argmin or a file of class indices"
         )
-    if isinstance(spec, (str, Path)):
-        loaded, label = load_logits(str(spec), integers=True), str(spec)
-    else:
-        loaded, label = array_source(spec, "<targets>", integers=True), "<array>"
-    return TargetIndices(np.asarray(loaded.array), label, loaded.name)
+    if not isinstance(spec, (str, Path)):
+        loaded = array_source(spec, "<targets>", integers=True)
+        return TargetIndices(_checked_values(np.asarray(loaded.array), loaded.name), _ARRAY)
+    try:
+        loaded = load_logits(str(spec), integers=True)
+        a = _checked_values(np.asarray(loaded.array), loaded.name)
+    except LoadError as e:
+        raise _of_the_option(e) from None  # wrong for every source: name the option, once
+    return TargetIndices(a, str(spec), loaded.name)
+
+
+def _of_the_option(e: LoadError) -> LoadError:
+    """``e`` as the --targets option's error (check names a config file that set it)."""
+    return LoadError(f"--targets: {e}", options=("targets",))
+
+
+def _checked_values(a: np.ndarray, name: str) -> np.ndarray:
+    """``a`` when every value is a non-negative integer (stored as one or as a float), else a
+    LoadError naming the first that is not and the fix."""
+    flat = a.reshape(-1)
+    if flat.dtype.kind not in "fiu":
+        raise load_error(name, f"it holds {flat.dtype} values", "save integer class indices")
+    if flat.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(flat) | (flat != np.floor(flat))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise load_error(
+                name,
+                f"value {_show(flat[i])} at {_where(i, a.shape)} is not a class index",
+                "save integer class indices, one per row",
+            )
+    negative = flat < 0
+    if negative.any():
+        i = int(np.argmax(negative))
+        raise load_error(
+            name,
+            f"class index {_show(flat[i])} at {_where(i, a.shape)} is negative "
+            "(ignore_index rows such as -100 are not supported: drop those rows)",
+            "use class indices from 0",
+        )
+    return a
 
 
 def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(s for s in shape if s != 1)
 
 
-def _check_indices(a: np.ndarray, name: str, view: RowView) -> IndexArray:
-    """Flat int64 class indices, one per row, or a LoadError naming the problem and the fix."""
+def _fitted(a: np.ndarray, name: str, view: RowView) -> IndexArray:
+    """Flat int64 class indices, one per row, or a LoadError naming the problem and the fix;
+    ``a`` holds non-negative integers (:func:`_checked_values`)."""
     rows, n = view.n_rows, view.row_length
     shape = _squeezed(a.shape)
     if shape not in (_squeezed(view.other_shape), _squeezed((rows,))):
@@ -83,33 +133,16 @@ def _check_indices(a: np.ndarray, name: str, view: RowView) -> IndexArray:
             f"save one class index per row, shape {row_shape}{also}",
         )
     flat = a.reshape(-1)
-    if flat.dtype.kind == "f":
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isfinite(flat) | (flat != np.floor(flat))
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise load_error(
-                name,
-                f"value {_show(flat[i])} at {_where(i, a.shape)} is not a class index",
-                "save integer class indices, one per row",
-            )
-        # floats beyond int64 are out of range anyway; clip so the cast itself is defined
-        flat = np.clip(flat, -1, n).astype(np.int64)
-    elif flat.dtype.kind in "iu":
-        flat = np.clip(flat, -1, n).astype(np.int64)
-    else:
-        raise load_error(name, f"it holds {flat.dtype} values", "save integer class indices")
-    out = (flat < 0) | (flat >= n)
+    # values beyond int64 are out of range anyway; clip so the cast itself is defined
+    flat = np.clip(flat, 0, n).astype(np.int64)
+    out = flat >= n
     if out.any():
         i = int(np.argmax(out))
         v = a.reshape(-1)[i]  # as stored: an integer exactly, a float as the float it is
-        hint = (
-            " (ignore_index rows such as -100 are not supported: drop those rows)" if v < 0 else ""
-        )
         raise load_error(
             name,
             f"class index {_show(v)} at {_where(i, a.shape)} is out of range for rows of "
-            f"{plural(n, 'class', 'classes')}{hint}",
+            f"{plural(n, 'class', 'classes')}",
             f"use indices from 0 to {n - 1}",
         )
     return flat

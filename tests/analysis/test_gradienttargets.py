@@ -77,23 +77,32 @@ def test_shape_mismatch_names_the_file_and_the_fix(tmp_path: Path) -> None:
     with pytest.raises(LoadError) as e:
         targets_of(str(path))
     msg = str(e.value)
-    assert msg.startswith("cannot load ")
+    assert msg.startswith("--targets: cannot load ")  # the option, though the file was read
     assert "labels.npy" in msg and "3 class indices" in msg and "4 rows" in msg
     assert msg.endswith("; save one class index per row, shape 4")
+
+
+def test_an_index_beyond_the_row_is_out_of_range() -> None:
+    with pytest.raises(
+        LoadError, match=r"class index 3 at position \[2\] is out of range for rows of 3 classes"
+    ):
+        targets_of(np.array([0, 1, 3, 0]))
 
 
 @pytest.mark.parametrize(
     ("values", "match"),
     [
-        ([0, 1, 3, 0], r"class index 3 at position \[2\] is out of range for rows of 3 classes"),
-        ([0, -100, 1, 0], r"class index -100 .*ignore_index.*use indices from 0 to 2"),
+        ([0, -100, 1, 0], r"index -100 at position \[1\] is negative .*ignore_index.*from 0$"),
         ([0, 1.5, 1, 0], r"value 1.5 at position \[1\] is not a class index"),
         ([0, 1, np.nan, 0], r"value nan at position \[2\] is not a class index"),
     ],
 )
-def test_bad_index_values(values: list[float], match: str) -> None:
+def test_values_that_are_no_class_index_are_refused_as_read(
+    values: list[float], match: str
+) -> None:
+    # whatever the logits: refused by read_targets itself, before any rows are seen
     with pytest.raises(LoadError, match=match):
-        targets_of(np.array(values))
+        read_targets(np.array(values))
 
 
 def test_a_targets_file_of_booleans_is_told_to_hold_class_indices(tmp_path: Path) -> None:
@@ -116,7 +125,7 @@ def test_cli_bad_targets_exit_2_with_one_line(tmp_path: Path) -> None:
         cli, ["analyze", "--values", "1,2,3;4,5,6;7,8,9", "--targets", str(path)]
     )
     assert r.exit_code == ExitCode.ERROR, r.output
-    assert r.stderr.startswith("Error: cannot load ")
+    assert r.stderr.startswith("Error: --targets: cannot load ")
     assert "2 class indices" in r.stderr and "3 rows" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     missing = CliRunner().invoke(cli, ["analyze", "--values", "1,2", "--targets", "nope.npy"])

@@ -108,3 +108,83 @@ def test_check_help_says_what_its_details_show() -> None:
     assert "Every table" not in got
     analyze = " ".join(CliRunner().invoke(cli, ["analyze", "--help"]).output.split())
     assert "-v, --details Every table" in analyze
+
+
+@pytest.mark.parametrize("command", ["check", "analyze"])
+@pytest.mark.parametrize(
+    ("values", "error"),
+    [
+        (
+            np.array([0.5, 1.0]),
+            "value 0.5 at position [0] is not a class index; "
+            "save integer class indices, one per row",
+        ),
+        (
+            np.array([-1, 0]),
+            "class index -1 at position [0] is negative (ignore_index rows such as -100 are "
+            "not supported: drop those rows); use class indices from 0",
+        ),
+    ],
+    ids=["fraction", "negative"],
+)
+def test_targets_that_are_not_class_indices_are_one_error_naming_the_option_before_any_source(
+    command: str,
+    values: np.ndarray,
+    error: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # check printed "NOT CHECKED good.npy  cannot load 't.npy': value 0.5 ..." for every source,
+    # then INCOMPLETE; analyze printed the error without naming --targets
+    import smcheck.api
+
+    def no_analysis(*args: object) -> None:
+        raise AssertionError("a source was analysed")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(smcheck.api, "analyze_array", no_analysis)
+    for name in ("a.npy", "b.npy"):
+        np.save(tmp_path / name, np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]))
+    np.save(tmp_path / "t.npy", values)
+    isolated = ["--isolated"] if command == "check" else []
+    r = CliRunner().invoke(cli, [command, *isolated, "a.npy", "b.npy", "--targets", "t.npy"])
+    assert r.exit_code == 2, r.output
+    assert r.stdout == ""
+    assert r.stderr == f"Error: --targets: cannot load 't.npy': {error}\n"
+
+
+def test_targets_that_do_not_fit_one_source_name_the_option_in_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the length and the index range depend on the source: reported per source, naming --targets
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "fits.npy", np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]))
+    np.save(tmp_path / "long.npy", np.zeros((3, 3)))
+    np.save(tmp_path / "narrow.npy", np.zeros((2, 2)))
+    np.save(tmp_path / "t.npy", np.array([2, 0]))
+    args = ["check", "--isolated", "fits.npy", "long.npy", "narrow.npy", "--targets", "t.npy"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2, r.output
+    assert "NOT CHECKED fits.npy" not in r.stdout
+    assert r.stderr.splitlines() == [
+        "Error: --targets: cannot load 't.npy': it holds 2 class indices (shape 2) for 3 rows "
+        "of logits (row shape 3); save one class index per row, shape 3",
+        "Error: --targets: cannot load 't.npy': class index 2 at position [0] is out of range "
+        "for rows of 2 classes; use indices from 0 to 1",
+    ]
+    r = CliRunner().invoke(cli, ["analyze", "long.npy", "--targets", "t.npy"])
+    assert r.exit_code == 2 and r.stderr.startswith("Error: --targets: cannot load 't.npy': ")
+
+
+def test_targets_a_config_sets_that_do_not_fit_a_source_are_blamed_on_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "smcheck.toml").write_text('targets = "t.npy"\n')
+    np.save(tmp_path / "a.npy", np.zeros((3, 3)))
+    np.save(tmp_path / "t.npy", np.array([2, 0]))
+    r = CliRunner().invoke(cli, ["check", "a.npy"])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip().endswith(
+        "save one class index per row, shape 3 (config 'smcheck.toml' sets targets)"
+    )
