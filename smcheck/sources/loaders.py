@@ -146,7 +146,8 @@ def parse_values(text: str) -> LoadedArray:
     exponents (``1e8``). One row gives a 1-d array, several rows (or a ``;``) a 2-d one; ragged
     rows raise :class:`LoadError`.
     """
-    return _finish("<values>", textformats.parse_values_text(text, "<values>"), "float64", ())
+    array, notes = textformats.parse_values_text(text, "<values>")
+    return _finish("<values>", array, "float64", notes)
 
 
 _DLPACK_FIX = "pass numpy.asarray(x) or a torch tensor instead"
@@ -309,7 +310,8 @@ def _read_json(path: Path, name: str, key: str | None, limit: ReadLimit) -> _Raw
         limit.check(name, "JSON", os.fstat(f.fileno()).st_size, JSON_BYTES_PER_BYTE)
         with reading(name, "it cannot be read", "check the file", errors=OSError, reason=os_reason):
             text = textformats.decode(f.read(), name)
-    return textformats.parse_json(text, name, key), "float64", (), None
+    array, notes = textformats.parse_json(text, name, key)
+    return array, "float64", notes, None
 
 
 @contextlib.contextmanager
@@ -379,7 +381,8 @@ def _load_stdin(stream: BinaryIO | None, limit: ReadLimit) -> LoadedArray:
         limit.check(name, "JSON", len(data), JSON_BYTES_PER_BYTE)
         text = textformats.decode(data, name)
         del data
-        return _finish(name, textformats.parse_json(text, name, None), "float64", ())
+        array, notes = textformats.parse_json(text, name, None)
+        return _finish(name, array, "float64", notes)
     limit.check(name, "text", len(data), TEXT_BYTES_PER_BYTE)
     array, notes = textformats.parse_table(io.BytesIO(data), name)
     return _finish(name, array, "float64", notes)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import array
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
 from smcheck.errors import LoadError
 from smcheck.report.phrases import plural
+from smcheck.sources.decoders import rounded_note
 from smcheck.sources.validation import load_error, reading, select_key, unique_keys
 
 MAX_NDIM = 32
@@ -37,7 +39,8 @@ def decode(data: bytes | bytearray, name: str, offset: int = 0, *, bom: bool = T
 
 
 def parse_table(lines: Iterable[bytes], name: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    """CSV or whitespace-separated rows, one per line, as a 2-d float64 array, plus notes.
+    """CSV or whitespace-separated rows, one per line, as a 2-d float64 array, plus notes (a
+    skipped header, integers float64 rounds: :func:`rounded_integers`).
 
     ``#`` starts a comment; blank lines are skipped; a first line without any number is a header
     and skipped with a note; every row must have the same number of values. ``lines`` (a binary
@@ -48,7 +51,7 @@ def parse_table(lines: Iterable[bytes], name: str) -> tuple[np.ndarray, tuple[st
     width, n_rows, first, offset = 0, 0, 0, 0
     notes: tuple[str, ...] = ()
     quoted: tuple[str, int] | None = None  # a quoted number on the header line, and its line
-    lineno = 0
+    lineno = rounded = 0
     for chunk in lines:
         text = decode(chunk, name, offset, bom=offset == 0)
         offset += len(chunk)
@@ -76,24 +79,27 @@ def parse_table(lines: Iterable[bytes], name: str) -> tuple[np.ndarray, tuple[st
                     "give every line the same number of values",
                 )
             values.extend(to_number(tok, name, f"line {lineno}") for tok in tokens)
+            rounded += rounded_integers(line, tokens)
             width, first, n_rows = len(tokens), first or lineno, n_rows + 1
     if not n_rows and quoted is not None:  # "1.5","2": all quoted, so it read as a header
         raise not_a_number(name, quoted[0], f"line {quoted[1]}")
     if not n_rows:
         raise load_error(name, "it contains no numbers", "write one row of logits per line")
-    return np.frombuffer(values, dtype=np.float64).reshape(n_rows, width), notes
+    table = np.frombuffer(values, dtype=np.float64).reshape(n_rows, width)
+    return table, notes + rounded_notes(rounded)
 
 
-def parse_values_text(text: str, name: str) -> np.ndarray:
-    """``-999,1,2,5,6`` (commas or spaces; ``;`` between rows) as a 2-d (rows, n) array."""
+def parse_values_text(text: str, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """``-999,1,2,5,6`` (commas or spaces; ``;`` between rows) as a 2-d (rows, n) array, plus
+    the note of integers float64 rounds (:func:`rounded_integers`)."""
     rows: list[list[float]] = []
+    rounded = 0
     for i, row in enumerate(text.split(";"), start=1):
         if not row.strip():
             continue
-        values = [
-            to_number(tok, name, f"row {i}, item {j}")
-            for j, tok in enumerate(split_tokens(row, name, f"row {i}"), start=1)
-        ]
+        tokens = split_tokens(row, name, f"row {i}")
+        values = [to_number(tok, name, f"row {i}, item {j}") for j, tok in enumerate(tokens, 1)]
+        rounded += rounded_integers(row, tokens)
         if rows and len(values) != len(rows[0]):
             raise load_error(
                 name,
@@ -103,7 +109,7 @@ def parse_values_text(text: str, name: str) -> np.ndarray:
         rows.append(values)
     if not rows:
         raise load_error(name, "no values were given", "write numbers such as -999,1,2,5,6")
-    return np.array(rows, dtype=np.float64)
+    return np.array(rows, dtype=np.float64), rounded_notes(rounded)
 
 
 def split_tokens(line: str, name: str, where: str) -> list[str]:
@@ -133,6 +139,36 @@ def to_number(token: str, name: str, where: str) -> float:
     if math.isinf(value) and token.strip().lower() not in _SPECIAL_FLOATS:
         raise overflow_error(name, token, where)
     return value
+
+
+_SHORTEST_ROUNDED = 16
+"""The fewest characters of an integer literal float64 can round: every integer up to 2^53
+(9007199254740992, 16 digits) is held exactly, so a shorter token needs no exact test."""
+
+
+def rounded_integers(text: str, tokens: Sequence[str]) -> int:
+    """How many of ``tokens``, the numbers of ``text`` (already read), are integer literals
+    (digits, an optional sign) whose value float64 does not hold: 9007199254740993 reads as
+    9007199254740992. A decimal like 0.1 rounds as expected; one who wrote an integer expects
+    it kept."""
+    # nearly every line returns here, in C: a point in each token (a number has at most one),
+    # or none 16 characters long
+    if text.count(".") >= len(tokens) or max(map(len, tokens)) < _SHORTEST_ROUNDED:
+        return 0
+    return sum(_rounds(tok) for tok in tokens if len(tok) >= _SHORTEST_ROUNDED)
+
+
+def _rounds(token: str) -> bool:
+    digits = token[1:] if token[0] in "+-" else token
+    if not (digits.isascii() and digits.isdigit()):
+        return False
+    value = float(token)  # finite: read before, and refused there if it overflowed
+    return Decimal(value) != Decimal(token)  # exact both: no int() digit limit on zeros
+
+
+def rounded_notes(rounded: int) -> tuple[str, ...]:
+    """The note of ``rounded`` integer literals float64 changed, as an integer array's says."""
+    return (rounded_note("integer literals read as float64", rounded),) if rounded else ()
 
 
 def not_a_number(name: str, token: str, where: str) -> LoadError:
@@ -167,8 +203,20 @@ def _is_number(token: str) -> bool:
     return True
 
 
-def parse_json(text: str, name: str, key: str | None) -> np.ndarray:
-    """Nested lists, or an object whose ``key`` (or only list-valued entry) holds them."""
+def parse_json(text: str, name: str, key: str | None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Nested lists, or an object whose ``key`` (or only list-valued entry) holds them, plus
+    the note of integers float64 rounds (:func:`rounded_integers`) in the array read."""
+    rounded: list[bool] = []  # whether any integer literal was rounded, anywhere in the text
+
+    def json_int(digits: str) -> float | _Overflowed:
+        if len(digits) < _SHORTEST_ROUNDED:
+            return float(digits)  # exact, and finite
+        value = _json_float(digits)
+        if not isinstance(value, float) or not _rounds(digits):
+            return value
+        rounded.append(True)
+        return _RoundedInt(value)  # marked, so only those in the array read are counted
+
     with reading(
         name,
         "it is not valid JSON",
@@ -180,7 +228,7 @@ def parse_json(text: str, name: str, key: str | None) -> np.ndarray:
         obj = json.loads(
             text,
             parse_float=_json_float,
-            parse_int=_json_float,
+            parse_int=json_int,
             object_pairs_hook=lambda pairs: unique_keys(
                 pairs,
                 lambda k: load_error(
@@ -195,7 +243,7 @@ def parse_json(text: str, name: str, key: str | None) -> np.ndarray:
         raise load_error(
             name, f"it holds a {type(obj).__name__}, not an object with keys", f"drop ':{key}'"
         )
-    return _nested_to_array(obj, name)
+    return _nested_to_array(obj, name), rounded_notes(_count_rounded(obj) if rounded else 0)
 
 
 def _nested_to_array(obj: object, name: str) -> np.ndarray:
@@ -223,6 +271,19 @@ def _nested_to_array(obj: object, name: str) -> np.ndarray:
     for i, v in enumerate(level):
         values[i] = _json_number(v, name, shape, i)
     return values.reshape(shape)
+
+
+class _RoundedInt(float):
+    """A JSON integer literal that float64 does not hold (its rounded value), to be counted."""
+
+
+def _count_rounded(obj: object) -> int:
+    """The :class:`_RoundedInt` values in nested lists ``obj`` (a walk, not a recursion)."""
+    count, level = 0, [obj]
+    while level:
+        count += sum(type(x) is _RoundedInt for x in level)
+        level = [y for x in level if isinstance(x, list) for y in x]
+    return count
 
 
 class _Overflowed:

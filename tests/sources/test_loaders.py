@@ -312,6 +312,58 @@ def test_parse_values_errors(text: str, fragment: str) -> None:
     assert str(info.value).startswith("cannot load <values>: ")
 
 
+ROUNDED_TWO = (
+    "integer literals read as float64; 2 values beyond 2^53 rounded "
+    "(the analysis is of the rounded values)"
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "content"),
+    [
+        ("--values", "9007199254740993,0,1;1,-18014398509481987,+0"),
+        ("t.csv", "a,b,c\n9007199254740993,0,1\n1,-18014398509481987,+0\n"),
+        ("t.txt", "9007199254740993 0 1\n1 -18014398509481987 +0\n"),
+        ("t.json", "[[9007199254740993, 0, 1], [1, -18014398509481987, 0]]"),
+        ("t.json:x", '{"x": [[9007199254740993, 0, 1], [1, -18014398509481987, 0]], '
+                     '"y": [12345678901234567891]}'),
+        ("-", "9007199254740993,0,1\n1,-18014398509481987,+0\n"),
+        ("-", "[[9007199254740993, 0, 1], [1, -18014398509481987, 0]]"),
+    ],
+    ids=["values", "csv", "txt", "json", "json-key", "stdin-csv", "stdin-json"],
+)  # fmt: skip
+def test_integer_literals_float64_rounds_are_noted_in_text_sources(
+    tmp_path: Path, source: str, content: str
+) -> None:
+    # 2^53 + 1 and -(2^54 + 3) read as 2^53 and -(2^54 + 4) without a word, while the same
+    # values in an int64 .npy are noted; only the array read counts (not "y" beside "x")
+    if source == "--values":
+        loaded = parse_values(content)
+    elif source == "-":
+        loaded = load_logits("-", stdin=io.BytesIO(content.encode()))
+    else:
+        (tmp_path / source.split(":")[0]).write_text(content)
+        loaded = load_logits(str(tmp_path / source))
+    assert loaded.notes[-1:] == (ROUNDED_TWO,)
+    assert loaded.array[0, 0] == 2.0**53
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "9007199254740992,-9007199254740992,1",  # 2^53: held exactly
+        "00000000000000000001,+0000000000000000000002,3",  # long, but small
+        "0.1,9007199254740993.0,9.007199254740993e15",  # decimals round as 0.1 does
+        "123456789012345678901234567890e0,1,2",  # an exponent: not an integer literal
+    ],
+)
+def test_integer_literals_float64_holds_and_decimals_get_no_rounding_note(content: str) -> None:
+    assert parse_values(content).notes == ()
+    assert load_logits("-", stdin=io.BytesIO(content.encode())).notes == ()
+    json_text = b"[[9007199254740992, -9007199254740992, 0.1, 9007199254740993.0, 1e16]]"
+    assert load_logits("-", stdin=io.BytesIO(json_text)).notes == ()
+
+
 def test_gen_spec_delegates_to_generators() -> None:
     loaded = load_logits("gen:spike:shape=3x7,seed=5,height=15")
     expected = generate_logits("spike", shape=(3, 7), seed=5, height=15.0)
