@@ -188,3 +188,20 @@ def test_targets_a_config_sets_that_do_not_fit_a_source_are_blamed_on_it(
     assert r.stderr.strip().endswith(
         "save one class index per row, shape 3 (config 'smcheck.toml' sets targets)"
     )
+
+
+def test_a_targets_file_of_several_arrays_is_one_error_naming_the_option_not_a_skipped_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("a.npy", "b.npy"):
+        np.save(tmp_path / name, np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]))
+    np.savez(tmp_path / "t.npz", a=np.array([0, 1]), b=np.array([1, 0]))
+    args = ["check", "--isolated", "--skip-multi-tensor", "a.npy", "b.npy", "--targets", "t.npz"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2, r.output
+    assert r.stdout == ""
+    assert r.stderr == (
+        "Error: --targets: cannot load 't.npz': it holds 2 arrays; "
+        "add one key as 'FILE:KEY', one of 'a', 'b'\n"
+    )
