@@ -14,6 +14,9 @@ from smcheck.findings.remedies import Situation
 from smcheck.report.model import Cell, RowIndex
 from smcheck.report.phrases import first_of, plural, row_index, rows_of
 
+NAN_CAUSES = ("masked-row-nan", "probability-nan")
+"""The findings of NaN output: rows the format or T masked entirely, and the rest."""
+
 
 def _get(obj: Any, key: str) -> Any:
     """A field of a dataclass or a dict (gradient metrics may be either)."""
@@ -155,15 +158,14 @@ def accuracy(
         if nan.rows:
             # the metric skips rows whose output is NaN: their error is unbounded, not absent
             detail = f"{label} unbounded: NaN output in {plural(float(nan.rows), 'row')}"
-            return Hit(
-                math.inf, nan.rows, _ix(nan.worst_row), detail + _where(None, 0, nan.worst_row)
-            )
+            detail += _where(None, 0, nan.worst_row)
+            return Hit(math.inf, nan.rows, _ix(nan.worst_row), detail, causes=NAN_CAUSES)
         if zero.rows and (value is None or value <= all_zero):
             # every p̂ 0: as wrong as NaN, but finite, so the metric skips these rows too
             amount = "unbounded" if math.isinf(all_zero) else f"{all_zero:.4g}{unit}"
             detail = f"{label} {amount}: the row sum overflowed (every probability 0) in "
             detail += plural(float(zero.rows), "row") + _where(None, 0, zero.worst_row)
-            return Hit(all_zero, zero.rows, _ix(zero.worst_row), detail)
+            return Hit(all_zero, zero.rows, _ix(zero.worst_row), detail, causes=("sum-overflow",))
         if value is None:  # no row was judged (all masked or broken upstream)
             return Hit(-math.inf, None, None, f"{label}: no rows judged")
         return Hit(

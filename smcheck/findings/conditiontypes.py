@@ -19,6 +19,10 @@ class Hit:
     """A short phrase: ``3 elements in 2/8 rows, worst row [0]``."""
     remedy: str = ""
     """The cell's remedy for what was hit, ending the violation message (set by ``check``)."""
+    causes: tuple[str, ...] = ()
+    """The findings that made the hit where the reader knows them (a limit met by rows whose
+    sum overflowed: ``sum-overflow``), first first: their remedies end the message, not the
+    metric's (no accuracy remedy cures an overflow); empty: the metric's ``causes``."""
 
 
 Reader = Callable[[Cell], "Hit | str"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 from smcheck.errors import ConfigError
 from smcheck.findings.conditionreaders import (
+    NAN_CAUSES,
     accuracy,
     cell_remedy,
     count_of,
@@ -33,7 +34,7 @@ METRICS: dict[str, Metric] = {
             "NaN probabilities from finite input",
             count_of("nan", "NaN probability", "NaN probabilities"),
             "probability-nan",
-            causes=("masked-row-nan", "probability-nan"),
+            causes=NAN_CAUSES,
         ),
         Metric(
             "overflow",
@@ -196,7 +197,10 @@ class Condition:
         if not over or (self.bare and _only_notes(cell, metric.hint)):
             return None  # or the verdict calls it immaterial or unjudged: analyze shows no WARN
         s = situation or Situation("", "")
-        return replace(got, remedy=cell_remedy(metric.hint, cell, s, metric.causes))
+        # a hit that knows its cause (an accuracy limit met by NaN or overflowed rows) takes
+        # that finding's remedy: the metric's own would not cure it
+        hint, causes = (got.causes[0], got.causes) if got.causes else (metric.hint, metric.causes)
+        return replace(got, remedy=cell_remedy(hint, cell, s, causes))
 
     @property
     def bare(self) -> bool:

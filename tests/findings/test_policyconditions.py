@@ -110,6 +110,25 @@ def test_sum_error_of_a_row_whose_sum_overflowed_is_one() -> None:
     assert isinstance(parse_condition("sum-error>=1").check(c), Hit)
 
 
+# 70000 zeros in float16: every exp is 1, the sum 70000 > 65504 overflows in naive and shifted
+# alike (subtracting the max changes nothing), so every p̂ is 0
+FLAT = [[0.0] * 70000]
+
+
+@pytest.mark.parametrize("method", ["naive", "shifted"])
+@pytest.mark.parametrize("name", ["error-ulp>8", "normwise-error>8", "sum-error>0.5", "kl>1"])
+def test_an_accuracy_limit_met_by_a_sum_overflow_takes_the_overflows_remedy(
+    name: str, method: str
+) -> None:
+    # the generic accuracy remedy, "use max-shifted softmax or torch.softmax", cannot cure a sum
+    # that overflows after the shift too: the sum-overflow finding's settled remedy does
+    c = _rows_cell(FLAT, method, "float16", use="probs")
+    (own,) = [f.remedy for f in c.findings if f.cause == "sum-overflow"]
+    hit = parse_condition(name).check(c)
+    assert isinstance(hit, Hit) and hit.remedy == own
+    assert "max-shifted" not in hit.remedy
+
+
 def test_argmax_flip_counts_rows_whose_output_is_nan() -> None:
     c = cell([1, 2, 3, 12])  # naive float16: exp(12) overflows, the row is NaN
     assert c.metrics.argmax_flips.rows == 0 and c.metrics.nan.rows == 1
