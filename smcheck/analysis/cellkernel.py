@@ -54,6 +54,9 @@ class CellChunk:
     normwise: torch.Tensor
     sum_error: torch.Tensor
     flips: torch.Tensor
+    unique: np.ndarray
+    """Per row, whether the exact maximum is unique (uint8, the block's): only such a row has an
+    argmax to flip or to lose."""
     saturated: np.ndarray
     """Per row, 1 where the exact p_max rounds to 1 in the format (the block's, every method's)."""
     kl: torch.Tensor
@@ -212,6 +215,7 @@ def cell_chunk(out: Any, b: Block, keep: tuple[int, int] = (-1, -1)) -> CellChun
         normwise=t(flts[:, k.NORMWISE]),
         sum_error=t(flts[:, k.SUM_ERROR]),
         flips=t(flags[:, k.FLIP].view(np.bool_)),
+        unique=sh.rows[1],
         saturated=sh.saturated,
         kl=t(flts[:, k.KL]),
         kl_rows=t(fin),

@@ -76,6 +76,8 @@ class CellAccumulator:
     normwise_u: MaxStat = field(default_factory=MaxStat)
     sum_error: MaxStat = field(default_factory=MaxStat)
     argmax_flips: CountStat = field(default_factory=CountStat)
+    lost_nan: CountStat = field(default_factory=CountStat)
+    lost_sum_overflow: CountStat = field(default_factory=CountStat)
     saturated: CountStat = field(default_factory=CountStat)
     kl_max: MaxStat = field(default_factory=MaxStat)
     kl_sum: ExactSum = field(default_factory=ExactSum)
@@ -126,6 +128,7 @@ class CellAccumulator:
         self.sum_error.add(np.where(fin, c.sum_error.numpy(), np.nan), start)
         # argmax flips: rows with a unique exact maximum only (exact ties excluded)
         self.argmax_flips.add(c.flips.numpy().astype(np.int64), start)
+        self._lost_argmax(c, start)
         # saturation is the exact p's, whatever the method returned (NaN rows included)
         self.saturated.add(c.saturated.astype(np.int64), start)
         # generalised KL(ref || p̂) = sum of p log(p/p̂) - p + p̂ over live entries: every term
@@ -140,6 +143,30 @@ class CellAccumulator:
         self.log_max_abs.add(c.log.max_abs.numpy(), start)
         self.log_finite_at_neginf.add(c.log.finite_at_neginf.numpy(), start)
         return c
+
+    def _lost_argmax(self, c: CellChunk, start: int) -> None:
+        """Rows whose argmax is lost, not flipped (no flip is measured there): NaN output, or
+        every p̂ 0 after the row sum overflowed; like a flip, only where the exact maximum is
+        unique (a tie, e.g. a row of equal logits, has no argmax to lose). Disjoint: a NaN row
+        is the NaN's."""
+        unique = c.unique != 0
+        nan = c.nan.numpy() > 0 if c.nan is not None else np.zeros_like(unique)
+        self.lost_nan.add((nan & unique).astype(np.int64), start)
+        if c.sum_overflow is not None:
+            zero = (c.sum_overflow.numpy() > 0) & unique & ~nan
+            self.lost_sum_overflow.add(zero.astype(np.int64), start)
+
+    def _flips(self, index: RowIndexer) -> rm.FlipCount:
+        lost = CountStat()  # the first lost row of either kind (one per row, rows disjoint)
+        lost.merge(self.lost_nan)
+        lost.merge(self.lost_sum_overflow)
+        return rm.FlipCount(
+            self.argmax_flips.rows,
+            index(self.argmax_flips.worst_row),
+            self.lost_nan.rows,
+            self.lost_sum_overflow.rows,
+            index(lost.worst_row),
+        )
 
     def result(self, headroom: rm.Headroom, index: RowIndexer, cast: rm.Count) -> rm.CellMetrics:
         """The cell's metrics for the report (``headroom``: its HeadroomAccumulator's result;
@@ -172,7 +199,7 @@ class CellAccumulator:
                 rm.UlpHistogram(ULP_BINS[0], self.ulp.octaves(*ULP_BINS)) if self.ulp.n else None,
             ),
             sum_error=rm.Extreme(self.sum_error.result, index(self.sum_error.row)),
-            argmax_flips=rm.FlipCount(self.argmax_flips.rows, index(self.argmax_flips.worst_row)),
+            argmax_flips=self._flips(index),
             kl=rm.KLMetric(self.kl_max.result, self.kl_sum.mean, index(self.kl_max.row)),
             headroom=headroom,
             rows_checked=self.rows_checked,

@@ -11,7 +11,7 @@ from typing import Any
 from smcheck.findings import remedies
 from smcheck.findings.conditiontypes import Hit, Reader
 from smcheck.findings.remedies import Situation
-from smcheck.report.model import Cell, RowIndex
+from smcheck.report.model import Cell, FlipCount, RowIndex
 from smcheck.report.phrases import first_of, plural, row_index, rows_of
 
 NAN_CAUSES = ("masked-row-nan", "probability-nan")
@@ -76,24 +76,25 @@ def overflows(cell: Cell) -> Hit:
 
 def flips(cell: Cell) -> Hit | str:
     """Flipped rows, and the rows whose argmax is lost: NaN output, or every p̂ 0 after the row
-    sum overflowed (no flip is measured there, so analyze does not count the fault twice)."""
+    sum overflowed (no flip is measured there, so analyze does not count the fault twice); only
+    rows with a unique exact maximum, as a flip (a row of ties has no argmax to lose)."""
     m = cell.metrics
-    f, lost = m.argmax_flips, m.nan.rows + m.sum_overflow.rows
+    f = m.argmax_flips
+    lost = f.nan_rows + f.sum_overflow_rows
     n = f.rows + lost
     what = "a flipped or lost argmax" if lost else "a flipped argmax"
     detail = plural(float(n), "row") + f" of {m.rows_checked} with {what}"
     worst = f.worst_row
     if lost:
-        detail += f" ({_lost_rows(cell)})"
-        worst = worst or m.nan.worst_row or m.sum_overflow.worst_row
+        detail += f" ({_lost_rows(f)})"
+        worst = worst or f.lost_first_row
     return Hit(float(n), n, _ix(worst), detail + _where(None, 0, worst))
 
 
-def _lost_rows(cell: Cell) -> str:
+def _lost_rows(f: FlipCount) -> str:
     """``NaN output in 1 row, the row sum overflowed in 2 rows``: the rows no accuracy metric
     judges, whose output is lost entirely."""
-    m = cell.metrics
-    parts = [(m.nan.rows, "NaN output"), (m.sum_overflow.rows, "the row sum overflowed")]
+    parts = [(f.nan_rows, "NaN output"), (f.sum_overflow_rows, "the row sum overflowed")]
     return ", ".join(f"{what} in {plural(float(n), 'row')}" for n, what in parts if n)
 
 

@@ -83,11 +83,18 @@ class LogErrorMetric:
 
 @dataclass(frozen=True)
 class FlipCount:
-    """Rows whose argmax differs from the exact one."""
+    """Rows whose argmax differs from the exact one, and those whose argmax is lost; rows with a
+    unique exact maximum only (an exact tie has no argmax to flip or lose)."""
 
     rows: int
     worst_row: RowIndex | None
     """First flipped row."""
+    nan_rows: int = 0
+    """Rows whose output is NaN (no flip is measured there): their argmax is lost."""
+    sum_overflow_rows: int = 0
+    """Rows whose sum overflowed, every p̂ 0 (not NaN): their argmax is lost."""
+    lost_first_row: RowIndex | None = None
+    """First row of those two kinds."""
 
 
 @dataclass(frozen=True)

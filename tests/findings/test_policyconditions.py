@@ -137,6 +137,33 @@ def test_argmax_flip_counts_rows_whose_output_is_nan() -> None:
     assert "NaN output in 1 row" in hit.detail
 
 
+@pytest.mark.parametrize("method", ["naive", "shifted"])
+def test_argmax_flip_counts_no_lost_argmax_in_a_row_of_ties_whose_sum_overflowed(
+    method: str,
+) -> None:
+    # 70000 equal logits: no unique argmax, so none to lose though every p̂ is 0 (it read
+    # "1 row of 1 with a flipped or lost argmax (the row sum overflowed ...)")
+    c = _rows_cell(FLAT, method, "float16", use="probs")
+    assert c.metrics.sum_overflow.rows == 1
+    assert c.metrics.argmax_flips.sum_overflow_rows == 0
+    assert parse_condition("argmax-flip").check(c) is None
+
+
+def test_argmax_flip_counts_no_lost_argmax_in_a_nan_row_of_ties() -> None:
+    # [-1e5] * 3 is entirely -inf in float16 (NaN output) and has no unique argmax: it read
+    # "(NaN output in 1 row)"; a NaN row with a unique maximum still counts (row 2)
+    c = _rows_cell([[-1e5, -1e5, -1e5], [1.0, 2, 3], [1.0, 2, 12]], "naive", "float16")
+    assert c.metrics.nan.rows == 2
+    f = c.metrics.argmax_flips
+    assert (f.nan_rows, f.sum_overflow_rows, f.lost_first_row) == (1, 0, (2,))
+    hit = parse_condition("argmax-flip").check(c)
+    assert isinstance(hit, Hit) and (hit.value, hit.worst_row) == (1.0, (2,))
+    assert (
+        hit.detail
+        == "1 row of 2 with a flipped or lost argmax (NaN output in 1 row), worst row [2]"
+    )
+
+
 def test_gradient_error_counts_nan_gradient_rows_as_unbounded() -> None:
     # naive float32 on [-999, 1, 2, 5, 6]: p̂ of -999 is 0, log(0) = -inf, so the whole row's
     # gradient is NaN (left out of max_rel_error); row [1, 2, 3, 4, 5] is accurate (~1e-7)
