@@ -168,9 +168,12 @@ class CellAccumulator:
             index(lost.worst_row),
         )
 
-    def result(self, headroom: rm.Headroom, index: RowIndexer, cast: rm.Count) -> rm.CellMetrics:
+    def result(
+        self, headroom: rm.Headroom, index: RowIndexer, cast: rm.Count, masked_rows: int = 0
+    ) -> rm.CellMetrics:
         """The cell's metrics for the report (``headroom``: its HeadroomAccumulator's result;
-        ``cast``: the format's cast overflow, shared by its cells)."""
+        ``cast``: the format's cast overflow, shared by its cells; ``masked_rows``: the rows the
+        format or T masks entirely, CellMetrics.masked_rows)."""
         return rm.CellMetrics(
             overflow=self.overflow.result(index),
             temperature_overflow=self.temperature_overflow.result(index),
@@ -213,6 +216,7 @@ class CellAccumulator:
                 index(self.log_max_abs.row),
             ),
             saturated=rm.RowCount(self.saturated.rows, index(self.saturated.worst_row)),
+            masked_rows=masked_rows,
         )
 
 

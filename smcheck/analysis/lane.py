@@ -111,7 +111,7 @@ class Lane:
         if masked:
             self.cell.nan_causes[MASKED_NAN] = sum(mk.elements for mk in masked)
         cast = src.rounding[f.name].cast_posinf.result(view.index)
-        metrics = self.cell.result(headroom, view.index, cast)
+        metrics = self.cell.result(headroom, view.index, cast, masks.masked_rows(f.name, t))
         bounds = self.bounds.result(view.index, cfg.thresholds)
         acc = self.stall.result(view.index)
         target = src.targets.label if src.targets is not None else ""

@@ -173,6 +173,11 @@ class MaskAccumulator:
         o = self.outputs.get((method, fmt, t), _Output())
         return rk.MaskedOutput(o.rows, o.nan, o.zeros, o.rows - o.nan - o.zeros)
 
+    def masked_rows(self, fmt: str, t: float) -> int:
+        """Rows with a finite source logit that the cast to ``fmt`` or dividing by ``t`` there
+        makes entirely -inf (disjoint: the cast's are not counted again at T)."""
+        return sum(c.rows for (f, at, _), c in self.became.items() if f == fmt and at in (None, t))
+
     def masked_nan(self, method: str, fmt: str, t: float, masks: bool) -> CountStat:
         """NaN probabilities ``method`` returned for rows the cast to ``fmt`` or T masked fully,
         of rows of masks (``masks``) or of the other rows."""

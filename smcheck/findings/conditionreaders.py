@@ -38,13 +38,16 @@ def _where(rows: int | None, total: int, worst: Any) -> str:
     return ("" if rows is None else f" in {rows_of(rows, total)}") + at
 
 
-def count_of(path: str, *noun: str, parts: Callable[[Cell], str] | None = None) -> Reader:
+def count_of(
+    path: str, *noun: str, parts: Callable[[Cell], str] | None = None, masked: bool = False
+) -> Reader:
     """A count metric (elements, rows, worst_row) at ``metrics.<path>``; ``parts``: what the
-    count is made of, in brackets after it."""
+    count is made of, in brackets after it; ``masked``: it counts the rows the format or T
+    masks entirely too (``nan``), so its rows are of those and the judged ones."""
 
     def read(cell: Cell) -> Hit | str:
         c = getattr(cell.metrics, path)
-        total = cell.metrics.rows_checked
+        total = cell.metrics.rows_checked + (cell.metrics.masked_rows if masked else 0)
         made = parts(cell) if parts is not None else ""
         # counts are written with :g here (1e+06 elements), unlike the verdicts: kept as recorded
         detail = plural(float(c.elements), *noun) + f" ({made})" * bool(made)

@@ -32,7 +32,7 @@ METRICS: dict[str, Metric] = {
         Metric(
             "nan",
             "NaN probabilities from finite input",
-            count_of("nan", "NaN probability", "NaN probabilities"),
+            count_of("nan", "NaN probability", "NaN probabilities", masked=True),
             "probability-nan",
             causes=NAN_CAUSES,
         ),

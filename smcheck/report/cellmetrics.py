@@ -165,6 +165,10 @@ class CellMetrics:
     saturated: RowCount | None = None
     """Judged rows whose exact top probability rounds to 1 in the format (1 - p_max <= u/2),
     whatever the method returned; the first such row (None only in reports built without it)."""
+    masked_rows: int = 0
+    """Source rows with a finite logit that the cast to the format or dividing by T there makes
+    entirely -inf: the method ran on them, nothing is judged there (not in ``rows_checked``),
+    but ``nan`` counts the NaN it returned there."""
 
     @property
     def overflow_with_cast(self) -> Count:

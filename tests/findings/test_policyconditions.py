@@ -164,6 +164,23 @@ def test_argmax_flip_counts_no_lost_argmax_in_a_nan_row_of_ties() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("rows", "kw"),
+    [
+        ([[-70000.0, -70001, -70002], [1.0, 2, 3]], {}),  # the cast makes row 0 all -inf
+        ([[-50000.0, -50000, -50000], [1.0, 2, 3]], {"temperatures": [0.5]}),  # x/T: -1e5
+    ],
+    ids=["cast", "temperature"],
+)
+def test_nan_counts_rows_the_format_masks_in_its_numerator_and_denominator(rows, kw) -> None:  # type: ignore[no-untyped-def]
+    # torch float16 returns NaN for row 0, entirely -inf in the format: not judged (rows_checked
+    # 1), but nan counts it, so "in 1/1 row" claimed every row failed while row 1 is fine
+    c = _rows_cell(rows, "torch", "float16", **kw)
+    assert (c.metrics.rows_checked, c.metrics.masked_rows, c.metrics.nan.rows) == (1, 1, 1)
+    hit = parse_condition("nan").check(c)
+    assert isinstance(hit, Hit) and hit.detail == "3 NaN probabilities in 1/2 rows, row [0]"
+
+
 def test_gradient_error_counts_nan_gradient_rows_as_unbounded() -> None:
     # naive float32 on [-999, 1, 2, 5, 6]: p̂ of -999 is 0, log(0) = -inf, so the whole row's
     # gradient is NaN (left out of max_rel_error); row [1, 2, 3, 4, 5] is accurate (~1e-7)
