@@ -97,6 +97,8 @@ METRICS: dict[str, Metric] = {
         ),
         Metric(
             "saturation",
+            # named alone it follows the verdict, which calls saturation a NOTE by default (it
+            # loses 1 - p_max <= u/2 < 4u): only saturation>=1 counts the rows
             "rows whose largest probability rounds to 1 (stored, it loses 1 - p_max)",
             saturated,
             "saturation",

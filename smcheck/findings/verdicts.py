@@ -324,17 +324,25 @@ def _gradient_findings(
 def _saturation_finding(found: _Found, fmt: FloatFormat, m: CellMetrics, th: Thresholds) -> None:
     """Rows whose exact top probability rounds to 1 in the format, with gradients or without:
     a property of the probabilities (what the method returned does not change it). It matters
-    only where what the gradient loses, 1 - p_max <= u/2, exceeds ``th.gradient_abs_u`` u."""
+    only where what the gradient loses, 1 - p_max <= u/2, exceeds ``th.gradient_abs_u`` u; under
+    ``probs`` (no gradient judged) it says what the probabilities lose instead."""
     rows = m.saturated.rows if m.saturated is not None else 0
     if not rows:
         return
     limit = th.gradient_abs_u * fmt.u
     material = fmt.u / 2 > limit  # a top probability rounds to 1 iff 1 - p <= u/2
+    if found.use == "probs":
+        # p_max = 1 is p_max correctly rounded; what reads wrong is a confidence taken from it
+        why = (
+            f" (1 - p_max <= u/2 = {fmt.u / 2:.3g}, within p_max's own rounding: the row reads "
+            "as certain, while its other probabilities keep their values)"
+        )
+    else:
+        why = _lost(fmt.u / 2, limit, material, "1 - p_max <= u/2 = ")
     found.warn(
         "saturation",
         f"the top probability rounds to 1 in {fmt.name} in {rows_of(rows, m.rows_checked)}: "
-        f"stored in {fmt.name} it reads 1, and 1 - p_max is lost there"
-        + _lost(fmt.u / 2, limit, material, "1 - p_max <= u/2 = "),
+        f"stored in {fmt.name} it reads 1, and 1 - p_max is lost there" + why,
         material=material,
     )
 

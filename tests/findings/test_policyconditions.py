@@ -276,6 +276,16 @@ def test_saturation_counts_rows_whose_p_max_rounds_to_1_with_or_without_gradient
         assert c.gradient.saturated_rows == 2 and c.gradient.nan.rows == 1
 
 
+def test_a_bare_saturation_condition_follows_the_verdict() -> None:
+    # a NOTE with the default 4u whatever the use (never met from the CLI); judged below u/2
+    # under loss the finding is a WARN, and the bare condition is met with it
+    strict = Thresholds(gradient_abs_u=0.25)
+    c = _rows_cell(SATURATED, "torch", "float16", use="loss", thresholds=strict)
+    assert [f.severity for f in c.findings if f.cause == "saturation"] == ["WARN"]
+    hit = parse_condition("saturation").check(c)
+    assert isinstance(hit, Hit) and hit.rows == 2
+
+
 def test_evaluate_reports_a_condition_once_and_counts_unmeasured_cells() -> None:
     # row 0 overflows naive float16; row 1 underflows it (exp(-20) -> 0, see above)
     # as reported without gradient metrics (with them, row 0's p_max = 1 - 1.9e-4 rounds to 1 in

@@ -240,6 +240,25 @@ def test_a_saturation_warn_says_what_a_row_can_lose() -> None:
     )
 
 
+@pytest.mark.parametrize("use", ["probs", "logprobs", "loss"])
+def test_the_saturation_note_speaks_of_the_gradient_only_where_one_is_judged(use: str) -> None:
+    # float16 [0, -20, -12]: 1 - p_max = 6.15e-6 <= u/2, p_max rounds to 1; under probs the
+    # NOTE said "the gradient loses at most ...", of a gradient nobody takes there
+    r = smcheck.analyze([[0.0, -20.0, -12.0]], dtypes=["float16"], methods=["torch"], use=use)
+    (f,) = [f for f in cell(r, "torch", "float16").findings if f.cause == "saturation"]
+    assert f.severity == "NOTE"
+    if use == "probs":
+        assert "gradient" not in f.message
+        assert f.message.endswith(
+            "(1 - p_max <= u/2 = 0.000244, within p_max's own rounding: the row reads as "
+            "certain, while its other probabilities keep their values)"
+        )
+    else:
+        assert f.message.endswith(
+            "(the gradient loses at most 1 - p_max <= u/2 = 0.000244, within 0.00195, there)"
+        )
+
+
 def test_case4_underflow_losing_less_than_u_is_a_note() -> None:
     c = cell(
         smcheck.analyze([[0.0, 1.0]], dtypes=["float32"], methods=["torch"]), "torch", "float32"
