@@ -235,8 +235,7 @@ class _Found:
         {"FAIL": self.failures, "WARN": self.warnings, "NOTE": self.notes}[severity].append(found)
 
     def fail(self, cause: str, message: str, *, why: str = "", masks: bool | None = None) -> None:
-        """A FAIL finding; ``why``: its origin where the cause has several (Finding.why);
-        ``masks``: which rows a ``masked-row-nan`` counts (Finding.masks)."""
+        """A FAIL finding; ``why``, ``masks``: as Finding.why (its origin) and Finding.masks."""
         self._add(cause, "FAIL", message, True, why, masks)
 
     def warn(self, cause: str, message: str, *, material: bool = True) -> None:
