@@ -6,7 +6,6 @@ import array
 import json
 import math
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -79,7 +78,7 @@ def parse_table(lines: Iterable[bytes], name: str) -> tuple[np.ndarray, tuple[st
                     "give every line the same number of values",
                 )
             values.extend(to_number(tok, name, f"line {lineno}") for tok in tokens)
-            rounded += rounded_integers(line, tokens)
+            rounded += rounded_integers(line, tokens, values)
             width, first, n_rows = len(tokens), first or lineno, n_rows + 1
     if not n_rows and quoted is not None:  # "1.5","2": all quoted, so it read as a header
         raise not_a_number(name, quoted[0], f"line {quoted[1]}")
@@ -99,7 +98,7 @@ def parse_values_text(text: str, name: str) -> tuple[np.ndarray, tuple[str, ...]
             continue
         tokens = split_tokens(row, name, f"row {i}")
         values = [to_number(tok, name, f"row {i}, item {j}") for j, tok in enumerate(tokens, 1)]
-        rounded += rounded_integers(row, tokens)
+        rounded += rounded_integers(row, tokens, values)
         if rows and len(values) != len(rows[0]):
             raise load_error(
                 name,
@@ -146,24 +145,30 @@ _SHORTEST_ROUNDED = 16
 (9007199254740992, 16 digits) is held exactly, so a shorter token needs no exact test."""
 
 
-def rounded_integers(text: str, tokens: Sequence[str]) -> int:
-    """How many of ``tokens``, the numbers of ``text`` (already read), are integer literals
-    (digits, an optional sign) whose value float64 does not hold: 9007199254740993 reads as
-    9007199254740992. A decimal like 0.1 rounds as expected; one who wrote an integer expects
-    it kept."""
-    # nearly every line returns here, in C: a point in each token (a number has at most one),
-    # or none 16 characters long
-    if text.count(".") >= len(tokens) or max(map(len, tokens)) < _SHORTEST_ROUNDED:
+def rounded_integers(text: str, tokens: Sequence[str], read: Sequence[float]) -> int:
+    """How many of ``tokens``, the numbers of ``text`` read as the end of ``read``, are integer
+    literals (digits, an optional sign) whose value float64 does not hold: 9007199254740993
+    reads as 9007199254740992. A decimal like 0.1 rounds as expected; one who wrote an integer
+    expects it kept."""
+    # nearly every line returns here, in C: a point in every token (a number has at most one),
+    # or, every integer below 2^53 being exact, no more values at or above 2^53 than the line
+    # spells infinities (NaN compares False; a spelling missed here only takes the exact look)
+    if text.count(".") >= len(tokens):
+        return 0
+    big = sum(map(_EXACT_BELOW.__le__, map(abs, read[-len(tokens) :])))
+    if big <= text.count("inf") + text.count("Inf") + text.count("INF"):
         return 0
     return sum(_rounds(tok) for tok in tokens if len(tok) >= _SHORTEST_ROUNDED)
 
 
+_EXACT_BELOW = 2.0**53
+
+
 def _rounds(token: str) -> bool:
     digits = token[1:] if token[0] in "+-" else token
-    if not (digits.isascii() and digits.isdigit()):
+    if not digits.replace("_", "").isdecimal():  # the digits int() and float() both read
         return False
-    value = float(token)  # finite: read before, and refused there if it overflowed
-    return Decimal(value) != Decimal(token)  # exact both: no int() digit limit on zeros
+    return float(token) != int(token)  # exact comparison; float() took it before (finite)
 
 
 def rounded_notes(rounded: int) -> tuple[str, ...]:

@@ -312,6 +312,8 @@ def test_parse_values_errors(text: str, fragment: str) -> None:
     assert str(info.value).startswith("cannot load <values>: ")
 
 
+FULL_WIDTH = "".join(chr(0xFF10 + int(d)) for d in "18014398509481987")
+"""-(2^54 + 3) in full-width digits, which float() and int() read."""
 ROUNDED_TWO = (
     "integer literals read as float64; 2 values beyond 2^53 rounded "
     "(the analysis is of the rounded values)"
@@ -329,8 +331,11 @@ ROUNDED_TWO = (
                      '"y": [12345678901234567891]}'),
         ("-", "9007199254740993,0,1\n1,-18014398509481987,+0\n"),
         ("-", "[[9007199254740993, 0, 1], [1, -18014398509481987, 0]]"),
+        # spellings float() reads too: digits grouped by _, another script's digits; beside an
+        # infinity and a NaN (the per-line screen counts values at or above 2^53)
+        ("--values", f"9_007_199_254_740_993,-inf,nan;1,-{FULL_WIDTH},+0"),
     ],
-    ids=["values", "csv", "txt", "json", "json-key", "stdin-csv", "stdin-json"],
+    ids=["values", "csv", "txt", "json", "json-key", "stdin-csv", "stdin-json", "spellings"],
 )  # fmt: skip
 def test_integer_literals_float64_rounds_are_noted_in_text_sources(
     tmp_path: Path, source: str, content: str
