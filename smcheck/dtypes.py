@@ -206,6 +206,13 @@ def next_wider(dtype: str) -> str | None:
     return next(iter(WIDER_FORMATS.get(dtype, ())), None)
 
 
+def next_wider_range(dtype: str) -> str | None:
+    """The narrowest format with more exponent range than ``dtype`` (bfloat16's is float32's:
+    a quotient beyond one is beyond the other, but for a sliver); None for float64."""
+    emax = get_format(dtype).emax
+    return next((w for w in WIDER_FORMATS.get(dtype, ()) if get_format(w).emax > emax), None)
+
+
 def holding(dtype: str, largest: float | None) -> tuple[str, ...]:
     """The formats wider than ``dtype`` whose cast keeps ``largest`` finite, narrowest first,
     analysed or not (1e39 is beyond float32 as well as float16); all of them when unknown.

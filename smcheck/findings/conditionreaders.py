@@ -10,7 +10,7 @@ from typing import Any
 
 from smcheck.findings import remedies
 from smcheck.findings.conditiontypes import Hit, Reader
-from smcheck.findings.remedies import Situation
+from smcheck.findings.situation import Situation
 from smcheck.report.model import Cell, FlipCount, RowIndex
 from smcheck.report.phrases import first_of, plural, row_index, rows_of
 

@@ -22,7 +22,7 @@ from smcheck.findings.conditionreaders import (
 )
 from smcheck.findings.conditiontypes import Hit, Metric
 from smcheck.findings.inputconditions import INPUT_METRICS
-from smcheck.findings.remedies import Situation
+from smcheck.findings.situation import Situation
 from smcheck.report.findingmodel import join_by_remedy
 from smcheck.report.model import Cell, InputSummary, Verdict
 

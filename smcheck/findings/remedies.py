@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from smcheck.dtypes import WIDER_FORMATS, get_format, holding
-from smcheck.methods import METHODS
+from smcheck.findings.situation import Situation
 from smcheck.report.model import Finding
 from smcheck.report.phrases import softmax_input
 
@@ -138,49 +138,6 @@ class Remedy:
 NO_REMEDY = Remedy("")
 
 
-@dataclass(frozen=True)
-class Situation:
-    """What a remedy's choice depends on: the cell, the model and the use of the softmax."""
-
-    method: str
-    dtype: str
-    use: str = "loss"
-    """probs, logprobs or loss (what the user does with the softmax)."""
-    model: str = "framework"
-    masked: bool = False
-    """The source holds masks (-inf or sentinel entries)."""
-    largest: float | None = None
-    """The largest logit of the judged rows (after softmin's negation), where known: a format
-    the cast-overflow remedy names must hold it."""
-    top: float | None = None
-    """``largest`` / the cell's T, where known: a wider format helps naive only if exp holds it."""
-    lowest: float | None = None
-    """The smallest row maximum of the judged rows as the cell's softmax takes it (after
-    softmin's negation, divided by T), where known: a format the masked-row remedy names must
-    hold it, or the row is entirely -inf there too."""
-    softmin: bool = False
-    """The softmax is of -x: a remedy naming the logits' max, or the format's min, names the
-    other end."""
-    material: bool = True
-    """The finding is a WARN or FAIL: a switch that leaves its cause only as a NOTE fixes it
-    (log_softmax's dead gradient elements, each losing under u, fix naive's material ones)."""
-
-    @property
-    def log_of_p(self) -> bool:
-        return takes_log_of_p(self.method)
-
-    @property
-    def log_softmax_method(self) -> str:
-        """The analysed method that is log_softmax: torch's own, or written out under strict."""
-        return "torch" if self.model == "framework" else "logdomain"
-
-
-def takes_log_of_p(method: str) -> bool:
-    """The method takes log(p) of its probabilities (naive, shifted, online): log(softmax)."""
-    m = METHODS.get(method)
-    return m is not None and m.log_route == "log(p)"
-
-
 def _wider(s: Situation, text: Callable[[str], str]) -> list[Remedy]:
     return [Remedy(text(w), dtype=w) for w in WIDER_FORMATS.get(s.dtype, ())]
 
@@ -220,15 +177,16 @@ def _shift_first(s: Situation) -> list[Remedy]:
 
     Neither the shift nor torch.softmax is offered alone: both take the max of the same x, so
     a NaN in one (x holds +inf, or a row is all -inf: inf - inf) is a NaN in the other."""
-    out = _then_wider(s, _shift_or_torch(s), softmax_in)
-    return [r for r in out if s.method != "naive" or s.top is None or _holds_top(r, s)]
+    return _then_wider(s, _shift_or_torch(s), softmax_in)
 
 
-def _holds_top(r: Remedy, s: Situation) -> bool:
-    """x/T finite in the remedy's format (bar a cast overflow, its own finding); naive's exp too."""
-    f = get_format(r.dtype or s.dtype)
+def _holds_top(r: Remedy, s: Situation, dtype: str | None) -> bool:
+    """x/T finite in ``dtype`` (bar a cast overflow, its own finding); naive's exp of it too."""
+    if s.top is None or dtype is None:
+        return True
+    f = get_format(dtype)
     finite = s.top < -f.neg_overflow or (s.largest or 0.0) >= -f.neg_overflow
-    return finite and bool(r.method or s.top < f.exp_overflow_x)
+    return finite and bool(r.method or s.method != "naive" or s.top < f.exp_overflow_x)
 
 
 def _sum_first(s: Situation) -> list[Remedy]:
@@ -368,8 +326,10 @@ CELL_REMEDIES: dict[str, Chooser] = {
 
 
 def candidates(cause: str, s: Situation) -> list[Remedy]:
-    """The remedies of ``cause`` in situation ``s``, best first; none names what is in use."""
-    return [r for r in CELL_REMEDIES[cause](s) if r.method != s.method and r.dtype != s.dtype]
+    """The remedies of ``cause`` in situation ``s``, best first; none names what is in use, nor
+    a format (its own included) where the cell's x/T overflows too."""
+    found = [r for r in CELL_REMEDIES[cause](s) if r.method != s.method and r.dtype != s.dtype]
+    return [r for r in found if not (r.method or r.dtype) or _holds_top(r, s, r.dtype or s.dtype)]
 
 
 def finding(

@@ -13,14 +13,8 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
-from smcheck.findings.remedies import (
-    CELL_REMEDIES,
-    NO_REMEDY,
-    Remedy,
-    Situation,
-    candidates,
-    takes_log_of_p,
-)
+from smcheck.findings.remedies import CELL_REMEDIES, NO_REMEDY, Remedy, candidates
+from smcheck.findings.situation import Situation, takes_log_of_p
 from smcheck.findings.verdicts import JUDGED_FROM
 from smcheck.report.model import Cell, SourceReport
 from smcheck.report.phrases import cell_name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from smcheck.dtypes import next_wider
+from smcheck.dtypes import next_wider, next_wider_range
 from smcheck.findings import remedies
 from smcheck.report.phrases import bisected_t, softmax_input
 
@@ -48,7 +48,7 @@ def advice(
     if "temperature_overflow" in causes:
         return (
             f"{method} {dtype}: {where} dividing the logits by T overflows {dtype} -- "
-            f"{remedies.centre_or_divide_in(next_wider(dtype), softmin)}{clamp}"
+            f"{remedies.centre_or_divide_in(next_wider_range(dtype), softmin)}{clamp}"
         )
     x = softmax_input(divided=True, softmin=softmin)
     if method == "naive" and ("exp_overflow" in causes or "sum_overflow" in causes):

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from smcheck.config import USES, Thresholds
 from smcheck.dtypes import FloatFormat
 from smcheck.findings.errorbounds import bound_findings
-from smcheck.findings.remedies import finding, takes_log_of_p
+from smcheck.findings.remedies import finding
+from smcheck.findings.situation import takes_log_of_p
 from smcheck.report.model import (
     Accumulation,
     BoundCheck,
@@ -235,8 +236,7 @@ class _Found:
         {"FAIL": self.failures, "WARN": self.warnings, "NOTE": self.notes}[severity].append(found)
 
     def fail(self, cause: str, message: str, *, why: str = "", masks: bool | None = None) -> None:
-        """A FAIL finding; ``why``, ``masks``: as Finding.why (its origin) and Finding.masks."""
-        self._add(cause, "FAIL", message, True, why, masks)
+        self._add(cause, "FAIL", message, True, why, masks)  # why, masks: Finding's
 
     def warn(self, cause: str, message: str, *, material: bool = True) -> None:
         self._add(cause, "WARN", message, material, "")

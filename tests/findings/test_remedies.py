@@ -15,8 +15,9 @@ from smcheck.dtypes import holding
 from smcheck.findings import remedies
 from smcheck.findings.conditionreaders import cell_remedy
 from smcheck.findings.policyconditions import parse_condition
-from smcheck.findings.remedies import CELL_REMEDIES, Situation, candidates, choose
+from smcheck.findings.remedies import CELL_REMEDIES, candidates, choose
 from smcheck.findings.settling import settle, source_situation
+from smcheck.findings.situation import Situation
 from smcheck.findings.temperature import advice
 from smcheck.methods import METHODS
 from smcheck.report.model import Cell
@@ -178,6 +179,26 @@ def test_naive_is_not_sent_where_its_x_over_t_or_exp_overflows_too() -> None:
     assert (f.remedy, f.fix) == (remedies.MAX_SHIFTED, {"method": "shifted"})
 
 
+def test_no_remedy_names_a_format_where_x_over_t_overflows_too() -> None:
+    # 1e36 / 0.001 = 1e39 is beyond bfloat16 and float32 alike (3.39e38, 3.40e38): every format
+    # switch of torch's findings goes to float64, and so does the critical-temperature advice,
+    # whose quotient float32 holds only for a sliver of T
+    x = np.array([[1e36, 0.0, -1.0]])
+    src = smcheck.analyze(x, methods=["torch"], dtypes=["bfloat16"], temperatures=[0.001, 1.0])
+    cell = next(c for c in src.sources[0].cells if c.temperature == 0.001)
+    fixes = {f.cause: (f.remedy, f.fix) for f in cell.findings}
+    assert fixes["temperature-overflow"][0].endswith("divide and take the softmax in float64")
+    assert fixes["probability-nan"] == ("compute the softmax in float64", {"dtype": "float64"})
+    assert fixes["loss-nan"][1] == {"dtype": "float64"}
+    (crit,) = src.sources[0].temperature.critical
+    assert "divide and take the softmax in float64, or clamp T" in crit.advice
+    # 3e38 / 0.5 in bfloat16, naive: its loss remedy, log_softmax, goes to float64 as well
+    src = smcheck.analyze(np.array([[3e38, 0.0, -1.0]]), methods=["naive"], dtypes=["bfloat16"],
+                          temperatures=[0.5])  # fmt: skip
+    fixes = {f.cause: f.fix for f in src.sources[0].cells[0].findings}
+    assert fixes["loss-nan"] == {"method": "torch", "dtype": "float64"}
+
+
 def test_torch_softmax_is_not_advised_beside_the_shift_where_torch_shows_the_nan() -> None:
     # [1, 2, 40000] / 0.5 in float16: x/T = 80000 is +inf, so naive's exp is inf (inf/inf) and
     # torch.softmax's x - max is inf - inf: both NaN (the shift, not analysed here, too)
@@ -308,13 +329,14 @@ def test_under_softmin_the_overflow_and_nan_conditions_end_with_their_cells_own_
     # x = [1000, -1000, 3] at T = 0.01: -x/T = [-1e5, 1e5, -300], 1e5 past float16's 65504, a
     # temperature overflow; x = [1e9, 1e9, 1e9]: -1e9 is -inf in float16, a row entirely -inf.
     # The conditions gave the registry's remedy of their hint (exp-overflow, probability-nan),
-    # which the cells do not have: max-shifted softmax, of no help against either
+    # which the cells do not have: max-shifted softmax, of no help against either. Dividing in
+    # float32 or float64 is not offered: naive's exp(1e5) overflows both
     t = _cell(
         np.array([[1000.0, -1000.0, 3.0]]), "naive", "float16", temperatures=[0.01], softmin=True
     )
     cond = parse_condition("overflow")
     assert cond.message(cond.check(t)).endswith(
-        "-- centre -x before dividing ((min x - x) / T), or divide and take the softmax in float32"
+        "-- centre -x before dividing ((min x - x) / T), or raise T"
     )
     m = _cell(np.array([[1e9, 1e9, 1e9], [1.0, 2.0, 3.0]]), "naive", "float16", softmin=True)
     cond = parse_condition("nan")

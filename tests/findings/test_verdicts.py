@@ -703,11 +703,11 @@ def test_the_cast_overflow_is_an_overflow_to_check_and_no_temperature_is_safe() 
     hit = cond.check(cell(r, "torch", "float16"))
     assert hit is not None and "(cast 1) in 1/2 rows" in hit.detail
     assert hit.remedy == "compute the softmax in float32"
-    # beside an exp overflow the cast's remedy leads (a shift cures none of the cast's) and the
-    # shift follows (naive's exp(200) overflows float32 too); the cast's row, which lost
-    # everything, is the worst
+    # beside an exp overflow the cast's remedy leads and the shift follows (naive's exp(200)
+    # overflows float32 too, as its exp(7e4) would: the cast's remedy is the shift before the
+    # cast, not float32); the cast's row, which lost everything, is the worst
     y = [[7e4, 7e4, 7e4, 1.0], [200.0, 1.0, 2.0, 3.0]]
     r = smcheck.analyze(y, dtypes=["float16", "bfloat16"], methods=["naive"])
     hit = cond.check(cell(r, "naive", "float16"))
     assert hit is not None and "(exp 1, cast 3) in 2/2 rows, worst row [0]" in hit.detail
-    assert hit.remedy == "compute the softmax in float32; use max-shifted softmax or torch.softmax"
+    assert hit.remedy == f"{SHIFT_BEFORE_CAST}; use max-shifted softmax or torch.softmax"

@@ -1,0 +1,51 @@
+"""What a cell's remedy depends on (:class:`Situation`): its cause's method, format, model and
+use, and what the source holds (masks, the largest logit, softmin)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smcheck.methods import METHODS
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What a remedy's choice depends on: the cell, the model and the use of the softmax."""
+
+    method: str
+    dtype: str
+    use: str = "loss"
+    """probs, logprobs or loss (what the user does with the softmax)."""
+    model: str = "framework"
+    masked: bool = False
+    """The source holds masks (-inf or sentinel entries)."""
+    largest: float | None = None
+    """The largest logit of the judged rows (after softmin's negation), where known: a format
+    the cast-overflow remedy names must hold it."""
+    top: float | None = None
+    """``largest`` / the cell's T, where known: a wider format helps naive only if exp holds it."""
+    lowest: float | None = None
+    """The smallest row maximum of the judged rows as the cell's softmax takes it (after
+    softmin's negation, divided by T), where known: a format the masked-row remedy names must
+    hold it, or the row is entirely -inf there too."""
+    softmin: bool = False
+    """The softmax is of -x: a remedy naming the logits' max, or the format's min, names the
+    other end."""
+    material: bool = True
+    """The finding is a WARN or FAIL: a switch that leaves its cause only as a NOTE fixes it
+    (log_softmax's dead gradient elements, each losing under u, fix naive's material ones)."""
+
+    @property
+    def log_of_p(self) -> bool:
+        return takes_log_of_p(self.method)
+
+    @property
+    def log_softmax_method(self) -> str:
+        """The analysed method that is log_softmax: torch's own, or written out under strict."""
+        return "torch" if self.model == "framework" else "logdomain"
+
+
+def takes_log_of_p(method: str) -> bool:
+    """The method takes log(p) of its probabilities (naive, shifted, online): log(softmax)."""
+    m = METHODS.get(method)
+    return m is not None and m.log_route == "log(p)"
