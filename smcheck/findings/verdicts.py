@@ -119,7 +119,7 @@ def judge(
     _log_error_finding(found, fmt, m, th, limit)
     if gradient is not None:
         _gradient_findings(found, fmt, gradient, th, has_masks)
-    _saturation_finding(found, fmt, m, th)
+    _saturation_finding(found, fmt, m, th, gradient is not None)
     # the root cause (a stall, a violated bound, whose fault the error is) leads the warnings
     found.warnings[:0] = bound_findings(method, bounds, accumulation, fmt, total)
     if found.failures:
@@ -320,22 +320,20 @@ def _gradient_findings(
         )
 
 
-def _saturation_finding(found: _Found, fmt: FloatFormat, m: CellMetrics, th: Thresholds) -> None:
+def _saturation_finding(
+    found: _Found, fmt: FloatFormat, m: CellMetrics, th: Thresholds, graded: bool
+) -> None:
     """Rows whose exact top probability rounds to 1 in the format, with gradients or without:
     a property of the probabilities (what the method returned does not change it). It matters
-    only where what the gradient loses, 1 - p_max <= u/2, exceeds ``th.gradient_abs_u`` u; under
-    ``probs`` (no gradient judged) it says what the probabilities lose instead."""
+    only where what the gradient loses, 1 - p_max <= u/2, exceeds ``th.gradient_abs_u`` u; where
+    no gradient was taken (``graded`` False) it says what the probabilities lose instead."""
     rows = m.saturated.rows if m.saturated is not None else 0
     if not rows:
         return
     limit = th.gradient_abs_u * fmt.u
     material = fmt.u / 2 > limit  # a top probability rounds to 1 iff 1 - p <= u/2
-    if found.use == "probs":
-        # p_max = 1 is p_max correctly rounded; what reads wrong is a confidence taken from it
-        why = (
-            f" (1 - p_max <= u/2 = {fmt.u / 2:.3g}, within p_max's own rounding: the row reads "
-            "as certain, while its other probabilities keep their values)"
-        )
+    if not graded:  # p_max = 1 is p_max correctly rounded; a confidence taken from it reads 1
+        why = f" (1 - p_max <= u/2 = {fmt.u / 2:.3g}, within p_max's rounding: it reads as certain)"
     else:
         why = _lost(fmt.u / 2, limit, material, "1 - p_max <= u/2 = ")
     found.warn(
