@@ -180,13 +180,22 @@ def _shift_first(s: Situation) -> list[Remedy]:
     return _then_wider(s, _shift_or_torch(s), softmax_in)
 
 
-def _holds_top(r: Remedy, s: Situation, dtype: str | None) -> bool:
-    """x/T finite in ``dtype`` (bar a cast overflow, its own finding); naive's exp of it too."""
+_OVERFLOWING = (
+    "cast-overflow", "temperature-overflow", "exp-overflow", "probability-nan", "loss-inf",
+    "loss-nan", "gradient-nan",
+)  # fmt: skip
+
+
+def _holds_top(cause: str, r: Remedy, s: Situation, dtype: str | None) -> bool:
+    """x/T finite in ``dtype`` (bar a cast overflow, its own finding); for naive's overflow and
+    the NaN and inf it makes, its exp too (another fault's remedy, a stall's, is not refused
+    for an overflow the cell already has)."""
     if s.top is None or dtype is None:
         return True
     f = get_format(dtype)
     finite = s.top < -f.neg_overflow or (s.largest or 0.0) >= -f.neg_overflow
-    return finite and bool(r.method or s.method != "naive" or s.top < f.exp_overflow_x)
+    exp_fault = s.method == "naive" and cause in _OVERFLOWING
+    return finite and bool(r.method or not exp_fault or s.top < f.exp_overflow_x)
 
 
 def _sum_first(s: Situation) -> list[Remedy]:
@@ -329,7 +338,9 @@ def candidates(cause: str, s: Situation) -> list[Remedy]:
     """The remedies of ``cause`` in situation ``s``, best first; none names what is in use, nor
     a format (its own included) where the cell's x/T overflows too."""
     found = [r for r in CELL_REMEDIES[cause](s) if r.method != s.method and r.dtype != s.dtype]
-    return [r for r in found if not (r.method or r.dtype) or _holds_top(r, s, r.dtype or s.dtype)]
+    return [
+        r for r in found if not (r.method or r.dtype) or _holds_top(cause, r, s, r.dtype or s.dtype)
+    ]
 
 
 def finding(

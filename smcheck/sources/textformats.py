@@ -6,6 +6,7 @@ import array
 import json
 import math
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -168,7 +169,9 @@ def _rounds(token: str) -> bool:
     digits = token[1:] if token[0] in "+-" else token
     if not digits.replace("_", "").isdecimal():  # the digits int() and float() both read
         return False
-    return float(token) != int(token)  # exact comparison; float() took it before (finite)
+    # exact both, float() having read it before (finite); Decimal reads _ and any script's
+    # digits as float() does, and has no int() limit on digits (5000 leading zeros)
+    return Decimal(float(token)) != Decimal(token)
 
 
 def rounded_notes(rounded: int) -> tuple[str, ...]:

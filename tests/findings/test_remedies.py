@@ -199,6 +199,19 @@ def test_no_remedy_names_a_format_where_x_over_t_overflows_too() -> None:
     assert fixes["loss-nan"] == {"method": "torch", "dtype": "float64"}
 
 
+def test_another_rows_exp_overflow_does_not_refuse_a_wider_format_for_other_faults() -> None:
+    # row 0 holds 1000 (naive's exp overflows float16, float32 and float64: its own FAIL, sent
+    # to the shift); row 1, 4096 zeros, stalls a strict float16 sum, which float32 cures: the
+    # stall and the normwise error keep float32 (they lost every remedy while naive's exp
+    # overflow refused every wider format for all of the cell's findings)
+    x = np.zeros((2, 4096))
+    x[0, 0] = 1000.0
+    src = smcheck.analyze(x, methods=["naive"], dtypes=["float16"], model="strict")
+    fixes = {f.cause: f.fix for f in src.sources[0].cells[0].findings}
+    assert fixes["exp-overflow"] == {"method": "shifted"}
+    assert fixes["stall"] == fixes["normwise-error"] == {"dtype": "float32"}
+
+
 def test_torch_softmax_is_not_advised_beside_the_shift_where_torch_shows_the_nan() -> None:
     # [1, 2, 40000] / 0.5 in float16: x/T = 80000 is +inf, so naive's exp is inf (inf/inf) and
     # torch.softmax's x - max is inf - inf: both NaN (the shift, not analysed here, too)

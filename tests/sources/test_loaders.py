@@ -334,8 +334,11 @@ ROUNDED_TWO = (
         # spellings float() reads too: digits grouped by _, another script's digits; beside an
         # infinity and a NaN (the per-line screen counts values at or above 2^53)
         ("--values", f"9_007_199_254_740_993,-inf,nan;1,-{FULL_WIDTH},+0"),
+        # 5000 leading zeros: float() reads them, int() refuses over 4300 digits (a crash)
+        ("--values", f"{'0' * 5000}9007199254740993,0,1;1,-18014398509481987,+0"),
     ],
-    ids=["values", "csv", "txt", "json", "json-key", "stdin-csv", "stdin-json", "spellings"],
+    ids=["values", "csv", "txt", "json", "json-key", "stdin-csv", "stdin-json", "spellings",
+         "zeros"],
 )  # fmt: skip
 def test_integer_literals_float64_rounds_are_noted_in_text_sources(
     tmp_path: Path, source: str, content: str
