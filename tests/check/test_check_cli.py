@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from smcheck.cli import cli
 
@@ -64,12 +64,8 @@ def test_skip_multi_tensor_leaves_out_a_checkpoint_with_a_note(
     assert r.exit_code == 2 and "holds 2 arrays; add one key as 'FILE:KEY'" in r.stderr
 
 
-@pytest.mark.parametrize("command", ["check", "analyze"])
-def test_a_missing_targets_file_is_one_error_naming_the_option_before_any_source(
-    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # check printed "ERROR DIR/a.npy  cannot load 't.npy': no such file" for every source, then
-    # INCOMPLETE, as if each source were unreadable, and never named --targets
+def _with_targets(command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Result:
+    """``command`` on two sources with ``--targets t.npy``, failing if any source is analysed."""
     import smcheck.api
 
     def no_analysis(*args: object) -> None:
@@ -78,9 +74,18 @@ def test_a_missing_targets_file_is_one_error_naming_the_option_before_any_source
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(smcheck.api, "analyze_array", no_analysis)
     for name in ("a.npy", "b.npy"):
-        np.save(tmp_path / name, np.array([[1.0, 2.0, 3.0]]))
+        np.save(tmp_path / name, np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]))
     isolated = ["--isolated"] if command == "check" else []
-    r = CliRunner().invoke(cli, [command, *isolated, "a.npy", "b.npy", "--targets", "t.npy"])
+    return CliRunner().invoke(cli, [command, *isolated, "a.npy", "b.npy", "--targets", "t.npy"])
+
+
+@pytest.mark.parametrize("command", ["check", "analyze"])
+def test_a_missing_targets_file_is_one_error_naming_the_option_before_any_source(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # check printed "ERROR DIR/a.npy  cannot load 't.npy': no such file" for every source, then
+    # INCOMPLETE, as if each source were unreadable, and never named --targets
+    r = _with_targets(command, tmp_path, monkeypatch)
     assert r.exit_code == 2, r.output
     assert r.stdout == ""
     assert r.stderr == "Error: --targets: cannot load 't.npy': no such file; check the path\n"
@@ -136,18 +141,8 @@ def test_targets_that_are_not_class_indices_are_one_error_naming_the_option_befo
 ) -> None:
     # check printed "NOT CHECKED good.npy  cannot load 't.npy': value 0.5 ..." for every source,
     # then INCOMPLETE; analyze printed the error without naming --targets
-    import smcheck.api
-
-    def no_analysis(*args: object) -> None:
-        raise AssertionError("a source was analysed")
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(smcheck.api, "analyze_array", no_analysis)
-    for name in ("a.npy", "b.npy"):
-        np.save(tmp_path / name, np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]))
     np.save(tmp_path / "t.npy", values)
-    isolated = ["--isolated"] if command == "check" else []
-    r = CliRunner().invoke(cli, [command, *isolated, "a.npy", "b.npy", "--targets", "t.npy"])
+    r = _with_targets(command, tmp_path, monkeypatch)
     assert r.exit_code == 2, r.output
     assert r.stdout == ""
     assert r.stderr == f"Error: --targets: cannot load 't.npy': {error}\n"
