@@ -219,7 +219,9 @@ def cell_remedy(cause: str, cell: Cell, situation: Situation, among: Sequence[st
     below the finding's), the registry's first for ``cause`` in the source's ``situation`` (its
     use, masks and softmin: :func:`smcheck.findings.settling.source_situation`)."""
     own = [f.remedy for c in among or (cause,) for f in cell.findings if f.cause == c]
-    if own:
-        return "; ".join(dict.fromkeys(r for r in own if r))
+    if own:  # each once, and not where another offers it ("..., or compute the softmax in X")
+        return "; ".join(
+            dict.fromkeys(r for r in own if r and not any(f"or {r}" in o for o in own))
+        )
     here = replace(situation, method=cell.method, dtype=cell.dtype, model=cell.model)
     return remedies.remedy(cause, here)

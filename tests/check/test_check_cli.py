@@ -200,3 +200,20 @@ def test_a_targets_file_of_several_arrays_is_one_error_naming_the_option_not_a_s
         "Error: --targets: cannot load 't.npz': it holds 2 arrays; "
         "add one key as 'FILE:KEY', one of 'a', 'b'\n"
     )
+
+
+def test_a_remedy_another_one_offers_is_not_stated_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # row 0's logits and row 1's -1e9 masks both turn entirely -inf in float16 at T = 0.5: the
+    # logits' remedy (float32) is one the masks' offers as its last alternative, and the nan
+    # violation said it twice ("-- compute the softmax in float32; mask with ..., or compute
+    # the softmax in float32")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.csv").write_text("-40000,-40001,-40002\n-1e9,-1e9,-1e9\n1,2,3\n")
+    args = ["check", "--isolated", "m.csv", "--dtype", "float16", "--method", "torch"]
+    r = CliRunner().invoke(cli, [*args, "--temperature", "0.5", "--fail-on", "nan"])
+    assert r.exit_code == 1, r.output
+    text = " ".join(r.stdout.split())
+    assert text.count("compute the softmax in float32") == 1
+    assert "-- mask with torch.finfo(torch.float16).min, a value float16 holds, or handle" in text
