@@ -111,6 +111,15 @@ def _checked_values(a: np.ndarray, name: str) -> np.ndarray:
             "(ignore_index rows such as -100 are not supported: drop those rows)",
             "use class indices from 0",
         )
+    huge = flat >= 2**53 if flat.dtype.kind == "f" else ()  # float64 rounds integers past 2^53
+    if np.any(huge):
+        i = int(np.argmax(huge))
+        raise load_error(
+            name,
+            f"class index {_show(flat[i])} at {_where(i, a.shape)} (as float64 reads it) is "
+            "beyond 2^53, larger than any row",
+            "use class indices below the row length",
+        )
     return a
 
 

@@ -217,3 +217,20 @@ def test_a_remedy_another_one_offers_is_not_stated_twice(
     text = " ".join(r.stdout.split())
     assert text.count("compute the softmax in float32") == 1
     assert "-- mask with torch.finfo(torch.float16).min, a value float16 holds, or handle" in text
+
+
+def test_a_targets_index_beyond_2_53_is_refused_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a text targets file's 9007199254740993 reads as ...992: the error quoted a value the file
+    # does not hold ("class index 9007199254740992 ... is out of range") and said nothing of it
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.csv").write_text("0\n1\n9007199254740993\n")
+    np.save(tmp_path / "a.npy", np.zeros((3, 4)))
+    r = CliRunner().invoke(cli, ["analyze", "a.npy", "--targets", "t.csv"])
+    assert r.exit_code == 2, r.output
+    assert r.stderr == (
+        "Error: --targets: cannot load 't.csv': class index 9007199254740992 at position [2,0] "
+        "(as float64 reads it) is beyond 2^53, larger than any row; use class indices below the "
+        "row length\n"
+    )
