@@ -34,6 +34,21 @@ def test_a_wide_table_is_split_with_its_key_column_never_cut(width: int) -> None
     assert len(parts) == len(titles) and (len(parts) > 1) == (width < 200)
 
 
+def test_a_title_wider_than_the_width_wraps_above_a_table_of_its_own_width() -> None:
+    # as the table's title it would set the table's minimum width to the whole line, and
+    # rich would spread the two narrow columns across it
+    t = Table(title="A legend " * 12, title_justify="left", box=box.SIMPLE_HEAD)
+    t.add_column("method", no_wrap=True)
+    t.add_column("absorbed", justify="right", no_wrap=True)
+    t.add_row("logdomain", "0.1%")
+    lines = plain_text([Fit(t)], width=60).splitlines()
+    row = next(ln for ln in lines if "logdomain" in ln)
+    assert row.split() == ["logdomain", "0.1%"] and len(row.rstrip()) < 30
+    legend = [ln for ln in lines if "legend" in ln]
+    assert len(legend) == 2 and all(len(ln) <= 60 for ln in legend)
+    assert " ".join(" ".join(legend).split()) == " ".join(["A legend"] * 12)
+
+
 STYLES = [
     {"box": box.SIMPLE_HEAD},
     {"box": box.SIMPLE_HEAD, "pad_edge": False},

@@ -132,6 +132,21 @@ def split(
     return out
 
 
+def _titled(part: Table, width: int) -> RenderResult:
+    """A title wider than its table: one that fits the width stays on one line (the table
+    widens to it); a longer one is printed above the table, wrapped at the width, and leaves
+    the table its own width (as its title, it would spread the columns across the width)."""
+    title = part.title
+    assert title is not None
+    if as_text(title).cell_len <= width:
+        part.min_width = as_text(title).cell_len
+        return
+    part.title = None
+    text = Text.from_markup(title, style="table.title") if isinstance(title, str) else title
+    text.justify = part.title_justify
+    yield text
+
+
 class Fit:
     """The first of ``layouts`` that fits the width; else the last one split by columns.
 
@@ -169,8 +184,8 @@ class Fit:
         for k, part in enumerate(parts):
             if k:
                 yield ""
-            if part.title is not None:  # a title wider than its table stays on one line
-                part.min_width = min(as_text(part.title).cell_len, options.max_width)
+            if part.title is not None:
+                yield from _titled(part, options.max_width)
             yield part
         if parts and parts[-1].caption is not None:  # a caption ends on text, not the blank row
             yield ""
