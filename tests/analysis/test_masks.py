@@ -237,3 +237,17 @@ def test_a_method_returning_zeros_is_reported_as_such(monkeypatch: pytest.Monkey
     (f,) = only_safe.input.findings
     assert f.severity == "INFO" and "safe returns zeros for them" in f.message
     assert only_safe.verdict is Verdict.OK
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_the_neginf_mask_is_isneginfs_with_or_without_a_nan(dtype: torch.dtype) -> None:
+    # a chunk without -inf skips isneginf on its minimum; a NaN makes the minimum NaN, which
+    # must not hide a -inf beside it
+    from smcheck.analysis.masks import _neginf
+
+    inf, nan = float("inf"), float("nan")
+    for rows in ([[1, 2], [3, 4]], [[1, -inf], [3, 4]], [[nan, -inf], [3, 4]], [[nan, 1], [3, 4]]):
+        xs = torch.tensor(rows, dtype=dtype)
+        got = _neginf(xs)
+        assert got.dtype == bool and np.array_equal(got, torch.isneginf(xs).numpy()), rows
+    assert _neginf(torch.empty((2, 0), dtype=dtype)).shape == (2, 0)
