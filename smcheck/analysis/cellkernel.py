@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 NONE1_U8 = np.empty(0, np.uint8)
 NONE1 = np.empty(0)
 HALF = ("float16", "bfloat16")
-"""The 16-bit formats whose outputs are widened into a reused float32 buffer (_widened)."""
+"""The 16-bit formats whose outputs the kernel reads in their own bits (_outputs)."""
 
 
 @dataclass
@@ -81,34 +81,18 @@ def _workspace() -> np.ndarray:
     return w
 
 
-def _widened(a: torch.Tensor, k: int) -> np.ndarray:
-    """The 16-bit tensor ``a`` as float32 (exact: every float16 and bfloat16 is a float32) in
-    this thread's k-th buffer, valid until the next call with the same k (the cell kernel reads
-    it at once). torch's copy_ is the cast (vectorised, parallel); into a buffer kept, not a
-    fresh array, whose pages every chunk would fault in again (docs/performance.md)."""
-    import torch
-
-    bufs = _local.__dict__.setdefault("widened", {})
-    buf = bufs.get(k)
-    if buf is None or buf.size < a.numel():
-        buf = bufs[k] = np.empty(a.numel(), np.float32)
-    out = buf[: a.numel()].reshape(tuple(a.shape))
-    torch.from_numpy(out).copy_(a)
-    return out
-
-
 def _outputs(out: Any, fmt: str) -> tuple[Any, ...]:
-    """A method's output as the kernel reads it: p̂ and log p̂ (float32 for the formats up to
-    float32, exact: float16 and bfloat16 widened into a reused buffer where both are in the
-    cell's format ``fmt``; else float64), the overflow masks (uint8, empty where absent), and a
-    function giving the NaN causes."""
+    """A method's output as the kernel reads it: p̂ and log p̂ (the bits of the cell's 16-bit
+    format ``fmt`` as uint16 where both are in it: the kernel reads them as they are; float32
+    for the formats up to float32, exact; else float64), the overflow masks (uint8, empty where
+    absent), and a function giving the NaN causes."""
     tens = getattr(out, "tensors", None)
     if tens is not None:
         import torch
 
         p, lq = tens.p.detach(), tens.logp.detach()
         if fmt in HALF and p.dtype == lq.dtype == getattr(torch, fmt):
-            p, lq = (_widened(a, k) for k, a in enumerate((p, lq)))
+            p, lq = (a.contiguous().view(torch.int16).numpy().view(np.uint16) for a in (p, lq))
         else:
             wide = p.dtype == torch.float64 or lq.dtype == torch.float64
             dt = torch.float64 if wide else torch.float32  # exact for 16-bit formats
@@ -126,13 +110,18 @@ def _outputs(out: Any, fmt: str) -> tuple[Any, ...]:
     )
 
 
-def _nan_codes(p: np.ndarray, valid: np.ndarray, causes: Any, count: int) -> np.ndarray:
+def _nan_codes(p: np.ndarray, t: int, valid: np.ndarray, causes: Any, count: int) -> np.ndarray:
     """The cause code of each NaN probability of the valid rows (OTHER where not given);
-    ``causes()`` gives the codes (computed only now: a whole pass)."""
+    ``causes()`` gives the codes (computed only now: a whole pass). ``p`` as _outputs gives it
+    (uint16: the bits of the format of precision t)."""
     cause = causes()
     if cause is None:
         return np.full(count, int(NanCause.OTHER), dtype=np.int8)
-    return as_array(cause, None)[np.isnan(p) & (valid[:, None] != 0)]
+    if p.dtype == np.uint16:  # NaN: the exponent's bits all ones, the significand's not zero
+        nan = (p & 0x7FFF) > ((1 << (16 - t)) - 1) << (t - 1)
+    else:
+        nan = np.isnan(p)
+    return as_array(cause, None)[nan & (valid[:, None] != 0)]
 
 
 def _fronts(slots: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
@@ -204,7 +193,7 @@ def cell_chunk(out: Any, b: Block, keep: tuple[int, int] = (-1, -1)) -> CellChun
         overflow=t(ints[:, k.OVERFLOW]),
         sum_overflow=t((sovf & sh.blk[0]).astype(np.int64)) if sovf.any() else None,
         nan=t(ints[:, k.NAN]) if n_nan else None,
-        nan_codes=_nan_codes(p, sh.blk[0], cause, n_nan) if n_nan else None,
+        nan_codes=_nan_codes(p, b.fmt.t, sh.blk[0], cause, n_nan) if n_nan else None,
         underflow=t(ints[:, k.UNDERFLOW]),
         exact_zero=t(ints[:, k.EXACT_ZERO]),
         log_nonfinite=t(ints[:, k.LOG_NONFINITE]),

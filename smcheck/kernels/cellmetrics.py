@@ -33,6 +33,7 @@ from smcheck.kernels.cellterms import (
     overflows,
     pow2,
     prob_terms,
+    row_value,
     scalar,
     scale,
     ulp_exponent,
@@ -141,8 +142,9 @@ def _keep(m, fs, ks, vu, vl, at_u, at_l, n_ku, n_kl):  # type: ignore[no-untyped
 def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, lt, fin, ov,
               fmt, hist, rng, vals, offs, scratch):  # fmt: skip
     """The element loops of one row, tile by tile: every count, sum and maximum the row's
-    statistics need. rp, rl: p̂ and log p̂ as bytes (float32 or float64 values); offs: (bin
-    the errors?, where the row's kept values start: -1, none kept); scratch: the tile's p̂ and
+    statistics need. rp, rl: p̂ and log p̂ as bytes (values of the 16-bit format of fmt, float32
+    or float64); offs: (bin the errors?, where the row's kept values start: -1, none kept);
+    scratch: the tile's p̂ and
     log p̂ in float64 (wt), errors (fs), bins (ks) and zeros (the low parts of cells that have
     none), one array each: the vectoriser checks one range per input.
 
@@ -159,12 +161,12 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     lo_u, hi_u, lo_l, hi_l = rng[0, 0], rng[0, 1], rng[1, 0], rng[1, 1]
     sa, sb, sc, lost, kl, best, barg = 0.0, 0.0, 0.0, 0.0, 0.0, order_key(-np.inf), -1
     T, (wt, fs, ks, zeros), k1 = TILE, scratch, 0
-    (p32, p64), (l32, l64) = as_floats(rp, n), as_floats(rl, n)
+    srcp, srcl = as_floats(rp, n), as_floats(rl, n)
     lo_a, fr_a = (lo_row, fr_row) if dd else (zeros, zeros)
     for j0 in range(0, n, T):
         m, d0 = min(T, n - j0), j0 if dd else 0  # d0: where the tile starts in lo_a and fr_a
-        widen(p32, p64, j0, m, wt, 0)  # widened here, exactly: one compiled body for all formats
-        widen(l32, l64, j0, m, wt, T)
+        widen(srcp, t, j0, m, wt, 0)  # widened here, exactly: one compiled body for all formats
+        widen(srcl, t, j0, m, wt, T)
         at, top_key = a - j0, NO_KEY  # at: the argmax's index in the tile
         k0, k1 = _mark_binades(ks, ovc, ovu, k1, j0, m, True)
         for s in range(m):  # errors and counts, vectorised
@@ -224,10 +226,8 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
 def _rounded_tie(rp, n, a, b, p_row, t, emin):  # type: ignore[no-untyped-def]
     """Whether p̂ ties at a and b where the exact p, correctly rounded, ties too: argmax then
     picks b by the order of the ties, which no method in the format could change."""
-    if rp.shape[0] == 4 * n:
-        same = rp.view(np.float32)[a] == rp.view(np.float32)[b]
-    else:
-        same = rp.view(np.float64)[a] == rp.view(np.float64)[b]
+    src = as_floats(rp, n)
+    same = row_value(src, t, a) == row_value(src, t, b)
     return same and _round_to(p_row[a], t, emin) == _round_to(p_row[b], t, emin)
 
 
@@ -261,10 +261,7 @@ def _cell_rows(b, lo, hi, out, blk, rr, ov, fmt, res, work, rng, vals, offsets, 
             flts[i, MAX_ULP] = flts[i, LOG_MAX_ULP] = flts[i, LOG_MAX_ABS] = -np.inf
             continue
         rp, rl = out[0][i], out[1][i]
-        if rp.shape[0] == 4 * n:
-            fin = all_finite(rp.view(np.float32))
-        else:
-            fin = all_finite(rp.view(np.float64))
+        fin = all_finite(as_floats(rp, n), fmt[0])
         summed_over = sovf.shape[0] > 0 and sovf[i] != 0
         fin = fin and not summed_over  # a row whose sum overflowed (p̂ all 0) is not judged
         a = rr[0][i]
@@ -318,8 +315,9 @@ def cell_metrics(out, blk, rr, ov, fmt, work, vals, offsets, fill=True):  # type
     """One method's per-row statistics on one chunk, and its ulp histograms' bin counts.
 
     Args:
-        out: (p̂, log p̂, overflow, sum_overflow, scale overflow) -- p̂ and log p̂ float32 or
-            float64 arrays viewed as bytes (uint8), the masks uint8 (empty: none).
+        out: (p̂, log p̂, overflow, sum_overflow, scale overflow) -- p̂ and log p̂ arrays of the
+            cell's 16-bit format (fmt's t: 11 float16, 8 bfloat16), float32 or float64, viewed
+            as bytes (uint8), the masks uint8 (empty: none).
         blk: (valid, live, p, log p, log p's low part, frac) -- the last two empty but for
             double-double cells.
         rr: block_rows' (arg, unique, p_max, top_low, log_top).

@@ -2,7 +2,7 @@
 vectorise: ulps and exact scalings by powers of two built from the bits (no division), an
 element's errors and KL term without branches, integer keys whose maxima are the floats'
 (LLVM vectorises an integer maximum; a float one it does not without fastmath), and the
-reading of a row's p̂ or log p̂ given as float32 or float64 bytes.
+reading of a row's p̂ or log p̂ given as float16, bfloat16, float32 or float64 bytes.
 """
 
 from __future__ import annotations
@@ -136,22 +136,56 @@ def float_or(m, none):  # type: ignore[no-untyped-def]
     return bits_float(m) if m >= 0 else none
 
 
+@scalar
+def half_value(h, t):  # type: ignore[no-untyped-def]
+    """The float64 value (exact) of the 16 bits ``h`` of a float16 (t = 11) or a bfloat16
+    (t = 8): the exponent and significand bits moved to a float64's places and scaled by the
+    bias difference, a power of two (exact for subnormals too: they become float64 ones)."""
+    mbits = t - 1
+    ebits = 15 - mbits
+    em = h & 0x7FFF
+    top = ((1 << ebits) - 1) << mbits  # the exponent's bits all ones: inf or NaN
+    scale = bits_float((2046 - (1 << (ebits - 1)) + 1) << 52)  # 2^(1023 - bias)
+    v = bits_float(em << (52 - mbits)) * scale
+    v = v if em < top else (np.inf if em == top else np.nan)
+    return -v if h & 0x8000 else v
+
+
 @inline
 def as_floats(raw, n):  # type: ignore[no-untyped-def]
-    """A row of n float32 or float64 values given as its bytes, as (float32 view, float64 view),
-    the other one empty: one kernel signature for every format, so it compiles once."""
+    """A row of n float32, float64 or 16-bit values given as its bytes, as (float32 view,
+    float64 view, uint16 view), the others empty: one kernel signature for every format, so it
+    compiles once (16-bit values are read as they are: no widened copy of the row)."""
     if raw.shape[0] == 4 * n:
-        return raw.view(np.float32), raw[0:0].view(np.float64)
-    return raw[0:0].view(np.float32), raw.view(np.float64)
+        return raw.view(np.float32), raw[0:0].view(np.float64), raw[0:0].view(np.uint16)
+    if raw.shape[0] == 2 * n:
+        return raw[0:0].view(np.float32), raw[0:0].view(np.float64), raw.view(np.uint16)
+    return raw[0:0].view(np.float32), raw.view(np.float64), raw[0:0].view(np.uint16)
 
 
 @inline
-def widen(src32, src64, j0, m, dst, off):  # type: ignore[no-untyped-def]
-    """dst[off:off + m] = elements j0:j0 + m of the row as_floats gave, in float64 (exact)."""
+def widen(src, t, j0, m, dst, off):  # type: ignore[no-untyped-def]
+    """dst[off:off + m] = elements j0:j0 + m of the row as_floats gave (``src``; a 16-bit one
+    of the format of precision t), in float64 (exact)."""
+    src32, src64, src16 = src
     if src32.shape[0] > 0:
         _copy(src32, j0, m, dst, off)
+    elif src16.shape[0] > 0:
+        for s in range(m):
+            dst[off + s] = half_value(np.int64(src16[np.uint64(j0 + s)]), t)
     else:
         _copy(src64, j0, m, dst, off)
+
+
+@inline
+def row_value(src, t, j):  # type: ignore[no-untyped-def]
+    """Element j of the row as_floats gave, in float64."""
+    src32, src64, src16 = src
+    if src32.shape[0] > 0:
+        return np.float64(src32[j])
+    if src16.shape[0] > 0:
+        return half_value(np.int64(src16[j]), t)
+    return src64[j]
 
 
 @inline
@@ -161,10 +195,20 @@ def _copy(src, j0, m, dst, off):  # type: ignore[no-untyped-def]
 
 
 @inline
-def all_finite(v):  # type: ignore[no-untyped-def]
+def all_finite(src, t):  # type: ignore[no-untyped-def]
+    """Whether every element of the row as_floats gave is finite."""
+    src32, src64, src16 = src
     n_bad = 0  # no early exit: a reduction vectorises
-    for j in range(v.shape[0]):
-        n_bad += not abs(v[np.uint64(j)]) < np.inf
+    if src32.shape[0] > 0:
+        for j in range(src32.shape[0]):
+            n_bad += not abs(src32[np.uint64(j)]) < np.inf
+    elif src16.shape[0] > 0:
+        top = ((1 << (16 - t)) - 1) << (t - 1)  # the exponent's bits all ones: inf or NaN
+        for j in range(src16.shape[0]):
+            n_bad += (np.int64(src16[np.uint64(j)]) & 0x7FFF) >= top
+    else:
+        for j in range(src64.shape[0]):
+            n_bad += not abs(src64[np.uint64(j)]) < np.inf
     return n_bad == 0
 
 

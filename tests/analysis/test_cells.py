@@ -187,26 +187,3 @@ def test_ulp_histogram_counts_the_judged_elements_whatever_the_chunking() -> Non
     for chunk_rows in (1, 4):
         part = analyze(x, chunk_rows=chunk_rows, **kw)
         assert [c.metrics.error for c in part.cells] == [c.metrics.error for c in whole.cells]
-
-
-def test_16_bit_outputs_widen_exactly_into_a_reused_buffer() -> None:
-    import torch
-
-    from smcheck.analysis.cellkernel import _widened
-
-    bits = torch.arange(-(1 << 15), 1 << 15, dtype=torch.int32).to(torch.int16).reshape(256, 256)
-    for dtype in (torch.float16, torch.bfloat16):
-        a = bits.view(dtype)
-        got = _widened(a, 0)
-        assert got.dtype == np.float32 and got.shape == (256, 256)
-        want = a.to(torch.float64).numpy()
-        nan = np.isnan(want)
-        assert np.array_equal(np.isnan(got), nan), dtype
-        # every value, signed zeros and subnormals included, to the bit (the signalling NaNs'
-        # cast warns)
-        with np.errstate(invalid="ignore"):
-            wide = got.astype(np.float64)
-        assert np.array_equal(wide[~nan].view(np.int64), want[~nan].view(np.int64)), dtype
-        # the next call with the same k, no larger, writes the same memory
-        again = _widened(a[:3], 0)
-        assert np.shares_memory(again, got) and again.shape == (3, 256)

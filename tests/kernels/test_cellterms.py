@@ -49,3 +49,34 @@ def test_direct_kl_leaves_what_it_cannot_hold_to_the_scalar_loop() -> None:
         assert np.isnan(direct_kl(r * p, p)), r
     assert direct_kl(0.0, p) == 0.0
     assert direct_kl(-0.0, p) == 0.0
+
+
+def test_every_16_bit_pattern_reads_as_torch_widens_it() -> None:
+    # the cell kernel reads float16 and bfloat16 outputs in their own bits (half_value): every
+    # value, signed zeros, subnormals, infinities and NaN included, to the bit; all_finite
+    # counts the non-finite ones
+    import torch
+    from numba import njit
+
+    from smcheck.kernels.cellterms import all_finite, as_floats, half_value
+
+    @njit
+    def read(h, t):  # type: ignore[no-untyped-def]
+        return np.array([half_value(np.int64(v), t) for v in h])
+
+    @njit
+    def finite(raw, n, t):  # type: ignore[no-untyped-def]
+        return all_finite(as_floats(raw, n), t)
+
+    bits = torch.arange(-(1 << 15), 1 << 15, dtype=torch.int32).to(torch.int16)
+    for dtype, t in ((torch.float16, 11), (torch.bfloat16, 8)):
+        want = bits.view(dtype).to(torch.float64).numpy()
+        got = read(bits.numpy().view(np.uint16), t)
+        nan = np.isnan(want)
+        assert np.array_equal(np.isnan(got), nan), dtype
+        assert np.array_equal(got[~nan].view(np.int64), want[~nan].view(np.int64)), dtype
+        raw = bits.numpy().view(np.uint8)
+        ok = np.isfinite(want)
+        assert not finite(raw, want.size, t) and finite(raw[: 2 * 1000], 1000, t) == ok[:1000].all()
+        first_ok = bits.numpy()[ok][:500].view(np.uint8)
+        assert finite(np.ascontiguousarray(first_ok), 500, t)
