@@ -206,11 +206,12 @@ def next_wider(dtype: str) -> str | None:
     return next(iter(WIDER_FORMATS.get(dtype, ())), None)
 
 
-def next_wider_range(dtype: str) -> str | None:
+def next_wider_range(dtype: str, largest: float | None = None) -> str | None:
     """The narrowest format with more exponent range than ``dtype`` (bfloat16's is float32's:
-    a quotient beyond one is beyond the other, but for a sliver); None for float64."""
+    a quotient beyond one is beyond the other, but for a sliver) that holds ``largest`` (any
+    when unknown, as :func:`holding`); None for float64, or where none holds it."""
     emax = get_format(dtype).emax
-    return next((w for w in WIDER_FORMATS.get(dtype, ()) if get_format(w).emax > emax), None)
+    return next((w for w in holding(dtype, largest) if get_format(w).emax > emax), None)
 
 
 def holding(dtype: str, largest: float | None) -> tuple[str, ...]:

@@ -104,9 +104,11 @@ def critical_temperatures(
 
     ``cast``: per format, the logits its cast turns into +inf; where there are any, no T is
     safe (inf / T is inf), so that format is not searched, and its advice names a format that
-    holds ``largest``, the judged rows' largest logit.
+    holds ``largest``, the judged rows' largest logit; a quotient overflow's names one that holds
+    ``largest`` divided by the lowest T swept or scanned.
     """
     broken = {d: c for d, c in (cast or {}).items() if c.elements}
+    lowest_t = min(T_MIN, *cfg.temperatures)  # the advice holds down to the lowest T shown
     searched = [f for f in fmts if f.name not in broken]
     grid, searches = find_critical(view, cfg, searched, methods, chunk_rows, progress)
     out = []
@@ -125,7 +127,14 @@ def critical_temperatures(
             said = None
             if min_safe is not None:
                 said = advice(
-                    m.name, f.name, causes, min_safe, rel_tol=REL_TOL, softmin=cfg.softmin
+                    m.name,
+                    f.name,
+                    causes,
+                    min_safe,
+                    rel_tol=REL_TOL,
+                    softmin=cfg.softmin,
+                    largest=largest,
+                    lowest_t=lowest_t,
                 )
             out.append(
                 rm.CriticalTemperature(

@@ -18,6 +18,8 @@ def advice(
     *,
     rel_tol: float,
     softmin: bool = False,
+    largest: float | None = None,
+    lowest_t: float | None = None,
 ) -> str:
     """One sentence: why the method fails just below ``t`` (inf: at every T) and the remedy.
 
@@ -32,6 +34,10 @@ def advice(
         rel_tol: the bisection's tolerance on ``t``: the sentence gives ``t`` to the digits it
             supports, rounded up (:func:`~smcheck.report.phrases.bisected_t`).
         softmin: the softmax is of -x (the sentence names -x, -x/T).
+        largest: the judged rows' largest logit (of -x under softmin), where known, and
+        lowest_t: the lowest T the report shows (swept or scanned): for temperature_overflow,
+            the format named to divide in holds ``largest / lowest_t``, so the remedy holds at
+            every T the report shows; where no wider format does, the sentence says so.
 
     Returns:
         ``"<method> <dtype>: below T=... <what fails> -- <remedy>"``.
@@ -48,7 +54,7 @@ def advice(
     if "temperature_overflow" in causes:
         return (
             f"{method} {dtype}: {where} dividing the logits by T overflows {dtype} -- "
-            f"{remedies.centre_or_divide_in(next_wider_range(dtype), softmin)}{clamp}"
+            f"{_centre_or_divide(dtype, softmin, largest, lowest_t)}{clamp}"
         )
     x = softmax_input(divided=True, softmin=softmin)
     if method == "naive" and ("exp_overflow" in causes or "sum_overflow" in causes):
@@ -70,3 +76,16 @@ def advice(
         f"{method} {dtype}: {where} a whole row divides to -inf (inf - inf) -- "
         f"{remedies.centre_logits(softmin)}{clamp}"
     )
+
+
+def _centre_or_divide(
+    dtype: str, softmin: bool, largest: float | None, lowest_t: float | None
+) -> str:
+    """Centre the logits, or divide in the narrowest format with more range than ``dtype`` that
+    holds ``largest / lowest_t`` (1e4 / 1e-36 is beyond float32 too); where none does, say so
+    rather than name one that overflows at the lowest T."""
+    top = None if largest is None or lowest_t is None else largest / lowest_t
+    wider = next_wider_range(dtype, top)
+    if wider is None and lowest_t is not None and next_wider_range(dtype) is not None:
+        return remedies.centre_logits(softmin) + remedies.no_wider_holds(f"{lowest_t:g}", softmin)
+    return remedies.centre_or_divide_in(wider, softmin)

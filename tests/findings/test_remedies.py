@@ -403,6 +403,31 @@ def test_critical_temperature_advice_names_a_wider_format() -> None:
     assert "float" not in f64.split(" -- ")[1]
 
 
+def test_critical_temperature_advice_names_a_format_holding_x_over_t_at_the_lowest_t() -> None:
+    # 400 / 1e-37 = 4e39 is beyond float32 too: "divide ... in float32" held just below the
+    # critical T but not at the lowest T the same report swept
+    kw = {"dtypes": ["float16"], "methods": ["torch"], "gradients": False}
+    r = smcheck.analyze(np.array([[1.0, 2.0, 3.0, 400.0]]), temperatures=[1, 0.1, 1e-37], **kw)
+    (crit,) = r.sources[0].temperature.critical
+    assert crit.advice == (
+        "torch float16: below T=0.00611 dividing the logits by T overflows float16 -- centre the "
+        "logits before dividing ((x - max x) / T), or divide and take the softmax in float64, or "
+        "clamp T to >= 0.00611"
+    )
+
+
+def test_critical_temperature_advice_says_where_no_format_holds_x_over_t() -> None:
+    # 40000 / 1e-305 = 4e309 overflows float64 as well: no format to divide in is named
+    kw = {"dtypes": ["float16"], "methods": ["torch"], "gradients": False}
+    r = smcheck.analyze(np.array([[1.0, 2.0, 3.0, 40000.0]]), temperatures=[1, 1e-305], **kw)
+    (crit,) = r.sources[0].temperature.critical
+    assert crit.advice == (
+        "torch float16: below T=0.611 dividing the logits by T overflows float16 -- centre the "
+        "logits before dividing ((x - max x) / T) (no wider format holds x/T at T=1e-305: it "
+        "overflows float64 too), or clamp T to >= 0.611"
+    )
+
+
 def test_critical_temperature_advice_under_softmin_names_minus_x() -> None:
     # softmin's cast turns logits into -inf, -x into +inf; its exp is of -x/T
     cast = advice("torch", "float16", ["cast_overflow"], math.inf, rel_tol=1e-3, softmin=True)
