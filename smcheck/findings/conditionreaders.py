@@ -223,5 +223,11 @@ def cell_remedy(cause: str, cell: Cell, situation: Situation, among: Sequence[st
         return "; ".join(
             dict.fromkeys(r for r in own if r and not any(f"or {r}" in o for o in own))
         )
-    here = replace(situation, method=cell.method, dtype=cell.dtype, model=cell.model)
+    here = replace(
+        situation,
+        method=cell.method,
+        dtype=cell.dtype,
+        model=cell.model,
+        temperature=cell.temperature,
+    )
     return remedies.remedy(cause, here)

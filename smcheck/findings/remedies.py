@@ -49,7 +49,8 @@ SHIFT_BEFORE_CAST = "subtract the row max before the cast (softmax is shift-inva
 SHIFT_MIN_BEFORE_CAST = "subtract the row min before the cast (softmin is shift-invariant)"
 DIVIDE_BEFORE_MASKING = "divide by T before masking, or in a wider format"
 AFTER_DIVIDING = ", after dividing by T"
-"""Appended to a mask remedy when the mask fails only once divided by T."""
+"""Appended to a mask remedy when the mask fails once divided by T (a cell's masked rows: at any
+T < 1, where the format's own minimum divided by T is -inf too)."""
 
 
 def softmax_in(wider: str) -> str:
@@ -299,7 +300,10 @@ def _masked_row(s: Situation) -> list[Remedy]:
     if not s.masked:  # ordinary logits beyond the format's range, no mask among them
         shift = Remedy(shift_before_cast(s.softmin))
         return [*(Remedy(softmax_in(w), dtype=w) for w in holds), shift]
-    mask = f"{mask_with_min(s.dtype, s.softmin)}, or handle fully masked rows"
+    # below T = 1 the format's min is -inf once divided too: the mask goes on x/T, as the
+    # input finding of rows that T masks says
+    after = AFTER_DIVIDING if s.temperature < 1 else ""
+    mask = f"{mask_with_min(s.dtype, s.softmin)}{after}, or handle fully masked rows"
     return [*(Remedy(f"{mask}, or {softmax_in(w)}", dtype=w) for w in holds), Remedy(mask)]
 
 

@@ -54,7 +54,11 @@ def settle(
             c,
             seen,
             dataclasses.replace(
-                base, model=c.model, top=_divided(largest, c), lowest=_over(lowest, c)
+                base,
+                model=c.model,
+                top=_divided(largest, c),
+                lowest=_over(lowest, c),
+                temperature=c.temperature,
             ),
             _over(mask_lowest, c),
         )

@@ -28,6 +28,9 @@ class Situation:
     """The smallest row maximum of the judged rows as the cell's softmax takes it (after
     softmin's negation, divided by T), where known: a format the masked-row remedy names must
     hold it, or the row is entirely -inf there too."""
+    temperature: float = 1.0
+    """The cell's T: below 1 a mask with the format's own minimum is -inf once divided by T too
+    (finfo.min / 0.5), so the mask remedy masks the quotient."""
     softmin: bool = False
     """The softmax is of -x: a remedy naming the logits' max, or the format's min, names the
     other end."""

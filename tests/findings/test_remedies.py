@@ -482,6 +482,55 @@ def test_the_masked_row_remedy_names_the_narrowest_format_holding_every_row_max(
     assert f.remedy == "compute the softmax in float64"
 
 
+def test_the_mask_remedy_of_rows_masked_once_divided_masks_after_dividing_by_t() -> None:
+    # -1e4 / 0.1 = -1e5 is -inf in float16: a mask of finfo.min before the division is -inf as
+    # well, so the cell's remedy masks the quotient, as the input finding already said
+    x = np.array([[-1e4, -1e4, -1e4], [1.0, 2.0, -1e4]])
+    src = smcheck.analyze(x, dtypes=["float16"], methods=["torch"], temperatures=[1, 0.1])
+    src = src.sources[0]
+    (cell,) = [c for c in src.cells if c.temperature == 0.1]
+    (f,) = [f for f in cell.findings if f.cause == "masked-row-nan"]
+    assert f.remedy == (
+        "mask with torch.finfo(torch.float16).min, a value float16 holds, after dividing by T, "
+        "or handle fully masked rows, or compute the softmax in float32"
+    )
+    (inp,) = [f for f in src.input.findings if f.kind == "became_fully_masked"]
+    assert inp.message.endswith(
+        "-- mask with torch.finfo(torch.float16).min, a value float16 holds, after dividing by T"
+    )
+    # -1e5 / 1e-36 is -inf in float32 (--mask-value -1e5); at T = 1 the cast masks -1e9 in
+    # float16 and the format's min holds: nothing to say about T
+    x = np.array([[-1e5, -1e5, -1e5], [1.0, 2.0, -1e5]])
+    f32 = _cell(x, "torch", "float32", temperatures=[1e-36], mask_value=-1e5)
+    (f,) = [f for f in f32.findings if f.cause == "masked-row-nan"]
+    assert f.remedy == (
+        "mask with torch.finfo(torch.float32).min, a value float32 holds, after dividing by T, "
+        "or handle fully masked rows, or compute the softmax in float64"
+    )
+    f16 = _cell(np.array([[-1e9, -1e9], [1.0, 2.0]]), "torch", "float16")
+    (f,) = [f for f in f16.findings if f.cause == "masked-row-nan"]
+    assert f.remedy == (
+        "mask with torch.finfo(torch.float16).min, a value float16 holds, or handle fully masked "
+        "rows, or compute the softmax in float32"
+    )
+
+
+def test_below_t_1_the_mask_remedy_of_rows_the_cast_masked_masks_after_dividing_too() -> None:
+    # -1e9 is -inf in float16 before any T; finfo.min = -65504 would be -131008 once divided by
+    # 0.5, -inf too: the mask goes on x/T there, while at T = 2 the format's min holds
+    x = np.array([[-1e9, -1e9], [1.0, 2.0]])
+    src = smcheck.analyze(x, dtypes=["float16"], methods=["torch"], temperatures=[0.5, 2])
+    remedy = {
+        c.temperature: f.remedy
+        for c in src.sources[0].cells
+        for f in c.findings
+        if f.cause == "masked-row-nan"
+    }
+    mask = "mask with torch.finfo(torch.float16).min, a value float16 holds"
+    rest = "or handle fully masked rows, or compute the softmax in float32"
+    assert remedy == {0.5: f"{mask}, after dividing by T, {rest}", 2: f"{mask}, {rest}"}
+
+
 def test_every_condition_hint_is_a_cause_of_the_registry() -> None:
     # a condition's hint names the cause whose remedy ends its violation messages
     from smcheck.findings.policyconditions import METRICS
