@@ -244,4 +244,5 @@ def _violation(at: Violation, cond: Condition, severity: Severity, hit: Hit) -> 
         rows=hit.rows,
         worst_row=hit.worst_row,
         message=cond.message(hit),
+        remedy=cond.remedy(hit),
     )

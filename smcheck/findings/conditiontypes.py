@@ -18,7 +18,9 @@ class Hit:
     detail: str
     """A short phrase: ``3 elements in 2/8 rows, worst row [0]``."""
     remedy: str = ""
-    """The cell's remedy for what was hit, ending the violation message (set by ``check``)."""
+    """The cell's remedy for what was hit, ending the violation message (set by ``check``); a
+    verdict level's: its findings' remedies, each once, ``; ``-joined (its message states each
+    after the findings it fixes)."""
     causes: tuple[str, ...] = ()
     """The findings that made the hit where the reader knows them (a limit met by rows whose
     sum overflowed: ``sum-overflow``), first first: their remedies end the message, not the

@@ -187,7 +187,8 @@ class Condition:
             # without NOTEs, which change no verdict; each remedy once, as analyze's lines say it
             why = [(f.message, f.remedy) for f in cell.findings if f.severity != "NOTE"]
             text = join_by_remedy(why) if why else "; ".join(cell.reasons)
-            return Hit(float(cell.verdict.rank), None, None, text)
+            fixes = "; ".join(dict.fromkeys(r for _, r in why if r))
+            return Hit(float(cell.verdict.rank), None, None, text, fixes)
         if self.metric in INPUT_METRICS:
             return None
         metric = METRICS[self.metric]
@@ -238,10 +239,15 @@ class Condition:
         if self.level is not None:
             return hit.detail
         limit = "" if self.limit == 0 else f" (limit {self.op}{self.limit:g})"
-        remedy = hit.remedy or (
-            INPUT_METRICS[self.metric].hint if self.metric in INPUT_METRICS else ""
-        )
+        remedy = self.remedy(hit)
         return f"{hit.detail}{limit}" + (f" -- {remedy}" if remedy else "")
+
+    def remedy(self, hit: Hit) -> str:
+        """The fixes :meth:`message` states: the hit's (a verdict level's, its findings'), else
+        an input condition's hint."""
+        if hit.remedy or self.level is not None:
+            return hit.remedy
+        return INPUT_METRICS[self.metric].hint if self.metric in INPUT_METRICS else ""
 
 
 def _only_notes(cell: Cell, cause: str) -> bool:

@@ -13,11 +13,22 @@ from dataclasses import dataclass
 
 from smcheck.report.findingmodel import FINDING_SEVERITIES
 from smcheck.report.model import Cell, SourceReport
-from smcheck.report.phrases import figures_for, figures_tag, plural, tagged, weight
+from smcheck.report.phrases import (
+    figures_for,
+    more_fixes,
+    plural,
+    remedy_for,
+    tagged,
+    weight,
+)
 from smcheck.report.violations import INPUT, CheckResult, Severity, Violation
 
 CellKey = tuple[str, str, float]
 """(method, dtype, temperature)."""
+
+DOCUMENT_FIXES = "--format json"
+"""What shows, beside a Markdown or HTML check report, the fixes its grouped violations leave
+out (each violation with its own message)."""
 
 CELLS_NAMED = 6
 """Cells a group's ``where`` phrase names before "and N more cells"."""
@@ -40,8 +51,9 @@ class FindingGroup:
     message_cell: CellKey | None
     """That occurrence's cell where the cells' messages differ; None where they are all the
     same (then the message is true of every cell)."""
-    remedy: str
-    """That occurrence's remedy, else the first non-empty one among the cells."""
+    fixes: tuple[tuple[str, tuple[CellKey, ...]], ...]
+    """Each remedy its cells take and those cells: that occurrence's first, then in order of
+    appearance (cells without a remedy are in none)."""
     hypothetical: bool
     """Every cell it occurs in is a comparison the user did not select."""
     swept: bool
@@ -58,26 +70,56 @@ class FindingGroup:
 
     @property
     def where(self) -> str:
-        """The cells in a few words: ``naive × float16, bfloat16``, over a sweep ``× T=0.5, 1``;
-        when they are not such a product, per method and format: ``naive float16 T=0.5, 1``."""
-        swept = self.swept or any(t != 1 for *_, t in self.cells)
-        product = len(self.methods) * len(self.formats) * len(self.temperatures)
-        if product == len(self.cells):
-            parts = [", ".join(self.methods), ", ".join(self.formats)]
-            if swept:
-                parts.append(temperatures_text(self.temperatures))
-            return " × ".join(parts)
-        pairs: dict[tuple[str, str], list[float]] = {}
-        for m, d, t in self.cells:
-            pairs.setdefault((m, d), []).append(t)
-        named = [
-            f"{m} {d}" + (f" {temperatures_text(ts)}" if swept else "")
-            for (m, d), ts in pairs.items()
-        ]
-        if len(named) > CELLS_NAMED:
-            rest = len(named) - CELLS_NAMED + 1
-            named = [*named[: CELLS_NAMED - 1], f"and {rest} more method × format pairs"]
-        return ", ".join(named)
+        """The cells in a few words (:func:`cells_text`)."""
+        return cells_text(self.cells, self.swept)
+
+    @property
+    def remedy(self) -> str:
+        """The remedy shown first: that occurrence's, else the first among the cells."""
+        return self.fixes[0][0] if self.fixes else ""
+
+    @property
+    def remedies(self) -> list[tuple[str | None, str]]:
+        """(the cells it is for, in words, remedy) for each remedy: the cells are None where
+        every cell of the group takes the one remedy (then it is true of the whole entry)."""
+        if len(self.fixes) == 1 and len(self.fixes[0][1]) == len(self.cells):
+            return [(None, self.fixes[0][0])]
+        return [(fix_cells(cells, self.cells, self.swept), r) for r, cells in self.fixes]
+
+
+def fix_cells(cells: Sequence[CellKey], every: Sequence[CellKey], swept: bool) -> str:
+    """The ``cells`` a remedy is for, in words (:func:`cells_text`); without T where ``every``
+    cell of the entry is at one T, which the entry names already."""
+    if len({t for *_, t in every}) == 1:
+        return cells_text([(m, d, 1.0) for m, d, _ in cells], swept=False)
+    return cells_text(cells, swept)
+
+
+def cells_text(cells: Sequence[CellKey], swept: bool) -> str:
+    """Cells in a few words: ``naive × float16, bfloat16``, over a sweep ``× T=0.5, 1``; when
+    they are not such a product, per method and format: ``naive float16 T=0.5, 1``.
+
+    Args:
+        cells: (method, dtype, T), in the report's order.
+        swept: The source was analysed at several temperatures: T is named, T = 1 too.
+    """
+    swept = swept or any(t != 1 for *_, t in cells)
+    methods, formats, temperatures = (_unique([k[i] for k in cells]) for i in range(3))
+    if len(methods) * len(formats) * len(temperatures) == len(cells):
+        parts = [", ".join(methods), ", ".join(formats)]
+        if swept:
+            parts.append(temperatures_text(temperatures))
+        return " × ".join(parts)
+    pairs: dict[tuple[str, str], list[float]] = {}
+    for m, d, t in cells:
+        pairs.setdefault((m, d), []).append(t)
+    named = [
+        f"{m} {d}" + (f" {temperatures_text(ts)}" if swept else "") for (m, d), ts in pairs.items()
+    ]
+    if len(named) > CELLS_NAMED:
+        rest = len(named) - CELLS_NAMED + 1
+        named = [*named[: CELLS_NAMED - 1], f"and {rest} more method × format pairs"]
+    return ", ".join(named)
 
 
 TEMPERATURES_LISTED = 4
@@ -109,7 +151,9 @@ def group_findings(source: SourceReport) -> list[FindingGroup]:
         at, k = max(found, key=lambda hit: weight(hit[0].findings[hit[1]].message))
         worst = at.findings[k]
         differ = len({c.findings[i].message for c, i in found}) > 1
-        remedies = [c.findings[i].remedy for c, i in found if c.findings[i].remedy]
+        fixes: dict[str, list[CellKey]] = {worst.remedy: []}
+        for c, i in found:
+            fixes.setdefault(c.findings[i].remedy, []).append((c.method, c.dtype, c.temperature))
         keys = [(c.method, c.dtype, c.temperature) for c, _ in found]
         groups.append(
             FindingGroup(
@@ -121,7 +165,7 @@ def group_findings(source: SourceReport) -> list[FindingGroup]:
                 temperatures=_unique([k[2] for k in keys]),
                 message=worst.message,
                 message_cell=(at.method, at.dtype, at.temperature) if differ else None,
-                remedy=worst.remedy or (remedies[0] if remedies else ""),
+                fixes=tuple((r, _unique(ks)) for r, ks in fixes.items() if r),
                 hypothetical=all(c.hypothetical for c, _ in found),
                 swept=source.swept,
             )
@@ -140,6 +184,9 @@ class ViolationGroup:
     violations: tuple[Violation, ...]
     swept: bool
     """The source was analysed at several temperatures: the tag names T, T = 1 too."""
+    shown_by: str = "-v"
+    """What shows the fixes of the cells its figure's remedy is not for (``-v`` in the terminal;
+    ``--format json`` in a document)."""
 
     @property
     def worst(self) -> Violation:
@@ -150,13 +197,44 @@ class ViolationGroup:
     def figure(self) -> str:
         """The worst violation's message, tagged ``(figures for torch bfloat16)`` where the
         cells' messages differ: its measured value is the group's largest, but its other
-        figures (rows, worst row, counts beside it) are that cell's, not maxima over the group."""
+        figures (rows, worst row, counts beside it) are that cell's, not maxima over the group.
+
+        Where the cells' remedies differ, the remedy names the cells it is for and counts the
+        others': ``... (figures for naive float16) -- for naive × float16: <remedy> (-v: 1 more
+        fix)``; a message stating its fixes among its findings (a verdict level's) is tagged
+        ``(figures and fixes for naive float16; -v: each cell's)`` instead.
+        """
+        text, more = self.figure_parts
+        return f"{text} {more}" if more else text
+
+    @property
+    def figure_parts(self) -> tuple[str, str]:
+        """:attr:`figure`, and apart its count of the other cells' fixes (``(-v: 2 more
+        fixes)``, else empty), which the terminal keeps on one line."""
         w = self.worst
-        messages = [v.message for v in self.violations]
-        tag = figures_tag(messages, w.method, w.dtype, w.temperature, self.swept)
-        if tag and w.method == INPUT:  # checked once per source, at no cell's format
-            tag = "(figures for the input)"
-        return tagged([(w.message, tag)])
+        fixes = list(dict.fromkeys(v.remedy for v in self.violations))
+        if len(fixes) == 1:
+            same = len({v.message for v in self.violations}) == 1
+            return tagged([(w.message, "" if same else self._tag("figures"))]), ""
+        end = f" -- {w.remedy}"
+        if not w.remedy or not w.message.endswith(end):  # fixes among its findings, or none
+            note = f"; {self.shown_by}: each cell's"
+            return f"{w.message} {self._tag('figures and fixes', note)}", ""
+        keys = [(v.method, v.dtype, v.temperature) for v in self.violations]
+        mine = [k for k, v in zip(keys, self.violations, strict=True) if v.remedy == w.remedy]
+        same = len({v.message.removesuffix(f" -- {v.remedy}") for v in self.violations}) == 1
+        head = tagged([(w.message.removesuffix(end), "" if same else self._tag("figures"))])
+        text = f"{head} -- {remedy_for(w.remedy, fix_cells(mine, keys, self.swept))}"
+        more = sum(r not in ("", w.remedy) for r in fixes)
+        return text, more_fixes(more, self.shown_by) if more else ""
+
+    def _tag(self, what: str, note: str = "") -> str:
+        """``(figures for torch bfloat16)``: what the line states of the worst violation's
+        cell; ``note`` ends it."""
+        w = self.worst
+        if w.method == INPUT:  # checked once per source, at no cell's format
+            return f"({what} for the input{note})"
+        return figures_for(w.method, w.dtype, w.temperature, self.swept, what, note)
 
     @property
     def cells(self) -> str:
@@ -168,15 +246,16 @@ class ViolationGroup:
         return ", ".join(named)
 
 
-def group_violations(result: CheckResult) -> list[ViolationGroup]:
-    """Errors first, then warnings; within each, by (source, condition) in order of appearance."""
+def group_violations(result: CheckResult, shown_by: str = "-v") -> list[ViolationGroup]:
+    """Errors first, then warnings; within each, by (source, condition) in order of appearance;
+    ``shown_by``: what shows the fixes their figures leave out (:attr:`ViolationGroup.shown_by`)."""
     found: dict[tuple[str, str, Severity], list[Violation]] = {}
     for v in result.violations:
         if not v.baselined:
             found.setdefault((v.source, v.condition, v.severity), []).append(v)
     swept = {s.name: s.swept for s in result.report.sources}
     groups = [
-        ViolationGroup(s, c, sev, tuple(vs), swept.get(s, False))
+        ViolationGroup(s, c, sev, tuple(vs), swept.get(s, False), shown_by)
         for (s, c, sev), vs in found.items()
     ]
     return sorted(groups, key=lambda g: g.severity is not Severity.ERROR)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from smcheck.report.grouping import (
+    DOCUMENT_FIXES,
     ViolationGroup,
     group_findings,
     group_violations,
@@ -90,7 +91,11 @@ def _finding_lines(s: SourceReport) -> list[str]:
     out = [f"- **{f.severity}** input: {md(f.message)}" for f in s.input.findings]
     for g in group_findings(s):
         where = md(g.where) + (" (not selected)" if g.hypothetical else "")
-        fix = f" Fix: {md(g.remedy)}" if g.remedy else ""
+        # where the cells' remedies differ, each names the cells it is for
+        fix = ".".join(
+            f" Fix: {md(r)}" if cells is None else f" Fix for {md(cells)}: {md(r)}"
+            for cells, r in g.remedies
+        )
         out.append(f"- **{g.severity}** `{g.cause}` in {where}: {md(g.figure)}.{fix}")
     return out or ["No findings."]
 
@@ -169,7 +174,7 @@ def check_markdown(result: CheckResult) -> str:
     """``smcheck check --format markdown``: the outcome, the violations by source and condition,
     and each source's result under the policy."""
     out = ["## smcheck check", "", f"**{md(summary_line(result))}**", ""]
-    groups = group_violations(result)
+    groups = group_violations(result, DOCUMENT_FIXES)
     if groups:
         out += _table(
             ["severity", "source", "condition", "cells", "worst"],

@@ -134,20 +134,37 @@ def cell_name(method: str, dtype: str, t: float) -> str:
     return f"{method} {dtype}" + at_temperature(t)
 
 
-def figures_for(method: str, dtype: str, t: float, swept: bool) -> str:
+def figures_for(
+    method: str, dtype: str, t: float, swept: bool, what: str = "figures", note: str = ""
+) -> str:
     """The tag naming the cell a grouped line's figures are for, where its cells' messages
     differ: ``(figures for naive float16 T=0.05)``; no T at T = 1 unless the source was
     ``swept`` (analysed at several temperatures: there T = 1 is one cell of several). It claims
     no maximum: the cell is the one :func:`weight` ranks first, and another cell may exceed a
-    figure the ranking does not read (a second ``up to`` on the line)."""
+    figure the ranking does not read (a second ``up to`` on the line). ``what``: what the tag
+    claims is the cell's (``figures and fixes`` where the message states fixes other cells do
+    not take); ``note`` ends it."""
     at = "" if t == 1 and not swept else f" T={t:.3g}"
-    return f"(figures for {method} {dtype}{at})"
+    return f"({what} for {method} {dtype}{at}{note})"
 
 
 def figures_tag(messages: Iterable[str], method: str, dtype: str, t: float, swept: bool) -> str:
     """:func:`figures_for` where the group's ``messages`` differ, else ``""`` (the one message
     is true of every cell as it is)."""
     return figures_for(method, dtype, t, swept) if len(set(messages)) > 1 else ""
+
+
+def more_fixes(n: int, shown_by: str) -> str:
+    """``(-v: 1 more fix)``: the ``n`` other remedies a grouped line's other cells take, and
+    what shows them (``shown_by``)."""
+    return f"({shown_by}: {plural(n, 'more fix', 'more fixes')})"
+
+
+def remedy_for(remedy: str, cells: str) -> str:
+    """A grouped line's remedy where its cells' remedies differ, naming the cells it is for:
+    ``for naive × float16: compute the softmax in float32`` (:func:`more_fixes` counts the
+    others)."""
+    return f"for {cells}: {remedy}"
 
 
 def tagged(parts: Sequence[tuple[str, str]]) -> str:

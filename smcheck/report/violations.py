@@ -46,6 +46,9 @@ class Violation:
     rows: int | None
     worst_row: tuple[int, ...] | None
     message: str
+    remedy: str = ""
+    """The fixes its message states, each once, ``; ``-joined (a verdict level's: those of the
+    cell's findings); empty for none, and for an input finding's (its message holds it)."""
     baselined: bool = False
     """Present in the ``--baseline`` file, so it does not fail the check."""
 

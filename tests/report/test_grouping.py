@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from smcheck.cli import cli
 from smcheck.report import model as rm
 from smcheck.report.grouping import group_findings
 from smcheck.report.html.page import check_html, report_html
@@ -258,3 +265,147 @@ def test_check_html_names_no_cell_before_the_message_of_one_cell_as_markdown() -
     markdown, html = _check(_dead("float16", 63.0, "63 dead gradient elements in 63/64 rows"))
     assert markdown.endswith("| torch float16 T=1 | 63 dead gradient elements in 63/64 rows |")
     assert "<td>torch float16 T=1</td><td>63 dead gradient elements in 63/64 rows</td>" in html
+
+
+# [1000, 0, -1] / 0.01: x/T = 1e5 overflows float16 (65504) but not bfloat16..float64. naive
+# float16 NaNs from the cast and takes its shift in float32; naive bfloat16..float64 NaN from
+# exp(1e5) and take the shift alone; shifted, logdomain and torch float16 compute in float32
+HOT = ["--values", "1000,0,-1", "--temperature", "0.01", "--no-progress"]
+
+
+def _run(*args: str) -> str:
+    """``smcheck ARGS`` piped 80 columns wide (as the README's and the goldens' runs): stdout."""
+    r = CliRunner().invoke(cli, list(args), catch_exceptions=False, env={"COLUMNS": "80"})
+    assert r.exit_code in (0, 1), r.output
+    return r.stdout
+
+
+def test_a_grouped_line_names_the_cells_its_remedy_is_for_where_the_cells_remedies_differ() -> None:
+    # the line told naive bfloat16..float64 to compute "in float32", float16's remedy alone
+    text = _run("analyze", *HOT)
+    assert (
+        "[FAIL] probability-nan  naive × float16..float64 at T=0.01: 1 probability NaN in\n"
+        "  1/1 row (inf/inf: 1) -- for naive × float16: use max-shifted softmax or\n"
+        "  torch.softmax, in float32 (-v: 1 more fix)\n"
+    ) in text
+    # the T the line names is not named again; the count counts every remedy left out
+    assert (
+        "[FAIL] gradient-nan  naive × float16..float64; shifted, logdomain × float16 at\n"
+        "  T=0.01: 3 gradient elements are NaN in 1/1 row (the loss is NaN there) -- for\n"
+        "  naive, shifted × float16: use log_softmax / cross_entropy on the logits\n"
+        "  instead of log(softmax), in float32 (-v: 2 more fixes)\n"
+    ) in text
+    # where every cell takes the one remedy the line is as it was
+    assert (
+        "[FAIL] probability-nan  shifted, logdomain × float16 at T=0.01: 3 probabilities\n"
+        "  NaN in 1/1 row (inf-inf: 3) -- compute the softmax in float32\n"
+    ) in text
+    # the fix left out is -v's: each remedy on a line of its own cells
+    details = _run("analyze", *HOT, "-v").replace("\n  ", " ")
+    assert (
+        "[FAIL] probability-nan  naive × bfloat16..float64 at T=0.01: 1 probability NaN in "
+        "1/1 row (inf/inf: 1) -- use max-shifted softmax or torch.softmax\n"
+    ) in details
+
+
+def test_causes_whose_remedy_is_for_other_cells_do_not_share_a_line() -> None:
+    # loss-nan and gradient-nan hit the same cells with naive float16's remedy first, but
+    # shifted float16 takes it for its gradient only ("compute the softmax and loss in
+    # float32" for its loss): one line "for naive × float16" was false of one of them
+    text = _run("analyze", *HOT).replace("\n  ", " ")
+    assert "[FAIL] loss-nan, gradient-nan  naive" not in text
+    assert (
+        "[FAIL] loss-nan  naive × float16..float64; shifted, logdomain × float16 at T=0.01: "
+        "the cross-entropy loss is NaN in 1/1 row -- for naive × float16: use log_softmax / "
+        "cross_entropy on the logits instead of log(softmax), in float32 (-v: 2 more fixes)\n"
+    ) in text
+
+
+def test_a_line_states_no_remedy_for_a_cell_that_has_none() -> None:
+    fixed = rm.Finding("exp-overflow", "FAIL", "exp overflows in 1/2 rows", "use shifted")
+    bare = dataclasses.replace(fixed, remedy="")
+    cells = [with_findings("naive", "float16", 1.0, fixed), with_findings("naive", "x", 1.0, bare)]
+    text = plain_text(build_summary(rm.Report([source(cells)], "0+canned")), width=200)
+    assert "exp overflows in 1/2 rows -- for naive × float16: use shifted\n" in text
+    (g,) = group_findings(source(cells))
+    assert g.remedies == [("naive × float16", "use shifted")]
+
+
+def test_markdown_and_html_give_each_remedy_with_the_cells_it_is_for() -> None:
+    markdown = _run("analyze", *HOT, "--format", "markdown")
+    assert (
+        "- **FAIL** `probability-nan` in naive × float16, bfloat16, float32, float64 × T=0.01 "
+        "(not selected): 1 probability NaN in 1/1 row (inf/inf: 1). Fix for naive × float16: "
+        "use max-shifted softmax or torch.softmax, in float32. Fix for naive × bfloat16, "
+        "float32, float64: use max-shifted softmax or torch.softmax\n"
+    ) in markdown
+    assert (  # one remedy for every cell: as it was
+        "(not selected): 3 probabilities NaN in 1/1 row (inf-inf: 3). "
+        "Fix: compute the softmax in float32\n"
+    ) in markdown
+    html = _run("analyze", *HOT, "--format", "html")
+    assert (
+        "<td>1 probability NaN in 1/1 row (inf/inf: 1)</td><td>for naive × float16: use "
+        "max-shifted softmax or torch.softmax, in float32<br>for naive × bfloat16, float32, "
+        "float64: use max-shifted softmax or torch.softmax</td>"
+    ) in html
+    assert "<td>3 probabilities NaN in 1/1 row (inf-inf: 3)</td><td>compute the softmax in " in html
+
+
+def test_check_names_the_cells_a_grouped_violations_remedy_is_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    np.save("x.npy", np.array([[1000.0, 0.0, -1.0]]))
+    args = ["check", "x.npy", "--isolated", "--temperature", "0.01", "--fail-on", "nan,fail"]
+    args += ["--method", "naive,shifted,logdomain,torch"]
+    text = _run(*args)
+    # shifted float16's "compute the softmax in float32" stood for naive float16 and the
+    # naive bfloat16..float64 cells too (they take the shift, float16 in float32)
+    assert (
+        "ERROR nan  x.npy  7 cells of every method × float16..float64 at T=0.01: 3 NaN\n"
+        "  probabilities in 1/1 row, row [0] (figures for shifted float16 T=0.01) -- for\n"
+        "  shifted, logdomain, torch × float16: compute the softmax in float32\n"
+        "  (-v: 2 more fixes)\n"
+    ) in text
+    # a verdict level states its cell's fixes among its findings: the tag claims them too
+    assert (
+        text.replace("\n  ", " ")
+        .split("ERROR fail  x.npy")[1]
+        .split("\n")[0]
+        .endswith("in float32 (figures and fixes for naive float16 T=0.01; -v: each cell's)")
+    )
+    markdown = _run(*args, "--format", "markdown")
+    assert (
+        "| 3 NaN probabilities in 1/1 row, row \\[0\\] (figures for shifted float16 T=0.01) -- "
+        "for shifted, logdomain, torch × float16: compute the softmax in float32 "
+        "(--format json: 2 more fixes) |"
+    ) in markdown
+    html = _run(*args, "--format", "html")
+    assert "torch × float16: compute the softmax in float32 (--format json: 2 more fixes)" in html
+    doc = json.loads(_run(*args, "--format", "json"))
+    fixes = {(v["method"], v["dtype"], v["condition"]): v["remedy"] for v in doc["violations"]}
+    assert fixes["naive", "float16", "nan"] == (
+        "use max-shifted softmax or torch.softmax, in float32"
+    )
+    assert fixes["naive", "bfloat16", "nan"] == "use max-shifted softmax or torch.softmax"
+    assert fixes["naive", "bfloat16", "fail"] == (
+        "use max-shifted softmax or torch.softmax; "
+        "use log_softmax / cross_entropy on the logits instead of log(softmax)"
+    )
+
+
+def test_a_check_group_whose_figures_agree_and_remedies_differ_tags_no_figures() -> None:
+    f16 = dataclasses.replace(
+        _dead("float16", 3.0, "3 dead -- in float32"), remedy="in float32", method="naive"
+    )
+    bf16 = dataclasses.replace(f16, dtype="bfloat16", message="3 dead -- in float64")
+    bf16 = dataclasses.replace(bf16, remedy="in float64")
+    markdown, html = _check(f16, bf16)
+    figure = "3 dead -- for naive × float16: in float32 (--format json: 1 more fix)"
+    assert markdown.endswith(f"| {figure} |") and f"<td>{figure}</td></tr>" in html
+    result = CheckResult(rm.Report([source([])], "0+canned"), {}, [f16, bf16])
+    ((_, text),) = violation_rows(result, details=False)
+    # the count is one word to the terminal's wrapping (NBSP), printed as spaces
+    tail = "(-v: 1 more fix)".replace(" ", "\xa0")
+    assert text.plain.endswith(f": 3 dead -- for naive × float16: in float32 {tail}")

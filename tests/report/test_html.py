@@ -153,10 +153,11 @@ def test_chromium_draws_the_page(page: str, tmp_path: Path) -> None:
     html.write_text(page, encoding="utf-8")
     shot = tmp_path / "shot.png"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
-    run = [str(CHROMIUM), *flags, "--window-size=1200,3000"]
+    # tall enough for the figures below the findings (whose remedies name their cells)
+    run = [str(CHROMIUM), *flags, "--window-size=1200,4000"]
     subprocess.run([*run, f"--screenshot={shot}", html.as_uri()], capture_output=True, timeout=120)
     pixels = imread(shot)[..., :3]
-    assert pixels.shape[:2] == (3000, 1200)
+    assert pixels.shape[:2] == (4000, 1200)
     ink = (pixels < 0.9).any(axis=-1)
     assert ink.mean() > 0.03  # not a blank page: text, tables and figures are drawn
     red = (pixels[..., 0] > 0.6) & (pixels[..., 1] < 0.3) & (pixels[..., 2] < 0.3)

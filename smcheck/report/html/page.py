@@ -9,10 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from smcheck.report.grouping import group_findings, group_violations, source_outcomes
+from smcheck.report.grouping import (
+    DOCUMENT_FIXES,
+    FindingGroup,
+    group_findings,
+    group_violations,
+    source_outcomes,
+)
 from smcheck.report.html import plotting
 from smcheck.report.model import Report, SourceReport
-from smcheck.report.phrases import num, of_input, operation, plural, row_index
+from smcheck.report.phrases import num, of_input, operation, plural, remedy_for, row_index
 from smcheck.report.sitemodel import rows_dtype
 from smcheck.report.temperaturetables import (
     CRITICAL_HEADER,
@@ -138,11 +144,19 @@ def findings_table(s: SourceReport) -> str:
     rows = "".join(
         f"<tr><td>{badge(g.severity)}</td><td><code>{escape(g.cause)}</code></td>"
         f"<td>{escape(g.where)}{' (not selected)' if g.hypothetical else ''}</td>"
-        f"<td>{escape(g.figure)}</td><td>{escape(g.remedy) or '-'}</td></tr>"
+        f"<td>{escape(g.figure)}</td><td>{_fixes(g) or '-'}</td></tr>"
         for g in groups
     )
     head = "<tr><th></th><th>cause</th><th>cells</th><th>finding</th><th>remedy</th></tr>"
     return f"<table>{head}{rows}</table>"
+
+
+def _fixes(g: FindingGroup) -> str:
+    """A group's remedies, escaped; where its cells' remedies differ, each names the cells it
+    is for, one a line."""
+    return "<br>".join(
+        escape(r if cells is None else remedy_for(r, cells)) for cells, r in g.remedies
+    )
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -282,7 +296,7 @@ def check_html(result: CheckResult) -> str:
         f"{escape(g.severity.value)}</td><td>{escape(g.source)}</td>"
         f"<td><code>{escape(g.condition)}</code></td><td>{escape(g.cells)}</td>"
         f"<td>{escape(g.figure)}</td></tr>"
-        for g in group_violations(result)
+        for g in group_violations(result, DOCUMENT_FIXES)
     )
     extra = (
         "<h2>Check</h2><table><tr><th>source</th><th>result</th><th>errors</th>"

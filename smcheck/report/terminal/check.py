@@ -8,7 +8,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from smcheck.report.grouping import ViolationGroup
-from smcheck.report.phrases import plural, verb
+from smcheck.report.phrases import plural, unbroken, verb
 from smcheck.report.terminal.cellspan import Axes, span
 from smcheck.report.terminal.findinglines import Lines
 from smcheck.report.violations import (
@@ -45,8 +45,15 @@ def group_text(group: list[Violation], axes: Axes, swept: bool) -> Text:
     keys = [(v.method, v.dtype, v.temperature) for v in group]
     # the input is checked once per source, at no cell's format or temperature
     where = INPUT if all(v.method == INPUT for v in group) else span(keys, axes)
+    figure, more = g.figure_parts  # "(-v: 2 more fixes)" kept on one line
     return Text.assemble(
-        (g.condition, "cyan"), "  ", (g.source, "bold"), "  ", where, ": ", g.figure
+        (g.condition, "cyan"),
+        "  ",
+        (g.source, "bold"),
+        "  ",
+        where,
+        ": ",
+        figure + (" " + unbroken(more) if more else ""),
     )
 
 

@@ -14,7 +14,15 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from smcheck.report.findingmodel import Finding
-from smcheck.report.phrases import NBSP, figures_tag, tagged, weight
+from smcheck.report.phrases import (
+    NBSP,
+    figures_tag,
+    more_fixes,
+    remedy_for,
+    tagged,
+    unbroken,
+    weight,
+)
 from smcheck.report.terminal.cellspan import Axes, span
 
 if TYPE_CHECKING:  # the model imports these views (notebook): types only here
@@ -23,6 +31,8 @@ if TYPE_CHECKING:  # the model imports these views (notebook): types only here
 SEVERITY_STYLE = {"FAIL": "bold red", "WARN": "yellow", "NOTE": "cyan", "INFO": "cyan"}
 INDENT = 2
 """Columns a finding's continuation lines are indented by."""
+CellKey = tuple[str, str, float]
+"""(method, dtype, temperature)."""
 RANK = {"FAIL": 0, "WARN": 1, "NOTE": 2, "INFO": 2}
 _HELD = "\ue000"
 """A private-use character, one cell wide and no space, an NBSP stands as while rich wraps."""
@@ -50,6 +60,15 @@ class Group:
             r for r in dict.fromkeys([self.worst[1].remedy, *(f.remedy for _, f in self.hits)]) if r
         ]
 
+    @property
+    def remedy_cells(self) -> tuple[CellKey, ...] | None:
+        """The cells whose remedy is the one shown (``remedies[0]``) where the cells' remedies
+        differ (float16's "in float32" is not bfloat16's); None where every cell takes it."""
+        if len({f.remedy for _, f in self.hits}) <= 1 or not self.remedies:
+            return None
+        shown = self.remedies[0]
+        return tuple(dict.fromkeys(_key(c) for c, f in self.hits if f.remedy == shown))
+
 
 def _from_reasons(c: Cell) -> tuple[Finding, ...]:
     """A cell's reasons as findings where it has no findings as data (never shown as clean)."""
@@ -74,8 +93,12 @@ def group_findings(cells: Iterable[Cell], severities: set[str], by_remedy: bool)
     return sorted(groups.values(), key=lambda g: (g.hypothetical, RANK[g.severity]))
 
 
-def _keys(g: Group) -> list[tuple[str, str, float]]:
-    return list(dict.fromkeys((c.method, c.dtype, c.temperature) for c, _ in g.hits))
+def _key(c: Cell) -> CellKey:
+    return c.method, c.dtype, c.temperature
+
+
+def _keys(g: Group) -> list[CellKey]:
+    return list(dict.fromkeys(_key(c) for c, _ in g.hits))
 
 
 def _figure(g: Group, swept: bool) -> tuple[str, str]:
@@ -86,27 +109,45 @@ def _figure(g: Group, swept: bool) -> tuple[str, str]:
 
 
 def group_text(groups: list[Group], axes: Axes) -> Text:
-    """``exp-overflow  naive × float16: <message> (figures for ...) -- remedy``.
+    """``exp-overflow  naive × float16: <message> (figures for ...) -- remedy``; where the
+    cells' remedies differ, ``-- for naive × float16: remedy (-v: 1 more fix)``: a remedy is
+    never stated for a cell that needs another.
 
-    ``groups`` hit the same cells with the same remedy: one line names all their causes, and a
-    tag their messages share once (:func:`tagged`).
+    ``groups`` hit the same cells with the same shown remedy, for the same cells: one line names
+    all their causes, and a tag their messages share once (:func:`tagged`).
     """
     g = groups[0]
     causes = ", ".join(x.cause for x in groups)
     text = Text.assemble((causes, "bold"), "  ", span(_keys(g), axes), ": ")
     text.append(tagged([_figure(x, len(axes.temperatures) > 1) for x in groups]))
     if g.remedies:
-        text.append(" -- " + g.remedies[0])
+        text.append(" -- " + _remedy_text(groups, axes))
     if g.hypothetical:
         text.stylize("dim")
     return text
 
 
+def _remedy_text(groups: list[Group], axes: Axes) -> str:
+    """The line's remedy: as it is where every cell takes it; else naming the cells it is for
+    and counting the others' (of every group on the line)."""
+    g = groups[0]
+    cells = g.remedy_cells
+    if cells is None:
+        return g.remedies[0]
+    if len({t for *_, t in _keys(g)}) == 1:  # the line names its one T already: not twice
+        cells = tuple((m, d, 1.0) for m, d, _ in cells)
+        axes = Axes(axes.methods, axes.dtypes, [1.0])
+    text = remedy_for(g.remedies[0], span(cells, axes))
+    more = len(dict.fromkeys(r for x in groups for r in x.remedies)) - 1
+    return text + (" " + unbroken(more_fixes(more, "-v")) if more else "")
+
+
 def merged(groups: list[Group]) -> list[list[Group]]:
-    """Groups of one severity that hit the same cells with the same shown remedy, together."""
+    """Groups of one severity that hit the same cells with the same shown remedy (for the same
+    cells), together."""
     out: dict[tuple[object, ...], list[Group]] = {}
     for g in groups:
-        key = (g.severity, g.hypothetical, tuple(_keys(g)), tuple(g.remedies[:1]))
+        key = (g.severity, g.hypothetical, tuple(_keys(g)), tuple(g.remedies[:1]), g.remedy_cells)
         out.setdefault(key, []).append(g)
     return list(out.values())
 
