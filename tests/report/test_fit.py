@@ -36,8 +36,15 @@ def test_a_wide_table_is_split_with_its_key_column_never_cut(width: int) -> None
 
 def test_a_title_wider_than_the_width_wraps_above_a_table_of_its_own_width() -> None:
     # as the table's title it would set the table's minimum width to the whole line, and
-    # rich would spread the two narrow columns across it
-    t = Table(title="A legend " * 12, title_justify="left", box=box.SIMPLE_HEAD)
+    # rich would spread the two narrow columns across it; a caption wider than the table
+    # wraps at the width, not in the table's few columns
+    t = Table(
+        title="A legend " * 12,
+        title_justify="left",
+        caption="A note " * 12,
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
     t.add_column("method", no_wrap=True)
     t.add_column("absorbed", justify="right", no_wrap=True)
     t.add_row("logdomain", "0.1%")
@@ -47,6 +54,9 @@ def test_a_title_wider_than_the_width_wraps_above_a_table_of_its_own_width() -> 
     legend = [ln for ln in lines if "legend" in ln]
     assert len(legend) == 2 and all(len(ln) <= 60 for ln in legend)
     assert " ".join(" ".join(legend).split()) == " ".join(["A legend"] * 12)
+    note = [ln for ln in lines if "note" in ln]
+    assert len(note) == 2 and " ".join(" ".join(note).split()) == " ".join(["A note"] * 12)
+    assert lines.index(note[0]) > lines.index(row)
 
 
 STYLES = [

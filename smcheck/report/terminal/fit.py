@@ -8,7 +8,7 @@ layout's columns into several tables that each fit, repeating the leading key co
 
 from __future__ import annotations
 
-from rich.console import Console, ConsoleOptions, RenderResult
+from rich.console import Console, ConsoleOptions, JustifyMethod, RenderResult
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
@@ -132,19 +132,32 @@ def split(
     return out
 
 
-def _titled(part: Table, width: int) -> RenderResult:
-    """A title wider than its table: one that fits the width stays on one line (the table
-    widens to it); a longer one is printed above the table, wrapped at the width, and leaves
-    the table its own width (as its title, it would spread the columns across the width)."""
-    title = part.title
-    assert title is not None
-    if as_text(title).cell_len <= width:
-        part.min_width = as_text(title).cell_len
+def _annotation(text: Text | str, style: str, justify: JustifyMethod) -> Text:
+    """A table's title or caption printed as text of its own, styled as rich styles it."""
+    out = Text.from_markup(text, style=style) if isinstance(text, str) else text.copy()
+    out.justify = justify
+    return out
+
+
+def _annotated(part: Table, console: Console, options: ConsoleOptions) -> RenderResult:
+    """``part`` with its title and caption. A title wider than the table that fits the width
+    widens the table to stay on one line; a title or caption wider than that is printed as text
+    of its own, wrapped at the width, above or below a table of its own width (as the table's,
+    it would spread the columns across the line or wrap in the table's narrow width)."""
+    own = natural_width(console, options, part)
+    title, caption = part.title, part.caption
+    if title is not None:
+        if as_text(title).cell_len <= options.max_width:
+            part.min_width = as_text(title).cell_len
+        else:
+            part.title = None
+            yield _annotation(title, "table.title", part.title_justify)
+    if caption is not None and as_text(caption).cell_len > max(own, part.min_width or 0):
+        part.caption = None
+        yield part
+        yield _annotation(caption, "table.caption", part.caption_justify)
         return
-    part.title = None
-    text = Text.from_markup(title, style="table.title") if isinstance(title, str) else title
-    text.justify = part.title_justify
-    yield text
+    yield part
 
 
 class Fit:
@@ -184,10 +197,9 @@ class Fit:
         for k, part in enumerate(parts):
             if k:
                 yield ""
-            if part.title is not None:
-                yield from _titled(part, options.max_width)
-            yield part
-        if parts and parts[-1].caption is not None:  # a caption ends on text, not the blank row
+            captioned = part.caption is not None
+            yield from _annotated(part, console, options)
+        if parts and captioned:  # a caption ends on text, not the blank row
             yield ""
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
