@@ -144,9 +144,8 @@ def _scan_row(rp, rl, n, lv_row, p_row, lp_row, lo_row, fr_row, masks, a, low, l
     """The element loops of one row, tile by tile: every count, sum and maximum the row's
     statistics need. rp, rl: p̂ and log p̂ as bytes (values of the 16-bit format of fmt, float32
     or float64); offs: (bin the errors?, where the row's kept values start: -1, none kept);
-    scratch: the tile's p̂ and
-    log p̂ in float64 (wt), errors (fs), bins (ks) and zeros (the low parts of cells that have
-    none), one array each: the vectoriser checks one range per input.
+    scratch: the tile's p̂ and log p̂ in float64 (wt), errors (fs), bins (ks) and zeros (the low
+    parts of cells that have none), one array each: the vectoriser checks one range per input.
 
     Per tile, a branch-free loop (vectorised) counts the events, takes the maxima (integer
     maxima of the bits) and writes each element's errors, KL term, bins and histogram indices
