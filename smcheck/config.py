@@ -128,6 +128,7 @@ class AnalysisConfig:
     dtypes: tuple[str, ...] = DTYPES
     methods: tuple[str, ...] = DEFAULT_METHODS
     temperatures: tuple[float, ...] = (1.0,)
+    """Each once, ascending whatever the order given (runs of T read as numeric ranges)."""
     model: str = "framework"
     softmin: bool = False
     ftz: bool = False
@@ -210,7 +211,8 @@ class AnalysisConfig:
                     f"temperature {t!r} is not a positive finite number; use e.g. 0.7",
                     options=("temperatures",),
                 )
-        object.__setattr__(self, "temperatures", _unique(temps))
+        # ascending: every report names runs of T as "0.5..2", which must be numeric ranges
+        object.__setattr__(self, "temperatures", tuple(sorted(set(temps))))
         with _refusing("temperatures"):
             _check_temperature_count(len(self.temperatures))
         if self.critical not in (None, True, False):

@@ -61,6 +61,16 @@ def test_a_grouped_line_over_a_sweep_names_the_temperatures_its_cells_span() -> 
     ) in text
 
 
+def test_a_run_of_temperatures_is_a_numeric_range_whatever_order_they_were_given_in() -> None:
+    # "at T=0.5..0.001" (the order typed: 0.5, 2, 1e-3) read as leaving T=2 out, which fails
+    # too: 70000 equal logits overflow float16's row sum at every T
+    args = ["gen:constant:shape=1x70000,value=3", "--dtype", "fp16", "--method", "torch"]
+    r = invoke("analyze", *args, "--temperature", "0.5,2,1e-3")
+    assert r.exit_code == 0, r.output
+    text = r.stdout.replace("\n  ", " ")
+    assert "torch × float16 at T=0.001..2:" in text and "T=0.5..0.001" not in text
+
+
 def test_the_worst_hit_is_the_one_with_most_rows_then_the_largest_count() -> None:
     assert weight("exp overflows above 11.09 in 4/4 rows (8449 elements)") > weight(
         "exp overflows above 88.72 in 4/4 rows (786 elements)"
