@@ -33,6 +33,7 @@ CHECK_LOGIT_SCALE = "check the scale of the logits"
 SUM_OR_TORCH = "accumulate the sum in float32 or use torch.softmax"
 """A 16-bit sum of exponentials overflowing (critical temperatures): torch sums in float32."""
 TORCH_SUM = "use torch.softmax (its kernel never rounds the row sum to the format)"
+"""A 16-bit row sum overflowing: torch's CPU kernel sums 16-bit formats in float32."""
 
 FIX_UPSTREAM = (
     "fix the layer that produced the logits (run it in float32, or find it with "
@@ -208,7 +209,11 @@ def _holds_top(cause: str, r: Remedy, s: Situation, dtype: str | None) -> bool:
 
 def _sum_first(s: Situation) -> list[Remedy]:
     """A sum of finite exps overflowing: torch's softmax sums 16-bit formats in float32, which
-    a shift does not replace (a row longer than the format's max overflows a shifted sum)."""
+    a shift does not replace (a row longer than the format's max overflows a shifted sum). In
+    float32 and float64 torch sums in the format: only an unshifted sum overflows there, and
+    the shift is the fix."""
+    if get_format(s.dtype).t >= 24 and s.method == "naive":
+        return _then_wider(s, _shift_or_torch(s), softmax_in)
     first = [Remedy(TORCH_SUM, method="torch")] if s.model == "framework" else []
     return _then_wider(s, first, softmax_in)
 

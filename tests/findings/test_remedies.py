@@ -47,6 +47,7 @@ APPLIED = [
     ("sum-overflow", [[10.0, 10.0, 10.0]], {}, "naive", "float16"),
     ("sum-overflow", np.zeros((1, 70000)), {}, "naive", "float16"),  # longer than float16's max
     ("sum-overflow", np.zeros((1, 70000)), {}, "shifted", "float16"),
+    ("sum-overflow", [[88.5, 88.5, 0.0]], {}, "naive", "float32"),  # torch sums float32 in it
     ("probability-nan", [[12.0, 1.0, 0.0]], {}, "naive", "float16"),
     ("log-of-zero", [[0.0, -20.0, -1.0]], {}, "shifted", "float16"),
     ("log-of-zero", [[0.0, -20.0, -1.0]], {"model": "strict"}, "naive", "float16"),
@@ -88,6 +89,16 @@ def test_each_remedy_applied_clears_its_finding(cause, values, kw, method, dtype
     assert fix.fix, f"{cause} in {method} {dtype} names no cell to switch to: {fix.text!r}"
     after = _cell(x, fix.method or method, fix.dtype or dtype, **kw)
     assert cause not in _causes(after), f"{fix.text!r} leaves {cause}"
+
+
+def test_a_wide_formats_sum_overflow_is_fixed_by_the_shift_not_a_wider_sum() -> None:
+    # torch sums float32 and float64 rows in the format: "its kernel never rounds the row sum
+    # to the format" is true of 16-bit formats only; in float32 the shift is the fix
+    for dtype, x in (("float32", [[88.5, 88.5, 0.0]]), ("float64", [[709.78, 709.7, 0.0]])):
+        cell = _cell(np.asarray(x), "naive", dtype)
+        (f,) = [f for f in cell.findings if f.cause == "sum-overflow"]
+        assert f.remedy == remedies.MAX_SHIFTED, dtype
+    assert choose("sum-overflow", "naive", "float16").text == remedies.TORCH_SUM
 
 
 def test_every_cause_the_verdicts_name_has_a_chooser() -> None:
