@@ -50,7 +50,7 @@ from smcheck.reference.exact import Reference, exact_softmax, reference_precisio
 from smcheck.report import model as rm
 from smcheck.report.maskmodel import SEVERITIES
 from smcheck.sources.chunks import TORCH_GRAIN, float64_chunks, read_ahead
-from smcheck.sources.readlimits import human_bytes
+from smcheck.sources.readlimits import mib_up
 from smcheck.sources.rows import WORK_ARRAYS_PER_ELEMENT, RowView
 from smcheck.threads import shared_among
 
@@ -143,7 +143,7 @@ class SourceAnalysis:
         if need > cfg.memory_budget:
             raise ConfigError(
                 f"{view.name}: one row of {view.row_length} elements needs "
-                f"{human_bytes(need)} of working memory ({per_element} bytes per element), "
+                f"{mib_up(need)} of working memory ({per_element} bytes per element), "
                 f"more than --memory-budget {cfg.memory_budget / 2**20:g} MiB; raise "
                 f"--memory-budget to at least {-(-need // 2**20)}",
                 options=("memory_budget",),

@@ -13,6 +13,7 @@ import numpy as np
 from smcheck.config import GENERATOR_NAMES, GENERATOR_SPECS
 from smcheck.dtypes import canonical_dtype
 from smcheck.errors import ConfigError
+from smcheck.sources.readlimits import mib_up
 
 Number = int | float
 """A generator parameter value; the type of its default decides whether ints are required."""
@@ -302,8 +303,8 @@ def _check_budget(shape: tuple[int, ...], memory_budget: int | None) -> None:
     n = math.prod(shape)
     if memory_budget is not None and n * BYTES_PER_ELEMENT > memory_budget:
         raise ConfigError(
-            f"shape {'x'.join(map(str, shape))} needs about "
-            f"{n * BYTES_PER_ELEMENT / 2**20:.0f} MiB to generate ({BYTES_PER_ELEMENT} bytes "
+            f"shape {'x'.join(map(str, shape))} needs "
+            f"{mib_up(n * BYTES_PER_ELEMENT)} to generate ({BYTES_PER_ELEMENT} bytes "
             f"per element), more than --memory-budget {memory_budget / 2**20:g} MiB; generate "
             "a smaller array or raise --memory-budget",
             options=("memory_budget",),

@@ -10,6 +10,7 @@ within about twice the budget plus the fixed cost of the interpreter and torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from smcheck.sources.validation import load_error
@@ -62,6 +63,12 @@ class ReadLimit:
         """The budget as ``--memory-budget`` takes it (MiB)."""
         mib = self.budget / 2**20
         return f"{mib:g}"
+
+
+def mib_up(n: int) -> str:
+    """``n`` bytes in MiB rounded up to a thousandth: a need just over a budget never reads as
+    equal to it ("needs 1.001 MiB, more than 1 MiB", not "needs 1 MiB")."""
+    return f"{math.ceil(n / 2**20 * 1000) / 1000:g} MiB"
 
 
 def human_bytes(n: int) -> str:

@@ -312,3 +312,12 @@ def test_a_terminal_whose_encoding_lacks_the_reports_characters_gets_the_report(
     assert proc.returncode == 0, proc.stderr
     plain = re.sub(rb"\x1b\[[0-9;]*m", b"", shown)  # the colours
     assert b"gradient-nan  shifted ? float16: log(softmax) gives -inf" in plain
+
+
+def test_a_row_just_over_the_memory_budget_does_not_read_as_equal_to_it() -> None:
+    # 2049 elements x 512 bytes is 1.0005 MiB: "needs 1 MiB ..., more than 1 MiB" read as false
+    one_error_line(
+        invoke("analyze", "gen:normal:shape=1x2049", "--memory-budget", "1"),
+        "needs 1.001 MiB of working memory (512 bytes per element), more than --memory-budget "
+        "1 MiB",
+    )
