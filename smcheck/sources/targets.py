@@ -117,7 +117,7 @@ def _checked_values(a: np.ndarray, name: str) -> np.ndarray:
         raise load_error(
             name,
             f"class index {_show(flat[i])} at {_where(i, a.shape)} (as float64 reads it) is "
-            "beyond 2^53, larger than any row",
+            "at or beyond 2^53, larger than any row",
             "use class indices below the row length",
         )
     return a

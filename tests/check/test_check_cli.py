@@ -233,6 +233,6 @@ def test_a_targets_index_beyond_2_53_is_refused_as_such(
     assert r.exit_code == 2, r.output
     assert r.stderr == (
         "Error: --targets: cannot load 't.csv': class index 9007199254740992 at position [2,0] "
-        "(as float64 reads it) is beyond 2^53, larger than any row; use class indices below the "
-        "row length\n"
+        "(as float64 reads it) is at or beyond 2^53, larger than any row; use class indices below "
+        "the row length\n"
     )
