@@ -37,7 +37,8 @@ def block_rows(p, logp, live, valid, ph, pl, fmt, near, log_rest):  # type: igno
     the deepest -log p, how many elements need an exact look, how many live entries round to 0
     in the format (log p <= log_zero) and their mass; per element, the double-double cells'
     frac = pl / ulp(ph) (``ph`` empty for the others); per row, whether p_max rounds to 1 in
-    the format (saturated: 0 < 1 - p_max <= u/2, the tie rounding to even, i.e. to 1).
+    the format (saturated: 0 < 1 - p_max <= u/2, the tie rounding to even, i.e. to 1; also
+    where 1 - p_max is below float64's range).
 
     Args:
         fmt: (t, emin, log_zero); near: (near_k, near_low, dd_low); log_rest: the rest below
@@ -69,6 +70,15 @@ def _row_maxima(lp_row, p_row, lv_row, near_k, near_low, dd, dd_low, log_zero): 
         c += lv & (near_power(pj, near_k, near_low) | (dd & (pj < dd_low)))
         z += lv & (lp <= log_zero)  # the tie p = s/2 rounds to even: to 0
     return top_key, pm, deep, c, z
+
+
+@kernel
+def _live_besides(lv_row, a):  # type: ignore[no-untyped-def]
+    """Whether the row has a live entry other than column a."""
+    for j in range(lv_row.shape[0]):
+        if lv_row[j] != 0 and j != a:
+            return True
+    return False
 
 
 @kernel
@@ -110,6 +120,11 @@ def _block_rows(b, lo, hi, p, logp, live, valid, ph, pl, fmt, near, log_rest, ou
         rest = r_hi
         arg[i], unique[i], pmax[i], deepest[i], cand[i] = a, ties == 1, pm, deep, c
         sat[i] = valid[i] and rest > 0 and (rest < half or (rest == half and r_lo <= 0))
+        if valid[i] and rest == 0.0:
+            # every other p is 0 in float64 (below 2^-1074, a lead over 744 nats): 1 - p_max <
+            # n 2^-1074, its log below -700, under any format's u/2, so p_max rounds to 1 --
+            # unless the top is the row's only live entry, p_max exactly 1 (nothing to lose)
+            sat[i] = _live_besides(lv_row, a)
         zeros[i], zero_mass[i] = z, zm
         if valid[i] and rest > 0:
             if not dd and rest < 0.5:  # p_max's part below its float64 value

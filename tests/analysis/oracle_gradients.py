@@ -66,8 +66,14 @@ def exact_gradient(b: Block, target: npt.NDArray[np.int64]) -> ExactGradient:
             q = np.array(ref.p[other], copy=True)
             q[np.arange(other.size), top[other]] = 0
             rest_top[other] = q.sum(-1)
+        # where every other p underflows the reference, 1 - p_max in the log domain: the
+        # others' logsumexp (-inf: the top is the only live entry, p_max exactly 1)
+        lp = np.array(ref.logp, np.float64, copy=True)
+        lp[r, top] = -np.inf
+        log_rest = np.logaddexp.reduce(lp, axis=-1)
+        below = (rest_top == 0) & (log_rest > -np.inf) & (log_rest <= np.log(fmt.u / 2))
     # p_max rounds to 1 iff 1 - p_max <= u/2 (the tie 1 - u/2 rounds to even, i.e. to 1)
-    saturated = rows & (rest_top > 0) & (rest_top <= fmt.u / 2)
+    saturated = rows & (((rest_top > 0) & (rest_top <= fmt.u / 2)) | below)
     return ExactGradient(
         b.start, target, rows, b.valid & ~target_live, g, norm, loss, nonzero, saturated
     )

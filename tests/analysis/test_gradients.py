@@ -233,6 +233,48 @@ def test_saturation_starts_where_one_minus_p_max_is_half_a_unit_roundoff(dtype: 
     assert g.saturated_first_row == (len(a) - expected,)
 
 
+def test_saturation_counts_a_lead_beyond_float64s_range_in_every_format() -> None:
+    # [0, -800]: 1 - p_max = e^-800 / (1 + e^-800) < 2^-1074 <= u/2 in every format, so p_max
+    # rounds to 1; its rest underflowed float64 to 0 and the row was not counted. [0, -40]:
+    # e^-40 = 4.2e-18 <= u/2 = 2^-54 even in float64. Both rows count, row 0 first
+    r = run("analyze", "--values", "0,-800;0,-40", "--method", "torch", "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.output
+    cells = json.loads(r.stdout)["sources"][0]["cells"]
+    assert sorted(c["dtype"] for c in cells) == sorted(DTYPES)
+    for c in cells:
+        assert c["metrics"]["saturated"] == {"rows": 2, "worst_row": [0]}, c["dtype"]
+        g = c["gradient"]
+        assert (g["saturated_rows"], g["saturated_first_row"]) == (2, [0]), c["dtype"]
+
+
+def test_a_row_with_one_live_entry_is_not_saturated() -> None:
+    # p_max is exactly 1 (no other class, or every other masked): nothing rounds, nothing lost
+    for x in (np.array([[0.0, -np.inf], [3.0, -np.inf]]), np.array([[0.0], [3.0]])):
+        for c in analyze(x, methods=["torch"], use="loss").cells:
+            assert c.metrics.saturated is not None and c.metrics.saturated.rows == 0, c.dtype
+            assert c.gradient is not None and c.gradient.saturated_rows == 0, c.dtype
+
+
+def test_saturation_at_a_low_temperature_counts_every_row_within_u_half_of_1() -> None:
+    # normal logits / 0.001 in float32: the rows whose exact 1 - p_max <= 2^-25, i.e. whose
+    # log(1 - p_max) = log S - log1p(S), S = sum_j e^(q_j - q_max) over the others, is at most
+    # -25 ln 2 (the leads are 12.6 nats, then 38 and more: no row near the limit). 25 of the
+    # 99 lead by over 745 nats, where 1 - p_max underflows float64 (74 were counted)
+    from smcheck.sources.generators import generate_logits
+
+    x = generate_logits("normal", shape=(100, 10))
+    q = (torch.from_numpy(x) / 0.001).double().numpy()  # fl(x/T) in float32, as the cell's
+    d = np.sort(q, axis=-1)[:, :-1] - q.max(-1, keepdims=True)
+    log_s = np.logaddexp.reduce(d, axis=-1)
+    expected = int(np.count_nonzero(log_s - np.log1p(np.exp(log_s)) <= -25 * np.log(2.0)))
+    assert expected == 99 and np.count_nonzero(d[:, -1] < -745) == 25
+    spec = "gen:normal:shape=100x10"
+    rep = analyze(spec, dtypes=["float32"], methods=["torch"], temperatures=[0.001])
+    c = cell(rep, "torch", "float32", 0.001)
+    assert c.metrics.saturated is not None and c.metrics.saturated.rows == expected
+    assert c.gradient is not None and c.gradient.saturated_rows == expected
+
+
 # ---------------------------------------------------------------- routes, masks, targets
 
 

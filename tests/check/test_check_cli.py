@@ -236,3 +236,16 @@ def test_a_targets_index_beyond_2_53_is_refused_as_such(
         "(as float64 reads it) is at or beyond 2^53, larger than any row; use class indices below "
         "the row length\n"
     )
+
+
+@pytest.mark.parametrize(("row", "code"), [("0,-20", 1), ("0,-800", 1), ("0,-inf", 0)])
+def test_saturation_gate_counts_a_lead_beyond_float64s_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, row: str, code: int
+) -> None:
+    # float32, u/2 = 2^-25: 1 - p_max = e^-20 and e^-800 (below float64's range, its rest 0:
+    # the row passed) both round p_max to 1; [0, -inf] has p_max exactly 1, nothing saturates
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.csv").write_text(row + "\n")
+    args = ["check", "x.csv", "--isolated", "--dtype", "float32", "--method", "torch"]
+    r = CliRunner().invoke(cli, [*args, "--fail-on", "saturation>=1"])
+    assert r.exit_code == code, r.output
