@@ -68,8 +68,8 @@ class BoundsAccumulator:
             if c.overflow is not None:
                 # the bounds assume no overflow: overflowing rows are already FAIL findings
                 rows &= c.overflow.numpy() == 0
-            # the cell's normwise error max|p̂ - p| / max p in units of u (double-double exact
-            # for float64 cells)
+            # the cell's normwise error max|p̂ - p| / max(max p, tiny) in units of u (double-
+            # double exact for float64 cells)
             err = np.where(rows, c.normwise.numpy(), np.nan)
             tested = rows & ~rb.vacuous
             violated = tested & (err > rb.bound)

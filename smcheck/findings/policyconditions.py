@@ -112,7 +112,8 @@ METRICS: dict[str, Metric] = {
         ),
         Metric(
             "normwise-error",
-            "worst row's normwise error max|p^-p|/max p, in units of u = 2^-t",
+            "worst row's normwise error max|p^-p|/max(max p, smallest normal), in units of u "
+            "= 2^-t (a correctly rounded row: at most 1)",
             accuracy("normwise error", lambda c: (c.metrics.error.normwise_u, None), "u"),
             "normwise-error",
             None,

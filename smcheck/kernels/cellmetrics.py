@@ -282,7 +282,9 @@ def _cell_rows(b, lo, hi, out, blk, rr, ov, fmt, res, work, rng, vals, offsets, 
         if n_over:  # zeros in a row whose exp or sum overflowed are the overflow's
             ints[i, UNDERFLOW], ints[i, EXACT_ZERO], ints[i, LOG_ZERO], lost = 0, 0, 0, 0.0
         flts[i, LOST_MASS], flts[i, MAX_ULP] = lost, mu
-        flts[i, NORMWISE] = (dmax / rr[2][i]) / fmt[2] if fin else np.nan
+        # against max(p_max, tiny): below tiny D's spacing is fixed, so correct rounding
+        # leaves tiny·u there, not p_max·u (Higham's model with underflow): at most 1u
+        flts[i, NORMWISE] = (dmax / max(rr[2][i], pow2(fmt[1]))) / fmt[2] if fin else np.nan
         flts[i, SUM_ERROR] = abs(total_m1) if fin else np.nan
         flts[i, KL] = np.inf if kinf else (max(kl, 0.0) if fin else np.nan)
         flts[i, LOG_MAX_ULP], flts[i, LOG_MAX_ABS] = lmu, lma

@@ -53,7 +53,9 @@ class ErrorMetric:
     """Largest |p̂ - p| in ulps of the format at p, over finite outputs."""
     median_ulp: float | None
     normwise_u: float | None
-    """Worst row's ||p̂ - p||_inf / ||p||_inf in units of u = 2^-t."""
+    """Worst row's ||p̂ - p||_inf / max(||p||_inf, tiny) in units of u = 2^-t, tiny the format's
+    smallest normal: below it the spacing is fixed and correct rounding errs by up to tiny·u, so
+    a correctly rounded row is at most 1 (docs/design.md §4)."""
     worst_row: RowIndex | None
     """Row of max_ulp."""
     ulp_histogram: UlpHistogram | None = None
@@ -256,7 +258,7 @@ class WorstError:
 
     row: RowIndex | None
     error_u: float
-    """||p̂ - p||_inf / ||p||_inf in units of u."""
+    """||p̂ - p||_inf / max(||p||_inf, tiny) in units of u (as ErrorMetric.normwise_u)."""
     bound_u: float | None
     """The row's rounding-error bound in units of u; None where it is vacuous."""
     first_order_u: float

@@ -262,7 +262,7 @@ def _ulp_errors(
         # rows with nothing judged (non-finite output, or every entry a mask) have no maximum
         max_ulp = max_ulp.masked_fill(~(fin_rows & sel.any(-1)), -np.inf)
     d_hi, d_lo = D.amax(-1), D.amin(-1)
-    normwise = (torch.maximum(-d_lo, d_hi) / sh.pmax) / f.u
+    normwise = (torch.maximum(-d_lo, d_hi) / sh.pmax.clamp(min=f.tiny)) / f.u
     return _Errors(D, ulp_values, max_ulp, normwise)
 
 

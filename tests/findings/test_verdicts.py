@@ -289,6 +289,74 @@ def test_underflow_agrees_with_its_count_of_probabilities() -> None:
     assert two.message.startswith("2 probabilities representable in float32 underflow to 0 in")
 
 
+def test_torch_float16_on_3e6_equal_logits_is_correctly_rounded_and_no_normwise_error() -> None:
+    # it returned WARN "normwise error 149u exceeds 45.3u": torch's p̂ = 6·2^-24 = 3.5763e-7 is
+    # the float16 nearest p = 1/3e6, a subnormal 0.408 of the spacing 2^-24 away, 149u of p;
+    # below float16's smallest normal 2^-14 the spacing is fixed and correct rounding leaves up
+    # to 2^-25 = 2^-14·u, which the normwise error is now measured against: 2 × 0.408 u
+    r = smcheck.analyze(
+        "gen:constant:shape=1x3000000",
+        dtypes=["float16"],
+        methods=["torch"],
+        use="probs",
+        memory_budget=800 << 20,
+    )
+    c = cell(r, "torch", "float16")
+    ulps = 6 - 2**24 / 3e6
+    assert c.metrics.error.max_ulp == pytest.approx(ulps, rel=1e-9)
+    assert c.metrics.error.normwise_u == pytest.approx(2 * ulps, rel=1e-9)
+    assert "normwise-error" not in {f.cause for f in c.findings}
+    assert c.verdict is Verdict.OK
+
+
+_SUBNORMAL_ROW = np.zeros((1, 3 << 14))
+"""3·2^14 equal logits: p = 2^-14/3, a float16 subnormal 341⅓ spacings 2^-24 above 0, correctly
+rounded to 341·2^-24 (1/3 of a spacing off: 2u of p, 2/3 u of float16's smallest normal)."""
+
+
+@pytest.mark.parametrize("method", ["naive", "shifted", "torch"])
+def test_a_correctly_rounded_row_of_subnormal_probabilities_is_within_1u(method: str) -> None:
+    # exp(0) = 1, the sum 49152 = 3·2^14 is exact in float16, one rounded division: correctly
+    # rounded, so within 1u even where no bit may be lost (normwise_bits = 0: limit 2^0 u)
+    r = smcheck.analyze(
+        _SUBNORMAL_ROW,
+        dtypes=["float16"],
+        methods=[method],
+        use="probs",
+        thresholds=Thresholds(normwise_bits=0.0),
+    )
+    c = cell(r, method, "float16")
+    assert c.metrics.error.max_ulp == pytest.approx(1 / 3, rel=1e-12)
+    assert c.metrics.error.normwise_u == pytest.approx(2 / 3, rel=1e-12)
+    assert "normwise-error" not in {f.cause for f in c.findings}
+
+
+def _off_by_40_spacings(x):  # type: ignore[no-untyped-def]
+    """torch's softmax plus 40 subnormal spacings of float16 (exact in float16 there)."""
+    import torch
+
+    from smcheck.methods.framework import TorchResult
+
+    p = torch.softmax(x, -1) + 40 * 2.0**-24
+    return TorchResult(p, torch.log(p))
+
+
+def test_a_method_inaccurate_in_the_subnormal_range_is_still_a_normwise_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from smcheck.methods import METHODS, SoftmaxMethod
+
+    monkeypatch.setitem(METHODS, "off", SoftmaxMethod("off", "test", "log(p)", _off_by_40_spacings))
+    r = smcheck.analyze(_SUBNORMAL_ROW, dtypes=["float16"], methods=["off"], use="probs")
+    c = cell(r, "off", "float16")
+    # p̂ = 381·2^-24, p = 341⅓·2^-24: 39⅔ spacings, 2·39⅔ = 79⅓ u > 2^5.5 u = 45.3u
+    assert c.metrics.error.max_ulp == pytest.approx(119 / 3, rel=1e-12)
+    assert c.metrics.error.normwise_u == pytest.approx(238 / 3, rel=1e-12)
+    (f,) = [f for f in c.findings if f.cause == "normwise-error"]
+    assert f.severity == "WARN" and f.message.startswith("normwise error 79.3u exceeds 45.3u")
+    assert c.verdict is Verdict.WARN
+
+
 def test_case4_bfloat16_verdicts_do_not_flip_along_a_temperature_sweep() -> None:
     x = np.random.default_rng(4).normal(0, 4, (16, 10))
     x[:, 0] += 8.0  # confident rows: saturation comes and goes with T
