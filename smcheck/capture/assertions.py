@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,29 +10,19 @@ from smcheck.check.policy import Policy, load_policy, parse_conditions
 from smcheck.check.run import evaluate
 from smcheck.report.model import Report
 from smcheck.report.phrases import plural
-from smcheck.report.violations import INPUT, Violation
+from smcheck.report.violations import INPUT, Severity, Violation
 from smcheck.sources.expand import SourceSpec
-
-_LEVEL = {"fail": ("FAIL",), "warn": ("FAIL", "WARN")}
-"""Input findings (upstream NaN, NaN the model returned ...) that the ``fail``/``warn``
-conditions count; ``nan`` counts the NaN the model returned; the others are about cells only."""
 
 
 def policy_violations(report: Report, policy: Policy) -> list[str]:
-    """One line per violation of the policy's ``fail_on`` conditions, sources in order."""
+    """One line per error of the policy's ``fail_on`` conditions, sources in order: each source
+    evaluated as ``smcheck check`` evaluates it, so one problem is one violation there too."""
     out = []
-    names = {c.name for c in policy.fail_on}
-    severities = {s for n in names for s in _LEVEL.get(n, ())}
     for rep in report.sources:
-        out += [
-            f"{rep.name}: {f.message}"
-            for f in rep.input.findings
-            if f.severity in severities or ("nan" in names and f.kind == "observed_nan")
-        ]
-        judged = dataclasses.replace(rep, cells=[c for c in rep.cells if not c.hypothetical])
-        found, _ = evaluate(judged, SourceSpec(rep.name, rep.name), policy)
-        out += [f"{rep.name}{_cell_of(v)}: {v.message}" for v in found]
-    return list(dict.fromkeys(out))  # an input finding the policy's conditions also name: once
+        found, _ = evaluate(rep, SourceSpec(rep.name, rep.name), policy)
+        errors = [v for v in found if v.severity is Severity.ERROR]  # warnings never fail
+        out += [f"{rep.name}{_cell_of(v)}: {v.message}" for v in errors]
+    return out
 
 
 def _cell_of(v: Violation) -> str:

@@ -52,6 +52,18 @@ INPUT_METRICS: dict[str, Metric] = {
 }
 """Conditions on the source's values themselves, checked once per source (not per cell)."""
 
-FINDING_OF: dict[str, str] = {"input": "upstream", "fully-masked": "fully_masked"}
-"""The input finding each input condition reports: a verdict level (``fail``) leaves it out
-where that condition is met, so one problem is one violation."""
+FINDING_OF: dict[str, str] = {
+    "input": "upstream",
+    "fully-masked": "fully_masked",
+    "nan": "observed_nan",
+}
+"""The input finding each input condition reports (and ``nan``, on a captured site's input: the
+NaN its op returned as the model ran): a verdict level (``fail``) leaves it out where that
+condition is met, so one problem is one violation."""
+
+
+def observed_nan(s: InputSummary) -> Hit | None:
+    """The NaN a captured site's op returned as the model ran (its ``observed_nan`` finding),
+    which the ``nan`` condition counts once per source beside the cells' NaN; files have none."""
+    found = next((f for f in s.findings if f.kind == FINDING_OF["nan"]), None)
+    return None if found is None else Hit(1.0, None, None, found.message)

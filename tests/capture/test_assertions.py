@@ -7,12 +7,22 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import smcheck
 from smcheck.capture.assertions import check_captured
+from smcheck.check.policy import Policy, parse_conditions
+from smcheck.check.run import run_check
 from smcheck.errors import ConfigError
+
+
+def check_messages(x: np.ndarray, path: Path, fail_on: list[str]) -> list[str]:
+    """The messages of ``smcheck check``'s failing violations on ``x`` saved at ``path``."""
+    np.save(path, x)
+    result = run_check([str(path)], Policy(fail_on=tuple(parse_conditions(fail_on))))
+    return [v.message for v in result.failing]
 
 
 def test_assert_stable_passes_a_stable_softmax_and_returns_the_report() -> None:
@@ -38,6 +48,28 @@ def test_assert_stable_follows_fail_on() -> None:
         smcheck.assert_stable(
             [[1.0, 2.0, 30.0]], dtypes=["float16"], methods=["naive"], fail_on=["overflow"]
         )
+
+
+@pytest.mark.parametrize(
+    ("rows", "fail_on"),
+    [
+        ([[1.0, 2.0, np.inf], [1.0, 2.0, 3.0]], ["fail", "input"]),
+        ([[-np.inf, -np.inf, -np.inf], [1.0, 2.0, 3.0]], ["warn", "fully-masked"]),
+    ],
+)
+def test_assert_stable_counts_an_input_problem_once_as_check_does(
+    tmp_path: Path, rows: list[list[float]], fail_on: list[str]
+) -> None:
+    # it raised "2 violations": the input finding listed by itself, then again as the input
+    # condition's violation, where check reports one
+    x = np.array(rows)
+    expected = check_messages(x, tmp_path / "x.npy", fail_on)
+    assert len(expected) == 1
+    with pytest.raises(AssertionError) as e:
+        smcheck.assert_stable(x, fail_on=fail_on)
+    assert str(e.value) == (
+        f"smcheck: 1 violation of --fail-on {','.join(fail_on)}:\n  <array>: {expected[0]}"
+    )
 
 
 def test_assert_stable_judges_a_capture_by_what_the_model_ran() -> None:
@@ -71,6 +103,32 @@ def test_captured_sites_are_checked_against_the_nearest_policy(tmp_path: Path) -
     assert len(found) == 1 and "returned NaN in 1 row" in found[0]
     (tmp_path / "pyproject.toml").write_text('[tool.smcheck]\nfail-on = ["overflow"]\n')
     assert check_captured(cap, tmp_path) == []
+
+
+UPSTREAM_ROW = [[1.0, 2.0, float("inf")]]
+"""One float16 row with +inf before the softmax: torch returns NaN for it."""
+
+
+def test_captured_sites_count_an_input_problem_once_as_check_does(tmp_path: Path) -> None:
+    # the upstream row was listed twice beside the NaN the model returned (its input finding,
+    # then the input condition's violation), and three times under fail-on fail (both findings,
+    # then the violation joining them); check reports the row once
+    with smcheck.capture() as cap:
+        torch.softmax(torch.tensor(UPSTREAM_ROW, dtype=torch.float16), -1)
+    source = cap.analyze().sources[0]
+    [returned] = [f.message for f in source.input.findings if f.kind == "observed_nan"]
+    up = np.array(UPSTREAM_ROW, np.float16)
+
+    def lines(fail_on: list[str]) -> list[str]:
+        (tmp_path / "pyproject.toml").write_text(f"[tool.smcheck]\nfail-on = {fail_on!r}\n")
+        return [line.removeprefix(f"{source.name}: ") for line in check_captured(cap, tmp_path)]
+
+    [upstream] = check_messages(up, tmp_path / "up.npy", ["fail", "input"])
+    assert lines(["fail", "input"]) == [returned, upstream]
+    [upstream] = check_messages(up, tmp_path / "up.npy", ["fail"])
+    assert lines(["fail"]) == [f"{returned}; {upstream}"]
+    # nan reports the NaN the model returned, so fail leaves that finding out
+    assert lines(["fail", "nan"]) == [upstream, returned]
 
 
 def test_a_strict_config_analyses_captured_sites_and_a_refusal_names_the_file(
@@ -120,3 +178,26 @@ def test_the_pytest_fixture_fails_the_unstable_test_and_the_one_that_captured_no
     assert "test_nan" in r.stdout and "returned NaN" in r.stdout
     assert "FAILED test_model.py::test_empty" in r.stdout
     assert "smcheck: the test ran no softmax call that smcheck_capture records" in r.stdout
+
+
+@pytest.mark.slow
+def test_the_pytest_fixture_counts_an_input_problem_once_as_check_does(tmp_path: Path) -> None:
+    # it listed the upstream row twice beside the NaN the model returned (three lines)
+    (tmp_path / "pyproject.toml").write_text('[tool.smcheck]\nfail-on = ["fail", "input"]\n')
+    (tmp_path / "test_model.py").write_text(
+        "import torch\n\ndef test_upstream(smcheck_capture):\n"
+        "    torch.softmax(torch.tensor([[1.0, 2.0, float('inf')]], dtype=torch.float16), -1)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    head = "smcheck: captured softmax sites violate the policy:\n"
+    assert "1 failed" in r.stdout and head in r.stdout, r.stdout
+    listed = r.stdout.split(head, 1)[1].split("\n")
+    [upstream] = check_messages(np.array(UPSTREAM_ROW, np.float16), tmp_path / "up.npy", ["input"])
+    assert "returned NaN in 1 row of 1" in listed[0] and listed[1].endswith(f": {upstream}")
+    assert not listed[2].startswith("  ")  # two lines, no third

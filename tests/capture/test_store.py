@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -72,6 +73,39 @@ def test_capture_command_runs_a_script_with_check_exit_codes(tmp_path: Path) -> 
         mp.syspath_prepend(str(tmp_path))
         err = run(cli, ["capture", "--isolated", "-m", "pkgx.evaluate"])
     assert err.exit_code == 2 and "No module named 'not_installed_dep_xyz'" in err.stderr
+
+
+UPSTREAM = "import torch\ntorch.softmax(torch.tensor([[1.0, 2.0, float('inf')]]).half(), -1)\n"
+"""A script whose softmax gets a float16 row with +inf (from upstream): torch returns NaN."""
+
+
+def test_capture_command_counts_an_input_problem_once_as_check_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it ended "3 violations": the upstream row twice (its input finding, then the input
+    # condition's violation) beside the NaN the model returned; under --fail-on fail the two
+    # findings and a third line joining them. check reports the row once.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "inf.py").write_text(UPSTREAM)
+    np.save("up.npy", np.array([[1.0, 2.0, np.inf]], np.float16))
+    for fail_on in ([], ["--fail-on", "fail"]):
+        got = CliRunner().invoke(
+            cli, ["capture", "--isolated", "--format", "json", *fail_on, "inf.py"]
+        )
+        assert got.exit_code == 1, got.output
+        source = json.loads(got.stdout)["sources"][0]
+        [returned] = [
+            f["message"] for f in source["input"]["findings"] if f["kind"] == "observed_nan"
+        ]
+        check = CliRunner().invoke(
+            cli, ["check", "--isolated", "--format", "json", *fail_on, "up.npy"]
+        )
+        [upstream] = [v["message"] for v in json.loads(check.stdout)["violations"]]
+        said = [returned, upstream] if not fail_on else [f"{returned}; {upstream}"]
+        assert got.stderr.splitlines()[1:] == [
+            *(f"smcheck: {source['name']}: {m}" for m in said),
+            f"smcheck capture: {len(said)} violation{'s' * (len(said) > 1)}",
+        ]
 
 
 def test_capture_command_exits_2_on_a_script_that_ran_no_softmax(tmp_path: Path) -> None:
