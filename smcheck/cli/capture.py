@@ -127,7 +127,7 @@ def capture(
     for failed in cap.failures:  # said, so that a call missing from the report is not silent
         click.echo(f"smcheck capture: a call could not be recorded: {failed}", err=True)
     found = policy_violations(report, policy)
-    for v in found:
+    for v in [] if quiet else found:  # -q: the summary lines alone, as check -q
         click.echo(f"smcheck: {v}", err=True)
     if found:
         click.echo(f"smcheck capture: {plural(len(found), 'violation')}", err=True)

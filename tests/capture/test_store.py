@@ -108,6 +108,20 @@ def test_capture_command_counts_an_input_problem_once_as_check_does(
         ]
 
 
+def test_capture_quiet_prints_the_summary_lines_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # -q ("print only the summary line") still printed every violation line; check -q does not
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "inf.py").write_text(UPSTREAM)
+    r = CliRunner().invoke(cli, ["capture", "--isolated", "-q", "inf.py"])
+    assert r.exit_code == 1, r.output
+    assert r.stdout == "" and r.stderr == (
+        "smcheck: 1 source, 3 cells: 0 FAIL, 0 WARN, 3 OK; input: 2 FAIL\n"
+        "smcheck capture: 2 violations\n"
+    )
+
+
 def test_capture_command_exits_2_on_a_script_that_ran_no_softmax(tmp_path: Path) -> None:
     # it exited 0 with a note: a CI step that checked nothing passed as if it had checked
     quiet = tmp_path / "quiet.py"
