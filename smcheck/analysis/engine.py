@@ -213,7 +213,9 @@ class SourceAnalysis:
         # the T=1 reference of the rounded input: computed once, shared with the rounding
         # summary and the cells (for an input that rounding leaves unchanged it is ref0)
         rd = ref0 if xd is x else (None if f.t > 24 else exact_softmax(xd))
-        valid = self.rounding[f.name].add(x, xd, ref0, base_valid, start, rd=rd)
+        valid = self.rounding[f.name].add(
+            x, xd, ref0, base_valid, start, rd=rd, masks=mchunk.sentinel_entries
+        )
         self.masks.add_cast(mchunk, f, xd)
         xw = xd if f.t > 24 else xd.astype(working_dtype(f))  # float64 cells: double-double
         xt = torch.from_numpy(xd).to(f.torch_dtype())  # exact: xd holds values of f

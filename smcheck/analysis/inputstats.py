@@ -86,7 +86,10 @@ class InputAccumulator:
 
 @dataclass
 class RoundingAccumulator:
-    """The effect of casting the source to ``fmt``: changed values, Δlog p, KL, cast overflow."""
+    """The effect of casting the source to ``fmt``: changed values, Δlog p, KL, cast overflow.
+
+    Of the logits only: mask sentinels are left out, as -inf is (the Mask sentinels table
+    says what the cast does to them)."""
 
     fmt: FloatFormat
     changed: int = 0
@@ -105,10 +108,12 @@ class RoundingAccumulator:
         base_valid: np.ndarray,
         start: int,
         rd: Reference | None = None,
+        masks: np.ndarray | None = None,
     ) -> np.ndarray:
         """Fold a chunk in; returns the rows still analysable in the format.
 
-        ``rd``: the exact softmax of ``xd`` when the caller has it already (computed otherwise).
+        ``rd``: the exact softmax of ``xd`` when the caller has it already (computed otherwise);
+        ``masks``: the chunk's sentinel entries (``MaskChunk.sentinel_entries``), left out.
         """
         from smcheck.kernels.inputs import rounding_rows
 
@@ -126,6 +131,7 @@ class RoundingAccumulator:
             _f64(ref.logp),
             _f64(ref.p),
             _f64(logq),
+            None if masks is None else np.ascontiguousarray(masks, dtype=np.bool_),
         )
         self.cast_overflow.add(over, start)
         lost = base_valid & ~valid  # +inf from the cast, or entirely -inf (a mask finding)

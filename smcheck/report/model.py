@@ -158,11 +158,13 @@ class InputSummary:
 
 @dataclass(frozen=True)
 class InputRounding:
-    """What casting the source to a format does to the exact distribution, before any method."""
+    """What casting the source to a format does to the exact distribution, before any method.
+
+    Of the logits: mask sentinel entries are left out of every figure, as -inf is."""
 
     dtype: str
     exact: bool
-    """True when every source value is representable in the format."""
+    """True when every source logit is representable in the format (sentinels aside)."""
     changed_elements: int
     max_abs_dlogp: float | None
     kl_max: float | None

@@ -132,6 +132,32 @@ def test_sentinel_entries_are_masks_for_the_method_metrics() -> None:
     assert naive.metrics.log_nonfinite.elements == 1
 
 
+def test_input_rounding_leaves_sentinel_entries_out() -> None:
+    # -1e4 is -9984 in bfloat16 (16 nats of its own log p), -65504 is -65536 (32), -1e9 is
+    # -inf in float16: masks, as -inf is; the logits 1 and 2 are exact in both formats
+    for mask, dtype in ((-1e4, "bfloat16"), (-65504.0, "bfloat16"), (-1e9, "float16")):
+        (r,) = analyze(np.array([[1.0, 2.0, mask, mask]]), dtypes=[dtype]).sources[0].input_rounding
+        assert (r.exact, r.changed_elements, r.max_abs_dlogp, r.kl_max) == (True, 0, 0.0, 0.0)
+        assert r.cast_overflow.elements == 0
+    # a logit the cast does change is still counted, its Δlog p the same as without the mask
+    x = np.array([[-999.0, 1, 2, 5, 6, -1e4]])
+    (r,) = analyze(x, dtypes=["bfloat16"]).sources[0].input_rounding
+    assert r.changed_elements == 1  # -999 -> -1000
+    assert r.max_abs_dlogp == pytest.approx(1.0)
+
+
+def test_formats_table_says_input_dlogp_leaves_the_mask_out() -> None:
+    args = ["analyze", "--values", "1,2,-10000,-10000", "--dtype", "bf16", "--method", "torch"]
+    r = CliRunner().invoke(cli, [*args, "-v"], catch_exceptions=False)
+    lines = r.stdout.splitlines()
+    row = lines[lines.index("Formats") + 4]
+    assert row.split() == ["bfloat16", "1", "88.72", "86.4", "91.6", "exact", "0"]
+    assert "input Δlog p, cast ±inf: of the logits (mask sentinels left out)" in lines
+    j = CliRunner().invoke(cli, [*args, "--format", "json"], catch_exceptions=False)
+    (rounding,) = json.loads(j.stdout)["sources"][0]["input_rounding"]
+    assert (rounding["max_abs_dlogp"], rounding["changed_elements"]) == (0.0, 0)
+
+
 def test_weak_sentinel_at_high_temperature() -> None:
     # -1e4 / 1000 = -10 next to logits 0, 0: the two masked entries keep
     # 2e^-10 / (2 + 2e^-10) = 1 / (1 + e^10) = 4.5397868702434395e-05 (mpmath, 17 digits).

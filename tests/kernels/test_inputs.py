@@ -63,6 +63,20 @@ def test_rounding_dlogp_is_the_oracles_and_kl_is_never_negative(dtype: str) -> N
     assert (kl[valid] >= 0).all()
 
 
+def test_rounding_rows_leave_the_masks_out_but_keep_the_row() -> None:
+    # row 0: logits 1, 2 (exact in bfloat16) and the -1e4 mask (-9984); row 1: masks only
+    x = np.array([[1.0, 2.0, -1e4, -1e4], [-1e4, -1e4, -1e4, -1e4]])
+    xd = get_format("bfloat16").round(x)
+    logp, p, _ = softmax64(x)
+    logq, _, _ = softmax64(xd)
+    masks = np.array([[False, False, True, True], [True] * 4])
+    over, changed, valid, d, kl = rounding_rows(x, xd, np.ones(2, bool), logp, p, logq, masks)
+    assert over.tolist() == [0, 0] and changed.tolist() == [0, 0]
+    assert valid.tolist() == [True, True]  # a row of masks is still analysable
+    assert d.tolist() == [0.0, 0.0] and kl.tolist() == [0.0, 0.0]
+    assert rounding_rows(x, xd, np.ones(2, bool), logp, p, logq)[3][0] == 16.0  # the mask's
+
+
 def _mp_kl(x: np.ndarray, xd: np.ndarray) -> mpmath.mpf:
     """KL(softmax(x) || softmax(xd)) over the entries finite in xd, at 50 digits."""
 

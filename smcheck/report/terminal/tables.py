@@ -99,6 +99,9 @@ def format_table(s: SourceReport) -> Fit:
             _count(r.cast_overflow),
             *([_division(r, c.temperature)] if divided else []),
         )
+    if s.input.sentinels:  # -1e4 -> -9984 in bfloat16 would read as 16 nats of the logits'
+        t.caption = "input Δlog p, cast ±inf: of the logits (mask sentinels left out)"
+        t.caption_justify = "left"
     return Fit(t, keys=2)  # a split repeats dtype and T
 
 
