@@ -270,10 +270,15 @@ def _dead_gradient(s: Situation) -> list[Remedy]:
     # NOTE, which only a wider softmax removes, where it does at all (settle advises one for a
     # NOTE only where it saw it clean). lse-direct's p_t rounds to 1 through its rounded
     # logsumexp at any loss, which subtracting the max cures. Casting p to float32 for the loss
-    # changes nothing: the softmax's backward still runs in the format.
+    # changes nothing: the softmax's backward still runs in the format. Logits are called
+    # over-confident only where the exact p saturates or underflows: a uniform float16 row of
+    # 70000 is dead where log_softmax's float16 row sum overflows, which float32 cures.
     first = _log_route(s) if s.material or s.method == "lse-direct" else []
+    wider = _wider(s, softmax_and_loss_in)
+    if not s.confident:
+        return [*first, *wider]
     last = MASKED_SATURATION if s.masked else CURB_CONFIDENCE
-    return [*first, *_wider(s, softmax_and_loss_in), Remedy(last)]
+    return [*first, *wider, Remedy(last)]
 
 
 def _saturation(s: Situation) -> list[Remedy]:

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 
 from smcheck.findings.remedies import CELL_REMEDIES, NO_REMEDY, Remedy, candidates
-from smcheck.findings.situation import Situation, takes_log_of_p
+from smcheck.findings.situation import Situation, exact_p_saturates, takes_log_of_p
 from smcheck.findings.verdicts import JUDGED_FROM
 from smcheck.report.model import Cell, SourceReport
 from smcheck.report.phrases import cell_name
@@ -59,6 +59,7 @@ def settle(
                 top=_divided(largest, c),
                 lowest=_over(lowest, c),
                 temperature=c.temperature,
+                confident=exact_p_saturates(c.metrics),
             ),
             _over(mask_lowest, c),
         )
@@ -132,7 +133,9 @@ def _key(method: str, dtype: str, cell: Cell) -> tuple[str, str, float, str]:
 
 _SEEN_ONLY = ("dead-gradient", "saturation")
 """Causes whose NOTE a wider format often keeps (a p_t within float32's u/2 of 1 rounds to 1
-there too): a wider format is advised for their NOTEs only where this report saw it clean."""
+there too): a wider format is advised for their NOTEs only where this report saw it clean, or
+where the exact p neither saturates nor underflows (``Situation.confident``: then the format's
+arithmetic, not the logits, lost the gradient)."""
 
 
 def _pick(cause: str, s: Situation, cell: Cell, seen: dict) -> Remedy:
@@ -150,7 +153,7 @@ def _pick(cause: str, s: Situation, cell: Cell, seen: dict) -> Remedy:
         gone = target is not None and not _fails(cause, s, target)
         if r.fix and gone:
             return r  # applied in this very report, and the cause is gone (or immaterial)
-        unproven = r.dtype and not s.material and cause in _SEEN_ONLY
+        unproven = r.dtype and not s.material and cause in _SEEN_ONLY and s.confident
         if not r.fix or (target is None and not unproven):
             unseen.append(r)
     return unseen[0] if unseen else NO_REMEDY

@@ -1,11 +1,16 @@
 """What a cell's remedy depends on (:class:`Situation`): its cause's method, format, model and
-use, and what the source holds (masks, the largest logit, softmin)."""
+use, what the source holds (masks, the largest logit, softmin), and whether its exact
+probabilities saturate or underflow."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from smcheck.methods import METHODS
+
+if TYPE_CHECKING:
+    from smcheck.report.cellmetrics import CellMetrics
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,11 @@ class Situation:
     material: bool = True
     """The finding is a WARN or FAIL: a switch that leaves its cause only as a NOTE fixes it
     (log_softmax's dead gradient elements, each losing under u, fix naive's material ones)."""
+    confident: bool = True
+    """The cell's exact probabilities saturate or underflow (:func:`exact_p_saturates`), what
+    over-confident logits do and curbing them cures; True where not known. Where they do not,
+    dead gradient elements are the method's own (a uniform float16 row of 70000: torch's
+    log_softmax returns -inf once its float16 row sum overflows), which a wider format cures."""
 
     @property
     def log_of_p(self) -> bool:
@@ -46,6 +56,15 @@ class Situation:
     def log_softmax_method(self) -> str:
         """The analysed method that is log_softmax: torch's own, or written out under strict."""
         return "torch" if self.model == "framework" else "logdomain"
+
+
+def exact_p_saturates(m: CellMetrics) -> bool:
+    """Some judged row's exact top probability rounds to 1 in the cell's format, or some live
+    exact p rounds to 0 there; True where the report holds neither count (not known)."""
+    sat, zero = m.saturated, m.headroom.rounded_to_zero
+    if sat is None and zero is None:
+        return True
+    return bool((sat is not None and sat.rows) or (zero is not None and zero.elements))
 
 
 def takes_log_of_p(method: str) -> bool:

@@ -118,16 +118,33 @@ def test_under_softmin_a_remedy_no_finding_gives_reads_plus_inf_logits_as_masks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # gradient-error>=0 is met by every cell with gradients; torch float64 has no dead-gradient
-    # finding here (-x = [-1, -2, -3, -inf] and [-3, -1, -2, 0] lose no gradient), so its remedy
-    # came from the registry as of an unmasked source: "curb over-confident logits"; the +inf
-    # logit is softmin's mask, and a saturated row of a masked source is not over-confidence
-    x = np.array([[1.0, 2.0, 3.0, np.inf], [3.0, 1.0, 2.0, 0.0]])
+    # finding here (-x = [-1, -2, -3, -inf] and [-3, -1, -2, -800] lose no gradient), so its
+    # remedy came from the registry as of an unmasked source: "curb over-confident logits"; the
+    # +inf logit is softmin's mask, and a saturated row of a masked source is not over-confidence
+    # (p = e^-799 rounds to 0 in float64: the exact p underflows, so curbing confidence is
+    # offered)
+    x = np.array([[1.0, 2.0, 3.0, np.inf], [3.0, 1.0, 2.0, 800.0]])
     args = ("check", "--isolated", "--softmin", "--use", "loss", "--fail-on", "gradient-error>=0")
     fast = ("--dtype", "fp64", "--method", "torch", "--format", "json")
     r = _run(tmp_path, monkeypatch, x, *args, *fast)
     assert r.exit_code == 1, r.output
     (v,) = json.loads(r.stdout)["violations"]
     assert v["message"].endswith(" -- " + MASKED_SATURATION)
+
+
+def test_a_remedy_no_finding_gives_is_not_over_confidence_where_no_exact_p_saturates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # [3, 1, 2, 0] in float64: no p rounds to 1 or to 0, and the gradient error (1.1e-16) is
+    # rounding; the registry's dead-gradient remedy was "curb over-confident logits", false here
+    x = np.array([[3.0, 1.0, 2.0, 0.0]])
+    args = ("check", "--isolated", "--use", "loss", "--fail-on", "gradient-error>=0")
+    fast = ("--dtype", "fp64", "--method", "torch", "--format", "json")
+    r = _run(tmp_path, monkeypatch, x, *args, *fast)
+    assert r.exit_code == 1, r.output
+    (v,) = json.loads(r.stdout)["violations"]
+    assert v["message"].startswith("gradient error ") and " -- " not in v["message"]
+    assert v["remedy"] == ""
 
 
 def test_case4_hypothetical_cells_never_fail_a_check(

@@ -20,6 +20,7 @@ from smcheck.findings.settling import settle, source_situation
 from smcheck.findings.situation import Situation
 from smcheck.findings.temperature import advice
 from smcheck.methods import METHODS
+from smcheck.report.markdown import report_markdown
 from smcheck.report.model import Cell
 
 FORMATS = ("float16", "bfloat16", "float32", "float64")
@@ -572,6 +573,27 @@ def test_a_dead_gradient_note_gets_a_wider_format_only_where_it_was_seen_clean()
     (f,) = [f for f in src.cells[0].findings if f.cause == "dead-gradient"]
     assert (f.remedy, f.fix) == ("compute the softmax and loss in float64", {"dtype": "float64"})
     assert "dead-gradient" not in _causes(src.cells[1])
+
+
+def test_a_flat_rows_dead_gradient_is_sent_to_float32_not_to_curbing_confidence() -> None:
+    # a uniform float16 row of 70000 (p = 1/70000: nothing saturates or rounds to 0): torch's
+    # float16 log_softmax returns -inf once its row sum overflows, so 69999 gradient elements
+    # are 0; the cause is the format's sum, which float32 cures, not over-confident logits
+    x = np.full((1, 70000), 3.0)
+    rep = smcheck.analyze(x, methods=["torch"], dtypes=["float16"])
+    src = rep.sources[0]
+    (f,) = [f for f in src.cells[0].findings if f.cause == "dead-gradient"]
+    fix = ("compute the softmax and loss in float32", {"dtype": "float32"})
+    assert (f.severity, f.remedy, f.fix) == ("NOTE", *fix)
+    assert "dead-gradient" not in _causes(_cell(x, "torch", "float32"))
+    assert (
+        "- **NOTE** `dead-gradient` in torch × float16: 69999 gradient elements are exactly 0 "
+        "where the exact gradient is representable in float16, in 1/1 row (the gradient loses "
+        "at most 1.43e-05, within 0.00195, there). Fix: compute the softmax and loss in float32"
+    ) in report_markdown(rep).splitlines()
+    # check's remedy for the cell without the finding (a limit met below it) is the same
+    bare = dataclasses.replace(src.cells[0], findings=())
+    assert cell_remedy("dead-gradient", bare, source_situation(src)) == fix[0]
 
 
 def test_lse_directs_dead_gradient_note_goes_to_subtracting_the_max() -> None:
