@@ -207,10 +207,10 @@ def test_sentinel_findings_name_the_row_with_the_most_entries_worst_not_first() 
     found = analyze(x, temperatures=[1, 0.5]).sources[0].input.findings
     (f,) = [f for f in found if f.kind == "sentinel_scaled_to_neginf"]
     assert "into -inf in float16 at T=0.5 (worst row [1]) -- " in f.message
-    # over two temperatures the row is the first one's: it says so
+    # over two temperatures the row is the first one's (in ascending T): it says so
     found = analyze(x, temperatures=[0.5, 0.25]).sources[0].input.findings
     (f,) = [f for f in found if f.kind == "sentinel_scaled_to_neginf"]
-    assert "(worst row [1] in float16 at T=0.5) -- " in f.message
+    assert "(worst row [1] in float16 at T=0.25) -- " in f.message
 
 
 def test_tied_low_logits_are_logits_and_their_infinite_loss_shows() -> None:
