@@ -7,7 +7,8 @@ Two searches per method × format, both for "the largest T at which a row proper
   search finds the largest grid T with an unsafe row, then bisects between it and the grid point
   above (safe) until the ends differ by REL_TOL; ``min_safe`` is the safe end. So every grid point
   at or above ``min_safe`` is safe ("above which" in the scan sense: a safe window narrower than a
-  decade below an unsafe grid point is not looked for).
+  grid gap below an unsafe grid point is not looked for). The grid is the decades down to T_MIN,
+  then each swept T below it (:func:`scan_grid`), so the scan covers every T the report shows.
 * ``not one-hot`` -- some row's output is not exactly one-hot (one entry 1, the others 0). The
   search finds the largest grid T where *no* such row exists; ``one_hot_below`` is the bisection's
   one-hot end, so at ``one_hot_below`` every row is one-hot.
@@ -22,6 +23,7 @@ are the lowest-index rows with the property, so results do not depend on the chu
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
@@ -41,7 +43,8 @@ if TYPE_CHECKING:
     import torch
 
 T_MIN = 1e-6
-"""Bottom of the scan: min_safe is None when a method is safe down to here."""
+"""Bottom of the decade grid; a swept T below it takes the scan down to that T, where the report's
+cells show overflow too (min_safe is None when a method is safe down to the scan's bottom)."""
 T_TOP = 1e3
 """Top of the scan unless a configured temperature is higher."""
 REL_TOL = 1e-3
@@ -51,17 +54,23 @@ CAUSES = ("temperature_overflow", "exp_overflow", "sum_overflow", "nan")
 
 
 def scan_grid(temperatures: tuple[float, ...]) -> list[float]:
-    """Decades from the top of the scan down to T_MIN, highest first."""
+    """Decades from the top of the scan down to T_MIN, then each swept T below it, highest first.
+
+    Below T_MIN only the swept temperatures are grid points (1e-306 is 300 decades down: a full
+    pass at each would cost more than the cells), so bisection brackets there are wider.
+    """
     top = max(T_TOP, *temperatures)
     k_top = math.ceil(math.log10(top) - 1e-12)
     k_min = round(math.log10(T_MIN))
-    return [float(f"1e{k}") for k in range(k_top, k_min - 1, -1)]
+    below = sorted({t for t in temperatures if t < T_MIN}, reverse=True)
+    return [float(f"1e{k}") for k in range(k_top, k_min - 1, -1)] + below
 
 
 def bisection_steps(grid: list[float]) -> int:
     """Upper bound on the bisection steps after the grid (the widest bracket is one grid gap)."""
-    widest = max(a / b for a, b in zip(grid, grid[1:], strict=False))
-    return math.ceil(math.log2(math.log(widest) / math.log1p(REL_TOL))) + 1
+    # in logs: 1e-6 / 5e-324 overflows a float
+    widest = max(math.log(a) - math.log(b) for a, b in zip(grid, grid[1:], strict=False))
+    return math.ceil(math.log2(widest / math.log1p(REL_TOL))) + 1
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,13 @@ class Witness:
     row: int
     values: npt.NDArray[np.float64]
     causes: int
+
+
+def _log_midpoint(a: float, b: float) -> float:
+    """sqrt(a b), the midpoint in log T; in two roots where a b is subnormal or 0 (a swept T
+    below T_MIN: 1e-6 * 5e-324)."""
+    ab = a * b
+    return math.sqrt(ab) if ab >= sys.float_info.min else math.sqrt(a) * math.sqrt(b)
 
 
 @dataclass
@@ -110,7 +126,7 @@ class Search:
         a, b = sorted((self.t_true, self.t_guess))
         if b <= a * (1 + REL_TOL):
             return self.t_guess, True
-        return math.sqrt(a * b), False  # midpoint in log T, on the witness row alone
+        return _log_midpoint(a, b), False  # on the witness row alone
 
     def tell(self, t: float, found: Witness | None, full: bool) -> None:
         """Record the answer at ``t``: ``found`` is a row with the property, or None."""

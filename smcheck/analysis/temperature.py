@@ -11,7 +11,6 @@ import numpy.typing as npt
 from smcheck.analysis.critical import (
     NOT_ONE_HOT,
     REL_TOL,
-    T_MIN,
     UNSAFE,
     cause_names,
     find_critical,
@@ -100,7 +99,8 @@ def critical_temperatures(
     cast: dict[str, rm.Count] | None = None,
     largest: float | None = None,
 ) -> tuple[list[rm.CriticalTemperature], rm.TemperatureScan]:
-    """min_safe and one_hot_below for every method × format (see smcheck.analysis.critical).
+    """min_safe and one_hot_below for every method × format (see smcheck.analysis.critical),
+    scanned down to the lowest T swept where that is below T_MIN.
 
     ``cast``: per format, the logits its cast turns into +inf; where there are any, no T is
     safe (inf / T is inf), so that format is not searched, and its advice names a format that
@@ -108,9 +108,9 @@ def critical_temperatures(
     ``largest`` divided by the lowest T swept or scanned.
     """
     broken = {d: c for d, c in (cast or {}).items() if c.elements}
-    lowest_t = min(T_MIN, *cfg.temperatures)  # the advice holds down to the lowest T shown
     searched = [f for f in fmts if f.name not in broken]
     grid, searches = find_critical(view, cfg, searched, methods, chunk_rows, progress)
+    lowest_t = grid[-1]  # the scan's bottom, the lowest T shown: the advice holds down to it
     out = []
     for f in fmts:
         for m in methods:
@@ -148,7 +148,7 @@ def critical_temperatures(
                     advice=said,
                 )
             )
-    return out, rm.TemperatureScan(lo=T_MIN, hi=grid[0], grid=grid, rel_tol=REL_TOL)
+    return out, rm.TemperatureScan(lo=grid[-1], hi=grid[0], grid=grid, rel_tol=REL_TOL)
 
 
 def _never_safe(

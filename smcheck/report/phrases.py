@@ -110,6 +110,11 @@ def at_temperature(t: float) -> str:
     return "" if t == 1 else f" at T={t:g}"
 
 
+def never_down_to(lo: float) -> str:
+    """``never (>= 1e-06)``: not found at any T a scan looked at, down to its bottom ``lo``."""
+    return f"never (>= {lo:g})"
+
+
 def bisected_digits(rel_tol: float) -> int:
     """The significant digits a bisection to ``rel_tol`` supports: 3 for 0.1 %."""
     return max(1, math.ceil(-math.log10(rel_tol) - 1e-9))

@@ -52,9 +52,11 @@ class TemperatureScan:
     """How the critical temperatures were searched."""
 
     lo: float
+    """The scan's bottom: 1e-6, or the lowest T swept below it."""
     hi: float
     grid: list[float]
-    """Temperatures scanned from the top before bisecting (one per decade)."""
+    """Temperatures scanned from the top before bisecting (one per decade down to 1e-6, then
+    each swept T below it)."""
     rel_tol: float
     """Bisection stops when the bracket's ends differ by at most this factor minus one."""
 

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from smcheck.report.model import SourceReport
-from smcheck.report.phrases import bisected_digits, bisected_t, num, row_index
+from smcheck.report.phrases import bisected_digits, bisected_t, never_down_to, num, row_index
 from smcheck.report.temperaturemodel import CriticalTemperature, TemperatureAnalysis
 
 SWEEP_TITLE = "Entropy vs temperature (exact, from the source values)"
@@ -94,8 +94,21 @@ def _bound(v: float | None, ta: TemperatureAnalysis, none: str, at_top: str, *, 
 
 
 def _scan_ends(ta: TemperatureAnalysis) -> tuple[str, str]:
+    """The scan's bottom as a swept T is written (1e-06, or the lowest swept T: 1e-306), and its
+    top."""
     assert ta.scan is not None
-    return f"{ta.scan.lo:.0e}", f"{ta.scan.hi:.0e}"
+    return f"{ta.scan.lo:g}", f"{ta.scan.hi:.0e}"
+
+
+def _grid_text(grid: list[float]) -> str:
+    """``one T per decade``, or where the scan went on below its decades to a swept T, ``one T
+    per decade down to 1e-06 and each swept T below it``."""
+    last = 0
+    while last + 1 < len(grid) and math.isclose(grid[last] / grid[last + 1], 10):
+        last += 1
+    if last + 1 == len(grid):
+        return "one T per decade"
+    return f"one T per decade down to {grid[last]:g} and each swept T below it"
 
 
 def critical_caption(ta: TemperatureAnalysis) -> str:
@@ -105,8 +118,9 @@ def critical_caption(ta: TemperatureAnalysis) -> str:
     digits = bisected_digits(ta.scan.rel_tol)
     return (
         f"safe: no overflow and no NaN probability on any row (underflow, -inf log p and "
-        f"the gradients are judged in the verdicts, not here); scanned {lo}..{hi}, one T "
-        f"per decade, then bisection on log T to {ta.scan.rel_tol:.1%}, so T to {digits} "
+        f"the gradients are judged in the verdicts, not here); scanned {lo}..{hi}, "
+        f"{_grid_text(ta.scan.grid)}, then bisection on log T to {ta.scan.rel_tol:.1%}, so T "
+        f"to {digits} "
         "significant digits, rounded up where safe and down where one-hot; one-hot: every "
         "row's output exactly one-hot"
     )
@@ -125,7 +139,7 @@ def critical_rows(ta: TemperatureAnalysis) -> list[tuple[str, ...]]:
             else _bound(c.min_safe, ta, f"all (>= {lo})", f"none (<= {hi})", up=True),
             ", ".join(_short(x) for x in c.causes) or "-",
             row_index(c.min_safe_row),
-            _bound(c.one_hot_below, ta, "never", f"all (<= {hi})", up=False),
+            _bound(c.one_hot_below, ta, never_down_to(ta.scan.lo), f"all (<= {hi})", up=False),
             row_index(c.one_hot_row),
         )
         for c in ta.critical

@@ -200,6 +200,44 @@ def test_scan_grid_is_decades_down_to_the_minimum() -> None:
     assert scan_grid((0.5, 2e4))[:2] == [1e5, 1e4] and scan_grid((0.5,))[-1] == T_MIN
 
 
+def test_scan_grid_goes_on_to_each_swept_t_below_the_decades() -> None:
+    # the scan stopped at T_MIN whatever the sweep: a T = 1e-306 cell FAILed while the critical
+    # figure beside it read "never"; below T_MIN only the swept T are grid points (not 300 decades)
+    decades = scan_grid((1.0,))
+    assert scan_grid((1.0, 1e-306, 1e-20)) == [*decades, 1e-20, 1e-306]
+    assert scan_grid((1.0, T_MIN)) == decades  # no swept T below T_MIN: the usual grid
+
+
+def test_critical_temperatures_reach_the_lowest_swept_t() -> None:
+    # [1, 2, 3, 400] in float32 swept to T = 1e-306: 400 / T overflows float32 (from max + ulp/2
+    # = 2^128 - 2^103 up) below T = 1.1755e-36, and the cells there FAIL, but the scan stopped at
+    # 1e-6 and read min_safe None, "safe down to the scan's bottom"; likewise a row of -1e5 masks
+    # at T = 1e-36 (-inf below 1e5 / (2^128 - 2^103) = 2.9387e-34: inf - inf, NaN)
+    kw = {"dtypes": ["float32"], "methods": ["shifted"], "gradients": False}
+    r = analyze([[1.0, 2, 3, 400]], temperatures=[1, 1e-306], **kw)
+    c, scan = critical(r, "shifted", "float32"), r.sources[0].temperature.scan
+    edge = 400 / (2.0**128 - 2.0**103)
+    assert edge <= c.min_safe <= edge * (1 + REL_TOL) and c.causes == [
+        "temperature_overflow",
+        "nan",
+    ]
+    assert (scan.lo, scan.grid[-2:]) == (1e-306, [T_MIN, 1e-306])
+    masked = analyze([[1.0, 2, 3], [-1e5] * 3], temperatures=[1, 1e-36], mask_value=-1e5, **kw)
+    c = critical(masked, "shifted", "float32")
+    edge = 1e5 / (2.0**128 - 2.0**103)
+    assert edge <= c.min_safe <= edge * (1 + REL_TOL) and c.min_safe_row == (1,)
+
+
+def test_a_subnormal_swept_t_is_bisected_to_without_underflow() -> None:
+    # T = 5e-324: the log midpoint sqrt(a b) of 1e-6 and 5e-324 underflows to 0 (a T of 0)
+    r = analyze(
+        [[1.0, 2, 3, 400]], dtypes=["float64"], methods=["shifted"], temperatures=[1, 5e-324]
+    )
+    c = critical(r, "shifted", "float64")
+    edge = 400 / 1.7976931348623157e308  # 400 / max; the quotient is +inf from max + ulp/2 up
+    assert edge * (1 - 1e-15) <= c.min_safe <= edge * (1 + REL_TOL)
+
+
 def random_rows(
     dtype: str, rng: np.random.Generator, rows: int = 8, n: int = 8, wide: bool = False
 ) -> np.ndarray:

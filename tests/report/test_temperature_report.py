@@ -144,7 +144,7 @@ def test_markdown_has_the_temperature_tables_with_the_critical_temperatures() ->
     assert critical == [
         [*header, "last row"],
         ["---"] * 7,
-        ["naive", "float16", "1.99", "exp overflow, nan", r"\[0\]", "never", "-"],
+        ["naive", "float16", "1.99", "exp overflow, nan", r"\[0\]", "never (&gt;= 1e-06)", "-"],
         ["shifted", "float16", "0.000336", "x/T overflow, nan", r"\[0\]", "1.26", r"\[0\]"],
     ]
     naive, shifted = (float(row[2]) for row in critical[2:])
@@ -197,7 +197,8 @@ def test_html_has_the_markdowns_temperature_tables_and_remedies() -> None:
         for t in gfm_tables(markdown)[1:]
     ]
     sweep, critical = unescape
-    assert critical[1] == ["naive", "float16", "1.99", "exp overflow, nan", "[0]", "never", "-"]
+    never = "never (>= 1e-06)"
+    assert critical[1] == ["naive", "float16", "1.99", "exp overflow, nan", "[0]", never, "-"]
     assert html_tables(page)[-2:] == [sweep, critical]
     assert "unsafe below T" not in html.unescape(re.sub(r"<svg.*?</svg>", "", page, flags=re.S))
     # the captions and the remedies, as the Markdown words them
@@ -236,6 +237,31 @@ def test_critical_temperatures_show_only_the_digits_a_0_1_percent_bisection_supp
     assert 22 / math.log(65504) <= naive["min_safe"] <= 22 / math.log(65504) * 1.001
     assert 22 / 65520 <= shifted["min_safe"] <= 22 / 65520 * 1.001
     assert naive["min_safe"] < 1.99 and shifted["min_safe"] < 0.000336  # JSON: unrounded
+
+
+def test_what_the_critical_scan_did_not_find_names_the_range_it_scanned() -> None:
+    # [1, 2, 3, 400] in float32 swept to T = 1e-306: the scan stopped at 1e-6, so the verdict
+    # grid read "never" beside FAILing T = 1e-306 cells; now it reaches the lowest swept T, and
+    # what it did not find ("never", "all") names the bottom it reached
+    args = ("analyze", "--values", "1,2,3,400", "--dtype", "fp32", "--method", "naive,shifted")
+    low = run(*args, "--temperature", "1,1e-306")
+    rows = [ln.split() for ln in low.stdout.splitlines() if ln.startswith(("naive ", "shifted "))]
+    below = {row[0]: row[-1] for row in rows}
+    assert below == {"naive": "4.51", "shifted": "1.18e-36"}
+    text = " ".join(run(*args, "--temperature", "1,1e-306", "-v").stdout.split())
+    assert "naive float32 4.51 exp overflow, nan [0] never (>= 1e-306) -" in text
+    assert (
+        "scanned 1e-306..1e+03, one T per decade down to 1e-06 and each swept T below it, then "
+        "bisection on log T to 0.1%"
+    ) in text
+    usual = run("analyze", "--values", "1,2,3", "--dtype", "fp64", "--temperature", "1,2")
+    grid = [ln.split() for ln in usual.stdout.splitlines() if ln.startswith("shifted ")]
+    assert grid == [["shifted", "float64", "..", "never", "(>=", "1e-06)"]]
+    text = " ".join(
+        run("analyze", "--values", "1,2,3", "--temperature", "1,2", "-v").stdout.split()
+    )
+    assert "shifted float64 all (>= 1e-06) - -" in text
+    assert "scanned 1e-06..1e+03, one T per decade, then bisection" in text
 
 
 def test_bisected_temperatures_round_towards_the_checked_side() -> None:

@@ -18,6 +18,7 @@ from smcheck.report.findingmodel import Verdict
 from smcheck.report.phrases import (
     bisected_t,
     first_of,
+    never_down_to,
     num,
     plural,
     row_index,
@@ -156,9 +157,10 @@ def _strip(cells: list[Cell]) -> Text:
 
 
 def _safe(s: SourceReport) -> dict[tuple[str, str], str]:
-    """Below which T each method × dtype overflows or gives NaN, when that was searched ("never":
-    not down to the scan's bottom; "every T": already at its top). Only those causes: "safe"
-    would claim more than the search looked for (the letters judge the rest)."""
+    """Below which T each method × dtype overflows or gives NaN, when that was searched ("never
+    (>= 1e-06)": not down to the scan's bottom, which it names; "every T": already at its
+    top). Only those causes: "safe" would claim more than the search looked for (the letters
+    judge the rest)."""
     ta = s.temperature
     if ta is None or ta.critical is None:
         return {}
@@ -167,7 +169,7 @@ def _safe(s: SourceReport) -> dict[tuple[str, str], str]:
     for c in ta.critical:
         v = c.min_safe
         if v is None:
-            shown = "never"
+            shown = never_down_to(ta.scan.lo)
         elif math.isinf(v):
             shown = "every T"
         else:  # the critical table's figure: rounded up to the digits the bisection supports
