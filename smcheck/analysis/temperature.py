@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -12,13 +13,15 @@ from smcheck.analysis.critical import (
     NOT_ONE_HOT,
     REL_TOL,
     UNSAFE,
+    Search,
     cause_names,
     find_critical,
 )
 from smcheck.analysis.stats import ExactSum
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat, holding
-from smcheck.findings.temperature import advice
+from smcheck.findings.temperature import SHIFTS, ShiftLimit, advice, remedy_below
+from smcheck.methods import get_method
 from smcheck.methods.base import SoftmaxMethod
 from smcheck.progress import ProgressFn
 from smcheck.report import model as rm
@@ -99,56 +102,106 @@ def critical_temperatures(
     cast: dict[str, rm.Count] | None = None,
     largest: float | None = None,
 ) -> tuple[list[rm.CriticalTemperature], rm.TemperatureScan]:
-    """min_safe and one_hot_below for every method × format (see smcheck.analysis.critical),
-    scanned down to the lowest T swept where that is below T_MIN.
+    """min_safe and one_hot_below for every method × format (see smcheck.analysis.critical).
 
-    ``cast``: per format, the logits its cast turns into +inf; where there are any, no T is
-    safe (inf / T is inf), so that format is not searched, and its advice names a format that
-    holds ``largest``, the judged rows' largest logit; a quotient overflow's names one that holds
-    ``largest`` divided by the lowest T swept or scanned.
+    The scan goes down to the lowest T swept, where that is below T_MIN. ``cast``: per format,
+    the logits its cast turns into +inf; where there are any, no T is safe (inf / T is inf), so
+    that format is not searched, and its advice names a format that holds ``largest``, the
+    judged rows' largest logit; a quotient overflow's names one that holds ``largest`` divided
+    by the scan's lowest T. Naive's advice, the shift, says where the shift fails in turn (the
+    max-shifted softmax is searched for it, where not asked for).
     """
     broken = {d: c for d, c in (cast or {}).items() if c.elements}
     searched = [f for f in fmts if f.name not in broken]
-    grid, searches = find_critical(view, cfg, searched, methods, chunk_rows, progress)
-    lowest_t = grid[-1]  # the scan's bottom, the lowest T shown: the advice holds down to it
+    names = {m.name for m in methods}
+    shift = [] if "naive" not in names or names & set(SHIFTS) else [get_method("shifted")]
+    grid, searches = find_critical(view, cfg, searched, [*methods, *shift], chunk_rows, progress)
+    # the scan's bottom, the lowest T shown: the advice holds down to it
+    scope = _Scope(cfg, largest, grid[-1])
     out = []
     for f in fmts:
         for m in methods:
             if f.name in broken:
                 out.append(_never_safe(m.name, f, broken[f.name], largest, cfg.softmin))
                 continue
-            unsafe = searches[(m.name, f.name, UNSAFE)]
+            unsafe = _Unsafe.of(searches[(m.name, f.name, UNSAFE)], cfg)
             collapse = searches[(m.name, f.name, NOT_ONE_HOT)]
-            min_safe = unsafe.result
-            w = unsafe.witness if min_safe is not None else None
-            causes = cause_names(w.causes) if w is not None else []
             one_hot = collapse.result
             last = collapse.witness if one_hot is not None and math.isfinite(one_hot) else None
             said = None
-            if min_safe is not None:
+            if unsafe.t is not None:
+                limit = _shift_limit(searches, f.name, scope) if m.name == "naive" else None
                 said = advice(
                     m.name,
                     f.name,
-                    causes,
-                    min_safe,
+                    unsafe.causes,
+                    unsafe.t,
                     rel_tol=REL_TOL,
-                    softmin=cfg.softmin,
-                    largest=largest,
-                    lowest_t=lowest_t,
+                    shift=limit,
+                    **scope.of_row(unsafe),
                 )
             out.append(
                 rm.CriticalTemperature(
                     method=m.name,
                     dtype=f.name,
-                    min_safe=min_safe,
-                    min_safe_row=view.index(w.row) if w is not None else None,
-                    causes=causes,
+                    min_safe=unsafe.t,
+                    min_safe_row=view.index(unsafe.row) if unsafe.row is not None else None,
+                    causes=unsafe.causes,
                     one_hot_below=one_hot,
                     one_hot_row=view.index(last.row) if last is not None else None,
                     advice=said,
                 )
             )
     return out, rm.TemperatureScan(lo=grid[-1], hi=grid[0], grid=grid, rel_tol=REL_TOL)
+
+
+class _Unsafe(NamedTuple):
+    """What an unsafe search found: min_safe, and the row failing just below it."""
+
+    t: float | None
+    row: int | None
+    causes: list[str]
+
+    @classmethod
+    def of(cls, s: Search, cfg: AnalysisConfig) -> _Unsafe:
+        w = s.witness if s.result is not None else None
+        if w is None:
+            return cls(s.result, None, [])
+        return cls(s.result, w.row, cause_names(w.causes))
+
+
+class _Scope(NamedTuple):
+    """What every remedy of one scan depends on besides its cell (see :func:`remedy_below`)."""
+
+    cfg: AnalysisConfig
+    largest: float | None
+    lowest_t: float
+
+    def of_row(self, unsafe: _Unsafe) -> dict[str, Any]:
+        """The keywords of :func:`remedy_below` for a cell failing on ``unsafe``'s row."""
+        return {
+            "softmin": self.cfg.softmin,
+            "largest": self.largest,
+            "lowest_t": self.lowest_t,
+        }
+
+
+def _shift_limit(
+    searches: dict[tuple[str, str, str], Search], dtype: str, scope: _Scope
+) -> ShiftLimit | None:
+    """Where the methods naive's advice names fail in turn in ``dtype`` (the highest T of those
+    searched), with their remedy below it; None where they hold down to the scan's bottom."""
+    found = [
+        (m, _Unsafe.of(searches[key], scope.cfg))
+        for m in SHIFTS
+        if (key := (m, dtype, UNSAFE)) in searches
+    ]
+    failing = [(m, u) for m, u in found if u.t is not None]
+    if not failing:
+        return None
+    m, u = max(failing, key=lambda mu: mu[1].t or 0.0)  # the first of equals: shifted
+    assert u.t is not None
+    return ShiftLimit(u.t, remedy_below(m, dtype, u.causes, **scope.of_row(u)))
 
 
 def _never_safe(

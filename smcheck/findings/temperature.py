@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from smcheck.dtypes import next_wider, next_wider_range
 from smcheck.findings import remedies
 from smcheck.report.phrases import bisected_t, softmax_input
+
+SHIFTS = ("shifted", "torch")
+"""The methods naive's remedy names (:data:`~smcheck.findings.remedies.MAX_SHIFTED`)."""
+
+
+class ShiftLimit(NamedTuple):
+    """Where naive's remedy, the shift (or torch.softmax), fails in turn in the same format."""
+
+    t: float
+    """Its lowest safe T, unrounded (inf: unsafe at every scanned T)."""
+    remedy: str
+    """What it needs below ``t`` (:func:`remedy_below` of its cell)."""
 
 
 def advice(
@@ -20,6 +33,7 @@ def advice(
     softmin: bool = False,
     largest: float | None = None,
     lowest_t: float | None = None,
+    shift: ShiftLimit | None = None,
 ) -> str:
     """One sentence: why the method fails just below ``t`` (inf: at every T) and the remedy.
 
@@ -33,48 +47,89 @@ def advice(
         wider: for cast_overflow, the narrowest wider format whose cast does not overflow.
         rel_tol: the bisection's tolerance on ``t``: the sentence gives ``t`` to the digits it
             supports, rounded up (:func:`~smcheck.report.phrases.bisected_t`).
-        softmin: the softmax is of -x (the sentence names -x, -x/T).
-        largest: the judged rows' largest logit (of -x under softmin), where known, and
-        lowest_t: the lowest T the report shows (swept or scanned): for temperature_overflow,
-            the format named to divide in holds ``largest / lowest_t``, so the remedy holds at
-            every T the report shows; where no wider format does, the sentence says so.
+        softmin, largest, lowest_t: as :func:`remedy_below`.
+        shift: for naive, where the shift it is sent to fails in turn within the scan (None:
+            it does not): the remedy names that T and what the shift needs below it.
 
     Returns:
         ``"<method> <dtype>: below T=... <what fails> -- <remedy>"``.
     """
     shown = bisected_t(t, rel_tol, up=True) if math.isfinite(t) else None
     where = f"below T={shown}" if shown else "at every scanned T"
-    clamp = remedies.clamp_t(shown)
     if "cast_overflow" in causes:  # before any T: no temperature brings +inf back
         cast = softmax_input(divided=False, softmin=softmin)
         return (
             f"{method} {dtype}: at every T the cast to {dtype} turns {cast} into +inf -- "
             f"{remedies.softmax_in(wider or next_wider(dtype) or 'float64')}"
         )
-    if "temperature_overflow" in causes:
-        return (
-            f"{method} {dtype}: {where} dividing the logits by T overflows {dtype} -- "
-            f"{_centre_or_divide(dtype, softmin, largest, lowest_t)}{clamp}"
-        )
+    fix = remedy_below(
+        method,
+        dtype,
+        causes,
+        softmin=softmin,
+        largest=largest,
+        lowest_t=lowest_t,
+    )
+    # a long row's sum overflows at every T alike: no T to clamp to
+    summed = "sum_overflow" in causes and method != "naive" and "temperature_overflow" not in causes
+    fix += "" if summed else remedies.clamp_t(shown)
+    if fix.startswith(remedies.MAX_SHIFTED) and shift is not None:
+        fix += _shift_fails(shift, rel_tol)
+    fails = _failure(method, dtype, causes, softmin=softmin)
+    return f"{method} {dtype}: {where} {fails} -- {fix}"
+
+
+def _failure(method: str, dtype: str, causes: list[str], *, softmin: bool) -> str:
+    """What fails just below a critical T (``causes``: its witness row's)."""
     x = softmax_input(divided=True, softmin=softmin)
+    if "temperature_overflow" in causes:
+        return f"dividing the logits by T overflows {dtype}"
     if method == "naive" and ("exp_overflow" in causes or "sum_overflow" in causes):
         what = f"exp({x})" if "exp_overflow" in causes else f"the sum of exp({x})"
-        return (
-            f"{method} {dtype}: {where} {what} overflows {dtype} -- {remedies.MAX_SHIFTED}{clamp}"
-        )
+        return f"{what} overflows {dtype}"
     if "sum_overflow" in causes:
-        return (
-            f"{method} {dtype}: {where} the sum of exponentials overflows {dtype} (a long row "
-            f"of similar logits) -- {remedies.SUM_OR_TORCH}"
-        )
+        return f"the sum of exponentials overflows {dtype} (a long row of similar logits)"
     if method == "naive":
-        return (
-            f"{method} {dtype}: {where} every exp({x}) of a row underflows to 0 (0/0) -- "
-            f"{remedies.MAX_SHIFTED}{clamp}"
-        )
-    return (
-        f"{method} {dtype}: {where} a whole row divides to -inf (inf - inf) -- "
-        f"{remedies.centre_logits(softmin)}{clamp}"
+        return f"every exp({x}) of a row underflows to 0 (0/0)"
+    return "a whole row divides to -inf (inf - inf)"
+
+
+def remedy_below(
+    method: str,
+    dtype: str,
+    causes: list[str],
+    *,
+    softmin: bool = False,
+    largest: float | None = None,
+    lowest_t: float | None = None,
+) -> str:
+    """The remedy of a method failing below a critical T for ``causes`` (no clamp), true at
+    every T below it down to ``lowest_t``.
+
+    Args:
+        method, dtype, causes: as :func:`advice`.
+        softmin: the softmax is of -x (the sentence names -x, -x/T).
+        largest: the judged rows' largest logit (of -x under softmin), where known, and
+        lowest_t: the lowest T the report shows (swept or scanned): for temperature_overflow,
+            the format named to divide in holds ``largest / lowest_t``, so the remedy holds at
+            every T the report shows; where no wider format does, the sentence says so.
+    """
+    if "temperature_overflow" in causes:
+        return _centre_or_divide(dtype, softmin, largest, lowest_t)
+    if method == "naive":
+        return remedies.MAX_SHIFTED
+    if "sum_overflow" in causes:
+        return remedies.SUM_OR_TORCH
+    return remedies.centre_logits(softmin)
+
+
+def _shift_fails(shift: ShiftLimit, rel_tol: float) -> str:
+    """``; below T=0.00611 they fail too: with them, <their remedy>``: the shift and
+    torch.softmax hold only down to ``shift.t``."""
+    if not math.isfinite(shift.t):
+        return f"; they fail at every scanned T too: with them, {shift.remedy}"
+    return f"; below T={bisected_t(shift.t, rel_tol, up=True)} they fail too: with them, " + (
+        shift.remedy
     )
 
 

@@ -440,6 +440,28 @@ def test_critical_temperature_advice_says_where_no_format_holds_x_over_t() -> No
     )
 
 
+def test_naives_critical_advice_says_where_the_shift_it_names_fails_too() -> None:
+    # [1, 2, 3, 400] in float16: naive's exp overflows below T = 36.1, and its advice named the
+    # shift or torch.softmax for every T below that; but 400 / T overflows float16 below
+    # T = 0.00611, within the scan, where they give NaN as well
+    x = np.array([[1.0, 2.0, 3.0, 400.0]])
+    want = (
+        "naive float16: below T=36.1 exp(x/T) overflows float16 -- use max-shifted softmax or "
+        "torch.softmax, or clamp T to >= 36.1; below T=0.00611 they fail too: with them, centre "
+        "the logits before dividing ((x - max x) / T), or divide and take the softmax in float32"
+    )
+    for methods in (["naive", "shifted", "torch"], ["naive"]):  # alone: shifted searched for it
+        r = smcheck.analyze(x, dtypes=["float16"], methods=methods, temperatures=[1, 0.001])
+        naive = r.sources[0].temperature.critical[0]
+        assert (naive.method, naive.advice) == ("naive", want)
+    # where the shift holds down to the scan's bottom, the advice is the shift alone
+    r = smcheck.analyze(x, dtypes=["float32"], methods=["naive"], temperatures=[1, 0.001])
+    assert r.sources[0].temperature.critical[0].advice == (
+        "naive float32: below T=4.51 exp(x/T) overflows float32 -- use max-shifted softmax or "
+        "torch.softmax, or clamp T to >= 4.51"
+    )
+
+
 def test_critical_temperature_advice_under_softmin_names_minus_x() -> None:
     # softmin's cast turns logits into -inf, -x into +inf; its exp is of -x/T
     cast = advice("torch", "float16", ["cast_overflow"], math.inf, rel_tol=1e-3, softmin=True)
