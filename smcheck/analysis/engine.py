@@ -350,7 +350,15 @@ def analyze_array(
         # after the formats' threads: one format at a time, its chunk not halved
         cast = {f.name: run.rounding[f.name].cast_posinf.result(view.index) for f in run.fmts}
         critical, scan = critical_temperatures(
-            view, cfg, run.fmts, run.methods, run.chunk_rows(), progress, cast, run.inputs.judged_hi
+            view,
+            cfg,
+            run.fmts,
+            run.methods,
+            run.chunk_rows(),
+            progress,
+            cast,
+            largest=run.inputs.judged_hi,
+            mask_lowest=run.inputs.mask_floor,
         )
         temperature = rm.TemperatureAnalysis(temperature.sweep, critical, scan)
     return run.report(src, temperature)

@@ -17,6 +17,7 @@ from smcheck.analysis.critical import (
     cause_names,
     find_critical,
 )
+from smcheck.analysis.sentinels import classify
 from smcheck.analysis.stats import ExactSum
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat, holding
@@ -101,6 +102,7 @@ def critical_temperatures(
     progress: ProgressFn | None = None,
     cast: dict[str, rm.Count] | None = None,
     largest: float | None = None,
+    mask_lowest: float | None = None,
 ) -> tuple[list[rm.CriticalTemperature], rm.TemperatureScan]:
     """min_safe and one_hot_below for every method × format (see smcheck.analysis.critical).
 
@@ -108,8 +110,9 @@ def critical_temperatures(
     the logits its cast turns into +inf; where there are any, no T is safe (inf / T is inf), so
     that format is not searched, and its advice names a format that holds ``largest``, the
     judged rows' largest logit; a quotient overflow's names one that holds ``largest`` divided
-    by the scan's lowest T. Naive's advice, the shift, says where the shift fails in turn (the
-    max-shifted softmax is searched for it, where not asked for).
+    by the scan's lowest T, a row of masks' one that holds ``mask_lowest``, the smallest row
+    maximum of the rows of masks, divided by it. Naive's advice, the shift, says where the shift
+    fails in turn (the max-shifted softmax is searched for it, where not asked for).
     """
     broken = {d: c for d, c in (cast or {}).items() if c.elements}
     searched = [f for f in fmts if f.name not in broken]
@@ -117,7 +120,7 @@ def critical_temperatures(
     shift = [] if "naive" not in names or names & set(SHIFTS) else [get_method("shifted")]
     grid, searches = find_critical(view, cfg, searched, [*methods, *shift], chunk_rows, progress)
     # the scan's bottom, the lowest T shown: the advice holds down to it
-    scope = _Scope(cfg, largest, grid[-1])
+    scope = _Scope(cfg, largest, grid[-1], mask_lowest)
     out = []
     for f in fmts:
         for m in methods:
@@ -161,13 +164,16 @@ class _Unsafe(NamedTuple):
     t: float | None
     row: int | None
     causes: list[str]
+    mask_row: bool
+    """The row holds only masks (sentinels, as the analysis reads them): no logit."""
 
     @classmethod
     def of(cls, s: Search, cfg: AnalysisConfig) -> _Unsafe:
         w = s.witness if s.result is not None else None
         if w is None:
-            return cls(s.result, None, [])
-        return cls(s.result, w.row, cause_names(w.causes))
+            return cls(s.result, None, [], False)
+        logits = classify(w.values[None, :], cfg.sentinel)[1][0]
+        return cls(s.result, w.row, cause_names(w.causes), not bool(logits))
 
 
 class _Scope(NamedTuple):
@@ -176,6 +182,7 @@ class _Scope(NamedTuple):
     cfg: AnalysisConfig
     largest: float | None
     lowest_t: float
+    mask_lowest: float | None
 
     def of_row(self, unsafe: _Unsafe) -> dict[str, Any]:
         """The keywords of :func:`remedy_below` for a cell failing on ``unsafe``'s row."""
@@ -183,6 +190,8 @@ class _Scope(NamedTuple):
             "softmin": self.cfg.softmin,
             "largest": self.largest,
             "lowest_t": self.lowest_t,
+            "mask_row": unsafe.mask_row,
+            "mask_lowest": self.mask_lowest,
         }
 
 

@@ -7,7 +7,8 @@ from typing import NamedTuple
 
 from smcheck.dtypes import next_wider, next_wider_range
 from smcheck.findings import remedies
-from smcheck.report.phrases import bisected_t, softmax_input
+from smcheck.findings.situation import Situation
+from smcheck.report.phrases import bisected_t, logit_inf, softmax_input
 
 SHIFTS = ("shifted", "torch")
 """The methods naive's remedy names (:data:`~smcheck.findings.remedies.MAX_SHIFTED`)."""
@@ -33,6 +34,8 @@ def advice(
     softmin: bool = False,
     largest: float | None = None,
     lowest_t: float | None = None,
+    mask_row: bool = False,
+    mask_lowest: float | None = None,
     shift: ShiftLimit | None = None,
 ) -> str:
     """One sentence: why the method fails just below ``t`` (inf: at every T) and the remedy.
@@ -47,7 +50,7 @@ def advice(
         wider: for cast_overflow, the narrowest wider format whose cast does not overflow.
         rel_tol: the bisection's tolerance on ``t``: the sentence gives ``t`` to the digits it
             supports, rounded up (:func:`~smcheck.report.phrases.bisected_t`).
-        softmin, largest, lowest_t: as :func:`remedy_below`.
+        softmin, largest, lowest_t, mask_row, mask_lowest: as :func:`remedy_below`.
         shift: for naive, where the shift it is sent to fails in turn within the scan (None:
             it does not): the remedy names that T and what the shift needs below it.
 
@@ -69,17 +72,19 @@ def advice(
         softmin=softmin,
         largest=largest,
         lowest_t=lowest_t,
+        mask_row=mask_row,
+        mask_lowest=mask_lowest,
     )
     # a long row's sum overflows at every T alike: no T to clamp to
     summed = "sum_overflow" in causes and method != "naive" and "temperature_overflow" not in causes
     fix += "" if summed else remedies.clamp_t(shown)
     if fix.startswith(remedies.MAX_SHIFTED) and shift is not None:
         fix += _shift_fails(shift, rel_tol)
-    fails = _failure(method, dtype, causes, softmin=softmin)
+    fails = _failure(method, dtype, causes, softmin=softmin, mask_row=mask_row)
     return f"{method} {dtype}: {where} {fails} -- {fix}"
 
 
-def _failure(method: str, dtype: str, causes: list[str], *, softmin: bool) -> str:
+def _failure(method: str, dtype: str, causes: list[str], *, softmin: bool, mask_row: bool) -> str:
     """What fails just below a critical T (``causes``: its witness row's)."""
     x = softmax_input(divided=True, softmin=softmin)
     if "temperature_overflow" in causes:
@@ -91,6 +96,10 @@ def _failure(method: str, dtype: str, causes: list[str], *, softmin: bool) -> st
         return f"the sum of exponentials overflows {dtype} (a long row of similar logits)"
     if method == "naive":
         return f"every exp({x}) of a row underflows to 0 (0/0)"
+    if mask_row:  # as the cells' masked-row-nan says; softmin's masks are +inf, -inf in -x
+        neg = f" (-inf in {softmax_input(divided=False, softmin=True)})" if softmin else ""
+        into = logit_inf("-inf", softmin)
+        return f"every mask of a row is {into} in {dtype} once divided by T{neg}: NaN (inf - inf)"
     return "a whole row divides to -inf (inf - inf)"
 
 
@@ -102,6 +111,8 @@ def remedy_below(
     softmin: bool = False,
     largest: float | None = None,
     lowest_t: float | None = None,
+    mask_row: bool = False,
+    mask_lowest: float | None = None,
 ) -> str:
     """The remedy of a method failing below a critical T for ``causes`` (no clamp), true at
     every T below it down to ``lowest_t``.
@@ -113,6 +124,10 @@ def remedy_below(
         lowest_t: the lowest T the report shows (swept or scanned): for temperature_overflow,
             the format named to divide in holds ``largest / lowest_t``, so the remedy holds at
             every T the report shows; where no wider format does, the sentence says so.
+        mask_row: the failing row holds only masks (sentinels): the remedy is the mask's, as
+            the cells' masked-row-nan (centring a row of masks gives a uniform output over them),
+        mask_lowest: the smallest row maximum of such rows, which a wider format named there
+            must hold divided by ``lowest_t``.
     """
     if "temperature_overflow" in causes:
         return _centre_or_divide(dtype, softmin, largest, lowest_t)
@@ -120,6 +135,15 @@ def remedy_below(
         return remedies.MAX_SHIFTED
     if "sum_overflow" in causes:
         return remedies.SUM_OR_TORCH
+    if mask_row:
+        # the scan goes below T = 1, where the format's min is -inf once divided too: the mask
+        # goes on x/T (unknown lowest_t: so too)
+        t = 0.0 if lowest_t is None else lowest_t
+        lowest = None
+        if mask_lowest is not None and math.isfinite(mask_lowest):
+            lowest = mask_lowest / min(t, 1.0) if t > 0 else None
+        s = Situation(method, dtype, masked=True, lowest=lowest, temperature=t, softmin=softmin)
+        return remedies.remedy("masked-row-nan", s)
     return remedies.centre_logits(softmin)
 
 

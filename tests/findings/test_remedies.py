@@ -462,6 +462,39 @@ def test_naives_critical_advice_says_where_the_shift_it_names_fails_too() -> Non
     )
 
 
+def test_a_row_of_masks_that_t_masks_gets_the_mask_remedy_in_the_critical_advice() -> None:
+    # a row of -1e4 masks in float16 is -inf once divided by T < 0.153 (NaN: inf - inf), and the
+    # advice said "a whole row divides to -inf -- centre the logits before dividing": centring a
+    # row of masks only spreads its output evenly over them; the cells' masked-row-nan remedy
+    # (mask with the format's min after dividing, or handle fully masked rows) is the fix
+    x = np.array([[1.0, 2.0, 3.0, 4.0], [-1e4] * 4])
+    kw = {"dtypes": ["float16"], "methods": ["naive", "torch"], "temperatures": [1, 0.01]}
+    naive, torch = smcheck.analyze(x, **kw).sources[0].temperature.critical
+    mask = (
+        "mask with torch.finfo(torch.float16).min, a value float16 holds, after dividing by T, "
+        "or handle fully masked rows, or compute the softmax in float32"
+    )
+    assert torch.advice == (
+        "torch float16: below T=0.153 every mask of a row is -inf in float16 once divided by T: "
+        f"NaN (inf - inf) -- {mask}, or clamp T to >= 0.153"
+    )
+    assert naive.advice.endswith(f"; below T=0.153 they fail too: with them, {mask}")
+    # under softmin the masks are +1e4: -inf in -x, masked with the format's max
+    kw["softmin"] = True
+    (_, torch) = smcheck.analyze(-x, **kw).sources[0].temperature.critical
+    assert torch.advice.startswith(
+        "torch float16: below T=0.153 every mask of a row is +inf in float16 once divided by T "
+        "(-inf in -x): NaN (inf - inf) -- mask with torch.finfo(torch.float16).max, "
+    )
+    # a row of ordinary logits (no sentinel) that divides to -inf is centred, as before
+    x = np.array([[1.0, 2.0, 3.0, 4.0], [-3e4] * 4])
+    r = smcheck.analyze(x, dtypes=["float16"], methods=["torch"], temperatures=[1, 0.01])
+    assert r.sources[0].temperature.critical[0].advice == (
+        "torch float16: below T=0.459 a whole row divides to -inf (inf - inf) -- centre the "
+        "logits before dividing ((x - max x) / T), or clamp T to >= 0.459"
+    )
+
+
 def test_critical_temperature_advice_under_softmin_names_minus_x() -> None:
     # softmin's cast turns logits into -inf, -x into +inf; its exp is of -x/T
     cast = advice("torch", "float16", ["cast_overflow"], math.inf, rel_tol=1e-3, softmin=True)
