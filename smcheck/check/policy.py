@@ -20,7 +20,7 @@ from typing import Any
 from smcheck.config import MODELS, USES, AnalysisConfig, parse_temperatures
 from smcheck.dtypes import canonical_dtype
 from smcheck.errors import ConfigError, SmcheckError
-from smcheck.findings.policyconditions import Condition, parse_condition
+from smcheck.findings.policyconditions import Condition, parse_condition, parse_conditions
 from smcheck.methods import get_method
 from smcheck.threads import check_threads
 
@@ -362,16 +362,7 @@ def _near(base: Path, path: str) -> str:
 
 
 def _conditions(value: Any, _base: Path) -> tuple[Condition, ...]:
-    return parse_conditions(_strings(value) if value != [] else ())
-
-
-def parse_conditions(items: tuple[str, ...] | list[str]) -> tuple[Condition, ...]:
-    """Parsed, de-duplicated conditions; ``never`` alone means none."""
-    if list(items) == ["never"]:
-        return ()
-    if "never" in items:
-        raise ConfigError("'never' means no condition, so it stands alone; drop it or the others")
-    return tuple({c.name: c for c in map(parse_condition, items)}.values())
+    return parse_conditions(_strings(value))  # [] is refused: failing is turned off by never
 
 
 def _budget(value: Any, base: Path) -> int:

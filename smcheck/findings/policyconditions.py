@@ -158,6 +158,12 @@ METRICS: dict[str, Metric] = {
 LEVELS: dict[str, Verdict] = {"fail": Verdict.FAIL, "warn": Verdict.WARN}
 """Verdict levels: ``fail`` is a FAIL cell, ``warn`` a WARN or FAIL cell."""
 
+NAMES: tuple[str, ...] = (*LEVELS, *METRICS, *INPUT_METRICS)
+"""Every condition :func:`parse_condition` accepts (a few aliases aside), in this order."""
+
+NEVER = "never"
+"""A list of conditions that is this alone holds none: how a policy turns failing off."""
+
 _ALIASES = {"argmax-flips": "argmax-flip", "dead-gradients": "dead-gradient"}
 _SYNTAX = re.compile(r"^\s*([a-z][a-z0-9_-]*)\s*(?:(>=|>)\s*(\S+))?\s*$")
 
@@ -274,9 +280,9 @@ def parse_condition(text: str) -> Condition:
         if op:
             raise ConfigError(f"the verdict level {name!r} takes no limit; write just {name!r}")
         return Condition(name, name)
-    metrics = {**METRICS, **INPUT_METRICS}
-    if name not in metrics:
+    if name not in NAMES:
         raise ConfigError(f"unknown condition {name!r}; {_usage()}")
+    metrics = {**METRICS, **INPUT_METRICS}
     if op is None:
         if metrics[name].default_limit is None:
             raise ConfigError(
@@ -295,6 +301,24 @@ def parse_condition(text: str) -> Condition:
         return Condition(name, name, op, limit)  # "overflow>0" is "overflow" (one fingerprint)
     shown = repr(limit).removesuffix(".0")
     return Condition(f"{name}{op}{shown}", name, op, limit)
+
+
+def parse_conditions(items: tuple[str, ...] | list[str]) -> tuple[Condition, ...]:
+    """Parsed, de-duplicated conditions; ``never`` alone means none.
+
+    Raises:
+        ConfigError: an empty list (it would turn every condition off unasked: that is
+            ``never``), ``never`` beside others, or a condition :func:`parse_condition` refuses.
+    """
+    if not items:
+        raise ConfigError(f"the list is empty; name at least one condition, or {NEVER!r} for none")
+    if list(items) == [NEVER]:
+        return ()
+    if NEVER in items:
+        raise ConfigError(
+            f"{NEVER!r} means no condition, so it stands alone; drop it or the others"
+        )
+    return tuple({c.name: c for c in map(parse_condition, items)}.values())
 
 
 EXAMPLES = {

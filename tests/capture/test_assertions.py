@@ -72,6 +72,12 @@ def test_assert_stable_counts_an_input_problem_once_as_check_does(
     )
 
 
+def test_assert_stable_refuses_an_empty_fail_on() -> None:
+    # fail_on=[] checked nothing and passed everything; never is the way to ask for that
+    with pytest.raises(ConfigError, match="the list is empty; name at least one condition"):
+        smcheck.assert_stable([[1.0, 2.0, 30.0]], dtypes=["float16"], fail_on=[])
+
+
 def test_assert_stable_judges_a_capture_by_what_the_model_ran() -> None:
     with smcheck.capture() as cap:
         torch.softmax(torch.tensor([[1.0, 2.0, 30.0]], dtype=torch.float16), dim=-1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -92,6 +93,9 @@ warn-on = ["warn", "argmax-flips"]
         ("[tool.smcheck]\ndtypes = ['fp16']", "keys go at the top level"),
         ("dtypes = ['float12']", "dtypes: unknown dtype 'float12'"),
         ("dtypes = []", "dtypes: the list is empty"),
+        ("fail-on = []", "fail-on: the list is empty; name at least one condition, or 'never'"),
+        ("fail_on = ' , '", "fail_on: the list is empty"),
+        ("warn-on = []", "warn-on: the list is empty"),
         ("methods = ['fast']", "methods: unknown method 'fast'"),
         ("temperatures = [0]", "temperatures: temperature 0.0 is not a positive"),
         ("temperatures = ['hot']", "temperatures: bad temperature 'hot'"),
@@ -130,6 +134,25 @@ def test_never_means_no_conditions() -> None:
     assert parse_conditions(["never"]) == ()
     got = parse_conditions(["nan", "nan", "overflow>0", "overflow", "overflow>=0"])
     assert [c.name for c in got] == ["nan", "overflow", "overflow>=0"]
+
+
+def test_an_empty_fail_on_in_a_config_is_refused_not_read_as_never(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fail-on = [] turned every condition off: a +inf input PASSED with exit 0 (it fails without
+    # the key), where --fail-on '' is refused; never is the way to turn failing off
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "up.npy", np.array([[1.0, np.inf, 2.0], [1.0, 2.0, 3.0]]))
+    write(tmp_path / "pyproject.toml", "[tool.smcheck]\nfail-on = []\n")
+    r = CliRunner().invoke(cli, ["check", "up.npy"], catch_exceptions=False)
+    assert r.exit_code == ExitCode.ERROR, r.output
+    assert r.stderr == (
+        "Error: config 'pyproject.toml' [tool.smcheck]: fail-on: the list is empty; name at "
+        "least one condition, or 'never' for none\n"
+    )
+    write(tmp_path / "pyproject.toml", "[tool.smcheck]\nfail-on = ['never']\n")
+    r = CliRunner().invoke(cli, ["check", "up.npy"], catch_exceptions=False)
+    assert r.exit_code == ExitCode.OK, r.output
 
 
 def test_cli_config_error_is_exit_2_with_the_file_named(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

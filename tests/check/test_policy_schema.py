@@ -43,6 +43,8 @@ CASES: list[tuple[str, Any, Any]] = [
     ("fail_on", "never", [2]),
     ("warn-on", ["underflow", "lost-mass>1e-6"], False),
     ("warn_on", "argmax-flip,kl>1e-4", {"x": 1}),
+    ("fail-on", ["never"], []),  # never turns failing off; an empty list is refused
+    ("warn-on", "nan", []),
 ]
 
 
