@@ -141,6 +141,12 @@ def _diagnostic_options() -> list[Decorator]:
     ]
 
 
+FTZ_HELP = (
+    "Flush subnormal inputs to zero, and under the strict model every subnormal result (as a "
+    "GPU's flush-to-zero mode does)."
+)
+"""``--ftz``'s help, which the policy schema's ``ftz`` says too (smcheck.cli.schema)."""
+
 _SOFTMIN = click.option("--softmin", is_flag=True, help="Analyse softmin(x) = softmax(-x).")
 
 
@@ -151,8 +157,7 @@ def _arithmetic_options() -> list[Decorator]:
         click.option(
             "--ftz",
             is_flag=True,
-            help="Flush subnormal inputs to zero, and under the strict model every subnormal "
-            "result (as a GPU's flush-to-zero mode does).",
+            help=FTZ_HELP,
         ),
         click.option(
             "--mask-value",

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import click
+
+from smcheck.cli.options import FTZ_HELP
+from smcheck.threads import MAX_THREADS
 
 
 @click.command()
@@ -19,7 +25,23 @@ def schema(policy: bool) -> None:
       smcheck schema > smcheck.schema.json
       smcheck schema --policy > smcheck-policy.schema.json
     """
+    if policy:
+        click.echo(json.dumps(policy_schema(), indent=2))
+        return
     from importlib.resources import files
 
-    name = "policy.schema.json" if policy else "schema.json"
-    click.echo(files("smcheck").joinpath(name).read_text(encoding="utf-8"), nl=False)
+    click.echo(files("smcheck").joinpath("schema.json").read_text(encoding="utf-8"), nl=False)
+
+
+def policy_schema() -> dict[str, Any]:
+    """The schema of the policy table: the package's ``policy.schema.json`` with what the code
+    defines filled in, so that it cannot drift from it: the most threads the loader takes
+    (smcheck.threads.MAX_THREADS) and ``--ftz``'s help as the ``ftz`` key's description."""
+    from importlib.resources import files
+
+    text = files("smcheck").joinpath("policy.schema.json").read_text(encoding="utf-8")
+    out: dict[str, Any] = json.loads(text)
+    keys = out["properties"]
+    keys["threads"]["maximum"] = MAX_THREADS
+    keys["ftz"] = {"description": FTZ_HELP, **keys["ftz"]}
+    return out

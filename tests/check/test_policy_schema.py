@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import click
 import jsonschema
 import pytest
+from click.testing import CliRunner
 
 from smcheck.check.policy import _KEYS, parse_policy
+from smcheck.cli import cli
 from smcheck.errors import ConfigError
+from smcheck.threads import MAX_THREADS
 
-SCHEMA = json.loads(files("smcheck").joinpath("policy.schema.json").read_text(encoding="utf-8"))
+SCHEMA = json.loads(CliRunner().invoke(cli, ["schema", "--policy"]).output)  # as users get it
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 # (key, value the parser accepts, value it refuses for its type) for every key it knows
@@ -39,6 +42,7 @@ CASES: list[tuple[str, Any, Any]] = [
     ("chunk-rows", 4096, 0),
     ("chunk_rows", 1, -3),
     ("threads", 2, 0),
+    ("threads", MAX_THREADS, MAX_THREADS + 1),  # the schema had no maximum
     ("fail-on", ["nan", "overflow>100", "error-ulp>8"], 5),
     ("fail_on", "never", [2]),
     ("warn-on", ["underflow", "lost-mass>1e-6"], False),
@@ -78,9 +82,17 @@ def test_the_readme_policy_example_validates() -> None:
 
 
 def test_smcheck_schema_policy_prints_it() -> None:
-    from click.testing import CliRunner
-
-    from smcheck.cli import cli
-
     got = CliRunner().invoke(cli, ["schema", "--policy"])
     assert got.exit_code == 0 and json.loads(got.output) == SCHEMA
+
+
+def test_the_schema_says_what_ftz_does_as_its_help_says() -> None:
+    # it said "Flush subnormal results to zero (strict model)"; --ftz flushes subnormal inputs
+    # under any model too
+    (ftz,) = [p for p in cli.commands["check"].params if p.name == "ftz"]
+    assert isinstance(ftz, click.Option) and ftz.help
+    assert SCHEMA["properties"]["ftz"]["description"] == ftz.help
+
+
+def test_the_schema_caps_threads_where_the_loader_does() -> None:
+    assert SCHEMA["properties"]["threads"]["maximum"] == MAX_THREADS
