@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from smcheck.cli.analyze import emit
+from smcheck.cli.completion import complete_conditions
 from smcheck.cli.messages import summarise
 from smcheck.cli.options import (
     check_verbosity,
@@ -50,6 +51,7 @@ from smcheck.report.renderers import ANALYZE_FORMATS
     "--fail-on",
     multiple=True,
     callback=split_commas,
+    shell_complete=complete_conditions,
     metavar="LIST",
     help="Conditions that fail (as check): fail, warn, nan, ... or never; default the policy's.",
 )

@@ -37,9 +37,9 @@ def _methods() -> Iterable[str]:
 
 
 def _conditions() -> Iterable[str]:
-    from smcheck.findings.policyconditions import LEVELS, METRICS
+    from smcheck.findings.policyconditions import NAMES, NEVER
 
-    return [*LEVELS, *METRICS, "never"]
+    return [*NAMES, NEVER]
 
 
 complete_dtypes = _list_items(_dtypes)

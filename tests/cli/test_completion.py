@@ -15,6 +15,8 @@ from click.testing import CliRunner
 
 from smcheck.cli import cli
 from smcheck.config import GENERATOR_NAMES
+from smcheck.findings.inputconditions import INPUT_METRICS
+from smcheck.findings.policyconditions import LEVELS, METRICS
 from smcheck.sources.generators import GENERATORS
 from tests.conftest import ROOT
 
@@ -45,6 +47,17 @@ def test_dtypes_and_methods_complete_the_last_item_of_a_list() -> None:
 def test_conditions_complete_for_fail_on_and_warn_on() -> None:
     assert ("dead-gradient", "plain") in _complete(["check", "--fail-on"], "dead")
     assert [v for v, _ in _complete(["check", "--warn-on"], "nan,lost")] == ["nan,lost-mass"]
+
+
+@pytest.mark.parametrize(
+    "option", [["check", "--fail-on"], ["check", "--warn-on"], ["capture", "--fail-on"]]
+)
+def test_every_condition_the_parser_accepts_completes(option: list[str]) -> None:
+    # check's completion left out input and fully-masked (its defaults); capture's had none
+    got = [v for v, _ in _complete(option, "")]
+    valid = {*LEVELS, *METRICS, *INPUT_METRICS, "never"}
+    assert sorted(got) == sorted(valid)
+    assert [v for v, _ in _complete(option, "nan,fu")] == ["nan,fully-masked"]
 
 
 def test_sources_complete_as_files_and_commands_by_name() -> None:
