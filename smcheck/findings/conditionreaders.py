@@ -27,15 +27,28 @@ def _ix(row: Any) -> RowIndex | None:
     return None if row is None else tuple(int(i) for i in row)
 
 
-def _where(rows: int | None, total: int, worst: Any) -> str:
-    """`` in 3/10 rows, worst row [4]``; of one row `` in 1/10 rows, row [4]`` (as findings say)."""
-    if worst is None:
-        at = ""
-    elif rows is None:
-        at = f", worst row {row_index(_ix(worst))}"
-    else:
-        at = ", " + first_of(rows, _ix(worst), "worst row")
-    return ("" if rows is None else f" in {rows_of(rows, total)}") + at
+def _where(rows: int | None, total: int, row: Any, which: str) -> str:
+    """`` in 3/10 rows, worst row [4]``; of one row `` in 1/10 rows, row [4]`` (as findings say);
+    ``rows`` None: the row alone."""
+    return ("" if rows is None else f" in {rows_of(rows, total)}") + _at(rows, row, which)
+
+
+def _at(n: int | None, row: Any, which: str) -> str:
+    """``, worst row [4]``: the row a phrase gives, ``which`` of the ``n`` rows it is (the worst
+    by a figure, or the first); of one row ``, row [4]``; ``n`` None: a maximum's row (``which``
+    always); nothing where there is no row."""
+    if row is None:
+        return ""
+    return ", " + (f"{which} {row_index(_ix(row))}" if n is None else first_of(n, _ix(row), which))
+
+
+def _which(elements: Any, rows: Any) -> str:
+    """What a count's row is: the row with the most elements (lowest index on ties), the
+    ``worst row`` where some row holds several; where each row counts one (a count of rows,
+    such as loss-inf or the rows whose sum overflowed) every row ties, so it is the
+    ``first row``."""
+    several = elements is not None and rows is not None and elements > rows
+    return "worst row" if several else "first row"
 
 
 def count_of(
@@ -51,7 +64,7 @@ def count_of(
         made = parts(cell) if parts is not None else ""
         # counts are written with :g here (1e+06 elements), unlike the verdicts: kept as recorded
         detail = plural(float(c.elements), *noun) + f" ({made})" * bool(made)
-        detail += _where(c.rows, total, c.worst_row)
+        detail += _where(c.rows, total, c.worst_row, _which(c.elements, c.rows))
         return Hit(float(c.elements), c.rows, _ix(c.worst_row), detail)
 
     return read
@@ -73,7 +86,9 @@ def overflows(cell: Cell) -> Hit:
     n, rows, worst = both.elements, both.rows, both.worst_row
     made = _overflow_parts(cell)
     detail = plural(float(n), "overflow to +inf", "overflows to +inf") + f" ({made})" * bool(made)
-    detail += _where(rows, m.rows_checked + c.rows, worst)
+    # a row the cast broke lost all of it: the worst, whatever the counts
+    which = "worst row" if c.elements else _which(m.overflow.elements, m.overflow.rows)
+    detail += _where(rows, m.rows_checked + c.rows, worst, which)
     return Hit(float(n), rows, _ix(worst), detail)
 
 
@@ -87,11 +102,11 @@ def flips(cell: Cell) -> Hit | str:
     n = f.rows + lost
     what = "a flipped or lost argmax" if lost else "a flipped argmax"
     detail = plural(float(n), "row") + f" of {m.rows_checked} with {what}"
-    worst = f.worst_row
     if lost:
         detail += f" ({_lost_rows(f)})"
-        worst = worst or f.lost_first_row
-    return Hit(float(n), n, _ix(worst), detail + _where(None, 0, worst))
+    # the first flipped row and the first lost one: the first of the two (index order)
+    first = min((_ix(r) for r in (f.worst_row, f.lost_first_row) if r is not None), default=None)
+    return Hit(float(n), n, first, detail + _at(n, first, "first row"))
 
 
 def _lost_rows(f: FlipCount) -> str:
@@ -108,7 +123,7 @@ def saturated(cell: Cell) -> Hit | str:
     if s is None:
         return "the report does not count saturated rows"
     detail = plural(float(s.rows), "saturated row") + _where(
-        s.rows, cell.metrics.rows_checked, s.worst_row
+        s.rows, cell.metrics.rows_checked, s.worst_row, "first row"
     )
     return Hit(float(s.rows), s.rows, _ix(s.worst_row), detail)
 
@@ -139,7 +154,7 @@ def gradient_count(field: str, *noun: str) -> Reader:
             rows, worst = _get(c, "rows"), _get(c, "worst_row")
             n = _get(c, "elements") if _get(c, "elements") is not None else rows
         total = cell.metrics.rows_checked
-        detail = plural(float(n), *noun) + _where(rows, total, worst)
+        detail = plural(float(n), *noun) + _where(rows, total, worst, _which(n, rows))
         return Hit(float(n), rows, _ix(worst), detail)
 
     return read
@@ -162,19 +177,19 @@ def accuracy(
         if nan.rows:
             # the metric skips rows whose output is NaN: their error is unbounded, not absent
             detail = f"{label} unbounded: NaN output in {plural(float(nan.rows), 'row')}"
-            detail += _where(None, 0, nan.worst_row)
+            detail += _at(nan.rows, nan.worst_row, _which(nan.elements, nan.rows))
             return Hit(math.inf, nan.rows, _ix(nan.worst_row), detail, causes=NAN_CAUSES)
         if zero.rows and (value is None or value <= all_zero):
             # every p̂ 0: as wrong as NaN, but finite, so the metric skips these rows too
             amount = "unbounded" if math.isinf(all_zero) else f"{all_zero:.4g}{unit}"
             detail = f"{label} {amount}: the row sum overflowed (every probability 0) in "
-            detail += plural(float(zero.rows), "row") + _where(None, 0, zero.worst_row)
+            detail += plural(float(zero.rows), "row")
+            detail += _at(zero.rows, zero.worst_row, _which(zero.elements, zero.rows))
             return Hit(all_zero, zero.rows, _ix(zero.worst_row), detail, causes=("sum-overflow",))
         if value is None:  # no row was judged (all masked or broken upstream)
             return Hit(-math.inf, None, None, f"{label}: no rows judged")
-        return Hit(
-            float(value), None, _ix(worst), f"{label} {value:.4g}{unit}" + _where(None, 0, worst)
-        )
+        at = _at(None, worst, "worst row")  # the row of the maximum
+        return Hit(float(value), None, _ix(worst), f"{label} {value:.4g}{unit}{at}")
 
     return read
 
@@ -183,9 +198,8 @@ def lost_mass(cell: Cell) -> Hit | str:
     lm = cell.metrics.lost_mass
     v = lm.max or 0.0
     rows = cell.metrics.underflow.rows
-    return Hit(
-        v, rows, _ix(lm.worst_row), f"lost mass up to {v:.4g}" + _where(None, 0, lm.worst_row)
-    )
+    at = _at(None, lm.worst_row, "worst row")  # the row of the maximum
+    return Hit(v, rows, _ix(lm.worst_row), f"lost mass up to {v:.4g}{at}")
 
 
 def gradient_value(field: str, label: str) -> Reader:
@@ -201,7 +215,8 @@ def gradient_value(field: str, label: str) -> Reader:
         if rows:
             worst = _get(nan, "worst_row")
             detail = f"{label} unbounded: NaN gradient in {plural(float(rows), 'row')}"
-            return Hit(math.inf, rows, _ix(worst), detail + _where(None, 0, worst))
+            detail += _at(rows, worst, _which(_get(nan, "elements"), rows))
+            return Hit(math.inf, rows, _ix(worst), detail)
         if v is None:  # no row was judged (every target masked)
             return Hit(-math.inf, None, None, f"{label}: no rows judged")
         v = float(v) if isinstance(v, (int, float)) else float(_get(v, "max"))

@@ -158,9 +158,20 @@ def test_argmax_flip_counts_no_lost_argmax_in_a_nan_row_of_ties() -> None:
     assert (f.nan_rows, f.sum_overflow_rows, f.lost_first_row) == (1, 0, (2,))
     hit = parse_condition("argmax-flip").check(c)
     assert isinstance(hit, Hit) and (hit.value, hit.worst_row) == (1.0, (2,))
-    assert (
-        hit.detail
-        == "1 row of 2 with a flipped or lost argmax (NaN output in 1 row), worst row [2]"
+    # one row is "row [2]", as the findings name it (it said "worst row [2]")
+    assert hit.detail == "1 row of 2 with a flipped or lost argmax (NaN output in 1 row), row [2]"
+
+
+def test_argmax_flip_names_the_first_of_its_flipped_and_lost_rows() -> None:
+    # it said "worst row [3]": the first flipped row, before the lost one (row [1]); no figure
+    # ranks those rows, so the row given is the first, and is named so
+    c = _rows_cell([[1.0, 2, 3]] * 4, "naive", "float16")
+    flips = FlipCount(rows=1, worst_row=(3,), nan_rows=1, lost_first_row=(1,))
+    c = dataclasses.replace(c, metrics=dataclasses.replace(c.metrics, argmax_flips=flips))
+    hit = parse_condition("argmax-flip").check(c)
+    assert isinstance(hit, Hit) and hit.worst_row == (1,)
+    assert hit.detail == (
+        "2 rows of 4 with a flipped or lost argmax (NaN output in 1 row), first row [1]"
     )
 
 
@@ -189,7 +200,7 @@ def test_gradient_error_counts_nan_gradient_rows_as_unbounded() -> None:
     assert c.gradient.max_rel_error is not None and c.gradient.max_rel_error < 0.01
     hit = parse_condition("gradient-error>0.01").check(c)
     assert isinstance(hit, Hit) and (hit.value, hit.worst_row) == (math.inf, (0,))
-    assert hit.detail == "gradient error unbounded: NaN gradient in 1 row, worst row [0]"
+    assert hit.detail == "gradient error unbounded: NaN gradient in 1 row, row [0]"  # one row
     # the NaN row alone: no row is left for the maximum, and the condition still holds
     alone = _rows_cell([[-999.0, 1, 2, 5, 6]], "naive", "float32", use="loss")
     assert alone.gradient is not None and alone.gradient.max_rel_error is None
@@ -274,6 +285,35 @@ def test_saturation_counts_rows_whose_p_max_rounds_to_1_with_or_without_gradient
     assert parse_condition("saturation").check(c) is None
     if c.gradient is not None:
         assert c.gradient.saturated_rows == 2 and c.gradient.nan.rows == 1
+
+
+def test_saturation_names_its_row_the_first_row() -> None:
+    # "2 saturated rows in 2/3 rows, worst row [0]": a row count's row is the first such row
+    c = _rows_cell(SATURATED, "shifted", "float16", use="probs")
+    hit = parse_condition("saturation>=1").check(c)
+    assert isinstance(hit, Hit) and hit.detail == "2 saturated rows in 2/3 rows, first row [0]"
+
+
+@pytest.mark.parametrize(
+    ("rows", "detail"),
+    [
+        # naive float16: exp overflows above 11.09; row 2 holds two overflows, the most
+        (
+            [[1.0, 2, 12], [1.0, 2, 3], [1.0, 12, 13]],
+            "3 overflows to +inf (exp 3) in 2/3 rows, worst row [2]",
+        ),
+        # one a row: every row ties, so the row with the most is the first
+        (
+            [[1.0, 2, 3], [1.0, 2, 12], [1.0, 2, 13]],
+            "2 overflows to +inf (exp 2) in 2/3 rows, first row [1]",
+        ),
+    ],
+)
+def test_a_count_names_its_worst_row_only_where_a_row_holds_the_most(
+    rows: list[list[float]], detail: str
+) -> None:
+    hit = parse_condition("overflow").check(_rows_cell(rows, "naive", "float16", use="probs"))
+    assert isinstance(hit, Hit) and hit.detail == detail
 
 
 def test_a_bare_saturation_condition_follows_the_verdict() -> None:
