@@ -242,10 +242,10 @@ class GradientAccumulator:
         held = e.loss < -self.fmt.neg_overflow
         self.loss_inf.add((rows & np.isinf(loss) & held).astype(np.int64), start)
         self.loss_nan.add((rows & np.isnan(loss)).astype(np.int64), start)
-        gd = g.to(torch.float64).contiguous().numpy()  # exact: one kernel signature
+        gb = _bytes(g.detach())  # the kernel reads the format's own values: no float64 copy
         ph, pl, dd = e.pieces
         nan, dead, dead_max, vanished, rel = gradient_rows(
-            gd, ph, pl, dd, e.nonzero, e.target, rows, e.rest, e.norm
+            gb, self.fmt.t, ph, pl, dd, e.nonzero, e.target, rows, e.rest, e.norm
         )
         self.nan.add(nan, start)
         nan_rows, loss_nan = nan > 0, np.isnan(loss)
@@ -270,7 +270,7 @@ class GradientAccumulator:
             s = self.shown
             s.losses += loss.tolist()
             s.exact_losses += e.loss.astype(np.float64).tolist()
-            s.gradients += gd.tolist()
+            s.gradients += g.detach().to(torch.float64).numpy().tolist()
             s.exact_gradients += e.values().astype(np.float64).tolist()
 
     def result(self, view: RowView, target: str) -> rm.GradientMetrics | None:
@@ -313,3 +313,13 @@ class GradientAccumulator:
             gradients=s.gradients if s else None,
             exact_gradients=s.exact_gradients if s else None,
         )
+
+
+def _bytes(g: torch.Tensor) -> np.ndarray:
+    """``g``'s rows as the bytes of its values (16-bit formats read through int16)."""
+    import torch
+
+    g = g.contiguous()
+    if g.element_size() == 2:
+        g = g.view(torch.int16)
+    return g.numpy().view(np.uint8)

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from smcheck.kernels import kernel, run_blocks, warmup
+from smcheck.kernels.cellterms import as_floats, widen
 from smcheck.kernels.floatbits import NO_KEY, bits, from_bits, from_key, order_key
 from smcheck.kernels.lanesum import LANES, add_lanes, merge_lanes
 
@@ -135,11 +136,13 @@ def exact_gradient_rows(ph, pl, lh, ll, dd, live, target, log_zero):  # type: ig
     return nonzero, rest, out[:, 0], out[:, 1:]
 
 
-def gradient_rows(gd, ph, pl, dd, nonzero, target, rows, rest, norm):  # type: ignore[no-untyped-def]
-    """Per-row statistics of a method's gradient ``gd`` against the exact one (one cell).
+def gradient_rows(gb, t, ph, pl, dd, nonzero, target, rows, rest, norm):  # type: ignore[no-untyped-def]
+    """Per-row statistics of a method's gradient against the exact one (one cell).
 
     Args:
-        gd: the computed gradient as float64 (every format's values cast exactly: one compile).
+        gb, t: the computed gradient's rows as bytes (uint8) of its own values: the 16-bit
+            format of precision t (11 float16, 8 bfloat16), float32 or float64 (read and
+            widened exactly in the kernel: one compile, no float64 copy of the chunk).
         ph, pl, dd: the exact p (see the module docstring).
         nonzero, rest: from :func:`exact_gradient_rows`.
         target, rows: the target class per row; the rows judged.
@@ -151,9 +154,9 @@ def gradient_rows(gd, ph, pl, dd, nonzero, target, rows, rest, norm):  # type: i
         (NaN when none), whether the row vanished (all 0 while some exact element is nonzero),
         and the normwise relative error ``max |ĝ - g| / max |g|`` (NaN when ĝ holds a NaN).
     """
-    n = gd.shape[0]
+    n = gb.shape[0]
     out, counts, vanished = np.empty((n, 2)), np.empty((n, 2), np.int64), np.empty(n, np.bool_)
-    args = (gd, ph, pl, dd, nonzero, target, rows, rest, norm, out, counts, vanished)
+    args = (gb, t, ph, pl, dd, nonzero, target, rows, rest, norm, out, counts, vanished)
     run_blocks(_cell_rows, n, *args)
     return counts[:, 0], counts[:, 1], out[:, 0], vanished, out[:, 1]
 
@@ -169,12 +172,17 @@ def _exact_rows(b, lo, hi, ph, pl, lh, ll, dd, live, target, log_zero, nonzero, 
 
 
 @kernel
-def _cell_rows(b, lo, hi, gd, ph, pl, dd, nonzero, target, rows, rest, norm, out, counts, vanished):  # type: ignore[no-untyped-def]
+def _cell_rows(
+    b, lo, hi, gb, t, ph, pl, dd, nonzero, target, rows, rest, norm, out, counts, vanished
+):  # type: ignore[no-untyped-def]
     """Rows lo to hi - 1 of :func:`gradient_rows` (a block of run_blocks)."""
+    n = ph.shape[1]
+    q = np.empty(n)  # the row widened to float64, exactly
     for i in range(lo, hi):
+        widen(as_floats(gb[i], n), t, 0, n, q, 0)
         pl_i = pl[i] if dd else pl[0]  # one dummy row unless dd
         vanished[i] = _cell_row(
-            gd[i], ph[i], pl_i, dd, nonzero[i], target[i], rows[i], rest[i], norm[i], out[i],
+            q, ph[i], pl_i, dd, nonzero[i], target[i], rows[i], rest[i], norm[i], out[i],
             counts[i],
         )  # fmt: skip
 
@@ -188,8 +196,8 @@ def _warm() -> None:
     live = np.ones(x.shape, np.bool_)
     tgt = np.array([1], np.int64)
     rows = np.ones(1, np.bool_)
-    gd = np.zeros(x.shape)
+    gb = np.zeros(x.shape).view(np.uint8)
     for dd in (False, True):
         nz, rest, others, _ = exact_gradient_rows(p, p, logp, logp, dd, live, tgt, -745.0)
         norm = np.maximum(rest[:, 0], others)
-        gradient_rows(gd, p, p, dd, nz, tgt, rows, rest, norm)
+        gradient_rows(gb, 53, p, p, dd, nz, tgt, rows, rest, norm)
