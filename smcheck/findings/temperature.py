@@ -49,16 +49,19 @@ def advice(
         t: The lowest safe temperature; inf when no scanned T is safe.
         wider: for cast_overflow, the narrowest wider format whose cast does not overflow.
         rel_tol: the bisection's tolerance on ``t``: the sentence gives ``t`` to the digits it
-            supports, rounded up (:func:`~smcheck.report.phrases.bisected_t`).
+            supports, rounded up (:func:`~smcheck.report.phrases.bisected_t`), as the safe T
+            to clamp to; where it fails is "below T≈" that figure, which may be safe just
+            below it (the exact edge is up to ``rel_tol`` lower).
         softmin, largest, lowest_t, mask_row, mask_lowest: as :func:`remedy_below`.
         shift: for naive, where the shift it is sent to fails in turn within the scan (None:
             it does not): the remedy names that T and what the shift needs below it.
 
     Returns:
-        ``"<method> <dtype>: below T=... <what fails> -- <remedy>"``.
+        ``"<method> <dtype>: below T≈... <what fails> -- <remedy>"``.
     """
     shown = bisected_t(t, rel_tol, up=True) if math.isfinite(t) else None
-    where = f"below T={shown}" if shown else "at every scanned T"
+    # the figure is the safe end rounded up: T just below it may be safe too (hence ≈)
+    where = f"below T≈{shown}" if shown else "at every scanned T"
     if "cast_overflow" in causes:  # before any T: no temperature brings +inf back
         cast = softmax_input(divided=False, softmin=softmin)
         return (
@@ -148,11 +151,11 @@ def remedy_below(
 
 
 def _shift_fails(shift: ShiftLimit, rel_tol: float) -> str:
-    """``; below T=0.00611 they fail too: with them, <their remedy>``: the shift and
+    """``; below T≈0.00611 they fail too: with them, <their remedy>``: the shift and
     torch.softmax hold only down to ``shift.t``."""
     if not math.isfinite(shift.t):
         return f"; they fail at every scanned T too: with them, {shift.remedy}"
-    return f"; below T={bisected_t(shift.t, rel_tol, up=True)} they fail too: with them, " + (
+    return f"; below T≈{bisected_t(shift.t, rel_tol, up=True)} they fail too: with them, " + (
         shift.remedy
     )
 

@@ -28,9 +28,10 @@ class CriticalTemperature:
     method: str
     dtype: str
     min_safe: float | None
-    """Smallest T of the scan above which no row overflows or gives NaN (bisection's safe end,
-    unrounded: the text reports and ``advice`` round it up to the digits ``rel_tol`` supports);
-    None: safe down to the bottom of the scan; inf: unsafe already at its top."""
+    """Smallest T of the scan above which no row overflows or gives NaN: the bisection's safe
+    end, within ``rel_tol`` above the exact edge, unrounded (the text reports and ``advice``
+    round it up to the digits ``rel_tol`` supports); None: safe down to the bottom of the scan;
+    inf: unsafe already at its top."""
     min_safe_row: RowIndex | None
     """The row that fails just below min_safe."""
     causes: list[str]

@@ -422,7 +422,7 @@ def test_critical_temperature_advice_names_a_format_holding_x_over_t_at_the_lowe
     r = smcheck.analyze(np.array([[1.0, 2.0, 3.0, 400.0]]), temperatures=[1, 0.1, 1e-37], **kw)
     (crit,) = r.sources[0].temperature.critical
     assert crit.advice == (
-        "torch float16: below T=0.00611 dividing the logits by T overflows float16 -- centre the "
+        "torch float16: below T≈0.00611 dividing the logits by T overflows float16 -- centre the "
         "logits before dividing ((x - max x) / T), or divide and take the softmax in float64, or "
         "clamp T to >= 0.00611"
     )
@@ -434,7 +434,7 @@ def test_critical_temperature_advice_says_where_no_format_holds_x_over_t() -> No
     r = smcheck.analyze(np.array([[1.0, 2.0, 3.0, 40000.0]]), temperatures=[1, 1e-305], **kw)
     (crit,) = r.sources[0].temperature.critical
     assert crit.advice == (
-        "torch float16: below T=0.611 dividing the logits by T overflows float16 -- centre the "
+        "torch float16: below T≈0.611 dividing the logits by T overflows float16 -- centre the "
         "logits before dividing ((x - max x) / T) (no wider format holds x/T at T=1e-305: it "
         "overflows float64 too), or clamp T to >= 0.611"
     )
@@ -446,8 +446,8 @@ def test_naives_critical_advice_says_where_the_shift_it_names_fails_too() -> Non
     # T = 0.00611, within the scan, where they give NaN as well
     x = np.array([[1.0, 2.0, 3.0, 400.0]])
     want = (
-        "naive float16: below T=36.1 exp(x/T) overflows float16 -- use max-shifted softmax or "
-        "torch.softmax, or clamp T to >= 36.1; below T=0.00611 they fail too: with them, centre "
+        "naive float16: below T≈36.1 exp(x/T) overflows float16 -- use max-shifted softmax or "
+        "torch.softmax, or clamp T to >= 36.1; below T≈0.00611 they fail too: with them, centre "
         "the logits before dividing ((x - max x) / T), or divide and take the softmax in float32"
     )
     for methods in (["naive", "shifted", "torch"], ["naive"]):  # alone: shifted searched for it
@@ -457,7 +457,7 @@ def test_naives_critical_advice_says_where_the_shift_it_names_fails_too() -> Non
     # where the shift holds down to the scan's bottom, the advice is the shift alone
     r = smcheck.analyze(x, dtypes=["float32"], methods=["naive"], temperatures=[1, 0.001])
     assert r.sources[0].temperature.critical[0].advice == (
-        "naive float32: below T=4.51 exp(x/T) overflows float32 -- use max-shifted softmax or "
+        "naive float32: below T≈4.51 exp(x/T) overflows float32 -- use max-shifted softmax or "
         "torch.softmax, or clamp T to >= 4.51"
     )
 
@@ -475,22 +475,22 @@ def test_a_row_of_masks_that_t_masks_gets_the_mask_remedy_in_the_critical_advice
         "or handle fully masked rows, or compute the softmax in float32"
     )
     assert torch.advice == (
-        "torch float16: below T=0.153 every mask of a row is -inf in float16 once divided by T: "
+        "torch float16: below T≈0.153 every mask of a row is -inf in float16 once divided by T: "
         f"NaN (inf - inf) -- {mask}, or clamp T to >= 0.153"
     )
-    assert naive.advice.endswith(f"; below T=0.153 they fail too: with them, {mask}")
+    assert naive.advice.endswith(f"; below T≈0.153 they fail too: with them, {mask}")
     # under softmin the masks are +1e4: -inf in -x, masked with the format's max
     kw["softmin"] = True
     (_, torch) = smcheck.analyze(-x, **kw).sources[0].temperature.critical
     assert torch.advice.startswith(
-        "torch float16: below T=0.153 every mask of a row is +inf in float16 once divided by T "
+        "torch float16: below T≈0.153 every mask of a row is +inf in float16 once divided by T "
         "(-inf in -x): NaN (inf - inf) -- mask with torch.finfo(torch.float16).max, "
     )
     # a row of ordinary logits (no sentinel) that divides to -inf is centred, as before
     x = np.array([[1.0, 2.0, 3.0, 4.0], [-3e4] * 4])
     r = smcheck.analyze(x, dtypes=["float16"], methods=["torch"], temperatures=[1, 0.01])
     assert r.sources[0].temperature.critical[0].advice == (
-        "torch float16: below T=0.459 a whole row divides to -inf (inf - inf) -- centre the "
+        "torch float16: below T≈0.459 a whole row divides to -inf (inf - inf) -- centre the "
         "logits before dividing ((x - max x) / T), or clamp T to >= 0.459"
     )
 

@@ -68,7 +68,7 @@ def test_page_shows_grid_findings_and_three_figures(page: str) -> None:
     assert "<code>exp-overflow</code>" in page and "use max-shifted softmax" in page
     # the critical temperatures: marked where inside the sweep, all listed in the table the
     # terminal's -v and Markdown show (tests/report/test_temperature_report.py)
-    assert "float16 naive: unsafe below T=0.7" in page
+    assert "float16 naive: unsafe below T≈0.7" in page
     assert (
         "<tr><td>shifted</td><td>float32</td><td>all (&gt;= 1e-06)</td><td>-</td><td>-</td>"
         "<td>0.04</td><td>[0]</td></tr>"

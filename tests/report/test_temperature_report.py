@@ -72,7 +72,7 @@ def test_temperature_section_fits_100_columns_and_names_the_remedies() -> None:
     assert "Entropy vs temperature" in text and "ln(4) = 1.39 nats" in text
     assert "Critical temperatures" in text
     # shifted, logdomain and torch share one float16 remedy line
-    assert "remedy shifted, logdomain, torch float16: below T=0.000169" in text.replace("\n", " ")
+    assert "remedy shifted, logdomain, torch float16: below T≈0.000169" in text.replace("\n", " ")
     assert "centre the" in text and "max-shifted softmax" in text
 
 
@@ -150,8 +150,8 @@ def test_markdown_has_the_temperature_tables_with_the_critical_temperatures() ->
     naive, shifted = (float(row[2]) for row in critical[2:])
     assert 22 / math.log(65504) <= naive <= 22 / math.log(65504) * 1.01  # a 3rd digit's step
     assert 22 / 65520 <= shifted <= 22 / 65520 * 1.01
-    assert "- **remedy** naive float16: below T=1.99 exp(x/T) overflows float16 -- " in r.stdout
-    assert "- **remedy** shifted float16: below T=0.000336 dividing the logits by T" in r.stdout
+    assert "- **remedy** naive float16: below T≈1.99 exp(x/T) overflows float16 -- " in r.stdout
+    assert "- **remedy** shifted float16: below T≈0.000336 dividing the logits by T" in r.stdout
 
 
 class _Tables(HTMLParser):
@@ -218,7 +218,7 @@ def test_critical_temperatures_show_only_the_digits_a_0_1_percent_bisection_supp
     args = ("analyze", "--values", "22,0", "--dtype", "fp16", "--method", "naive,shifted")
     args += ("--temperature", "1,22")
     page = html.unescape(run(*args, "--format", "html").stdout)
-    assert "float16 naive: unsafe below T=1.99" in page  # the figure's legend
+    assert "float16 naive: unsafe below T≈1.99" in page  # the figure's legend
     outs = {
         "html": re.sub(r"<svg.*?</svg>", "", page, flags=re.S),
         "markdown": run(*args, "--format", "markdown").stdout.replace("\\", ""),
@@ -231,7 +231,7 @@ def test_critical_temperatures_show_only_the_digits_a_0_1_percent_bisection_supp
         assert "so T to 3 significant digits, rounded up where safe and down where one-hot" in flat
     grid = run(*args).stdout.splitlines()  # the concise report's overflow/NaN-below-T column
     below = [ln.split()[-1] for ln in grid if ln.startswith(("naive ", "shifted "))]
-    assert below == ["1.99", "0.000336"]
+    assert below == ["≈1.99", "≈0.000336"]
     report = json.loads(run(*args, "--format", "json").stdout)
     naive, shifted = report["sources"][0]["temperature"]["critical"]
     assert 22 / math.log(65504) <= naive["min_safe"] <= 22 / math.log(65504) * 1.001
@@ -247,7 +247,7 @@ def test_what_the_critical_scan_did_not_find_names_the_range_it_scanned() -> Non
     low = run(*args, "--temperature", "1,1e-306")
     rows = [ln.split() for ln in low.stdout.splitlines() if ln.startswith(("naive ", "shifted "))]
     below = {row[0]: row[-1] for row in rows}
-    assert below == {"naive": "4.51", "shifted": "1.18e-36"}
+    assert below == {"naive": "≈4.51", "shifted": "≈1.18e-36"}
     text = " ".join(run(*args, "--temperature", "1,1e-306", "-v").stdout.split())
     assert "naive float32 4.51 exp overflow, nan [0] never (>= 1e-306) -" in text
     assert (

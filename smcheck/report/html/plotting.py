@@ -129,17 +129,18 @@ def _mark_critical(axes: Sequence[Any], ta: TemperatureAnalysis, lo: float, hi: 
         return None
     found: dict[tuple[str, str, str], list[str]] = {}
     for c in ta.critical:
-        for kind, value in (("unsafe below", c.min_safe), ("one-hot below", c.one_hot_below)):
+        # the safe end, rounded up: the edge is near, not at, it (≈)
+        for kind, value in (("unsafe below T≈", c.min_safe), ("one-hot below T=", c.one_hot_below)):
             if value is not None and math.isfinite(value) and lo <= value <= hi:
-                shown = bisected_t(value, ta.scan.rel_tol, up=kind == "unsafe below")
+                shown = bisected_t(value, ta.scan.rel_tol, up=kind == "unsafe below T≈")
                 found.setdefault((c.dtype, kind, shown), []).append(c.method)
     handles, labels = [], []
     for (dtype, kind, shown), methods in found.items():
-        style = "-" if kind == "unsafe below" else ":"
+        style = ":" if kind.startswith("one-hot") else "-"
         for ax in axes:
             ax.axvline(float(shown), color=_colour(dtype), linestyle=style, linewidth=1.2)
         handles.append(Line2D([], [], color=_colour(dtype), linestyle=style))
-        labels.append(f"{dtype} {', '.join(methods)}: {kind} T={shown}")
+        labels.append(f"{dtype} {', '.join(methods)}: {kind}{shown}")
     return (handles, labels) if handles else None
 
 

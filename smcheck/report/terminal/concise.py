@@ -172,8 +172,8 @@ def _safe(s: SourceReport) -> dict[tuple[str, str], str]:
             shown = never_down_to(ta.scan.lo)
         elif math.isinf(v):
             shown = "every T"
-        else:  # the critical table's figure: rounded up to the digits the bisection supports
-            shown = bisected_t(v, ta.scan.rel_tol, up=True)
+        else:  # the critical table's safe figure, rounded up: T just below it may be safe (≈)
+            shown = "≈" + bisected_t(v, ta.scan.rel_tol, up=True)
         out[(c.method, c.dtype)] = shown
     return out
 
