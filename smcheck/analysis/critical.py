@@ -4,11 +4,18 @@ Two searches per method × format, both for "the largest T at which a row proper
 
 * ``unsafe`` -- some row overflows or gives NaN (the cell metrics' definitions: a logit that
   becomes +inf when divided by T, an ``exp`` or sum that becomes +inf, a NaN probability). The
-  search finds the largest grid T with an unsafe row, then bisects between it and the grid point
-  above (safe) until the ends differ by REL_TOL; ``min_safe`` is the safe end. So every grid point
-  at or above ``min_safe`` is safe ("above which" in the scan sense: a safe window narrower than a
-  grid gap below an unsafe grid point is not looked for). The grid is the decades down to T_MIN,
-  then each swept T below it (:func:`scan_grid`), so the scan covers every T the report shows.
+  search finds the largest grid T with an unsafe row below the highest safe one, then bisects
+  between it and the grid point above (safe) until the ends differ by REL_TOL; ``min_safe`` is the
+  safe end, within REL_TOL above the exact edge. So every grid point from ``min_safe`` up to the
+  highest safe one is safe (a safe window narrower than a grid gap below an unsafe grid point is
+  not looked for). The grid is the decades down to T_MIN, then each swept T below it
+  (:func:`scan_grid`), so the scan covers every T the report shows.
+* ``unsafe above`` -- the same property, where the top of the grid fails: failure is not
+  monotone in T (70000 float16 terms near 1 overflow their sum at T = 1e3, not at T = 50, and
+  x/T overflows again at T = 1e-6). The search finds the highest safe grid T and bisects towards
+  the unsafe grid point above it; ``max_safe`` is the safe end. A row's unsafe set is a low and
+  a high range of T (its sum of exp(x/T) is convex in 1/T), so the safe set of all rows is one
+  range, ``min_safe`` to ``max_safe``.
 * ``not one-hot`` -- some row's output is not exactly one-hot (one entry 1, the others 0). The
   search finds the largest grid T where *no* such row exists; ``one_hot_below`` is the bisection's
   one-hot end, so at ``one_hot_below`` every row is one-hot.
@@ -49,6 +56,8 @@ T_TOP = 1e3
 """Top of the scan unless a configured temperature is higher."""
 REL_TOL = 1e-3
 UNSAFE, NOT_ONE_HOT = "unsafe", "not_one_hot"
+UNSAFE_ABOVE = "unsafe_above"
+"""The key of the search for ``max_safe``: an unsafe search for the largest safe T."""
 CAUSES = ("temperature_overflow", "exp_overflow", "sum_overflow", "nan")
 """Cause bits, in this order (bit 0 = temperature_overflow)."""
 
@@ -105,14 +114,21 @@ class Search:
     kind: str
     grid: list[float]
     want: bool
-    """For unsafe: True (the largest T with an unsafe row); for not-one-hot: False."""
+    """For unsafe: True (the largest T with an unsafe row); for not-one-hot, and for unsafe
+    above (the largest safe T): False."""
+    below_top: bool = False
+    """A run of grid points from the top where the property is as wanted is passed over: the
+    search is for the largest T below the highest grid point where it is not (``min_safe`` where
+    the top of the grid fails too); ``at_top`` where the run spans the grid."""
     i: int = 0
+    clear: bool = False
+    """A grid point where the property is not as wanted was seen."""
     t_true: float | None = None
     t_false: float | None = None
     t_guess: float | None = None
     done: bool = False
     at_top: bool = False
-    """The target state already holds at the top of the grid."""
+    """The target state already holds at the top of the grid (``below_top``: all the way down)."""
     witness: Witness | None = None
     """The row that had the property at ``t_true`` (the latest T where one did)."""
 
@@ -130,14 +146,17 @@ class Search:
 
     def tell(self, t: float, found: Witness | None, full: bool) -> None:
         """Record the answer at ``t``: ``found`` is a row with the property, or None."""
-        if found is not None:
-            self.witness = found
+        if found is not None and (self.clear or self.witness is None):
+            self.witness = found  # past a run from the top, the top's row (``at_top``'s witness)
         if self.t_guess is None:  # on the grid: every row was checked
             if (found is not None) != self.want:
+                self.clear = True
                 self.i += 1
                 self.done = self.i == len(self.grid)
-            elif self.i == 0:
-                self.done = self.at_top = True
+            elif not self.clear:  # as wanted from the top down to here
+                self.i += 1
+                if not self.below_top or self.i == len(self.grid):
+                    self.done = self.at_top = True
             else:
                 above = self.grid[self.i - 1]
                 self.t_true, self.t_false = (t, above) if found is not None else (above, t)
@@ -335,11 +354,16 @@ def find_critical(
 ) -> tuple[list[float], dict[tuple[str, str, str], Search]]:
     """Run both searches for every method × format; returns the grid and the finished searches."""
     grid = scan_grid(cfg.temperatures)
+    kinds = {  # key: the searched property, the state wanted, past a run from the top
+        UNSAFE: (UNSAFE, True, True),
+        UNSAFE_ABOVE: (UNSAFE, False, False),
+        NOT_ONE_HOT: (NOT_ONE_HOT, False, False),
+    }
     searches = {
-        (m.name, f.name, kind): Search(kind, grid, want=kind == UNSAFE)
+        (m.name, f.name, key): Search(kind, grid, want, below_top)
         for f in fmts
         for m in methods
-        for kind in (UNSAFE, NOT_ONE_HOT)
+        for key, (kind, want, below_top) in kinds.items()
     }
     prober = Prober(view, cfg, chunk_rows)
     total = (len(grid) + bisection_steps(grid)) * len(fmts)
@@ -348,8 +372,8 @@ def find_critical(
         for f in fmts:
             requests: dict[tuple[SoftmaxMethod, float], list[Search]] = {}
             for m in methods:
-                for kind in (UNSAFE, NOT_ONE_HOT):
-                    s = searches[(m.name, f.name, kind)]
+                for key in kinds:
+                    s = searches[(m.name, f.name, key)]
                     nxt = s.next_t()
                     if nxt is not None:
                         requests.setdefault((m, nxt[0]), []).append(s)

@@ -13,6 +13,7 @@ from smcheck.analysis.critical import (
     NOT_ONE_HOT,
     REL_TOL,
     UNSAFE,
+    UNSAFE_ABOVE,
     Search,
     cause_names,
     find_critical,
@@ -21,7 +22,7 @@ from smcheck.analysis.sentinels import classify
 from smcheck.analysis.stats import ExactSum
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat, holding
-from smcheck.findings.temperature import SHIFTS, ShiftLimit, advice, remedy_below
+from smcheck.findings.temperature import SHIFTS, Ceiling, ShiftLimit, advice, remedy_below
 from smcheck.methods import get_method
 from smcheck.methods.base import SoftmaxMethod
 from smcheck.progress import ProgressFn
@@ -104,7 +105,8 @@ def critical_temperatures(
     largest: float | None = None,
     mask_lowest: float | None = None,
 ) -> tuple[list[rm.CriticalTemperature], rm.TemperatureScan]:
-    """min_safe and one_hot_below for every method × format (see smcheck.analysis.critical).
+    """min_safe, max_safe and one_hot_below for every method × format (see
+    smcheck.analysis.critical).
 
     The scan goes down to the lowest T swept, where that is below T_MIN. ``cast``: per format,
     the logits its cast turns into +inf; where there are any, no T is safe (inf / T is inf), so
@@ -128,11 +130,12 @@ def critical_temperatures(
                 out.append(_never_safe(m.name, f, broken[f.name], largest, cfg.softmin))
                 continue
             unsafe = _Unsafe.of(searches[(m.name, f.name, UNSAFE)], cfg)
+            above = _Unsafe.above(searches[(m.name, f.name, UNSAFE_ABOVE)])
             collapse = searches[(m.name, f.name, NOT_ONE_HOT)]
             one_hot = collapse.result
             last = collapse.witness if one_hot is not None and math.isfinite(one_hot) else None
             said = None
-            if unsafe.t is not None:
+            if unsafe.t is not None or above.t is not None:
                 limit = _shift_limit(searches, f.name, scope) if m.name == "naive" else None
                 said = advice(
                     m.name,
@@ -141,6 +144,7 @@ def critical_temperatures(
                     unsafe.t,
                     rel_tol=REL_TOL,
                     shift=limit,
+                    ceiling=None if above.t is None else Ceiling(above.t, above.causes),
                     **scope.of_row(unsafe),
                 )
             out.append(
@@ -148,14 +152,21 @@ def critical_temperatures(
                     method=m.name,
                     dtype=f.name,
                     min_safe=unsafe.t,
-                    min_safe_row=view.index(unsafe.row) if unsafe.row is not None else None,
+                    min_safe_row=_index(view, unsafe.row),
                     causes=unsafe.causes,
                     one_hot_below=one_hot,
-                    one_hot_row=view.index(last.row) if last is not None else None,
+                    one_hot_row=_index(view, None if last is None else last.row),
                     advice=said,
+                    max_safe=above.t,
+                    max_safe_row=_index(view, above.row),
+                    max_safe_causes=above.causes,
                 )
             )
     return out, rm.TemperatureScan(lo=grid[-1], hi=grid[0], grid=grid, rel_tol=REL_TOL)
+
+
+def _index(view: RowView, row: int | None) -> rm.RowIndex | None:
+    return None if row is None else view.index(row)
 
 
 class _Unsafe(NamedTuple):
@@ -174,6 +185,14 @@ class _Unsafe(NamedTuple):
             return cls(s.result, None, [], False)
         logits = classify(w.values[None, :], cfg.sentinel)[1][0]
         return cls(s.result, w.row, cause_names(w.causes), not bool(logits))
+
+    @classmethod
+    def above(cls, s: Search) -> _Unsafe:
+        """max_safe from the search for the largest safe T, and the row failing just above it:
+        none where the top of the scan is safe (inf) or no T of it is (None)."""
+        if s.result is None or math.isinf(s.result) or s.witness is None:
+            return cls(None, None, [], False)
+        return cls(s.result, s.witness.row, cause_names(s.witness.causes), False)
 
 
 class _Scope(NamedTuple):

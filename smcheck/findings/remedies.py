@@ -106,9 +106,10 @@ def normaliser_in(wider: str) -> str:
     return f"keep the running normaliser in {wider}"
 
 
-def clamp_t(t: str | None) -> str:
-    """``, or clamp T to >= 0.25`` after a critical-temperature remedy; nothing for None."""
-    return f", or clamp T to >= {t}" if t else ""
+def clamp_t(t: str | None, *, at_most: bool = False) -> str:
+    """``, or clamp T to >= 0.25`` after a critical-temperature remedy (``<=`` ``at_most``, for
+    a method that fails above it); nothing for None."""
+    return f", or clamp T to {'<=' if at_most else '>='} {t}" if t else ""
 
 
 def mask_with_min(dtype: str | None, softmin: bool = False) -> str:

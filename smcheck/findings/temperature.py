@@ -23,11 +23,20 @@ class ShiftLimit(NamedTuple):
     """What it needs below ``t`` (:func:`remedy_below` of its cell)."""
 
 
+class Ceiling(NamedTuple):
+    """Where a method fails again above its safe range (the scan's top fails, a lower T not)."""
+
+    t: float
+    """Its largest safe T, unrounded."""
+    causes: list[str]
+    """What fails just above ``t``."""
+
+
 def advice(
     method: str,
     dtype: str,
     causes: list[str],
-    t: float,
+    t: float | None,
     wider: str | None = None,
     *,
     rel_tol: float,
@@ -37,8 +46,10 @@ def advice(
     mask_row: bool = False,
     mask_lowest: float | None = None,
     shift: ShiftLimit | None = None,
+    ceiling: Ceiling | None = None,
 ) -> str:
-    """One sentence: why the method fails just below ``t`` (inf: at every T) and the remedy.
+    """One sentence: why the method fails just below ``t`` (inf: at every T) and the remedy,
+    then why it fails above ``ceiling`` and that remedy.
 
     Args:
         method: The method's name.
@@ -46,7 +57,8 @@ def advice(
         causes: What fails just below ``t``: cast_overflow (at every T), temperature_overflow,
             exp_overflow, sum_overflow, nan (as in
             :class:`~smcheck.report.model.CriticalTemperature`).
-        t: The lowest safe temperature; inf when no scanned T is safe.
+        t: The lowest safe temperature; inf when no scanned T is safe; None when the method is
+            safe down to the scan's bottom (then ``ceiling`` is not None).
         wider: for cast_overflow, the narrowest wider format whose cast does not overflow.
         rel_tol: the bisection's tolerance on ``t``: the sentence gives ``t`` to the digits it
             supports, rounded up (:func:`~smcheck.report.phrases.bisected_t`), as the safe T
@@ -55,36 +67,63 @@ def advice(
         softmin, largest, lowest_t, mask_row, mask_lowest: as :func:`remedy_below`.
         shift: for naive, where the shift it is sent to fails in turn within the scan (None:
             it does not): the remedy names that T and what the shift needs below it.
+        ceiling: where the method fails again above its safe range, within the scan.
 
     Returns:
-        ``"<method> <dtype>: below T≈... <what fails> -- <remedy>"``.
+        ``"<method> <dtype>: below T≈... <what fails> -- <remedy>"``, then ``"; above T≈...
+        <what fails> -- <remedy>"`` for a ceiling.
     """
-    shown = bisected_t(t, rel_tol, up=True) if math.isfinite(t) else None
-    # the figure is the safe end rounded up: T just below it may be safe too (hence ≈)
-    where = f"below T≈{shown}" if shown else "at every scanned T"
     if "cast_overflow" in causes:  # before any T: no temperature brings +inf back
         cast = softmax_input(divided=False, softmin=softmin)
         return (
             f"{method} {dtype}: at every T the cast to {dtype} turns {cast} into +inf -- "
             f"{remedies.softmax_in(wider or next_wider(dtype) or 'float64')}"
         )
-    fix = remedy_below(
-        method,
-        dtype,
-        causes,
-        softmin=softmin,
-        largest=largest,
-        lowest_t=lowest_t,
-        mask_row=mask_row,
-        mask_lowest=mask_lowest,
-    )
+    said = []
+    if t is not None:
+        keys = {"lowest_t": lowest_t, "mask_row": mask_row, "mask_lowest": mask_lowest}
+        fix = remedy_below(method, dtype, causes, softmin=softmin, largest=largest, **keys)
+        said.append(_below(method, dtype, causes, t, fix, rel_tol, softmin, mask_row, shift))
+    if ceiling is not None:
+        said.append(_above(method, dtype, ceiling, rel_tol, softmin))
+    return f"{method} {dtype}: " + "; ".join(said)
+
+
+def _below(
+    method: str,
+    dtype: str,
+    causes: list[str],
+    t: float,
+    fix: str,
+    rel_tol: float,
+    softmin: bool,
+    mask_row: bool,
+    shift: ShiftLimit | None,
+) -> str:
+    """``below T≈0.998 exp(x/T) overflows float16 -- <fix>, or clamp T to >= 0.998``: the
+    figure is the safe end rounded up, so T just below it may be safe too (hence ≈)."""
+    shown = bisected_t(t, rel_tol, up=True) if math.isfinite(t) else None
+    where = f"below T≈{shown}" if shown else "at every scanned T"
     # a long row's sum overflows at every T alike: no T to clamp to
     summed = "sum_overflow" in causes and method != "naive" and "temperature_overflow" not in causes
     fix += "" if summed else remedies.clamp_t(shown)
     if fix.startswith(remedies.MAX_SHIFTED) and shift is not None:
         fix += _shift_fails(shift, rel_tol)
     fails = _failure(method, dtype, causes, softmin=softmin, mask_row=mask_row)
-    return f"{method} {dtype}: {where} {fails} -- {fix}"
+    return f"{where} {fails} -- {fix}"
+
+
+def _above(method: str, dtype: str, ceiling: Ceiling, rel_tol: float, softmin: bool) -> str:
+    """``above T≈64.3 the sum of exponentials overflows float16 (...) -- accumulate the sum in
+    float32 or use torch.softmax, or clamp T to <= 64.3``: the safe end rounded down."""
+    shown = bisected_t(ceiling.t, rel_tol, up=False)
+    fails = _failure(method, dtype, ceiling.causes, softmin=softmin, mask_row=False)
+    # at high T every exp(x/T) nears 1: the row's length overflows the sum, shifted or not
+    if "sum_overflow" in ceiling.causes:
+        fix = remedies.SUM_OR_TORCH
+    else:
+        fix = remedy_below(method, dtype, ceiling.causes, softmin=softmin)
+    return f"above T≈{shown} {fails} -- {fix}{remedies.clamp_t(shown, at_most=True)}"
 
 
 def _failure(method: str, dtype: str, causes: list[str], *, softmin: bool, mask_row: bool) -> str:

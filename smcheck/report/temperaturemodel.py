@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from smcheck.report.cellmetrics import RowIndex
 
@@ -28,10 +28,10 @@ class CriticalTemperature:
     method: str
     dtype: str
     min_safe: float | None
-    """Smallest T of the scan above which no row overflows or gives NaN: the bisection's safe
-    end, within ``rel_tol`` above the exact edge, unrounded (the text reports and ``advice``
-    round it up to the digits ``rel_tol`` supports); None: safe down to the bottom of the scan;
-    inf: unsafe already at its top."""
+    """Smallest T of the scan from which no row overflows or gives NaN, up to ``max_safe``: the
+    bisection's safe end, within ``rel_tol`` above the exact edge, unrounded (the text reports
+    and ``advice`` round it up to the digits ``rel_tol`` supports); None: safe down to the
+    bottom of the scan; inf: unsafe at every T of the scan."""
     min_safe_row: RowIndex | None
     """The row that fails just below min_safe."""
     causes: list[str]
@@ -45,7 +45,17 @@ class CriticalTemperature:
     one_hot_row: RowIndex | None
     """The last row to collapse: still not one-hot just above one_hot_below."""
     advice: str | None
-    """The remedy, in one sentence, when some T of the scan is unsafe (min_safe not None)."""
+    """The remedy, in one sentence, when some T of the scan is unsafe (min_safe or max_safe not
+    None)."""
+    max_safe: float | None = None
+    """Largest T of the scan at which no row overflows or gives NaN, where its top fails but a
+    lower T is safe (a long row's sum overflows at high T): the bisection's safe end, within
+    ``rel_tol`` below the exact edge, unrounded (the text reports round it down); None: safe at
+    the top of the scan, or at no T of it (min_safe inf)."""
+    max_safe_row: RowIndex | None = None
+    """The row that fails just above max_safe."""
+    max_safe_causes: list[str] = field(default_factory=list)
+    """What fails on that row just above max_safe (as ``causes``)."""
 
 
 @dataclass(frozen=True)

@@ -116,12 +116,14 @@ def critical_caption(ta: TemperatureAnalysis) -> str:
     assert ta.scan is not None
     lo, hi = _scan_ends(ta)
     digits = bisected_digits(ta.scan.rel_tol)
+    ceiling = ta.critical is not None and any(c.max_safe is not None for c in ta.critical)
+    safe = "into the safe range" if ceiling else "up where safe"
     return (
         f"safe: no overflow and no NaN probability on any row (underflow, -inf log p and "
         f"the gradients are judged in the verdicts, not here); scanned {lo}..{hi}, "
         f"{_grid_text(ta.scan.grid)}, then bisection on log T to {ta.scan.rel_tol:.1%}, so T "
         f"to {digits} "
-        "significant digits, rounded up where safe and down where one-hot; one-hot: every "
+        f"significant digits, rounded {safe} and down where one-hot; one-hot: every "
         "row's output exactly one-hot"
     )
 
@@ -134,16 +136,35 @@ def critical_rows(ta: TemperatureAnalysis) -> list[tuple[str, ...]]:
         (
             c.method,
             c.dtype,
-            "none"
-            if "cast_overflow" in c.causes
-            else _bound(c.min_safe, ta, f"all (>= {lo})", f"none (<= {hi})", up=True),
-            ", ".join(_short(x) for x in c.causes) or "-",
-            row_index(c.min_safe_row),
+            "none" if "cast_overflow" in c.causes else _safe_range(c, ta),
+            *_failing(c),
             _bound(c.one_hot_below, ta, never_down_to(ta.scan.lo), f"all (<= {hi})", up=False),
             row_index(c.one_hot_row),
         )
         for c in ta.critical
     ]
+
+
+def _safe_range(c: CriticalTemperature, ta: TemperatureAnalysis) -> str:
+    """The "safe for T >=" cell: ``0.998``, ``all (>= 1e-06)``, ``none (<= 1e+03)``, or with a
+    ceiling ``7.23e-05, <= 64.3`` (``1e-06, <= 0.941`` safe down to the scan's bottom)."""
+    lo, hi = _scan_ends(ta)
+    if c.max_safe is None:
+        return _bound(c.min_safe, ta, f"all (>= {lo})", f"none (<= {hi})", up=True)
+    assert ta.scan is not None
+    low = _bound(c.min_safe, ta, lo, f"none (<= {hi})", up=True)
+    return f"{low}, <= {bisected_t(c.max_safe, ta.scan.rel_tol, up=False)}"
+
+
+def _failing(c: CriticalTemperature) -> tuple[str, str]:
+    """The "fails by" and "in row" cells: below min_safe, then above max_safe (``sum overflow
+    above``, ``[1] above``)."""
+    causes = [", ".join(_short(x) for x in c.causes)] if c.min_safe is not None else []
+    rows = [row_index(c.min_safe_row)] if c.min_safe is not None else []
+    if c.max_safe is not None:
+        causes.append(", ".join(_short(x) for x in c.max_safe_causes) + " above")
+        rows.append(f"{row_index(c.max_safe_row)} above")
+    return "; ".join(causes) or "-", "; ".join(rows) or "-"
 
 
 def _short(cause: str) -> str:

@@ -1,17 +1,83 @@
-"""The critical temperatures' edges as every report states them: a safe end rounded up that is
-not where failure starts."""
+"""The critical temperatures' edges as every report states them: a safe range below a failing
+top (not "every T"), and a safe end rounded up that is not where failure starts."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
-from tests.report.test_temperature_report import VLLM, run
+from smcheck.errors import ExitCode
+from tests.report.test_temperature_report import VLLM, gfm_tables, html_tables, run
+
+NORMAL = ("gen:normal:shape=2x70000", "--dtype", "fp16", "--method", "shifted", "--use", "probs")
+NORMAL_T = ("--temperature", "0.5:50:5")
+NORMAL_REMEDY = (
+    "shifted float16: below T≈7.23e-05 dividing the logits by T overflows float16 -- centre the "
+    "logits before dividing ((x - max x) / T), or divide and take the softmax in float32, or "
+    "clamp T to >= 7.23e-05; above T≈64.3 the sum of exponentials overflows float16 (a long row "
+    "of similar logits) -- accumulate the sum in float32 or use torch.softmax, or clamp T to <= "
+    "64.3"
+)
+NORMAL_ROW = [
+    "shifted",
+    "float16",
+    "7.23e-05, <= 64.3",
+    "x/T overflow, nan; sum overflow above",
+    "[0]; [1] above",
+    "0.00704",
+    "[1]",
+]
 
 
 def grid_row(stdout: str, method: str) -> list[str]:
     """The concise verdict grid's row of ``method``: method, dtype, strip, overflow/NaN below T."""
     (row,) = [ln.split(None, 3) for ln in stdout.splitlines() if ln.startswith(f"{method} ")]
     return row
+
+
+def test_a_failing_top_reads_as_the_safe_range_in_the_verdict_grid() -> None:
+    # shifted float16 is OK at all five T and "No findings", but the column read "every T":
+    # the sum overflows at the scan's top (1e3) only, x/T below 7.23e-05
+    r = run("analyze", *NORMAL, *NORMAL_T)
+    assert r.exit_code == ExitCode.OK, r.output
+    assert grid_row(r.stdout, "shifted") == [
+        "shifted",
+        "float16",
+        ".....",
+        "≈7.23e-05 and above ≈64.3",
+    ]
+    assert "every T" not in r.stdout
+    # naive on 70000 logits of -1: 0/0 below T = 0.0577, the sum overflows above T = 15.07
+    const = ("gen:constant:shape=1x70000,value=-1", "--dtype", "fp16", "--method", "naive")
+    r = run("analyze", *const, "--use", "probs", "--temperature", "0.5,20,1e-3")
+    assert grid_row(r.stdout, "naive") == ["naive", "float16", "F.F", "≈0.0578 and above ≈15"]
+
+
+def test_a_failing_top_reads_as_the_safe_range_in_every_critical_table_and_remedy() -> None:
+    # -v said "safe for T >= none (<= 1e+03)" and "at every scanned T the sum of exponentials
+    # overflows float16"; JSON min_safe "inf"
+    text = " ".join(run("analyze", *NORMAL, *NORMAL_T, "-v").stdout.split())
+    assert " ".join(NORMAL_ROW[:5]) in text and f"remedy {NORMAL_REMEDY}" in text
+    assert "rounded into the safe range and down where one-hot" in text
+    assert "none (<= 1e+03)" not in text and "every scanned T" not in text
+    md = run("analyze", *NORMAL, *NORMAL_T, "--format", "markdown").stdout
+    critical = gfm_tables(md)[-1]
+    assert [html.unescape(re.sub(r"\\(.)", r"\1", c)) for c in critical[-1]] == NORMAL_ROW
+    assert f"- **remedy** {NORMAL_REMEDY}" in html.unescape(md.replace("\\", ""))
+    page = run("analyze", *NORMAL, *NORMAL_T, "--format", "html").stdout
+    assert html_tables(page)[-1][-1] == NORMAL_ROW
+    assert html.escape(NORMAL_REMEDY) in page
+    # the figure marks the ceiling where the sweep reaches it
+    wide = run("analyze", *NORMAL, "--temperature", "0.5:100:5", "--format", "html").stdout
+    assert "float16 shifted: unsafe above T≈64.3" in html.unescape(wide)
+    (c,) = json.loads(run("analyze", *NORMAL, *NORMAL_T, "--format", "json").stdout)["sources"][0][
+        "temperature"
+    ]["critical"]
+    assert 7.22e-5 < c["min_safe"] < 7.23e-5 and 64.3 < c["max_safe"] < 64.4
+    assert (c["causes"], c["min_safe_row"]) == (["temperature_overflow", "nan"], [0])
+    assert (c["max_safe_causes"], c["max_safe_row"]) == (["sum_overflow"], [1])
+    assert c["advice"] == NORMAL_REMEDY
 
 
 def test_a_safe_end_rounded_up_is_not_said_to_be_where_failure_starts() -> None:

@@ -129,8 +129,12 @@ def _mark_critical(axes: Sequence[Any], ta: TemperatureAnalysis, lo: float, hi: 
         return None
     found: dict[tuple[str, str, str], list[str]] = {}
     for c in ta.critical:
-        # the safe end, rounded up: the edge is near, not at, it (≈)
-        for kind, value in (("unsafe below T≈", c.min_safe), ("one-hot below T=", c.one_hot_below)):
+        # the safe ends, rounded into the safe range: the edge is near, not at, them (≈)
+        for kind, value in (
+            ("unsafe below T≈", c.min_safe),
+            ("unsafe above T≈", c.max_safe),
+            ("one-hot below T=", c.one_hot_below),
+        ):
             if value is not None and math.isfinite(value) and lo <= value <= hi:
                 shown = bisected_t(value, ta.scan.rel_tol, up=kind == "unsafe below T≈")
                 found.setdefault((c.dtype, kind, shown), []).append(c.method)

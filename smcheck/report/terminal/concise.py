@@ -158,9 +158,10 @@ def _strip(cells: list[Cell]) -> Text:
 
 def _safe(s: SourceReport) -> dict[tuple[str, str], str]:
     """Below which T each method × dtype overflows or gives NaN, when that was searched ("never
-    (>= 1e-06)": not down to the scan's bottom, which it names; "every T": already at its
-    top). Only those causes: "safe" would claim more than the search looked for (the letters
-    judge the rest)."""
+    (>= 1e-06)": not down to the scan's bottom, which it names; "every T": at every T of the
+    scan), and above which where the scan's top fails but a lower T does not ("≈7.23e-05 and
+    above ≈64.3", "above ≈15"). Only those causes: "safe" would claim more than the search
+    looked for (the letters judge the rest)."""
     ta = s.temperature
     if ta is None or ta.critical is None:
         return {}
@@ -174,6 +175,9 @@ def _safe(s: SourceReport) -> dict[tuple[str, str], str]:
             shown = "every T"
         else:  # the critical table's safe figure, rounded up: T just below it may be safe (≈)
             shown = "≈" + bisected_t(v, ta.scan.rel_tol, up=True)
+        if c.max_safe is not None:
+            above = "above ≈" + bisected_t(c.max_safe, ta.scan.rel_tol, up=False)
+            shown = above if v is None else f"{shown} and {above}"
         out[(c.method, c.dtype)] = shown
     return out
 
