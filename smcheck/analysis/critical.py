@@ -216,6 +216,15 @@ def row_flags(
     return Flags(causes, np.asarray(one_hot, dtype=bool))
 
 
+def nan_on_masked_row(m: SoftmaxMethod, f: FloatFormat, cfg: AnalysisConfig) -> bool:
+    """Whether ``m`` gives NaN for a row entirely -inf in ``f``: one the cast masks does so at
+    every T (-inf / T is -inf), which the search, judging such rows out, does not see."""
+    import torch
+
+    xs = torch.full((1, 2), -math.inf, dtype=f.torch_dtype())
+    return bool(row_flags(m, xs, np.zeros((1, 2), dtype=bool), f, cfg).causes[0])
+
+
 class FormatChunk(NamedTuple):
     """A chunk of rows as the search probes it in one format."""
 

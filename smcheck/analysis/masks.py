@@ -210,6 +210,16 @@ class MaskAccumulator:
             why.append(f"{every} is {into} in {fmt} once divided by T={t:g}{neg}")
         return "; ".join(why)
 
+    def cast_masked(self, fmt: str) -> tuple[int, bool] | None:
+        """The first judged row the cast to ``fmt`` turns entirely -inf, and whether it holds
+        only masks; None where the cast masks none."""
+        found = [
+            (c.worst_row, masks)
+            for masks in (False, True)
+            if (c := self.became.get((fmt, None, masks))) is not None and c.worst_row is not None
+        ]
+        return min(found) if found else None
+
     def became_masked(self, view: RowView) -> list[rk.BecameMasked]:
         return [
             rk.BecameMasked(f, t, c.rows, view.index(c.worst_row), masks)

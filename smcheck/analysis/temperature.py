@@ -17,6 +17,8 @@ from smcheck.analysis.critical import (
     Search,
     cause_names,
     find_critical,
+    nan_on_masked_row,
+    scan_grid,
 )
 from smcheck.analysis.sentinels import classify
 from smcheck.analysis.stats import ExactSum
@@ -104,6 +106,7 @@ def critical_temperatures(
     cast: dict[str, rm.Count] | None = None,
     largest: float | None = None,
     mask_lowest: float | None = None,
+    cast_masked: dict[str, tuple[int, bool] | None] | None = None,
 ) -> tuple[list[rm.CriticalTemperature], rm.TemperatureScan]:
     """min_safe, max_safe and one_hot_below for every method × format (see
     smcheck.analysis.critical).
@@ -115,19 +118,21 @@ def critical_temperatures(
     by the scan's lowest T, a row of masks' one that holds ``mask_lowest``, the smallest row
     maximum of the rows of masks, divided by it. Naive's advice, the shift, says where the shift
     fails in turn (the max-shifted softmax is searched for it, where not asked for).
+    ``cast_masked``: per format, the first judged row its cast turns entirely -inf and whether
+    it holds only masks: a method giving NaN for it is unsafe at every T (``cast_masked``).
     """
-    broken = {d: c for d, c in (cast or {}).items() if c.elements}
-    searched = [f for f in fmts if f.name not in broken]
+    # the scan's bottom, the lowest T shown: the advice holds down to it
+    scope = _Scope(cfg, largest, scan_grid(cfg.temperatures)[-1], mask_lowest)
+    lost = _cast_lost(view, fmts, methods, cast or {}, cast_masked or {}, scope)
+    searched = [f for f in fmts if any((m.name, f.name) not in lost for m in methods)]
     names = {m.name for m in methods}
     shift = [] if "naive" not in names or names & set(SHIFTS) else [get_method("shifted")]
     grid, searches = find_critical(view, cfg, searched, [*methods, *shift], chunk_rows, progress)
-    # the scan's bottom, the lowest T shown: the advice holds down to it
-    scope = _Scope(cfg, largest, grid[-1], mask_lowest)
     out = []
     for f in fmts:
         for m in methods:
-            if f.name in broken:
-                out.append(_never_safe(m.name, f, broken[f.name], largest, cfg.softmin))
+            if (m.name, f.name) in lost:
+                out.append(lost[(m.name, f.name)])
                 continue
             unsafe = _Unsafe.of(searches[(m.name, f.name, UNSAFE)], cfg)
             above = _Unsafe.above(searches[(m.name, f.name, UNSAFE_ABOVE)])
@@ -251,3 +256,45 @@ def _never_safe(
             method, f.name, ["cast_overflow"], math.inf, wider, rel_tol=REL_TOL, softmin=softmin
         ),
     )
+
+
+def _cast_lost(
+    view: RowView,
+    fmts: list[FloatFormat],
+    methods: list[SoftmaxMethod],
+    cast: dict[str, rm.Count],
+    cast_masked: dict[str, tuple[int, bool] | None],
+    scope: _Scope,
+) -> dict[tuple[str, str], rm.CriticalTemperature]:
+    """The cells unsafe at every T for their cast alone, which no search sees (it judges the
+    rows the cast breaks out): a +inf logit breaks every method; a row entirely -inf, those that
+    give NaN for it (the cells' masked-row-nan)."""
+    lost = {}
+    for f in fmts:
+        over, masked = cast.get(f.name), cast_masked.get(f.name)
+        for m in methods:
+            if over is not None and over.elements:
+                lost[(m.name, f.name)] = _never_safe(
+                    m.name, f, over, scope.largest, scope.cfg.softmin
+                )
+            elif masked is not None and nan_on_masked_row(m, f, scope.cfg):
+                row, masks = masked
+                said = advice(
+                    m.name,
+                    f.name,
+                    ["cast_masked"],
+                    math.inf,
+                    rel_tol=REL_TOL,
+                    **scope.of_row(_Unsafe(math.inf, row, [], masks)),
+                )
+                lost[(m.name, f.name)] = rm.CriticalTemperature(
+                    method=m.name,
+                    dtype=f.name,
+                    min_safe=math.inf,
+                    min_safe_row=_index(view, row),
+                    causes=["cast_masked"],
+                    one_hot_below=None,
+                    one_hot_row=None,
+                    advice=said,
+                )
+    return lost

@@ -54,7 +54,8 @@ def advice(
     Args:
         method: The method's name.
         dtype: The format's name.
-        causes: What fails just below ``t``: cast_overflow (at every T), temperature_overflow,
+        causes: What fails just below ``t``: cast_overflow or cast_masked (at every T),
+            temperature_overflow,
             exp_overflow, sum_overflow, nan (as in
             :class:`~smcheck.report.model.CriticalTemperature`).
         t: The lowest safe temperature; inf when no scanned T is safe; None when the method is
@@ -79,9 +80,16 @@ def advice(
             f"{method} {dtype}: at every T the cast to {dtype} turns {cast} into +inf -- "
             f"{remedies.softmax_in(wider or next_wider(dtype) or 'float64')}"
         )
+    keys = {"lowest_t": lowest_t, "mask_row": mask_row, "mask_lowest": mask_lowest}
+    if "cast_masked" in causes:  # before any T: -inf / T is -inf
+        every = "every mask of a row" if mask_row else "every logit of a row"
+        into = logit_inf("-inf", softmin)
+        fix = _masked_row(method, dtype, softmin, lowest_t, mask_row, mask_lowest)
+        return (
+            f"{method} {dtype}: at every T the cast to {dtype} turns {every} into {into} -- {fix}"
+        )
     said = []
     if t is not None:
-        keys = {"lowest_t": lowest_t, "mask_row": mask_row, "mask_lowest": mask_lowest}
         fix = remedy_below(method, dtype, causes, softmin=softmin, largest=largest, **keys)
         said.append(_below(method, dtype, causes, t, fix, rel_tol, softmin, mask_row, shift))
     if ceiling is not None:
@@ -178,15 +186,28 @@ def remedy_below(
     if "sum_overflow" in causes:
         return remedies.SUM_OR_TORCH
     if mask_row:
-        # the scan goes below T = 1, where the format's min is -inf once divided too: the mask
-        # goes on x/T (unknown lowest_t: so too)
-        t = 0.0 if lowest_t is None else lowest_t
-        lowest = None
-        if mask_lowest is not None and math.isfinite(mask_lowest):
-            lowest = mask_lowest / min(t, 1.0) if t > 0 else None
-        s = Situation(method, dtype, masked=True, lowest=lowest, temperature=t, softmin=softmin)
-        return remedies.remedy("masked-row-nan", s)
+        return _masked_row(method, dtype, softmin, lowest_t, True, mask_lowest)
     return remedies.centre_logits(softmin)
+
+
+def _masked_row(
+    method: str,
+    dtype: str,
+    softmin: bool,
+    lowest_t: float | None,
+    mask_row: bool,
+    mask_lowest: float | None,
+) -> str:
+    """The cells' masked-row-nan remedy for a row entirely -inf, of masks only (``mask_row``)
+    or of logits beyond the format's range."""
+    # the scan goes below T = 1, where the format's min is -inf once divided too: the mask
+    # goes on x/T (unknown lowest_t: so too)
+    t = 0.0 if lowest_t is None else lowest_t
+    lowest = None
+    if mask_row and mask_lowest is not None and math.isfinite(mask_lowest):
+        lowest = mask_lowest / min(t, 1.0) if t > 0 else None
+    s = Situation(method, dtype, masked=mask_row, lowest=lowest, temperature=t, softmin=softmin)
+    return remedies.remedy("masked-row-nan", s)
 
 
 def _shift_fails(shift: ShiftLimit, rel_tol: float) -> str:

@@ -136,7 +136,7 @@ def critical_rows(ta: TemperatureAnalysis) -> list[tuple[str, ...]]:
         (
             c.method,
             c.dtype,
-            "none" if "cast_overflow" in c.causes else _safe_range(c, ta),
+            "none" if {"cast_overflow", "cast_masked"} & set(c.causes) else _safe_range(c, ta),
             *_failing(c),
             _bound(c.one_hot_below, ta, never_down_to(ta.scan.lo), f"all (<= {hi})", up=False),
             row_index(c.one_hot_row),

@@ -134,6 +134,40 @@ def test_a_sum_overflow_at_every_t_sets_every_summing_methods_critical_temperatu
         assert (c.min_safe, c.causes) == (math.inf, ["sum_overflow"]), method
 
 
+def test_rows_the_cast_masks_are_unsafe_at_every_t_as_the_cells_say() -> None:
+    # -1e9 is -inf in float16: row [1] is entirely -inf there at every T and every method
+    # returns NaN for it (the cells' masked-row-nan FAIL); the search judged it out and read
+    # 4.59e-05 ("no NaN probability on any row"). In bfloat16 -1e9 is finite: searched as before
+    x = [[1.0, 2, 3, -1e9], [-1e9] * 4]
+    r = analyze(x, dtypes=["float16", "bfloat16"], temperatures=[0.1, 1, 10])
+    for m in ("naive", "shifted", "logdomain", "torch"):
+        c = critical(r, m, "float16")
+        assert (c.min_safe, c.causes, c.min_safe_row, c.one_hot_below) == (
+            math.inf,
+            ["cast_masked"],
+            (1,),
+            None,
+        )
+        assert c.advice == (
+            f"{m} float16: at every T the cast to float16 turns every mask of a row into -inf -- "
+            "mask with torch.finfo(torch.float16).min, a value float16 holds, after dividing by "
+            "T, or handle fully masked rows, or compute the softmax in float32"
+        )
+        assert all(unsafe(cell(r, m, "float16", t)) for t in (0.1, 1, 10))
+    assert critical(r, "torch", "bfloat16").min_safe is None
+
+
+def test_a_row_of_logits_the_cast_masks_is_unsafe_at_every_t() -> None:
+    x = [[-100000.0, -100001, -100002], [1, 2, 3]]
+    r = analyze(x, dtypes=["float16"], methods=["torch"], temperatures=[0.5, 1, 2])
+    c = critical(r, "torch", "float16")
+    assert (c.min_safe, c.causes, c.min_safe_row) == (math.inf, ["cast_masked"], (0,))
+    assert c.advice == (
+        "torch float16: at every T the cast to float16 turns every logit of a row into -inf -- "
+        "compute the softmax in float32"
+    )
+
+
 def test_entropy_matches_mpmath() -> None:
     rows = np.array(
         [[1000.0, 0, -1, 3.5, -np.inf], [0.0, -40, -np.inf, -np.inf, -np.inf], [1, 1, 1, 1, 1.0]]
