@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smcheck.analysis.inputstats import analysable_rows
-from smcheck.analysis.methodinput import divide, prepare_chunk, round_chunk, run_method
+from smcheck.analysis.methodinput import divide, divisor, prepare_chunk, round_chunk, run_method
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat
 from smcheck.methods.base import SoftmaxMethod
@@ -58,8 +58,10 @@ REL_TOL = 1e-3
 UNSAFE, NOT_ONE_HOT = "unsafe", "not_one_hot"
 UNSAFE_ABOVE = "unsafe_above"
 """The key of the search for ``max_safe``: an unsafe search for the largest safe T."""
-CAUSES = ("temperature_overflow", "exp_overflow", "sum_overflow", "nan")
-"""Cause bits, in this order (bit 0 = temperature_overflow)."""
+CAUSES = ("temperature_overflow", "exp_overflow", "sum_overflow", "nan", "temperature_zero")
+"""Cause bits, in this order (bit 0 = temperature_overflow). temperature_zero: T is 0 where torch
+divides (float32 up to float32: T <= 2^-150), so x/T is inf or NaN; it stands alone."""
+_ZERO = 1 << CAUSES.index("temperature_zero")
 
 
 def scan_grid(temperatures: tuple[float, ...]) -> list[float]:
@@ -191,9 +193,16 @@ class Flags:
 
 
 def row_flags(
-    m: SoftmaxMethod, xs: torch.Tensor, scale_over: np.ndarray, f: FloatFormat, cfg: AnalysisConfig
+    m: SoftmaxMethod,
+    xs: torch.Tensor,
+    scale_over: np.ndarray,
+    f: FloatFormat,
+    cfg: AnalysisConfig,
+    t: float = 1.0,
 ) -> Flags:
-    """Run ``m`` on the scaled block and classify each row as CellAccumulator counts it."""
+    """Run ``m`` on the block scaled by ``t`` and classify each row as CellAccumulator counts
+    it; where ``t`` rounds to 0 in the type torch divides ``f`` in, an unsafe row's cause is
+    that alone."""
     import torch
 
     with torch.no_grad():
@@ -213,16 +222,9 @@ def row_flags(
     for k, b in enumerate((scale_over.any(-1), exp_over, out.sum_overflow, nan)):  # CAUSES order
         if b is not None:
             causes |= np.asarray(b, dtype=np.int64) << k
+    if divisor(f, t) == 0:  # x/0: the overflow or NaN that follows is not the cause
+        causes = np.where(causes != 0, _ZERO, 0)
     return Flags(causes, np.asarray(one_hot, dtype=bool))
-
-
-def nan_on_masked_row(m: SoftmaxMethod, f: FloatFormat, cfg: AnalysisConfig) -> bool:
-    """Whether ``m`` gives NaN for a row entirely -inf in ``f``: one the cast masks does so at
-    every T (-inf / T is -inf), which the search, judging such rows out, does not see."""
-    import torch
-
-    xs = torch.full((1, 2), -math.inf, dtype=f.torch_dtype())
-    return bool(row_flags(m, xs, np.zeros((1, 2), dtype=bool), f, cfg).causes[0])
 
 
 class FormatChunk(NamedTuple):
@@ -298,7 +300,7 @@ class Prober:
         self, m: SoftmaxMethod, t: float, kind: str, f: FloatFormat, b: FormatChunk
     ) -> Witness | None:
         xs, scale_over = b.scaled(f, t)
-        return _witness(row_flags(m, xs, scale_over, f, self.cfg), kind, b.start, b.x, b.valid)
+        return _witness(row_flags(m, xs, scale_over, f, self.cfg, t), kind, b.start, b.x, b.valid)
 
     def evaluate(
         self, f: FloatFormat, requests: dict[tuple[SoftmaxMethod, float], list[Search]]
@@ -326,7 +328,7 @@ class Prober:
             for t, ms in by_t.items():
                 xs, scale_over = b.scaled(f, t)  # shared by every method at this T
                 for m in ms:
-                    flags = row_flags(m, xs, scale_over, f, self.cfg)
+                    flags = row_flags(m, xs, scale_over, f, self.cfg, t)
                     for s in list(open_[(m, t)]):
                         w = _witness(flags, s.kind, b.start, b.x, b.valid)
                         if w is not None:

@@ -17,7 +17,7 @@ from smcheck.analysis.critical import (
     Search,
     cause_names,
     find_critical,
-    nan_on_masked_row,
+    row_flags,
     scan_grid,
 )
 from smcheck.analysis.sentinels import classify
@@ -258,6 +258,15 @@ def _never_safe(
     )
 
 
+def _nan_on_masked_row(m: SoftmaxMethod, f: FloatFormat, cfg: AnalysisConfig) -> bool:
+    """Whether ``m`` gives NaN for a row entirely -inf in ``f``: one the cast masks does so at
+    every T (-inf / T is -inf), which the search, judging such rows out, does not see."""
+    import torch
+
+    xs = torch.full((1, 2), -math.inf, dtype=f.torch_dtype())
+    return bool(row_flags(m, xs, np.zeros((1, 2), dtype=bool), f, cfg).causes[0])
+
+
 def _cast_lost(
     view: RowView,
     fmts: list[FloatFormat],
@@ -277,7 +286,7 @@ def _cast_lost(
                 lost[(m.name, f.name)] = _never_safe(
                     m.name, f, over, scope.largest, scope.cfg.softmin
                 )
-            elif masked is not None and nan_on_masked_row(m, f, scope.cfg):
+            elif masked is not None and _nan_on_masked_row(m, f, scope.cfg):
                 row, masks = masked
                 said = advice(
                     m.name,

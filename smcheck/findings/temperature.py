@@ -55,6 +55,7 @@ def advice(
         method: The method's name.
         dtype: The format's name.
         causes: What fails just below ``t``: cast_overflow or cast_masked (at every T),
+            temperature_zero (T rounds to 0 where torch divides: x/T is inf or NaN),
             temperature_overflow,
             exp_overflow, sum_overflow, nan (as in
             :class:`~smcheck.report.model.CriticalTemperature`).
@@ -137,6 +138,8 @@ def _above(method: str, dtype: str, ceiling: Ceiling, rel_tol: float, softmin: b
 def _failure(method: str, dtype: str, causes: list[str], *, softmin: bool, mask_row: bool) -> str:
     """What fails just below a critical T (``causes``: its witness row's)."""
     x = softmax_input(divided=True, softmin=softmin)
+    if "temperature_zero" in causes:
+        return f"T rounds to 0 in float32, the type torch divides {dtype} in: {x} is inf or NaN"
     if "temperature_overflow" in causes:
         return f"dividing the logits by T overflows {dtype}"
     if method == "naive" and ("exp_overflow" in causes or "sum_overflow" in causes):
@@ -179,6 +182,8 @@ def remedy_below(
         mask_lowest: the smallest row maximum of such rows, which a wider format named there
             must hold divided by ``lowest_t``.
     """
+    if "temperature_zero" in causes:  # float64 takes T as it is
+        return remedies.divide_in("float64")
     if "temperature_overflow" in causes:
         return _centre_or_divide(dtype, softmin, largest, lowest_t)
     if method == "naive":

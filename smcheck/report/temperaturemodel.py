@@ -35,9 +35,10 @@ class CriticalTemperature:
     min_safe_row: RowIndex | None
     """The row that fails just below min_safe."""
     causes: list[str]
-    """What fails on that row just below min_safe: temperature_overflow, exp_overflow,
-    sum_overflow, nan; or at every T, cast_overflow (the cast to the format gives +inf) or
-    cast_masked (it turns a whole row into -inf, and the method gives NaN for it)."""
+    """What fails on that row just below min_safe: temperature_zero (T rounds to 0 in the type
+    torch divides the format in, float32 up to float32: x/T is inf or NaN), temperature_overflow,
+    exp_overflow, sum_overflow, nan; or at every T, cast_overflow (the cast to the format gives
+    +inf) or cast_masked (it turns a whole row into -inf, and the method gives NaN for it)."""
     one_hot_below: float | None
     """Largest T of the scan at which every row's output is exactly one-hot (one entry 1, the
     others 0) -- the bisection's one-hot end, unrounded (the text reports round it down); None:

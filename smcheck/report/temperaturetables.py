@@ -168,9 +168,12 @@ def _failing(c: CriticalTemperature) -> tuple[str, str]:
 
 
 def _short(cause: str) -> str:
-    return {"temperature_overflow": "x/T overflow", "exp_overflow": "exp overflow"}.get(
-        cause, cause.replace("_", " ")
-    )
+    short = {
+        "temperature_overflow": "x/T overflow",
+        "exp_overflow": "exp overflow",
+        "temperature_zero": "T rounds to 0",
+    }
+    return short.get(cause, cause.replace("_", " "))
 
 
 def remedies(critical: list[CriticalTemperature]) -> list[tuple[str, str]]:

@@ -242,6 +242,25 @@ def test_scan_grid_goes_on_to_each_swept_t_below_the_decades() -> None:
     assert scan_grid((1.0, T_MIN)) == decades  # no swept T below T_MIN: the usual grid
 
 
+def test_a_t_that_rounds_to_0_where_torch_divides_is_the_cause_below_its_edge() -> None:
+    # torch takes T in float32 for float16 and float32 tensors: T <= 2^-150 (half the smallest
+    # subnormal, a tie to even) is 0 there, and (-3, 0, -1) / T is (-inf, nan, -inf). The causes
+    # read "a whole row divides to -inf" and naive's "every exp(x/T) underflows to 0 (0/0)"
+    r = analyze([[-3.0, 0, -1]], dtypes=["float16", "float32"], temperatures=[1e-50], critical=True)
+    edge = 2.0**-150
+    for dtype in ("float16", "float32"):
+        for m in ("naive", "shifted", "logdomain", "torch"):
+            c = critical(r, m, dtype)
+            assert c.min_safe is not None and edge < c.min_safe <= edge * (1 + REL_TOL)
+            assert (c.causes, c.min_safe_row) == (["temperature_zero"], (0,))
+            assert c.advice == (
+                f"{m} {dtype}: below T≈7.02e-46 T rounds to 0 in float32, the type torch divides "
+                f"{dtype} in: x/T is inf or NaN -- divide by T and take the softmax in float64, "
+                "or clamp T to >= 7.02e-46"
+            )
+            assert unsafe(cell(r, m, dtype, 1e-50))
+
+
 def test_critical_temperatures_reach_the_lowest_swept_t() -> None:
     # [1, 2, 3, 400] in float32 swept to T = 1e-306: 400 / T overflows float32 (from max + ulp/2
     # = 2^128 - 2^103 up) below T = 1.1755e-36, and the cells there FAIL, but the scan stopped at
