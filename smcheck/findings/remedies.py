@@ -309,13 +309,21 @@ def _masked_row(s: Situation) -> list[Remedy]:
     lowest = None if s.lowest is None else -s.lowest  # the ranges are symmetric
     holds = holding(s.dtype, lowest)
     if not s.masked:  # ordinary logits beyond the format's range, no mask among them
-        shift = Remedy(shift_before_cast(s.softmin))
+        # a row the cast keeps finite but T turns -inf (-100 / 1e-6 in float16): the division
+        # does it, so the logits are centred before it, not shifted before the cast
+        cast = lowest is None or s.temperature >= 1 or not _held(s.dtype, lowest * s.temperature)
+        shift = Remedy(shift_before_cast(s.softmin) if cast else centre_logits(s.softmin))
         return [*(Remedy(softmax_in(w), dtype=w) for w in holds), shift]
     # below T = 1 the format's min is -inf once divided too: the mask goes on x/T, as the
     # input finding of rows that T masks says
     after = AFTER_DIVIDING if s.temperature < 1 else ""
     mask = f"{mask_with_min(s.dtype, s.softmin)}{after}, or handle fully masked rows"
     return [*(Remedy(f"{mask}, or {softmax_in(w)}", dtype=w) for w in holds), Remedy(mask)]
+
+
+def _held(dtype: str, magnitude: float) -> bool:
+    """The format's cast keeps ``magnitude`` finite (rounds below its overflow threshold)."""
+    return magnitude < -get_format(dtype).neg_overflow
 
 
 def _cast_overflow(s: Situation) -> list[Remedy]:

@@ -658,3 +658,18 @@ def test_lse_directs_dead_gradient_note_goes_to_subtracting_the_max() -> None:
     (f,) = [f for f in _cell(x, "lse-direct", "float16").findings if f.cause == "dead-gradient"]
     assert f.severity == "NOTE" and f.fix == {"method": "logdomain"}
     assert "dead-gradient" not in _causes(_cell(x, "logdomain", "float16"))
+
+
+def test_a_row_t_turns_entirely_minus_inf_is_centred_before_dividing_not_shifted_before_cast() -> (
+    None
+):
+    # -1 holds in float16: dividing by T = 1e-6 makes it -inf, so a shift before the cast
+    # changes nothing; centring before the division does (the input finding says so too)
+    s = Situation("naive", "float16", lowest=-1.0 / 1e-6, temperature=1e-6)
+    got = [r.text for r in candidates("masked-row-nan", s)]
+    assert got[-1] == remedies.CENTRE_LOGITS
+    # a row the cast already makes -inf is still shifted before the cast
+    s = dataclasses.replace(s, lowest=-1e5 / 1e-6)
+    assert candidates("masked-row-nan", s)[-1].text == remedies.SHIFT_BEFORE_CAST
+    s = dataclasses.replace(s, lowest=-1e5, temperature=1.0)
+    assert candidates("masked-row-nan", s)[-1].text == remedies.SHIFT_BEFORE_CAST
