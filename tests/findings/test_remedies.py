@@ -660,7 +660,7 @@ def test_lse_directs_dead_gradient_note_goes_to_subtracting_the_max() -> None:
     assert "dead-gradient" not in _causes(_cell(x, "logdomain", "float16"))
 
 
-def test_a_row_t_turns_entirely_minus_inf_is_centred_before_dividing_not_shifted_before_cast() -> (
+def test_a_row_t_turns_minus_inf_is_centred_before_dividing_not_shifted_before_cast() -> (
     None
 ):
     # -1 holds in float16: dividing by T = 1e-6 makes it -inf, so a shift before the cast
