@@ -32,6 +32,8 @@ MASKED_SATURATION = (
 CHECK_LOGIT_SCALE = "check the scale of the logits"
 SUM_OR_TORCH = "accumulate the sum in float32 or use torch.softmax"
 """A 16-bit sum of exponentials overflowing (critical temperatures): torch sums in float32."""
+
+
 TORCH_SUM = "use torch.softmax (its kernel never rounds the row sum to the format)"
 """A 16-bit row sum overflowing: torch's CPU kernel sums 16-bit formats in float32."""
 
@@ -311,7 +313,8 @@ def _masked_row(s: Situation) -> list[Remedy]:
     if not s.masked:  # ordinary logits beyond the format's range, no mask among them
         # a row the cast keeps finite but T turns -inf (-100 / 1e-6 in float16): the division
         # does it, so the logits are centred before it, not shifted before the cast
-        cast = lowest is None or s.temperature >= 1 or not _held(s.dtype, lowest * s.temperature)
+        t = s.temperature
+        cast = lowest is None or t >= 1 or lowest * t >= -get_format(s.dtype).neg_overflow
         shift = Remedy(shift_before_cast(s.softmin) if cast else centre_logits(s.softmin))
         return [*(Remedy(softmax_in(w), dtype=w) for w in holds), shift]
     # below T = 1 the format's min is -inf once divided too: the mask goes on x/T, as the
@@ -319,11 +322,6 @@ def _masked_row(s: Situation) -> list[Remedy]:
     after = AFTER_DIVIDING if s.temperature < 1 else ""
     mask = f"{mask_with_min(s.dtype, s.softmin)}{after}, or handle fully masked rows"
     return [*(Remedy(f"{mask}, or {softmax_in(w)}", dtype=w) for w in holds), Remedy(mask)]
-
-
-def _held(dtype: str, magnitude: float) -> bool:
-    """The format's cast keeps ``magnitude`` finite (rounds below its overflow threshold)."""
-    return magnitude < -get_format(dtype).neg_overflow
 
 
 def _cast_overflow(s: Situation) -> list[Remedy]:
