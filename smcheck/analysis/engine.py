@@ -360,6 +360,7 @@ def analyze_array(
             largest=run.inputs.judged_hi,
             mask_lowest=run.inputs.mask_floor,
             cast_masked={f.name: run.masks.cast_masked(f.name) for f in run.fmts},
+            use=run.use,
         )
         temperature = rm.TemperatureAnalysis(temperature.sweep, critical, scan)
     return run.report(src, temperature)

@@ -107,6 +107,7 @@ def critical_temperatures(
     largest: float | None = None,
     mask_lowest: float | None = None,
     cast_masked: dict[str, tuple[int, bool] | None] | None = None,
+    use: str = "probs",
 ) -> tuple[list[rm.CriticalTemperature], rm.TemperatureScan]:
     """min_safe, max_safe and one_hot_below for every method × format (see
     smcheck.analysis.critical).
@@ -117,16 +118,21 @@ def critical_temperatures(
     judged rows' largest logit; a quotient overflow's names one that holds ``largest`` divided
     by the scan's lowest T, a row of masks' one that holds ``mask_lowest``, the smallest row
     maximum of the rows of masks, divided by it. Naive's advice, the shift, says where the shift
-    fails in turn (the max-shifted softmax is searched for it, where not asked for).
+    fails in turn, and torch.softmax (each searched for it, where not asked for). ``use``:
+    what the cells are judged for; under logprobs and loss torch's are its log_softmax's.
     ``cast_masked``: per format, the first judged row its cast turns entirely -inf and whether
     it holds only masks: a method giving NaN for it is unsafe at every T (``cast_masked``).
     """
     # the scan's bottom, the lowest T shown: the advice holds down to it
-    scope = _Scope(cfg, largest, scan_grid(cfg.temperatures)[-1], mask_lowest)
+    scope = _Scope(
+        cfg, largest, scan_grid(cfg.temperatures)[-1], mask_lowest, use in ("logprobs", "loss")
+    )
     lost = _cast_lost(view, fmts, methods, cast or {}, cast_masked or {}, scope)
     searched = [f for f in fmts if any((m.name, f.name) not in lost for m in methods)]
     names = {m.name for m in methods}
-    shift = [] if "naive" not in names or names & set(SHIFTS) else [get_method("shifted")]
+    # naive's advice names each shift only as far as its own search finds it safe
+    extra = [get_method(m) for m in SHIFTS if m not in names] if "naive" in names else []
+    shift = [m for m in extra if cfg.model in m.models]
     grid, searches = find_critical(view, cfg, searched, [*methods, *shift], chunk_rows, progress)
     out = []
     for f in fmts:
@@ -141,14 +147,14 @@ def critical_temperatures(
             last = collapse.witness if one_hot is not None and math.isfinite(one_hot) else None
             said = None
             if unsafe.t is not None or above.t is not None:
-                limit = _shift_limit(searches, f.name, scope) if m.name == "naive" else None
+                limits = _shift_limits(searches, f.name, scope) if m.name == "naive" else []
                 said = advice(
                     m.name,
                     f.name,
                     unsafe.causes,
                     unsafe.t,
                     rel_tol=REL_TOL,
-                    shift=limit,
+                    shifts=limits,
                     ceiling=None if above.t is None else Ceiling(above.t, above.causes),
                     **scope.of_row(unsafe),
                 )
@@ -207,6 +213,8 @@ class _Scope(NamedTuple):
     largest: float | None
     lowest_t: float
     mask_lowest: float | None
+    log_read: bool
+    """torch's cells are judged from its log_softmax (use logprobs or loss)."""
 
     def of_row(self, unsafe: _Unsafe) -> dict[str, Any]:
         """The keywords of :func:`remedy_below` for a cell failing on ``unsafe``'s row."""
@@ -216,25 +224,25 @@ class _Scope(NamedTuple):
             "lowest_t": self.lowest_t,
             "mask_row": unsafe.mask_row,
             "mask_lowest": self.mask_lowest,
+            "log_read": self.log_read,
         }
 
 
-def _shift_limit(
+def _shift_limits(
     searches: dict[tuple[str, str, str], Search], dtype: str, scope: _Scope
-) -> ShiftLimit | None:
-    """Where the methods naive's advice names fail in turn in ``dtype`` (the highest T of those
-    searched), with their remedy below it; None where they hold down to the scan's bottom."""
-    found = [
-        (m, _Unsafe.of(searches[key], scope.cfg))
-        for m in SHIFTS
-        if (key := (m, dtype, UNSAFE)) in searches
-    ]
-    failing = [(m, u) for m, u in found if u.t is not None]
-    if not failing:
-        return None
-    m, u = max(failing, key=lambda mu: mu[1].t or 0.0)  # the first of equals: shifted
-    assert u.t is not None
-    return ShiftLimit(u.t, remedy_below(m, dtype, u.causes, **scope.of_row(u)))
+) -> list[ShiftLimit]:
+    """Where each method naive's advice names (those searched) fails in turn in ``dtype``, below
+    and above, with its remedy below."""
+    out = []
+    for m in SHIFTS:
+        if (m, dtype, UNSAFE) not in searches:
+            continue
+        u = _Unsafe.of(searches[(m, dtype, UNSAFE)], scope.cfg)
+        above = _Unsafe.above(searches[(m, dtype, UNSAFE_ABOVE)])
+        fix = "" if u.t is None else remedy_below(m, dtype, u.causes, **scope.of_row(u))
+        ceiling = None if above.t is None else Ceiling(above.t, above.causes)
+        out.append(ShiftLimit(m, u.t, fix, u.causes, ceiling))
+    return out
 
 
 def _never_safe(

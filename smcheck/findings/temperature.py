@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
-from smcheck.dtypes import next_wider, next_wider_range
+from smcheck.dtypes import get_format, next_wider, next_wider_range
 from smcheck.findings import remedies
 from smcheck.findings.situation import Situation
 from smcheck.report.phrases import bisected_t, logit_inf, softmax_input
 
-SHIFTS = ("shifted", "torch")
+SHIFTS = {"shifted": "max-shifted softmax", "torch": "torch.softmax"}
 """The methods naive's remedy names (:data:`~smcheck.findings.remedies.MAX_SHIFTED`)."""
-
-
-class ShiftLimit(NamedTuple):
-    """Where naive's remedy, the shift (or torch.softmax), fails in turn in the same format."""
-
-    t: float
-    """Its lowest safe T, unrounded (inf: unsafe at every scanned T)."""
-    remedy: str
-    """What it needs below ``t`` (:func:`remedy_below` of its cell)."""
 
 
 class Ceiling(NamedTuple):
@@ -30,6 +22,22 @@ class Ceiling(NamedTuple):
     """Its largest safe T, unrounded."""
     causes: list[str]
     """What fails just above ``t``."""
+
+
+class ShiftLimit(NamedTuple):
+    """Where one method naive's remedy names (:data:`SHIFTS`) fails in turn in the same format,
+    from its own searches."""
+
+    method: str
+    t: float | None
+    """Its lowest safe T, unrounded (inf: unsafe at every scanned T; None: safe down to the
+    scan's bottom)."""
+    remedy: str
+    """What it needs below ``t`` (:func:`remedy_below` of its cell)."""
+    causes: list[str]
+    """What fails just below ``t`` (at the scan's top where ``t`` is inf)."""
+    ceiling: Ceiling | None = None
+    """Where it fails again above its safe range (None: safe up to the scan's top)."""
 
 
 def advice(
@@ -45,7 +53,8 @@ def advice(
     lowest_t: float | None = None,
     mask_row: bool = False,
     mask_lowest: float | None = None,
-    shift: ShiftLimit | None = None,
+    log_read: bool = False,
+    shifts: Sequence[ShiftLimit] = (),
     ceiling: Ceiling | None = None,
 ) -> str:
     """One sentence: why the method fails just below ``t`` (inf: at every T) and the remedy,
@@ -66,9 +75,10 @@ def advice(
             supports, rounded up (:func:`~smcheck.report.phrases.bisected_t`), as the safe T
             to clamp to; where it fails is "below T≈" that figure, which may be safe just
             below it (the exact edge is up to ``rel_tol`` lower).
-        softmin, largest, lowest_t, mask_row, mask_lowest: as :func:`remedy_below`.
-        shift: for naive, where the shift it is sent to fails in turn within the scan (None:
-            it does not): the remedy names that T and what the shift needs below it.
+        softmin, largest, lowest_t, mask_row, mask_lowest, log_read: as :func:`remedy_below`.
+        shifts: for naive, where each method its remedy names fails in turn within the scan
+            (its own searches): the remedy names those safe at some scanned T, and where each
+            fails and what it needs there.
         ceiling: where the method fails again above its safe range, within the scan.
 
     Returns:
@@ -91,10 +101,16 @@ def advice(
         )
     said = []
     if t is not None:
-        fix = remedy_below(method, dtype, causes, softmin=softmin, largest=largest, **keys)
-        said.append(_below(method, dtype, causes, t, fix, rel_tol, softmin, mask_row, shift))
+        fix = remedy_below(
+            method, dtype, causes, softmin=softmin, largest=largest, log_read=log_read, **keys
+        )
+        # the shifts' own limits follow the clamp: "use ..., or clamp T to >= 36.1; below ..."
+        limits = ""
+        if fix == remedies.MAX_SHIFTED and shifts:
+            fix, limits = _shifts(shifts, dtype, rel_tol, softmin, log_read)
+        said.append(_below(method, dtype, causes, t, fix, rel_tol, softmin, mask_row) + limits)
     if ceiling is not None:
-        said.append(_above(method, dtype, ceiling, rel_tol, softmin))
+        said.append(_above(method, dtype, ceiling, rel_tol, softmin, log_read))
     return f"{method} {dtype}: " + "; ".join(said)
 
 
@@ -107,32 +123,37 @@ def _below(
     rel_tol: float,
     softmin: bool,
     mask_row: bool,
-    shift: ShiftLimit | None,
 ) -> str:
     """``below T≈0.998 exp(x/T) overflows float16 -- <fix>, or clamp T to >= 0.998``: the
     figure is the safe end rounded up, so T just below it may be safe too (hence ≈)."""
     shown = bisected_t(t, rel_tol, up=True) if math.isfinite(t) else None
-    where = f"below T≈{shown}" if shown else "at every scanned T"
+    # unsafe at every T: the witness is the scan's top; lower T may fail otherwise (a row that
+    # overflows its sum at T = 1e3 divides to -inf at 1e-6)
+    where = f"below T≈{shown}" if shown else "fails at every scanned T; at the scan's top"
     # a long row's sum overflows at every T alike: no T to clamp to
     summed = "sum_overflow" in causes and method != "naive" and "temperature_overflow" not in causes
     fix += "" if summed else remedies.clamp_t(shown)
-    if fix.startswith(remedies.MAX_SHIFTED) and shift is not None:
-        fix += _shift_fails(shift, rel_tol)
     fails = _failure(method, dtype, causes, softmin=softmin, mask_row=mask_row)
     return f"{where} {fails} -- {fix}"
 
 
-def _above(method: str, dtype: str, ceiling: Ceiling, rel_tol: float, softmin: bool) -> str:
+def _above(
+    method: str, dtype: str, ceiling: Ceiling, rel_tol: float, softmin: bool, log_read: bool
+) -> str:
     """``above T≈64.3 the sum of exponentials overflows float16 (...) -- accumulate the sum in
     float32 or use torch.softmax, or clamp T to <= 64.3``: the safe end rounded down."""
     shown = bisected_t(ceiling.t, rel_tol, up=False)
     fails = _failure(method, dtype, ceiling.causes, softmin=softmin, mask_row=False)
-    # at high T every exp(x/T) nears 1: the row's length overflows the sum, shifted or not
-    if "sum_overflow" in ceiling.causes:
-        fix = remedies.SUM_OR_TORCH
-    else:
-        fix = remedy_below(method, dtype, ceiling.causes, softmin=softmin)
+    fix = _ceiling_fix(method, dtype, ceiling.causes, softmin, log_read)
     return f"above T≈{shown} {fails} -- {fix}{remedies.clamp_t(shown, at_most=True)}"
+
+
+def _ceiling_fix(method: str, dtype: str, causes: list[str], softmin: bool, log_read: bool) -> str:
+    """The remedy above a method's safe range."""
+    # at high T every exp(x/T) nears 1: the row's length overflows the sum, shifted or not
+    if "sum_overflow" in causes:
+        return _sum_fix(dtype, log_read)
+    return remedy_below(method, dtype, causes, softmin=softmin)
 
 
 def _failure(method: str, dtype: str, causes: list[str], *, softmin: bool, mask_row: bool) -> str:
@@ -166,6 +187,7 @@ def remedy_below(
     lowest_t: float | None = None,
     mask_row: bool = False,
     mask_lowest: float | None = None,
+    log_read: bool = False,
 ) -> str:
     """The remedy of a method failing below a critical T for ``causes`` (no clamp), true at
     every T below it down to ``lowest_t``.
@@ -181,6 +203,8 @@ def remedy_below(
             the cells' masked-row-nan (centring a row of masks gives a uniform output over them),
         mask_lowest: the smallest row maximum of such rows, which a wider format named there
             must hold divided by ``lowest_t``.
+        log_read: the report judges torch's cells from its log_softmax (use logprobs or loss),
+            which rounds its 16-bit row sum to the format: a sum overflow is not sent to torch.
     """
     if "temperature_zero" in causes:  # float64 takes T as it is
         return remedies.divide_in("float64")
@@ -189,7 +213,7 @@ def remedy_below(
     if method == "naive":
         return remedies.MAX_SHIFTED
     if "sum_overflow" in causes:
-        return remedies.SUM_OR_TORCH
+        return _sum_fix(dtype, log_read)
     if mask_row:
         return _masked_row(method, dtype, softmin, lowest_t, True, mask_lowest)
     return remedies.centre_logits(softmin)
@@ -215,14 +239,64 @@ def _masked_row(
     return remedies.remedy("masked-row-nan", s)
 
 
-def _shift_fails(shift: ShiftLimit, rel_tol: float) -> str:
-    """``; below T≈0.00611 they fail too: with them, <their remedy>``: the shift and
-    torch.softmax hold only down to ``shift.t``."""
-    if not math.isfinite(shift.t):
-        return f"; they fail at every scanned T too: with them, {shift.remedy}"
-    return f"; below T≈{bisected_t(shift.t, rel_tol, up=True)} they fail too: with them, " + (
-        shift.remedy
-    )
+def _shifts(
+    shifts: Sequence[ShiftLimit], dtype: str, rel_tol: float, softmin: bool, log_read: bool
+) -> tuple[str, str]:
+    """``use max-shifted softmax or torch.softmax`` and ``; below T≈0.00611 they fail too: with
+    them, <their remedy>; above T≈180 max-shifted softmax fails too: with it, <its remedy>``:
+    each named only where it is safe at some scanned T, each edge from its own searches."""
+    if log_read and get_format(dtype).t < 24:
+        shifts = _log_softmax_limits(shifts)
+    named = [s for s in shifts if s.t is None or math.isfinite(s.t)]
+    if not named:  # none is safe anywhere: name them with what the first needs
+        return (
+            remedies.MAX_SHIFTED,
+            f"; they fail at every scanned T too: with them, {shifts[0].remedy}",
+        )
+    edges: dict[str, list[str]] = {}  # clause -> the methods it holds for, in order
+    for s in named:
+        if s.t is not None:
+            below = bisected_t(s.t, rel_tol, up=True)
+            edges.setdefault(f"below T≈{below} @: with #, {s.remedy}", []).append(s.method)
+        if s.ceiling is not None:
+            above = bisected_t(s.ceiling.t, rel_tol, up=False)
+            fix = _ceiling_fix(s.method, dtype, s.ceiling.causes, softmin, log_read)
+            edges.setdefault(f"above T≈{above} @: with #, {fix}", []).append(s.method)
+    said = []
+    for clause, methods in edges.items():
+        if len(methods) == len(named):
+            who, it = ("they fail too", "them") if len(methods) > 1 else ("it fails too", "it")
+        else:
+            who, it = " and ".join(SHIFTS[m] for m in methods) + " fails too", "it"
+        said.append(clause.replace("@", who, 1).replace("#", it, 1))
+    return "use " + " or ".join(SHIFTS[s.method] for s in named), "".join(f"; {c}" for c in said)
+
+
+def _sum_fix(dtype: str, log_read: bool) -> str:
+    """:data:`~smcheck.findings.remedies.SUM_OR_TORCH`; where the report reads torch's
+    log_softmax (use logprobs or loss), whose 16-bit row sum is rounded to the format, the
+    float32 sum alone."""
+    if log_read and get_format(dtype).t < 24:
+        return f"accumulate the sum in float32 (torch.log_softmax rounds its row sum to {dtype})"
+    return remedies.SUM_OR_TORCH
+
+
+def _log_softmax_limits(shifts: Sequence[ShiftLimit]) -> list[ShiftLimit]:
+    """torch's limits as the report judges it under logprobs and loss: its log_softmax rounds
+    its 16-bit row sum to the format, as the framework's shifted softmax does (torch.sum sums
+    in float32), so where the shift's sum overflows, log_softmax's does too (torch.softmax
+    sums in float32 and never rounds it: its own search does not see this)."""
+    by = {s.method: s for s in shifts}
+    shift, torch = by.get("shifted"), by.get("torch")
+    if shift is None or torch is None:
+        return list(shifts)
+    if shift.t is not None and math.isinf(shift.t) and "sum_overflow" in shift.causes:
+        torch = torch._replace(t=shift.t, remedy=shift.remedy, causes=shift.causes)
+    top = shift.ceiling
+    if top is not None and "sum_overflow" in top.causes:
+        if torch.ceiling is None or torch.ceiling.t > top.t:
+            torch = torch._replace(ceiling=top)
+    return [torch if s.method == "torch" else s for s in shifts]
 
 
 def _centre_or_divide(

@@ -70,10 +70,10 @@ def test_a_long_rows_safe_range_matches_the_hand_derivation() -> None:
     assert c.advice == (
         "naive float16: below T≈0.0578 every exp(x/T) of a row underflows to 0 (0/0) -- use "
         "max-shifted softmax or torch.softmax, or clamp T to >= 0.0578; they fail at every "
-        "scanned T too: with them, accumulate the sum in float32 or use torch.softmax; above "
-        "T≈15 the sum of exp(x/T) overflows float16 -- accumulate the sum in float32 or use "
-        "torch.softmax, or clamp T to <= 15"
-    )
+        "scanned T too: with them, accumulate the sum in float32 (torch.log_softmax rounds its "
+        "row sum to float16); above T≈15 the sum of exp(x/T) overflows float16 -- accumulate "
+        "the sum in float32 (torch.log_softmax rounds its row sum to float16), or clamp T to <= 15"
+    )  # use loss: torch's cells read its log_softmax, whose float16 row sum overflows too
     # the engine's own cells agree with the derivation on both sides of both edges
     temps = [0.05768, 0.05769, 15.065, 15.066]
     cells = analyze(LONG, temperatures=temps, critical=False, **kw)
@@ -133,9 +133,9 @@ def test_a_method_safe_down_to_the_scans_bottom_reads_only_its_ceiling() -> None
     assert bisected_t(c.max_safe, REL_TOL, up=False) == "0.941"
     assert c.advice == (
         "shifted float16: above T≈0.941 the sum of exponentials overflows float16 (a long row of "
-        "similar logits) -- accumulate the sum in float32 or use torch.softmax, or clamp T to <= "
-        "0.941"
-    )
+        "similar logits) -- accumulate the sum in float32 (torch.log_softmax rounds its row sum "
+        "to float16), or clamp T to <= 0.941"
+    )  # use loss: torch's cells read its log_softmax, whose float16 row sum overflows too
     ta = r.sources[0].temperature
     assert ta is not None
     (row,) = critical_rows(ta)

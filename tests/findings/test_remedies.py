@@ -15,7 +15,7 @@ from smcheck.dtypes import holding
 from smcheck.findings import remedies
 from smcheck.findings.conditionreaders import cell_remedy
 from smcheck.findings.policyconditions import parse_condition
-from smcheck.findings.remedies import CELL_REMEDIES, candidates, choose
+from smcheck.findings.remedies import CELL_REMEDIES, SUM_OR_TORCH, candidates, choose
 from smcheck.findings.settling import settle, source_situation
 from smcheck.findings.situation import Situation
 from smcheck.findings.temperature import advice
@@ -462,6 +462,74 @@ def test_naives_critical_advice_says_where_the_shift_it_names_fails_too() -> Non
     )
 
 
+SUM_FP32 = "accumulate the sum in float32"
+LOG_SUM = f"{SUM_FP32} (torch.log_softmax rounds its row sum to float16)"
+
+
+def _critical(x: np.ndarray, methods: list[str], temperatures: list[float], use: str) -> dict:
+    r = smcheck.analyze(x, dtypes=["float16"], methods=methods, temperatures=temperatures, use=use)
+    return {c.method: c.advice for c in r.sources[0].temperature.critical}
+
+
+def test_naives_critical_advice_says_where_the_shift_fails_above_its_safe_range() -> None:
+    # 70001 logits, one of 12, in float16: naive fails at every T, and its advice sent it to the
+    # shift with no word of the shift's own sum overflowing above T = 180 (F at 300 and 1000)
+    x = np.zeros((1, 70001))
+    x[0, 0] = 12
+    head = (
+        "naive float16: fails at every scanned T; at the scan's top the sum of exp(x/T) overflows "
+        "float16 -- use max-shifted softmax or torch.softmax; below T≈0.000184 they fail too: "
+        "with them, centre the logits before dividing ((x - max x) / T), or divide and take the "
+        "softmax in float32; above T≈180 "
+    )
+    got = _critical(x, ["naive", "shifted", "torch"], [1, 300], "probs")
+    assert got["naive"] == head + f"max-shifted softmax fails too: with it, {SUM_OR_TORCH}"
+    # a single logit of 0.01: the shift fails above T = 0.15, and the advice had no clause
+    x[0, 0] = 0.01
+    got = _critical(x, ["naive"], [1e-5, 1], "probs")
+    assert got["naive"].endswith(
+        f"use max-shifted softmax or torch.softmax; above T≈0.15 max-shifted softmax fails too: "
+        f"with it, {SUM_OR_TORCH}"
+    )
+
+
+def test_the_critical_advice_names_no_torch_softmax_for_a_sum_its_log_softmax_overflows() -> None:
+    # under use loss torch's cells read its log_softmax, whose float16 row sum overflows with
+    # the shift's: torch × float16 FAILs log-of-zero at T = 300, where the advice said "use
+    # torch.softmax"
+    x = np.zeros((1, 70001))
+    x[0, 0] = 12
+    r = smcheck.analyze(x, dtypes=["float16"], temperatures=[1, 300], use="loss").sources[0]
+    (torch300,) = [c for c in r.cells if c.method == "torch" and c.temperature == 300]
+    assert "log-of-zero" in {f.cause for f in torch300.findings if f.severity == "FAIL"}
+    got = {c.method: c.advice for c in r.temperature.critical}
+    assert got["shifted"].endswith(
+        f"above T≈180 the sum of exponentials overflows float16 (a long row of similar logits) "
+        f"-- {LOG_SUM}, or clamp T to <= 180"
+    )
+    assert got["naive"].endswith(f"; above T≈180 they fail too: with them, {LOG_SUM}")
+
+
+def test_naives_critical_advice_judges_the_shift_and_torch_each_from_its_own_search() -> None:
+    # 70000 logits of -1 in float16: the shifted sum overflows at every T, torch.softmax (its
+    # sum in float32) is safe down to 1.53e-05, but the advice said "they fail at every
+    # scanned T too: with them, accumulate the sum in float32 or use torch.softmax"
+    x = np.full((1, 70000), -1.0)
+    got = _critical(x, ["naive", "shifted", "torch"], [0.01, 100], "probs")
+    assert got["naive"] == (
+        "naive float16: below T≈0.0578 every exp(x/T) of a row underflows to 0 (0/0) -- use "
+        "torch.softmax, or clamp T to >= 0.0578; below T≈1.53e-05 it fails too: with it, centre "
+        "the logits before dividing ((x - max x) / T); above T≈15 the sum of exp(x/T) overflows "
+        f"float16 -- {SUM_OR_TORCH}, or clamp T to <= 15"
+    )
+    # unsafe at every T: the sum overflows at the scan's top, the row divides to -inf at its
+    # bottom (T = 1e-6), where "at every scanned T the sum overflows" was false
+    assert got["shifted"] == (
+        "shifted float16: fails at every scanned T; at the scan's top the sum of exponentials "
+        f"overflows float16 (a long row of similar logits) -- {SUM_OR_TORCH}"
+    )
+
+
 def test_a_row_of_masks_that_t_masks_gets_the_mask_remedy_in_the_critical_advice() -> None:
     # a row of -1e4 masks in float16 is -inf once divided by T < 0.153 (NaN: inf - inf), and the
     # advice said "a whole row divides to -inf -- centre the logits before dividing": centring a
@@ -660,9 +728,7 @@ def test_lse_directs_dead_gradient_note_goes_to_subtracting_the_max() -> None:
     assert "dead-gradient" not in _causes(_cell(x, "logdomain", "float16"))
 
 
-def test_a_row_t_turns_minus_inf_is_centred_before_dividing_not_shifted_before_cast() -> (
-    None
-):
+def test_a_row_t_turns_minus_inf_is_centred_before_dividing_not_shifted_before_cast() -> None:
     # -1 holds in float16: dividing by T = 1e-6 makes it -inf, so a shift before the cast
     # changes nothing; centring before the division does (the input finding says so too)
     s = Situation("naive", "float16", lowest=-1.0 / 1e-6, temperature=1e-6)

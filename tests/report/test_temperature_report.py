@@ -373,7 +373,9 @@ def test_unsafe_at_the_top_of_the_scan_is_encoded_as_inf() -> None:
         *("--format", "json"),
     )
     (c,) = json.loads(r.stdout)["sources"][0]["temperature"]["critical"]
-    assert c["min_safe"] == "inf" and c["advice"].startswith("naive float16: at every scanned T")
+    assert c["min_safe"] == "inf" and c["advice"].startswith(
+        "naive float16: fails at every scanned T; at the scan's top exp(x/T) overflows float16"
+    )
 
 
 def test_engine_reports_progress_for_rows_and_critical_steps() -> None:
