@@ -116,15 +116,17 @@ def never_down_to(lo: float) -> str:
 
 
 def bisected_digits(rel_tol: float) -> int:
-    """The significant digits a bisection to ``rel_tol`` supports: 3 for 0.1 %."""
-    return max(1, math.ceil(-math.log10(rel_tol) - 1e-9))
+    """The significant digits that keep a figure within ``rel_tol`` of the bisection's end: 4
+    for 0.1 %. Rounding to d digits moves a value by up to 10^(1-d) of it (leading digit 1), so
+    3 digits would step 1 % (1.00112 shown as 1.01, past safe Ts 1.005 and 1.009)."""
+    return max(1, math.ceil(1 - math.log10(rel_tol) - 1e-9))
 
 
 def bisected_t(t: float, rel_tol: float, *, up: bool) -> str:
-    """A temperature found by bisection to ``rel_tol``, to :func:`bisected_digits` (a 4th digit
-    for 0.1 % would claim more than the bracket knows), rounded towards the
-    side the search checked: ``up`` for a lowest safe T (``0.00030491`` -> ``0.000305``; rounded
-    down it could name an unsafe T), down for a one-hot bound.
+    """A temperature found by bisection to ``rel_tol``, to :func:`bisected_digits`, rounded
+    towards the side the search checked: ``up`` for a lowest safe T (``0.00030491`` ->
+    ``0.000305``; rounded down it could name an unsafe T), down for a highest safe T or a
+    one-hot bound.
     """
     digits = bisected_digits(rel_tol)
     # decimal rounding of the shortest repr: t / 10**k in floats could push 1.8 up to 1.81, and

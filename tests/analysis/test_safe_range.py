@@ -68,11 +68,12 @@ def test_a_long_rows_safe_range_matches_the_hand_derivation() -> None:
     assert c.max_safe is not None and LONG_HIGH / (1 + REL_TOL) <= c.max_safe < LONG_HIGH
     assert (c.max_safe_causes, c.max_safe_row) == (["sum_overflow"], (0,))
     assert c.advice == (
-        "naive float16: below T≈0.0578 every exp(x/T) of a row underflows to 0 (0/0) -- use "
-        "max-shifted softmax or torch.softmax, or clamp T to >= 0.0578; they fail at every "
+        "naive float16: below T≈0.05771 every exp(x/T) of a row underflows to 0 (0/0) -- use "
+        "max-shifted softmax or torch.softmax, or clamp T to >= 0.05771; they fail at every "
         "scanned T too: with them, accumulate the sum in float32 (torch.log_softmax rounds its "
-        "row sum to float16); above T≈15 the sum of exp(x/T) overflows float16 -- accumulate "
-        "the sum in float32 (torch.log_softmax rounds its row sum to float16), or clamp T to <= 15"
+        "row sum to float16); above T≈15.06 the sum of exp(x/T) overflows float16 -- accumulate "
+        "the sum in float32 (torch.log_softmax rounds its row sum to float16), or clamp T to "
+        "<= 15.06"
     )  # use loss: torch's cells read its log_softmax, whose float16 row sum overflows too
     # the engine's own cells agree with the derivation on both sides of both edges
     temps = [0.05768, 0.05769, 15.065, 15.066]

@@ -422,9 +422,9 @@ def test_critical_temperature_advice_names_a_format_holding_x_over_t_at_the_lowe
     r = smcheck.analyze(np.array([[1.0, 2.0, 3.0, 400.0]]), temperatures=[1, 0.1, 1e-37], **kw)
     (crit,) = r.sources[0].temperature.critical
     assert crit.advice == (
-        "torch float16: below T≈0.00611 dividing the logits by T overflows float16 -- centre the "
+        "torch float16: below T≈0.006108 dividing the logits by T overflows float16 -- centre the "
         "logits before dividing ((x - max x) / T), or divide and take the softmax in float64, or "
-        "clamp T to >= 0.00611"
+        "clamp T to >= 0.006108"
     )
 
 
@@ -434,20 +434,20 @@ def test_critical_temperature_advice_says_where_no_format_holds_x_over_t() -> No
     r = smcheck.analyze(np.array([[1.0, 2.0, 3.0, 40000.0]]), temperatures=[1, 1e-305], **kw)
     (crit,) = r.sources[0].temperature.critical
     assert crit.advice == (
-        "torch float16: below T≈0.611 dividing the logits by T overflows float16 -- centre the "
+        "torch float16: below T≈0.6108 dividing the logits by T overflows float16 -- centre the "
         "logits before dividing ((x - max x) / T) (no wider format holds x/T at T=1e-305: it "
-        "overflows float64 too), or clamp T to >= 0.611"
+        "overflows float64 too), or clamp T to >= 0.6108"
     )
 
 
 def test_naives_critical_advice_says_where_the_shift_it_names_fails_too() -> None:
-    # [1, 2, 3, 400] in float16: naive's exp overflows below T = 36.1, and its advice named the
+    # [1, 2, 3, 400] in float16: naive's exp overflows below T = 36.09, and its advice named the
     # shift or torch.softmax for every T below that; but 400 / T overflows float16 below
-    # T = 0.00611, within the scan, where they give NaN as well
+    # T = 0.006108, within the scan, where they give NaN as well
     x = np.array([[1.0, 2.0, 3.0, 400.0]])
     want = (
-        "naive float16: below T≈36.1 exp(x/T) overflows float16 -- use max-shifted softmax or "
-        "torch.softmax, or clamp T to >= 36.1; below T≈0.00611 they fail too: with them, centre "
+        "naive float16: below T≈36.09 exp(x/T) overflows float16 -- use max-shifted softmax or "
+        "torch.softmax, or clamp T to >= 36.09; below T≈0.006108 they fail too: with them, centre "
         "the logits before dividing ((x - max x) / T), or divide and take the softmax in float32"
     )
     for methods in (["naive", "shifted", "torch"], ["naive"]):  # alone: shifted searched for it
@@ -457,8 +457,8 @@ def test_naives_critical_advice_says_where_the_shift_it_names_fails_too() -> Non
     # where the shift holds down to the scan's bottom, the advice is the shift alone
     r = smcheck.analyze(x, dtypes=["float32"], methods=["naive"], temperatures=[1, 0.001])
     assert r.sources[0].temperature.critical[0].advice == (
-        "naive float32: below T≈4.51 exp(x/T) overflows float32 -- use max-shifted softmax or "
-        "torch.softmax, or clamp T to >= 4.51"
+        "naive float32: below T≈4.509 exp(x/T) overflows float32 -- use max-shifted softmax or "
+        "torch.softmax, or clamp T to >= 4.509"
     )
 
 
@@ -531,7 +531,7 @@ def test_naives_critical_advice_judges_the_shift_and_torch_each_from_its_own_sea
 
 
 def test_a_row_of_masks_that_t_masks_gets_the_mask_remedy_in_the_critical_advice() -> None:
-    # a row of -1e4 masks in float16 is -inf once divided by T < 0.153 (NaN: inf - inf), and the
+    # a row of -1e4 masks in float16 is -inf once divided by T < 0.1527 (NaN: inf - inf), and the
     # advice said "a whole row divides to -inf -- centre the logits before dividing": centring a
     # row of masks only spreads its output evenly over them; the cells' masked-row-nan remedy
     # (mask with the format's min after dividing, or handle fully masked rows) is the fix
@@ -543,23 +543,23 @@ def test_a_row_of_masks_that_t_masks_gets_the_mask_remedy_in_the_critical_advice
         "or handle fully masked rows, or compute the softmax in float32"
     )
     assert torch.advice == (
-        "torch float16: below T≈0.153 every mask of a row is -inf in float16 once divided by T: "
-        f"NaN (inf - inf) -- {mask}, or clamp T to >= 0.153"
+        "torch float16: below T≈0.1527 every mask of a row is -inf in float16 once divided by T: "
+        f"NaN (inf - inf) -- {mask}, or clamp T to >= 0.1527"
     )
-    assert naive.advice.endswith(f"; below T≈0.153 they fail too: with them, {mask}")
+    assert naive.advice.endswith(f"; below T≈0.1527 they fail too: with them, {mask}")
     # under softmin the masks are +1e4: -inf in -x, masked with the format's max
     kw["softmin"] = True
     (_, torch) = smcheck.analyze(-x, **kw).sources[0].temperature.critical
     assert torch.advice.startswith(
-        "torch float16: below T≈0.153 every mask of a row is +inf in float16 once divided by T "
+        "torch float16: below T≈0.1527 every mask of a row is +inf in float16 once divided by T "
         "(-inf in -x): NaN (inf - inf) -- mask with torch.finfo(torch.float16).max, "
     )
     # a row of ordinary logits (no sentinel) that divides to -inf is centred, as before
     x = np.array([[1.0, 2.0, 3.0, 4.0], [-3e4] * 4])
     r = smcheck.analyze(x, dtypes=["float16"], methods=["torch"], temperatures=[1, 0.01])
     assert r.sources[0].temperature.critical[0].advice == (
-        "torch float16: below T≈0.459 a whole row divides to -inf (inf - inf) -- centre the "
-        "logits before dividing ((x - max x) / T), or clamp T to >= 0.459"
+        "torch float16: below T≈0.4581 a whole row divides to -inf (inf - inf) -- centre the "
+        "logits before dividing ((x - max x) / T), or clamp T to >= 0.4581"
     )
 
 

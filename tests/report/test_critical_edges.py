@@ -13,19 +13,19 @@ from tests.report.test_temperature_report import VLLM, gfm_tables, html_tables, 
 NORMAL = ("gen:normal:shape=2x70000", "--dtype", "fp16", "--method", "shifted", "--use", "probs")
 NORMAL_T = ("--temperature", "0.5:50:5")
 NORMAL_REMEDY = (
-    "shifted float16: below T≈7.23e-05 dividing the logits by T overflows float16 -- centre the "
+    "shifted float16: below T≈7.222e-05 dividing the logits by T overflows float16 -- centre the "
     "logits before dividing ((x - max x) / T), or divide and take the softmax in float32, or "
-    "clamp T to >= 7.23e-05; above T≈64.3 the sum of exponentials overflows float16 (a long row "
+    "clamp T to >= 7.222e-05; above T≈64.37 the sum of exponentials overflows float16 (a long row "
     "of similar logits) -- accumulate the sum in float32 or use torch.softmax, or clamp T to <= "
-    "64.3"
+    "64.37"
 )
 NORMAL_ROW = [
     "shifted",
     "float16",
-    "7.23e-05, <= 64.3",
+    "7.222e-05, <= 64.37",
     "x/T overflow, nan; sum overflow above",
     "[0]; [1] above",
-    "0.00704",
+    "0.007041",
     "[1]",
 ]
 
@@ -38,20 +38,20 @@ def grid_row(stdout: str, method: str) -> list[str]:
 
 def test_a_failing_top_reads_as_the_safe_range_in_the_verdict_grid() -> None:
     # shifted float16 is OK at all five T and "No findings", but the column read "every T":
-    # the sum overflows at the scan's top (1e3) only, x/T below 7.23e-05
+    # the sum overflows at the scan's top (1e3) only, x/T below 7.222e-05
     r = run("analyze", *NORMAL, *NORMAL_T)
     assert r.exit_code == ExitCode.OK, r.output
     assert grid_row(r.stdout, "shifted") == [
         "shifted",
         "float16",
         ".....",
-        "≈7.23e-05 and above ≈64.3",
+        "≈7.222e-05 and above ≈64.37",
     ]
     assert "every T" not in r.stdout
     # naive on 70000 logits of -1: 0/0 below T = 0.0577, the sum overflows above T = 15.07
     const = ("gen:constant:shape=1x70000,value=-1", "--dtype", "fp16", "--method", "naive")
     r = run("analyze", *const, "--use", "probs", "--temperature", "0.5,20,1e-3")
-    assert grid_row(r.stdout, "naive") == ["naive", "float16", "F.F", "≈0.0578 and above ≈15"]
+    assert grid_row(r.stdout, "naive") == ["naive", "float16", "F.F", "≈0.05771 and above ≈15.06"]
 
 
 def test_a_failing_top_reads_as_the_safe_range_in_every_critical_table_and_remedy() -> None:
@@ -70,7 +70,7 @@ def test_a_failing_top_reads_as_the_safe_range_in_every_critical_table_and_remed
     assert html.escape(NORMAL_REMEDY) in page
     # the figure marks the ceiling where the sweep reaches it
     wide = run("analyze", *NORMAL, "--temperature", "0.5:100:5", "--format", "html").stdout
-    assert "float16 shifted: unsafe above T≈64.3" in html.unescape(wide)
+    assert "float16 shifted: unsafe above T≈64.37" in html.unescape(wide)
     (c,) = json.loads(run("analyze", *NORMAL, *NORMAL_T, "--format", "json").stdout)["sources"][0][
         "temperature"
     ]["critical"]
@@ -82,15 +82,20 @@ def test_a_failing_top_reads_as_the_safe_range_in_every_critical_table_and_remed
 
 def test_a_safe_end_rounded_up_is_not_said_to_be_where_failure_starts() -> None:
     # naive float16 on the vLLM row fails below 11.0625 / 11.08984375 = 0.997535 (the hand
-    # derivation in tests/analysis/test_temperature.py); the safe end rounded up is 0.998, but
-    # "below T=0.998 exp(x/T) overflows" was false at T = 0.9976, whose cell is OK
+    # derivation in tests/analysis/test_temperature.py); the safe end rounded up is 0.9978, but
+    # "below T=0.9978 exp(x/T) overflows" was false at T = 0.9976, whose cell is OK
     args = ("analyze", "--values", VLLM, "--dtype", "fp16")
     r = run(*args, "--critical", "--format", "json")
     advice = json.loads(r.stdout)["sources"][0]["temperature"]["critical"][0]["advice"]
     assert advice.startswith(
-        "naive float16: below T≈0.998 exp(x/T) overflows float16 -- use max-shifted softmax or "
-        "torch.softmax, or clamp T to >= 0.998; below T≈0.000169 they fail too"
+        "naive float16: below T≈0.9978 exp(x/T) overflows float16 -- use max-shifted softmax or "
+        "torch.softmax, or clamp T to >= 0.9978; below T≈0.0001689 they fail too"
     )
-    assert grid_row(run(*args, "--critical").stdout, "naive") == ["naive", "float16", ".", "≈0.998"]
+    assert grid_row(run(*args, "--critical").stdout, "naive") == [
+        "naive",
+        "float16",
+        ".",
+        "≈0.9978",
+    ]
     cell = run(*args, "--temperature", "0.9976", "--method", "naive", "--use", "probs")
     assert grid_row(cell.stdout, "naive") == ["naive", "OK"]  # no overflow there: safe

@@ -72,7 +72,7 @@ def test_temperature_section_fits_100_columns_and_names_the_remedies() -> None:
     assert "Entropy vs temperature" in text and "ln(4) = 1.39 nats" in text
     assert "Critical temperatures" in text
     # shifted, logdomain and torch share one float16 remedy line
-    assert "remedy shifted, logdomain, torch float16: below T≈0.000169" in text.replace("\n", " ")
+    assert "remedy shifted, logdomain, torch float16: below T≈0.0001689" in text.replace("\n", " ")
     assert "centre the" in text and "max-shifted softmax" in text
 
 
@@ -144,14 +144,14 @@ def test_markdown_has_the_temperature_tables_with_the_critical_temperatures() ->
     assert critical == [
         [*header, "last row"],
         ["---"] * 7,
-        ["naive", "float16", "1.99", "exp overflow, nan", r"\[0\]", "never (&gt;= 1e-06)", "-"],
-        ["shifted", "float16", "0.000336", "x/T overflow, nan", r"\[0\]", "1.26", r"\[0\]"],
+        ["naive", "float16", "1.985", "exp overflow, nan", r"\[0\]", "never (&gt;= 1e-06)", "-"],
+        ["shifted", "float16", "0.0003359", "x/T overflow, nan", r"\[0\]", "1.268", r"\[0\]"],
     ]
     naive, shifted = (float(row[2]) for row in critical[2:])
-    assert 22 / math.log(65504) <= naive <= 22 / math.log(65504) * 1.01  # a 3rd digit's step
-    assert 22 / 65520 <= shifted <= 22 / 65520 * 1.01
-    assert "- **remedy** naive float16: below T≈1.99 exp(x/T) overflows float16 -- " in r.stdout
-    assert "- **remedy** shifted float16: below T≈0.000336 dividing the logits by T" in r.stdout
+    assert 22 / math.log(65504) <= naive <= 22 / math.log(65504) * 1.001  # a 4th digit's step
+    assert 22 / 65520 <= shifted <= 22 / 65520 * 1.001
+    assert "- **remedy** naive float16: below T≈1.985 exp(x/T) overflows float16 -- " in r.stdout
+    assert "- **remedy** shifted float16: below T≈0.0003359 dividing the logits by T" in r.stdout
 
 
 class _Tables(HTMLParser):
@@ -198,7 +198,7 @@ def test_html_has_the_markdowns_temperature_tables_and_remedies() -> None:
     ]
     sweep, critical = unescape
     never = "never (>= 1e-06)"
-    assert critical[1] == ["naive", "float16", "1.99", "exp overflow, nan", "[0]", never, "-"]
+    assert critical[1] == ["naive", "float16", "1.985", "exp overflow, nan", "[0]", never, "-"]
     assert html_tables(page)[-2:] == [sweep, critical]
     assert "unsafe below T" not in html.unescape(re.sub(r"<svg.*?</svg>", "", page, flags=re.S))
     # the captions and the remedies, as the Markdown words them
@@ -210,15 +210,16 @@ def test_html_has_the_markdowns_temperature_tables_and_remedies() -> None:
             assert f"<li><strong>remedy</strong> {html.escape(text)}</li>" in page
 
 
-def test_critical_temperatures_show_only_the_digits_a_0_1_percent_bisection_supports() -> None:
-    # the [22, 0] float16 case above: every renderer printed 4 significant digits of a bisection
-    # to 0.1 % (1.984, 0.0003358, 1.268), rounded to nearest, so "clamp T to >= 1.984" could name
-    # a T below the checked safe end 1.9843. Now 3 digits, rounded up where safe and down where
-    # one-hot, in the tables, the verdict grid, the remedies and the figure; JSON keeps the value.
+def test_critical_temperatures_show_digits_within_the_bisections_tolerance() -> None:
+    # the [22, 0] float16 case above: every renderer once printed 4 significant digits rounded
+    # to nearest ("clamp T to >= 1.984", below the checked safe end 1.9843), then 3 rounded up,
+    # a 1 % step where the leading digit is 1. Now 4 digits, rounded up where safe and down
+    # where one-hot (within 0.1 % of the bisection's end), in the tables, the verdict grid, the
+    # remedies and the figure; JSON keeps the value.
     args = ("analyze", "--values", "22,0", "--dtype", "fp16", "--method", "naive,shifted")
     args += ("--temperature", "1,22")
     page = html.unescape(run(*args, "--format", "html").stdout)
-    assert "float16 naive: unsafe below T≈1.99" in page  # the figure's legend
+    assert "float16 naive: unsafe below T≈1.985" in page  # the figure's legend
     outs = {
         "html": re.sub(r"<svg.*?</svg>", "", page, flags=re.S),
         "markdown": run(*args, "--format", "markdown").stdout.replace("\\", ""),
@@ -226,17 +227,28 @@ def test_critical_temperatures_show_only_the_digits_a_0_1_percent_bisection_supp
     }
     for name, out in outs.items():
         flat = " ".join(html.unescape(out).split())
-        assert not re.search(r"1\.98\d|0\.000335\d|1\.26\d", flat), name
-        assert "clamp T to >= 1.99" in flat and "clamp T to >= 0.000336" in flat, name
-        assert "so T to 3 significant digits, rounded up where safe and down where one-hot" in flat
-    grid = run(*args).stdout.splitlines()  # the concise report's overflow/NaN-below-T column
+        assert not re.search(r"1\.984|1\.99\b|0\.000336\b|1\.26\b", flat), name
+        assert "clamp T to >= 1.985" in flat and "clamp T to >= 0.0003359" in flat, name
+        assert "so T to 4 significant digits, rounded up where safe and down where one-hot" in flat
+    grid = run(*args).stdout.splitlines()  # the concise report's overflow/NaN column
     below = [ln.split()[-1] for ln in grid if ln.startswith(("naive ", "shifted "))]
-    assert below == ["≈1.99", "≈0.000336"]
+    assert below == ["≈1.985", "≈0.0003359"]
     report = json.loads(run(*args, "--format", "json").stdout)
     naive, shifted = report["sources"][0]["temperature"]["critical"]
-    assert 22 / math.log(65504) <= naive["min_safe"] <= 22 / math.log(65504) * 1.001
-    assert 22 / 65520 <= shifted["min_safe"] <= 22 / 65520 * 1.001
-    assert naive["min_safe"] < 1.99 and shifted["min_safe"] < 0.000336  # JSON: unrounded
+    assert naive["min_safe"] <= 1.985 <= naive["min_safe"] * 1.001  # JSON: unrounded
+    assert shifted["min_safe"] <= 0.0003359 <= shifted["min_safe"] * 1.001
+
+
+def test_a_safe_end_near_1_is_not_shown_past_safe_swept_temperatures() -> None:
+    # naive float16 on [11.1, 2, 3] overflows below T = 11.1 / 11.0898 = 1.00092 (bisection's
+    # end 1.00112); 3 digits rounded up showed "≈1.01", above T = 1.005 and 1.009, both OK
+    args = ("analyze", "--values", "11.1,2,3", "--dtype", "fp16", "--method", "naive")
+    r = run(*args, "--temperature", "1,1.005,1.009")
+    (row,) = [ln.split() for ln in r.stdout.splitlines() if ln.startswith("naive ")]
+    assert row == ["naive", "float16", "F..", "≈1.002"]
+    text = " ".join(run(*args, "--temperature", "1,1.005,1.009", "-v").stdout.split())
+    assert "naive float16 1.002 exp overflow, nan [0]" in text
+    assert "clamp T to >= 1.002" in text
 
 
 def test_what_the_critical_scan_did_not_find_names_the_range_it_scanned() -> None:
@@ -247,9 +259,9 @@ def test_what_the_critical_scan_did_not_find_names_the_range_it_scanned() -> Non
     low = run(*args, "--temperature", "1,1e-306")
     rows = [ln.split() for ln in low.stdout.splitlines() if ln.startswith(("naive ", "shifted "))]
     below = {row[0]: row[-1] for row in rows}
-    assert below == {"naive": "≈4.51", "shifted": "≈1.18e-36"}
+    assert below == {"naive": "≈4.509", "shifted": "≈1.176e-36"}
     text = " ".join(run(*args, "--temperature", "1,1e-306", "-v").stdout.split())
-    assert "naive float32 4.51 exp overflow, nan [0] never (>= 1e-306) -" in text
+    assert "naive float32 4.509 exp overflow, nan [0] never (>= 1e-306) -" in text
     assert (
         "scanned 1e-306..1e+03, one T per decade down to 1e-06 and each swept T below it, then "
         "bisection on log T to 0.1%"
@@ -265,11 +277,11 @@ def test_what_the_critical_scan_did_not_find_names_the_range_it_scanned() -> Non
 
 
 def test_bisected_temperatures_round_towards_the_checked_side() -> None:
-    assert bisected_t(1.9848, 1e-3, up=True) == "1.99"  # a lowest safe T: never below it
-    assert bisected_t(1.2689, 1e-3, up=False) == "1.26"  # a one-hot T: never above it
+    assert bisected_t(1.9848, 1e-3, up=True) == "1.985"  # a lowest safe T: never below it
+    assert bisected_t(1.2689, 1e-3, up=False) == "1.268"  # a one-hot T: never above it
     assert bisected_t(1.8, 1e-3, up=True) == "1.8"  # its repr, not 1.8000000000000000444
-    assert bisected_t(1801.17, 1e-3, up=True) == "1.81e+03"
-    assert bisected_t(1.23456, 1e-4, up=False) == "1.234"  # 4 digits for 0.01 %
+    assert bisected_t(18011.7, 1e-3, up=True) == "1.802e+04"
+    assert bisected_t(1.234567, 1e-4, up=False) == "1.2345"  # 5 digits for 0.01 %
 
 
 def test_markdown_temperature_tables_match_the_terminal_ones() -> None:
