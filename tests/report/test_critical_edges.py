@@ -94,7 +94,7 @@ def test_a_safe_end_rounded_up_is_not_said_to_be_where_failure_starts() -> None:
     assert grid_row(run(*args, "--critical").stdout, "naive") == [
         "naive",
         "float16",
-        ".",
+        "[.]",
         "≈0.9978",
     ]
     cell = run(*args, "--temperature", "0.9976", "--method", "naive", "--use", "probs")

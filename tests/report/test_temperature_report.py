@@ -68,7 +68,7 @@ def test_temperature_section_fits_100_columns_and_names_the_remedies() -> None:
     # naive float16 overflows below T = 0.9973 and is safe from T = 1 up (1, 1.5, 2 here); at T = 1
     # its log(softmax) gradient loses the target's -5.8e-4 (computed 0: a dead gradient, but
     # within 4u = 1.95e-3 of the gradient's scale 1, so a NOTE and the cell is OK)
-    assert sum(naive16, [])[:9] == ["FAIL"] * 6 + ["OK"] * 3
+    assert sum(naive16, [])[:9] == ["[FAIL]"] * 6 + ["[OK]"] * 3  # a comparison: bracketed
     assert "Entropy vs temperature" in text and "ln(4) = 1.39 nats" in text
     assert "Critical temperatures" in text
     # shifted, logdomain and torch share one float16 remedy line
@@ -239,6 +239,24 @@ def test_critical_temperatures_show_digits_within_the_bisections_tolerance() -> 
     assert shifted["min_safe"] <= 0.0003359 <= shifted["min_safe"] * 1.001
 
 
+def test_comparisons_are_bracketed_in_the_sweep_grids_in_plain_text() -> None:
+    # the one-T grid reads "naive [FAIL]", but with --critical (or a sweep) the strip read
+    # "naive float16 F ≈1.083" and the -v per-T table "FAIL": a comparison marked only by
+    # dimming, lost when piped
+    args = ("analyze", "--values", "1,2,3,12", "--dtype", "fp16")
+    rows = [ln.split() for ln in run(*args, "--critical").stdout.splitlines()]
+    strips = {row[0]: row[2] for row in rows if row[1:2] == ["float16"]}
+    assert strips == {"naive": "[F]", "shifted": "[.]", "logdomain": "[.]", "torch": "."}
+    swept = run(*args, "--temperature", "0.5,1,2", "-v").stdout.split("Verdicts by temperature T")
+    lines = swept[1].split("\n\n")[1].splitlines()  # the table: header, rule, rows
+    table = {row[0]: row[2:] for row in map(str.split, lines) if row[1:2] == ["float16"]}
+    assert table["naive"] == ["[FAIL]", "[FAIL]", "[OK]"]
+    assert table["torch"] == ["OK", "OK", "OK"]
+    rows = [ln.split() for ln in run(*args, "--temperature", "0.5,1,2").stdout.splitlines()]
+    strips = {row[0]: row[2] for row in rows if row[1:2] == ["float16"]}
+    assert strips == {"naive": "[FF.]", "shifted": "[F..]", "logdomain": "[...]", "torch": "..."}
+
+
 def test_a_safe_end_near_1_is_not_shown_past_safe_swept_temperatures() -> None:
     # naive float16 on [11.1, 2, 3] overflows below T = 11.1 / 11.0898 = 1.00092 (bisection's
     # end 1.00112); 3 digits rounded up showed "≈1.01", above T = 1.005 and 1.009, both OK
@@ -268,7 +286,7 @@ def test_what_the_critical_scan_did_not_find_names_the_range_it_scanned() -> Non
     ) in text
     usual = run("analyze", "--values", "1,2,3", "--dtype", "fp64", "--temperature", "1,2")
     grid = [ln.split() for ln in usual.stdout.splitlines() if ln.startswith("shifted ")]
-    assert grid == [["shifted", "float64", "..", "never", "(>=", "1e-06)"]]
+    assert grid == [["shifted", "float64", "[..]", "never", "(>=", "1e-06)"]]
     text = " ".join(
         run("analyze", "--values", "1,2,3", "--temperature", "1,2", "-v").stdout.split()
     )

@@ -27,7 +27,7 @@ from smcheck.report.phrases import (
     value_text,
 )
 from smcheck.report.sitemodel import rows_dtype
-from smcheck.report.terminal.cellformat import STYLE
+from smcheck.report.terminal.cellformat import STYLE, verdict_text
 from smcheck.report.terminal.findinglines import (
     Lines,
     finding_lines,
@@ -125,13 +125,6 @@ def input_line(s: SourceReport) -> Lines:
     return Lines([(Text(key, "bold"), Text("; ".join(parts)))])
 
 
-def verdict_word(c: Cell) -> Text:
-    """The verdict in its colour; ``[FAIL]`` dimmed for a comparison the user did not select."""
-    if c.hypothetical:
-        return Text(f"[{c.verdict.value}]", style="dim")
-    return Text(c.verdict.value, style=STYLE[c.verdict])
-
-
 def grid(s: SourceReport) -> Fit:
     """Method × dtype verdicts at one temperature."""
     dtypes = list(dict.fromkeys(c.dtype for c in s.cells))
@@ -141,19 +134,25 @@ def grid(s: SourceReport) -> Fit:
         t.add_column(d, justify="center", no_wrap=True)
     by = {(c.method, c.dtype): c for c in s.cells}
     for m in dict.fromkeys(c.method for c in s.cells):
-        t.add_row(m, *(verdict_word(by[(m, d)]) if (m, d) in by else "" for d in dtypes))
+        cells = (by.get((m, d)) for d in dtypes)
+        t.add_row(
+            m, *(verdict_text(c.verdict, comparison=c.hypothetical) if c else "" for c in cells)
+        )
     return Fit(t)
 
 
 def _strip(cells: list[Cell]) -> Text:
-    """One character per temperature, grouped by five: ``FFFFF WW... .....``."""
-    text = Text()
+    """One character per temperature, grouped by five: ``FFFFF WW... .....``; in brackets for
+    a comparison the user did not select (``[FF..]``, as its ``[FAIL]``: dimming alone is lost
+    when piped)."""
+    comparison = all(c.hypothetical for c in cells)
+    text = Text("[" if comparison else "", "dim")
     for k, c in enumerate(cells):
         if k and k % GROUP == 0:
             text.append(" ")
         style = "dim" if c.hypothetical else STYLE[c.verdict]
         text.append(LETTER[c.verdict], style)
-    return text
+    return text.append("]" if comparison else "", "dim")
 
 
 def _safe(s: SourceReport) -> dict[tuple[str, str], str]:

@@ -30,10 +30,11 @@ BLOCKS = " ▏▎▍▌▋▊▉█"
 
 
 def verdict_grids(s: SourceReport) -> Fit:
-    """Verdict words with method × dtype as rows and temperatures as columns (split to fit)."""
+    """Verdict words with method × dtype as rows and temperatures as columns (split to fit);
+    a comparison's in brackets, as in the concise grid."""
     temps = list(dict.fromkeys(c.temperature for c in s.cells))
     pairs = list(dict.fromkeys((c.method, c.dtype) for c in s.cells))
-    by = {(c.method, c.dtype, c.temperature): c.verdict for c in s.cells}
+    by = {(c.method, c.dtype, c.temperature): c for c in s.cells}
     t = Table(
         title="Verdicts by temperature T", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False
     )
@@ -42,7 +43,8 @@ def verdict_grids(s: SourceReport) -> Fit:
     for temp in temps:
         t.add_column(temperature_text(temp), justify="center", no_wrap=True)
     for m, d in pairs:
-        t.add_row(m, d, *(verdict_text(by[(m, d, x)]) for x in temps))
+        cells = [by[(m, d, x)] for x in temps]
+        t.add_row(m, d, *(verdict_text(c.verdict, comparison=c.hypothetical) for c in cells))
     return Fit(t, keys=2)
 
 
