@@ -99,3 +99,22 @@ def test_a_safe_end_rounded_up_is_not_said_to_be_where_failure_starts() -> None:
     ]
     cell = run(*args, "--temperature", "0.9976", "--method", "naive", "--use", "probs")
     assert grid_row(cell.stdout, "naive") == ["naive", "OK"]  # no overflow there: safe
+
+
+def test_the_grid_header_and_the_figure_caption_are_true_of_a_ceiling() -> None:
+    # the grid's header read "overflow/NaN below T" over "≈0.05771 and above ≈15.06", and the
+    # HTML caption "Solid lines: below this T the method overflows" beside a solid line whose
+    # legend reads "unsafe above T≈64.37"
+    const = ("gen:constant:shape=1x70000,value=-1", "--dtype", "fp16", "--method", "naive")
+    r = run("analyze", *const, "--use", "probs", "--temperature", "0.5,20,1e-3")
+    (header,) = [ln for ln in r.stdout.splitlines() if ln.startswith("method ")]
+    assert header.endswith("overflow/NaN below T, or above")
+    page = html.unescape(
+        run("analyze", *NORMAL, "--temperature", "0.5:100:5", "--format", "html").stdout
+    )
+    assert "float16 shifted: unsafe above T≈64.37" in page
+    assert "Solid lines: below this T" not in page
+    assert (
+        "Solid lines: where the method starts to overflow or give NaN in that format, on the "
+        "side its legend entry names (unsafe below or above that T)"
+    ) in " ".join(page.split())

@@ -207,8 +207,9 @@ def _figures(s: SourceReport, n: int) -> str:
             "<h3>Temperature</h3>",
             _figure(
                 plotting.temperature_figure(s, f"smcheck-{n}-t"),
-                "Solid lines: below this T the method overflows or gives NaN in that format; "
-                "dotted: below it every output is exactly one-hot.",
+                "Solid lines: where the method starts to overflow or give NaN in that format, "
+                "on the side its legend entry names (unsafe below or above that T); dotted: "
+                "below it every output is exactly one-hot.",
                 f"No temperature sweep was run{below}: add <code>--temperature 0.25:4:9</code> "
                 "to plot entropy, max probability and effective support against T with each "
                 "format's critical temperatures.",

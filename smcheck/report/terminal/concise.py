@@ -202,7 +202,9 @@ def sweep_grid(s: SourceReport) -> list[RenderableType]:
     span_t = f"{temps[0]:.4g}" + (f"..{temps[-1]:.4g}" if len(temps) > 1 else "")
     t.add_column(f"F/W/. at T={span_t}{_spacing(temps)}", overflow="fold")
     if safe:
-        t.add_column("overflow/NaN below T", justify="right", no_wrap=True)
+        # "or above" where an entry names a ceiling ("above ≈15"), not only a floor ("≈0.9978")
+        above = ", or above" if any("above" in v for v in safe.values()) else ""
+        t.add_column(f"overflow/NaN below T{above}", justify="right", no_wrap=True)
     for m, d in dict.fromkeys((c.method, c.dtype) for c in s.cells):
         strip = _strip([by[(m, d, x)] for x in temps])
         t.add_row(m, d, strip, *([safe.get((m, d), "-")] if safe else []))
