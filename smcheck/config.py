@@ -377,6 +377,8 @@ def _check_temperature_count(n: int) -> None:
 
 def _temperature_item(item: str) -> list[float]:
     """One number, or the ``N`` log-spaced values of a ``LO:HI:N`` range."""
+    import decimal
+
     import numpy as np
 
     try:
@@ -384,16 +386,15 @@ def _temperature_item(item: str) -> list[float]:
             lo, hi, n = item.split(":")
             ends, count = (float(lo), float(hi)), int(n)
         else:
-            return [float(item)]
+            t = float(item)
+            if abs(t) in (0, math.inf) and decimal.Decimal(item).is_normal():  # as typed: 1e400
+                raise ConfigError(f"temperature {item!r} rounds to {t} in float64; use e.g. 0.7")
+            return [t]
     except ValueError:
-        raise ConfigError(
-            f"bad temperature {item!r}; use numbers like 0.5,1,2 "
-            "or a range LO:HI:N such as 0.01:100:9"
-        ) from None
+        use = "use numbers like 0.5,1,2 or a range LO:HI:N such as 0.01:100:9"
+        raise ConfigError(f"bad temperature {item!r}; {use}") from None
     if count < 2 or not all(0 < e < math.inf for e in ends):
-        raise ConfigError(
-            f"bad temperature range {item!r}: it needs two positive finite ends and N >= 2 "
-            "temperatures, such as 0.01:100:9"
-        )
+        need = "two positive finite ends and N >= 2 temperatures, such as 0.01:100:9"
+        raise ConfigError(f"bad temperature range {item!r}: it needs {need}")
     _check_temperature_count(count)  # before numpy allocates them
     return [float(v) for v in np.geomspace(*ends, count)]

@@ -92,6 +92,18 @@ def test_usage_and_input_errors_exit_2_with_one_line(args: list[str], needle: st
     assert "Traceback" not in r.output
 
 
+@pytest.mark.parametrize(
+    ("typed", "rounded"), [("1e-400", "0.0"), ("1e400", "inf"), ("-1e400", "-inf")]
+)
+def test_a_temperature_that_rounds_away_is_named_as_typed(typed: str, rounded: str) -> None:
+    # it read "temperature 0.0 is not a positive finite number": a value the user never typed
+    r = run("analyze", "--values", "1,2", f"--temperature={typed}")
+    assert r.exit_code == ExitCode.ERROR, r.output
+    assert (
+        r.stderr == f"Error: temperature '{typed}' rounds to {rounded} in float64; use e.g. 0.7\n"
+    )
+
+
 def test_output_file_is_written_only_on_success(tmp_path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "r.json"
     r = run("analyze", "--values", "1,2,3", "--format", "json", "-o", str(out))
