@@ -52,12 +52,9 @@ if TYPE_CHECKING:
 T_MIN = 1e-6
 """Bottom of the decade grid; a swept T below it takes the scan down to that T, where the report's
 cells show overflow too (min_safe is None when a method is safe down to the scan's bottom)."""
-T_TOP = 1e3
-"""Top of the scan unless a configured temperature is higher."""
+T_TOP = 1e3  # the top of the scan unless a configured temperature is higher
 REL_TOL = 1e-3
-UNSAFE, NOT_ONE_HOT = "unsafe", "not_one_hot"
-UNSAFE_ABOVE = "unsafe_above"
-"""The key of the search for ``max_safe``: an unsafe search for the largest safe T."""
+UNSAFE, NOT_ONE_HOT, UNSAFE_ABOVE = "unsafe", "not_one_hot", "unsafe_above"  # max_safe's search
 CAUSES = ("temperature_overflow", "exp_overflow", "sum_overflow", "nan", "temperature_zero")
 """Cause bits, in this order (bit 0 = temperature_overflow). temperature_zero: T is 0 where torch
 divides (float32 up to float32: T <= 2^-150), so x/T is inf or NaN; it stands alone."""
@@ -78,8 +75,8 @@ def scan_grid(temperatures: tuple[float, ...]) -> list[float]:
 
 
 def bisection_steps(grid: list[float]) -> int:
-    """Upper bound on the bisection steps after the grid (the widest bracket is one grid gap)."""
-    # in logs: 1e-6 / 5e-324 overflows a float
+    """Upper bound on the bisection steps after the grid (the widest bracket is one grid gap;
+    in logs: 1e-6 / 5e-324 overflows a float)."""
     widest = max(math.log(a) - math.log(b) for a, b in zip(grid, grid[1:], strict=False))
     return math.ceil(math.log2(widest / math.log1p(REL_TOL))) + 1
 
@@ -94,10 +91,14 @@ class Witness:
 
 
 def _log_midpoint(a: float, b: float) -> float:
-    """sqrt(a b), the midpoint in log T; in two roots where a b is subnormal or 0 (a swept T
-    below T_MIN: 1e-6 * 5e-324)."""
+    """sqrt(a b), the midpoint in log T; in two roots where a b is subnormal, 0 or inf."""
     ab = a * b
-    return math.sqrt(ab) if ab >= sys.float_info.min else math.sqrt(a) * math.sqrt(b)
+    return math.sqrt(ab) if sys.float_info.min <= ab < math.inf else math.sqrt(a) * math.sqrt(b)
+
+
+def _close(a: float, b: float) -> bool:
+    """The bracket a < b is done: REL_TOL wide, or no float between (subnormal T: 1.1e-321)."""
+    return b <= a * (1 + REL_TOL) or not a < _log_midpoint(a, b) < b
 
 
 @dataclass
@@ -142,7 +143,7 @@ class Search:
             return self.grid[self.i], True
         assert self.t_true is not None
         a, b = sorted((self.t_true, self.t_guess))
-        if b <= a * (1 + REL_TOL):
+        if _close(a, b):
             return self.t_guess, True
         return _log_midpoint(a, b), False  # on the witness row alone
 
@@ -169,8 +170,7 @@ class Search:
             if t == self.t_guess:  # the guess failed on another row: back to the checked end
                 self.t_guess = self.t_false
                 assert self.t_false is not None
-                a, b = sorted((t, self.t_false))
-                self.done = b <= a * (1 + REL_TOL)
+                self.done = _close(*sorted((t, self.t_false)))
         else:
             self.t_guess = t
             if full:

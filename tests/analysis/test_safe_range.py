@@ -57,6 +57,27 @@ def test_search_below_a_failing_top_finds_the_safe_range_between_two_edges() -> 
     assert drive(Search(UNSAFE, grid, want=True)) == math.inf
 
 
+def test_a_search_ends_where_no_float_lies_between_its_ends_or_their_product_overflows() -> None:
+    # an edge among the smallest subnormal T (2e-13 / DBL_MAX = 1.1e-321) never got REL_TOL
+    # close: a * 1.001 rounds back to a, the midpoint to one end, and the search ran on for
+    # ever; near 1e300 the ends' product was inf, and so was the midpoint
+    def drive(s: Search, edge: float) -> float | None:
+        for _ in range(10_000):
+            nxt = s.next_t()
+            if nxt is None:
+                return s.result
+            t, full = nxt
+            s.tell(t, Witness(0, np.zeros(1), 1) if t <= edge else None, full)
+        raise AssertionError("the search did not end")
+
+    low = scan_grid((1e-322, 1.0))
+    got = drive(Search(UNSAFE, low, want=True), 1.107e-321)
+    assert got is not None and 1.107e-321 < got <= 1.12e-321
+    high = scan_grid((1e300, 1.0))
+    got = drive(Search(UNSAFE, high, want=True), 3e299)
+    assert got is not None and 3e299 < got <= 3e299 * (1 + REL_TOL)
+
+
 def test_a_long_rows_safe_range_matches_the_hand_derivation() -> None:
     # `gen:constant:shape=1x70000,value=-1 --dtype fp16 --method naive --temperature
     # 0.5,20,1e-3` read "every T" beside cells safe at T = 0.5
