@@ -254,9 +254,9 @@ def test_a_t_that_rounds_to_0_where_torch_divides_is_the_cause_below_its_edge() 
             assert c.min_safe is not None and edge < c.min_safe <= edge * (1 + REL_TOL)
             assert (c.causes, c.min_safe_row) == (["temperature_zero"], (0,))
             assert c.advice == (
-                f"{m} {dtype}: below T≈7.02e-46 T rounds to 0 in float32, the type torch divides "
+                f"{m} {dtype}: below T≈7.011e-46 T rounds to 0 in float32, the type torch divides "
                 f"{dtype} in: x/T is inf or NaN -- divide by T and take the softmax in float64, "
-                "or clamp T to >= 7.02e-46"
+                "or clamp T to >= 7.011e-46"
             )
             assert unsafe(cell(r, m, dtype, 1e-50))
 
