@@ -11,6 +11,10 @@ from smcheck.findings import remedies
 from smcheck.findings.situation import Situation
 from smcheck.report.phrases import bisected_t, logit_inf, softmax_input
 
+TORCH_T_ZERO = 2.0**-150
+"""T at or below which float32, where torch divides formats up to float32, rounds T to 0
+(half the smallest subnormal: a tie goes to the even 0)."""
+
 SHIFTS = {"shifted": "max-shifted softmax", "torch": "torch.softmax"}
 """The methods naive's remedy names (:data:`~smcheck.findings.remedies.MAX_SHIFTED`)."""
 
@@ -305,6 +309,12 @@ def _centre_or_divide(
     """Centre the logits, or divide in the narrowest format with more range than ``dtype`` that
     holds ``largest / lowest_t`` (1e4 / 1e-36 is beyond float32 too); where none does, say so
     rather than name one that overflows at the lowest T."""
+    if lowest_t is not None and get_format(dtype).t <= 24 and lowest_t < TORCH_T_ZERO:
+        # centring does not help where T itself is 0: 0 / 0 at the row's max
+        return (
+            f"{remedies.centre_logits(softmin)} in float64 (float32, where torch divides "
+            f"{dtype}, takes T={lowest_t:g} as 0)"
+        )
     top = None if largest is None or lowest_t is None else largest / lowest_t
     wider = next_wider_range(dtype, top)
     if wider is None and lowest_t is not None and next_wider_range(dtype) is not None:

@@ -739,3 +739,22 @@ def test_a_row_t_turns_minus_inf_is_centred_before_dividing_not_shifted_before_c
     assert candidates("masked-row-nan", s)[-1].text == remedies.SHIFT_BEFORE_CAST
     s = dataclasses.replace(s, lowest=-1e5, temperature=1.0)
     assert candidates("masked-row-nan", s)[-1].text == remedies.SHIFT_BEFORE_CAST
+
+
+def test_centring_before_dividing_is_advised_in_float64_where_float32_takes_t_as_0() -> None:
+    # torch divides float32 and narrower tensors in float32, where T = 1e-306 is 0: the centred
+    # row's max is then 0 / 0 = NaN, so "centre the logits" holds only in float64 there
+    got = advice(
+        "shifted", "float32", ["temperature_overflow"], 1.2e-36, rel_tol=1e-3,
+        largest=400.0, lowest_t=1e-306,
+    )  # fmt: skip
+    assert got == (
+        "shifted float32: below T≈1.2e-36 dividing the logits by T overflows float32 -- "
+        "centre the logits before dividing ((x - max x) / T) in float64 (float32, where torch "
+        "divides float32, takes T=1e-306 as 0), or clamp T to >= 1.2e-36"
+    )
+    above = advice(
+        "shifted", "float32", ["temperature_overflow"], 1.2e-36, rel_tol=1e-3,
+        largest=400.0, lowest_t=1e-40,
+    )  # fmt: skip
+    assert "in float64 (float32" not in above and "centre the logits before dividing" in above
