@@ -135,8 +135,8 @@ def _diagnostic_options() -> list[Decorator]:
             "--critical/--no-critical",
             default=None,
             help="Search each method × dtype's critical temperatures (the T below which it "
-            "overflows or gives NaN, and one-hot collapse); default: on when several "
-            "temperatures are given.",
+            "overflows or gives NaN, the T above which it does again where it does, and "
+            "one-hot collapse); default: on when several temperatures are given.",
         ),
     ]
 
