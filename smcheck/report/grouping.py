@@ -216,8 +216,11 @@ class ViolationGroup:
         if len(fixes) == 1:
             same = len({v.message for v in self.violations}) == 1
             return tagged([(w.message, "" if same else self._tag("figures"))]), ""
+        if not w.remedy:  # the worst cell has no fix: the others' are counted, not claimed
+            others = sum(bool(r) for r in fixes)
+            return f"{w.message} {self._tag('figures')}", more_fixes(others, self.shown_by)
         end = f" -- {w.remedy}"
-        if not w.remedy or not w.message.endswith(end):  # fixes among its findings, or none
+        if not w.message.endswith(end):  # fixes among its findings
             note = f"; {self.shown_by}: each cell's"
             return f"{w.message} {self._tag('figures and fixes', note)}", ""
         keys = [(v.method, v.dtype, v.temperature) for v in self.violations]

@@ -409,3 +409,15 @@ def test_a_check_group_whose_figures_agree_and_remedies_differ_tags_no_figures()
     # the count is one word to the terminal's wrapping (NBSP), printed as spaces
     tail = "(-v: 1 more fix)".replace(" ", "\xa0")
     assert text.plain.endswith(f": 3 dead -- for naive × float16: in float32 {tail}")
+
+
+def test_a_check_group_whose_worst_cell_has_no_fix_claims_none_and_counts_the_others() -> None:
+    # "(figures and fixes for torch float64; -v: each cell's)" claimed fixes of a cell with
+    # none and did not count the others' (normwise-error>0.5 on LLM logits, torch float64)
+    f64 = dataclasses.replace(_dead("float64", 9.0, "9 dead"), remedy="")
+    f16 = dataclasses.replace(_dead("float16", 3.0, "3 dead -- in float32"), remedy="in float32")
+    result = CheckResult(rm.Report([source([])], "0+canned"), {}, [f64, f16])
+    ((_, text),) = violation_rows(result, details=False)
+    tail = "(-v: 1 more fix)".replace(" ", "\xa0")
+    assert text.plain.endswith(f": 9 dead (figures for torch float64) {tail}")
+    assert "fixes for" not in text.plain
