@@ -28,6 +28,8 @@ from smcheck.dtypes import FloatFormat
 from smcheck.reference.doubledouble import DDReference
 
 if TYPE_CHECKING:
+    import torch
+
     from smcheck.analysis.cells import Block
 
 F64 = npt.NDArray[np.float64]
@@ -44,6 +46,15 @@ def as_array(a: Any, dtype: Any = np.float64) -> np.ndarray:
     if a.dtype == np.bool_ and dtype == np.uint8:
         return np.ascontiguousarray(a).view(np.uint8)
     return np.ascontiguousarray(a, dtype=dtype)
+
+
+def value_bytes(t: torch.Tensor) -> np.ndarray:
+    """A CPU tensor's rows as the bytes of its values (uint8, no copy where contiguous): how
+    the kernels take a format's own values (16-bit ones through int16: numpy has no bfloat16)."""
+    import torch
+
+    t = t.detach().contiguous()
+    return (t.view(torch.int16) if t.element_size() == 2 else t).numpy().view(np.uint8)
 
 
 def format_ulp(a: np.ndarray, f: FloatFormat) -> F64:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from smcheck.analysis.blockshared import NONE2_U8, as_array, block_shared
+from smcheck.analysis.blockshared import NONE2_U8, as_array, block_shared, value_bytes
 from smcheck.analysis.logerror import LogErrors
 from smcheck.analysis.stats import Bins
 from smcheck.methods.base import NanCause
@@ -92,7 +92,7 @@ def _outputs(out: Any, fmt: str) -> tuple[Any, ...]:
 
         p, lq = tens.p.detach(), tens.logp.detach()
         if fmt in HALF and p.dtype == lq.dtype == getattr(torch, fmt):
-            p, lq = (a.contiguous().view(torch.int16).numpy().view(np.uint16) for a in (p, lq))
+            p, lq = (value_bytes(a).view(np.uint16) for a in (p, lq))
         else:
             wide = p.dtype == torch.float64 or lq.dtype == torch.float64
             dt = torch.float64 if wide else torch.float32  # exact for 16-bit formats

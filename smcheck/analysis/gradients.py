@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from smcheck.analysis.blockshared import block_shared
+from smcheck.analysis.blockshared import block_shared, value_bytes
 from smcheck.analysis.cells import Block
 from smcheck.analysis.stats import CountStat, MaxStat
 from smcheck.dtypes import FloatFormat
@@ -242,7 +242,7 @@ class GradientAccumulator:
         held = e.loss < -self.fmt.neg_overflow
         self.loss_inf.add((rows & np.isinf(loss) & held).astype(np.int64), start)
         self.loss_nan.add((rows & np.isnan(loss)).astype(np.int64), start)
-        gb = _bytes(g.detach())  # the kernel reads the format's own values: no float64 copy
+        gb = value_bytes(g)  # the kernel reads the format's own values: no float64 copy
         ph, pl, dd = e.pieces
         nan, dead, dead_max, vanished, rel = gradient_rows(
             gb, self.fmt.t, ph, pl, dd, e.nonzero, e.target, rows, e.rest, e.norm
@@ -313,13 +313,3 @@ class GradientAccumulator:
             gradients=s.gradients if s else None,
             exact_gradients=s.exact_gradients if s else None,
         )
-
-
-def _bytes(g: torch.Tensor) -> np.ndarray:
-    """``g``'s rows as the bytes of its values (16-bit formats read through int16)."""
-    import torch
-
-    g = g.contiguous()
-    if g.element_size() == 2:
-        g = g.view(torch.int16)
-    return g.numpy().view(np.uint8)

@@ -83,13 +83,6 @@ def centre_or_divide_in(wider: str | None, softmin: bool = False) -> str:
     return centre_logits(softmin) + divide
 
 
-def no_wider_holds(t: str, softmin: bool = False) -> str:
-    """After :func:`centre_logits` where even float64 overflows at the lowest T the report shows,
-    ``t``: no format to divide in is named."""
-    x = softmax_input(divided=True, softmin=softmin)
-    return f" (no wider format holds {x} at T={t}: it overflows float64 too)"
-
-
 def shift_before_cast(softmin: bool = False) -> str:
     """Shift the logits so that none becomes +inf in the cast (nor a whole row -inf)."""
     return SHIFT_MIN_BEFORE_CAST if softmin else SHIFT_BEFORE_CAST

@@ -307,16 +307,14 @@ def _centre_or_divide(
     dtype: str, softmin: bool, largest: float | None, lowest_t: float | None
 ) -> str:
     """Centre the logits, or divide in the narrowest format with more range than ``dtype`` that
-    holds ``largest / lowest_t`` (1e4 / 1e-36 is beyond float32 too); where none does, say so
-    rather than name one that overflows at the lowest T."""
-    if lowest_t is not None and get_format(dtype).t <= 24 and lowest_t < TORCH_T_ZERO:
+    holds ``largest / lowest_t`` (1e4 / 1e-36 is beyond float32 too); where torch takes T as 0
+    (``lowest_t`` at or below 2^-150, up to float32), centre in float64."""
+    if lowest_t is not None and get_format(dtype).t <= 24 and lowest_t <= TORCH_T_ZERO:
         # centring does not help where T itself is 0: 0 / 0 at the row's max
         return (
             f"{remedies.centre_logits(softmin)} in float64 (float32, where torch divides "
             f"{dtype}, takes T={lowest_t:g} as 0)"
         )
+    # float64 holds every x/T of a narrower format's logits at T >= 2^-150 (3.4e38 / 2^-150)
     top = None if largest is None or lowest_t is None else largest / lowest_t
-    wider = next_wider_range(dtype, top)
-    if wider is None and lowest_t is not None and next_wider_range(dtype) is not None:
-        return remedies.centre_logits(softmin) + remedies.no_wider_holds(f"{lowest_t:g}", softmin)
-    return remedies.centre_or_divide_in(wider, softmin)
+    return remedies.centre_or_divide_in(next_wider_range(dtype, top), softmin)

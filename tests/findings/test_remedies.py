@@ -435,8 +435,8 @@ def test_critical_temperature_advice_says_where_no_format_holds_x_over_t() -> No
     (crit,) = r.sources[0].temperature.critical
     assert crit.advice == (
         "torch float16: below T≈0.6108 dividing the logits by T overflows float16 -- centre the "
-        "logits before dividing ((x - max x) / T) (no wider format holds x/T at T=1e-305: it "
-        "overflows float64 too), or clamp T to >= 0.6108"
+        "logits before dividing ((x - max x) / T) in float64 (float32, where torch divides "
+        "float16, takes T=1e-305 as 0), or clamp T to >= 0.6108"
     )
 
 
@@ -478,9 +478,9 @@ def test_naives_critical_advice_says_where_the_shift_fails_above_its_safe_range(
     x[0, 0] = 12
     head = (
         "naive float16: fails at every scanned T; at the scan's top the sum of exp(x/T) overflows "
-        "float16 -- use max-shifted softmax or torch.softmax; below T≈0.000184 they fail too: "
+        "float16 -- use max-shifted softmax or torch.softmax; below T≈0.0001833 they fail too: "
         "with them, centre the logits before dividing ((x - max x) / T), or divide and take the "
-        "softmax in float32; above T≈180 "
+        "softmax in float32; above T≈180.7 "
     )
     got = _critical(x, ["naive", "shifted", "torch"], [1, 300], "probs")
     assert got["naive"] == head + f"max-shifted softmax fails too: with it, {SUM_OR_TORCH}"
@@ -488,7 +488,7 @@ def test_naives_critical_advice_says_where_the_shift_fails_above_its_safe_range(
     x[0, 0] = 0.01
     got = _critical(x, ["naive"], [1e-5, 1], "probs")
     assert got["naive"].endswith(
-        f"use max-shifted softmax or torch.softmax; above T≈0.15 max-shifted softmax fails too: "
+        f"use max-shifted softmax or torch.softmax; above T≈0.1506 max-shifted softmax fails too: "
         f"with it, {SUM_OR_TORCH}"
     )
 
@@ -504,10 +504,10 @@ def test_the_critical_advice_names_no_torch_softmax_for_a_sum_its_log_softmax_ov
     assert "log-of-zero" in {f.cause for f in torch300.findings if f.severity == "FAIL"}
     got = {c.method: c.advice for c in r.temperature.critical}
     assert got["shifted"].endswith(
-        f"above T≈180 the sum of exponentials overflows float16 (a long row of similar logits) "
-        f"-- {LOG_SUM}, or clamp T to <= 180"
+        f"above T≈180.7 the sum of exponentials overflows float16 (a long row of similar logits) "
+        f"-- {LOG_SUM}, or clamp T to <= 180.7"
     )
-    assert got["naive"].endswith(f"; above T≈180 they fail too: with them, {LOG_SUM}")
+    assert got["naive"].endswith(f"; above T≈180.7 they fail too: with them, {LOG_SUM}")
 
 
 def test_naives_critical_advice_judges_the_shift_and_torch_each_from_its_own_search() -> None:
@@ -517,10 +517,10 @@ def test_naives_critical_advice_judges_the_shift_and_torch_each_from_its_own_sea
     x = np.full((1, 70000), -1.0)
     got = _critical(x, ["naive", "shifted", "torch"], [0.01, 100], "probs")
     assert got["naive"] == (
-        "naive float16: below T≈0.0578 every exp(x/T) of a row underflows to 0 (0/0) -- use "
-        "torch.softmax, or clamp T to >= 0.0578; below T≈1.53e-05 it fails too: with it, centre "
-        "the logits before dividing ((x - max x) / T); above T≈15 the sum of exp(x/T) overflows "
-        f"float16 -- {SUM_OR_TORCH}, or clamp T to <= 15"
+        "naive float16: below T≈0.05771 every exp(x/T) of a row underflows to 0 (0/0) -- use "
+        "torch.softmax, or clamp T to >= 0.05771; below T≈1.527e-05 it fails too: with it, "
+        "centre the logits before dividing ((x - max x) / T); above T≈15.06 the sum of exp(x/T) "
+        f"overflows float16 -- {SUM_OR_TORCH}, or clamp T to <= 15.06"
     )
     # unsafe at every T: the sum overflows at the scan's top, the row divides to -inf at its
     # bottom (T = 1e-6), where "at every scanned T the sum overflows" was false
