@@ -49,6 +49,8 @@ CASES: list[tuple[str, Any, Any]] = [
     ("warn_on", "argmax-flip,kl>1e-4", {"x": 1}),
     ("fail-on", ["never"], []),  # never turns failing off; an empty list is refused
     ("warn-on", "nan", []),
+    ("fail-on", "nan, overflow", ""),  # a string of no condition is an empty list too
+    ("warn-on", "nan", " , "),
 ]
 
 
