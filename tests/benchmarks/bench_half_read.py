@@ -23,15 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-
-
-def _copy(x: Any) -> Any:
-    if isinstance(x, tuple):
-        return tuple(_copy(y) for y in x)
-    return x.copy() if isinstance(x, np.ndarray) else x
 
 
 def _widened(raw: np.ndarray, t: int) -> np.ndarray:
@@ -46,24 +39,17 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=20)
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    import smcheck
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from cellcalls import kept_calls
+
     import smcheck.kernels.cellmetrics as k
     from smcheck import kernels
 
-    real, kept = k.cell_metrics, {}
-
-    def spy(*a: Any) -> Any:
-        fmt, offsets, fill = a[4], a[7], len(a) < 9 or a[8]
-        if fill and offsets[0, 0] < 0 and a[1][2].shape[0] > 1 and fmt[0] in (8, 11):
-            kept.setdefault(fmt[0], _copy(a))
-        return real(*a)
-
+    real = k.cell_metrics
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "x.npy")
         np.save(path, (np.random.default_rng(1).normal(size=(96, 32000)) * 4).astype(np.float32))
-        k.cell_metrics = spy
-        smcheck.analyze(path, gradients=False)
-        k.cell_metrics = real
+        kept = kept_calls(path, lambda a: a[4][0] if a[4][0] in (8, 11) else None)
     kernels.set_threads(1)
     for t, name in ((11, "float16"), (8, "bfloat16")):
         bits = kept[t]
