@@ -18,9 +18,7 @@ floor".
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,16 +38,13 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from cellcalls import kept_calls
+    from cellcalls import kept_on_normal
 
     import smcheck.kernels.cellmetrics as k
     from smcheck import kernels
 
     real = k.cell_metrics
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "x.npy")
-        np.save(path, (np.random.default_rng(1).normal(size=(96, 32000)) * 4).astype(np.float32))
-        kept = kept_calls(path, lambda a: a[4][0] if a[4][0] in (8, 11) else None)
+    kept = kept_on_normal(lambda a: a[4][0] if a[4][0] in (8, 11) else None)
     kernels.set_threads(1)
     for t, name in ((11, "float16"), (8, "bfloat16")):
         bits = kept[t]
