@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from smcheck.check.policy import Policy, load_policy, parse_conditions
+from smcheck.check.policy import Policy, load_policy
+from smcheck.check.policykeys import conditions
 from smcheck.check.run import evaluate
+from smcheck.errors import ConfigError
 from smcheck.report.model import Report
 from smcheck.report.phrases import plural
 from smcheck.report.violations import INPUT, Severity, Violation
@@ -53,7 +55,7 @@ def assert_stable(
     dtypes: Sequence[str] | None = None,
     methods: Sequence[str] | None = None,
     use: str | None = None,
-    fail_on: Sequence[str] = ("fail",),
+    fail_on: str | Sequence[str] = ("fail",),
     allow_empty: bool = False,
     **options: Any,
 ) -> Report:
@@ -66,10 +68,12 @@ def assert_stable(
         methods: softmax methods (default: the analysis default).
         use: what the softmax feeds (probs, logprobs, loss); passed on where the analysis
             takes it (otherwise it only names the question in the message).
-        fail_on: ``smcheck check`` conditions: fail, warn, nan, overflow, error-ulp>8, ...
+        fail_on: ``smcheck check`` conditions: fail, warn, nan, overflow, error-ulp>8, ...; a
+            list, or one comma-separated string (``"nan,overflow"``) as ``--fail-on`` takes.
         allow_empty: pass a capture that recorded no softmax call (by default that fails: the
             assertion would have checked nothing).
-        **options: any other ``smcheck.analyze`` option.
+        **options: any other ``smcheck.analyze`` option (no ``warn_on``: a warning never fails
+            an assertion, so it is refused).
 
     Returns:
         The report, when nothing fails.
@@ -79,12 +83,19 @@ def assert_stable(
     'OK'
     """
     from smcheck.api import analyze
+    from smcheck.capture.analysis import analyze_captured
     from smcheck.capture.session import Capture
 
+    if "warn_on" in options:  # else analyze() would refuse it as an unknown keyword
+        raise ConfigError(
+            "assert_stable takes no warn_on: a warning never fails the assertion; put the "
+            "conditions that must fail it in fail_on, or use smcheck.run_check for warnings",
+            options=("warn_on",),
+        )
     opts = dict(options, dtypes=dtypes, methods=methods)
     if use is not None:
         opts["use"] = use
-    policy = Policy(fail_on=parse_conditions(list(fail_on)))
+    policy = Policy(fail_on=conditions(fail_on))
     if isinstance(x, Capture):
         fix = "run the model inside the capture on that thread, or pass allow_empty=True"
         why = None if allow_empty else x.why_empty(fix)
@@ -92,7 +103,8 @@ def assert_stable(
             raise AssertionError(
                 f"smcheck: no softmax call was captured, so nothing was checked: {why}"
             )
-        report = x.analyze(**opts)
+        # Capture.analyze refuses an empty capture; allowed here, it is an empty report
+        report = analyze_captured(x.captured(), **opts)
     else:
         report = analyze(x, **opts)
     found = policy_violations(report, policy)
@@ -101,6 +113,6 @@ def assert_stable(
         more = f"\n  ... and {len(found) - 20} more" if len(found) > 20 else ""
         raise AssertionError(
             f"smcheck: {plural(len(found), 'violation')} of --fail-on "
-            f"{','.join(fail_on)}:\n{shown}{more}"
+            f"{','.join(c.name for c in policy.fail_on)}:\n{shown}{more}"
         )
     return report

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -17,12 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smcheck.config import MODELS, USES, AnalysisConfig, parse_temperatures
-from smcheck.dtypes import canonical_dtype
+from smcheck.check.policykeys import KEYS, conditions
+from smcheck.config import AnalysisConfig, parse_temperatures
 from smcheck.errors import ConfigError, SmcheckError
 from smcheck.findings.policyconditions import Condition, parse_condition, parse_conditions
-from smcheck.methods import get_method
-from smcheck.threads import check_threads
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -76,6 +73,21 @@ class Policy:
     """The fields the config file set (a refused analysis names them)."""
     extra: tuple[tuple[str, Any], ...] = ()
     """Other analysis options from the command line, passed to the analysis as they are."""
+
+    def __post_init__(self) -> None:
+        # the API may give a condition list as a config file does (["nan"], "nan,overflow"),
+        # and one source as a string: never read one character at a time
+        for key in ("fail_on", "warn_on"):
+            value = getattr(self, key)
+            if isinstance(value, (list, tuple)) and all(isinstance(c, Condition) for c in value):
+                object.__setattr__(self, key, tuple(value))  # parsed already (() is never)
+                continue
+            try:
+                object.__setattr__(self, key, conditions(value))
+            except ConfigError as e:
+                raise ConfigError(f"{key}: {e}", options=(key,)) from None
+        if isinstance(self.sources, (str, os.PathLike)):
+            object.__setattr__(self, "sources", (os.fspath(self.sources),))
 
     def override(self, **changes: Any) -> Policy:
         """A copy with every change that is not None (unknown keys go to ``extra``)."""
@@ -177,18 +189,26 @@ def find_config(start: Path) -> Path | None:
     return None
 
 
-def load_policy(cwd: Path, config: str | None = None, isolated: bool = False) -> Policy:
-    """The policy for a run: ``--config``, else the nearest config file, else the defaults."""
+def load_policy(
+    cwd: str | os.PathLike[str],
+    config: str | os.PathLike[str] | None = None,
+    isolated: bool = False,
+) -> Policy:
+    """The policy for a run: ``config`` (``--config``; a relative path is relative to ``cwd``),
+    else the nearest config file from ``cwd`` up, else the defaults."""
     if isolated:
         if config is not None:
             raise ConfigError("--isolated ignores config files, so it cannot be used with --config")
         return Policy()
     if config is not None:
-        path = Path(config)
+        path = Path(cwd, config)  # an absolute config stays as it is
         if not path.is_file():
-            raise ConfigError(f"config file '{config}' does not exist; check the --config path")
+            where = "" if Path(config).is_absolute() else f" in '{cwd}'"
+            raise ConfigError(
+                f"config file '{os.fspath(config)}' does not exist{where}; check the --config path"
+            )
         return read_policy(path)
-    found = find_config(cwd.resolve())
+    found = find_config(Path(cwd).resolve())
     return read_policy(found) if found is not None else Policy()
 
 
@@ -247,144 +267,14 @@ def parse_policy(
     out: dict[str, Any] = {"config_file": config_file}
     for raw_key, value in table.items():
         key = raw_key.replace("_", "-")
-        parse = _KEYS.get(key)
+        parse = KEYS.get(key)
         if parse is None:
             hint = " (in smcheck.toml the keys go at the top level)" if key == "tool" else ""
             raise ConfigError(
-                f"{where}: unknown key {raw_key!r}{hint}; valid keys: {', '.join(_KEYS)}"
+                f"{where}: unknown key {raw_key!r}{hint}; valid keys: {', '.join(KEYS)}"
             )
         try:
             out[key.replace("-", "_")] = parse(value, base)
         except ConfigError as e:
             raise ConfigError(f"{where}: {raw_key}: {e}") from None
     return Policy(**out, file_keys=tuple(k for k in out if k != "config_file"))
-
-
-# ------------------------------------------------------------------------------ value parsers
-
-
-def _strings(value: Any) -> tuple[str, ...]:
-    """A list of strings, or one comma-separated string."""
-    if isinstance(value, str):
-        items = value.split(",")
-    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-        items = [s for v in value for s in v.split(",")]
-    else:
-        raise ConfigError(f"expected a list of strings, got {value!r}")
-    return tuple(s.strip() for s in items if s.strip())
-
-
-def _dtypes(value: Any, _base: Path) -> tuple[str, ...]:
-    return tuple(canonical_dtype(d) for d in _nonempty(_strings(value)))
-
-
-def _methods(value: Any, _base: Path) -> tuple[str, ...]:
-    return tuple(get_method(m).name for m in _nonempty(_strings(value)))
-
-
-def _nonempty(items: tuple[Any, ...]) -> tuple[Any, ...]:
-    if not items:
-        raise ConfigError("the list is empty; name at least one, or remove the key")
-    return items
-
-
-def _temperatures(value: Any, _base: Path) -> tuple[float, ...]:
-    items = value if isinstance(value, list) else [value]
-    out: list[float] = []
-    for v in items:
-        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-            raise ConfigError(f"expected numbers or 'LO:HI:N' ranges, got {v!r}")
-        out += parse_temperatures([v]) if isinstance(v, str) else [float(v)]
-    for t in out:
-        if not (math.isfinite(t) and t > 0):
-            raise ConfigError(f"temperature {t!r} is not a positive finite number; use e.g. 0.7")
-    return _nonempty(tuple(out))
-
-
-def _model(value: Any, _base: Path) -> str:
-    if value not in MODELS:
-        raise ConfigError(f"expected one of {', '.join(MODELS)}, got {value!r}")
-    return str(value)
-
-
-def _int(lo: int) -> Any:
-    def parse(value: Any, _base: Path) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-            raise ConfigError(
-                f"expected an integer{'' if lo < -99 else f' >= {lo}'}, got {value!r}"
-            )
-        return value
-
-    return parse
-
-
-def _bool(value: Any, _base: Path) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"expected true or false, got {value!r}")
-    return value
-
-
-def _number(value: Any, _base: Path) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"expected a number, got {value!r}")
-    return float(value)
-
-
-def _targets(value: Any, base: Path) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"expected 'argmax', 'argmin' or a file of class indices, got {value!r}")
-    if value in ("argmax", "argmin") or Path(value).is_absolute():
-        return value
-    return _near(base, value)  # a targets file is relative to the config file
-
-
-def _use(value: Any, _base: Path) -> str:
-    if value not in (*USES, "auto"):
-        raise ConfigError(f"expected one of {', '.join(USES)} or auto, got {value!r}")
-    return str(value)
-
-
-def _sources(value: Any, base: Path) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-        raise ConfigError(f"expected a list of paths or globs, got {value!r}")
-    return tuple(v if v.startswith("gen:") else _near(base, v) for v in value)
-
-
-def _near(base: Path, path: str) -> str:
-    """``path`` relative to the config's folder, shown relative to the working directory."""
-    full = base / path
-    try:
-        return os.path.relpath(full)
-    except ValueError:  # another drive on Windows
-        return str(full)
-
-
-def _conditions(value: Any, _base: Path) -> tuple[Condition, ...]:
-    return parse_conditions(_strings(value))  # [] is refused: failing is turned off by never
-
-
-def _budget(value: Any, base: Path) -> int:
-    return int(_int(1)(value, base)) * 2**20
-
-
-_KEYS: dict[str, Any] = {
-    "sources": _sources,
-    "methods": _methods,
-    "dtypes": _dtypes,
-    "temperatures": _temperatures,
-    "model": _model,
-    "dim": _int(-(2**31)),
-    "targets": _targets,
-    "use": _use,
-    "gradients": _bool,
-    "softmin": _bool,
-    "ftz": _bool,
-    "mask-value": _number,
-    "memory-budget": _budget,
-    "chunk-rows": _int(1),
-    "threads": lambda value, _base: check_threads(value),
-    "fail-on": _conditions,
-    "warn-on": _conditions,
-}

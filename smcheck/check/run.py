@@ -35,7 +35,7 @@ from smcheck.sources.expand import SourceSpec, expand_sources
 
 
 def run_check(
-    sources: Sequence[str],
+    sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     policy: Policy,
     *,
     stdin: BinaryIO | None = None,
@@ -46,8 +46,12 @@ def run_check(
     A source that cannot be read or analysed becomes a :class:`SourceError` and the others are
     still checked; with ``skip_multi_tensor`` a file of several tensors given without a key is
     left out with a note instead. Raises ConfigError only for a policy that cannot run at all.
+    ``sources`` is a list of sources (files, globs, directories, ``gen:NAME``) or one of them.
     """
-    return _run_specs(*expand_sources(list(sources)), policy, stdin, skip_multi_tensor)
+    # one source, not a list of its characters
+    items = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    specs = [os.fspath(s) for s in items]
+    return _run_specs(*expand_sources(specs), policy, stdin, skip_multi_tensor)
 
 
 def _run_specs(

@@ -78,6 +78,21 @@ def test_assert_stable_refuses_an_empty_fail_on() -> None:
         smcheck.assert_stable([[1.0, 2.0, 30.0]], dtypes=["float16"], fail_on=[])
 
 
+def test_assert_stable_takes_fail_on_as_one_comma_separated_string_as_fail_on_does() -> None:
+    # fail_on="nan" was read one character at a time: "unknown condition 'n'"
+    smcheck.assert_stable([[1.0, 2.0, 3.0]], dtypes=["float16"], methods=["naive"], fail_on="nan")
+    with pytest.raises(AssertionError, match=r"^smcheck: 2 violations of --fail-on nan,overflow:"):
+        smcheck.assert_stable(
+            [[1.0, 2.0, 30.0]], dtypes=["float16"], methods=["naive"], fail_on="nan, overflow"
+        )
+
+
+def test_assert_stable_refuses_warn_on_in_one_sentence() -> None:
+    # it raised "analyze() got an unexpected keyword argument 'warn_on'"
+    with pytest.raises(ConfigError, match="^assert_stable takes no warn_on: a warning never "):
+        smcheck.assert_stable([[1.0, 2.0]], warn_on=["nan"])
+
+
 def test_assert_stable_judges_a_capture_by_what_the_model_ran() -> None:
     with smcheck.capture() as cap:
         torch.softmax(torch.tensor([[1.0, 2.0, 30.0]], dtype=torch.float16), dim=-1)

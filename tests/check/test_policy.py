@@ -48,6 +48,72 @@ def test_isolated_ignores_config_and_explicit_config_is_read(tmp_path: Path) -> 
         load_policy(tmp_path, config="nope.toml")
 
 
+def test_a_relative_config_is_read_from_the_cwd_given_and_a_str_cwd_is_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # load_policy(Path("/dir"), config="cfg.toml") looked in the process's working directory,
+    # and load_policy("/dir") raised AttributeError: 'str' object has no attribute 'resolve'
+    write(tmp_path / "ci" / "cfg.toml", 'methods = ["torch"]\n')
+    write(tmp_path / "smcheck.toml", 'dtypes = ["fp32"]\n')
+    monkeypatch.chdir(tmp_path / "ci")  # not where the config search starts
+    assert load_policy(tmp_path / "ci", config="cfg.toml").methods == ("torch",)
+    assert load_policy(str(tmp_path / "ci"), config=Path("cfg.toml")).methods == ("torch",)
+    assert load_policy(str(tmp_path)).dtypes == ("float32",)
+    with pytest.raises(ConfigError) as e:
+        load_policy(str(tmp_path), config="cfg.toml")
+    assert str(e.value) == (
+        f"config file 'cfg.toml' does not exist in '{tmp_path}'; check the --config path"
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "names"),
+    [
+        (["nan"], ("nan",)),
+        ("nan, overflow>100", ("nan", "overflow>100")),
+        (("warn",), ("warn",)),
+        ("never", ()),
+    ],
+)
+def test_a_policy_made_in_python_takes_condition_names_as_a_config_file_does(
+    given: object, names: tuple[str, ...]
+) -> None:
+    # Policy(fail_on=["nan"]) failed later with "'str' object has no attribute 'name'"
+    policy = Policy(fail_on=given, warn_on=given)  # type: ignore[arg-type]
+    assert tuple(c.name for c in policy.fail_on) == names
+    assert tuple(c.name for c in policy.warn_on) == names
+
+
+@pytest.mark.parametrize(
+    ("given", "error"),
+    [
+        (5, "fail_on: expected a list of strings, got 5"),
+        (["nan", "never"], "fail_on: 'never' means no condition, so it stands alone"),
+        ("n,a", "fail_on: unknown condition 'n'"),
+    ],
+)
+def test_a_policy_made_in_python_refuses_what_a_config_file_refuses(
+    given: object, error: str
+) -> None:
+    with pytest.raises(ConfigError) as e:
+        Policy(fail_on=given)  # type: ignore[arg-type]
+    assert str(e.value).startswith(error)
+
+
+def test_run_check_takes_one_source_as_a_string_or_path_not_its_characters(
+    tmp_path: Path,
+) -> None:
+    # run_check("/path/hot.npy", ...) checked "/", "p", "a", ...: "/" expanded the root
+    from smcheck.check.run import run_check
+
+    path = tmp_path / "hot.npy"
+    np.save(path, np.array([[1.0, 2.0, 3.0]]))
+    for source in (str(path), path):
+        result = run_check(source, Policy(fail_on="nan"))  # type: ignore[arg-type]
+        assert result.checked == [(str(path), None)] and result.errors == []
+        assert result.policy["fail_on"] == ["nan"]
+
+
 def test_every_key_parses(tmp_path: Path) -> None:
     path = write(
         tmp_path / "smcheck.toml",

@@ -11,7 +11,8 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from smcheck.check.policy import _KEYS, parse_policy
+from smcheck.check.policy import parse_policy
+from smcheck.check.policykeys import KEYS
 from smcheck.cli import cli
 from smcheck.errors import ConfigError
 from smcheck.threads import MAX_THREADS
@@ -55,10 +56,10 @@ CASES: list[tuple[str, Any, Any]] = [
 
 
 def test_the_schema_names_every_key_the_parser_accepts_and_no_other() -> None:
-    spelled = set(_KEYS) | {k.replace("-", "_") for k in _KEYS}
+    spelled = set(KEYS) | {k.replace("-", "_") for k in KEYS}
     assert set(SCHEMA["properties"]) == spelled
     assert SCHEMA["additionalProperties"] is False
-    assert {k.replace("_", "-") for k, _, _ in CASES} == set(_KEYS)  # every key has a case
+    assert {k.replace("_", "-") for k, _, _ in CASES} == set(KEYS)  # every key has a case
 
 
 @pytest.mark.parametrize(("key", "good", "bad"), CASES)
