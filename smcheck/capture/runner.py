@@ -8,16 +8,12 @@ import sys
 import traceback
 from typing import Any
 
-from smcheck.capture.session import Capture
+from smcheck.capture.session import Capture, NothingCapturedError
 from smcheck.errors import ConfigError, SmcheckError
 
 
 class ScriptError(SmcheckError):
     """The captured script failed: its traceback has been printed on stderr."""
-
-
-class NothingCapturedError(SmcheckError):
-    """The script ran no softmax call that capture records: a pass would have checked nothing."""
 
 
 def run_script(

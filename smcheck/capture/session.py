@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ from smcheck.capture.analysis import Captured, analyze_captured
 from smcheck.capture.fastpath import FastPathWatch, governing, padded_output
 from smcheck.capture.hooks import Recorder
 from smcheck.capture.sites import SiteRecord
-from smcheck.errors import ConfigError
+from smcheck.errors import ConfigError, SmcheckError
 from smcheck.report.model import Report
 from smcheck.report.phrases import plural, verb
 from smcheck.report.sitemodel import Site
@@ -24,6 +26,10 @@ RECORDED = (
 """What a capture records, for the message of a capture that recorded nothing (capture.md)."""
 
 
+class NothingCapturedError(SmcheckError):
+    """No softmax call that capture records was captured: a pass would have checked nothing."""
+
+
 class Capture:
     """Every softmax-family call made inside ``with``, recorded per call site.
 
@@ -32,10 +38,17 @@ class Capture:
     """
 
     def __init__(self, max_rows_per_site: int = DEFAULT_MAX_ROWS_PER_SITE, seed: int = 0):
+        # a float would be a fraction of a row (or silently truncated), a str a TypeError later
+        for name, value in (("max_rows_per_site", max_rows_per_site), ("seed", seed)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ConfigError(f"{name} must be an integer, got {value!r}", options=(name,))
         if max_rows_per_site < 1:
-            raise ConfigError("max_rows_per_site must be at least 1")
-        self.max_rows_per_site = max_rows_per_site
-        self.seed = seed
+            raise ConfigError(
+                f"max_rows_per_site must be at least 1, got {max_rows_per_site!r}",
+                options=("max_rows_per_site",),
+            )
+        self.max_rows_per_site = max_rows_per_site = int(max_rows_per_site)  # numpy's: JSON
+        self.seed = seed = int(seed)
         self._recorder = Recorder(max_rows_per_site, seed)
         self._fast_paths = FastPathWatch(self._recorder.modules)
         self._handles: list[Any] = []
@@ -104,16 +117,30 @@ class Capture:
 
         By default each site is judged in the format it ran in and the wider ones, with its
         captured class targets (loss sites) as the gradient targets. ``dim`` and ``softmin``
-        are the site's own: given, they raise ConfigError.
+        are the site's own: given, they raise ConfigError. A capture that recorded no softmax
+        call raises NothingCapturedError: a report of no site would pass with nothing checked.
         """
-        return analyze_captured(self.captured(), **options)
+        return analyze_captured(self._nonempty("analyse"), **options)
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the sample and the sites to a ``.safetensors`` file (``smcheck analyze`` reads
-        it back into the same report)."""
+        it back into the same report); raises ConfigError for a name with another input
+        format's suffix (``x.npy``: never readable), NothingCapturedError when nothing was
+        captured (no file is written)."""
+        from smcheck.api import check_data_name
         from smcheck.capture.store import save_captured
 
-        return save_captured(Path(path), self.captured())
+        check_data_name(os.fspath(path), ".safetensors")  # as smcheck capture --save
+        return save_captured(Path(path), self._nonempty("save"))
+
+    def _nonempty(self, doing: str) -> list[Captured]:
+        """The captured sites; raises NothingCapturedError when there are none."""
+        why = self.why_empty("run the model inside the capture, on the thread that entered it")
+        if why is not None:
+            raise NothingCapturedError(
+                f"no softmax call was captured, so there is nothing to {doing}: {why}"
+            )
+        return self.captured()
 
 
 def capture(max_rows_per_site: int = DEFAULT_MAX_ROWS_PER_SITE, seed: int = 0) -> Capture:

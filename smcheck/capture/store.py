@@ -110,4 +110,10 @@ def load_captured(path: str) -> list[Captured]:
         raise load_error(
             path, f"its capture metadata is malformed ({exc!r})", "save it again with cap.save"
         ) from exc
+    if not any(c.rows.size for c in out):  # a report of no row would pass, checking nothing
+        raise load_error(
+            path,
+            "it holds no captured rows, so there is nothing to analyse",
+            "save a capture that recorded a softmax call",
+        )
     return out

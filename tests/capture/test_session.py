@@ -353,3 +353,31 @@ def test_a_softmin_site_that_returned_nan_on_masked_rows_is_told_of_its_own_mask
     assert "1 of them fully masked (every logit +inf in float32)" in masked
     assert "mask with torch.finfo(torch.float32).max" in masked
     assert "1 of them already NaN or -inf at its input" in upstream
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"max_rows_per_site": "10"}, "max_rows_per_site must be an integer, got '10'"),
+        ({"max_rows_per_site": 1.5}, "max_rows_per_site must be an integer, got 1.5"),
+        ({"max_rows_per_site": True}, "max_rows_per_site must be an integer, got True"),
+        ({"max_rows_per_site": 0}, "max_rows_per_site must be at least 1, got 0"),
+        ({"seed": 0.5}, "seed must be an integer, got 0.5"),
+    ],
+)
+def test_capture_refuses_a_row_budget_or_seed_that_is_no_integer(
+    options: dict[str, object], error: str
+) -> None:
+    # "10" raised a TypeError from a comparison, and 1.5 was taken as a budget of rows
+    with pytest.raises(ConfigError) as e:
+        smcheck.capture(**options)  # type: ignore[arg-type]
+    assert str(e.value) == error
+
+
+def test_capture_takes_a_numpy_integer_budget_and_saves_it_as_json(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    with smcheck.capture(max_rows_per_site=np.int64(2), seed=np.int32(1)) as cap:
+        torch.softmax(torch.ones(4, 3), dim=-1)
+    cap.save(tmp_path / "run.safetensors")  # the budget is in the JSON metadata
+    assert cap.sites[0].rows_sampled == 2

@@ -13,8 +13,9 @@ import torch
 from click.testing import CliRunner
 
 import smcheck
+from smcheck.capture.session import NothingCapturedError
 from smcheck.cli import cli
-from smcheck.errors import LoadError
+from smcheck.errors import ConfigError, LoadError
 from tests.report.test_schema import errors
 
 SCRIPT = """
@@ -136,6 +137,49 @@ def test_capture_command_exits_2_on_a_script_that_ran_no_softmax(tmp_path: Path)
     assert r.stderr.startswith(f"Error: '{quiet}' ran no softmax call that smcheck captures, so ")
     assert "on the thread that entered the capture" in r.stderr and r.stderr.count("\n") == 1
     assert r.stdout == "" and not saved.exists()  # no clean-looking report, no empty capture
+
+
+def test_an_empty_capture_is_neither_saved_nor_analysed(tmp_path: Path) -> None:
+    # cap.save wrote a file of no site and cap.analyze() gave an OK report of no source, which
+    # `smcheck analyze` then passed: nothing captured is a failure, as smcheck capture says
+    with smcheck.capture() as cap:
+        pass
+    saved = tmp_path / "empty.safetensors"
+    with pytest.raises(NothingCapturedError, match="^no softmax call was captured, so there is "):
+        cap.save(saved)
+    assert not saved.exists()
+    with pytest.raises(NothingCapturedError, match="nothing to analyse: capture records torch"):
+        cap.analyze()
+
+
+def test_a_capture_file_that_holds_no_rows_is_bad_input_not_a_pass(tmp_path: Path) -> None:
+    # `smcheck analyze empty.safetensors --fail-on warn` printed "0 sources, 0 cells" and exited 0
+    head = json.dumps({"__metadata__": {"format": "smcheck.capture/1", "sites": "[]"}}).encode()
+    path = tmp_path / "empty.safetensors"
+    path.write_bytes(len(head).to_bytes(8, "little") + head)
+    r = CliRunner().invoke(cli, ["analyze", str(path), "--fail-on", "warn", "-q"])
+    assert r.exit_code == 2, r.output
+    assert r.stderr == (
+        f"Error: cannot load '{path}': it holds no captured rows, so there is nothing to "
+        "analyse; save a capture that recorded a softmax call\n"
+    )
+
+
+def test_save_refuses_a_name_of_another_input_format_as_capture_save_does(
+    tmp_path: Path,
+) -> None:
+    # cap.save("x.npy") wrote safetensors bytes that `smcheck analyze x.npy` could not read
+    with smcheck.capture() as cap:
+        torch.softmax(torch.ones(2, 3), dim=-1)
+    script = tmp_path / "one.py"
+    script.write_text(ONE_SOFTMAX)
+    for name in ("x.npy", "x.CSV"):
+        with pytest.raises(ConfigError) as e:
+            cap.save(tmp_path / name)
+        r = CliRunner().invoke(cli, ["capture", "--save", str(tmp_path / name), str(script)])
+        assert r.exit_code == 2 and r.stderr == f"Error: {e.value}\n"
+        assert str(e.value).endswith("; name it *.safetensors")
+        assert not (tmp_path / name).exists()
 
 
 def test_an_empty_capture_of_calls_without_rows_asks_for_rows_then_the_callers_fix(
