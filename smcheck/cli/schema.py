@@ -36,12 +36,19 @@ def schema(policy: bool) -> None:
 def policy_schema() -> dict[str, Any]:
     """The schema of the policy table: the package's ``policy.schema.json`` with what the code
     defines filled in, so that it cannot drift from it: the most threads the loader takes
-    (smcheck.threads.MAX_THREADS) and ``--ftz``'s help as the ``ftz`` key's description."""
+    (smcheck.threads.MAX_THREADS), ``--ftz``'s help as the ``ftz`` key's description, and the
+    types and patterns of methods, dtypes, temperatures and conditions made from the names the
+    loader knows (smcheck.check.policyschema)."""
     from importlib.resources import files
+
+    from smcheck.check.policyschema import generated
 
     text = files("smcheck").joinpath("policy.schema.json").read_text(encoding="utf-8")
     out: dict[str, Any] = json.loads(text)
     keys = out["properties"]
     keys["threads"]["maximum"] = MAX_THREADS
     keys["ftz"] = {"description": FTZ_HELP, **keys["ftz"]}
+    for key, parts in generated().items():
+        where = out["$defs"] if key.startswith("$defs/") else keys
+        where[key.removeprefix("$defs/")].update(parts)
     return out

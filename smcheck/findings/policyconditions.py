@@ -164,7 +164,8 @@ NAMES: tuple[str, ...] = (*LEVELS, *METRICS, *INPUT_METRICS)
 NEVER = "never"
 """A list of conditions that is this alone holds none: how a policy turns failing off."""
 
-_ALIASES = {"argmax-flips": "argmax-flip", "dead-gradients": "dead-gradient"}
+CONDITION_ALIASES = {"argmax-flips": "argmax-flip", "dead-gradients": "dead-gradient"}
+"""Other spellings :func:`parse_condition` takes (the policy schema names them too)."""
 _SYNTAX = re.compile(r"^\s*([a-z][a-z0-9_-]*)\s*(?:(>=|>)\s*(\S+))?\s*$")
 
 
@@ -275,7 +276,7 @@ def parse_condition(text: str) -> Condition:
     if not m:
         raise ConfigError(f"bad condition {text!r}; {_usage()}")
     name, op, limit_text = m.group(1).replace("_", "-"), m.group(2), m.group(3)
-    name = _ALIASES.get(name, name)
+    name = CONDITION_ALIASES.get(name, name)
     if name in LEVELS:
         if op:
             raise ConfigError(f"the verdict level {name!r} takes no limit; write just {name!r}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,29 @@ CASES: list[tuple[str, Any, Any]] = [
     ("warn-on", "nan", []),
     ("fail-on", "nan, overflow", ""),  # a string of no condition is an empty list too
     ("warn-on", "nan", " , "),
+    # the schema took any string for these, names the loader refuses among them
+    ("methods", " Naive , lse-direct", ""),
+    ("methods", ["NAIVE", ""], " "),
+    ("methods", "torch,", ","),
+    ("methods", ["shifted,online"], ["navie"]),
+    ("methods", "logdomain", "naive torch"),
+    ("dtypes", "torch.float16, BF16", ""),
+    ("dtypes", ["half", "double"], [","]),
+    ("dtypes", ["torch.bfloat16"], "float17"),
+    ("dtypes", "f64", ["int8"]),
+    ("temperatures", 1e300, float("inf")),
+    ("temperatures", ["0.5"], ["0"]),
+    ("temperatures", "0.5:2:3", "0.5:2:0"),
+    ("temperatures", " 0.5 : 2 : 100 ", "0.5:2:101"),  # a range of at most 100
+    ("temperatures", ".5, 1e-3, +2", "1,,2"),
+    ("temperatures", "1_000", "nan"),
+    ("fail-on", ["error-ulp>8"], ["error-ulp"]),  # a threshold needs a limit
+    ("fail-on", ["fail"], ["fail>1"]),  # a verdict level takes none
+    ("fail-on", ["overflow>=1e-3"], ["overflow>-1"]),  # a limit is >= 0
+    ("fail-on", ["never", ""], ["never", "nan"]),  # never stands alone
+    ("warn-on", "never,", "never,never"),
+    ("warn-on", ["Dead_Gradients >= 2", "argmax-flips"], ["overflow>inf"]),
+    ("warn-on", "kl > 1e-4, NaN", "kl,nan"),
 ]
 
 
@@ -99,3 +124,46 @@ def test_the_schema_says_what_ftz_does_as_its_help_says() -> None:
 
 def test_the_schema_caps_threads_where_the_loader_does() -> None:
     assert SCHEMA["properties"]["threads"]["maximum"] == MAX_THREADS
+
+
+TOKENS = {
+    "methods": [
+        "naive",
+        "Shifted",
+        "LSE-direct",
+        "lse_direct",
+        "torch",
+        "x",
+        "",
+        " ",
+        ",",
+        "online",
+    ],
+    "dtypes": ["float16", "BF16", "torch.", "torch.half", "double", "f", "", " ", ",", "int8"],
+    "temperatures": ["0.5", "2", "0", "-1", ":", " : ", "3", "101", "100", ".5", "1e-3", "inf"]
+    + ["nan", ",", " ", "", "+2", "1_0", "0x1", "e5"],
+    "fail-on": ["nan", "NaN", "never", "fail", "warn", "error-ulp", "kl", "dead_gradients", ">"]
+    + [">=", " ", "", ",", "8", "-1", "-0", "1e-6", "inf", "x", ".5", "5.", "+1", "_", "overflow"],
+}
+"""Pieces of values: names in several spellings, separators, limits, numbers and junk."""
+
+
+@pytest.mark.parametrize("key", TOKENS)
+def test_the_schema_and_the_parser_agree_on_values_made_of_pieces(key: str, tmp_path: Path) -> None:
+    # the schema took any string for methods, dtypes and temperatures, and any string with a
+    # letter for conditions; a number too large for a float (1e400, or 1e-400 rounding to 0)
+    # is the one thing it cannot tell (docs/ci.md)
+    rnd = random.Random(0)
+
+    def text() -> str:
+        return "".join(rnd.choice(TOKENS[key]) for _ in range(rnd.randint(1, 5)))
+
+    for _ in range(1000):
+        value: Any = text() if rnd.random() < 0.5 else [text() for _ in range(rnd.randint(1, 3))]
+        try:
+            parse_policy({key: value}, "smcheck.toml", tmp_path)
+            accepted = True
+        except ConfigError:
+            accepted = False
+        overflows = re.search(r"e-?\d{3}", json.dumps(value))
+        assert VALIDATOR.is_valid({key: value}) == accepted or overflows, value
