@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
-import operator
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from functools import partial
 from typing import Any
 
+from smcheck import configchecks as checks
+from smcheck.configchecks import MAX_TEMPERATURES as MAX_TEMPERATURES
+from smcheck.configchecks import TARGET_RULES as TARGET_RULES
+from smcheck.configchecks import parse_temperatures as parse_temperatures
 from smcheck.dtypes import DTYPES, canonical_dtype
 from smcheck.errors import ConfigError
 from smcheck.methods import DEFAULT_METHODS, STRICT_DEFAULT_METHODS, get_method
@@ -22,8 +25,6 @@ probabilities; also their logarithms; also the cross-entropy loss and its gradie
 FRAMEWORK_KERNEL = "torch"
 """The softmax the user's framework computes: with the default methods the others are
 hypothetical comparisons beside it."""
-TARGET_RULES: tuple[str, ...] = ("argmax", "argmin")
-"""Targets chosen from each row itself: the confident case and the confidently-wrong case."""
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,6 @@ GENERATOR_SPECS: tuple[GeneratorSpec, ...] = (
 GENERATOR_NAMES: tuple[str, ...] = tuple(g.name for g in GENERATOR_SPECS)
 """The ``gen:NAME`` sources, in listing order."""
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
-MAX_TEMPERATURES = 100
-"""Most temperatures one analysis takes: each adds a full set of cells, and peak memory grows
-with them (about 18 MB per temperature with the 16 default cells, even on an 8x10 input)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +112,11 @@ class Thresholds:
     |log p| (storing log p in the format already costs up to u|log p|, and a log-softmax that
     shifts by the max loses a few roundings of that size). Nats, because sums of
     log-probabilities add absolute errors."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # each a finite number >= 0: a string or -1 would judge nothing
+            value = checks.number("thresholds", getattr(self, f.name), f"Thresholds.{f.name}")
+            object.__setattr__(self, f.name, value)
 
     def lost_mass_limit(self, u: float) -> float:
         """The lost mass above which underflow is WARN in a format of unit roundoff ``u``."""
@@ -160,36 +163,11 @@ class AnalysisConfig:
     torch and numba pick (smcheck.threads)."""
 
     def __post_init__(self) -> None:
-        try:  # an integer of any kind (numpy's too), not a float or a bool
-            if isinstance(self.dim, bool):
-                raise TypeError
-            object.__setattr__(self, "dim", operator.index(self.dim))
-        except TypeError:
-            raise ConfigError(
-                f"dim={self.dim!r} is not an axis; give an integer such as -1", options=("dim",)
-            ) from None
-        with _refusing("threads"):
-            object.__setattr__(self, "threads", check_threads(self.threads))
-        with _refusing("targets"):
-            object.__setattr__(self, "targets", normalise_targets(self.targets))
-        with _refusing("dtypes"):
-            object.__setattr__(self, "dtypes", _unique(canonical_dtype(d) for d in self.dtypes))
-        with _refusing("methods"):
-            object.__setattr__(self, "methods", _unique(get_method(m).name for m in self.methods))
+        self._check_values()
+        self._check_selections()
         if self.use not in (*USES, "auto"):
             raise ConfigError(
                 f"unknown use {self.use!r}; use one of {', '.join(USES)} or auto", options=("use",)
-            )
-        comparisons = self.comparisons
-        if comparisons is None:
-            default = self.methods == DEFAULT_METHODS and self.model == "framework"
-            comparisons = tuple(m for m in self.methods if m != FRAMEWORK_KERNEL) if default else ()
-        named = _unique(get_method(m).name for m in comparisons)
-        object.__setattr__(self, "comparisons", tuple(m for m in named if m in self.methods))
-        if not self.dtypes or not self.methods:
-            raise ConfigError(
-                "nothing to analyse: give at least one dtype and one method",
-                options=("dtypes", "methods"),
             )
         if self.model not in MODELS:
             raise ConfigError(
@@ -204,21 +182,6 @@ class AnalysisConfig:
                     "leave it out of --method or use --model framework",
                     options=("methods", "model"),
                 )
-        temps = tuple(float(t) for t in self.temperatures) or (1.0,)
-        for t in temps:
-            if not (math.isfinite(t) and t > 0):
-                raise ConfigError(
-                    f"temperature {t!r} is not a positive finite number; use e.g. 0.7",
-                    options=("temperatures",),
-                )
-        # ascending: every report names runs of T as "0.5..2", which must be numeric ranges
-        object.__setattr__(self, "temperatures", tuple(sorted(set(temps))))
-        with _refusing("temperatures"):
-            _check_temperature_count(len(self.temperatures))
-        if self.critical not in (None, True, False):
-            raise ConfigError(
-                "critical must be True, False or None (automatic)", options=("critical",)
-            )
         if self.mask_value is not None:
             object.__setattr__(self, "mask_value", self._checked_mask_value())
         if self.gradients and self.model == "strict":
@@ -227,16 +190,69 @@ class AnalysisConfig:
                 "or use --model framework",
                 options=("gradients", "model"),
             )
-        if self.chunk_rows is not None and self.chunk_rows < 1:
-            raise ConfigError("chunk_rows must be at least 1", options=("chunk_rows",))
-        if self.memory_budget < 2**20:
+
+    def _check_values(self) -> None:
+        """Each single-valued option of the right type and range: a truthy "no" is no flag, nor
+        "512" a byte count (whoever built the config: the API, the CLI or a config file)."""
+        put = partial(object.__setattr__, self)
+        put("dim", checks.integer("dim", self.dim, "an axis", "-1"))
+        for name in ("softmin", "ftz"):
+            put(name, checks.flag(name, getattr(self, name)))
+        for name in ("gradients", "critical"):
+            put(name, checks.flag(name, getattr(self, name), automatic=True))
+        budget = self.memory_budget
+        budget = checks.integer("memory_budget", budget, "a number of bytes", "2**29 (512 MiB)")
+        if budget < 2**20:
             raise ConfigError(
                 "the memory budget must be at least 1 MiB", options=("memory_budget",)
             )
+        put("memory_budget", budget)
+        if self.chunk_rows is not None:
+            put("chunk_rows", checks.integer("chunk_rows", self.chunk_rows, "a row count", "4096"))
+            if self.chunk_rows < 1:
+                raise ConfigError("chunk_rows must be at least 1", options=("chunk_rows",))
+        if not isinstance(self.thresholds, Thresholds):
+            raise ConfigError(
+                f"thresholds={self.thresholds!r} is not a smcheck.Thresholds; give e.g. "
+                "smcheck.Thresholds(lost_mass_u=2.0)",
+                options=("thresholds",),
+            )
+        with checks.refusing("threads"):
+            put("threads", check_threads(self.threads))
+        with checks.refusing("targets"):
+            put("targets", checks.normalise_targets(self.targets))
+
+    def _check_selections(self) -> None:
+        """dtypes, methods, comparisons and temperatures as tuples of known names and numbers,
+        in whichever form the API takes them (one name, a comma-separated string, dtypes)."""
+        put = partial(object.__setattr__, self)
+        with checks.refusing("dtypes"):
+            dtypes = checks.selection("dtypes", self.dtypes)
+            put("dtypes", checks.unique(canonical_dtype(d) for d in dtypes))
+        with checks.refusing("methods"):
+            methods = checks.selection("methods", self.methods)
+            put("methods", checks.unique(get_method(m).name for m in methods))
+        comparisons = self.comparisons
+        if comparisons is None:
+            default = self.methods == DEFAULT_METHODS and self.model == "framework"
+            comparisons = tuple(m for m in self.methods if m != FRAMEWORK_KERNEL) if default else ()
+        with checks.refusing("comparisons"):
+            named = [get_method(m).name for m in checks.selection("comparisons", comparisons)]
+        put("comparisons", tuple(m for m in checks.unique(named) if m in self.methods))
+        if not self.dtypes or not self.methods:
+            raise ConfigError(
+                "nothing to analyse: give at least one dtype and one method",
+                options=("dtypes", "methods"),
+            )
+        with checks.refusing("temperatures"):
+            temps = checks.selection("temperatures", self.temperatures)
+        put("temperatures", checks.temperatures(temps))
 
     def _checked_mask_value(self) -> float:
         """The mask value as a float: finite, and negative (positive under softmin)."""
-        mv = float(self.mask_value)  # type: ignore[arg-type]
+        given = self.mask_value
+        number = isinstance(given, numbers.Real) and not isinstance(given, bool)
+        mv = float(given) if number else math.nan  # type: ignore[arg-type]
         if not (math.isfinite(mv) and (mv > 0 if self.softmin else mv < 0)):
             if self.softmin:
                 sign, eg = "positive", "1e4 (softmin negates the input; +inf is a mask already)"
@@ -275,6 +291,10 @@ class AnalysisConfig:
         Returns:
             The validated config (raises ConfigError).
         """
+        unknown = [k for k in options if k not in {f.name for f in fields(cls)}]
+        if unknown:
+            known = ", ".join(f.name for f in fields(cls))
+            raise ConfigError(f"there is no option {unknown[0]!r}; the options are {known}")
         defaults = {"dtypes": DTYPES, "methods": DEFAULT_METHODS, "temperatures": (1.0,)}
         if options.get("model") == "strict":
             defaults["methods"] = STRICT_DEFAULT_METHODS
@@ -288,113 +308,4 @@ class AnalysisConfig:
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         if "methods" in kwargs and options.get("methods") not in (None, ()):
             kwargs.setdefault("comparisons", ())  # methods the user names are all selected
-        for k in ("dtypes", "methods", "temperatures"):
-            if k in kwargs:
-                kwargs[k] = _selection(k, kwargs[k])
         return cls(**kwargs)
-
-
-def _selection(key: str, value: Any) -> tuple[Any, ...]:
-    """A selection as the API may give it: a list, one name or number, a comma-separated
-    string (``"float16,float32"``, ``"0.5:2:3"``), numpy or torch dtypes (``np.float16``)."""
-    if isinstance(value, str):
-        items = [v for v in value.split(",") if v.strip()]
-        return parse_temperatures(items) if key == "temperatures" else tuple(items)
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return (value,)
-    try:
-        items = list(value)
-    except TypeError:
-        if key != "dtypes":
-            raise ConfigError(f"{key}={value!r} is neither a list nor a name") from None
-        items = [value]  # one numpy or torch dtype
-    if key == "dtypes":
-        items = [d if isinstance(d, str) else _dtype_name(d) for d in items]
-    return tuple(items)
-
-
-def _dtype_name(d: Any) -> str:
-    """``np.float16``, ``np.dtype("float16")``, ``torch.float16`` as ``float16``."""
-    import numpy as np  # loaded already (through dtypes): config imports none at module level
-
-    if d is None:  # np.dtype(None) would be float64
-        raise ConfigError("dtypes holds None; give format names such as float16")
-    try:
-        return str(np.dtype(d).name)
-    except TypeError:
-        return str(d).removeprefix("torch.")
-
-
-@contextlib.contextmanager
-def _refusing(*options: str) -> Iterator[None]:
-    """A ConfigError inside names ``options`` as what it refuses (a config file that set them
-    is then named: check.policy.Policy.blame), unless it names its own."""
-    try:
-        yield
-    except ConfigError as e:
-        e.options = e.options or options
-        raise
-
-
-def normalise_targets(spec: Any) -> Any:
-    """``argmax``/``argmin`` in canonical spelling; anything else (path, array) unchanged."""
-    if spec is None:
-        return "argmax"
-    if isinstance(spec, str):
-        if not spec.strip():
-            raise ConfigError("empty targets; use argmax, argmin or a file of class indices")
-        if spec.strip().lower() in TARGET_RULES:
-            return spec.strip().lower()
-    return spec
-
-
-def _unique(items):  # type: ignore[no-untyped-def]
-    return tuple(dict.fromkeys(items))
-
-
-def parse_temperatures(texts: tuple[str, ...] | list[str]) -> tuple[float, ...]:
-    """Temperatures from ``0.05,0.5,1`` items and ``LO:HI:N`` log-spaced ranges."""
-    out: list[float] = []
-    for text in texts:
-        items = [s.strip() for s in text.split(",")]
-        if text.strip() and not all(items):  # as --values: "1,,2" is a typo, not two numbers
-            raise ConfigError(f"empty item in temperatures {text!r}; separate numbers by one comma")
-        for item in filter(None, items):
-            out += _temperature_item(item)
-            _check_temperature_count(len(out))
-    if texts and not out:  # given, but empty: not silently the default
-        raise ConfigError("no temperature given; use numbers like 0.5,1,2 or a range LO:HI:N")
-    return tuple(out)
-
-
-def _check_temperature_count(n: int) -> None:
-    if n > MAX_TEMPERATURES:
-        raise ConfigError(
-            f"{n} temperatures are more than the {MAX_TEMPERATURES} one analysis takes (each "
-            f"adds a full set of cells); give at most {MAX_TEMPERATURES}, e.g. a range 0.1:10:25"
-        )
-
-
-def _temperature_item(item: str) -> list[float]:
-    """One number, or the ``N`` log-spaced values of a ``LO:HI:N`` range."""
-    import decimal
-
-    import numpy as np
-
-    try:
-        if ":" in item:
-            lo, hi, n = item.split(":")
-            ends, count = (float(lo), float(hi)), int(n)
-        else:
-            t = float(item)
-            if abs(t) in (0, math.inf) and decimal.Decimal(item).is_normal():  # as typed: 1e400
-                raise ConfigError(f"temperature {item!r} rounds to {t} in float64; use e.g. 0.7")
-            return [t]
-    except ValueError:
-        use = "use numbers like 0.5,1,2 or a range LO:HI:N such as 0.01:100:9"
-        raise ConfigError(f"bad temperature {item!r}; {use}") from None
-    if count < 2 or not all(0 < e < math.inf for e in ends):
-        need = "two positive finite ends and N >= 2 temperatures, such as 0.01:100:9"
-        raise ConfigError(f"bad temperature range {item!r}: it needs {need}")
-    _check_temperature_count(count)  # before numpy allocates them
-    return [float(v) for v in np.geomspace(*ends, count)]

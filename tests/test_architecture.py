@@ -36,6 +36,7 @@ LAYERS = {  # docs/design.md "Import rules": a module imports its own layer and 
     "report": 3,
     "sources": 4,
     "config": 4,
+    "configchecks": 4,
     "progress": 4,
     "output": 4,
     "threads": 4,

@@ -1,0 +1,204 @@
+"""The checks of configuration values, one per kind of value: the API, the CLI and config files
+reach them all through ``AnalysisConfig`` and ``Thresholds``, so each refuses alike."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+import operator
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from smcheck.errors import ConfigError
+
+MAX_TEMPERATURES = 100
+"""Most temperatures one analysis takes: each adds a full set of cells, and peak memory grows
+with them (about 18 MB per temperature with the 16 default cells, even on an 8x10 input)."""
+TARGET_RULES: tuple[str, ...] = ("argmax", "argmin")
+"""Targets chosen from each row itself: the confident case and the confidently-wrong case."""
+
+
+@contextlib.contextmanager
+def refusing(*options: str) -> Iterator[None]:
+    """A ConfigError inside names ``options`` as what it refuses (a config file that set them
+    is then named: check.policy.Policy.blame), unless it names its own."""
+    try:
+        yield
+    except ConfigError as e:
+        e.options = e.options or options
+        raise
+
+
+def flag(name: str, value: Any, automatic: bool = False) -> bool | None:
+    """``value`` as a bool (numpy's bool too; a truthy string such as "no" is no flag);
+    ``automatic``: None is allowed too (decided by the analysis)."""
+    if value is None and automatic:
+        return None
+    numpy_bool = type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_")
+    if isinstance(value, bool) or numpy_bool:
+        return bool(value)
+    allowed = "True, False or None (automatic)" if automatic else "True or False"
+    raise ConfigError(f"{name} must be {allowed}, not {value!r}", options=(name,))
+
+
+def integer(name: str, value: Any, what: str, example: str) -> int:
+    """``value`` as an int (numpy's integers too; not a bool, a float or a string of digits),
+    refused as not ``what`` (``an axis``), with ``example`` as the fix."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return operator.index(value)
+    except TypeError:
+        raise ConfigError(
+            f"{name}={value!r} is not {what}; give an integer such as {example}", options=(name,)
+        ) from None
+
+
+def number(name: str, value: Any, what: str) -> float:
+    """``value`` as a finite float of at least 0 (not a bool or a string); ``what`` names the
+    value in the refusal, e.g. ``Thresholds.log_abs_u``."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (ok and math.isfinite(value) and value >= 0):
+        raise ConfigError(
+            f"{what}={value!r} is not a finite number of at least 0; give e.g. 4.0",
+            options=(name,),
+        )
+    return float(value)
+
+
+def selection(key: str, value: Any) -> tuple[Any, ...]:
+    """A selection as the API may give it: a list, one name or number, a comma-separated
+    string (``"float16,float32"``, ``"0.5:2:3"``), numpy or torch dtypes (``np.float16``)."""
+    if isinstance(value, str):
+        items = [v for v in value.split(",") if v.strip()]
+        return parse_temperatures(items) if key == "temperatures" else tuple(items)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return (value,)
+    try:
+        items = list(value)
+    except TypeError:
+        if key != "dtypes":
+            raise ConfigError(
+                f"{key}={value!r} is neither a list nor a name; give e.g. {_EXAMPLES[key]}"
+            ) from None
+        items = [value]  # one numpy or torch dtype
+    if key == "dtypes":
+        items = [d if isinstance(d, str) else _dtype_name(d) for d in items]
+    elif key in ("methods", "comparisons"):
+        for m in items:
+            if not isinstance(m, str):
+                raise ConfigError(f"{key} holds {m!r}; give method ids such as {_EXAMPLES[key]}")
+    return tuple(items)
+
+
+_EXAMPLES = {
+    "dtypes": '["float16", "float32"]',
+    "methods": '["shifted", "torch"]',
+    "comparisons": '["shifted"]',
+    "temperatures": "[0.5, 1.0, 2.0]",
+}
+
+
+def _dtype_name(d: Any) -> str:
+    """``np.float16``, ``np.dtype("float16")``, ``torch.float16`` as ``float16``."""
+    import numpy as np  # loaded already (through dtypes): config imports none at module level
+
+    if d is None:  # np.dtype(None) would be float64
+        raise ConfigError("dtypes holds None; give format names such as float16")
+    try:
+        return str(np.dtype(d).name)
+    except TypeError:
+        return str(d).removeprefix("torch.")
+
+
+def temperatures(values: Iterable[Any]) -> tuple[float, ...]:
+    """The temperatures, each once and ascending: every report names runs of T as ``0.5..2``,
+    which must be numeric ranges. None given is refused, as no dtype or method is."""
+    temps = []
+    for t in values:
+        ok = isinstance(t, (numbers.Real, str)) and not isinstance(t, bool)
+        try:  # a string is read as float() reads it ("0.7"; "1e400" is inf: refused below)
+            v = float(t) if ok else math.nan
+        except ValueError:
+            v = math.nan
+        if not (math.isfinite(v) and v > 0):
+            raise ConfigError(
+                f"temperature {t!r} is not a positive finite number; use e.g. 0.7",
+                options=("temperatures",),
+            )
+        temps.append(v)
+    if not temps:
+        raise ConfigError(
+            "nothing to analyse: give at least one temperature, e.g. 1.0",
+            options=("temperatures",),
+        )
+    with refusing("temperatures"):
+        check_temperature_count(len(set(temps)))
+    return tuple(sorted(set(temps)))
+
+
+def normalise_targets(spec: Any) -> Any:
+    """``argmax``/``argmin`` in canonical spelling; anything else (path, array) unchanged."""
+    if spec is None:
+        return "argmax"
+    if isinstance(spec, str):
+        if not spec.strip():
+            raise ConfigError("empty targets; use argmax, argmin or a file of class indices")
+        if spec.strip().lower() in TARGET_RULES:
+            return spec.strip().lower()
+    return spec
+
+
+def unique(items: Iterable[Any]) -> tuple[Any, ...]:
+    """``items`` in order, each once."""
+    return tuple(dict.fromkeys(items))
+
+
+def parse_temperatures(texts: tuple[str, ...] | list[str]) -> tuple[float, ...]:
+    """Temperatures from ``0.05,0.5,1`` items and ``LO:HI:N`` log-spaced ranges."""
+    out: list[float] = []
+    for text in texts:
+        items = [s.strip() for s in text.split(",")]
+        if text.strip() and not all(items):  # as --values: "1,,2" is a typo, not two numbers
+            raise ConfigError(f"empty item in temperatures {text!r}; separate numbers by one comma")
+        for item in filter(None, items):
+            out += _temperature_item(item)
+            check_temperature_count(len(out))
+    if texts and not out:  # given, but empty: not silently the default
+        raise ConfigError("no temperature given; use numbers like 0.5,1,2 or a range LO:HI:N")
+    return tuple(out)
+
+
+def check_temperature_count(n: int) -> None:
+    """Refuse more than :data:`MAX_TEMPERATURES` temperatures."""
+    if n > MAX_TEMPERATURES:
+        raise ConfigError(
+            f"{n} temperatures are more than the {MAX_TEMPERATURES} one analysis takes (each "
+            f"adds a full set of cells); give at most {MAX_TEMPERATURES}, e.g. a range 0.1:10:25"
+        )
+
+
+def _temperature_item(item: str) -> list[float]:
+    """One number, or the ``N`` log-spaced values of a ``LO:HI:N`` range."""
+    import decimal
+
+    import numpy as np
+
+    try:
+        if ":" in item:
+            lo, hi, n = item.split(":")
+            ends, count = (float(lo), float(hi)), int(n)
+        else:
+            t = float(item)
+            if abs(t) in (0, math.inf) and decimal.Decimal(item).is_normal():  # as typed: 1e400
+                raise ConfigError(f"temperature {item!r} rounds to {t} in float64; use e.g. 0.7")
+            return [t]
+    except ValueError:
+        use = "use numbers like 0.5,1,2 or a range LO:HI:N such as 0.01:100:9"
+        raise ConfigError(f"bad temperature {item!r}; {use}") from None
+    if count < 2 or not all(0 < e < math.inf for e in ends):
+        need = "two positive finite ends and N >= 2 temperatures, such as 0.01:100:9"
+        raise ConfigError(f"bad temperature range {item!r}: it needs {need}")
+    check_temperature_count(count)  # before numpy allocates them
+    return [float(v) for v in np.geomspace(*ends, count)]
