@@ -216,3 +216,22 @@ def test_selections_may_be_one_name_a_string_or_dtypes_and_dim_an_integer() -> N
     with pytest.raises(ConfigError, match="dtypes holds None"):
         smcheck.analyze(x, dtypes=[None])
     assert smcheck.analyze(x, dim=np.int64(-1), dtypes=["float32"], methods=["torch"]).cells
+
+
+def test_issue40_gradients_run_under_inference_mode_as_outside_it() -> None:
+    # inside torch.inference_mode() the gradient checks were dropped silently (the report said
+    # "no loss or gradients under --no-gradients"), and the default methods' shared
+    # intermediates raised "Inference tensors do not track version counter"
+    kw = {"dtypes": ["float64"], "targets": "argmin", "methods": ["shifted"], "gradients": True}
+    x = [[-999.0, 1, 2, 5, 6]]
+    outside = analyze(torch.tensor(x), **kw)
+    assert outside.cells[0].gradient is not None
+    sweep = {"temperatures": [0.5, 1.0], "gradients": True}  # default methods, critical search
+    with torch.inference_mode():
+        made_inside = torch.tensor(x)  # an inference tensor
+        inside = analyze(made_inside, **kw)
+        inside_sweep = analyze(torch.tensor(x, dtype=torch.bfloat16), **sweep)
+    assert to_json(inside) == to_json(outside)
+    bf16 = analyze(torch.tensor(x, dtype=torch.bfloat16), **sweep)
+    assert to_json(inside_sweep) == to_json(bf16)
+    assert to_json(analyze(made_inside, **kw)) == to_json(outside)  # its tensor, outside

@@ -332,6 +332,18 @@ def analyze_array(
     Returns:
         The source's report.
     """
+    import torch
+
+    # normal tensors even where the caller runs under torch.inference_mode(): the gradient
+    # checks need autograd, and the methods' shared intermediates are keyed by version counters
+    with torch.inference_mode(False):
+        return _analyze_array(src, cfg, progress)
+
+
+def _analyze_array(
+    src: LoadedArray, cfg: AnalysisConfig, progress: ProgressFn | None
+) -> rm.SourceReport:
+    """:func:`analyze_array`, run outside inference mode."""
     view = RowView(src.stored, cfg.dim, src.name, src.decoder)
     run = SourceAnalysis(view, cfg)
     workers = run.workers()
