@@ -7,7 +7,6 @@ import dataclasses
 import io
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -16,7 +15,7 @@ from smcheck import __version__
 from smcheck.analysis.engine import analyze_array
 from smcheck.config import DEFAULT_MEMORY_BUDGET, TARGET_RULES, AnalysisConfig, Thresholds
 from smcheck.environment import collect_environment
-from smcheck.errors import ConfigError, SeveralTensorsError, SmcheckError
+from smcheck.errors import ARGUMENTS, FLAGS, ConfigError, SeveralTensorsError, SmcheckError
 from smcheck.progress import ProgressFn
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.violations import SkippedSource, SourceError
@@ -50,8 +49,8 @@ def resolve_source(
         return source
     if isinstance(source, SourceSpec):
         return load_logits(source.spec, stdin=stdin, memory_budget=memory_budget)
-    if isinstance(source, (str, Path)):
-        return load_logits(str(source), stdin=stdin, memory_budget=memory_budget)
+    if isinstance(source, (str, os.PathLike)):
+        return load_logits(source, stdin=stdin, memory_budget=memory_budget)
     return array_source(source)
 
 
@@ -69,19 +68,25 @@ def input_files(
     Returns:
         Paths, and the descriptor of standard input when ``-`` is a source.
     """
-    if isinstance(targets, (str, Path)) and str(targets).strip().lower() not in TARGET_RULES:
+    named = isinstance(targets, (str, os.PathLike))
+    if named and _text(targets).strip().lower() not in TARGET_RULES:
         specs = [*specs, targets]
     out: list[str | int] = []
     for s in specs:
         path = s.path if isinstance(s, SourceSpec) else s
-        if not isinstance(path, (str, Path)) or str(path).startswith("gen:"):
+        if not isinstance(path, (str, os.PathLike)) or _text(path).startswith("gen:"):
             continue
-        if str(path) == "-":
+        if _text(path) == "-":
             with contextlib.suppress(AttributeError, OSError, ValueError):  # BytesIO, closed
                 out.append(stdin.fileno())  # type: ignore[union-attr]
         else:
-            out.append(split_key(str(path))[0])
+            out.append(split_key(_text(path))[0])
     return out
+
+
+def _text(path: str | os.PathLike[str]) -> str:
+    """A path as text (``os.PathLike`` objects: ``pathlib.Path`` and others)."""
+    return os.fsdecode(path)
 
 
 def _source_label(source: Any) -> str:
@@ -90,8 +95,8 @@ def _source_label(source: Any) -> str:
         return source.spec
     if isinstance(source, LoadedArray):
         return source.name
-    if isinstance(source, (str, Path)):
-        return str(source)
+    if isinstance(source, (str, os.PathLike)):
+        return _text(source)
     return "array"
 
 
@@ -104,6 +109,7 @@ def each_source(
     keep_going: bool = False,
     explain: Callable[[SmcheckError], str] = str,
     skip_multi_tensor: bool = False,
+    spelling: str = FLAGS,
 ) -> Iterator[tuple[Any, SourceReport | SourceError | SkippedSource]]:
     """Load and analyse each source in turn: the one loop behind analyze, check and the API.
 
@@ -118,6 +124,8 @@ def each_source(
             config file that set a value the error refuses).
         skip_multi_tensor: a file of several tensors given without a key (a checkpoint)
             yields a :class:`SkippedSource`, not an error.
+        spelling: how an error names an option given with a value: ``--dim 5`` (FLAGS), or
+            ``dim=5`` (smcheck.errors.ARGUMENTS) from the Python API.
 
     Yields:
         Each spec with its report, or with its error when ``keep_going``; the analysis runs on
@@ -129,7 +137,8 @@ def each_source(
         for spec in specs:
             got: SourceReport | SourceError | SkippedSource
             try:
-                got = analyze_array(resolve_source(spec, stdin, cfg.memory_budget), cfg, progress)
+                src = resolve_source(spec, stdin, cfg.memory_budget)
+                got = analyze_array(src, cfg, progress, spelling)
             except SmcheckError as e:
                 if skip_multi_tensor and isinstance(e, SeveralTensorsError):
                     got = SkippedSource(_source_label(spec), e.holds)
@@ -147,6 +156,7 @@ def run_sources(
     stdin: BinaryIO | None = None,
     progress: ProgressFn | None = None,
     errors: list[SourceError] | None = None,
+    spelling: str = FLAGS,
 ) -> Report:
     """The report of every source (see :func:`each_source`).
 
@@ -157,6 +167,7 @@ def run_sources(
         progress: ``progress(task, done, total)``, passed to the engine.
         errors: when given, a source that cannot be read or analysed is appended here as a
             :class:`SourceError` and the others still run; when None the first error raises.
+        spelling: how an error names an option given with a value (see :func:`each_source`).
 
     Returns:
         The report of every source that was analysed.
@@ -167,7 +178,7 @@ def run_sources(
         specs = [resolve_source(s, stdin, cfg.memory_budget) for s in specs]
     reports = []
     for _, got in each_source(
-        specs, cfg, stdin=stdin, progress=progress, keep_going=errors is not None
+        specs, cfg, stdin=stdin, progress=progress, keep_going=errors is not None, spelling=spelling
     ):
         if isinstance(got, SourceError):
             errors.append(got)  # type: ignore[union-attr]  # keep_going implies a list
@@ -192,11 +203,10 @@ def with_targets_read(cfg: AnalysisConfig) -> AnalysisConfig:
 
 
 def _is_many(source: Any) -> bool:
-    """Whether ``source`` is a list of sources (paths, specs, loaded arrays), not one array."""
-    return (
-        isinstance(source, (list, tuple))
-        and len(source) > 0
-        and all(isinstance(s, (str, Path, LoadedArray, SourceSpec)) for s in source)
+    """Whether ``source`` is a list of sources, not one array: it holds a path, a spec or a
+    loaded array (an array beside them is one source too; numbers or arrays alone are one)."""
+    return isinstance(source, (list, tuple)) and any(
+        isinstance(s, (str, os.PathLike, LoadedArray, SourceSpec)) for s in source
     )
 
 
@@ -224,10 +234,10 @@ def analyze(
     """Analyse the softmax of ``source`` in several formats with several methods.
 
     Args:
-        source: a file path (``.npy``, ``.npz[:key]``, ``.pt[:key]``, ``.safetensors[:key]``,
-            ``.csv``, ``.txt``, ``.json``), a generator spec ``gen:NAME[:k=v,...]``, a numpy
-            array or a torch tensor; or a list of paths, specs and loaded arrays, each one
-            source of the report (a list of numbers or of arrays is one array).
+        source: a path (``.npy``, ``.npz[:key]``, ``.pt[:key]``, ``.safetensors[:key]``,
+            ``.csv``, ``.txt``, ``.json``; str or os.PathLike), a spec ``gen:NAME[:k=v,...]``,
+            a numpy array or a torch tensor; or a list holding paths or specs, each of its items
+            one source of the report (a list of numbers or of arrays alone is one array).
         dim: the softmax axis; every other axis is flattened into rows.
         dtypes: formats to analyse (default float16, bfloat16, float32, float64).
         methods: method ids (default naive, shifted, logdomain, torch; under the strict model
@@ -250,8 +260,7 @@ def analyze(
         progress: ``progress(task, done, total)`` called as work advances (rows analysed,
             critical-temperature steps), e.g. to draw a bar; the library never prints.
         critical: search each method × dtype's critical temperatures (the T below which it
-            overflows or gives NaN, and one-hot collapse); None does so only when several
-            temperatures are given.
+            overflows or gives NaN, and one-hot collapse); None: only with several temperatures.
         mask_value: the finite value the input masks with (e.g. -1e4), read as a mask like
             -inf; finfo.min of each format, -1e4, -1e9 and a few more are recognised without it.
         threads: torch's intra-op threads and the numba kernels' threads for this call
@@ -279,7 +288,8 @@ def analyze(
         mask_value=mask_value,
         threads=threads,
     )
-    return run_sources(source if _is_many(source) else [source], cfg, progress=progress)
+    sources = source if _is_many(source) else [source]  # errors say dim=5, not --dim 5
+    return run_sources(sources, cfg, progress=progress, spelling=ARGUMENTS)
 
 
 def literal_source(text: str) -> LoadedArray:

@@ -22,6 +22,13 @@ class ExitCode(IntEnum):
     """The reader of stdout closed the pipe early (128 + SIGPIPE, as a shell reports it)."""
 
 
+FLAGS = "--{} {}"
+"""How a message names a one-word option given with a value on the command line or in a config
+file (``--dim 5``); :data:`ARGUMENTS` is the Python API's (``dim=5``)."""
+ARGUMENTS = "{}={!r}"
+"""How a message names a keyword argument given with a value (``dim=5``)."""
+
+
 class SmcheckError(Exception):
     """Base for errors whose message is meant for the user: one sentence, then the fix."""
 

@@ -235,3 +235,43 @@ def test_issue40_gradients_run_under_inference_mode_as_outside_it() -> None:
     bf16 = analyze(torch.tensor(x, dtype=torch.bfloat16), **sweep)
     assert to_json(inside_sweep) == to_json(bf16)
     assert to_json(analyze(made_inside, **kw)) == to_json(outside)  # its tensor, outside
+
+
+def test_issue40_api_errors_name_dim_as_the_api_takes_it() -> None:
+    # the API said "--dim 5 is out of range", a flag its caller never gave (the CLI keeps it)
+    with pytest.raises(ConfigError, match=r"^dim=5 is out of range for <array> of shape \[1, 4\]"):
+        analyze([[1.0, 2, 3, 4]], dim=5)
+
+
+def test_issue40_a_list_with_a_spec_and_an_array_is_two_sources() -> None:
+    # it was read as one ragged array: numpy's "inhomogeneous shape" text
+    r = analyze(["gen:constant:shape=2x5", np.zeros((2, 4))], **FAST)
+    assert [s.name for s in r.sources] == ["gen:constant:shape=2x5", "<array>"]
+    assert [s.shape for s in r.sources] == [[2, 5], [2, 4]]
+
+
+@pytest.mark.parametrize(
+    ("source", "got"),
+    [(None, "None"), ({"a": 1}, "a dict"), ([[None, 1.0]], "a list holding objects other than")],
+)
+def test_issue40_a_source_of_python_objects_says_what_a_source_may_be(source, got) -> None:  # type: ignore[no-untyped-def]
+    # the message said "it contains pickled Python objects": nothing is unpickled here
+    from smcheck.errors import LoadError
+
+    with pytest.raises(LoadError) as e:
+        analyze(source, **FAST)
+    assert str(e.value).startswith(f"cannot load <array>: it is {got}")
+    assert "pickled" not in str(e.value)
+    assert str(e.value).endswith(
+        "give a path, a gen: spec, a numpy array, a torch tensor or nested lists of numbers"
+    )
+
+
+def test_issue40_paths_may_be_path_objects(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # load_logits(Path(...)) raised AttributeError: 'PosixPath' object has no attribute 'startswith'
+    from pathlib import Path
+
+    np.save(tmp_path / "a.npy", np.array([[1.0, 2.0, 3.0]]))
+    assert smcheck.load_logits(Path(tmp_path / "a.npy")).array.tolist() == [[1.0, 2.0, 3.0]]
+    r = analyze([Path(tmp_path / "a.npy")], **FAST)
+    assert [s.name for s in r.sources] == [str(tmp_path / "a.npy")]

@@ -38,7 +38,7 @@ from smcheck.analysis.temperature import SweepAccumulator, critical_temperatures
 from smcheck.analysis.use import resolve_use
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat, get_format
-from smcheck.errors import ConfigError
+from smcheck.errors import FLAGS, ConfigError
 from smcheck.findings.errorbounds import stall_notes
 from smcheck.findings.rounding import division_findings, zero_mass_findings
 from smcheck.findings.settling import settle
@@ -319,7 +319,10 @@ def why_no_loss(run: SourceAnalysis, cfg: AnalysisConfig) -> str:
 
 
 def analyze_array(
-    src: LoadedArray, cfg: AnalysisConfig, progress: ProgressFn | None = None
+    src: LoadedArray,
+    cfg: AnalysisConfig,
+    progress: ProgressFn | None = None,
+    spelling: str = FLAGS,
 ) -> rm.SourceReport:
     """Run every configured cell on one loaded source and build its report.
 
@@ -328,6 +331,7 @@ def analyze_array(
         cfg: the analysis options; ``cfg.targets`` is ``argmax``, ``argmin`` or read indices.
         progress: called as ``progress(task, done, total)`` after each chunk and each
             critical-temperature step.
+        spelling: how an error names an option the user gave (smcheck.errors.FLAGS, ARGUMENTS).
 
     Returns:
         The source's report.
@@ -337,14 +341,14 @@ def analyze_array(
     # normal tensors even where the caller runs under torch.inference_mode(): the gradient
     # checks need autograd, and the methods' shared intermediates are keyed by version counters
     with torch.inference_mode(False):
-        return _analyze_array(src, cfg, progress)
+        return _analyze_array(src, cfg, progress, spelling)
 
 
 def _analyze_array(
-    src: LoadedArray, cfg: AnalysisConfig, progress: ProgressFn | None
+    src: LoadedArray, cfg: AnalysisConfig, progress: ProgressFn | None, spelling: str
 ) -> rm.SourceReport:
     """:func:`analyze_array`, run outside inference mode."""
-    view = RowView(src.stored, cfg.dim, src.name, src.decoder)
+    view = RowView(src.stored, cfg.dim, src.name, src.decoder, spelling)
     run = SourceAnalysis(view, cfg)
     workers = run.workers()
     chunk = run.chunk_rows(workers)

@@ -30,6 +30,7 @@ from smcheck.sources.validation import (
     check_dtype,
     check_shape,
     describe,
+    held_numbers,
     load_error,
     os_reason,
     reading,
@@ -88,7 +89,7 @@ class LoadedArray:
 
 
 def load_logits(
-    spec: str,
+    spec: str | os.PathLike[str],
     *,
     stdin: BinaryIO | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
@@ -97,9 +98,9 @@ def load_logits(
     """Load logits from a file, ``-`` (stdin) or a ``gen:NAME[:k=v,...]`` generator spec.
 
     Args:
-        spec: ``path[.npy|.npz|.pt|.pth|.safetensors|.csv|.txt|.json]``, optionally followed by
-            ``:key`` to pick an array from an npz/pt/safetensors/json container; ``-`` for stdin
-            (npy, npz, JSON or CSV bytes); or ``gen:NAME[:k=v,...]``.
+        spec: ``path[.npy|.npz|.pt|.pth|.safetensors|.csv|.txt|.json]`` (or an ``os.PathLike``),
+            then ``:key`` to pick an array from an npz/pt/safetensors/json container; ``-``
+            for stdin (npy, npz, JSON or CSV bytes); or ``gen:NAME[:k=v,...]``.
         stdin: the stream read for ``-`` (default ``sys.stdin.buffer``).
         memory_budget: bytes; a source held whole in memory (stdin, text, JSON, a compressed
             .npz member, a generated array) that would cost more is refused before it is read
@@ -115,6 +116,7 @@ def load_logits(
         ConfigError: a malformed ``gen:`` spec.
     """
     limit = ReadLimit(memory_budget)
+    spec = os.fsdecode(spec) if isinstance(spec, os.PathLike) else spec
     if spec == "-":
         stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
         return _load_stdin(stream, limit)
@@ -174,14 +176,7 @@ def array_source(obj: Any, name: str | None = None, integers: bool = False) -> L
         label = name or "<tensor>"
         return _finish(label, *tensor_to_numpy(obj, label, None), integers=integers)
     name = name or "<array>"
-    try:
-        array = np.asarray(obj)
-    except (ValueError, TypeError) as exc:  # ragged nested lists
-        raise load_error(
-            name,
-            f"it is not a regular array of numbers ({describe(exc)})",
-            "pass a numpy array, a torch tensor or regular nested lists",
-        ) from exc
+    array = held_numbers(obj, name)
     return _finish(name, array, array.dtype.name, (), integers=integers)
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import numpy.typing as npt
 
-from smcheck.errors import ConfigError
+from smcheck.errors import FLAGS, ConfigError
 from smcheck.sources.decoders import Decoder
 
 WORK_ARRAYS_PER_ELEMENT = 32
@@ -32,14 +32,20 @@ class RowView:
     """
 
     def __init__(
-        self, array: np.ndarray, dim: int, name: str = "input", decoder: Decoder | None = None
+        self,
+        array: np.ndarray,
+        dim: int,
+        name: str = "input",
+        decoder: Decoder | None = None,
+        spelling: str = FLAGS,
     ) -> None:
+        """``spelling`` names ``dim`` in an error as the user gave it (smcheck.errors.FLAGS)."""
         if array.ndim == 0:
             raise ConfigError(f"{name} is a single number; softmax needs at least one axis")
         if not -array.ndim <= dim < array.ndim:
             raise ConfigError(
-                f"--dim {dim} is out of range for {name} of shape {list(array.shape)}; "
-                f"use a value from {-array.ndim} to {array.ndim - 1}",
+                f"{spelling.format('dim', dim)} is out of range for {name} of shape "
+                f"{list(array.shape)}; use a value from {-array.ndim} to {array.ndim - 1}",
                 options=("dim",),
             )
         self.name = name

@@ -82,6 +82,32 @@ def refuse_objects(name: str, dtype: np.dtype) -> None:
         )
 
 
+SOURCE_KINDS = "give a path, a gen: spec, a numpy array, a torch tensor or nested lists of numbers"
+"""What an in-memory source may be (smcheck.analyze's ``source``), as a message's fix."""
+
+
+def held_numbers(obj: object, name: str) -> np.ndarray:
+    """``np.asarray(obj)`` of the caller's ``obj``, refused when ragged or of Python objects
+    (None, a dict: nothing was unpickled, so the message says what a source may be)."""
+    try:
+        array = np.asarray(obj)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        raise load_error(
+            name,
+            f"it is not a regular array of numbers ({describe(exc)})",
+            "pass a numpy array, a torch tensor or regular nested lists",
+        ) from exc
+    if array.dtype.hasobject:
+        if isinstance(obj, np.ndarray):
+            got = "an array of Python objects"
+        elif isinstance(obj, (list, tuple)):
+            got = f"a {type(obj).__name__} holding objects other than numbers"
+        else:
+            got = "None" if obj is None else f"a {type(obj).__name__}"
+        raise load_error(name, f"it is {got}, not an array of numbers", SOURCE_KINDS)
+    return array
+
+
 def check_dtype(name: str, dtype: np.dtype, integers: bool = False) -> None:
     """Reject dtypes that are not real numbers; pickled objects get their own message.
     ``integers``: the file holds class indices (targets), not logits."""
