@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -13,6 +14,7 @@ import numpy as np
 from smcheck.config import GENERATOR_NAMES, GENERATOR_SPECS
 from smcheck.dtypes import canonical_dtype
 from smcheck.errors import ConfigError
+from smcheck.sources.genlimits import check_drawn, check_fits
 from smcheck.sources.readlimits import mib_up
 
 Number = int | float
@@ -132,6 +134,12 @@ def _masked(rng: np.random.Generator, shape: Shape, p: Params) -> np.ndarray:
         f"fully_masked must be between 0 and the number of rows ({n_rows})",
     )
     x = rng.normal(p["loc"], p["scale"], shape)
+    # checked here: once masked, a draw that overflowed float64 to -inf would read as a mask
+    _check(
+        not np.isneginf(x).any(),
+        "masked",
+        "loc and scale draw values beyond float64; use smaller ones",
+    )
     mask = rng.random(shape) < p["mask_frac"]
     c = shape[-1]
     own = np.full(shape[:-1], c - 1)  # the key a query always sees
@@ -218,14 +226,18 @@ def generate_logits(
             )
         values[key] = _check_value(name, key, value, gen.defaults[key])
     _check_budget(shape, memory_budget)
+    check_fits(name, values, dtype)
     try:
-        x = gen.fn(np.random.default_rng(int(seed)), shape, values)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is found in the values
+            x = gen.fn(np.random.default_rng(int(seed)), shape, values)
     except (OverflowError, ValueError) as exc:  # e.g. uniform's high - low beyond float64
         raise ConfigError(
             f"generator {name!r} cannot draw from these parameters ({exc}); use smaller values"
         ) from None
     with np.errstate(over="ignore"):  # float16 rounds logits above 65504 to inf, as a cast does
-        return np.ascontiguousarray(x, dtype=dtype)
+        out = np.ascontiguousarray(x, dtype=dtype)
+    check_drawn(name, values, x, out)
+    return out
 
 
 def parse_generator_spec(spec: str) -> tuple[str, dict[str, object]]:
@@ -321,11 +333,27 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 def _parse_number(key: str, text: str) -> Number:
     if re.fullmatch(r"[+-]?\d+", text):
-        return int(text)
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"parameter {key!r} must be a number, not {text!r}") from None
+        # int() refuses thousands of digits; float() could not hold such an int anyway
+        value: Number | None = int(text) if len(text) <= _MAX_INT_TEXT else None
+        if value is not None and abs(value) <= sys.float_info.max:
+            return value
+    else:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(f"parameter {key!r} must be a number, not {text!r}") from None
+        # 1e400 is float("inf"): taken silently it would pass as constant's +inf on purpose
+        if not math.isinf(value) or text.lstrip("+-").lower() in ("inf", "infinity"):
+            return value
+    shown = text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+    raise ConfigError(
+        f"parameter {key!r} is {shown}, which overflows float64 (beyond ±1.8e308); write "
+        "inf or -inf if that is meant, else use a smaller value"
+    )
+
+
+_MAX_INT_TEXT = 400
+"""Characters of an integer parameter read with int(): float64's largest has 309 digits."""
 
 
 def _check_value(gen: str, key: str, value: object, default: Number) -> Number:

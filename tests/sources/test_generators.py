@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -204,3 +206,37 @@ def test_bad_params(name: str, kwargs: dict[str, object], fragment: str) -> None
 def test_unknown_generator() -> None:
     with pytest.raises(ConfigError, match="use one of normal"):
         generate_logits("gauss")
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        (
+            "gen:normal:loc=1e39",
+            "parameter 'loc' of generator 'normal' is 1e+39, beyond float32's largest value "
+            "3.4028235e+38; use a value within ±3.4028235e+38, or generate float64",
+        ),
+        ("gen:constant:value=-1e39", "parameter 'value' of generator 'constant' is -1e+39"),
+        ("gen:constant:value=-1e9,dtype=float16", "beyond float16's largest value 65504"),
+        ("gen:constant:value=1e400", "parameter 'value' is 1e400, which overflows float64"),
+        ("gen:constant:value=1" + "0" * 400, "overflows float64"),
+        (
+            "gen:normal:dtype=float16,scale=1e6",
+            "generator 'normal' (loc=0, scale=1e+06) draws 76 of 80 values beyond float16's "
+            "largest value 65504",
+        ),
+        ("gen:spike:height=70000,dtype=float16", "draws 8 of 80 values beyond float16's"),
+        ("gen:normal:scale=1e308,dtype=float64", "beyond float64's largest value"),
+        ("gen:ramp:low=-1e308,high=1e308,dtype=float64", "beyond float64's largest value"),
+    ],
+)
+def test_values_the_output_format_cannot_hold_are_refused(spec: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        load_logits(spec)
+
+
+def test_meant_infinities_and_values_that_fit_are_kept() -> None:
+    assert np.isposinf(load_logits("gen:constant:value=inf").array).all()
+    assert np.isneginf(load_logits("gen:constant:value=-inf").array).all()
+    assert (load_logits("gen:constant:value=65519,dtype=float16").array == 65504).all()
+    assert np.isneginf(load_logits("gen:masked:shape=4x4,fully_masked=1").array).any()

@@ -325,7 +325,7 @@ CASES: dict[str, Case] = {
         _nothing, ["analyze", "gen:llm:shape=1000x1000"], "raise --memory-budget"
     ),
     "uniform generator overflowing": Case(
-        _nothing, ["analyze", "gen:uniform:low=-1e308,high=1e308"], "finite"
+        _nothing, ["analyze", "gen:uniform:low=-1e308,high=1e308,dtype=float64"], "finite"
     ),
 }
 
