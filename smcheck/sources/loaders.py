@@ -17,7 +17,7 @@ import numpy as np
 
 from smcheck.config import DEFAULT_MEMORY_BUDGET
 from smcheck.errors import ConfigError
-from smcheck.sources import npyformat, safetensors, textformats
+from smcheck.sources import filekinds, npyformat, safetensors, textformats
 from smcheck.sources.decoders import Decoder, for_stored, rounded_note
 from smcheck.sources.generators import generate_logits, parse_generator_spec
 from smcheck.sources.readlimits import (
@@ -36,18 +36,6 @@ from smcheck.sources.validation import (
     reading,
     select_key,
 )
-
-EXTENSIONS: tuple[str, ...] = (
-    ".npy",
-    ".npz",
-    ".pt",
-    ".pth",
-    ".safetensors",
-    ".csv",
-    ".txt",
-    ".json",
-)
-"""File types :func:`load_logits` reads (matched case-insensitively)."""
 
 _KEYED = frozenset({".npz", ".pt", ".pth", ".safetensors", ".json"})
 
@@ -318,6 +306,7 @@ def _opened(path: Path, name: str) -> Iterator[BinaryIO]:
             name, f"it cannot be read ({exc.strerror or exc})", "check the file's permissions"
         ) from exc
     with f:
+        filekinds.refuse_other(f, name, "text", ())  # an .npy renamed .json: say what it is
         yield f
 
 
@@ -393,3 +382,5 @@ _READERS: dict[str, Callable[[Path, str, str | None, ReadLimit], _Raw]] = {
     ".txt": _read_text,
     ".json": _read_json,
 }
+EXTENSIONS: tuple[str, ...] = tuple(_READERS)
+"""File types :func:`load_logits` reads (matched case-insensitively)."""

@@ -247,13 +247,8 @@ def _map_stored_member(
     if info.file_size - header.data_offset < header.nbytes:
         raise _truncated(name, header, max(info.file_size - header.data_offset, 0), _NPZ_FIX)
     with reading(name, "it cannot be read", _NPZ_FIX, errors=OSError, reason=os_reason):
-        with open(path, "rb") as f:  # the local header's name and extra field precede the data
-            f.seek(info.header_offset)
-            local = f.read(30)
-    if len(local) < 30 or not local.startswith(b"PK\x03\x04"):
-        raise load_error(name, f"the member {info.filename!r} has a corrupt local header", _NPZ_FIX)
-    start = info.header_offset + 30 + int.from_bytes(local[26:28], "little")
-    start += int.from_bytes(local[28:30], "little") + header.data_offset
+        with open(path, "rb") as f:
+            start = member_data_start(f, info, name, _NPZ_FIX) + header.data_offset
     with reading(name, "it is not a readable .npz archive", _NPZ_FIX):
         array = np.memmap(
             path,
@@ -266,6 +261,17 @@ def _map_stored_member(
     return array, header.dtype.name
 
 
+def member_data_start(f: BinaryIO, info: zipfile.ZipInfo, name: str, fix: str) -> int:
+    """Where a zip member's bytes start in the file ``f``: after its local header, whose name
+    and extra field (torch.save's alignment padding) may differ from the central directory's."""
+    f.seek(info.header_offset)
+    local = f.read(30)
+    if len(local) < 30 or not local.startswith(ZIP_MAGIC):
+        raise load_error(name, f"the member {info.filename!r} has a corrupt local header", fix)
+    start = info.header_offset + 30 + int.from_bytes(local[26:28], "little")
+    return start + int.from_bytes(local[28:30], "little")
+
+
 _CORRUPT = (zipfile.BadZipFile, zlib.error, EOFError)
 """What zipfile raises for a bad CRC, a broken deflate stream, a stream that ends early."""
 
@@ -273,19 +279,31 @@ _CORRUPT = (zipfile.BadZipFile, zlib.error, EOFError)
 def _corruption_or(exc: LoadError, member: BinaryIO, info: zipfile.ZipInfo, name: str) -> LoadError:
     """``exc``, unless the member's stream is corrupt, which explains a nonsense header or data."""
     if isinstance(exc.__cause__, _CORRUPT):
-        return _corrupt(name, info, exc.__cause__)
+        return _corrupt(name, info, exc.__cause__, _NPZ_FIX)
     _check_member(member, info, name)  # raises the corruption when there is one
     return exc
 
 
-def _check_member(member: BinaryIO, info: zipfile.ZipInfo, name: str) -> None:
-    """Read the rest of an npz member, so that zipfile checks its CRC and its compressed stream."""
+def _check_member(member: BinaryIO, info: zipfile.ZipInfo, name: str, fix: str = _NPZ_FIX) -> None:
+    """Read the rest of a zip member, so that zipfile checks its CRC and its compressed stream
+    (a piece at a time: memory stays bounded however large the member)."""
     try:
-        while member.read(2**20):
+        while member.read(READ_PIECE):
             pass
     except _CORRUPT as exc:
-        raise _corrupt(name, info, exc) from exc
+        raise _corrupt(name, info, exc, fix) from exc
 
 
-def _corrupt(name: str, info: zipfile.ZipInfo, exc: BaseException) -> LoadError:
-    return load_error(name, f"the member {info.filename!r} is corrupt ({describe(exc)})", _NPZ_FIX)
+def check_members(
+    archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], name: str, fix: str
+) -> None:
+    """Read ``infos`` of ``archive`` to their ends: a bad CRC or stream is a LoadError."""
+    for info in infos:
+        with reading(name, f"the member {info.filename!r} cannot be read", fix):
+            member = archive.open(info)
+        with member:
+            _check_member(member, info, name, fix)
+
+
+def _corrupt(name: str, info: zipfile.ZipInfo, exc: BaseException, fix: str) -> LoadError:
+    return load_error(name, f"the member {info.filename!r} is corrupt ({describe(exc)})", fix)

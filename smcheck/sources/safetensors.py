@@ -13,6 +13,7 @@ import numpy as np
 from smcheck.errors import LoadError
 from smcheck.sources import decoders
 from smcheck.sources.decoders import Decoder
+from smcheck.sources.filekinds import HEAD_BYTES, refuse_head
 from smcheck.sources.validation import load_error, os_reason, reading, unique_keys
 
 MAX_HEADER_BYTES = 100_000_000
@@ -90,12 +91,15 @@ def read_header(path: Path, name: str) -> SafetensorsHeader:
     with reading(name, "it cannot be read", fix, errors=OSError, reason=os_reason):
         size = os.path.getsize(path)
         with open(path, "rb") as f:
-            prefix = f.read(8)
+            head = f.read(HEAD_BYTES)
+            prefix = head[:8]
+            n = int.from_bytes(prefix, "little")
+            if len(prefix) < 8 or n > MAX_HEADER_BYTES or 8 + n > size:  # another format's?
+                refuse_head(head, name, "a safetensors file", (".safetensors",))
             if len(prefix) < 8:
                 raise fail(
                     f"the file is truncated ({size} bytes, too short for a safetensors header)"
                 )
-            n = int.from_bytes(prefix, "little")
             if n > MAX_HEADER_BYTES:
                 raise fail(
                     f"the header claims {n} bytes, above the {MAX_HEADER_BYTES}-byte limit "
@@ -106,6 +110,7 @@ def read_header(path: Path, name: str) -> SafetensorsHeader:
                     f"the header claims {n} bytes but the file has only {size - 8} after "
                     "the length field (truncated or not a safetensors file)"
                 )
+            f.seek(8)
             raw = f.read(n)
     # UnicodeDecodeError is a ValueError
     with reading(name, "the header is not valid JSON", _FIX, errors=(ValueError, RecursionError)):

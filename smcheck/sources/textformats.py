@@ -117,6 +117,8 @@ def split_tokens(line: str, name: str, where: str) -> list[str]:
     if "," not in line:
         return line.split()
     tokens = [tok.strip() for tok in line.split(",")]
+    if tokens[-1] == "" and "" not in tokens[:-1]:
+        raise load_error(name, f"{where} ends with a comma", "remove the trailing comma")
     if "" in tokens:
         raise load_error(
             name,
@@ -245,13 +247,49 @@ def parse_json(text: str, name: str, key: str | None) -> tuple[np.ndarray, tuple
             ),
         )
     if isinstance(obj, dict):
-        lists = [k for k, v in obj.items() if isinstance(v, list)]
-        obj = obj[select_key(name, lists if key is None else list(obj), key, "list")]
+        obj = _keyed_list(obj, name, key)
     elif key is not None:
-        raise load_error(
-            name, f"it holds a {type(obj).__name__}, not an object with keys", f"drop ':{key}'"
-        )
+        raise load_error(name, f"it holds {_kind(obj)}, not an object with keys", f"drop ':{key}'")
     return _nested_to_array(obj, name), rounded_notes(_count_rounded(obj) if rounded else 0)
+
+
+def _keyed_list(obj: dict[str, Any], name: str, key: str | None) -> Any:
+    """The list under ``key`` of a top-level object (its only list without a key). Keys name
+    top-level entries only: a dotted key is not a path into nested objects, as it is in .pt."""
+    lists = [k for k, v in obj.items() if isinstance(v, list)]
+    objects = [k for k, v in obj.items() if isinstance(v, dict)]
+    fix = f"use one of {', '.join(map(repr, lists))}" if lists else _TOP_FIX
+    if key is not None and key in obj and key not in lists:
+        raise load_error(name, f"the key {key!r} names {_kind(obj[key])}, not a list", fix)
+    if key is not None and key not in obj and "." in key and key.split(".")[0] in objects:
+        raise load_error(
+            name,
+            f"there is no top-level key {key!r} (a key names a top-level entry, not a "
+            "dotted path into nested objects)",
+            fix,
+        )
+    if key is None and not lists and objects:
+        raise load_error(
+            name,
+            f"no top-level key holds a list ({_kind(obj[objects[0]])} is under "
+            f"{objects[0]!r}, and nested objects are not read)",
+            _TOP_FIX,
+        )
+    return obj[select_key(name, lists, key, "list")]
+
+
+_TOP_FIX = 'put the logits under a top-level key, e.g. {"logits": [[1, 2], [3, 4]]}'
+
+
+def _kind(v: object) -> str:
+    """What a JSON value is, in JSON's words (a Python dict is an object)."""
+    if isinstance(v, dict):
+        return "an object"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, str):
+        return "a string"
+    return "null" if v is None else ("true/false" if isinstance(v, bool) else "a number")
 
 
 def _nested_to_array(obj: object, name: str) -> np.ndarray:
@@ -313,8 +351,8 @@ def _json_number(v: object, name: str, shape: list[int], i: int) -> float:
         return float(v)
     if isinstance(v, str) and v.strip().lower() in _SPECIAL_FLOATS:
         return float(v)
-    shown = json.dumps(v)[:40] if not isinstance(v, (dict, list)) else type(v).__name__
-    raise load_error(name, f"the value {shown} at {_where(shape, i)} is not a number", _JSON_FIX)
+    shown = f"the value {json.dumps(v)[:40]}" if not isinstance(v, (dict, list)) else _kind(v)
+    raise load_error(name, f"{shown} at {_where(shape, i)} is not a number", _JSON_FIX)
 
 
 def _where(shape: list[int], i: int) -> str:

@@ -6,18 +6,26 @@ import codecs
 import pickle
 import re
 import warnings
+import zipfile
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from smcheck.errors import LoadError
 from smcheck.report.phrases import plural
-from smcheck.sources import decoders
+from smcheck.sources import decoders, filekinds, npyformat
 from smcheck.sources.decoders import Decoder
 from smcheck.sources.readlimits import ReadLimit
-from smcheck.sources.validation import describe, dims, load_error, reading, select_key
+from smcheck.sources.validation import (
+    check_dtype,
+    describe,
+    dims,
+    load_error,
+    reading,
+    select_key,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -40,15 +48,59 @@ def read_torch(
                 f"it holds a single tensor, so the key {key!r} does not apply",
                 f"drop ':{key}'",
             )
-        return tensor_to_numpy(obj, name, limit)
-    tensors = _collect_tensors(obj, "", 0, name)
+        tensors = {"": obj}
+    else:
+        tensors = _collect_tensors(obj, "", 0, name)
     if not tensors:
         raise load_error(
             name,
             f"it holds a {type(obj).__name__} without tensors",
             "save the logits with torch.save(tensor, path)",
         )
-    return tensor_to_numpy(tensors[select_key(name, list(tensors), key, "tensor")], name, limit)
+    chosen = tensors[select_key(name, list(tensors), key, "tensor")]
+    read = tensor_to_numpy(chosen, name, limit)  # its refusals first: a sparse one has no storage
+    _check_crc(path, name, chosen, list(tensors.values()))
+    return read
+
+
+_TORCH_FIX = "re-save it with torch.save"
+
+
+def _check_crc(path: Path, name: str, chosen: torch.Tensor, tensors: list[torch.Tensor]) -> None:
+    """Check the CRC of the archive member holding ``chosen``'s storage, which torch.load
+    (memory-mapped) never does: a flipped bit would otherwise read as a wrong value.
+
+    Memory-mapped, every storage lies at one base address plus its member's offset in the file:
+    the base that puts each storage on a member of its size names ``chosen``'s member (every
+    data member is read when no base fits, as for a checkpoint not written by torch.save).
+    """
+    if chosen.untyped_storage().nbytes() == 0 or not zipfile.is_zipfile(path):
+        return  # nothing to read, or a legacy (pickle) checkpoint: it has no CRC
+    storages = {s.data_ptr(): s.nbytes() for s in map(_storage, tensors) if s and s.nbytes()}
+    with (
+        reading(name, "its zip archive cannot be read", _TORCH_FIX),
+        zipfile.ZipFile(path) as archive,
+        open(path, "rb") as f,
+    ):
+        data = [i for i in archive.infolist() if PurePosixPath(i.filename).parent.name == "data"]
+        at = {npyformat.member_data_start(f, i, name, _TORCH_FIX): i for i in data}
+        for start in sorted(at):
+            base = min(storages) - start
+            if all(
+                (m := at.get(ptr - base)) is not None and m.file_size == n
+                for ptr, n in storages.items()
+            ):
+                data = [at[chosen.untyped_storage().data_ptr() - base]]
+                break
+        npyformat.check_members(archive, data, name, _TORCH_FIX)
+
+
+def _storage(t: torch.Tensor) -> torch.UntypedStorage | None:
+    """The storage of a strided tensor; None for a sparse or nested one, which have several."""
+    try:
+        return t.untyped_storage()
+    except (NotImplementedError, RuntimeError):
+        return None
 
 
 def _torch_load(path: Path, name: str) -> Any:
@@ -78,19 +130,18 @@ def _check_container(path: Path, name: str) -> None:
     """
     with reading(name, "it cannot be read", "check the file's permissions", errors=OSError):
         with open(path, "rb") as f:
-            head = f.read(64)
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+            head = f.read(filekinds.HEAD_BYTES)
+    kind = filekinds.other_format(head)
+    if kind is not None and kind[0] in (".pt", ".zip"):  # torch.save's zip, legacy pickles
         return
     fix = "save the logits with torch.save(tensor, path)"
-    if head.startswith(b"\x93NUMPY"):
-        what, fix = "an .npy array", "rename it to .npy"
-    elif head[8:10] == b'{"':
-        what, fix = "a safetensors file", "rename it to .safetensors"
+    if kind is not None:
+        what, fix = kind[1:]
     elif not head:
         what = "empty"
     else:
         try:  # incremental: a character cut at byte 64 is not a decoding error
-            text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+            text = codecs.getincrementaldecoder("utf-8")().decode(head[:64], final=False)
             lines = text.strip().splitlines()
             what = f"text starting {lines[0][:24]!r}" if lines else "blank text"
         except UnicodeDecodeError:
@@ -185,14 +236,20 @@ def tensor_to_numpy(
             name,
             f"values in a {dims(tuple(t.shape))} view of only {plural(_span(t), 'stored element')}"
             " (stride 0 or overlapping)",
-            t.numel() * t.element_size(),
+            _nbytes(t),
         )
+    if t.is_neg():  # a lazy negation (the .imag of a t.conj()): numpy() and view() refuse it
+        if limit is not None:
+            limit.check(name, "values of a negated view (copied to read them)", _nbytes(t))
+        t = t.resolve_neg()  # exact: a sign flip
     if t.is_floating_point() and t.element_size() < 4 and t.dtype != torch.float16:
         # bfloat16 and the float8 formats are subsets of float32: widening is exact
         if t.dtype == torch.bfloat16:
             return t.view(torch.int16).numpy().view(np.uint16), source, (), decoders.bfloat16()
         return t.view(torch.uint8).numpy(), source, (), decoders.float8(source)
     try:
+        if t.is_conj():  # a lazy t.conj(), only of complex tensors: refused as any complex array,
+            check_dtype(name, t.conj().numpy().dtype)  # conj() dropping the bit without a copy
         return t.numpy(), source, (), None
     except TypeError as exc:
         raise load_error(
@@ -200,6 +257,10 @@ def tensor_to_numpy(
             f"its tensor has dtype {source}, which smcheck does not read",
             "convert it with t.float()",
         ) from exc
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
 
 
 def _span(t: torch.Tensor) -> int:

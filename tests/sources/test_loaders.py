@@ -157,6 +157,68 @@ def test_pt_float16_and_int_and_legacy_format(tmp_path: Path) -> None:
     assert loaded.notes == ("integer array (int64) converted to float64",)
 
 
+def test_pt_negative_bit_tensors_are_read_exactly(tmp_path: Path) -> None:
+    import torch
+
+    c = torch.from_numpy(LOGITS.astype(np.complex64) * (1 + 2j)).conj()
+    b = torch.from_numpy(LOGITS).to(torch.bfloat16)
+    torch.save({"imag": c.imag, "bf": torch._neg_view(b)}, tmp_path / "n.pt")
+    assert c.imag.is_neg()
+    spec = f"{tmp_path / 'n.pt'}:imag"
+    check(load_logits(spec), -2 * LOGITS.astype(np.float32), "float32", spec)
+    spec = f"{tmp_path / 'n.pt'}:bf"
+    check(load_logits(spec), -b.float().numpy(), "bfloat16", spec)
+    check(array_source(c.imag), -2 * LOGITS.astype(np.float32), "float32", "<tensor>")
+
+
+def test_pt_conjugated_complex_tensor_is_refused_as_complex(tmp_path: Path) -> None:
+    import torch
+
+    c = torch.from_numpy(LOGITS.astype(np.complex64)).conj()
+    torch.save(c, tmp_path / "c.pt")
+    with pytest.raises(LoadError, match=r"holds a complex array \(complex64\), not real-valued"):
+        load_logits(str(tmp_path / "c.pt"))
+    with pytest.raises(LoadError, match=r"holds a complex array \(complex64\), not real-valued"):
+        array_source(c)
+
+
+def _flip_member_bit(path: Path, member: str) -> None:
+    """Flip one bit in the stored bytes of a zip member, leaving its recorded CRC as it was."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        info = next(i for i in z.infolist() if i.filename.endswith(member))
+    data = bytearray(path.read_bytes())
+    local = info.header_offset
+    start = local + 30 + int.from_bytes(data[local + 26 : local + 28], "little")
+    start += int.from_bytes(data[local + 28 : local + 30], "little")
+    data[start + 5] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+def test_pt_data_member_with_a_bad_crc_is_refused(tmp_path: Path) -> None:
+    import torch
+
+    path = tmp_path / "x.pt"
+    torch.save(torch.arange(12, dtype=torch.float32).reshape(3, 4), path)
+    _flip_member_bit(path, "data/0")
+    with pytest.raises(LoadError, match=r"member 'x/data/0' is corrupt \(Bad CRC-32.*torch.save$"):
+        load_logits(str(path))
+
+
+def test_pt_crc_is_checked_for_the_chosen_tensors_member(tmp_path: Path) -> None:
+    import torch
+
+    path = tmp_path / "m.pt"
+    t = torch.from_numpy(LOGITS.astype(np.float32))
+    torch.save({"a": t, "b": t + 1, "c": {"d": t[:1].clone()}}, path)
+    _flip_member_bit(path, "data/1")  # b's storage, of the same size as a's
+    with pytest.raises(LoadError, match="member 'm/data/1' is corrupt"):
+        load_logits(f"{path}:b")
+    check(load_logits(f"{path}:a"), LOGITS.astype(np.float32), "float32", f"{path}:a")
+    check(load_logits(f"{path}:c.d"), LOGITS[:1].astype(np.float32), "float32", f"{path}:c.d")
+
+
 # ------------------------------------------------------------------------------------ safetensors
 
 
@@ -239,8 +301,24 @@ def test_json_lists_and_keys(tmp_path: Path) -> None:
     )
     spec = f"{tmp_path / 'd.json'}:logits"
     check(load_logits(spec), np.array([[-999.0, 1, 2, 5, 6]]), "float64", spec)
-    with pytest.raises(LoadError, match="no list 'nope'; use one of 'model', 'logits'"):
+    with pytest.raises(LoadError, match="no list 'nope'; use one of 'logits'$"):
         load_logits(f"{tmp_path / 'd.json'}:nope")
+
+
+def test_json_keys_name_top_level_lists_only(tmp_path: Path) -> None:
+    path = tmp_path / "o.json"
+    path.write_text(json.dumps({"logits": [[1, 2], [3, 4]], "other": {"deep": [5, 6, 7]}}))
+    with pytest.raises(
+        LoadError, match="not a dotted path into nested objects\\); use one of 'logits'$"
+    ):
+        load_logits(f"{path}:other.deep")
+    with pytest.raises(
+        LoadError, match="the key 'other' names an object, not a list; use one of 'logits'$"
+    ):
+        load_logits(f"{path}:other")
+    (tmp_path / "n.json").write_text(json.dumps({"a": {"b": [1, 2]}}))
+    with pytest.raises(LoadError, match="no top-level key holds a list \\(an object is under 'a'"):
+        load_logits(str(tmp_path / "n.json"))
 
 
 # ------------------------------------------------------------------------------------------ stdin
@@ -303,6 +381,7 @@ def test_parse_values() -> None:
         ("1,2;3", "row 2 has 1 value but the first row has 2"),
         ("1,abc", "'abc' in row 1, item 2 is not a number"),
         ("1,,2", "empty value"),
+        ("1,2,3,", "row 1 ends with a comma; remove the trailing comma"),
         ("  ;  ", "no values were given"),
     ],
 )
