@@ -241,7 +241,13 @@ def tensor_to_numpy(
     if t.is_neg():  # a lazy negation (the .imag of a t.conj()): numpy() and view() refuse it
         if limit is not None:
             limit.check(name, "values of a negated view (copied to read them)", _nbytes(t))
-        t = t.resolve_neg()  # exact: a sign flip
+        with reading(  # torch negates no float8 format: such a view has no values to read
+            name,
+            f"its negated {source} view cannot be read",
+            "save the values negated in a wider format, e.g. -t.float()",
+            errors=(NotImplementedError, RuntimeError),
+        ):
+            t = t.resolve_neg()  # exact: a sign flip
     if t.is_floating_point() and t.element_size() < 4 and t.dtype != torch.float16:
         # bfloat16 and the float8 formats are subsets of float32: widening is exact
         if t.dtype == torch.bfloat16:

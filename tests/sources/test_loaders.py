@@ -171,6 +171,15 @@ def test_pt_negative_bit_tensors_are_read_exactly(tmp_path: Path) -> None:
     check(array_source(c.imag), -2 * LOGITS.astype(np.float32), "float32", "<tensor>")
 
 
+def test_pt_float8_negated_view_is_one_load_error(tmp_path: Path) -> None:
+    import torch
+
+    t = torch._neg_view(torch.from_numpy(LOGITS).to(torch.float8_e4m3fn))
+    torch.save(t, tmp_path / "f.pt")
+    with pytest.raises(LoadError, match="its negated float8_e4m3fn view cannot be read"):
+        load_logits(str(tmp_path / "f.pt"))
+
+
 def test_pt_conjugated_complex_tensor_is_refused_as_complex(tmp_path: Path) -> None:
     import torch
 
