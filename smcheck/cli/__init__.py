@@ -35,8 +35,9 @@ def cli(debug: bool) -> None:
     float32 and float64 against an exact reference, and reports overflow, NaN, underflow, lost
     probability mass, accuracy and argmax flips.
 
-    Exit codes: 0 ran clean, 1 findings at the fail level, 2 usage or unusable input,
-    3 internal error, 130 interrupted, 141 output pipe closed.
+    Exit codes: 0 done (analyze reports its findings with 0 unless --fail-on says
+    otherwise), 1 findings at the level --fail-on or check's policy fails on, 2 usage or
+    unusable input, 3 internal error, 130 interrupted, 141 output pipe closed.
     """
     bound_spin_waiting()
 
