@@ -40,6 +40,7 @@ from smcheck.config import AnalysisConfig
 from smcheck.dtypes import FloatFormat, get_format
 from smcheck.errors import FLAGS, ConfigError
 from smcheck.findings.errorbounds import stall_notes
+from smcheck.findings.inputs import masked_target_findings
 from smcheck.findings.rounding import division_findings, zero_mass_findings
 from smcheck.findings.settling import settle
 from smcheck.kernels import compile_all
@@ -262,6 +263,7 @@ class SourceAnalysis:
             *inp.findings,
             *division_findings(rounding, cfg.thresholds),
             *zero_mass_findings(headroom, cfg.thresholds),
+            *masked_target_findings(cells, self.use),
         ]
         found.sort(key=lambda f: -SEVERITIES.index(f.severity))  # most severe first, stably
         inp = dataclasses.replace(inp, findings=found)

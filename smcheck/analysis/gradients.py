@@ -208,7 +208,7 @@ class GradientAccumulator:
     computed: bool = True
     """False once a chunk came without a gradient (a method whose logp is not differentiable)."""
     rows_checked: int = 0
-    masked_target_rows: int = 0
+    masked_target: CountStat = field(default_factory=CountStat)
     loss_inf: CountStat = field(default_factory=CountStat)
     loss_nan: CountStat = field(default_factory=CountStat)
     nan: CountStat = field(default_factory=CountStat)
@@ -217,6 +217,11 @@ class GradientAccumulator:
     dead: CountStat = field(default_factory=CountStat)
     vanished: CountStat = field(default_factory=CountStat)
     saturated: CountStat = field(default_factory=CountStat)
+    saturated_nan_rows: int = 0
+    saturated_lossy_rows: int = 0
+    saturated_lost: MaxStat = field(default_factory=MaxStat)
+    """Of the saturated rows with a finite gradient, those whose ``max |ĝ - g|`` exceeds u/2 (what
+    saturation alone costs the gradient), and the largest such loss."""
     rel_error: MaxStat = field(default_factory=MaxStat)
     dead_lost: MaxStat = field(default_factory=MaxStat)
     loss_abs: MaxStat = field(default_factory=MaxStat)
@@ -235,7 +240,7 @@ class GradientAccumulator:
             return
         start, rows = e.start, e.rows
         self.rows_checked += int(rows.sum())
-        self.masked_target_rows += int(e.masked_target.sum())
+        self.masked_target.add(e.masked_target.astype(np.int64), start)
         tgt = torch.from_numpy(e.target)[:, None]
         loss = -logp.gather(-1, tgt)[:, 0].to(torch.float64).numpy()
         # an exact loss beyond the format's range (float16: 65520 and up) is inf, correctly
@@ -258,6 +263,7 @@ class GradientAccumulator:
         self.vanished.add(vanished.astype(np.int64), start)
         # saturation is the exact p's: a row whose gradient is NaN counts too (and under nan)
         self.saturated.add(e.saturated.astype(np.int64), start)
+        self._add_saturated(e, nan_rows, rel, g)
         # normwise error; NaN rows stay NaN and MaxStat skips them (they count under nan)
         self.rel_error.add(rel, start)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -272,6 +278,25 @@ class GradientAccumulator:
             s.exact_losses += e.loss.astype(np.float64).tolist()
             s.gradients += g.detach().to(torch.float64).numpy().tolist()
             s.exact_gradients += e.values().astype(np.float64).tolist()
+
+    def _add_saturated(
+        self, e: ExactGradient, nan_rows: BoolArray, rel: np.ndarray, g: torch.Tensor
+    ) -> None:
+        """Which saturated rows keep their gradient: saturation costs it at most 1 - p_max <= u/2
+        (the saturation finding says so only for rows whose computed gradient is that close)."""
+        sat = e.saturated & ~nan_rows
+        self.saturated_nan_rows += int((e.saturated & nan_rows).sum())
+        with np.errstate(invalid="ignore", over="ignore"):
+            lost = np.where(sat, rel * e.norm, np.nan)  # max |ĝ - g|: rel is it over max |g|
+        flat = sat & (e.norm == 0)  # g is 0 in float64 (a lead past 745 nats): the error is |ĝ|
+        if flat.any():
+            import torch
+
+            lost[flat] = g.abs().amax(-1).to(torch.float64).numpy()[flat]
+        # a float64 rounding or two of rel * norm is not a loss
+        lossy = lost > self.fmt.u / 2 * (1 + 2.0**-40)
+        self.saturated_lossy_rows += int(lossy.sum())
+        self.saturated_lost.add(np.where(lossy, lost, np.nan), e.start)
 
     def result(self, view: RowView, target: str) -> rm.GradientMetrics | None:
         """The cell's report entry (None when the gradient could not be computed)."""
@@ -288,7 +313,8 @@ class GradientAccumulator:
         return rm.GradientMetrics(
             target=target,
             rows_checked=self.rows_checked,
-            masked_target_rows=self.masked_target_rows,
+            masked_target_rows=self.masked_target.rows,
+            masked_target_first_row=first(self.masked_target),
             loss_inf=count(self.loss_inf),
             loss_nan=count(self.loss_nan),
             nan=count(self.nan),
@@ -299,6 +325,9 @@ class GradientAccumulator:
             vanished_first_row=first(self.vanished),
             saturated_rows=self.saturated.rows,
             saturated_first_row=first(self.saturated),
+            saturated_nan_rows=self.saturated_nan_rows,
+            saturated_lossy_rows=self.saturated_lossy_rows,
+            saturated_lost=self.saturated_lost.result,
             max_rel_error=self.rel_error.result,
             max_rel_error_row=view.index(self.rel_error.row),
             loss_error=rm.LossError(

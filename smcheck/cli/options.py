@@ -129,7 +129,9 @@ def _diagnostic_options() -> list[Decorator]:
             "--gradients/--no-gradients",
             default=None,
             help="Back-propagate the cross-entropy loss through each method (framework model "
-            "only: --gradients with --model strict is an error); default: when the use is loss.",
+            "only: --gradients with --model strict is an error); default: when the use is loss. "
+            "Only --use loss judges the loss and gradients: under another use their findings "
+            "are notes and leave the verdicts as they are.",
         ),
         click.option(
             "--critical/--no-critical",

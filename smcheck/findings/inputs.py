@@ -1,4 +1,5 @@
-"""Findings about the input itself (NaN/+inf, fully masked rows, sentinels); one line each."""
+"""Findings about the input itself (NaN/+inf, fully masked rows, sentinels, targets at a masked
+class); one line each."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from smcheck.report.maskmodel import (
     MaskedOutput,
     Sentinel,
 )
-from smcheck.report.model import Count, RowIndex
+from smcheck.report.model import Cell, Count, RowIndex
 from smcheck.report.phrases import (
     at_temperature,
     first_of,
@@ -111,6 +112,37 @@ def input_findings(
     for s in sentinels:
         out += _sentinel_findings(s, softmin)
     return sorted(out, key=lambda f: -SEVERITIES.index(f.severity))  # stable: kinds keep order
+
+
+def masked_target_findings(cells: Sequence[Cell], use: str) -> list[InputFinding]:
+    """One finding for the rows whose target class is masked (docs/design.md §5): p is 0 there,
+    so the exact cross-entropy is infinite (huge, for a sentinel mask) whatever the method --
+    the data's fault, not a method's, so it is said once for the source, not per cell.
+
+    FAIL where the loss is judged (``use`` loss): it is what the trainer's loss reads for those
+    rows (torch's cross_entropy gives inf), as the NaN or +inf input no method can help is; INFO
+    where gradients were taken under another use. The cells' gradient metrics leave the rows out
+    (``masked_target_rows``); a cast that rounds a target's logit to -inf masks it in that format
+    only, so the format with the most such rows is the one counted.
+    """
+    graded = [c.gradient for c in cells if c.gradient is not None]
+    worst = max(graded, key=lambda g: g.masked_target_rows, default=None)
+    if worst is None or not worst.masked_target_rows:
+        return []
+    n = worst.masked_target_rows
+    some = "" if all(g.masked_target_rows == n for g in graded) else "up to "
+    first = first_of(n, worst.masked_target_first_row, "first row")
+    return [
+        InputFinding(
+            "masked_target",
+            "FAIL" if use == "loss" else "INFO",
+            f"{some}{plural(n, 'row')} {verb(n, 'has', 'have')} the target at a masked class "
+            f"(targets: {worst.target}; {first}): p = 0 there, so the cross-entropy is infinite "
+            "(or, for a sentinel mask, huge) in any method; "
+            f"{verb(n, 'it is', 'they are')} left out of the gradient metrics -- "
+            + remedies.FIX_MASKED_TARGETS,
+        )
+    ]
 
 
 def _became(

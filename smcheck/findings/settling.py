@@ -13,9 +13,9 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
+from smcheck.findings.cellfindings import JUDGED_FROM
 from smcheck.findings.remedies import CELL_REMEDIES, NO_REMEDY, Remedy, candidates
 from smcheck.findings.situation import Situation, exact_p_saturates, takes_log_of_p
-from smcheck.findings.verdicts import JUDGED_FROM
 from smcheck.report.model import Cell, SourceReport
 from smcheck.report.phrases import cell_name
 

@@ -6,14 +6,14 @@ one the use does not judge, or one below its materiality threshold, is a NOTE.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from smcheck.config import USES, Thresholds
+from smcheck.config import Thresholds
 from smcheck.dtypes import FloatFormat
+from smcheck.findings.cellfindings import CellFindings, judged
 from smcheck.findings.errorbounds import bound_findings
-from smcheck.findings.remedies import finding
+from smcheck.findings.gradientfindings import gradient_findings, saturation_finding
 from smcheck.findings.situation import takes_log_of_p
 from smcheck.report.model import (
     Accumulation,
@@ -25,27 +25,8 @@ from smcheck.report.model import (
 )
 from smcheck.report.phrases import first_of, plural, row_index, rows_of, softmax_input, verb
 
-JUDGED_FROM: dict[str, str] = {
-    "log-of-zero": "logprobs",
-    "log-error": "logprobs",
-    "loss-inf": "loss",
-    "loss-nan": "loss",
-    "gradient-nan": "loss",
-    "dead-gradient": "loss",
-    "saturation": "loss",
-}
-"""The narrowest use that judges a cause (every other cause is judged from ``probs`` on)."""
-
 MASKED_NAN = "fully masked row"
 """The NaN cause of a row whose finite logits the format or T turned entirely into -inf."""
-
-_ZERO_P_NAN = (
-    ": the backward multiplies its 1/p = inf by 0, giving NaN, which the row sum spreads to the row"
-)
-"""How a p of 0 makes the log(p) route's gradient NaN, said where it is the only cause: at a
-non-target entry log's backward takes its upstream 0 times 1/p = inf; at the target the
-division's backward takes -1/p = -inf times that entry's exp, 0; the row sum feeds every
-element (checked with torch autograd on float16 rows)."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +64,7 @@ def judge(
     the source holds -inf or sentinel masks. ``softmin``: the cell is softmax(-x), so limits on
     its input are limits on -x.
     """
-    found = _Found(method, fmt.name, use)
+    found = CellFindings(method, fmt.name, use)
     total = m.rows_checked
     _overflow_findings(found, fmt, temperature, m, softmin)
     _nan_findings(found, m, masked, softmin)
@@ -118,8 +99,8 @@ def judge(
         )
     _log_error_finding(found, fmt, m, th, limit)
     if gradient is not None:
-        _gradient_findings(found, fmt, gradient, th, has_masks)
-    _saturation_finding(found, fmt, m, th, gradient is not None)
+        gradient_findings(found, fmt, gradient, th, has_masks)
+    saturation_finding(found, fmt, m, th, gradient)
     # the root cause (a stall, a violated bound, whose fault the error is) leads the warnings
     found.warnings[:0] = bound_findings(method, bounds, accumulation, fmt, total)
     if found.failures:
@@ -130,7 +111,7 @@ def judge(
 
 
 def _overflow_findings(
-    found: _Found, fmt: FloatFormat, temperature: float, m: CellMetrics, softmin: bool
+    found: CellFindings, fmt: FloatFormat, temperature: float, m: CellMetrics, softmin: bool
 ) -> None:
     """The overflows, first to last step: the cast to the format, x/T, exp, the row sum.
 
@@ -182,7 +163,7 @@ def _beyond(limit: float, spec: str, softmin: bool) -> str:
 
 
 def _nan_findings(
-    found: _Found, m: CellMetrics, masked: Sequence[MaskedNaN], softmin: bool
+    found: CellFindings, m: CellMetrics, masked: Sequence[MaskedNaN], softmin: bool
 ) -> None:
     """The NaN findings: rows only the format or T masked fully (rows of -x under softmin), of
     logits and of masks apart, then the rest."""
@@ -209,41 +190,8 @@ def _nan_findings(
         )
 
 
-class _Found:
-    """The findings of one cell as they are judged, each with the registry's remedy."""
-
-    def __init__(self, method: str, dtype: str, use: str) -> None:
-        self.method, self.dtype, self.use = method, dtype, use
-        self.failures: list[Finding] = []
-        self.warnings: list[Finding] = []
-        self.notes: list[Finding] = []
-
-    def _add(
-        self,
-        cause: str,
-        severity: str,
-        message: str,
-        material: bool,
-        why: str,
-        masks: bool | None = None,
-    ) -> None:
-        judged = USES.index(self.use) >= USES.index(JUDGED_FROM.get(cause, "probs"))
-        if not (judged and material):
-            severity = "NOTE"
-        found = finding(cause, severity, message, self.method, self.dtype, why)
-        if masks is not None:
-            found = dataclasses.replace(found, masks=masks)
-        {"FAIL": self.failures, "WARN": self.warnings, "NOTE": self.notes}[severity].append(found)
-
-    def fail(self, cause: str, message: str, *, why: str = "", masks: bool | None = None) -> None:
-        self._add(cause, "FAIL", message, True, why, masks)  # why, masks: Finding's
-
-    def warn(self, cause: str, message: str, *, material: bool = True) -> None:
-        self._add(cause, "WARN", message, material, "")
-
-
 def _log_error_finding(
-    found: _Found, fmt: FloatFormat, m: CellMetrics, th: Thresholds, half: float
+    found: CellFindings, fmt: FloatFormat, m: CellMetrics, th: Thresholds, half: float
 ) -> None:
     """The error of the finite log-probabilities in nats (docs/design.md §4), against u times
     the larger of ``half`` = 2^(t/2) (the normwise rule's limit: an error of d nats in log p is
@@ -261,8 +209,7 @@ def _log_error_finding(
     limit = fmt.u * max(half, th.log_abs_u * deepest)
     material = le.max_abs > limit
     # large only in ulps of a log p near 0: worth a note where log-probabilities are judged
-    judged = USES.index(found.use) >= USES.index("logprobs")
-    if not material and not (judged and le.max_ulp > half):
+    if not material and not (judged("log-error", found.use) and le.max_ulp > half):
         return
     within = "over" if material else "within"
     if th.log_abs_u * deepest >= half:
@@ -278,121 +225,5 @@ def _log_error_finding(
     )
 
 
-def _gradient_findings(
-    found: _Found, fmt: FloatFormat, g: GradientMetrics, th: Thresholds, has_masks: bool
-) -> None:
-    """The findings of a cell's cross-entropy gradient metrics (docs/design.md §5).
-
-    Dead elements matter only where what the format loses of the gradient (entries in
-    [-1, 1]) exceeds ``th.gradient_abs_u`` u (saturation: :func:`_saturation_finding`).
-    """
-    total = g.rows_checked
-    limit = th.gradient_abs_u * fmt.u
-    dead_material = g.dead_max is None or g.dead_max > limit
-    log_of_p = takes_log_of_p(found.method)
-    if g.loss_inf.rows:
-        found.fail(
-            "loss-inf",
-            f"the cross-entropy loss is infinite in {rows_of(g.loss_inf.rows, total)} "
-            "although the exact loss is finite",
-        )
-    if g.loss_nan.rows:
-        rows = rows_of(g.loss_nan.rows, total)
-        found.fail("loss-nan", f"the cross-entropy loss is NaN in {rows}")
-    if g.nan.elements:
-        said = _nan_gradient_causes(g, log_of_p, has_masks)
-        found.fail(
-            "gradient-nan",
-            f"{_are(g.nan.elements, 'gradient element')} NaN in {rows_of(g.nan.rows, total)}"
-            + _nan_gradient_text(said, g.nan.rows),
-            why="; ".join(what for _, what, _ in said),
-        )
-    if g.dead.elements:
-        gone = ""
-        if g.vanished_rows:
-            gone = f"; the whole gradient vanished in {rows_of(g.vanished_rows, total)}"
-        found.warn(
-            "dead-gradient",
-            f"{_are(g.dead.elements, 'gradient element')} exactly 0 where the exact gradient is "
-            f"representable in {fmt.name}, in {rows_of(g.dead.rows, total)}{gone}"
-            + _lost(g.dead_max, limit, dead_material),
-            material=dead_material,
-        )
-
-
-def _saturation_finding(
-    found: _Found, fmt: FloatFormat, m: CellMetrics, th: Thresholds, graded: bool
-) -> None:
-    """Rows whose exact top probability rounds to 1 in the format, with gradients or without:
-    a property of the probabilities (what the method returned does not change it). It matters
-    only where what the gradient loses, 1 - p_max <= u/2, exceeds ``th.gradient_abs_u`` u; where
-    no gradient was taken (``graded`` False) it says what the probabilities lose instead."""
-    rows = m.saturated.rows if m.saturated is not None else 0
-    if not rows:
-        return
-    limit = th.gradient_abs_u * fmt.u
-    material = fmt.u / 2 > limit  # a top probability rounds to 1 iff 1 - p <= u/2
-    if not graded:  # p_max = 1 is p_max correctly rounded; a confidence taken from it reads 1
-        why = f" (1 - p_max <= u/2 = {fmt.u / 2:.3g}, within p_max's rounding: it reads as certain)"
-    else:
-        why = _lost(fmt.u / 2, limit, material, "1 - p_max <= u/2 = ")
-    found.warn(
-        "saturation",
-        f"the top probability rounds to 1 in {fmt.name} in {rows_of(rows, m.rows_checked)}: "
-        f"stored in {fmt.name} it reads 1, and 1 - p_max is lost there" + why,
-        material=material,
-    )
-
-
-def _nan_gradient_causes(
-    g: GradientMetrics, log_of_p: bool, has_masks: bool
-) -> list[tuple[int, str, str]]:
-    """Where the NaN gradients come from: (rows, what, how it gives NaN when it is the only
-    cause) for each part that explains some rows."""
-    # 1/p is infinite at p = 0 only along the log(p) route; log_softmax's backward has none
-    zero = g.nan_zero_rows if log_of_p else 0
-    at_mask = ", at a mask too" if has_masks else ""
-    parts = [  # (rows, what, how it gives NaN when it is the only cause)
-        (g.nan_loss_rows, "the loss is NaN", " there"),
-        (zero, f"log(p) at p = 0{at_mask}", _ZERO_P_NAN),
-        (g.nan.rows - g.nan_loss_rows - zero, "an inf or 0/0 inside the backward pass", ""),
-    ]
-    return [part for part in parts if part[0]]
-
-
-def _nan_gradient_text(said: list[tuple[int, str, str]], rows: int) -> str:
-    """`` (the loss is NaN in 4 rows; log(p) at p = 0 in 2 rows)``: the parts of
-    :func:`_nan_gradient_causes` by rows; one part alone, covering all ``rows``, says how."""
-    if not said:
-        return ""
-    if len(said) == 1 and said[0][0] == rows:
-        return f" ({said[0][1]}{said[0][2]})"
-    return " (" + "; ".join(f"{what} in {plural(n, 'row')}" for n, what, _ in said) + ")"
-
-
-def _lost(lost: float | None, limit: float, material: bool, bound: str = "") -> str:
-    """Why a dead-gradient or saturation finding is a NOTE or a WARN: what the gradient loses,
-    ``lost``, the worst dead element's loss, or with ``bound`` (``1 - p_max <= u/2 = ``) a bound
-    on what every saturated row loses, against ``limit``.
-
-    A NOTE holds for every element: `` (the gradient loses at most 2.98e-08, within 4.77e-07,
-    there)``. A WARN's worst need not be every element's (2 of mnist's 40 dead float16 elements
-    lose more than 4u): `` (the gradient loses up to 0.00315 in the worst of them, over 0.00195)``;
-    a bound is what a row can lose: `` (the gradient can lose up to 1 - p_max <= u/2 = 0.000244
-    there, over 0.000122)``.
-    """
-    if lost is None:
-        return ""
-    if not material:
-        return f" (the gradient loses at most {bound}{lost:.3g}, within {limit:.3g}, there)"
-    if bound:
-        return f" (the gradient can lose up to {bound}{lost:.3g} there, over {limit:.3g})"
-    return f" (the gradient loses up to {lost:.3g} in the worst of them, over {limit:.3g})"
-
-
 def _in_row(row: tuple[int, ...] | None) -> str:
     return "" if row is None else f" in row {row_index(row)}"
-
-
-def _are(n: int, word: str) -> str:
-    return f"{plural(n, word)} {verb(n, 'is', 'are')}"

@@ -228,7 +228,7 @@ class GradientMetrics:
     vanished_first_row: RowIndex | None
     saturated_rows: int
     """Rows whose exact top probability rounds to 1 in the format (stored in the format it
-    reads 1, and 1 - p_max is lost), among those whose computed gradient has no NaN."""
+    reads 1, and 1 - p_max is lost), rows whose computed gradient holds a NaN included."""
     saturated_first_row: RowIndex | None
     max_rel_error: float | None
     """max over rows of ||ĝ - g||_inf / ||g||_inf (rows with a NaN gradient excluded)."""
@@ -237,6 +237,16 @@ class GradientMetrics:
     dead_max: float | None = None
     """The largest exact |g| of a dead element: what the format loses there. The entries of g lie
     in [-1, 1], so this decides whether the dead elements matter (Thresholds.gradient_abs_u)."""
+    masked_target_first_row: RowIndex | None = None
+    """The first of the ``masked_target_rows``."""
+    saturated_nan_rows: int = 0
+    """Of ``saturated_rows``, those whose computed gradient holds a NaN."""
+    saturated_lossy_rows: int = 0
+    """Of ``saturated_rows``, those whose finite computed gradient is off by more than u/2
+    somewhere (max |ĝ - g| > u/2): it loses more than saturation alone costs, 1 - p_max <= u/2.
+    The others keep their gradient to within that bound."""
+    saturated_lost: float | None = None
+    """The largest max |ĝ - g| of the ``saturated_lossy_rows`` (None when there is none)."""
     losses: list[float] | None = None
     """Small inputs only: the computed loss per row, and below the exact values beside it."""
     exact_losses: list[float] | None = None

@@ -15,9 +15,10 @@ class InputFinding:
     """One finding about the input itself, not about any method: one sentence with the remedy."""
 
     kind: str
-    """Stable id: upstream, fully_masked, became_fully_masked, sentinel_unrepresentable,
-    sentinel_overflow, sentinel_scaled_to_neginf, sentinel_weak; of a format (with its name),
-    division_rounding, rounded_to_zero; of a captured site, observed_nan and fast_path_skipped."""
+    """Stable id: upstream, fully_masked, became_fully_masked, masked_target,
+    sentinel_unrepresentable, sentinel_overflow, sentinel_scaled_to_neginf, sentinel_weak; of a
+    format (with its name), division_rounding, rounded_to_zero; of a captured site, observed_nan
+    and fast_path_skipped."""
     severity: str
     """INFO, WARN or FAIL."""
     message: str

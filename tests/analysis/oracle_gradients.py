@@ -93,7 +93,7 @@ class OracleGradientAccumulator(GradientAccumulator):
         start, rows = e.start, e.rows
         rcol = torch.from_numpy(rows)[:, None]
         self.rows_checked += int(rows.sum())
-        self.masked_target_rows += int(e.masked_target.sum())
+        self.masked_target.add(e.masked_target.astype(np.int64), start)
         tgt = torch.from_numpy(e.target)[:, None]
         loss = -logp.gather(-1, tgt)[:, 0].to(torch.float64).numpy()
         held = e.loss < -self.fmt.neg_overflow  # beyond the format, inf is the loss rounded
@@ -136,6 +136,12 @@ class OracleGradientAccumulator(GradientAccumulator):
             lrel = np.where(e.loss > 0, err / e.loss, np.where(err == 0, 0.0, np.inf))
             self.loss_abs.add(np.where(fin, err, np.nan).astype(np.float64), start)
             self.loss_rel.add(np.where(fin, lrel, np.nan).astype(np.float64), start)
+            # saturated rows: a NaN gradient, or a finite one off by more than u/2 somewhere
+            sat = e.saturated & ~nan_rows
+            self.saturated_nan_rows += int((e.saturated & nan_rows).sum())
+            lossy = sat & (diff > self.fmt.u / 2)
+            self.saturated_lossy_rows += int(lossy.sum())
+            self.saturated_lost.add(np.where(lossy, diff, np.nan).astype(np.float64), start)
         if self.keep:
             s = self.shown
             s.losses += loss.tolist()

@@ -320,6 +320,66 @@ def test_masked_target_rows_are_left_out() -> None:
     assert (g.rows_checked, g.masked_target_rows, g.loss_inf.rows) == (1, 1, 0)
 
 
+def test_masked_target_rows_are_one_input_finding_failing_under_loss() -> None:
+    # review 40c: 3 of 4 rows with a target at a -inf class were dropped with a word only in the
+    # -v gradient table's caption; torch's cross_entropy is +inf there (the data's, any method)
+    x = np.array(
+        [
+            [2.0, 1, -np.inf, 0, 0.5],
+            [1, -np.inf, 3, 0, 0],
+            [0.5, 1, 2, -np.inf, 0],
+            [3, 0, -np.inf, -np.inf, 1],
+        ]
+    )
+    t = np.array([2, 1, 0, 3])
+    loss = torch.nn.functional.cross_entropy(
+        torch.from_numpy(x), torch.from_numpy(t), reduction="none"
+    )
+    assert torch.isinf(loss).tolist() == [True, True, False, True]
+    src = analyze(x, targets=t, use="loss").sources[0]
+    for c in src.cells:
+        assert c.gradient is not None
+        assert (c.gradient.masked_target_rows, c.gradient.masked_target_first_row) == (3, (0,))
+    (f,) = [f for f in src.input.findings if f.kind == "masked_target"]
+    assert f.severity == "FAIL" and src.verdict is Verdict.FAIL
+    assert f.message.startswith(
+        "3 rows have the target at a masked class (targets: <array>; first row [0]): p = 0 "
+        "there, so the cross-entropy is infinite (or, for a sentinel mask, huge) in any method; "
+        "they are left out of the gradient metrics -- fix the targets or the mask"
+    )
+    # gradients taken under another use (auto: probs for a masked input): said, not judged
+    probs = analyze(x, targets=t, gradients=True).sources[0]
+    assert [f.severity for f in probs.input.findings if f.kind == "masked_target"] == ["INFO"]
+    # no gradients, no targets read: nothing to say
+    assert not [
+        f for f in analyze(x, targets=t).sources[0].input.findings if f.kind == "masked_target"
+    ]
+
+
+def test_check_fails_on_masked_targets_by_default(tmp_path: Path) -> None:
+    x = np.array([[0.0, -np.inf, 1.0], [0.0, 2.0, 1.0]])
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "t.npy", np.array([1, 1]))
+    r = run("check", str(tmp_path / "x.npy"), "--use", "loss", "--targets", str(tmp_path / "t.npy"))
+    assert r.exit_code == ExitCode.FINDINGS, r.output
+    assert "1 row has the target at a masked class" in " ".join(r.stdout.split())
+
+
+def test_saturated_rows_are_split_by_what_their_gradient_keeps() -> None:
+    # naive float32 (torch autograd of log(exp(x) / sum)): row 0 to class 1 loses x[0]'s 1 (s^2
+    # overflows in the division's backward), row 1 keeps its gradient within u/2, row 2 is NaN
+    x = np.array([[60.5, 0, 0, 0, 1], [30.0, 0, 0, 0, 0], [100.0, 0, 0, 0, 0]])
+    t = np.array([1, 0, 0])
+    g = grad(analyze(x, targets=t, dtypes=["float32"], methods=["naive"]), "naive", "float32")
+    assert g.gradients is not None and g.gradients[0] == [0.0, -1.0, 0.0, 0.0, 0.0]
+    assert (g.saturated_rows, g.saturated_nan_rows, g.saturated_lossy_rows) == (3, 1, 1)
+    assert g.saturated_lost == 1.0
+    # torch's log_softmax keeps all three within u/2
+    k = grad(analyze(x, targets=t, dtypes=["float32"], methods=["torch"]), "torch", "float32")
+    assert (k.saturated_rows, k.saturated_nan_rows, k.saturated_lossy_rows) == (3, 0, 0)
+    assert k.saturated_lost is None
+
+
 def test_the_gradient_table_counts_one_masked_target_row_as_1_row() -> None:
     # its caption said "1 rows with a masked target left out"
     from rich.console import Console

@@ -30,3 +30,15 @@ def test_every_gradient_field_is_documented() -> None:
     documented = set(re.findall(r"`([a-z_]+)`", DOC))
     for f in dataclasses.fields(GradientMetrics):
         assert f.name in documented or f.name.endswith("_row"), f.name
+
+
+def test_the_gradients_help_says_only_use_loss_judges_them() -> None:
+    # review 40c: --gradients on a masked input (auto use: probs) reported NaN gradients only as
+    # notes beside OK verdicts, and its help did not say gradients are judged under loss only
+    for command in ("analyze", "check"):
+        r = CliRunner().invoke(cli, [command, "--help"], catch_exceptions=False)
+        shown = " ".join(r.stdout.split())  # as wrapped for the terminal
+        assert (
+            "Only --use loss judges the loss and gradients: under another use their findings "
+            "are notes and leave the verdicts as they are."
+        ) in shown, command

@@ -712,7 +712,8 @@ def test_a_flat_rows_dead_gradient_is_sent_to_float32_not_to_curbing_confidence(
     assert (
         "- **NOTE** `dead-gradient` in torch × float16: 69999 gradient elements are exactly 0 "
         "where the exact gradient is representable in float16, in 1/1 row (the gradient loses "
-        "at most 1.43e-05, within 0.00195, there). Fix: compute the softmax and loss in float32"
+        "at most 1.43e-05 there, under the 4u = 0.00195 that matters). Fix: compute the softmax "
+        "and loss in float32"
     ) in report_markdown(rep).splitlines()
     # check's remedy for the cell without the finding (a limit met below it) is the same
     bare = dataclasses.replace(src.cells[0], findings=())

@@ -223,7 +223,8 @@ def test_a_dead_gradient_warn_gives_its_worst_loss_not_every_elements() -> None:
     (f,) = [f for f in found if f.cause == "dead-gradient"]
     assert f.severity == "WARN"
     assert f.message.endswith(
-        "(the gradient loses up to 0.00315 in the worst of them, over 0.00195)"
+        "(the gradient loses up to 0.00315 in the worst of them, over the 4u = 0.00195 that "
+        "matters)"
     )
 
 
@@ -236,7 +237,8 @@ def test_a_saturation_warn_says_what_a_row_can_lose() -> None:
     (f,) = [f for f in cell(r, "torch", "float32").findings if f.cause == "saturation"]
     assert f.severity == "WARN"
     assert f.message.endswith(
-        "(the gradient can lose up to 1 - p_max <= u/2 = 2.98e-08 there, over 1.49e-08)"
+        "(the gradient can lose up to 1 - p_max <= u/2 = 2.98e-08 there, over the 0.25u = "
+        "1.49e-08 that matters)"
     )
 
 
@@ -256,8 +258,72 @@ def test_the_saturation_note_speaks_of_the_gradient_only_where_one_is_judged(use
         )
     else:
         assert f.message.endswith(
-            "(the gradient loses at most 1 - p_max <= u/2 = 0.000244, within 0.00195, there)"
+            "(the gradient loses at most 1 - p_max <= u/2 = 0.000244 there, under the 4u = "
+            "0.00195 that matters)"
         )
+
+
+def test_the_saturation_note_states_the_gradient_bound_only_for_rows_that_keep_it() -> None:
+    # review 40c: naive float16 [20, 0, 0, 0, 0] said both "5 gradient elements are NaN" and
+    # "the gradient loses at most 1 - p_max <= u/2 = 0.000244" of the same row. naive float32,
+    # to these targets (torch autograd on the same formulas): row 0 [60.5, 0, 0, 0, 1] to
+    # class 1 gives [0, -1, 0, 0, 0] against [1, -1, 5.3e-27, ...] (s^2 overflows in the
+    # division's backward), row 1 [30, 0, 0, 0, 0] to class 0 keeps it (|error| 3.7e-13 <=
+    # u/2), row 2 [100, 0, 0, 0, 0] is NaN (exp overflows)
+    x = np.array([[60.5, 0, 0, 0, 1], [30.0, 0, 0, 0, 0], [100.0, 0, 0, 0, 0]])
+    r = smcheck.analyze(
+        x, targets=np.array([1, 0, 0]), dtypes=["float32"], methods=["naive"], use="loss"
+    )
+    (f,) = [f for f in cell(r, "naive", "float32").findings if f.cause == "saturation"]
+    assert f.severity == "NOTE"
+    assert f.message.endswith(
+        "in 3/3 rows: stored in float32 it reads 1, and 1 - p_max is lost there (the gradient "
+        "loses at most 1 - p_max <= u/2 = 2.98e-08 in 1 row, under the 4u = 2.38e-07 that "
+        "matters; loses more than u/2 = 2.98e-08 in 1 row, up to 1; is NaN in 1 row)"
+    )
+    # the origin keeps a grouped line from joining cells whose gradients keep the bound
+    assert f.why == "gradient off by more; NaN gradient"
+
+
+@pytest.mark.parametrize(
+    ("values", "targets", "dtype", "ending"),
+    [
+        ([[20.0, 0, 0, 0, 0]], "argmax", "float16", "(the gradient is NaN there)"),
+        (
+            [[60.5, 0, 0, 0, 1]],
+            "argmin",
+            "bfloat16",
+            "(the gradient loses more than u/2 = 0.00195 there, up to 1)",
+        ),
+    ],
+)
+def test_a_saturated_row_whose_gradient_is_lost_gets_no_bound(
+    values: list[list[float]], targets: str, dtype: str, ending: str
+) -> None:
+    # review 40c's two cells: NaN beside "loses at most u/2", and a WARN dead gradient losing
+    # 1 beside a NOTE saying the gradient loses at most 2.98e-08 there
+    r = smcheck.analyze(values, targets=targets, dtypes=[dtype], methods=["naive"], use="loss")
+    (f,) = [f for f in cell(r, "naive", dtype).findings if f.cause == "saturation"]
+    assert f.message.endswith(ending)
+    assert "at most" not in f.message
+
+
+def test_a_gradient_note_under_another_use_says_only_use_loss_judges_it() -> None:
+    # review 40c: --gradients on a masked input (auto use: probs) gave NaN gradients as bare
+    # NOTEs beside OK verdicts; the NOTE now says which use judges them, the verdict stays OK
+    x = [[0.0, 1.0, -np.inf, 3.0]]
+    r = smcheck.analyze(x, dtypes=["float32"], methods=["naive"], gradients=True)
+    c = cell(r, "naive", "float32")
+    assert r.sources[0].use == "probs" and c.verdict is Verdict.OK
+    (f,) = [f for f in c.findings if f.cause == "gradient-nan"]
+    assert f.severity == "NOTE"
+    assert f.message.endswith("; only --use loss judges it (the use here is probs)")
+    # a NOTE by size says nothing of the use: under loss it is the FAIL it was
+    loss = cell(
+        smcheck.analyze(x, dtypes=["float32"], methods=["naive"], use="loss"), "naive", "float32"
+    )
+    (g,) = [f for f in loss.findings if f.cause == "gradient-nan"]
+    assert g.severity == "FAIL" and "--use" not in g.message
 
 
 def test_case4_underflow_losing_less_than_u_is_a_note() -> None:
@@ -515,6 +581,8 @@ def test_nan_findings_name_their_origin_in_why_so_reports_group_only_equal_origi
         ("naive", "probability-nan"): "inf/inf",
         ("naive", "log-of-zero"): "log(softmax)",
         ("naive", "gradient-nan"): "the loss is NaN; log(p) at p = 0",
+        # row 0 saturates (1 - p_max = 2.3e-5 <= u/2): naive's NaN gradient keeps no bound there
+        ("naive", "saturation"): "NaN gradient",
         ("shifted", "log-of-zero"): "log(softmax)",
         ("shifted", "gradient-nan"): "log(p) at p = 0",
     }

@@ -43,7 +43,7 @@ def tol_abs(dtype: str, n: int) -> float:
 
 
 COUNTS = ("loss_inf", "loss_nan", "nan", "dead", "vanished", "saturated")
-MAXES = ("rel_error", "dead_lost", "loss_abs", "loss_rel")
+MAXES = ("rel_error", "dead_lost", "loss_abs", "loss_rel", "saturated_lost")
 
 
 def _targets(x: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
@@ -69,7 +69,11 @@ def _assert_same(
     new: GradientAccumulator, old: OracleGradientAccumulator, where: str, atol: float
 ) -> None:
     assert new.rows_checked == old.rows_checked, where
-    assert new.masked_target_rows == old.masked_target_rows, where
+    assert new.masked_target == old.masked_target, where
+    assert (new.saturated_nan_rows, new.saturated_lossy_rows) == (
+        old.saturated_nan_rows,
+        old.saturated_lossy_rows,
+    ), where
     assert (new.nan_loss_rows, new.nan_zero_rows) == (old.nan_loss_rows, old.nan_zero_rows), where
     for name in COUNTS:
         a, b = getattr(new, name), getattr(old, name)
