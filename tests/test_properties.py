@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from smcheck import analyze
+from smcheck.analysis.sentinels import classify
 from smcheck.dtypes import get_format
 from smcheck.errors import LoadError
 from smcheck.methods import get_method
@@ -133,7 +134,13 @@ def check_metrics(x: np.ndarray, t: float) -> None:
     )
     upstream = np.isnan(x).any(1) | np.isposinf(x).any(1)
     masked = np.isneginf(x).all(1)
-    assert (i.upstream_rows, i.fully_masked_rows) == (int(upstream.sum()), int(masked.sum()))
+    # a row of mask values only (sentinels, perhaps beside -inf) is fully masked too, but judged
+    of_masks = ~classify(x)[1] & ~upstream & ~masked
+    assert (i.upstream_rows, i.fully_masked_rows, i.fully_masked_sentinel_rows) == (
+        int(upstream.sum()),
+        int((masked | of_masks).sum()),
+        int(of_masks.sum()),
+    )
     became: dict[tuple[str, float | None], int] = {}
     for b in i.became_fully_masked:  # rows of logits and rows of masks together
         became[(b.dtype, b.temperature)] = became.get((b.dtype, b.temperature), 0) + b.rows

@@ -4,8 +4,10 @@ docs/design.md §9: NaN and +inf in the input are upstream problems, -inf is a m
 and a row that is entirely -inf -- in the source, or only once cast to a format and divided by
 T -- is a finding of its own, with what each method returns for it. Those rows are kept out of
 the accuracy metrics; the NaN a method returns for a row that only the format or T masked fully
-(its source logits are finite) is that cell's NaN (``masked_nan``). Everything here accumulates
-per chunk and merges exactly.
+(its source logits are finite) is that cell's NaN (``masked_nan``). A source row of mask values
+only (sentinels, perhaps beside -inf) is fully masked too, but finite: its softmax spreads the
+row's weight over the masks instead of giving NaN, so the methods are judged on it and the
+finding says what each returned. Everything here accumulates per chunk and merges exactly.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy.typing as npt
 from smcheck.analysis.sentinels import SentinelAccumulator, SentinelChunk, SentinelStat
 from smcheck.analysis.stats import CountStat
 from smcheck.dtypes import FloatFormat, get_format
-from smcheck.findings.inputs import input_findings
+from smcheck.findings.inputs import SentinelRows, input_findings
 from smcheck.report import maskmodel as rk
 from smcheck.report.model import Extreme
 from smcheck.report.phrases import join_and, value_text, verb
@@ -48,6 +50,9 @@ class _Output:
         self.nan += int(np.isnan(p).all(-1).sum())
         self.zeros += int((p == 0).all(-1).sum())
 
+    def result(self) -> rk.MaskedOutput:
+        return rk.MaskedOutput(self.rows, self.nan, self.zeros, self.rows - self.nan - self.zeros)
+
 
 @dataclass
 class MaskChunk:
@@ -70,6 +75,12 @@ class MaskChunk:
         return ~self.sentinels.has_logits
 
     @property
+    def sentinel_rows(self) -> BoolArray:
+        """Source rows of mask values only, not entirely -inf: fully masked rows whose softmax
+        is finite (the weight spread over the masks), so judged rather than left out."""
+        return self.mask_rows & ~self.upstream & ~self.masked
+
+    @property
     def sentinel_entries(self) -> BoolArray:
         """Sentinel entries: masks like -inf, so the method metrics leave them out."""
         return self.sentinels.entries
@@ -81,6 +92,14 @@ class MaskAccumulator:
 
     upstream: CountStat = field(default_factory=CountStat)
     masked: CountStat = field(default_factory=CountStat)
+    sentinel_rows: CountStat = field(default_factory=CountStat)
+    """Source rows of mask values only (:attr:`MaskChunk.sentinel_rows`): fully masked, finite."""
+    even_rows: int = 0
+    """Of those, the rows whose finite entries are all equal: their softmax is uniform..."""
+    keys: tuple[int, int] | None = None
+    """...over this many finite entries (fewest, most; None before any such row)."""
+    sentinel_outputs: dict[tuple[str, str, float], _Output] = field(default_factory=dict)
+    """Per cell: what the method returned for those rows where the cell keeps them finite."""
     became: dict[tuple[str, float | None, bool], CountStat] = field(default_factory=dict)
     """Rows made entirely -inf by the cast to a format (T None) or only by dividing by T, apart
     by whether they are rows of masks (:attr:`MaskChunk.mask_rows`)."""
@@ -103,6 +122,7 @@ class MaskAccumulator:
             for t in temperatures:
                 for m in methods:
                     self.outputs[(m, f, t)] = _Output()
+                    self.sentinel_outputs[(m, f, t)] = _Output()
                     for masks in (False, True):
                         self.masked_nans[(m, f, t, masks)] = CountStat()
         self.sentinels.expect(fmts, temperatures)
@@ -111,8 +131,20 @@ class MaskAccumulator:
         """Fold in a chunk's source values (after --softmin negation)."""
         self.upstream.add(upstream.astype(np.int64), start)
         self.masked.add(masked.astype(np.int64), start)
-        chunk = self.sentinels.add_source(x, ~upstream & ~masked, start)
-        return MaskChunk(start, upstream, masked, chunk)
+        chunk = MaskChunk(
+            start, upstream, masked, self.sentinels.add_source(x, ~upstream & ~masked, start)
+        )
+        rows = chunk.sentinel_rows
+        self.sentinel_rows.add(rows.astype(np.int64), start)
+        if rows.any():
+            v = x[rows]
+            fin = np.isfinite(v)
+            n = fin.sum(-1)
+            even = np.where(fin, v, np.inf).min(-1) == np.where(fin, v, -np.inf).max(-1)
+            self.even_rows += int(even.sum())
+            lo, hi = self.keys or (int(n.min()), int(n.max()))
+            self.keys = (min(lo, int(n.min())), max(hi, int(n.max())))
+        return chunk
 
     def add_cast(self, chunk: MaskChunk, fmt: FloatFormat, xd: Array) -> None:
         """Fold in the cast of the chunk to ``fmt`` (``xd``: the rounded values)."""
@@ -156,6 +188,9 @@ class MaskAccumulator:
         """What ``method`` returned for the rows that are fully masked in this cell."""
         out = self.outputs.setdefault((method, fmt, t), _Output())
         gone = chunk.gone[(fmt, t)]
+        kept = chunk.sentinel_rows & ~gone  # those the cell masks fully are ``became``'s
+        if kept.any():
+            self.sentinel_outputs.setdefault((method, fmt, t), _Output()).add(res.p[kept])
         if gone.any():  # res.p is read only here: it may be a float64 copy made on first read
             p = res.p[gone]
             out.add(p)
@@ -169,8 +204,7 @@ class MaskAccumulator:
     # --------------------------------------------------------------------------------- results
 
     def masked_output(self, method: str, fmt: str, t: float) -> rk.MaskedOutput:
-        o = self.outputs.get((method, fmt, t), _Output())
-        return rk.MaskedOutput(o.rows, o.nan, o.zeros, o.rows - o.nan - o.zeros)
+        return self.outputs.get((method, fmt, t), _Output()).result()
 
     def masked_rows(self, fmt: str, t: float) -> int:
         """Rows with a finite source logit that the cast to ``fmt`` or dividing by ``t`` there
@@ -242,11 +276,13 @@ class MaskAccumulator:
         outputs = {k: self.masked_output(*k) for k in self.outputs}
         upstream_first = view.index(self.upstream.worst_row)
         masked_first = view.index(self.masked.worst_row)
+        firsts = [r for r in (self.masked.worst_row, self.sentinel_rows.worst_row) if r is not None]
         return {
-            "fully_masked_rows": self.masked.rows,
+            "fully_masked_rows": self.masked.rows + self.sentinel_rows.rows,
+            "fully_masked_sentinel_rows": self.sentinel_rows.rows,
             "upstream_rows": self.upstream.rows,
             "upstream_first_row": upstream_first,
-            "fully_masked_first_row": masked_first,
+            "fully_masked_first_row": view.index(min(firsts, default=None)),
             "became_fully_masked": became,
             "sentinels": sentinels,
             "findings": input_findings(
@@ -257,11 +293,23 @@ class MaskAccumulator:
                 masked_rows=self.masked.rows,
                 masked_first=masked_first,
                 outputs=outputs,
+                of_sentinels=self._sentinel_rows(view),
                 became=became,
                 sentinels=sentinels,
                 softmin=self.softmin,
             ),
         }
+
+    def _sentinel_rows(self, view: RowView) -> SentinelRows:
+        rows = self.sentinel_rows
+        lo, hi = self.keys or (0, 1)
+        return SentinelRows(
+            rows.rows,
+            view.index(rows.worst_row),
+            {k: o.result() for k, o in self.sentinel_outputs.items()},
+            uniform=self.even_rows == rows.rows,
+            keys=lo if lo == hi else None,
+        )
 
 
 def _sentinel_report(s: SentinelStat, view: RowView) -> rk.Sentinel:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from smcheck.findings import remedies
 from smcheck.findings.conditiontypes import Hit, Metric
 from smcheck.report.model import InputSummary, RowIndex
-from smcheck.report.phrases import first_of, logit_inf, logit_inf_of_input, plural
+from smcheck.report.phrases import first_of, logit_inf, logit_inf_of_input, of_input, plural
 
 
 def _first(n: int, row: RowIndex | None) -> str:
@@ -25,8 +25,13 @@ def _upstream(s: InputSummary, softmin: bool) -> Hit:
 
 
 def _fully_masked(s: InputSummary, softmin: bool) -> Hit:
-    n = s.fully_masked_rows
-    every = f"every logit {logit_inf_of_input('-inf', softmin)}"
+    n, of_masks = s.fully_masked_rows, s.fully_masked_sentinel_rows
+    # two kinds (docs/design.md §9): rows entirely -inf, rows of mask values only
+    kinds = [
+        *([f"every logit {logit_inf_of_input('-inf', softmin)}"] if n > of_masks else []),
+        *([f"every entry a mask value{of_input(softmin)}"] if of_masks else []),
+    ]
+    every = "; or ".join(kinds)
     detail = f"{plural(n, 'row')} fully masked in the input ({every})" + _first(
         n, s.fully_masked_first_row
     )
@@ -44,7 +49,8 @@ INPUT_METRICS: dict[str, Metric] = {
         ),
         Metric(
             "fully-masked",
-            "rows whose every logit is -inf (+inf under softmin) in the input",
+            "rows whose every logit is -inf (+inf under softmin), or every entry a mask value, in "
+            "the input",
             _fully_masked,
             remedies.ZEROS_FOR_MASKED_ROWS,
         ),

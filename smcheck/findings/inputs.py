@@ -4,6 +4,7 @@ class); one line each."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from smcheck.dtypes import get_format
 from smcheck.findings import remedies
@@ -21,6 +22,7 @@ from smcheck.report.phrases import (
     join_and,
     logit_inf,
     logit_inf_of_input,
+    of_input,
     plural,
     row_index,
     value_text,
@@ -28,24 +30,42 @@ from smcheck.report.phrases import (
 )
 
 
-def _kind(o: MaskedOutput) -> str:
+@dataclass(frozen=True)
+class SentinelRows:
+    """Source rows of mask values only (sentinels, perhaps beside -inf): fully masked rows
+    whose softmax is finite, the row's weight spread over its masks."""
+
+    rows: int = 0
+    first: RowIndex | None = None
+    outputs: dict[tuple[str, str, float], MaskedOutput] = field(default_factory=dict)
+    """What each method returned for them, per cell (where the cell keeps them finite)."""
+    uniform: bool = False
+    """Every such row's finite entries are equal: the exact softmax is uniform over them..."""
+    keys: int | None = None
+    """...over this many in every row (None: the rows differ)."""
+
+
+def _kind(o: MaskedOutput, spread: str | None = None) -> str:
     if o.nan == o.rows:
         return "NaN"
     if o.zeros == o.rows:
         return "zeros"
+    if spread and o.other == o.rows:
+        return spread
     return "NaN or other values" if o.nan else "non-zero values"
 
 
 def describe_outputs(
-    outputs: dict[tuple[str, str, float], MaskedOutput], rows: int
+    outputs: dict[tuple[str, str, float], MaskedOutput], rows: int, spread: str | None = None
 ) -> tuple[str, bool]:
     """``"naive, shifted and torch return NaN for them"`` from per-cell outputs; and whether any
-    method returns something other than zeros (the finding is then a warning)."""
+    method returns something other than zeros (the finding is then a warning). ``spread``
+    names what a row neither NaN nor zeros nor partly NaN is (``that weight``)."""
     by_method: dict[str, dict[str, list[str]]] = {}
     for (method, dtype, t), o in outputs.items():
         if o.rows:
             kinds = by_method.setdefault(method, {})
-            kinds.setdefault(_kind(o), []).append(dtype + at_temperature(t))
+            kinds.setdefault(_kind(o, spread), []).append(dtype + at_temperature(t))
     groups: dict[str, list[str]] = {}
     for method, kinds in by_method.items():
         if len(kinds) == 1:
@@ -74,8 +94,13 @@ def input_findings(
     became: Sequence[BecameMasked],
     sentinels: Sequence[Sentinel],
     softmin: bool = False,
+    of_sentinels: SentinelRows | None = None,
 ) -> list[InputFinding]:
     """Every finding about the input, most severe kinds first.
+
+    Fully masked rows are of two kinds, each its own ``fully_masked`` finding: rows entirely -inf
+    (``masked_rows``: no softmax, left out of the method metrics) and rows of mask values only
+    (``of_sentinels``: a finite softmax spread over the masks, judged).
 
     The counts and values are of the softmax's input; under ``softmin`` that is -x, so the
     messages name the logits' own +inf masks and -inf (``+inf in -x``), and -x's sentinels.
@@ -108,6 +133,8 @@ def input_findings(
                 "metrics -- " + remedies.ZEROS_FOR_MASKED_ROWS,
             )
         )
+    if of_sentinels is not None and of_sentinels.rows:
+        out.append(_sentinel_rows(of_sentinels, softmin))
     out += [_became(b, outputs, softmin) for b in became if b.rows]
     for s in sentinels:
         out += _sentinel_findings(s, softmin)
@@ -143,6 +170,24 @@ def masked_target_findings(cells: Sequence[Cell], use: str) -> list[InputFinding
             + remedies.FIX_MASKED_TARGETS,
         )
     ]
+
+
+def _sentinel_rows(m: SentinelRows, softmin: bool) -> InputFinding:
+    """Rows of mask values only: no NaN as rows of -inf give, but the whole weight on the masks
+    (an attention query over padding alone averages the padded values), a warning when any
+    method returns other than zeros there. Under softmin the masks are -x's."""
+    what, bad = describe_outputs(m.outputs, m.rows, "that weight")
+    how = " uniformly" if m.uniform else ""
+    each = f" (1/{m.keys} each)" if m.uniform and m.keys else ""
+    its = verb(m.rows, "its", "each row's")
+    return InputFinding(
+        "fully_masked",
+        "WARN" if bad else "INFO",
+        f"{plural(m.rows, 'fully masked row')} (every entry a mask value{of_input(softmin)}; "
+        f"{first_of(m.rows, m.first, 'first row')}): the softmax gives no NaN there but spreads "
+        f"{its} weight{how} over its masked keys{each}: {what} -- "
+        + remedies.ZEROS_FOR_MASKED_ROWS,
+    )
 
 
 def _became(

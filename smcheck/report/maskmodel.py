@@ -61,7 +61,8 @@ class SentinelEffect:
     to_neginf: Count
     """Entries finite in the source that are -inf in the format after the cast and x/T."""
     leak: Extreme
-    """Largest exact probability the sentinel's entries keep in one row (0: a perfect mask)."""
+    """Largest exact probability the sentinel's entries keep in one row holding logits (0: a
+    perfect mask); a row of mask values only is a fully masked row, its weight all on them."""
     weak: Count
     """Rows where that mass exceeds the format's unit roundoff u: the mask leaks visibly."""
 

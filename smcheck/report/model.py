@@ -136,12 +136,17 @@ class InputSummary:
     posinf: int
     neginf: int
     fully_masked_rows: int
+    """Source rows entirely -inf or of mask values only (``fully_masked_sentinel_rows``)."""
     upstream_rows: int
     """Rows with NaN or +inf in the input: upstream problems, kept out of the method metrics."""
     max_logsumexp: float | None
     max_logsumexp_row: RowIndex | None
     upstream_first_row: RowIndex | None = None
     fully_masked_first_row: RowIndex | None = None
+    fully_masked_sentinel_rows: int = 0
+    """Of ``fully_masked_rows``, the rows of mask values only (sentinels, perhaps beside -inf)
+    rather than entirely -inf: finite, their softmax spreads the weight over the masks, so
+    they stay in the method metrics (the others are left out)."""
     became_fully_masked: list[BecameMasked] = field(default_factory=list)
     """Per format and temperature: rows with finite logits that are entirely -inf there."""
     sentinels: list[Sentinel] = field(default_factory=list)

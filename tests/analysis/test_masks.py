@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -251,3 +252,84 @@ def test_the_neginf_mask_is_isneginfs_with_or_without_a_nan(dtype: torch.dtype) 
         got = _neginf(xs)
         assert got.dtype == bool and np.array_equal(got, torch.isneginf(xs).numpy()), rows
     assert _neginf(torch.empty((2, 0), dtype=dtype)).shape == (2, 0)
+
+
+def _padded_scores(fill: float) -> np.ndarray:
+    """(4, 8, 8) float16 causal-style attention scores whose batch 0 has 4 padded query rows
+    filled entirely with ``fill``; the causal entries hold -65504 (finfo(float16).min)."""
+    rng = np.random.default_rng(0)
+    s = rng.normal(0, 2, (4, 8, 8)).astype(np.float32)
+    s[:, np.triu(np.ones((8, 8), bool), 1)] = -65504
+    s[0, 4:] = fill
+    return s.astype(np.float16)
+
+
+def test_rows_of_mask_values_only_are_fully_masked_rows(tmp_path: Path) -> None:
+    # a padded query row of finfo.min was never reported: fully_masked_rows 0, no finding, and
+    # `check` passed, while the same rows as -inf failed `fully-masked`; torch.softmax gives
+    # such a row no NaN but its whole weight on the masked keys, 1/8 each
+    x = _padded_scores(-65504)
+    p = torch.softmax(torch.from_numpy(x[0, 4:]), -1)
+    assert torch.equal(p, torch.full_like(p, 1 / 8))
+    np.save(tmp_path / "f16min_full.npy", x)
+    r = CliRunner().invoke(
+        cli,
+        ["analyze", str(tmp_path / "f16min_full.npy"), "--format", "json"],
+        catch_exceptions=False,
+    )
+    src = json.loads(r.stdout)["sources"][0]
+    i = src["input"]
+    assert (i["fully_masked_rows"], i["fully_masked_sentinel_rows"]) == (4, 4)
+    assert i["fully_masked_first_row"] == [0, 4]
+    (f,) = [f for f in i["findings"] if f["kind"] == "fully_masked"]
+    assert f["severity"] == "WARN"
+    assert f["message"].startswith(
+        "4 fully masked rows (every entry a mask value; first row [0,4]): the softmax gives no "
+        "NaN there but spreads each row's weight uniformly over its masked keys (1/8 each): "
+    )
+    assert "shifted, logdomain and torch return that weight" in f["message"]
+    # finite, so still judged: torch's 1/8 is exact, naive's 0/0 NaN its own FAIL
+    cells = {(c["method"], c["dtype"]): c for c in src["cells"]}
+    assert cells[("torch", "float16")]["metrics"]["rows_checked"] == 32
+    assert cells[("torch", "float16")]["verdict"] == "OK"
+    assert cells[("naive", "float16")]["metrics"]["nan"]["rows"] == 4
+    r = CliRunner().invoke(
+        cli, ["check", str(tmp_path / "f16min_full.npy")], catch_exceptions=False
+    )
+    assert r.exit_code == ExitCode.FINDINGS, r.output
+    assert "4 rows fully masked in the input (every entry a mask value), first row [0,4]" in (
+        r.stdout.replace("\n  ", " ")
+    )
+
+
+@pytest.mark.parametrize("fill", ["-1e9", "-inf"])
+def test_a_row_of_mask_values_warns_as_a_row_of_neginf_does(fill: str) -> None:
+    # --values "1,2,3;-1e9,-1e9,-1e9" --dtype fp32 said "No findings"; with -inf a WARN
+    args = ["analyze", "--values", f"1,2,3;{fill},{fill},{fill}", "--dtype", "fp32"]
+    r = CliRunner().invoke(cli, [*args, "--format", "json"], catch_exceptions=False)
+    i = json.loads(r.stdout)["sources"][0]["input"]
+    assert (i["fully_masked_rows"], i["fully_masked_first_row"]) == (1, [1])
+    assert i["fully_masked_sentinel_rows"] == (fill != "-inf")
+    (f,) = i["findings"]
+    assert (f["kind"], f["severity"]) == ("fully_masked", "WARN")
+    if fill != "-inf":
+        assert "spreads its weight uniformly over its masked keys (1/3 each)" in f["message"]
+
+
+def test_mask_value_rows_are_fully_masked_whatever_the_chunking() -> None:
+    # sentinel rows in several chunks: uneven (-1e9 beside -1e4 and -inf) and even rows of
+    # different lengths of finite entries, the first of them after an all -inf row
+    x = np.zeros((6, 4))
+    x[1] = -np.inf
+    x[2] = -1e9
+    x[3] = [-1e9, -1e4, -np.inf, -1e9]
+    x[5] = [-1e9, -1e9, -np.inf, -1e9]
+    kw = {"dtypes": ["float32"], "gradients": False}
+    whole = analyze(x, chunk_rows=6, **kw).sources[0].input
+    assert (whole.fully_masked_rows, whole.fully_masked_sentinel_rows) == (4, 3)
+    assert whole.fully_masked_first_row == (1,)
+    (f,) = [f for f in whole.findings if "mask value" in f.message]
+    assert "(every entry a mask value; first row [2])" in f.message
+    assert "spreads each row's weight over its masked keys: " in f.message  # row 3 is uneven
+    for chunk_rows in (1, 2, 4):
+        assert analyze(x, chunk_rows=chunk_rows, **kw).sources[0].input == whole

@@ -53,17 +53,27 @@ def input_summary(s: SourceReport) -> Table:
         + (f" (row {row_index(i.max_logsumexp_row)})" if s.rows > 1 else ""),
     )
     t.add_row(f"non-finite{of}", f"{i.nan} NaN, {i.posinf} +inf, {i.neginf} -inf (masks)")
-    if i.fully_masked_rows or i.upstream_rows:
+    # fully masked rows of mask values only are judged (a finite softmax), the -inf ones not;
+    # the first row given is of both kinds, so it is named only beside one kind
+    of_masks = i.fully_masked_sentinel_rows
+    neginf_rows = i.fully_masked_rows - of_masks
+    if neginf_rows or i.upstream_rows:
         t.add_row(
             f"excluded rows{of}",
             f"{i.upstream_rows} with NaN/+inf from upstream"
             + (f" ({first_of(i.upstream_rows, i.upstream_first_row)})" if i.upstream_rows else "")
-            + f", {i.fully_masked_rows} fully masked"
+            + f", {neginf_rows} fully masked"
             + (
-                f" ({first_of(i.fully_masked_rows, i.fully_masked_first_row)})"
-                if i.fully_masked_rows
+                f" ({first_of(neginf_rows, i.fully_masked_first_row)})"
+                if neginf_rows and not of_masks
                 else ""
             ),
+        )
+    if of_masks:
+        t.add_row(
+            f"fully masked{of}",
+            f"{of_masks} of mask values only, judged"
+            + ("" if neginf_rows else f" ({first_of(of_masks, i.fully_masked_first_row)})"),
         )
     for note in s.notes:
         t.add_row("note", note)
