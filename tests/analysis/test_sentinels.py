@@ -152,7 +152,12 @@ def test_formats_table_says_input_dlogp_leaves_the_mask_out() -> None:
     lines = r.stdout.splitlines()
     row = lines[lines.index("Formats") + 4]
     assert row.split() == ["bfloat16", "1", "88.72", "86.4", "91.6", "exact", "0"]
-    assert "input Δlog p, cast ±inf: of the logits (mask sentinels left out)" in lines
+    table = r.stdout.split("Formats")[1].split("Faults")[0]
+    caption = " ".join(table[table.index("rows:") :].split())
+    assert caption == (
+        "rows: each format; the rooms are the worst row's; input Δlog p, cast ±inf: what the "
+        "cast does to the logits (mask sentinels left out)"
+    )
     j = CliRunner().invoke(cli, [*args, "--format", "json"], catch_exceptions=False)
     (rounding,) = json.loads(j.stdout)["sources"][0]["input_rounding"]
     assert (rounding["max_abs_dlogp"], rounding["changed_elements"]) == (0.0, 0)

@@ -220,3 +220,27 @@ def test_a_single_row_names_no_row_of_its_max_logsumexp() -> None:
         two = invoke("analyze", "--values", "1,2;3,4", "--dtype", "float32", "-v", "--format", fmt)
         assert "(row [])" not in one.stdout and "6.33141" in one.stdout, fmt
         assert "4.31326 (row [1])" in two.stdout, fmt
+
+
+def test_formats_table_gives_the_casts_dlogp_once_and_says_it_is_at_t_1(tmp_path: Path) -> None:
+    # every T's row read the T = 1 figure of the cast: 5.17e-02 at T=11.3137 too, where the
+    # cast moves log p of softmax(x/T) by 18x less (torch, in float64 from the two inputs)
+    import torch
+
+    x = np.random.default_rng(0).normal(0, 4, (16, 64)).astype(np.float16)
+    xs, xb = torch.from_numpy(x).double(), torch.from_numpy(x).bfloat16().double()
+    dlogp = [
+        float((torch.log_softmax(xs / t, -1) - torch.log_softmax(xb / t, -1)).abs().max())
+        for t in (1, 11.3137)
+    ]
+    assert dlogp[1] < dlogp[0] / 10
+    np.save(tmp_path / "raw_f16.npy", x)
+    args = ["analyze", str(tmp_path / "raw_f16.npy"), "--dtype", "bf16", "-v"]
+    r = CliRunner().invoke(cli, [*args, "--temperature", "1,11.3137"], catch_exceptions=False)
+    table = r.stdout.split("Formats (1/2)")[1].split("Formats (2/2)")[0]
+    rows = [line.split() for line in table.splitlines() if line.startswith("  bfloat16")]
+    assert rows[0][1] == "1" and float(rows[0][-1]) == pytest.approx(dlogp[0], rel=0.01)
+    assert rows[1][1] == "11.3137" and len(rows[1]) == len(rows[0]) - 1  # no figure
+    caption = " ".join(r.stdout.split("Formats (2/2)")[1].split("Faults")[0].split())
+    assert "rows: each format at each T; the rooms are the worst row's;" in caption
+    assert "input Δlog p (at T = 1, given once per format), cast ±inf:" in caption

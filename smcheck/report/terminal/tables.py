@@ -92,27 +92,47 @@ def format_table(s: SourceReport) -> Fit:
     for col in [*cols, "cast ±inf", *(["x/T Δp"] if divided else [])]:
         t.add_column(col, justify="right" if col != "dtype" else "left")
     rounding = {r.dtype: r for r in s.input_rounding}
-    seen = set()
-    for c in s.cells:
-        if (c.dtype, c.temperature) in seen:
-            continue
-        seen.add((c.dtype, c.temperature))
+    first: dict[tuple[str, float], Cell] = {}
+    for c in s.cells:  # one row per format and T (the headroom is theirs, not a method's)
+        first.setdefault((c.dtype, c.temperature), c)
+    cells = list(first.values())
+    temperatures = {c.temperature for c in cells}
+    # the cast's Δlog p is of softmax(x) (T = 1), not of x/T: given once per format, in its
+    # T = 1 row or else its first
+    dlogp_at = {c.dtype: c.temperature for c in reversed(cells)} | {
+        c.dtype: 1.0 for c in cells if c.temperature == 1
+    }
+    for c in cells:
         h = c.metrics.headroom
         r = rounding[c.dtype]
+        dlogp = "exact" if r.exact else num(r.max_abs_dlogp, ".2e")
         t.add_row(
             c.dtype,
             num(c.temperature, "g"),
             num(get_format(c.dtype).exp_overflow_x, ".2f"),
             num(h.overflow_nats, ".3g"),
             num(h.underflow_nats, ".3g"),
-            "exact" if r.exact else num(r.max_abs_dlogp, ".2e"),
+            dlogp if dlogp_at[c.dtype] == c.temperature else "",
             _count(r.cast_overflow),
             *([_division(r, c.temperature)] if divided else []),
         )
-    if s.input.sentinels:  # -1e4 -> -9984 in bfloat16 would read as 16 nats of the logits'
-        t.caption = "input Δlog p, cast ±inf: of the logits (mask sentinels left out)"
-        t.caption_justify = "left"
+    t.caption = _format_caption(
+        temperatures != {1.0}, bool(s.input.sentinels), len(temperatures) > 1
+    )
+    t.caption_justify = "left"
     return Fit(t, keys=2)  # a split repeats dtype and T
+
+
+def _format_caption(other_t: bool, sentinels: bool, several: bool) -> str:
+    """What the Formats table's rows are, and of what its cast columns speak."""
+    rows = "each format at each T" if several else "each format"
+    return (
+        f"rows: {rows}; the rooms are the worst row's; input Δlog p"
+        + (" (at T = 1, given once per format)" if other_t else "")
+        + ", cast ±inf: what the cast does to the logits"
+        # -1e4 -> -9984 in bfloat16 would read as 16 nats of the logits'
+        + (" (mask sentinels left out)" if sentinels else "")
+    )
 
 
 def _division(r: InputRounding, temperature: float) -> str:
