@@ -162,7 +162,9 @@ class SourceAnalysis:
         base_valid = ~upstream & ~masked
         ref0 = exact_softmax(x)
         mchunk = self.masks.add_source(x, upstream, masked, start)
-        self.inputs.add(x, ref0, upstream | masked, start, mchunk.mask_rows)
+        self.inputs.add(
+            x, ref0, upstream | masked, start, mchunk.mask_rows, mchunk.sentinel_entries
+        )
         self.sweep.add(x, base_valid)
         tgt = None
         if self.gradients and self.targets is not None:
@@ -297,7 +299,7 @@ class SourceAnalysis:
             notes=[
                 *src.notes_read(view.rounded),
                 *self.unused,
-                *stall_notes(view.row_length, self.fmts),
+                *stall_notes(view.row_length, self.fmts, self.inputs.longest_live),
             ],
             exact=exact,
             temperature=temperature,

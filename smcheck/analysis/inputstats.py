@@ -42,14 +42,29 @@ class InputAccumulator:
     posinf: int = 0
     neginf: int = 0
     lse: MaxStat = field(default_factory=MaxStat)
+    longest_live: int = 0
+    """The most live entries (finite, not a mask sentinel) in a judged row: the terms a row's
+    running sum grows by (-inf and masks add zeros), what the accumulation stall note reads."""
 
     def add(
-        self, x: Array, ref: Reference, excluded: np.ndarray, start: int, masks: np.ndarray
+        self,
+        x: Array,
+        ref: Reference,
+        excluded: np.ndarray,
+        start: int,
+        masks: np.ndarray,
+        sentinels: np.ndarray | None = None,
     ) -> None:
         """Fold in a chunk; ``excluded``: its upstream or fully masked rows (no logsumexp);
-        ``masks``: its rows of masks only (``MaskChunk.mask_rows``)."""
+        ``masks``: its rows of masks only (``MaskChunk.mask_rows``); ``sentinels``: its mask
+        sentinel entries (``MaskChunk.sentinel_entries``)."""
         fin = np.isfinite(x)
         vals = x if fin.all() else x[fin]  # the common case, all finite: no copy, no counts
+        if not excluded.all():
+            masked = sentinels is not None and sentinels.any()
+            live = (fin & ~sentinels) if masked else fin
+            n = x.shape[-1] if vals is x and not masked else np.count_nonzero(live, axis=-1)
+            self.longest_live = max(self.longest_live, int(np.max(np.where(excluded, 0, n))))
         # NaN or +inf in the upstream rows, -inf in the fully masked: all of them excluded
         row_max = x.max(axis=-1, initial=-math.inf)
         if vals.size:

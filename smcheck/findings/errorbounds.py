@@ -8,22 +8,28 @@ from smcheck.report.model import Accumulation, BoundCheck, Finding
 from smcheck.report.phrases import row_index, rows_of
 
 
-def stall_notes(row_length: int, fmts: list[FloatFormat]) -> list[str]:
-    """A predictive note per format whose stall length the rows reach (any model).
+def stall_notes(row_length: int, fmts: list[FloatFormat], live: int | None = None) -> list[str]:
+    """A predictive note per format whose stall length the rows' live entries reach (any model).
 
     Args:
         row_length: Elements per softmax row.
         fmts: The formats analysed.
+        live: The most live entries in a judged row (None: every element): -inf and mask
+            sentinels add zeros to a sum, so 500 -inf beside 100 logits cannot stall it.
 
     Returns:
         No note, or one naming every format whose stall length the rows reach.
     """
-    reached = [f for f in fmts if row_length >= f.sum_stall]
+    live = row_length if live is None else live
+    reached = [f for f in fmts if live >= f.sum_stall]
     if not reached:
         return []
     which = ", ".join(f"{f.sum_stall} in {f.name}" for f in reached)
+    rows = f"rows of {row_length} elements"
+    if live < row_length:
+        rows += f" (up to {live} of them live, the rest masks)"
     return [
-        f"rows of {row_length} elements reach the accumulation stall length ({which}): a "
+        f"{rows} reach the accumulation stall length ({which}): a "
         "running sum of comparable terms kept in that format stops growing there; PyTorch "
         "accumulates 16-bit sums in float32, a kernel summing in the format does not "
         "(--model strict measures whether these rows do)"

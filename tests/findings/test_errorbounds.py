@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
+from smcheck import analyze
 from smcheck.dtypes import get_format
 from smcheck.findings.errorbounds import bound_findings, stall_notes
 from smcheck.report import model as rm
@@ -58,3 +61,22 @@ def test_stall_note_names_the_formats_the_rows_reach() -> None:
     assert stall_notes(100, fmts) == []
     (note,) = stall_notes(4096, fmts)
     assert "(2048 in float16)" in note
+
+
+def test_stall_note_counts_live_entries_not_masks() -> None:
+    # rows of 600 entries, 500 of them -inf, were noted as reaching bfloat16's stall length 256,
+    # while -inf adds exact zeros: the strict model's own count shows no row can stall
+    x = np.random.default_rng(0).normal(size=(4, 600))
+    x[:, 100:] = -np.inf
+    src = analyze(x, dtypes=["bfloat16"], model="strict", gradients=False).sources[0]
+    assert not [n for n in src.notes if "stall" in n]
+    assert all(c.accumulation.stalled.rows == 0 for c in src.cells if c.accumulation)
+    x[:, 100:300] = -1e9  # mask sentinels are no terms either
+    x[0, 300:600] = 1.0  # 400 live in row 0
+    src = analyze(x, dtypes=["bfloat16"], model="strict", gradients=False).sources[0]
+    (note,) = [n for n in src.notes if "stall" in n]
+    assert note.startswith(
+        "rows of 600 elements (up to 400 of them live, the rest masks) reach the accumulation "
+        "stall length (256 in bfloat16)"
+    )
+    assert stall_notes(600, [get_format("bfloat16")], live=255) == []
