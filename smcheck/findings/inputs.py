@@ -200,10 +200,8 @@ def _became(
     in a source without masks. Under softmin the rows are -x's, and the logits past the range
     are those above it."""
     where = b.dtype if b.temperature is None else f"{b.dtype} at T={b.temperature:g}"
-    what, bad = describe_outputs(
-        {k: o for k, o in outputs.items() if k[1] == b.dtype and b.temperature in (None, k[2])},
-        b.rows,
-    )
+    here = {k: o for k, o in outputs.items() if k[1] == b.dtype and b.temperature in (None, k[2])}
+    what, bad = describe_outputs(here, b.rows)
     floor = value_text(-get_format(b.dtype).neg_overflow)
     past, into = (f"above {floor}", "+inf") if softmin else (f"below -{floor}", "-inf")
     of = " of -x" if softmin else ""
@@ -218,6 +216,9 @@ def _became(
         remedy = remedies.mask_with_min(b.dtype, softmin) + (
             "" if b.temperature is None else remedies.AFTER_DIVIDING
         )
+        # naive's exp of the format's minimum is 0 as well: a row of it is still 0/0 there
+        if any(m == "naive" and o.rows and _kind(o) != "zeros" for (m, _, _), o in here.items()):
+            remedy += f", and {remedies.SHIFTED_ONLY} for naive"
     elif b.temperature is None:
         text = f"{rows} entirely -inf in {where} (every logit is at or {past}, beyond its range"
         remedy = remedies.shift_before_cast(softmin)

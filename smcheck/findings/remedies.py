@@ -306,7 +306,9 @@ def _masked_row(s: Situation) -> list[Remedy]:
     # can verify (the same logits stay finite there), so it rides along: one whose range holds
     # every row's maximum (-1e39 is -inf in float32 as well as in float16)
     lowest = None if s.lowest is None else -s.lowest  # the ranges are symmetric
-    holds = holding(s.dtype, lowest)
+    # naive takes exp of the row unshifted: e^-65520 is 0 in every format, as is e^finfo.min,
+    # so a wider format or the format's own minimum leaves it 0/0; only the shift helps it
+    holds = () if s.method == "naive" else holding(s.dtype, lowest)
     if not s.masked:  # ordinary logits beyond the format's range, no mask among them
         # a row the cast keeps finite but T turns -inf (-100 / 1e-6 in float16): the division
         # does it, so the logits are centred before it, not shifted before the cast
@@ -317,7 +319,8 @@ def _masked_row(s: Situation) -> list[Remedy]:
     # below T = 1 the format's min is -inf once divided too: the mask goes on x/T, as the
     # input finding of rows that T masks says
     after = AFTER_DIVIDING if s.temperature < 1 else ""
-    mask = f"{mask_with_min(s.dtype, s.softmin)}{after}, or handle fully masked rows"
+    shift = f", and {SHIFTED_ONLY}" if s.method == "naive" else ""
+    mask = f"{mask_with_min(s.dtype, s.softmin)}{after}{shift}, or handle fully masked rows"
     return [*(Remedy(f"{mask}, or {softmax_in(w)}", dtype=w) for w in holds), Remedy(mask)]
 
 

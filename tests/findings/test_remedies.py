@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import smcheck
 from smcheck.dtypes import holding
@@ -355,7 +356,8 @@ def test_under_softmin_the_overflow_and_nan_conditions_end_with_their_cells_own_
     # temperature overflow; x = [1e9, 1e9, 1e9]: -1e9 is -inf in float16, a row entirely -inf.
     # The conditions gave the registry's remedy of their hint (exp-overflow, probability-nan),
     # which the cells do not have: max-shifted softmax, of no help against either. Dividing in
-    # float32 or float64 is not offered: naive's exp(1e5) overflows both
+    # float32 or float64 is not offered: naive's exp(1e5) overflows both. Nor is a finite mask
+    # alone, or a wider format: naive's exp of -x's -65504 (or -1e9) is 0, 0/0 a NaN
     t = _cell(
         np.array([[1000.0, -1000.0, 3.0]]), "naive", "float16", temperatures=[0.01], softmin=True
     )
@@ -366,8 +368,8 @@ def test_under_softmin_the_overflow_and_nan_conditions_end_with_their_cells_own_
     m = _cell(np.array([[1e9, 1e9, 1e9], [1.0, 2.0, 3.0]]), "naive", "float16", softmin=True)
     cond = parse_condition("nan")
     assert cond.message(cond.check(m)).endswith(
-        "-- mask with torch.finfo(torch.float16).max, a value float16 holds, or handle fully "
-        "masked rows, or compute the softmax in float32"
+        "-- mask with torch.finfo(torch.float16).max, a value float16 holds, and use max-shifted "
+        "softmax, or handle fully masked rows"
     )
 
 
@@ -388,8 +390,8 @@ def test_a_remedy_the_cells_findings_do_not_give_is_chosen_in_the_sources_situat
         "centre -x before dividing ((min x - x) / T), or divide and take the softmax in float32"
     )
     assert cell_remedy("masked-row-nan", cell, s) == (
-        "mask with torch.finfo(torch.float16).max, a value float16 holds, or handle fully masked "
-        "rows, or compute the softmax in float32"
+        "mask with torch.finfo(torch.float16).max, a value float16 holds, and use max-shifted "
+        "softmax, or handle fully masked rows"
     )
 
 
@@ -664,6 +666,45 @@ def test_below_t_1_the_mask_remedy_of_rows_the_cast_masked_masks_after_dividing_
     mask = "mask with torch.finfo(torch.float16).min, a value float16 holds"
     rest = "or handle fully masked rows, or compute the softmax in float32"
     assert remedy == {0.5: f"{mask}, after dividing by T, {rest}", 2: f"{mask}, {rest}"}
+
+
+def _naive(x: torch.Tensor) -> torch.Tensor:
+    e = torch.exp(x)
+    return e / e.sum(-1, keepdim=True)
+
+
+def _shifted(x: torch.Tensor) -> torch.Tensor:
+    return _naive(x - x.amax(-1, keepdim=True))
+
+
+def test_naive_rows_the_cast_masks_get_the_shift_with_a_finite_mask_not_a_wider_format() -> None:
+    # -1e9 is -inf in float16: naive was told to mask with finfo.min or compute in float32, yet
+    # its exp of -65504 is 0 in float16 and of -1e9 0 in float32, a row 0/0 either way; the
+    # shift with a finite mask cures it (as does handling the rows), and the input WARN says so
+    src = smcheck.analyze(
+        np.array([[1.0, 2.0, 3.0], [-1e9, -1e9, -1e9]]), methods=["naive"], dtypes=["float16"]
+    ).sources[0]
+    (f,) = [f for f in src.cells[0].findings if f.cause == "masked-row-nan"]
+    mask = "mask with torch.finfo(torch.float16).min, a value float16 holds"
+    assert (f.remedy, f.fix) == (
+        f"{mask}, and use max-shifted softmax, or handle fully masked rows",
+        {},
+    )
+    (inp,) = [f for f in src.input.findings if f.kind == "became_fully_masked"]
+    assert inp.message.endswith(
+        f"naive returns NaN for it -- {mask}, and use max-shifted softmax for naive"
+    )
+    # applied in torch: the finite mask alone and the wider format leave naive NaN
+    f16_min = torch.full((1, 3), torch.finfo(torch.float16).min, dtype=torch.float16)
+    assert _naive(f16_min).isnan().all()
+    assert _naive(torch.full((1, 3), -1e9, dtype=torch.float32)).isnan().all()
+    assert torch.equal(_shifted(f16_min), torch.full((1, 3), 1 / 3, dtype=torch.float16))
+    # logits beyond the range (no mask): naive is shifted before the cast, not sent to float32
+    s = Situation("naive", "float16", lowest=-1e5)
+    assert [r.text for r in candidates("masked-row-nan", s)] == [remedies.SHIFT_BEFORE_CAST]
+    row = torch.tensor([[-1e5, -1e5 + 1, -1e5 + 2]], dtype=torch.float64)
+    assert _naive(row.float()).isnan().all()
+    assert _naive((row - row.amax(-1, keepdim=True)).half()).isfinite().all()
 
 
 def test_every_condition_hint_is_a_cause_of_the_registry() -> None:

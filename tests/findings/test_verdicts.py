@@ -730,7 +730,9 @@ def test_under_softmin_sentinels_are_minus_x_and_the_mask_is_the_formats_max() -
     r = _softmin([[1e9, 1.0, 2.0], [1e9, 1e9, 1e9], [1.0, 2.0, 3.0]])
     fix = "mask with torch.finfo(torch.float16).max, a value float16 holds"
     assert _input_finding(r, "became_fully_masked").endswith(
-        "(every finite logit rounds to +inf there; row [1]): naive returns NaN for it -- " + fix
+        "(every finite logit rounds to +inf there; row [1]): naive returns NaN for it -- "
+        + fix
+        + ", and use max-shifted softmax for naive"
     )
     assert _input_finding(r, "sentinel_unrepresentable").startswith(
         "mask sentinel -1e9 (common masked_fill value) of -x is not representable in float16"
@@ -741,6 +743,12 @@ def test_under_softmin_sentinels_are_minus_x_and_the_mask_is_the_formats_max() -
     top = float(np.finfo(np.float16).max)
     fixed = _softmin([[top, 1.0, 2.0], [top, top, top], [1.0, 2.0, 3.0]])
     assert "masked-row-nan" not in {g.cause for g in cell(fixed, "naive", "float16").findings}
+    # naive's exp of -65504 is 0: the row is 0/0 still, which the shift the remedy adds cures
+    assert "probability-nan" in {g.cause for g in cell(fixed, "naive", "float16").findings}
+    shifted = smcheck.analyze(
+        np.array([[top, 1.0, 2.0], [top, top, top]]), softmin=True, methods=["shifted"]
+    )
+    assert not cell(shifted, "shifted", "float16").findings
 
 
 def test_a_correctly_rounded_tie_is_no_argmax_flip() -> None:
