@@ -25,10 +25,12 @@ LOG_SOFTMAX = "use log_softmax / cross_entropy on the logits instead of log(soft
 LSE_SUBTRACT_MAX = "subtract the max before the logsumexp (logdomain)"
 CENTRE_LOGITS = "centre the logits before dividing ((x - max x) / T)"
 CURB_CONFIDENCE = "curb over-confident logits (label smoothing, a higher temperature)"
-MASKED_SATURATION = (
+MASKED_ROWS_ASIDE = (
     "nothing to fix where a row's other entries are masks (their probability is 0 by design); "
-    "elsewhere " + CURB_CONFIDENCE
+    "elsewhere "
 )
+"""Leads a saturation remedy in a masked source: a row saturated by its masks is no fault."""
+MASKED_SATURATION = MASKED_ROWS_ASIDE + CURB_CONFIDENCE
 CHECK_LOGIT_SCALE = "check the scale of the logits"
 SUM_OR_TORCH = "accumulate the sum in float32 or use torch.softmax"
 """A 16-bit sum of exponentials overflowing (critical temperatures): torch sums in float32."""
@@ -68,10 +70,6 @@ def softmax_and_loss_in(wider: str) -> str:
     """A loss or gradient fault sent to a wider format: the softmax goes too (a float16 p cast to
     float32 keeps its faults: a p already 0, the float16 backward of exp(x) / sum)."""
     return f"compute the softmax and loss in {wider}"
-
-
-def softmax_and_loss_in_or_curb(wider: str) -> str:
-    return f"{softmax_and_loss_in(wider)}, or {CURB_CONFIDENCE}"
 
 
 def centre_logits(softmin: bool = False) -> str:
@@ -282,8 +280,14 @@ def _dead_gradient(s: Situation) -> list[Remedy]:
 
 
 def _saturation(s: Situation) -> list[Remedy]:
-    last = MASKED_SATURATION if s.masked else CURB_CONFIDENCE
-    return [*_wider(s, softmax_and_loss_in_or_curb), Remedy(last)]
+    # only use=loss takes a loss to move with the softmax; a masked source's saturated row may
+    # be its masks' doing, so no remedy there calls it over-confident
+    aside = MASKED_ROWS_ASIDE if s.masked else ""
+    wider = softmax_and_loss_in if s.use == "loss" else softmax_in
+    return [
+        *_wider(s, lambda w: f"{aside}{wider(w)}, or {CURB_CONFIDENCE}"),
+        Remedy(aside + CURB_CONFIDENCE),
+    ]
 
 
 def _stall(s: Situation) -> list[Remedy]:

@@ -314,6 +314,32 @@ def test_saturation_at_a_mask_is_not_called_over_confidence() -> None:
     assert unmasked.text == remedies.CURB_CONFIDENCE
 
 
+def test_saturation_sent_wider_blames_no_mask_and_names_no_loss_under_probs() -> None:
+    # causal attention scores: the wider-format candidate read "compute the softmax and loss in
+    # float64, or curb over-confident logits" whatever the masks and the use; the masked wording
+    # came only where no wider format was analysed, and use=probs judges no loss
+    aside = (
+        "nothing to fix where a row's other entries are masks (their probability is 0 by "
+        "design); elsewhere "
+    )
+    curb = "curb over-confident logits (label smoothing, a higher temperature)"
+    x = np.array([[0.5, -1e9, -1e9, -1e9], [0.5, 0.1, -1e9, 0.2], [20.0, 0.0, 0.0, 0.0]])
+    src = smcheck.analyze(x, methods=["torch"], dtypes=["float32", "float64"]).sources[0]
+    assert src.use == "probs"
+    (sat,) = [f for f in src.cells[0].findings if f.cause == "saturation"]  # 3e^-20 < u/2
+    assert (sat.remedy, sat.fix) == (
+        f"{aside}compute the softmax in float64, or {curb}",
+        {"dtype": "float64"},
+    )
+    assert "saturation" not in _causes(src.cells[1])
+    s = Situation("torch", "float32", use="loss", masked=True)
+    assert candidates("saturation", s)[0].text == (
+        f"{aside}compute the softmax and loss in float64, or {curb}"
+    )
+    s = dataclasses.replace(s, use="probs", masked=False)
+    assert candidates("saturation", s)[0].text == f"compute the softmax in float64, or {curb}"
+
+
 def test_a_material_dead_gradient_goes_to_log_softmax_a_note_to_a_wider_softmax() -> None:
     # mnist row 1913 in float16: naive's backward of exp(x) / s (s = 52192) zeroes the target's
     # gradient, losing 0.00315 > 4u -- a WARN whose remedy was 'compute the loss in float32',
