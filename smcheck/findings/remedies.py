@@ -226,7 +226,10 @@ def _underflow(s: Situation) -> list[Remedy]:
     # themselves need a format whose range holds them
     use_log = s.log_of_p and s.use in ("logprobs", "loss")
     first = [Remedy(LOG_SOFTMAX, method=s.log_softmax_method)] if use_log else []
-    return _then_wider(s, first, softmax_in)
+    # naive's exp(x) is p e^lse: where a low row max makes lse < 0, a p the format holds
+    # underflows, which the shift (e^(x - max) >= p) removes; settle keeps the wider format
+    # where the shifted cell underflows too
+    return _then_wider(s, [*first, *_shift_or_torch(s, alone=True)], softmax_in)
 
 
 def _accuracy(s: Situation) -> list[Remedy]:

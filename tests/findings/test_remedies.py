@@ -41,6 +41,16 @@ def _mnist_row(i: int) -> np.ndarray:
     return np.load(MNIST)[i : i + 1].astype(np.float64)
 
 
+def _naive(x: torch.Tensor) -> torch.Tensor:
+    """A remedy applied in torch: softmax written out, exp(x) / sum, in x's format."""
+    e = torch.exp(x)
+    return e / e.sum(-1, keepdim=True)
+
+
+def _shifted(x: torch.Tensor) -> torch.Tensor:
+    return _naive(x - x.amax(-1, keepdim=True))
+
+
 # (cause, input, keywords, the cell that shows the cause); each input is the smallest we found
 APPLIED = [
     ("temperature-overflow", [[1000.0, 0.0, -1.0]], {"temperatures": [0.01]}, "torch", "float16"),
@@ -300,6 +310,27 @@ def test_of_the_shift_and_torch_softmax_only_the_one_seen_clean_is_advised() -> 
         (settled, *_) = settle([naive, shown, *others])
         (f,) = [f for f in settled.findings if f.cause == "normwise-error"]
         assert (f.remedy, f.fix) == (advised, {"method": fix})
+
+
+def test_naives_underflow_goes_to_the_shift_where_the_shifted_cell_is_clean() -> None:
+    # [-14, -18] in float16: exact p = (0.982, 0.018), yet naive's exp(-18) is below half the
+    # smallest subnormal, 0: the low row max underflows, which the shift removes (exp(-4)). The
+    # remedy was always "compute the softmax in float32", never the shift
+    x = np.array([[-14.0, -18.0]])
+    src = smcheck.analyze(
+        x, methods=["naive", "shifted", "torch"], dtypes=["float16"], use="probs"
+    ).sources[0]
+    cells = {c.method: c for c in src.cells}
+    (f,) = [f for f in cells["naive"].findings if f.cause == "underflow"]
+    assert (f.remedy, f.fix) == (remedies.MAX_SHIFTED, {"method": "shifted"})
+    assert not cells["shifted"].findings and not cells["torch"].findings
+    row = torch.tensor(x, dtype=torch.float16)
+    assert _naive(row)[0, 1] == 0 and _shifted(row)[0, 1] > 0  # applied in torch
+    # where the shift and torch.softmax were seen to underflow too, the wider format stays
+    shown = [dataclasses.replace(cells[m], findings=(f,)) for m in ("shifted", "torch")]
+    (settled, *_) = settle([cells["naive"], *shown], use="probs")
+    (g,) = [g for g in settled.findings if g.cause == "underflow"]
+    assert (g.remedy, g.fix) == ("compute the softmax in float32", {"dtype": "float32"})
 
 
 def test_saturation_at_a_mask_is_not_called_over_confidence() -> None:
@@ -692,15 +723,6 @@ def test_below_t_1_the_mask_remedy_of_rows_the_cast_masked_masks_after_dividing_
     mask = "mask with torch.finfo(torch.float16).min, a value float16 holds"
     rest = "or handle fully masked rows, or compute the softmax in float32"
     assert remedy == {0.5: f"{mask}, after dividing by T, {rest}", 2: f"{mask}, {rest}"}
-
-
-def _naive(x: torch.Tensor) -> torch.Tensor:
-    e = torch.exp(x)
-    return e / e.sum(-1, keepdim=True)
-
-
-def _shifted(x: torch.Tensor) -> torch.Tensor:
-    return _naive(x - x.amax(-1, keepdim=True))
 
 
 def test_naive_rows_the_cast_masks_get_the_shift_with_a_finite_mask_not_a_wider_format() -> None:
