@@ -62,9 +62,12 @@ class SentinelEffect:
     """Entries finite in the source that are -inf in the format after the cast and x/T."""
     leak: Extreme
     """Largest exact probability the sentinel's entries keep in one row holding logits (0: a
-    perfect mask); a row of mask values only is a fully masked row, its weight all on them."""
+    perfect mask; a row of mask values only is a fully masked row, its weight all on them). A
+    leak the format rounds to nonzero is shown even at or below u ("leaks 0.00032 <= u"): the
+    format's softmax keeps it on the masked entries too."""
     weak: Count
-    """Rows where that mass exceeds the format's unit roundoff u: the mask leaks visibly."""
+    """Rows where that mass exceeds the format's unit roundoff u (the ``sentinel_weak`` WARN); a
+    smaller leak is within the format's rounding, not no leak."""
 
 
 @dataclass(frozen=True)

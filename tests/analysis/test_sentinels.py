@@ -18,6 +18,7 @@ from smcheck.analysis.sentinels import KNOWN_SENTINELS, USER_LABEL, classify
 from smcheck.cli import cli
 from smcheck.errors import ExitCode
 from smcheck.report.maskmodel import Sentinel
+from smcheck.report.terminal.masks import fate
 from smcheck.report.terminal.tables import build_tables
 
 F16_MIN = -65504.0
@@ -186,6 +187,24 @@ def test_weak_sentinel_at_high_temperature() -> None:
         "float32 and float64 at T=1000"
     )
     assert src.verdict.value == "WARN"
+
+
+def test_a_leak_within_u_that_the_format_holds_is_not_called_ok() -> None:
+    # the same -1e4 at T = 1000: float16's 4.5e-5 is below its u (no WARN) but torch.softmax in
+    # float16 puts it on the masked keys all the same; the table and input line said "ok"
+    x = np.array([[-1e4, -1e4, 0.0, 0.0]])
+    s = sentinel(analyze(x, temperatures=[1000], gradients=False).sources[0], -1e4)
+    assert fate(s, "float16") == "leaks 4.5e-05 <= u"
+    assert fate(s, "float32") == "leaks 4.5e-05"  # over u: the sentinel_weak WARN
+    p = torch.softmax(torch.tensor(x, dtype=torch.float16) / 1000, -1)
+    assert p[0, :2].sum().item() == pytest.approx(4.54e-05, rel=1e-2)
+    # at T = 1 the leak e^-10000 is 0; -30 (--mask-value) keeps e^-30 = 9.4e-14, which rounds
+    # to 0 in float16 (ok there) but not in float32 (within its u)
+    s = sentinel(analyze(x, gradients=False).sources[0], -1e4)
+    assert {fate(s, d) for d in ("float16", "float32")} == {"ok"}
+    y = np.array([[-30.0, 0.0]])
+    s = sentinel(analyze(y, gradients=False, mask_value=-30).sources[0], -30.0)
+    assert (fate(s, "float16"), fate(s, "float32")) == ("ok", "leaks 9.4e-14 <= u")
 
 
 def test_dividing_by_t_turns_a_sentinel_into_neginf() -> None:

@@ -9,6 +9,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from smcheck.dtypes import get_format
 from smcheck.report.maskmodel import Sentinel
 from smcheck.report.phrases import of_input, value_text
 from smcheck.report.terminal.findinglines import SEVERITY_STYLE, Lines
@@ -29,7 +30,9 @@ def input_findings(s: SourceReport) -> RenderableType | None:
 
 
 def fate(sen: Sentinel, dtype: str) -> str:
-    """What a format does to a sentinel: ok, -inf (not representable), N -> -inf, leaks."""
+    """What a format does to a sentinel: ok, -inf (not representable), N -> -inf, leaks (more
+    than u: the sentinel_weak WARN), leaks ... <= u (within the format's rounding, yet a leak the
+    format holds: -1e4 at T=1000 keeps 3.2e-4 of a row in float16 too)."""
     parts = []
     cast = 0
     for c in sen.casts:
@@ -43,10 +46,13 @@ def fate(sen: Sentinel, dtype: str) -> str:
     scaled = [e for e in sen.effects if e.dtype == dtype and e.to_neginf.elements > cast]
     if scaled:
         parts.append("-inf at T=" + ",".join(f"{e.temperature:g}" for e in scaled))
-    weak = [e for e in sen.effects if e.dtype == dtype and e.weak.rows and e.leak.max is not None]
-    if weak:
-        worst = max(weak, key=lambda e: e.leak.max or 0.0)
-        parts.append(f"leaks {worst.leak.max:.2g}")
+    # a leak that rounds to 0 in the format is no leak there; "ok" is for those alone
+    floor = get_format(dtype).smallest_subnormal / 2
+    leaks = [e for e in sen.effects if e.dtype == dtype and (e.leak.max or 0.0) > floor]
+    weak = [e for e in leaks if e.weak.rows]
+    if leaks:
+        worst = max(weak or leaks, key=lambda e: e.leak.max or 0.0)
+        parts.append(f"leaks {worst.leak.max:.2g}" + ("" if weak else " <= u"))
     return ", ".join(parts) or "ok"
 
 
