@@ -226,9 +226,8 @@ def _underflow(s: Situation) -> list[Remedy]:
     # themselves need a format whose range holds them
     use_log = s.log_of_p and s.use in ("logprobs", "loss")
     first = [Remedy(LOG_SOFTMAX, method=s.log_softmax_method)] if use_log else []
-    # naive's exp(x) is p e^lse: where a low row max makes lse < 0, a p the format holds
-    # underflows, which the shift (e^(x - max) >= p) removes; settle keeps the wider format
-    # where the shifted cell underflows too
+    # naive's exp(x) is p e^lse: a low row max (lse < 0) zeroes a p the format holds, which the
+    # shift removes (e^(x - max) >= p); a wider format stays where shifted underflows too
     return _then_wider(s, [*first, *_shift_or_torch(s, alone=True)], softmax_in)
 
 
@@ -287,10 +286,8 @@ def _saturation(s: Situation) -> list[Remedy]:
     # be its masks' doing, so no remedy there calls it over-confident
     aside = MASKED_ROWS_ASIDE if s.masked else ""
     wider = softmax_and_loss_in if s.use == "loss" else softmax_in
-    return [
-        *_wider(s, lambda w: f"{aside}{wider(w)}, or {CURB_CONFIDENCE}"),
-        Remedy(aside + CURB_CONFIDENCE),
-    ]
+    curb = aside + CURB_CONFIDENCE
+    return [*_wider(s, lambda w: f"{aside}{wider(w)}, or {CURB_CONFIDENCE}"), Remedy(curb)]
 
 
 def _stall(s: Situation) -> list[Remedy]:
