@@ -47,10 +47,6 @@ ZEROS_FOR_MASKED_ROWS = (
     "use a masked softmax that returns zeros there (as "
     "torch.nn.functional.scaled_dot_product_attention does), or drop the rows"
 )
-FIX_MASKED_TARGETS = (
-    "fix the targets or the mask (a label on a padded or masked class), or leave those rows "
-    "out of the loss (cross_entropy's ignore_index)"
-)
 FAST_PATH_PADDING = (
     "drop fully padded sequences, or call torch.backends.mha.set_fastpath_enabled(False)"
 )

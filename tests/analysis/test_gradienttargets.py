@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from smcheck import analyze
 from smcheck.analysis.gradienttargets import resolve_targets
 from smcheck.cli import cli
-from smcheck.config import TARGET_RULES, normalise_targets
+from smcheck.configchecks import TARGET_RULES, normalise_targets
 from smcheck.errors import ConfigError, ExitCode, LoadError
 from smcheck.sources.rows import RowView
 from smcheck.sources.targets import read_targets
