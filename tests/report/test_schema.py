@@ -112,6 +112,34 @@ def test_every_key_the_json_carries_is_described_by_the_schema(tmp_path: Path) -
     assert {"bounds", "accumulation", "fully_masked_output", "sentinels", "findings"} <= seen
 
 
+def properties(node: Any, path: str = "") -> list[tuple[str, Any]]:
+    """Every property the schema names, at any depth (under $defs, items, anyOf ...), with its
+    path: ``$defs/metrics/properties/overflow``."""
+    out: list[tuple[str, Any]] = []
+    if isinstance(node, dict):
+        for name, sub in (node.get("properties") or {}).items():
+            out.append((f"{path}/properties/{name}", sub))
+        for k, v in node.items():
+            out += properties(v, f"{path}/{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += properties(v, f"{path}/{i}")
+    return out
+
+
+def test_every_property_and_definition_of_the_schema_has_a_description() -> None:
+    """A name alone does not say what a field counts, its unit or when it is null, and a $ref
+    to a shared shape (a count, a row) says it for no field: each property carries its own
+    description, as does each $def, so a field cannot ship undocumented."""
+    props = properties(SCHEMA)
+    assert len(props) > 300  # the walk reaches the nested blocks
+    undocumented = [p for p, sub in props if not str(sub.get("description", "")).strip()]
+    undocumented += [
+        f"$defs/{k}" for k, d in SCHEMA["$defs"].items() if not d.get("description", "").strip()
+    ]
+    assert undocumented == []
+
+
 def test_nonfinite_values_are_strings_the_schema_accepts() -> None:
     doc = run_json("analyze", "--values", "1,2,3,12", "--dtype", "fp16", "--method", "naive")
     cell = doc["sources"][0]["cells"][0]
