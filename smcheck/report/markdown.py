@@ -12,7 +12,7 @@ from smcheck.report.grouping import (
     source_outcomes,
 )
 from smcheck.report.model import Report, SourceReport
-from smcheck.report.phrases import num, of_input, operation, plural, verb
+from smcheck.report.phrases import num, of_input, operation, plural, row_index, use_phrase, verb
 from smcheck.report.sitemodel import rows_dtype
 from smcheck.report.temperaturetables import (
     CRITICAL_HEADER,
@@ -25,6 +25,7 @@ from smcheck.report.temperaturetables import (
     shown,
     sweep_caption,
     sweep_rows,
+    temperature_text,
 )
 from smcheck.report.terminal.check import summary_line
 from smcheck.report.violations import CheckResult
@@ -51,7 +52,8 @@ def _table(header: list[str], rows: list[list[str]], limit: int = MAX_ROWS) -> l
 
 
 def _verdict_runs(verdicts: list[tuple[float, str]]) -> str:
-    """``FAIL T=0.25–1, OK T=2–4``: consecutive temperatures with the same verdict as one run."""
+    """``FAIL T=0.25–1, OK T=2–4``: consecutive temperatures with the same verdict as one run,
+    each T to the tables' digits (``T=0.0316``)."""
     runs: list[list[tuple[float, str]]] = []
     for t, v in verdicts:
         if runs and runs[-1][-1][1] == v:
@@ -61,7 +63,8 @@ def _verdict_runs(verdicts: list[tuple[float, str]]) -> str:
     parts = []
     for run in runs:
         lo, hi, v = run[0][0], run[-1][0], run[0][1]
-        span = f"T={lo:g}" if lo == hi else f"T={lo:g}–{hi:g}"
+        lo_t, hi_t = temperature_text(lo), temperature_text(hi)
+        span = f"T={lo_t}" if lo == hi else f"T={lo_t}–{hi_t}"
         parts.append(f"{_strong(v)} {span}")
     return ", ".join(parts)
 
@@ -120,19 +123,19 @@ def temperature_lines(s: SourceReport) -> list[str]:
 
 def _source_lines(s: SourceReport) -> list[str]:
     i = s.input
-    use = f"judged for {md(s.use)}" + (f" ({md(s.use_reason)})" if s.use_reason else "")
     facts = (
         f"shape {s.shape}, source dtype {md(rows_dtype(s.dtype, s.site))}, "
         f"{operation(s.softmin)} over dim {s.dim}"
         + (" (softmax(-x))" if s.softmin else "")
-        + f": {plural(s.rows, 'row')} of length {s.row_length}; {use}"
+        + f": {plural(s.rows, 'row')} of length {s.row_length}; use {md(use_phrase(s))}"
     )
     inp = f"input{of_input(s.softmin)}: "  # the values are -x's under softmin
     inp += (
         "no finite values" if i.min is None else f"range {num(i.min, '.6g')} to {num(i.max, '.6g')}"
     )
-    if i.max_logsumexp is not None:
-        inp += f", max logsumexp {i.max_logsumexp:.6g}"
+    if i.max_logsumexp is not None:  # one row needs no index ("row []" of a 1-D input)
+        inp += f", max logsumexp {num(i.max_logsumexp, '.6g')}"
+        inp += f" (row {md(row_index(i.max_logsumexp_row))})" if s.rows > 1 else ""
     inp += f"; {i.nan} NaN, {i.posinf} +inf, {i.neginf} -inf"
     if i.fully_masked_rows:
         inp += f"; {plural(i.fully_masked_rows, 'fully masked row')}"

@@ -8,6 +8,10 @@ import decimal
 import math
 import re
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the model imports this module (plural): types only here
+    from smcheck.report.model import SourceReport
 
 
 def plural(n: int | float, word: str, many: str | None = None) -> str:
@@ -103,6 +107,27 @@ def logit_inf_of_input(inf: str, softmin: bool) -> str:
     ``+inf``, or under softmin ``-inf, +inf in -x``."""
     x = softmax_input(divided=False, softmin=True)
     return logit_inf(inf, softmin) + (f", {inf} in {x}" if softmin else "")
+
+
+JUDGES = {
+    "probs": "probabilities",
+    "logprobs": "probabilities, log-probabilities",
+    "loss": "probabilities, log-probabilities, loss, gradients",
+}
+"""What a verdict judges under each ``use``."""
+
+
+def use_phrase(s: SourceReport) -> str:
+    """The source's use, why, and what its verdicts judge, as every report's header states it:
+    ``loss (auto: no masks in the input): judges probabilities, log-probabilities, loss,
+    gradients``; under use loss without a loss or gradients in any cell (the strict model,
+    which has no autograd, or --no-gradients) it says so rather than claim them."""
+    why = f" ({s.use_reason})" if s.use_reason else ""
+    judged = JUDGES.get(s.use, s.use)
+    if s.use == "loss" and s.cells and all(c.gradient is None for c in s.cells):
+        cause = "the strict model" if s.cells[0].model == "strict" else "--no-gradients"
+        judged = f"{JUDGES['logprobs']} (no loss or gradients under {cause})"
+    return f"{s.use}{why}: judges {judged}"
 
 
 def at_temperature(t: float) -> str:

@@ -180,3 +180,24 @@ def test_the_header_says_no_loss_is_judged_where_no_gradients_run() -> None:
     con = Console(width=200, record=True)
     con.print(*header(s))
     assert "judges probabilities, log-probabilities, loss, gradients" in con.export_text()
+
+
+@pytest.mark.parametrize(
+    ("kw", "cause"),
+    [({"model": "strict"}, "the strict model"), ({"gradients": False}, "--no-gradients")],
+)
+def test_markdown_and_html_say_no_loss_is_judged_where_no_gradients_run(
+    kw: dict[str, object], cause: str
+) -> None:
+    # Markdown and HTML said "judged for loss (auto: no masks in the input)" where no cell
+    # computed a loss or gradients; the terminal's header said so: all three share its words
+    from smcheck.report.html.page import report_html
+    from smcheck.report.markdown import report_markdown
+
+    report = analyze([[1.0, 2.0, 3.0]], dtypes=["float32"], **kw)  # type: ignore[arg-type]
+    said = (
+        "use loss (auto: no masks in the input): judges probabilities, log-probabilities "
+        f"(no loss or gradients under {cause})"
+    )
+    assert f"; {said}" in report_markdown(report)
+    assert f"<td>use</td><td>{said.removeprefix('use ')}</td>" in report_html(report)

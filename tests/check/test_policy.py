@@ -324,9 +324,7 @@ def test_a_use_the_config_file_set_is_said_to_come_from_it_not_from_use(
 
     assert reason() == "use = probs in pyproject.toml"
     page = CliRunner().invoke(cli, [*argv, "--format", "html"]).stdout
-    assert (
-        '<td>judged for</td><td>probs <span class="muted">(use = probs in pyproject.toml)' in page
-    )
+    assert "<td>use</td><td>probs (use = probs in pyproject.toml): judges probabilities" in page
     assert reason("--use", "loss") == "given"  # the command line's, not the file's
     assert reason("--use", "auto").startswith("auto: ")
 

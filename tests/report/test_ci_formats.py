@@ -237,3 +237,21 @@ def test_check_markdown_sources_table_shows_the_checks_result(tmp_path: Path) ->
     assert f"| {md(str(tmp_path / 'a.npy'))} | passed | 0 | 0 | 0 | 2 |" in text
     failed = render(CHECK_FORMATS, check_files(tmp_path, ["b.npy"]), "markdown").splitlines()
     assert f"| {md(str(tmp_path / 'b.npy'))} | **failed** | 2 | 1 | 0 | 1 |" in failed
+
+
+def test_analyze_markdown_names_the_max_logsumexp_row_and_t_to_the_tables_digits() -> None:
+    # Markdown's input line gave "max logsumexp 12.5" without the row the terminal and HTML
+    # name, and its T to six digits ("T=0.0316228") where the terminal's tables give three
+    from smcheck import analyze
+    from smcheck.report.markdown import report_markdown
+
+    x = [[0.0, 0.0, 0.0], [1.0, 2.0, 12.5]]
+    temps = [10**-1.5, 1.0, 10**0.5]  # 0.0316228, 1, 3.16228
+    r = analyze(x, methods=["naive"], dtypes=["float16"], temperatures=temps, critical=False)
+    lines = report_markdown(r).splitlines()
+    inp = next(ln for ln in lines if ln.startswith("input: "))
+    assert ", max logsumexp 12.5 (row \\[1\\]);" in inp
+    assert "| naive | **FAIL** T=0.0316–1, OK T=3.16 |" in lines
+    overflow = next(ln for ln in lines if "`exp-overflow`" in ln)
+    assert "in naive × float16 × T=0.0316, 1:" in overflow
+    assert "0.0316228" not in "\n".join(lines) and "3.16228" not in "\n".join(lines)

@@ -118,6 +118,19 @@ def test_a_single_t_page_with_critical_temperatures_points_to_their_table() -> N
     assert "<h4>Critical temperatures</h4>" in page
 
 
+def test_rows_of_mask_values_are_not_listed_as_non_finite_input() -> None:
+    # the facts table put "2 fully masked rows" under "non-finite input", though a row of mask
+    # values only (-1e9 here) is finite; they have their own heading, by kind
+    inf = float("inf")
+    x = [[-1e9] * 4, [1.0, 2.0, 3.0, -1e9], [-inf] * 4, [0.5, 1.0, -1e9, 2.0]]
+    page = report_html(analyze(x, methods=["shifted"], dtypes=["float32"], gradients=False))
+    assert "<td>non-finite input</td><td>0 NaN, 0 +inf, 4 -inf</td>" in page
+    assert (
+        "<td>fully masked input rows</td><td>1 entirely -inf (left out of the metrics), "
+        "1 of mask values only (judged); first row [0]</td>"
+    ) in page
+
+
 def test_check_reports_html_with_each_sources_result(tmp_path: Path) -> None:
     np.save(tmp_path / "a.npy", np.array([[1.0, 2.0, 12.5]]))
     r = CliRunner().invoke(

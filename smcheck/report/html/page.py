@@ -17,8 +17,17 @@ from smcheck.report.grouping import (
     source_outcomes,
 )
 from smcheck.report.html import plotting
-from smcheck.report.model import Report, SourceReport
-from smcheck.report.phrases import num, of_input, operation, plural, remedy_for, row_index
+from smcheck.report.model import InputSummary, Report, SourceReport
+from smcheck.report.phrases import (
+    first_of,
+    num,
+    of_input,
+    operation,
+    plural,
+    remedy_for,
+    row_index,
+    use_phrase,
+)
 from smcheck.report.sitemodel import rows_dtype
 from smcheck.report.temperaturetables import (
     CRITICAL_HEADER,
@@ -31,6 +40,7 @@ from smcheck.report.temperaturetables import (
     shown,
     sweep_caption,
     sweep_rows,
+    temperature_text,
 )
 from smcheck.report.terminal.check import summary_line
 from smcheck.report.violations import CheckResult
@@ -59,10 +69,18 @@ def badge(verdict: str) -> str:
     return f'<span class="v {v}">{v}</span>'
 
 
+def _fully_masked(i: InputSummary) -> str:
+    """The rows fully masked in the input by kind: entirely -inf ones are left out of the
+    metrics; those of mask values only are finite and judged (not non-finite input)."""
+    n, of_masks = i.fully_masked_rows, i.fully_masked_sentinel_rows
+    if not n:
+        return "none"
+    kinds = [f"{n - of_masks} entirely -inf (left out of the metrics)"] if n > of_masks else []
+    kinds += [f"{of_masks} of mask values only (judged)"] if of_masks else []
+    return ", ".join(kinds) + f"; {first_of(n, i.fully_masked_first_row, 'first row')}"
+
+
 def _facts(s: SourceReport) -> str:
-    use = escape(s.use) + (
-        f' <span class="muted">({escape(s.use_reason)})</span>' if s.use_reason else ""
-    )
     i = s.input
     of = escape(of_input(s.softmin))  # the values are -x's under softmin
     nonfinite = f"{i.nan} NaN, {i.posinf} +inf, {i.neginf} -inf"
@@ -83,13 +101,11 @@ def _facts(s: SourceReport) -> str:
             "source dtype",
             escape(rows_dtype(s.dtype, s.site)) + (" (softmin: softmax(-x))" if s.softmin else ""),
         ),
-        ("judged for", use),
+        ("use", escape(use_phrase(s))),
         (f"input range{of}", rng),
         (f"max logsumexp{of}", lse),
-        (
-            f"non-finite input{of}",
-            nonfinite + f"; {plural(i.fully_masked_rows, 'fully masked row')}",
-        ),
+        (f"non-finite input{of}", nonfinite),
+        (f"fully masked input rows{of}", _fully_masked(i)),
     ]
     body = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
     return f'<table class="facts">{body}</table>'
@@ -120,7 +136,8 @@ def verdict_grid(s: SourceReport) -> str:
                 tds.append("<td>" + "".join(badge(c.verdict.value) for c in cells) + "</td>")
             else:
                 squares = "".join(
-                    f'<span class="sq {c.verdict.value}" title="T={c.temperature:g}: '
+                    f'<span class="sq {c.verdict.value}" '
+                    f'title="T={temperature_text(c.temperature)}: '
                     f'{c.verdict.value}"></span>'
                     for c in cells
                 )
@@ -130,7 +147,7 @@ def verdict_grid(s: SourceReport) -> str:
     if len(temps) > 1:
         note = (
             '<p class="muted">One square per temperature, left to right: T = '
-            + ", ".join(f"{t:g}" for t in temps)
+            + ", ".join(temperature_text(t) for t in temps)
             + " (hover for each verdict).</p>"
         )
     return f'<table class="grid"><tr><th>method</th>{head}</tr>{"".join(rows)}</table>{note}'
@@ -199,7 +216,7 @@ def _figure(svg: str | None, caption: str, missing: str) -> str:
 
 def _figures(s: SourceReport, n: int) -> str:
     shown = plotting.shown_temperature(s)
-    at = "" if len({c.temperature for c in s.cells}) == 1 else f" at T={shown:g}"
+    at = "" if len({c.temperature for c in s.cells}) == 1 else f" at T={temperature_text(shown)}"
     tables = temperature_tables(s)
     below = " (the critical temperatures are in the table below)" if tables else ""
     return "".join(

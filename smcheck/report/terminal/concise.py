@@ -24,6 +24,7 @@ from smcheck.report.phrases import (
     row_index,
     softmax_input,
     unbroken,
+    use_phrase,
     value_text,
 )
 from smcheck.report.sitemodel import rows_dtype
@@ -40,12 +41,6 @@ from smcheck.report.terminal.masks import fate
 if TYPE_CHECKING:  # the model imports these views (notebook): types only here
     from smcheck.report.model import Cell, Report, SourceReport
 
-USES = {
-    "probs": "probabilities",
-    "logprobs": "probabilities, log-probabilities",
-    "loss": "probabilities, log-probabilities, loss, gradients",
-}
-"""What a verdict judges under each ``use``."""
 LETTER = {Verdict.OK: ".", Verdict.WARN: "W", Verdict.FAIL: "F"}
 """A sweep's verdict strip: one character per temperature."""
 GROUP = 5
@@ -79,14 +74,9 @@ def header(s: SourceReport) -> list[RenderableType]:
     plain_rows = len(s.shape) < 2 or len(s.shape) == 2 and s.dim in (-1, 1)
     rows = "" if plain_rows else f": {plural(s.rows, 'row')} of {s.row_length}"
     softmin = " (softmin: analysing -x)" if s.softmin else ""
-    why = f" ({s.use_reason})" if s.use_reason else ""
-    judged = USES.get(s.use, s.use)
-    if s.use == "loss" and s.cells and all(c.gradient is None for c in s.cells):
-        cause = "the strict model" if s.cells[0].model == "strict" else "--no-gradients"
-        judged = f"{USES['logprobs']} (no loss or gradients under {cause})"
     return [
         SourceLine(s.name, f"{s.shape} {rows_dtype(s.dtype, s.site)}, dim {s.dim}{rows}{softmin}"),
-        Lines([(Text("use", "dim"), Text(f"{s.use}{why}: judges {judged}", "dim"))]),
+        Lines([(Text("use", "dim"), Text(use_phrase(s), "dim"))]),
     ]
 
 
