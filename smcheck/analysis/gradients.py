@@ -59,7 +59,9 @@ class ExactGradient:
     rows: BoolArray
     """Rows judged: valid for the methods, target class not masked."""
     masked_target: BoolArray
-    """Valid rows whose target logit is -inf: exact loss infinite, left out."""
+    """Valid rows whose target is masked (-inf or a sentinel) while another class is live: exact
+    loss infinite, left out. A row of masks only (no live class) is left out without it: the
+    input's fully masked finding, no masked class beside live ones for the target to be at."""
     pieces: tuple[np.ndarray, np.ndarray, bool]
     """The exact p as the kernel reads it: (ph, pl, dd), see smcheck.kernels.gradients."""
     nonzero: BoolArray
@@ -140,7 +142,7 @@ def exact_gradient(b: Block, target: npt.NDArray[np.int64]) -> ExactGradient:
         b.start,
         target,
         rows,
-        b.valid & ~target_live,
+        b.valid & ~target_live & b.live.any(-1),
         (ph, pl, dd),
         nonzero,
         rest,

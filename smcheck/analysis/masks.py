@@ -5,9 +5,9 @@ and a row that is entirely -inf -- in the source, or only once cast to a format 
 T -- is a finding of its own, with what each method returns for it. Those rows are kept out of
 the accuracy metrics; the NaN a method returns for a row that only the format or T masked fully
 (its source logits are finite) is that cell's NaN (``masked_nan``). A source row of mask values
-only (sentinels, perhaps beside -inf) is fully masked too, but finite: its softmax spreads the
-row's weight over the masks instead of giving NaN, so the methods are judged on it and the
-finding says what each returned. Everything here accumulates per chunk and merges exactly.
+only (one mask value, perhaps beside -inf) is fully masked too, but finite: its softmax spreads
+the row's weight uniformly over the masks instead of giving NaN, so the methods are judged on it
+and the finding says what each returned. Everything here accumulates per chunk and merges exactly.
 """
 
 from __future__ import annotations
@@ -94,10 +94,9 @@ class MaskAccumulator:
     masked: CountStat = field(default_factory=CountStat)
     sentinel_rows: CountStat = field(default_factory=CountStat)
     """Source rows of mask values only (:attr:`MaskChunk.sentinel_rows`): fully masked, finite."""
-    even_rows: int = 0
-    """Of those, the rows whose finite entries are all equal: their softmax is uniform..."""
     keys: tuple[int, int] | None = None
-    """...over this many finite entries (fewest, most; None before any such row)."""
+    """Their finite entries, one mask value (sentinels.classify), so their softmax is uniform
+    over them: fewest and most in a row (None before any such row)."""
     sentinel_outputs: dict[tuple[str, str, float], _Output] = field(default_factory=dict)
     """Per cell: what the method returned for those rows where the cell keeps them finite."""
     became: dict[tuple[str, float | None, bool], CountStat] = field(default_factory=dict)
@@ -137,11 +136,7 @@ class MaskAccumulator:
         rows = chunk.sentinel_rows
         self.sentinel_rows.add(rows.astype(np.int64), start)
         if rows.any():
-            v = x[rows]
-            fin = np.isfinite(v)
-            n = fin.sum(-1)
-            even = np.where(fin, v, np.inf).min(-1) == np.where(fin, v, -np.inf).max(-1)
-            self.even_rows += int(even.sum())
+            n = np.isfinite(x[rows]).sum(-1)
             lo, hi = self.keys or (int(n.min()), int(n.max()))
             self.keys = (min(lo, int(n.min())), max(hi, int(n.max())))
         return chunk
@@ -307,7 +302,6 @@ class MaskAccumulator:
             rows.rows,
             view.index(rows.worst_row),
             {k: o.result() for k, o in self.sentinel_outputs.items()},
-            uniform=self.even_rows == rows.rows,
             keys=lo if lo == hi else None,
         )
 

@@ -94,10 +94,13 @@ def classify(x: Array, mask_value: float | None = None) -> tuple[Array, BoolArra
     The sentinels are the known mask values (:data:`KNOWN_SENTINELS`: every format's finfo.min,
     -1e4, -1e9 ...) and ``mask_value``, the value the user names (--mask-value). An element is a
     sentinel entry when it lies within :data:`NEAR` (relative) of one (the nearest) and at least
-    SENTINEL_GAP nats below the row's other finite logits, or the row has none (a row made only
-    of sentinels). Nothing else is a mask: tied low logits are ordinary logits. The rule looks at
-    one row only, so the classification does not depend on chunking. The second result marks
-    rows with a finite logit that is not a sentinel entry (the rows where a mask can leak).
+    SENTINEL_GAP nats below the row's other finite logits. A row with no other finite logit is a
+    row of masks only where its finite entries are all one stored form of a sentinel exactly
+    (padding: -1e9, finfo.min, or -1e9 + score rounded to -1e9); else its entries are logits
+    (-1e4 + 10 N(0,1), sequence scores: a peaked, meaningful softmax). Nothing else is a mask:
+    tied low logits are ordinary logits. The rule looks at one row only, so the classification
+    does not depend on chunking. The second result marks rows with a finite logit that is not a
+    sentinel entry (the rows where a mask can leak).
     """
     tab = _table(mask_value)
     keys = np.full(x.shape, np.nan)
@@ -111,6 +114,8 @@ def classify(x: Array, mask_value: float | None = None) -> tuple[Array, BoolArra
         i = np.clip(np.searchsorted(tab.stored, v), 0, tab.stored.size - 1)
         hit = tab.stored[i] == v
         keys.flat[at[hit]] = tab.stored_key[i[hit]]
+        exact = np.zeros(x.shape, dtype=bool)
+        exact.flat[at[hit]] = True
         at, v = at[~hit], v[~hit]
         dist = np.abs(v[:, None] / tab.values[None, :] - 1.0)
         best = np.argmin(dist, axis=1)
@@ -120,6 +125,12 @@ def classify(x: Array, mask_value: float | None = None) -> tuple[Array, BoolArra
         # entries near a sentinel but within SENTINEL_GAP of the row's logits are logits
         top = np.where(fin & ~near, x, -np.inf).max(-1, keepdims=True)
         keys[near & np.isfinite(top) & (x > top - SENTINEL_GAP)] = np.nan
+        # a row of nothing else is of masks only where one exact mask value (and -inf) fills it
+        lo = np.where(fin, x, np.inf).min(-1, keepdims=True)
+        one = (lo == np.where(fin, x, -np.inf).max(-1, keepdims=True)) & (exact | ~fin).all(
+            -1, keepdims=True
+        )
+        keys[np.broadcast_to(np.isneginf(top) & ~one, x.shape)] = np.nan
     has_logits = (fin & np.isnan(keys)).any(-1)
     return keys, has_logits
 

@@ -32,17 +32,17 @@ from smcheck.report.phrases import (
 
 @dataclass(frozen=True)
 class SentinelRows:
-    """Source rows of mask values only (sentinels, perhaps beside -inf): fully masked rows
-    whose softmax is finite, the row's weight spread over its masks."""
+    """Source rows of mask values only (one sentinel value, perhaps beside -inf: see
+    sentinels.classify): fully masked rows whose softmax is finite, the row's weight spread
+    uniformly over its masks."""
 
     rows: int = 0
     first: RowIndex | None = None
     outputs: dict[tuple[str, str, float], MaskedOutput] = field(default_factory=dict)
     """What each method returned for them, per cell (where the cell keeps them finite)."""
-    uniform: bool = False
-    """Every such row's finite entries are equal: the exact softmax is uniform over them..."""
     keys: int | None = None
-    """...over this many in every row (None: the rows differ)."""
+    """The finite entries of every such row, which the exact softmax weighs equally (None: the
+    rows differ)."""
 
 
 def _kind(o: MaskedOutput, spread: str | None = None) -> str:
@@ -178,15 +178,14 @@ def _sentinel_rows(m: SentinelRows, softmin: bool) -> InputFinding:
     (an attention query over padding alone averages the padded values), a warning when any
     method returns other than zeros there. Under softmin the masks are -x's."""
     what, bad = describe_outputs(m.outputs, m.rows, "that weight")
-    how = " uniformly" if m.uniform else ""
-    each = f" (1/{m.keys} each)" if m.uniform and m.keys else ""
+    each = f" (1/{m.keys} each)" if m.keys else ""
     its = verb(m.rows, "its", "each row's")
     return InputFinding(
         "fully_masked",
         "WARN" if bad else "INFO",
         f"{plural(m.rows, 'fully masked row')} (every entry a mask value{of_input(softmin)}; "
         f"{first_of(m.rows, m.first, 'first row')}): the softmax gives no NaN there but spreads "
-        f"{its} weight{how} over its masked keys{each}: {what} -- "
+        f"{its} weight uniformly over its masked keys{each}: {what} -- "
         + remedies.ZEROS_FOR_MASKED_ROWS,
     )
 

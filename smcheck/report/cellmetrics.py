@@ -208,7 +208,8 @@ class GradientMetrics:
     """How targets were chosen: "argmax", "argmin", the file as given, or "<array>"."""
     rows_checked: int
     masked_target_rows: int
-    """Rows left out because their target logit is -inf (a mask): the exact loss is infinite."""
+    """Rows left out because their target is a mask while another class is live: the exact
+    loss is infinite (a row of masks only is left out uncounted: its loss is log n)."""
     loss_inf: Count
     """Rows whose computed loss is infinite although the exact loss is finite in the format."""
     loss_nan: Count

@@ -144,7 +144,7 @@ class InputSummary:
     upstream_first_row: RowIndex | None = None
     fully_masked_first_row: RowIndex | None = None
     fully_masked_sentinel_rows: int = 0
-    """Of ``fully_masked_rows``, the rows of mask values only (sentinels, perhaps beside -inf)
+    """Of ``fully_masked_rows``, the rows of mask values only (one exactly, perhaps beside -inf)
     rather than entirely -inf: finite, their softmax spreads the weight over the masks, so
     they stay in the method metrics (the others are left out)."""
     became_fully_masked: list[BecameMasked] = field(default_factory=list)

@@ -27,7 +27,7 @@ class ExactGradient:
     rows: BoolArray
     """Rows judged: valid for the methods, target class not masked."""
     masked_target: BoolArray
-    """Valid rows whose target logit is -inf: exact loss infinite, left out."""
+    """Valid rows whose target is masked while another class is live: exact loss infinite."""
     g: npt.NDArray[np.floating]
     """``p - onehot(t)`` in the reference's working precision."""
     norm: npt.NDArray[np.floating]
@@ -75,7 +75,15 @@ def exact_gradient(b: Block, target: npt.NDArray[np.int64]) -> ExactGradient:
     # p_max rounds to 1 iff 1 - p_max <= u/2 (the tie 1 - u/2 rounds to even, i.e. to 1)
     saturated = rows & (((rest_top > 0) & (rest_top <= fmt.u / 2)) | below)
     return ExactGradient(
-        b.start, target, rows, b.valid & ~target_live, g, norm, loss, nonzero, saturated
+        b.start,
+        target,
+        rows,
+        b.valid & ~target_live & b.live.any(-1),
+        g,
+        norm,
+        loss,
+        nonzero,
+        saturated,
     )
 
 

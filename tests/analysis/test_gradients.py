@@ -356,6 +356,27 @@ def test_masked_target_rows_are_one_input_finding_failing_under_loss() -> None:
     ]
 
 
+@pytest.mark.parametrize("targets", ["argmax", "argmin"])
+def test_a_row_of_masks_only_has_no_masked_target(targets: str) -> None:
+    # review 40j: a padded row of -1e9 (its softmax 1/8 each, torch's cross_entropy log 8) read
+    # as "up to 1 row has the target at a masked class ... the cross-entropy is infinite", a
+    # FAIL: its argmax (argmin) lands on a mask as every class is one; no class is live there
+    x = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
+    x[1, -3:] = -1e9
+    x[2] = -1e9
+    ce = torch.nn.functional.cross_entropy(torch.from_numpy(x[2:3]), torch.tensor([0]))
+    assert abs(float(ce) - np.log(8)) < 1e-6
+    src = analyze(x, targets=targets, use="loss").sources[0]
+    assert not [f for f in src.input.findings if f.kind == "masked_target"]
+    for c in src.cells:
+        if c.gradient is not None and c.dtype != "float16":  # float16 masks row 2 fully
+            assert (c.gradient.masked_target_rows, c.gradient.rows_checked) == (0, 3)
+    # a target at a mask beside live classes is still one
+    t = np.array([0, 7, 0, 0])
+    g = grad(analyze(x, targets=t, use="loss"), "torch", "float32")
+    assert (g.masked_target_rows, g.masked_target_first_row, g.rows_checked) == (1, (1,), 2)
+
+
 def test_check_fails_on_masked_targets_by_default(tmp_path: Path) -> None:
     x = np.array([[0.0, -np.inf, 1.0], [0.0, 2.0, 1.0]])
     np.save(tmp_path / "x.npy", x)

@@ -317,8 +317,8 @@ def test_a_row_of_mask_values_warns_as_a_row_of_neginf_does(fill: str) -> None:
 
 
 def test_mask_value_rows_are_fully_masked_whatever_the_chunking() -> None:
-    # sentinel rows in several chunks: uneven (-1e9 beside -1e4 and -inf) and even rows of
-    # different lengths of finite entries, the first of them after an all -inf row
+    # rows of one mask value in several chunks, of different lengths of finite entries (-inf
+    # beside), the first of them after an all -inf row; row 3 mixes two mask values: logits
     x = np.zeros((6, 4))
     x[1] = -np.inf
     x[2] = -1e9
@@ -326,10 +326,36 @@ def test_mask_value_rows_are_fully_masked_whatever_the_chunking() -> None:
     x[5] = [-1e9, -1e9, -np.inf, -1e9]
     kw = {"dtypes": ["float32"], "gradients": False}
     whole = analyze(x, chunk_rows=6, **kw).sources[0].input
-    assert (whole.fully_masked_rows, whole.fully_masked_sentinel_rows) == (4, 3)
+    assert (whole.fully_masked_rows, whole.fully_masked_sentinel_rows) == (3, 2)
     assert whole.fully_masked_first_row == (1,)
     (f,) = [f for f in whole.findings if "mask value" in f.message]
     assert "(every entry a mask value; first row [2])" in f.message
-    assert "spreads each row's weight over its masked keys: " in f.message  # row 3 is uneven
+    assert "spreads each row's weight uniformly over its masked keys: " in f.message  # 4 and 3
     for chunk_rows in (1, 2, 4):
         assert analyze(x, chunk_rows=chunk_rows, **kw).sources[0].input == whole
+
+
+def test_rows_of_logits_near_a_mask_value_are_logits_not_fully_masked(tmp_path: Path) -> None:
+    # review 40j: sequence log-likelihood scores -1e4 + 10 N(0,1), each within 2^-6 of the -1e4
+    # mask, read as "3 fully masked rows (every entry a mask value)", a WARN, and left out of the
+    # metrics; each row's softmax is sharply peaked and meaningful
+    x = -10000 + 10 * np.random.default_rng(0).normal(size=(3, 6))
+    p = torch.softmax(torch.from_numpy(x), -1)
+    assert (p.max(-1).values > 0.5).all()
+    np.save(tmp_path / "B.npy", x)
+    args = ["analyze", str(tmp_path / "B.npy"), "--dtype", "float32", "--dtype", "float64"]
+    r = CliRunner().invoke(cli, [*args, "--format", "json"], catch_exceptions=False)
+    src = json.loads(r.stdout)["sources"][0]
+    i = src["input"]
+    assert (i["fully_masked_rows"], i["fully_masked_sentinel_rows"], i["sentinels"]) == (0, 0, [])
+    assert i["findings"] == []
+    for c in src["cells"]:
+        assert c["metrics"]["rows_checked"] == 3
+    assert cell_of(src, "torch", "float64")["verdict"] == "OK"
+    # the torch cells judge every entry: float64's probabilities are torch's own
+    assert "fully masked" not in CliRunner().invoke(cli, args, catch_exceptions=False).stdout
+
+
+def cell_of(src: dict, method: str, dtype: str) -> dict:
+    (c,) = [c for c in src["cells"] if (c["method"], c["dtype"]) == (method, dtype)]
+    return c

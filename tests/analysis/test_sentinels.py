@@ -51,8 +51,14 @@ def test_known_values_include_every_formats_min() -> None:
         # float32 stores -3.4e38 as -3.3999999521e38: still the -3.4e38 sentinel, not f32 min
         ([float(np.float32(-3.4e38)), 0.0], [-3.4e38, None]),
         ([F32_MIN, 0.0], [F32_MIN, None]),
-        # a row made only of sentinels (a padding row)
+        # a row made only of sentinels (a padding row), one mask value exactly, -inf beside
         ([-1e4, -1e4], [-1e4, -1e4]),
+        ([-1e9, -np.inf, -1e9], [-1e9, None, -1e9]),
+        # a row of nothing else whose entries are not one exact mask value is logits: sequence
+        # scores near -1e4 (each within 2^-6 of it) have a peaked, meaningful softmax
+        ([-10012.5, -9990.25, -10003.75], [None] * 3),
+        ([-1e9 + 7, -1e9 + 7], [None] * 2),
+        ([-1e9, -1e4, -1e9], [None] * 3),
         # -9850 is within 2^-6 of -1e4 but also within 20 nats of the logit -9840 (which is
         # not): a logit, not a mask
         ([-1e4, -9850.0, -9840.0], [-1e4, None, None]),
