@@ -14,7 +14,7 @@ from smcheck.config import AnalysisConfig
 from smcheck.dtypes import DTYPES, next_wider
 from smcheck.environment import collect_environment
 from smcheck.errors import ConfigError
-from smcheck.findings import remedies
+from smcheck.findings import remedytexts
 from smcheck.report.maskmodel import SEVERITIES, InputFinding
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.phrases import plural, verb
@@ -217,7 +217,7 @@ def _fast_path(x: dict[str, Any]) -> InputFinding | None:
     if padded == "NaN" and masked:
         text += (
             f": that returned {plural(masked, 'fully masked row')} as zeros, the fast path "
-            f"returns NaN {said} -- {remedies.FAST_PATH_PADDING}"
+            f"returns NaN {said} -- {remedytexts.FAST_PATH_PADDING}"
         )
         return InputFinding("fast_path_skipped", "WARN", text)
     if padded is not None:
@@ -235,10 +235,12 @@ def _observed_nan(s: Site, x: dict[str, Any]) -> InputFinding | None:
         why = (
             f"{masked} of them fully masked (every logit {'+' if softmin else '-'}inf in {s.dtype})"
         )
-        fix = f"{remedies.mask_with_min(s.dtype, softmin)}; or {remedies.ZEROS_FOR_MASKED_ROWS}"
+        fix = (
+            f"{remedytexts.mask_with_min(s.dtype, softmin)}; or {remedytexts.ZEROS_FOR_MASKED_ROWS}"
+        )
     elif upstream:
         why = f"{upstream} of them already NaN or {'-' if softmin else '+'}inf at its input"
-        fix = remedies.FIX_UPSTREAM
+        fix = remedytexts.FIX_UPSTREAM
     else:
         why = "with finite logits"
         wider = next_wider(s.dtype)

@@ -3,7 +3,7 @@ once per source; on by default in ``smcheck check`` (docs/ci.md)."""
 
 from __future__ import annotations
 
-from smcheck.findings import remedies
+from smcheck.findings import remedytexts
 from smcheck.findings.conditiontypes import Hit, Metric
 from smcheck.report.model import InputSummary, RowIndex
 from smcheck.report.phrases import first_of, logit_inf, logit_inf_of_input, of_input, plural
@@ -45,14 +45,14 @@ INPUT_METRICS: dict[str, Metric] = {
             "input",
             "rows with NaN or +inf (-inf under softmin) in the input",
             _upstream,
-            remedies.FIX_UPSTREAM,
+            remedytexts.FIX_UPSTREAM,
         ),
         Metric(
             "fully-masked",
             "rows whose every logit is -inf (+inf under softmin), or every entry a mask value, in "
             "the input",
             _fully_masked,
-            remedies.ZEROS_FOR_MASKED_ROWS,
+            remedytexts.ZEROS_FOR_MASKED_ROWS,
         ),
     )
 }

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from smcheck.dtypes import get_format
-from smcheck.findings import remedies
+from smcheck.findings import remedytexts
 from smcheck.report.maskmodel import (
     SEVERITIES,
     BecameMasked,
@@ -117,7 +117,7 @@ def input_findings(
                 f"{logit_inf('+inf', softmin)} before any softmax runs ({nan} NaN, {posinf} "
                 f"{logit_inf_of_input('+inf', softmin)}; {first}): "
                 "no method can give them a distribution, so they are kept out of the method "
-                "metrics -- " + remedies.FIX_UPSTREAM,
+                "metrics -- " + remedytexts.FIX_UPSTREAM,
             )
         )
     what, bad = describe_outputs(outputs, masked_rows)
@@ -130,7 +130,7 @@ def input_findings(
                 f"{plural(masked_rows, 'fully masked row')} (every logit "
                 f"{logit_inf_of_input('-inf', softmin)}; {first}): "
                 f"{what}, and {verb(masked_rows, 'it is', 'they are')} kept out of the method "
-                "metrics -- " + remedies.ZEROS_FOR_MASKED_ROWS,
+                "metrics -- " + remedytexts.ZEROS_FOR_MASKED_ROWS,
             )
         )
     if of_sentinels is not None and of_sentinels.rows:
@@ -186,7 +186,7 @@ def _sentinel_rows(m: SentinelRows, softmin: bool) -> InputFinding:
         f"{plural(m.rows, 'fully masked row')} (every entry a mask value{of_input(softmin)}; "
         f"{first_of(m.rows, m.first, 'first row')}): the softmax gives no NaN there but spreads "
         f"{its} weight uniformly over its masked keys{each}: {what} -- "
-        + remedies.ZEROS_FOR_MASKED_ROWS,
+        + remedytexts.ZEROS_FOR_MASKED_ROWS,
     )
 
 
@@ -213,18 +213,18 @@ def _became(
             else (f"every finite logit is {into} there once divided by T")
         )
         text = f"{rows} fully masked in {where} ({cause}"
-        remedy = remedies.mask_with_min(b.dtype, softmin) + (
-            "" if b.temperature is None else remedies.AFTER_DIVIDING
+        remedy = remedytexts.mask_with_min(b.dtype, softmin) + (
+            "" if b.temperature is None else remedytexts.AFTER_DIVIDING
         )
         # naive's exp of the format's minimum is 0 as well: a row of it is still 0/0 there
         if any(m == "naive" and o.rows and _kind(o) != "zeros" for (m, _, _), o in here.items()):
-            remedy += f", and {remedies.SHIFTED_ONLY} for naive"
+            remedy += f", and {remedytexts.SHIFTED_ONLY} for naive"
     elif b.temperature is None:
         text = f"{rows} entirely -inf in {where} (every logit is at or {past}, beyond its range"
-        remedy = remedies.shift_before_cast(softmin)
+        remedy = remedytexts.shift_before_cast(softmin)
     else:
         text = f"{rows} entirely -inf in {where} (every x/T is at or {past}"
-        remedy = remedies.centre_logits(softmin)
+        remedy = remedytexts.centre_logits(softmin)
     return InputFinding(
         "became_fully_masked",
         "WARN" if bad else "INFO",
@@ -274,7 +274,7 @@ def _sentinel_findings(s: Sentinel, softmin: bool) -> list[InputFinding]:
                 f"becomes -inf there ({_up_to([c.to_neginf.elements for c in lost], 'entry')} in "
                 f"{_up_to([c.to_neginf.rows for c in lost], 'row')}): the mask still gives p = 0, "
                 "but a row holding only sentinels becomes fully masked -- "
-                + remedies.mask_with_min(lost[0].dtype if len(lost) == 1 else None, softmin),
+                + remedytexts.mask_with_min(lost[0].dtype if len(lost) == 1 else None, softmin),
                 lost[0].dtype if len(lost) == 1 else None,
             )
         )
@@ -291,7 +291,7 @@ def _sentinel_findings(s: Sentinel, softmin: bool) -> list[InputFinding]:
                     f"{verb(c.to_neginf.elements, 'is', 'are')} at or below "
                     f"-{value_text(limit)} (down to {value_text(s.min)}) in "
                     f"{plural(c.to_neginf.rows, 'row')} ({_worst_row(c.to_neginf)}) -- "
-                    + remedies.mask_in_float32_or_clamp(c.dtype, softmin),
+                    + remedytexts.mask_in_float32_or_clamp(c.dtype, softmin),
                     c.dtype,
                 )
             )
@@ -312,7 +312,7 @@ def _sentinel_findings(s: Sentinel, softmin: bool) -> list[InputFinding]:
                 f"into -inf in {_where([(e.dtype, e.temperature) for e, _ in scaled])} ("
                 + _worst_row(first.to_neginf, "" if len(scaled) == 1 else f" in {at}")
                 + ") -- "
-                + remedies.DIVIDE_BEFORE_MASKING,
+                + remedytexts.DIVIDE_BEFORE_MASKING,
                 first.dtype if len(scaled) == 1 else None,
                 first.temperature if len(scaled) == 1 else None,
             )
@@ -331,8 +331,8 @@ def _sentinel_findings(s: Sentinel, softmin: bool) -> list[InputFinding]:
                 f"{_up_to([e.weak.rows for e in weak], 'row')}, up to {worst.leak.max:.3g} "
                 f"({worst.dtype}{at_temperature(worst.temperature)}, u = {f.u:.3g}, row "
                 f"{row_index(worst.leak.worst_row)}) -- "
-                + remedies.mask_with_min(worst.dtype if len(weak) == 1 else None, softmin)
-                + ("" if all(e.temperature == 1 for e in weak) else remedies.AFTER_DIVIDING),
+                + remedytexts.mask_with_min(worst.dtype if len(weak) == 1 else None, softmin)
+                + ("" if all(e.temperature == 1 for e in weak) else remedytexts.AFTER_DIVIDING),
                 worst.dtype if len(weak) == 1 else None,
                 worst.temperature if len(weak) == 1 else None,
             )

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from smcheck.config import Thresholds
 from smcheck.dtypes import get_format, next_wider
-from smcheck.findings.remedies import divide_in
+from smcheck.findings.remedytexts import divide_in
 from smcheck.report.maskmodel import InputFinding
 from smcheck.report.model import DivisionRounding, Headroom, InputRounding
 from smcheck.report.phrases import at_temperature, plural, row_index

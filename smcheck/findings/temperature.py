@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from smcheck.dtypes import get_format, next_wider, next_wider_range
-from smcheck.findings import remedies
+from smcheck.findings import remedies, remedytexts
 from smcheck.findings.situation import Situation
 from smcheck.report.phrases import bisected_t, logit_inf, softmax_input
 
@@ -16,7 +16,7 @@ TORCH_T_ZERO = 2.0**-150
 (half the smallest subnormal: a tie goes to the even 0)."""
 
 SHIFTS = {"shifted": "max-shifted softmax", "torch": "torch.softmax"}
-"""The methods naive's remedy names (:data:`~smcheck.findings.remedies.MAX_SHIFTED`)."""
+"""The methods naive's remedy names (:data:`~smcheck.findings.remedytexts.MAX_SHIFTED`)."""
 
 
 class Ceiling(NamedTuple):
@@ -93,7 +93,7 @@ def advice(
         cast = softmax_input(divided=False, softmin=softmin)
         return (
             f"{method} {dtype}: at every T the cast to {dtype} turns {cast} into +inf -- "
-            f"{remedies.softmax_in(wider or next_wider(dtype) or 'float64')}"
+            f"{remedytexts.softmax_in(wider or next_wider(dtype) or 'float64')}"
         )
     keys = {"lowest_t": lowest_t, "mask_row": mask_row, "mask_lowest": mask_lowest}
     if "cast_masked" in causes:  # before any T: -inf / T is -inf
@@ -110,7 +110,7 @@ def advice(
         )
         # the shifts' own limits follow the clamp: "use ..., or clamp T to >= 36.1; below ..."
         limits = ""
-        if fix == remedies.MAX_SHIFTED and shifts:
+        if fix == remedytexts.MAX_SHIFTED and shifts:
             fix, limits = _shifts(shifts, dtype, rel_tol, softmin, log_read)
         said.append(_below(method, dtype, causes, t, fix, rel_tol, softmin, mask_row) + limits)
     if ceiling is not None:
@@ -136,7 +136,7 @@ def _below(
     where = f"below T≈{shown}" if shown else "fails at every scanned T; at the scan's top"
     # a long row's sum overflows at every T alike: no T to clamp to
     summed = "sum_overflow" in causes and method != "naive" and "temperature_overflow" not in causes
-    fix += "" if summed else remedies.clamp_t(shown)
+    fix += "" if summed else remedytexts.clamp_t(shown)
     fails = _failure(method, dtype, causes, softmin=softmin, mask_row=mask_row)
     return f"{where} {fails} -- {fix}"
 
@@ -149,7 +149,7 @@ def _above(
     shown = bisected_t(ceiling.t, rel_tol, up=False)
     fails = _failure(method, dtype, ceiling.causes, softmin=softmin, mask_row=False)
     fix = _ceiling_fix(method, dtype, ceiling.causes, softmin, log_read)
-    return f"above T≈{shown} {fails} -- {fix}{remedies.clamp_t(shown, at_most=True)}"
+    return f"above T≈{shown} {fails} -- {fix}{remedytexts.clamp_t(shown, at_most=True)}"
 
 
 def _ceiling_fix(method: str, dtype: str, causes: list[str], softmin: bool, log_read: bool) -> str:
@@ -211,16 +211,16 @@ def remedy_below(
             which rounds its 16-bit row sum to the format: a sum overflow is not sent to torch.
     """
     if "temperature_zero" in causes:  # float64 takes T as it is
-        return remedies.divide_in("float64")
+        return remedytexts.divide_in("float64")
     if "temperature_overflow" in causes:
         return _centre_or_divide(dtype, softmin, largest, lowest_t)
     if method == "naive":
-        return remedies.MAX_SHIFTED
+        return remedytexts.MAX_SHIFTED
     if "sum_overflow" in causes:
         return _sum_fix(dtype, log_read)
     if mask_row:
         return _masked_row(method, dtype, softmin, lowest_t, True, mask_lowest)
-    return remedies.centre_logits(softmin)
+    return remedytexts.centre_logits(softmin)
 
 
 def _masked_row(
@@ -254,7 +254,7 @@ def _shifts(
     named = [s for s in shifts if s.t is None or math.isfinite(s.t)]
     if not named:  # none is safe anywhere: name them with what the first needs
         return (
-            remedies.MAX_SHIFTED,
+            remedytexts.MAX_SHIFTED,
             f"; they fail at every scanned T too: with them, {shifts[0].remedy}",
         )
     edges: dict[str, list[str]] = {}  # clause -> the methods it holds for, in order
@@ -277,12 +277,12 @@ def _shifts(
 
 
 def _sum_fix(dtype: str, log_read: bool) -> str:
-    """:data:`~smcheck.findings.remedies.SUM_OR_TORCH`; where the report reads torch's
+    """:data:`~smcheck.findings.remedytexts.SUM_OR_TORCH`; where the report reads torch's
     log_softmax (use logprobs or loss), whose 16-bit row sum is rounded to the format, the
     float32 sum alone."""
     if log_read and get_format(dtype).t < 24:
         return f"accumulate the sum in float32 (torch.log_softmax rounds its row sum to {dtype})"
-    return remedies.SUM_OR_TORCH
+    return remedytexts.SUM_OR_TORCH
 
 
 def _log_softmax_limits(shifts: Sequence[ShiftLimit]) -> list[ShiftLimit]:
@@ -312,9 +312,9 @@ def _centre_or_divide(
     if lowest_t is not None and get_format(dtype).t <= 24 and lowest_t <= TORCH_T_ZERO:
         # centring does not help where T itself is 0: 0 / 0 at the row's max
         return (
-            f"{remedies.centre_logits(softmin)} in float64 (float32, where torch divides "
+            f"{remedytexts.centre_logits(softmin)} in float64 (float32, where torch divides "
             f"{dtype}, takes T={lowest_t:g} as 0)"
         )
     # float64 holds every x/T of a narrower format's logits at T >= 2^-150 (3.4e38 / 2^-150)
     top = None if largest is None or lowest_t is None else largest / lowest_t
-    return remedies.centre_or_divide_in(next_wider_range(dtype, top), softmin)
+    return remedytexts.centre_or_divide_in(next_wider_range(dtype, top), softmin)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from smcheck.check.policy import DEFAULT_FAIL_ON, Policy, parse_policy
 from smcheck.cli import cli
-from smcheck.findings.remedies import MASKED_SATURATION
+from smcheck.findings.remedytexts import MASKED_SATURATION
 
 
 def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, x: np.ndarray, *args: str):  # type: ignore[no-untyped-def]

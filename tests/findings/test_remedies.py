@@ -13,10 +13,11 @@ import torch
 
 import smcheck
 from smcheck.dtypes import holding
-from smcheck.findings import remedies
+from smcheck.findings import remedies, remedytexts
 from smcheck.findings.conditionreaders import cell_remedy
 from smcheck.findings.policyconditions import parse_condition
-from smcheck.findings.remedies import CELL_REMEDIES, SUM_OR_TORCH, candidates, choose
+from smcheck.findings.remedies import CELL_REMEDIES, candidates, choose
+from smcheck.findings.remedytexts import SUM_OR_TORCH
 from smcheck.findings.settling import settle, source_situation
 from smcheck.findings.situation import Situation
 from smcheck.findings.temperature import advice
@@ -109,8 +110,8 @@ def test_a_wide_formats_sum_overflow_is_fixed_by_the_shift_not_a_wider_sum() -> 
     for dtype, x in (("float32", [[88.5, 88.5, 0.0]]), ("float64", [[709.78, 709.7, 0.0]])):
         cell = _cell(np.asarray(x), "naive", dtype)
         (f,) = [f for f in cell.findings if f.cause == "sum-overflow"]
-        assert f.remedy == remedies.MAX_SHIFTED, dtype
-    assert choose("sum-overflow", "naive", "float16").text == remedies.TORCH_SUM
+        assert f.remedy == remedytexts.MAX_SHIFTED, dtype
+    assert choose("sum-overflow", "naive", "float16").text == remedytexts.TORCH_SUM
 
 
 def test_every_cause_the_verdicts_name_has_a_chooser() -> None:
@@ -121,10 +122,10 @@ def test_every_cause_the_verdicts_name_has_a_chooser() -> None:
 
 
 _ADVISES_METHOD = {
-    remedies.MAX_SHIFTED: {"shifted", "logdomain", "torch", "lse-direct", "online"},
-    remedies.SHIFTED_ONLY: {"shifted", "logdomain", "torch", "lse-direct", "online"},
-    remedies.LOG_SOFTMAX: {"logdomain", "torch", "lse-direct"},
-    remedies.LSE_SUBTRACT_MAX: {"logdomain", "torch"},
+    remedytexts.MAX_SHIFTED: {"shifted", "logdomain", "torch", "lse-direct", "online"},
+    remedytexts.SHIFTED_ONLY: {"shifted", "logdomain", "torch", "lse-direct", "online"},
+    remedytexts.LOG_SOFTMAX: {"logdomain", "torch", "lse-direct"},
+    remedytexts.LSE_SUBTRACT_MAX: {"logdomain", "torch"},
 }
 """Advice that names a way of computing, and the methods that already compute that way."""
 
@@ -194,12 +195,12 @@ def test_naive_is_not_sent_where_its_x_over_t_or_exp_overflows_too() -> None:
     src = smcheck.analyze(x, methods=["naive"], dtypes=["float16"], temperatures=[0.01])
     (naive,) = src.sources[0].cells
     (f,) = [f for f in naive.findings if f.cause == "probability-nan"]
-    want = (remedies.MAX_SHIFTED + ", in float32", {"method": "shifted", "dtype": "float32"})
+    want = (remedytexts.MAX_SHIFTED + ", in float32", {"method": "shifted", "dtype": "float32"})
     assert (f.remedy, f.fix) == want
     # at T = 1 the shift in float16 holds x: it is advised in the format itself
     src = smcheck.analyze(x, methods=["naive"], dtypes=["float16"])
     (f,) = [f for f in src.sources[0].cells[0].findings if f.cause == "probability-nan"]
-    assert (f.remedy, f.fix) == (remedies.MAX_SHIFTED, {"method": "shifted"})
+    assert (f.remedy, f.fix) == (remedytexts.MAX_SHIFTED, {"method": "shifted"})
 
 
 def test_no_remedy_names_a_format_where_x_over_t_overflows_too() -> None:
@@ -244,7 +245,7 @@ def test_torch_softmax_is_not_advised_beside_the_shift_where_torch_shows_the_nan
     assert "probability-nan" in _causes(torch_)
     (f,) = [f for f in naive.findings if f.cause == "probability-nan"]
     # naive's exp(80000) overflows float32 too: the shift or torch.softmax, in float32
-    want = (remedies.MAX_SHIFTED + ", in float32", {"method": "shifted", "dtype": "float32"})
+    want = (remedytexts.MAX_SHIFTED + ", in float32", {"method": "shifted", "dtype": "float32"})
     assert (f.remedy, f.fix) == want
 
 
@@ -277,7 +278,7 @@ def test_a_switch_to_a_cell_the_report_shows_clean_is_still_advised() -> None:
     cells = _row_sum_overflow("probs")
     assert not any(f.severity == "FAIL" for f in cells["torch"].findings)
     (f,) = [f for f in cells["naive"].findings if f.cause == "sum-overflow"]
-    assert (f.remedy, f.fix) == (remedies.TORCH_SUM, {"method": "torch"})
+    assert (f.remedy, f.fix) == (remedytexts.TORCH_SUM, {"method": "torch"})
 
 
 def test_a_fail_the_cell_has_as_well_does_not_refuse_a_switch() -> None:
@@ -290,7 +291,7 @@ def test_a_fail_the_cell_has_as_well_does_not_refuse_a_switch() -> None:
     assert {f.cause for f in shifted.findings if f.severity == "FAIL"} == {"log-of-zero"}
     assert "log-of-zero" in {f.cause for f in naive.findings if f.severity == "FAIL"}
     (f,) = [f for f in naive.findings if f.cause == "exp-overflow"]
-    assert (f.remedy, f.fix) == (remedies.MAX_SHIFTED, {"method": "shifted"})
+    assert (f.remedy, f.fix) == (remedytexts.MAX_SHIFTED, {"method": "shifted"})
 
 
 def test_of_the_shift_and_torch_softmax_only_the_one_seen_clean_is_advised() -> None:
@@ -300,10 +301,10 @@ def test_of_the_shift_and_torch_softmax_only_the_one_seen_clean_is_advised() -> 
     cells = {c.method: c for c in src.cells}
     naive = cells["naive"]
     (error,) = [f for f in naive.findings if f.cause == "normwise-error"]
-    assert error.remedy == remedies.MAX_SHIFTED  # both seen clean
+    assert error.remedy == remedytexts.MAX_SHIFTED  # both seen clean
     for failing, advised, fix in [
-        ("torch", remedies.SHIFTED_ONLY, "shifted"),
-        ("shifted", remedies.TORCH_SOFTMAX, "torch"),
+        ("torch", remedytexts.SHIFTED_ONLY, "shifted"),
+        ("shifted", remedytexts.TORCH_SOFTMAX, "torch"),
     ]:
         shown = dataclasses.replace(cells[failing], findings=(error,))
         others = [c for m, c in cells.items() if m not in ("naive", failing)]
@@ -322,7 +323,7 @@ def test_naives_underflow_goes_to_the_shift_where_the_shifted_cell_is_clean() ->
     ).sources[0]
     cells = {c.method: c for c in src.cells}
     (f,) = [f for f in cells["naive"].findings if f.cause == "underflow"]
-    assert (f.remedy, f.fix) == (remedies.MAX_SHIFTED, {"method": "shifted"})
+    assert (f.remedy, f.fix) == (remedytexts.MAX_SHIFTED, {"method": "shifted"})
     assert not cells["shifted"].findings and not cells["torch"].findings
     row = torch.tensor(x, dtype=torch.float16)
     assert _naive(row)[0, 1] == 0 and _shifted(row)[0, 1] > 0  # applied in torch
@@ -340,9 +341,9 @@ def test_saturation_at_a_mask_is_not_called_over_confidence() -> None:
     x = np.array([[0.5, -1e9, -1e9, -1e9], [0.5, 0.1, -1e9, 0.2], [40.0, 0.0, 0.0, 0.0]])
     cell = _cell(x, "torch", "float64", use="loss")  # auto would judge the masked rows as probs
     (sat,) = [f for f in cell.findings if f.cause == "saturation"]
-    assert sat.remedy == remedies.MASKED_SATURATION and not sat.fix
+    assert sat.remedy == remedytexts.MASKED_SATURATION and not sat.fix
     unmasked = choose("saturation", "torch", "float64")
-    assert unmasked.text == remedies.CURB_CONFIDENCE
+    assert unmasked.text == remedytexts.CURB_CONFIDENCE
 
 
 def test_saturation_sent_wider_blames_no_mask_and_names_no_loss_under_probs() -> None:
@@ -382,7 +383,7 @@ def test_a_material_dead_gradient_goes_to_log_softmax_a_note_to_a_wider_softmax(
     cells = {(c.method, c.dtype): c for c in rep.sources[0].cells}
     (warn,) = [f for f in cells["naive", "float16"].findings if f.cause == "dead-gradient"]
     assert warn.severity == "WARN" and warn.fix == {"method": "torch"}
-    assert warn.remedy == remedies.LOG_SOFTMAX
+    assert warn.remedy == remedytexts.LOG_SOFTMAX
     assert "dead-gradient" not in _causes(cells["torch", "float16"])
     (note,) = [f for f in cells["naive", "bfloat16"].findings if f.cause == "dead-gradient"]
     assert note.severity == "NOTE" and "dead-gradient" in _causes(cells["torch", "bfloat16"])
@@ -749,7 +750,7 @@ def test_naive_rows_the_cast_masks_get_the_shift_with_a_finite_mask_not_a_wider_
     assert torch.equal(_shifted(f16_min), torch.full((1, 3), 1 / 3, dtype=torch.float16))
     # logits beyond the range (no mask): naive is shifted before the cast, not sent to float32
     s = Situation("naive", "float16", lowest=-1e5)
-    assert [r.text for r in candidates("masked-row-nan", s)] == [remedies.SHIFT_BEFORE_CAST]
+    assert [r.text for r in candidates("masked-row-nan", s)] == [remedytexts.SHIFT_BEFORE_CAST]
     row = torch.tensor([[-1e5, -1e5 + 1, -1e5 + 2]], dtype=torch.float64)
     assert _naive(row.float()).isnan().all()
     assert _naive((row - row.amax(-1, keepdim=True)).half()).isfinite().all()
@@ -823,12 +824,12 @@ def test_a_row_t_turns_minus_inf_is_centred_before_dividing_not_shifted_before_c
     # changes nothing; centring before the division does (the input finding says so too)
     s = Situation("naive", "float16", lowest=-1.0 / 1e-6, temperature=1e-6)
     got = [r.text for r in candidates("masked-row-nan", s)]
-    assert got[-1] == remedies.CENTRE_LOGITS
+    assert got[-1] == remedytexts.CENTRE_LOGITS
     # a row the cast already makes -inf is still shifted before the cast
     s = dataclasses.replace(s, lowest=-1e5 / 1e-6)
-    assert candidates("masked-row-nan", s)[-1].text == remedies.SHIFT_BEFORE_CAST
+    assert candidates("masked-row-nan", s)[-1].text == remedytexts.SHIFT_BEFORE_CAST
     s = dataclasses.replace(s, lowest=-1e5, temperature=1.0)
-    assert candidates("masked-row-nan", s)[-1].text == remedies.SHIFT_BEFORE_CAST
+    assert candidates("masked-row-nan", s)[-1].text == remedytexts.SHIFT_BEFORE_CAST
 
 
 def test_centring_before_dividing_is_advised_in_float64_where_float32_takes_t_as_0() -> None:

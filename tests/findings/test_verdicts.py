@@ -14,7 +14,7 @@ from smcheck.config import Thresholds
 from smcheck.dtypes import get_format
 from smcheck.findings.conditiontypes import Hit
 from smcheck.findings.inputconditions import INPUT_METRICS
-from smcheck.findings.remedies import SHIFT_BEFORE_CAST, TORCH_SUM
+from smcheck.findings.remedytexts import SHIFT_BEFORE_CAST, TORCH_SUM
 from smcheck.findings.verdicts import judge
 from smcheck.report.grouping import group_findings
 from smcheck.report.model import Count, Extreme, Verdict
