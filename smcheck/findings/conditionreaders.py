@@ -10,7 +10,7 @@ from typing import Any
 
 from smcheck.findings import remedies
 from smcheck.findings.conditiontypes import Hit, Reader
-from smcheck.findings.situation import Situation, exact_p_saturates
+from smcheck.findings.situation import Situation, exact_p_saturates, sums_stalled
 from smcheck.report.model import Cell, FlipCount, RowIndex
 from smcheck.report.phrases import first_of, plural, row_index, rows_of
 
@@ -244,6 +244,7 @@ def cell_remedy(cause: str, cell: Cell, situation: Situation, among: Sequence[st
         dtype=cell.dtype,
         model=cell.model,
         temperature=cell.temperature,
+        stalled=sums_stalled(cell.accumulation),
         confident=exact_p_saturates(cell.metrics),
     )
     return remedies.remedy(cause, here)

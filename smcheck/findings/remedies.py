@@ -149,9 +149,7 @@ def _underflow(s: Situation) -> list[Remedy]:
 def _accuracy(s: Situation) -> list[Remedy]:
     """The error of the probabilities: the method's own fix, then a wider format."""
     # torch's float32 sum and rounding once may clear an error the shift in the format keeps
-    first = _shift_or_torch(s, alone=True)
-    if s.method == "lse-direct":
-        first = [Remedy(LSE_SUBTRACT_MAX, method="logdomain")]
+    first = _subtract_max(s) if s.method == "lse-direct" else _shift_or_torch(s, alone=True)
     if s.model == "strict" and first:
         # a strict sum in the format stalls whatever the shift: a wider format cures both
         return [*_wider(s, softmax_in), *first]
@@ -167,9 +165,20 @@ def _log_route(s: Situation) -> list[Remedy]:
     return []
 
 
+def _subtract_max(s: Situation) -> list[Remedy]:
+    """lse-direct's accuracy fix, logdomain, where it changes z: it keeps the rounding of the
+    logsumexp y = max + log sum out of z, but takes the same sum (a stalled strict sum stalls
+    in both) and, where every row's max is 0, computes the very same z (y = log sum)."""
+    if s.stalled or s.max_zero:
+        return []  # only a wider sum or format removes the error then
+    return _log_route(s)
+
+
 def _log_accuracy(s: Situation) -> list[Remedy]:
-    """The error of finite log-probabilities: log_softmax for log(p), the max for lse-direct."""
-    return _then_wider(s, _log_route(s), softmax_in)
+    """The error of finite log-probabilities: log_softmax for log(p), the max for lse-direct
+    (where subtracting it changes z; else a wider format)."""
+    route = _subtract_max(s) if s.method == "lse-direct" else _log_route(s)
+    return _then_wider(s, route, softmax_in)
 
 
 def _loss(s: Situation) -> list[Remedy]:

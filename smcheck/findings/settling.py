@@ -15,7 +15,12 @@ from collections.abc import Sequence
 
 from smcheck.findings.cellfindings import JUDGED_FROM
 from smcheck.findings.remedies import CELL_REMEDIES, NO_REMEDY, Remedy, candidates
-from smcheck.findings.situation import Situation, exact_p_saturates, takes_log_of_p
+from smcheck.findings.situation import (
+    Situation,
+    exact_p_saturates,
+    sums_stalled,
+    takes_log_of_p,
+)
 from smcheck.report.model import Cell, SourceReport
 from smcheck.report.phrases import cell_name
 
@@ -48,7 +53,9 @@ def settle(
     cell that shows the cause only as a NOTE (immaterial) is free of it.
     """
     seen = {_key(c.method, c.dtype, c): _seen(c) for c in cells}
-    base = Situation("", "", use, masked=masked, largest=largest, softmin=softmin)
+    # every row's max 0, rows of masks only included (their max is the sentinel)
+    zero = largest == 0 and lowest == 0 and mask_lowest in (None, 0.0, math.inf)
+    base = Situation("", "", use, masked=masked, largest=largest, softmin=softmin, max_zero=zero)
     return [
         _settled(
             c,
@@ -59,6 +66,7 @@ def settle(
                 top=_divided(largest, c),
                 lowest=_over(lowest, c),
                 temperature=c.temperature,
+                stalled=sums_stalled(c.accumulation),
                 confident=exact_p_saturates(c.metrics),
             ),
             _over(mask_lowest, c),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from smcheck.methods import METHODS
 
 if TYPE_CHECKING:
-    from smcheck.report.cellmetrics import CellMetrics
+    from smcheck.report.cellmetrics import Accumulation, CellMetrics
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,12 @@ class Situation:
     material: bool = True
     """The finding is a WARN or FAIL: a switch that leaves its cause only as a NOTE fixes it
     (log_softmax's dead gradient elements, each losing under u, fix naive's material ones)."""
+    stalled: bool = False
+    """The cell's strict sums in the format stalled in some row (:func:`sums_stalled`): an error
+    every method that sums in that format shares, which only a wider sum or format removes."""
+    max_zero: bool = False
+    """Every judged row's max is 0 (the logits come max-shifted): subtracting the max changes
+    nothing (lse-direct's y = 0 + log sum is logdomain's log sum)."""
     confident: bool = True
     """The cell's exact probabilities saturate or underflow (:func:`exact_p_saturates`), what
     over-confident logits do and curbing them cures; True where not known. Where they do not,
@@ -65,6 +71,11 @@ def exact_p_saturates(m: CellMetrics) -> bool:
     if sat is None and zero is None:
         return True
     return bool((sat is not None and sat.rows) or (zero is not None and zero.elements))
+
+
+def sums_stalled(acc: Accumulation | None) -> bool:
+    """The strict model's sums in the cell's format stalled in some row (None: not measured)."""
+    return acc is not None and acc.stalled.rows > 0
 
 
 def takes_log_of_p(method: str) -> bool:

@@ -810,6 +810,52 @@ def test_a_flat_rows_dead_gradient_is_sent_to_float32_not_to_curbing_confidence(
     assert cell_remedy("dead-gradient", bare, source_situation(src)) == fix[0]
 
 
+def _log_error(cell: Cell) -> tuple[str, dict[str, str]]:
+    (f,) = [f for f in cell.findings if f.cause == "log-error" and f.severity == "WARN"]
+    return f.remedy, f.fix
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype"),
+    [(np.zeros((1, 4096)), "bfloat16"), (np.r_[5.0, np.zeros(3000)][None], "float16")],
+    ids=["4096-zeros-bfloat16", "5-and-3000-zeros-float16"],
+)
+def test_a_strict_lse_directs_stalled_log_error_goes_to_a_wider_format_not_logdomain(
+    values: np.ndarray, dtype: str
+) -> None:
+    # strict lse-direct subtracts the max before its sum already: the error is the stalled
+    # sum (256 in bfloat16), which logdomain shares; "subtract the max (logdomain)" was
+    # advised where logdomain was not analysed
+    cell = _cell(values, "lse-direct", dtype, model="strict")
+    assert "stall" in _causes(cell)
+    assert _log_error(cell) == ("compute the softmax in float32", {"dtype": "float32"})
+    assert "log-error" in _causes(_cell(values, "logdomain", dtype, model="strict"))
+    assert "log-error" not in _causes(_cell(values, "lse-direct", "float32", model="strict"))
+
+
+def test_lse_directs_log_error_on_max_shifted_logits_goes_to_a_wider_format() -> None:
+    # every row's max is 0: lse-direct's y = 0 + log sum is logdomain's, so its float16 error
+    # (no stall: 600 terms under 2048) is logdomain's to the bit; float32 clears it
+    x = np.linspace(0.0, -0.1, 600)[None]
+    src = smcheck.analyze(x, methods=["lse-direct"], dtypes=["float16"], model="strict")
+    cell = src.sources[0].cells[0]
+    assert cell.accumulation is not None and cell.accumulation.stalled.rows == 0
+    assert _log_error(cell) == ("compute the softmax in float32", {"dtype": "float32"})
+    logdomain = _cell(x, "logdomain", "float16", model="strict")
+    assert logdomain.metrics.log_error == cell.metrics.log_error
+    assert "log-error" not in _causes(_cell(x, "lse-direct", "float32", model="strict"))
+
+
+@pytest.mark.parametrize("model", ["framework", "strict"])
+def test_lse_directs_log_error_at_a_large_max_still_goes_to_logdomain(model: str) -> None:
+    # [1000, 999.3, 990.1] in float16: the logsumexp y rounds at a spacing of 0.5, which
+    # logdomain keeps out of z (the framework's torch.logsumexp and strict lse-direct alike)
+    x = np.array([[1000.0, 999.3, 990.1]])
+    cell = _cell(x, "lse-direct", "float16", model=model)
+    assert _log_error(cell) == (remedytexts.LSE_SUBTRACT_MAX, {"method": "logdomain"})
+    assert "log-error" not in _causes(_cell(x, "logdomain", "float16", model=model))
+
+
 def test_lse_directs_dead_gradient_note_goes_to_subtracting_the_max() -> None:
     # [30, 16] in float16: lse-direct's rounded logsumexp makes p_t 1 (gradient [0, 8.3e-7]), a
     # NOTE that float32 turns into a WARN (the same rounding, a smaller u); logdomain clears it
