@@ -15,7 +15,14 @@ from smcheck import __version__
 from smcheck.analysis.engine import analyze_array
 from smcheck.config import DEFAULT_MEMORY_BUDGET, TARGET_RULES, AnalysisConfig, Thresholds
 from smcheck.environment import collect_environment
-from smcheck.errors import ARGUMENTS, FLAGS, ConfigError, SeveralTensorsError, SmcheckError
+from smcheck.errors import (
+    ARGUMENTS,
+    FLAGS,
+    ConfigError,
+    SeveralTensorsError,
+    SmcheckError,
+    naming_option,
+)
 from smcheck.progress import ProgressFn
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.violations import SkippedSource, SourceError
@@ -270,24 +277,13 @@ def analyze(
         A :class:`~smcheck.report.model.Report`; ``report.to_dict()`` is the JSON contract.
     """
     bound_spin_waiting()  # before anything imports torch
-    cfg = AnalysisConfig.from_options(
-        dim=dim,
-        dtypes=dtypes,
-        methods=methods,
-        temperatures=temperatures,
-        model=model,
-        targets=targets,
-        use=use,
-        gradients=gradients,
-        softmin=softmin,
-        ftz=ftz,
-        memory_budget=memory_budget,
-        chunk_rows=chunk_rows,
-        thresholds=thresholds,
-        critical=critical,
-        mask_value=mask_value,
-        threads=threads,
-    )
+    # the keyword arguments are the config's options, but for the source and the callback
+    options = {k: v for k, v in locals().items() if k not in ("source", "progress")}
+    try:
+        cfg = AnalysisConfig.from_options(**options)
+    except ConfigError as e:  # named as given here: dtypes=['fp8'], not --dtype
+        e.args, e.unnamed = (naming_option(e, options),), False
+        raise
     sources = source if _is_many(source) else [source]  # errors say dim=5, not --dim 5
     return run_sources(sources, cfg, progress=progress, spelling=ARGUMENTS)
 

@@ -226,17 +226,17 @@ class AnalysisConfig:
         """dtypes, methods, comparisons and temperatures as tuples of known names and numbers,
         in whichever form the API takes them (one name, a comma-separated string, dtypes)."""
         put = partial(object.__setattr__, self)
-        with checks.refusing("dtypes"):
+        with checks.refusing("dtypes", bare=True):
             dtypes = checks.selection("dtypes", self.dtypes)
             put("dtypes", checks.unique(canonical_dtype(d) for d in dtypes))
-        with checks.refusing("methods"):
+        with checks.refusing("methods", bare=True):
             methods = checks.selection("methods", self.methods)
             put("methods", checks.unique(get_method(m).name for m in methods))
         comparisons = self.comparisons
         if comparisons is None:
             default = self.methods == DEFAULT_METHODS and self.model == "framework"
             comparisons = tuple(m for m in self.methods if m != FRAMEWORK_KERNEL) if default else ()
-        with checks.refusing("comparisons"):
+        with checks.refusing("comparisons", bare=True):
             named = [get_method(m).name for m in checks.selection("comparisons", comparisons)]
         put("comparisons", tuple(m for m in checks.unique(named) if m in self.methods))
         if not self.dtypes or not self.methods:

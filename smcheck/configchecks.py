@@ -20,13 +20,16 @@ TARGET_RULES: tuple[str, ...] = ("argmax", "argmin")
 
 
 @contextlib.contextmanager
-def refusing(*options: str) -> Iterator[None]:
+def refusing(*options: str, bare: bool = False) -> Iterator[None]:
     """A ConfigError inside names ``options`` as what it refuses (a config file that set them
-    is then named: check.policy.Policy.blame), unless it names its own."""
+    is then named: check.policy.Policy.blame), unless it names its own; ``bare``: the checks
+    inside name no option in their messages, so the reporter names it first
+    (``SmcheckError.unnamed``: ``--dtype: unknown dtype 'fp8'``)."""
     try:
         yield
     except ConfigError as e:
-        e.options = e.options or options
+        if not e.options:
+            e.options, e.unnamed = options, bare
         raise
 
 
@@ -80,7 +83,8 @@ def selection(key: str, value: Any) -> tuple[Any, ...]:
     except TypeError:
         if key != "dtypes":
             raise ConfigError(
-                f"{key}={value!r} is neither a list nor a name; give e.g. {_EXAMPLES[key]}"
+                f"{key}={value!r} is neither a list nor a name; give e.g. {_EXAMPLES[key]}",
+                options=(key,),
             ) from None
         items = [value]  # one numpy or torch dtype
     if key == "dtypes":
@@ -88,7 +92,9 @@ def selection(key: str, value: Any) -> tuple[Any, ...]:
     elif key in ("methods", "comparisons"):
         for m in items:
             if not isinstance(m, str):
-                raise ConfigError(f"{key} holds {m!r}; give method ids such as {_EXAMPLES[key]}")
+                raise ConfigError(
+                    f"{key} holds {m!r}; give method ids such as {_EXAMPLES[key]}", options=(key,)
+                )
     return tuple(items)
 
 
@@ -105,7 +111,9 @@ def _dtype_name(d: Any) -> str:
     import numpy as np  # loaded already (through dtypes): config imports none at module level
 
     if d is None:  # np.dtype(None) would be float64
-        raise ConfigError("dtypes holds None; give format names such as float16")
+        raise ConfigError(
+            "dtypes holds None; give format names such as float16", options=("dtypes",)
+        )
     try:
         return str(np.dtype(d).name)
     except TypeError:
@@ -123,17 +131,17 @@ def temperatures(values: Iterable[Any]) -> tuple[float, ...]:
         except ValueError:
             v = math.nan
         if not (math.isfinite(v) and v > 0):
-            raise ConfigError(
-                f"temperature {t!r} is not a positive finite number; use e.g. 0.7",
-                options=("temperatures",),
-            )
+            with refusing("temperatures", bare=True):
+                raise ConfigError(
+                    f"temperature {t!r} is not a positive finite number; use e.g. 0.7"
+                )
         temps.append(v)
     if not temps:
         raise ConfigError(
             "nothing to analyse: give at least one temperature, e.g. 1.0",
             options=("temperatures",),
         )
-    with refusing("temperatures"):
+    with refusing("temperatures", bare=True):
         check_temperature_count(len(set(temps)))
     return tuple(sorted(set(temps)))
 
@@ -156,7 +164,13 @@ def unique(items: Iterable[Any]) -> tuple[Any, ...]:
 
 
 def parse_temperatures(texts: tuple[str, ...] | list[str]) -> tuple[float, ...]:
-    """Temperatures from ``0.05,0.5,1`` items and ``LO:HI:N`` log-spaced ranges."""
+    """Temperatures from ``0.05,0.5,1`` items and ``LO:HI:N`` log-spaced ranges (a refusal is
+    of ``temperatures``, which its message leaves the reporter to name)."""
+    with refusing("temperatures", bare=True):
+        return _parsed_temperatures(texts)
+
+
+def _parsed_temperatures(texts: tuple[str, ...] | list[str]) -> tuple[float, ...]:
     out: list[float] = []
     for text in texts:
         items = [s.strip() for s in text.split(",")]

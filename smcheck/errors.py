@@ -27,6 +27,8 @@ FLAGS = "--{} {}"
 file (``--dim 5``); :data:`ARGUMENTS` is the Python API's (``dim=5``)."""
 ARGUMENTS = "{}={!r}"
 """How a message names a keyword argument given with a value (``dim=5``)."""
+OPTION_FLAGS = {"dtypes": "dtype", "methods": "method", "temperatures": "temperature"}
+"""The flag of each list option whose keyword is plural (``dtypes=`` is ``--dtype``)."""
 
 
 class SmcheckError(Exception):
@@ -37,6 +39,10 @@ class SmcheckError(Exception):
     """The analysis options (AnalysisConfig fields, e.g. ``dim``) whose values it refuses: its
     message names their flags (``--dim``), and a caller that took a value from a config file
     says so (check.policy.Policy.blame)."""
+
+    unnamed: bool = False
+    """The message names no option (``unknown dtype 'fp8'``: the check does not know which one
+    it checks); whoever reports it names ``options[0]`` first (:func:`naming_option`)."""
 
     def __init__(self, *args: object, options: tuple[str, ...] = ()) -> None:
         super().__init__(*args)
@@ -70,6 +76,18 @@ class UnknownMethodError(ConfigError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+def naming_option(e: SmcheckError, given: dict[str, object] | None = None) -> str:
+    """``e``'s message, led by the option it refuses where it names none: ``--dtype: unknown
+    dtype 'fp8'; ...`` on the command line, ``dtypes=['fp8']: ...`` from the Python API, whose
+    keyword arguments are ``given`` (:data:`ARGUMENTS`)."""
+    if not (e.unnamed and e.options):
+        return str(e)
+    key = e.options[0]
+    if given is None:
+        return f"--{OPTION_FLAGS.get(key, key).replace('_', '-')}: {e}"
+    return f"{ARGUMENTS.format(key, given.get(key))}: {e}"
 
 
 def load_error(name: str, what: str, fix: str, options: tuple[str, ...] = ()) -> LoadError:

@@ -31,9 +31,10 @@ def thresholds(dtypes: tuple[str, ...], fmt: str) -> None:
     Example:
       smcheck thresholds --dtype fp16,bf16
     """
+    from smcheck.configchecks import refusing
     from smcheck.dtypes import format_limits
 
-    with user_errors():
+    with user_errors(), refusing("dtypes", bare=True):
         rows = format_limits(dtypes)
     if fmt == "json":
         import json

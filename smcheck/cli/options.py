@@ -10,7 +10,7 @@ import click
 from click.core import ParameterSource
 
 from smcheck.cli.completion import complete_dtypes, complete_methods
-from smcheck.errors import SmcheckError
+from smcheck.errors import SmcheckError, naming_option
 from smcheck.report.renderers import format_name
 from smcheck.threads import MAX_THREADS
 
@@ -23,7 +23,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except SmcheckError as e:
-        exc = click.ClickException(str(e))
+        exc = click.ClickException(naming_option(e))
         exc.exit_code = int(e.exit_code)
         raise exc from None
 

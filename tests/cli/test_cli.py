@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import smcheck.api
 from smcheck.cli import cli
-from smcheck.errors import ExitCode
+from smcheck.errors import ConfigError, ExitCode
 from tests.conftest import ROOT, sample_input
 
 
@@ -93,14 +93,44 @@ def test_usage_and_input_errors_exit_2_with_one_line(args: list[str], needle: st
 
 
 @pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["thresholds", "--dtype", "fp8"], "--dtype: unknown dtype 'fp8'; use one of float16"),
+        (["analyze", "--values", "1,2", "--dtype", "fp8"], "--dtype: unknown dtype 'fp8'; use"),
+        (["check", "--isolated", "x.npy", "--dtype", "fp8"], "--dtype: unknown dtype 'fp8'"),
+        (["analyze", "--values", "1,2", "--method", "fast"], "--method: unknown method 'fast'"),
+        (["analyze", "--values", "1,2", "--temperature", "0"], "--temperature: temperature 0.0 "),
+        (["analyze", "--values", "1,2", "--temperature", "hot"], "--temperature: bad temperature"),
+    ],
+)
+def test_a_bad_dtype_method_or_temperature_names_its_option(args: list[str], message: str) -> None:
+    # "Error: unknown dtype 'fp8'; use one of ..." named no option
+    r = run(*args)
+    assert r.exit_code == ExitCode.ERROR, r.output
+    assert r.stderr.startswith(f"Error: {message}")
+
+
+def test_a_bad_dtype_method_or_temperature_from_the_api_names_its_argument() -> None:
+    for kw, message in (
+        ({"dtypes": ["fp8"]}, "dtypes=['fp8']: unknown dtype 'fp8'; use one of float16"),
+        ({"methods": "fast"}, "methods='fast': unknown method 'fast'"),
+        ({"temperatures": [0]}, "temperatures=[0]: temperature 0 is not a positive finite"),
+    ):
+        with pytest.raises(ConfigError) as e:
+            smcheck.analyze([[1.0, 2.0]], **kw)
+        assert str(e.value).startswith(message)
+
+
+@pytest.mark.parametrize(
     ("typed", "rounded"), [("1e-400", "0.0"), ("1e400", "inf"), ("-1e400", "-inf")]
 )
 def test_a_temperature_that_rounds_away_is_named_as_typed(typed: str, rounded: str) -> None:
     # it read "temperature 0.0 is not a positive finite number": a value the user never typed
     r = run("analyze", "--values", "1,2", f"--temperature={typed}")
     assert r.exit_code == ExitCode.ERROR, r.output
-    assert (
-        r.stderr == f"Error: temperature '{typed}' rounds to {rounded} in float64; use e.g. 0.7\n"
+    assert r.stderr == (
+        f"Error: --temperature: temperature '{typed}' rounds to {rounded} in float64; "
+        "use e.g. 0.7\n"
     )
 
 
