@@ -52,3 +52,12 @@ def test_sample_command_runs(command: str) -> None:
     assert r.exit_code == 0, r.output
     src = json.loads(r.stdout)["sources"][0]
     assert src["cells"], command
+
+
+def test_readme_says_the_strict_models_default_methods() -> None:
+    # "The first four run by default" had no qualifier: under --model strict it is three
+    from smcheck.methods import DEFAULT_METHODS, STRICT_DEFAULT_METHODS
+
+    text = " ".join((ROOT / "README.md").read_text().split())
+    assert len(DEFAULT_METHODS) == 4 and len(STRICT_DEFAULT_METHODS) == 3
+    assert "The first four run by default, and under `--model strict` the first three" in text
