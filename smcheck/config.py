@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import partial
@@ -131,7 +130,9 @@ class AnalysisConfig:
     dtypes: tuple[str, ...] = DTYPES
     methods: tuple[str, ...] = DEFAULT_METHODS
     temperatures: tuple[float, ...] = (1.0,)
-    """Each once, ascending whatever the order given (runs of T read as numeric ranges)."""
+    """Each once, ascending whatever the order given (runs of T read as numeric ranges); at
+    most MAX_TEMPERATURES once repeats are removed. Given as numbers, a comma-separated string
+    of numbers and LO:HI:N ranges, or a 0-d or 1-d numpy array or torch tensor."""
     model: str = "framework"
     softmin: bool = False
     ftz: bool = False
@@ -250,14 +251,12 @@ class AnalysisConfig:
 
     def _checked_mask_value(self) -> float:
         """The mask value as a float: finite, and negative (positive under softmin)."""
-        given = self.mask_value
-        number = isinstance(given, numbers.Real) and not isinstance(given, bool)
-        mv = float(given) if number else math.nan  # type: ignore[arg-type]
+        if self.softmin:
+            sign, eg = "positive", "1e4 (softmin negates the input; +inf is a mask already)"
+        else:
+            sign, eg = "negative", "-1e4 (-inf is a mask already)"
+        mv = checks.real(self.mask_value, "mask value ", eg, ("mask_value",))
         if not (math.isfinite(mv) and (mv > 0 if self.softmin else mv < 0)):
-            if self.softmin:
-                sign, eg = "positive", "1e4 (softmin negates the input; +inf is a mask already)"
-            else:
-                sign, eg = "negative", "-1e4 (-inf is a mask already)"
             raise ConfigError(
                 f"mask value {self.mask_value!r} is not a finite {sign} number; give the "
                 f"value the input masks with, e.g. {eg}",

@@ -61,18 +61,47 @@ def integer(name: str, value: Any, what: str, example: str) -> int:
 def number(name: str, value: Any, what: str) -> float:
     """``value`` as a finite float of at least 0 (not a bool or a string); ``what`` names the
     value in the refusal, e.g. ``Thresholds.log_abs_u``."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not (ok and math.isfinite(value) and value >= 0):
+    v = real(value, f"{what}=", "4.0", (name,))
+    if not (math.isfinite(v) and v >= 0):
         raise ConfigError(
             f"{what}={value!r} is not a finite number of at least 0; give e.g. 4.0",
             options=(name,),
         )
-    return float(value)
+    return v
+
+
+def real(value: Any, what: str, example: str, options: tuple[str, ...] = ()) -> float:
+    """``value`` as a float if it is a real number (not a bool), else NaN, which each caller
+    refuses as no finite number; an integer beyond float64 (10**400: float() raises
+    OverflowError) is refused here, as ``what`` (the words before the value) with ``example``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:
+        raise ConfigError(
+            f"{what}{shown(value)} overflows float64 (beyond ±1.8e308); give e.g. {example}",
+            options=options,
+        ) from None
+
+
+def shown(value: Any) -> str:
+    """``value``'s repr, a long integer's cut to its first and last digits and its length
+    (Python will not even write one of over 4300 digits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 80:
+        import decimal
+
+        digits = str(decimal.Decimal(abs(value)))  # decimal writes it whatever its length
+        return f"{'-' * (value < 0)}{digits[:6]}...{digits[-3:]} ({len(digits)} digits)"
+    return repr(value)
 
 
 def selection(key: str, value: Any) -> tuple[Any, ...]:
     """A selection as the API may give it: a list, one name or number, a comma-separated
-    string (``"float16,float32"``, ``"0.5:2:3"``), numpy or torch dtypes (``np.float16``)."""
+    string (``"float16,float32"``, ``"0.5:2:3"``), numpy or torch dtypes (``np.float16``), a
+    0-d or 1-d numpy array or torch tensor."""
+    if _is_array(value):
+        value = _array_values(key, value)
     if isinstance(value, str):
         items = [v for v in value.split(",") if v.strip()]
         return parse_temperatures(items) if key == "temperatures" else tuple(items)
@@ -106,6 +135,34 @@ _EXAMPLES = {
 }
 
 
+def _is_array(value: Any) -> bool:
+    """A numpy array or scalar, or a torch tensor (not a numpy scalar type such as np.float16)."""
+    return not isinstance(value, type) and all(
+        hasattr(value, a) for a in ("tolist", "ndim", "dtype")
+    )
+
+
+def _array_values(key: str, a: Any) -> Any:
+    """A 0-d or 1-d array's values as Python scalars (iterating a tensor gives 0-d tensors,
+    which no check reads as numbers); temperatures must be real numbers."""
+    if a.ndim > 1:
+        raise ConfigError(
+            f"{key} is a {a.ndim}-D array; give a 1-D array or a list, e.g. {_EXAMPLES[key]}"
+        )
+    values = a.tolist()
+    real = all(
+        isinstance(v, (int, float)) and not isinstance(v, bool)
+        for v in (values if a.ndim else [values])
+    )
+    if key == "temperatures" and not real:
+        dtype = getattr(a.dtype, "name", str(a.dtype).removeprefix("torch."))
+        dtype = "str" if getattr(a.dtype, "kind", "") in ("U", "S") else dtype  # not str96
+        raise ConfigError(
+            f"temperatures is an array of {dtype}, not of real numbers; give e.g. {_EXAMPLES[key]}"
+        )
+    return values
+
+
 def _dtype_name(d: Any) -> str:
     """``np.float16``, ``np.dtype("float16")``, ``torch.float16`` as ``float16``."""
     import numpy as np  # loaded already (through dtypes): config imports none at module level
@@ -125,11 +182,12 @@ def temperatures(values: Iterable[Any]) -> tuple[float, ...]:
     which must be numeric ranges. None given is refused, as no dtype or method is."""
     temps = []
     for t in values:
-        ok = isinstance(t, (numbers.Real, str)) and not isinstance(t, bool)
-        try:  # a string is read as float() reads it ("0.7"; "1e400" is inf: refused below)
-            v = float(t) if ok else math.nan
-        except ValueError:
-            v = math.nan
+        if _is_array(t) and t.ndim == 0:  # [torch.tensor(0.5)]: its number
+            t = t.tolist()
+        v = real(t, "temperature ", "0.7", ("temperatures",))
+        if isinstance(t, str):  # read as float() reads it ("0.7"; "1e400" is inf: refused below)
+            with contextlib.suppress(ValueError):
+                v = float(t)
         if not (math.isfinite(v) and v > 0):
             with refusing("temperatures", bare=True):
                 raise ConfigError(
@@ -165,7 +223,9 @@ def unique(items: Iterable[Any]) -> tuple[Any, ...]:
 
 def parse_temperatures(texts: tuple[str, ...] | list[str]) -> tuple[float, ...]:
     """Temperatures from ``0.05,0.5,1`` items and ``LO:HI:N`` log-spaced ranges (a refusal is
-    of ``temperatures``, which its message leaves the reporter to name)."""
+    of ``temperatures``, which its message leaves the reporter to name; a range of N over
+    MAX_TEMPERATURES is refused before it is made; all of them are counted by
+    :func:`temperatures`, once each, however they were given)."""
     with refusing("temperatures", bare=True):
         return _parsed_temperatures(texts)
 
@@ -178,7 +238,6 @@ def _parsed_temperatures(texts: tuple[str, ...] | list[str]) -> tuple[float, ...
             raise ConfigError(f"empty item in temperatures {text!r}; separate numbers by one comma")
         for item in filter(None, items):
             out += _temperature_item(item)
-            check_temperature_count(len(out))
     if texts and not out:  # given, but empty: not silently the default
         raise ConfigError("no temperature given; use numbers like 0.5,1,2 or a range LO:HI:N")
     return tuple(out)

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 import smcheck
-from smcheck.config import AnalysisConfig, Thresholds
+from smcheck.config import AnalysisConfig, Thresholds, parse_temperatures
 from smcheck.errors import ConfigError
 
 X = [[1.0, 2, 3, 12]]
@@ -100,3 +101,102 @@ def test_issue40_no_temperature_is_nothing_to_analyse_and_true_is_no_temperature
     with pytest.raises(ConfigError, match=r"^temperatures=\[True\]: temperature True is not a"):
         smcheck.analyze(X, temperatures=[True])
     assert AnalysisConfig.from_options(temperatures=()).temperatures == (1.0,)  # the CLI's unset
+
+
+HUGE = 10**400  # a Python int past float64: float() raises OverflowError on it
+
+
+@pytest.mark.parametrize(
+    ("make", "message", "options"),
+    [
+        (
+            lambda: Thresholds(log_abs_u=HUGE),
+            "Thresholds.log_abs_u=100000...000 (401 digits) overflows float64 (beyond ±1.8e308); "
+            "give e.g. 4.0",
+            ("thresholds",),
+        ),
+        (
+            lambda: AnalysisConfig(temperatures=[0.5, HUGE]),
+            "temperature 100000...000 (401 digits) overflows float64 (beyond ±1.8e308); "
+            "give e.g. 0.7",
+            ("temperatures",),
+        ),
+        (
+            lambda: AnalysisConfig(temperatures=HUGE),
+            "temperature 100000...000 (401 digits) overflows float64 (beyond ±1.8e308); "
+            "give e.g. 0.7",
+            ("temperatures",),
+        ),
+        (
+            lambda: AnalysisConfig(mask_value=-HUGE),
+            "mask value -100000...000 (401 digits) overflows float64 (beyond ±1.8e308); "
+            "give e.g. -1e4 (-inf is a mask already)",
+            ("mask_value",),
+        ),
+        (
+            lambda: Thresholds(lost_mass_u=10**5000),  # past the digits Python's repr writes
+            "Thresholds.lost_mass_u=100000...000 (5001 digits) overflows float64 (beyond "
+            "±1.8e308); give e.g. 4.0",
+            ("thresholds",),
+        ),
+    ],
+    ids=["threshold", "temperature-in-a-list", "one-temperature", "mask-value", "5001-digits"],
+)
+def test_an_integer_beyond_float64_is_refused_naming_the_argument(
+    make: Any, message: str, options: tuple[str, ...]
+) -> None:
+    # each raised a bare OverflowError ("int too large to convert to float")
+    with pytest.raises(ConfigError) as e:
+        make()
+    assert str(e.value) == message
+    assert e.value.options == options
+
+
+def test_repeated_temperatures_are_counted_once_in_a_string_as_in_a_list() -> None:
+    # "0.1:10:60,0.1:10:60" was refused as 120 temperatures; the list of the two ran 60
+    as_string = AnalysisConfig(temperatures="0.1:10:60,0.1:10:60").temperatures
+    assert len(as_string) == 60
+    assert AnalysisConfig(temperatures=[1.0] * 500).temperatures == (1.0,)
+    assert parse_temperatures(["0.1:10:60,0.1:10:60", "0.1:10:60"]) == as_string * 3
+    with pytest.raises(ConfigError, match="^120 temperatures are more than the 100"):
+        AnalysisConfig(temperatures="0.1:10:60,0.2:20:60")
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        (torch.tensor([1.0, 0.5]), (0.5, 1.0)),
+        (torch.tensor(0.5), (0.5,)),
+        (torch.tensor([2, 1], dtype=torch.int32), (1.0, 2.0)),
+        (torch.tensor([0.5], dtype=torch.bfloat16), (0.5,)),
+        (np.array(0.5), (0.5,)),
+        (np.array([0.5, 1.0], dtype=np.float32), (0.5, 1.0)),
+        ([torch.tensor(0.5), np.array(2.0)], (0.5, 2.0)),
+    ],
+    ids=["tensor", "0-d-tensor", "int-tensor", "bf16-tensor", "0-d-array", "array", "in-a-list"],
+)
+def test_temperatures_may_be_0d_or_1d_arrays_and_tensors_of_real_numbers(
+    given: Any, stored: tuple[float, ...]
+) -> None:
+    # torch.tensor([0.5, 1.0]) said "temperature tensor(0.5000) is not a positive finite
+    # number"; torch.tensor(0.5) and np.array(0.5) "...is neither a list nor a name"
+    assert AnalysisConfig(temperatures=given).temperatures == stored
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (np.array([[0.5, 1.0]]), "temperatures is a 2-D array; give a 1-D array or a list"),
+        (torch.ones(1, 1, 2), "temperatures is a 3-D array; give a 1-D array or a list"),
+        (torch.tensor([0.5j]), "temperatures is an array of complex64, not of real numbers"),
+        (np.array([True]), "temperatures is an array of bool, not of real numbers"),
+        (torch.tensor(True), "temperatures is an array of bool, not of real numbers"),
+        (np.array(["0.5"]), "temperatures is an array of str, not of real numbers"),
+    ],
+    ids=["2-d", "3-d-tensor", "complex", "bool", "0-d-bool-tensor", "strings"],
+)
+def test_other_arrays_of_temperatures_are_refused_saying_why(given: Any, message: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        AnalysisConfig(temperatures=given)
+    assert str(e.value).startswith(message)
+    assert e.value.options == ("temperatures",)

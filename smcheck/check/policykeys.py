@@ -3,11 +3,11 @@ would refuse with a ConfigError (``policy.parse_policy`` names the file and the 
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
 
+from smcheck import configchecks as checks
 from smcheck.config import MODELS, USES, parse_temperatures
 from smcheck.dtypes import canonical_dtype
 from smcheck.errors import ConfigError
@@ -47,11 +47,9 @@ def _temperatures(value: Any, _base: Path) -> tuple[float, ...]:
     for v in items:
         if isinstance(v, bool) or not isinstance(v, (int, float, str)):
             raise ConfigError(f"expected numbers or 'LO:HI:N' ranges, got {v!r}")
-        out += parse_temperatures([v]) if isinstance(v, str) else [float(v)]
-    for t in out:
-        if not (math.isfinite(t) and t > 0):
-            raise ConfigError(f"temperature {t!r} is not a positive finite number; use e.g. 0.7")
-    return _nonempty(tuple(out))
+        out += parse_temperatures([v]) if isinstance(v, str) else [v]
+    # as the analysis checks them: positive, finite, each once, at most MAX_TEMPERATURES
+    return checks.temperatures(_nonempty(tuple(out)))
 
 
 def _model(value: Any, _base: Path) -> str:
@@ -80,7 +78,7 @@ def _bool(value: Any, _base: Path) -> bool:
 def _number(value: Any, _base: Path) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"expected a number, got {value!r}")
-    return float(value)
+    return checks.real(value, "", "-1e4 (1e4 with softmin)")  # mask-value's
 
 
 def _targets(value: Any, base: Path) -> str:

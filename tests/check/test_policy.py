@@ -163,7 +163,7 @@ warn-on = ["warn", "argmax-flips"]
         ("fail_on = ' , '", "fail_on: the list is empty"),
         ("warn-on = []", "warn-on: the list is empty"),
         ("methods = ['fast']", "methods: unknown method 'fast'"),
-        ("temperatures = [0]", "temperatures: temperature 0.0 is not a positive"),
+        ("temperatures = [0]", "temperatures: temperature 0 is not a positive"),
         ("temperatures = ['hot']", "temperatures: bad temperature 'hot'"),
         ("model = 'exact'", "model: expected one of framework, strict"),
         ("dim = true", "dim: expected an integer"),
@@ -183,6 +183,52 @@ def test_bad_config_names_the_file_and_the_key(tmp_path: Path, text: str, needle
         read_policy(path)
     assert needle in str(e.value)
     assert "smcheck.toml" in str(e.value)
+
+
+HUGE = "1" + "0" * 400  # an integer TOML reads whole, past float64
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            f"temperatures = {HUGE}",
+            "temperatures: temperature 100000...000 (401 digits) overflows float64 (beyond "
+            "±1.8e308); give e.g. 0.7",
+        ),
+        (
+            f"temperatures = [0.5, {HUGE}]",
+            "temperatures: temperature 100000...000 (401 digits) overflows float64 (beyond "
+            "±1.8e308); give e.g. 0.7",
+        ),
+        (
+            f"mask-value = -{HUGE}",
+            "mask-value: -100000...000 (401 digits) overflows float64 (beyond ±1.8e308); give "
+            "e.g. -1e4 (1e4 with softmin)",
+        ),
+    ],
+    ids=["temperature", "temperature-in-a-list", "mask-value"],
+)
+def test_an_integer_beyond_float64_is_a_config_error_naming_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str
+) -> None:
+    # smcheck check printed "Error: internal error: OverflowError" and exited 3
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "smcheck.toml", text + "\n")
+    r = CliRunner().invoke(cli, ["check", "gen:spike"], catch_exceptions=False)
+    assert r.exit_code == ExitCode.ERROR, r.output
+    assert r.stderr == f"Error: config 'smcheck.toml': {message}\n"
+
+
+def test_repeated_temperatures_count_once_in_a_string_as_in_a_list(tmp_path: Path) -> None:
+    # the string was refused as "120 temperatures are more than the 100 one analysis takes"
+    # while the list of the same two ranges ran 60 (docs/ci.md: repeats counted once)
+    as_string = read_policy(write(tmp_path / "a.toml", 'temperatures = "0.1:10:60,0.1:10:60"\n'))
+    as_list = read_policy(write(tmp_path / "b.toml", 'temperatures = ["0.1:10:60","0.1:10:60"]\n'))
+    assert as_string.temperatures == as_list.temperatures
+    assert len(as_string.temperatures or ()) == 60
+    with pytest.raises(ConfigError, match="temperatures: 120 temperatures are more than the 100"):
+        read_policy(write(tmp_path / "c.toml", 'temperatures = ["0.1:10:60","0.2:20:60"]\n'))
 
 
 def test_pyproject_errors_name_the_table(tmp_path: Path) -> None:

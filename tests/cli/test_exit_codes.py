@@ -262,13 +262,19 @@ def test_a_slip_in_an_option_is_named_with_its_fix(argv: list[str], fragment: st
 
 @pytest.mark.parametrize(
     "value",
-    ["0.1:1:3000", "0.1:1:99999999999999999999", ",".join(["1"] * 50 + ["2:3:60"])],
+    ["0.1:1:3000", "0.1:1:99999999999999999999", ",".join([*map(str, range(1, 52)), "2:3:60"])],
 )
 def test_too_many_temperatures_is_a_usage_error_naming_the_limit(value: str) -> None:
     one_error_line(
         invoke("analyze", "--values", "1,2,3", "--temperature", value),
         f"more than the {MAX_TEMPERATURES} one analysis takes",
     )
+
+
+def test_a_repeated_temperature_is_counted_once() -> None:
+    # 50 ones and a range of 60 were refused as 110 temperatures: the analysis runs 61
+    r = invoke("analyze", "--values", "1,2,3", "--temperature", ",".join(["1"] * 50 + ["2:3:60"]))
+    assert r.exit_code == ExitCode.OK, r.output
 
 
 def test_help_states_the_temperature_limit() -> None:
