@@ -21,7 +21,6 @@ from smcheck.report.phrases import (
     tagged,
     weight,
 )
-from smcheck.report.temperaturetables import temperature_text
 from smcheck.report.violations import INPUT, CheckResult, Severity, Violation
 
 CellKey = tuple[str, str, float]
@@ -128,11 +127,11 @@ TEMPERATURES_LISTED = 4
 
 
 def temperatures_text(ts: Sequence[float]) -> str:
-    """``T=0.5, 1`` or, past TEMPERATURES_LISTED values, ``T=0.25…4 (9 values)``; each T to
-    the tables' digits (``T=0.0316``)."""
+    """``T=0.5, 1`` or, past TEMPERATURES_LISTED values, ``T=0.25…4 (9 values)``; each T
+    as the findings give it (six digits: close temperatures of a sweep stay apart)."""
     if len(ts) <= TEMPERATURES_LISTED:
-        return "T=" + ", ".join(temperature_text(t) for t in ts)
-    return f"T={temperature_text(min(ts))}…{temperature_text(max(ts))} ({len(ts)} values)"
+        return "T=" + ", ".join(f"{t:g}" for t in ts)
+    return f"T={min(ts):g}…{max(ts):g} ({len(ts)} values)"
 
 
 def _unique(items: list) -> tuple:  # type: ignore[type-arg]

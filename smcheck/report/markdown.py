@@ -25,7 +25,6 @@ from smcheck.report.temperaturetables import (
     shown,
     sweep_caption,
     sweep_rows,
-    temperature_text,
 )
 from smcheck.report.terminal.check import summary_line
 from smcheck.report.violations import CheckResult
@@ -53,7 +52,7 @@ def _table(header: list[str], rows: list[list[str]], limit: int = MAX_ROWS) -> l
 
 def _verdict_runs(verdicts: list[tuple[float, str]]) -> str:
     """``FAIL T=0.25–1, OK T=2–4``: consecutive temperatures with the same verdict as one run,
-    each T to the tables' digits (``T=0.0316``)."""
+    each T as the findings give it (six digits: close temperatures of a sweep stay apart)."""
     runs: list[list[tuple[float, str]]] = []
     for t, v in verdicts:
         if runs and runs[-1][-1][1] == v:
@@ -63,8 +62,7 @@ def _verdict_runs(verdicts: list[tuple[float, str]]) -> str:
     parts = []
     for run in runs:
         lo, hi, v = run[0][0], run[-1][0], run[0][1]
-        lo_t, hi_t = temperature_text(lo), temperature_text(hi)
-        span = f"T={lo_t}" if lo == hi else f"T={lo_t}–{hi_t}"
+        span = f"T={lo:g}" if lo == hi else f"T={lo:g}–{hi:g}"
         parts.append(f"{_strong(v)} {span}")
     return ", ".join(parts)
 

@@ -40,7 +40,6 @@ from smcheck.report.temperaturetables import (
     shown,
     sweep_caption,
     sweep_rows,
-    temperature_text,
 )
 from smcheck.report.terminal.check import summary_line
 from smcheck.report.violations import CheckResult
@@ -137,7 +136,7 @@ def verdict_grid(s: SourceReport) -> str:
             else:
                 squares = "".join(
                     f'<span class="sq {c.verdict.value}" '
-                    f'title="T={temperature_text(c.temperature)}: '
+                    f'title="T={c.temperature:g}: '
                     f'{c.verdict.value}"></span>'
                     for c in cells
                 )
@@ -147,7 +146,7 @@ def verdict_grid(s: SourceReport) -> str:
     if len(temps) > 1:
         note = (
             '<p class="muted">One square per temperature, left to right: T = '
-            + ", ".join(temperature_text(t) for t in temps)
+            + ", ".join(f"{t:g}" for t in temps)
             + " (hover for each verdict).</p>"
         )
     return f'<table class="grid"><tr><th>method</th>{head}</tr>{"".join(rows)}</table>{note}'
@@ -216,7 +215,7 @@ def _figure(svg: str | None, caption: str, missing: str) -> str:
 
 def _figures(s: SourceReport, n: int) -> str:
     shown = plotting.shown_temperature(s)
-    at = "" if len({c.temperature for c in s.cells}) == 1 else f" at T={temperature_text(shown)}"
+    at = "" if len({c.temperature for c in s.cells}) == 1 else f" at T={shown:g}"
     tables = temperature_tables(s)
     below = " (the critical temperatures are in the table below)" if tables else ""
     return "".join(
