@@ -121,12 +121,13 @@ def use_phrase(s: SourceReport) -> str:
     """The source's use, why, and what its verdicts judge, as every report's header states it:
     ``loss (auto: no masks in the input): judges probabilities, log-probabilities, loss,
     gradients``; under use loss without a loss or gradients in any cell (the strict model,
-    which has no autograd, or --no-gradients) it says so rather than claim them."""
+    which has no autograd, or gradients turned off: --no-gradients, ``gradients = false`` in a
+    config, the API's ``gradients=False``) it says so rather than claim them."""
     why = f" ({s.use_reason})" if s.use_reason else ""
     judged = JUDGES.get(s.use, s.use)
     if s.use == "loss" and s.cells and all(c.gradient is None for c in s.cells):
-        cause = "the strict model" if s.cells[0].model == "strict" else "--no-gradients"
-        judged = f"{JUDGES['logprobs']} (no loss or gradients under {cause})"
+        cause = " under the strict model" if s.cells[0].model == "strict" else ": turned off"
+        judged = f"{JUDGES['logprobs']} (no loss or gradients{cause})"
     return f"{s.use}{why}: judges {judged}"
 
 
