@@ -140,6 +140,8 @@ class InputSummary:
     upstream_rows: int
     """Rows with NaN or +inf in the input: upstream problems, kept out of the method metrics."""
     max_logsumexp: float | None
+    """The largest logsumexp of a row, rows with NaN or +inf and rows entirely -inf left out
+    (a row of mask values only counts: its softmax exists)."""
     max_logsumexp_row: RowIndex | None
     upstream_first_row: RowIndex | None = None
     fully_masked_first_row: RowIndex | None = None
