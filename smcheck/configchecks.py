@@ -73,7 +73,13 @@ def number(name: str, value: Any, what: str) -> float:
 def real(value: Any, what: str, example: str, options: tuple[str, ...] = ()) -> float:
     """``value`` as a float if it is a real number (not a bool), else NaN, which each caller
     refuses as no finite number; an integer beyond float64 (10**400: float() raises
-    OverflowError) is refused here, as ``what`` (the words before the value) with ``example``."""
+    OverflowError) is refused here, as ``what`` (the words before the value) with ``example``.
+    A 0-d numpy array or torch tensor is its number (``torch.tensor(-1e4)``)."""
+    if _is_array(value) and value.ndim == 0 and not isinstance(value, numbers.Real):
+        try:  # a meta tensor holds no value to read
+            value = value.tolist()
+        except (NotImplementedError, RuntimeError):
+            return math.nan
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return math.nan
     try:

@@ -200,3 +200,12 @@ def test_other_arrays_of_temperatures_are_refused_saying_why(given: Any, message
         AnalysisConfig(temperatures=given)
     assert str(e.value).startswith(message)
     assert e.value.options == ("temperatures",)
+
+
+def test_a_mask_value_may_be_a_0d_array_or_tensor() -> None:
+    # torch.tensor(-1e4) was refused as "not a finite negative number" while temperatures took
+    # 0-d arrays; a meta tensor, which holds no value, is one refusal, not NotImplementedError
+    for v in (np.array(-1e4), torch.tensor(-1e4)):
+        assert AnalysisConfig.from_options(mask_value=v).mask_value == -1e4
+    with pytest.raises(ConfigError, match="is not a finite negative number"):
+        AnalysisConfig.from_options(mask_value=torch.tensor(-1e4, device="meta"))
