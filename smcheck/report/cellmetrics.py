@@ -161,7 +161,8 @@ class CellMetrics:
     kl: KLMetric
     headroom: Headroom
     rows_checked: int
-    """Rows the method was judged on (upstream-broken and fully masked rows excluded)."""
+    """Rows the method was judged on (upstream-broken and fully masked rows excluded); 0 with
+    no WARN/FAIL finding: the cell judged nothing (``Cell.judged``), shown as not judged."""
     log_error: LogErrorMetric | None = None
     """The log-probabilities' accuracy (None only in reports built without it)."""
     saturated: RowCount | None = None

@@ -12,7 +12,17 @@ from smcheck.report.grouping import (
     source_outcomes,
 )
 from smcheck.report.model import Report, SourceReport
-from smcheck.report.phrases import num, of_input, operation, plural, row_index, use_phrase, verb
+from smcheck.report.phrases import (
+    NOT_JUDGED_LEGEND,
+    num,
+    of_input,
+    operation,
+    plural,
+    row_index,
+    use_phrase,
+    verb,
+    verdict_word,
+)
 from smcheck.report.sitemodel import rows_dtype
 from smcheck.report.temperaturetables import (
     CRITICAL_HEADER,
@@ -68,7 +78,7 @@ def _verdict_runs(verdicts: list[tuple[float, str]]) -> str:
 
 
 def _strong(verdict: str) -> str:
-    return verdict if verdict == "OK" else f"**{verdict}**"
+    return f"**{verdict}**" if verdict in ("WARN", "FAIL") else verdict
 
 
 def verdict_grid(s: SourceReport) -> list[str]:
@@ -82,10 +92,11 @@ def verdict_grid(s: SourceReport) -> list[str]:
         hypothetical = any(c.hypothetical for c in s.cells if c.method == m)
         row = [md(m) + (" (not selected)" if hypothetical else "")]
         for d in formats:
-            got = [(t, by[(m, d, t)].verdict.value) for t in temps if (m, d, t) in by]
+            got = [(t, verdict_word(by[(m, d, t)])) for t in temps if (m, d, t) in by]
             row.append(_strong(got[0][1]) if len(temps) == 1 and got else _verdict_runs(got))
         rows.append(row)
-    return _table(["method", *(md(d) for d in formats)], rows)
+    legend = ["", f"_{md(NOT_JUDGED_LEGEND)}_"] if any(not c.judged for c in s.cells) else []
+    return _table(["method", *(md(d) for d in formats)], rows) + legend
 
 
 def _finding_lines(s: SourceReport) -> list[str]:

@@ -125,6 +125,13 @@ class Cell:
     """A comparison the user did not select (e.g. naive beside the framework's own softmax):
     shown and judged, never counted in the source's or the report's verdict."""
 
+    @property
+    def judged(self) -> bool:
+        """False where the cell judged no row (``rows_checked`` 0: every row NaN/+inf or fully
+        masked, kept out of the metrics) and found nothing: its OK then says nothing about the
+        method, so every renderer shows it as not judged ("-"). A finding keeps its verdict."""
+        return self.metrics.rows_checked > 0 or self.verdict is not Verdict.OK
+
 
 @dataclass(frozen=True)
 class InputSummary:
@@ -276,15 +283,18 @@ class Report:
 
     def summary(self) -> str:
         """``1 source, 4 cells: 0 FAIL, 0 WARN, 4 OK; input: 1 WARN (comparisons, not counted:
-        2 FAIL)``: the judged cells, the input's own findings, and the comparisons apart, so no
-        one adds them up (the summary line of the CLI, the HTML header)."""
+        2 FAIL)``: the selected cells, the input's own findings, and the comparisons apart, so
+        no one adds them up (the summary line of the CLI, the HTML header); OK cells that judged
+        no row are counted apart too (``0 OK, 4 not judged``)."""
         c, h = self.counts(), self.counts(hypothetical=True)
+        idle = sum(not (x.judged or x.hypothetical) for x in self.cells)
         found = [f.severity for s in self.sources for f in s.input.findings]
         inputs = ", ".join(f"{found.count(k)} {k}" for k in ("FAIL", "WARN") if k in found)
         beside = ", ".join(f"{h[k]} {k}" for k in ("FAIL", "WARN") if h[k])
         return (
             f"{plural(len(self.sources), 'source')}, {plural(sum(c.values()), 'cell')}: "
-            f"{c['FAIL']} FAIL, {c['WARN']} WARN, {c['OK']} OK"
+            f"{c['FAIL']} FAIL, {c['WARN']} WARN, {c['OK'] - idle} OK"
+            + (f", {idle} not judged" if idle else "")
             + (f"; input: {inputs}" if inputs else "")
             + (f" (comparisons, not counted: {beside})" if beside else "")
         )

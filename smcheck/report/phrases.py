@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the model imports this module (plural): types only here
-    from smcheck.report.model import SourceReport
+    from smcheck.report.model import Cell, SourceReport
 
 
 def plural(n: int | float, word: str, many: str | None = None) -> str:
@@ -160,6 +160,27 @@ def bisected_t(t: float, rel_tol: float, *, up: bool) -> str:
     rounding = decimal.ROUND_CEILING if up else decimal.ROUND_FLOOR
     shown = decimal.Context(prec=digits, rounding=rounding).plus(decimal.Decimal(repr(t)))
     return format(float(shown), f".{digits}g")
+
+
+NOT_JUDGED = "-"
+"""How every grid writes a cell that judged no row (``Cell.judged``), in place of its OK."""
+NOT_JUDGED_LEGEND = "-: no row judged (every row kept out of the metrics: see the input findings)"
+"""The line under a grid that shows :data:`NOT_JUDGED`."""
+
+
+def verdict_word(c: Cell) -> str:
+    """The cell's verdict as a grid shows it: ``OK``, ``WARN``, ``FAIL``, or :data:`NOT_JUDGED`
+    where it judged no row and found nothing (its OK would claim the method is fine)."""
+    return c.verdict.value if c.judged else NOT_JUDGED
+
+
+def no_findings(cells: Sequence[Cell]) -> str:
+    """What a report says when no cell has a WARN/FAIL finding: ``every cell is OK`` only where
+    every cell judged a row, else how many did not (``2 cells OK, 2 not judged``)."""
+    idle = sum(not c.judged for c in cells)
+    if not idle:
+        return "every cell is OK"
+    return f"{plural(len(cells) - idle, 'cell')} OK, {idle} not judged"
 
 
 def cell_name(method: str, dtype: str, t: float) -> str:

@@ -14,6 +14,8 @@ from smcheck.report.markdown import report_markdown
 from smcheck.report.phrases import plural, row_index
 from smcheck.report.terminal.tables import build_tables
 
+from .conftest import cell, metrics
+
 
 def render(report: rm.Report) -> str:
     out = io.StringIO()
@@ -148,3 +150,51 @@ def test_phrases() -> None:
     assert plural(1234567.0, "element") == "1.23457e+06 elements"
     assert plural(3, "probability", "probabilities") == "3 probabilities"
     assert (row_index(None), row_index(()), row_index((2, 0))) == ("-", "[]", "[2,0]")
+
+
+def test_a_cell_that_judged_no_row_reads_not_judged_in_every_grid_but_a_finding_keeps_its_verdict(
+    fail_report: rm.Report,
+) -> None:
+    # torch judged no row (every row NaN upstream, kept out of the metrics) and found nothing:
+    # every grid read "OK" and the summary "... 1 OK", a claim that the method is fine on an
+    # input where nothing was judged. naive's FAIL on no judged row (a cast overflow) stays.
+    from smcheck.report.html.page import report_html
+    from smcheck.report.renderers import plain_text
+    from smcheck.report.terminal.concise import build_summary
+
+    legend = "-: no row judged (every row kept out of the metrics: see the input findings)"
+    (s,) = fail_report.sources
+    naive = dataclasses.replace(s.cells[0], metrics=metrics(rows=0))
+    idle = cell("torch", rm.Verdict.OK, rows=0)
+    report = rm.Report([dataclasses.replace(s, cells=[naive, s.cells[1], idle])], "0+canned")
+    assert report.summary() == "1 source, 3 cells: 1 FAIL, 0 WARN, 1 OK, 1 not judged"
+    concise = plain_text(build_summary(report), width=80).splitlines()
+    assert [ln.split() for ln in concise if ln.startswith(("naive", "torch"))] == [
+        ["naive", "FAIL"],
+        ["torch", "-"],
+    ]
+    assert legend in concise
+    details = render(report)
+    assert details.count(legend) == 1
+    rows = [ln.split()[:3] for ln in details.splitlines() if ln.strip().startswith("torch")]
+    assert rows[0] == ["torch", "-"] and rows[1] == ["torch", "float16", "-"]
+    md = report_markdown(report)
+    assert "| torch | - |" in md and "| naive | **FAIL** |" in md and "| shifted | OK |" in md
+    assert f"_{legend}_" in md
+    page = report_html(report)
+    assert page.count('<span class="v NA">-</span>') == 1 and legend in page
+    # JSON keeps its enum: the cell's verdict is OK, rows_checked 0 says it judged nothing
+    doc = json.loads(to_json(report))
+    torch = doc["sources"][0]["cells"][2]
+    assert (torch["verdict"], torch["metrics"]["rows_checked"]) == ("OK", 0)
+    assert doc["summary"]["cells"] == {"OK": 2, "WARN": 0, "FAIL": 1}
+
+
+def test_without_findings_a_report_of_cells_that_judged_no_row_says_so(
+    ok_report: rm.Report,
+) -> None:
+    # "No findings: every cell is OK." of a source whose one cell judged no row
+    (s,) = ok_report.sources
+    idle = rm.Report([dataclasses.replace(s, cells=[cell("shifted", rm.Verdict.OK, rows=0)])], "x")
+    assert "No findings: 0 cells OK, 1 not judged." in render(idle)
+    assert "No findings: every cell is OK." in render(ok_report)

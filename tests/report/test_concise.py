@@ -314,3 +314,37 @@ def test_the_details_input_table_names_one_fully_masked_row_row_not_first() -> N
     console = Console(width=100, record=True, color_system=None)
     console.print(input_summary(s))
     assert "0 with NaN/+inf from upstream, 1 fully masked (row [0,0])" in console.export_text()
+
+
+@pytest.mark.parametrize(
+    ("values", "inputs"),
+    [("nan,nan,nan;nan,1,2", "input: 1 FAIL"), ("-inf,-inf;-inf,-inf", "input: 1 WARN")],
+)
+def test_cells_of_an_input_whose_every_row_is_kept_out_read_not_judged(
+    values: str, inputs: str
+) -> None:
+    # every row NaN upstream (or fully masked) is kept out of the method metrics, yet the grid
+    # read OK in every cell and the summary "4 cells: 0 FAIL, 0 WARN, 4 OK": nothing was judged
+    r = invoke("analyze", "--values", values)
+    assert r.exit_code == 0, r.output
+    grid = [ln.split()[1:] for ln in r.stdout.splitlines() if ln.startswith(("naive", "torch"))]
+    assert grid == [["[-]"] * 4, ["-"] * 4]
+    assert "-: no row judged (every row kept out of the metrics: see the input findings)" in (
+        r.stdout
+    )
+    assert f"4 cells: 0 FAIL, 0 WARN, 0 OK, 4 not judged; {inputs}" in r.stderr
+    swept = invoke("analyze", "--values", values, "--temperature", "0.5,1", "--method", "torch")
+    strips = [ln.split()[2] for ln in swept.stdout.splitlines() if ln.startswith("torch")]
+    assert strips == ["--"] * 4, swept.stdout
+
+
+def test_a_cast_overflow_fail_on_no_judged_row_keeps_its_verdict() -> None:
+    # every row holds a logit float16 turns into +inf: no row is judged there, but the cell has
+    # its cast-overflow FAIL, which is a finding, not "not judged"
+    r = invoke("analyze", "--values", "1e5,1;1e5,2", "--method", "torch", "--dtype", "fp16")
+    assert r.exit_code == 0, r.output
+    assert [ln.split() for ln in r.stdout.splitlines() if ln.startswith("torch")] == [
+        ["torch", "FAIL"]
+    ]
+    assert "no row judged" not in r.stdout
+    assert "1 cell: 1 FAIL, 0 WARN, 0 OK" in r.stderr and "not judged" not in r.stderr

@@ -19,7 +19,10 @@ from smcheck.report.grouping import (
 from smcheck.report.html import plotting
 from smcheck.report.model import InputSummary, Report, SourceReport
 from smcheck.report.phrases import (
+    NOT_JUDGED,
+    NOT_JUDGED_LEGEND,
     first_of,
+    no_findings,
     num,
     of_input,
     operation,
@@ -27,6 +30,7 @@ from smcheck.report.phrases import (
     remedy_for,
     row_index,
     use_phrase,
+    verdict_word,
 )
 from smcheck.report.sitemodel import rows_dtype
 from smcheck.report.temperaturetables import (
@@ -54,7 +58,7 @@ table { border-collapse: collapse; margin: .4em 0; } th, td { border: 1px solid 
 .v { display: inline-block; padding: 0 .45em; border-radius: 3px; font-weight: 600;
   color: #fff; font-size: .9em; }
 .FAIL { background: #c62828; } .WARN { background: #b26a00; } .OK { background: #2e7d32; }
-.NOTE, .INFO { background: #607d8b; }
+.NOTE, .INFO { background: #607d8b; } .NA { background: #9e9e9e; }
 .sq { display: inline-block; width: .9em; height: .9em; margin-right: 2px; border-radius: 2px; }
 .muted { color: #666; } .facts td:first-child { color: #555; }
 figure { margin: .6em 0; } figure svg { max-width: 100%; height: auto; }
@@ -63,9 +67,14 @@ code { background: #f3f3f3; padding: 0 .25em; border-radius: 3px; }
 
 
 def badge(verdict: str) -> str:
-    """A coloured verdict label (FAIL, WARN, OK, NOTE, INFO)."""
+    """A coloured verdict label (FAIL, WARN, OK, NOTE, INFO; grey ``-``: not judged)."""
     v = escape(verdict)
-    return f'<span class="v {v}">{v}</span>'
+    return f'<span class="v {_css(verdict)}">{v}</span>'
+
+
+def _css(word: str) -> str:
+    """The class a verdict word is coloured by: ``NA`` for :data:`NOT_JUDGED`."""
+    return "NA" if word == NOT_JUDGED else escape(word)
 
 
 def _fully_masked(i: InputSummary) -> str:
@@ -132,12 +141,12 @@ def verdict_grid(s: SourceReport) -> str:
         for d in formats:
             cells = [by[(m, d, t)] for t in temps if (m, d, t) in by]
             if len(temps) == 1:
-                tds.append("<td>" + "".join(badge(c.verdict.value) for c in cells) + "</td>")
+                tds.append("<td>" + "".join(badge(verdict_word(c)) for c in cells) + "</td>")
             else:
                 squares = "".join(
-                    f'<span class="sq {c.verdict.value}" '
+                    f'<span class="sq {_css(verdict_word(c))}" '
                     f'title="T={c.temperature:g}: '
-                    f'{c.verdict.value}"></span>'
+                    f'{verdict_word(c) if c.judged else "not judged"}"></span>'
                     for c in cells
                 )
                 tds.append(f"<td>{squares}</td>")
@@ -149,6 +158,8 @@ def verdict_grid(s: SourceReport) -> str:
             + ", ".join(f"{t:g}" for t in temps)
             + " (hover for each verdict).</p>"
         )
+    if any(not c.judged for c in s.cells):
+        note += f'<p class="muted">{escape(NOT_JUDGED_LEGEND)}</p>'
     return f'<table class="grid"><tr><th>method</th>{head}</tr>{"".join(rows)}</table>{note}'
 
 
@@ -156,7 +167,9 @@ def findings_table(s: SourceReport) -> str:
     """One row per cause: severity, where, its most severe message (tagged), the remedy."""
     groups = group_findings(s)
     if not groups:
-        return "<p>No findings: every cell is within its format's expected accuracy.</p>"
+        if all(c.judged for c in s.cells):
+            return "<p>No findings: every cell is within its format's expected accuracy.</p>"
+        return f"<p>No findings: {escape(no_findings(s.cells))}.</p>"
     rows = "".join(
         f"<tr><td>{badge(g.severity)}</td><td><code>{escape(g.cause)}</code></td>"
         f"<td>{escape(g.where)}{' (not selected)' if g.hypothetical else ''}</td>"

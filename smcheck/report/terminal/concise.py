@@ -16,9 +16,11 @@ from rich.text import Text
 
 from smcheck.report.findingmodel import Verdict
 from smcheck.report.phrases import (
+    NOT_JUDGED,
     bisected_t,
     first_of,
     never_down_to,
+    no_findings,
     num,
     plural,
     row_index,
@@ -28,7 +30,7 @@ from smcheck.report.phrases import (
     value_text,
 )
 from smcheck.report.sitemodel import rows_dtype
-from smcheck.report.terminal.cellformat import STYLE, verdict_text
+from smcheck.report.terminal.cellformat import STYLE, legend, verdict_text
 from smcheck.report.terminal.findinglines import (
     Lines,
     finding_lines,
@@ -42,7 +44,7 @@ if TYPE_CHECKING:  # the model imports these views (notebook): types only here
     from smcheck.report.model import Cell, Report, SourceReport
 
 LETTER = {Verdict.OK: ".", Verdict.WARN: "W", Verdict.FAIL: "F"}
-"""A sweep's verdict strip: one character per temperature."""
+"""A sweep's verdict strip: one character per temperature (``-`` where a cell judged no row)."""
 GROUP = 5
 """Temperatures per group in a verdict strip (a space between groups)."""
 
@@ -125,9 +127,7 @@ def grid(s: SourceReport) -> Fit:
     by = {(c.method, c.dtype): c for c in s.cells}
     for m in dict.fromkeys(c.method for c in s.cells):
         cells = (by.get((m, d)) for d in dtypes)
-        t.add_row(
-            m, *(verdict_text(c.verdict, comparison=c.hypothetical) if c else "" for c in cells)
-        )
+        t.add_row(m, *(verdict_text(c, comparison=c.hypothetical) if c else "" for c in cells))
     return Fit(t)
 
 
@@ -140,6 +140,9 @@ def _strip(cells: list[Cell]) -> Text:
     for k, c in enumerate(cells):
         if k and k % GROUP == 0:
             text.append(" ")
+        if not c.judged:
+            text.append(NOT_JUDGED, "dim" if c.hypothetical else "")
+            continue
         style = "dim" if c.hypothetical else STYLE[c.verdict]
         text.append(LETTER[c.verdict], style)
     return text.append("]" if comparison else "", "dim")
@@ -219,9 +222,9 @@ def source_summary(s: SourceReport) -> list[RenderableType]:
     multi_t = len({c.temperature for c in s.cells}) > 1
     out: list[RenderableType] = [*header(s), input_line(s)]
     out += sweep_grid(s) if multi_t or _safe(s) else [grid(s)]
-    out.append(Text(""))
+    out += [*legend(s.cells), Text("")]
     found = finding_lines(s, {"FAIL", "WARN"}, every=False)
-    out += found or [Text("No findings: every cell is OK.", style="green")]
+    out += found or [Text(f"No findings: {no_findings(s.cells)}.", style="green")]
     out.append(omitted(s))
     return out
 

@@ -15,10 +15,18 @@ from rich.text import Text
 
 from smcheck.dtypes import get_format
 from smcheck.report.model import Cell, Count, InputRounding, Report, SourceReport, Verdict
-from smcheck.report.phrases import first_of, num, of_input, operation, plural, row_index
+from smcheck.report.phrases import (
+    first_of,
+    no_findings,
+    num,
+    of_input,
+    operation,
+    plural,
+    row_index,
+)
 from smcheck.report.sitemodel import rows_dtype
 from smcheck.report.terminal.bounds import bounds_tables
-from smcheck.report.terminal.cellformat import verdict_text
+from smcheck.report.terminal.cellformat import legend, verdict_text
 from smcheck.report.terminal.findinglines import finding_lines
 from smcheck.report.terminal.fit import Fit
 from smcheck.report.terminal.masks import mask_renderables
@@ -153,7 +161,7 @@ def grid(s: SourceReport) -> Fit:
         t.add_column(f"{d}" + (f"\nT={temp:g}" if multi_t else ""), justify="center")
     by = {(c.method, c.dtype, c.temperature): c for c in s.cells}
     for m in dict.fromkeys(c.method for c in s.cells):
-        t.add_row(m, *(verdict_text(by[(m, d, temp)].verdict) for d, temp in cols))
+        t.add_row(m, *(verdict_text(by[(m, d, temp)]) for d, temp in cols))
     return Fit(t)
 
 
@@ -169,7 +177,7 @@ def _cell_table(
         t.add_column(h, justify="right", no_wrap=True)
     for c in s.cells:
         lead = [c.method, c.dtype, *([num(c.temperature, "g")] if multi_t else [])]
-        t.add_row(*lead, verdict_text(c.verdict), *values(c))
+        t.add_row(*lead, verdict_text(c), *values(c))
     return Fit(t, keys=4 if multi_t else 3)
 
 
@@ -255,12 +263,11 @@ def gradient_table(s: SourceReport) -> Fit | None:
 def findings(s: SourceReport) -> list[RenderableType]:
     """Every finding, notes too, grouped by cause and remedy; or a line saying all is OK."""
     lines = finding_lines(s, {"FAIL", "WARN", "NOTE"}, every=True)
+    cells = no_findings(s.cells)
     if not lines and s.verdict is not Verdict.OK:  # the input's own findings (all NaN, masks)
-        return [
-            Text(f"Findings: {s.verdict.value} from the input findings above; every cell is OK.")
-        ]
+        return [Text(f"Findings: {s.verdict.value} from the input findings above; {cells}.")]
     if not lines:
-        return [Text("No findings: every cell is OK.", style="green")]
+        return [Text(f"No findings: {cells}.", style="green")]
     return [Text("Findings", style="bold"), *lines]
 
 
@@ -273,6 +280,7 @@ def build_tables(report: Report) -> list[RenderableType]:
             input_summary(s),
             *mask_renderables(s),
             verdict_grids(s) if multi_t else grid(s),
+            *legend(s.cells),
             format_table(s),
             *metrics_tables(s),
             *bounds_tables(s),

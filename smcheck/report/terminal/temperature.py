@@ -44,7 +44,7 @@ def verdict_grids(s: SourceReport) -> Fit:
         t.add_column(temperature_text(temp), justify="center", no_wrap=True)
     for m, d in pairs:
         cells = [by[(m, d, x)] for x in temps]
-        t.add_row(m, d, *(verdict_text(c.verdict, comparison=c.hypothetical) for c in cells))
+        t.add_row(m, d, *(verdict_text(c, comparison=c.hypothetical) for c in cells))
     return Fit(t, keys=2)
 
 
