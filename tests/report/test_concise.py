@@ -333,6 +333,7 @@ def test_cells_of_an_input_whose_every_row_is_kept_out_read_not_judged(
         r.stdout
     )
     assert f"4 cells: 0 FAIL, 0 WARN, 0 OK, 4 not judged; {inputs}" in r.stderr
+    assert "max logsumexp -;" in r.stdout  # no row to name: not "(row -)"
     swept = invoke("analyze", "--values", values, "--temperature", "0.5,1", "--method", "torch")
     strips = [ln.split()[2] for ln in swept.stdout.splitlines() if ln.startswith("torch")]
     assert strips == ["--"] * 4, swept.stdout

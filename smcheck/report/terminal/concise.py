@@ -97,7 +97,11 @@ def input_line(s: SourceReport) -> Lines:
     parts = [
         f"range {num(i.min, '.6g')}..{num(i.max, '.6g')}",
         f"max logsumexp {num(i.max_logsumexp, '.6g')}"
-        + (f" ({unbroken(f'row {row_index(i.max_logsumexp_row)}')})" if s.rows > 1 else ""),
+        + (
+            f" ({unbroken(f'row {row_index(i.max_logsumexp_row)}')})"
+            if s.rows > 1 and i.max_logsumexp_row is not None  # no row: "-", not "(row -)"
+            else ""
+        ),
         _non_finite(s),
     ]
     if i.upstream_rows:
