@@ -118,7 +118,7 @@ def test_capture_quiet_prints_the_summary_lines_alone(
     r = CliRunner().invoke(cli, ["capture", "--isolated", "-q", "inf.py"])
     assert r.exit_code == 1, r.output
     assert r.stdout == "" and r.stderr == (
-        "smcheck: 1 source, 3 cells: 0 FAIL, 0 WARN, 3 OK; input: 2 FAIL\n"
+        "smcheck: 1 source, 3 cells: 0 FAIL, 0 WARN, 0 OK, 3 not judged; input: 2 FAIL\n"
         "smcheck capture: 2 violations\n"
     )
 
