@@ -265,6 +265,7 @@ def parse_policy(
 ) -> Policy:
     """Validate a policy table; every problem is a ConfigError naming ``where`` and the key."""
     out: dict[str, Any] = {"config_file": config_file}
+    spelled: dict[str, str] = {}  # each key as the table spells it
     for raw_key, value in table.items():
         key = raw_key.replace("_", "-")
         parse = KEYS.get(key)
@@ -272,6 +273,10 @@ def parse_policy(
             hint = " (in smcheck.toml the keys go at the top level)" if key == "tool" else ""
             raise ConfigError(
                 f"{where}: unknown key {raw_key!r}{hint}; valid keys: {', '.join(KEYS)}"
+            )
+        if (first := spelled.setdefault(key, raw_key)) != raw_key:  # else one would be lost
+            raise ConfigError(
+                f"{where} sets {key} twice, as {first!r} and {raw_key!r}; keep one of them"
             )
         try:
             out[key.replace("-", "_")] = parse(value, base)

@@ -148,3 +148,9 @@ def generated() -> dict[str, dict[str, Any]]:
         "warn-on": conditions_schema(),
         "$defs/temperature": temperature_schema(),
     }
+
+
+def one_spelling(keys: Iterable[str]) -> dict[str, Any]:
+    """``dependentSchemas`` refusing a key set by both spellings (``fail-on`` and ``fail_on``),
+    as the loader does: one of them would be dropped."""
+    return {k: {"not": {"required": [k.replace("-", "_")]}} for k in keys if "-" in k}

@@ -38,10 +38,10 @@ def policy_schema() -> dict[str, Any]:
     defines filled in, so that it cannot drift from it: the most threads the loader takes
     (smcheck.threads.MAX_THREADS), ``--ftz``'s help as the ``ftz`` key's description, and the
     types and patterns of methods, dtypes, temperatures and conditions made from the names the
-    loader knows (smcheck.check.policyschema)."""
+    loader knows (smcheck.check.policyschema), and no key set by both its spellings."""
     from importlib.resources import files
 
-    from smcheck.check.policyschema import generated
+    from smcheck.check.policyschema import generated, one_spelling
 
     text = files("smcheck").joinpath("policy.schema.json").read_text(encoding="utf-8")
     out: dict[str, Any] = json.loads(text)
@@ -51,4 +51,5 @@ def policy_schema() -> dict[str, Any]:
     for key, parts in generated().items():
         where = out["$defs"] if key.startswith("$defs/") else keys
         where[key.removeprefix("$defs/")].update(parts)
+    out["dependentSchemas"] = one_spelling(keys)
     return out

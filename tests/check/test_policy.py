@@ -242,6 +242,33 @@ def test_pyproject_errors_name_the_table(tmp_path: Path) -> None:
         read_policy(bare)
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("fail-on = ['nan']", "fail_on = 'never'"),
+        ("fail_on = 'never'", "fail-on = ['nan']"),
+        ("mask_value = -1e4", "mask-value = -1e9"),
+        ("memory-budget = 64", "memory_budget = 512"),
+        ("chunk_rows = 8", "chunk-rows = 16"),
+        ("warn-on = 'nan'", "warn_on = 'overflow'"),
+    ],
+)
+def test_a_key_set_twice_by_its_two_spellings_is_refused_not_half_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: str, second: str
+) -> None:
+    # both landed in one field and the later won: fail-on = ['nan'] then fail_on = 'never'
+    # passed an overflowing input with exit 0 (swapped, it failed with exit 1)
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "smcheck.toml", f"{first}\n{second}\n")
+    r = CliRunner().invoke(cli, ["check", "gen:spike", "-q"], catch_exceptions=False)
+    assert r.exit_code == ExitCode.ERROR, r.output
+    key, spelled = first.split(" = ")[0], second.split(" = ")[0]
+    assert r.stderr == (
+        f"Error: config 'smcheck.toml' sets {key.replace('_', '-')} twice, as {key!r} and "
+        f"{spelled!r}; keep one of them\n"
+    )
+
+
 def test_never_means_no_conditions() -> None:
     assert parse_conditions(["never"]) == ()
     got = parse_conditions(["nan", "nan", "overflow>0", "overflow", "overflow>=0"])

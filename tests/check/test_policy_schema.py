@@ -102,6 +102,17 @@ def test_an_unknown_key_is_refused_by_both(tmp_path: Path) -> None:
     assert not VALIDATOR.is_valid({"fail-onn": ["nan"]})
 
 
+@pytest.mark.parametrize("key", [k for k in KEYS if "-" in k])
+def test_a_key_set_by_both_spellings_is_refused_by_both(key: str, tmp_path: Path) -> None:
+    # the schema took fail-on and fail_on together, of which the loader kept the later
+    value = {"fail-on": "nan", "warn-on": "nan", "mask-value": -1e4}.get(key, 8)
+    table = {key: value, key.replace("-", "_"): value}
+    with pytest.raises(ConfigError, match=f"sets {key} twice"):
+        parse_policy(table, "smcheck.toml", tmp_path)
+    assert not VALIDATOR.is_valid(table)
+    VALIDATOR.validate({key: value})
+
+
 def test_the_readme_policy_example_validates() -> None:
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
