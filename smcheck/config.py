@@ -257,11 +257,11 @@ class AnalysisConfig:
             sign, eg = "negative", "-1e4 (-inf is a mask already)"
         mv = checks.real(self.mask_value, "mask value ", eg, ("mask_value",))
         if not (math.isfinite(mv) and (mv > 0 if self.softmin else mv < 0)):
-            raise ConfigError(
-                f"mask value {self.mask_value!r} is not a finite {sign} number; give the "
-                f"value the input masks with, e.g. {eg}",
-                options=("mask_value", "softmin"),
-            )
+            with checks.refusing("mask_value", "softmin", bare=True):  # led by --mask-value
+                raise ConfigError(
+                    f"mask value {self.mask_value!r} is not a finite {sign} number; give the "
+                    f"value the input masks with, e.g. {eg}"
+                )
         return mv
 
     @property

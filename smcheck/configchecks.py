@@ -260,8 +260,6 @@ def check_temperature_count(n: int) -> None:
 
 def _temperature_item(item: str) -> list[float]:
     """One number, or the ``N`` log-spaced values of a ``LO:HI:N`` range."""
-    import decimal
-
     import numpy as np
 
     try:
@@ -269,10 +267,7 @@ def _temperature_item(item: str) -> list[float]:
             lo, hi, n = item.split(":")
             ends, count = (float(lo), float(hi)), int(n)
         else:
-            t = float(item)
-            if abs(t) in (0, math.inf) and decimal.Decimal(item).is_normal():  # as typed: 1e400
-                raise ConfigError(f"temperature {item!r} rounds to {t} in float64; use e.g. 0.7")
-            return [t]
+            return [typed_float(item, "temperature", "0.7")]
     except ValueError:
         use = "use numbers like 0.5,1,2 or a range LO:HI:N such as 0.01:100:9"
         raise ConfigError(f"bad temperature {item!r}; {use}") from None
@@ -281,3 +276,15 @@ def _temperature_item(item: str) -> list[float]:
         raise ConfigError(f"bad temperature range {item!r}: it needs {need}")
     check_temperature_count(count)  # before numpy allocates them
     return [float(v) for v in np.geomspace(*ends, count)]
+
+
+def typed_float(text: str, what: str, example: str) -> float:
+    """``text`` as float() reads it (raising ValueError), refusing a nonzero number that float64
+    rounds to 0 or inf (``1e400``, ``1e-400``) as typed, as ``what`` with ``example`` the fix:
+    a later check would see only the rounded value (``mask value inf``)."""
+    import decimal
+
+    t = float(text)
+    if abs(t) in (0, math.inf) and decimal.Decimal(text).is_normal():
+        raise ConfigError(f"{what} {text!r} rounds to {t} in float64; use e.g. {example}")
+    return t

@@ -65,7 +65,7 @@ def test_issue40_the_public_config_takes_selections_as_analyze_does(
         ({"thresholds": {"lost_mass_u": 1}}, "thresholds={'lost_mass_u': 1} is not a smcheck.Thr"),
         ({"methods": [1]}, "methods holds 1; give method ids"),
         ({"temperatures": ["warm"]}, "temperatures=['warm']: temperature 'warm' is not a posi"),
-        ({"mask_value": "-1e4"}, "mask value '-1e4' is not a finite negative number"),
+        ({"mask_value": "-1e4"}, "mask_value='-1e4': mask value '-1e4' is not a finite negat"),
     ],
 )
 def test_issue40_values_of_the_wrong_type_are_refused_naming_the_argument(

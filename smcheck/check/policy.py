@@ -18,6 +18,7 @@ from typing import Any
 
 from smcheck.check.policykeys import KEYS, conditions
 from smcheck.config import AnalysisConfig, parse_temperatures
+from smcheck.configchecks import refusing
 from smcheck.errors import ConfigError, SmcheckError
 from smcheck.findings.policyconditions import Condition, parse_condition, parse_conditions
 
@@ -170,10 +171,10 @@ def policy_from_options(
     for key in ("dtypes", "methods"):  # an empty LIST keeps the policy's
         if key in over and not over[key]:
             del over[key]
-    if fail_on:
-        over["fail_on"] = parse_conditions(list(fail_on))
-    if warn_on:
-        over["warn_on"] = parse_conditions(list(warn_on))
+    for key, texts in (("fail_on", fail_on), ("warn_on", warn_on)):
+        if texts:
+            with refusing(key, bare=True):  # the message names no option: --fail-on leads it
+                over[key] = parse_conditions(list(texts))
     return policy.override(**over)
 
 

@@ -152,6 +152,27 @@ FTZ_HELP = (
 _SOFTMIN = click.option("--softmin", is_flag=True, help="Analyse softmin(x) = softmax(-x).")
 
 
+class TypedFloat(click.ParamType):
+    """A float option whose nonzero value float64 rounds to 0 or inf (``1e400``) is refused as
+    typed, naming the option (``key``), where the later checks would see ``inf``."""
+
+    name = "float"
+
+    def __init__(self, key: str, what: str, example: str) -> None:
+        self.key, self.what, self.example = key, what, example
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from smcheck.configchecks import refusing, typed_float
+
+        if isinstance(value, float):
+            return value
+        try:
+            with user_errors(), refusing(self.key, bare=True):
+                return typed_float(str(value), self.what, self.example)
+        except ValueError:
+            self.fail(f"{value!r} is not a valid float.", param, ctx)
+
+
 def _arithmetic_options() -> list[Decorator]:
     """How it is computed: softmin, flush-to-zero, masks, the chunking of rows, threads."""
     return [
@@ -163,7 +184,7 @@ def _arithmetic_options() -> list[Decorator]:
         ),
         click.option(
             "--mask-value",
-            type=float,
+            type=TypedFloat("mask_value", "mask value", "-1e4 (1e4 with softmin)"),
             default=None,
             metavar="V",
             help="The value the input masks with (e.g. -1e4), read as a mask like -inf; "

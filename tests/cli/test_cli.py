@@ -110,6 +110,43 @@ def test_a_bad_dtype_method_or_temperature_names_its_option(args: list[str], mes
     assert r.stderr.startswith(f"Error: {message}")
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--fail-on", "nan", "--warn-on", "lost-mass"],
+            "--warn-on: the condition 'lost-mass' needs a limit, e.g. 'lost-mass>1e-6'\n",
+        ),
+        (["--fail-on", "bogus"], "--fail-on: unknown condition 'bogus'; use fail, warn, "),
+        (
+            ["--fail-on", "never,nan"],
+            "--fail-on: 'never' means no condition, so it stands alone; drop it or the others\n",
+        ),
+        (
+            ["--mask-value", "1e400"],
+            "--mask-value: mask value '1e400' rounds to inf in float64; use e.g. -1e4 (1e4 with "
+            "softmin)\n",
+        ),
+        (
+            ["--mask-value=-1e-400"],
+            "--mask-value: mask value '-1e-400' rounds to -0.0 in float64; use e.g. -1e4 (1e4 "
+            "with softmin)\n",
+        ),
+        (
+            ["--mask-value", "5"],
+            "--mask-value: mask value 5.0 is not a finite negative number; give the value the "
+            "input masks with, e.g. -1e4 (-inf is a mask already)\n",
+        ),
+    ],
+)
+def test_a_bad_condition_or_mask_value_names_its_option(args: list[str], message: str) -> None:
+    # "Error: the condition 'lost-mass' needs a limit" named neither --fail-on nor --warn-on;
+    # --mask-value 1e400 read "mask value inf is not a finite negative number"
+    r = run("check", "--isolated", "x.npy", *args)
+    assert r.exit_code == ExitCode.ERROR, r.output
+    assert r.stderr.startswith(f"Error: {message}"), r.stderr
+
+
 def test_a_bad_dtype_method_or_temperature_from_the_api_names_its_argument() -> None:
     for kw, message in (
         ({"dtypes": ["fp8"]}, "dtypes=['fp8']: unknown dtype 'fp8'; use one of float16"),
