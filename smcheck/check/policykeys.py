@@ -100,6 +100,9 @@ def _sources(value: Any, base: Path) -> tuple[str, ...]:
         value = [value]
     if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         raise ConfigError(f"expected a list of paths or globs, got {value!r}")
+    _nonempty(tuple(v for v in value if v.strip()))  # [] or "": not silently no sources
+    if not all(v.strip() for v in value):  # "" would be the config's folder, unasked
+        raise ConfigError(f"a path is empty in {value!r}; name a file, glob or directory")
     return tuple(v if v.startswith("gen:") else _near(base, v) for v in value)
 
 

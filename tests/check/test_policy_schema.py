@@ -25,6 +25,9 @@ VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 # (key, value the parser accepts, value it refuses for its type) for every key it knows
 CASES: list[tuple[str, Any, Any]] = [
     ("sources", ["outputs/*.npy", "gen:normal"], 3),
+    ("sources", "outputs", []),  # no source: the loader took it, then check asked for one
+    ("sources", ["outputs"], ""),  # the config's folder, silently
+    ("sources", ["outputs"], ["outputs", " "]),
     ("methods", ["naive", "torch"], [1]),
     ("methods", "naive,shifted", {"a": 1}),
     ("dtypes", ["bf16", "float32"], True),
