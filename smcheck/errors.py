@@ -24,9 +24,10 @@ class ExitCode(IntEnum):
 
 FLAGS = "--{} {}"
 """How a message names a one-word option given with a value on the command line or in a config
-file (``--dim 5``); :data:`ARGUMENTS` is the Python API's (``dim=5``)."""
-ARGUMENTS = "{}={!r}"
-"""How a message names a keyword argument given with a value (``dim=5``)."""
+file (``--dim 5``); :data:`ARGUMENTS` is the Python API's (``dim=5``). The value is formatted as
+``configchecks.shown`` writes it (a 4000-digit ``dim`` is cut)."""
+ARGUMENTS = "{}={}"
+"""How a message names a keyword argument given with a value (``dim=5``), written as FLAGS's."""
 OPTION_FLAGS = {"dtypes": "dtype", "methods": "method", "temperatures": "temperature"}
 """The flag of each list option whose keyword is plural (``dtypes=`` is ``--dtype``)."""
 
@@ -87,7 +88,7 @@ def naming_option(e: SmcheckError, given: dict[str, object] | None = None) -> st
     key = e.options[0]
     if given is None:
         return f"--{OPTION_FLAGS.get(key, key).replace('_', '-')}: {e}"
-    return f"{ARGUMENTS.format(key, given.get(key))}: {e}"
+    return f"{ARGUMENTS.format(key, repr(given.get(key)))}: {e}"
 
 
 def load_error(name: str, what: str, fix: str, options: tuple[str, ...] = ()) -> LoadError:

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 
+from smcheck.configchecks import shown
 from smcheck.errors import ConfigError
 
 MAX_THREADS = 1024
@@ -43,7 +44,7 @@ def check_threads(n: object) -> int | None:
         return None
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_THREADS:
         raise ConfigError(
-            f"threads must be a whole number from 1 to {MAX_THREADS}, got {n!r}; e.g. 4"
+            f"threads must be a whole number from 1 to {MAX_THREADS}, got {shown(n)}; e.g. 4"
         )
     return n
 

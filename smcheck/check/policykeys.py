@@ -62,7 +62,7 @@ def _int(lo: int) -> Any:
     def parse(value: Any, _base: Path) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < lo:
             raise ConfigError(
-                f"expected an integer{'' if lo < -99 else f' >= {lo}'}, got {value!r}"
+                f"expected an integer{'' if lo < -99 else f' >= {lo}'}, got {checks.shown(value)}"
             )
         return value
 

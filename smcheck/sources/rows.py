@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import numpy.typing as npt
 
+from smcheck.configchecks import shown
 from smcheck.errors import FLAGS, ConfigError
 from smcheck.sources.decoders import Decoder
 
@@ -44,7 +45,7 @@ class RowView:
             raise ConfigError(f"{name} is a single number; softmax needs at least one axis")
         if not -array.ndim <= dim < array.ndim:
             raise ConfigError(
-                f"{spelling.format('dim', dim)} is out of range for {name} of shape "
+                f"{spelling.format('dim', shown(dim))} is out of range for {name} of shape "
                 f"{list(array.shape)}; use a value from {-array.ndim} to {array.ndim - 1}",
                 options=("dim",),
             )

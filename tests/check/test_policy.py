@@ -223,6 +223,45 @@ def test_an_integer_beyond_float64_is_a_config_error_naming_the_key(
     assert r.stderr == f"Error: config 'smcheck.toml': {message}\n"
 
 
+NINES = "9" * 4000
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            f"dim = {NINES}",
+            "--dim 999999...999 (4000 digits) is out of range for gen:spike of shape [8, 10]; use "
+            "a value from -2 to 1 (config 'smcheck.toml' sets dim)",
+        ),
+        (
+            f"dim = -{NINES}",
+            "config 'smcheck.toml': dim: expected an integer, got -999999...999 (4000 digits)",
+        ),
+        (
+            f"chunk-rows = -{NINES}",
+            "config 'smcheck.toml': chunk-rows: expected an integer >= 1, got -999999...999 (4000 "
+            "digits)",
+        ),
+        (
+            f"threads = {NINES}",
+            "config 'smcheck.toml': threads: threads must be a whole number from 1 to 1024, got "
+            "999999...999 (4000 digits); e.g. 4",
+        ),
+    ],
+    ids=["dim", "negative-dim", "chunk-rows", "threads"],
+)
+def test_a_huge_integer_is_shown_cut_not_echoed_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str
+) -> None:
+    # dim = 4000 nines was echoed whole in a 4267-character error
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "smcheck.toml", text + "\n")
+    r = CliRunner().invoke(cli, ["check", "gen:spike", "-q"], catch_exceptions=False)
+    assert r.exit_code == ExitCode.ERROR, r.output
+    assert r.stderr.splitlines()[0] == f"Error: {message}"
+
+
 def test_repeated_temperatures_count_once_in_a_string_as_in_a_list(tmp_path: Path) -> None:
     # the string was refused as "120 temperatures are more than the 100 one analysis takes"
     # while the list of the same two ranges ran 60 (docs/ci.md: repeats counted once)
