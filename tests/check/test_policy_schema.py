@@ -116,6 +116,33 @@ def test_a_key_set_by_both_spellings_is_refused_by_both(key: str, tmp_path: Path
     VALIDATOR.validate({key: value})
 
 
+@pytest.mark.parametrize(
+    ("table", "valid"),
+    [
+        ({"mask-value": -1e4}, True),
+        ({"mask_value": -1e9, "softmin": False}, True),
+        ({"mask-value": 1e4, "softmin": True}, True),
+        ({"mask-value": 0}, False),
+        ({"mask-value": 5000}, False),
+        ({"mask_value": 5000.0, "softmin": False}, False),
+        ({"mask-value": -1e4, "softmin": True}, False),
+        ({"mask_value": 0.0, "softmin": True}, False),
+    ],
+)
+def test_the_schema_and_the_analysis_agree_on_the_mask_values_sign(
+    table: dict[str, Any], valid: bool, tmp_path: Path
+) -> None:
+    # the schema took any number (0, 5000) where the analysis takes a negative one only
+    # (a positive one under softmin)
+    policy = parse_policy(table, "smcheck.toml", tmp_path, "smcheck.toml")
+    if valid:
+        policy.analysis_config()
+    else:
+        with pytest.raises(ConfigError, match="is not a finite (negative|positive) number"):
+            policy.analysis_config()
+    assert VALIDATOR.is_valid(table) == valid
+
+
 def test_the_readme_policy_example_validates() -> None:
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
