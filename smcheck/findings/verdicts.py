@@ -226,4 +226,4 @@ def _log_error_finding(
 
 
 def _in_row(row: tuple[int, ...] | None) -> str:
-    return "" if row is None else f" in row {row_index(row)}"
+    return "" if not row else f" in row {row_index(row)}"  # a 1-D source's one row: ()

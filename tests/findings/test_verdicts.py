@@ -856,3 +856,13 @@ def test_the_cast_overflow_is_an_overflow_to_check_and_no_temperature_is_safe() 
     hit = cond.check(cell(r, "naive", "float16"))
     assert hit is not None and "(exp 1, cast 3) in 2/2 rows, worst row [0]" in hit.detail
     assert hit.remedy == f"{SHIFT_BEFORE_CAST}; use max-shifted softmax or torch.softmax"
+
+
+def test_a_one_dimensional_source_names_no_row_in_its_log_error() -> None:
+    # minus999.json at T=10 read "off by up to 0.0121 nats in row [], ... in row [])": a 1-D
+    # source has one row, whose index () names nothing
+    from smcheck import analyze
+
+    r = analyze([-999.0, 1, 2, 5, 6], methods=["shifted"], dtypes=["float32"], temperatures=[10])
+    said = [f.message for c in r.cells for f in c.findings if f.cause == "log-error"]
+    assert said and all("row []" not in m and "nats, " in m for m in said), said
