@@ -62,9 +62,9 @@ def checked_mask_value(mask_value: Any) -> float | None:
     (:func:`site_mask_value`); raises ConfigError otherwise."""
     if mask_value is None:
         return None
-    try:
+    try:  # a meta tensor has no value to read: RuntimeError
         mv = float(mask_value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RuntimeError):
         mv = math.nan
     if not math.isfinite(mv) or mv == 0:
         raise ConfigError(

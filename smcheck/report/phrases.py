@@ -176,7 +176,9 @@ def verdict_word(c: Cell) -> str:
 
 def no_findings(cells: Sequence[Cell]) -> str:
     """What a report says when no cell has a WARN/FAIL finding: ``every cell is OK`` only where
-    every cell judged a row, else how many did not (``2 cells OK, 2 not judged``)."""
+    every cell judged a row, else how many did not (``2 cells OK, 2 not judged``), of the
+    selected cells, as the summary line counts them (comparisons apart)."""
+    cells = [c for c in cells if not c.hypothetical]
     idle = sum(not c.judged for c in cells)
     if not idle:
         return "every cell is OK"

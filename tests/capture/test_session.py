@@ -390,3 +390,11 @@ def test_capture_takes_a_numpy_integer_budget_and_saves_it_as_json(tmp_path) -> 
         torch.softmax(torch.ones(4, 3), dim=-1)
     cap.save(tmp_path / "run.safetensors")  # the budget is in the JSON metadata
     assert cap.sites[0].rows_sampled == 2
+
+
+def test_a_meta_tensor_mask_value_is_one_refusal() -> None:
+    # Capture.analyze(mask_value=torch.tensor(-1e4, device="meta")) raised RuntimeError
+    # "Tensor.item() cannot be called on meta tensors" where analyze refuses it in one sentence
+    cap = _softmax_and_softmin_masked_with_777()
+    with pytest.raises(ConfigError, match="is not a finite nonzero number"):
+        cap.analyze(mask_value=torch.tensor(-1e4, device="meta"))

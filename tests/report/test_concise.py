@@ -349,3 +349,13 @@ def test_a_cast_overflow_fail_on_no_judged_row_keeps_its_verdict() -> None:
     ]
     assert "no row judged" not in r.stdout
     assert "1 cell: 1 FAIL, 0 WARN, 0 OK" in r.stderr and "not judged" not in r.stderr
+
+
+def test_the_details_of_an_input_whose_every_row_is_kept_out_agree_with_the_summary() -> None:
+    # -v said "0 cells OK, 16 not judged" (the comparisons counted too) beside the summary's
+    # "4 cells: ... 4 not judged", and its input table "max logsumexp - (row -)"
+    r = invoke("analyze", "--values", "nan,nan;nan,1", "-v")
+    assert r.exit_code == 0, r.output
+    assert "0 cells OK, 4 not judged." in r.stdout
+    assert "4 cells: 0 FAIL, 0 WARN, 0 OK, 4 not judged" in r.stderr
+    assert "(row -)" not in r.stdout

@@ -58,7 +58,11 @@ def input_summary(s: SourceReport) -> Table:
     t.add_row(
         f"max logsumexp{of}",
         num(i.max_logsumexp, ".6g")  # one row needs no index ("row []" of a 1-D input)
-        + (f" (row {row_index(i.max_logsumexp_row)})" if s.rows > 1 else ""),
+        + (
+            f" (row {row_index(i.max_logsumexp_row)})"
+            if s.rows > 1 and i.max_logsumexp_row is not None  # none: "-", not "- (row -)"
+            else ""
+        ),
     )
     t.add_row(f"non-finite{of}", f"{i.nan} NaN, {i.posinf} +inf, {i.neginf} -inf (masks)")
     # fully masked rows of mask values only are judged (a finite softmax), the -inf ones not;
