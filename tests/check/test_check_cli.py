@@ -249,3 +249,15 @@ def test_saturation_gate_counts_a_lead_beyond_float64s_range(
     args = ["check", "x.csv", "--isolated", "--dtype", "float32", "--method", "torch"]
     r = CliRunner().invoke(cli, [*args, "--fail-on", "saturation>=1"])
     assert r.exit_code == code, r.output
+
+
+def test_check_says_how_many_cells_judged_no_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every row NaN: "PASSED: no violations in 1 source (4 cells checked)" while analyze said
+    # "0 OK, 4 not judged": a pass on nothing judged must say so
+    monkeypatch.chdir(tmp_path)
+    np.save("nan.npy", np.full((3, 4), np.nan, np.float32))
+    r = CliRunner().invoke(cli, ["check", "--isolated", "nan.npy", "--fail-on", "overflow"])
+    assert r.exit_code == 0, r.output
+    assert "no violations in 1 source (4 cells checked, 4 on no row)" in r.output

@@ -96,17 +96,19 @@ def summary_line(result: CheckResult) -> str:
     not checked are counted apart from the policy's errors, never as one of them."""
     c = result.counts()
     # hypothetical comparison cells are analysed but never checked
-    cells = plural(sum(not c.hypothetical for c in result.report.cells), "cell")
+    selected = [cell for cell in result.report.cells if not cell.hypothetical]
+    idle = sum(not cell.judged for cell in selected)  # every row kept out: nothing to violate
+    cells = f"{plural(len(selected), 'cell')} checked" + (f", {idle} on no row" if idle else "")
     checked = len(result.report.sources)
     n_src = plural(checked, "checked source" if result.errors else "source")
     if c["error"] or c["warning"]:
         hit = len({v.source for v in result.failing + result.warnings})
         text = (
             f"{plural(c['error'], 'error')}, {plural(c['warning'], 'warning')} in "
-            f"{hit} of {n_src} ({cells} checked)"
+            f"{hit} of {n_src} ({cells})"
         )
     else:
-        text = f"no violations in {n_src} ({cells} checked)"
+        text = f"no violations in {n_src} ({cells})"
     if c["baselined"]:
         text += f", {c['baselined']} baselined"
     if result.errors:
