@@ -182,19 +182,24 @@ def test_empty(smcheck_capture):
 """
 
 
+def _pytest_in(folder: Path) -> subprocess.CompletedProcess[str]:
+    """Run pytest on ``folder``'s tests in a fresh process (the plugin loads as installed)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 @pytest.mark.slow
 def test_the_pytest_fixture_fails_the_unstable_test_and_the_one_that_captured_nothing(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.smcheck]\nfail-on = ["fail"]\n')
     (tmp_path / "test_model.py").write_text(FIXTURE_TESTS)
-    r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = _pytest_in(tmp_path)
     assert "2 failed, 1 passed" in r.stdout, r.stdout
     assert "test_nan" in r.stdout and "returned NaN" in r.stdout
     assert "FAILED test_model.py::test_empty" in r.stdout
@@ -209,13 +214,7 @@ def test_the_pytest_fixture_counts_an_input_problem_once_as_check_does(tmp_path:
         "import torch\n\ndef test_upstream(smcheck_capture):\n"
         "    torch.softmax(torch.tensor([[1.0, 2.0, float('inf')]], dtype=torch.float16), -1)\n"
     )
-    r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = _pytest_in(tmp_path)
     head = "smcheck: captured softmax sites violate the policy:\n"
     assert "1 failed" in r.stdout and head in r.stdout, r.stdout
     listed = r.stdout.split(head, 1)[1].split("\n")
