@@ -76,24 +76,19 @@ def input_files(
         Paths, and the descriptor of standard input when ``-`` is a source.
     """
     named = isinstance(targets, (str, os.PathLike))
-    if named and _text(targets).strip().lower() not in TARGET_RULES:
+    if named and os.fsdecode(targets).strip().lower() not in TARGET_RULES:
         specs = [*specs, targets]
     out: list[str | int] = []
     for s in specs:
         path = s.path if isinstance(s, SourceSpec) else s
-        if not isinstance(path, (str, os.PathLike)) or _text(path).startswith("gen:"):
+        if not isinstance(path, (str, os.PathLike)) or os.fsdecode(path).startswith("gen:"):
             continue
-        if _text(path) == "-":
+        if os.fsdecode(path) == "-":
             with contextlib.suppress(AttributeError, OSError, ValueError):  # BytesIO, closed
                 out.append(stdin.fileno())  # type: ignore[union-attr]
         else:
-            out.append(split_key(_text(path))[0])
+            out.append(split_key(os.fsdecode(path))[0])
     return out
-
-
-def _text(path: str | os.PathLike[str]) -> str:
-    """A path as text (``os.PathLike`` objects: ``pathlib.Path`` and others)."""
-    return os.fsdecode(path)
 
 
 def _source_label(source: Any) -> str:
@@ -103,7 +98,7 @@ def _source_label(source: Any) -> str:
     if isinstance(source, LoadedArray):
         return source.name
     if isinstance(source, (str, os.PathLike)):
-        return _text(source)
+        return os.fsdecode(source)
     return "array"
 
 
