@@ -280,6 +280,7 @@ class SourceAnalysis:
             lowest=lowest,
             mask_lowest=mask_lowest,
             softmin=cfg.softmin,
+            gradient_abs_u=cfg.thresholds.gradient_abs_u,
         )
         exact = None
         if self.exact is not None:

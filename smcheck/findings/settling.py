@@ -13,6 +13,7 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
+from smcheck.dtypes import get_format
 from smcheck.findings.cellfindings import JUDGED_FROM
 from smcheck.findings.remedies import CELL_REMEDIES, NO_REMEDY, Remedy, candidates
 from smcheck.findings.situation import (
@@ -34,28 +35,33 @@ def settle(
     lowest: float | None = None,
     mask_lowest: float | None = None,
     softmin: bool = False,
+    gradient_abs_u: float = 4.0,
 ) -> list[Cell]:
     """``cells`` with each finding's remedy re-picked from its candidates, knowing every cell
     (and ``largest``, the judged rows' largest logit, which a format named for the cast must
     hold; ``lowest``, the smallest row maximum of those holding logits, which one named for
     rows the cast or T made entirely -inf must hold, divided by each cell's T, and
     ``mask_lowest`` that of those holding only masks, for theirs; ``softmin``: the cells are
-    softmax(-x)).
+    softmax(-x); ``gradient_abs_u``: the materiality limit of a lost gradient, in u).
 
     A candidate names a cell of this report (same temperature and model) or one not analysed,
     and may offer other methods beside it (``Remedy.also``), which must not be seen to fail.
     The first whose cell was analysed and is free of the finding's cause wins; failing that, the
     first not seen to fail (a cell not analysed, or advice that names no cell). A candidate whose
-    cell shows the same cause is never advised, nor one whose cell, or a method it offers beside
-    it, shows a FAIL (as the use judges it) that the switch would carry over (:meth:`_Seen.refutes`:
-    of a cause the finding's own cell does not FAIL with, and not one of the log(p) route shared
-    by both); when all are refused, the finding has no remedy. For a WARN or FAIL finding, a
-    cell that shows the cause only as a NOTE (immaterial) is free of it.
+    cell shows the same cause (:func:`_fails`) is never advised, nor one whose cell, or a method
+    it offers beside it, shows a FAIL (as the use judges it) that the switch would carry over
+    (:meth:`_Seen.refutes`: of a cause the finding's own cell does not FAIL with, and not one of
+    the log(p) route shared by both); when all are refused, the finding has no remedy. A cell
+    that shows the cause only as a NOTE (immaterial) is free of it, but for a NOTE finding only
+    in a wider format (its limit scales with a smaller u; the same format's NOTE is no better).
     """
     seen = {_key(c.method, c.dtype, c): _seen(c) for c in cells}
     # every row's max 0, rows of masks only included (their max is the sentinel)
     zero = largest == 0 and lowest == 0 and mask_lowest in (None, 0.0, math.inf)
-    base = Situation("", "", use, masked=masked, largest=largest, softmin=softmin, max_zero=zero)
+    base = Situation(
+        "", "", use, masked=masked, largest=largest, softmin=softmin, max_zero=zero,
+        gradient_abs_u=gradient_abs_u,
+    )  # fmt: skip
     return [
         _settled(
             c,
@@ -139,11 +145,10 @@ def _key(method: str, dtype: str, cell: Cell) -> tuple[str, str, float, str]:
     return (method, dtype, cell.temperature, cell.model)
 
 
-_SEEN_ONLY = ("dead-gradient", "saturation")
-"""Causes whose NOTE a wider format often keeps (a p_t within float32's u/2 of 1 rounds to 1
-there too): a wider format is advised for their NOTEs only where this report saw it clean, or
-where the exact p neither saturates nor underflows (``Situation.confident``: then the format's
-arithmetic, not the logits, lost the gradient)."""
+_KNOWN_BY_ROWS = "saturation"
+"""A cause reported by its rows, not by what they lose: a wider cell that shows it, even as a
+NOTE, rounds the same exact p_max to 1 (a p of 1 - 2.5e-13 in float32 as in float16), which a
+switch there leaves as it is."""
 
 
 def _pick(cause: str, s: Situation, cell: Cell, seen: dict) -> Remedy:
@@ -156,28 +161,44 @@ def _pick(cause: str, s: Situation, cell: Cell, seen: dict) -> Remedy:
         named = [*others, target] if r.fix else others
         if any(o is not None and o.refutes(here) for o in named):
             continue  # the report shows the cell it sends the user to failing (torch × float16)
-        if any(_fails(cause, s, o) for o in others):
+        wider = r.dtype is not None
+        if any(_fails(cause, s, o, wider) for o in others):
             continue  # it names a switch seen to fail (torch.softmax beside the shift)
-        gone = target is not None and not _fails(cause, s, target)
-        if r.fix and gone:
+        if wider and not s.material and s.confident and not _matters_in(r.dtype, s):
+            continue  # what the logits lose is immaterial in that format already
+        if r.fix and target is not None and not _fails(cause, s, target, wider):
             return r  # applied in this very report, and the cause is gone (or immaterial)
-        unproven = r.dtype and not s.material and cause in _SEEN_ONLY and s.confident
-        if not r.fix or (target is None and not unproven):
+        if not r.fix or target is None:
             unseen.append(r)
     return unseen[0] if unseen else NO_REMEDY
 
 
-def _fails(cause: str, s: Situation, seen: _Seen | None) -> bool:
+def _matters_in(dtype: str, s: Situation) -> bool:
+    """A dead-gradient NOTE of over-confident logits (``s.lost`` measured) loses more than the
+    materiality limit of the wider ``dtype``, which keeps what is not within its own u/2 of 1:
+    there the switch makes the loss immaterial; below it, it changes nothing that matters
+    ([0, -17] in float16: float32 loses the same 4.1e-8 of the target's gradient)."""
+    return s.lost is None or s.lost > s.gradient_abs_u * get_format(dtype).u
+
+
+def _fails(cause: str, s: Situation, seen: _Seen | None, wider: bool) -> bool:
     """The cell ``seen`` (None: not analysed) shows ``cause`` as it counts for a finding of
-    ``s`` (for a WARN or FAIL, a NOTE of it does not count)."""
-    return seen is not None and cause in seen.causes and (seen.causes[cause] or not s.material)
+    ``s``: as a WARN or FAIL; for a NOTE finding, as a NOTE too where ``seen`` is in the same
+    format (a NOTE in a ``wider`` one is below a limit its smaller u scales down: settled),
+    or the cause is :data:`_KNOWN_BY_ROWS`."""
+    if seen is None or cause not in seen.causes:
+        return False
+    if seen.causes[cause] or s.material:
+        return seen.causes[cause]
+    return not wider or cause == _KNOWN_BY_ROWS
 
 
 def _settled(cell: Cell, seen: dict, base: Situation, mask_lowest: float | None) -> Cell:
     s = dataclasses.replace(base, method=cell.method, dtype=cell.dtype)
     findings = []
     for f in cell.findings:
-        here = dataclasses.replace(s, material=f.severity != "NOTE")
+        lost = cell.gradient.dead_max if f.cause == "dead-gradient" and cell.gradient else None
+        here = dataclasses.replace(s, material=f.severity != "NOTE", lost=lost)
         if f.cause == "masked-row-nan" and s.masked:
             # rows of masks only, or rows of logits beside them (-1e5 beside rows of -1e9 in
             # float16): those are remedied as in a source without masks, as they are alone

@@ -48,6 +48,11 @@ class Situation:
     max_zero: bool = False
     """Every judged row's max is 0 (the logits come max-shifted): subtracting the max changes
     nothing (lse-direct's y = 0 + log sum is logdomain's log sum)."""
+    lost: float | None = None
+    """What a dead-gradient finding loses: its worst dead element's exact gradient (None: not
+    measured, or another cause)."""
+    gradient_abs_u: float = 4.0
+    """The materiality limit of a lost gradient, in the format's u (``Thresholds``)."""
     confident: bool = True
     """The cell's exact probabilities saturate or underflow (:func:`exact_p_saturates`), what
     over-confident logits do and curbing them cures; True where not known. Where they do not,
