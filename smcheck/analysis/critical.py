@@ -67,8 +67,7 @@ def scan_grid(temperatures: tuple[float, ...]) -> list[float]:
     Below T_MIN only the swept temperatures are grid points (1e-306 is 300 decades down: a full
     pass at each would cost more than the cells), so bisection brackets there are wider.
     """
-    top = max(T_TOP, *temperatures)
-    k_top = math.ceil(math.log10(top) - 1e-12)
+    k_top = math.ceil(math.log10(max(T_TOP, *temperatures)) - 1e-12)
     k_min = round(math.log10(T_MIN))
     below = sorted({t for t in temperatures if t < T_MIN}, reverse=True)
     return [float(f"1e{k}") for k in range(k_top, k_min - 1, -1)] + below
@@ -259,6 +258,7 @@ class Prober:
         self._room = cfg.memory_budget // 2
         self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # start: (x, base_valid)
         self._kept: dict[str, list[FormatChunk]] = {}  # per format, the first chunks in order
+        self.judged: set[str] = set()  # formats with a row to judge: a full check reads them
 
     def _block(
         self, f: FloatFormat, start: int, x: np.ndarray, base_valid: np.ndarray
@@ -322,6 +322,7 @@ class Prober:
         if not open_:
             return
         for b in self._blocks(f):
+            self.judged.add(f.name)
             by_t: dict[float, list[SoftmaxMethod]] = {}
             for m, t in open_:
                 by_t.setdefault(t, []).append(m)
@@ -347,8 +348,7 @@ def _witness(
     flags: Flags, kind: str, start: int, x: np.ndarray, valid: np.ndarray
 ) -> Witness | None:
     """The lowest-index valid row with the property, or None."""
-    has = (flags.causes != 0) if kind == UNSAFE else ~flags.one_hot
-    has = has & valid
+    has = ((flags.causes != 0) if kind == UNSAFE else ~flags.one_hot) & valid
     if not has.any():
         return None
     i = int(np.argmax(has))
@@ -362,8 +362,8 @@ def find_critical(
     methods: list[SoftmaxMethod],
     chunk_rows: int,
     progress: ProgressFn | None = None,
-) -> tuple[list[float], dict[tuple[str, str, str], Search]]:
-    """Run both searches for every method × format; returns the grid and the finished searches."""
+) -> tuple[list[float], dict[tuple[str, str, str], Search], set[str]]:
+    """Both searches for every method × format: the grid, the searches, the judged formats."""
     grid = scan_grid(cfg.temperatures)
     kinds = {  # key: the searched property, the state wanted, past a run from the top
         UNSAFE: (UNSAFE, True, True),
@@ -393,7 +393,7 @@ def find_critical(
                 step += 1
                 if progress is not None:
                     progress("critical temperatures", min(step, total), total)
-    return grid, searches
+    return grid, searches, prober.judged
 
 
 def cause_names(bits: int) -> list[str]:

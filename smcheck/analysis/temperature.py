@@ -133,12 +133,14 @@ def critical_temperatures(
     # naive's advice names each shift only as far as its own search finds it safe
     extra = [get_method(m) for m in SHIFTS if m not in names] if "naive" in names else []
     shift = [m for m in extra if cfg.model in m.models]
-    grid, searches = find_critical(view, cfg, searched, [*methods, *shift], chunk_rows, progress)
+    grid, searches, judged = find_critical(
+        view, cfg, searched, [*methods, *shift], chunk_rows, progress
+    )
     out = []
     for f in fmts:
         for m in methods:
-            if (m.name, f.name) in lost:
-                out.append(lost[(m.name, f.name)])
+            if (m.name, f.name) in lost or f.name not in judged:
+                out.append(lost.get((m.name, f.name)) or _not_judged(m.name, f.name))
                 continue
             unsafe = _Unsafe.of(searches[(m.name, f.name, UNSAFE)], cfg)
             above = _Unsafe.above(searches[(m.name, f.name, UNSAFE_ABOVE)])
@@ -174,6 +176,16 @@ def critical_temperatures(
                 )
             )
     return out, rm.TemperatureScan(lo=grid[-1], hi=grid[0], grid=grid, rel_tol=REL_TOL)
+
+
+def _not_judged(method: str, dtype: str) -> rm.CriticalTemperature:
+    """A cell the scan had no row to judge in (every row NaN/+inf or fully masked in the
+    format): its temperatures NaN, as the searches' None and inf would claim safe or one-hot
+    at every T."""
+    nan = math.nan
+    return rm.CriticalTemperature(
+        method, dtype, nan, None, [], nan, None, None, max_safe=nan, judged=False
+    )
 
 
 def _index(view: RowView, row: int | None) -> rm.RowIndex | None:

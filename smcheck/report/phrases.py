@@ -164,7 +164,11 @@ def bisected_t(t: float, rel_tol: float, *, up: bool) -> str:
 
 NOT_JUDGED = "-"
 """How every grid writes a cell that judged no row (``Cell.judged``), in place of its OK."""
-NOT_JUDGED_LEGEND = "-: no row judged (every row kept out of the metrics: see the input findings)"
+NO_ROW_JUDGED = "no row judged"
+"""What a cell or a critical temperature that judged no row says in words."""
+NOT_JUDGED_WHY = f"{NO_ROW_JUDGED} (every row kept out of the metrics: see the input findings)"
+"""Why a cell judged no row, where a report says it of one (JUnit's skipped test case)."""
+NOT_JUDGED_LEGEND = f"{NOT_JUDGED}: {NOT_JUDGED_WHY}"
 """The line under a grid that shows :data:`NOT_JUDGED`."""
 
 

@@ -31,7 +31,7 @@ class CriticalTemperature:
     """Smallest T of the scan from which no row overflows or gives NaN, up to ``max_safe``: the
     bisection's safe end, within ``rel_tol`` above the exact edge, unrounded (the text reports
     and ``advice`` round it up to the digits ``rel_tol`` supports); None: safe down to the
-    bottom of the scan; inf: unsafe at every T of the scan."""
+    bottom of the scan; inf: unsafe at every T of the scan; NaN: no row judged (``judged``)."""
     min_safe_row: RowIndex | None
     """The row that fails just below min_safe."""
     causes: list[str]
@@ -43,7 +43,7 @@ class CriticalTemperature:
     """Largest T of the scan at which every row's output is exactly one-hot (one entry 1, the
     others 0) -- the bisection's one-hot end, unrounded (the text reports round it down); None:
     never all one-hot (rows with tied maxima never are, nor outputs that overflow first); inf:
-    already at the top of the scan."""
+    already at the top of the scan; NaN: no row judged (``judged``)."""
     one_hot_row: RowIndex | None
     """The last row to collapse: still not one-hot just above one_hot_below."""
     advice: str | None
@@ -53,11 +53,15 @@ class CriticalTemperature:
     """Largest T of the scan at which no row overflows or gives NaN, where its top fails but a
     lower T is safe (a long row's sum overflows at high T): the bisection's safe end, within
     ``rel_tol`` below the exact edge, unrounded (the text reports round it down); None: safe at
-    the top of the scan, or at no T of it (min_safe inf)."""
+    the top of the scan, or at no T of it (min_safe inf); NaN: no row judged (``judged``)."""
     max_safe_row: RowIndex | None = None
     """The row that fails just above max_safe."""
     max_safe_causes: list[str] = field(default_factory=list)
     """What fails on that row just above max_safe (as ``causes``)."""
+    judged: bool = True
+    """Whether the scan had a row to judge in this format; False where every row is NaN/+inf or
+    fully masked there: then min_safe, max_safe and one_hot_below are NaN (nothing was found
+    either way) and the reports say no row was judged."""
 
 
 @dataclass(frozen=True)

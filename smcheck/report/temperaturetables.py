@@ -7,7 +7,14 @@ import math
 from dataclasses import dataclass
 
 from smcheck.report.model import SourceReport
-from smcheck.report.phrases import bisected_digits, bisected_t, never_down_to, num, row_index
+from smcheck.report.phrases import (
+    NO_ROW_JUDGED,
+    bisected_digits,
+    bisected_t,
+    never_down_to,
+    num,
+    row_index,
+)
 from smcheck.report.temperaturemodel import CriticalTemperature, TemperatureAnalysis
 
 SWEEP_TITLE = "Entropy vs temperature (exact, from the source values)"
@@ -141,6 +148,8 @@ def critical_rows(ta: TemperatureAnalysis) -> list[tuple[str, ...]]:
             _bound(c.one_hot_below, ta, never_down_to(ta.scan.lo), f"all (<= {hi})", up=False),
             row_index(c.one_hot_row),
         )
+        if c.judged
+        else (c.method, c.dtype, NO_ROW_JUDGED, "-", "-", NO_ROW_JUDGED, "-")
         for c in ta.critical
     ]
 

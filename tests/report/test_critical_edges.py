@@ -7,6 +7,8 @@ import html
 import json
 import re
 
+import pytest
+
 from smcheck.errors import ExitCode
 from tests.report.test_temperature_report import VLLM, gfm_tables, html_tables, run
 
@@ -118,3 +120,43 @@ def test_the_grid_header_and_the_figure_caption_are_true_of_a_ceiling() -> None:
         "Solid lines: where the method starts to overflow or give NaN in that format, on the "
         "side its legend entry names (unsafe below or above that T)"
     ) in " ".join(page.split())
+
+
+NOTHING_JUDGED = {
+    "NaN/+inf rows": ("--values", "nan,1;2,inf"),
+    "fully masked rows": ("--values", "-inf,-inf;-inf,-inf"),
+}
+
+
+@pytest.mark.parametrize("values", NOTHING_JUDGED.values(), ids=NOTHING_JUDGED.keys())
+def test_a_scan_that_judged_no_row_says_so_in_every_report_not_never(
+    values: tuple[str, ...],
+) -> None:
+    # every row kept out: the scan found nothing because it looked at nothing, yet the grid
+    # read "never (>= 1e-06)", -v "safe for T >= all (>= 1e-06)" and "one-hot below T all
+    # (<= 1e+03)", and JSON min_safe null (safe down to the scan's bottom), one_hot_below "inf"
+    args = ("analyze", *values, "--dtype", "fp16", "--method", "naive", "--critical")
+    assert grid_row(run(*args).stdout, "naive") == ["naive", "float16", "-", "no row judged"]
+    row = ["naive", "float16", "no row judged", "-", "-", "no row judged", "-"]
+    text = run(*args, "-v").stdout
+    assert " ".join(row) in " ".join(text.split())
+    md = run(*args, "--format", "markdown").stdout
+    assert gfm_tables(md)[-1][-1] == row
+    assert html_tables(run(*args, "--format", "html").stdout)[-1][-1] == row
+    for out in (text, md):
+        assert "never (>=" not in out and "all (>=" not in out and "all (<=" not in out
+    (c,) = json.loads(run(*args, "--format", "json").stdout)["sources"][0]["temperature"][
+        "critical"
+    ]
+    assert c["judged"] is False
+    assert (c["min_safe"], c["max_safe"], c["one_hot_below"]) == ("nan", "nan", "nan")
+    assert c["advice"] is None and c["causes"] == []
+
+
+def test_a_scan_with_one_row_to_judge_is_judged() -> None:
+    # the NaN row is kept out, the other judged: naive float16 overflows below T ≈ 0.9978
+    args = ("--values", f"nan,1,2,3;{VLLM}", "--dtype", "fp16", "--critical")
+    r = run("analyze", *args, "--format", "json")
+    critical = json.loads(r.stdout)["sources"][0]["temperature"]["critical"]
+    assert all(c["judged"] for c in critical)
+    assert 0.997 < critical[0]["min_safe"] < 0.998

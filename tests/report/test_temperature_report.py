@@ -382,6 +382,7 @@ def test_cli_critical_option_and_json_fields(args: list[str], has_critical: bool
         "max_safe",
         "max_safe_row",
         "max_safe_causes",
+        "judged",
     ]
     assert (naive["method"], naive["dtype"], naive["min_safe_row"]) == ("naive", "float16", [0])
     assert 0.9973 < naive["min_safe"] < 0.9984 and naive["one_hot_below"] is None

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from smcheck.report.findingmodel import Verdict
 from smcheck.report.phrases import (
+    NO_ROW_JUDGED,
     NOT_JUDGED,
     bisected_t,
     first_of,
@@ -156,14 +157,17 @@ def _safe(s: SourceReport) -> dict[tuple[str, str], str]:
     """Below which T each method × dtype overflows or gives NaN, when that was searched ("never
     (>= 1e-06)": not down to the scan's bottom, which it names; "every T": at every T of the
     scan), and above which where the scan's top fails but a lower T does not ("≈7.23e-05 and
-    above ≈64.3", "above ≈15"). Only those causes: "safe" would claim more than the search
-    looked for (the letters judge the rest)."""
+    above ≈64.3", "above ≈15"; "no row judged" where the scan had none). Only those causes:
+    "safe" would claim more than the search looked for (the letters judge the rest)."""
     ta = s.temperature
     if ta is None or ta.critical is None:
         return {}
     assert ta.scan is not None
     out = {}
     for c in ta.critical:
+        if not c.judged:  # its NaNs claim nothing: neither safe nor unsafe
+            out[(c.method, c.dtype)] = NO_ROW_JUDGED
+            continue
         v = c.min_safe
         if v is None:
             shown = never_down_to(ta.scan.lo)
