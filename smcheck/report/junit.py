@@ -1,6 +1,7 @@
 """JUnit XML: a test suite per source, a test case for its input and per cell, failures with the
-reasons; hypothetical comparison cells are skipped test cases (they never fail a check), and so
-is each policy condition the report could not evaluate (a suite of its own, with the reason)."""
+reasons; hypothetical comparison cells are skipped test cases (they never fail a check), so are
+cells that judged no row (every row NaN/+inf or fully masked: nothing passed), and so is each
+policy condition the report could not evaluate (a suite of its own, with the reason)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-from smcheck.report.phrases import plural
+from smcheck.report.model import Cell
+from smcheck.report.phrases import NOT_JUDGED_WHY, plural
 from smcheck.report.violations import INPUT, CheckResult, Severity, Unmeasured, Violation
 
 # characters XML 1.0 cannot hold at all, even escaped (a file name may contain them)
@@ -23,13 +25,23 @@ def _lines(vs: list[Violation]) -> str:
     return "\n".join(f"{v.condition}: {v.message}" for v in vs)
 
 
+HYPOTHETICAL = "a hypothetical comparison: never fails a check"
+
+
+def _skipped(c: Cell) -> str | None:
+    """Why a cell's test case is skipped: a comparison never fails a check, and a cell that
+    judged no row passed nothing (its OK would read as "checked and fine"); None for neither."""
+    why = [HYPOTHETICAL] if c.hypothetical else []
+    return "; ".join(why + ([] if c.judged else [NOT_JUDGED_WHY])) or None
+
+
 def _case(
-    suite: ET.Element, source: str, label: str, vs: list[Violation], hypothetical: bool
+    suite: ET.Element, source: str, label: str, vs: list[Violation], skipped: str | None
 ) -> bool:
     """One testcase with its violations; whether it fails."""
     case = ET.SubElement(suite, "testcase", classname=_x(source), name=_x(label))
-    if hypothetical:
-        ET.SubElement(case, "skipped", message="a hypothetical comparison: never fails a check")
+    if skipped is not None:
+        ET.SubElement(case, "skipped", message=_x(skipped))
     failing = [v for v in vs if v.severity is Severity.ERROR and not v.baselined]
     if failing:
         fail = ET.SubElement(
@@ -78,21 +90,21 @@ def check_junit(result: CheckResult) -> str:
         for k, val in (("shape", s.shape), ("dtype", s.dtype), ("dim", s.dim)):
             ET.SubElement(props, "property", name=k, value=_x(val))
         # the input itself is one test (NaN/+inf, fully masked rows), then one per cell
-        labels = [(INPUT, s.dtype, 1.0, INPUT, False)] + [
+        labels = [(INPUT, s.dtype, 1.0, INPUT, None)] + [
             (
                 c.method,
                 c.dtype,
                 c.temperature,
                 f"{c.method} {c.dtype} T={c.temperature:g}",
-                c.hypothetical,
+                _skipped(c),
             )
             for c in s.cells
         ]
         failures = sum(
-            _case(suite, s.name, label, by_cell.get((s.name, m, d, t), []), hyp)
-            for m, d, t, label, hyp in labels
+            _case(suite, s.name, label, by_cell.get((s.name, m, d, t), []), why)
+            for m, d, t, label, why in labels
         )
-        skipped = sum(hyp for *_, hyp in labels)
+        skipped = sum(why is not None for *_, why in labels)
         for k, n in (("tests", len(labels)), ("failures", failures), ("skipped", skipped)):
             suite.set(k, str(n))
             totals[k] += n

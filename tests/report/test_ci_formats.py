@@ -149,6 +149,28 @@ def test_junit_skips_a_test_case_per_unmeasured_condition(tmp_path: Path) -> Non
     assert root.get("skipped") == str(len(root.findall(".//skipped")))
 
 
+def test_junit_skips_a_cell_that_judged_no_row_saying_why(tmp_path: Path) -> None:
+    # every row NaN: the cells judged no row (rows_checked 0, OK), yet the selected ones were
+    # passing test cases, "checked and fine" to a CI reader
+    np.save(tmp_path / "nan.npy", np.full((2, 4), np.nan, np.float32))
+    args = ["check", "--isolated", "--dtype", "fp16", "--format", "junit"]
+    r = CliRunner().invoke(cli, [*args, str(tmp_path / "nan.npy")])
+    assert r.exit_code == 1, r.output  # the input's own NaN finding fails the check
+    root = ET.fromstring(r.stdout)
+    (suite,) = root.findall("./testsuite")
+    why = "no row judged (every row kept out of the metrics: see the input findings)"
+    cases = {c.get("name"): c for c in suite.findall("./testcase")}
+    skipped = cases["torch float16 T=1"].find("skipped")
+    assert skipped is not None and skipped.get("message") == why
+    naive = cases["naive float16 T=1"].find("skipped")
+    assert naive is not None  # a comparison and not judged: both reasons
+    assert naive.get("message") == f"a hypothetical comparison: never fails a check; {why}"
+    assert cases["input"].find("failure") is not None
+    assert [n for n, c in cases.items() if c.find("skipped") is None] == ["input"]
+    for node in (root, suite):
+        assert (node.get("tests"), node.get("skipped"), node.get("failures")) == ("5", "4", "1")
+
+
 def test_markdown_escapes_cells(tmp_path: Path) -> None:
     assert md("<values> a|b *c*") == r"&lt;values&gt; a\|b \*c\*"
     result = check_files(tmp_path, ["t|1.npy"])
