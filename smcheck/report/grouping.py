@@ -56,16 +56,22 @@ class FindingGroup:
     appearance (cells without a remedy are in none)."""
     hypothetical: bool
     """Every cell it occurs in is a comparison the user did not select."""
-    swept: bool
-    """The source was analysed at several temperatures (:attr:`SourceReport.swept`): its cells
-    and tag name T, T = 1 too, whichever temperatures this cause hits."""
+    sweep: tuple[float, ...]
+    """The source's temperatures (:attr:`SourceReport.sweep`): where several, its cells and tag
+    name T, T = 1 too, whichever temperatures this cause hits, to the digits that tell them
+    apart."""
+
+    @property
+    def swept(self) -> bool:
+        """Several temperatures were analysed (:attr:`SourceReport.swept`)."""
+        return len(self.sweep) > 1
 
     @property
     def figure(self) -> str:
         """The message as a grouped line states it: naming its cell, ``(figures for naive
         float16)``, where the cells' messages differ (one format's limit, 11.09, is not
         another's; nor is another cell's figure bounded by this one's)."""
-        tag = figures_for(*self.message_cell, self.swept) if self.message_cell else ""
+        tag = figures_for(*self.message_cell, self.sweep) if self.message_cell else ""
         return tagged([(self.message, tag)])
 
     @property
@@ -168,7 +174,7 @@ def group_findings(source: SourceReport) -> list[FindingGroup]:
                 message_cell=(at.method, at.dtype, at.temperature) if differ else None,
                 fixes=tuple((r, _unique(ks)) for r, ks in fixes.items() if r),
                 hypothetical=all(c.hypothetical for c, _ in found),
-                swept=source.swept,
+                sweep=source.sweep,
             )
         )
     # a stable sort: equal keys keep their order of appearance
@@ -183,11 +189,16 @@ class ViolationGroup:
     condition: str
     severity: Severity
     violations: tuple[Violation, ...]
-    swept: bool
-    """The source was analysed at several temperatures: the tag names T, T = 1 too."""
+    sweep: tuple[float, ...]
+    """The source's temperatures: where several, the tag names T, T = 1 too."""
     shown_by: str = "-v"
     """What shows the fixes of the cells its figure's remedy is not for (``-v`` in the terminal;
     ``--format json`` in a document)."""
+
+    @property
+    def swept(self) -> bool:
+        """Several temperatures were analysed (:attr:`SourceReport.swept`)."""
+        return len(self.sweep) > 1
 
     @property
     def worst(self) -> Violation:
@@ -238,7 +249,7 @@ class ViolationGroup:
         w = self.worst
         if w.method == INPUT:  # checked once per source, at no cell's format
             return f"({what} for the input{note})"
-        return figures_for(w.method, w.dtype, w.temperature, self.swept, what, note)
+        return figures_for(w.method, w.dtype, w.temperature, self.sweep, what, note)
 
     @property
     def cells(self) -> str:
@@ -257,9 +268,9 @@ def group_violations(result: CheckResult, shown_by: str = "-v") -> list[Violatio
     for v in result.violations:
         if not v.baselined:
             found.setdefault((v.source, v.condition, v.severity), []).append(v)
-    swept = {s.name: s.swept for s in result.report.sources}
+    sweeps = {s.name: s.sweep for s in result.report.sources}
     groups = [
-        ViolationGroup(s, c, sev, tuple(vs), swept.get(s, False), shown_by)
+        ViolationGroup(s, c, sev, tuple(vs), sweeps.get(s, ()), shown_by)
         for (s, c, sev), vs in found.items()
     ]
     return sorted(groups, key=lambda g: g.severity is not Severity.ERROR)

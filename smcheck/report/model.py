@@ -241,9 +241,14 @@ class SourceReport:
     """Where a live model ran this softmax (``smcheck.capture``); None for files and arrays."""
 
     @property
+    def sweep(self) -> tuple[float, ...]:
+        """The temperatures analysed, in the cells' order."""
+        return tuple(dict.fromkeys(c.temperature for c in self.cells))
+
+    @property
     def swept(self) -> bool:
         """Whether several temperatures were analysed: then every T is named, T = 1 too."""
-        return len({c.temperature for c in self.cells}) > 1
+        return len(self.sweep) > 1
 
     @property
     def verdict(self) -> Verdict:

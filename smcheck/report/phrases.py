@@ -189,29 +189,52 @@ def no_findings(cells: Sequence[Cell]) -> str:
     return f"{plural(len(cells) - idle, 'cell')} OK, {idle} not judged"
 
 
+def swept_digits(temps: Iterable[float], least: int = 3) -> int:
+    """The fewest significant digits, at least ``least``, that write the temperatures of a
+    sweep apart: 5 for 1.0818 and 1.0822 (1.08 and 1.08 at 3 digits, 1.082 at 4); 17 tell any
+    two floats apart."""
+    ts = set(temps)
+    apart = (d for d in range(least, 17) if len({format(t, f".{d}g") for t in ts}) == len(ts))
+    return next(apart, 17)
+
+
+def swept_t(t: float, temps: Iterable[float], least: int = 3) -> str:
+    """``t``, one temperature of the sweep ``temps``, to :func:`swept_digits`: every table,
+    span and tag that names a swept T writes it so, and no two of the sweep read alike."""
+    return format(t, f".{swept_digits(temps, least)}g")
+
+
 def cell_name(method: str, dtype: str, t: float) -> str:
     """``naive float16 at T=0.5``: how a finding's sentence names its cell."""
     return f"{method} {dtype}" + at_temperature(t)
 
 
 def figures_for(
-    method: str, dtype: str, t: float, swept: bool, what: str = "figures", note: str = ""
+    method: str,
+    dtype: str,
+    t: float,
+    sweep: Sequence[float],
+    what: str = "figures",
+    note: str = "",
 ) -> str:
     """The tag naming the cell a grouped line's figures are for, where its cells' messages
-    differ: ``(figures for naive float16 T=0.05)``; no T at T = 1 unless the source was
-    ``swept`` (analysed at several temperatures: there T = 1 is one cell of several). It claims
+    differ: ``(figures for naive float16 T=0.05)``, T as :func:`swept_t` writes it in the
+    source's ``sweep`` (its temperatures); no T at T = 1 unless the source was analysed at
+    several temperatures (there T = 1 is one cell of several). It claims
     no maximum: the cell is the one :func:`weight` ranks first, and another cell may exceed a
     figure the ranking does not read (a second ``up to`` on the line). ``what``: what the tag
     claims is the cell's (``figures and fixes`` where the message states fixes other cells do
     not take); ``note`` ends it."""
-    at = "" if t == 1 and not swept else f" T={t:.3g}"
+    at = "" if t == 1 and len(set(sweep)) < 2 else f" T={swept_t(t, sweep or [t])}"
     return f"({what} for {method} {dtype}{at}{note})"
 
 
-def figures_tag(messages: Iterable[str], method: str, dtype: str, t: float, swept: bool) -> str:
+def figures_tag(
+    messages: Iterable[str], method: str, dtype: str, t: float, sweep: Sequence[float]
+) -> str:
     """:func:`figures_for` where the group's ``messages`` differ, else ``""`` (the one message
     is true of every cell as it is)."""
-    return figures_for(method, dtype, t, swept) if len(set(messages)) > 1 else ""
+    return figures_for(method, dtype, t, sweep) if len(set(messages)) > 1 else ""
 
 
 def more_fixes(n: int, shown_by: str) -> str:

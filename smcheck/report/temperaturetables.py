@@ -4,6 +4,7 @@ terminal (rich), Markdown and HTML reports show the same figures, each drawing t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from smcheck.report.model import SourceReport
@@ -14,6 +15,7 @@ from smcheck.report.phrases import (
     never_down_to,
     num,
     row_index,
+    swept_t,
 )
 from smcheck.report.temperaturemodel import CriticalTemperature, TemperatureAnalysis
 
@@ -38,9 +40,10 @@ def shown(s: SourceReport) -> bool:
     return ta is not None and (len(ta.sweep) >= 2 or ta.critical is not None)
 
 
-def temperature_text(t: float) -> str:
-    """A temperature as a table heading or cell: three significant digits."""
-    return format(t, ".3g")
+def temperature_text(t: float, temps: Sequence[float]) -> str:
+    """A temperature of the sweep ``temps`` as a table heading or cell: three significant
+    digits, more where the sweep needs them to tell its temperatures apart (:func:`swept_t`)."""
+    return swept_t(t, temps)
 
 
 @dataclass(frozen=True)
@@ -79,10 +82,11 @@ def sweep_rows(s: SourceReport) -> list[SweepRow]:
     """The sweep by increasing T."""
     assert s.temperature is not None
     top = entropy_scale(s)
+    temps = [p.temperature for p in s.temperature.sweep]
     return [
         SweepRow(
             (
-                temperature_text(p.temperature),
+                temperature_text(p.temperature, temps),
                 num(p.entropy_mean),
                 num(p.max_prob_mean),
                 num(p.effective_support_mean),

@@ -22,9 +22,10 @@ from smcheck.errors import ExitCode
 from smcheck.report.html.page import report_html
 from smcheck.report.markdown import report_markdown
 from smcheck.report.model import Report
-from smcheck.report.phrases import bisected_t
+from smcheck.report.phrases import bisected_t, swept_digits, swept_t
 from smcheck.report.renderers import plain_text
 from smcheck.report.temperaturetables import sweep_rows
+from smcheck.report.terminal.concise import build_summary
 from smcheck.report.terminal.tables import build_tables
 from smcheck.report.terminal.temperature import bar
 from smcheck.sources.loaders import array_source
@@ -419,3 +420,40 @@ def test_engine_reports_progress_for_rows_and_critical_steps() -> None:
     assert seen["analysing rows"] == [(2, 3), (3, 3)]
     steps = seen["critical temperatures"]
     assert steps and all(done <= total for done, total in steps)
+
+
+def test_swept_temperatures_get_the_digits_that_tell_them_apart() -> None:
+    assert swept_digits([1.0818, 1.0822]) == 5  # 1.08 and 1.08 at 3, 1.082 and 1.082 at 4
+    assert [swept_t(t, [0.5, 1.0818, 1.0822]) for t in (0.5, 1.0818)] == ["0.5", "1.0818"]
+    assert swept_t(0.123456, [0.123456, 1, 2]) == "0.123"  # three digits where they suffice
+    assert swept_t(1.0818, [1.0818, 1.0822], least=6) == "1.0818"
+    assert swept_digits([1.0, 1.0 + 2**-52]) == 17
+
+
+CLOSE_T = [1.0818, 1.0822]
+"""Naive float16 on [1, 2, 3, 12] overflows at T = 1.0818 and not at 1.0822 (12/T vs 11.09)."""
+
+
+def test_every_place_that_names_a_swept_t_keeps_two_close_temperatures_apart() -> None:
+    # the -v verdict and sweep tables, the grouped lines' T and figures tag, and the Markdown and
+    # HTML sweep tables wrote 1.0818 and 1.0822 as 1.08 (the concise grid as 1.082): two rows
+    # or columns that looked like the same T
+    report = analyze(
+        [[1.0, 2.0, 3.0, 12.0], [0.0, 0.0, 0.0, 0.0]],
+        methods=["naive", "shifted"],
+        dtypes=["float16"],
+        temperatures=CLOSE_T,
+        critical=False,
+    )
+    text = render(report)
+    (head,) = [ln for ln in text.splitlines() if ln.strip().startswith("method") and "1.08" in ln]
+    assert head.split()[-2:] == ["1.0818", "1.0822"]
+    sweep = [ln.split()[0] for ln in text.splitlines() if ln.strip().startswith("1.08")]
+    assert sweep == ["1.0818", "1.0822"]
+    assert " 1.08 " not in text and "T=1.08 " not in text and "T=1.08)" not in text
+    assert [r.cells[0] for r in sweep_rows(report.sources[0])] == ["1.0818", "1.0822"]
+    md = report_markdown(report)
+    assert [r[0] for r in gfm_tables(md)[-1]][-2:] == ["1.0818", "1.0822"]
+    assert [r[0] for r in html_tables(report_html(report))[-1]][-2:] == ["1.0818", "1.0822"]
+    concise = plain_text(build_summary(report), width=120)
+    assert "F/W/. at T=1.0818..1.0822" in concise and "1.082 " not in concise

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from smcheck.report.phrases import swept_t
+
 SPAN_WIDTH = 64
 """Longer exact spans give way to the union of their methods, formats and temperatures."""
 
@@ -45,7 +47,7 @@ def temperature_text(temps: Sequence[float], axes: Axes) -> str:
     if len(axes.temperatures) == 1:
         t = axes.temperatures[0]
         return "" if t == 1 else f" at T={t:g}"
-    names = [format(t, ".3g") for t in axes.temperatures]
+    names = [swept_t(t, axes.temperatures) for t in axes.temperatures]
     return " at T=" + runs([names[axes.temperatures.index(t)] for t in temps], names, 2)
 
 
@@ -86,6 +88,7 @@ def span(keys: Sequence[tuple[str, str, float]], axes: Axes) -> str:
     named = "every method" if len(methods) == len(axes.methods) > 2 else ", ".join(methods)
     dtypes = runs(list(dict.fromkeys(k[1] for k in keys)), axes.dtypes)
     temps = sorted({k[2] for k in keys})
-    envelope = f" at T={temps[0]:.3g}" + (f"..{temps[-1]:.3g}" if len(temps) > 1 else "")
+    lo, hi = (swept_t(t, axes.temperatures) for t in (temps[0], temps[-1]))
+    envelope = f" at T={lo}" + (f"..{hi}" if len(temps) > 1 else "")
     temps_text = "" if axes.temperatures == [1] else envelope
     return f"{len(keys)} cells of {named} × {dtypes}{temps_text}"

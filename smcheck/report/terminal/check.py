@@ -36,12 +36,12 @@ def violation_text(v: Violation) -> Text:
     return text
 
 
-def group_text(group: list[Violation], axes: Axes, swept: bool) -> Text:
+def group_text(group: list[Violation], axes: Axes, sweep: tuple[float, ...]) -> Text:
     """One condition of one source: every cell it hits, and the message of the largest measured
     value, tagged with its cell where the messages differ (as Markdown and HTML show it);
-    ``swept``: the source was analysed at several temperatures."""
+    ``sweep``: the temperatures the source was analysed at."""
     first = group[0]
-    g = ViolationGroup(first.source, first.condition, first.severity, tuple(group), swept)
+    g = ViolationGroup(first.source, first.condition, first.severity, tuple(group), sweep)
     keys = [(v.method, v.dtype, v.temperature) for v in group]
     # the input is checked once per source, at no cell's format or temperature
     where = INPUT if all(v.method == INPUT for v in group) else span(keys, axes)
@@ -68,7 +68,7 @@ def violation_rows(result: CheckResult, details: bool) -> list[tuple[Text, Text]
     cells = {
         s.name: [(c.method, c.dtype, c.temperature) for c in s.cells] for s in result.report.sources
     }
-    swept = {s.name: s.swept for s in result.report.sources}
+    sweeps = {s.name: s.sweep for s in result.report.sources}
     # a violation of the input is named (input, the source's dtype, T=1): not always a cell's
     mine = {
         src: [(v.method, v.dtype, v.temperature) for v in shown if v.source == src] for src in cells
@@ -82,7 +82,7 @@ def violation_rows(result: CheckResult, details: bool) -> list[tuple[Text, Text]
                     [*cells.get(src, []), *mine.get(src, [])]
                     or [(v.method, v.dtype, v.temperature) for v in g]
                 ),
-                swept.get(src, False),
+                sweeps.get(src, ()),
             ),
         )
         for (sev, src, _), g in groups.items()

@@ -26,6 +26,7 @@ from smcheck.report.phrases import (
     plural,
     row_index,
     softmax_input,
+    swept_t,
     unbroken,
     use_phrase,
     value_text,
@@ -200,7 +201,8 @@ def sweep_grid(s: SourceReport) -> list[RenderableType]:
     t = Table(box=None, pad_edge=False)
     t.add_column("method", no_wrap=True)
     t.add_column("dtype", no_wrap=True)
-    span_t = f"{temps[0]:.4g}" + (f"..{temps[-1]:.4g}" if len(temps) > 1 else "")
+    lo, hi = (swept_t(x, temps, least=4) for x in (temps[0], temps[-1]))
+    span_t = lo + (f"..{hi}" if len(temps) > 1 else "")
     t.add_column(f"F/W/. at T={span_t}{_spacing(temps)}", overflow="fold")
     if safe:
         # "or above" where an entry names a ceiling ("above ≈15"), not only a floor ("≈0.9978")
@@ -211,7 +213,7 @@ def sweep_grid(s: SourceReport) -> list[RenderableType]:
         t.add_row(m, d, strip, *([safe.get((m, d), "-")] if safe else []))
     if _spacing(temps) or len(temps) == 1:  # the header says it all
         return [Fit(t, keys=2)]
-    legend = "one column per T: " + ", ".join(f"{x:.4g}" for x in temps)
+    legend = "one column per T: " + ", ".join(swept_t(x, temps, least=4) for x in temps)
     return [Fit(t, keys=2), Text(legend, style="dim")]
 
 

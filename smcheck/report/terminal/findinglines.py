@@ -6,7 +6,7 @@ concise report groups by severity and cause; ``--details`` also splits a cause b
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -101,11 +101,11 @@ def _keys(g: Group) -> list[CellKey]:
     return list(dict.fromkeys(_key(c) for c, _ in g.hits))
 
 
-def _figure(g: Group, swept: bool) -> tuple[str, str]:
+def _figure(g: Group, sweep: Sequence[float]) -> tuple[str, str]:
     """The message :func:`weight` ranks first, and its cell's tag where the messages differ."""
     cell, worst = g.worst
     messages = (f.message for _, f in g.hits)
-    return worst.message, figures_tag(messages, cell.method, cell.dtype, cell.temperature, swept)
+    return worst.message, figures_tag(messages, cell.method, cell.dtype, cell.temperature, sweep)
 
 
 def group_text(groups: list[Group], axes: Axes) -> Text:
@@ -119,7 +119,7 @@ def group_text(groups: list[Group], axes: Axes) -> Text:
     g = groups[0]
     causes = ", ".join(x.cause for x in groups)
     text = Text.assemble((causes, "bold"), "  ", span(_keys(g), axes), ": ")
-    text.append(tagged([_figure(x, len(axes.temperatures) > 1) for x in groups]))
+    text.append(tagged([_figure(x, axes.temperatures) for x in groups]))
     if g.remedies:
         text.append(" -- " + _remedy_text(groups, axes))
     if g.hypothetical:

@@ -41,7 +41,7 @@ def verdict_grids(s: SourceReport) -> Fit:
     t.add_column("method", no_wrap=True)
     t.add_column("dtype", no_wrap=True)
     for temp in temps:
-        t.add_column(temperature_text(temp), justify="center", no_wrap=True)
+        t.add_column(temperature_text(temp, temps), justify="center", no_wrap=True)
     for m, d in pairs:
         cells = [by[(m, d, x)] for x in temps]
         t.add_row(m, d, *(verdict_text(c, comparison=c.hypothetical) for c in cells))
