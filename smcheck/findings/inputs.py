@@ -25,6 +25,7 @@ from smcheck.report.phrases import (
     of_input,
     plural,
     row_index,
+    runs,
     value_text,
     verb,
 )
@@ -178,6 +179,7 @@ def _sentinel_rows(m: SentinelRows, softmin: bool) -> InputFinding:
     (an attention query over padding alone averages the padded values), a warning when any
     method returns other than zeros there. Under softmin the masks are -x's."""
     what, bad = describe_outputs(m.outputs, m.rows, "that weight")
+    what += _where_kept(m.outputs, m.rows)
     each = f" (1/{m.keys} each)" if m.keys else ""
     its = verb(m.rows, "its", "each row's")
     return InputFinding(
@@ -188,6 +190,22 @@ def _sentinel_rows(m: SentinelRows, softmin: bool) -> InputFinding:
         f"{its} weight uniformly over its masked keys{each}: {what} -- "
         + remedytexts.ZEROS_FOR_MASKED_ROWS,
     )
+
+
+def _where_kept(outputs: dict[tuple[str, str, float], MaskedOutput], rows: int) -> str:
+    """`` in bfloat16..float64 (float16: below)``: where the outputs describe_outputs names were
+    returned, when a format (or T) makes some of the ``rows`` entirely -inf -- -1e9 is -inf in
+    float16 -- so every method's output there is its own became_fully_masked finding's, below
+    (``no method ran on it`` then says why); nothing where every cell keeps them finite."""
+    kept = [(d, t) for (_, d, t), o in outputs.items() if o.rows]
+    lost = [(d, t) for (_, d, t), o in outputs.items() if o.rows < rows]
+    if not lost:
+        return ""
+    order = list(dict.fromkeys(d for _, d, _ in outputs))
+    some = ", some of them" if any(0 < o.rows < rows for o in outputs.values()) else ""
+    if not kept:  # an INFO then, which a WARN became finding precedes: no "below"
+        return f" ({verb(rows, 'it becomes', 'they become')} fully masked in {_where(lost, order)})"
+    return f" in {_where(kept, order)} ({_where(lost, order)}{some}: below)"
 
 
 def _became(
@@ -240,12 +258,16 @@ def _name(s: Sentinel, softmin: bool = False) -> str:
     return text + (f" ({s.label})" if s.label else "") + (" of -x" if softmin else "")
 
 
-def _where(pairs: Sequence[tuple[str, float]]) -> str:
-    """``float16 and bfloat16 at T=100`` for (dtype, T) pairs, grouped by temperature."""
+def _where(pairs: Sequence[tuple[str, float]], order: Sequence[str] | None = None) -> str:
+    """``float16 and bfloat16 at T=100`` for (dtype, T) pairs, grouped by temperature; given the
+    formats' ``order``, runs of three or more as a range (``bfloat16..float64 at T=100``)."""
     by_t: dict[float, list[str]] = {}
-    for d, t in pairs:
+    for d, t in dict.fromkeys(pairs):
         by_t.setdefault(t, []).append(d)
-    return "; ".join(join_and(ds) + at_temperature(t) for t, ds in by_t.items())
+    return "; ".join(
+        (join_and(ds) if order is None else runs(ds, order)) + at_temperature(t)
+        for t, ds in by_t.items()
+    )
 
 
 def _up_to(values: Sequence[int], word: str) -> str:

@@ -71,6 +71,19 @@ def join_and(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def runs(items: Sequence[str], order: Sequence[str], shortest: int = 3) -> str:
+    """``items`` (a subset of ``order``), consecutive runs of ``shortest`` or more as ``a..b``."""
+    idx = sorted(order.index(i) for i in items)
+    out: list[str] = []
+    start = 0
+    for k in range(1, len(idx) + 1):
+        if k == len(idx) or idx[k] != idx[k - 1] + 1:
+            run = [order[i] for i in idx[start:k]]
+            out += [f"{run[0]}..{run[-1]}"] if len(run) >= shortest else run
+            start = k
+    return ", ".join(out)
+
+
 def value_text(v: float) -> str:
     """-65504, -1e9, -3.40282e38: a mask value short and exact enough to recognise."""
     return format(v, ".6g").replace("e+0", "e").replace("e+", "e")

@@ -316,6 +316,36 @@ def test_a_row_of_mask_values_warns_as_a_row_of_neginf_does(fill: str) -> None:
         assert "spreads its weight uniformly over its masked keys (1/3 each)" in f["message"]
 
 
+def test_a_row_of_mask_values_names_the_formats_its_weight_is_returned_in() -> None:
+    # review: "naive returns NaN and shifted, logdomain and torch return that weight for it",
+    # unqualified, beside "row becomes fully masked in float16 ... return NaN for it": -1e9 is
+    # -inf in float16, so the uniform weight holds in bfloat16..float64 only
+    values = "1,2,-1e9,-1e9;-1e9,-1e9,-1e9,-1e9;0.5,3,1,-1e9"
+
+    def findings(*dtypes: str) -> list[dict]:
+        args = ["analyze", "--values", values, "--no-gradients", "--format", "json"]
+        args += [a for d in dtypes for a in ("--dtype", d)]
+        r = CliRunner().invoke(cli, args, catch_exceptions=False)
+        return json.loads(r.stdout)["sources"][0]["input"]["findings"]
+
+    kinds = [f["kind"] for f in findings()]
+    assert kinds.index("fully_masked") < kinds.index("became_fully_masked")  # "below" holds
+    (f,) = [f for f in findings() if f["kind"] == "fully_masked"]
+    assert (
+        "naive returns NaN and shifted, logdomain and torch return that weight for it "
+        "in bfloat16..float64 (float16: below) -- "
+    ) in f["message"]
+    (f,) = [f for f in findings("fp16", "bf16") if f["kind"] == "fully_masked"]
+    assert "return that weight for it in bfloat16 (float16: below) -- " in f["message"]
+    # every format keeps the row finite: nothing to qualify
+    (f,) = [f for f in findings("bf16", "fp32") if f["kind"] == "fully_masked"]
+    assert "return that weight for it -- " in f["message"]
+    # float16 alone: no format returns that weight; the became finding says what they return
+    (f,) = [f for f in findings("fp16") if f["kind"] == "fully_masked"]
+    assert f["severity"] == "INFO"
+    assert "no method ran on it (it becomes fully masked in float16) -- " in f["message"]
+
+
 def test_mask_value_rows_are_fully_masked_whatever_the_chunking() -> None:
     # rows of one mask value in several chunks, of different lengths of finite entries (-inf
     # beside), the first of them after an all -inf row; row 3 mixes two mask values: logits

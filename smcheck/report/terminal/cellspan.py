@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from smcheck.report.phrases import swept_t
+from smcheck.report.phrases import runs, swept_t
 
 SPAN_WIDTH = 64
 """Longer exact spans give way to the union of their methods, formats and temperatures."""
@@ -27,19 +27,6 @@ class Axes:
             list(dict.fromkeys(k[1] for k in keys)),
             list(dict.fromkeys(k[2] for k in keys)),
         )
-
-
-def runs(items: Sequence[str], order: Sequence[str], shortest: int = 3) -> str:
-    """``items`` (a subset of ``order``), consecutive runs of ``shortest`` or more as ``a..b``."""
-    idx = sorted(order.index(i) for i in items)
-    out: list[str] = []
-    start = 0
-    for k in range(1, len(idx) + 1):
-        if k == len(idx) or idx[k] != idx[k - 1] + 1:
-            run = [order[i] for i in idx[start:k]]
-            out += [f"{run[0]}..{run[-1]}"] if len(run) >= shortest else run
-            start = k
-    return ", ".join(out)
 
 
 def temperature_text(temps: Sequence[float], axes: Axes) -> str:
