@@ -222,8 +222,8 @@ class GradientAccumulator:
     saturated_nan_rows: int = 0
     saturated_lossy_rows: int = 0
     saturated_lost: MaxStat = field(default_factory=MaxStat)
-    """Of the saturated rows with a finite gradient, those whose ``max |ĝ - g|`` exceeds u/2 (what
-    saturation alone costs the gradient), and the largest such loss."""
+    """Of the saturated rows with a finite gradient, those whose ``max |ĝ - g|`` exceeds u/2 (more
+    than saturation can cost the gradient: the method's own error), and the largest such loss."""
     rel_error: MaxStat = field(default_factory=MaxStat)
     dead_lost: MaxStat = field(default_factory=MaxStat)
     loss_abs: MaxStat = field(default_factory=MaxStat)
@@ -284,8 +284,8 @@ class GradientAccumulator:
     def _add_saturated(
         self, e: ExactGradient, nan_rows: BoolArray, rel: np.ndarray, g: torch.Tensor
     ) -> None:
-        """Which saturated rows keep their gradient: saturation costs it at most 1 - p_max <= u/2
-        (the saturation finding says so only for rows whose computed gradient is that close)."""
+        """Which saturated rows' gradient is off by more than saturation can cost, 1 - p_max <=
+        u/2 at the top class (the method's own error: data only, no finding reads it)."""
         sat = e.saturated & ~nan_rows
         self.saturated_nan_rows += int((e.saturated & nan_rows).sum())
         with np.errstate(invalid="ignore", over="ignore"):

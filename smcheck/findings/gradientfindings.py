@@ -71,12 +71,8 @@ def saturation_finding(
 ) -> None:
     """Rows whose exact top probability rounds to 1 in the format, with gradients or without:
     a property of the probabilities (what the method returned does not change it). It matters
-    only where what the gradient loses, 1 - p_max <= u/2, exceeds ``th.gradient_abs_u`` u; where
-    no gradient was taken (``g`` None) it says what the probabilities lose instead.
-
-    That bound is what saturation costs a gradient computed well; it is stated only for the
-    rows whose computed gradient is that close (a NaN gradient, or one off by more, is said as
-    such: naive's [60.5, 0, 0, 0, 1] to argmin loses its 1 at x[0] in float32)."""
+    only where what it costs the gradient, 1 - p_max <= u/2, exceeds ``th.gradient_abs_u`` u;
+    where no gradient was taken (``g`` None) it says what the probabilities lose instead."""
     rows = m.saturated.rows if m.saturated is not None else 0
     if not rows:
         return
@@ -100,33 +96,28 @@ def saturation_finding(
 def _saturated_gradient(
     g: GradientMetrics, rows: int, fmt: FloatFormat, th: Thresholds, material: bool
 ) -> tuple[str, str]:
-    """What the saturated rows' gradient loses, and the finding's origin (``Finding.why``:
-    empty where every row keeps its gradient to within the bound, so a grouped line joins only
-    cells of which the same is true): `` (the gradient loses at most 1 - p_max <= u/2 = 2.98e-08
-    there, under the 4u = 2.38e-07 that matters)``; `` (the gradient is NaN there)``; `` (the
-    gradient loses more than u/2 = 2.98e-08 there, up to 1)``; several kinds by rows."""
-    kept = g.saturated_rows - g.saturated_nan_rows - g.saturated_lossy_rows
-    half = f"u/2 = {fmt.u / 2:.3g}"
-    bound = "can lose up to" if material else "loses at most"
-    parts = [  # (rows, what the gradient does there, the origin)
-        (kept, f"{bound} 1 - p_max <= {half}", ""),
-        (g.saturated_lossy_rows, f"loses more than {half}", "gradient off by more"),
-        (g.saturated_nan_rows, "is NaN", "NaN gradient"),
-    ]
-    parts = [p for p in parts if p[0]]
-    why = "; ".join(w for _, _, w in parts if w)
-    lost = f", up to {g.saturated_lost:.3g}" if g.saturated_lost is not None else ""
-    versus = f", {_versus(th, fmt, material)}" if kept else ""
-    if len(parts) == 1 and parts[0][0] == rows:
-        what = parts[0][1]
-        tail = versus if kept else (lost if g.saturated_lossy_rows else "")
-        return f" (the gradient {what} there{tail})", why
-    texts = [f"{what} in {plural(n, 'row')}" for n, what, _ in parts]
-    if kept:
-        texts[0] += versus
-    if g.saturated_lossy_rows:
-        texts[1 if kept else 0] += lost
-    return " (the gradient " + "; ".join(texts) + ")" if texts else "", why
+    """What saturation costs the saturated rows' gradient, and the finding's origin
+    (``Finding.why``: ``NaN gradient`` where some rows' gradient is NaN, so a grouped line joins
+    only cells of which the same is true): `` (saturation costs the gradient at most 1 - p_max
+    <= u/2 = 2.98e-08 at the top class there, under the 4u = 2.38e-07 that matters)``;
+    `` (the gradient is NaN there)``; both by rows.
+
+    g = p - onehot, and p_max read as 1 moves only the top class's entry, by 1 - p_max <= u/2:
+    that is all saturation can cost. A computed gradient off by more is off by its method's own
+    rounding (naive bfloat16's 1.0078 for an exact 0.9993, whose 1 - p_max is 0.0007), the
+    gradient findings' to report where it matters (dead-gradient), not saturation's."""
+    finite = rows - g.saturated_nan_rows
+    bound = "can cost the gradient up to" if material else "costs the gradient at most"
+    versus = _versus(th, fmt, material)
+    costs = f"saturation {bound} 1 - p_max <= u/2 = {fmt.u / 2:.3g} at the top class"
+    if not g.saturated_nan_rows:
+        return f" ({costs} there, {versus})", ""
+    if not finite:
+        return " (the gradient is NaN there)", "NaN gradient"
+    nan = plural(g.saturated_nan_rows, "row")
+    return f" ({costs} in {plural(finite, 'row')}, {versus}; the gradient is NaN in {nan})", (
+        "NaN gradient"
+    )
 
 
 def _versus(th: Thresholds, fmt: FloatFormat, material: bool) -> str:

@@ -245,8 +245,8 @@ class GradientMetrics:
     """Of ``saturated_rows``, those whose computed gradient holds a NaN."""
     saturated_lossy_rows: int = 0
     """Of ``saturated_rows``, those whose finite computed gradient is off by more than u/2
-    somewhere (max |ĝ - g| > u/2): it loses more than saturation alone costs, 1 - p_max <= u/2.
-    The others keep their gradient to within that bound."""
+    somewhere (max |ĝ - g| > u/2): more than saturation can cost, 1 - p_max <= u/2 at the top
+    class, so the method's own error, which the saturation finding does not claim."""
     saturated_lost: float | None = None
     """The largest max |ĝ - g| of the ``saturated_lossy_rows`` (None when there is none)."""
     losses: list[float] | None = None

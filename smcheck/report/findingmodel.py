@@ -47,10 +47,9 @@ class Finding:
     why: str = ""
     """What caused it where the cause has several origins, as the message states it (NaN
     gradients from ``the loss is NaN`` or ``log(p) at p = 0``, NaN probabilities from
-    ``inf/inf``, saturated rows whose gradient is ``NaN gradient`` or ``gradient off by more``
-    than the u/2 saturation costs); empty where the cause says it all. Grouped reports put
-    cells on one line only where they share it, so a line never states an origin that is false
-    for some of its cells."""
+    ``inf/inf``, saturated rows whose gradient is ``NaN gradient``); empty where the cause
+    says it all. Grouped reports put cells on one line only where they share it, so a line
+    never states an origin that is false for some of its cells."""
     masks: bool | None = field(default=None, metadata=OMIT_IF_NONE)
     """For ``masked-row-nan``, which rows it counts: rows of mask sentinels only (True) or rows
     holding logits beyond the format's range (False), as ``became_fully_masked`` counts them
