@@ -23,7 +23,15 @@ from smcheck.report.model import (
     GradientMetrics,
     Verdict,
 )
-from smcheck.report.phrases import first_of, plural, row_index, rows_of, softmax_input, verb
+from smcheck.report.phrases import (
+    first_of,
+    overflow_limit,
+    plural,
+    row_index,
+    rows_of,
+    softmax_input,
+    verb,
+)
 
 MASKED_NAN = "fully masked row"
 """The NaN cause of a row whose finite logits the format or T turned entirely into -inf."""
@@ -121,7 +129,7 @@ def _overflow_findings(
     if cast.elements:
         n, rows = cast.elements, cast.rows
         # softmin's -x is exact: a logit the cast turns into -inf is a +inf of -x
-        past = f"at or {_beyond(-fmt.neg_overflow, '.9g', softmin)} "
+        past = f"at or {_beyond(format(-fmt.neg_overflow, '.9g'), softmin)} "
         into = "-inf" if softmin else "+inf"
         found.fail(
             "cast-overflow",
@@ -138,14 +146,14 @@ def _overflow_findings(
             f"{rows_of(m.temperature_overflow.rows, total)}",
         )
     if m.exp_overflow.elements:
-        limit = fmt.exp_overflow_x
+        limit = overflow_limit(fmt.exp_overflow_x)  # rounded up: every x above it overflows
         divided = temperature != 1
         x = softmax_input(divided=divided, softmin=softmin)
         # -x above the limit is a logit below its negation: say which logits those are
-        logits = f" ({softmax_input(divided=divided, softmin=False)} {_beyond(limit, '.2f', True)})"
+        logits = f" ({softmax_input(divided=divided, softmin=False)} {_beyond(limit, True)})"
         found.fail(
             "exp-overflow",
-            f"exp overflows for {x} above {limit:.2f}{logits if softmin else ''} in "
+            f"exp overflows for {x} {_beyond(limit, False)}{logits if softmin else ''} in "
             f"{rows_of(m.exp_overflow.rows, total)} ({plural(m.exp_overflow.elements, 'element')})",
         )
     if m.sum_overflow.rows:  # naive: a logsumexp past the limit; any method: a long enough row
@@ -156,10 +164,10 @@ def _overflow_findings(
         )
 
 
-def _beyond(limit: float, spec: str, softmin: bool) -> str:
-    """``above 11.09``: logits past an upper ``limit`` of the softmax's input; under softmin,
-    whose input is -x, the logits past it are those ``below -11.09``."""
-    return f"below {-limit:{spec}}" if softmin else f"above {limit:{spec}}"
+def _beyond(limit: str, softmin: bool) -> str:
+    """``above 11.0902``: logits past an upper ``limit`` (as shown) of the softmax's input; under
+    softmin, whose input is -x, the logits past it are those ``below -11.0902``."""
+    return f"below -{limit}" if softmin else f"above {limit}"
 
 
 def _nan_findings(

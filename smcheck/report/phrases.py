@@ -167,12 +167,25 @@ def bisected_t(t: float, rel_tol: float, *, up: bool) -> str:
     ``0.000305``; rounded down it could name an unsafe T), down for a highest safe T or a
     one-hot bound.
     """
-    digits = bisected_digits(rel_tol)
+    return directed(t, bisected_digits(rel_tol), up=up)
+
+
+def directed(v: float, digits: int, *, up: bool) -> str:
+    """``v`` to ``digits`` significant digits, rounded up (``up``) or down: a bound shown on the
+    side of ``v`` its sentence needs."""
     # decimal rounding of the shortest repr: t / 10**k in floats could push 1.8 up to 1.81, and
     # so could the binary value itself (1.8000000000000000444)
     rounding = decimal.ROUND_CEILING if up else decimal.ROUND_FLOOR
-    shown = decimal.Context(prec=digits, rounding=rounding).plus(decimal.Decimal(repr(t)))
+    shown = decimal.Context(prec=digits, rounding=rounding).plus(decimal.Decimal(repr(v)))
     return format(float(shown), f".{digits}g")
+
+
+def overflow_limit(x: float) -> str:
+    """exp's overflow limit ``x`` (FloatFormat.exp_overflow_x) as every report prints it: 6
+    significant digits, rounded up, so every value above the one shown overflows (float16:
+    ln 65520 = 11.090160 reads 11.0902; at 2 decimals 11.09, below it, which float16 rounds to
+    11.09375, past it)."""
+    return directed(x, 6, up=True)
 
 
 NOT_JUDGED = "-"

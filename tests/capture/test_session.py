@@ -235,7 +235,7 @@ def test_a_captured_softmin_is_reported_in_the_words_of_softmin() -> None:
     (src,) = cap.analyze(methods=["naive"]).sources
     [cell] = [c for c in src.cells if c.dtype == "float16"]
     [overflow] = [f for f in cell.findings if f.cause == "exp-overflow"]
-    assert overflow.message.startswith("exp overflows for -x above 11.09 (logits below -11.09)")
+    assert overflow.message.startswith("exp overflows for -x above 11.0902 (logits below -11.0902)")
     assert src.input.max == 20.0  # -x, as the header says: "softmin: analysing -x"
 
 

@@ -73,7 +73,7 @@ def test_mnist_report_gives_the_overflow_count_in_full() -> None:
     text = " ".join(ln.strip() for ln in stdout_of("mnist.txt"))
     # naive is a comparison beside torch (bracketed, never counted)
     assert "[FAIL] exp-overflow, probability-nan  naive × float16: exp overflows for" in text
-    assert "above 11.09 in 471/2500 rows (472 elements); 472 probabilities NaN" in text
+    assert "above 11.0902 in 471/2500 rows (472 elements); 472 probabilities NaN" in text
     assert "[FAIL] sum-overflow  naive × float16: the sum of exp overflows in 4/2500 rows" in text
     details = "\n".join(stdout_of("mnist-details.txt"))
     assert "476/475r" in details and "Error bounds" in details and "Gradients of" in details

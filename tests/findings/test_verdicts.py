@@ -8,9 +8,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
 import smcheck
 from smcheck.api import generate
+from smcheck.cli import cli
 from smcheck.config import Thresholds
 from smcheck.dtypes import get_format
 from smcheck.findings.conditiontypes import Hit
@@ -19,6 +21,7 @@ from smcheck.findings.remedytexts import SHIFT_BEFORE_CAST, TORCH_SUM
 from smcheck.findings.verdicts import judge
 from smcheck.report.grouping import group_findings
 from smcheck.report.model import Count, Extreme, Verdict
+from smcheck.report.phrases import overflow_limit
 from tests.conftest import cell, sample_input
 
 
@@ -59,7 +62,8 @@ def test_an_overflowing_sum_of_finite_exps_is_named_as_the_sum_not_as_large_logi
     assert (m.sum_overflow.elements, m.sum_overflow.rows, m.sum_overflow.worst_row) == (1, 1, (0,))
     by = {f.cause: f for f in c.findings}
     assert (
-        by["exp-overflow"].message == "exp overflows for logits above 11.09 in 1/2 rows (1 element)"
+        by["exp-overflow"].message
+        == "exp overflows for logits above 11.0902 in 1/2 rows (1 element)"
     )
     assert (
         by["sum-overflow"].message
@@ -621,7 +625,7 @@ def test_under_softmin_cast_and_exp_messages_bound_minus_x_not_the_logits() -> N
     r = smcheck.analyze(x, dtypes=["float16"], methods=["naive"], softmin=True, gradients=False)
     by = {f.cause: f.message for f in cell(r, "naive", "float16").findings}
     assert by["exp-overflow"] == (
-        "exp overflows for -x above 11.09 (logits below -11.09) in 1/1 row (1 element)"
+        "exp overflows for -x above 11.0902 (logits below -11.0902) in 1/1 row (1 element)"
     )
     assert by["cast-overflow"].startswith(
         "1 logit at or below -65520 becomes -inf in float16, +inf in -x, in 1 row (row [1])"
@@ -631,7 +635,7 @@ def test_under_softmin_cast_and_exp_messages_bound_minus_x_not_the_logits() -> N
     )
     found = cell(r, "naive", "float16", 0.5).findings
     (exp,) = [f.message for f in found if f.cause == "exp-overflow"]
-    assert exp.startswith("exp overflows for -x/T above 11.09 (x/T below -11.09) in 1/1 row")
+    assert exp.startswith("exp overflows for -x/T above 11.0902 (x/T below -11.0902) in 1/1 row")
 
 
 def _softmin(x: list[list[float]], **kw) -> smcheck.Report:  # type: ignore[no-untyped-def]
@@ -876,3 +880,28 @@ def test_a_one_dimensional_source_names_no_row_in_its_log_error() -> None:
     r = analyze([-999.0, 1, 2, 5, 6], methods=["shifted"], dtypes=["float32"], temperatures=[10])
     said = [f.message for c in r.cells for f in c.findings if f.cause == "log-error"]
     assert said and all("row []" not in m and "nats, " in m for m in said), said
+
+
+@pytest.mark.parametrize(
+    ("dtype", "shown"),
+    [
+        ("float16", "11.0902"),
+        ("bfloat16", "88.7209"),
+        ("float32", "88.7229"),
+        ("float64", "709.783"),
+    ],
+)
+def test_the_overflow_limit_is_shown_to_6_digits_rounded_up_so_every_x_above_it_overflows(
+    dtype: str, shown: str
+) -> None:
+    # review: "exp overflows for logits above 11.09" in float16, whose limit is ln 65520 =
+    # 11.090160 (and which rounds 11.09 to 11.09375, past it): every value above the one
+    # shown must overflow, in the finding, the -v formats table and `smcheck thresholds`
+    f = get_format(dtype)
+    assert float(shown) >= f.exp_overflow_x > float(shown) * (1 - 1e-5)  # up, 6 digits
+    assert overflow_limit(f.exp_overflow_x) == shown
+    r = smcheck.analyze([[f.exp_overflow_x * 1.01, 0.0]], dtypes=[dtype], methods=["naive"])
+    (m,) = [x.message for x in cell(r, "naive", dtype).findings if x.cause == "exp-overflow"]
+    assert m.startswith(f"exp overflows for logits above {shown} in 1/1 row")
+    text = CliRunner().invoke(cli, ["thresholds"], catch_exceptions=False).stdout
+    assert shown in next(ln for ln in text.splitlines() if "exp(x) = inf" in ln).split()

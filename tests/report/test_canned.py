@@ -87,7 +87,7 @@ def test_the_formats_tables_overflow_room_is_named_for_the_sum_of_exp(
     assert "exp overflows >" in header and "sum overflow room" in header
     assert header.count("overflow room") == 1
     row = next(ln.split() for ln in formats.splitlines() if ln.strip().startswith("float16"))
-    assert row[:4] == ["float16", "1", "11.09", "-1.5"]
+    assert row[:4] == ["float16", "1", "11.0902", "-1.5"]
 
 
 def test_a_cell_with_reasons_but_no_findings_is_never_reported_clean(

@@ -242,7 +242,7 @@ def test_analyze_markdown(tmp_path: Path) -> None:
     assert "| method | float16 |" in lines and "| naive | **FAIL** |" in lines
     # findings by cause, each with the cells it hits and the remedy, then what was left out
     overflow = next(ln for ln in lines if ln.startswith("- **FAIL** `exp-overflow` in naive"))
-    assert "exp overflows for logits above 11.09" in overflow
+    assert "exp overflows for logits above 11.0902 in" in overflow
     assert overflow.endswith("Fix: use max-shifted softmax or torch.softmax")
     assert lines[-1].startswith("_Not shown: the per-cell metrics")
 

@@ -57,7 +57,7 @@ def test_a_grouped_line_over_a_sweep_names_the_temperatures_its_cells_span() -> 
     text = r.stdout.replace("\n  ", " ")
     assert (
         "FAIL exp-overflow, probability-nan  4 cells of naive × float16..float32 at T=0.05..1: "
-        "exp overflows for x/T above 11.09 in 1/1 row (4 elements); "
+        "exp overflows for x/T above 11.0902 in 1/1 row (4 elements); "
     ) in text
 
 

@@ -7,13 +7,15 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
+from smcheck.report.phrases import overflow_limit
+
 COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("max", "largest finite value", ".6g"),
     ("smallest_normal", "smallest normal", ".6g"),
     ("smallest_subnormal", "smallest subnormal", ".6g"),
     ("eps", "eps (spacing at 1)", ".6g"),
     ("u", "unit roundoff u = 2^-t", ".6g"),
-    ("exp_overflow_above", "exp(x) = inf for x >", ".6g"),
+    ("exp_overflow_above", "exp(x) = inf for x >", "up"),  # overflow_limit: rounded up
     ("exp_subnormal_below", "exp(x) subnormal, x <", ".6g"),
     ("exp_zero_below", "exp(x) = 0 for x <=", ".6g"),
     ("underflow_gap_nats", "p = 0 for lse - x_i >=", ".6g"),
@@ -29,5 +31,10 @@ def limits_table(rows: list[dict[str, Any]]) -> Table:
     for r in rows:
         t.add_column(f"{r['dtype']} (t={r['precision_bits']})", justify="right")
     for key, label, spec in COLUMNS:
-        t.add_row(label, *(format(r[key], spec) for r in rows))
+        t.add_row(label, *(_text(r[key], spec) for r in rows))
     return t
+
+
+def _text(v: float, spec: str) -> str:
+    """``v`` in the column's format spec; ``up``: exp's overflow limit as every report shows it."""
+    return overflow_limit(v) if spec == "up" else format(v, spec)

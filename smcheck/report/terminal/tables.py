@@ -21,6 +21,7 @@ from smcheck.report.phrases import (
     num,
     of_input,
     operation,
+    overflow_limit,
     plural,
     row_index,
 )
@@ -121,7 +122,7 @@ def format_table(s: SourceReport) -> Fit:
         t.add_row(
             c.dtype,
             num(c.temperature, "g"),
-            num(get_format(c.dtype).exp_overflow_x, ".2f"),
+            overflow_limit(get_format(c.dtype).exp_overflow_x),
             num(h.overflow_nats, ".3g"),
             num(h.underflow_nats, ".3g"),
             dlogp if dlogp_at[c.dtype] == c.temperature else "",
