@@ -183,7 +183,7 @@ def directed(v: float, digits: int, *, up: bool) -> str:
 def overflow_limit(x: float) -> str:
     """exp's overflow limit ``x`` (FloatFormat.exp_overflow_x) as every report prints it: 6
     significant digits, rounded up, so every value above the one shown overflows (float16:
-    ln 65520 = 11.090160 reads 11.0902; at 2 decimals 11.09, below it, which float16 rounds to
+    ln 65520 = 11.090111 reads 11.0902; at 2 decimals 11.09, below it, which float16 rounds to
     11.09375, past it)."""
     return directed(x, 6, up=True)
 

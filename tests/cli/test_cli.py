@@ -184,7 +184,7 @@ def test_output_file_is_written_only_on_success(tmp_path) -> None:  # type: igno
 def test_thresholds_shows_computed_limits() -> None:
     r = run("thresholds", "--dtype", "fp16,bf16")
     assert r.exit_code == 0, r.output
-    assert "11.0901" in r.stdout and "2048" in r.stdout and "256" in r.stdout
+    assert "11.0902" in r.stdout and "2048" in r.stdout and "256" in r.stdout
     doc = json.loads(run("thresholds", "--format", "json").stdout)
     assert [d["dtype"] for d in doc] == ["float16", "bfloat16", "float32", "float64"]
     assert doc[0]["underflow_gap_nats"] == pytest.approx(17.3287, abs=1e-4)

@@ -895,7 +895,7 @@ def test_the_overflow_limit_is_shown_to_6_digits_rounded_up_so_every_x_above_it_
     dtype: str, shown: str
 ) -> None:
     # review: "exp overflows for logits above 11.09" in float16, whose limit is ln 65520 =
-    # 11.090160 (and which rounds 11.09 to 11.09375, past it): every value above the one
+    # 11.090111 (and which rounds 11.09 to 11.09375, past it): every value above the one
     # shown must overflow, in the finding, the -v formats table and `smcheck thresholds`
     f = get_format(dtype)
     assert float(shown) >= f.exp_overflow_x > float(shown) * (1 - 1e-5)  # up, 6 digits
