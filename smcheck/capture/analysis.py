@@ -35,9 +35,9 @@ class Captured:
     targets: np.ndarray | None = None
     """The class index of each row, for a loss site (the gradient targets)."""
     extra: dict[str, Any] = field(default_factory=dict)
-    """Counters behind the notes: nan_masked, nan_upstream, masked_zero_rows, padded, budget,
-    seed; and fast_path (module, kind, padded) where a module above the site would have taken
-    torch's fast path uncaptured (capture/fastpath.py)."""
+    """Counters behind the notes: nan_masked, nan_upstream, nan_finite, masked_zero_rows, padded,
+    budget, seed; and fast_path (module, kind, padded) where a module above the site would have
+    taken torch's fast path uncaptured (capture/fastpath.py)."""
 
 
 SITE_OWN_OPTIONS = {
@@ -226,31 +226,53 @@ def _fast_path(x: dict[str, Any]) -> InputFinding | None:
 
 
 def _observed_nan(s: Site, x: dict[str, Any]) -> InputFinding | None:
-    """FAIL when the op returned NaN as the model ran: a real failure, whatever the cells say."""
+    """FAIL when the op returned NaN as the model ran: a real failure, whatever the cells say.
+    Each cause found among the sampled NaN rows is counted and gets its own fix."""
     if not s.nan_rows:
         return None
     masked, upstream = x.get("nan_masked", 0), x.get("nan_upstream", 0)
+    # a capture saved before the count: the other rows were counted as finite
+    finite = x.get("nan_finite", s.nan_rows - masked - upstream)
     softmin = s.op == "softmin"  # its rows are stored as -x: masked where x is +inf
-    if masked:
-        why = (
-            f"{masked} of them fully masked (every logit {'+' if softmin else '-'}inf in {s.dtype})"
+    wider = next_wider(s.dtype)
+    causes = [  # (rows, what they are, short name, fix)
+        (
+            masked,
+            f"fully masked (every logit {'+' if softmin else '-'}inf in {s.dtype})",
+            "fully masked rows",
+            f"{remedytexts.mask_with_min(s.dtype, softmin)}; or "
+            f"{remedytexts.ZEROS_FOR_MASKED_ROWS}",
+        ),
+        (
+            upstream,
+            f"already NaN or {'-' if softmin else '+'}inf at its input",
+            "the input's NaN",
+            remedytexts.FIX_UPSTREAM,
+        ),
+        (
+            finite,
+            "with finite logits",
+            "finite logits",
+            f"compute it in {wider}" if wider else "scale the logits into a narrower range",
+        ),
+    ]
+    found = [c for c in causes if c[0]]
+    unsampled = s.nan_rows - masked - upstream - finite
+    whys = [f"{n} {what}" for n, what, _, _ in found] + [f"{unsampled} not sampled"] * bool(
+        unsampled > 0
+    )
+    if len(found) == 1:
+        fix = found[0][3]
+    else:  # several causes, several fixes (none: every NaN row is outside the sample)
+        fix = "; ".join(f"{name}: {f}" for _, _, name, f in found) or (
+            "raise max_rows_per_site to sample them"
         )
-        fix = (
-            f"{remedytexts.mask_with_min(s.dtype, softmin)}; or {remedytexts.ZEROS_FOR_MASKED_ROWS}"
-        )
-    elif upstream:
-        why = f"{upstream} of them already NaN or {'-' if softmin else '+'}inf at its input"
-        fix = remedytexts.FIX_UPSTREAM
-    else:
-        why = "with finite logits"
-        wider = next_wider(s.dtype)
-        fix = f"compute it in {wider}" if wider else "scale the logits into a narrower range"
     where = f" at {s.module}" if s.module else ""
     return InputFinding(
         "observed_nan",
         "FAIL",
         f"{s.op}{where} ({s.file}:{s.line}) returned NaN in "
-        f"{plural(s.nan_rows, 'row')} of {s.rows_seen} as the model ran in {s.dtype}, "
-        f"{why} -- {fix}",
+        f"{plural(s.nan_rows, 'row')} of {s.rows_seen} as the model ran in {s.dtype}: "
+        f"{', '.join(whys)} -- {fix}",
         s.dtype,
     )

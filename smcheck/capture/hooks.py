@@ -175,7 +175,8 @@ class Recorder:
 
 
 def _count_nan_causes(site: SiteRecord, picked: Any, picked_nan: Any, total_nan: int) -> None:
-    """Count NaN rows, and among the sampled ones those fully masked or already non-finite."""
+    """Count NaN rows, and among the sampled ones those fully masked, already non-finite, or
+    neither (finite logits)."""
     import torch
 
     site.nan_rows += total_nan
@@ -186,6 +187,7 @@ def _count_nan_causes(site: SiteRecord, picked: Any, picked_nan: Any, total_nan:
     upstream = (torch.isnan(rows) | torch.isposinf(rows)).any(dim=1)
     site.nan_masked += int(masked.sum())
     site.nan_upstream += int((upstream & ~masked).sum())
+    site.nan_finite += int((~upstream & ~masked).sum())
 
 
 def _autocast(t: Any) -> str | None:

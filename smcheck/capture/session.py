@@ -192,6 +192,7 @@ def _captured(r: SiteRecord, cap: Capture) -> Captured | None:
     extra = {
         "nan_masked": r.nan_masked,
         "nan_upstream": r.nan_upstream,
+        "nan_finite": r.nan_finite,
         "masked_zero_rows": r.masked_zero_rows,
         "padded": r.padded,
         "budget": cap.max_rows_per_site,

@@ -107,6 +107,8 @@ class SiteRecord:
     """Of ``nan_rows``: rows whose every input was -inf (fully masked)."""
     nan_upstream: int = 0
     """Of ``nan_rows``: rows whose input already held NaN or +inf."""
+    nan_finite: int = 0
+    """Of ``nan_rows``: sampled rows of finite logits (and -inf, not all of them)."""
     masked_zero_rows: int = 0
     """Fully masked rows the fused kernel returned as zeros (left out of the sample)."""
     padded: bool = False

@@ -16,7 +16,7 @@ from smcheck.check.baseline import apply_baseline, load_baseline, write_baseline
 from smcheck.check.policy import Policy
 from smcheck.environment import collect_environment
 from smcheck.errors import LoadError
-from smcheck.findings.inputconditions import FINDING_OF
+from smcheck.findings.inputconditions import FINDING_OF, explained_nan
 from smcheck.findings.policyconditions import Condition, Hit
 from smcheck.findings.settling import source_situation
 from smcheck.output import refuse_unsafe_outputs
@@ -191,6 +191,8 @@ def evaluate(
             for c in conds
             if c.name in FINDING_OF and c.check_input(rep.input, softmin=rep.softmin)
         }
+        if rep.site is not None and explained_nan(rep.input, rep.site.nan_rows, said):
+            said.add(FINDING_OF["nan"])  # the NaN the op returned: those rows' own problems
         kept = [f for f in rep.input.findings if f.kind not in said]
         rest[severity] = dataclasses.replace(rep.input, findings=kept)
     level = {c.name: sev for sev, conds in lists for c in conds}

@@ -73,3 +73,14 @@ def observed_nan(s: InputSummary) -> Hit | None:
     which the ``nan`` condition counts once per source beside the cells' NaN; files have none."""
     found = next((f for f in s.findings if f.kind == FINDING_OF["nan"]), None)
     return None if found is None else Hit(1.0, None, None, found.message)
+
+
+def explained_nan(s: InputSummary, nan_rows: int, said: set[str]) -> bool:
+    """Whether every row a captured site's op returned as NaN is a row whose finding ``said``
+    holds: NaN or +inf at its input (``upstream``), every logit -inf (``fully_masked``; a row of
+    mask values only gives no NaN). Each such row returns NaN, so the counts add up exactly
+    when no other row did; the ``observed_nan`` finding then tells the same problems."""
+    explained = s.upstream_rows if FINDING_OF["input"] in said else 0
+    if FINDING_OF["fully-masked"] in said:
+        explained += s.fully_masked_rows - s.fully_masked_sentinel_rows
+    return 0 < nan_rows <= explained

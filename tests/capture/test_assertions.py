@@ -133,7 +133,8 @@ UPSTREAM_ROW = [[1.0, 2.0, float("inf")]]
 def test_captured_sites_count_an_input_problem_once_as_check_does(tmp_path: Path) -> None:
     # the upstream row was listed twice beside the NaN the model returned (its input finding,
     # then the input condition's violation), and three times under fail-on fail (both findings,
-    # then the violation joining them); check reports the row once
+    # then the violation joining them); check reports the row once. Then twice: the NaN the
+    # model returned for that row, and the row, one problem
     with smcheck.capture() as cap:
         torch.softmax(torch.tensor(UPSTREAM_ROW, dtype=torch.float16), -1)
     source = cap.analyze().sources[0]
@@ -145,7 +146,7 @@ def test_captured_sites_count_an_input_problem_once_as_check_does(tmp_path: Path
         return [line.removeprefix(f"{source.name}: ") for line in check_captured(cap, tmp_path)]
 
     [upstream] = check_messages(up, tmp_path / "up.npy", ["fail", "input"])
-    assert lines(["fail", "input"]) == [returned, upstream]
+    assert lines(["fail", "input"]) == [upstream]  # the NaN returned is that row's
     [upstream] = check_messages(up, tmp_path / "up.npy", ["fail"])
     assert lines(["fail"]) == [f"{returned}; {upstream}"]
     # nan reports the NaN the model returned, so fail leaves that finding out

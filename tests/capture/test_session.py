@@ -11,6 +11,7 @@ import torch.nn.functional as F
 import smcheck
 from smcheck.capture.session import Capture
 from smcheck.errors import ConfigError
+from smcheck.findings import remedytexts
 from smcheck.report.html.page import report_html
 from smcheck.report.markdown import report_markdown
 from smcheck.report.model import Report
@@ -346,11 +347,34 @@ def test_a_site_that_returned_nan_from_finite_logits_is_told_the_wider_format() 
     site = SimpleNamespace(nan_rows=2, rows_seen=8, op="softmax", module="", file="m.py", line=3)
     found = _observed_nan(SimpleNamespace(**vars(site), dtype="float16"), {})  # type: ignore[arg-type]
     assert found is not None and found.message.endswith(
-        "returned NaN in 2 rows of 8 as the model ran in float16, with finite logits -- compute "
+        "returned NaN in 2 rows of 8 as the model ran in float16: 2 with finite logits -- compute "
         "it in float32"
     )
     found = _observed_nan(SimpleNamespace(**vars(site), dtype="float64"), {})  # type: ignore[arg-type]
     assert found is not None and found.message.endswith("-- scale the logits into a narrower range")
+
+
+def test_a_site_whose_nan_rows_have_two_causes_names_both_counts_and_both_fixes() -> None:
+    # it said "1 of them fully masked -- mask with ..." (if masked: ... elif upstream: ...), so
+    # the two rows that were NaN at the input went unexplained and without their fix
+    with smcheck.capture() as cap:
+        for i in range(3):
+            x = torch.randn(10, 6, generator=torch.Generator().manual_seed(i))
+            if i == 1:
+                x[2] = float("nan")
+                x[5, 0] = float("nan")
+            if i == 2:
+                x[7] = float("-inf")
+            torch.softmax(x, -1)
+    found = cap.analyze().sources[0].input.findings[0]
+    assert found.kind == "observed_nan"
+    assert "returned NaN in 3 rows of 30 as the model ran in float32: 1 fully masked (every " in (
+        found.message
+    )
+    assert "float32), 2 already NaN or +inf at its input -- fully masked rows: mask with " in (
+        found.message
+    )
+    assert found.message.endswith("; the input's NaN: " + remedytexts.FIX_UPSTREAM)
 
 
 def test_a_softmin_site_that_returned_nan_on_masked_rows_is_told_of_its_own_masks() -> None:
@@ -359,9 +383,9 @@ def test_a_softmin_site_that_returned_nan_on_masked_rows_is_told_of_its_own_mask
         F.softmin(torch.tensor([[float("inf")] * 3, [1.0, 2.0, 3.0]]), dim=-1)
         F.softmin(torch.tensor([[-float("inf"), 1.0, 2.0]]), dim=-1)
     masked, upstream = (s.input.findings[0].message for s in cap.analyze().sources)
-    assert "1 of them fully masked (every logit +inf in float32)" in masked
+    assert "1 row of 2 as the model ran in float32: 1 fully masked (every logit +inf in" in masked
     assert "mask with torch.finfo(torch.float32).max" in masked
-    assert "1 of them already NaN or -inf at its input" in upstream
+    assert "float32: 1 already NaN or -inf at its input --" in upstream
 
 
 @pytest.mark.parametrize(

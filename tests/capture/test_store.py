@@ -57,7 +57,9 @@ def test_capture_command_runs_a_script_with_check_exit_codes(tmp_path: Path) -> 
     assert (site["op"], site["dtype"], site["line"]) == ("softmax", "float16", 6)
     assert saved.is_file()
     bad = run(cli, ["capture", "--isolated", "--format", "json", str(script), "--pad"])
-    assert bad.exit_code == 1 and bad.stderr.count("returned NaN in 1 row") == 1  # said once
+    # said once: the masked row that returned NaN
+    assert bad.exit_code == 1 and bad.stderr.count("1 row fully masked") == 1
+    assert "returned NaN in 1 row" not in bad.stderr
     err = run(cli, ["capture", "--isolated", str(tmp_path / "missing.py")])
     assert err.exit_code == 2 and err.stderr.startswith("Error: no such script")
     err = run(cli, ["capture", "--isolated", str(tmp_path)])
@@ -85,7 +87,8 @@ def test_capture_command_counts_an_input_problem_once_as_check_does(
 ) -> None:
     # it ended "3 violations": the upstream row twice (its input finding, then the input
     # condition's violation) beside the NaN the model returned; under --fail-on fail the two
-    # findings and a third line joining them. check reports the row once.
+    # findings and a third line joining them. check reports the row once. Then 2: the NaN the
+    # model returned for that row is the same problem, said by the input condition.
     monkeypatch.chdir(tmp_path)
     (tmp_path / "inf.py").write_text(UPSTREAM)
     np.save("up.npy", np.array([[1.0, 2.0, np.inf]], np.float16))
@@ -102,11 +105,26 @@ def test_capture_command_counts_an_input_problem_once_as_check_does(
             cli, ["check", "--isolated", "--format", "json", *fail_on, "up.npy"]
         )
         [upstream] = [v["message"] for v in json.loads(check.stdout)["violations"]]
-        said = [returned, upstream] if not fail_on else [f"{returned}; {upstream}"]
+        said = [upstream] if not fail_on else [f"{returned}; {upstream}"]
         assert got.stderr.splitlines()[1:] == [
             *(f"smcheck: {source['name']}: {m}" for m in said),
             f"smcheck capture: {len(said)} violation{'s' * (len(said) > 1)}",
         ]
+
+
+def test_capture_command_counts_a_fully_masked_row_that_returned_nan_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the README's pool.py ended "2 violations" for its one fully masked row: the NaN the model
+    # returned there, then the row; check on the same rows reports one
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pool.py").write_text(
+        "import torch\nx = torch.zeros(3, 5, dtype=torch.float16)\n"
+        "x[2] = float('-inf')\ntorch.softmax(x, -1)\n"
+    )
+    r = CliRunner().invoke(cli, ["capture", "--isolated", "-q", "pool.py"])
+    assert r.exit_code == 1, r.output
+    assert r.stderr.endswith("smcheck capture: 1 violation\n")
 
 
 def test_capture_quiet_prints_the_summary_lines_alone(
@@ -119,7 +137,7 @@ def test_capture_quiet_prints_the_summary_lines_alone(
     assert r.exit_code == 1, r.output
     assert r.stdout == "" and r.stderr == (
         "smcheck: 1 source, 3 cells: 0 FAIL, 0 WARN, 0 OK, 3 not judged; input: 2 FAIL\n"
-        "smcheck capture: 2 violations\n"
+        "smcheck capture: 1 violation\n"
     )
 
 
