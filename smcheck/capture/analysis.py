@@ -193,9 +193,12 @@ def _with_site(rep: SourceReport, c: Captured) -> SourceReport:
         )
     if x.get("padded"):
         notes.append("calls with different row lengths: shorter rows padded with -inf (p = 0)")
-    found = [f for f in (_observed_nan(s, x), _fast_path(x)) if f is not None]
+    found = [f for f in (_observed_nan(s, x), _log_underflow(s, x), _fast_path(x)) if f]
+    own = rep.input.findings
+    if x.get("log_underflow", {}).get("masked") == 0:  # every -inf target underflowed: no mask
+        own = [f for f in own if f.kind != "masked_target"]
     # most severe first, as the input's own findings are (a policy reads the first)
-    findings = sorted([*found, *rep.input.findings], key=lambda f: -SEVERITIES.index(f.severity))
+    findings = sorted([*found, *own], key=lambda f: -SEVERITIES.index(f.severity))
     inp = dataclasses.replace(rep.input, findings=findings)
     return dataclasses.replace(rep, site=s, notes=notes, input=inp)
 
@@ -223,6 +226,23 @@ def _fast_path(x: dict[str, Any]) -> InputFinding | None:
     if padded is not None:
         text += f"; the fast path returns {padded} {said}"
     return InputFinding("fast_path_skipped", "INFO", text)
+
+
+def _log_underflow(s: Site, x: dict[str, Any]) -> InputFinding | None:
+    """FAIL where an nll_loss read -inf at a target whose exact log p is finite: its input was
+    log(softmax), and p rounded to 0 before the log (capture/logsoftmax.py)."""
+    u = x.get("log_underflow")
+    if not u:
+        return None
+    return InputFinding(
+        "log_underflow",
+        "FAIL",
+        f"{s.op}'s input ({s.file}:{s.line}) holds -inf at the target in "
+        f"{plural(u['rows'], 'row')} where the exact log p ({u['exact']:.6g} in row "
+        f"[{u['first_row']}]) is finite in {s.dtype}: log(softmax) underflowed at {u['where']}, "
+        f"so the loss is inf -- {remedytexts.LOG_SOFTMAX}",
+        s.dtype,
+    )
 
 
 def _observed_nan(s: Site, x: dict[str, Any]) -> InputFinding | None:

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from smcheck.capture.logsoftmax import LogOfSoftmax, LogUnderflow
 from smcheck.capture.reconstruct import attention_rows
 from smcheck.capture.sites import ModuleStack, SiteKey, SiteRecord, caller, this_frame
 
@@ -60,10 +61,14 @@ def _torch_function_mode() -> type:
     class CaptureMode(TorchFunctionMode):
         """Records each hooked call through ``on_call``; every other call passes straight on."""
 
-        def __init__(self, on_call: Callable[..., None]) -> None:
+        def __init__(self, on_call: Callable[..., None], on_log: Callable[..., None]) -> None:
+            import torch
+
             super().__init__()
             self.table = _op_table()
             self.on_call = on_call
+            self.on_log = on_log  # torch.log of a softmax: the log(softmax) trap (logsoftmax.py)
+            self.logs = (torch.log, torch.Tensor.log)
             self.failures: list[str] = []
 
         def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
@@ -75,6 +80,13 @@ def _torch_function_mode() -> type:
                     self.on_call(hooked, args, kwargs, out)
                 except Exception as e:  # recording must never break the model's run
                     self.failures.append(f"{hooked[0]}: {type(e).__name__}: {e}")
+                return out
+            if func in self.logs and args:
+                out = func(*args, **kwargs)
+                try:
+                    self.on_log(args[0], out)
+                except Exception as e:
+                    self.failures.append(f"log: {type(e).__name__}: {e}")
                 return out
             import torch.nn.functional as F
 
@@ -117,7 +129,13 @@ class Recorder:
         self.sites: dict[SiteKey, SiteRecord] = {}
         self.modules = ModuleStack()
         self._generators: dict[tuple[SiteKey, str], Any] = {}
-        self.mode = _torch_function_mode()(self.on_call)
+        self.logs = LogOfSoftmax()
+        self.mode = _torch_function_mode()(self.on_call, self.on_log)
+
+    def on_log(self, p: Any, out: Any) -> None:
+        if self.logs.remembers(p):
+            file, line, _ = caller(this_frame())
+            self.logs.log(p, out, f"{file}:{line}")
 
     def on_call(self, hooked: tuple[str, str], args: tuple, kwargs: dict, out: Any) -> None:
         import torch
@@ -137,6 +155,15 @@ class Recorder:
                 site.reconstructed = rebuild is not None
                 self.sites[key] = site
             site.calls += 1
+            if op in ("softmax", "softmin"):
+                self.logs.softmax(out, _arg(args, kwargs, 0, "input"), dim, op == "softmin")
+            elif op == "nll_loss":
+                under = site.log_underflow = site.log_underflow or LogUnderflow()
+                target, ignore = (
+                    _arg(args, kwargs, 1, "target"),
+                    _arg(args, kwargs, 4, "ignore_index", -100),
+                )
+                self.logs.judge(_arg(args, kwargs, 0, "input"), target, ignore, under)
             with _no_autocast():  # the rows rebuilt keep their dtype (the site's was read above)
                 self._sample(site, rows, targets, nan_rows, rebuild)
 

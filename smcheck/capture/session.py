@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import os
 from pathlib import Path
@@ -201,6 +202,8 @@ def _captured(r: SiteRecord, cap: Capture) -> Captured | None:
     if (fast := governing(k.module, cap._fast_paths.skipped)) is not None:
         path, skip = fast  # its rows come from the ordinary path the capture made it take
         extra["fast_path"] = {"module": path, "kind": skip.kind, "padded": padded_output(skip)}
+    if r.log_underflow is not None and r.log_underflow.rows:
+        extra["log_underflow"] = dataclasses.asdict(r.log_underflow)
     targets = r.targets.to(torch.int64).numpy() if r.targets is not None else None
     # the name carries the format the op ran in, so every renderer shows it
     ran = r.dtype + (f" under autocast {r.autocast}" if r.autocast else "")
