@@ -193,7 +193,9 @@ def _with_site(rep: SourceReport, c: Captured) -> SourceReport:
         )
     if x.get("padded"):
         notes.append("calls with different row lengths: shorter rows padded with -inf (p = 0)")
-    found = [f for f in (_observed_nan(s, x), _log_underflow(s, x), _fast_path(x)) if f]
+    notes += x.get("loss_calls", {}).get("unmodelled", [])
+    found = [_observed_nan(s, x), _observed_loss(s, x), _log_underflow(s, x), _fast_path(x)]
+    found = [f for f in found if f is not None]
     own = rep.input.findings
     if x.get("log_underflow", {}).get("masked") == 0:  # every -inf target underflowed: no mask
         own = [f for f in own if f.kind != "masked_target"]
@@ -226,6 +228,22 @@ def _fast_path(x: dict[str, Any]) -> InputFinding | None:
     if padded is not None:
         text += f"; the fast path returns {padded} {said}"
     return InputFinding("fast_path_skipped", "INFO", text)
+
+
+def _observed_loss(s: Site, x: dict[str, Any]) -> InputFinding | None:
+    """FAIL where the call returned a non-finite loss for a term its rows' cells do not model
+    (label smoothing, probability targets, every target ignored: capture/losscall.py)."""
+    c = x.get("loss_calls")
+    if not c or not c["nonfinite"]:
+        return None
+    calls = f" in {c['nonfinite']} of {plural(s.calls, 'call')}" * (c["nonfinite"] < s.calls)
+    return InputFinding(
+        "observed_nan" if c["value"] == "NaN" else "observed_loss",
+        "FAIL",
+        f"{s.op} ({s.file}:{s.line}) returned {c['value']} as the model ran in {s.dtype}{calls}: "
+        f"{c['cause']} -- {c['fix']}",
+        s.dtype,
+    )
 
 
 def _log_underflow(s: Site, x: dict[str, Any]) -> InputFinding | None:

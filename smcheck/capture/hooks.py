@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from smcheck.capture.logsoftmax import LogOfSoftmax, LogUnderflow
+from smcheck.capture.losscall import LossCalls, judge_call
 from smcheck.capture.reconstruct import attention_rows
 from smcheck.capture.sites import ModuleStack, SiteKey, SiteRecord, caller, this_frame
 
@@ -157,7 +158,10 @@ class Recorder:
             site.calls += 1
             if op in ("softmax", "softmin"):
                 self.logs.softmax(out, _arg(args, kwargs, 0, "input"), dim, op == "softmin")
-            elif op == "nll_loss":
+            if op in ("cross_entropy", "nll_loss"):
+                site.loss_calls = site.loss_calls or LossCalls()
+                judge_call(site.loss_calls, op, args, kwargs, out, site.dtype)
+            if op == "nll_loss":
                 under = site.log_underflow = site.log_underflow or LogUnderflow()
                 target, ignore = (
                     _arg(args, kwargs, 1, "target"),
@@ -263,8 +267,10 @@ def _loss_rows(op: str, x: Any, args: tuple, kwargs: dict, out: Any) -> Any:
     if isinstance(target, torch.Tensor) and not target.is_floating_point():
         targets = target.detach().reshape(-1)
         keep = targets != _arg(args, kwargs, 4, "ignore_index", -100)
-        if not bool(keep.all()):  # ignored rows are not in the loss
+        if not bool(keep.all()) and bool(keep.any()):  # ignored rows are not in the loss
             rows, targets = rows[keep], targets[keep]
+        elif not bool(keep.any()):  # every one ignored: the rows, without targets (losscall.py)
+            targets = None
     if bool(torch.isnan(out).any()):
         nan = torch.isnan(torch.log_softmax(rows.to(out.dtype), dim=1)).any(dim=1)
     else:

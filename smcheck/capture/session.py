@@ -202,6 +202,8 @@ def _captured(r: SiteRecord, cap: Capture) -> Captured | None:
     if (fast := governing(k.module, cap._fast_paths.skipped)) is not None:
         path, skip = fast  # its rows come from the ordinary path the capture made it take
         extra["fast_path"] = {"module": path, "kind": skip.kind, "padded": padded_output(skip)}
+    if r.loss_calls is not None and (r.loss_calls.nonfinite or r.loss_calls.unmodelled):
+        extra["loss_calls"] = dataclasses.asdict(r.loss_calls)
     if r.log_underflow is not None and r.log_underflow.rows:
         extra["log_underflow"] = dataclasses.asdict(r.log_underflow)
     targets = r.targets.to(torch.int64).numpy() if r.targets is not None else None

@@ -111,6 +111,8 @@ class SiteRecord:
     """Of ``nan_rows``: sampled rows of finite logits (and -inf, not all of them)."""
     masked_zero_rows: int = 0
     """Fully masked rows the fused kernel returned as zeros (left out of the sample)."""
+    loss_calls: Any = None
+    """A loss site's LossCalls: what the cells do not model of its calls (losscall.py)."""
     log_underflow: Any = None
     """An nll_loss site's LogUnderflow: targets at -inf, underflowed or masked (logsoftmax.py)."""
     padded: bool = False

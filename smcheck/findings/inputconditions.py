@@ -62,16 +62,19 @@ FINDING_OF: dict[str, str] = {
     "input": "upstream",
     "fully-masked": "fully_masked",
     "nan": "observed_nan",
+    "loss-inf": "observed_loss",
 }
-"""The input finding each input condition reports (and ``nan``, on a captured site's input: the
-NaN its op returned as the model ran): a verdict level (``fail``) leaves it out where that
-condition is met, so one problem is one violation."""
+"""The input finding each input condition reports (and, on a captured site's input, ``nan``:
+the NaN its op returned as the model ran, ``loss-inf``: the infinite loss it returned): a
+verdict level (``fail``) leaves it out where that condition is met, so one problem is one
+violation."""
 
 
-def observed_nan(s: InputSummary) -> Hit | None:
-    """The NaN a captured site's op returned as the model ran (its ``observed_nan`` finding),
-    which the ``nan`` condition counts once per source beside the cells' NaN; files have none."""
-    found = next((f for f in s.findings if f.kind == FINDING_OF["nan"]), None)
+def observed(s: InputSummary, condition: str) -> Hit | None:
+    """What a captured site's op returned as the model ran, as the finding of ``condition``
+    (:data:`FINDING_OF`: ``nan``, ``loss-inf``) says it; counted once per source beside the
+    cells' own; files have none."""
+    found = next((f for f in s.findings if f.kind == FINDING_OF[condition]), None)
     return None if found is None else Hit(1.0, None, None, found.message)
 
 

@@ -21,7 +21,7 @@ from smcheck.findings.conditionreaders import (
     saturated,
 )
 from smcheck.findings.conditiontypes import Hit, Metric
-from smcheck.findings.inputconditions import INPUT_METRICS, observed_nan
+from smcheck.findings.inputconditions import FINDING_OF, INPUT_METRICS, observed
 from smcheck.findings.situation import Situation
 from smcheck.report.findingmodel import join_by_remedy
 from smcheck.report.model import Cell, InputSummary, Verdict
@@ -223,8 +223,8 @@ class Condition:
 
     def check_input(self, s: InputSummary, *, softmin: bool) -> Hit | None:
         """The hit if the source's input violates the condition: an input condition, or a
-        verdict level met by an input finding (``fail``: an all-NaN file), or ``nan`` met by
-        the NaN a captured site's op returned; else None.
+        verdict level met by an input finding (``fail``: an all-NaN file), or ``nan`` or
+        ``loss-inf`` met by what a captured site's op returned; else None.
         ``softmin``: the source is analysed as softmax(-x), whose summary ``s`` counts -x."""
         if self.level is not None:
             found = [
@@ -237,7 +237,7 @@ class Condition:
             rank = float(Verdict(found[0].severity).rank)  # most severe first
             return Hit(rank, None, None, "; ".join(f.message for f in found))
         if self.metric not in INPUT_METRICS:
-            return observed_nan(s) if self.name == "nan" else None
+            return observed(s, self.name) if self.name in FINDING_OF else None
         got = INPUT_METRICS[self.metric].read(s, softmin)
         assert isinstance(got, Hit) and self.limit is not None
         over = got.value >= self.limit if self.op == ">=" else got.value > self.limit

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-from typing import Any
 
 import pytest
 import torch
@@ -424,48 +422,3 @@ def test_a_meta_tensor_mask_value_is_one_refusal() -> None:
     cap = _softmax_and_softmin_masked_with_777()
     with pytest.raises(ConfigError, match="is not a finite nonzero number"):
         cap.analyze(mask_value=torch.tensor(-1e4, device="meta"))
-
-
-def _nll_findings(make_lp: Any) -> dict[str, str]:
-    """The input findings (kind -> message) of ``nll_loss(make_lp(x), t)``, captured, where
-    row 0's target class 2 has the logit -120 (p underflows in float32) or -inf (a mask)."""
-    x = torch.randn(4, 6, generator=torch.Generator().manual_seed(0)) * 3
-    with smcheck.capture() as cap:
-        F.nll_loss(make_lp(x), torch.tensor([2, 1, 0, 3]))
-    (nll,) = [s for s in cap.analyze().sources if s.site.op == "nll_loss"]
-    return {f.kind: f.message for f in nll.input.findings}
-
-
-def test_nll_loss_of_log_softmax_that_underflowed_is_told_so_not_a_masked_target() -> None:
-    # it said "1 row has the target at a masked class ... fix the targets or the mask": the -inf
-    # was p = e^-123 rounded to 0 before torch.log, and that fix would not help
-    def lp(x: Any) -> Any:
-        x[0, 2] = -120.0
-        return torch.log(F.softmax(x, dim=-1))
-
-    found = _nll_findings(lp)
-    assert "masked_target" not in found
-    assert (
-        "holds -inf at the target in 1 row where the exact log p (-123.048 in row [0]) is "
-        in (found["log_underflow"])
-    )
-    assert found["log_underflow"].endswith(
-        "finite in float32: log(softmax) underflowed at "
-        f"{os.path.relpath(__file__)}:{_LOG_LINE}, so the loss is inf -- " + remedytexts.LOG_SOFTMAX
-    )
-
-
-_LOG_LINE = test_nll_loss_of_log_softmax_that_underflowed_is_told_so_not_a_masked_target.__code__
-_LOG_LINE = _LOG_LINE.co_firstlineno + 5  # the torch.log line of its lp
-
-
-@pytest.mark.parametrize("route", ["log_softmax", "log(softmax)"])
-def test_nll_loss_at_a_real_mask_is_still_a_masked_target(route: str) -> None:
-    def lp(x: Any) -> Any:
-        x[0, 2] = -float("inf")
-        if route == "log_softmax":
-            return F.log_softmax(x, dim=-1)
-        return torch.log(F.softmax(x, dim=-1))
-
-    found = _nll_findings(lp)
-    assert "log_underflow" not in found and "masked_target" in found

@@ -1,0 +1,125 @@
+"""What a captured loss call returned, where its rows alone cannot tell it: the log(softmax)
+trap at an nll_loss (capture/logsoftmax.py), and label smoothing, probability targets and a
+batch of ignored targets at a cross_entropy (capture/losscall.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from click.testing import CliRunner
+
+import smcheck
+from smcheck.cli import cli
+from smcheck.findings import remedytexts
+
+
+def _nll_findings(make_lp: Any) -> dict[str, str]:
+    """The input findings (kind -> message) of ``nll_loss(make_lp(x), t)``, captured, where
+    row 0's target class 2 has the logit -120 (p underflows in float32) or -inf (a mask)."""
+    x = torch.randn(4, 6, generator=torch.Generator().manual_seed(0)) * 3
+    with smcheck.capture() as cap:
+        F.nll_loss(make_lp(x), torch.tensor([2, 1, 0, 3]))
+    (nll,) = [s for s in cap.analyze().sources if s.site.op == "nll_loss"]
+    return {f.kind: f.message for f in nll.input.findings}
+
+
+def test_nll_loss_of_log_softmax_that_underflowed_is_told_so_not_a_masked_target() -> None:
+    # it said "1 row has the target at a masked class ... fix the targets or the mask": the -inf
+    # was p = e^-123 rounded to 0 before torch.log, and that fix would not help
+    def lp(x: Any) -> Any:
+        x[0, 2] = -120.0
+        return torch.log(F.softmax(x, dim=-1))
+
+    found = _nll_findings(lp)
+    assert "masked_target" not in found
+    assert (
+        "holds -inf at the target in 1 row where the exact log p (-123.048 in row [0]) is "
+        in (found["log_underflow"])
+    )
+    assert found["log_underflow"].endswith(
+        "finite in float32: log(softmax) underflowed at "
+        f"{os.path.relpath(__file__)}:{_LOG_LINE}, so the loss is inf -- " + remedytexts.LOG_SOFTMAX
+    )
+
+
+_LOG_LINE = test_nll_loss_of_log_softmax_that_underflowed_is_told_so_not_a_masked_target.__code__
+_LOG_LINE = _LOG_LINE.co_firstlineno + 5  # the torch.log line of its lp
+
+
+@pytest.mark.parametrize("route", ["log_softmax", "log(softmax)"])
+def test_nll_loss_at_a_real_mask_is_still_a_masked_target(route: str) -> None:
+    def lp(x: Any) -> Any:
+        x[0, 2] = -float("inf")
+        if route == "log_softmax":
+            return F.log_softmax(x, dim=-1)
+        return torch.log(F.softmax(x, dim=-1))
+
+    found = _nll_findings(lp)
+    assert "log_underflow" not in found and "masked_target" in found
+
+
+def _ce_site(call: Any) -> Any:
+    """The one cross_entropy site of ``call(x)``, x (4, 6) logits whose class 5 is -inf."""
+    x = torch.randn(4, 6, generator=torch.Generator().manual_seed(0)) * 2
+    x[:, 5] = -float("inf")
+    with smcheck.capture() as cap:
+        call(x)
+    (ce,) = cap.analyze().sources
+    return ce
+
+
+def _returned(source: Any) -> str:
+    [found] = [f for f in source.input.findings if f.kind.startswith("observed")]
+    assert found.severity == "FAIL"
+    return found.message
+
+
+def test_label_smoothing_over_a_masked_class_fails_with_the_inf_the_call_returned() -> None:
+    # smcheck said OK (exit 0, also --fail-on loss-inf): the cells judge -log p[target], which
+    # is finite; label smoothing puts weight on the -inf class, so the call returned inf
+    ce = _ce_site(lambda x: F.cross_entropy(x, torch.tensor([0, 1, 2, 3]), label_smoothing=0.1))
+    assert _returned(ce).endswith(
+        "returned inf as the model ran in float32: label_smoothing=0.1 puts weight 0.1/6 on every "
+        "class, and there is a -inf logit in every row -- use probability targets that are 0 on "
+        "the masked classes (label smoothing over the live ones) and mask with "
+        "torch.finfo(torch.float32).min, a value float32 holds: 0 × -inf is NaN"
+    )
+    assert any(n.startswith("label_smoothing=0.1 is not modelled") for n in ce.notes)
+
+
+def test_probability_targets_on_a_masked_class_fail_and_are_said_not_modelled() -> None:
+    # smcheck said OK, and -v showed "targets: argmax" with no word that the call's were others
+    soft = torch.softmax(torch.randn(4, 6, generator=torch.Generator().manual_seed(1)), -1)
+    ce = _ce_site(lambda x: F.cross_entropy(x, soft))
+    assert "returned inf as the model ran in float32: its probability targets meet a -inf " in (
+        _returned(ce)
+    )
+    assert "cross_entropy's probability targets are not modelled: the gradient check takes " in (
+        "".join(ce.notes)
+    )
+
+
+def test_a_call_whose_every_target_is_ignored_reports_the_nan_it_returned() -> None:
+    # the call returned NaN (a mean over no row) and its site was dropped without a word
+    ce = _ce_site(lambda x: F.cross_entropy(x, torch.full((4,), -100)))
+    assert "returned NaN as the model ran in float32: every target is ignore_index (-100), so " in (
+        _returned(ce)
+    )
+
+
+def test_fail_on_loss_inf_counts_the_infinite_loss_a_call_returned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ls.py").write_text(
+        "import torch\nx = torch.zeros(2, 3)\nx[:, 2] = float('-inf')\n"
+        "torch.nn.functional.cross_entropy(x, torch.tensor([0, 1]), label_smoothing=0.1)\n"
+    )
+    r = CliRunner().invoke(cli, ["capture", "--isolated", "-q", "--fail-on", "loss-inf", "ls.py"])
+    assert r.exit_code == 1, r.output
+    assert r.stderr.endswith("smcheck capture: 1 violation\n")
