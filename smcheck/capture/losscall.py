@@ -8,6 +8,7 @@ non-finite one gets its cause, and each term the cells leave out is said in a no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,9 +48,11 @@ def judge_call(calls: LossCalls, op: str, args: tuple, kwargs: dict, out: Any, d
     rows = x.detach().movedim(d, -1).reshape(-1, x.shape[d])
     found = _term(calls, op, args, kwargs, rows, target, dtype)
     out = out.detach()
-    if found is None or bool(torch.isfinite(out).all()) or not bool(found[0].any()):
+    if found is None or bool(torch.isfinite(out).all()):
         return
-    bad, why, fix = found
+    bad, why, fix = found[0](), found[1], found[2]  # the rows read only for a non-finite loss
+    if not bool(bad.any()):
+        return
     calls.nonfinite += 1
     if calls.cause:
         return
@@ -61,9 +64,9 @@ def judge_call(calls: LossCalls, op: str, args: tuple, kwargs: dict, out: Any, d
 
 def _term(
     calls: LossCalls, op: str, args: tuple, kwargs: dict, rows: Any, target: Any, dtype: str
-) -> tuple[Any, str, str] | None:
-    """The call's term the cells do not model, noted once: (the rows it makes non-finite, why,
-    with ``{rows}`` for them, and the fix); None for a call the cells model."""
+) -> tuple[Callable[[], Any], str, str] | None:
+    """The call's term the cells do not model, noted once: (the rows it makes non-finite, as a
+    function, why, with ``{rows}`` for them, and the fix); None for a call the cells model."""
     import torch
 
     finite_mask = f"{mask_with_min(dtype)}: 0 × -inf is NaN"
@@ -73,7 +76,7 @@ def _term(
             "largest logit as its target; the input findings judge the loss the call returned"
         )
         return (
-            torch.isneginf(rows).any(dim=1),
+            lambda: torch.isneginf(rows).any(dim=1),
             "its probability targets meet a -inf logit in {rows}: weight > 0 there makes the "
             "loss +inf, weight 0 NaN (0 × -inf)",
             f"use probability targets that are 0 on the masked classes and {finite_mask}",
@@ -86,7 +89,7 @@ def _term(
             "row's largest logit as the target; the input findings judge the loss it returned"
         )
         return (
-            ~keep,
+            lambda: ~keep,
             f"every target is ignore_index ({ignore}), so its mean is over no row (0/0)",
             "leave batches without a target out of the loss, or use reduction='sum'",
         )
@@ -97,9 +100,13 @@ def _term(
         f"label_smoothing={smoothing:g} is not modelled: the gradient check judges -log p of the "
         "target without it; the input findings judge the loss the call returned"
     )
-    masked = torch.isneginf(rows) & ~torch.isneginf(rows).all(dim=1, keepdim=True)
+
+    def masked() -> Any:  # a row with a -inf logit beside a finite one
+        neginf = torch.isneginf(rows)
+        return keep & neginf.any(dim=1) & ~neginf.all(dim=1)
+
     return (
-        keep & masked.any(dim=1),
+        masked,
         f"label_smoothing={smoothing:g} puts weight {smoothing:g}/{rows.shape[1]} on every class, "
         "and there is a -inf logit in {rows}",
         "use probability targets that are 0 on the masked classes (label smoothing over the live "
