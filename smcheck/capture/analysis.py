@@ -11,13 +11,13 @@ import numpy as np
 
 from smcheck import __version__, api
 from smcheck.config import AnalysisConfig
-from smcheck.dtypes import DTYPES, next_wider
+from smcheck.dtypes import DTYPES, get_format, next_wider
 from smcheck.environment import collect_environment
 from smcheck.errors import ConfigError
 from smcheck.findings import remedytexts
 from smcheck.report.maskmodel import SEVERITIES, InputFinding
 from smcheck.report.model import Report, SourceReport
-from smcheck.report.phrases import plural, verb
+from smcheck.report.phrases import num, plural, verb
 from smcheck.report.sitemodel import Site
 from smcheck.sources.loaders import LoadedArray, array_source
 from smcheck.sources.validation import widened_note
@@ -116,6 +116,13 @@ def formats_for(dtype: str) -> tuple[str, ...]:
     return (dtype, *wider.get(dtype, DTYPES[DTYPES.index(dtype) + 1 :]))
 
 
+def softmax_formats(c: Captured) -> tuple[str, ...]:
+    """The formats a site's softmax is judged in: those its kernel's softmax really runs in.
+    A fused SDPA kernel keeps its scores in the rebuilt rows' format (float32 under a 16-bit
+    kernel), never in the site's, so the site's 16-bit cell would judge a cast it never makes."""
+    return formats_for(c.source_dtype if c.site.reconstructed else c.site.dtype)
+
+
 def analyze_captured(
     captured: list[Captured], *, holder: str = "the capture", **options: Any
 ) -> Report:
@@ -138,7 +145,7 @@ def analyze_captured(
     for c in captured:
         opts = {k: v for k, v in options.items() if v is not None}
         opts["dim"] = -1  # rows are stored with the softmax axis last
-        opts.setdefault("dtypes", formats_for(c.site.dtype))
+        opts.setdefault("dtypes", softmax_formats(c))
         from_site = "use" not in opts
         opts.setdefault("use", c.site.use)  # the use decides gradients too (loss sites only)
         grads = opts["use"] == "loss" if opts.get("gradients") is None else opts["gradients"]
@@ -155,7 +162,7 @@ def analyze_captured(
         rep = api.run_sources([source], cfg, progress=progress).sources[0]
         if from_site:  # the op decided it, not a --use the user gave
             rep = dataclasses.replace(rep, use_reason=f"the captured op: {c.site.op}")
-        out.append(_with_site(rep, c))
+        out.append(_with_site(_kernel_cells(rep, c), c))
     return Report(out, __version__, collect_environment(options.get("threads")))
 
 
@@ -168,11 +175,26 @@ def captured_source(c: Captured, negated: bool = False) -> LoadedArray:
     )
 
 
+def _kernel_cells(rep: SourceReport, c: Captured) -> SourceReport:
+    """A fused site's cells in a format its softmax never runs in (a ``dtypes`` given) made
+    hypothetical: shown as comparisons, never the verdict."""
+    ran = softmax_formats(c)
+    if all(cell.dtype in ran for cell in rep.cells):
+        return rep
+    cells = [
+        cell if cell.dtype in ran else dataclasses.replace(cell, hypothetical=True)
+        for cell in rep.cells
+    ]
+    return dataclasses.replace(rep, cells=cells)
+
+
 def _with_site(rep: SourceReport, c: Captured) -> SourceReport:
     """The source report with its site, the capture's notes and what the model itself returned."""
     s, x = c.site, c.extra
     notes = list(rep.notes)
-    if s.rows_sampled < s.rows_seen:
+    masked = x.get("masked_zero_rows", 0)
+    sampled = s.rows_sampled + masked < s.rows_seen  # else every row fit the budget
+    if sampled:
         notes.append(
             f"a sample: {s.rows_sampled} of {plural(s.rows_seen, 'row')} over "
             f"{plural(s.calls, 'call')} (max_rows_per_site={x.get('budget')}, "
@@ -182,14 +204,19 @@ def _with_site(rep: SourceReport, c: Captured) -> SourceReport:
         notes.append(
             "reconstructed: scaled_dot_product_attention computes its softmax inside a fused "
             "kernel; these rows are its scaled, masked scores rebuilt from q, k, the mask, "
-            "is_causal and scale (in float32, as the kernels accumulate them), and the torch "
-            "cells are torch.softmax of them"
+            f"is_causal and scale (in {c.source_dtype}, as the kernels accumulate them), and "
+            "the torch cells are torch.softmax of them"
         )
-    if x.get("masked_zero_rows"):
-        n = x["masked_zero_rows"]
+        if (wide := _wider_than_site(rep, c)) is not None:
+            notes.append(wide)
+    if masked:
+        them = verb(masked, "it", "them")
         notes.append(
-            f"{plural(n, 'fully masked row')} left out: the fused kernel returned "
-            f"{verb(n, 'it', 'them')} as zeros"
+            f"{plural(masked, 'fully masked row')} left out: the fused kernel returned {them} "
+            "as zeros"
+            if sampled
+            else f"{masked} of {plural(s.rows_seen, 'row')} left out: fully masked, the fused "
+            f"kernel returned {them} as zeros"
         )
     if x.get("padded"):
         notes.append("calls with different row lengths: shorter rows padded with -inf (p = 0)")
@@ -203,6 +230,28 @@ def _with_site(rep: SourceReport, c: Captured) -> SourceReport:
     findings = sorted([*found, *own], key=lambda f: -SEVERITIES.index(f.severity))
     inp = dataclasses.replace(rep.input, findings=findings)
     return dataclasses.replace(rep, site=s, notes=notes, input=inp)
+
+
+def _wider_than_site(rep: SourceReport, c: Captured) -> str | None:
+    """Why a fused site's own format judges nothing (no cells, or comparisons where ``dtypes``
+    named it), and whether its scores would fit that format."""
+    site, rows = c.site.dtype, c.source_dtype
+    if site not in DTYPES or site in softmax_formats(c):
+        return None
+    shown = any(cell.dtype == site for cell in rep.cells)
+    text = (
+        f"{f'its {site} cells are comparisons, never the verdict' if shown else f'no {site} cells'}"
+        f": the fused kernel keeps these scores in {rows}, never in {site}, so its softmax is "
+        f"judged in {rows} and wider"
+    )
+    finite = np.abs(c.rows[np.isfinite(c.rows)])
+    top, fmax = (float(finite.max()) if finite.size else 0.0), get_format(site).max
+    if top > fmax:  # what an unfused attention in the site's format would meet
+        text += (
+            f"; materialised in {site} (an unfused softmax(q @ k.T * scale)), scores up to "
+            f"{num(top)} would overflow it (max {fmax:g})"
+        )
+    return text
 
 
 def _fast_path(x: dict[str, Any]) -> InputFinding | None:

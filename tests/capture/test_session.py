@@ -73,7 +73,7 @@ def test_attention_sites_say_they_are_reconstructed_and_leave_out_zeroed_rows(en
     assert attn.use_reason == "the captured op: scaled_dot_product_attention"  # no --use given
     assert any(n.startswith("reconstructed:") for n in attn.notes)
     # the fully padded sequence: 2 heads x 6 positions the kernel returned as zeros
-    assert any("12 fully masked rows left out" in n for n in attn.notes)
+    assert any(n.startswith("12 of 48 rows left out: fully masked") for n in attn.notes)
 
 
 def test_a_float16_attention_site_says_its_rows_are_float32_scores_rebuilt_from_q_and_k() -> None:

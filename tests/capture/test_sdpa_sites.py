@@ -1,0 +1,76 @@
+"""An SDPA site judged in the formats its fused kernel's softmax runs in, and its row notes."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+import smcheck
+
+
+def large_float16_scores() -> smcheck.Capture:
+    """A float16 SDPA whose scores reach 2.9e5: the kernel keeps them in float32 and is exact."""
+    torch.manual_seed(0)
+    q, k = ((torch.randn(1, 1, 4, 64) * 400).half() for _ in range(2))
+    v = torch.randn(1, 1, 4, 64).half()
+    with smcheck.capture() as cap:
+        out = F.scaled_dot_product_attention(q, k, v)
+    scores = (q.float() @ k.float().transpose(-1, -2)) / 8
+    exact = torch.softmax(scores.double(), -1) @ v.double()
+    assert scores.abs().max() > 65520 and torch.equal(out.double(), exact)  # the kernel was fine
+    return cap
+
+
+def test_a_float16_attention_with_scores_past_float16s_range_is_no_cast_overflow() -> None:
+    # it read "FAIL cast-overflow torch x float16: 3 logits at or above 65520 become +inf": a
+    # cast to float16 of scores the fused kernel never stores in float16
+    (attn,) = large_float16_scores().analyze().sources
+    assert attn.verdict.value == "OK"
+    assert sorted({c.dtype for c in attn.cells}) == ["float32", "float64"]
+    assert not any(f.cause == "cast-overflow" for c in attn.cells for f in c.findings)
+    (note,) = [n for n in attn.notes if n.startswith("no float16 cells")]
+    assert note.endswith(
+        "materialised in float16 (an unfused softmax(q @ k.T * scale)), scores up to "
+        "2.94e+05 would overflow it (max 65504)"
+    )
+    smcheck.assert_stable(large_float16_scores())  # raised: 1 violation
+
+
+def test_float16_cells_asked_of_an_attention_site_are_comparisons_never_the_verdict() -> None:
+    (attn,) = large_float16_scores().analyze(dtypes=["float16", "float32"]).sources
+    half = [c for c in attn.cells if c.dtype == "float16"]
+    assert half and all(c.hypothetical for c in half)
+    assert any(c.verdict.value == "FAIL" for c in half)  # shown as they are ...
+    assert attn.verdict.value == "OK"  # ... never counted
+    assert any(
+        n.startswith("its float16 cells are comparisons, never the verdict") for n in attn.notes
+    )
+
+
+def masked_first_row(budget: int = 4096) -> smcheck.Capture:
+    """20 query rows, the 4 of query position 0 fully masked (returned as zeros)."""
+    g = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(2, 2, 5, 8, generator=g) for _ in range(3))
+    mask = torch.ones(5, 5, dtype=torch.bool).tril()
+    mask[0] = False
+    with smcheck.capture(max_rows_per_site=budget) as cap:
+        F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return cap
+
+
+def test_attention_rows_left_out_as_masked_zeros_are_no_sample() -> None:
+    # it read "a sample: 16 of 20 rows over 1 call (max_rows_per_site=4096, ...)": every row fit
+    (attn,) = masked_first_row().analyze().sources
+    assert (attn.site.rows_seen, attn.site.rows_sampled) == (20, 16)
+    assert not any(n.startswith("a sample") for n in attn.notes)
+    left = [n for n in attn.notes if "left out" in n]
+    assert left == ["4 of 20 rows left out: fully masked, the fused kernel returned them as zeros"]
+
+
+def test_attention_rows_past_the_budget_are_a_sample_beside_the_masked_zeros() -> None:
+    (attn,) = masked_first_row(budget=10).analyze().sources
+    (sample,) = [n for n in attn.notes if n.startswith("a sample")]
+    assert sample.startswith("a sample: 8 of 20 rows over 1 call (max_rows_per_site=10,")
+    # of the 10 rows drawn (seed 0), 2 were masked zeros: counted as such, not as 2 of 20
+    masked = [n for n in attn.notes if n.endswith("as zeros")]
+    assert masked == ["2 fully masked rows left out: the fused kernel returned them as zeros"]
