@@ -104,26 +104,35 @@ def _selection_options() -> list[Decorator]:
     ]
 
 
-def _diagnostic_options() -> list[Decorator]:
-    """Which extra diagnostics run: gradient targets, gradients, critical temperatures."""
+def _diagnostic_options(sites: bool) -> list[Decorator]:
+    """Which extra diagnostics run: gradient targets, gradients, critical temperatures;
+    ``sites``: as captured call sites take them, whose defaults are each site's own."""
     return [
         click.option(
             "--targets",
             default="argmax",
-            show_default=True,
+            show_default=not sites,
             metavar="argmax|argmin|FILE",
             help="Target classes of the cross-entropy gradient check: argmax (confident), "
             "argmin (confidently wrong), or a file of class indices, one per row "
-            "(FILE:KEY in containers).",
+            "(FILE:KEY in containers)"
+            + ("; default: a loss site's own class targets, else argmax." if sites else "."),
         ),
         click.option(
             "--use",
             type=click.Choice(["auto", "probs", "logprobs", "loss"]),
             default="auto",
-            show_default=True,
+            show_default=not sites,  # a site's default is its op's use, not auto
             help="What the softmax feeds, which decides what a verdict judges: probs "
             "(attention, sampling), logprobs (scoring), loss (training: the cross-entropy "
-            "loss and its gradient); auto: probs for inputs with masks, else loss.",
+            "loss and its gradient); auto: probs for inputs with masks, else loss"
+            + (
+                ". Default: each site's op's own use: probs for softmax, softmin and "
+                "scaled_dot_product_attention, logprobs for log_softmax, loss for "
+                "cross_entropy and nll_loss."
+                if sites
+                else "."
+            ),
         ),
         click.option(
             "--gradients/--no-gradients",
@@ -221,7 +230,7 @@ def analysis_options(f: Callable[..., Any], sites: bool = False) -> Callable[...
     """Options shared by the commands that run an analysis (in this order in ``--help``);
     ``sites``: for captured call sites, without --dim and --softmin (each site keeps its own
     call's axis and op)."""
-    opts = [*_selection_options(), *_diagnostic_options(), *_arithmetic_options()]
+    opts = [*_selection_options(), *_diagnostic_options(sites), *_arithmetic_options()]
     for opt in reversed(opts):
         if not (sites and opt in (_DIM, _SOFTMIN)):
             f = opt(f)

@@ -61,3 +61,17 @@ def test_readme_says_the_strict_models_default_methods() -> None:
     text = " ".join((ROOT / "README.md").read_text().split())
     assert len(DEFAULT_METHODS) == 4 and len(STRICT_DEFAULT_METHODS) == 3
     assert "The first four run by default, and under `--model strict` the first three" in text
+
+
+def test_capture_help_states_each_sites_own_use_and_targets_as_the_defaults() -> None:
+    # it said "[default: auto]" for --use, but a site is judged under its op's use unless --use
+    # is given (a softmax site: probs, where auto gives loss to an unmasked input)
+    shown = " ".join(help_text("capture").split())
+    assert "[default: auto]" not in shown and "[default: argmax]" not in shown
+    assert (
+        "Default: each site's op's own use: probs for softmax, softmin and "
+        "scaled_dot_product_attention, logprobs for log_softmax, loss for cross_entropy and "
+        "nll_loss."
+    ) in shown
+    assert "default: a loss site's own class targets, else argmax." in shown
+    assert "[default: auto]" in " ".join(help_text("analyze").split())  # a file's default
