@@ -259,7 +259,7 @@ class SourceAnalysis:
             for key, lanes in self.lanes.items()
             for lane in lanes
         ]
-        inp = self.inputs.result(self.masks, view)
+        inp = self.inputs.result(self.masks, view, src.source_dtype)
         rounding = [self._rounding(f.name) for f in self.fmts]
         found = [
             *inp.findings,

@@ -84,8 +84,11 @@ class InputAccumulator:
             self.neginf += int(np.count_nonzero(x == -np.inf))
         self.lse.add(np.where(excluded, np.nan, ref.lse), start)
 
-    def result(self, masks: MaskAccumulator, view: RowView) -> rm.InputSummary:
-        """The report's input summary, with the mask counts and findings of ``masks``."""
+    def result(
+        self, masks: MaskAccumulator, view: RowView, dtype: str | None = None
+    ) -> rm.InputSummary:
+        """The report's input summary, with the mask counts and findings of ``masks``; ``dtype``:
+        the source's stored format."""
         empty = self.lo > self.hi
         return rm.InputSummary(
             min=None if empty else self.lo,
@@ -95,7 +98,7 @@ class InputAccumulator:
             neginf=self.neginf,
             max_logsumexp=self.lse.result,
             max_logsumexp_row=view.index(self.lse.row),
-            **masks.summary_fields(view, nan=self.nan, posinf=self.posinf),
+            **masks.summary_fields(view, nan=self.nan, posinf=self.posinf, dtype=dtype),
         )
 
 

@@ -259,13 +259,16 @@ class MaskAccumulator:
     def sentinel_reports(self, view: RowView) -> list[rk.Sentinel]:
         return [_sentinel_report(s, view) for s in self.sentinels.sentinels()]
 
-    def summary_fields(self, view: RowView, *, nan: int, posinf: int) -> dict[str, Any]:
+    def summary_fields(
+        self, view: RowView, *, nan: int, posinf: int, dtype: str | None = None
+    ) -> dict[str, Any]:
         """The InputSummary fields about masks, sentinels and upstream rows, with the findings.
 
         Args:
             view: the source's rows.
             nan: NaN elements in the input.
             posinf: +inf elements in the input.
+            dtype: the source's stored format, which the findings' remedies read.
         """
         became, sentinels = self.became_masked(view), self.sentinel_reports(view)
         outputs = {k: self.masked_output(*k) for k in self.outputs}
@@ -292,6 +295,7 @@ class MaskAccumulator:
                 became=became,
                 sentinels=sentinels,
                 softmin=self.softmin,
+                dtype=dtype,
             ),
         }
 

@@ -20,6 +20,7 @@ from smcheck.report.model import Report, SourceReport
 from smcheck.report.phrases import num, plural, verb
 from smcheck.report.sitemodel import Site
 from smcheck.sources.loaders import LoadedArray, array_source
+from smcheck.sources.targets import TargetIndices, read_targets
 from smcheck.sources.validation import widened_note
 
 
@@ -150,7 +151,8 @@ def analyze_captured(
         opts.setdefault("use", c.site.use)  # the use decides gradients too (loss sites only)
         grads = opts["use"] == "loss" if opts.get("gradients") is None else opts["gradients"]
         if c.targets is not None and grads and opts.get("model", "framework") == "framework":
-            opts.setdefault("targets", c.targets)  # only where a loss reads them: no unused note
+            # only where a loss reads them: no unused note
+            opts.setdefault("targets", _site_targets(c.targets))
         softmin = c.site.op == "softmin"
         if softmin:  # the rows hold -x: analysed as softmin of x, messages speak of x and -x
             opts["softmin"] = True
@@ -164,6 +166,15 @@ def analyze_captured(
             rep = dataclasses.replace(rep, use_reason=f"the captured op: {c.site.op}")
         out.append(_with_site(_kernel_cells(rep, c), c))
     return Report(out, __version__, collect_environment(options.get("threads")))
+
+
+CAPTURED_TARGETS = "the captured class targets"
+"""How a report names the class indices a loss site's calls were given (its gradient targets)."""
+
+
+def _site_targets(targets: np.ndarray) -> TargetIndices:
+    """The site's class targets, named as such, not as an array the user passed."""
+    return dataclasses.replace(read_targets(targets), label=CAPTURED_TARGETS)
 
 
 def captured_source(c: Captured, negated: bool = False) -> LoadedArray:
@@ -221,7 +232,7 @@ def _with_site(rep: SourceReport, c: Captured) -> SourceReport:
     if x.get("padded"):
         notes.append("calls with different row lengths: shorter rows padded with -inf (p = 0)")
     notes += x.get("loss_calls", {}).get("unmodelled", [])
-    found = [_observed_nan(s, x), _observed_loss(s, x), _log_underflow(s, x), _fast_path(x)]
+    found = [_observed_nan(s, x, c.source_dtype), _observed_loss(s, x), _log_underflow(s, x), _fast_path(x)]
     found = [f for f in found if f is not None]
     own = rep.input.findings
     if x.get("log_underflow", {}).get("masked") == 0:  # every -inf target underflowed: no mask
@@ -312,9 +323,10 @@ def _log_underflow(s: Site, x: dict[str, Any]) -> InputFinding | None:
     )
 
 
-def _observed_nan(s: Site, x: dict[str, Any]) -> InputFinding | None:
+def _observed_nan(s: Site, x: dict[str, Any], source_dtype: str) -> InputFinding | None:
     """FAIL when the op returned NaN as the model ran: a real failure, whatever the cells say.
-    Each cause found among the sampled NaN rows is counted and gets its own fix."""
+    Each cause found among the sampled NaN rows is counted and gets its own fix;
+    ``source_dtype``: the format the op's input was stored in (the layer before ran in it)."""
     if not s.nan_rows:
         return None
     masked, upstream = x.get("nan_masked", 0), x.get("nan_upstream", 0)
@@ -334,7 +346,7 @@ def _observed_nan(s: Site, x: dict[str, Any]) -> InputFinding | None:
             upstream,
             f"already NaN or {'-' if softmin else '+'}inf at its input",
             "the input's NaN",
-            remedytexts.FIX_UPSTREAM,
+            remedytexts.fix_upstream(s.dtype, source_dtype),
         ),
         (
             finite,

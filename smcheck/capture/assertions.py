@@ -112,7 +112,7 @@ def assert_stable(
         shown = "\n".join(f"  {v}" for v in found[:20])
         more = f"\n  ... and {len(found) - 20} more" if len(found) > 20 else ""
         raise AssertionError(
-            f"smcheck: {plural(len(found), 'violation')} of --fail-on "
-            f"{','.join(c.name for c in policy.fail_on)}:\n{shown}{more}"
+            f"smcheck: {plural(len(found), 'violation')} of fail_on="
+            f"{','.join(c.name for c in policy.fail_on)!r}:\n{shown}{more}"
         )
     return report

@@ -199,7 +199,9 @@ def evaluate(
     for severity, cond, hit in _met(
         lists,
         lambda c: c.check_input(
-            rest[level[c.name]] if c.level is not None else rep.input, softmin=rep.softmin
+            rest[level[c.name]] if c.level is not None else rep.input,
+            softmin=rep.softmin,
+            dtype=rep.dtype,
         ),
     ):
         out.append(_violation(where, cond, severity, hit))  # type: ignore[arg-type]

@@ -18,7 +18,8 @@ class Hit:
     detail: str
     """A short phrase: ``3 elements in 2/8 rows, worst row [0]``."""
     remedy: str = ""
-    """The cell's remedy for what was hit, ending the violation message (set by ``check``); a
+    """The cell's remedy for what was hit, ending the violation message (set by ``check``; by an
+    input condition's reader where the remedy reads the source's format); a
     verdict level's: its findings' remedies, each once, ``; ``-joined (its message states each
     after the findings it fixes)."""
     causes: tuple[str, ...] = ()
@@ -30,9 +31,10 @@ class Hit:
 Reader = Callable[[Cell], "Hit | str"]
 """Reads a metric from a cell: the hit, or why the report does not hold it (no gradients)."""
 
-InputReader = Callable[[InputSummary, bool], Hit]
+InputReader = Callable[[InputSummary, bool, "str | None"], Hit]
 """Reads an input condition from the source's InputSummary; the flag: the source is analysed
-under softmin, whose summary counts -x (the logits' +inf masks are its -inf)."""
+under softmin, whose summary counts -x (the logits' +inf masks are its -inf); the string: the
+source's stored format, which a remedy may read."""
 
 
 @dataclass(frozen=True)

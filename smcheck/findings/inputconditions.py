@@ -14,17 +14,18 @@ def _first(n: int, row: RowIndex | None) -> str:
     return "" if row is None else ", " + first_of(n, row, "first row")
 
 
-def _upstream(s: InputSummary, softmin: bool) -> Hit:
+def _upstream(s: InputSummary, softmin: bool, dtype: str | None = None) -> Hit:
     # the summary counts the softmax's input: under softmin its +inf are the logits' -inf
     detail = (
         f"{plural(s.upstream_rows, 'row')} with NaN or {logit_inf('+inf', softmin)} in the input "
         f"before any softmax ({s.nan} NaN, {s.posinf} {logit_inf_of_input('+inf', softmin)})"
         + _first(s.upstream_rows, s.upstream_first_row)
     )
-    return Hit(float(s.upstream_rows), s.upstream_rows, s.upstream_first_row, detail)
+    fix = remedytexts.fix_upstream(dtype)  # float32 advised only below it
+    return Hit(float(s.upstream_rows), s.upstream_rows, s.upstream_first_row, detail, fix)
 
 
-def _fully_masked(s: InputSummary, softmin: bool) -> Hit:
+def _fully_masked(s: InputSummary, softmin: bool, dtype: str | None = None) -> Hit:
     n, of_masks = s.fully_masked_rows, s.fully_masked_sentinel_rows
     # two kinds (docs/design.md §9): rows entirely -inf, rows of mask values only
     kinds = [
@@ -45,7 +46,7 @@ INPUT_METRICS: dict[str, Metric] = {
             "input",
             "rows with NaN or +inf (-inf under softmin) in the input",
             _upstream,
-            remedytexts.FIX_UPSTREAM,
+            remedytexts.fix_upstream(),
         ),
         Metric(
             "fully-masked",

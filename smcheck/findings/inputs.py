@@ -96,12 +96,14 @@ def input_findings(
     sentinels: Sequence[Sentinel],
     softmin: bool = False,
     of_sentinels: SentinelRows | None = None,
+    dtype: str | None = None,
 ) -> list[InputFinding]:
     """Every finding about the input, most severe kinds first.
 
     Fully masked rows are of two kinds, each its own ``fully_masked`` finding: rows entirely -inf
     (``masked_rows``: no softmax, left out of the method metrics) and rows of mask values only
-    (``of_sentinels``: a finite softmax spread over the masks, judged).
+    (``of_sentinels``: a finite softmax spread over the masks, judged). ``dtype``: the source's
+    stored format; the remedy for upstream rows advises float32 only where it is narrower.
 
     The counts and values are of the softmax's input; under ``softmin`` that is -x, so the
     messages name the logits' own +inf masks and -inf (``+inf in -x``), and -x's sentinels.
@@ -118,7 +120,7 @@ def input_findings(
                 f"{logit_inf('+inf', softmin)} before any softmax runs ({nan} NaN, {posinf} "
                 f"{logit_inf_of_input('+inf', softmin)}; {first}): "
                 "no method can give them a distribution, so they are kept out of the method "
-                "metrics -- " + remedytexts.FIX_UPSTREAM,
+                "metrics -- " + remedytexts.fix_upstream(dtype),
             )
         )
     what, bad = describe_outputs(outputs, masked_rows)

@@ -221,11 +221,14 @@ class Condition:
         m = METRICS.get(self.metric)
         return m is not None and m.default_limit is not None and self.name == self.metric
 
-    def check_input(self, s: InputSummary, *, softmin: bool) -> Hit | None:
+    def check_input(
+        self, s: InputSummary, *, softmin: bool, dtype: str | None = None
+    ) -> Hit | None:
         """The hit if the source's input violates the condition: an input condition, or a
         verdict level met by an input finding (``fail``: an all-NaN file), or ``nan`` or
         ``loss-inf`` met by what a captured site's op returned; else None.
-        ``softmin``: the source is analysed as softmax(-x), whose summary ``s`` counts -x."""
+        ``softmin``: the source is analysed as softmax(-x), whose summary ``s`` counts -x;
+        ``dtype``: the source's stored format, which a remedy may read."""
         if self.level is not None:
             found = [
                 f
@@ -238,7 +241,7 @@ class Condition:
             return Hit(rank, None, None, "; ".join(f.message for f in found))
         if self.metric not in INPUT_METRICS:
             return observed(s, self.name) if self.name in FINDING_OF else None
-        got = INPUT_METRICS[self.metric].read(s, softmin)
+        got = INPUT_METRICS[self.metric].read(s, softmin, dtype)
         assert isinstance(got, Hit) and self.limit is not None
         over = got.value >= self.limit if self.op == ">=" else got.value > self.limit
         return got if over else None

@@ -27,10 +27,15 @@ SUM_OR_TORCH = "accumulate the sum in float32 or use torch.softmax"
 TORCH_SUM = "use torch.softmax (its kernel never rounds the row sum to the format)"
 """A 16-bit row sum overflowing: torch's CPU kernel sums 16-bit formats in float32."""
 
-FIX_UPSTREAM = (
-    "fix the layer that produced the logits (run it in float32, or find it with "
-    "torch.autograd.detect_anomaly)"
-)
+
+def fix_upstream(*formats: str | None) -> str:
+    """Fix the layer that produced the logits: run it in float32 only where it is known to have
+    run narrower (``formats``: those it ran in, as far as the caller knows them)."""
+    narrow = "run it in float32, or " if {"float16", "bfloat16"} & set(formats) else ""
+    find = "find it with torch.autograd.detect_anomaly"
+    return f"fix the layer that produced the logits ({narrow}{find})"
+
+
 ZEROS_FOR_MASKED_ROWS = (
     "use a masked softmax that returns zeros there (as "
     "torch.nn.functional.scaled_dot_product_attention does), or drop the rows"

@@ -206,7 +206,8 @@ class GradientMetrics:
     """
 
     target: str
-    """How targets were chosen: "argmax", "argmin", the file as given, or "<array>"."""
+    """How targets were chosen: "argmax", "argmin", the file as given, "<array>", or "the
+    captured class targets" (a captured loss site's own)."""
     rows_checked: int
     masked_target_rows: int
     """Rows left out because their target is a mask while another class is live: the exact

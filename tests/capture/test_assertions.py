@@ -68,7 +68,7 @@ def test_assert_stable_counts_an_input_problem_once_as_check_does(
     with pytest.raises(AssertionError) as e:
         smcheck.assert_stable(x, fail_on=fail_on)
     assert str(e.value) == (
-        f"smcheck: 1 violation of --fail-on {','.join(fail_on)}:\n  <array>: {expected[0]}"
+        f"smcheck: 1 violation of fail_on={','.join(fail_on)!r}:\n  <array>: {expected[0]}"
     )
 
 
@@ -81,7 +81,8 @@ def test_assert_stable_refuses_an_empty_fail_on() -> None:
 def test_assert_stable_takes_fail_on_as_one_comma_separated_string_as_fail_on_does() -> None:
     # fail_on="nan" was read one character at a time: "unknown condition 'n'"
     smcheck.assert_stable([[1.0, 2.0, 3.0]], dtypes=["float16"], methods=["naive"], fail_on="nan")
-    with pytest.raises(AssertionError, match=r"^smcheck: 2 violations of --fail-on nan,overflow:"):
+    # named as the API's argument (it said "--fail-on", the command line's flag)
+    with pytest.raises(AssertionError, match=r"^smcheck: 2 violations of fail_on='nan,overflow':"):
         smcheck.assert_stable(
             [[1.0, 2.0, 30.0]], dtypes=["float16"], methods=["naive"], fail_on="nan, overflow"
         )
