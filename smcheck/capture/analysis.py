@@ -188,9 +188,10 @@ def captured_source(c: Captured, negated: bool = False) -> LoadedArray:
 
 def _kernel_cells(rep: SourceReport, c: Captured) -> SourceReport:
     """A fused site's cells in a format its softmax never runs in (a ``dtypes`` given) made
-    hypothetical: shown as comparisons, never the verdict."""
+    hypothetical: shown as comparisons, never the verdict. Another site's narrower cells stay
+    judged: a what-if asked of the softmax as it ran, not of a cast its kernel skips."""
     ran = softmax_formats(c)
-    if all(cell.dtype in ran for cell in rep.cells):
+    if not c.site.reconstructed or all(cell.dtype in ran for cell in rep.cells):
         return rep
     cells = [
         cell if cell.dtype in ran else dataclasses.replace(cell, hypothetical=True)

@@ -345,12 +345,12 @@ def test_a_site_that_returned_nan_from_finite_logits_is_told_the_wider_format() 
     from smcheck.capture.analysis import _observed_nan
 
     site = SimpleNamespace(nan_rows=2, rows_seen=8, op="softmax", module="", file="m.py", line=3)
-    found = _observed_nan(SimpleNamespace(**vars(site), dtype="float16"), {})  # type: ignore[arg-type]
+    found = _observed_nan(SimpleNamespace(**vars(site), dtype="float16"), {}, "float16")  # type: ignore[arg-type]
     assert found is not None and found.message.endswith(
         "returned NaN in 2 rows of 8 as the model ran in float16: 2 with finite logits -- compute "
         "it in float32"
     )
-    found = _observed_nan(SimpleNamespace(**vars(site), dtype="float64"), {})  # type: ignore[arg-type]
+    found = _observed_nan(SimpleNamespace(**vars(site), dtype="float64"), {}, "float64")  # type: ignore[arg-type]
     assert found is not None and found.message.endswith("-- scale the logits into a narrower range")
 
 
