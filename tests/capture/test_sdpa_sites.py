@@ -74,3 +74,14 @@ def test_attention_rows_past_the_budget_are_a_sample_beside_the_masked_zeros() -
     # of the 10 rows drawn (seed 0), 2 were masked zeros: counted as such, not as 2 of 20
     masked = [n for n in attn.notes if n.endswith("as zeros")]
     assert masked == ["2 fully masked rows left out: the fused kernel returned them as zeros"]
+
+
+def test_a_plain_sites_narrower_format_asked_for_stays_judged() -> None:
+    # only a fused kernel's skipped cast is a comparison: a float32 softmax asked about float16
+    # is judged there, as asked
+    with smcheck.capture() as cap:
+        torch.softmax(torch.tensor([[1.0, 2.0, 7e4]]), dim=-1)
+    (site,) = cap.analyze(dtypes=["float16"], methods=["torch"]).sources
+    (cell,) = site.cells
+    assert not cell.hypothetical and cell.verdict.value == "FAIL"  # 7e4 becomes +inf in float16
+    assert site.verdict.value == "FAIL"
