@@ -233,7 +233,12 @@ def _with_site(rep: SourceReport, c: Captured) -> SourceReport:
     if x.get("padded"):
         notes.append("calls with different row lengths: shorter rows padded with -inf (p = 0)")
     notes += x.get("loss_calls", {}).get("unmodelled", [])
-    found = [_observed_nan(s, x, c.source_dtype), _observed_loss(s, x), _log_underflow(s, x), _fast_path(x)]
+    found = [
+        _observed_nan(s, x, c.source_dtype),
+        _observed_loss(s, x),
+        _log_underflow(s, x),
+        _fast_path(x),
+    ]
     found = [f for f in found if f is not None]
     own = rep.input.findings
     if x.get("log_underflow", {}).get("masked") == 0:  # every -inf target underflowed: no mask
