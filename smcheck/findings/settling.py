@@ -120,6 +120,8 @@ class _Seen:
     NOTE)."""
     log_of_p: bool
     """Its log-probabilities are log(softmax) (naive, shifted, online)."""
+    lost: float | None
+    """What its dead gradient elements lose (its worst dead element's exact |g|; None: none)."""
 
     def refutes(self, here: _Seen) -> bool:
         """A switch from the cell ``here`` to this one would carry a FAIL over: one of a cause
@@ -138,7 +140,8 @@ def _seen(cell: Cell) -> _Seen:
     for f in cell.findings:
         causes[f.cause] = causes.get(f.cause, False) or f.severity != "NOTE"
     failing = frozenset(f.cause for f in cell.findings if f.severity == "FAIL")
-    return _Seen(causes, failing, takes_log_of_p(cell.method))
+    lost = cell.gradient.dead_max if cell.gradient and "dead-gradient" in causes else None
+    return _Seen(causes, failing, takes_log_of_p(cell.method), lost)
 
 
 def _key(method: str, dtype: str, cell: Cell) -> tuple[str, str, float, str]:
@@ -164,8 +167,9 @@ def _pick(cause: str, s: Situation, cell: Cell, seen: dict) -> Remedy:
         wider = r.dtype is not None
         if any(_fails(cause, s, o, wider) for o in others):
             continue  # it names a switch seen to fail (torch.softmax beside the shift)
-        if wider and not s.material and s.confident and not _matters_in(r.dtype, s):
-            continue  # what the logits lose is immaterial in that format already
+        if wider and target is None and not s.material and s.confident:
+            if not _matters_in(r.dtype, s):
+                continue  # not analysed: what the logits lose is likely lost there too
         if r.fix and target is not None and not _fails(cause, s, target, wider):
             return r  # applied in this very report, and the cause is gone (or immaterial)
         if not r.fix or target is None:
@@ -175,9 +179,10 @@ def _pick(cause: str, s: Situation, cell: Cell, seen: dict) -> Remedy:
 
 def _matters_in(dtype: str, s: Situation) -> bool:
     """A dead-gradient NOTE of over-confident logits (``s.lost`` measured) loses more than the
-    materiality limit of the wider ``dtype``, which keeps what is not within its own u/2 of 1:
-    there the switch makes the loss immaterial; below it, it changes nothing that matters
-    ([0, -17] in float16: float32 loses the same 4.1e-8 of the target's gradient)."""
+    materiality limit of the wider ``dtype``, not analysed: a cautious guess that the switch
+    keeps it (a p_t within u/2 of 1 rounds to 1 there, and the methods' backward passes lose
+    the target's gradient up to a few u: [0, -17] in float16 loses 4.1e-8, and naive float32
+    the same). An analysed wider cell is read instead (:func:`_fails`)."""
     return s.lost is None or s.lost > s.gradient_abs_u * get_format(dtype).u
 
 
@@ -185,12 +190,14 @@ def _fails(cause: str, s: Situation, seen: _Seen | None, wider: bool) -> bool:
     """The cell ``seen`` (None: not analysed) shows ``cause`` as it counts for a finding of
     ``s``: as a WARN or FAIL; for a NOTE finding, as a NOTE too where ``seen`` is in the same
     format (a NOTE in a ``wider`` one is below a limit its smaller u scales down: settled),
-    or the cause is :data:`_KNOWN_BY_ROWS`."""
+    where the cause is :data:`_KNOWN_BY_ROWS`, or where its dead gradient elements lose as much
+    as the finding's (the switch keeps what the logits lose: [0, -17, -17, -17], naive)."""
     if seen is None or cause not in seen.causes:
         return False
     if seen.causes[cause] or s.material:
         return seen.causes[cause]
-    return not wider or cause == _KNOWN_BY_ROWS
+    as_much = seen.lost is not None and s.lost is not None and seen.lost >= s.lost
+    return not wider or cause == _KNOWN_BY_ROWS or (cause == "dead-gradient" and as_much)
 
 
 def _settled(cell: Cell, seen: dict, base: Situation, mask_lowest: float | None) -> Cell:

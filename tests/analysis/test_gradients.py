@@ -184,11 +184,13 @@ def test_float16_logdomain_dead_gradients_around_17_33_nats(rows16: Report) -> N
     assert c.verdict is Verdict.OK and g.dead_max is not None and g.dead_max < U * 4
     (dead,) = [f for f in c.findings if f.cause == "dead-gradient"]
     assert dead.severity == "NOTE" and "exactly 0" in dead.message
-    # float32 is advised only where it was analysed and seen free of them (settling._SEEN_ONLY)
-    assert dead.remedy.startswith("curb over-confident logits")
+    # they lose up to 7.5e-8, under float32's 4u: not analysed, float32 is guessed to lose them
+    # too (settling._matters_in); analysed, it is seen to keep them and is advised
+    assert dead.remedy == "compute the softmax and loss in float64"
     wide = analyze(ROWS16, dtypes=["float16", "float32"], methods=["logdomain"])
     (dead,) = [f for f in wide.sources[0].cells[0].findings if f.cause == "dead-gradient"]
     assert dead.remedy == "compute the softmax and loss in float32"
+    assert "dead-gradient" not in {f.cause for f in wide.sources[0].cells[1].findings}
 
 
 def test_float16_log_route_nan_and_dead_counts(rows16: Report) -> None:

@@ -788,6 +788,18 @@ def test_a_dead_gradient_note_skips_a_wider_format_where_its_loss_is_immaterial_
     assert "dead-gradient" not in _causes(_cell(x, "naive", "float64"))
 
 
+def test_a_dead_gradient_note_skips_an_analysed_wider_format_seen_losing_as_much() -> None:
+    # [0, -17, -17, -17], naive: float16 and float32 both lose the target's 1.24e-7 (naive's
+    # float32 backward cancels it to 0 though 1 + 3e^-17 does not round to 1 there), both as
+    # NOTEs; a wider NOTE settles a NOTE only where it loses less: float64
+    x = np.array([[0.0, -17.0, -17.0, -17.0]])
+    src = smcheck.analyze(x, methods=["naive"], dtypes=["float16", "float32"]).sources[0]
+    f16, f32 = src.cells
+    assert f16.gradient and f32.gradient and f32.gradient.dead_max == f16.gradient.dead_max
+    (f,) = [f for f in f16.findings if f.cause == "dead-gradient"]
+    assert (f.severity, f.remedy) == ("NOTE", "compute the softmax and loss in float64")
+
+
 CLASSIFIER = Path(__file__).parents[2] / "sample_inputs" / "classifier_fp16_overflow.npy"
 
 
@@ -810,29 +822,31 @@ def test_a_16_bit_notes_remedy_is_float32_whatever_other_formats_ran() -> None:
         assert all(f.fix == {"dtype": "float32"} for f in cell.findings), dtypes
 
 
-def _seen(severities: dict[str, str]) -> settling._Seen:
+def _seen(severities: dict[str, str], lost: float | None = None) -> settling._Seen:
     causes = {c: s != "NOTE" for c, s in severities.items()}
     failing = frozenset(c for c, s in severities.items() if s == "FAIL")
-    return settling._Seen(causes, failing, log_of_p=False)
+    return settling._Seen(causes, failing, log_of_p=False, lost=lost)
 
 
 @pytest.mark.parametrize(
-    ("cause", "material", "there", "wider", "fails"),
+    ("cause", "material", "there", "wider", "fails", "lost_there"),
     [
-        ("log-error", False, "NOTE", True, False),  # a wider format's NOTE: settled
-        ("log-error", False, "NOTE", False, True),  # the same format's NOTE is no better
-        ("log-error", False, "WARN", True, True),
-        ("log-error", True, "NOTE", False, False),  # a NOTE clears a WARN anywhere
-        ("log-error", True, "WARN", True, True),
-        ("saturation", False, "NOTE", True, True),  # the same rows saturate there
-        ("log-error", False, None, True, False),
+        ("log-error", False, "NOTE", True, False, None),  # a wider format's NOTE: settled
+        ("log-error", False, "NOTE", False, True, None),  # the same format's NOTE is no better
+        ("log-error", False, "WARN", True, True, None),
+        ("log-error", True, "NOTE", False, False, None),  # a NOTE clears a WARN anywhere
+        ("log-error", True, "WARN", True, True, None),
+        ("saturation", False, "NOTE", True, True, None),  # the same rows saturate there
+        ("log-error", False, None, True, False, None),
+        ("dead-gradient", False, "NOTE", True, False, 1e-8),  # it loses less there than 1e-7
+        ("dead-gradient", False, "NOTE", True, True, 1e-7),  # it loses as much there
     ],
 )
 def test_a_cell_settles_a_cause_it_shows_at_most_as_a_note_at_a_finer_limit(
-    cause: str, material: bool, there: str | None, wider: bool, fails: bool
+    cause: str, material: bool, there: str | None, wider: bool, fails: bool, lost_there: float
 ) -> None:
-    s = Situation("torch", "bfloat16", material=material)
-    seen = _seen({cause: there} if there else {})
+    s = Situation("torch", "bfloat16", material=material, lost=1e-7)
+    seen = _seen({cause: there} if there else {}, lost_there)
     assert settling._fails(cause, s, seen, wider) is fails
     assert settling._fails(cause, s, None, wider) is False  # not analysed
 
