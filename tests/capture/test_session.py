@@ -374,7 +374,7 @@ def test_a_site_whose_nan_rows_have_two_causes_names_both_counts_and_both_fixes(
     assert "float32), 2 already NaN or +inf at its input -- fully masked rows: mask with " in (
         found.message
     )
-    assert found.message.endswith("; the input's NaN: " + remedytexts.FIX_UPSTREAM)
+    assert found.message.endswith("; the input's NaN: " + remedytexts.fix_upstream("float32"))
 
 
 def test_a_softmin_site_that_returned_nan_on_masked_rows_is_told_of_its_own_masks() -> None:
