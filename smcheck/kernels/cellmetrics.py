@@ -114,7 +114,7 @@ def _direct_terms(direct, m, j0, wt, fs, ks, p_row):  # type: ignore[no-untyped-
     """For a direct format (float16, bfloat16), the tile's KL terms where the element loop
     wrote one (judged, p̂ != 0), replacing its series, which holds only to |r| = 2^-6: many
     of theirs are beyond. A loop of its own: in the element loop, where the old series was, this
-    longer one slowed every format's loop (docs/performance.md)."""
+    longer one slowed every format's loop (docs/performance-history.md)."""
     if not direct:
         return
     T = TILE

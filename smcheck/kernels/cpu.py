@@ -3,7 +3,7 @@
 On CPUs with AVX-512, LLVM vectorises 256 bits wide by default (``prefer-256-bit``): on the
 first Xeons with it, 512-bit work lowered the core's clock. On the development machine 512
 bits took the cell kernel's time in an analysis to 0.86 of the 256-bit build's, the analysis'
-CPU time to 0.93-0.95 (docs/performance.md, "Between this and the floor"). The vector width
+CPU time to 0.93-0.95 (docs/performance-history.md, "512-bit vectors"). The vector width
 changes no result: without fastmath LLVM does not reorder arithmetic, so every lane computes
 what the scalar code would.
 """

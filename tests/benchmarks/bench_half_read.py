@@ -11,8 +11,8 @@ kernel thread on those arguments and on the same outputs widened to float32 (tor
 as the analysis did before stop 39), alternately, checks the results are identical and prints
 the median process CPU ns per element of each and the median of the paired ratios. A decode
 that formed a float64 subnormal read 1.47 for float16 (its probabilities are mostly subnormal
-in float16: a microcode assist per element); see docs/performance.md, "Between this and the
-floor".
+in float16: a microcode assist per element); see docs/performance-history.md,
+"The kernels read 16-bit outputs and gradients as their own values".
 """
 
 from __future__ import annotations

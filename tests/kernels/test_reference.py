@@ -104,7 +104,7 @@ def test_dd_softmax_agrees_with_the_torch_oracle(dtype: str, t: float) -> None:
 def test_dd_softmax_row_with_an_infinite_or_nan_max_is_not_finite() -> None:
     # such rows are excluded from every metric, but their reference must stay non-finite (a
     # vectorised row sum in integer pieces, tried at stop 32, made it finite: its fallback
-    # to the float sum for such rows is what this checks; docs/performance.md)
+    # to the float sum for such rows is what this checks; docs/performance-history.md)
     x = np.array([[np.inf, 1.0, 2.0], [np.nan, 1.0, 2.0], [1e308, -1e308, 0.0]])
     ph, pl, e, lh, ll, lse, p_hi = dd_softmax(x, 1.0, *dd_table())
     assert not np.isfinite(lse[:2]).any() and np.isfinite(lse[2])
