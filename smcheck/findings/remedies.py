@@ -192,11 +192,12 @@ def _dead_gradient(s: Situation) -> list[Remedy]:
     # 0 at the target; lse-direct's rounded logsumexp rounds p_t to 1. log_softmax's gradient
     # softmax - onehot (logdomain's alike) loses at most about u where p_t rounds to 1 -- a
     # NOTE, which only a wider softmax removes, where it does at all (settle advises one for a
-    # NOTE only where it saw it clean). lse-direct's p_t rounds to 1 through its rounded
-    # logsumexp at any loss, which subtracting the max cures. Casting p to float32 for the loss
-    # changes nothing: the softmax's backward still runs in the format. Logits are called
-    # over-confident only where the exact p saturates or underflows: a uniform float16 row of
-    # 70000 is dead where log_softmax's float16 row sum overflows, which float32 cures.
+    # NOTE where it saw it lose less, or, not analysed, where the loss is over 4u there).
+    # lse-direct's p_t rounds to 1 through its rounded logsumexp at any loss, which
+    # subtracting the max cures. Casting p to float32 for the loss changes nothing: the
+    # softmax's backward still runs in the format. Logits are called over-confident only where
+    # the exact p saturates or underflows: a uniform float16 row of 70000 is dead where
+    # log_softmax's float16 row sum overflows, which float32 cures.
     first = _log_route(s) if s.material or s.method == "lse-direct" else []
     wider = _wider(s, softmax_and_loss_in)
     if not s.confident:

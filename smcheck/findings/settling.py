@@ -151,7 +151,8 @@ def _key(method: str, dtype: str, cell: Cell) -> tuple[str, str, float, str]:
 _KNOWN_BY_ROWS = "saturation"
 """A cause reported by its rows, not by what they lose: a wider cell that shows it, even as a
 NOTE, rounds the same exact p_max to 1 (a p of 1 - 2.5e-13 in float32 as in float16), which a
-switch there leaves as it is."""
+switch there leaves as it is; and one not analysed may well do so too ([0, -20]: 1 - p_max =
+2.1e-9, under float32's u/2), so a NOTE of it is sent only to a wider cell seen free of it."""
 
 
 def _pick(cause: str, s: Situation, cell: Cell, seen: dict) -> Remedy:
@@ -168,7 +169,7 @@ def _pick(cause: str, s: Situation, cell: Cell, seen: dict) -> Remedy:
         if any(_fails(cause, s, o, wider) for o in others):
             continue  # it names a switch seen to fail (torch.softmax beside the shift)
         if wider and target is None and not s.material and s.confident:
-            if not _matters_in(r.dtype, s):
+            if cause == _KNOWN_BY_ROWS or not _matters_in(r.dtype, s):
                 continue  # not analysed: what the logits lose is likely lost there too
         if r.fix and target is not None and not _fails(cause, s, target, wider):
             return r  # applied in this very report, and the cause is gone (or immaterial)

@@ -806,7 +806,8 @@ CLASSIFIER = Path(__file__).parents[2] / "sample_inputs" / "classifier_fp16_over
 def test_a_16_bit_notes_remedy_is_float32_whatever_other_formats_ran() -> None:
     # torch × bfloat16's NOTEs: float32 shows log-error and dead-gradient only as NOTEs (1.7e-6
     # nats, 5.3e-8 lost: under its own limits), which settles them; float64 was advised where
-    # float32 ran beside it, float32 where it did not
+    # float32 ran beside it, float32 where it did not. Saturation, known by its rows only, is
+    # sent to float32 only where float32 ran and was seen free of it; alone, to curbing
     x = np.load(CLASSIFIER)
     curb = "curb over-confident logits (label smoothing, a higher temperature)"
     want = {
@@ -818,8 +819,23 @@ def test_a_16_bit_notes_remedy_is_float32_whatever_other_formats_ran() -> None:
         src = smcheck.analyze(x, methods=["torch"], dtypes=dtypes).sources[0]
         (cell,) = [c for c in src.cells if c.dtype == "bfloat16"]
         got = {f.cause: f.remedy for f in cell.findings}
-        assert got == want, dtypes
-        assert all(f.fix == {"dtype": "float32"} for f in cell.findings), dtypes
+        alone = dtypes == ["bfloat16"]
+        assert got == {**want, "saturation": curb} if alone else want, dtypes
+        fixes = [f.fix for f in cell.findings if not (alone and f.cause == "saturation")]
+        assert fixes == [{"dtype": "float32"}] * len(fixes) and len(fixes) >= 2, dtypes
+
+
+def test_a_saturation_note_is_not_sent_to_a_wider_format_not_analysed() -> None:
+    # [0, -20]: 1 - p_max = 2.1e-9 is under float32's u/2 (3e-8), so p_max rounds to 1 there
+    # too; float16 alone is told to curb the logits, not to switch to float32
+    x = np.array([[0.0, -20.0]])
+    (cell,) = smcheck.analyze(x, methods=["torch"], dtypes=["float16"]).sources[0].cells
+    (f,) = [f for f in cell.findings if f.cause == "saturation"]
+    assert f.remedy == "curb over-confident logits (label smoothing, a higher temperature)"
+    wide = smcheck.analyze(x, methods=["torch"], dtypes=["float16", "float32"]).sources[0]
+    assert "saturation" in {f.cause for f in wide.cells[1].findings}
+    (f,) = [f for f in wide.cells[0].findings if f.cause == "saturation"]
+    assert f.remedy == "curb over-confident logits (label smoothing, a higher temperature)"
 
 
 def _seen(severities: dict[str, str], lost: float | None = None) -> settling._Seen:
