@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from smcheck.capture.logsoftmax import LogOfSoftmax, LogUnderflow
-from smcheck.capture.losscall import LossCalls, judge_call
+from smcheck.capture.losscall import LossCalls, judge_call, loss_rows
 from smcheck.capture.reconstruct import attention_rows
 from smcheck.capture.sites import ModuleStack, SiteKey, SiteRecord, caller, this_frame
 
@@ -146,7 +146,7 @@ class Recorder:
             got = _rows_of(op, args, kwargs, out)
             if got is None:
                 return
-            rows, targets, nan_rows, dim, dtype, rebuild = got
+            rows, targets, nan_rows, dim, dtype, rebuild, loss = got
             # a site in another format (or fed another format) is another site
             formats = f"{dtype}<-{rows.dtype}"
             key = SiteKey(op, self.modules.current(), *caller(this_frame()), formats=formats)
@@ -158,16 +158,12 @@ class Recorder:
             site.calls += 1
             if op in ("softmax", "softmin"):
                 self.logs.softmax(out, _arg(args, kwargs, 0, "input"), dim, op == "softmin")
-            if op in ("cross_entropy", "nll_loss"):
+            if loss is not None:
                 site.loss_calls = site.loss_calls or LossCalls()
-                judge_call(site.loss_calls, op, args, kwargs, out, site.dtype)
+                judge_call(site.loss_calls, op, args, kwargs, loss, site.dtype)
             if op == "nll_loss":
                 under = site.log_underflow = site.log_underflow or LogUnderflow()
-                target, ignore = (
-                    _arg(args, kwargs, 1, "target"),
-                    _arg(args, kwargs, 4, "ignore_index", -100),
-                )
-                self.logs.judge(_arg(args, kwargs, 0, "input"), target, ignore, under)
+                self.logs.judge(_arg(args, kwargs, 0, "input"), loss, under)
             with _no_autocast():  # the rows rebuilt keep their dtype (the site's was read above)
                 self._sample(site, rows, targets, nan_rows, rebuild)
 
@@ -231,48 +227,46 @@ def _autocast(t: Any) -> str | None:
 
 
 def _rows_of(op: str, args: tuple, kwargs: dict, out: Any) -> Any:
-    """(rows, targets, nan_rows, dim, dtype, reconstruct) of one call, or None to skip it.
+    """(rows, targets, nan_rows, dim, dtype, reconstruct, loss) of one call, or None to skip it.
 
     ``rows`` is the input with the softmax axis last and the other axes flattened (a view where
     it can be), ``nan_rows`` marks the rows in which the op returned NaN, ``reconstruct`` (for
-    fused attention) builds the chosen rows on demand instead of ``rows``.
+    fused attention) builds the chosen rows on demand instead of ``rows``, ``loss`` (a loss
+    call's :class:`LossRows`) is what its checks read.
     """
     import torch
 
     if op == "scaled_dot_product_attention":
-        return attention_rows(args, kwargs, out)
+        got = attention_rows(args, kwargs, out)
+        return None if got is None else (*got, None)
     x = _arg(args, kwargs, 0, "input")
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() == 0:
         return None
     if op in ("cross_entropy", "nll_loss"):
-        return _loss_rows(op, x, args, kwargs, out)
+        return _loss_rows(x, args, kwargs, out)
     dim = _arg(args, kwargs, 1, "dim")
     dim = _implicit_dim(x.dim()) if dim is None else dim
     rows = x.detach().movedim(dim, -1).reshape(-1, x.shape[dim])
     if op == "softmin":
         rows = -rows  # softmin(x) is softmax(-x); the negation is exact
     nan = torch.isnan(out.detach().movedim(dim, -1)).reshape(-1, x.shape[dim]).any(dim=1)
-    return rows, None, nan, dim, out.dtype, None
+    return rows, None, nan, dim, out.dtype, None, None
 
 
-def _loss_rows(op: str, x: Any, args: tuple, kwargs: dict, out: Any) -> Any:
-    """The logits (cross_entropy) or log-probabilities (nll_loss) of a loss, and its targets."""
+def _loss_rows(x: Any, args: tuple, kwargs: dict, out: Any) -> Any:
+    """The logits (cross_entropy) or log-probabilities (nll_loss) of a loss, and its targets;
+    the call's :class:`LossRows` last, read once for the loss checks too."""
     import torch
 
-    dim = 0 if x.dim() == 1 else 1
-    c = x.shape[dim]
-    rows = x.detach().movedim(dim, -1).reshape(-1, c)
-    target = _arg(args, kwargs, 1, "target")
-    targets = None
-    if isinstance(target, torch.Tensor) and not target.is_floating_point():
-        targets = target.detach().reshape(-1)
-        keep = targets != _arg(args, kwargs, 4, "ignore_index", -100)
-        if not bool(keep.all()) and bool(keep.any()):  # ignored rows are not in the loss
-            rows, targets = rows[keep], targets[keep]
-        elif not bool(keep.any()):  # every one ignored: the rows, without targets (losscall.py)
-            targets = None
-    if bool(torch.isnan(out).any()):
+    loss = loss_rows(x, args, kwargs, out)
+    rows, targets = loss.rows, loss.classes
+    if targets is not None and loss.any_kept:
+        if not bool(loss.keep.all()):  # ignored rows are not in the loss
+            rows, targets = rows[loss.keep], targets[loss.keep]
+    else:  # every one ignored (or probability targets): the rows, without targets (losscall.py)
+        targets = None
+    if loss.nan():
         nan = torch.isnan(torch.log_softmax(rows.to(out.dtype), dim=1)).any(dim=1)
     else:
         nan = torch.zeros(rows.shape[0], dtype=torch.bool, device=rows.device)
-    return rows, targets, nan, dim, out.dtype, None
+    return rows, targets, nan, 0 if x.dim() == 1 else 1, out.dtype, None, loss

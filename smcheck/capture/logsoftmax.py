@@ -5,8 +5,8 @@ or a probability that rounded to 0 before ``torch.log`` (the exact log p finite)
 alone cannot tell them apart, so capture remembers, by weak reference, each softmax output and
 each ``torch.log`` of one; when an nll_loss reads such a log (or a view of it) and its target
 entry is -inf, the exact log p at the target is computed in float64 from the softmax's input,
-if that input is still alive. Nothing is kept alive, nothing is computed unless a target reads
--inf.
+if that input is still alive. Nothing is kept alive, nothing is computed unless the call
+returned a non-finite loss and a target reads -inf.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass
 from typing import Any
+
+from smcheck.capture.losscall import LossRows
 
 
 @dataclass
@@ -64,24 +66,20 @@ class LogOfSoftmax:
             s = got[1]
             _remember(self._logs, out, _Softmax(s.x, s.dim, s.negate, where))
 
-    def judge(self, lp: Any, target: Any, ignore_index: int, into: LogUnderflow) -> None:
-        """Count, into ``into``, the rows of ``nll_loss(lp, target)`` whose target reads -inf,
-        where ``lp`` is a remembered log of a softmax (or a contiguous view of all of it)."""
+    def judge(self, lp: Any, loss: LossRows, into: LogUnderflow) -> None:
+        """Count, into ``into``, the rows of the nll_loss call on ``lp`` (read as ``loss``) whose
+        target reads -inf, where ``lp`` is a remembered log of a softmax (or a contiguous view of
+        all of it). Only a call that returned a non-finite loss can have one: no other is read."""
         import torch
 
         s = self._source_of(lp)
         x = s.x() if s is not None else None
-        if x is None or not isinstance(target, torch.Tensor) or target.is_floating_point():
+        if x is None or loss.finite or loss.classes is None or not loss.any_kept:
             return
         d = 0 if lp.dim() == 1 else 1
-        c = lp.shape[d]
-        t = target.detach().reshape(-1)
-        keep = t != ignore_index
-        rows = lp.detach().movedim(d, -1).reshape(-1, c)
-        if t.numel() != rows.shape[0] or not bool(keep.any()):
-            return
-        idx = torch.nonzero(keep).squeeze(1)
-        hit = torch.isneginf(rows[idx, t[idx]])
+        c, t = lp.shape[d], loss.classes
+        idx = torch.nonzero(loss.keep).squeeze(1)
+        hit = torch.isneginf(loss.rows[idx, t[idx]])
         if not bool(hit.any()):
             return
         z = -x.detach() if s.negate else x.detach()

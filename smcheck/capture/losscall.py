@@ -32,23 +32,70 @@ class LossCalls:
             self.unmodelled.append(note)
 
 
+@dataclass
+class LossRows:
+    """One loss call's input as its checks read it, built once per call (hooks._loss_rows)."""
+
+    rows: Any
+    """The input with the class axis last, the other axes flattened (a view where it can be)."""
+    target: Any
+    """The call's target tensor as given (class indices or probabilities); None: no tensor."""
+    classes: Any
+    """The flat class targets, where they are class indices, one per row; else None."""
+    keep: Any
+    """``classes != ignore_index`` (None with ``classes``)."""
+    any_kept: bool
+    ignore: int
+    out: Any
+    """The loss the call returned (detached)."""
+    finite: bool
+    """Whether ``out`` is finite: only a non-finite loss needs the rows read."""
+
+    def nan(self) -> bool:
+        """Whether the loss the call returned holds a NaN."""
+        import torch
+
+        return not self.finite and bool(torch.isnan(self.out).any())
+
+
 def _arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> Any:
     return args[i] if len(args) > i else kwargs.get(name, default)
 
 
-def judge_call(calls: LossCalls, op: str, args: tuple, kwargs: dict, out: Any, dtype: str) -> None:
+def loss_rows(x: Any, args: tuple, kwargs: dict, out: Any) -> LossRows:
+    """The rows, targets and kept targets of one loss call on ``x`` (one pass, one sync each)."""
+    import torch
+
+    d = 0 if x.dim() == 1 else 1
+    rows = x.detach().movedim(d, -1).reshape(-1, x.shape[d])
+    target = _arg(args, kwargs, 1, "target")
+    ignore = _arg(args, kwargs, 4, "ignore_index", -100)
+    classes = keep = None
+    if isinstance(target, torch.Tensor) and not target.is_floating_point():
+        classes = target.detach().reshape(-1)
+        if classes.numel() != rows.shape[0]:
+            classes = None  # not one target a row: torch raised, or it is not read here
+        else:
+            keep = classes != ignore
+    target = target if isinstance(target, torch.Tensor) else None
+    any_kept = keep is not None and bool(keep.any())
+    out = out.detach()
+    finite = bool(torch.isfinite(out).all())
+    return LossRows(rows, target, classes, keep, any_kept, ignore, out, finite)
+
+
+def judge_call(
+    calls: LossCalls, op: str, args: tuple, kwargs: dict, loss: LossRows, dtype: str
+) -> None:
     """Note the call's unmodelled terms into ``calls`` and, where it returned a non-finite loss
     for one of them, its cause and fix (``dtype``: the format the call ran in)."""
     import torch
 
-    x, target = _arg(args, kwargs, 0, "input"), _arg(args, kwargs, 1, "target")
-    if not isinstance(target, torch.Tensor):
+    if loss.target is None:
         return
-    d = 0 if x.dim() == 1 else 1
-    rows = x.detach().movedim(d, -1).reshape(-1, x.shape[d])
-    found = _term(calls, op, args, kwargs, rows, target, dtype)
-    out = out.detach()
-    if found is None or bool(torch.isfinite(out).all()):
+    rows = loss.rows
+    found = _term(calls, op, args, kwargs, loss, dtype)
+    if found is None or loss.finite:
         return
     bad, why, fix = found[0](), found[1], found[2]  # the rows read only for a non-finite loss
     if not bool(bad.any()):
@@ -58,19 +105,20 @@ def judge_call(calls: LossCalls, op: str, args: tuple, kwargs: dict, out: Any, d
         return
     n, first = int(bad.sum()), int(torch.nonzero(bad)[0, 0])
     some = f"{n} of {rows.shape[0]} rows (first row [{first}])" if n < rows.shape[0] else ""
-    calls.value = "NaN" if bool(torch.isnan(out).any()) else "inf"
+    calls.value = "NaN" if loss.nan() else "inf"
     calls.cause, calls.fix = why.replace("{rows}", some or "every row"), fix
 
 
 def _term(
-    calls: LossCalls, op: str, args: tuple, kwargs: dict, rows: Any, target: Any, dtype: str
+    calls: LossCalls, op: str, args: tuple, kwargs: dict, loss: LossRows, dtype: str
 ) -> tuple[Callable[[], Any], str, str] | None:
     """The call's term the cells do not model, noted once: (the rows it makes non-finite, as a
     function, why, with ``{rows}`` for them, and the fix); None for a call the cells model."""
     import torch
 
+    rows, keep, ignore = loss.rows, loss.keep, loss.ignore
     finite_mask = f"{mask_with_min(dtype)}: 0 × -inf is NaN"
-    if target.is_floating_point():  # probability targets, one row each
+    if loss.target.is_floating_point():  # probability targets, one row each
         calls.said(
             f"{op}'s probability targets are not modelled: the gradient check takes each row's "
             "largest logit as its target; the input findings judge the loss the call returned"
@@ -81,9 +129,9 @@ def _term(
             "loss +inf, weight 0 NaN (0 × -inf)",
             f"use probability targets that are 0 on the masked classes and {finite_mask}",
         )
-    ignore = _arg(args, kwargs, 4, "ignore_index", -100)
-    keep = target.detach().reshape(-1) != ignore
-    if not bool(keep.any()):
+    if keep is None:  # not one class target a row: torch raised
+        return None
+    if not loss.any_kept:
         calls.said(
             f"every target of a call is ignore_index ({ignore}): its rows are judged with each "
             "row's largest logit as the target; the input findings judge the loss it returned"

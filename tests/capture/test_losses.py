@@ -123,3 +123,22 @@ def test_fail_on_loss_inf_counts_the_infinite_loss_a_call_returned(
     r = CliRunner().invoke(cli, ["capture", "--isolated", "-q", "--fail-on", "loss-inf", "ls.py"])
     assert r.exit_code == 1, r.output
     assert r.stderr.endswith("smcheck capture: 1 violation\n")
+
+
+@pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
+def test_a_loss_call_reads_its_rows_once(op: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the rows (a copy for a (N, C, L) input) were built by the sampler, by the loss-call check
+    # and again by the log(softmax) check, on every call
+    x = torch.randn(2, 5, 3, generator=torch.Generator().manual_seed(0))
+    lp = torch.log(F.softmax(x, dim=1))
+    moved = []
+    movedim = torch.Tensor.movedim
+
+    def counting(t: Any, *a: Any) -> Any:
+        moved.append(t.shape)
+        return movedim(t, *a)
+
+    monkeypatch.setattr(torch.Tensor, "movedim", counting)
+    with smcheck.capture():
+        getattr(F, op)(lp, torch.zeros(2, 3, dtype=torch.int64))
+    assert moved == [lp.shape]
