@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from smcheck import __version__, api
+from smcheck.capture.logsoftmax import site_findings as log_softmax_findings
 from smcheck.config import AnalysisConfig
 from smcheck.dtypes import DTYPES, get_format, next_wider
 from smcheck.environment import collect_environment
@@ -236,13 +237,11 @@ def _with_site(rep: SourceReport, c: Captured) -> SourceReport:
     found = [
         _observed_nan(s, x, c.source_dtype),
         _observed_loss(s, x),
-        _log_underflow(s, x),
         _fast_path(x),
     ]
     found = [f for f in found if f is not None]
-    own = rep.input.findings
-    if x.get("log_underflow", {}).get("masked") == 0:  # every -inf target underflowed: no mask
-        own = [f for f in own if f.kind != "masked_target"]
+    under, own = log_softmax_findings(s, x.get("log_underflow"), rep.input.findings)
+    found += [under] if under is not None else []
     # most severe first, as the input's own findings are (a policy reads the first)
     findings = sorted([*found, *own], key=lambda f: -SEVERITIES.index(f.severity))
     inp = dataclasses.replace(rep.input, findings=findings)
@@ -308,23 +307,6 @@ def _observed_loss(s: Site, x: dict[str, Any]) -> InputFinding | None:
         "FAIL",
         f"{s.op} ({s.file}:{s.line}) returned {c['value']} as the model ran in {s.dtype}{calls}: "
         f"{c['cause']} -- {c['fix']}",
-        s.dtype,
-    )
-
-
-def _log_underflow(s: Site, x: dict[str, Any]) -> InputFinding | None:
-    """FAIL where an nll_loss read -inf at a target whose exact log p is finite: its input was
-    log(softmax), and p rounded to 0 before the log (capture/logsoftmax.py)."""
-    u = x.get("log_underflow")
-    if not u:
-        return None
-    return InputFinding(
-        "log_underflow",
-        "FAIL",
-        f"{s.op}'s input ({s.file}:{s.line}) holds -inf at the target in "
-        f"{plural(u['rows'], 'row')} where the exact log p ({u['exact']:.6g} in row "
-        f"[{u['first_row']}]) is finite in {s.dtype}: log(softmax) underflowed at {u['where']}, "
-        f"so the loss is inf -- {remedytexts.LOG_SOFTMAX}",
         s.dtype,
     )
 

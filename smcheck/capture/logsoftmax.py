@@ -5,8 +5,9 @@ or a probability that rounded to 0 before ``torch.log`` (the exact log p finite)
 alone cannot tell them apart, so capture remembers, by weak reference, each softmax output and
 each ``torch.log`` of one; when an nll_loss reads such a log (or a view of it) and its target
 entry is -inf, the exact log p at the target is computed in float64 from the softmax's input,
-if that input is still alive. Nothing is kept alive, nothing is computed unless the call
-returned a non-finite loss and a target reads -inf.
+if that input is still alive (else the log(softmax) is said without the exact value). Nothing
+is kept alive, nothing is computed unless the call returned a non-finite loss and a target
+reads -inf.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from smcheck.capture.losscall import LossRows
+from smcheck.findings.remedytexts import LOG_SOFTMAX
+from smcheck.report.maskmodel import InputFinding
+from smcheck.report.phrases import plural, verb
+from smcheck.report.sitemodel import Site
 
 
 @dataclass
@@ -34,9 +39,14 @@ class LogUnderflow:
     """An nll_loss site's rows whose target read -inf, by cause, over all its calls."""
 
     rows: int = 0
-    """Rows whose exact log p at the target is finite: log(softmax) underflowed."""
+    """Rows whose exact log p at the target the site's format holds: log(softmax) underflowed."""
     masked: int = 0
-    """Rows whose exact log p at the target is -inf too: a real mask."""
+    """Rows of a log(softmax) whose exact log p at the target is -inf (or past the format's
+    range) too: a real mask."""
+    freed: int = 0
+    """Rows of a log(softmax) whose softmax input was freed: p rounded to 0 or a mask."""
+    other: int = 0
+    """Rows of an input that is no remembered log(softmax): its own -inf, a mask."""
     first_row: int | None = None
     exact: float | None = None
     """The exact log p at the target of the first underflowed row."""
@@ -68,25 +78,34 @@ class LogOfSoftmax:
 
     def judge(self, lp: Any, loss: LossRows, into: LogUnderflow) -> None:
         """Count, into ``into``, the rows of the nll_loss call on ``lp`` (read as ``loss``) whose
-        target reads -inf, where ``lp`` is a remembered log of a softmax (or a contiguous view of
-        all of it). Only a call that returned a non-finite loss can have one: no other is read."""
+        target reads -inf, by cause: ``lp`` a remembered log of a softmax (or a contiguous view
+        of all of it) or not. Only a call that returned a non-finite loss can have one: no other
+        is read."""
         import torch
 
+        if loss.finite or loss.classes is None or not loss.any_kept:
+            return
+        idx = torch.nonzero(loss.keep).squeeze(1)
+        t = loss.classes[idx]
+        hit = torch.isneginf(loss.rows[idx, t])
+        n = int(hit.sum())
+        if not n:
+            return
         s = self._source_of(lp)
         x = s.x() if s is not None else None
-        if x is None or loss.finite or loss.classes is None or not loss.any_kept:
+        if s is None:  # not log(softmax): its -inf is the input's own, a mask
+            into.other += n
             return
-        d = 0 if lp.dim() == 1 else 1
-        c, t = lp.shape[d], loss.classes
-        idx = torch.nonzero(loss.keep).squeeze(1)
-        hit = torch.isneginf(loss.rows[idx, t[idx]])
-        if not bool(hit.any()):
+        into.where = into.where or s.where
+        if x is None:  # log(softmax), its input freed: underflow or mask, no telling
+            into.freed += n
             return
         z = -x.detach() if s.negate else x.detach()
+        d = 0 if lp.dim() == 1 else 1
         exact = torch.log_softmax(z.double(), s.dim).reshape(lp.shape)  # flat order is lp's
-        ex = exact.movedim(d, -1).reshape(-1, c)[idx, t[idx]]
+        ex = exact.movedim(d, -1).reshape(-1, lp.shape[d])[idx, t]
         under = hit & torch.isfinite(ex)
-        into.masked += int((hit & ~under).sum())
+        into.masked += n - int(under.sum())
         if bool(under.any()):
             into.rows += int(under.sum())
             if into.first_row is None:
@@ -103,6 +122,49 @@ class LogOfSoftmax:
             same = t is lp or (lp.is_contiguous() and t.is_contiguous() and lp.numel() == t.numel())
             return got[1] if same and lp.storage_offset() == t.storage_offset() else None
         return None
+
+
+def site_findings(
+    s: Site, u: dict[str, Any] | None, own: list[InputFinding]
+) -> tuple[InputFinding | None, list[InputFinding]]:
+    """The log(softmax) finding of an nll_loss site (``u``: its :class:`LogUnderflow` as a
+    dict), and its input's own findings with ``masked_target`` kept only where a real mask is
+    known: dropped where every -inf target was log(softmax)'s, else saying how many were."""
+    if not u or not (logs := u["rows"] + u.get("freed", 0)):
+        return None, own
+    real = u["masked"] + u.get("other", 0)  # a capture saved before the counts: masked only
+    out = [f for f in own if f.kind != "masked_target" or real]
+    for i, f in enumerate(out):
+        if f.kind == "masked_target":  # its rows (of the sample) hold the underflowed ones too
+            head, _, fix = f.message.partition(" -- ")
+            split = (
+                f"; of every call's -inf targets, {real} {verb(real, 'is', 'are')} at a masked "
+                f"class and {logs} {verb(logs, 'is', 'are')} log(softmax)'s, said apart"
+            )
+            out[i] = InputFinding(f.kind, f.severity, f"{head}{split} -- {fix}", f.dtype)
+    return InputFinding("log_underflow", "FAIL", _said(s, u), s.dtype), out
+
+
+def _said(s: Site, u: dict[str, Any]) -> str:
+    """Where the target read -inf, and why: p rounded to 0 before the log (the exact log p
+    known), or a log(softmax) whose softmax input was freed (either cause)."""
+    n, freed, head = u["rows"], u.get("freed", 0), f"{s.op}'s input ({s.file}:{s.line})"
+    if not n:
+        return (
+            f"{head} holds -inf at the target in {plural(freed, 'row')}: its input is "
+            f"log(softmax) ({u['where']}), where p rounded to 0 or the class is masked; the exact "
+            "log p is not available (the softmax's input was freed), so the loss is inf -- "
+            f"{LOG_SOFTMAX}"
+        )
+    more = (
+        f", and in {freed} more of a log(softmax) whose softmax input was freed, where p rounded "
+        "to 0 or the class is masked (the exact log p is not available)"
+    ) * bool(freed)
+    return (
+        f"{head} holds -inf at the target in {plural(n, 'row')} where the exact log p "
+        f"({u['exact']:.6g} in row [{u['first_row']}]) is finite in {s.dtype}{more}: "
+        f"log(softmax) underflowed at {u['where']}, so the loss is inf -- {LOG_SOFTMAX}"
+    )
 
 
 def _remember(table: dict[int, tuple[Any, _Softmax]], t: Any, s: _Softmax) -> None:

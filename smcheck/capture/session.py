@@ -204,7 +204,7 @@ def _captured(r: SiteRecord, cap: Capture) -> Captured | None:
         extra["fast_path"] = {"module": path, "kind": skip.kind, "padded": padded_output(skip)}
     if r.loss_calls is not None and (r.loss_calls.nonfinite or r.loss_calls.unmodelled):
         extra["loss_calls"] = dataclasses.asdict(r.loss_calls)
-    if r.log_underflow is not None and r.log_underflow.rows:
+    if r.log_underflow is not None and (r.log_underflow.rows or r.log_underflow.freed):
         extra["log_underflow"] = dataclasses.asdict(r.log_underflow)
     targets = r.targets.to(torch.int64).numpy() if r.targets is not None else None
     # the name carries the format the op ran in, so every renderer shows it

@@ -63,6 +63,67 @@ def test_nll_loss_at_a_real_mask_is_still_a_masked_target(route: str) -> None:
     assert "log_underflow" not in found and "masked_target" in found
 
 
+def test_nll_loss_of_log_softmax_of_a_temporary_is_told_so_not_a_masked_target() -> None:
+    # F.softmax(x * 1.0): the softmax's input is freed before the loss, so no exact log p; it
+    # still said "1 row has the target at a masked class ... fix the targets or the mask"
+    def lp(x: Any) -> Any:
+        x[0, 2] = -120.0
+        return torch.log(F.softmax(x * 1.0, dim=-1))
+
+    found = _nll_findings(lp)
+    assert "masked_target" not in found
+    assert found["log_underflow"].endswith(
+        "holds -inf at the target in 1 row: its input is log(softmax) "
+        f"({os.path.relpath(__file__)}:{_TEMP_LINE}), where p rounded to 0 or the class is "
+        "masked; the exact log p is not available (the softmax's input was freed), so the loss "
+        "is inf -- " + remedytexts.LOG_SOFTMAX
+    )
+
+
+_TEMP_LINE = test_nll_loss_of_log_softmax_of_a_temporary_is_told_so_not_a_masked_target
+_TEMP_LINE = _TEMP_LINE.__code__.co_firstlineno + 5  # the torch.log line of its lp
+
+
+def _mixed_site(second: Any) -> dict[str, str]:
+    """One nll_loss site of two calls: the first's log(softmax) underflowed (row 0, class 2 at
+    -120), the second's row 1 has its target class 1 masked (-inf), read as ``second(x)``."""
+    t = torch.tensor([2, 1, 0, 3])
+    with smcheck.capture() as cap:
+        for i in range(2):
+            x = torch.randn(4, 6, generator=torch.Generator().manual_seed(i)) * 3
+            if i == 0:
+                x[0, 2] = -120.0
+                lp = torch.log(F.softmax(x, dim=-1))
+            else:
+                x[1, 1] = -float("inf")
+                lp = second(x)
+            F.nll_loss(lp, t)
+    (nll,) = [s for s in cap.analyze().sources if s.site.op == "nll_loss"]
+    return {f.kind: f.message for f in nll.input.findings}
+
+
+def test_a_real_masked_target_beside_an_underflow_is_kept_and_counted_apart() -> None:
+    # the real mask of the second call was dropped once the first call underflowed, and the
+    # masked_target count held the underflowed row too (2 rows)
+    found = _mixed_site(lambda x: F.log_softmax(x, dim=-1))
+    assert "holds -inf at the target in 1 row where the exact log p" in found["log_underflow"]
+    assert (
+        "; of every call's -inf targets, 1 is at a masked class and 1 is log(softmax)'s, said "
+        "apart -- fix the targets or the mask"
+    ) in found["masked_target"]
+
+
+def test_a_log_softmax_of_a_freed_input_beside_an_underflow_says_it_may_be_a_mask() -> None:
+    # /tmp/reviewH/mix.py: the second call's mask could not be read (its softmax input freed)
+    found = _mixed_site(lambda x: torch.log(F.softmax(x * 1.0, dim=-1)))
+    assert "masked_target" not in found
+    assert (
+        "finite in float32, and in 1 more of a log(softmax) whose softmax input was freed, where "
+        "p rounded to 0 or the class is masked (the exact log p is not available): log(softmax) "
+        "underflowed at "
+    ) in found["log_underflow"]
+
+
 def _ce_site(call: Any) -> Any:
     """The one cross_entropy site of ``call(x)``, x (4, 6) logits whose class 5 is -inf."""
     x = torch.randn(4, 6, generator=torch.Generator().manual_seed(0)) * 2
