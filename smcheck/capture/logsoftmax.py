@@ -104,7 +104,8 @@ class LogOfSoftmax:
         d = 0 if lp.dim() == 1 else 1
         exact = torch.log_softmax(z.double(), s.dim).reshape(lp.shape)  # flat order is lp's
         ex = exact.movedim(d, -1).reshape(-1, lp.shape[d])[idx, t]
-        under = hit & torch.isfinite(ex)
+        # the site's format holds the exact log p (log_softmax would return it), not only float64
+        under = hit & (ex >= torch.finfo(lp.dtype).min)
         into.masked += n - int(under.sum())
         if bool(under.any()):
             into.rows += int(under.sum())

@@ -124,6 +124,18 @@ def test_a_log_softmax_of_a_freed_input_beside_an_underflow_says_it_may_be_a_mas
     ) in found["log_underflow"]
 
 
+def test_a_log_p_past_the_site_formats_range_is_a_mask_not_an_underflow() -> None:
+    # float16: the exact log p -75504 is -inf in float16 too, so log_softmax would not cure it;
+    # it said "finite in float16: log(softmax) underflowed ... use log_softmax"
+    x = torch.zeros(2, 4, dtype=torch.float16)
+    x[0, 1], x[0, 2] = 10000, -65504
+    with smcheck.capture() as cap:
+        F.nll_loss(torch.log(F.softmax(x, dim=-1)), torch.tensor([2, 1]))
+    (nll,) = [s for s in cap.analyze().sources if s.site.op == "nll_loss"]
+    found = {f.kind for f in nll.input.findings}
+    assert "log_underflow" not in found and "masked_target" in found
+
+
 def _ce_site(call: Any) -> Any:
     """The one cross_entropy site of ``call(x)``, x (4, 6) logits whose class 5 is -inf."""
     x = torch.randn(4, 6, generator=torch.Generator().manual_seed(0)) * 2
