@@ -303,7 +303,8 @@ def _observed_loss(s: Site, x: dict[str, Any]) -> InputFinding | None:
         return None
     calls = f" in {c['nonfinite']} of {plural(s.calls, 'call')}" * (c["nonfinite"] < s.calls)
     return InputFinding(
-        "observed_nan" if c["value"] == "NaN" else "observed_loss",
+        # not observed_nan: those are rows the op returned as NaN, whose input may explain them
+        "observed_loss_nan" if c["value"] == "NaN" else "observed_loss",
         "FAIL",
         f"{s.op} ({s.file}:{s.line}) returned {c['value']} as the model ran in {s.dtype}{calls}: "
         f"{c['cause']} -- {c['fix']}",

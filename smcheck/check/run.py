@@ -16,7 +16,7 @@ from smcheck.check.baseline import apply_baseline, load_baseline, write_baseline
 from smcheck.check.policy import Policy
 from smcheck.environment import collect_environment
 from smcheck.errors import LoadError
-from smcheck.findings.inputconditions import FINDING_OF, explained_nan
+from smcheck.findings.inputconditions import FINDING_OF, OBSERVED_NAN, explained_nan
 from smcheck.findings.policyconditions import Condition, Hit
 from smcheck.findings.settling import source_situation
 from smcheck.output import refuse_unsafe_outputs
@@ -187,12 +187,13 @@ def evaluate(
     rest: dict[Severity, InputSummary] = {}
     for severity, conds in lists:
         said |= {
-            FINDING_OF[c.name]
+            kind
             for c in conds
             if c.name in FINDING_OF and c.check_input(rep.input, softmin=rep.softmin)
+            for kind in FINDING_OF[c.name]
         }
         if rep.site is not None and explained_nan(rep.input, rep.site.nan_rows, said):
-            said.add(FINDING_OF["nan"])  # the NaN the op returned: those rows' own problems
+            said.add(OBSERVED_NAN)  # the NaN rows the op returned: those rows' own problems
         kept = [f for f in rep.input.findings if f.kind not in said]
         rest[severity] = dataclasses.replace(rep.input, findings=kept)
     level = {c.name: sev for sev, conds in lists for c in conds}

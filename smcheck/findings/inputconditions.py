@@ -59,24 +59,27 @@ INPUT_METRICS: dict[str, Metric] = {
 }
 """Conditions on the source's values themselves, checked once per source (not per cell)."""
 
-FINDING_OF: dict[str, str] = {
-    "input": "upstream",
-    "fully-masked": "fully_masked",
-    "nan": "observed_nan",
-    "loss-inf": "observed_loss",
+OBSERVED_NAN = "observed_nan"
+"""A captured site's finding for the rows its op returned as NaN (not a NaN loss of no row)."""
+
+FINDING_OF: dict[str, tuple[str, ...]] = {
+    "input": ("upstream",),
+    "fully-masked": ("fully_masked",),
+    "nan": (OBSERVED_NAN, "observed_loss_nan"),
+    "loss-inf": ("observed_loss",),
 }
-"""The input finding each input condition reports (and, on a captured site's input, ``nan``:
-the NaN its op returned as the model ran, ``loss-inf``: the infinite loss it returned): a
-verdict level (``fail``) leaves it out where that condition is met, so one problem is one
-violation."""
+"""The input findings each input condition reports (and, on a captured site's input, ``nan``:
+the NaN rows its op returned as the model ran and the NaN loss a call returned, ``loss-inf``:
+the infinite loss it returned): a verdict level (``fail``) leaves them out where that condition
+is met, so one problem is one violation."""
 
 
 def observed(s: InputSummary, condition: str) -> Hit | None:
-    """What a captured site's op returned as the model ran, as the finding of ``condition``
-    (:data:`FINDING_OF`: ``nan``, ``loss-inf``) says it; counted once per source beside the
-    cells' own; files have none."""
-    found = next((f for f in s.findings if f.kind == FINDING_OF[condition]), None)
-    return None if found is None else Hit(1.0, None, None, found.message)
+    """What a captured site's op returned as the model ran, as the findings of ``condition``
+    (:data:`FINDING_OF`: ``nan``, ``loss-inf``) say it, each of them; counted once per source
+    beside the cells' own; files have none."""
+    found = [f.message for f in s.findings if f.kind in FINDING_OF[condition]]
+    return Hit(1.0, None, None, "; ".join(found)) if found else None
 
 
 def explained_nan(s: InputSummary, nan_rows: int, said: set[str]) -> bool:
@@ -84,7 +87,7 @@ def explained_nan(s: InputSummary, nan_rows: int, said: set[str]) -> bool:
     holds: NaN or +inf at its input (``upstream``), every logit -inf (``fully_masked``; a row of
     mask values only gives no NaN). Each such row returns NaN, so the counts add up exactly
     when no other row did; the ``observed_nan`` finding then tells the same problems."""
-    explained = s.upstream_rows if FINDING_OF["input"] in said else 0
-    if FINDING_OF["fully-masked"] in said:
+    explained = s.upstream_rows if "upstream" in said else 0
+    if "fully_masked" in said:
         explained += s.fully_masked_rows - s.fully_masked_sentinel_rows
     return 0 < nan_rows <= explained

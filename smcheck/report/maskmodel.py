@@ -18,7 +18,7 @@ class InputFinding:
     """Stable id: upstream, fully_masked, became_fully_masked, masked_target,
     sentinel_unrepresentable, sentinel_overflow, sentinel_scaled_to_neginf, sentinel_weak; of a
     format (with its name), division_rounding, rounded_to_zero; of a captured site, observed_nan,
-    observed_loss, log_underflow and fast_path_skipped."""
+    observed_loss, observed_loss_nan, log_underflow and fast_path_skipped."""
     severity: str
     """INFO, WARN or FAIL."""
     message: str

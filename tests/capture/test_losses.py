@@ -180,6 +180,9 @@ def test_probability_targets_on_a_masked_class_fail_and_are_said_not_modelled() 
 def test_a_call_whose_every_target_is_ignored_reports_the_nan_it_returned() -> None:
     # the call returned NaN (a mean over no row) and its site was dropped without a word
     ce = _ce_site(lambda x: F.cross_entropy(x, torch.full((4,), -100)))
+    assert [f.kind for f in ce.input.findings if f.kind.startswith("observed")] == [
+        "observed_loss_nan"
+    ]
     assert "returned NaN as the model ran in float32: every target is ignore_index (-100), so " in (
         _returned(ce)
     )
@@ -215,3 +218,32 @@ def test_a_loss_call_reads_its_rows_once(op: str, monkeypatch: pytest.MonkeyPatc
     with smcheck.capture():
         getattr(F, op)(lp, torch.zeros(2, 3, dtype=torch.int64))
     assert moved == [lp.shape]
+
+
+_NANMIX = """import torch, torch.nn.functional as F
+for i in range(2):
+    x = torch.randn(4, 5, generator=torch.Generator().manual_seed(i))
+    if i == 0:
+        x[0, 0] = float("nan"); t = torch.tensor([0, 1, 2, 3])
+    else:
+        t = torch.full((4,), -100)
+    F.cross_entropy(x, t)
+"""
+"""One site: a NaN logit in the first call (a NaN row the input explains), every target
+ignored in the second (a NaN loss of no row, which no input finding explains)."""
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "violations"), [("input,fail", 2), ("input,nan", 2), ("fail", 1)]
+)
+def test_a_nan_loss_of_no_row_is_not_dropped_with_the_nan_rows_the_input_explains(
+    fail_on: str, violations: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it was filed as observed_nan, the NaN rows' kind: input,fail gave 1 violation (the
+    # ignore_index NaN dropped with the input's NaN) and input,nan showed only the row's cause
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nanmix.py").write_text(_NANMIX)
+    r = CliRunner().invoke(cli, ["capture", "--isolated", "--fail-on", fail_on, "nanmix.py"])
+    assert r.exit_code == 1, r.output
+    assert r.stderr.endswith(f"smcheck capture: {violations} violation{'s' * (violations > 1)}\n")
+    assert "every target is ignore_index (-100), so its mean is over no row (0/0)" in r.stderr
