@@ -262,10 +262,20 @@ def _wider_than_site(rep: SourceReport, c: Captured) -> str | None:
     )
     finite = np.abs(c.rows[np.isfinite(c.rows)])
     top, fmax = (float(finite.max()) if finite.size else 0.0), get_format(site).max
-    if top > fmax:  # what an unfused attention in the site's format would meet
+    scale = c.extra.get("scale") or math.nan  # NaN: its calls' scales differ, or not recorded
+    # what an unfused attention in the site's format would meet: q @ k.T is stored before the
+    # scale multiplies it, so a scale below 1 overflows it first
+    what = f"scores up to {num(top)}"
+    if top / scale > max(top, fmax):
+        what = (
+            f"q @ k.T up to {num(top / scale)} (scores up to {num(top)} after the scale {scale:g})"
+        )
+    elif top > fmax and not math.isfinite(scale):
+        what += " (after the scale; q @ k.T before it may be larger)"
+    if max(top, top / scale if math.isfinite(scale) else 0) > fmax:
         text += (
-            f"; materialised in {site} (an unfused softmax(q @ k.T * scale)), scores up to "
-            f"{num(top)} would overflow it (max {fmax:g})"
+            f"; materialised in {site} (an unfused softmax(q @ k.T * scale)), {what} would "
+            f"overflow it (max {fmax:g})"
         )
     return text
 

@@ -8,6 +8,7 @@ The op runs first and its result is returned untouched; the rows are then read, 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -156,6 +157,9 @@ class Recorder:
                 site.reconstructed = rebuild is not None
                 self.sites[key] = site
             site.calls += 1
+            if rebuild is not None:  # the scale q @ k.T is multiplied by (one per site, or NaN)
+                scale = rebuild.__self__.scale
+                site.scale = scale if site.scale in (None, scale) else math.nan
             if op in ("softmax", "softmin"):
                 self.logs.softmax(out, _arg(args, kwargs, 0, "input"), dim, op == "softmin")
             if loss is not None:

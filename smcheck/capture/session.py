@@ -196,6 +196,7 @@ def _captured(r: SiteRecord, cap: Capture) -> Captured | None:
         "nan_finite": r.nan_finite,
         "masked_zero_rows": r.masked_zero_rows,
         "padded": r.padded,
+        "scale": r.scale if r.scale == r.scale else None,  # NaN (scales differ): JSON has none
         "budget": cap.max_rows_per_site,
         "seed": cap.seed,
     }

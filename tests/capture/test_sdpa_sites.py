@@ -30,10 +30,26 @@ def test_a_float16_attention_with_scores_past_float16s_range_is_no_cast_overflow
     assert not any(f.cause == "cast-overflow" for c in attn.cells for f in c.findings)
     (note,) = [n for n in attn.notes if n.startswith("no float16 cells")]
     assert note.endswith(
-        "materialised in float16 (an unfused softmax(q @ k.T * scale)), scores up to "
-        "2.94e+05 would overflow it (max 65504)"
+        "materialised in float16 (an unfused softmax(q @ k.T * scale)), q @ k.T up to 2.35e+06 "
+        "(scores up to 2.94e+05 after the scale 0.125) would overflow it (max 65504)"
     )
     smcheck.assert_stable(large_float16_scores())  # raised: 1 violation
+
+
+def test_an_attention_whose_q_k_products_pass_float16_before_the_scale_is_said_to_overflow() -> (
+    None
+):
+    # scores up to 1.2e4 after the scale 1/8 fit float16, but q @ k.T (9.4e4) is stored before
+    # the scale: the note compared the scaled scores with 65504 and said nothing
+    torch.manual_seed(0)
+    q, k = ((torch.randn(1, 1, 4, 64) * 80).half() for _ in range(2))
+    with smcheck.capture() as cap:
+        F.scaled_dot_product_attention(q, k, torch.randn(1, 1, 4, 64).half())
+    (attn,) = cap.analyze().sources
+    (note,) = [n for n in attn.notes if n.startswith("no float16 cells")]
+    top = float((q.float() @ k.float().transpose(-1, -2)).abs().max())
+    assert 65504 < top and top / 8 < 65504
+    assert "), q @ k.T up to " in note and "after the scale 0.125) would overflow it" in note
 
 
 def test_float16_cells_asked_of_an_attention_site_are_comparisons_never_the_verdict() -> None:
