@@ -87,7 +87,7 @@ def explained_nan(s: InputSummary, nan_rows: int, said: set[str]) -> bool:
     holds: NaN or +inf at its input (``upstream``), every logit -inf (``fully_masked``; a row of
     mask values only gives no NaN). Each such row returns NaN, so the counts add up exactly
     when no other row did; the ``observed_nan`` finding then tells the same problems."""
-    explained = s.upstream_rows if "upstream" in said else 0
-    if "fully_masked" in said:
+    explained = s.upstream_rows if said & set(FINDING_OF["input"]) else 0
+    if said & set(FINDING_OF["fully-masked"]):
         explained += s.fully_masked_rows - s.fully_masked_sentinel_rows
     return 0 < nan_rows <= explained

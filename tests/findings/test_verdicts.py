@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -905,3 +907,19 @@ def test_the_overflow_limit_is_shown_to_6_digits_rounded_up_so_every_x_above_it_
     assert m.startswith(f"exp overflows for logits above {shown} in 1/1 row")
     text = CliRunner().invoke(cli, ["thresholds"], catch_exceptions=False).stdout
     assert shown in next(ln for ln in text.splitlines() if "exp(x) = inf" in ln).split()
+
+
+def test_explained_nan_reads_the_input_conditions_kinds_from_finding_of(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # it named "upstream" and "fully_masked" itself: a kind renamed in FINDING_OF, which
+    # check/run reads, no longer explained the NaN rows, and the NaN was a violation twice
+    from smcheck.findings import inputconditions
+
+    # the three counts explained_nan reads, of an input summary
+    s: Any = SimpleNamespace(upstream_rows=1, fully_masked_rows=2, fully_masked_sentinel_rows=0)
+    monkeypatch.setitem(inputconditions.FINDING_OF, "input", ("upstream_renamed",))
+    monkeypatch.setitem(inputconditions.FINDING_OF, "fully-masked", ("masked_renamed",))
+    assert inputconditions.explained_nan(s, 1, {"upstream_renamed"})
+    assert inputconditions.explained_nan(s, 3, {"upstream_renamed", "masked_renamed"})
+    assert not inputconditions.explained_nan(s, 1, {"upstream"})
