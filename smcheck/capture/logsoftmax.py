@@ -104,8 +104,9 @@ class LogOfSoftmax:
         d = 0 if lp.dim() == 1 else 1
         exact = torch.log_softmax(z.double(), s.dim).reshape(lp.shape)  # flat order is lp's
         ex = exact.movedim(d, -1).reshape(-1, lp.shape[d])[idx, t]
-        # the site's format holds the exact log p (log_softmax would return it), not only float64
-        under = hit & (ex >= torch.finfo(lp.dtype).min)
+        # the site's format holds the exact log p (log_softmax would return it), not only float64:
+        # rounded to it, as float16's -65519 rounds to -65504, not finfo.min's compare
+        under = hit & torch.isfinite(ex.to(lp.dtype))
         into.masked += n - int(under.sum())
         if bool(under.any()):
             into.rows += int(under.sum())

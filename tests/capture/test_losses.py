@@ -136,6 +136,19 @@ def test_a_log_p_past_the_site_formats_range_is_a_mask_not_an_underflow() -> Non
     assert "log_underflow" not in found and "masked_target" in found
 
 
+def test_a_log_p_that_rounds_into_the_site_formats_range_is_an_underflow_not_a_mask() -> None:
+    # float16: the exact log p -65510 rounds to -65504, finite, so log_softmax returns it; the
+    # range test (>= finfo.min) took the band -65520..-65504 for a mask (masked_target)
+    x = torch.zeros(2, 4, dtype=torch.float16)
+    x[0, 1], x[0, 2] = 6, -65504
+    with smcheck.capture() as cap:
+        F.nll_loss(torch.log(F.softmax(x, dim=-1)), torch.tensor([2, 1]))
+    (nll,) = [s for s in cap.analyze().sources if s.site.op == "nll_loss"]
+    found = {f.kind: f.message for f in nll.input.findings}
+    assert "masked_target" not in found
+    assert "(-65510 in row [0]) is finite in float16" in found["log_underflow"]
+
+
 def _ce_site(call: Any) -> Any:
     """The one cross_entropy site of ``call(x)``, x (4, 6) logits whose class 5 is -inf."""
     x = torch.randn(4, 6, generator=torch.Generator().manual_seed(0)) * 2
