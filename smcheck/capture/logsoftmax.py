@@ -12,12 +12,13 @@ reads -inf.
 
 from __future__ import annotations
 
+import re
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
 from smcheck.capture.losscall import LossRows
-from smcheck.findings.remedytexts import LOG_SOFTMAX
+from smcheck.findings.remedytexts import FIX_MASKED_TARGETS, LOG_SOFTMAX
 from smcheck.report.maskmodel import InputFinding
 from smcheck.report.phrases import plural, verb
 from smcheck.report.sitemodel import Site
@@ -131,32 +132,51 @@ def site_findings(
 ) -> tuple[InputFinding | None, list[InputFinding]]:
     """The log(softmax) finding of an nll_loss site (``u``: its :class:`LogUnderflow` as a
     dict), and its input's own findings with ``masked_target`` kept only where a real mask is
-    known: dropped where every -inf target was log(softmax)'s, else saying how many were."""
-    if not u or not (logs := u["rows"] + u.get("freed", 0)):
+    known: dropped where every -inf target was log(softmax)'s, else counting the real masks."""
+    if not u or not u["rows"] + u.get("freed", 0):
         return None, own
     real = u["masked"] + u.get("other", 0)  # a capture saved before the counts: masked only
     out = [f for f in own if f.kind != "masked_target" or real]
     for i, f in enumerate(out):
-        if f.kind == "masked_target":  # its rows (of the sample) hold the underflowed ones too
-            head, _, fix = f.message.partition(" -- ")
-            split = (
-                f"; of every call's -inf targets, {real} {verb(real, 'is', 'are')} at a masked "
-                f"class and {logs} {verb(logs, 'is', 'are')} log(softmax)'s, said apart"
-            )
-            out[i] = InputFinding(f.kind, f.severity, f"{head}{split} -- {fix}", f.dtype)
+        if f.kind == "masked_target":
+            out[i] = InputFinding(f.kind, f.severity, _masks_only(f.message, real, u), f.dtype)
     return InputFinding("log_underflow", "FAIL", _said(s, u), s.dtype), out
+
+
+# the head and the left-out clause of findings/inputs.masked_target_findings' sentence
+_HEAD = re.compile(
+    r"^(?:up to )?\d+ rows? (?:has|have) the target at a masked class \(targets: ([^;]*); [^)]*\)"
+)
+_LEFT_OUT = re.compile(r"; (?:it is|they are) left out of the gradient metrics")
+
+
+def _masks_only(message: str, real: int, u: dict[str, Any]) -> str:
+    """A masked_target sentence counting the real masks of every call only: its sample's rows
+    (and their first row) hold the log(softmax) -inf targets too, which log_underflow says."""
+    logs, freed = u["rows"] + u.get("freed", 0), u.get("freed", 0)
+    what = "log(softmax)'s underflow" + " or mask" * bool(freed)
+    said = _HEAD.sub(
+        lambda m: (
+            f"{plural(real, 'row')} {verb(real, 'has', 'have')} the target at a masked "
+            f"class (targets: {m[1]}; {logs} more {verb(logs, 'is', 'are')} {what}: see "
+            "log_underflow)"
+        ),
+        message,
+        count=1,
+    )
+    return _LEFT_OUT.sub("; such rows are left out of the gradient metrics", said, count=1)
 
 
 def _said(s: Site, u: dict[str, Any]) -> str:
     """Where the target read -inf, and why: p rounded to 0 before the log (the exact log p
-    known), or a log(softmax) whose softmax input was freed (either cause)."""
+    known), or a log(softmax) whose softmax input was freed (either cause, so either fix)."""
     n, freed, head = u["rows"], u.get("freed", 0), f"{s.op}'s input ({s.file}:{s.line})"
+    fix = LOG_SOFTMAX + f"; if the class is masked, {FIX_MASKED_TARGETS}" * bool(freed)
     if not n:
         return (
             f"{head} holds -inf at the target in {plural(freed, 'row')}: its input is "
             f"log(softmax) ({u['where']}), where p rounded to 0 or the class is masked; the exact "
-            "log p is not available (the softmax's input was freed), so the loss is inf -- "
-            f"{LOG_SOFTMAX}"
+            f"log p is not available (the softmax's input was freed), so the loss is inf -- {fix}"
         )
     more = (
         f", and in {freed} more of a log(softmax) whose softmax input was freed, where p rounded "
@@ -165,7 +185,7 @@ def _said(s: Site, u: dict[str, Any]) -> str:
     return (
         f"{head} holds -inf at the target in {plural(n, 'row')} where the exact log p "
         f"({u['exact']:.6g} in row [{u['first_row']}]) is finite in {s.dtype}{more}: "
-        f"log(softmax) underflowed at {u['where']}, so the loss is inf -- {LOG_SOFTMAX}"
+        f"log(softmax) underflowed at {u['where']}, so the loss is inf -- {fix}"
     )
 
 

@@ -170,8 +170,8 @@ def masked_target_findings(cells: Sequence[Cell], use: str) -> list[InputFinding
             f"(targets: {worst.target}; {first}): p = 0 there, so the cross-entropy is infinite "
             "(or, for a sentinel mask, huge) in any method; "
             f"{verb(n, 'it is', 'they are')} left out of the gradient metrics -- "
-            "fix the targets or the mask (a label on a padded or masked class), or leave those "
-            "rows out of the loss (cross_entropy's ignore_index)",
+            f"{remedytexts.FIX_MASKED_TARGETS}, or leave those rows out of the loss "
+            "(cross_entropy's ignore_index)",
         )
     ]
 

@@ -76,12 +76,30 @@ def test_nll_loss_of_log_softmax_of_a_temporary_is_told_so_not_a_masked_target()
         "holds -inf at the target in 1 row: its input is log(softmax) "
         f"({os.path.relpath(__file__)}:{_TEMP_LINE}), where p rounded to 0 or the class is "
         "masked; the exact log p is not available (the softmax's input was freed), so the loss "
-        "is inf -- " + remedytexts.LOG_SOFTMAX
+        f"is inf -- {remedytexts.LOG_SOFTMAX}; if the class is masked, "
+        + remedytexts.FIX_MASKED_TARGETS
     )
 
 
 _TEMP_LINE = test_nll_loss_of_log_softmax_of_a_temporary_is_told_so_not_a_masked_target
 _TEMP_LINE = _TEMP_LINE.__code__.co_firstlineno + 5  # the torch.log line of its lp
+
+
+def test_a_masked_target_under_a_log_softmax_of_a_temporary_is_given_both_fixes() -> None:
+    # /tmp/reviewJ/freedmask.py: a real mask under log(softmax(x.masked_fill(...))) was said
+    # only "use log_softmax / cross_entropy", which leaves the loss inf; before log_underflow it
+    # was masked_target, "fix the targets or the mask"
+    def lp(x: Any) -> Any:
+        mask = torch.zeros_like(x, dtype=torch.bool)
+        mask[1, 1] = True
+        return torch.log(F.softmax(x.masked_fill(mask, -float("inf")), dim=-1))
+
+    found = _nll_findings(lp)
+    assert "where p rounded to 0 or the class is masked" in found["log_underflow"]
+    assert found["log_underflow"].endswith(
+        f"-- {remedytexts.LOG_SOFTMAX}; if the class is masked, fix the targets or the mask (a "
+        "label on a padded or masked class)"
+    )
 
 
 def _mixed_site(second: Any) -> dict[str, str]:
@@ -102,15 +120,22 @@ def _mixed_site(second: Any) -> dict[str, str]:
     return {f.kind: f.message for f in nll.input.findings}
 
 
-def test_a_real_masked_target_beside_an_underflow_is_kept_and_counted_apart() -> None:
-    # the real mask of the second call was dropped once the first call underflowed, and the
-    # masked_target count held the underflowed row too (2 rows)
+def test_a_real_masked_target_beside_an_underflow_counts_the_real_masks_only() -> None:
+    # the real mask of the second call was dropped once the first call underflowed; then its
+    # head said "2 rows have the target at a masked class (...; first row [0])", the underflow's
+    # row among them and named, with "1 is log(softmax)'s, said apart" after it
     found = _mixed_site(lambda x: F.log_softmax(x, dim=-1))
     assert "holds -inf at the target in 1 row where the exact log p" in found["log_underflow"]
+    assert found["masked_target"].startswith(
+        "1 row has the target at a masked class (targets: the captured class targets; 1 more is "
+        "log(softmax)'s underflow: see log_underflow): p = 0 there"
+    )
+    assert "first row" not in found["masked_target"]
+    assert "said apart" not in found["masked_target"]
     assert (
-        "; of every call's -inf targets, 1 is at a masked class and 1 is log(softmax)'s, said "
-        "apart -- fix the targets or the mask"
-    ) in found["masked_target"]
+        "; such rows are left out of the gradient metrics -- fix the targets or the mask"
+        in (found["masked_target"])
+    )
 
 
 def test_a_log_softmax_of_a_freed_input_beside_an_underflow_says_it_may_be_a_mask() -> None:
