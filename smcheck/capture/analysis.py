@@ -260,22 +260,18 @@ def _wider_than_site(rep: SourceReport, c: Captured) -> str | None:
         f": the fused kernel keeps these scores in {rows}, never in {site}, so its softmax is "
         f"judged in {rows} and wider"
     )
-    finite = np.abs(c.rows[np.isfinite(c.rows)])
-    top, fmax = (float(finite.max()) if finite.size else 0.0), get_format(site).max
-    scale = c.extra.get("scale") or math.nan  # NaN: its calls' scales differ, or not recorded
-    # what an unfused attention in the site's format would meet: q @ k.T is stored before the
-    # scale multiplies it, so a scale below 1 overflows it first
-    what = f"scores up to {num(top)}"
-    if top / scale > max(top, fmax):
-        what = (
-            f"q @ k.T up to {num(top / scale)} (scores up to {num(top)} after the scale {scale:g})"
-        )
-    elif top > fmax and not math.isfinite(scale):
-        what += " (after the scale; q @ k.T before it may be larger)"
-    if max(top, top / scale if math.isfinite(scale) else 0) > fmax:
+    products, fmax = c.extra.get("products"), get_format(site).max
+    if products is None:  # saved before it was recorded: the rows hold the mask, no guess
+        return f"{text}; this capture does not record q @ k.T (an unfused attention's product)"
+    # an unfused attention stores q @ k.T (nanoGPT, Hugging Face eager) or q * scale @ k.T;
+    # the rebuilt rows add the mask (-3e4, finfo.min) and say nothing of either
+    qk, scaled = products["qk"], products["scaled"]
+    if max(qk, scaled) > fmax:
+        fits = {True: "would overflow it", False: "would fit"}
         text += (
-            f"; materialised in {site} (an unfused softmax(q @ k.T * scale)), {what} would "
-            f"overflow it (max {fmax:g})"
+            f"; materialised in {site} as (q @ k.T) * scale, q @ k.T up to {num(qk)} "
+            f"{fits[qk > fmax]} (max {fmax:g}); scaled first, (q * scale) @ k.T, up to "
+            f"{num(scaled)} {fits[scaled > fmax]}"
         )
     return text
 

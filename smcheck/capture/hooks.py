@@ -8,7 +8,6 @@ The op runs first and its result is returned untouched; the rows are then read, 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -157,9 +156,6 @@ class Recorder:
                 site.reconstructed = rebuild is not None
                 self.sites[key] = site
             site.calls += 1
-            if rebuild is not None:  # the scale q @ k.T is multiplied by (one per site, or NaN)
-                scale = rebuild.__self__.scale
-                site.scale = scale if site.scale in (None, scale) else math.nan
             if op in ("softmax", "softmin"):
                 self.logs.softmax(out, _arg(args, kwargs, 0, "input"), dim, op == "softmin")
             if loss is not None:
@@ -181,7 +177,12 @@ class Recorder:
         keys = torch.rand(n, generator=gen, device=nan_rows.device, dtype=torch.float64)
         keys = keys - nan_rows.to(torch.float64)  # rows that returned NaN are kept first
         idx = torch.topk(keys, min(self.budget, n), largest=False, sorted=False).indices.sort()[0]
-        picked = (rebuild(idx) if rebuild is not None else rows[idx]).cpu()
+        if rebuild is not None:
+            picked, products = rebuild(idx)
+            site.products = products.merge(site.products)
+        else:
+            picked = rows[idx]
+        picked = picked.cpu()
         picked_nan = nan_rows[idx].cpu()
         _count_nan_causes(site, picked, picked_nan, int(nan_rows.sum()))
         kept_keys = keys[idx].cpu()

@@ -3,7 +3,8 @@
 The fused kernels never materialise the attention scores, so the scaled, masked scores of the
 sampled query rows are recomputed (``q·k * scale``, the mask added or applied, the causal
 triangle set to -inf) in float32 as the kernels accumulate them (float64 for float64 inputs),
-in chunks of at most :data:`CHUNK_ELEMENTS` scores. When a good
+in chunks of at most :data:`CHUNK_ELEMENTS` scores. The largest |q·k| of those rows, before the
+scale and the mask, is kept too: an unfused attention materialises that product. When a good
 share of a (batch, head)'s rows is sampled, its whole score matrix is built in one batched
 product (few large ops); otherwise only the sampled rows, each against its own keys.
 """
@@ -11,6 +12,7 @@ product (few large ops); otherwise only the sampled rows, each against its own k
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 CHUNK_ELEMENTS = 2**22
@@ -19,6 +21,20 @@ CHUNK_ELEMENTS = 2**22
 
 def _arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> Any:
     return args[i] if len(args) > i else kwargs.get(name, default)
+
+
+@dataclass(frozen=True)
+class Products:
+    """The largest finite |q·k| of rebuilt rows, before the scale (as ``(q @ k.T) * scale``
+    stores it) and after it (as ``(q * scale) @ k.T`` does); neither holds the mask."""
+
+    qk: float = 0.0
+    scaled: float = 0.0
+
+    def merge(self, other: Products | None) -> Products:
+        if other is None:
+            return self
+        return Products(max(self.qk, other.qk), max(self.scaled, other.scaled))
 
 
 class Attention:
@@ -39,10 +55,11 @@ class Attention:
         self.scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
         self.dtype = torch.float64 if q.dtype == torch.float64 else torch.float32
 
-    def rows(self, idx: Any) -> Any:
-        """The score rows of the sorted flat query-row indices ``idx``."""
+    def rows(self, idx: Any) -> tuple[Any, Products]:
+        """The score rows of the sorted flat query-row indices ``idx``, and their products."""
         import torch
 
+        top = torch.zeros((), dtype=self.dtype, device=idx.device)
         groups, inverse = torch.unique(idx // self.length, return_inverse=True)
         pos = idx % self.length
         whole = self.length * self.keys
@@ -50,50 +67,68 @@ class Attention:
             out = torch.empty((idx.numel(), self.keys), dtype=self.dtype, device=idx.device)
             step = CHUNK_ELEMENTS // whole
             for a in range(0, groups.numel(), step):
-                s = self._scores(self._lead(groups[a : a + step]), None)  # (g, L, S)
+                qk, s = self._scores(self._lead(groups[a : a + step]), None)  # (g, L, S)
                 sel = (inverse >= a) & (inverse < a + step)
                 out[sel] = s[inverse[sel] - a, pos[sel]]
-            return out
+                top = torch.maximum(top, _largest(qk[inverse[sel] - a, pos[sel]]))
+            return out, self._products(top)
         step = max(1, CHUNK_ELEMENTS // max(1, self.keys * self.q.shape[-1]))
-        parts = [
-            self._scores(self._lead(idx[a : a + step] // self.length), pos[a : a + step])
-            for a in range(0, idx.numel(), step)
-        ]
-        return torch.cat(parts) if parts else torch.empty((0, self.keys), dtype=self.dtype)
+        parts = []
+        for a in range(0, idx.numel(), step):
+            qk, s = self._scores(self._lead(idx[a : a + step] // self.length), pos[a : a + step])
+            parts.append(s)
+            top = torch.maximum(top, _largest(qk))
+        rows = torch.cat(parts) if parts else torch.empty((0, self.keys), dtype=self.dtype)
+        return rows, self._products(top)
+
+    def _products(self, top: Any) -> Products:
+        qk = float(top)
+        return Products(qk, qk * abs(self.scale))
 
     def _lead(self, groups: Any) -> tuple:
         import torch
 
         return tuple(torch.unravel_index(groups, self.lead)) if self.lead else ()
 
-    def _scores(self, lead: tuple, pos: Any) -> Any:
-        """Scores of whole groups ``(g, L, S)`` (pos None) or of one row per group ``(n, S)``."""
+    def _scores(self, lead: tuple, pos: Any) -> tuple[Any, Any]:
+        """q·k and the scores of whole groups ``(g, L, S)`` (pos None) or of one row per group
+        ``(n, S)``."""
         import torch
 
         ft = self.dtype  # the kernels accumulate q·k in float32
         if pos is None:
             q, k = self.q[lead].to(ft), self.k[lead].to(ft)
-            s = torch.matmul(q, k.transpose(-1, -2)) * self.scale
+            qk = torch.matmul(q, k.transpose(-1, -2))
             m = self.mask[lead] if self.mask is not None else None
-            rows = torch.arange(self.length, device=s.device)[:, None]
+            rows = torch.arange(self.length, device=qk.device)[:, None]
         else:
             q, k = self.q[(*lead, pos)].to(ft), self.k[lead].to(ft)
-            s = torch.bmm(k, q.unsqueeze(-1)).squeeze(-1) * self.scale
+            qk = torch.bmm(k, q.unsqueeze(-1)).squeeze(-1)
             m = self.mask[(*lead, pos)] if self.mask is not None else None
             rows = pos[:, None]
+        s = qk * self.scale
         if m is not None:
             s = s.masked_fill(~m, float("-inf")) if m.dtype == torch.bool else s + m.to(ft)
         if self.causal:
             cols = torch.arange(self.keys, device=s.device)[None, :]
             s = s.masked_fill(cols > rows, float("-inf"))
-        return s
+        return qk, s
+
+
+def _largest(qk: Any) -> Any:
+    """The largest finite |q·k| (0 for none): what an unfused attention stores."""
+    import torch
+
+    if not qk.numel():
+        return torch.zeros((), dtype=qk.dtype, device=qk.device)
+    return qk.abs().nan_to_num(0.0, posinf=0.0).amax()
 
 
 def attention_rows(args: tuple, kwargs: dict, out: Any) -> Any:
     """``(q, None, nan_rows, -1, dtype, rebuild)`` of one call (as ``hooks._rows_of``).
 
     One row per query position (every axis before the last two flattened with it); ``rebuild``
-    gives the score rows of the chosen indices.
+    gives the score rows of the chosen indices and their :class:`Products`.
     """
     import torch
 

@@ -196,13 +196,14 @@ def _captured(r: SiteRecord, cap: Capture) -> Captured | None:
         "nan_finite": r.nan_finite,
         "masked_zero_rows": r.masked_zero_rows,
         "padded": r.padded,
-        "scale": r.scale if r.scale == r.scale else None,  # NaN (scales differ): JSON has none
         "budget": cap.max_rows_per_site,
         "seed": cap.seed,
     }
     if (fast := governing(k.module, cap._fast_paths.skipped)) is not None:
         path, skip = fast  # its rows come from the ordinary path the capture made it take
         extra["fast_path"] = {"module": path, "kind": skip.kind, "padded": padded_output(skip)}
+    if r.products is not None:  # what an unfused attention would store (reconstruct.py)
+        extra["products"] = dataclasses.asdict(r.products)
     if r.loss_calls is not None and (r.loss_calls.nonfinite or r.loss_calls.unmodelled):
         extra["loss_calls"] = dataclasses.asdict(r.loss_calls)
     if r.log_underflow is not None and (r.log_underflow.rows or r.log_underflow.freed):

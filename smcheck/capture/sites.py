@@ -117,8 +117,8 @@ class SiteRecord:
     """An nll_loss site's LogUnderflow: targets at -inf, underflowed or masked (logsoftmax.py)."""
     padded: bool = False
     """Calls had different row lengths; shorter rows were padded with -inf."""
-    scale: float | None = None
-    """A fused attention site's score scale, shared by its calls (NaN where they differ)."""
+    products: Any = None
+    """A fused attention site's largest |q·k| over its calls (reconstruct.Products)."""
     keys: Any = None
     rows: Any = None
     targets: Any = None

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 import torch
 import torch.nn.functional as F
 
 import smcheck
+from smcheck.capture.analysis import analyze_captured
 
 
 def large_float16_scores() -> smcheck.Capture:
@@ -30,8 +34,8 @@ def test_a_float16_attention_with_scores_past_float16s_range_is_no_cast_overflow
     assert not any(f.cause == "cast-overflow" for c in attn.cells for f in c.findings)
     (note,) = [n for n in attn.notes if n.startswith("no float16 cells")]
     assert note.endswith(
-        "materialised in float16 (an unfused softmax(q @ k.T * scale)), q @ k.T up to 2.35e+06 "
-        "(scores up to 2.94e+05 after the scale 0.125) would overflow it (max 65504)"
+        "materialised in float16 as (q @ k.T) * scale, q @ k.T up to 2.35e+06 would overflow it "
+        "(max 65504); scaled first, (q * scale) @ k.T, up to 2.94e+05 would overflow it"
     )
     smcheck.assert_stable(large_float16_scores())  # raised: 1 violation
 
@@ -49,7 +53,48 @@ def test_an_attention_whose_q_k_products_pass_float16_before_the_scale_is_said_t
     (note,) = [n for n in attn.notes if n.startswith("no float16 cells")]
     top = float((q.float() @ k.float().transpose(-1, -2)).abs().max())
     assert 65504 < top and top / 8 < 65504
-    assert "), q @ k.T up to " in note and "after the scale 0.125) would overflow it" in note
+    assert note.endswith(
+        "q @ k.T up to 9.41e+04 would overflow it (max 65504); scaled first, (q * scale) @ k.T, "
+        "up to 1.18e+04 would fit"
+    )
+
+
+def test_an_attention_sites_products_are_the_largest_over_its_calls() -> None:
+    torch.manual_seed(0)
+    q, k = ((torch.randn(1, 1, 4, 64) * 80).half() for _ in range(2))
+    small = torch.randn(1, 1, 4, 64).half()
+    with smcheck.capture() as cap:
+        for a, b, scale in ((q, k, None), (small, small, 1.0)):  # one site, two scales
+            F.scaled_dot_product_attention(a, b, small, scale=scale)
+    (attn,) = cap.analyze().sources
+    (note,) = [n for n in attn.notes if n.startswith("no float16 cells")]
+    assert "q @ k.T up to 9.41e+04 would" in note and "(q * scale) @ k.T, up to 1.18e+04" in note
+
+
+@pytest.mark.parametrize("fill", [-3e4, torch.finfo(torch.float16).min])
+def test_an_attention_with_a_large_finite_additive_mask_and_small_products_has_no_overflow_note(
+    fill: float,
+) -> None:
+    # the rebuilt rows hold q·k * scale + mask: the mask over the scale read as q @ k.T,
+    # "q @ k.T up to 2.4e+05 ... would overflow it" where |q·k| was about 20
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 1, 4, 64).half() for _ in range(3))
+    mask = torch.zeros(1, 1, 4, 4).half()
+    mask[..., 0] = fill
+    with smcheck.capture() as cap:
+        F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    (attn,) = cap.analyze().sources
+    (note,) = [n for n in attn.notes if n.startswith("no float16 cells")]
+    assert "overflow" not in note and "materialised" not in note
+
+
+def test_a_saved_attention_site_without_its_products_says_they_are_not_recorded() -> None:
+    # a capture saved before q @ k.T was recorded: its rows hold the mask, so no figure is guessed
+    (c,) = large_float16_scores().captured()
+    old = dataclasses.replace(c, extra={k: v for k, v in c.extra.items() if k != "products"})
+    (attn,) = analyze_captured([old]).sources
+    (note,) = [n for n in attn.notes if n.startswith("no float16 cells")]
+    assert note.endswith("; this capture does not record q @ k.T (an unfused attention's product)")
 
 
 def test_float16_cells_asked_of_an_attention_site_are_comparisons_never_the_verdict() -> None:
