@@ -236,8 +236,8 @@ def _rows_of(op: str, args: tuple, kwargs: dict, out: Any) -> Any:
 
     ``rows`` is the input with the softmax axis last and the other axes flattened (a view where
     it can be), ``nan_rows`` marks the rows in which the op returned NaN, ``reconstruct`` (for
-    fused attention) builds the chosen rows on demand instead of ``rows``, ``loss`` (a loss
-    call's :class:`LossRows`) is what its checks read.
+    fused attention) builds the chosen rows on demand instead of ``rows``, with their
+    ``reconstruct.Products``, ``loss`` (a loss call's :class:`LossRows`) is what its checks read.
     """
     import torch
 
