@@ -131,7 +131,7 @@ def _diagnostic_options(sites: bool) -> list[Decorator]:
                 "scaled_dot_product_attention, logprobs for log_softmax, loss for "
                 "cross_entropy and nll_loss."
                 if sites
-                else "."
+                else " (a saved capture's sites: each op's own use)."
             ),
         ),
         click.option(

@@ -74,4 +74,7 @@ def test_capture_help_states_each_sites_own_use_and_targets_as_the_defaults() ->
         "nll_loss."
     ) in shown
     assert "default: a loss site's own class targets, else argmax." in shown
-    assert "[default: auto]" in " ".join(help_text("analyze").split())  # a file's default
+    analyze = " ".join(help_text("analyze").split())
+    assert "[default: auto]" in analyze  # a file's default
+    # ... but analyze reads a saved capture's sites under their ops' uses, as capture does
+    assert "(a saved capture's sites: each op's own use)." in analyze
