@@ -152,26 +152,27 @@ def test_a_log_softmax_of_a_freed_input_beside_an_underflow_says_it_may_be_a_mas
 def test_a_log_p_past_the_site_formats_range_is_a_mask_not_an_underflow() -> None:
     # float16: the exact log p -75504 is -inf in float16 too, so log_softmax would not cure it;
     # it said "finite in float16: log(softmax) underflowed ... use log_softmax"
-    x = torch.zeros(2, 4, dtype=torch.float16)
-    x[0, 1], x[0, 2] = 10000, -65504
-    with smcheck.capture() as cap:
-        F.nll_loss(torch.log(F.softmax(x, dim=-1)), torch.tensor([2, 1]))
-    (nll,) = [s for s in cap.analyze().sources if s.site.op == "nll_loss"]
-    found = {f.kind for f in nll.input.findings}
+    found = _float16_log_of_softmax_findings(top=10000)
     assert "log_underflow" not in found and "masked_target" in found
 
 
 def test_a_log_p_that_rounds_into_the_site_formats_range_is_an_underflow_not_a_mask() -> None:
     # float16: the exact log p -65510 rounds to -65504, finite, so log_softmax returns it; the
     # range test (>= finfo.min) took the band -65520..-65504 for a mask (masked_target)
+    found = _float16_log_of_softmax_findings(top=6)
+    assert "masked_target" not in found
+    assert "(-65510 in row [0]) is finite in float16" in found["log_underflow"]
+
+
+def _float16_log_of_softmax_findings(top: float) -> dict[str, str]:
+    """The nll_loss site's input findings (kind: message) for log(softmax) of float16 rows
+    (0, top, -65504, 0) and (0, 0, 0, 0), the first's target at -65504: exact log p -65504 - top."""
     x = torch.zeros(2, 4, dtype=torch.float16)
-    x[0, 1], x[0, 2] = 6, -65504
+    x[0, 1], x[0, 2] = top, -65504
     with smcheck.capture() as cap:
         F.nll_loss(torch.log(F.softmax(x, dim=-1)), torch.tensor([2, 1]))
     (nll,) = [s for s in cap.analyze().sources if s.site.op == "nll_loss"]
-    found = {f.kind: f.message for f in nll.input.findings}
-    assert "masked_target" not in found
-    assert "(-65510 in row [0]) is finite in float16" in found["log_underflow"]
+    return {f.kind: f.message for f in nll.input.findings}
 
 
 def _ce_site(call: Any) -> Any:
