@@ -14,7 +14,7 @@ from typing import Any
 from smcheck.capture.logsoftmax import LogOfSoftmax, LogUnderflow
 from smcheck.capture.losscall import LossCalls, judge_call, loss_rows
 from smcheck.capture.reconstruct import attention_rows
-from smcheck.capture.sites import ModuleStack, SiteKey, SiteRecord, caller, this_frame
+from smcheck.capture.sites import ModuleStack, SiteKey, SiteRecord, call_arg, caller, this_frame
 
 
 def _op_table() -> dict[Any, tuple[str, str]]:
@@ -38,10 +38,6 @@ def _op_table() -> dict[Any, tuple[str, str]]:
 def _implicit_dim(ndim: int) -> int:
     """torch's rule for ``F.softmax(x)`` without ``dim`` (deprecated, still used)."""
     return 0 if ndim in (0, 1, 3) else 1
-
-
-def _arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> Any:
-    return args[i] if len(args) > i else kwargs.get(name, default)
 
 
 def _no_autocast() -> contextlib.ExitStack:
@@ -157,13 +153,13 @@ class Recorder:
                 self.sites[key] = site
             site.calls += 1
             if op in ("softmax", "softmin"):
-                self.logs.softmax(out, _arg(args, kwargs, 0, "input"), dim, op == "softmin")
+                self.logs.softmax(out, call_arg(args, kwargs, 0, "input"), dim, op == "softmin")
             if loss is not None:
                 site.loss_calls = site.loss_calls or LossCalls()
                 judge_call(site.loss_calls, op, args, kwargs, loss, site.dtype)
             if op == "nll_loss":
                 under = site.log_underflow = site.log_underflow or LogUnderflow()
-                self.logs.judge(_arg(args, kwargs, 0, "input"), loss, under)
+                self.logs.judge(call_arg(args, kwargs, 0, "input"), loss, under)
             with _no_autocast():  # the rows rebuilt keep their dtype (the site's was read above)
                 self._sample(site, rows, targets, nan_rows, rebuild)
 
@@ -244,12 +240,12 @@ def _rows_of(op: str, args: tuple, kwargs: dict, out: Any) -> Any:
     if op == "scaled_dot_product_attention":
         got = attention_rows(args, kwargs, out)
         return None if got is None else (*got, None)
-    x = _arg(args, kwargs, 0, "input")
+    x = call_arg(args, kwargs, 0, "input")
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() == 0:
         return None
     if op in ("cross_entropy", "nll_loss"):
         return _loss_rows(x, args, kwargs, out)
-    dim = _arg(args, kwargs, 1, "dim")
+    dim = call_arg(args, kwargs, 1, "dim")
     dim = _implicit_dim(x.dim()) if dim is None else dim
     rows = x.detach().movedim(dim, -1).reshape(-1, x.shape[dim])
     if op == "softmin":

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from smcheck.capture.sites import call_arg
 from smcheck.findings.remedytexts import mask_with_min
 
 
@@ -58,18 +59,14 @@ class LossRows:
         return not self.finite and bool(torch.isnan(self.out).any())
 
 
-def _arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> Any:
-    return args[i] if len(args) > i else kwargs.get(name, default)
-
-
 def loss_rows(x: Any, args: tuple, kwargs: dict, out: Any) -> LossRows:
     """The rows, targets and kept targets of one loss call on ``x`` (one pass, one sync each)."""
     import torch
 
     d = 0 if x.dim() == 1 else 1
     rows = x.detach().movedim(d, -1).reshape(-1, x.shape[d])
-    target = _arg(args, kwargs, 1, "target")
-    ignore = _arg(args, kwargs, 4, "ignore_index", -100)
+    target = call_arg(args, kwargs, 1, "target")
+    ignore = call_arg(args, kwargs, 4, "ignore_index", -100)
     classes = keep = None
     if isinstance(target, torch.Tensor) and not target.is_floating_point():
         classes = target.detach().reshape(-1)
@@ -141,7 +138,9 @@ def _term(
             f"every target is ignore_index ({ignore}), so its mean is over no row (0/0)",
             "leave batches without a target out of the loss, or use reduction='sum'",
         )
-    smoothing = float(_arg(args, kwargs, 7, "label_smoothing", 0.0)) if op == "cross_entropy" else 0
+    smoothing = (
+        float(call_arg(args, kwargs, 7, "label_smoothing", 0.0)) if op == "cross_entropy" else 0
+    )
     if smoothing <= 0:
         return None
     calls.said(

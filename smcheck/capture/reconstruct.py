@@ -15,12 +15,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from smcheck.capture.sites import call_arg
+
 CHUNK_ELEMENTS = 2**22
 """Score elements built at once (16 MiB in float32)."""
-
-
-def _arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> Any:
-    return args[i] if len(args) > i else kwargs.get(name, default)
 
 
 @dataclass(frozen=True)
@@ -132,15 +130,15 @@ def attention_rows(args: tuple, kwargs: dict, out: Any) -> Any:
     """
     import torch
 
-    q, k = _arg(args, kwargs, 0, "query"), _arg(args, kwargs, 1, "key")
+    q, k = call_arg(args, kwargs, 0, "query"), call_arg(args, kwargs, 1, "key")
     if not (isinstance(q, torch.Tensor) and isinstance(k, torch.Tensor)) or q.dim() < 2:
         return None
     att = Attention(
         q,
         k,
-        _arg(args, kwargs, 3, "attn_mask"),
-        bool(_arg(args, kwargs, 5, "is_causal", False)),
-        _arg(args, kwargs, 6, "scale"),
+        call_arg(args, kwargs, 3, "attn_mask"),
+        bool(call_arg(args, kwargs, 5, "is_causal", False)),
+        call_arg(args, kwargs, 6, "scale"),
     )
     nan = torch.isnan(out.detach()).any(dim=-1).reshape(-1)
     return q, None, nan, -1, out.dtype, att.rows

@@ -23,6 +23,11 @@ _PLUMBING = (
 """Frames between a call and the op that are never its ``via``: the torch-function dispatch."""
 
 
+def call_arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> Any:
+    """A hooked call's argument ``name``, given as the i-th positional one or by keyword."""
+    return args[i] if len(args) > i else kwargs.get(name, default)
+
+
 @dataclass(frozen=True)
 class SiteKey:
     """What makes two calls the same site."""
