@@ -15,7 +15,9 @@ its outputs zero, so those runs' reports are meaningless; their time is what eve
 costs: the methods' own torch passes, the references, the rounding, bounds, block and entropy
 kernels, the masks and the Python around them. No kernel that computes the same figures can
 bring the analysis below that. Each configuration runs ``--rounds`` times, in turn with the
-others (medians printed), after one analysis to load the kernels and warm up.
+others (medians printed), after one analysis to load the kernels and warm up. Last, the same
+file's plain-torch floor of the 16 cells (tests/benchmarks/floor.py, in a fresh process as
+bench_scale.py runs it): the part of those times that is the methods' own arithmetic.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # smcheck's own (smcheck/threads.py)
-from bench_scale import make_llm  # noqa: E402
+from bench_scale import make_llm, run_script  # noqa: E402
 
 # (label, gradients, kernels skipped) in the order they run in each round
 RUNS = (
@@ -116,16 +118,20 @@ def main() -> None:
                     t = time.perf_counter()
                     analyze(str(f), gradients=grad)
                     times[i].append(time.perf_counter() - t)
+        floor = run_script(ROOT / "tests/benchmarks/floor.py", str(f))
     print(
         f"data: gen:llm {a.rows}x{a.cols} float32, seed {a.seed}; torch {torch.__version__}; "
         f"threads: torch {torch.get_num_threads()}, kernels {kernels.threads()}; load average "
         f"{load0:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; {a.rounds} round(s)"
     )
-    print(f"{'torch.softmax float32, in memory (median of 7)':46s} {unit:8.3f} s      1.0x")
+    print(f"{'torch.softmax float32, in memory (median of 7)':52s} {unit:8.3f} s      1.0x")
     for (label, grad, _), ts in zip(RUNS, times, strict=True):
         s = statistics.median(ts)
         met = "met" if s / unit <= TARGET[grad] else "missed"
-        print(f"{label:46s} {s:8.3f} s {s / unit:7.1f}x  (target <= {TARGET[grad]}x: {met})")
+        print(f"{label:52s} {s:8.3f} s {s / unit:7.1f}x  (target <= {TARGET[grad]}x: {met})")
+    for label, key in (("forward", "forward_s"), ("forward + backward", "backward_s")):
+        label = f"the cells' floor, {label} (median of 3)"
+        print(f"{label:52s} {floor[key]:8.3f} s {floor[key] / unit:7.1f}x")
 
 
 if __name__ == "__main__":
