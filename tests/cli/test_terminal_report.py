@@ -98,6 +98,14 @@ def test_details_are_uncut_at_60_columns(masked_details_60: Result) -> None:
         assert title in text, title
 
 
+def test_details_of_several_sources_put_a_blank_line_before_each_next_source() -> None:
+    # -v ran the last findings line of one source into the next source's title
+    specs = ["gen:normal:shape=2x5,seed=1", "gen:normal:shape=2x5,seed=2"]
+    lines = invoke("analyze", *specs, "--dtype", "float16", "-v").stdout.splitlines()
+    second = lines.index(specs[1])
+    assert lines[second - 1] == "" and lines[second - 2] != ""
+
+
 def test_forty_values_with_details_show_every_value() -> None:
     values = ",".join(f"{0.37 * j - 7:.2f}" for j in range(40))
     r = invoke("analyze", "--values", values, "--dtype", "float32", "--no-gradients", "-v")

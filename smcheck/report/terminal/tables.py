@@ -279,9 +279,10 @@ def findings(s: SourceReport) -> list[RenderableType]:
 def build_tables(report: Report) -> list[RenderableType]:
     """Everything ``-v/--details`` shows, as rich renderables in order."""
     out: list[RenderableType] = []
-    for s in report.sources:
+    for k, s in enumerate(report.sources):
         multi_t = len({c.temperature for c in s.cells}) > 1
         out += [
+            *([Text("")] if k else []),  # a blank line between sources, as the default report
             input_summary(s),
             *mask_renderables(s),
             verdict_grids(s) if multi_t else grid(s),
