@@ -155,6 +155,8 @@ def _source_lines(s: SourceReport) -> list[str]:
         "",
         inp,
         "",
+        # the notes the terminal's -v prints under the input (a capture's sample, a rebuilt site)
+        *([*(f"- note: {md(n)}" for n in s.notes), ""] if s.notes else []),
         *verdict_grid(s),
         "",
         *_finding_lines(s),

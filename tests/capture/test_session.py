@@ -13,7 +13,7 @@ from smcheck.capture.session import Capture
 from smcheck.errors import ConfigError
 from smcheck.findings import remedytexts
 from smcheck.report.html.page import report_html
-from smcheck.report.markdown import report_markdown
+from smcheck.report.markdown import md, report_markdown
 from smcheck.report.model import Report
 from smcheck.report.renderers import plain_text
 from smcheck.report.terminal.concise import build_summary
@@ -74,6 +74,19 @@ def test_attention_sites_say_they_are_reconstructed_and_leave_out_zeroed_rows(en
     assert any(n.startswith("reconstructed:") for n in attn.notes)
     # the fully padded sequence: 2 heads x 6 positions the kernel returned as zeros
     assert any(n.startswith("12 of 48 rows left out: fully masked") for n in attn.notes)
+
+
+def test_markdown_carries_every_capture_note_the_details_print(encoder32) -> None:  # type: ignore[no-untyped-def]
+    # the terminal's -v listed the notes ("reconstructed: ...", the rows left out); Markdown none
+    _, _, report = encoder32
+    attn = by_op(report, "scaled_dot_product_attention")[0]
+    one = Report([attn], smcheck.__version__)
+    details = " ".join(plain_text(build_tables(one), width=2000).split())
+    markdown = report_markdown(one)
+    assert len(attn.notes) == 2
+    for n in attn.notes:
+        assert n in details
+        assert f"- note: {md(n)}\n" in markdown
 
 
 def test_a_float16_attention_site_says_its_rows_are_float32_scores_rebuilt_from_q_and_k() -> None:
