@@ -15,24 +15,35 @@ from smcheck.report.renderers import PIPED_WIDTH, Renderer, plain_text
 
 
 def summarise(report: Any) -> None:
-    """The human summary of an analysis on stderr: one line (scripts read it), wrapped only on a
-    terminal narrower than it."""
-    width = _stderr_terminal_width()
+    """The human summary of an analysis on stderr: one line (scripts read it), wrapped only where
+    a width is known and it is wider: a terminal's, or ``COLUMNS`` when piped (as the report)."""
+    click.echo(wrap_summary(f"smcheck: {report.summary()}", _stderr_width()), err=True)
+
+
+def wrap_summary(line: str, width: int) -> str:
+    """``line`` in lines of at most ``width`` columns, continued with two spaces: whole parts
+    move to the next line (after "; ", before " ("), and a part wider than a line breaks after
+    its commas and colons; never inside a count ("2" stays with "FAIL") or a word."""
     lines = [""]
-    # whole parts move to the next line: after "; ", before " (" (never "2" apart from "FAIL")
-    for part in re.split(r"(?<=; )|(?= \()", f"smcheck: {report.summary()}"):
-        if lines[-1] and len(lines[-1]) + len(part.rstrip()) > width:
-            lines[-1] = lines[-1].rstrip()
-            lines.append("  " + part.lstrip())
-        else:
-            lines[-1] += part
-    click.echo("\n".join(lines), err=True)
+    for part in re.split(r"(?<=; )|(?= \()", line):
+        pieces = [part] if len(part.strip()) + 2 <= width else re.split(r"(?<=[,:] )", part)
+        for piece in pieces:
+            if lines[-1].strip() and len(lines[-1]) + len(piece.rstrip()) > width:
+                lines[-1] = lines[-1].rstrip()
+                lines.append("  " + piece.lstrip())
+            else:
+                lines[-1] += piece
+    return "\n".join(ln.rstrip() for ln in lines)
 
 
-def _stderr_terminal_width() -> int:
-    """The terminal's width when stderr is one; else no limit (piped and logged: one line)."""
+def _stderr_width() -> int:
+    """The terminal's width when stderr is one; piped, ``COLUMNS`` where set (the report's
+    width), else no limit (logged: one line)."""
     isatty = getattr(sys.stderr, "isatty", None)
-    return shutil.get_terminal_size().columns if isatty is not None and isatty() else 1 << 30
+    if isatty is not None and isatty():
+        return shutil.get_terminal_size().columns
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 1 << 30
 
 
 def piped_width() -> int:

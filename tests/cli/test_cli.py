@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 import smcheck.api
 from smcheck.cli import cli
+from smcheck.cli.messages import wrap_summary
 from smcheck.errors import ConfigError, ExitCode
 from tests.conftest import ROOT, sample_input
 
@@ -269,19 +270,44 @@ def test_the_summary_line_wraps_whole_parts_to_a_narrow_terminal(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     argv = ["analyze", "--values", "1,2,12;-inf,-inf,-inf", "--dtype", "fp16"]
+    monkeypatch.delenv("COLUMNS", raising=False)
     one = run(*argv).stderr.strip()
     assert one.count("\n") == 0 and "; input: 1 WARN (comparisons, not counted:" in one
-    monkeypatch.setenv("COLUMNS", "45")
-    assert run(*argv).stderr.strip() == one  # piped: one line, whatever COLUMNS says
-    monkeypatch.setattr("smcheck.cli.messages._stderr_terminal_width", lambda: 45)
+    monkeypatch.setattr("smcheck.cli.messages._stderr_width", lambda: 45)
     lines = run(*argv).stderr.splitlines()
-    assert [ln.split(":")[0] for ln in lines] == [
-        "smcheck",
-        "  input",
-        "  (comparisons, not counted",
+    # the first part (50 columns) breaks after a comma, never inside "0 WARN"
+    assert lines == [
+        "smcheck: 1 source, 1 cell: 0 FAIL, 0 WARN,",
+        "  1 OK; input: 1 WARN",
+        "  (comparisons, not counted: 1 FAIL)",
     ]
-    # a part wider than the width keeps its line (the first, 49 columns here)
-    assert all(len(ln) <= 45 for ln in lines[1:]) and " ".join(s.strip() for s in lines) == one
+    assert " ".join(s.strip() for s in lines) == one
+
+
+def test_the_summary_line_piped_at_columns_80_wraps_and_else_stays_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # piped at COLUMNS=80 it was one line of 110 columns, which an 80-column pager or log view
+    # cuts mid-word; COLUMNS is the width the piped report itself is written at
+    specs = [f"gen:normal:shape=2x5,seed={k}" for k in range(12)]
+    argv = ["analyze", *specs, "--values", "1,2,12;-inf,-inf,-inf", "--dtype", "fp16"]
+    monkeypatch.delenv("COLUMNS", raising=False)
+    one = run(*argv).stderr.strip()
+    assert one.count("\n") == 0 and len(one) > 80
+    monkeypatch.setenv("COLUMNS", "80")
+    lines = run(*argv).stderr.splitlines()
+    assert len(lines) > 1 and all(len(ln) <= 80 for ln in lines)
+    assert " ".join(s.strip() for s in lines) == one
+
+
+def test_a_summary_part_wider_than_the_line_breaks_after_a_comma_never_in_a_word() -> None:
+    line = "smcheck: 12 sources, 1440 cells: 120 FAIL, 240 WARN, 1000 OK, 80 not judged; x"
+    lines = wrap_summary(line, 40).splitlines()
+    assert lines == [
+        "smcheck: 12 sources, 1440 cells:",
+        "  120 FAIL, 240 WARN, 1000 OK,",
+        "  80 not judged; x",
+    ]
 
 
 def test_stdin_named_twice_is_a_usage_error() -> None:
