@@ -59,6 +59,21 @@ def test_a_title_wider_than_the_width_wraps_above_a_table_of_its_own_width() -> 
     assert lines.index(note[0]) > lines.index(row)
 
 
+def test_a_title_wider_than_the_table_within_the_width_leaves_the_columns_together() -> None:
+    # made the table's minimum width, a 77-column title spread "class" and "torch" across the
+    # line (the -v loss tables' "(2/2)" part); it goes on a line of its own above the table
+    t = Table(title="Cross-entropy loss " * 4, title_justify="left", box=box.SIMPLE_HEAD)
+    t.add_column("class", no_wrap=True)
+    t.add_column("torch", justify="right", no_wrap=True)
+    t.add_row("loss", "0.3310546875")
+    lines = plain_text([Fit(t)], width=80).splitlines()
+    assert lines[0] == ("Cross-entropy loss " * 4).rstrip()
+    row = next(ln for ln in lines if "0.331" in ln)
+    assert row.split() == ["loss", "0.3310546875"] and len(row) < 30
+    # printed twice, the table keeps its title
+    assert plain_text([Fit(t)], width=80).splitlines() == lines
+
+
 STYLES = [
     {"box": box.SIMPLE_HEAD},
     {"box": box.SIMPLE_HEAD, "pad_edge": False},

@@ -8,6 +8,8 @@ layout's columns into several tables that each fit, repeating the leading key co
 
 from __future__ import annotations
 
+import copy
+
 from rich.console import Console, ConsoleOptions, JustifyMethod, RenderResult
 from rich.measure import Measurement
 from rich.table import Table
@@ -140,19 +142,17 @@ def _annotation(text: Text | str, style: str, justify: JustifyMethod) -> Text:
 
 
 def _annotated(part: Table, console: Console, options: ConsoleOptions) -> RenderResult:
-    """``part`` with its title and caption. A title wider than the table that fits the width
-    widens the table to stay on one line; a title or caption wider than that is printed as text
-    of its own, wrapped at the width, above or below a table of its own width (as the table's,
-    it would spread the columns across the line or wrap in the table's narrow width)."""
+    """``part`` with its title and caption. A title or caption wider than the table is printed
+    as text of its own, wrapped at the width, above or below a table of its own width (as the
+    table's, it would wrap in the table's narrow width, or, made the table's minimum width,
+    spread two narrow columns across the line: "class ... torch" 60 columns apart)."""
     own = natural_width(console, options, part)
     title, caption = part.title, part.caption
-    if title is not None:
-        if as_text(title).cell_len <= options.max_width:
-            part.min_width = as_text(title).cell_len
-        else:
-            part.title = None
-            yield _annotation(title, "table.title", part.title_justify)
-    if caption is not None and as_text(caption).cell_len > max(own, part.min_width or 0):
+    part = copy.copy(part)  # the layout's own table keeps both: it may be printed again
+    if title is not None and as_text(title).cell_len > own:
+        part.title = None
+        yield _annotation(title, "table.title", part.title_justify)
+    if caption is not None and as_text(caption).cell_len > own:
         part.caption = None
         yield part
         yield _annotation(caption, "table.caption", part.caption_justify)
@@ -184,9 +184,7 @@ class Fit:
         def fits(t: Table) -> bool:
             if not spans_itself(t):
                 return natural_width(console, options, t) <= options.max_width
-            # a table's min_width (set below when it was printed before) widens it
-            width = max(span(measured(t), list(range(len(t.columns)))), t.min_width or 0)
-            return width <= options.max_width
+            return span(measured(t), list(range(len(t.columns)))) <= options.max_width
 
         chosen = next((ts for ts in self.layouts if all(fits(t) for t in ts)), None)
         parts = chosen or [
