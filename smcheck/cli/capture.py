@@ -9,7 +9,7 @@ import click
 
 from smcheck.cli.analyze import emit
 from smcheck.cli.completion import complete_conditions
-from smcheck.cli.messages import summarise
+from smcheck.cli.messages import say, summarise
 from smcheck.cli.options import (
     check_verbosity,
     format_option,
@@ -127,10 +127,10 @@ def capture(
         emit(report, fmt, output, details=details, quiet=quiet)
     summarise(report)
     for failed in cap.failures:  # said, so that a call missing from the report is not silent
-        click.echo(f"smcheck capture: a call could not be recorded: {failed}", err=True)
+        say(f"smcheck capture: a call could not be recorded: {failed}")
     found = policy_violations(report, policy)
     for v in [] if quiet else found:  # -q: the summary lines alone, as check -q
-        click.echo(f"smcheck: {v}", err=True)
+        say(f"smcheck: {v}")
     if found:
         click.echo(f"smcheck capture: {plural(len(found), 'violation')}", err=True)
         sys.exit(ExitCode.FINDINGS)

@@ -13,27 +13,45 @@ import click
 from smcheck.errors import SmcheckError
 from smcheck.report.renderers import PIPED_WIDTH, Renderer, plain_text
 
+WORDS = r"(?<= )"
+"""A break between words (after each space)."""
+SUMMARY_BREAKS = (r"(?<=; )|(?= \()", r"(?<=[,:] )", WORDS)
+"""Where a summary line breaks, best first: between its parts, after a comma or colon, between
+words."""
+
 
 def summarise(report: Any) -> None:
     """The human summary of an analysis on stderr: one line (scripts read it), wrapped only where
     a width is known and it is wider: a terminal's, or ``COLUMNS`` when piped (as the report)."""
-    click.echo(wrap_summary(f"smcheck: {report.summary()}", _stderr_width()), err=True)
+    say(f"smcheck: {report.summary()}", SUMMARY_BREAKS)
 
 
-def wrap_summary(line: str, width: int) -> str:
-    """``line`` in lines of at most ``width`` columns, continued with two spaces: whole parts
-    move to the next line (after "; ", before " ("), and a part wider than a line breaks after
-    its commas and colons; never inside a count ("2" stays with "FAIL") or a word."""
+def say(line: str, breaks: tuple[str, ...] = (WORDS,)) -> None:
+    """One message on stderr, wrapped at ``breaks`` (:func:`wrap_line`) to stderr's width."""
+    click.echo(wrap_line(line, _stderr_width(), breaks), err=True)
+
+
+def wrap_line(line: str, width: int, breaks: tuple[str, ...] = (WORDS,)) -> str:
+    """``line`` in lines of at most ``width`` columns, continued with two spaces, broken at the
+    first of ``breaks`` (patterns, best first) and a piece too wide for a line at the next: a
+    summary moves whole parts (after "; ", before " ("), then breaks after commas and colons,
+    so that "2" stays with "FAIL"; never inside a word (one wider than a line keeps its line)."""
     lines = [""]
-    for part in re.split(r"(?<=; )|(?= \()", line):
-        pieces = [part] if len(part.strip()) + 2 <= width else re.split(r"(?<=[,:] )", part)
-        for piece in pieces:
-            if lines[-1].strip() and len(lines[-1]) + len(piece.rstrip()) > width:
-                lines[-1] = lines[-1].rstrip()
-                lines.append("  " + piece.lstrip())
-            else:
-                lines[-1] += piece
+    for piece in _pieces(line, width, breaks, 0):
+        if lines[-1].strip() and len(lines[-1]) + len(piece.rstrip()) > width:
+            lines[-1] = lines[-1].rstrip()
+            lines.append("  " + piece.lstrip())
+        else:
+            lines[-1] += piece
     return "\n".join(ln.rstrip() for ln in lines)
+
+
+def _pieces(text: str, width: int, breaks: tuple[str, ...], level: int) -> list[str]:
+    """``text`` cut at ``breaks[0]``, and a piece too wide for a continued line at the next."""
+    if level == len(breaks) or (level and len(text.strip()) + 2 <= width):
+        return [text]
+    parts = re.split(breaks[level], text)
+    return [p for part in parts for p in _pieces(part, width, breaks, level + 1)]
 
 
 def _stderr_width() -> int:
@@ -42,14 +60,18 @@ def _stderr_width() -> int:
     isatty = getattr(sys.stderr, "isatty", None)
     if isatty is not None and isatty():
         return shutil.get_terminal_size().columns
-    columns = os.environ.get("COLUMNS", "")
-    return int(columns) if columns.isdigit() and int(columns) > 0 else 1 << 30
+    return _columns() or 1 << 30
 
 
 def piped_width() -> int:
     """Columns of piped output: ``COLUMNS`` when set, else the width files are written at."""
+    return _columns() or PIPED_WIDTH
+
+
+def _columns() -> int | None:
+    """``COLUMNS`` where it is set to a width, else None."""
     columns = os.environ.get("COLUMNS", "")
-    return int(columns) if columns.isdigit() and int(columns) > 0 else PIPED_WIDTH
+    return int(columns) if columns.isdigit() and int(columns) > 0 else None
 
 
 def show(renderer: Renderer, subject: Any, *, details: bool = False, quiet: bool = False) -> None:

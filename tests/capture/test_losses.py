@@ -240,6 +240,27 @@ def test_fail_on_loss_inf_counts_the_infinite_loss_a_call_returned(
     assert r.stderr.endswith("smcheck capture: 1 violation\n")
 
 
+def test_a_violation_line_wraps_between_words_at_columns_80_and_else_stays_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # piped at COLUMNS=80 each violation was one line of some 240 columns
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lp.py").write_text(
+        "import torch\nimport torch.nn.functional as F\nx = torch.zeros(2, 4)\n"
+        "x[0, 2] = -120.0\nF.nll_loss(torch.log(F.softmax(x, -1)), torch.tensor([2, 1]))\n"
+    )
+    argv = ["capture", "--isolated", "--format", "json", "--fail-on", "fail", "lp.py"]
+    monkeypatch.delenv("COLUMNS", raising=False)
+    summary, line, count = CliRunner().invoke(cli, argv).stderr.splitlines()
+    assert "holds -inf at the target" in line and len(line) > 200
+    monkeypatch.setenv("COLUMNS", "80")
+    lines = CliRunner().invoke(cli, argv).stderr.splitlines()
+    assert lines[0] == summary and lines[-1] == count
+    assert lines[1].startswith("smcheck: ") and all(ln.startswith("  ") for ln in lines[2:-1])
+    assert all(len(ln) <= 80 for ln in lines) and len(lines) > 4
+    assert " ".join(ln.strip() for ln in lines[1:-1]) == line  # broken between words only
+
+
 @pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
 def test_a_loss_call_reads_its_rows_once(op: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # the rows (a copy for a (N, C, L) input) were built by the sampler, by the loss-call check

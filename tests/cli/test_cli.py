@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import smcheck.api
 from smcheck.cli import cli
-from smcheck.cli.messages import wrap_summary
+from smcheck.cli.messages import SUMMARY_BREAKS, wrap_line
 from smcheck.errors import ConfigError, ExitCode
 from tests.conftest import ROOT, sample_input
 
@@ -302,7 +302,7 @@ def test_the_summary_line_piped_at_columns_80_wraps_and_else_stays_one_line(
 
 def test_a_summary_part_wider_than_the_line_breaks_after_a_comma_never_in_a_word() -> None:
     line = "smcheck: 12 sources, 1440 cells: 120 FAIL, 240 WARN, 1000 OK, 80 not judged; x"
-    lines = wrap_summary(line, 40).splitlines()
+    lines = wrap_line(line, 40, SUMMARY_BREAKS).splitlines()
     assert lines == [
         "smcheck: 12 sources, 1440 cells:",
         "  120 FAIL, 240 WARN, 1000 OK,",
