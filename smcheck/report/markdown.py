@@ -14,6 +14,7 @@ from smcheck.report.grouping import (
 from smcheck.report.model import Report, SourceReport
 from smcheck.report.phrases import (
     NOT_JUDGED_LEGEND,
+    first_of,
     num,
     of_input,
     operation,
@@ -146,8 +147,13 @@ def _source_lines(s: SourceReport) -> list[str]:
         inp += f", max logsumexp {num(i.max_logsumexp, '.6g')}"
         inp += f" (row {md(row_index(i.max_logsumexp_row))})" if s.rows > 1 else ""
     inp += f"; {i.nan} NaN, {i.posinf} +inf, {i.neginf} -inf"
+    # the rows the terminal's input line names, with the first of each
+    if i.upstream_rows:
+        first = md(first_of(i.upstream_rows, i.upstream_first_row))
+        inp += f"; {plural(i.upstream_rows, 'row')} with NaN/+inf ({first})"
     if i.fully_masked_rows:
-        inp += f"; {plural(i.fully_masked_rows, 'fully masked row')}"
+        first = md(first_of(i.fully_masked_rows, i.fully_masked_first_row))
+        inp += f"; {plural(i.fully_masked_rows, 'fully masked row')} ({first})"
     return [
         f"### {md(s.name)}: {s.verdict.value}",
         "",

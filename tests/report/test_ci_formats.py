@@ -275,3 +275,18 @@ def test_analyze_markdown_names_the_max_logsumexp_row_and_keeps_close_temperatur
     x = [[1.0, 2.0, 3.0, 12.0]]
     r = analyze(x, methods=["naive"], dtypes=["float16"], temperatures=[1.0818, 1.0822])
     assert "| naive | **FAIL** T=1.0818, OK T=1.0822 |" in report_markdown(r).splitlines()
+
+
+def test_analyze_markdown_input_line_names_the_rows_kept_out_and_the_first_of_each() -> None:
+    # it gave "2 fully masked rows" alone: no rows with NaN/+inf from upstream, no first row,
+    # where the terminal's input line names both
+    from smcheck import analyze
+    from smcheck.report.markdown import report_markdown
+
+    nan, inf = float("nan"), float("inf")
+    x = [[1.0, 2.0, 3.0], [-inf, -inf, -inf], [nan, 1.0, 2.0], [inf, 1.0, 2.0], [-inf] * 3]
+    r = analyze(x, methods=["torch"], dtypes=["float32"])
+    inp = next(ln for ln in report_markdown(r).splitlines() if ln.startswith("input: "))
+    assert inp.endswith(
+        "; 2 rows with NaN/+inf (first \\[2\\]); 2 fully masked rows (first \\[1\\])"
+    )
