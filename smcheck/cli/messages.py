@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import sys
 from typing import Any
@@ -11,13 +10,8 @@ from typing import Any
 import click
 
 from smcheck.errors import SmcheckError
+from smcheck.report.phrases import SUMMARY_BREAKS, WORDS, wrap_line
 from smcheck.report.renderers import PIPED_WIDTH, Renderer, plain_text
-
-WORDS = r"(?<= )"
-"""A break between words (after each space)."""
-SUMMARY_BREAKS = (r"(?<=; )|(?= \()", r"(?<=[,:] )", WORDS)
-"""Where a summary line breaks, best first: between its parts, after a comma or colon, between
-words."""
 
 
 def summarise(report: Any) -> None:
@@ -29,29 +23,6 @@ def summarise(report: Any) -> None:
 def say(line: str, breaks: tuple[str, ...] = (WORDS,)) -> None:
     """One message on stderr, wrapped at ``breaks`` (:func:`wrap_line`) to stderr's width."""
     click.echo(wrap_line(line, _stderr_width(), breaks), err=True)
-
-
-def wrap_line(line: str, width: int, breaks: tuple[str, ...] = (WORDS,)) -> str:
-    """``line`` in lines of at most ``width`` columns, continued with two spaces, broken at the
-    first of ``breaks`` (patterns, best first) and a piece too wide for a line at the next: a
-    summary moves whole parts (after "; ", before " ("), then breaks after commas and colons,
-    so that "2" stays with "FAIL"; never inside a word (one wider than a line keeps its line)."""
-    lines = [""]
-    for piece in _pieces(line, width, breaks, 0):
-        if lines[-1].strip() and len(lines[-1]) + len(piece.rstrip()) > width:
-            lines[-1] = lines[-1].rstrip()
-            lines.append("  " + piece.lstrip())
-        else:
-            lines[-1] += piece
-    return "\n".join(ln.rstrip() for ln in lines)
-
-
-def _pieces(text: str, width: int, breaks: tuple[str, ...], level: int) -> list[str]:
-    """``text`` cut at ``breaks[0]``, and a piece too wide for a continued line at the next."""
-    if level == len(breaks) or (level and len(text.strip()) + 2 <= width):
-        return [text]
-    parts = re.split(breaks[level], text)
-    return [p for part in parts for p in _pieces(part, width, breaks, level + 1)]
 
 
 def _stderr_width() -> int:

@@ -1,6 +1,7 @@
 """Small phrases every report sentence is built from: counted nouns, row indices, lists, a
 table cell's number; and how bad a message's figure reads (:func:`weight`), to pick the message
-a group shows, tagged with its cell (:func:`figures_for`)."""
+a group shows, tagged with its cell (:func:`figures_for`); and a line wrapped at its best
+break points, never inside a word (:func:`wrap_line`)."""
 
 from __future__ import annotations
 
@@ -291,6 +292,40 @@ def tagged(parts: Sequence[tuple[str, str]]) -> str:
     if len(tags) == 1:
         return "; ".join(m for m, _ in parts) + " " + tags.pop()
     return "; ".join(f"{m} {tag}" if tag else m for m, tag in parts)
+
+
+WORDS = r"(?<= )"
+"""A break between words (after each space)."""
+PATH_BREAKS = (WORDS, r"(?<=[/:])", r"(?<=\.)")
+"""Where a source name breaks: between words; a word wider than a line after a "/" of its path
+or the ":" before a key or op, then after a "." of a module path."""
+SUMMARY_BREAKS = (r"(?<=; )|(?= \()", r"(?<=[,:] )", WORDS)
+"""Where a summary line breaks, best first: between its parts, after a comma or colon, between
+words."""
+
+
+def wrap_line(line: str, width: int, breaks: tuple[str, ...] = (WORDS,), indent: str = "  ") -> str:
+    """``line`` in lines of at most ``width`` columns, continued after ``indent``, broken at the
+    first of ``breaks`` (patterns, best first) and a piece too wide for a line at the next: a
+    summary moves whole parts (after "; ", before " ("), then breaks after commas and colons,
+    so that "2" stays with "FAIL"; never inside a word (one wider than a line keeps its line)."""
+    lines = [""]
+    for piece in _pieces(line, width - len(indent), breaks, 0):
+        if lines[-1].strip() and len(lines[-1]) + len(piece.rstrip()) > width:
+            lines[-1] = lines[-1].rstrip()
+            lines.append(indent + piece.lstrip())
+        else:
+            lines[-1] += piece
+    return "\n".join(ln.rstrip() for ln in lines)
+
+
+def _pieces(text: str, room: int, breaks: tuple[str, ...], level: int) -> list[str]:
+    """``text`` cut at ``breaks[0]``, and a piece wider than ``room`` (a continued line's) at
+    the next."""
+    if level == len(breaks) or (level and len(text.strip()) <= room):
+        return [text]
+    parts = re.split(breaks[level], text)
+    return [p for part in parts for p in _pieces(part, room, breaks, level + 1)]
 
 
 def num(v: float | int | None, spec: str = ".3g") -> str:

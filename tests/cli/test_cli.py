@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 import smcheck.api
 from smcheck.cli import cli
-from smcheck.cli.messages import SUMMARY_BREAKS, wrap_line
 from smcheck.errors import ConfigError, ExitCode
+from smcheck.report.phrases import SUMMARY_BREAKS, wrap_line
 from tests.conftest import ROOT, sample_input
 
 

@@ -259,6 +259,23 @@ def test_the_source_line_moves_its_shape_to_a_line_of_its_own_rather_than_cut_it
     ]
 
 
+def test_a_source_name_wider_than_the_line_breaks_after_a_slash_never_mid_name() -> None:
+    # at 80 columns the default report and -v cut ".../and_another_level/atten" + "tion_..."
+    folder = "data/a_very_long_directory_name_for_testing_wrapping/and_another_level/"
+    name = folder + "attention_scores_of_layer_twelve_head_three.npy"
+    r = rm.Report([source([cell("torch", rm.Verdict.OK)], name=name)], "0+canned")
+    for build in (build_summary, build_tables):
+        lines = plain_text(build(r), width=80).splitlines()
+        assert lines[:2] == [folder, "attention_scores_of_layer_twelve_head_three.npy"], build
+    site = "encoder.layers.0.self_attn:scaled_dot_product_attention in float32 (models.py:25)"
+    r = rm.Report([source([cell("torch", rm.Verdict.OK)], name=site)], "0+canned")
+    assert plain_text(build_summary(r), width=40).splitlines()[:3] == [
+        "encoder.layers.0.self_attn:",
+        "scaled_dot_product_attention in float32",
+        "(models.py:25)",
+    ]
+
+
 @pytest.mark.parametrize("width", [24, 30, 41, 80])
 @pytest.mark.parametrize(
     "body",

@@ -18,6 +18,7 @@ from smcheck.report.findingmodel import Verdict
 from smcheck.report.phrases import (
     NO_ROW_JUDGED,
     NOT_JUDGED,
+    PATH_BREAKS,
     bisected_t,
     first_of,
     never_down_to,
@@ -30,6 +31,7 @@ from smcheck.report.phrases import (
     unbroken,
     use_phrase,
     value_text,
+    wrap_line,
 )
 from smcheck.report.sitemodel import rows_dtype
 from smcheck.report.terminal.cellformat import STYLE, legend, verdict_text
@@ -51,15 +53,30 @@ GROUP = 5
 """Temperatures per group in a verdict strip (a space between groups)."""
 
 
+class SourceName:
+    """A source's name in bold, broken after a "/" of its path (or between words) where it is
+    wider than the line: rich would cut a file name mid-word ("atten" / "tion_scores.npy")."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, Text(self.name))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in wrap_line(self.name, options.max_width, PATH_BREAKS, indent="").split("\n"):
+            yield Text(line, style="bold")
+
+
 class SourceLine:
     """``name  [2, 8, 8] float32, dim -1: 16 rows of 8`` on one line where it fits, else the name
     and then the rest on a line of its own: wrapped as one text, it could end on a lone "8"."""
 
     def __init__(self, name: str, rest: str) -> None:
-        self.name, self.rest = Text(name, style="bold"), rest
+        self.name, self.rest = name, rest
 
     def _line(self) -> Text:
-        return Text.assemble(self.name, "  ", self.rest)
+        return Text.assemble((self.name, "bold"), "  ", self.rest)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement.get(console, options, self._line())
@@ -69,7 +86,7 @@ class SourceLine:
         if line.cell_len <= options.max_width:
             yield line
         else:
-            yield self.name
+            yield SourceName(self.name)
             yield Text("  " + self.rest)
 
 

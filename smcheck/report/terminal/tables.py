@@ -28,6 +28,7 @@ from smcheck.report.phrases import (
 from smcheck.report.sitemodel import rows_dtype
 from smcheck.report.terminal.bounds import bounds_tables
 from smcheck.report.terminal.cellformat import legend, verdict_text
+from smcheck.report.terminal.concise import SourceName
 from smcheck.report.terminal.findinglines import finding_lines
 from smcheck.report.terminal.fit import Fit
 from smcheck.report.terminal.masks import mask_renderables
@@ -41,9 +42,7 @@ def _count(c: Count) -> str:
 
 def input_summary(s: SourceReport) -> Table:
     """Shape, rows, range and non-finite values of the source, and its notes."""
-    t = Table(
-        title=Text(s.name, style="bold"), box=box.SIMPLE, show_header=False, title_justify="left"
-    )
+    t = Table(box=box.SIMPLE, show_header=False)  # the name above it: SourceName
     t.add_column(style="dim")
     t.add_column()
     i = s.input
@@ -283,6 +282,7 @@ def build_tables(report: Report) -> list[RenderableType]:
         multi_t = len({c.temperature for c in s.cells}) > 1
         out += [
             *([Text("")] if k else []),  # a blank line between sources, as the default report
+            SourceName(s.name),
             input_summary(s),
             *mask_renderables(s),
             verdict_grids(s) if multi_t else grid(s),
