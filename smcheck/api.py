@@ -212,6 +212,13 @@ def _is_many(source: Any) -> bool:
     )
 
 
+_SELECTIONS = ("dtypes", "methods", "temperatures")
+
+
+def _is_empty_tuple(value: Any) -> bool:
+    return isinstance(value, tuple) and not value
+
+
 def analyze(
     source: Any,
     *,
@@ -244,7 +251,10 @@ def analyze(
         dtypes: formats to analyse (default float16, bfloat16, float32, float64).
         methods: method ids (default naive, shifted, logdomain, torch; under the strict model
             naive, shifted, logdomain); also lse-direct and online.
-        temperatures: divide the logits by each T in the format before the softmax.
+        temperatures: divide the logits by each T in the format before the softmax (default
+            1.0): numbers, or text as ``--temperature`` takes it, ``"0.5,1,2"`` or a
+            log-spaced range ``"0.01:100:9"`` (LO:HI:N). None means the default; an empty
+            ``dtypes``, ``methods`` or ``temperatures`` (``[]`` or ``()``) is refused.
         model: arithmetic model, ``framework`` (PyTorch ops) or ``strict``.
         targets: class targets for the gradient diagnostics: ``argmax`` (default), ``argmin``,
             a path to class indices (one per row) or an array of them.
@@ -273,14 +283,28 @@ def analyze(
     """
     bound_spin_waiting()  # before anything imports torch
     # the keyword arguments are the config's options, but for the source and the callback
-    options = {k: v for k, v in locals().items() if k not in ("source", "progress")}
-    try:
+    given = {k: v for k, v in locals().items() if k not in ("source", "progress")}
+    if progress is not None and not callable(progress):
+        raise ConfigError(
+            f"progress={progress!r} is not callable; give a function progress(task, done, total)"
+        )
+    # from_options reads () as the command line's "not given"; given here, it is refused as [] is
+    options = {k: [] if k in _SELECTIONS and _is_empty_tuple(v) else v for k, v in given.items()}
+    sources = source if _is_many(source) else [source]
+    with naming_arguments(given):  # dtypes=['fp8'], not --dtype; dim=5, not --dim 5
         cfg = AnalysisConfig.from_options(**options)
-    except ConfigError as e:  # named as given here: dtypes=['fp8'], not --dtype
-        e.args, e.unnamed = (naming_option(e, options),), False
+        return run_sources(sources, cfg, progress=progress, spelling=ARGUMENTS)
+
+
+@contextlib.contextmanager
+def naming_arguments(given: dict[str, Any]) -> Iterator[None]:
+    """An error inside whose message names no option is led by the keyword argument it
+    refuses, as the caller gave it (``dtypes=['fp8']: unknown dtype 'fp8'``), not by a flag."""
+    try:
+        yield
+    except SmcheckError as e:
+        e.args, e.unnamed = (naming_option(e, given),), False
         raise
-    sources = source if _is_many(source) else [source]  # errors say dim=5, not --dim 5
-    return run_sources(sources, cfg, progress=progress, spelling=ARGUMENTS)
 
 
 def literal_source(text: str) -> LoadedArray:

@@ -83,6 +83,21 @@ def test_bad_options_raise_config_errors() -> None:
         analyze([[1.0, 2.0]], temperatures=[-1])
 
 
+@pytest.mark.parametrize("key", ["dtypes", "methods", "temperatures"])
+def test_an_empty_tuple_selection_is_refused_as_an_empty_list(key: str) -> None:
+    # temperatures=() ran at T = 1 and dtypes=() every format: from_options reads () as an
+    # option the command line left out, while [] was refused
+    for empty in ((), []):
+        with pytest.raises(ConfigError, match="nothing to analyse"):
+            analyze([[1.0, 2.0]], **{key: empty})
+
+
+def test_a_progress_that_is_no_function_is_refused_naming_it() -> None:
+    # a TypeError "'int' object is not callable" came from deep inside the engine
+    with pytest.raises(ConfigError, match=r"^progress=5 is not callable; give a function"):
+        analyze([[1.0, 2.0]], progress=5)
+
+
 def test_public_api_is_lazy_and_complete() -> None:
     for name in smcheck.__all__:
         assert getattr(smcheck, name) is not None
