@@ -190,16 +190,18 @@ def temperatures(values: Iterable[Any]) -> tuple[float, ...]:
     for t in values:
         if _is_array(t) and t.ndim == 0:  # [torch.tensor(0.5)]: its number
             t = t.tolist()
-        v = real(t, "temperature ", "0.7", ("temperatures",))
-        if isinstance(t, str):  # read as float() reads it ("0.7"; "1e400" is inf: refused below)
-            with contextlib.suppress(ValueError):
-                v = float(t)
-        if not (math.isfinite(v) and v > 0):
-            with refusing("temperatures", bare=True):
-                raise ConfigError(
-                    f"temperature {t!r} is not a positive finite number; use e.g. 0.7"
-                )
-        temps.append(v)
+        # text as one --temperature reads it: "0.7", "0.5,1,2" or a range "0.01:100:9"
+        if isinstance(t, str):
+            read = parse_temperatures([t])
+        else:
+            read = (real(t, "temperature ", "0.7", ("temperatures",)),)
+        for v in read:
+            if not (math.isfinite(v) and v > 0):
+                with refusing("temperatures", bare=True):
+                    raise ConfigError(
+                        f"temperature {t!r} is not a positive finite number; use e.g. 0.7"
+                    )
+            temps.append(v)
     if not temps:
         raise ConfigError(
             "nothing to analyse: give at least one temperature, e.g. 1.0",

@@ -98,6 +98,15 @@ def test_a_progress_that_is_no_function_is_refused_naming_it() -> None:
         analyze([[1.0, 2.0]], progress=5)
 
 
+def test_temperatures_in_a_list_may_be_text_as_the_temperature_flag_takes_it() -> None:
+    # "0.01:100:9" alone was a log range, but ["0.01:100:9", 200] (repeated --temperature)
+    # was refused as "not a positive finite number"
+    cfg = smcheck.AnalysisConfig(temperatures=["0.5:2:3", 4, "8,16"])
+    assert cfg.temperatures == (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+    with pytest.raises(ConfigError, match=r"^temperatures=\['1:2:1'\]: bad temperature range"):
+        analyze([[1.0, 2.0]], temperatures=["1:2:1"])
+
+
 def test_public_api_is_lazy_and_complete() -> None:
     for name in smcheck.__all__:
         assert getattr(smcheck, name) is not None

@@ -64,7 +64,7 @@ def test_issue40_the_public_config_takes_selections_as_analyze_does(
         ({"chunk_rows": True}, "chunk_rows=True is not a row count"),
         ({"thresholds": {"lost_mass_u": 1}}, "thresholds={'lost_mass_u': 1} is not a smcheck.Thr"),
         ({"methods": [1]}, "methods holds 1; give method ids"),
-        ({"temperatures": ["warm"]}, "temperatures=['warm']: temperature 'warm' is not a posi"),
+        ({"temperatures": ["warm"]}, "temperatures=['warm']: bad temperature 'warm'; use numbers"),
         ({"mask_value": "-1e4"}, "mask_value='-1e4': mask value '-1e4' is not a finite negat"),
     ],
 )
