@@ -134,7 +134,7 @@ def each_source(
         ``cfg.threads`` threads, restored when the loop ends. The targets file is read once,
         before the first source (its errors are never a source's).
     """
-    cfg = with_targets_read(cfg)
+    cfg = with_targets_read(cfg, spelling)
     with using_threads(cfg.threads):
         for spec in specs:
             got: SourceReport | SourceError | SkippedSource
@@ -174,7 +174,7 @@ def run_sources(
     Returns:
         The report of every source that was analysed.
     """
-    cfg = with_targets_read(cfg)  # a bad targets file fails before any source is opened
+    cfg = with_targets_read(cfg, spelling)  # a bad targets file fails before any source is opened
     if errors is None:
         # every source is opened before any is analysed, so a bad last path fails at once
         specs = [resolve_source(s, stdin, cfg.memory_budget) for s in specs]
@@ -189,19 +189,19 @@ def run_sources(
     return Report(reports, __version__, collect_environment(cfg.threads))
 
 
-def with_targets_read(cfg: AnalysisConfig) -> AnalysisConfig:
+def with_targets_read(cfg: AnalysisConfig, spelling: str = FLAGS) -> AnalysisConfig:
     """``cfg`` with a targets path or array read into TargetIndices (the engine reads no files).
 
     Not when gradients are off: the targets are then not used, and not read. A targets file
-    that cannot be read or holds no class indices is a LoadError whose message starts
-    ``--targets:`` (see :func:`read_targets`).
+    that cannot be read or holds no class indices is a LoadError whose message starts with the
+    option, ``--targets:`` or as ``spelling`` names it (see :func:`read_targets`).
     """
     t = cfg.targets
     if cfg.gradients is False or isinstance(t, TargetIndices):
         return cfg
     if isinstance(t, str) and t in TARGET_RULES:
         return cfg
-    return dataclasses.replace(cfg, targets=read_targets(t))
+    return dataclasses.replace(cfg, targets=read_targets(t, spelling))
 
 
 def _is_many(source: Any) -> bool:

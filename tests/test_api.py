@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,6 +106,16 @@ def test_temperatures_in_a_list_may_be_text_as_the_temperature_flag_takes_it() -
     assert cfg.temperatures == (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
     with pytest.raises(ConfigError, match=r"^temperatures=\['1:2:1'\]: bad temperature range"):
         analyze([[1.0, 2.0]], temperatures=["1:2:1"])
+
+
+def test_a_bad_targets_file_is_named_as_the_targets_argument_not_the_flag(tmp_path: Path) -> None:
+    # the API's message started "--targets:", a flag the caller never wrote
+    missing = str(tmp_path / "t.npy")
+    with pytest.raises(smcheck.LoadError, match=rf"^targets={missing!r}: cannot load "):
+        analyze([[1.0, 2.0]], targets=missing, gradients=True)
+    np.save(tmp_path / "three.npy", np.array([0, 1, 1]))  # read, but 3 indices for 1 row
+    with pytest.raises(smcheck.LoadError, match=r"^targets='.*three.npy': cannot load .* 3 class"):
+        analyze([[1.0, 2.0]], targets=str(tmp_path / "three.npy"), gradients=True)
 
 
 def test_public_api_is_lazy_and_complete() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from smcheck.errors import ConfigError, LoadError
+from smcheck.errors import FLAGS, ConfigError, LoadError
 from smcheck.report.phrases import plural
 from smcheck.sources.rows import RowView
 from smcheck.sources.validation import dims, load_error
@@ -31,6 +31,9 @@ class TargetIndices:
     """How the report names them: the file as given, or ``<array>``."""
     name: str = "<targets>"
     """The name error messages use (the loaded file's display name)."""
+    option: str = "--targets"
+    """How an error about the file names the option that gave it (``targets='t.npy'`` from
+    the API)."""
 
     def for_rows(self, view: RowView) -> IndexArray:
         """Flat int64 class indices, one per row of ``view``.
@@ -45,14 +48,14 @@ class TargetIndices:
         try:
             return _fitted(self.indices, self.name, view)
         except LoadError as e:
-            raise e if self.label == _ARRAY else _of_the_option(e) from None
+            raise e if self.label == _ARRAY else _of_the_option(e, self.option) from None
 
 
 _ARRAY = "<array>"
 """The label of indices given as an array (the API's), not a file."""
 
 
-def read_targets(spec: str | Path | Any) -> TargetIndices:
+def read_targets(spec: str | Path | Any, spelling: str = FLAGS) -> TargetIndices:
     """Read class indices from a file, or take them from an array, tensor or list.
 
     Files are read like logits files (``.npy``, ``.npz:key``, ``.pt:key``, ``.safetensors:key``,
@@ -60,9 +63,12 @@ def read_targets(spec: str | Path | Any) -> TargetIndices:
     with them whatever the logits (unreadable, several arrays, a value that is not a
     non-negative integer) is found here, once, not for each source.
 
+    ``spelling`` names the option in a file's errors as the user gave it: ``--targets:``
+    (smcheck.errors.FLAGS), ``targets='t.npy':`` (ARGUMENTS, the Python API).
+
     Raises:
         LoadError: the file cannot be read or holds no class indices; for a file, the message
-            starts ``--targets:``.
+            starts with the option.
     """
     from smcheck.sources.loaders import array_source, load_logits  # the loading stack, on demand
 
@@ -73,17 +79,19 @@ def read_targets(spec: str | Path | Any) -> TargetIndices:
     if not isinstance(spec, (str, Path)):
         loaded = array_source(spec, "<targets>", integers=True)
         return TargetIndices(_checked_values(np.asarray(loaded.array), loaded.name), _ARRAY)
+    # the flag alone on the command line: the message quotes the file
+    option = "--targets" if spelling == FLAGS else spelling.format("targets", repr(spec))
     try:
         loaded = load_logits(str(spec), integers=True)
         a = _checked_values(np.asarray(loaded.array), loaded.name)
     except LoadError as e:
-        raise _of_the_option(e) from None  # wrong for every source: name the option, once
-    return TargetIndices(a, str(spec), loaded.name)
+        raise _of_the_option(e, option) from None  # wrong for every source: name it, once
+    return TargetIndices(a, str(spec), loaded.name, option)
 
 
-def _of_the_option(e: LoadError) -> LoadError:
-    """``e`` as the --targets option's error (check names a config file that set it)."""
-    return LoadError(f"--targets: {e}", options=("targets",))
+def _of_the_option(e: LoadError, option: str) -> LoadError:
+    """``e`` as the targets option's error (check names a config file that set it)."""
+    return LoadError(f"{option}: {e}", options=("targets",))
 
 
 def _checked_values(a: np.ndarray, name: str) -> np.ndarray:
