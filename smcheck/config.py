@@ -179,16 +179,17 @@ class AnalysisConfig:
             if self.model not in get_method(m).models:
                 why = " (it is the framework's own fused kernel)" if m == "torch" else ""
                 raise ConfigError(
+                    # worded for the CLI, a config file and the API alike: no flag
                     f"method {m!r} has no {self.model!r} form{why}; "
-                    "leave it out of --method or use --model framework",
+                    "leave it out of the methods or use the framework model",
                     options=("methods", "model"),
                 )
         if self.mask_value is not None:
             object.__setattr__(self, "mask_value", self._checked_mask_value())
         if self.gradients and self.model == "strict":
             raise ConfigError(
-                "gradients need autograd, which only the framework model runs; drop --gradients "
-                "or use --model framework",
+                "gradients need autograd, which only the framework model runs; turn gradients "
+                "off or use the framework model",
                 options=("gradients", "model"),
             )
 

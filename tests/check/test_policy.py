@@ -373,7 +373,7 @@ def test_a_refused_analysis_names_only_the_file_keys_it_refuses(
     write(tmp_path / "smcheck.toml", "dtypes = ['fp32']\nmodel = 'strict'\nthreads = 1\n")
     r = CliRunner().invoke(cli, ["check", "gen:spike", "--method", "torch"])
     assert r.exit_code == ExitCode.ERROR, r.output
-    assert r.stderr.endswith("use --model framework (config 'smcheck.toml' sets model)\n")
+    assert r.stderr.endswith("use the framework model (config 'smcheck.toml' sets model)\n")
     write(tmp_path / "smcheck.toml", "dtypes = ['fp32']\nmethods = ['naive']\n")
     r = CliRunner().invoke(cli, ["check", "gen:spike", "--mask-value", "5"])
     assert r.exit_code == ExitCode.ERROR, r.output
