@@ -66,9 +66,11 @@ class Policy:
     threads: int | None = None
     """torch's and the kernels' threads (None: what torch and numba pick)."""
     fail_on: tuple[Condition, ...] = tuple(parse_condition(c) for c in DEFAULT_FAIL_ON)
-    """Conditions that are errors (exit 1)."""
+    """Conditions that are errors (exit 1), given as a config file gives them (``["nan",
+    "overflow"]``, ``"nan,overflow"``) or parsed; ``"never"`` (``--fail-on never``) for none,
+    whose parsed form is ``()``. An empty list is refused, as ``fail-on = []`` is."""
     warn_on: tuple[Condition, ...] = ()
-    """Conditions that are reported as warnings without failing."""
+    """Conditions that are reported as warnings without failing (given as ``fail_on``)."""
     config_file: str | None = None
     file_keys: tuple[str, ...] = ()
     """The fields the config file set (a refused analysis names them)."""
@@ -80,7 +82,8 @@ class Policy:
         # and one source as a string: never read one character at a time
         for key in ("fail_on", "warn_on"):
             value = getattr(self, key)
-            if isinstance(value, (list, tuple)) and all(isinstance(c, Condition) for c in value):
+            parsed = isinstance(value, tuple) or (isinstance(value, list) and value)
+            if parsed and all(isinstance(c, Condition) for c in value):
                 object.__setattr__(self, key, tuple(value))  # parsed already (() is never)
                 continue
             try:

@@ -90,6 +90,8 @@ def test_a_policy_made_in_python_takes_condition_names_as_a_config_file_does(
         (5, "fail_on: expected a list of strings, got 5"),
         (["nan", "never"], "fail_on: 'never' means no condition, so it stands alone"),
         ("n,a", "fail_on: unknown condition 'n'"),
+        # [] was "never" unasked (fail-on = [] is refused): every condition silently off
+        ([], "fail_on: the list is empty; name at least one condition, or 'never' for none"),
     ],
 )
 def test_a_policy_made_in_python_refuses_what_a_config_file_refuses(
