@@ -127,10 +127,17 @@ class Capture:
         """Write the sample and the sites to a ``.safetensors`` file (``smcheck analyze`` reads
         it back into the same report); raises ConfigError for a name with another input
         format's suffix (``x.npy``: never readable), NothingCapturedError when nothing was
-        captured (no file is written)."""
+        captured (no file is written). ``"-"`` is refused, as ``--save -`` is: the file is
+        binary, not for standard output."""
         from smcheck.api import check_data_name
         from smcheck.capture.store import save_captured
+        from smcheck.output import STDOUT, check_output_path
 
+        if not isinstance(path, (str, os.PathLike)):
+            raise ConfigError(f"cap.save({path!r}): give a file path, e.g. 'run.safetensors'")
+        check_output_path(path, "cap.save", dash=False)
+        if os.fspath(path) == STDOUT:  # as smcheck capture --save -
+            raise ConfigError("cap.save writes a binary .safetensors file: give it a path, not -")
         check_data_name(os.fspath(path), ".safetensors")  # as smcheck capture --save
         return save_captured(Path(path), self._nonempty("save"))
 

@@ -200,6 +200,21 @@ def test_save_refuses_a_name_of_another_input_format_as_capture_save_does(
         assert not (tmp_path / name).exists()
 
 
+def test_save_refuses_standard_output_and_what_is_no_path_as_capture_save_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # cap.save("-") wrote the binary file to standard output (--save - is refused), and
+    # cap.save(5) raised TypeError from os.fspath
+    with smcheck.capture() as cap:
+        torch.softmax(torch.ones(2, 3), dim=-1)
+    with pytest.raises(ConfigError, match=r"binary \.safetensors file: give it a path, not -$"):
+        cap.save("-")
+    assert capsys.readouterr().out == ""
+    for wrong in (5, None):
+        with pytest.raises(ConfigError, match=rf"^cap\.save\({wrong}\): give a file path, e\.g\."):
+            cap.save(wrong)  # type: ignore[arg-type]
+
+
 def test_an_empty_capture_of_calls_without_rows_asks_for_rows_then_the_callers_fix(
     tmp_path: Path,
 ) -> None:
