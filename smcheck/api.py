@@ -215,8 +215,18 @@ def _is_many(source: Any) -> bool:
 _SELECTIONS = ("dtypes", "methods", "temperatures")
 
 
-def _is_empty_tuple(value: Any) -> bool:
-    return isinstance(value, tuple) and not value
+def as_given(options: dict[str, Any]) -> dict[str, Any]:
+    """The API's keyword arguments (``analyze``'s, ``Capture.analyze``'s) as
+    ``AnalysisConfig.from_options`` takes them: it reads ``()`` as an option the command line
+    left out, the default, but given here an empty selection is refused, as ``[]`` is; and a
+    ``progress`` that is no function is refused before any work calls it."""
+    progress = options.get("progress")
+    if progress is not None and not callable(progress):
+        raise ConfigError(
+            f"progress={progress!r} is not callable; give a function progress(task, done, total)"
+        )
+    empty = [k for k in _SELECTIONS if isinstance(v := options.get(k), tuple) and not v]
+    return options | dict.fromkeys(empty, [])
 
 
 def analyze(
@@ -283,13 +293,9 @@ def analyze(
     """
     bound_spin_waiting()  # before anything imports torch
     # the keyword arguments are the config's options, but for the source and the callback
-    given = {k: v for k, v in locals().items() if k not in ("source", "progress")}
-    if progress is not None and not callable(progress):
-        raise ConfigError(
-            f"progress={progress!r} is not callable; give a function progress(task, done, total)"
-        )
-    # from_options reads () as the command line's "not given"; given here, it is refused as [] is
-    options = {k: [] if k in _SELECTIONS and _is_empty_tuple(v) else v for k, v in given.items()}
+    given = {k: v for k, v in locals().items() if k != "source"}
+    options = as_given(given)
+    del options["progress"]
     sources = source if _is_many(source) else [source]
     with naming_arguments(given):  # dtypes=['fp8'], not --dtype; dim=5, not --dim 5
         cfg = AnalysisConfig.from_options(**options)

@@ -140,6 +140,7 @@ def analyze_captured(
     ``smcheck.analyze``.
     """
     refuse_site_options(options)
+    options = api.as_given(options)  # temperatures=() refused, not the default
     progress = options.pop("progress", None)
     mask_value = checked_mask_value(options.pop("mask_value", None))
     refuse_unmatched_mask_value(mask_value, [c.site.op for c in captured], holder)

@@ -118,7 +118,8 @@ class Capture:
 
         By default each site is judged in the format it ran in and the wider ones, with its
         captured class targets (loss sites) as the gradient targets. ``dim`` and ``softmin``
-        are the site's own: given, they raise ConfigError. A capture that recorded no softmax
+        are the site's own: given, they raise ConfigError, as an empty ``dtypes``, ``methods``
+        or ``temperatures`` does. A capture that recorded no softmax
         call raises NothingCapturedError: a report of no site would pass with nothing checked.
         """
         return analyze_captured(self._nonempty("analyse"), **options)

@@ -215,6 +215,17 @@ def test_save_refuses_standard_output_and_what_is_no_path_as_capture_save_does(
             cap.save(wrong)  # type: ignore[arg-type]
 
 
+def test_capture_analyze_refuses_an_empty_selection_and_a_progress_that_is_no_function() -> None:
+    # as smcheck.analyze: temperatures=() ran at T = 1, progress=5 raised TypeError mid-run
+    with smcheck.capture() as cap:
+        torch.softmax(torch.ones(2, 3), dim=-1)
+    for key in ("dtypes", "methods", "temperatures"):
+        with pytest.raises(ConfigError, match="^nothing to analyse"):
+            cap.analyze(**{key: ()})
+    with pytest.raises(ConfigError, match=r"^progress=5 is not callable"):
+        cap.analyze(progress=5)
+
+
 def test_an_empty_capture_of_calls_without_rows_asks_for_rows_then_the_callers_fix(
     tmp_path: Path,
 ) -> None:
