@@ -40,7 +40,10 @@ from smcheck.threads import bound_spin_waiting, using_threads
 
 
 def resolve_source(
-    source: Any, stdin: BinaryIO | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET
+    source: Any,
+    stdin: BinaryIO | None = None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    spelling: str = FLAGS,
 ) -> LoadedArray:
     """A path, ``gen:`` spec, expanded :class:`SourceSpec`, numpy array or torch tensor, loaded.
 
@@ -48,16 +51,16 @@ def resolve_source(
         source: what to load; ``-`` reads ``stdin``.
         stdin: the stream read for ``-`` (default ``sys.stdin.buffer``).
         memory_budget: bytes a source read whole into memory may take (see ``load_logits``).
+        spelling: how a refusal names the memory budget (see ``load_logits``).
 
     Returns:
         The loaded array (raises LoadError or ConfigError).
     """
     if isinstance(source, LoadedArray):
         return source
-    if isinstance(source, SourceSpec):
-        return load_logits(source.spec, stdin=stdin, memory_budget=memory_budget)
-    if isinstance(source, (str, os.PathLike)):
-        return load_logits(source, stdin=stdin, memory_budget=memory_budget)
+    if isinstance(source, (str, os.PathLike, SourceSpec)):
+        spec = source.spec if isinstance(source, SourceSpec) else source
+        return load_logits(spec, stdin=stdin, memory_budget=memory_budget, spelling=spelling)
     return array_source(source)
 
 
@@ -139,7 +142,7 @@ def each_source(
         for spec in specs:
             got: SourceReport | SourceError | SkippedSource
             try:
-                src = resolve_source(spec, stdin, cfg.memory_budget)
+                src = resolve_source(spec, stdin, cfg.memory_budget, spelling)
                 got = analyze_array(src, cfg, progress, spelling)
             except SmcheckError as e:
                 if skip_multi_tensor and isinstance(e, SeveralTensorsError):
@@ -177,7 +180,7 @@ def run_sources(
     cfg = with_targets_read(cfg, spelling)  # a bad targets file fails before any source is opened
     if errors is None:
         # every source is opened before any is analysed, so a bad last path fails at once
-        specs = [resolve_source(s, stdin, cfg.memory_budget) for s in specs]
+        specs = [resolve_source(s, stdin, cfg.memory_budget, spelling) for s in specs]
     reports = []
     for _, got in each_source(
         specs, cfg, stdin=stdin, progress=progress, keep_going=errors is not None, spelling=spelling

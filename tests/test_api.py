@@ -118,6 +118,22 @@ def test_a_bad_targets_file_is_named_as_the_targets_argument_not_the_flag(tmp_pa
         analyze([[1.0, 2.0]], targets=str(tmp_path / "three.npy"), gradients=True)
 
 
+def test_a_memory_budget_refusal_names_the_argument_in_bytes_not_the_flag_in_mib(
+    tmp_path: Path,
+) -> None:
+    # "raise --memory-budget to at least 49": a flag the caller never wrote, in MiB where
+    # memory_budget= takes bytes (memory_budget=49 is refused as under 1 MiB)
+    budget = "more than memory_budget=1048576 allows"
+    wide = np.zeros((1, 100_000), np.float32)  # 48.8 MiB of working memory for its one row
+    with pytest.raises(ConfigError, match=f"{budget}; raise it to memory_budget=51380224 or more$"):
+        analyze(wide, memory_budget=2**20)
+    with pytest.raises(ConfigError, match=f"{budget}; generate a smaller array or raise memory_b"):
+        analyze("gen:normal:shape=4000x1000", memory_budget=2**20)
+    (tmp_path / "big.csv").write_text("1,2,3\n" * 100_000)  # held whole while it is parsed
+    with pytest.raises(smcheck.LoadError, match="that memory_budget=1048576 allows; .* or raise m"):
+        analyze(str(tmp_path / "big.csv"), memory_budget=2**20)
+
+
 def test_public_api_is_lazy_and_complete() -> None:
     for name in smcheck.__all__:
         assert getattr(smcheck, name) is not None

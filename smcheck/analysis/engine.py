@@ -51,7 +51,7 @@ from smcheck.reference.exact import Reference, exact_softmax, reference_precisio
 from smcheck.report import model as rm
 from smcheck.report.maskmodel import SEVERITIES
 from smcheck.sources.chunks import TORCH_GRAIN, float64_chunks, read_ahead
-from smcheck.sources.readlimits import mib_up
+from smcheck.sources.readlimits import ReadLimit, mib_up
 from smcheck.sources.rows import WORK_ARRAYS_PER_ELEMENT, RowView
 from smcheck.threads import shared_among
 
@@ -142,11 +142,11 @@ class SourceAnalysis:
         per_element = self._element_bytes()
         need = view.row_length * per_element
         if need > cfg.memory_budget:
+            limit = ReadLimit(cfg.memory_budget, view.spelling)
             raise ConfigError(
                 f"{view.name}: one row of {view.row_length} elements needs "
                 f"{mib_up(need)} of working memory ({per_element} bytes per element), "
-                f"more than --memory-budget {cfg.memory_budget / 2**20:g} MiB; raise "
-                f"--memory-budget to at least {-(-need // 2**20)}",
+                f"more than {limit.named()} allows; {limit.raise_it(need)}",
                 options=("memory_budget",),
             )
         budget = gradient_budget(cfg.memory_budget) if self.gradients else cfg.memory_budget

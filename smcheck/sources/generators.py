@@ -15,7 +15,7 @@ from smcheck.config import GENERATOR_NAMES, GENERATOR_SPECS
 from smcheck.dtypes import canonical_dtype
 from smcheck.errors import ConfigError
 from smcheck.sources.genlimits import check_drawn, check_fits
-from smcheck.sources.readlimits import mib_up
+from smcheck.sources.readlimits import ReadLimit, mib_up
 
 Number = int | float
 """A generator parameter value; the type of its default decides whether ints are required."""
@@ -192,7 +192,7 @@ def generate_logits(
     *,
     shape: tuple[int, ...] | None = None,
     seed: int = 0,
-    memory_budget: int | None = None,
+    memory_budget: int | ReadLimit | None = None,
     **params: Number | str,
 ) -> np.ndarray:
     """Build synthetic logits; the same arguments always give the same bytes.
@@ -201,8 +201,9 @@ def generate_logits(
         name: a key of :data:`GENERATORS`.
         shape: the array shape (the softmax axis last); default per generator, e.g. 8x10.
         seed: seed of ``np.random.default_rng``, >= 0.
-        memory_budget: bytes; a shape whose generation (:data:`BYTES_PER_ELEMENT` each) would
-            take more is refused, as is one over :data:`MAX_ELEMENTS`.
+        memory_budget: bytes, or the ReadLimit that names them as the user gave them; a shape
+            whose generation (:data:`BYTES_PER_ELEMENT` each) would take more is refused, as is
+            one over :data:`MAX_ELEMENTS`.
         **params: the generator's parameters (see ``GENERATORS[name].defaults``) and
             ``dtype`` (``float16``, ``float32`` (default) or ``float64``).
 
@@ -310,15 +311,17 @@ def _check_shape(shape: object) -> tuple[int, ...]:
     return dims
 
 
-def _check_budget(shape: tuple[int, ...], memory_budget: int | None) -> None:
+def _check_budget(shape: tuple[int, ...], memory_budget: int | ReadLimit | None) -> None:
     """Refuse a shape whose generation would take more than the memory budget."""
-    n = math.prod(shape)
-    if memory_budget is not None and n * BYTES_PER_ELEMENT > memory_budget:
+    if memory_budget is None:
+        return
+    limit = memory_budget if isinstance(memory_budget, ReadLimit) else ReadLimit(memory_budget)
+    need = math.prod(shape) * BYTES_PER_ELEMENT
+    if need > limit.budget:
         raise ConfigError(
-            f"shape {'x'.join(map(str, shape))} needs "
-            f"{mib_up(n * BYTES_PER_ELEMENT)} to generate ({BYTES_PER_ELEMENT} bytes "
-            f"per element), more than --memory-budget {memory_budget / 2**20:g} MiB; generate "
-            "a smaller array or raise --memory-budget",
+            f"shape {'x'.join(map(str, shape))} needs {mib_up(need)} to generate "
+            f"({BYTES_PER_ELEMENT} bytes per element), more than {limit.named()} allows; "
+            f"generate a smaller array or {limit.raise_it()}",
             options=("memory_budget",),
         )
 

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from smcheck.config import DEFAULT_MEMORY_BUDGET
-from smcheck.errors import ConfigError
+from smcheck.errors import FLAGS, ConfigError
 from smcheck.sources import filekinds, npyformat, safetensors, textformats
 from smcheck.sources.decoders import Decoder, for_stored, rounded_note
 from smcheck.sources.generators import generate_logits, parse_generator_spec
@@ -82,6 +82,7 @@ def load_logits(
     stdin: BinaryIO | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     integers: bool = False,
+    spelling: str = FLAGS,
 ) -> LoadedArray:
     """Load logits from a file, ``-`` (stdin) or a ``gen:NAME[:k=v,...]`` generator spec.
 
@@ -94,6 +95,8 @@ def load_logits(
             .npz member, a generated array) that would cost more is refused before it is read
             (:mod:`smcheck.sources.readlimits`).
         integers: keep an integer file's dtype (class indices), not convert it to float64.
+        spelling: how a refusal names the memory budget: ``--memory-budget`` in MiB
+            (smcheck.errors.FLAGS) or ``memory_budget=`` in bytes (ARGUMENTS, the API).
 
     Returns:
         The array with its display name, source dtype and conversion notes. Files are never
@@ -103,7 +106,7 @@ def load_logits(
         LoadError: one sentence naming the source, the problem and the fix.
         ConfigError: a malformed ``gen:`` spec.
     """
-    limit = ReadLimit(memory_budget)
+    limit = ReadLimit(memory_budget, spelling)
     spec = os.fsdecode(spec) if isinstance(spec, os.PathLike) else spec
     if spec == "-":
         stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
@@ -111,7 +114,7 @@ def load_logits(
     if spec.startswith("gen:"):
         try:
             name, params = parse_generator_spec(spec)
-            array = generate_logits(name, memory_budget=memory_budget, **params)  # type: ignore[arg-type]
+            array = generate_logits(name, memory_budget=limit, **params)  # type: ignore[arg-type]
         except ConfigError as e:  # name the spec, as a file's errors name the file
             message = str(e) if spec in str(e) else f"{spec}: {e}"
             raise ConfigError(message, options=e.options) from None
@@ -326,10 +329,10 @@ def _read_stdin(stream: BinaryIO, limit: ReadLimit) -> bytearray:
             if len(data) > limit.budget:
                 raise load_error(
                     name,
-                    f"more than {human_bytes(limit.budget)} arrived, the most --memory-budget "
-                    f"{limit.budget_mib} lets standard input hold",
+                    f"more than {human_bytes(limit.budget)} arrived, the most {limit.named()} "
+                    "lets standard input hold",
                     "save the logits to a file and pass it by name (.npy files are "
-                    "memory-mapped), or raise --memory-budget",
+                    f"memory-mapped), or {limit.raise_it()}",
                     options=("memory_budget",),
                 )
     return data

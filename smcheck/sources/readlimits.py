@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from smcheck.errors import FLAGS
 from smcheck.sources.validation import load_error
 
 TEXT_BYTES_PER_BYTE = 4
@@ -23,8 +24,6 @@ JSON_BYTES_PER_BYTE = 16
 """JSON: a Python float and its list slot (32 bytes) per value of at least 4 bytes (``1e1,``),
 then the flat list and the float64 array: about 12 bytes per byte of JSON, measured."""
 
-_FIX = "save the logits with numpy.save as .npy (memory-mapped), or raise --memory-budget"
-
 
 @dataclass(frozen=True)
 class ReadLimit:
@@ -32,6 +31,9 @@ class ReadLimit:
 
     budget: int
     """Bytes (``--memory-budget`` MiB x 2**20)."""
+    spelling: str = FLAGS
+    """How a refusal names the budget: as the command line takes it (smcheck.errors.FLAGS, in
+    MiB) or as the Python API does (ARGUMENTS, in bytes)."""
 
     def bytes_for(self, per_byte: int) -> int:
         """The most input bytes a reader needing ``per_byte`` bytes for each may take."""
@@ -53,16 +55,25 @@ class ReadLimit:
             raise load_error(
                 name,
                 f"it holds {human_bytes(size)} of {what}{cost}: above the "
-                f"{human_bytes(limit)} that --memory-budget {self.budget_mib} allows",
-                _FIX,
+                f"{human_bytes(limit)} that {self.named()} allows",
+                f"save the logits with numpy.save as .npy (memory-mapped), or {self.raise_it()}",
                 options=("memory_budget",),
             )
 
-    @property
-    def budget_mib(self) -> str:
-        """The budget as ``--memory-budget`` takes it (MiB)."""
-        mib = self.budget / 2**20
-        return f"{mib:g}"
+    def named(self, n: int | None = None) -> str:
+        """The budget, or ``n`` bytes, as the user gives it: ``--memory-budget 512`` (MiB, on
+        the command line and in a config file), ``memory_budget=536870912`` (bytes, the API)."""
+        n = self.budget if n is None else n
+        if self.spelling == FLAGS:
+            return FLAGS.format("memory-budget", f"{n / 2**20:g}")
+        return self.spelling.format("memory_budget", n)
+
+    def raise_it(self, need: int | None = None) -> str:
+        """The fix: raise the budget, to at least ``need`` bytes where known."""
+        option = "--memory-budget" if self.spelling == FLAGS else "memory_budget"
+        if need is None:
+            return f"raise {option}"
+        return f"raise it to {self.named(-(-need // 2**20) * 2**20)} or more"
 
 
 def mib_up(n: int) -> str:

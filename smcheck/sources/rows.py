@@ -50,6 +50,8 @@ class RowView:
                 options=("dim",),
             )
         self.name = name
+        self.spelling = spelling
+        """How an error names an option the user gave (smcheck.errors.FLAGS, ARGUMENTS)."""
         self.shape = tuple(int(s) for s in array.shape)
         self._decoder = decoder  # stored values -> the float dtype analysed, a block at a time
         self.rounded = 0
