@@ -204,9 +204,10 @@ class AnalysisConfig:
             put(name, checks.flag(name, getattr(self, name), automatic=True))
         budget = self.memory_budget
         budget = checks.integer("memory_budget", budget, "a number of bytes", "2**29 (512 MiB)")
-        if budget < 2**20:
+        if budget < 2**20:  # the command line and config files take MiB >= 1: only the API
             raise ConfigError(
-                "the memory budget must be at least 1 MiB", options=("memory_budget",)
+                f"memory_budget={budget} bytes is under 1 MiB; give at least 2**20 (1048576)",
+                options=("memory_budget",),
             )
         put("memory_budget", budget)
         if self.chunk_rows is not None:

@@ -59,6 +59,8 @@ def test_issue40_the_public_config_takes_selections_as_analyze_does(
     ("options", "message"),
     [
         ({"memory_budget": "512"}, "memory_budget='512' is not a number of bytes"),
+        # "the memory budget must be at least 1 MiB": in bytes here, 1 would read as MiB
+        ({"memory_budget": 512}, "memory_budget=512 bytes is under 1 MiB; give at least 2**20"),
         ({"memory_budget": 2.0**30}, "memory_budget=1073741824.0 is not a number of bytes"),
         ({"chunk_rows": 1.5}, "chunk_rows=1.5 is not a row count"),
         ({"chunk_rows": True}, "chunk_rows=True is not a row count"),
