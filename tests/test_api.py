@@ -134,6 +134,13 @@ def test_a_memory_budget_refusal_names_the_argument_in_bytes_not_the_flag_in_mib
         analyze(str(tmp_path / "big.csv"), memory_budget=2**20)
 
 
+def test_load_logits_refuses_what_is_no_path_or_spec_naming_analyze_for_arrays() -> None:
+    # smcheck.load_logits(5) raised AttributeError: 'int' object has no attribute 'startswith'
+    for wrong in (5, np.zeros((2, 3))):
+        with pytest.raises(ConfigError, match=r"^load_logits takes a path or a gen: spec, not a"):
+            smcheck.load_logits(wrong)
+
+
 def test_public_api_is_lazy_and_complete() -> None:
     for name in smcheck.__all__:
         assert getattr(smcheck, name) is not None

@@ -108,6 +108,11 @@ def load_logits(
     """
     limit = ReadLimit(memory_budget, spelling)
     spec = os.fsdecode(spec) if isinstance(spec, os.PathLike) else spec
+    if not isinstance(spec, str):  # smcheck.load_logits(array): not '5'.startswith's error
+        raise ConfigError(
+            f"load_logits takes a path or a gen: spec, not a {type(spec).__name__}; "
+            "smcheck.analyze takes arrays and tensors too"
+        )
     if spec == "-":
         stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
         return _load_stdin(stream, limit)
