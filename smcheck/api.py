@@ -13,7 +13,13 @@ import numpy as np
 
 from smcheck import __version__
 from smcheck.analysis.engine import analyze_array
-from smcheck.config import DEFAULT_MEMORY_BUDGET, TARGET_RULES, AnalysisConfig, Thresholds
+from smcheck.config import (
+    DEFAULT_MEMORY_BUDGET,
+    TARGET_RULES,
+    AnalysisConfig,
+    Thresholds,
+    empty_refused,
+)
 from smcheck.environment import collect_environment
 from smcheck.errors import (
     ARGUMENTS,
@@ -215,21 +221,16 @@ def _is_many(source: Any) -> bool:
     )
 
 
-_SELECTIONS = ("dtypes", "methods", "temperatures")
-
-
 def as_given(options: dict[str, Any]) -> dict[str, Any]:
     """The API's keyword arguments (``analyze``'s, ``Capture.analyze``'s) as
-    ``AnalysisConfig.from_options`` takes them: it reads ``()`` as an option the command line
-    left out, the default, but given here an empty selection is refused, as ``[]`` is; and a
+    ``AnalysisConfig.from_options`` takes them (see :func:`~smcheck.config.empty_refused`); a
     ``progress`` that is no function is refused before any work calls it."""
     progress = options.get("progress")
     if progress is not None and not callable(progress):
         raise ConfigError(
             f"progress={progress!r} is not callable; give a function progress(task, done, total)"
         )
-    empty = [k for k in _SELECTIONS if isinstance(v := options.get(k), tuple) and not v]
-    return options | dict.fromkeys(empty, [])
+    return empty_refused(options)
 
 
 def analyze(

@@ -310,3 +310,12 @@ class AnalysisConfig:
         if "methods" in kwargs and options.get("methods") not in (None, ()):
             kwargs.setdefault("comparisons", ())  # methods the user names are all selected
         return cls(**kwargs)
+
+
+def empty_refused(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` a Python caller gave (the API, a Policy) as :meth:`AnalysisConfig.from_options`
+    takes them: it reads ``()`` as a selection the command line left out, the default; given
+    here, an empty ``dtypes``, ``methods`` or ``temperatures`` is refused, as ``[]`` is."""
+    keys = ("dtypes", "methods", "temperatures")
+    empty = [k for k in keys if isinstance(v := options.get(k), tuple) and not v]
+    return options | dict.fromkeys(empty, [])

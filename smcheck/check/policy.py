@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from smcheck.check.policykeys import KEYS, conditions
-from smcheck.config import AnalysisConfig, parse_temperatures
+from smcheck.config import AnalysisConfig, empty_refused, parse_temperatures
 from smcheck.configchecks import refusing
 from smcheck.errors import ConfigError, SmcheckError
 from smcheck.findings.policyconditions import Condition, parse_condition, parse_conditions
@@ -104,7 +104,7 @@ class Policy:
 
     def analysis_config(self) -> AnalysisConfig:
         """The analysis this policy asks for (validated; raises ConfigError)."""
-        options = {k: getattr(self, k) for k in _ANALYSIS_KEYS}
+        options = empty_refused({k: getattr(self, k) for k in _ANALYSIS_KEYS})
         with self.naming_file():
             return AnalysisConfig.from_options(**options, **dict(self.extra))
 

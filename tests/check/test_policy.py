@@ -102,6 +102,15 @@ def test_a_policy_made_in_python_refuses_what_a_config_file_refuses(
     assert str(e.value).startswith(error)
 
 
+@pytest.mark.parametrize("key", ["dtypes", "methods", "temperatures"])
+def test_a_policy_made_in_python_refuses_an_empty_selection_as_a_config_file_does(key: str) -> None:
+    # Policy(temperatures=()) ran at T = 1 (from_options reads () as a flag left out), while
+    # temperatures = [] in a config file and Policy(temperatures=[]) were refused
+    for empty in ((), []):
+        with pytest.raises(ConfigError, match="^nothing to analyse"):
+            Policy(**{key: empty}).analysis_config()
+
+
 def test_run_check_takes_one_source_as_a_string_or_path_not_its_characters(
     tmp_path: Path,
 ) -> None:
