@@ -296,10 +296,9 @@ def analyze(
         A :class:`~smcheck.report.model.Report`; ``report.to_dict()`` is the JSON contract.
     """
     bound_spin_waiting()  # before anything imports torch
-    # the keyword arguments are the config's options, but for the source and the callback
     given = {k: v for k, v in locals().items() if k != "source"}
     options = as_given(given)
-    del options["progress"]
+    del options["progress"]  # the callback; every other keyword argument is a config option
     sources = source if _is_many(source) else [source]
     with naming_arguments(given):  # dtypes=['fp8'], not --dtype; dim=5, not --dim 5
         cfg = AnalysisConfig.from_options(**options)
