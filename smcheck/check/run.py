@@ -15,7 +15,7 @@ from smcheck.api import each_source, input_files, with_targets_read
 from smcheck.check.baseline import apply_baseline, load_baseline, write_baseline
 from smcheck.check.policy import Policy
 from smcheck.environment import collect_environment
-from smcheck.errors import LoadError
+from smcheck.errors import ConfigError, LoadError
 from smcheck.findings.inputconditions import FINDING_OF, OBSERVED_NAN, explained_nan
 from smcheck.findings.policyconditions import Condition, Hit
 from smcheck.findings.settling import source_situation
@@ -48,8 +48,19 @@ def run_check(
     left out with a note instead. Raises ConfigError only for a policy that cannot run at all.
     ``sources`` is a list of sources (files, globs, directories, ``gen:NAME``) or one of them.
     """
+    if not isinstance(policy, Policy):
+        raise ConfigError(
+            f"run_check's policy is a {type(policy).__name__}, not a smcheck.Policy; give e.g. "
+            "smcheck.Policy(fail_on='nan') or smcheck.load_policy('.')"
+        )
     # one source, not a list of its characters
-    items = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    one = isinstance(sources, (str, os.PathLike)) or not hasattr(sources, "__iter__")
+    items = [sources] if one else list(sources)  # a list, or a generator such as Path.glob's
+    if not all(isinstance(s, (str, os.PathLike)) for s in items):
+        raise ConfigError(
+            "run_check checks files, globs, directories and gen: specs given as paths or strings "
+            "(not arrays: smcheck.analyze takes those)"
+        )
     specs = [os.fspath(s) for s in items]
     return _run_specs(*expand_sources(specs), policy, stdin, skip_multi_tensor)
 

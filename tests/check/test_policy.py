@@ -125,6 +125,18 @@ def test_run_check_takes_one_source_as_a_string_or_path_not_its_characters(
         assert result.policy["fail_on"] == ["nan"]
 
 
+def test_run_check_refuses_a_policy_or_sources_of_the_wrong_kind_naming_what_it_takes() -> None:
+    # AttributeError 'NoneType' object has no attribute 'analysis_config'; TypeError from
+    # os.fspath for an array, or from list() for a number
+    from smcheck.check.run import run_check
+
+    with pytest.raises(ConfigError, match="^run_check's policy is a NoneType, not a smcheck.Po"):
+        run_check("gen:normal", None)  # type: ignore[arg-type]
+    for wrong in (np.zeros((2, 3)), 5, [np.zeros(3)]):
+        with pytest.raises(ConfigError, match=r"^run_check checks files, .* \(not arrays: smch"):
+            run_check(wrong, Policy())  # type: ignore[arg-type]
+
+
 def test_every_key_parses(tmp_path: Path) -> None:
     path = write(
         tmp_path / "smcheck.toml",
