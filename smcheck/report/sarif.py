@@ -5,7 +5,9 @@ directory, tensor key, method, dtype, temperature, condition), so a service trac
 finding across runs as ``--baseline`` does; each condition of the policy is one rule. Baselined
 violations are kept as suppressed results (``baselineState`` "unchanged"). A condition the
 report cannot evaluate (no gradient metrics) is a warning notification of the invocation, so the
-gap shows in the log as it does in every other format.
+gap shows in the log as it does in every other format; so is, as a note, each source whose
+checked cells judged no row (JUnit's skipped test cases, the summary's "on no row"): they passed
+nothing, and no result would read as "checked and fine".
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from urllib.parse import quote
 
 from smcheck import __version__
 from smcheck.report.json import encode_nonfinite
-from smcheck.report.phrases import plural
+from smcheck.report.model import SourceReport
+from smcheck.report.phrases import NOT_JUDGED_WHY, plural
 from smcheck.report.violations import (
     CheckResult,
     Severity,
     Unmeasured,
     Violation,
+    cell_name,
     relative_path,
 )
 
@@ -36,7 +40,14 @@ NOT_MEASURED = {
     "shortDescription": {"text": "a policy condition the report cannot evaluate in some cells"},
     "defaultConfiguration": {"level": "warning"},
 }
-"""The one notification descriptor: a notification's ``associatedRule`` names the condition."""
+"""The descriptor of a condition's gap: a notification's ``associatedRule`` names the condition."""
+NOT_JUDGED = {
+    "id": "no-row-judged",
+    "name": "no-row-judged",
+    "shortDescription": {"text": f"a checked cell that passed nothing: {NOT_JUDGED_WHY}"},
+    "defaultConfiguration": {"level": "note"},
+}
+"""The descriptor of a source's cells that judged no row."""
 
 
 def fingerprint(v: Violation, folder: Path) -> str:
@@ -105,6 +116,30 @@ def _not_measured(u: Unmeasured, rule_index: int) -> dict[str, object]:
     }
 
 
+def _not_judged(s: SourceReport, path: str, descriptor: int) -> dict[str, object] | None:
+    """The note of a source's checked (not hypothetical) cells that judged no row; None for none."""
+    cells = [
+        cell_name(c.method, c.dtype, c.temperature)
+        for c in s.cells
+        if not c.hypothetical and not c.judged
+    ]
+    if not cells:
+        return None
+    out: dict[str, object] = {
+        "level": "note",
+        "message": {
+            "text": f"{s.name}: {NOT_JUDGED_WHY} in {plural(len(cells), 'cell')}: "
+            + ", ".join(cells)
+        },
+        "descriptor": {"id": NOT_JUDGED["id"], "index": descriptor},
+        "properties": {"source": s.name, "cells": cells},
+    }
+    uri = _uri(path)
+    if uri is not None:
+        out["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": uri}}}]
+    return out
+
+
 def check_sarif(result: CheckResult) -> str:
     """The SARIF 2.1.0 log of a check: its rules, results, unreadable sources and unmeasured
     conditions."""
@@ -121,10 +156,20 @@ def check_sarif(result: CheckResult) -> str:
             rule_list.append(_rule(condition, severity))
     baseline = result.baseline is not None
     results = [_result(v, rules[v.condition], baseline) for v in result.violations]
-    notices = [
-        {"level": "error", "message": {"text": f"cannot check {e.source}: {e.message}"}}
-        for e in result.errors
-    ] + [_not_measured(u, rules[u.condition]) for u in result.unmeasured]
+    descriptors = [NOT_MEASURED] if result.unmeasured else []
+    idle = [
+        n
+        for s, (path, _) in zip(result.report.sources, result.checked, strict=False)
+        if (n := _not_judged(s, path, len(descriptors))) is not None
+    ]
+    notices = (
+        [
+            {"level": "error", "message": {"text": f"cannot check {e.source}: {e.message}"}}
+            for e in result.errors
+        ]
+        + [_not_measured(u, rules[u.condition]) for u in result.unmeasured]
+        + idle
+    )
     run: dict[str, object] = {
         "tool": {
             "driver": {
@@ -132,7 +177,7 @@ def check_sarif(result: CheckResult) -> str:
                 "version": __version__,
                 "informationUri": "https://pypi.org/project/smcheck-softmax/",
                 "rules": rule_list,
-                "notifications": [NOT_MEASURED] if result.unmeasured else [],
+                "notifications": descriptors + ([NOT_JUDGED] if idle else []),
             }
         },
         "invocations": [

@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 
 from smcheck.check.baseline import apply_baseline, load_baseline, write_baseline
+from smcheck.check.run import run_check
 from smcheck.report.renderers import CHECK_FORMATS, render
 from smcheck.report.sarif import FINGERPRINT
 from tests.report.test_ci_formats import check_files
@@ -120,3 +121,30 @@ def test_an_unmeasured_condition_is_a_warning_notification(
         "dead-gradient not measured in 1 cell: the report has no gradient metrics"
     )
     assert rules[0]["defaultConfiguration"]["level"] == "error"  # a fail-on condition
+
+
+def test_cells_that_judged_no_row_are_a_note_naming_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every row NaN: JUnit skipped the checked cells and the summary said "4 on no row", while
+    # the SARIF log had the input's result alone, reading as "every cell checked and fine"
+    import numpy as np
+
+    from smcheck.check.policy import Policy
+
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "nan.npy", np.full((2, 4), np.nan, np.float32))
+    np.save(tmp_path / "ok.npy", np.ones((2, 4), np.float32))
+    result = run_check(["nan.npy", "ok.npy"], Policy(dtypes=("float16", "float32")))
+    (run,) = _sarif(result)["runs"]
+    assert [r["ruleId"] for r in run["results"]] == ["input"]
+    assert [d["id"] for d in run["tool"]["driver"]["notifications"]] == ["no-row-judged"]
+    (note,) = run["invocations"][0]["toolExecutionNotifications"]  # none for ok.npy
+    assert note["level"] == "note"
+    assert note["descriptor"] == {"id": "no-row-judged", "index": 0}
+    assert note["message"]["text"] == (
+        "nan.npy: no row judged (every row kept out of the metrics: see the input findings) "
+        "in 2 cells: torch float16 T=1, torch float32 T=1"
+    )
+    assert _uri(note) == "nan.npy"
+    assert note["properties"]["cells"] == ["torch float16 T=1", "torch float32 T=1"]
