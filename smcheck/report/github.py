@@ -34,9 +34,10 @@ def command(name: str, message: str, **props: str | None) -> str:
 
 def _group_message(g: ViolationGroup) -> str:
     vs = g.violations
-    where = "the input" if all(v.method == INPUT for v in vs) else plural(len(vs), "cell")
-    head = f"{g.source}: {g.condition}" + ("" if g.condition == INPUT else f" in {where}")
-    items = [f"{v.cell}: {v.message}" for v in vs[:CELLS_LISTED]]
+    if all(v.method == INPUT for v in vs):  # checked once per source: one violation, one line
+        return f"{g.source}: {vs[0].placed_message}"
+    head = f"{g.source}: {g.condition} in {plural(len(vs), 'cell')}"
+    items = [v.placed_message for v in vs[:CELLS_LISTED]]
     if len(vs) > CELLS_LISTED:
         items.append(f"and {len(vs) - CELLS_LISTED} more cells")
     return head + "\n" + "\n".join(items)

@@ -80,7 +80,7 @@ def _result(v: Violation, rule_index: int, baseline: bool) -> dict[str, object]:
         "ruleId": v.condition,
         "ruleIndex": rule_index,
         "level": _LEVEL[v.severity],
-        "message": {"text": f"{v.source}: {v.cell}: {v.message}"},
+        "message": {"text": f"{v.source}: {v.placed_message}"},
         "partialFingerprints": {FINGERPRINT: fingerprint(v, Path.cwd())},
         "properties": {
             "source": v.source,

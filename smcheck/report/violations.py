@@ -12,6 +12,9 @@ from smcheck.report.model import Report, plain
 
 INPUT = "input"
 """The ``method`` of a violation about the source's values themselves (an input condition)."""
+INPUT_CONDITIONS = ("input", "fully-masked")
+"""The input conditions (``findings.inputconditions.INPUT_METRICS``, a layer above this one):
+each message says "in the input", so a report names no cell before it."""
 
 Fingerprint = tuple[str, str, str, str, float, str]
 """(path, key, method, dtype, temperature, condition): what a baseline remembers."""
@@ -56,6 +59,17 @@ class Violation:
     def cell(self) -> str:
         """``naive float16 T=1``; ``input`` for an input condition."""
         return cell_name(self.method, self.dtype, self.temperature)
+
+    @property
+    def place(self) -> str:
+        """The cell a report names before the message; empty for an input condition's, whose
+        message names the input ("input  input: 1 row ... in the input" said it thrice)."""
+        return "" if self.condition.split(">")[0] in INPUT_CONDITIONS else self.cell
+
+    @property
+    def placed_message(self) -> str:
+        """``naive float16 T=1: message``; the message alone where :attr:`place` is empty."""
+        return f"{self.place}: {self.message}" if self.place else self.message
 
     @property
     def fingerprint(self) -> Fingerprint:

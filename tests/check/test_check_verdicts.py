@@ -125,8 +125,10 @@ def test_a_row_masked_in_the_input_fails_the_default_check(
     r = _run(tmp_path, monkeypatch, x, "check", "--isolated", "--dtype", "fp32")
     assert r.exit_code == 1, r.output
     assert "fully-masked" in r.stdout and "1 row fully masked in the input" in r.stdout
-    # the input is named as such, not as a cell at the source's format and T=1
-    assert "x.npy input: 1 row fully masked" in " ".join(r.stdout.split()), r.stdout
+    # the message names the input, and nothing names a cell at the source's format and T=1
+    line = " ".join(r.stdout.split("\n\n")[0].split())
+    assert line.startswith("ERROR fully-masked x.npy 1 row fully masked in the input"), line
+    assert "T=1" not in line and "float32" not in line
     assert DEFAULT_FAIL_ON == ("fail", "input", "fully-masked")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -291,3 +292,27 @@ def test_analyze_markdown_input_line_names_the_rows_kept_out_and_the_first_of_ea
     assert inp.endswith(
         "; 2 rows with NaN/+inf (first \\[2\\]); 2 fully masked rows (first \\[1\\])"
     )
+
+
+def test_an_input_violation_names_the_input_once_in_every_format(tmp_path: Path) -> None:
+    # "ERROR input  n.csv  input: 1 row with NaN ... in the input" and the annotation
+    # "n.csv: input%0Ainput: 1 row ...": the cell "input" before a message that names the input
+    from smcheck.findings.inputconditions import INPUT_METRICS
+    from smcheck.report.violations import INPUT_CONDITIONS
+
+    assert set(INPUT_CONDITIONS) == set(INPUT_METRICS)  # the layer below keeps their names
+    (tmp_path / "n.csv").write_text("nan,1,2\n3,4,5\n")
+    policy = Policy(methods=("torch",), dtypes=("float32",), fail_on=parse_conditions(["input"]))
+    result = run_check([str(tmp_path / "n.csv")], policy)
+    (v,) = result.violations
+    said = "1 row with NaN or +inf in the input before any softmax (1 NaN, 0 +inf), row [0]"
+    assert v.placed_message.startswith(said)
+    name = str(tmp_path / "n.csv")
+    text = render(CHECK_FORMATS, result, "text").replace("\n  ", " ")
+    assert f"ERROR input  {name}  {said} -- " in text
+    (error,) = [ln for ln in check_github(result).splitlines() if ln.startswith("::error")]
+    assert error.split("::")[2].startswith(f"{escape_data(name)}: {said} -- ")
+    sarif = json.loads(render(CHECK_FORMATS, result, "sarif"))
+    assert sarif["runs"][0]["results"][0]["message"]["text"].startswith(f"{name}: {said} -- ")
+    failure = ET.fromstring(render(CHECK_FORMATS, result, "junit")).find(".//failure")
+    assert failure is not None and (failure.text or "").startswith(f"input: {said} -- ")

@@ -28,9 +28,7 @@ NOT_CHECKED = "NOT CHECKED"
 
 def violation_text(v: Violation) -> Text:
     """``condition  source  cell: message`` (``-v``: one line per violation)."""
-    text = Text.assemble(
-        (v.condition, "cyan"), "  ", (v.source, "bold"), "  ", v.cell, ": ", v.message
-    )
+    text = Text.assemble((v.condition, "cyan"), "  ", (v.source, "bold"), "  ", v.placed_message)
     if v.baselined:
         text.append(" (baselined)", "dim")
     return text
@@ -51,8 +49,7 @@ def group_text(group: list[Violation], axes: Axes, sweep: tuple[float, ...]) -> 
         "  ",
         (g.source, "bold"),
         "  ",
-        where,
-        ": ",
+        f"{where}: " if first.place else "",  # an input condition's message names the input
         figure + (" " + unbroken(more) if more else ""),
     )
 
