@@ -6,6 +6,8 @@ GitHub shows at most 10 error and 10 warning annotations per step, so violations
 
 from __future__ import annotations
 
+import os
+
 from smcheck.report.grouping import ViolationGroup, group_violations
 from smcheck.report.phrases import plural
 from smcheck.report.terminal.check import summary_line
@@ -49,7 +51,8 @@ def check_github(result: CheckResult) -> str:
     groups = group_violations(result)
     lines: list[str] = []
     errors = [
-        ("error", f"smcheck: cannot check {e.source}", e.message, None) for e in result.errors
+        ("error", "smcheck: not checked", e.line, e.source if os.path.isfile(e.source) else None)
+        for e in result.errors
     ]
     for sev, name in ((Severity.ERROR, "error"), (Severity.WARNING, "warning")):
         items = errors if sev is Severity.ERROR else []

@@ -203,7 +203,7 @@ def check_markdown(result: CheckResult) -> str:
         out.append("")
     if result.errors:
         out += ["### Sources that could not be checked", ""]
-        out += [f"- {md(e.source)}: {md(e.message)}" for e in result.errors[:MAX_ROWS]]
+        out += [f"- {md(e.line)}" for e in result.errors[:MAX_ROWS]]
         out.append("")
     b = result.baseline
     if b is not None:

@@ -163,10 +163,7 @@ def check_sarif(result: CheckResult) -> str:
         if (n := _not_judged(s, path, len(descriptors))) is not None
     ]
     notices = (
-        [
-            {"level": "error", "message": {"text": f"cannot check {e.source}: {e.message}"}}
-            for e in result.errors
-        ]
+        [{"level": "error", "message": {"text": e.line}} for e in result.errors]
         + [_not_measured(u, rules[u.condition]) for u in result.unmeasured]
         + idle
     )

@@ -106,6 +106,14 @@ class SourceError:
     source: str
     message: str
 
+    @property
+    def line(self) -> str:
+        """The message, after the source where it does not name it already (a load error's
+        does: "NOT CHECKED a.npy  cannot load 'a.npy': ..." said the path twice)."""
+        return (
+            self.message if f"'{self.source}'" in self.message else f"{self.source}: {self.message}"
+        )
+
 
 @dataclass(frozen=True)
 class SkippedSource:

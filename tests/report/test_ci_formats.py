@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from smcheck.check.policy import Policy, parse_conditions
@@ -316,3 +317,27 @@ def test_an_input_violation_names_the_input_once_in_every_format(tmp_path: Path)
     assert sarif["runs"][0]["results"][0]["message"]["text"].startswith(f"{name}: {said} -- ")
     failure = ET.fromstring(render(CHECK_FORMATS, result, "junit")).find(".//failure")
     assert failure is not None and (failure.text or "").startswith(f"input: {said} -- ")
+
+
+def test_a_source_not_checked_is_named_once_and_annotates_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "NOT CHECKED bad.npy  cannot load 'bad.npy': ..." and SARIF's "cannot check bad.npy:
+    # cannot load 'bad.npy': ...": the path twice; the annotation named no file=
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.npy").write_bytes(b"not a numpy file")
+    result = run_check(["bad.npy", "gone.npy"], POLICY)
+    said = [e.line for e in result.errors]
+    assert [s.count("bad.npy") + s.count("gone.npy") for s in said] == [1, 1], said
+    assert said[0].startswith("cannot load 'bad.npy': ")
+    text = render(CHECK_FORMATS, result, "text").replace("\n  ", " ")
+    assert f"NOT CHECKED {said[0]}" in text and f"NOT CHECKED {said[1]}" in text
+    errors = [ln for ln in check_github(result).splitlines() if ln.startswith("::error")]
+    assert errors == [
+        f"::error file=bad.npy,title=smcheck%3A not checked::{escape_data(said[0])}",
+        f"::error title=smcheck%3A not checked::{escape_data(said[1])}",  # no file to point at
+    ]
+    notes = json.loads(render(CHECK_FORMATS, result, "sarif"))["runs"][0]["invocations"][0]
+    assert [n["message"]["text"] for n in notes["toolExecutionNotifications"]] == said
+    markdown = render(CHECK_FORMATS, result, "markdown").splitlines()
+    assert [f"- {md(s)}" for s in said] == [ln for ln in markdown if ln.startswith("- ")]

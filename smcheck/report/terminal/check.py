@@ -136,10 +136,7 @@ def build_check_text(result: CheckResult, details: bool = False) -> list[Rendera
     """The violations (grouped by source and condition unless ``details``), unreadable sources,
     the baseline, and the summary line; every line wraps within the width."""
     rows = violation_rows(result, details)
-    rows += [
-        (Text(NOT_CHECKED, "bold red"), Text.assemble((e.source, "bold"), "  ", e.message))
-        for e in result.errors
-    ]
+    rows += [(Text(NOT_CHECKED, "bold red"), Text(e.line)) for e in result.errors]
     out: list[RenderableType] = []
     if rows:
         out += [Lines(rows), Text("")]
