@@ -110,9 +110,8 @@ class SourceError:
     def line(self) -> str:
         """The message, after the source where it does not name it already (a load error's
         does: "NOT CHECKED a.npy  cannot load 'a.npy': ..." said the path twice)."""
-        return (
-            self.message if f"'{self.source}'" in self.message else f"{self.source}: {self.message}"
-        )
+        named = f"'{self.source}'" in self.message or self.message.startswith(f"{self.source}: ")
+        return self.message if named else f"{self.source}: {self.message}"
 
 
 @dataclass(frozen=True)

@@ -326,9 +326,10 @@ def test_a_source_not_checked_is_named_once_and_annotates_its_file(
     # cannot load 'bad.npy': ...": the path twice; the annotation named no file=
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.npy").write_bytes(b"not a numpy file")
-    result = run_check(["bad.npy", "gone.npy"], POLICY)
+    result = run_check(["bad.npy", "gone.npy", "gen:nope"], POLICY)
     said = [e.line for e in result.errors]
-    assert [s.count("bad.npy") + s.count("gone.npy") for s in said] == [1, 1], said
+    names = ["bad.npy", "gone.npy", "gen:nope"]
+    assert [s.count(n) for s, n in zip(said, names, strict=True)] == [1, 1, 1], said
     assert said[0].startswith("cannot load 'bad.npy': ")
     text = render(CHECK_FORMATS, result, "text").replace("\n  ", " ")
     assert f"NOT CHECKED {said[0]}" in text and f"NOT CHECKED {said[1]}" in text
@@ -336,6 +337,7 @@ def test_a_source_not_checked_is_named_once_and_annotates_its_file(
     assert errors == [
         f"::error file=bad.npy,title=smcheck%3A not checked::{escape_data(said[0])}",
         f"::error title=smcheck%3A not checked::{escape_data(said[1])}",  # no file to point at
+        f"::error title=smcheck%3A not checked::{escape_data(said[2])}",
     ]
     notes = json.loads(render(CHECK_FORMATS, result, "sarif"))["runs"][0]["invocations"][0]
     assert [n["message"]["text"] for n in notes["toolExecutionNotifications"]] == said
