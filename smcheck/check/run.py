@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -11,11 +12,11 @@ from typing import BinaryIO
 
 from smcheck import __version__
 from smcheck.analysis.use import GIVEN
-from smcheck.api import each_source, input_files, with_targets_read
+from smcheck.api import each_source, input_files, naming_arguments, with_targets_read
 from smcheck.check.baseline import apply_baseline, load_baseline, write_baseline
 from smcheck.check.policy import Policy
 from smcheck.environment import collect_environment
-from smcheck.errors import ConfigError, LoadError
+from smcheck.errors import ARGUMENTS, FLAGS, ConfigError, LoadError
 from smcheck.findings.inputconditions import FINDING_OF, OBSERVED_NAN, explained_nan
 from smcheck.findings.policyconditions import Condition, Hit
 from smcheck.findings.settling import source_situation
@@ -49,6 +50,8 @@ def run_check(
     still checked; with ``skip_multi_tensor`` a file of several tensors given without a key is
     left out with a note instead. Raises ConfigError only for a policy that cannot run at all.
     ``sources`` is a list of sources (files, globs, directories, ``gen:NAME``) or one of them.
+    Errors name an option as the Policy field the caller set (``dim=7``, ``memory_budget=`` in
+    bytes), not as the command line's flag.
     """
     if not isinstance(policy, Policy):
         raise ConfigError(
@@ -64,7 +67,7 @@ def run_check(
             "(not arrays: smcheck.analyze takes those)"
         )
     specs = [os.fspath(s) for s in items]
-    return _run_specs(*expand_sources(specs), policy, stdin, skip_multi_tensor)
+    return _run_specs(*expand_sources(specs), policy, stdin, skip_multi_tensor, ARGUMENTS)
 
 
 def _run_specs(
@@ -73,13 +76,20 @@ def _run_specs(
     policy: Policy,
     stdin: BinaryIO | None,
     skip_multi_tensor: bool = False,
+    spelling: str = FLAGS,
 ) -> CheckResult:
-    """:func:`run_check` on sources already expanded (``errors``: those that expanded to none)."""
-    cfg = policy.analysis_config()
-    try:  # once, before any source: a targets file that cannot be read fails the run
-        cfg = with_targets_read(cfg)
-    except LoadError as e:
-        raise LoadError(policy.blame(e), options=e.options) from None
+    """:func:`run_check` on sources already expanded (``errors``: those that expanded to none);
+    ``spelling``: how an error names an option, as ``smcheck check``'s flag (FLAGS, whose
+    caller leads an error that names none with its flag) or as the Policy field (ARGUMENTS)."""
+    given = {f.name: getattr(policy, f.name) for f in dataclasses.fields(policy)}
+    given |= dict(policy.extra)
+    naming = naming_arguments(given) if spelling == ARGUMENTS else contextlib.nullcontext()
+    with naming:  # from Python: dtypes=('fp8',): unknown dtype 'fp8', not --dtype
+        cfg = policy.analysis_config()
+        try:  # once, before any source: a targets file that cannot be read fails the run
+            cfg = with_targets_read(cfg, spelling)
+        except LoadError as e:
+            raise LoadError(policy.blame(e), options=e.options) from None
     reports: list[SourceReport] = []
     analysed: list[SourceSpec] = []
     violations: list[Violation] = []
@@ -92,6 +102,7 @@ def _run_specs(
         keep_going=True,
         explain=policy.blame,
         skip_multi_tensor=skip_multi_tensor,
+        spelling=spelling,
     ):
         if isinstance(got, SkippedSource):
             notes.append(got.note)
