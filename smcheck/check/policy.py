@@ -20,7 +20,12 @@ from smcheck.check.policykeys import KEYS, conditions
 from smcheck.config import AnalysisConfig, empty_refused, parse_temperatures
 from smcheck.configchecks import refusing
 from smcheck.errors import ConfigError, SmcheckError
-from smcheck.findings.policyconditions import Condition, parse_condition, parse_conditions
+from smcheck.findings.policyconditions import (
+    NO_CONDITIONS,
+    Condition,
+    parse_condition,
+    parse_conditions,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -68,7 +73,8 @@ class Policy:
     fail_on: tuple[Condition, ...] = tuple(parse_condition(c) for c in DEFAULT_FAIL_ON)
     """Conditions that are errors (exit 1), given as a config file gives them (``["nan",
     "overflow"]``, ``"nan,overflow"``) or parsed; ``"never"`` (``--fail-on never``) for none,
-    whose parsed form is ``()``. An empty list is refused, as ``fail-on = []`` is."""
+    whose parsed form is ``policyconditions.NO_CONDITIONS``. An empty list or tuple is refused,
+    as ``fail-on = []`` is."""
     warn_on: tuple[Condition, ...] = ()
     """Conditions that are reported as warnings without failing (given as ``fail_on``)."""
     config_file: str | None = None
@@ -82,9 +88,15 @@ class Policy:
         # and one source as a string: never read one character at a time
         for key in ("fail_on", "warn_on"):
             value = getattr(self, key)
-            parsed = isinstance(value, tuple) or (isinstance(value, list) and value)
-            if parsed and all(isinstance(c, Condition) for c in value):
-                object.__setattr__(self, key, tuple(value))  # parsed already (() is never)
+            # parsed already: never (NO_CONDITIONS), or conditions; an empty fail_on is not
+            # (tuple(user_list) would turn failing off unasked), an empty warn_on the default
+            empty_ok = key == "warn_on" and isinstance(value, tuple)
+            if value is NO_CONDITIONS or (
+                isinstance(value, (tuple, list))
+                and (value or empty_ok)
+                and all(isinstance(c, Condition) for c in value)
+            ):
+                object.__setattr__(self, key, value if isinstance(value, tuple) else tuple(value))
                 continue
             try:
                 object.__setattr__(self, key, conditions(value))

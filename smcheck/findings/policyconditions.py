@@ -307,8 +307,23 @@ def parse_condition(text: str) -> Condition:
     return Condition(f"{name}{op}{shown}", name, op, limit)
 
 
+class _NoConditions(tuple):  # type: ignore[type-arg]
+    """The type of :data:`NO_CONDITIONS`: an empty tuple that is not ``()`` (every ``()`` is one
+    object in CPython, so only a subclass can be told apart by identity)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "NO_CONDITIONS"  # copied or unpickled, still the one object
+
+
+NO_CONDITIONS: tuple[Condition, ...] = _NoConditions()
+"""``never`` parsed: no condition, asked for; told apart by identity from a caller's empty
+``()`` (``tuple(user_list)``), which a Policy refuses as ``fail_on`` as it refuses ``[]``."""
+
+
 def parse_conditions(items: tuple[str, ...] | list[str]) -> tuple[Condition, ...]:
-    """Parsed, de-duplicated conditions; ``never`` alone means none.
+    """Parsed, de-duplicated conditions; ``never`` alone means none (:data:`NO_CONDITIONS`).
 
     Raises:
         ConfigError: an empty list (it would turn every condition off unasked: that is
@@ -317,7 +332,7 @@ def parse_conditions(items: tuple[str, ...] | list[str]) -> tuple[Condition, ...
     if not items:
         raise ConfigError(f"the list is empty; name at least one condition, or {NEVER!r} for none")
     if list(items) == [NEVER]:
-        return ()
+        return NO_CONDITIONS
     if NEVER in items:
         raise ConfigError(
             f"{NEVER!r} means no condition, so it stands alone; drop it or the others"

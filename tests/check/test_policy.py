@@ -92,6 +92,8 @@ def test_a_policy_made_in_python_takes_condition_names_as_a_config_file_does(
         ("n,a", "fail_on: unknown condition 'n'"),
         # [] was "never" unasked (fail-on = [] is refused): every condition silently off
         ([], "fail_on: the list is empty; name at least one condition, or 'never' for none"),
+        # () was taken as never, parsed: a caller's tuple(user_list) could never fail
+        ((), "fail_on: the list is empty; name at least one condition, or 'never' for none"),
     ],
 )
 def test_a_policy_made_in_python_refuses_what_a_config_file_refuses(
@@ -100,6 +102,37 @@ def test_a_policy_made_in_python_refuses_what_a_config_file_refuses(
     with pytest.raises(ConfigError) as e:
         Policy(fail_on=given)  # type: ignore[arg-type]
     assert str(e.value).startswith(error)
+
+
+def test_never_stays_never_through_copies_and_overrides_while_an_empty_warn_on_is_none() -> None:
+    import copy
+    import pickle
+
+    from smcheck.findings.policyconditions import NO_CONDITIONS
+
+    for given in ("never", ["never"], NO_CONDITIONS):
+        policy = Policy(fail_on=given)  # type: ignore[arg-type]
+        # each copy runs __post_init__ again (replace) or keeps the object (pickle, deepcopy)
+        for again in (
+            policy.override(dim=0),
+            pickle.loads(pickle.dumps(policy)),
+            copy.copy(policy),
+        ):
+            assert again.fail_on is NO_CONDITIONS
+    assert Policy(warn_on=()).warn_on == () == Policy().warn_on
+
+
+def test_never_on_the_command_line_and_in_a_config_file_still_turns_failing_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "a.npy", np.array([[1.0, 2.0, 12.5]]))  # naive overflows in float16
+    args = ["check", "a.npy", "--method", "naive", "--dtype", "fp16"]
+    assert CliRunner().invoke(cli, [*args, "--isolated"]).exit_code == ExitCode.FINDINGS
+    r = CliRunner().invoke(cli, [*args, "--isolated", "--fail-on", "never"])
+    assert r.exit_code == ExitCode.OK, r.output
+    write(tmp_path / "smcheck.toml", 'fail-on = "never"\n')
+    assert CliRunner().invoke(cli, args).exit_code == ExitCode.OK
 
 
 @pytest.mark.parametrize("key", ["dtypes", "methods", "temperatures"])

@@ -254,7 +254,7 @@ def test_check_markdown_sources_table_shows_the_checks_result(tmp_path: Path) ->
     # overflow fails the analysis of a.npy, but this policy fails on nothing:
     # the source's verdict is FAIL, its check passed
     np.save(tmp_path / "a.npy", np.array([[1.0, 2.0, 12.5]]))
-    policy = Policy(methods=("naive",), dtypes=("float16", "float32"), fail_on=())
+    policy = Policy(methods=("naive",), dtypes=("float16", "float32"), fail_on="never")
     result = run_check([str(tmp_path / "a.npy")], policy)
     assert result.report.sources[0].verdict.value == "FAIL" and result.passed
     text = render(CHECK_FORMATS, result, "markdown")
