@@ -242,11 +242,10 @@ class AnalysisConfig:
         with checks.refusing("comparisons", bare=True):
             named = [get_method(m).name for m in checks.selection("comparisons", comparisons)]
         put("comparisons", tuple(m for m in checks.unique(named) if m in self.methods))
-        if not self.dtypes or not self.methods:
-            raise ConfigError(
-                "nothing to analyse: give at least one dtype and one method",
-                options=("dtypes", "methods"),
-            )
+        for key, one in (("dtypes", "dtype"), ("methods", "method")):
+            if not getattr(self, key):  # led by the argument the caller left empty (dtypes=())
+                with checks.refusing(key, bare=True):
+                    raise ConfigError(f"nothing to analyse: give at least one {one}")
         with checks.refusing("temperatures"):
             temps = checks.selection("temperatures", self.temperatures)
         put("temperatures", checks.temperatures(temps))

@@ -203,10 +203,8 @@ def temperatures(values: Iterable[Any]) -> tuple[float, ...]:
                     )
             temps.append(v)
     if not temps:
-        raise ConfigError(
-            "nothing to analyse: give at least one temperature, e.g. 1.0",
-            options=("temperatures",),
-        )
+        with refusing("temperatures", bare=True):  # led by temperatures=() as the caller gave it
+            raise ConfigError("nothing to analyse: give at least one temperature, e.g. 1.0")
     with refusing("temperatures", bare=True):
         check_temperature_count(len(set(temps)))
     return tuple(sorted(set(temps)))

@@ -85,12 +85,18 @@ def test_bad_options_raise_config_errors() -> None:
 
 
 @pytest.mark.parametrize("key", ["dtypes", "methods", "temperatures"])
-def test_an_empty_tuple_selection_is_refused_as_an_empty_list(key: str) -> None:
+def test_an_empty_tuple_selection_is_refused_as_an_empty_list_naming_the_argument(
+    key: str,
+) -> None:
     # temperatures=() ran at T = 1 and dtypes=() every format: from_options reads () as an
-    # option the command line left out, while [] was refused
+    # option the command line left out, while [] was refused; then the refusal named no
+    # argument ("give at least one dtype and one method" for an empty methods=)
+    one = key.removesuffix("s")
     for empty in ((), []):
-        with pytest.raises(ConfigError, match="nothing to analyse"):
+        with pytest.raises(ConfigError) as e:
             analyze([[1.0, 2.0]], **{key: empty})
+        assert str(e.value).startswith(f"{key}={empty!r}: nothing to analyse: give at least one ")
+        assert f"one {one}" in str(e.value) and "one dtype and one method" not in str(e.value)
 
 
 def test_a_progress_that_is_no_function_is_refused_naming_it() -> None:

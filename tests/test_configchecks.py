@@ -98,7 +98,7 @@ def test_issue40_an_unknown_option_is_refused_by_name() -> None:
 
 def test_issue40_no_temperature_is_nothing_to_analyse_and_true_is_no_temperature() -> None:
     # temperatures=[] ran at T=1 (dtypes=[] and methods=[] were refused); [True] ran at T=1
-    with pytest.raises(ConfigError, match="^nothing to analyse: give at least one temperature"):
+    with pytest.raises(ConfigError, match=r"^temperatures=\[\]: nothing to analyse: give at least"):
         smcheck.analyze(X, temperatures=[])
     with pytest.raises(ConfigError, match=r"^temperatures=\[True\]: temperature True is not a"):
         smcheck.analyze(X, temperatures=[True])

@@ -46,6 +46,12 @@ def test_run_check_leads_an_unnamed_refusal_with_the_policy_field() -> None:
         run_check([BIG], Policy(dtypes=["fp8"]))
 
 
+@pytest.mark.parametrize("key", ["dtypes", "methods", "temperatures"])
+def test_run_check_names_the_empty_selection_as_the_policy_field(key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^{key}=\(\): nothing to analyse: give at least one"):
+        run_check([BIG], Policy(**{key: ()}))
+
+
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [
