@@ -312,7 +312,7 @@ def naming_arguments(given: dict[str, Any]) -> Iterator[None]:
     try:
         yield
     except SmcheckError as e:
-        e.args, e.unnamed = (naming_option(e, given),), False
+        e.args, e.unnamed, e.spelled = (naming_option(e, given),), False, None
         raise
 
 

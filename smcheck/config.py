@@ -13,7 +13,7 @@ from smcheck.configchecks import MAX_TEMPERATURES as MAX_TEMPERATURES
 from smcheck.configchecks import TARGET_RULES as TARGET_RULES
 from smcheck.configchecks import parse_temperatures as parse_temperatures
 from smcheck.dtypes import DTYPES, canonical_dtype
-from smcheck.errors import ConfigError
+from smcheck.errors import ARGUMENTS, FLAGS, ConfigError
 from smcheck.methods import DEFAULT_METHODS, STRICT_DEFAULT_METHODS, get_method
 from smcheck.threads import check_threads
 
@@ -178,19 +178,21 @@ class AnalysisConfig:
         for m in self.methods:
             if self.model not in get_method(m).models:
                 why = " (it is the framework's own fused kernel)" if m == "torch" else ""
-                raise ConfigError(
-                    # worded for the CLI, a config file and the API alike: no flag
-                    f"method {m!r} has no {self.model!r} form{why}; "
-                    "leave it out of the methods or use the framework model",
-                    options=("methods", "model"),
+                raise _framework_only(
+                    f"method {m!r} has no {self.model!r} form{why}",
+                    (
+                        "methods",
+                        "leave it out of the methods",
+                        "leave it out of --method",
+                        "leave it out of methods=",
+                    ),
                 )
         if self.mask_value is not None:
             object.__setattr__(self, "mask_value", self._checked_mask_value())
         if self.gradients and self.model == "strict":
-            raise ConfigError(
-                "gradients need autograd, which only the framework model runs; turn gradients "
-                "off or use the framework model",
-                options=("gradients", "model"),
+            raise _framework_only(
+                "gradients need autograd, which only the framework model runs",
+                ("gradients", "turn gradients off", "give --no-gradients", "give gradients=False"),
             )
 
     def _check_values(self) -> None:
@@ -309,6 +311,20 @@ class AnalysisConfig:
         if "methods" in kwargs and options.get("methods") not in (None, ()):
             kwargs.setdefault("comparisons", ())  # methods the user names are all selected
         return cls(**kwargs)
+
+
+def _framework_only(what: str, other: tuple[str, str, str, str]) -> ConfigError:
+    """``WHAT; FIX`` where FIX is the other option or the framework model, each named as the
+    caller spells it (SmcheckError.spelled): ``other`` is that option's key and its fix in
+    words (a config file's value: no flag), on the command line and as the API's argument."""
+    key, words, flag, argument = other
+    spelled = {
+        FLAGS: f"{what}; {flag} or use --model framework",
+        ARGUMENTS: f"{what}; {argument} or use model='framework'",
+    }
+    return ConfigError(
+        f"{what}; {words} or use the framework model", options=(key, "model"), spelled=spelled
+    )
 
 
 def empty_refused(options: dict[str, Any]) -> dict[str, Any]:

@@ -45,9 +45,20 @@ class SmcheckError(Exception):
     """The message names no option (``unknown dtype 'fp8'``: the check does not know which one
     it checks); whoever reports it names ``options[0]`` first (:func:`naming_option`)."""
 
-    def __init__(self, *args: object, options: tuple[str, ...] = ()) -> None:
+    spelled: dict[str, str] | None = None
+    """The message as each caller names the options its fix sets, by spelling: FLAGS's (the
+    command line: ``--model framework``) and ARGUMENTS's (the API: ``model='framework'``);
+    ``str(e)`` names no option (a config file's value, or a caller that spells none)."""
+
+    def __init__(
+        self,
+        *args: object,
+        options: tuple[str, ...] = (),
+        spelled: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(*args)
         self.options = options
+        self.spelled = spelled
 
 
 class LoadError(SmcheckError):
@@ -82,7 +93,10 @@ class UnknownMethodError(ConfigError, KeyError):
 def naming_option(e: SmcheckError, given: dict[str, object] | None = None) -> str:
     """``e``'s message, led by the option it refuses where it names none: ``--dtype: unknown
     dtype 'fp8'; ...`` on the command line, ``dtypes=['fp8']: ...`` from the Python API, whose
-    keyword arguments are ``given`` (:data:`ARGUMENTS`)."""
+    keyword arguments are ``given`` (:data:`ARGUMENTS`); one that has a message per spelling
+    (:attr:`SmcheckError.spelled`) gives the caller's."""
+    if e.spelled:
+        return e.spelled[FLAGS if given is None else ARGUMENTS]
     if not (e.unnamed and e.options):
         return str(e)
     key = e.options[0]

@@ -38,19 +38,22 @@ def test_torch_is_the_only_method_without_a_strict_form() -> None:
     rep = smcheck.analyze([[1.0, 2.0]], dtypes=["float32"], model="strict")
     assert [c.method for c in rep.cells] == list(STRICT_DEFAULT_METHODS)
     assert {c.model for c in rep.cells} == {"strict"}
-    # worded alike for the CLI and the API, which has no --method or --model flag
-    fix = "leave it out of the methods or use the framework model$"
+    # the API names its arguments, not the --method and --model flags it has not
+    fix = "leave it out of methods= or use model='framework'$"
     with pytest.raises(ConfigError, match=f"'torch' has no 'strict' form.*; {fix}"):
         smcheck.analyze([[1.0, 2.0]], model="strict", methods=["naive", "torch"])
+    with pytest.raises(ConfigError, match="; leave it out of the methods or use the framework"):
+        smcheck.AnalysisConfig(model="strict", methods=["torch"])  # spelled by no caller
 
 
 def test_gradients_asked_for_under_the_strict_model_are_a_usage_error() -> None:
     # autograd runs torch's ops: the strict model has none to differentiate
-    fix = "turn gradients off or use the framework model$"  # no --gradients flag in the API
+    fix = "give gradients=False or use model='framework'$"  # no --gradients flag in the API
     with pytest.raises(ConfigError, match=f"gradients need autograd.*; {fix}"):
         smcheck.analyze([[1.0, 2.0]], model="strict", gradients=True)
     r = CliRunner().invoke(cli, ["analyze", "--values", "1,2", "--model", "strict", "--gradients"])
     assert r.exit_code == ExitCode.ERROR and r.stderr.count("Error: ") == 1, r.output
+    assert r.stderr.endswith("; give --no-gradients or use --model framework\n"), r.output
     assert smcheck.analyze([[1.0, 2.0]], model="strict").cells[0].gradient is None
 
 
@@ -60,6 +63,7 @@ def test_cli_strict_with_torch_is_a_usage_error() -> None:
     )
     assert result.exit_code == ExitCode.ERROR, result.output
     assert "fused kernel" in result.stderr and "Traceback" not in result.output
+    assert result.stderr.endswith("; leave it out of --method or use --model framework\n")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
