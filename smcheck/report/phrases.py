@@ -302,13 +302,17 @@ or the ":" before a key or op, then after a "." of a module path."""
 SUMMARY_BREAKS = (r"(?<=; )|(?= \()", r"(?<=[,:] )", WORDS)
 """Where a summary line breaks, best first: between its parts, after a comma or colon, between
 words."""
+BARE_NUMBER = re.compile(r"(?<!\S)[-+]?\d[\d./]*(?:e[-+]?\d+)? ?$")
+"""A piece ending in a number and at most a space (``in 1/2 ``, ``; 1``): no break follows it,
+in any of the breaks, so the number stays with the word it counts (``1/2 rows``)."""
 
 
 def wrap_line(line: str, width: int, breaks: tuple[str, ...] = (WORDS,), indent: str = "  ") -> str:
     """``line`` in lines of at most ``width`` columns, continued after ``indent``, broken at the
     first of ``breaks`` (patterns, best first) and a piece too wide for a line at the next: a
     summary moves whole parts (after "; ", before " ("), then breaks after commas and colons,
-    so that "2" stays with "FAIL"; never inside a word (one wider than a line keeps its line)."""
+    so that "2" stays with "FAIL"; never inside a word (one wider than a line keeps its line)
+    nor after a number (:data:`BARE_NUMBER`)."""
     lines = [""]
     for piece in _pieces(line, width - len(indent), breaks, 0):
         if lines[-1].strip() and len(lines[-1]) + len(piece.rstrip()) > width:
@@ -324,7 +328,12 @@ def _pieces(text: str, room: int, breaks: tuple[str, ...], level: int) -> list[s
     the next."""
     if level == len(breaks) or (level and len(text.strip()) <= room):
         return [text]
-    parts = re.split(breaks[level], text)
+    parts: list[str] = []
+    for part in re.split(breaks[level], text):
+        if parts and BARE_NUMBER.search(parts[-1]):
+            parts[-1] += part
+        else:
+            parts.append(part)
     return [p for part in parts for p in _pieces(part, room, breaks, level + 1)]
 
 
