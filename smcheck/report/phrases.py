@@ -296,9 +296,10 @@ def tagged(parts: Sequence[tuple[str, str]]) -> str:
 
 WORDS = r"(?<= )"
 """A break between words (after each space)."""
-PATH_BREAKS = (WORDS, r"(?<=[/:])", r"(?<=\.)")
+PATH_BREAKS = (WORDS, r"(?<=[/:])", r"(?=\.)")
 """Where a source name breaks: between words; a word wider than a line after a "/" of its path
-or the ":" before a key or op, then after a "." of a module path."""
+or the ":" before a key or op, then before a "." of a module path or a suffix (".npy" stays
+whole)."""
 SUMMARY_BREAKS = (r"(?<=; )|(?= \()", r"(?<=[,:] )", WORDS)
 """Where a summary line breaks, best first: between its parts, after a comma or colon, between
 words."""
@@ -314,7 +315,7 @@ def wrap_line(line: str, width: int, breaks: tuple[str, ...] = (WORDS,), indent:
     so that "2" stays with "FAIL"; never inside a word (one wider than a line keeps its line)
     nor after a number (:data:`BARE_NUMBER`)."""
     lines = [""]
-    for piece in _pieces(line, width - len(indent), breaks, 0):
+    for piece in _pieces(line, width - len(indent), breaks, 0, first=width):
         if lines[-1].strip() and len(lines[-1]) + len(piece.rstrip()) > width:
             lines[-1] = lines[-1].rstrip()
             lines.append(indent + piece.lstrip())
@@ -323,10 +324,11 @@ def wrap_line(line: str, width: int, breaks: tuple[str, ...] = (WORDS,), indent:
     return "\n".join(ln.rstrip() for ln in lines)
 
 
-def _pieces(text: str, room: int, breaks: tuple[str, ...], level: int) -> list[str]:
+def _pieces(text: str, room: int, breaks: tuple[str, ...], level: int, first: int) -> list[str]:
     """``text`` cut at ``breaks[0]``, and a piece wider than ``room`` (a continued line's) at
-    the next."""
-    if level == len(breaks) or (level and len(text.strip()) <= room):
+    the next; ``first``: the room of the piece that starts ``text`` (the first line has no
+    indent, so the whole width)."""
+    if level == len(breaks) or (level and len(text.strip()) <= first):
         return [text]
     parts: list[str] = []
     for part in re.split(breaks[level], text):
@@ -334,7 +336,11 @@ def _pieces(text: str, room: int, breaks: tuple[str, ...], level: int) -> list[s
             parts[-1] += part
         else:
             parts.append(part)
-    return [p for part in parts for p in _pieces(part, room, breaks, level + 1)]
+    return [
+        p
+        for k, part in enumerate(parts)
+        for p in _pieces(part, room, breaks, level + 1, first if k == 0 else room)
+    ]
 
 
 def num(v: float | int | None, spec: str = ".3g") -> str:

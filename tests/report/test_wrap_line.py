@@ -7,8 +7,10 @@ import re
 import pytest
 
 from smcheck.report.phrases import (
+    PATH_BREAKS,
     SUMMARY_BREAKS,
     WORDS,
+    _pieces,
     wrap_line,
 )
 
@@ -39,3 +41,16 @@ def test_a_number_stays_with_its_noun_in_the_summary_at_width_20() -> None:
         "  1 source not",
         "  judged (x)",
     ]
+
+
+def test_a_source_name_breaks_before_a_dot_keeping_the_suffix_whole() -> None:
+    # it broke after the dot: "attention_scores_layer_12_head_3." and "npy" alone
+    lines = wrap_line("attention_scores_layer_12_head_3.npy", 34, PATH_BREAKS, indent="")
+    assert lines.splitlines() == ["attention_scores_layer_12_head_3", ".npy"]
+
+
+def test_the_first_piece_is_measured_against_the_whole_width_as_it_has_no_indent() -> None:
+    # the first part (18 columns) fits an 18-column first line; only a continued line has 16
+    pieces = _pieces("smcheck: 1 source; x", 16, SUMMARY_BREAKS, 0, first=18)
+    assert pieces == ["smcheck: 1 source; ", "x"]
+    assert _pieces("smcheck: 1 source; x", 16, SUMMARY_BREAKS, 0, first=16)[0] == "smcheck: "
