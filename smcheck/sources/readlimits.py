@@ -61,11 +61,12 @@ class ReadLimit:
             )
 
     def named(self, n: int | None = None) -> str:
-        """The budget, or ``n`` bytes, as the user gives it: ``--memory-budget 512`` (MiB, on
-        the command line and in a config file), ``memory_budget=536870912`` (bytes, the API)."""
+        """The budget, or ``n`` bytes, as the user gives it, with its unit where the number alone
+        does not say it: ``--memory-budget 512 (MiB)`` (the command line and a config file),
+        ``memory_budget=536870912`` (bytes, the API, whose keyword reference states it)."""
         n = self.budget if n is None else n
         if self.spelling == FLAGS:
-            return FLAGS.format("memory-budget", f"{n / 2**20:g}")
+            return FLAGS.format("memory-budget", f"{n / 2**20:g} (MiB)")
         return self.spelling.format("memory_budget", n)
 
     def raise_it(self, need: int | None = None) -> str:

@@ -441,7 +441,7 @@ def test_a_refused_analysis_names_only_the_file_keys_it_refuses(
     ("config", "source", "message"),
     [
         ("dim = 5", "gen:spike:shape=2x4", "--dim 5 is out of range for gen:spike:shape=2x4"),
-        ("memory-budget = 1", "gen:spike:shape=2x100000", "more than --memory-budget 1 allows"),
+        ("memory-budget = 1", "gen:spike:shape=2x100000", "--memory-budget 1 (MiB) allows"),
     ],
 )
 def test_a_value_refused_for_one_source_names_the_config_key_that_set_it(

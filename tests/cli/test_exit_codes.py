@@ -325,5 +325,16 @@ def test_a_row_just_over_the_memory_budget_does_not_read_as_equal_to_it() -> Non
     one_error_line(
         invoke("analyze", "gen:normal:shape=1x2049", "--memory-budget", "1"),
         "needs 1.001 MiB of working memory (512 bytes per element), more than --memory-budget "
-        "1 allows; raise it to --memory-budget 2 or more",
+        "1 (MiB) allows; raise it to --memory-budget 2 (MiB) or more",
     )
+
+
+def test_a_memory_budget_refusal_states_mib_on_the_cli_and_bytes_in_the_api() -> None:
+    # "more than --memory-budget 1 allows" said no unit, beside a need given in MiB
+    one_error_line(
+        invoke("analyze", "--memory-budget", "1", "gen:normal:shape=1x400000"),
+        "needs 15.259 MiB to generate (40 bytes per element), more than --memory-budget 1 (MiB) "
+        "allows; generate a smaller array or raise --memory-budget",
+    )
+    with pytest.raises(ConfigError, match=r"more than memory_budget=1048576 allows; generate"):
+        smcheck.api.analyze("gen:normal:shape=1x400000", memory_budget=2**20)
