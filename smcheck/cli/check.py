@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from smcheck.cli.completion import complete_conditions, complete_sources
-from smcheck.cli.messages import show
+from smcheck.cli.messages import say, show
 from smcheck.cli.options import (
     analysis_options,
     check_verbosity,
@@ -24,7 +24,7 @@ from smcheck.cli.options import (
 )
 from smcheck.cli.process import import_analysis
 from smcheck.errors import ConfigError
-from smcheck.report.phrases import plural
+from smcheck.report.phrases import SUMMARY_BREAKS, plural
 from smcheck.report.renderers import CHECK_FORMATS, format_name
 
 
@@ -193,5 +193,5 @@ def finish(
     elif write_baseline is not None:
         click.echo(f"smcheck: {write_baseline} not written: not every source was checked", err=True)
     if fmt != "text" or output is not None or quiet:  # the text report ends with this line
-        click.echo(f"smcheck check: {summary_line(result)}", err=True)
+        say(f"smcheck check: {summary_line(result)}", SUMMARY_BREAKS)
     sys.exit(result.exit_code)

@@ -224,3 +224,26 @@ def test_a_fixed_input_violation_is_reported_as_no_longer_occurring(
     assert [e["condition"] for e in diff["fixed"]] == ["fully-masked"] and diff["unchecked"] == 0
     r = CliRunner().invoke(cli, [*args, "--baseline", "bl.json"])
     assert "0 known, 0 new; 1 no longer occurs (scores.npy input" in " ".join(r.stdout.split())
+
+
+def test_the_check_summary_piped_at_columns_60_wraps_as_analyze_does_else_one_line(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # check's summary was a plain echo: one line of 80 columns where analyze's and capture's
+    # stderr lines wrap to COLUMNS
+    from click.testing import CliRunner
+
+    from smcheck.cli import cli
+
+    monkeypatch.chdir(project)
+    argv = ["check", "outputs", "--format", "json"]
+    monkeypatch.delenv("COLUMNS", raising=False)
+    [one] = CliRunner().invoke(cli, argv).stderr.splitlines()
+    assert one.startswith("smcheck check: FAILED: 1 error, ") and len(one) > 60
+    monkeypatch.setenv("COLUMNS", "60")
+    lines = CliRunner().invoke(cli, argv).stderr.splitlines()
+    assert lines == [
+        "smcheck check: FAILED: 1 error, 0 warnings in 1 of 2 sources",
+        "  (2 cells checked)",
+    ]
+    assert " ".join(ln.strip() for ln in lines) == one
