@@ -15,8 +15,9 @@ from smcheck.report.renderers import PIPED_WIDTH, Renderer, plain_text
 
 
 def summarise(report: Any) -> None:
-    """The human summary of an analysis on stderr: one line (scripts read it), wrapped only where
-    a width is known and it is wider: a terminal's, or ``COLUMNS`` when piped (as the report)."""
+    """The summary of an analysis on stderr, for people (scripts read the exit code or JSON):
+    wrapped to a terminal's width, or piped to ``COLUMNS`` where set (as the report); one line
+    piped without it."""
     say(f"smcheck: {report.summary()}", SUMMARY_BREAKS)
 
 
