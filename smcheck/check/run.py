@@ -20,10 +20,8 @@ from smcheck.errors import ARGUMENTS, FLAGS, ConfigError, LoadError
 from smcheck.findings.inputconditions import FINDING_OF, OBSERVED_NAN, explained_nan
 from smcheck.findings.policyconditions import Condition, Hit
 from smcheck.findings.settling import source_situation
-from smcheck.methods.base import NanCause
 from smcheck.output import refuse_unsafe_outputs
-from smcheck.report.model import Cell, InputSummary, Report, SourceReport
-from smcheck.report.phrases import plural
+from smcheck.report.model import InputSummary, Report, SourceReport
 from smcheck.report.renderers import CHECK_FORMATS, render
 from smcheck.report.violations import (
     INPUT,
@@ -229,7 +227,7 @@ def evaluate(
             dtype=rep.dtype,
         ),
     ):
-        out.append(_violation(where, severity, cond, hit))  # type: ignore[arg-type]
+        out.append(_violation(where, cond, severity, hit))  # type: ignore[arg-type]
     situation = source_situation(rep)  # for a remedy a cell's own findings do not give
     for cell in rep.cells:
         if cell.hypothetical:
@@ -237,38 +235,12 @@ def evaluate(
         at = dataclasses.replace(
             where, method=cell.method, dtype=cell.dtype, temperature=cell.temperature
         )
-        hits = []
         for severity, cond, got in _met(lists, lambda c, cell=cell: c.check(cell, situation)):
             if isinstance(got, str):
                 missing[(cond.name, got)] += 1
             else:
-                hits.append((severity, cond, got))
-        out += [_violation(at, *hit) for hit in _nan_as_overflow(cell, hits)]
+                out.append(_violation(at, cond, severity, got))
     return out, missing
-
-
-OVERFLOW_NAN = frozenset({NanCause.INF_OVER_INF.label, NanCause.INF_MINUS_INF.label})
-"""The NaN causes an overflow makes: +inf/+inf, +inf - +inf (a masked row's NaN has its own)."""
-
-
-def _nan_as_overflow(
-    cell: Cell, hits: list[tuple[Severity, Condition, Hit]]
-) -> list[tuple[Severity, Condition, Hit]]:
-    """The hits of one cell, without ``nan`` where every NaN is an overflow's and ``overflow``
-    is met as an error or at nan's severity: one problem, one violation, whose message counts
-    the NaN it made (``--fail-on nan`` alone still reports them)."""
-    nan = cell.metrics.nan
-    over = {sev for sev, cond, _ in hits if cond.metric == "overflow"}
-    if not nan.elements or not set(nan.causes) <= OVERFLOW_NAN or not over:
-        return hits
-    made = f"; it made {plural(nan.elements, 'probability', 'probabilities')} NaN"
-    return [
-        (sev, cond, dataclasses.replace(hit, detail=hit.detail + made))
-        if cond.metric == "overflow"
-        else (sev, cond, hit)
-        for sev, cond, hit in hits
-        if cond.metric != "nan" or not (Severity.ERROR in over or sev in over)
-    ]
 
 
 def _met(
@@ -293,7 +265,7 @@ _NONE = (Severity.ERROR, 0.0, None, None, "")
 """The fields of a violation's place (source, cell) before a condition fills them."""
 
 
-def _violation(at: Violation, severity: Severity, cond: Condition, hit: Hit) -> Violation:
+def _violation(at: Violation, cond: Condition, severity: Severity, hit: Hit) -> Violation:
     """``at`` (the source and cell) with the condition met there."""
     return dataclasses.replace(
         at,

@@ -82,7 +82,7 @@ def test_assert_stable_takes_fail_on_as_one_comma_separated_string_as_fail_on_do
     # fail_on="nan" was read one character at a time: "unknown condition 'n'"
     smcheck.assert_stable([[1.0, 2.0, 3.0]], dtypes=["float16"], methods=["naive"], fail_on="nan")
     # named as the API's argument (it said "--fail-on", the command line's flag)
-    with pytest.raises(AssertionError, match=r"^smcheck: 1 violation of fail_on='nan,overflow':"):
+    with pytest.raises(AssertionError, match=r"^smcheck: 2 violations of fail_on='nan,overflow':"):
         smcheck.assert_stable(
             [[1.0, 2.0, 30.0]], dtypes=["float16"], methods=["naive"], fail_on="nan, overflow"
         )

@@ -81,15 +81,21 @@ def test_policy_in_pyproject_decides_the_exit_code(project: Path) -> None:
     r = hot
     assert r.returncode == 1, r.stdout + r.stderr
     # a violation per line (continuations indented): hot.npy's naive float16 cell has 1
-    # overflow, whose inf/inf is its 1 NaN element: one problem, one violation
+    # overflow and 1 NaN element
     text = r.stdout.replace("\n  ", " ")
     lines = [ln for ln in text.splitlines() if ln.startswith("ERROR")]
-    assert lines == [
+    assert len(lines) == 2, r.stdout
+    assert all("outputs/hot.npy  naive × float16: " in ln for ln in lines)
+    assert any(
         # one row is "row [1]", as the findings name it (it said "worst row [1]")
-        "ERROR overflow  outputs/hot.npy  naive × float16: 1 overflow to +inf (exp 1) in 1/2 "
-        "rows, row [1]; it made 1 probability NaN -- use max-shifted softmax or torch.softmax"
-    ], r.stdout
-    assert "FAILED: 1 error, 0 warnings in 1 of 2 sources (2 cells checked)" in r.stdout
+        "overflow  outputs/hot.npy  naive × float16: 1 overflow to +inf (exp 1) in 1/2 rows, "
+        "row [1]" in ln
+        for ln in lines
+    )
+    assert any(
+        "nan  outputs/hot.npy  naive × float16: 1 NaN probability in 1/2" in ln for ln in lines
+    )
+    assert "FAILED: 2 errors, 0 warnings in 1 of 2 sources (2 cells checked)" in r.stdout
 
     # the command line overrides the policy: float32 holds exp(12.5)
     assert wide.returncode == 0, wide.stdout + wide.stderr
@@ -122,8 +128,8 @@ def test_every_format_parses_with_a_standard_parser(project: Path) -> None:
 
     doc = json.loads((project / "r.json").read_text(), parse_constant=_no_bare_constants)
     jsonschema.validate(doc, schema)
-    assert doc["summary"]["exit_code"] == 1 and doc["summary"]["violations"]["error"] == 1
-    assert {v["condition"] for v in doc["violations"]} == {"overflow"}
+    assert doc["summary"]["exit_code"] == 1 and doc["summary"]["violations"]["error"] == 2
+    assert {v["condition"] for v in doc["violations"]} == {"nan", "overflow"}
     assert doc["policy"]["config_file"] == "pyproject.toml"
     assert doc["policy"]["dtypes"] == ["float16"] and doc["policy"]["methods"] == ["naive"]
 
@@ -135,18 +141,19 @@ def test_every_format_parses_with_a_standard_parser(project: Path) -> None:
     assert [c.get("classname") for c in cases] == ["outputs/calm.npy"] * 2 + ["outputs/hot.npy"] * 2
     assert [c.get("name") for c in cases[::2]] == ["input", "input"]
     failure = cases[3].find("failure")
-    assert failure is not None and failure.get("message") == "overflow"
+    assert failure is not None and failure.get("message") == "nan; overflow"
     assert [c.find("failure") for c in cases[:3]] == [None] * 3
 
     md = (project / "r.md").read_text()
     table = [ln for ln in md.splitlines() if ln.startswith("| error ")]
-    assert len(table) == 1 and all(ln.count(" | ") == 4 for ln in table)
+    assert len(table) == 2 and all(ln.count(" | ") == 4 for ln in table)
 
     commands = (project / "r.github").read_text().splitlines()
     pattern = re.compile(r"^::(error|warning|notice)( [a-z]+=[^,:]*(,[a-z]+=[^,:]*)*)?::[^\r\n]*$")
     assert all(pattern.match(c) for c in commands), commands
-    # aggregated per source and condition: the overflow of hot.npy, then the summary notice
+    # aggregated per source and condition: nan and overflow of hot.npy, then the summary notice
     assert [c.split("::")[1] for c in commands] == [
+        "error file=outputs/hot.npy,title=smcheck nan",
         "error file=outputs/hot.npy,title=smcheck overflow",
         "notice title=smcheck check",
     ]
@@ -159,23 +166,27 @@ def _no_bare_constants(name: str) -> None:
 def test_baseline_accepts_known_findings_and_fails_new_ones(project: Path) -> None:
     r = smcheck(project, "check", "outputs", "--write-baseline", "ci/baseline.json")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "wrote 1 violation to ci/baseline.json" in r.stderr
+    assert "wrote 2 violations to ci/baseline.json" in r.stderr
     entries = json.loads((project / "ci/baseline.json").read_text())["violations"]
     # paths are relative to the baseline's folder
-    assert {(e["path"], e["condition"]) for e in entries} == {("../outputs/hot.npy", "overflow")}
+    assert {(e["path"], e["condition"]) for e in entries} == {
+        ("../outputs/hot.npy", "nan"),
+        ("../outputs/hot.npy", "overflow"),
+    }
 
     # a new finding fails: logit 20 overflows float16 too; the old one stays accepted
     np.save(project / "outputs" / "new.npy", np.array([[20.0, 0.0]], dtype=np.float32))
-    # hot.npy is fixed, so its baseline entry no longer occurs
+    # hot.npy is fixed, so its two baseline entries no longer occur
     np.save(project / "outputs" / "hot.npy", np.array([[0.0, 1.0]], dtype=np.float32))
     r = smcheck(project, "check", "outputs", "--baseline", "ci/baseline.json", "--format", "json")
     assert r.returncode == 1, r.stderr
     doc = json.loads(r.stdout)
     assert {(v["source"], v["condition"], v["baselined"]) for v in doc["violations"]} == {
+        ("outputs/new.npy", "nan", False),
         ("outputs/new.npy", "overflow", False),
     }
-    assert doc["baseline"]["new"] == 1 and doc["baseline"]["known"] == 0
-    assert [e["condition"] for e in doc["baseline"]["fixed"]] == ["overflow"]
+    assert doc["baseline"]["new"] == 2 and doc["baseline"]["known"] == 0
+    assert sorted(e["condition"] for e in doc["baseline"]["fixed"]) == ["nan", "overflow"]
 
 
 def test_unreadable_source_is_exit_2_even_when_others_fail(
@@ -193,7 +204,7 @@ def test_unreadable_source_is_exit_2_even_when_others_fail(
     assert "Traceback" not in r.output
     doc = json.loads(r.stdout)  # the readable sources are still reported
     assert [s["name"] for s in doc["sources"]] == ["outputs/calm.npy", "outputs/hot.npy"]
-    assert doc["summary"]["violations"]["error"] == 1
+    assert doc["summary"]["violations"]["error"] == 2
     named = [e["source"] for e in doc["errors"]]
     assert named == ["outputs/broken.npy", "missing.npy"]
     assert "Error: cannot load 'outputs/broken.npy'" in r.stderr

@@ -60,51 +60,6 @@ def test_an_input_condition_met_as_a_warning_hides_no_error(
     assert r.exit_code == 1
 
 
-@pytest.mark.parametrize(
-    ("rows", "args", "kept"),
-    [
-        ([[1.0, 2.0, 12.5]], ["--fail-on", "nan,overflow"], [("overflow", "error")]),
-        (
-            [[1.0, 2.0, 12.5]],
-            ["--fail-on", "overflow", "--warn-on", "nan"],
-            [("overflow", "error")],
-        ),
-        ([[1.0, 2.0, 12.5]], ["--fail-on", "nan"], [("nan", "error")]),
-        # a weaker overflow leaves the NaN its error
-        (
-            [[1.0, 2.0, 12.5]],
-            ["--fail-on", "nan", "--warn-on", "overflow"],
-            [("nan", "error"), ("overflow", "warning")],
-        ),
-        # a row float16 masks entirely is NaN of its own (0/0), beside the overflow's
-        (
-            [[1.0, 2.0, 12.5], [-7e4, -1e5, -7e4]],
-            ["--fail-on", "nan,overflow"],
-            [("nan", "error"), ("overflow", "error")],
-        ),
-    ],
-    ids=["both-errors", "nan-warning", "nan-alone", "overflow-warning", "masked-row-nan"],
-)
-def test_the_nan_an_overflow_makes_is_the_overflows_violation(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    rows: list[list[float]],
-    args: list[str],
-    kept: list[tuple[str, str]],
-) -> None:
-    # naive float16: exp(12.5) is +inf, and +inf/+inf the row's one NaN; nan and overflow were
-    # two violations (two annotations, two JUnit failures, two baseline entries) of one problem
-    x = np.array(rows, dtype=np.float32)
-    fast = ("--dtype", "fp16", "--method", "naive", "--format", "json")
-    r = _run(tmp_path, monkeypatch, x, "check", "--isolated", *fast, *args)
-    doc = json.loads(r.stdout)
-    assert [(v["condition"], v["severity"]) for v in doc["violations"]] == kept
-    assert r.exit_code == 1
-    over = [v["message"] for v in doc["violations"] if v["condition"] == "overflow"]
-    made = len(rows) == 1  # the overflow's message counts the NaN when it made every one
-    assert all(("; it made 1 probability NaN -- " in m) == made for m in over), over
-
-
 def test_case2_check_fails_on_the_nan_of_a_row_float16_masks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -28,11 +28,10 @@ POLICY = Policy(
 
 
 def check_files(folder: Path, names: list[str], policy: Policy = POLICY) -> CheckResult:
-    """Row [1, 2, 12.5] overflows float16 naive (1 overflow, whose inf/inf is 1 NaN: one
-    ``overflow`` violation, no ``nan`` one; its zeros are lost to the overflow); row [-16.5, -23,
-    -16.5] underflows it: exp(-23) -> 0 though p = e^-6.5 / (2 + e^-6.5) = 7.5e-4 (exp(-16.5)
-    is the subnormal 2^-24): 1 underflow, a mass over u = 2^-11 lost, so a WARN finding that the
-    bare ``underflow`` condition counts."""
+    """Row [1, 2, 12.5] overflows float16 naive (1 overflow, 1 NaN; its zeros are lost to the
+    overflow); row [-16.5, -23, -16.5] underflows it: exp(-23) -> 0 though p = e^-6.5 / (2 +
+    e^-6.5) = 7.5e-4 (exp(-16.5) is the subnormal 2^-24): 1 underflow, a mass over u = 2^-11
+    lost, so a WARN finding that the bare ``underflow`` condition counts."""
     for n in names:
         np.save(folder / n, np.array([[1.0, 2.0, 12.5], [-16.5, -23.0, -16.5]]))
     return run_check([str(folder / n) for n in names], policy)
@@ -47,12 +46,12 @@ def test_github_annotations_aggregate_and_escape(tmp_path: Path) -> None:
     result = check_files(tmp_path, ["a,b:c%.npy"])
     lines = check_github(result).splitlines()
     name = str(tmp_path / "a,b:c%.npy")
-    # per (source, condition): the overflow error, underflow warning, then the summary
-    assert [ln.split(" ", 1)[0] for ln in lines] == ["::error", "::warning", "::notice"]
-    assert lines[0].startswith(f"::error file={escape_property(name)},title=smcheck overflow::")
+    # per (source, condition): nan and overflow errors, underflow warning, then the summary
+    assert [ln.split(" ", 1)[0] for ln in lines] == ["::error", "::error", "::warning", "::notice"]
+    assert lines[0].startswith(f"::error file={escape_property(name)},title=smcheck nan::")
     assert "%3A" in lines[0].split("::")[1] and "%2C" in lines[0].split("::")[1]
     message = lines[0].split("::", 2)[2]
-    head = name.replace("%", "%25") + ": overflow in 1 cell%0Anaive float16 T=1: 1 overflow"
+    head = name.replace("%", "%25") + ": nan in 1 cell%0Anaive float16 T=1: 1 NaN probability"
     assert message.startswith(head) and "\n" not in message
 
 
@@ -99,7 +98,7 @@ def test_junit_is_valid_xml_even_for_hostile_names(tmp_path: Path) -> None:
     case = cases[1]
     assert "x<&>\ufffd.npy" in (case.get("classname") or "")
     failure = case.find("failure")
-    assert failure is not None and failure.get("message") == "overflow"
+    assert failure is not None and failure.get("message") == "nan; overflow"
     assert "overflow: 1 overflow to +inf (exp 1)" in (failure.text or "")
     out = case.find("system-out")
     assert out is not None and "warning underflow: 1 probabilit" in (out.text or "")
@@ -179,16 +178,16 @@ def test_markdown_escapes_cells(tmp_path: Path) -> None:
     result = check_files(tmp_path, ["t|1.npy"])
     text = render(CHECK_FORMATS, result, "markdown")
     rows = [ln for ln in text.splitlines() if ln.startswith("| error")]
-    assert len(rows) == 1 and all(r"t\|1.npy" in r and r.count(" | ") == 4 for r in rows)
+    assert len(rows) == 2 and all(r"t\|1.npy" in r and r.count(" | ") == 4 for r in rows)
 
 
 def test_text_lists_violations_then_a_summary(tmp_path: Path) -> None:
     text = render(CHECK_FORMATS, check_files(tmp_path, ["a.npy"]), "text").splitlines()
     # one line per violation (wrapped within 100 columns; continuations indented)
     firsts = [ln.split()[0] for ln in text if ln and not ln.startswith(" ")]
-    assert firsts[:2] == ["ERROR", "WARN"]
+    assert firsts[:3] == ["ERROR", "ERROR", "WARN"]
     assert all(len(ln) <= 100 for ln in text)
-    assert text[-1] == "FAILED: 1 error, 1 warning in 1 of 1 source (1 cell checked)"
+    assert text[-1] == "FAILED: 2 errors, 1 warning in 1 of 1 source (1 cell checked)"
 
 
 def test_text_counts_sources_not_checked_apart_from_the_policy_errors(tmp_path: Path) -> None:
@@ -200,12 +199,12 @@ def test_text_counts_sources_not_checked_apart_from_the_policy_errors(tmp_path: 
     result = run_check([str(tmp_path / "a.npy"), str(tmp_path / "bad.npy")], POLICY)
     text = render(CHECK_FORMATS, result, "text")
     firsts = [ln.split()[:2] for ln in text.splitlines() if ln and not ln.startswith(" ")]
-    assert [f[0] for f in firsts[:2]] == ["ERROR", "WARN"]
-    assert firsts[2] == ["NOT", "CHECKED"]
+    assert [f[0] for f in firsts[:3]] == ["ERROR", "ERROR", "WARN"]
+    assert firsts[3] == ["NOT", "CHECKED"]
     summary = " ".join(text.split("by condition: ")[1].splitlines()[1:])
     assert summary == (
         "INCOMPLETE: 1 of 2 sources not checked (unreadable or unusable input); "
-        "policy: 1 error, 1 warning in 1 of 1 checked source (1 cell checked)"
+        "policy: 2 errors, 1 warning in 1 of 1 checked source (1 cell checked)"
     )
 
 
@@ -261,7 +260,7 @@ def test_check_markdown_sources_table_shows_the_checks_result(tmp_path: Path) ->
     assert "| source | check | errors | warnings | baselined | cells |" in text
     assert f"| {md(str(tmp_path / 'a.npy'))} | passed | 0 | 0 | 0 | 2 |" in text
     failed = render(CHECK_FORMATS, check_files(tmp_path, ["b.npy"]), "markdown").splitlines()
-    assert f"| {md(str(tmp_path / 'b.npy'))} | **failed** | 1 | 1 | 0 | 1 |" in failed
+    assert f"| {md(str(tmp_path / 'b.npy'))} | **failed** | 2 | 1 | 0 | 1 |" in failed
 
 
 def test_analyze_markdown_names_the_max_logsumexp_row_and_keeps_close_temperatures_apart() -> None:

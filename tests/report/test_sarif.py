@@ -33,9 +33,9 @@ def test_sarif_validates_and_has_one_result_per_violation(
     monkeypatch.chdir(tmp_path)
     result = check_files(tmp_path, ["a.npy", "b c.npy"])
     (run,) = _sarif(result)["runs"]
-    assert len(run["results"]) == len(result.violations) == 4  # overflow, underflow x 2
+    assert len(run["results"]) == len(result.violations) == 6  # nan, overflow, underflow x 2
     rules = run["tool"]["driver"]["rules"]
-    assert sorted(r["id"] for r in rules) == ["overflow", "underflow"]  # one per condition
+    assert sorted(r["id"] for r in rules) == ["nan", "overflow", "underflow"]  # one per condition
     for res in run["results"]:
         assert rules[res["ruleIndex"]]["id"] == res["ruleId"]
         assert res["level"] == ("warning" if res["ruleId"] == "underflow" else "error")
@@ -58,7 +58,7 @@ def test_fingerprints_are_stable_across_working_directories(
         return [r["partialFingerprints"][FINGERPRINT] for r in doc["runs"][0]["results"]]
 
     assert prints(first) == prints(again)
-    assert len(set(prints(first))) == 2  # distinct per violation
+    assert len(set(prints(first))) == 3  # distinct per violation
     monkeypatch.chdir(tmp_path / "data")  # same files, another root: other relative paths
     assert prints(_sarif(check_files(tmp_path / "data", ["a.npy"]))) != prints(first)
 
