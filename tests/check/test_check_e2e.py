@@ -250,11 +250,11 @@ def test_the_check_summary_piped_at_columns_60_wraps_as_analyze_does_else_one_li
     argv = ["check", "outputs", "--format", "json"]
     monkeypatch.delenv("COLUMNS", raising=False)
     [one] = CliRunner().invoke(cli, argv).stderr.splitlines()
-    assert one.startswith("smcheck check: FAILED: 1 error, ") and len(one) > 60
+    assert one.startswith("smcheck check: FAILED: 2 errors, ") and len(one) > 60
     monkeypatch.setenv("COLUMNS", "60")
     lines = CliRunner().invoke(cli, argv).stderr.splitlines()
     assert lines == [
-        "smcheck check: FAILED: 1 error, 0 warnings in 1 of 2 sources",
-        "  (2 cells checked)",
+        "smcheck check: FAILED: 2 errors,",
+        "  0 warnings in 1 of 2 sources (2 cells checked)",
     ]
     assert " ".join(ln.strip() for ln in lines) == one
