@@ -303,9 +303,10 @@ whole)."""
 SUMMARY_BREAKS = (r"(?<=; )|(?= \()", r"(?<=[,:] )", WORDS)
 """Where a summary line breaks, best first: between its parts, after a comma or colon, between
 words."""
-BARE_NUMBER = re.compile(r"(?<!\S)[-+]?\d[\d./]*(?:e[-+]?\d+)? ?$")
-"""A piece ending in a number and at most a space (``in 1/2 ``, ``; 1``): no break follows it,
-in any of the breaks, so the number stays with the word it counts (``1/2 rows``)."""
+BARE_NUMBER = re.compile(r"(?<![^\s(\[])[-+]?\d(?:[\d./]*\d)?(?:e[-+]?\d+)? ?$")
+"""A piece ending in a number and at most a space (``in 1/2 ``, ``; 1``, ``(40 ``): no break
+follows it, in any of the breaks, so the number stays with the word it counts (``1/2 rows``,
+``40 bytes``). A path's folder (``2024/``) ends in no digit: it breaks as a path."""
 
 
 def wrap_line(line: str, width: int, breaks: tuple[str, ...] = (WORDS,), indent: str = "  ") -> str:
