@@ -66,12 +66,13 @@ FINDING_OF: dict[str, tuple[str, ...]] = {
     "input": ("upstream",),
     "fully-masked": ("fully_masked",),
     "nan": (OBSERVED_NAN, "observed_loss_nan"),
-    "loss-inf": ("observed_loss",),
+    "loss-inf": ("observed_loss", "log_underflow"),
 }
 """The input findings each input condition reports (and, on a captured site's input, ``nan``:
 the NaN rows its op returned as the model ran and the NaN loss a call returned, ``loss-inf``:
-the infinite loss it returned): a verdict level (``fail``) leaves them out where that condition
-is met, so one problem is one violation."""
+the infinite loss it returned, also where a log(softmax) that underflowed at nll_loss made it
+inf): a verdict level (``fail``) leaves them out where that condition is met, so one problem is
+one violation."""
 
 
 def observed(s: InputSummary, condition: str) -> Hit | None:

@@ -240,6 +240,22 @@ def test_fail_on_loss_inf_counts_the_infinite_loss_a_call_returned(
     assert r.stderr.endswith("smcheck capture: 1 violation\n")
 
 
+def test_fail_on_loss_inf_counts_the_inf_loss_a_log_softmax_underflow_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the log_underflow FAIL says "so the loss is inf", yet --fail-on loss-inf passed (exit 0)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lp.py").write_text(
+        "import torch\nimport torch.nn.functional as F\nx = torch.zeros(2, 4)\n"
+        "x[0, 2] = -120.0\nF.nll_loss(torch.log(F.softmax(x, -1)), torch.tensor([2, 1]))\n"
+    )
+    for conditions in ("loss-inf", "fail,loss-inf"):  # one problem, one violation
+        argv = ["capture", "--isolated", "-q", "--fail-on", conditions, "lp.py"]
+        r = CliRunner().invoke(cli, argv)
+        assert r.exit_code == 1, r.output
+        assert r.stderr.endswith("smcheck capture: 1 violation\n")
+
+
 def test_a_violation_line_wraps_between_words_at_columns_80_and_else_stays_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
