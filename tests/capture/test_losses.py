@@ -240,15 +240,19 @@ def test_fail_on_loss_inf_counts_the_infinite_loss_a_call_returned(
     assert r.stderr.endswith("smcheck capture: 1 violation\n")
 
 
+LOG_SOFTMAX_AT_NLL = (
+    "import torch\nimport torch.nn.functional as F\nx = torch.zeros(2, 4)\n"
+    "x[0, 2] = -120.0\nF.nll_loss(torch.log(F.softmax(x, -1)), torch.tensor([2, 1]))\n"
+)
+"""A script whose log(softmax) underflows to -inf at nll_loss's target in row 0: an inf loss."""
+
+
 def test_fail_on_loss_inf_counts_the_inf_loss_a_log_softmax_underflow_made(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the log_underflow FAIL says "so the loss is inf", yet --fail-on loss-inf passed (exit 0)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "lp.py").write_text(
-        "import torch\nimport torch.nn.functional as F\nx = torch.zeros(2, 4)\n"
-        "x[0, 2] = -120.0\nF.nll_loss(torch.log(F.softmax(x, -1)), torch.tensor([2, 1]))\n"
-    )
+    (tmp_path / "lp.py").write_text(LOG_SOFTMAX_AT_NLL)
     for conditions in ("loss-inf", "fail,loss-inf"):  # one problem, one violation
         argv = ["capture", "--isolated", "-q", "--fail-on", conditions, "lp.py"]
         r = CliRunner().invoke(cli, argv)
@@ -261,10 +265,7 @@ def test_a_violation_line_wraps_between_words_at_columns_80_and_else_stays_one_l
 ) -> None:
     # piped at COLUMNS=80 each violation was one line of some 240 columns
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "lp.py").write_text(
-        "import torch\nimport torch.nn.functional as F\nx = torch.zeros(2, 4)\n"
-        "x[0, 2] = -120.0\nF.nll_loss(torch.log(F.softmax(x, -1)), torch.tensor([2, 1]))\n"
-    )
+    (tmp_path / "lp.py").write_text(LOG_SOFTMAX_AT_NLL)
     argv = ["capture", "--isolated", "--format", "json", "--fail-on", "fail", "lp.py"]
     monkeypatch.delenv("COLUMNS", raising=False)
     summary, line, count = CliRunner().invoke(cli, argv).stderr.splitlines()
